@@ -1,0 +1,1 @@
+//! Reading image archives and layouts without doing I/O.
