@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run execs this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "install dependencies"
+./scripts/install-deps.sh
+
+step "build tug-core for wasm32-unknown-unknown"
+cargo build -p tug-core --target wasm32-unknown-unknown
+
+step "build the workspace (target/debug/tug for end-to-end tests)"
+cargo build --workspace
+
+step "run tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  echo "cargo-nextest not found; falling back to cargo test" >&2
+  cargo test --workspace --no-fail-fast
+fi
+
+step "run doctests"
+cargo test --workspace --doc
