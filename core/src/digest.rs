@@ -140,6 +140,12 @@ enum HasherInner {
     Sha512(Sha512),
 }
 
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hasher({} bytes)", self.len)
+    }
+}
+
 impl Hasher {
     /// A hasher for `algorithm`.
     pub fn new(algorithm: Algorithm) -> Self {

@@ -1,0 +1,140 @@
+//! Where a registry lives: scheme choice (with the loopback plain-HTTP fallback) and the
+//! URLs of the Registry V2 API, including `Location` headers resolved against them.
+
+use url::Url;
+
+use crate::digest::Digest;
+
+/// How to reach the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// HTTPS only.
+    Https,
+    /// Plain HTTP only (`--plain-http`).
+    Http,
+    /// HTTPS first; if the server turns out to speak plain HTTP, use HTTP. The default for
+    /// `localhost` and `127.0.0.0/8`, as Docker and crane do.
+    HttpsThenHttp,
+}
+
+/// Base URL of a registry's API and the builders of its paths.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    host: String,
+    scheme: Scheme,
+    plain: bool,
+}
+
+impl Endpoint {
+    pub(crate) fn new(host: &str, scheme: Scheme) -> Endpoint {
+        Endpoint {
+            host: host.to_owned(),
+            scheme,
+            plain: scheme == Scheme::Http,
+        }
+    }
+
+    /// Switches to plain HTTP if allowed; returns whether it did.
+    pub(crate) fn fall_back_to_http(&mut self) -> bool {
+        if self.scheme == Scheme::HttpsThenHttp && !self.plain {
+            self.plain = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub(crate) fn is_plain(&self) -> bool {
+        self.plain
+    }
+
+    fn base(&self) -> Result<Url, url::ParseError> {
+        let scheme = if self.plain { "http" } else { "https" };
+        Url::parse(&format!("{scheme}://{}/", self.host))
+    }
+
+    /// `/v2/` — the version check that also reveals the auth challenge.
+    pub(crate) fn ping(&self) -> Result<Url, url::ParseError> {
+        self.base()?.join("v2/")
+    }
+
+    /// `/v2/<name>/blobs/<digest>`
+    pub(crate) fn blob(&self, repo: &str, digest: &Digest) -> Result<Url, url::ParseError> {
+        self.base()?.join(&format!("v2/{repo}/blobs/{digest}"))
+    }
+
+    /// `/v2/<name>/blobs/uploads/`
+    pub(crate) fn uploads(&self, repo: &str) -> Result<Url, url::ParseError> {
+        self.base()?.join(&format!("v2/{repo}/blobs/uploads/"))
+    }
+
+    /// `/v2/<name>/manifests/<reference>`
+    pub(crate) fn manifest(&self, repo: &str, reference: &str) -> Result<Url, url::ParseError> {
+        self.base()?
+            .join(&format!("v2/{repo}/manifests/{reference}"))
+    }
+
+    /// Resolves a `Location` header: absolute, or relative to the API base.
+    pub(crate) fn resolve_location(&self, location: &str) -> Result<Url, url::ParseError> {
+        self.base()?.join(location)
+    }
+}
+
+/// `location` with `digest=<digest>` added to its query, keeping existing parameters such as
+/// distribution's `_state`.
+pub(crate) fn with_digest(location: &Url, digest: &Digest) -> Url {
+    let mut url = location.clone();
+    url.query_pairs_mut()
+        .append_pair("digest", &digest.to_string());
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d() -> Digest {
+        Digest::sha256_of(b"x")
+    }
+
+    #[test]
+    fn relative_and_absolute_locations() {
+        let e = Endpoint::new("127.0.0.1:5000", Scheme::HttpsThenHttp);
+        let rel = e
+            .resolve_location("/v2/a/blobs/uploads/u1?_state=abc")
+            .unwrap();
+        assert_eq!(
+            rel.as_str(),
+            "https://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=abc"
+        );
+        let abs = e.resolve_location("http://other:1/up/u1").unwrap();
+        assert_eq!(abs.as_str(), "http://other:1/up/u1");
+    }
+
+    #[test]
+    fn digest_is_merged_into_existing_query() {
+        let e = Endpoint::new("r.example", Scheme::Https);
+        let loc = e
+            .resolve_location("/v2/a/blobs/uploads/u1?_state=a%2Bb&x=1")
+            .unwrap();
+        let put = with_digest(&loc, &d());
+        let q: Vec<_> = put.query_pairs().collect();
+        assert_eq!(q[0].1, "a+b");
+        assert_eq!(q[1].0, "x");
+        assert_eq!(q[2].1, d().to_string());
+    }
+
+    #[test]
+    fn fallback_only_when_allowed() {
+        let mut e = Endpoint::new("localhost:5000", Scheme::HttpsThenHttp);
+        assert!(e.fall_back_to_http());
+        assert_eq!(e.ping().unwrap().as_str(), "http://localhost:5000/v2/");
+        assert!(!e.fall_back_to_http());
+        let mut s = Endpoint::new("r.example", Scheme::Https);
+        assert!(!s.fall_back_to_http());
+    }
+}

@@ -1,0 +1,157 @@
+//! Requests the core asks a runner to send, and what the runner hands back.
+//!
+//! Request bodies are descriptions, not bytes: a blob body names a byte range of a blob in
+//! the plan, which the runner streams from wherever that blob lives (a file, a `Blob`).
+
+use std::fmt;
+
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use url::Url;
+
+/// Identifies one request from the moment the core emits it until its response ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A request for the runner to send exactly as described.
+///
+/// The runner must not follow redirects, add authentication or turn statuses into errors:
+/// the core sees every response.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Echoed back with every input about this request.
+    pub id: RequestId,
+    /// HTTP method.
+    pub method: Method,
+    /// Absolute URL.
+    pub url: Url,
+    /// Headers to send, including `Authorization` and `Content-Length` when the core wants them.
+    pub headers: HeaderMap,
+    /// What to send as the body.
+    pub body: Body,
+}
+
+/// The body of a [`Request`].
+#[derive(Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Small in-memory bytes: manifests, token requests.
+    Bytes(Vec<u8>),
+    /// Bytes `start..end` of blob number `blob` of the operation's plan. The runner streams
+    /// them from the blob's location and should report them with `handle_body_sent`.
+    BlobRange {
+        /// Index of the blob in the plan.
+        blob: usize,
+        /// First byte, inclusive.
+        start: u64,
+        /// Last byte, exclusive.
+        end: u64,
+    },
+}
+
+impl Body {
+    /// The number of bytes the body holds.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::BlobRange { start, end, .. } => end.saturating_sub(*start),
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Body::BlobRange { blob, start, end } => {
+                write!(f, "BlobRange(blob {blob}, {start}..{end})")
+            }
+        }
+    }
+}
+
+/// The status line and headers of a response.
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers; repeated headers appear repeatedly.
+    pub headers: HeaderMap,
+}
+
+impl ResponseHead {
+    /// A head with `status` and no headers.
+    pub fn new(status: u16) -> ResponseHead {
+        ResponseHead {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Adds a header (builder style, for runners and tests). Invalid names or values are dropped.
+    pub fn with_header(mut self, name: &str, value: &str) -> ResponseHead {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.headers.append(n, v);
+        }
+        self
+    }
+
+    /// The first value of header `name` as text, if present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A failure below HTTP: the request got no (complete) response.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct TransportError {
+    /// What kind of failure, as far as the runner can tell.
+    pub kind: TransportErrorKind,
+    /// The runner's description (must not contain secrets).
+    pub message: String,
+}
+
+/// Classes of transport failure; they decide retries and the plain-HTTP fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// Name resolution or TCP connect failed.
+    Connect,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// The connection broke or the peer spoke something other than HTTP.
+    Io,
+    /// No progress within the runner's timeout.
+    Timeout,
+    /// The local body source could not be read (file vanished, short read).
+    Source,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Connect => "connection failed",
+            TransportErrorKind::Tls => "TLS error",
+            TransportErrorKind::Io => "connection error",
+            TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Source => "cannot read source",
+            TransportErrorKind::Other => "transport error",
+        })
+    }
+}

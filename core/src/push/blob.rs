@@ -1,0 +1,125 @@
+//! One blob's upload: where it stands, what the registry confirmed, and the running hash of
+//! the bytes the runner reported sending.
+
+use url::Url;
+
+use crate::digest::{Digest, Hasher};
+
+/// Where one unique blob's upload stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BlobState {
+    /// Not started.
+    Queued,
+    /// `HEAD` in flight.
+    Checking,
+    /// `POST` in flight to open an upload session.
+    Opening,
+    /// A session is open at `location`; the registry confirmed `committed` bytes.
+    Uploading { location: Url, committed: u64 },
+    /// Confirmed by the registry, or already present.
+    Done { skipped: bool },
+    /// Dry run: the registry lacks it.
+    Missing,
+}
+
+/// A unique blob of the plan and its upload.
+#[derive(Clone, Debug)]
+pub(crate) struct BlobUpload {
+    /// Index in the plan of the first blob with this digest.
+    pub plan_index: usize,
+    pub digest: Digest,
+    pub size: u64,
+    pub state: BlobState,
+    /// Attempts made at uploading (for the retry budget).
+    pub attempts: u32,
+    /// The registry's `OCI-Chunk-Min-Length`, if it gave one.
+    pub min_chunk: u64,
+    hasher: Hasher,
+}
+
+impl BlobUpload {
+    pub(crate) fn new(plan_index: usize, digest: Digest, size: u64) -> BlobUpload {
+        let hasher = Hasher::new(digest.algorithm());
+        BlobUpload {
+            plan_index,
+            digest,
+            size,
+            state: BlobState::Queued,
+            attempts: 0,
+            min_chunk: 0,
+            hasher,
+        }
+    }
+
+    /// A short name for messages: `blob sha256:0123456789ab`.
+    pub(crate) fn label(&self) -> String {
+        format!(
+            "blob {}:{}",
+            self.digest.algorithm().name(),
+            self.digest.short()
+        )
+    }
+
+    /// Starts a fresh session: forget what was hashed.
+    pub(crate) fn restart(&mut self) {
+        self.hasher = Hasher::new(self.digest.algorithm());
+        self.state = BlobState::Queued;
+    }
+
+    /// Feeds bytes sent at `offset`. Bytes already hashed are skipped; a gap (bytes the core
+    /// never saw) stops hashing, leaving verification to the registry.
+    pub(crate) fn hash_sent(&mut self, offset: u64, data: &[u8]) {
+        let hashed = self.hasher.len();
+        let end = offset.saturating_add(data.len() as u64);
+        if offset > hashed || end <= hashed {
+            return;
+        }
+        let skip = usize::try_from(hashed - offset).unwrap_or(usize::MAX);
+        if let Some(fresh) = data.get(skip..) {
+            let room = self.size.saturating_sub(hashed);
+            let take = fresh.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+            self.hasher.update(&fresh[..take]);
+        }
+    }
+
+    /// If every byte was seen and they do not hash to the digest: the digest they hash to.
+    pub(crate) fn local_mismatch(&self) -> Option<Digest> {
+        if self.hasher.len() != self.size {
+            return None;
+        }
+        let actual = self.hasher.clone().finish();
+        (actual != self.digest).then_some(actual)
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.state, BlobState::Done { .. } | BlobState::Missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_tolerates_resends_and_detects_mismatch() {
+        let data = b"hello world";
+        let mut b = BlobUpload::new(0, Digest::sha256_of(data), data.len() as u64);
+        b.hash_sent(0, b"hello");
+        b.hash_sent(3, b"lo wo"); // overlaps what was hashed
+        b.hash_sent(8, b"rld");
+        assert_eq!(b.local_mismatch(), None);
+        let mut bad = BlobUpload::new(0, Digest::sha256_of(data), data.len() as u64);
+        bad.hash_sent(0, b"hello WORLD");
+        assert_eq!(
+            bad.local_mismatch(),
+            Some(Digest::sha256_of(b"hello WORLD"))
+        );
+    }
+
+    #[test]
+    fn gaps_disable_local_verification() {
+        let mut b = BlobUpload::new(0, Digest::sha256_of(b"abcdef"), 6);
+        b.hash_sent(3, b"def");
+        assert_eq!(b.local_mismatch(), None);
+    }
+}

@@ -1,0 +1,94 @@
+//! What a push tells its runner: requests to send, events to show, and the final outcome.
+
+use std::time::Duration;
+
+use super::plan::PushReport;
+use crate::digest::Digest;
+use crate::error::Error;
+use crate::http::Request;
+use crate::progress::Progress;
+
+/// The next thing the runner must do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send this request and report its response.
+    Send(Request),
+    /// Show this to the user.
+    Event(Event),
+    /// The push ended; drop any requests still in flight.
+    Finished(Result<PushReport, Error>),
+}
+
+/// Something worth showing. `blob` is the index in the plan of the blob concerned.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// HTTPS failed against a loopback registry that speaks plain HTTP; using HTTP.
+    PlainHttpFallback {
+        /// The registry host.
+        host: String,
+    },
+    /// The registry already has this blob.
+    BlobSkipped {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// Dry run: the registry lacks this blob.
+    BlobMissing {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// An upload session began for this blob.
+    BlobStarted {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// Bytes of this blob on the wire so far in its current attempt.
+    BlobProgress {
+        /// Plan index.
+        blob: usize,
+        /// Bytes sent.
+        sent: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// The registry confirmed this blob.
+    BlobCommitted {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A request failed transiently and will be tried again.
+    Retrying {
+        /// What is retried, e.g. `blob sha256:ab12…`.
+        what: String,
+        /// The attempt about to be made (2 = first retry).
+        attempt: u32,
+        /// How long until it is made.
+        delay: Duration,
+        /// Why the last one failed.
+        reason: String,
+    },
+    /// The manifest is in place under the reference.
+    ManifestPushed {
+        /// Its digest.
+        digest: Digest,
+    },
+    /// Overall progress.
+    Progress(Progress),
+}

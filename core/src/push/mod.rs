@@ -1,0 +1,890 @@
+//! The push state machine: blobs first (`HEAD`, then `POST` + `PUT` or `PATCH` chunks),
+//! the manifest last, so a tag never points at a missing blob.
+//!
+//! Contract: create a [`Push`], then loop: drain [`Push::poll`] (send each request, show
+//! each event) until it returns `None`, wait for a response, a body chunk or
+//! [`Push::poll_timeout`], feed it in with a `handle_*` method, repeat until
+//! [`Output::Finished`].
+
+mod blob;
+mod event;
+mod plan;
+mod step;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+pub use event::{Event, Output};
+pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport};
+
+use blob::{BlobState, BlobUpload};
+use step::Step;
+
+use crate::auth::{Auth, AuthOutcome};
+use crate::endpoint::{with_digest, Endpoint};
+use crate::error::{Error, Misuse};
+use crate::http::{
+    Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
+    TransportErrorKind,
+};
+use crate::progress::{Progress, RateMeter};
+use crate::registry_error::RegistryErrors;
+use crate::retry::{is_retryable_status, is_retryable_transport, retry_after, Backoff};
+use crate::time::Instant;
+
+/// Response bodies kept for error messages; the rest is dropped.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A request the core is waiting on.
+#[derive(Debug)]
+struct InFlight {
+    step: Step,
+    head: Option<ResponseHead>,
+    body: Vec<u8>,
+    /// Request body bytes the runner reported sending.
+    sent: u64,
+    /// Request body length.
+    body_len: u64,
+}
+
+/// Where the whole push stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Ping,
+    Blobs,
+    Manifest,
+    Finished,
+}
+
+/// A push of one image to one repository. See the [module docs](self) for the driving loop.
+#[derive(Debug)]
+pub struct Push {
+    plan: PushPlan,
+    config: PushConfig,
+    endpoint: Endpoint,
+    auth: Auth,
+    backoff: Backoff,
+    phase: Phase,
+    blobs: Vec<BlobUpload>,
+    queue: VecDeque<usize>,
+    active: usize,
+    in_flight: HashMap<RequestId, InFlight>,
+    timers: Vec<(Instant, Step)>,
+    outputs: VecDeque<Output>,
+    next_id: u64,
+    started: Instant,
+    now: Instant,
+    meter: RateMeter,
+    sent_total: u64,
+    last_progress: Option<Instant>,
+    /// Attempts of the current ping or manifest request.
+    step_attempts: u32,
+    retries: u32,
+}
+
+impl Push {
+    /// A push of `plan`, starting at `now`.
+    pub fn new(plan: PushPlan, config: PushConfig, now: Instant) -> Push {
+        let endpoint = Endpoint::new(&plan.registry, config.scheme);
+        let auth = Auth::new(&plan.registry, config.credentials.clone());
+        let backoff = Backoff::new(config.retry.clone());
+        let mut seen: HashMap<&crate::Digest, ()> = HashMap::new();
+        let mut blobs = Vec::new();
+        for (i, b) in plan.blobs.iter().enumerate() {
+            if seen.insert(&b.digest, ()).is_none() {
+                blobs.push(BlobUpload::new(i, b.digest.clone(), b.size));
+            }
+        }
+        let queue = (0..blobs.len()).collect();
+        let mut push = Push {
+            plan,
+            config,
+            endpoint,
+            auth,
+            backoff,
+            phase: Phase::Ping,
+            blobs,
+            queue,
+            active: 0,
+            in_flight: HashMap::new(),
+            timers: Vec::new(),
+            outputs: VecDeque::new(),
+            next_id: 0,
+            started: now,
+            now,
+            meter: RateMeter::new(),
+            sent_total: 0,
+            last_progress: None,
+            step_attempts: 1,
+            retries: 0,
+        };
+        match push.validate() {
+            Ok(()) => push.issue(Step::Ping),
+            Err(e) => push.finish(Err(e)),
+        }
+        push
+    }
+
+    /// The next output, or `None` when the push waits for an input.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Push::handle_timeout`] must be called, if nothing else happens first.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().map(|(t, _)| *t).min()
+    }
+
+    /// Whether the push has finished (the `Finished` output may still be queued).
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// Time has passed; fire due retries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.timers.drain(..).partition(|(t, _)| *t <= self.now);
+        self.timers = later;
+        for (_, step) in due {
+            if self.phase != Phase::Finished {
+                self.issue(step);
+            }
+        }
+    }
+
+    /// The status line and headers of request `id`'s response arrived.
+    pub fn handle_response(
+        &mut self,
+        id: RequestId,
+        head: ResponseHead,
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.now = self.now.max(now);
+        let req = self
+            .in_flight
+            .get_mut(&id)
+            .ok_or(Misuse::UnknownRequest(id))?;
+        req.head = Some(head);
+        Ok(())
+    }
+
+    /// A piece of request `id`'s response body arrived.
+    pub fn handle_body_chunk(
+        &mut self,
+        id: RequestId,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.now = self.now.max(now);
+        let req = self
+            .in_flight
+            .get_mut(&id)
+            .ok_or(Misuse::UnknownRequest(id))?;
+        if req.head.is_none() {
+            return Err(Misuse::BodyBeforeHead(id));
+        }
+        let room = MAX_ERROR_BODY.saturating_sub(req.body.len());
+        req.body.extend_from_slice(&data[..data.len().min(room)]);
+        Ok(())
+    }
+
+    /// Request `id`'s response is complete; the push acts on it.
+    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
+        self.now = self.now.max(now);
+        let req = self
+            .in_flight
+            .remove(&id)
+            .ok_or(Misuse::UnknownRequest(id))?;
+        let Some(head) = req.head else {
+            return Err(Misuse::BodyBeforeHead(id));
+        };
+        if req.sent < req.body_len {
+            self.sent_total += req.body_len - req.sent;
+        }
+        if self.phase != Phase::Finished {
+            self.on_response(req.step, head, &req.body);
+        }
+        Ok(())
+    }
+
+    /// The runner put these request body bytes of request `id` on the wire. Optional: a
+    /// runner that cannot see them (a browser `fetch` of a `Blob`) leaves verification to the
+    /// registry, and progress moves per request instead.
+    pub fn handle_body_sent(
+        &mut self,
+        id: RequestId,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.now = self.now.max(now);
+        let req = self
+            .in_flight
+            .get_mut(&id)
+            .ok_or(Misuse::UnknownRequest(id))?;
+        let offset = req.step.body_start() + req.sent;
+        req.sent += data.len() as u64;
+        let sent_in_request = req.sent;
+        let step = req.step;
+        self.sent_total += data.len() as u64;
+        if let Some(b) = step.blob() {
+            self.blobs[b].hash_sent(offset, data);
+            if self.progress_due() {
+                let blob = &self.blobs[b];
+                let sent = (step.body_start() + sent_in_request).min(blob.size);
+                let event = Event::BlobProgress {
+                    blob: blob.plan_index,
+                    sent,
+                    size: blob.size,
+                };
+                self.event(event);
+            }
+        }
+        self.maybe_progress(false);
+        Ok(())
+    }
+
+    /// Request `id` failed below HTTP.
+    pub fn handle_transport_error(
+        &mut self,
+        id: RequestId,
+        error: TransportError,
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.now = self.now.max(now);
+        let req = self
+            .in_flight
+            .remove(&id)
+            .ok_or(Misuse::UnknownRequest(id))?;
+        if self.phase == Phase::Finished {
+            return Ok(());
+        }
+        if req.step == Step::Ping
+            && matches!(error.kind, TransportErrorKind::Tls | TransportErrorKind::Io)
+            && self.endpoint.fall_back_to_http()
+        {
+            self.event(Event::PlainHttpFallback {
+                host: self.endpoint.host().to_owned(),
+            });
+            self.issue(Step::Ping);
+            return Ok(());
+        }
+        let reason = error.to_string();
+        if is_retryable_transport(&error) && self.schedule_retry(req.step, None, reason) {
+            return Ok(());
+        }
+        let action = self.describe(req.step);
+        self.finish(Err(Error::Transport { action, error }));
+        Ok(())
+    }
+
+    /// Stops the push: it finishes with [`Error::Cancelled`].
+    pub fn cancel(&mut self) {
+        if self.phase != Phase::Finished {
+            self.finish(Err(Error::Cancelled));
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let m = &self.plan.manifest;
+        if let Ok(d) = self.plan.reference.parse::<crate::Digest>() {
+            if d != m.digest {
+                return Err(Error::InvalidInput {
+                    message: format!(
+                        "the target names digest {d}, but the manifest to push has digest {}",
+                        m.digest
+                    ),
+                });
+            }
+        }
+        let actual = crate::Digest::sha256_of(&m.bytes);
+        if actual != m.digest {
+            return Err(Error::DigestMismatch {
+                what: "manifest".into(),
+                expected: m.digest.clone(),
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    // ---- responses -------------------------------------------------------------------
+
+    fn on_response(&mut self, step: Step, head: ResponseHead, body: &[u8]) {
+        let status = head.status.as_u16();
+        if status == 401 {
+            match self.auth.on_unauthorized(&head) {
+                Ok(AuthOutcome::Retry) => self.issue(step),
+                Err(e) => self.finish(Err(e)),
+            }
+            return;
+        }
+        if is_retryable_status(status) {
+            let reason = format!("{status} from registry");
+            if self.schedule_retry(step, retry_after(&head), reason) {
+                return;
+            }
+        }
+        let result = match step {
+            Step::Ping => self.on_ping(status),
+            Step::Head(b) => self.on_head(b, status),
+            Step::Open(b) => self.on_open(b, &head),
+            Step::Put(b) | Step::Close(b) => self.on_committed(b, &head),
+            Step::Patch(b, start, end) => self.on_patch(b, start, end, &head),
+            Step::Manifest => self.on_manifest(&head),
+        };
+        match result {
+            Ok(()) => {}
+            Err(Failure::Status) => {
+                let err = self.registry_error(step, status, body);
+                self.finish(Err(err));
+            }
+            Err(Failure::Error(e)) => self.finish(Err(e)),
+        }
+    }
+
+    fn on_ping(&mut self, status: u16) -> Result<(), Failure> {
+        if status != 200 {
+            return Err(Failure::Status);
+        }
+        self.phase = Phase::Blobs;
+        self.step_attempts = 1;
+        self.fill_slots();
+        Ok(())
+    }
+
+    fn on_head(&mut self, b: usize, status: u16) -> Result<(), Failure> {
+        match status {
+            200 => {
+                self.blobs[b].state = BlobState::Done { skipped: true };
+                let blob = &self.blobs[b];
+                self.event(Event::BlobSkipped {
+                    blob: blob.plan_index,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                });
+                self.blob_finished();
+                Ok(())
+            }
+            404 if self.config.dry_run => {
+                self.blobs[b].state = BlobState::Missing;
+                let blob = &self.blobs[b];
+                self.event(Event::BlobMissing {
+                    blob: blob.plan_index,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                });
+                self.blob_finished();
+                Ok(())
+            }
+            404 => {
+                self.issue(Step::Open(b));
+                Ok(())
+            }
+            _ => Err(Failure::Status),
+        }
+    }
+
+    fn on_open(&mut self, b: usize, head: &ResponseHead) -> Result<(), Failure> {
+        if head.status.as_u16() != 202 {
+            return Err(Failure::Status);
+        }
+        let location = self.location(Step::Open(b), head)?;
+        let blob = &mut self.blobs[b];
+        blob.min_chunk = head
+            .header("oci-chunk-min-length")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        blob.state = BlobState::Uploading {
+            location,
+            committed: 0,
+        };
+        let event = Event::BlobStarted {
+            blob: blob.plan_index,
+            digest: blob.digest.clone(),
+            size: blob.size,
+        };
+        let next = if blob.size <= self.config.monolithic_max {
+            Step::Put(b)
+        } else {
+            self.next_chunk(b, 0)
+        };
+        self.event(event);
+        self.issue(next);
+        Ok(())
+    }
+
+    fn on_patch(
+        &mut self,
+        b: usize,
+        start: u64,
+        end: u64,
+        head: &ResponseHead,
+    ) -> Result<(), Failure> {
+        if head.status.as_u16() != 202 {
+            return Err(Failure::Status);
+        }
+        let location = match head.header("location") {
+            Some(_) => self.location(Step::Patch(b, start, end), head)?,
+            None => match &self.blobs[b].state {
+                BlobState::Uploading { location, .. } => location.clone(),
+                _ => return Err(self.protocol(Step::Patch(b, start, end), "no upload session")),
+            },
+        };
+        let committed = match head.header("range") {
+            Some(range) => parse_range_end(range).map(|last| last + 1).ok_or_else(|| {
+                self.protocol(
+                    Step::Patch(b, start, end),
+                    &format!("unreadable Range header {range:?}"),
+                )
+            })?,
+            None => end,
+        };
+        if committed > end || committed < start {
+            let msg = format!(
+                "after sending bytes {start}-{} it reported {committed} bytes received",
+                end - 1
+            );
+            return Err(self.protocol(Step::Patch(b, start, end), &msg));
+        }
+        self.blobs[b].state = BlobState::Uploading {
+            location,
+            committed,
+        };
+        let next = if committed == self.blobs[b].size {
+            if let Some(err) = self.mismatch_error(b) {
+                return Err(Failure::Error(err));
+            }
+            Step::Close(b)
+        } else {
+            self.next_chunk(b, committed)
+        };
+        self.issue(next);
+        Ok(())
+    }
+
+    fn on_committed(&mut self, b: usize, head: &ResponseHead) -> Result<(), Failure> {
+        if let Some(err) = self.mismatch_error(b) {
+            return Err(Failure::Error(err));
+        }
+        if head.status.as_u16() != 201 {
+            return Err(Failure::Status);
+        }
+        let blob = &self.blobs[b];
+        if let Some(reported) = head.header("docker-content-digest") {
+            if reported.trim() != blob.digest.to_string() {
+                let msg = format!("it stored {} as {reported:?}", blob.digest);
+                return Err(self.protocol(Step::Close(b), &msg));
+            }
+        }
+        let event = Event::BlobCommitted {
+            blob: blob.plan_index,
+            digest: blob.digest.clone(),
+            size: blob.size,
+        };
+        self.blobs[b].state = BlobState::Done { skipped: false };
+        self.event(event);
+        self.blob_finished();
+        Ok(())
+    }
+
+    fn on_manifest(&mut self, head: &ResponseHead) -> Result<(), Failure> {
+        if head.status.as_u16() != 201 {
+            return Err(Failure::Status);
+        }
+        let expected = self.plan.manifest.digest.clone();
+        if let Some(reported) = head.header("docker-content-digest") {
+            if reported.trim() != expected.to_string() {
+                let msg = format!("it stored the manifest {expected} as {reported:?}");
+                return Err(self.protocol(Step::Manifest, &msg));
+            }
+        }
+        self.event(Event::ManifestPushed {
+            digest: expected.clone(),
+        });
+        let report = self.report();
+        self.finish(Ok(report));
+        Ok(())
+    }
+
+    // ---- scheduling ------------------------------------------------------------------
+
+    /// Starts queued blobs while fewer than `jobs` are active.
+    fn fill_slots(&mut self) {
+        while self.active < self.config.jobs.max(1) {
+            let Some(b) = self.queue.pop_front() else {
+                break;
+            };
+            self.active += 1;
+            self.blobs[b].attempts = 1;
+            self.issue(Step::Head(b));
+        }
+        self.check_all_done();
+    }
+
+    fn blob_finished(&mut self) {
+        self.active = self.active.saturating_sub(1);
+        self.maybe_progress(true);
+        self.fill_slots();
+    }
+
+    fn check_all_done(&mut self) {
+        if self.phase != Phase::Blobs || self.active > 0 || !self.queue.is_empty() {
+            return;
+        }
+        if !self.blobs.iter().all(BlobUpload::is_done) {
+            return;
+        }
+        if self.config.dry_run {
+            let report = self.report();
+            self.finish(Ok(report));
+        } else {
+            self.phase = Phase::Manifest;
+            self.step_attempts = 1;
+            self.issue(Step::Manifest);
+        }
+    }
+
+    /// The chunk after `committed`: at least the registry's minimum, at most the rest.
+    fn next_chunk(&self, b: usize, committed: u64) -> Step {
+        let blob = &self.blobs[b];
+        let len = self.config.chunk_size.max(blob.min_chunk).max(1);
+        let end = committed.saturating_add(len).min(blob.size);
+        Step::Patch(b, committed, end)
+    }
+
+    /// Plans another attempt of `step` after a backoff; false when attempts are exhausted.
+    fn schedule_retry(&mut self, step: Step, hint: Option<Duration>, reason: String) -> bool {
+        // An upload that failed midway restarts with a fresh session: the registry's state
+        // of the old one is unknown.
+        let step = match step {
+            Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => Step::Open(b),
+            other => other,
+        };
+        let attempt = match step.blob() {
+            Some(b) => {
+                self.blobs[b].attempts += 1;
+                self.blobs[b].attempts
+            }
+            None => {
+                self.step_attempts += 1;
+                self.step_attempts
+            }
+        };
+        if attempt > self.backoff.policy().max_attempts {
+            return false;
+        }
+        if let Step::Open(b) = step {
+            self.blobs[b].restart();
+            self.blobs[b].state = BlobState::Opening;
+        }
+        let delay = self.backoff.delay(attempt, hint);
+        self.retries += 1;
+        let what = self.describe(step);
+        self.event(Event::Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        });
+        self.timers.push((self.now + delay, step));
+        true
+    }
+
+    // ---- requests --------------------------------------------------------------------
+
+    fn issue(&mut self, step: Step) {
+        match self.build(step) {
+            Ok(mut req) => {
+                self.auth.apply(&mut req);
+                let body_len = req.body.len();
+                self.in_flight.insert(
+                    req.id,
+                    InFlight {
+                        step,
+                        head: None,
+                        body: Vec::new(),
+                        sent: 0,
+                        body_len,
+                    },
+                );
+                self.outputs.push_back(Output::Send(req));
+            }
+            Err(e) => self.finish(Err(e)),
+        }
+    }
+
+    fn build(&mut self, step: Step) -> Result<Request, Error> {
+        let repo = self.plan.repository.clone();
+        let url_err = |e: url::ParseError| Error::InvalidInput {
+            message: format!("cannot build a URL for {}: {e}", self.plan.registry),
+        };
+        let mut headers = HeaderMap::new();
+        let (method, url, body) = match step {
+            Step::Ping => (
+                Method::GET,
+                self.endpoint.ping().map_err(url_err)?,
+                Body::Empty,
+            ),
+            Step::Head(b) => {
+                self.blobs[b].state = BlobState::Checking;
+                let url = self
+                    .endpoint
+                    .blob(&repo, &self.blobs[b].digest)
+                    .map_err(url_err)?;
+                (Method::HEAD, url, Body::Empty)
+            }
+            Step::Open(b) => {
+                self.blobs[b].state = BlobState::Opening;
+                (
+                    Method::POST,
+                    self.endpoint.uploads(&repo).map_err(url_err)?,
+                    Body::Empty,
+                )
+            }
+            Step::Put(b) => {
+                let blob = &self.blobs[b];
+                let url = with_digest(&self.upload_location(b)?, &blob.digest);
+                headers.insert("content-type", octet_stream());
+                let body = Body::BlobRange {
+                    blob: blob.plan_index,
+                    start: 0,
+                    end: blob.size,
+                };
+                (Method::PUT, url, body)
+            }
+            Step::Patch(b, start, end) => {
+                let url = self.upload_location(b)?;
+                headers.insert("content-type", octet_stream());
+                let range = format!("{start}-{}", end.saturating_sub(1));
+                headers.insert("content-range", header_value(&range));
+                let body = Body::BlobRange {
+                    blob: self.blobs[b].plan_index,
+                    start,
+                    end,
+                };
+                (Method::PATCH, url, body)
+            }
+            Step::Close(b) => {
+                let url = with_digest(&self.upload_location(b)?, &self.blobs[b].digest);
+                (Method::PUT, url, Body::Empty)
+            }
+            Step::Manifest => {
+                let m = &self.plan.manifest;
+                let url = self
+                    .endpoint
+                    .manifest(&repo, &self.plan.reference)
+                    .map_err(url_err)?;
+                headers.insert("content-type", header_value(&m.media_type));
+                (Method::PUT, url, Body::Bytes(m.bytes.clone()))
+            }
+        };
+        if matches!(method, Method::PUT | Method::PATCH | Method::POST) {
+            headers.insert("content-length", header_value(&body.len().to_string()));
+        }
+        headers.insert("user-agent", header_value(&self.config.user_agent));
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        Ok(Request {
+            id,
+            method,
+            url,
+            headers,
+            body,
+        })
+    }
+
+    fn upload_location(&self, b: usize) -> Result<url::Url, Error> {
+        match &self.blobs[b].state {
+            BlobState::Uploading { location, .. } => Ok(location.clone()),
+            _ => Err(Error::Protocol {
+                action: self.describe(Step::Put(b)),
+                message: "no upload session is open".into(),
+            }),
+        }
+    }
+
+    fn location(&self, step: Step, head: &ResponseHead) -> Result<url::Url, Failure> {
+        let raw = head
+            .header("location")
+            .ok_or_else(|| self.protocol(step, "the response has no Location header"))?;
+        self.endpoint
+            .resolve_location(raw.trim())
+            .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))
+    }
+
+    // ---- reporting -------------------------------------------------------------------
+
+    fn describe(&self, step: Step) -> String {
+        match step {
+            Step::Ping => format!("contacting registry {}", self.plan.registry),
+            Step::Head(b) => format!("checking {}", self.blobs[b].label()),
+            Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => {
+                format!("uploading {}", self.blobs[b].label())
+            }
+            Step::Manifest => format!(
+                "pushing manifest to {}/{}:{}",
+                self.plan.registry, self.plan.repository, self.plan.reference
+            ),
+        }
+    }
+
+    fn protocol(&self, step: Step, message: &str) -> Failure {
+        Failure::Error(Error::Protocol {
+            action: self.describe(step),
+            message: message.to_owned(),
+        })
+    }
+
+    fn registry_error(&self, step: Step, status: u16, body: &[u8]) -> Error {
+        let errors = RegistryErrors::parse(body);
+        let action = self.describe(step);
+        if status == 403 {
+            return Error::Auth {
+                message: format!("{action}: access denied (403): {errors}"),
+            };
+        }
+        if step == Step::Ping && status == 404 {
+            return Error::Protocol {
+                action,
+                message: "no Registry V2 API at /v2/ (404)".into(),
+            };
+        }
+        Error::Registry {
+            action,
+            status,
+            errors,
+        }
+    }
+
+    fn mismatch_error(&self, b: usize) -> Option<Error> {
+        let blob = &self.blobs[b];
+        blob.local_mismatch().map(|actual| Error::DigestMismatch {
+            what: format!("blob {} of the image", blob.plan_index),
+            expected: blob.digest.clone(),
+            actual,
+        })
+    }
+
+    fn event(&mut self, e: Event) {
+        self.outputs.push_back(Output::Event(e));
+    }
+
+    fn progress_due(&self) -> bool {
+        self.last_progress
+            .is_none_or(|t| self.now.saturating_since(t) >= self.config.progress_interval)
+    }
+
+    fn maybe_progress(&mut self, force: bool) {
+        self.meter.record(self.now, self.sent_total);
+        if !force && !self.progress_due() {
+            return;
+        }
+        self.last_progress = Some(self.now);
+        let p = self.progress();
+        self.event(Event::Progress(p));
+    }
+
+    fn progress(&self) -> Progress {
+        let mut p = Progress {
+            total_bytes: 0,
+            done_bytes: 0,
+            skipped_bytes: 0,
+            sent_bytes: self.sent_total,
+            blobs_total: self.blobs.len(),
+            blobs_done: 0,
+            blobs_skipped: 0,
+            bytes_per_second: self.meter.rate(),
+            eta: None,
+            elapsed: self.now.saturating_since(self.started),
+        };
+        let mut in_progress = 0u64;
+        for b in &self.blobs {
+            p.total_bytes += b.size;
+            match &b.state {
+                BlobState::Done { skipped } => {
+                    p.done_bytes += b.size;
+                    p.blobs_done += 1;
+                    if *skipped {
+                        p.skipped_bytes += b.size;
+                        p.blobs_skipped += 1;
+                    }
+                }
+                BlobState::Uploading { committed, .. } => in_progress += committed,
+                _ => {}
+            }
+        }
+        let remaining = p.total_bytes.saturating_sub(p.done_bytes + in_progress);
+        p.eta = self.meter.eta(remaining);
+        p
+    }
+
+    fn report(&self) -> PushReport {
+        let mut r = PushReport {
+            manifest_digest: self.plan.manifest.digest.clone(),
+            blobs_uploaded: 0,
+            blobs_skipped: 0,
+            blobs_missing: Vec::new(),
+            bytes_uploaded: 0,
+            bytes_skipped: 0,
+            retries: self.retries,
+            plain_http: self.endpoint.is_plain(),
+            elapsed: self.now.saturating_since(self.started),
+        };
+        for b in &self.blobs {
+            match b.state {
+                BlobState::Done { skipped: true } => {
+                    r.blobs_skipped += 1;
+                    r.bytes_skipped += b.size;
+                }
+                BlobState::Done { skipped: false } => {
+                    r.blobs_uploaded += 1;
+                    r.bytes_uploaded += b.size;
+                }
+                BlobState::Missing => r.blobs_missing.push(b.digest.clone()),
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn finish(&mut self, result: Result<PushReport, Error>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        if result.is_ok() {
+            self.maybe_progress(true);
+        }
+        self.phase = Phase::Finished;
+        self.timers.clear();
+        self.in_flight.clear();
+        self.outputs.push_back(Output::Finished(result));
+    }
+}
+
+/// Why a response handler gave up.
+enum Failure {
+    /// An unexpected status: report the registry's error body.
+    Status,
+    /// A specific error.
+    Error(Error),
+}
+
+/// The last byte offset in a `Range: 0-<last>` header (an optional `bytes=` prefix allowed).
+fn parse_range_end(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    let (_, last) = v.split_once('-')?;
+    last.trim().parse().ok()
+}
+
+fn octet_stream() -> HeaderValue {
+    HeaderValue::from_static("application/octet-stream")
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+#[cfg(test)]
+mod tests;

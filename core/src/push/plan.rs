@@ -1,0 +1,108 @@
+//! What to push and how: the plan (blobs and manifest), the tuning, and the final report.
+
+use std::time::Duration;
+
+use crate::auth::Credentials;
+use crate::digest::Digest;
+use crate::endpoint::Scheme;
+use crate::retry::RetryPolicy;
+
+/// Everything a push sends: blobs first, then the manifest that names them.
+#[derive(Clone, Debug)]
+pub struct PushPlan {
+    /// Registry host (and port) to talk to, e.g. `127.0.0.1:5000`.
+    pub registry: String,
+    /// Repository path, e.g. `team/app`.
+    pub repository: String,
+    /// Tag or digest to put the manifest under.
+    pub reference: String,
+    /// Config and layer blobs. Repeated digests are pushed once; a [`Body::BlobRange`]
+    /// names the first blob in this list with that digest.
+    ///
+    /// [`Body::BlobRange`]: crate::http::Body::BlobRange
+    pub blobs: Vec<PlanBlob>,
+    /// The manifest, pushed last.
+    pub manifest: PlanManifest,
+}
+
+/// A blob to push. Its bytes stay wherever the runner keeps them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanBlob {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// The blob's size in bytes.
+    pub size: u64,
+}
+
+/// The manifest bytes to push, exactly as they will be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanManifest {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Its media type, sent as `Content-Type`.
+    pub media_type: String,
+    /// Digest of `bytes`.
+    pub digest: Digest,
+}
+
+/// How to push.
+#[derive(Clone, Debug)]
+pub struct PushConfig {
+    /// HTTPS, HTTP, or HTTPS with the loopback fallback.
+    pub scheme: Scheme,
+    /// Credentials to answer authentication challenges with.
+    pub credentials: Option<Credentials>,
+    /// Blobs in flight at once (at least 1).
+    pub jobs: usize,
+    /// Blobs up to this size go in one `PUT`; larger ones in `PATCH` chunks.
+    pub monolithic_max: u64,
+    /// Size of each `PATCH` chunk (raised to the registry's `OCI-Chunk-Min-Length`).
+    pub chunk_size: u64,
+    /// When and how often to retry.
+    pub retry: RetryPolicy,
+    /// Least time between two progress events.
+    pub progress_interval: Duration,
+    /// `User-Agent` header value.
+    pub user_agent: String,
+    /// Only check which blobs the registry lacks; upload nothing, tag nothing.
+    pub dry_run: bool,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            scheme: Scheme::Https,
+            credentials: None,
+            jobs: 4,
+            monolithic_max: 16 * 1024 * 1024,
+            chunk_size: 64 * 1024 * 1024,
+            retry: RetryPolicy::default(),
+            progress_interval: Duration::from_millis(200),
+            user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
+            dry_run: false,
+        }
+    }
+}
+
+/// What a finished push did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PushReport {
+    /// Digest of the pushed manifest (in a dry run: of the manifest that would be pushed).
+    pub manifest_digest: Digest,
+    /// Unique blobs uploaded.
+    pub blobs_uploaded: usize,
+    /// Unique blobs the registry already had.
+    pub blobs_skipped: usize,
+    /// Blobs the registry lacks (dry run only; empty after a real push).
+    pub blobs_missing: Vec<Digest>,
+    /// Bytes of blobs uploaded.
+    pub bytes_uploaded: u64,
+    /// Bytes of blobs skipped.
+    pub bytes_skipped: u64,
+    /// Retries made.
+    pub retries: u32,
+    /// Whether plain HTTP was used.
+    pub plain_http: bool,
+    /// Time from start to finish.
+    pub elapsed: Duration,
+}

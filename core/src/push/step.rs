@@ -1,0 +1,40 @@
+//! The kinds of request a push makes, each tied to the blob it serves.
+
+/// What an in-flight request is for. Blob indices are into the push's unique blobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// `GET /v2/`: scheme, reachability and the auth challenge.
+    Ping,
+    /// `HEAD` the blob: does the registry have it?
+    Head(usize),
+    /// `POST` to open an upload session.
+    Open(usize),
+    /// Monolithic `PUT <location>?digest=` with the whole blob.
+    Put(usize),
+    /// `PATCH <location>` with bytes `start..end`.
+    Patch(usize, u64, u64),
+    /// Closing `PUT <location>?digest=` with no body, after the chunks.
+    Close(usize),
+    /// `PUT` the manifest.
+    Manifest,
+}
+
+impl Step {
+    /// The unique blob this step serves.
+    pub(crate) fn blob(self) -> Option<usize> {
+        match self {
+            Step::Head(b) | Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => {
+                Some(b)
+            }
+            Step::Ping | Step::Manifest => None,
+        }
+    }
+
+    /// Offset in the blob of the first byte this step's body carries.
+    pub(crate) fn body_start(self) -> u64 {
+        match self {
+            Step::Patch(_, start, _) => start,
+            _ => 0,
+        }
+    }
+}

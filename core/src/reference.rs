@@ -1,0 +1,237 @@
+//! Image references (`registry/repository:tag@digest`) parsed the way Docker parses them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::digest::Digest;
+
+/// Docker Hub's name in references.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// A parsed image reference such as `localhost:5000/team/app:1.2` or `app@sha256:…`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// Registry host (and port) as written, `docker.io` when none was given.
+    pub registry: String,
+    /// Repository path, e.g. `team/app` or `library/busybox`.
+    pub repository: String,
+    /// Tag, if one was given.
+    pub tag: Option<String>,
+    /// Digest, if one was given.
+    pub digest: Option<Digest>,
+}
+
+/// Why a text is not a valid image reference.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference {input:?}: {reason}")]
+pub struct ReferenceError {
+    /// The rejected text.
+    pub input: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl Reference {
+    /// The host to talk to: Docker Hub's API host for `docker.io`, else the registry as written.
+    pub fn api_host(&self) -> &str {
+        if self.registry == DOCKER_HUB || self.registry == "index.docker.io" {
+            "registry-1.docker.io"
+        } else {
+            &self.registry
+        }
+    }
+
+    /// What to put after `/manifests/`: the digest if given, else the tag, else `latest`.
+    pub fn manifest_ref(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_owned(),
+        }
+    }
+
+    /// Whether the registry is on this machine (`localhost`, `127.0.0.0/8`, `[::1]`), where
+    /// plain HTTP is tried when HTTPS fails, as Docker and crane do.
+    pub fn is_loopback(&self) -> bool {
+        let host = host_without_port(&self.registry);
+        host == "localhost"
+            || host == "[::1]"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+fn host_without_port(registry: &str) -> &str {
+    if registry.starts_with('[') {
+        return registry
+            .split_once(']')
+            .map_or(registry, |(h, _)| &registry[..h.len() + 1]);
+    }
+    registry.split(':').next().unwrap_or(registry)
+}
+
+impl FromStr for Reference {
+    type Err = ReferenceError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| ReferenceError {
+            input: input.chars().take(300).collect(),
+            reason: reason.to_owned(),
+        };
+        if input.is_empty() {
+            return Err(err("empty"));
+        }
+        let (rest, digest) = match input.split_once('@') {
+            Some((r, d)) => (
+                r,
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|e| err(&e.reason.to_string()))?,
+                ),
+            ),
+            None => (input, None),
+        };
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(tag) = tag {
+            validate_tag(tag).map_err(err)?;
+        }
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, path))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (first.to_owned(), path.to_owned())
+            }
+            _ => (DOCKER_HUB.to_owned(), name.to_owned()),
+        };
+        let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
+        };
+        validate_registry(&registry).map_err(err)?;
+        validate_repository(&repository).map_err(err)?;
+        Ok(Reference {
+            registry,
+            repository,
+            tag: tag.map(str::to_owned),
+            digest,
+        })
+    }
+}
+
+fn validate_tag(tag: &str) -> Result<(), &'static str> {
+    let ok_first = tag
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok_rest = tag
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if tag.len() > 128 || !ok_first || !ok_rest {
+        return Err("tag must be 1-128 characters of [A-Za-z0-9_.-], not starting with '.' or '-'");
+    }
+    Ok(())
+}
+
+fn validate_registry(registry: &str) -> Result<(), &'static str> {
+    let ok = !registry.is_empty()
+        && registry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if ok {
+        Ok(())
+    } else {
+        Err("registry host has invalid characters")
+    }
+}
+
+fn validate_repository(repo: &str) -> Result<(), &'static str> {
+    const MSG: &str = "repository must be lowercase path components of [a-z0-9] separated by '.', '_', '__', '-' or '/'";
+    if repo.is_empty() || repo.len() > 255 {
+        return Err(MSG);
+    }
+    for component in repo.split('/') {
+        let bytes = component.as_bytes();
+        let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        if bytes.is_empty() || !alnum(&bytes[0]) || !alnum(&bytes[bytes.len() - 1]) {
+            return Err(MSG);
+        }
+        if !bytes
+            .iter()
+            .all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(MSG);
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Reference {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_registry_port_repo_and_tag() {
+        let r = p("127.0.0.1:5000/team/app:1.2");
+        assert_eq!(r.registry, "127.0.0.1:5000");
+        assert_eq!(r.repository, "team/app");
+        assert_eq!(r.tag.as_deref(), Some("1.2"));
+        assert!(r.is_loopback());
+        assert_eq!(r.manifest_ref(), "1.2");
+    }
+
+    #[test]
+    fn docker_hub_names_get_library_prefix() {
+        let r = p("busybox");
+        assert_eq!(r.registry, "docker.io");
+        assert_eq!(r.repository, "library/busybox");
+        assert_eq!(r.api_host(), "registry-1.docker.io");
+        assert_eq!(r.manifest_ref(), "latest");
+        assert!(!r.is_loopback());
+    }
+
+    #[test]
+    fn digest_reference() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let r = p(&format!("localhost/x@{d}"));
+        assert_eq!(r.registry, "localhost");
+        assert_eq!(r.manifest_ref(), d);
+        assert!(r.is_loopback());
+    }
+
+    #[test]
+    fn rejects_bad_references() {
+        for bad in [
+            "",
+            "UPPER/case",
+            "host:5000/repo:bad tag",
+            "repo@sha256:zz",
+            "a//b",
+            "x:-bad",
+        ] {
+            assert!(bad.parse::<Reference>().is_err(), "{bad}");
+        }
+    }
+}

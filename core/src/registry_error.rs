@@ -1,0 +1,101 @@
+//! Error bodies registries send: `{"errors":[{"code","message","detail"}]}` or plain text.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// One entry of a registry's `errors` array.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RegistryErrorEntry {
+    /// Machine-readable code, e.g. `BLOB_UNKNOWN`, `DIGEST_INVALID`, `UNAUTHORIZED`.
+    #[serde(default)]
+    pub code: String,
+    /// Human-readable message.
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    errors: Vec<RegistryErrorEntry>,
+}
+
+/// What a registry said in an error response body.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct RegistryErrors {
+    /// The structured errors, if the body was the standard JSON envelope.
+    pub entries: Vec<RegistryErrorEntry>,
+    /// Otherwise a short, printable excerpt of the body (never a raw dump).
+    pub text: Option<String>,
+}
+
+impl RegistryErrors {
+    /// Parses an error body of any shape.
+    pub fn parse(body: &[u8]) -> RegistryErrors {
+        if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
+            if !env.errors.is_empty() {
+                return RegistryErrors {
+                    entries: env.errors,
+                    text: None,
+                };
+            }
+        }
+        let text: String = String::from_utf8_lossy(body)
+            .chars()
+            .filter(|c| !c.is_control() || *c == ' ')
+            .take(200)
+            .collect();
+        let text = text.trim();
+        RegistryErrors {
+            entries: Vec::new(),
+            text: (!text.is_empty()).then(|| text.to_owned()),
+        }
+    }
+
+    /// Whether any entry has `code`.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.entries.iter().any(|e| e.code == code)
+    }
+}
+
+impl fmt::Display for RegistryErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.entries.is_empty() {
+            return f.write_str(self.text.as_deref().unwrap_or("(no details)"));
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => write!(f, "{}: {}", e.code, e.message)?,
+                (false, true) => f.write_str(&e.code)?,
+                _ => f.write_str(&e.message)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_envelope() {
+        let e = RegistryErrors::parse(
+            br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:x"}]}"#,
+        );
+        assert!(e.has_code("BLOB_UNKNOWN"));
+        assert_eq!(e.to_string(), "BLOB_UNKNOWN: blob unknown to registry");
+    }
+
+    #[test]
+    fn plain_text_is_excerpted() {
+        let e = RegistryErrors::parse(b"404 page not found\n");
+        assert_eq!(e.to_string(), "404 page not found");
+        let long = vec![b'x'; 10_000];
+        assert_eq!(RegistryErrors::parse(&long).to_string().len(), 200);
+        assert_eq!(RegistryErrors::parse(b"").to_string(), "(no details)");
+    }
+}

@@ -1,0 +1,136 @@
+//! Retry policy: which failures are worth another try, and when to try again
+//! (exponential backoff with full jitter from a seeded generator, honouring `Retry-After`).
+
+use std::time::Duration;
+
+use crate::http::{ResponseHead, TransportError, TransportErrorKind};
+
+/// How persistent to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per request, counting the first.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubled each time.
+    pub base_delay: Duration,
+    /// Upper bound of any one wait, including `Retry-After`.
+    pub max_delay: Duration,
+    /// Seed of the jitter generator, so runs are reproducible in tests.
+    pub seed: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            seed: 0x7ac3_11f0_94e2_5d01,
+        }
+    }
+}
+
+/// Whether a status is transient: 408, 429, 500, 502, 503, 504.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Whether a transport failure may go away by itself. A local source that cannot be read
+/// and a TLS failure (bad certificate) will not.
+pub fn is_retryable_transport(err: &TransportError) -> bool {
+    !matches!(
+        err.kind,
+        TransportErrorKind::Source | TransportErrorKind::Tls
+    )
+}
+
+/// `Retry-After` in seconds (HTTP dates are not understood without a clock and count as
+/// absent).
+pub(crate) fn retry_after(head: &ResponseHead) -> Option<Duration> {
+    head.header("retry-after")?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The backoff generator for one operation.
+#[derive(Clone, Debug)]
+pub(crate) struct Backoff {
+    policy: RetryPolicy,
+    state: u64,
+}
+
+impl Backoff {
+    pub(crate) fn new(policy: RetryPolicy) -> Backoff {
+        let state = policy.seed | 1;
+        Backoff { policy, state }
+    }
+
+    pub(crate) fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The wait before attempt number `attempt` (2 for the first retry): full jitter over
+    /// `base * 2^(attempt-2)`, capped; at least `server_hint` when the server gave one.
+    pub(crate) fn delay(&mut self, attempt: u32, server_hint: Option<Duration>) -> Duration {
+        let exp = attempt.saturating_sub(2).min(20);
+        let ceiling = self
+            .policy
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.policy.max_delay);
+        let jittered = ceiling.mul_f64(self.next_unit());
+        match server_hint {
+            Some(hint) => hint.min(self.policy.max_delay).max(jittered),
+            None => jittered,
+        }
+    }
+
+    /// xorshift64*: a uniform value in [0, 1).
+    fn next_unit(&mut self) -> f64 {
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_are_capped_and_deterministic() {
+        let policy = RetryPolicy::default();
+        let mut a = Backoff::new(policy.clone());
+        let mut b = Backoff::new(policy.clone());
+        for attempt in 2..12 {
+            let da = a.delay(attempt, None);
+            assert_eq!(da, b.delay(attempt, None));
+            assert!(da <= policy.max_delay);
+            let ceiling = policy.base_delay * (1 << (attempt - 2));
+            assert!(da <= ceiling);
+        }
+    }
+
+    #[test]
+    fn retry_after_is_a_floor() {
+        let mut b = Backoff::new(RetryPolicy::default());
+        assert!(b.delay(2, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
+        assert_eq!(
+            b.delay(2, Some(Duration::from_secs(999))),
+            Duration::from_secs(30)
+        );
+        let head = ResponseHead::new(429).with_header("Retry-After", " 3 ");
+        assert_eq!(retry_after(&head), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn classification() {
+        assert!(is_retryable_status(503));
+        assert!(!is_retryable_status(404));
+        assert!(!is_retryable_status(401));
+    }
+}

@@ -1,0 +1,544 @@
+//! Scenario tests of the push state machine against an in-memory registry, in virtual time.
+
+mod support;
+
+use std::time::Duration;
+
+use support::driver::{run_push, Run};
+use support::registry_model::{Fault, LocationStyle, RegistryModel};
+use tug_core::http::{Body, Method, TransportErrorKind};
+use tug_core::push::{Event, PlanBlob, PlanManifest, PushConfig, PushPlan};
+use tug_core::{Credentials, Digest, Error, Scheme};
+
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+struct Image {
+    plan: PushPlan,
+    data: Vec<Vec<u8>>,
+}
+
+/// An image whose blobs have the given sizes (the first is the config), filled with a
+/// pattern that differs per blob.
+fn image(sizes: &[usize]) -> Image {
+    let data: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| ((j * 31 + i * 7) % 251) as u8).collect())
+        .collect();
+    image_from(data)
+}
+
+fn image_from(data: Vec<Vec<u8>>) -> Image {
+    let blobs: Vec<PlanBlob> = data
+        .iter()
+        .map(|d| PlanBlob {
+            digest: Digest::sha256_of(d),
+            size: d.len() as u64,
+        })
+        .collect();
+    let desc = |b: &PlanBlob, t: &str| {
+        format!(
+            r#"{{"mediaType":"{t}","digest":"{}","size":{}}}"#,
+            b.digest, b.size
+        )
+    };
+    let layers: Vec<String> = blobs[1..]
+        .iter()
+        .map(|b| desc(b, "application/vnd.oci.image.layer.v1.tar"))
+        .collect();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{},"layers":[{}]}}"#,
+        desc(&blobs[0], "application/vnd.oci.image.config.v1+json"),
+        layers.join(",")
+    )
+    .into_bytes();
+    let plan = PushPlan {
+        registry: "127.0.0.1:5000".into(),
+        repository: "team/app".into(),
+        reference: "v1".into(),
+        blobs,
+        manifest: PlanManifest {
+            digest: Digest::sha256_of(&manifest),
+            bytes: manifest,
+            media_type: MANIFEST_TYPE.into(),
+        },
+    };
+    Image { plan, data }
+}
+
+fn config() -> PushConfig {
+    PushConfig {
+        scheme: Scheme::Http,
+        monolithic_max: 1000,
+        chunk_size: 700,
+        ..PushConfig::default()
+    }
+}
+
+fn push(model: &mut RegistryModel, img: &Image, config: PushConfig) -> Run {
+    run_push(model, img.plan.clone(), &img.data, config)
+}
+
+fn assert_pushed(model: &RegistryModel, img: &Image) {
+    for (d, b) in img.plan.blobs.iter().zip(&img.data) {
+        assert_eq!(
+            model.blobs.get(&d.digest.to_string()),
+            Some(b),
+            "blob {} differs",
+            d.digest
+        );
+    }
+    let (bytes, media_type) = model.manifests.get("team/app:v1").expect("manifest tagged");
+    assert_eq!(bytes, &img.plan.manifest.bytes);
+    assert_eq!(media_type, MANIFEST_TYPE);
+}
+
+#[test]
+fn pushes_small_and_chunked_blobs_then_the_manifest_last() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 10, 1000, 0]);
+    let run = push(&mut model, &img, config());
+    let report = run.result.expect("push succeeds");
+    assert_eq!(report.manifest_digest, img.plan.manifest.digest);
+    assert_eq!(report.blobs_uploaded, 5);
+    assert_eq!(report.bytes_uploaded, 6310);
+    assert_pushed(&model, &img);
+    // 5000 bytes in 700-byte chunks: 8 PATCHes, then a closing PUT.
+    assert_eq!(model.patch_sizes.len(), 8);
+    assert!(model.patch_sizes.iter().all(|&n| n <= 700));
+    assert!(model
+        .log
+        .last()
+        .unwrap()
+        .starts_with("PUT /v2/team/app/manifests/v1"));
+    let first_blob_put_after_manifest = model
+        .log
+        .iter()
+        .skip_while(|l| !l.contains("/manifests/"))
+        .any(|l| l.contains("/blobs/"));
+    assert!(!first_blob_put_after_manifest);
+    // Chunk requests carry inclusive Content-Range without a "bytes " prefix.
+    let patch = run
+        .requests
+        .iter()
+        .find(|r| r.method == Method::PATCH)
+        .unwrap();
+    assert_eq!(patch.headers["content-range"], "0-699");
+    assert_eq!(patch.headers["content-length"], "700");
+    let manifest_put = run.requests.last().unwrap();
+    assert_eq!(manifest_put.headers["content-type"], MANIFEST_TYPE);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ManifestPushed { .. })));
+}
+
+#[test]
+fn a_second_push_uploads_nothing() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 1000]);
+    push(&mut model, &img, config()).result.unwrap();
+    let before = model.log.len();
+    let run = push(&mut model, &img, config());
+    let report = run.result.unwrap();
+    assert_eq!(report.blobs_skipped, 3);
+    assert_eq!(report.blobs_uploaded, 0);
+    let second: Vec<_> = model.log[before..].to_vec();
+    assert!(
+        second
+            .iter()
+            .all(|l| !l.starts_with("POST") && !l.starts_with("PATCH")),
+        "{second:?}"
+    );
+    let sent: u64 = run.requests.iter().map(|r| r.body.len()).sum();
+    assert_eq!(
+        sent,
+        img.plan.manifest.bytes.len() as u64,
+        "only the manifest is sent"
+    );
+}
+
+#[test]
+fn relative_location_with_query_is_kept_and_digest_merged() {
+    let mut model = RegistryModel {
+        location_style: LocationStyle::RelativeWithState,
+        ..Default::default()
+    };
+    let img = image(&[300, 2500]);
+    let run = push(&mut model, &img, config());
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    let closing = run
+        .requests
+        .iter()
+        .find(|r| r.method == Method::PUT && r.url.query().is_some_and(|q| q.contains("digest=")))
+        .unwrap();
+    let q: Vec<(String, String)> = closing
+        .url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    assert_eq!(q[0].0, "_state");
+    assert_eq!(q[1].0, "digest");
+    assert_eq!(closing.url.host_str(), Some("127.0.0.1"));
+}
+
+#[test]
+fn relative_location_resolves_against_the_registry() {
+    let mut model = RegistryModel {
+        location_style: LocationStyle::Relative,
+        ..Default::default()
+    };
+    let img = image(&[300, 2500]);
+    let run = push(&mut model, &img, config());
+    run.result.unwrap();
+    assert!(run
+        .requests
+        .iter()
+        .all(|r| r.url.as_str().starts_with("http://127.0.0.1:5000/v2/")));
+}
+
+#[test]
+fn registry_minimum_chunk_length_is_honoured() {
+    let mut model = RegistryModel {
+        min_chunk: Some(2000),
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    push(&mut model, &img, config()).result.unwrap();
+    assert_eq!(model.patch_sizes, [2000, 2000, 1000]);
+    assert_pushed(&model, &img);
+}
+
+#[test]
+fn a_short_range_answer_resends_from_the_confirmed_offset() {
+    let mut model = RegistryModel {
+        short_accept: Some(100),
+        ..Default::default()
+    };
+    let img = image(&[300, 2100]);
+    push(&mut model, &img, config()).result.unwrap();
+    assert_eq!(model.patch_sizes[0], 700);
+    assert_eq!(
+        model.patch_sizes[1], 700,
+        "the next chunk starts at the confirmed 100"
+    );
+    assert_pushed(&model, &img);
+}
+
+#[test]
+fn basic_auth_challenge_is_answered_with_credentials() {
+    let expected = "Basic dXNlcjpwYXNz"; // user:pass
+    let mut model = RegistryModel {
+        required_auth: Some(expected.into()),
+        ..Default::default()
+    };
+    let img = image(&[300, 2500]);
+    let creds = Credentials {
+        username: "user".into(),
+        password: "pass".into(),
+    };
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            credentials: Some(creds),
+            ..config()
+        },
+    );
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(
+        model.count("GET /v2/"),
+        2,
+        "one challenge, then authenticated"
+    );
+    let auth = &run.requests.last().unwrap().headers["authorization"];
+    assert!(auth.is_sensitive());
+}
+
+#[test]
+fn auth_failures_are_auth_errors() {
+    let mut model = RegistryModel {
+        required_auth: Some("Basic dXNlcjpwYXNz".into()),
+        ..Default::default()
+    };
+    let img = image(&[300]);
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    assert!(
+        matches!(&err, Error::Auth { message } if message.contains("requires authentication")),
+        "{err}"
+    );
+    let wrong = Credentials {
+        username: "user".into(),
+        password: "nope".into(),
+    };
+    let err = push(
+        &mut model,
+        &img,
+        PushConfig {
+            credentials: Some(wrong),
+            ..config()
+        },
+    )
+    .result
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Auth { message } if message.contains("rejected")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("nope"));
+    assert!(model.manifests.is_empty());
+}
+
+#[test]
+fn a_500_during_a_chunk_restarts_the_blob_after_a_backoff() {
+    let mut model = RegistryModel::default();
+    model.faults.push_back(Fault {
+        method: Method::PATCH,
+        path_contains: "/blobs/uploads/".into(),
+        response: Ok(500),
+        extra_headers: vec![],
+    });
+    let img = image(&[300, 5000]);
+    let run = push(&mut model, &img, config());
+    let report = run.result.unwrap();
+    assert_eq!(report.retries, 1);
+    assert_pushed(&model, &img);
+    let retry = run.events.iter().find_map(|e| match e {
+        Event::Retrying {
+            attempt,
+            delay,
+            reason,
+            ..
+        } => Some((*attempt, *delay, reason.clone())),
+        _ => None,
+    });
+    let (attempt, delay, reason) = retry.expect("a Retrying event");
+    assert_eq!(attempt, 2);
+    assert!(delay <= Duration::from_millis(500));
+    assert_eq!(reason, "500 from registry");
+    assert_eq!(model.count("POST"), 3, "the blob got a fresh session");
+}
+
+#[test]
+fn retry_after_is_honoured_in_virtual_time() {
+    let mut model = RegistryModel::default();
+    model.faults.push_back(Fault {
+        method: Method::HEAD,
+        path_contains: "/blobs/".into(),
+        response: Ok(429),
+        extra_headers: vec![("Retry-After".into(), "7".into())],
+    });
+    let img = image(&[300]);
+    let run = push(&mut model, &img, config());
+    run.result.unwrap();
+    assert!(run.end.since_origin() >= Duration::from_secs(7));
+}
+
+#[test]
+fn retries_are_bounded() {
+    let mut model = RegistryModel::default();
+    for _ in 0..10 {
+        model.faults.push_back(Fault {
+            method: Method::HEAD,
+            path_contains: "/blobs/".into(),
+            response: Err(TransportErrorKind::Io),
+            extra_headers: vec![],
+        });
+    }
+    let img = image(&[300]);
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    assert_eq!(model.count("HEAD"), 5);
+    assert!(model.manifests.is_empty());
+}
+
+#[test]
+fn registry_errors_carry_code_and_stop_before_the_manifest() {
+    let mut model = RegistryModel::default();
+    model.faults.push_back(Fault {
+        method: Method::POST,
+        path_contains: "/blobs/uploads/".into(),
+        response: Ok(404),
+        extra_headers: vec![],
+    });
+    let img = image(&[300, 400]);
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    match &err {
+        Error::Registry {
+            status,
+            errors,
+            action,
+        } => {
+            assert_eq!(*status, 404);
+            assert!(errors.has_code("UNAVAILABLE"));
+            assert!(action.starts_with("uploading blob sha256:"), "{action}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(model.manifests.is_empty());
+}
+
+#[test]
+fn bytes_that_do_not_match_their_digest_are_never_committed() {
+    let mut model = RegistryModel::default();
+    let mut img = image(&[300, 5000]);
+    img.data[1][4321] ^= 0xff; // corrupt the chunked layer after the plan was made
+    let run = push(&mut model, &img, config());
+    let err = run.result.unwrap_err();
+    assert!(
+        matches!(&err, Error::DigestMismatch { what, .. } if what == "blob 1 of the image"),
+        "{err}"
+    );
+    assert_eq!(
+        model.count("PUT"),
+        1,
+        "only the config's monolithic PUT; no closing PUT, no manifest"
+    );
+    assert!(model.manifests.is_empty());
+}
+
+#[test]
+fn corrupt_monolithic_blob_is_reported_as_a_digest_mismatch() {
+    let mut model = RegistryModel::default();
+    let mut img = image(&[300]);
+    img.data[0][0] ^= 1;
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(model.blobs.is_empty());
+}
+
+#[test]
+fn loopback_https_falls_back_to_plain_http() {
+    let mut model = RegistryModel {
+        plain_http_only: true,
+        ..Default::default()
+    };
+    let img = image(&[300]);
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            scheme: Scheme::HttpsThenHttp,
+            ..config()
+        },
+    );
+    let report = run.result.unwrap();
+    assert!(report.plain_http);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PlainHttpFallback { .. })));
+    assert_pushed(&model, &img);
+    let err = push(
+        &mut model,
+        &img,
+        PushConfig {
+            scheme: Scheme::Https,
+            ..config()
+        },
+    )
+    .result
+    .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+}
+
+#[test]
+fn dry_run_reports_missing_blobs_and_uploads_nothing() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 400, 500]);
+    model
+        .blobs
+        .insert(img.plan.blobs[1].digest.to_string(), img.data[1].clone());
+    let report = push(
+        &mut model,
+        &img,
+        PushConfig {
+            dry_run: true,
+            ..config()
+        },
+    )
+    .result
+    .unwrap();
+    assert_eq!(report.blobs_skipped, 1);
+    assert_eq!(report.blobs_missing.len(), 2);
+    assert!(model
+        .log
+        .iter()
+        .all(|l| l.starts_with("GET") || l.starts_with("HEAD")));
+}
+
+#[test]
+fn duplicate_layers_are_pushed_once() {
+    let mut model = RegistryModel::default();
+    let layer: Vec<u8> = vec![7; 500];
+    let img = image_from(vec![vec![1; 100], layer.clone(), layer]);
+    let run = push(&mut model, &img, config());
+    assert_eq!(run.result.unwrap().blobs_uploaded, 2);
+    assert_eq!(model.count("HEAD"), 2);
+}
+
+#[test]
+fn several_blobs_are_in_flight_at_once_within_the_job_limit() {
+    let img = image(&[100, 200, 300, 400, 500, 600]);
+    for jobs in [1, 3] {
+        let mut model = RegistryModel::default();
+        let run = push(&mut model, &img, PushConfig { jobs, ..config() });
+        run.result.unwrap();
+        assert_eq!(run.max_in_flight, jobs);
+    }
+}
+
+#[test]
+fn a_wrong_manifest_digest_from_the_registry_is_a_protocol_error() {
+    let mut model = RegistryModel {
+        wrong_manifest_digest: Some(Digest::sha256_of(b"other").to_string()),
+        ..Default::default()
+    };
+    let err = push(&mut model, &image(&[300]), config())
+        .result
+        .unwrap_err();
+    assert!(matches!(err, Error::Protocol { .. }), "{err}");
+}
+
+#[test]
+fn a_digest_target_must_match_the_manifest() {
+    let mut model = RegistryModel::default();
+    let mut img = image(&[300]);
+    img.plan.reference = Digest::sha256_of(b"something else").to_string();
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    assert!(model.log.is_empty(), "nothing is sent");
+}
+
+#[test]
+fn progress_events_account_for_every_byte() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 1000]);
+    let run = push(&mut model, &img, config());
+    run.result.unwrap();
+    let last = run
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Progress(p) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last.total_bytes, 6300);
+    assert_eq!(last.done_bytes, 6300);
+    assert_eq!(last.blobs_done, 3);
+    assert!(last.sent_bytes >= 6300);
+    assert!(last.bytes_per_second > 0.0);
+    let body_ranges: u64 = run
+        .requests
+        .iter()
+        .filter_map(|r| match r.body {
+            Body::BlobRange { start, end, .. } => Some(end - start),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(body_ranges, 6300);
+}

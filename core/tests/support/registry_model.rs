@@ -1,0 +1,293 @@
+//! An in-memory Registry V2 that answers the core's requests the way distribution does,
+//! with knobs for the behaviours real registries differ in.
+
+use std::collections::{HashMap, VecDeque};
+
+use tug_core::http::{Method, Request, ResponseHead, TransportError, TransportErrorKind};
+use tug_core::Digest;
+
+/// How the model writes `Location` headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LocationStyle {
+    Absolute,
+    Relative,
+    /// Relative, with a `_state` query parameter that must come back unchanged.
+    RelativeWithState,
+}
+
+/// A scripted failure: the next request whose method and path match gets `status`.
+pub struct Fault {
+    pub method: Method,
+    pub path_contains: String,
+    pub response: Result<u16, TransportErrorKind>,
+    pub extra_headers: Vec<(String, String)>,
+}
+
+pub struct RegistryModel {
+    pub blobs: HashMap<String, Vec<u8>>,
+    pub manifests: HashMap<String, (Vec<u8>, String)>,
+    pub uploads: HashMap<String, Vec<u8>>,
+    pub next_upload: u64,
+    pub location_style: LocationStyle,
+    pub min_chunk: Option<u64>,
+    /// `Authorization` value required on every request, when set.
+    pub required_auth: Option<String>,
+    /// Answer HTTPS requests with a TLS error (a plain-HTTP server).
+    pub plain_http_only: bool,
+    /// When set, PATCH accepts only this many bytes of each chunk and reports the short Range.
+    pub short_accept: Option<u64>,
+    /// Answer manifest PUTs with this `Docker-Content-Digest` instead of the right one.
+    pub wrong_manifest_digest: Option<String>,
+    pub faults: VecDeque<Fault>,
+    /// Every request as `METHOD path?query`.
+    pub log: Vec<String>,
+    pub patch_sizes: Vec<u64>,
+}
+
+impl Default for RegistryModel {
+    fn default() -> Self {
+        RegistryModel {
+            blobs: HashMap::new(),
+            manifests: HashMap::new(),
+            uploads: HashMap::new(),
+            next_upload: 0,
+            location_style: LocationStyle::Absolute,
+            min_chunk: None,
+            required_auth: None,
+            plain_http_only: false,
+            short_accept: None,
+            wrong_manifest_digest: None,
+            faults: VecDeque::new(),
+            log: Vec::new(),
+            patch_sizes: Vec::new(),
+        }
+    }
+}
+
+type Answer = Result<(ResponseHead, Vec<u8>), TransportError>;
+
+fn error_body(code: &str, message: &str) -> Vec<u8> {
+    format!(r#"{{"errors":[{{"code":"{code}","message":"{message}","detail":null}}]}}"#)
+        .into_bytes()
+}
+
+impl RegistryModel {
+    pub fn count(&self, prefix: &str) -> usize {
+        self.log.iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    pub fn handle(&mut self, req: &Request, body: &[u8]) -> Answer {
+        let path = req.url.path().to_owned();
+        let query = req.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+        self.log.push(format!("{} {path}{query}", req.method));
+        if self.plain_http_only && req.url.scheme() == "https" {
+            return Err(TransportError {
+                kind: TransportErrorKind::Tls,
+                message: "received corrupt message of type InvalidContentType".into(),
+            });
+        }
+        if let Some(pos) = self
+            .faults
+            .iter()
+            .position(|f| f.method == req.method && path.contains(&f.path_contains))
+        {
+            let fault = self.faults.remove(pos).unwrap();
+            return match fault.response {
+                Ok(status) => {
+                    let mut head = ResponseHead::new(status);
+                    for (n, v) in &fault.extra_headers {
+                        head = head.with_header(n, v);
+                    }
+                    Ok((head, error_body("UNAVAILABLE", "scripted failure")))
+                }
+                Err(kind) => Err(TransportError {
+                    kind,
+                    message: "scripted transport failure".into(),
+                }),
+            };
+        }
+        if let Some(expected) = &self.required_auth {
+            let got = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            if got != Some(expected.as_str()) {
+                let head = ResponseHead::new(401)
+                    .with_header("WWW-Authenticate", r#"Basic realm="Registry Realm""#);
+                return Ok((head, error_body("UNAUTHORIZED", "authentication required")));
+            }
+        }
+        let parts: Vec<&str> = path.trim_start_matches("/v2/").split('/').collect();
+        if path == "/v2/" {
+            return Ok((ResponseHead::new(200), b"{}".to_vec()));
+        }
+        let blobs_at = parts.iter().position(|p| *p == "blobs");
+        let manifests_at = parts.iter().position(|p| *p == "manifests");
+        match (req.method.as_str(), blobs_at, manifests_at) {
+            ("HEAD", Some(i), _) => {
+                let digest = parts.get(i + 1).copied().unwrap_or("");
+                match self.blobs.get(digest) {
+                    Some(b) => Ok((
+                        ResponseHead::new(200).with_header("Content-Length", &b.len().to_string()),
+                        Vec::new(),
+                    )),
+                    None => Ok((ResponseHead::new(404), Vec::new())),
+                }
+            }
+            ("POST", Some(i), _) if parts.get(i + 1) == Some(&"uploads") => {
+                let id = format!("u{}", self.next_upload);
+                self.next_upload += 1;
+                self.uploads.insert(id.clone(), Vec::new());
+                let mut head = ResponseHead::new(202)
+                    .with_header("Location", &self.location_for(&parts[..i], &id))
+                    .with_header("Range", "0-0")
+                    .with_header("Docker-Upload-UUID", &id);
+                if let Some(min) = self.min_chunk {
+                    head = head.with_header("OCI-Chunk-Min-Length", &min.to_string());
+                }
+                Ok((head, Vec::new()))
+            }
+            ("PATCH", Some(i), _) => {
+                let id = parts.get(i + 2).copied().unwrap_or("").to_owned();
+                self.check_state(req);
+                let Some(upload) = self.uploads.get_mut(&id) else {
+                    return Ok((
+                        ResponseHead::new(404),
+                        error_body("BLOB_UPLOAD_UNKNOWN", "upload unknown"),
+                    ));
+                };
+                let range = req
+                    .headers
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let start: u64 = range
+                    .split('-')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(u64::MAX);
+                if start != upload.len() as u64 {
+                    return Ok((
+                        ResponseHead::new(416),
+                        error_body("BLOB_UPLOAD_INVALID", "bad range"),
+                    ));
+                }
+                self.patch_sizes.push(body.len() as u64);
+                let accept = self
+                    .short_accept
+                    .map_or(body.len(), |n| (n as usize).min(body.len()));
+                self.short_accept = None;
+                upload.extend_from_slice(&body[..accept]);
+                let last = upload.len().saturating_sub(1);
+                let prefix = parts[..i].join("/");
+                let head = ResponseHead::new(202)
+                    .with_header("Location", &self.location_for(&[prefix.as_str()], &id))
+                    .with_header("Range", &format!("0-{last}"));
+                Ok((head, Vec::new()))
+            }
+            ("PUT", Some(i), _) => {
+                let id = parts.get(i + 2).copied().unwrap_or("").to_owned();
+                self.check_state(req);
+                let digest = req
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "digest")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let Some(mut data) = self.uploads.remove(&id) else {
+                    return Ok((
+                        ResponseHead::new(404),
+                        error_body("BLOB_UPLOAD_UNKNOWN", "upload unknown"),
+                    ));
+                };
+                data.extend_from_slice(body);
+                if Digest::sha256_of(&data).to_string() != digest {
+                    return Ok((
+                        ResponseHead::new(400),
+                        error_body(
+                            "DIGEST_INVALID",
+                            "provided digest did not match uploaded content",
+                        ),
+                    ));
+                }
+                self.blobs.insert(digest.clone(), data);
+                let head = ResponseHead::new(201)
+                    .with_header("Docker-Content-Digest", &digest)
+                    .with_header(
+                        "Location",
+                        &format!("/v2/{}/blobs/{digest}", parts[..i].join("/")),
+                    );
+                Ok((head, Vec::new()))
+            }
+            ("PUT", None, Some(i)) => {
+                let reference = parts.get(i + 1).copied().unwrap_or("").to_owned();
+                let media_type = req
+                    .headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let manifest: serde_json::Value = match serde_json::from_slice(body) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        return Ok((
+                            ResponseHead::new(400),
+                            error_body("MANIFEST_INVALID", "bad json"),
+                        ))
+                    }
+                };
+                let mut wanted = vec![manifest["config"]["digest"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()];
+                for l in manifest["layers"].as_array().into_iter().flatten() {
+                    wanted.push(l["digest"].as_str().unwrap_or("").to_owned());
+                }
+                if let Some(missing) = wanted.iter().find(|d| !self.blobs.contains_key(*d)) {
+                    return Ok((
+                        ResponseHead::new(400),
+                        error_body("MANIFEST_BLOB_UNKNOWN", missing),
+                    ));
+                }
+                let digest = self
+                    .wrong_manifest_digest
+                    .clone()
+                    .unwrap_or_else(|| Digest::sha256_of(body).to_string());
+                let repo = parts[..i].join("/");
+                self.manifests
+                    .insert(format!("{repo}:{reference}"), (body.to_vec(), media_type));
+                Ok((
+                    ResponseHead::new(201).with_header("Docker-Content-Digest", &digest),
+                    Vec::new(),
+                ))
+            }
+            _ => Ok((ResponseHead::new(404), b"404 page not found\n".to_vec())),
+        }
+    }
+
+    fn location_for(&self, repo_parts: &[&str], id: &str) -> String {
+        let path = format!("/v2/{}/blobs/uploads/{id}", repo_parts.join("/"));
+        match self.location_style {
+            LocationStyle::Absolute => format!("http://127.0.0.1:5000{path}"),
+            LocationStyle::Relative => path,
+            LocationStyle::RelativeWithState => format!("{path}?_state=st%2B{id}%3D%3D"),
+        }
+    }
+
+    fn check_state(&self, req: &Request) {
+        if self.location_style == LocationStyle::RelativeWithState {
+            let state = req
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "_state")
+                .map(|(_, v)| v.into_owned());
+            assert!(
+                state
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("st+u") && s.ends_with("==")),
+                "the _state query parameter must come back unchanged: {}",
+                req.url
+            );
+        }
+    }
+}
