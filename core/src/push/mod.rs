@@ -886,5 +886,3 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-#[cfg(test)]
-mod tests;
