@@ -1,1 +1,46 @@
 //! Reading image archives and layouts without doing I/O.
+//!
+//! Two sans-IO state machines, driven by a runner that only carries bytes:
+//!
+//! - [`TarIndexer`] reads tar header blocks at the offsets it asks for and builds a
+//!   [`TarIndex`] (path → data offset, size, link target). It never reads entry contents.
+//! - [`SourceResolver`] turns a source — a `docker save` tar (classic or Docker 25+), an OCI
+//!   archive or an OCI layout directory — into [`ResolvedImage`]s: the manifest bytes to PUT
+//!   and, for each blob, its digest, size, media type and where its bytes are
+//!   ([`BlobLocation`]). It indexes tars itself, then reads only small metadata files and, for
+//!   docker saves, the first bytes of each layer to sniff its compression.
+//!
+//! Driving either one: call `poll`; do the read it asks for; pass the answer to the matching
+//! `handle_*` method; repeat until it is done. `poll` repeats a request until it is answered.
+//! Nothing here panics on any input; problems come back as [`ArchiveError`]s that name the
+//! entry, file or offset at fault.
+
+pub mod compression;
+mod docker_save;
+mod error;
+mod image;
+pub mod media_types;
+mod oci_json;
+mod oci_layout;
+mod path;
+mod resolve;
+mod select;
+mod store;
+mod tar_header;
+mod tar_index;
+#[cfg(test)]
+mod test_util;
+#[cfg(test)]
+mod tests;
+
+pub use compression::{sniff, Compression};
+pub use error::ArchiveError;
+pub use image::{
+    BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, SourceContents, SourceFormat,
+};
+pub use oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+pub use resolve::{ResolveStep, SourceResolver};
+pub use store::MAX_METADATA_LEN;
+pub use tar_index::{
+    EntryKind, IndexStep, TarEntry, TarIndex, TarIndexer, MAX_EXTENDED_HEADER, MAX_LINK_HOPS,
+};

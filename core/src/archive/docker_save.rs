@@ -1,0 +1,268 @@
+//! `docker save` tars: the classic `manifest.json` + `<id>/layer.tar` layout, and the Docker
+//! 25+ layout that is also an OCI layout.
+//!
+//! For classic saves an OCI image manifest is built: the config digest is computed from its
+//! bytes; uncompressed layers become OCI tar layers whose digest is the config's diffID, so
+//! layer contents are never read (only a few bytes, to sniff compression).
+
+use serde::Deserialize;
+
+use super::compression::{sniff, Compression, SNIFF_LEN};
+use super::error::ArchiveError;
+use super::image::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage};
+use super::media_types::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use super::oci_json::{parse_json, OutDescriptor, OutManifest};
+use super::oci_layout;
+use super::path::{blob_sha256_hex, normalize, sha256_hex_in_name};
+use super::store::{both, gather, Res, Stop, Store};
+use crate::digest::Digest;
+
+/// Name of docker save's top-level manifest.
+pub(crate) const MANIFEST_JSON: &str = "manifest.json";
+const FORMAT: &str = "the docker-archive format";
+
+/// One image in `manifest.json`.
+#[derive(Debug, Clone, Deserialize)]
+struct SaveEntry {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "Layers", default)]
+    layers: Vec<String>,
+}
+
+/// The part of an image config that matters here.
+#[derive(Debug, Clone, Deserialize)]
+struct ConfigDoc {
+    rootfs: Option<RootFs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RootFs {
+    #[serde(default)]
+    diff_ids: Vec<String>,
+}
+
+fn parse_manifest_json(bytes: &[u8]) -> Result<Vec<SaveEntry>, ArchiveError> {
+    let entries: Vec<SaveEntry> = parse_json(bytes, MANIFEST_JSON)?;
+    if entries.is_empty() {
+        return Err(ArchiveError::Malformed {
+            file: MANIFEST_JSON.to_owned(),
+            reason: "it lists no images".to_owned(),
+        });
+    }
+    Ok(entries)
+}
+
+fn parse_diff_ids(bytes: &[u8], config_path: &str) -> Result<Vec<Digest>, ArchiveError> {
+    let doc: ConfigDoc = parse_json(bytes, config_path)?;
+    let rootfs = doc.rootfs.ok_or_else(|| ArchiveError::Malformed {
+        file: config_path.to_owned(),
+        reason: "the image config has no rootfs".to_owned(),
+    })?;
+    rootfs
+        .diff_ids
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.parse().map_err(|e| ArchiveError::Malformed {
+                file: config_path.to_owned(),
+                reason: format!("rootfs.diff_ids[{i}]: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// The sha256 hex a path names, if it is `blobs/sha256/<hex>` or `<hex>.json`.
+fn hex_named_by(path: &str) -> Option<String> {
+    normalize(path)
+        .as_deref()
+        .and_then(sha256_hex_in_name)
+        .map(str::to_owned)
+}
+
+/// Reads a classic docker save: every image in `manifest.json`.
+pub(crate) fn resolve_classic(store: &mut Store) -> Res<Vec<ResolvedImage>> {
+    let entries = parse_manifest_json(store.read(MANIFEST_JSON, FORMAT)?)?;
+    gather(
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| classic_image(store, i, e)),
+    )
+}
+
+/// Reads a Docker 25+ save: images from its OCI layout (manifests kept byte for byte), named
+/// by `manifest.json`'s RepoTags (matched by config digest) when it has any for them.
+pub(crate) fn resolve_docker25(store: &mut Store) -> Res<Vec<ResolvedImage>> {
+    let entries = store
+        .read(MANIFEST_JSON, FORMAT)
+        .and_then(|b| Ok(parse_manifest_json(b)?));
+    let images = oci_layout::resolve(store);
+    let (entries, mut images) = both(entries, images)?;
+    for image in &mut images {
+        let mut tags: Vec<String> = Vec::new();
+        for e in &entries {
+            if hex_named_by(&e.config).as_deref() == Some(image.config.digest.hex()) {
+                for tag in e.repo_tags.iter().flatten() {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
+                    }
+                }
+            }
+        }
+        if !tags.is_empty() {
+            image.names = tags;
+        }
+    }
+    Ok(images)
+}
+
+/// What the resolver learns about a layer entry without reading it.
+struct LayerProbe {
+    location: BlobLocation,
+    size: u64,
+    compression: Compression,
+}
+
+fn probe_layer(store: &mut Store, path: &str) -> Res<LayerProbe> {
+    let location = store.location(path, MANIFEST_JSON)?;
+    let size = store.size(path, MANIFEST_JSON)?;
+    let compression = sniff(store.prefix(path, SNIFF_LEN, MANIFEST_JSON)?);
+    Ok(LayerProbe {
+        location,
+        size,
+        compression,
+    })
+}
+
+fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImage> {
+    let config_path = e.config.as_str();
+    let config = store.read(config_path, MANIFEST_JSON).and_then(|bytes| {
+        let digest = Digest::sha256_of(bytes);
+        let diff_ids = parse_diff_ids(bytes, config_path)?;
+        Ok((digest, bytes.len() as u64, diff_ids))
+    });
+    let probes = gather(e.layers.iter().map(|p| probe_layer(store, p)));
+    let ((config_digest, config_size, diff_ids), probes) = both(config, probes)?;
+
+    // A config named `<hex>.json` or `blobs/sha256/<hex>` must hash to that hex.
+    let named =
+        hex_named_by(config_path).and_then(|h| format!("sha256:{h}").parse::<Digest>().ok());
+    if let Some(expected) = named {
+        if expected != config_digest {
+            return Err(Stop::Fail(ArchiveError::DigestMismatch {
+                what: format!("config {config_path:?} (referenced by manifest.json)"),
+                expected,
+                actual: config_digest,
+            }));
+        }
+    }
+    if diff_ids.len() != e.layers.len() {
+        return Err(Stop::Fail(ArchiveError::Malformed {
+            file: config_path.to_owned(),
+            reason: format!(
+                "rootfs.diff_ids lists {} layers but manifest.json image {i} lists {}",
+                diff_ids.len(),
+                e.layers.len()
+            ),
+        }));
+    }
+
+    let mut layers = Vec::with_capacity(probes.len());
+    for ((path, probe), diff_id) in e.layers.iter().zip(probes).zip(diff_ids) {
+        layers.push(classic_layer(path, probe, diff_id)?);
+    }
+    let config = BlobSpec {
+        digest: config_digest,
+        size: config_size,
+        media_type: OCI_CONFIG.to_owned(),
+        compression: None,
+        location: store.location(config_path, MANIFEST_JSON)?,
+    };
+    let manifest = build_manifest(&config, &layers)?;
+    Ok(ResolvedImage {
+        names: e.repo_tags.clone().unwrap_or_default(),
+        manifest,
+        config,
+        layers,
+    })
+}
+
+fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobSpec, ArchiveError> {
+    let (digest, media_type) = match probe.compression {
+        Compression::None => (diff_id, OCI_LAYER_TAR),
+        c @ (Compression::Gzip | Compression::Zstd) => {
+            // Only a content-addressed path tells the compressed digest without reading.
+            let resolved = match &probe.location {
+                BlobLocation::TarRange { entry, .. } => entry.as_str(),
+                BlobLocation::File { path } => path.as_str(),
+            };
+            let hex = normalize(path)
+                .as_deref()
+                .and_then(blob_sha256_hex)
+                .map(str::to_owned)
+                .or_else(|| blob_sha256_hex(resolved).map(str::to_owned));
+            let digest = hex.and_then(|h| format!("sha256:{h}").parse().ok());
+            match (digest, c.oci_layer_media_type()) {
+                (Some(d), Some(mt)) => (d, mt),
+                _ => {
+                    return Err(ArchiveError::UnsupportedFormat {
+                        reason: format!(
+                            "layer {path:?} in manifest.json is {c}-compressed and not stored \
+                             under its digest, so its digest is unknown without reading the \
+                             whole layer; such archives are not supported"
+                        ),
+                    })
+                }
+            }
+        }
+        c => {
+            return Err(ArchiveError::UnsupportedFormat {
+                reason: format!(
+                    "layer {path:?} in manifest.json is {c}-compressed; OCI has no layer media \
+                     type for {c}"
+                ),
+            })
+        }
+    };
+    Ok(BlobSpec {
+        digest,
+        size: probe.size,
+        media_type: media_type.to_owned(),
+        compression: Some(probe.compression),
+        location: probe.location,
+    })
+}
+
+/// Serialises the OCI manifest for a classic save, deterministically (compact JSON, fixed
+/// field order).
+fn build_manifest(config: &BlobSpec, layers: &[BlobSpec]) -> Result<ManifestBytes, ArchiveError> {
+    let out = OutManifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST.to_owned(),
+        config: OutDescriptor {
+            media_type: config.media_type.clone(),
+            digest: config.digest.clone(),
+            size: config.size,
+        },
+        layers: layers
+            .iter()
+            .map(|l| OutDescriptor {
+                media_type: l.media_type.clone(),
+                digest: l.digest.clone(),
+                size: l.size,
+            })
+            .collect(),
+    };
+    let bytes = serde_json::to_vec(&out).map_err(|e| ArchiveError::Malformed {
+        file: MANIFEST_JSON.to_owned(),
+        reason: format!("cannot serialise the image manifest: {e}"),
+    })?;
+    Ok(ManifestBytes {
+        digest: Digest::sha256_of(&bytes),
+        bytes,
+        media_type: OCI_MANIFEST.to_owned(),
+    })
+}

@@ -1,0 +1,97 @@
+//! What a resolved source holds: images as manifest bytes plus blobs located in the source.
+
+use std::fmt;
+
+use super::compression::Compression;
+use crate::digest::Digest;
+
+/// The kind of source that was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// Classic `docker save` tar: `manifest.json` + `<id>/layer.tar`.
+    DockerArchive,
+    /// `docker save` from Docker 25+: an OCI layout plus `manifest.json`, in a tar.
+    DockerArchiveOci,
+    /// A tar of an OCI image layout.
+    OciArchive,
+    /// An OCI image layout directory.
+    OciLayout,
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceFormat::DockerArchive => "docker-archive",
+            SourceFormat::DockerArchiveOci => "docker-archive (Docker 25+ OCI)",
+            SourceFormat::OciArchive => "oci-archive",
+            SourceFormat::OciLayout => "oci",
+        })
+    }
+}
+
+/// Everything found in a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceContents {
+    /// Which format the source is in.
+    pub format: SourceFormat,
+    /// The images, in the order the source lists them (never empty).
+    pub images: Vec<ResolvedImage>,
+}
+
+/// One image ready to push: the manifest to PUT and the blobs it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedImage {
+    /// Names the source gives the image, e.g. `["busybox:latest"]`; may be empty.
+    pub names: Vec<String>,
+    /// The manifest to PUT, byte for byte.
+    pub manifest: ManifestBytes,
+    /// The config blob.
+    pub config: BlobSpec,
+    /// The layer blobs, in manifest order.
+    pub layers: Vec<BlobSpec>,
+}
+
+/// Manifest bytes with their media type and digest (sha256 of exactly these bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestBytes {
+    /// The bytes to send.
+    pub bytes: Vec<u8>,
+    /// The manifest's media type (the `Content-Type` of the PUT).
+    pub media_type: String,
+    /// Digest of `bytes`.
+    pub digest: Digest,
+}
+
+/// A blob the manifest refers to, and where its bytes are in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobSpec {
+    /// The blob's digest as the manifest names it.
+    pub digest: Digest,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its media type as the manifest names it.
+    pub media_type: String,
+    /// Layers only: the compression (sniffed for docker saves, from the media type for OCI
+    /// layouts; `None` for an unknown layer media type). Always `None` for configs.
+    pub compression: Option<Compression>,
+    /// Where the bytes are.
+    pub location: BlobLocation,
+}
+
+/// Where a blob's bytes are in the source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BlobLocation {
+    /// In a tar file: `size` bytes from `offset`, the data of tar entry `entry` (after
+    /// following links).
+    TarRange {
+        /// The tar entry holding the data (for messages).
+        entry: String,
+        /// The data offset of that entry in the tar file.
+        offset: u64,
+    },
+    /// In a layout directory: the file at `path` (relative, `/`-separated, validated).
+    File {
+        /// The path relative to the layout directory.
+        path: String,
+    },
+}

@@ -1,0 +1,151 @@
+//! Choosing one image from a source that may hold several (`--image NAME`).
+
+use super::error::ArchiveError;
+use super::image::{ResolvedImage, SourceContents};
+
+impl SourceContents {
+    /// Pick one image: by name (`--image NAME`, match a name exactly or with a missing
+    /// `:latest`, or by a digest prefix / index position "0","1"); None → the only image, or
+    /// an error listing the choices when there are several.
+    ///
+    /// Names also match without a `docker.io/` or `docker.io/library/` prefix; digest prefixes
+    /// (with or without `sha256:`) match the manifest digest or the config digest (the image
+    /// ID Docker shows).
+    pub fn select(&self, wanted: Option<&str>) -> Result<&ResolvedImage, ArchiveError> {
+        let all: Vec<usize> = (0..self.images.len()).collect();
+        let Some(wanted) = wanted.map(str::trim) else {
+            return match self.images.as_slice() {
+                [only] => Ok(only),
+                _ if self.images.is_empty() => Err(self.not_found("(any image)")),
+                _ => Err(self.ambiguous(&all)),
+            };
+        };
+
+        let exact = self.matching(|img| img.names.iter().any(|n| n == wanted));
+        if !exact.is_empty() {
+            return self.one_of(&exact);
+        }
+        let wanted_ref = normalise_reference(wanted);
+        let loose = self.matching(|img| {
+            img.names
+                .iter()
+                .any(|n| normalise_reference(n) == wanted_ref)
+        });
+        if !loose.is_empty() {
+            return self.one_of(&loose);
+        }
+        if !wanted.is_empty() && wanted.bytes().all(|b| b.is_ascii_digit()) {
+            if let Some(img) = wanted
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| self.images.get(i))
+            {
+                return Ok(img);
+            }
+        }
+        let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+        if !hex.is_empty() && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            let by_digest = self.matching(|img| {
+                img.manifest.digest.hex().starts_with(hex)
+                    || img.config.digest.hex().starts_with(hex)
+            });
+            if !by_digest.is_empty() {
+                return self.one_of(&by_digest);
+            }
+        }
+        Err(self.not_found(wanted))
+    }
+
+    /// One line per image for messages and pickers: `0: busybox:latest (sha256:0123456789ab)`.
+    pub fn choices(&self) -> Vec<String> {
+        self.images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| format!("{i}: {}", img.describe()))
+            .collect()
+    }
+
+    fn matching(&self, pred: impl Fn(&ResolvedImage) -> bool) -> Vec<usize> {
+        (0..self.images.len())
+            .filter(|&i| self.images.get(i).is_some_and(&pred))
+            .collect()
+    }
+
+    fn one_of(&self, candidates: &[usize]) -> Result<&ResolvedImage, ArchiveError> {
+        match candidates {
+            [only] => self
+                .images
+                .get(*only)
+                .ok_or_else(|| self.not_found("(any image)")),
+            _ => Err(self.ambiguous(candidates)),
+        }
+    }
+
+    fn ambiguous(&self, candidates: &[usize]) -> ArchiveError {
+        let choices = self.choices();
+        ArchiveError::AmbiguousImage {
+            available: candidates
+                .iter()
+                .filter_map(|&i| choices.get(i).cloned())
+                .collect(),
+        }
+    }
+
+    fn not_found(&self, requested: &str) -> ArchiveError {
+        ArchiveError::ImageNotFound {
+            requested: requested.to_owned(),
+            available: self.choices(),
+        }
+    }
+}
+
+impl ResolvedImage {
+    /// A one-line description: its names (or `<unnamed>`) and short manifest digest.
+    pub fn describe(&self) -> String {
+        let names = if self.names.is_empty() {
+            "<unnamed>".to_owned()
+        } else {
+            self.names.join(", ")
+        };
+        format!("{names} (sha256:{})", self.manifest.digest.short())
+    }
+}
+
+/// Canonical spelling of an image reference for loose matching: no `docker.io/library/` or
+/// `docker.io/` prefix, and `:latest` added when there is no tag or digest.
+fn normalise_reference(name: &str) -> String {
+    let short = [
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name);
+    let last = short.rsplit('/').next().unwrap_or(short);
+    if last.contains(':') || short.contains('@') {
+        short.to_owned()
+    } else {
+        format!("{short}:latest")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_references() {
+        assert_eq!(normalise_reference("busybox"), "busybox:latest");
+        assert_eq!(
+            normalise_reference("docker.io/library/busybox:1"),
+            "busybox:1"
+        );
+        assert_eq!(
+            normalise_reference("localhost:5000/a/b"),
+            "localhost:5000/a/b:latest"
+        );
+        assert_eq!(normalise_reference("a@sha256:00"), "a@sha256:00");
+    }
+}

@@ -1,0 +1,1 @@
+//! Scenario tests for the resolver over whole archives and layouts.
