@@ -1,1 +1,27 @@
-//! tug-testkit
+//! tug-testkit: real parts for tug's end-to-end tests.
+//!
+//! - [`Registry`]: a real `docker-registry` (distribution 2.8) on `127.0.0.1:<ephemeral>`,
+//!   plain HTTP, TLS with a private CA, or TLS + htpasswd Basic auth; stopped on drop.
+//! - [`skopeo`]: the peer client, to check pushes and feed pulls.
+//! - [`fixtures`]: deterministic random images written as OCI layouts, docker-save tars
+//!   (classic and Docker ≥ 25), skopeo-made archives, and a sparse > 4 GiB layer; plus checks
+//!   that an image in a registry is byte-identical to a fixture.
+//! - [`Tug`]: runs the `tug` binary built in this workspace.
+//!
+//! Every external tool is installed by `scripts/install-deps.sh`; a missing one makes the
+//! test fail with a message saying so.
+
+pub mod fixtures;
+pub mod hashing;
+mod registry;
+mod registry_config;
+pub mod rng;
+pub mod skopeo;
+pub mod tls;
+pub mod tools;
+mod tug;
+
+pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
+pub use registry::Registry;
+pub use registry_config::RegistryConfig;
+pub use tug::{tug_bin, Tug, TugOutput};

@@ -1,0 +1,149 @@
+//! What kind of registry to start, and its distribution 2.8 `config.yml`.
+
+use std::path::{Path, PathBuf};
+
+/// Options for [`Registry::start`](crate::Registry::start). Start from
+/// [`RegistryConfig::plain`] or [`RegistryConfig::tls`] and add options.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RegistryConfig {
+    /// Serve HTTPS with a certificate from a freshly generated private CA.
+    pub tls: bool,
+    /// htpasswd Basic auth with this single user and password.
+    pub basic_auth: Option<(String, String)>,
+    /// Send relative `Location` headers (`http.relativeurls`) instead of absolute ones.
+    pub relative_urls: bool,
+    /// Create the registry's temporary directory (storage, config, log) inside this directory
+    /// instead of the system temp dir (e.g. a tmpfs for benchmarks).
+    pub temp_parent: Option<PathBuf>,
+}
+
+impl RegistryConfig {
+    /// Plain HTTP, no auth.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// HTTPS with a private CA, no auth.
+    pub fn tls() -> Self {
+        Self {
+            tls: true,
+            ..Self::default()
+        }
+    }
+
+    /// Adds htpasswd Basic auth for one user.
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Self {
+        self.basic_auth = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Makes the registry answer with relative `Location` URLs.
+    pub fn with_relative_urls(mut self) -> Self {
+        self.relative_urls = true;
+        self
+    }
+
+    /// Puts the registry's temporary directory under `parent`.
+    pub fn with_temp_parent(mut self, parent: impl Into<PathBuf>) -> Self {
+        self.temp_parent = Some(parent.into());
+        self
+    }
+}
+
+/// File locations a rendered config refers to.
+#[derive(Debug)]
+pub(crate) struct ConfigPaths<'a> {
+    pub storage: &'a Path,
+    pub tls: Option<(&'a Path, &'a Path)>,
+    pub htpasswd: Option<&'a Path>,
+}
+
+/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("string serialises")
+}
+
+/// Renders a distribution 2.8 (config version 0.1) `config.yml`.
+pub(crate) fn render_config(
+    config: &RegistryConfig,
+    paths: &ConfigPaths<'_>,
+    port: u16,
+    http_secret: &str,
+) -> String {
+    let mut y = String::new();
+    y.push_str("version: 0.1\n");
+    y.push_str("log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n");
+    y.push_str("storage:\n");
+    y.push_str(&format!(
+        "  filesystem:\n    rootdirectory: {}\n",
+        quoted(&paths.storage.display().to_string())
+    ));
+    y.push_str("  delete:\n    enabled: true\n");
+    y.push_str("  maintenance:\n    uploadpurging:\n      enabled: false\n");
+    y.push_str("http:\n");
+    y.push_str(&format!(
+        "  addr: {}\n",
+        quoted(&format!("127.0.0.1:{port}"))
+    ));
+    y.push_str(&format!("  secret: {}\n", quoted(http_secret)));
+    y.push_str(&format!("  relativeurls: {}\n", config.relative_urls));
+    y.push_str("  headers:\n    X-Content-Type-Options: [nosniff]\n");
+    if let Some((cert, key)) = paths.tls {
+        y.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            quoted(&cert.display().to_string()),
+            quoted(&key.display().to_string())
+        ));
+    }
+    if let Some(htpasswd) = paths.htpasswd {
+        y.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: {}\n    path: {}\n",
+            quoted("tug-testkit"),
+            quoted(&htpasswd.display().to_string())
+        ));
+    }
+    y
+}
+
+/// One htpasswd line `user:<bcrypt>` (cost 5: fast, accepted by distribution).
+pub(crate) fn htpasswd_line(user: &str, password: &str) -> String {
+    let hash = bcrypt::hash_with_result(password, 5)
+        .expect("bcrypt hash")
+        .format_for_version(bcrypt::Version::TwoY);
+    format!("{user}:{hash}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn htpasswd_line_verifies() {
+        let line = htpasswd_line("alice", "s3cret");
+        let hash = line.trim_end().strip_prefix("alice:").unwrap();
+        assert!(hash.starts_with("$2y$05$"), "{hash}");
+        assert!(bcrypt::verify("s3cret", hash).unwrap());
+    }
+
+    #[test]
+    fn config_mentions_everything() {
+        let config = RegistryConfig::tls()
+            .with_basic_auth("u", "p")
+            .with_relative_urls();
+        let paths = ConfigPaths {
+            storage: Path::new("/tmp/x y/storage"),
+            tls: Some((Path::new("/c.pem"), Path::new("/k.pem"))),
+            htpasswd: Some(Path::new("/h")),
+        };
+        let yaml = render_config(&config, &paths, 4321, "sec");
+        assert!(
+            yaml.contains("rootdirectory: \"/tmp/x y/storage\""),
+            "{yaml}"
+        );
+        assert!(yaml.contains("addr: \"127.0.0.1:4321\""), "{yaml}");
+        assert!(yaml.contains("certificate: \"/c.pem\""), "{yaml}");
+        assert!(yaml.contains("path: \"/h\""), "{yaml}");
+        assert!(yaml.contains("relativeurls: true"), "{yaml}");
+    }
+}
