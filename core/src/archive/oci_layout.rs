@@ -189,7 +189,7 @@ fn resolve_nested_index(
     }
     let images = gather(chosen.iter().map(|(i, child, d)| {
         let child_ref = format!("manifests[{i}] of index {path}");
-        resolve_manifest(store, child, d, &child_ref, names, depth + 1)
+        resolve_manifest(store, child, d, &child_ref, names, depth.saturating_add(1))
     }))?;
     Ok(images.into_iter().flatten().collect())
 }

@@ -155,16 +155,17 @@ impl Store {
                     return Ok(None);
                 }
                 let entry = index.resolve_file_for(path, referenced_by)?;
-                if entry.size > MAX_METADATA_LEN {
-                    return Err(Stop::Fail(ArchiveError::TooLarge {
+                let len = usize::try_from(entry.size)
+                    .ok()
+                    .filter(|_| entry.size <= MAX_METADATA_LEN)
+                    .ok_or_else(|| ArchiveError::TooLarge {
                         what: format!("tar entry {path:?} (referenced by {referenced_by})"),
                         limit: MAX_METADATA_LEN,
-                    }));
-                }
+                    })?;
                 Request::TarWhole {
                     path: path.to_owned(),
                     offset: entry.data_offset,
-                    len: entry.size as usize, // <= 16 MiB
+                    len,
                 }
             }
             Source::Dir => Request::DirWhole {
@@ -339,7 +340,11 @@ impl Store {
                 self.whole.insert(path.to_owned(), data.map(<[u8]>::to_vec));
             }
             Some(Request::DirPrefix { path: p, len }) if p == path => {
-                let data = data.map(|d| d.get(..*len as usize).unwrap_or(d).to_vec());
+                let data = data.map(|d| {
+                    d.get(..usize::try_from(*len).unwrap_or(usize::MAX))
+                        .unwrap_or(d)
+                        .to_vec()
+                });
                 self.prefixes.insert(path.to_owned(), data);
             }
             _ => {

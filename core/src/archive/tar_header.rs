@@ -2,6 +2,8 @@
 
 /// Size of a tar block; headers are one block and data is padded to whole blocks.
 pub(crate) const BLOCK: u64 = 512;
+/// [`BLOCK`] as a buffer length.
+pub(crate) const BLOCK_LEN: usize = 512;
 
 /// The fields of a header block that the indexer uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +66,9 @@ fn verify_checksum(block: &[u8; 512]) -> Result<(), HeaderProblem> {
     let mut signed: i64 = 0;
     for (i, &b) in block.iter().enumerate() {
         let b = if (148..156).contains(&i) { b' ' } else { b };
-        unsigned += u64::from(b);
-        signed += i64::from(b as i8);
+        // At most 512 * 255 in magnitude: cannot overflow.
+        unsigned = unsigned.wrapping_add(u64::from(b));
+        signed = signed.wrapping_add(i64::from(i8::from_ne_bytes([b])));
     }
     // Some old writers summed signed chars; accept either, as GNU tar does.
     if stored == unsigned || i64::try_from(stored).is_ok_and(|s| s == signed) {
@@ -105,7 +108,7 @@ fn parse_octal(field: &[u8]) -> Result<u64, String> {
     let end = field
         .iter()
         .rposition(|b| !is_pad(b))
-        .map_or(start, |i| i + 1);
+        .map_or(start, |i| i.saturating_add(1));
     let digits = field.get(start..end).unwrap_or_default();
     let mut value: u64 = 0;
     for &b in digits {
@@ -114,7 +117,7 @@ fn parse_octal(field: &[u8]) -> Result<u64, String> {
         }
         value = value
             .checked_mul(8)
-            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .and_then(|v| v.checked_add(u64::from(b.wrapping_sub(b'0'))))
             .ok_or_else(|| "octal number too large".to_owned())?;
     }
     Ok(value)
@@ -151,13 +154,14 @@ pub(crate) fn parse_pax(payload: &[u8], out: &mut PaxOverrides) -> Result<(), St
             .ok()
             .and_then(|s| s.parse().ok())
             .ok_or("PAX record length is too large")?;
-        if len <= space + 1 || len > rest.len() {
+        let body_start = space.saturating_add(1);
+        if len <= body_start || len > rest.len() {
             return Err(format!(
                 "PAX record length {len} does not fit the {} bytes left",
                 rest.len()
             ));
         }
-        let record = rest.get(space + 1..len).unwrap_or_default();
+        let record = rest.get(body_start..len).unwrap_or_default();
         rest = rest.get(len..).unwrap_or_default();
         let record = record
             .strip_suffix(b"\n")
@@ -167,7 +171,8 @@ pub(crate) fn parse_pax(payload: &[u8], out: &mut PaxOverrides) -> Result<(), St
             .position(|&b| b == b'=')
             .ok_or("PAX record without '='")?;
         let key = record.get(..eq).unwrap_or_default();
-        let value = String::from_utf8_lossy(record.get(eq + 1..).unwrap_or_default()).into_owned();
+        let value = String::from_utf8_lossy(record.get(eq.saturating_add(1)..).unwrap_or_default())
+            .into_owned();
         let value = (!value.is_empty()).then_some(value);
         match key {
             b"path" => out.path = value,

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use super::compression::{sniff, Compression};
 use super::error::ArchiveError;
 use super::path::{join_link_target, normalize};
-use super::tar_header::{c_string, parse_header, parse_pax, HeaderProblem, PaxOverrides, BLOCK};
+use super::tar_header::{
+    c_string, parse_header, parse_pax, HeaderProblem, PaxOverrides, BLOCK, BLOCK_LEN,
+};
 
 /// Largest GNU long-name or PAX payload the indexer will read into memory (1 MiB).
 pub const MAX_EXTENDED_HEADER: u64 = 1 << 20;
@@ -261,7 +263,7 @@ impl TarIndexer {
                     // No end-of-archive blocks: accept, as GNU tar does, at an entry boundary.
                     return self.finish_at(offset);
                 }
-                let left = self.total_len - offset;
+                let left = self.total_len.saturating_sub(offset);
                 if left < BLOCK {
                     if offset == 0 {
                         return Err(ArchiveError::NotATar {
@@ -278,7 +280,7 @@ impl TarIndexer {
                 }
                 Ok(IndexStep::Read {
                     offset,
-                    len: BLOCK as usize,
+                    len: BLOCK_LEN,
                 })
             }
             State::Extended {
@@ -314,7 +316,7 @@ impl TarIndexer {
         match &self.state {
             State::Header { offset: want } if *want == offset => {
                 let block: &[u8; 512] = data
-                    .get(..BLOCK as usize)
+                    .get(..BLOCK_LEN)
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| ArchiveError::Truncated {
                         what: "tar header".to_owned(),
@@ -389,7 +391,13 @@ impl TarIndexer {
             }
         };
 
-        let data_offset = offset + BLOCK; // offset + 512 <= total_len was checked in poll
+        let data_offset = offset
+            .checked_add(BLOCK)
+            .ok_or_else(|| ArchiveError::Truncated {
+                what: "tar header".to_owned(),
+                offset,
+                total_len: self.total_len,
+            })?;
         let ext = match header.typeflag {
             b'L' => Some(ExtKind::LongName),
             b'K' => Some(ExtKind::LongLink),
@@ -412,17 +420,16 @@ impl TarIndexer {
                 });
             }
             let next = self.data_end(offset, data_offset, header.size, what)?;
-            if header.size == 0 {
-                self.state = State::Header { offset: next };
-            } else {
-                self.state = State::Extended {
+            self.state = match usize::try_from(header.size) {
+                Ok(0) | Err(_) => State::Header { offset: next },
+                Ok(len) => State::Extended {
                     header_offset: offset,
                     kind,
                     data_offset,
-                    len: header.size as usize, // <= 1 MiB
+                    len, // <= 1 MiB, checked above
                     next,
-                };
-            }
+                },
+            };
             return Ok(());
         }
 
@@ -504,7 +511,7 @@ impl TarIndexer {
                 total_len: self.total_len,
             })?;
         end.checked_add(BLOCK - 1)
-            .map(|e| e / BLOCK * BLOCK)
+            .map(|e| e - e % BLOCK)
             .ok_or_else(|| ArchiveError::BadHeader {
                 offset: header_offset,
                 reason: format!("size {size} is too large"),
