@@ -133,6 +133,8 @@ pub enum TransportErrorKind {
     Connect,
     /// TLS handshake or certificate verification failed.
     Tls,
+    /// The server answered the TLS handshake in plain HTTP.
+    NotTls,
     /// The connection broke or the peer spoke something other than HTTP.
     Io,
     /// No progress within the runner's timeout.
@@ -148,6 +150,7 @@ impl fmt::Display for TransportErrorKind {
         f.write_str(match self {
             TransportErrorKind::Connect => "connection failed",
             TransportErrorKind::Tls => "TLS error",
+            TransportErrorKind::NotTls => "the server does not speak TLS",
             TransportErrorKind::Io => "connection error",
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Source => "cannot read source",

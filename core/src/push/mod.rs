@@ -260,7 +260,7 @@ impl Push {
             return Ok(());
         }
         if req.step == Step::Ping
-            && matches!(error.kind, TransportErrorKind::Tls | TransportErrorKind::Io)
+            && error.kind == TransportErrorKind::NotTls
             && self.endpoint.fall_back_to_http()
         {
             self.event(Event::PlainHttpFallback {
@@ -885,4 +885,3 @@ fn octet_stream() -> HeaderValue {
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
-

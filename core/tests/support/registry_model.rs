@@ -82,7 +82,7 @@ impl RegistryModel {
         self.log.push(format!("{} {path}{query}", req.method));
         if self.plain_http_only && req.url.scheme() == "https" {
             return Err(TransportError {
-                kind: TransportErrorKind::Tls,
+                kind: TransportErrorKind::NotTls,
                 message: "received corrupt message of type InvalidContentType".into(),
             });
         }

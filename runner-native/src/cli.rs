@@ -1,0 +1,91 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::progress::ProgressMode;
+
+/// Move container images between files and OCI / Docker registries.
+#[derive(Parser, Debug)]
+#[command(
+    name = "tug",
+    version,
+    about,
+    max_term_width = 100,
+    args_override_self = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Push an image file (docker save tar, OCI archive, OCI layout) to a registry.
+    Push(PushArgs),
+    /// Show what an image file holds: images, tags, layers, sizes, media types.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The image file: a path (format detected), or `docker-archive:PATH`, `oci:DIR[:REF]`,
+    /// `oci-archive:PATH[:REF]`.
+    pub source: String,
+    /// Where to push: `registry[:port]/repository[:tag|@digest]`.
+    pub target: String,
+    /// Which image of a file holding several (a name such as `app:1.0`, or an index).
+    #[arg(long)]
+    pub image: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Blobs uploaded at once.
+    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub monolithic_max: u64,
+    /// Size of each chunk of a chunked upload.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub chunk_size: u64,
+    /// Attempts per request before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Check which blobs the registry lacks and print the plan; upload nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// How to reach and authenticate to a registry.
+#[derive(Args, Debug)]
+pub struct RegistryArgs {
+    /// User name (the password comes from --password-stdin or TUG_PASSWORD).
+    #[arg(short = 'u', long, env = "TUG_USERNAME")]
+    pub username: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the registry's TLS certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Use plain HTTP. Without it, HTTPS is used, and for localhost / 127.0.0.0/8 plain HTTP
+    /// is tried when the registry turns out not to speak TLS.
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The image file, as for `tug push`.
+    pub source: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

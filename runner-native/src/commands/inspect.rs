@@ -1,0 +1,66 @@
+//! `tug inspect SOURCE`: what an image file holds, without touching a registry.
+
+use crate::cli::InspectArgs;
+use crate::exit_code::CliError;
+use crate::progress::bytes;
+use crate::source::{Source, SourceSpec};
+
+pub fn run(args: InspectArgs) -> Result<(), CliError> {
+    let spec = SourceSpec::parse(&args.source);
+    let source = Source::open(&spec.path)?;
+    let contents = &source.contents;
+    if args.json {
+        let images: Vec<_> = contents
+            .images
+            .iter()
+            .map(|img| {
+                let blob = |b: &tug_core::archive::BlobSpec| {
+                    serde_json::json!({"digest": b.digest, "size": b.size, "mediaType": b.media_type})
+                };
+                serde_json::json!({
+                    "names": img.names,
+                    "manifest": {"digest": img.manifest.digest, "mediaType": img.manifest.media_type,
+                                 "size": img.manifest.bytes.len()},
+                    "config": blob(&img.config),
+                    "layers": img.layers.iter().map(blob).collect::<Vec<_>>(),
+                    "size": img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>(),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({"format": contents.format.to_string(), "images": images});
+        println!("{v:#}");
+        return Ok(());
+    }
+    println!("{}: {}", source.path.display(), contents.format);
+    for (i, img) in contents.images.iter().enumerate() {
+        let total: u64 = img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>();
+        let names = if img.names.is_empty() {
+            "(untagged)".to_owned()
+        } else {
+            img.names.join(", ")
+        };
+        println!("image {i}: {names}");
+        println!(
+            "  manifest {} {} ({} bytes)",
+            img.manifest.digest,
+            img.manifest.media_type,
+            img.manifest.bytes.len()
+        );
+        println!(
+            "  config   {} {}",
+            img.config.digest,
+            bytes(img.config.size)
+        );
+        for (j, layer) in img.layers.iter().enumerate() {
+            println!(
+                "  layer {:>2} {} {:>10} {}",
+                j + 1,
+                layer.digest,
+                bytes(layer.size),
+                layer.media_type
+            );
+        }
+        println!("  total    {}", bytes(total));
+    }
+    Ok(())
+}

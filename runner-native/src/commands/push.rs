@@ -1,0 +1,174 @@
+//! `tug push SOURCE TARGET`: resolve the image file, then drive the core's push.
+
+use std::time::Instant as Clock;
+
+use tug_core::push::{PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Instant, Reference, Scheme};
+
+use crate::cli::PushArgs;
+use crate::credentials;
+use crate::driver::drive_push;
+use crate::exit_code::CliError;
+use crate::progress::{bytes, Display, ProgressMode};
+use crate::source::{Source, SourceSpec};
+use crate::transport::{TlsOptions, Transport};
+
+pub fn run(args: PushArgs) -> Result<(), CliError> {
+    let origin = Clock::now();
+    let target: Reference = args
+        .target
+        .parse()
+        .map_err(|e| CliError::Usage(format!("target: {e}")))?;
+    let credentials = credentials::from_args(&args.registry)?;
+    let spec = SourceSpec::parse(&args.source);
+    let source = Source::open(&spec.path)?;
+    let wanted = args.image.as_deref().or(spec.image.as_deref());
+    let image = source.select(wanted)?;
+
+    let mut blobs = vec![&image.config];
+    blobs.extend(image.layers.iter());
+    let files = blobs
+        .iter()
+        .map(|b| source.blob_file(&b.location))
+        .collect();
+    let n = image.layers.len();
+    let mut labels = vec!["config".to_owned()];
+    labels.extend((1..=n).map(|i| format!("layer {i}/{n}")));
+    let plan = PushPlan {
+        registry: target.api_host().to_owned(),
+        repository: target.repository.clone(),
+        reference: target.manifest_ref(),
+        blobs: blobs
+            .iter()
+            .map(|b| PlanBlob {
+                digest: b.digest.clone(),
+                size: b.size,
+            })
+            .collect(),
+        manifest: PlanManifest {
+            bytes: image.manifest.bytes.clone(),
+            media_type: image.manifest.media_type.clone(),
+            digest: image.manifest.digest.clone(),
+        },
+    };
+    let scheme = if args.registry.plain_http {
+        Scheme::Http
+    } else if target.is_loopback() {
+        Scheme::HttpsThenHttp
+    } else {
+        Scheme::Https
+    };
+    let config = PushConfig {
+        scheme,
+        credentials,
+        jobs: usize::from(args.jobs),
+        monolithic_max: args.monolithic_max,
+        chunk_size: args.chunk_size.max(1),
+        retry: RetryPolicy {
+            max_attempts: args.retries.max(1),
+            ..RetryPolicy::default()
+        },
+        dry_run: args.dry_run,
+        ..PushConfig::default()
+    };
+    let tls = TlsOptions {
+        ca_file: args.registry.ca_file.clone(),
+        insecure: args.registry.insecure,
+    };
+    let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
+    let mode = if args.dry_run && args.progress != ProgressMode::Json {
+        ProgressMode::None
+    } else {
+        args.progress
+    };
+    let mut display = Display::new(mode, labels.clone());
+    if mode != ProgressMode::Json && mode != ProgressMode::None {
+        eprintln!(
+            "Pushing {} ({}, {} layers, {}) to {target}",
+            source.path.display(),
+            source.contents.format,
+            n,
+            bytes(plan.blobs.iter().map(|b| b.size).sum())
+        );
+    }
+    let push = Push::new(plan.clone(), config, Instant::ZERO);
+    let result = smol::block_on(drive_push(push, origin, &transport, |e| display.event(e)));
+    display.finish();
+    let report = result?;
+    print_result(&args, &target, &plan, &labels, &report);
+    Ok(())
+}
+
+fn print_result(
+    args: &PushArgs,
+    target: &Reference,
+    plan: &PushPlan,
+    labels: &[String],
+    report: &PushReport,
+) {
+    let pushed = format!(
+        "{}/{}@{}",
+        target.registry, target.repository, report.manifest_digest
+    );
+    if args.progress == ProgressMode::Json {
+        let v = serde_json::json!({
+            "event": "done",
+            "dry_run": args.dry_run,
+            "reference": target.to_string(),
+            "digest": report.manifest_digest,
+            "blobs_uploaded": report.blobs_uploaded,
+            "blobs_skipped": report.blobs_skipped,
+            "blobs_missing": report.blobs_missing,
+            "bytes_uploaded": report.bytes_uploaded,
+            "bytes_skipped": report.bytes_skipped,
+            "retries": report.retries,
+            "elapsed_ms": report.elapsed.as_millis() as u64,
+        });
+        println!("{v}");
+        return;
+    }
+    if args.dry_run {
+        println!("Plan for {target} (dry run, nothing uploaded):");
+        for (i, blob) in plan.blobs.iter().enumerate() {
+            let state = if report.blobs_missing.contains(&blob.digest) {
+                "upload"
+            } else {
+                "exists"
+            };
+            println!(
+                "  {state:6} {:12} {} {}",
+                labels[i],
+                blob.digest,
+                bytes(blob.size)
+            );
+        }
+        let missing: u64 = plan
+            .blobs
+            .iter()
+            .filter(|b| report.blobs_missing.contains(&b.digest))
+            .map(|b| b.size)
+            .sum();
+        println!(
+            "  then   manifest     {} ({})",
+            report.manifest_digest, plan.manifest.media_type
+        );
+        println!(
+            "{} of {} blobs to upload ({})",
+            report.blobs_missing.len(),
+            report.blobs_missing.len() + report.blobs_skipped,
+            bytes(missing)
+        );
+        return;
+    }
+    eprintln!(
+        "Pushed {} blobs ({}), {} already present ({}), in {:.1} s",
+        report.blobs_uploaded,
+        bytes(report.bytes_uploaded),
+        report.blobs_skipped,
+        bytes(report.bytes_skipped),
+        report.elapsed.as_secs_f64()
+    );
+    println!("{target}");
+    println!("{pushed}");
+}

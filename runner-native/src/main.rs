@@ -1,0 +1,27 @@
+//! `tug`: the command-line runner of the tug protocol core.
+
+mod cli;
+mod commands;
+mod credentials;
+mod driver;
+mod exit_code;
+mod progress;
+mod source;
+mod transport;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Push(args) => commands::push::run(args),
+        cli::Command::Inspect(args) => commands::inspect::run(args),
+    };
+    match result {
+        Ok(()) => std::process::exit(exit_code::OK),
+        Err(e) => {
+            eprintln!("tug: error: {e}");
+            std::process::exit(e.code());
+        }
+    }
+}

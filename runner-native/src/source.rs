@@ -1,0 +1,170 @@
+//! Opens a push source (a tar file or an OCI layout directory) by driving the core's
+//! sans-IO resolver with file reads, and maps its blobs to file byte ranges.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use tug_core::archive::{
+    ArchiveError, BlobLocation, ResolveStep, ResolvedImage, SourceContents, SourceResolver,
+};
+
+use crate::exit_code::CliError;
+use crate::transport::BlobFile;
+
+/// A source named on the command line, e.g. `image.tar`, `oci:dir:tag`,
+/// `docker-archive:image.tar`, `oci-archive:image.tar:tag`.
+#[derive(Debug)]
+pub struct SourceSpec {
+    pub path: PathBuf,
+    /// The image named after the path in skopeo's syntax, if any.
+    pub image: Option<String>,
+}
+
+impl SourceSpec {
+    pub fn parse(spec: &str) -> SourceSpec {
+        for prefix in ["docker-archive:", "oci-archive:", "oci:"] {
+            if let Some(rest) = spec.strip_prefix(prefix) {
+                // skopeo: `transport:path[:reference]`. Take the reference only if the path
+                // without it exists, so paths with colons still work.
+                if !Path::new(rest).exists() {
+                    if let Some((path, image)) = rest.split_once(':') {
+                        return SourceSpec {
+                            path: path.into(),
+                            image: Some(image.to_owned()),
+                        };
+                    }
+                }
+                return SourceSpec {
+                    path: rest.into(),
+                    image: None,
+                };
+            }
+        }
+        SourceSpec {
+            path: spec.into(),
+            image: None,
+        }
+    }
+}
+
+/// An opened source: what it holds and where its bytes are.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub contents: SourceContents,
+}
+
+impl Source {
+    /// Reads just enough of `path` to know every image, blob and byte range in it.
+    pub fn open(path: &Path) -> Result<Source, CliError> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
+        let contents = if meta.is_dir() {
+            resolve_directory(path)
+        } else {
+            resolve_tar(path, meta.len())
+        }
+        .map_err(|e| match e {
+            Failure::Io(msg) => CliError::Input(msg),
+            Failure::Archive(a) => CliError::Input(format!("{}: {a}", path.display())),
+        })?;
+        Ok(Source {
+            path: path.to_owned(),
+            contents,
+        })
+    }
+
+    /// The file and offset holding a blob.
+    pub fn blob_file(&self, location: &BlobLocation) -> BlobFile {
+        match location {
+            BlobLocation::TarRange { offset, .. } => BlobFile {
+                path: self.path.clone(),
+                offset: *offset,
+            },
+            BlobLocation::File { path } => BlobFile {
+                path: self.path.join(path),
+                offset: 0,
+            },
+        }
+    }
+
+    /// Picks the image to push (`--image`, or skopeo's `:reference`).
+    pub fn select(&self, wanted: Option<&str>) -> Result<&ResolvedImage, CliError> {
+        self.contents
+            .select(wanted)
+            .map_err(|e| CliError::Input(format!("{}: {e}", self.path.display())))
+    }
+}
+
+enum Failure {
+    Io(String),
+    Archive(ArchiveError),
+}
+
+impl From<ArchiveError> for Failure {
+    fn from(e: ArchiveError) -> Self {
+        Failure::Archive(e)
+    }
+}
+
+fn resolve_tar(path: &Path, len: u64) -> Result<SourceContents, Failure> {
+    let io = |e: std::io::Error| Failure::Io(format!("cannot read {}: {e}", path.display()));
+    let mut file = File::open(path).map_err(io)?;
+    let mut resolver = SourceResolver::for_tar(len);
+    let mut buf = Vec::new();
+    loop {
+        match resolver.poll()? {
+            ResolveStep::ReadAt { offset, len } => {
+                buf.clear();
+                file.seek(SeekFrom::Start(offset)).map_err(io)?;
+                (&mut file)
+                    .take(len as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(io)?;
+                resolver.handle_read_at(offset, &buf)?;
+            }
+            ResolveStep::Done(contents) => return Ok(contents),
+            other => {
+                return Err(Failure::Io(format!(
+                    "internal error: a tar source asked for {other:?}"
+                )))
+            }
+        }
+    }
+}
+
+fn resolve_directory(dir: &Path) -> Result<SourceContents, Failure> {
+    let mut resolver = SourceResolver::for_directory();
+    loop {
+        match resolver.poll()? {
+            ResolveStep::ReadFile { path, max_len } => {
+                let full = dir.join(&path);
+                let data = match File::open(&full) {
+                    Ok(f) => {
+                        let mut buf = Vec::new();
+                        f.take(max_len).read_to_end(&mut buf).map_err(|e| {
+                            Failure::Io(format!("cannot read {}: {e}", full.display()))
+                        })?;
+                        Some(buf)
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        return Err(Failure::Io(format!("cannot read {}: {e}", full.display())))
+                    }
+                };
+                resolver.handle_file(&path, data.as_deref())?;
+            }
+            ResolveStep::Stat { path } => {
+                let size = std::fs::metadata(dir.join(&path)).ok().map(|m| m.len());
+                resolver.handle_stat(&path, size)?;
+            }
+            ResolveStep::Done(contents) => return Ok(contents),
+            other => {
+                return Err(Failure::Io(format!(
+                    "internal error: a directory source asked for {other:?}"
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Carries the core's requests over HTTP with ureq on blocking threads, and reports what
+//! happens back to the driving task over a channel. No protocol decisions are made here.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_channel::Sender;
+use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError, TransportErrorKind};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::{Agent, SendBody};
+
+/// How much body data to gather before reporting it as sent.
+const SENT_BATCH: usize = 256 * 1024;
+/// Size of response body reads.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What happened to a request, in order: `Head`, `Chunk`s, `End` — or `Failed`. `Sent`
+/// messages report request body bytes as they leave.
+#[derive(Debug)]
+pub enum Message {
+    Sent(RequestId, Vec<u8>),
+    Head(RequestId, ResponseHead),
+    Chunk(RequestId, Vec<u8>),
+    End(RequestId),
+    Failed(RequestId, TransportError),
+}
+
+/// TLS choices from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// PEM file of extra CA certificates to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification.
+    pub insecure: bool,
+}
+
+/// Where the bytes of each plan blob live: a file and the offset of the blob in it.
+#[derive(Clone, Debug)]
+pub struct BlobFile {
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
+/// An HTTP client that never follows redirects nor turns statuses into errors.
+#[derive(Clone)]
+pub struct Transport {
+    agent: Agent,
+    blobs: Arc<Vec<BlobFile>>,
+}
+
+impl Transport {
+    pub fn new(tls: &TlsOptions, blobs: Vec<BlobFile>) -> anyhow::Result<Transport> {
+        let mut tls_config = TlsConfig::builder().disable_verification(tls.insecure);
+        tls_config = match &tls.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read CA file {}: {e}", path.display()))?;
+                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    anyhow::bail!("CA file {} holds no PEM certificate", path.display());
+                }
+                tls_config.root_certs(RootCerts::new_with_certs(&certs))
+            }
+            None => tls_config.root_certs(RootCerts::PlatformVerifier),
+        };
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .tls_config(tls_config.build())
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .max_idle_connections_per_host(16)
+            .build();
+        Ok(Transport {
+            agent: config.into(),
+            blobs: Arc::new(blobs),
+        })
+    }
+
+    /// Sends `req` on a blocking thread; everything that happens comes back through `tx`.
+    pub fn spawn(&self, req: Request, tx: Sender<Message>) {
+        let this = self.clone();
+        smol::unblock(move || this.perform(req, &tx)).detach();
+    }
+
+    fn perform(&self, req: Request, tx: &Sender<Message>) {
+        let id = req.id;
+        let source_failed = Arc::new(AtomicBool::new(false));
+        let mut builder = http::Request::builder()
+            .method(req.method.clone())
+            .uri(req.url.as_str());
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        let result = match &req.body {
+            Body::Empty => builder.body(SendBody::none()).map(|r| self.agent.run(r)),
+            Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.agent.run(r)),
+            Body::BlobRange { blob, start, end } => match self.open_range(*blob, *start, *end) {
+                Ok(reader) => {
+                    let reporting = ReportingReader {
+                        inner: reader,
+                        remaining: end - start,
+                        id,
+                        tx: tx.clone(),
+                        batch: Vec::with_capacity(SENT_BATCH),
+                        failed: source_failed.clone(),
+                    };
+                    builder
+                        .body(SendBody::from_owned_reader(reporting))
+                        .map(|r| self.agent.run(r))
+                }
+                Err(e) => {
+                    let _ = tx.send_blocking(Message::Failed(
+                        id,
+                        TransportError {
+                            kind: TransportErrorKind::Source,
+                            message: e.to_string(),
+                        },
+                    ));
+                    return;
+                }
+            },
+        };
+        let response = match result {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let kind = if source_failed.load(Ordering::Relaxed) {
+                    TransportErrorKind::Source
+                } else {
+                    classify(&e)
+                };
+                let message = e.to_string();
+                let _ = tx.send_blocking(Message::Failed(id, TransportError { kind, message }));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send_blocking(Message::Failed(
+                    id,
+                    TransportError {
+                        kind: TransportErrorKind::Other,
+                        message: format!("cannot build request: {e}"),
+                    },
+                ));
+                return;
+            }
+        };
+        let (parts, mut body) = response.into_parts();
+        let head = ResponseHead {
+            status: parts.status,
+            headers: parts.headers,
+        };
+        if tx.send_blocking(Message::Head(id, head)).is_err() {
+            return;
+        }
+        let mut reader = body.as_reader();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx
+                        .send_blocking(Message::Chunk(id, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send_blocking(Message::Failed(
+                        id,
+                        TransportError {
+                            kind: TransportErrorKind::Io,
+                            message: e.to_string(),
+                        },
+                    ));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send_blocking(Message::End(id));
+    }
+
+    fn open_range(&self, blob: usize, start: u64, end: u64) -> io::Result<io::Take<File>> {
+        let loc = self.blobs.get(blob).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no source for blob {blob}"),
+            )
+        })?;
+        let mut file = File::open(&loc.path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", loc.path.display())))?;
+        file.seek(SeekFrom::Start(loc.offset + start))?;
+        Ok(file.take(end - start))
+    }
+}
+
+/// Streams a body from the source and reports each batch of bytes read as sent. A short
+/// source (file truncated meanwhile) is an error, never a silently short body.
+struct ReportingReader<R> {
+    inner: R,
+    remaining: u64,
+    id: RequestId,
+    tx: Sender<Message>,
+    batch: Vec<u8>,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for ReportingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(0) if self.remaining > 0 && !buf.is_empty() => {
+                self.failed.store(true, Ordering::Relaxed);
+                let msg = format!("source ended {} bytes early", self.remaining);
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        self.remaining = self.remaining.saturating_sub(n as u64);
+        self.batch.extend_from_slice(&buf[..n]);
+        if self.remaining == 0 || self.batch.len() >= SENT_BATCH {
+            let data = std::mem::replace(&mut self.batch, Vec::with_capacity(SENT_BATCH));
+            if !data.is_empty() {
+                let _ = self.tx.send_blocking(Message::Sent(self.id, data));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Maps ureq's error to the core's transport error classes.
+fn classify(e: &ureq::Error) -> TransportErrorKind {
+    use ureq::Error as E;
+    // rustls' words for an HTTP answer to a ClientHello.
+    let text = e.to_string();
+    if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        return TransportErrorKind::NotTls;
+    }
+    // rustls reports handshake and certificate failures as I/O errors of kind InvalidData.
+    if text.contains("certificate") || text.contains("handshake") {
+        return TransportErrorKind::Tls;
+    }
+    match e {
+        E::Timeout(_) => TransportErrorKind::Timeout,
+        E::HostNotFound | E::ConnectionFailed => TransportErrorKind::Connect,
+        E::Tls(_) | E::Pem(_) | E::Rustls(_) => TransportErrorKind::Tls,
+        E::Io(io) => match io.kind() {
+            io::ErrorKind::ConnectionRefused => TransportErrorKind::Connect,
+            io::ErrorKind::TimedOut => TransportErrorKind::Timeout,
+            _ => TransportErrorKind::Io,
+        },
+        E::Protocol(_) => TransportErrorKind::Io,
+        _ => TransportErrorKind::Other,
+    }
+}
