@@ -48,3 +48,24 @@ pub fn skopeo_bin() -> PathBuf {
 pub fn docker_registry_bin() -> PathBuf {
     require_tool(DOCKER_REGISTRY)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_names_the_install_script() {
+        let panic = std::panic::catch_unwind(|| require_tool("tug-testkit-no-such-tool"))
+            .expect_err("must panic");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("scripts/install-deps.sh"), "{message}");
+        assert!(message.contains("tug-testkit-no-such-tool"), "{message}");
+    }
+
+    #[test]
+    fn installed_tools_are_found() {
+        assert!(skopeo_bin().is_file());
+        assert!(docker_registry_bin().is_file());
+        assert!(find_tool("/nonexistent/skopeo").is_none());
+    }
+}
