@@ -16,6 +16,7 @@ use super::tar_index::{IndexStep, TarIndexer};
 /// [`SourceResolver::poll`] returns the same request until it is answered; answer each with
 /// the matching `handle_*` method, then poll again.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ResolveStep {
     /// Tar sources only: read `len` bytes at `offset` of the tar file and pass them to
     /// [`SourceResolver::handle_read_at`]. Never reaches past the end of the file.

@@ -231,7 +231,8 @@ impl TarIndexer {
     }
 
     /// Answer to the last `IndexStep::Read`: the bytes at that offset (may be shorter only at
-    /// end of file).
+    /// end of file). Reads never reach past `total_len`, so a short answer means the file
+    /// shrank and is reported as [`ArchiveError::Truncated`]; extra bytes are ignored.
     pub fn handle_read(&mut self, offset: u64, data: &[u8]) -> Result<(), ArchiveError> {
         let result = self.handle_read_inner(offset, data);
         self.fail_on_error(result)
@@ -377,7 +378,7 @@ impl TarIndexer {
             Err(problem) if offset == 0 => {
                 let reason = match (sniff(block), problem) {
                     (Compression::None, HeaderProblem::Checksum(r) | HeaderProblem::Field(r)) => {
-                        format!("the first header is invalid ({r})")
+                        format!("the first 512-byte block is not a tar header ({r})")
                     }
                     (c, _) => format!(
                         "the file is {c}-compressed; decompress it first (e.g. gunzip) or \
