@@ -35,9 +35,14 @@ fi
 
 # --- Rust targets ---------------------------------------------------------------
 # tug-core must compile to wasm32-unknown-unknown (no clock, no sockets, no files).
-if ! rustup target list --installed | grep -qx 'wasm32-unknown-unknown'; then
-  log "adding Rust target wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
+if command -v rustup >/dev/null 2>&1; then
+  if ! rustup target list --installed | grep -qx 'wasm32-unknown-unknown'; then
+    log "adding Rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; then
+  log "the wasm32-unknown-unknown Rust target is missing and rustup is not available to add it"
+  exit 1
 fi
 
 # --- Later additions (not installed yet) ----------------------------------------
