@@ -15,6 +15,9 @@ pub struct Progress {
     pub skipped_bytes: u64,
     /// Bytes put on the wire in this run, including re-sent ones.
     pub sent_bytes: u64,
+    /// Bytes done, plus bytes of blobs in flight that their current attempt has sent: the
+    /// position of an overall progress bar.
+    pub transferred_bytes: u64,
     /// Unique blobs in the operation.
     pub blobs_total: usize,
     /// Blobs committed or skipped.

@@ -83,13 +83,7 @@ impl FromStr for Reference {
             return Err(err("empty"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (
-                r,
-                Some(
-                    d.parse::<Digest>()
-                        .map_err(|e| err(&e.reason.to_string()))?,
-                ),
-            ),
+            Some((r, d)) => (r, Some(d.parse::<Digest>().map_err(|e| err(e.reason))?)),
             None => (input, None),
         };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);

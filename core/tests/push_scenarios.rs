@@ -529,6 +529,17 @@ fn progress_events_account_for_every_byte() {
         .unwrap();
     assert_eq!(last.total_bytes, 6300);
     assert_eq!(last.done_bytes, 6300);
+    assert_eq!(last.transferred_bytes, 6300);
+    assert_eq!(last.eta, Some(Duration::ZERO));
+    let chunked_progress = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::BlobProgress { blob: 1, .. }))
+        .count();
+    assert!(
+        chunked_progress > 0,
+        "the chunked blob reports progress while it moves"
+    );
     assert_eq!(last.blobs_done, 3);
     assert!(last.sent_bytes >= 6300);
     assert!(last.bytes_per_second > 0.0);

@@ -82,6 +82,23 @@ impl Display {
     }
 
     fn plain(&mut self, e: &Event) {
+        if let Event::Progress(p) = e {
+            let due = self
+                .last_plain
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
+            if due && p.done_bytes < p.total_bytes && p.transferred_bytes > 0 {
+                self.last_plain = Some(std::time::Instant::now());
+                eprintln!("{}", summary(p));
+            }
+            return;
+        }
+        if let Some(line) = self.line(e) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The one-line description of an event, for events shown as lines.
+    fn line(&self, e: &Event) -> Option<String> {
         let line = match e {
             Event::PlainHttpFallback { host } => {
                 format!("{host} speaks plain HTTP; using http://")
@@ -117,20 +134,9 @@ impl Display {
                 delay.as_secs_f64()
             ),
             Event::ManifestPushed { digest } => format!("manifest {digest} pushed"),
-            Event::Progress(p) => {
-                let due = self
-                    .last_plain
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
-                if !due || p.done_bytes == p.total_bytes {
-                    return;
-                }
-                self.last_plain = Some(std::time::Instant::now());
-                summary(p)
-            }
-            Event::BlobProgress { .. } => return,
-            _ => return,
+            _ => return None,
         };
-        eprintln!("{line}");
+        Some(line)
     }
 
     fn tty(&mut self, e: &Event) {
@@ -154,10 +160,9 @@ impl Display {
                     bar.finish_and_clear();
                     multi.remove(&bar);
                 }
-                let _ = multi.println(format!("  {} pushed", self.label(*blob)));
-            }
-            Event::BlobSkipped { blob, .. } => {
-                let _ = multi.println(format!("  {} exists", self.label(*blob)));
+                if let Some(line) = self.line(e) {
+                    let _ = multi.println(line);
+                }
             }
             Event::Progress(p) => {
                 let total = self.total.get_or_insert_with(|| {
@@ -166,7 +171,7 @@ impl Display {
                     bar
                 });
                 total.set_length(p.total_bytes);
-                total.set_position(p.done_bytes);
+                total.set_position(p.transferred_bytes);
                 total.set_message(format!(
                     "{}/{} blobs, {}/s{}",
                     p.blobs_done,
@@ -178,7 +183,9 @@ impl Display {
                 ));
             }
             other => {
-                self.plain(other);
+                if let Some(line) = self.line(other) {
+                    let _ = multi.println(line);
+                }
             }
         }
     }
@@ -200,7 +207,7 @@ fn total_style() -> ProgressStyle {
 pub fn summary(p: &Progress) -> String {
     format!(
         "{} / {} ({} of {} blobs) at {}/s{}",
-        bytes(p.done_bytes),
+        bytes(p.transferred_bytes),
         bytes(p.total_bytes),
         p.blobs_done,
         p.blobs_total,
@@ -245,6 +252,7 @@ fn json_line(e: &Event) {
         Event::Progress(p) => json!({
             "event": "progress", "total_bytes": p.total_bytes, "done_bytes": p.done_bytes,
             "skipped_bytes": p.skipped_bytes, "sent_bytes": p.sent_bytes,
+            "transferred_bytes": p.transferred_bytes,
             "blobs_total": p.blobs_total, "blobs_done": p.blobs_done,
             "blobs_skipped": p.blobs_skipped, "bytes_per_second": p.bytes_per_second,
             "eta_ms": p.eta.map(|d| d.as_millis() as u64), "elapsed_ms": p.elapsed.as_millis() as u64,

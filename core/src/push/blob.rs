@@ -34,6 +34,8 @@ pub(crate) struct BlobUpload {
     pub attempts: u32,
     /// The registry's `OCI-Chunk-Min-Length`, if it gave one.
     pub min_chunk: u64,
+    /// End of the bytes the current session has put on the wire.
+    pub sent_upto: u64,
     hasher: Hasher,
 }
 
@@ -47,6 +49,7 @@ impl BlobUpload {
             state: BlobState::Queued,
             attempts: 0,
             min_chunk: 0,
+            sent_upto: 0,
             hasher,
         }
     }
@@ -64,6 +67,7 @@ impl BlobUpload {
     pub(crate) fn restart(&mut self) {
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Queued;
+        self.sent_upto = 0;
     }
 
     /// Feeds bytes sent at `offset`. Bytes already hashed are skipped; a gap (bytes the core
@@ -71,6 +75,7 @@ impl BlobUpload {
     pub(crate) fn hash_sent(&mut self, offset: u64, data: &[u8]) {
         let hashed = self.hasher.len();
         let end = offset.saturating_add(data.len() as u64);
+        self.sent_upto = self.sent_upto.max(end.min(self.size));
         if offset > hashed || end <= hashed {
             return;
         }
@@ -89,6 +94,17 @@ impl BlobUpload {
         }
         let actual = self.hasher.clone().finish();
         (actual != self.digest).then_some(actual)
+    }
+
+    /// Bytes of this blob that count as moved: all of it when done, else what the current
+    /// session sent or the registry confirmed.
+    pub(crate) fn transferred(&self) -> u64 {
+        match &self.state {
+            BlobState::Done { .. } => self.size,
+            BlobState::Uploading { committed, .. } => self.sent_upto.max(*committed),
+            BlobState::Opening => self.sent_upto,
+            _ => 0,
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {

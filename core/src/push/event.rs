@@ -55,7 +55,8 @@ pub enum Event {
         /// Its size.
         size: u64,
     },
-    /// Bytes of this blob on the wire so far in its current attempt.
+    /// Bytes of this blob sent (or confirmed) so far in its current attempt; emitted with
+    /// each [`Event::Progress`] for every blob in flight.
     BlobProgress {
         /// Plan index.
         blob: usize,

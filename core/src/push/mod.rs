@@ -224,21 +224,10 @@ impl Push {
             .ok_or(Misuse::UnknownRequest(id))?;
         let offset = req.step.body_start() + req.sent;
         req.sent += data.len() as u64;
-        let sent_in_request = req.sent;
         let step = req.step;
         self.sent_total += data.len() as u64;
         if let Some(b) = step.blob() {
             self.blobs[b].hash_sent(offset, data);
-            if self.progress_due() {
-                let blob = &self.blobs[b];
-                let sent = (step.body_start() + sent_in_request).min(blob.size);
-                let event = Event::BlobProgress {
-                    blob: blob.plan_index,
-                    sent,
-                    size: blob.size,
-                };
-                self.event(event);
-            }
         }
         self.maybe_progress(false);
         Ok(())
@@ -775,12 +764,26 @@ impl Push {
             .is_none_or(|t| self.now.saturating_since(t) >= self.config.progress_interval)
     }
 
+    /// Emits per-blob and overall progress, at most once per interval unless forced.
     fn maybe_progress(&mut self, force: bool) {
         self.meter.record(self.now, self.sent_total);
         if !force && !self.progress_due() {
             return;
         }
         self.last_progress = Some(self.now);
+        let moving: Vec<Event> = self
+            .blobs
+            .iter()
+            .filter(|b| matches!(b.state, BlobState::Uploading { .. } | BlobState::Opening))
+            .map(|b| Event::BlobProgress {
+                blob: b.plan_index,
+                sent: b.transferred(),
+                size: b.size,
+            })
+            .collect();
+        for e in moving {
+            self.event(e);
+        }
         let p = self.progress();
         self.event(Event::Progress(p));
     }
@@ -791,6 +794,7 @@ impl Push {
             done_bytes: 0,
             skipped_bytes: 0,
             sent_bytes: self.sent_total,
+            transferred_bytes: 0,
             blobs_total: self.blobs.len(),
             blobs_done: 0,
             blobs_skipped: 0,
@@ -798,24 +802,21 @@ impl Push {
             eta: None,
             elapsed: self.now.saturating_since(self.started),
         };
-        let mut in_progress = 0u64;
         for b in &self.blobs {
             p.total_bytes += b.size;
-            match &b.state {
-                BlobState::Done { skipped } => {
-                    p.done_bytes += b.size;
-                    p.blobs_done += 1;
-                    if *skipped {
-                        p.skipped_bytes += b.size;
-                        p.blobs_skipped += 1;
-                    }
+            p.transferred_bytes += b.transferred();
+            if let BlobState::Done { skipped } = b.state {
+                p.done_bytes += b.size;
+                p.blobs_done += 1;
+                if skipped {
+                    p.skipped_bytes += b.size;
+                    p.blobs_skipped += 1;
                 }
-                BlobState::Uploading { committed, .. } => in_progress += committed,
-                _ => {}
             }
         }
-        let remaining = p.total_bytes.saturating_sub(p.done_bytes + in_progress);
-        p.eta = self.meter.eta(remaining);
+        p.eta = self
+            .meter
+            .eta(p.total_bytes.saturating_sub(p.transferred_bytes));
         p
     }
 
