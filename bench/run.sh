@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds tug (release) and the benchmark, then runs it. Arguments go to tug-bench, e.g.
+#   bench/run.sh --rounds 5
+#   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
+#   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
+# See bench/README.md. A benchmark, not a test: the test suite never runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+step "check tools"
+# docker-registry and skopeo come from the test dependencies; GNU time measures the clients.
+./scripts/install-deps.sh
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v curl >/dev/null || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+step "build tug and tug-bench (release)"
+cargo build --release -p tug -p tug-bench
+
+target_dir=${CARGO_TARGET_DIR:-target}
+step "run the benchmark"
+exec "$target_dir/release/tug-bench" --tug "$target_dir/release/tug" "$@"

@@ -1,0 +1,255 @@
+//! The clients under measurement and one measured push of each against a fresh registry.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use tug_testkit::{skopeo, Registry, RegistryConfig};
+
+use crate::fixture::BenchImage;
+use crate::measure::{load_average, measure, Sample};
+
+/// The raw-curl floor: one `POST` + monolithic `PUT` per blob, all blobs at once, then the
+/// manifest. Arguments: URL CA REPO TAG MANIFEST_FILE MANIFEST_MEDIA_TYPE BLOB_FILE…
+/// (blob files are named by their hex sha256, as in an OCI layout).
+pub const CURL_SCRIPT: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+url=$1 ca=$2 repo=$3 tag=$4 manifest=$5 mtype=$6
+shift 6
+
+upload() {
+  local file=$1 digest loc sep
+  digest="sha256:$(basename "$file")"
+  loc=$(curl -sS --fail --cacert "$ca" -X POST -o /dev/null -D - "$url/v2/$repo/blobs/uploads/" \
+    | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
+  [ -n "$loc" ] || { echo "no Location for $digest" >&2; return 1; }
+  case $loc in /*) loc=$url$loc ;; esac
+  case $loc in *\?*) sep='&' ;; *) sep='?' ;; esac
+  # -T streams the file (--data-binary @file would read it all into memory first);
+  # an empty Expect header skips the 100-continue round trip.
+  curl -sS --fail --cacert "$ca" -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+    -T "$file" -o /dev/null "$loc${sep}digest=$digest"
+}
+
+pids=()
+for f in "$@"; do
+  upload "$f" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do
+  wait "$p"
+done
+curl -sS --fail --cacert "$ca" -X PUT -H "Content-Type: $mtype" --data-binary @"$manifest" \
+  -o /dev/null "$url/v2/$repo/manifests/$tag"
+"#;
+
+/// A client pushing the benchmark image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// `tug push` of the docker-archive.
+    Tug,
+    /// `skopeo copy docker-archive: docker://` as a user runs it (gzips uncompressed layers).
+    Skopeo,
+    /// The same with `--preserve-digests`: layers pushed as they are, uncompressed.
+    SkopeoRaw,
+    /// The raw parallel curl upload of the same blobs.
+    Curl,
+}
+
+impl Client {
+    pub const ALL: [Client; 4] = [Client::Tug, Client::Skopeo, Client::SkopeoRaw, Client::Curl];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Tug => "tug",
+            Client::Skopeo => "skopeo",
+            Client::SkopeoRaw => "skopeo-raw",
+            Client::Curl => "curl",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Client::Tug => "tug push <docker-archive>",
+            Client::Skopeo => "skopeo copy docker-archive: docker:// (default: gzips layers)",
+            Client::SkopeoRaw => "skopeo copy --preserve-digests (no compression)",
+            Client::Curl => "curl POST+PUT per blob, all blobs in parallel, + manifest PUT",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Client> {
+        Client::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .with_context(|| format!("unknown client {s:?} (tug, skopeo, skopeo-raw, curl)"))
+    }
+
+    /// Whether the registry must end up with exactly the archive's layer digests.
+    fn preserves_digests(self) -> bool {
+        !matches!(self, Client::Skopeo)
+    }
+}
+
+/// Everything the runs share.
+#[derive(Debug)]
+pub struct Setup {
+    pub tug: PathBuf,
+    pub tug_args: Vec<String>,
+    pub skopeo: PathBuf,
+    pub bash: PathBuf,
+    pub curl_script: PathBuf,
+    /// Parent of each registry's temporary directory (storage included): a tmpfs.
+    pub registry_parent: PathBuf,
+    /// Where the clients' stdout/stderr/time files go.
+    pub logs: PathBuf,
+}
+
+/// One measured push.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub client: Client,
+    pub sample: Sample,
+    /// Bytes of blobs the registry stored (gzip changes this for `skopeo`).
+    pub stored_bytes: u64,
+    /// 1-minute load average just before the run.
+    pub load_before: f64,
+}
+
+/// Starts a fresh TLS registry on the tmpfs, pushes `image` with `client` under measurement,
+/// checks the result, and stops the registry.
+pub fn run_once(
+    setup: &Setup,
+    client: Client,
+    image: &BenchImage,
+    run_id: &str,
+) -> Result<RunResult> {
+    let registry = Registry::start(RegistryConfig::tls().with_temp_parent(&setup.registry_parent));
+    let ca_file = registry.ca_file().context("TLS registry has a CA file")?;
+    let ca_dir = registry.ca_dir().context("TLS registry has a CA dir")?;
+    let repo = format!("bench/{}-{run_id}", client.name());
+    let tag = "latest";
+    let target = registry.image(&format!("{repo}:{tag}"));
+    let path = |p: &Path| p.display().to_string();
+
+    let (program, args): (&Path, Vec<String>) = match client {
+        Client::Tug => {
+            let mut args = vec![
+                "push".to_owned(),
+                "--ca-file".to_owned(),
+                path(ca_file),
+                "--progress".to_owned(),
+                "none".to_owned(),
+            ];
+            args.extend(setup.tug_args.iter().cloned());
+            args.push(path(&image.archive));
+            args.push(target.clone());
+            (&setup.tug, args)
+        }
+        Client::Skopeo | Client::SkopeoRaw => {
+            let mut args = vec![
+                "--insecure-policy".to_owned(),
+                "copy".to_owned(),
+                "--dest-cert-dir".to_owned(),
+                path(ca_dir),
+            ];
+            if client == Client::SkopeoRaw {
+                args.push("--preserve-digests".to_owned());
+            }
+            args.push(format!("docker-archive:{}", path(&image.archive)));
+            args.push(format!("docker://{target}"));
+            (&setup.skopeo, args)
+        }
+        Client::Curl => {
+            let mut args = vec![
+                path(&setup.curl_script),
+                registry.url(),
+                path(ca_file),
+                repo.clone(),
+                tag.to_owned(),
+                path(&image.manifest),
+                image.manifest_media_type.clone(),
+            ];
+            args.extend(image.blob_files.iter().map(|f| path(f)));
+            (&setup.bash, args)
+        }
+    };
+
+    let load_before = load_average();
+    let log_stem = setup.logs.join(format!("{run_id}-{}", client.name()));
+    let finished = measure(program, &args, &log_stem)?;
+    if !finished.success {
+        bail!(
+            "{} failed ({}): {} {}\n{}\n--- registry log (tail):\n{}",
+            client.name(),
+            finished.status,
+            program.display(),
+            args.join(" "),
+            finished.output_tail(4000),
+            tail(&registry.log(), 4000)
+        );
+    }
+    verify(&registry, client, image, &format!("{repo}:{tag}"))
+        .with_context(|| format!("checking the image {} pushed", client.name()))?;
+    let stored_bytes = dir_bytes(&registry.storage_dir().join("docker/registry/v2/blobs"));
+    Ok(RunResult {
+        client,
+        sample: finished.sample,
+        stored_bytes,
+        load_before,
+    })
+}
+
+/// The tag resolves (`skopeo inspect --raw`) to a manifest with the image's layers.
+fn verify(
+    registry: &Registry,
+    client: Client,
+    image: &BenchImage,
+    name_and_ref: &str,
+) -> Result<()> {
+    let raw = skopeo::inspect_raw_in(registry, name_and_ref)?;
+    let manifest: Value = serde_json::from_slice(&raw).context("manifest is not JSON")?;
+    let layers: Vec<&str> = manifest["layers"]
+        .as_array()
+        .context("manifest has no layers array")?
+        .iter()
+        .filter_map(|l| l["digest"].as_str())
+        .collect();
+    if layers.len() != image.layer_digests.len() {
+        bail!(
+            "manifest has {} layers, the image {}",
+            layers.len(),
+            image.layer_digests.len()
+        );
+    }
+    if client.preserves_digests() && layers != image.layer_digests {
+        bail!(
+            "layer digests differ:\n  pushed {layers:?}\n  image  {:?}",
+            image.layer_digests
+        );
+    }
+    Ok(())
+}
+
+/// Total size of the regular files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}

@@ -1,0 +1,146 @@
+//! Running one client command under `/usr/bin/time` and reading what it used.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+/// GNU time, which reports the resources of the command and every descendant it waited for.
+pub const GNU_TIME: &str = "/usr/bin/time";
+
+/// What one measured run used.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Wall-clock seconds from spawn to exit (measured here, around `/usr/bin/time`).
+    pub wall: f64,
+    /// User CPU seconds of the command and its waited-for descendants.
+    pub user: f64,
+    /// System CPU seconds of the command and its waited-for descendants.
+    pub sys: f64,
+    /// Peak resident set size in KiB: of the command, or of its largest single descendant
+    /// (`getrusage(RUSAGE_CHILDREN)` semantics; processes running in parallel are not summed).
+    pub max_rss_kib: u64,
+}
+
+impl Sample {
+    /// User + system CPU seconds.
+    pub fn cpu(&self) -> f64 {
+        self.user + self.sys
+    }
+
+    /// Peak RSS in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        self.max_rss_kib as f64 / 1024.0
+    }
+}
+
+/// A command that ran to completion (successfully or not).
+#[derive(Debug)]
+pub struct Finished {
+    pub sample: Sample,
+    pub success: bool,
+    pub status: String,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Finished {
+    /// The last `max` bytes of the command's stderr and stdout, for error messages.
+    pub fn output_tail(&self, max: usize) -> String {
+        let tail = |p: &Path| {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            let start = text.len().saturating_sub(max);
+            let start = (start..text.len())
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(text.len());
+            text[start..].to_owned()
+        };
+        format!(
+            "--- stderr (tail):\n{}\n--- stdout (tail):\n{}",
+            tail(&self.stderr),
+            tail(&self.stdout)
+        )
+    }
+}
+
+/// Runs `program args…` under GNU time with stdout/stderr going to files named `<log_stem>.out`
+/// / `.err`, and returns what it used.
+pub fn measure(program: &Path, args: &[String], log_stem: &Path) -> Result<Finished> {
+    let time_file = log_stem.with_extension("time");
+    let stdout = log_stem.with_extension("out");
+    let stderr = log_stem.with_extension("err");
+    let _ = fs::remove_file(&time_file);
+    let mut cmd = Command::new(GNU_TIME);
+    cmd.arg("-f")
+        .arg("%e %U %S %M")
+        .arg("-o")
+        .arg(&time_file)
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).context("create stdout log")?)
+        .stderr(File::create(&stderr).context("create stderr log")?);
+    let start = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("run {GNU_TIME} (install the `time` package)"))?;
+    let wall = start.elapsed().as_secs_f64();
+    let text =
+        fs::read_to_string(&time_file).with_context(|| format!("read {}", time_file.display()))?;
+    let sample = parse_time_output(&text, wall)
+        .with_context(|| format!("parse GNU time output {text:?}"))?;
+    Ok(Finished {
+        sample,
+        success: status.success(),
+        status: status.to_string(),
+        stdout,
+        stderr,
+    })
+}
+
+/// Parses the last line of GNU time's `-f '%e %U %S %M'` output (an earlier line may say
+/// "Command exited with non-zero status N").
+fn parse_time_output(text: &str, wall: f64) -> Result<Sample> {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .context("empty")?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() != 4 {
+        bail!("expected 4 fields, got {line:?}");
+    }
+    Ok(Sample {
+        wall,
+        user: fields[1].parse()?,
+        sys: fields[2].parse()?,
+        max_rss_kib: fields[3].parse()?,
+    })
+}
+
+/// The 1-minute load average, to show whether something else was competing for the CPUs.
+pub fn load_average() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_time_output_with_a_status_line() {
+        let s = parse_time_output(
+            "Command exited with non-zero status 1\n1.50 0.20 0.30 4096\n",
+            1.6,
+        )
+        .unwrap();
+        assert_eq!(s.max_rss_kib, 4096);
+        assert!((s.cpu() - 0.5).abs() < 1e-9);
+        assert!((s.wall - 1.6).abs() < 1e-9);
+    }
+}
