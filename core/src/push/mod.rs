@@ -20,32 +20,18 @@ pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport};
 use blob::{BlobState, BlobUpload};
 use step::Step;
 
-use crate::auth::{Auth, AuthOutcome};
-use crate::endpoint::{with_digest, Endpoint};
+use crate::auth::AuthOutcome;
+use crate::endpoint::with_digest;
 use crate::error::{Error, Misuse};
 use crate::http::{
-    Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
+    Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError,
     TransportErrorKind,
 };
 use crate::progress::{Progress, RateMeter};
 use crate::registry_error::RegistryErrors;
-use crate::retry::{is_retryable_status, is_retryable_transport, retry_after, Backoff};
+use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
+use crate::session::Session;
 use crate::time::Instant;
-
-/// Response bodies kept for error messages; the rest is dropped.
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// A request the core is waiting on.
-#[derive(Debug)]
-struct InFlight {
-    step: Step,
-    head: Option<ResponseHead>,
-    body: Vec<u8>,
-    /// Request body bytes the runner reported sending.
-    sent: u64,
-    /// Request body length.
-    body_len: u64,
-}
 
 /// Where the whole push stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,33 +47,31 @@ enum Phase {
 pub struct Push {
     plan: PushPlan,
     config: PushConfig,
-    endpoint: Endpoint,
-    auth: Auth,
-    backoff: Backoff,
+    session: Session<Step>,
     phase: Phase,
     blobs: Vec<BlobUpload>,
     queue: VecDeque<usize>,
     active: usize,
-    in_flight: HashMap<RequestId, InFlight>,
-    timers: Vec<(Instant, Step)>,
     outputs: VecDeque<Output>,
-    next_id: u64,
     started: Instant,
-    now: Instant,
     meter: RateMeter,
     sent_total: u64,
     last_progress: Option<Instant>,
     /// Attempts of the current ping or manifest request.
     step_attempts: u32,
-    retries: u32,
 }
 
 impl Push {
     /// A push of `plan`, starting at `now`.
     pub fn new(plan: PushPlan, config: PushConfig, now: Instant) -> Push {
-        let endpoint = Endpoint::new(&plan.registry, config.scheme);
-        let auth = Auth::new(&plan.registry, config.credentials.clone());
-        let backoff = Backoff::new(config.retry.clone());
+        let session = Session::new(
+            &plan.registry,
+            config.scheme,
+            config.credentials.clone(),
+            config.retry.clone(),
+            &config.user_agent,
+            now,
+        );
         let mut seen: HashMap<&crate::Digest, ()> = HashMap::new();
         let mut blobs = Vec::new();
         for (i, b) in plan.blobs.iter().enumerate() {
@@ -99,24 +83,17 @@ impl Push {
         let mut push = Push {
             plan,
             config,
-            endpoint,
-            auth,
-            backoff,
+            session,
             phase: Phase::Ping,
             blobs,
             queue,
             active: 0,
-            in_flight: HashMap::new(),
-            timers: Vec::new(),
             outputs: VecDeque::new(),
-            next_id: 0,
             started: now,
-            now,
             meter: RateMeter::new(),
             sent_total: 0,
             last_progress: None,
             step_attempts: 1,
-            retries: 0,
         };
         match push.validate() {
             Ok(()) => push.issue(Step::Ping),
@@ -132,7 +109,7 @@ impl Push {
 
     /// When [`Push::handle_timeout`] must be called, if nothing else happens first.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().map(|(t, _)| *t).min()
+        self.session.poll_timeout()
     }
 
     /// Whether the push has finished (the `Finished` output may still be queued).
@@ -142,11 +119,8 @@ impl Push {
 
     /// Time has passed; fire due retries.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = self.now.max(now);
-        let (due, later): (Vec<_>, Vec<_>) =
-            self.timers.drain(..).partition(|(t, _)| *t <= self.now);
-        self.timers = later;
-        for (_, step) in due {
+        self.session.tick(now);
+        for step in self.session.due() {
             if self.phase != Phase::Finished {
                 self.issue(step);
             }
@@ -160,13 +134,8 @@ impl Push {
         head: ResponseHead,
         now: Instant,
     ) -> Result<(), Misuse> {
-        self.now = self.now.max(now);
-        let req = self
-            .in_flight
-            .get_mut(&id)
-            .ok_or(Misuse::UnknownRequest(id))?;
-        req.head = Some(head);
-        Ok(())
+        self.session.tick(now);
+        self.session.on_head(id, head).map(|_| ())
     }
 
     /// A piece of request `id`'s response body arrived.
@@ -176,29 +145,14 @@ impl Push {
         data: &[u8],
         now: Instant,
     ) -> Result<(), Misuse> {
-        self.now = self.now.max(now);
-        let req = self
-            .in_flight
-            .get_mut(&id)
-            .ok_or(Misuse::UnknownRequest(id))?;
-        if req.head.is_none() {
-            return Err(Misuse::BodyBeforeHead(id));
-        }
-        let room = MAX_ERROR_BODY.saturating_sub(req.body.len());
-        req.body.extend_from_slice(&data[..data.len().min(room)]);
-        Ok(())
+        self.session.tick(now);
+        self.session.on_chunk(id, data, true).map(|_| ())
     }
 
     /// Request `id`'s response is complete; the push acts on it.
     pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
-        self.now = self.now.max(now);
-        let req = self
-            .in_flight
-            .remove(&id)
-            .ok_or(Misuse::UnknownRequest(id))?;
-        let Some(head) = req.head else {
-            return Err(Misuse::BodyBeforeHead(id));
-        };
+        self.session.tick(now);
+        let (req, head) = self.session.complete(id)?;
         if req.sent < req.body_len {
             self.sent_total += req.body_len - req.sent;
         }
@@ -217,11 +171,8 @@ impl Push {
         data: &[u8],
         now: Instant,
     ) -> Result<(), Misuse> {
-        self.now = self.now.max(now);
-        let req = self
-            .in_flight
-            .get_mut(&id)
-            .ok_or(Misuse::UnknownRequest(id))?;
+        self.session.tick(now);
+        let req = self.session.get_mut(id)?;
         let offset = req.step.body_start() + req.sent;
         req.sent += data.len() as u64;
         let step = req.step;
@@ -240,20 +191,17 @@ impl Push {
         error: TransportError,
         now: Instant,
     ) -> Result<(), Misuse> {
-        self.now = self.now.max(now);
-        let req = self
-            .in_flight
-            .remove(&id)
-            .ok_or(Misuse::UnknownRequest(id))?;
+        self.session.tick(now);
+        let req = self.session.fail(id)?;
         if self.phase == Phase::Finished {
             return Ok(());
         }
         if req.step == Step::Ping
             && error.kind == TransportErrorKind::NotTls
-            && self.endpoint.fall_back_to_http()
+            && self.session.endpoint.fall_back_to_http()
         {
             self.event(Event::PlainHttpFallback {
-                host: self.endpoint.host().to_owned(),
+                host: self.session.endpoint.host().to_owned(),
             });
             self.issue(Step::Ping);
             return Ok(());
@@ -302,7 +250,7 @@ impl Push {
     fn on_response(&mut self, step: Step, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.auth.on_unauthorized(&head) {
+            match self.session.auth.on_unauthorized(&head) {
                 Ok(AuthOutcome::Retry) => self.issue(step),
                 Err(e) => self.finish(Err(e)),
             }
@@ -560,15 +508,15 @@ impl Push {
                 self.step_attempts
             }
         };
-        if attempt > self.backoff.policy().max_attempts {
+        if attempt > self.session.backoff.policy().max_attempts {
             return false;
         }
         if let Step::Open(b) = step {
             self.blobs[b].restart();
             self.blobs[b].state = BlobState::Opening;
         }
-        let delay = self.backoff.delay(attempt, hint);
-        self.retries += 1;
+        let delay = self.session.backoff.delay(attempt, hint);
+        self.session.retries += 1;
         let what = self.describe(step);
         self.event(Event::Retrying {
             what,
@@ -576,7 +524,7 @@ impl Push {
             delay,
             reason,
         });
-        self.timers.push((self.now + delay, step));
+        self.session.schedule(delay, step);
         true
     }
 
@@ -584,41 +532,27 @@ impl Push {
 
     fn issue(&mut self, step: Step) {
         match self.build(step) {
-            Ok(mut req) => {
-                self.auth.apply(&mut req);
-                let body_len = req.body.len();
-                self.in_flight.insert(
-                    req.id,
-                    InFlight {
-                        step,
-                        head: None,
-                        body: Vec::new(),
-                        sent: 0,
-                        body_len,
-                    },
-                );
+            Ok((method, url, headers, body)) => {
+                let req = self.session.request(step, method, url, headers, body);
                 self.outputs.push_back(Output::Send(req));
             }
             Err(e) => self.finish(Err(e)),
         }
     }
 
-    fn build(&mut self, step: Step) -> Result<Request, Error> {
+    /// The method, URL, headers and body of `step`'s request.
+    fn build(&mut self, step: Step) -> Result<(Method, url::Url, HeaderMap, Body), Error> {
         let repo = self.plan.repository.clone();
         let url_err = |e: url::ParseError| Error::InvalidInput {
             message: format!("cannot build a URL for {}: {e}", self.plan.registry),
         };
+        let endpoint = &self.session.endpoint;
         let mut headers = HeaderMap::new();
         let (method, url, body) = match step {
-            Step::Ping => (
-                Method::GET,
-                self.endpoint.ping().map_err(url_err)?,
-                Body::Empty,
-            ),
+            Step::Ping => (Method::GET, endpoint.ping().map_err(url_err)?, Body::Empty),
             Step::Head(b) => {
                 self.blobs[b].state = BlobState::Checking;
-                let url = self
-                    .endpoint
+                let url = endpoint
                     .blob(&repo, &self.blobs[b].digest)
                     .map_err(url_err)?;
                 (Method::HEAD, url, Body::Empty)
@@ -627,7 +561,7 @@ impl Push {
                 self.blobs[b].state = BlobState::Opening;
                 (
                     Method::POST,
-                    self.endpoint.uploads(&repo).map_err(url_err)?,
+                    endpoint.uploads(&repo).map_err(url_err)?,
                     Body::Empty,
                 )
             }
@@ -660,27 +594,14 @@ impl Push {
             }
             Step::Manifest => {
                 let m = &self.plan.manifest;
-                let url = self
-                    .endpoint
+                let url = endpoint
                     .manifest(&repo, &self.plan.reference)
                     .map_err(url_err)?;
                 headers.insert("content-type", header_value(&m.media_type));
                 (Method::PUT, url, Body::Bytes(m.bytes.clone()))
             }
         };
-        if matches!(method, Method::PUT | Method::PATCH | Method::POST) {
-            headers.insert("content-length", header_value(&body.len().to_string()));
-        }
-        headers.insert("user-agent", header_value(&self.config.user_agent));
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
-        Ok(Request {
-            id,
-            method,
-            url,
-            headers,
-            body,
-        })
+        Ok((method, url, headers, body))
     }
 
     fn upload_location(&self, b: usize) -> Result<url::Url, Error> {
@@ -697,7 +618,8 @@ impl Push {
         let raw = head
             .header("location")
             .ok_or_else(|| self.protocol(step, "the response has no Location header"))?;
-        self.endpoint
+        self.session
+            .endpoint
             .resolve_location(raw.trim())
             .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))
     }
@@ -761,16 +683,16 @@ impl Push {
 
     fn progress_due(&self) -> bool {
         self.last_progress
-            .is_none_or(|t| self.now.saturating_since(t) >= self.config.progress_interval)
+            .is_none_or(|t| self.session.now.saturating_since(t) >= self.config.progress_interval)
     }
 
     /// Emits per-blob and overall progress, at most once per interval unless forced.
     fn maybe_progress(&mut self, force: bool) {
-        self.meter.record(self.now, self.sent_total);
+        self.meter.record(self.session.now, self.sent_total);
         if !force && !self.progress_due() {
             return;
         }
-        self.last_progress = Some(self.now);
+        self.last_progress = Some(self.session.now);
         let moving: Vec<Event> = self
             .blobs
             .iter()
@@ -800,7 +722,7 @@ impl Push {
             blobs_skipped: 0,
             bytes_per_second: self.meter.rate(),
             eta: None,
-            elapsed: self.now.saturating_since(self.started),
+            elapsed: self.session.now.saturating_since(self.started),
         };
         for b in &self.blobs {
             p.total_bytes += b.size;
@@ -828,9 +750,9 @@ impl Push {
             blobs_missing: Vec::new(),
             bytes_uploaded: 0,
             bytes_skipped: 0,
-            retries: self.retries,
-            plain_http: self.endpoint.is_plain(),
-            elapsed: self.now.saturating_since(self.started),
+            retries: self.session.retries,
+            plain_http: self.session.endpoint.is_plain(),
+            elapsed: self.session.now.saturating_since(self.started),
         };
         for b in &self.blobs {
             match b.state {
@@ -857,8 +779,7 @@ impl Push {
             self.maybe_progress(true);
         }
         self.phase = Phase::Finished;
-        self.timers.clear();
-        self.in_flight.clear();
+        self.session.abandon_all();
         self.outputs.push_back(Output::Finished(result));
     }
 }

@@ -1,11 +1,13 @@
 //! Drives a push against the registry model in virtual time: requests are answered one at a
 //! time, in order, each taking 10 ms; timers jump the clock.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use tug_core::http::{Body, Request};
+use tug_core::http::{Body, Request, TransportError, TransportErrorKind};
+use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::push::{Event, Output, Push, PushConfig, PushPlan, PushReport};
+use tug_core::Digest;
 use tug_core::{Error, Instant};
 
 use super::registry_model::RegistryModel;
@@ -83,4 +85,102 @@ pub fn run_push(
         }
     }
     panic!("the push did not finish within 100000 steps");
+}
+
+pub struct PullRun {
+    pub result: Result<PullReport, Error>,
+    pub events: Vec<pull::Event>,
+    pub requests: Vec<Request>,
+    /// Blobs the runner moved into place.
+    pub committed: HashMap<Digest, Vec<u8>>,
+    /// Temporary files left behind (must be none).
+    pub leftovers: Vec<Digest>,
+    pub commits: usize,
+    pub end: Instant,
+}
+
+/// Drives a pull like [`run_push`]; `Write`/`Commit`/`Discard` act on an in-memory disk.
+pub fn run_pull(model: &mut RegistryModel, plan: PullPlan, config: PullConfig) -> PullRun {
+    let mut now = Instant::ZERO;
+    let mut pull = Pull::new(plan, config, now);
+    let mut pending: VecDeque<Request> = VecDeque::new();
+    let mut run = PullRun {
+        result: Err(Error::Cancelled),
+        events: Vec::new(),
+        requests: Vec::new(),
+        committed: HashMap::new(),
+        leftovers: Vec::new(),
+        commits: 0,
+        end: now,
+    };
+    let mut temp: HashMap<Digest, Vec<u8>> = HashMap::new();
+    for _ in 0..100_000 {
+        while let Some(out) = pull.poll() {
+            match out {
+                pull::Output::Send(req) => {
+                    run.requests.push(req.clone());
+                    pending.push_back(req);
+                }
+                pull::Output::Write {
+                    digest,
+                    offset,
+                    data,
+                } => {
+                    let file = temp.entry(digest).or_default();
+                    assert_eq!(file.len() as u64, offset, "writes are sequential");
+                    file.extend_from_slice(&data);
+                }
+                pull::Output::Commit { digest } => {
+                    let data = temp.remove(&digest).unwrap_or_default();
+                    assert_eq!(
+                        Digest::sha256_of(&data),
+                        digest,
+                        "only verified blobs are committed"
+                    );
+                    run.committed.insert(digest, data);
+                    run.commits += 1;
+                }
+                pull::Output::Discard { digest } => {
+                    temp.remove(&digest);
+                }
+                pull::Output::Event(e) => run.events.push(e),
+                pull::Output::Finished(result) => {
+                    run.result = result;
+                    run.leftovers = temp.into_keys().collect();
+                    run.end = now;
+                    return run;
+                }
+            }
+        }
+        if let Some(req) = pending.pop_front() {
+            now = now + Duration::from_millis(10);
+            match model.handle(&req, &[]) {
+                Ok((head, body)) => {
+                    pull.handle_response(req.id, head, now).unwrap();
+                    let cut = model.pending_cut.take();
+                    let end = cut.unwrap_or(body.len()).min(body.len());
+                    for chunk in body[..end].chunks(1000) {
+                        pull.handle_body_chunk(req.id, chunk, now).unwrap();
+                    }
+                    match cut {
+                        Some(n) => {
+                            let err = TransportError {
+                                kind: TransportErrorKind::Io,
+                                message: format!("connection reset after {n} bytes"),
+                            };
+                            pull.handle_transport_error(req.id, err, now).unwrap();
+                        }
+                        None => pull.handle_body_end(req.id, now).unwrap(),
+                    }
+                }
+                Err(e) => pull.handle_transport_error(req.id, e, now).unwrap(),
+            }
+        } else if let Some(t) = pull.poll_timeout() {
+            now = t;
+            pull.handle_timeout(now);
+        } else {
+            panic!("the pull stalled: nothing in flight, no timer, not finished");
+        }
+    }
+    panic!("the pull did not finish within 100000 steps");
 }

@@ -42,6 +42,15 @@ pub struct RegistryModel {
     /// Every request as `METHOD path?query`.
     pub log: Vec<String>,
     pub patch_sizes: Vec<u64>,
+    /// Blobs served with one byte flipped.
+    pub corrupt_blobs: Vec<String>,
+    /// Answer blob GETs with a 307 to `http://storage.example/<digest>`, which this model
+    /// also serves (and which must never see an `Authorization` header).
+    pub redirect_blobs: bool,
+    /// Break the connection after this many body bytes of the next blob GET.
+    pub cut_next_blob_after: Option<usize>,
+    /// Set by the answer that must break after this many body bytes (the driver obeys).
+    pub pending_cut: Option<usize>,
 }
 
 impl Default for RegistryModel {
@@ -60,6 +69,10 @@ impl Default for RegistryModel {
             faults: VecDeque::new(),
             log: Vec::new(),
             patch_sizes: Vec::new(),
+            corrupt_blobs: Vec::new(),
+            redirect_blobs: false,
+            cut_next_blob_after: None,
+            pending_cut: None,
         }
     }
 }
@@ -106,6 +119,14 @@ impl RegistryModel {
                 }),
             };
         }
+        if req.url.host_str() == Some("storage.example") {
+            assert!(
+                req.headers.get("authorization").is_none(),
+                "Authorization must not be sent to blob storage on another host"
+            );
+            let digest = path.trim_start_matches('/');
+            return self.serve_blob(digest);
+        }
         if let Some(expected) = &self.required_auth {
             let got = req
                 .headers
@@ -132,6 +153,34 @@ impl RegistryModel {
                         Vec::new(),
                     )),
                     None => Ok((ResponseHead::new(404), Vec::new())),
+                }
+            }
+            ("GET", Some(i), _) => {
+                let digest = parts.get(i + 1).copied().unwrap_or("");
+                if self.redirect_blobs {
+                    let head = ResponseHead::new(307)
+                        .with_header("Location", &format!("http://storage.example/{digest}"));
+                    return Ok((head, Vec::new()));
+                }
+                self.serve_blob(digest)
+            }
+            ("GET", None, Some(i)) => {
+                let reference = parts.get(i + 1).copied().unwrap_or("");
+                let repo = parts[..i].join("/");
+                match self.manifests.get(&format!("{repo}:{reference}")) {
+                    Some((bytes, media_type)) => {
+                        let head = ResponseHead::new(200)
+                            .with_header("Content-Type", media_type)
+                            .with_header(
+                                "Docker-Content-Digest",
+                                &Digest::sha256_of(bytes).to_string(),
+                            );
+                        Ok((head, bytes.clone()))
+                    }
+                    None => Ok((
+                        ResponseHead::new(404),
+                        error_body("MANIFEST_UNKNOWN", "manifest unknown"),
+                    )),
                 }
             }
             ("POST", Some(i), _) if parts.get(i + 1) == Some(&"uploads") => {
@@ -263,6 +312,32 @@ impl RegistryModel {
             }
             _ => Ok((ResponseHead::new(404), b"404 page not found\n".to_vec())),
         }
+    }
+
+    fn serve_blob(&mut self, digest: &str) -> Answer {
+        let Some(mut data) = self.blobs.get(digest).cloned() else {
+            return Ok((
+                ResponseHead::new(404),
+                error_body("BLOB_UNKNOWN", "blob unknown to registry"),
+            ));
+        };
+        if self.corrupt_blobs.iter().any(|d| d == digest) {
+            let mid = data.len() / 2;
+            data[mid] ^= 0xff;
+        }
+        self.pending_cut = self.cut_next_blob_after.take();
+        let head = ResponseHead::new(200).with_header("Content-Length", &data.len().to_string());
+        Ok((head, data))
+    }
+
+    /// Stores a manifest as if pushed, under `repo:reference` and `repo:digest`.
+    pub fn put_manifest(&mut self, repo: &str, reference: &str, bytes: &[u8], media_type: &str) {
+        let entry = (bytes.to_vec(), media_type.to_owned());
+        self.manifests.insert(
+            format!("{repo}:{}", Digest::sha256_of(bytes)),
+            entry.clone(),
+        );
+        self.manifests.insert(format!("{repo}:{reference}"), entry);
     }
 
     fn location_for(&self, repo_parts: &[&str], id: &str) -> String {

@@ -1,0 +1,218 @@
+//! Manifests and indexes as a registry serves them: media types, the `Accept` header, and a
+//! lenient parser of the fields the core needs.
+
+use serde::Deserialize;
+
+use crate::digest::Digest;
+use crate::platform::Platform;
+
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker image manifest, schema 2.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The `Accept` header of a manifest request: every type the core can read.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+/// A content descriptor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Descriptor {
+    /// Media type of the content.
+    pub media_type: String,
+    /// Digest of the content.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Platform, for index entries that have one.
+    pub platform: Option<Platform>,
+}
+
+/// A parsed manifest or index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// An image manifest: a config and layers.
+    Image {
+        /// The config blob.
+        config: Descriptor,
+        /// The layer blobs, bottom first.
+        layers: Vec<Descriptor>,
+    },
+    /// An index (manifest list): one manifest per platform.
+    Index {
+        /// The entries.
+        manifests: Vec<Descriptor>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDescriptor {
+    #[serde(default)]
+    media_type: Option<String>,
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    platform: Option<Platform>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDoc {
+    #[serde(default)]
+    schema_version: Option<u32>,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    config: Option<RawDescriptor>,
+    #[serde(default)]
+    layers: Option<Vec<RawDescriptor>>,
+    #[serde(default)]
+    manifests: Option<Vec<RawDescriptor>>,
+}
+
+/// Whether a media type names an index or manifest list.
+pub fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+}
+
+/// The media type of a manifest: the response's `Content-Type` (without parameters) when it
+/// names a known type, else the body's `mediaType`, else what its fields show.
+pub fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let header = content_type
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
+        .filter(|c| {
+            [
+                OCI_MANIFEST,
+                OCI_INDEX,
+                DOCKER_MANIFEST,
+                DOCKER_MANIFEST_LIST,
+            ]
+            .contains(&c.as_str())
+        });
+    if header.is_some() {
+        return header;
+    }
+    let doc: RawDoc = serde_json::from_slice(body).ok()?;
+    doc.media_type.or_else(|| {
+        Some(
+            if doc.manifests.is_some() {
+                OCI_INDEX
+            } else {
+                OCI_MANIFEST
+            }
+            .to_owned(),
+        )
+    })
+}
+
+/// Parses a manifest or index; `Err` says what is wrong with it.
+pub fn parse(media_type: &str, body: &[u8]) -> Result<Parsed, String> {
+    let doc: RawDoc =
+        serde_json::from_slice(body).map_err(|e| format!("not a valid manifest: {e}"))?;
+    if doc.schema_version == Some(1) {
+        return Err("Docker schema 1 manifests are not supported".into());
+    }
+    if is_index(media_type) {
+        let manifests = doc.manifests.ok_or("the index has no manifests array")?;
+        let manifests = manifests
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| descriptor(d, &format!("manifests[{i}]"), OCI_MANIFEST))
+            .collect::<Result<_, _>>()?;
+        return Ok(Parsed::Index { manifests });
+    }
+    let config = descriptor(
+        doc.config.ok_or("the manifest has no config")?,
+        "config",
+        "application/vnd.oci.image.config.v1+json",
+    )?;
+    let layers = doc
+        .layers
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            descriptor(
+                d,
+                &format!("layers[{i}]"),
+                "application/vnd.oci.image.layer.v1.tar",
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Parsed::Image { config, layers })
+}
+
+fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Descriptor, String> {
+    let digest = raw
+        .digest
+        .parse()
+        .map_err(|e| format!("{field}.digest: {e}"))?;
+    Ok(Descriptor {
+        media_type: raw.media_type.unwrap_or_else(|| default_type.to_owned()),
+        digest,
+        size: raw.size,
+        platform: raw.platform,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn parses_image_and_index() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{D}","size":1}},"layers":[{{"digest":"{D}","size":2}}]}}"#
+        );
+        let Parsed::Image { config, layers } = parse(OCI_MANIFEST, m.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(config.size, 1);
+        assert_eq!(
+            layers[0].media_type,
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+        let i = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{D}","size":3,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+        );
+        assert_eq!(
+            media_type_of(None, i.as_bytes()).as_deref(),
+            Some(OCI_INDEX)
+        );
+        let Parsed::Index { manifests } = parse(OCI_INDEX, i.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            manifests[0].platform.as_ref().unwrap().architecture,
+            "arm64"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_documents() {
+        assert!(parse(OCI_MANIFEST, b"{").is_err());
+        assert!(parse(OCI_MANIFEST, br#"{"schemaVersion":1}"#).is_err());
+        assert!(parse(
+            OCI_MANIFEST,
+            br#"{"config":{"digest":"sha256:zz","size":1}}"#
+        )
+        .is_err());
+        assert_eq!(
+            media_type_of(
+                Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+                b""
+            )
+            .as_deref(),
+            Some(OCI_MANIFEST)
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Platforms (`os/architecture[/variant]`) and how an index entry is chosen for one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A platform as the OCI image index describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Platform {
+    /// Operating system, e.g. `linux`.
+    pub os: String,
+    /// CPU architecture in Go's spelling, e.g. `amd64`, `arm64`.
+    pub architecture: String,
+    /// Architecture variant, e.g. `v7` for `arm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// Why a text is not a platform.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid platform {0:?}: expected os/arch[/variant], e.g. linux/arm64")]
+pub struct PlatformParseError(pub String);
+
+impl Platform {
+    /// The platform named by Rust's `std::env::consts::{OS, ARCH}` values, in OCI spelling.
+    pub fn from_rust(os: &str, arch: &str) -> Platform {
+        Platform {
+            os: os.to_owned(),
+            architecture: normalize_arch(arch).to_owned(),
+            variant: None,
+        }
+    }
+
+    /// Whether an index entry for `other` serves this platform. A missing variant matches
+    /// any variant; `arm64` without a variant equals `arm64/v8`.
+    pub fn matches(&self, other: &Platform) -> bool {
+        if self.os != other.os
+            || normalize_arch(&self.architecture) != normalize_arch(&other.architecture)
+        {
+            return false;
+        }
+        match (&self.variant, &other.variant) {
+            (None, _) => true,
+            (Some(want), Some(have)) => want == have,
+            (Some(want), None) => self.architecture == "arm64" && want == "v8",
+        }
+    }
+}
+
+fn normalize_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "i386" | "i686" | "x86" => "386",
+        other => other,
+    }
+}
+
+impl FromStr for Platform {
+    type Err = PlatformParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &&str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform::from_rust(os, arch)),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform {
+                variant: Some((*variant).to_owned()),
+                ..Platform::from_rust(os, arch)
+            }),
+            _ => Err(PlatformParseError(s.chars().take(100).collect())),
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Platform {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parse_and_display() {
+        assert_eq!(p("linux/arm/v7").to_string(), "linux/arm/v7");
+        assert_eq!(p("linux/x86_64").to_string(), "linux/amd64");
+        assert!("linux".parse::<Platform>().is_err());
+        assert!("linux/".parse::<Platform>().is_err());
+        assert!("a/b/c/d".parse::<Platform>().is_err());
+    }
+
+    #[test]
+    fn matching_rules() {
+        assert!(p("linux/amd64").matches(&p("linux/amd64")));
+        assert!(!p("linux/amd64").matches(&p("linux/arm64")));
+        assert!(p("linux/arm").matches(&p("linux/arm/v7")));
+        assert!(!p("linux/arm/v6").matches(&p("linux/arm/v7")));
+        assert!(p("linux/arm64/v8").matches(&p("linux/arm64")));
+        assert!(Platform::from_rust("linux", "aarch64").matches(&p("linux/arm64")));
+    }
+}

@@ -1,0 +1,60 @@
+//! One blob's download: bytes received so far and their running hash.
+
+use url::Url;
+
+use crate::digest::{Digest, Hasher};
+
+/// Where a blob's download stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlobState {
+    /// Not started, or waiting for a response.
+    Waiting,
+    /// A `200` arrived: body bytes are the blob's.
+    Receiving,
+    /// Verified and committed, or already present.
+    Done { skipped: bool },
+}
+
+/// A unique blob of the pull.
+#[derive(Debug)]
+pub(crate) struct BlobDownload {
+    pub digest: Digest,
+    pub size: u64,
+    pub state: BlobState,
+    /// Bytes of the current attempt received and written.
+    pub received: u64,
+    pub hasher: Hasher,
+    pub attempts: u32,
+    /// Where a redirect pointed (blob storage); dropped on retry.
+    pub redirect: Option<Url>,
+    pub redirects: u8,
+}
+
+impl BlobDownload {
+    pub(crate) fn new(digest: Digest, size: u64, have: bool) -> BlobDownload {
+        let hasher = Hasher::new(digest.algorithm());
+        BlobDownload {
+            digest,
+            size,
+            state: if have {
+                BlobState::Done { skipped: true }
+            } else {
+                BlobState::Waiting
+            },
+            received: 0,
+            hasher,
+            attempts: 1,
+            redirect: None,
+            redirects: 0,
+        }
+    }
+
+    /// Starts over from byte 0 (the runner was told to discard what it wrote).
+    pub(crate) fn restart(&mut self) {
+        self.received = 0;
+        self.hasher = Hasher::new(self.digest.algorithm());
+        self.state = BlobState::Waiting;
+        self.redirect = None;
+        self.redirects = 0;
+    }
+}

@@ -1,0 +1,108 @@
+//! What a pull tells its runner: requests, where blob bytes go, events, the outcome.
+
+use std::time::Duration;
+
+use super::plan::PullReport;
+use crate::digest::Digest;
+use crate::error::Error;
+use crate::http::Request;
+use crate::platform::Platform;
+use crate::progress::Progress;
+
+/// The next thing the runner must do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send this request and report its response.
+    Send(Request),
+    /// Write `data` at `offset` of blob `digest`'s temporary file.
+    Write {
+        /// The blob.
+        digest: Digest,
+        /// Where in the blob the bytes go.
+        offset: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The blob is complete and matches its digest: move its temporary file into place.
+    Commit {
+        /// The blob.
+        digest: Digest,
+    },
+    /// Throw away the blob's temporary file (a download restarts, or failed).
+    Discard {
+        /// The blob.
+        digest: Digest,
+    },
+    /// Show this to the user.
+    Event(Event),
+    /// The pull ended; drop any requests in flight and discard unfinished blobs.
+    Finished(Result<PullReport, Error>),
+}
+
+/// Something worth showing.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// HTTPS failed against a loopback registry that speaks plain HTTP; using HTTP.
+    PlainHttpFallback {
+        /// The registry host.
+        host: String,
+    },
+    /// The reference resolved to this manifest or index.
+    Resolved {
+        /// Its digest.
+        digest: Digest,
+        /// Its media type.
+        media_type: String,
+    },
+    /// An index entry was chosen for the platform.
+    PlatformChosen {
+        /// The platform.
+        platform: Platform,
+        /// The chosen manifest.
+        digest: Digest,
+    },
+    /// The runner already has this blob.
+    BlobSkipped {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A download began.
+    BlobStarted {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// Bytes of a blob received so far.
+    BlobProgress {
+        /// The blob.
+        digest: Digest,
+        /// Bytes received.
+        received: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// A blob arrived whole and verified.
+    BlobDone {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A request failed transiently and will be tried again.
+    Retrying {
+        /// What is retried.
+        what: String,
+        /// The attempt about to be made.
+        attempt: u32,
+        /// How long until then.
+        delay: Duration,
+        /// Why the last one failed.
+        reason: String,
+    },
+    /// Overall progress (`sent_bytes` counts bytes received).
+    Progress(Progress),
+}

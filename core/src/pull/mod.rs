@@ -1,0 +1,792 @@
+//! The pull state machine: resolve the reference to a manifest (choosing a platform from an
+//! index), then download every blob it names, verifying each one as its bytes arrive.
+//!
+//! Contract: as for [`crate::push`]: drain [`Pull::poll`], feed inputs with the `handle_*`
+//! methods. Blob bytes come out as [`Output::Write`]; the runner appends them to a
+//! temporary file per blob and moves it into place only on [`Output::Commit`], which comes
+//! after the core checked size and digest. [`Output::Discard`] throws a temporary away.
+
+mod blob;
+mod event;
+mod plan;
+mod step;
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+pub use event::{Event, Output};
+pub use plan::{FetchedManifest, PullConfig, PullPlan, PullReport, PulledImage};
+
+use blob::{BlobDownload, BlobState};
+use step::Step;
+
+use crate::auth::AuthOutcome;
+use crate::digest::{Digest, Hasher};
+use crate::error::{Error, Misuse};
+use crate::http::{
+    Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError,
+    TransportErrorKind,
+};
+use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
+use crate::platform::Platform;
+use crate::progress::{Progress, RateMeter};
+use crate::registry_error::RegistryErrors;
+use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
+use crate::session::Session;
+use crate::time::Instant;
+
+/// Redirects followed for one request before giving up.
+const MAX_REDIRECTS: u8 = 5;
+
+/// A manifest to fetch.
+#[derive(Clone, Debug)]
+struct ManifestJob {
+    /// Tag or digest to ask for.
+    reference: String,
+    /// The digest it must have (when asked for by digest).
+    expect: Option<Digest>,
+    /// The platform its index entry named.
+    platform: Option<Platform>,
+    /// Where a redirect pointed.
+    redirect: Option<url::Url>,
+    redirects: u8,
+    attempts: u32,
+    fetched: Option<PulledImage>,
+    root: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Ping,
+    Manifests,
+    Blobs,
+    Finished,
+}
+
+/// A pull of one image (or one index with `all_platforms`).
+#[derive(Debug)]
+pub struct Pull {
+    plan: PullPlan,
+    config: PullConfig,
+    session: Session<Step>,
+    phase: Phase,
+    manifests: Vec<ManifestJob>,
+    root: Option<FetchedManifest>,
+    pending_manifests: usize,
+    blobs: Vec<BlobDownload>,
+    queue: VecDeque<usize>,
+    active: usize,
+    outputs: VecDeque<Output>,
+    started: Instant,
+    meter: RateMeter,
+    received_total: u64,
+    last_progress: Option<Instant>,
+    ping_attempts: u32,
+}
+
+impl Pull {
+    /// A pull of `plan`, starting at `now`.
+    pub fn new(plan: PullPlan, config: PullConfig, now: Instant) -> Pull {
+        let session = Session::new(
+            &plan.registry,
+            config.scheme,
+            config.credentials.clone(),
+            config.retry.clone(),
+            &config.user_agent,
+            now,
+        );
+        let expect = plan.reference.parse::<Digest>().ok();
+        let root_job = ManifestJob {
+            reference: plan.reference.clone(),
+            expect,
+            platform: None,
+            redirect: None,
+            redirects: 0,
+            attempts: 1,
+            fetched: None,
+            root: true,
+        };
+        let mut pull = Pull {
+            plan,
+            config,
+            session,
+            phase: Phase::Ping,
+            manifests: vec![root_job],
+            root: None,
+            pending_manifests: 1,
+            blobs: Vec::new(),
+            queue: VecDeque::new(),
+            active: 0,
+            outputs: VecDeque::new(),
+            started: now,
+            meter: RateMeter::new(),
+            received_total: 0,
+            last_progress: None,
+            ping_attempts: 1,
+        };
+        pull.issue(Step::Ping);
+        pull
+    }
+
+    /// The next output, or `None` when the pull waits for an input.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Pull::handle_timeout`] must be called, if nothing else happens first.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// Time has passed; fire due retries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.session.tick(now);
+        for step in self.session.due() {
+            if self.phase != Phase::Finished {
+                self.issue(step);
+            }
+        }
+    }
+
+    /// The status line and headers of request `id`'s response arrived.
+    pub fn handle_response(
+        &mut self,
+        id: RequestId,
+        head: ResponseHead,
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.session.tick(now);
+        let ok = head.status.as_u16() == 200;
+        let step = self.session.on_head(id, head)?;
+        if let (Step::Blob(b), true) = (step, ok) {
+            self.blobs[b].state = BlobState::Receiving;
+        }
+        Ok(())
+    }
+
+    /// A piece of request `id`'s response body arrived. Blob bytes are hashed and passed on
+    /// as [`Output::Write`].
+    pub fn handle_body_chunk(
+        &mut self,
+        id: RequestId,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.session.tick(now);
+        let streaming = matches!(
+            self.session.get_mut(id)?.step,
+            Step::Blob(b) if self.blobs[b].state == BlobState::Receiving
+        );
+        let step = self.session.on_chunk(id, data, !streaming)?;
+        if !streaming || self.phase == Phase::Finished {
+            return Ok(());
+        }
+        let Step::Blob(b) = step else { return Ok(()) };
+        let blob = &mut self.blobs[b];
+        let offset = blob.received;
+        if offset.saturating_add(data.len() as u64) > blob.size {
+            let what = format!("blob {}", blob.digest);
+            let message = format!(
+                "{what} is longer than the {} bytes its descriptor says",
+                blob.size
+            );
+            let digest = blob.digest.clone();
+            self.outputs.push_back(Output::Discard { digest });
+            self.finish(Err(Error::Protocol {
+                action: format!("downloading {what}"),
+                message,
+            }));
+            return Ok(());
+        }
+        blob.hasher.update(data);
+        blob.received += data.len() as u64;
+        self.received_total += data.len() as u64;
+        let digest = blob.digest.clone();
+        self.outputs.push_back(Output::Write {
+            digest,
+            offset,
+            data: data.to_vec(),
+        });
+        self.maybe_progress(false);
+        Ok(())
+    }
+
+    /// Request `id`'s response is complete; the pull acts on it.
+    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
+        self.session.tick(now);
+        let (req, head) = self.session.complete(id)?;
+        if self.phase != Phase::Finished {
+            self.on_response(req.step, &req.url, head, &req.body);
+        }
+        Ok(())
+    }
+
+    /// Request `id` failed below HTTP.
+    pub fn handle_transport_error(
+        &mut self,
+        id: RequestId,
+        error: TransportError,
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.session.tick(now);
+        let req = self.session.fail(id)?;
+        if self.phase == Phase::Finished {
+            return Ok(());
+        }
+        if req.step == Step::Ping
+            && error.kind == TransportErrorKind::NotTls
+            && self.session.endpoint.fall_back_to_http()
+        {
+            self.event(Event::PlainHttpFallback {
+                host: self.session.endpoint.host().to_owned(),
+            });
+            self.issue(Step::Ping);
+            return Ok(());
+        }
+        let reason = error.to_string();
+        if is_retryable_transport(&error) && self.retry(req.step, None, reason) {
+            return Ok(());
+        }
+        let action = self.describe(req.step);
+        self.finish(Err(Error::Transport { action, error }));
+        Ok(())
+    }
+
+    /// Stops the pull: it finishes with [`Error::Cancelled`].
+    pub fn cancel(&mut self) {
+        self.finish(Err(Error::Cancelled));
+    }
+
+    // ---- responses -------------------------------------------------------------------
+
+    fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
+        let status = head.status.as_u16();
+        if status == 401 {
+            match self.session.auth.on_unauthorized(&head) {
+                Ok(AuthOutcome::Retry) => self.issue(step),
+                Err(e) => self.finish(Err(e)),
+            }
+            return;
+        }
+        if is_retryable_status(status)
+            && self.retry(step, retry_after(&head), format!("{status} from registry"))
+        {
+            return;
+        }
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            if let Err(e) = self.follow_redirect(step, url, &head) {
+                self.finish(Err(e));
+            }
+            return;
+        }
+        let result = match step {
+            Step::Ping if status == 200 => {
+                self.phase = Phase::Manifests;
+                self.issue(Step::Manifest(0));
+                Ok(())
+            }
+            Step::Manifest(m) if status == 200 => self.on_manifest(m, &head, body),
+            Step::Blob(b) if status == 200 => self.on_blob_end(b),
+            _ => Err(self.registry_error(step, status, body)),
+        };
+        if let Err(e) = result {
+            self.finish(Err(e));
+        }
+    }
+
+    fn follow_redirect(
+        &mut self,
+        step: Step,
+        url: &url::Url,
+        head: &ResponseHead,
+    ) -> Result<(), Error> {
+        let action = self.describe(step);
+        let location = head.header("location").ok_or_else(|| Error::Protocol {
+            action: action.clone(),
+            message: format!(
+                "a {} redirect without a Location header",
+                head.status.as_u16()
+            ),
+        })?;
+        let target = url.join(location.trim()).map_err(|e| Error::Protocol {
+            action: action.clone(),
+            message: format!("unusable redirect Location {location:?}: {e}"),
+        })?;
+        let (redirect, redirects) = match step {
+            Step::Manifest(m) => {
+                let j = &mut self.manifests[m];
+                (&mut j.redirect, &mut j.redirects)
+            }
+            Step::Blob(b) => {
+                let j = &mut self.blobs[b];
+                (&mut j.redirect, &mut j.redirects)
+            }
+            Step::Ping => {
+                return Err(Error::Protocol {
+                    action,
+                    message: "the version check was redirected".into(),
+                })
+            }
+        };
+        *redirects += 1;
+        if *redirects > MAX_REDIRECTS {
+            return Err(Error::Protocol {
+                action,
+                message: format!("more than {MAX_REDIRECTS} redirects"),
+            });
+        }
+        *redirect = Some(target);
+        self.issue(step);
+        Ok(())
+    }
+
+    fn on_manifest(&mut self, m: usize, head: &ResponseHead, body: &[u8]) -> Result<(), Error> {
+        let action = self.describe(Step::Manifest(m));
+        let job = &self.manifests[m];
+        let what = format!("manifest {} of {}", job.reference, self.plan.repository);
+        let check = |expected: &Digest| -> Result<(), Error> {
+            let mut h = Hasher::new(expected.algorithm());
+            h.update(body);
+            let actual = h.finish();
+            if &actual != expected {
+                return Err(Error::DigestMismatch {
+                    what: what.clone(),
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+            Ok(())
+        };
+        if let Some(expected) = &job.expect {
+            check(expected)?;
+        }
+        if let Some(header) = head.header("docker-content-digest") {
+            if let Ok(reported) = header.trim().parse::<Digest>() {
+                check(&reported)?;
+            }
+        }
+        let media_type =
+            manifest::media_type_of(head.header("content-type"), body).ok_or_else(|| {
+                Error::Protocol {
+                    action: action.clone(),
+                    message: "the manifest is neither a known media type nor JSON".into(),
+                }
+            })?;
+        let parsed = manifest::parse(&media_type, body).map_err(|message| Error::Protocol {
+            action: action.clone(),
+            message,
+        })?;
+        let fetched = FetchedManifest {
+            digest: match &job.expect {
+                Some(d) => d.clone(),
+                None => Digest::sha256_of(body),
+            },
+            media_type: media_type.clone(),
+            bytes: body.to_vec(),
+        };
+        if job.root {
+            self.event(Event::Resolved {
+                digest: fetched.digest.clone(),
+                media_type: media_type.clone(),
+            });
+            self.root = Some(fetched.clone());
+        }
+        self.pending_manifests -= 1;
+        match parsed {
+            Parsed::Index { manifests } => {
+                if !self.manifests[m].root {
+                    return Err(Error::Protocol {
+                        action,
+                        message: "an index inside an index is not supported".into(),
+                    });
+                }
+                self.add_children(manifests)?;
+            }
+            Parsed::Image { config, layers } => {
+                let platform = self.manifests[m].platform.clone();
+                self.manifests[m].fetched = Some(PulledImage {
+                    manifest: fetched,
+                    platform,
+                    config,
+                    layers,
+                });
+            }
+        }
+        if self.pending_manifests == 0 {
+            self.start_blobs();
+        }
+        Ok(())
+    }
+
+    /// Queues the index entries to fetch: every one, or the one for the plan's platform.
+    fn add_children(&mut self, entries: Vec<manifest::Descriptor>) -> Result<(), Error> {
+        let chosen: Vec<manifest::Descriptor> = if self.plan.all_platforms {
+            entries
+        } else {
+            let want = &self.plan.platform;
+            let found = entries
+                .iter()
+                .find(|e| e.platform.as_ref().is_some_and(|p| want.matches(p)))
+                .cloned();
+            match found {
+                Some(e) => {
+                    self.event(Event::PlatformChosen {
+                        platform: e.platform.clone().unwrap_or_else(|| want.clone()),
+                        digest: e.digest.clone(),
+                    });
+                    vec![e]
+                }
+                None => {
+                    let available: Vec<String> = entries
+                        .iter()
+                        .filter_map(|e| e.platform.as_ref().map(ToString::to_string))
+                        .collect();
+                    return Err(Error::InvalidInput {
+                        message: format!(
+                            "{}:{} has no image for platform {want}; it has: {}",
+                            self.plan.repository,
+                            self.plan.reference,
+                            available.join(", ")
+                        ),
+                    });
+                }
+            }
+        };
+        for entry in chosen {
+            self.manifests.push(ManifestJob {
+                reference: entry.digest.to_string(),
+                expect: Some(entry.digest),
+                platform: entry.platform,
+                redirect: None,
+                redirects: 0,
+                attempts: 1,
+                fetched: None,
+                root: false,
+            });
+            self.pending_manifests += 1;
+            self.issue(Step::Manifest(self.manifests.len() - 1));
+        }
+        Ok(())
+    }
+
+    /// Every manifest is in: queue the unique blobs the runner lacks.
+    fn start_blobs(&mut self) {
+        self.phase = Phase::Blobs;
+        let have: HashSet<&Digest> = self.plan.have.iter().collect();
+        let mut seen = HashSet::new();
+        let mut blobs = Vec::new();
+        for job in &self.manifests {
+            let Some(img) = &job.fetched else { continue };
+            for d in std::iter::once(&img.config).chain(&img.layers) {
+                if seen.insert(d.digest.clone()) {
+                    blobs.push(BlobDownload::new(
+                        d.digest.clone(),
+                        d.size,
+                        have.contains(&d.digest),
+                    ));
+                }
+            }
+        }
+        self.blobs = blobs;
+        let mut skipped = Vec::new();
+        for (i, b) in self.blobs.iter().enumerate() {
+            if b.state == (BlobState::Done { skipped: true }) {
+                skipped.push(Event::BlobSkipped {
+                    digest: b.digest.clone(),
+                    size: b.size,
+                });
+            } else {
+                self.queue.push_back(i);
+            }
+        }
+        for e in skipped {
+            self.event(e);
+        }
+        self.fill_slots();
+    }
+
+    fn on_blob_end(&mut self, b: usize) -> Result<(), Error> {
+        let blob = &mut self.blobs[b];
+        let digest = blob.digest.clone();
+        let actual = std::mem::replace(&mut blob.hasher, Hasher::new(digest.algorithm())).finish();
+        if blob.received != blob.size || actual != digest {
+            self.outputs.push_back(Output::Discard {
+                digest: digest.clone(),
+            });
+            let received = std::mem::take(&mut blob.received);
+            if received != blob.size {
+                return Err(Error::Protocol {
+                    action: format!("downloading blob {digest}"),
+                    message: format!(
+                        "the registry sent {received} bytes; the descriptor says {}",
+                        blob.size
+                    ),
+                });
+            }
+            return Err(Error::DigestMismatch {
+                what: format!("blob from {}/{}", self.plan.registry, self.plan.repository),
+                expected: digest,
+                actual,
+            });
+        }
+        let size = blob.size;
+        blob.state = BlobState::Done { skipped: false };
+        self.outputs.push_back(Output::Commit {
+            digest: digest.clone(),
+        });
+        self.event(Event::BlobDone { digest, size });
+        self.active = self.active.saturating_sub(1);
+        self.maybe_progress(true);
+        self.fill_slots();
+        Ok(())
+    }
+
+    fn fill_slots(&mut self) {
+        while self.active < self.config.jobs.max(1) {
+            let Some(b) = self.queue.pop_front() else {
+                break;
+            };
+            self.active += 1;
+            let blob = &self.blobs[b];
+            let event = Event::BlobStarted {
+                digest: blob.digest.clone(),
+                size: blob.size,
+            };
+            self.event(event);
+            self.issue(Step::Blob(b));
+        }
+        if self.phase == Phase::Blobs && self.active == 0 && self.queue.is_empty() {
+            let report = self.report();
+            self.finish(Ok(report));
+        }
+    }
+
+    // ---- retries and requests --------------------------------------------------------
+
+    fn retry(&mut self, step: Step, hint: Option<Duration>, reason: String) -> bool {
+        let attempt = match step {
+            Step::Ping => {
+                self.ping_attempts += 1;
+                self.ping_attempts
+            }
+            Step::Manifest(m) => {
+                self.manifests[m].attempts += 1;
+                self.manifests[m].redirect = None;
+                self.manifests[m].attempts
+            }
+            Step::Blob(b) => {
+                let blob = &mut self.blobs[b];
+                blob.attempts += 1;
+                if blob.received > 0 {
+                    self.outputs.push_back(Output::Discard {
+                        digest: blob.digest.clone(),
+                    });
+                }
+                blob.restart();
+                blob.attempts
+            }
+        };
+        if attempt > self.session.backoff.policy().max_attempts {
+            return false;
+        }
+        let delay = self.session.backoff.delay(attempt, hint);
+        self.session.retries += 1;
+        let what = self.describe(step);
+        self.event(Event::Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        });
+        self.session.schedule(delay, step);
+        true
+    }
+
+    fn issue(&mut self, step: Step) {
+        let repo = &self.plan.repository;
+        let endpoint = &self.session.endpoint;
+        let mut headers = HeaderMap::new();
+        let url = match step {
+            Step::Ping => endpoint.ping(),
+            Step::Manifest(m) => {
+                headers.insert("accept", HeaderValue::from_static(MANIFEST_ACCEPT));
+                let job = &self.manifests[m];
+                match &job.redirect {
+                    Some(u) => Ok(u.clone()),
+                    None => endpoint.manifest(repo, &job.reference),
+                }
+            }
+            Step::Blob(b) => {
+                let blob = &self.blobs[b];
+                match &blob.redirect {
+                    Some(u) => Ok(u.clone()),
+                    None => endpoint.blob(repo, &blob.digest),
+                }
+            }
+        };
+        match url {
+            Ok(url) => {
+                let req = self
+                    .session
+                    .request(step, Method::GET, url, headers, Body::Empty);
+                self.outputs.push_back(Output::Send(req));
+            }
+            Err(e) => {
+                let message = format!("cannot build a URL for {}: {e}", self.plan.registry);
+                self.finish(Err(Error::InvalidInput { message }));
+            }
+        }
+    }
+
+    // ---- reporting -------------------------------------------------------------------
+
+    fn describe(&self, step: Step) -> String {
+        match step {
+            Step::Ping => format!("contacting registry {}", self.plan.registry),
+            Step::Manifest(m) => format!(
+                "fetching manifest {}/{}:{}",
+                self.plan.registry, self.plan.repository, self.manifests[m].reference
+            ),
+            Step::Blob(b) => format!("downloading blob {}", self.blobs[b].digest),
+        }
+    }
+
+    fn registry_error(&self, step: Step, status: u16, body: &[u8]) -> Error {
+        let errors = RegistryErrors::parse(body);
+        let action = self.describe(step);
+        if status == 403 {
+            return Error::Auth {
+                message: format!("{action}: access denied (403): {errors}"),
+            };
+        }
+        Error::Registry {
+            action,
+            status,
+            errors,
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        self.outputs.push_back(Output::Event(e));
+    }
+
+    fn maybe_progress(&mut self, force: bool) {
+        let now = self.session.now;
+        self.meter.record(now, self.received_total);
+        let due = self
+            .last_progress
+            .is_none_or(|t| now.saturating_since(t) >= self.config.progress_interval);
+        if !force && !due {
+            return;
+        }
+        self.last_progress = Some(now);
+        let moving: Vec<Event> = self
+            .blobs
+            .iter()
+            .filter(|b| b.state == BlobState::Receiving)
+            .map(|b| Event::BlobProgress {
+                digest: b.digest.clone(),
+                received: b.received,
+                size: b.size,
+            })
+            .collect();
+        for e in moving {
+            self.event(e);
+        }
+        let p = self.progress();
+        self.event(Event::Progress(p));
+    }
+
+    fn progress(&self) -> Progress {
+        let mut p = Progress {
+            total_bytes: 0,
+            done_bytes: 0,
+            skipped_bytes: 0,
+            sent_bytes: self.received_total,
+            transferred_bytes: 0,
+            blobs_total: self.blobs.len(),
+            blobs_done: 0,
+            blobs_skipped: 0,
+            bytes_per_second: self.meter.rate(),
+            eta: None,
+            elapsed: self.session.now.saturating_since(self.started),
+        };
+        for b in &self.blobs {
+            p.total_bytes += b.size;
+            match b.state {
+                BlobState::Done { skipped } => {
+                    p.done_bytes += b.size;
+                    p.transferred_bytes += b.size;
+                    p.blobs_done += 1;
+                    if skipped {
+                        p.skipped_bytes += b.size;
+                        p.blobs_skipped += 1;
+                    }
+                }
+                _ => p.transferred_bytes += b.received,
+            }
+        }
+        p.eta = self
+            .meter
+            .eta(p.total_bytes.saturating_sub(p.transferred_bytes));
+        p
+    }
+
+    fn report(&self) -> PullReport {
+        let mut r = PullReport {
+            root: self.root.clone().unwrap_or_else(|| FetchedManifest {
+                digest: Digest::sha256_of(b""),
+                media_type: String::new(),
+                bytes: Vec::new(),
+            }),
+            images: self
+                .manifests
+                .iter()
+                .filter_map(|j| j.fetched.clone())
+                .collect(),
+            blobs_downloaded: 0,
+            blobs_skipped: 0,
+            bytes_downloaded: 0,
+            bytes_skipped: 0,
+            retries: self.session.retries,
+            plain_http: self.session.endpoint.is_plain(),
+            elapsed: self.session.now.saturating_since(self.started),
+        };
+        for b in &self.blobs {
+            match b.state {
+                BlobState::Done { skipped: true } => {
+                    r.blobs_skipped += 1;
+                    r.bytes_skipped += b.size;
+                }
+                BlobState::Done { skipped: false } => {
+                    r.blobs_downloaded += 1;
+                    r.bytes_downloaded += b.size;
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn finish(&mut self, result: Result<PullReport, Error>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        if result.is_err() {
+            let partial: Vec<Digest> = self
+                .blobs
+                .iter()
+                .filter(|b| b.received > 0 && b.state != (BlobState::Done { skipped: false }))
+                .map(|b| b.digest.clone())
+                .collect();
+            for digest in partial {
+                self.outputs.push_back(Output::Discard { digest });
+            }
+        } else {
+            self.maybe_progress(true);
+        }
+        self.phase = Phase::Finished;
+        self.session.abandon_all();
+        self.outputs.push_back(Output::Finished(result));
+    }
+}

@@ -1,0 +1,279 @@
+//! Scenario tests of the pull state machine against an in-memory registry, in virtual time.
+
+mod support;
+
+use support::driver::{run_pull, PullRun};
+use support::images::{image, Image, MANIFEST_TYPE};
+use support::registry_model::RegistryModel;
+use tug_core::manifest::OCI_INDEX;
+use tug_core::pull::{Event, PullConfig, PullPlan};
+use tug_core::{Credentials, Digest, Error, Platform, Scheme};
+
+/// Puts an image into the registry as if pushed to `team/app:<tag>`.
+fn publish(model: &mut RegistryModel, img: &Image, tag: &str) {
+    for (b, data) in img.plan.blobs.iter().zip(&img.data) {
+        model.blobs.insert(b.digest.to_string(), data.clone());
+    }
+    model.put_manifest("team/app", tag, &img.plan.manifest.bytes, MANIFEST_TYPE);
+}
+
+/// Publishes an index of two images (linux/amd64 and linux/arm64/v8) as `team/app:multi`.
+fn publish_index(model: &mut RegistryModel) -> (Image, Image, Vec<u8>) {
+    let amd = image(&[100, 2000]);
+    let arm = image(&[101, 3000, 40]);
+    publish(model, &amd, "amd");
+    publish(model, &arm, "arm");
+    let entry = |img: &Image, arch: &str, variant: &str| {
+        format!(
+            r#"{{"mediaType":"{MANIFEST_TYPE}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{arch}"{variant}}}}}"#,
+            img.plan.manifest.digest,
+            img.plan.manifest.bytes.len()
+        )
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#,
+        entry(&amd, "amd64", ""),
+        entry(&arm, "arm64", r#","variant":"v8""#)
+    )
+    .into_bytes();
+    model.put_manifest("team/app", "multi", &index, OCI_INDEX);
+    (amd, arm, index)
+}
+
+fn plan(reference: &str) -> PullPlan {
+    PullPlan {
+        registry: "127.0.0.1:5000".into(),
+        repository: "team/app".into(),
+        reference: reference.into(),
+        platform: "linux/amd64".parse().unwrap(),
+        all_platforms: false,
+        have: Vec::new(),
+    }
+}
+
+fn config() -> PullConfig {
+    PullConfig {
+        scheme: Scheme::Http,
+        ..PullConfig::default()
+    }
+}
+
+fn assert_has_image(run: &PullRun, img: &Image) {
+    for (b, data) in img.plan.blobs.iter().zip(&img.data) {
+        assert_eq!(
+            run.committed.get(&b.digest),
+            Some(data),
+            "blob {} differs",
+            b.digest
+        );
+    }
+}
+
+#[test]
+fn pulls_a_tagged_image_and_verifies_every_blob() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 10, 0]);
+    publish(&mut model, &img, "v1");
+    let run = run_pull(&mut model, plan("v1"), config());
+    let report = run.result.as_ref().expect("pull succeeds");
+    assert_eq!(report.root.bytes, img.plan.manifest.bytes);
+    assert_eq!(report.root.digest, img.plan.manifest.digest);
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].layers.len(), 3);
+    assert_eq!(report.blobs_downloaded, 4);
+    assert_has_image(&run, &img);
+    assert!(run.leftovers.is_empty());
+    let manifest_req = run
+        .requests
+        .iter()
+        .find(|r| r.url.path().contains("/manifests/"))
+        .unwrap();
+    let accept = manifest_req.headers["accept"].to_str().unwrap();
+    for t in [
+        "oci.image.index",
+        "manifest.list.v2",
+        "oci.image.manifest",
+        "manifest.v2+json",
+    ] {
+        assert!(accept.contains(t), "{accept}");
+    }
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::BlobDone { .. })));
+}
+
+#[test]
+fn blobs_the_runner_has_are_not_downloaded() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 1000]);
+    publish(&mut model, &img, "v1");
+    let mut p = plan("v1");
+    p.have = vec![img.plan.blobs[1].digest.clone()];
+    let run = run_pull(&mut model, p, config());
+    let report = run.result.unwrap();
+    assert_eq!((report.blobs_downloaded, report.blobs_skipped), (2, 1));
+    assert_eq!(model.count("GET /v2/team/app/blobs/"), 2);
+}
+
+#[test]
+fn an_index_resolves_to_the_requested_platform() {
+    let mut model = RegistryModel::default();
+    let (amd, arm, index) = publish_index(&mut model);
+    let run = run_pull(&mut model, plan("multi"), config());
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.root.bytes, index);
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].manifest.digest, amd.plan.manifest.digest);
+    assert_has_image(&run, &amd);
+    assert!(!run.committed.contains_key(&arm.plan.blobs[1].digest));
+
+    let mut p = plan("multi");
+    p.platform = "linux/arm64".parse().unwrap();
+    let run = run_pull(&mut model, p, config());
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.images[0].manifest.digest, arm.plan.manifest.digest);
+    assert_eq!(
+        report.images[0].platform.as_ref().unwrap().to_string(),
+        "linux/arm64/v8"
+    );
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PlatformChosen { .. })));
+}
+
+#[test]
+fn all_platforms_keeps_every_image_of_the_index() {
+    let mut model = RegistryModel::default();
+    let (amd, arm, _) = publish_index(&mut model);
+    let mut p = plan("multi");
+    p.all_platforms = true;
+    let run = run_pull(&mut model, p, config());
+    assert_eq!(run.result.as_ref().unwrap().images.len(), 2);
+    assert_has_image(&run, &amd);
+    assert_has_image(&run, &arm);
+}
+
+#[test]
+fn a_missing_platform_lists_what_the_index_has() {
+    let mut model = RegistryModel::default();
+    publish_index(&mut model);
+    let mut p = plan("multi");
+    p.platform = Platform {
+        os: "windows".into(),
+        architecture: "amd64".into(),
+        variant: None,
+    };
+    let err = run_pull(&mut model, p, config()).result.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("windows/amd64") && text.contains("linux/arm64/v8"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_corrupted_blob_fails_and_is_never_committed() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    publish(&mut model, &img, "v1");
+    let bad = img.plan.blobs[1].digest.clone();
+    model.corrupt_blobs.push(bad.to_string());
+    let run = run_pull(
+        &mut model,
+        plan("v1"),
+        PullConfig {
+            jobs: 1,
+            ..config()
+        },
+    );
+    match &run.result {
+        Err(Error::DigestMismatch { expected, .. }) => assert_eq!(expected, &bad),
+        other => panic!("expected a digest mismatch, got {other:?}"),
+    }
+    assert!(!run.committed.contains_key(&bad));
+    assert!(run.leftovers.is_empty(), "the partial file is discarded");
+}
+
+#[test]
+fn a_wrong_manifest_for_a_digest_reference_is_rejected() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300]);
+    let wanted = Digest::sha256_of(b"what the user asked for");
+    model.put_manifest(
+        "team/app",
+        &wanted.to_string(),
+        &img.plan.manifest.bytes,
+        MANIFEST_TYPE,
+    );
+    let err = run_pull(&mut model, plan(&wanted.to_string()), config())
+        .result
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::DigestMismatch { expected, .. } if *expected == wanted),
+        "{err}"
+    );
+}
+
+#[test]
+fn redirects_to_blob_storage_drop_the_authorization_header() {
+    let mut model = RegistryModel {
+        required_auth: Some("Basic dXNlcjpwYXNz".into()),
+        redirect_blobs: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    publish(&mut model, &img, "v1");
+    let creds = Credentials {
+        username: "user".into(),
+        password: "pass".into(),
+    };
+    let run = run_pull(
+        &mut model,
+        plan("v1"),
+        PullConfig {
+            credentials: Some(creds),
+            ..config()
+        },
+    );
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    assert!(run
+        .requests
+        .iter()
+        .any(|r| r.url.host_str() == Some("storage.example")));
+}
+
+#[test]
+fn a_broken_download_restarts_and_leaves_nothing_partial() {
+    let mut model = RegistryModel {
+        cut_next_blob_after: Some(1500),
+        ..Default::default()
+    };
+    let img = image(&[3000]);
+    publish(&mut model, &img, "v1");
+    let run = run_pull(&mut model, plan("v1"), config());
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.retries, 1);
+    assert_has_image(&run, &img);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Retrying { .. })));
+}
+
+#[test]
+fn an_unknown_tag_is_a_registry_error_with_its_code() {
+    let mut model = RegistryModel::default();
+    let err = run_pull(&mut model, plan("nope"), config())
+        .result
+        .unwrap_err();
+    match err {
+        Error::Registry { status, errors, .. } => {
+            assert_eq!(status, 404);
+            assert!(errors.has_code("MANIFEST_UNKNOWN"));
+        }
+        other => panic!("{other}"),
+    }
+}
