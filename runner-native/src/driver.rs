@@ -1,33 +1,48 @@
-//! The driving loop: one task owns the push state machine, hands its requests to the
-//! transport, feeds every response and timer back in, and shows its events.
+//! The driving loop: one task owns an operation's state machine, hands its requests to the
+//! transport, and feeds every response, body chunk, error and timer back in. What to do
+//! with each output is the caller's `drain`.
 
 use std::time::Instant as Clock;
 
+use async_channel::Sender;
 use futures_lite::FutureExt as _;
-use tug_core::push::{Event, Output, Push, PushReport};
-use tug_core::{Error, Instant};
+use tug_core::{Instant, Operation};
 
 use crate::transport::{Message, Transport};
 
-/// Runs `push` to completion.
-pub async fn drive_push(
-    mut push: Push,
+/// What a drain function gets to act on outputs: the transport and the reply channel.
+pub struct Io<'a> {
+    transport: &'a Transport,
+    tx: &'a Sender<Message>,
+}
+
+impl Io<'_> {
+    /// Sends a request the operation asked for.
+    pub fn send(&self, req: tug_core::http::Request) {
+        self.transport.spawn(req, self.tx.clone());
+    }
+}
+
+/// Runs `op` until `drain` (called after every input, to handle all queued outputs) returns
+/// the final result.
+pub async fn drive<O: Operation, R>(
+    mut op: O,
     origin: Clock,
     transport: &Transport,
-    mut on_event: impl FnMut(&Event),
-) -> Result<PushReport, Error> {
+    mut drain: impl FnMut(&mut O, &Io<'_>) -> Option<R>,
+) -> R {
     let now = || Instant::from_duration(origin.elapsed());
     let (tx, rx) = async_channel::bounded::<Message>(64);
+    let io = Io {
+        transport,
+        tx: &tx,
+    };
     loop {
-        while let Some(output) = push.poll() {
-            match output {
-                Output::Send(req) => transport.spawn(req, tx.clone()),
-                Output::Event(e) => on_event(&e),
-                Output::Finished(result) => return result,
-            }
+        if let Some(result) = drain(&mut op, &io) {
+            return result;
         }
         let next = async { rx.recv().await.ok() };
-        let message = match push.poll_timeout() {
+        let message = match op.poll_timeout() {
             Some(deadline) => {
                 let wait = deadline.saturating_since(now());
                 let timer = async {
@@ -42,13 +57,13 @@ pub async fn drive_push(
         // A message about a request the core no longer waits on (after a failure) is
         // expected and harmless, so misuse results are ignored here.
         let _ = match message {
-            Some(Message::Sent(id, data)) => push.handle_body_sent(id, &data, t),
-            Some(Message::Head(id, head)) => push.handle_response(id, head, t),
-            Some(Message::Chunk(id, data)) => push.handle_body_chunk(id, &data, t),
-            Some(Message::End(id)) => push.handle_body_end(id, t),
-            Some(Message::Failed(id, err)) => push.handle_transport_error(id, err, t),
+            Some(Message::Sent(id, data)) => op.handle_body_sent(id, &data, t),
+            Some(Message::Head(id, head)) => op.handle_response(id, head, t),
+            Some(Message::Chunk(id, data)) => op.handle_body_chunk(id, &data, t),
+            Some(Message::End(id)) => op.handle_body_end(id, t),
+            Some(Message::Failed(id, err)) => op.handle_transport_error(id, err, t),
             None => {
-                push.handle_timeout(t);
+                op.handle_timeout(t);
                 Ok(())
             }
         };

@@ -63,6 +63,8 @@ enum Phase {
     Finished,
 }
 
+crate::operation::delegate_operation!(Pull);
+
 /// A pull of one image (or one index with `all_platforms`).
 #[derive(Debug)]
 pub struct Pull {
@@ -250,6 +252,17 @@ impl Pull {
         let action = self.describe(req.step);
         self.finish(Err(Error::Transport { action, error }));
         Ok(())
+    }
+
+    /// A pull sends no request bodies: nothing to do.
+    pub fn handle_body_sent(
+        &mut self,
+        id: RequestId,
+        _data: &[u8],
+        now: Instant,
+    ) -> Result<(), Misuse> {
+        self.session.tick(now);
+        self.session.get_mut(id).map(|_| ())
     }
 
     /// Stops the pull: it finishes with [`Error::Cancelled`].

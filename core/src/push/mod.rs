@@ -42,6 +42,8 @@ enum Phase {
     Finished,
 }
 
+crate::operation::delegate_operation!(Push);
+
 /// A push of one image to one repository. See the [module docs](self) for the driving loop.
 #[derive(Debug)]
 pub struct Push {

@@ -2,13 +2,13 @@
 
 use std::time::Instant as Clock;
 
-use tug_core::push::{PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
+use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
 use tug_core::retry::RetryPolicy;
 use tug_core::{Instant, Reference, Scheme};
 
 use crate::cli::PushArgs;
 use crate::credentials;
-use crate::driver::drive_push;
+use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::progress::{bytes, Display, ProgressMode};
 use crate::source::{Source, SourceSpec};
@@ -93,7 +93,16 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         );
     }
     let push = Push::new(plan.clone(), config, Instant::ZERO);
-    let result = smol::block_on(drive_push(push, origin, &transport, |e| display.event(e)));
+    let result = smol::block_on(drive(push, origin, &transport, |push, io| {
+        while let Some(output) = push.poll() {
+            match output {
+                Output::Send(req) => io.send(req),
+                Output::Event(e) => display.event(&e),
+                Output::Finished(result) => return Some(result),
+            }
+        }
+        None
+    }));
     display.finish();
     let report = result?;
     print_result(&args, &target, &plan, &labels, &report);
