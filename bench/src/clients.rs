@@ -8,15 +8,20 @@ use serde_json::Value;
 use tug_testkit::{skopeo, Registry, RegistryConfig};
 
 use crate::fixture::BenchImage;
-use crate::measure::{load_average, measure, Sample};
+use crate::measure::{load_average, measure, process_cpu_seconds, system_busy_seconds, Sample};
 
 /// The raw-curl floor: one `POST` + monolithic `PUT` per blob, all blobs at once, then the
 /// manifest. Arguments: URL CA REPO TAG MANIFEST_FILE MANIFEST_MEDIA_TYPE BLOB_FILE…
 /// (blob files are named by their hex sha256, as in an OCI layout).
 pub const CURL_SCRIPT: &str = r#"#!/usr/bin/env bash
+# The raw-curl floor: one POST + monolithic PUT per blob, JOBS blobs at once (0: all of
+# them), then the manifest PUT.
+# Usage: curl-push.sh URL CA REPO TAG MANIFEST_FILE MANIFEST_MEDIA_TYPE JOBS BLOB_FILE...
+# (blob files are named by their hex sha256, as in an OCI layout).
 set -euo pipefail
-url=$1 ca=$2 repo=$3 tag=$4 manifest=$5 mtype=$6
-shift 6
+url=$1 ca=$2 repo=$3 tag=$4 manifest=$5 mtype=$6 jobs=$7
+shift 7
+[ "$jobs" -gt 0 ] || jobs=$#
 
 upload() {
   local file=$1 digest loc sep
@@ -31,15 +36,10 @@ upload() {
   curl -sS --fail --cacert "$ca" -H 'Expect:' -H 'Content-Type: application/octet-stream' \
     -T "$file" -o /dev/null "$loc${sep}digest=$digest"
 }
+export -f upload
+export url ca repo
 
-pids=()
-for f in "$@"; do
-  upload "$f" &
-  pids+=($!)
-done
-for p in "${pids[@]}"; do
-  wait "$p"
-done
+printf '%s\0' "$@" | xargs -0 -n 1 -P "$jobs" bash -c 'set -euo pipefail; upload "$1"' upload
 curl -sS --fail --cacert "$ca" -X PUT -H "Content-Type: $mtype" --data-binary @"$manifest" \
   -o /dev/null "$url/v2/$repo/manifests/$tag"
 "#;
@@ -53,7 +53,7 @@ pub enum Client {
     Skopeo,
     /// The same with `--preserve-digests`: layers pushed as they are, uncompressed.
     SkopeoRaw,
-    /// The raw parallel curl upload of the same blobs.
+    /// The raw curl upload of the same blobs, `Setup::curl_jobs` at once.
     Curl,
 }
 
@@ -74,7 +74,7 @@ impl Client {
             Client::Tug => "tug push <docker-archive>",
             Client::Skopeo => "skopeo copy docker-archive: docker:// (default: gzips layers)",
             Client::SkopeoRaw => "skopeo copy --preserve-digests (no compression)",
-            Client::Curl => "curl POST+PUT per blob, all blobs in parallel, + manifest PUT",
+            Client::Curl => "curl POST + PUT per blob, blobs in parallel, then the manifest PUT",
         }
     }
 
@@ -99,6 +99,8 @@ pub struct Setup {
     pub skopeo: PathBuf,
     pub bash: PathBuf,
     pub curl_script: PathBuf,
+    /// Blobs the curl floor uploads at once (0: all).
+    pub curl_jobs: u32,
     /// Parent of each registry's temporary directory (storage included): a tmpfs.
     pub registry_parent: PathBuf,
     /// Where the clients' stdout/stderr/time files go.
@@ -114,6 +116,11 @@ pub struct RunResult {
     pub stored_bytes: u64,
     /// 1-minute load average just before the run.
     pub load_before: f64,
+    /// CPU seconds the registry used while the client ran (the server side of the push).
+    pub registry_cpu: f64,
+    /// CPU seconds used on the machine during the run by anything but the client and the
+    /// registry: other people's work competing for the CPUs (plus this program, idle).
+    pub other_cpu: f64,
 }
 
 /// Starts a fresh TLS registry on the tmpfs, pushes `image` with `client` under measurement,
@@ -169,6 +176,7 @@ pub fn run_once(
                 tag.to_owned(),
                 path(&image.manifest),
                 image.manifest_media_type.clone(),
+                setup.curl_jobs.to_string(),
             ];
             args.extend(image.blob_files.iter().map(|f| path(f)));
             (&setup.bash, args)
@@ -177,7 +185,12 @@ pub fn run_once(
 
     let load_before = load_average();
     let log_stem = setup.logs.join(format!("{run_id}-{}", client.name()));
+    let registry_before = process_cpu_seconds(registry.pid());
+    let busy_before = system_busy_seconds();
     let finished = measure(program, &args, &log_stem)?;
+    let busy = system_busy_seconds() - busy_before;
+    let registry_cpu = process_cpu_seconds(registry.pid()) - registry_before;
+    let other_cpu = (busy - finished.sample.cpu() - registry_cpu).max(0.0);
     if !finished.success {
         bail!(
             "{} failed ({}): {} {}\n{}\n--- registry log (tail):\n{}",
@@ -197,6 +210,8 @@ pub fn run_once(
         sample: finished.sample,
         stored_bytes,
         load_before,
+        registry_cpu,
+        other_cpu,
     })
 }
 

@@ -12,6 +12,7 @@ mod measure;
 mod report;
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -20,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::json;
 use tug_testkit::tools::{find_tool, require_tool};
+use tug_testkit::{Registry, RegistryConfig};
 
 use crate::clients::{run_once, Client, RunResult, Setup, CURL_SCRIPT};
 use crate::fixture::{human_bytes, parse_size, prepare};
@@ -47,11 +49,14 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     layers: usize,
     /// Image sizes at which tug's peak RSS is measured, comma-separated (same layer count).
-    #[arg(long, default_value = "256M,1G", value_delimiter = ',')]
+    #[arg(long, default_value = "256M,1G,2G", value_delimiter = ',')]
     scan_sizes: Vec<String>,
     /// tug pushes per size in the size scan (0 skips the scan).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     scan_runs: u32,
+    /// Blobs the curl floor uploads at once (0: all of them).
+    #[arg(long, default_value_t = 0)]
+    curl_jobs: u32,
     /// Keep images here and reuse them on the next run (default: a temporary directory in
     /// /dev/shm, removed at the end).
     #[arg(long)]
@@ -68,6 +73,11 @@ struct Args {
     /// Also write every sample and the summary as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Only start a fresh TLS registry on the tmpfs, print how to reach it (shell variable
+    /// assignments REGISTRY, URL, CA_FILE, CA_DIR), and keep it until standard input closes:
+    /// for profiling a client by hand.
+    #[arg(long)]
+    serve: bool,
 }
 
 /// Seeds of the generated images (any fixed values; the content is deterministic).
@@ -82,6 +92,9 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    if args.serve {
+        return serve(&args.registry_parent);
+    }
     let started = Instant::now();
     let clients: Vec<Client> = args
         .clients
@@ -133,6 +146,7 @@ fn run(args: Args) -> Result<()> {
         skopeo: require_tool("skopeo"),
         bash: require_tool("bash"),
         curl_script,
+        curl_jobs: args.curl_jobs,
         registry_parent: args.registry_parent.clone(),
         logs: logs.clone(),
     };
@@ -167,7 +181,8 @@ fn run(args: Args) -> Result<()> {
         for client in order {
             let result = run_once(&setup, client, &main_image, &format!("r{}", round + 1))?;
             eprintln!(
-                "round {}  {:<10}  wall {:>6.2} s  cpu {:>6.2} s (user {:.2} + sys {:.2})  rss {:>7.1} MiB  stored {}  load {:.2}",
+                "round {}  {:<10}  wall {:>6.2} s  cpu {:>6.2} s (user {:.2} + sys {:.2})  rss {:>6.1} MiB  \
+                 stored {}  registry cpu {:.2} s  other cpu {:.2} s",
                 round + 1,
                 client.name(),
                 result.sample.wall,
@@ -176,7 +191,8 @@ fn run(args: Args) -> Result<()> {
                 result.sample.sys,
                 result.sample.rss_mib(),
                 human_bytes(result.stored_bytes),
-                result.load_before,
+                result.registry_cpu,
+                result.other_cpu,
             );
             runs.push((round + 1, result));
         }
@@ -198,16 +214,18 @@ fn run(args: Args) -> Result<()> {
                 let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
                 let result = run_once(&setup, Client::Tug, &image, &run_id)?;
                 eprintln!(
-                    "scan {:<10}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>7.1} MiB",
+                    "scan {:<18}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>6.1} MiB  other cpu {:.2} s",
                     image.label(),
                     result.sample.wall,
                     result.sample.cpu(),
-                    result.sample.rss_mib()
+                    result.sample.rss_mib(),
+                    result.other_cpu,
                 );
                 scan.push(ScanPoint {
                     label: image.label(),
                     image_bytes: image.total_bytes,
                     sample: result.sample,
+                    other_cpu: result.other_cpu,
                 });
             }
         }
@@ -222,6 +240,7 @@ fn run(args: Args) -> Result<()> {
         scan,
         targets: Targets::ISSUE,
         tug_args: args.tug_args.clone(),
+        curl_jobs: args.curl_jobs,
     };
     let text = report.render(&environment);
     println!("{text}");
@@ -240,6 +259,8 @@ fn run(args: Args) -> Result<()> {
                     "max_rss_kib": r.sample.max_rss_kib,
                     "stored_bytes": r.stored_bytes,
                     "load_before": r.load_before,
+                    "registry_cpu_s": r.registry_cpu,
+                    "other_cpu_s": r.other_cpu,
                 })
             })
             .collect();
@@ -248,12 +269,14 @@ fn run(args: Args) -> Result<()> {
             "image_bytes": main_image.total_bytes,
             "layers": args.layers,
             "tug_args": args.tug_args,
+            "curl_jobs": args.curl_jobs,
             "runs": samples,
             "size_scan": report.scan.iter().map(|p| json!({
                 "image_bytes": p.image_bytes,
                 "wall_s": p.sample.wall,
                 "cpu_s": p.sample.cpu(),
                 "max_rss_kib": p.sample.max_rss_kib,
+                "other_cpu_s": p.other_cpu,
             })).collect::<Vec<_>>(),
             "summary": report.summary_json(),
         });
@@ -261,6 +284,21 @@ fn run(args: Args) -> Result<()> {
             .with_context(|| format!("write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// `--serve`: a registry for experiments, until standard input closes.
+fn serve(parent: &Path) -> Result<()> {
+    let registry = Registry::start(RegistryConfig::tls().with_temp_parent(parent));
+    let shown = |p: Option<&Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
+    println!("REGISTRY={}", registry.host());
+    println!("URL={}", registry.url());
+    println!("CA_FILE={}", shown(registry.ca_file()));
+    println!("CA_DIR={}", shown(registry.ca_dir()));
+    println!("REGISTRY_PID={}", registry.pid());
+    std::io::stdout().flush()?;
+    eprintln!("registry running; close standard input (Ctrl-D) to stop it");
+    std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())?;
     Ok(())
 }
 

@@ -120,6 +120,51 @@ fn parse_time_output(text: &str, wall: f64) -> Result<Sample> {
     })
 }
 
+/// Linux reports CPU times in /proc in USER_HZ ticks, 100 per second on every mainstream
+/// architecture.
+const USER_HZ: f64 = 100.0;
+
+/// CPU seconds all CPUs spent busy (not idle nor waiting for I/O) since boot, from /proc/stat.
+pub fn system_busy_seconds() -> f64 {
+    let Ok(text) = fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return f64::NAN;
+    };
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    // counted in user.
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return f64::NAN;
+    }
+    (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / USER_HZ
+}
+
+/// User + system CPU seconds process `pid` has used so far (its own threads, not children).
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name (which may hold spaces): state is field 3,
+    // utime and stime are fields 14 and 15.
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    match (
+        f.get(11).and_then(|v| v.parse::<f64>().ok()),
+        f.get(12).and_then(|v| v.parse::<f64>().ok()),
+    ) {
+        (Some(u), Some(s)) => (u + s) / USER_HZ,
+        _ => f64::NAN,
+    }
+}
+
 /// The 1-minute load average, to show whether something else was competing for the CPUs.
 pub fn load_average() -> f64 {
     fs::read_to_string("/proc/loadavg")

@@ -36,6 +36,7 @@ pub struct ScanPoint {
     pub label: String,
     pub image_bytes: u64,
     pub sample: Sample,
+    pub other_cpu: f64,
 }
 
 /// Everything measured.
@@ -49,6 +50,7 @@ pub struct Report {
     pub scan: Vec<ScanPoint>,
     pub targets: Targets,
     pub tug_args: Vec<String>,
+    pub curl_jobs: u32,
 }
 
 /// One client's runs, summarised.
@@ -63,6 +65,9 @@ pub struct Stats {
     pub sys_median: f64,
     pub rss_max_mib: f64,
     pub stored_bytes: u64,
+    pub registry_cpu_median: f64,
+    pub other_cpu_median: f64,
+    pub other_cpu_max: f64,
 }
 
 pub fn median(values: &mut [f64]) -> f64 {
@@ -93,10 +98,16 @@ impl Report {
             sys_median: median(&mut collect(|s| s.sys)),
             rss_max_mib: runs.iter().map(|r| r.sample.rss_mib()).fold(0.0, f64::max),
             stored_bytes: runs.iter().map(|r| r.stored_bytes).max().unwrap_or(0),
+            registry_cpu_median: median(
+                &mut runs.iter().map(|r| r.registry_cpu).collect::<Vec<_>>(),
+            ),
+            other_cpu_median: median(&mut runs.iter().map(|r| r.other_cpu).collect::<Vec<_>>()),
+            other_cpu_max: runs.iter().map(|r| r.other_cpu).fold(0.0, f64::max),
         })
     }
 
-    /// (smallest-image RSS, largest-image RSS, largest/smallest) over the scan, in MiB.
+    /// (smallest-image RSS, largest-image RSS, largest/smallest) over the scan, in MiB, each
+    /// the median of that size's runs.
     fn flatness(&self) -> Option<(f64, f64, f64)> {
         let smallest = self.scan.iter().map(|p| p.image_bytes).min()?;
         let largest = self.scan.iter().map(|p| p.image_bytes).max()?;
@@ -104,11 +115,14 @@ impl Report {
             return None;
         }
         let peak = |size: u64| {
-            self.scan
-                .iter()
-                .filter(|p| p.image_bytes == size)
-                .map(|p| p.sample.rss_mib())
-                .fold(0.0, f64::max)
+            median(
+                &mut self
+                    .scan
+                    .iter()
+                    .filter(|p| p.image_bytes == size)
+                    .map(|p| p.sample.rss_mib())
+                    .collect::<Vec<_>>(),
+            )
         };
         let (lo, hi) = (peak(smallest), peak(largest));
         Some((lo, hi, hi / lo))
@@ -123,26 +137,32 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "image: {} (docker-archive, uncompressed random layers); fresh TLS docker-registry \
-             on tmpfs per run; {} rounds, client order rotated each round",
+            "image: {} (docker-archive, uncompressed random layers); a fresh TLS docker-registry \
+             with storage on tmpfs per run; {} rounds, client order rotated each round",
             self.image_label, self.rounds
         );
         if !self.tug_args.is_empty() {
             let _ = writeln!(out, "extra tug push args: {}", self.tug_args.join(" "));
         }
+        let curl_jobs = match self.curl_jobs {
+            0 => "all blobs at once".to_owned(),
+            n => format!("{n} blobs at once"),
+        };
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "{:<11} {:>4}  {:>8} {:>17}  {:>8} {:>15}  {:>9}  {:>8}  {:>9}",
+            "{:<11} {:>4}  {:>8} {:>15}  {:>8} {:>15}  {:>9}  {:>5}  {:>9}  {:>8}  {:>8}",
             "client",
             "runs",
-            "wall med",
-            "(min – max)",
-            "CPU med",
+            "wall",
+            "(min - max)",
+            "CPU",
             "(user + sys)",
             "peak RSS",
             "MiB/s",
-            "stored"
+            "stored",
+            "reg CPU",
+            "other"
         );
         for &client in &self.clients {
             let Some(s) = self.stats(client) else {
@@ -150,32 +170,56 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<11} {:>4}  {:>6.2} s {:>17}  {:>6.2} s {:>15}  {:>5.1} MiB  {:>8.0}  {:>9}",
+                "{:<11} {:>4}  {:>6.2} s {:>15}  {:>6.2} s {:>15}  {:>5.1} MiB  {:>5.0}  {:>9}  {:>6.2} s  {:>6.2} s",
                 client.name(),
                 s.runs,
                 s.wall_median,
-                format!("({:.2} – {:.2})", s.wall_min, s.wall_max),
+                format!("({:.2} - {:.2})", s.wall_min, s.wall_max),
                 s.cpu_median,
                 format!("({:.2} + {:.2})", s.user_median, s.sys_median),
                 s.rss_max_mib,
                 self.image_bytes as f64 / (1024.0 * 1024.0) / s.wall_median,
                 human_bytes(s.stored_bytes),
+                s.registry_cpu_median,
+                s.other_cpu_median,
             );
         }
         for &client in &self.clients {
-            let _ = writeln!(out, "  {:<11} {}", client.name(), client.describe());
+            let detail = if client == Client::Curl {
+                format!("{} ({curl_jobs})", client.describe())
+            } else {
+                client.describe().to_owned()
+            };
+            let _ = writeln!(out, "  {:<11} {detail}", client.name());
         }
         let _ = writeln!(
             out,
-            "  wall and CPU: medians; CPU = user + sys of the client and its children; peak RSS: \
-             max over runs (curl: the largest single process); MiB/s = image / median wall; \
-             stored = blob bytes in the registry"
+            "  wall, CPU, reg CPU, other: medians over the runs; CPU: user + sys of the client and \
+             its children;\n  peak RSS: max over the runs (curl: its largest single process); \
+             MiB/s: image / wall; stored: blob bytes\n  in the registry; reg CPU: the registry's \
+             CPU during the push; other: CPU used meanwhile by anything else\n  on the machine"
         );
+        let disturbed: Vec<String> = self
+            .runs
+            .iter()
+            .filter(|r| r.other_cpu > 0.25 * r.sample.wall)
+            .map(|r| format!("{} ({:.1} s)", r.client.name(), r.other_cpu))
+            .collect();
+        if !disturbed.is_empty() {
+            let _ = writeln!(
+                out,
+                "  WARNING: other processes used more than a quarter CPU during {} of {} runs: {}; \
+                 wall times are disturbed, rerun on a quiet machine",
+                disturbed.len(),
+                self.runs.len(),
+                disturbed.join(", ")
+            );
+        }
 
         let Some(tug) = self.stats(Client::Tug) else {
             return out;
         };
-        let _ = writeln!(out, "\nratios (medians)      wall    CPU   target");
+        let _ = writeln!(out, "\nratios of medians      wall    CPU   target");
         let verdict = |ok: bool| if ok { "MET" } else { "NOT MET" };
         for (client, target) in [
             (Client::Skopeo, Some(t.wall_vs_skopeo)),
@@ -188,12 +232,12 @@ impl Report {
             let wall = tug.wall_median / other.wall_median;
             let cpu = tug.cpu_median / other.cpu_median;
             let target_text = match target {
-                Some(max) => format!("wall ≤ {max:.2}  {}", verdict(wall <= max)),
-                None => "(information)".to_owned(),
+                Some(max) => format!("wall <= {max:.2}  {}", verdict(wall <= max)),
+                None => "(for information)".to_owned(),
             };
             let _ = writeln!(
                 out,
-                "tug / {:<14} {:>5.2}  {:>5.2}   {}",
+                "tug / {:<15} {:>5.2}  {:>5.2}   {}",
                 client.name(),
                 wall,
                 cpu,
@@ -202,35 +246,48 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "tug peak RSS          {:.1} MiB       ≤ {:.0} MiB  {}",
+            "tug peak RSS          {:>5.1} MiB      <= {:.0} MiB  {}",
             tug.rss_max_mib,
             t.rss_mib,
             verdict(tug.rss_max_mib <= t.rss_mib)
         );
 
         if !self.scan.is_empty() {
-            let _ = writeln!(out, "\ntug peak RSS by image size (size scan):");
+            let _ = writeln!(
+                out,
+                "\ntug peak RSS by image size (size scan):"
+            );
             for p in &self.scan {
                 let _ = writeln!(
                     out,
-                    "  {:<22} {:>6.1} MiB   (wall {:.2} s, CPU {:.2} s)",
+                    "  {:<20} {:>5.1} MiB   (wall {:>5.2} s, CPU {:>5.2} s, other {:>4.2} s)",
                     p.label,
                     p.sample.rss_mib(),
                     p.sample.wall,
-                    p.sample.cpu()
+                    p.sample.cpu(),
+                    p.other_cpu,
                 );
             }
             if let Some((lo, hi, factor)) = self.flatness() {
                 let _ = writeln!(
                     out,
-                    "  largest / smallest image: {hi:.1} / {lo:.1} MiB = {factor:.2}   \
-                     flat (≤ {:.2}) {}; all ≤ {:.0} MiB {}",
+                    "  largest / smallest image (medians): {hi:.1} / {lo:.1} MiB = {factor:.2}   \
+                     flat (<= {:.2}) {}",
                     t.rss_flat_factor,
                     verdict(factor <= t.rss_flat_factor),
-                    t.rss_mib,
-                    verdict(self.scan.iter().all(|p| p.sample.rss_mib() <= t.rss_mib))
                 );
             }
+            let scan_max = self
+                .scan
+                .iter()
+                .map(|p| p.sample.rss_mib())
+                .fold(0.0, f64::max);
+            let _ = writeln!(
+                out,
+                "  every scan run <= {:.0} MiB (max {scan_max:.1} MiB)   {}",
+                t.rss_mib,
+                verdict(scan_max <= t.rss_mib)
+            );
         }
         out
     }
@@ -250,6 +307,9 @@ impl Report {
                         "cpu_median_s": s.cpu_median,
                         "rss_max_mib": s.rss_max_mib,
                         "stored_bytes": s.stored_bytes,
+                        "registry_cpu_median_s": s.registry_cpu_median,
+                        "other_cpu_median_s": s.other_cpu_median,
+                        "other_cpu_max_s": s.other_cpu_max,
                     })
                 })
             })
