@@ -31,6 +31,7 @@
 //!     registry: "registry.example:5000".into(),
 //!     repository: "team/app".into(),
 //!     reference: "v1".into(),
+//!     children: Vec::new(),
 //!     blobs: vec![PlanBlob { digest: Digest::sha256_of(&config_blob), size: config_blob.len() as u64 }],
 //!     manifest: PlanManifest {
 //!         digest: Digest::sha256_of(manifest.as_bytes()),

@@ -8,7 +8,7 @@ use support::driver::{run_push, Run};
 use support::images::{image, image_from, Image, MANIFEST_TYPE};
 use support::registry_model::{Fault, LocationStyle, RegistryModel};
 use tug_core::http::{Body, Method, TransportErrorKind};
-use tug_core::push::{Event, PushConfig};
+use tug_core::push::{Event, PlanManifest, PushConfig};
 use tug_core::{Credentials, Digest, Error, Scheme};
 
 fn config() -> PushConfig {
@@ -497,4 +497,41 @@ fn progress_events_account_for_every_byte() {
         })
         .sum();
     assert_eq!(body_ranges, 6300);
+}
+
+#[test]
+fn a_multi_platform_index_is_pushed_after_its_manifests() {
+    let mut model = RegistryModel::default();
+    let amd = image(&[100, 2000]);
+    let arm = image(&[101, 3000]);
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{MANIFEST_TYPE}","digest":"{}","size":{}}},{{"mediaType":"{MANIFEST_TYPE}","digest":"{}","size":{}}}]}}"#,
+        amd.plan.manifest.digest,
+        amd.plan.manifest.bytes.len(),
+        arm.plan.manifest.digest,
+        arm.plan.manifest.bytes.len()
+    )
+    .into_bytes();
+    let mut plan = amd.plan.clone();
+    plan.blobs.extend(arm.plan.blobs.iter().cloned());
+    plan.children = vec![amd.plan.manifest.clone(), arm.plan.manifest.clone()];
+    plan.manifest = PlanManifest {
+        digest: Digest::sha256_of(&index),
+        bytes: index.clone(),
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+    };
+    let mut data = amd.data.clone();
+    data.extend(arm.data.iter().cloned());
+    let run = run_push(&mut model, plan, &data, config());
+    run.result.unwrap();
+    let puts: Vec<&String> = model
+        .log
+        .iter()
+        .filter(|l| l.contains("/manifests/"))
+        .collect();
+    assert_eq!(puts.len(), 3);
+    assert!(puts[0].ends_with(&amd.plan.manifest.digest.to_string()));
+    assert!(puts[1].ends_with(&arm.plan.manifest.digest.to_string()));
+    assert!(puts[2].ends_with("/manifests/v1"));
+    assert_eq!(model.manifests["team/app:v1"].0, index);
 }

@@ -33,10 +33,7 @@ pub async fn drive<O: Operation, R>(
 ) -> R {
     let now = || Instant::from_duration(origin.elapsed());
     let (tx, rx) = async_channel::bounded::<Message>(64);
-    let io = Io {
-        transport,
-        tx: &tx,
-    };
+    let io = Io { transport, tx: &tx };
     loop {
         if let Some(result) = drain(&mut op, &io) {
             return result;

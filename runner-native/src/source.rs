@@ -5,9 +5,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use tug_core::archive::{
-    ArchiveError, BlobLocation, ResolveStep, ResolvedImage, SourceContents, SourceResolver,
-};
+use tug_core::archive::{ArchiveError, BlobLocation, ResolveStep, SourceContents, SourceResolver};
 
 use crate::exit_code::CliError;
 use crate::transport::BlobFile;
@@ -87,13 +85,6 @@ impl Source {
                 offset: 0,
             },
         }
-    }
-
-    /// Picks the image to push (`--image`, or skopeo's `:reference`).
-    pub fn select(&self, wanted: Option<&str>) -> Result<&ResolvedImage, CliError> {
-        self.contents
-            .select(wanted)
-            .map_err(|e| CliError::Input(format!("{}: {e}", self.path.display())))
     }
 }
 

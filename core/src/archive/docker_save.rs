@@ -183,6 +183,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
     };
     let manifest = build_manifest(&config, &layers)?;
     Ok(ResolvedImage {
+        index: None,
         names: e.repo_tags.clone().unwrap_or_default(),
         manifest,
         config,

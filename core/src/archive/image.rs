@@ -49,6 +49,22 @@ pub struct ResolvedImage {
     pub config: BlobSpec,
     /// The layer blobs, in manifest order.
     pub layers: Vec<BlobSpec>,
+    /// The index this manifest is listed in, for one platform of a multi-platform image.
+    pub index: Option<ManifestBytes>,
+}
+
+/// What to push for a name: one image, or a multi-platform index with its images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// A single image.
+    Image(&'a ResolvedImage),
+    /// Every image of a multi-platform index present in the source, then the index.
+    Index {
+        /// The index to push last.
+        index: &'a ManifestBytes,
+        /// Its images (all of them share `index`).
+        images: &'a [ResolvedImage],
+    },
 }
 
 /// Manifest bytes with their media type and digest (sha256 of exactly these bytes).

@@ -36,7 +36,7 @@ mod tests;
 pub use compression::{sniff, Compression};
 pub use error::ArchiveError;
 pub use image::{
-    BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, SourceContents, SourceFormat,
+    BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection, SourceContents, SourceFormat,
 };
 pub use oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 pub use resolve::{ResolveStep, SourceResolver};

@@ -114,7 +114,17 @@ fn resolve_manifest(
             guess.to_owned()
         });
     if is_index(&media_type) {
-        return resolve_nested_index(store, doc, digest, &path, referenced_by, names, depth);
+        let index = ManifestBytes {
+            bytes,
+            media_type,
+            digest: digest.clone(),
+        };
+        let mut images =
+            resolve_nested_index(store, doc, digest, &path, referenced_by, names, depth)?;
+        for img in &mut images {
+            img.index = Some(index.clone());
+        }
+        return Ok(images);
     }
     if !is_image_manifest(&media_type) {
         return Err(Stop::Fail(ArchiveError::UnsupportedFormat {
@@ -215,6 +225,7 @@ fn image_from_manifest(
     );
     let (config, layers) = both(config, layers)?;
     Ok(vec![ResolvedImage {
+        index: None,
         names: names.to_vec(),
         manifest,
         config,

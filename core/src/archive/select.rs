@@ -1,7 +1,7 @@
 //! Choosing one image from a source that may hold several (`--image NAME`).
 
 use super::error::ArchiveError;
-use super::image::{ResolvedImage, SourceContents};
+use super::image::{ResolvedImage, Selection, SourceContents};
 
 impl SourceContents {
     /// Pick one image: by name (`--image NAME`, match a name exactly or with a missing
@@ -12,18 +12,48 @@ impl SourceContents {
     /// (with or without `sha256:`) match the manifest digest or the config digest (the image
     /// ID Docker shows).
     pub fn select(&self, wanted: Option<&str>) -> Result<&ResolvedImage, ArchiveError> {
-        let all: Vec<usize> = (0..self.images.len()).collect();
+        let candidates = self.candidates(wanted)?;
+        self.one_of(&candidates)
+    }
+
+    /// Like [`SourceContents::select`], but a name shared by every image of one
+    /// multi-platform index selects the whole index (to push every platform, then the index).
+    pub fn select_for_push(&self, wanted: Option<&str>) -> Result<Selection<'_>, ArchiveError> {
+        let candidates = self.candidates(wanted)?;
+        if let [only] = candidates.as_slice() {
+            if let Some(img) = self.images.get(*only) {
+                return Ok(Selection::Image(img));
+            }
+        }
+        let first = candidates.first().and_then(|&i| self.images.get(i));
+        let index = first.and_then(|img| img.index.as_ref());
+        let contiguous = candidates.windows(2).all(|w| w[1] == w[0] + 1);
+        if let (Some(index), Some(&start), true) = (index, candidates.first(), contiguous) {
+            let end = start + candidates.len();
+            let same =
+                |img: &ResolvedImage| img.index.as_ref().is_some_and(|i| i.digest == index.digest);
+            let whole = self.images.iter().filter(|img| same(img)).count() == candidates.len();
+            if let Some(images) = self.images.get(start..end) {
+                if whole && images.iter().all(same) {
+                    return Ok(Selection::Index { index, images });
+                }
+            }
+        }
+        Err(self.ambiguous(&candidates))
+    }
+
+    /// The images `wanted` names (all of them when `wanted` is `None`).
+    fn candidates(&self, wanted: Option<&str>) -> Result<Vec<usize>, ArchiveError> {
         let Some(wanted) = wanted.map(str::trim) else {
-            return match self.images.as_slice() {
-                [only] => Ok(only),
-                _ if self.images.is_empty() => Err(self.not_found("(any image)")),
-                _ => Err(self.ambiguous(&all)),
-            };
+            if self.images.is_empty() {
+                return Err(self.not_found("(any image)"));
+            }
+            return Ok((0..self.images.len()).collect());
         };
 
         let exact = self.matching(|img| img.names.iter().any(|n| n == wanted));
         if !exact.is_empty() {
-            return self.one_of(&exact);
+            return Ok(exact);
         }
         let wanted_ref = normalise_reference(wanted);
         let loose = self.matching(|img| {
@@ -32,15 +62,15 @@ impl SourceContents {
                 .any(|n| normalise_reference(n) == wanted_ref)
         });
         if !loose.is_empty() {
-            return self.one_of(&loose);
+            return Ok(loose);
         }
         if !wanted.is_empty() && wanted.bytes().all(|b| b.is_ascii_digit()) {
-            if let Some(img) = wanted
+            if let Some(i) = wanted
                 .parse::<usize>()
                 .ok()
-                .and_then(|i| self.images.get(i))
+                .filter(|&i| i < self.images.len())
             {
-                return Ok(img);
+                return Ok(vec![i]);
             }
         }
         let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
@@ -50,7 +80,15 @@ impl SourceContents {
                     || img.config.digest.hex().starts_with(hex)
             });
             if !by_digest.is_empty() {
-                return self.one_of(&by_digest);
+                return Ok(by_digest);
+            }
+            let by_index = self.matching(|img| {
+                img.index
+                    .as_ref()
+                    .is_some_and(|i| i.digest.hex().starts_with(hex))
+            });
+            if !by_index.is_empty() {
+                return Ok(by_index);
             }
         }
         Err(self.not_found(wanted))

@@ -236,13 +236,15 @@ impl Push {
                 });
             }
         }
-        let actual = crate::Digest::sha256_of(&m.bytes);
-        if actual != m.digest {
-            return Err(Error::DigestMismatch {
-                what: "manifest".into(),
-                expected: m.digest.clone(),
-                actual,
-            });
+        for m in self.plan.children.iter().chain([m]) {
+            let actual = crate::Digest::sha256_of(&m.bytes);
+            if actual != m.digest {
+                return Err(Error::DigestMismatch {
+                    what: "manifest".into(),
+                    expected: m.digest.clone(),
+                    actual,
+                });
+            }
         }
         Ok(())
     }
@@ -270,7 +272,7 @@ impl Push {
             Step::Open(b) => self.on_open(b, &head),
             Step::Put(b) | Step::Close(b) => self.on_committed(b, &head),
             Step::Patch(b, start, end) => self.on_patch(b, start, end, &head),
-            Step::Manifest => self.on_manifest(&head),
+            Step::Manifest(n) => self.on_manifest(n, &head),
         };
         match result {
             Ok(()) => {}
@@ -427,23 +429,33 @@ impl Push {
         Ok(())
     }
 
-    fn on_manifest(&mut self, head: &ResponseHead) -> Result<(), Failure> {
+    fn on_manifest(&mut self, n: usize, head: &ResponseHead) -> Result<(), Failure> {
         if head.status.as_u16() != 201 {
             return Err(Failure::Status);
         }
-        let expected = self.plan.manifest.digest.clone();
+        let expected = self.manifest(n).digest.clone();
         if let Some(reported) = head.header("docker-content-digest") {
             if reported.trim() != expected.to_string() {
                 let msg = format!("it stored the manifest {expected} as {reported:?}");
-                return Err(self.protocol(Step::Manifest, &msg));
+                return Err(self.protocol(Step::Manifest(n), &msg));
             }
         }
         self.event(Event::ManifestPushed {
             digest: expected.clone(),
         });
-        let report = self.report();
-        self.finish(Ok(report));
+        if n < self.plan.children.len() {
+            self.step_attempts = 1;
+            self.issue(Step::Manifest(n + 1));
+        } else {
+            let report = self.report();
+            self.finish(Ok(report));
+        }
         Ok(())
+    }
+
+    /// Manifest number `n` in push order: the children, then the root.
+    fn manifest(&self, n: usize) -> &PlanManifest {
+        self.plan.children.get(n).unwrap_or(&self.plan.manifest)
     }
 
     // ---- scheduling ------------------------------------------------------------------
@@ -480,7 +492,7 @@ impl Push {
         } else {
             self.phase = Phase::Manifest;
             self.step_attempts = 1;
-            self.issue(Step::Manifest);
+            self.issue(Step::Manifest(0));
         }
     }
 
@@ -594,11 +606,13 @@ impl Push {
                 let url = with_digest(&self.upload_location(b)?, &self.blobs[b].digest);
                 (Method::PUT, url, Body::Empty)
             }
-            Step::Manifest => {
-                let m = &self.plan.manifest;
-                let url = endpoint
-                    .manifest(&repo, &self.plan.reference)
-                    .map_err(url_err)?;
+            Step::Manifest(n) => {
+                let m = self.manifest(n);
+                let reference = match self.plan.children.get(n) {
+                    Some(child) => child.digest.to_string(),
+                    None => self.plan.reference.clone(),
+                };
+                let url = endpoint.manifest(&repo, &reference).map_err(url_err)?;
                 headers.insert("content-type", header_value(&m.media_type));
                 (Method::PUT, url, Body::Bytes(m.bytes.clone()))
             }
@@ -635,10 +649,16 @@ impl Push {
             Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => {
                 format!("uploading {}", self.blobs[b].label())
             }
-            Step::Manifest => format!(
-                "pushing manifest to {}/{}:{}",
-                self.plan.registry, self.plan.repository, self.plan.reference
-            ),
+            Step::Manifest(n) => match self.plan.children.get(n) {
+                Some(child) => format!(
+                    "pushing manifest {} to {}/{}",
+                    child.digest, self.plan.registry, self.plan.repository
+                ),
+                None => format!(
+                    "pushing manifest to {}/{}:{}",
+                    self.plan.registry, self.plan.repository, self.plan.reference
+                ),
+            },
         }
     }
 

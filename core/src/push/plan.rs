@@ -21,8 +21,11 @@ pub struct PushPlan {
     ///
     /// [`Body::BlobRange`]: crate::http::Body::BlobRange
     pub blobs: Vec<PlanBlob>,
-    /// The manifest, pushed last.
+    /// The manifest, pushed last, under `reference`.
     pub manifest: PlanManifest,
+    /// Manifests pushed by digest before `manifest`: the per-platform manifests of a
+    /// multi-platform index. Empty for a single image.
+    pub children: Vec<PlanManifest>,
 }
 
 /// A blob to push. Its bytes stay wherever the runner keeps them.

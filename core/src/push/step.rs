@@ -15,8 +15,9 @@ pub(crate) enum Step {
     Patch(usize, u64, u64),
     /// Closing `PUT <location>?digest=` with no body, after the chunks.
     Close(usize),
-    /// `PUT` the manifest.
-    Manifest,
+    /// `PUT` manifest number `n`: the plan's children in order, then (at `n ==
+    /// children.len()`) the manifest named by the reference.
+    Manifest(usize),
 }
 
 impl Step {
@@ -26,7 +27,7 @@ impl Step {
             Step::Head(b) | Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => {
                 Some(b)
             }
-            Step::Ping | Step::Manifest => None,
+            Step::Ping | Step::Manifest(_) => None,
         }
     }
 

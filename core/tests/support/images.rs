@@ -49,6 +49,7 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         registry: "127.0.0.1:5000".into(),
         repository: "team/app".into(),
         reference: "v1".into(),
+        children: Vec::new(),
         blobs,
         manifest: PlanManifest {
             digest: Digest::sha256_of(&manifest),

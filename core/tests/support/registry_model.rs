@@ -285,24 +285,30 @@ impl RegistryModel {
                         ))
                     }
                 };
-                let mut wanted = vec![manifest["config"]["digest"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned()];
-                for l in manifest["layers"].as_array().into_iter().flatten() {
-                    wanted.push(l["digest"].as_str().unwrap_or("").to_owned());
-                }
-                if let Some(missing) = wanted.iter().find(|d| !self.blobs.contains_key(*d)) {
-                    return Ok((
-                        ResponseHead::new(400),
-                        error_body("MANIFEST_BLOB_UNKNOWN", missing),
-                    ));
+                let repo = parts[..i].join("/");
+                if let Some(children) = manifest["manifests"].as_array() {
+                    for c in children {
+                        let key = format!("{repo}:{}", c["digest"].as_str().unwrap_or(""));
+                        if !self.manifests.contains_key(&key) {
+                            let body = error_body("MANIFEST_UNKNOWN", &key);
+                            return Ok((ResponseHead::new(400), body));
+                        }
+                    }
+                } else {
+                    let config = manifest["config"]["digest"].as_str().unwrap_or("");
+                    let mut wanted = vec![config.to_owned()];
+                    for l in manifest["layers"].as_array().into_iter().flatten() {
+                        wanted.push(l["digest"].as_str().unwrap_or("").to_owned());
+                    }
+                    if let Some(missing) = wanted.iter().find(|d| !self.blobs.contains_key(*d)) {
+                        let body = error_body("MANIFEST_BLOB_UNKNOWN", missing);
+                        return Ok((ResponseHead::new(400), body));
+                    }
                 }
                 let digest = self
                     .wrong_manifest_digest
                     .clone()
                     .unwrap_or_else(|| Digest::sha256_of(body).to_string());
-                let repo = parts[..i].join("/");
                 self.manifests
                     .insert(format!("{repo}:{reference}"), (body.to_vec(), media_type));
                 Ok((

@@ -2,6 +2,7 @@
 
 use std::time::Instant as Clock;
 
+use tug_core::archive::Selection;
 use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
 use tug_core::retry::RetryPolicy;
 use tug_core::{Instant, Reference, Scheme};
@@ -24,17 +25,39 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
     let spec = SourceSpec::parse(&args.source);
     let source = Source::open(&spec.path)?;
     let wanted = args.image.as_deref().or(spec.image.as_deref());
-    let image = source.select(wanted)?;
-
-    let mut blobs = vec![&image.config];
-    blobs.extend(image.layers.iter());
+    let selection = source
+        .contents
+        .select_for_push(wanted)
+        .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?;
+    let (images, index) = match selection {
+        Selection::Image(img) => (std::slice::from_ref(img), None),
+        Selection::Index { index, images } => (images, Some(index)),
+    };
+    let mut blobs = Vec::new();
+    let mut labels = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        let prefix = if index.is_some() {
+            format!("image {}/{} ", i + 1, images.len())
+        } else {
+            String::new()
+        };
+        let n = image.layers.len();
+        blobs.push(&image.config);
+        labels.push(format!("{prefix}config"));
+        for (j, layer) in image.layers.iter().enumerate() {
+            blobs.push(layer);
+            labels.push(format!("{prefix}layer {}/{n}", j + 1));
+        }
+    }
     let files = blobs
         .iter()
         .map(|b| source.blob_file(&b.location))
         .collect();
-    let n = image.layers.len();
-    let mut labels = vec!["config".to_owned()];
-    labels.extend((1..=n).map(|i| format!("layer {i}/{n}")));
+    let plan_manifest = |m: &tug_core::archive::ManifestBytes| PlanManifest {
+        bytes: m.bytes.clone(),
+        media_type: m.media_type.clone(),
+        digest: m.digest.clone(),
+    };
     let plan = PushPlan {
         registry: target.api_host().to_owned(),
         repository: target.repository.clone(),
@@ -46,10 +69,16 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
                 size: b.size,
             })
             .collect(),
-        manifest: PlanManifest {
-            bytes: image.manifest.bytes.clone(),
-            media_type: image.manifest.media_type.clone(),
-            digest: image.manifest.digest.clone(),
+        manifest: match index {
+            Some(index) => plan_manifest(index),
+            None => plan_manifest(&images[0].manifest),
+        },
+        children: match index {
+            Some(_) => images
+                .iter()
+                .map(|img| plan_manifest(&img.manifest))
+                .collect(),
+            None => Vec::new(),
         },
     };
     let scheme = if args.registry.plain_http {
@@ -84,11 +113,14 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
     };
     let mut display = Display::new(mode, labels.clone());
     if mode != ProgressMode::Json && mode != ProgressMode::None {
+        let what = match index {
+            Some(_) => format!("{} platforms", images.len()),
+            None => format!("{} layers", images[0].layers.len()),
+        };
         eprintln!(
-            "Pushing {} ({}, {} layers, {}) to {target}",
+            "Pushing {} ({}, {what}, {}) to {target}",
             source.path.display(),
             source.contents.format,
-            n,
             bytes(plan.blobs.iter().map(|b| b.size).sum())
         );
     }
