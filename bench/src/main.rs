@@ -214,17 +214,20 @@ fn run(args: Args) -> Result<()> {
                 let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
                 let result = run_once(&setup, Client::Tug, &image, &run_id)?;
                 eprintln!(
-                    "scan {:<18}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>6.1} MiB  other cpu {:.2} s",
+                    "scan {:<18}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>6.1} MiB  registry cpu {:.2} s  \
+                     other cpu {:.2} s",
                     image.label(),
                     result.sample.wall,
                     result.sample.cpu(),
                     result.sample.rss_mib(),
+                    result.registry_cpu,
                     result.other_cpu,
                 );
                 scan.push(ScanPoint {
                     label: image.label(),
                     image_bytes: image.total_bytes,
                     sample: result.sample,
+                    registry_cpu: result.registry_cpu,
                     other_cpu: result.other_cpu,
                 });
             }
@@ -276,6 +279,7 @@ fn run(args: Args) -> Result<()> {
                 "wall_s": p.sample.wall,
                 "cpu_s": p.sample.cpu(),
                 "max_rss_kib": p.sample.max_rss_kib,
+                "registry_cpu_s": p.registry_cpu,
                 "other_cpu_s": p.other_cpu,
             })).collect::<Vec<_>>(),
             "summary": report.summary_json(),

@@ -36,6 +36,7 @@ pub struct ScanPoint {
     pub label: String,
     pub image_bytes: u64,
     pub sample: Sample,
+    pub registry_cpu: f64,
     pub other_cpu: f64,
 }
 
@@ -253,18 +254,16 @@ impl Report {
         );
 
         if !self.scan.is_empty() {
-            let _ = writeln!(
-                out,
-                "\ntug peak RSS by image size (size scan):"
-            );
+            let _ = writeln!(out, "\ntug peak RSS by image size (size scan):");
             for p in &self.scan {
                 let _ = writeln!(
                     out,
-                    "  {:<20} {:>5.1} MiB   (wall {:>5.2} s, CPU {:>5.2} s, other {:>4.2} s)",
+                    "  {:<20} {:>5.1} MiB   (wall {:>5.2} s, CPU {:>5.2} s, reg CPU {:>5.2} s, other {:>5.2} s)",
                     p.label,
                     p.sample.rss_mib(),
                     p.sample.wall,
                     p.sample.cpu(),
+                    p.registry_cpu,
                     p.other_cpu,
                 );
             }
