@@ -72,6 +72,20 @@ impl Endpoint {
         self.base()?.join(&format!("v2/{repo}/blobs/uploads/"))
     }
 
+    /// `/v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`: a cross-repository mount.
+    pub(crate) fn mount(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Url, url::ParseError> {
+        let mut url = self.uploads(repo)?;
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        Ok(url)
+    }
+
     /// `/v2/<name>/manifests/<reference>`
     pub(crate) fn manifest(&self, repo: &str, reference: &str) -> Result<Url, url::ParseError> {
         self.base()?

@@ -48,6 +48,7 @@ fn plan(reference: &str) -> PullPlan {
         platform: "linux/amd64".parse().unwrap(),
         all_platforms: false,
         have: Vec::new(),
+        manifests_only: false,
     }
 }
 
@@ -276,4 +277,17 @@ fn an_unknown_tag_is_a_registry_error_with_its_code() {
         }
         other => panic!("{other}"),
     }
+}
+
+#[test]
+fn manifests_only_fetches_no_blob() {
+    let mut model = RegistryModel::default();
+    let (amd, _, index) = publish_index(&mut model);
+    let mut p = plan("multi");
+    p.manifests_only = true;
+    let run = run_pull(&mut model, p, config());
+    let report = run.result.unwrap();
+    assert_eq!(report.root.bytes, index);
+    assert_eq!(report.images[0].manifest.digest, amd.plan.manifest.digest);
+    assert_eq!(model.count("GET /v2/team/app/blobs/"), 0);
 }

@@ -535,3 +535,27 @@ fn a_multi_platform_index_is_pushed_after_its_manifests() {
     assert!(puts[2].ends_with("/manifests/v1"));
     assert_eq!(model.manifests["team/app:v1"].0, index);
 }
+
+#[test]
+fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
+    let mut model = RegistryModel {
+        repo_scoped: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000, 1000]);
+    push(&mut model, &img, config()).result.unwrap();
+    let mut plan = img.plan.clone();
+    plan.repository = "other/app".into();
+    plan.mount_from = Some("team/app".into());
+    let run = run_push(&mut model, plan, &img.data, config());
+    let report = run.result.unwrap();
+    assert_eq!(report.blobs_mounted, 3);
+    assert_eq!(report.blobs_uploaded, 0);
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::BlobMounted { .. })));
+    let sent: u64 = run.requests.iter().map(|r| r.body.len()).sum();
+    assert_eq!(sent, img.plan.manifest.bytes.len() as u64);
+    assert!(model.manifests.contains_key("other/app:v1"));
+}

@@ -485,6 +485,11 @@ impl Pull {
     /// Every manifest is in: queue the unique blobs the runner lacks.
     fn start_blobs(&mut self) {
         self.phase = Phase::Blobs;
+        if self.plan.manifests_only {
+            let report = self.report();
+            self.finish(Ok(report));
+            return;
+        }
         let have: HashSet<&Digest> = self.plan.have.iter().collect();
         let mut seen = HashSet::new();
         let mut blobs = Vec::new();

@@ -24,6 +24,8 @@ pub struct PullPlan {
     pub all_platforms: bool,
     /// Blobs the runner already has: not downloaded again.
     pub have: Vec<Digest>,
+    /// Stop after the manifests: download no blob (for a copy, which streams them).
+    pub manifests_only: bool,
 }
 
 /// How to pull.

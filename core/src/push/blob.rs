@@ -16,8 +16,8 @@ pub(crate) enum BlobState {
     Opening,
     /// A session is open at `location`; the registry confirmed `committed` bytes.
     Uploading { location: Url, committed: u64 },
-    /// Confirmed by the registry, or already present.
-    Done { skipped: bool },
+    /// Confirmed by the registry, already present (`skipped`), or mounted.
+    Done { skipped: bool, mounted: bool },
     /// Dry run: the registry lacks it.
     Missing,
 }

@@ -37,6 +37,17 @@ pub enum Event {
         /// Its size.
         size: u64,
     },
+    /// The registry mounted this blob from another repository: no bytes sent.
+    BlobMounted {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+        /// The repository it came from.
+        from: String,
+    },
     /// Dry run: the registry lacks this blob.
     BlobMissing {
         /// Plan index.

@@ -297,7 +297,10 @@ impl Push {
     fn on_head(&mut self, b: usize, status: u16) -> Result<(), Failure> {
         match status {
             200 => {
-                self.blobs[b].state = BlobState::Done { skipped: true };
+                self.blobs[b].state = BlobState::Done {
+                    skipped: true,
+                    mounted: false,
+                };
                 let blob = &self.blobs[b];
                 self.event(Event::BlobSkipped {
                     blob: blob.plan_index,
@@ -327,6 +330,24 @@ impl Push {
     }
 
     fn on_open(&mut self, b: usize, head: &ResponseHead) -> Result<(), Failure> {
+        if head.status.as_u16() == 201 {
+            if let Some(from) = self.plan.mount_from.clone() {
+                let blob = &self.blobs[b];
+                let event = Event::BlobMounted {
+                    blob: blob.plan_index,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                    from,
+                };
+                self.blobs[b].state = BlobState::Done {
+                    skipped: false,
+                    mounted: true,
+                };
+                self.event(event);
+                self.blob_finished();
+                return Ok(());
+            }
+        }
         if head.status.as_u16() != 202 {
             return Err(Failure::Status);
         }
@@ -423,7 +444,10 @@ impl Push {
             digest: blob.digest.clone(),
             size: blob.size,
         };
-        self.blobs[b].state = BlobState::Done { skipped: false };
+        self.blobs[b].state = BlobState::Done {
+            skipped: false,
+            mounted: false,
+        };
         self.event(event);
         self.blob_finished();
         Ok(())
@@ -573,11 +597,11 @@ impl Push {
             }
             Step::Open(b) => {
                 self.blobs[b].state = BlobState::Opening;
-                (
-                    Method::POST,
-                    endpoint.uploads(&repo).map_err(url_err)?,
-                    Body::Empty,
-                )
+                let url = match &self.plan.mount_from {
+                    Some(from) => endpoint.mount(&repo, &self.blobs[b].digest, from),
+                    None => endpoint.uploads(&repo),
+                };
+                (Method::POST, url.map_err(url_err)?, Body::Empty)
             }
             Step::Put(b) => {
                 let blob = &self.blobs[b];
@@ -749,7 +773,7 @@ impl Push {
         for b in &self.blobs {
             p.total_bytes += b.size;
             p.transferred_bytes += b.transferred();
-            if let BlobState::Done { skipped } = b.state {
+            if let BlobState::Done { skipped, .. } = b.state {
                 p.done_bytes += b.size;
                 p.blobs_done += 1;
                 if skipped {
@@ -769,6 +793,7 @@ impl Push {
             manifest_digest: self.plan.manifest.digest.clone(),
             blobs_uploaded: 0,
             blobs_skipped: 0,
+            blobs_mounted: 0,
             blobs_missing: Vec::new(),
             bytes_uploaded: 0,
             bytes_skipped: 0,
@@ -778,11 +803,12 @@ impl Push {
         };
         for b in &self.blobs {
             match b.state {
-                BlobState::Done { skipped: true } => {
+                BlobState::Done { skipped: true, .. } => {
                     r.blobs_skipped += 1;
                     r.bytes_skipped += b.size;
                 }
-                BlobState::Done { skipped: false } => {
+                BlobState::Done { mounted: true, .. } => r.blobs_mounted += 1,
+                BlobState::Done { .. } => {
                     r.blobs_uploaded += 1;
                     r.bytes_uploaded += b.size;
                 }

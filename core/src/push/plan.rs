@@ -23,6 +23,9 @@ pub struct PushPlan {
     pub blobs: Vec<PlanBlob>,
     /// The manifest, pushed last, under `reference`.
     pub manifest: PlanManifest,
+    /// A repository on the same registry that may hold the blobs: each upload first asks
+    /// the registry to mount the blob from there.
+    pub mount_from: Option<String>,
     /// Manifests pushed by digest before `manifest`: the per-platform manifests of a
     /// multi-platform index. Empty for a single image.
     pub children: Vec<PlanManifest>,
@@ -96,6 +99,8 @@ pub struct PushReport {
     pub blobs_uploaded: usize,
     /// Unique blobs the registry already had.
     pub blobs_skipped: usize,
+    /// Unique blobs mounted from `mount_from` (no bytes sent).
+    pub blobs_mounted: usize,
     /// Blobs the registry lacks (dry run only; empty after a real push).
     pub blobs_missing: Vec<Digest>,
     /// Bytes of blobs uploaded.

@@ -50,6 +50,7 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         repository: "team/app".into(),
         reference: "v1".into(),
         children: Vec::new(),
+        mount_from: None,
         blobs,
         manifest: PlanManifest {
             digest: Digest::sha256_of(&manifest),

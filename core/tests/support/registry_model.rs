@@ -51,6 +51,10 @@ pub struct RegistryModel {
     pub cut_next_blob_after: Option<usize>,
     /// Set by the answer that must break after this many body bytes (the driver obeys).
     pub pending_cut: Option<usize>,
+    /// When set, a blob exists in a repository only once pushed or mounted there, as in
+    /// distribution; `links` holds `repo@digest`.
+    pub repo_scoped: bool,
+    pub links: std::collections::HashSet<String>,
 }
 
 impl Default for RegistryModel {
@@ -73,6 +77,8 @@ impl Default for RegistryModel {
             redirect_blobs: false,
             cut_next_blob_after: None,
             pending_cut: None,
+            repo_scoped: false,
+            links: std::collections::HashSet::new(),
         }
     }
 }
@@ -147,6 +153,10 @@ impl RegistryModel {
         match (req.method.as_str(), blobs_at, manifests_at) {
             ("HEAD", Some(i), _) => {
                 let digest = parts.get(i + 1).copied().unwrap_or("");
+                let repo = parts[..i].join("/");
+                if self.repo_scoped && !self.links.contains(&format!("{repo}@{digest}")) {
+                    return Ok((ResponseHead::new(404), Vec::new()));
+                }
                 match self.blobs.get(digest) {
                     Some(b) => Ok((
                         ResponseHead::new(200).with_header("Content-Length", &b.len().to_string()),
@@ -184,6 +194,22 @@ impl RegistryModel {
                 }
             }
             ("POST", Some(i), _) if parts.get(i + 1) == Some(&"uploads") => {
+                let repo = parts[..i].join("/");
+                let pairs: HashMap<String, String> = req
+                    .url
+                    .query_pairs()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect();
+                if let (Some(d), Some(from)) = (pairs.get("mount"), pairs.get("from")) {
+                    let linked = !self.repo_scoped || self.links.contains(&format!("{from}@{d}"));
+                    if linked && self.blobs.contains_key(d) {
+                        self.links.insert(format!("{repo}@{d}"));
+                        let head = ResponseHead::new(201)
+                            .with_header("Location", &format!("/v2/{repo}/blobs/{d}"))
+                            .with_header("Docker-Content-Digest", d);
+                        return Ok((head, Vec::new()));
+                    }
+                }
                 let id = format!("u{}", self.next_upload);
                 self.next_upload += 1;
                 self.uploads.insert(id.clone(), Vec::new());
@@ -259,6 +285,8 @@ impl RegistryModel {
                         ),
                     ));
                 }
+                self.links
+                    .insert(format!("{}@{digest}", parts[..i].join("/")));
                 self.blobs.insert(digest.clone(), data);
                 let head = ResponseHead::new(201)
                     .with_header("Docker-Content-Digest", &digest)

@@ -73,6 +73,7 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
             Some(index) => plan_manifest(index),
             None => plan_manifest(&images[0].manifest),
         },
+        mount_from: None,
         children: match index {
             Some(_) => images
                 .iter()
