@@ -87,6 +87,7 @@ pub mod challenge;
 pub mod digest;
 pub mod endpoint;
 pub mod error;
+pub mod fetch;
 pub mod http;
 pub mod manifest;
 pub mod operation;

@@ -54,6 +54,8 @@ pub struct RegistryModel {
     /// When set, a blob exists in a repository only once pushed or mounted there, as in
     /// distribution; `links` holds `repo@digest`.
     pub repo_scoped: bool,
+    /// Answer ranged blob requests with the whole blob (200), as some servers do.
+    pub ignore_ranges: bool,
     pub links: std::collections::HashSet<String>,
 }
 
@@ -78,6 +80,7 @@ impl Default for RegistryModel {
             cut_next_blob_after: None,
             pending_cut: None,
             repo_scoped: false,
+            ignore_ranges: false,
             links: std::collections::HashSet::new(),
         }
     }
@@ -131,7 +134,7 @@ impl RegistryModel {
                 "Authorization must not be sent to blob storage on another host"
             );
             let digest = path.trim_start_matches('/');
-            return self.serve_blob(digest);
+            return self.serve_blob(digest, req);
         }
         if let Some(expected) = &self.required_auth {
             let got = req
@@ -172,7 +175,7 @@ impl RegistryModel {
                         .with_header("Location", &format!("http://storage.example/{digest}"));
                     return Ok((head, Vec::new()));
                 }
-                self.serve_blob(digest)
+                self.serve_blob(digest, req)
             }
             ("GET", None, Some(i)) => {
                 let reference = parts.get(i + 1).copied().unwrap_or("");
@@ -348,7 +351,7 @@ impl RegistryModel {
         }
     }
 
-    fn serve_blob(&mut self, digest: &str) -> Answer {
+    fn serve_blob(&mut self, digest: &str, req: &Request) -> Answer {
         let Some(mut data) = self.blobs.get(digest).cloned() else {
             return Ok((
                 ResponseHead::new(404),
@@ -360,6 +363,21 @@ impl RegistryModel {
             data[mid] ^= 0xff;
         }
         self.pending_cut = self.cut_next_blob_after.take();
+        let range = req
+            .headers
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes="))
+            .and_then(|v| v.split_once('-'))
+            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+        if let (Some((a, b)), false) = (range, self.ignore_ranges) {
+            let b = b.min(data.len().saturating_sub(1));
+            let part = data.get(a..=b).unwrap_or_default().to_vec();
+            let head = ResponseHead::new(206)
+                .with_header("Content-Range", &format!("bytes {a}-{b}/{}", data.len()))
+                .with_header("Content-Length", &part.len().to_string());
+            return Ok((head, part));
+        }
         let head = ResponseHead::new(200).with_header("Content-Length", &data.len().to_string());
         Ok((head, data))
     }
