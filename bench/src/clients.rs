@@ -123,6 +123,16 @@ pub struct RunResult {
     pub other_cpu: f64,
 }
 
+impl RunResult {
+    /// Whether other processes used more than a quarter CPU during the run.
+    pub fn disturbed(&self) -> bool {
+        self.other_cpu > DISTURBED_CPUS * self.sample.wall
+    }
+}
+
+/// Background CPUs (averaged over a run) above which a run counts as disturbed.
+pub const DISTURBED_CPUS: f64 = 0.25;
+
 /// Starts a fresh TLS registry on the tmpfs, pushes `image` with `client` under measurement,
 /// checks the result, and stops the registry.
 pub fn run_once(

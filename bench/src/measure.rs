@@ -165,6 +165,29 @@ pub fn process_cpu_seconds(pid: u32) -> f64 {
     }
 }
 
+/// Waits until the machine has been (almost) idle for a second — less than `max_busy` CPUs
+/// busy — or `max_wait` has passed. Returns whether it got quiet.
+pub fn wait_quiet(max_busy: f64, max_wait: std::time::Duration) -> bool {
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let before = system_busy_seconds();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let busy = system_busy_seconds() - before;
+        if busy.is_nan() || busy < max_busy {
+            return true;
+        }
+        if start.elapsed() >= max_wait {
+            eprintln!("  (machine still busy: {busy:.2} CPUs; running anyway)");
+            return false;
+        }
+        if !told {
+            eprintln!("  (waiting for other processes to quiet down: {busy:.2} CPUs busy)");
+            told = true;
+        }
+    }
+}
+
 /// The 1-minute load average, to show whether something else was competing for the CPUs.
 pub fn load_average() -> f64 {
     fs::read_to_string("/proc/loadavg")

@@ -203,7 +203,7 @@ impl Report {
         let disturbed: Vec<String> = self
             .runs
             .iter()
-            .filter(|r| r.other_cpu > 0.25 * r.sample.wall)
+            .filter(|r| r.disturbed())
             .map(|r| format!("{} ({:.1} s)", r.client.name(), r.other_cpu))
             .collect();
         if !disturbed.is_empty() {
