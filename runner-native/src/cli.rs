@@ -26,6 +26,8 @@ pub enum Command {
     Push(PushArgs),
     /// Show what an image file holds: images, tags, layers, sizes, media types.
     Inspect(InspectArgs),
+    /// Copy an image from one registry to another, streaming blobs between them.
+    Copy(CopyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -88,4 +90,29 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// The image to copy: `registry/repository[:tag|@digest]` (`docker://` allowed).
+    pub source: String,
+    /// Where to copy it.
+    pub target: String,
+    /// The platform to take from a multi-platform source (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Copy every platform of a multi-platform source, and its index.
+    #[arg(long)]
+    pub all_platforms: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Blobs copied at once.
+    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Attempts per request before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
 }

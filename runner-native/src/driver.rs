@@ -51,18 +51,21 @@ pub async fn drive<O: Operation, R>(
             None => next.await,
         };
         let t = now();
-        // A message about a request the core no longer waits on (after a failure) is
-        // expected and harmless, so misuse results are ignored here.
-        let _ = match message {
-            Some(Message::Sent(id, data)) => op.handle_body_sent(id, &data, t),
-            Some(Message::Head(id, head)) => op.handle_response(id, head, t),
-            Some(Message::Chunk(id, data)) => op.handle_body_chunk(id, &data, t),
-            Some(Message::End(id)) => op.handle_body_end(id, t),
-            Some(Message::Failed(id, err)) => op.handle_transport_error(id, err, t),
-            None => {
-                op.handle_timeout(t);
-                Ok(())
-            }
-        };
+        match message {
+            Some(m) => feed(&mut op, m, t),
+            None => op.handle_timeout(t),
+        }
     }
+}
+
+/// Hands a transport message to an operation. Messages about requests the operation no
+/// longer waits on (after a failure) are expected and harmless, so misuse is ignored.
+pub fn feed(op: &mut impl Operation, message: Message, t: Instant) {
+    let _ = match message {
+        Message::Sent(id, data) => op.handle_body_sent(id, &data, t),
+        Message::Head(id, head) => op.handle_response(id, head, t),
+        Message::Chunk(id, data) => op.handle_body_chunk(id, &data, t),
+        Message::End(id) => op.handle_body_end(id, t),
+        Message::Failed(id, err) => op.handle_transport_error(id, err, t),
+    };
 }

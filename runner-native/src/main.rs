@@ -16,6 +16,7 @@ fn main() {
     let result = match cli.command {
         cli::Command::Push(args) => commands::push::run(args),
         cli::Command::Inspect(args) => commands::inspect::run(args),
+        cli::Command::Copy(args) => commands::copy::run(args),
     };
     match result {
         Ok(()) => std::process::exit(exit_code::OK),

@@ -109,6 +109,13 @@ impl Display {
                 digest.short(),
                 bytes(*size)
             ),
+            Event::BlobMounted {
+                blob, digest, from, ..
+            } => format!(
+                "{} {} mounted from {from}",
+                self.label(*blob),
+                digest.short()
+            ),
             Event::BlobMissing { blob, digest, size } => format!(
                 "{} {} missing, would upload {}",
                 self.label(*blob),
@@ -228,6 +235,14 @@ fn json_line(e: &Event) {
         Event::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
         Event::BlobSkipped { blob, digest, size } => {
             json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
+        }
+        Event::BlobMounted {
+            blob,
+            digest,
+            size,
+            from,
+        } => {
+            json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
         }
         Event::BlobMissing { blob, digest, size } => {
             json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})

@@ -90,10 +90,17 @@ impl Transport {
     /// Sends `req` on a blocking thread; everything that happens comes back through `tx`.
     pub fn spawn(&self, req: Request, tx: Sender<Message>) {
         let this = self.clone();
-        smol::unblock(move || this.perform(req, &tx)).detach();
+        smol::unblock(move || this.perform(req, None, &tx)).detach();
     }
 
-    fn perform(&self, req: Request, tx: &Sender<Message>) {
+    /// Like [`Transport::spawn`], with the bytes of a `BlobRange` body read from `body`
+    /// instead of a file (a copy streams them from the source registry).
+    pub fn spawn_streaming(&self, req: Request, body: Box<dyn Read + Send>, tx: Sender<Message>) {
+        let this = self.clone();
+        smol::unblock(move || this.perform(req, Some(body), &tx)).detach();
+    }
+
+    fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
         let id = req.id;
         let source_failed = Arc::new(AtomicBool::new(false));
         let mut builder = http::Request::builder()
@@ -105,7 +112,10 @@ impl Transport {
         let result = match &req.body {
             Body::Empty => builder.body(SendBody::none()).map(|r| self.agent.run(r)),
             Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.agent.run(r)),
-            Body::BlobRange { blob, start, end } => match self.open_range(*blob, *start, *end) {
+            Body::BlobRange { blob, start, end } => match body
+                .map(Ok)
+                .unwrap_or_else(|| self.open_range(*blob, *start, *end))
+            {
                 Ok(reader) => {
                     let reporting = ReportingReader {
                         inner: reader,
@@ -190,7 +200,7 @@ impl Transport {
         let _ = tx.send_blocking(Message::End(id));
     }
 
-    fn open_range(&self, blob: usize, start: u64, end: u64) -> io::Result<io::Take<File>> {
+    fn open_range(&self, blob: usize, start: u64, end: u64) -> io::Result<Box<dyn Read + Send>> {
         let loc = self.blobs.get(blob).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -200,7 +210,7 @@ impl Transport {
         let mut file = File::open(&loc.path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", loc.path.display())))?;
         file.seek(SeekFrom::Start(loc.offset + start))?;
-        Ok(file.take(end - start))
+        Ok(Box::new(file.take(end - start)))
     }
 }
 

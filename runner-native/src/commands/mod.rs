@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod copy;
 pub mod inspect;
 pub mod push;

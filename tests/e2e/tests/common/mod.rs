@@ -2,9 +2,13 @@
 
 #![allow(dead_code)]
 
+use std::fs;
 use std::path::Path;
 
-use tug_testkit::{Registry, Tug, TugOutput};
+use serde_json::json;
+use tug_testkit::fixtures::write_oci_layout;
+use tug_testkit::hashing::sha256_digest;
+use tug_testkit::{ImageSpec, Registry, Tug, TugOutput};
 
 /// Exit codes documented in the README.
 pub const INVALID_INPUT: i32 = 3;
@@ -60,4 +64,44 @@ pub fn done_event(out: &TugOutput) -> serde_json::Value {
             )
         });
     serde_json::from_str(line).expect("done event is JSON")
+}
+
+/// Writes two images into `dir` and replaces index.json with one entry: an index of both,
+/// tagged `multi`. Returns the index bytes and the two manifest digests.
+pub fn multi_platform_layout(dir: &Path) -> (Vec<u8>, Vec<String>) {
+    let amd = write_oci_layout(dir, &ImageSpec::new(21).layer(40_000), "amd");
+    let arm = write_oci_layout(dir, &ImageSpec::new(22).gzip_layer(50_000), "arm");
+    let entry = |img: &tug_testkit::FixtureImage, arch: &str| {
+        json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": img.manifest_digest.clone().unwrap(),
+            "size": img.manifest_bytes().len(),
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64")],
+    }))
+    .unwrap();
+    let digest = sha256_digest(&index);
+    fs::write(
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+        &index,
+    )
+    .unwrap();
+    let top = json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    let children = vec![amd.manifest_digest.unwrap(), arm.manifest_digest.unwrap()];
+    (index, children)
 }

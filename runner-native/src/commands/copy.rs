@@ -1,0 +1,375 @@
+//! `tug copy SRC DST`: registry to registry. The source's manifests are read first; then the
+//! core's push runs against the destination, and every upload body is a stream the core's
+//! fetch reads from the source — bytes go from one socket to the other, never to disk, with
+//! bounded buffers in between.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::time::Instant as Clock;
+
+use async_channel::{Receiver, Sender};
+use futures_lite::FutureExt as _;
+use tug_core::fetch::{self, Fetch, StreamId};
+use tug_core::http::{Body, TransportErrorKind};
+use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
+use tug_core::push::{self, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Error, Instant, Platform, Reference, Scheme};
+
+use crate::cli::CopyArgs;
+use crate::credentials;
+use crate::driver::{drive, feed};
+use crate::exit_code::CliError;
+use crate::progress::{bytes, Display, ProgressMode};
+use crate::transport::{Message, TlsOptions, Transport};
+
+/// Chunks buffered between the source download and the destination upload of one stream.
+const PIPE_CHUNKS: usize = 16;
+
+pub fn run(args: CopyArgs) -> Result<(), CliError> {
+    let origin = Clock::now();
+    let src: Reference = parse(&args.source, "source")?;
+    let dst: Reference = parse(&args.target, "target")?;
+    let credentials = credentials::from_args(&args.registry)?;
+    let tls = TlsOptions {
+        ca_file: args.registry.ca_file.clone(),
+        insecure: args.registry.insecure,
+    };
+    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let scheme = |r: &Reference| {
+        if args.registry.plain_http {
+            Scheme::Http
+        } else if r.is_loopback() {
+            Scheme::HttpsThenHttp
+        } else {
+            Scheme::Https
+        }
+    };
+    let retry = RetryPolicy {
+        max_attempts: args.retries.max(1),
+        ..RetryPolicy::default()
+    };
+    let pull_config = PullConfig {
+        scheme: scheme(&src),
+        credentials: credentials.clone(),
+        retry: retry.clone(),
+        ..PullConfig::default()
+    };
+    let platform = match &args.platform {
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+        None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
+    };
+
+    // 1. What the source holds.
+    let pull_plan = PullPlan {
+        registry: src.api_host().to_owned(),
+        repository: src.repository.clone(),
+        reference: src.manifest_ref(),
+        platform,
+        all_platforms: args.all_platforms,
+        have: Vec::new(),
+        manifests_only: true,
+    };
+    let pull = Pull::new(pull_plan, pull_config.clone(), Instant::ZERO);
+    let resolved = smol::block_on(drive(pull, origin, &transport, |pull, io| {
+        while let Some(output) = pull.poll() {
+            match output {
+                pull::Output::Send(req) => io.send(req),
+                pull::Output::Finished(result) => return Some(result),
+                _ => {}
+            }
+        }
+        None
+    }))?;
+
+    // 2. The push of those manifests and blobs to the destination.
+    let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
+    let push_config = PushConfig {
+        scheme: scheme(&dst),
+        credentials,
+        jobs: usize::from(args.jobs),
+        retry,
+        ..PushConfig::default()
+    };
+    let mut display = Display::new(args.progress, labels);
+    if !matches!(args.progress, ProgressMode::Json | ProgressMode::None) {
+        eprintln!(
+            "Copying {src} to {dst} ({} blobs, {})",
+            plan.blobs.len(),
+            bytes(plan.blobs.iter().map(|b| b.size).sum())
+        );
+    }
+    let push = Push::new(plan.clone(), push_config, Instant::ZERO);
+    let fetch = Fetch::new(src.api_host(), &src.repository, &pull_config, Instant::ZERO);
+    let result = smol::block_on(run_copy(
+        push,
+        fetch,
+        &plan,
+        origin,
+        &transport,
+        &mut display,
+    ));
+    display.finish();
+    let report = result?;
+    if args.progress == ProgressMode::Json {
+        let v = serde_json::json!({
+            "event": "done",
+            "reference": dst.to_string(),
+            "digest": report.manifest_digest,
+            "blobs_uploaded": report.blobs_uploaded,
+            "blobs_skipped": report.blobs_skipped,
+            "blobs_mounted": report.blobs_mounted,
+            "bytes_uploaded": report.bytes_uploaded,
+            "retries": report.retries,
+            "elapsed_ms": report.elapsed.as_millis() as u64,
+        });
+        println!("{v}");
+    } else {
+        eprintln!(
+            "Copied {} blobs ({}), {} already present, {} mounted, in {:.1} s",
+            report.blobs_uploaded,
+            bytes(report.bytes_uploaded),
+            report.blobs_skipped,
+            report.blobs_mounted,
+            report.elapsed.as_secs_f64()
+        );
+        println!("{dst}");
+        println!(
+            "{}/{}@{}",
+            dst.registry, dst.repository, report.manifest_digest
+        );
+    }
+    Ok(())
+}
+
+fn parse(text: &str, what: &str) -> Result<Reference, CliError> {
+    let text = text.strip_prefix("docker://").unwrap_or(text);
+    text.parse()
+        .map_err(|e| CliError::Usage(format!("{what}: {e}")))
+}
+
+/// The destination push: every image's blobs, its manifests, and the index when copying all
+/// platforms of one. Blobs are mounted when both sides are the same registry.
+fn push_plan(
+    resolved: &PullReport,
+    src: &Reference,
+    dst: &Reference,
+    all_platforms: bool,
+) -> (PushPlan, Vec<String>) {
+    let mut blobs = Vec::new();
+    let mut labels = Vec::new();
+    let several = resolved.images.len() > 1;
+    for (i, img) in resolved.images.iter().enumerate() {
+        let prefix = match (&img.platform, several) {
+            (Some(p), true) => format!("{p} "),
+            _ if several => format!("image {} ", i + 1),
+            _ => String::new(),
+        };
+        blobs.push(PlanBlob {
+            digest: img.config.digest.clone(),
+            size: img.config.size,
+        });
+        labels.push(format!("{prefix}config"));
+        let n = img.layers.len();
+        for (j, l) in img.layers.iter().enumerate() {
+            blobs.push(PlanBlob {
+                digest: l.digest.clone(),
+                size: l.size,
+            });
+            labels.push(format!("{prefix}layer {}/{n}", j + 1));
+        }
+    }
+    let as_plan = |m: &pull::FetchedManifest| PlanManifest {
+        bytes: m.bytes.clone(),
+        media_type: m.media_type.clone(),
+        digest: m.digest.clone(),
+    };
+    let copy_index = all_platforms && tug_core::manifest::is_index(&resolved.root.media_type);
+    let (manifest, children) = if copy_index {
+        let children = resolved
+            .images
+            .iter()
+            .map(|i| as_plan(&i.manifest))
+            .collect();
+        (as_plan(&resolved.root), children)
+    } else {
+        let first = resolved
+            .images
+            .first()
+            .map(|i| &i.manifest)
+            .unwrap_or(&resolved.root);
+        (as_plan(first), Vec::new())
+    };
+    let same_registry = src.api_host() == dst.api_host() && src.repository != dst.repository;
+    let plan = PushPlan {
+        registry: dst.api_host().to_owned(),
+        repository: dst.repository.clone(),
+        reference: dst.manifest_ref(),
+        blobs,
+        manifest,
+        children,
+        mount_from: same_registry.then(|| src.repository.clone()),
+    };
+    (plan, labels)
+}
+
+/// What the loop must do with the fetch's bytes, in order.
+enum PipeAction {
+    Data(StreamId, Vec<u8>),
+    End(StreamId),
+    Fail(StreamId, String),
+}
+
+/// Drives the destination push and the source fetch together, piping fetched ranges into
+/// upload bodies.
+async fn run_copy(
+    mut push: Push,
+    mut fetch: Fetch,
+    plan: &PushPlan,
+    origin: Clock,
+    transport: &Transport,
+    display: &mut Display,
+) -> Result<PushReport, Error> {
+    let now = || Instant::from_duration(origin.elapsed());
+    let (push_tx, push_rx) = async_channel::bounded::<Message>(64);
+    let (fetch_tx, fetch_rx) = async_channel::bounded::<Message>(64);
+    let mut pipes: HashMap<StreamId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
+    let mut fetch_error: Option<Error> = None;
+    loop {
+        let mut actions = Vec::new();
+        while let Some(output) = push.poll() {
+            match output {
+                push::Output::Send(req) => match req.body {
+                    Body::BlobRange { blob, start, end } => {
+                        let digest = &plan.blobs[blob].digest;
+                        let stream = fetch.open(digest, start, end);
+                        let (tx, rx) = async_channel::bounded(PIPE_CHUNKS);
+                        pipes.insert(stream, tx);
+                        let reader = Box::new(PipeReader {
+                            rx,
+                            buf: Vec::new(),
+                            pos: 0,
+                        });
+                        transport.spawn_streaming(req, reader, push_tx.clone());
+                    }
+                    _ => transport.spawn(req, push_tx.clone()),
+                },
+                push::Output::Event(e) => display.event(&e),
+                push::Output::Finished(result) => {
+                    return result.map_err(|e| match (&e, fetch_error.take()) {
+                        (Error::Transport { error, .. }, Some(source_error))
+                            if error.kind == TransportErrorKind::Source =>
+                        {
+                            source_error
+                        }
+                        _ => e,
+                    });
+                }
+            }
+        }
+        while let Some(output) = fetch.poll() {
+            match output {
+                fetch::Output::Send(req) => transport.spawn(req, fetch_tx.clone()),
+                fetch::Output::Data { stream, data } => {
+                    actions.push(PipeAction::Data(stream, data))
+                }
+                fetch::Output::End { stream } => actions.push(PipeAction::End(stream)),
+                fetch::Output::Failed { stream, error } => {
+                    actions.push(PipeAction::Fail(stream, error.to_string()));
+                    fetch_error = Some(error);
+                }
+                fetch::Output::Retrying {
+                    what,
+                    attempt,
+                    delay,
+                    reason,
+                } => {
+                    display.event(&push::Event::Retrying {
+                        what,
+                        attempt,
+                        delay,
+                        reason,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for action in actions {
+            match action {
+                PipeAction::Data(stream, data) => {
+                    let gone = match pipes.get(&stream) {
+                        Some(tx) => tx.send(Ok(data)).await.is_err(),
+                        None => false,
+                    };
+                    if gone {
+                        pipes.remove(&stream);
+                        fetch.close(stream);
+                    }
+                }
+                PipeAction::End(stream) => {
+                    pipes.remove(&stream);
+                }
+                PipeAction::Fail(stream, message) => {
+                    if let Some(tx) = pipes.remove(&stream) {
+                        let _ = tx.send(Err(message)).await;
+                    }
+                }
+            }
+        }
+        let deadline = [push.poll_timeout(), fetch.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let from_push = async { push_rx.recv().await.ok().map(|m| (true, m)) };
+        let from_fetch = async { fetch_rx.recv().await.ok().map(|m| (false, m)) };
+        let next = from_push.or(from_fetch);
+        let message = match deadline {
+            Some(d) => {
+                let wait = d.saturating_since(now());
+                next.or(async {
+                    async_io::Timer::after(wait).await;
+                    None
+                })
+                .await
+            }
+            None => next.await,
+        };
+        let t = now();
+        match message {
+            Some((true, m)) => feed(&mut push, m, t),
+            Some((false, m)) => feed(&mut fetch, m, t),
+            None => {
+                push.handle_timeout(t);
+                fetch.handle_timeout(t);
+            }
+        }
+    }
+}
+
+/// The reading end of a pipe from the fetch to an upload body.
+struct PipeReader {
+    rx: Receiver<Result<Vec<u8>, String>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv_blocking() {
+                Ok(Ok(data)) => {
+                    self.buf = data;
+                    self.pos = 0;
+                }
+                Ok(Err(message)) => return Err(io::Error::other(message)),
+                Err(_) => return Ok(0), // the stream ended
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
