@@ -1,16 +1,26 @@
 //! Registry authentication: answers `401` challenges and decorates requests.
 //!
-//! Basic auth is answered with the user's credentials. The `Authorization` header is only
-//! ever attached to requests for the registry's own host, and is marked sensitive so it
-//! never shows in debug output.
+//! - `Basic`: the user's credentials, sent to the registry's own host only.
+//! - `Bearer`: a token from the challenge's realm (`GET realm?service=…&scope=…`, with the
+//!   user's credentials as Basic if any, anonymous otherwise), cached with its expiry and
+//!   refreshed before it runs out; a `401` with a token that used to work fetches a new one,
+//!   a `401` with a fresh token is final.
+//!
+//! Token requests are ordinary requests the session sends; time for expiry is the core's
+//! input time. `Authorization` values are marked sensitive and never appear in messages.
 
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine as _;
+use serde::Deserialize;
+use url::Url;
 
-use crate::challenge::parse_challenges;
+use crate::challenge::{parse_challenges, Challenge};
 use crate::error::Error;
 use crate::http::{HeaderValue, Request, ResponseHead};
+use crate::registry_error::RegistryErrors;
+use crate::time::Instant;
 
 /// A username and password (or token) for a registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,8 +40,40 @@ impl fmt::Debug for Credentials {
 /// What to do after a `401`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AuthOutcome {
-    /// New credentials are in place: send the request again.
+    /// New credentials are in place: send the request again now.
     Retry,
+    /// A token must be fetched first: the session sends the token request and hands the
+    /// request back for re-sending when the token is in.
+    FetchToken,
+}
+
+/// Tokens are refreshed this long before they expire.
+const REFRESH_MARGIN: Duration = Duration::from_secs(15);
+/// Lifetime of a token whose response names none (the distribution spec's default).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// A bearer token and when it runs out.
+#[derive(Debug)]
+struct Token {
+    header: HeaderValue,
+    expires_at: Instant,
+}
+
+/// Where tokens come from, as the registry's challenge says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: Url,
+    service: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
 }
 
 /// Per-operation authentication state for one registry host.
@@ -39,7 +81,13 @@ pub(crate) enum AuthOutcome {
 pub(crate) struct Auth {
     host: String,
     credentials: Option<Credentials>,
-    header: Option<HeaderValue>,
+    basic: Option<HeaderValue>,
+    bearer: Option<BearerChallenge>,
+    token: Option<Token>,
+    /// Scopes the operation needs, e.g. `repository:team/app:pull,push`.
+    scopes: Vec<String>,
+    /// Tokens fetched after a `401` since a token last worked; a second one failing is final.
+    refetches: u32,
 }
 
 impl Auth {
@@ -47,35 +95,81 @@ impl Auth {
         Auth {
             host: host.to_owned(),
             credentials,
-            header: None,
+            basic: None,
+            bearer: None,
+            token: None,
+            scopes: Vec::new(),
+            refetches: 0,
         }
     }
 
-    /// Adds `Authorization` to a request for the registry's own host.
-    pub(crate) fn apply(&self, req: &mut Request) {
-        let same_host = req.url.host_str().is_some_and(|h| {
-            let with_port = match req.url.port() {
+    /// Declares a scope the operation needs (asked for in every token request).
+    pub(crate) fn add_scope(&mut self, scope: String) {
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope);
+        }
+    }
+
+    fn is_registry_host(&self, url: &Url) -> bool {
+        url.host_str().is_some_and(|h| {
+            let with_port = match url.port() {
                 Some(p) => format!("{h}:{p}"),
                 None => h.to_owned(),
             };
             with_port == self.host || h == self.host
-        });
-        if let (Some(value), true) = (&self.header, same_host) {
+        })
+    }
+
+    /// Whether a token is needed before requests can go out: bearer auth is in use and the
+    /// token is missing or about to expire.
+    pub(crate) fn needs_token(&self, now: Instant) -> bool {
+        self.bearer.is_some()
+            && self
+                .token
+                .as_ref()
+                .is_none_or(|t| now + REFRESH_MARGIN >= t.expires_at)
+    }
+
+    /// Adds `Authorization` to a request for the registry's own host; returns whether a
+    /// bearer token was attached.
+    pub(crate) fn apply(&self, req: &mut Request) -> bool {
+        if !self.is_registry_host(&req.url) {
+            return false;
+        }
+        if let Some(token) = &self.token {
+            req.headers
+                .insert(http::header::AUTHORIZATION, token.header.clone());
+            return true;
+        }
+        if let Some(value) = &self.basic {
             req.headers
                 .insert(http::header::AUTHORIZATION, value.clone());
         }
+        false
+    }
+
+    /// A request that carried the token got a response other than `401`: the token works.
+    pub(crate) fn token_worked(&mut self) {
+        self.refetches = 0;
     }
 
     /// Reacts to a `401` response: choose credentials for the challenge, or fail.
-    pub(crate) fn on_unauthorized(&mut self, head: &ResponseHead) -> Result<AuthOutcome, Error> {
-        let challenges: Vec<_> = head
+    pub(crate) fn on_unauthorized(
+        &mut self,
+        head: &ResponseHead,
+        base: &Url,
+    ) -> Result<AuthOutcome, Error> {
+        let challenges: Vec<Challenge> = head
             .headers
             .get_all(http::header::WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(parse_challenges)
             .collect();
-        if self.header.is_some() {
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            return self.on_bearer_challenge(bearer, base);
+        }
+        if self.basic.is_some() {
             return Err(Error::Auth {
                 message: format!("the registry {} rejected the credentials", self.host),
             });
@@ -89,24 +183,135 @@ impl Auth {
             });
         };
         if challenges.iter().any(|c| c.scheme == "basic") || challenges.is_empty() {
-            let raw = format!("{}:{}", creds.username, creds.password);
-            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-            let mut value = HeaderValue::try_from(format!("Basic {encoded}")).map_err(|_| {
-                Error::InvalidInput {
-                    message: "credentials contain characters not allowed in an HTTP header".into(),
-                }
-            })?;
-            value.set_sensitive(true);
-            self.header = Some(value);
+            self.basic = Some(basic_header(creds)?);
             return Ok(AuthOutcome::Retry);
         }
         let schemes: Vec<_> = challenges.iter().map(|c| c.scheme.as_str()).collect();
         Err(Error::Auth {
             message: format!(
-                "the registry {} asks for {} authentication, which this version of tug does not support yet",
+                "the registry {} asks for {} authentication, which tug does not support",
                 self.host,
                 schemes.join(" or ")
             ),
         })
     }
+
+    fn on_bearer_challenge(&mut self, c: &Challenge, base: &Url) -> Result<AuthOutcome, Error> {
+        let realm = c.param("realm").ok_or_else(|| Error::Auth {
+            message: format!(
+                "the registry {} sent a Bearer challenge without a realm",
+                self.host
+            ),
+        })?;
+        let realm = base.join(realm).map_err(|e| Error::Auth {
+            message: format!(
+                "the registry {} names an unusable token realm {realm:?}: {e}",
+                self.host
+            ),
+        })?;
+        if let Some(scope) = c.param("scope") {
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                self.add_scope(s.to_owned());
+            }
+        }
+        if self.token.is_some() {
+            self.refetches += 1;
+            if self.refetches > 1 {
+                let detail = match c.param("error") {
+                    Some("insufficient_scope") => {
+                        " (insufficient scope: no permission for this repository)"
+                    }
+                    _ => "",
+                };
+                return Err(Error::Auth {
+                    message: format!("the registry {} rejected the token{detail}", self.host),
+                });
+            }
+        }
+        self.token = None;
+        self.bearer = Some(BearerChallenge {
+            realm,
+            service: c.param("service").map(str::to_owned),
+        });
+        Ok(AuthOutcome::FetchToken)
+    }
+
+    /// The token request for the current challenge: `GET realm?service=…&scope=…`, with
+    /// Basic credentials when the user has them.
+    pub(crate) fn token_request_parts(&self) -> Option<(Url, Option<HeaderValue>)> {
+        let bearer = self.bearer.as_ref()?;
+        let mut url = bearer.realm.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = &bearer.service {
+                q.append_pair("service", service);
+            }
+            for scope in &self.scopes {
+                q.append_pair("scope", scope);
+            }
+        }
+        let basic = self.credentials.as_ref().and_then(|c| basic_header(c).ok());
+        Some((url, basic))
+    }
+
+    /// Takes the token server's answer.
+    pub(crate) fn on_token_response(
+        &mut self,
+        status: u16,
+        body: &[u8],
+        now: Instant,
+    ) -> Result<(), Error> {
+        let realm = self
+            .bearer
+            .as_ref()
+            .map(|b| b.realm.as_str().to_owned())
+            .unwrap_or_default();
+        if status != 200 {
+            let errors = RegistryErrors::parse(body);
+            let hint = if self.credentials.is_none() && (status == 401 || status == 403) {
+                "; give credentials with -u/--username and --password-stdin"
+            } else {
+                ""
+            };
+            return Err(Error::Auth {
+                message: format!("the token server {realm} answered {status}: {errors}{hint}"),
+            });
+        }
+        let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| Error::Auth {
+            message: format!("the token server {realm} sent an unreadable answer: {e}"),
+        })?;
+        let token = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Auth {
+                message: format!("the token server {realm} sent no token"),
+            })?;
+        let mut header =
+            HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| Error::Auth {
+                message: format!("the token server {realm} sent a token with invalid characters"),
+            })?;
+        header.set_sensitive(true);
+        let lifetime = parsed
+            .expires_in
+            .map(Duration::from_secs)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        self.token = Some(Token {
+            header,
+            expires_at: now + lifetime,
+        });
+        Ok(())
+    }
+}
+
+fn basic_header(creds: &Credentials) -> Result<HeaderValue, Error> {
+    let raw = format!("{}:{}", creds.username, creds.password);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+    let mut value =
+        HeaderValue::try_from(format!("Basic {encoded}")).map_err(|_| Error::InvalidInput {
+            message: "credentials contain characters not allowed in an HTTP header".into(),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::auth::AuthOutcome;
 use crate::digest::Digest;
 use crate::error::{Error, Misuse};
 use crate::http::{
@@ -21,7 +20,7 @@ use crate::http::{
 use crate::pull::PullConfig;
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
-use crate::session::Session;
+use crate::session::{Completed, Session};
 use crate::time::Instant;
 
 /// Redirects followed for one stream before giving up.
@@ -123,6 +122,10 @@ impl Fetch {
             &config.user_agent,
             now,
         );
+        let mut session = session;
+        session
+            .auth
+            .add_scope(format!("repository:{repository}:pull"));
         let mut fetch = Fetch {
             repository: repository.to_owned(),
             session,
@@ -176,6 +179,9 @@ impl Fetch {
 
     /// The next output, or `None` when waiting for an input.
     pub fn poll(&mut self) -> Option<Output> {
+        if let Some(req) = self.session.next_outgoing() {
+            return Some(Output::Send(req));
+        }
         self.outputs.pop_front()
     }
 
@@ -207,7 +213,7 @@ impl Fetch {
             .and_then(|v| v.split('-').next())
             .and_then(|v| v.trim().parse::<u64>().ok());
         let step = self.session.on_head(id, head)?;
-        if let Step::Stream(s) = step {
+        if let Some(Step::Stream(s)) = step {
             if let Some(stream) = self.streams.get_mut(&s) {
                 match (status, content_range_start) {
                     (206, Some(start)) if start <= stream.pos => {
@@ -234,13 +240,15 @@ impl Fetch {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        let step = self.session.get_mut(id)?.step;
+        let step = self.session.step_of(id)?;
         let receiving = match step {
-            Step::Stream(s) => self.streams.get(&s).is_some_and(|st| st.receiving),
-            Step::Ping => false,
+            Some(Step::Stream(s)) => self.streams.get(&s).is_some_and(|st| st.receiving),
+            _ => false,
         };
         self.session.on_chunk(id, data, !receiving)?;
-        let Step::Stream(s) = step else { return Ok(()) };
+        let Some(Step::Stream(s)) = step else {
+            return Ok(());
+        };
         let Some(stream) = self.streams.get_mut(&s).filter(|st| st.receiving) else {
             return Ok(());
         };
@@ -269,11 +277,24 @@ impl Fetch {
     /// A response ended.
     pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
-        let (req, head) = self.session.complete(id)?;
+        let (req, head) = match self.session.complete(id)? {
+            Completed::Op(req, head) => (req, head),
+            Completed::Token(Ok(steps)) => {
+                for step in steps {
+                    self.issue(step);
+                }
+                return Ok(());
+            }
+            Completed::Token(Err(e)) => {
+                self.fail_all(e);
+                return Ok(());
+            }
+        };
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.auth.on_unauthorized(&head) {
-                Ok(AuthOutcome::Retry) => self.issue(req.step),
+            match self.session.on_unauthorized(req.step, &head) {
+                Ok(Some(step)) => self.issue(step),
+                Ok(None) => {}
                 Err(e) => self.fail_all(e),
             }
             return Ok(());
@@ -310,7 +331,13 @@ impl Fetch {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        let req = self.session.fail(id)?;
+        let req = match self.session.fail(id, &error)? {
+            Ok(req) => req,
+            Err(e) => {
+                self.fail_all(e);
+                return Ok(());
+            }
+        };
         if req.step == Step::Ping
             && error.kind == TransportErrorKind::NotTls
             && self.session.endpoint.fall_back_to_http()
@@ -340,7 +367,7 @@ impl Fetch {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        self.session.get_mut(id).map(|_| ())
+        self.session.step_of(id).map(|_| ())
     }
 
     /// Fails every open stream.
@@ -458,7 +485,9 @@ impl Fetch {
                 let req = self
                     .session
                     .request(step, Method::GET, url, headers, Body::Empty);
-                self.outputs.push_back(Output::Send(req));
+                if let Some(req) = req {
+                    self.outputs.push_back(Output::Send(req));
+                }
             }
             Err(e) => {
                 let message = format!("cannot build a URL: {e}");

@@ -4,12 +4,12 @@
 //! An operation (push, pull) keeps its own protocol steps; `S` is its step type, attached to
 //! each request so the response can be routed back to it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use crate::auth::{Auth, Credentials};
+use crate::auth::{Auth, AuthOutcome, Credentials};
 use crate::endpoint::{Endpoint, Scheme};
-use crate::error::Misuse;
+use crate::error::{Error, Misuse};
 use crate::http::{Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead};
 use crate::retry::{Backoff, RetryPolicy};
 use crate::time::Instant;
@@ -31,6 +31,26 @@ pub(crate) struct InFlight<S> {
     pub body_len: u64,
     /// The URL, for redirects relative to it.
     pub url: Url,
+    /// Whether it carried a bearer token.
+    carried_token: bool,
+}
+
+/// How a request ended, as far as the operation is concerned.
+#[derive(Debug)]
+pub(crate) enum Completed<S> {
+    /// One of the operation's requests.
+    Op(InFlight<S>, ResponseHead),
+    /// The session's token request: the steps to send again now that the token is in, or
+    /// why authentication failed.
+    Token(Result<Vec<S>, Error>),
+}
+
+/// A token request in flight.
+#[derive(Debug)]
+struct TokenFetch {
+    id: RequestId,
+    head: Option<ResponseHead>,
+    body: Vec<u8>,
 }
 
 /// The shared per-registry state of one operation.
@@ -46,6 +66,13 @@ pub(crate) struct Session<S> {
     next_id: u64,
     in_flight: HashMap<RequestId, InFlight<S>>,
     timers: Vec<(Instant, S)>,
+    /// Requests ready to go out (token requests, and requests held for a token).
+    outbox: VecDeque<Request>,
+    /// Requests held until a token arrives.
+    held: Vec<Request>,
+    /// Steps whose request got a `401` and wait for a token to be sent again.
+    parked: Vec<S>,
+    token_fetch: Option<TokenFetch>,
 }
 
 impl<S: Copy> Session<S> {
@@ -67,7 +94,17 @@ impl<S: Copy> Session<S> {
             next_id: 0,
             in_flight: HashMap::new(),
             timers: Vec::new(),
+            outbox: VecDeque::new(),
+            held: Vec::new(),
+            parked: Vec::new(),
+            token_fetch: None,
         }
+    }
+
+    /// The next request to send that the session itself released (a token request, or one
+    /// held until the token arrived).
+    pub(crate) fn next_outgoing(&mut self) -> Option<Request> {
+        self.outbox.pop_front()
     }
 
     /// Moves time forward (never back).
@@ -77,6 +114,7 @@ impl<S: Copy> Session<S> {
 
     /// A new request for `step`, registered as in flight, with `User-Agent`,
     /// `Content-Length` (for methods with a body) and `Authorization` (for the registry host).
+    /// `None` when it must wait for a token: it comes out of [`Session::next_outgoing`] then.
     pub(crate) fn request(
         &mut self,
         step: S,
@@ -84,7 +122,7 @@ impl<S: Copy> Session<S> {
         url: Url,
         mut headers: HeaderMap,
         body: Body,
-    ) -> Request {
+    ) -> Option<Request> {
         if matches!(method, Method::PUT | Method::PATCH | Method::POST) {
             headers.insert("content-length", HeaderValue::from(body.len()));
         }
@@ -93,14 +131,13 @@ impl<S: Copy> Session<S> {
         }
         let id = RequestId(self.next_id);
         self.next_id += 1;
-        let mut req = Request {
+        let req = Request {
             id,
             method,
             url,
             headers,
             body,
         };
-        self.auth.apply(&mut req);
         self.in_flight.insert(
             id,
             InFlight {
@@ -110,9 +147,88 @@ impl<S: Copy> Session<S> {
                 sent: 0,
                 body_len: req.body.len(),
                 url: req.url.clone(),
+                carried_token: false,
             },
         );
+        if self.auth.needs_token(self.now) {
+            self.held.push(req);
+            self.start_token_fetch();
+            return None;
+        }
+        Some(self.authorize(req))
+    }
+
+    fn authorize(&mut self, mut req: Request) -> Request {
+        let carried = self.auth.apply(&mut req);
+        if let Some(f) = self.in_flight.get_mut(&req.id) {
+            f.carried_token = carried;
+        }
         req
+    }
+
+    /// Reacts to a `401` for `step`: `Some(step)` to send it again now (Basic credentials
+    /// are in place), `None` when it waits for a token.
+    pub(crate) fn on_unauthorized(
+        &mut self,
+        step: S,
+        head: &ResponseHead,
+    ) -> Result<Option<S>, Error> {
+        let base = self.endpoint.ping().map_err(|e| Error::InvalidInput {
+            message: format!("cannot build a URL for {}: {e}", self.endpoint.host()),
+        })?;
+        match self.auth.on_unauthorized(head, &base)? {
+            AuthOutcome::Retry => Ok(Some(step)),
+            AuthOutcome::FetchToken => {
+                self.parked.push(step);
+                self.start_token_fetch();
+                Ok(None)
+            }
+        }
+    }
+
+    fn start_token_fetch(&mut self) {
+        if self.token_fetch.is_some() {
+            return;
+        }
+        let Some((url, basic)) = self.auth.token_request_parts() else {
+            return;
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(b) = basic {
+            headers.insert(http::header::AUTHORIZATION, b);
+        }
+        if let Ok(ua) = HeaderValue::try_from(self.user_agent.as_str()) {
+            headers.insert("user-agent", ua);
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        self.token_fetch = Some(TokenFetch {
+            id,
+            head: None,
+            body: Vec::new(),
+        });
+        self.outbox.push_back(Request {
+            id,
+            method: Method::GET,
+            url,
+            headers,
+            body: Body::Empty,
+        });
+    }
+
+    fn is_token_request(&self, id: RequestId) -> bool {
+        self.token_fetch.as_ref().is_some_and(|t| t.id == id)
+    }
+
+    /// The token arrived (or not): release held requests, hand back parked steps.
+    fn finish_token_fetch(&mut self, result: Result<(), Error>) -> Result<Vec<S>, Error> {
+        self.token_fetch = None;
+        result?;
+        for req in std::mem::take(&mut self.held) {
+            let req = self.authorize(req);
+            self.outbox.push_back(req);
+        }
+        Ok(std::mem::take(&mut self.parked))
     }
 
     pub(crate) fn get_mut(&mut self, id: RequestId) -> Result<&mut InFlight<S>, Misuse> {
@@ -121,15 +237,51 @@ impl<S: Copy> Session<S> {
             .ok_or(Misuse::UnknownRequest(id))
     }
 
-    /// Records a response head.
-    pub(crate) fn on_head(&mut self, id: RequestId, head: ResponseHead) -> Result<S, Misuse> {
+    /// Records a response head; `None` for the session's own token request.
+    pub(crate) fn on_head(
+        &mut self,
+        id: RequestId,
+        head: ResponseHead,
+    ) -> Result<Option<S>, Misuse> {
+        if let Some(t) = self.token_fetch.as_mut().filter(|t| t.id == id) {
+            t.head = Some(head);
+            return Ok(None);
+        }
+        let status = head.status.as_u16();
         let req = self.get_mut(id)?;
+        let worked = req.carried_token && status != 401;
         req.head = Some(head);
-        Ok(req.step)
+        let step = req.step;
+        if worked {
+            self.auth.token_worked();
+        }
+        Ok(Some(step))
     }
 
-    /// Keeps the start of a response body; returns the request's step.
-    pub(crate) fn on_chunk(&mut self, id: RequestId, data: &[u8], keep: bool) -> Result<S, Misuse> {
+    /// The step of an operation's request; `None` for the session's token request.
+    pub(crate) fn step_of(&self, id: RequestId) -> Result<Option<S>, Misuse> {
+        if self.is_token_request(id) {
+            return Ok(None);
+        }
+        self.in_flight
+            .get(&id)
+            .map(|r| Some(r.step))
+            .ok_or(Misuse::UnknownRequest(id))
+    }
+
+    /// Keeps the start of a response body; returns the request's step (`None` for the
+    /// session's token request).
+    pub(crate) fn on_chunk(
+        &mut self,
+        id: RequestId,
+        data: &[u8],
+        keep: bool,
+    ) -> Result<Option<S>, Misuse> {
+        if let Some(t) = self.token_fetch.as_mut().filter(|t| t.id == id) {
+            let room = MAX_KEPT_BODY.saturating_sub(t.body.len());
+            t.body.extend_from_slice(&data[..data.len().min(room)]);
+            return Ok(None);
+        }
         let req = self.get_mut(id)?;
         if req.head.is_none() {
             return Err(Misuse::BodyBeforeHead(id));
@@ -138,27 +290,45 @@ impl<S: Copy> Session<S> {
             let room = MAX_KEPT_BODY.saturating_sub(req.body.len());
             req.body.extend_from_slice(&data[..data.len().min(room)]);
         }
-        Ok(req.step)
+        Ok(Some(req.step))
     }
 
-    /// The request is complete: hands back its record and its response head.
-    pub(crate) fn complete(
-        &mut self,
-        id: RequestId,
-    ) -> Result<(InFlight<S>, ResponseHead), Misuse> {
+    /// The request is complete.
+    pub(crate) fn complete(&mut self, id: RequestId) -> Result<Completed<S>, Misuse> {
+        if self.is_token_request(id) {
+            let t = self.token_fetch.take().ok_or(Misuse::UnknownRequest(id))?;
+            let head = t.head.ok_or(Misuse::BodyBeforeHead(id))?;
+            let now = self.now;
+            let result = self
+                .auth
+                .on_token_response(head.status.as_u16(), &t.body, now);
+            return Ok(Completed::Token(self.finish_token_fetch(result)));
+        }
         let mut req = self
             .in_flight
             .remove(&id)
             .ok_or(Misuse::UnknownRequest(id))?;
         match req.head.take() {
-            Some(head) => Ok((req, head)),
+            Some(head) => Ok(Completed::Op(req, head)),
             None => Err(Misuse::BodyBeforeHead(id)),
         }
     }
 
-    /// The request failed below HTTP: hands back its record.
-    pub(crate) fn fail(&mut self, id: RequestId) -> Result<InFlight<S>, Misuse> {
-        self.in_flight.remove(&id).ok_or(Misuse::UnknownRequest(id))
+    /// The request failed below HTTP: its record, or for the token request the error.
+    pub(crate) fn fail(
+        &mut self,
+        id: RequestId,
+        error: &crate::http::TransportError,
+    ) -> Result<Result<InFlight<S>, Error>, Misuse> {
+        if self.is_token_request(id) {
+            let message = format!("cannot reach the token server: {error}");
+            let failed = self.finish_token_fetch(Err(Error::Auth { message }));
+            return Ok(Err(failed.err().unwrap_or(Error::Cancelled)));
+        }
+        self.in_flight
+            .remove(&id)
+            .map(Ok)
+            .ok_or(Misuse::UnknownRequest(id))
     }
 
     /// Runs `step` again after `delay`.
@@ -183,5 +353,9 @@ impl<S: Copy> Session<S> {
     pub(crate) fn abandon_all(&mut self) {
         self.in_flight.clear();
         self.timers.clear();
+        self.held.clear();
+        self.parked.clear();
+        self.outbox.clear();
+        self.token_fetch = None;
     }
 }

@@ -20,7 +20,6 @@ pub use plan::{FetchedManifest, PullConfig, PullPlan, PullReport, PulledImage};
 use blob::{BlobDownload, BlobState};
 use step::Step;
 
-use crate::auth::AuthOutcome;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Misuse};
 use crate::http::{
@@ -32,7 +31,7 @@ use crate::platform::Platform;
 use crate::progress::{Progress, RateMeter};
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
-use crate::session::Session;
+use crate::session::{Completed, Session};
 use crate::time::Instant;
 
 /// Redirects followed for one request before giving up.
@@ -98,6 +97,10 @@ impl Pull {
             now,
         );
         let expect = plan.reference.parse::<Digest>().ok();
+        let mut session = session;
+        session
+            .auth
+            .add_scope(format!("repository:{}:pull", plan.repository));
         let root_job = ManifestJob {
             reference: plan.reference.clone(),
             expect,
@@ -132,6 +135,9 @@ impl Pull {
 
     /// The next output, or `None` when the pull waits for an input.
     pub fn poll(&mut self) -> Option<Output> {
+        if let Some(req) = self.session.next_outgoing() {
+            return Some(Output::Send(req));
+        }
         self.outputs.pop_front()
     }
 
@@ -160,7 +166,7 @@ impl Pull {
         self.session.tick(now);
         let ok = head.status.as_u16() == 200;
         let step = self.session.on_head(id, head)?;
-        if let (Step::Blob(b), true) = (step, ok) {
+        if let (Some(Step::Blob(b)), true) = (step, ok) {
             self.blobs[b].state = BlobState::Receiving;
         }
         Ok(())
@@ -176,14 +182,16 @@ impl Pull {
     ) -> Result<(), Misuse> {
         self.session.tick(now);
         let streaming = matches!(
-            self.session.get_mut(id)?.step,
-            Step::Blob(b) if self.blobs[b].state == BlobState::Receiving
+            self.session.step_of(id)?,
+            Some(Step::Blob(b)) if self.blobs[b].state == BlobState::Receiving
         );
         let step = self.session.on_chunk(id, data, !streaming)?;
         if !streaming || self.phase == Phase::Finished {
             return Ok(());
         }
-        let Step::Blob(b) = step else { return Ok(()) };
+        let Some(Step::Blob(b)) = step else {
+            return Ok(());
+        };
         let blob = &mut self.blobs[b];
         let offset = blob.received;
         if offset.saturating_add(data.len() as u64) > blob.size {
@@ -216,9 +224,19 @@ impl Pull {
     /// Request `id`'s response is complete; the pull acts on it.
     pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
-        let (req, head) = self.session.complete(id)?;
-        if self.phase != Phase::Finished {
-            self.on_response(req.step, &req.url, head, &req.body);
+        match self.session.complete(id)? {
+            Completed::Op(req, head) if self.phase != Phase::Finished => {
+                self.on_response(req.step, &req.url, head, &req.body);
+            }
+            Completed::Op(..) => {}
+            Completed::Token(Ok(steps)) => {
+                for step in steps {
+                    if self.phase != Phase::Finished {
+                        self.issue(step);
+                    }
+                }
+            }
+            Completed::Token(Err(e)) => self.finish(Err(e)),
         }
         Ok(())
     }
@@ -231,7 +249,13 @@ impl Pull {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        let req = self.session.fail(id)?;
+        let req = match self.session.fail(id, &error)? {
+            Ok(req) => req,
+            Err(e) => {
+                self.finish(Err(e));
+                return Ok(());
+            }
+        };
         if self.phase == Phase::Finished {
             return Ok(());
         }
@@ -262,7 +286,7 @@ impl Pull {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        self.session.get_mut(id).map(|_| ())
+        self.session.step_of(id).map(|_| ())
     }
 
     /// Stops the pull: it finishes with [`Error::Cancelled`].
@@ -275,8 +299,9 @@ impl Pull {
     fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.auth.on_unauthorized(&head) {
-                Ok(AuthOutcome::Retry) => self.issue(step),
+            match self.session.on_unauthorized(step, &head) {
+                Ok(Some(step)) => self.issue(step),
+                Ok(None) => {}
                 Err(e) => self.finish(Err(e)),
             }
             return;
@@ -647,7 +672,9 @@ impl Pull {
                 let req = self
                     .session
                     .request(step, Method::GET, url, headers, Body::Empty);
-                self.outputs.push_back(Output::Send(req));
+                if let Some(req) = req {
+                    self.outputs.push_back(Output::Send(req));
+                }
             }
             Err(e) => {
                 let message = format!("cannot build a URL for {}: {e}", self.plan.registry);

@@ -20,7 +20,6 @@ pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport};
 use blob::{BlobState, BlobUpload};
 use step::Step;
 
-use crate::auth::AuthOutcome;
 use crate::endpoint::with_digest;
 use crate::error::{Error, Misuse};
 use crate::http::{
@@ -30,7 +29,7 @@ use crate::http::{
 use crate::progress::{Progress, RateMeter};
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
-use crate::session::Session;
+use crate::session::{Completed, Session};
 use crate::time::Instant;
 
 /// Where the whole push stands.
@@ -82,6 +81,13 @@ impl Push {
             }
         }
         let queue = (0..blobs.len()).collect();
+        let mut session = session;
+        session
+            .auth
+            .add_scope(format!("repository:{}:pull,push", plan.repository));
+        if let Some(from) = &plan.mount_from {
+            session.auth.add_scope(format!("repository:{from}:pull"));
+        }
         let mut push = Push {
             plan,
             config,
@@ -106,6 +112,9 @@ impl Push {
 
     /// The next output, or `None` when the push waits for an input.
     pub fn poll(&mut self) -> Option<Output> {
+        if let Some(req) = self.session.next_outgoing() {
+            return Some(Output::Send(req));
+        }
         self.outputs.pop_front()
     }
 
@@ -154,7 +163,13 @@ impl Push {
     /// Request `id`'s response is complete; the push acts on it.
     pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
-        let (req, head) = self.session.complete(id)?;
+        let (req, head) = match self.session.complete(id)? {
+            Completed::Op(req, head) => (req, head),
+            Completed::Token(result) => {
+                self.on_token(result);
+                return Ok(());
+            }
+        };
         if req.sent < req.body_len {
             self.sent_total += req.body_len - req.sent;
         }
@@ -174,6 +189,9 @@ impl Push {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
+        let Some(_) = self.session.step_of(id)? else {
+            return Ok(());
+        };
         let req = self.session.get_mut(id)?;
         let offset = req.step.body_start() + req.sent;
         req.sent += data.len() as u64;
@@ -194,7 +212,13 @@ impl Push {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        let req = self.session.fail(id)?;
+        let req = match self.session.fail(id, &error)? {
+            Ok(req) => req,
+            Err(e) => {
+                self.finish(Err(e));
+                return Ok(());
+            }
+        };
         if self.phase == Phase::Finished {
             return Ok(());
         }
@@ -221,6 +245,19 @@ impl Push {
     pub fn cancel(&mut self) {
         if self.phase != Phase::Finished {
             self.finish(Err(Error::Cancelled));
+        }
+    }
+
+    /// The token request ended: send the requests that waited for it, or fail.
+    fn on_token(&mut self, result: Result<Vec<Step>, Error>) {
+        match result {
+            Ok(steps) if self.phase != Phase::Finished => {
+                for step in steps {
+                    self.issue(step);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => self.finish(Err(e)),
         }
     }
 
@@ -254,8 +291,9 @@ impl Push {
     fn on_response(&mut self, step: Step, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.auth.on_unauthorized(&head) {
-                Ok(AuthOutcome::Retry) => self.issue(step),
+            match self.session.on_unauthorized(step, &head) {
+                Ok(Some(step)) => self.issue(step),
+                Ok(None) => {}
                 Err(e) => self.finish(Err(e)),
             }
             return;
@@ -571,8 +609,9 @@ impl Push {
     fn issue(&mut self, step: Step) {
         match self.build(step) {
             Ok((method, url, headers, body)) => {
-                let req = self.session.request(step, method, url, headers, body);
-                self.outputs.push_back(Output::Send(req));
+                if let Some(req) = self.session.request(step, method, url, headers, body) {
+                    self.outputs.push_back(Output::Send(req));
+                }
             }
             Err(e) => self.finish(Err(e)),
         }

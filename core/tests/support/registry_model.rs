@@ -15,6 +15,17 @@ pub enum LocationStyle {
     RelativeWithState,
 }
 
+/// Settings of the model's token server.
+#[derive(Clone, Debug)]
+pub struct BearerAuth {
+    /// Basic credentials the token server requires (`None`: anonymous tokens).
+    pub basic: Option<String>,
+    /// `expires_in` of issued tokens.
+    pub expires_in: u64,
+    /// Issue tokens the registry never accepts.
+    pub useless_tokens: bool,
+}
+
 /// A scripted failure: the next request whose method and path match gets `status`.
 pub struct Fault {
     pub method: Method,
@@ -54,6 +65,14 @@ pub struct RegistryModel {
     /// When set, a blob exists in a repository only once pushed or mounted there, as in
     /// distribution; `links` holds `repo@digest`.
     pub repo_scoped: bool,
+    /// Bearer token auth: a token server at `http://auth.example/token`.
+    pub bearer: Option<BearerAuth>,
+    /// Tokens the token server issued and the registry accepts.
+    pub valid_tokens: Vec<String>,
+    /// Every token request: its `Authorization` header (if any) and its scopes.
+    pub token_requests: Vec<(Option<String>, Vec<String>)>,
+    /// Forget every issued token after this many more registry requests.
+    pub revoke_tokens_after: Option<usize>,
     /// Answer ranged blob requests with the whole blob (200), as some servers do.
     pub ignore_ranges: bool,
     pub links: std::collections::HashSet<String>,
@@ -81,6 +100,10 @@ impl Default for RegistryModel {
             pending_cut: None,
             repo_scoped: false,
             ignore_ranges: false,
+            bearer: None,
+            valid_tokens: Vec::new(),
+            token_requests: Vec::new(),
+            revoke_tokens_after: None,
             links: std::collections::HashSet::new(),
         }
     }
@@ -135,6 +158,33 @@ impl RegistryModel {
             );
             let digest = path.trim_start_matches('/');
             return self.serve_blob(digest, req);
+        }
+        if req.url.host_str() == Some("auth.example") {
+            return Ok(self.token_server(req));
+        }
+        if let Some(n) = self.revoke_tokens_after.as_mut() {
+            if *n == 0 {
+                self.valid_tokens.clear();
+                self.revoke_tokens_after = None;
+            } else {
+                *n -= 1;
+            }
+        }
+        if self.bearer.is_some() {
+            let got = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            let ok = got
+                .and_then(|g| g.strip_prefix("Bearer "))
+                .is_some_and(|t| self.valid_tokens.iter().any(|v| v == t));
+            if !ok {
+                let head = ResponseHead::new(401).with_header(
+                    "WWW-Authenticate",
+                    r#"Bearer realm="http://auth.example/token",service="registry.example",scope="repository:team/app:pull""#,
+                );
+                return Ok((head, error_body("UNAUTHORIZED", "authentication required")));
+            }
         }
         if let Some(expected) = &self.required_auth {
             let got = req
@@ -380,6 +430,41 @@ impl RegistryModel {
         }
         let head = ResponseHead::new(200).with_header("Content-Length", &data.len().to_string());
         Ok((head, data))
+    }
+
+    fn token_server(&mut self, req: &Request) -> (ResponseHead, Vec<u8>) {
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let scopes: Vec<String> = req
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        self.token_requests.push((auth.clone(), scopes));
+        let Some(bearer) = self.bearer.clone() else {
+            return (ResponseHead::new(404), Vec::new());
+        };
+        if let Some(required) = &bearer.basic {
+            if auth.as_deref() != Some(required.as_str()) {
+                return (
+                    ResponseHead::new(401),
+                    error_body("UNAUTHORIZED", "bad credentials"),
+                );
+            }
+        }
+        let token = format!("tok-{}", self.token_requests.len());
+        if !bearer.useless_tokens {
+            self.valid_tokens.push(token.clone());
+        }
+        let body = format!(
+            r#"{{"token":"{token}","expires_in":{}}}"#,
+            bearer.expires_in
+        );
+        (ResponseHead::new(200), body.into_bytes())
     }
 
     /// Stores a manifest as if pushed, under `repo:reference` and `repo:digest`.
