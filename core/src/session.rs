@@ -37,6 +37,7 @@ pub(crate) struct InFlight<S> {
 
 /// How a request ended, as far as the operation is concerned.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // short-lived, moved once
 pub(crate) enum Completed<S> {
     /// One of the operation's requests.
     Op(InFlight<S>, ResponseHead),
