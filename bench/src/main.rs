@@ -174,7 +174,13 @@ fn run(args: Args) -> Result<()> {
 
     let images = work.join("images");
     let layer_size = size / args.layers as u64;
-    let main_image = prepare(&images, "main", MAIN_SEED, args.layers, layer_size)?;
+    let main_image = prepare(
+        &images,
+        &image_name("main", args.layers, layer_size),
+        MAIN_SEED,
+        args.layers,
+        layer_size,
+    )?;
     eprintln!(
         "main image: {} in {}",
         main_image.label(),
@@ -221,7 +227,7 @@ fn run(args: Args) -> Result<()> {
             let image = if per_layer == layer_size {
                 main_image.clone()
             } else {
-                let name = format!("scan-{}", s.trim().to_ascii_lowercase());
+                let name = image_name("scan", args.layers, per_layer);
                 prepare(&images, &name, SCAN_SEED, args.layers, per_layer)?
             };
             for i in 0..args.scan_runs {
@@ -303,6 +309,16 @@ fn run(args: Args) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Directory name of a generated image, e.g. `main-8x128MiB`.
+fn image_name(kind: &str, layers: usize, layer_size: u64) -> String {
+    let size = if layer_size % (1 << 20) == 0 {
+        format!("{}MiB", layer_size >> 20)
+    } else {
+        format!("{layer_size}B")
+    };
+    format!("{kind}-{layers}x{size}")
 }
 
 /// One push with `run_once`, after waiting for a quiet machine, repeated while disturbed.
