@@ -54,6 +54,9 @@ pub enum Output {
         /// Why.
         error: Error,
     },
+    /// The registry answered the version check (with credentials, when it wanted them): it
+    /// is reachable and the credentials work.
+    Ready,
     /// HTTPS failed against a loopback registry that speaks plain HTTP; using HTTP.
     PlainHttpFallback {
         /// The registry host.
@@ -112,7 +115,9 @@ pub struct Fetch {
 }
 
 impl Fetch {
-    /// A fetcher for `registry`/`repository`, starting at `now` with the version check.
+    /// A fetcher for `registry`/`repository`, starting at `now` with the version check. With
+    /// an empty `repository` it only checks that the registry accepts the credentials (as
+    /// `docker login` does, asking for a token without a scope).
     pub fn new(registry: &str, repository: &str, config: &PullConfig, now: Instant) -> Fetch {
         let session = Session::new(
             registry,
@@ -302,6 +307,7 @@ impl Fetch {
         match req.step {
             Step::Ping if status == 200 => {
                 self.ready = true;
+                self.outputs.push_back(Output::Ready);
                 for s in std::mem::take(&mut self.waiting) {
                     self.issue(Step::Stream(s));
                 }
@@ -368,6 +374,12 @@ impl Fetch {
     ) -> Result<(), Misuse> {
         self.session.tick(now);
         self.session.step_of(id).map(|_| ())
+    }
+
+    /// Why the registry cannot be used at all, once that is known (the version check or
+    /// authentication failed for good).
+    pub fn fatal_error(&self) -> Option<&Error> {
+        self.fatal.as_ref()
     }
 
     /// Fails every open stream.

@@ -28,6 +28,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Copy an image from one registry to another, streaming blobs between them.
     Copy(CopyArgs),
+    /// Check credentials against a registry and keep them (credential helper or config.json).
+    Login(LoginArgs),
+    /// Forget the credentials kept for a registry.
+    Logout(LogoutArgs),
 }
 
 #[derive(Args, Debug)]
@@ -115,4 +119,20 @@ pub struct CopyArgs {
     /// How to show progress.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry, e.g. `registry.example.com:5000` (default: Docker Hub).
+    #[arg(default_value = "docker.io")]
+    pub registry: String,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub).
+    #[arg(default_value = "docker.io")]
+    pub registry: String,
 }

@@ -17,6 +17,8 @@ fn main() {
         cli::Command::Push(args) => commands::push::run(args),
         cli::Command::Inspect(args) => commands::inspect::run(args),
         cli::Command::Copy(args) => commands::copy::run(args),
+        cli::Command::Login(args) => commands::login::login(args),
+        cli::Command::Logout(args) => commands::login::logout(args),
     };
     match result {
         Ok(()) => std::process::exit(exit_code::OK),

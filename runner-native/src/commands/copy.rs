@@ -30,7 +30,8 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
     let origin = Clock::now();
     let src: Reference = parse(&args.source, "source")?;
     let dst: Reference = parse(&args.target, "target")?;
-    let credentials = credentials::from_args(&args.registry)?;
+    let mut creds = credentials::for_registries(&args.registry, &[&src.registry, &dst.registry])?;
+    let (dst_credentials, src_credentials) = (creds.pop().flatten(), creds.pop().flatten());
     let tls = TlsOptions {
         ca_file: args.registry.ca_file.clone(),
         insecure: args.registry.insecure,
@@ -51,7 +52,7 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
     };
     let pull_config = PullConfig {
         scheme: scheme(&src),
-        credentials: credentials.clone(),
+        credentials: src_credentials,
         retry: retry.clone(),
         ..PullConfig::default()
     };
@@ -88,7 +89,7 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
     let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
     let push_config = PushConfig {
         scheme: scheme(&dst),
-        credentials,
+        credentials: dst_credentials,
         jobs: usize::from(args.jobs),
         retry,
         ..PushConfig::default()

@@ -2,4 +2,5 @@
 
 pub mod copy;
 pub mod inspect;
+pub mod login;
 pub mod push;

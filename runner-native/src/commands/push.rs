@@ -21,7 +21,9 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         .target
         .parse()
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
-    let credentials = credentials::from_args(&args.registry)?;
+    let credentials = credentials::for_registries(&args.registry, &[&target.registry])?
+        .pop()
+        .flatten();
     let spec = SourceSpec::parse(&args.source);
     let source = Source::open(&spec.path)?;
     let wanted = args.image.as_deref().or(spec.image.as_deref());

@@ -1,5 +1,5 @@
-//! Where registry credentials come from: `-u` with `--password-stdin`, or `TUG_USERNAME` /
-//! `TUG_PASSWORD`.
+//! Credentials given on the command line: `-u` with `--password-stdin`, or
+//! `TUG_USERNAME` / `TUG_PASSWORD`.
 
 use std::io::Read;
 

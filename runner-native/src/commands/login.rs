@@ -1,0 +1,84 @@
+//! `tug login REGISTRY` checks credentials against the registry (its version check, with a
+//! token from its token server when it uses one) and keeps them; `tug logout` forgets them.
+
+use std::time::Instant as Clock;
+
+use tug_core::fetch::{self, Fetch};
+use tug_core::pull::PullConfig;
+use tug_core::{Instant, Scheme};
+
+use crate::cli::{LoginArgs, LogoutArgs};
+use crate::credentials;
+use crate::driver::drive;
+use crate::exit_code::CliError;
+use crate::transport::{TlsOptions, Transport};
+
+/// The registry host from what the user typed (`https://host/`, `host:port`, `docker.io`).
+fn host(registry: &str) -> String {
+    let r = registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    r.split('/').next().unwrap_or(r).to_owned()
+}
+
+pub fn login(args: LoginArgs) -> Result<(), CliError> {
+    let registry = host(&args.registry);
+    let creds = credentials::from_args(&args.registry_args)?.ok_or_else(|| {
+        CliError::Usage(
+            "tug login needs -u USER with --password-stdin (or TUG_USERNAME and TUG_PASSWORD)"
+                .into(),
+        )
+    })?;
+    let api_host = if credentials::registry_matches(&registry, "docker.io") {
+        "registry-1.docker.io".to_owned()
+    } else {
+        registry.clone()
+    };
+    let reference: tug_core::Reference = format!("{registry}/x")
+        .parse()
+        .map_err(|e| CliError::Usage(format!("registry: {e}")))?;
+    let scheme = if args.registry_args.plain_http {
+        Scheme::Http
+    } else if reference.is_loopback() {
+        Scheme::HttpsThenHttp
+    } else {
+        Scheme::Https
+    };
+    let config = PullConfig {
+        scheme,
+        credentials: Some(creds.clone()),
+        ..PullConfig::default()
+    };
+    let tls = TlsOptions {
+        ca_file: args.registry_args.ca_file.clone(),
+        insecure: args.registry_args.insecure,
+    };
+    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let check = Fetch::new(&api_host, "", &config, Instant::ZERO);
+    smol::block_on(drive(check, Clock::now(), &transport, |fetch, io| {
+        while let Some(output) = fetch.poll() {
+            match output {
+                fetch::Output::Send(req) => io.send(req),
+                fetch::Output::Ready => return Some(Ok(())),
+                _ => {}
+            }
+        }
+        fetch.fatal_error().cloned().map(Err)
+    }))?;
+    let place = credentials::remember(&registry, &creds)?;
+    eprintln!(
+        "Login succeeded for {} at {registry}; credentials kept in {place}",
+        creds.username
+    );
+    Ok(())
+}
+
+pub fn logout(args: LogoutArgs) -> Result<(), CliError> {
+    let registry = host(&args.registry);
+    if credentials::forget(&registry)? {
+        eprintln!("Removed the credentials for {registry}");
+    } else {
+        eprintln!("No credentials were kept for {registry}");
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! Docker's `config.json` (`$DOCKER_CONFIG` or `~/.docker`) and the containers `auth.json`
+//! (`$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`): reading credentials for a
+//! registry, and keeping or forgetting them for `tug login` / `tug logout`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use tug_core::Credentials;
+
+use super::{config_key, helper, registry_matches};
+use crate::exit_code::CliError;
+
+/// Path of Docker's config file.
+pub fn docker_config_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("config.json"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+}
+
+/// Paths of the containers auth file, in the order podman and skopeo read them.
+fn auth_json_paths() -> Vec<PathBuf> {
+    if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|f| !f.is_empty()) {
+        return vec![PathBuf::from(f)];
+    }
+    let mut paths = Vec::new();
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        paths.push(PathBuf::from(dir).join("containers").join("auth.json"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        paths.push(PathBuf::from(home).join(".config/containers/auth.json"));
+    }
+    paths
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>, CliError> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CliError::Input(format!("{} is not valid JSON: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::Input(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// The entry of `map` whose key names `registry`.
+fn entry<'a>(
+    map: Option<&'a Map<String, Value>>,
+    registry: &str,
+) -> Option<(&'a String, &'a Value)> {
+    map?.iter().find(|(k, _)| registry_matches(k, registry))
+}
+
+/// Credentials from an `auths` entry: `auth` (base64 `user:password`) or
+/// `username` + `password`.
+fn from_auths_entry(v: &Value, file: &Path, key: &str) -> Result<Option<Credentials>, CliError> {
+    if let Some(auth) = v
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                CliError::Input(format!(
+                    "{}: auths.{key}.auth is not base64 of user:password",
+                    file.display()
+                ))
+            })?;
+        let (user, pass) = decoded.split_once(':').ok_or_else(|| {
+            CliError::Input(format!(
+                "{}: auths.{key}.auth has no ':' between user and password",
+                file.display()
+            ))
+        })?;
+        return Ok(Some(Credentials {
+            username: user.to_owned(),
+            password: pass.to_owned(),
+        }));
+    }
+    let user = v.get("username").and_then(Value::as_str);
+    let pass = v.get("password").and_then(Value::as_str);
+    Ok(match (user, pass) {
+        (Some(u), Some(p)) if !p.is_empty() => Some(Credentials {
+            username: u.to_owned(),
+            password: p.to_owned(),
+        }),
+        _ => None,
+    })
+}
+
+/// Credentials for `registry` from the files and helpers, in Docker's order, then podman's.
+pub fn lookup(registry: &str) -> Result<Option<Credentials>, CliError> {
+    if let Some(path) = docker_config_path() {
+        if let Some(config) = read_json(&path)? {
+            if let Some((key, name)) = entry(
+                config.get("credHelpers").and_then(Value::as_object),
+                registry,
+            ) {
+                if let Some(name) = name.as_str() {
+                    return helper::get(name, key);
+                }
+            }
+            if let Some(store) = config
+                .get("credsStore")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                if let Some(creds) = helper::get(store, &config_key(registry))? {
+                    return Ok(Some(creds));
+                }
+            }
+            if let Some((key, v)) = entry(config.get("auths").and_then(Value::as_object), registry)
+            {
+                if let Some(creds) = from_auths_entry(v, &path, key)? {
+                    return Ok(Some(creds));
+                }
+            }
+        }
+    }
+    for path in auth_json_paths() {
+        if let Some(file) = read_json(&path)? {
+            if let Some((key, v)) = entry(file.get("auths").and_then(Value::as_object), registry) {
+                if let Some(creds) = from_auths_entry(v, &path, key)? {
+                    return Ok(Some(creds));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Which helper keeps `registry`'s credentials, if any.
+fn helper_for(config: &Value, registry: &str) -> Option<String> {
+    if let Some((_, name)) = entry(
+        config.get("credHelpers").and_then(Value::as_object),
+        registry,
+    ) {
+        return name.as_str().map(str::to_owned);
+    }
+    config
+        .get("credsStore")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Keeps credentials for `registry`: in the configured helper, else in `config.json`
+/// (mode 0600). Returns where they went.
+pub fn remember(registry: &str, creds: &Credentials) -> Result<String, CliError> {
+    let path = docker_config_path()
+        .ok_or_else(|| CliError::Input("neither DOCKER_CONFIG nor HOME is set".into()))?;
+    let mut config = read_json(&path)?.unwrap_or_else(|| json!({}));
+    let key = config_key(registry);
+    let auths = config
+        .as_object_mut()
+        .ok_or_else(|| CliError::Input(format!("{} is not a JSON object", path.display())))?
+        .entry("auths")
+        .or_insert_with(|| json!({}));
+    let auths = auths
+        .as_object_mut()
+        .ok_or_else(|| CliError::Input(format!("{}: auths is not an object", path.display())))?;
+    auths.retain(|k, _| !registry_matches(k, registry));
+    let helper = helper_for(&config, registry);
+    let place = match &helper {
+        Some(name) => {
+            helper::store(name, &key, creds)?;
+            format!("credential helper docker-credential-{name}")
+        }
+        None => path.display().to_string(),
+    };
+    let entry = match helper {
+        Some(_) => json!({}),
+        None => {
+            let raw = format!("{}:{}", creds.username, creds.password);
+            json!({ "auth": base64::engine::general_purpose::STANDARD.encode(raw) })
+        }
+    };
+    if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
+        auths.insert(key, entry);
+    }
+    write_private(&path, &config)?;
+    Ok(place)
+}
+
+/// Forgets `registry`'s credentials: in the helper and in `config.json`. Returns whether
+/// there were any.
+pub fn forget(registry: &str) -> Result<bool, CliError> {
+    let Some(path) = docker_config_path() else {
+        return Ok(false);
+    };
+    let Some(mut config) = read_json(&path)? else {
+        return Ok(false);
+    };
+    if let Some(name) = helper_for(&config, registry) {
+        helper::erase(&name, &config_key(registry))?;
+    }
+    let mut removed = false;
+    if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
+        let before = auths.len();
+        auths.retain(|k, _| !registry_matches(k, registry));
+        removed = auths.len() != before;
+    }
+    if removed {
+        write_private(&path, &config)?;
+    }
+    Ok(removed)
+}
+
+/// Writes `value` to `path` atomically, readable by the owner only.
+fn write_private(path: &Path, value: &Value) -> Result<(), CliError> {
+    let err = |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(".config.json.tug-{}", std::process::id()));
+    {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(err)?;
+        let text = serde_json::to_vec_pretty(value).map_err(|e| CliError::Input(e.to_string()))?;
+        f.write_all(&text).map_err(err)?;
+        f.sync_all().map_err(err)?;
+    }
+    fs::rename(&tmp, path).map_err(err)
+}

@@ -1,0 +1,107 @@
+//! Docker credential helpers: `docker-credential-<name> get|store|erase`, speaking JSON on
+//! standard input and output. Their secrets pass through memory only.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use tug_core::Credentials;
+
+use crate::exit_code::CliError;
+
+#[derive(Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+#[derive(Serialize)]
+struct HelperStore<'a> {
+    #[serde(rename = "ServerURL")]
+    server_url: &'a str,
+    #[serde(rename = "Username")]
+    username: &'a str,
+    #[serde(rename = "Secret")]
+    secret: &'a str,
+}
+
+fn run(name: &str, verb: &str, input: &[u8]) -> Result<(bool, Vec<u8>, String), CliError> {
+    let program = format!("docker-credential-{name}");
+    let mut child = Command::new(&program)
+        .arg(verb)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| CliError::Input(format!("cannot run credential helper {program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| CliError::Input(format!("credential helper {program} failed: {e}")))?;
+    // Helpers print their error message on stdout; it is no secret (a "not found" text).
+    let message = String::from_utf8_lossy(if out.stdout.len() < 300 {
+        &out.stdout
+    } else {
+        b""
+    })
+    .trim()
+    .to_owned();
+    Ok((out.status.success(), out.stdout, message))
+}
+
+/// Asks helper `name` for the credentials of `server`; `None` if it has none.
+pub fn get(name: &str, server: &str) -> Result<Option<Credentials>, CliError> {
+    let (ok, stdout, message) = run(name, "get", server.as_bytes())?;
+    if !ok {
+        if message.to_lowercase().contains("not found") {
+            return Ok(None);
+        }
+        return Err(CliError::Input(format!(
+            "credential helper docker-credential-{name} failed for {server}: {message}"
+        )));
+    }
+    let answer: HelperAnswer = serde_json::from_slice(&stdout).map_err(|_| {
+        CliError::Input(format!(
+            "credential helper docker-credential-{name} answered something that is not its JSON"
+        ))
+    })?;
+    if answer.secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credentials {
+        username: answer.username,
+        password: answer.secret,
+    }))
+}
+
+/// Gives helper `name` the credentials of `server` to keep.
+pub fn store(name: &str, server: &str, creds: &Credentials) -> Result<(), CliError> {
+    let body = serde_json::to_vec(&HelperStore {
+        server_url: server,
+        username: &creds.username,
+        secret: &creds.password,
+    })
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    let (ok, _, message) = run(name, "store", &body)?;
+    if !ok {
+        return Err(CliError::Input(format!(
+            "credential helper docker-credential-{name} could not store credentials for {server}: {message}"
+        )));
+    }
+    Ok(())
+}
+
+/// Asks helper `name` to forget `server`.
+pub fn erase(name: &str, server: &str) -> Result<(), CliError> {
+    let (ok, _, message) = run(name, "erase", server.as_bytes())?;
+    if !ok && !message.to_lowercase().contains("not found") {
+        return Err(CliError::Input(format!(
+            "credential helper docker-credential-{name} could not erase {server}: {message}"
+        )));
+    }
+    Ok(())
+}

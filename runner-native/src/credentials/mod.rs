@@ -1,0 +1,70 @@
+//! Where registry credentials come from, in this order: `-u` with `--password-stdin`,
+//! `TUG_USERNAME` / `TUG_PASSWORD`, Docker's `config.json` (`auths`, `credHelpers`,
+//! `credsStore`), then the containers `auth.json`. Also where `tug login` keeps them.
+
+mod docker_config;
+mod flags;
+mod helper;
+
+pub use docker_config::{forget, remember};
+pub use flags::from_args;
+
+use tug_core::Credentials;
+
+use crate::cli::RegistryArgs;
+use crate::exit_code::CliError;
+
+/// The credentials to use for each of `registries` (hosts as written in image references):
+/// the command line's for all of them when given, else each one's stored credentials.
+pub fn for_registries(
+    args: &RegistryArgs,
+    registries: &[&str],
+) -> Result<Vec<Option<Credentials>>, CliError> {
+    if let Some(creds) = from_args(args)? {
+        return Ok(registries.iter().map(|_| Some(creds.clone())).collect());
+    }
+    registries
+        .iter()
+        .map(|r| docker_config::lookup(r))
+        .collect()
+}
+
+/// The keys a registry may be stored under: Docker Hub's legacy URL for `docker.io`, and the
+/// host with or without `https://` and a `/v1/` or `/v2/` suffix.
+pub(crate) fn registry_matches(key: &str, registry: &str) -> bool {
+    let normalise = |s: &str| -> String {
+        let s = s
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let s = s.split('/').next().unwrap_or(s);
+        match s {
+            "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_owned(),
+            other => other.to_owned(),
+        }
+    };
+    normalise(key) == normalise(registry)
+}
+
+/// The key `tug login` writes for `registry` (Docker Hub keeps its legacy URL).
+pub(crate) fn config_key(registry: &str) -> String {
+    if registry_matches(registry, "docker.io") {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        registry.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_spellings_match() {
+        assert!(registry_matches("https://index.docker.io/v1/", "docker.io"));
+        assert!(registry_matches("registry-1.docker.io", "index.docker.io"));
+        assert!(registry_matches("https://127.0.0.1:5000", "127.0.0.1:5000"));
+        assert!(!registry_matches("127.0.0.1:5001", "127.0.0.1:5000"));
+        assert_eq!(config_key("docker.io"), "https://index.docker.io/v1/");
+        assert_eq!(config_key("ghcr.io"), "ghcr.io");
+    }
+}
