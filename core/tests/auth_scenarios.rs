@@ -160,6 +160,7 @@ fn tokens_are_refreshed_before_they_expire_in_virtual_time() {
         path_contains: "/blobs/".into(),
         response: Ok(429),
         extra_headers: vec![("Retry-After".into(), "70".into())],
+        forget_uploads: false,
     });
     let img = image(&[300]);
     let config = PushConfig {

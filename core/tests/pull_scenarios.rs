@@ -247,7 +247,7 @@ fn redirects_to_blob_storage_drop_the_authorization_header() {
 }
 
 #[test]
-fn a_broken_download_restarts_and_leaves_nothing_partial() {
+fn a_broken_download_resumes_from_the_bytes_received() {
     let mut model = RegistryModel {
         cut_next_blob_after: Some(1500),
         ..Default::default()
@@ -258,10 +258,32 @@ fn a_broken_download_restarts_and_leaves_nothing_partial() {
     let report = run.result.as_ref().unwrap();
     assert_eq!(report.retries, 1);
     assert_has_image(&run, &img);
+    let blob_gets: Vec<_> = run
+        .requests
+        .iter()
+        .filter(|r| r.url.path().contains("/blobs/"))
+        .collect();
+    assert_eq!(blob_gets.len(), 2);
+    assert_eq!(blob_gets[1].headers["range"], "bytes=1500-");
     assert!(run
         .events
         .iter()
         .any(|e| matches!(e, Event::Retrying { .. })));
+}
+
+#[test]
+fn a_server_ignoring_the_range_makes_the_blob_start_over() {
+    let mut model = RegistryModel {
+        cut_next_blob_after: Some(1500),
+        ignore_ranges: true,
+        ..Default::default()
+    };
+    let img = image(&[3000]);
+    publish(&mut model, &img, "v1");
+    let run = run_pull(&mut model, plan("v1"), config());
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    assert!(run.leftovers.is_empty());
 }
 
 #[test]

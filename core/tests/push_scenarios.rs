@@ -237,13 +237,14 @@ fn auth_failures_are_auth_errors() {
 }
 
 #[test]
-fn a_500_during_a_chunk_restarts_the_blob_after_a_backoff() {
+fn a_500_during_a_chunk_resumes_from_the_committed_offset_after_a_backoff() {
     let mut model = RegistryModel::default();
     model.faults.push_back(Fault {
         method: Method::PATCH,
         path_contains: "/blobs/uploads/".into(),
         response: Ok(500),
         extra_headers: vec![],
+        forget_uploads: false,
     });
     let img = image(&[300, 5000]);
     let run = push(&mut model, &img, config());
@@ -263,7 +264,12 @@ fn a_500_during_a_chunk_restarts_the_blob_after_a_backoff() {
     assert_eq!(attempt, 2);
     assert!(delay <= Duration::from_millis(500));
     assert_eq!(reason, "500 from registry");
-    assert_eq!(model.count("POST"), 3, "the blob got a fresh session");
+    assert_eq!(model.count("POST"), 2, "the session is kept");
+    assert_eq!(
+        model.count("GET /v2/team/app/blobs/uploads/"),
+        1,
+        "the offset was asked for"
+    );
 }
 
 #[test]
@@ -274,6 +280,7 @@ fn retry_after_is_honoured_in_virtual_time() {
         path_contains: "/blobs/".into(),
         response: Ok(429),
         extra_headers: vec![("Retry-After".into(), "7".into())],
+        forget_uploads: false,
     });
     let img = image(&[300]);
     let run = push(&mut model, &img, config());
@@ -290,6 +297,7 @@ fn retries_are_bounded() {
             path_contains: "/blobs/".into(),
             response: Err(TransportErrorKind::Io),
             extra_headers: vec![],
+            forget_uploads: false,
         });
     }
     let img = image(&[300]);
@@ -307,6 +315,7 @@ fn registry_errors_carry_code_and_stop_before_the_manifest() {
         path_contains: "/blobs/uploads/".into(),
         response: Ok(404),
         extra_headers: vec![],
+        forget_uploads: false,
     });
     let img = image(&[300, 400]);
     let err = push(&mut model, &img, config()).result.unwrap_err();
@@ -558,4 +567,57 @@ fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
     let sent: u64 = run.requests.iter().map(|r| r.body.len()).sum();
     assert_eq!(sent, img.plan.manifest.bytes.len() as u64);
     assert!(model.manifests.contains_key("other/app:v1"));
+}
+
+#[test]
+fn a_broken_chunk_resends_only_that_chunk() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    model.faults.push_back(Fault {
+        method: Method::PATCH,
+        path_contains: "/blobs/uploads/u1".into(),
+        response: Err(TransportErrorKind::Io),
+        extra_headers: vec![],
+        forget_uploads: false,
+    });
+    // u0 is the config's session; u1 the layer's: its first PATCH breaks.
+    let run = push(&mut model, &img, config());
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    let sent: u64 = run
+        .requests
+        .iter()
+        .filter(|r| r.method == Method::PATCH)
+        .map(|r| r.body.len())
+        .sum();
+    assert_eq!(sent, 5000 + 700, "exactly one chunk is sent twice");
+    assert_eq!(model.count("POST"), 2);
+}
+
+#[test]
+fn a_lost_upload_session_starts_over() {
+    let mut model = RegistryModel::default();
+    model.faults.push_back(Fault {
+        method: Method::PATCH,
+        path_contains: "/blobs/uploads/".into(),
+        response: Ok(503),
+        extra_headers: vec![],
+        forget_uploads: true,
+    });
+    let img = image(&[300, 5000]);
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            jobs: 1,
+            ..config()
+        },
+    );
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(
+        model.count("POST"),
+        3,
+        "a new session after BLOB_UPLOAD_UNKNOWN"
+    );
 }

@@ -49,6 +49,13 @@ impl BlobDownload {
         }
     }
 
+    /// Prepares another request for the rest of the blob (from `received` on).
+    pub(crate) fn resume(&mut self) {
+        self.state = BlobState::Waiting;
+        self.redirect = None;
+        self.redirects = 0;
+    }
+
     /// Starts over from byte 0 (the runner was told to discard what it wrote).
     pub(crate) fn restart(&mut self) {
         self.received = 0;

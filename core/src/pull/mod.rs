@@ -164,10 +164,28 @@ impl Pull {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        let ok = head.status.as_u16() == 200;
+        let status = head.status.as_u16();
+        let range_start = head
+            .header("content-range")
+            .and_then(|v| v.trim().strip_prefix("bytes "))
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let step = self.session.on_head(id, head)?;
-        if let (Some(Step::Blob(b)), true) = (step, ok) {
-            self.blobs[b].state = BlobState::Receiving;
+        if let Some(Step::Blob(b)) = step {
+            let blob = &mut self.blobs[b];
+            match status {
+                200 => {
+                    if blob.received > 0 {
+                        // The server ignored the range: start this blob over.
+                        let digest = blob.digest.clone();
+                        blob.restart();
+                        self.outputs.push_back(Output::Discard { digest });
+                    }
+                    self.blobs[b].state = BlobState::Receiving;
+                }
+                206 if range_start == Some(blob.received) => blob.state = BlobState::Receiving,
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -324,7 +342,15 @@ impl Pull {
                 Ok(())
             }
             Step::Manifest(m) if status == 200 => self.on_manifest(m, &head, body),
-            Step::Blob(b) if status == 200 => self.on_blob_end(b),
+            Step::Blob(b) if self.blobs[b].state == BlobState::Receiving => self.on_blob_end(b),
+            Step::Blob(_) if status == 206 => {
+                // A range other than the one asked for: start over.
+                if self.retry(step, None, "the registry sent another range".into()) {
+                    Ok(())
+                } else {
+                    Err(self.registry_error(step, status, body))
+                }
+            }
             _ => Err(self.registry_error(step, status, body)),
         };
         if let Err(e) = result {
@@ -618,14 +644,10 @@ impl Pull {
                 self.manifests[m].attempts
             }
             Step::Blob(b) => {
+                // Keep what arrived: the next request asks for the rest with `Range`.
                 let blob = &mut self.blobs[b];
                 blob.attempts += 1;
-                if blob.received > 0 {
-                    self.outputs.push_back(Output::Discard {
-                        digest: blob.digest.clone(),
-                    });
-                }
-                blob.restart();
+                blob.resume();
                 blob.attempts
             }
         };
@@ -661,6 +683,11 @@ impl Pull {
             }
             Step::Blob(b) => {
                 let blob = &self.blobs[b];
+                if blob.received > 0 {
+                    if let Ok(v) = HeaderValue::try_from(format!("bytes={}-", blob.received)) {
+                        headers.insert("range", v);
+                    }
+                }
                 match &blob.redirect {
                     Some(u) => Ok(u.clone()),
                     None => endpoint.blob(repo, &blob.digest),

@@ -309,6 +309,15 @@ impl Push {
             Step::Head(b) => self.on_head(b, status),
             Step::Open(b) => self.on_open(b, &head),
             Step::Put(b) | Step::Close(b) => self.on_committed(b, &head),
+            Step::Status(b) => self.on_status(b, &head),
+            Step::Patch(..) if status == 416 => {
+                // The registry disagrees about the offset: ask it.
+                if self.schedule_retry(step, Some(Duration::ZERO), "416 from registry".into()) {
+                    Ok(())
+                } else {
+                    Err(Failure::Status)
+                }
+            }
             Step::Patch(b, start, end) => self.on_patch(b, start, end, &head),
             Step::Manifest(n) => self.on_manifest(n, &head),
         };
@@ -463,6 +472,53 @@ impl Push {
         Ok(())
     }
 
+    /// The registry said how much of the upload it has: go on from there, or start over
+    /// if the session is gone.
+    fn on_status(&mut self, b: usize, head: &ResponseHead) -> Result<(), Failure> {
+        match head.status.as_u16() {
+            200 | 204 => {}
+            404 => {
+                self.blobs[b].restart();
+                self.issue(Step::Open(b));
+                return Ok(());
+            }
+            _ => return Err(Failure::Status),
+        }
+        let location = match head.header("location") {
+            Some(_) => self.location(Step::Status(b), head)?,
+            None => self.upload_location(b).map_err(Failure::Error)?,
+        };
+        // distribution 2.8 says `0-0` for an empty upload: never trust a byte not confirmed.
+        let committed = match head.header("range").map(str::trim) {
+            None | Some("0-0") | Some("bytes=0-0") => 0,
+            Some(range) => parse_range_end(range).map(|last| last + 1).ok_or_else(|| {
+                self.protocol(
+                    Step::Status(b),
+                    &format!("unreadable Range header {range:?}"),
+                )
+            })?,
+        };
+        let size = self.blobs[b].size;
+        if committed > size {
+            let msg = format!("it reports {committed} bytes of a {size}-byte blob");
+            return Err(self.protocol(Step::Status(b), &msg));
+        }
+        self.blobs[b].state = BlobState::Uploading {
+            location,
+            committed,
+        };
+        let next = if committed == size {
+            if let Some(err) = self.mismatch_error(b) {
+                return Err(Failure::Error(err));
+            }
+            Step::Close(b)
+        } else {
+            self.next_chunk(b, committed)
+        };
+        self.issue(next);
+        Ok(())
+    }
+
     fn on_committed(&mut self, b: usize, head: &ResponseHead) -> Result<(), Failure> {
         if let Some(err) = self.mismatch_error(b) {
             return Err(Failure::Error(err));
@@ -568,10 +624,19 @@ impl Push {
 
     /// Plans another attempt of `step` after a backoff; false when attempts are exhausted.
     fn schedule_retry(&mut self, step: Step, hint: Option<Duration>, reason: String) -> bool {
-        // An upload that failed midway restarts with a fresh session: the registry's state
-        // of the old one is unknown.
+        // A chunked upload that failed asks the registry how much it has and goes on from
+        // there; a monolithic one starts a fresh session.
         let step = match step {
-            Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => Step::Open(b),
+            Step::Patch(b, ..) | Step::Close(b) | Step::Status(b)
+                if matches!(self.blobs[b].state, BlobState::Uploading { .. }) =>
+            {
+                Step::Status(b)
+            }
+            Step::Open(b)
+            | Step::Put(b)
+            | Step::Patch(b, ..)
+            | Step::Close(b)
+            | Step::Status(b) => Step::Open(b),
             other => other,
         };
         let attempt = match step.blob() {
@@ -669,6 +734,7 @@ impl Push {
                 let url = with_digest(&self.upload_location(b)?, &self.blobs[b].digest);
                 (Method::PUT, url, Body::Empty)
             }
+            Step::Status(b) => (Method::GET, self.upload_location(b)?, Body::Empty),
             Step::Manifest(n) => {
                 let m = self.manifest(n);
                 let reference = match self.plan.children.get(n) {
@@ -709,9 +775,11 @@ impl Push {
         match step {
             Step::Ping => format!("contacting registry {}", self.plan.registry),
             Step::Head(b) => format!("checking {}", self.blobs[b].label()),
-            Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => {
-                format!("uploading {}", self.blobs[b].label())
-            }
+            Step::Open(b)
+            | Step::Put(b)
+            | Step::Patch(b, ..)
+            | Step::Close(b)
+            | Step::Status(b) => format!("uploading {}", self.blobs[b].label()),
             Step::Manifest(n) => match self.plan.children.get(n) {
                 Some(child) => format!(
                     "pushing manifest {} to {}/{}",

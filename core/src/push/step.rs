@@ -15,6 +15,8 @@ pub(crate) enum Step {
     Patch(usize, u64, u64),
     /// Closing `PUT <location>?digest=` with no body, after the chunks.
     Close(usize),
+    /// `GET <location>`: how much of the upload the registry has, after a failure.
+    Status(usize),
     /// `PUT` manifest number `n`: the plan's children in order, then (at `n ==
     /// children.len()`) the manifest named by the reference.
     Manifest(usize),
@@ -24,9 +26,12 @@ impl Step {
     /// The unique blob this step serves.
     pub(crate) fn blob(self) -> Option<usize> {
         match self {
-            Step::Head(b) | Step::Open(b) | Step::Put(b) | Step::Patch(b, ..) | Step::Close(b) => {
-                Some(b)
-            }
+            Step::Head(b)
+            | Step::Open(b)
+            | Step::Put(b)
+            | Step::Patch(b, ..)
+            | Step::Close(b)
+            | Step::Status(b) => Some(b),
             Step::Ping | Step::Manifest(_) => None,
         }
     }

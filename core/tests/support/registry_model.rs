@@ -32,6 +32,8 @@ pub struct Fault {
     pub path_contains: String,
     pub response: Result<u16, TransportErrorKind>,
     pub extra_headers: Vec<(String, String)>,
+    /// Also forget every upload session (the registry restarted or expired them).
+    pub forget_uploads: bool,
 }
 
 pub struct RegistryModel {
@@ -137,6 +139,9 @@ impl RegistryModel {
             .position(|f| f.method == req.method && path.contains(&f.path_contains))
         {
             let fault = self.faults.remove(pos).unwrap();
+            if fault.forget_uploads {
+                self.uploads.clear();
+            }
             return match fault.response {
                 Ok(status) => {
                     let mut head = ResponseHead::new(status);
@@ -217,6 +222,18 @@ impl RegistryModel {
                     )),
                     None => Ok((ResponseHead::new(404), Vec::new())),
                 }
+            }
+            ("GET", Some(i), _) if parts.get(i + 1) == Some(&"uploads") => {
+                let id = parts.get(i + 2).copied().unwrap_or("").to_owned();
+                let Some(upload) = self.uploads.get(&id) else {
+                    let body = error_body("BLOB_UPLOAD_UNKNOWN", "upload unknown");
+                    return Ok((ResponseHead::new(404), body));
+                };
+                let last = upload.len().saturating_sub(1);
+                let head = ResponseHead::new(204)
+                    .with_header("Range", &format!("0-{last}"))
+                    .with_header("Location", &self.location_for(&parts[..i], &id));
+                Ok((head, Vec::new()))
             }
             ("GET", Some(i), _) => {
                 let digest = parts.get(i + 1).copied().unwrap_or("");
