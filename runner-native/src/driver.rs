@@ -38,13 +38,18 @@ pub async fn drive<O: Operation, R>(
         if let Some(result) = drain(&mut op, &io) {
             return result;
         }
-        let next = async { rx.recv().await.ok() };
+        let next = async { Event::Message(rx.recv().await.ok()) };
+        let stop = async {
+            crate::interrupt::interrupted().await;
+            Event::Interrupt
+        };
+        let next = next.or(stop);
         let message = match op.poll_timeout() {
             Some(deadline) => {
                 let wait = deadline.saturating_since(now());
                 let timer = async {
                     async_io::Timer::after(wait).await;
-                    None
+                    Event::Timer
                 };
                 next.or(timer).await
             }
@@ -52,10 +57,18 @@ pub async fn drive<O: Operation, R>(
         };
         let t = now();
         match message {
-            Some(m) => feed(&mut op, m, t),
-            None => op.handle_timeout(t),
+            Event::Message(Some(m)) => feed(&mut op, m, t),
+            Event::Message(None) | Event::Timer => op.handle_timeout(t),
+            Event::Interrupt => op.cancel(),
         }
     }
+}
+
+/// What woke the loop.
+enum Event {
+    Message(Option<Message>),
+    Timer,
+    Interrupt,
 }
 
 /// Hands a transport message to an operation. Messages about requests the operation no

@@ -5,6 +5,7 @@ mod commands;
 mod credentials;
 mod driver;
 mod exit_code;
+mod interrupt;
 mod progress;
 mod source;
 mod transport;
@@ -13,6 +14,7 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    interrupt::install();
     let result = match cli.command {
         cli::Command::Push(args) => commands::push::run(args),
         cli::Command::Inspect(args) => commands::inspect::run(args),

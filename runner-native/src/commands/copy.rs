@@ -216,6 +216,14 @@ fn push_plan(
     (plan, labels)
 }
 
+/// What woke the copy loop.
+enum Wake {
+    Push(Message),
+    Fetch(Message),
+    Timer,
+    Interrupt,
+}
+
 /// What the loop must do with the fetch's bytes, in order.
 enum PipeAction {
     Data(StreamId, Vec<u8>),
@@ -323,27 +331,41 @@ async fn run_copy(
             .into_iter()
             .flatten()
             .min();
-        let from_push = async { push_rx.recv().await.ok().map(|m| (true, m)) };
-        let from_fetch = async { fetch_rx.recv().await.ok().map(|m| (false, m)) };
-        let next = from_push.or(from_fetch);
-        let message = match deadline {
+        let from_push = async { push_rx.recv().await.map(Wake::Push).unwrap_or(Wake::Timer) };
+        let from_fetch = async {
+            fetch_rx
+                .recv()
+                .await
+                .map(Wake::Fetch)
+                .unwrap_or(Wake::Timer)
+        };
+        let stop = async {
+            crate::interrupt::interrupted().await;
+            Wake::Interrupt
+        };
+        let next = from_push.or(from_fetch).or(stop);
+        let wake = match deadline {
             Some(d) => {
                 let wait = d.saturating_since(now());
                 next.or(async {
                     async_io::Timer::after(wait).await;
-                    None
+                    Wake::Timer
                 })
                 .await
             }
             None => next.await,
         };
         let t = now();
-        match message {
-            Some((true, m)) => feed(&mut push, m, t),
-            Some((false, m)) => feed(&mut fetch, m, t),
-            None => {
+        match wake {
+            Wake::Push(m) => feed(&mut push, m, t),
+            Wake::Fetch(m) => feed(&mut fetch, m, t),
+            Wake::Timer => {
                 push.handle_timeout(t);
                 fetch.handle_timeout(t);
+            }
+            Wake::Interrupt => {
+                push.cancel();
+                fetch.cancel();
             }
         }
     }

@@ -139,6 +139,11 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         None
     }));
     display.finish();
+    if let Err(tug_core::Error::Cancelled) = &result {
+        eprintln!(
+            "tug: push cancelled; run the same command again to go on (blobs already in the registry are not sent again)"
+        );
+    }
     let report = result?;
     print_result(&args, &target, &plan, &labels, &report);
     Ok(())
