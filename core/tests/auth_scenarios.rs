@@ -161,6 +161,7 @@ fn tokens_are_refreshed_before_they_expire_in_virtual_time() {
         response: Ok(429),
         extra_headers: vec![("Retry-After".into(), "70".into())],
         forget_uploads: false,
+        after: 0,
     });
     let img = image(&[300]);
     let config = PushConfig {

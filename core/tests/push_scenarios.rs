@@ -8,7 +8,7 @@ use support::driver::{run_push, Run};
 use support::images::{image, image_from, Image, MANIFEST_TYPE};
 use support::registry_model::{Fault, LocationStyle, RegistryModel};
 use tug_core::http::{Body, Method, TransportErrorKind};
-use tug_core::push::{Event, PlanManifest, PushConfig};
+use tug_core::push::{Event, PlanManifest, PushConfig, ResumableUpload};
 use tug_core::{Credentials, Digest, Error, Scheme};
 
 fn config() -> PushConfig {
@@ -245,6 +245,7 @@ fn a_500_during_a_chunk_resumes_from_the_committed_offset_after_a_backoff() {
         response: Ok(500),
         extra_headers: vec![],
         forget_uploads: false,
+        after: 0,
     });
     let img = image(&[300, 5000]);
     let run = push(&mut model, &img, config());
@@ -281,6 +282,7 @@ fn retry_after_is_honoured_in_virtual_time() {
         response: Ok(429),
         extra_headers: vec![("Retry-After".into(), "7".into())],
         forget_uploads: false,
+        after: 0,
     });
     let img = image(&[300]);
     let run = push(&mut model, &img, config());
@@ -298,6 +300,7 @@ fn retries_are_bounded() {
             response: Err(TransportErrorKind::Io),
             extra_headers: vec![],
             forget_uploads: false,
+            after: 0,
         });
     }
     let img = image(&[300]);
@@ -316,6 +319,7 @@ fn registry_errors_carry_code_and_stop_before_the_manifest() {
         response: Ok(404),
         extra_headers: vec![],
         forget_uploads: false,
+        after: 0,
     });
     let img = image(&[300, 400]);
     let err = push(&mut model, &img, config()).result.unwrap_err();
@@ -579,6 +583,7 @@ fn a_broken_chunk_resends_only_that_chunk() {
         response: Err(TransportErrorKind::Io),
         extra_headers: vec![],
         forget_uploads: false,
+        after: 0,
     });
     // u0 is the config's session; u1 the layer's: its first PATCH breaks.
     let run = push(&mut model, &img, config());
@@ -603,6 +608,7 @@ fn a_lost_upload_session_starts_over() {
         response: Ok(503),
         extra_headers: vec![],
         forget_uploads: true,
+        after: 0,
     });
     let img = image(&[300, 5000]);
     let run = push(
@@ -620,4 +626,60 @@ fn a_lost_upload_session_starts_over() {
         3,
         "a new session after BLOB_UPLOAD_UNKNOWN"
     );
+}
+
+#[test]
+fn an_upload_left_open_by_an_earlier_run_is_resumed() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    // The first run dies on the layer's third chunk, with no retries left.
+    model.faults.push_back(Fault {
+        method: Method::PATCH,
+        path_contains: "/blobs/uploads/u1".into(),
+        response: Err(TransportErrorKind::Io),
+        extra_headers: vec![],
+        forget_uploads: false,
+        after: 2,
+    });
+    let no_retry = || PushConfig {
+        retry: tug_core::retry::RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        },
+        ..config()
+    };
+    let first = push(&mut model, &img, no_retry());
+    assert!(first.result.is_err());
+    let (location, committed) = first
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::UploadSession {
+                location,
+                committed,
+                ..
+            } => Some((location.clone(), *committed)),
+            _ => None,
+        })
+        .expect("the open session was announced");
+    assert_eq!(committed, 1400);
+
+    let mut plan = img.plan.clone();
+    plan.resume = vec![ResumableUpload {
+        digest: img.plan.blobs[1].digest.clone(),
+        location,
+    }];
+    let posts_before = model.count("POST");
+    let second = run_push(&mut model, plan, &img.data, no_retry());
+    second.result.unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(model.count("POST"), posts_before, "no new session");
+    let sent: u64 = second
+        .requests
+        .iter()
+        .filter(|r| r.method == Method::PATCH)
+        .map(|r| r.body.len())
+        .sum();
+    assert_eq!(sent, 5000 - 1400, "only what the registry lacked");
 }

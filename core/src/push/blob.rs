@@ -36,6 +36,8 @@ pub(crate) struct BlobUpload {
     pub min_chunk: u64,
     /// End of the bytes the current session has put on the wire.
     pub sent_upto: u64,
+    /// A session a previous run left open, tried before opening a new one.
+    pub resume: Option<Url>,
     hasher: Hasher,
 }
 
@@ -50,6 +52,7 @@ impl BlobUpload {
             attempts: 0,
             min_chunk: 0,
             sent_upto: 0,
+            resume: None,
             hasher,
         }
     }

@@ -66,6 +66,20 @@ pub enum Event {
         /// Its size.
         size: u64,
     },
+    /// An upload session is open and the registry confirmed `committed` bytes of it: a
+    /// runner that keeps this can resume the upload in a later run ([`PushPlan::resume`]).
+    ///
+    /// [`PushPlan::resume`]: super::PushPlan::resume
+    UploadSession {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+        /// The session URL (absolute).
+        location: String,
+        /// Bytes the registry confirmed.
+        committed: u64,
+    },
     /// Bytes of this blob sent (or confirmed) so far in its current attempt; emitted with
     /// each [`Event::Progress`] for every blob in flight.
     BlobProgress {

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 pub use event::{Event, Output};
-pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport};
+pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport, ResumableUpload};
 
 use blob::{BlobState, BlobUpload};
 use step::Step;
@@ -79,6 +79,13 @@ impl Push {
             if seen.insert(&b.digest, ()).is_none() {
                 blobs.push(BlobUpload::new(i, b.digest.clone(), b.size));
             }
+        }
+        for blob in &mut blobs {
+            blob.resume = plan
+                .resume
+                .iter()
+                .find(|r| r.digest == blob.digest)
+                .and_then(|r| url::Url::parse(&r.location).ok());
         }
         let queue = (0..blobs.len()).collect();
         let mut session = session;
@@ -368,11 +375,39 @@ impl Push {
                 self.blob_finished();
                 Ok(())
             }
-            404 => {
-                self.issue(Step::Open(b));
-                Ok(())
-            }
+            404 => match self.blobs[b].resume.take() {
+                Some(location) => {
+                    self.blobs[b].state = BlobState::Uploading {
+                        location,
+                        committed: 0,
+                    };
+                    self.issue(Step::Status(b));
+                    Ok(())
+                }
+                None => {
+                    self.issue(Step::Open(b));
+                    Ok(())
+                }
+            },
             _ => Err(Failure::Status),
+        }
+    }
+
+    /// Tells the runner where an upload session stands, so a later run can resume it.
+    fn session_event(&mut self, b: usize) {
+        let blob = &self.blobs[b];
+        if let BlobState::Uploading {
+            location,
+            committed,
+        } = &blob.state
+        {
+            let event = Event::UploadSession {
+                blob: blob.plan_index,
+                digest: blob.digest.clone(),
+                location: location.to_string(),
+                committed: *committed,
+            };
+            self.event(event);
         }
     }
 
@@ -413,12 +448,16 @@ impl Push {
             digest: blob.digest.clone(),
             size: blob.size,
         };
-        let next = if blob.size <= self.config.monolithic_max {
-            Step::Put(b)
-        } else {
+        let chunked = blob.size > self.config.monolithic_max;
+        let next = if chunked {
             self.next_chunk(b, 0)
+        } else {
+            Step::Put(b)
         };
         self.event(event);
+        if chunked {
+            self.session_event(b);
+        }
         self.issue(next);
         Ok(())
     }
@@ -460,6 +499,7 @@ impl Push {
             location,
             committed,
         };
+        self.session_event(b);
         let next = if committed == self.blobs[b].size {
             if let Some(err) = self.mismatch_error(b) {
                 return Err(Failure::Error(err));
@@ -507,6 +547,7 @@ impl Push {
             location,
             committed,
         };
+        self.session_event(b);
         let next = if committed == size {
             if let Some(err) = self.mismatch_error(b) {
                 return Err(Failure::Error(err));

@@ -26,9 +26,24 @@ pub struct PushPlan {
     /// A repository on the same registry that may hold the blobs: each upload first asks
     /// the registry to mount the blob from there.
     pub mount_from: Option<String>,
+    /// Upload sessions a previous run left open (from [`Event::UploadSession`]): for a blob
+    /// the registry still lacks, the push asks how far its session got and goes on from
+    /// there instead of starting over.
+    ///
+    /// [`Event::UploadSession`]: super::Event::UploadSession
+    pub resume: Vec<ResumableUpload>,
     /// Manifests pushed by digest before `manifest`: the per-platform manifests of a
     /// multi-platform index. Empty for a single image.
     pub children: Vec<PlanManifest>,
+}
+
+/// An upload session a previous run opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumableUpload {
+    /// The blob being uploaded.
+    pub digest: Digest,
+    /// The session's absolute URL, as the registry gave it.
+    pub location: String,
 }
 
 /// A blob to push. Its bytes stay wherever the runner keeps them.

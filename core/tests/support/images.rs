@@ -51,6 +51,7 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         reference: "v1".into(),
         children: Vec::new(),
         mount_from: None,
+        resume: Vec::new(),
         blobs,
         manifest: PlanManifest {
             digest: Digest::sha256_of(&manifest),

@@ -34,6 +34,8 @@ pub struct Fault {
     pub extra_headers: Vec<(String, String)>,
     /// Also forget every upload session (the registry restarted or expired them).
     pub forget_uploads: bool,
+    /// Let this many matching requests through before failing one.
+    pub after: usize,
 }
 
 pub struct RegistryModel {
@@ -133,11 +135,16 @@ impl RegistryModel {
                 message: "received corrupt message of type InvalidContentType".into(),
             });
         }
-        if let Some(pos) = self
+        let matching = self
             .faults
             .iter()
-            .position(|f| f.method == req.method && path.contains(&f.path_contains))
+            .position(|f| f.method == req.method && path.contains(&f.path_contains));
+        if let Some(f) = matching
+            .and_then(|i| self.faults.get_mut(i))
+            .filter(|f| f.after > 0)
         {
+            f.after -= 1;
+        } else if let Some(pos) = matching {
             let fault = self.faults.remove(pos).unwrap();
             if fault.forget_uploads {
                 self.uploads.clear();

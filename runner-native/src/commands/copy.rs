@@ -212,6 +212,7 @@ fn push_plan(
         manifest,
         children,
         mount_from: same_registry.then(|| src.repository.clone()),
+        resume: Vec::new(),
     };
     (plan, labels)
 }

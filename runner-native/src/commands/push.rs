@@ -76,6 +76,7 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
             None => plan_manifest(&images[0].manifest),
         },
         mount_from: None,
+        resume: Vec::new(),
         children: match index {
             Some(_) => images
                 .iter()
