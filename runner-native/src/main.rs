@@ -9,6 +9,7 @@ mod interrupt;
 mod progress;
 mod source;
 mod transport;
+mod upload_state;
 
 use clap::Parser;
 

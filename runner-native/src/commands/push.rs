@@ -3,7 +3,9 @@
 use std::time::Instant as Clock;
 
 use tug_core::archive::Selection;
-use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
+use tug_core::push::{
+    Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport,
+};
 use tug_core::retry::RetryPolicy;
 use tug_core::{Instant, Reference, Scheme};
 
@@ -14,6 +16,7 @@ use crate::exit_code::CliError;
 use crate::progress::{bytes, Display, ProgressMode};
 use crate::source::{Source, SourceSpec};
 use crate::transport::{TlsOptions, Transport};
+use crate::upload_state::UploadState;
 
 pub fn run(args: PushArgs) -> Result<(), CliError> {
     let origin = Clock::now();
@@ -128,12 +131,18 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
             bytes(plan.blobs.iter().map(|b| b.size).sum())
         );
     }
+    let uploads = UploadState::new(&target.registry, &target.repository);
+    let mut plan = plan;
+    plan.resume = uploads.resumable();
     let push = Push::new(plan.clone(), config, Instant::ZERO);
     let result = smol::block_on(drive(push, origin, &transport, |push, io| {
         while let Some(output) = push.poll() {
             match output {
                 Output::Send(req) => io.send(req),
-                Output::Event(e) => display.event(&e),
+                Output::Event(e) => {
+                    keep_upload_state(&uploads, &e);
+                    display.event(&e);
+                }
                 Output::Finished(result) => return Some(result),
             }
         }
@@ -148,6 +157,22 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
     let report = result?;
     print_result(&args, &target, &plan, &labels, &report);
     Ok(())
+}
+
+/// Keeps open upload sessions for a later run, and forgets them once their blob is in.
+fn keep_upload_state(uploads: &UploadState, event: &Event) {
+    match event {
+        Event::UploadSession {
+            digest,
+            location,
+            committed,
+            ..
+        } => uploads.record(digest, location, *committed),
+        Event::BlobCommitted { digest, .. }
+        | Event::BlobSkipped { digest, .. }
+        | Event::BlobMounted { digest, .. } => uploads.forget(digest),
+        _ => {}
+    }
 }
 
 fn print_result(
