@@ -1,7 +1,8 @@
 //! tug-testkit: real parts for tug's end-to-end tests.
 //!
 //! - [`Registry`]: a real `docker-registry` (distribution 2.8) on `127.0.0.1:<ephemeral>`,
-//!   plain HTTP, TLS with a private CA, or TLS + htpasswd Basic auth; stopped on drop.
+//!   plain HTTP, TLS with a private CA, TLS + htpasswd Basic auth, or TLS + token (Bearer)
+//!   auth with its own [`TokenServer`]; stopped on drop.
 //! - [`skopeo`]: the peer client, to check pushes and feed pulls.
 //! - [`fixtures`]: deterministic random images written as OCI layouts, docker-save tars
 //!   (classic and Docker ≥ 25), skopeo-made archives, and a sparse > 4 GiB layer; plus checks
@@ -18,10 +19,12 @@ mod registry_config;
 pub mod rng;
 pub mod skopeo;
 pub mod tls;
+pub mod token_server;
 pub mod tools;
 mod tug;
 
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
+pub use token_server::{TokenMode, TokenServer, TokenServerConfig};
 pub use tug::{tug_bin, Tug, TugOutput};

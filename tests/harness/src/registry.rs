@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::registry_config::{htpasswd_line, render_config, ConfigPaths};
+use crate::registry_config::{htpasswd_line, render_config, ConfigPaths, TokenAuthSettings};
 use crate::rng::TestRng;
 use crate::tls::TestPki;
+use crate::token_server::{TokenServer, TokenServerConfig};
 use crate::tools::docker_registry_bin;
 use crate::RegistryConfig;
 
@@ -30,6 +31,8 @@ pub struct Registry {
     config: RegistryConfig,
     pki: Option<TestPki>,
     paths: RegistryPaths,
+    // Stopped after the registry process (fields drop after `Drop::drop`).
+    token_server: Option<TokenServer>,
     // Dropped last (after the process is killed in `Drop`).
     _dir: TempDir,
 }
@@ -58,12 +61,26 @@ impl Registry {
         Self::start(RegistryConfig::tls().with_basic_auth(user, password))
     }
 
+    /// HTTPS with a private CA and token (Bearer) auth: an HTTPS token server (same CA) that
+    /// grants `user` pull and push on every repository and nothing to anonymous requests.
+    /// See [`Registry::token_server`].
+    pub fn tls_token_auth(user: &str, password: &str) -> Self {
+        Self::start(RegistryConfig::tls().with_token_auth(user, password))
+    }
+
+    /// HTTPS with a private CA and token auth with a token server configured as given
+    /// (anonymous pull, token lifetime, …).
+    pub fn tls_token_server(token_server: TokenServerConfig) -> Self {
+        Self::start(RegistryConfig::tls().with_token_server(token_server))
+    }
+
     /// Starts a registry and waits until it answers `GET /v2/`.
     ///
     /// # Panics
     ///
     /// If `docker-registry` is not installed (the message names `scripts/install-deps.sh`),
-    /// if it exits, or if it is not ready within 20 s (the message carries its log).
+    /// if it exits, or if it is not ready within 20 s (the message carries its log); if both
+    /// Basic and token auth are configured (distribution takes one auth method).
     pub fn start(config: RegistryConfig) -> Self {
         Self::start_with_ports(config, free_port)
     }
@@ -104,6 +121,21 @@ impl Registry {
             path
         });
 
+        assert!(
+            config.basic_auth.is_none() || config.token_auth.is_none(),
+            "a registry has one auth method: Basic or token, not both"
+        );
+        let token_server = config.token_auth.clone().map(|token_config| match &pki {
+            Some(pki) => TokenServer::start_tls(token_config, pki),
+            None => TokenServer::start(token_config),
+        });
+        let token_realm = token_server.as_ref().map(TokenServer::token_url);
+        let signer_cert = token_server.as_ref().map(|server| {
+            let path = root.join("token-signer.crt");
+            fs::write(&path, server.signer_cert_pem()).expect("write token signer certificate");
+            path
+        });
+
         let mut secret_bytes = [0u8; 16];
         TestRng::new(u64::from(std::process::id()) ^ now_nanos()).fill(&mut secret_bytes);
         let secret = hex::encode(secret_bytes);
@@ -112,6 +144,15 @@ impl Registry {
             storage: &storage,
             tls: tls_paths.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
             htpasswd: htpasswd.as_deref(),
+            token: match (&token_server, &token_realm, &signer_cert) {
+                (Some(server), Some(realm), Some(cert)) => Some(TokenAuthSettings {
+                    realm,
+                    service: server.service(),
+                    issuer: server.issuer(),
+                    rootcertbundle: cert,
+                }),
+                _ => None,
+            },
         };
         let config_file = root.join("config.yml");
         let log = root.join("registry.log");
@@ -138,6 +179,7 @@ impl Registry {
                             ca_file,
                             ca_dir,
                         },
+                        token_server,
                         _dir: dir,
                     };
                 }
@@ -207,12 +249,24 @@ impl Registry {
         self.paths.ca_dir.as_deref()
     }
 
-    /// The Basic auth user and password, if the registry requires them.
+    /// The user and password the registry requires: the htpasswd user for Basic auth, the
+    /// token server's account for token auth.
     pub fn credentials(&self) -> Option<(&str, &str)> {
         self.config
             .basic_auth
             .as_ref()
+            .or(self
+                .config
+                .token_auth
+                .as_ref()
+                .and_then(|t| t.user.as_ref()))
             .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// The token server of a registry with token auth: its request log, switches and
+    /// signing certificate.
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token_server.as_ref()
     }
 
     /// The registry's log (stdout and stderr) so far.

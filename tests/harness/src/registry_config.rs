@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::token_server::TokenServerConfig;
+
 /// Options for [`Registry::start`](crate::Registry::start). Start from
 /// [`RegistryConfig::plain`] or [`RegistryConfig::tls`] and add options.
 #[derive(Debug, Clone, Default)]
@@ -11,6 +13,10 @@ pub struct RegistryConfig {
     pub tls: bool,
     /// htpasswd Basic auth with this single user and password.
     pub basic_auth: Option<(String, String)>,
+    /// Token (Bearer) auth (`auth.token`) with a token server the registry starts and owns
+    /// (HTTPS with the registry's CA when the registry uses TLS). Exclusive with
+    /// [`RegistryConfig::basic_auth`].
+    pub token_auth: Option<TokenServerConfig>,
     /// Send relative `Location` headers (`http.relativeurls`) instead of absolute ones.
     pub relative_urls: bool,
     /// Create the registry's temporary directory (storage, config, log) inside this directory
@@ -38,6 +44,18 @@ impl RegistryConfig {
         self
     }
 
+    /// Adds token (Bearer) auth: a token server granting `user` pull and push on every
+    /// repository, and nothing to anonymous requests.
+    pub fn with_token_auth(self, user: &str, password: &str) -> Self {
+        self.with_token_server(TokenServerConfig::for_user(user, password))
+    }
+
+    /// Adds token (Bearer) auth with a token server configured as given.
+    pub fn with_token_server(mut self, token_server: TokenServerConfig) -> Self {
+        self.token_auth = Some(token_server);
+        self
+    }
+
     /// Makes the registry answer with relative `Location` URLs.
     pub fn with_relative_urls(mut self) -> Self {
         self.relative_urls = true;
@@ -57,6 +75,16 @@ pub(crate) struct ConfigPaths<'a> {
     pub storage: &'a Path,
     pub tls: Option<(&'a Path, &'a Path)>,
     pub htpasswd: Option<&'a Path>,
+    pub token: Option<TokenAuthSettings<'a>>,
+}
+
+/// What `auth.token` needs: where tokens come from and how to check them.
+#[derive(Debug)]
+pub(crate) struct TokenAuthSettings<'a> {
+    pub realm: &'a str,
+    pub service: &'a str,
+    pub issuer: &'a str,
+    pub rootcertbundle: &'a Path,
 }
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
@@ -103,6 +131,15 @@ pub(crate) fn render_config(
             quoted(&htpasswd.display().to_string())
         ));
     }
+    if let Some(token) = &paths.token {
+        y.push_str(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            quoted(token.realm),
+            quoted(token.service),
+            quoted(token.issuer),
+            quoted(&token.rootcertbundle.display().to_string())
+        ));
+    }
     y
 }
 
@@ -135,6 +172,7 @@ mod tests {
             storage: Path::new("/tmp/x y/storage"),
             tls: Some((Path::new("/c.pem"), Path::new("/k.pem"))),
             htpasswd: Some(Path::new("/h")),
+            token: None,
         };
         let yaml = render_config(&config, &paths, 4321, "sec");
         assert!(
@@ -145,5 +183,29 @@ mod tests {
         assert!(yaml.contains("certificate: \"/c.pem\""), "{yaml}");
         assert!(yaml.contains("path: \"/h\""), "{yaml}");
         assert!(yaml.contains("relativeurls: true"), "{yaml}");
+    }
+
+    #[test]
+    fn token_auth_config() {
+        let config = RegistryConfig::tls().with_token_auth("u", "p");
+        let paths = ConfigPaths {
+            storage: Path::new("/s"),
+            tls: None,
+            htpasswd: None,
+            token: Some(TokenAuthSettings {
+                realm: "https://127.0.0.1:1/token",
+                service: "svc",
+                issuer: "iss",
+                rootcertbundle: Path::new("/signer.pem"),
+            }),
+        };
+        let yaml = render_config(&config, &paths, 1, "sec");
+        assert!(
+            yaml.contains(
+                "auth:\n  token:\n    realm: \"https://127.0.0.1:1/token\"\n    service: \"svc\"\n    issuer: \"iss\"\n    rootcertbundle: \"/signer.pem\"\n"
+            ),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("htpasswd"), "{yaml}");
     }
 }
