@@ -85,6 +85,13 @@ pub struct RegistryArgs {
     /// is tried when the registry turns out not to speak TLS.
     #[arg(long)]
     pub plain_http: bool,
+    /// Seconds to wait for a connection (0: no limit).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Seconds without a byte moving before a request counts as failed and is retried
+    /// (0: no limit).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub stall_timeout: u64,
 }
 
 #[derive(Args, Debug)]

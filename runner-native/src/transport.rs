@@ -29,13 +29,30 @@ pub enum Message {
     Failed(RequestId, TransportError),
 }
 
-/// TLS choices from the command line.
+/// Connection choices from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
     /// PEM file of extra CA certificates to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
     /// Skip certificate verification.
     pub insecure: bool,
+    /// Give up connecting after this long.
+    pub connect_timeout: Duration,
+    /// Give up on a request when no byte moved for this long (a stalled link); the core
+    /// retries it.
+    pub stall_timeout: Duration,
+}
+
+impl TlsOptions {
+    /// The options given with the registry flags.
+    pub fn from_args(args: &crate::cli::RegistryArgs) -> TlsOptions {
+        TlsOptions {
+            ca_file: args.ca_file.clone(),
+            insecure: args.insecure,
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+            stall_timeout: Duration::from_secs(args.stall_timeout),
+        }
+    }
 }
 
 /// Where the bytes of each plan blob live: a file and the offset of the blob in it.
@@ -77,8 +94,9 @@ impl Transport {
             .max_redirects(0)
             .max_redirects_will_error(false)
             .tls_config(tls_config.build())
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_connect(Some(tls.connect_timeout).filter(|d| !d.is_zero()))
+            .timeout_per_read(Some(tls.stall_timeout).filter(|d| !d.is_zero()))
+            .timeout_per_write(Some(tls.stall_timeout).filter(|d| !d.is_zero()))
             .max_idle_connections_per_host(16)
             .build();
         Ok(Transport {

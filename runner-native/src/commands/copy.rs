@@ -32,10 +32,7 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
     let dst: Reference = parse(&args.target, "target")?;
     let mut creds = credentials::for_registries(&args.registry, &[&src.registry, &dst.registry])?;
     let (dst_credentials, src_credentials) = (creds.pop().flatten(), creds.pop().flatten());
-    let tls = TlsOptions {
-        ca_file: args.registry.ca_file.clone(),
-        insecure: args.registry.insecure,
-    };
+    let tls = TlsOptions::from_args(&args.registry);
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
     let scheme = |r: &Reference| {
         if args.registry.plain_http {

@@ -49,10 +49,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
         credentials: Some(creds.clone()),
         ..PullConfig::default()
     };
-    let tls = TlsOptions {
-        ca_file: args.registry_args.ca_file.clone(),
-        insecure: args.registry_args.insecure,
-    };
+    let tls = TlsOptions::from_args(&args.registry_args);
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
     let check = Fetch::new(&api_host, "", &config, Instant::ZERO);
     smol::block_on(drive(check, Clock::now(), &transport, |fetch, io| {

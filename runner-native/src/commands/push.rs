@@ -108,10 +108,7 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         dry_run: args.dry_run,
         ..PushConfig::default()
     };
-    let tls = TlsOptions {
-        ca_file: args.registry.ca_file.clone(),
-        insecure: args.registry.insecure,
-    };
+    let tls = TlsOptions::from_args(&args.registry);
     let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
     let mode = if args.dry_run && args.progress != ProgressMode::Json {
         ProgressMode::None
