@@ -103,11 +103,39 @@ impl Auth {
         }
     }
 
-    /// Declares a scope the operation needs (asked for in every token request).
+    /// Declares a scope the operation needs (asked for in every token request). Actions
+    /// on a resource already listed are merged into its entry, as Docker does.
     pub(crate) fn add_scope(&mut self, scope: String) {
-        if !self.scopes.contains(&scope) {
-            self.scopes.push(scope);
+        let split = |s: &str| -> Option<(String, Vec<String>)> {
+            let (resource, actions) = s.rsplit_once(':')?;
+            resource.contains(':').then(|| {
+                let actions = actions
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned);
+                (resource.to_owned(), actions.collect())
+            })
+        };
+        let Some((resource, actions)) = split(&scope) else {
+            if !self.scopes.contains(&scope) {
+                self.scopes.push(scope);
+            }
+            return;
+        };
+        for existing in &mut self.scopes {
+            if let Some((r, mut have)) = split(existing) {
+                if r == resource {
+                    for a in actions {
+                        if !have.contains(&a) {
+                            have.push(a);
+                        }
+                    }
+                    *existing = format!("{r}:{}", have.join(","));
+                    return;
+                }
+            }
         }
+        self.scopes.push(scope);
     }
 
     fn is_registry_host(&self, url: &Url) -> bool {
@@ -314,4 +342,27 @@ fn basic_header(creds: &Credentials) -> Result<HeaderValue, Error> {
         })?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_for_one_repository_are_merged() {
+        let mut a = Auth::new("r.example", None);
+        a.add_scope("repository:team/app:pull,push".into());
+        a.add_scope("repository:team/app:pull".into());
+        a.add_scope("repository:other/app:pull".into());
+        a.add_scope("registry:catalog:*".into());
+        a.add_scope("repository:other/app:push".into());
+        assert_eq!(
+            a.scopes,
+            [
+                "repository:team/app:pull,push",
+                "repository:other/app:pull,push",
+                "registry:catalog:*"
+            ]
+        );
+    }
 }
