@@ -30,6 +30,21 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// Advice for errors users can fix themselves.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            CliError::Core(Error::Transport { error, .. })
+                if error.kind == tug_core::http::TransportErrorKind::Tls =>
+            {
+                Some(
+                    "the registry's certificate was not accepted; if it comes from a private CA, \
+                     pass that CA with --ca-file PEM (or skip verification with --insecure)",
+                )
+            }
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> i32 {
         match self {
             CliError::Usage(_) => USAGE,

@@ -27,6 +27,9 @@ fn main() {
         Ok(()) => std::process::exit(exit_code::OK),
         Err(e) => {
             eprintln!("tug: error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("tug: hint: {hint}");
+            }
             std::process::exit(e.code());
         }
     }
