@@ -62,6 +62,11 @@ struct Args {
     /// CPU during it, keeping the least disturbed one.
     #[arg(long, default_value_t = 1)]
     retry_disturbed: u32,
+    /// At most this many seconds in all are spent waiting for quiet and repeating disturbed
+    /// pushes; after that every push runs once, as it comes (bounds the total run time on a
+    /// busy machine).
+    #[arg(long, default_value_t = 150)]
+    patience: u64,
     /// Blobs the curl floor uploads at once (0: all of them).
     #[arg(long, default_value_t = 0)]
     curl_jobs: u32,
@@ -187,6 +192,7 @@ fn run(args: Args) -> Result<()> {
         main_image.archive.display()
     );
 
+    let mut patience = Duration::from_secs(args.patience);
     // Rounds, rotating the client order so no client always runs first or after another.
     let mut runs: Vec<(u32, RunResult)> = Vec::new();
     for round in 0..args.rounds {
@@ -196,6 +202,7 @@ fn run(args: Args) -> Result<()> {
             let result = measured_run(
                 &setup,
                 &args,
+                &mut patience,
                 client,
                 &main_image,
                 &format!("r{}", round + 1),
@@ -232,7 +239,8 @@ fn run(args: Args) -> Result<()> {
             };
             for i in 0..args.scan_runs {
                 let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
-                let result = measured_run(&setup, &args, Client::Tug, &image, &run_id)?;
+                let result =
+                    measured_run(&setup, &args, &mut patience, Client::Tug, &image, &run_id)?;
                 eprintln!(
                     "scan {:<18}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>6.1} MiB  registry cpu {:.2} s  \
                      other cpu {:.2} s",
@@ -325,20 +333,36 @@ fn image_name(kind: &str, layers: usize, layer_size: u64) -> String {
 fn measured_run(
     setup: &Setup,
     args: &Args,
+    patience: &mut Duration,
     client: Client,
     image: &BenchImage,
     run_id: &str,
 ) -> Result<RunResult> {
     let mut best: Option<RunResult> = None;
     for attempt in 0..=args.retry_disturbed {
-        if args.wait_quiet > 0 {
-            wait_quiet(DISTURBED_CPUS, Duration::from_secs(args.wait_quiet));
+        if attempt > 0 && patience.is_zero() {
+            eprintln!("  (out of patience (--patience): keeping the disturbed run)");
+            break;
+        }
+        let start = Instant::now();
+        if args.wait_quiet > 0 && !patience.is_zero() {
+            let max_wait = Duration::from_secs(args.wait_quiet).min(*patience);
+            wait_quiet(DISTURBED_CPUS, max_wait);
         }
         let id = match attempt {
             0 => run_id.to_owned(),
             n => format!("{run_id}-retry{n}"),
         };
         let result = run_once(setup, client, image, &id)?;
+        // The wait counts against the patience, and so do repeated pushes.
+        let spent = if attempt == 0 {
+            start
+                .elapsed()
+                .saturating_sub(Duration::from_secs_f64(result.sample.wall))
+        } else {
+            start.elapsed()
+        };
+        *patience = patience.saturating_sub(spent);
         let disturbed = result.disturbed();
         if disturbed {
             eprintln!(
@@ -346,7 +370,7 @@ fn measured_run(
                 client.name(),
                 result.other_cpu,
                 result.sample.wall,
-                if attempt < args.retry_disturbed {
+                if attempt < args.retry_disturbed && !patience.is_zero() {
                     "; again"
                 } else {
                     ""
