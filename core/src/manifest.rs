@@ -216,3 +216,91 @@ mod tests {
         );
     }
 }
+
+/// The OCI media type for a Docker schema 2 media type, when there is one.
+fn oci_media_type(docker: &str) -> Option<&'static str> {
+    Some(match docker {
+        DOCKER_MANIFEST => OCI_MANIFEST,
+        DOCKER_MANIFEST_LIST => OCI_INDEX,
+        "application/vnd.docker.container.image.v1+json" => {
+            "application/vnd.oci.image.config.v1+json"
+        }
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        }
+        "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        }
+        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar",
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        }
+        _ => return None,
+    })
+}
+
+/// A Docker schema 2 manifest (or manifest list) rewritten with OCI media types, as skopeo
+/// does when it writes an OCI layout; `None` when there is nothing to convert. `children`
+/// maps the digests of converted child manifests to their new descriptors
+/// `(digest, size)`, for rewriting a list.
+pub fn docker_to_oci(
+    body: &[u8],
+    children: &[(Digest, Digest, u64)],
+) -> Result<Option<Vec<u8>>, String> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not a valid manifest: {e}"))?;
+    let Some(new_type) = doc["mediaType"].as_str().and_then(oci_media_type) else {
+        return Ok(None);
+    };
+    doc["mediaType"] = new_type.into();
+    let convert = |d: &mut serde_json::Value| {
+        if let Some(t) = d["mediaType"].as_str().and_then(oci_media_type) {
+            d["mediaType"] = t.into();
+        }
+    };
+    if let Some(config) = doc.get_mut("config") {
+        convert(config);
+    }
+    for layer in doc["layers"].as_array_mut().into_iter().flatten() {
+        convert(layer);
+    }
+    for m in doc["manifests"].as_array_mut().into_iter().flatten() {
+        convert(m);
+        let old = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok());
+        if let Some((_, new, size)) = children.iter().find(|(o, _, _)| Some(o) == old.as_ref()) {
+            m["digest"] = new.to_string().into();
+            m["size"] = (*size).into();
+        }
+    }
+    serde_json::to_vec(&doc)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod convert_tests {
+    use super::*;
+
+    #[test]
+    fn docker_manifests_get_oci_media_types() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{d}","size":1}},"layers":[{{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":"{d}","size":2}}]}}"#
+        );
+        let out = docker_to_oci(m.as_bytes(), &[]).unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["mediaType"], OCI_MANIFEST);
+        assert_eq!(
+            v["config"]["mediaType"],
+            "application/vnd.oci.image.config.v1+json"
+        );
+        assert_eq!(
+            v["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
+        let oci = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{d}","size":1}}}}"#
+        );
+        assert_eq!(docker_to_oci(oci.as_bytes(), &[]).unwrap(), None);
+    }
+}

@@ -28,6 +28,16 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Copy an image from one registry to another, streaming blobs between them.
     Copy(CopyArgs),
+    /// Pull an image from a registry into a file, a directory, or the local store.
+    Pull(PullArgs),
+    /// List the images in the local store.
+    Images(ImagesArgs),
+    /// Remove an image's name from the local store (its blobs go with `tug prune`).
+    Rm(RmArgs),
+    /// Delete the store's blobs no image uses, and say how much space that freed.
+    Prune(PruneArgs),
+    /// Write an image of the local store to a docker-archive or oci-archive tar.
+    Save(SaveArgs),
     /// Check credentials against a registry and keep them (credential helper or config.json).
     Login(LoginArgs),
     /// Forget the credentials kept for a registry.
@@ -142,4 +152,96 @@ pub struct LogoutArgs {
     /// The registry (default: Docker Hub).
     #[arg(default_value = "docker.io")]
     pub registry: String,
+}
+
+/// What `tug pull -o` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A `docker save` tar (`docker load` reads it).
+    DockerArchive,
+    /// An OCI image layout directory.
+    Oci,
+    /// An OCI image layout in a tar.
+    OciArchive,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The image: `registry/repository[:tag|@digest]` (`docker://` allowed).
+    pub image: String,
+    /// Where to write it; without it the image goes into the local store.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// The output's format (default: from the path: `*.tar` docker-archive, `*.oci.tar`
+    /// oci-archive, else an OCI layout directory).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// The platform to take from a multi-platform image (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Keep every platform of a multi-platform image (not for docker-archive).
+    #[arg(long)]
+    pub all_platforms: bool,
+    /// The local store (default: $TUG_STORE, else $XDG_DATA_HOME/tug/store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Blobs downloaded at once.
+    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Attempts per request before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// The local store (default: $TUG_STORE, else $XDG_DATA_HOME/tug/store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// The image: its full name, or a digest prefix.
+    pub image: String,
+    /// The local store.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// The local store.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Also print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also delete unreferenced blobs written in the last ten minutes (only when no pull is
+    /// running into the store).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// The image: its full name, or a digest prefix.
+    pub image: String,
+    /// The tar to write.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+    /// docker-archive or oci-archive (default: from the name, `*.oci.tar` is oci-archive).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// The local store.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
 }

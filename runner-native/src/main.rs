@@ -1,11 +1,13 @@
 //! `tug`: the command-line runner of the tug protocol core.
 
+mod archive_writer;
 mod cli;
 mod commands;
 mod credentials;
 mod driver;
 mod exit_code;
 mod interrupt;
+mod oci_dir;
 mod progress;
 mod source;
 mod transport;
@@ -20,6 +22,11 @@ fn main() {
         cli::Command::Push(args) => commands::push::run(args),
         cli::Command::Inspect(args) => commands::inspect::run(args),
         cli::Command::Copy(args) => commands::copy::run(args),
+        cli::Command::Pull(args) => commands::pull::run(args),
+        cli::Command::Images(args) => commands::store::images(args),
+        cli::Command::Rm(args) => commands::store::rm(args),
+        cli::Command::Prune(args) => commands::store::prune(args),
+        cli::Command::Save(args) => commands::store::save(args),
         cli::Command::Login(args) => commands::login::login(args),
         cli::Command::Logout(args) => commands::login::logout(args),
     };

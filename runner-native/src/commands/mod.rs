@@ -3,4 +3,6 @@
 pub mod copy;
 pub mod inspect;
 pub mod login;
+pub mod pull;
 pub mod push;
+pub mod store;

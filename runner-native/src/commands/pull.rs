@@ -1,0 +1,390 @@
+//! `tug pull IMAGE [-o OUTPUT]`: the core's pull writes verified blobs into an OCI layout —
+//! the output directory for `--format oci`, else the local store — and archives are then
+//! written from there.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant as Clock;
+
+use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Digest, Instant, Platform, Reference, Scheme};
+
+use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportImage};
+use crate::cli::{OutputFormat, PullArgs};
+use crate::credentials;
+use crate::driver::drive;
+use crate::exit_code::CliError;
+use crate::oci_dir::OciDir;
+use crate::progress::{bytes, summary, ProgressMode};
+use crate::transport::{TlsOptions, Transport};
+
+/// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
+/// `~/.local/share/tug/store`.
+pub fn store_dir(flag: Option<&Path>) -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    flag.map(Path::to_path_buf)
+        .or_else(|| env("TUG_STORE"))
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("tug/store")))
+        .or_else(|| env("HOME").map(|h| h.join(".local/share/tug/store")))
+        .unwrap_or_else(|| PathBuf::from(".tug-store"))
+}
+
+/// The output format: as given, else from the path: `*.tar` a docker-archive,
+/// `*.oci.tar` / `*.oci-archive` an OCI archive, anything else an OCI layout directory.
+pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputFormat {
+    if let Some(f) = explicit {
+        return f;
+    }
+    let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".oci.tar") || name.ends_with(".oci-archive") {
+        OutputFormat::OciArchive
+    } else if name.ends_with(".tar") {
+        OutputFormat::DockerArchive
+    } else {
+        OutputFormat::Oci
+    }
+}
+
+pub fn run(args: PullArgs) -> Result<(), CliError> {
+    let origin = Clock::now();
+    let image: Reference = args
+        .image
+        .strip_prefix("docker://")
+        .unwrap_or(&args.image)
+        .parse()
+        .map_err(|e| CliError::Usage(format!("image: {e}")))?;
+    let credentials = credentials::for_registries(&args.registry, &[&image.registry])?
+        .pop()
+        .flatten();
+    let platform = match &args.platform {
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+        None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
+    };
+    let format = args.output.as_deref().map(|o| infer_format(o, args.format));
+    let layout_root = match (&args.output, format) {
+        (Some(out), Some(OutputFormat::Oci)) => out.clone(),
+        _ => store_dir(args.store.as_deref()),
+    };
+    if args.all_platforms && format == Some(OutputFormat::DockerArchive) {
+        return Err(CliError::Usage(
+            "a docker-archive holds one platform: drop --all-platforms or choose another --format"
+                .into(),
+        ));
+    }
+    let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
+    let mut layout = OciDir::open(&layout_root).map_err(io_err)?;
+    let have = present_blobs(&layout_root);
+
+    let scheme = if args.registry.plain_http {
+        Scheme::Http
+    } else if image.is_loopback() {
+        Scheme::HttpsThenHttp
+    } else {
+        Scheme::Https
+    };
+    let plan = PullPlan {
+        registry: image.api_host().to_owned(),
+        repository: image.repository.clone(),
+        reference: image.manifest_ref(),
+        platform,
+        all_platforms: args.all_platforms,
+        have,
+        manifests_only: false,
+    };
+    let config = PullConfig {
+        scheme,
+        credentials,
+        jobs: usize::from(args.jobs),
+        retry: RetryPolicy {
+            max_attempts: args.retries.max(1),
+            ..RetryPolicy::default()
+        },
+        ..PullConfig::default()
+    };
+    let transport = Transport::new(&TlsOptions::from_args(&args.registry), Vec::new())
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let mode = resolve_mode(args.progress);
+    let mut write_error: Option<std::io::Error> = None;
+    let pull = Pull::new(plan, config, Instant::ZERO);
+    let result = smol::block_on(drive(pull, origin, &transport, |pull, io| {
+        while let Some(output) = pull.poll() {
+            let done = match output {
+                Output::Send(req) => {
+                    io.send(req);
+                    Ok(())
+                }
+                Output::Write {
+                    digest,
+                    offset,
+                    data,
+                } => layout.write_at(&digest, offset, &data),
+                Output::Commit { digest } => layout.commit(&digest),
+                Output::Discard { digest } => {
+                    layout.discard(&digest);
+                    Ok(())
+                }
+                Output::Event(e) => {
+                    show(mode, &e);
+                    Ok(())
+                }
+                Output::Finished(result) => return Some(result),
+            };
+            if let Err(e) = done {
+                write_error = Some(e);
+                pull.cancel();
+            }
+        }
+        None
+    }));
+    if let Some(e) = write_error {
+        return Err(CliError::Input(format!(
+            "cannot write into {}: {e}",
+            layout_root.display()
+        )));
+    }
+    let report = result?;
+    let oci_types = matches!(format, Some(OutputFormat::Oci | OutputFormat::OciArchive));
+    let full_names = format != Some(OutputFormat::Oci);
+    let root = record(
+        &layout,
+        &report,
+        &image,
+        args.all_platforms,
+        full_names,
+        oci_types,
+    )?;
+    let written = match (format, &args.output) {
+        (Some(OutputFormat::OciArchive), Some(out)) => {
+            write_oci_archive(&layout, &root, out).map_err(|e| CliError::Input(e.to_string()))?;
+            out.display().to_string()
+        }
+        (Some(OutputFormat::DockerArchive), Some(out)) => {
+            write_docker_archive(&layout, &root, out)
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            out.display().to_string()
+        }
+        _ => layout_root.display().to_string(),
+    };
+    if mode == ProgressMode::Json {
+        let v = serde_json::json!({
+            "event": "done",
+            "reference": image.to_string(),
+            "digest": root.digest,
+            "output": written,
+            "blobs_downloaded": report.blobs_downloaded,
+            "blobs_skipped": report.blobs_skipped,
+            "bytes_downloaded": report.bytes_downloaded,
+            "retries": report.retries,
+            "elapsed_ms": report.elapsed.as_millis() as u64,
+        });
+        println!("{v}");
+    } else {
+        eprintln!(
+            "Pulled {} blobs ({}), {} already present, in {:.1} s",
+            report.blobs_downloaded,
+            bytes(report.bytes_downloaded),
+            report.blobs_skipped,
+            report.elapsed.as_secs_f64()
+        );
+        println!(
+            "{}/{}@{} -> {written}",
+            image.registry, image.repository, root.digest
+        );
+    }
+    Ok(())
+}
+
+/// Every blob already in the layout (so it is not downloaded again).
+fn present_blobs(root: &Path) -> Vec<Digest> {
+    std::fs::read_dir(root.join("blobs/sha256"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            format!("sha256:{}", e.file_name().to_string_lossy())
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Stores the pulled manifests and names the image in `index.json`: the index itself with
+/// `--all-platforms`, else the one manifest. Store entries carry the full name; an `oci:`
+/// output names it by tag, as skopeo's `oci:DIR:TAG` does. With `oci_types`, Docker schema 2
+/// manifests are also stored with OCI media types (new digests) and those are named, as
+/// skopeo does for OCI layouts (it cannot read Docker media types there).
+fn record(
+    layout: &OciDir,
+    report: &PullReport,
+    image: &Reference,
+    all_platforms: bool,
+    full_names: bool,
+    oci_types: bool,
+) -> Result<ExportImage, CliError> {
+    let io = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout.root().display()));
+    let mut converted: Vec<(Digest, Digest, u64)> = Vec::new();
+    let mut manifests: Vec<FetchedManifest> = Vec::new();
+    for img in &report.images {
+        layout
+            .put_blob(&img.manifest.digest, &img.manifest.bytes)
+            .map_err(io)?;
+        manifests.push(as_oci(
+            layout,
+            &img.manifest,
+            &[],
+            oci_types,
+            &mut converted,
+        )?);
+    }
+    let root = if all_platforms && tug_core::manifest::is_index(&report.root.media_type) {
+        layout
+            .put_blob(&report.root.digest, &report.root.bytes)
+            .map_err(io)?;
+        let links = converted.clone();
+        as_oci(layout, &report.root, &links, oci_types, &mut converted)?
+    } else {
+        manifests
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| report.root.clone())
+    };
+    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
+    let full = format!("{}/{}:{tag}", image.registry, image.repository);
+    let ref_name = if full_names {
+        full.clone()
+    } else {
+        tag.clone()
+    };
+    let size = root.bytes.len() as u64;
+    layout
+        .tag(&ref_name, Some(&full), &root.media_type, &root.digest, size)
+        .map_err(io)?;
+    Ok(ExportImage {
+        name: Some(full),
+        digest: root.digest,
+        media_type: root.media_type,
+        size,
+    })
+}
+
+/// `m`, or with `oci_types` its OCI-typed rewrite (stored as a blob of its own).
+fn as_oci(
+    layout: &OciDir,
+    m: &FetchedManifest,
+    children: &[(Digest, Digest, u64)],
+    oci_types: bool,
+    converted: &mut Vec<(Digest, Digest, u64)>,
+) -> Result<FetchedManifest, CliError> {
+    let rewritten = if oci_types {
+        tug_core::manifest::docker_to_oci(&m.bytes, children)
+            .map_err(|e| CliError::Input(format!("manifest {}: {e}", m.digest)))?
+    } else {
+        None
+    };
+    let Some(bytes) = rewritten else {
+        return Ok(m.clone());
+    };
+    let digest = Digest::sha256_of(&bytes);
+    layout
+        .put_blob(&digest, &bytes)
+        .map_err(|e| CliError::Input(format!("{}: {e}", layout.root().display())))?;
+    converted.push((m.digest.clone(), digest.clone(), bytes.len() as u64));
+    let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| m.media_type.clone());
+    Ok(FetchedManifest {
+        digest,
+        media_type,
+        bytes,
+    })
+}
+
+/// Pulls show plain lines on terminals too (no bars yet).
+fn resolve_mode(mode: ProgressMode) -> ProgressMode {
+    match mode {
+        ProgressMode::Auto | ProgressMode::Tty => ProgressMode::Plain,
+        m => m,
+    }
+}
+
+thread_local! {
+    static LAST_LINE: std::cell::Cell<Option<Clock>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether a periodic progress line is due (one every two seconds).
+fn line_due() -> bool {
+    LAST_LINE.with(|last| {
+        let due = last.get().is_none_or(|t| t.elapsed().as_secs() >= 2);
+        if due {
+            last.set(Some(Clock::now()));
+        }
+        due
+    })
+}
+
+fn show(mode: ProgressMode, e: &Event) {
+    match mode {
+        ProgressMode::Json => {
+            let v = match e {
+                Event::Resolved { digest, media_type } => {
+                    serde_json::json!({"event": "resolved", "digest": digest, "media_type": media_type})
+                }
+                Event::PlatformChosen { platform, digest } => {
+                    serde_json::json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
+                }
+                Event::BlobSkipped { digest, size } => {
+                    serde_json::json!({"event": "blob_skipped", "digest": digest, "size": size})
+                }
+                Event::BlobStarted { digest, size } => {
+                    serde_json::json!({"event": "blob_started", "digest": digest, "size": size})
+                }
+                Event::BlobDone { digest, size } => {
+                    serde_json::json!({"event": "blob_done", "digest": digest, "size": size})
+                }
+                Event::Retrying {
+                    what,
+                    attempt,
+                    delay,
+                    reason,
+                } => serde_json::json!({"event": "retrying", "what": what,
+                    "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason}),
+                Event::Progress(p) => {
+                    serde_json::json!({"event": "progress", "total_bytes": p.total_bytes,
+                    "done_bytes": p.done_bytes, "received_bytes": p.sent_bytes, "transferred_bytes": p.transferred_bytes,
+                    "bytes_per_second": p.bytes_per_second, "eta_ms": p.eta.map(|d| d.as_millis() as u64)})
+                }
+                _ => return,
+            };
+            println!("{v}");
+        }
+        ProgressMode::Plain => match e {
+            Event::PlatformChosen { platform, digest } => {
+                eprintln!("platform {platform}: {}", digest.short())
+            }
+            Event::BlobSkipped { digest, .. } => eprintln!("{} already present", digest.short()),
+            Event::BlobDone { digest, size } => {
+                eprintln!("{} downloaded ({})", digest.short(), bytes(*size))
+            }
+            Event::Retrying {
+                what,
+                delay,
+                reason,
+                ..
+            } => {
+                eprintln!("retrying {what} in {:.1} s: {reason}", delay.as_secs_f64())
+            }
+            Event::Progress(p) if p.done_bytes < p.total_bytes && line_due() => {
+                eprintln!("{}", summary(p))
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+}

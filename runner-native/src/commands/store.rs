@@ -1,0 +1,206 @@
+//! The local store's commands: `tug images`, `tug rm`, `tug prune`, `tug save`.
+//!
+//! The store is an OCI image layout (see [`crate::oci_dir`]): `index.json` names images by
+//! their full reference, blobs are shared between images.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::Value;
+use tug_core::Digest;
+
+use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
+use crate::cli::{ImagesArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
+use crate::commands::pull::{infer_format, store_dir};
+use crate::exit_code::CliError;
+use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
+use crate::progress::bytes;
+
+/// Blobs younger than this survive `prune` (a concurrent pull may not have named them yet).
+const PRUNE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn open(store: Option<&Path>) -> Result<OciDir, CliError> {
+    let root = store_dir(store);
+    OciDir::open(&root).map_err(|e| CliError::Input(format!("{}: {e}", root.display())))
+}
+
+fn io(e: impl std::fmt::Display) -> CliError {
+    CliError::Input(e.to_string())
+}
+
+/// An image entry of the store's `index.json`.
+struct Entry {
+    name: String,
+    digest: Digest,
+    media_type: String,
+    size: u64,
+    created: String,
+}
+
+fn entries(layout: &OciDir) -> Result<Vec<Entry>, CliError> {
+    Ok(layout
+        .entries()
+        .map_err(io)?
+        .iter()
+        .filter_map(|v: &Value| {
+            let a = &v["annotations"];
+            Some(Entry {
+                name: a[IMAGE_NAME].as_str().or(a[REF_NAME].as_str())?.to_owned(),
+                digest: v["digest"].as_str()?.parse().ok()?,
+                media_type: v["mediaType"].as_str().unwrap_or_default().to_owned(),
+                size: v["size"].as_u64().unwrap_or(0),
+                created: a["dev.tug.created"].as_str().unwrap_or("").to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// The entry `wanted` names: a full name, a name without `:latest`, or a digest prefix.
+fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
+    let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+    let matches: Vec<&Entry> = all
+        .iter()
+        .filter(|e| {
+            e.name == wanted
+                || e.name == format!("{wanted}:latest")
+                || (hex.len() >= 6 && e.digest.hex().starts_with(hex))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(CliError::Input(format!(
+            "no image {wanted:?} in the store; it has: {}",
+            all.iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => Err(CliError::Input(format!(
+            "{wanted:?} names several images; use the full name"
+        ))),
+    }
+}
+
+/// Sum of the blob sizes an image needs.
+fn image_size(layout: &OciDir, digest: &Digest) -> u64 {
+    reachable(layout, digest)
+        .map(|blobs| {
+            blobs
+                .iter()
+                .filter_map(|d| std::fs::metadata(layout.blob_path(d)).ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn images(args: ImagesArgs) -> Result<(), CliError> {
+    let layout = open(args.store.as_deref())?;
+    let all = entries(&layout)?;
+    if args.json {
+        let v: Vec<Value> = all
+            .iter()
+            .map(|e| {
+                serde_json::json!({"name": e.name, "digest": e.digest, "mediaType": e.media_type,
+                    "size": image_size(&layout, &e.digest), "created": e.created})
+            })
+            .collect();
+        println!("{}", Value::Array(v));
+        return Ok(());
+    }
+    println!("{:<50} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
+    for e in &all {
+        println!(
+            "{:<50} sha256:{} {:>10}  {}",
+            e.name,
+            e.digest.short(),
+            bytes(image_size(&layout, &e.digest)),
+            e.created
+        );
+    }
+    Ok(())
+}
+
+pub fn rm(args: RmArgs) -> Result<(), CliError> {
+    let layout = open(args.store.as_deref())?;
+    let all = entries(&layout)?;
+    let entry = find(&all, &args.image)?;
+    let digest = entry.digest.to_string();
+    let name = entry.name.clone();
+    layout
+        .update_index(|m| {
+            m.retain(|v| {
+                let a = &v["annotations"];
+                let n = a[IMAGE_NAME].as_str().or(a[REF_NAME].as_str());
+                !(n == Some(name.as_str()) && v["digest"].as_str() == Some(digest.as_str()))
+            })
+        })
+        .map_err(io)?;
+    eprintln!("Untagged {name}; `tug prune` frees blobs no image uses");
+    Ok(())
+}
+
+pub fn prune(args: PruneArgs) -> Result<(), CliError> {
+    let layout = open(args.store.as_deref())?;
+    let mut keep: HashSet<Digest> = HashSet::new();
+    for e in entries(&layout)? {
+        keep.extend(reachable(&layout, &e.digest).unwrap_or_default());
+    }
+    let dir = layout.root().join("blobs/sha256");
+    let (mut count, mut freed) = (0u64, 0u64);
+    for entry in std::fs::read_dir(&dir).map_err(io)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
+            continue; // temporary files of running pulls
+        };
+        if keep.contains(&digest) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        // A pull running now may have stored blobs it has not named yet: leave young ones.
+        let young = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_none_or(|age| age < PRUNE_GRACE);
+        if young && !args.all {
+            continue;
+        }
+        let size = meta.len();
+        if std::fs::remove_file(entry.path()).is_ok() {
+            count += 1;
+            freed += size;
+        }
+    }
+    eprintln!("Removed {count} unreferenced blobs, freed {}", bytes(freed));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"blobs_removed": count, "bytes_freed": freed})
+        );
+    }
+    Ok(())
+}
+
+pub fn save(args: SaveArgs) -> Result<(), CliError> {
+    let layout = open(args.store.as_deref())?;
+    let all = entries(&layout)?;
+    let entry = find(&all, &args.image)?;
+    let image = ExportImage {
+        name: Some(entry.name.clone()),
+        digest: entry.digest.clone(),
+        media_type: entry.media_type.clone(),
+        size: entry.size,
+    };
+    match infer_format(&args.output, args.format) {
+        OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(io)?,
+        OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(io)?,
+        OutputFormat::Oci => {
+            return Err(CliError::Usage(
+                "tug save writes archives (docker-archive, oci-archive); the store itself is an OCI layout".into(),
+            ))
+        }
+    }
+    eprintln!("Saved {} to {}", entry.name, args.output.display());
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! An OCI image layout directory that tug writes into: `oci-layout`, `index.json`,
+//! `blobs/<alg>/<hex>`. Pulls land here (an `oci:` output, or the local store), other tools
+//! read it.
+//!
+//! Blobs arrive in temporary files and are renamed into place only after the core verified
+//! them, so a blob file that exists is always complete. `index.json` changes take a lock and
+//! replace the file atomically, so two tug processes can write the same layout.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{json, Value};
+use tug_core::Digest;
+
+/// Annotation naming an image in a layout (skopeo's `oci:dir:NAME`).
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Annotation with the image's full name, as containerd writes it.
+pub const IMAGE_NAME: &str = "io.containerd.image.name";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An OCI image layout directory.
+pub struct OciDir {
+    root: PathBuf,
+    /// Blobs being downloaded: temporary file per digest.
+    partial: HashMap<Digest, (PathBuf, File)>,
+}
+
+impl OciDir {
+    /// Opens `root`, creating the layout if it does not exist yet.
+    pub fn open(root: &Path) -> io::Result<OciDir> {
+        fs::create_dir_all(root.join("blobs/sha256"))?;
+        let marker = root.join("oci-layout");
+        if !marker.exists() {
+            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        let index = root.join("index.json");
+        if !index.exists() {
+            let empty = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []});
+            write_atomic(&index, &serde_json::to_vec_pretty(&empty)?)?;
+        }
+        Ok(OciDir {
+            root: root.to_owned(),
+            partial: HashMap::new(),
+        })
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where blob `d` lives.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(d.algorithm().name())
+            .join(d.hex())
+    }
+
+    /// Whether blob `d` is present (a present blob is always complete).
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// Writes `data` at `offset` of blob `d`'s temporary file, creating it if needed.
+    pub fn write_at(&mut self, d: &Digest, offset: u64, data: &[u8]) -> io::Result<()> {
+        if !self.partial.contains_key(d) {
+            let dir = self.blob_path(d).with_file_name("");
+            fs::create_dir_all(&dir)?;
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".tmp-{}-{}-{n}", d.hex(), std::process::id()));
+            let file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
+            self.partial.insert(d.clone(), (path, file));
+        }
+        let (_, file) = &self.partial[d];
+        file.write_all_at(data, offset)
+    }
+
+    /// Moves blob `d`'s verified temporary file into place.
+    pub fn commit(&mut self, d: &Digest) -> io::Result<()> {
+        let Some((path, file)) = self.partial.remove(d) else {
+            // An empty blob gets no write: create it.
+            return write_atomic(&self.blob_path(d), b"");
+        };
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&path, self.blob_path(d))
+    }
+
+    /// Throws blob `d`'s temporary file away.
+    pub fn discard(&mut self, d: &Digest) {
+        if let Some((path, _)) = self.partial.remove(d) {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Stores a small blob (a manifest or index) whose digest the caller verified.
+    pub fn put_blob(&self, d: &Digest, bytes: &[u8]) -> io::Result<()> {
+        if self.has_blob(d) {
+            return Ok(());
+        }
+        write_atomic(&self.blob_path(d), bytes)
+    }
+
+    /// Reads a small blob.
+    pub fn read_blob(&self, d: &Digest) -> io::Result<Vec<u8>> {
+        fs::read(self.blob_path(d))
+    }
+
+    /// Names `digest` (a manifest or index already stored) `ref_name` in `index.json`,
+    /// replacing an entry of the same name. `full_name` and `created` go into annotations.
+    pub fn tag(
+        &self,
+        ref_name: &str,
+        full_name: Option<&str>,
+        media_type: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> io::Result<()> {
+        self.update_index(|manifests| {
+            manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(ref_name));
+            let mut annotations = serde_json::Map::new();
+            annotations.insert(REF_NAME.into(), json!(ref_name));
+            if let Some(full) = full_name {
+                annotations.insert(IMAGE_NAME.into(), json!(full));
+            }
+            annotations.insert("dev.tug.created".into(), json!(rfc3339_now()));
+            manifests.push(json!({
+                "mediaType": media_type,
+                "digest": digest.to_string(),
+                "size": size,
+                "annotations": annotations,
+            }));
+        })
+    }
+
+    /// The `index.json` entries.
+    pub fn entries(&self) -> io::Result<Vec<Value>> {
+        let index: Value = serde_json::from_slice(&fs::read(self.root.join("index.json"))?)
+            .map_err(io::Error::other)?;
+        Ok(index["manifests"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Read-modify-write of `index.json`'s manifests under the layout's lock.
+    pub fn update_index(&self, change: impl FnOnce(&mut Vec<Value>)) -> io::Result<()> {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".tug.lock"))?;
+        lock.lock()?;
+        let path = self.root.join("index.json");
+        let mut index: Value =
+            serde_json::from_slice(&fs::read(&path)?).map_err(io::Error::other)?;
+        let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+        change(&mut manifests);
+        index["manifests"] = Value::Array(manifests);
+        write_atomic(&path, &serde_json::to_vec_pretty(&index)?)?;
+        lock.unlock()
+    }
+}
+
+impl Drop for OciDir {
+    fn drop(&mut self) {
+        for (_, (path, _)) in self.partial.drain() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes a file through a temporary one and a rename, so readers never see half of it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".tmp-{name}-{}-{n}", std::process::id()));
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+/// The current UTC time in RFC 3339.
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_appear_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = OciDir::open(dir.path()).unwrap();
+        let d = Digest::sha256_of(b"hello world");
+        layout.write_at(&d, 0, b"hello ").unwrap();
+        layout.write_at(&d, 6, b"world").unwrap();
+        assert!(!layout.has_blob(&d));
+        layout.commit(&d).unwrap();
+        assert_eq!(layout.read_blob(&d).unwrap(), b"hello world");
+        let other = Digest::sha256_of(b"x");
+        layout.write_at(&other, 0, b"partial").unwrap();
+        layout.discard(&other);
+        assert!(!layout.has_blob(&other));
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn tags_replace_entries_of_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = OciDir::open(dir.path()).unwrap();
+        let a = Digest::sha256_of(b"a");
+        let b = Digest::sha256_of(b"b");
+        layout
+            .tag(
+                "v1",
+                None,
+                "application/vnd.oci.image.manifest.v1+json",
+                &a,
+                1,
+            )
+            .unwrap();
+        layout
+            .tag(
+                "v2",
+                None,
+                "application/vnd.oci.image.manifest.v1+json",
+                &a,
+                1,
+            )
+            .unwrap();
+        layout
+            .tag(
+                "v1",
+                Some("r/x:v1"),
+                "application/vnd.oci.image.manifest.v1+json",
+                &b,
+                1,
+            )
+            .unwrap();
+        let entries = layout.entries().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1]["digest"], b.to_string());
+        assert_eq!(entries[1]["annotations"][IMAGE_NAME], "r/x:v1");
+    }
+
+    #[test]
+    fn rfc3339_looks_right() {
+        let t = rfc3339_now();
+        assert_eq!(t.len(), 20);
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}
