@@ -38,6 +38,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Write an image of the local store to a docker-archive or oci-archive tar.
     Save(SaveArgs),
+    /// Import the images of an archive or layout (any format `tug push` reads) into the store.
+    Load(LoadArgs),
     /// Check credentials against a registry and keep them (credential helper or config.json).
     Login(LoginArgs),
     /// Forget the credentials kept for a registry.
@@ -47,8 +49,11 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct PushArgs {
     /// The image file: a path (format detected), or `docker-archive:PATH`, `oci:DIR[:REF]`,
-    /// `oci-archive:PATH[:REF]`.
+    /// `oci-archive:PATH[:REF]`; or the name of an image in the local store.
     pub source: String,
+    /// The local store, for store images as SOURCE.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
     /// Where to push: `registry[:port]/repository[:tag|@digest]`.
     pub target: String,
     /// Which image of a file holding several (a name such as `app:1.0`, or an index).
@@ -241,6 +246,18 @@ pub struct SaveArgs {
     /// docker-archive or oci-archive (default: from the name, `*.oci.tar` is oci-archive).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
+    /// The local store.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The image file, as for `tug push`.
+    pub source: String,
+    /// Which image of a file holding several (default: all of them).
+    #[arg(long)]
+    pub image: Option<String>,
     /// The local store.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,

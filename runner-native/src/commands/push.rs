@@ -27,7 +27,14 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
     let credentials = credentials::for_registries(&args.registry, &[&target.registry])?
         .pop()
         .flatten();
-    let spec = SourceSpec::parse(&args.source);
+    let mut spec = SourceSpec::parse(&args.source);
+    if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
+        // Not a file: an image of the local store, by name.
+        spec = SourceSpec {
+            path: crate::commands::pull::store_dir(args.store.as_deref()),
+            image: Some(args.source.clone()),
+        };
+    }
     let source = Source::open(&spec.path)?;
     let wanted = args.image.as_deref().or(spec.image.as_deref());
     let selection = source

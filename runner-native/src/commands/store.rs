@@ -10,11 +10,12 @@ use serde_json::Value;
 use tug_core::Digest;
 
 use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
-use crate::cli::{ImagesArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
+use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
 use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
 use crate::progress::bytes;
+use crate::source::{Source, SourceSpec};
 
 /// Blobs younger than this survive `prune` (a concurrent pull may not have named them yet).
 const PRUNE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -55,14 +56,28 @@ fn entries(layout: &OciDir) -> Result<Vec<Entry>, CliError> {
         .collect())
 }
 
-/// The entry `wanted` names: a full name, a name without `:latest`, or a digest prefix.
+/// A name as the store keeps it: `busybox` is `docker.io/library/busybox:latest`.
+fn canonical(name: &str) -> String {
+    match name.parse::<tug_core::Reference>() {
+        Ok(mut r) => {
+            if r.tag.is_none() && r.digest.is_none() {
+                r.tag = Some("latest".to_owned());
+            }
+            r.to_string()
+        }
+        Err(_) => name.to_owned(),
+    }
+}
+
+/// The entry `wanted` names: a name (as given or canonical), or a digest prefix.
 fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
     let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+    let canon = canonical(wanted);
     let matches: Vec<&Entry> = all
         .iter()
         .filter(|e| {
             e.name == wanted
-                || e.name == format!("{wanted}:latest")
+                || e.name == canon
                 || (hex.len() >= 6 && e.digest.hex().starts_with(hex))
         })
         .collect();
@@ -203,4 +218,82 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
     }
     eprintln!("Saved {} to {}", entry.name, args.output.display());
     Ok(())
+}
+
+pub fn load(args: LoadArgs) -> Result<(), CliError> {
+    let spec = SourceSpec::parse(&args.source);
+    let source = Source::open(&spec.path)?;
+    let wanted = args.image.as_deref().or(spec.image.as_deref());
+    let images: Vec<&tug_core::archive::ResolvedImage> = match wanted {
+        Some(w) => vec![source.contents.select(Some(w)).map_err(io)?],
+        None => source.contents.images.iter().collect(),
+    };
+    let mut layout = open(args.store.as_deref())?;
+    for img in images {
+        for blob in std::iter::once(&img.config).chain(&img.layers) {
+            if layout.has_blob(&blob.digest) {
+                continue;
+            }
+            copy_blob(&mut layout, &source, blob)?;
+        }
+        layout
+            .put_blob(&img.manifest.digest, &img.manifest.bytes)
+            .map_err(io)?;
+        let names = if img.names.is_empty() {
+            vec![format!("sha256:{}", img.manifest.digest.hex())]
+        } else {
+            img.names.clone()
+        };
+        for name in &names {
+            let full = canonical(name);
+            layout
+                .tag(
+                    &full,
+                    Some(&full),
+                    &img.manifest.media_type,
+                    &img.manifest.digest,
+                    img.manifest.bytes.len() as u64,
+                )
+                .map_err(io)?;
+            eprintln!("Loaded {full}");
+        }
+    }
+    Ok(())
+}
+
+/// Copies a blob from the source into the store, checking its digest on the way.
+fn copy_blob(
+    layout: &mut OciDir,
+    source: &Source,
+    blob: &tug_core::archive::BlobSpec,
+) -> Result<(), CliError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let file = source.blob_file(&blob.location);
+    let mut f = std::fs::File::open(&file.path).map_err(io)?;
+    f.seek(SeekFrom::Start(file.offset)).map_err(io)?;
+    let mut reader = f.take(blob.size);
+    let mut hasher = tug_core::digest::Hasher::new(blob.digest.algorithm());
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut offset = 0u64;
+    loop {
+        let n = reader.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        layout
+            .write_at(&blob.digest, offset, &buf[..n])
+            .map_err(io)?;
+        offset += n as u64;
+    }
+    let actual = hasher.finish();
+    if offset != blob.size || actual != blob.digest {
+        layout.discard(&blob.digest);
+        return Err(CliError::Input(format!(
+            "{}: blob {} does not match its digest (got {actual}, {offset} bytes)",
+            source.path.display(),
+            blob.digest
+        )));
+    }
+    layout.commit(&blob.digest).map_err(io)
 }

@@ -354,3 +354,38 @@ fn two_concurrent_pulls_sharing_layers_keep_the_store_consistent() {
     }
     assert!(no_temp_files(&store));
 }
+
+#[test]
+fn load_imports_an_archive_and_push_takes_store_images() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("classic.tar");
+    let fixture = tug_testkit::fixtures::classic_docker_save(
+        &tar,
+        &ImageSpec::new(66).layer(100_000).layer(30_000),
+        "classic/app:v1",
+    );
+    let store = dir.path().join("store");
+    let out = Tug::new()
+        .env("TUG_STORE", &store)
+        .arg("load")
+        .arg(&tar)
+        .run()
+        .assert_success();
+    assert!(
+        out.stderr_str().contains("docker.io/classic/app:v1"),
+        "{}",
+        out.stderr_str()
+    );
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["push", "--progress", "none", "classic/app:v1"])
+        .arg(registry.image("from/store:v1"))
+        .run()
+        .assert_success();
+    tug_testkit::fixtures::pull_with_skopeo_and_compare_layers(
+        &registry,
+        "from/store:v1",
+        &fixture,
+    );
+}
