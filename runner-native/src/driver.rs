@@ -32,7 +32,7 @@ pub async fn drive<O: Operation, R>(
     mut drain: impl FnMut(&mut O, &Io<'_>) -> Option<R>,
 ) -> R {
     let now = || Instant::from_duration(origin.elapsed());
-    let (tx, rx) = async_channel::bounded::<Message>(64);
+    let (tx, rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
     let io = Io { transport, tx: &tx };
     loop {
         if let Some(result) = drain(&mut op, &io) {

@@ -14,7 +14,11 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Agent, SendBody};
 
 /// How much body data to gather before reporting it as sent.
-const SENT_BATCH: usize = 256 * 1024;
+const SENT_BATCH: usize = 128 * 1024;
+/// Messages queued between the request threads and the driving task. With
+/// [`SENT_BATCH`]-sized batches this bounds the body bytes in flight to a few MiB, whatever
+/// the image size, and pushes back on the threads when the core falls behind.
+pub const QUEUE: usize = 32;
 /// Size of response body reads.
 const READ_CHUNK: usize = 64 * 1024;
 

@@ -240,8 +240,8 @@ async fn run_copy(
     display: &mut Display,
 ) -> Result<PushReport, Error> {
     let now = || Instant::from_duration(origin.elapsed());
-    let (push_tx, push_rx) = async_channel::bounded::<Message>(64);
-    let (fetch_tx, fetch_rx) = async_channel::bounded::<Message>(64);
+    let (push_tx, push_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
+    let (fetch_tx, fetch_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
     let mut pipes: HashMap<StreamId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
     let mut fetch_error: Option<Error> = None;
     loop {
