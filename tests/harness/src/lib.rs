@@ -8,10 +8,14 @@
 //!   (classic and Docker ≥ 25), skopeo-made archives, and a sparse > 4 GiB layer; plus checks
 //!   that an image in a registry is byte-identical to a fixture.
 //! - [`Tug`]: runs the `tug` binary built in this workspace.
+//! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of a plain-HTTP registry (dropped
+//!   connections, 5xx, 429, stalls, 401 challenges, body caps, `Range` rewrites, blob
+//!   redirects to a [`BlobHost`]), counting the bytes it forwards.
 //!
 //! Every external tool is installed by `scripts/install-deps.sh`; a missing one makes the
 //! test fail with a message saying so.
 
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod hashing;
 mod registry;
@@ -23,6 +27,10 @@ pub mod token_server;
 pub mod tools;
 mod tug;
 
+pub use fault_proxy::{
+    BlobHost, BlobHostRequest, CapReply, Fault, FaultProxy, ProxiedRequest, RangeRewrite, Rule,
+    RuleId,
+};
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
