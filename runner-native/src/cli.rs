@@ -16,6 +16,9 @@ use crate::progress::ProgressMode;
     args_override_self = true
 )]
 pub struct Cli {
+    /// Log every request and response status on standard error (never headers or secrets).
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -74,6 +74,11 @@ enum Event {
 /// Hands a transport message to an operation. Messages about requests the operation no
 /// longer waits on (after a failure) are expected and harmless, so misuse is ignored.
 pub fn feed(op: &mut impl Operation, message: Message, t: Instant) {
+    match &message {
+        Message::Head(id, head) => crate::verbose::response(*id, head),
+        Message::Failed(id, err) => crate::verbose::failure(*id, err),
+        _ => {}
+    }
     let _ = match message {
         Message::Sent(id, data) => op.handle_body_sent(id, &data, t),
         Message::Head(id, head) => op.handle_response(id, head, t),

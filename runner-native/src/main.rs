@@ -12,12 +12,16 @@ mod progress;
 mod source;
 mod transport;
 mod upload_state;
+mod verbose;
 
 use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
     interrupt::install();
+    if cli.verbose {
+        verbose::enable();
+    }
     let result = match cli.command {
         cli::Command::Push(args) => commands::push::run(args),
         cli::Command::Inspect(args) => commands::inspect::run(args),

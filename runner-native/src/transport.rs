@@ -124,6 +124,7 @@ impl Transport {
 
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
         let id = req.id;
+        crate::verbose::request(&req);
         let source_failed = Arc::new(AtomicBool::new(false));
         let mut builder = http::Request::builder()
             .method(req.method.clone())

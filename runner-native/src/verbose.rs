@@ -1,0 +1,49 @@
+//! `-v`: one line per request and per response on standard error. Only the method, the URL
+//! without its query (upload `_state` tokens are long and say nothing to a person) and the
+//! status are shown; headers never are, so no credential or token can appear.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tug_core::http::{Request, RequestId, ResponseHead};
+
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Turns the request log on.
+pub fn enable() {
+    ON.store(true, Ordering::Relaxed);
+}
+
+fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
+/// Logs a request about to be sent.
+pub fn request(req: &Request) {
+    if on() {
+        let mut url = req.url.clone();
+        url.set_query(None);
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
+        eprintln!(
+            "tug: -> {} {} {} ({} body bytes)",
+            req.id,
+            req.method,
+            url,
+            req.body.len()
+        );
+    }
+}
+
+/// Logs a response head.
+pub fn response(id: RequestId, head: &ResponseHead) {
+    if on() {
+        eprintln!("tug: <- {id} {}", head.status);
+    }
+}
+
+/// Logs a transport failure.
+pub fn failure(id: RequestId, error: &tug_core::http::TransportError) {
+    if on() {
+        eprintln!("tug: <- {id} failed: {error}");
+    }
+}
