@@ -11,6 +11,10 @@
 //!
 //! Every blob is checked to be in the store (with the size its manifest records) before
 //! anything is written.
+//!
+//! For `oci` and `oci-archive`, a Docker schema 2 manifest or manifest list is written with
+//! OCI media types (a new manifest digest; config and layers unchanged), as skopeo does:
+//! OCI layout readers ignore Docker-typed entries.
 
 mod docker;
 mod io_util;
@@ -369,6 +373,8 @@ pub(crate) struct Blob {
     pub digest: Digest,
     pub size: u64,
     pub media_type: String,
+    /// Bytes made by the export (a Docker manifest converted to OCI), not in the store.
+    pub inline: Option<Vec<u8>>,
 }
 
 impl From<Descriptor> for Blob {
@@ -377,6 +383,7 @@ impl From<Descriptor> for Blob {
             digest: d.digest,
             size: d.size,
             media_type: d.media_type,
+            inline: None,
         }
     }
 }
@@ -388,12 +395,15 @@ pub(crate) struct PlannedImage {
     pub name: Option<String>,
     /// How errors name it: the name, else the digest.
     pub label: String,
-    /// The manifest or index.
+    /// The manifest or index as written (converted to OCI media types for the OCI formats
+    /// when it is a Docker manifest or manifest list).
     pub root: Blob,
     /// For an image manifest: config and layers, bottom first.
     pub image: Option<(Blob, Vec<Blob>)>,
     /// Every distinct blob, children before parents, the root last.
     pub blobs: Vec<Blob>,
+    /// Docker manifests converted to OCI: (old digest, new digest, new size).
+    pub converted: Vec<(Digest, Digest, u64)>,
 }
 
 /// Every image, checked; blobs listed once across images.
@@ -422,6 +432,7 @@ impl Plan {
                 digest: image.digest.clone(),
                 size,
                 media_type: image.media_type.clone(),
+                inline: None,
             };
             let mut p = PlannedImage {
                 name: image.name.clone(),
@@ -429,11 +440,16 @@ impl Plan {
                 root: root.clone(),
                 image: None,
                 blobs: Vec::new(),
+                converted: Vec::new(),
             };
             let mut seen = HashSet::new();
-            let parsed = visit(store, &mut p, &root, "manifest", &mut seen, format, 0)?;
-            if let Some(Parsed::Image { config, layers }) = parsed {
-                p.image = Some((config.into(), layers.into_iter().map(Blob::from).collect()));
+            if let Some((parsed, written)) =
+                visit(store, &mut p, &root, "manifest", &mut seen, format, 0, true)?
+            {
+                p.root = written;
+                if let Parsed::Image { config, layers } = parsed {
+                    p.image = Some((config.into(), layers.into_iter().map(Blob::from).collect()));
+                }
             }
             planned.push(p);
         }
@@ -468,7 +484,12 @@ impl Plan {
 }
 
 /// Checks `blob` and (for manifests and indexes) everything below it, adding each to
-/// `p.blobs` once (children first). Returns the parsed manifest or index.
+/// `p.blobs` once (children first). Returns the parsed manifest or index and the blob as it
+/// is written: for the OCI formats, a Docker manifest or list is rewritten with OCI media
+/// types (a new digest), as skopeo does, because OCI layout readers (skopeo's `oci:`
+/// included) only look at OCI-typed entries. Children are converted only when their parent
+/// is (an OCI index pointing at Docker manifests keeps them as they are).
+#[allow(clippy::too_many_arguments)]
 fn visit(
     store: &Store,
     p: &mut PlannedImage,
@@ -477,7 +498,8 @@ fn visit(
     seen: &mut HashSet<Digest>,
     format: Format,
     depth: usize,
-) -> Result<Option<Parsed>, ExportError> {
+    may_convert: bool,
+) -> Result<Option<(Parsed, Blob)>, ExportError> {
     if !seen.insert(blob.digest.clone()) {
         return Ok(None);
     }
@@ -534,6 +556,7 @@ fn visit(
                     message: "indexes nested more than 8 deep".into(),
                 });
             }
+            let convert_children = may_convert && blob.media_type == manifest::DOCKER_MANIFEST_LIST;
             for child in manifests {
                 let child_what = match &child.platform {
                     Some(pl) => format!("{}/{} manifest", pl.os, pl.architecture),
@@ -547,12 +570,37 @@ fn visit(
                     seen,
                     format,
                     depth + 1,
+                    convert_children,
                 )?;
             }
         }
     }
-    p.blobs.push(blob.clone());
-    Ok(Some(parsed))
+    let mut written = blob.clone();
+    if may_convert && format != Format::DockerArchive {
+        let converted = manifest::docker_to_oci(&bytes, &p.converted).map_err(|e| {
+            ExportError::InvalidImage {
+                image: p.label.clone(),
+                message: format!("{what} {}: {e}", blob.digest),
+            }
+        })?;
+        if let Some(new_bytes) = converted {
+            let media_type = if matches!(parsed, Parsed::Index { .. }) {
+                manifest::OCI_INDEX
+            } else {
+                manifest::OCI_MANIFEST
+            };
+            written = Blob {
+                digest: Digest::sha256_of(&new_bytes),
+                size: new_bytes.len() as u64,
+                media_type: media_type.to_owned(),
+                inline: Some(new_bytes),
+            };
+            p.converted
+                .push((blob.digest.clone(), written.digest.clone(), written.size));
+        }
+    }
+    p.blobs.push(written.clone());
+    Ok(Some((parsed, written)))
 }
 
 fn check_blob(store: &Store, p: &PlannedImage, blob: &Blob, what: &str) -> Result<(), ExportError> {

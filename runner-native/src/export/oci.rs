@@ -111,6 +111,12 @@ fn fill_dir(
         }
         let dir = target.parent().expect("blob path has a parent");
         fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        if let Some(bytes) = &blob.inline {
+            write_atomic(&target, bytes, dir)
+                .map_err(io_err(format!("writing {}", target.display())))?;
+            meter.advance(blob.size);
+            continue;
+        }
         let source = store.blob_path(&blob.digest);
         // A stale or partial file of another tool: replace it.
         let _ = fs::remove_file(&target);
@@ -203,6 +209,11 @@ pub(super) fn write_archive(
         let alg = blob.digest.algorithm().name();
         if algorithm_dirs.insert(alg) {
             tar.append_dir(&format!("blobs/{alg}/"))?;
+        }
+        if let Some(bytes) = &blob.inline {
+            tar.append_bytes(&blob_rel_path(blob), bytes)?;
+            meter.advance(blob.size);
+            continue;
         }
         let source = store.blob_path(&blob.digest);
         let file = File::open(&source).map_err(io_err(format!("reading {}", source.display())))?;

@@ -653,3 +653,117 @@ fn two_images_with_one_tag_cannot_share_a_layout() {
     assert!(matches!(err, ExportError::Output(_)), "{err}");
     assert!(!env.path("l").exists());
 }
+
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// Stores `f`'s blobs under a Docker schema 2 manifest (as a registry serving Docker types
+/// would give it) and returns the manifest's digest and size.
+fn docker_manifest(env: &Env, f: &FixtureImage) -> (Digest, u64) {
+    let layers: Vec<Value> = f
+        .layers
+        .iter()
+        .map(|l| {
+            let media_type = if l.media_type.ends_with("+gzip") {
+                "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            } else {
+                "application/vnd.docker.image.rootfs.diff.tar"
+            };
+            json!({"mediaType": media_type, "digest": l.digest, "size": l.size})
+        })
+        .collect();
+    env.put_json(&json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "digest": f.config_digest, "size": f.config.len()},
+        "layers": layers,
+    }))
+}
+
+/// OCI layout readers (skopeo's `oci:` among them) only see OCI-typed entries: Docker
+/// manifests and lists are written with OCI media types, as skopeo writes them.
+#[test]
+fn docker_manifests_become_oci_in_oci_outputs() {
+    let env = Env::new();
+    let (f, _) = env.image(&ImageSpec::new(27).layer(3000).gzip_layer(3000), "f:1");
+    let (g, _) = env.image(&ImageSpec::new(28).gzip_layer(3000), "g:1");
+    let (fd, fs_) = docker_manifest(&env, &f);
+    let (gd, gs) = docker_manifest(&env, &g);
+    let img = ExportImage::new(Some("docker/app:v1".into()), fd.clone(), DOCKER_MANIFEST);
+
+    for (name, format, prefix) in [
+        ("d-layout", Format::Oci, "oci"),
+        ("d.oci.tar", Format::OciArchive, "oci-archive"),
+    ] {
+        let out = env.path(name);
+        export(&env.store, std::slice::from_ref(&img), &out, format).unwrap();
+        let reference = format!("{prefix}:{}:v1", out.display());
+        let raw: Value = serde_json::from_slice(&inspect_raw(&reference)).unwrap();
+        assert_eq!(raw["mediaType"], OCI_MANIFEST, "{format}");
+        assert_eq!(raw["config"]["mediaType"], OCI_CONFIG);
+        assert_eq!(raw["config"]["digest"], f.config_digest.as_str());
+        let types: Vec<&str> = raw["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["mediaType"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "application/vnd.oci.image.layer.v1.tar",
+                "application/vnd.oci.image.layer.v1.tar+gzip"
+            ]
+        );
+        let layers = skopeo_copy_layer_digests(&env, &reference, &["--preserve-digests"]);
+        assert_eq!(layers, f.layer_digests());
+    }
+    // The original Docker manifest is not in the layout: only the converted one.
+    assert!(!env.path("d-layout/blobs/sha256").join(fd.hex()).exists());
+
+    // A Docker manifest list becomes an OCI index of converted manifests.
+    let (list_d, list_size) = env.put_json(&json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST,
+        "manifests": [
+            {"mediaType": DOCKER_MANIFEST, "digest": fd.to_string(), "size": fs_,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": DOCKER_MANIFEST, "digest": gd.to_string(), "size": gs,
+             "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+        ],
+    }));
+    env.store
+        .tag("docker/list:v2", DOCKER_LIST, &list_d, list_size)
+        .unwrap();
+    let list = ExportImage::from(&env.store.resolve("docker/list:v2").unwrap().unwrap());
+    let out = env.path("list-layout");
+    export(&env.store, std::slice::from_ref(&list), &out, Format::Oci).unwrap();
+    let reference = format!("oci:{}:v2", out.display());
+    let raw: Value = serde_json::from_slice(&inspect_raw(&reference)).unwrap();
+    assert_eq!(raw["mediaType"], OCI_INDEX);
+    for child in raw["manifests"].as_array().unwrap() {
+        assert_eq!(child["mediaType"], OCI_MANIFEST);
+        let d = digest(child["digest"].as_str().unwrap());
+        let bytes = fs::read(out.join("blobs/sha256").join(d.hex())).unwrap();
+        assert_eq!(Digest::sha256_of(&bytes), d);
+        assert_eq!(child["size"], bytes.len());
+        let m: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(m["mediaType"], OCI_MANIFEST);
+    }
+    let all = env.path("all");
+    skopeo::copy(
+        &reference,
+        &format!("oci:{}:x", all.display()),
+        &["--all", "--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // A docker-archive needs no conversion.
+    let out = env.path("docker.tar");
+    export(&env.store, &[img], &out, Format::DockerArchive).unwrap();
+    assert_eq!(
+        inspect(&format!("docker-archive:{}", out.display()))["Layers"],
+        json!(diff_ids(&f))
+    );
+}

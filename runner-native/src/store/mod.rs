@@ -29,6 +29,11 @@
 //!   mtime, so a concurrent prune does not take it away between the check and the tag.
 //!   (A pull that takes longer than the grace period between storing a blob and tagging
 //!   the image could still lose it to a prune; the grace period is generous for that.)
+//!
+//! Images are stored exactly as pulled, so that a push gives the same digests. Readers of
+//! OCI layouts look only at OCI-typed `index.json` entries (skopeo 1.9's `oci:` does), so an
+//! image whose manifest has Docker media types is listed by tug but not found by such a
+//! reader; [`crate::export`] converts those when it writes an OCI layout or archive.
 
 mod blob_writer;
 pub mod layout;
@@ -164,9 +169,16 @@ impl Store {
                 ))
             }
             Ok(_) if !layout_file.exists() => {
-                let mut entries =
-                    fs::read_dir(root).map_err(|e| with_path(e, "cannot read", root))?;
-                if entries.next().is_some() {
+                // Only the store's own entries (another tug process may be creating it
+                // right now): anything else means this is someone else's directory.
+                let entries = fs::read_dir(root).map_err(|e| with_path(e, "cannot read", root))?;
+                let foreign = entries.flatten().any(|e| {
+                    !matches!(
+                        e.file_name().to_str(),
+                        Some("oci-layout" | "index.json" | "index.json.lock" | "blobs" | "tmp")
+                    )
+                });
+                if foreign {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!(

@@ -540,3 +540,148 @@ fn concurrent_pulls_sharing_layers_leave_a_consistent_store() {
     assert_eq!(report.blobs_removed, 0);
     assert!(tmp_files(&store).is_empty(), "{:?}", tmp_files(&store));
 }
+
+/// Environment variable that turns [`child_process_pull`] into a worker.
+const CHILD_JOB: &str = "TUG_STORE_TEST_CHILD_JOB";
+
+/// A worker for [`two_processes_pulling_images_that_share_layers`]: does nothing unless
+/// started by it with a job file (JSON: store root, blob files, manifest, name).
+#[test]
+fn child_process_pull() {
+    let Some(job) = std::env::var_os(CHILD_JOB) else {
+        return;
+    };
+    let job: serde_json::Value = serde_json::from_slice(&fs::read(job).unwrap()).unwrap();
+    let store = Store::open(Path::new(job["root"].as_str().unwrap())).unwrap();
+    let manifest = digest(job["manifest"].as_str().unwrap());
+    let size = job["size"].as_u64().unwrap();
+    for round in 0..5 {
+        for blob in job["blobs"].as_array().unwrap() {
+            let d = digest(blob["digest"].as_str().unwrap());
+            let bytes = fs::read(blob["path"].as_str().unwrap()).unwrap();
+            let mut w = store.blob_writer(&d).unwrap();
+            for chunk in bytes.chunks(4096) {
+                w.write_all(chunk).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let name = format!("{}:r{round}", job["name"].as_str().unwrap());
+        store.tag(&name, OCI_MANIFEST, &manifest, size).unwrap();
+    }
+}
+
+/// Two real processes (this test binary, running [`child_process_pull`]) store images
+/// sharing a layer into one store at the same time: both succeed, and the store has both
+/// images with every blob intact.
+#[test]
+fn two_processes_pulling_images_that_share_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let root = dir.path().join("store");
+    let images: Vec<FixtureImage> = (0..2)
+        .map(|i| {
+            write_oci_layout(
+                &src,
+                &ImageSpec::new(31).layer(500_000).gzip_layer(100_000 + i),
+                &format!("p{i}"),
+            )
+        })
+        .collect();
+    assert_eq!(images[0].layers[0].digest, images[1].layers[0].digest);
+    let mut children = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        let md = image.manifest_digest.clone().unwrap();
+        let mut blobs: Vec<serde_json::Value> = image
+            .blob_digests()
+            .into_iter()
+            .chain([md.clone()])
+            .map(|d| {
+                let path = src.join("blobs/sha256").join(digest(&d).hex());
+                serde_json::json!({"digest": d, "path": path})
+            })
+            .collect();
+        blobs.sort_by_key(|b| b["digest"].as_str().unwrap().to_owned());
+        let job = serde_json::json!({
+            "root": root, "blobs": blobs, "manifest": md,
+            "size": image.manifest_bytes().len(), "name": format!("proc{i}/app"),
+        });
+        let job_path = dir.path().join(format!("job{i}.json"));
+        fs::write(&job_path, serde_json::to_vec(&job).unwrap()).unwrap();
+        children.push(
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "store::tests::child_process_pull", "--nocapture"])
+                .env(CHILD_JOB, &job_path)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "worker failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "the worker did not run: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let store = Store::open(&root).unwrap();
+    let names: Vec<String> = store
+        .images()
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| i.name)
+        .collect();
+    let expected: Vec<String> = (0..2)
+        .flat_map(|i| (0..5).map(move |r| format!("proc{i}/app:r{r}")))
+        .collect();
+    assert_eq!(names, expected);
+    for image in &images {
+        for d in image
+            .blob_digests()
+            .into_iter()
+            .chain(image.manifest_digest.clone())
+        {
+            let d = digest(&d);
+            assert_eq!(sha256_of_file(&store.blob_path(&d)), d);
+        }
+    }
+    assert_eq!(
+        store
+            .prune_with_grace(Duration::ZERO)
+            .unwrap()
+            .blobs_removed,
+        0
+    );
+    assert!(tmp_files(&store).is_empty(), "{:?}", tmp_files(&store));
+}
+
+/// Processes that find no store yet create it at the same time: none may take the other's
+/// half-made layout for a foreign directory.
+#[test]
+fn concurrent_opens_of_a_new_store_all_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new-store");
+        let barrier = Arc::new(Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (root, barrier) = (root.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&root).map(drop)
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert!(Store::open(&root).unwrap().images().unwrap().is_empty());
+    }
+}
