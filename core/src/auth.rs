@@ -37,6 +37,18 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// The user name Docker gives credentials that are an OAuth2 refresh token (`identitytoken`):
+/// with it, tokens are fetched with a refresh-token `POST` to the realm.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// A token request: `GET url` with `authorization`, or `POST url` with a form.
+#[derive(Debug)]
+pub(crate) struct TokenRequest {
+    pub url: Url,
+    pub authorization: Option<HeaderValue>,
+    pub form: Option<Vec<u8>>,
+}
+
 /// What to do after a `401`.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AuthOutcome {
@@ -88,6 +100,8 @@ pub(crate) struct Auth {
     scopes: Vec<String>,
     /// Tokens fetched after a `401` since a token last worked; a second one failing is final.
     refetches: u32,
+    /// The token server answered the OAuth2 `POST` with 404.
+    oauth_unsupported: bool,
 }
 
 impl Auth {
@@ -100,6 +114,7 @@ impl Auth {
             token: None,
             scopes: Vec::new(),
             refetches: 0,
+            oauth_unsupported: false,
         }
     }
 
@@ -266,8 +281,28 @@ impl Auth {
 
     /// The token request for the current challenge: `GET realm?service=…&scope=…`, with
     /// Basic credentials when the user has them.
-    pub(crate) fn token_request_parts(&self) -> Option<(Url, Option<HeaderValue>)> {
+    pub(crate) fn token_request_parts(&self) -> Option<TokenRequest> {
         let bearer = self.bearer.as_ref()?;
+        if let (Some(creds), false) = (&self.credentials, self.oauth_unsupported) {
+            if creds.username == IDENTITY_TOKEN_USER {
+                // OAuth2 refresh-token grant, as Docker does with an `identitytoken`.
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token");
+                form.append_pair("refresh_token", &creds.password);
+                form.append_pair("client_id", "tug");
+                if let Some(service) = &bearer.service {
+                    form.append_pair("service", service);
+                }
+                if !self.scopes.is_empty() {
+                    form.append_pair("scope", &self.scopes.join(" "));
+                }
+                return Some(TokenRequest {
+                    url: bearer.realm.clone(),
+                    authorization: None,
+                    form: Some(form.finish().into_bytes()),
+                });
+            }
+        }
         let mut url = bearer.realm.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -279,7 +314,23 @@ impl Auth {
             }
         }
         let basic = self.credentials.as_ref().and_then(|c| basic_header(c).ok());
-        Some((url, basic))
+        Some(TokenRequest {
+            url,
+            authorization: basic,
+            form: None,
+        })
+    }
+
+    /// The token server does not do OAuth2 (it answered the `POST` with 404): use `GET`.
+    /// Returns whether that changes anything.
+    pub(crate) fn oauth_not_found(&mut self) -> bool {
+        let was_oauth = self
+            .credentials
+            .as_ref()
+            .is_some_and(|c| c.username == IDENTITY_TOKEN_USER)
+            && !self.oauth_unsupported;
+        self.oauth_unsupported = true;
+        was_oauth
     }
 
     /// Takes the token server's answer.

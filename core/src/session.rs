@@ -191,13 +191,24 @@ impl<S: Copy> Session<S> {
         if self.token_fetch.is_some() {
             return;
         }
-        let Some((url, basic)) = self.auth.token_request_parts() else {
+        let Some(token_request) = self.auth.token_request_parts() else {
             return;
         };
         let mut headers = HeaderMap::new();
-        if let Some(b) = basic {
+        if let Some(b) = token_request.authorization {
             headers.insert(http::header::AUTHORIZATION, b);
         }
+        let (method, body) = match token_request.form {
+            Some(form) => {
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                headers.insert("content-length", HeaderValue::from(form.len()));
+                (Method::POST, Body::Bytes(form))
+            }
+            None => (Method::GET, Body::Empty),
+        };
         if let Ok(ua) = HeaderValue::try_from(self.user_agent.as_str()) {
             headers.insert("user-agent", ua);
         }
@@ -210,10 +221,10 @@ impl<S: Copy> Session<S> {
         });
         self.outbox.push_back(Request {
             id,
-            method: Method::GET,
-            url,
+            method,
+            url: token_request.url,
             headers,
-            body: Body::Empty,
+            body,
         });
     }
 
@@ -299,6 +310,11 @@ impl<S: Copy> Session<S> {
         if self.is_token_request(id) {
             let t = self.token_fetch.take().ok_or(Misuse::UnknownRequest(id))?;
             let head = t.head.ok_or(Misuse::BodyBeforeHead(id))?;
+            if head.status.as_u16() == 404 && self.auth.oauth_not_found() {
+                // No OAuth2 at this token server: ask again with GET.
+                self.start_token_fetch();
+                return Ok(Completed::Token(Ok(Vec::new())));
+            }
             let now = self.now;
             let result = self
                 .auth

@@ -27,6 +27,7 @@ fn bearer(basic: Option<&str>) -> RegistryModel {
             basic: basic.map(str::to_owned),
             expires_in: 300,
             useless_tokens: false,
+            refresh_token: None,
         }),
         ..Default::default()
     }
@@ -180,4 +181,52 @@ fn tokens_are_refreshed_before_they_expire_in_virtual_time() {
         "refreshed proactively, no 401 needed"
     );
     assert_eq!(model.count("HEAD"), 2);
+}
+
+#[test]
+fn an_identity_token_uses_the_oauth2_refresh_grant() {
+    let mut model = bearer(None);
+    model.bearer.as_mut().unwrap().refresh_token = Some("refresh-abc".into());
+    let img = image(&[300]);
+    let identity = Some(Credentials {
+        username: "<token>".into(),
+        password: "refresh-abc".into(),
+    });
+    let run = run_push(
+        &mut model,
+        img.plan.clone(),
+        &img.data,
+        PushConfig {
+            credentials: identity,
+            ..push_config()
+        },
+    );
+    run.result.unwrap();
+    let form = &model.oauth_requests[0];
+    assert_eq!(form["grant_type"], "refresh_token");
+    assert_eq!(form["service"], "registry.example");
+    assert!(form["scope"].contains("repository:team/app:pull,push"));
+    assert!(model.token_requests.is_empty(), "no GET was needed");
+}
+
+#[test]
+fn a_token_server_without_oauth2_gets_a_get_instead() {
+    let mut model = bearer(None);
+    let img = image(&[300]);
+    let identity = Some(Credentials {
+        username: "<token>".into(),
+        password: "refresh-abc".into(),
+    });
+    let run = run_push(
+        &mut model,
+        img.plan.clone(),
+        &img.data,
+        PushConfig {
+            credentials: identity,
+            ..push_config()
+        },
+    );
+    run.result.unwrap();
+    assert_eq!(model.oauth_requests.len(), 1, "the POST got 404");
+    assert_eq!(model.token_requests.len(), 1, "then a GET");
 }

@@ -22,6 +22,8 @@ pub struct BearerAuth {
     pub basic: Option<String>,
     /// `expires_in` of issued tokens.
     pub expires_in: u64,
+    /// The refresh token the OAuth2 `POST` accepts (`None`: no OAuth2, `POST` gets 404).
+    pub refresh_token: Option<String>,
     /// Issue tokens the registry never accepts.
     pub useless_tokens: bool,
 }
@@ -75,6 +77,8 @@ pub struct RegistryModel {
     pub valid_tokens: Vec<String>,
     /// Every token request: its `Authorization` header (if any) and its scopes.
     pub token_requests: Vec<(Option<String>, Vec<String>)>,
+    /// Every OAuth2 token request's form.
+    pub oauth_requests: Vec<HashMap<String, String>>,
     /// Forget every issued token after this many more registry requests.
     pub revoke_tokens_after: Option<usize>,
     /// Answer ranged blob requests with the whole blob (200), as some servers do.
@@ -107,6 +111,7 @@ impl Default for RegistryModel {
             bearer: None,
             valid_tokens: Vec::new(),
             token_requests: Vec::new(),
+            oauth_requests: Vec::new(),
             revoke_tokens_after: None,
             links: std::collections::HashSet::new(),
         }
@@ -172,7 +177,7 @@ impl RegistryModel {
             return self.serve_blob(digest, req);
         }
         if req.url.host_str() == Some("auth.example") {
-            return Ok(self.token_server(req));
+            return Ok(self.token_server(req, body));
         }
         if let Some(n) = self.revoke_tokens_after.as_mut() {
             if *n == 0 {
@@ -456,7 +461,27 @@ impl RegistryModel {
         Ok((head, data))
     }
 
-    fn token_server(&mut self, req: &Request) -> (ResponseHead, Vec<u8>) {
+    fn token_server(&mut self, req: &Request, body: &[u8]) -> (ResponseHead, Vec<u8>) {
+        if req.method == Method::POST {
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(body).into_owned().collect();
+            self.oauth_requests.push(form.clone());
+            let Some(expected) = self.bearer.as_ref().and_then(|b| b.refresh_token.clone()) else {
+                return (ResponseHead::new(404), Vec::new());
+            };
+            if form.get("grant_type").map(String::as_str) != Some("refresh_token")
+                || form.get("refresh_token") != Some(&expected)
+            {
+                return (
+                    ResponseHead::new(401),
+                    error_body("UNAUTHORIZED", "bad refresh token"),
+                );
+            }
+            let token = format!("oauth-{}", self.oauth_requests.len());
+            self.valid_tokens.push(token.clone());
+            let body = format!(r#"{{"access_token":"{token}","expires_in":300}}"#);
+            return (ResponseHead::new(200), body.into_bytes());
+        }
         let auth = req
             .headers
             .get("authorization")

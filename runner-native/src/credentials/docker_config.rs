@@ -57,9 +57,20 @@ fn entry<'a>(
     map?.iter().find(|(k, _)| registry_matches(k, registry))
 }
 
-/// Credentials from an `auths` entry: `auth` (base64 `user:password`) or
-/// `username` + `password`.
+/// Credentials from an `auths` entry: `identitytoken` (an OAuth2 refresh token), `auth`
+/// (base64 `user:password`) or `username` + `password`.
 fn from_auths_entry(v: &Value, file: &Path, key: &str) -> Result<Option<Credentials>, CliError> {
+    if let Some(token) = v
+        .get("identitytoken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        // An OAuth2 refresh token: the core trades it for access tokens.
+        return Ok(Some(Credentials {
+            username: tug_core::auth::IDENTITY_TOKEN_USER.to_owned(),
+            password: token.to_owned(),
+        }));
+    }
     if let Some(auth) = v
         .get("auth")
         .and_then(Value::as_str)
