@@ -8,7 +8,7 @@
 //! host:port are rewritten to the proxy's as well. Nothing else is changed unless a [`Rule`]
 //! says so.
 //!
-//! Rules pick requests by method and path substring and apply a [`Fault`] to the `nth`
+//! Rules pick requests by method and a substring of the target (path and query) and apply a [`Fault`] to the `nth`
 //! matching request (and `times` matches from there, or all of them): drop a connection after
 //! N request or response body bytes, answer a status without forwarding (500/502/503, 429 with
 //! or without `Retry-After`, 401 with a fresh challenge, 405 for `PATCH`), stall, cap request
@@ -186,8 +186,8 @@ impl Fault {
     }
 }
 
-/// Which requests get a [`Fault`]: method (or any) and a substring of the path (query
-/// excluded), the `nth` match (1-based) and `times` matches from there (default: just the
+/// Which requests get a [`Fault`]: method (or any) and a substring of the request target
+/// (path and query, so `digest=<hex>` picks one blob's `PUT`), the `nth` match (1-based) and `times` matches from there (default: just the
 /// nth; [`Rule::always`]: every match from the nth on).
 ///
 /// Every rule counts its own matches, whether or not another rule took the request.
@@ -201,8 +201,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// `fault` for the first request with `method` (`"*"` for any) whose path contains
-    /// `path_contains`.
+    /// `fault` for the first request with `method` (`"*"` for any) whose target (path and
+    /// query) contains `path_contains`.
     pub fn new(method: &str, path_contains: &str, fault: Fault) -> Rule {
         Rule {
             method: (method != "*" && !method.is_empty()).then(|| method.to_ascii_uppercase()),
@@ -301,9 +301,9 @@ impl ProxiedRequest {
         self.header("authorization").is_some()
     }
 
-    /// Whether the request is `method` (any case) to a path containing `path_contains`.
+    /// Whether the request is `method` (any case) to a target containing `path_contains`.
     pub fn is(&self, method: &str, path_contains: &str) -> bool {
-        self.method.eq_ignore_ascii_case(method) && self.path().contains(path_contains)
+        self.method.eq_ignore_ascii_case(method) && self.target.contains(path_contains)
     }
 }
 
@@ -557,13 +557,14 @@ impl FaultProxy {
         lock(&self.shared.log).clone()
     }
 
-    /// Requests with `method` (`"*"`: any) whose path contains `path_contains`.
+    /// Requests with `method` (`"*"`: any) whose target (path and query) contains
+    /// `path_contains`.
     pub fn requests_matching(&self, method: &str, path_contains: &str) -> Vec<ProxiedRequest> {
         self.requests()
             .into_iter()
             .filter(|r| {
                 (method == "*" || r.method.eq_ignore_ascii_case(method))
-                    && r.path().contains(path_contains)
+                    && r.target.contains(path_contains)
             })
             .collect()
     }
@@ -578,7 +579,7 @@ impl FaultProxy {
         self.shared.response_bytes.load(Ordering::SeqCst)
     }
 
-    /// Request-body bytes forwarded for requests whose path contains `path_contains`.
+    /// Request-body bytes forwarded for requests whose target contains `path_contains`.
     pub fn request_body_bytes_to(&self, path_contains: &str) -> u64 {
         self.requests_matching("*", path_contains)
             .iter()
@@ -586,7 +587,7 @@ impl FaultProxy {
             .sum()
     }
 
-    /// Response-body bytes passed on for requests whose path contains `path_contains`.
+    /// Response-body bytes passed on for requests whose target contains `path_contains`.
     pub fn response_body_bytes_from(&self, path_contains: &str) -> u64 {
         self.requests_matching("*", path_contains)
             .iter()
@@ -743,8 +744,7 @@ fn handle(
         let _ = writer.write_all(&local_response(400, &[], b"", true));
         return Outcome::Close;
     };
-    let path = target.split('?').next().unwrap_or("").to_owned();
-    let fault = shared.pick(&method, &path);
+    let fault = shared.pick(&method, &target);
     let idx = shared.log_start(&method, &target, &head, fault.as_ref());
     let framing = match request_framing(&head) {
         Ok(f) => f,
