@@ -82,6 +82,8 @@ pub struct Pull {
     meter: RateMeter,
     received_total: u64,
     last_progress: Option<Instant>,
+    /// The most bytes ever reported transferred (progress never goes backwards).
+    transferred_high: std::cell::Cell<u64>,
     ping_attempts: u32,
 }
 
@@ -127,6 +129,7 @@ impl Pull {
             meter: RateMeter::new(),
             received_total: 0,
             last_progress: None,
+            transferred_high: std::cell::Cell::new(0),
             ping_attempts: 1,
         };
         pull.issue(Step::Ping);
@@ -798,6 +801,8 @@ impl Pull {
                 _ => p.transferred_bytes += b.received,
             }
         }
+        p.transferred_bytes = p.transferred_bytes.max(self.transferred_high.get());
+        self.transferred_high.set(p.transferred_bytes);
         p.eta = self
             .meter
             .eta(p.total_bytes.saturating_sub(p.transferred_bytes));

@@ -58,6 +58,9 @@ pub struct Push {
     meter: RateMeter,
     sent_total: u64,
     last_progress: Option<Instant>,
+    /// The most bytes ever reported transferred: progress never goes backwards, even when
+    /// a blob starts over.
+    transferred_high: std::cell::Cell<u64>,
     /// Attempts of the current ping or manifest request.
     step_attempts: u32,
 }
@@ -108,6 +111,7 @@ impl Push {
             meter: RateMeter::new(),
             sent_total: 0,
             last_progress: None,
+            transferred_high: std::cell::Cell::new(0),
             step_attempts: 1,
         };
         match push.validate() {
@@ -930,6 +934,8 @@ impl Push {
                 }
             }
         }
+        p.transferred_bytes = p.transferred_bytes.max(self.transferred_high.get());
+        self.transferred_high.set(p.transferred_bytes);
         p.eta = self
             .meter
             .eta(p.total_bytes.saturating_sub(p.transferred_bytes));

@@ -53,6 +53,11 @@ pub fn run_push(
             }
         }
         max_in_flight = max_in_flight.max(pending.len());
+        if push.poll_timeout().is_some_and(|t| t <= now) {
+            // A timer came due while requests were being answered.
+            push.handle_timeout(now);
+            continue;
+        }
         if let Some(req) = pending.pop_front() {
             let body: Vec<u8> = match &req.body {
                 Body::Empty => Vec::new(),
@@ -77,7 +82,7 @@ pub fn run_push(
                 Err(e) => push.handle_transport_error(req.id, e, now).unwrap(),
             }
         } else if let Some(t) = push.poll_timeout() {
-            assert!(t >= now, "timer in the past");
+            assert!(t > now, "a due timer was not consumed");
             now = t;
             push.handle_timeout(now);
         } else {
@@ -152,6 +157,10 @@ pub fn run_pull(model: &mut RegistryModel, plan: PullPlan, config: PullConfig) -
                 }
             }
         }
+        if pull.poll_timeout().is_some_and(|t| t <= now) {
+            pull.handle_timeout(now);
+            continue;
+        }
         if let Some(req) = pending.pop_front() {
             now = now + Duration::from_millis(10);
             match model.handle(&req, &[]) {
@@ -176,6 +185,7 @@ pub fn run_pull(model: &mut RegistryModel, plan: PullPlan, config: PullConfig) -
                 Err(e) => pull.handle_transport_error(req.id, e, now).unwrap(),
             }
         } else if let Some(t) = pull.poll_timeout() {
+            assert!(t > now, "a due timer was not consumed");
             now = t;
             pull.handle_timeout(now);
         } else {

@@ -29,6 +29,7 @@ pub struct BearerAuth {
 }
 
 /// A scripted failure: the next request whose method and path match gets `status`.
+#[derive(Clone, Debug)]
 pub struct Fault {
     pub method: Method,
     pub path_contains: String,
