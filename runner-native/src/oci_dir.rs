@@ -67,6 +67,14 @@ impl OciDir {
         self.blob_path(d).is_file()
     }
 
+    /// Marks blob `d` as just used, so a concurrent `tug prune` (which spares young blobs)
+    /// leaves a blob this pull relies on but has not named yet.
+    pub fn touch(&self, d: &Digest) {
+        if let Ok(f) = OpenOptions::new().write(true).open(self.blob_path(d)) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
+
     /// Writes `data` at `offset` of blob `d`'s temporary file, creating it if needed.
     pub fn write_at(&mut self, d: &Digest, offset: u64, data: &[u8]) -> io::Result<()> {
         if !self.partial.contains_key(d) {

@@ -130,6 +130,9 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
                     Ok(())
                 }
                 Output::Event(e) => {
+                    if let Event::BlobSkipped { digest, .. } = &e {
+                        layout.touch(digest);
+                    }
                     show(mode, &e);
                     Ok(())
                 }
