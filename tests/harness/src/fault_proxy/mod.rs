@@ -85,7 +85,7 @@ pub enum Fault {
     BodyCap { max: u64, reply: CapReply },
     /// Forward; rewrite the `Range` header of the response.
     RewriteRange(RangeRewrite),
-    /// Forward; when the registry answers a `GET` with 200, answer `307 Temporary Redirect`
+    /// Forward; when the registry answers a `GET` with 200 or 206, answer `307 Temporary Redirect`
     /// to `<base>/blobs/<digest>?X-Amz-Signature=…` instead (the digest is the last segment
     /// of the request path). Other answers (401, 404, …) pass unchanged, so the client must
     /// authenticate to the registry before it is redirected. See [`BlobHost`].
@@ -1065,7 +1065,9 @@ fn relay_response(
             let _ = pump(up_reader, framing, |_| Flow::Continue);
             return Relay::Dropped;
         }
-        Some(Fault::RedirectTo { base }) if status == 200 && method.eq_ignore_ascii_case("GET") => {
+        Some(Fault::RedirectTo { base })
+            if matches!(status, 200 | 206) && method.eq_ignore_ascii_case("GET") =>
+        {
             let digest = path.rsplit('/').next().unwrap_or("");
             let location = format!(
                 "{}/blobs/{digest}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=fault-proxy",
