@@ -542,7 +542,8 @@ impl FaultProxy {
         lock(&self.shared.rules).clear();
     }
 
-    /// How many times rule `id` applied its fault.
+    /// How many requests rule `id` picked (its fault applied; a [`Fault::BodyCap`] counts
+    /// requests under the cap too, which it forwards untouched).
     pub fn hits(&self, id: RuleId) -> usize {
         lock(&self.shared.rules).get(id.0).map_or(0, |r| r.hits)
     }
