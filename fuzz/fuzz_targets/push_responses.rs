@@ -1,0 +1,975 @@
+//! A `Push` of a small fixed plan, driven by fuzzer-chosen responses.
+//!
+//! The input picks a setup (jobs, chunking, dry run, scheme, credentials, plan quirks), then a
+//! list of actions. Each action plays the runner or the registry: answer one of the requests
+//! in flight (body bytes reported sent, a status, headers such as Location, Range,
+//! Docker-Content-Digest, WWW-Authenticate, OCI-Chunk-Min-Length, Retry-After built from
+//! arbitrary values, a body in chunks, the end), fail it with a transport error, move the
+//! clock, fire timers, cancel, or call an input with a stray request id.
+//!
+//! When the actions run out, every request still in flight fails with a non-retryable
+//! transport error and timers fire, so the push must finish within a bound.
+//!
+//! Nothing about the outcome is asserted, only that the core does not panic, that it keeps
+//! its contracts with the runner (blob ranges inside the blob, one `Finished`, nothing after
+//! it), and that it never stalls (waiting with nothing in flight and no timer).
+
+#![no_main]
+
+use std::time::Duration;
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use tug_core::http::{
+    Body, HeaderMap, HeaderName, HeaderValue, Method, RequestId, ResponseHead, StatusCode,
+    TransportError, TransportErrorKind,
+};
+use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, ResumableUpload};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Credentials, Digest, Instant, Scheme};
+use url::Url;
+
+/// Most actions taken from one input.
+const MAX_ACTIONS: usize = 3_000;
+/// Most steps of the wind-down after the actions ran out.
+const FINISH_BOUND: usize = 10_000;
+/// Most headers on one response.
+const MAX_HEADERS: usize = 8;
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    setup: Setup,
+    actions: Vec<Action>,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Setup {
+    jobs: u8,
+    monolithic: SizeChoice,
+    chunk: SizeChoice,
+    dry_run: bool,
+    scheme: SchemeChoice,
+    host: HostChoice,
+    credentials: Option<(String, String)>,
+    by_digest: bool,
+    max_attempts: u8,
+    empty_blob: bool,
+    /// `mount_from`: none, a plausible repository, or any text.
+    mount_from: Option<Option<String>>,
+    /// How many child manifests (as of a multi-platform index) go before the main one.
+    children: u8,
+    /// Upload sessions "a previous run" left: read back from a state file, so anything.
+    resume: Vec<ResumeChoice>,
+    seed: u64,
+    /// 0: manifest digest wrong; 1: blob digest wrong; 2: reference names another digest.
+    quirk: u8,
+}
+
+#[derive(Arbitrary, Debug)]
+struct ResumeChoice {
+    /// Blob `n` of the plan, or (if None) a digest the plan does not have.
+    blob: Option<u8>,
+    location: ResumeLocation,
+}
+
+#[derive(Arbitrary, Debug)]
+enum ResumeLocation {
+    /// An upload URL on the registry.
+    OnRegistry(u16),
+    /// An upload URL on another host.
+    Elsewhere(String),
+    Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+enum SizeChoice {
+    Zero,
+    One,
+    Seven,
+    Hundred,
+    Default,
+    Any(u64),
+}
+
+impl SizeChoice {
+    fn value(&self, default: u64) -> u64 {
+        match self {
+            SizeChoice::Zero => 0,
+            SizeChoice::One => 1,
+            SizeChoice::Seven => 7,
+            SizeChoice::Hundred => 100,
+            SizeChoice::Default => default,
+            SizeChoice::Any(n) => *n,
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum SchemeChoice {
+    Https,
+    Http,
+    HttpsThenHttp,
+}
+
+#[derive(Arbitrary, Debug)]
+enum HostChoice {
+    Example,
+    Loopback,
+    Localhost,
+    Ipv6,
+    Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Action {
+    /// Plays the runner and the registry for one request in flight (`pick` modulo their
+    /// number): report body bytes sent, deliver the head, body chunks, and the end — each
+    /// part optional, so responses interleave and arrive in pieces.
+    Respond {
+        pick: u8,
+        sent: Option<Sent>,
+        head: Option<HeadSpec>,
+        body: Option<RespBody>,
+        end: bool,
+        dt_ms: u16,
+    },
+    /// Answers one request in flight as a well-behaved registry would (all body bytes
+    /// reported sent; 200 for the ping; 404, or 200 with `have`, for a blob HEAD; 202 with a
+    /// Location for a POST; 202 with Location and the right Range for a PATCH; 201 with the
+    /// right Docker-Content-Digest for a PUT), so inputs reach deep states cheaply and spend
+    /// their fuzzed answers where they matter.
+    Auto { pick: u8, have: bool },
+    /// Like `Auto`, but the answer deviates in one way: another status, a header replaced
+    /// (or added) with a fuzzed value, or a header dropped.
+    Deviate {
+        pick: u8,
+        have: bool,
+        status: Option<StatusChoice>,
+        header: Option<(NameChoice, ValueChoice)>,
+        drop: Option<NameChoice>,
+    },
+    /// The request failed below HTTP.
+    Fail {
+        pick: u8,
+        kind: Kind,
+        message: String,
+        dt_ms: u16,
+    },
+    /// The clock moves (or a stale `now` arrives), then timers are checked.
+    Time { back: bool, ms: u64 },
+    /// The clock jumps to the next timer.
+    FireTimer,
+    /// The user cancels.
+    Cancel,
+    /// A runner bug: an input about a request id the push may not know.
+    Stray { id: u64, op: u8 },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Sent {
+    All { pieces: u8 },
+    Prefix(u16),
+    Corrupt { at: u16, xor: u8 },
+    Extra(Vec<u8>),
+}
+
+#[derive(Arbitrary, Debug)]
+struct HeadSpec {
+    status: StatusChoice,
+    headers: Vec<(NameChoice, ValueChoice)>,
+}
+
+#[derive(Arbitrary, Debug)]
+enum StatusChoice {
+    S200,
+    S201,
+    S202,
+    S204,
+    S206,
+    S307,
+    S400,
+    S401,
+    S403,
+    S404,
+    S405,
+    S408,
+    S416,
+    S429,
+    S500,
+    S502,
+    S503,
+    S504,
+    Any(u16),
+}
+
+impl StatusChoice {
+    fn code(&self) -> u16 {
+        match self {
+            StatusChoice::S200 => 200,
+            StatusChoice::S201 => 201,
+            StatusChoice::S202 => 202,
+            StatusChoice::S204 => 204,
+            StatusChoice::S206 => 206,
+            StatusChoice::S307 => 307,
+            StatusChoice::S400 => 400,
+            StatusChoice::S401 => 401,
+            StatusChoice::S403 => 403,
+            StatusChoice::S404 => 404,
+            StatusChoice::S405 => 405,
+            StatusChoice::S408 => 408,
+            StatusChoice::S416 => 416,
+            StatusChoice::S429 => 429,
+            StatusChoice::S500 => 500,
+            StatusChoice::S502 => 502,
+            StatusChoice::S503 => 503,
+            StatusChoice::S504 => 504,
+            StatusChoice::Any(n) => *n,
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum NameChoice {
+    Location,
+    Range,
+    DockerContentDigest,
+    WwwAuthenticate,
+    OciChunkMinLength,
+    RetryAfter,
+    ContentLength,
+    ContentRange,
+    DockerUploadUuid,
+    Raw(String),
+}
+
+impl NameChoice {
+    fn name(&self) -> Option<HeaderName> {
+        let s = match self {
+            NameChoice::Location => "location",
+            NameChoice::Range => "range",
+            NameChoice::DockerContentDigest => "docker-content-digest",
+            NameChoice::WwwAuthenticate => "www-authenticate",
+            NameChoice::OciChunkMinLength => "oci-chunk-min-length",
+            NameChoice::RetryAfter => "retry-after",
+            NameChoice::ContentLength => "content-length",
+            NameChoice::ContentRange => "content-range",
+            NameChoice::DockerUploadUuid => "docker-upload-uuid",
+            NameChoice::Raw(s) => return HeaderName::from_bytes(s.as_bytes()).ok(),
+        };
+        Some(HeaderName::from_static(s))
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum ValueChoice {
+    /// Any text.
+    Raw(String),
+    /// Any bytes (obs-text included, as a real HTTP stack may hand over).
+    Bytes(Vec<u8>),
+    /// A number.
+    Number(Num),
+    /// `0-<n>`.
+    RangeTo(Num),
+    /// `bytes=0-<n>`.
+    RangeBytesTo(Num),
+    /// `<a>-<b>`.
+    Range(Num, Num),
+    /// `0-<last byte of the picked request's body + delta>`: mostly right.
+    RangeNear(i8),
+    /// A relative upload location, keeping a `_state` query as distribution does.
+    LocationRelative(String),
+    /// An absolute upload location on another host.
+    LocationAbsolute(String),
+    /// The digest of blob `n` of the plan.
+    BlobDigest(u8),
+    /// The manifest's digest.
+    ManifestDigest,
+    /// `Bearer realm=..,service=..,scope=..`.
+    Bearer {
+        realm: String,
+        service: String,
+        scope: String,
+    },
+    /// `Bearer` with a usable realm (absolute or relative), service and scope, maybe an error.
+    BearerUsable {
+        relative: bool,
+        error: Option<String>,
+    },
+    /// `Basic realm=..`.
+    Basic(String),
+}
+
+/// A number for a header, biased towards the edges where arithmetic breaks.
+#[derive(Arbitrary, Debug)]
+enum Num {
+    Small(u16),
+    /// `u64::MAX - (n % 4)`.
+    NearMax(u8),
+    /// `2^(n % 64)`, plus or minus one.
+    Pow2 {
+        exp: u8,
+        delta: i8,
+    },
+    Any(u64),
+}
+
+impl Num {
+    fn value(&self) -> u64 {
+        match self {
+            Num::Small(n) => u64::from(*n),
+            Num::NearMax(n) => u64::MAX - u64::from(n % 4),
+            Num::Pow2 { exp, delta } => {
+                (1u64 << (exp % 64)).wrapping_add_signed(i64::from(delta.signum()))
+            }
+            Num::Any(n) => *n,
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum RespBody {
+    Raw(Vec<u8>),
+    Errors(Vec<(String, String)>),
+    /// A long body, in chunks of `chunk` bytes.
+    Long {
+        len: u16,
+        chunk: u8,
+    },
+    /// A token endpoint's answer.
+    Token {
+        token: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<Num>,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Kind {
+    Connect,
+    Tls,
+    NotTls,
+    Io,
+    Timeout,
+    Source,
+    Other,
+}
+
+impl Kind {
+    fn kind(&self) -> TransportErrorKind {
+        match self {
+            Kind::Connect => TransportErrorKind::Connect,
+            Kind::Tls => TransportErrorKind::Tls,
+            Kind::NotTls => TransportErrorKind::NotTls,
+            Kind::Io => TransportErrorKind::Io,
+            Kind::Timeout => TransportErrorKind::Timeout,
+            Kind::Source => TransportErrorKind::Source,
+            Kind::Other => TransportErrorKind::Other,
+        }
+    }
+}
+
+/// A request the runner has sent and not finished.
+struct Pending {
+    id: RequestId,
+    method: Method,
+    url: Url,
+    body: Body,
+    /// Whether its response head was delivered.
+    head: bool,
+}
+
+struct Runner {
+    push: Push,
+    now: Instant,
+    data: Vec<Vec<u8>>,
+    sizes: Vec<u64>,
+    digests: Vec<Digest>,
+    manifest_digest: Digest,
+    pending: Vec<Pending>,
+    finished: bool,
+    /// Upload sessions the model registry opened.
+    uploads: u64,
+}
+
+impl Runner {
+    /// Takes every output the push has ready, checking the contracts on each.
+    fn drain(&mut self) {
+        while let Some(out) = self.push.poll() {
+            match out {
+                Output::Send(req) => {
+                    assert!(!self.finished, "contract: a request after Finished");
+                    if let Body::BlobRange { blob, start, end } = &req.body {
+                        let size = self.sizes.get(*blob).copied().unwrap_or_else(|| {
+                            panic!("contract: BlobRange names blob {blob} not in the plan")
+                        });
+                        assert!(
+                            start <= end && *end <= size,
+                            "contract: BlobRange {start}..{end} of blob {blob} outside its \
+                             {size} bytes"
+                        );
+                    }
+                    assert!(
+                        self.pending.iter().all(|p| p.id != req.id),
+                        "contract: request id {} reused while in flight",
+                        req.id
+                    );
+                    let _ = req.url.as_str();
+                    self.pending.push(Pending {
+                        id: req.id,
+                        method: req.method,
+                        url: req.url,
+                        body: req.body,
+                        head: false,
+                    });
+                }
+                Output::Event(e) => {
+                    let _ = format!("{e:?}");
+                }
+                Output::Finished(result) => {
+                    assert!(!self.finished, "contract: Finished twice");
+                    assert!(
+                        self.push.is_finished(),
+                        "contract: Finished but not is_finished"
+                    );
+                    self.finished = true;
+                    if let Err(e) = &result {
+                        let _ = e.to_string();
+                    }
+                    tug_fuzz::describe("push", &result);
+                }
+            }
+        }
+        if !self.finished {
+            assert!(
+                !self.pending.is_empty() || self.push.poll_timeout().is_some(),
+                "liveness: the push waits with nothing in flight and no timer"
+            );
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now = self.now + Duration::from_millis(ms);
+    }
+
+    fn pick(&self, pick: u8) -> Option<usize> {
+        (!self.pending.is_empty()).then(|| usize::from(pick) % self.pending.len())
+    }
+
+    /// The bytes of a request body, as the runner would stream them.
+    fn body_bytes(&self, body: &Body) -> Vec<u8> {
+        match body {
+            Body::Empty => Vec::new(),
+            Body::Bytes(b) => b.clone(),
+            Body::BlobRange { blob, start, end } => {
+                let d = &self.data[*blob];
+                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(d.len());
+                let e = usize::try_from(*end).unwrap_or(usize::MAX).min(d.len());
+                d[s..e.max(s)].to_vec()
+            }
+        }
+    }
+
+    fn value(&self, v: &ValueChoice, body: &Body) -> Option<HeaderValue> {
+        let text = match v {
+            ValueChoice::Raw(s) => s.clone(),
+            ValueChoice::Bytes(b) => return HeaderValue::from_bytes(b).ok(),
+            ValueChoice::Number(n) => n.value().to_string(),
+            ValueChoice::RangeTo(n) => format!("0-{}", n.value()),
+            ValueChoice::RangeBytesTo(n) => format!("bytes=0-{}", n.value()),
+            ValueChoice::Range(a, b) => format!("{}-{}", a.value(), b.value()),
+            ValueChoice::RangeNear(delta) => {
+                let end = match body {
+                    Body::BlobRange { end, .. } => *end,
+                    other => other.len(),
+                };
+                let last = end.saturating_sub(1).wrapping_add_signed(i64::from(*delta));
+                format!("0-{last}")
+            }
+            ValueChoice::LocationRelative(s) => {
+                format!("/v2/fuzz/app/blobs/uploads/{s}?_state=st%3D1")
+            }
+            ValueChoice::LocationAbsolute(s) => format!("https://uploads.example:8443/u/{s}"),
+            ValueChoice::BlobDigest(n) => {
+                let i = usize::from(*n) % self.digests.len();
+                self.digests[i].to_string()
+            }
+            ValueChoice::ManifestDigest => self.manifest_digest.to_string(),
+            ValueChoice::Bearer {
+                realm,
+                service,
+                scope,
+            } => format!("Bearer realm=\"{realm}\",service=\"{service}\",scope=\"{scope}\""),
+            ValueChoice::BearerUsable { relative, error } => {
+                let realm = if *relative {
+                    "/token"
+                } else {
+                    "https://auth.example/token"
+                };
+                let mut v = format!(
+                    "Bearer realm=\"{realm}\",service=\"registry.example\",\
+                     scope=\"repository:fuzz/app:pull,push\""
+                );
+                if let Some(e) = error {
+                    v.push_str(&format!(",error={e:?}"));
+                }
+                v
+            }
+            ValueChoice::Basic(realm) => format!("Basic realm=\"{realm}\""),
+        };
+        HeaderValue::from_str(&text).ok()
+    }
+
+    /// What a well-behaved registry answers to request `p`.
+    fn model_answer(&mut self, p: &Pending, have: bool) -> ResponseHead {
+        self.uploads += 1;
+        let path = p.url.path();
+        let location = format!("/v2/fuzz/app/blobs/uploads/s{}?_state=st", self.uploads);
+        let query_digest = p
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "digest")
+            .map(|(_, v)| v.into_owned());
+        let mount = p.url.query_pairs().any(|(k, _)| k == "mount");
+        if p.method == Method::GET && !path.starts_with("/v2/") {
+            // A token endpoint (the realm of a Bearer challenge).
+            ResponseHead::new(200).with_header("Content-Type", "application/json")
+        } else if p.method == Method::GET && path.ends_with("/v2/") {
+            ResponseHead::new(200)
+        } else if p.method == Method::GET && path.contains("/blobs/uploads/") {
+            // Upload status: distribution reports `0-0` when nothing (or one byte) arrived.
+            ResponseHead::new(204)
+                .with_header("Location", &location)
+                .with_header("Range", "0-0")
+        } else if p.method == Method::HEAD {
+            ResponseHead::new(if have { 200 } else { 404 })
+        } else if p.method == Method::POST && mount && have {
+            let head = ResponseHead::new(201).with_header("Location", &location);
+            match p.url.query_pairs().find(|(k, _)| k == "mount") {
+                Some((_, d)) => head.with_header("Docker-Content-Digest", &d),
+                None => head,
+            }
+        } else if p.method == Method::POST {
+            ResponseHead::new(202).with_header("Location", &location)
+        } else if p.method == Method::PATCH {
+            let end = match p.body {
+                Body::BlobRange { end, .. } => end,
+                ref other => other.len(),
+            };
+            ResponseHead::new(202)
+                .with_header("Location", &location)
+                .with_header("Range", &format!("0-{}", end.saturating_sub(1)))
+        } else if p.method == Method::PUT && path.contains("/manifests/") {
+            let digest = match &p.body {
+                Body::Bytes(b) => Digest::sha256_of(b),
+                _ => self.manifest_digest.clone(),
+            };
+            ResponseHead::new(201).with_header("Docker-Content-Digest", &digest.to_string())
+        } else if p.method == Method::PUT {
+            let head = ResponseHead::new(201);
+            match query_digest {
+                Some(d) => head.with_header("Docker-Content-Digest", &d),
+                None => head,
+            }
+        } else {
+            ResponseHead::new(405)
+        }
+    }
+
+    /// Answers request number `pick` as the model registry would, after `tweak` had its way
+    /// with the answer.
+    fn auto(
+        &mut self,
+        pick: u8,
+        have: bool,
+        tweak: impl FnOnce(&Self, &Pending, &mut ResponseHead),
+    ) {
+        self.advance(10);
+        let Some(i) = self.pick(pick) else { return };
+        let p = self.pending.remove(i);
+        let now = self.now;
+        let bytes = self.body_bytes(&p.body);
+        let _ = self.push.handle_body_sent(p.id, &bytes, now);
+        let mut head = self.model_answer(&p, have);
+        let token = head.header("content-type") == Some("application/json");
+        tweak(self, &p, &mut head);
+        let _ = self.push.handle_response(p.id, head, now);
+        if token {
+            let body = br#"{"token":"fuzz-token","access_token":"fuzz-token","expires_in":300}"#;
+            let _ = self.push.handle_body_chunk(p.id, body, now);
+        }
+        let _ = self.push.handle_body_end(p.id, now);
+    }
+
+    fn act(&mut self, action: &Action) {
+        match action {
+            Action::Auto { pick, have } => self.auto(*pick, *have, |_, _, _| {}),
+            Action::Deviate {
+                pick,
+                have,
+                status,
+                header,
+                drop,
+            } => self.auto(*pick, *have, |runner, p, head| {
+                if let Some(s) = status {
+                    head.status =
+                        StatusCode::from_u16(s.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+                if let Some(n) = drop.as_ref().and_then(NameChoice::name) {
+                    head.headers.remove(n);
+                }
+                if let Some((n, v)) = header {
+                    if let (Some(n), Some(v)) = (n.name(), runner.value(v, &p.body)) {
+                        head.headers.insert(n, v);
+                    }
+                }
+            }),
+            Action::Respond {
+                pick,
+                sent,
+                head,
+                body,
+                end,
+                dt_ms,
+            } => {
+                self.advance(u64::from(*dt_ms));
+                let Some(i) = self.pick(*pick) else { return };
+                let id = self.pending[i].id;
+                let req_body = self.pending[i].body.clone();
+                let now = self.now;
+                if let Some(sent) = sent {
+                    let bytes = self.body_bytes(&req_body);
+                    match sent {
+                        Sent::All { pieces } => {
+                            let n = usize::from(*pieces % 8) + 1;
+                            let step = bytes.len().div_ceil(n).max(1);
+                            for piece in bytes.chunks(step) {
+                                let _ = self.push.handle_body_sent(id, piece, now);
+                            }
+                        }
+                        Sent::Prefix(n) => {
+                            let n = usize::from(*n).min(bytes.len());
+                            let _ = self.push.handle_body_sent(id, &bytes[..n], now);
+                        }
+                        Sent::Corrupt { at, xor } => {
+                            let mut bytes = bytes;
+                            if !bytes.is_empty() {
+                                let at = usize::from(*at) % bytes.len();
+                                bytes[at] ^= xor | 1;
+                            }
+                            let _ = self.push.handle_body_sent(id, &bytes, now);
+                        }
+                        Sent::Extra(extra) => {
+                            let _ = self.push.handle_body_sent(id, &bytes, now);
+                            let _ = self.push.handle_body_sent(id, extra, now);
+                        }
+                    }
+                }
+                if let Some(h) = head {
+                    let mut headers = HeaderMap::new();
+                    for (name, value) in h.headers.iter().take(MAX_HEADERS) {
+                        if let (Some(n), Some(v)) = (name.name(), self.value(value, &req_body)) {
+                            headers.append(n, v);
+                        }
+                    }
+                    let status = StatusCode::from_u16(h.status.code())
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    let head = ResponseHead { status, headers };
+                    if self.push.handle_response(id, head, now).is_ok() {
+                        self.pending[i].head = true;
+                    }
+                }
+                if let Some(b) = body {
+                    match b {
+                        RespBody::Raw(bytes) => {
+                            let _ = self.push.handle_body_chunk(id, bytes, now);
+                        }
+                        RespBody::Errors(entries) => {
+                            let items: Vec<String> = entries
+                                .iter()
+                                .take(4)
+                                .map(|(code, message)| {
+                                    format!(
+                                        "{{\"code\":{code:?},\"message\":{message:?},\"detail\":null}}"
+                                    )
+                                })
+                                .collect();
+                            let json = format!("{{\"errors\":[{}]}}", items.join(","));
+                            let _ = self.push.handle_body_chunk(id, json.as_bytes(), now);
+                        }
+                        RespBody::Token {
+                            token,
+                            access_token,
+                            expires_in,
+                        } => {
+                            let mut fields = Vec::new();
+                            if let Some(t) = token {
+                                fields.push(format!("\"token\":{t:?}"));
+                            }
+                            if let Some(t) = access_token {
+                                fields.push(format!("\"access_token\":{t:?}"));
+                            }
+                            if let Some(e) = expires_in {
+                                fields.push(format!("\"expires_in\":{}", e.value()));
+                            }
+                            let json = format!("{{{}}}", fields.join(","));
+                            let _ = self.push.handle_body_chunk(id, json.as_bytes(), now);
+                        }
+                        RespBody::Long { len, chunk } => {
+                            let filler = vec![b'x'; usize::from(*len) * 2];
+                            let step = usize::from(*chunk).max(1) * 256;
+                            for piece in filler.chunks(step) {
+                                let _ = self.push.handle_body_chunk(id, piece, now);
+                            }
+                        }
+                    }
+                }
+                // A runner ends a response only after its head (ending one before is a runner
+                // bug; see the fuzz README).
+                if *end && self.pending[i].head {
+                    let _ = self.push.handle_body_end(id, now);
+                    self.pending.remove(i);
+                }
+            }
+            Action::Fail {
+                pick,
+                kind,
+                message,
+                dt_ms,
+            } => {
+                self.advance(u64::from(*dt_ms));
+                let Some(i) = self.pick(*pick) else { return };
+                let id = self.pending.remove(i).id;
+                let error = TransportError {
+                    kind: kind.kind(),
+                    message: message.clone(),
+                };
+                let _ = self.push.handle_transport_error(id, error, self.now);
+            }
+            Action::Time { back, ms } => {
+                let d = Duration::from_millis(*ms);
+                let t = if *back {
+                    Instant::from_duration(self.now.since_origin().saturating_sub(d))
+                } else {
+                    self.now + d
+                };
+                // A stale `now` is passed in but the runner's clock does not go back.
+                self.now = self.now.max(t);
+                self.push.handle_timeout(t);
+            }
+            Action::FireTimer => {
+                if let Some(t) = self.push.poll_timeout() {
+                    self.now = self.now.max(t);
+                    self.push.handle_timeout(self.now);
+                }
+            }
+            Action::Cancel => self.push.cancel(),
+            Action::Stray { id, op } => {
+                // Only ids the push does not have in flight (never issued, or settled): it
+                // must refuse them without changing anything.
+                let id = RequestId(*id);
+                if self.pending.iter().any(|p| p.id == id) {
+                    return;
+                }
+                let now = self.now;
+                let result = match op % 5 {
+                    0 => self.push.handle_response(id, ResponseHead::new(200), now),
+                    1 => self.push.handle_body_chunk(id, b"{}", now),
+                    2 => self.push.handle_body_end(id, now),
+                    3 => self.push.handle_body_sent(id, b"abc", now),
+                    _ => self.push.handle_transport_error(
+                        id,
+                        TransportError {
+                            kind: TransportErrorKind::Io,
+                            message: "stray".into(),
+                        },
+                        now,
+                    ),
+                };
+                assert!(
+                    result.is_err(),
+                    "contract: input about unknown request {id} accepted"
+                );
+            }
+        }
+    }
+}
+
+fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
+    let config_blob =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#.to_vec();
+    let layer: Vec<u8> = (0..300u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    let mut data = vec![config_blob.clone(), layer.clone(), config_blob];
+    if setup.empty_blob {
+        data.push(Vec::new());
+    }
+    let mut blobs: Vec<PlanBlob> = data
+        .iter()
+        .map(|d| PlanBlob {
+            digest: Digest::sha256_of(d),
+            size: d.len() as u64,
+        })
+        .collect();
+    if setup.quirk == 1 {
+        blobs[1].digest = Digest::sha256_of(b"not the layer");
+    }
+    let manifest_bytes = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
+         \"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{}\",\"size\":{}}},\
+         \"layers\":[{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"{}\",\"size\":{}}}]}}",
+        blobs[0].digest, blobs[0].size, blobs[1].digest, blobs[1].size
+    )
+    .into_bytes();
+    let mut manifest_digest = Digest::sha256_of(&manifest_bytes);
+    if setup.quirk == 0 {
+        manifest_digest = Digest::sha256_of(b"not the manifest");
+    }
+    let reference = match (setup.quirk, setup.by_digest) {
+        (2, _) => Digest::sha256_of(b"another manifest").to_string(),
+        (_, true) => manifest_digest.to_string(),
+        (_, false) => "v1.0".to_owned(),
+    };
+    let registry = match &setup.host {
+        HostChoice::Example => "registry.example:5000".to_owned(),
+        HostChoice::Loopback => "127.0.0.1:5000".to_owned(),
+        HostChoice::Localhost => "localhost".to_owned(),
+        HostChoice::Ipv6 => "[::1]:5000".to_owned(),
+        HostChoice::Raw(s) => s.clone(),
+    };
+    let blobs_for_resume: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
+    let registry_for_resume = registry.clone();
+    let children: Vec<PlanManifest> = (0..setup.children % 3)
+        .map(|i| {
+            let bytes = format!("{{\"schemaVersion\":2,\"child\":{i}}}").into_bytes();
+            PlanManifest {
+                digest: Digest::sha256_of(&bytes),
+                bytes,
+                media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            }
+        })
+        .collect();
+    let plan = PushPlan {
+        registry,
+        repository: "fuzz/app".to_owned(),
+        reference,
+        blobs,
+        manifest: PlanManifest {
+            bytes: manifest_bytes,
+            media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            digest: manifest_digest,
+        },
+        mount_from: setup
+            .mount_from
+            .as_ref()
+            .map(|m| m.clone().unwrap_or_else(|| "fuzz/base".to_owned())),
+        resume: setup
+            .resume
+            .iter()
+            .take(4)
+            .map(|r| ResumableUpload {
+                digest: match r.blob {
+                    Some(n) => blobs_for_resume[usize::from(n) % blobs_for_resume.len()].clone(),
+                    None => Digest::sha256_of(b"not in the plan"),
+                },
+                location: match &r.location {
+                    ResumeLocation::OnRegistry(n) => format!(
+                        "https://{registry_for_resume}/v2/fuzz/app/blobs/uploads/r{n}?_state=s"
+                    ),
+                    ResumeLocation::Elsewhere(s) => format!("https://uploads.example/{s}"),
+                    ResumeLocation::Raw(s) => s.clone(),
+                },
+            })
+            .collect(),
+        children,
+    };
+    (plan, data)
+}
+
+fuzz_target!(|input: Input| {
+    let setup = &input.setup;
+    let (plan, data) = plan_and_data(setup);
+    let config = PushConfig {
+        scheme: match setup.scheme {
+            SchemeChoice::Https => Scheme::Https,
+            SchemeChoice::Http => Scheme::Http,
+            SchemeChoice::HttpsThenHttp => Scheme::HttpsThenHttp,
+        },
+        credentials: setup
+            .credentials
+            .as_ref()
+            .map(|(username, password)| Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+        jobs: usize::from(setup.jobs % 5),
+        monolithic_max: setup.monolithic.value(16 * 1024 * 1024),
+        chunk_size: setup.chunk.value(64 * 1024 * 1024),
+        retry: RetryPolicy {
+            max_attempts: u32::from(setup.max_attempts % 5),
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+            seed: setup.seed,
+        },
+        progress_interval: Duration::from_millis(200),
+        user_agent: "tug-fuzz".to_owned(),
+        dry_run: setup.dry_run,
+    };
+    let now = Instant::ZERO;
+    let mut runner = Runner {
+        sizes: plan.blobs.iter().map(|b| b.size).collect(),
+        digests: plan.blobs.iter().map(|b| b.digest.clone()).collect(),
+        manifest_digest: plan.manifest.digest.clone(),
+        push: Push::new(plan, config, now),
+        now,
+        data,
+        pending: Vec::new(),
+        finished: false,
+        uploads: 0,
+    };
+    runner.drain();
+    for action in input.actions.iter().take(MAX_ACTIONS) {
+        if runner.finished {
+            break;
+        }
+        runner.act(action);
+        runner.drain();
+    }
+    // Wind down: every request in flight fails for good; timers fire.
+    for _ in 0..FINISH_BOUND {
+        if runner.finished {
+            break;
+        }
+        if let Some(p) = runner.pending.pop() {
+            let error = TransportError {
+                kind: TransportErrorKind::Tls,
+                message: "wind-down".into(),
+            };
+            let _ = runner.push.handle_transport_error(p.id, error, runner.now);
+        } else if let Some(t) = runner.push.poll_timeout() {
+            runner.now = runner.now.max(t);
+            runner.push.handle_timeout(runner.now);
+        }
+        runner.drain();
+    }
+    assert!(
+        runner.finished,
+        "liveness: the push did not finish within {FINISH_BOUND} wind-down steps"
+    );
+    // After Finished: nothing more comes out, and inputs about old requests are refused.
+    for p in &runner.pending {
+        let _ = runner
+            .push
+            .handle_response(p.id, ResponseHead::new(201), runner.now);
+        let _ = runner.push.handle_body_end(p.id, runner.now);
+    }
+    runner
+        .push
+        .handle_timeout(runner.now + Duration::from_secs(3600));
+    assert!(
+        runner.push.poll().is_none(),
+        "contract: output after Finished"
+    );
+    assert!(
+        runner.push.poll_timeout().is_none(),
+        "contract: a timer after Finished"
+    );
+});
