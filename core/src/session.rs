@@ -308,6 +308,9 @@ impl<S: Copy> Session<S> {
     /// The request is complete.
     pub(crate) fn complete(&mut self, id: RequestId) -> Result<Completed<S>, Misuse> {
         if self.is_token_request(id) {
+            if self.token_fetch.as_ref().is_some_and(|t| t.head.is_none()) {
+                return Err(Misuse::BodyBeforeHead(id));
+            }
             let t = self.token_fetch.take().ok_or(Misuse::UnknownRequest(id))?;
             let head = t.head.ok_or(Misuse::BodyBeforeHead(id))?;
             if head.status.as_u16() == 404 && self.auth.oauth_not_found() {
@@ -320,6 +323,13 @@ impl<S: Copy> Session<S> {
                 .auth
                 .on_token_response(head.status.as_u16(), &t.body, now);
             return Ok(Completed::Token(self.finish_token_fetch(result)));
+        }
+        // A body end before the head is the runner's mistake: keep the request, so the
+        // operation still waits for it.
+        match self.in_flight.get(&id) {
+            None => return Err(Misuse::UnknownRequest(id)),
+            Some(r) if r.head.is_none() => return Err(Misuse::BodyBeforeHead(id)),
+            Some(_) => {}
         }
         let mut req = self
             .in_flight

@@ -683,3 +683,130 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
         .sum();
     assert_eq!(sent, 5000 - 1400, "only what the registry lacked");
 }
+
+#[test]
+fn a_registry_without_patch_gets_whole_blobs() {
+    let mut model = RegistryModel {
+        patch_status: Some(405),
+        ..Default::default()
+    };
+    let img = image(&[300, 5000, 3000]);
+    push(
+        &mut model,
+        &img,
+        PushConfig {
+            jobs: 1,
+            ..config()
+        },
+    )
+    .result
+    .unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(
+        model.count("PATCH"),
+        1,
+        "one refused PATCH, then monolithic PUTs"
+    );
+}
+
+#[test]
+fn a_body_limit_shrinks_the_chunks() {
+    let mut model = RegistryModel {
+        body_cap: Some(8000),
+        ..Default::default()
+    };
+    let img = image(&[300, 50_000, 9000]);
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            monolithic_max: 10_000,
+            chunk_size: 20_000,
+            jobs: 1,
+            ..config()
+        },
+    );
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert!(
+        model.patch_sizes.iter().all(|&n| n <= 8000),
+        "{:?}",
+        model.patch_sizes
+    );
+}
+
+#[test]
+fn stale_range_reports_are_checked_with_the_registry() {
+    let mut model = RegistryModel {
+        range_skew: -700,
+        range_skew_count: 1,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    push(&mut model, &img, config()).result.unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(
+        model.count("GET /v2/team/app/blobs/uploads/"),
+        1,
+        "the stale report was checked"
+    );
+}
+
+#[test]
+fn an_exclusive_end_range_is_accepted() {
+    let mut model = RegistryModel {
+        range_skew: 1,
+        range_skew_count: 100,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    push(&mut model, &img, config()).result.unwrap();
+    assert_pushed(&model, &img);
+}
+
+#[test]
+fn an_overflowing_range_is_a_protocol_error_not_a_panic() {
+    let mut model = RegistryModel {
+        range_skew: i64::MAX,
+        range_skew_count: 1,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            jobs: 1,
+            ..config()
+        },
+    );
+    // Either the registry is asked and the push goes on, or it fails cleanly.
+    if let Err(e) = run.result {
+        assert!(matches!(e, Error::Protocol { .. }), "{e}");
+    }
+}
+
+#[test]
+fn a_body_end_before_the_head_is_refused_and_loses_nothing() {
+    let img = image(&[300]);
+    let mut push = tug_core::push::Push::new(img.plan.clone(), config(), tug_core::Instant::ZERO);
+    let Some(tug_core::push::Output::Send(req)) = push.poll() else {
+        panic!("a request")
+    };
+    assert!(push
+        .handle_body_end(req.id, tug_core::Instant::ZERO)
+        .is_err());
+    // The request is still awaited: its real answer is taken.
+    push.handle_response(
+        req.id,
+        tug_core::http::ResponseHead::new(200),
+        tug_core::Instant::ZERO,
+    )
+    .unwrap();
+    push.handle_body_end(req.id, tug_core::Instant::ZERO)
+        .unwrap();
+    assert!(
+        matches!(push.poll(), Some(tug_core::push::Output::Send(_))),
+        "the push went on"
+    );
+}

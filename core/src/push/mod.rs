@@ -63,7 +63,14 @@ pub struct Push {
     transferred_high: std::cell::Cell<u64>,
     /// Attempts of the current ping or manifest request.
     step_attempts: u32,
+    /// Largest body the way to the registry takes, learned from a `413`.
+    chunk_limit: Option<u64>,
+    /// The registry refused `PATCH`: whole blobs go in one `PUT`.
+    no_chunks: bool,
 }
+
+/// Chunks never shrink below this on a `413`.
+const MIN_CHUNK: u64 = 4 * 1024;
 
 impl Push {
     /// A push of `plan`, starting at `now`.
@@ -113,6 +120,8 @@ impl Push {
             last_progress: None,
             transferred_high: std::cell::Cell::new(0),
             step_attempts: 1,
+            chunk_limit: None,
+            no_chunks: false,
         };
         match push.validate() {
             Ok(()) => push.issue(Step::Ping),
@@ -319,8 +328,16 @@ impl Push {
             Step::Ping => self.on_ping(status),
             Step::Head(b) => self.on_head(b, status),
             Step::Open(b) => self.on_open(b, &head),
+            Step::Put(b) if status == 413 => self.on_too_large(b, self.blobs[b].size),
             Step::Put(b) | Step::Close(b) => self.on_committed(b, &head),
             Step::Status(b) => self.on_status(b, &head),
+            Step::Patch(b, start, end) if status == 413 => self.on_too_large(b, end - start),
+            Step::Patch(b, start, _)
+                if matches!(status, 405 | 501)
+                    || (status == 400 && RegistryErrors::parse(body).has_code("UNSUPPORTED")) =>
+            {
+                self.on_patch_unsupported(b, start)
+            }
             Step::Patch(..) if status == 416 => {
                 // The registry disagrees about the offset: ask it.
                 if self.schedule_retry(step, Some(Duration::ZERO), "416 from registry".into()) {
@@ -452,7 +469,11 @@ impl Push {
             digest: blob.digest.clone(),
             size: blob.size,
         };
-        let chunked = blob.size > self.config.monolithic_max;
+        let monolithic_max = self
+            .config
+            .monolithic_max
+            .min(self.chunk_limit.unwrap_or(u64::MAX));
+        let chunked = !self.no_chunks && blob.size > monolithic_max;
         let next = if chunked {
             self.next_chunk(b, 0)
         } else {
@@ -483,22 +504,34 @@ impl Push {
                 _ => return Err(self.protocol(Step::Patch(b, start, end), "no upload session")),
             },
         };
-        let committed = match head.header("range") {
-            Some(range) => parse_range_end(range).map(|last| last + 1).ok_or_else(|| {
-                self.protocol(
-                    Step::Patch(b, start, end),
-                    &format!("unreadable Range header {range:?}"),
-                )
-            })?,
-            None => end,
+        let reported = match head.header("range").map(str::trim) {
+            // distribution says `0-0` for nothing as well as for one byte.
+            Some("0-0") | Some("bytes=0-0") => Some(0),
+            Some(range) => Some(
+                parse_range_end(range)
+                    .and_then(|last| last.checked_add(1))
+                    .ok_or_else(|| {
+                        self.protocol(
+                            Step::Patch(b, start, end),
+                            &format!("unreadable Range header {range:?}"),
+                        )
+                    })?,
+            ),
+            None => None,
         };
-        if committed > end || committed < start {
-            let msg = format!(
-                "after sending bytes {start}-{} it reported {committed} bytes received",
-                end - 1
-            );
-            return Err(self.protocol(Step::Patch(b, start, end), &msg));
-        }
+        // Trust only what the registry confirms: exactly what was sent (or one more, from a
+        // registry that reports an exclusive end). Anything else: ask it (`GET` the session).
+        let committed = match reported {
+            None => end,
+            Some(r) if r == end || Some(r) == end.checked_add(1) => end,
+            Some(_) => {
+                self.blobs[b].state = BlobState::Uploading {
+                    location,
+                    committed: start,
+                };
+                return self.distrust(b);
+            }
+        };
         self.blobs[b].state = BlobState::Uploading {
             location,
             committed,
@@ -513,6 +546,39 @@ impl Push {
             self.next_chunk(b, committed)
         };
         self.issue(next);
+        Ok(())
+    }
+
+    /// A report the push cannot trust: ask the registry where the upload stands, a bounded
+    /// number of times.
+    fn distrust(&mut self, b: usize) -> Result<(), Failure> {
+        self.blobs[b].attempts += 1;
+        if self.blobs[b].attempts > self.session.backoff.policy().max_attempts {
+            let msg = "its reports of the received bytes keep disagreeing with what was sent";
+            return Err(self.protocol(Step::Status(b), msg));
+        }
+        self.issue(Step::Status(b));
+        Ok(())
+    }
+
+    /// `413`: the body was too large for something on the way. Halve the chunks (down to
+    /// 4 KiB), upload this blob in chunks, and ask where its session stands.
+    fn on_too_large(&mut self, b: usize, sent: u64) -> Result<(), Failure> {
+        let smaller = (sent / 2).max(MIN_CHUNK);
+        if sent <= MIN_CHUNK {
+            return Err(Failure::Status);
+        }
+        self.chunk_limit = Some(self.chunk_limit.map_or(smaller, |c| c.min(smaller)));
+        self.distrust(b)
+    }
+
+    /// The registry does not take `PATCH`: upload whole blobs in one `PUT` from now on.
+    fn on_patch_unsupported(&mut self, b: usize, start: u64) -> Result<(), Failure> {
+        if self.no_chunks || start != 0 {
+            return Err(Failure::Status);
+        }
+        self.no_chunks = true;
+        self.issue(Step::Put(b));
         Ok(())
     }
 
@@ -535,14 +601,23 @@ impl Push {
         // distribution 2.8 says `0-0` for an empty upload: never trust a byte not confirmed.
         let committed = match head.header("range").map(str::trim) {
             None | Some("0-0") | Some("bytes=0-0") => 0,
-            Some(range) => parse_range_end(range).map(|last| last + 1).ok_or_else(|| {
-                self.protocol(
-                    Step::Status(b),
-                    &format!("unreadable Range header {range:?}"),
-                )
-            })?,
+            Some(range) => parse_range_end(range)
+                .and_then(|last| last.checked_add(1))
+                .ok_or_else(|| {
+                    self.protocol(
+                        Step::Status(b),
+                        &format!("unreadable Range header {range:?}"),
+                    )
+                })?,
         };
         let size = self.blobs[b].size;
+        let sent = self.blobs[b].sent_upto;
+        // A registry reporting an exclusive end says one byte more than it has.
+        let committed = if Some(committed) == sent.checked_add(1) {
+            sent
+        } else {
+            committed
+        };
         if committed > size {
             let msg = format!("it reports {committed} bytes of a {size}-byte blob");
             return Err(self.protocol(Step::Status(b), &msg));
@@ -662,7 +737,12 @@ impl Push {
     /// The chunk after `committed`: at least the registry's minimum, at most the rest.
     fn next_chunk(&self, b: usize, committed: u64) -> Step {
         let blob = &self.blobs[b];
-        let len = self.config.chunk_size.max(blob.min_chunk).max(1);
+        let len = self
+            .config
+            .chunk_size
+            .min(self.chunk_limit.unwrap_or(u64::MAX))
+            .max(blob.min_chunk)
+            .max(1);
         let end = committed.saturating_add(len).min(blob.size);
         Step::Patch(b, committed, end)
     }

@@ -82,6 +82,14 @@ pub struct RegistryModel {
     pub oauth_requests: Vec<HashMap<String, String>>,
     /// Forget every issued token after this many more registry requests.
     pub revoke_tokens_after: Option<usize>,
+    /// Answer every PATCH with this status (a registry without chunked uploads).
+    pub patch_status: Option<u16>,
+    /// Answer 413 to request bodies longer than this (a proxy's body limit).
+    pub body_cap: Option<usize>,
+    /// Added to the last byte of every PATCH answer's `Range` (stale or off-by-one reports),
+    /// for the next `range_skew_count` answers.
+    pub range_skew: i64,
+    pub range_skew_count: usize,
     /// Answer ranged blob requests with the whole blob (200), as some servers do.
     pub ignore_ranges: bool,
     pub links: std::collections::HashSet<String>,
@@ -109,6 +117,10 @@ impl Default for RegistryModel {
             pending_cut: None,
             repo_scoped: false,
             ignore_ranges: false,
+            patch_status: None,
+            body_cap: None,
+            range_skew: 0,
+            range_skew_count: 0,
             bearer: None,
             valid_tokens: Vec::new(),
             token_requests: Vec::new(),
@@ -214,6 +226,20 @@ impl RegistryModel {
                     .with_header("WWW-Authenticate", r#"Basic realm="Registry Realm""#);
                 return Ok((head, error_body("UNAUTHORIZED", "authentication required")));
             }
+        }
+        if let Some(cap) = self.body_cap {
+            if body.len() > cap {
+                return Ok((
+                    ResponseHead::new(413),
+                    b"<html>413 Request Entity Too Large</html>".to_vec(),
+                ));
+            }
+        }
+        if let (Some(status), true) = (self.patch_status, req.method == Method::PATCH) {
+            return Ok((
+                ResponseHead::new(status),
+                error_body("UNSUPPORTED", "chunked upload unsupported"),
+            ));
         }
         let parts: Vec<&str> = path.trim_start_matches("/v2/").split('/').collect();
         if path == "/v2/" {
@@ -336,7 +362,15 @@ impl RegistryModel {
                     .map_or(body.len(), |n| (n as usize).min(body.len()));
                 self.short_accept = None;
                 upload.extend_from_slice(&body[..accept]);
-                let last = upload.len().saturating_sub(1);
+                let mut last = upload.len().saturating_sub(1) as i128;
+                if self.range_skew_count > 0 {
+                    self.range_skew_count -= 1;
+                    last += i128::from(self.range_skew);
+                    if self.range_skew == i64::MAX {
+                        last = i128::from(u64::MAX);
+                    }
+                }
+                let last = last.clamp(0, i128::from(u64::MAX)) as u64;
                 let prefix = parts[..i].join("/");
                 let head = ResponseHead::new(202)
                     .with_header("Location", &self.location_for(&[prefix.as_str()], &id))

@@ -244,6 +244,7 @@ async fn run_copy(
     let (fetch_tx, fetch_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
     let mut pipes: HashMap<StreamId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
     let mut fetch_error: Option<Error> = None;
+    let mut source_retries = 0u32;
     loop {
         let mut actions = Vec::new();
         while let Some(output) = push.poll() {
@@ -265,6 +266,10 @@ async fn run_copy(
                 },
                 push::Output::Event(e) => display.event(&e),
                 push::Output::Finished(result) => {
+                    let result = result.map(|mut report| {
+                        report.retries += source_retries;
+                        report
+                    });
                     return result.map_err(|e| match (&e, fetch_error.take()) {
                         (Error::Transport { error, .. }, Some(source_error))
                             if error.kind == TransportErrorKind::Source =>
@@ -293,6 +298,7 @@ async fn run_copy(
                     delay,
                     reason,
                 } => {
+                    source_retries += 1;
                     display.event(&push::Event::Retrying {
                         what,
                         attempt,
