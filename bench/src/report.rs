@@ -17,7 +17,9 @@ pub struct Targets {
     pub wall_vs_curl: f64,
     /// tug peak RSS ≤ this many MiB.
     pub rss_mib: f64,
-    /// Peak RSS at the largest scanned size ≤ this × peak RSS at the smallest.
+    /// Peak RSS at the largest scanned size ≤ this × peak RSS at the smallest. The default
+    /// scan sizes differ 8×, so growing with size would show as ~8×; the slack covers the
+    /// run-to-run noise of a few MiB (how far the hashing falls behind the senders).
     pub rss_flat_factor: f64,
 }
 
@@ -26,7 +28,7 @@ impl Targets {
         wall_vs_skopeo: 0.8,
         wall_vs_curl: 1.1,
         rss_mib: 32.0,
-        rss_flat_factor: 1.10,
+        rss_flat_factor: 1.25,
     };
 }
 
