@@ -46,8 +46,8 @@ elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; the
 fi
 
 # --- Later additions (not installed yet) ----------------------------------------
-# TODO(later): wasm-bindgen-cli (version must match the wasm-bindgen crate in Cargo.lock)
-# TODO(later): chromium + playwright-core (browser tests of web/)
-# TODO(later): nginx (CORS front for docker-registry in browser tests)
+# Later: wasm-bindgen-cli (version must match the wasm-bindgen crate in Cargo.lock)
+# Later: chromium + playwright-core (browser tests of web/)
+# Later: nginx (CORS front for docker-registry in browser tests)
 
 log "all dependencies present"

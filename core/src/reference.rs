@@ -57,7 +57,7 @@ impl Reference {
         host == "localhost"
             || host == "[::1]"
             || host
-                .parse::<std::net::Ipv4Addr>()
+                .parse::<core::net::Ipv4Addr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
 }
