@@ -462,6 +462,9 @@ impl Fetch {
             return false;
         }
         let delay = self.session.backoff.delay(attempt, hint);
+        if !self.session.backoff.within_budget(self.session.now, delay) {
+            return false;
+        }
         self.session.retries += 1;
         let what = self.describe(step);
         self.outputs.push_back(Output::Retrying {

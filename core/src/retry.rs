@@ -16,6 +16,9 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Seed of the jitter generator, so runs are reproducible in tests.
     pub seed: u64,
+    /// Give up retrying once this long has passed since the operation's first failure
+    /// (`None`: only `max_attempts` limits retries).
+    pub budget: Option<Duration>,
 }
 
 impl Default for RetryPolicy {
@@ -25,6 +28,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             seed: 0x7ac3_11f0_94e2_5d01,
+            budget: None,
         }
     }
 }
@@ -58,12 +62,25 @@ pub(crate) fn retry_after(head: &ResponseHead) -> Option<Duration> {
 pub(crate) struct Backoff {
     policy: RetryPolicy,
     state: u64,
+    first_failure: Option<crate::time::Instant>,
 }
 
 impl Backoff {
     pub(crate) fn new(policy: RetryPolicy) -> Backoff {
         let state = policy.seed | 1;
-        Backoff { policy, state }
+        Backoff {
+            policy,
+            state,
+            first_failure: None,
+        }
+    }
+
+    /// Whether a retry `delay` from `now` stays within the time budget.
+    pub(crate) fn within_budget(&mut self, now: crate::time::Instant, delay: Duration) -> bool {
+        let first = *self.first_failure.get_or_insert(now);
+        self.policy
+            .budget
+            .is_none_or(|budget| (now + delay).saturating_since(first) <= budget)
     }
 
     pub(crate) fn policy(&self) -> &RetryPolicy {

@@ -810,3 +810,35 @@ fn a_body_end_before_the_head_is_refused_and_loses_nothing() {
         "the push went on"
     );
 }
+
+#[test]
+fn the_retry_time_budget_ends_retries() {
+    let mut model = RegistryModel::default();
+    for _ in 0..10 {
+        model.faults.push_back(Fault {
+            method: Method::HEAD,
+            path_contains: "/blobs/".into(),
+            response: Ok(503),
+            extra_headers: vec![("Retry-After".into(), "20".into())],
+            forget_uploads: false,
+            after: 0,
+        });
+    }
+    let img = image(&[300]);
+    let retry = tug_core::retry::RetryPolicy {
+        max_attempts: 10,
+        budget: Some(Duration::from_secs(45)),
+        ..Default::default()
+    };
+    let run = push(&mut model, &img, PushConfig { retry, ..config() });
+    assert!(
+        matches!(run.result, Err(Error::Registry { status: 503, .. })),
+        "{:?}",
+        run.result
+    );
+    assert_eq!(
+        model.count("HEAD"),
+        3,
+        "two 20 s waits fit in 45 s, a third does not"
+    );
+}

@@ -76,6 +76,9 @@ pub struct PushArgs {
     /// Attempts per request before giving up.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// Stop retrying once this many seconds have passed since the first failure.
+    #[arg(long, value_name = "SECS")]
+    pub retry_max_wait: Option<u64>,
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -141,6 +144,9 @@ pub struct CopyArgs {
     /// Attempts per request before giving up.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// Stop retrying once this many seconds have passed since the first failure.
+    #[arg(long, value_name = "SECS")]
+    pub retry_max_wait: Option<u64>,
     /// How to show progress.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -201,6 +207,9 @@ pub struct PullArgs {
     /// Attempts per request before giving up.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// Stop retrying once this many seconds have passed since the first failure.
+    #[arg(long, value_name = "SECS")]
+    pub retry_max_wait: Option<u64>,
     /// How to show progress.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,

@@ -658,6 +658,9 @@ impl Pull {
             return false;
         }
         let delay = self.session.backoff.delay(attempt, hint);
+        if !self.session.backoff.within_budget(self.session.now, delay) {
+            return false;
+        }
         self.session.retries += 1;
         let what = self.describe(step);
         self.event(Event::Retrying {

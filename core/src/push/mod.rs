@@ -782,6 +782,9 @@ impl Push {
             self.blobs[b].state = BlobState::Opening;
         }
         let delay = self.session.backoff.delay(attempt, hint);
+        if !self.session.backoff.within_budget(self.session.now, delay) {
+            return false;
+        }
         self.session.retries += 1;
         let what = self.describe(step);
         self.event(Event::Retrying {

@@ -45,6 +45,7 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
     };
     let retry = RetryPolicy {
         max_attempts: args.retries.max(1),
+        budget: args.retry_max_wait.map(std::time::Duration::from_secs),
         ..RetryPolicy::default()
     };
     let pull_config = PullConfig {

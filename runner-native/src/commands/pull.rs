@@ -103,6 +103,7 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         jobs: usize::from(args.jobs),
         retry: RetryPolicy {
             max_attempts: args.retries.max(1),
+            budget: args.retry_max_wait.map(std::time::Duration::from_secs),
             ..RetryPolicy::default()
         },
         ..PullConfig::default()

@@ -110,6 +110,7 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         chunk_size: args.chunk_size.max(1),
         retry: RetryPolicy {
             max_attempts: args.retries.max(1),
+            budget: args.retry_max_wait.map(std::time::Duration::from_secs),
             ..RetryPolicy::default()
         },
         dry_run: args.dry_run,
