@@ -44,7 +44,30 @@ curl -sS --fail --cacert "$ca" -X PUT -H "Content-Type: $mtype" --data-binary @"
   -o /dev/null "$url/v2/$repo/manifests/$tag"
 "#;
 
-/// A client pushing the benchmark image.
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A docker-archive pushed to a registry.
+    Push,
+    /// The image pulled from a registry into an OCI layout directory.
+    Pull,
+    /// The image copied from one registry to another.
+    Copy,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Push, Mode::Pull, Mode::Copy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Push => "push",
+            Mode::Pull => "pull",
+            Mode::Copy => "copy",
+        }
+    }
+}
+
+/// A client moving the benchmark image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Client {
     /// `tug push` of the docker-archive.
@@ -69,20 +92,55 @@ impl Client {
         }
     }
 
-    pub fn describe(self) -> &'static str {
-        match self {
-            Client::Tug => "tug push <docker-archive>",
-            Client::Skopeo => "skopeo copy docker-archive: docker:// (default: gzips layers)",
-            Client::SkopeoRaw => "skopeo copy --preserve-digests (no compression)",
-            Client::Curl => "curl POST + PUT per blob, blobs in parallel, then the manifest PUT",
+    pub fn describe(self, mode: Mode) -> &'static str {
+        match (mode, self) {
+            (Mode::Push, Client::Tug) => "tug push <docker-archive>",
+            (Mode::Push, Client::Skopeo) => {
+                "skopeo copy docker-archive: docker:// (default: gzips layers)"
+            }
+            (Mode::Push | Mode::Copy, Client::SkopeoRaw) => {
+                "skopeo copy --preserve-digests (no compression)"
+            }
+            (_, Client::Curl) => {
+                "curl POST + PUT per blob, blobs in parallel, then the manifest PUT"
+            }
+            (Mode::Pull, Client::Tug) => "tug pull -o <dir> (an OCI layout)",
+            (Mode::Pull, Client::Skopeo) => {
+                "skopeo copy docker:// oci:<dir>:latest (default: gzips uncompressed layers)"
+            }
+            (Mode::Pull, Client::SkopeoRaw) => {
+                "skopeo copy --dest-oci-accept-uncompressed-layers (no compression)"
+            }
+            (Mode::Copy, Client::Tug) => "tug copy (streams each blob from source to destination)",
+            (Mode::Copy, Client::Skopeo) => {
+                "skopeo copy docker:// docker:// (default: gzips uncompressed layers)"
+            }
         }
     }
 
-    pub fn parse(s: &str) -> Result<Client> {
-        Client::ALL
-            .into_iter()
+    /// The clients that can run `mode`.
+    pub fn for_mode(mode: Mode) -> &'static [Client] {
+        match mode {
+            Mode::Push => &Client::ALL,
+            Mode::Pull => &[Client::Tug, Client::Skopeo, Client::SkopeoRaw],
+            Mode::Copy => &[Client::Tug, Client::Skopeo, Client::SkopeoRaw],
+        }
+    }
+
+    pub fn parse(s: &str, mode: Mode) -> Result<Client> {
+        let allowed = Client::for_mode(mode);
+        allowed
+            .iter()
+            .copied()
             .find(|c| c.name() == s)
-            .with_context(|| format!("unknown client {s:?} (tug, skopeo, skopeo-raw, curl)"))
+            .with_context(|| {
+                let names: Vec<&str> = allowed.iter().map(|c| c.name()).collect();
+                format!(
+                    "unknown {} client {s:?} ({})",
+                    mode.name(),
+                    names.join(", ")
+                )
+            })
     }
 
     /// Whether the registry must end up with exactly the archive's layer digests.
@@ -95,7 +153,10 @@ impl Client {
 #[derive(Debug)]
 pub struct Setup {
     pub tug: PathBuf,
+    /// Extra arguments of `tug push`, `tug pull` and `tug copy`.
     pub tug_args: Vec<String>,
+    pub tug_pull_args: Vec<String>,
+    pub tug_copy_args: Vec<String>,
     pub skopeo: PathBuf,
     pub bash: PathBuf,
     pub curl_script: PathBuf,
@@ -257,7 +318,7 @@ fn verify(
 }
 
 /// Total size of the regular files under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
+pub fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
@@ -271,7 +332,7 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn tail(text: &str, max: usize) -> &str {
+pub fn tail(text: &str, max: usize) -> &str {
     let mut start = text.len().saturating_sub(max);
     while !text.is_char_boundary(start) {
         start += 1;

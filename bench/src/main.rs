@@ -2,7 +2,10 @@
 //! without compression) and a raw parallel curl upload, each against a fresh local TLS
 //! `docker-registry` with storage on tmpfs, alternating the order over several rounds, and
 //! prints wall time, client CPU time and peak RSS with the tug/skopeo and tug/curl ratios.
-//! Then measures tug's peak RSS at several image sizes. See `bench/README.md`.
+//! Then measures tug's peak RSS at several image sizes. Likewise pulls the image from a fresh
+//! registry into an OCI layout (`tug pull` vs `skopeo copy docker:// oci:`) and copies it
+//! between two fresh registries (`tug copy` vs `skopeo copy docker:// docker://`). See
+//! `bench/README.md`.
 //!
 //! A benchmark, not a test: run it with `bench/run.sh`.
 
@@ -10,6 +13,7 @@ mod clients;
 mod fixture;
 mod measure;
 mod report;
+mod transfer;
 
 use std::fs;
 use std::io::Write as _;
@@ -23,25 +27,36 @@ use serde_json::json;
 use tug_testkit::tools::{find_tool, require_tool};
 use tug_testkit::{Registry, RegistryConfig};
 
-use crate::clients::{run_once, Client, RunResult, Setup, CURL_SCRIPT, DISTURBED_CPUS};
+use crate::clients::{run_once, Client, Mode, RunResult, Setup, CURL_SCRIPT, DISTURBED_CPUS};
 use crate::fixture::{human_bytes, parse_size, prepare, BenchImage};
 use crate::measure::{load_average, wait_quiet, GNU_TIME};
 use crate::report::{Report, ScanPoint, Targets};
+use crate::transfer::{run_copy, run_pull, seed, Seed};
 
-/// Push benchmark: tug vs skopeo vs raw curl against a fresh local TLS registry on tmpfs.
+/// Push, pull and copy benchmark: tug vs skopeo (and vs raw curl for push) against fresh
+/// local TLS registries on tmpfs.
 #[derive(Parser, Debug)]
 #[command(name = "tug-bench", max_term_width = 100)]
 struct Args {
-    /// Rounds; each round pushes once with every client, in a rotated order.
+    /// What to measure, comma-separated: push, pull, copy, or all.
+    #[arg(long, default_value = "all", value_delimiter = ',')]
+    mode: Vec<String>,
+    /// Rounds; each round runs once with every client, in a rotated order.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
-    /// Clients to measure, comma-separated: tug, skopeo, skopeo-raw, curl.
+    /// Push clients to measure, comma-separated: tug, skopeo, skopeo-raw, curl.
     #[arg(
         long,
         default_value = "tug,skopeo,skopeo-raw,curl",
         value_delimiter = ','
     )]
     clients: Vec<String>,
+    /// Pull clients to measure, comma-separated: tug, skopeo, skopeo-raw.
+    #[arg(long, default_value = "tug,skopeo,skopeo-raw", value_delimiter = ',')]
+    pull_clients: Vec<String>,
+    /// Copy clients to measure, comma-separated: tug, skopeo, skopeo-raw.
+    #[arg(long, default_value = "tug,skopeo,skopeo-raw", value_delimiter = ',')]
+    copy_clients: Vec<String>,
     /// Total uncompressed layer content of the main image (e.g. 1G, 512M).
     #[arg(long, default_value = "1G")]
     size: String,
@@ -54,6 +69,10 @@ struct Args {
     /// tug pushes per size in the size scan (0 skips the scan).
     #[arg(long, default_value_t = 2)]
     scan_runs: u32,
+    /// tug pulls and copies per size in their size scans, at the sizes other than the main
+    /// image's (whose points are the rounds' tug runs); 0 skips these scans.
+    #[arg(long, default_value_t = 2)]
+    transfer_scan_runs: u32,
     /// Before each push, wait up to this many seconds for the machine to be idle (other
     /// processes using under a quarter CPU for a second); 0 disables the wait.
     #[arg(long, default_value_t = 15)]
@@ -83,6 +102,12 @@ struct Args {
     /// Extra argument for `tug push` (repeatable), e.g. --tug-arg=-j8.
     #[arg(long = "tug-arg", allow_hyphen_values = true)]
     tug_args: Vec<String>,
+    /// Extra argument for `tug pull` (repeatable), e.g. --tug-pull-arg=-j8.
+    #[arg(long = "tug-pull-arg", allow_hyphen_values = true)]
+    tug_pull_args: Vec<String>,
+    /// Extra argument for `tug copy` (repeatable), e.g. --tug-copy-arg=-j8.
+    #[arg(long = "tug-copy-arg", allow_hyphen_values = true)]
+    tug_copy_args: Vec<String>,
     /// Also write every sample and the summary as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -92,6 +117,9 @@ struct Args {
     #[arg(long)]
     serve: bool,
 }
+
+/// Measured runs with their round numbers.
+type Runs = Vec<(u32, RunResult)>;
 
 /// Seeds of the generated images (any fixed values; the content is deterministic).
 const MAIN_SEED: u64 = 0xBE4C_0001;
@@ -109,14 +137,20 @@ fn run(args: Args) -> Result<()> {
         return serve(&args.registry_parent);
     }
     let started = Instant::now();
-    let clients: Vec<Client> = args
-        .clients
-        .iter()
-        .map(|s| Client::parse(s.trim()))
-        .collect::<Result<_>>()?;
-    if clients.is_empty() {
-        bail!("no clients given");
-    }
+    let modes = parse_modes(&args.mode)?;
+    let clients_of = |mode: Mode, names: &[String]| -> Result<Vec<Client>> {
+        let clients: Vec<Client> = names
+            .iter()
+            .map(|s| Client::parse(s.trim(), mode))
+            .collect::<Result<_>>()?;
+        if clients.is_empty() {
+            bail!("no {} clients given", mode.name());
+        }
+        Ok(clients)
+    };
+    let push_clients = clients_of(Mode::Push, &args.clients)?;
+    let pull_clients = clients_of(Mode::Pull, &args.pull_clients)?;
+    let copy_clients = clients_of(Mode::Copy, &args.copy_clients)?;
     let size = parse_size(&args.size)?;
     if args.layers == 0 || size < args.layers as u64 {
         bail!("--layers must be at least 1 and at most --size bytes");
@@ -156,6 +190,8 @@ fn run(args: Args) -> Result<()> {
     let setup = Setup {
         tug: tug.clone(),
         tug_args: args.tug_args.clone(),
+        tug_pull_args: args.tug_pull_args.clone(),
+        tug_copy_args: args.tug_copy_args.clone(),
         skopeo: require_tool("skopeo"),
         bash: require_tool("bash"),
         curl_script,
@@ -163,7 +199,7 @@ fn run(args: Args) -> Result<()> {
         registry_parent: args.registry_parent.clone(),
         logs: logs.clone(),
     };
-    if clients.contains(&Client::Curl) {
+    if modes.contains(&Mode::Push) && push_clients.contains(&Client::Curl) {
         require_tool("curl");
     }
 
@@ -191,25 +227,244 @@ fn run(args: Args) -> Result<()> {
         main_image.label(),
         main_image.archive.display()
     );
+    // The scan images other than the main one, made when first needed.
+    let scan_image = |s: &str| -> Result<BenchImage> {
+        let per_layer = parse_size(s)? / args.layers as u64;
+        if per_layer == layer_size {
+            return Ok(main_image.clone());
+        }
+        let name = image_name("scan", args.layers, per_layer);
+        prepare(&images, &name, SCAN_SEED, args.layers, per_layer)
+    };
 
     let mut patience = Duration::from_secs(args.patience);
-    // Rounds, rotating the client order so no client always runs first or after another.
-    let mut runs: Vec<(u32, RunResult)> = Vec::new();
+    let mut reports: Vec<(Report, Runs)> = Vec::new();
+
+    if modes.contains(&Mode::Push) {
+        let runs = rounds(&args, &push_clients, "push", |client, run_id| {
+            measured_run(&args, &mut patience, client, |id| {
+                run_once(&setup, client, &main_image, &format!("{run_id}{id}"))
+            })
+            .with_context(|| format!("push {run_id}"))
+        })?;
+
+        // tug's peak RSS against image size.
+        let mut scan: Vec<ScanPoint> = Vec::new();
+        if args.scan_runs > 0 {
+            for s in &args.scan_sizes {
+                let image = scan_image(s)?;
+                for i in 0..args.scan_runs {
+                    let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
+                    let result = measured_run(&args, &mut patience, Client::Tug, |id| {
+                        run_once(&setup, Client::Tug, &image, &format!("{run_id}{id}"))
+                    })?;
+                    scan.push(scan_point(Mode::Push, &image, &result));
+                }
+            }
+        }
+        let report = Report {
+            mode: Mode::Push,
+            image_label: main_image.label(),
+            image_bytes: main_image.total_bytes,
+            rounds: args.rounds,
+            clients: push_clients.clone(),
+            runs: runs.iter().map(|(_, r)| r.clone()).collect(),
+            scan,
+            targets: Targets::ISSUE,
+            tug_args: args.tug_args.clone(),
+            curl_jobs: args.curl_jobs,
+        };
+        println!("{}", report.render(&environment));
+        reports.push((report, runs));
+    }
+
+    let transfer_modes: Vec<Mode> = modes.iter().copied().filter(|&m| m != Mode::Push).collect();
+    if !transfer_modes.is_empty() {
+        let seeds = work.join("seeds");
+        let seed_of = |image: &BenchImage| -> Result<Seed> {
+            eprintln!("seeding: tug push of {} (not measured) …", image.label());
+            let name = image
+                .archive
+                .parent()
+                .and_then(Path::file_name)
+                .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+            seed(&setup, image, &seeds.join(name))
+        };
+        let main_seed = seed_of(&main_image)?;
+        let mut sections: Vec<(Mode, Runs, Vec<ScanPoint>)> = Vec::new();
+        for &mode in &transfer_modes {
+            let clients = if mode == Mode::Pull {
+                &pull_clients
+            } else {
+                &copy_clients
+            };
+            let runs = rounds(&args, clients, mode.name(), |client, run_id| {
+                measured_run(&args, &mut patience, client, |id| {
+                    transfer_run(&setup, mode, client, &main_seed, &format!("{run_id}{id}"))
+                })
+            })?;
+            // The main image's scan points are the rounds' tug runs.
+            let scan = runs
+                .iter()
+                .filter(|(_, r)| r.client == Client::Tug)
+                .map(|(_, r)| scan_point(mode, &main_image, r))
+                .collect();
+            sections.push((mode, runs, scan));
+        }
+        drop(main_seed);
+        if args.transfer_scan_runs > 0 {
+            for s in &args.scan_sizes {
+                let image = scan_image(s)?;
+                if image.total_bytes == main_image.total_bytes {
+                    continue;
+                }
+                let scan_seed = seed_of(&image)?;
+                for (mode, _, scan) in &mut sections {
+                    let mode = *mode;
+                    for i in 0..args.transfer_scan_runs {
+                        let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
+                        let result = measured_run(&args, &mut patience, Client::Tug, |id| {
+                            transfer_run(
+                                &setup,
+                                mode,
+                                Client::Tug,
+                                &scan_seed,
+                                &format!("{run_id}{id}"),
+                            )
+                        })?;
+                        scan.push(scan_point(mode, &image, &result));
+                    }
+                }
+            }
+        }
+        for (mode, runs, mut scan) in sections {
+            scan.sort_by_key(|p| p.image_bytes);
+            let report = Report {
+                mode,
+                image_label: main_image.label(),
+                image_bytes: main_image.total_bytes,
+                rounds: args.rounds,
+                clients: if mode == Mode::Pull {
+                    pull_clients.clone()
+                } else {
+                    copy_clients.clone()
+                },
+                runs: runs.iter().map(|(_, r)| r.clone()).collect(),
+                scan,
+                targets: Targets::ISSUE,
+                tug_args: if mode == Mode::Pull {
+                    args.tug_pull_args.clone()
+                } else {
+                    args.tug_copy_args.clone()
+                },
+                curl_jobs: args.curl_jobs,
+            };
+            println!("{}", report.render(&environment));
+            reports.push((report, runs));
+        }
+    }
+    eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
+
+    if let Some(path) = &args.json {
+        let section = |report: &Report, runs: &[(u32, RunResult)]| {
+            let samples: Vec<_> = runs
+                .iter()
+                .map(|(round, r)| {
+                    json!({
+                        "round": round,
+                        "client": r.client.name(),
+                        "wall_s": r.sample.wall,
+                        "user_s": r.sample.user,
+                        "sys_s": r.sample.sys,
+                        "max_rss_kib": r.sample.max_rss_kib,
+                        "stored_bytes": r.stored_bytes,
+                        "load_before": r.load_before,
+                        "registry_cpu_s": r.registry_cpu,
+                        "other_cpu_s": r.other_cpu,
+                    })
+                })
+                .collect();
+            json!({
+                "tug_args": report.tug_args,
+                "runs": samples,
+                "size_scan": report.scan.iter().map(|p| json!({
+                    "image_bytes": p.image_bytes,
+                    "wall_s": p.sample.wall,
+                    "cpu_s": p.sample.cpu(),
+                    "max_rss_kib": p.sample.max_rss_kib,
+                    "registry_cpu_s": p.registry_cpu,
+                    "other_cpu_s": p.other_cpu,
+                })).collect::<Vec<_>>(),
+                "summary": report.summary_json(),
+            })
+        };
+        let mut doc = json!({
+            "environment": environment,
+            "image_bytes": main_image.total_bytes,
+            "layers": args.layers,
+            "curl_jobs": args.curl_jobs,
+        });
+        for (report, runs) in &reports {
+            let s = section(report, runs);
+            if report.mode == Mode::Push {
+                // The push results stay at the top level, where they always were.
+                for (k, v) in s.as_object().into_iter().flatten() {
+                    doc[k] = v.clone();
+                }
+            } else {
+                doc[report.mode.name()] = s;
+            }
+        }
+        fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--mode` values: push, pull, copy, all.
+fn parse_modes(values: &[String]) -> Result<Vec<Mode>> {
+    let mut modes = Vec::new();
+    for v in values {
+        let v = v.trim();
+        let add: Vec<Mode> = match v {
+            "all" => Mode::ALL.to_vec(),
+            _ => vec![Mode::ALL
+                .into_iter()
+                .find(|m| m.name() == v)
+                .with_context(|| format!("unknown mode {v:?} (push, pull, copy, all)"))?],
+        };
+        for m in add {
+            if !modes.contains(&m) {
+                modes.push(m);
+            }
+        }
+    }
+    if modes.is_empty() {
+        bail!("no mode given");
+    }
+    // Always in the same order.
+    modes.sort_by_key(|m| Mode::ALL.iter().position(|x| x == m));
+    Ok(modes)
+}
+
+/// `--rounds` rounds of `run(client, "rN")` over `clients`, rotating the order every round
+/// so no client always runs first or after the same other client.
+fn rounds(
+    args: &Args,
+    clients: &[Client],
+    what: &str,
+    mut run: impl FnMut(Client, &str) -> Result<RunResult>,
+) -> Result<Runs> {
+    let mut runs = Vec::new();
     for round in 0..args.rounds {
-        let mut order = clients.clone();
+        let mut order = clients.to_vec();
         order.rotate_left(round as usize % clients.len());
         for client in order {
-            let result = measured_run(
-                &setup,
-                &args,
-                &mut patience,
-                client,
-                &main_image,
-                &format!("r{}", round + 1),
-            )?;
+            let result = run(client, &format!("r{}", round + 1))?;
             eprintln!(
-                "round {}  {:<10}  wall {:>6.2} s  cpu {:>6.2} s (user {:.2} + sys {:.2})  rss {:>6.1} MiB  \
-                 stored {}  registry cpu {:.2} s  other cpu {:.2} s",
+                "{what} round {}  {:<10}  wall {:>6.2} s  cpu {:>6.2} s (user {:.2} + sys {:.2})  \
+                 rss {:>6.1} MiB  stored {}  registry cpu {:.2} s  other cpu {:.2} s",
                 round + 1,
                 client.name(),
                 result.sample.wall,
@@ -224,99 +479,44 @@ fn run(args: Args) -> Result<()> {
             runs.push((round + 1, result));
         }
     }
+    Ok(runs)
+}
 
-    // tug's peak RSS against image size.
-    let mut scan: Vec<ScanPoint> = Vec::new();
-    if args.scan_runs > 0 {
-        for s in &args.scan_sizes {
-            let total = parse_size(s)?;
-            let per_layer = total / args.layers as u64;
-            let image = if per_layer == layer_size {
-                main_image.clone()
-            } else {
-                let name = image_name("scan", args.layers, per_layer);
-                prepare(&images, &name, SCAN_SEED, args.layers, per_layer)?
-            };
-            for i in 0..args.scan_runs {
-                let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
-                let result =
-                    measured_run(&setup, &args, &mut patience, Client::Tug, &image, &run_id)?;
-                eprintln!(
-                    "scan {:<18}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>6.1} MiB  registry cpu {:.2} s  \
-                     other cpu {:.2} s",
-                    image.label(),
-                    result.sample.wall,
-                    result.sample.cpu(),
-                    result.sample.rss_mib(),
-                    result.registry_cpu,
-                    result.other_cpu,
-                );
-                scan.push(ScanPoint {
-                    label: image.label(),
-                    image_bytes: image.total_bytes,
-                    sample: result.sample,
-                    registry_cpu: result.registry_cpu,
-                    other_cpu: result.other_cpu,
-                });
-            }
-        }
+/// One pull or copy.
+fn transfer_run(
+    setup: &Setup,
+    mode: Mode,
+    client: Client,
+    seed: &Seed,
+    run_id: &str,
+) -> Result<RunResult> {
+    match mode {
+        Mode::Pull => run_pull(setup, client, seed, run_id),
+        Mode::Copy => run_copy(setup, client, seed, run_id),
+        Mode::Push => bail!("push is not a transfer"),
     }
+}
 
-    let report = Report {
-        image_label: main_image.label(),
-        image_bytes: main_image.total_bytes,
-        rounds: args.rounds,
-        clients: clients.clone(),
-        runs: runs.iter().map(|(_, r)| r.clone()).collect(),
-        scan,
-        targets: Targets::ISSUE,
-        tug_args: args.tug_args.clone(),
-        curl_jobs: args.curl_jobs,
-    };
-    let text = report.render(&environment);
-    println!("{text}");
-    eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
-
-    if let Some(path) = &args.json {
-        let samples: Vec<_> = runs
-            .iter()
-            .map(|(round, r)| {
-                json!({
-                    "round": round,
-                    "client": r.client.name(),
-                    "wall_s": r.sample.wall,
-                    "user_s": r.sample.user,
-                    "sys_s": r.sample.sys,
-                    "max_rss_kib": r.sample.max_rss_kib,
-                    "stored_bytes": r.stored_bytes,
-                    "load_before": r.load_before,
-                    "registry_cpu_s": r.registry_cpu,
-                    "other_cpu_s": r.other_cpu,
-                })
-            })
-            .collect();
-        let doc = json!({
-            "environment": environment,
-            "image_bytes": main_image.total_bytes,
-            "layers": args.layers,
-            "tug_args": args.tug_args,
-            "curl_jobs": args.curl_jobs,
-            "runs": samples,
-            "size_scan": report.scan.iter().map(|p| json!({
-                "image_bytes": p.image_bytes,
-                "wall_s": p.sample.wall,
-                "cpu_s": p.sample.cpu(),
-                "max_rss_kib": p.sample.max_rss_kib,
-                "registry_cpu_s": p.registry_cpu,
-                "other_cpu_s": p.other_cpu,
-            })).collect::<Vec<_>>(),
-            "summary": report.summary_json(),
-        });
-        fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| format!("write {}", path.display()))?;
-        eprintln!("wrote {}", path.display());
+/// A size-scan point from a tug run, logged.
+fn scan_point(mode: Mode, image: &BenchImage, result: &RunResult) -> ScanPoint {
+    eprintln!(
+        "{} scan {:<18}  wall {:>6.2} s  cpu {:>6.2} s  rss {:>6.1} MiB  registry cpu {:.2} s  \
+         other cpu {:.2} s",
+        mode.name(),
+        image.label(),
+        result.sample.wall,
+        result.sample.cpu(),
+        result.sample.rss_mib(),
+        result.registry_cpu,
+        result.other_cpu,
+    );
+    ScanPoint {
+        label: image.label(),
+        image_bytes: image.total_bytes,
+        sample: result.sample,
+        registry_cpu: result.registry_cpu,
+        other_cpu: result.other_cpu,
     }
-    Ok(())
 }
 
 /// Directory name of a generated image, e.g. `main-8x128MiB`.
@@ -329,14 +529,13 @@ fn image_name(kind: &str, layers: usize, layer_size: u64) -> String {
     format!("{kind}-{layers}x{size}")
 }
 
-/// One push with `run_once`, after waiting for a quiet machine, repeated while disturbed.
+/// One run of `run` (given a suffix for its id: "" the first time, "-retryN" when
+/// repeated), after waiting for a quiet machine, repeated while disturbed.
 fn measured_run(
-    setup: &Setup,
     args: &Args,
     patience: &mut Duration,
     client: Client,
-    image: &BenchImage,
-    run_id: &str,
+    mut run: impl FnMut(&str) -> Result<RunResult>,
 ) -> Result<RunResult> {
     let mut best: Option<RunResult> = None;
     for attempt in 0..=args.retry_disturbed {
@@ -349,12 +548,12 @@ fn measured_run(
             let max_wait = Duration::from_secs(args.wait_quiet).min(*patience);
             wait_quiet(DISTURBED_CPUS, max_wait);
         }
-        let id = match attempt {
-            0 => run_id.to_owned(),
-            n => format!("{run_id}-retry{n}"),
+        let suffix = match attempt {
+            0 => String::new(),
+            n => format!("-retry{n}"),
         };
-        let result = run_once(setup, client, image, &id)?;
-        // The wait counts against the patience, and so do repeated pushes.
+        let result = run(&suffix)?;
+        // The wait counts against the patience, and so do repeated runs.
         let spent = if attempt == 0 {
             start
                 .elapsed()
@@ -366,7 +565,7 @@ fn measured_run(
         let disturbed = result.disturbed();
         if disturbed {
             eprintln!(
-                "  ({} {id} disturbed: other processes used {:.2} s CPU in {:.2} s{})",
+                "  ({}{suffix} disturbed: other processes used {:.2} s CPU in {:.2} s{})",
                 client.name(),
                 result.other_cpu,
                 result.sample.wall,

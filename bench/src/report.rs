@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::clients::{Client, RunResult};
+use crate::clients::{Client, Mode, RunResult};
 use crate::fixture::human_bytes;
 use crate::measure::Sample;
 
@@ -45,6 +45,7 @@ pub struct ScanPoint {
 /// Everything measured.
 #[derive(Debug)]
 pub struct Report {
+    pub mode: Mode,
     pub image_label: String,
     pub image_bytes: u64,
     pub rounds: u32,
@@ -134,18 +135,37 @@ impl Report {
     pub fn render(&self, environment: &[String]) -> String {
         let mut out = String::new();
         let t = self.targets;
-        let _ = writeln!(out, "\n=== tug push benchmark ===");
+        let _ = writeln!(out, "\n=== tug {} benchmark ===", self.mode.name());
         for line in environment {
             let _ = writeln!(out, "{line}");
         }
+        let setup = match self.mode {
+            Mode::Push => {
+                "(docker-archive, uncompressed random layers); a fresh TLS docker-registry \
+                 with storage on tmpfs per run"
+                    .to_owned()
+            }
+            Mode::Pull => "(uncompressed random layers, pushed beforehand); per run a fresh TLS \
+                 docker-registry holding it (storage on tmpfs), pulled into a fresh OCI layout \
+                 directory on tmpfs"
+                .to_owned(),
+            Mode::Copy => "(uncompressed random layers, pushed beforehand); per run a fresh TLS \
+                 docker-registry holding it, copied into a second fresh one (storage of both on \
+                 tmpfs)"
+                .to_owned(),
+        };
         let _ = writeln!(
             out,
-            "image: {} (docker-archive, uncompressed random layers); a fresh TLS docker-registry \
-             with storage on tmpfs per run; {} rounds, client order rotated each round",
+            "image: {} {setup}; {} rounds, client order rotated each round",
             self.image_label, self.rounds
         );
         if !self.tug_args.is_empty() {
-            let _ = writeln!(out, "extra tug push args: {}", self.tug_args.join(" "));
+            let _ = writeln!(
+                out,
+                "extra tug {} args: {}",
+                self.mode.name(),
+                self.tug_args.join(" ")
+            );
         }
         let curl_jobs = match self.curl_jobs {
             0 => "all blobs at once".to_owned(),
@@ -189,18 +209,32 @@ impl Report {
         }
         for &client in &self.clients {
             let detail = if client == Client::Curl {
-                format!("{} ({curl_jobs})", client.describe())
+                format!("{} ({curl_jobs})", client.describe(self.mode))
             } else {
-                client.describe().to_owned()
+                client.describe(self.mode).to_owned()
             };
             let _ = writeln!(out, "  {:<11} {detail}", client.name());
         }
+        let (stored, registry) = match self.mode {
+            Mode::Push => (
+                "blob bytes\n  in the registry",
+                "the registry's CPU during the push",
+            ),
+            Mode::Pull => (
+                "blob bytes\n  in the output layout",
+                "the source registry's CPU during the pull",
+            ),
+            Mode::Copy => (
+                "blob bytes\n  in the destination registry",
+                "both registries' CPU during the copy",
+            ),
+        };
         let _ = writeln!(
             out,
             "  wall, CPU, reg CPU, other: medians over the runs; CPU: user + sys of the client and \
              its children;\n  peak RSS: max over the runs (curl: its largest single process); \
-             MiB/s: image / wall; stored: blob bytes\n  in the registry; reg CPU: the registry's \
-             CPU during the push; other: CPU used meanwhile by anything else\n  on the machine"
+             MiB/s: image / wall; stored: {stored}; reg CPU: {registry};\n  other: CPU used \
+             meanwhile by anything else on the machine"
         );
         let disturbed: Vec<String> = self
             .runs
@@ -257,6 +291,9 @@ impl Report {
 
         if !self.scan.is_empty() {
             let _ = writeln!(out, "\ntug peak RSS by image size (size scan):");
+            if self.mode != Mode::Push {
+                let _ = writeln!(out, "  (at {}: the rounds' tug runs)", self.image_label);
+            }
             for p in &self.scan {
                 let _ = writeln!(
                     out,
