@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds tug (release) and the benchmark, then runs it. Arguments go to tug-bench, e.g.
 #   bench/run.sh --rounds 5
+#   bench/run.sh --mode pull          # or copy, push, pull,copy; default all
 #   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
 #   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
 # See bench/README.md. A benchmark, not a test: the test suite never runs it.
