@@ -73,16 +73,16 @@ struct Args {
     /// image's (whose points are the rounds' tug runs); 0 skips these scans.
     #[arg(long, default_value_t = 2)]
     transfer_scan_runs: u32,
-    /// Before each push, wait up to this many seconds for the machine to be idle (other
+    /// Before each run, wait up to this many seconds for the machine to be idle (other
     /// processes using under a quarter CPU for a second); 0 disables the wait.
     #[arg(long, default_value_t = 15)]
     wait_quiet: u64,
-    /// Repeat a push up to this many times when other processes used more than a quarter
+    /// Repeat a run up to this many times when other processes used more than a quarter
     /// CPU during it, keeping the least disturbed one.
     #[arg(long, default_value_t = 1)]
     retry_disturbed: u32,
     /// At most this many seconds in all are spent waiting for quiet and repeating disturbed
-    /// pushes; after that every push runs once, as it comes (bounds the total run time on a
+    /// runs; after that every run happens once, as it comes (bounds the total run time on a
     /// busy machine).
     #[arg(long, default_value_t = 150)]
     patience: u64,
