@@ -47,14 +47,56 @@ pub fn is_retryable_transport(err: &TransportError) -> bool {
     )
 }
 
-/// `Retry-After` in seconds (HTTP dates are not understood without a clock and count as
-/// absent).
+/// `Retry-After` as seconds, or as an HTTP date measured against the response's own `Date`
+/// header (the core has no clock; without `Date` a date counts as absent).
 pub(crate) fn retry_after(head: &ResponseHead) -> Option<Duration> {
-    head.header("retry-after")?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    let value = head.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    let now = parse_http_date(head.header("date")?.trim())?;
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since 1970 of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn parse_http_date(s: &str) -> Option<u64> {
+    let mut parts = s.split_whitespace();
+    let _weekday = parts.next()?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days)
+        .ok()?
+        .checked_mul(86_400)?
+        .checked_add(h * 3600 + m * 60 + sec)
 }
 
 /// The backoff generator for one operation.
@@ -142,6 +184,26 @@ mod tests {
         );
         let head = ResponseHead::new(429).with_header("Retry-After", " 3 ");
         assert_eq!(retry_after(&head), Some(Duration::from_secs(3)));
+        let dated = ResponseHead::new(503)
+            .with_header("Date", "Sun, 06 Nov 1994 08:49:37 GMT")
+            .with_header("Retry-After", "Sun, 06 Nov 1994 08:51:07 GMT");
+        assert_eq!(retry_after(&dated), Some(Duration::from_secs(90)));
+        let undated =
+            ResponseHead::new(503).with_header("Retry-After", "Sun, 06 Nov 1994 08:51:07 GMT");
+        assert_eq!(retry_after(&undated), None);
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Mon, 23 Nov 2026 19:19:12 GMT"),
+            Some(1_795_461_552)
+        );
+        for junk in [
+            "",
+            "Sun, 99 Nov 1994 08:49:37 GMT",
+            "yesterday",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(junk), None, "{junk}");
+        }
     }
 
     #[test]
