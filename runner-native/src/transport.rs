@@ -20,7 +20,7 @@ const SENT_BATCH: usize = 128 * 1024;
 /// the image size, and pushes back on the threads when the core falls behind.
 pub const QUEUE: usize = 32;
 /// Size of response body reads.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 
 /// What happened to a request, in order: `Head`, `Chunk`s, `End` — or `Failed`. `Sent`
 /// messages report request body bytes as they leave.
@@ -196,19 +196,26 @@ impl Transport {
             return;
         }
         let mut reader = body.as_reader();
-        let mut buf = vec![0u8; READ_CHUNK];
+        // Fill whole chunks before handing them over: TLS reads return ~16 KiB records, and
+        // one message per record costs a copy and a thread wake-up each.
+        let mut buf = Vec::with_capacity(READ_CHUNK);
         loop {
-            match reader.read(&mut buf) {
+            let mut filled = std::mem::replace(&mut buf, Vec::with_capacity(READ_CHUNK));
+            let result = (&mut reader)
+                .take(READ_CHUNK as u64)
+                .read_to_end(&mut filled);
+            match result {
                 Ok(0) => break,
-                Ok(n) => {
-                    if tx
-                        .send_blocking(Message::Chunk(id, buf[..n].to_vec()))
-                        .is_err()
-                    {
+                Ok(_) => {
+                    if tx.send_blocking(Message::Chunk(id, filled)).is_err() {
                         return;
                     }
                 }
                 Err(e) => {
+                    // Bytes read before the failure still count (a resume starts after them).
+                    if !filled.is_empty() && tx.send_blocking(Message::Chunk(id, filled)).is_err() {
+                        return;
+                    }
                     let _ = tx.send_blocking(Message::Failed(
                         id,
                         TransportError {
