@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a throwaway local registry, a sample `docker save`-style image tar, pushed with
-# `tug push` (with progress), pulled back with skopeo and verified blob by blob.
+# `tug push` (with progress), pulled back with `tug pull`, verified blob by blob, and checked
+# with skopeo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,17 +71,20 @@ step "push it: tug push $work/sample.tar $target"
 step "push again: every blob is already there"
 "$tug" push --progress plain "$work/sample.tar" "$target"
 
-step "pull it back with skopeo and verify every layer"
-skopeo --insecure-policy copy --src-tls-verify=false "docker://$target" "dir:$work/pulled" >/dev/null
+step "pull it back with tug (an OCI layout) and verify every layer"
+"$tug" pull --progress plain --store "$work/store" "$target" -o "$work/pulled"
 for d in "$d1" "$d2" "$cfg"; do
-  got=$(sha256sum "$work/pulled/$d" | cut -d' ' -f1)
+  got=$(sha256sum "$work/pulled/blobs/sha256/$d" | cut -d' ' -f1)
   [ "$got" = "$d" ] || { echo "blob $d came back as $got" >&2; exit 1; }
   echo "verified sha256:$d"
 done
 
+step "and check it with skopeo, a client nobody here wrote"
+skopeo --insecure-policy inspect --tls-verify=false "docker://$target" | grep -A3 '"Layers"'
+
 cat <<EOT
 
 The demo pushed $work/sample.tar to $target and verified it.
-To pull it while the registry runs:  skopeo copy --src-tls-verify=false docker://$target docker-archive:sample.tar
+To pull it while the registry runs:  tug pull $target -o sample.tar
 (The registry is stopped and its storage deleted when this script exits.)
 EOT
