@@ -29,7 +29,7 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
     };
     let mut out = Vec::new();
     loop {
-        p.skip(|b| b == b' ' || b == b'\t' || b == b',');
+        p.advance_while(|b| b == b' ' || b == b'\t' || b == b',');
         if p.at_end() {
             return out;
         }
@@ -52,7 +52,7 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
                 p.i = start;
                 // token68 (e.g. `Basic abc==`) or the next challenge: leave the rest to the outer loop.
                 if !name.is_empty() && challenge.params.is_empty() && p.peek_is_token68() {
-                    p.skip(|b| b != b',');
+                    p.advance_while(|b| b != b',');
                 }
                 break;
             }
@@ -67,7 +67,7 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
             p.skip_spaces();
             if p.peek() == Some(b',') {
                 p.i += 1;
-                p.skip(|b| b == b' ' || b == b'\t' || b == b',');
+                p.advance_while(|b| b == b' ' || b == b'\t' || b == b',');
                 continue;
             }
             break;
@@ -88,17 +88,17 @@ impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
-    fn skip(&mut self, f: impl Fn(u8) -> bool) {
+    fn advance_while(&mut self, f: impl Fn(u8) -> bool) {
         while self.peek().is_some_and(&f) {
             self.i += 1;
         }
     }
     fn skip_spaces(&mut self) {
-        self.skip(|b| b == b' ' || b == b'\t');
+        self.advance_while(|b| b == b' ' || b == b'\t');
     }
     fn token(&mut self) -> String {
         let start = self.i;
-        self.skip(is_tchar);
+        self.advance_while(is_tchar);
         String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
     }
     fn peek_is_token68(&self) -> bool {

@@ -14,9 +14,11 @@ mod transport;
 mod upload_state;
 mod verbose;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() {
+fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     interrupt::install();
     if cli.verbose {
@@ -36,13 +38,13 @@ fn main() {
         cli::Command::Logout(args) => commands::login::logout(args),
     };
     match result {
-        Ok(()) => std::process::exit(exit_code::OK),
+        Ok(()) => ExitCode::from(exit_code::OK as u8),
         Err(e) => {
             eprintln!("tug: error: {e}");
             if let Some(hint) = e.hint() {
                 eprintln!("tug: hint: {hint}");
             }
-            std::process::exit(e.code());
+            ExitCode::from(e.code() as u8)
         }
     }
 }
