@@ -221,8 +221,10 @@ fn present_blobs(root: &Path) -> Vec<Digest> {
 /// Stores the pulled manifests and names the image in `index.json`: the index itself with
 /// `--all-platforms`, else the one manifest. Store entries carry the full name; an `oci:`
 /// output names it by tag, as skopeo's `oci:DIR:TAG` does. With `oci_types`, Docker schema 2
-/// manifests are also stored with OCI media types (new digests) and those are named, as
-/// skopeo does for OCI layouts (it cannot read Docker media types there).
+/// manifests are also stored with OCI media types (new digests), as skopeo writes OCI
+/// layouts (it cannot read Docker media types there): an `oci:` output names that rewrite,
+/// the store keeps naming the manifest as the registry serves it, and the rewrite is what
+/// an OCI archive gets.
 fn record(
     layout: &OciDir,
     report: &PullReport,
@@ -246,10 +248,20 @@ fn record(
             &mut converted,
         )?);
     }
-    let root = if all_platforms && tug_core::manifest::is_index(&report.root.media_type) {
+    let whole_index = all_platforms && tug_core::manifest::is_index(&report.root.media_type);
+    let original = if whole_index {
         layout
             .put_blob(&report.root.digest, &report.root.bytes)
             .map_err(io)?;
+        report.root.clone()
+    } else {
+        report
+            .images
+            .first()
+            .map(|i| i.manifest.clone())
+            .unwrap_or_else(|| report.root.clone())
+    };
+    let root = if whole_index {
         let links = converted.clone();
         as_oci(layout, &report.root, &links, oci_types, &mut converted)?
     } else {
@@ -258,6 +270,8 @@ fn record(
             .next()
             .unwrap_or_else(|| report.root.clone())
     };
+    // The store names what the registry serves; an `oci:` output names what it holds.
+    let named = if full_names { &original } else { &root };
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let full = format!("{}/{}:{tag}", image.registry, image.repository);
     let ref_name = if full_names {
@@ -265,10 +279,17 @@ fn record(
     } else {
         tag.clone()
     };
-    let size = root.bytes.len() as u64;
+    let named_size = named.bytes.len() as u64;
     layout
-        .tag(&ref_name, Some(&full), &root.media_type, &root.digest, size)
+        .tag(
+            &ref_name,
+            Some(&full),
+            &named.media_type,
+            &named.digest,
+            named_size,
+        )
         .map_err(io)?;
+    let size = root.bytes.len() as u64;
     Ok(ExportImage {
         name: Some(full),
         digest: root.digest,
