@@ -15,7 +15,6 @@ use crate::digest::Digest;
 use crate::error::{Error, Misuse};
 use crate::http::{
     Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
-    TransportErrorKind,
 };
 use crate::pull::PullConfig;
 use crate::registry_error::RegistryErrors;
@@ -344,11 +343,10 @@ impl Fetch {
                 return Ok(());
             }
         };
-        if req.step == Step::Ping
-            && error.kind == TransportErrorKind::NotTls
-            && self.session.endpoint.fall_back_to_http()
+        if let Some(host) = self
+            .session
+            .plain_http_fallback(req.step == Step::Ping, &error)
         {
-            let host = self.session.endpoint.host().to_owned();
             self.outputs.push_back(Output::PlainHttpFallback { host });
             self.issue(Step::Ping);
             return Ok(());

@@ -108,6 +108,20 @@ impl<S: Copy> Session<S> {
         self.outbox.pop_front()
     }
 
+    /// After a failed version check: whether to try again over plain HTTP (allowed for
+    /// loopback registries that answered the TLS handshake in plain HTTP). Returns the host,
+    /// for the event that says so.
+    pub(crate) fn plain_http_fallback(
+        &mut self,
+        version_check: bool,
+        error: &crate::http::TransportError,
+    ) -> Option<String> {
+        let fall_back = version_check
+            && error.kind == crate::http::TransportErrorKind::NotTls
+            && self.endpoint.fall_back_to_http();
+        fall_back.then(|| self.endpoint.host().to_owned())
+    }
+
     /// Moves time forward (never back).
     pub(crate) fn tick(&mut self, now: Instant) {
         self.now = self.now.max(now);

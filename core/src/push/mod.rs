@@ -22,10 +22,7 @@ use step::Step;
 
 use crate::endpoint::with_digest;
 use crate::error::{Error, Misuse};
-use crate::http::{
-    Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError,
-    TransportErrorKind,
-};
+use crate::http::{Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError};
 use crate::progress::{Progress, RateMeter};
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
@@ -242,13 +239,11 @@ impl Push {
         if self.phase == Phase::Finished {
             return Ok(());
         }
-        if req.step == Step::Ping
-            && error.kind == TransportErrorKind::NotTls
-            && self.session.endpoint.fall_back_to_http()
+        if let Some(host) = self
+            .session
+            .plain_http_fallback(req.step == Step::Ping, &error)
         {
-            self.event(Event::PlainHttpFallback {
-                host: self.session.endpoint.host().to_owned(),
-            });
+            self.event(Event::PlainHttpFallback { host });
             self.issue(Step::Ping);
             return Ok(());
         }
