@@ -1141,15 +1141,18 @@ fn relay_response(
                 }
             }
         }
-        if writer.write_all(&bytes[..take]).is_err() {
-            client_ok = false;
-            return Flow::Stop;
-        }
+        // Counted before the write: a client that has read the last byte must
+        // already see it in the counters (tests read them right after).
         if payload {
             passed += take as u64;
             shared
                 .response_bytes
                 .fetch_add(take as u64, Ordering::SeqCst);
+            shared.update(idx, |e| e.response_body_forwarded = passed);
+        }
+        if writer.write_all(&bytes[..take]).is_err() {
+            client_ok = false;
+            return Flow::Stop;
         }
         if stop {
             Flow::Stop
@@ -1158,7 +1161,6 @@ fn relay_response(
         }
     });
     let _ = writer.flush();
-    shared.update(idx, |e| e.response_body_forwarded = passed);
     match result {
         _ if !client_ok => Relay::ClientGone,
         Ok(true) => Relay::Relayed { close },
