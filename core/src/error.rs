@@ -72,4 +72,8 @@ pub enum Misuse {
     /// A body chunk or end arrived before the response head.
     #[error("body data for request {0} arrived before its response head")]
     BodyBeforeHead(RequestId),
+    /// An input came at a moment it has no meaning (e.g. a pull's partial blob bytes after
+    /// its blobs started).
+    #[error("{0}")]
+    OutOfOrder(&'static str),
 }

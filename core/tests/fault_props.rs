@@ -6,7 +6,7 @@
 mod support;
 
 use proptest::prelude::*;
-use support::driver::{run_pull, run_push};
+use support::driver::{run_pull, run_pull_resuming, run_push};
 use support::images::{image, MANIFEST_TYPE};
 use support::registry_model::{Fault, RegistryModel};
 use tug_core::http::{Method, TransportErrorKind};
@@ -123,8 +123,23 @@ proptest! {
             manifests_only: false,
         };
         let config = PullConfig { scheme: Scheme::Http, jobs, retry: retry(), ..PullConfig::default() };
-        let run = run_pull(&mut model, plan, config);
-        prop_assert!(run.leftovers.is_empty(), "temporary files left behind");
+        let run = run_pull(&mut model, plan.clone(), config.clone());
+        if run.result.is_ok() {
+            prop_assert!(run.leftovers.is_empty(), "temporary files left behind");
+        } else {
+            // What a failed pull keeps is a true prefix, and the next run finishes from it.
+            for (digest, kept) in &run.kept {
+                let i = img.plan.blobs.iter().position(|b| b.digest == *digest).unwrap();
+                prop_assert!(img.data[i].starts_with(kept), "a kept file is not a prefix");
+            }
+            model.faults.clear();
+            model.cut_next_blob_after = None;
+            let again = run_pull_resuming(&mut model, plan, config, run.kept.clone());
+            prop_assert!(again.result.is_ok(), "{:?}", again.result);
+            for (b, data) in img.plan.blobs.iter().zip(&img.data) {
+                prop_assert_eq!(again.committed.get(&b.digest), Some(data));
+            }
+        }
         let mut transferred = 0;
         for e in &run.events {
             if let pull::Event::Progress(p) = e {

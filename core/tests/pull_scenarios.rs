@@ -2,7 +2,9 @@
 
 mod support;
 
-use support::driver::{run_pull, PullRun};
+use std::collections::HashMap;
+
+use support::driver::{run_pull, run_pull_resuming, PullRun};
 use support::images::{image, Image, MANIFEST_TYPE};
 use support::registry_model::RegistryModel;
 use tug_core::manifest::OCI_INDEX;
@@ -312,4 +314,108 @@ fn manifests_only_fetches_no_blob() {
     assert_eq!(report.root.bytes, index);
     assert_eq!(report.images[0].manifest.digest, amd.plan.manifest.digest);
     assert_eq!(model.count("GET /v2/team/app/blobs/"), 0);
+}
+
+/// Requests for blob `digest`.
+fn blob_requests<'a>(run: &'a PullRun, digest: &Digest) -> Vec<&'a tug_core::http::Request> {
+    run.requests
+        .iter()
+        .filter(|r| r.url.path().ends_with(&format!("/blobs/{digest}")))
+        .collect()
+}
+
+#[test]
+fn a_prefix_left_by_an_earlier_run_is_continued_with_a_range() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    publish(&mut model, &img, "v1");
+    let layer = img.plan.blobs[1].digest.clone();
+    let prefix = img.data[1][..2100].to_vec();
+    let run = run_pull_resuming(
+        &mut model,
+        plan("v1"),
+        config(),
+        HashMap::from([(layer.clone(), prefix)]),
+    );
+    let report = run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    let gets = blob_requests(&run, &layer);
+    assert_eq!(gets.len(), 1);
+    assert_eq!(gets[0].headers["range"], "bytes=2100-");
+    assert!(run.events.iter().any(|e| matches!(e,
+        Event::BlobResumed { digest, from: 2100, size: 5000 } if *digest == layer)));
+    assert_eq!(report.blobs_downloaded, 2);
+}
+
+#[test]
+fn a_whole_prefix_is_verified_and_committed_without_a_request() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    publish(&mut model, &img, "v1");
+    let layer = img.plan.blobs[1].digest.clone();
+    let run = run_pull_resuming(
+        &mut model,
+        plan("v1"),
+        config(),
+        HashMap::from([(layer.clone(), img.data[1].clone())]),
+    );
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    assert!(blob_requests(&run, &layer).is_empty());
+}
+
+#[test]
+fn a_prefix_that_is_not_the_blob_is_discarded_and_the_blob_downloaded_whole() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    publish(&mut model, &img, "v1");
+    let layer = img.plan.blobs[1].digest.clone();
+    let config_blob = img.plan.blobs[0].digest.clone();
+    let partials = HashMap::from([
+        // Garbage of the right length class: found out only at the digest check.
+        (layer.clone(), vec![0xAB; 1000]),
+        // Whole length but wrong bytes.
+        (config_blob.clone(), vec![0; 300]),
+        // Longer than the blob can be.
+        (Digest::sha256_of(b"unrelated"), vec![1; 10]),
+    ]);
+    let run = run_pull_resuming(&mut model, plan("v1"), config(), partials);
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    let gets = blob_requests(&run, &layer);
+    assert_eq!(gets.len(), 2, "a ranged try, then the whole blob");
+    assert_eq!(gets[0].headers["range"], "bytes=1000-");
+    assert!(!gets[1].headers.contains_key("range"));
+    assert_eq!(blob_requests(&run, &config_blob).len(), 1);
+}
+
+#[test]
+fn a_failed_pull_keeps_what_arrived_for_the_next_run() {
+    let mut model = RegistryModel {
+        cut_next_blob_after: Some(1500),
+        ..Default::default()
+    };
+    let img = image(&[3000]);
+    publish(&mut model, &img, "v1");
+    let layer = img.plan.blobs[0].digest.clone();
+    // No retries: the cut ends the run.
+    let first = run_pull(
+        &mut model,
+        plan("v1"),
+        PullConfig {
+            retry: tug_core::retry::RetryPolicy {
+                max_attempts: 1,
+                ..Default::default()
+            },
+            ..config()
+        },
+    );
+    assert!(first.result.is_err());
+    assert_eq!(first.leftovers, vec![layer.clone()]);
+
+    let kept = HashMap::from([(layer.clone(), img.data[0][..1500].to_vec())]);
+    let second = run_pull_resuming(&mut model, plan("v1"), config(), kept);
+    second.result.as_ref().unwrap();
+    assert_has_image(&second, &img);
+    assert_eq!(blob_requests(&second, &layer)[0].headers["range"], "bytes=1500-");
 }

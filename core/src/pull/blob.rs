@@ -28,6 +28,8 @@ pub(crate) struct BlobDownload {
     /// Where a redirect pointed (blob storage); dropped on retry.
     pub redirect: Option<Url>,
     pub redirects: u8,
+    /// Its first bytes came from an earlier run (trusted only until the digest check).
+    pub from_partial: bool,
 }
 
 impl BlobDownload {
@@ -46,6 +48,7 @@ impl BlobDownload {
             attempts: 1,
             redirect: None,
             redirects: 0,
+            from_partial: false,
         }
     }
 
@@ -59,6 +62,7 @@ impl BlobDownload {
     /// Starts over from byte 0 (the runner was told to discard what it wrote).
     pub(crate) fn restart(&mut self) {
         self.received = 0;
+        self.from_partial = false;
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Waiting;
         self.redirect = None;

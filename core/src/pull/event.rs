@@ -35,7 +35,8 @@ pub enum Output {
     },
     /// Show this to the user.
     Event(Event),
-    /// The pull ended; drop any requests in flight and discard unfinished blobs.
+    /// The pull ended; drop any requests in flight. Unfinished blobs' temporary files hold
+    /// verified-later prefixes a runner may keep to resume (see [`super::Pull::handle_partial`]).
     Finished(Result<PullReport, Error>),
 }
 
@@ -66,6 +67,15 @@ pub enum Event {
     BlobSkipped {
         /// The blob.
         digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// A download continues from bytes an earlier run left (see [`super::Pull::handle_partial`]).
+    BlobResumed {
+        /// The blob.
+        digest: Digest,
+        /// Bytes already held, not downloaded again.
+        from: u64,
         /// Its size.
         size: u64,
     },

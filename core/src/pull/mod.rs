@@ -5,13 +5,17 @@
 //! methods. Blob bytes come out as [`Output::Write`]; the runner appends them to a
 //! temporary file per blob and moves it into place only on [`Output::Commit`], which comes
 //! after the core checked size and digest. [`Output::Discard`] throws a temporary away.
+//!
+//! Downloads survive the runner: a failed or cancelled pull leaves its temporary files
+//! alone, and a later pull given their bytes with [`Pull::handle_partial`] asks only for
+//! the rest (`Range`), verifying the whole blob as usual.
 
 mod blob;
 mod event;
 mod plan;
 mod step;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 pub use event::{Event, Output};
@@ -82,6 +86,8 @@ pub struct Pull {
     /// The most bytes ever reported transferred (progress never goes backwards).
     transferred_high: std::cell::Cell<u64>,
     ping_attempts: u32,
+    /// Prefixes of blobs an earlier run left: bytes held and their running hash.
+    partials: HashMap<Digest, (u64, Hasher)>,
 }
 
 impl Pull {
@@ -128,9 +134,29 @@ impl Pull {
             last_progress: None,
             transferred_high: std::cell::Cell::new(0),
             ping_attempts: 1,
+            partials: HashMap::new(),
         };
         pull.issue(Step::Ping);
         pull
+    }
+
+    /// Bytes of blob `digest` that an earlier run already wrote to its temporary file, in
+    /// order from byte 0, one piece per call. They are hashed now and not downloaded again:
+    /// if the pull needs the blob it asks for the rest with `Range` and checks the whole
+    /// digest at the end (a mismatch discards the file and fails as usual). Call before the
+    /// blobs start, i.e. before feeding the manifest responses; prefixes of blobs the pull
+    /// does not need are ignored.
+    pub fn handle_partial(&mut self, digest: &Digest, data: &[u8]) -> Result<(), Misuse> {
+        if matches!(self.phase, Phase::Blobs | Phase::Finished) {
+            return Err(Misuse::OutOfOrder("handle_partial came after the blobs started"));
+        }
+        let (len, hasher) = self
+            .partials
+            .entry(digest.clone())
+            .or_insert_with(|| (0, Hasher::new(digest.algorithm())));
+        *len += data.len() as u64;
+        hasher.update(data);
+        Ok(())
     }
 
     /// The next output, or `None` when the pull waits for an input.
@@ -555,21 +581,65 @@ impl Pull {
             }
         }
         self.blobs = blobs;
+        self.take_partials();
         let mut skipped = Vec::new();
         for (i, b) in self.blobs.iter().enumerate() {
-            if b.state == (BlobState::Done { skipped: true }) {
-                skipped.push(Event::BlobSkipped {
+            match b.state {
+                BlobState::Done { skipped: true } => skipped.push(Event::BlobSkipped {
                     digest: b.digest.clone(),
                     size: b.size,
-                });
-            } else {
-                self.queue.push_back(i);
+                }),
+                BlobState::Waiting => self.queue.push_back(i),
+                // Completed from an earlier run's prefix.
+                _ => {}
             }
         }
         for e in skipped {
             self.event(e);
         }
         self.fill_slots();
+    }
+
+    /// Continues blobs from the prefixes an earlier run left; a prefix as long as the blob
+    /// that matches its digest is committed at once, one that cannot be right is discarded.
+    fn take_partials(&mut self) {
+        let partials = std::mem::take(&mut self.partials);
+        for (digest, (len, hasher)) in partials {
+            let Some(b) = self.blobs.iter().position(|b| b.digest == digest) else {
+                continue;
+            };
+            let blob = &mut self.blobs[b];
+            if blob.state != BlobState::Waiting || len == 0 {
+                continue;
+            }
+            if len > blob.size {
+                self.outputs.push_back(Output::Discard { digest });
+                continue;
+            }
+            let size = blob.size;
+            if len == size {
+                // Killed between its last byte and the rename: verify, no request needed.
+                if hasher.finish() == digest {
+                    blob.received = len;
+                    blob.state = BlobState::Done { skipped: false };
+                    self.outputs.push_back(Output::Commit {
+                        digest: digest.clone(),
+                    });
+                    self.event(Event::BlobDone { digest, size });
+                } else {
+                    self.outputs.push_back(Output::Discard { digest });
+                }
+                continue;
+            }
+            blob.received = len;
+            blob.hasher = hasher;
+            blob.from_partial = true;
+            self.event(Event::BlobResumed {
+                digest,
+                from: len,
+                size,
+            });
+        }
     }
 
     fn on_blob_end(&mut self, b: usize) -> Result<(), Error> {
@@ -580,6 +650,14 @@ impl Pull {
             self.outputs.push_back(Output::Discard {
                 digest: digest.clone(),
             });
+            if std::mem::take(&mut blob.from_partial) {
+                // The earlier run's prefix was not this blob's: download it whole, once.
+                blob.restart();
+                self.queue.push_front(b);
+                self.active = self.active.saturating_sub(1);
+                self.fill_slots();
+                return Ok(());
+            }
             let received = std::mem::take(&mut blob.received);
             if received != blob.size {
                 return Err(Error::Protocol {
@@ -847,17 +925,9 @@ impl Pull {
         if self.phase == Phase::Finished {
             return;
         }
-        if result.is_err() {
-            let partial: Vec<Digest> = self
-                .blobs
-                .iter()
-                .filter(|b| b.received > 0 && b.state != (BlobState::Done { skipped: false }))
-                .map(|b| b.digest.clone())
-                .collect();
-            for digest in partial {
-                self.outputs.push_back(Output::Discard { digest });
-            }
-        } else {
+        // A failed pull keeps unfinished blobs' temporary files: what arrived is a prefix
+        // a later run can continue (`handle_partial`); the digest check covers it then.
+        if result.is_ok() {
             self.maybe_progress(true);
         }
         self.phase = Phase::Finished;

@@ -98,16 +98,34 @@ pub struct PullRun {
     pub requests: Vec<Request>,
     /// Blobs the runner moved into place.
     pub committed: HashMap<Digest, Vec<u8>>,
-    /// Temporary files left behind (must be none).
+    /// Temporary files left behind (none after a success; a failure keeps prefixes).
     pub leftovers: Vec<Digest>,
+    /// Their contents.
+    pub kept: HashMap<Digest, Vec<u8>>,
     pub commits: usize,
     pub end: Instant,
 }
 
 /// Drives a pull like [`run_push`]; `Write`/`Commit`/`Discard` act on an in-memory disk.
 pub fn run_pull(model: &mut RegistryModel, plan: PullPlan, config: PullConfig) -> PullRun {
+    run_pull_resuming(model, plan, config, HashMap::new())
+}
+
+/// [`run_pull`] with temporary files an earlier run left (`partials`), given to the pull
+/// with `handle_partial` in pieces before it starts.
+pub fn run_pull_resuming(
+    model: &mut RegistryModel,
+    plan: PullPlan,
+    config: PullConfig,
+    partials: HashMap<Digest, Vec<u8>>,
+) -> PullRun {
     let mut now = Instant::ZERO;
     let mut pull = Pull::new(plan, config, now);
+    for (digest, bytes) in &partials {
+        for piece in bytes.chunks(777) {
+            pull.handle_partial(digest, piece).unwrap();
+        }
+    }
     let mut pending: VecDeque<Request> = VecDeque::new();
     let mut run = PullRun {
         result: Err(Error::Cancelled),
@@ -115,10 +133,11 @@ pub fn run_pull(model: &mut RegistryModel, plan: PullPlan, config: PullConfig) -
         requests: Vec::new(),
         committed: HashMap::new(),
         leftovers: Vec::new(),
+        kept: HashMap::new(),
         commits: 0,
         end: now,
     };
-    let mut temp: HashMap<Digest, Vec<u8>> = HashMap::new();
+    let mut temp: HashMap<Digest, Vec<u8>> = partials;
     for _ in 0..100_000 {
         while let Some(out) = pull.poll() {
             match out {
@@ -151,7 +170,8 @@ pub fn run_pull(model: &mut RegistryModel, plan: PullPlan, config: PullConfig) -
                 pull::Output::Event(e) => run.events.push(e),
                 pull::Output::Finished(result) => {
                     run.result = result;
-                    run.leftovers = temp.into_keys().collect();
+                    run.leftovers = temp.keys().cloned().collect();
+                    run.kept = temp;
                     run.end = now;
                     return run;
                 }

@@ -483,7 +483,11 @@ impl RegistryModel {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("bytes="))
             .and_then(|v| v.split_once('-'))
-            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+            .and_then(|(a, b)| {
+                // `bytes=a-b`, or open-ended `bytes=a-`.
+                let last = if b.is_empty() { usize::MAX } else { b.parse::<usize>().ok()? };
+                Some((a.parse::<usize>().ok()?, last))
+            });
         if let (Some((a, b)), false) = (range, self.ignore_ranges) {
             let b = b.min(data.len().saturating_sub(1));
             let part = data.get(a..=b).unwrap_or_default().to_vec();
