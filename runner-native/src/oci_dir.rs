@@ -3,8 +3,11 @@
 //! read it.
 //!
 //! Blobs arrive in temporary files and are renamed into place only after the core verified
-//! them, so a blob file that exists is always complete. `index.json` changes take a lock and
-//! replace the file atomically, so two tug processes can write the same layout.
+//! them, so a blob file that exists is always complete. A download's temporary file is
+//! `blobs/<alg>/.partial-<hex>`, locked while a process writes it and kept when the process
+//! stops, so the next pull continues it (see [`OciDir::take_partials`]). `index.json`
+//! changes take a lock and replace the file atomically, so two tug processes can write the
+//! same layout.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -27,8 +30,20 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct OciDir {
     root: PathBuf,
     /// Blobs being downloaded: temporary file per digest.
-    partial: HashMap<Digest, (PathBuf, File)>,
+    partial: HashMap<Digest, TempBlob>,
 }
+
+/// A blob's temporary file while this process writes it.
+struct TempBlob {
+    path: PathBuf,
+    file: File,
+    /// `.partial-<hex>`, locked by us and kept for the next run if we stop; otherwise a
+    /// file of our own (the partial one was locked by another process), removed on drop.
+    resumable: bool,
+}
+
+/// Prefix of a download's resumable temporary file in `blobs/<alg>/`.
+pub const PARTIAL_PREFIX: &str = ".partial-";
 
 impl OciDir {
     /// Opens `root`, creating the layout if it does not exist yet.
@@ -75,39 +90,124 @@ impl OciDir {
         }
     }
 
+    /// Where blob `d`'s resumable download lives.
+    fn partial_path(&self, d: &Digest) -> PathBuf {
+        self.blob_path(d)
+            .with_file_name(format!("{PARTIAL_PREFIX}{}", d.hex()))
+    }
+
+    /// The downloads earlier runs left here that no other process is writing now: each is
+    /// locked for this process and handed to `feed` piece by piece from byte 0 (the pull
+    /// hashes them and asks only for the rest). Ones whose blob is already complete are
+    /// removed.
+    pub fn take_partials(
+        &mut self,
+        mut feed: impl FnMut(&Digest, &[u8]),
+    ) -> io::Result<Vec<(Digest, u64)>> {
+        let dir = self.root.join("blobs/sha256");
+        let mut taken = Vec::new();
+        for entry in fs::read_dir(&dir)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(hex) = name.strip_prefix(PARTIAL_PREFIX) else {
+                continue;
+            };
+            let Ok(d) = format!("sha256:{hex}").parse::<Digest>() else {
+                continue;
+            };
+            let path = entry.path();
+            let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue; // another tug process is downloading it right now
+            }
+            if self.has_blob(&d) {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let mut reader = io::BufReader::with_capacity(1 << 20, &file);
+            let mut len = 0u64;
+            loop {
+                let buf = io::BufRead::fill_buf(&mut reader)?;
+                if buf.is_empty() {
+                    break;
+                }
+                let n = buf.len();
+                feed(&d, buf);
+                len += n as u64;
+                io::BufRead::consume(&mut reader, n);
+            }
+            drop(reader);
+            taken.push((d.clone(), len));
+            self.partial.insert(
+                d,
+                TempBlob {
+                    path,
+                    file,
+                    resumable: true,
+                },
+            );
+        }
+        Ok(taken)
+    }
+
     /// Writes `data` at `offset` of blob `d`'s temporary file, creating it if needed.
     pub fn write_at(&mut self, d: &Digest, offset: u64, data: &[u8]) -> io::Result<()> {
         if !self.partial.contains_key(d) {
-            let dir = self.blob_path(d).with_file_name("");
-            fs::create_dir_all(&dir)?;
-            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!(".tmp-{}-{}-{n}", d.hex(), std::process::id()));
-            let file = OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&path)?;
-            self.partial.insert(d.clone(), (path, file));
+            let temp = self.new_temp(d)?;
+            self.partial.insert(d.clone(), temp);
         }
-        let (_, file) = &self.partial[d];
-        file.write_all_at(data, offset)
+        self.partial[d].file.write_all_at(data, offset)
+    }
+
+    /// A fresh temporary file for blob `d`: the resumable one if no other process holds
+    /// it, else one of this process's own.
+    fn new_temp(&self, d: &Digest) -> io::Result<TempBlob> {
+        let dir = self.blob_path(d).with_file_name("");
+        fs::create_dir_all(&dir)?;
+        let path = self.partial_path(d);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        if file.try_lock().is_ok() {
+            // Bytes in it were not given to this pull: start it over.
+            file.set_len(0)?;
+            return Ok(TempBlob {
+                path,
+                file,
+                resumable: true,
+            });
+        }
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".tmp-{}-{}-{n}", d.hex(), std::process::id()));
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
+        Ok(TempBlob {
+            path,
+            file,
+            resumable: false,
+        })
     }
 
     /// Moves blob `d`'s verified temporary file into place.
     pub fn commit(&mut self, d: &Digest) -> io::Result<()> {
-        let Some((path, file)) = self.partial.remove(d) else {
+        let Some(temp) = self.partial.remove(d) else {
             // An empty blob gets no write: create it.
             return write_atomic(&self.blob_path(d), b"");
         };
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&path, self.blob_path(d))
+        temp.file.sync_all()?;
+        fs::rename(&temp.path, self.blob_path(d))
     }
 
     /// Throws blob `d`'s temporary file away.
     pub fn discard(&mut self, d: &Digest) {
-        if let Some((path, _)) = self.partial.remove(d) {
-            let _ = fs::remove_file(path);
+        if let Some(temp) = self.partial.remove(d) {
+            let _ = fs::remove_file(temp.path);
         }
     }
 
@@ -178,9 +278,12 @@ impl OciDir {
 }
 
 impl Drop for OciDir {
+    /// Keeps resumable downloads for the next run; removes this process's own temporaries.
     fn drop(&mut self) {
-        for (_, (path, _)) in self.partial.drain() {
-            let _ = fs::remove_file(path);
+        for (_, temp) in self.partial.drain() {
+            if !temp.resumable {
+                let _ = fs::remove_file(temp.path);
+            }
         }
     }
 }
@@ -246,6 +349,40 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn unfinished_downloads_are_kept_and_continued_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Digest::sha256_of(b"hello world");
+        {
+            let mut first = OciDir::open(dir.path()).unwrap();
+            first.write_at(&d, 0, b"hello ").unwrap();
+            // Stopped here (dropped without commit).
+        }
+        let mut second = OciDir::open(dir.path()).unwrap();
+        // A third process meanwhile finds the download taken.
+        let mut third = OciDir::open(dir.path()).unwrap();
+        let mut fed = Vec::new();
+        let taken = second
+            .take_partials(|digest, data| {
+                assert_eq!(digest, &d);
+                fed.extend_from_slice(data);
+            })
+            .unwrap();
+        assert_eq!(taken, vec![(d.clone(), 6)]);
+        assert_eq!(fed, b"hello ");
+        assert!(third.take_partials(|_, _| panic!("locked")).unwrap().is_empty());
+        third.write_at(&d, 0, b"hello world").unwrap();
+        second.write_at(&d, 6, b"world").unwrap();
+        second.commit(&d).unwrap();
+        assert_eq!(second.read_blob(&d).unwrap(), b"hello world");
+        drop(third);
+        let names: Vec<String> = fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![d.hex().to_owned()], "no temporary file is left");
     }
 
     #[test]

@@ -112,7 +112,22 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Input(e.to_string()))?;
     let mode = resolve_mode(args.progress);
     let mut write_error: Option<std::io::Error> = None;
-    let pull = Pull::new(plan, config, Instant::ZERO);
+    let mut pull = Pull::new(plan, config, Instant::ZERO);
+    // Downloads an earlier run left (killed, cancelled, network gone) continue from there.
+    let resumed = layout
+        .take_partials(|digest, data| {
+            // Only before the pull starts, which is now: cannot fail.
+            let _ = pull.handle_partial(digest, data);
+        })
+        .map_err(io_err)?;
+    if !resumed.is_empty() && mode != ProgressMode::Json {
+        let held: u64 = resumed.iter().map(|(_, n)| n).sum();
+        eprintln!(
+            "Found {} unfinished download(s) from an earlier run ({}): continuing them",
+            resumed.len(),
+            bytes(held)
+        );
+    }
     let result = smol::block_on(drive(pull, origin, &transport, |pull, io| {
         while let Some(output) = pull.poll() {
             let done = match output {
@@ -151,6 +166,12 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
             "cannot write into {}: {e}",
             layout_root.display()
         )));
+    }
+    if let Err(tug_core::Error::Cancelled) = &result {
+        eprintln!(
+            "tug: pull cancelled; run the same command again to go on (downloaded bytes are kept in {})",
+            layout_root.display()
+        );
     }
     let report = result?;
     let oci_types = matches!(format, Some(OutputFormat::Oci | OutputFormat::OciArchive));
@@ -370,6 +391,9 @@ fn show(mode: ProgressMode, e: &Event) {
                 Event::BlobStarted { digest, size } => {
                     serde_json::json!({"event": "blob_started", "digest": digest, "size": size})
                 }
+                Event::BlobResumed { digest, from, size } => {
+                    serde_json::json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
+                }
                 Event::BlobDone { digest, size } => {
                     serde_json::json!({"event": "blob_done", "digest": digest, "size": size})
                 }
@@ -394,6 +418,12 @@ fn show(mode: ProgressMode, e: &Event) {
                 eprintln!("platform {platform}: {}", digest.short())
             }
             Event::BlobSkipped { digest, .. } => eprintln!("{} already present", digest.short()),
+            Event::BlobResumed { digest, from, size } => eprintln!(
+                "{} continuing at {} of {}",
+                digest.short(),
+                bytes(*from),
+                bytes(*size)
+            ),
             Event::BlobDone { digest, size } => {
                 eprintln!("{} downloaded ({})", digest.short(), bytes(*size))
             }

@@ -165,13 +165,27 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     let (mut count, mut freed) = (0u64, 0u64);
     for entry in std::fs::read_dir(&dir).map_err(io)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
-            continue; // temporary files of running pulls
-        };
-        if keep.contains(&digest) {
-            continue;
+        let unfinished = name.starts_with(crate::oci_dir::PARTIAL_PREFIX);
+        if !unfinished {
+            let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
+                continue; // temporary files of running pulls
+            };
+            if keep.contains(&digest) {
+                continue;
+            }
         }
         let Ok(meta) = entry.metadata() else { continue };
+        if unfinished {
+            // An interrupted download a later pull could continue; one a pull is writing
+            // now is locked.
+            let locked = std::fs::OpenOptions::new()
+                .write(true)
+                .open(entry.path())
+                .map_or(true, |f| f.try_lock().is_err());
+            if locked {
+                continue;
+            }
+        }
         // A pull running now may have stored blobs it has not named yet: leave young ones.
         let young = meta
             .modified()

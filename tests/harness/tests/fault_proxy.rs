@@ -541,3 +541,68 @@ fn redirects_blob_gets_to_a_blob_host_after_the_registry_said_yes() {
         .iter()
         .all(|r| r.has_authorization()));
 }
+
+#[test]
+fn a_buffering_proxy_keeps_a_broken_off_body_from_the_registry() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    proxy.buffer_request_bodies(true);
+    let host = proxy.host();
+    let blob = data(200_000, 7);
+    let half = blob.len() / 2;
+    let mut conn = Conn::open(&host);
+    let open = conn
+        .send("POST", "/v2/proxy/buf/blobs/uploads/", &[], b"", false)
+        .unwrap();
+    assert_eq!(open.status, 202, "{open:?}");
+    let loc = path_of(open.header("location").unwrap(), &host);
+    let first = conn
+        .send(
+            "PATCH",
+            &loc,
+            &[("Content-Range", &format!("0-{}", half - 1))],
+            &blob[..half],
+            false,
+        )
+        .unwrap();
+    assert_eq!(first.status, 202, "{first:?}");
+    let loc = path_of(first.header("location").unwrap(), &host);
+
+    // A client killed in the middle of the second PATCH's body.
+    let mut broken = TcpStream::connect(&host).unwrap();
+    write!(
+        broken,
+        "PATCH {loc} HTTP/1.1\r\nHost: {host}\r\nContent-Range: {half}-{}\r\nContent-Length: {}\r\n\r\n",
+        blob.len() - 1,
+        blob.len() - half
+    )
+    .unwrap();
+    broken.write_all(&blob[half..half + 30_000]).unwrap();
+    drop(broken);
+    assert!(proxy.wait_for(Duration::from_secs(10), |log| {
+        log.len() == 3 && log[2].request_body_discarded == 30_000
+    }));
+    assert_eq!(proxy.request_body_bytes(), half as u64, "the registry got nothing of it");
+
+    // The session is still where the last complete request left it.
+    let status = conn.send("GET", &loc, &[], b"", false).unwrap();
+    assert_eq!(status.status, 204, "{status:?}");
+    assert_eq!(status.header("range"), Some(format!("0-{}", half - 1).as_str()));
+    let rest = conn
+        .send(
+            "PATCH",
+            &path_of(status.header("location").unwrap(), &host),
+            &[("Content-Range", &format!("{half}-{}", blob.len() - 1))],
+            &blob[half..],
+            false,
+        )
+        .unwrap();
+    assert_eq!(rest.status, 202, "{rest:?}");
+    let loc = path_of(rest.header("location").unwrap(), &host);
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let put = conn
+        .send("PUT", &format!("{loc}{sep}digest={}", sha256_digest(&blob)), &[], b"", false)
+        .unwrap();
+    assert_eq!(put.status, 201, "{put:?}");
+    assert_eq!(proxy.request_body_bytes(), blob.len() as u64);
+}

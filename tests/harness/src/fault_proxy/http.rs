@@ -91,7 +91,7 @@ impl Head {
 }
 
 /// Reads one line (through `\n`), at most [`MAX_LINE`] bytes. Empty at end of stream.
-fn read_line(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
+fn read_line(r: &mut (impl BufRead + ?Sized)) -> io::Result<Vec<u8>> {
     let mut line = Vec::new();
     loop {
         let buf = r.fill_buf()?;
@@ -126,7 +126,7 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 
 /// Reads a message head. `Ok(None)` when the stream ends before its first byte (a peer
 /// closing an idle keep-alive connection).
-pub(crate) fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+pub(crate) fn read_head(r: &mut (impl BufRead + ?Sized)) -> io::Result<Option<Head>> {
     // Tolerate empty lines before a request (RFC 9112 §2.2).
     let first = loop {
         let line = read_line(r)?;
@@ -255,7 +255,7 @@ pub(crate) enum Flow {
 /// `Ok(true)` when the body ended, `Ok(false)` when the sink stopped it (the piece it stopped
 /// on is consumed).
 pub(crate) fn pump(
-    src: &mut impl BufRead,
+    src: &mut (impl BufRead + ?Sized),
     framing: Framing,
     mut sink: impl FnMut(Piece<'_>) -> Flow,
 ) -> io::Result<bool> {
@@ -330,7 +330,7 @@ fn eof(where_: &str) -> io::Error {
 }
 
 fn pump_exact(
-    src: &mut impl BufRead,
+    src: &mut (impl BufRead + ?Sized),
     mut left: u64,
     sink: &mut impl FnMut(Piece<'_>) -> Flow,
 ) -> io::Result<bool> {

@@ -23,7 +23,7 @@ mod blob_host;
 mod http;
 
 use std::collections::HashMap;
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Cursor, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -322,6 +322,8 @@ struct Shared {
     stopped: Mutex<bool>,
     stop_signal: Condvar,
     stop_flag: AtomicBool,
+    /// Read request bodies whole before forwarding them (see [`FaultProxy::buffer_request_bodies`]).
+    buffer_bodies: AtomicBool,
     streams: Mutex<HashMap<u64, TcpStream>>,
     next_stream: AtomicU64,
 }
@@ -469,6 +471,7 @@ impl FaultProxy {
             stopped: Mutex::new(false),
             stop_signal: Condvar::new(),
             stop_flag: AtomicBool::new(false),
+            buffer_bodies: AtomicBool::new(false),
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(0),
         });
@@ -493,6 +496,14 @@ impl FaultProxy {
             shared,
             accept: Some(accept),
         }
+    }
+
+    /// Reads every request body whole before sending anything to the registry, as nginx
+    /// does by default (`proxy_request_buffering on`): a client that breaks off midway
+    /// (killed, network gone) leaves the registry untouched, so its upload session stays
+    /// valid at the last complete request.
+    pub fn buffer_request_bodies(&self, on: bool) {
+        self.shared.buffer_bodies.store(on, Ordering::SeqCst);
     }
 
     /// `127.0.0.1:PORT`, the proxy as a registry host in image references.
@@ -879,6 +890,36 @@ fn forward(
     fault: Option<&Fault>,
     idx: usize,
 ) -> Outcome {
+    let mut buffered;
+    let mut expects_continue = expects_continue;
+    let reader: &mut (dyn BufRead + Send) =
+        if shared.buffer_bodies.load(Ordering::SeqCst) && framing != Framing::Empty {
+            if expects_continue {
+                let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                expects_continue = false;
+            }
+            let mut raw = Vec::new();
+            let mut payload = 0u64;
+            let whole = pump(reader, framing, |piece| {
+                match piece {
+                    Piece::Framing(b) => raw.extend_from_slice(b),
+                    Piece::Payload(b) => {
+                        payload += b.len() as u64;
+                        raw.extend_from_slice(b);
+                    }
+                }
+                Flow::Continue
+            });
+            if !matches!(whole, Ok(true)) {
+                // The client broke off: nothing reaches the registry.
+                shared.update(idx, |e| e.request_body_discarded = payload);
+                return Outcome::Close;
+            }
+            buffered = Cursor::new(raw);
+            &mut buffered
+        } else {
+            reader
+        };
     let upstream = match TcpStream::connect_timeout(&shared.target, CONNECT_TIMEOUT) {
         Ok(s) => s,
         Err(e) => {
@@ -963,7 +1004,7 @@ fn forward(
 /// taking the body, the rest is read from the client and discarded.
 fn forward_body(
     shared: &Shared,
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut (dyn BufRead + Send),
     up_writer: &mut TcpStream,
     framing: Framing,
     limit: Option<u64>,
