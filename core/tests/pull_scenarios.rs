@@ -417,5 +417,8 @@ fn a_failed_pull_keeps_what_arrived_for_the_next_run() {
     let second = run_pull_resuming(&mut model, plan("v1"), config(), kept);
     second.result.as_ref().unwrap();
     assert_has_image(&second, &img);
-    assert_eq!(blob_requests(&second, &layer)[0].headers["range"], "bytes=1500-");
+    assert_eq!(
+        blob_requests(&second, &layer)[0].headers["range"],
+        "bytes=1500-"
+    );
 }

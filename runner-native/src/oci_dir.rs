@@ -372,7 +372,10 @@ mod tests {
             .unwrap();
         assert_eq!(taken, vec![(d.clone(), 6)]);
         assert_eq!(fed, b"hello ");
-        assert!(third.take_partials(|_, _| panic!("locked")).unwrap().is_empty());
+        assert!(third
+            .take_partials(|_, _| panic!("locked"))
+            .unwrap()
+            .is_empty());
         third.write_at(&d, 0, b"hello world").unwrap();
         second.write_at(&d, 6, b"world").unwrap();
         second.commit(&d).unwrap();

@@ -148,7 +148,9 @@ impl Pull {
     /// does not need are ignored.
     pub fn handle_partial(&mut self, digest: &Digest, data: &[u8]) -> Result<(), Misuse> {
         if matches!(self.phase, Phase::Blobs | Phase::Finished) {
-            return Err(Misuse::OutOfOrder("handle_partial came after the blobs started"));
+            return Err(Misuse::OutOfOrder(
+                "handle_partial came after the blobs started",
+            ));
         }
         let (len, hasher) = self
             .partials

@@ -485,7 +485,11 @@ impl RegistryModel {
             .and_then(|v| v.split_once('-'))
             .and_then(|(a, b)| {
                 // `bytes=a-b`, or open-ended `bytes=a-`.
-                let last = if b.is_empty() { usize::MAX } else { b.parse::<usize>().ok()? };
+                let last = if b.is_empty() {
+                    usize::MAX
+                } else {
+                    b.parse::<usize>().ok()?
+                };
                 Some((a.parse::<usize>().ok()?, last))
             });
         if let (Some((a, b)), false) = (range, self.ignore_ranges) {

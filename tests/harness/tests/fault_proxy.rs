@@ -582,12 +582,19 @@ fn a_buffering_proxy_keeps_a_broken_off_body_from_the_registry() {
     assert!(proxy.wait_for(Duration::from_secs(10), |log| {
         log.len() == 3 && log[2].request_body_discarded == 30_000
     }));
-    assert_eq!(proxy.request_body_bytes(), half as u64, "the registry got nothing of it");
+    assert_eq!(
+        proxy.request_body_bytes(),
+        half as u64,
+        "the registry got nothing of it"
+    );
 
     // The session is still where the last complete request left it.
     let status = conn.send("GET", &loc, &[], b"", false).unwrap();
     assert_eq!(status.status, 204, "{status:?}");
-    assert_eq!(status.header("range"), Some(format!("0-{}", half - 1).as_str()));
+    assert_eq!(
+        status.header("range"),
+        Some(format!("0-{}", half - 1).as_str())
+    );
     let rest = conn
         .send(
             "PATCH",
@@ -601,7 +608,13 @@ fn a_buffering_proxy_keeps_a_broken_off_body_from_the_registry() {
     let loc = path_of(rest.header("location").unwrap(), &host);
     let sep = if loc.contains('?') { '&' } else { '?' };
     let put = conn
-        .send("PUT", &format!("{loc}{sep}digest={}", sha256_digest(&blob)), &[], b"", false)
+        .send(
+            "PUT",
+            &format!("{loc}{sep}digest={}", sha256_digest(&blob)),
+            &[],
+            b"",
+            false,
+        )
         .unwrap();
     assert_eq!(put.status, 201, "{put:?}");
     assert_eq!(proxy.request_body_bytes(), blob.len() as u64);
