@@ -316,8 +316,8 @@ fn two_concurrent_pulls_sharing_layers_keep_the_store_consistent() {
         a.layers[0].digest, b.layers[0].digest,
         "the images share a layer"
     );
-    common::push(&registry, &dir.path().join("a"), "cc/a:v1").assert_success();
-    common::push(&registry, &dir.path().join("b"), "cc/b:v1").assert_success();
+    common::push(&registry, dir.path().join("a"), "cc/a:v1").assert_success();
+    common::push(&registry, dir.path().join("b"), "cc/b:v1").assert_success();
     let store = dir.path().join("store");
     let spawn = |image: &str| {
         Tug::new()
