@@ -736,6 +736,35 @@ fn a_body_limit_shrinks_the_chunks() {
 }
 
 #[test]
+fn a_body_limit_that_resets_connections_shrinks_the_chunks() {
+    // A proxy's request size limit that drops the connection instead of answering 413:
+    // a body breaking twice at the same place halves the chunks, until they pass.
+    let mut model = RegistryModel {
+        body_cap: Some(6000),
+        body_cap_resets: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 50_000, 9000]);
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            monolithic_max: 10_000,
+            chunk_size: 40_000,
+            jobs: 1,
+            ..config()
+        },
+    );
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert!(
+        model.patch_sizes.iter().all(|&n| n <= 6000),
+        "{:?}",
+        model.patch_sizes
+    );
+}
+
+#[test]
 fn stale_range_reports_are_checked_with_the_registry() {
     let mut model = RegistryModel {
         range_skew: -700,

@@ -38,6 +38,9 @@ pub(crate) struct BlobUpload {
     pub sent_upto: u64,
     /// A session a previous run left open, tried before opening a new one.
     pub resume: Option<Url>,
+    /// The last body that broke off below HTTP (`start`, `len`), kept across sessions to
+    /// notice a body cap that resets connections.
+    pub broken_body: Option<(u64, u64)>,
     hasher: Hasher,
 }
 
@@ -53,6 +56,7 @@ impl BlobUpload {
             min_chunk: 0,
             sent_upto: 0,
             resume: None,
+            broken_body: None,
             hasher,
         }
     }

@@ -248,12 +248,39 @@ impl Push {
             return Ok(());
         }
         let reason = error.to_string();
-        if is_retryable_transport(&error) && self.schedule_retry(req.step, None, reason) {
-            return Ok(());
+        if is_retryable_transport(&error) {
+            self.on_body_broken(req.step);
+            if self.schedule_retry(req.step, None, reason) {
+                return Ok(());
+            }
         }
         let action = self.describe(req.step);
         self.finish(Err(Error::Transport { action, error }));
         Ok(())
+    }
+
+    /// An upload body broke off below HTTP. Twice in a row at the same place hints at a body
+    /// cap on the way that resets the connection instead of answering `413` (a proxy's
+    /// request size limit): halve the chunks as for a `413`. The smaller request starts a
+    /// fresh attempt count.
+    fn on_body_broken(&mut self, step: Step) {
+        let (b, start, len) = match step {
+            Step::Put(b) => (b, 0, self.blobs[b].size),
+            Step::Patch(b, start, end) => (b, start, end - start),
+            _ => return,
+        };
+        if len <= MIN_CHUNK {
+            return;
+        }
+        let blob = &mut self.blobs[b];
+        if blob.broken_body != Some((start, len)) {
+            blob.broken_body = Some((start, len));
+            return;
+        }
+        blob.broken_body = None;
+        blob.attempts = 0;
+        let smaller = (len / 2).max(MIN_CHUNK);
+        self.chunk_limit = Some(self.chunk_limit.map_or(smaller, |c| c.min(smaller)));
     }
 
     /// Stops the push: it finishes with [`Error::Cancelled`].
@@ -531,6 +558,10 @@ impl Push {
             location,
             committed,
         };
+        // A confirmed chunk is progress: the attempt limit counts failures of one request,
+        // so a long upload over a bad link is not cut off by faults spread across it.
+        self.blobs[b].attempts = 1;
+        self.blobs[b].broken_body = None;
         self.session_event(b);
         let next = if committed == self.blobs[b].size {
             if let Some(err) = self.mismatch_error(b) {

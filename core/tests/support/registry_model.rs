@@ -86,6 +86,8 @@ pub struct RegistryModel {
     pub patch_status: Option<u16>,
     /// Answer 413 to request bodies longer than this (a proxy's body limit).
     pub body_cap: Option<usize>,
+    /// Bodies over `body_cap` break the connection instead of getting a `413`.
+    pub body_cap_resets: bool,
     /// Added to the last byte of every PATCH answer's `Range` (stale or off-by-one reports),
     /// for the next `range_skew_count` answers.
     pub range_skew: i64,
@@ -119,6 +121,7 @@ impl Default for RegistryModel {
             ignore_ranges: false,
             patch_status: None,
             body_cap: None,
+            body_cap_resets: false,
             range_skew: 0,
             range_skew_count: 0,
             bearer: None,
@@ -228,6 +231,12 @@ impl RegistryModel {
             }
         }
         if let Some(cap) = self.body_cap {
+            if body.len() > cap && self.body_cap_resets {
+                return Err(TransportError {
+                    kind: TransportErrorKind::Io,
+                    message: "connection reset by peer".into(),
+                });
+            }
             if body.len() > cap {
                 return Ok((
                     ResponseHead::new(413),

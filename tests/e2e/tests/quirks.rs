@@ -2,9 +2,6 @@
 //! registry and handled without user flags. Each test is named after the registry family it
 //! stands for; every push ends with the image byte-identical in the registry (checked by
 //! skopeo, straight against the registry).
-//!
-//! Not covered: a body cap that resets the connection instead of answering 413 (tug
-//! retries the body but does not infer a limit from resets).
 
 mod common;
 
@@ -407,6 +404,39 @@ fn cloudflare_style_body_cap_shrinks_chunks() {
             .iter()
             .filter(|r| r.status == Some(202) && r.is("PATCH", "/blobs/uploads/"))
             .all(|r| r.request_body_forwarded <= 1 << 20),
+        "{}",
+        log(&requests)
+    );
+}
+
+#[test]
+fn nginx_style_body_cap_that_resets_shrinks_chunks() {
+    // A front proxy whose body limit drops the connection instead of answering 413 (nginx
+    // closing on an oversized body, some load balancers): a body breaking off twice at the
+    // same place makes tug halve its chunks until they pass.
+    let s = Scene::new(305);
+    s.proxy.add_rule(
+        Rule::new(
+            "*",
+            "/blobs/uploads/",
+            Fault::BodyCap {
+                max: 1 << 20,
+                reply: tug_testkit::CapReply::Reset,
+            },
+        )
+        .always(),
+    );
+    let out = s.push(&["--retry-max-wait", "60"]);
+    let requests = s.proxy.requests();
+    assert!(out.success(), "{out}\n{}", log(&requests));
+    s.check_image();
+    let accepted: Vec<&ProxiedRequest> = requests
+        .iter()
+        .filter(|r| r.status == Some(202) && r.is("PATCH", "/blobs/uploads/"))
+        .collect();
+    assert!(!accepted.is_empty(), "{}", log(&requests));
+    assert!(
+        accepted.iter().all(|r| r.request_body_forwarded <= 1 << 20),
         "{}",
         log(&requests)
     );
