@@ -77,6 +77,9 @@ pub enum Fault {
     /// Forward the head and `after` request-body bytes, hold for `hold`, then drop both
     /// connections.
     StallAfter { after: u64, hold: Duration },
+    /// Forward; pass on the response head and the first `after` response-body bytes, hold
+    /// for `hold`, then drop both connections (a download that hangs midway).
+    StallResponseAfter { after: u64, hold: Duration },
     /// Wait `hold`, then forward normally (a slow registry, not a broken one).
     Delay { hold: Duration },
     /// A body cap in front of the registry (Cloudflare, nginx `client_max_body_size`): when a
@@ -169,6 +172,9 @@ impl Fault {
             Fault::LoseResponse => "lose response".into(),
             Fault::Stall { hold } => format!("stall {hold:?}"),
             Fault::StallAfter { after, hold } => format!("stall {hold:?} after {after} bytes"),
+            Fault::StallResponseAfter { after, hold } => {
+                format!("stall response {hold:?} after {after} bytes")
+            }
             Fault::Delay { hold } => format!("delay {hold:?}"),
             Fault::BodyCap { max, reply } => format!("body cap {max} ({reply:?})"),
             Fault::RewriteRange(r) => format!("rewrite range {r:?}"),
@@ -178,9 +184,10 @@ impl Fault {
 
     fn hold(&self) -> Option<Duration> {
         match self {
-            Fault::Stall { hold } | Fault::StallAfter { hold, .. } | Fault::Delay { hold } => {
-                Some(*hold)
-            }
+            Fault::Stall { hold }
+            | Fault::StallAfter { hold, .. }
+            | Fault::StallResponseAfter { hold, .. }
+            | Fault::Delay { hold } => Some(*hold),
             _ => None,
         }
     }
@@ -1160,9 +1167,10 @@ fn relay_response(
         e.range = range;
     });
 
-    let limit = match fault {
-        Some(Fault::DropResponseBody { after }) => Some(*after),
-        _ => None,
+    let (limit, stall) = match fault {
+        Some(Fault::DropResponseBody { after }) => (Some(*after), None),
+        Some(Fault::StallResponseAfter { after, hold }) => (Some(*after), Some(*hold)),
+        _ => (None, None),
     };
     let mut passed = 0u64;
     let mut client_ok = true;
@@ -1196,6 +1204,10 @@ fn relay_response(
             return Flow::Stop;
         }
         if stop {
+            if let Some(hold) = stall {
+                let _ = writer.flush();
+                shared.hold(hold);
+            }
             Flow::Stop
         } else {
             Flow::Continue
