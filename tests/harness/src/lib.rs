@@ -12,12 +12,16 @@
 //!   connections, 5xx, 429, stalls, 401 challenges, body caps, `Range` rewrites, blob
 //!   redirects to a [`BlobHost`]), counting the bytes it forwards.
 //!
+//! - [`Nginx`]: nginx in front of a plain-HTTP [`Registry`], doing TLS and CORS with the
+//!   documented `docs/nginx-cors.conf`, for browser tests.
+//!
 //! Every external tool is installed by `scripts/install-deps.sh`; a missing one makes the
 //! test fail with a message saying so.
 
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod hashing;
+pub mod nginx;
 mod registry;
 mod registry_config;
 pub mod rng;
@@ -32,6 +36,7 @@ pub use fault_proxy::{
     RuleId,
 };
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
+pub use nginx::Nginx;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
 pub use token_server::{TokenMode, TokenServer, TokenServerConfig};
