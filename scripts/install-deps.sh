@@ -45,8 +45,37 @@ elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; the
   exit 1
 fi
 
+# --- tug-wasm: wasm-bindgen-cli and Node.js ---------------------------------------
+# wasm-bindgen (the CLI that turns runner-wasm's .wasm into a JS package, and
+# wasm-bindgen-test-runner, which runs tug-core's tests on wasm32 under Node) must be
+# exactly the version of the wasm-bindgen crate in Cargo.lock.
+wasm_bindgen_version="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' \
+  "$(dirname "$0")/../Cargo.lock")"
+if [ -z "$wasm_bindgen_version" ]; then
+  log "cannot find the wasm-bindgen version in Cargo.lock"
+  exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wasm_bindgen_version" ] \
+  || ! command -v wasm-bindgen-test-runner >/dev/null 2>&1; then
+  log "installing wasm-bindgen-cli $wasm_bindgen_version (cargo install, a few minutes)"
+  # --locked takes the CLI's own lock file; when a crate it pins is not (yet) on the
+  # registry this machine reaches, resolve its dependencies afresh instead.
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --locked \
+    || cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+fi
+# Node.js runs the wasm tests and the embedding test (fs.openAsBlob needs Node >= 20).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  log "installing apt packages: nodejs npm"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  log "Node.js $(node --version) is too old: tug-wasm's tests need Node >= 20 (fs.openAsBlob)"
+  exit 1
+fi
+
 # --- Later additions (not installed yet) ----------------------------------------
-# Later: wasm-bindgen-cli (version must match the wasm-bindgen crate in Cargo.lock)
 # Later: chromium + playwright-core (browser tests of web/)
 # Later: nginx (CORS front for docker-registry in browser tests)
 
