@@ -10,6 +10,7 @@
 //   TUG_PLAIN_HTTP "1" for http://
 //   TUG_USERNAME / TUG_PASSWORD   credentials, if the registry wants them
 //   TUG_PULL_GZIP  optional: an image with gzip layers to pull into gzip.tar
+//   TUG_UNREACHABLE  optional: host:port where nothing listens (for the `network` code)
 import assert from 'node:assert/strict';
 import { openAsBlob } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -109,9 +110,11 @@ errors.notATar = await tug.inspect(new Blob(['this is not a tar file'])).then(
   (e) => ({ code: e.code, message: e.message }),
 );
 errors.badTarget = await codeOf((on) => tug.push(file, 'UPPER/Case::', registryOptions, on));
-errors.unreachable = await codeOf((on) =>
-  tug.push(file, '127.0.0.1:9/x/y:z', { plainHttp: true, retries: 1 }, on),
-);
+if (process.env.TUG_UNREACHABLE) {
+  errors.unreachable = await codeOf((on) =>
+    tug.push(file, `${process.env.TUG_UNREACHABLE}/x/y:z`, { plainHttp: true, retries: 1 }, on),
+  );
+}
 errors.cancelledAtOnce = await codeOf((on) => {
   const h = tug.push(file, target.replace(/:[^:/]+$/, ':cancelled'), registryOptions, on);
   h.cancel();
