@@ -75,8 +75,40 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# --- Later additions (not installed yet) ----------------------------------------
-# Later: chromium + playwright-core (browser tests of web/)
-# Later: nginx (CORS front for docker-registry in browser tests)
+# --- Browser tests of web/: nginx, chromium, playwright-core -------------------------
+# nginx:    the CORS front (docs/nginx-cors.conf) the browser tests start themselves on
+#           loopback; the package's own service is kept from starting on installation.
+# chromium: Debian's browser, driven headless by playwright-core.
+BROWSER_APT_PACKAGES=(nginx chromium)
+missing=()
+for pkg in "${BROWSER_APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing apt packages: ${missing[*]}"
+  # policy-rc.d answering 101 tells the packages' scripts not to start services.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    own_policy=1
+  fi
+  status=0
+  as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}" || status=$?
+  [ -n "$own_policy" ] && as_root rm -f "$policy"
+  [ "$status" -eq 0 ] || exit "$status"
+fi
+# playwright-core, pinned by tests/browser/package-lock.json (it uses the chromium above and
+# downloads no browser of its own).
+browser_tests="$(dirname "$0")/../tests/browser"
+if [ ! -f "$browser_tests/node_modules/.package-lock.json" ] \
+  || [ "$browser_tests/package-lock.json" -nt "$browser_tests/node_modules/.package-lock.json" ]; then
+  log "installing tests/browser's node modules (npm ci)"
+  (cd "$browser_tests" && npm ci --no-audit --no-fund)
+fi
 
 log "all dependencies present"
