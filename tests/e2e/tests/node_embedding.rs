@@ -174,6 +174,36 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
 }
 
 #[test]
+fn the_node_example_from_the_readme_pushes_and_pulls() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_save(dir.path(), 84);
+    package();
+    let out_tar = dir.path().join("pulled.tar");
+    let output = Command::new(require_tool("node"))
+        .arg(workspace().join("runner-wasm/examples/node-push.mjs"))
+        .arg(&tar)
+        .arg(registry.image("example/app:v1"))
+        .arg("--plain-http")
+        .arg("--pull")
+        .arg(&out_tar)
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD")
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the example failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "example/app:v1", &fixture);
+    assert!(stdout.contains(&pulled.manifest_digest), "{stdout}");
+    assert_eq!(archive_layers(&out_tar), diff_ids(&fixture));
+}
+
+#[test]
 fn node_pushes_and_pulls_with_tls_and_basic_auth() {
     let password = "n0de-s3cret";
     let registry = Registry::tls_basic_auth("noder", password);
