@@ -360,7 +360,8 @@ function onEvent(ev) {
       const when = formatTime(new Date()).slice(11);
       const delay = Number.isFinite(ev.delay_ms) ? ` in ${formatDuration(ev.delay_ms)}` : '';
       const reason = ev.reason ? `: ${ev.reason}` : '';
-      const text = `${when} — retrying ${ev.what ?? 'a request'}${delay} (attempt ${ev.attempt ?? '?'})${reason}`;
+      const what = String(ev.what ?? 'a request').replace(/(?:blob )?(sha256:[0-9a-f]{64})/g, (_, d) => `${labelFor(d).toLowerCase()} (${shortDigest(d)})`);
+      const text = `${when} — retrying ${what}${delay} (attempt ${ev.attempt ?? '?'})${reason}`;
       $('retry-list').append(el('li', { text }));
       show($('retries-box'), true);
       setStatus('working', `Pushing — ${state.retries} ${state.retries === 1 ? 'retry' : 'retries'} so far`);

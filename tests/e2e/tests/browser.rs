@@ -16,7 +16,8 @@ use tug_testkit::fixtures::{
     pull_with_skopeo_and_compare_layers, skopeo_docker_archive, write_oci_layout,
 };
 use tug_testkit::{
-    skopeo, tug_bin, FixtureImage, ImageSpec, Nginx, PagePush, Registry, RegistryConfig, TugWeb,
+    skopeo, tug_bin, Fault, FaultProxy, FixtureImage, ImageSpec, Nginx, PagePush, Registry,
+    RegistryConfig, Rule, TugWeb,
 };
 
 const USER: &str = "web-pusher";
@@ -215,6 +216,42 @@ fn a_cancelled_push_can_be_retried_and_finishes() {
         .map(|h| h["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["success", "cancelled"], "newest first");
+}
+
+#[test]
+fn retries_show_on_the_page_as_they_happen() {
+    require_browser_tools();
+    let registry = registry_with_auth();
+    // nginx → fault proxy → registry: the faults reach the page with CORS headers on them.
+    let proxy = FaultProxy::start(&registry);
+    let patch = proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::status(503)).nth(2));
+    let manifest =
+        proxy.add_rule(Rule::new("PUT", "/manifests/", Fault::too_many_requests(Some(1))).nth(1));
+    let nginx = Nginx::cors_front_port(proxy.port());
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_archive(dir.path(), 605, 40 * 1024 * 1024);
+
+    let report = PagePush::new(web.url(), &tar, &nginx.url(), "browser/flaky:v1")
+        .credentials(USER, PASSWORD)
+        .trust_cert(nginx.cert_file())
+        .screenshots("retries")
+        .run();
+    assert_eq!(report["state"], "success", "{}", text(&report));
+    assert_eq!(proxy.hits(patch), 1);
+    assert_eq!(proxy.hits(manifest), 1);
+    let shown: Vec<&str> = report["retriesShown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(shown.len(), 2, "one notice per retry: {shown:?}");
+    assert!(shown.iter().any(|r| r.contains("503")), "{shown:?}");
+    assert!(shown.iter().any(|r| r.contains("429")), "{shown:?}");
+    assert!(shown.iter().all(|r| r.contains("attempt 2")), "{shown:?}");
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "browser/flaky:v1", &fixture);
+    assert_eq!(report["digest"], pulled.manifest_digest.as_str());
 }
 
 /// The page's own logic (destination parsing, formatting, explanations, history records)

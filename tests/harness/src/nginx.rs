@@ -100,7 +100,7 @@ pub struct Nginx {
 
 impl Nginx {
     /// Starts nginx with `docs/nginx-cors.conf` in front of `registry` and waits until it
-    /// answers `GET /v2/` (with the registry's status).
+    /// answers `GET /v2/` (with the registry's status: 200 or 401).
     ///
     /// # Panics
     ///
@@ -112,6 +112,12 @@ impl Nginx {
             !registry.is_tls(),
             "the documented nginx set-up fronts a plain-HTTP registry; start it with TLS off"
         );
+        Self::cors_front_port(registry.port())
+    }
+
+    /// Like [`Nginx::cors_front`], in front of whatever plain-HTTP registry listens on
+    /// `127.0.0.1:upstream_port` (e.g. a [`FaultProxy`](crate::FaultProxy) before a registry).
+    pub fn cors_front_port(upstream_port: u16) -> Self {
         let bin = nginx_bin();
         let dir = tempfile::Builder::new()
             .prefix("tug-nginx-")
@@ -136,7 +142,7 @@ impl Nginx {
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
             let server = render_cors_conf(&CorsConfValues {
-                upstream_port: registry.port(),
+                upstream_port,
                 listen_port: port,
                 certificate: &cert_file,
                 certificate_key: &key_file,
