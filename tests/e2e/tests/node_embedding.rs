@@ -12,7 +12,7 @@ use serde_json::Value;
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare_layers, skopeo_docker_archive};
 use tug_testkit::fixtures::{write_oci_layout, FixtureImage};
 use tug_testkit::tools::require_tool;
-use tug_testkit::{skopeo, ImageSpec, Registry};
+use tug_testkit::{skopeo, BlobHost, Fault, FaultProxy, ImageSpec, Registry, Rule};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -223,4 +223,79 @@ fn node_pushes_and_pulls_with_tls_and_basic_auth() {
         !text.contains(password),
         "the password leaked into results: {text}"
     );
+}
+
+#[test]
+fn node_retries_through_faults_and_follows_blob_redirects() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let storage = BlobHost::serving(&registry);
+    let put_503 = proxy.add_rule(Rule::new("PUT", "/blobs/uploads/", Fault::status(503)));
+    let broken_patch = proxy.add_rule(Rule::new(
+        "PATCH",
+        "/blobs/uploads/",
+        Fault::DropRequestBody { after: 100_000 },
+    ));
+    let broken_manifest = proxy.add_rule(Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::DropResponseBody { after: 10 },
+    ));
+    let redirect = proxy.add_rule(
+        Rule::new(
+            "GET",
+            "/blobs/sha256:",
+            Fault::RedirectTo {
+                base: storage.url(),
+            },
+        )
+        .always(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_save(dir.path(), 85);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let output = Command::new(require_tool("node"))
+        .arg(workspace().join("tests/node/faults.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_TAR", &tar)
+        .env("TUG_TARGET", proxy.image("faults/app:v1"))
+        .env("TUG_OUT", &out)
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/faults.mjs failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+
+    for (rule, what) in [
+        (put_503, "a 503 on a PUT"),
+        (broken_patch, "a PATCH cut off midway"),
+        (broken_manifest, "a manifest cut off midway"),
+    ] {
+        assert_eq!(proxy.hits(rule), 1, "{what} was injected once");
+    }
+    let push_retries = result["pushRetries"].as_array().unwrap();
+    assert!(push_retries.len() >= 2, "{result}");
+    assert_eq!(
+        result["pullRetries"].as_array().unwrap().len(),
+        1,
+        "{result}"
+    );
+    assert!(proxy.hits(redirect) >= 3, "every blob GET was redirected");
+    let served = storage.requests();
+    assert!(served.len() >= 3, "the blobs came from the blob host");
+    assert!(
+        served.iter().all(|r| !r.has_authorization()),
+        "no Authorization to another host"
+    );
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "faults/app:v1", &fixture);
+    assert_eq!(result["push"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
 }
