@@ -71,8 +71,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 if [ "$node_major" -lt 20 ]; then
-  log "Node.js $(node --version) is too old: tug-wasm's tests need Node >= 20 (fs.openAsBlob)"
-  exit 1
+  # Debian 12's nodejs is 18: the wasm core tests run on it, the Node.js embedding tests
+  # (fs.openAsBlob) fail and say so.
+  log "warning: Node.js $(node --version) is older than 20; tug-wasm's Node.js tests need fs.openAsBlob (Node >= 20)"
 fi
 
 # --- Browser tests of web/: nginx, chromium, playwright-core -------------------------

@@ -29,6 +29,27 @@ fn package() -> PathBuf {
     dir
 }
 
+/// `node`, at least version 20 (`fs.openAsBlob`).
+fn node() -> Command {
+    let node = require_tool("node");
+    let version = Command::new(&node)
+        .arg("--version")
+        .output()
+        .expect("run node --version");
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        major >= 20,
+        "node {version} is too old: these tests need Node.js >= 20 (fs.openAsBlob); scripts/install-deps.sh installs Debian's nodejs when node is missing"
+    );
+    Command::new(node)
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
@@ -56,7 +77,7 @@ fn run_node(
     out: &Path,
     extra: &[(&str, String)],
 ) -> Value {
-    let mut cmd = Command::new(require_tool("node"));
+    let mut cmd = node();
     cmd.arg(workspace().join("tests/node/push_pull.mjs"))
         .env("TUG_WASM_PKG", package())
         .env("TUG_TAR", tar)
@@ -180,7 +201,7 @@ fn the_node_example_from_the_readme_pushes_and_pulls() {
     let (tar, fixture) = docker_save(dir.path(), 84);
     package();
     let out_tar = dir.path().join("pulled.tar");
-    let output = Command::new(require_tool("node"))
+    let output = node()
         .arg(workspace().join("runner-wasm/examples/node-push.mjs"))
         .arg(&tar)
         .arg(registry.image("example/app:v1"))
@@ -255,7 +276,7 @@ fn node_retries_through_faults_and_follows_blob_redirects() {
     let (tar, fixture) = docker_save(dir.path(), 85);
     let out = dir.path().join("out");
     fs::create_dir(&out).unwrap();
-    let output = Command::new(require_tool("node"))
+    let output = node()
         .arg(workspace().join("tests/node/faults.mjs"))
         .env("TUG_WASM_PKG", package())
         .env("TUG_TAR", &tar)
