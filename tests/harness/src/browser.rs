@@ -232,6 +232,17 @@ impl PagePush {
             .env("TUG_SCREENSHOT_NAME", name)
     }
 
+    /// The driver's environment variables, for running it some other way (e.g. under
+    /// `/usr/bin/time`): `node <browser_test_dir>/push.mjs` in [`browser_test_dir`].
+    pub fn env_vars(&self) -> Vec<(String, OsString)> {
+        let mut vars = self.env.clone();
+        vars.push((
+            "TUG_TIMEOUT_MS".to_owned(),
+            (self.timeout.as_millis() as u64).to_string().into(),
+        ));
+        vars
+    }
+
     /// Runs the driver and returns its report (what the page showed).
     ///
     /// # Panics
@@ -251,7 +262,7 @@ impl PagePush {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in &self.env {
+        for (k, v) in self.env_vars() {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start node");
