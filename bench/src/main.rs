@@ -382,6 +382,7 @@ fn run(args: Args) -> Result<()> {
             &main_image,
             args.rounds,
             args.wait_quiet,
+            args.retry_disturbed,
         )?)
     } else {
         None

@@ -181,6 +181,11 @@ impl Nginx {
         format!("https://{}", self.host())
     }
 
+    /// The nginx process id (one process: `master_process off`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The port nginx listens on.
     pub fn port(&self) -> u16 {
         self.port
