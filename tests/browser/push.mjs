@@ -15,6 +15,9 @@
 //   TUG_CANCEL_RETRY=1  cancel the push once bytes move (uploads throttled to
 //                       TUG_THROTTLE_BPS), check the page says so, then press Retry
 //   TUG_RELOAD_CHECK=1  after the push, reload the page and report the history it shows
+//   TUG_CLEAR_HISTORY=1 at the end, clear the history with its button (pressed twice)
+//   TUG_FILE_VIA=drop   drop the file on the page (a drag-and-drop DataTransfer) instead of
+//                       setting the file input (the file is then read into the page: keep it small)
 //   TUG_TIMEOUT_MS      how long a push may take (default 120000)
 //   TUG_CHROMIUM        the browser (default /usr/bin/chromium)
 // Exit status 0 when the page reached an outcome (whatever it was: the caller judges it),
@@ -23,7 +26,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const env = process.env;
 
@@ -99,7 +102,21 @@ async function main() {
     });
     report.engine = await page.textContent('#engine');
 
-    await page.setInputFiles('#file-input', tar);
+    if (env.TUG_FILE_VIA === 'drop') {
+      const bytes = readFileSync(tar).toString('base64');
+      const transfer = await page.evaluateHandle(({ name, b64 }) => {
+        const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([raw], name, { type: 'application/x-tar' }));
+        return dt;
+      }, { name: basename(tar), b64: bytes });
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        await page.dispatchEvent('#dropzone', type, { dataTransfer: transfer });
+      }
+      report.fileVia = 'drop';
+    } else {
+      await page.setInputFiles('#file-input', tar);
+    }
     await page.waitForSelector('#images:not([hidden]), #error-panel:not([hidden])', { timeout: 60000 });
     report.fileStatus = await page.textContent('#file-status');
     report.images = await page.$$eval('#image-list .image', (nodes) => nodes.map((n) => n.innerText));
@@ -148,6 +165,15 @@ async function main() {
     report.history = await readHistory(page);
     report.indexedDb = await page.evaluate(dumpIndexedDb);
     await shot('');
+
+    if (env.TUG_CLEAR_HISTORY === '1') {
+      await page.click('#history-clear');
+      report.clearButtonArmed = await page.textContent('#history-clear');
+      await page.click('#history-clear');
+      await page.waitForSelector('#history-empty:not([hidden])', { timeout: 10000 });
+      report.historyAfterClear = await readHistory(page);
+      report.indexedDbAfterClear = await page.evaluate(dumpIndexedDb);
+    }
 
     if (env.TUG_RELOAD_CHECK === '1') {
       await page.reload();

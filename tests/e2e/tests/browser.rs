@@ -140,6 +140,7 @@ fn a_wrong_password_shows_the_auth_error() {
         .credentials(USER, "not-the-password")
         .trust_cert(nginx.cert_file())
         .screenshots("auth-error")
+        .env("TUG_CLEAR_HISTORY", "1")
         .run();
     assert_eq!(report["state"], "failed", "{}", text(&report));
     let error = &report["error"];
@@ -157,6 +158,13 @@ fn a_wrong_password_shows_the_auth_error() {
         "{}",
         text(&report)
     );
+    // The history's clear button asks once more, then empties the view and the database.
+    assert_eq!(report["clearButtonArmed"], "Click again to clear");
+    assert_eq!(report["historyAfterClear"], serde_json::json!([]));
+    assert_eq!(
+        report["indexedDbAfterClear"]["tug-web/operations"],
+        serde_json::json!([])
+    );
     // Nothing was tagged.
     let inspect = skopeo::inspect_raw_in(&registry, "browser/denied:v1");
     assert!(inspect.is_err(), "the image must not exist");
@@ -171,9 +179,17 @@ fn a_registry_without_cors_gets_the_cors_explanation() {
     let dir = tempfile::tempdir().unwrap();
     let (tar, _) = docker_archive(dir.path(), 603, 1_000_000);
 
+    // The file arrives by drag and drop this time.
     let report = PagePush::new(web.url(), &tar, &registry.url(), "browser/nocors:v1")
         .screenshots("cors-error")
+        .env("TUG_FILE_VIA", "drop")
         .run();
+    assert_eq!(report["fileVia"], "drop");
+    assert!(
+        report["images"].to_string().contains("example/web-app:v1"),
+        "{}",
+        text(&report)
+    );
     assert_eq!(report["state"], "failed", "{}", text(&report));
     let error = &report["error"];
     assert_eq!(error["code"], "cors", "{}", text(&report));
@@ -252,6 +268,42 @@ fn retries_show_on_the_page_as_they_happen() {
     assert!(shown.iter().all(|r| r.contains("attempt 2")), "{shown:?}");
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "browser/flaky:v1", &fixture);
     assert_eq!(report["digest"], pulled.manifest_digest.as_str());
+}
+
+/// `tug web` itself: the embedded files with their types, nothing else.
+#[test]
+fn tug_web_serves_the_embedded_page_and_nothing_else() {
+    use std::io::{Read, Write};
+    let web = TugWeb::start(&tug_bin());
+    let host = web.origin().trim_start_matches("http://").to_owned();
+    let get = |method: &str, path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&host).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let index = get("GET", "/");
+    assert!(index.starts_with("HTTP/1.1 200 "), "{index}");
+    assert!(index.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(index.contains("<label for=\"registry-url\">"), "{index}");
+    let wasm = get("HEAD", "/pkg/tug_wasm_bg.wasm");
+    assert!(wasm.starts_with("HTTP/1.1 200 "), "{wasm}");
+    assert!(
+        wasm.contains("Content-Type: application/wasm\r\n"),
+        "{wasm}"
+    );
+    let js = get("GET", "/pkg/tug_wasm.js");
+    assert!(js.contains("Content-Type: text/javascript"), "{js}");
+    for path in ["/../Cargo.toml", "/%2e%2e/%2e%2e/etc/passwd", "/nope.html"] {
+        let r = get("GET", path);
+        assert!(r.starts_with("HTTP/1.1 404 "), "{path}: {r}");
+    }
+    assert!(get("PUT", "/").starts_with("HTTP/1.1 405 "));
 }
 
 /// The page's own logic (destination parsing, formatting, explanations, history records)
