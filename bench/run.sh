@@ -2,6 +2,7 @@
 # Builds tug (release) and the benchmark, then runs it. Arguments go to tug-bench, e.g.
 #   bench/run.sh --rounds 5
 #   bench/run.sh --mode pull          # or copy, push, pull,copy; default all
+#   bench/run.sh --mode browser --size 512M   # the web page in chromium vs the CLI
 #   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
 #   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
 # See bench/README.md. A benchmark, not a test: the test suite never runs it.
@@ -24,6 +25,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+case " $* " in
+  *browser*)
+    # Browser mode: chromium, nginx and playwright-core come from install-deps above; the
+    # page must be built into tug (tug web serves it).
+    step "assemble the web page (web/dist, embedded in tug)"
+    ./scripts/build-web.sh
+    ;;
+esac
 
 step "build tug and tug-bench (release)"
 cargo build --release -p tug -p tug-bench

@@ -8,8 +8,15 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "install dependencies"
 ./scripts/install-deps.sh
 
-step "build tug-core for wasm32-unknown-unknown"
-cargo build -p tug-core --target wasm32-unknown-unknown
+step "build the tug-wasm package (runner-wasm/pkg, pkg-node; the Node.js and browser tests use it)"
+./scripts/build-wasm.sh
+
+step "run tug-core's tests on wasm32-unknown-unknown under Node.js"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p tug-core --target wasm32-unknown-unknown --no-fail-fast
+
+step "assemble the web page (web/dist, embedded in tug by the build below)"
+./scripts/build-web.sh
 
 step "build the workspace (target/debug/tug for end-to-end tests)"
 cargo build --workspace

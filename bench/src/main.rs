@@ -9,6 +9,7 @@
 //!
 //! A benchmark, not a test: run it with `bench/run.sh`.
 
+mod browser;
 mod clients;
 mod fixture;
 mod measure;
@@ -38,7 +39,8 @@ use crate::transfer::{run_copy, run_pull, seed, Seed};
 #[derive(Parser, Debug)]
 #[command(name = "tug-bench", max_term_width = 100)]
 struct Args {
-    /// What to measure, comma-separated: push, pull, copy, or all.
+    /// What to measure, comma-separated: push, pull, copy, or all (push, pull and copy);
+    /// browser: the web page in chromium vs the CLI (not part of all; use --size 512M).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     mode: Vec<String>,
     /// Rounds; each round runs once with every client, in a rotated order.
@@ -137,7 +139,18 @@ fn run(args: Args) -> Result<()> {
         return serve(&args.registry_parent);
     }
     let started = Instant::now();
-    let modes = parse_modes(&args.mode)?;
+    let browser_mode = args.mode.iter().any(|m| m.trim() == "browser");
+    let other_modes: Vec<String> = args
+        .mode
+        .iter()
+        .filter(|m| m.trim() != "browser")
+        .cloned()
+        .collect();
+    let modes = if browser_mode && other_modes.is_empty() {
+        Vec::new()
+    } else {
+        parse_modes(&other_modes)?
+    };
     let clients_of = |mode: Mode, names: &[String]| -> Result<Vec<Client>> {
         let clients: Vec<Client> = names
             .iter()
@@ -363,6 +376,17 @@ fn run(args: Args) -> Result<()> {
             reports.push((report, runs));
         }
     }
+    let browser_report = if browser_mode {
+        Some(browser::run(
+            &setup,
+            &main_image,
+            args.rounds,
+            args.wait_quiet,
+            args.retry_disturbed,
+        )?)
+    } else {
+        None
+    };
     eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
 
     if let Some(path) = &args.json {
@@ -404,6 +428,9 @@ fn run(args: Args) -> Result<()> {
             "layers": args.layers,
             "curl_jobs": args.curl_jobs,
         });
+        if let Some(b) = &browser_report {
+            doc["browser"] = b.clone();
+        }
         for (report, runs) in &reports {
             let s = section(report, runs);
             if report.mode == Mode::Push {
@@ -432,7 +459,7 @@ fn parse_modes(values: &[String]) -> Result<Vec<Mode>> {
             _ => vec![Mode::ALL
                 .into_iter()
                 .find(|m| m.name() == v)
-                .with_context(|| format!("unknown mode {v:?} (push, pull, copy, all)"))?],
+                .with_context(|| format!("unknown mode {v:?} (push, pull, copy, all, browser)"))?],
         };
         for m in add {
             if !modes.contains(&m) {

@@ -398,6 +398,8 @@ fn basic_header(creds: &Credentials) -> Result<HeaderValue, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn scopes_for_one_repository_are_merged() {

@@ -188,6 +188,8 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn sha256_of_empty_is_the_well_known_value() {

@@ -110,6 +110,8 @@ pub(crate) fn with_digest(location: &Url, digest: &Digest) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn d() -> Digest {
         Digest::sha256_of(b"x")

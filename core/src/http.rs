@@ -141,6 +141,9 @@ pub enum TransportErrorKind {
     Timeout,
     /// The local body source could not be read (file vanished, short read).
     Source,
+    /// The runtime refused to hand over a response the server sent: a browser's CORS or
+    /// mixed-content policy. Retrying cannot help.
+    Blocked,
     /// Anything else.
     Other,
 }
@@ -154,6 +157,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Io => "connection error",
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Source => "cannot read source",
+            TransportErrorKind::Blocked => "blocked by the browser",
             TransportErrorKind::Other => "transport error",
         })
     }

@@ -81,6 +81,77 @@
 //! };
 //! assert_eq!(report.blobs_uploaded, 1);
 //! ```
+//!
+//! # Driving the core from another runtime
+//!
+//! A runner for another runtime (tokio, a GUI event loop, a build tool) has the same shape
+//! as tug's two runners — `runner-native/src/driver.rs` (smol + ureq) and
+//! `runner-wasm/src/driver.rs` (`fetch` on the JS event loop). Its duties:
+//!
+//! - One task owns the operation; nothing else touches it. Every input passes a `now`
+//!   measured from one origin of the runner's choosing (a monotonic clock).
+//! - Send each [`http::Request`] exactly as described: do not follow redirects, add
+//!   authentication or turn statuses into errors — the core reads every response. Stream
+//!   a [`http::Body::BlobRange`] from wherever the plan's blob lives (file, `Blob`,
+//!   another response); report the bytes with `handle_body_sent` if you can see them.
+//! - Report back per request, in order: the head, body chunks, the end — or a
+//!   [`http::TransportError`] whose kind says what failed (it decides retries).
+//! - After every input, drain `poll()` until it returns `None`; then wait for the next
+//!   message, [`Operation::poll_timeout`], or a cancellation ([`Operation::cancel`]).
+//!   When the operation finishes, drop what is still in flight.
+//!
+//! The [`Operation`] trait holds the inputs every operation shares, so the loop is
+//! written once; only draining the outputs is per operation:
+//!
+//! ```
+//! use tug_core::http::{RequestId, ResponseHead, TransportError};
+//! use tug_core::{Instant, Operation};
+//!
+//! /// What a request task reports to the loop (over a channel, in an async runtime).
+//! enum Message {
+//!     Head(RequestId, ResponseHead),
+//!     Chunk(RequestId, Vec<u8>),
+//!     End(RequestId),
+//!     Failed(RequestId, TransportError),
+//! }
+//!
+//! /// What woke the loop: a message, the timer `poll_timeout` asked for, or the user.
+//! enum Wake {
+//!     Message(Message),
+//!     Timer,
+//!     Cancel,
+//! }
+//!
+//! /// Runs `op` until `drain` (which sends requests and shows events) returns the result.
+//! /// `wait` blocks or awaits until something happens, at the latest at the deadline.
+//! fn drive<O: Operation, R>(
+//!     mut op: O,
+//!     now: impl Fn() -> Instant,
+//!     mut drain: impl FnMut(&mut O) -> Option<R>,
+//!     mut wait: impl FnMut(Option<Instant>) -> Wake,
+//! ) -> R {
+//!     loop {
+//!         if let Some(result) = drain(&mut op) {
+//!             return result; // and abort requests still in flight
+//!         }
+//!         let wake = wait(op.poll_timeout());
+//!         let t = now();
+//!         // Inputs about requests the operation no longer waits on are harmless: ignore
+//!         // the `Misuse` they return.
+//!         let _ = match wake {
+//!             Wake::Message(Message::Head(id, head)) => op.handle_response(id, head, t),
+//!             Wake::Message(Message::Chunk(id, data)) => op.handle_body_chunk(id, &data, t),
+//!             Wake::Message(Message::End(id)) => op.handle_body_end(id, t),
+//!             Wake::Message(Message::Failed(id, e)) => op.handle_transport_error(id, e, t),
+//!             Wake::Timer => Ok(op.handle_timeout(t)),
+//!             Wake::Cancel => Ok(op.cancel()),
+//!         };
+//!     }
+//! }
+//! ```
+//!
+//! From JavaScript (a web page, Node.js, Deno), use the `tug-wasm` package instead: it is
+//! this loop over `fetch`, with `inspect`, `push` and `pull` as its API.
 
 pub mod archive;
 pub mod auth;

@@ -165,6 +165,8 @@ fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Des
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -280,6 +282,8 @@ pub fn docker_to_oci(
 #[cfg(test)]
 mod convert_tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn docker_manifests_get_oci_media_types() {

@@ -91,6 +91,8 @@ impl fmt::Display for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn p(s: &str) -> Platform {
         s.parse().unwrap()

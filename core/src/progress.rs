@@ -90,6 +90,8 @@ impl RateMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn steady_rate_is_measured_and_eta_follows() {

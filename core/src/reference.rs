@@ -181,6 +181,8 @@ impl fmt::Display for Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn p(s: &str) -> Reference {
         s.parse().unwrap()

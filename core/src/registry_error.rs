@@ -80,6 +80,8 @@ impl fmt::Display for RegistryErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn standard_envelope() {

@@ -38,12 +38,12 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Whether a transport failure may go away by itself. A local source that cannot be read
-/// and a TLS failure (bad certificate) will not.
+/// Whether a transport failure may go away by itself. A local source that cannot be read,
+/// a TLS failure (bad certificate) and a response the browser blocked (CORS) will not.
 pub fn is_retryable_transport(err: &TransportError) -> bool {
     !matches!(
         err.kind,
-        TransportErrorKind::Source | TransportErrorKind::Tls
+        TransportErrorKind::Source | TransportErrorKind::Tls | TransportErrorKind::Blocked
     )
 }
 
@@ -159,6 +159,8 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn delays_grow_are_capped_and_deterministic() {

@@ -1,5 +1,8 @@
 //! Bearer token auth against the model's token server, in virtual time.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! Property tests of `WWW-Authenticate` parsing: any challenges written the RFC 7235 way are
 //! read back exactly, and no input makes the parser panic.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use proptest::prelude::*;
 use tug_core::challenge::parse_challenges;
 

@@ -3,6 +3,9 @@
 //! within the retry budget; it never stalls or spins (the drivers panic on both); time only
 //! moves forward; progress never goes backwards.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 mod support;
 
 use proptest::prelude::*;

@@ -1,5 +1,8 @@
 //! Scenario tests of range fetches (the source side of a copy) in virtual time.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 mod support;
 
 use std::collections::{HashMap, VecDeque};

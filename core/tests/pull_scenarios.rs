@@ -1,5 +1,8 @@
 //! Scenario tests of the pull state machine against an in-memory registry, in virtual time.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 mod support;
 
 use std::collections::HashMap;

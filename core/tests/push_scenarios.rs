@@ -1,5 +1,8 @@
 //! Scenario tests of the push state machine against an in-memory registry, in virtual time.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 mod support;
 
 use std::time::Duration;
@@ -308,6 +311,31 @@ fn retries_are_bounded() {
     assert!(matches!(err, Error::Transport { .. }), "{err}");
     assert_eq!(model.count("HEAD"), 5);
     assert!(model.manifests.is_empty());
+}
+
+#[test]
+fn a_response_the_browser_blocked_is_final_at_once() {
+    // A browser that withholds a response (CORS) gives the same answer every time.
+    let mut model = RegistryModel::default();
+    model.faults.push_back(Fault {
+        method: Method::GET,
+        path_contains: "/v2/".into(),
+        response: Err(TransportErrorKind::Blocked),
+        extra_headers: vec![],
+        forget_uploads: false,
+        after: 0,
+    });
+    let img = image(&[300]);
+    let run = push(&mut model, &img, config());
+    match run.result {
+        Err(Error::Transport { error, .. }) => assert_eq!(error.kind, TransportErrorKind::Blocked),
+        other => panic!("expected a blocked transport error, got {other:?}"),
+    }
+    assert_eq!(run.requests.len(), 1, "nothing is retried");
+    assert!(!run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Retrying { .. })));
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials kept for a registry.
     Logout(LogoutArgs),
+    /// Serve the web page (push an image file from a browser) on a local address.
+    Web(WebArgs),
 }
 
 #[derive(Args, Debug)]
@@ -273,4 +275,12 @@ pub struct LoadArgs {
     /// The local store.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct WebArgs {
+    /// The address to listen on (port 0: any free port). The page's URL is printed on
+    /// standard output.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
 }

@@ -13,6 +13,10 @@ pub const INVALID_INPUT: i32 = 3;
 pub const AUTH: i32 = 4;
 /// The registry or the network failed.
 pub const REGISTRY: i32 = 5;
+/// `tug web`: the web page was not built into this binary.
+pub const WEB_NOT_BUILT: i32 = 6;
+/// `tug web`: the address could not be listened on.
+pub const SERVE: i32 = 1;
 /// Cancelled by the user (as a shell reports SIGINT).
 pub const CANCELLED: i32 = 130;
 
@@ -27,6 +31,10 @@ pub enum CliError {
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Core(#[from] Error),
+    #[error("{0}")]
+    WebNotBuilt(String),
+    #[error("{0}")]
+    Serve(String),
 }
 
 impl CliError {
@@ -49,6 +57,8 @@ impl CliError {
         match self {
             CliError::Usage(_) => USAGE,
             CliError::Input(_) | CliError::Archive(_) => INVALID_INPUT,
+            CliError::WebNotBuilt(_) => WEB_NOT_BUILT,
+            CliError::Serve(_) => SERVE,
             CliError::Core(e) => match e {
                 Error::Auth { .. } => AUTH,
                 Error::DigestMismatch { .. } | Error::InvalidInput { .. } => INVALID_INPUT,

@@ -13,6 +13,7 @@ mod source;
 mod transport;
 mod upload_state;
 mod verbose;
+mod web_assets;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Load(args) => commands::store::load(args),
         cli::Command::Login(args) => commands::login::login(args),
         cli::Command::Logout(args) => commands::login::logout(args),
+        cli::Command::Web(args) => commands::web::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),

@@ -1,8 +1,107 @@
 //! tug-wasm: the browser and Node.js runner of the tug protocol core, built with
-//! wasm-bindgen. This first part exposes reference parsing; the fetch-driven push runner
-//! and its JS API come with the web page.
+//! wasm-bindgen. It drives `tug-core`'s state machines on the JS event loop: requests go
+//! out with `fetch` (+ `AbortController`), request bodies are `Blob.slice`s of the user's
+//! file (no layer is copied into wasm memory), timers are `setTimeout`, time is
+//! `performance.now()`. Retries, authentication and progress all come from the core.
+//!
+//! The JS API (TypeScript declarations are generated with the package):
+//!
+//! ```js
+//! import init, { version, inspect, push, pull } from './pkg/tug_wasm.js'; // Node.js: pkg-node, no init
+//! await init();
+//! const images = await inspect(file);                     // Image[]
+//! const { done, cancel } = push(file, '127.0.0.1:5000/team/app:v1',
+//!                               { plainHttp: true }, (ev) => console.log(ev.event));
+//! const { manifestDigest } = await done;                  // rejects with Error.code
+//! const { tar } = await pull('127.0.0.1:5000/team/app:v1', { plainHttp: true }).done;
+//! ```
+
+mod blob_source;
+mod docker_archive;
+mod driver;
+mod errors;
+mod events;
+mod fetch_transport;
+mod handle;
+mod inspect;
+mod js;
+mod options;
+mod pull;
+mod pulled_blobs;
+mod push;
+mod tar_writer;
+mod timer;
 
 use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** One image of an image file. */
+export interface Image {
+  index: number;
+  tags: string[];
+  /** `os/architecture[/variant]` from the image config, if it says. */
+  platform: string | null;
+  manifestDigest: string;
+  configDigest: string;
+  /** "docker-save" | "docker-save-oci" | "oci-archive" */
+  format: string;
+  layers: { digest: string; size: number; mediaType: string }[];
+  totalSize: number;
+}
+/** Registry access shared by push and pull. */
+export interface RegistryOptions {
+  username?: string;
+  password?: string;
+  /** true: http://; false: https://; unset: https://, or http:// for a loopback registry that speaks it. */
+  plainHttp?: boolean;
+  /** Blobs in flight at once (default 4). */
+  jobs?: number;
+  /** Attempts per request before giving up (default 5). */
+  retries?: number;
+}
+export interface PushOptions extends RegistryOptions {
+  /** Which image of a multi-image file: its index or one of its tags. */
+  image?: number | string;
+  /** Bytes per PATCH chunk (default 16 MiB). */
+  chunkSize?: number;
+  /** Blobs up to this size go in one PUT (default: chunkSize). */
+  monolithicMax?: number;
+}
+export interface PullOptions extends RegistryOptions {
+  /** The platform to take from a multi-platform image (default linux/amd64). */
+  platform?: string;
+}
+export interface PushResult {
+  manifestDigest: string;
+  bytesSent: number;
+  blobsSkipped: number;
+  blobsPushed: number;
+  retries: number;
+  durationMs: number;
+}
+export interface PullResult {
+  manifestDigest: string;
+  /** The image as a `docker save` archive (docker load, skopeo docker-archive:). */
+  tar: Blob;
+  bytesReceived: number;
+  retries: number;
+  durationMs: number;
+}
+/** The same objects as the CLI's `--progress json` lines: `event` names the kind. */
+export interface TugEvent {
+  event: string;
+  [field: string]: unknown;
+}
+/** A running push or pull. `done` rejects with a TugError. */
+export interface Handle<T> {
+  done: Promise<T>;
+  cancel(): void;
+}
+export interface TugError extends Error {
+  code: "input" | "auth" | "registry" | "network" | "cors" | "cancelled";
+}
+"#;
 
 /// The version of the tug core this package carries.
 #[wasm_bindgen]
@@ -18,6 +117,39 @@ pub fn normalize_reference(reference: &str) -> Result<String, JsError> {
         .parse()
         .map_err(|e: tug_core::reference::ReferenceError| JsError::new(&e.to_string()))?;
     Ok(parsed.to_string())
+}
+
+/// What an image file (a `docker save` tar, Docker 25+ included, or an OCI archive) holds.
+/// Reads only tar headers and small metadata files.
+#[wasm_bindgen(unchecked_return_type = "Promise<Image[]>")]
+pub fn inspect(file: web_sys::Blob) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let contents = inspect::resolve(&file).await?;
+        Ok(events::to_js(&inspect::describe(&file, &contents).await))
+    })
+}
+
+/// Pushes the image in `file` to `target` (`host:port/repository:tag`).
+#[wasm_bindgen(unchecked_return_type = "Handle<PushResult>")]
+pub fn push(
+    file: web_sys::Blob,
+    target: String,
+    #[wasm_bindgen(unchecked_param_type = "PushOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
+    on_event: JsValue,
+) -> JsValue {
+    handle::start(move |cancel| push::run(file, target, options, on_event, cancel))
+}
+
+/// Pulls `image` (`host:port/repository:tag` or `@digest`) into a `docker save` archive.
+#[wasm_bindgen(unchecked_return_type = "Handle<PullResult>")]
+pub fn pull(
+    image: String,
+    #[wasm_bindgen(unchecked_param_type = "PullOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
+    on_event: JsValue,
+) -> JsValue {
+    handle::start(move |cancel| pull::run(image, options, on_event, cancel))
 }
 
 #[cfg(test)]

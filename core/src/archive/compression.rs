@@ -94,6 +94,8 @@ impl fmt::Display for Compression {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn sniffs_magic_bytes() {

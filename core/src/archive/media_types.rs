@@ -51,6 +51,8 @@ pub fn is_image_manifest(media_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn classifies_manifest_types() {

@@ -55,6 +55,8 @@ fn sha256_hex_in_name_parts(hex: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn normalises() {

@@ -195,6 +195,8 @@ pub(crate) fn parse_pax(payload: &[u8], out: &mut PaxOverrides) -> Result<(), St
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn parses_octal_and_base256() {

@@ -523,6 +523,8 @@ impl TarIndexer {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
     use crate::archive::test_util::{index_bytes, TarBuilder};
@@ -789,6 +791,8 @@ mod tests {
 
     mod prop {
         use proptest::prelude::*;
+        #[cfg(target_arch = "wasm32")]
+        use wasm_bindgen_test::wasm_bindgen_test as test;
 
         use crate::archive::test_util::{index_bytes, sample_tar};
 

@@ -1,5 +1,8 @@
 //! Scenario tests for the resolver over whole archives and layouts built in memory.
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
@@ -964,6 +967,8 @@ fn errors_are_sticky_and_done_is_final() {
 
 mod prop {
     use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
 

@@ -122,6 +122,8 @@ impl BlobUpload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn hashing_tolerates_resends_and_detects_mismatch() {

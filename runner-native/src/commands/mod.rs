@@ -6,3 +6,4 @@ pub mod login;
 pub mod pull;
 pub mod push;
 pub mod store;
+pub mod web;

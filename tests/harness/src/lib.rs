@@ -11,13 +11,19 @@
 //! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of a plain-HTTP registry (dropped
 //!   connections, 5xx, 429, stalls, 401 challenges, body caps, `Range` rewrites, blob
 //!   redirects to a [`BlobHost`]), counting the bytes it forwards.
+//! - [`Nginx`]: nginx in front of a plain-HTTP [`Registry`], doing TLS and CORS with the
+//!   documented `docs/nginx-cors.conf`, for browser tests.
+//! - [`TugWeb`], [`PagePush`]: `tug web` serving the page, and chromium (playwright-core)
+//!   pushing from it.
 //!
 //! Every external tool is installed by `scripts/install-deps.sh`; a missing one makes the
 //! test fail with a message saying so.
 
+pub mod browser;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod hashing;
+pub mod nginx;
 mod registry;
 mod registry_config;
 pub mod rng;
@@ -27,11 +33,13 @@ pub mod token_server;
 pub mod tools;
 mod tug;
 
+pub use browser::{PagePush, TugWeb};
 pub use fault_proxy::{
     BlobHost, BlobHostRequest, CapReply, Fault, FaultProxy, ProxiedRequest, RangeRewrite, Rule,
     RuleId,
 };
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
+pub use nginx::Nginx;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
 pub use token_server::{TokenMode, TokenServer, TokenServerConfig};

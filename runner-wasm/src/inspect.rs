@@ -1,0 +1,115 @@
+//! Reading an image file (a `Blob`) with the core's sans-IO resolver: it asks for byte
+//! ranges (tar headers, small JSON files, the first bytes of layers), answered with
+//! `Blob.slice(…).arrayBuffer()`. Layer contents are never read.
+
+use serde_json::{json, Value};
+use tug_core::archive::{
+    BlobLocation, BlobSpec, ResolveStep, ResolvedImage, SourceContents, SourceFormat,
+    SourceResolver, MAX_METADATA_LEN,
+};
+use wasm_bindgen::JsValue;
+use web_sys::Blob;
+
+use crate::blob_source::{display_name, read_at};
+use crate::errors::{js_error, Code};
+use crate::fetch_transport::describe_js_error;
+
+/// Every image in `file`, with where each blob's bytes are.
+pub async fn resolve(file: &Blob) -> Result<SourceContents, JsValue> {
+    let name = display_name(file);
+    let input = |message: String| js_error(Code::Input, &format!("{name}: {message}"));
+    let mut resolver = SourceResolver::for_tar(file.size() as u64);
+    loop {
+        match resolver.poll().map_err(|e| input(e.to_string()))? {
+            ResolveStep::ReadAt { offset, len } => {
+                let data = read_at(file, offset, len as u64)
+                    .await
+                    .map_err(|e| input(format!("cannot read: {}", describe_js_error(&e))))?;
+                resolver
+                    .handle_read_at(offset, &data)
+                    .map_err(|e| input(e.to_string()))?;
+            }
+            ResolveStep::Done(contents) => return Ok(contents),
+            other => return Err(input(format!("internal error: a tar asked for {other:?}"))),
+        }
+    }
+}
+
+/// The stable name of a source format in the JS API.
+pub fn format_name(format: SourceFormat) -> &'static str {
+    match format {
+        SourceFormat::DockerArchive => "docker-save",
+        SourceFormat::DockerArchiveOci => "docker-save-oci",
+        SourceFormat::OciArchive => "oci-archive",
+        SourceFormat::OciLayout => "oci",
+    }
+}
+
+/// What `inspect(file)` resolves to: one object per image.
+pub async fn describe(file: &Blob, contents: &SourceContents) -> Value {
+    let mut images = Vec::new();
+    for (index, image) in contents.images.iter().enumerate() {
+        let platform = platform(file, image).await;
+        images.push(image_json(index, image, platform, contents.format));
+    }
+    Value::Array(images)
+}
+
+fn image_json(
+    index: usize,
+    image: &ResolvedImage,
+    platform: Option<String>,
+    format: SourceFormat,
+) -> Value {
+    let blob =
+        |b: &BlobSpec| json!({"digest": b.digest, "size": b.size, "mediaType": b.media_type});
+    json!({
+        "index": index,
+        "tags": image.names,
+        "platform": platform,
+        "manifestDigest": image.manifest.digest,
+        "configDigest": image.config.digest,
+        "format": format_name(format),
+        "layers": image.layers.iter().map(blob).collect::<Vec<_>>(),
+        "totalSize": image.config.size + image.layers.iter().map(|l| l.size).sum::<u64>(),
+    })
+}
+
+/// `os/architecture[/variant]` from the image's config blob, if it says.
+async fn platform(file: &Blob, image: &ResolvedImage) -> Option<String> {
+    let BlobLocation::TarRange { offset, .. } = &image.config.location else {
+        return None;
+    };
+    if image.config.size > MAX_METADATA_LEN {
+        return None;
+    }
+    let bytes = read_at(file, *offset, image.config.size).await.ok()?;
+    platform_of_config(&bytes)
+}
+
+/// `os/architecture[/variant]` of an image config.
+pub fn platform_of_config(config: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(config).ok()?;
+    let os = v["os"].as_str()?;
+    let arch = v["architecture"].as_str()?;
+    Some(match v["variant"].as_str() {
+        Some(variant) if !variant.is_empty() => format!("{os}/{arch}/{variant}"),
+        _ => format!("{os}/{arch}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_comes_from_the_config() {
+        let c = br#"{"architecture":"arm","os":"linux","variant":"v7","rootfs":{}}"#;
+        assert_eq!(platform_of_config(c).as_deref(), Some("linux/arm/v7"));
+        assert_eq!(
+            platform_of_config(br#"{"architecture":"amd64","os":"linux"}"#).as_deref(),
+            Some("linux/amd64")
+        );
+        assert_eq!(platform_of_config(b"{}"), None);
+    }
+}

@@ -1,0 +1,76 @@
+//! The options objects of `push` and `pull`, read field by field from plain JS objects
+//! (unknown fields are ignored; a field of the wrong type is an `input` error).
+
+use tug_core::Credentials;
+use wasm_bindgen::JsValue;
+
+use crate::errors::{js_error, Code};
+use crate::js;
+
+/// Reads the optional fields of one options object.
+pub struct Options<'a>(&'a JsValue);
+
+impl<'a> Options<'a> {
+    /// `value` may be `undefined` or `null`: every field is then absent.
+    pub fn new(value: &'a JsValue) -> Options<'a> {
+        Options(value)
+    }
+
+    /// A string field.
+    pub fn string(&self, name: &str) -> Result<Option<String>, JsValue> {
+        match js::get(self.0, name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_string()
+                .map(Some)
+                .ok_or_else(|| wrong(name, "a string")),
+        }
+    }
+
+    /// A boolean field.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, JsValue> {
+        match js::get(self.0, name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| wrong(name, "a boolean")),
+        }
+    }
+
+    /// A non-negative whole-number field.
+    pub fn count(&self, name: &str) -> Result<Option<u64>, JsValue> {
+        match js::get(self.0, name) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => {
+                    Ok(Some(n as u64))
+                }
+                _ => Err(wrong(name, "a whole number ≥ 0")),
+            },
+        }
+    }
+
+    /// A field that is a number or a string, as text (`image: 1` or `image: "app:v1"`).
+    pub fn name_or_index(&self, name: &str) -> Result<Option<String>, JsValue> {
+        match js::get(self.0, name) {
+            None => Ok(None),
+            Some(v) => match (v.as_string(), v.as_f64()) {
+                (Some(s), _) => Ok(Some(s)),
+                (None, Some(n)) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(format!("{n}"))),
+                _ => Err(wrong(name, "an image index or tag")),
+            },
+        }
+    }
+
+    /// `username` and `password`, when a username is given.
+    pub fn credentials(&self) -> Result<Option<Credentials>, JsValue> {
+        let username = self.string("username")?.filter(|u| !u.is_empty());
+        let password = self.string("password")?.unwrap_or_default();
+        Ok(username.map(|username| Credentials { username, password }))
+    }
+}
+
+fn wrong(name: &str, what: &str) -> JsValue {
+    js_error(Code::Input, &format!("option {name:?} must be {what}"))
+}

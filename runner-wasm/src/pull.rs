@@ -1,0 +1,132 @@
+//! `pull(image, options, onEvent)`: drive the core's pull with `fetch`, keep each verified
+//! blob as a JS `Blob`, and hand back the image as a `docker save` archive `Blob`.
+
+use futures_channel::mpsc::UnboundedReceiver;
+use serde_json::json;
+use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Platform, Reference};
+use wasm_bindgen::JsValue;
+
+use crate::docker_archive;
+use crate::driver::drive;
+use crate::errors::{from_core, js_error, Code, Side};
+use crate::events::{pull_event, to_js, Listener};
+use crate::fetch_transport::Transport;
+use crate::handle;
+use crate::options::Options;
+use crate::pulled_blobs::PulledBlobs;
+use crate::push::scheme;
+use crate::timer::Clock;
+
+/// The platform taken from a multi-platform image when the caller names none (a browser
+/// has no platform of its own worth using).
+const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+/// Runs a pull to completion; resolves to the result object or rejects with a coded error.
+pub async fn run(
+    image: String,
+    options: JsValue,
+    on_event: JsValue,
+    mut cancel: UnboundedReceiver<()>,
+) -> Result<JsValue, JsValue> {
+    let clock = Clock::start();
+    let text = image.trim();
+    let image: Reference = text
+        .strip_prefix("docker://")
+        .unwrap_or(text)
+        .parse()
+        .map_err(|e| js_error(Code::Input, &format!("image: {e}")))?;
+    let opts = Options::new(&options);
+    let credentials = opts.credentials()?;
+    let platform: Platform = opts
+        .string("platform")?
+        .as_deref()
+        .unwrap_or(DEFAULT_PLATFORM)
+        .parse()
+        .map_err(|e: tug_core::platform::PlatformParseError| {
+            js_error(Code::Input, &e.to_string())
+        })?;
+    let plan = PullPlan {
+        registry: image.api_host().to_owned(),
+        repository: image.repository.clone(),
+        reference: image.manifest_ref(),
+        platform,
+        all_platforms: false,
+        have: Vec::new(),
+        manifests_only: false,
+    };
+    let config = PullConfig {
+        scheme: scheme(opts.boolean("plainHttp")?, &image),
+        credentials,
+        jobs: opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize,
+        retry: RetryPolicy {
+            max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,
+            ..RetryPolicy::default()
+        },
+        ..PullConfig::default()
+    };
+    if handle::cancelled(&mut cancel) {
+        return Err(from_core(&tug_core::Error::Cancelled, Side::Pull));
+    }
+    let listener = Listener::new(&on_event);
+    let mut blobs = PulledBlobs::default();
+    let mut store_error: Option<String> = None;
+    let pull = Pull::new(plan, config, clock.now());
+    let transport = Transport::new(Default::default());
+    let result = drive(pull, clock, transport, cancel, |pull, io| {
+        while let Some(output) = pull.poll() {
+            let stored = match output {
+                Output::Send(req) => {
+                    io.send(req);
+                    Ok(())
+                }
+                Output::Write {
+                    digest,
+                    offset,
+                    data,
+                } => blobs.write(&digest, offset, &data),
+                Output::Commit { digest } => blobs
+                    .commit(&digest)
+                    .map_err(|e| crate::fetch_transport::describe_js_error(&e)),
+                Output::Discard { digest } => {
+                    blobs.discard(&digest);
+                    Ok(())
+                }
+                Output::Event(e) => {
+                    listener.emit(pull_event(&e));
+                    Ok(())
+                }
+                Output::Finished(result) => return Some(result),
+            };
+            if let Err(e) = stored {
+                store_error = Some(e);
+                pull.cancel();
+            }
+        }
+        None
+    })
+    .await;
+    if let Some(e) = store_error {
+        return Err(js_error(
+            Code::Input,
+            &format!("cannot keep a pulled blob: {e}"),
+        ));
+    }
+    let report = result.map_err(|e| from_core(&e, Side::Pull))?;
+    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
+    let name = format!("{}/{}:{tag}", image.registry, image.repository);
+    let tar = docker_archive::build(&report, &blobs, Some(&name)).await?;
+    let digest = report
+        .images
+        .first()
+        .map_or(&report.root.digest, |i| &i.manifest.digest);
+    let result = to_js(&json!({
+        "manifestDigest": digest,
+        "bytesReceived": report.bytes_downloaded,
+        "retries": report.retries,
+        "durationMs": clock.elapsed().as_millis() as u64,
+    }));
+    js_sys::Reflect::set(&result, &"tar".into(), &tar)?;
+    Ok(result)
+}

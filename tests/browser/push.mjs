@@ -1,0 +1,253 @@
+// Drives the page `tug web` serves in Debian's headless chromium (playwright-core): picks an
+// image tar with the file input, fills in the destination, pushes, waits for the outcome and
+// reports what the page shows as one JSON object on stdout. Screenshots go to a directory.
+//
+// Run by tests/e2e/tests/browser.rs and by the browser mode of the benchmark; configured by
+// environment variables:
+//   TUG_PAGE_URL        the page (required), e.g. http://127.0.0.1:PORT/
+//   TUG_TAR             the image tar to push (required)
+//   TUG_REGISTRY_URL    what to type as the registry URL (required)
+//   TUG_REPOSITORY      what to type as repository:tag (required)
+//   TUG_USERNAME, TUG_PASSWORD   credentials to type (optional)
+//   TUG_TRUST_CERT      a PEM certificate whose key chromium accepts even though no CA it
+//                       knows signed it (--ignore-certificate-errors-spki-list)
+//   TUG_SCREENSHOTS     directory for screenshots; TUG_SCREENSHOT_NAME their name prefix
+//   TUG_CANCEL_RETRY=1  cancel the push once bytes move (uploads throttled to
+//                       TUG_THROTTLE_BPS), check the page says so, then press Retry
+//   TUG_RELOAD_CHECK=1  after the push, reload the page and report the history it shows
+//   TUG_CLEAR_HISTORY=1 at the end, clear the history with its button (pressed twice)
+//   TUG_FILE_VIA=drop   drop the file on the page (a drag-and-drop DataTransfer) instead of
+//                       setting the file input (the file is then read into the page: keep it small)
+//   TUG_TIMEOUT_MS      how long a push may take (default 120000)
+//   TUG_CHROMIUM        the browser (default /usr/bin/chromium)
+// Exit status 0 when the page reached an outcome (whatever it was: the caller judges it),
+// 1 when driving the page failed (the message says why).
+
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+
+const env = process.env;
+
+function required(name) {
+  const v = env[name];
+  if (!v) throw new Error(`environment variable ${name} is required`);
+  return v;
+}
+
+function spkiPin(pemPath) {
+  const cert = new X509Certificate(readFileSync(pemPath));
+  const der = cert.publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64');
+}
+
+async function loadPlaywright() {
+  try {
+    return await import('playwright-core');
+  } catch (e) {
+    throw new Error(`playwright-core is not installed in tests/browser (run scripts/install-deps.sh): ${e.message}`);
+  }
+}
+
+async function main() {
+  const pageUrl = required('TUG_PAGE_URL');
+  const tar = required('TUG_TAR');
+  const registryUrl = required('TUG_REGISTRY_URL');
+  const repository = required('TUG_REPOSITORY');
+  const timeout = Number(env.TUG_TIMEOUT_MS || 120000);
+  const executablePath = env.TUG_CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`${executablePath} not found: install Debian's chromium with scripts/install-deps.sh`);
+  }
+  const shots = env.TUG_SCREENSHOTS || null;
+  const shotName = env.TUG_SCREENSHOT_NAME || 'push';
+  if (shots) mkdirSync(shots, { recursive: true });
+
+  const { chromium } = await loadPlaywright();
+  const args = [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+  ];
+  if (env.TUG_TRUST_CERT) args.push(`--ignore-certificate-errors-spki-list=${spkiPin(env.TUG_TRUST_CERT)}`);
+  const profile = mkdtempSync(join(tmpdir(), 'tug-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args,
+    viewport: { width: 1280, height: 900 },
+  });
+  const report = { console: [], timings: {} };
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => report.console.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
+    const shot = async (suffix) => {
+      if (!shots) return;
+      const path = join(shots, `${shotName}${suffix}.png`);
+      await page.screenshot({ path, fullPage: true });
+      (report.screenshots ??= []).push(path);
+    };
+
+    await page.goto(pageUrl);
+    await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 }).catch(async (e) => {
+      report.engine = await page.textContent('#engine');
+      throw new Error(`the page's push engine did not load: ${report.engine}; console: ${report.console.join(' | ')}`);
+    });
+    report.engine = await page.textContent('#engine');
+
+    if (env.TUG_FILE_VIA === 'drop') {
+      const bytes = readFileSync(tar).toString('base64');
+      const transfer = await page.evaluateHandle(({ name, b64 }) => {
+        const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([raw], name, { type: 'application/x-tar' }));
+        return dt;
+      }, { name: basename(tar), b64: bytes });
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        await page.dispatchEvent('#dropzone', type, { dataTransfer: transfer });
+      }
+      report.fileVia = 'drop';
+    } else {
+      await page.setInputFiles('#file-input', tar);
+    }
+    await page.waitForSelector('#images:not([hidden]), #error-panel:not([hidden])', { timeout: 60000 });
+    report.fileStatus = await page.textContent('#file-status');
+    report.images = await page.$$eval('#image-list .image', (nodes) => nodes.map((n) => n.innerText));
+
+    await page.fill('#registry-url', registryUrl);
+    await page.fill('#repository', repository);
+    if (env.TUG_USERNAME) await page.fill('#username', env.TUG_USERNAME);
+    if (env.TUG_PASSWORD) await page.fill('#password', env.TUG_PASSWORD);
+    await shot('-ready');
+
+    const outcome = () =>
+      page.waitForSelector('#status[data-state="success"], #status[data-state="failed"], #status[data-state="cancelled"]', { timeout });
+
+    if (env.TUG_CANCEL_RETRY === '1') {
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      const bps = Number(env.TUG_THROTTLE_BPS || 4 * 1024 * 1024);
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bps,
+      });
+      await page.click('#push');
+      // Cancel once the first bytes are confirmed, while the rest is still on its way.
+      await page.waitForFunction(() => document.querySelector('#overall-bar')?.value > 0, null, { timeout });
+      report.progressBeforeCancel = await page.textContent('#overall-bytes');
+      await page.click('#cancel');
+      await outcome();
+      report.cancelled = await readOutcome(page);
+      await shot('-cancelled');
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+      });
+      const t0 = Date.now();
+      await page.click('#retry');
+      await page.waitForSelector('#status[data-state="working"]', { timeout: 10000 });
+      await outcome();
+      report.timings.retryMs = Date.now() - t0;
+    } else {
+      const t0 = Date.now();
+      await page.click('#push');
+      await outcome();
+      report.timings.pushMs = Date.now() - t0;
+    }
+    Object.assign(report, await readOutcome(page));
+    report.retriesShown = await page.$$eval('#retry-list li', (n) => n.map((li) => li.textContent));
+    report.blobs = await page.$$eval('#blobs li', (n) => n.map((li) => li.innerText.replace(/\s+/g, ' ').trim()));
+    report.history = await readHistory(page);
+    report.indexedDb = await page.evaluate(dumpIndexedDb);
+    await shot('');
+
+    if (env.TUG_CLEAR_HISTORY === '1') {
+      await page.click('#history-clear');
+      report.clearButtonArmed = await page.textContent('#history-clear');
+      await page.click('#history-clear');
+      await page.waitForSelector('#history-empty:not([hidden])', { timeout: 10000 });
+      report.historyAfterClear = await readHistory(page);
+      report.indexedDbAfterClear = await page.evaluate(dumpIndexedDb);
+    }
+
+    if (env.TUG_RELOAD_CHECK === '1') {
+      await page.reload();
+      await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
+      await page.waitForFunction(() => document.querySelectorAll('#history-body tr').length > 0, null, { timeout: 10000 });
+      report.historyAfterReload = await readHistory(page);
+      await shot('-history');
+    }
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+async function readOutcome(page) {
+  return page.evaluate(() => {
+    const text = (id) => document.getElementById(id)?.textContent ?? null;
+    const visible = (id) => !document.getElementById(id)?.hidden;
+    return {
+      state: document.getElementById('status').dataset.state,
+      status: text('status-text'),
+      digest: visible('result') ? text('result-digest') : null,
+      sent: visible('result') ? text('result-sent') : null,
+      error: visible('error-panel')
+        ? {
+            code: document.getElementById('error-panel').dataset.code ?? null,
+            title: text('error-title'),
+            message: text('error-message'),
+            help: document.getElementById('error-help').innerText,
+          }
+        : null,
+      overall: text('overall-bytes'),
+      retryVisible: visible('retry'),
+    };
+  });
+}
+
+async function readHistory(page) {
+  return page.$$eval('#history-body tr', (rows) =>
+    rows.map((r) => ({
+      when: r.cells[0].textContent,
+      target: r.cells[1].querySelector('span')?.textContent ?? '',
+      digest: r.cells[1].querySelector('code')?.title ?? null,
+      size: r.cells[2].textContent,
+      took: r.cells[3].textContent,
+      outcome: r.cells[4].textContent,
+    })));
+}
+
+// Runs in the page: every record of every store of the page's IndexedDB databases.
+async function dumpIndexedDb() {
+  const out = {};
+  const dbs = await indexedDB.databases();
+  for (const { name } of dbs) {
+    const db = await new Promise((res, rej) => {
+      const r = indexedDB.open(name);
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    for (const store of db.objectStoreNames) {
+      const all = await new Promise((res, rej) => {
+        const r = db.transaction(store).objectStore(store).getAll();
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      out[`${name}/${store}`] = all;
+    }
+    db.close();
+  }
+  return out;
+}
+
+main().catch((e) => {
+  process.stderr.write(`browser driver: ${e.stack || e.message || e}\n`);
+  process.exit(1);
+});
