@@ -14,7 +14,8 @@ use url::Url;
 use crate::digest::Digest;
 use crate::error::{Error, Misuse};
 use crate::http::{
-    Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
+    content_range_start, Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead,
+    TransportError,
 };
 use crate::pull::PullConfig;
 use crate::registry_error::RegistryErrors;
@@ -211,11 +212,7 @@ impl Fetch {
     ) -> Result<(), Misuse> {
         self.session.tick(now);
         let status = head.status.as_u16();
-        let content_range_start = head
-            .header("content-range")
-            .and_then(|v| v.trim().strip_prefix("bytes "))
-            .and_then(|v| v.split('-').next())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let content_range_start = head.header("content-range").and_then(content_range_start);
         let step = self.session.on_head(id, head)?;
         if let Some(Step::Stream(s)) = step {
             if let Some(stream) = self.streams.get_mut(&s) {

@@ -22,7 +22,10 @@ use step::Step;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Misuse};
-use crate::http::{Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError};
+use crate::http::{
+    content_range_start, Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead,
+    TransportError,
+};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
 use crate::platform::Platform;
 use crate::progress::{Progress, RateMeter};
@@ -165,11 +168,7 @@ impl Pull {
     ) -> Result<(), Misuse> {
         self.session.tick(now);
         let status = head.status.as_u16();
-        let range_start = head
-            .header("content-range")
-            .and_then(|v| v.trim().strip_prefix("bytes "))
-            .and_then(|v| v.split('-').next())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let range_start = head.header("content-range").and_then(content_range_start);
         let step = self.session.on_head(id, head)?;
         if let Some(Step::Blob(b)) = step {
             let blob = &mut self.blobs[b];

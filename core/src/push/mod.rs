@@ -1073,7 +1073,7 @@ enum Failure {
 }
 
 /// The last byte offset in a `Range: 0-<last>` header (an optional `bytes=` prefix allowed).
-fn parse_range_end(value: &str) -> Option<u64> {
+pub(crate) fn parse_range_end(value: &str) -> Option<u64> {
     let v = value.trim();
     let v = v.strip_prefix("bytes=").unwrap_or(v);
     let (_, last) = v.split_once('-')?;
