@@ -409,7 +409,8 @@ impl Fetch {
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
             let target = head
                 .header("location")
-                .and_then(|l| url.join(l.trim()).ok());
+                .and_then(|l| url.join(l.trim()).ok())
+                .filter(crate::endpoint::is_http);
             stream.redirects += 1;
             match target {
                 Some(t) if stream.redirects <= MAX_REDIRECTS => {

@@ -369,10 +369,17 @@ impl Pull {
                 head.status.as_u16()
             ),
         })?;
-        let target = url.join(location.trim()).map_err(|e| Error::Protocol {
-            action: action.clone(),
-            message: format!("unusable redirect Location {location:?}: {e}"),
-        })?;
+        let target = url
+            .join(location.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|u| match crate::endpoint::is_http(&u) {
+                true => Ok(u),
+                false => Err("not an http or https URL".to_owned()),
+            })
+            .map_err(|e| Error::Protocol {
+                action: action.clone(),
+                message: format!("unusable redirect Location {location:?}: {e}"),
+            })?;
         let (redirect, redirects) = match step {
             Step::Manifest(m) => {
                 let j = &mut self.manifests[m];
