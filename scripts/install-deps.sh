@@ -45,6 +45,18 @@ elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; the
   exit 1
 fi
 
+# --- Fuzzing (scripts/fuzz.sh, run by scripts/test.sh) ---------------------------
+# libFuzzer is C++; cargo-fuzz builds and runs the targets in fuzz/.
+if ! command -v c++ >/dev/null 2>&1; then
+  log "installing g++ (libFuzzer, for the fuzz targets)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
 # --- Later additions (not installed yet) ----------------------------------------
 # Later: wasm-bindgen-cli (version must match the wasm-bindgen crate in Cargo.lock)
 # Later: chromium + playwright-core (browser tests of web/)
