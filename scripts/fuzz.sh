@@ -87,7 +87,7 @@ for target in "${TARGETS[@]}"; do
   mkdir -p "$FUZZ/corpus/$target"
   for dir in $(seed_dirs "$target"); do
     if [ -d "$FUZZ/seeds/$dir" ]; then
-      cp -f "$FUZZ/seeds/$dir"/* "$FUZZ/corpus/$target/"
+      find "$FUZZ/seeds/$dir" -maxdepth 1 -type f -exec cp -f {} "$FUZZ/corpus/$target/" \;
     fi
   done
 done

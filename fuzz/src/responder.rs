@@ -281,7 +281,7 @@ impl Responder {
             req.url.scheme(),
             req.url
         );
-        if req.url.host_str() == Some(STORAGE_HOST) {
+        if req.url.host_str() == Some(STORAGE_HOST) && !self.model.is_registry(&req.url) {
             assert!(
                 !req.headers.contains_key("authorization"),
                 "contract: Authorization sent to blob storage on another host: {}",
@@ -403,6 +403,10 @@ impl Responder {
                 }
                 let id = self.pending[i].req.id;
                 let first = !self.pending[i].head;
+                if !first {
+                    // The body again, after a head of its own or an earlier `auto noend`.
+                    self.clean = false;
+                }
                 if first {
                     let r = op.handle_response(id, head, now);
                     assert!(
