@@ -112,4 +112,17 @@ if [ ! -f "$browser_tests/node_modules/.package-lock.json" ] \
   (cd "$browser_tests" && npm ci --no-audit --no-fund)
 fi
 
+# --- Fuzzing (scripts/fuzz.sh, run by scripts/test.sh) ---------------------------
+# libFuzzer is C++; cargo-fuzz builds and runs the targets in fuzz/.
+if ! command -v c++ >/dev/null 2>&1; then
+  log "installing g++ (libFuzzer, for the fuzz targets)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+
+
 log "all dependencies present"

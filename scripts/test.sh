@@ -31,3 +31,9 @@ fi
 
 step "run doctests"
 cargo test --workspace --doc
+
+# Every fuzz target for a few seconds from its committed seeds (fuzz/seeds): any panic in the
+# core, broken contract or hang fails the test command. fuzz/README.md: longer runs.
+FUZZ_SECONDS=${FUZZ_SECONDS:-5}
+step "fuzz every target for ${FUZZ_SECONDS} s (scripts/fuzz.sh)"
+./scripts/fuzz.sh "$FUZZ_SECONDS"

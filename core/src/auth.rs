@@ -246,12 +246,19 @@ impl Auth {
                 self.host
             ),
         })?;
-        let realm = base.join(realm).map_err(|e| Error::Auth {
-            message: format!(
-                "the registry {} names an unusable token realm {realm:?}: {e}",
-                self.host
-            ),
-        })?;
+        let realm = base
+            .join(realm)
+            .map_err(|e| e.to_string())
+            .and_then(|u| match crate::endpoint::is_http(&u) {
+                true => Ok(u),
+                false => Err("not an http or https URL".to_owned()),
+            })
+            .map_err(|e| Error::Auth {
+                message: format!(
+                    "the registry {} names an unusable token realm {realm:?}: {e}",
+                    self.host
+                ),
+            })?;
         if let Some(scope) = c.param("scope") {
             for s in scope.split(' ').filter(|s| !s.is_empty()) {
                 self.add_scope(s.to_owned());
@@ -417,5 +424,25 @@ mod tests {
                 "registry:catalog:*"
             ]
         );
+    }
+
+    /// Found by the `fetch_responses` fuzz target: a realm such as `file:///x` or
+    /// `hscopettps://auth/token` became a token request a runner cannot send.
+    #[test]
+    fn realms_must_be_http_urls() {
+        let base = Url::parse("https://r.example/v2/").unwrap();
+        for (realm, ok) in [
+            ("https://auth.example/token", true),
+            ("/token", true),
+            ("http://auth.example/token", true),
+            ("file:///etc/passwd", false),
+            ("hscopettps://auth.example/token", false),
+        ] {
+            let mut a = Auth::new("r.example", None);
+            let head = ResponseHead::new(401)
+                .with_header("WWW-Authenticate", &format!("Bearer realm=\"{realm}\""));
+            let outcome = a.on_unauthorized(&head, &base);
+            assert_eq!(outcome.is_ok(), ok, "{realm}: {outcome:?}");
+        }
     }
 }

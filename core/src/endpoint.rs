@@ -98,6 +98,12 @@ impl Endpoint {
     }
 }
 
+/// Whether a URL a registry named (a `Location`, a token realm) is one to send a request to:
+/// `http` or `https`. Anything else (`file:`, `data:`, ...) is a broken or hostile answer.
+pub(crate) fn is_http(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https")
+}
+
 /// `location` with `digest=<digest>` added to its query, keeping existing parameters such as
 /// distribution's `_state`.
 pub(crate) fn with_digest(location: &Url, digest: &Digest) -> Url {

@@ -14,7 +14,8 @@ use url::Url;
 use crate::digest::Digest;
 use crate::error::{Error, Misuse};
 use crate::http::{
-    Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
+    content_range_start, Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead,
+    TransportError,
 };
 use crate::pull::PullConfig;
 use crate::registry_error::RegistryErrors;
@@ -211,11 +212,7 @@ impl Fetch {
     ) -> Result<(), Misuse> {
         self.session.tick(now);
         let status = head.status.as_u16();
-        let content_range_start = head
-            .header("content-range")
-            .and_then(|v| v.trim().strip_prefix("bytes "))
-            .and_then(|v| v.split('-').next())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let content_range_start = head.header("content-range").and_then(content_range_start);
         let step = self.session.on_head(id, head)?;
         if let Some(Step::Stream(s)) = step {
             if let Some(stream) = self.streams.get_mut(&s) {
@@ -412,7 +409,8 @@ impl Fetch {
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
             let target = head
                 .header("location")
-                .and_then(|l| url.join(l.trim()).ok());
+                .and_then(|l| url.join(l.trim()).ok())
+                .filter(crate::endpoint::is_http);
             stream.redirects += 1;
             match target {
                 Some(t) if stream.redirects <= MAX_REDIRECTS => {

@@ -115,6 +115,13 @@ impl ResponseHead {
     }
 }
 
+/// The first byte position of a `Content-Range: bytes <first>-<last>/<length>` response
+/// header (a `206` to a ranged `GET`); `None` when the value says something else.
+pub(crate) fn content_range_start(value: &str) -> Option<u64> {
+    let v = value.trim().strip_prefix("bytes ")?;
+    v.split('-').next()?.trim().parse().ok()
+}
+
 /// A failure below HTTP: the request got no (complete) response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {message}")]
@@ -160,5 +167,19 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Blocked => "blocked by the browser",
             TransportErrorKind::Other => "transport error",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_start_reads_the_first_byte() {
+        assert_eq!(content_range_start("bytes 5-9/10"), Some(5));
+        assert_eq!(content_range_start(" bytes 0-0/*"), Some(0));
+        assert_eq!(content_range_start("bytes */10"), None);
+        assert_eq!(content_range_start("5-9/10"), None);
+        assert_eq!(content_range_start("bytes -1-9/10"), None);
     }
 }

@@ -173,6 +173,64 @@ pub mod retry;
 mod session;
 pub mod time;
 
+/// The header and URL helpers the state machines use internally, for the fuzz targets in
+/// `fuzz/` (which must drive the real code). Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::Duration;
+
+    use crate::digest::Digest;
+    use crate::endpoint::{Endpoint, Scheme};
+    use crate::http::ResponseHead;
+
+    /// What a `206`'s `Content-Range` says the body starts at (pull and fetch).
+    pub fn content_range_start(value: &str) -> Option<u64> {
+        crate::http::content_range_start(value)
+    }
+
+    /// The last byte of an upload's `Range: 0-<last>` (push).
+    pub fn range_end(value: &str) -> Option<u64> {
+        crate::push::parse_range_end(value)
+    }
+
+    /// `Retry-After` (seconds, or an HTTP date against `Date`).
+    pub fn retry_after(head: &ResponseHead) -> Option<Duration> {
+        crate::retry::retry_after(head)
+    }
+
+    /// A `Location` header resolved against the API base of `registry`.
+    pub fn resolve_location(
+        registry: &str,
+        scheme: Scheme,
+        location: &str,
+    ) -> Result<url::Url, url::ParseError> {
+        Endpoint::new(registry, scheme).resolve_location(location)
+    }
+
+    /// An upload location with `digest=` merged into its query (the closing `PUT`).
+    pub fn with_digest(location: &url::Url, digest: &Digest) -> url::Url {
+        crate::endpoint::with_digest(location, digest)
+    }
+
+    /// The API URLs of `registry`: ping, blob, uploads, mount, manifest.
+    pub fn api_urls(
+        registry: &str,
+        scheme: Scheme,
+        repository: &str,
+        digest: &Digest,
+        reference: &str,
+    ) -> [Result<url::Url, url::ParseError>; 5] {
+        let e = Endpoint::new(registry, scheme);
+        [
+            e.ping(),
+            e.blob(repository, digest),
+            e.uploads(repository),
+            e.mount(repository, digest, repository),
+            e.manifest(repository, reference),
+        ]
+    }
+}
+
 pub use auth::Credentials;
 pub use digest::Digest;
 pub use endpoint::Scheme;

@@ -263,10 +263,22 @@ pub fn docker_to_oci(
     if let Some(config) = doc.get_mut("config") {
         convert(config);
     }
-    for layer in doc["layers"].as_array_mut().into_iter().flatten() {
+    // `get_mut`, not `doc["layers"]`: indexing a JSON object mutably inserts a missing key
+    // as `null`, and containerd refuses a manifest with `"manifests": null` as an index.
+    for layer in doc
+        .get_mut("layers")
+        .and_then(serde_json::Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
         convert(layer);
     }
-    for m in doc["manifests"].as_array_mut().into_iter().flatten() {
+    for m in doc
+        .get_mut("manifests")
+        .and_then(serde_json::Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
         convert(m);
         let old = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok());
         if let Some((_, new, size)) = children.iter().find(|(o, _, _)| Some(o) == old.as_ref()) {
@@ -306,5 +318,23 @@ mod convert_tests {
             r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{d}","size":1}}}}"#
         );
         assert_eq!(docker_to_oci(oci.as_bytes(), &[]).unwrap(), None);
+    }
+
+    /// Found by the `manifest` fuzz target: the rewrite added `"manifests": null` to every
+    /// manifest and `"layers": null` to every list.
+    #[test]
+    fn the_rewrite_adds_no_fields() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST}","config":{{"digest":"{d}","size":1}},"layers":[]}}"#
+        );
+        let l = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[{{"digest":"{d}","size":1}}]}}"#
+        );
+        for (doc, absent) in [(m, "manifests"), (l, "layers")] {
+            let out = docker_to_oci(doc.as_bytes(), &[]).unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert!(v.get(absent).is_none(), "{}", String::from_utf8_lossy(&out));
+        }
     }
 }

@@ -82,7 +82,14 @@ fn parse_http_date(s: &str) -> Option<u64> {
     let year: i64 = parts.next()?.parse().ok()?;
     let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+    // A four-digit year, as IMF-fixdate has: larger ones overflowed the day count below.
+    if parts.next()? != "GMT"
+        || !(1..=9999).contains(&year)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || m > 59
+        || sec > 60
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -203,6 +210,10 @@ mod tests {
             "Sun, 99 Nov 1994 08:49:37 GMT",
             "yesterday",
             "Sun, 06 Foo 1994 08:49:37 GMT",
+            // Found by the `headers` fuzz target: overflowed the day count.
+            "Sun, 06 Nov 99999999999999999 08:49:37 GMT",
+            "Sun, 06 Nov -9223372036854775808 08:49:37 GMT",
+            "Sun, 06 Nov 10000 08:49:37 GMT",
         ] {
             assert_eq!(parse_http_date(junk), None, "{junk}");
         }

@@ -61,6 +61,8 @@ struct Setup {
     /// Upload sessions "a previous run" left: read back from a state file, so anything.
     resume: Vec<ResumeChoice>,
     seed: u64,
+    /// The retry time budget (`--retry-max-wait`), if any.
+    budget_ms: Option<u16>,
     /// 0: manifest digest wrong; 1: blob digest wrong; 2: reference names another digest.
     quirk: u8,
 }
@@ -908,6 +910,9 @@ fuzz_target!(|input: Input| {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(30),
             seed: setup.seed,
+            budget: setup
+                .budget_ms
+                .map(|ms| Duration::from_millis(u64::from(ms))),
         },
         progress_interval: Duration::from_millis(200),
         user_agent: "tug-fuzz".to_owned(),

@@ -14,6 +14,8 @@ use tug_core::archive::{
 };
 use tug_core::Digest;
 
+pub mod responder;
+pub mod script;
 pub mod structured;
 
 /// Whether to describe each outcome on stderr: set `TUG_FUZZ_VERBOSE=1` and run a target

@@ -26,7 +26,10 @@ use step::Step;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Misuse};
-use crate::http::{Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError};
+use crate::http::{
+    content_range_start, Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead,
+    TransportError,
+};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
 use crate::platform::Platform;
 use crate::progress::{Progress, RateMeter};
@@ -193,11 +196,7 @@ impl Pull {
     ) -> Result<(), Misuse> {
         self.session.tick(now);
         let status = head.status.as_u16();
-        let range_start = head
-            .header("content-range")
-            .and_then(|v| v.trim().strip_prefix("bytes "))
-            .and_then(|v| v.split('-').next())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let range_start = head.header("content-range").and_then(content_range_start);
         let step = self.session.on_head(id, head)?;
         if let Some(Step::Blob(b)) = step {
             let blob = &mut self.blobs[b];
@@ -398,10 +397,17 @@ impl Pull {
                 head.status.as_u16()
             ),
         })?;
-        let target = url.join(location.trim()).map_err(|e| Error::Protocol {
-            action: action.clone(),
-            message: format!("unusable redirect Location {location:?}: {e}"),
-        })?;
+        let target = url
+            .join(location.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|u| match crate::endpoint::is_http(&u) {
+                true => Ok(u),
+                false => Err("not an http or https URL".to_owned()),
+            })
+            .map_err(|e| Error::Protocol {
+                action: action.clone(),
+                message: format!("unusable redirect Location {location:?}: {e}"),
+            })?;
         let (redirect, redirects) = match step {
             Step::Manifest(m) => {
                 let j = &mut self.manifests[m];
@@ -864,19 +870,20 @@ impl Pull {
             eta: None,
             elapsed: self.session.now.saturating_since(self.started),
         };
+        // Sizes come from the registry's manifests: sums saturate rather than overflow.
         for b in &self.blobs {
-            p.total_bytes += b.size;
+            p.total_bytes = p.total_bytes.saturating_add(b.size);
             match b.state {
                 BlobState::Done { skipped } => {
-                    p.done_bytes += b.size;
-                    p.transferred_bytes += b.size;
+                    p.done_bytes = p.done_bytes.saturating_add(b.size);
+                    p.transferred_bytes = p.transferred_bytes.saturating_add(b.size);
                     p.blobs_done += 1;
                     if skipped {
-                        p.skipped_bytes += b.size;
+                        p.skipped_bytes = p.skipped_bytes.saturating_add(b.size);
                         p.blobs_skipped += 1;
                     }
                 }
-                _ => p.transferred_bytes += b.received,
+                _ => p.transferred_bytes = p.transferred_bytes.saturating_add(b.received),
             }
         }
         p.transferred_bytes = p.transferred_bytes.max(self.transferred_high.get());
@@ -911,11 +918,11 @@ impl Pull {
             match b.state {
                 BlobState::Done { skipped: true } => {
                     r.blobs_skipped += 1;
-                    r.bytes_skipped += b.size;
+                    r.bytes_skipped = r.bytes_skipped.saturating_add(b.size);
                 }
                 BlobState::Done { skipped: false } => {
                     r.blobs_downloaded += 1;
-                    r.bytes_downloaded += b.size;
+                    r.bytes_downloaded = r.bytes_downloaded.saturating_add(b.size);
                 }
                 _ => {}
             }
@@ -935,5 +942,58 @@ impl Pull {
         self.phase = Phase::Finished;
         self.session.abandon_all();
         self.outputs.push_back(Output::Finished(result));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers the pull's requests in order: the version check, then `manifest`.
+    fn pull_with(plan: PullPlan, manifest: &str) -> Result<PullReport, Error> {
+        let now = Instant::ZERO;
+        let mut pull = Pull::new(plan, PullConfig::default(), now);
+        let mut answers = vec![manifest.as_bytes(), b""];
+        for _ in 0..10 {
+            while let Some(out) = pull.poll() {
+                match out {
+                    Output::Send(req) => {
+                        let body = answers.pop().expect("no more requests expected");
+                        pull.handle_response(req.id, ResponseHead::new(200), now)
+                            .unwrap();
+                        pull.handle_body_chunk(req.id, body, now).unwrap();
+                        pull.handle_body_end(req.id, now).unwrap();
+                    }
+                    Output::Finished(result) => return result,
+                    _ => {}
+                }
+            }
+        }
+        panic!("the pull did not finish");
+    }
+
+    /// Found by the `pull_responses` fuzz target: sizes near `u64::MAX` in a manifest
+    /// overflowed the progress and report sums.
+    #[test]
+    fn huge_descriptor_sizes_do_not_overflow_the_sums() {
+        let d1 = Digest::sha256_of(b"1");
+        let d2 = Digest::sha256_of(b"2");
+        let config = Digest::sha256_of(b"{}");
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{config}","size":{max}}},"layers":[{{"digest":"{d1}","size":{max}}},{{"digest":"{d2}","size":{max}}}]}}"#,
+            max = u64::MAX
+        );
+        let plan = PullPlan {
+            registry: "registry.example".into(),
+            repository: "a/b".into(),
+            reference: "v1".into(),
+            platform: Platform::from_rust("linux", "x86_64"),
+            all_platforms: false,
+            have: vec![config, d1, d2],
+            manifests_only: false,
+        };
+        let report = pull_with(plan, &manifest).expect("pulled");
+        assert_eq!(report.blobs_skipped, 3);
+        assert_eq!(report.bytes_skipped, u64::MAX);
     }
 }

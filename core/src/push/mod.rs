@@ -92,7 +92,8 @@ impl Push {
                 .resume
                 .iter()
                 .find(|r| r.digest == blob.digest)
-                .and_then(|r| url::Url::parse(&r.location).ok());
+                .and_then(|r| url::Url::parse(&r.location).ok())
+                .filter(crate::endpoint::is_http);
         }
         let queue = (0..blobs.len()).collect();
         let mut session = session;
@@ -917,10 +918,16 @@ impl Push {
         let raw = head
             .header("location")
             .ok_or_else(|| self.protocol(step, "the response has no Location header"))?;
-        self.session
+        let url = self
+            .session
             .endpoint
             .resolve_location(raw.trim())
-            .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))
+            .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
+        if !crate::endpoint::is_http(&url) {
+            let message = format!("unusable Location {raw:?}: not an http or https URL");
+            return Err(self.protocol(step, &message));
+        }
+        Ok(url)
     }
 
     // ---- reporting -------------------------------------------------------------------
@@ -1104,7 +1111,7 @@ enum Failure {
 }
 
 /// The last byte offset in a `Range: 0-<last>` header (an optional `bytes=` prefix allowed).
-fn parse_range_end(value: &str) -> Option<u64> {
+pub(crate) fn parse_range_end(value: &str) -> Option<u64> {
     let v = value.trim();
     let v = v.strip_prefix("bytes=").unwrap_or(v);
     let (_, last) = v.split_once('-')?;
