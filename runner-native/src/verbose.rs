@@ -47,3 +47,10 @@ pub fn failure(id: RequestId, error: &tug_core::http::TransportError) {
         eprintln!("tug: <- {id} failed: {error}");
     }
 }
+
+/// Logs a line of context (the settings in effect, ...).
+pub fn note(line: &str) {
+    if on() {
+        eprintln!("tug: {line}");
+    }
+}

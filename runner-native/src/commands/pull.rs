@@ -7,16 +7,18 @@ use std::time::Instant as Clock;
 
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::retry::RetryPolicy;
-use tug_core::{Digest, Instant, Platform, Reference, Scheme};
+use tug_core::{Digest, Instant, Platform, Reference};
 
 use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportImage};
 use crate::cli::{OutputFormat, PullArgs};
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
+use crate::history::Recorder;
 use crate::oci_dir::OciDir;
-use crate::progress::{bytes, summary, ProgressMode};
-use crate::transport::{TlsOptions, Transport};
+use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::transport::Transport;
 
 /// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
 /// `~/.local/share/tug/store`.
@@ -49,7 +51,7 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
     }
 }
 
-pub fn run(args: PullArgs) -> Result<(), CliError> {
+pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
     let image: Reference = args
         .image
@@ -57,6 +59,14 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         .unwrap_or(&args.image)
         .parse()
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
+    settings.jobs.flag(args.jobs, "--jobs");
+    settings.retries.flag(args.retries, "--retries");
+    settings
+        .retry_max_wait
+        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
+    settings.progress.flag(args.progress, "--progress");
+    settings.registry_flags(&args.registry);
+    crate::verbose::note(&format!("settings: {}", settings.summary()));
     let credentials = credentials::for_registries(&args.registry, &[&image.registry])?
         .pop()
         .flatten();
@@ -81,13 +91,7 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
     let mut layout = OciDir::open(&layout_root).map_err(io_err)?;
     let have = present_blobs(&layout_root);
 
-    let scheme = if args.registry.plain_http {
-        Scheme::Http
-    } else if image.is_loopback() {
-        Scheme::HttpsThenHttp
-    } else {
-        Scheme::Https
-    };
+    let (tls, scheme) = settings.reach(&image, &args.registry);
     let plan = PullPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
@@ -100,17 +104,23 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
     let config = PullConfig {
         scheme,
         credentials,
-        jobs: usize::from(args.jobs),
+        jobs: usize::from(settings.jobs.value),
         retry: RetryPolicy {
-            max_attempts: args.retries.max(1),
-            budget: args.retry_max_wait.map(std::time::Duration::from_secs),
+            max_attempts: settings.retries.value.max(1),
+            budget: settings
+                .retry_max_wait
+                .value
+                .map(std::time::Duration::from_secs),
             ..RetryPolicy::default()
         },
         ..PullConfig::default()
     };
-    let transport = Transport::new(&TlsOptions::from_args(&args.registry), Vec::new())
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    let mode = resolve_mode(args.progress);
+    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut display = Display::new(settings.progress.value, Vec::new());
+    let mode = display.mode();
+    if display.is_human() {
+        eprintln!("Pulling {image}");
+    }
     let mut write_error: Option<std::io::Error> = None;
     let mut pull = Pull::new(plan, config, Instant::ZERO);
     // Downloads an earlier run left (killed, cancelled, network gone) continue from there.
@@ -120,7 +130,7 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
             let _ = pull.handle_partial(digest, data);
         })
         .map_err(io_err)?;
-    if !resumed.is_empty() && mode != ProgressMode::Json {
+    if !resumed.is_empty() && display.is_human() {
         let held: u64 = resumed.iter().map(|(_, n)| n).sum();
         eprintln!(
             "Found {} unfinished download(s) from an earlier run ({}): continuing them",
@@ -149,7 +159,8 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
                     if let Event::BlobSkipped { digest, .. } = &e {
                         layout.touch(digest);
                     }
-                    show(mode, &e);
+                    history.pull_event(&e);
+                    display.pull_event(&e);
                     Ok(())
                 }
                 Output::Finished(result) => return Some(result),
@@ -161,6 +172,7 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         }
         None
     }));
+    display.finish();
     if let Some(e) = write_error {
         return Err(CliError::Input(format!(
             "cannot write into {}: {e}",
@@ -174,6 +186,8 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         );
     }
     let report = result?;
+    history.pull_report(&report);
+    history.digest(&report.root.digest);
     let oci_types = matches!(format, Some(OutputFormat::Oci | OutputFormat::OciArchive));
     let full_names = format != Some(OutputFormat::Oci);
     let root = record(
@@ -207,16 +221,26 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
             "bytes_downloaded": report.bytes_downloaded,
             "retries": report.retries,
             "elapsed_ms": report.elapsed.as_millis() as u64,
+            "peak_bytes_per_second": display.peak(),
         });
         println!("{v}");
     } else {
-        eprintln!(
-            "Pulled {} blobs ({}), {} already present, in {:.1} s",
-            report.blobs_downloaded,
-            bytes(report.bytes_downloaded),
-            report.blobs_skipped,
-            report.elapsed.as_secs_f64()
-        );
+        if mode != ProgressMode::None {
+            eprintln!(
+                "{}",
+                done_line(&Totals {
+                    verb: "Pulled",
+                    blobs: report.blobs_downloaded,
+                    bytes: report.bytes_downloaded,
+                    skipped: report.blobs_skipped,
+                    skipped_bytes: report.bytes_skipped,
+                    mounted: None,
+                    retries: report.retries,
+                    elapsed: report.elapsed,
+                    peak: display.peak(),
+                })
+            );
+        }
         println!(
             "{}/{}@{} -> {written}",
             image.registry, image.repository, root.digest
@@ -350,96 +374,4 @@ fn as_oci(
         media_type,
         bytes,
     })
-}
-
-/// Pulls show plain lines on terminals too (no bars yet).
-fn resolve_mode(mode: ProgressMode) -> ProgressMode {
-    match mode {
-        ProgressMode::Auto | ProgressMode::Tty => ProgressMode::Plain,
-        m => m,
-    }
-}
-
-thread_local! {
-    static LAST_LINE: std::cell::Cell<Option<Clock>> = const { std::cell::Cell::new(None) };
-}
-
-/// Whether a periodic progress line is due (one every two seconds).
-fn line_due() -> bool {
-    LAST_LINE.with(|last| {
-        let due = last.get().is_none_or(|t| t.elapsed().as_secs() >= 2);
-        if due {
-            last.set(Some(Clock::now()));
-        }
-        due
-    })
-}
-
-fn show(mode: ProgressMode, e: &Event) {
-    match mode {
-        ProgressMode::Json => {
-            let v = match e {
-                Event::Resolved { digest, media_type } => {
-                    serde_json::json!({"event": "resolved", "digest": digest, "media_type": media_type})
-                }
-                Event::PlatformChosen { platform, digest } => {
-                    serde_json::json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
-                }
-                Event::BlobSkipped { digest, size } => {
-                    serde_json::json!({"event": "blob_skipped", "digest": digest, "size": size})
-                }
-                Event::BlobStarted { digest, size } => {
-                    serde_json::json!({"event": "blob_started", "digest": digest, "size": size})
-                }
-                Event::BlobResumed { digest, from, size } => {
-                    serde_json::json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
-                }
-                Event::BlobDone { digest, size } => {
-                    serde_json::json!({"event": "blob_done", "digest": digest, "size": size})
-                }
-                Event::Retrying {
-                    what,
-                    attempt,
-                    delay,
-                    reason,
-                } => serde_json::json!({"event": "retrying", "what": what,
-                    "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason}),
-                Event::Progress(p) => {
-                    serde_json::json!({"event": "progress", "total_bytes": p.total_bytes,
-                    "done_bytes": p.done_bytes, "received_bytes": p.sent_bytes, "transferred_bytes": p.transferred_bytes,
-                    "bytes_per_second": p.bytes_per_second, "eta_ms": p.eta.map(|d| d.as_millis() as u64)})
-                }
-                _ => return,
-            };
-            println!("{v}");
-        }
-        ProgressMode::Plain => match e {
-            Event::PlatformChosen { platform, digest } => {
-                eprintln!("platform {platform}: {}", digest.short())
-            }
-            Event::BlobSkipped { digest, .. } => eprintln!("{} already present", digest.short()),
-            Event::BlobResumed { digest, from, size } => eprintln!(
-                "{} continuing at {} of {}",
-                digest.short(),
-                bytes(*from),
-                bytes(*size)
-            ),
-            Event::BlobDone { digest, size } => {
-                eprintln!("{} downloaded ({})", digest.short(), bytes(*size))
-            }
-            Event::Retrying {
-                what,
-                delay,
-                reason,
-                ..
-            } => {
-                eprintln!("retrying {what} in {:.1} s: {reason}", delay.as_secs_f64())
-            }
-            Event::Progress(p) if p.done_bytes < p.total_bytes && line_due() => {
-                eprintln!("{}", summary(p))
-            }
-            _ => {}
-        },
-        _ => {}
-    }
 }
