@@ -226,10 +226,14 @@ impl Settings {
             ))
         };
         let file: FileConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |r| line_of(text, r.start));
+            let at = e.span().map_or(0, |r| r.start);
+            let key = key_at(text, at)
+                .map(|k| format!("{k}: "))
+                .unwrap_or_default();
             CliError::Input(format!(
-                "config file {}:{line}: {}",
+                "config file {}:{}: {key}{}",
                 path.display(),
+                line_of(text, at),
                 e.message().trim_end()
             ))
         })?;
@@ -635,6 +639,28 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The key on the line at `offset` (`table.key` inside a table), if the line has one.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
 fn parse_progress(s: &str) -> Result<ProgressMode, String> {
     <ProgressMode as clap::ValueEnum>::from_str(s, true)
         .map_err(|_| format!("{s:?} is not one of auto, tty, plain, json, none"))
@@ -811,7 +837,7 @@ mod tests {
             "{e}"
         );
         let e = err("retries = 3\njobs = \"four\"\n", &[]);
-        assert!(e.contains("config.toml:2:"), "{e}");
+        assert!(e.contains("config.toml:2: jobs: "), "{e}");
         assert!(e.contains("string"), "{e}");
         let e = err("\n\njbos = 3\n", &[]);
         assert!(e.contains("config.toml:3:") && e.contains("jbos"), "{e}");
@@ -824,7 +850,7 @@ mod tests {
             "{e}"
         );
         let e = err("[registries.\"r:1\"]\ninsecure = \"yes\"\n", &[]);
-        assert!(e.contains(":2:"), "{e}");
+        assert!(e.contains(":2: registries.\"r:1\".insecure: "), "{e}");
         let e = err("jobs = [\n", &[]);
         assert!(e.contains("config.toml:"), "{e}");
     }
