@@ -54,6 +54,8 @@ pub struct Display {
     active: Vec<Active>,
     progress: Option<Progress>,
     mounted: usize,
+    /// Whether push events came (mounts only exist there).
+    pushing: bool,
     retries: u32,
     peak: f64,
     /// Lines of the frame on screen.
@@ -97,6 +99,7 @@ impl Display {
             active: Vec::new(),
             progress: None,
             mounted: 0,
+            pushing: false,
             retries: 0,
             peak: 0.0,
             drawn: 0,
@@ -189,6 +192,7 @@ impl Display {
     pub fn event(&mut self, e: &push::Event) {
         use push::Event as E;
         let key = |blob: &usize| format!("#{blob}");
+        self.pushing = true;
         match e {
             E::BlobStarted { blob, size, .. } => {
                 self.keys.insert(*blob, key(blob));
@@ -356,9 +360,13 @@ impl Display {
             s.push_str(&format!(", ETA {}", clock(eta)));
         }
         s.push_str(&format!(
-            ", {}/{} blobs ({} skipped, {} mounted)",
-            p.blobs_done, p.blobs_total, p.blobs_skipped, self.mounted
+            ", {}/{} blobs ({} skipped",
+            p.blobs_done, p.blobs_total, p.blobs_skipped
         ));
+        if self.pushing {
+            s.push_str(&format!(", {} mounted", self.mounted));
+        }
+        s.push(')');
         if self.retries > 0 {
             s.push_str(&format!(
                 ", {} {}",
@@ -882,6 +890,10 @@ mod tests {
         assert!(
             f[1].contains("  cccccccccccc [========>           ]      400 B / 1000 B"),
             "{f:?}"
+        );
+        assert!(
+            f[1].contains("0/3 blobs (0 skipped)\n"),
+            "no mounts in a pull: {f:?}"
         );
         d.pull_event(&E::BlobDone {
             digest: digest('c'),

@@ -49,7 +49,7 @@ fn list(records: &[Record], args: &HistoryArgs) {
         return;
     }
     println!(
-        "{:<14} {:<19} {:<5} {:<9} {:>8} {:>10} {:>11}  WHAT",
+        "{:<14} {:<19} {:<5} {:<16} {:>8} {:>10} {:>11}  WHAT",
         "ID", "STARTED (UTC)", "OP", "RESULT", "TIME", "MOVED", "AVG"
     );
     for r in chosen {
@@ -58,7 +58,7 @@ fn list(records: &[Record], args: &HistoryArgs) {
             _ => r.outcome.clone(),
         };
         println!(
-            "{:<14} {:<19} {:<5} {:<9} {:>8} {:>10} {:>11}  {} -> {}",
+            "{:<14} {:<19} {:<5} {:<16} {:>8} {:>10} {:>11}  {} -> {}",
             r.id,
             r.start.get(..19).unwrap_or(&r.start).replace('T', " "),
             r.command,
