@@ -476,3 +476,48 @@ impl ConcurrencyController {
         Some(change)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stated_bounds() {
+        assert_eq!(convergence_bound(1, 16), 54);
+        assert_eq!(convergence_bound(1, 8), 46);
+        assert_eq!(convergence_bound(1, 1), 14 + HOLD_SAMPLES);
+        assert_eq!(convergence_bound(3, 3), 14 + HOLD_SAMPLES);
+    }
+
+    #[test]
+    fn bounds_are_normalised() {
+        let c = ConcurrencyController::new(0, 0, 9);
+        assert_eq!((c.min(), c.max(), c.window()), (1, 1, 1));
+        let c = ConcurrencyController::new(3, 2, 0);
+        assert_eq!((c.min(), c.max(), c.window()), (3, 3, 3));
+    }
+
+    #[test]
+    fn nothing_is_decided_before_a_whole_interval() {
+        let mut c = ConcurrencyController::new(1, 8, 4);
+        let mut t = Instant::ZERO;
+        for i in 0..4u64 {
+            assert_eq!(c.on_progress(t, i * 1000, 4), None);
+            t = t + Duration::from_millis(100);
+        }
+        assert_eq!(c.samples(), 0);
+        // 500 ms: the settle sample (dropped), then a measured one: slow start doubles.
+        let mut change = None;
+        for i in 4..=10u64 {
+            change = change.or(c.on_progress(t, i * 1000, 4));
+            t = t + Duration::from_millis(100);
+        }
+        let change = change.expect("slow start");
+        assert_eq!(
+            (change.from, change.to, change.reason),
+            (4, 8, Reason::ProbeUp)
+        );
+        assert_eq!(change.base, 4);
+        assert_eq!(Reason::ProbeUp.as_str(), "probe_up");
+    }
+}

@@ -161,10 +161,7 @@ fn settling(
         let start = first.samples;
         let last = phase.last().map_or(start, |p| p.samples);
         // The last point outside ±1; the window was within from the next sample on.
-        let settled = match phase
-            .iter()
-            .rposition(|p| !near(p.window, target))
-        {
+        let settled = match phase.iter().rposition(|p| !near(p.window, target)) {
             None => Some(0),
             Some(k) => phase.get(k + 1).map(|p| p.samples - start),
         };
@@ -254,7 +251,9 @@ fn a_steady_link_is_found_from_below_by_slow_start() {
         .map(|c| (c.from, c.to))
         .collect();
     assert_eq!(ups, [(1, 2), (2, 4), (4, 8)]);
-    assert!(trace.changes[..3].iter().all(|c| c.reason == Reason::ProbeUp));
+    assert!(trace.changes[..3]
+        .iter()
+        .all(|c| c.reason == Reason::ProbeUp));
     // Then 16 (no gain), 9 (no gain), 7 (a loss): back to 8, and from then on it only
     // probes 9 and 7 now and then.
     let first_back = trace
@@ -432,5 +431,3 @@ proptest! {
         }
     }
 }
-
-

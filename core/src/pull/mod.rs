@@ -732,11 +732,7 @@ impl Pull {
             return;
         }
         let now = self.session.now;
-        if let Some(change) = self
-            .concurrency
-            .as_mut()
-            .and_then(|c| c.on_congestion(now))
-        {
+        if let Some(change) = self.concurrency.as_mut().and_then(|c| c.on_congestion(now)) {
             self.window_changed(change);
         }
     }

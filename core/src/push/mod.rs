@@ -766,11 +766,7 @@ impl Push {
             return;
         }
         let now = self.session.now;
-        if let Some(change) = self
-            .concurrency
-            .as_mut()
-            .and_then(|c| c.on_congestion(now))
-        {
+        if let Some(change) = self.concurrency.as_mut().and_then(|c| c.on_congestion(now)) {
             self.window_changed(change);
         }
     }
