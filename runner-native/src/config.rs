@@ -103,6 +103,8 @@ pub struct RegistrySettings {
     pub ca_file: Setting<Option<PathBuf>>,
     pub insecure: Setting<bool>,
     pub plain_http: Setting<bool>,
+    /// A registry (`host[:port]`) to pull this one's images from first.
+    pub mirror: Setting<Option<String>>,
 }
 
 impl Default for RegistrySettings {
@@ -111,6 +113,7 @@ impl Default for RegistrySettings {
             ca_file: Setting::default(None),
             insecure: Setting::default(false),
             plain_http: Setting::default(false),
+            mirror: Setting::default(None),
         }
     }
 }
@@ -173,6 +176,7 @@ struct FileRegistry {
     ca_file: Option<Spanned<String>>,
     insecure: Option<Spanned<bool>>,
     plain_http: Option<Spanned<bool>>,
+    mirror: Option<Spanned<String>>,
 }
 
 /// The config file's path: `$TUG_CONFIG`, `$XDG_CONFIG_HOME/tug/config.toml`,
@@ -339,6 +343,23 @@ impl Settings {
                     origin: origin(v.span()),
                 };
             }
+            if let Some(m) = &r.mirror {
+                let host = m.get_ref();
+                let valid = format!("{host}/x")
+                    .parse::<Reference>()
+                    .is_ok_and(|r| &r.registry == host);
+                if !valid {
+                    return Err(bad(
+                        line_of(text, m.span().start),
+                        &format!("registries.\"{name}\".mirror"),
+                        format!("{host:?} is not a registry host[:port]"),
+                    ));
+                }
+                reg.mirror = Setting {
+                    value: Some(host.clone()),
+                    origin: origin(m.span()),
+                };
+            }
             if let Some(v) = &r.plain_http {
                 reg.plain_http = Setting {
                     value: *v.get_ref(),
@@ -456,6 +477,15 @@ impl Settings {
         (TlsOptions::new(self, &reg), scheme)
     }
 
+    /// Where to pull `r` from first: the same repository and reference on the mirror of
+    /// `r`'s registry, when its table names one.
+    pub fn mirror_for(&self, r: &Reference, flags: &RegistryArgs) -> Option<Reference> {
+        let mirror = self.registry(&r.registry, flags).mirror.value?;
+        let mut m = r.clone();
+        m.registry = mirror;
+        Some(m)
+    }
+
     /// Applies the flags every registry command has.
     pub fn registry_flags(&mut self, flags: &RegistryArgs) {
         self.connect_timeout
@@ -549,6 +579,14 @@ impl Settings {
                     r.plain_http.value.to_string(),
                     &r.plain_http.origin,
                 ),
+                (
+                    "mirror",
+                    r.mirror
+                        .value
+                        .as_ref()
+                        .map_or_else(|| "none".to_owned(), |m| format!("\"{m}\"")),
+                    &r.mirror.origin,
+                ),
             ] {
                 out.push_str(&format!("{:<28} # {o}\n", format!("{k} = {v}")));
             }
@@ -618,6 +656,7 @@ impl Settings {
                         "ca_file": entry(serde_json::json!(r.ca_file.value), &r.ca_file.origin),
                         "insecure": entry(r.insecure.value.into(), &r.insecure.origin),
                         "plain_http": entry(r.plain_http.value.into(), &r.plain_http.origin),
+                        "mirror": entry(serde_json::json!(r.mirror.value), &r.mirror.origin),
                     }),
                 )
             })
@@ -769,6 +808,10 @@ mod tests {
         );
         assert_eq!(s.retries.value, 9);
 
+        assert_eq!(
+            s.mirror_for(&"reg:5000/app:1".parse().unwrap(), &registry_args()),
+            None
+        );
         let r = s.registry("reg:5000", &registry_args());
         assert_eq!(
             r.ca_file.value.as_deref(),
@@ -830,6 +873,22 @@ mod tests {
     }
 
     #[test]
+    fn a_mirror_takes_the_same_repository_and_reference() {
+        let (s, _dir) = load(
+            "[registries.\"docker.io\"]\nmirror = \"mirror.local:5000\"\n",
+            &[],
+        );
+        let s = s.unwrap();
+        let image: Reference = "busybox:1.36".parse().unwrap();
+        let m = s.mirror_for(&image, &registry_args()).unwrap();
+        assert_eq!(m.to_string(), "mirror.local:5000/library/busybox:1.36");
+        assert_eq!(m.api_host(), "mirror.local:5000");
+        let other: Reference = "quay.io/x/y:1".parse().unwrap();
+        assert_eq!(s.mirror_for(&other, &registry_args()), None);
+        assert!(s.text().contains("mirror = \"mirror.local:5000\""));
+    }
+
+    #[test]
     fn bad_files_name_the_file_the_line_and_the_key() {
         let e = err("jobs = 0\n", &[]);
         assert!(
@@ -851,6 +910,13 @@ mod tests {
         );
         let e = err("[registries.\"r:1\"]\ninsecure = \"yes\"\n", &[]);
         assert!(e.contains(":2: registries.\"r:1\".insecure: "), "{e}");
+        let e = err("[registries.\"r:1\"]\nmirror = \"http://m:5000\"\n", &[]);
+        assert!(
+            e.contains(
+                ":2: registries.\"r:1\".mirror: \"http://m:5000\" is not a registry host[:port]"
+            ),
+            "{e}"
+        );
         let e = err("jobs = [\n", &[]);
         assert!(e.contains("config.toml:"), "{e}");
     }

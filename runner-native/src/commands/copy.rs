@@ -40,13 +40,16 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     settings.progress.flag(args.progress, "--progress");
     settings.registry_flags(&args.registry);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
-    let mut creds = credentials::for_registries(&args.registry, &[&src.registry, &dst.registry])?;
-    let (dst_credentials, src_credentials) = (creds.pop().flatten(), creds.pop().flatten());
+    let mirror = settings.mirror_for(&src, &args.registry);
+    let sources: Vec<&Reference> = mirror.iter().chain([&src]).collect();
+    // One look-up for every registry (`--password-stdin` can be read only once).
+    let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
+    registries.push(&dst.registry);
+    let mut creds = credentials::for_registries(&args.registry, &registries)?;
+    let dst_credentials = creds.pop().flatten();
     // Each side has its own TLS settings (a registry's config table).
-    let (src_tls, src_scheme) = settings.reach(&src, &args.registry);
     let (dst_tls, dst_scheme) = settings.reach(&dst, &args.registry);
     let input = |e: anyhow::Error| CliError::Input(e.to_string());
-    let source = Transport::new(&src_tls, Vec::new()).map_err(input)?;
     let transport = Transport::new(&dst_tls, Vec::new()).map_err(input)?;
     let retry = RetryPolicy {
         max_attempts: settings.retries.value.max(1),
@@ -56,12 +59,6 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             .map(std::time::Duration::from_secs),
         ..RetryPolicy::default()
     };
-    let pull_config = PullConfig {
-        scheme: src_scheme,
-        credentials: src_credentials,
-        retry: retry.clone(),
-        ..PullConfig::default()
-    };
     let platform = match &args.platform {
         Some(p) => p
             .parse::<Platform>()
@@ -69,27 +66,61 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
     };
 
-    // 1. What the source holds.
-    let pull_plan = PullPlan {
-        registry: src.api_host().to_owned(),
-        repository: src.repository.clone(),
-        reference: src.manifest_ref(),
-        platform,
-        all_platforms: args.all_platforms,
-        have: Vec::new(),
-        manifests_only: true,
-    };
-    let pull = Pull::new(pull_plan, pull_config.clone(), Instant::ZERO);
-    let resolved = smol::block_on(drive(pull, origin, &source, |pull, io| {
-        while let Some(output) = pull.poll() {
-            match output {
-                pull::Output::Send(req) => io.send(req),
-                pull::Output::Finished(result) => return Some(result),
-                _ => {}
+    // 1. What the source holds: asked of the source registry's mirror first, if its table
+    // names one, and then of the registry itself.
+    let mut found = None;
+    for (i, from) in sources.iter().enumerate() {
+        let credentials = creds[i].clone();
+        let (tls, scheme) = settings.reach(from, &args.registry);
+        let pull_config = PullConfig {
+            scheme,
+            credentials,
+            retry: retry.clone(),
+            ..PullConfig::default()
+        };
+        let source = Transport::new(&tls, Vec::new()).map_err(input)?;
+        let pull_plan = PullPlan {
+            registry: from.api_host().to_owned(),
+            repository: from.repository.clone(),
+            reference: from.manifest_ref(),
+            platform: platform.clone(),
+            all_platforms: args.all_platforms,
+            have: Vec::new(),
+            manifests_only: true,
+        };
+        let start = Instant::from_duration(origin.elapsed());
+        let pull = Pull::new(pull_plan, pull_config.clone(), start);
+        let result = smol::block_on(drive(pull, origin, &source, |pull, io| {
+            while let Some(output) = pull.poll() {
+                match output {
+                    pull::Output::Send(req) => io.send(req),
+                    pull::Output::Finished(result) => return Some(result),
+                    _ => {}
+                }
+            }
+            None
+        }));
+        match result {
+            Err(e) if i + 1 < sources.len() && super::pull::mirror_miss(&e) => {
+                if !matches!(
+                    settings.progress.value,
+                    ProgressMode::Json | ProgressMode::None
+                ) {
+                    eprintln!(
+                        "mirror {}: {e}; copying from {}",
+                        from.registry, src.registry
+                    );
+                }
+            }
+            result => {
+                found = Some((result?, *from, pull_config, source));
+                break;
             }
         }
-        None
-    }))?;
+    }
+    let Some((resolved, from, pull_config, source)) = found else {
+        unreachable!("the last source always ends the loop")
+    };
 
     // 2. The push of those manifests and blobs to the destination.
     let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
@@ -110,7 +141,12 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         );
     }
     let push = Push::new(plan.clone(), push_config, Instant::ZERO);
-    let fetch = Fetch::new(src.api_host(), &src.repository, &pull_config, Instant::ZERO);
+    let fetch = Fetch::new(
+        from.api_host(),
+        &from.repository,
+        &pull_config,
+        Instant::from_duration(origin.elapsed()),
+    );
     let result = smol::block_on(run_copy(
         push,
         fetch,

@@ -67,9 +67,6 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     settings.progress.flag(args.progress, "--progress");
     settings.registry_flags(&args.registry);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
-    let credentials = credentials::for_registries(&args.registry, &[&image.registry])?
-        .pop()
-        .flatten();
     let platform = match &args.platform {
         Some(p) => p
             .parse::<Platform>()
@@ -89,89 +86,42 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
     let mut layout = OciDir::open(&layout_root).map_err(io_err)?;
-    let have = present_blobs(&layout_root);
-
-    let (tls, scheme) = settings.reach(&image, &args.registry);
-    let plan = PullPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        platform,
-        all_platforms: args.all_platforms,
-        have,
-        manifests_only: false,
-    };
-    let config = PullConfig {
-        scheme,
-        credentials,
-        jobs: usize::from(settings.jobs.value),
-        retry: RetryPolicy {
-            max_attempts: settings.retries.value.max(1),
-            budget: settings
-                .retry_max_wait
-                .value
-                .map(std::time::Duration::from_secs),
-            ..RetryPolicy::default()
-        },
-        ..PullConfig::default()
-    };
-    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
     let mut display = Display::new(settings.progress.value, Vec::new());
     let mode = display.mode();
     if display.is_human() {
         eprintln!("Pulling {image}");
     }
+    // The registry's mirror first, if its table names one; then the registry itself.
+    let mirror = settings.mirror_for(&image, &args.registry);
+    let sources: Vec<&Reference> = mirror.iter().chain([&image]).collect();
     let mut write_error: Option<std::io::Error> = None;
-    let mut pull = Pull::new(plan, config, Instant::ZERO);
-    // Downloads an earlier run left (killed, cancelled, network gone) continue from there.
-    let resumed = layout
-        .take_partials(|digest, data| {
-            // Only before the pull starts, which is now: cannot fail.
-            let _ = pull.handle_partial(digest, data);
-        })
-        .map_err(io_err)?;
-    if !resumed.is_empty() && display.is_human() {
-        let held: u64 = resumed.iter().map(|(_, n)| n).sum();
-        eprintln!(
-            "Found {} unfinished download(s) from an earlier run ({}): continuing them",
-            resumed.len(),
-            bytes(held)
-        );
-    }
-    let result = smol::block_on(drive(pull, origin, &transport, |pull, io| {
-        while let Some(output) = pull.poll() {
-            let done = match output {
-                Output::Send(req) => {
-                    io.send(req);
-                    Ok(())
+    // One look-up for every registry (`--password-stdin` can be read only once).
+    let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
+    let creds = credentials::for_registries(&args.registry, &registries)?;
+    let mut result = Err(tug_core::Error::Cancelled);
+    for (i, from) in sources.iter().enumerate() {
+        result = pull_from(
+            &args,
+            &settings,
+            (from, creds[i].clone()),
+            platform.clone(),
+            (origin, &mut layout, &layout_root),
+            (history, &mut display),
+            &mut write_error,
+        )?;
+        match &result {
+            Err(e) if i + 1 < sources.len() && write_error.is_none() && mirror_miss(e) => {
+                display.finish();
+                if display.is_human() {
+                    eprintln!(
+                        "mirror {}: {e}; pulling from {}",
+                        from.registry, image.registry
+                    );
                 }
-                Output::Write {
-                    digest,
-                    offset,
-                    data,
-                } => layout.write_at(&digest, offset, &data),
-                Output::Commit { digest } => layout.commit(&digest),
-                Output::Discard { digest } => {
-                    layout.discard(&digest);
-                    Ok(())
-                }
-                Output::Event(e) => {
-                    if let Event::BlobSkipped { digest, .. } = &e {
-                        layout.touch(digest);
-                    }
-                    history.pull_event(&e);
-                    display.pull_event(&e);
-                    Ok(())
-                }
-                Output::Finished(result) => return Some(result),
-            };
-            if let Err(e) = done {
-                write_error = Some(e);
-                pull.cancel();
             }
+            _ => break,
         }
-        None
-    }));
+    }
     display.finish();
     if let Some(e) = write_error {
         return Err(CliError::Input(format!(
@@ -247,6 +197,108 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         );
     }
     Ok(())
+}
+
+/// Why pulling from a mirror gives way to the registry itself: the mirror lacks something
+/// (404) or cannot be reached.
+pub fn mirror_miss(e: &tug_core::Error) -> bool {
+    matches!(
+        e,
+        tug_core::Error::Registry { status: 404, .. } | tug_core::Error::Transport { .. }
+    )
+}
+
+/// One pull from `from` into the layout. Downloads an earlier run (or the mirror) left are
+/// continued; a failure to write stops the pull and lands in `write_error`.
+fn pull_from(
+    args: &PullArgs,
+    settings: &Settings,
+    (from, credentials): (&Reference, Option<tug_core::Credentials>),
+    platform: Platform,
+    (origin, layout, layout_root): (Clock, &mut OciDir, &Path),
+    (history, display): (&mut Recorder, &mut Display),
+    write_error: &mut Option<std::io::Error>,
+) -> Result<Result<PullReport, tug_core::Error>, CliError> {
+    let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
+    let (tls, scheme) = settings.reach(from, &args.registry);
+    let plan = PullPlan {
+        registry: from.api_host().to_owned(),
+        repository: from.repository.clone(),
+        reference: from.manifest_ref(),
+        platform,
+        all_platforms: args.all_platforms,
+        have: present_blobs(layout_root),
+        manifests_only: false,
+    };
+    let config = PullConfig {
+        scheme,
+        credentials,
+        jobs: usize::from(settings.jobs.value),
+        retry: RetryPolicy {
+            max_attempts: settings.retries.value.max(1),
+            budget: settings
+                .retry_max_wait
+                .value
+                .map(std::time::Duration::from_secs),
+            ..RetryPolicy::default()
+        },
+        ..PullConfig::default()
+    };
+    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut pull = Pull::new(plan, config, Instant::from_duration(origin.elapsed()));
+    let resumed = layout
+        .take_partials(|digest, data| {
+            // Only before the pull starts, which is now: cannot fail.
+            let _ = pull.handle_partial(digest, data);
+        })
+        .map_err(io_err)?;
+    if !resumed.is_empty() && display.is_human() {
+        let held: u64 = resumed.iter().map(|(_, n)| n).sum();
+        eprintln!(
+            "Found {} unfinished download(s) from an earlier run ({}): continuing them",
+            resumed.len(),
+            bytes(held)
+        );
+    }
+    Ok(smol::block_on(drive(
+        pull,
+        origin,
+        &transport,
+        |pull, io| {
+            while let Some(output) = pull.poll() {
+                let done = match output {
+                    Output::Send(req) => {
+                        io.send(req);
+                        Ok(())
+                    }
+                    Output::Write {
+                        digest,
+                        offset,
+                        data,
+                    } => layout.write_at(&digest, offset, &data),
+                    Output::Commit { digest } => layout.commit(&digest),
+                    Output::Discard { digest } => {
+                        layout.discard(&digest);
+                        Ok(())
+                    }
+                    Output::Event(e) => {
+                        if let Event::BlobSkipped { digest, .. } = &e {
+                            layout.touch(digest);
+                        }
+                        history.pull_event(&e);
+                        display.pull_event(&e);
+                        Ok(())
+                    }
+                    Output::Finished(result) => return Some(result),
+                };
+                if let Err(e) = done {
+                    *write_error = Some(e);
+                    pull.cancel();
+                }
+            }
+            None
+        },
+    )))
 }
 
 /// Every blob already in the layout (so it is not downloaded again).

@@ -296,3 +296,88 @@ fn bad_settings_fail_with_the_file_line_and_key() {
         .stderr_str();
     assert!(err.contains("TUG_STALL_TIMEOUT=\"soon\""), "{err}");
 }
+
+#[test]
+fn pulls_and_copies_try_a_mirror_first_and_fall_back_to_the_registry() {
+    let env = Env::new();
+    let origin = Registry::plain();
+    let mirror = Registry::plain();
+    let other = Registry::plain();
+    let layout = env.dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(93).layer(150_000), "v1");
+    env.write_config("");
+    let origin_host = origin.host();
+    let origin_image = origin.image("m/app:v1");
+    env.tug()
+        .args(["push", "--progress", "plain"])
+        .arg(&layout)
+        .arg(origin.image("m/app:v1"))
+        .run()
+        .assert_success();
+    let with_mirror = |m: &str| {
+        env.write_config(&format!(
+            "[registries.\"{origin_host}\"]\nmirror = \"{m}\"\n"
+        ))
+    };
+    let pull = |store: &str| {
+        env.tug()
+            .args(["pull", "--progress", "plain", "--store"])
+            .arg(env.dir.path().join(store))
+            .arg(&origin_image)
+            .run()
+            .assert_success()
+    };
+
+    // The mirror lacks the image (404): the pull falls back to the registry.
+    with_mirror(&mirror.host());
+    let out = pull("store-1");
+    let fell_back = format!("mirror {}: ", mirror.host());
+    assert!(out.stderr_str().contains(&fell_back), "{out}");
+    assert!(
+        out.stderr_str()
+            .contains(&format!("pulling from {origin_host}")),
+        "{out}"
+    );
+    // So does a copy whose source has the mirror: this one fills the mirror.
+    let out = env
+        .tug()
+        .args(["copy", "--progress", "plain"])
+        .arg(origin.image("m/app:v1"))
+        .arg(mirror.image("m/app:v1"))
+        .run()
+        .assert_success();
+    assert!(out.stderr_str().contains(&fell_back), "{out}");
+
+    // A mirror nobody answers on: the same.
+    with_mirror("127.0.0.1:1");
+    let out = pull("store-2");
+    assert!(out.stderr_str().contains("mirror 127.0.0.1:1: "), "{out}");
+
+    // The mirror has the image and the registry is gone: pulls and copies come from the mirror.
+    with_mirror(&mirror.host());
+    drop(origin);
+    let out = pull("store-3");
+    assert!(!out.stderr_str().contains("mirror "), "{out}");
+    assert!(
+        out.stdout_str().starts_with(&format!(
+            "{origin_host}/m/app@{}",
+            fixture.manifest_digest.as_deref().unwrap()
+        )),
+        "the image keeps its own name: {out}"
+    );
+    let listed = env
+        .tug()
+        .args(["images", "--store"])
+        .arg(env.dir.path().join("store-3"))
+        .run()
+        .assert_success()
+        .stdout_str();
+    assert!(listed.contains(&format!("{origin_host}/m/app")), "{listed}");
+    env.tug()
+        .args(["copy", "--progress", "plain"])
+        .arg(&origin_image)
+        .arg(other.image("copied/app:v1"))
+        .run()
+        .assert_success();
+    tug_testkit::fixtures::pull_with_skopeo_and_compare(&other, "copied/app:v1", &fixture);
+}

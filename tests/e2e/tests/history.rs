@@ -303,7 +303,7 @@ fn eight_concurrent_pushes_never_corrupt_the_history() {
                 .tug()
                 .args(["push", "--progress", "json"])
                 .arg(&src)
-                .arg(registry.image(&format!("many/app:t{i}")));
+                .arg(registry.image(&format!("many/app{i}:v1")));
             std::thread::spawn(move || tug.run())
         })
         .collect();
@@ -319,7 +319,7 @@ fn eight_concurrent_pushes_never_corrupt_the_history() {
         .collect();
     targets.sort();
     let expected: Vec<String> = (0..8)
-        .map(|i| registry.image(&format!("many/app:t{i}")))
+        .map(|i| registry.image(&format!("many/app{i}:v1")))
         .collect();
     assert_eq!(targets, expected);
     assert!(lines.iter().all(|r| r["outcome"] == "ok"));
