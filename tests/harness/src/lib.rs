@@ -29,7 +29,7 @@ mod tug;
 
 pub use fault_proxy::{
     BlobHost, BlobHostRequest, CapReply, Fault, FaultProxy, ProxiedRequest, RangeRewrite, Rule,
-    RuleId,
+    RuleId, Shaping,
 };
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
 pub use registry::Registry;
