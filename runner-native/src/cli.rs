@@ -68,9 +68,17 @@ pub struct PushArgs {
     pub image: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs uploaded at once [default: 4].
+    /// Most blobs uploaded at once (exactly this many with --fixed-jobs) [default: 4].
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
+    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
+    #[arg(long, overrides_with = "adaptive")]
+    pub fixed_jobs: bool,
+    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
+    /// --jobs: the default (undoes an earlier --fixed-jobs).
+    #[arg(long, overrides_with = "fixed_jobs")]
+    pub adaptive: bool,
     /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks
     /// [default: 64 MiB].
     #[arg(long, value_name = "BYTES")]
@@ -143,9 +151,17 @@ pub struct CopyArgs {
     pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs copied at once [default: 4].
+    /// Most blobs copied at once (exactly this many with --fixed-jobs) [default: 4].
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
+    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
+    #[arg(long, overrides_with = "adaptive")]
+    pub fixed_jobs: bool,
+    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
+    /// --jobs: the default (undoes an earlier --fixed-jobs).
+    #[arg(long, overrides_with = "fixed_jobs")]
+    pub adaptive: bool,
     /// Attempts per request before giving up [default: 5].
     #[arg(long)]
     pub retries: Option<u32>,
@@ -206,9 +222,17 @@ pub struct PullArgs {
     pub store: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs downloaded at once [default: 4].
+    /// Most blobs downloaded at once (exactly this many with --fixed-jobs) [default: 4].
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: Option<u16>,
+    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
+    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
+    #[arg(long, overrides_with = "adaptive")]
+    pub fixed_jobs: bool,
+    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
+    /// --jobs: the default (undoes an earlier --fixed-jobs).
+    #[arg(long, overrides_with = "fixed_jobs")]
+    pub adaptive: bool,
     /// Attempts per request before giving up [default: 5].
     #[arg(long)]
     pub retries: Option<u32>,

@@ -128,6 +128,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         scheme: dst_scheme,
         credentials: dst_credentials,
         jobs: usize::from(settings.jobs.value),
+        adaptive: !args.fixed_jobs,
         retry,
         ..PushConfig::default()
     };
@@ -324,6 +325,9 @@ async fn run_copy(
                 },
                 push::Output::Event(e) => {
                     history.push_event(&e);
+                    if let push::Event::Concurrency(c) = &e {
+                        crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
+                    }
                     display.event(&e);
                 }
                 push::Output::Finished(result) => {

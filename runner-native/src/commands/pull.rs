@@ -234,6 +234,7 @@ fn pull_from(
         scheme,
         credentials,
         jobs: usize::from(settings.jobs.value),
+        adaptive: !args.fixed_jobs,
         retry: RetryPolicy {
             max_attempts: settings.retries.value.max(1),
             budget: settings
@@ -286,6 +287,10 @@ fn pull_from(
                             layout.touch(digest);
                         }
                         history.pull_event(&e);
+                        if let Event::Concurrency(c) = &e {
+                            let json = display.mode() == ProgressMode::Json;
+                            crate::verbose::concurrency(c, json);
+                        }
                         display.pull_event(&e);
                         Ok(())
                     }

@@ -117,6 +117,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         scheme,
         credentials,
         jobs: usize::from(settings.jobs.value),
+        adaptive: !args.fixed_jobs,
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value.max(1),
         retry: RetryPolicy {
@@ -161,6 +162,9 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 Output::Event(e) => {
                     keep_upload_state(&uploads, &e);
                     history.push_event(&e);
+                    if let Event::Concurrency(c) = &e {
+                        crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
+                    }
                     display.event(&e);
                 }
                 Output::Finished(result) => return Some(result),
