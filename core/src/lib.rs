@@ -156,6 +156,7 @@
 pub mod archive;
 pub mod auth;
 pub mod challenge;
+pub mod concurrency;
 pub mod digest;
 pub mod endpoint;
 pub mod error;

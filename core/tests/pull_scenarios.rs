@@ -425,3 +425,48 @@ fn a_failed_pull_keeps_what_arrived_for_the_next_run() {
         "bytes=1500-"
     );
 }
+
+#[test]
+fn adaptive_pull_narrows_the_window_when_more_blobs_do_not_pay() {
+    // The driver answers one request at a time: more blobs in flight never move more
+    // bytes, so the window comes down from 8 (and stays within its bounds).
+    let sizes: Vec<usize> = (0..150).map(|i| 5_000 + i).collect();
+    let img = image(&sizes);
+    let mut model = RegistryModel::default();
+    publish(&mut model, &img, "v1");
+    let run = run_pull(
+        &mut model,
+        plan("v1"),
+        PullConfig {
+            jobs: 8,
+            ..config()
+        },
+    );
+    run.result.as_ref().expect("pull succeeds");
+    assert_has_image(&run, &img);
+    let windows: Vec<(usize, usize)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Concurrency(c) => Some((c.from, c.to)),
+            _ => None,
+        })
+        .collect();
+    assert!(!windows.is_empty());
+    assert!(windows.iter().all(|&(_, to)| (1..=8).contains(&to)));
+    assert!(windows.iter().any(|&(from, to)| to < from));
+    let fixed = run_pull(
+        &mut model,
+        plan("v1"),
+        PullConfig {
+            jobs: 8,
+            adaptive: false,
+            ..config()
+        },
+    );
+    fixed.result.expect("pull succeeds");
+    assert!(!fixed
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Concurrency(_))));
+}

@@ -49,6 +49,10 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Serve the web page (push an image file from a browser) on a local address.
     Web(WebArgs),
+    /// List past pushes, pulls and copies (`tug history show ID` for one in detail).
+    History(HistoryArgs),
+    /// Print the effective settings and where each comes from (default, file, env).
+    Config(ConfigArgs),
 }
 
 #[derive(Args, Debug)]
@@ -66,27 +70,36 @@ pub struct PushArgs {
     pub image: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs uploaded at once.
-    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-    /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
-    pub monolithic_max: u64,
-    /// Size of each chunk of a chunked upload.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
-    pub chunk_size: u64,
-    /// Attempts per request before giving up.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
+    /// Most blobs uploaded at once (exactly this many with --fixed-jobs) [default: 4].
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
+    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
+    #[arg(long, overrides_with = "adaptive")]
+    pub fixed_jobs: bool,
+    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
+    /// --jobs: the default (undoes an earlier --fixed-jobs).
+    #[arg(long, overrides_with = "fixed_jobs")]
+    pub adaptive: bool,
+    /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks
+    /// [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub monolithic_max: Option<u64>,
+    /// Size of each chunk of a chunked upload [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_size: Option<u64>,
+    /// Attempts per request before giving up [default: 5].
+    #[arg(long)]
+    pub retries: Option<u32>,
     /// Stop retrying once this many seconds have passed since the first failure.
     #[arg(long, value_name = "SECS")]
     pub retry_max_wait: Option<u64>,
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// How to show progress.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    /// How to show progress [default: auto].
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
 }
 
 /// How to reach and authenticate to a registry.
@@ -108,13 +121,13 @@ pub struct RegistryArgs {
     /// is tried when the registry turns out not to speak TLS.
     #[arg(long)]
     pub plain_http: bool,
-    /// Seconds to wait for a connection (0: no limit).
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub connect_timeout: u64,
+    /// Seconds to wait for a connection (0: no limit) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
     /// Seconds without a byte moving before a request counts as failed and is retried
-    /// (0: no limit).
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub stall_timeout: u64,
+    /// (0: no limit) [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -140,18 +153,26 @@ pub struct CopyArgs {
     pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs copied at once.
-    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-    /// Attempts per request before giving up.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
+    /// Most blobs copied at once (exactly this many with --fixed-jobs) [default: 4].
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
+    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
+    #[arg(long, overrides_with = "adaptive")]
+    pub fixed_jobs: bool,
+    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
+    /// --jobs: the default (undoes an earlier --fixed-jobs).
+    #[arg(long, overrides_with = "fixed_jobs")]
+    pub adaptive: bool,
+    /// Attempts per request before giving up [default: 5].
+    #[arg(long)]
+    pub retries: Option<u32>,
     /// Stop retrying once this many seconds have passed since the first failure.
     #[arg(long, value_name = "SECS")]
     pub retry_max_wait: Option<u64>,
-    /// How to show progress.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    /// How to show progress [default: auto].
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
 }
 
 #[derive(Args, Debug)]
@@ -203,18 +224,26 @@ pub struct PullArgs {
     pub store: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Blobs downloaded at once.
-    #[arg(short = 'j', long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-    /// Attempts per request before giving up.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
+    /// Most blobs downloaded at once (exactly this many with --fixed-jobs) [default: 4].
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
+    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
+    #[arg(long, overrides_with = "adaptive")]
+    pub fixed_jobs: bool,
+    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
+    /// --jobs: the default (undoes an earlier --fixed-jobs).
+    #[arg(long, overrides_with = "fixed_jobs")]
+    pub adaptive: bool,
+    /// Attempts per request before giving up [default: 5].
+    #[arg(long)]
+    pub retries: Option<u32>,
     /// Stop retrying once this many seconds have passed since the first failure.
     #[arg(long, value_name = "SECS")]
     pub retry_max_wait: Option<u64>,
-    /// How to show progress.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    /// How to show progress [default: auto].
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
 }
 
 #[derive(Args, Debug)]
@@ -283,4 +312,39 @@ pub struct WebArgs {
     /// standard output.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub listen: std::net::SocketAddr,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub action: Option<HistoryAction>,
+    /// Print JSON (an array of records).
+    #[arg(long)]
+    pub json: bool,
+    /// Only operations that failed or were cancelled.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only the last N operations.
+    #[arg(short = 'n', value_name = "N")]
+    pub n: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HistoryAction {
+    /// Show one operation, with the timings of each blob.
+    Show {
+        /// The operation's id (or a unique prefix of it).
+        id: String,
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -3,9 +3,11 @@
 mod archive_writer;
 mod cli;
 mod commands;
+mod config;
 mod credentials;
 mod driver;
 mod exit_code;
+mod history;
 mod interrupt;
 mod oci_dir;
 mod progress;
@@ -26,10 +28,29 @@ fn main() -> ExitCode {
         verbose::enable();
     }
     let result = match cli.command {
-        cli::Command::Push(args) => commands::push::run(args),
+        cli::Command::Push(args) => {
+            let (source, target) = (args.source.clone(), args.target.clone());
+            recorded("push", &source, &target, |settings, rec| {
+                commands::push::run(args, settings, rec)
+            })
+        }
         cli::Command::Inspect(args) => commands::inspect::run(args),
-        cli::Command::Copy(args) => commands::copy::run(args),
-        cli::Command::Pull(args) => commands::pull::run(args),
+        cli::Command::Copy(args) => {
+            let (source, target) = (args.source.clone(), args.target.clone());
+            recorded("copy", &source, &target, |settings, rec| {
+                commands::copy::run(args, settings, rec)
+            })
+        }
+        cli::Command::Pull(args) => {
+            let target = match &args.output {
+                Some(out) => out.display().to_string(),
+                None => "store".to_owned(),
+            };
+            let source = args.image.clone();
+            recorded("pull", &source, &target, |settings, rec| {
+                commands::pull::run(args, settings, rec)
+            })
+        }
         cli::Command::Images(args) => commands::store::images(args),
         cli::Command::Rm(args) => commands::store::rm(args),
         cli::Command::Prune(args) => commands::store::prune(args),
@@ -38,6 +59,8 @@ fn main() -> ExitCode {
         cli::Command::Login(args) => commands::login::login(args),
         cli::Command::Logout(args) => commands::login::logout(args),
         cli::Command::Web(args) => commands::web::run(args),
+        cli::Command::History(args) => commands::history::run(args),
+        cli::Command::Config(args) => commands::config::run(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),
@@ -49,4 +72,17 @@ fn main() -> ExitCode {
             ExitCode::from(e.code() as u8)
         }
     }
+}
+
+/// Runs a push, pull or copy with the settings, and appends its record to the history.
+fn recorded(
+    command: &str,
+    source: &str,
+    target: &str,
+    run: impl FnOnce(config::Settings, &mut history::Recorder) -> Result<(), exit_code::CliError>,
+) -> Result<(), exit_code::CliError> {
+    let mut recorder = history::Recorder::new(command, source, target);
+    let result = config::Settings::load().and_then(|settings| run(settings, &mut recorder));
+    recorder.save(&result);
+    result
 }

@@ -1,21 +1,27 @@
-//! Shows a push's events: bars on a terminal (indicatif), plain lines otherwise, or one
-//! JSON object per event for machines (`--progress json`).
+//! Shows an operation's events (push, pull and copy alike): on a terminal a live frame of one
+//! line per blob in flight plus an overall line, redrawn in place; plain lines otherwise; or
+//! one JSON object per event for machines (`--progress json`).
+//!
+//! A terminal frame is one `write`: the cursor goes up over the previous frame, each line is
+//! cleared and rewritten, and what is left of a longer previous frame is cleared below. Lines
+//! that stay (a blob pushed, a retry) are written in the same `write`, above the new frame.
+//! Frames are drawn on every overall progress event, which the core emits at least every
+//! 200 ms while bytes move, and whenever such a line appears.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use tug_core::progress::Progress;
-use tug_core::push::Event;
+use tug_core::{pull, push};
 
 /// The progress display chosen with `--progress`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
-    /// Bars on a terminal, plain lines otherwise.
+    /// A live display on a terminal, plain lines otherwise.
     Auto,
-    /// Bars.
+    /// A live display.
     Tty,
     /// Plain lines.
     Plain,
@@ -25,204 +31,628 @@ pub enum ProgressMode {
     None,
 }
 
-/// Renders events; `labels[i]` names plan blob `i` ("config", "layer 2/3").
+/// Most blob lines a frame shows; the rest are counted on one line.
+const MAX_BLOB_LINES: usize = 10;
+/// Plain output repeats the overall line this often.
+const PLAIN_EVERY: Duration = Duration::from_secs(2);
+
+/// A blob in flight.
+struct Active {
+    key: String,
+    label: String,
+    done: u64,
+    size: u64,
+}
+
+/// Renders events to a writer; `labels[i]` names push plan blob `i` ("config", "layer 2/3").
 pub struct Display {
     mode: ProgressMode,
+    out: Box<dyn Write>,
+    width: Option<usize>,
     labels: Vec<String>,
-    multi: Option<MultiProgress>,
-    total: Option<ProgressBar>,
-    bars: HashMap<usize, ProgressBar>,
-    last_plain: Option<std::time::Instant>,
+    keys: HashMap<usize, String>,
+    active: Vec<Active>,
+    progress: Option<Progress>,
+    mounted: usize,
+    /// Whether push events came (mounts only exist there).
+    pushing: bool,
+    retries: u32,
+    peak: f64,
+    /// Lines of the frame on screen.
+    drawn: usize,
+    /// Lines to write above the next frame.
+    pending: Vec<String>,
+    last_plain: Option<Instant>,
 }
 
 impl Display {
+    /// A display on stderr (stdout for JSON); `Auto` becomes `Tty` on a terminal.
     pub fn new(mode: ProgressMode, labels: Vec<String>) -> Display {
+        let tty = std::io::stderr().is_terminal();
         let mode = match mode {
-            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
+            ProgressMode::Auto if tty => ProgressMode::Tty,
             ProgressMode::Auto => ProgressMode::Plain,
             m => m,
         };
-        let multi = (mode == ProgressMode::Tty)
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8)));
+        let out: Box<dyn Write> = match mode {
+            ProgressMode::Json => Box::new(std::io::stdout()),
+            _ => Box::new(std::io::stderr()),
+        };
+        let mut d = Display::with_output(mode, labels, out, None);
+        d.width = None;
+        d
+    }
+
+    /// A display writing to `out`, with lines cut to `width` columns (else the terminal's).
+    pub fn with_output(
+        mode: ProgressMode,
+        labels: Vec<String>,
+        out: Box<dyn Write>,
+        width: Option<usize>,
+    ) -> Display {
         Display {
             mode,
+            out,
+            width,
             labels,
-            multi,
-            total: None,
-            bars: HashMap::new(),
+            keys: HashMap::new(),
+            active: Vec::new(),
+            progress: None,
+            mounted: 0,
+            pushing: false,
+            retries: 0,
+            peak: 0.0,
+            drawn: 0,
+            pending: Vec::new(),
             last_plain: None,
         }
     }
 
-    fn label(&self, blob: usize) -> &str {
-        self.labels.get(blob).map_or("blob", String::as_str)
+    /// The mode in effect (`Auto` resolved).
+    pub fn mode(&self) -> ProgressMode {
+        self.mode
     }
 
-    /// Shows one event.
-    pub fn event(&mut self, e: &Event) {
+    /// Whether the display writes text for people (not JSON, not nothing).
+    pub fn is_human(&self) -> bool {
+        matches!(self.mode, ProgressMode::Tty | ProgressMode::Plain)
+    }
+
+    /// The highest smoothed rate seen.
+    pub fn peak(&self) -> f64 {
+        self.peak
+    }
+
+    /// Writes a line for people (above the live frame on a terminal).
+    pub fn note(&mut self, line: String) {
         match self.mode {
-            ProgressMode::Json => json_line(e),
-            ProgressMode::Plain => self.plain(e),
-            ProgressMode::Tty => self.tty(e),
-            ProgressMode::Auto | ProgressMode::None => {}
+            ProgressMode::Tty => {
+                self.pending.push(line);
+                self.draw();
+            }
+            ProgressMode::Plain => {
+                let _ = writeln!(self.out, "{line}");
+            }
+            _ => {}
         }
     }
 
-    /// Clears bars before the final message.
-    pub fn finish(&mut self) {
-        for bar in self.bars.values() {
-            bar.finish_and_clear();
-        }
-        if let Some(total) = &self.total {
-            total.finish_and_clear();
-        }
-        if let Some(m) = &self.multi {
-            let _ = m.clear();
+    fn label(&self, blob: usize) -> String {
+        self.labels
+            .get(blob)
+            .cloned()
+            .unwrap_or_else(|| "blob".to_owned())
+    }
+
+    // ---- what events do to the view -------------------------------------------------
+
+    fn start(&mut self, key: String, label: String, done: u64, size: u64) {
+        match self.active.iter_mut().find(|a| a.key == key) {
+            Some(a) => a.done = done,
+            None => self.active.push(Active {
+                key,
+                label,
+                done,
+                size,
+            }),
         }
     }
 
-    fn plain(&mut self, e: &Event) {
-        if let Event::Progress(p) = e {
-            let due = self
-                .last_plain
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
-            if due && p.done_bytes < p.total_bytes && p.transferred_bytes > 0 {
-                self.last_plain = Some(std::time::Instant::now());
-                eprintln!("{}", summary(p));
+    fn advance(&mut self, key: &str, done: u64) {
+        if let Some(a) = self.active.iter_mut().find(|a| a.key == key) {
+            a.done = done;
+        }
+    }
+
+    fn record(&mut self, p: &Progress) {
+        self.peak = self.peak.max(p.bytes_per_second);
+        self.progress = Some(p.clone());
+    }
+
+    fn end(&mut self, key: &str) {
+        self.active.retain(|a| a.key != key);
+    }
+
+    fn overall(&mut self, p: &Progress) {
+        match self.mode {
+            ProgressMode::Tty => self.draw(),
+            ProgressMode::Plain => {
+                let due = self.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
+                if due && p.done_bytes < p.total_bytes {
+                    self.last_plain = Some(Instant::now());
+                    let line = self.overall_line(p);
+                    let _ = writeln!(self.out, "{line}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Shows one event of a push (or of a copy, which is a push fed from another registry).
+    pub fn event(&mut self, e: &push::Event) {
+        use push::Event as E;
+        let key = |blob: &usize| format!("#{blob}");
+        self.pushing = true;
+        match e {
+            E::BlobStarted { blob, size, .. } => {
+                self.keys.insert(*blob, key(blob));
+                self.start(key(blob), self.label(*blob), 0, *size);
+            }
+            E::BlobProgress { blob, sent, .. } => self.advance(&key(blob), *sent),
+            E::BlobCommitted { blob, .. } | E::BlobSkipped { blob, .. } => self.end(&key(blob)),
+            E::BlobMounted { blob, .. } => {
+                self.mounted += 1;
+                self.end(&key(blob));
+            }
+            E::Retrying { .. } => self.retries += 1,
+            E::Progress(p) => self.record(p),
+            _ => {}
+        }
+        if self.mode == ProgressMode::Json {
+            if let Some(v) = self.push_json(e) {
+                self.json(v);
             }
             return;
         }
-        if let Some(line) = self.line(e) {
-            eprintln!("{line}");
+        if let E::Progress(p) = e {
+            self.overall(p);
+        } else if let Some(line) = self.push_line(e) {
+            self.note(line);
         }
     }
 
-    /// The one-line description of an event, for events shown as lines.
-    fn line(&self, e: &Event) -> Option<String> {
-        let line = match e {
-            Event::PlainHttpFallback { host } => {
-                format!("{host} speaks plain HTTP; using http://")
+    /// Shows one event of a pull.
+    pub fn pull_event(&mut self, e: &pull::Event) {
+        use pull::Event as E;
+        let label = |d: &tug_core::Digest| d.short().to_owned();
+        match e {
+            E::BlobStarted { digest, size } => {
+                self.start(digest.to_string(), label(digest), 0, *size)
             }
-            Event::BlobSkipped { blob, digest, size } => format!(
+            E::BlobResumed { digest, from, size } => {
+                self.start(digest.to_string(), label(digest), *from, *size)
+            }
+            E::BlobProgress {
+                digest, received, ..
+            } => self.advance(&digest.to_string(), *received),
+            E::BlobDone { digest, .. } | E::BlobSkipped { digest, .. } => {
+                self.end(&digest.to_string())
+            }
+            E::Retrying { .. } => self.retries += 1,
+            E::Progress(p) => self.record(p),
+            _ => {}
+        }
+        if self.mode == ProgressMode::Json {
+            if let Some(v) = self.pull_json(e) {
+                self.json(v);
+            }
+            return;
+        }
+        if let E::Progress(p) = e {
+            self.overall(p);
+        } else if let Some(line) = pull_line(e) {
+            self.note(line);
+        }
+    }
+
+    /// Clears the live frame (before the final lines).
+    pub fn finish(&mut self) {
+        if self.mode == ProgressMode::Tty && (self.drawn > 0 || !self.pending.is_empty()) {
+            let mut buf = String::new();
+            if self.drawn > 0 {
+                buf.push_str(&format!("\x1b[{}A", self.drawn));
+            }
+            for line in std::mem::take(&mut self.pending) {
+                buf.push_str("\r\x1b[2K");
+                buf.push_str(&self.cut(&line));
+                buf.push('\n');
+            }
+            buf.push_str("\r\x1b[J");
+            let _ = self.out.write_all(buf.as_bytes());
+            let _ = self.out.flush();
+            self.drawn = 0;
+        }
+    }
+
+    // ---- terminal frames -------------------------------------------------------------
+
+    fn cut(&self, line: &str) -> String {
+        let width = self
+            .width
+            .or_else(|| {
+                console::Term::stderr()
+                    .size_checked()
+                    .map(|(_, w)| usize::from(w))
+            })
+            .unwrap_or(100);
+        // Never fill the last column: some terminals wrap there, which would break the count.
+        line.chars().take(width.saturating_sub(1).max(10)).collect()
+    }
+
+    /// The lines of the live frame: blobs in flight, then the overall line.
+    pub fn frame(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let label_width = self
+            .active
+            .iter()
+            .map(|a| a.label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(24);
+        for a in self.active.iter().take(MAX_BLOB_LINES) {
+            lines.push(format!(
+                "  {:<label_width$} {} {:>10} / {:<10}",
+                a.label,
+                bar(a.done, a.size, 20),
+                bytes(a.done),
+                bytes(a.size)
+            ));
+        }
+        if self.active.len() > MAX_BLOB_LINES {
+            lines.push(format!(
+                "  … and {} more",
+                self.active.len() - MAX_BLOB_LINES
+            ));
+        }
+        if let Some(p) = &self.progress {
+            lines.push(format!(
+                "{} {}",
+                bar(p.transferred_bytes, p.total_bytes, 20),
+                self.overall_line(p)
+            ));
+        }
+        lines
+    }
+
+    /// Redraws the frame, with the pending lines above it, in one write.
+    fn draw(&mut self) {
+        let mut buf = String::new();
+        if self.drawn > 0 {
+            buf.push_str(&format!("\x1b[{}A", self.drawn));
+        }
+        for line in std::mem::take(&mut self.pending) {
+            buf.push_str("\r\x1b[2K");
+            buf.push_str(&self.cut(&line));
+            buf.push('\n');
+        }
+        let frame = self.frame();
+        for line in &frame {
+            buf.push_str("\r\x1b[2K");
+            buf.push_str(&self.cut(line));
+            buf.push('\n');
+        }
+        // Whatever the previous frame had below this one.
+        buf.push_str("\r\x1b[J");
+        self.drawn = frame.len();
+        let _ = self.out.write_all(buf.as_bytes());
+        let _ = self.out.flush();
+    }
+
+    /// The overall numbers on one line.
+    fn overall_line(&self, p: &Progress) -> String {
+        let mut s = format!(
+            "{} / {} at {}/s",
+            bytes(p.transferred_bytes),
+            bytes(p.total_bytes),
+            bytes(p.bytes_per_second as u64)
+        );
+        if let Some(eta) = p.eta.filter(|_| p.done_bytes < p.total_bytes) {
+            s.push_str(&format!(", ETA {}", clock(eta)));
+        }
+        s.push_str(&format!(
+            ", {}/{} blobs ({} skipped",
+            p.blobs_done, p.blobs_total, p.blobs_skipped
+        ));
+        if self.pushing {
+            s.push_str(&format!(", {} mounted", self.mounted));
+        }
+        s.push(')');
+        if self.retries > 0 {
+            s.push_str(&format!(
+                ", {} {}",
+                self.retries,
+                if self.retries == 1 {
+                    "retry"
+                } else {
+                    "retries"
+                }
+            ));
+        }
+        s
+    }
+
+    // ---- lines and JSON ----------------------------------------------------------------
+
+    fn push_line(&self, e: &push::Event) -> Option<String> {
+        use push::Event as E;
+        let line = match e {
+            E::PlainHttpFallback { host } => format!("{host} speaks plain HTTP; using http://"),
+            E::BlobSkipped { blob, digest, size } => format!(
                 "{} {} exists ({})",
                 self.label(*blob),
                 digest.short(),
                 bytes(*size)
             ),
-            Event::BlobMounted {
+            E::BlobMounted {
                 blob, digest, from, ..
             } => format!(
                 "{} {} mounted from {from}",
                 self.label(*blob),
                 digest.short()
             ),
-            Event::BlobMissing { blob, digest, size } => format!(
+            E::BlobMissing { blob, digest, size } => format!(
                 "{} {} missing, would upload {}",
                 self.label(*blob),
                 digest.short(),
                 bytes(*size)
             ),
-            Event::BlobStarted { blob, digest, size } => format!(
+            // On a terminal the blob's line shows it; plain output says it once.
+            E::BlobStarted { blob, digest, size } if self.mode == ProgressMode::Plain => format!(
                 "{} {} uploading {}",
                 self.label(*blob),
                 digest.short(),
                 bytes(*size)
             ),
-            Event::BlobCommitted { blob, digest, .. } => {
+            E::BlobCommitted { blob, digest, .. } => {
                 format!("{} {} pushed", self.label(*blob), digest.short())
             }
-            Event::Retrying {
+            E::Retrying {
                 what,
                 attempt,
                 delay,
                 reason,
-            } => format!(
-                "retrying {what} in {:.1} s (attempt {attempt}): {reason}",
-                delay.as_secs_f64()
-            ),
-            Event::ManifestPushed { digest } => format!("manifest {digest} pushed"),
+            } => retry_line(what, *attempt, *delay, reason),
+            E::ManifestPushed { digest } => format!("manifest {digest} pushed"),
             _ => return None,
         };
         Some(line)
     }
 
-    fn tty(&mut self, e: &Event) {
-        let Some(multi) = self.multi.clone() else {
-            return;
+    fn counters(&self) -> serde_json::Value {
+        json!({"blobs_mounted": self.mounted, "retries": self.retries,
+               "peak_bytes_per_second": self.peak})
+    }
+
+    fn progress_json(&self, p: &Progress, sent_name: &str) -> serde_json::Value {
+        let mut v = json!({
+            "event": "progress", "total_bytes": p.total_bytes, "done_bytes": p.done_bytes,
+            "skipped_bytes": p.skipped_bytes, sent_name: p.sent_bytes,
+            "transferred_bytes": p.transferred_bytes,
+            "blobs_total": p.blobs_total, "blobs_done": p.blobs_done,
+            "blobs_skipped": p.blobs_skipped, "bytes_per_second": p.bytes_per_second,
+            "eta_ms": p.eta.map(|d| d.as_millis() as u64), "elapsed_ms": p.elapsed.as_millis() as u64,
+            "blobs_active": self.active.len(),
+        });
+        merge(&mut v, self.counters());
+        v
+    }
+
+    fn push_json(&self, e: &push::Event) -> Option<serde_json::Value> {
+        use push::Event as E;
+        let v = match e {
+            E::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
+            E::BlobSkipped { blob, digest, size } => {
+                json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
+            }
+            E::BlobMounted {
+                blob,
+                digest,
+                size,
+                from,
+            } => {
+                json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
+            }
+            E::BlobMissing { blob, digest, size } => {
+                json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
+            }
+            E::BlobStarted { blob, digest, size } => {
+                json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
+            }
+            E::BlobProgress { blob, sent, size } => {
+                json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
+            }
+            E::BlobCommitted { blob, digest, size } => {
+                json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
+            }
+            E::Retrying {
+                what,
+                attempt,
+                delay,
+                reason,
+            } => json!({"event": "retrying", "what": what, "attempt": attempt,
+                         "delay_ms": delay.as_millis() as u64, "reason": reason,
+                         "retries": self.retries}),
+            E::ManifestPushed { digest } => json!({"event": "manifest_pushed", "digest": digest}),
+            E::Progress(p) => self.progress_json(p, "sent_bytes"),
+            _ => return None,
         };
-        match e {
-            Event::BlobStarted { blob, size, .. } => {
-                let bar = multi.insert_from_back(1, ProgressBar::new(*size));
-                bar.set_style(blob_style());
-                bar.set_prefix(self.label(*blob).to_owned());
-                self.bars.insert(*blob, bar);
+        Some(v)
+    }
+
+    fn pull_json(&self, e: &pull::Event) -> Option<serde_json::Value> {
+        use pull::Event as E;
+        let v = match e {
+            E::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
+            E::Resolved { digest, media_type } => {
+                json!({"event": "resolved", "digest": digest, "media_type": media_type})
             }
-            Event::BlobProgress { blob, sent, .. } => {
-                if let Some(bar) = self.bars.get(blob) {
-                    bar.set_position(*sent);
-                }
+            E::PlatformChosen { platform, digest } => {
+                json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
             }
-            Event::BlobCommitted { blob, .. } => {
-                if let Some(bar) = self.bars.remove(blob) {
-                    bar.finish_and_clear();
-                    multi.remove(&bar);
-                }
-                if let Some(line) = self.line(e) {
-                    let _ = multi.println(line);
-                }
+            E::BlobSkipped { digest, size } => {
+                json!({"event": "blob_skipped", "digest": digest, "size": size})
             }
-            Event::Progress(p) => {
-                let total = self.total.get_or_insert_with(|| {
-                    let bar = multi.add(ProgressBar::new(p.total_bytes));
-                    bar.set_style(total_style());
-                    bar
-                });
-                total.set_length(p.total_bytes);
-                total.set_position(p.transferred_bytes);
-                total.set_message(format!(
-                    "{}/{} blobs, {}/s{}",
-                    p.blobs_done,
-                    p.blobs_total,
-                    bytes(p.bytes_per_second as u64),
-                    p.eta
-                        .map(|d| format!(", ETA {}s", d.as_secs()))
-                        .unwrap_or_default()
-                ));
+            E::BlobStarted { digest, size } => {
+                json!({"event": "blob_started", "digest": digest, "size": size})
             }
-            other => {
-                if let Some(line) = self.line(other) {
-                    let _ = multi.println(line);
-                }
+            E::BlobResumed { digest, from, size } => {
+                json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
             }
-        }
+            E::BlobProgress {
+                digest,
+                received,
+                size,
+            } => {
+                json!({"event": "blob_progress", "digest": digest, "received": received, "size": size})
+            }
+            E::BlobDone { digest, size } => {
+                json!({"event": "blob_done", "digest": digest, "size": size})
+            }
+            E::Retrying {
+                what,
+                attempt,
+                delay,
+                reason,
+            } => json!({"event": "retrying", "what": what, "attempt": attempt,
+                        "delay_ms": delay.as_millis() as u64, "reason": reason,
+                        "retries": self.retries}),
+            E::Progress(p) => self.progress_json(p, "received_bytes"),
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    fn json(&mut self, v: serde_json::Value) {
+        let _ = writeln!(self.out, "{v}");
+        let _ = self.out.flush();
     }
 }
 
-fn blob_style() -> ProgressStyle {
-    ProgressStyle::with_template("  {prefix:12} [{bar:30}] {bytes}/{total_bytes}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
+fn merge(v: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(v), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
+        v.extend(extra);
+    }
 }
 
-fn total_style() -> ProgressStyle {
-    ProgressStyle::with_template("total        [{bar:30}] {bytes}/{total_bytes} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
+fn pull_line(e: &pull::Event) -> Option<String> {
+    use pull::Event as E;
+    let line = match e {
+        E::PlainHttpFallback { host } => format!("{host} speaks plain HTTP; using http://"),
+        E::PlatformChosen { platform, digest } => {
+            format!("platform {platform}: {}", digest.short())
+        }
+        E::BlobSkipped { digest, .. } => format!("{} already present", digest.short()),
+        E::BlobResumed { digest, from, size } => format!(
+            "{} continuing at {} of {}",
+            digest.short(),
+            bytes(*from),
+            bytes(*size)
+        ),
+        E::BlobDone { digest, size } => format!("{} downloaded ({})", digest.short(), bytes(*size)),
+        E::Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        } => retry_line(what, *attempt, *delay, reason),
+        _ => return None,
+    };
+    Some(line)
 }
 
-/// A one-line summary of progress.
-pub fn summary(p: &Progress) -> String {
+fn retry_line(what: &str, attempt: u32, delay: Duration, reason: &str) -> String {
     format!(
-        "{} / {} ({} of {} blobs) at {}/s{}",
-        bytes(p.transferred_bytes),
-        bytes(p.total_bytes),
-        p.blobs_done,
-        p.blobs_total,
-        bytes(p.bytes_per_second as u64),
-        p.eta
-            .map(|d| format!(", ETA {}s", d.as_secs()))
-            .unwrap_or_default()
+        "retrying {what} in {:.1} s (attempt {attempt}): {reason}",
+        delay.as_secs_f64()
     )
+}
+
+/// `[=====>    ]`, `width` columns inside the brackets.
+fn bar(done: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 {
+        width
+    } else {
+        ((done.min(total) as f64 / total as f64) * width as f64) as usize
+    };
+    let mut s = String::with_capacity(width + 2);
+    s.push('[');
+    for i in 0..width {
+        s.push(if i < filled {
+            '='
+        } else if i == filled {
+            '>'
+        } else {
+            ' '
+        });
+    }
+    s.push(']');
+    s
+}
+
+/// `42s`, `3m05s`, `1h02m`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    }
+}
+
+/// What a finished operation did, for its final line.
+pub struct Totals {
+    /// `Pushed`, `Pulled`, `Copied`.
+    pub verb: &'static str,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub skipped: usize,
+    pub skipped_bytes: u64,
+    /// `None` where mounting does not apply (pulls).
+    pub mounted: Option<usize>,
+    pub retries: u32,
+    pub elapsed: Duration,
+    pub peak: f64,
+}
+
+/// The final summary line.
+pub fn done_line(t: &Totals) -> String {
+    let mut s = format!(
+        "{} {} blobs ({}), {} already present ({})",
+        t.verb,
+        t.blobs,
+        bytes(t.bytes),
+        t.skipped,
+        bytes(t.skipped_bytes)
+    );
+    if let Some(m) = t.mounted {
+        s.push_str(&format!(", {m} mounted"));
+    }
+    let secs = t.elapsed.as_secs_f64();
+    s.push_str(&format!(
+        ", {} {}, in {secs:.1} s",
+        t.retries,
+        if t.retries == 1 { "retry" } else { "retries" }
+    ));
+    if t.bytes > 0 {
+        s.push_str(&format!(
+            " ({}/s average, {}/s peak)",
+            bytes((t.bytes as f64 / secs.max(0.001)) as u64),
+            bytes(t.peak as u64)
+        ));
+    }
+    s
 }
 
 /// Human-readable size.
@@ -230,50 +660,353 @@ pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
 
-fn json_line(e: &Event) {
-    let v = match e {
-        Event::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
-        Event::BlobSkipped { blob, digest, size } => {
-            json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use tug_core::Digest;
+
+    /// Records every `write` call separately (a frame must be exactly one).
+    #[derive(Clone, Default)]
+    struct Writes(Rc<RefCell<Vec<Vec<u8>>>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().push(buf.to_vec());
+            Ok(buf.len())
         }
-        Event::BlobMounted {
-            blob,
-            digest,
-            size,
-            from,
-        } => {
-            json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
-        Event::BlobMissing { blob, digest, size } => {
-            json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
+    }
+
+    impl Writes {
+        fn take(&self) -> Vec<String> {
+            self.0
+                .borrow_mut()
+                .drain(..)
+                .map(|w| String::from_utf8(w).unwrap())
+                .collect()
         }
-        Event::BlobStarted { blob, digest, size } => {
-            json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
+    }
+
+    fn digest(c: char) -> Digest {
+        format!("sha256:{}", c.to_string().repeat(64))
+            .parse()
+            .unwrap()
+    }
+
+    fn progress(transferred: u64, done: usize, rate: f64) -> Progress {
+        Progress {
+            total_bytes: 3000,
+            done_bytes: transferred,
+            skipped_bytes: 0,
+            sent_bytes: transferred,
+            transferred_bytes: transferred,
+            blobs_total: 3,
+            blobs_done: done,
+            blobs_skipped: 0,
+            bytes_per_second: rate,
+            eta: Some(Duration::from_secs(75)),
+            elapsed: Duration::from_secs(1),
         }
-        Event::BlobProgress { blob, sent, size } => {
-            json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
+    }
+
+    fn display(mode: ProgressMode) -> (Display, Writes) {
+        let w = Writes::default();
+        let labels = vec!["config".into(), "layer 1/2".into(), "layer 2/2".into()];
+        (
+            Display::with_output(mode, labels, Box::new(w.clone()), Some(120)),
+            w,
+        )
+    }
+
+    /// `ESC[nA` at the start of a frame: how many lines it goes up.
+    fn up(frame: &str) -> usize {
+        frame
+            .strip_prefix("\x1b[")
+            .and_then(|r| r.split_once('A'))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn each_frame_is_one_write_that_rewrites_the_previous_frame_in_place() {
+        let (mut d, w) = display(ProgressMode::Tty);
+        use push::Event as E;
+        d.event(&E::BlobStarted {
+            blob: 1,
+            digest: digest('a'),
+            size: 1000,
+        });
+        d.event(&E::BlobStarted {
+            blob: 2,
+            digest: digest('b'),
+            size: 2000,
+        });
+        d.event(&E::BlobProgress {
+            blob: 1,
+            sent: 500,
+            size: 1000,
+        });
+        d.event(&E::BlobProgress {
+            blob: 2,
+            sent: 200,
+            size: 2000,
+        });
+        assert!(w.take().is_empty(), "nothing drawn until overall progress");
+        d.event(&E::Progress(progress(700, 0, 1500.0)));
+        let f1 = w.take();
+        assert_eq!(f1.len(), 1, "one write per frame");
+        let f1 = &f1[0];
+        assert_eq!(up(f1), 0);
+        let lines: Vec<&str> = f1.split('\n').collect();
+        assert_eq!(lines.len(), 4, "{f1:?}"); // 2 blobs + overall + the clear below
+        assert!(
+            lines[0].contains("layer 1/2") && lines[0].contains("500 B / 1000 B"),
+            "{f1:?}"
+        );
+        assert!(
+            lines[1].contains("layer 2/2") && lines[1].contains("200 B / 1.95 KiB"),
+            "{f1:?}"
+        );
+        assert!(
+            lines[2].contains(
+                "700 B / 2.93 KiB at 1.46 KiB/s, ETA 1m15s, 0/3 blobs (0 skipped, 0 mounted)"
+            ),
+            "{f1:?}"
+        );
+        assert_eq!(lines[3], "\r\x1b[J");
+
+        // A blob done and a retry: their lines go above, the frame shrinks, all in one write.
+        d.event(&E::BlobCommitted {
+            blob: 1,
+            digest: digest('a'),
+            size: 1000,
+        });
+        let f2 = w.take();
+        assert_eq!(f2.len(), 1);
+        assert_eq!(up(&f2[0]), 3, "goes up over the whole previous frame");
+        assert!(f2[0].contains("layer 1/2 aaaaaaaaaaaa pushed\n"));
+        d.event(&E::Retrying {
+            what: "uploading blob sha256:bbbbbbbbbbbb".into(),
+            attempt: 2,
+            delay: Duration::from_millis(1500),
+            reason: "registry answered 503".into(),
+        });
+        d.event(&E::Progress(progress(1300, 1, 1600.0)));
+        let frames = w.take();
+        assert_eq!(frames.len(), 2);
+        // The frame after the commit had 2 lines (one blob + overall).
+        assert_eq!(up(&frames[0]), 2);
+        assert!(
+            frames[0].contains("retrying uploading blob sha256:bbbbbbbbbbbb in 1.5 s (attempt 2)")
+        );
+        assert_eq!(up(&frames[1]), 2);
+        assert!(
+            frames[1].contains("1/3 blobs (0 skipped, 0 mounted), 1 retry"),
+            "{:?}",
+            frames[1]
+        );
+        // Every line is cleared just before it is rewritten: no blank frame ever shows.
+        for f in &frames {
+            for line in f.split('\n').filter(|l| !l.is_empty()) {
+                let line = line.trim_start_matches(|c: char| c != '\r');
+                assert!(
+                    line.starts_with("\r\x1b[2K") || line == "\r\x1b[J",
+                    "{line:?}"
+                );
+            }
         }
-        Event::BlobCommitted { blob, digest, size } => {
-            json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
+
+        d.finish();
+        let end = w.take();
+        assert_eq!(
+            end,
+            ["\x1b[2A\r\x1b[J".to_owned()],
+            "finish clears the frame"
+        );
+    }
+
+    #[test]
+    fn lines_never_reach_the_last_column() {
+        let w = Writes::default();
+        let mut d = Display::with_output(
+            ProgressMode::Tty,
+            vec!["a very long label for a layer of an image".into()],
+            Box::new(w.clone()),
+            Some(40),
+        );
+        d.event(&push::Event::BlobStarted {
+            blob: 0,
+            digest: digest('a'),
+            size: 10,
+        });
+        d.event(&push::Event::Progress(progress(0, 0, 0.0)));
+        for line in w.take()[0].split('\n') {
+            let visible = line.trim_start_matches("\r\x1b[2K");
+            assert!(visible.chars().count() <= 39, "{visible:?}");
         }
-        Event::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        } => json!({"event": "retrying", "what": what, "attempt": attempt,
-                     "delay_ms": delay.as_millis() as u64, "reason": reason}),
-        Event::ManifestPushed { digest } => json!({"event": "manifest_pushed", "digest": digest}),
-        Event::Progress(p) => json!({
-            "event": "progress", "total_bytes": p.total_bytes, "done_bytes": p.done_bytes,
-            "skipped_bytes": p.skipped_bytes, "sent_bytes": p.sent_bytes,
-            "transferred_bytes": p.transferred_bytes,
-            "blobs_total": p.blobs_total, "blobs_done": p.blobs_done,
-            "blobs_skipped": p.blobs_skipped, "bytes_per_second": p.bytes_per_second,
-            "eta_ms": p.eta.map(|d| d.as_millis() as u64), "elapsed_ms": p.elapsed.as_millis() as u64,
-        }),
-        _ => return,
-    };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    }
+
+    #[test]
+    fn many_blobs_are_summed_up_on_one_line() {
+        let (mut d, w) = display(ProgressMode::Tty);
+        for i in 0..14 {
+            d.event(&push::Event::BlobStarted {
+                blob: i,
+                digest: digest('a'),
+                size: 10,
+            });
+        }
+        d.event(&push::Event::Progress(progress(0, 0, 0.0)));
+        let f = &w.take()[0];
+        assert_eq!(f.matches('\n').count(), MAX_BLOB_LINES + 2);
+        assert!(f.contains("… and 4 more"));
+    }
+
+    #[test]
+    fn pulls_show_the_same_frame() {
+        let (mut d, w) = display(ProgressMode::Tty);
+        use pull::Event as E;
+        d.pull_event(&E::BlobResumed {
+            digest: digest('c'),
+            from: 100,
+            size: 1000,
+        });
+        d.pull_event(&E::BlobProgress {
+            digest: digest('c'),
+            received: 400,
+            size: 1000,
+        });
+        d.pull_event(&E::Progress(progress(400, 0, 100.0)));
+        let f = w.take();
+        assert!(
+            f[0].starts_with("\r\x1b[2Kcccccccccccc continuing at 100 B of 1000 B\n"),
+            "{f:?}"
+        );
+        assert!(f[0].contains("100 B / 1000 B"), "{f:?}");
+        assert!(
+            f[1].contains("  cccccccccccc [========>           ]      400 B / 1000 B"),
+            "{f:?}"
+        );
+        assert!(
+            f[1].contains("0/3 blobs (0 skipped)\n"),
+            "no mounts in a pull: {f:?}"
+        );
+        d.pull_event(&E::BlobDone {
+            digest: digest('c'),
+            size: 1000,
+        });
+        let f = w.take();
+        assert_eq!(up(&f[0]), 2);
+        assert!(f[0].contains("cccccccccccc downloaded (1000 B)"));
+    }
+
+    #[test]
+    fn plain_output_is_lines_without_escapes() {
+        let (mut d, w) = display(ProgressMode::Plain);
+        use push::Event as E;
+        d.event(&E::BlobStarted {
+            blob: 0,
+            digest: digest('a'),
+            size: 1000,
+        });
+        d.event(&E::BlobMounted {
+            blob: 1,
+            digest: digest('b'),
+            size: 10,
+            from: "other".into(),
+        });
+        d.event(&E::Progress(progress(700, 1, 1500.0)));
+        d.event(&E::Progress(progress(800, 1, 1500.0))); // within 2 s of the last line
+        d.event(&E::BlobCommitted {
+            blob: 0,
+            digest: digest('a'),
+            size: 1000,
+        });
+        d.finish();
+        let text = w.take().concat();
+        assert!(!text.contains('\x1b'));
+        assert_eq!(
+            text,
+            "config aaaaaaaaaaaa uploading 1000 B\n\
+             layer 1/2 bbbbbbbbbbbb mounted from other\n\
+             700 B / 2.93 KiB at 1.46 KiB/s, ETA 1m15s, 1/3 blobs (0 skipped, 1 mounted)\n\
+             config aaaaaaaaaaaa pushed\n"
+        );
+    }
+
+    #[test]
+    fn json_progress_carries_the_displayed_numbers() {
+        let (mut d, w) = display(ProgressMode::Json);
+        use push::Event as E;
+        d.event(&E::BlobStarted {
+            blob: 0,
+            digest: digest('a'),
+            size: 1000,
+        });
+        d.event(&E::BlobMounted {
+            blob: 1,
+            digest: digest('b'),
+            size: 10,
+            from: "o".into(),
+        });
+        d.event(&E::Retrying {
+            what: "x".into(),
+            attempt: 2,
+            delay: Duration::ZERO,
+            reason: "r".into(),
+        });
+        d.event(&E::Progress(progress(700, 1, 1500.0)));
+        d.event(&E::Progress(progress(900, 1, 1200.0)));
+        let lines: Vec<serde_json::Value> = w
+            .take()
+            .concat()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let p = &lines[3];
+        assert_eq!(p["event"], "progress");
+        assert_eq!(p["transferred_bytes"], 700);
+        assert_eq!(p["bytes_per_second"], 1500.0);
+        assert_eq!(p["eta_ms"], 75_000);
+        assert_eq!(p["blobs_done"], 1);
+        assert_eq!(p["blobs_mounted"], 1);
+        assert_eq!(p["retries"], 1);
+        assert_eq!(p["blobs_active"], 1);
+        assert_eq!(lines[4]["peak_bytes_per_second"], 1500.0);
+        assert_eq!(d.peak(), 1500.0);
+    }
+
+    #[test]
+    fn the_final_line_has_totals_and_rates() {
+        let line = done_line(&Totals {
+            verb: "Pushed",
+            blobs: 2,
+            bytes: 4 << 20,
+            skipped: 1,
+            skipped_bytes: 1024,
+            mounted: Some(1),
+            retries: 1,
+            elapsed: Duration::from_secs(2),
+            peak: 3.0 * 1024.0 * 1024.0,
+        });
+        assert_eq!(
+            line,
+            "Pushed 2 blobs (4.00 MiB), 1 already present (1.00 KiB), 1 mounted, 1 retry, in 2.0 s (2.00 MiB/s average, 3.00 MiB/s peak)"
+        );
+    }
+
+    #[test]
+    fn bars_and_clocks() {
+        assert_eq!(bar(0, 10, 4), "[>   ]");
+        assert_eq!(bar(5, 10, 4), "[==> ]");
+        assert_eq!(bar(10, 10, 4), "[====]");
+        assert_eq!(bar(0, 0, 2), "[==]");
+        assert_eq!(clock(Duration::from_secs(42)), "42s");
+        assert_eq!(clock(Duration::from_secs(185)), "3m05s");
+        assert_eq!(clock(Duration::from_secs(3720)), "1h02m");
+    }
 }

@@ -48,13 +48,16 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    /// The options given with the registry flags.
-    pub fn from_args(args: &crate::cli::RegistryArgs) -> TlsOptions {
+    /// The options for a registry: its settings (config file and flags) and the timeouts.
+    pub fn new(
+        settings: &crate::config::Settings,
+        registry: &crate::config::RegistrySettings,
+    ) -> TlsOptions {
         TlsOptions {
-            ca_file: args.ca_file.clone(),
-            insecure: args.insecure,
-            connect_timeout: Duration::from_secs(args.connect_timeout),
-            stall_timeout: Duration::from_secs(args.stall_timeout),
+            ca_file: registry.ca_file.value.clone(),
+            insecure: registry.insecure.value,
+            connect_timeout: Duration::from_secs(settings.connect_timeout.value),
+            stall_timeout: Duration::from_secs(settings.stall_timeout.value),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! `-v`: one line per request and per response on standard error. Only the method, the URL
 //! without its query (upload `_state` tokens are long and say nothing to a person) and the
-//! status are shown; headers never are, so no credential or token can appear.
+//! status are shown; headers never are, so no credential or token can appear. Also every
+//! decision of the adaptive concurrency controller.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tug_core::concurrency::Change;
 use tug_core::http::{Request, RequestId, ResponseHead};
 
 static ON: AtomicBool = AtomicBool::new(false);
@@ -45,5 +47,34 @@ pub fn response(id: RequestId, head: &ResponseHead) {
 pub fn failure(id: RequestId, error: &tug_core::http::TransportError) {
     if on() {
         eprintln!("tug: <- {id} failed: {error}");
+    }
+}
+
+/// Shows a decision of the adaptive concurrency controller: a line on standard error with
+/// `-v`, and an object on standard output with `--progress json` (`json`).
+pub fn concurrency(change: &Change, json: bool) {
+    let rate = change.bytes_per_second;
+    if on() {
+        let measured = rate
+            .map(|r| format!(", at {}/s", crate::progress::bytes(r as u64)))
+            .unwrap_or_default();
+        eprintln!(
+            "tug: blobs in flight {} -> {}: {} (best so far {}{measured})",
+            change.from, change.to, change.reason, change.base
+        );
+    }
+    if json {
+        let v = serde_json::json!({
+            "event": "concurrency", "from": change.from, "to": change.to,
+            "reason": change.reason.as_str(), "base": change.base, "bytes_per_second": rate,
+        });
+        println!("{v}");
+    }
+}
+
+/// Logs a line of context (the settings in effect, ...).
+pub fn note(line: &str) {
+    if on() {
+        eprintln!("tug: {line}");
     }
 }

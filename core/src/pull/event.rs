@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::plan::PullReport;
+use crate::concurrency::Change;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::http::Request;
@@ -113,6 +114,9 @@ pub enum Event {
         /// Why the last one failed.
         reason: String,
     },
+    /// The adaptive concurrency controller changed the number of blobs in flight (see
+    /// [`crate::concurrency`]).
+    Concurrency(Change),
     /// Overall progress (`sent_bytes` counts bytes received).
     Progress(Progress),
 }

@@ -24,6 +24,7 @@ pub use plan::{FetchedManifest, PullConfig, PullPlan, PullReport, PulledImage};
 use blob::{BlobDownload, BlobState};
 use step::Step;
 
+use crate::concurrency::{Change, ConcurrencyController};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Misuse};
 use crate::http::{
@@ -91,6 +92,8 @@ pub struct Pull {
     ping_attempts: u32,
     /// Prefixes of blobs an earlier run left: bytes held and their running hash.
     partials: HashMap<Digest, (u64, Hasher)>,
+    /// Chooses the blobs in flight when `config.adaptive` is on.
+    concurrency: Option<ConcurrencyController>,
 }
 
 impl Pull {
@@ -119,6 +122,10 @@ impl Pull {
             fetched: None,
             root: true,
         };
+        let jobs = config.jobs.max(1);
+        let concurrency = config
+            .adaptive
+            .then(|| ConcurrencyController::new(1, jobs, jobs));
         let mut pull = Pull {
             plan,
             config,
@@ -138,6 +145,7 @@ impl Pull {
             transferred_high: std::cell::Cell::new(0),
             ping_attempts: 1,
             partials: HashMap::new(),
+            concurrency,
         };
         pull.issue(Step::Ping);
         pull
@@ -263,6 +271,7 @@ impl Pull {
             data: data.to_vec(),
         });
         self.maybe_progress(false);
+        self.adapt();
         Ok(())
     }
 
@@ -313,6 +322,9 @@ impl Pull {
             return Ok(());
         }
         let reason = error.to_string();
+        if is_retryable_transport(&error) {
+            self.congestion(req.step);
+        }
         if is_retryable_transport(&error) && self.retry(req.step, None, reason) {
             return Ok(());
         }
@@ -348,6 +360,9 @@ impl Pull {
                 Err(e) => self.finish(Err(e)),
             }
             return;
+        }
+        if is_retryable_status(status) && status != 500 {
+            self.congestion(step);
         }
         if is_retryable_status(status)
             && self.retry(step, retry_after(&head), format!("{status} from registry"))
@@ -694,8 +709,50 @@ impl Pull {
         Ok(())
     }
 
+    /// Blobs that may be in flight: the adaptive window, or `jobs`.
+    fn window(&self) -> usize {
+        self.concurrency
+            .as_ref()
+            .map_or(self.config.jobs.max(1), ConcurrencyController::window)
+    }
+
+    /// Feeds the controller the bytes received so far; a larger window starts blobs at
+    /// once, a smaller one as blobs finish.
+    fn adapt(&mut self) {
+        if self.phase != Phase::Blobs {
+            return;
+        }
+        let (now, received, active) = (self.session.now, self.received_total, self.active);
+        if let Some(change) = self
+            .concurrency
+            .as_mut()
+            .and_then(|c| c.on_progress(now, received, active))
+        {
+            self.window_changed(change);
+        }
+    }
+
+    /// A blob request failed with a sign of overload: the adaptive window halves.
+    fn congestion(&mut self, step: Step) {
+        if self.phase != Phase::Blobs || !matches!(step, Step::Blob(_)) {
+            return;
+        }
+        let now = self.session.now;
+        if let Some(change) = self.concurrency.as_mut().and_then(|c| c.on_congestion(now)) {
+            self.window_changed(change);
+        }
+    }
+
+    fn window_changed(&mut self, change: Change) {
+        let grew = change.to > change.from;
+        self.event(Event::Concurrency(change));
+        if grew {
+            self.fill_slots();
+        }
+    }
+
     fn fill_slots(&mut self) {
-        while self.active < self.config.jobs.max(1) {
+        while self.active < self.window() {
             let Some(b) = self.queue.pop_front() else {
                 break;
             };

@@ -35,8 +35,11 @@ pub struct PullConfig {
     pub scheme: Scheme,
     /// Credentials for authentication challenges.
     pub credentials: Option<Credentials>,
-    /// Blobs downloaded at once.
+    /// Blobs downloaded at once; with `adaptive`, the most.
     pub jobs: usize,
+    /// Choose the blobs in flight from measured throughput, between 1 and `jobs`, starting
+    /// at `jobs` ([`crate::concurrency`]); off: always `jobs`.
+    pub adaptive: bool,
     /// Retry policy.
     pub retry: RetryPolicy,
     /// Least time between progress events.
@@ -51,6 +54,7 @@ impl Default for PullConfig {
             scheme: Scheme::Https,
             credentials: None,
             jobs: 4,
+            adaptive: true,
             retry: RetryPolicy::default(),
             progress_interval: Duration::from_millis(200),
             user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::plan::PushReport;
+use crate::concurrency::Change;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::http::Request;
@@ -115,6 +116,9 @@ pub enum Event {
         /// Its digest.
         digest: Digest,
     },
+    /// The adaptive concurrency controller changed the number of blobs in flight (see
+    /// [`crate::concurrency`]).
+    Concurrency(Change),
     /// Overall progress.
     Progress(Progress),
 }

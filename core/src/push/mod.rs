@@ -20,6 +20,7 @@ pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport, Resumab
 use blob::{BlobState, BlobUpload};
 use step::Step;
 
+use crate::concurrency::{Change, ConcurrencyController};
 use crate::endpoint::with_digest;
 use crate::error::{Error, Misuse};
 use crate::http::{Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError};
@@ -64,6 +65,8 @@ pub struct Push {
     chunk_limit: Option<u64>,
     /// The registry refused `PATCH`: whole blobs go in one `PUT`.
     no_chunks: bool,
+    /// Chooses the blobs in flight when `config.adaptive` is on.
+    concurrency: Option<ConcurrencyController>,
 }
 
 /// Chunks never shrink below this on a `413`.
@@ -103,6 +106,10 @@ impl Push {
         if let Some(from) = &plan.mount_from {
             session.auth.add_scope(format!("repository:{from}:pull"));
         }
+        let jobs = config.jobs.max(1);
+        let concurrency = config
+            .adaptive
+            .then(|| ConcurrencyController::new(1, jobs, jobs));
         let mut push = Push {
             plan,
             config,
@@ -120,6 +127,7 @@ impl Push {
             step_attempts: 1,
             chunk_limit: None,
             no_chunks: false,
+            concurrency,
         };
         match push.validate() {
             Ok(()) => push.issue(Step::Ping),
@@ -219,6 +227,7 @@ impl Push {
             self.blobs[b].hash_sent(offset, data);
         }
         self.maybe_progress(false);
+        self.adapt();
         Ok(())
     }
 
@@ -250,6 +259,7 @@ impl Push {
         }
         let reason = error.to_string();
         if is_retryable_transport(&error) {
+            self.congestion(req.step);
             self.on_body_broken(req.step);
             if self.schedule_retry(req.step, None, reason) {
                 return Ok(());
@@ -342,6 +352,9 @@ impl Push {
             return;
         }
         if is_retryable_status(status) {
+            if status != 500 {
+                self.congestion(step);
+            }
             let reason = format!("{status} from registry");
             if self.schedule_retry(step, retry_after(&head), reason) {
                 return;
@@ -725,9 +738,51 @@ impl Push {
 
     // ---- scheduling ------------------------------------------------------------------
 
-    /// Starts queued blobs while fewer than `jobs` are active.
+    /// Blobs that may be in flight: the adaptive window, or `jobs`.
+    fn window(&self) -> usize {
+        self.concurrency
+            .as_ref()
+            .map_or(self.config.jobs.max(1), ConcurrencyController::window)
+    }
+
+    /// Feeds the controller the bytes sent so far; a larger window starts blobs at once, a
+    /// smaller one as blobs finish (a blob once started runs to its end, chunks in order).
+    fn adapt(&mut self) {
+        if self.phase != Phase::Blobs {
+            return;
+        }
+        let (now, sent, active) = (self.session.now, self.sent_total, self.active);
+        if let Some(change) = self
+            .concurrency
+            .as_mut()
+            .and_then(|c| c.on_progress(now, sent, active))
+        {
+            self.window_changed(change);
+        }
+    }
+
+    /// A blob request failed with a sign of overload: the adaptive window halves.
+    fn congestion(&mut self, step: Step) {
+        if self.phase != Phase::Blobs || step.blob().is_none() {
+            return;
+        }
+        let now = self.session.now;
+        if let Some(change) = self.concurrency.as_mut().and_then(|c| c.on_congestion(now)) {
+            self.window_changed(change);
+        }
+    }
+
+    fn window_changed(&mut self, change: Change) {
+        let grew = change.to > change.from;
+        self.event(Event::Concurrency(change));
+        if grew {
+            self.fill_slots();
+        }
+    }
+
+    /// Starts queued blobs while fewer than the window are active.
     fn fill_slots(&mut self) {
-        while self.active < self.config.jobs.max(1) {
+        while self.active < self.window() {
             let Some(b) = self.queue.pop_front() else {
                 break;
             };

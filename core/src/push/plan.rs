@@ -73,8 +73,11 @@ pub struct PushConfig {
     pub scheme: Scheme,
     /// Credentials to answer authentication challenges with.
     pub credentials: Option<Credentials>,
-    /// Blobs in flight at once (at least 1).
+    /// Blobs in flight at once (at least 1); with `adaptive`, the most.
     pub jobs: usize,
+    /// Choose the blobs in flight from measured throughput, between 1 and `jobs`, starting
+    /// at `jobs` ([`crate::concurrency`]); off: always `jobs`.
+    pub adaptive: bool,
     /// Blobs up to this size go in one `PUT`; larger ones in `PATCH` chunks.
     pub monolithic_max: u64,
     /// Size of each `PATCH` chunk (raised to the registry's `OCI-Chunk-Min-Length`).
@@ -95,6 +98,7 @@ impl Default for PushConfig {
             scheme: Scheme::Https,
             credentials: None,
             jobs: 4,
+            adaptive: true,
             monolithic_max: 16 * 1024 * 1024,
             chunk_size: 64 * 1024 * 1024,
             retry: RetryPolicy::default(),

@@ -14,45 +14,50 @@ use tug_core::http::{Body, TransportErrorKind};
 use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::push::{self, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
 use tug_core::retry::RetryPolicy;
-use tug_core::{Error, Instant, Platform, Reference, Scheme};
+use tug_core::{Error, Instant, Platform, Reference};
 
 use crate::cli::CopyArgs;
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::{drive, feed};
 use crate::exit_code::CliError;
-use crate::progress::{bytes, Display, ProgressMode};
-use crate::transport::{Message, TlsOptions, Transport};
+use crate::history::Recorder;
+use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::transport::{Message, Transport};
 
 /// Chunks buffered between the source download and the destination upload of one stream.
 const PIPE_CHUNKS: usize = 16;
 
-pub fn run(args: CopyArgs) -> Result<(), CliError> {
+pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
     let src: Reference = parse(&args.source, "source")?;
     let dst: Reference = parse(&args.target, "target")?;
-    let mut creds = credentials::for_registries(&args.registry, &[&src.registry, &dst.registry])?;
-    let (dst_credentials, src_credentials) = (creds.pop().flatten(), creds.pop().flatten());
-    let tls = TlsOptions::from_args(&args.registry);
-    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
-    let scheme = |r: &Reference| {
-        if args.registry.plain_http {
-            Scheme::Http
-        } else if r.is_loopback() {
-            Scheme::HttpsThenHttp
-        } else {
-            Scheme::Https
-        }
-    };
+    settings.jobs.flag(args.jobs, "--jobs");
+    settings.retries.flag(args.retries, "--retries");
+    settings
+        .retry_max_wait
+        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
+    settings.progress.flag(args.progress, "--progress");
+    settings.registry_flags(&args.registry);
+    crate::verbose::note(&format!("settings: {}", settings.summary()));
+    let mirror = settings.mirror_for(&src, &args.registry);
+    let sources: Vec<&Reference> = mirror.iter().chain([&src]).collect();
+    // One look-up for every registry (`--password-stdin` can be read only once).
+    let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
+    registries.push(&dst.registry);
+    let mut creds = credentials::for_registries(&args.registry, &registries)?;
+    let dst_credentials = creds.pop().flatten();
+    // Each side has its own TLS settings (a registry's config table).
+    let (dst_tls, dst_scheme) = settings.reach(&dst, &args.registry);
+    let input = |e: anyhow::Error| CliError::Input(e.to_string());
+    let transport = Transport::new(&dst_tls, Vec::new()).map_err(input)?;
     let retry = RetryPolicy {
-        max_attempts: args.retries.max(1),
-        budget: args.retry_max_wait.map(std::time::Duration::from_secs),
+        max_attempts: settings.retries.value.max(1),
+        budget: settings
+            .retry_max_wait
+            .value
+            .map(std::time::Duration::from_secs),
         ..RetryPolicy::default()
-    };
-    let pull_config = PullConfig {
-        scheme: scheme(&src),
-        credentials: src_credentials,
-        retry: retry.clone(),
-        ..PullConfig::default()
     };
     let platform = match &args.platform {
         Some(p) => p
@@ -61,39 +66,75 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
         None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
     };
 
-    // 1. What the source holds.
-    let pull_plan = PullPlan {
-        registry: src.api_host().to_owned(),
-        repository: src.repository.clone(),
-        reference: src.manifest_ref(),
-        platform,
-        all_platforms: args.all_platforms,
-        have: Vec::new(),
-        manifests_only: true,
-    };
-    let pull = Pull::new(pull_plan, pull_config.clone(), Instant::ZERO);
-    let resolved = smol::block_on(drive(pull, origin, &transport, |pull, io| {
-        while let Some(output) = pull.poll() {
-            match output {
-                pull::Output::Send(req) => io.send(req),
-                pull::Output::Finished(result) => return Some(result),
-                _ => {}
+    // 1. What the source holds: asked of the source registry's mirror first, if its table
+    // names one, and then of the registry itself.
+    let mut found = None;
+    for (i, from) in sources.iter().enumerate() {
+        let credentials = creds[i].clone();
+        let (tls, scheme) = settings.reach(from, &args.registry);
+        let pull_config = PullConfig {
+            scheme,
+            credentials,
+            retry: retry.clone(),
+            ..PullConfig::default()
+        };
+        let source = Transport::new(&tls, Vec::new()).map_err(input)?;
+        let pull_plan = PullPlan {
+            registry: from.api_host().to_owned(),
+            repository: from.repository.clone(),
+            reference: from.manifest_ref(),
+            platform: platform.clone(),
+            all_platforms: args.all_platforms,
+            have: Vec::new(),
+            manifests_only: true,
+        };
+        let start = Instant::from_duration(origin.elapsed());
+        let pull = Pull::new(pull_plan, pull_config.clone(), start);
+        let result = smol::block_on(drive(pull, origin, &source, |pull, io| {
+            while let Some(output) = pull.poll() {
+                match output {
+                    pull::Output::Send(req) => io.send(req),
+                    pull::Output::Finished(result) => return Some(result),
+                    _ => {}
+                }
+            }
+            None
+        }));
+        match result {
+            Err(e) if i + 1 < sources.len() && super::pull::mirror_miss(&e) => {
+                if !matches!(
+                    settings.progress.value,
+                    ProgressMode::Json | ProgressMode::None
+                ) {
+                    eprintln!(
+                        "mirror {}: {e}; copying from {}",
+                        from.registry, src.registry
+                    );
+                }
+            }
+            result => {
+                found = Some((result?, *from, pull_config, source));
+                break;
             }
         }
-        None
-    }))?;
+    }
+    let Some((resolved, from, pull_config, source)) = found else {
+        unreachable!("the last source always ends the loop")
+    };
 
     // 2. The push of those manifests and blobs to the destination.
     let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
     let push_config = PushConfig {
-        scheme: scheme(&dst),
+        scheme: dst_scheme,
         credentials: dst_credentials,
-        jobs: usize::from(args.jobs),
+        jobs: usize::from(settings.jobs.value),
+        adaptive: !args.fixed_jobs,
         retry,
         ..PushConfig::default()
     };
-    let mut display = Display::new(args.progress, labels);
-    if !matches!(args.progress, ProgressMode::Json | ProgressMode::None) {
+    let mut display = Display::new(settings.progress.value, labels);
+    let mode = display.mode();
+    if display.is_human() {
         eprintln!(
             "Copying {src} to {dst} ({} blobs, {})",
             plan.blobs.len(),
@@ -101,18 +142,25 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
         );
     }
     let push = Push::new(plan.clone(), push_config, Instant::ZERO);
-    let fetch = Fetch::new(src.api_host(), &src.repository, &pull_config, Instant::ZERO);
+    let fetch = Fetch::new(
+        from.api_host(),
+        &from.repository,
+        &pull_config,
+        Instant::from_duration(origin.elapsed()),
+    );
     let result = smol::block_on(run_copy(
         push,
         fetch,
         &plan,
         origin,
-        &transport,
+        (&source, &transport),
         &mut display,
+        history,
     ));
     display.finish();
     let report = result?;
-    if args.progress == ProgressMode::Json {
+    history.push_report(&report);
+    if mode == ProgressMode::Json {
         let v = serde_json::json!({
             "event": "done",
             "reference": dst.to_string(),
@@ -123,17 +171,26 @@ pub fn run(args: CopyArgs) -> Result<(), CliError> {
             "bytes_uploaded": report.bytes_uploaded,
             "retries": report.retries,
             "elapsed_ms": report.elapsed.as_millis() as u64,
+            "peak_bytes_per_second": display.peak(),
         });
         println!("{v}");
     } else {
-        eprintln!(
-            "Copied {} blobs ({}), {} already present, {} mounted, in {:.1} s",
-            report.blobs_uploaded,
-            bytes(report.bytes_uploaded),
-            report.blobs_skipped,
-            report.blobs_mounted,
-            report.elapsed.as_secs_f64()
-        );
+        if mode != ProgressMode::None {
+            eprintln!(
+                "{}",
+                done_line(&Totals {
+                    verb: "Copied",
+                    blobs: report.blobs_uploaded,
+                    bytes: report.bytes_uploaded,
+                    skipped: report.blobs_skipped,
+                    skipped_bytes: report.bytes_skipped,
+                    mounted: Some(report.blobs_mounted),
+                    retries: report.retries,
+                    elapsed: report.elapsed,
+                    peak: display.peak(),
+                })
+            );
+        }
         println!("{dst}");
         println!(
             "{}/{}@{}",
@@ -237,8 +294,9 @@ async fn run_copy(
     mut fetch: Fetch,
     plan: &PushPlan,
     origin: Clock,
-    transport: &Transport,
+    (source, transport): (&Transport, &Transport),
     display: &mut Display,
+    history: &mut Recorder,
 ) -> Result<PushReport, Error> {
     let now = || Instant::from_duration(origin.elapsed());
     let (push_tx, push_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
@@ -265,7 +323,13 @@ async fn run_copy(
                     }
                     _ => transport.spawn(req, push_tx.clone()),
                 },
-                push::Output::Event(e) => display.event(&e),
+                push::Output::Event(e) => {
+                    history.push_event(&e);
+                    if let push::Event::Concurrency(c) = &e {
+                        crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
+                    }
+                    display.event(&e);
+                }
                 push::Output::Finished(result) => {
                     let result = result.map(|mut report| {
                         report.retries += source_retries;
@@ -284,7 +348,7 @@ async fn run_copy(
         }
         while let Some(output) = fetch.poll() {
             match output {
-                fetch::Output::Send(req) => transport.spawn(req, fetch_tx.clone()),
+                fetch::Output::Send(req) => source.spawn(req, fetch_tx.clone()),
                 fetch::Output::Data { stream, data } => {
                     actions.push(PipeAction::Data(stream, data))
                 }
@@ -300,12 +364,14 @@ async fn run_copy(
                     reason,
                 } => {
                     source_retries += 1;
-                    display.event(&push::Event::Retrying {
+                    let e = push::Event::Retrying {
                         what,
                         attempt,
                         delay,
                         reason,
-                    });
+                    };
+                    history.push_event(&e);
+                    display.event(&e);
                 }
                 _ => {}
             }

@@ -5,13 +5,14 @@ use std::time::Instant as Clock;
 
 use tug_core::fetch::{self, Fetch};
 use tug_core::pull::PullConfig;
-use tug_core::{Instant, Scheme};
+use tug_core::Instant;
 
 use crate::cli::{LoginArgs, LogoutArgs};
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
-use crate::transport::{TlsOptions, Transport};
+use crate::transport::Transport;
 
 /// The registry host from what the user typed (`https://host/`, `host:port`, `docker.io`).
 fn host(registry: &str) -> String {
@@ -37,19 +38,14 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
     let reference: tug_core::Reference = format!("{registry}/x")
         .parse()
         .map_err(|e| CliError::Usage(format!("registry: {e}")))?;
-    let scheme = if args.registry_args.plain_http {
-        Scheme::Http
-    } else if reference.is_loopback() {
-        Scheme::HttpsThenHttp
-    } else {
-        Scheme::Https
-    };
+    let mut settings = Settings::load()?;
+    settings.registry_flags(&args.registry_args);
+    let (tls, scheme) = settings.reach(&reference, &args.registry_args);
     let config = PullConfig {
         scheme,
         credentials: Some(creds.clone()),
         ..PullConfig::default()
     };
-    let tls = TlsOptions::from_args(&args.registry_args);
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
     let check = Fetch::new(&api_host, "", &config, Instant::ZERO);
     smol::block_on(drive(check, Clock::now(), &transport, |fetch, io| {

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod config;
 pub mod copy;
+pub mod history;
 pub mod inspect;
 pub mod login;
 pub mod pull;

@@ -7,16 +7,18 @@ use std::time::Instant as Clock;
 
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::retry::RetryPolicy;
-use tug_core::{Digest, Instant, Platform, Reference, Scheme};
+use tug_core::{Digest, Instant, Platform, Reference};
 
 use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportImage};
 use crate::cli::{OutputFormat, PullArgs};
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
+use crate::history::Recorder;
 use crate::oci_dir::OciDir;
-use crate::progress::{bytes, summary, ProgressMode};
-use crate::transport::{TlsOptions, Transport};
+use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::transport::Transport;
 
 /// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
 /// `~/.local/share/tug/store`.
@@ -49,7 +51,7 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
     }
 }
 
-pub fn run(args: PullArgs) -> Result<(), CliError> {
+pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
     let image: Reference = args
         .image
@@ -57,9 +59,14 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         .unwrap_or(&args.image)
         .parse()
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
-    let credentials = credentials::for_registries(&args.registry, &[&image.registry])?
-        .pop()
-        .flatten();
+    settings.jobs.flag(args.jobs, "--jobs");
+    settings.retries.flag(args.retries, "--retries");
+    settings
+        .retry_max_wait
+        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
+    settings.progress.flag(args.progress, "--progress");
+    settings.registry_flags(&args.registry);
+    crate::verbose::note(&format!("settings: {}", settings.summary()));
     let platform = match &args.platform {
         Some(p) => p
             .parse::<Platform>()
@@ -79,88 +86,43 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
     }
     let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
     let mut layout = OciDir::open(&layout_root).map_err(io_err)?;
-    let have = present_blobs(&layout_root);
-
-    let scheme = if args.registry.plain_http {
-        Scheme::Http
-    } else if image.is_loopback() {
-        Scheme::HttpsThenHttp
-    } else {
-        Scheme::Https
-    };
-    let plan = PullPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        platform,
-        all_platforms: args.all_platforms,
-        have,
-        manifests_only: false,
-    };
-    let config = PullConfig {
-        scheme,
-        credentials,
-        jobs: usize::from(args.jobs),
-        retry: RetryPolicy {
-            max_attempts: args.retries.max(1),
-            budget: args.retry_max_wait.map(std::time::Duration::from_secs),
-            ..RetryPolicy::default()
-        },
-        ..PullConfig::default()
-    };
-    let transport = Transport::new(&TlsOptions::from_args(&args.registry), Vec::new())
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    let mode = resolve_mode(args.progress);
-    let mut write_error: Option<std::io::Error> = None;
-    let mut pull = Pull::new(plan, config, Instant::ZERO);
-    // Downloads an earlier run left (killed, cancelled, network gone) continue from there.
-    let resumed = layout
-        .take_partials(|digest, data| {
-            // Only before the pull starts, which is now: cannot fail.
-            let _ = pull.handle_partial(digest, data);
-        })
-        .map_err(io_err)?;
-    if !resumed.is_empty() && mode != ProgressMode::Json {
-        let held: u64 = resumed.iter().map(|(_, n)| n).sum();
-        eprintln!(
-            "Found {} unfinished download(s) from an earlier run ({}): continuing them",
-            resumed.len(),
-            bytes(held)
-        );
+    let mut display = Display::new(settings.progress.value, Vec::new());
+    let mode = display.mode();
+    if display.is_human() {
+        eprintln!("Pulling {image}");
     }
-    let result = smol::block_on(drive(pull, origin, &transport, |pull, io| {
-        while let Some(output) = pull.poll() {
-            let done = match output {
-                Output::Send(req) => {
-                    io.send(req);
-                    Ok(())
+    // The registry's mirror first, if its table names one; then the registry itself.
+    let mirror = settings.mirror_for(&image, &args.registry);
+    let sources: Vec<&Reference> = mirror.iter().chain([&image]).collect();
+    let mut write_error: Option<std::io::Error> = None;
+    // One look-up for every registry (`--password-stdin` can be read only once).
+    let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
+    let creds = credentials::for_registries(&args.registry, &registries)?;
+    let mut result = Err(tug_core::Error::Cancelled);
+    for (i, from) in sources.iter().enumerate() {
+        result = pull_from(
+            &args,
+            &settings,
+            (from, creds[i].clone()),
+            platform.clone(),
+            (origin, &mut layout, &layout_root),
+            (history, &mut display),
+            &mut write_error,
+        )?;
+        match &result {
+            Err(e) if i + 1 < sources.len() && write_error.is_none() && mirror_miss(e) => {
+                display.finish();
+                if display.is_human() {
+                    eprintln!(
+                        "mirror {}: {e}; pulling from {}",
+                        from.registry, image.registry
+                    );
                 }
-                Output::Write {
-                    digest,
-                    offset,
-                    data,
-                } => layout.write_at(&digest, offset, &data),
-                Output::Commit { digest } => layout.commit(&digest),
-                Output::Discard { digest } => {
-                    layout.discard(&digest);
-                    Ok(())
-                }
-                Output::Event(e) => {
-                    if let Event::BlobSkipped { digest, .. } = &e {
-                        layout.touch(digest);
-                    }
-                    show(mode, &e);
-                    Ok(())
-                }
-                Output::Finished(result) => return Some(result),
-            };
-            if let Err(e) = done {
-                write_error = Some(e);
-                pull.cancel();
             }
+            _ => break,
         }
-        None
-    }));
+    }
+    display.finish();
     if let Some(e) = write_error {
         return Err(CliError::Input(format!(
             "cannot write into {}: {e}",
@@ -174,6 +136,8 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
         );
     }
     let report = result?;
+    history.pull_report(&report);
+    history.digest(&report.root.digest);
     let oci_types = matches!(format, Some(OutputFormat::Oci | OutputFormat::OciArchive));
     let full_names = format != Some(OutputFormat::Oci);
     let root = record(
@@ -207,22 +171,139 @@ pub fn run(args: PullArgs) -> Result<(), CliError> {
             "bytes_downloaded": report.bytes_downloaded,
             "retries": report.retries,
             "elapsed_ms": report.elapsed.as_millis() as u64,
+            "peak_bytes_per_second": display.peak(),
         });
         println!("{v}");
     } else {
-        eprintln!(
-            "Pulled {} blobs ({}), {} already present, in {:.1} s",
-            report.blobs_downloaded,
-            bytes(report.bytes_downloaded),
-            report.blobs_skipped,
-            report.elapsed.as_secs_f64()
-        );
+        if mode != ProgressMode::None {
+            eprintln!(
+                "{}",
+                done_line(&Totals {
+                    verb: "Pulled",
+                    blobs: report.blobs_downloaded,
+                    bytes: report.bytes_downloaded,
+                    skipped: report.blobs_skipped,
+                    skipped_bytes: report.bytes_skipped,
+                    mounted: None,
+                    retries: report.retries,
+                    elapsed: report.elapsed,
+                    peak: display.peak(),
+                })
+            );
+        }
         println!(
             "{}/{}@{} -> {written}",
             image.registry, image.repository, root.digest
         );
     }
     Ok(())
+}
+
+/// Why pulling from a mirror gives way to the registry itself: the mirror lacks something
+/// (404) or cannot be reached.
+pub fn mirror_miss(e: &tug_core::Error) -> bool {
+    matches!(
+        e,
+        tug_core::Error::Registry { status: 404, .. } | tug_core::Error::Transport { .. }
+    )
+}
+
+/// One pull from `from` into the layout. Downloads an earlier run (or the mirror) left are
+/// continued; a failure to write stops the pull and lands in `write_error`.
+fn pull_from(
+    args: &PullArgs,
+    settings: &Settings,
+    (from, credentials): (&Reference, Option<tug_core::Credentials>),
+    platform: Platform,
+    (origin, layout, layout_root): (Clock, &mut OciDir, &Path),
+    (history, display): (&mut Recorder, &mut Display),
+    write_error: &mut Option<std::io::Error>,
+) -> Result<Result<PullReport, tug_core::Error>, CliError> {
+    let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
+    let (tls, scheme) = settings.reach(from, &args.registry);
+    let plan = PullPlan {
+        registry: from.api_host().to_owned(),
+        repository: from.repository.clone(),
+        reference: from.manifest_ref(),
+        platform,
+        all_platforms: args.all_platforms,
+        have: present_blobs(layout_root),
+        manifests_only: false,
+    };
+    let config = PullConfig {
+        scheme,
+        credentials,
+        jobs: usize::from(settings.jobs.value),
+        adaptive: !args.fixed_jobs,
+        retry: RetryPolicy {
+            max_attempts: settings.retries.value.max(1),
+            budget: settings
+                .retry_max_wait
+                .value
+                .map(std::time::Duration::from_secs),
+            ..RetryPolicy::default()
+        },
+        ..PullConfig::default()
+    };
+    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let mut pull = Pull::new(plan, config, Instant::from_duration(origin.elapsed()));
+    let resumed = layout
+        .take_partials(|digest, data| {
+            // Only before the pull starts, which is now: cannot fail.
+            let _ = pull.handle_partial(digest, data);
+        })
+        .map_err(io_err)?;
+    if !resumed.is_empty() && display.is_human() {
+        let held: u64 = resumed.iter().map(|(_, n)| n).sum();
+        eprintln!(
+            "Found {} unfinished download(s) from an earlier run ({}): continuing them",
+            resumed.len(),
+            bytes(held)
+        );
+    }
+    Ok(smol::block_on(drive(
+        pull,
+        origin,
+        &transport,
+        |pull, io| {
+            while let Some(output) = pull.poll() {
+                let done = match output {
+                    Output::Send(req) => {
+                        io.send(req);
+                        Ok(())
+                    }
+                    Output::Write {
+                        digest,
+                        offset,
+                        data,
+                    } => layout.write_at(&digest, offset, &data),
+                    Output::Commit { digest } => layout.commit(&digest),
+                    Output::Discard { digest } => {
+                        layout.discard(&digest);
+                        Ok(())
+                    }
+                    Output::Event(e) => {
+                        if let Event::BlobSkipped { digest, .. } = &e {
+                            layout.touch(digest);
+                        }
+                        history.pull_event(&e);
+                        if let Event::Concurrency(c) = &e {
+                            let json = display.mode() == ProgressMode::Json;
+                            crate::verbose::concurrency(c, json);
+                        }
+                        display.pull_event(&e);
+                        Ok(())
+                    }
+                    Output::Finished(result) => return Some(result),
+                };
+                if let Err(e) = done {
+                    *write_error = Some(e);
+                    pull.cancel();
+                }
+            }
+            None
+        },
+    )))
 }
 
 /// Every blob already in the layout (so it is not downloaded again).
@@ -350,96 +431,4 @@ fn as_oci(
         media_type,
         bytes,
     })
-}
-
-/// Pulls show plain lines on terminals too (no bars yet).
-fn resolve_mode(mode: ProgressMode) -> ProgressMode {
-    match mode {
-        ProgressMode::Auto | ProgressMode::Tty => ProgressMode::Plain,
-        m => m,
-    }
-}
-
-thread_local! {
-    static LAST_LINE: std::cell::Cell<Option<Clock>> = const { std::cell::Cell::new(None) };
-}
-
-/// Whether a periodic progress line is due (one every two seconds).
-fn line_due() -> bool {
-    LAST_LINE.with(|last| {
-        let due = last.get().is_none_or(|t| t.elapsed().as_secs() >= 2);
-        if due {
-            last.set(Some(Clock::now()));
-        }
-        due
-    })
-}
-
-fn show(mode: ProgressMode, e: &Event) {
-    match mode {
-        ProgressMode::Json => {
-            let v = match e {
-                Event::Resolved { digest, media_type } => {
-                    serde_json::json!({"event": "resolved", "digest": digest, "media_type": media_type})
-                }
-                Event::PlatformChosen { platform, digest } => {
-                    serde_json::json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
-                }
-                Event::BlobSkipped { digest, size } => {
-                    serde_json::json!({"event": "blob_skipped", "digest": digest, "size": size})
-                }
-                Event::BlobStarted { digest, size } => {
-                    serde_json::json!({"event": "blob_started", "digest": digest, "size": size})
-                }
-                Event::BlobResumed { digest, from, size } => {
-                    serde_json::json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
-                }
-                Event::BlobDone { digest, size } => {
-                    serde_json::json!({"event": "blob_done", "digest": digest, "size": size})
-                }
-                Event::Retrying {
-                    what,
-                    attempt,
-                    delay,
-                    reason,
-                } => serde_json::json!({"event": "retrying", "what": what,
-                    "attempt": attempt, "delay_ms": delay.as_millis() as u64, "reason": reason}),
-                Event::Progress(p) => {
-                    serde_json::json!({"event": "progress", "total_bytes": p.total_bytes,
-                    "done_bytes": p.done_bytes, "received_bytes": p.sent_bytes, "transferred_bytes": p.transferred_bytes,
-                    "bytes_per_second": p.bytes_per_second, "eta_ms": p.eta.map(|d| d.as_millis() as u64)})
-                }
-                _ => return,
-            };
-            println!("{v}");
-        }
-        ProgressMode::Plain => match e {
-            Event::PlatformChosen { platform, digest } => {
-                eprintln!("platform {platform}: {}", digest.short())
-            }
-            Event::BlobSkipped { digest, .. } => eprintln!("{} already present", digest.short()),
-            Event::BlobResumed { digest, from, size } => eprintln!(
-                "{} continuing at {} of {}",
-                digest.short(),
-                bytes(*from),
-                bytes(*size)
-            ),
-            Event::BlobDone { digest, size } => {
-                eprintln!("{} downloaded ({})", digest.short(), bytes(*size))
-            }
-            Event::Retrying {
-                what,
-                delay,
-                reason,
-                ..
-            } => {
-                eprintln!("retrying {what} in {:.1} s: {reason}", delay.as_secs_f64())
-            }
-            Event::Progress(p) if p.done_bytes < p.total_bytes && line_due() => {
-                eprintln!("{}", summary(p))
-            }
-            _ => {}
-        },
-        _ => {}
-    }
 }

@@ -7,23 +7,40 @@ use tug_core::push::{
     Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport,
 };
 use tug_core::retry::RetryPolicy;
-use tug_core::{Instant, Reference, Scheme};
+use tug_core::{Instant, Reference};
 
 use crate::cli::PushArgs;
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
-use crate::progress::{bytes, Display, ProgressMode};
+use crate::history::Recorder;
+use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::source::{Source, SourceSpec};
-use crate::transport::{TlsOptions, Transport};
+use crate::transport::Transport;
 use crate::upload_state::UploadState;
 
-pub fn run(args: PushArgs) -> Result<(), CliError> {
+pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
     let target: Reference = args
         .target
         .parse()
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
+    settings.jobs.flag(args.jobs, "--jobs");
+    settings.retries.flag(args.retries, "--retries");
+    settings
+        .retry_max_wait
+        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
+    settings.chunk_size.flag(args.chunk_size, "--chunk-size");
+    settings
+        .monolithic_max
+        .flag(args.monolithic_max, "--monolithic-max");
+    settings.progress.flag(args.progress, "--progress");
+    settings.registry_flags(&args.registry);
+    crate::verbose::note(&format!("settings: {}", settings.summary()));
+    if args.dry_run {
+        history.dry_run();
+    }
     let credentials = credentials::for_registries(&args.registry, &[&target.registry])?
         .pop()
         .flatten();
@@ -95,36 +112,34 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
             None => Vec::new(),
         },
     };
-    let scheme = if args.registry.plain_http {
-        Scheme::Http
-    } else if target.is_loopback() {
-        Scheme::HttpsThenHttp
-    } else {
-        Scheme::Https
-    };
+    let (tls, scheme) = settings.reach(&target, &args.registry);
     let config = PushConfig {
         scheme,
         credentials,
-        jobs: usize::from(args.jobs),
-        monolithic_max: args.monolithic_max,
-        chunk_size: args.chunk_size.max(1),
+        jobs: usize::from(settings.jobs.value),
+        adaptive: !args.fixed_jobs,
+        monolithic_max: settings.monolithic_max.value,
+        chunk_size: settings.chunk_size.value.max(1),
         retry: RetryPolicy {
-            max_attempts: args.retries.max(1),
-            budget: args.retry_max_wait.map(std::time::Duration::from_secs),
+            max_attempts: settings.retries.value.max(1),
+            budget: settings
+                .retry_max_wait
+                .value
+                .map(std::time::Duration::from_secs),
             ..RetryPolicy::default()
         },
         dry_run: args.dry_run,
         ..PushConfig::default()
     };
-    let tls = TlsOptions::from_args(&args.registry);
     let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
-    let mode = if args.dry_run && args.progress != ProgressMode::Json {
+    let progress = settings.progress.value;
+    let mode = if args.dry_run && progress != ProgressMode::Json {
         ProgressMode::None
     } else {
-        args.progress
+        progress
     };
     let mut display = Display::new(mode, labels.clone());
-    if mode != ProgressMode::Json && mode != ProgressMode::None {
+    if display.is_human() {
         let what = match index {
             Some(_) => format!("{} platforms", images.len()),
             None => format!("{} layers", images[0].layers.len()),
@@ -146,6 +161,10 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
                 Output::Send(req) => io.send(req),
                 Output::Event(e) => {
                     keep_upload_state(&uploads, &e);
+                    history.push_event(&e);
+                    if let Event::Concurrency(c) = &e {
+                        crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
+                    }
                     display.event(&e);
                 }
                 Output::Finished(result) => return Some(result),
@@ -160,7 +179,16 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         );
     }
     let report = result?;
-    print_result(&args, &target, &plan, &labels, &report);
+    history.push_report(&report);
+    print_result(
+        &args,
+        progress,
+        &target,
+        &plan,
+        &labels,
+        &report,
+        display.peak(),
+    );
     Ok(())
 }
 
@@ -182,16 +210,18 @@ fn keep_upload_state(uploads: &UploadState, event: &Event) {
 
 fn print_result(
     args: &PushArgs,
+    progress: ProgressMode,
     target: &Reference,
     plan: &PushPlan,
     labels: &[String],
     report: &PushReport,
+    peak: f64,
 ) {
     let pushed = format!(
         "{}/{}@{}",
         target.registry, target.repository, report.manifest_digest
     );
-    if args.progress == ProgressMode::Json {
+    if progress == ProgressMode::Json {
         let v = serde_json::json!({
             "event": "done",
             "dry_run": args.dry_run,
@@ -199,11 +229,13 @@ fn print_result(
             "digest": report.manifest_digest,
             "blobs_uploaded": report.blobs_uploaded,
             "blobs_skipped": report.blobs_skipped,
+            "blobs_mounted": report.blobs_mounted,
             "blobs_missing": report.blobs_missing,
             "bytes_uploaded": report.bytes_uploaded,
             "bytes_skipped": report.bytes_skipped,
             "retries": report.retries,
             "elapsed_ms": report.elapsed.as_millis() as u64,
+            "peak_bytes_per_second": peak,
         });
         println!("{v}");
         return;
@@ -241,14 +273,22 @@ fn print_result(
         );
         return;
     }
-    eprintln!(
-        "Pushed {} blobs ({}), {} already present ({}), in {:.1} s",
-        report.blobs_uploaded,
-        bytes(report.bytes_uploaded),
-        report.blobs_skipped,
-        bytes(report.bytes_skipped),
-        report.elapsed.as_secs_f64()
-    );
+    if progress != ProgressMode::None {
+        eprintln!(
+            "{}",
+            done_line(&Totals {
+                verb: "Pushed",
+                blobs: report.blobs_uploaded,
+                bytes: report.bytes_uploaded,
+                skipped: report.blobs_skipped,
+                skipped_bytes: report.bytes_skipped,
+                mounted: Some(report.blobs_mounted),
+                retries: report.retries,
+                elapsed: report.elapsed,
+                peak,
+            })
+        );
+    }
     println!("{target}");
     println!("{pushed}");
 }

@@ -36,7 +36,7 @@ mod tug;
 pub use browser::{PagePush, TugWeb};
 pub use fault_proxy::{
     BlobHost, BlobHostRequest, CapReply, Fault, FaultProxy, ProxiedRequest, RangeRewrite, Rule,
-    RuleId,
+    RuleId, Shaping,
 };
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
 pub use nginx::Nginx;

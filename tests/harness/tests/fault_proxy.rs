@@ -619,3 +619,45 @@ fn a_buffering_proxy_keeps_a_broken_off_body_from_the_registry() {
     assert_eq!(put.status, 201, "{put:?}");
     assert_eq!(proxy.request_body_bytes(), blob.len() as u64);
 }
+
+#[test]
+fn a_shaped_proxy_passes_bodies_intact_through_its_buckets_and_delays_each_request() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    assert_eq!(proxy.shaping(), None);
+    proxy.shape(4_000_000, Duration::from_millis(5));
+    assert_eq!(
+        proxy.shaping(),
+        Some(tug_testkit::Shaping {
+            bytes_per_sec: 4_000_000,
+            latency: Duration::from_millis(5)
+        })
+    );
+    let blob = data(200_000, 7);
+    let digest = sha256_digest(&blob);
+    let mut conn = Conn::open(&proxy.host());
+    let put = upload(&mut conn, &proxy.host(), "proxy/shaped", &blob);
+    assert_eq!(put.status, 201, "{put:?}");
+    let path = format!("/v2/proxy/shaped/blobs/{digest}");
+    let get = conn.send("GET", &path, &[], b"", false).unwrap();
+    assert_eq!(get.status, 200);
+    assert!(get.body == blob, "the blob comes back intact");
+    // Every body byte, up and down, went through the buckets; every request waited.
+    assert_eq!(proxy.request_body_bytes(), 200_000);
+    assert_eq!(proxy.response_body_bytes(), 200_000);
+    assert_eq!(proxy.shaped_bytes(), 400_000);
+    assert_eq!(proxy.delayed_requests(), 5); // POST, PATCH, PATCH, PUT, GET
+
+    // Faults still apply on a shaped link; the proxy's own answers are not delayed.
+    proxy.inject("HEAD", "/blobs/", Fault::status(503));
+    let head = conn.send("HEAD", &path, &[], b"", false).unwrap();
+    assert_eq!(head.status, 503);
+    assert_eq!(proxy.delayed_requests(), 5);
+
+    proxy.unshape();
+    assert_eq!(proxy.shaping(), None);
+    let again = conn.send("GET", &path, &[], b"", false).unwrap();
+    assert!(again.body == blob);
+    assert_eq!(proxy.shaped_bytes(), 400_000);
+    assert_eq!(proxy.delayed_requests(), 5);
+}

@@ -18,9 +18,14 @@
 //! The proxy counts the request-body bytes it forwarded to the registry and the response-body
 //! bytes it passed back, and logs every request ([`ProxiedRequest`]). Every wait is bounded
 //! (stalls by their duration, sockets by timeouts) and everything stops on drop.
+//!
+//! [`FaultProxy::shape`] makes it a slow link as well: request and response bodies share a
+//! bandwidth (one token bucket per direction for all connections together) and every
+//! forwarded request waits an added latency before it goes on.
 
 mod blob_host;
 mod http;
+mod shaping;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Cursor, Write};
@@ -34,6 +39,8 @@ pub use blob_host::{BlobHost, BlobHostRequest};
 use http::{
     pump, read_head, reason, request_framing, response_framing, Flow, Framing, Head, Piece,
 };
+use shaping::Shaper;
+pub use shaping::Shaping;
 
 use crate::Registry;
 
@@ -333,6 +340,21 @@ struct Shared {
     buffer_bodies: AtomicBool,
     streams: Mutex<HashMap<u64, TcpStream>>,
     next_stream: AtomicU64,
+    /// The slow link, when [`FaultProxy::shape`] set one.
+    shaper: Mutex<Option<Shaper>>,
+    /// Body bytes that went through the shaper's buckets.
+    shaped_bytes: AtomicU64,
+    /// Requests that waited the shaper's latency.
+    delayed_requests: AtomicU64,
+}
+
+/// Which way body bytes go, for shaping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Request bodies, client to registry.
+    Up,
+    /// Response bodies, registry to client.
+    Down,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -358,6 +380,36 @@ impl Shared {
                 .wait_timeout(stopped, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+    }
+
+    /// Waits until the shaped link has carried `n` more body bytes in `dir`.
+    fn throttle(&self, dir: Direction, n: usize) {
+        let wait = {
+            let mut shaper = lock(&self.shaper);
+            let Some(shaper) = shaper.as_mut() else {
+                return;
+            };
+            let bucket = match dir {
+                Direction::Up => &mut shaper.up,
+                Direction::Down => &mut shaper.down,
+            };
+            bucket.reserve(Instant::now(), n as u64)
+        };
+        self.shaped_bytes.fetch_add(n as u64, Ordering::SeqCst);
+        if !wait.is_zero() {
+            self.hold(wait);
+        }
+    }
+
+    /// Waits the shaped link's latency, if any.
+    fn delay_request(&self) {
+        let latency = lock(&self.shaper)
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.settings.latency);
+        if !latency.is_zero() {
+            self.delayed_requests.fetch_add(1, Ordering::SeqCst);
+            self.hold(latency);
         }
     }
 
@@ -481,6 +533,9 @@ impl FaultProxy {
             buffer_bodies: AtomicBool::new(false),
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(0),
+            shaper: Mutex::new(None),
+            shaped_bytes: AtomicU64::new(0),
+            delayed_requests: AtomicU64::new(0),
         });
         let accept_shared = shared.clone();
         let accept = thread::Builder::new()
@@ -511,6 +566,42 @@ impl FaultProxy {
     /// valid at the last complete request.
     pub fn buffer_request_bodies(&self, on: bool) {
         self.shared.buffer_bodies.store(on, Ordering::SeqCst);
+    }
+
+    /// Makes the proxy a slow link from now on: request bodies and response bodies each
+    /// move at most `bytes_per_sec` (0: unlimited) summed over all connections, and every
+    /// forwarded request waits `latency` (at most two minutes) before it goes to the registry.
+    /// Faults still apply; answers the proxy makes itself are not delayed.
+    pub fn shape(&self, bytes_per_sec: u64, latency: Duration) {
+        assert!(
+            latency <= MAX_HOLD,
+            "a latency must be bounded: {latency:?}"
+        );
+        let settings = Shaping {
+            bytes_per_sec,
+            latency,
+        };
+        *lock(&self.shared.shaper) = Some(Shaper::new(settings));
+    }
+
+    /// Back to a fast link.
+    pub fn unshape(&self) {
+        *lock(&self.shared.shaper) = None;
+    }
+
+    /// The shaping in force.
+    pub fn shaping(&self) -> Option<Shaping> {
+        lock(&self.shared.shaper).as_ref().map(|s| s.settings)
+    }
+
+    /// Body bytes (both directions) that went through the shaped link so far.
+    pub fn shaped_bytes(&self) -> u64 {
+        self.shared.shaped_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Requests that waited the shaped link's latency so far.
+    pub fn delayed_requests(&self) -> u64 {
+        self.shared.delayed_requests.load(Ordering::SeqCst)
     }
 
     /// `127.0.0.1:PORT`, the proxy as a registry host in image references.
@@ -897,6 +988,7 @@ fn forward(
     fault: Option<&Fault>,
     idx: usize,
 ) -> Outcome {
+    shared.delay_request();
     let mut buffered;
     let mut expects_continue = expects_continue;
     let reader: &mut (dyn BufRead + Send) =
@@ -1036,6 +1128,9 @@ fn forward_body(
                     cut = true;
                 }
             }
+        }
+        if payload && upstream_ok {
+            shared.throttle(Direction::Up, take);
         }
         if upstream_ok && up_writer.write_all(&bytes[..take]).is_ok() {
             if payload {
@@ -1189,6 +1284,9 @@ fn relay_response(
                     stop = true;
                 }
             }
+        }
+        if payload {
+            shared.throttle(Direction::Down, take);
         }
         // Counted before the write: a client that has read the last byte must
         // already see it in the counters (tests read them right after).

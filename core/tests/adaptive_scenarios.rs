@@ -1,0 +1,388 @@
+//! Pushes with adaptive concurrency over a simulated link, in virtual time: request bodies
+//! share the link's capacity (each upload limited to `per_flow`), every answer comes a
+//! round trip after its request is sent, and the capacity changes during the push.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use support::images::{image, Image};
+use support::registry_model::{Fault, RegistryModel};
+use tug_core::concurrency::{Change, Reason};
+use tug_core::http::{Body, Method, Request};
+use tug_core::push::{Event, Output, Push, PushConfig, PushReport};
+use tug_core::{Error, Instant, Scheme};
+
+const TICK: Duration = Duration::from_millis(10);
+const MB: f64 = 1_000_000.0;
+
+struct LinkSpec {
+    /// Capacity (bytes/s) from each instant on.
+    schedule: Vec<(Instant, f64)>,
+    per_flow: f64,
+    round_trip: Duration,
+}
+
+impl LinkSpec {
+    fn capacity(&self, t: Instant) -> f64 {
+        self.schedule
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= t)
+            .map_or(0.0, |(_, c)| *c)
+    }
+}
+
+struct Flight {
+    req: Request,
+    body: Vec<u8>,
+    sent: usize,
+    /// Fractional bytes owed from earlier ticks.
+    credit: f64,
+    /// When the answer arrives, once the body is out.
+    answer_at: Option<Instant>,
+}
+
+struct LinkRun {
+    result: Result<PushReport, Error>,
+    events: Vec<Event>,
+    requests: Vec<Request>,
+    /// The most distinct blobs with a request in flight at once.
+    max_blobs_in_flight: usize,
+    /// (time, window) after every change.
+    windows: Vec<(Instant, usize)>,
+    /// Every answered request with the status it got, in the order answered.
+    answered: Vec<(Request, u16)>,
+}
+
+fn blob_of(req: &Request, plan_blob_of_path: &HashMap<String, usize>) -> Option<usize> {
+    if let Body::BlobRange { blob, .. } = req.body {
+        return Some(blob);
+    }
+    let path = req.url.path();
+    plan_blob_of_path
+        .iter()
+        .find(|(digest, _)| path.ends_with(digest.as_str()))
+        .map(|(_, b)| *b)
+}
+
+fn run_on_link(
+    model: &mut RegistryModel,
+    img: &Image,
+    config: PushConfig,
+    link: &LinkSpec,
+) -> LinkRun {
+    let mut now = Instant::ZERO;
+    let mut push = Push::new(img.plan.clone(), config, now);
+    let digests: HashMap<String, usize> = img
+        .plan
+        .blobs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.digest.to_string(), i))
+        .collect();
+    // Requests of one upload session carry no digest in their path: remember whose
+    // session each upload URL belongs to.
+    let mut session_blob: HashMap<String, usize> = HashMap::new();
+    let mut flights: Vec<Flight> = Vec::new();
+    let mut run = LinkRun {
+        result: Err(Error::Cancelled),
+        events: Vec::new(),
+        requests: Vec::new(),
+        max_blobs_in_flight: 0,
+        windows: Vec::new(),
+        answered: Vec::new(),
+    };
+    for _ in 0..1_000_000 {
+        while let Some(out) = push.poll() {
+            match out {
+                Output::Send(req) => {
+                    let body = match &req.body {
+                        Body::Empty => Vec::new(),
+                        Body::Bytes(b) => b.clone(),
+                        Body::BlobRange { blob, start, end } => {
+                            img.data[*blob][*start as usize..*end as usize].to_vec()
+                        }
+                    };
+                    if let Body::BlobRange { blob, .. } = req.body {
+                        assert!(
+                            !flights.iter().any(|f| matches!(
+                                f.req.body,
+                                Body::BlobRange { blob: other, .. } if other == blob
+                            )),
+                            "two bodies of blob {blob} in flight at once"
+                        );
+                    }
+                    run.requests.push(req.clone());
+                    let answer_at = body.is_empty().then(|| now + link.round_trip);
+                    flights.push(Flight {
+                        req,
+                        body,
+                        sent: 0,
+                        credit: 0.0,
+                        answer_at,
+                    });
+                }
+                Output::Event(e) => {
+                    if let Event::Concurrency(c) = &e {
+                        run.windows.push((now, c.to));
+                    }
+                    run.events.push(e);
+                }
+                Output::Finished(result) => {
+                    run.result = result;
+                    return run;
+                }
+            }
+        }
+        let blobs: HashSet<usize> = flights
+            .iter()
+            .filter_map(|f| {
+                blob_of(&f.req, &digests).or_else(|| session_blob.get(f.req.url.path()).copied())
+            })
+            .collect();
+        run.max_blobs_in_flight = run.max_blobs_in_flight.max(blobs.len());
+        if push.poll_timeout().is_some_and(|t| t <= now) {
+            push.handle_timeout(now);
+            continue;
+        }
+        if flights.is_empty() {
+            match push.poll_timeout() {
+                Some(t) => {
+                    now = t;
+                    push.handle_timeout(now);
+                    continue;
+                }
+                None => panic!("the push stalled: nothing in flight, no timer"),
+            }
+        }
+        // One tick: bodies move, answers that are due arrive.
+        let sending = flights.iter().filter(|f| f.answer_at.is_none()).count();
+        let share = if sending > 0 {
+            link.per_flow.min(link.capacity(now) / sending as f64) * TICK.as_secs_f64()
+        } else {
+            0.0
+        };
+        now = now + TICK;
+        for f in flights.iter_mut().filter(|f| f.answer_at.is_none()) {
+            f.credit += share;
+            let n = (f.credit as usize).min(f.body.len() - f.sent);
+            f.credit -= n as f64;
+            if n > 0 {
+                push.handle_body_sent(f.req.id, &f.body[f.sent..f.sent + n], now)
+                    .unwrap();
+                f.sent += n;
+            }
+            if f.sent == f.body.len() {
+                f.answer_at = Some(now + link.round_trip);
+            }
+        }
+        let due: Vec<usize> = (0..flights.len())
+            .filter(|&i| flights[i].answer_at.is_some_and(|t| t <= now))
+            .collect();
+        for i in due.into_iter().rev() {
+            let f = flights.remove(i);
+            match model.handle(&f.req, &f.body) {
+                Ok((head, body)) => {
+                    if let (Some(b), Some(location)) = (
+                        blob_of(&f.req, &digests)
+                            .or_else(|| session_blob.get(f.req.url.path()).copied()),
+                        head.header("location"),
+                    ) {
+                        if let Ok(url) = f.req.url.join(location) {
+                            session_blob.insert(url.path().to_owned(), b);
+                        }
+                    }
+                    run.answered.push((f.req.clone(), head.status.as_u16()));
+                    push.handle_response(f.req.id, head, now).unwrap();
+                    if !body.is_empty() {
+                        push.handle_body_chunk(f.req.id, &body, now).unwrap();
+                    }
+                    push.handle_body_end(f.req.id, now).unwrap();
+                }
+                Err(e) => push.handle_transport_error(f.req.id, e, now).unwrap(),
+            }
+        }
+    }
+    panic!("the push did not finish");
+}
+
+fn config(jobs: usize) -> PushConfig {
+    PushConfig {
+        scheme: Scheme::Http,
+        jobs,
+        adaptive: true,
+        monolithic_max: 64 * 1024,
+        chunk_size: 128 * 1024,
+        ..PushConfig::default()
+    }
+}
+
+fn changes(run: &LinkRun) -> Vec<&Change> {
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Concurrency(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every blob's accepted `PATCH`es, in the order answered, start where the one before
+/// ended and end at the blob's size: chunks of one blob are never sent out of order (the
+/// driver also checks that no two bodies of one blob are ever in flight together).
+fn assert_chunks_sequential(run: &LinkRun, img: &Image) {
+    let mut next: HashMap<usize, u64> = HashMap::new();
+    for (r, status) in &run.answered {
+        if r.method != Method::PATCH {
+            continue;
+        }
+        assert_ne!(*status, 416, "a chunk out of place: {}", r.url);
+        let Body::BlobRange { blob, start, end } = r.body else {
+            panic!("a PATCH without a blob range");
+        };
+        let range = r.headers["content-range"].to_str().unwrap();
+        assert_eq!(range, format!("{start}-{}", end - 1));
+        if *status != 202 {
+            continue;
+        }
+        let expected = next.get(&blob).copied().unwrap_or(0);
+        assert_eq!(
+            start, expected,
+            "blob {blob}: a chunk at {start} after one that ended at {expected}"
+        );
+        next.insert(blob, end);
+    }
+    for (blob, end) in next {
+        assert_eq!(
+            end,
+            img.data[blob].len() as u64,
+            "blob {blob} not sent whole"
+        );
+    }
+}
+
+/// 2 MB/s for the first 12 s, then 8 MB/s; each upload at most 0.5 MB/s: the best window
+/// is 4, then 16 — more than `jobs` = 8.
+#[test]
+fn the_window_follows_the_link_and_chunks_stay_in_order() {
+    let sizes: Vec<usize> = std::iter::once(2_000)
+        .chain((0..80).map(|i| 400_000 + 1_000 * i))
+        .collect();
+    let img = image(&sizes);
+    let link = LinkSpec {
+        schedule: vec![
+            (Instant::ZERO, 2.0 * MB),
+            (Instant::from_millis(12_000), 8.0 * MB),
+        ],
+        per_flow: 0.5 * MB,
+        round_trip: Duration::from_millis(20),
+    };
+    let mut model = RegistryModel::default();
+    let run = run_on_link(&mut model, &img, config(8), &link);
+    let report = run.result.as_ref().expect("push succeeds");
+    assert_eq!(report.blobs_uploaded, sizes.len());
+    for (d, data) in img.plan.blobs.iter().zip(&img.data) {
+        assert_eq!(model.blobs.get(&d.digest.to_string()), Some(data));
+    }
+    assert_chunks_sequential(&run, &img);
+    assert_eq!(model.count("PATCH") as u64, model.patch_sizes.len() as u64);
+    assert!(run.max_blobs_in_flight <= 8, "{}", run.max_blobs_in_flight);
+
+    let changes = changes(&run);
+    for c in &changes {
+        assert!((1..=8).contains(&c.to), "{c:?}");
+    }
+    let slow = Instant::from_millis(12_000);
+    // On the slow link the window comes down from 8 to around the knee (4)…
+    let lowest_slow = run
+        .windows
+        .iter()
+        .filter(|(t, _)| *t < slow)
+        .map(|(_, w)| *w)
+        .min()
+        .expect("the window moved on the slow link");
+    assert!(lowest_slow <= 5, "{:?}", run.windows);
+    // … and goes back up to the bound once the link is faster.
+    assert!(
+        run.windows.iter().any(|(t, w)| *t > slow && *w == 8),
+        "{:?}",
+        run.windows
+    );
+    let (_, last) = run.windows.last().unwrap();
+    assert!(*last >= 7, "{:?}", run.windows);
+}
+
+#[test]
+fn overload_halves_the_window_and_the_push_still_finishes() {
+    let sizes: Vec<usize> = std::iter::once(2_000)
+        .chain((0..24).map(|_| 300_000))
+        .collect();
+    let img = image(&sizes);
+    let link = LinkSpec {
+        schedule: vec![(Instant::ZERO, 8.0 * MB)],
+        per_flow: 1.0 * MB,
+        round_trip: Duration::from_millis(20),
+    };
+    let mut model = RegistryModel::default();
+    // The 11th, 12th and 13th PATCH get a 503: one burst.
+    for after in [10, 0, 0] {
+        model.faults.push_back(Fault {
+            method: Method::PATCH,
+            path_contains: "/blobs/uploads/".into(),
+            response: Ok(503),
+            extra_headers: Vec::new(),
+            forget_uploads: false,
+            after,
+        });
+    }
+    let run = run_on_link(&mut model, &img, config(8), &link);
+    let report = run.result.as_ref().expect("push succeeds");
+    assert_eq!(report.blobs_uploaded, sizes.len());
+    assert!(report.retries >= 3);
+    let changes = changes(&run);
+    let cut = changes
+        .iter()
+        .find(|c| c.reason == Reason::Congestion)
+        .expect("the 503s halve the window");
+    assert_eq!((cut.from, cut.to), (8, 4));
+    // The three 503s came in one burst: one halving.
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| c.reason == Reason::Congestion)
+            .count(),
+        1
+    );
+    // A failed chunk is asked about and sent again from where the registry stands.
+    assert_eq!(model.count("PATCH") - 3, model.patch_sizes.len());
+    assert_chunks_sequential(&run, &img);
+}
+
+#[test]
+fn fixed_jobs_never_change() {
+    let sizes: Vec<usize> = std::iter::once(2_000)
+        .chain((0..30).map(|_| 300_000))
+        .collect();
+    let img = image(&sizes);
+    let link = LinkSpec {
+        schedule: vec![(Instant::ZERO, 2.0 * MB)],
+        per_flow: 0.5 * MB,
+        round_trip: Duration::from_millis(20),
+    };
+    let mut model = RegistryModel::default();
+    let run = run_on_link(
+        &mut model,
+        &img,
+        PushConfig {
+            adaptive: false,
+            ..config(6)
+        },
+        &link,
+    );
+    run.result.as_ref().expect("push succeeds");
+    assert!(changes(&run).is_empty());
+    assert_eq!(run.max_blobs_in_flight, 6);
+    assert_chunks_sequential(&run, &img);
+}

@@ -1,0 +1,682 @@
+//! Operation history: every push, pull and copy appends one record to `history.jsonl` in the
+//! state directory (one JSON object per line).
+//!
+//! Appends happen under an exclusive lock on `history.lock`, with the whole line in one
+//! `write` on a file opened with `O_APPEND`, so concurrent tug processes never interleave or
+//! lose records. When a record would take the file over the cap (4 MiB, or
+//! `$TUG_HISTORY_MAX_BYTES`), the file first becomes `history.jsonl.1` (replacing the older
+//! one) and a new file is started. Readers take a shared lock and read both files.
+//!
+//! Nothing secret goes in: references and paths as the user gave them (with any
+//! `user:password@` removed), counts, timings, and error messages, which carry no credentials
+//! (URLs in them lose their user info and query).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tug_core::progress::Progress;
+use tug_core::{pull, push};
+
+use crate::exit_code::CliError;
+
+/// The history file in the state directory.
+pub const FILE: &str = "history.jsonl";
+/// The rotated history file.
+pub const OLD_FILE: &str = "history.jsonl.1";
+const LOCK_FILE: &str = "history.lock";
+/// Default size cap of the history file.
+pub const DEFAULT_MAX_BYTES: u64 = 4 << 20;
+
+/// One operation.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Record {
+    /// Short unique id (time and process based).
+    pub id: String,
+    /// `push`, `pull` or `copy`.
+    pub command: String,
+    /// A dry run (nothing uploaded).
+    #[serde(skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+    /// Start and end, RFC 3339 in UTC.
+    pub start: String,
+    pub end: String,
+    pub duration_ms: u64,
+    /// What was read and where it went, as given (file, reference, output).
+    pub source: String,
+    pub target: String,
+    /// The manifest (or index) pushed, pulled or copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Bytes of all the operation's blobs.
+    pub bytes_total: u64,
+    /// Bytes put on the wire (push, copy) or received (pull), re-sent bytes included.
+    pub bytes_transferred: u64,
+    /// Bytes of blobs the other side already had.
+    pub bytes_skipped: u64,
+    /// Bytes of blobs mounted from another repository.
+    pub bytes_mounted: u64,
+    /// Blobs of the operation.
+    pub blobs: usize,
+    pub blobs_transferred: usize,
+    pub blobs_skipped: usize,
+    pub blobs_mounted: usize,
+    /// Requests retried.
+    pub retries: u32,
+    /// Bytes transferred over the whole duration, per second.
+    pub avg_bytes_per_second: f64,
+    /// The highest smoothed rate the progress reports showed.
+    pub peak_bytes_per_second: f64,
+    /// `ok`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// The exit code.
+    pub exit_code: i32,
+    /// For failures: `usage`, `input`, `auth`, `registry`, `network` or `cancelled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
+    /// For failures: the error message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Per-blob timings, in the order blobs were first seen.
+    pub blob_timings: Vec<BlobTiming>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What happened to one blob, in milliseconds since the operation started.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BlobTiming {
+    pub digest: String,
+    pub size: u64,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// `pushed`, `downloaded`, `skipped`, `mounted`, or `unfinished` (the operation ended first).
+    pub outcome: String,
+    /// Bytes a download continued from (an earlier run's partial file).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub resumed_from: u64,
+    pub retries: u32,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The history directory (the state directory), if there is one.
+pub fn dir() -> Option<PathBuf> {
+    crate::upload_state::state_dir()
+}
+
+/// The size cap: `$TUG_HISTORY_MAX_BYTES`, else 4 MiB.
+pub fn max_bytes() -> u64 {
+    std::env::var("TUG_HISTORY_MAX_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_MAX_BYTES)
+}
+
+fn lock_file(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+}
+
+/// Appends `record` to the history in `dir`, rotating first when the file would pass `cap`.
+pub fn append(dir: &Path, record: &Record, cap: u64) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+    line.push(b'\n');
+    let lock = lock_file(dir)?;
+    lock.lock()?;
+    let path = dir.join(FILE);
+    let size = fs::metadata(&path).map_or(0, |m| m.len());
+    if size > 0 && size + line.len() as u64 > cap {
+        fs::rename(&path, dir.join(OLD_FILE))?;
+    }
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    // One write of the whole line: with O_APPEND and the lock, lines never interleave.
+    file.write_all(&line)?;
+    drop(file);
+    lock.unlock()
+}
+
+/// Every record in `dir`, oldest first, and how many lines could not be read.
+pub fn read(dir: &Path) -> io::Result<(Vec<Record>, usize)> {
+    if !dir.join(FILE).exists() && !dir.join(OLD_FILE).exists() {
+        return Ok((Vec::new(), 0));
+    }
+    let lock = lock_file(dir)?;
+    lock.lock_shared()?;
+    let mut records = Vec::new();
+    let mut bad = 0;
+    for name in [OLD_FILE, FILE] {
+        let text = match fs::read(dir.join(name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let (mut r, b) = parse(&text);
+        records.append(&mut r);
+        bad += b;
+    }
+    lock.unlock()?;
+    Ok((records, bad))
+}
+
+/// The records of a history file's bytes, and how many non-empty lines did not parse.
+pub fn parse(text: &[u8]) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut bad = 0;
+    for line in text.split(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(_) => bad += 1,
+        }
+    }
+    (records, bad)
+}
+
+/// A new record id: the time in milliseconds and the process id, in base 36.
+fn new_id(now: SystemTime) -> String {
+    let ms = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    format!("{}-{}", base36(ms), base36(u64::from(std::process::id())))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// RFC 3339 in UTC with milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Removes what could carry a secret from text: the user info and the query of every URL,
+/// and a `user:password@` in front of a registry name.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '>' || c == ')')
+            .unwrap_or(tail.len());
+        let (url, after) = tail.split_at(end);
+        let authority_end = url.find('/').unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        out.push_str(authority.rsplit('@').next().unwrap_or(authority));
+        out.push_str(path.split(['?', '#']).next().unwrap_or(path));
+        rest = after;
+    }
+    out.push_str(rest);
+    // `user:pass@registry/repo` given as a reference.
+    out.split(' ')
+        .map(|word| {
+            let host_part = word.split('/').next().unwrap_or(word);
+            match host_part.rfind('@') {
+                Some(at) if host_part[..at].contains(':') => word[at + 1..].to_owned(),
+                _ => word.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The class of an error, for `--failed` listings and scripts.
+pub fn error_class(e: &CliError) -> &'static str {
+    match e {
+        CliError::Usage(_) => "usage",
+        CliError::Input(_) | CliError::Archive(_) => "input",
+        // `tug web` is not an operation the history records.
+        CliError::WebNotBuilt(_) | CliError::Serve(_) => "other",
+        CliError::Core(core) => match core {
+            tug_core::Error::Auth { .. } => "auth",
+            tug_core::Error::DigestMismatch { .. } | tug_core::Error::InvalidInput { .. } => {
+                "input"
+            }
+            tug_core::Error::Cancelled => "cancelled",
+            tug_core::Error::Transport { .. } => "network",
+            _ => "registry",
+        },
+    }
+}
+
+/// Gathers one operation's record from the events its command sees, and appends it when the
+/// operation ends.
+pub struct Recorder {
+    record: Record,
+    wall_start: SystemTime,
+    start: Instant,
+    blobs: HashMap<String, usize>,
+    last_progress: Option<Progress>,
+    retries_seen: u32,
+}
+
+impl Recorder {
+    /// Starts the record of `command` (`push`, `pull`, `copy`) from `source` to `target`.
+    pub fn new(command: &str, source: &str, target: &str) -> Recorder {
+        let wall_start = SystemTime::now();
+        Recorder {
+            record: Record {
+                id: new_id(wall_start),
+                command: command.to_owned(),
+                source: scrub(source),
+                target: scrub(target),
+                ..Record::default()
+            },
+            wall_start,
+            start: Instant::now(),
+            blobs: HashMap::new(),
+            last_progress: None,
+            retries_seen: 0,
+        }
+    }
+
+    /// Marks a dry run.
+    pub fn dry_run(&mut self) {
+        self.record.dry_run = true;
+    }
+
+    /// The manifest or index the operation is about.
+    pub fn digest(&mut self, digest: &impl ToString) {
+        self.record.digest = Some(digest.to_string());
+    }
+
+    fn ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn blob(&mut self, digest: &impl ToString, size: u64) -> &mut BlobTiming {
+        let key = digest.to_string();
+        let now = self.ms();
+        let n = self.record.blob_timings.len();
+        let i = *self.blobs.entry(key.clone()).or_insert(n);
+        if i == n {
+            self.record.blob_timings.push(BlobTiming {
+                digest: key,
+                size,
+                start_ms: now,
+                end_ms: now,
+                outcome: "unfinished".into(),
+                ..BlobTiming::default()
+            });
+        }
+        &mut self.record.blob_timings[i]
+    }
+
+    fn end_blob(&mut self, digest: &impl ToString, size: u64, outcome: &str) {
+        let now = self.ms();
+        let b = self.blob(digest, size);
+        b.end_ms = now;
+        b.outcome = outcome.to_owned();
+    }
+
+    fn progress(&mut self, p: &Progress) {
+        self.record.peak_bytes_per_second =
+            self.record.peak_bytes_per_second.max(p.bytes_per_second);
+        self.last_progress = Some(p.clone());
+    }
+
+    fn retry(&mut self, what: &str) {
+        self.retries_seen += 1;
+        // `what` names the blob by its full or 12-digit short digest.
+        if let Some(b) = self
+            .record
+            .blob_timings
+            .iter_mut()
+            .find(|b| b.digest.len() > 19 && what.contains(&b.digest[7..19]))
+        {
+            b.retries += 1;
+        }
+    }
+
+    /// Takes in a push's (or a copy's) event.
+    pub fn push_event(&mut self, e: &push::Event) {
+        use push::Event as E;
+        match e {
+            E::BlobStarted { digest, size, .. } => {
+                self.blob(digest, *size);
+            }
+            E::BlobCommitted { digest, size, .. } => self.end_blob(digest, *size, "pushed"),
+            E::BlobSkipped { digest, size, .. } => {
+                self.end_blob(digest, *size, "skipped");
+                self.record.blobs_skipped += 1;
+                self.record.bytes_skipped += size;
+            }
+            E::BlobMounted { digest, size, .. } => {
+                self.end_blob(digest, *size, "mounted");
+                self.record.blobs_mounted += 1;
+                self.record.bytes_mounted += size;
+            }
+            E::ManifestPushed { digest } => self.digest(digest),
+            E::Retrying { what, .. } => self.retry(what),
+            E::Progress(p) => self.progress(p),
+            _ => {}
+        }
+    }
+
+    /// Takes in a pull's event.
+    pub fn pull_event(&mut self, e: &pull::Event) {
+        use pull::Event as E;
+        match e {
+            E::BlobStarted { digest, size } => {
+                self.blob(digest, *size);
+            }
+            E::BlobResumed { digest, from, size } => self.blob(digest, *size).resumed_from = *from,
+            E::BlobDone { digest, size } => self.end_blob(digest, *size, "downloaded"),
+            E::BlobSkipped { digest, size } => {
+                self.end_blob(digest, *size, "skipped");
+                self.record.blobs_skipped += 1;
+                self.record.bytes_skipped += size;
+            }
+            E::Retrying { what, .. } => self.retry(what),
+            E::Progress(p) => self.progress(p),
+            _ => {}
+        }
+    }
+
+    /// Takes the final numbers of a push or copy.
+    pub fn push_report(&mut self, r: &push::PushReport) {
+        self.digest(&r.manifest_digest);
+        self.record.blobs_transferred = r.blobs_uploaded;
+        self.record.blobs_skipped = r.blobs_skipped;
+        self.record.blobs_mounted = r.blobs_mounted;
+        self.record.bytes_skipped = r.bytes_skipped;
+        self.record.retries = r.retries;
+    }
+
+    /// Takes the final numbers of a pull.
+    pub fn pull_report(&mut self, r: &pull::PullReport) {
+        self.record.blobs_transferred = r.blobs_downloaded;
+        self.record.blobs_skipped = r.blobs_skipped;
+        self.record.bytes_skipped = r.bytes_skipped;
+        self.record.retries = r.retries;
+    }
+
+    /// The finished record for `result`.
+    pub fn finish(mut self, result: &Result<(), CliError>) -> Record {
+        let elapsed = self.start.elapsed();
+        let r = &mut self.record;
+        r.start = rfc3339(self.wall_start);
+        r.end = rfc3339(self.wall_start + elapsed);
+        r.duration_ms = elapsed.as_millis() as u64;
+        if let Some(p) = &self.last_progress {
+            r.bytes_total = p.total_bytes;
+            r.bytes_transferred = p.sent_bytes;
+            r.blobs = p.blobs_total;
+        }
+        r.blobs = r.blobs.max(r.blob_timings.len());
+        r.retries = r.retries.max(self.retries_seen);
+        if r.blobs_transferred == 0 {
+            r.blobs_transferred = r
+                .blob_timings
+                .iter()
+                .filter(|b| b.outcome == "pushed" || b.outcome == "downloaded")
+                .count();
+        }
+        let secs = elapsed.max(Duration::from_millis(1)).as_secs_f64();
+        r.avg_bytes_per_second = (r.bytes_transferred as f64 / secs).round();
+        r.peak_bytes_per_second = r.peak_bytes_per_second.round();
+        let end = r.duration_ms;
+        for b in &mut r.blob_timings {
+            if b.outcome == "unfinished" {
+                b.end_ms = end;
+            }
+        }
+        match result {
+            Ok(()) => {
+                r.outcome = "ok".into();
+                r.exit_code = crate::exit_code::OK;
+            }
+            Err(e) => {
+                r.outcome = if e.code() == crate::exit_code::CANCELLED {
+                    "cancelled".into()
+                } else {
+                    "failed".into()
+                };
+                r.exit_code = e.code();
+                r.error_class = Some(error_class(e).into());
+                r.error = Some(scrub(&e.to_string()));
+            }
+        }
+        self.record
+    }
+
+    /// Finishes the record and appends it to the history; a failure to write is a warning.
+    pub fn save(self, result: &Result<(), CliError>) {
+        let record = self.finish(result);
+        let Some(dir) = dir() else {
+            return;
+        };
+        if let Err(e) = append(&dir, &record, max_bytes()) {
+            eprintln!(
+                "tug: warning: cannot write the history in {}: {e}",
+                dir.display()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, pad: usize) -> Record {
+        Record {
+            id: id.into(),
+            command: "push".into(),
+            source: "x".repeat(pad),
+            outcome: "ok".into(),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn appends_and_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..5 {
+            append(dir.path(), &record(&i.to_string(), 10), DEFAULT_MAX_BYTES).unwrap();
+        }
+        let (records, bad) = read(dir.path()).unwrap();
+        assert_eq!(bad, 0);
+        let ids: Vec<_> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0", "1", "2", "3", "4"]);
+    }
+
+    #[test]
+    fn rotation_keeps_the_file_under_the_cap_and_reads_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let line_len = serde_json::to_vec(&record("00", 200)).unwrap().len() as u64 + 1;
+        let cap = line_len * 3 + 10;
+        for i in 0..10 {
+            append(dir.path(), &record(&format!("{i:02}"), 200), cap).unwrap();
+            let size = fs::metadata(dir.path().join(FILE)).unwrap().len();
+            assert!(size <= cap, "{size} > {cap}");
+        }
+        // 10 records, 3 per file: 09 is alone in the current file, 06..08 in the old one.
+        let (records, bad) = read(dir.path()).unwrap();
+        assert_eq!(bad, 0);
+        let ids: Vec<_> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["06", "07", "08", "09"]);
+        assert!(fs::metadata(dir.path().join(OLD_FILE)).unwrap().len() <= cap);
+    }
+
+    #[test]
+    fn unreadable_lines_are_counted_and_skipped() {
+        let ok = serde_json::to_string(&record("a", 1)).unwrap();
+        let text = format!("{ok}\n{{\"id\": \"trunc\n\n  \nnot json\n{ok}\n");
+        let (records, bad) = parse(text.as_bytes());
+        assert_eq!(records.len(), 2);
+        assert_eq!(bad, 2);
+    }
+
+    #[test]
+    fn older_and_newer_records_parse() {
+        // Fields missing (older tug) default; unknown fields (newer tug) are ignored.
+        let (records, bad) = parse(br#"{"id":"x","command":"pull","future":1}"#);
+        assert_eq!(bad, 0);
+        assert_eq!(records[0].command, "pull");
+        assert!(records[0].blob_timings.is_empty());
+    }
+
+    #[test]
+    fn concurrent_appends_from_many_threads_never_corrupt_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let dir = dir.path().to_owned();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        // Lines of different lengths, some longer than a pipe buffer.
+                        let r = record(&format!("{t}-{i}"), (t * 1500 + i * 37) % 9000);
+                        append(&dir, &r, DEFAULT_MAX_BYTES).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = fs::read(dir.path().join(FILE)).unwrap();
+        let (records, bad) = parse(&text);
+        assert_eq!(bad, 0);
+        assert_eq!(records.len(), 400);
+        let mut ids: Vec<_> = records.iter().map(|r| r.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 400);
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_709_210_096_789); // a leap year's 29 Feb
+        assert_eq!(rfc3339(t), "2024-02-29T12:34:56.789Z");
+    }
+
+    #[test]
+    fn ids_are_short_and_differ_by_time() {
+        let a = new_id(UNIX_EPOCH + Duration::from_millis(1_709_210_096_789));
+        let b = new_id(UNIX_EPOCH + Duration::from_millis(1_709_210_096_790));
+        assert_ne!(a, b);
+        assert!(a.len() <= 16, "{a}");
+    }
+
+    #[test]
+    fn scrub_removes_user_info_and_queries() {
+        assert_eq!(
+            scrub("PUT https://bob:hunter2@reg.example/v2/x/blobs/uploads/1?_state=abc&digest=sha256:1 failed"),
+            "PUT https://reg.example/v2/x/blobs/uploads/1 failed"
+        );
+        assert_eq!(scrub("bob:hunter2@reg.example/app:1"), "reg.example/app:1");
+        assert_eq!(
+            scrub("reg.example/app@sha256:abcd"),
+            "reg.example/app@sha256:abcd"
+        );
+        assert_eq!(scrub("/tmp/a b.tar"), "/tmp/a b.tar");
+    }
+
+    #[test]
+    fn recorder_gathers_blob_timings_and_totals() {
+        let d1: tug_core::Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
+        let d2: tug_core::Digest = format!("sha256:{}", "b".repeat(64)).parse().unwrap();
+        let mut rec = Recorder::new("push", "img.tar", "https://u:p@reg/app:1");
+        rec.push_event(&push::Event::BlobSkipped {
+            blob: 0,
+            digest: d1.clone(),
+            size: 10,
+        });
+        rec.push_event(&push::Event::BlobStarted {
+            blob: 1,
+            digest: d2.clone(),
+            size: 100,
+        });
+        rec.push_event(&push::Event::Retrying {
+            what: format!("uploading blob sha256:{}", d2.short()),
+            attempt: 2,
+            delay: Duration::from_millis(5),
+            reason: "503".into(),
+        });
+        let progress = |rate: f64, sent: u64| Progress {
+            total_bytes: 110,
+            done_bytes: 10,
+            skipped_bytes: 10,
+            sent_bytes: sent,
+            transferred_bytes: sent,
+            blobs_total: 2,
+            blobs_done: 1,
+            blobs_skipped: 1,
+            bytes_per_second: rate,
+            eta: None,
+            elapsed: Duration::ZERO,
+        };
+        rec.push_event(&push::Event::Progress(progress(300.0, 50)));
+        rec.push_event(&push::Event::Progress(progress(100.0, 150)));
+        let r = rec.finish(&Err(CliError::Core(tug_core::Error::Cancelled)));
+        assert_eq!(r.target, "https://reg/app:1");
+        assert_eq!(r.outcome, "cancelled");
+        assert_eq!(r.error_class.as_deref(), Some("cancelled"));
+        assert_eq!(r.exit_code, 130);
+        assert_eq!(r.retries, 1);
+        assert_eq!(r.peak_bytes_per_second, 300.0);
+        assert_eq!(
+            (r.bytes_total, r.bytes_transferred, r.bytes_skipped),
+            (110, 150, 10)
+        );
+        assert_eq!((r.blobs, r.blobs_skipped, r.blobs_transferred), (2, 1, 0));
+        assert_eq!(r.blob_timings.len(), 2);
+        assert_eq!(r.blob_timings[0].outcome, "skipped");
+        assert_eq!(r.blob_timings[1].outcome, "unfinished");
+        assert_eq!(r.blob_timings[1].retries, 1);
+    }
+}
