@@ -273,6 +273,8 @@ fuzz_target!(|data: &[u8]| {
         scheme: setup.scheme,
         credentials: setup.credentials.clone(),
         jobs: setup.jobs,
+        // Both ways of choosing the blobs in flight.
+        adaptive: setup.seed % 2 == 1,
         retry: RetryPolicy {
             max_attempts: setup.attempts,
             base_delay: setup.delay,

@@ -903,6 +903,8 @@ fuzz_target!(|input: Input| {
                 password: password.clone(),
             }),
         jobs: usize::from(setup.jobs % 5),
+        // Both ways of choosing the blobs in flight.
+        adaptive: setup.jobs & 0x80 != 0,
         monolithic_max: setup.monolithic.value(16 * 1024 * 1024),
         chunk_size: setup.chunk.value(64 * 1024 * 1024),
         retry: RetryPolicy {
