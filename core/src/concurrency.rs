@@ -17,8 +17,9 @@
 //! first whole sample after every change of the window is dropped ([`SETTLE`]): new blobs
 //! spend it on `HEAD` and `POST` round trips.
 //!
-//! **Start.** The first sample starts a search upwards whose first probe doubles the window
-//! (slow start); from `max` it turns downwards at once.
+//! **Start.** Below `max`, the first sample starts a search upwards whose first probe
+//! doubles the window (slow start). At `max` (where tug starts: `--jobs` is the most and
+//! the first guess) the window is held.
 //!
 //! **Hold.** The window stays; a reference rate follows the samples (moving average,
 //! weight [`FOLLOW`]). Two samples in a row more than [`DROP`] (30 %) below the reference
@@ -34,11 +35,13 @@
 //! `GAIN · s / small` ([`GAIN`] = ½: half of what `s` more flows add when throughput grows in
 //! proportion to the flows). A probe up is kept when the larger (the probe) wins; a probe
 //! down is kept when the larger (the base) does not. A kept probe becomes the base; the
-//! next step up doubles (additive increase that speeds up while it pays), the next step down
-//! halves the window again (multiplicative decrease while nothing is lost). A rejected probe
-//! rules out its window and everything beyond it, and the next step is 1; a rejected step of
-//! 1 up turns the search down, a rejected step of 1 down ends it: back to the base, hold.
-//! Every probe narrows the bracket, so every search ends.
+//! next step up doubles (additive increase that speeds up while it pays); the next step
+//! down is one window (a probe down costs throughput when it is rejected, more so at small
+//! windows), except after a drop, where each halves the window again (multiplicative
+//! decrease while nothing is lost). A rejected probe rules out its window and everything
+//! beyond it, and the next step is 1; a rejected step of 1 up turns the search down, a
+//! rejected step of 1 down ends it: back to the base, hold. Every probe narrows the bracket,
+//! so every search ends.
 //!
 //! **Congestion.** A retry of a request that failed with 408, 429, 502, 503, 504 or a
 //! transport failure (timeout, reset, refused connection) halves the window at once (at most
@@ -56,7 +59,7 @@
 //! 300 ms to stop; the capacity stepping between 20, 80 and 10 MB/s from every starting
 //! window with `max` 8 and 16, and random links, capacities and bounds up to 16): within
 //! [`convergence_bound`]`(min, max)` samples after a change of the link (or the start) —
-//! 54 samples, at least 27 s, for `1..=16`; 46 for `1..=8` — the window is within ±1 of the
+//! 50 samples, at least 25 s, for `1..=16`; 34 for `1..=8` — the window is within ±1 of the
 //! best one and stays there until the next change (holding the best window, probing one
 //! step either side now and then). The window never leaves `min..=max`, and failures halve
 //! it.
@@ -83,14 +86,13 @@ pub const FOLLOW: f64 = 0.25;
 
 /// Samples after a change of the link (or the start) within which the window is within ±1
 /// of the best one on the links described in the [module docs](self), and stays there:
-/// `HOLD_SAMPLES + 8 · ⌈log2(max − min + 1)⌉ + 14`. That covers a hold that has not noticed
-/// the change yet, a search that straddles it, and a full search afterwards, each probe
-/// costing a settle sample and a measured one. (Checked by tests; the worst seen is about
-/// two thirds of it.)
+/// `HOLD_SAMPLES + 2 · (max − min) + 12`. That covers a hold that has not noticed the change
+/// yet, then a search that walks down one window at a time from `max` (each probe costs a
+/// settle sample and a measured one), and the probes a search straddling the change wastes.
+/// (Checked by tests; the worst seen is about three quarters of it.)
 pub fn convergence_bound(min: usize, max: usize) -> u32 {
-    let range = max.saturating_sub(min) + 1;
-    let log = usize::BITS - (range - 1).leading_zeros(); // ⌈log2(range)⌉
-    HOLD_SAMPLES + 8 * log + 14
+    let range = u32::try_from(max.saturating_sub(min)).unwrap_or(u32::MAX / 4);
+    HOLD_SAMPLES + 2 * range + 12
 }
 
 /// Why the window changed.
@@ -178,6 +180,7 @@ enum Phase {
         base_rate: f64,
         floor: usize,
         ceiling: usize,
+        halving: bool,
     },
 }
 
@@ -191,6 +194,8 @@ struct Probe {
     step: usize,
     floor: usize,
     ceiling: usize,
+    /// A multiplicative decrease: while probes down are kept, each halves the window.
+    halving: bool,
 }
 
 impl Probe {
@@ -208,6 +213,14 @@ impl Probe {
             step: step.max(1),
             floor,
             ceiling,
+            halving: false,
+        }
+    }
+
+    fn halving(self) -> Probe {
+        Probe {
+            halving: true,
+            ..self
         }
     }
 }
@@ -318,10 +331,19 @@ impl ConcurrencyController {
     fn decide(&mut self, rate: f64) -> Option<Change> {
         let w = self.current;
         match self.phase {
-            Phase::Start => {
-                // Slow start: the first probe doubles the window.
+            // Slow start: the first probe doubles the window.
+            Phase::Start if w < self.max => {
                 let probe = Probe::new(Dir::Up, w, rate, w, self.fresh_bracket());
                 self.search(probe, rate, Reason::ProbeUp)
+            }
+            // Starting at the bound: hold it until the first search.
+            Phase::Start => {
+                self.phase = Phase::Hold {
+                    reference: Some(rate),
+                    samples: 1,
+                    fell: false,
+                };
+                None
             }
             Phase::Hold {
                 reference,
@@ -341,7 +363,8 @@ impl ConcurrencyController {
                         // Two samples in a row: the link got slower. Multiplicative
                         // decrease: the first probe halves the window.
                         let bracket = self.fresh_bracket();
-                        let probe = Probe::new(Dir::Down, w, rate, (w / 2).max(1), bracket);
+                        let probe =
+                            Probe::new(Dir::Down, w, rate, (w / 2).max(1), bracket).halving();
                         return self.search(probe, rate, Reason::ThroughputFell);
                     }
                     // One low sample may straddle the change (or be noise): confirm it.
@@ -369,6 +392,7 @@ impl ConcurrencyController {
                 base_rate,
                 floor,
                 ceiling,
+                halving,
             } => {
                 // One rule for both directions: the larger window must beat the smaller one
                 // by more than GAIN · s / smaller. Up keeps the probe when it does; down
@@ -388,8 +412,11 @@ impl ConcurrencyController {
                     // next step is twice as large.
                     (Dir::Up, true) => Probe::new(Dir::Up, w, rate, 2 * s, (base, ceiling)),
                     // Fewer flows did as well: nothing at or above the old base is needed;
-                    // the next probe halves the window again.
-                    (Dir::Down, true) => Probe::new(Dir::Down, w, rate, w / 2, (floor, base)),
+                    // the next probe is one fewer, or half as many after a drop.
+                    (Dir::Down, true) if halving => {
+                        Probe::new(Dir::Down, w, rate, w / 2, (floor, base)).halving()
+                    }
+                    (Dir::Down, true) => Probe::new(Dir::Down, w, rate, 1, (floor, base)),
                     // Too far: `w` and beyond are no better; try the single step.
                     (Dir::Up, false) if s > 1 => {
                         Probe::new(Dir::Up, base, base_rate, 1, (floor, w))
@@ -424,6 +451,7 @@ impl ConcurrencyController {
             step,
             floor,
             ceiling,
+            halving,
         } = probe;
         let target = match dir {
             Dir::Up => base.saturating_add(step).min(ceiling - 1).min(self.max),
@@ -444,6 +472,7 @@ impl ConcurrencyController {
             base_rate,
             floor,
             ceiling,
+            halving,
         };
         self.set(target, base, reason, Some(rate))
     }
@@ -483,10 +512,10 @@ mod tests {
 
     #[test]
     fn the_stated_bounds() {
-        assert_eq!(convergence_bound(1, 16), 54);
-        assert_eq!(convergence_bound(1, 8), 46);
-        assert_eq!(convergence_bound(1, 1), 14 + HOLD_SAMPLES);
-        assert_eq!(convergence_bound(3, 3), 14 + HOLD_SAMPLES);
+        assert_eq!(convergence_bound(1, 16), 50);
+        assert_eq!(convergence_bound(1, 8), 34);
+        assert_eq!(convergence_bound(1, 1), 12 + HOLD_SAMPLES);
+        assert_eq!(convergence_bound(3, 3), 12 + HOLD_SAMPLES);
     }
 
     #[test]
