@@ -10,8 +10,12 @@
 //!
 //! # Algorithm
 //!
-//! **Samples.** Throughput is sampled over intervals of at least [`INTERVAL`] (500 ms). A
-//! sample counts only if the number of blobs in flight equalled the window from its start
+//! **Samples.** Throughput is sampled over intervals of at least [`INTERVAL`] (500 ms); for
+//! a push, whose bytes count only once a response confirms them
+//! ([`ConcurrencyController::on_completion`]: bytes written to a socket may wait in
+//! buffers), also over at least [`COMPLETIONS`] (2) completed requests per blob in the
+//! window. A sample counts
+//! only if the number of blobs in flight equalled the window from its start
 //! to its end: during the tail of an operation (fewer blobs left than the window) nothing
 //! changes, and a smaller window is measured only once enough blobs have finished. The
 //! first whole sample after every change of the window is dropped ([`SETTLE`]): new blobs
@@ -71,6 +75,9 @@ use crate::time::Instant;
 
 /// Least length of one throughput sample.
 pub const INTERVAL: Duration = Duration::from_millis(500);
+/// Fed with completions, a sample spans at least this many per blob in the window (each
+/// completion counts a whole request body at once: fewer would make samples lumpy).
+pub const COMPLETIONS: usize = 2;
 /// Whole samples dropped after every change of the window.
 pub const SETTLE: u32 = 1;
 /// A probe of `s` flows from `w` must change throughput by more than `GAIN · s / w`.
@@ -238,6 +245,10 @@ pub struct ConcurrencyController {
     settling: u32,
     last_cut: Option<Instant>,
     samples: u64,
+    /// Fed with [`ConcurrencyController::on_completion`]: samples span completions.
+    per_completion: bool,
+    /// Completions since the sample began.
+    completions: usize,
 }
 
 impl ConcurrencyController {
@@ -255,6 +266,8 @@ impl ConcurrencyController {
             settling: SETTLE,
             last_cut: None,
             samples: 0,
+            per_completion: false,
+            completions: 0,
         }
     }
 
@@ -280,22 +293,41 @@ impl ConcurrencyController {
     }
 
     /// `bytes` have moved in all (a running total) by `now`, with `in_flight` blobs under
-    /// way. Returns the change of window this leads to, if any.
+    /// way: for a count that grows as bytes arrive (a pull's received bytes). Returns the
+    /// change of window this leads to, if any.
     pub fn on_progress(&mut self, now: Instant, bytes: u64, in_flight: usize) -> Option<Change> {
+        self.observe(now, bytes, in_flight)
+    }
+
+    /// A request finished, and `bytes` in all (a running total) are confirmed delivered by
+    /// `now`, with `in_flight` blobs under way: for a count that grows as responses confirm
+    /// request bodies (a push: bytes handed to a socket may sit in buffers on the way, so
+    /// only a response says they crossed the link). With these, a sample also spans at
+    /// least [`COMPLETIONS`] times as many completions as the window, so each blob in flight
+    /// finishes about two requests per sample. Returns the change of window this leads to,
+    /// if any.
+    pub fn on_completion(&mut self, now: Instant, bytes: u64, in_flight: usize) -> Option<Change> {
+        self.per_completion = true;
+        self.completions += 1;
+        self.observe(now, bytes, in_flight)
+    }
+
+    fn observe(&mut self, now: Instant, bytes: u64, in_flight: usize) -> Option<Change> {
         if in_flight != self.current {
             // Not the window's steady state (the tail, or a smaller window still draining).
-            self.mark = Some((now, bytes));
+            self.restart_sample(now, bytes);
             return None;
         }
         let Some((t0, b0)) = self.mark else {
-            self.mark = Some((now, bytes));
+            self.restart_sample(now, bytes);
             return None;
         };
         let dt = now.saturating_since(t0);
-        if dt < INTERVAL {
+        let enough = !self.per_completion || self.completions >= COMPLETIONS * self.current;
+        if dt < INTERVAL || !enough {
             return None;
         }
-        self.mark = Some((now, bytes));
+        self.restart_sample(now, bytes);
         self.samples += 1;
         if self.settling > 0 {
             self.settling -= 1;
@@ -303,6 +335,11 @@ impl ConcurrencyController {
         }
         let rate = bytes.saturating_sub(b0) as f64 / dt.as_secs_f64();
         self.decide(rate)
+    }
+
+    fn restart_sample(&mut self, now: Instant, bytes: u64) {
+        self.mark = Some((now, bytes));
+        self.completions = 0;
     }
 
     /// A request failed in a way that signals overload (429, 503, timeouts, resets): halve
@@ -516,6 +553,22 @@ mod tests {
         assert_eq!(convergence_bound(1, 8), 34);
         assert_eq!(convergence_bound(1, 1), 12 + HOLD_SAMPLES);
         assert_eq!(convergence_bound(3, 3), 12 + HOLD_SAMPLES);
+    }
+
+    #[test]
+    fn fed_with_completions_a_sample_spans_two_per_blob_in_flight() {
+        let mut c = ConcurrencyController::new(1, 4, 2);
+        let second = Duration::from_secs(1);
+        let mut t = Instant::ZERO;
+        // The first completion starts the sample; three more in 3 s are not enough (2 × 2).
+        for i in 0..4u64 {
+            assert_eq!(c.on_completion(t, i * 1000, 2), None);
+            t = t + second;
+        }
+        assert_eq!(c.samples(), 0);
+        // The fourth after the start closes it (the settle sample, dropped).
+        assert_eq!(c.on_completion(t, 4000, 2), None);
+        assert_eq!(c.samples(), 1);
     }
 
     #[test]
