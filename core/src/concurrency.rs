@@ -23,7 +23,7 @@
 //!
 //! **Start.** Below `max`, the first sample starts a search upwards whose first probe
 //! doubles the window (slow start). At `max` (where tug starts: `--jobs` is the most and
-//! the first guess) the window is held.
+//! the first guess) the window is held for [`FIRST_HOLD`] (2) samples, then searched from.
 //!
 //! **Hold.** The window stays; a reference rate follows the samples (moving average,
 //! weight [`FOLLOW`]). Two samples in a row more than [`DROP`] (30 %) below the reference
@@ -88,6 +88,8 @@ pub const DROP: f64 = 0.3;
 pub const RISE: f64 = 0.3;
 /// Samples a window is held before a search upwards is tried anyway.
 pub const HOLD_SAMPLES: u32 = 8;
+/// Samples the starting window is held when it is `max`, before the first search.
+pub const FIRST_HOLD: u32 = 2;
 /// Weight of a new sample in the reference rate while holding.
 pub const FOLLOW: f64 = 0.25;
 
@@ -373,11 +375,11 @@ impl ConcurrencyController {
                 let probe = Probe::new(Dir::Up, w, rate, w, self.fresh_bracket());
                 self.search(probe, rate, Reason::ProbeUp)
             }
-            // Starting at the bound: hold it until the first search.
+            // Starting at the bound: hold it for FIRST_HOLD samples, then search.
             Phase::Start => {
                 self.phase = Phase::Hold {
                     reference: Some(rate),
-                    samples: 1,
+                    samples: HOLD_SAMPLES.saturating_sub(FIRST_HOLD),
                     fell: false,
                 };
                 None
