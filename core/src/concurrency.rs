@@ -14,12 +14,11 @@
 //! a push, whose bytes count only once a response confirms them
 //! ([`ConcurrencyController::on_completion`]: bytes written to a socket may wait in
 //! buffers), also over at least [`COMPLETIONS`] (2) completed requests per blob in the
-//! window. A sample counts
-//! only if the number of blobs in flight equalled the window from its start
-//! to its end: during the tail of an operation (fewer blobs left than the window) nothing
-//! changes, and a smaller window is measured only once enough blobs have finished. The
-//! first whole sample after every change of the window is dropped ([`SETTLE`]): new blobs
-//! spend it on `HEAD` and `POST` round trips.
+//! window. A sample counts only if the number of blobs in flight equalled the window from
+//! its start to its end: during the tail of an operation (fewer blobs left than the window)
+//! nothing changes, and a smaller window is measured only once enough blobs have finished.
+//! The first whole sample after every change of the window is dropped ([`SETTLE`]): new
+//! blobs spend it on `HEAD` and `POST` round trips.
 //!
 //! **Start.** Below `max`, the first sample starts a search upwards whose first probe
 //! doubles the window (slow start). At `max` (where tug starts: `--jobs` is the most and
@@ -66,7 +65,9 @@
 //! 50 samples, at least 25 s, for `1..=16`; 34 for `1..=8` — the window is within ±1 of the
 //! best one and stays there until the next change (holding the best window, probing one
 //! step either side now and then). The window never leaves `min..=max`, and failures halve
-//! it.
+//! it. (The samples are the controller's own, [`ConcurrencyController::samples`]; real links
+//! are noisier than this model, and where more blobs change nothing, probes are kept or
+//! rejected by a hair and the window wanders above the knee, which costs no throughput.)
 
 use std::fmt;
 use std::time::Duration;
@@ -80,7 +81,8 @@ pub const INTERVAL: Duration = Duration::from_millis(500);
 pub const COMPLETIONS: usize = 2;
 /// Whole samples dropped after every change of the window.
 pub const SETTLE: u32 = 1;
-/// A probe of `s` flows from `w` must change throughput by more than `GAIN · s / w`.
+/// Of two windows `s` apart, the larger must beat the smaller, `small`, by more than
+/// `GAIN · s / small` to count as better.
 pub const GAIN: f64 = 0.5;
 /// A held window whose rate falls this much below the reference is halved.
 pub const DROP: f64 = 0.3;
