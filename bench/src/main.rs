@@ -4,14 +4,16 @@
 //! prints wall time, client CPU time and peak RSS with the tug/skopeo and tug/curl ratios.
 //! Then measures tug's peak RSS at several image sizes. Likewise pulls the image from a fresh
 //! registry into an OCI layout (`tug pull` vs `skopeo copy docker:// oci:`) and copies it
-//! between two fresh registries (`tug copy` vs `skopeo copy docker:// docker://`). See
-//! `bench/README.md`.
+//! between two fresh registries (`tug copy` vs `skopeo copy docker:// docker://`). And
+//! (`--mode jobs`) pushes a smaller image over a slow link with fixed `--jobs` settings and
+//! with adaptive concurrency. See `bench/README.md`.
 //!
 //! A benchmark, not a test: run it with `bench/run.sh`.
 
 mod browser;
 mod clients;
 mod fixture;
+mod jobs;
 mod measure;
 mod report;
 mod transfer;
@@ -39,10 +41,31 @@ use crate::transfer::{run_copy, run_pull, seed, Seed};
 #[derive(Parser, Debug)]
 #[command(name = "tug-bench", max_term_width = 100)]
 struct Args {
-    /// What to measure, comma-separated: push, pull, copy, or all (push, pull and copy);
-    /// browser: the web page in chromium vs the CLI (not part of all; use --size 512M).
+    /// What to measure, comma-separated: push, pull, copy, all (those three); browser: the
+    /// web page in chromium vs the CLI (use --size 512M); jobs: fixed --jobs vs adaptive over
+    /// a slow link (neither is part of all).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     mode: Vec<String>,
+    /// jobs mode: the link's bandwidth in bytes per second, shared by all connections, each
+    /// direction.
+    #[arg(long, default_value_t = 20_000_000)]
+    link_rate: u64,
+    /// jobs mode: milliseconds added to every request on the link.
+    #[arg(long, default_value_t = 50)]
+    link_latency_ms: u64,
+    /// jobs mode: how to run tug push, comma-separated: N (`--fixed-jobs -j N`), adaptive
+    /// (`-j --jobs-max`), adaptive:N.
+    #[arg(long, default_value = "1,4,8,adaptive", value_delimiter = ',')]
+    jobs_variants: Vec<String>,
+    /// jobs mode: the most blobs in flight for `adaptive`.
+    #[arg(long, default_value_t = 8)]
+    jobs_max: u16,
+    /// jobs mode: total layer content of the image pushed.
+    #[arg(long, default_value = "64M")]
+    jobs_size: String,
+    /// jobs mode: its number of layers.
+    #[arg(long, default_value_t = 8)]
+    jobs_layers: usize,
     /// Rounds; each round runs once with every client, in a rotated order.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -126,6 +149,7 @@ type Runs = Vec<(u32, RunResult)>;
 /// Seeds of the generated images (any fixed values; the content is deterministic).
 const MAIN_SEED: u64 = 0xBE4C_0001;
 const SCAN_SEED: u64 = 0xBE4C_0002;
+const JOBS_SEED: u64 = 0xBE4C_0003;
 
 fn main() {
     if let Err(e) = run(Args::parse()) {
@@ -139,18 +163,15 @@ fn run(args: Args) -> Result<()> {
         return serve(&args.registry_parent);
     }
     let started = Instant::now();
-    let browser_mode = args.mode.iter().any(|m| m.trim() == "browser");
-    let other_modes: Vec<String> = args
-        .mode
+    let (modes, jobs_mode, browser_mode) = parse_modes(&args.mode)?;
+    let variants: Vec<jobs::Variant> = args
+        .jobs_variants
         .iter()
-        .filter(|m| m.trim() != "browser")
-        .cloned()
-        .collect();
-    let modes = if browser_mode && other_modes.is_empty() {
-        Vec::new()
-    } else {
-        parse_modes(&other_modes)?
-    };
+        .map(|v| jobs::Variant::parse(v, args.jobs_max))
+        .collect::<Result<_>>()?;
+    if jobs_mode && variants.is_empty() {
+        bail!("no --jobs-variants given");
+    }
     let clients_of = |mode: Mode, names: &[String]| -> Result<Vec<Client>> {
         let clients: Vec<Client> = names
             .iter()
@@ -227,6 +248,48 @@ fn run(args: Args) -> Result<()> {
     );
 
     let images = work.join("images");
+    let mut jobs_json = None;
+    if jobs_mode {
+        let total = parse_size(&args.jobs_size)?;
+        if args.jobs_layers == 0 || total < args.jobs_layers as u64 {
+            bail!("--jobs-layers must be at least 1 and at most --jobs-size bytes");
+        }
+        let per_layer = total / args.jobs_layers as u64;
+        let image = prepare(
+            &images,
+            &image_name("jobs", args.jobs_layers, per_layer),
+            JOBS_SEED,
+            args.jobs_layers,
+            per_layer,
+        )?;
+        let link = jobs::Link {
+            bytes_per_sec: args.link_rate,
+            latency: Duration::from_millis(args.link_latency_ms),
+        };
+        let runs = jobs::run_jobs(
+            &setup,
+            &image,
+            link,
+            &variants,
+            args.rounds,
+            args.wait_quiet,
+        )?;
+        println!(
+            "{}",
+            jobs::render(&runs, &variants, &image, link, args.rounds, &environment)
+        );
+        jobs_json = Some(jobs::to_json(&runs, &variants, link));
+    }
+    if modes.is_empty() {
+        eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
+        if let (Some(path), Some(v)) = (&args.json, jobs_json) {
+            let doc = json!({"environment": environment, "jobs": v});
+            fs::write(path, serde_json::to_vec_pretty(&doc)?)
+                .with_context(|| format!("write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(());
+    }
     let layer_size = size / args.layers as u64;
     let main_image = prepare(
         &images,
@@ -431,6 +494,9 @@ fn run(args: Args) -> Result<()> {
         if let Some(b) = &browser_report {
             doc["browser"] = b.clone();
         }
+        if let Some(v) = jobs_json {
+            doc["jobs"] = v;
+        }
         for (report, runs) in &reports {
             let s = section(report, runs);
             if report.mode == Mode::Push {
@@ -449,17 +515,29 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `--mode` values: push, pull, copy, all.
-fn parse_modes(values: &[String]) -> Result<Vec<Mode>> {
+/// `--mode` values: push, pull, copy, all (those three), jobs. Returns the registry
+/// modes in a fixed order and whether jobs was asked for.
+fn parse_modes(values: &[String]) -> Result<(Vec<Mode>, bool, bool)> {
     let mut modes = Vec::new();
+    let (mut jobs, mut browser) = (false, false);
     for v in values {
         let v = v.trim();
         let add: Vec<Mode> = match v {
             "all" => Mode::ALL.to_vec(),
+            "jobs" => {
+                jobs = true;
+                Vec::new()
+            }
+            "browser" => {
+                browser = true;
+                Vec::new()
+            }
             _ => vec![Mode::ALL
                 .into_iter()
                 .find(|m| m.name() == v)
-                .with_context(|| format!("unknown mode {v:?} (push, pull, copy, all, browser)"))?],
+                .with_context(|| {
+                    format!("unknown mode {v:?} (push, pull, copy, all, browser, jobs)")
+                })?],
         };
         for m in add {
             if !modes.contains(&m) {
@@ -467,12 +545,12 @@ fn parse_modes(values: &[String]) -> Result<Vec<Mode>> {
             }
         }
     }
-    if modes.is_empty() {
+    if modes.is_empty() && !jobs && !browser {
         bail!("no mode given");
     }
     // Always in the same order.
     modes.sort_by_key(|m| Mode::ALL.iter().position(|x| x == m));
-    Ok(modes)
+    Ok((modes, jobs, browser))
 }
 
 /// `--rounds` rounds of `run(client, "rN")` over `clients`, rotating the order every round

@@ -10,15 +10,19 @@
 //!
 //! # Algorithm
 //!
-//! **Samples.** Throughput is sampled over intervals of at least [`INTERVAL`] (500 ms). A
-//! sample counts only if the number of blobs in flight equalled the window from its start
-//! to its end: during the tail of an operation (fewer blobs left than the window) nothing
-//! changes, and a smaller window is measured only once enough blobs have finished. The
-//! first whole sample after every change of the window is dropped ([`SETTLE`]): new blobs
-//! spend it on `HEAD` and `POST` round trips.
+//! **Samples.** Throughput is sampled over intervals of at least [`INTERVAL`] (500 ms); for
+//! a push, whose bytes count only once a response confirms them
+//! ([`ConcurrencyController::on_completion`]: bytes written to a socket may wait in
+//! buffers), also over at least [`COMPLETIONS`] (2) completed requests per blob in the
+//! window. A sample counts only if the number of blobs in flight equalled the window from
+//! its start to its end: during the tail of an operation (fewer blobs left than the window)
+//! nothing changes, and a smaller window is measured only once enough blobs have finished.
+//! The first whole sample after every change of the window is dropped ([`SETTLE`]): new
+//! blobs spend it on `HEAD` and `POST` round trips.
 //!
-//! **Start.** The first sample starts a search upwards whose first probe doubles the window
-//! (slow start); from `max` it turns downwards at once.
+//! **Start.** Below `max`, the first sample starts a search upwards whose first probe
+//! doubles the window (slow start). At `max` (where tug starts: `--jobs` is the most and
+//! the first guess) the window is held for [`FIRST_HOLD`] (2) samples, then searched from.
 //!
 //! **Hold.** The window stays; a reference rate follows the samples (moving average,
 //! weight [`FOLLOW`]). Two samples in a row more than [`DROP`] (30 %) below the reference
@@ -34,11 +38,13 @@
 //! `GAIN · s / small` ([`GAIN`] = ½: half of what `s` more flows add when throughput grows in
 //! proportion to the flows). A probe up is kept when the larger (the probe) wins; a probe
 //! down is kept when the larger (the base) does not. A kept probe becomes the base; the
-//! next step up doubles (additive increase that speeds up while it pays), the next step down
-//! halves the window again (multiplicative decrease while nothing is lost). A rejected probe
-//! rules out its window and everything beyond it, and the next step is 1; a rejected step of
-//! 1 up turns the search down, a rejected step of 1 down ends it: back to the base, hold.
-//! Every probe narrows the bracket, so every search ends.
+//! next step up doubles (additive increase that speeds up while it pays); the next step
+//! down is one window (a probe down costs throughput when it is rejected, more so at small
+//! windows), except after a drop, where each halves the window again (multiplicative
+//! decrease while nothing is lost). A rejected probe rules out its window and everything
+//! beyond it, and the next step is 1; a rejected step of 1 up turns the search down, a
+//! rejected step of 1 down ends it: back to the base, hold. Every probe narrows the bracket,
+//! so every search ends.
 //!
 //! **Congestion.** A retry of a request that failed with 408, 429, 502, 503, 504 or a
 //! transport failure (timeout, reset, refused connection) halves the window at once (at most
@@ -56,10 +62,12 @@
 //! 300 ms to stop; the capacity stepping between 20, 80 and 10 MB/s from every starting
 //! window with `max` 8 and 16, and random links, capacities and bounds up to 16): within
 //! [`convergence_bound`]`(min, max)` samples after a change of the link (or the start) —
-//! 54 samples, at least 27 s, for `1..=16`; 46 for `1..=8` — the window is within ±1 of the
+//! 50 samples, at least 25 s, for `1..=16`; 34 for `1..=8` — the window is within ±1 of the
 //! best one and stays there until the next change (holding the best window, probing one
 //! step either side now and then). The window never leaves `min..=max`, and failures halve
-//! it.
+//! it. (The samples are the controller's own, [`ConcurrencyController::samples`]; real links
+//! are noisier than this model, and where more blobs change nothing, probes are kept or
+//! rejected by a hair and the window wanders above the knee, which costs no throughput.)
 
 use std::fmt;
 use std::time::Duration;
@@ -68,9 +76,13 @@ use crate::time::Instant;
 
 /// Least length of one throughput sample.
 pub const INTERVAL: Duration = Duration::from_millis(500);
+/// Fed with completions, a sample spans at least this many per blob in the window (each
+/// completion counts a whole request body at once: fewer would make samples lumpy).
+pub const COMPLETIONS: usize = 2;
 /// Whole samples dropped after every change of the window.
 pub const SETTLE: u32 = 1;
-/// A probe of `s` flows from `w` must change throughput by more than `GAIN · s / w`.
+/// Of two windows `s` apart, the larger must beat the smaller, `small`, by more than
+/// `GAIN · s / small` to count as better.
 pub const GAIN: f64 = 0.5;
 /// A held window whose rate falls this much below the reference is halved.
 pub const DROP: f64 = 0.3;
@@ -78,19 +90,20 @@ pub const DROP: f64 = 0.3;
 pub const RISE: f64 = 0.3;
 /// Samples a window is held before a search upwards is tried anyway.
 pub const HOLD_SAMPLES: u32 = 8;
+/// Samples the starting window is held when it is `max`, before the first search.
+pub const FIRST_HOLD: u32 = 2;
 /// Weight of a new sample in the reference rate while holding.
 pub const FOLLOW: f64 = 0.25;
 
 /// Samples after a change of the link (or the start) within which the window is within ±1
 /// of the best one on the links described in the [module docs](self), and stays there:
-/// `HOLD_SAMPLES + 8 · ⌈log2(max − min + 1)⌉ + 14`. That covers a hold that has not noticed
-/// the change yet, a search that straddles it, and a full search afterwards, each probe
-/// costing a settle sample and a measured one. (Checked by tests; the worst seen is about
-/// two thirds of it.)
+/// `HOLD_SAMPLES + 2 · (max − min) + 12`. That covers a hold that has not noticed the change
+/// yet, then a search that walks down one window at a time from `max` (each probe costs a
+/// settle sample and a measured one), and the probes a search straddling the change wastes.
+/// (Checked by tests; the worst seen is about three quarters of it.)
 pub fn convergence_bound(min: usize, max: usize) -> u32 {
-    let range = max.saturating_sub(min) + 1;
-    let log = usize::BITS - (range - 1).leading_zeros(); // ⌈log2(range)⌉
-    HOLD_SAMPLES + 8 * log + 14
+    let range = u32::try_from(max.saturating_sub(min)).unwrap_or(u32::MAX / 4);
+    HOLD_SAMPLES + 2 * range + 12
 }
 
 /// Why the window changed.
@@ -178,6 +191,7 @@ enum Phase {
         base_rate: f64,
         floor: usize,
         ceiling: usize,
+        halving: bool,
     },
 }
 
@@ -191,6 +205,8 @@ struct Probe {
     step: usize,
     floor: usize,
     ceiling: usize,
+    /// A multiplicative decrease: while probes down are kept, each halves the window.
+    halving: bool,
 }
 
 impl Probe {
@@ -208,6 +224,14 @@ impl Probe {
             step: step.max(1),
             floor,
             ceiling,
+            halving: false,
+        }
+    }
+
+    fn halving(self) -> Probe {
+        Probe {
+            halving: true,
+            ..self
         }
     }
 }
@@ -225,6 +249,10 @@ pub struct ConcurrencyController {
     settling: u32,
     last_cut: Option<Instant>,
     samples: u64,
+    /// Fed with [`ConcurrencyController::on_completion`]: samples span completions.
+    per_completion: bool,
+    /// Completions since the sample began.
+    completions: usize,
 }
 
 impl ConcurrencyController {
@@ -242,6 +270,8 @@ impl ConcurrencyController {
             settling: SETTLE,
             last_cut: None,
             samples: 0,
+            per_completion: false,
+            completions: 0,
         }
     }
 
@@ -267,22 +297,41 @@ impl ConcurrencyController {
     }
 
     /// `bytes` have moved in all (a running total) by `now`, with `in_flight` blobs under
-    /// way. Returns the change of window this leads to, if any.
+    /// way: for a count that grows as bytes arrive (a pull's received bytes). Returns the
+    /// change of window this leads to, if any.
     pub fn on_progress(&mut self, now: Instant, bytes: u64, in_flight: usize) -> Option<Change> {
+        self.observe(now, bytes, in_flight)
+    }
+
+    /// A request finished, and `bytes` in all (a running total) are confirmed delivered by
+    /// `now`, with `in_flight` blobs under way: for a count that grows as responses confirm
+    /// request bodies (a push: bytes handed to a socket may sit in buffers on the way, so
+    /// only a response says they crossed the link). With these, a sample also spans at
+    /// least [`COMPLETIONS`] times as many completions as the window, so each blob in flight
+    /// finishes about two requests per sample. Returns the change of window this leads to,
+    /// if any.
+    pub fn on_completion(&mut self, now: Instant, bytes: u64, in_flight: usize) -> Option<Change> {
+        self.per_completion = true;
+        self.completions += 1;
+        self.observe(now, bytes, in_flight)
+    }
+
+    fn observe(&mut self, now: Instant, bytes: u64, in_flight: usize) -> Option<Change> {
         if in_flight != self.current {
             // Not the window's steady state (the tail, or a smaller window still draining).
-            self.mark = Some((now, bytes));
+            self.restart_sample(now, bytes);
             return None;
         }
         let Some((t0, b0)) = self.mark else {
-            self.mark = Some((now, bytes));
+            self.restart_sample(now, bytes);
             return None;
         };
         let dt = now.saturating_since(t0);
-        if dt < INTERVAL {
+        let enough = !self.per_completion || self.completions >= COMPLETIONS * self.current;
+        if dt < INTERVAL || !enough {
             return None;
         }
-        self.mark = Some((now, bytes));
+        self.restart_sample(now, bytes);
         self.samples += 1;
         if self.settling > 0 {
             self.settling -= 1;
@@ -290,6 +339,11 @@ impl ConcurrencyController {
         }
         let rate = bytes.saturating_sub(b0) as f64 / dt.as_secs_f64();
         self.decide(rate)
+    }
+
+    fn restart_sample(&mut self, now: Instant, bytes: u64) {
+        self.mark = Some((now, bytes));
+        self.completions = 0;
     }
 
     /// A request failed in a way that signals overload (429, 503, timeouts, resets): halve
@@ -318,10 +372,19 @@ impl ConcurrencyController {
     fn decide(&mut self, rate: f64) -> Option<Change> {
         let w = self.current;
         match self.phase {
-            Phase::Start => {
-                // Slow start: the first probe doubles the window.
+            // Slow start: the first probe doubles the window.
+            Phase::Start if w < self.max => {
                 let probe = Probe::new(Dir::Up, w, rate, w, self.fresh_bracket());
                 self.search(probe, rate, Reason::ProbeUp)
+            }
+            // Starting at the bound: hold it for FIRST_HOLD samples, then search.
+            Phase::Start => {
+                self.phase = Phase::Hold {
+                    reference: Some(rate),
+                    samples: HOLD_SAMPLES.saturating_sub(FIRST_HOLD),
+                    fell: false,
+                };
+                None
             }
             Phase::Hold {
                 reference,
@@ -341,7 +404,8 @@ impl ConcurrencyController {
                         // Two samples in a row: the link got slower. Multiplicative
                         // decrease: the first probe halves the window.
                         let bracket = self.fresh_bracket();
-                        let probe = Probe::new(Dir::Down, w, rate, (w / 2).max(1), bracket);
+                        let probe =
+                            Probe::new(Dir::Down, w, rate, (w / 2).max(1), bracket).halving();
                         return self.search(probe, rate, Reason::ThroughputFell);
                     }
                     // One low sample may straddle the change (or be noise): confirm it.
@@ -369,6 +433,7 @@ impl ConcurrencyController {
                 base_rate,
                 floor,
                 ceiling,
+                halving,
             } => {
                 // One rule for both directions: the larger window must beat the smaller one
                 // by more than GAIN · s / smaller. Up keeps the probe when it does; down
@@ -388,8 +453,11 @@ impl ConcurrencyController {
                     // next step is twice as large.
                     (Dir::Up, true) => Probe::new(Dir::Up, w, rate, 2 * s, (base, ceiling)),
                     // Fewer flows did as well: nothing at or above the old base is needed;
-                    // the next probe halves the window again.
-                    (Dir::Down, true) => Probe::new(Dir::Down, w, rate, w / 2, (floor, base)),
+                    // the next probe is one fewer, or half as many after a drop.
+                    (Dir::Down, true) if halving => {
+                        Probe::new(Dir::Down, w, rate, w / 2, (floor, base)).halving()
+                    }
+                    (Dir::Down, true) => Probe::new(Dir::Down, w, rate, 1, (floor, base)),
                     // Too far: `w` and beyond are no better; try the single step.
                     (Dir::Up, false) if s > 1 => {
                         Probe::new(Dir::Up, base, base_rate, 1, (floor, w))
@@ -424,6 +492,7 @@ impl ConcurrencyController {
             step,
             floor,
             ceiling,
+            halving,
         } = probe;
         let target = match dir {
             Dir::Up => base.saturating_add(step).min(ceiling - 1).min(self.max),
@@ -444,6 +513,7 @@ impl ConcurrencyController {
             base_rate,
             floor,
             ceiling,
+            halving,
         };
         self.set(target, base, reason, Some(rate))
     }
@@ -483,10 +553,26 @@ mod tests {
 
     #[test]
     fn the_stated_bounds() {
-        assert_eq!(convergence_bound(1, 16), 54);
-        assert_eq!(convergence_bound(1, 8), 46);
-        assert_eq!(convergence_bound(1, 1), 14 + HOLD_SAMPLES);
-        assert_eq!(convergence_bound(3, 3), 14 + HOLD_SAMPLES);
+        assert_eq!(convergence_bound(1, 16), 50);
+        assert_eq!(convergence_bound(1, 8), 34);
+        assert_eq!(convergence_bound(1, 1), 12 + HOLD_SAMPLES);
+        assert_eq!(convergence_bound(3, 3), 12 + HOLD_SAMPLES);
+    }
+
+    #[test]
+    fn fed_with_completions_a_sample_spans_two_per_blob_in_flight() {
+        let mut c = ConcurrencyController::new(1, 4, 2);
+        let second = Duration::from_secs(1);
+        let mut t = Instant::ZERO;
+        // The first completion starts the sample; three more in 3 s are not enough (2 × 2).
+        for i in 0..4u64 {
+            assert_eq!(c.on_completion(t, i * 1000, 2), None);
+            t = t + second;
+        }
+        assert_eq!(c.samples(), 0);
+        // The fourth after the start closes it (the settle sample, dropped).
+        assert_eq!(c.on_completion(t, 4000, 2), None);
+        assert_eq!(c.samples(), 1);
     }
 
     #[test]

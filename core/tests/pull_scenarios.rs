@@ -430,7 +430,7 @@ fn a_failed_pull_keeps_what_arrived_for_the_next_run() {
 fn adaptive_pull_narrows_the_window_when_more_blobs_do_not_pay() {
     // The driver answers one request at a time: more blobs in flight never move more
     // bytes, so the window comes down from 8 (and stays within its bounds).
-    let sizes: Vec<usize> = (0..150).map(|i| 5_000 + i).collect();
+    let sizes: Vec<usize> = (0..800).map(|i| 2_000 + i).collect();
     let img = image(&sizes);
     let mut model = RegistryModel::default();
     publish(&mut model, &img, "v1");

@@ -55,6 +55,9 @@ pub struct Push {
     started: Instant,
     meter: RateMeter,
     sent_total: u64,
+    /// Request body bytes of blobs whose responses came back (the adaptive controller's
+    /// measure: bytes handed to a socket may still sit in buffers).
+    confirmed_total: u64,
     last_progress: Option<Instant>,
     /// The most bytes ever reported transferred: progress never goes backwards, even when
     /// a blob starts over.
@@ -122,6 +125,7 @@ impl Push {
             started: now,
             meter: RateMeter::new(),
             sent_total: 0,
+            confirmed_total: 0,
             last_progress: None,
             transferred_high: std::cell::Cell::new(0),
             step_attempts: 1,
@@ -199,6 +203,11 @@ impl Push {
         if req.sent < req.body_len {
             self.sent_total += req.body_len - req.sent;
         }
+        if req.body_len > 0 && req.step.blob().is_some() {
+            // The response confirms the body crossed the link.
+            self.confirmed_total += req.body_len;
+            self.adapt();
+        }
         if self.phase != Phase::Finished {
             self.on_response(req.step, head, &req.body);
         }
@@ -227,7 +236,6 @@ impl Push {
             self.blobs[b].hash_sent(offset, data);
         }
         self.maybe_progress(false);
-        self.adapt();
         Ok(())
     }
 
@@ -745,17 +753,18 @@ impl Push {
             .map_or(self.config.jobs.max(1), ConcurrencyController::window)
     }
 
-    /// Feeds the controller the bytes sent so far; a larger window starts blobs at once, a
-    /// smaller one as blobs finish (a blob once started runs to its end, chunks in order).
+    /// A request body was confirmed: feeds the controller the bytes confirmed so far. A
+    /// larger window starts blobs at once, a smaller one as blobs finish (a blob once
+    /// started runs to its end, chunks in order).
     fn adapt(&mut self) {
         if self.phase != Phase::Blobs {
             return;
         }
-        let (now, sent, active) = (self.session.now, self.sent_total, self.active);
+        let (now, confirmed, active) = (self.session.now, self.confirmed_total, self.active);
         if let Some(change) = self
             .concurrency
             .as_mut()
-            .and_then(|c| c.on_progress(now, sent, active))
+            .and_then(|c| c.on_completion(now, confirmed, active))
         {
             self.window_changed(change);
         }
