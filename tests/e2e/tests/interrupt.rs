@@ -187,3 +187,46 @@ fn ctrl_c_stops_a_pull_cleanly_and_the_next_run_continues() {
     let (digest, len) = tug_testkit::hashing::sha256_file(&blob).unwrap();
     assert_eq!((digest, len), (layer, size_of_layer));
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    // tug blocks opening a FIFO nobody writes to: the first Ctrl-C asks for a clean stop that
+    // cannot come yet, the second must end the process right away.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("image.tar");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = Tug::new()
+        .env("TUG_STATE_DIR", dir.path().join("state"))
+        .args(["-v", "push", "--plain-http"])
+        .arg(&fifo)
+        .arg("127.0.0.1:9/intr/app:v1")
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut read_until = |needle: &str, seen: &mut String| loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "tug ended before printing {needle:?}:\n{seen}");
+        seen.push_str(&line);
+        if line.contains(needle) {
+            break;
+        }
+    };
+    // `-v` prints the settings after the Ctrl-C handler is in place, before the source opens.
+    read_until("settings:", &mut seen);
+    signal(&child, "-INT");
+    read_until("interrupted, stopping", &mut seen);
+    signal(&child, "-INT");
+    read_until("interrupted again, exiting now", &mut seen);
+    drop(stderr);
+    let (status, _) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{seen}");
+}
