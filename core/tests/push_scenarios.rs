@@ -899,3 +899,43 @@ fn the_retry_time_budget_ends_retries() {
         "two 20 s waits fit in 45 s, a third does not"
     );
 }
+
+#[test]
+fn a_blob_lost_before_the_manifest_is_checked_again_and_sent_again() {
+    // distribution answers MANIFEST_BLOB_UNKNOWN when another client's upload of the same
+    // blob raced ours: tug checks every blob again, uploads what is gone, and retries once.
+    let img = image(&[300, 5000, 7000]);
+    let lost = img.plan.blobs[2].digest.to_string();
+    let mut model = RegistryModel {
+        lose_blobs_before_manifests: vec![lost.clone()],
+        ..Default::default()
+    };
+    let run = push(&mut model, &img, config());
+    let report = run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(report.retries, 1);
+    let heads = model.count(&format!("HEAD /v2/team/app/blobs/{lost}"));
+    assert_eq!(heads, 2, "{:#?}", model.log);
+    assert_eq!(model.count("PUT /v2/team/app/manifests/"), 2);
+    let lost_puts = model
+        .log
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains(&lost.replace(':', "%3A")))
+        .count();
+    assert_eq!(lost_puts, 2, "uploaded again: {:#?}", model.log);
+}
+
+#[test]
+fn a_blob_lost_twice_is_an_error_naming_the_registry_code() {
+    let img = image(&[300, 5000]);
+    let lost = img.plan.blobs[1].digest.to_string();
+    let mut model = RegistryModel {
+        lose_blobs_before_manifests: vec![lost.clone(), lost],
+        ..Default::default()
+    };
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    match err {
+        Error::Registry { errors, .. } => assert!(errors.has_code("MANIFEST_BLOB_UNKNOWN")),
+        other => panic!("{other}"),
+    }
+}

@@ -41,6 +41,9 @@ pub(crate) struct BlobUpload {
     /// The last body that broke off below HTTP (`start`, `len`), kept across sessions to
     /// notice a body cap that resets connections.
     pub broken_body: Option<(u64, u64)>,
+    /// Checked again with `HEAD` after the registry refused the manifest for a missing blob:
+    /// the state to keep if it is still there.
+    pub recheck: Option<BlobState>,
     hasher: Hasher,
 }
 
@@ -57,6 +60,7 @@ impl BlobUpload {
             sent_upto: 0,
             resume: None,
             broken_body: None,
+            recheck: None,
             hasher,
         }
     }

@@ -68,6 +68,9 @@ pub struct Push {
     chunk_limit: Option<u64>,
     /// The registry refused `PATCH`: whole blobs go in one `PUT`.
     no_chunks: bool,
+    /// The registry said the manifest names a blob it lacks once already; blobs were checked
+    /// again (a second time is an error).
+    rechecked: bool,
     /// Chooses the blobs in flight when `config.adaptive` is on.
     concurrency: Option<ConcurrencyController>,
 }
@@ -131,6 +134,7 @@ impl Push {
             step_attempts: 1,
             chunk_limit: None,
             no_chunks: false,
+            rechecked: false,
             concurrency,
         };
         match push.validate() {
@@ -391,6 +395,10 @@ impl Push {
                 }
             }
             Step::Patch(b, start, end) => self.on_patch(b, start, end, &head),
+            Step::Manifest(_) if !self.rechecked && names_unknown_blob(status, body) => {
+                self.recheck_blobs(status);
+                Ok(())
+            }
             Step::Manifest(n) => self.on_manifest(n, &head),
         };
         match result {
@@ -413,7 +421,46 @@ impl Push {
         Ok(())
     }
 
+    /// The manifest named a blob the registry says it lacks, though it confirmed every blob
+    /// (another client's upload of the same blob racing ours, a cleanup between): check each
+    /// blob again, upload what is missing, then send the manifests again — once.
+    fn recheck_blobs(&mut self, status: u16) {
+        self.rechecked = true;
+        self.phase = Phase::Blobs;
+        self.session.retries += 1;
+        let what = format!("manifest for {}", self.plan.reference);
+        self.event(Event::Retrying {
+            what,
+            attempt: 2,
+            delay: Duration::ZERO,
+            reason: format!("{status} from registry: a blob it confirmed is unknown to it; checking every blob again"),
+        });
+        for b in 0..self.blobs.len() {
+            if matches!(self.blobs[b].state, BlobState::Done { .. }) {
+                self.blobs[b].recheck = Some(self.blobs[b].state.clone());
+                self.queue.push_back(b);
+            }
+        }
+        self.fill_slots();
+    }
+
     fn on_head(&mut self, b: usize, status: u16) -> Result<(), Failure> {
+        if let Some(was) = self.blobs[b].recheck.take() {
+            match status {
+                // Still there: as it was.
+                200 => {
+                    self.blobs[b].state = was;
+                    self.blob_finished();
+                    return Ok(());
+                }
+                // Gone: upload it like a blob the registry never had.
+                404 => {
+                    self.blobs[b].restart();
+                    self.blobs[b].state = BlobState::Checking;
+                }
+                _ => return Err(Failure::Status),
+            }
+        }
         match status {
             200 => {
                 self.blobs[b].state = BlobState::Done {
@@ -1188,4 +1235,13 @@ fn octet_stream() -> HeaderValue {
 
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::try_from(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// A manifest `PUT` refused because it names a blob the registry does not have.
+fn names_unknown_blob(status: u16, body: &[u8]) -> bool {
+    if !matches!(status, 400 | 404) {
+        return false;
+    }
+    let errors = RegistryErrors::parse(body);
+    errors.has_code("MANIFEST_BLOB_UNKNOWN") || errors.has_code("BLOB_UNKNOWN")
 }

@@ -86,7 +86,10 @@ pub fn run_push(
             now = t;
             push.handle_timeout(now);
         } else {
-            panic!("the push stalled: nothing in flight, no timer, not finished");
+            panic!(
+                "the push stalled: nothing in flight, no timer, not finished\n{:#?}",
+                model.log
+            );
         }
     }
     panic!("the push did not finish within 100000 steps");

@@ -88,6 +88,9 @@ pub struct RegistryModel {
     pub body_cap: Option<usize>,
     /// Bodies over `body_cap` break the connection instead of getting a `413`.
     pub body_cap_resets: bool,
+    /// Forget the first of these blobs when a manifest arrives, the next one at the next
+    /// manifest, … (a racing client's upload or a cleanup lost it after the push confirmed it).
+    pub lose_blobs_before_manifests: Vec<String>,
     /// Added to the last byte of every PATCH answer's `Range` (stale or off-by-one reports),
     /// for the next `range_skew_count` answers.
     pub range_skew: i64,
@@ -122,6 +125,7 @@ impl Default for RegistryModel {
             patch_status: None,
             body_cap: None,
             body_cap_resets: false,
+            lose_blobs_before_manifests: Vec::new(),
             range_skew: 0,
             range_skew_count: 0,
             bearer: None,
@@ -440,6 +444,10 @@ impl RegistryModel {
                     }
                 };
                 let repo = parts[..i].join("/");
+                if !self.lose_blobs_before_manifests.is_empty() {
+                    let lost = self.lose_blobs_before_manifests.remove(0);
+                    self.blobs.remove(&lost);
+                }
                 if let Some(children) = manifest["manifests"].as_array() {
                     for c in children {
                         let key = format!("{repo}:{}", c["digest"].as_str().unwrap_or(""));
