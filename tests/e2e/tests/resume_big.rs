@@ -13,10 +13,11 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use tug_testkit::fixtures::big_layer_tar_tagged;
 use tug_testkit::hashing::sha256_file;
-use tug_testkit::{FaultProxy, Registry, Tug};
+use tug_testkit::{Fault, FaultProxy, Registry, Rule, Tug};
 
 const LAYER: u64 = 1 << 30;
 /// tug's default upload chunk.
@@ -65,6 +66,27 @@ fn kill_when(tug: Tug, field: &str, at: u64) -> u64 {
     reached.unwrap_or_else(|| panic!("tug ended before {field} reached {at}"))
 }
 
+/// The proxy's request log, one line per request, for failure messages.
+fn request_log(proxy: &FaultProxy) -> String {
+    proxy
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} [{}] -> {:?}/{:?} fwd={} discarded={} range={:?}\n",
+                r.method,
+                r.path(),
+                r.header("content-range").unwrap_or("-"),
+                r.upstream_status,
+                r.status,
+                r.request_body_forwarded,
+                r.request_body_discarded,
+                r.upstream_range
+            )
+        })
+        .collect()
+}
+
 fn progress_max(out: &tug_testkit::TugOutput, field: &str) -> u64 {
     out.stdout_str()
         .lines()
@@ -86,20 +108,49 @@ fn a_gib_push_killed_halfway_behind_a_buffering_proxy_sends_at_most_one_chunk_tw
     let fixture = big_layer_tar_tagged(&tar, LAYER, "resume/big:v1");
     let image = proxy.image("resume/big:v1");
 
-    let at = kill_when(push(&state, &tar, &image), "sent_bytes", LAYER / 2);
+    // Kill tug while it sends the chunk that starts half way: the proxy holds that PATCH, so
+    // tug has recorded the registry's answer to the chunk before it (it sends the next one
+    // only after). Killed in the moment between a chunk's last byte and the registry's
+    // answer, tug would keep a session whose `_state` token is one chunk old, and
+    // distribution cancels such a session when it is asked about it: that push starts over.
+    let half = (LAYER / 2 / CHUNK) as usize;
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Stall {
+                hold: Duration::from_secs(100),
+            },
+        )
+        .nth(half + 1),
+    );
+    let mut child = push(&state, &tar, &image)
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = proxy.wait_for(Duration::from_secs(300), |log| {
+        log.iter().filter(|r| r.is("PATCH", "/blobs/uploads/")).count() > half
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(held, "tug never reached the middle chunk:\n{}", request_log(&proxy));
+    proxy.clear_rules();
     let before = proxy.request_body_bytes();
     assert!(
-        before < LAYER,
-        "the first run was killed before the end ({before} bytes in)"
+        before >= LAYER / 2 && before < LAYER,
+        "the first run was killed half way ({before} bytes in)"
     );
-    assert!(at >= LAYER / 2);
 
     let out = push(&state, &tar, &image).run().assert_success();
     let config = fixture.config.len() as u64;
     let total = proxy.request_body_bytes();
     assert!(
         total <= LAYER + 2 * config + CHUNK,
-        "the registry received {total} bytes in all for a {LAYER}-byte layer"
+        "the registry received {total} bytes in all for a {LAYER}-byte layer; requests:\n{}\nsecond run:\n{}",
+        request_log(&proxy),
+        out.stdout_str()
     );
     let second = progress_max(&out, "sent_bytes");
     assert!(
