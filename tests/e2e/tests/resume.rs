@@ -4,16 +4,17 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
-use tug_testkit::{ImageSpec, Registry, Tug};
+use tug_testkit::{Fault, FaultProxy, ImageSpec, Registry, Rule, Tug};
 
 const LAYER: u64 = 48 << 20;
 
 fn tug(state: &std::path::Path) -> Tug {
     Tug::new().env("TUG_STATE_DIR", state).args([
         "push",
+        "--plain-http",
         "--progress",
         "json",
         "--chunk-size",
@@ -25,50 +26,44 @@ fn tug(state: &std::path::Path) -> Tug {
     ])
 }
 
-/// The session recorded in the upload state file: its upload id and committed bytes.
-fn recorded(state: &std::path::Path) -> Option<(String, u64)> {
-    let bytes = std::fs::read(state.join("uploads.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let entry = v
-        .as_object()?
-        .values()
-        .max_by_key(|e| e["committed"].as_u64())?
-        .clone();
-    let location = entry["location"].as_str()?;
-    let uuid = location.split('?').next()?.rsplit('/').next()?.to_owned();
-    Some((uuid, entry["committed"].as_u64()?))
-}
-
+/// The bytes the upload state file records as committed (0 when it records no session).
 fn committed(state: &std::path::Path) -> u64 {
-    recorded(state).map_or(0, |(_, c)| c)
-}
-
-/// Bytes the registry holds of upload `uuid`.
-fn upload_size(registry: &Registry, uuid: &str) -> u64 {
-    let data = registry
-        .storage_dir()
-        .join("docker/registry/v2/repositories/resume/app/_uploads")
-        .join(uuid)
-        .join("data");
-    std::fs::metadata(data).map_or(0, |m| m.len())
-}
-
-fn signal(pid: u32, sig: &str) {
-    std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
+    let Ok(bytes) = std::fs::read(state.join("uploads.json")) else {
+        return 0;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    v.as_object()
+        .into_iter()
+        .flat_map(|o| o.values())
+        .filter_map(|e| e["committed"].as_u64())
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
 fn a_killed_push_resumes_from_the_registry_offset() {
     let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let layout = dir.path().join("layout");
     let fixture = write_oci_layout(&layout, &ImageSpec::new(51).layer(LAYER), "v1");
-    let target = registry.image("resume/app:v1");
+    let target = proxy.image("resume/app:v1");
 
+    // Hold the layer's fifth chunk in the proxy (nothing of it reaches the registry) and
+    // kill tug hard while it waits there: the registry then holds exactly the four chunks
+    // tug recorded (a chunk half sent would make distribution 2.8 drop the session). With
+    // `-j 1` the config goes first, in one PATCH of its own: the layer's fifth is the sixth.
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Stall {
+                hold: Duration::from_secs(100),
+            },
+        )
+        .nth(6),
+    );
     let mut child = tug(&state)
         .command()
         .arg(&layout)
@@ -77,46 +72,24 @@ fn a_killed_push_resumes_from_the_registry_offset() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Watch the state file until a few chunks are confirmed; then freeze the push at a moment
-    // when the registry holds exactly what tug recorded (no chunk half sent: distribution
-    // 2.8 invalidates a session whose PATCH broke midway), and kill it hard.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pid = child.id();
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "no moment between chunks was caught"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the push ended before it could be killed"
-        );
-        if committed(&state) < 4 << 20 {
-            std::thread::sleep(Duration::from_millis(2));
-            continue;
-        }
-        signal(pid, "-STOP");
-        // Let bytes already on their way land, then compare.
-        let (uuid, at) = recorded(&state).unwrap();
-        let mut size = upload_size(&registry, &uuid);
-        loop {
-            std::thread::sleep(Duration::from_millis(20));
-            let now = upload_size(&registry, &uuid);
-            if now == size {
-                break;
-            }
-            size = now;
-        }
-        if size == at {
-            break;
-        }
-        signal(pid, "-CONT");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let fifth = format!("{}-", 4 << 20);
+    let held = proxy.wait_for(Duration::from_secs(120), |log| {
+        log.iter().any(|r| {
+            r.is("PATCH", "/blobs/uploads/")
+                && r.header("content-range")
+                    .is_some_and(|c| c.starts_with(&fifth))
+        })
+    });
     child.kill().unwrap();
     child.wait().unwrap();
+    assert!(held, "the push never reached its fifth chunk");
+    proxy.clear_rules();
     let before = committed(&state);
-    assert!(before >= 4 << 20);
+    assert_eq!(
+        before,
+        4 << 20,
+        "tug recorded the four chunks the registry confirmed"
+    );
 
     let out = tug(&state).arg(&layout).arg(&target).run().assert_success();
     let stdout = out.stdout_str();

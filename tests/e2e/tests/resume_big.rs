@@ -131,15 +131,22 @@ fn a_gib_push_killed_halfway_behind_a_buffering_proxy_sends_at_most_one_chunk_tw
         .spawn()
         .unwrap();
     let held = proxy.wait_for(Duration::from_secs(300), |log| {
-        log.iter().filter(|r| r.is("PATCH", "/blobs/uploads/")).count() > half
+        log.iter()
+            .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+            .count()
+            > half
     });
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(held, "tug never reached the middle chunk:\n{}", request_log(&proxy));
+    assert!(
+        held,
+        "tug never reached the middle chunk:\n{}",
+        request_log(&proxy)
+    );
     proxy.clear_rules();
     let before = proxy.request_body_bytes();
     assert!(
-        before >= LAYER / 2 && before < LAYER,
+        (LAYER / 2..LAYER).contains(&before),
         "the first run was killed half way ({before} bytes in)"
     );
 
