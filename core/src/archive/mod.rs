@@ -23,6 +23,7 @@ pub mod media_types;
 mod oci_json;
 mod oci_layout;
 mod path;
+pub mod recompress;
 mod resolve;
 mod select;
 mod store;
