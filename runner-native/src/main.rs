@@ -3,6 +3,9 @@
 mod archive_writer;
 mod cli;
 mod commands;
+mod compress;
+mod compress_cache;
+mod compressed_plan;
 mod config;
 mod credentials;
 mod driver;
@@ -12,6 +15,7 @@ mod interrupt;
 mod oci_dir;
 mod progress;
 mod source;
+mod state_file;
 mod transport;
 mod upload_state;
 mod verbose;

@@ -13,6 +13,8 @@ use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError, Tra
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Agent, SendBody};
 
+use crate::compress::CompressedBlob;
+
 /// How much body data to gather before reporting it as sent.
 const SENT_BATCH: usize = 128 * 1024;
 /// Messages queued between the request threads and the driving task. With
@@ -69,15 +71,24 @@ pub struct BlobFile {
     pub offset: u64,
 }
 
+/// Where the transport gets the bytes of a plan blob.
+#[derive(Clone, Debug)]
+pub enum BlobSource {
+    /// As they are, from a file.
+    File(BlobFile),
+    /// Made by compressing a plain layer on the fly (`--compress`).
+    Compressed(Arc<CompressedBlob>),
+}
+
 /// An HTTP client that never follows redirects nor turns statuses into errors.
 #[derive(Clone)]
 pub struct Transport {
     agent: Agent,
-    blobs: Arc<Vec<BlobFile>>,
+    blobs: Arc<Vec<BlobSource>>,
 }
 
 impl Transport {
-    pub fn new(tls: &TlsOptions, blobs: Vec<BlobFile>) -> anyhow::Result<Transport> {
+    pub fn new(tls: &TlsOptions, blobs: Vec<BlobSource>) -> anyhow::Result<Transport> {
         let mut tls_config = TlsConfig::builder().disable_verification(tls.insecure);
         tls_config = match &tls.ca_file {
             Some(path) => {
@@ -240,6 +251,10 @@ impl Transport {
                 format!("no source for blob {blob}"),
             )
         })?;
+        let loc = match loc {
+            BlobSource::File(f) => f,
+            BlobSource::Compressed(c) => return c.range(start, end),
+        };
         let mut file = File::open(&loc.path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", loc.path.display())))?;
         file.seek(SeekFrom::Start(loc.offset + start))?;

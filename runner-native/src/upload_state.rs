@@ -2,18 +2,17 @@
 //! continues where the registry says it stopped when the same push runs again.
 //!
 //! One JSON file in the state directory (`$TUG_STATE_DIR`, else `$XDG_STATE_HOME/tug`, else
-//! `~/.local/state/tug`), keyed by `registry/repository@digest`. Every change re-reads the
-//! file under an exclusive lock and replaces it atomically, so concurrent tug processes keep
-//! each other's entries. Session URLs hold no credentials.
+//! `~/.local/state/tug`), keyed by `registry/repository@digest`, shared safely by concurrent
+//! tug processes ([`StateFile`]). Session URLs hold no credentials.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tug_core::push::ResumableUpload;
 use tug_core::Digest;
+
+use crate::state_file::StateFile;
 
 /// What is kept of one open upload session.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -49,8 +48,8 @@ impl UploadState {
         }
     }
 
-    fn file(&self) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join("uploads.json"))
+    fn file(&self) -> Option<StateFile> {
+        self.dir.as_deref().map(|d| StateFile::new(d, "uploads"))
     }
 
     /// Sessions a previous run left open for this repository.
@@ -58,7 +57,7 @@ impl UploadState {
         let Some(file) = self.file() else {
             return Vec::new();
         };
-        read(&file)
+        file.read::<Entry>()
             .into_iter()
             .filter_map(|(key, entry)| {
                 let digest = key.strip_prefix(&self.prefix)?.parse::<Digest>().ok()?;
@@ -86,43 +85,17 @@ impl UploadState {
         self.update(|map| map.remove(&key).is_some());
     }
 
-    /// Read-modify-write under the lock. Failures only cost the ability to resume, so they
-    /// are reported once and otherwise ignored.
+    /// Changes the file. Failures only cost the ability to resume, so they are reported
+    /// once and otherwise ignored.
     fn update(&self, change: impl FnOnce(&mut BTreeMap<String, Entry>) -> bool) {
         let (Some(dir), Some(file)) = (&self.dir, self.file()) else {
             return;
         };
-        let result = (|| -> std::io::Result<()> {
-            fs::create_dir_all(dir)?;
-            let lock = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(dir.join("uploads.lock"))?;
-            lock.lock()?;
-            let mut map = read(&file);
-            if !change(&mut map) {
-                return lock.unlock();
-            }
-            let tmp = dir.join(format!("uploads.json.{}", std::process::id()));
-            let mut f = File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(&map).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &file)?;
-            lock.unlock()
-        })();
-        if let Err(e) = result {
+        if let Err(e) = file.update(change) {
             eprintln!(
                 "tug: warning: cannot keep upload state in {}: {e}",
                 dir.display()
             );
         }
     }
-}
-
-fn read(file: &PathBuf) -> BTreeMap<String, Entry> {
-    fs::read(file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
 }

@@ -10,6 +10,9 @@ use tug_core::retry::RetryPolicy;
 use tug_core::{Instant, Reference};
 
 use crate::cli::PushArgs;
+use crate::compress;
+use crate::compress_cache::CompressCache;
+use crate::compressed_plan::{compress_images, CompressedImages};
 use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
@@ -17,7 +20,7 @@ use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::source::{Source, SourceSpec};
-use crate::transport::Transport;
+use crate::transport::{BlobSource, Transport};
 use crate::upload_state::UploadState;
 
 pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
@@ -62,6 +65,28 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Selection::Image(img) => (std::slice::from_ref(img), None),
         Selection::Index { index, images } => (images, Some(index)),
     };
+    let compressed = match args.compress {
+        Some(codec) => {
+            let how =
+                compress::Settings::new(codec, args.compress_level).map_err(CliError::Usage)?;
+            Some(compress_layers(
+                &source,
+                images,
+                index,
+                how,
+                usize::from(settings.jobs.value),
+                !matches!(
+                    settings.progress.value,
+                    ProgressMode::Json | ProgressMode::None
+                ),
+            )?)
+        }
+        None => None,
+    };
+    let (images, index) = match &compressed {
+        Some(c) => (c.images.as_slice(), c.index.as_ref()),
+        None => (images, index),
+    };
     let mut blobs = Vec::new();
     let mut labels = Vec::new();
     for (i, image) in images.iter().enumerate() {
@@ -80,7 +105,12 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let files = blobs
         .iter()
-        .map(|b| source.blob_file(&b.location))
+        .map(
+            |b| match compressed.as_ref().and_then(|c| c.blobs.get(&b.digest)) {
+                Some(c) => BlobSource::Compressed(c.clone()),
+                None => BlobSource::File(source.blob_file(&b.location)),
+            },
+        )
         .collect();
     let plan_manifest = |m: &tug_core::archive::ManifestBytes| PlanManifest {
         bytes: m.bytes.clone(),
@@ -190,6 +220,40 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         display.peak(),
     );
     Ok(())
+}
+
+/// Compresses (or recalls) the plain layers for `--compress`, saying so on a terminal.
+fn compress_layers(
+    source: &Source,
+    images: &[tug_core::archive::ResolvedImage],
+    index: Option<&tug_core::archive::ManifestBytes>,
+    how: compress::Settings,
+    jobs: usize,
+    human: bool,
+) -> Result<CompressedImages, CliError> {
+    let started = Clock::now();
+    let c = compress_images(source, images, index, how, jobs, &CompressCache::new())?;
+    let line = format!(
+        "{} {} layers with {} level {}: {} -> {} ({} measured now, {:.1?})",
+        if c.measured > 0 {
+            "Compressed"
+        } else {
+            "Recalled"
+        },
+        c.blobs.len(),
+        how.codec.name(),
+        how.level,
+        bytes(c.plain_bytes),
+        bytes(c.compressed_bytes),
+        c.measured,
+        started.elapsed()
+    );
+    if human {
+        eprintln!("{line}");
+    } else {
+        crate::verbose::note(&line);
+    }
+    Ok(c)
 }
 
 /// Keeps open upload sessions for a later run, and forgets them once their blob is in.

@@ -1,0 +1,468 @@
+//! `tug push --compress gzip|zstd`: plain tar layers are compressed as they are uploaded,
+//! never written anywhere.
+//!
+//! Each layer is compressed twice and stored never: once ahead ([`measure`], all layers in
+//! parallel) to learn the blob's digest and size — so the registry can be asked whether it
+//! has the blob, the manifest can name it, progress knows the total and an interrupted
+//! upload resumes across runs like any other — and again while its chunks go out
+//! ([`CompressedBlob::range`]). Both passes make the same bytes (same codec, level and
+//! library); the second checks itself against the first's digest as it goes. Digests of
+//! earlier runs are remembered ([`crate::compress_cache`]), so pushing the same image again
+//! compresses only what the registry lacks.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
+
+use tug_core::archive::Compression;
+use tug_core::digest::{Algorithm, Hasher};
+use tug_core::Digest;
+
+use crate::transport::BlobFile;
+
+/// A compression `--compress` offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// gzip (deflate), what every registry and runtime reads.
+    Gzip,
+    /// Zstandard: smaller and much faster; needs OCI media types (the manifest becomes OCI).
+    Zstd,
+}
+
+impl Codec {
+    /// The level used unless one is given: gzip 6 (as `gzip` itself), zstd 3 (as `zstd`).
+    pub fn default_level(self) -> i32 {
+        match self {
+            Codec::Gzip => 6,
+            Codec::Zstd => 3,
+        }
+    }
+
+    /// The levels the codec accepts.
+    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            Codec::Gzip => 1..=9,
+            Codec::Zstd => 1..=19,
+        }
+    }
+
+    /// The core's name for it.
+    pub fn compression(self) -> Compression {
+        match self {
+            Codec::Gzip => Compression::Gzip,
+            Codec::Zstd => Compression::Zstd,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.compression().name()
+    }
+}
+
+/// A codec at a level: everything that decides the compressed bytes (with the library
+/// version, which [`Settings::key`] names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub codec: Codec,
+    pub level: i32,
+}
+
+impl Settings {
+    /// `codec` at `level` (its default when `None`); an error names the accepted range.
+    pub fn new(codec: Codec, level: Option<i32>) -> Result<Settings, String> {
+        let level = level.unwrap_or(codec.default_level());
+        if !codec.levels().contains(&level) {
+            let r = codec.levels();
+            return Err(format!(
+                "--compress-level {level}: {} takes {} to {}",
+                codec.name(),
+                r.start(),
+                r.end()
+            ));
+        }
+        Ok(Settings { codec, level })
+    }
+
+    /// Names these settings and the library that applies them, for remembering digests:
+    /// another library version may make other bytes.
+    pub fn key(self) -> String {
+        match self.codec {
+            Codec::Gzip => format!("gzip-{}/flate2-1", self.level),
+            Codec::Zstd => format!(
+                "zstd-{}/libzstd-{}",
+                self.level,
+                zstd::zstd_safe::VERSION_NUMBER
+            ),
+        }
+    }
+
+    /// A reader of the compressed form of `len` plain bytes from `input`.
+    fn encoder(
+        self,
+        input: impl Read + Send + 'static,
+        len: u64,
+    ) -> io::Result<Box<dyn Read + Send>> {
+        let input = BufReader::with_capacity(256 * 1024, input);
+        Ok(match self.codec {
+            // flate2 writes mtime 0 and no name: the same input always gives the same bytes.
+            Codec::Gzip => Box::new(flate2::read::GzEncoder::new(
+                input,
+                flate2::Compression::new(self.level as u32),
+            )),
+            Codec::Zstd => {
+                let mut e = zstd::stream::read::Encoder::with_buffer(input, self.level)?;
+                e.set_pledged_src_size(Some(len))?;
+                e.include_contentsize(true)?;
+                e.include_checksum(true)?;
+                Box::new(e)
+            }
+        })
+    }
+}
+
+/// The plain bytes of a layer: `len` bytes of `file` from its offset.
+#[derive(Clone, Debug)]
+pub struct Plain {
+    pub file: BlobFile,
+    pub len: u64,
+}
+
+impl Plain {
+    fn open(&self) -> io::Result<impl Read + Send + 'static> {
+        let mut f = File::open(&self.file.path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.file.path.display())))?;
+        f.seek(SeekFrom::Start(self.file.offset))?;
+        Ok(f.take(self.len))
+    }
+}
+
+/// The first pass: the digest and size of the compressed form of `plain`.
+pub fn measure(settings: Settings, plain: &Plain) -> io::Result<(Digest, u64)> {
+    let mut stream = Stream::start(settings, plain)?;
+    let mut buf = vec![0; 256 * 1024];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+    }
+    Ok((stream.hasher.finish(), stream.pos))
+}
+
+/// A compressor partway through a layer.
+struct Stream {
+    encoder: Box<dyn Read + Send>,
+    /// Compressed bytes made so far.
+    pos: u64,
+    hasher: Hasher,
+}
+
+impl Stream {
+    fn start(settings: Settings, plain: &Plain) -> io::Result<Stream> {
+        let whole = Whole {
+            inner: plain.open()?,
+            read: 0,
+            plain: plain.clone(),
+        };
+        Ok(Stream {
+            encoder: settings.encoder(whole, plain.len)?,
+            pos: 0,
+            hasher: Hasher::new(Algorithm::Sha256),
+        })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.encoder.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// The plain bytes for the encoder; a layer that ends early (the file changed) is an error
+/// naming the file, never a silently shorter blob.
+struct Whole<R> {
+    inner: R,
+    read: u64,
+    plain: Plain,
+}
+
+impl<R: Read> Read for Whole<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if n == 0 && !buf.is_empty() && self.read < self.plain.len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{}: the layer ended after {} of {} bytes (did the file change?)",
+                    self.plain.file.path.display(),
+                    self.read,
+                    self.plain.len
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// A compressed layer whose digest and size the first pass found; serves byte ranges of
+/// it to the transport by compressing again.
+///
+/// The chunks of one blob go out in order, so one compressor carries on from range to
+/// range. A range that starts before where it stands (a retried chunk) starts a new
+/// compressor from the beginning and skips to the range: a retry costs compression time,
+/// never memory.
+pub struct CompressedBlob {
+    settings: Settings,
+    plain: Plain,
+    digest: Digest,
+    size: u64,
+    parked: Mutex<Option<Stream>>,
+}
+
+impl std::fmt::Debug for CompressedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompressedBlob")
+            .field("settings", &self.settings)
+            .field("plain", &self.plain)
+            .field("digest", &self.digest)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompressedBlob {
+    pub fn new(settings: Settings, plain: Plain, digest: Digest, size: u64) -> CompressedBlob {
+        CompressedBlob {
+            settings,
+            plain,
+            digest,
+            size,
+            parked: Mutex::new(None),
+        }
+    }
+
+    /// Compressed bytes `start..end`.
+    pub fn range(self: &Arc<Self>, start: u64, end: u64) -> io::Result<Box<dyn Read + Send>> {
+        if start > end || end > self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bytes {start}..{end} of a {}-byte compressed layer",
+                    self.size
+                ),
+            ));
+        }
+        let parked = self.parked.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut stream = match parked {
+            Some(s) if s.pos <= start => s,
+            _ => Stream::start(self.settings, &self.plain)?,
+        };
+        let mut skip = vec![0; 64 * 1024];
+        while stream.pos < start {
+            let want =
+                usize::try_from(start - stream.pos).map_or(skip.len(), |n| n.min(skip.len()));
+            if stream.read(&mut skip[..want])? == 0 {
+                return Err(self.differs());
+            }
+        }
+        Ok(Box::new(RangeReader {
+            blob: self.clone(),
+            stream: Some(stream),
+            end,
+        }))
+    }
+
+    fn differs(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: compressing the layer again gave other bytes than {} ({} bytes)",
+                self.plain.file.path.display(),
+                self.digest,
+                self.size
+            ),
+        )
+    }
+}
+
+/// One range of a [`CompressedBlob`]; hands its compressor back when read to the end.
+struct RangeReader {
+    blob: Arc<CompressedBlob>,
+    stream: Option<Stream>,
+    end: u64,
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
+        let left = self.end - stream.pos;
+        if left == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(left).map_or(buf.len(), |n| n.min(buf.len()));
+        let n = stream.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(self.blob.differs());
+        }
+        if stream.pos == self.blob.size {
+            // The whole blob went through this compressor: it must be exactly the
+            // first pass's bytes, and end there.
+            let mut probe = [0u8; 1];
+            let extra = stream.encoder.read(&mut probe)?;
+            let hasher = std::mem::replace(&mut stream.hasher, Hasher::new(Algorithm::Sha256));
+            if extra != 0 || hasher.finish() != self.blob.digest {
+                self.stream = None;
+                return Err(self.blob.differs());
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for RangeReader {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            if stream.pos == self.end && self.end < self.blob.size {
+                *self.blob.parked.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn layer(len: usize) -> (tempfile::NamedTempFile, Plain) {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"HEAD").unwrap();
+        let mut x: u32 = 7;
+        let body: Vec<u8> = (0..len)
+            .map(|i| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                if i % 3 == 0 {
+                    (x >> 24) as u8
+                } else {
+                    b'a' + (i % 7) as u8
+                }
+            })
+            .collect();
+        f.write_all(&body).unwrap();
+        f.write_all(b"TAIL").unwrap();
+        let plain = Plain {
+            file: BlobFile {
+                path: f.path().to_owned(),
+                offset: 4,
+            },
+            len: len as u64,
+        };
+        (f, plain)
+    }
+
+    fn read_all(mut r: impl Read) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    fn decompress(codec: Codec, bytes: &[u8]) -> Vec<u8> {
+        match codec {
+            Codec::Gzip => read_all(flate2::read::GzDecoder::new(bytes)).unwrap(),
+            Codec::Zstd => zstd::decode_all(bytes).unwrap(),
+        }
+    }
+
+    fn plain_bytes(plain: &Plain) -> Vec<u8> {
+        read_all(plain.open().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn chunks_in_order_retries_and_restarts_give_the_measured_blob() {
+        let (_f, plain) = layer(1 << 20);
+        for codec in [Codec::Gzip, Codec::Zstd] {
+            let settings = Settings::new(codec, None).unwrap();
+            let (digest, size) = measure(settings, &plain).unwrap();
+            assert!(
+                size < plain.len,
+                "{codec:?} compressed {} to {size}",
+                plain.len
+            );
+            let blob = Arc::new(CompressedBlob::new(
+                settings,
+                plain.clone(),
+                digest.clone(),
+                size,
+            ));
+            let chunk = size / 5 + 1;
+            let mut whole = Vec::new();
+            let mut start = 0;
+            while start < size {
+                let end = (start + chunk).min(size);
+                // A broken attempt first (read halfway, dropped), then the full range.
+                let mut broken = blob.range(start, end).unwrap();
+                let mut half = vec![0; ((end - start) / 2) as usize];
+                broken.read_exact(&mut half).unwrap();
+                drop(broken);
+                let bytes = read_all(blob.range(start, end).unwrap()).unwrap();
+                assert_eq!(&bytes[..half.len()], &half[..]);
+                whole.extend_from_slice(&bytes);
+                start = end;
+            }
+            assert_eq!(whole.len() as u64, size);
+            assert_eq!(Digest::sha256_of(&whole), digest);
+            assert_eq!(decompress(codec, &whole), plain_bytes(&plain));
+            // Any range on its own, out of order.
+            let mid = read_all(blob.range(size / 3, size / 2).unwrap()).unwrap();
+            assert_eq!(mid, whole[(size / 3) as usize..(size / 2) as usize]);
+        }
+    }
+
+    #[test]
+    fn a_changed_source_is_an_error_naming_the_file() {
+        let (f, plain) = layer(1 << 20);
+        let settings = Settings::new(Codec::Zstd, Some(1)).unwrap();
+        let (digest, size) = measure(settings, &plain).unwrap();
+        let blob = Arc::new(CompressedBlob::new(settings, plain.clone(), digest, size));
+        std::fs::write(f.path(), vec![b'z'; (1 << 20) + 8]).unwrap();
+        let err = read_all(blob.range(0, size).unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains(&f.path().display().to_string()),
+            "{err}"
+        );
+
+        let short = Plain {
+            len: 2 << 20,
+            ..plain
+        };
+        let err = measure(settings, &short).unwrap_err();
+        assert!(err.to_string().contains("ended after"), "{err}");
+    }
+
+    #[test]
+    fn levels_are_checked_and_keys_name_them() {
+        assert!(Settings::new(Codec::Gzip, Some(10))
+            .unwrap_err()
+            .contains("1 to 9"));
+        assert!(Settings::new(Codec::Zstd, Some(0)).is_err());
+        let a = Settings::new(Codec::Zstd, None).unwrap();
+        let b = Settings::new(Codec::Zstd, Some(4)).unwrap();
+        assert_ne!(a.key(), b.key());
+        assert!(a.key().starts_with("zstd-3/libzstd-"));
+    }
+
+    #[test]
+    fn ranges_past_the_end_are_refused() {
+        let (_f, plain) = layer(1000);
+        let settings = Settings::new(Codec::Gzip, None).unwrap();
+        let (digest, size) = measure(settings, &plain).unwrap();
+        let blob = Arc::new(CompressedBlob::new(settings, plain, digest, size));
+        assert!(blob.range(0, size + 1).is_err());
+        assert!(blob.range(5, 4).is_err());
+    }
+}
