@@ -95,11 +95,11 @@ pub struct PushArgs {
     #[arg(long, value_name = "SECS")]
     pub retry_max_wait: Option<u64>,
     /// Compress plain tar layers (as `docker save` writes them) while uploading them; layers
-    /// already compressed are sent as they are. zstd makes the manifest OCI [default: as is].
+    /// already compressed are sent as they are. zstd makes the manifest OCI [default: none].
     #[arg(long, value_enum, value_name = "CODEC")]
-    pub compress: Option<crate::compress::Codec>,
+    pub compress: Option<crate::compress::CompressChoice>,
     /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
-    #[arg(long, value_name = "N", requires = "compress")]
+    #[arg(long, value_name = "N")]
     pub compress_level: Option<i32>,
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]

@@ -20,9 +20,29 @@ use tug_core::Digest;
 
 use crate::transport::BlobFile;
 
+/// What `--compress` (or `compress` in the config file) says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressChoice {
+    /// Push layers as they are (the default; undoes a config file's choice).
+    None,
+    /// gzip.
+    Gzip,
+    /// Zstandard.
+    Zstd,
+}
+
+impl CompressChoice {
+    pub fn codec(self) -> Option<Codec> {
+        match self {
+            CompressChoice::None => None,
+            CompressChoice::Gzip => Some(Codec::Gzip),
+            CompressChoice::Zstd => Some(Codec::Zstd),
+        }
+    }
+}
+
 /// A compression `--compress` offers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
     /// gzip (deflate), what every registry and runtime reads.
     Gzip,
@@ -75,7 +95,7 @@ impl Settings {
         if !codec.levels().contains(&level) {
             let r = codec.levels();
             return Err(format!(
-                "--compress-level {level}: {} takes {} to {}",
+                "compression level {level}: {} takes {} to {}",
                 codec.name(),
                 r.start(),
                 r.end()

@@ -14,6 +14,9 @@
 //! progress = "plain"       # auto, tty, plain, json, none
 //! connect_timeout = 30     # seconds
 //! stall_timeout = 60
+//! adaptive = true          # false: always --jobs blobs in flight (--fixed-jobs)
+//! compress = "zstd"        # push: none, gzip, zstd
+//! compress_level = 3       # gzip 1-9, zstd 1-19
 //!
 //! [registries."registry.example.com:5000"]
 //! ca_file = "certs/ca.pem" # relative to the config file
@@ -30,6 +33,7 @@ use toml::Spanned;
 use tug_core::{Reference, Scheme};
 
 use crate::cli::RegistryArgs;
+use crate::compress::{Codec, CompressChoice};
 use crate::exit_code::CliError;
 use crate::progress::ProgressMode;
 use crate::transport::TlsOptions;
@@ -132,6 +136,12 @@ pub struct Settings {
     pub progress: Setting<ProgressMode>,
     pub connect_timeout: Setting<u64>,
     pub stall_timeout: Setting<u64>,
+    /// Adapt the blobs in flight to the throughput (else always `jobs`).
+    pub adaptive: Setting<bool>,
+    /// Push: compress plain layers with this.
+    pub compress: Setting<Option<Codec>>,
+    /// Its level (the codec's default when `None`).
+    pub compress_level: Setting<Option<i32>>,
     /// Per-registry tables of the config file, by the name they were given.
     pub registries: BTreeMap<String, RegistrySettings>,
 }
@@ -149,6 +159,9 @@ impl Default for Settings {
             progress: Setting::default(ProgressMode::Auto),
             connect_timeout: Setting::default(30),
             stall_timeout: Setting::default(60),
+            adaptive: Setting::default(true),
+            compress: Setting::default(None),
+            compress_level: Setting::default(None),
             registries: BTreeMap::new(),
         }
     }
@@ -166,6 +179,9 @@ struct FileConfig {
     progress: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<i64>>,
     stall_timeout: Option<Spanned<i64>>,
+    adaptive: Option<Spanned<bool>>,
+    compress: Option<Spanned<String>>,
+    compress_level: Option<Spanned<i64>>,
     #[serde(default)]
     registries: BTreeMap<String, FileRegistry>,
 }
@@ -320,6 +336,26 @@ impl Settings {
                 origin: origin(p.span()),
             };
         }
+        if let Some(v) = &file.adaptive {
+            self.adaptive = Setting {
+                value: *v.get_ref(),
+                origin: origin(v.span()),
+            };
+        }
+        if let Some(c) = &file.compress {
+            let codec = parse_compress(c.get_ref())
+                .map_err(|problem| bad(line_of(text, c.span().start), "compress", problem))?;
+            self.compress = Setting {
+                value: codec,
+                origin: origin(c.span()),
+            };
+        }
+        if let Some((n, span)) = int(&file.compress_level, "compress_level", 1, 19, text, &bad)? {
+            self.compress_level = Setting {
+                value: Some(n),
+                origin: origin(span),
+            };
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         for (name, r) in file.registries {
             let mut reg = RegistrySettings::default();
@@ -432,6 +468,31 @@ impl Settings {
         if let Some(s) = num(env, "TUG_STALL_TIMEOUT", any, "a number of seconds")? {
             self.stall_timeout = s;
         }
+        if let Some(s) = num(env, "TUG_ADAPTIVE", |_: &bool| true, "true or false")? {
+            self.adaptive = s;
+        }
+        if let Some(text) = env("TUG_COMPRESS").filter(|v| !v.trim().is_empty()) {
+            let codec = parse_compress(text.trim()).map_err(|problem| {
+                CliError::Input(format!(
+                    "environment variable TUG_COMPRESS={text:?}: {problem}"
+                ))
+            })?;
+            self.compress = Setting {
+                value: codec,
+                origin: Origin::Env("TUG_COMPRESS"),
+            };
+        }
+        if let Some(s) = num(
+            env,
+            "TUG_COMPRESS_LEVEL",
+            |n: &i32| (1..=19).contains(n),
+            "a number from 1 to 19",
+        )? {
+            self.compress_level = Setting {
+                value: Some(s.value),
+                origin: s.origin,
+            };
+        }
         if let Some(text) = env("TUG_PROGRESS").filter(|v| !v.trim().is_empty()) {
             let mode = parse_progress(text.trim()).map_err(|problem| {
                 CliError::Input(format!(
@@ -534,7 +595,31 @@ impl Settings {
                 self.stall_timeout.value.to_string(),
                 &self.stall_timeout.origin,
             ),
+            (
+                "adaptive",
+                self.adaptive.value.to_string(),
+                &self.adaptive.origin,
+            ),
+            (
+                "compress",
+                compress_name(self.compress.value).to_owned(),
+                &self.compress.origin,
+            ),
+            (
+                "compress_level",
+                self.compress_level
+                    .value
+                    .map_or_else(|| "default".to_owned(), |n| n.to_string()),
+                &self.compress_level.origin,
+            ),
         ]
+    }
+
+    /// Applies `--fixed-jobs` / `--adaptive`.
+    pub fn concurrency_flags(&mut self, fixed_jobs: bool, adaptive: bool) {
+        self.adaptive
+            .flag(fixed_jobs.then_some(false), "--fixed-jobs");
+        self.adaptive.flag(adaptive.then_some(true), "--adaptive");
     }
 
     /// One line for `-v`: every general setting and its origin.
@@ -557,7 +642,7 @@ impl Settings {
             (None, _) => out.push_str("# config file: none (no HOME)\n"),
         }
         for (k, v, o) in self.rows() {
-            let v = if k == "progress" {
+            let v = if k == "progress" || k == "compress" {
                 format!("\"{v}\"")
             } else {
                 v
@@ -646,6 +731,24 @@ impl Settings {
             "stall_timeout".into(),
             entry(self.stall_timeout.value.into(), &self.stall_timeout.origin),
         );
+        settings.insert(
+            "adaptive".into(),
+            entry(self.adaptive.value.into(), &self.adaptive.origin),
+        );
+        settings.insert(
+            "compress".into(),
+            entry(
+                compress_name(self.compress.value).into(),
+                &self.compress.origin,
+            ),
+        );
+        settings.insert(
+            "compress_level".into(),
+            entry(
+                serde_json::json!(self.compress_level.value),
+                &self.compress_level.origin,
+            ),
+        );
         let registries: serde_json::Map<String, serde_json::Value> = self
             .registries
             .iter()
@@ -703,6 +806,16 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 fn parse_progress(s: &str) -> Result<ProgressMode, String> {
     <ProgressMode as clap::ValueEnum>::from_str(s, true)
         .map_err(|_| format!("{s:?} is not one of auto, tty, plain, json, none"))
+}
+
+fn parse_compress(s: &str) -> Result<Option<Codec>, String> {
+    <CompressChoice as clap::ValueEnum>::from_str(s, true)
+        .map(CompressChoice::codec)
+        .map_err(|_| format!("{s:?} is not one of none, gzip, zstd"))
+}
+
+fn compress_name(c: Option<Codec>) -> &'static str {
+    c.map_or("none", Codec::name)
 }
 
 fn progress_name(m: ProgressMode) -> &'static str {
@@ -870,6 +983,56 @@ mod tests {
         assert_eq!(json["settings"]["retries"]["var"], "TUG_RETRIES");
         assert_eq!(json["settings"]["jobs"]["value"], 2);
         assert_eq!(json["registries"]["reg:5000"]["plain_http"]["line"], 8);
+    }
+
+    #[test]
+    fn concurrency_and_compression_come_from_the_file_env_and_flags() {
+        let (s, _dir) = load(
+            "adaptive = false\ncompress = \"zstd\"\ncompress_level = 7\n",
+            &[("TUG_COMPRESS_LEVEL", "9")],
+        );
+        let mut s = s.unwrap();
+        assert!(!s.adaptive.value);
+        assert!(matches!(s.adaptive.origin, Origin::File { line: 1, .. }));
+        assert_eq!(s.compress.value, Some(Codec::Zstd));
+        assert_eq!(s.compress_level.value, Some(9));
+        assert_eq!(s.compress_level.origin, Origin::Env("TUG_COMPRESS_LEVEL"));
+        assert!(s.summary().contains("adaptive=false"), "{}", s.summary());
+        assert!(s.text().contains("compress = \"zstd\""), "{}", s.text());
+        assert_eq!(s.json()["settings"]["compress_level"]["value"], 9);
+        s.concurrency_flags(false, true);
+        assert_eq!(s.adaptive.origin, Origin::Flag("--adaptive"));
+        assert!(s.adaptive.value);
+        s.concurrency_flags(true, false);
+        assert!(!s.adaptive.value);
+
+        let (s, _dir) = load("compress = \"gzip\"\n", &[("TUG_COMPRESS", "none")]);
+        assert_eq!(s.unwrap().compress.value, None);
+        let (s, _dir) = load("", &[("TUG_ADAPTIVE", "false")]);
+        assert!(!s.unwrap().adaptive.value);
+        let defaults = load("", &[]).0.unwrap();
+        assert!(defaults.adaptive.value);
+        assert_eq!(defaults.compress.value, None);
+    }
+
+    #[test]
+    fn bad_compression_settings_name_the_line_or_variable() {
+        let e = err("jobs = 2\ncompress = \"lz4\"\n", &[]);
+        assert!(
+            e.contains(":2: compress: \"lz4\" is not one of none, gzip, zstd"),
+            "{e}"
+        );
+        let e = err("compress_level = 30\n", &[]);
+        assert!(
+            e.contains(":1: compress_level: 30 is out of range (1 to 19)"),
+            "{e}"
+        );
+        let e = err("", &[("TUG_COMPRESS", "brotli")]);
+        assert!(e.contains("TUG_COMPRESS=\"brotli\""), "{e}");
+        let e = err("", &[("TUG_ADAPTIVE", "maybe")]);
+        assert!(e.contains("TUG_ADAPTIVE"), "{e}");
+        let e = err("adaptive = 3\n", &[]);
+        assert!(e.contains(":1: adaptive"), "{e}");
     }
 
     #[test]

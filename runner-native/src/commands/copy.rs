@@ -33,6 +33,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let src: Reference = parse(&args.source, "source")?;
     let dst: Reference = parse(&args.target, "target")?;
     settings.jobs.flag(args.jobs, "--jobs");
+    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
     settings.retries.flag(args.retries, "--retries");
     settings
         .retry_max_wait
@@ -128,7 +129,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         scheme: dst_scheme,
         credentials: dst_credentials,
         jobs: usize::from(settings.jobs.value),
-        adaptive: !args.fixed_jobs,
+        adaptive: settings.adaptive.value,
         retry,
         ..PushConfig::default()
     };

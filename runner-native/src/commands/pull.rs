@@ -60,6 +60,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .parse()
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
     settings.jobs.flag(args.jobs, "--jobs");
+    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
     settings.retries.flag(args.retries, "--retries");
     settings
         .retry_max_wait
@@ -234,7 +235,7 @@ fn pull_from(
         scheme,
         credentials,
         jobs: usize::from(settings.jobs.value),
-        adaptive: !args.fixed_jobs,
+        adaptive: settings.adaptive.value,
         retry: RetryPolicy {
             max_attempts: settings.retries.value.max(1),
             budget: settings

@@ -11,9 +11,10 @@ use tug_core::{Instant, Reference};
 
 use crate::cli::PushArgs;
 use crate::compress;
+use crate::compress::CompressChoice;
 use crate::compress_cache::CompressCache;
 use crate::compressed_plan::{compress_images, CompressedImages};
-use crate::config::Settings;
+use crate::config::{Origin, Settings};
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
@@ -30,6 +31,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .parse()
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
     settings.jobs.flag(args.jobs, "--jobs");
+    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
     settings.retries.flag(args.retries, "--retries");
     settings
         .retry_max_wait
@@ -39,6 +41,12 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .monolithic_max
         .flag(args.monolithic_max, "--monolithic-max");
     settings.progress.flag(args.progress, "--progress");
+    settings
+        .compress
+        .flag(args.compress.map(CompressChoice::codec), "--compress");
+    settings
+        .compress_level
+        .flag(args.compress_level.map(Some), "--compress-level");
     settings.registry_flags(&args.registry);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     if args.dry_run {
@@ -65,10 +73,14 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Selection::Image(img) => (std::slice::from_ref(img), None),
         Selection::Index { index, images } => (images, Some(index)),
     };
-    let compressed = match args.compress {
+    let compressed = match settings.compress.value {
         Some(codec) => {
+            let level = &settings.compress_level;
             let how =
-                compress::Settings::new(codec, args.compress_level).map_err(CliError::Usage)?;
+                compress::Settings::new(codec, level.value).map_err(|e| match &level.origin {
+                    Origin::Flag(_) => CliError::Usage(e),
+                    other => CliError::Input(format!("{e} ({other})")),
+                })?;
             Some(compress_layers(
                 &source,
                 images,
@@ -80,6 +92,14 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                     ProgressMode::Json | ProgressMode::None
                 ),
             )?)
+        }
+        // A level in the config file or environment waits for a codec; a flag alone is a
+        // mistake.
+        None if matches!(settings.compress_level.origin, Origin::Flag(_)) => {
+            return Err(CliError::Usage(format!(
+                "a compression level ({}) needs --compress gzip|zstd",
+                settings.compress_level.origin
+            )))
         }
         None => None,
     };
@@ -147,7 +167,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         scheme,
         credentials,
         jobs: usize::from(settings.jobs.value),
-        adaptive: !args.fixed_jobs,
+        adaptive: settings.adaptive.value,
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value.max(1),
         retry: RetryPolicy {

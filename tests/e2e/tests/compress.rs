@@ -229,9 +229,68 @@ fn bad_compression_settings_are_usage_errors() {
         out.stderr_str()
     );
     let out = Tug::new()
+        .env("TUG_STATE_DIR", dir.path().join("state"))
+        .args(["push", "--plain-http", "--compress-level", "5"])
+        .arg(&layout)
+        .arg(registry.image("compress/bad:v1"))
+        .run();
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("needs --compress"),
+        "{}",
+        out.stderr_str()
+    );
+    let out = Tug::new()
         .args(["push", "--compress", "lz4"])
         .arg(&layout)
         .arg(registry.image("compress/bad:v1"))
         .run();
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr_str());
+}
+
+#[test]
+fn the_config_file_can_ask_for_compression_and_a_flag_can_undo_it() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "compress = \"zstd\"\ncompress_level = 5\n").unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(65).layer(500_000), "v1");
+    let tug = |image: &str| {
+        Tug::new()
+            .env("TUG_STATE_DIR", dir.path().join("state"))
+            .env("TUG_CONFIG", &config)
+            .args(["push", "--plain-http", "--progress", "plain"])
+            .arg(&layout)
+            .arg(registry.image(image))
+    };
+    let out = tug("compress/config:zstd").run().assert_success();
+    assert!(
+        out.stderr_str().contains("with zstd level 5"),
+        "{}",
+        out.stderr_str()
+    );
+    let pulled = pull_with_skopeo_and_check_diff_ids(&registry, "compress/config:zstd", &fixture);
+    assert!(layer_types(&pulled.manifest_json)[0].ends_with("+zstd"));
+
+    tug("compress/config:plain")
+        .args(["--compress", "none"])
+        .run()
+        .assert_success();
+    let raw = skopeo::inspect_raw_in(&registry, "compress/config:plain").unwrap();
+    assert_eq!(
+        sha256_digest(&raw),
+        fixture.manifest_digest.clone().unwrap()
+    );
+
+    // A level the codec does not take names where it came from.
+    std::fs::write(&config, "compress = \"gzip\"\ncompress_level = 12\n").unwrap();
+    let out = tug("compress/config:bad").run();
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("gzip takes 1 to 9")
+            && out.stderr_str().contains("config.toml:2"),
+        "{}",
+        out.stderr_str()
+    );
 }
