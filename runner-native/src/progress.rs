@@ -57,6 +57,8 @@ pub struct Display {
     /// Whether push events came (mounts only exist there).
     pushing: bool,
     retries: u32,
+    /// Blobs allowed in flight, once adaptive concurrency changed it.
+    window: Option<usize>,
     peak: f64,
     /// Lines of the frame on screen.
     drawn: usize,
@@ -101,6 +103,7 @@ impl Display {
             mounted: 0,
             pushing: false,
             retries: 0,
+            window: None,
             peak: 0.0,
             drawn: 0,
             pending: Vec::new(),
@@ -206,6 +209,7 @@ impl Display {
             }
             E::Retrying { .. } => self.retries += 1,
             E::Progress(p) => self.record(p),
+            E::Concurrency(c) => self.window = Some(c.to),
             _ => {}
         }
         if self.mode == ProgressMode::Json {
@@ -240,6 +244,7 @@ impl Display {
             }
             E::Retrying { .. } => self.retries += 1,
             E::Progress(p) => self.record(p),
+            E::Concurrency(c) => self.window = Some(c.to),
             _ => {}
         }
         if self.mode == ProgressMode::Json {
@@ -367,6 +372,9 @@ impl Display {
             s.push_str(&format!(", {} mounted", self.mounted));
         }
         s.push(')');
+        if let Some(w) = self.window {
+            s.push_str(&format!(", {w} at once"));
+        }
         if self.retries > 0 {
             s.push_str(&format!(
                 ", {} {}",
@@ -826,6 +834,32 @@ mod tests {
             end,
             ["\x1b[2A\r\x1b[J".to_owned()],
             "finish clears the frame"
+        );
+    }
+
+    #[test]
+    fn the_overall_line_shows_the_blobs_in_flight_once_they_adapt() {
+        let (mut d, w) = display(ProgressMode::Plain);
+        d.event(&push::Event::Progress(progress(100, 0, 10.0)));
+        let before = w.take().concat();
+        assert!(!before.contains("at once"), "{before:?}");
+        d.event(&push::Event::Concurrency(tug_core::concurrency::Change {
+            from: 4,
+            to: 2,
+            reason: tug_core::concurrency::Reason::Congestion,
+            base: 2,
+            bytes_per_second: None,
+        }));
+        assert!(
+            w.take().is_empty(),
+            "no line of its own (-v prints decisions)"
+        );
+        d.last_plain = None;
+        d.event(&push::Event::Progress(progress(200, 0, 10.0)));
+        let after = w.take().concat();
+        assert!(
+            after.contains("(0 skipped, 0 mounted), 2 at once"),
+            "{after:?}"
         );
     }
 
