@@ -294,3 +294,53 @@ fn the_config_file_can_ask_for_compression_and_a_flag_can_undo_it() {
         out.stderr_str()
     );
 }
+
+#[test]
+fn a_killed_compressed_push_resumes_where_the_registry_stopped() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(&tar, &ImageSpec::new(66).layer(3_000_000), "app:v6");
+    let image = proxy.image("compress/resume:v6");
+    // Hold the layer's fifth chunk (nothing of it reaches the registry) and kill tug there.
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Stall {
+                hold: std::time::Duration::from_secs(100),
+            },
+        )
+        .nth(5),
+    );
+    let mut child = push(&state, "gzip", &tar, &image)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = proxy.wait_for(std::time::Duration::from_secs(120), |log| {
+        log.iter()
+            .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+            .count()
+            >= 5
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(held, "the push never reached its fifth chunk");
+    proxy.clear_rules();
+    let before = proxy.request_body_bytes_to("/blobs/uploads/");
+
+    let out = push(&state, "gzip", &tar, &image).run().assert_success();
+    let done = done_event(&out);
+    let total = done["bytes_uploaded"].as_u64().unwrap();
+    let sent_now = proxy.request_body_bytes_to("/blobs/uploads/") - before;
+    let chunk = 262_144;
+    assert!(
+        before >= 4 * chunk && sent_now <= total - 4 * chunk + chunk,
+        "the second run sent {sent_now} of {total} bytes; the registry had {before}"
+    );
+    pull_with_skopeo_and_check_diff_ids(&registry, "compress/resume:v6", &fixture);
+}
