@@ -26,7 +26,7 @@ step "make a sample image tar (docker save layout, two layers)"
 mkdir -p "$work/l1/app" "$work/l2/app" "$work/img"
 head -c $((48 * 1024 * 1024)) /dev/urandom > "$work/l1/app/model.bin"
 echo "hello from tug" > "$work/l2/app/hello.txt"
-head -c $((8 * 1024 * 1024)) /dev/urandom > "$work/l2/app/data.bin"
+seq 1 1000000 > "$work/l2/app/numbers.txt"   # text: compresses well (below)
 tar -C "$work/l1" -cf "$work/layer1.tar" .
 tar -C "$work/l2" -cf "$work/layer2.tar" .
 d1=$(sha256sum "$work/layer1.tar" | cut -d' ' -f1)
@@ -70,6 +70,11 @@ step "push it: tug push $work/sample.tar $target"
 
 step "push again: every blob is already there"
 "$tug" push --progress plain "$work/sample.tar" "$target"
+
+step "push it compressed as well: tug push --compress zstd … :zstd (layers compressed on the way)"
+"$tug" push --progress plain --compress zstd "$work/sample.tar" "127.0.0.1:$port/demo/sample:zstd"
+skopeo --insecure-policy inspect --raw --tls-verify=false "docker://127.0.0.1:$port/demo/sample:zstd" \
+  | python3 -c 'import json,sys; [print("layer", l["mediaType"], l["size"], "bytes") for l in json.load(sys.stdin)["layers"]]'
 
 step "pull it back with tug (an OCI layout) and verify every layer"
 "$tug" pull --progress plain --store "$work/store" "$target" -o "$work/pulled"
