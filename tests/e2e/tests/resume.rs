@@ -3,11 +3,8 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
-use tug_testkit::{Fault, FaultProxy, ImageSpec, Registry, Rule, Tug};
+use tug_testkit::{FaultProxy, ImageSpec, Registry, Tug};
 
 const LAYER: u64 = 48 << 20;
 
@@ -54,36 +51,7 @@ fn a_killed_push_resumes_from_the_registry_offset() {
     // kill tug hard while it waits there: the registry then holds exactly the four chunks
     // tug recorded (a chunk half sent would make distribution 2.8 drop the session). With
     // `-j 1` the config goes first, in one PATCH of its own: the layer's fifth is the sixth.
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::Stall {
-                hold: Duration::from_secs(100),
-            },
-        )
-        .nth(6),
-    );
-    let mut child = tug(&state)
-        .command()
-        .arg(&layout)
-        .arg(&target)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let fifth = format!("{}-", 4 << 20);
-    let held = proxy.wait_for(Duration::from_secs(120), |log| {
-        log.iter().any(|r| {
-            r.is("PATCH", "/blobs/uploads/")
-                && r.header("content-range")
-                    .is_some_and(|c| c.starts_with(&fifth))
-        })
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(held, "the push never reached its fifth chunk");
-    proxy.clear_rules();
+    common::kill_at_chunk(&proxy, tug(&state).arg(&layout).arg(&target), 6);
     let before = committed(&state);
     assert_eq!(
         before,

@@ -13,11 +13,10 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::Duration;
 
 use tug_testkit::fixtures::big_layer_tar_tagged;
 use tug_testkit::hashing::sha256_file;
-use tug_testkit::{Fault, FaultProxy, Registry, Rule, Tug};
+use tug_testkit::{FaultProxy, Registry, Tug};
 
 const LAYER: u64 = 1 << 30;
 /// tug's default upload chunk.
@@ -114,36 +113,7 @@ fn a_gib_push_killed_halfway_behind_a_buffering_proxy_sends_at_most_one_chunk_tw
     // answer, tug would keep a session whose `_state` token is one chunk old, and
     // distribution cancels such a session when it is asked about it: that push starts over.
     let half = (LAYER / 2 / CHUNK) as usize;
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::Stall {
-                hold: Duration::from_secs(100),
-            },
-        )
-        .nth(half + 1),
-    );
-    let mut child = push(&state, &tar, &image)
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let held = proxy.wait_for(Duration::from_secs(300), |log| {
-        log.iter()
-            .filter(|r| r.is("PATCH", "/blobs/uploads/"))
-            .count()
-            > half
-    });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        held,
-        "tug never reached the middle chunk:\n{}",
-        request_log(&proxy)
-    );
-    proxy.clear_rules();
+    common::kill_at_chunk(&proxy, push(&state, &tar, &image), half + 1);
     let before = proxy.request_body_bytes();
     assert!(
         (LAYER / 2..LAYER).contains(&before),

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::json;
 use tug_testkit::fixtures::write_oci_layout;
 use tug_testkit::hashing::sha256_digest;
-use tug_testkit::{ImageSpec, Registry, Tug, TugOutput};
+use tug_testkit::{Fault, FaultProxy, ImageSpec, Registry, Rule, Tug, TugOutput};
 
 /// Exit codes documented in the README.
 pub const INVALID_INPUT: i32 = 3;
@@ -104,4 +104,37 @@ pub fn multi_platform_layout(dir: &Path) -> (Vec<u8>, Vec<String>) {
     fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
     let children = vec![amd.manifest_digest.unwrap(), arm.manifest_digest.unwrap()];
     (index, children)
+}
+
+/// Starts `tug` (output discarded) and kills it (`SIGKILL`) while it sends its `nth` chunk
+/// (`PATCH`), which `proxy` holds meanwhile: nothing of that chunk reaches the registry, and
+/// tug has recorded the registry's answer to every chunk before it (it sends the next only
+/// after). Then `proxy` forwards normally again.
+///
+/// # Panics
+///
+/// If tug never gets to that chunk.
+pub fn kill_at_chunk(proxy: &FaultProxy, tug: Tug, nth: usize) {
+    let hold = std::time::Duration::from_secs(100);
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Stall { hold }).nth(nth));
+    let mut child = tug
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = proxy.wait_for(std::time::Duration::from_secs(300), |log| {
+        log.iter()
+            .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+            .count()
+            >= nth
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.clear_rules();
+    assert!(
+        held,
+        "tug never sent its chunk number {nth}: {:#?}",
+        proxy.requests()
+    );
 }
