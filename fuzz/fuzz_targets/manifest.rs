@@ -7,11 +7,15 @@
 //! a rewrite keeps the document's fields (it only changes media types, and the digests and
 //! sizes of converted children), is an OCI type, needs no second rewrite, and parses with
 //! its new type to the same blobs (and the children's new digests) whenever the original
-//! parsed with its own.
+//! parsed with its own. `archive::recompress` (`push --compress`) rewrites the same bodies:
+//! no panic, and a manifest that parsed still parses, with the same config and as many
+//! layers.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tug_core::archive::recompress::{index_with_children, with_compressed_layers, CompressedLayer};
+use tug_core::archive::{Compression, ManifestBytes};
 use tug_core::manifest::{
     docker_to_oci, is_index, media_type_of, parse, Descriptor, Parsed, DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
@@ -71,6 +75,66 @@ fuzz_target!(|data: &[u8]| {
             matches!(p, Parsed::Image { .. }),
             "property: parse with a manifest type gave an index"
         );
+    }
+
+    // Every layer replaced by a made-up compressed blob, gzip and zstd by turns.
+    for (i, t) in TYPES.iter().enumerate() {
+        let m = ManifestBytes {
+            bytes: body.to_vec(),
+            media_type: (*t).to_owned(),
+            digest: Digest::sha256_of(body),
+        };
+        let layers: Vec<CompressedLayer> = match &parsed[i] {
+            Ok(Parsed::Image { layers, .. }) => layers
+                .iter()
+                .enumerate()
+                .map(|(n, l)| CompressedLayer {
+                    uncompressed: l.digest.clone(),
+                    compression: if n % 2 == 0 {
+                        Compression::Gzip
+                    } else {
+                        Compression::Zstd
+                    },
+                    digest: Digest::sha256_of(l.digest.to_string().as_bytes()),
+                    size: l.size / 2,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let (
+            Ok(new),
+            Ok(Parsed::Image {
+                config,
+                layers: old,
+            }),
+        ) = (with_compressed_layers(&m, &layers), &parsed[i])
+        {
+            match parse(&new.media_type, &new.bytes) {
+                Ok(Parsed::Image {
+                    config: c,
+                    layers: l,
+                }) => {
+                    assert_eq!(
+                        c.digest, config.digest,
+                        "property: recompress changed the config"
+                    );
+                    assert_eq!(
+                        l.len(),
+                        old.len(),
+                        "property: recompress changed the layer count"
+                    );
+                }
+                other => panic!("property: a parsed manifest's recompressed form gave {other:?}"),
+            }
+        }
+        let children: Vec<(Digest, ManifestBytes)> = match &parsed[i] {
+            Ok(Parsed::Index { manifests }) => manifests
+                .iter()
+                .map(|d| (d.digest.clone(), m.clone()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let _ = index_with_children(&m, &children);
     }
 
     // Children as a pull that converted them would name them: new digest, new size.
