@@ -434,6 +434,16 @@ impl Fetch {
         {
             return;
         }
+        // A range other than the one asked for (a cache or proxy on the way): ask again.
+        if status == 206
+            && self.retry(
+                Step::Stream(s),
+                None,
+                "the registry sent another range".into(),
+            )
+        {
+            return;
+        }
         let error = self.registry_error(Step::Stream(s), status, body);
         self.fail(s, error);
     }

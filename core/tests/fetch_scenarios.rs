@@ -8,7 +8,8 @@ mod support;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use support::registry_model::RegistryModel;
+use http::Method;
+use support::registry_model::{Fault, RegistryModel};
 use tug_core::fetch::{Fetch, Output, StreamId};
 use tug_core::http::{Request, TransportError, TransportErrorKind};
 use tug_core::pull::PullConfig;
@@ -133,6 +134,24 @@ fn a_server_that_ignores_ranges_still_yields_the_range() {
     let (d, data) = blob(&mut model, 10_000);
     let r = run(&mut model, &d, &[(3333, 7777)]);
     assert_eq!(r.data[&StreamId(0)], data[3333..7777]);
+}
+
+#[test]
+fn a_206_for_another_range_is_asked_again() {
+    let mut model = RegistryModel::default();
+    let (d, data) = blob(&mut model, 10_000);
+    model.faults.push_back(Fault {
+        method: Method::GET,
+        path_contains: "/blobs/".into(),
+        response: Ok(206),
+        extra_headers: vec![("Content-Range".into(), "bytes 9000-9999/10000".into())],
+        forget_uploads: false,
+        after: 0,
+    });
+    let r = run(&mut model, &d, &[(2000, 5000)]);
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.retries, 1);
+    assert_eq!(r.data[&StreamId(0)], data[2000..5000]);
 }
 
 #[test]
