@@ -441,103 +441,27 @@ impl Display {
                "peak_bytes_per_second": self.peak})
     }
 
-    fn progress_json(&self, p: &Progress, sent_name: &str) -> serde_json::Value {
-        let mut v = json!({
-            "event": "progress", "total_bytes": p.total_bytes, "done_bytes": p.done_bytes,
-            "skipped_bytes": p.skipped_bytes, sent_name: p.sent_bytes,
-            "transferred_bytes": p.transferred_bytes,
-            "blobs_total": p.blobs_total, "blobs_done": p.blobs_done,
-            "blobs_skipped": p.blobs_skipped, "bytes_per_second": p.bytes_per_second,
-            "eta_ms": p.eta.map(|d| d.as_millis() as u64), "elapsed_ms": p.elapsed.as_millis() as u64,
-            "blobs_active": self.active.len(),
-        });
-        merge(&mut v, self.counters());
-        v
+    /// The core's JSON for `e`, with this display's counts added: `retries` on `retrying`,
+    /// and on `progress` the blobs in flight, mounted and retries.
+    fn with_counts(&self, v: Option<serde_json::Value>) -> Option<serde_json::Value> {
+        let mut v = v?;
+        match v["event"].as_str() {
+            Some("retrying") => merge(&mut v, json!({"retries": self.retries})),
+            Some("progress") => {
+                merge(&mut v, json!({"blobs_active": self.active.len()}));
+                merge(&mut v, self.counters());
+            }
+            _ => {}
+        }
+        Some(v)
     }
 
     fn push_json(&self, e: &push::Event) -> Option<serde_json::Value> {
-        use push::Event as E;
-        let v = match e {
-            E::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
-            E::BlobSkipped { blob, digest, size } => {
-                json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
-            }
-            E::BlobMounted {
-                blob,
-                digest,
-                size,
-                from,
-            } => {
-                json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
-            }
-            E::BlobMissing { blob, digest, size } => {
-                json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
-            }
-            E::BlobStarted { blob, digest, size } => {
-                json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
-            }
-            E::BlobProgress { blob, sent, size } => {
-                json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
-            }
-            E::BlobCommitted { blob, digest, size } => {
-                json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
-            }
-            E::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-            } => json!({"event": "retrying", "what": what, "attempt": attempt,
-                         "delay_ms": delay.as_millis() as u64, "reason": reason,
-                         "retries": self.retries}),
-            E::ManifestPushed { digest } => json!({"event": "manifest_pushed", "digest": digest}),
-            E::Progress(p) => self.progress_json(p, "sent_bytes"),
-            _ => return None,
-        };
-        Some(v)
+        self.with_counts(e.json())
     }
 
     fn pull_json(&self, e: &pull::Event) -> Option<serde_json::Value> {
-        use pull::Event as E;
-        let v = match e {
-            E::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
-            E::Resolved { digest, media_type } => {
-                json!({"event": "resolved", "digest": digest, "media_type": media_type})
-            }
-            E::PlatformChosen { platform, digest } => {
-                json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
-            }
-            E::BlobSkipped { digest, size } => {
-                json!({"event": "blob_skipped", "digest": digest, "size": size})
-            }
-            E::BlobStarted { digest, size } => {
-                json!({"event": "blob_started", "digest": digest, "size": size})
-            }
-            E::BlobResumed { digest, from, size } => {
-                json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
-            }
-            E::BlobProgress {
-                digest,
-                received,
-                size,
-            } => {
-                json!({"event": "blob_progress", "digest": digest, "received": received, "size": size})
-            }
-            E::BlobDone { digest, size } => {
-                json!({"event": "blob_done", "digest": digest, "size": size})
-            }
-            E::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-            } => json!({"event": "retrying", "what": what, "attempt": attempt,
-                        "delay_ms": delay.as_millis() as u64, "reason": reason,
-                        "retries": self.retries}),
-            E::Progress(p) => self.progress_json(p, "received_bytes"),
-            _ => return None,
-        };
-        Some(v)
+        self.with_counts(e.json())
     }
 
     fn json(&mut self, v: serde_json::Value) {

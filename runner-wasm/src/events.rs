@@ -2,8 +2,7 @@
 //! CLI's `--progress json` lines (durations in milliseconds, sizes in bytes, numbers as JS
 //! numbers), and the caller's `onEvent` callback that receives them.
 
-use serde_json::{json, Map, Value};
-use tug_core::progress::Progress;
+use serde_json::{Map, Value};
 use tug_core::{pull, push};
 use wasm_bindgen::{JsCast as _, JsValue};
 
@@ -25,104 +24,15 @@ impl Listener {
     }
 }
 
-/// A push event as the CLI prints it; `None` for events the CLI does not show.
+/// A push event as the CLI prints it (the core's vocabulary); `None` for events the CLI does
+/// not show.
 pub fn push_event(e: &push::Event) -> Option<Value> {
-    use push::Event as E;
-    let v = match e {
-        E::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
-        E::BlobSkipped { blob, digest, size } => {
-            json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
-        }
-        E::BlobMounted {
-            blob,
-            digest,
-            size,
-            from,
-        } => {
-            json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
-        }
-        E::BlobMissing { blob, digest, size } => {
-            json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
-        }
-        E::BlobStarted { blob, digest, size } => {
-            json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
-        }
-        E::BlobProgress { blob, sent, size } => {
-            json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
-        }
-        E::BlobCommitted { blob, digest, size } => {
-            json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
-        }
-        E::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        } => retrying(what, *attempt, *delay, reason),
-        E::ManifestPushed { digest } => json!({"event": "manifest_pushed", "digest": digest}),
-        E::Progress(p) => json!({
-            "event": "progress", "total_bytes": p.total_bytes, "done_bytes": p.done_bytes,
-            "skipped_bytes": p.skipped_bytes, "sent_bytes": p.sent_bytes,
-            "transferred_bytes": p.transferred_bytes,
-            "blobs_total": p.blobs_total, "blobs_done": p.blobs_done,
-            "blobs_skipped": p.blobs_skipped, "bytes_per_second": p.bytes_per_second,
-            "eta_ms": eta_ms(p), "elapsed_ms": p.elapsed.as_millis() as u64,
-        }),
-        _ => return None,
-    };
-    Some(v)
+    e.json()
 }
 
 /// A pull event as the CLI prints it; `None` for events the CLI does not show.
 pub fn pull_event(e: &pull::Event) -> Option<Value> {
-    use pull::Event as E;
-    let v = match e {
-        E::PlainHttpFallback { host } => json!({"event": "plain_http_fallback", "host": host}),
-        E::Resolved { digest, media_type } => {
-            json!({"event": "resolved", "digest": digest, "media_type": media_type})
-        }
-        E::PlatformChosen { platform, digest } => {
-            json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
-        }
-        E::BlobSkipped { digest, size } => {
-            json!({"event": "blob_skipped", "digest": digest, "size": size})
-        }
-        E::BlobStarted { digest, size } => {
-            json!({"event": "blob_started", "digest": digest, "size": size})
-        }
-        E::BlobProgress {
-            digest,
-            received,
-            size,
-        } => {
-            json!({"event": "blob_progress", "digest": digest, "received": received, "size": size})
-        }
-        E::BlobDone { digest, size } => {
-            json!({"event": "blob_done", "digest": digest, "size": size})
-        }
-        E::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        } => retrying(what, *attempt, *delay, reason),
-        E::Progress(p) => json!({
-            "event": "progress", "total_bytes": p.total_bytes, "done_bytes": p.done_bytes,
-            "received_bytes": p.sent_bytes, "transferred_bytes": p.transferred_bytes,
-            "bytes_per_second": p.bytes_per_second, "eta_ms": eta_ms(p),
-        }),
-        _ => return None,
-    };
-    Some(v)
-}
-
-fn retrying(what: &str, attempt: u32, delay: std::time::Duration, reason: &str) -> Value {
-    json!({"event": "retrying", "what": what, "attempt": attempt,
-           "delay_ms": delay.as_millis() as u64, "reason": reason})
-}
-
-fn eta_ms(p: &Progress) -> Option<u64> {
-    p.eta.map(|d| d.as_millis() as u64)
+    e.json()
 }
 
 /// A JSON value as a plain JS value (objects, arrays, strings, numbers, booleans, null).
@@ -148,7 +58,9 @@ fn object(map: &Map<String, Value>) -> js_sys::Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::time::Duration;
+    use tug_core::progress::Progress;
     use tug_core::Digest;
 
     #[test]

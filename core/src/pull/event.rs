@@ -120,3 +120,50 @@ pub enum Event {
     /// Overall progress (`sent_bytes` counts bytes received).
     Progress(Progress),
 }
+
+impl Event {
+    /// The event in the JSON vocabulary shared by the CLI's `--progress json` lines and
+    /// tug-wasm's `onEvent` objects; `None` for events outside it.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        let v = match self {
+            Event::PlainHttpFallback { host } => {
+                json!({"event": "plain_http_fallback", "host": host})
+            }
+            Event::Resolved { digest, media_type } => {
+                json!({"event": "resolved", "digest": digest, "media_type": media_type})
+            }
+            Event::PlatformChosen { platform, digest } => {
+                json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
+            }
+            Event::BlobSkipped { digest, size } => {
+                json!({"event": "blob_skipped", "digest": digest, "size": size})
+            }
+            Event::BlobStarted { digest, size } => {
+                json!({"event": "blob_started", "digest": digest, "size": size})
+            }
+            Event::BlobResumed { digest, from, size } => {
+                json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
+            }
+            Event::BlobProgress {
+                digest,
+                received,
+                size,
+            } => {
+                json!({"event": "blob_progress", "digest": digest, "received": received, "size": size})
+            }
+            Event::BlobDone { digest, size } => {
+                json!({"event": "blob_done", "digest": digest, "size": size})
+            }
+            Event::Retrying {
+                what,
+                attempt,
+                delay,
+                reason,
+            } => crate::progress::retrying_json(what, *attempt, *delay, reason),
+            Event::Progress(p) => p.json("received_bytes"),
+            _ => return None,
+        };
+        Some(v)
+    }
+}

@@ -122,3 +122,52 @@ pub enum Event {
     /// Overall progress.
     Progress(Progress),
 }
+
+impl Event {
+    /// The event in the JSON vocabulary shared by the CLI's `--progress json` lines and
+    /// tug-wasm's `onEvent` objects (sizes in bytes, durations in milliseconds); `None` for
+    /// events outside it (concurrency decisions are reported on their own).
+    pub fn json(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        let v = match self {
+            Event::PlainHttpFallback { host } => {
+                json!({"event": "plain_http_fallback", "host": host})
+            }
+            Event::BlobSkipped { blob, digest, size } => {
+                json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
+            }
+            Event::BlobMounted {
+                blob,
+                digest,
+                size,
+                from,
+            } => {
+                json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
+            }
+            Event::BlobMissing { blob, digest, size } => {
+                json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
+            }
+            Event::BlobStarted { blob, digest, size } => {
+                json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
+            }
+            Event::BlobProgress { blob, sent, size } => {
+                json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
+            }
+            Event::BlobCommitted { blob, digest, size } => {
+                json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
+            }
+            Event::Retrying {
+                what,
+                attempt,
+                delay,
+                reason,
+            } => crate::progress::retrying_json(what, *attempt, *delay, reason),
+            Event::ManifestPushed { digest } => {
+                json!({"event": "manifest_pushed", "digest": digest})
+            }
+            Event::Progress(p) => p.json("sent_bytes"),
+            _ => return None,
+        };
+        Some(v)
+    }
+}
