@@ -239,6 +239,8 @@ pub struct CompressedBlob {
     plain: Plain,
     digest: Digest,
     size: u64,
+    /// Where the digest was remembered, when an earlier push measured it (for the error).
+    recalled_from: Option<std::path::PathBuf>,
     parked: Mutex<Option<Stream>>,
 }
 
@@ -260,8 +262,15 @@ impl CompressedBlob {
             plain,
             digest,
             size,
+            recalled_from: None,
             parked: Mutex::new(None),
         }
+    }
+
+    /// Notes that the digest came from `file`, a record of an earlier push.
+    pub fn recalled_from(mut self, file: std::path::PathBuf) -> CompressedBlob {
+        self.recalled_from = Some(file);
+        self
     }
 
     /// Compressed bytes `start..end`.
@@ -296,10 +305,17 @@ impl CompressedBlob {
     }
 
     fn differs(&self) -> io::Error {
+        let recalled = match &self.recalled_from {
+            Some(f) => format!(
+                ", the digest an earlier push remembered in {} (remove that file to measure again)",
+                f.display()
+            ),
+            None => String::new(),
+        };
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "{}: compressing the layer again gave other bytes than {} ({} bytes)",
+                "{}: compressing the layer again gave other bytes than {} ({} bytes){recalled}",
                 self.plain.file.path.display(),
                 self.digest,
                 self.size

@@ -47,6 +47,11 @@ impl CompressCache {
         }
     }
 
+    /// The file the digests are kept in.
+    pub fn path(&self) -> Option<std::path::PathBuf> {
+        self.file.as_ref().map(StateFile::path)
+    }
+
     /// The compressed digest and size of `plain` under `settings`, if a push made it.
     pub fn get(&self, settings: Settings, plain: &Digest) -> Option<(Digest, u64)> {
         let entries = self.file.as_ref()?.read::<Entry>();

@@ -50,10 +50,12 @@ pub fn compress_images(
         }
     }
     let mut found: HashMap<Digest, (Digest, u64)> = HashMap::new();
+    let mut recalled = Vec::new();
     let mut todo = Vec::new();
     for layer in &plain {
         match cache.get(settings, &layer.digest) {
             Some(known) => {
+                recalled.push(layer.digest.clone());
                 found.insert(layer.digest.clone(), known);
             }
             None => todo.push(*layer),
@@ -98,10 +100,11 @@ pub fn compress_images(
         let (digest, size) = found[&layer.digest].clone();
         plain_bytes += layer.size;
         compressed_bytes += size;
-        blobs.insert(
-            digest.clone(),
-            Arc::new(CompressedBlob::new(settings, plain_of(layer), digest, size)),
-        );
+        let mut blob = CompressedBlob::new(settings, plain_of(layer), digest.clone(), size);
+        if let Some(file) = cache.path().filter(|_| recalled.contains(&layer.digest)) {
+            blob = blob.recalled_from(file);
+        }
+        blobs.insert(digest, Arc::new(blob));
     }
     let replaced: Vec<CompressedLayer> = plain
         .iter()

@@ -24,7 +24,8 @@ impl StateFile {
         }
     }
 
-    fn path(&self) -> PathBuf {
+    /// The JSON file.
+    pub fn path(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.name))
     }
 

@@ -319,3 +319,35 @@ fn a_killed_compressed_push_resumes_where_the_registry_stopped() {
     );
     pull_with_skopeo_and_check_diff_ids(&registry, "compress/resume:v6", &fixture);
 }
+
+#[test]
+fn a_wrong_remembered_digest_fails_the_push_and_names_the_file() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let tar = dir.path().join("app.tar");
+    classic_docker_save(&tar, &ImageSpec::new(67).layer(400_000), "app:v7");
+    push(&state, "zstd", &tar, &registry.image("compress/first:v7"))
+        .run()
+        .assert_success();
+    // Someone edits the record: the remembered digest is not what compressing gives.
+    let file = state.join("compressed.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let real = doc.as_object().unwrap().values().next().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bogus = sha256_digest(b"not the layer");
+    std::fs::write(&file, text.replace(&real, &bogus)).unwrap();
+
+    let out = push(&state, "zstd", &tar, &registry.image("compress/second:v7")).run();
+    assert!(!out.status.success(), "{}", out.stdout_str());
+    let err = out.stderr_str();
+    assert!(
+        err.contains("gave other bytes") && err.contains("compressed.json"),
+        "{err}"
+    );
+    // The manifest naming the bogus blob was never pushed.
+    assert!(skopeo::inspect_raw_in(&registry, "compress/second:v7").is_err());
+}
