@@ -62,6 +62,12 @@ impl CliError {
             CliError::Core(e) => match e {
                 Error::Auth { .. } => AUTH,
                 Error::DigestMismatch { .. } | Error::InvalidInput { .. } => INVALID_INPUT,
+                // The source file could not give the bytes (changed, truncated, unreadable).
+                Error::Transport { error, .. }
+                    if error.kind == tug_core::http::TransportErrorKind::Source =>
+                {
+                    INVALID_INPUT
+                }
                 Error::Cancelled => CANCELLED,
                 _ => REGISTRY,
             },
