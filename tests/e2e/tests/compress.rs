@@ -351,3 +351,29 @@ fn a_wrong_remembered_digest_fails_the_push_and_names_the_file() {
     // The manifest naming the bogus blob was never pushed.
     assert!(skopeo::inspect_raw_in(&registry, "compress/second:v7").is_err());
 }
+
+#[test]
+fn text_layers_shrink_several_times() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(&tar, &ImageSpec::new(68).text_layer(2_000_000), "app:v8");
+    for (codec, most) in [("gzip", 0.45), ("zstd", 0.45)] {
+        let image = format!("compress/text-{codec}:v8");
+        let out = push(
+            &dir.path().join("state"),
+            codec,
+            &tar,
+            &registry.image(&image),
+        )
+        .run()
+        .assert_success();
+        pull_with_skopeo_and_check_diff_ids(&registry, &image, &fixture);
+        let sent = done_event(&out)["bytes_uploaded"].as_u64().unwrap();
+        let plain = fixture.layers[0].size + fixture.config.len() as u64;
+        assert!(
+            (sent as f64) < most * plain as f64,
+            "{codec}: {sent} bytes sent for {plain}"
+        );
+    }
+}
