@@ -12,6 +12,7 @@
 
 mod browser;
 mod clients;
+mod compress;
 mod fixture;
 mod jobs;
 mod measure;
@@ -43,7 +44,8 @@ use crate::transfer::{run_copy, run_pull, seed, Seed};
 struct Args {
     /// What to measure, comma-separated: push, pull, copy, all (those three); browser: the
     /// web page in chromium vs the CLI (use --size 512M); jobs: fixed --jobs vs adaptive over
-    /// a slow link (neither is part of all).
+    /// a slow link; compress: `--compress gzip|zstd` vs none vs skopeo over a slow link
+    /// (browser, jobs and compress are not part of all).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     mode: Vec<String>,
     /// jobs mode: the link's bandwidth in bytes per second, shared by all connections, each
@@ -66,6 +68,16 @@ struct Args {
     /// jobs mode: its number of layers.
     #[arg(long, default_value_t = 8)]
     jobs_layers: usize,
+    /// compress mode: what to run, comma-separated: none (`tug push`), gzip, zstd
+    /// (`tug push --compress …`), skopeo (`skopeo copy`, which gzips plain layers).
+    #[arg(long, default_value = "none,gzip,zstd,skopeo", value_delimiter = ',')]
+    compress_variants: Vec<String>,
+    /// compress mode: total layer content of the image (text-like, compresses ~3:1).
+    #[arg(long, default_value = "256M")]
+    compress_size: String,
+    /// compress mode: its number of layers.
+    #[arg(long, default_value_t = 4)]
+    compress_layers: usize,
     /// Rounds; each round runs once with every client, in a rotated order.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -150,6 +162,7 @@ type Runs = Vec<(u32, RunResult)>;
 const MAIN_SEED: u64 = 0xBE4C_0001;
 const SCAN_SEED: u64 = 0xBE4C_0002;
 const JOBS_SEED: u64 = 0xBE4C_0003;
+const COMPRESS_SEED: u64 = 0xBE4C_0004;
 
 fn main() {
     if let Err(e) = run(Args::parse()) {
@@ -163,7 +176,15 @@ fn run(args: Args) -> Result<()> {
         return serve(&args.registry_parent);
     }
     let started = Instant::now();
-    let (modes, jobs_mode, browser_mode) = parse_modes(&args.mode)?;
+    let (modes, jobs_mode, browser_mode, compress_mode) = parse_modes(&args.mode)?;
+    let compress_variants: Vec<compress::Variant> = args
+        .compress_variants
+        .iter()
+        .map(|v| compress::Variant::parse(v))
+        .collect::<Result<_>>()?;
+    if compress_mode && compress_variants.is_empty() {
+        bail!("no --compress-variants given");
+    }
     let variants: Vec<jobs::Variant> = args
         .jobs_variants
         .iter()
@@ -280,10 +301,49 @@ fn run(args: Args) -> Result<()> {
         );
         jobs_json = Some(jobs::to_json(&runs, &variants, link));
     }
-    if modes.is_empty() {
+    let mut compress_json = None;
+    if compress_mode {
+        let total = parse_size(&args.compress_size)?;
+        if args.compress_layers == 0 || total < args.compress_layers as u64 {
+            bail!("--compress-layers must be at least 1 and at most --compress-size bytes");
+        }
+        let image = compress::prepare(
+            &images,
+            COMPRESS_SEED,
+            args.compress_layers,
+            total / args.compress_layers as u64,
+        )?;
+        let link = jobs::Link {
+            bytes_per_sec: args.link_rate,
+            latency: Duration::from_millis(args.link_latency_ms),
+        };
+        let runs = compress::run_compress(
+            &setup,
+            &image,
+            link,
+            &compress_variants,
+            args.rounds,
+            args.wait_quiet,
+        )?;
+        println!(
+            "{}",
+            compress::render(
+                &runs,
+                &compress_variants,
+                &image,
+                link,
+                args.rounds,
+                &environment
+            )
+        );
+        compress_json = Some(compress::to_json(&runs, &compress_variants, link));
+    }
+    // Browser mode pushes the main image: it goes on below.
+    if modes.is_empty() && !browser_mode {
         eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
-        if let (Some(path), Some(v)) = (&args.json, jobs_json) {
-            let doc = json!({"environment": environment, "jobs": v});
+        if let Some(path) = &args.json {
+            let doc =
+                json!({"environment": environment, "jobs": jobs_json, "compress": compress_json});
             fs::write(path, serde_json::to_vec_pretty(&doc)?)
                 .with_context(|| format!("write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
@@ -497,6 +557,9 @@ fn run(args: Args) -> Result<()> {
         if let Some(v) = jobs_json {
             doc["jobs"] = v;
         }
+        if let Some(v) = compress_json {
+            doc["compress"] = v;
+        }
         for (report, runs) in &reports {
             let s = section(report, runs);
             if report.mode == Mode::Push {
@@ -515,11 +578,11 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `--mode` values: push, pull, copy, all (those three), jobs. Returns the registry
-/// modes in a fixed order and whether jobs was asked for.
-fn parse_modes(values: &[String]) -> Result<(Vec<Mode>, bool, bool)> {
+/// `--mode` values: push, pull, copy, all (those three), browser, jobs, compress. Returns
+/// the registry modes in a fixed order and whether browser, jobs and compress were asked for.
+fn parse_modes(values: &[String]) -> Result<(Vec<Mode>, bool, bool, bool)> {
     let mut modes = Vec::new();
-    let (mut jobs, mut browser) = (false, false);
+    let (mut jobs, mut browser, mut compress) = (false, false, false);
     for v in values {
         let v = v.trim();
         let add: Vec<Mode> = match v {
@@ -532,11 +595,15 @@ fn parse_modes(values: &[String]) -> Result<(Vec<Mode>, bool, bool)> {
                 browser = true;
                 Vec::new()
             }
+            "compress" => {
+                compress = true;
+                Vec::new()
+            }
             _ => vec![Mode::ALL
                 .into_iter()
                 .find(|m| m.name() == v)
                 .with_context(|| {
-                    format!("unknown mode {v:?} (push, pull, copy, all, browser, jobs)")
+                    format!("unknown mode {v:?} (push, pull, copy, all, browser, jobs, compress)")
                 })?],
         };
         for m in add {
@@ -545,12 +612,12 @@ fn parse_modes(values: &[String]) -> Result<(Vec<Mode>, bool, bool)> {
             }
         }
     }
-    if modes.is_empty() && !jobs && !browser {
+    if modes.is_empty() && !jobs && !browser && !compress {
         bail!("no mode given");
     }
     // Always in the same order.
     modes.sort_by_key(|m| Mode::ALL.iter().position(|x| x == m));
-    Ok((modes, jobs, browser))
+    Ok((modes, jobs, browser, compress))
 }
 
 /// `--rounds` rounds of `run(client, "rN")` over `clients`, rotating the order every round
@@ -626,7 +693,7 @@ fn scan_point(mode: Mode, image: &BenchImage, result: &RunResult) -> ScanPoint {
 
 /// Directory name of a generated image, e.g. `main-8x128MiB`.
 fn image_name(kind: &str, layers: usize, layer_size: u64) -> String {
-    let size = if layer_size % (1 << 20) == 0 {
+    let size = if layer_size.is_multiple_of(1 << 20) {
         format!("{}MiB", layer_size >> 20)
     } else {
         format!("{layer_size}B")
@@ -769,4 +836,24 @@ fn environment(setup: &Setup) -> Vec<String> {
         first_line(Path::new(tug_testkit::tools::DOCKER_REGISTRY), "--version")
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_with_the_extra_ones_apart() {
+        let m = |s: &[&str]| parse_modes(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        let (modes, jobs, browser, compress) = m(&["copy", "push"]).unwrap();
+        assert_eq!(modes, [Mode::Push, Mode::Copy]);
+        assert!(!jobs && !browser && !compress);
+        let (modes, jobs, browser, compress) = m(&["compress"]).unwrap();
+        assert!(modes.is_empty() && compress && !jobs && !browser);
+        let (modes, _, browser, _) = m(&["browser", "all"]).unwrap();
+        assert_eq!(modes, Mode::ALL);
+        assert!(browser);
+        assert!(m(&["zip"]).is_err());
+        assert!(m(&[]).is_err());
+    }
 }
