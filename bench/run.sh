@@ -3,6 +3,7 @@
 #   bench/run.sh --rounds 5
 #   bench/run.sh --mode pull          # or copy, push, pull,copy; default all
 #   bench/run.sh --mode browser --size 512M   # the web page in chromium vs the CLI
+#   bench/run.sh --mode compress      # push --compress gzip/zstd vs none vs skopeo, slow link
 #   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
 #   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
 # See bench/README.md. A benchmark, not a test: the test suite never runs it.
