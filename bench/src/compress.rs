@@ -1,7 +1,7 @@
 //! `--mode compress`: `tug push --compress gzip|zstd` against pushing as is, and against
 //! `skopeo copy` (which gzips plain layers), over a slow link. The image is a classic
 //! `docker save` tar of plain layers whose files compress like a root filesystem's (the
-//! testkit's text layers, about 3:1); each run pushes it through the harness's fault proxy,
+//! testkit's text layers, about 2:1 under gzip); each run pushes it through the harness's fault proxy,
 //! shaped to a bandwidth and a latency, into a fresh plain-HTTP `docker-registry` on tmpfs,
 //! several rounds in a rotated order. Every tug run gets an empty state directory, so it
 //! compresses everything (nothing is recalled from an earlier run).

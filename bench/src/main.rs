@@ -72,7 +72,7 @@ struct Args {
     /// (`tug push --compress …`), skopeo (`skopeo copy`, which gzips plain layers).
     #[arg(long, default_value = "none,gzip,zstd,skopeo", value_delimiter = ',')]
     compress_variants: Vec<String>,
-    /// compress mode: total layer content of the image (text-like, compresses ~3:1).
+    /// compress mode: total layer content of the image (text-like, compresses ~2:1).
     #[arg(long, default_value = "256M")]
     compress_size: String,
     /// compress mode: its number of layers.
