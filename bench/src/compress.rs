@@ -324,11 +324,15 @@ pub fn render(
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for (v, m, min, max, cpu, blob_bytes) in &stats {
+        let vs = if base.is_nan() {
+            "—".to_owned()
+        } else {
+            format!("{:.2}", m / base)
+        };
         let _ = writeln!(
             out,
-            "| {} | {m:.2} s | {min:.2}–{max:.2} s | {:.2} | {} | {:.2} | {cpu:.2} s |",
+            "| {} | {m:.2} s | {min:.2}–{max:.2} s | {vs} | {} | {:.2} | {cpu:.2} s |",
             v.name(),
-            m / base,
             human_bytes(*blob_bytes),
             image.plain_bytes as f64 / *blob_bytes as f64,
         );

@@ -11,7 +11,7 @@
 //! compresses only what the registry lacks.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use tug_core::archive::Compression;
@@ -104,40 +104,128 @@ impl Settings {
         Ok(Settings { codec, level })
     }
 
-    /// Names these settings and the library that applies them, for remembering digests:
-    /// another library version may make other bytes.
+    /// Names these settings and the exact behaviour of the library that applies them, for
+    /// remembering digests: another library (or version) may make other bytes from the
+    /// same input. The behaviour is fingerprinted: the digest of a fixed sample compressed
+    /// with these settings.
     pub fn key(self) -> String {
-        match self.codec {
-            Codec::Gzip => format!("gzip-{}/flate2-1", self.level),
-            Codec::Zstd => format!(
-                "zstd-{}/libzstd-{}",
-                self.level,
-                zstd::zstd_safe::VERSION_NUMBER
-            ),
-        }
+        let sample: Vec<u8> = (0u32..64 * 1024)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 17 + b'a')
+            .collect();
+        let len = sample.len() as u64;
+        let fingerprint = self
+            .encoder(std::io::Cursor::new(sample), len)
+            .and_then(|mut e| {
+                let mut out = Vec::new();
+                e.read_to_end(&mut out)?;
+                Ok(Digest::sha256_of(&out).hex()[..16].to_owned())
+            })
+            .unwrap_or_else(|_| "unknown".into());
+        format!("{}-{}/{fingerprint}", self.codec.name(), self.level)
     }
 
     /// A reader of the compressed form of `len` plain bytes from `input`.
-    fn encoder(
-        self,
-        input: impl Read + Send + 'static,
-        len: u64,
-    ) -> io::Result<Box<dyn Read + Send>> {
-        let input = BufReader::with_capacity(256 * 1024, input);
-        Ok(match self.codec {
-            // flate2 writes mtime 0 and no name: the same input always gives the same bytes.
-            Codec::Gzip => Box::new(flate2::read::GzEncoder::new(
-                input,
+    fn encoder(self, input: impl Read + Send + 'static, len: u64) -> io::Result<Encoded> {
+        let sink = match self.codec {
+            // flate2 writes mtime 0 and no name.
+            Codec::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
                 flate2::Compression::new(self.level as u32),
             )),
             Codec::Zstd => {
-                let mut e = zstd::stream::read::Encoder::with_buffer(input, self.level)?;
+                let mut e = zstd::stream::write::Encoder::new(Vec::new(), self.level)?;
                 e.set_pledged_src_size(Some(len))?;
                 e.include_contentsize(true)?;
                 e.include_checksum(true)?;
-                Box::new(e)
+                Sink::Zstd(e)
             }
+        };
+        Ok(Encoded {
+            input: Box::new(input),
+            sink: Some(sink),
+            out: Vec::new(),
+            taken: 0,
+            block: vec![0; BLOCK],
         })
+    }
+}
+
+/// Plain bytes go to the compressor in blocks of exactly this size (the last one shorter).
+const BLOCK: usize = 256 * 1024;
+
+/// A compressor writing into memory.
+enum Sink {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+/// The compressed form of a plain stream, read in any pieces.
+///
+/// The same plain bytes must give the same compressed bytes in both passes, however the
+/// transport reads them; compressors may behave differently for differently sized reads
+/// (zlib-rs does), so the plain bytes are fed in fixed blocks and the output is queued
+/// here: what the compressor sees never depends on the reader.
+struct Encoded {
+    input: Box<dyn Read + Send>,
+    sink: Option<Sink>,
+    out: Vec<u8>,
+    taken: usize,
+    block: Vec<u8>,
+}
+
+impl Encoded {
+    /// Compresses the next block (or finishes); false when there is nothing more.
+    fn refill(&mut self) -> io::Result<bool> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(false);
+        };
+        let mut filled = 0;
+        while filled < BLOCK {
+            match self.input.read(&mut self.block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.taken = 0;
+        if filled > 0 {
+            let out = match sink {
+                Sink::Gzip(e) => {
+                    e.write_all(&self.block[..filled])?;
+                    e.get_mut()
+                }
+                Sink::Zstd(e) => {
+                    e.write_all(&self.block[..filled])?;
+                    e.get_mut()
+                }
+            };
+            std::mem::swap(&mut self.out, out);
+        }
+        if filled < BLOCK {
+            let rest = match self.sink.take() {
+                Some(Sink::Gzip(e)) => e.finish()?,
+                Some(Sink::Zstd(e)) => e.finish()?,
+                None => Vec::new(),
+            };
+            self.out.extend_from_slice(&rest);
+        }
+        Ok(true)
+    }
+}
+
+impl Read for Encoded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.taken == self.out.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.taken);
+        buf[..n].copy_from_slice(&self.out[self.taken..self.taken + n]);
+        self.taken += n;
+        Ok(n)
     }
 }
 
@@ -172,7 +260,7 @@ pub fn measure(settings: Settings, plain: &Plain) -> io::Result<(Digest, u64)> {
 
 /// A compressor partway through a layer.
 struct Stream {
-    encoder: Box<dyn Read + Send>,
+    encoder: Encoded,
     /// Compressed bytes made so far.
     pos: u64,
     hasher: Hasher,
@@ -460,6 +548,30 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_do_not_depend_on_how_they_are_read() {
+        let (_f, plain) = layer(700_000);
+        for codec in [Codec::Gzip, Codec::Zstd] {
+            let settings = Settings::new(codec, None).unwrap();
+            let read_with = |piece: usize| {
+                let mut s = Stream::start(settings, &plain).unwrap();
+                let mut out = Vec::new();
+                let mut buf = vec![0; piece];
+                loop {
+                    let n = s.read(&mut buf).unwrap();
+                    if n == 0 {
+                        return out;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+            };
+            let whole = read_with(1 << 20);
+            assert_eq!(read_with(1), whole, "{codec:?}");
+            assert_eq!(read_with(4093), whole, "{codec:?}");
+            assert_eq!(decompress(codec, &whole), plain_bytes(&plain));
+        }
+    }
+
+    #[test]
     fn a_changed_source_is_an_error_naming_the_file() {
         let (f, plain) = layer(1 << 20);
         let settings = Settings::new(Codec::Zstd, Some(1)).unwrap();
@@ -489,7 +601,10 @@ mod tests {
         let a = Settings::new(Codec::Zstd, None).unwrap();
         let b = Settings::new(Codec::Zstd, Some(4)).unwrap();
         assert_ne!(a.key(), b.key());
-        assert!(a.key().starts_with("zstd-3/libzstd-"));
+        assert!(a.key().starts_with("zstd-3/"), "{}", a.key());
+        assert_eq!(a.key(), a.key(), "the fingerprint is stable");
+        let g = Settings::new(Codec::Gzip, None).unwrap();
+        assert!(g.key().starts_with("gzip-6/") && g.key() != a.key());
     }
 
     #[test]
