@@ -253,14 +253,15 @@ fn compress_layers(
 ) -> Result<CompressedImages, CliError> {
     let started = Clock::now();
     let c = compress_images(source, images, index, how, jobs, &CompressCache::new())?;
+    let n = c.blobs.len();
     let line = format!(
-        "{} {} layers with {} level {}: {} -> {} ({} measured now, {:.1?})",
+        "{} {n} {} with {} level {}: {} -> {} ({} measured now, {:.1?})",
         if c.measured > 0 {
             "Compressed"
         } else {
             "Recalled"
         },
-        c.blobs.len(),
+        if n == 1 { "layer" } else { "layers" },
         how.codec.name(),
         how.level,
         bytes(c.plain_bytes),

@@ -103,7 +103,7 @@ fn compressed_layers_are_left_alone_and_a_second_push_compresses_and_sends_nothi
     assert!(
         first
             .stderr_str()
-            .contains("Compressed 1 layers with zstd level 3"),
+            .contains("Compressed 1 layer with zstd level 3"),
         "{}",
         first.stderr_str()
     );
