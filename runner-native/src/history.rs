@@ -69,7 +69,7 @@ pub struct Record {
     pub retries: u32,
     /// Bytes transferred over the whole duration, per second.
     pub avg_bytes_per_second: f64,
-    /// The highest smoothed rate the progress reports showed.
+    /// The highest smoothed rate the progress reports showed (at least the average).
     pub peak_bytes_per_second: f64,
     /// `ok`, `failed` or `cancelled`.
     pub outcome: String,
@@ -447,7 +447,8 @@ impl Recorder {
         }
         let secs = elapsed.max(Duration::from_millis(1)).as_secs_f64();
         r.avg_bytes_per_second = (r.bytes_transferred as f64 / secs).round();
-        r.peak_bytes_per_second = r.peak_bytes_per_second.round();
+        // An operation too short for the rate meter to sample has only its average.
+        r.peak_bytes_per_second = r.peak_bytes_per_second.max(r.avg_bytes_per_second).round();
         let end = r.duration_ms;
         for b in &mut r.blob_timings {
             if b.outcome == "unfinished" {
@@ -649,7 +650,11 @@ mod tests {
         assert_eq!(r.error_class.as_deref(), Some("cancelled"));
         assert_eq!(r.exit_code, 130);
         assert_eq!(r.retries, 1);
-        assert_eq!(r.peak_bytes_per_second, 300.0);
+        assert_eq!(
+            r.peak_bytes_per_second,
+            r.avg_bytes_per_second.max(300.0),
+            "the highest rate shown, or the average when that is higher"
+        );
         assert_eq!(
             (r.bytes_total, r.bytes_transferred, r.bytes_skipped),
             (110, 150, 10)

@@ -121,9 +121,18 @@ impl Display {
         matches!(self.mode, ProgressMode::Tty | ProgressMode::Plain)
     }
 
-    /// The highest smoothed rate seen.
+    /// The highest smoothed rate seen, and never below the average so far: an operation
+    /// too short for the rate meter to take a sample has only its average.
     pub fn peak(&self) -> f64 {
-        self.peak
+        let average = self.progress.as_ref().map_or(0.0, |p| {
+            let secs = p.elapsed.as_secs_f64();
+            if secs > 0.0 {
+                p.sent_bytes as f64 / secs
+            } else {
+                0.0
+            }
+        });
+        self.peak.max(average)
     }
 
     /// Writes a line for people (above the live frame on a terminal).
@@ -578,10 +587,11 @@ pub fn done_line(t: &Totals) -> String {
         if t.retries == 1 { "retry" } else { "retries" }
     ));
     if t.bytes > 0 {
+        let average = t.bytes as f64 / secs.max(0.001);
         s.push_str(&format!(
             " ({}/s average, {}/s peak)",
-            bytes((t.bytes as f64 / secs.max(0.001)) as u64),
-            bytes(t.peak as u64)
+            bytes(average as u64),
+            bytes(t.peak.max(average) as u64)
         ));
     }
     s
@@ -954,6 +964,32 @@ mod tests {
         assert_eq!(
             line,
             "Pushed 2 blobs (4.00 MiB), 1 already present (1.00 KiB), 1 mounted, 1 retry, in 2.0 s (2.00 MiB/s average, 3.00 MiB/s peak)"
+        );
+    }
+
+    #[test]
+    fn an_operation_too_short_to_sample_reports_its_average_as_peak() {
+        let line = done_line(&Totals {
+            verb: "Pulled",
+            blobs: 3,
+            bytes: 50 << 20,
+            skipped: 0,
+            skipped_bytes: 0,
+            mounted: None,
+            retries: 0,
+            elapsed: Duration::from_millis(100),
+            peak: 0.0,
+        });
+        assert!(
+            line.ends_with("(500.00 MiB/s average, 500.00 MiB/s peak)"),
+            "{line}"
+        );
+        let (mut d, _w) = display(ProgressMode::Json);
+        d.event(&push::Event::Progress(progress(2000, 2, 0.0)));
+        assert_eq!(
+            d.peak(),
+            2000.0,
+            "2000 bytes in the 1 s the snapshot covers"
         );
     }
 
