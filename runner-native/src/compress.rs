@@ -9,6 +9,9 @@
 //! library); the second checks itself against the first's digest as it goes. Digests of
 //! earlier runs are remembered ([`crate::compress_cache`]), so pushing the same image again
 //! compresses only what the registry lacks.
+//!
+//! Each compressor runs on a thread of its own, a batch ahead of whoever reads it; gzip
+//! also spreads one layer over every core ([`crate::parallel_gzip`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -18,6 +21,7 @@ use tug_core::archive::Compression;
 use tug_core::digest::{Algorithm, Hasher};
 use tug_core::Digest;
 
+use crate::parallel_gzip::ParallelGzip;
 use crate::transport::BlobFile;
 
 /// What `--compress` (or `compress` in the config file) says.
@@ -126,12 +130,22 @@ impl Settings {
 
     /// A reader of the compressed form of `len` plain bytes from `input`.
     fn encoder(self, input: impl Read + Send + 'static, len: u64) -> io::Result<Encoded> {
+        self.encoder_on(input, len, threads())
+    }
+
+    /// [`Settings::encoder`] on `threads` threads (the bytes are the same for any number).
+    fn encoder_on(
+        self,
+        input: impl Read + Send + 'static,
+        len: u64,
+        threads: usize,
+    ) -> io::Result<Encoded> {
+        let batch = match self.codec {
+            Codec::Gzip => threads.max(1),
+            Codec::Zstd => 1,
+        };
         let sink = match self.codec {
-            // flate2 writes mtime 0 and no name.
-            Codec::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
-                Vec::new(),
-                flate2::Compression::new(self.level as u32),
-            )),
+            Codec::Gzip => Sink::Gzip(ParallelGzip::new(self.level as u32)),
             Codec::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(Vec::new(), self.level)?;
                 e.set_pledged_src_size(Some(len))?;
@@ -140,92 +154,147 @@ impl Settings {
                 Sink::Zstd(e)
             }
         };
-        Ok(Encoded {
+        let mut producer = Producer {
             input: Box::new(input),
             sink: Some(sink),
+            blocks: vec![0; BLOCK * batch],
+            batch,
+        };
+        // One batch waits while the next is compressed: the reader (hashing, sending) and
+        // the compressor work at once.
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("tug-compress".into())
+            .spawn(move || loop {
+                let next = producer.next().transpose();
+                let end = !matches!(next, Some(Ok(_)));
+                if let Some(item) = next {
+                    if tx.send(item).is_err() {
+                        return; // the reader is gone
+                    }
+                }
+                if end {
+                    return;
+                }
+            })?;
+        Ok(Encoded {
+            batches: rx,
             out: Vec::new(),
             taken: 0,
-            block: vec![0; BLOCK],
         })
     }
+}
+
+/// Threads compressing one gzip layer: one per core, up to 8. (zstd keeps to one: on one
+/// core it outruns the link, and its own worker threads quadrupled peak memory here
+/// without making a push faster.)
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// Plain bytes go to the compressor in blocks of exactly this size (the last one shorter).
 const BLOCK: usize = 256 * 1024;
 
-/// A compressor writing into memory.
+/// A compressor writing into memory. gzip compresses a batch of blocks at once, one per
+/// thread ([`ParallelGzip`]).
 enum Sink {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Gzip(ParallelGzip),
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
 }
 
-/// The compressed form of a plain stream, read in any pieces.
+/// The compressed form of a plain stream, read in any pieces; a thread of its own makes it.
 ///
 /// The same plain bytes must give the same compressed bytes in both passes, however the
 /// transport reads them; compressors may behave differently for differently sized reads
 /// (zlib-rs does), so the plain bytes are fed in fixed blocks and the output is queued
 /// here: what the compressor sees never depends on the reader.
 struct Encoded {
-    input: Box<dyn Read + Send>,
-    sink: Option<Sink>,
+    /// Compressed batches (or the error that stopped the compressor), in order.
+    batches: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
     out: Vec<u8>,
     taken: usize,
-    block: Vec<u8>,
-}
-
-impl Encoded {
-    /// Compresses the next block (or finishes); false when there is nothing more.
-    fn refill(&mut self) -> io::Result<bool> {
-        let Some(sink) = self.sink.as_mut() else {
-            return Ok(false);
-        };
-        let mut filled = 0;
-        while filled < BLOCK {
-            match self.input.read(&mut self.block[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.out.clear();
-        self.taken = 0;
-        if filled > 0 {
-            let out = match sink {
-                Sink::Gzip(e) => {
-                    e.write_all(&self.block[..filled])?;
-                    e.get_mut()
-                }
-                Sink::Zstd(e) => {
-                    e.write_all(&self.block[..filled])?;
-                    e.get_mut()
-                }
-            };
-            std::mem::swap(&mut self.out, out);
-        }
-        if filled < BLOCK {
-            let rest = match self.sink.take() {
-                Some(Sink::Gzip(e)) => e.finish()?,
-                Some(Sink::Zstd(e)) => e.finish()?,
-                None => Vec::new(),
-            };
-            self.out.extend_from_slice(&rest);
-        }
-        Ok(true)
-    }
 }
 
 impl Read for Encoded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.taken == self.out.len() {
-            if !self.refill()? {
-                return Ok(0);
+            match self.batches.recv() {
+                Ok(batch) => {
+                    self.out = batch?;
+                    self.taken = 0;
+                }
+                // The compressor finished.
+                Err(_) => return Ok(0),
             }
         }
         let n = buf.len().min(self.out.len() - self.taken);
         buf[..n].copy_from_slice(&self.out[self.taken..self.taken + n]);
         self.taken += n;
         Ok(n)
+    }
+}
+
+/// The compressing side of [`Encoded`]: plain blocks in, compressed batches out.
+struct Producer {
+    input: Box<dyn Read + Send>,
+    sink: Option<Sink>,
+    /// Room for `batch` blocks of plain bytes.
+    blocks: Vec<u8>,
+    /// Blocks read and compressed at once: one per thread for gzip, one for zstd.
+    batch: usize,
+}
+
+impl Producer {
+    /// Reads the next block into `self.blocks[at..]`; its length (short only at the end).
+    fn read_block(&mut self, at: usize) -> io::Result<usize> {
+        let block = &mut self.blocks[at..at + BLOCK];
+        let mut filled = 0;
+        while filled < BLOCK {
+            match self.input.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+
+    /// The compressed form of the next blocks (maybe empty), or `None` after the end.
+    fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if self.sink.is_none() {
+            return Ok(None);
+        }
+        let mut lens = Vec::with_capacity(self.batch);
+        let mut last = false;
+        while lens.len() < self.batch && !last {
+            let n = self.read_block(lens.len() * BLOCK)?;
+            lens.push(n);
+            last = n < BLOCK;
+        }
+        let mut out = Vec::new();
+        match self.sink.as_mut() {
+            Some(Sink::Gzip(z)) => {
+                let blocks: Vec<&[u8]> = lens
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| &self.blocks[i * BLOCK..i * BLOCK + n])
+                    .collect();
+                z.compress(&blocks, last, &mut out)?;
+            }
+            Some(Sink::Zstd(e)) => {
+                e.write_all(&self.blocks[..lens[0]])?;
+                std::mem::swap(&mut out, e.get_mut());
+            }
+            None => {}
+        }
+        if last {
+            if let Some(Sink::Zstd(e)) = self.sink.take() {
+                out.extend_from_slice(&e.finish()?);
+            }
+            self.sink = None;
+        }
+        Ok(Some(out))
     }
 }
 
@@ -568,6 +637,23 @@ mod tests {
             assert_eq!(read_with(1), whole, "{codec:?}");
             assert_eq!(read_with(4093), whole, "{codec:?}");
             assert_eq!(decompress(codec, &whole), plain_bytes(&plain));
+        }
+    }
+
+    #[test]
+    fn the_bytes_do_not_depend_on_the_thread_count() {
+        for (codec, len) in [(Codec::Gzip, 3 << 20), (Codec::Zstd, 1 << 20)] {
+            let (_f, plain) = layer(len);
+            let settings = Settings::new(codec, None).unwrap();
+            let on = |threads: usize| {
+                let input = plain.open().unwrap();
+                read_all(settings.encoder_on(input, plain.len, threads).unwrap()).unwrap()
+            };
+            let one = on(1);
+            assert_eq!(decompress(codec, &one), plain_bytes(&plain), "{codec:?}");
+            for threads in [2, 3, 8] {
+                assert!(on(threads) == one, "{codec:?} on {threads} threads");
+            }
         }
     }
 

@@ -13,6 +13,7 @@ mod exit_code;
 mod history;
 mod interrupt;
 mod oci_dir;
+mod parallel_gzip;
 mod progress;
 mod source;
 mod state_file;
