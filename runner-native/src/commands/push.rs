@@ -56,19 +56,35 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .pop()
         .flatten();
     let mut spec = SourceSpec::parse(&args.source);
+    let mut from_store = false;
     if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
         // Not a file: an image of the local store, by name.
         spec = SourceSpec {
             path: crate::commands::pull::store_dir(args.store.as_deref()),
             image: Some(args.source.clone()),
         };
+        from_store = true;
     }
-    let source = Source::open(&spec.path)?;
+    // A name that is neither a file nor in the store: say both, the file first.
+    let neither = |e: &dyn std::fmt::Display| {
+        CliError::Input(format!(
+            "{}: no such file, nor an image of that name in the store {} ({e})",
+            args.source,
+            spec.path.display()
+        ))
+    };
+    let source = match Source::open(&spec.path) {
+        Err(e) if from_store => return Err(neither(&e)),
+        other => other?,
+    };
     let wanted = args.image.as_deref().or(spec.image.as_deref());
     let selection = source
         .contents
         .select_for_push(wanted)
-        .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?;
+        .map_err(|e| match from_store {
+            true => neither(&e),
+            false => CliError::Input(format!("{}: {e}", source.path.display())),
+        })?;
     let (images, index) = match selection {
         Selection::Image(img) => (std::slice::from_ref(img), None),
         Selection::Index { index, images } => (images, Some(index)),

@@ -59,6 +59,21 @@ fn every_bad_input_gets_its_own_error() {
     fs::write(&truncated, &bytes[..bytes.len() / 2 + 100]).unwrap();
     expect_invalid(&registry, &truncated, "truncated");
 
+    // A path that names nothing. An absolute one is a missing file; a bare name could also
+    // be an image of the local store, and the error says it is neither.
+    expect_invalid(&registry, &d.join("absent.tar"), "absent.tar: No such file");
+    let out = common::tug_for(&registry)
+        .current_dir(d)
+        .env("TUG_STORE", d.join("store"))
+        .args(["absent.tar", &registry.image("bad/app:v1")])
+        .run()
+        .assert_code(INVALID_INPUT);
+    assert!(
+        out.stderr_str()
+            .contains("absent.tar: no such file, nor an image of that name in the store"),
+        "{out}"
+    );
+
     // A file that is not a tar at all.
     let not_tar = d.join("notes.txt");
     fs::write(&not_tar, "hello, this is not an image\n".repeat(40)).unwrap();
