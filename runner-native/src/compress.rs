@@ -166,14 +166,10 @@ impl Settings {
         std::thread::Builder::new()
             .name("tug-compress".into())
             .spawn(move || loop {
-                let next = producer.next().transpose();
-                let end = !matches!(next, Some(Ok(_)));
-                if let Some(item) = next {
-                    if tx.send(item).is_err() {
-                        return; // the reader is gone
-                    }
-                }
-                if end {
+                let next = producer.next();
+                let more = matches!(next, Ok(Some(_)));
+                // Stop when the reader is gone, after the end, or after an error.
+                if tx.send(next).is_err() || !more {
                     return;
                 }
             })?;
@@ -181,6 +177,7 @@ impl Settings {
             batches: rx,
             out: Vec::new(),
             taken: 0,
+            ended: false,
         })
     }
 }
@@ -209,22 +206,29 @@ enum Sink {
 /// (zlib-rs does), so the plain bytes are fed in fixed blocks and the output is queued
 /// here: what the compressor sees never depends on the reader.
 struct Encoded {
-    /// Compressed batches (or the error that stopped the compressor), in order.
-    batches: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Compressed batches in order, then `None` (or the error that stopped the compressor).
+    batches: std::sync::mpsc::Receiver<io::Result<Option<Vec<u8>>>>,
     out: Vec<u8>,
     taken: usize,
+    /// The compressor said it has made everything.
+    ended: bool,
 }
 
 impl Read for Encoded {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.taken == self.out.len() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.batches.recv() {
-                Ok(batch) => {
-                    self.out = batch?;
+                Ok(Ok(Some(batch))) => {
+                    self.out = batch;
                     self.taken = 0;
                 }
-                // The compressor finished.
-                Err(_) => return Ok(0),
+                Ok(Ok(None)) => self.ended = true,
+                Ok(Err(e)) => return Err(e),
+                // Never a silently short stream, even if the thread died.
+                Err(_) => return Err(io::Error::other("the compressing thread stopped")),
             }
         }
         let n = buf.len().min(self.out.len() - self.taken);
