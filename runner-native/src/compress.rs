@@ -15,6 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tug_core::archive::Compression;
@@ -318,9 +319,14 @@ impl Plain {
     }
 }
 
-/// The first pass: the digest and size of the compressed form of `plain`.
-pub fn measure(settings: Settings, plain: &Plain) -> io::Result<(Digest, u64)> {
-    let mut stream = Stream::start(settings, plain)?;
+/// The first pass: the digest and size of the compressed form of `plain`, adding the plain
+/// bytes read to `read` as it goes (for progress).
+pub fn measure(
+    settings: Settings,
+    plain: &Plain,
+    read: &Arc<AtomicU64>,
+) -> io::Result<(Digest, u64)> {
+    let mut stream = Stream::start(settings, plain, Some(read.clone()))?;
     let mut buf = vec![0; 256 * 1024];
     loop {
         let n = stream.read(&mut buf)?;
@@ -340,11 +346,16 @@ struct Stream {
 }
 
 impl Stream {
-    fn start(settings: Settings, plain: &Plain) -> io::Result<Stream> {
+    fn start(
+        settings: Settings,
+        plain: &Plain,
+        count: Option<Arc<AtomicU64>>,
+    ) -> io::Result<Stream> {
         let whole = Whole {
             inner: plain.open()?,
             read: 0,
             plain: plain.clone(),
+            count,
         };
         Ok(Stream {
             encoder: settings.encoder(whole, plain.len)?,
@@ -367,12 +378,17 @@ struct Whole<R> {
     inner: R,
     read: u64,
     plain: Plain,
+    /// Where to add the bytes read, if anyone watches.
+    count: Option<Arc<AtomicU64>>,
 }
 
 impl<R: Read> Read for Whole<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
+        if let Some(count) = &self.count {
+            count.fetch_add(n as u64, Ordering::Relaxed);
+        }
         if n == 0 && !buf.is_empty() && self.read < self.plain.len {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -448,7 +464,7 @@ impl CompressedBlob {
         let parked = self.parked.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut stream = match parked {
             Some(s) if s.pos <= start => s,
-            _ => Stream::start(self.settings, &self.plain)?,
+            _ => Stream::start(self.settings, &self.plain, None)?,
         };
         let mut skip = vec![0; 64 * 1024];
         while stream.pos < start {
@@ -584,7 +600,7 @@ mod tests {
         let (_f, plain) = layer(1 << 20);
         for codec in [Codec::Gzip, Codec::Zstd] {
             let settings = Settings::new(codec, None).unwrap();
-            let (digest, size) = measure(settings, &plain).unwrap();
+            let (digest, size) = measure(settings, &plain, &Default::default()).unwrap();
             assert!(
                 size < plain.len,
                 "{codec:?} compressed {} to {size}",
@@ -626,7 +642,7 @@ mod tests {
         for codec in [Codec::Gzip, Codec::Zstd] {
             let settings = Settings::new(codec, None).unwrap();
             let read_with = |piece: usize| {
-                let mut s = Stream::start(settings, &plain).unwrap();
+                let mut s = Stream::start(settings, &plain, None).unwrap();
                 let mut out = Vec::new();
                 let mut buf = vec![0; piece];
                 loop {
@@ -665,7 +681,7 @@ mod tests {
     fn a_changed_source_is_an_error_naming_the_file() {
         let (f, plain) = layer(1 << 20);
         let settings = Settings::new(Codec::Zstd, Some(1)).unwrap();
-        let (digest, size) = measure(settings, &plain).unwrap();
+        let (digest, size) = measure(settings, &plain, &Default::default()).unwrap();
         let blob = Arc::new(CompressedBlob::new(settings, plain.clone(), digest, size));
         std::fs::write(f.path(), vec![b'z'; (1 << 20) + 8]).unwrap();
         let err = read_all(blob.range(0, size).unwrap()).unwrap_err();
@@ -678,7 +694,7 @@ mod tests {
             len: 2 << 20,
             ..plain
         };
-        let err = measure(settings, &short).unwrap_err();
+        let err = measure(settings, &short, &Default::default()).unwrap_err();
         assert!(err.to_string().contains("ended after"), "{err}");
     }
 
@@ -701,7 +717,7 @@ mod tests {
     fn ranges_past_the_end_are_refused() {
         let (_f, plain) = layer(1000);
         let settings = Settings::new(Codec::Gzip, None).unwrap();
-        let (digest, size) = measure(settings, &plain).unwrap();
+        let (digest, size) = measure(settings, &plain, &Default::default()).unwrap();
         let blob = Arc::new(CompressedBlob::new(settings, plain, digest, size));
         assert!(blob.range(0, size + 1).is_err());
         assert!(blob.range(5, 4).is_err());

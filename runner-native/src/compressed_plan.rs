@@ -4,6 +4,7 @@
 //! stay as they are.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tug_core::archive::recompress::{self, CompressedLayer};
@@ -28,12 +29,25 @@ pub struct CompressedImages {
     pub measured: usize,
 }
 
+/// How far the first pass has got, for whoever shows it: plain bytes to compress now
+/// (known once the cache was asked) and read so far.
+#[derive(Debug, Default)]
+pub struct Measuring {
+    /// Plain bytes of the layers to compress now (the rest are recalled).
+    pub total: AtomicU64,
+    /// Plain bytes read so far.
+    pub read: Arc<AtomicU64>,
+    /// Layers to compress now.
+    pub layers: AtomicUsize,
+}
+
 /// Whether `--compress` changes this layer.
 fn wants(layer: &BlobSpec) -> bool {
     layer.compression == Some(Compression::None) && recompress::is_compressible(&layer.media_type)
 }
 
-/// Compresses (or recalls) every plain layer of `images` with `settings`, `jobs` at once.
+/// Compresses (or recalls) every plain layer of `images` with `settings`, `jobs` at once,
+/// keeping `measuring` up to date.
 pub fn compress_images(
     source: &Source,
     images: &[ResolvedImage],
@@ -41,6 +55,7 @@ pub fn compress_images(
     settings: Settings,
     jobs: usize,
     cache: &CompressCache,
+    measuring: &Measuring,
 ) -> Result<CompressedImages, CliError> {
     // Each plain layer once, even when several platforms share it.
     let mut plain: Vec<&BlobSpec> = Vec::new();
@@ -62,6 +77,9 @@ pub fn compress_images(
         }
     }
     let measured = todo.len();
+    let to_read: u64 = todo.iter().map(|l| l.size).sum();
+    measuring.total.store(to_read, Ordering::Relaxed);
+    measuring.layers.store(measured, Ordering::Relaxed);
     let plain_of = |layer: &BlobSpec| Plain {
         file: source.blob_file(&layer.location),
         len: layer.size,
@@ -74,7 +92,7 @@ pub fn compress_images(
                 let Some(layer) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else {
                     return;
                 };
-                let r = measure(settings, &plain_of(layer)).map_err(|e| {
+                let r = measure(settings, &plain_of(layer), &measuring.read).map_err(|e| {
                     CliError::Input(format!("cannot compress {}: {e}", describe(layer)))
                 });
                 let failed = r.is_err();

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod compress;
 mod compress_cache;
+mod compress_phase;
 mod compressed_plan;
 mod config;
 mod credentials;

@@ -65,6 +65,8 @@ pub struct Display {
     /// Lines to write above the next frame.
     pending: Vec<String>,
     last_plain: Option<Instant>,
+    /// A line about work before any blob moves (compressing layers), last in the frame.
+    status: Option<String>,
 }
 
 impl Display {
@@ -108,6 +110,7 @@ impl Display {
             drawn: 0,
             pending: Vec::new(),
             last_plain: None,
+            status: None,
         }
     }
 
@@ -133,6 +136,22 @@ impl Display {
             }
         });
         self.peak.max(average)
+    }
+
+    /// Shows how work before any blob moves is going: the frame's last line on a terminal,
+    /// a plain line every few seconds otherwise, nothing for JSON (the caller's events).
+    pub fn status(&mut self, line: String) {
+        match self.mode {
+            ProgressMode::Tty => {
+                self.status = Some(line);
+                self.draw();
+            }
+            ProgressMode::Plain if self.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) => {
+                self.last_plain = Some(Instant::now());
+                let _ = writeln!(self.out, "{line}");
+            }
+            _ => {}
+        }
     }
 
     /// Writes a line for people (above the live frame on a terminal).
@@ -271,6 +290,7 @@ impl Display {
 
     /// Clears the live frame (before the final lines).
     pub fn finish(&mut self) {
+        self.status = None;
         if self.mode == ProgressMode::Tty && (self.drawn > 0 || !self.pending.is_empty()) {
             let mut buf = String::new();
             if self.drawn > 0 {
@@ -335,6 +355,7 @@ impl Display {
                 self.overall_line(p)
             ));
         }
+        lines.extend(self.status.clone());
         lines
     }
 
@@ -541,7 +562,7 @@ fn bar(done: u64, total: u64, width: usize) -> String {
 }
 
 /// `42s`, `3m05s`, `1h02m`.
-fn clock(d: Duration) -> String {
+pub fn clock(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {
         format!("{s}s")
@@ -870,6 +891,30 @@ mod tests {
         let f = w.take();
         assert_eq!(up(&f[0]), 2);
         assert!(f[0].contains("cccccccccccc downloaded (1000 B)"));
+    }
+
+    #[test]
+    fn a_status_line_is_redrawn_in_place_then_cleared_or_printed_now_and_then() {
+        let (mut d, w) = display(ProgressMode::Tty);
+        d.status("Compressing 1 layer: 1 B".into());
+        d.status("Compressing 1 layer: 2 B".into());
+        d.finish();
+        let f = w.take();
+        assert_eq!(f[0], "\r\x1b[2KCompressing 1 layer: 1 B\n\r\x1b[J");
+        assert_eq!(up(&f[1]), 1, "drawn over the previous frame: {f:?}");
+        assert!(
+            f[1].ends_with("Compressing 1 layer: 2 B\n\r\x1b[J"),
+            "{f:?}"
+        );
+        assert_eq!(f[2], "\x1b[1A\r\x1b[J", "cleared at the end");
+
+        let (mut d, w) = display(ProgressMode::Plain);
+        d.status("first".into());
+        d.status("too soon after".into());
+        assert_eq!(w.take().concat(), "first\n");
+        let (mut d, w) = display(ProgressMode::Json);
+        d.status("for people only".into());
+        assert!(w.take().is_empty());
     }
 
     #[test]

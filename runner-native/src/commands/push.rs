@@ -12,8 +12,7 @@ use tug_core::{Instant, Reference};
 use crate::cli::PushArgs;
 use crate::compress;
 use crate::compress::CompressChoice;
-use crate::compress_cache::CompressCache;
-use crate::compressed_plan::{compress_images, CompressedImages};
+use crate::compress_phase::compress_layers;
 use crate::config::{Origin, Settings};
 use crate::credentials;
 use crate::driver::drive;
@@ -103,10 +102,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 index,
                 how,
                 usize::from(settings.jobs.value),
-                !matches!(
-                    settings.progress.value,
-                    ProgressMode::Json | ProgressMode::None
-                ),
+                settings.progress.value,
             )?)
         }
         // A level in the config file or environment waits for a codec; a flag alone is a
@@ -256,41 +252,6 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         display.peak(),
     );
     Ok(())
-}
-
-/// Compresses (or recalls) the plain layers for `--compress`, saying so on a terminal.
-fn compress_layers(
-    source: &Source,
-    images: &[tug_core::archive::ResolvedImage],
-    index: Option<&tug_core::archive::ManifestBytes>,
-    how: compress::Settings,
-    jobs: usize,
-    human: bool,
-) -> Result<CompressedImages, CliError> {
-    let started = Clock::now();
-    let c = compress_images(source, images, index, how, jobs, &CompressCache::new())?;
-    let n = c.blobs.len();
-    let line = format!(
-        "{} {n} {} with {} level {}: {} -> {} ({} measured now, {:.1?})",
-        if c.measured > 0 {
-            "Compressed"
-        } else {
-            "Recalled"
-        },
-        if n == 1 { "layer" } else { "layers" },
-        how.codec.name(),
-        how.level,
-        bytes(c.plain_bytes),
-        bytes(c.compressed_bytes),
-        c.measured,
-        started.elapsed()
-    );
-    if human {
-        eprintln!("{line}");
-    } else {
-        crate::verbose::note(&line);
-    }
-    Ok(c)
 }
 
 /// Keeps open upload sessions for a later run, and forgets them once their blob is in.

@@ -82,7 +82,26 @@ fn docker_save_layers_pushed_with_gzip_and_zstd_decompress_to_their_diff_ids() {
             "{codec}: {sent} vs {plain} plain"
         );
         assert_eq!(done["digest"], pulled.manifest_digest);
+        // The first pass said what it did before the push began.
+        let compressed = event(&out, "compressed");
+        assert_eq!(compressed["codec"], codec);
+        assert_eq!(compressed["layers"], 3);
+        assert_eq!(compressed["measured"], 3);
+        assert_eq!(compressed["plain_bytes"], plain);
+        assert_eq!(
+            compressed["compressed_bytes"],
+            sent - fixture.config.len() as u64
+        );
     }
+}
+
+/// The first JSON event named `name` in `out`'s standard output.
+fn event(out: &tug_testkit::TugOutput, name: &str) -> serde_json::Value {
+    out.stdout_str()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == name)
+        .unwrap_or_else(|| panic!("no {name} event in:\n{}", out.stdout_str()))
 }
 
 #[test]
@@ -117,6 +136,7 @@ fn compressed_layers_are_left_alone_and_a_second_push_compresses_and_sends_nothi
 
     // Same image, same settings: the digest is recalled, the registry has the blob.
     let second = push(&state, "zstd", &tar, &image).run().assert_success();
+    assert_eq!(event(&second, "compressed")["measured"], 0, "recalled");
     let done = done_event(&second);
     assert_eq!(done["bytes_uploaded"], 0, "{}", second.stdout_str());
     assert_eq!(done["blobs_skipped"], 3);

@@ -1,0 +1,199 @@
+//! The first pass of `tug push --compress`, shown as it runs: layers are compressed (or
+//! recalled) before any request leaves, which takes seconds for big images, so a status
+//! line (or a `compressing` JSON event) says how far it got at least every 250 ms, and a
+//! last line says what it did.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tug_core::archive::{ManifestBytes, ResolvedImage};
+
+use crate::compress::Settings;
+use crate::compress_cache::CompressCache;
+use crate::compressed_plan::{compress_images, CompressedImages, Measuring};
+use crate::exit_code::CliError;
+use crate::progress::{bytes, clock, Display, ProgressMode};
+use crate::source::Source;
+
+/// How often the status is shown.
+const EVERY: Duration = Duration::from_millis(250);
+
+/// Compresses (or recalls) the plain layers of `images` with `how`, `jobs` layers at once,
+/// showing progress in `mode`.
+pub fn compress_layers(
+    source: &Source,
+    images: &[ResolvedImage],
+    index: Option<&ManifestBytes>,
+    how: Settings,
+    jobs: usize,
+    mode: ProgressMode,
+) -> Result<CompressedImages, CliError> {
+    let started = Instant::now();
+    let measuring = Measuring::default();
+    let mut display = Display::new(mode, Vec::new());
+    let json = display.mode() == ProgressMode::Json;
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let result = std::thread::scope(|s| {
+        let work = s.spawn(|| {
+            let r = compress_images(
+                source,
+                images,
+                index,
+                how,
+                jobs,
+                &CompressCache::new(),
+                &measuring,
+            );
+            let _ = done_tx.send(());
+            r
+        });
+        // Until the work ends (or its thread dies): a status every EVERY.
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(EVERY) {
+            let now = Snapshot::of(&measuring, how, started.elapsed());
+            if now.total == 0 {
+                continue; // recalling only
+            }
+            if json {
+                println!("{}", now.json());
+            } else {
+                display.status(now.line());
+            }
+        }
+        work.join()
+    });
+    display.finish();
+    let c = match result {
+        Ok(r) => r?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    let elapsed = started.elapsed();
+    let n = c.blobs.len();
+    if json {
+        let v = json!({
+            "event": "compressed", "codec": how.codec.name(), "level": how.level,
+            "layers": n, "measured": c.measured, "plain_bytes": c.plain_bytes,
+            "compressed_bytes": c.compressed_bytes, "elapsed_ms": elapsed.as_millis() as u64,
+        });
+        println!("{v}");
+        return Ok(c);
+    }
+    let line = format!(
+        "{} {n} {} with {} level {}: {} -> {} ({} measured now, {:.1?})",
+        if c.measured > 0 {
+            "Compressed"
+        } else {
+            "Recalled"
+        },
+        if n == 1 { "layer" } else { "layers" },
+        how.codec.name(),
+        how.level,
+        bytes(c.plain_bytes),
+        bytes(c.compressed_bytes),
+        c.measured,
+        elapsed
+    );
+    if display.is_human() {
+        eprintln!("{line}");
+    } else {
+        crate::verbose::note(&line);
+    }
+    Ok(c)
+}
+
+/// The first pass at one moment.
+struct Snapshot {
+    codec: &'static str,
+    level: i32,
+    layers: usize,
+    read: u64,
+    total: u64,
+    elapsed: Duration,
+}
+
+impl Snapshot {
+    fn of(m: &Measuring, how: Settings, elapsed: Duration) -> Snapshot {
+        Snapshot {
+            codec: how.codec.name(),
+            level: how.level,
+            layers: m.layers.load(Ordering::Relaxed),
+            read: m.read.load(Ordering::Relaxed),
+            total: m.total.load(Ordering::Relaxed),
+            elapsed,
+        }
+    }
+
+    /// Plain bytes per second since the start (steady: compression is CPU-bound).
+    fn rate(&self) -> f64 {
+        self.read as f64 / self.elapsed.as_secs_f64().max(0.001)
+    }
+
+    fn eta(&self) -> Option<Duration> {
+        let left = self.total.saturating_sub(self.read);
+        (self.rate() > 1.0).then(|| Duration::from_secs_f64(left as f64 / self.rate()))
+    }
+
+    fn line(&self) -> String {
+        let mut s = format!(
+            "Compressing {} {} with {} level {}: {} / {} at {}/s",
+            self.layers,
+            if self.layers == 1 { "layer" } else { "layers" },
+            self.codec,
+            self.level,
+            bytes(self.read),
+            bytes(self.total),
+            bytes(self.rate() as u64)
+        );
+        if let Some(eta) = self.eta() {
+            s.push_str(&format!(", ETA {}", clock(eta)));
+        }
+        s
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "event": "compressing", "codec": self.codec, "level": self.level,
+            "layers": self.layers, "plain_bytes": self.total, "done_bytes": self.read,
+            "bytes_per_second": self.rate(),
+            "eta_ms": self.eta().map(|d| d.as_millis() as u64),
+            "elapsed_ms": self.elapsed.as_millis() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::Codec;
+
+    #[test]
+    fn the_status_names_codec_bytes_rate_and_eta() {
+        let s = Snapshot {
+            codec: "gzip",
+            level: 6,
+            layers: 2,
+            read: 50 << 20,
+            total: 200 << 20,
+            elapsed: Duration::from_secs(1),
+        };
+        assert_eq!(
+            s.line(),
+            "Compressing 2 layers with gzip level 6: 50.00 MiB / 200.00 MiB at 50.00 MiB/s, ETA 3s"
+        );
+        let v = s.json();
+        assert_eq!(v["event"], "compressing");
+        assert_eq!(v["done_bytes"], 50 << 20);
+        assert_eq!(v["plain_bytes"], 200 << 20);
+        assert_eq!(v["eta_ms"], 3000);
+        let m = Measuring::default();
+        m.total.store(10, Ordering::Relaxed);
+        m.layers.store(1, Ordering::Relaxed);
+        let how = Settings::new(Codec::Zstd, None).unwrap();
+        let s = Snapshot::of(&m, how, Duration::ZERO);
+        assert!(s
+            .line()
+            .starts_with("Compressing 1 layer with zstd level 3: 0 B / 10 B"));
+        assert_eq!(s.eta(), None, "no rate yet, no ETA");
+    }
+}
