@@ -34,6 +34,7 @@
 //!     children: Vec::new(),
 //!     mount_from: None,
 //!     resume: Vec::new(),
+//!     pending: Vec::new(),
 //!     blobs: vec![PlanBlob { digest: Digest::sha256_of(&config_blob), size: config_blob.len() as u64 }],
 //!     manifest: PlanManifest {
 //!         digest: Digest::sha256_of(manifest.as_bytes()),

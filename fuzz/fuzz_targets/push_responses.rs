@@ -882,6 +882,7 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
             })
             .collect(),
         children,
+        pending: Vec::new(),
     };
     (plan, data)
 }

@@ -91,6 +91,7 @@ pub async fn run(
         manifest: plan_manifest(index.unwrap_or(&images[0].manifest)),
         mount_from: None,
         resume: Vec::new(),
+        pending: Vec::new(),
         children: match index {
             Some(_) => images.iter().map(|i| plan_manifest(&i.manifest)).collect(),
             None => Vec::new(),

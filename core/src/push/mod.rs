@@ -4,7 +4,9 @@
 //! Contract: create a [`Push`], then loop: drain [`Push::poll`] (send each request, show
 //! each event) until it returns `None`, wait for a response, a body chunk or
 //! [`Push::poll_timeout`], feed it in with a `handle_*` method, repeat until
-//! [`Output::Finished`].
+//! [`Output::Finished`]. A plan with [`PushPlan::pending`] blobs also takes
+//! [`Push::handle_blob_ready`] for each and [`Push::handle_manifests`] once; until then the
+//! push may wait with nothing in flight.
 
 mod blob;
 mod event;
@@ -73,6 +75,11 @@ pub struct Push {
     rechecked: bool,
     /// Chooses the blobs in flight when `config.adaptive` is on.
     concurrency: Option<ConcurrencyController>,
+    /// Plan blobs not ready yet ([`PushPlan::pending`]).
+    pending: Vec<usize>,
+    /// Whether the plan's manifests are final (false until [`Push::handle_manifests`]
+    /// when blobs were pending).
+    manifests_ready: bool,
 }
 
 /// Chunks never shrink below this on a `413`.
@@ -89,22 +96,26 @@ impl Push {
             &config.user_agent,
             now,
         );
+        let mut pending: Vec<usize> = plan
+            .pending
+            .iter()
+            .copied()
+            .filter(|&i| i < plan.blobs.len())
+            .collect();
+        pending.sort_unstable();
+        pending.dedup();
         let mut seen: HashMap<&crate::Digest, ()> = HashMap::new();
         let mut blobs = Vec::new();
         for (i, b) in plan.blobs.iter().enumerate() {
-            if seen.insert(&b.digest, ()).is_none() {
+            if pending.binary_search(&i).is_err() && seen.insert(&b.digest, ()).is_none() {
                 blobs.push(BlobUpload::new(i, b.digest.clone(), b.size));
             }
         }
         for blob in &mut blobs {
-            blob.resume = plan
-                .resume
-                .iter()
-                .find(|r| r.digest == blob.digest)
-                .and_then(|r| url::Url::parse(&r.location).ok())
-                .filter(crate::endpoint::is_http);
+            blob.resume = resume_of(&plan, &blob.digest);
         }
         let queue = (0..blobs.len()).collect();
+        let manifests_ready = pending.is_empty();
         let mut session = session;
         session
             .auth
@@ -136,12 +147,69 @@ impl Push {
             no_chunks: false,
             rechecked: false,
             concurrency,
+            pending,
+            manifests_ready,
         };
         match push.validate() {
             Ok(()) => push.issue(Step::Ping),
             Err(e) => push.finish(Err(e)),
         }
         push
+    }
+
+    /// Pending plan blob `blob` ([`PushPlan::pending`]) is ready: these are its digest and
+    /// size. It is checked and uploaded like any other (once, if another blob has the same
+    /// digest).
+    pub fn handle_blob_ready(
+        &mut self,
+        blob: usize,
+        digest: crate::Digest,
+        size: u64,
+    ) -> Result<(), Misuse> {
+        let Ok(at) = self.pending.binary_search(&blob) else {
+            return Err(Misuse::OutOfOrder("that blob is not pending"));
+        };
+        self.pending.remove(at);
+        self.plan.blobs[blob] = PlanBlob {
+            digest: digest.clone(),
+            size,
+        };
+        if self.phase == Phase::Finished || self.blobs.iter().any(|b| b.digest == digest) {
+            self.check_all_done();
+            return Ok(());
+        }
+        let mut upload = BlobUpload::new(blob, digest, size);
+        upload.resume = resume_of(&self.plan, &upload.digest);
+        self.blobs.push(upload);
+        self.queue.push_back(self.blobs.len() - 1);
+        if self.phase == Phase::Blobs {
+            self.fill_slots();
+        }
+        Ok(())
+    }
+
+    /// The final manifests of a push that started with pending blobs: `manifest` (pushed
+    /// under the reference) and the `children` pushed by digest before it.
+    pub fn handle_manifests(
+        &mut self,
+        manifest: PlanManifest,
+        children: Vec<PlanManifest>,
+    ) -> Result<(), Misuse> {
+        if self.manifests_ready {
+            return Err(Misuse::OutOfOrder("the manifests are already known"));
+        }
+        self.plan.manifest = manifest;
+        self.plan.children = children;
+        self.manifests_ready = true;
+        if self.phase == Phase::Finished {
+            return Ok(());
+        }
+        match self.validate() {
+            Ok(()) if self.phase == Phase::Blobs => self.check_all_done(),
+            Ok(()) => {}
+            Err(e) => self.finish(Err(e)),
+        }
+        Ok(())
     }
 
     /// The next output, or `None` when the push waits for an input.
@@ -327,6 +395,9 @@ impl Push {
     }
 
     fn validate(&self) -> Result<(), Error> {
+        if !self.manifests_ready {
+            return Ok(()); // checked when they come
+        }
         let m = &self.plan.manifest;
         if let Ok(d) = self.plan.reference.parse::<crate::Digest>() {
             if d != m.digest {
@@ -859,6 +930,9 @@ impl Push {
         if self.phase != Phase::Blobs || self.active > 0 || !self.queue.is_empty() {
             return;
         }
+        if !self.pending.is_empty() || !self.manifests_ready {
+            return;
+        }
         if !self.blobs.iter().all(BlobUpload::is_done) {
             return;
         }
@@ -1149,6 +1223,11 @@ impl Push {
             eta: None,
             elapsed: self.session.now.saturating_since(self.started),
         };
+        // Blobs still being made count with their estimates.
+        for &i in &self.pending {
+            p.total_bytes += self.plan.blobs[i].size;
+            p.blobs_total += 1;
+        }
         for b in &self.blobs {
             p.total_bytes += b.size;
             p.transferred_bytes += b.transferred();
@@ -1211,6 +1290,15 @@ impl Push {
         self.session.abandon_all();
         self.outputs.push_back(Output::Finished(result));
     }
+}
+
+/// The session a previous run left open for `digest`, if the plan names one.
+fn resume_of(plan: &PushPlan, digest: &crate::Digest) -> Option<url::Url> {
+    plan.resume
+        .iter()
+        .find(|r| &r.digest == digest)
+        .and_then(|r| url::Url::parse(&r.location).ok())
+        .filter(crate::endpoint::is_http)
 }
 
 /// Why a response handler gave up.

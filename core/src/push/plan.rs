@@ -35,6 +35,15 @@ pub struct PushPlan {
     /// Manifests pushed by digest before `manifest`: the per-platform manifests of a
     /// multi-platform index. Empty for a single image.
     pub children: Vec<PlanManifest>,
+    /// Indices into `blobs` of blobs still being made when the push starts (layers being
+    /// compressed): their entries are estimates (the size counts towards progress) until
+    /// [`Push::handle_blob_ready`] gives the digest and size. While any is listed, `manifest`
+    /// and `children` wait for [`Push::handle_manifests`] too. The other blobs start at
+    /// once; no manifest is sent before every blob is in.
+    ///
+    /// [`Push::handle_blob_ready`]: super::Push::handle_blob_ready
+    /// [`Push::handle_manifests`]: super::Push::handle_manifests
+    pub pending: Vec<usize>,
 }
 
 /// An upload session a previous run opened.

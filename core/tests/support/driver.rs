@@ -27,6 +27,21 @@ pub fn run_push(
     data: &[Vec<u8>],
     config: PushConfig,
 ) -> Run {
+    run_push_late(model, plan, data, config, &mut |_, _, _| {})
+}
+
+/// Like [`run_push`], also giving the push what comes from elsewhere than the registry
+/// (blobs made while it runs): `late` is called with the number of requests answered so
+/// far, and whether the push waits on nothing else (`idle`), before each answer.
+pub fn run_push_late(
+    model: &mut RegistryModel,
+    plan: PushPlan,
+    data: &[Vec<u8>],
+    config: PushConfig,
+    late: &mut dyn FnMut(&mut Push, usize, bool),
+) -> Run {
+    let mut answered = 0;
+    let mut last_late = None;
     let mut now = Instant::ZERO;
     let mut push = Push::new(plan, config, now);
     let mut pending: VecDeque<Request> = VecDeque::new();
@@ -58,7 +73,14 @@ pub fn run_push(
             push.handle_timeout(now);
             continue;
         }
+        let idle = pending.is_empty() && push.poll_timeout().is_none();
+        if last_late != Some((answered, idle)) {
+            last_late = Some((answered, idle));
+            late(&mut push, answered, idle);
+            continue;
+        }
         if let Some(req) = pending.pop_front() {
+            answered += 1;
             let body: Vec<u8> = match &req.body {
                 Body::Empty => Vec::new(),
                 Body::Bytes(b) => b.clone(),

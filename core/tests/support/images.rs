@@ -52,6 +52,7 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         children: Vec::new(),
         mount_from: None,
         resume: Vec::new(),
+        pending: Vec::new(),
         blobs,
         manifest: PlanManifest {
             digest: Digest::sha256_of(&manifest),

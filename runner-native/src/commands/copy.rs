@@ -269,6 +269,7 @@ fn push_plan(
         children,
         mount_from: same_registry.then(|| src.repository.clone()),
         resume: Vec::new(),
+        pending: Vec::new(),
     };
     (plan, labels)
 }

@@ -166,6 +166,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         },
         mount_from: None,
         resume: Vec::new(),
+        pending: Vec::new(),
         children: match index {
             Some(_) => images
                 .iter()
