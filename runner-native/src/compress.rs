@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tug_core::archive::Compression;
@@ -319,14 +319,18 @@ impl Plain {
     }
 }
 
+/// What watches a first pass: how many plain bytes it read, and whether it should stop
+/// (the push it serves ended).
+#[derive(Debug, Default)]
+pub struct Watch {
+    pub read: AtomicU64,
+    pub stop: AtomicBool,
+}
+
 /// The first pass: the digest and size of the compressed form of `plain`, adding the plain
-/// bytes read to `read` as it goes (for progress).
-pub fn measure(
-    settings: Settings,
-    plain: &Plain,
-    read: &Arc<AtomicU64>,
-) -> io::Result<(Digest, u64)> {
-    let mut stream = Stream::start(settings, plain, Some(read.clone()))?;
+/// bytes read to `watch` as it goes, and failing soon once `watch` says stop.
+pub fn measure(settings: Settings, plain: &Plain, watch: &Arc<Watch>) -> io::Result<(Digest, u64)> {
+    let mut stream = Stream::start(settings, plain, Some(watch.clone()))?;
     let mut buf = vec![0; 256 * 1024];
     loop {
         let n = stream.read(&mut buf)?;
@@ -346,16 +350,12 @@ struct Stream {
 }
 
 impl Stream {
-    fn start(
-        settings: Settings,
-        plain: &Plain,
-        count: Option<Arc<AtomicU64>>,
-    ) -> io::Result<Stream> {
+    fn start(settings: Settings, plain: &Plain, watch: Option<Arc<Watch>>) -> io::Result<Stream> {
         let whole = Whole {
             inner: plain.open()?,
             read: 0,
             plain: plain.clone(),
-            count,
+            watch,
         };
         Ok(Stream {
             encoder: settings.encoder(whole, plain.len)?,
@@ -378,16 +378,21 @@ struct Whole<R> {
     inner: R,
     read: u64,
     plain: Plain,
-    /// Where to add the bytes read, if anyone watches.
-    count: Option<Arc<AtomicU64>>,
+    /// Who counts the bytes read and may say stop, if anyone.
+    watch: Option<Arc<Watch>>,
 }
 
 impl<R: Read> Read for Whole<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(watch) = &self.watch {
+            if watch.stop.load(Ordering::Relaxed) {
+                return Err(io::Error::other("stopped: the push ended"));
+            }
+        }
         let n = self.inner.read(buf)?;
         self.read += n as u64;
-        if let Some(count) = &self.count {
-            count.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(watch) = &self.watch {
+            watch.read.fetch_add(n as u64, Ordering::Relaxed);
         }
         if n == 0 && !buf.is_empty() && self.read < self.plain.len {
             return Err(io::Error::new(

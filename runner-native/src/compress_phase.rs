@@ -52,7 +52,7 @@ pub fn compress_layers(
         // Until the work ends (or its thread dies): a status every EVERY.
         while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(EVERY) {
             let now = Snapshot::of(&measuring, how, started.elapsed());
-            if now.total == 0 {
+            if now.is_empty() {
                 continue; // recalling only
             }
             if json {
@@ -69,17 +69,20 @@ pub fn compress_layers(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     let elapsed = started.elapsed();
-    let n = c.blobs.len();
     if json {
-        let v = json!({
-            "event": "compressed", "codec": how.codec.name(), "level": how.level,
-            "layers": n, "measured": c.measured, "plain_bytes": c.plain_bytes,
-            "compressed_bytes": c.compressed_bytes, "elapsed_ms": elapsed.as_millis() as u64,
-        });
-        println!("{v}");
-        return Ok(c);
+        println!("{}", summary_json(how, &c, elapsed));
+    } else if display.is_human() {
+        eprintln!("{}", summary_line(how, &c, elapsed));
+    } else {
+        crate::verbose::note(&summary_line(how, &c, elapsed));
     }
-    let line = format!(
+    Ok(c)
+}
+
+/// What the first pass did, for people: `Compressed 2 layers with gzip level 6: …`.
+pub fn summary_line(how: Settings, c: &CompressedImages, elapsed: Duration) -> String {
+    let n = c.blobs.len();
+    format!(
         "{} {n} {} with {} level {}: {} -> {} ({} measured now, {:.1?})",
         if c.measured > 0 {
             "Compressed"
@@ -93,17 +96,20 @@ pub fn compress_layers(
         bytes(c.compressed_bytes),
         c.measured,
         elapsed
-    );
-    if display.is_human() {
-        eprintln!("{line}");
-    } else {
-        crate::verbose::note(&line);
-    }
-    Ok(c)
+    )
+}
+
+/// What the first pass did, as a `compressed` event.
+pub fn summary_json(how: Settings, c: &CompressedImages, elapsed: Duration) -> serde_json::Value {
+    json!({
+        "event": "compressed", "codec": how.codec.name(), "level": how.level,
+        "layers": c.blobs.len(), "measured": c.measured, "plain_bytes": c.plain_bytes,
+        "compressed_bytes": c.compressed_bytes, "elapsed_ms": elapsed.as_millis() as u64,
+    })
 }
 
 /// The first pass at one moment.
-struct Snapshot {
+pub struct Snapshot {
     codec: &'static str,
     level: i32,
     layers: usize,
@@ -113,15 +119,20 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(m: &Measuring, how: Settings, elapsed: Duration) -> Snapshot {
+    pub fn of(m: &Measuring, how: Settings, elapsed: Duration) -> Snapshot {
         Snapshot {
             codec: how.codec.name(),
             level: how.level,
             layers: m.layers.load(Ordering::Relaxed),
-            read: m.read.load(Ordering::Relaxed),
+            read: m.watch.read.load(Ordering::Relaxed),
             total: m.total.load(Ordering::Relaxed),
             elapsed,
         }
+    }
+
+    /// Whether there is anything to show (not when every layer was recalled).
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
     }
 
     /// Plain bytes per second since the start (steady: compression is CPU-bound).
@@ -134,7 +145,8 @@ impl Snapshot {
         (self.rate() > 1.0).then(|| Duration::from_secs_f64(left as f64 / self.rate()))
     }
 
-    fn line(&self) -> String {
+    /// `Compressing 2 layers with gzip level 6: 50 MiB / 200 MiB at 50 MiB/s, ETA 3s`.
+    pub fn line(&self) -> String {
         let mut s = format!(
             "Compressing {} {} with {} level {}: {} / {} at {}/s",
             self.layers,
@@ -151,7 +163,8 @@ impl Snapshot {
         s
     }
 
-    fn json(&self) -> serde_json::Value {
+    /// A `compressing` event.
+    pub fn json(&self) -> serde_json::Value {
         json!({
             "event": "compressing", "codec": self.codec, "level": self.level,
             "layers": self.layers, "plain_bytes": self.total, "done_bytes": self.read,

@@ -11,7 +11,7 @@ use tug_core::archive::recompress::{self, CompressedLayer};
 use tug_core::archive::{BlobSpec, Compression, ManifestBytes, ResolvedImage};
 use tug_core::Digest;
 
-use crate::compress::{measure, CompressedBlob, Plain, Settings};
+use crate::compress::{measure, CompressedBlob, Plain, Settings, Watch};
 use crate::compress_cache::CompressCache;
 use crate::exit_code::CliError;
 use crate::source::Source;
@@ -35,8 +35,8 @@ pub struct CompressedImages {
 pub struct Measuring {
     /// Plain bytes of the layers to compress now (the rest are recalled).
     pub total: AtomicU64,
-    /// Plain bytes read so far.
-    pub read: Arc<AtomicU64>,
+    /// Plain bytes read so far, and whether to stop.
+    pub watch: Arc<Watch>,
     /// Layers to compress now.
     pub layers: AtomicUsize,
 }
@@ -57,119 +57,218 @@ pub fn compress_images(
     cache: &CompressCache,
     measuring: &Measuring,
 ) -> Result<CompressedImages, CliError> {
-    // Each plain layer once, even when several platforms share it.
-    let mut plain: Vec<&BlobSpec> = Vec::new();
-    for layer in images.iter().flat_map(|i| &i.layers).filter(|l| wants(l)) {
-        if !plain.iter().any(|p| p.digest == layer.digest) {
-            plain.push(layer);
+    let mut layers = PlainLayers::new(images, settings, cache);
+    layers.measure(source, jobs, cache, measuring, &|_, _, _| {})?;
+    layers.finish(source, images, index, cache)
+}
+
+/// The plain layers `--compress` changes, each once (even when several platforms share
+/// it), and the compressed digest and size of those known so far.
+pub struct PlainLayers {
+    settings: Settings,
+    layers: Vec<BlobSpec>,
+    /// Compressed digest and size, by plain digest.
+    found: HashMap<Digest, (Digest, u64)>,
+    /// Plain digests whose compressed form an earlier push remembered.
+    recalled: Vec<Digest>,
+}
+
+impl PlainLayers {
+    /// The plain layers of `images`, with what the cache remembers of them.
+    pub fn new(images: &[ResolvedImage], settings: Settings, cache: &CompressCache) -> Self {
+        let mut layers: Vec<BlobSpec> = Vec::new();
+        for layer in images.iter().flat_map(|i| &i.layers).filter(|l| wants(l)) {
+            if !layers.iter().any(|p| p.digest == layer.digest) {
+                layers.push(layer.clone());
+            }
         }
-    }
-    let mut found: HashMap<Digest, (Digest, u64)> = HashMap::new();
-    let mut recalled = Vec::new();
-    let mut todo = Vec::new();
-    for layer in &plain {
-        match cache.get(settings, &layer.digest) {
-            Some(known) => {
+        let mut found = HashMap::new();
+        let mut recalled = Vec::new();
+        for layer in &layers {
+            if let Some(known) = cache.get(settings, &layer.digest) {
                 recalled.push(layer.digest.clone());
                 found.insert(layer.digest.clone(), known);
             }
-            None => todo.push(*layer),
         }
-    }
-    let measured = todo.len();
-    let to_read: u64 = todo.iter().map(|l| l.size).sum();
-    measuring.total.store(to_read, Ordering::Relaxed);
-    measuring.layers.store(measured, Ordering::Relaxed);
-    let plain_of = |layer: &BlobSpec| Plain {
-        file: source.blob_file(&layer.location),
-        len: layer.size,
-    };
-    let results = Mutex::new(Vec::new());
-    let next = Mutex::new(todo.iter());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, todo.len().max(1)) {
-            s.spawn(|| loop {
-                let Some(layer) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else {
-                    return;
-                };
-                let r = measure(settings, &plain_of(layer), &measuring.read).map_err(|e| {
-                    CliError::Input(format!("cannot compress {}: {e}", describe(layer)))
-                });
-                let failed = r.is_err();
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((layer.digest.clone(), r));
-                if failed {
-                    return;
-                }
-            });
+        PlainLayers {
+            settings,
+            layers,
+            found,
+            recalled,
         }
-    });
-    for (plain_digest, r) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        let (digest, size) = r?;
-        cache.put(settings, &plain_digest, &digest, size);
-        found.insert(plain_digest, (digest, size));
     }
 
-    let mut blobs = HashMap::new();
-    let (mut plain_bytes, mut compressed_bytes) = (0, 0);
-    for layer in &plain {
-        let (digest, size) = found[&layer.digest].clone();
-        plain_bytes += layer.size;
-        compressed_bytes += size;
-        let mut blob = CompressedBlob::new(settings, plain_of(layer), digest.clone(), size);
-        if let Some(file) = cache.path().filter(|_| recalled.contains(&layer.digest)) {
+    /// The codec and level.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Whether `--compress` changes this layer.
+    pub fn wants(layer: &BlobSpec) -> bool {
+        wants(layer)
+    }
+
+    /// The compressed digest and size of plain layer `plain`, if known.
+    pub fn known(&self, plain: &Digest) -> Option<&(Digest, u64)> {
+        self.found.get(plain)
+    }
+
+    /// Layers whose compressed form is not known yet.
+    pub fn unknown(&self) -> usize {
+        self.layers.len() - self.found.len()
+    }
+
+    /// The compressed blob of plain layer `layer` with `digest` and `size`, made from
+    /// `source` on demand.
+    pub fn blob(
+        &self,
+        source: &Source,
+        layer: &BlobSpec,
+        digest: Digest,
+        size: u64,
+        cache: &CompressCache,
+    ) -> Arc<CompressedBlob> {
+        let mut blob = CompressedBlob::new(self.settings, plain_of(source, layer), digest, size);
+        if let Some(file) = cache
+            .path()
+            .filter(|_| self.recalled.contains(&layer.digest))
+        {
             blob = blob.recalled_from(file);
         }
-        blobs.insert(digest, Arc::new(blob));
+        Arc::new(blob)
     }
-    let replaced: Vec<CompressedLayer> = plain
-        .iter()
-        .map(|l| CompressedLayer {
-            uncompressed: l.digest.clone(),
-            compression: settings.codec.compression(),
-            digest: found[&l.digest].0.clone(),
-            size: found[&l.digest].1,
-        })
-        .collect();
-    let rewrite_failed = |e: String| CliError::Input(format!("{}: {e}", source.path.display()));
-    let mut new_images = Vec::new();
-    let mut children = Vec::new();
-    for image in images {
-        let manifest = recompress::with_compressed_layers(&image.manifest, &replaced)
-            .map_err(rewrite_failed)?;
-        let mut image = image.clone();
-        for layer in image.layers.iter_mut().filter(|l| wants(l)) {
-            let new = replaced
-                .iter()
-                .find(|r| r.uncompressed == layer.digest)
-                .expect("every plain layer was compressed");
-            layer.digest = new.digest.clone();
-            layer.size = new.size;
-            layer.compression = Some(new.compression);
-            layer.media_type = new
-                .compression
-                .oci_layer_media_type()
-                .unwrap_or_default()
-                .to_owned();
+
+    /// Compresses the layers not known yet, `jobs` at once, remembering each in `cache` and
+    /// telling `done` (plain layer, digest, size) as it finishes; the first failure stops
+    /// the rest.
+    pub fn measure(
+        &mut self,
+        source: &Source,
+        jobs: usize,
+        cache: &CompressCache,
+        measuring: &Measuring,
+        done: &(dyn Fn(&BlobSpec, &Digest, u64) + Sync),
+    ) -> Result<(), CliError> {
+        let todo: Vec<&BlobSpec> = self
+            .layers
+            .iter()
+            .filter(|l| !self.found.contains_key(&l.digest))
+            .collect();
+        let to_read: u64 = todo.iter().map(|l| l.size).sum();
+        measuring.total.store(to_read, Ordering::Relaxed);
+        measuring.layers.store(todo.len(), Ordering::Relaxed);
+        let settings = self.settings;
+        let results = Mutex::new(Vec::new());
+        let next = Mutex::new(todo.iter());
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..jobs.clamp(1, todo.len().max(1)) {
+                s.spawn(|| loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Some(layer) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else {
+                        return;
+                    };
+                    let r = measure(settings, &plain_of(source, layer), &measuring.watch).map_err(
+                        |e| CliError::Input(format!("cannot compress {}: {e}", describe(layer))),
+                    );
+                    match &r {
+                        Ok((digest, size)) => {
+                            cache.put(settings, &layer.digest, digest, *size);
+                            done(layer, digest, *size);
+                        }
+                        Err(_) => failed.store(true, Ordering::Relaxed),
+                    }
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((layer.digest.clone(), r));
+                });
+            }
+        });
+        for (plain_digest, r) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            self.found.insert(plain_digest, r?);
         }
-        children.push((image.manifest.digest.clone(), manifest.clone()));
-        image.manifest = manifest;
-        new_images.push(image);
+        Ok(())
     }
-    let index = index
-        .map(|i| recompress::index_with_children(i, &children))
-        .transpose()
-        .map_err(rewrite_failed)?;
-    Ok(CompressedImages {
-        images: new_images,
-        index,
-        blobs,
-        plain_bytes,
-        compressed_bytes,
-        measured,
-    })
+
+    /// `images` and `index` rewritten to name the compressed layers (all known by now),
+    /// and the blobs to push.
+    pub fn finish(
+        &self,
+        source: &Source,
+        images: &[ResolvedImage],
+        index: Option<&ManifestBytes>,
+        cache: &CompressCache,
+    ) -> Result<CompressedImages, CliError> {
+        let settings = self.settings;
+        let mut blobs = HashMap::new();
+        let (mut plain_bytes, mut compressed_bytes) = (0, 0);
+        let mut replaced = Vec::new();
+        for layer in &self.layers {
+            let Some((digest, size)) = self.found.get(&layer.digest).cloned() else {
+                return Err(CliError::Input(format!(
+                    "{} was not compressed",
+                    describe(layer)
+                )));
+            };
+            plain_bytes += layer.size;
+            compressed_bytes += size;
+            let blob = self.blob(source, layer, digest.clone(), size, cache);
+            blobs.insert(digest.clone(), blob);
+            replaced.push(CompressedLayer {
+                uncompressed: layer.digest.clone(),
+                compression: settings.codec.compression(),
+                digest,
+                size,
+            });
+        }
+        let rewrite_failed = |e: String| CliError::Input(format!("{}: {e}", source.path.display()));
+        let mut new_images = Vec::new();
+        let mut children = Vec::new();
+        for image in images {
+            let manifest = recompress::with_compressed_layers(&image.manifest, &replaced)
+                .map_err(rewrite_failed)?;
+            let mut image = image.clone();
+            for layer in image.layers.iter_mut().filter(|l| wants(l)) {
+                let Some(new) = replaced.iter().find(|r| r.uncompressed == layer.digest) else {
+                    continue;
+                };
+                layer.digest = new.digest.clone();
+                layer.size = new.size;
+                layer.compression = Some(new.compression);
+                layer.media_type = new
+                    .compression
+                    .oci_layer_media_type()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            children.push((image.manifest.digest.clone(), manifest.clone()));
+            image.manifest = manifest;
+            new_images.push(image);
+        }
+        let index = index
+            .map(|i| recompress::index_with_children(i, &children))
+            .transpose()
+            .map_err(rewrite_failed)?;
+        Ok(CompressedImages {
+            images: new_images,
+            index,
+            blobs,
+            plain_bytes,
+            compressed_bytes,
+            measured: self.layers.len() - self.recalled.len(),
+        })
+    }
+}
+
+/// Where the plain bytes of `layer` are.
+pub fn plain_of(source: &Source, layer: &BlobSpec) -> Plain {
+    Plain {
+        file: source.blob_file(&layer.location),
+        len: layer.size,
+    }
 }
 
 /// A layer for messages: where it is in the source.

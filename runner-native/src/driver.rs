@@ -4,7 +4,7 @@
 
 use std::time::Instant as Clock;
 
-use async_channel::Sender;
+use async_channel::{Receiver, Sender};
 use futures_lite::FutureExt as _;
 use tug_core::{Instant, Operation};
 
@@ -26,9 +26,30 @@ impl Io<'_> {
 /// Runs `op` until `drain` (called after every input, to handle all queued outputs) returns
 /// the final result.
 pub async fn drive<O: Operation, R>(
+    op: O,
+    origin: Clock,
+    transport: &Transport,
+    drain: impl FnMut(&mut O, &Io<'_>) -> Option<R>,
+) -> R {
+    drive_with(
+        op,
+        origin,
+        transport,
+        None::<Receiver<()>>,
+        |_, _| {},
+        drain,
+    )
+    .await
+}
+
+/// [`drive`], also handing what arrives on `extra` (inputs from elsewhere than the
+/// registry, such as blobs made while the operation runs) to `on_extra`.
+pub async fn drive_with<O: Operation, R, X>(
     mut op: O,
     origin: Clock,
     transport: &Transport,
+    mut extra: Option<Receiver<X>>,
+    mut on_extra: impl FnMut(&mut O, X),
     mut drain: impl FnMut(&mut O, &Io<'_>) -> Option<R>,
 ) -> R {
     let now = || Instant::from_duration(origin.elapsed());
@@ -43,7 +64,13 @@ pub async fn drive<O: Operation, R>(
             crate::interrupt::interrupted().await;
             Event::Interrupt
         };
-        let next = next.or(stop);
+        let from_extra = async {
+            match &extra {
+                Some(x) => Event::Extra(x.recv().await.ok()),
+                None => std::future::pending().await,
+            }
+        };
+        let next = next.or(stop).or(from_extra);
         let message = match op.poll_timeout() {
             Some(deadline) => {
                 let wait = deadline.saturating_since(now());
@@ -60,15 +87,19 @@ pub async fn drive<O: Operation, R>(
             Event::Message(Some(m)) => feed(&mut op, m, t),
             Event::Message(None) | Event::Timer => op.handle_timeout(t),
             Event::Interrupt => op.cancel(),
+            Event::Extra(Some(x)) => on_extra(&mut op, x),
+            // Nothing more will come that way.
+            Event::Extra(None) => extra = None,
         }
     }
 }
 
 /// What woke the loop.
-enum Event {
+enum Event<X> {
     Message(Option<Message>),
     Timer,
     Interrupt,
+    Extra(Option<X>),
 }
 
 /// Hands a transport message to an operation. Messages about requests the operation no

@@ -11,6 +11,7 @@ mod config;
 mod credentials;
 mod driver;
 mod exit_code;
+mod first_pass;
 mod history;
 mod interrupt;
 mod oci_dir;

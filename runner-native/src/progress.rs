@@ -154,6 +154,11 @@ impl Display {
         }
     }
 
+    /// Drops the status line (from the next frame on).
+    pub fn clear_status(&mut self) {
+        self.status = None;
+    }
+
     /// Writes a line for people (above the live frame on a terminal).
     pub fn note(&mut self, line: String) {
         match self.mode {

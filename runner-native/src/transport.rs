@@ -78,6 +78,9 @@ pub enum BlobSource {
     File(BlobFile),
     /// Made by compressing a plain layer on the fly (`--compress`).
     Compressed(Arc<CompressedBlob>),
+    /// A compressed layer whose digest the first pass is still working out: set before the
+    /// push is told the blob is ready, so before any request for it.
+    Pending(Arc<std::sync::OnceLock<Arc<CompressedBlob>>>),
 }
 
 /// An HTTP client that never follows redirects nor turns statuses into errors.
@@ -254,6 +257,12 @@ impl Transport {
         let loc = match loc {
             BlobSource::File(f) => f,
             BlobSource::Compressed(c) => return c.range(start, end),
+            BlobSource::Pending(slot) => {
+                let c = slot.get().ok_or_else(|| {
+                    io::Error::other(format!("blob {blob} is not compressed yet"))
+                })?;
+                return c.range(start, end);
+            }
         };
         let mut file = File::open(&loc.path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", loc.path.display())))?;

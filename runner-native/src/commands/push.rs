@@ -1,5 +1,8 @@
 //! `tug push SOURCE TARGET`: resolve the image file, then drive the core's push.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant as Clock;
 
 use tug_core::archive::Selection;
@@ -7,16 +10,19 @@ use tug_core::push::{
     Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport,
 };
 use tug_core::retry::RetryPolicy;
-use tug_core::{Instant, Reference};
+use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
 use crate::compress;
 use crate::compress::CompressChoice;
-use crate::compress_phase::compress_layers;
+use crate::compress_cache::CompressCache;
+use crate::compress_phase::{compress_layers, summary_json, summary_line};
+use crate::compressed_plan::{Measuring, PlainLayers};
 use crate::config::{Origin, Settings};
 use crate::credentials;
-use crate::driver::drive;
+use crate::driver::drive_with;
 use crate::exit_code::CliError;
+use crate::first_pass::{self, FirstPass, Late};
 use crate::history::Recorder;
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::source::{Source, SourceSpec};
@@ -88,22 +94,15 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Selection::Image(img) => (std::slice::from_ref(img), None),
         Selection::Index { index, images } => (images, Some(index)),
     };
-    let compressed = match settings.compress.value {
+    let how = match settings.compress.value {
         Some(codec) => {
             let level = &settings.compress_level;
-            let how =
+            Some(
                 compress::Settings::new(codec, level.value).map_err(|e| match &level.origin {
                     Origin::Flag(_) => CliError::Usage(e),
                     other => CliError::Input(format!("{e} ({other})")),
-                })?;
-            Some(compress_layers(
-                &source,
-                images,
-                index,
-                how,
-                usize::from(settings.jobs.value),
-                settings.progress.value,
-            )?)
+                })?,
+            )
         }
         // A level in the config file or environment waits for a codec; a flag alone is a
         // mistake.
@@ -114,6 +113,24 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             )))
         }
         None => None,
+    };
+    let cache = CompressCache::new();
+    // Layers to compress now are compressed alongside the push; a dry run, which sends
+    // nothing, and a push of layers all remembered compress (or recall) first.
+    let alongside = how
+        .filter(|_| !args.dry_run)
+        .map(|how| PlainLayers::new(images, how, &cache))
+        .filter(|layers| layers.unknown() > 0);
+    let compressed = match how {
+        Some(how) if alongside.is_none() => Some(compress_layers(
+            &source,
+            images,
+            index,
+            how,
+            usize::from(settings.jobs.value),
+            settings.progress.value,
+        )?),
+        _ => None,
     };
     let (images, index) = match &compressed {
         Some(c) => (c.images.as_slice(), c.index.as_ref()),
@@ -135,15 +152,42 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             labels.push(format!("{prefix}layer {}/{n}", j + 1));
         }
     }
-    let files = blobs
-        .iter()
-        .map(
-            |b| match compressed.as_ref().and_then(|c| c.blobs.get(&b.digest)) {
-                Some(c) => BlobSource::Compressed(c.clone()),
-                None => BlobSource::File(source.blob_file(&b.location)),
-            },
-        )
-        .collect();
+    // Where each blob's bytes come from; pending: the plan indices of layers still being
+    // compressed, which go in as estimates (their plain digest and size).
+    let mut files = Vec::new();
+    let mut plan_blobs = Vec::new();
+    let mut pending = Vec::new();
+    let mut slots: HashMap<Digest, first_pass::Slot> = HashMap::new();
+    for (i, b) in blobs.iter().enumerate() {
+        let as_is = PlanBlob {
+            digest: b.digest.clone(),
+            size: b.size,
+        };
+        let compressible = alongside.as_ref().filter(|_| PlainLayers::wants(b));
+        let (blob, file) = if let Some(c) = compressed.as_ref().and_then(|c| c.blobs.get(&b.digest))
+        {
+            (as_is, BlobSource::Compressed(c.clone()))
+        } else if let Some(layers) = compressible {
+            match layers.known(&b.digest) {
+                Some((digest, size)) => (
+                    PlanBlob {
+                        digest: digest.clone(),
+                        size: *size,
+                    },
+                    BlobSource::Compressed(layers.blob(&source, b, digest.clone(), *size, &cache)),
+                ),
+                None => {
+                    pending.push(i);
+                    let slot = slots.entry(b.digest.clone()).or_default().clone();
+                    (as_is, BlobSource::Pending(slot))
+                }
+            }
+        } else {
+            (as_is, BlobSource::File(source.blob_file(&b.location)))
+        };
+        plan_blobs.push(blob);
+        files.push(file);
+    }
     let plan_manifest = |m: &tug_core::archive::ManifestBytes| PlanManifest {
         bytes: m.bytes.clone(),
         media_type: m.media_type.clone(),
@@ -153,20 +197,15 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         registry: target.api_host().to_owned(),
         repository: target.repository.clone(),
         reference: target.manifest_ref(),
-        blobs: blobs
-            .iter()
-            .map(|b| PlanBlob {
-                digest: b.digest.clone(),
-                size: b.size,
-            })
-            .collect(),
+        blobs: plan_blobs,
+        // With pending layers, the manifests are placeholders until the first pass ends.
         manifest: match index {
             Some(index) => plan_manifest(index),
             None => plan_manifest(&images[0].manifest),
         },
         mount_from: None,
         resume: Vec::new(),
-        pending: Vec::new(),
+        pending: pending.clone(),
         children: match index {
             Some(_) => images
                 .iter()
@@ -201,8 +240,8 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     } else {
         progress
     };
-    let mut display = Display::new(mode, labels.clone());
-    if display.is_human() {
+    let display = RefCell::new(Display::new(mode, labels.clone()));
+    if display.borrow().is_human() {
         let what = match index {
             Some(_) => format!("{} platforms", images.len()),
             None => format!("{} layers", images[0].layers.len()),
@@ -218,7 +257,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut plan = plan;
     plan.resume = uploads.resumable();
     let push = Push::new(plan.clone(), config, Instant::ZERO);
-    let result = smol::block_on(drive(push, origin, &transport, |push, io| {
+    let measuring = Arc::new(Measuring::default());
+    let failure: RefCell<Option<CliError>> = RefCell::new(None);
+    let drain = |push: &mut Push, io: &crate::driver::Io<'_>| {
+        let mut display = display.borrow_mut();
         while let Some(output) = push.poll() {
             match output {
                 Output::Send(req) => io.send(req),
@@ -234,8 +276,35 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             }
         }
         None
-    }));
+    };
+    let on_late = |push: &mut Push, late: Late| {
+        on_first_pass(push, late, &pending, &plan.blobs, &display, &failure)
+    };
+    let result = std::thread::scope(|s| {
+        let late = alongside.map(|layers| {
+            FirstPass {
+                source: &source,
+                images,
+                index,
+                how: layers.settings(),
+                jobs: usize::from(settings.jobs.value),
+                cache: &cache,
+                layers,
+                slots,
+                measuring: measuring.clone(),
+            }
+            .start(s)
+        });
+        let result = smol::block_on(drive_with(push, origin, &transport, late, on_late, drain));
+        // The push ended before the first pass (it failed, or was stopped): end that too.
+        first_pass::stop(&measuring);
+        result
+    });
+    let mut display = display.into_inner();
     display.finish();
+    if let Some(e) = failure.into_inner() {
+        return Err(e);
+    }
     if let Err(tug_core::Error::Cancelled) = &result {
         eprintln!(
             "tug: push cancelled; run the same command again to go on (blobs already in the registry are not sent again)"
@@ -253,6 +322,55 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         display.peak(),
     );
     Ok(())
+}
+
+/// Acts on what the first pass, running alongside, learned: a layer joins the push (every
+/// plan index that names it), its progress shows, the final manifests go to the push, or
+/// its failure stops the push.
+fn on_first_pass(
+    push: &mut Push,
+    late: Late,
+    pending: &[usize],
+    estimates: &[PlanBlob],
+    display: &RefCell<Display>,
+    failure: &RefCell<Option<CliError>>,
+) {
+    let mut display = display.borrow_mut();
+    let json = display.mode() == ProgressMode::Json;
+    match late {
+        Late::Ready {
+            plain,
+            digest,
+            size,
+        } => {
+            for &i in pending.iter().filter(|&&i| estimates[i].digest == plain) {
+                let _ = push.handle_blob_ready(i, digest.clone(), size);
+            }
+        }
+        Late::Progress(now) if json => println!("{}", now.json()),
+        Late::Progress(now) => display.status(now.line()),
+        Late::Manifests {
+            manifest,
+            children,
+            how,
+            done,
+            elapsed,
+        } => {
+            if json {
+                println!("{}", summary_json(how, &done, elapsed));
+            } else if display.is_human() {
+                display.clear_status();
+                display.note(summary_line(how, &done, elapsed));
+            } else {
+                crate::verbose::note(&summary_line(how, &done, elapsed));
+            }
+            let _ = push.handle_manifests(manifest, children);
+        }
+        Late::Failed(e) => {
+            *failure.borrow_mut() = Some(e);
+            push.cancel();
+        }
+    }
 }
 
 /// Keeps open upload sessions for a later run, and forgets them once their blob is in.
