@@ -1,11 +1,11 @@
 //! `tug push --compress gzip|zstd`: plain tar layers are compressed as they are uploaded,
 //! never written anywhere.
 //!
-//! Each layer is compressed twice and stored never: once ahead ([`measure`], all layers in
-//! parallel) to learn the blob's digest and size — so the registry can be asked whether it
-//! has the blob, the manifest can name it, progress knows the total and an interrupted
-//! upload resumes across runs like any other — and again while its chunks go out
-//! ([`CompressedBlob::range`]). Both passes make the same bytes (same codec, level and
+//! Each layer is compressed twice and stored never: once ([`measure`], layers in parallel,
+//! alongside the push's other uploads: [`crate::first_pass`]) to learn the blob's digest
+//! and size — so the registry can be asked whether it has the blob, the manifest can name
+//! it and an interrupted upload resumes across runs like any other — and again while its
+//! chunks go out ([`CompressedBlob::range`]). Both passes make the same bytes (same codec, level and
 //! library); the second checks itself against the first's digest as it goes. Digests of
 //! earlier runs are remembered ([`crate::compress_cache`]), so pushing the same image again
 //! compresses only what the registry lacks.
@@ -82,6 +82,17 @@ impl Codec {
 
     pub fn name(self) -> &'static str {
         self.compression().name()
+    }
+}
+
+impl Settings {
+    /// Layers worth compressing at once to have the first one soonest without leaving
+    /// cores idle: one for gzip (it spreads a layer over every core), one per core for zstd.
+    pub fn layers_at_once(self) -> usize {
+        match self.codec {
+            Codec::Gzip => 1,
+            Codec::Zstd => threads(),
+        }
     }
 }
 
@@ -186,7 +197,7 @@ impl Settings {
 /// Threads compressing one gzip layer: one per core, up to 8. (zstd keeps to one: on one
 /// core it outruns the link, and its own worker threads quadrupled peak memory here
 /// without making a push faster.)
-fn threads() -> usize {
+pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 

@@ -287,7 +287,11 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 images,
                 index,
                 how: layers.settings(),
-                jobs: usize::from(settings.jobs.value),
+                // The first layer ready soonest; never more than --jobs.
+                jobs: layers
+                    .settings()
+                    .layers_at_once()
+                    .min(usize::from(settings.jobs.value)),
                 cache: &cache,
                 layers,
                 slots,
