@@ -65,6 +65,9 @@ struct Setup {
     budget_ms: Option<u16>,
     /// 0: manifest digest wrong; 1: blob digest wrong; 2: reference names another digest.
     quirk: u8,
+    /// Blobs (bit `i`: blob `i`) still being made when the push starts: they come later
+    /// (`Action::Late`), and the manifests after them.
+    late: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -165,6 +168,9 @@ enum Action {
     Cancel,
     /// A runner bug: an input about a request id the push may not know.
     Stray { id: u64, op: u8 },
+    /// A pending blob is ready (`pick` modulo their number), or, once none is left, the
+    /// manifests come.
+    Late { pick: u8 },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -391,6 +397,10 @@ struct Runner {
     finished: bool,
     /// Upload sessions the model registry opened.
     uploads: u64,
+    /// Pending blobs not given yet: plan index and the real blob.
+    late: Vec<(usize, PlanBlob)>,
+    /// The manifests of a plan with pending blobs, until given.
+    manifests: Option<(PlanManifest, Vec<PlanManifest>)>,
 }
 
 impl Runner {
@@ -441,7 +451,8 @@ impl Runner {
                 }
             }
         }
-        if !self.finished {
+        // A push may wait on nothing else only while blobs or manifests are still to come.
+        if !self.finished && self.late.is_empty() && self.manifests.is_none() {
             assert!(
                 !self.pending.is_empty() || self.push.poll_timeout().is_some(),
                 "liveness: the push waits with nothing in flight and no timer"
@@ -765,6 +776,7 @@ impl Runner {
                 }
             }
             Action::Cancel => self.push.cancel(),
+            Action::Late { pick } => self.give_late(*pick),
             Action::Stray { id, op } => {
                 // Only ids the push does not have in flight (never issued, or settled): it
                 // must refuse them without changing anything.
@@ -794,6 +806,61 @@ impl Runner {
             }
         }
     }
+}
+
+impl Runner {
+    /// Gives the push a pending blob (or, when none is left, the manifests), as a runner
+    /// does when a layer's compression ends. The push must take each exactly once.
+    fn give_late(&mut self, pick: u8) {
+        if !self.late.is_empty() {
+            let (i, blob) = self.late.remove(usize::from(pick) % self.late.len());
+            let r = self
+                .push
+                .handle_blob_ready(i, blob.digest.clone(), blob.size);
+            assert!(r.is_ok(), "a pending blob was refused: {r:?}");
+            let again = self.push.handle_blob_ready(i, blob.digest, blob.size);
+            assert!(again.is_err(), "a blob given twice was taken");
+        } else if let Some((manifest, children)) = self.manifests.take() {
+            let r = self
+                .push
+                .handle_manifests(manifest.clone(), children.clone());
+            assert!(r.is_ok(), "the manifests were refused: {r:?}");
+            assert!(self.push.handle_manifests(manifest, children).is_err());
+        }
+    }
+}
+
+/// Makes the blobs `setup.late` names pending: their plan entries become estimates and the
+/// manifests placeholders; the real ones are returned for later.
+fn make_late(
+    setup: &Setup,
+    plan: &mut PushPlan,
+) -> (
+    Vec<(usize, PlanBlob)>,
+    Option<(PlanManifest, Vec<PlanManifest>)>,
+) {
+    let late: Vec<(usize, PlanBlob)> = (0..plan.blobs.len().min(8))
+        .filter(|i| setup.late & (1 << i) != 0)
+        .map(|i| (i, plan.blobs[i].clone()))
+        .collect();
+    if late.is_empty() {
+        return (late, None);
+    }
+    for (i, _) in &late {
+        plan.blobs[*i] = PlanBlob {
+            digest: Digest::sha256_of(format!("estimate {i}").as_bytes()),
+            size: u64::from(setup.late) * 1000,
+        };
+        plan.pending.push(*i);
+    }
+    let real = (plan.manifest.clone(), std::mem::take(&mut plan.children));
+    let placeholder = b"placeholder".to_vec();
+    plan.manifest = PlanManifest {
+        digest: Digest::sha256_of(&placeholder),
+        bytes: placeholder,
+        media_type: real.0.media_type.clone(),
+    };
+    (late, Some(real))
 }
 
 fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
@@ -889,7 +956,11 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
 
 fuzz_target!(|input: Input| {
     let setup = &input.setup;
-    let (plan, data) = plan_and_data(setup);
+    let (mut plan, data) = plan_and_data(setup);
+    let sizes = plan.blobs.iter().map(|b| b.size).collect();
+    let digests = plan.blobs.iter().map(|b| b.digest.clone()).collect();
+    let manifest_digest = plan.manifest.digest.clone();
+    let (late, manifests) = make_late(setup, &mut plan);
     let config = PushConfig {
         scheme: match setup.scheme {
             SchemeChoice::Https => Scheme::Https,
@@ -923,15 +994,17 @@ fuzz_target!(|input: Input| {
     };
     let now = Instant::ZERO;
     let mut runner = Runner {
-        sizes: plan.blobs.iter().map(|b| b.size).collect(),
-        digests: plan.blobs.iter().map(|b| b.digest.clone()).collect(),
-        manifest_digest: plan.manifest.digest.clone(),
+        sizes,
+        digests,
+        manifest_digest,
         push: Push::new(plan, config, now),
         now,
         data,
         pending: Vec::new(),
         finished: false,
         uploads: 0,
+        late,
+        manifests,
     };
     runner.drain();
     for action in input.actions.iter().take(MAX_ACTIONS) {
@@ -941,7 +1014,12 @@ fuzz_target!(|input: Input| {
         runner.act(action);
         runner.drain();
     }
-    // Wind down: every request in flight fails for good; timers fire.
+    // Wind down: what is still pending comes (a runner always ends its first pass), every
+    // request in flight fails for good, timers fire.
+    while !runner.finished && (!runner.late.is_empty() || runner.manifests.is_some()) {
+        runner.give_late(0);
+        runner.drain();
+    }
     for _ in 0..FINISH_BOUND {
         if runner.finished {
             break;
