@@ -40,6 +40,23 @@ fn pending(img: &Image, late: usize) -> tug_core::push::PushPlan {
     plan
 }
 
+/// Pushes `plan` with `data`, calling `when_idle` with a count (1, 2, …) each time the
+/// push waits on nothing but what the test gives it.
+fn push_when_idle(
+    model: &mut RegistryModel,
+    plan: tug_core::push::PushPlan,
+    data: &[Vec<u8>],
+    mut when_idle: impl FnMut(&mut Push, usize),
+) -> support::driver::Run {
+    let mut idle_calls = 0;
+    run_push_late(model, plan, data, config(), &mut |push, _, idle| {
+        if idle {
+            idle_calls += 1;
+            when_idle(push, idle_calls);
+        }
+    })
+}
+
 fn manifest_puts(model: &RegistryModel) -> usize {
     model
         .log
@@ -108,31 +125,21 @@ fn ready_blobs_go_first_a_late_one_joins_and_the_manifest_waits_for_both() {
 fn the_manifest_is_not_sent_before_the_manifests_come_even_when_every_blob_is_in() {
     let mut model = RegistryModel::default();
     let img = image(&[300, 400]);
-    let plan = pending(&img, 1);
     let real = img.plan.blobs[1].clone();
     let mut idle_calls = 0;
-    let run = run_push_late(
-        &mut model,
-        plan,
-        &img.data,
-        config(),
-        &mut |push, _, idle| {
-            if !idle {
-                return;
-            }
-            idle_calls += 1;
-            match idle_calls {
-                // Nothing left to do but wait for the layer.
-                1 => push
-                    .handle_blob_ready(1, real.digest.clone(), real.size)
-                    .unwrap(),
-                // Both blobs in: still no manifest until the runner gives it.
-                _ => push
-                    .handle_manifests(img.plan.manifest.clone(), Vec::new())
-                    .unwrap(),
-            }
-        },
-    );
+    let run = push_when_idle(&mut model, pending(&img, 1), &img.data, |push, n| {
+        idle_calls = n;
+        match n {
+            // Nothing left to do but wait for the layer.
+            1 => push
+                .handle_blob_ready(1, real.digest.clone(), real.size)
+                .unwrap(),
+            // Both blobs in: still no manifest until the runner gives it.
+            _ => push
+                .handle_manifests(img.plan.manifest.clone(), Vec::new())
+                .unwrap(),
+        }
+    });
     run.result.expect("push succeeds");
     assert_eq!(idle_calls, 2);
     assert_eq!(manifest_puts(&model), 1);
@@ -152,15 +159,13 @@ fn a_late_blob_equal_to_another_is_sent_once() {
     let real = img.plan.blobs[1].clone();
     let mut data = img.data.clone();
     data.push(img.data[1].clone());
-    let run = run_push_late(&mut model, plan, &data, config(), &mut |push, _, idle| {
-        if idle
-            && push
-                .handle_blob_ready(1, real.digest.clone(), real.size)
-                .is_ok()
-        {
+    let run = push_when_idle(&mut model, plan, &data, |push, n| {
+        if n == 1 {
+            push.handle_blob_ready(1, real.digest.clone(), real.size)
+                .unwrap();
             push.handle_blob_ready(2, real.digest.clone(), real.size)
                 .unwrap();
-        } else if idle {
+        } else {
             push.handle_manifests(img.plan.manifest.clone(), Vec::new())
                 .unwrap();
         }
@@ -176,44 +181,33 @@ fn late_inputs_out_of_place_are_refused_and_bad_manifests_fail_the_push() {
     let img = image(&[300, 400]);
     let plan = pending(&img, 1);
     let real = img.plan.blobs[1].clone();
-    let mut steps = 0;
-    let run = run_push_late(
-        &mut model,
-        plan,
-        &img.data,
-        config(),
-        &mut |push, _, idle| {
-            if !idle {
-                return;
-            }
-            steps += 1;
-            if steps == 1 {
-                assert!(
-                    push.handle_blob_ready(0, real.digest.clone(), 1).is_err(),
-                    "not pending"
-                );
-                assert!(
-                    push.handle_blob_ready(7, real.digest.clone(), 1).is_err(),
-                    "no such blob"
-                );
+    let run = push_when_idle(&mut model, plan, &img.data, |push, n| {
+        if n == 1 {
+            assert!(
+                push.handle_blob_ready(0, real.digest.clone(), 1).is_err(),
+                "not pending"
+            );
+            assert!(
+                push.handle_blob_ready(7, real.digest.clone(), 1).is_err(),
+                "no such blob"
+            );
+            push.handle_blob_ready(1, real.digest.clone(), real.size)
+                .unwrap();
+            assert!(
                 push.handle_blob_ready(1, real.digest.clone(), real.size)
-                    .unwrap();
-                assert!(
-                    push.handle_blob_ready(1, real.digest.clone(), real.size)
-                        .is_err(),
-                    "twice"
-                );
-            } else {
-                // Bytes that do not hash to the digest given with them.
-                let mut wrong = img.plan.manifest.clone();
-                wrong.bytes.push(b' ');
-                push.handle_manifests(wrong, Vec::new()).unwrap();
-                assert!(push
-                    .handle_manifests(img.plan.manifest.clone(), Vec::new())
-                    .is_err());
-            }
-        },
-    );
+                    .is_err(),
+                "twice"
+            );
+        } else {
+            // Bytes that do not hash to the digest given with them.
+            let mut wrong = img.plan.manifest.clone();
+            wrong.bytes.push(b' ');
+            push.handle_manifests(wrong, Vec::new()).unwrap();
+            assert!(push
+                .handle_manifests(img.plan.manifest.clone(), Vec::new())
+                .is_err());
+        }
+    });
     assert!(
         matches!(run.result, Err(Error::DigestMismatch { .. })),
         "{:?}",
