@@ -314,11 +314,14 @@ impl Producer {
     }
 }
 
-/// The plain bytes of a layer: `len` bytes of `file` from its offset.
+/// The plain bytes of a layer: `len` bytes of `file` from its offset, which the image says
+/// hash to `digest` (checked by the first pass: the registry only sees the compressed
+/// blob, so it cannot catch a layer that is not what the image names).
 #[derive(Clone, Debug)]
 pub struct Plain {
     pub file: BlobFile,
     pub len: u64,
+    pub digest: Digest,
 }
 
 impl Plain {
@@ -341,7 +344,7 @@ pub struct Watch {
 /// The first pass: the digest and size of the compressed form of `plain`, adding the plain
 /// bytes read to `watch` as it goes, and failing soon once `watch` says stop.
 pub fn measure(settings: Settings, plain: &Plain, watch: &Arc<Watch>) -> io::Result<(Digest, u64)> {
-    let mut stream = Stream::start(settings, plain, Some(watch.clone()))?;
+    let mut stream = Stream::start(settings, plain, Some(watch.clone()), true)?;
     let mut buf = vec![0; 256 * 1024];
     loop {
         let n = stream.read(&mut buf)?;
@@ -361,12 +364,19 @@ struct Stream {
 }
 
 impl Stream {
-    fn start(settings: Settings, plain: &Plain, watch: Option<Arc<Watch>>) -> io::Result<Stream> {
+    /// A compressor at the start of `plain`; `verify`: check the plain bytes' digest.
+    fn start(
+        settings: Settings,
+        plain: &Plain,
+        watch: Option<Arc<Watch>>,
+        verify: bool,
+    ) -> io::Result<Stream> {
         let whole = Whole {
             inner: plain.open()?,
             read: 0,
             plain: plain.clone(),
             watch,
+            hasher: verify.then(|| Hasher::new(plain.digest.algorithm())),
         };
         Ok(Stream {
             encoder: settings.encoder(whole, plain.len)?,
@@ -383,14 +393,16 @@ impl Stream {
     }
 }
 
-/// The plain bytes for the encoder; a layer that ends early (the file changed) is an error
-/// naming the file, never a silently shorter blob.
+/// The plain bytes for the encoder; a layer that ends early (the file changed), or whose
+/// bytes are not the ones the image names, is an error naming the file, never a blob.
 struct Whole<R> {
     inner: R,
     read: u64,
     plain: Plain,
     /// Who counts the bytes read and may say stop, if anyone.
     watch: Option<Arc<Watch>>,
+    /// Hashes the bytes read, to check against `plain.digest` at the end.
+    hasher: Option<Hasher>,
 }
 
 impl<R: Read> Read for Whole<R> {
@@ -405,6 +417,9 @@ impl<R: Read> Read for Whole<R> {
         if let Some(watch) = &self.watch {
             watch.read.fetch_add(n as u64, Ordering::Relaxed);
         }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         if n == 0 && !buf.is_empty() && self.read < self.plain.len {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -415,6 +430,20 @@ impl<R: Read> Read for Whole<R> {
                     self.plain.len
                 ),
             ));
+        }
+        if n == 0 && !buf.is_empty() {
+            if let Some(actual) = self.hasher.take().map(Hasher::finish) {
+                if actual != self.plain.digest {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: the layer's bytes hash to {actual}, not to {} as the image says",
+                            self.plain.file.path.display(),
+                            self.plain.digest
+                        ),
+                    ));
+                }
+            }
         }
         Ok(n)
     }
@@ -480,7 +509,7 @@ impl CompressedBlob {
         let parked = self.parked.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut stream = match parked {
             Some(s) if s.pos <= start => s,
-            _ => Stream::start(self.settings, &self.plain, None)?,
+            _ => Stream::start(self.settings, &self.plain, None, false)?,
         };
         let mut skip = vec![0; 64 * 1024];
         while stream.pos < start {
@@ -590,6 +619,7 @@ mod tests {
                 offset: 4,
             },
             len: len as u64,
+            digest: Digest::sha256_of(&body),
         };
         (f, plain)
     }
@@ -658,7 +688,7 @@ mod tests {
         for codec in [Codec::Gzip, Codec::Zstd] {
             let settings = Settings::new(codec, None).unwrap();
             let read_with = |piece: usize| {
-                let mut s = Stream::start(settings, &plain, None).unwrap();
+                let mut s = Stream::start(settings, &plain, None, false).unwrap();
                 let mut out = Vec::new();
                 let mut buf = vec![0; piece];
                 loop {
@@ -708,10 +738,20 @@ mod tests {
 
         let short = Plain {
             len: 2 << 20,
-            ..plain
+            ..plain.clone()
         };
         let err = measure(settings, &short, &Default::default()).unwrap_err();
         assert!(err.to_string().contains("ended after"), "{err}");
+
+        // Bytes that are not the layer the image names.
+        let other = Plain {
+            digest: Digest::sha256_of(b"another layer"),
+            ..plain
+        };
+        std::fs::write(f.path(), vec![b'z'; (1 << 20) + 8]).unwrap();
+        let err = measure(settings, &other, &Default::default()).unwrap_err();
+        assert!(err.to_string().contains("hash to sha256:"), "{err}");
+        assert!(err.to_string().contains("as the image says"), "{err}");
     }
 
     #[test]

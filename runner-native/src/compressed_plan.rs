@@ -268,6 +268,7 @@ pub fn plain_of(source: &Source, layer: &BlobSpec) -> Plain {
     Plain {
         file: source.blob_file(&layer.location),
         len: layer.size,
+        digest: layer.digest.clone(),
     }
 }
 

@@ -152,6 +152,21 @@ fn sizes_and_digests_must_match_their_descriptors() {
     fs::write(&second, &flipped).unwrap();
     let err = expect_invalid(&registry, &layout, "does not match its digest");
     assert!(err.contains(&fixture.layers[1].digest), "{err}");
+
+    // The same with --compress: the registry only sees the compressed blob, so the first
+    // pass checks the plain bytes; its failure stops the push, which tags nothing.
+    let out = common::tug_for(&registry)
+        .env("TUG_STATE_DIR", dir.path().join("state"))
+        .args(["--progress", "plain", "--compress", "zstd"])
+        .arg(&layout)
+        .arg(registry.image("bad/app:v1"))
+        .run()
+        .assert_code(INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(err.contains("as the image says"), "{err}");
+    assert!(err.contains(&fixture.layers[1].digest), "{err}");
+    assert!(!err.contains("cancelled"), "{err}");
+    assert!(skopeo::inspect_raw_in(&registry, "bad/app:v1").is_err());
 }
 
 #[test]
