@@ -136,6 +136,8 @@ fn ctrl_c_stops_a_pull_cleanly_and_the_next_run_continues() {
     let store = dir.path().join("store");
     let pull = || {
         Tug::new()
+            // Its own state directory would go with the Tug, before the process ends.
+            .env("TUG_STATE_DIR", dir.path().join("state"))
             .args(["pull", "--plain-http", "--progress", "json", "--store"])
             .arg(&store)
             .arg(proxy.image("intr/pull:v1"))

@@ -322,6 +322,8 @@ fn two_concurrent_pulls_sharing_layers_keep_the_store_consistent() {
     let spawn = |image: &str| {
         Tug::new()
             .env("TUG_STORE", &store)
+            // The Tug (and its own state directory) is gone before the process ends.
+            .env("TUG_STATE_DIR", dir.path().join("state"))
             .args(["pull", "--progress", "none"])
             .arg(registry.image(image))
             .command()

@@ -115,7 +115,11 @@ impl std::fmt::Display for TugOutput {
 /// Builder for one `tug` run: `Tug::new().args([...]).env(k, v).stdin(bytes).run()`.
 ///
 /// The environment is inherited unless changed with [`Tug::env`], [`Tug::env_remove`] or
-/// [`Tug::env_clear`]. Runs are killed after [`Tug::timeout`] (default 300 s).
+/// [`Tug::env_clear`], except `TUG_STATE_DIR`: a temporary directory of this run's own
+/// (history, upload sessions, compressed digests), so tests never write into the state of
+/// whoever runs them nor see each other's; a test that needs state across runs sets it.
+/// The directory goes with the `Tug`: keep it alive while a process from
+/// [`Tug::command`] runs. Runs are killed after [`Tug::timeout`] (default 300 s).
 #[derive(Debug)]
 pub struct Tug {
     bin: PathBuf,
@@ -125,6 +129,8 @@ pub struct Tug {
     current_dir: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
     timeout: Duration,
+    /// Holds the default state directory.
+    _scratch: tempfile::TempDir,
 }
 
 impl Default for Tug {
@@ -145,14 +151,20 @@ impl Tug {
 
     /// A run of the given binary (for wrappers around tug).
     pub fn with_bin(bin: impl Into<PathBuf>) -> Self {
+        let scratch = tempfile::Builder::new()
+            .prefix("tug-run-")
+            .tempdir()
+            .expect("a temporary directory for tug's state");
+        let state = scratch.path().join("state");
         Self {
             bin: bin.into(),
             args: Vec::new(),
-            env: Vec::new(),
+            env: vec![("TUG_STATE_DIR".into(), Some(state.into_os_string()))],
             env_clear: false,
             current_dir: None,
             stdin: None,
             timeout: Duration::from_secs(300),
+            _scratch: scratch,
         }
     }
 
