@@ -115,11 +115,14 @@ impl std::fmt::Display for TugOutput {
 /// Builder for one `tug` run: `Tug::new().args([...]).env(k, v).stdin(bytes).run()`.
 ///
 /// The environment is inherited unless changed with [`Tug::env`], [`Tug::env_remove`] or
-/// [`Tug::env_clear`], except `TUG_STATE_DIR`: a temporary directory of this run's own
-/// (history, upload sessions, compressed digests), so tests never write into the state of
-/// whoever runs them nor see each other's; a test that needs state across runs sets it.
-/// The directory goes with the `Tug`: keep it alive while a process from
-/// [`Tug::command`] runs. Runs are killed after [`Tug::timeout`] (default 300 s).
+/// [`Tug::env_clear`], except what would make a run depend on whoever runs the tests: no
+/// `TUG_*` variable is inherited (a developer's `TUG_COMPRESS` or `TUG_CONFIG`), and
+/// `TUG_STATE_DIR` and `XDG_CONFIG_HOME` point into a temporary directory of this run's own
+/// (history, upload sessions and compressed digests there; no config file), so tests never
+/// read a user's config nor write into their state, nor see each other's; a test that
+/// needs state across runs sets it. The directory goes with the `Tug`: keep it alive while
+/// a process from [`Tug::command`] runs. Runs are killed after [`Tug::timeout`] (default
+/// 300 s).
 #[derive(Debug)]
 pub struct Tug {
     bin: PathBuf,
@@ -155,11 +158,14 @@ impl Tug {
             .prefix("tug-run-")
             .tempdir()
             .expect("a temporary directory for tug's state");
-        let state = scratch.path().join("state");
+        let own = |name: &str| Some(scratch.path().join(name).into_os_string());
         Self {
             bin: bin.into(),
             args: Vec::new(),
-            env: vec![("TUG_STATE_DIR".into(), Some(state.into_os_string()))],
+            env: vec![
+                ("TUG_STATE_DIR".into(), own("state")),
+                ("XDG_CONFIG_HOME".into(), own("config")),
+            ],
             env_clear: false,
             current_dir: None,
             stdin: None,
@@ -229,6 +235,11 @@ impl Tug {
         cmd.args(&self.args);
         if self.env_clear {
             cmd.env_clear();
+        }
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|k| k.starts_with("TUG_")) {
+                cmd.env_remove(key);
+            }
         }
         for (key, value) in &self.env {
             match value {
