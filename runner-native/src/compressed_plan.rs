@@ -1,7 +1,8 @@
 //! The images of a push with `--compress`: every plain tar layer replaced by its compressed
 //! blob (digest and size recalled from earlier pushes or measured now, layers in parallel),
 //! manifests and index rewritten to name them. Layers already compressed, and the configs,
-//! stay as they are.
+//! stay as they are. [`PlainLayers`] takes the steps one at a time (what is remembered, the
+//! first pass, the rewrite), so a push can start before the first pass ends.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -41,11 +42,6 @@ pub struct Measuring {
     pub layers: AtomicUsize,
 }
 
-/// Whether `--compress` changes this layer.
-fn wants(layer: &BlobSpec) -> bool {
-    layer.compression == Some(Compression::None) && recompress::is_compressible(&layer.media_type)
-}
-
 /// Compresses (or recalls) every plain layer of `images` with `settings`, `jobs` at once,
 /// keeping `measuring` up to date.
 pub fn compress_images(
@@ -77,7 +73,11 @@ impl PlainLayers {
     /// The plain layers of `images`, with what the cache remembers of them.
     pub fn new(images: &[ResolvedImage], settings: Settings, cache: &CompressCache) -> Self {
         let mut layers: Vec<BlobSpec> = Vec::new();
-        for layer in images.iter().flat_map(|i| &i.layers).filter(|l| wants(l)) {
+        for layer in images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter(|l| Self::wants(l))
+        {
             if !layers.iter().any(|p| p.digest == layer.digest) {
                 layers.push(layer.clone());
             }
@@ -103,9 +103,10 @@ impl PlainLayers {
         self.settings
     }
 
-    /// Whether `--compress` changes this layer.
+    /// Whether `--compress` changes this layer: a plain tar.
     pub fn wants(layer: &BlobSpec) -> bool {
-        wants(layer)
+        layer.compression == Some(Compression::None)
+            && recompress::is_compressible(&layer.media_type)
     }
 
     /// The compressed digest and size of plain layer `plain`, if known.
@@ -231,7 +232,7 @@ impl PlainLayers {
             let manifest = recompress::with_compressed_layers(&image.manifest, &replaced)
                 .map_err(rewrite_failed)?;
             let mut image = image.clone();
-            for layer in image.layers.iter_mut().filter(|l| wants(l)) {
+            for layer in image.layers.iter_mut().filter(|l| Self::wants(l)) {
                 let Some(new) = replaced.iter().find(|r| r.uncompressed == layer.digest) else {
                     continue;
                 };
