@@ -529,7 +529,8 @@ impl CompressedBlob {
     fn differs(&self) -> io::Error {
         let recalled = match &self.recalled_from {
             Some(f) => format!(
-                ", the digest an earlier push remembered in {} (remove that file to measure again)",
+                ", the digest an earlier push remembered in {}: the layer changed since, or that \
+                 record is wrong (remove the file to compress and check the layer afresh)",
                 f.display()
             ),
             None => String::new(),
