@@ -1,7 +1,8 @@
-//! The first pass of `tug push --compress`, shown as it runs: layers are compressed (or
-//! recalled) before any request leaves, which takes seconds for big images, so a status
-//! line (or a `compressing` JSON event) says how far it got at least every 250 ms, and a
-//! last line says what it did.
+//! The first pass of `tug push --compress` run on its own, before the push (a dry run, or
+//! every layer's digest remembered), and how any first pass is shown: a status line (or a
+//! `compressing` JSON event) says how far it got at least every 250 ms, a last line (a
+//! `compressed` event) what it did. A real push runs the pass alongside
+//! ([`crate::first_pass`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
