@@ -11,15 +11,10 @@ use support::driver::run_push_late;
 use support::images::{image, Image, MANIFEST_TYPE};
 use support::registry_model::RegistryModel;
 use tug_core::push::{Event, PlanBlob, PlanManifest, Push, PushConfig};
-use tug_core::{Digest, Error, Scheme};
+use tug_core::{Digest, Error};
 
 fn config() -> PushConfig {
-    PushConfig {
-        scheme: Scheme::Http,
-        monolithic_max: 1000,
-        chunk_size: 700,
-        ..PushConfig::default()
-    }
+    support::driver::small_chunks()
 }
 
 /// `img`'s plan with blob `late` pending: an estimate in its place and a placeholder for

@@ -15,12 +15,7 @@ use tug_core::push::{Event, PlanManifest, PushConfig, ResumableUpload};
 use tug_core::{Credentials, Digest, Error, Scheme};
 
 fn config() -> PushConfig {
-    PushConfig {
-        scheme: Scheme::Http,
-        monolithic_max: 1000,
-        chunk_size: 700,
-        ..PushConfig::default()
-    }
+    support::driver::small_chunks()
 }
 
 fn push(model: &mut RegistryModel, img: &Image, config: PushConfig) -> Run {

@@ -85,17 +85,6 @@ impl Codec {
     }
 }
 
-impl Settings {
-    /// Layers worth compressing at once to have the first one soonest without leaving
-    /// cores idle: one for gzip (it spreads a layer over every core), one per core for zstd.
-    pub fn layers_at_once(self) -> usize {
-        match self.codec {
-            Codec::Gzip => 1,
-            Codec::Zstd => threads(),
-        }
-    }
-}
-
 /// A codec at a level: everything that decides the compressed bytes (with the library
 /// version, which [`Settings::key`] names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +94,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Layers worth compressing at once to have the first one soonest without leaving
+    /// cores idle: one for gzip (it spreads a layer over every core), one per core for zstd.
+    pub fn layers_at_once(self) -> usize {
+        match self.codec {
+            Codec::Gzip => 1,
+            Codec::Zstd => threads(),
+        }
+    }
+
     /// `codec` at `level` (its default when `None`); an error names the accepted range.
     pub fn new(codec: Codec, level: Option<i32>) -> Result<Settings, String> {
         let level = level.unwrap_or(codec.default_level());

@@ -4,25 +4,23 @@
 //! `compressed` event) what it did. A real push runs the pass alongside
 //! ([`crate::first_pass`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tug_core::archive::{ManifestBytes, ResolvedImage};
 
 use crate::compress::Settings;
 use crate::compress_cache::CompressCache;
-use crate::compressed_plan::{compress_images, CompressedImages, Measuring};
+use crate::compressed_plan::{CompressedImages, Measuring, PlainLayers};
 use crate::exit_code::CliError;
+use crate::first_pass::{FirstPass, Late};
 use crate::progress::{bytes, clock, Display, ProgressMode};
 use crate::source::Source;
 
-/// How often the status is shown.
-const EVERY: Duration = Duration::from_millis(250);
-
 /// Compresses (or recalls) the plain layers of `images` with `how`, `jobs` layers at once,
-/// showing progress in `mode`.
+/// showing progress in `mode`: the first pass with nothing running beside it.
 pub fn compress_layers(
     source: &Source,
     images: &[ResolvedImage],
@@ -31,57 +29,68 @@ pub fn compress_layers(
     jobs: usize,
     mode: ProgressMode,
 ) -> Result<CompressedImages, CliError> {
-    let started = Instant::now();
-    let measuring = Measuring::default();
+    let cache = CompressCache::new();
     let mut display = Display::new(mode, Vec::new());
-    let json = display.mode() == ProgressMode::Json;
-    let (done_tx, done_rx) = mpsc::channel::<()>();
     let result = std::thread::scope(|s| {
-        let work = s.spawn(|| {
-            let r = compress_images(
-                source,
-                images,
-                index,
-                how,
-                jobs,
-                &CompressCache::new(),
-                &measuring,
-            );
-            let _ = done_tx.send(());
-            r
-        });
-        // Until the work ends (or its thread dies): a status every EVERY.
-        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(EVERY) {
-            let now = Snapshot::of(&measuring, how, started.elapsed());
-            if now.is_empty() {
-                continue; // recalling only
-            }
-            if json {
-                println!("{}", now.json());
-            } else {
-                display.status(now.line());
+        let late = FirstPass {
+            source,
+            images,
+            index,
+            how,
+            jobs,
+            cache: &cache,
+            layers: PlainLayers::new(images, how, &cache),
+            slots: HashMap::new(),
+            measuring: Default::default(),
+        }
+        .start(s);
+        loop {
+            match late.recv_blocking() {
+                Ok(Late::Progress(now)) => show_progress(&mut display, now),
+                Ok(Late::Ready { .. }) => {}
+                Ok(Late::Manifests {
+                    how, done, elapsed, ..
+                }) => {
+                    show_summary(&mut display, how, &done, elapsed);
+                    return Ok(*done);
+                }
+                Ok(Late::Failed(e)) => return Err(e),
+                Err(_) => return Err(CliError::Input("the compressing threads stopped".into())),
             }
         }
-        work.join()
     });
     display.finish();
-    let c = match result {
-        Ok(r) => r?,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    let elapsed = started.elapsed();
-    if json {
-        println!("{}", summary_json(how, &c, elapsed));
-    } else if display.is_human() {
-        eprintln!("{}", summary_line(how, &c, elapsed));
-    } else {
-        crate::verbose::note(&summary_line(how, &c, elapsed));
+    result
+}
+
+/// Shows how far a first pass has got: the display's status line, or a `compressing` event.
+pub fn show_progress(display: &mut Display, now: Snapshot) {
+    match display.mode() {
+        ProgressMode::Json => println!("{}", now.json()),
+        _ => display.status(now.line()),
     }
-    Ok(c)
+}
+
+/// Shows what a first pass did (the status line goes): a line above the display, a
+/// `compressed` event, or (without progress) a verbose note.
+pub fn show_summary(
+    display: &mut Display,
+    how: Settings,
+    done: &CompressedImages,
+    elapsed: Duration,
+) {
+    match display.mode() {
+        ProgressMode::Json => println!("{}", summary_json(how, done, elapsed)),
+        _ if display.is_human() => {
+            display.clear_status();
+            display.note(summary_line(how, done, elapsed));
+        }
+        _ => crate::verbose::note(&summary_line(how, done, elapsed)),
+    }
 }
 
 /// What the first pass did, for people: `Compressed 2 layers with gzip level 6: …`.
-pub fn summary_line(how: Settings, c: &CompressedImages, elapsed: Duration) -> String {
+fn summary_line(how: Settings, c: &CompressedImages, elapsed: Duration) -> String {
     let n = c.blobs.len();
     format!(
         "{} {n} {} with {} level {}: {} -> {} ({} measured now, {:.1?})",
@@ -101,7 +110,7 @@ pub fn summary_line(how: Settings, c: &CompressedImages, elapsed: Duration) -> S
 }
 
 /// What the first pass did, as a `compressed` event.
-pub fn summary_json(how: Settings, c: &CompressedImages, elapsed: Duration) -> serde_json::Value {
+fn summary_json(how: Settings, c: &CompressedImages, elapsed: Duration) -> serde_json::Value {
     json!({
         "event": "compressed", "codec": how.codec.name(), "level": how.level,
         "layers": c.blobs.len(), "measured": c.measured, "plain_bytes": c.plain_bytes,

@@ -42,22 +42,6 @@ pub struct Measuring {
     pub layers: AtomicUsize,
 }
 
-/// Compresses (or recalls) every plain layer of `images` with `settings`, `jobs` at once,
-/// keeping `measuring` up to date.
-pub fn compress_images(
-    source: &Source,
-    images: &[ResolvedImage],
-    index: Option<&ManifestBytes>,
-    settings: Settings,
-    jobs: usize,
-    cache: &CompressCache,
-    measuring: &Measuring,
-) -> Result<CompressedImages, CliError> {
-    let mut layers = PlainLayers::new(images, settings, cache);
-    layers.measure(source, jobs, cache, measuring, &|_, _, _| {})?;
-    layers.finish(source, images, index, cache)
-}
-
 /// The plain layers `--compress` changes, each once (even when several platforms share
 /// it), and the compressed digest and size of those known so far.
 pub struct PlainLayers {
@@ -129,14 +113,10 @@ impl PlainLayers {
         size: u64,
         cache: &CompressCache,
     ) -> Arc<CompressedBlob> {
-        let mut blob = CompressedBlob::new(self.settings, plain_of(source, layer), digest, size);
-        if let Some(file) = cache
+        let recalled_from = cache
             .path()
-            .filter(|_| self.recalled.contains(&layer.digest))
-        {
-            blob = blob.recalled_from(file);
-        }
-        Arc::new(blob)
+            .filter(|_| self.recalled.contains(&layer.digest));
+        compressed_blob(self.settings, source, layer, digest, size, recalled_from)
     }
 
     /// Compresses the layers not known yet, `jobs` at once, remembering each in `cache` and
@@ -264,8 +244,25 @@ impl PlainLayers {
     }
 }
 
+/// The compressed blob of plain layer `layer` (`settings`, `digest`, `size`), made from
+/// `source` on demand; `recalled_from`: the record its digest came from, if any.
+pub fn compressed_blob(
+    settings: Settings,
+    source: &Source,
+    layer: &BlobSpec,
+    digest: Digest,
+    size: u64,
+    recalled_from: Option<std::path::PathBuf>,
+) -> Arc<CompressedBlob> {
+    let blob = CompressedBlob::new(settings, plain_of(source, layer), digest, size);
+    Arc::new(match recalled_from {
+        Some(file) => blob.recalled_from(file),
+        None => blob,
+    })
+}
+
 /// Where the plain bytes of `layer` are.
-pub fn plain_of(source: &Source, layer: &BlobSpec) -> Plain {
+fn plain_of(source: &Source, layer: &BlobSpec) -> Plain {
     Plain {
         file: source.blob_file(&layer.location),
         len: layer.size,

@@ -19,7 +19,7 @@ use tug_core::Digest;
 use crate::compress::{CompressedBlob, Settings};
 use crate::compress_cache::CompressCache;
 use crate::compress_phase::Snapshot;
-use crate::compressed_plan::{CompressedImages, Measuring, PlainLayers};
+use crate::compressed_plan::{compressed_blob, CompressedImages, Measuring, PlainLayers};
 use crate::exit_code::CliError;
 use crate::source::Source;
 
@@ -109,13 +109,14 @@ impl<'a> FirstPass<'a> {
             &self.measuring,
             &|layer, digest, size| {
                 if let Some(slot) = slots.get(&layer.digest) {
-                    let blob = CompressedBlob::new(
+                    let _ = slot.set(compressed_blob(
                         how,
-                        crate::compressed_plan::plain_of(source, layer),
+                        source,
+                        layer,
                         digest.clone(),
                         size,
-                    );
-                    let _ = slot.set(Arc::new(blob));
+                        None,
+                    ));
                 }
                 let _ = tx.send_blocking(Late::Ready {
                     plain: layer.digest.clone(),

@@ -21,6 +21,17 @@ pub struct Run {
     pub end: Instant,
 }
 
+/// Plain HTTP, small blobs in one `PUT` up to 1000 bytes, 700-byte chunks above: the
+/// push settings most scenarios use.
+pub fn small_chunks() -> PushConfig {
+    PushConfig {
+        scheme: tug_core::Scheme::Http,
+        monolithic_max: 1000,
+        chunk_size: 700,
+        ..PushConfig::default()
+    }
+}
+
 pub fn run_push(
     model: &mut RegistryModel,
     plan: PushPlan,

@@ -16,7 +16,7 @@ use crate::cli::PushArgs;
 use crate::compress;
 use crate::compress::CompressChoice;
 use crate::compress_cache::CompressCache;
-use crate::compress_phase::{compress_layers, summary_json, summary_line};
+use crate::compress_phase::{compress_layers, show_progress, show_summary};
 use crate::compressed_plan::{Measuring, PlainLayers};
 use crate::config::{Origin, Settings};
 use crate::credentials;
@@ -340,7 +340,6 @@ fn on_first_pass(
     failure: &RefCell<Option<CliError>>,
 ) {
     let mut display = display.borrow_mut();
-    let json = display.mode() == ProgressMode::Json;
     match late {
         Late::Ready {
             plain,
@@ -351,8 +350,7 @@ fn on_first_pass(
                 let _ = push.handle_blob_ready(i, digest.clone(), size);
             }
         }
-        Late::Progress(now) if json => println!("{}", now.json()),
-        Late::Progress(now) => display.status(now.line()),
+        Late::Progress(now) => show_progress(&mut display, now),
         Late::Manifests {
             manifest,
             children,
@@ -360,14 +358,7 @@ fn on_first_pass(
             done,
             elapsed,
         } => {
-            if json {
-                println!("{}", summary_json(how, &done, elapsed));
-            } else if display.is_human() {
-                display.clear_status();
-                display.note(summary_line(how, &done, elapsed));
-            } else {
-                crate::verbose::note(&summary_line(how, &done, elapsed));
-            }
+            show_summary(&mut display, how, &done, elapsed);
             let _ = push.handle_manifests(manifest, children);
         }
         Late::Failed(e) => {
