@@ -293,7 +293,7 @@ impl Fetch {
         };
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.on_unauthorized(req.step, &head) {
+            match self.session.on_unauthorized(req.step, &req.url, &head) {
                 Ok(Some(step)) => self.issue(step),
                 Ok(None) => {}
                 Err(e) => self.fail_all(e),

@@ -174,24 +174,28 @@ impl<S: Copy> Session<S> {
     }
 
     fn authorize(&mut self, mut req: Request) -> Request {
-        let carried = self.auth.apply(&mut req);
+        let carried = match self.endpoint.ping() {
+            Ok(base) => self.auth.apply(&mut req, &base),
+            Err(_) => false,
+        };
         if let Some(f) = self.in_flight.get_mut(&req.id) {
             f.carried_token = carried;
         }
         req
     }
 
-    /// Reacts to a `401` for `step`: `Some(step)` to send it again now (Basic credentials
-    /// are in place), `None` when it waits for a token.
+    /// Reacts to a `401` for `step`, whose request went to `url`: `Some(step)` to send it
+    /// again now (Basic credentials are in place), `None` when it waits for a token.
     pub(crate) fn on_unauthorized(
         &mut self,
         step: S,
+        url: &Url,
         head: &ResponseHead,
     ) -> Result<Option<S>, Error> {
         let base = self.endpoint.ping().map_err(|e| Error::InvalidInput {
             message: format!("cannot build a URL for {}: {e}", self.endpoint.host()),
         })?;
-        match self.auth.on_unauthorized(head, &base)? {
+        match self.auth.on_unauthorized(head, &base, url)? {
             AuthOutcome::Retry => Ok(Some(step)),
             AuthOutcome::FetchToken => {
                 self.parked.push(step);

@@ -354,7 +354,7 @@ impl Pull {
     fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.on_unauthorized(step, &head) {
+            match self.session.on_unauthorized(step, url, &head) {
                 Ok(Some(step)) => self.issue(step),
                 Ok(None) => {}
                 Err(e) => self.finish(Err(e)),

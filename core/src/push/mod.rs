@@ -281,7 +281,7 @@ impl Push {
             self.adapt();
         }
         if self.phase != Phase::Finished {
-            self.on_response(req.step, head, &req.body);
+            self.on_response(req.step, &req.url, head, &req.body);
         }
         Ok(())
     }
@@ -424,10 +424,10 @@ impl Push {
 
     // ---- responses -------------------------------------------------------------------
 
-    fn on_response(&mut self, step: Step, head: ResponseHead, body: &[u8]) {
+    fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.on_unauthorized(step, &head) {
+            match self.session.on_unauthorized(step, url, &head) {
                 Ok(Some(step)) => self.issue(step),
                 Ok(None) => {}
                 Err(e) => self.finish(Err(e)),
