@@ -20,8 +20,8 @@ use crate::tls::TestPki;
 
 /// Read/write timeout on a connection (a bound on every wait, not a pace).
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
-/// Request body bytes kept in the log per request.
-const LOGGED_BODY: usize = 64 * 1024;
+/// Request body bytes kept per request (test images are small; more is counted, not kept).
+const LOGGED_BODY: usize = 16 * 1024 * 1024;
 /// Size of the pieces an endless body is written in.
 const ENDLESS_PIECE: usize = 64 * 1024;
 
@@ -36,7 +36,7 @@ pub struct SeenRequest {
     pub target: String,
     /// Headers as received, in order.
     pub headers: Vec<(String, String)>,
-    /// The start of the request body (up to 64 KiB).
+    /// The request body (its first 16 MiB).
     pub body: Vec<u8>,
     /// The request body's whole length.
     pub body_len: u64,

@@ -26,6 +26,7 @@ pub mod fault_proxy;
 pub mod fixtures;
 pub mod hashing;
 pub mod hostile;
+pub mod hostile_registry;
 pub mod nginx;
 mod registry;
 mod registry_config;
@@ -43,6 +44,7 @@ pub use fault_proxy::{
 };
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
 pub use hostile::{HostileServer, Reply, SeenRequest};
+pub use hostile_registry::MiniRegistry;
 pub use nginx::Nginx;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
