@@ -46,7 +46,9 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // One look-up for every registry (`--password-stdin` can be read only once).
     let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
     registries.push(&dst.registry);
-    let mut creds = credentials::for_registries(&args.registry, &registries)?;
+    // Credentials from flags and TUG_* are the destination's; the source (and its mirror)
+    // get what is stored for them.
+    let mut creds = credentials::for_registries(&args.registry, &dst.registry, &registries)?;
     let dst_credentials = creds.pop().flatten();
     // Each side has its own TLS settings (a registry's config table).
     let (dst_tls, dst_scheme) = settings.reach(&dst, &args.registry);

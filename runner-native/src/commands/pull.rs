@@ -98,7 +98,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut write_error: Option<std::io::Error> = None;
     // One look-up for every registry (`--password-stdin` can be read only once).
     let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
-    let creds = credentials::for_registries(&args.registry, &registries)?;
+    let creds = credentials::for_registries(&args.registry, &image.registry, &registries)?;
     let mut result = Err(tug_core::Error::Cancelled);
     for (i, from) in sources.iter().enumerate() {
         result = pull_from(

@@ -57,9 +57,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     if args.dry_run {
         history.dry_run();
     }
-    let credentials = credentials::for_registries(&args.registry, &[&target.registry])?
-        .pop()
-        .flatten();
+    let credentials =
+        credentials::for_registries(&args.registry, &target.registry, &[&target.registry])?
+            .pop()
+            .flatten();
     let mut spec = SourceSpec::parse(&args.source);
     let mut from_store = false;
     if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
