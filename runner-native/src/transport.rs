@@ -1,11 +1,12 @@
 //! Carries the core's requests over HTTP with ureq on blocking threads, and reports what
 //! happens back to the driving task over a channel. No protocol decisions are made here.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_channel::Sender;
@@ -88,6 +89,8 @@ pub enum BlobSource {
 pub struct Transport {
     agent: Agent,
     blobs: Arc<Vec<BlobSource>>,
+    /// Requests the core gave up on (it answered `UnknownRequest`): stop reading them.
+    dropped: Arc<Mutex<HashSet<RequestId>>>,
 }
 
 impl Transport {
@@ -123,7 +126,19 @@ impl Transport {
         Ok(Transport {
             agent: config.into(),
             blobs: Arc::new(blobs),
+            dropped: Arc::default(),
         })
+    }
+
+    /// Stops reading request `id`'s response: the core no longer waits for it (it failed
+    /// the request on a body too large or too slow, or finished).
+    pub fn drop_request(&self, id: RequestId) {
+        lock(&self.dropped).insert(id);
+    }
+
+    /// Whether the core gave up on `id` (forgotten once seen: ids are never reused).
+    fn is_dropped(&self, id: RequestId) -> bool {
+        lock(&self.dropped).remove(&id)
     }
 
     /// Sends `req` on a blocking thread; everything that happens comes back through `tx`.
@@ -224,7 +239,8 @@ impl Transport {
             match result {
                 Ok(0) => break,
                 Ok(_) => {
-                    if tx.send_blocking(Message::Chunk(id, filled)).is_err() {
+                    if self.is_dropped(id) || tx.send_blocking(Message::Chunk(id, filled)).is_err()
+                    {
                         return;
                     }
                 }
@@ -332,4 +348,8 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
         E::Protocol(_) => TransportErrorKind::Io,
         _ => TransportErrorKind::Other,
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

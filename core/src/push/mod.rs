@@ -94,6 +94,7 @@ impl Push {
             config.credentials.clone(),
             config.retry.clone(),
             &config.user_agent,
+            config.body_deadline,
             now,
         );
         let mut pending: Vec<usize> = plan
@@ -233,6 +234,9 @@ impl Push {
     /// Time has passed; fire due retries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
+        for (id, error) in self.session.overdue() {
+            let _ = self.handle_transport_error(id, error, now);
+        }
         for step in self.session.due() {
             if self.phase != Phase::Finished {
                 self.issue(step);
@@ -259,7 +263,11 @@ impl Push {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        self.session.on_chunk(id, data, true).map(|_| ())
+        self.session.on_chunk(id, data, true)?;
+        match self.session.body_fault(id) {
+            Some(error) => self.handle_transport_error(id, error, now),
+            None => Ok(()),
+        }
     }
 
     /// Request `id`'s response is complete; the push acts on it.

@@ -79,6 +79,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             scheme,
             credentials,
             retry: retry.clone(),
+            body_deadline: settings.body_deadline(),
             ..PullConfig::default()
         };
         let source = Transport::new(&tls, Vec::new()).map_err(input)?;
@@ -133,6 +134,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         jobs: usize::from(settings.jobs.value),
         adaptive: settings.adaptive.value,
         retry,
+        body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
     let mut display = Display::new(settings.progress.value, labels);
@@ -432,8 +434,16 @@ async fn run_copy(
         };
         let t = now();
         match wake {
-            Wake::Push(m) => feed(&mut push, m, t),
-            Wake::Fetch(m) => feed(&mut fetch, m, t),
+            Wake::Push(m) => {
+                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut push, m, t) {
+                    transport.drop_request(id);
+                }
+            }
+            Wake::Fetch(m) => {
+                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut fetch, m, t) {
+                    source.drop_request(id);
+                }
+            }
             Wake::Timer => {
                 push.handle_timeout(t);
                 fetch.handle_timeout(t);

@@ -44,6 +44,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
     let config = PullConfig {
         scheme,
         credentials: Some(creds.clone()),
+        body_deadline: settings.body_deadline(),
         ..PullConfig::default()
     };
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;

@@ -244,6 +244,7 @@ fn pull_from(
                 .map(std::time::Duration::from_secs),
             ..RetryPolicy::default()
         },
+        body_deadline: settings.body_deadline(),
         ..PullConfig::default()
     };
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;

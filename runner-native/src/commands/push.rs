@@ -232,6 +232,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             ..RetryPolicy::default()
         },
         dry_run: args.dry_run,
+        body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
     let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
