@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::cli::WebArgs;
 use crate::exit_code::CliError;
+use crate::output::errln;
 use crate::web_assets::{self, Asset};
 
 /// Connections served at once; more are answered `503` and closed.
@@ -40,12 +41,8 @@ pub fn run(args: WebArgs) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Serve(format!("cannot read the bound address: {e}")))?;
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", page_url(addr));
-        let _ = out.flush();
-    }
-    eprintln!(
+    crate::output::out(page_url(addr));
+    errln!(
         "tug web: serving the page at {} (Ctrl-C stops)",
         page_url(addr)
     );
