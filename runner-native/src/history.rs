@@ -22,6 +22,7 @@ use tug_core::progress::Progress;
 use tug_core::{pull, push};
 
 use crate::exit_code::CliError;
+use crate::output::errln;
 
 /// The history file in the state directory.
 pub const FILE: &str = "history.jsonl";
@@ -481,7 +482,7 @@ impl Recorder {
             return;
         };
         if let Err(e) = append(&dir, &record, max_bytes()) {
-            eprintln!(
+            errln!(
                 "tug: warning: cannot write the history in {}: {e}",
                 dir.display()
             );

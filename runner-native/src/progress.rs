@@ -16,6 +16,8 @@ use serde_json::json;
 use tug_core::progress::Progress;
 use tug_core::{pull, push};
 
+use crate::output::Stream;
+
 /// The progress display chosen with `--progress`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -79,8 +81,8 @@ impl Display {
             m => m,
         };
         let out: Box<dyn Write> = match mode {
-            ProgressMode::Json => Box::new(std::io::stdout()),
-            _ => Box::new(std::io::stderr()),
+            ProgressMode::Json => Box::new(Stream::Stdout.writer()),
+            _ => Box::new(Stream::Stderr.writer()),
         };
         let mut d = Display::with_output(mode, labels, out, None);
         d.width = None;

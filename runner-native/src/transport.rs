@@ -144,14 +144,40 @@ impl Transport {
     /// Sends `req` on a blocking thread; everything that happens comes back through `tx`.
     pub fn spawn(&self, req: Request, tx: Sender<Message>) {
         let this = self.clone();
-        smol::unblock(move || this.perform(req, None, &tx)).detach();
+        smol::unblock(move || this.perform_reporting(req, None, &tx)).detach();
     }
 
     /// Like [`Transport::spawn`], with the bytes of a `BlobRange` body read from `body`
     /// instead of a file (a copy streams them from the source registry).
     pub fn spawn_streaming(&self, req: Request, body: Box<dyn Read + Send>, tx: Sender<Message>) {
         let this = self.clone();
-        smol::unblock(move || this.perform(req, Some(body), &tx)).detach();
+        smol::unblock(move || this.perform_reporting(req, Some(body), &tx)).detach();
+    }
+
+    /// [`Transport::perform`], reporting the request as failed if it panics on the way, so
+    /// the operation never waits for an answer that cannot come.
+    fn perform_reporting(
+        &self,
+        req: Request,
+        body: Option<Box<dyn Read + Send>>,
+        tx: &Sender<Message>,
+    ) {
+        let id = req.id;
+        let run = std::panic::AssertUnwindSafe(|| self.perform(req, body, tx));
+        if let Err(panic) = std::panic::catch_unwind(run) {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            let _ = tx.send_blocking(Message::Failed(
+                id,
+                TransportError {
+                    kind: TransportErrorKind::Other,
+                    message: format!("the request failed inside tug (a bug): {what}"),
+                },
+            ));
+        }
     }
 
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
@@ -352,4 +378,51 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body source that breaks the thread reading it.
+    struct Panicking;
+
+    impl Read for Panicking {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("the body source broke");
+        }
+    }
+
+    #[test]
+    fn a_request_whose_thread_panics_is_reported_failed() {
+        // The kernel takes the connection, so the request gets as far as reading its body.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/v2/x/blobs/uploads/1",
+            server.local_addr().unwrap()
+        );
+        let req = Request {
+            id: RequestId(7),
+            method: http::Method::PUT,
+            url: url.parse().unwrap(),
+            headers: http::HeaderMap::new(),
+            body: Body::BlobRange {
+                blob: 0,
+                start: 0,
+                end: 10,
+            },
+        };
+        let transport = Transport::new(&TlsOptions::default(), Vec::new()).unwrap();
+        let (tx, rx) = async_channel::bounded(QUEUE);
+        transport.spawn_streaming(req, Box::new(Panicking), tx);
+        // Without the report the thread's sender just goes away (and a driver holding its
+        // own sender would wait forever).
+        match smol::block_on(rx.recv()) {
+            Ok(Message::Failed(RequestId(7), error)) => {
+                assert_eq!(error.kind, TransportErrorKind::Other);
+                assert!(error.message.contains("the body source broke"), "{error}");
+            }
+            other => panic!("expected the request reported failed, got {other:?}"),
+        }
+    }
 }

@@ -22,6 +22,7 @@ use crate::credentials;
 use crate::driver::{drive, feed};
 use crate::exit_code::CliError;
 use crate::history::Recorder;
+use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::transport::{Message, Transport};
 
@@ -110,9 +111,10 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
                     settings.progress.value,
                     ProgressMode::Json | ProgressMode::None
                 ) {
-                    eprintln!(
+                    errln!(
                         "mirror {}: {e}; copying from {}",
-                        from.registry, src.registry
+                        from.registry,
+                        src.registry
                     );
                 }
             }
@@ -140,7 +142,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut display = Display::new(settings.progress.value, labels);
     let mode = display.mode();
     if display.is_human() {
-        eprintln!(
+        errln!(
             "Copying {src} to {dst} ({} blobs, {})",
             plan.blobs.len(),
             bytes(plan.blobs.iter().map(|b| b.size).sum())
@@ -178,10 +180,10 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "peak_bytes_per_second": display.peak(),
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
         if mode != ProgressMode::None {
-            eprintln!(
+            errln!(
                 "{}",
                 done_line(&Totals {
                     verb: "Copied",
@@ -196,10 +198,12 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 })
             );
         }
-        println!("{dst}");
-        println!(
+        outln!("{dst}");
+        outln!(
             "{}/{}@{}",
-            dst.registry, dst.repository, report.manifest_digest
+            dst.registry,
+            dst.repository,
+            report.manifest_digest
         );
     }
     Ok(())

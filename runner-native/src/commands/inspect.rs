@@ -2,6 +2,7 @@
 
 use crate::cli::InspectArgs;
 use crate::exit_code::CliError;
+use crate::output::outln;
 use crate::progress::bytes;
 use crate::source::{Source, SourceSpec};
 
@@ -28,10 +29,10 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
             })
             .collect();
         let v = serde_json::json!({"format": contents.format.to_string(), "images": images});
-        println!("{v:#}");
+        outln!("{v:#}");
         return Ok(());
     }
-    println!("{}: {}", source.path.display(), contents.format);
+    outln!("{}: {}", source.path.display(), contents.format);
     for (i, img) in contents.images.iter().enumerate() {
         let total: u64 = img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>();
         let names = if img.names.is_empty() {
@@ -39,20 +40,20 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
         } else {
             img.names.join(", ")
         };
-        println!("image {i}: {names}");
-        println!(
+        outln!("image {i}: {names}");
+        outln!(
             "  manifest {} {} ({} bytes)",
             img.manifest.digest,
             img.manifest.media_type,
             img.manifest.bytes.len()
         );
-        println!(
+        outln!(
             "  config   {} {}",
             img.config.digest,
             bytes(img.config.size)
         );
         for (j, layer) in img.layers.iter().enumerate() {
-            println!(
+            outln!(
                 "  layer {:>2} {} {:>10} {}",
                 j + 1,
                 layer.digest,
@@ -60,7 +61,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
                 layer.media_type
             );
         }
-        println!("  total    {}", bytes(total));
+        outln!("  total    {}", bytes(total));
     }
     Ok(())
 }

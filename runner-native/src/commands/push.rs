@@ -24,6 +24,7 @@ use crate::driver::drive_with;
 use crate::exit_code::CliError;
 use crate::first_pass::{self, FirstPass, Late};
 use crate::history::Recorder;
+use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::source::{Source, SourceSpec};
 use crate::transport::{BlobSource, Transport};
@@ -248,7 +249,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             Some(_) => format!("{} platforms", images.len()),
             None => format!("{} layers", images[0].layers.len()),
         };
-        eprintln!(
+        errln!(
             "Pushing {} ({}, {what}, {}) to {target}",
             source.path.display(),
             source.contents.format,
@@ -312,7 +313,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         return Err(e);
     }
     if let Err(tug_core::Error::Cancelled) = &result {
-        eprintln!(
+        errln!(
             "tug: push cancelled; run the same command again to go on (blobs already in the registry are not sent again)"
         );
     }
@@ -415,18 +416,18 @@ fn print_result(
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "peak_bytes_per_second": peak,
         });
-        println!("{v}");
+        outln!("{v}");
         return;
     }
     if args.dry_run {
-        println!("Plan for {target} (dry run, nothing uploaded):");
+        outln!("Plan for {target} (dry run, nothing uploaded):");
         for (i, blob) in plan.blobs.iter().enumerate() {
             let state = if report.blobs_missing.contains(&blob.digest) {
                 "upload"
             } else {
                 "exists"
             };
-            println!(
+            outln!(
                 "  {state:6} {:12} {} {}",
                 labels[i],
                 blob.digest,
@@ -439,11 +440,12 @@ fn print_result(
             .filter(|b| report.blobs_missing.contains(&b.digest))
             .map(|b| b.size)
             .sum();
-        println!(
+        outln!(
             "  then   manifest     {} ({})",
-            report.manifest_digest, plan.manifest.media_type
+            report.manifest_digest,
+            plan.manifest.media_type
         );
-        println!(
+        outln!(
             "{} of {} blobs to upload ({})",
             report.blobs_missing.len(),
             report.blobs_missing.len() + report.blobs_skipped,
@@ -452,7 +454,7 @@ fn print_result(
         return;
     }
     if progress != ProgressMode::None {
-        eprintln!(
+        errln!(
             "{}",
             done_line(&Totals {
                 verb: "Pushed",
@@ -467,6 +469,6 @@ fn print_result(
             })
         );
     }
-    println!("{target}");
-    println!("{pushed}");
+    outln!("{target}");
+    outln!("{pushed}");
 }

@@ -14,6 +14,7 @@ use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
 use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
+use crate::output::{errln, outln};
 use crate::progress::bytes;
 use crate::source::{Source, SourceSpec};
 
@@ -120,12 +121,12 @@ pub fn images(args: ImagesArgs) -> Result<(), CliError> {
                     "size": image_size(&layout, &e.digest), "created": e.created})
             })
             .collect();
-        println!("{}", Value::Array(v));
+        outln!("{}", Value::Array(v));
         return Ok(());
     }
-    println!("{:<50} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
+    outln!("{:<50} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
     for e in &all {
-        println!(
+        outln!(
             "{:<50} sha256:{} {:>10}  {}",
             e.name,
             e.digest.short(),
@@ -151,7 +152,7 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
             })
         })
         .map_err(io)?;
-    eprintln!("Untagged {name}; `tug prune` frees blobs no image uses");
+    errln!("Untagged {name}; `tug prune` frees blobs no image uses");
     Ok(())
 }
 
@@ -201,9 +202,9 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
             freed += size;
         }
     }
-    eprintln!("Removed {count} unreferenced blobs, freed {}", bytes(freed));
+    errln!("Removed {count} unreferenced blobs, freed {}", bytes(freed));
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"blobs_removed": count, "bytes_freed": freed})
         );
@@ -230,7 +231,7 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
             ))
         }
     }
-    eprintln!("Saved {} to {}", entry.name, args.output.display());
+    errln!("Saved {} to {}", entry.name, args.output.display());
     Ok(())
 }
 
@@ -269,7 +270,7 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                     img.manifest.bytes.len() as u64,
                 )
                 .map_err(io)?;
-            eprintln!("Loaded {full}");
+            errln!("Loaded {full}");
         }
     }
     Ok(())

@@ -49,4 +49,4 @@ pub use nginx::Nginx;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
 pub use token_server::{TokenMode, TokenServer, TokenServerConfig};
-pub use tug::{tug_bin, Tug, TugOutput};
+pub use tug::{tug_bin, Cut, CutOutput, CutWhen, Tug, TugOutput};
