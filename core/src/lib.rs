@@ -177,6 +177,7 @@ pub mod reference;
 pub mod registry_error;
 pub mod retry;
 mod session;
+pub mod terminal_safe;
 pub mod time;
 
 /// The header and URL helpers the state machines use internally, for the fuzz targets in

@@ -43,9 +43,14 @@ impl Stream {
         }
     }
 
-    /// Writes `line` and a newline in one write.
+    /// Writes `line` and a newline in one write. Lines carry text from outside (registry
+    /// messages, tags, platforms, history records): control characters in them are shown
+    /// escaped, never obeyed by the terminal (tug's own escape sequences go through
+    /// [`Stream::write`], from the progress display only).
     pub fn line(self, line: impl Display) {
-        self.write(format!("{line}\n").as_bytes());
+        let text = line.to_string();
+        let safe = tug_core::terminal_safe::terminal_safe_lines(&text);
+        self.write(format!("{safe}\n").as_bytes());
     }
 
     /// A writer onto this stream that never fails (for code that takes a `Write`).

@@ -12,7 +12,10 @@ pub fn run(args: ConfigArgs) -> Result<(), CliError> {
             serde_json::to_string_pretty(&settings.json()).unwrap_or_default()
         );
     } else {
-        crate::output::Stream::Stdout.write(settings.text().as_bytes());
+        // Values from the user's files and environment: shown, never obeyed.
+        let text = settings.text();
+        let safe = tug_core::terminal_safe::terminal_safe_lines(&text);
+        crate::output::Stream::Stdout.write(safe.as_bytes());
     }
     Ok(())
 }
