@@ -219,6 +219,73 @@ pub mod fuzzing {
         crate::endpoint::with_digest(location, digest)
     }
 
+    /// Where credentials would go: what the auth state does with a `401` carrying
+    /// `challenge` to a request for `url`, made by a user with credentials against
+    /// `registry` (over plain HTTP when `plain`).
+    #[derive(Debug)]
+    pub struct AuthProbe {
+        /// The registry's API base.
+        pub base: url::Url,
+        /// `Err` when the challenge was refused (with the message).
+        pub outcome: Result<(), String>,
+        /// The token request it would send, and whether it carries the credentials.
+        pub token: Option<(url::Url, bool)>,
+        /// For each probe URL (after a token, if any, came back): whether a request to it
+        /// would carry `Authorization`.
+        pub authorized: Vec<bool>,
+    }
+
+    /// Runs the auth state through one challenge and reports where credentials would go
+    /// (see [`AuthProbe`]).
+    pub fn auth_probe(
+        registry: &str,
+        plain: bool,
+        url: &url::Url,
+        challenge: &str,
+        probes: &[url::Url],
+    ) -> Option<AuthProbe> {
+        use crate::auth::{Auth, Credentials};
+        use crate::http::{Body, HeaderMap, Method, Request, RequestId};
+        let scheme = if plain { Scheme::Http } else { Scheme::Https };
+        let base = Endpoint::new(registry, scheme).ping().ok()?;
+        let creds = Credentials {
+            username: "user".into(),
+            password: "secret".into(),
+        };
+        let mut auth = Auth::new(registry, Some(creds));
+        let head = ResponseHead::new(401).with_header("WWW-Authenticate", challenge);
+        let outcome = auth
+            .on_unauthorized(&head, &base, url)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let token = auth
+            .token_request_parts()
+            .map(|t| (t.url, t.authorization.is_some() || t.form.is_some()));
+        if token.is_some() {
+            let _ = auth.on_token_response(200, br#"{"token":"t"}"#, crate::Instant::ZERO);
+        }
+        let authorized = probes
+            .iter()
+            .map(|u| {
+                let mut req = Request {
+                    id: RequestId(0),
+                    method: Method::GET,
+                    url: u.clone(),
+                    headers: HeaderMap::new(),
+                    body: Body::Empty,
+                };
+                auth.apply(&mut req, &base);
+                req.headers.contains_key(http::header::AUTHORIZATION)
+            })
+            .collect();
+        Some(AuthProbe {
+            base,
+            outcome,
+            token,
+            authorized,
+        })
+    }
+
     /// The API URLs of `registry`: ping, blob, uploads, mount, manifest.
     pub fn api_urls(
         registry: &str,

@@ -2,7 +2,9 @@
 //! (`tug_core::fuzzing`): `Content-Range` (pull and fetch, after a ranged `GET`), `Range`
 //! (push, after a `PATCH` or an upload status), `Retry-After` with `Date`, and `Location`
 //! (resolved against the registry, `digest=` merged into its query for the closing `PUT`),
-//! plus the API URLs built from a registry, repository and reference.
+//! plus the API URLs built from a registry, repository and reference. A `Location` is also a
+//! redirect: after the registry's own Basic or Bearer challenge, a request to where it points
+//! carries `Authorization` exactly when it is the registry's origin (scheme, host, port).
 //!
 //! Input lines: 1 a header value for every parser (and the Location), 2 a `Date`, 3 a
 //! registry host, 4 a repository, 5 a reference. The first 16 bytes are also read as two
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tug_core::fuzzing::{
-    api_urls, content_range_start, range_end, resolve_location, retry_after, with_digest,
+    api_urls, auth_probe, content_range_start, range_end, resolve_location, retry_after,
+    with_digest,
 };
 use tug_core::http::ResponseHead;
 use tug_core::{Digest, Scheme};
@@ -55,11 +58,46 @@ fn head(retry: &str, date: Option<&str>) -> ResponseHead {
     }
 }
 
+/// A redirect to `target`: after the registry's own challenge, `Authorization` goes there
+/// exactly when it is the registry's origin.
+fn redirect(registry: &str, plain: bool, target: &url::Url) {
+    if !matches!(target.scheme(), "http" | "https") {
+        return;
+    }
+    for challenge in [
+        r#"Basic realm="registry""#,
+        r#"Bearer realm="https://auth.example/token",service="registry""#,
+    ] {
+        let Ok(base) = resolve_location(
+            registry,
+            if plain { Scheme::Http } else { Scheme::Https },
+            "/v2/",
+        ) else {
+            return;
+        };
+        let Some(p) = auth_probe(
+            registry,
+            plain,
+            &base,
+            challenge,
+            std::slice::from_ref(target),
+        ) else {
+            return;
+        };
+        assert_eq!(
+            p.authorized,
+            [target.origin() == base.origin()],
+            "property: Authorization to the redirect target {target} from {base} ({challenge})"
+        );
+    }
+}
+
 fn location(registry: &str, value: &str) {
     for scheme in [Scheme::Https, Scheme::Http, Scheme::HttpsThenHttp] {
         let Ok(url) = resolve_location(registry, scheme, value.trim()) else {
             continue;
         };
+        redirect(registry, scheme == Scheme::Http, &url);
         let digest = Digest::sha256_of(value.as_bytes());
         let put = with_digest(&url, &digest);
         assert_eq!(

@@ -994,6 +994,8 @@ fuzz_target!(|input: Input| {
                 .budget_ms
                 .map(|ms| Duration::from_millis(u64::from(ms))),
         },
+        // No deadline, or one that slow scripted answers may miss.
+        body_deadline: Duration::from_millis((setup.seed >> 8) % 3 * 700),
         progress_interval: Duration::from_millis(200),
         user_agent: "tug-fuzz".to_owned(),
         dry_run: setup.dry_run,
