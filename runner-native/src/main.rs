@@ -17,6 +17,7 @@ mod interrupt;
 mod oci_dir;
 mod parallel_gzip;
 mod progress;
+mod safe_fs;
 mod source;
 mod state_file;
 mod transport;

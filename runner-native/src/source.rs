@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use tug_core::archive::{ArchiveError, BlobLocation, ResolveStep, SourceContents, SourceResolver};
 
 use crate::exit_code::CliError;
+use crate::safe_fs;
 use crate::transport::BlobFile;
 
 /// A source named on the command line, e.g. `image.tar`, `oci:dir:tag`,
@@ -60,8 +61,14 @@ impl Source {
             .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
         let contents = if meta.is_dir() {
             resolve_directory(path)
-        } else {
+        } else if meta.is_file() {
             resolve_tar(path, meta.len())
+        } else {
+            return Err(CliError::Input(format!(
+                "{} (nor a layout directory); tug reads image files at offsets, so save the \
+                 stream to a file first",
+                safe_fs::not_regular(path, &meta)
+            )));
         }
         .map_err(|e| match e {
             Failure::Io(msg) => CliError::Input(msg),
@@ -125,29 +132,42 @@ fn resolve_tar(path: &Path, len: u64) -> Result<SourceContents, Failure> {
     }
 }
 
+/// Why a layout file could not be read; a refused special file names itself.
+fn read_error(path: &Path, e: &std::io::Error) -> Failure {
+    if safe_fs::is_refusal(e) {
+        Failure::Io(format!("{e}; an OCI layout holds only regular files"))
+    } else {
+        Failure::Io(format!("cannot read {}: {e}", path.display()))
+    }
+}
+
 fn resolve_directory(dir: &Path) -> Result<SourceContents, Failure> {
     let mut resolver = SourceResolver::for_directory();
     loop {
         match resolver.poll()? {
             ResolveStep::ReadFile { path, max_len } => {
                 let full = dir.join(&path);
-                let data = match File::open(&full) {
+                let data = match safe_fs::open_source(&full) {
                     Ok(f) => {
                         let mut buf = Vec::new();
-                        f.take(max_len).read_to_end(&mut buf).map_err(|e| {
-                            Failure::Io(format!("cannot read {}: {e}", full.display()))
-                        })?;
+                        f.take(max_len)
+                            .read_to_end(&mut buf)
+                            .map_err(|e| read_error(&full, &e))?;
                         Some(buf)
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => {
-                        return Err(Failure::Io(format!("cannot read {}: {e}", full.display())))
-                    }
+                    Err(e) => return Err(read_error(&full, &e)),
                 };
                 resolver.handle_file(&path, data.as_deref())?;
             }
             ResolveStep::Stat { path } => {
-                let size = std::fs::metadata(dir.join(&path)).ok().map(|m| m.len());
+                let full = dir.join(&path);
+                let size = match std::fs::metadata(&full) {
+                    Ok(meta) if meta.is_file() => Some(meta.len()),
+                    Ok(meta) => return Err(read_error(&full, &safe_fs::not_regular(&full, &meta))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(read_error(&full, &e)),
+                };
                 resolver.handle_stat(&path, size)?;
             }
             ResolveStep::Done(contents) => return Ok(contents),
