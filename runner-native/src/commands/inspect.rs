@@ -1,4 +1,6 @@
-//! `tug inspect SOURCE`: what an image file holds, without touching a registry.
+//! `tug inspect SOURCE`: what an image file holds, without touching a registry: per image
+//! its names, platform (`os/arch[/variant]`), the index it belongs to, manifest, config and
+//! layers.
 
 use crate::cli::InspectArgs;
 use crate::exit_code::CliError;
@@ -19,6 +21,9 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
                 };
                 serde_json::json!({
                     "names": img.names,
+                    "platform": img.platform.as_ref().map(ToString::to_string),
+                    "index": img.index.as_ref().map(|i| serde_json::json!({
+                        "digest": i.digest, "mediaType": i.media_type, "size": i.bytes.len()})),
                     "manifest": {"digest": img.manifest.digest, "mediaType": img.manifest.media_type,
                                  "size": img.manifest.bytes.len()},
                     "config": blob(&img.config),
@@ -40,6 +45,17 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
             img.names.join(", ")
         };
         println!("image {i}: {names}");
+        if let Some(platform) = &img.platform {
+            println!("  platform {platform}");
+        }
+        if let Some(index) = &img.index {
+            println!(
+                "  index    {} {} ({} bytes)",
+                index.digest,
+                index.media_type,
+                index.bytes.len()
+            );
+        }
         println!(
             "  manifest {} {} ({} bytes)",
             img.manifest.digest,
