@@ -129,7 +129,10 @@ mod tests {
         let config = br#"{"architecture":"arm","os":"linux","variant":"v7","rootfs":{}}"#;
         assert_eq!(Platform::from_config(config), Some(p("linux/arm/v7")));
         assert_eq!(Platform::from_config(br#"{"os":"linux"}"#), None);
-        assert_eq!(Platform::from_config(br#"{"os":"","architecture":"x"}"#), None);
+        assert_eq!(
+            Platform::from_config(br#"{"os":"","architecture":"x"}"#),
+            None
+        );
         assert_eq!(Platform::from_config(b"not json"), None);
     }
 }

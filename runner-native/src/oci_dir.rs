@@ -216,7 +216,8 @@ impl OciDir {
                 resumable: true,
             });
         }
-        let (file, path) = safe_fs::create_temp(&dir, &format!(".tmp-{}", d.hex()), Access::Shared)?;
+        let (file, path) =
+            safe_fs::create_temp(&dir, &format!(".tmp-{}", d.hex()), Access::Shared)?;
         Ok(TempBlob {
             path,
             file,

@@ -101,7 +101,11 @@ pub fn open_lock(path: &Path, access: Access) -> io::Result<File> {
 /// Creates a new temporary file in `dir` whose name starts with `prefix`: never an existing
 /// entry (a link or file planted under the expected name is not touched; another name is
 /// tried).
-pub fn create_temp(dir: &Path, prefix: &str, access: Access) -> io::Result<(File, std::path::PathBuf)> {
+pub fn create_temp(
+    dir: &Path,
+    prefix: &str,
+    access: Access,
+) -> io::Result<(File, std::path::PathBuf)> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     for _ in 0..100 {
@@ -303,18 +307,29 @@ mod tests {
     fn a_fifo_is_refused_without_waiting() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         let err = read(&fifo).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
         let err = open_lock(&fifo, Access::Shared).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
         let err = open_source(&fifo).unwrap_err();
-        assert!(err.to_string().contains("FIFO") && is_refusal(&err), "{err}");
+        assert!(
+            err.to_string().contains("FIFO") && is_refusal(&err),
+            "{err}"
+        );
         let outside = dir.path().join("file");
         fs::write(&outside, b"x").unwrap();
         let link = dir.path().join("link");
         symlink(&outside, &link).unwrap();
-        assert!(open_source(&link).is_ok(), "a source may link to a regular file");
+        assert!(
+            open_source(&link).is_ok(),
+            "a source may link to a regular file"
+        );
     }
 
     #[test]

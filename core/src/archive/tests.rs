@@ -750,7 +750,10 @@ fn two_tags_on_one_image_need_no_choice() {
     }));
     let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
     assert_eq!(contents.images.len(), 2);
-    assert_eq!(contents.select(None).unwrap().manifest.digest, built.manifest);
+    assert_eq!(
+        contents.select(None).unwrap().manifest.digest,
+        built.manifest
+    );
     let Selection::Image(img) = contents.select_for_push(None).unwrap() else {
         panic!("one image")
     };

@@ -87,7 +87,8 @@ fn a_loaded_multi_platform_archive_keeps_its_index_and_pushes_whole() {
     );
     let name = list[0]["name"].as_str().unwrap().to_owned();
     assert!(
-        out.stderr_str().contains("2 platforms: linux/amd64, linux/arm64"),
+        out.stderr_str()
+            .contains("2 platforms: linux/amd64, linux/arm64"),
         "{}",
         out.stderr_str()
     );
@@ -159,7 +160,10 @@ fn saving_a_multi_platform_image_as_a_docker_archive_needs_a_platform() {
         &format!("docker-archive:{}", tar.display()),
     ])
     .unwrap();
-    assert_eq!(sha256_digest(&config), arm["config"]["digest"].as_str().unwrap());
+    assert_eq!(
+        sha256_digest(&config),
+        arm["config"]["digest"].as_str().unwrap()
+    );
     // An OCI archive keeps every platform.
     let oci = dir.path().join("all.oci.tar");
     store_tug(&store)
@@ -167,7 +171,8 @@ fn saving_a_multi_platform_image_as_a_docker_archive_needs_a_platform() {
         .arg(&oci)
         .run()
         .assert_success();
-    let raw = skopeo::inspect_raw(&format!("oci-archive:{}", oci.display()), &[] as &[&str]).unwrap();
+    let raw =
+        skopeo::inspect_raw(&format!("oci-archive:{}", oci.display()), &[] as &[&str]).unwrap();
     assert_eq!(raw, index);
 }
 
@@ -175,7 +180,11 @@ fn saving_a_multi_platform_image_as_a_docker_archive_needs_a_platform() {
 fn inspect_shows_each_platform() {
     let dir = tempfile::tempdir().unwrap();
     let (archive, index, _) = multi_platform_archive(dir.path());
-    let out = Tug::new().arg("inspect").arg(&archive).run().assert_success();
+    let out = Tug::new()
+        .arg("inspect")
+        .arg(&archive)
+        .run()
+        .assert_success();
     let text = out.stdout_str();
     assert!(text.contains("platform linux/amd64"), "{text}");
     assert!(text.contains("platform linux/arm64"), "{text}");

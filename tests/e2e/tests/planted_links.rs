@@ -46,7 +46,11 @@ fn outside_file(dir: &Path, content: &[u8]) -> (PathBuf, SystemTime) {
 
 #[track_caller]
 fn assert_unchanged(path: &Path, content: &[u8], mtime: SystemTime) {
-    assert_eq!(fs::read(path).unwrap(), content, "the link's target was written");
+    assert_eq!(
+        fs::read(path).unwrap(),
+        content,
+        "the link's target was written"
+    );
     assert_eq!(
         fs::metadata(path).unwrap().modified().unwrap(),
         mtime,
@@ -74,7 +78,11 @@ fn pull_into_store(store: &Path, registry: &Registry, name: &str) -> TugOutput {
 /// A layout with nothing in it yet but its directories and `oci-layout`.
 fn empty_layout(path: &Path) {
     fs::create_dir_all(path.join("blobs/sha256")).unwrap();
-    fs::write(path.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        path.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
 }
 
 #[track_caller]
@@ -121,7 +129,10 @@ fn a_planted_index_json_link_is_refused_and_its_target_unchanged() {
     let layout = dir.path().join("layout");
     empty_layout(&layout);
     symlink(&outside, layout.join("index.json")).unwrap();
-    assert_refused(pull_into(&layout, &registry, "links/index:v1"), "index.json");
+    assert_refused(
+        pull_into(&layout, &registry, "links/index:v1"),
+        "index.json",
+    );
     assert_unchanged(&outside, &content, mtime);
     assert!(
         fs::symlink_metadata(layout.join("index.json"))
@@ -237,6 +248,9 @@ fn state_files_are_private_in_a_private_directory() {
         "uploads.json",
         "uploads.lock",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
 }
