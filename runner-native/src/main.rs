@@ -7,6 +7,7 @@ mod compress;
 mod compress_cache;
 mod compress_phase;
 mod compressed_plan;
+mod compressed_source;
 mod config;
 mod credentials;
 mod driver;

@@ -5,8 +5,11 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use tug_core::archive::{ArchiveError, BlobLocation, ResolveStep, SourceContents, SourceResolver};
+use tug_core::archive::{
+    ArchiveError, BlobLocation, Compression, ResolveStep, SourceContents, SourceResolver,
+};
 
+use crate::compressed_source;
 use crate::exit_code::CliError;
 use crate::safe_fs;
 use crate::transport::BlobFile;
@@ -50,19 +53,44 @@ impl SourceSpec {
 /// An opened source: what it holds and where its bytes are.
 #[derive(Debug)]
 pub struct Source {
+    /// The file or directory as named.
     pub path: PathBuf,
     pub contents: SourceContents,
+    /// How the tar was compressed, if it was (`docker save | gzip`).
+    pub compression: Option<Compression>,
+    /// A compressed tar's decompressed copy, where its bytes are read (removed on drop).
+    decompressed: Option<tempfile::TempPath>,
 }
 
 impl Source {
-    /// Reads just enough of `path` to know every image, blob and byte range in it.
+    /// Reads just enough of `path` to know every image, blob and byte range in it. A
+    /// compressed tar is decompressed into a temporary file first ([`compressed_source`]).
     pub fn open(path: &Path) -> Result<Source, CliError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
+        let mut compression = None;
+        let mut decompressed = None;
         let contents = if meta.is_dir() {
             resolve_directory(path)
         } else if meta.is_file() {
-            resolve_tar(path, meta.len())
+            match resolve_tar(path, meta.len()) {
+                Err(Failure::Archive(ArchiveError::CompressedTar { compression: c }))
+                    if c.decompresses_whole() =>
+                {
+                    eprintln!(
+                        "{} is a {c}-compressed tar: decompressing it into a temporary file in {}",
+                        path.display(),
+                        std::env::temp_dir().display()
+                    );
+                    let temp = compressed_source::decompress(path, c)?;
+                    let len = std::fs::metadata(&temp).map_or(0, |m| m.len());
+                    compression = Some(c);
+                    let contents = resolve_tar(&temp, len);
+                    decompressed = Some(temp);
+                    contents
+                }
+                other => other,
+            }
         } else {
             return Err(CliError::Input(format!(
                 "{} (nor a layout directory); tug reads image files at offsets, so save the \
@@ -77,14 +105,28 @@ impl Source {
         Ok(Source {
             path: path.to_owned(),
             contents,
+            compression,
+            decompressed,
         })
+    }
+
+    /// The format for messages, with the compression of a compressed tar:
+    /// `docker-archive, gzip-compressed`.
+    pub fn describe_format(&self) -> String {
+        match self.compression {
+            Some(c) => format!("{}, {c}-compressed", self.contents.format),
+            None => self.contents.format.to_string(),
+        }
     }
 
     /// The file and offset holding a blob.
     pub fn blob_file(&self, location: &BlobLocation) -> BlobFile {
         match location {
             BlobLocation::TarRange { offset, .. } => BlobFile {
-                path: self.path.clone(),
+                path: match &self.decompressed {
+                    Some(temp) => temp.to_path_buf(),
+                    None => self.path.clone(),
+                },
                 offset: *offset,
             },
             BlobLocation::File { path } => BlobFile {

@@ -32,11 +32,12 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        let v = serde_json::json!({"format": contents.format.to_string(), "images": images});
+        let v = serde_json::json!({"format": contents.format.to_string(),
+            "compression": source.compression.map(|c| c.name()), "images": images});
         println!("{v:#}");
         return Ok(());
     }
-    println!("{}: {}", source.path.display(), contents.format);
+    println!("{}: {}", source.path.display(), source.describe_format());
     for (i, img) in contents.images.iter().enumerate() {
         let total: u64 = img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>();
         let names = if img.names.is_empty() {

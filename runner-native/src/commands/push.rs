@@ -249,7 +249,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         eprintln!(
             "Pushing {} ({}, {what}, {}) to {target}",
             source.path.display(),
-            source.contents.format,
+            source.describe_format(),
             bytes(plan.blobs.iter().map(|b| b.size).sum())
         );
     }
