@@ -18,6 +18,7 @@ use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
 use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
 use crate::progress::bytes;
+use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
 
 /// Blobs younger than this survive `prune` (a concurrent pull may not have named them yet).
@@ -180,10 +181,10 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
         let Ok(meta) = entry.metadata() else { continue };
         if unfinished {
             // An interrupted download a later pull could continue; one a pull is writing
-            // now is locked.
-            let locked = std::fs::OpenOptions::new()
-                .write(true)
-                .open(entry.path())
+            // now is locked. One that cannot be opened as a regular file (a planted link)
+            // is left alone.
+            let options = std::fs::OpenOptions::new().write(true).clone();
+            let locked = safe_fs::open(&entry.path(), &options, Access::Shared)
                 .map_or(true, |f| f.try_lock().is_err());
             if locked {
                 continue;
