@@ -1,10 +1,17 @@
 //! Registry authentication: answers `401` challenges and decorates requests.
 //!
-//! - `Basic`: the user's credentials, sent to the registry's own host only.
+//! - `Basic`: the user's credentials, sent to the registry's own origin only (scheme, host
+//!   and port: never to blob storage or an upload host it redirects to, never over plain
+//!   HTTP to a registry reached over HTTPS).
 //! - `Bearer`: a token from the challenge's realm (`GET realm?service=…&scope=…`, with the
 //!   user's credentials as Basic if any, anonymous otherwise), cached with its expiry and
 //!   refreshed before it runs out; a `401` with a token that used to work fetches a new one,
 //!   a `401` with a fresh token is final.
+//!
+//! Only a `401` from the registry's own origin is a challenge: one from another host (blob
+//! storage, an upload host) could name any realm, and the realm receives the user's
+//! credentials. A realm over plain HTTP gets no credentials unless the registry itself is
+//! reached over plain HTTP.
 //!
 //! Token requests are ordinary requests the session sends; time for expiry is the core's
 //! input time. `Authorization` values are marked sensitive and never appear in messages.
@@ -153,16 +160,6 @@ impl Auth {
         self.scopes.push(scope);
     }
 
-    fn is_registry_host(&self, url: &Url) -> bool {
-        url.host_str().is_some_and(|h| {
-            let with_port = match url.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_owned(),
-            };
-            with_port == self.host || h == self.host
-        })
-    }
-
     /// Whether a token is needed before requests can go out: bearer auth is in use and the
     /// token is missing or about to expire.
     pub(crate) fn needs_token(&self, now: Instant) -> bool {
@@ -173,10 +170,10 @@ impl Auth {
                 .is_none_or(|t| now + REFRESH_MARGIN >= t.expires_at)
     }
 
-    /// Adds `Authorization` to a request for the registry's own host; returns whether a
-    /// bearer token was attached.
-    pub(crate) fn apply(&self, req: &mut Request) -> bool {
-        if !self.is_registry_host(&req.url) {
+    /// Adds `Authorization` to a request for the registry's own origin (`registry`, its API
+    /// base); returns whether a bearer token was attached.
+    pub(crate) fn apply(&self, req: &mut Request, registry: &Url) -> bool {
+        if !same_origin(&req.url, registry) {
             return false;
         }
         if let Some(token) = &self.token {
@@ -196,12 +193,24 @@ impl Auth {
         self.refetches = 0;
     }
 
-    /// Reacts to a `401` response: choose credentials for the challenge, or fail.
+    /// Reacts to a `401` response to a request for `url`: choose credentials for the
+    /// challenge, or fail. `base` is the registry's API base; a `401` from any other origin
+    /// is final, its challenge ignored.
     pub(crate) fn on_unauthorized(
         &mut self,
         head: &ResponseHead,
         base: &Url,
+        url: &Url,
     ) -> Result<AuthOutcome, Error> {
+        if !same_origin(url, base) {
+            return Err(Error::Auth {
+                message: format!(
+                    "{} answered 401 Unauthorized; it is not the registry {}, so tug sends it no credentials and does not follow its challenge",
+                    origin_text(url),
+                    self.host
+                ),
+            });
+        }
         let challenges: Vec<Challenge> = head
             .headers
             .get_all(http::header::WWW_AUTHENTICATE)
@@ -259,6 +268,15 @@ impl Auth {
                     self.host
                 ),
             })?;
+        if self.credentials.is_some() && realm.scheme() == "http" && base.scheme() != "http" {
+            return Err(Error::Auth {
+                message: format!(
+                    "the registry {} is reached over HTTPS but names a token realm over plain HTTP ({}); tug does not send credentials unencrypted (only a registry used over plain HTTP, with --plain-http or on loopback, may name a plain-HTTP realm)",
+                    self.host,
+                    origin_text(&realm)
+                ),
+            });
+        }
         if let Some(scope) = c.param("scope") {
             for s in scope.split(' ').filter(|s| !s.is_empty()) {
                 self.add_scope(s.to_owned());
@@ -391,6 +409,18 @@ impl Auth {
     }
 }
 
+/// Whether two URLs share scheme, host and port (a missing port is the scheme's default).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// `scheme://host[:port]` of a URL, for messages (no path or query: those may carry tokens).
+fn origin_text(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
 fn basic_header(creds: &Credentials) -> Result<HeaderValue, Error> {
     let raw = format!("{}:{}", creds.username, creds.password);
     let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
@@ -441,8 +471,45 @@ mod tests {
             let mut a = Auth::new("r.example", None);
             let head = ResponseHead::new(401)
                 .with_header("WWW-Authenticate", &format!("Bearer realm=\"{realm}\""));
-            let outcome = a.on_unauthorized(&head, &base);
+            let outcome = a.on_unauthorized(&head, &base, &base);
             assert_eq!(outcome.is_ok(), ok, "{realm}: {outcome:?}");
+        }
+    }
+
+    /// Docker Hub style references name no port: another port on the same host, or the same
+    /// host over plain HTTP, is another origin and gets no `Authorization`.
+    #[test]
+    fn authorization_goes_to_the_registry_origin_only() {
+        let mut a = Auth::new(
+            "r.example",
+            Some(Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+        );
+        let base = Url::parse("https://r.example/v2/").unwrap();
+        let head = ResponseHead::new(401).with_header("WWW-Authenticate", "Basic realm=\"r\"");
+        assert_eq!(
+            a.on_unauthorized(&head, &base, &base).unwrap(),
+            AuthOutcome::Retry
+        );
+        for (url, sent) in [
+            ("https://r.example/v2/a/blobs/x", true),
+            ("https://r.example:443/v2/a/blobs/x", true),
+            ("https://r.example:8443/v2/a/blobs/x", false),
+            ("http://r.example/v2/a/blobs/x", false),
+            ("http://r.example:443/v2/a/blobs/x", false),
+            ("https://storage.r.example/x", false),
+        ] {
+            let mut req = Request {
+                id: crate::http::RequestId(1),
+                method: http::Method::GET,
+                url: Url::parse(url).unwrap(),
+                headers: crate::http::HeaderMap::new(),
+                body: crate::http::Body::Empty,
+            };
+            a.apply(&mut req, &base);
+            assert_eq!(req.headers.contains_key("authorization"), sent, "{url}");
         }
     }
 }

@@ -125,6 +125,7 @@ impl Fetch {
             config.credentials.clone(),
             config.retry.clone(),
             &config.user_agent,
+            config.body_deadline,
             now,
         );
         let mut session = session;
@@ -198,6 +199,9 @@ impl Fetch {
     /// Time has passed; fire due retries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
+        for (id, error) in self.session.overdue() {
+            let _ = self.handle_transport_error(id, error, now);
+        }
         for step in self.session.due() {
             self.issue(step);
         }
@@ -247,6 +251,9 @@ impl Fetch {
             _ => false,
         };
         self.session.on_chunk(id, data, !receiving)?;
+        if let Some(error) = self.session.body_fault(id) {
+            return self.handle_transport_error(id, error, now);
+        }
         let Some(Step::Stream(s)) = step else {
             return Ok(());
         };
@@ -293,7 +300,7 @@ impl Fetch {
         };
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.on_unauthorized(req.step, &head) {
+            match self.session.on_unauthorized(req.step, &req.url, &head) {
                 Ok(Some(step)) => self.issue(step),
                 Ok(None) => {}
                 Err(e) => self.fail_all(e),

@@ -151,6 +151,9 @@ pub enum TransportErrorKind {
     /// The runtime refused to hand over a response the server sent: a browser's CORS or
     /// mixed-content policy. Retrying cannot help.
     Blocked,
+    /// A response body the core reads into memory exceeded its cap (set by the core, never
+    /// by a runner). Retrying cannot help.
+    TooLarge,
     /// Anything else.
     Other,
 }
@@ -165,6 +168,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Source => "cannot read source",
             TransportErrorKind::Blocked => "blocked by the browser",
+            TransportErrorKind::TooLarge => "response too large",
             TransportErrorKind::Other => "transport error",
         })
     }

@@ -100,6 +100,10 @@
 //! - After every input, drain `poll()` until it returns `None`; then wait for the next
 //!   message, [`Operation::poll_timeout`], or a cancellation ([`Operation::cancel`]).
 //!   When the operation finishes, drop what is still in flight.
+//! - When an input about a request returns [`Misuse::UnknownRequest`], the core has given
+//!   up on that request (it failed it itself: a response body over
+//!   [`MAX_BODY_IN_MEMORY`], or one that missed its deadline; or it already finished):
+//!   stop sending and reading it.
 //!
 //! The [`Operation`] trait holds the inputs every operation shares, so the loop is
 //! written once; only draining the outputs is per operation:
@@ -173,6 +177,7 @@ pub mod reference;
 pub mod registry_error;
 pub mod retry;
 mod session;
+pub mod terminal_safe;
 pub mod time;
 
 /// The header and URL helpers the state machines use internally, for the fuzz targets in
@@ -240,4 +245,5 @@ pub use error::{Error, Misuse};
 pub use operation::Operation;
 pub use platform::Platform;
 pub use reference::Reference;
+pub use session::{DEFAULT_BODY_DEADLINE, MAX_BODY_IN_MEMORY};
 pub use time::Instant;

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::terminal_safe::terminal_safe;
+
 /// One entry of a registry's `errors` array.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct RegistryErrorEntry {
@@ -67,10 +69,12 @@ impl fmt::Display for RegistryErrors {
             if i > 0 {
                 f.write_str("; ")?;
             }
+            // The registry's words: shown, never obeyed by a terminal.
+            let (code, message) = (terminal_safe(&e.code), terminal_safe(&e.message));
             match (e.code.is_empty(), e.message.is_empty()) {
-                (false, false) => write!(f, "{}: {}", e.code, e.message)?,
-                (false, true) => f.write_str(&e.code)?,
-                _ => f.write_str(&e.message)?,
+                (false, false) => write!(f, "{code}: {message}")?,
+                (false, true) => f.write_str(&code)?,
+                _ => f.write_str(&message)?,
             }
         }
         Ok(())

@@ -10,20 +10,29 @@ use std::time::Duration;
 use crate::auth::{Auth, AuthOutcome, Credentials};
 use crate::endpoint::{Endpoint, Scheme};
 use crate::error::{Error, Misuse};
-use crate::http::{Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead};
+use crate::http::{
+    Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
+    TransportErrorKind,
+};
 use crate::retry::{Backoff, RetryPolicy};
 use crate::time::Instant;
 use url::Url;
 
-/// Response bodies kept for parsing or error messages; the rest is dropped.
-pub(crate) const MAX_KEPT_BODY: usize = 4 * 1024 * 1024;
+/// The most bytes of a response body the core reads into memory (a manifest, an error, a
+/// token answer): the OCI distribution spec's manifest limit. A longer body fails its
+/// request (a registry streaming an endless body must not grow memory without end).
+pub const MAX_BODY_IN_MEMORY: usize = 4 * 1024 * 1024;
+
+/// How long a response body read into memory may take to arrive whole after its head, by
+/// default (a registry trickling a manifest one byte at a time must not hold tug forever).
+pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A request the operation is waiting on.
 #[derive(Debug)]
 pub(crate) struct InFlight<S> {
     pub step: S,
     pub head: Option<ResponseHead>,
-    /// The start of the response body (up to [`MAX_KEPT_BODY`]), unless streamed.
+    /// The response body (up to [`MAX_BODY_IN_MEMORY`]), unless streamed.
     pub body: Vec<u8>,
     /// Request body bytes the runner reported sending.
     pub sent: u64,
@@ -33,6 +42,69 @@ pub(crate) struct InFlight<S> {
     pub url: Url,
     /// Whether it carried a bearer token.
     carried_token: bool,
+    /// Limits on its response body while the core reads it into memory.
+    limit: BodyLimit,
+}
+
+/// The size cap and total deadline of a response body the core reads into memory.
+#[derive(Debug, Default)]
+struct BodyLimit {
+    /// When the whole body must have arrived; `None` until the head arrives, and for
+    /// bodies the operation streams (blob downloads, which the runner's stall timeout
+    /// bounds) or when deadlines are off.
+    deadline: Option<Instant>,
+    /// Why the request failed on its body, for the operation to act on.
+    fault: Option<TransportError>,
+}
+
+impl BodyLimit {
+    fn on_head(&mut self, head: &ResponseHead, now: Instant, deadline: Duration) {
+        if !deadline.is_zero() {
+            self.deadline = Some(now + deadline);
+        }
+        let declared = head
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_IN_MEMORY as u64) {
+            // Only a fault if the body is read into memory: see `keep`.
+            self.fault = Some(too_large());
+        }
+    }
+
+    /// Takes `data` into `body` if it fits; otherwise records the fault.
+    fn keep(&mut self, body: &mut Vec<u8>, data: &[u8]) {
+        if self.fault.is_some() || body.len() + data.len() > MAX_BODY_IN_MEMORY {
+            self.fault.get_or_insert_with(too_large);
+            return;
+        }
+        body.extend_from_slice(data);
+    }
+
+    /// The body is streamed, not kept: no cap, no deadline here.
+    fn stream(&mut self) {
+        self.deadline = None;
+        self.fault = None;
+    }
+}
+
+fn too_large() -> TransportError {
+    TransportError {
+        kind: TransportErrorKind::TooLarge,
+        message: format!(
+            "the response body is larger than {} MiB, the most tug reads into memory (the OCI limit for manifests)",
+            MAX_BODY_IN_MEMORY >> 20
+        ),
+    }
+}
+
+fn too_slow(deadline: Duration) -> TransportError {
+    TransportError {
+        kind: TransportErrorKind::Timeout,
+        message: format!(
+            "the response body did not arrive whole within {} s",
+            deadline.as_secs_f64()
+        ),
+    }
 }
 
 /// How a request ended, as far as the operation is concerned.
@@ -52,6 +124,7 @@ struct TokenFetch {
     id: RequestId,
     head: Option<ResponseHead>,
     body: Vec<u8>,
+    limit: BodyLimit,
 }
 
 /// The shared per-registry state of one operation.
@@ -64,6 +137,8 @@ pub(crate) struct Session<S> {
     /// Retries scheduled so far.
     pub retries: u32,
     user_agent: String,
+    /// How long a response body read into memory may take after its head.
+    body_deadline: Duration,
     next_id: u64,
     in_flight: HashMap<RequestId, InFlight<S>>,
     timers: Vec<(Instant, S)>,
@@ -83,9 +158,11 @@ impl<S: Copy> Session<S> {
         credentials: Option<Credentials>,
         retry: RetryPolicy,
         user_agent: &str,
+        body_deadline: Duration,
         now: Instant,
     ) -> Session<S> {
         Session {
+            body_deadline,
             endpoint: Endpoint::new(host, scheme),
             auth: Auth::new(host, credentials),
             backoff: Backoff::new(retry),
@@ -163,6 +240,7 @@ impl<S: Copy> Session<S> {
                 body_len: req.body.len(),
                 url: req.url.clone(),
                 carried_token: false,
+                limit: BodyLimit::default(),
             },
         );
         if self.auth.needs_token(self.now) {
@@ -174,24 +252,28 @@ impl<S: Copy> Session<S> {
     }
 
     fn authorize(&mut self, mut req: Request) -> Request {
-        let carried = self.auth.apply(&mut req);
+        let carried = match self.endpoint.ping() {
+            Ok(base) => self.auth.apply(&mut req, &base),
+            Err(_) => false,
+        };
         if let Some(f) = self.in_flight.get_mut(&req.id) {
             f.carried_token = carried;
         }
         req
     }
 
-    /// Reacts to a `401` for `step`: `Some(step)` to send it again now (Basic credentials
-    /// are in place), `None` when it waits for a token.
+    /// Reacts to a `401` for `step`, whose request went to `url`: `Some(step)` to send it
+    /// again now (Basic credentials are in place), `None` when it waits for a token.
     pub(crate) fn on_unauthorized(
         &mut self,
         step: S,
+        url: &Url,
         head: &ResponseHead,
     ) -> Result<Option<S>, Error> {
         let base = self.endpoint.ping().map_err(|e| Error::InvalidInput {
             message: format!("cannot build a URL for {}: {e}", self.endpoint.host()),
         })?;
-        match self.auth.on_unauthorized(head, &base)? {
+        match self.auth.on_unauthorized(head, &base, url)? {
             AuthOutcome::Retry => Ok(Some(step)),
             AuthOutcome::FetchToken => {
                 self.parked.push(step);
@@ -232,6 +314,7 @@ impl<S: Copy> Session<S> {
             id,
             head: None,
             body: Vec::new(),
+            limit: BodyLimit::default(),
         });
         self.outbox.push_back(Request {
             id,
@@ -269,12 +352,15 @@ impl<S: Copy> Session<S> {
         id: RequestId,
         head: ResponseHead,
     ) -> Result<Option<S>, Misuse> {
+        let (now, deadline) = (self.now, self.body_deadline);
         if let Some(t) = self.token_fetch.as_mut().filter(|t| t.id == id) {
+            t.limit.on_head(&head, now, deadline);
             t.head = Some(head);
             return Ok(None);
         }
         let status = head.status.as_u16();
         let req = self.get_mut(id)?;
+        req.limit.on_head(&head, now, deadline);
         let worked = req.carried_token && status != 401;
         req.head = Some(head);
         let step = req.step;
@@ -295,8 +381,10 @@ impl<S: Copy> Session<S> {
             .ok_or(Misuse::UnknownRequest(id))
     }
 
-    /// Keeps the start of a response body; returns the request's step (`None` for the
-    /// session's token request).
+    /// Keeps a response body read into memory (`keep`), or notes that the operation streams
+    /// it; returns the request's step (`None` for the session's token request). A kept body
+    /// over [`MAX_BODY_IN_MEMORY`] is not kept: [`Session::body_fault`] then says why the
+    /// request must fail.
     pub(crate) fn on_chunk(
         &mut self,
         id: RequestId,
@@ -304,8 +392,7 @@ impl<S: Copy> Session<S> {
         keep: bool,
     ) -> Result<Option<S>, Misuse> {
         if let Some(t) = self.token_fetch.as_mut().filter(|t| t.id == id) {
-            let room = MAX_KEPT_BODY.saturating_sub(t.body.len());
-            t.body.extend_from_slice(&data[..data.len().min(room)]);
+            t.limit.keep(&mut t.body, data);
             return Ok(None);
         }
         let req = self.get_mut(id)?;
@@ -313,10 +400,39 @@ impl<S: Copy> Session<S> {
             return Err(Misuse::BodyBeforeHead(id));
         }
         if keep {
-            let room = MAX_KEPT_BODY.saturating_sub(req.body.len());
-            req.body.extend_from_slice(&data[..data.len().min(room)]);
+            req.limit.keep(&mut req.body, data);
+        } else {
+            req.limit.stream();
         }
         Ok(Some(req.step))
+    }
+
+    /// Why request `id` must fail on its body (too large to read into memory), once.
+    /// The operation hands it to its transport-error path; the runner, told the request is
+    /// unknown from then on, stops reading it.
+    pub(crate) fn body_fault(&mut self, id: RequestId) -> Option<TransportError> {
+        if let Some(t) = self.token_fetch.as_mut().filter(|t| t.id == id) {
+            return t.limit.fault.take();
+        }
+        self.in_flight.get_mut(&id)?.limit.fault.take()
+    }
+
+    /// Requests whose body read into memory missed its deadline, with the error to fail
+    /// each with (a timeout: retried like any other).
+    pub(crate) fn overdue(&mut self) -> Vec<(RequestId, TransportError)> {
+        let now = self.now;
+        let late = |l: &BodyLimit| l.deadline.is_some_and(|d| d <= now);
+        let mut out: Vec<(RequestId, TransportError)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, r)| late(&r.limit))
+            .map(|(id, _)| (*id, too_slow(self.body_deadline)))
+            .collect();
+        if let Some(t) = self.token_fetch.as_ref().filter(|t| late(&t.limit)) {
+            out.push((t.id, too_slow(self.body_deadline)));
+        }
+        out.sort_by_key(|(id, _)| *id);
+        out
     }
 
     /// The request is complete.
@@ -362,7 +478,7 @@ impl<S: Copy> Session<S> {
         error: &crate::http::TransportError,
     ) -> Result<Result<InFlight<S>, Error>, Misuse> {
         if self.is_token_request(id) {
-            let message = format!("cannot reach the token server: {error}");
+            let message = format!("the token request failed: {error}");
             let failed = self.finish_token_fetch(Err(Error::Auth { message }));
             return Ok(Err(failed.err().unwrap_or(Error::Cancelled)));
         }
@@ -385,9 +501,14 @@ impl<S: Copy> Session<S> {
         due.into_iter().map(|(_, s)| s).collect()
     }
 
-    /// When the next timer fires.
+    /// When the next timer or body deadline fires.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().map(|(t, _)| *t).min()
+        let deadlines = self
+            .in_flight
+            .values()
+            .filter_map(|r| r.limit.deadline)
+            .chain(self.token_fetch.as_ref().and_then(|t| t.limit.deadline));
+        self.timers.iter().map(|(t, _)| *t).chain(deadlines).min()
     }
 
     /// Forgets every request and timer (the operation finished).

@@ -16,6 +16,7 @@ use crate::compress_cache::CompressCache;
 use crate::compressed_plan::{CompressedImages, Measuring, PlainLayers};
 use crate::exit_code::CliError;
 use crate::first_pass::{FirstPass, Late};
+use crate::output::outln;
 use crate::progress::{bytes, clock, Display, ProgressMode};
 use crate::source::Source;
 
@@ -66,7 +67,7 @@ pub fn compress_layers(
 /// Shows how far a first pass has got: the display's status line, or a `compressing` event.
 pub fn show_progress(display: &mut Display, now: Snapshot) {
     match display.mode() {
-        ProgressMode::Json => println!("{}", now.json()),
+        ProgressMode::Json => outln!("{}", now.json()),
         _ => display.status(now.line()),
     }
 }
@@ -80,7 +81,7 @@ pub fn show_summary(
     elapsed: Duration,
 ) {
     match display.mode() {
-        ProgressMode::Json => println!("{}", summary_json(how, done, elapsed)),
+        ProgressMode::Json => outln!("{}", summary_json(how, done, elapsed)),
         _ if display.is_human() => {
             display.clear_status();
             display.note(summary_line(how, done, elapsed));

@@ -538,6 +538,12 @@ impl Settings {
         (TlsOptions::new(self, &reg), scheme)
     }
 
+    /// How long a response body read into memory (a manifest, an error, a token) may take
+    /// after its head: `--stall-timeout` bounds it as a whole too (0: no deadline).
+    pub fn body_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.stall_timeout.value)
+    }
+
     /// Where to pull `r` from first: the same repository and reference on the mirror of
     /// `r`'s registry, when its table names one.
     pub fn mirror_for(&self, r: &Reference, flags: &RegistryArgs) -> Option<Reference> {

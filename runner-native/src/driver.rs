@@ -84,7 +84,11 @@ pub async fn drive_with<O: Operation, R, X>(
         };
         let t = now();
         match message {
-            Event::Message(Some(m)) => feed(&mut op, m, t),
+            Event::Message(Some(m)) => {
+                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut op, m, t) {
+                    transport.drop_request(id);
+                }
+            }
             Event::Message(None) | Event::Timer => op.handle_timeout(t),
             Event::Interrupt => op.cancel(),
             Event::Extra(Some(x)) => on_extra(&mut op, x),
@@ -103,18 +107,19 @@ enum Event<X> {
 }
 
 /// Hands a transport message to an operation. Messages about requests the operation no
-/// longer waits on (after a failure) are expected and harmless, so misuse is ignored.
-pub fn feed(op: &mut impl Operation, message: Message, t: Instant) {
+/// longer waits on (after a failure, or one it failed itself: a body too large or too
+/// slow) are expected: the caller stops that request when told it is unknown.
+pub fn feed(op: &mut impl Operation, message: Message, t: Instant) -> Result<(), tug_core::Misuse> {
     match &message {
         Message::Head(id, head) => crate::verbose::response(*id, head),
         Message::Failed(id, err) => crate::verbose::failure(*id, err),
         _ => {}
     }
-    let _ = match message {
+    match message {
         Message::Sent(id, data) => op.handle_body_sent(id, &data, t),
         Message::Head(id, head) => op.handle_response(id, head, t),
         Message::Chunk(id, data) => op.handle_body_chunk(id, &data, t),
         Message::End(id) => op.handle_body_end(id, t),
         Message::Failed(id, err) => op.handle_transport_error(id, err, t),
-    };
+    }
 }

@@ -23,6 +23,7 @@ use tug_core::progress::Progress;
 use tug_core::{pull, push};
 
 use crate::exit_code::CliError;
+use crate::output::errln;
 use crate::safe_fs::{self, Access};
 
 /// The history file in the state directory.
@@ -476,7 +477,7 @@ impl Recorder {
             return;
         };
         if let Err(e) = append(&dir, &record, max_bytes()) {
-            eprintln!(
+            errln!(
                 "tug: warning: cannot write the history in {}: {e}",
                 dir.display()
             );

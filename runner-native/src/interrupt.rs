@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use async_channel::{Receiver, Sender};
 
+use crate::output::errln;
+
 static CHANNEL: OnceLock<(Sender<()>, Receiver<()>)> = OnceLock::new();
 static COUNT: AtomicU32 = AtomicU32::new(0);
 
@@ -17,10 +19,10 @@ fn channel() -> &'static (Sender<()>, Receiver<()>) {
 pub fn install() {
     let _ = ctrlc::set_handler(|| {
         if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 {
-            eprintln!("\ntug: interrupted again, exiting now");
+            errln!("\ntug: interrupted again, exiting now");
             std::process::exit(crate::exit_code::CANCELLED);
         }
-        eprintln!("\ntug: interrupted, stopping (Ctrl-C again to exit at once)");
+        errln!("\ntug: interrupted, stopping (Ctrl-C again to exit at once)");
         let _ = channel().0.try_send(());
     });
 }

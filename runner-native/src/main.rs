@@ -16,6 +16,7 @@ mod first_pass;
 mod history;
 mod interrupt;
 mod oci_dir;
+mod output;
 mod parallel_gzip;
 mod progress;
 mod safe_fs;
@@ -29,6 +30,8 @@ mod web_assets;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+use crate::output::errln;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -74,9 +77,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),
         Err(e) => {
-            eprintln!("tug: error: {e}");
+            errln!("tug: error: {e}");
             if let Some(hint) = e.hint() {
-                eprintln!("tug: hint: {hint}");
+                errln!("tug: hint: {hint}");
             }
             ExitCode::from(e.code() as u8)
         }

@@ -16,6 +16,9 @@ use serde_json::json;
 use tug_core::progress::Progress;
 use tug_core::{pull, push};
 
+use crate::output::Stream;
+use tug_core::terminal_safe::terminal_safe;
+
 /// The progress display chosen with `--progress`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -79,8 +82,8 @@ impl Display {
             m => m,
         };
         let out: Box<dyn Write> = match mode {
-            ProgressMode::Json => Box::new(std::io::stdout()),
-            _ => Box::new(std::io::stderr()),
+            ProgressMode::Json => Box::new(Stream::Stdout.writer()),
+            _ => Box::new(Stream::Stderr.writer()),
         };
         let mut d = Display::with_output(mode, labels, out, None);
         d.width = None;
@@ -148,7 +151,7 @@ impl Display {
             }
             ProgressMode::Plain if self.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) => {
                 self.last_plain = Some(Instant::now());
-                let _ = writeln!(self.out, "{line}");
+                let _ = writeln!(self.out, "{}", terminal_safe(&line));
             }
             _ => {}
         }
@@ -167,7 +170,7 @@ impl Display {
                 self.draw();
             }
             ProgressMode::Plain => {
-                let _ = writeln!(self.out, "{line}");
+                let _ = writeln!(self.out, "{}", terminal_safe(&line));
             }
             _ => {}
         }
@@ -217,7 +220,7 @@ impl Display {
                 if due && p.done_bytes < p.total_bytes {
                     self.last_plain = Some(Instant::now());
                     let line = self.overall_line(p);
-                    let _ = writeln!(self.out, "{line}");
+                    let _ = writeln!(self.out, "{}", terminal_safe(&line));
                 }
             }
             _ => {}
@@ -325,7 +328,12 @@ impl Display {
             })
             .unwrap_or(100);
         // Never fill the last column: some terminals wrap there, which would break the count.
-        line.chars().take(width.saturating_sub(1).max(10)).collect()
+        // Lines carry text from outside (layer names, registry messages): escaped first, so
+        // only the frame's own sequences reach the terminal.
+        terminal_safe(line)
+            .chars()
+            .take(width.saturating_sub(1).max(10))
+            .collect()
     }
 
     /// The lines of the live frame: blobs in flight, then the overall line.
@@ -954,6 +962,34 @@ mod tests {
              700 B / 2.93 KiB at 1.46 KiB/s, ETA 1m15s, 1/3 blobs (0 skipped, 1 mounted)\n\
              config aaaaaaaaaaaa pushed\n"
         );
+    }
+
+    /// Labels come from files (tags, layer names) and retry reasons from registries: the
+    /// live frame shows them escaped, so only the frame's own sequences reach the terminal.
+    #[test]
+    fn outside_text_in_a_live_frame_is_escaped() {
+        let w = Writes::default();
+        let labels = vec!["evil\x1b[32m label".into()];
+        let mut d = Display::with_output(ProgressMode::Tty, labels, Box::new(w.clone()), Some(120));
+        use push::Event as E;
+        d.event(&E::BlobStarted {
+            blob: 0,
+            digest: digest('a'),
+            size: 1000,
+        });
+        d.event(&E::Retrying {
+            what: "blob".into(),
+            attempt: 2,
+            delay: Duration::from_secs(1),
+            reason: "DENIED: \x1b[2K\x1b[1Afake".into(),
+        });
+        d.finish();
+        let text = w.take().concat();
+        assert!(text.contains("evil\\x1b[32m label"), "{text:?}");
+        assert!(text.contains("DENIED: \\x1b[2K\\x1b[1Afake"), "{text:?}");
+        for sequence in ["\x1b[32m", "\x1b[1Afake"] {
+            assert!(!text.contains(sequence), "{text:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tug_core::archive::{
 
 use crate::compressed_source;
 use crate::exit_code::CliError;
+use crate::output::errln;
 use crate::safe_fs;
 use crate::transport::BlobFile;
 
@@ -77,7 +78,7 @@ impl Source {
                 Err(Failure::Archive(ArchiveError::CompressedTar { compression: c }))
                     if c.decompresses_whole() =>
                 {
-                    eprintln!(
+                    errln!(
                         "{} is a {c}-compressed tar: decompressing it into a temporary file in {}",
                         path.display(),
                         std::env::temp_dir().display()

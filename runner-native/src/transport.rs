@@ -1,11 +1,12 @@
 //! Carries the core's requests over HTTP with ureq on blocking threads, and reports what
 //! happens back to the driving task over a channel. No protocol decisions are made here.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_channel::Sender;
@@ -88,6 +89,8 @@ pub enum BlobSource {
 pub struct Transport {
     agent: Agent,
     blobs: Arc<Vec<BlobSource>>,
+    /// Requests the core gave up on (it answered `UnknownRequest`): stop reading them.
+    dropped: Arc<Mutex<HashSet<RequestId>>>,
 }
 
 impl Transport {
@@ -123,20 +126,58 @@ impl Transport {
         Ok(Transport {
             agent: config.into(),
             blobs: Arc::new(blobs),
+            dropped: Arc::default(),
         })
+    }
+
+    /// Stops reading request `id`'s response: the core no longer waits for it (it failed
+    /// the request on a body too large or too slow, or finished).
+    pub fn drop_request(&self, id: RequestId) {
+        lock(&self.dropped).insert(id);
+    }
+
+    /// Whether the core gave up on `id` (forgotten once seen: ids are never reused).
+    fn is_dropped(&self, id: RequestId) -> bool {
+        lock(&self.dropped).remove(&id)
     }
 
     /// Sends `req` on a blocking thread; everything that happens comes back through `tx`.
     pub fn spawn(&self, req: Request, tx: Sender<Message>) {
         let this = self.clone();
-        smol::unblock(move || this.perform(req, None, &tx)).detach();
+        smol::unblock(move || this.perform_reporting(req, None, &tx)).detach();
     }
 
     /// Like [`Transport::spawn`], with the bytes of a `BlobRange` body read from `body`
     /// instead of a file (a copy streams them from the source registry).
     pub fn spawn_streaming(&self, req: Request, body: Box<dyn Read + Send>, tx: Sender<Message>) {
         let this = self.clone();
-        smol::unblock(move || this.perform(req, Some(body), &tx)).detach();
+        smol::unblock(move || this.perform_reporting(req, Some(body), &tx)).detach();
+    }
+
+    /// [`Transport::perform`], reporting the request as failed if it panics on the way, so
+    /// the operation never waits for an answer that cannot come.
+    fn perform_reporting(
+        &self,
+        req: Request,
+        body: Option<Box<dyn Read + Send>>,
+        tx: &Sender<Message>,
+    ) {
+        let id = req.id;
+        let run = std::panic::AssertUnwindSafe(|| self.perform(req, body, tx));
+        if let Err(panic) = std::panic::catch_unwind(run) {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            let _ = tx.send_blocking(Message::Failed(
+                id,
+                TransportError {
+                    kind: TransportErrorKind::Other,
+                    message: format!("the request failed inside tug (a bug): {what}"),
+                },
+            ));
+        }
     }
 
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
@@ -224,7 +265,8 @@ impl Transport {
             match result {
                 Ok(0) => break,
                 Ok(_) => {
-                    if tx.send_blocking(Message::Chunk(id, filled)).is_err() {
+                    if self.is_dropped(id) || tx.send_blocking(Message::Chunk(id, filled)).is_err()
+                    {
                         return;
                     }
                 }
@@ -331,5 +373,56 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
         },
         E::Protocol(_) => TransportErrorKind::Io,
         _ => TransportErrorKind::Other,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body source that breaks the thread reading it.
+    struct Panicking;
+
+    impl Read for Panicking {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("the body source broke");
+        }
+    }
+
+    #[test]
+    fn a_request_whose_thread_panics_is_reported_failed() {
+        // The kernel takes the connection, so the request gets as far as reading its body.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/v2/x/blobs/uploads/1",
+            server.local_addr().unwrap()
+        );
+        let req = Request {
+            id: RequestId(7),
+            method: http::Method::PUT,
+            url: url.parse().unwrap(),
+            headers: http::HeaderMap::new(),
+            body: Body::BlobRange {
+                blob: 0,
+                start: 0,
+                end: 10,
+            },
+        };
+        let transport = Transport::new(&TlsOptions::default(), Vec::new()).unwrap();
+        let (tx, rx) = async_channel::bounded(QUEUE);
+        transport.spawn_streaming(req, Box::new(Panicking), tx);
+        // Without the report the thread's sender just goes away (and a driver holding its
+        // own sender would wait forever).
+        match smol::block_on(rx.recv()) {
+            Ok(Message::Failed(RequestId(7), error)) => {
+                assert_eq!(error.kind, TransportErrorKind::Other);
+                assert!(error.message.contains("the body source broke"), "{error}");
+            }
+            other => panic!("expected the request reported failed, got {other:?}"),
+        }
     }
 }

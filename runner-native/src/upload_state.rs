@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tug_core::push::ResumableUpload;
 use tug_core::Digest;
 
+use crate::output::errln;
 use crate::state_file::StateFile;
 
 /// What is kept of one open upload session.
@@ -92,7 +93,7 @@ impl UploadState {
             return;
         };
         if let Err(e) = file.update(change) {
-            eprintln!(
+            errln!(
                 "tug: warning: cannot keep upload state in {}: {e}",
                 dir.display()
             );

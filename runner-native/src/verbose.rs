@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tug_core::concurrency::Change;
 use tug_core::http::{Request, RequestId, ResponseHead};
 
+use crate::output::{errln, outln};
+
 static ON: AtomicBool = AtomicBool::new(false);
 
 /// Turns the request log on.
@@ -26,7 +28,7 @@ pub fn request(req: &Request) {
         url.set_query(None);
         let _ = url.set_password(None);
         let _ = url.set_username("");
-        eprintln!(
+        errln!(
             "tug: -> {} {} {} ({} body bytes)",
             req.id,
             req.method,
@@ -39,14 +41,14 @@ pub fn request(req: &Request) {
 /// Logs a response head.
 pub fn response(id: RequestId, head: &ResponseHead) {
     if on() {
-        eprintln!("tug: <- {id} {}", head.status);
+        errln!("tug: <- {id} {}", head.status);
     }
 }
 
 /// Logs a transport failure.
 pub fn failure(id: RequestId, error: &tug_core::http::TransportError) {
     if on() {
-        eprintln!("tug: <- {id} failed: {error}");
+        errln!("tug: <- {id} failed: {error}");
     }
 }
 
@@ -58,9 +60,12 @@ pub fn concurrency(change: &Change, json: bool) {
         let measured = rate
             .map(|r| format!(", at {}/s", crate::progress::bytes(r as u64)))
             .unwrap_or_default();
-        eprintln!(
+        errln!(
             "tug: blobs in flight {} -> {}: {} (best so far {}{measured})",
-            change.from, change.to, change.reason, change.base
+            change.from,
+            change.to,
+            change.reason,
+            change.base
         );
     }
     if json {
@@ -68,13 +73,13 @@ pub fn concurrency(change: &Change, json: bool) {
             "event": "concurrency", "from": change.from, "to": change.to,
             "reason": change.reason.as_str(), "base": change.base, "bytes_per_second": rate,
         });
-        println!("{v}");
+        outln!("{v}");
     }
 }
 
 /// Logs a line of context (the settings in effect, ...).
 pub fn note(line: &str) {
     if on() {
-        eprintln!("tug: {line}");
+        errln!("tug: {line}");
     }
 }

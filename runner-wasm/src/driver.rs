@@ -78,7 +78,11 @@ pub async fn drive<O: Operation, R>(
         .await;
         let now = clock.now();
         match wake {
-            Wake::Message(m) => feed(&mut op, m, now),
+            Wake::Message(m) => {
+                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut op, m, now) {
+                    io.transport.abort(id);
+                }
+            }
             Wake::Timer => {
                 timer = None;
                 op.handle_timeout(now);
@@ -89,12 +93,13 @@ pub async fn drive<O: Operation, R>(
 }
 
 /// Hands a transport message to an operation. Messages about requests the operation no
-/// longer waits on (after a failure) are expected and harmless, so misuse is ignored.
-fn feed(op: &mut impl Operation, message: Message, now: Instant) {
-    let _ = match message {
+/// longer waits on (after a failure, or one it failed itself: a body too large or too
+/// slow) are expected: the caller aborts that request when told it is unknown.
+fn feed(op: &mut impl Operation, message: Message, now: Instant) -> Result<(), tug_core::Misuse> {
+    match message {
         Message::Head(id, head) => op.handle_response(id, head, now),
         Message::Chunk(id, data) => op.handle_body_chunk(id, &data, now),
         Message::End(id) => op.handle_body_end(id, now),
         Message::Failed(id, err) => op.handle_transport_error(id, err, now),
-    };
+    }
 }

@@ -106,6 +106,14 @@ impl Transport {
         });
     }
 
+    /// Aborts request `id`: the core no longer waits for it (it failed the request on a body
+    /// too large or too slow).
+    pub fn abort(&self, id: RequestId) {
+        if let Some(controller) = self.inflight.borrow_mut().remove(&id) {
+            controller.abort();
+        }
+    }
+
     /// Aborts every request still in flight (the operation ended).
     pub fn abort_all(&self) {
         for (_, controller) in self.inflight.borrow_mut().drain() {

@@ -105,6 +105,7 @@ impl Pull {
             config.credentials.clone(),
             config.retry.clone(),
             &config.user_agent,
+            config.body_deadline,
             now,
         );
         let expect = plan.reference.parse::<Digest>().ok();
@@ -188,6 +189,9 @@ impl Pull {
     /// Time has passed; fire due retries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
+        for (id, error) in self.session.overdue() {
+            let _ = self.handle_transport_error(id, error, now);
+        }
         for step in self.session.due() {
             if self.phase != Phase::Finished {
                 self.issue(step);
@@ -239,6 +243,9 @@ impl Pull {
             Some(Step::Blob(b)) if self.blobs[b].state == BlobState::Receiving
         );
         let step = self.session.on_chunk(id, data, !streaming)?;
+        if let Some(error) = self.session.body_fault(id) {
+            return self.handle_transport_error(id, error, now);
+        }
         if !streaming || self.phase == Phase::Finished {
             return Ok(());
         }
@@ -354,7 +361,7 @@ impl Pull {
     fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.on_unauthorized(step, &head) {
+            match self.session.on_unauthorized(step, url, &head) {
                 Ok(Some(step)) => self.issue(step),
                 Ok(None) => {}
                 Err(e) => self.finish(Err(e)),

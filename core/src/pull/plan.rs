@@ -42,6 +42,10 @@ pub struct PullConfig {
     pub adaptive: bool,
     /// Retry policy.
     pub retry: RetryPolicy,
+    /// A response body read into memory (manifest, error, token) must arrive whole within
+    /// this long after its head, or the request fails as timed out (and is retried).
+    /// Zero: no deadline.
+    pub body_deadline: Duration,
     /// Least time between progress events.
     pub progress_interval: Duration,
     /// `User-Agent` value.
@@ -56,6 +60,7 @@ impl Default for PullConfig {
             jobs: 4,
             adaptive: true,
             retry: RetryPolicy::default(),
+            body_deadline: crate::session::DEFAULT_BODY_DEADLINE,
             progress_interval: Duration::from_millis(200),
             user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
         }

@@ -94,6 +94,7 @@ impl Push {
             config.credentials.clone(),
             config.retry.clone(),
             &config.user_agent,
+            config.body_deadline,
             now,
         );
         let mut pending: Vec<usize> = plan
@@ -233,6 +234,9 @@ impl Push {
     /// Time has passed; fire due retries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
+        for (id, error) in self.session.overdue() {
+            let _ = self.handle_transport_error(id, error, now);
+        }
         for step in self.session.due() {
             if self.phase != Phase::Finished {
                 self.issue(step);
@@ -259,7 +263,11 @@ impl Push {
         now: Instant,
     ) -> Result<(), Misuse> {
         self.session.tick(now);
-        self.session.on_chunk(id, data, true).map(|_| ())
+        self.session.on_chunk(id, data, true)?;
+        match self.session.body_fault(id) {
+            Some(error) => self.handle_transport_error(id, error, now),
+            None => Ok(()),
+        }
     }
 
     /// Request `id`'s response is complete; the push acts on it.
@@ -281,7 +289,7 @@ impl Push {
             self.adapt();
         }
         if self.phase != Phase::Finished {
-            self.on_response(req.step, head, &req.body);
+            self.on_response(req.step, &req.url, head, &req.body);
         }
         Ok(())
     }
@@ -424,10 +432,10 @@ impl Push {
 
     // ---- responses -------------------------------------------------------------------
 
-    fn on_response(&mut self, step: Step, head: ResponseHead, body: &[u8]) {
+    fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.session.on_unauthorized(step, &head) {
+            match self.session.on_unauthorized(step, url, &head) {
                 Ok(Some(step)) => self.issue(step),
                 Ok(None) => {}
                 Err(e) => self.finish(Err(e)),

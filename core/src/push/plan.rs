@@ -93,6 +93,10 @@ pub struct PushConfig {
     pub chunk_size: u64,
     /// When and how often to retry.
     pub retry: RetryPolicy,
+    /// A response body read into memory (manifest, error, token) must arrive whole within
+    /// this long after its head, or the request fails as timed out (and is retried).
+    /// Zero: no deadline.
+    pub body_deadline: Duration,
     /// Least time between two progress events.
     pub progress_interval: Duration,
     /// `User-Agent` header value.
@@ -111,6 +115,7 @@ impl Default for PushConfig {
             monolithic_max: 16 * 1024 * 1024,
             chunk_size: 64 * 1024 * 1024,
             retry: RetryPolicy::default(),
+            body_deadline: crate::session::DEFAULT_BODY_DEADLINE,
             progress_interval: Duration::from_millis(200),
             user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
             dry_run: false,

@@ -98,6 +98,19 @@ pub struct RegistryModel {
     /// Answer ranged blob requests with the whole blob (200), as some servers do.
     pub ignore_ranges: bool,
     pub links: std::collections::HashSet<String>,
+    /// The realm the registry's Bearer challenge names (default `http://auth.example/token`);
+    /// any host named here serves tokens as `auth.example` does.
+    pub realm: Option<String>,
+    /// Where blob GETs redirect to, when `redirect_blobs` (default `http://storage.example`);
+    /// the digest is appended as the last path segment.
+    pub redirect_base: Option<String>,
+    /// Blob storage and upload hosts answer every request with `401` and this challenge
+    /// (a hostile or misconfigured host naming its own realm).
+    pub foreign_challenge: Option<String>,
+    /// Upload sessions live on `http://uploads.example` (absolute `Location`s there).
+    pub foreign_uploads: bool,
+    /// Every request as its origin (`scheme://host:port`) and its `Authorization` header.
+    pub seen: Vec<(String, Option<String>)>,
 }
 
 impl Default for RegistryModel {
@@ -134,6 +147,11 @@ impl Default for RegistryModel {
             oauth_requests: Vec::new(),
             revoke_tokens_after: None,
             links: std::collections::HashSet::new(),
+            realm: None,
+            redirect_base: None,
+            foreign_challenge: None,
+            foreign_uploads: false,
+            seen: Vec::new(),
         }
     }
 }
@@ -154,6 +172,27 @@ impl RegistryModel {
         let path = req.url.path().to_owned();
         let query = req.url.query().map(|q| format!("?{q}")).unwrap_or_default();
         self.log.push(format!("{} {path}{query}", req.method));
+        let authorization = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.seen
+            .push((req.url.origin().ascii_serialization(), authorization));
+        let host = req.url.host_str().unwrap_or("");
+        if let (Some(challenge), "storage.example" | "uploads.example") =
+            (&self.foreign_challenge, host)
+        {
+            let head = ResponseHead::new(401).with_header("WWW-Authenticate", challenge);
+            return Ok((head, error_body("UNAUTHORIZED", "authentication required")));
+        }
+        if self
+            .realm
+            .as_deref()
+            .is_some_and(|r| url::Url::parse(r).is_ok_and(|r| r.origin() == req.url.origin()))
+        {
+            return Ok(self.token_server(req, body));
+        }
         if self.plain_http_only && req.url.scheme() == "https" {
             return Err(TransportError {
                 kind: TransportErrorKind::NotTls,
@@ -216,9 +255,10 @@ impl RegistryModel {
                 .and_then(|g| g.strip_prefix("Bearer "))
                 .is_some_and(|t| self.valid_tokens.iter().any(|v| v == t));
             if !ok {
+                let realm = self.realm.as_deref().unwrap_or("http://auth.example/token");
                 let head = ResponseHead::new(401).with_header(
                     "WWW-Authenticate",
-                    r#"Bearer realm="http://auth.example/token",service="registry.example",scope="repository:team/app:pull""#,
+                    &format!(r#"Bearer realm="{realm}",service="registry.example",scope="repository:team/app:pull""#),
                 );
                 return Ok((head, error_body("UNAUTHORIZED", "authentication required")));
             }
@@ -290,8 +330,12 @@ impl RegistryModel {
             ("GET", Some(i), _) => {
                 let digest = parts.get(i + 1).copied().unwrap_or("");
                 if self.redirect_blobs {
-                    let head = ResponseHead::new(307)
-                        .with_header("Location", &format!("http://storage.example/{digest}"));
+                    let base = self
+                        .redirect_base
+                        .as_deref()
+                        .unwrap_or("http://storage.example");
+                    let head =
+                        ResponseHead::new(307).with_header("Location", &format!("{base}/{digest}"));
                     return Ok((head, Vec::new()));
                 }
                 self.serve_blob(digest, req)
@@ -589,6 +633,7 @@ impl RegistryModel {
     fn location_for(&self, repo_parts: &[&str], id: &str) -> String {
         let path = format!("/v2/{}/blobs/uploads/{id}", repo_parts.join("/"));
         match self.location_style {
+            _ if self.foreign_uploads => format!("http://uploads.example{path}"),
             LocationStyle::Absolute => format!("http://127.0.0.1:5000{path}"),
             LocationStyle::Relative => path,
             LocationStyle::RelativeWithState => format!("{path}?_state=st%2B{id}%3D%3D"),

@@ -22,6 +22,7 @@ use crate::credentials;
 use crate::driver::{drive, feed};
 use crate::exit_code::CliError;
 use crate::history::Recorder;
+use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::transport::{Message, Transport};
 
@@ -46,7 +47,9 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // One look-up for every registry (`--password-stdin` can be read only once).
     let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
     registries.push(&dst.registry);
-    let mut creds = credentials::for_registries(&args.registry, &registries)?;
+    // Credentials from flags and TUG_* are the destination's; the source (and its mirror)
+    // get what is stored for them.
+    let mut creds = credentials::for_registries(&args.registry, &dst.registry, &registries)?;
     let dst_credentials = creds.pop().flatten();
     // Each side has its own TLS settings (a registry's config table).
     let (dst_tls, dst_scheme) = settings.reach(&dst, &args.registry);
@@ -77,6 +80,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             scheme,
             credentials,
             retry: retry.clone(),
+            body_deadline: settings.body_deadline(),
             ..PullConfig::default()
         };
         let source = Transport::new(&tls, Vec::new()).map_err(input)?;
@@ -107,9 +111,10 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
                     settings.progress.value,
                     ProgressMode::Json | ProgressMode::None
                 ) {
-                    eprintln!(
+                    errln!(
                         "mirror {}: {e}; copying from {}",
-                        from.registry, src.registry
+                        from.registry,
+                        src.registry
                     );
                 }
             }
@@ -131,12 +136,13 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         jobs: usize::from(settings.jobs.value),
         adaptive: settings.adaptive.value,
         retry,
+        body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
     let mut display = Display::new(settings.progress.value, labels);
     let mode = display.mode();
     if display.is_human() {
-        eprintln!(
+        errln!(
             "Copying {src} to {dst} ({} blobs, {})",
             plan.blobs.len(),
             bytes(plan.blobs.iter().map(|b| b.size).sum())
@@ -174,10 +180,10 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "peak_bytes_per_second": display.peak(),
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
         if mode != ProgressMode::None {
-            eprintln!(
+            errln!(
                 "{}",
                 done_line(&Totals {
                     verb: "Copied",
@@ -192,10 +198,12 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 })
             );
         }
-        println!("{dst}");
-        println!(
+        outln!("{dst}");
+        outln!(
             "{}/{}@{}",
-            dst.registry, dst.repository, report.manifest_digest
+            dst.registry,
+            dst.repository,
+            report.manifest_digest
         );
     }
     Ok(())
@@ -430,8 +438,16 @@ async fn run_copy(
         };
         let t = now();
         match wake {
-            Wake::Push(m) => feed(&mut push, m, t),
-            Wake::Fetch(m) => feed(&mut fetch, m, t),
+            Wake::Push(m) => {
+                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut push, m, t) {
+                    transport.drop_request(id);
+                }
+            }
+            Wake::Fetch(m) => {
+                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut fetch, m, t) {
+                    source.drop_request(id);
+                }
+            }
             Wake::Timer => {
                 push.handle_timeout(t);
                 fetch.handle_timeout(t);

@@ -3,6 +3,7 @@
 use crate::cli::{HistoryAction, HistoryArgs};
 use crate::exit_code::CliError;
 use crate::history::{self, Record};
+use crate::output::{errln, outln};
 use crate::progress::bytes;
 
 pub fn run(args: HistoryArgs) -> Result<(), CliError> {
@@ -14,7 +15,7 @@ pub fn run(args: HistoryArgs) -> Result<(), CliError> {
     let (records, bad) = history::read(&dir)
         .map_err(|e| CliError::Input(format!("{}: {e}", dir.join(history::FILE).display())))?;
     if bad > 0 {
-        eprintln!(
+        errln!(
             "tug: warning: {bad} unreadable line(s) in {} skipped",
             dir.join(history::FILE).display()
         );
@@ -38,26 +39,32 @@ fn list(records: &[Record], args: &HistoryArgs) {
         chosen.drain(..skip);
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&chosen).unwrap_or_default()
         );
         return;
     }
     if chosen.is_empty() {
-        eprintln!("No operations recorded.");
+        errln!("No operations recorded.");
         return;
     }
-    println!(
+    outln!(
         "{:<14} {:<19} {:<5} {:<16} {:>8} {:>10} {:>11}  WHAT",
-        "ID", "STARTED (UTC)", "OP", "RESULT", "TIME", "MOVED", "AVG"
+        "ID",
+        "STARTED (UTC)",
+        "OP",
+        "RESULT",
+        "TIME",
+        "MOVED",
+        "AVG"
     );
     for r in chosen {
         let result = match &r.error_class {
             Some(class) if r.outcome == "failed" => format!("failed:{class}"),
             _ => r.outcome.clone(),
         };
-        println!(
+        outln!(
             "{:<14} {:<19} {:<5} {:<16} {:>8} {:>10} {:>11}  {} -> {}",
             r.id,
             r.start.get(..19).unwrap_or(&r.start).replace('T', " "),
@@ -96,51 +103,61 @@ fn show(records: &[Record], id: &str, json: bool) -> Result<(), CliError> {
         },
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return Ok(());
     }
-    println!("id:          {}", r.id);
-    println!(
+    outln!("id:          {}", r.id);
+    outln!(
         "operation:   {}{}",
         r.command,
         if r.dry_run { " (dry run)" } else { "" }
     );
-    println!("source:      {}", r.source);
-    println!("target:      {}", r.target);
+    outln!("source:      {}", r.source);
+    outln!("target:      {}", r.target);
     if let Some(d) = &r.digest {
-        println!("digest:      {d}");
+        outln!("digest:      {d}");
     }
-    println!("started:     {}", r.start);
-    println!("ended:       {} ({})", r.end, seconds(r.duration_ms));
+    outln!("started:     {}", r.start);
+    outln!("ended:       {} ({})", r.end, seconds(r.duration_ms));
     match (&r.error_class, &r.error) {
-        (Some(class), Some(error)) => println!(
+        (Some(class), Some(error)) => outln!(
             "result:      {} (exit {}, {class}): {error}",
-            r.outcome, r.exit_code
+            r.outcome,
+            r.exit_code
         ),
-        _ => println!("result:      {} (exit {})", r.outcome, r.exit_code),
+        _ => outln!("result:      {} (exit {})", r.outcome, r.exit_code),
     }
-    println!(
+    outln!(
         "blobs:       {} ({} transferred, {} skipped, {} mounted)",
-        r.blobs, r.blobs_transferred, r.blobs_skipped, r.blobs_mounted
+        r.blobs,
+        r.blobs_transferred,
+        r.blobs_skipped,
+        r.blobs_mounted
     );
-    println!(
+    outln!(
         "bytes:       {} total, {} transferred, {} skipped, {} mounted",
         bytes(r.bytes_total),
         bytes(r.bytes_transferred),
         bytes(r.bytes_skipped),
         bytes(r.bytes_mounted)
     );
-    println!(
+    outln!(
         "throughput:  {}/s average, {}/s peak",
         bytes(r.avg_bytes_per_second as u64),
         bytes(r.peak_bytes_per_second as u64)
     );
-    println!("retries:     {}", r.retries);
+    outln!("retries:     {}", r.retries);
     if !r.blob_timings.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "  {:<19} {:>10} {:>9} {:>9} {:>8} {:<10} {:>7}",
-            "BLOB", "SIZE", "START", "END", "TIME", "OUTCOME", "RETRIES"
+            "BLOB",
+            "SIZE",
+            "START",
+            "END",
+            "TIME",
+            "OUTCOME",
+            "RETRIES"
         );
         for b in &r.blob_timings {
             let short = b.digest.get(..19).unwrap_or(&b.digest);
@@ -149,7 +166,7 @@ fn show(records: &[Record], id: &str, json: bool) -> Result<(), CliError> {
             } else {
                 b.outcome.clone()
             };
-            println!(
+            outln!(
                 "  {:<19} {:>10} {:>9} {:>9} {:>8} {:<10} {:>7}",
                 short,
                 bytes(b.size),

@@ -4,6 +4,7 @@
 
 use crate::cli::InspectArgs;
 use crate::exit_code::CliError;
+use crate::output::outln;
 use crate::progress::bytes;
 use crate::source::{Source, SourceSpec};
 
@@ -34,10 +35,10 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
             .collect();
         let v = serde_json::json!({"format": contents.format.to_string(),
             "compression": source.compression.map(|c| c.name()), "images": images});
-        println!("{v:#}");
+        outln!("{v:#}");
         return Ok(());
     }
-    println!("{}: {}", source.path.display(), source.describe_format());
+    outln!("{}: {}", source.path.display(), source.describe_format());
     for (i, img) in contents.images.iter().enumerate() {
         let total: u64 = img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>();
         let names = if img.names.is_empty() {
@@ -45,31 +46,31 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
         } else {
             img.names.join(", ")
         };
-        println!("image {i}: {names}");
+        outln!("image {i}: {names}");
         if let Some(platform) = &img.platform {
-            println!("  platform {platform}");
+            outln!("  platform {platform}");
         }
         if let Some(index) = &img.index {
-            println!(
+            outln!(
                 "  index    {} {} ({} bytes)",
                 index.digest,
                 index.media_type,
                 index.bytes.len()
             );
         }
-        println!(
+        outln!(
             "  manifest {} {} ({} bytes)",
             img.manifest.digest,
             img.manifest.media_type,
             img.manifest.bytes.len()
         );
-        println!(
+        outln!(
             "  config   {} {}",
             img.config.digest,
             bytes(img.config.size)
         );
         for (j, layer) in img.layers.iter().enumerate() {
-            println!(
+            outln!(
                 "  layer {:>2} {} {:>10} {}",
                 j + 1,
                 layer.digest,
@@ -77,7 +78,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
                 layer.media_type
             );
         }
-        println!("  total    {}", bytes(total));
+        outln!("  total    {}", bytes(total));
     }
     Ok(())
 }

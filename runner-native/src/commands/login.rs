@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
+use crate::output::errln;
 use crate::transport::Transport;
 
 /// The registry host from what the user typed (`https://host/`, `host:port`, `docker.io`).
@@ -44,6 +45,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
     let config = PullConfig {
         scheme,
         credentials: Some(creds.clone()),
+        body_deadline: settings.body_deadline(),
         ..PullConfig::default()
     };
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
@@ -59,7 +61,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
         fetch.fatal_error().cloned().map(Err)
     }))?;
     let place = credentials::remember(&registry, &creds)?;
-    eprintln!(
+    errln!(
         "Login succeeded for {} at {registry}; credentials kept in {place}",
         creds.username
     );
@@ -69,9 +71,9 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
 pub fn logout(args: LogoutArgs) -> Result<(), CliError> {
     let registry = host(&args.registry);
     if credentials::forget(&registry)? {
-        eprintln!("Removed the credentials for {registry}");
+        errln!("Removed the credentials for {registry}");
     } else {
-        eprintln!("No credentials were kept for {registry}");
+        errln!("No credentials were kept for {registry}");
     }
     Ok(())
 }

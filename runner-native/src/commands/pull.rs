@@ -17,6 +17,7 @@ use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::oci_dir::OciDir;
+use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::transport::Transport;
 
@@ -90,7 +91,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut display = Display::new(settings.progress.value, Vec::new());
     let mode = display.mode();
     if display.is_human() {
-        eprintln!("Pulling {image}");
+        errln!("Pulling {image}");
     }
     // The registry's mirror first, if its table names one; then the registry itself.
     let mirror = settings.mirror_for(&image, &args.registry);
@@ -98,7 +99,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut write_error: Option<std::io::Error> = None;
     // One look-up for every registry (`--password-stdin` can be read only once).
     let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
-    let creds = credentials::for_registries(&args.registry, &registries)?;
+    let creds = credentials::for_registries(&args.registry, &image.registry, &registries)?;
     let mut result = Err(tug_core::Error::Cancelled);
     for (i, from) in sources.iter().enumerate() {
         result = pull_from(
@@ -114,9 +115,10 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             Err(e) if i + 1 < sources.len() && write_error.is_none() && mirror_miss(e) => {
                 display.finish();
                 if display.is_human() {
-                    eprintln!(
+                    errln!(
                         "mirror {}: {e}; pulling from {}",
-                        from.registry, image.registry
+                        from.registry,
+                        image.registry
                     );
                 }
             }
@@ -131,7 +133,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         )));
     }
     if let Err(tug_core::Error::Cancelled) = &result {
-        eprintln!(
+        errln!(
             "tug: pull cancelled; run the same command again to go on (downloaded bytes are kept in {})",
             layout_root.display()
         );
@@ -178,10 +180,10 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "peak_bytes_per_second": display.peak(),
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
         if mode != ProgressMode::None {
-            eprintln!(
+            errln!(
                 "{}",
                 done_line(&Totals {
                     verb: "Pulled",
@@ -196,9 +198,11 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 })
             );
         }
-        println!(
+        outln!(
             "{}/{}@{} -> {written}",
-            image.registry, image.repository, root.digest
+            image.registry,
+            image.repository,
+            root.digest
         );
     }
     Ok(())
@@ -248,6 +252,7 @@ fn pull_from(
                 .map(std::time::Duration::from_secs),
             ..RetryPolicy::default()
         },
+        body_deadline: settings.body_deadline(),
         ..PullConfig::default()
     };
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
@@ -260,7 +265,7 @@ fn pull_from(
         .map_err(io_err)?;
     if !resumed.is_empty() && display.is_human() {
         let held: u64 = resumed.iter().map(|(_, n)| n).sum();
-        eprintln!(
+        errln!(
             "Found {} unfinished download(s) from an earlier run ({}): continuing them",
             resumed.len(),
             bytes(held)

@@ -24,6 +24,7 @@ use crate::driver::drive_with;
 use crate::exit_code::CliError;
 use crate::first_pass::{self, FirstPass, Late};
 use crate::history::Recorder;
+use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::source::{Source, SourceSpec};
 use crate::transport::{BlobSource, Transport};
@@ -57,9 +58,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     if args.dry_run {
         history.dry_run();
     }
-    let credentials = credentials::for_registries(&args.registry, &[&target.registry])?
-        .pop()
-        .flatten();
+    let credentials =
+        credentials::for_registries(&args.registry, &target.registry, &[&target.registry])?
+            .pop()
+            .flatten();
     let mut spec = SourceSpec::parse(&args.source);
     let mut from_store = false;
     if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
@@ -231,6 +233,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             ..RetryPolicy::default()
         },
         dry_run: args.dry_run,
+        body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
     let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
@@ -246,7 +249,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             Some(_) => format!("{} platforms", images.len()),
             None => format!("{} layers", images[0].layers.len()),
         };
-        eprintln!(
+        errln!(
             "Pushing {} ({}, {what}, {}) to {target}",
             source.path.display(),
             source.describe_format(),
@@ -310,7 +313,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         return Err(e);
     }
     if let Err(tug_core::Error::Cancelled) = &result {
-        eprintln!(
+        errln!(
             "tug: push cancelled; run the same command again to go on (blobs already in the registry are not sent again)"
         );
     }
@@ -413,11 +416,11 @@ fn print_result(
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "peak_bytes_per_second": peak,
         });
-        println!("{v}");
+        outln!("{v}");
         return;
     }
     if args.dry_run {
-        println!("Plan for {target} (dry run, nothing uploaded):");
+        outln!("Plan for {target} (dry run, nothing uploaded):");
         // Each blob once, as it is sent once, with the other places it is used.
         for (i, blob) in plan.blobs.iter().enumerate() {
             if plan.blobs[..i].iter().any(|b| b.digest == blob.digest) {
@@ -440,7 +443,7 @@ fn print_result(
                 true => String::new(),
                 false => format!(" (also {})", also.join(", ")),
             };
-            println!(
+            outln!(
                 "  {state:6} {:12} {} {}{also}",
                 labels[i],
                 blob.digest,
@@ -453,11 +456,12 @@ fn print_result(
             .filter(|b| report.blobs_missing.contains(&b.digest))
             .map(|b| b.size)
             .sum();
-        println!(
+        outln!(
             "  then   manifest     {} ({})",
-            report.manifest_digest, plan.manifest.media_type
+            report.manifest_digest,
+            plan.manifest.media_type
         );
-        println!(
+        outln!(
             "{} of {} blobs to upload ({})",
             report.blobs_missing.len(),
             report.blobs_missing.len() + report.blobs_skipped,
@@ -466,7 +470,7 @@ fn print_result(
         return;
     }
     if progress != ProgressMode::None {
-        eprintln!(
+        errln!(
             "{}",
             done_line(&Totals {
                 verb: "Pushed",
@@ -481,6 +485,6 @@ fn print_result(
             })
         );
     }
-    println!("{target}");
-    println!("{pushed}");
+    outln!("{target}");
+    outln!("{pushed}");
 }

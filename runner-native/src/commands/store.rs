@@ -17,6 +17,7 @@ use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
 use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
+use crate::output::{errln, outln};
 use crate::progress::bytes;
 use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
@@ -124,12 +125,12 @@ pub fn images(args: ImagesArgs) -> Result<(), CliError> {
                     "size": image_size(&layout, &e.digest), "created": e.created})
             })
             .collect();
-        println!("{}", Value::Array(v));
+        outln!("{}", Value::Array(v));
         return Ok(());
     }
-    println!("{:<50} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
+    outln!("{:<50} {:<19} {:>10}  CREATED", "NAME", "DIGEST", "SIZE");
     for e in &all {
-        println!(
+        outln!(
             "{:<50} sha256:{} {:>10}  {}",
             e.name,
             e.digest.short(),
@@ -155,7 +156,7 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
             })
         })
         .map_err(io)?;
-    eprintln!("Untagged {name}; `tug prune` frees blobs no image uses");
+    errln!("Untagged {name}; `tug prune` frees blobs no image uses");
     Ok(())
 }
 
@@ -205,9 +206,9 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
             freed += size;
         }
     }
-    eprintln!("Removed {count} unreferenced blobs, freed {}", bytes(freed));
+    errln!("Removed {count} unreferenced blobs, freed {}", bytes(freed));
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"blobs_removed": count, "bytes_freed": freed})
         );
@@ -237,8 +238,8 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
         }
     }
     match &platform {
-        Some(p) => eprintln!("Saved {} ({p}) to {}", entry.name, args.output.display()),
-        None => eprintln!("Saved {} to {}", entry.name, args.output.display()),
+        Some(p) => errln!("Saved {} ({p}) to {}", entry.name, args.output.display()),
+        None => errln!("Saved {} to {}", entry.name, args.output.display()),
     }
     Ok(())
 }
@@ -361,7 +362,7 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                     root.bytes.len() as u64,
                 )
                 .map_err(io)?;
-            eprintln!("Loaded {full}{what}");
+            errln!("Loaded {full}{what}");
         }
     }
     Ok(())

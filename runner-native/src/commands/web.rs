@@ -2,23 +2,32 @@
 //!
 //! A small static server: a thread per connection (at most [`MAX_CONNECTIONS`]), HTTP/1.1
 //! keep-alive, `GET` and `HEAD` only, files looked up in the embedded table (no file system,
-//! so no path can reach outside it), `404` for anything else. It binds only the address it
-//! is given and prints the page's URL on standard output.
+//! so no path can reach outside it), `404` for anything else. Each request head must arrive
+//! whole within [`HEAD_DEADLINE`], so clients sending slowly (or not at all) cannot keep the
+//! connection slots. It binds only the address it is given and prints the page's URL on
+//! standard output.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cli::WebArgs;
 use crate::exit_code::CliError;
+use crate::output::errln;
 use crate::web_assets::{self, Asset};
 
 /// Connections served at once; more are answered `503` and closed.
 const MAX_CONNECTIONS: usize = 64;
-/// How long an idle keep-alive connection (or a slow request head) is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a connection may take to send a whole request head, counted from when the
+/// server starts waiting for it (so it bounds idle keep-alive connections too); then the
+/// connection is closed, however the bytes trickle in.
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// How long writing a response may stall before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long what a client still sends is read (and dropped) before closing.
+const LINGER: Duration = Duration::from_millis(500);
 /// The longest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -40,12 +49,8 @@ pub fn run(args: WebArgs) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Serve(format!("cannot read the bound address: {e}")))?;
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", page_url(addr));
-        let _ = out.flush();
-    }
-    eprintln!(
+    crate::output::out(page_url(addr));
+    errln!(
         "tug web: serving the page at {} (Ctrl-C stops)",
         page_url(addr)
     );
@@ -103,14 +108,17 @@ fn serve(listener: TcpListener, lookup: Lookup) -> Result<(), CliError> {
 }
 
 fn handle_connection(stream: TcpStream, lookup: Lookup) {
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::new(Deadlined {
+        stream,
+        deadline: Instant::now(),
+    });
     loop {
+        reader.get_mut().deadline = Instant::now() + HEAD_DEADLINE;
         let request = match read_head(&mut reader) {
             Ok(Some(r)) => r,
             Ok(None) => return,
@@ -132,15 +140,30 @@ fn handle_connection(stream: TcpStream, lookup: Lookup) {
     }
 }
 
-/// Reads (and drops) what the client still sends for a moment before closing, so that
-/// closing with unread bytes does not reset the connection before the client has read the
-/// response.
-fn linger(reader: &mut BufReader<TcpStream>) {
-    let _ = reader.get_ref().shutdown(std::net::Shutdown::Write);
-    let _ = reader
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(500)));
-    let _ = std::io::copy(&mut reader.by_ref().take(1 << 20), &mut std::io::sink());
+/// Reads a connection until a deadline: each read waits only for what is left of it.
+struct Deadlined {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Reads (and drops) what the client still sends for a moment ([`LINGER`] in all) before
+/// closing, so that closing with unread bytes does not reset the connection before the
+/// client has read the response.
+fn linger(reader: &mut BufReader<Deadlined>) {
+    let _ = reader.get_ref().stream.shutdown(std::net::Shutdown::Write);
+    reader.get_mut().deadline = Instant::now() + LINGER;
+    let _ = io::copy(&mut reader.by_ref().take(1 << 20), &mut io::sink());
 }
 
 /// The parts of a request head the server looks at.
@@ -492,6 +515,53 @@ mod tests {
         assert!(old.starts_with("HTTP/1.1 200 ") && old.contains("Connection: close"));
         let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert!(exchange(addr, &huge).starts_with("HTTP/1.1 431 "));
+    }
+
+    #[test]
+    fn clients_trickling_their_heads_lose_their_slots_at_the_deadline() {
+        let addr = start();
+        let get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        // More connections than there are slots, each sending its head a byte at a time
+        // and never finishing it.
+        let mut slow: Vec<TcpStream> = (0..MAX_CONNECTIONS + 4)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
+                s
+            })
+            .collect();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let trickle = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for s in &mut slow {
+                        let _ = s.write_all(b"a");
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        // Every slot is taken: a new client is turned away...
+        let refused = exchange(addr, get);
+        assert!(refused.starts_with("HTTP/1.1 503 "), "{refused}");
+        // ...until the deadline frees the slots, though the bytes keep trickling.
+        let started = Instant::now();
+        loop {
+            let text = exchange(addr, get);
+            if text.starts_with("HTTP/1.1 200 ") {
+                break;
+            }
+            assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+            let waited = started.elapsed();
+            assert!(
+                waited < HEAD_DEADLINE * 3,
+                "still refused {waited:?} after the slots filled"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        trickle.join().unwrap();
     }
 
     #[test]

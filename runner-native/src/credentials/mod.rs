@@ -14,18 +14,22 @@ use tug_core::Credentials;
 use crate::cli::RegistryArgs;
 use crate::exit_code::CliError;
 
-/// The credentials to use for each of `registries` (hosts as written in image references):
-/// the command line's for all of them when given, else each one's stored credentials.
+/// The credentials to use for each of `registries` (hosts as written in image references).
+/// The command line's (`-u`, `--password-stdin`, `TUG_USERNAME`/`TUG_PASSWORD`) go only to
+/// `named`, the registry the command names for them (a push's or copy's target, a pull's
+/// image); every other registry (a copy's source, a mirror) gets only what is stored for it.
 pub fn for_registries(
     args: &RegistryArgs,
+    named: &str,
     registries: &[&str],
 ) -> Result<Vec<Option<Credentials>>, CliError> {
-    if let Some(creds) = from_args(args)? {
-        return Ok(registries.iter().map(|_| Some(creds.clone())).collect());
-    }
+    let flags = from_args(args)?;
     registries
         .iter()
-        .map(|r| docker_config::lookup(r))
+        .map(|r| match &flags {
+            Some(creds) if registry_matches(r, named) => Ok(Some(creds.clone())),
+            _ => docker_config::lookup(r),
+        })
         .collect()
 }
 

@@ -200,7 +200,14 @@ fn a_second_ctrl_c_exits_at_once() {
     std::fs::write(&image, b"").unwrap();
     let mut child = Tug::new()
         .env("TUG_STATE_DIR", dir.path().join("state"))
-        .args(["-v", "push", "--plain-http", "-u", "someone", "--password-stdin"])
+        .args([
+            "-v",
+            "push",
+            "--plain-http",
+            "-u",
+            "someone",
+            "--password-stdin",
+        ])
         .arg(&image)
         .arg("127.0.0.1:9/intr/app:v1")
         .command()

@@ -11,6 +11,8 @@
 //! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of a plain-HTTP registry (dropped
 //!   connections, 5xx, 429, stalls, 401 challenges, body caps, `Range` rewrites, blob
 //!   redirects to a [`BlobHost`]), counting the bytes it forwards.
+//! - [`HostileServer`]: a scripted registry, token realm or blob store written to misbehave
+//!   (one port for plain HTTP and TLS; endless and trickled bodies), logging every request.
 //! - [`Nginx`]: nginx in front of a plain-HTTP [`Registry`], doing TLS and CORS with the
 //!   documented `docs/nginx-cors.conf`, for browser tests.
 //! - [`TugWeb`], [`PagePush`]: `tug web` serving the page, and chromium (playwright-core)
@@ -23,6 +25,8 @@ pub mod browser;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod hashing;
+pub mod hostile;
+pub mod hostile_registry;
 pub mod nginx;
 mod registry;
 mod registry_config;
@@ -39,8 +43,10 @@ pub use fault_proxy::{
     RuleId, Shaping,
 };
 pub use fixtures::{FixtureImage, FixtureLayer, ImageSpec, LayerSpec};
+pub use hostile::{HostileServer, Reply, SeenRequest};
+pub use hostile_registry::MiniRegistry;
 pub use nginx::Nginx;
 pub use registry::Registry;
 pub use registry_config::RegistryConfig;
 pub use token_server::{TokenMode, TokenServer, TokenServerConfig};
-pub use tug::{tug_bin, Tug, TugOutput};
+pub use tug::{tug_bin, Cut, CutOutput, CutWhen, Tug, TugOutput};

@@ -822,7 +822,7 @@ impl Signer {
     }
 }
 
-fn server_tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+pub(crate) fn server_tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> =

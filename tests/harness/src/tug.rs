@@ -253,6 +253,90 @@ impl Tug {
         cmd
     }
 
+    /// Runs tug with `cut` going into a pipe whose reader goes away, as `tug … | head -1`
+    /// does: before tug starts, or once it has read one line. The other stream is collected.
+    /// tug is killed after [`Tug::timeout`] (a hang detector).
+    ///
+    /// # Panics
+    ///
+    /// If the process or a pipe cannot be made.
+    pub fn run_cut(self, cut: Cut, when: CutWhen) -> CutOutput {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null());
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        let mut reader = match when {
+            CutWhen::Before => {
+                drop(reader);
+                None
+            }
+            CutWhen::AfterLine => Some(reader),
+        };
+        match cut {
+            Cut::Stdout => cmd.stdout(writer).stderr(Stdio::piped()),
+            Cut::Stderr => cmd.stderr(writer).stdout(Stdio::piped()),
+            Cut::Both => cmd
+                .stdout(writer.try_clone().expect("a second write end"))
+                .stderr(writer),
+        };
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {}: {e}", self.bin.display()));
+        // The write ends now belong to tug alone: the pipe ends when tug does.
+        drop(cmd);
+        let first_line = thread::spawn(move || {
+            let mut line = Vec::new();
+            if let Some(pipe) = reader.as_mut() {
+                let mut byte = [0u8];
+                while line.last() != Some(&b'\n') && matches!(pipe.read(&mut byte), Ok(1)) {
+                    line.push(byte[0]);
+                }
+            }
+            // Dropping the read end closes the pipe under tug.
+            drop(reader);
+            line
+        });
+        let other = child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>)
+            .or_else(|| {
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>)
+            });
+        let other = other.map(|mut pipe| {
+            thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                buf
+            })
+        });
+        let pid = child.id();
+        let (done_tx, done_rx) = mpsc::channel();
+        let waiter = thread::spawn(move || {
+            let status = child.wait().expect("wait for tug");
+            let _ = done_tx.send(());
+            status
+        });
+        let timed_out = done_rx.recv_timeout(self.timeout).is_err();
+        if timed_out {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let status = waiter.join().expect("tug waiter");
+        CutOutput {
+            status,
+            code: status.code(),
+            first_line: first_line.join().expect("first line reader"),
+            other: other
+                .map(|t| t.join().expect("output reader"))
+                .unwrap_or_default(),
+            timed_out,
+        }
+    }
+
     /// Runs tug to completion (or until the timeout) and collects its output.
     ///
     /// # Panics
@@ -306,6 +390,58 @@ impl Tug {
             stderr,
             timed_out,
         }
+    }
+}
+
+/// Which of tug's streams [`Tug::run_cut`] sends into a pipe whose reader goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// `tug … | head -1`.
+    Stdout,
+    /// `tug … 2>&1 >/dev/null | head -1`, with stdout collected.
+    Stderr,
+    /// `tug … 2>&1 | head -1`: both into the same pipe.
+    Both,
+}
+
+/// When the reader of a [`Cut`] pipe goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutWhen {
+    /// Before tug starts: its first write there fails.
+    Before,
+    /// Once it has read one line (or the end, if tug writes no whole line).
+    AfterLine,
+}
+
+/// What a [`Tug::run_cut`] run produced.
+#[derive(Debug)]
+pub struct CutOutput {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// The exit code; `None` if tug was killed by a signal (including by the timeout).
+    pub code: Option<i32>,
+    /// What the reader read before going away (nothing with [`CutWhen::Before`]).
+    pub first_line: Vec<u8>,
+    /// Everything tug wrote to the stream that was not cut (nothing with [`Cut::Both`]).
+    pub other: Vec<u8>,
+    /// Whether tug was killed because it exceeded [`Tug::timeout`].
+    pub timed_out: bool,
+}
+
+impl std::fmt::Display for CutOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{}\n--- read before the cut:\n{}\n--- the other stream:\n{}",
+            self.status,
+            if self.timed_out {
+                " (killed: timed out, a hang)"
+            } else {
+                ""
+            },
+            String::from_utf8_lossy(&self.first_line).trim_end(),
+            String::from_utf8_lossy(&self.other).trim_end()
+        )
     }
 }
 

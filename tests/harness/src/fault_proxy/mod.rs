@@ -24,7 +24,7 @@
 //! forwarded request waits an added latency before it goes on.
 
 mod blob_host;
-mod http;
+pub(crate) mod http;
 mod shaping;
 
 use std::collections::HashMap;

@@ -1,0 +1,218 @@
+//! Response bodies the core reads into memory (manifests, errors, token answers) have a size
+//! cap and a total deadline, in virtual time: an endless body fails its request as soon as
+//! it passes the cap, a trickling one when its deadline passes, and the request the core gave
+//! up on is unknown to it from then on (the runner's cue to stop reading it).
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use std::time::Duration;
+
+use tug_core::http::{Request, RequestId, ResponseHead, TransportErrorKind};
+use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Error, Instant, Misuse, Scheme, MAX_BODY_IN_MEMORY};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn at(secs: f64) -> Instant {
+    Instant::from_duration(Duration::from_secs_f64(secs))
+}
+
+fn pull(attempts: u32) -> Pull {
+    let plan = PullPlan {
+        registry: "127.0.0.1:5000".into(),
+        repository: "team/app".into(),
+        reference: "v1".into(),
+        platform: "linux/amd64".parse().unwrap(),
+        all_platforms: false,
+        have: Vec::new(),
+        manifests_only: false,
+    };
+    let config = PullConfig {
+        scheme: Scheme::Http,
+        retry: RetryPolicy {
+            max_attempts: attempts,
+            ..RetryPolicy::default()
+        },
+        body_deadline: DEADLINE,
+        ..PullConfig::default()
+    };
+    Pull::new(plan, config, Instant::ZERO)
+}
+
+/// Drains outputs: the requests to send, and the result if the pull finished.
+fn drain(p: &mut Pull) -> (Vec<Request>, Option<Result<(), Error>>) {
+    let mut sent = Vec::new();
+    while let Some(out) = p.poll() {
+        match out {
+            Output::Send(r) => sent.push(r),
+            Output::Finished(r) => return (sent, Some(r.map(|_| ()))),
+            _ => {}
+        }
+    }
+    (sent, None)
+}
+
+fn answer(p: &mut Pull, id: RequestId, head: ResponseHead, body: &[u8], now: Instant) {
+    p.handle_response(id, head, now).unwrap();
+    p.handle_body_chunk(id, body, now).unwrap();
+    p.handle_body_end(id, now).unwrap();
+}
+
+/// Past the version check: the manifest request is out.
+fn manifest_request(p: &mut Pull) -> Request {
+    let (sent, _) = drain(p);
+    answer(p, sent[0].id, ResponseHead::new(200), b"{}", Instant::ZERO);
+    let (sent, _) = drain(p);
+    assert!(
+        sent[0].url.path().contains("/manifests/"),
+        "{}",
+        sent[0].url
+    );
+    sent[0].clone()
+}
+
+fn manifest_head() -> ResponseHead {
+    ResponseHead::new(200).with_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+}
+
+fn expect_error(result: Option<Result<(), Error>>, kind: TransportErrorKind) -> String {
+    match result {
+        Some(Err(e @ Error::Transport { .. })) => {
+            let Error::Transport { error, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(error.kind, kind, "{e}");
+            e.to_string()
+        }
+        other => panic!("expected a transport error, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_endless_manifest_fails_at_the_cap_and_is_not_read_further() {
+    let mut p = pull(5);
+    let req = manifest_request(&mut p);
+    p.handle_response(req.id, manifest_head(), Instant::ZERO)
+        .unwrap();
+    let piece = vec![b' '; 64 * 1024];
+    let mut fed = 0;
+    let mut result = None;
+    while result.is_none() {
+        assert!(fed <= MAX_BODY_IN_MEMORY + piece.len(), "read past the cap");
+        p.handle_body_chunk(req.id, &piece, Instant::ZERO).unwrap();
+        fed += piece.len();
+        result = drain(&mut p).1;
+    }
+    assert!(fed > MAX_BODY_IN_MEMORY);
+    let message = expect_error(result, TransportErrorKind::TooLarge);
+    assert!(message.contains("manifest"), "{message}");
+    assert!(message.contains("4 MiB"), "{message}");
+    assert_eq!(
+        p.handle_body_chunk(req.id, &piece, Instant::ZERO),
+        Err(Misuse::UnknownRequest(req.id))
+    );
+}
+
+#[test]
+fn a_manifest_declared_over_the_cap_fails_at_its_first_bytes() {
+    let mut p = pull(5);
+    let req = manifest_request(&mut p);
+    let head = manifest_head().with_header("Content-Length", &(MAX_BODY_IN_MEMORY + 1).to_string());
+    p.handle_response(req.id, head, Instant::ZERO).unwrap();
+    p.handle_body_chunk(req.id, b"{", Instant::ZERO).unwrap();
+    let message = expect_error(drain(&mut p).1, TransportErrorKind::TooLarge);
+    assert!(message.contains("larger than 4 MiB"), "{message}");
+}
+
+#[test]
+fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
+    let mut p = pull(2);
+    let req = manifest_request(&mut p);
+    p.handle_response(req.id, manifest_head(), at(1.0)).unwrap();
+    assert_eq!(p.poll_timeout(), Some(at(61.0)));
+    // One byte a second: each under any stall timeout, the whole never done.
+    let mut t = 1.0;
+    while t < 60.5 {
+        t += 1.0;
+        p.handle_body_chunk(req.id, b" ", at(t)).unwrap();
+        assert!(drain(&mut p).0.is_empty());
+    }
+    p.handle_timeout(at(61.0));
+    assert_eq!(
+        p.handle_body_chunk(req.id, b" ", at(61.0)),
+        Err(Misuse::UnknownRequest(req.id)),
+        "the runner is told to stop reading it"
+    );
+    // The retry asks again once its backoff passes.
+    let (sent, result) = drain(&mut p);
+    assert!(result.is_none() && sent.is_empty());
+    let retry_at = p.poll_timeout().expect("a retry is scheduled");
+    p.handle_timeout(retry_at);
+    let (sent, _) = drain(&mut p);
+    assert!(sent[0].url.path().contains("/manifests/"));
+    // Trickling again: retries are exhausted, the error says why.
+    let again = sent[0].id;
+    p.handle_response(again, manifest_head(), retry_at).unwrap();
+    p.handle_timeout(retry_at + DEADLINE);
+    let message = expect_error(drain(&mut p).1, TransportErrorKind::Timeout);
+    assert!(
+        message.contains("did not arrive whole within 60 s"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_token_answer_has_the_same_cap() {
+    let mut p = pull(5);
+    let (sent, _) = drain(&mut p);
+    let challenge = ResponseHead::new(401).with_header(
+        "WWW-Authenticate",
+        r#"Bearer realm="http://127.0.0.1:5000/token""#,
+    );
+    answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
+    let (sent, _) = drain(&mut p);
+    let token = &sent[0];
+    assert!(token.url.path().ends_with("/token"));
+    p.handle_response(token.id, ResponseHead::new(200), Instant::ZERO)
+        .unwrap();
+    let piece = vec![b'x'; 1 << 20];
+    let mut result = None;
+    for _ in 0..=(MAX_BODY_IN_MEMORY >> 20) {
+        p.handle_body_chunk(token.id, &piece, Instant::ZERO)
+            .unwrap();
+        result = drain(&mut p).1;
+        if result.is_some() {
+            break;
+        }
+    }
+    match result {
+        Some(Err(e @ Error::Auth { .. })) => {
+            assert!(e.to_string().contains("larger than 4 MiB"), "{e}")
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_trickling_token_answer_times_out() {
+    let mut p = pull(5);
+    let (sent, _) = drain(&mut p);
+    let challenge = ResponseHead::new(401).with_header(
+        "WWW-Authenticate",
+        r#"Bearer realm="http://127.0.0.1:5000/token""#,
+    );
+    answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
+    let (sent, _) = drain(&mut p);
+    p.handle_response(sent[0].id, ResponseHead::new(200), at(2.0))
+        .unwrap();
+    assert_eq!(p.poll_timeout(), Some(at(62.0)));
+    p.handle_timeout(at(62.0));
+    match drain(&mut p).1 {
+        Some(Err(e @ Error::Auth { .. })) => {
+            assert!(e.to_string().contains("did not arrive whole"), "{e}")
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+}

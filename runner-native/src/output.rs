@@ -1,0 +1,99 @@
+//! Everything tug prints goes through here, so that a closed standard output or error
+//! (`tug history | head -1`) never panics nor stops the work: the first write that fails
+//! marks its stream gone, later writes to it are dropped, and the command ends as it would
+//! have with the stream open (a push still pushes, an error keeps its exit code).
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// One of the two streams tug prints on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+static STDERR_GONE: AtomicBool = AtomicBool::new(false);
+
+impl Stream {
+    fn gone(self) -> &'static AtomicBool {
+        match self {
+            Stream::Stdout => &STDOUT_GONE,
+            Stream::Stderr => &STDERR_GONE,
+        }
+    }
+
+    /// Writes `bytes` whole, or nothing more ever once the stream failed (its reader went
+    /// away, the disk is full, ...).
+    pub fn write(self, bytes: &[u8]) {
+        if self.gone().load(Ordering::Relaxed) {
+            return;
+        }
+        let written = match self {
+            Stream::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Stream::Stderr => io::stderr().lock().write_all(bytes),
+        };
+        if written.is_err() {
+            self.gone().store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes `line` and a newline in one write. Lines carry text from outside (registry
+    /// messages, tags, platforms, history records): control characters in them are shown
+    /// escaped, never obeyed by the terminal (tug's own escape sequences go through
+    /// [`Stream::write`], from the progress display only).
+    pub fn line(self, line: impl Display) {
+        let text = line.to_string();
+        let safe = tug_core::terminal_safe::terminal_safe_lines(&text);
+        self.write(format!("{safe}\n").as_bytes());
+    }
+
+    /// A writer onto this stream that never fails (for code that takes a `Write`).
+    pub fn writer(self) -> Writer {
+        Writer(self)
+    }
+}
+
+/// A line on standard output (what a command produces).
+pub fn out(line: impl Display) {
+    Stream::Stdout.line(line);
+}
+
+/// A line on standard error (messages for people: progress, notes, errors).
+pub fn err(line: impl Display) {
+    Stream::Stderr.line(line);
+}
+
+/// `println!` through [`out`].
+macro_rules! outln {
+    () => { $crate::output::out("") };
+    ($($arg:tt)*) => { $crate::output::out(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` through [`err`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::err(format_args!($($arg)*)) };
+}
+
+pub(crate) use {errln, outln};
+
+/// A [`Write`] onto a [`Stream`]: every write succeeds, whether or not the stream is still
+/// there.
+#[derive(Clone, Copy, Debug)]
+pub struct Writer(Stream);
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
