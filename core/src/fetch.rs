@@ -129,9 +129,11 @@ impl Fetch {
             now,
         );
         let mut session = session;
-        session
-            .auth
-            .add_scope(format!("repository:{repository}:pull"));
+        if !repository.is_empty() {
+            session
+                .auth
+                .add_scope(format!("repository:{repository}:pull"));
+        }
         let mut fetch = Fetch {
             repository: repository.to_owned(),
             session,

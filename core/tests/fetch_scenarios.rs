@@ -209,3 +209,48 @@ fn credentials_are_not_sent_to_blob_storage() {
     }
     assert_eq!(got, data);
 }
+
+/// `tug login` checks credentials with a fetch of no repository: its token request names
+/// no scope (as `docker login` does), not the malformed `repository::pull`.
+#[test]
+fn a_login_check_asks_for_a_token_without_a_scope() {
+    let mut model = RegistryModel {
+        bearer: Some(support::registry_model::BearerAuth {
+            basic: Some("Basic dXNlcjpwYXNz".into()),
+            expires_in: 300,
+            useless_tokens: false,
+            refresh_token: None,
+        }),
+        ..Default::default()
+    };
+    let config = PullConfig {
+        scheme: Scheme::Http,
+        credentials: Some(tug_core::Credentials {
+            username: "user".into(),
+            password: "pass".into(),
+        }),
+        ..PullConfig::default()
+    };
+    let mut fetch = Fetch::new("127.0.0.1:5000", "", &config, Instant::ZERO);
+    let mut pending = VecDeque::new();
+    'outer: for _ in 0..20 {
+        while let Some(out) = fetch.poll() {
+            match out {
+                Output::Send(r) => pending.push_back(r),
+                Output::Ready => break 'outer,
+                Output::Failed { error, .. } => panic!("{error}"),
+                _ => {}
+            }
+        }
+        let req: Request = pending.pop_front().expect("a request");
+        let (head, body) = model.handle(&req, &[]).unwrap();
+        fetch.handle_response(req.id, head, Instant::ZERO).unwrap();
+        fetch
+            .handle_body_chunk(req.id, &body, Instant::ZERO)
+            .unwrap();
+        fetch.handle_body_end(req.id, Instant::ZERO).unwrap();
+    }
+    let (auth, scopes) = &model.token_requests[0];
+    assert!(auth.is_some(), "the token request carried the credentials");
+    assert!(scopes.is_empty(), "scopes asked for: {scopes:?}");
+}

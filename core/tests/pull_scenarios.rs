@@ -161,6 +161,45 @@ fn all_platforms_keeps_every_image_of_the_index() {
     assert_has_image(&run, &arm);
 }
 
+/// An index may name hundreds of platforms: its manifests are asked for `jobs` at a time.
+#[test]
+fn the_manifests_of_a_large_index_are_fetched_jobs_at_a_time() {
+    let mut model = RegistryModel::default();
+    let images: Vec<Image> = (0..12).map(|i| image(&[100 + i, 200 + i])).collect();
+    let entries: Vec<String> = images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            publish(&mut model, img, &format!("p{i}"));
+            format!(
+                r#"{{"mediaType":"{MANIFEST_TYPE}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"arch{i}"}}}}"#,
+                img.plan.manifest.digest,
+                img.plan.manifest.bytes.len()
+            )
+        })
+        .collect();
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    model.put_manifest("team/app", "many", index.as_bytes(), OCI_INDEX);
+    let mut p = plan("many");
+    p.all_platforms = true;
+    let run = run_pull(
+        &mut model,
+        p,
+        PullConfig {
+            jobs: 3,
+            ..config()
+        },
+    );
+    assert_eq!(run.result.as_ref().unwrap().images.len(), 12);
+    for img in &images {
+        assert_has_image(&run, img);
+    }
+    assert_eq!(run.max_manifests_in_flight, 3);
+}
+
 #[test]
 fn a_missing_platform_lists_what_the_index_has() {
     let mut model = RegistryModel::default();

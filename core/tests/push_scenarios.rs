@@ -692,6 +692,7 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
     plan.resume = vec![ResumableUpload {
         digest: img.plan.blobs[1].digest.clone(),
         location,
+        committed,
     }];
     let posts_before = model.count("POST");
     let second = run_push(&mut model, plan, &img.data, no_retry());

@@ -946,6 +946,12 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
                     ResumeLocation::Elsewhere(s) => format!("https://uploads.example/{s}"),
                     ResumeLocation::Raw(s) => s.clone(),
                 },
+                // What the earlier run saw confirmed: none, the ambiguous one byte, or more
+                // (right or wrong: the registry's reports decide).
+                committed: match &r.location {
+                    ResumeLocation::OnRegistry(n) => u64::from(n % 3),
+                    _ => 0,
+                },
             })
             .collect(),
         children,

@@ -86,7 +86,7 @@ pub struct PushArgs {
     #[arg(long, value_name = "BYTES")]
     pub monolithic_max: Option<u64>,
     /// Size of each chunk of a chunked upload [default: 64 MiB].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_size: Option<u64>,
     /// Attempts per request before giving up [default: 5].
     #[arg(long)]

@@ -65,6 +65,7 @@ impl UploadState {
                 Some(ResumableUpload {
                     digest,
                     location: entry.location,
+                    committed: entry.committed,
                 })
             })
             .collect()

@@ -79,6 +79,11 @@ pub struct Pull {
     manifests: Vec<ManifestJob>,
     root: Option<FetchedManifest>,
     pending_manifests: usize,
+    /// Index entries waiting for a slot: at most `config.jobs` child manifests are asked
+    /// for at once (an index may name hundreds).
+    manifest_queue: VecDeque<usize>,
+    /// Child manifests asked for and not yet in.
+    manifests_active: usize,
     blobs: Vec<BlobDownload>,
     queue: VecDeque<usize>,
     active: usize,
@@ -135,6 +140,8 @@ impl Pull {
             manifests: vec![root_job],
             root: None,
             pending_manifests: 1,
+            manifest_queue: VecDeque::new(),
+            manifests_active: 0,
             blobs: Vec::new(),
             queue: VecDeque::new(),
             active: 0,
@@ -510,6 +517,9 @@ impl Pull {
             self.root = Some(fetched.clone());
         }
         self.pending_manifests -= 1;
+        if !self.manifests[m].root {
+            self.manifests_active = self.manifests_active.saturating_sub(1);
+        }
         match parsed {
             Parsed::Index { manifests } => {
                 if !self.manifests[m].root {
@@ -532,8 +542,21 @@ impl Pull {
         }
         if self.pending_manifests == 0 {
             self.start_blobs();
+        } else {
+            self.fill_manifest_slots();
         }
         Ok(())
+    }
+
+    /// Asks for queued child manifests while fewer than `config.jobs` are in flight.
+    fn fill_manifest_slots(&mut self) {
+        while self.manifests_active < self.config.jobs.max(1) {
+            let Some(m) = self.manifest_queue.pop_front() else {
+                return;
+            };
+            self.manifests_active += 1;
+            self.issue(Step::Manifest(m));
+        }
     }
 
     /// Queues the index entries to fetch: every one, or the one for the plan's platform.
@@ -576,8 +599,9 @@ impl Pull {
                 root: false,
             });
             self.pending_manifests += 1;
-            self.issue(Step::Manifest(self.manifests.len() - 1));
+            self.manifest_queue.push_back(self.manifests.len() - 1);
         }
+        self.fill_manifest_slots();
         Ok(())
     }
 

@@ -36,8 +36,15 @@ pub(crate) struct BlobUpload {
     pub min_chunk: u64,
     /// End of the bytes the current session has put on the wire.
     pub sent_upto: u64,
-    /// A session a previous run left open, tried before opening a new one.
-    pub resume: Option<Url>,
+    /// A session a previous run left open, tried before opening a new one, and the bytes
+    /// the registry confirmed in it.
+    pub resume: Option<(Url, u64)>,
+    /// The most bytes the registry has confirmed holding in the current session. It never
+    /// holds fewer while the session lives, so this reads an ambiguous `0-0` report.
+    pub confirmed: u64,
+    /// The current session was opened by an earlier run: bytes may have reached it that
+    /// this run never saw.
+    pub inherited: bool,
     /// The last body that broke off below HTTP (`start`, `len`), kept across sessions to
     /// notice a body cap that resets connections.
     pub broken_body: Option<(u64, u64)>,
@@ -59,6 +66,8 @@ impl BlobUpload {
             min_chunk: 0,
             sent_upto: 0,
             resume: None,
+            confirmed: 0,
+            inherited: false,
             broken_body: None,
             recheck: None,
             hasher,
@@ -79,6 +88,8 @@ impl BlobUpload {
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Queued;
         self.sent_upto = 0;
+        self.confirmed = 0;
+        self.inherited = false;
     }
 
     /// Feeds bytes sent at `offset`. Bytes already hashed are skipped; a gap (bytes the core

@@ -567,7 +567,9 @@ impl Push {
                 Ok(())
             }
             404 => match self.blobs[b].resume.take() {
-                Some(location) => {
+                Some((location, confirmed)) => {
+                    self.blobs[b].confirmed = confirmed;
+                    self.blobs[b].inherited = true;
                     self.blobs[b].state = BlobState::Uploading {
                         location,
                         committed: 0,
@@ -675,8 +677,9 @@ impl Push {
             },
         };
         let reported = match head.header("range").map(str::trim) {
-            // distribution says `0-0` for nothing as well as for one byte.
-            Some("0-0") | Some("bytes=0-0") => Some(0),
+            // distribution says `0-0` for nothing as well as for one byte: after a chunk
+            // that ends at byte 1, it is that byte.
+            Some("0-0") | Some("bytes=0-0") => Some(u64::from(end == 1)),
             Some(range) => Some(
                 parse_range_end(range)
                     .and_then(|last| last.checked_add(1))
@@ -706,6 +709,7 @@ impl Push {
             location,
             committed,
         };
+        self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
         // A confirmed chunk is progress: the attempt limit counts failures of one request,
         // so a long upload over a bad link is not cut off by faults spread across it.
         self.blobs[b].attempts = 1;
@@ -721,6 +725,21 @@ impl Push {
         };
         self.issue(next);
         Ok(())
+    }
+
+    /// What a status report of `0-0` means for blob `b`: one byte when the registry
+    /// confirmed at least one before in this session (it never holds fewer); none unless a
+    /// one-byte first chunk may have landed unconfirmed (registries keep whole chunks) or an
+    /// earlier run's session holds what this run cannot know; `None` then: it cannot be told.
+    fn one_or_none(&self, b: usize) -> Option<u64> {
+        let blob = &self.blobs[b];
+        if blob.confirmed >= 1 {
+            Some(1)
+        } else if blob.sent_upto == 1 || blob.inherited {
+            None
+        } else {
+            Some(0)
+        }
     }
 
     /// A report the push cannot trust: ask the registry where the upload stands, a bounded
@@ -772,9 +791,19 @@ impl Push {
             Some(_) => self.location(Step::Status(b), head)?,
             None => self.upload_location(b).map_err(Failure::Error)?,
         };
-        // distribution 2.8 says `0-0` for an empty upload: never trust a byte not confirmed.
+        // distribution 2.8 says `0-0` for an empty upload and for one byte: never trust a
+        // byte not confirmed.
         let committed = match head.header("range").map(str::trim) {
-            None | Some("0-0") | Some("bytes=0-0") => 0,
+            None => 0,
+            Some("0-0") | Some("bytes=0-0") => match self.one_or_none(b) {
+                Some(n) => n,
+                None => {
+                    // The session may hold the first byte or not: a fresh one costs a byte.
+                    self.blobs[b].restart();
+                    self.issue(Step::Open(b));
+                    return Ok(());
+                }
+            },
             Some(range) => parse_range_end(range)
                 .and_then(|last| last.checked_add(1))
                 .ok_or_else(|| {
@@ -785,9 +814,10 @@ impl Push {
                 })?,
         };
         let size = self.blobs[b].size;
-        let sent = self.blobs[b].sent_upto;
-        // A registry reporting an exclusive end says one byte more than it has.
-        let committed = if Some(committed) == sent.checked_add(1) {
+        let (sent, confirmed) = (self.blobs[b].sent_upto, self.blobs[b].confirmed);
+        // A registry reporting an exclusive end says one byte more than it has (but never
+        // less than it confirmed).
+        let committed = if Some(committed) == sent.checked_add(1) && sent >= confirmed {
             sent
         } else {
             committed
@@ -800,6 +830,7 @@ impl Push {
             location,
             committed,
         };
+        self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
         self.session_event(b);
         let next = if committed == size {
             if let Some(err) = self.mismatch_error(b) {
@@ -1301,12 +1332,12 @@ impl Push {
 }
 
 /// The session a previous run left open for `digest`, if the plan names one.
-fn resume_of(plan: &PushPlan, digest: &crate::Digest) -> Option<url::Url> {
-    plan.resume
-        .iter()
-        .find(|r| &r.digest == digest)
-        .and_then(|r| url::Url::parse(&r.location).ok())
-        .filter(crate::endpoint::is_http)
+fn resume_of(plan: &PushPlan, digest: &crate::Digest) -> Option<(url::Url, u64)> {
+    let r = plan.resume.iter().find(|r| &r.digest == digest)?;
+    let url = url::Url::parse(&r.location)
+        .ok()
+        .filter(crate::endpoint::is_http)?;
+    Some((url, r.committed))
 }
 
 /// Why a response handler gave up.

@@ -53,6 +53,10 @@ pub struct ResumableUpload {
     pub digest: Digest,
     /// The session's absolute URL, as the registry gave it.
     pub location: String,
+    /// The bytes the registry confirmed holding (the last `UploadSession` event's
+    /// `committed`): with it a report of `0-0`, which distribution sends for one byte as
+    /// for none, is read right.
+    pub committed: u64,
 }
 
 /// A blob to push. Its bytes stay wherever the runner keeps them.

@@ -140,6 +140,8 @@ pub struct PullRun {
     pub kept: HashMap<Digest, Vec<u8>>,
     pub commits: usize,
     pub end: Instant,
+    /// The most manifest requests that were waiting for an answer at once.
+    pub max_manifests_in_flight: usize,
 }
 
 /// Drives a pull like [`run_push`]; `Write`/`Commit`/`Discard` act on an in-memory disk.
@@ -172,6 +174,7 @@ pub fn run_pull_resuming(
         kept: HashMap::new(),
         commits: 0,
         end: now,
+        max_manifests_in_flight: 0,
     };
     let mut temp: HashMap<Digest, Vec<u8>> = partials;
     for _ in 0..100_000 {
@@ -217,6 +220,11 @@ pub fn run_pull_resuming(
             pull.handle_timeout(now);
             continue;
         }
+        let manifests = pending
+            .iter()
+            .filter(|r| r.url.path().contains("/manifests/"))
+            .count();
+        run.max_manifests_in_flight = run.max_manifests_in_flight.max(manifests);
         if let Some(req) = pending.pop_front() {
             now = now + Duration::from_millis(10);
             match model.handle(&req, &[]) {

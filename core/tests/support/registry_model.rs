@@ -256,9 +256,15 @@ impl RegistryModel {
                 .is_some_and(|t| self.valid_tokens.iter().any(|v| v == t));
             if !ok {
                 let realm = self.realm.as_deref().unwrap_or("http://auth.example/token");
+                // As distribution: the version check's challenge names no scope.
+                let scope = if path == "/v2/" {
+                    ""
+                } else {
+                    r#","scope="repository:team/app:pull""#
+                };
                 let head = ResponseHead::new(401).with_header(
                     "WWW-Authenticate",
-                    &format!(r#"Bearer realm="{realm}",service="registry.example",scope="repository:team/app:pull""#),
+                    &format!(r#"Bearer realm="{realm}",service="registry.example"{scope}"#),
                 );
                 return Ok((head, error_body("UNAUTHORIZED", "authentication required")));
             }

@@ -79,6 +79,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         let pull_config = PullConfig {
             scheme,
             credentials,
+            jobs: usize::from(settings.jobs.value),
             retry: retry.clone(),
             body_deadline: settings.body_deadline(),
             ..PullConfig::default()

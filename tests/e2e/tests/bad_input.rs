@@ -215,3 +215,14 @@ fn several_images_need_a_choice_and_the_error_lists_them() {
         out.stdout_str()
     );
 }
+
+/// A chunk of no bytes cannot move an upload: `--chunk-size 0` is a usage error (exit 2)
+/// from the flag as from the file and the environment.
+#[test]
+fn a_chunk_size_of_zero_is_refused() {
+    let out = Tug::new()
+        .args(["push", "--chunk-size", "0", "x.tar", "127.0.0.1:1/a:b"])
+        .run()
+        .assert_code(2);
+    assert!(out.stderr_str().contains("--chunk-size"), "{out}");
+}

@@ -76,3 +76,50 @@ fn a_killed_push_resumes_from_the_registry_offset() {
     pull_with_skopeo_and_compare(&registry, "resume/app:v1", &fixture);
     assert_eq!(committed(&state), 0, "finished uploads are forgotten");
 }
+
+/// distribution answers `Range: 0-0` for one byte as for none: a push killed when the
+/// registry holds exactly the layer's first byte resumes after that byte (re-sending it
+/// would make the blob's digest wrong).
+#[test]
+fn a_resume_at_one_committed_byte_continues_after_it() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(52).layer(64 << 10), "v1");
+    let target = proxy.image("resume/one:v1");
+    let one_byte_chunks = || {
+        Tug::new().env("TUG_STATE_DIR", &state).args([
+            "push",
+            "--plain-http",
+            "--chunk-size",
+            "1",
+            "--monolithic-max",
+            "4096",
+            "-j",
+            "1",
+        ])
+    };
+    // The config goes in one PUT; the layer's second one-byte chunk is held and tug killed.
+    common::kill_at_chunk(&proxy, one_byte_chunks().arg(&layout).arg(&target), 2);
+    assert_eq!(
+        committed(&state),
+        1,
+        "tug recorded the byte the registry confirmed"
+    );
+
+    Tug::new()
+        .env("TUG_STATE_DIR", &state)
+        .args(["push", "--plain-http", "--progress", "plain"])
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_success();
+    let sessions = proxy.requests_matching("POST", "/blobs/uploads/").len();
+    assert_eq!(
+        sessions, 2,
+        "the layer's session was resumed, not opened again"
+    );
+    pull_with_skopeo_and_compare(&registry, "resume/one:v1", &fixture);
+}
