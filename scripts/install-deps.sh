@@ -18,7 +18,8 @@ as_root() {
 # --- apt packages -------------------------------------------------------------
 # docker-registry: CNCF distribution 2.8, the registry the tests push to.
 # skopeo:          the peer client that checks every push and feeds pulls.
-APT_PACKAGES=(docker-registry skopeo)
+# gzip, zstd:      compress whole `docker save` files as users pipe them.
+APT_PACKAGES=(docker-registry skopeo gzip zstd)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -77,6 +77,21 @@ struct RawDoc {
     manifests: Option<Vec<RawDescriptor>>,
 }
 
+/// The index entry that serves `platform`: the first one whose platform matches.
+pub fn entry_for<'a>(entries: &'a [Descriptor], platform: &Platform) -> Option<&'a Descriptor> {
+    entries
+        .iter()
+        .find(|e| e.platform.as_ref().is_some_and(|p| platform.matches(p)))
+}
+
+/// The platforms index entries name, in order (for messages listing the choices).
+pub fn platforms_of(entries: &[Descriptor]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.platform.as_ref().map(ToString::to_string))
+        .collect()
+}
+
 /// Whether a media type names an index or manifest list.
 pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST

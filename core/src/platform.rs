@@ -32,6 +32,13 @@ impl Platform {
         }
     }
 
+    /// The platform an image config declares (its top-level `os`, `architecture` and
+    /// `variant`), if it names both of the first two.
+    pub fn from_config(config: &[u8]) -> Option<Platform> {
+        let platform: Platform = serde_json::from_slice(config).ok()?;
+        (!platform.os.is_empty() && !platform.architecture.is_empty()).then_some(platform)
+    }
+
     /// Whether an index entry for `other` serves this platform. A missing variant matches
     /// any variant; `arm64` without a variant equals `arm64/v8`.
     pub fn matches(&self, other: &Platform) -> bool {
@@ -115,5 +122,17 @@ mod tests {
         assert!(!p("linux/arm/v6").matches(&p("linux/arm/v7")));
         assert!(p("linux/arm64/v8").matches(&p("linux/arm64")));
         assert!(Platform::from_rust("linux", "aarch64").matches(&p("linux/arm64")));
+    }
+
+    #[test]
+    fn from_an_image_config() {
+        let config = br#"{"architecture":"arm","os":"linux","variant":"v7","rootfs":{}}"#;
+        assert_eq!(Platform::from_config(config), Some(p("linux/arm/v7")));
+        assert_eq!(Platform::from_config(br#"{"os":"linux"}"#), None);
+        assert_eq!(
+            Platform::from_config(br#"{"os":"","architecture":"x"}"#),
+            None
+        );
+        assert_eq!(Platform::from_config(b"not json"), None);
     }
 }

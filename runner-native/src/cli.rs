@@ -293,6 +293,10 @@ pub struct SaveArgs {
     /// The tar to write.
     #[arg(short = 'o', long)]
     pub output: PathBuf,
+    /// For a multi-platform image: write only this platform's image (a docker-archive needs
+    /// one; an OCI archive gets every platform without it).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     /// docker-archive or oci-archive (default: from the name, `*.oci.tar` is oci-archive).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,

@@ -5,7 +5,8 @@
 //! `write` on a file opened with `O_APPEND`, so concurrent tug processes never interleave or
 //! lose records. When a record would take the file over the cap (4 MiB, or
 //! `$TUG_HISTORY_MAX_BYTES`), the file first becomes `history.jsonl.1` (replacing the older
-//! one) and a new file is started. Readers take a shared lock and read both files.
+//! one) and a new file is started. Readers take a shared lock and read both files. The files
+//! are private (0600, in a 0700 directory tug creates) and never opened through a link.
 //!
 //! Nothing secret goes in: references and paths as the user gave them (with any
 //! `user:password@` removed), counts, timings, and error messages, which carry no credentials
@@ -23,6 +24,7 @@ use tug_core::{pull, push};
 
 use crate::exit_code::CliError;
 use crate::output::errln;
+use crate::safe_fs::{self, Access};
 
 /// The history file in the state directory.
 pub const FILE: &str = "history.jsonl";
@@ -125,16 +127,12 @@ pub fn max_bytes() -> u64 {
 }
 
 fn lock_file(dir: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
+    safe_fs::open_lock(&dir.join(LOCK_FILE), Access::Private)
 }
 
 /// Appends `record` to the history in `dir`, rotating first when the file would pass `cap`.
 pub fn append(dir: &Path, record: &Record, cap: u64) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
+    safe_fs::create_private_dir(dir)?;
     let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
     line.push(b'\n');
     let lock = lock_file(dir)?;
@@ -144,11 +142,8 @@ pub fn append(dir: &Path, record: &Record, cap: u64) -> io::Result<()> {
     if size > 0 && size + line.len() as u64 > cap {
         fs::rename(&path, dir.join(OLD_FILE))?;
     }
-    let mut options = OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path)?;
+    let options = OpenOptions::new().create(true).append(true).clone();
+    let mut file = safe_fs::open(&path, &options, Access::Private)?;
     // One write of the whole line: with O_APPEND and the lock, lines never interleave.
     file.write_all(&line)?;
     drop(file);
@@ -165,7 +160,7 @@ pub fn read(dir: &Path) -> io::Result<(Vec<Record>, usize)> {
     let mut records = Vec::new();
     let mut bad = 0;
     for name in [OLD_FILE, FILE] {
-        let text = match fs::read(dir.join(name)) {
+        let text = match safe_fs::read(&dir.join(name)) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),

@@ -27,6 +27,11 @@ pub fn install() {
     });
 }
 
+/// Whether the user pressed Ctrl-C (for work done outside the driving loop).
+pub fn requested() -> bool {
+    COUNT.load(Ordering::SeqCst) > 0
+}
+
 /// Resolves when the user pressed Ctrl-C.
 pub async fn interrupted() {
     let _ = channel().1.recv().await;

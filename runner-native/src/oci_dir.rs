@@ -8,23 +8,29 @@
 //! stops, so the next pull continues it (see [`OciDir::take_partials`]). `index.json`
 //! changes take a lock and replace the file atomically, so two tug processes can write the
 //! same layout.
+//!
+//! Nothing here follows a link or opens anything but a regular file ([`safe_fs`]): a link
+//! or FIFO planted in the layout (`blobs/sha256/.partial-…`, `index.json`, a blob, the
+//! lock) is refused with an error naming it, and its target is left alone.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
 use tug_core::Digest;
+
+use crate::safe_fs::{self, Access};
 
 /// Annotation naming an image in a layout (skopeo's `oci:dir:NAME`).
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Annotation with the image's full name, as containerd writes it.
 pub const IMAGE_NAME: &str = "io.containerd.image.name";
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The lock taken around `index.json` changes.
+const LOCK_FILE: &str = ".tug.lock";
 
 /// An OCI image layout directory.
 pub struct OciDir {
@@ -46,15 +52,21 @@ struct TempBlob {
 pub const PARTIAL_PREFIX: &str = ".partial-";
 
 impl OciDir {
-    /// Opens `root`, creating the layout if it does not exist yet.
+    /// Opens `root`, creating the layout if it does not exist yet. A layout whose `blobs`
+    /// directories, `oci-layout` or `index.json` are links or special files is refused.
     pub fn open(root: &Path) -> io::Result<OciDir> {
+        for dir in ["blobs", "blobs/sha256"] {
+            safe_fs::check_dir_or_absent(&root.join(dir))?;
+        }
         fs::create_dir_all(root.join("blobs/sha256"))?;
         let marker = root.join("oci-layout");
-        if !marker.exists() {
+        safe_fs::check_regular_or_absent(&marker)?;
+        if fs::symlink_metadata(&marker).is_err() {
             write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         let index = root.join("index.json");
-        if !index.exists() {
+        safe_fs::check_regular_or_absent(&index)?;
+        if fs::symlink_metadata(&index).is_err() {
             let empty = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []});
             write_atomic(&index, &serde_json::to_vec_pretty(&empty)?)?;
         }
@@ -77,15 +89,35 @@ impl OciDir {
             .join(d.hex())
     }
 
-    /// Whether blob `d` is present (a present blob is always complete).
+    /// Whether blob `d` is present (a present blob is always complete; a link is not one).
     pub fn has_blob(&self, d: &Digest) -> bool {
-        self.blob_path(d).is_file()
+        safe_fs::is_regular(&self.blob_path(d))
+    }
+
+    /// Every blob present, so a pull does not download them again. An entry named like a
+    /// blob or a download that is not a regular file (a planted link) is refused.
+    pub fn blobs(&self) -> io::Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.root.join("blobs/sha256"))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let hex = name.strip_prefix(PARTIAL_PREFIX).unwrap_or(&name);
+            let Ok(d) = format!("sha256:{hex}").parse::<Digest>() else {
+                continue;
+            };
+            safe_fs::check_regular_or_absent(&entry.path())?;
+            if hex.len() == name.len() {
+                out.push(d);
+            }
+        }
+        Ok(out)
     }
 
     /// Marks blob `d` as just used, so a concurrent `tug prune` (which spares young blobs)
     /// leaves a blob this pull relies on but has not named yet.
     pub fn touch(&self, d: &Digest) {
-        if let Ok(f) = OpenOptions::new().write(true).open(self.blob_path(d)) {
+        let options = OpenOptions::new().write(true).clone();
+        if let Ok(f) = safe_fs::open(&self.blob_path(d), &options, Access::Shared) {
             let _ = f.set_modified(std::time::SystemTime::now());
         }
     }
@@ -99,7 +131,7 @@ impl OciDir {
     /// The downloads earlier runs left here that no other process is writing now: each is
     /// locked for this process and handed to `feed` piece by piece from byte 0 (the pull
     /// hashes them and asks only for the rest). Ones whose blob is already complete are
-    /// removed.
+    /// removed. One that is not a regular file (a planted link) is refused.
     pub fn take_partials(
         &mut self,
         mut feed: impl FnMut(&Digest, &[u8]),
@@ -115,8 +147,11 @@ impl OciDir {
                 continue;
             };
             let path = entry.path();
-            let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else {
-                continue;
+            let options = OpenOptions::new().read(true).write(true).clone();
+            let file = match safe_fs::open(&path, &options, Access::Shared) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // finished meanwhile
+                Err(e) => return Err(e),
             };
             if file.try_lock().is_err() {
                 continue; // another tug process is downloading it right now
@@ -166,11 +201,12 @@ impl OciDir {
         let dir = self.blob_path(d).with_file_name("");
         fs::create_dir_all(&dir)?;
         let path = self.partial_path(d);
-        let file = OpenOptions::new()
+        let options = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)?;
+            .clone();
+        let file = safe_fs::open(&path, &options, Access::Shared)?;
         if file.try_lock().is_ok() {
             // Bytes in it were not given to this pull: start it over.
             file.set_len(0)?;
@@ -180,13 +216,8 @@ impl OciDir {
                 resumable: true,
             });
         }
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".tmp-{}-{}-{n}", d.hex(), std::process::id()));
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&path)?;
+        let (file, path) =
+            safe_fs::create_temp(&dir, &format!(".tmp-{}", d.hex()), Access::Shared)?;
         Ok(TempBlob {
             path,
             file,
@@ -221,7 +252,7 @@ impl OciDir {
 
     /// Reads a small blob.
     pub fn read_blob(&self, d: &Digest) -> io::Result<Vec<u8>> {
-        fs::read(self.blob_path(d))
+        safe_fs::read(&self.blob_path(d))
     }
 
     /// Names `digest` (a manifest or index already stored) `ref_name` in `index.json`,
@@ -253,27 +284,45 @@ impl OciDir {
 
     /// The `index.json` entries.
     pub fn entries(&self) -> io::Result<Vec<Value>> {
-        let index: Value = serde_json::from_slice(&fs::read(self.root.join("index.json"))?)
+        let index: Value = serde_json::from_slice(&safe_fs::read(&self.root.join("index.json"))?)
             .map_err(io::Error::other)?;
         Ok(index["manifests"].as_array().cloned().unwrap_or_default())
     }
 
     /// Read-modify-write of `index.json`'s manifests under the layout's lock.
     pub fn update_index(&self, change: impl FnOnce(&mut Vec<Value>)) -> io::Result<()> {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.root.join(".tug.lock"))?;
-        lock.lock()?;
+        let lock = self.lock()?;
         let path = self.root.join("index.json");
         let mut index: Value =
-            serde_json::from_slice(&fs::read(&path)?).map_err(io::Error::other)?;
+            serde_json::from_slice(&safe_fs::read(&path)?).map_err(io::Error::other)?;
         let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
         change(&mut manifests);
         index["manifests"] = Value::Array(manifests);
         write_atomic(&path, &serde_json::to_vec_pretty(&index)?)?;
         lock.unlock()
+    }
+
+    /// Takes the layout's lock. The lock file may be removed ([`OciDir::remove_lock_file`])
+    /// while this waits for it: then the file now at the path is locked instead, so two
+    /// processes never both hold the lock.
+    fn lock(&self) -> io::Result<File> {
+        let path = self.root.join(LOCK_FILE);
+        loop {
+            let lock = safe_fs::open_lock(&path, Access::Shared)?;
+            lock.lock()?;
+            if safe_fs::is_at(&lock, &path) {
+                return Ok(lock);
+            }
+        }
+    }
+
+    /// Removes the lock file (under the lock), for an output layout that should hold only
+    /// the image: a process waiting for the lock moves on to a new file.
+    pub fn remove_lock_file(&self) -> io::Result<()> {
+        let lock = self.lock()?;
+        fs::remove_file(self.root.join(LOCK_FILE))?;
+        drop(lock);
+        Ok(())
     }
 }
 
@@ -288,15 +337,17 @@ impl Drop for OciDir {
     }
 }
 
-/// Writes a file through a temporary one and a rename, so readers never see half of it.
+/// Writes a file through a new temporary one and a rename, so readers never see half of it
+/// (the rename replaces a link at `path` itself, never its target).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".tmp-{name}-{}-{n}", std::process::id()));
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    let (mut f, tmp) = safe_fs::create_temp(dir, &format!(".tmp-{name}"), Access::Shared)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, path)
 }
 

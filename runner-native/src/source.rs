@@ -5,9 +5,14 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use tug_core::archive::{ArchiveError, BlobLocation, ResolveStep, SourceContents, SourceResolver};
+use tug_core::archive::{
+    ArchiveError, BlobLocation, Compression, ResolveStep, SourceContents, SourceResolver,
+};
 
+use crate::compressed_source;
 use crate::exit_code::CliError;
+use crate::output::errln;
+use crate::safe_fs;
 use crate::transport::BlobFile;
 
 /// A source named on the command line, e.g. `image.tar`, `oci:dir:tag`,
@@ -49,19 +54,50 @@ impl SourceSpec {
 /// An opened source: what it holds and where its bytes are.
 #[derive(Debug)]
 pub struct Source {
+    /// The file or directory as named.
     pub path: PathBuf,
     pub contents: SourceContents,
+    /// How the tar was compressed, if it was (`docker save | gzip`).
+    pub compression: Option<Compression>,
+    /// A compressed tar's decompressed copy, where its bytes are read (removed on drop).
+    decompressed: Option<tempfile::TempPath>,
 }
 
 impl Source {
-    /// Reads just enough of `path` to know every image, blob and byte range in it.
+    /// Reads just enough of `path` to know every image, blob and byte range in it. A
+    /// compressed tar is decompressed into a temporary file first ([`compressed_source`]).
     pub fn open(path: &Path) -> Result<Source, CliError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
+        let mut compression = None;
+        let mut decompressed = None;
         let contents = if meta.is_dir() {
             resolve_directory(path)
+        } else if meta.is_file() {
+            match resolve_tar(path, meta.len()) {
+                Err(Failure::Archive(ArchiveError::CompressedTar { compression: c }))
+                    if c.decompresses_whole() =>
+                {
+                    errln!(
+                        "{} is a {c}-compressed tar: decompressing it into a temporary file in {}",
+                        path.display(),
+                        std::env::temp_dir().display()
+                    );
+                    let temp = compressed_source::decompress(path, c)?;
+                    let len = std::fs::metadata(&temp).map_or(0, |m| m.len());
+                    compression = Some(c);
+                    let contents = resolve_tar(&temp, len);
+                    decompressed = Some(temp);
+                    contents
+                }
+                other => other,
+            }
         } else {
-            resolve_tar(path, meta.len())
+            return Err(CliError::Input(format!(
+                "{} (nor a layout directory); tug reads image files at offsets, so save the \
+                 stream to a file first",
+                safe_fs::not_regular(path, &meta)
+            )));
         }
         .map_err(|e| match e {
             Failure::Io(msg) => CliError::Input(msg),
@@ -70,14 +106,28 @@ impl Source {
         Ok(Source {
             path: path.to_owned(),
             contents,
+            compression,
+            decompressed,
         })
+    }
+
+    /// The format for messages, with the compression of a compressed tar:
+    /// `docker-archive, gzip-compressed`.
+    pub fn describe_format(&self) -> String {
+        match self.compression {
+            Some(c) => format!("{}, {c}-compressed", self.contents.format),
+            None => self.contents.format.to_string(),
+        }
     }
 
     /// The file and offset holding a blob.
     pub fn blob_file(&self, location: &BlobLocation) -> BlobFile {
         match location {
             BlobLocation::TarRange { offset, .. } => BlobFile {
-                path: self.path.clone(),
+                path: match &self.decompressed {
+                    Some(temp) => temp.to_path_buf(),
+                    None => self.path.clone(),
+                },
                 offset: *offset,
             },
             BlobLocation::File { path } => BlobFile {
@@ -125,29 +175,42 @@ fn resolve_tar(path: &Path, len: u64) -> Result<SourceContents, Failure> {
     }
 }
 
+/// Why a layout file could not be read; a refused special file names itself.
+fn read_error(path: &Path, e: &std::io::Error) -> Failure {
+    if safe_fs::is_refusal(e) {
+        Failure::Io(format!("{e}; an OCI layout holds only regular files"))
+    } else {
+        Failure::Io(format!("cannot read {}: {e}", path.display()))
+    }
+}
+
 fn resolve_directory(dir: &Path) -> Result<SourceContents, Failure> {
     let mut resolver = SourceResolver::for_directory();
     loop {
         match resolver.poll()? {
             ResolveStep::ReadFile { path, max_len } => {
                 let full = dir.join(&path);
-                let data = match File::open(&full) {
+                let data = match safe_fs::open_source(&full) {
                     Ok(f) => {
                         let mut buf = Vec::new();
-                        f.take(max_len).read_to_end(&mut buf).map_err(|e| {
-                            Failure::Io(format!("cannot read {}: {e}", full.display()))
-                        })?;
+                        f.take(max_len)
+                            .read_to_end(&mut buf)
+                            .map_err(|e| read_error(&full, &e))?;
                         Some(buf)
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => {
-                        return Err(Failure::Io(format!("cannot read {}: {e}", full.display())))
-                    }
+                    Err(e) => return Err(read_error(&full, &e)),
                 };
                 resolver.handle_file(&path, data.as_deref())?;
             }
             ResolveStep::Stat { path } => {
-                let size = std::fs::metadata(dir.join(&path)).ok().map(|m| m.len());
+                let full = dir.join(&path);
+                let size = match std::fs::metadata(&full) {
+                    Ok(meta) if meta.is_file() => Some(meta.len()),
+                    Ok(meta) => return Err(read_error(&full, &safe_fs::not_regular(&full, &meta))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(read_error(&full, &e)),
+                };
                 resolver.handle_stat(&path, size)?;
             }
             ResolveStep::Done(contents) => return Ok(contents),

@@ -1,14 +1,17 @@
 //! A JSON map kept in the state directory that several tug processes may change at once:
 //! every change re-reads the file under an exclusive lock and replaces it atomically, so
-//! no process loses another's entries and no reader sees half a file.
+//! no process loses another's entries and no reader sees half a file. The file and its lock
+//! are private (0600, in a 0700 directory tug creates) and never opened through a link.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::safe_fs::{self, Access};
 
 /// `<dir>/<name>.json`, locked through `<dir>/<name>.lock`.
 pub struct StateFile {
@@ -31,7 +34,7 @@ impl StateFile {
 
     /// The entries; an absent or unreadable file reads as empty (it only saves work).
     pub fn read<V: DeserializeOwned>(&self) -> BTreeMap<String, V> {
-        fs::read(self.path())
+        safe_fs::read(&self.path())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
@@ -42,24 +45,69 @@ impl StateFile {
         &self,
         change: impl FnOnce(&mut BTreeMap<String, V>) -> bool,
     ) -> std::io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(format!("{}.lock", self.name)))?;
+        safe_fs::create_private_dir(&self.dir)?;
+        let lock_path = self.dir.join(format!("{}.lock", self.name));
+        let lock = safe_fs::open_lock(&lock_path, Access::Private)?;
         lock.lock()?;
         let mut map = self.read();
         if !change(&mut map) {
             return lock.unlock();
         }
-        let tmp = self
-            .dir
-            .join(format!("{}.json.{}", self.name, std::process::id()));
-        let mut f = File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(&map).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        fs::rename(&tmp, self.path())?;
+        let (mut f, tmp) =
+            safe_fs::create_temp(&self.dir, &format!("{}.json", self.name), Access::Private)?;
+        let written = serde_json::to_vec_pretty(&map)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| f.write_all(&bytes))
+            .and_then(|()| f.sync_all())
+            .and_then(|()| fs::rename(&tmp, self.path()));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
         lock.unlock()
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn state_files_are_private_in_a_private_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state/tug");
+        let file = StateFile::new(&state, "uploads");
+        file.update(|m: &mut BTreeMap<String, u32>| m.insert("a".into(), 1).is_none())
+            .unwrap();
+        assert_eq!(file.read::<u32>()["a"], 1);
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&file.path()), 0o600);
+        assert_eq!(mode(&state.join("uploads.lock")), 0o600);
+        let names: Vec<String> = fs::read_dir(&state)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn a_linked_lock_or_state_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"precious").unwrap();
+        let state = dir.path().join("state");
+        safe_fs::create_private_dir(&state).unwrap();
+        std::os::unix::fs::symlink(&outside, state.join("uploads.lock")).unwrap();
+        let file = StateFile::new(&state, "uploads");
+        let err = file
+            .update(|m: &mut BTreeMap<String, u32>| m.insert("a".into(), 1).is_none())
+            .unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read(&outside).unwrap(), b"precious");
     }
 }

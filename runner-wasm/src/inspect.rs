@@ -4,8 +4,7 @@
 
 use serde_json::{json, Value};
 use tug_core::archive::{
-    BlobLocation, BlobSpec, ResolveStep, ResolvedImage, SourceContents, SourceFormat,
-    SourceResolver, MAX_METADATA_LEN,
+    BlobSpec, ResolveStep, ResolvedImage, SourceContents, SourceFormat, SourceResolver,
 };
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
@@ -46,12 +45,17 @@ pub fn format_name(format: SourceFormat) -> &'static str {
 }
 
 /// What `inspect(file)` resolves to: one object per image.
-pub async fn describe(file: &Blob, contents: &SourceContents) -> Value {
-    let mut images = Vec::new();
-    for (index, image) in contents.images.iter().enumerate() {
-        let platform = platform(file, image).await;
-        images.push(image_json(index, image, platform, contents.format));
-    }
+pub fn describe(contents: &SourceContents) -> Value {
+    let images = contents
+        .images
+        .iter()
+        .enumerate()
+        .map(|(index, image)| {
+            // The core's: the index entry's platform, else the config's.
+            let platform = image.platform.as_ref().map(ToString::to_string);
+            image_json(index, image, platform, contents.format)
+        })
+        .collect();
     Value::Array(images)
 }
 
@@ -73,43 +77,4 @@ fn image_json(
         "layers": image.layers.iter().map(blob).collect::<Vec<_>>(),
         "totalSize": image.config.size + image.layers.iter().map(|l| l.size).sum::<u64>(),
     })
-}
-
-/// `os/architecture[/variant]` from the image's config blob, if it says.
-async fn platform(file: &Blob, image: &ResolvedImage) -> Option<String> {
-    let BlobLocation::TarRange { offset, .. } = &image.config.location else {
-        return None;
-    };
-    if image.config.size > MAX_METADATA_LEN {
-        return None;
-    }
-    let bytes = read_at(file, *offset, image.config.size).await.ok()?;
-    platform_of_config(&bytes)
-}
-
-/// `os/architecture[/variant]` of an image config.
-pub fn platform_of_config(config: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(config).ok()?;
-    let os = v["os"].as_str()?;
-    let arch = v["architecture"].as_str()?;
-    Some(match v["variant"].as_str() {
-        Some(variant) if !variant.is_empty() => format!("{os}/{arch}/{variant}"),
-        _ => format!("{os}/{arch}"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platform_comes_from_the_config() {
-        let c = br#"{"architecture":"arm","os":"linux","variant":"v7","rootfs":{}}"#;
-        assert_eq!(platform_of_config(c).as_deref(), Some("linux/arm/v7"));
-        assert_eq!(
-            platform_of_config(br#"{"architecture":"amd64","os":"linux"}"#).as_deref(),
-            Some("linux/amd64")
-        );
-        assert_eq!(platform_of_config(b"{}"), None);
-    }
 }

@@ -125,7 +125,7 @@ pub fn normalize_reference(reference: &str) -> Result<String, JsError> {
 pub fn inspect(file: web_sys::Blob) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         let contents = inspect::resolve(&file).await?;
-        Ok(events::to_js(&inspect::describe(&file, &contents).await))
+        Ok(events::to_js(&inspect::describe(&contents)))
     })
 }
 

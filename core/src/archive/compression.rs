@@ -68,6 +68,24 @@ impl Compression {
         }
     }
 
+    /// Whether a runner should accept a whole tar compressed like this (`docker save |
+    /// gzip`, `| zstd`, which `docker load` reads) by decompressing it first. bzip2 and xz
+    /// are recognised only to name them.
+    pub fn decompresses_whole(self) -> bool {
+        matches!(self, Compression::Gzip | Compression::Zstd)
+    }
+
+    /// The command that decompresses a file compressed like this, for messages.
+    pub fn decompress_hint(self) -> &'static str {
+        match self {
+            Compression::None => "nothing to do",
+            Compression::Gzip => "gunzip -k FILE",
+            Compression::Zstd => "zstd -d FILE",
+            Compression::Bzip2 => "bunzip2 -k FILE",
+            Compression::Xz => "xz -dk FILE",
+        }
+    }
+
     /// Whether layers with this compression can be pushed (OCI defines a media type for it).
     pub fn is_supported(self) -> bool {
         self.oci_layer_media_type().is_some()

@@ -16,6 +16,7 @@ use super::oci_layout;
 use super::path::{blob_sha256_hex, normalize, sha256_hex_in_name};
 use super::store::{both, gather, Res, Stop, Store};
 use crate::digest::Digest;
+use crate::platform::Platform;
 
 /// Name of docker save's top-level manifest.
 pub(crate) const MANIFEST_JSON: &str = "manifest.json";
@@ -142,10 +143,11 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
     let config = store.read(config_path, MANIFEST_JSON).and_then(|bytes| {
         let digest = Digest::sha256_of(bytes);
         let diff_ids = parse_diff_ids(bytes, config_path)?;
-        Ok((digest, bytes.len() as u64, diff_ids))
+        let platform = Platform::from_config(bytes);
+        Ok((digest, bytes.len() as u64, diff_ids, platform))
     });
     let probes = gather(e.layers.iter().map(|p| probe_layer(store, p)));
-    let ((config_digest, config_size, diff_ids), probes) = both(config, probes)?;
+    let ((config_digest, config_size, diff_ids, platform), probes) = both(config, probes)?;
 
     // A config named `<hex>.json` or `blobs/sha256/<hex>` must hash to that hex.
     let named =
@@ -188,6 +190,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         manifest,
         config,
         layers,
+        platform,
     })
 }
 

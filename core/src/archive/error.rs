@@ -1,5 +1,6 @@
 //! The error type of archive reading: every variant says what was wrong and where.
 
+use super::compression::Compression;
 use crate::digest::Digest;
 
 /// Why an image archive or layout could not be read.
@@ -14,6 +15,18 @@ pub enum ArchiveError {
     NotATar {
         /// What was seen instead.
         reason: String,
+    },
+
+    /// The file is a compressed tar (`docker save | gzip`): a runner that can decompress it
+    /// whole (see [`Compression::decompresses_whole`]) resolves the decompressed tar instead.
+    #[error(
+        "the file is a {compression}-compressed tar; decompress it first ({}) or pass the \
+         uncompressed tar",
+        compression.decompress_hint()
+    )]
+    CompressedTar {
+        /// How it is compressed.
+        compression: Compression,
     },
 
     /// The tar file ends before a header or an entry's data is complete.

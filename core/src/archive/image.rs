@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::compression::Compression;
 use crate::digest::Digest;
+use crate::platform::Platform;
 
 /// The kind of source that was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +52,8 @@ pub struct ResolvedImage {
     pub layers: Vec<BlobSpec>,
     /// The index this manifest is listed in, for one platform of a multi-platform image.
     pub index: Option<ManifestBytes>,
+    /// The image's platform: as its index entry gives it, else as its config declares it.
+    pub platform: Option<Platform>,
 }
 
 /// What to push for a name: one image, or a multi-platform index with its images.

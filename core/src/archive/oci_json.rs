@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ArchiveError;
 use crate::digest::{Digest, Hasher};
+use crate::platform::Platform;
 
 /// Annotation holding an image's reference name in an OCI layout.
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -22,6 +23,14 @@ pub(crate) struct Descriptor {
     pub size: u64,
     #[serde(default)]
     pub annotations: Option<BTreeMap<String, String>>,
+    /// An index entry's platform; one that is not an object of strings reads as none.
+    #[serde(default, deserialize_with = "lenient_platform")]
+    pub platform: Option<Platform>,
+}
+
+fn lenient_platform<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Platform>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 impl Descriptor {

@@ -10,6 +10,7 @@ use super::media_types::{is_image_manifest, is_index, OCI_INDEX, OCI_MANIFEST};
 use super::oci_json::{blob_path, parse_json, verify_blob, Descriptor, ManifestDoc, OciLayoutFile};
 use super::store::{both, gather, Res, Stop, Store};
 use crate::digest::Digest;
+use crate::platform::Platform;
 
 /// Name of the layout marker file.
 pub(crate) const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -199,7 +200,14 @@ fn resolve_nested_index(
     }
     let images = gather(chosen.iter().map(|(i, child, d)| {
         let child_ref = format!("manifests[{i}] of index {path}");
-        resolve_manifest(store, child, d, &child_ref, names, depth.saturating_add(1))
+        let mut images =
+            resolve_manifest(store, child, d, &child_ref, names, depth.saturating_add(1))?;
+        for img in &mut images {
+            if child.platform.is_some() {
+                img.platform = child.platform.clone();
+            }
+        }
+        Ok(images)
     }))?;
     Ok(images.into_iter().flatten().collect())
 }
@@ -223,13 +231,14 @@ fn image_from_manifest(
             .enumerate()
             .map(|(i, l)| layer_blob(store, l, path, i)),
     );
-    let (config, layers) = both(config, layers)?;
+    let ((config, platform), layers) = both(config, layers)?;
     Ok(vec![ResolvedImage {
         index: None,
         names: names.to_vec(),
         manifest,
         config,
         layers,
+        platform,
     }])
 }
 
@@ -240,7 +249,12 @@ fn media_type_of(d: &Descriptor, manifest_path: &str, field: &str) -> Result<Str
     })
 }
 
-fn config_blob(store: &mut Store, d: &Descriptor, manifest_path: &str) -> Res<BlobSpec> {
+/// The config blob, and the platform it declares.
+fn config_blob(
+    store: &mut Store,
+    d: &Descriptor,
+    manifest_path: &str,
+) -> Res<(BlobSpec, Option<Platform>)> {
     let digest = d.parsed_digest(manifest_path, "config")?;
     let media_type = media_type_of(d, manifest_path, "config")?;
     let path = blob_path(&digest);
@@ -252,13 +266,15 @@ fn config_blob(store: &mut Store, d: &Descriptor, manifest_path: &str) -> Res<Bl
         d.size,
         &format!("config {path} (referenced by manifest {manifest_path})"),
     )?;
-    Ok(BlobSpec {
+    let platform = Platform::from_config(bytes);
+    let blob = BlobSpec {
         digest,
         size: d.size,
         media_type,
         compression: None,
         location: store.location(&path, &referenced_by)?,
-    })
+    };
+    Ok((blob, platform))
 }
 
 fn layer_blob(store: &mut Store, d: &Descriptor, manifest_path: &str, i: usize) -> Res<BlobSpec> {

@@ -1,4 +1,7 @@
 //! Choosing one image from a source that may hold several (`--image NAME`).
+//!
+//! Entries that name the same image (two tags on one manifest, or on one index) count once:
+//! no choice is needed between them.
 
 use super::error::ArchiveError;
 use super::image::{ResolvedImage, Selection, SourceContents};
@@ -12,14 +15,15 @@ impl SourceContents {
     /// (with or without `sha256:`) match the manifest digest or the config digest (the image
     /// ID Docker shows).
     pub fn select(&self, wanted: Option<&str>) -> Result<&ResolvedImage, ArchiveError> {
-        let candidates = self.candidates(wanted)?;
+        let candidates = self.distinct(self.candidates(wanted)?);
         self.one_of(&candidates)
     }
 
     /// Like [`SourceContents::select`], but a name shared by every image of one
-    /// multi-platform index selects the whole index (to push every platform, then the index).
+    /// multi-platform index selects the whole index (to push every platform, then the index;
+    /// or to load it into a store).
     pub fn select_for_push(&self, wanted: Option<&str>) -> Result<Selection<'_>, ArchiveError> {
-        let candidates = self.candidates(wanted)?;
+        let candidates = self.distinct(self.candidates(wanted)?);
         if let [only] = candidates.as_slice() {
             if let Some(img) = self.images.get(*only) {
                 return Ok(Selection::Image(img));
@@ -32,7 +36,7 @@ impl SourceContents {
             let end = start + candidates.len();
             let same =
                 |img: &ResolvedImage| img.index.as_ref().is_some_and(|i| i.digest == index.digest);
-            let whole = self.images.iter().filter(|img| same(img)).count() == candidates.len();
+            let whole = self.distinct(self.matching(same)).len() == candidates.len();
             if let Some(images) = self.images.get(start..end) {
                 if whole && images.iter().all(same) {
                     return Ok(Selection::Index { index, images });
@@ -40,6 +44,55 @@ impl SourceContents {
             }
         }
         Err(self.ambiguous(&candidates))
+    }
+
+    /// Everything the source names, in order, each as a whole: a single image, or the
+    /// platforms of one index under one name (what `tug load` stores under each name).
+    pub fn entries(&self) -> Vec<Selection<'_>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(first) = self.images.get(start) {
+            let Some(index) = &first.index else {
+                out.push(Selection::Image(first));
+                start += 1;
+                continue;
+            };
+            let mut end = start + 1;
+            while let Some(next) = self.images.get(end) {
+                let same_entry = next.index.as_ref().map(|i| &i.digest) == Some(&index.digest)
+                    && next.names == first.names
+                    && !self.images[start..end]
+                        .iter()
+                        .any(|seen| seen.manifest.digest == next.manifest.digest);
+                if !same_entry {
+                    break;
+                }
+                end += 1;
+            }
+            out.push(Selection::Index {
+                index,
+                images: &self.images[start..end],
+            });
+            start = end;
+        }
+        out
+    }
+
+    /// `candidates` without the images that repeat an earlier one: the same manifest in
+    /// the same index (or in none), listed again under another name.
+    fn distinct(&self, candidates: Vec<usize>) -> Vec<usize> {
+        let key = |i: usize| {
+            self.images
+                .get(i)
+                .map(|img| (&img.manifest.digest, img.index.as_ref().map(|x| &x.digest)))
+        };
+        let mut out: Vec<usize> = Vec::new();
+        for i in candidates {
+            if !out.iter().any(|&seen| key(seen) == key(i)) {
+                out.push(i);
+            }
+        }
+        out
     }
 
     /// The images `wanted` names (all of them when `wanted` is `None`).

@@ -376,16 +376,14 @@ impl TarIndexer {
                 return Ok(());
             }
             Err(problem) if offset == 0 => {
-                let reason = match (sniff(block), problem) {
+                return Err(match (sniff(block), problem) {
                     (Compression::None, HeaderProblem::Checksum(r) | HeaderProblem::Field(r)) => {
-                        format!("the first 512-byte block is not a tar header ({r})")
+                        ArchiveError::NotATar {
+                            reason: format!("the first 512-byte block is not a tar header ({r})"),
+                        }
                     }
-                    (c, _) => format!(
-                        "the file is {c}-compressed; decompress it first (e.g. gunzip) or \
-                         pass the uncompressed tar"
-                    ),
-                };
-                return Err(ArchiveError::NotATar { reason });
+                    (compression, _) => ArchiveError::CompressedTar { compression },
+                });
             }
             Err(HeaderProblem::Checksum(reason) | HeaderProblem::Field(reason)) => {
                 return Err(ArchiveError::BadHeader { offset, reason })
@@ -644,6 +642,16 @@ mod tests {
         gz.resize(1024, 7);
         let err = index_bytes(&gz).unwrap_err();
         assert!(err.to_string().contains("gzip-compressed"), "{err}");
+        assert_eq!(
+            err,
+            ArchiveError::CompressedTar {
+                compression: Compression::Gzip
+            }
+        );
+        let mut zst = vec![0x28, 0xb5, 0x2f, 0xfd];
+        zst.resize(1024, 7);
+        let err = index_bytes(&zst).unwrap_err();
+        assert!(err.to_string().contains("zstd -d"), "{err}");
         assert!(matches!(
             index_bytes(&[]),
             Err(ArchiveError::NotATar { .. })

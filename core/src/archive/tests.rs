@@ -690,6 +690,124 @@ fn nested_index_uses_the_present_platform_manifest() {
     assert!(err.to_string().contains(&index_digest.to_string()), "{err}");
 }
 
+/// A layout whose index.json lists one two-platform index under each of `names`, then one
+/// single image; returns it with the index digest and the two platform manifests.
+fn multi_platform_layout(names: &[&str]) -> (Layout, Digest, [Built; 2]) {
+    let mut layout = Layout::default();
+    let amd = layout.manifest(&[(&layer_tar("amd64"), OCI_LAYER_TAR)], "amd");
+    let arm = layout.manifest(&[(&layer_tar("arm"), OCI_LAYER_TAR)], "arm");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm.manifest, "size": arm.manifest_len,
+             "platform": {"architecture": "arm", "os": "linux", "variant": "v7"}},
+        ],
+    }))
+    .unwrap();
+    let index_digest = layout.blob(&index);
+    for name in names {
+        layout.index.push(json!({
+            "mediaType": OCI_INDEX, "digest": index_digest, "size": index.len(),
+            "annotations": {"org.opencontainers.image.ref.name": name},
+        }));
+    }
+    (layout, index_digest, [amd, arm])
+}
+
+#[test]
+fn platforms_come_from_the_index_entry_or_the_config() {
+    let (mut layout, _, _) = multi_platform_layout(&["multi"]);
+    layout.image(&[(&layer_tar("single"), OCI_LAYER_TAR)], "one", json!({}));
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    let platforms: Vec<String> = contents
+        .images
+        .iter()
+        .map(|img| img.platform.as_ref().unwrap().to_string())
+        .collect();
+    // The single image's config says linux/amd64 (config_for).
+    assert_eq!(platforms, ["linux/amd64", "linux/arm/v7", "linux/amd64"]);
+    let classic = resolve_tar(&tar_of(&classic_save().files)).unwrap();
+    assert_eq!(
+        classic.images[0].platform.as_ref().map(ToString::to_string),
+        Some("linux/amd64".to_owned())
+    );
+}
+
+#[test]
+fn two_tags_on_one_image_need_no_choice() {
+    let mut layout = Layout::default();
+    let built = layout.image(
+        &[(&layer_tar("one"), OCI_LAYER_TAR)],
+        "one",
+        json!({"org.opencontainers.image.ref.name": "v1"}),
+    );
+    layout.index.push(json!({
+        "mediaType": OCI_MANIFEST, "digest": built.manifest, "size": built.manifest_len,
+        "annotations": {"org.opencontainers.image.ref.name": "latest"},
+    }));
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    assert_eq!(contents.images.len(), 2);
+    assert_eq!(
+        contents.select(None).unwrap().manifest.digest,
+        built.manifest
+    );
+    let Selection::Image(img) = contents.select_for_push(None).unwrap() else {
+        panic!("one image")
+    };
+    assert_eq!(img.manifest.digest, built.manifest);
+
+    // Two tags on one index: the index, each platform once.
+    let (layout, index_digest, [amd, arm]) = multi_platform_layout(&["a", "b"]);
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    assert_eq!(contents.images.len(), 4);
+    let Selection::Index { index, images } = contents.select_for_push(None).unwrap() else {
+        panic!("the index")
+    };
+    assert_eq!(index.digest, index_digest);
+    let digests: Vec<&Digest> = images.iter().map(|i| &i.manifest.digest).collect();
+    assert_eq!(digests, [&amd.manifest, &arm.manifest]);
+
+    // A platform of an index and the same manifest on its own are two things to choose from.
+    let (mut layout, _, [amd, _]) = multi_platform_layout(&["multi"]);
+    layout.index.push(json!({
+        "mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
+        "annotations": {"org.opencontainers.image.ref.name": "amd"},
+    }));
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    let err = contents.select_for_push(None).unwrap_err();
+    assert!(matches!(err, ArchiveError::AmbiguousImage { .. }), "{err}");
+}
+
+#[test]
+fn entries_keep_each_index_whole_under_each_name() {
+    let (mut layout, index_digest, [amd, arm]) = multi_platform_layout(&["a", "b"]);
+    let single = layout.image(
+        &[(&layer_tar("single"), OCI_LAYER_TAR)],
+        "single",
+        json!({"org.opencontainers.image.ref.name": "c"}),
+    );
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    let entries = contents.entries();
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    for (entry, name) in entries.iter().take(2).zip(["a", "b"]) {
+        let Selection::Index { index, images } = entry else {
+            panic!("an index: {entry:?}")
+        };
+        assert_eq!(index.digest, index_digest);
+        assert_eq!(images.len(), 2);
+        assert_eq!(images[0].manifest.digest, amd.manifest);
+        assert_eq!(images[1].manifest.digest, arm.manifest);
+        assert_eq!(images[0].names, [name]);
+    }
+    let Selection::Image(img) = entries[2] else {
+        panic!("an image")
+    };
+    assert_eq!(img.manifest.digest, single.manifest);
+}
+
 #[test]
 fn doubly_nested_index_is_rejected() {
     let mut layout = Layout::default();

@@ -565,10 +565,7 @@ impl Pull {
             entries
         } else {
             let want = &self.plan.platform;
-            let found = entries
-                .iter()
-                .find(|e| e.platform.as_ref().is_some_and(|p| want.matches(p)))
-                .cloned();
+            let found = manifest::entry_for(&entries, want).cloned();
             match found {
                 Some(e) => {
                     self.event(Event::PlatformChosen {
@@ -578,10 +575,7 @@ impl Pull {
                     vec![e]
                 }
                 None => {
-                    let available: Vec<String> = entries
-                        .iter()
-                        .filter_map(|e| e.platform.as_ref().map(ToString::to_string))
-                        .collect();
+                    let available = manifest::platforms_of(&entries);
                     return Err(Error::InvalidInput {
                         message: format!(
                             "{}:{} has no image for platform {want}; it has: {}",

@@ -1,4 +1,6 @@
-//! `tug inspect SOURCE`: what an image file holds, without touching a registry.
+//! `tug inspect SOURCE`: what an image file holds, without touching a registry: per image
+//! its names, platform (`os/arch[/variant]`), the index it belongs to, manifest, config and
+//! layers.
 
 use crate::cli::InspectArgs;
 use crate::exit_code::CliError;
@@ -20,6 +22,9 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
                 };
                 serde_json::json!({
                     "names": img.names,
+                    "platform": img.platform.as_ref().map(ToString::to_string),
+                    "index": img.index.as_ref().map(|i| serde_json::json!({
+                        "digest": i.digest, "mediaType": i.media_type, "size": i.bytes.len()})),
                     "manifest": {"digest": img.manifest.digest, "mediaType": img.manifest.media_type,
                                  "size": img.manifest.bytes.len()},
                     "config": blob(&img.config),
@@ -28,11 +33,12 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        let v = serde_json::json!({"format": contents.format.to_string(), "images": images});
+        let v = serde_json::json!({"format": contents.format.to_string(),
+            "compression": source.compression.map(|c| c.name()), "images": images});
         outln!("{v:#}");
         return Ok(());
     }
-    outln!("{}: {}", source.path.display(), contents.format);
+    outln!("{}: {}", source.path.display(), source.describe_format());
     for (i, img) in contents.images.iter().enumerate() {
         let total: u64 = img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>();
         let names = if img.names.is_empty() {
@@ -41,6 +47,17 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
             img.names.join(", ")
         };
         outln!("image {i}: {names}");
+        if let Some(platform) = &img.platform {
+            outln!("  platform {platform}");
+        }
+        if let Some(index) = &img.index {
+            outln!(
+                "  index    {} {} ({} bytes)",
+                index.digest,
+                index.media_type,
+                index.bytes.len()
+            );
+        }
         outln!(
             "  manifest {} {} ({} bytes)",
             img.manifest.digest,

@@ -151,6 +151,10 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         full_names,
         oci_types,
     )?;
+    if format == Some(OutputFormat::Oci) {
+        // An output layout holds the image only; the store keeps its lock file.
+        layout.remove_lock_file().map_err(io_err)?;
+    }
     let written = match (format, &args.output) {
         (Some(OutputFormat::OciArchive), Some(out)) => {
             write_oci_archive(&layout, &root, out).map_err(|e| CliError::Input(e.to_string()))?;
@@ -232,7 +236,7 @@ fn pull_from(
         reference: from.manifest_ref(),
         platform,
         all_platforms: args.all_platforms,
-        have: present_blobs(layout_root),
+        have: layout.blobs().map_err(io_err)?,
         manifests_only: false,
     };
     let config = PullConfig {
@@ -310,20 +314,6 @@ fn pull_from(
             None
         },
     )))
-}
-
-/// Every blob already in the layout (so it is not downloaded again).
-fn present_blobs(root: &Path) -> Vec<Digest> {
-    std::fs::read_dir(root.join("blobs/sha256"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            format!("sha256:{}", e.file_name().to_string_lossy())
-                .parse()
-                .ok()
-        })
-        .collect()
 }
 
 /// Stores the pulled manifests and names the image in `index.json`: the index itself with

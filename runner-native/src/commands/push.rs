@@ -252,7 +252,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         errln!(
             "Pushing {} ({}, {what}, {}) to {target}",
             source.path.display(),
-            source.contents.format,
+            source.describe_format(),
             bytes(plan.blobs.iter().map(|b| b.size).sum())
         );
     }
@@ -421,14 +421,30 @@ fn print_result(
     }
     if args.dry_run {
         outln!("Plan for {target} (dry run, nothing uploaded):");
+        // Each blob once, as it is sent once, with the other places it is used.
         for (i, blob) in plan.blobs.iter().enumerate() {
+            if plan.blobs[..i].iter().any(|b| b.digest == blob.digest) {
+                continue;
+            }
             let state = if report.blobs_missing.contains(&blob.digest) {
                 "upload"
             } else {
                 "exists"
             };
+            let also: Vec<&str> = plan
+                .blobs
+                .iter()
+                .zip(labels)
+                .skip(i + 1)
+                .filter(|(b, _)| b.digest == blob.digest)
+                .map(|(_, label)| label.as_str())
+                .collect();
+            let also = match also.is_empty() {
+                true => String::new(),
+                false => format!(" (also {})", also.join(", ")),
+            };
             outln!(
-                "  {state:6} {:12} {} {}",
+                "  {state:6} {:12} {} {}{also}",
                 labels[i],
                 blob.digest,
                 bytes(blob.size)

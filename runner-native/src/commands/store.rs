@@ -1,13 +1,16 @@
 //! The local store's commands: `tug images`, `tug rm`, `tug prune`, `tug save`.
 //!
 //! The store is an OCI image layout (see [`crate::oci_dir`]): `index.json` names images by
-//! their full reference, blobs are shared between images.
+//! their full reference, blobs are shared between images. A multi-platform image is its
+//! index, named like any image, with every platform's manifest and blobs reachable from it.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::Value;
-use tug_core::Digest;
+use tug_core::archive::Selection;
+use tug_core::manifest::{self, Parsed};
+use tug_core::{Digest, Platform};
 
 use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
 use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
@@ -16,6 +19,7 @@ use crate::exit_code::CliError;
 use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
 use crate::output::{errln, outln};
 use crate::progress::bytes;
+use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
 
 /// Blobs younger than this survive `prune` (a concurrent pull may not have named them yet).
@@ -178,10 +182,10 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
         let Ok(meta) = entry.metadata() else { continue };
         if unfinished {
             // An interrupted download a later pull could continue; one a pull is writing
-            // now is locked.
-            let locked = std::fs::OpenOptions::new()
-                .write(true)
-                .open(entry.path())
+            // now is locked. One that cannot be opened as a regular file (a planted link)
+            // is left alone.
+            let options = std::fs::OpenOptions::new().write(true).clone();
+            let locked = safe_fs::open(&entry.path(), &options, Access::Shared)
                 .map_or(true, |f| f.try_lock().is_err());
             if locked {
                 continue;
@@ -216,13 +220,15 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
     let all = entries(&layout)?;
     let entry = find(&all, &args.image)?;
-    let image = ExportImage {
-        name: Some(entry.name.clone()),
-        digest: entry.digest.clone(),
-        media_type: entry.media_type.clone(),
-        size: entry.size,
-    };
-    match infer_format(&args.output, args.format) {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let format = infer_format(&args.output, args.format);
+    let image = export_image(&layout, entry, platform.as_ref(), format)?;
+    match format {
         OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(io)?,
         OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(io)?,
         OutputFormat::Oci => {
@@ -231,33 +237,119 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
             ))
         }
     }
-    errln!("Saved {} to {}", entry.name, args.output.display());
+    match &platform {
+        Some(p) => errln!("Saved {} ({p}) to {}", entry.name, args.output.display()),
+        None => errln!("Saved {} to {}", entry.name, args.output.display()),
+    }
     Ok(())
 }
 
+/// What `tug save` writes for `entry`: the image, or with `platform` its manifest for that
+/// platform. A docker-archive holds one platform, so an index needs `--platform` there.
+fn export_image(
+    layout: &OciDir,
+    entry: &Entry,
+    platform: Option<&Platform>,
+    format: OutputFormat,
+) -> Result<ExportImage, CliError> {
+    let whole = ExportImage {
+        name: Some(entry.name.clone()),
+        digest: entry.digest.clone(),
+        media_type: entry.media_type.clone(),
+        size: entry.size,
+    };
+    let bytes = layout.read_blob(&entry.digest).map_err(io)?;
+    let children = match manifest::parse(&entry.media_type, &bytes) {
+        Ok(Parsed::Index { manifests }) => manifests,
+        Ok(Parsed::Image { config, .. }) => {
+            // A single image: --platform, if given, must be its platform.
+            let declared = layout
+                .read_blob(&config.digest)
+                .ok()
+                .and_then(|c| Platform::from_config(&c));
+            return match (platform, declared) {
+                (Some(want), Some(have)) if !want.matches(&have) => Err(CliError::Input(format!(
+                    "{} is an image for {have} only, not {want}",
+                    entry.name
+                ))),
+                _ => Ok(whole),
+            };
+        }
+        Err(e) => return Err(CliError::Input(format!("manifest {}: {e}", entry.digest))),
+    };
+    let listed = manifest::platforms_of(&children).join(", ");
+    let Some(platform) = platform else {
+        if format == OutputFormat::DockerArchive {
+            return Err(CliError::Usage(format!(
+                "{} is a multi-platform image ({listed}) and a docker-archive holds one \
+                 platform: choose one with --platform OS/ARCH[/VARIANT], or write every \
+                 platform into an OCI archive (-o FILE.oci.tar)",
+                entry.name
+            )));
+        }
+        return Ok(whole);
+    };
+    let child = manifest::entry_for(&children, platform).ok_or_else(|| {
+        CliError::Input(format!(
+            "{} has no image for platform {platform}; it has: {listed}",
+            entry.name
+        ))
+    })?;
+    Ok(ExportImage {
+        name: Some(entry.name.clone()),
+        digest: child.digest.clone(),
+        media_type: child.media_type.clone(),
+        size: child.size,
+    })
+}
+
+/// Stores every image of the source (or the one `--image` names) under its names: a
+/// multi-platform index whole, with each of its platforms.
 pub fn load(args: LoadArgs) -> Result<(), CliError> {
     let spec = SourceSpec::parse(&args.source);
     let source = Source::open(&spec.path)?;
     let wanted = args.image.as_deref().or(spec.image.as_deref());
-    let images: Vec<&tug_core::archive::ResolvedImage> = match wanted {
-        Some(w) => vec![source.contents.select(Some(w)).map_err(io)?],
-        None => source.contents.images.iter().collect(),
+    let selections = match wanted {
+        Some(w) => vec![source
+            .contents
+            .select_for_push(Some(w))
+            .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?],
+        None => source.contents.entries(),
     };
     let mut layout = open(args.store.as_deref())?;
-    for img in images {
-        for blob in std::iter::once(&img.config).chain(&img.layers) {
-            if layout.has_blob(&blob.digest) {
-                continue;
+    for selection in selections {
+        let (images, root) = match selection {
+            Selection::Image(img) => (std::slice::from_ref(img), &img.manifest),
+            Selection::Index { index, images } => (images, index),
+        };
+        for img in images {
+            for blob in std::iter::once(&img.config).chain(&img.layers) {
+                if layout.has_blob(&blob.digest) {
+                    continue;
+                }
+                copy_blob(&mut layout, &source, blob)?;
             }
-            copy_blob(&mut layout, &source, blob)?;
+            layout
+                .put_blob(&img.manifest.digest, &img.manifest.bytes)
+                .map_err(io)?;
         }
-        layout
-            .put_blob(&img.manifest.digest, &img.manifest.bytes)
-            .map_err(io)?;
-        let names = if img.names.is_empty() {
-            vec![format!("sha256:{}", img.manifest.digest.hex())]
-        } else {
-            img.names.clone()
+        layout.put_blob(&root.digest, &root.bytes).map_err(io)?;
+        let names = match images.first().map(|img| &img.names) {
+            Some(names) if !names.is_empty() => names.clone(),
+            _ => vec![format!("sha256:{}", root.digest.hex())],
+        };
+        let what = match selection {
+            Selection::Image(_) => String::new(),
+            Selection::Index { .. } => {
+                let platforms: Vec<String> = images
+                    .iter()
+                    .map(|img| match &img.platform {
+                        Some(p) => p.to_string(),
+                        None => "unknown platform".to_owned(),
+                    })
+                    .collect();
+                format!(" ({} platforms: {})", images.len(), platforms.join(", "))
+            }
         };
         for name in &names {
             let full = canonical(name);
@@ -265,12 +357,12 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                 .tag(
                     &full,
                     Some(&full),
-                    &img.manifest.media_type,
-                    &img.manifest.digest,
-                    img.manifest.bytes.len() as u64,
+                    &root.media_type,
+                    &root.digest,
+                    root.bytes.len() as u64,
                 )
                 .map_err(io)?;
-            errln!("Loaded {full}");
+            errln!("Loaded {full}{what}");
         }
     }
     Ok(())

@@ -192,25 +192,31 @@ fn ctrl_c_stops_a_pull_cleanly_and_the_next_run_continues() {
 
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
-    // tug blocks opening a FIFO nobody writes to: the first Ctrl-C asks for a clean stop that
-    // cannot come yet, the second must end the process right away.
+    // tug blocks reading a password from a stdin nobody writes to or closes: the first
+    // Ctrl-C asks for a clean stop that cannot come yet, the second must end the process
+    // right away. (A FIFO as the source no longer blocks: it is refused at once.)
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("image.tar");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let image = dir.path().join("image.tar");
+    std::fs::write(&image, b"").unwrap();
     let mut child = Tug::new()
         .env("TUG_STATE_DIR", dir.path().join("state"))
-        .args(["-v", "push", "--plain-http"])
-        .arg(&fifo)
+        .args([
+            "-v",
+            "push",
+            "--plain-http",
+            "-u",
+            "someone",
+            "--password-stdin",
+        ])
+        .arg(&image)
         .arg("127.0.0.1:9/intr/app:v1")
         .command()
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let _stdin_held_open = child.stdin.take();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let mut read_until = |needle: &str, seen: &mut String| loop {

@@ -391,3 +391,40 @@ fn load_imports_an_archive_and_push_takes_store_images() {
         &fixture,
     );
 }
+
+#[test]
+fn a_pull_into_a_layout_leaves_no_lock_file_there() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    write_oci_layout(&layout, &ImageSpec::new(67).layer(50_000), "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "lock/app:v1",
+        skopeo::NO_ARGS,
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let out_dir = dir.path().join("out");
+    for _ in 0..2 {
+        pull(
+            &store,
+            &registry,
+            "lock/app:v1",
+            &["-o", out_dir.to_str().unwrap()],
+        )
+        .assert_success();
+        let names: Vec<String> = fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+    }
+    assert_eq!(layers(&format!("oci:{}:v1", out_dir.display())).len(), 1);
+    // The store keeps its lock file, as documented.
+    pull(&store, &registry, "lock/app:v1", &[]).assert_success();
+    assert!(store.join(".tug.lock").exists());
+}

@@ -269,3 +269,50 @@ fn inspect_describes_an_archive() {
     let v: serde_json::Value = serde_json::from_str(&json.stdout_str()).unwrap();
     assert_eq!(v["images"][0]["layers"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn dry_run_lists_a_duplicated_layer_once() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(14)
+            .layer(100_000)
+            .layer(50_000)
+            .repeat_layer(0),
+        "v1",
+    );
+    let out = push_with(&registry, &layout, "dry/dup:v1", &["--dry-run"]).assert_success();
+    let text = out.stdout_str();
+    let repeated = &fixture.layers[0].digest;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(repeated.as_str()))
+        .collect();
+    assert_eq!(lines.len(), 1, "the repeated layer is listed once:\n{text}");
+    assert!(lines[0].contains("(also layer 3/3)"), "{text}");
+    assert!(text.contains("3 of 3 blobs to upload"), "{text}");
+}
+
+#[test]
+fn two_tags_on_one_manifest_push_without_choosing() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    // skopeo tags the image again in its layout: two index.json entries, one manifest.
+    let fixture = write_oci_layout(&layout, &spec(15), "v1");
+    skopeo::copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("oci:{}:latest", layout.display()),
+        &["--preserve-digests"],
+    )
+    .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    assert_eq!(entries[0]["digest"], entries[1]["digest"]);
+    push(&registry, &layout, "tags/app:v1").assert_success();
+    pull_with_skopeo_and_compare(&registry, "tags/app:v1", &fixture);
+}

@@ -1,0 +1,137 @@
+//! A compressed image tar (`docker save | gzip`, `docker save | zstd`, which `docker load`
+//! reads) as a source: decompressed once, whole, into a temporary file in `$TMPDIR`
+//! (private, removed when tug ends), which is then read at offsets like any tar. The core
+//! says when a tar is compressed ([`ArchiveError::CompressedTar`]); this does the I/O.
+//!
+//! [`ArchiveError::CompressedTar`]: tug_core::archive::ArchiveError::CompressedTar
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use tug_core::archive::Compression;
+
+use crate::exit_code::CliError;
+
+/// Decompresses `path` (compressed with `compression`) into a new temporary file.
+pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::TempPath, CliError> {
+    let failed = |e: io::Error| {
+        CliError::Input(format!(
+            "{}: cannot decompress this {compression}-compressed tar: {e}",
+            path.display()
+        ))
+    };
+    let input = BufReader::with_capacity(1 << 20, File::open(path).map_err(failed)?);
+    let mut reader: Box<dyn Read> = match compression {
+        // Every member, as gunzip does.
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        // Every frame, skippable ones skipped, as zstd -d does.
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(failed)?)
+        }
+        other => {
+            return Err(CliError::Input(format!(
+                "{}: tug cannot decompress {other}; decompress it first ({})",
+                path.display(),
+                other.decompress_hint()
+            )))
+        }
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".tug-decompressed-")
+        .suffix(".tar")
+        .tempfile()
+        .map_err(|e| {
+            CliError::Input(format!(
+                "cannot create a temporary file in {} to decompress {} into: {e}",
+                std::env::temp_dir().display(),
+                path.display()
+            ))
+        })?;
+    let written = copy_unless_interrupted(&mut reader, &mut BufWriter::new(temp.as_file()));
+    match written {
+        Ok(()) => Ok(temp.into_temp_path()),
+        Err(Stop::Interrupted) => Err(CliError::Core(tug_core::Error::Cancelled)),
+        Err(Stop::Read(e)) => Err(failed(e)),
+        Err(Stop::Write(e)) => Err(CliError::Input(format!(
+            "cannot write the decompressed {} into {}: {e}",
+            path.display(),
+            temp.path().display()
+        ))),
+    }
+}
+
+enum Stop {
+    Interrupted,
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies everything, stopping early on Ctrl-C.
+fn copy_unless_interrupted(reader: &mut dyn Read, out: &mut impl Write) -> Result<(), Stop> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        if crate::interrupt::requested() {
+            return Err(Stop::Interrupted);
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Stop::Read(e)),
+        };
+        out.write_all(&buf[..n]).map_err(Stop::Write)?;
+    }
+    out.flush().map_err(Stop::Write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(compression: Compression, compressed: Vec<u8>, plain: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.tar.z");
+        std::fs::write(&path, compressed).unwrap();
+        let out = decompress(&path, compression).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), plain);
+    }
+
+    #[test]
+    fn every_gzip_member_and_zstd_frame_is_decompressed() {
+        let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (a, b) = plain.split_at(100_000);
+        let mut gz = Vec::new();
+        for part in [a, b] {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(part).unwrap();
+            gz.extend(e.finish().unwrap());
+        }
+        roundtrip(Compression::Gzip, gz, &plain);
+        let mut zst = zstd::encode_all(a, 3).unwrap();
+        // A skippable frame between two frames.
+        zst.extend([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]);
+        zst.extend(zstd::encode_all(b, 3).unwrap());
+        roundtrip(Compression::Zstd, zst, &plain);
+    }
+
+    #[test]
+    fn a_broken_stream_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.tar.gz");
+        std::fs::write(
+            &path,
+            [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff],
+        )
+        .unwrap();
+        let err = decompress(&path, Compression::Gzip)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("broken.tar.gz") && err.contains("gzip"),
+            "{err}"
+        );
+        let err = decompress(&path, Compression::Xz).unwrap_err().to_string();
+        assert!(err.contains("xz -dk"), "{err}");
+    }
+}
