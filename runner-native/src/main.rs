@@ -14,6 +14,7 @@ mod exit_code;
 mod first_pass;
 mod history;
 mod interrupt;
+mod layer_tar;
 mod oci_dir;
 mod parallel_gzip;
 mod progress;
