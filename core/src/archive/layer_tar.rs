@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn the_bytes_decide_not_the_label() {
         assert_eq!(decoding(&[0x1f, 0x8b, 8, 0]), Ok(Compression::Gzip));
-        assert_eq!(decoding(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Ok(Compression::Zstd));
+        assert_eq!(
+            decoding(&[0x28, 0xb5, 0x2f, 0xfd, 0]),
+            Ok(Compression::Zstd)
+        );
         // A plain tar (what a `+gzip` label on skopeo 1.9's images may hide).
         assert_eq!(decoding(b"etc/\0\0\0\0"), Ok(Compression::None));
         assert_eq!(decoding(&[]), Ok(Compression::None));
