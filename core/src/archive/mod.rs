@@ -22,6 +22,7 @@ pub mod compression;
 mod docker_save;
 mod error;
 mod image;
+mod json_edit;
 pub mod layer_tar;
 pub mod media_types;
 mod oci_json;
