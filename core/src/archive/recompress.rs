@@ -321,7 +321,7 @@ mod tests {
                 _ => listed,
             };
             for new in [
-                with_compressed_layers(&old, &[given.clone()]).unwrap(),
+                with_compressed_layers(&old, std::slice::from_ref(&given)).unwrap(),
                 with_compressed_layers(&old, &[]).unwrap(),
             ] {
                 assert_eq!(new, old, "{manifest_type} with {layer_type}");
