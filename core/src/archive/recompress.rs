@@ -2,7 +2,7 @@
 //! the compressed blobs instead of the plain tars, and an index names the new manifests.
 //! The config is untouched: its `rootfs.diff_ids` already name the uncompressed tars.
 //!
-//! Only the values that change are rewritten ([`super::json_edit`]): a manifest or index
+//! Only the values that change are rewritten (`json_edit`): a manifest or index
 //! with nothing to change stays byte for byte (same digest), and a rewritten one keeps its
 //! key order, spacing and every field tug does not know.
 
