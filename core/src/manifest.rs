@@ -235,7 +235,7 @@ mod tests {
 }
 
 /// The OCI media type for a Docker schema 2 media type, when there is one.
-fn oci_media_type(docker: &str) -> Option<&'static str> {
+pub(crate) fn oci_media_type(docker: &str) -> Option<&'static str> {
     Some(match docker {
         DOCKER_MANIFEST => OCI_MANIFEST,
         DOCKER_MANIFEST_LIST => OCI_INDEX,

@@ -8,8 +8,8 @@
 //! sizes of converted children), is an OCI type, needs no second rewrite, and parses with
 //! its new type to the same blobs (and the children's new digests) whenever the original
 //! parsed with its own. `archive::recompress` (`push --compress`) rewrites the same bodies:
-//! no panic, and a manifest that parsed still parses, with the same config and as many
-//! layers.
+//! no panic, a manifest that parsed still parses, with the same config and as many
+//! layers, and with nothing to replace a manifest or index keeps its bytes.
 
 #![no_main]
 
@@ -126,6 +126,13 @@ fuzz_target!(|data: &[u8]| {
                 }
                 other => panic!("property: a parsed manifest's recompressed form gave {other:?}"),
             }
+        }
+        // Nothing to replace: the very same bytes (or an error for what is not JSON).
+        if let Ok(same) = with_compressed_layers(&m, &[]) {
+            assert_eq!(same, m, "property: recompress with nothing to do changed the manifest");
+        }
+        if let Ok(same) = index_with_children(&m, &[]) {
+            assert_eq!(same, m, "property: an index with no new child changed");
         }
         let children: Vec<(Digest, ManifestBytes)> = match &parsed[i] {
             Ok(Parsed::Index { manifests }) => manifests

@@ -6,13 +6,14 @@
 //! are streamed from files, never held in memory.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tug_core::digest::Hasher;
+use tug_core::archive::layer_tar::{LayerName, LayerTarError};
 use tug_core::Digest;
 
+use crate::layer_tar::{copy_tar, CopyTarError};
 use crate::oci_dir::{OciDir, REF_NAME};
 
 /// One image to write: its manifest (or index), already stored in the layout.
@@ -34,6 +35,8 @@ pub enum ExportError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Layer(Box<LayerTarError>),
 }
 
 /// Writes `image` from `layout` as an OCI archive at `out`.
@@ -110,13 +113,16 @@ pub fn write_docker_archive(
     let mut temps: Vec<(String, tempfile::TempPath)> = Vec::new();
     for (i, layer) in layers.iter().enumerate() {
         let digest = digest_of(layer, &format!("layers[{i}]"))?;
-        let media_type = layer["mediaType"].as_str().unwrap_or_default();
         let name = format!("{}.tar", diff_ids[i].hex());
         layer_names.push(name.clone());
         if temps.iter().any(|(n, _)| *n == name) {
             continue;
         }
-        let temp = decompress_layer(&layout.blob_path(&digest), media_type, &diff_ids[i], dir)?;
+        let layer = LayerName {
+            digest: digest.clone(),
+            image: image.name.clone(),
+        };
+        let temp = decompress_layer(&layout.blob_path(&digest), &layer, &diff_ids[i], dir)?;
         temps.push((name, temp));
     }
     let config_name = format!("{}.json", config_digest.hex());
@@ -145,48 +151,23 @@ pub fn write_docker_archive(
     })
 }
 
-/// The uncompressed tar of a layer in a temporary file, checked against its diff_id.
+/// The uncompressed tar of `layer` in a temporary file, checked against its diff_id.
 fn decompress_layer(
     blob: &Path,
-    media_type: &str,
+    layer: &LayerName,
     diff_id: &Digest,
     dir: &Path,
 ) -> Result<tempfile::TempPath, ExportError> {
-    let file = File::open(blob)?;
-    let mut reader: Box<dyn Read> =
-        if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-            Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file)))
-        } else if media_type.ends_with("+zstd") {
-            Box::new(
-                ruzstd::decoding::StreamingDecoder::new(io::BufReader::new(file))
-                    .map_err(|e| ExportError::Invalid(format!("layer {}: {e}", blob.display())))?,
-            )
-        } else {
-            Box::new(file)
-        };
     let temp = tempfile::Builder::new()
         .prefix(".tug-layer-")
         .tempfile_in(dir)?;
     let mut out = BufWriter::new(temp.as_file());
-    let mut hasher = Hasher::new(diff_id.algorithm());
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-    }
+    copy_tar(blob, layer, diff_id, &mut out).map_err(|e| match e {
+        CopyTarError::Layer(e) => ExportError::Layer(e),
+        CopyTarError::Output(e) => ExportError::Io(e),
+    })?;
     out.flush()?;
     drop(out);
-    let actual = hasher.finish();
-    if &actual != diff_id {
-        return Err(ExportError::Invalid(format!(
-            "layer {} uncompresses to {actual}, but the config says {diff_id}",
-            blob.display()
-        )));
-    }
     Ok(temp.into_temp_path())
 }
 

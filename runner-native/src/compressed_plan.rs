@@ -219,11 +219,10 @@ impl PlainLayers {
                 layer.digest = new.digest.clone();
                 layer.size = new.size;
                 layer.compression = Some(new.compression);
-                layer.media_type = new
-                    .compression
-                    .oci_layer_media_type()
-                    .unwrap_or_default()
-                    .to_owned();
+                layer.media_type =
+                    recompress::compressed_layer_media_type(&manifest.media_type, new.compression)
+                        .unwrap_or_default()
+                        .to_owned();
             }
             children.push((image.manifest.digest.clone(), manifest.clone()));
             image.manifest = manifest;

@@ -15,6 +15,7 @@ mod exit_code;
 mod first_pass;
 mod history;
 mod interrupt;
+mod layer_tar;
 mod oci_dir;
 mod output;
 mod parallel_gzip;

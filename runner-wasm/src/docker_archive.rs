@@ -3,11 +3,15 @@
 //! and `repositories` — what `docker load` and `skopeo copy docker-archive:` read, and what
 //! the CLI's `tug pull -o image.tar` writes.
 //!
-//! Compressed layers are inflated with the runtime's `DecompressionStream` as they are read
-//! from their `Blob`s; the inflated chunks stay JS-side and pass through wasm memory only to
+//! Layers are decoded by what their first bytes are, not their media type (skopeo 1.9 pushes
+//! plain layers labelled `+gzip`); compressed ones are inflated with the runtime's
+//! `DecompressionStream` as they are read from their `Blob`s; the inflated chunks stay JS-side and pass through wasm memory only to
 //! be hashed.
 
 use serde_json::{json, Value};
+use tug_core::archive::compression::SNIFF_LEN;
+use tug_core::archive::layer_tar::{self, LayerName, LayerTarError, LayerTarProblem};
+use tug_core::archive::Compression;
 use tug_core::digest::Hasher;
 use tug_core::pull::PullReport;
 use tug_core::Digest;
@@ -15,7 +19,7 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
-use crate::blob_source::read_all;
+use crate::blob_source::{read_all, read_at};
 use crate::errors::{js_error, Code};
 use crate::fetch_transport::describe_js_error;
 use crate::js;
@@ -64,13 +68,17 @@ pub async fn build(
     add_bytes(&parts, &config_name, &config_bytes)?;
     let mut layer_names: Vec<String> = Vec::new();
     for (layer, diff_id) in image.layers.iter().zip(&diff_ids) {
-        let name = format!("{}.tar", diff_id.hex());
-        if !layer_names.contains(&name) {
+        let entry = format!("{}.tar", diff_id.hex());
+        if !layer_names.contains(&entry) {
             let layer_blob = blob(&layer.digest)?;
-            let tar = uncompressed(layer_blob, &layer.digest, &layer.media_type, diff_id).await?;
-            add(&parts, &name, tar.size() as u64, &tar)?;
+            let layer_name = LayerName {
+                digest: layer.digest.clone(),
+                image: name.map(str::to_owned),
+            };
+            let tar = uncompressed(layer_blob, &layer_name, diff_id).await?;
+            add(&parts, &entry, tar.size() as u64, &tar)?;
         }
-        layer_names.push(name);
+        layer_names.push(entry);
     }
     let tags: Vec<&str> = name.into_iter().collect();
     let manifest = json!([{ "Config": config_name, "RepoTags": tags, "Layers": layer_names }]);
@@ -108,22 +116,35 @@ fn add(parts: &js_sys::Array, name: &str, size: u64, data: &JsValue) -> Result<(
     Ok(())
 }
 
-/// The layer (already verified against `digest`) as an uncompressed tar whose digest is
-/// `diff_id`.
-async fn uncompressed(
-    layer: &Blob,
-    digest: &Digest,
-    media_type: &str,
-    diff_id: &Digest,
-) -> Result<Blob, JsValue> {
-    let format = if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-        Some("gzip")
-    } else if media_type.ends_with("+zstd") {
-        Some("zstd")
-    } else {
-        None
+/// The layer (already verified against its digest) as an uncompressed tar whose digest is
+/// `diff_id`, decoded by what its first bytes are (the core's [`layer_tar::decoding`]), not
+/// by its media type.
+async fn uncompressed(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Result<Blob, JsValue> {
+    let fail = |problem| {
+        invalid(
+            LayerTarError {
+                layer: name.clone(),
+                problem,
+            }
+            .to_string(),
+        )
     };
-    if format.is_none() && digest == diff_id {
+    let unreadable = |compression, e: &JsValue| {
+        fail(LayerTarProblem::Unreadable {
+            compression,
+            detail: describe_js_error(e),
+        })
+    };
+    let head = read_at(layer, 0, SNIFF_LEN as u64)
+        .await
+        .map_err(|e| unreadable(Compression::None, &e))?;
+    let compression = layer_tar::decoding(&head).map_err(fail)?;
+    let format = match compression {
+        Compression::Gzip => Some("gzip"),
+        Compression::Zstd => Some("zstd"),
+        _ => None,
+    };
+    if format.is_none() && name.digest == *diff_id {
         return Ok(layer.clone());
     }
     let stream = match format {
@@ -133,7 +154,7 @@ async fn uncompressed(
                 js_error(
                     Code::Input,
                     &format!(
-                        "this runtime cannot decompress {format} layers (DecompressionStream)"
+                        "{name}: this runtime cannot decompress {format} layers (DecompressionStream)"
                     ),
                 )
             })?;
@@ -147,7 +168,7 @@ async fn uncompressed(
     loop {
         let read = JsFuture::from(reader.read())
             .await
-            .map_err(|e| invalid(format!("layer {diff_id}: {}", describe_js_error(&e))))?;
+            .map_err(|e| unreadable(compression, &e))?;
         if js::get(&read, "done").is_some_and(|d| d.is_truthy()) {
             break;
         }
@@ -164,9 +185,11 @@ async fn uncompressed(
     }
     let actual = hasher.finish();
     if &actual != diff_id {
-        return Err(invalid(format!(
-            "a layer uncompresses to {actual}, but the config says {diff_id}"
-        )));
+        return Err(fail(LayerTarProblem::DiffIdMismatch {
+            compression,
+            actual,
+            expected: diff_id.clone(),
+        }));
     }
     match format {
         None => Ok(layer.clone()),

@@ -10,6 +10,7 @@
 //   TUG_PLAIN_HTTP "1" for http://
 //   TUG_USERNAME / TUG_PASSWORD   credentials, if the registry wants them
 //   TUG_PULL_GZIP  optional: an image with gzip layers to pull into gzip.tar
+//   TUG_PULL_LABELLED  optional: an image of plain layers labelled `+gzip`, into labelled.tar
 //   TUG_UNREACHABLE  optional: host:port where nothing listens (for the `network` code)
 import assert from 'node:assert/strict';
 import { openAsBlob } from 'node:fs';
@@ -96,6 +97,9 @@ async function pullTo(image, name) {
 const pull = await pullTo(target, 'pulled.tar');
 assert.equal(pull.manifestDigest, pushed.result.manifestDigest);
 const gzip = process.env.TUG_PULL_GZIP ? await pullTo(process.env.TUG_PULL_GZIP, 'gzip.tar') : null;
+const labelled = process.env.TUG_PULL_LABELLED
+  ? await pullTo(process.env.TUG_PULL_LABELLED, 'labelled.tar')
+  : null;
 
 // Error codes.
 const codeOf = async (start) => {
@@ -141,6 +145,7 @@ const result = {
   repush: again.result,
   pull,
   gzip,
+  labelled,
   errors,
 };
 await writeFile(path.join(out, 'result.json'), JSON.stringify(result, null, 2));

@@ -56,6 +56,7 @@ impl Compression {
         match media_type {
             mt::OCI_LAYER_TAR
             | mt::OCI_NONDISTRIBUTABLE_LAYER_TAR
+            | mt::DOCKER_LAYER_TAR
             | mt::DOCKER_FOREIGN_LAYER_TAR => Some(Compression::None),
             mt::OCI_LAYER_TAR_GZIP
             | mt::OCI_NONDISTRIBUTABLE_LAYER_TAR_GZIP
@@ -137,6 +138,11 @@ mod tests {
         assert_eq!(
             Compression::from_media_type(mt::DOCKER_LAYER_TAR_GZIP),
             Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_media_type(mt::DOCKER_LAYER_TAR),
+            Some(Compression::None),
+            "ctr export and ctr push write Docker's plain layer type"
         );
         assert_eq!(Compression::from_media_type(mt::OCI_CONFIG), None);
     }

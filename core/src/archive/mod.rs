@@ -10,6 +10,9 @@
 //!   ([`BlobLocation`]). It indexes tars itself, then reads only small metadata files and, for
 //!   docker saves, the first bytes of each layer to sniff its compression.
 //!
+//! [`layer_tar`] decides how a layer blob turns back into its tar (by its bytes) and names
+//! the layer in every error; [`recompress`] re-describes an image with compressed layers.
+//!
 //! Driving either one: call `poll`; do the read it asks for; pass the answer to the matching
 //! `handle_*` method; repeat until it is done. `poll` repeats a request until it is answered.
 //! Nothing here panics on any input; problems come back as [`ArchiveError`]s that name the
@@ -19,6 +22,8 @@ pub mod compression;
 mod docker_save;
 mod error;
 mod image;
+mod json_edit;
+pub mod layer_tar;
 pub mod media_types;
 mod oci_json;
 mod oci_layout;

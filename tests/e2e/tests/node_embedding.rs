@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use tug_testkit::fixtures::{gzip_labelled_plain_layout, write_oci_layout, FixtureImage};
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare_layers, skopeo_docker_archive};
-use tug_testkit::fixtures::{write_oci_layout, FixtureImage};
 use tug_testkit::tools::require_tool;
 use tug_testkit::{skopeo, BlobHost, Fault, FaultProxy, ImageSpec, Registry, Rule};
 
@@ -154,6 +154,20 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         skopeo::NO_ARGS,
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // Plain layers labelled `+gzip` (skopeo 1.9 pushes such images): decoded by their bytes.
+    let labelled_layout = dir.path().join("labelled");
+    let labelled = gzip_labelled_plain_layout(
+        &labelled_layout,
+        &ImageSpec::new(85).layer(200_000).layer(30_000),
+        "v1",
+    );
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", labelled_layout.display()),
+        &registry,
+        "labelled/app:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let out = dir.path().join("out");
     fs::create_dir(&out).unwrap();
     let result = run_node(
@@ -163,6 +177,7 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         &out,
         &[
             ("TUG_PULL_GZIP", registry.image("gz/app:v1")),
+            ("TUG_PULL_LABELLED", registry.image("labelled/app:v1")),
             ("TUG_UNREACHABLE", format!("127.0.0.1:{}", closed_port())),
         ],
     );
@@ -184,6 +199,10 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     // The pulled archives are docker-archives skopeo reads, with the right layers.
     assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
     assert_eq!(archive_layers(&out.join("gzip.tar")), diff_ids(&gz));
+    assert_eq!(
+        archive_layers(&out.join("labelled.tar")),
+        diff_ids(&labelled)
+    );
     assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
 
     let errors = &result["errors"];

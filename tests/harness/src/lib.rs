@@ -7,6 +7,7 @@
 //! - [`fixtures`]: deterministic random images written as OCI layouts, docker-save tars
 //!   (classic and Docker ≥ 25), skopeo-made archives, and a sparse > 4 GiB layer; plus checks
 //!   that an image in a registry is byte-identical to a fixture.
+//! - [`zstd_frames`]: decoding every frame of a zstd stream (skippable frames skipped).
 //! - [`Tug`]: runs the `tug` binary built in this workspace.
 //! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of a plain-HTTP registry (dropped
 //!   connections, 5xx, 429, stalls, 401 challenges, body caps, `Range` rewrites, blob
@@ -36,6 +37,7 @@ pub mod tls;
 pub mod token_server;
 pub mod tools;
 mod tug;
+pub mod zstd_frames;
 
 pub use browser::{PagePush, TugWeb};
 pub use fault_proxy::{
