@@ -2,6 +2,8 @@
 
 mod common;
 
+use base64::Engine as _;
+
 use common::{done_event, push};
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
 use tug_testkit::{skopeo, ImageSpec, Registry, Tug};
@@ -78,7 +80,9 @@ fn a_missing_source_image_fails_with_the_registry_code() {
 
 #[test]
 fn copies_across_tls_and_basic_auth() {
-    let a = Registry::tls_basic_auth("copier", "pw-1234");
+    // Each side its own credentials: the source's stored (as `tug login` or `docker login`
+    // keeps them), the destination's from the flags, which go to no other registry.
+    let a = Registry::tls_basic_auth("reader", "pw-source");
     let b = Registry::tls_basic_auth("copier", "pw-1234");
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
@@ -88,7 +92,13 @@ fn copies_across_tls_and_basic_auth() {
     let both = dir.path().join("cas.pem");
     let pem = format!("{}{}", a.ca_pem().unwrap(), b.ca_pem().unwrap());
     std::fs::write(&both, pem).unwrap();
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("reader:pw-source");
+    let config = serde_json::json!({"auths": {a.host(): {"auth": auth}}});
+    std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
     Tug::new()
+        .env("DOCKER_CONFIG", &docker)
         .args(["copy", "-u", "copier", "--password-stdin", "--ca-file"])
         .arg(&both)
         .arg(a.image("s/app:v1"))
