@@ -160,11 +160,66 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The blobs `root` refers to, through every manifest and index it reaches (blobs named
+/// but absent count too), or the first manifest that cannot be read: then what it refers
+/// to is unknown.
+fn referenced(layout: &OciDir, root: &Digest) -> Result<HashSet<Digest>, String> {
+    let mut out = HashSet::new();
+    let mut manifests = vec![root.clone()];
+    while let Some(d) = manifests.pop() {
+        if !out.insert(d.clone()) {
+            continue;
+        }
+        let bytes = layout
+            .read_blob(&d)
+            .map_err(|e| format!("manifest {d} cannot be read: {e}"))?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("manifest {d} is not JSON: {e}"))?;
+        let digest = |desc: &Value| -> Result<Digest, String> {
+            desc["digest"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("manifest {d} names a blob without a valid digest"))
+        };
+        for m in v["manifests"].as_array().into_iter().flatten() {
+            manifests.push(digest(m)?);
+        }
+        let leaves = v
+            .get("config")
+            .into_iter()
+            .chain(v["layers"].as_array().into_iter().flatten());
+        for leaf in leaves {
+            out.insert(digest(leaf)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
     let mut keep: HashSet<Digest> = HashSet::new();
+    let mut unknown = Vec::new();
     for e in entries(&layout)? {
-        keep.extend(reachable(&layout, &e.digest).unwrap_or_default());
+        match referenced(&layout, &e.digest) {
+            Ok(blobs) => keep.extend(blobs),
+            Err(why) => unknown.push(format!("{}: {why}", e.name)),
+        }
+    }
+    if !unknown.is_empty() {
+        // Any blob may be one of those images': none can be proved unreferenced.
+        for why in &unknown {
+            errln!("tug: cannot tell which blobs {why}");
+        }
+        errln!(
+            "Removed nothing: every blob is kept while an image's manifests cannot be read (`tug rm` the image, or pull it again, then prune)"
+        );
+        if args.json {
+            outln!(
+                "{}",
+                serde_json::json!({"blobs_removed": 0, "bytes_freed": 0, "unreadable_images": unknown})
+            );
+        }
+        return Ok(());
     }
     let dir = layout.root().join("blobs/sha256");
     let (mut count, mut freed) = (0u64, 0u64);

@@ -428,3 +428,50 @@ fn a_pull_into_a_layout_leaves_no_lock_file_there() {
     pull(&store, &registry, "lock/app:v1", &[]).assert_success();
     assert!(store.join(".tug.lock").exists());
 }
+
+/// `tug prune` keeps what it cannot prove unreferenced: with one image's manifest unreadable
+/// (gone, or not JSON) any blob may be that image's, so nothing is removed, and it says why.
+#[test]
+fn prune_keeps_every_blob_while_a_manifest_cannot_be_read() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    write_oci_layout(&one, &ImageSpec::new(65).layer(20_000), "v1");
+    let fixture = write_oci_layout(&two, &ImageSpec::new(66).layer(30_000), "v2");
+    common::push(&registry, &one, "pr/app:v1").assert_success();
+    common::push(&registry, &two, "pr/other:v2").assert_success();
+    for image in ["pr/app:v1", "pr/other:v2"] {
+        pull(&store, &registry, image, &[]).assert_success();
+    }
+    let v1 = registry.image("pr/app:v1");
+    let blobs = store.join("blobs/sha256");
+    let count = || std::fs::read_dir(&blobs).unwrap().count();
+    let before = count();
+    let manifest = blobs.join(
+        fixture
+            .manifest_digest
+            .as_ref()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    for broken in [None, Some(b"not json".as_slice())] {
+        match broken {
+            None => std::fs::remove_file(&manifest).unwrap(),
+            Some(bytes) => std::fs::write(&manifest, bytes).unwrap(),
+        }
+        // v1's blobs are unreferenced now, but v2's manifest no longer says which are its.
+        Tug::new().env("TUG_STORE", &store).args(["rm", &v1]).run();
+        let pruned = Tug::new()
+            .env("TUG_STORE", &store)
+            .args(["prune", "--all", "--json"])
+            .run()
+            .assert_success();
+        let v: Value = serde_json::from_str(pruned.stdout_str().trim()).unwrap();
+        assert_eq!(v["blobs_removed"], 0, "{pruned}");
+        assert!(pruned.stderr_str().contains("pr/other:v2"), "{pruned}");
+        assert!(pruned.stderr_str().contains("Removed nothing"), "{pruned}");
+        let kept = count() + usize::from(broken.is_none());
+        assert_eq!(kept, before, "no blob was removed");
+    }
+}
