@@ -152,7 +152,7 @@ pub enum TransportErrorKind {
     /// mixed-content policy. Retrying cannot help.
     Blocked,
     /// A response body the core reads into memory exceeded its cap (set by the core, never
-    /// by a runner). Retrying cannot help.
+    /// by a runner). Retried like a broken connection: a proxy may have garbled one answer.
     TooLarge,
     /// Anything else.
     Other,

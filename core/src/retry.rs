@@ -43,10 +43,7 @@ pub fn is_retryable_status(status: u16) -> bool {
 pub fn is_retryable_transport(err: &TransportError) -> bool {
     !matches!(
         err.kind,
-        TransportErrorKind::Source
-            | TransportErrorKind::Tls
-            | TransportErrorKind::Blocked
-            | TransportErrorKind::TooLarge
+        TransportErrorKind::Source | TransportErrorKind::Tls | TransportErrorKind::Blocked
     )
 }
 

@@ -1,7 +1,8 @@
 //! Response bodies the core reads into memory (manifests, errors, token answers) have a size
 //! cap and a total deadline, in virtual time: an endless body fails its request as soon as
-//! it passes the cap, a trickling one when its deadline passes, and the request the core gave
-//! up on is unknown to it from then on (the runner's cue to stop reading it).
+//! it passes the cap, a trickling one when its deadline passes (either is retried like a
+//! broken connection), and the request the core gave up on is unknown to it from then on
+//! (the runner's cue to stop reading it).
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -92,7 +93,7 @@ fn expect_error(result: Option<Result<(), Error>>, kind: TransportErrorKind) -> 
 
 #[test]
 fn an_endless_manifest_fails_at_the_cap_and_is_not_read_further() {
-    let mut p = pull(5);
+    let mut p = pull(1);
     let req = manifest_request(&mut p);
     p.handle_response(req.id, manifest_head(), Instant::ZERO)
         .unwrap();
@@ -117,13 +118,37 @@ fn an_endless_manifest_fails_at_the_cap_and_is_not_read_further() {
 
 #[test]
 fn a_manifest_declared_over_the_cap_fails_at_its_first_bytes() {
-    let mut p = pull(5);
+    let mut p = pull(1);
     let req = manifest_request(&mut p);
     let head = manifest_head().with_header("Content-Length", &(MAX_BODY_IN_MEMORY + 1).to_string());
     p.handle_response(req.id, head, Instant::ZERO).unwrap();
     p.handle_body_chunk(req.id, b"{", Instant::ZERO).unwrap();
     let message = expect_error(drain(&mut p).1, TransportErrorKind::TooLarge);
     assert!(message.contains("larger than 4 MiB"), "{message}");
+}
+
+#[test]
+fn an_endless_answer_once_is_retried_and_the_next_one_taken() {
+    let mut p = pull(3);
+    let req = manifest_request(&mut p);
+    p.handle_response(req.id, manifest_head(), Instant::ZERO)
+        .unwrap();
+    let piece = vec![b' '; 1 << 20];
+    for _ in 0..=(MAX_BODY_IN_MEMORY >> 20) {
+        p.handle_body_chunk(req.id, &piece, Instant::ZERO).unwrap();
+    }
+    let (sent, result) = drain(&mut p);
+    assert!(sent.is_empty() && result.is_none(), "{result:?}");
+    let retry_at = p.poll_timeout().expect("a retry is scheduled");
+    p.handle_timeout(retry_at);
+    let (sent, _) = drain(&mut p);
+    assert!(sent[0].url.path().contains("/manifests/v1"));
+    // The next answer is a manifest: the pull goes on to its blobs.
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
+    answer(&mut p, sent[0].id, manifest_head(), manifest, retry_at);
+    let (sent, result) = drain(&mut p);
+    assert!(result.is_none(), "{result:?}");
+    assert!(sent[0].url.path().contains("/blobs/"), "{}", sent[0].url);
 }
 
 #[test]
@@ -165,7 +190,7 @@ fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
 
 #[test]
 fn a_token_answer_has_the_same_cap() {
-    let mut p = pull(5);
+    let mut p = pull(1);
     let (sent, _) = drain(&mut p);
     let challenge = ResponseHead::new(401).with_header(
         "WWW-Authenticate",
