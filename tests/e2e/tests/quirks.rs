@@ -5,6 +5,8 @@
 
 mod common;
 
+use base64::Engine as _;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -273,9 +275,13 @@ fn blob_get_redirected_to_storage_on_another_host() {
         )
         .always(),
     );
+    // The source's credentials are stored for it (flag credentials are the destination's).
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let config = serde_json::json!({"auths": {proxy.host(): {"auth": auth}}});
+    std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
     let out = hermetic(Tug::new(), dir.path())
-        .env("TUG_USERNAME", USER)
-        .env("TUG_PASSWORD", PASSWORD)
         .args(["copy", "--progress", "json", "--plain-http"])
         .arg(proxy.image("src/app:v1"))
         .arg(dest.image("dst/app:v1"))
