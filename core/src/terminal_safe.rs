@@ -9,24 +9,17 @@ use std::borrow::Cow;
 /// escaped as `\x1b` / `\u{202e}`. Newlines are escaped too: one field stays one line.
 /// Idempotent: the escapes contain no control characters.
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            push_escape(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    escape_where(text, needs_escape)
 }
 
 /// Like [`terminal_safe`] for text of several lines: `\n` (and `\t`) stay as they are.
 pub fn terminal_safe_lines(text: &str) -> Cow<'_, str> {
-    let escape = |c: char| needs_escape(c) && c != '\n' && c != '\t';
-    if !text.chars().any(escape) {
+    escape_where(text, |c| needs_escape(c) && c != '\n' && c != '\t')
+}
+
+/// `text` with the characters `escape` picks written as escapes (borrowed when there are none).
+fn escape_where(text: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
