@@ -17,6 +17,7 @@ use crate::http::{
     content_range_start, Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead,
     TransportError,
 };
+use crate::operation::Input;
 use crate::pull::PullConfig;
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
@@ -193,13 +194,29 @@ impl Fetch {
         self.outputs.pop_front()
     }
 
-    /// When [`Fetch::handle_timeout`] is due.
+    /// When [`Input::Timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.session.poll_timeout()
     }
 
+    /// Feeds one input at `now` (see [`Input`]): a response head, body bytes, a body end,
+    /// request body bytes sent, a transport error, or time passing.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        match input {
+            Input::Response(id, head) => self.handle_response(id, head, now),
+            Input::BodyChunk(id, data) => self.handle_body_chunk(id, data, now),
+            Input::BodyEnd(id) => self.handle_body_end(id, now),
+            Input::BodySent(id, data) => self.handle_body_sent(id, data, now),
+            Input::TransportError(id, error) => self.handle_transport_error(id, error, now),
+            Input::Timeout => {
+                self.handle_timeout(now);
+                Ok(())
+            }
+        }
+    }
+
     /// Time has passed; fire due retries.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
         for (id, error) in self.session.overdue() {
             let _ = self.handle_transport_error(id, error, now);
@@ -210,7 +227,7 @@ impl Fetch {
     }
 
     /// A response head arrived.
-    pub fn handle_response(
+    fn handle_response(
         &mut self,
         id: RequestId,
         head: ResponseHead,
@@ -240,7 +257,7 @@ impl Fetch {
     }
 
     /// A piece of a response body arrived.
-    pub fn handle_body_chunk(
+    fn handle_body_chunk(
         &mut self,
         id: RequestId,
         data: &[u8],
@@ -285,7 +302,7 @@ impl Fetch {
     }
 
     /// A response ended.
-    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
+    fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
         let (req, head) = match self.session.complete(id)? {
             Completed::Op(req, head) => (req, head),
@@ -335,7 +352,7 @@ impl Fetch {
     }
 
     /// A request failed below HTTP.
-    pub fn handle_transport_error(
+    fn handle_transport_error(
         &mut self,
         id: RequestId,
         error: TransportError,
@@ -370,7 +387,7 @@ impl Fetch {
     }
 
     /// A fetch sends no request bodies.
-    pub fn handle_body_sent(
+    fn handle_body_sent(
         &mut self,
         id: RequestId,
         _data: &[u8],
@@ -570,4 +587,4 @@ impl Fetch {
     }
 }
 
-crate::operation::delegate_operation!(Fetch);
+crate::operation::inherent_operation!(Fetch);

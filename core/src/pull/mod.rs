@@ -1,8 +1,8 @@
 //! The pull state machine: resolve the reference to a manifest (choosing a platform from an
 //! index), then download every blob it names, verifying each one as its bytes arrive.
 //!
-//! Contract: as for [`crate::push`]: drain [`Pull::poll`], feed inputs with the `handle_*`
-//! methods. Blob bytes come out as [`Output::Write`]; the runner appends them to a
+//! Contract: as for [`crate::push`]: drain [`Pull::poll`], feed inputs with
+//! [`Pull::handle_input`]. Blob bytes come out as [`Output::Write`]; the runner appends them to a
 //! temporary file per blob and moves it into place only on [`Output::Commit`], which comes
 //! after the core checked size and digest. [`Output::Discard`] throws a temporary away.
 //!
@@ -32,6 +32,7 @@ use crate::http::{
     TransportError,
 };
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
+use crate::operation::Input;
 use crate::platform::Platform;
 use crate::progress::{Progress, RateMeter};
 use crate::registry_error::RegistryErrors;
@@ -67,7 +68,7 @@ enum Phase {
     Finished,
 }
 
-crate::operation::delegate_operation!(Pull);
+crate::operation::inherent_operation!(Pull);
 
 /// A pull of one image (or one index with `all_platforms`).
 #[derive(Debug)]
@@ -188,13 +189,29 @@ impl Pull {
         self.outputs.pop_front()
     }
 
-    /// When [`Pull::handle_timeout`] must be called, if nothing else happens first.
+    /// When [`Input::Timeout`] is due, if nothing else happens first.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.session.poll_timeout()
     }
 
+    /// Feeds one input at `now` (see [`Input`]): a response head, body bytes, a body end,
+    /// request body bytes sent, a transport error, or time passing.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        match input {
+            Input::Response(id, head) => self.handle_response(id, head, now),
+            Input::BodyChunk(id, data) => self.handle_body_chunk(id, data, now),
+            Input::BodyEnd(id) => self.handle_body_end(id, now),
+            Input::BodySent(id, data) => self.handle_body_sent(id, data, now),
+            Input::TransportError(id, error) => self.handle_transport_error(id, error, now),
+            Input::Timeout => {
+                self.handle_timeout(now);
+                Ok(())
+            }
+        }
+    }
+
     /// Time has passed; fire due retries.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
         for (id, error) in self.session.overdue() {
             let _ = self.handle_transport_error(id, error, now);
@@ -207,7 +224,7 @@ impl Pull {
     }
 
     /// The status line and headers of request `id`'s response arrived.
-    pub fn handle_response(
+    fn handle_response(
         &mut self,
         id: RequestId,
         head: ResponseHead,
@@ -238,7 +255,7 @@ impl Pull {
 
     /// A piece of request `id`'s response body arrived. Blob bytes are hashed and passed on
     /// as [`Output::Write`].
-    pub fn handle_body_chunk(
+    fn handle_body_chunk(
         &mut self,
         id: RequestId,
         data: &[u8],
@@ -290,7 +307,7 @@ impl Pull {
     }
 
     /// Request `id`'s response is complete; the pull acts on it.
-    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
+    fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
         match self.session.complete(id)? {
             Completed::Op(req, head) if self.phase != Phase::Finished => {
@@ -310,7 +327,7 @@ impl Pull {
     }
 
     /// Request `id` failed below HTTP.
-    pub fn handle_transport_error(
+    fn handle_transport_error(
         &mut self,
         id: RequestId,
         error: TransportError,
@@ -348,7 +365,7 @@ impl Pull {
     }
 
     /// A pull sends no request bodies: nothing to do.
-    pub fn handle_body_sent(
+    fn handle_body_sent(
         &mut self,
         id: RequestId,
         _data: &[u8],
@@ -1041,10 +1058,11 @@ mod tests {
                 match out {
                     Output::Send(req) => {
                         let body = answers.pop().expect("no more requests expected");
-                        pull.handle_response(req.id, ResponseHead::new(200), now)
+                        pull.handle_input(now, Input::Response(req.id, ResponseHead::new(200)))
                             .unwrap();
-                        pull.handle_body_chunk(req.id, body, now).unwrap();
-                        pull.handle_body_end(req.id, now).unwrap();
+                        pull.handle_input(now, Input::BodyChunk(req.id, body))
+                            .unwrap();
+                        pull.handle_input(now, Input::BodyEnd(req.id)).unwrap();
                     }
                     Output::Finished(result) => return result,
                     _ => {}
