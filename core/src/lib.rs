@@ -169,6 +169,7 @@ pub mod challenge;
 pub mod concurrency;
 pub mod digest;
 pub mod endpoint;
+mod engine;
 pub mod error;
 pub mod fetch;
 pub mod http;
