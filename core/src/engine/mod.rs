@@ -274,7 +274,7 @@ impl<P: Protocol> Engine<P> {
                 return;
             }
         }
-        let response = Response { url, head, body };
+        let response = Response { head, body };
         match self.proto.on_response(s, response, &mut self.cx) {
             Ok(()) => {}
             Err(Failure::Status) => {
@@ -334,7 +334,7 @@ impl<P: Protocol> Engine<P> {
             Step::Op(s) => {
                 if retryable {
                     self.proto
-                        .on_transient(s, Transient::Transport(&error), &mut self.cx);
+                        .on_transient(s, Transient::Transport, &mut self.cx);
                     if self.proto.retry(s, None, error.to_string(), &mut self.cx) {
                         return Ok(());
                     }

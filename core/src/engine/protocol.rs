@@ -6,7 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::Error;
-use crate::http::{Body, HeaderMap, Method, Request, ResponseHead, TransportError};
+use crate::http::{Body, HeaderMap, Method, Request, ResponseHead};
 
 use super::{Cx, Redirect, Step};
 
@@ -32,8 +32,6 @@ impl Parts {
 
 /// A complete response the protocol must act on.
 pub(crate) struct Response<'a> {
-    /// Where its request went (redirects resolve against it).
-    pub url: &'a Url,
     pub head: &'a ResponseHead,
     /// The body, unless the protocol streamed it.
     pub body: &'a [u8],
@@ -61,9 +59,9 @@ impl From<Error> for Failure {
 
 /// A failure the engine will try again: a transient status (408, 429, 5xx) or a broken
 /// transfer. Protocols read overload into it (fewer blobs in flight) or a body cap.
-pub(crate) enum Transient<'a> {
+pub(crate) enum Transient {
     Status(u16),
-    Transport(&'a TransportError),
+    Transport,
 }
 
 /// One operation's protocol on the engine.
@@ -121,7 +119,7 @@ pub(crate) trait Protocol {
     ) -> Result<(), Failure>;
 
     /// A transient failure of `step`, before it is retried.
-    fn on_transient(&mut self, _step: Self::Step, _why: Transient<'_>, _cx: &mut Cx<Self::Step>) {}
+    fn on_transient(&mut self, _step: Self::Step, _why: Transient, _cx: &mut Cx<Self::Step>) {}
 
     /// The step that tries `step` again, and the attempt counter it counts against;
     /// `None` when there is nothing left to try (a stream closed meanwhile).

@@ -319,7 +319,7 @@ impl Protocol for Pulling {
         Ok(())
     }
 
-    fn on_transient(&mut self, step: Step, why: Transient<'_>, cx: &mut Cx<Step>) {
+    fn on_transient(&mut self, step: Step, why: Transient, cx: &mut Cx<Step>) {
         if !matches!(why, Transient::Status(500)) {
             self.congestion(step, cx);
         }
