@@ -57,12 +57,18 @@ pub async fn run(
         manifests_only: false,
     };
     let config = PullConfig {
-        scheme: scheme(opts.boolean("plainHttp")?, &image),
-        credentials,
-        jobs: opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize,
-        retry: RetryPolicy {
-            max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,
-            ..RetryPolicy::default()
+        registry: tug_core::RegistryConfig {
+            scheme: scheme(opts.boolean("plainHttp")?, &image),
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,
+                ..RetryPolicy::default()
+            },
+            ..PullConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize,
+            ..PullConfig::default().transfer
         },
         ..PullConfig::default()
     };

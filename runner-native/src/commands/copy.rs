@@ -77,11 +77,17 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         let credentials = creds[i].clone();
         let (tls, scheme) = settings.reach(from, &args.registry);
         let pull_config = PullConfig {
-            scheme,
-            credentials,
-            jobs: usize::from(settings.jobs.value),
-            retry: retry.clone(),
-            body_deadline: settings.body_deadline(),
+            registry: tug_core::RegistryConfig {
+                scheme,
+                credentials,
+                retry: retry.clone(),
+                body_deadline: settings.body_deadline(),
+                ..PullConfig::default().registry
+            },
+            transfer: tug_core::TransferConfig {
+                jobs: usize::from(settings.jobs.value),
+                ..PullConfig::default().transfer
+            },
             ..PullConfig::default()
         };
         let source = Transport::new(&tls, Vec::new()).map_err(input)?;
@@ -132,12 +138,18 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // 2. The push of those manifests and blobs to the destination.
     let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
     let push_config = PushConfig {
-        scheme: dst_scheme,
-        credentials: dst_credentials,
-        jobs: usize::from(settings.jobs.value),
-        adaptive: settings.adaptive.value,
-        retry,
-        body_deadline: settings.body_deadline(),
+        registry: tug_core::RegistryConfig {
+            scheme: dst_scheme,
+            credentials: dst_credentials,
+            retry,
+            body_deadline: settings.body_deadline(),
+            ..PushConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(settings.jobs.value),
+            adaptive: settings.adaptive.value,
+            ..PushConfig::default().transfer
+        },
         ..PushConfig::default()
     };
     let mut display = Display::new(settings.progress.value, labels);
@@ -153,7 +165,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let fetch = Fetch::new(
         from.api_host(),
         &from.repository,
-        &pull_config,
+        &pull_config.registry,
         Instant::from_duration(origin.elapsed()),
     );
     let result = smol::block_on(run_copy(

@@ -43,13 +43,16 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
     settings.registry_flags(&args.registry_args);
     let (tls, scheme) = settings.reach(&reference, &args.registry_args);
     let config = PullConfig {
-        scheme,
-        credentials: Some(creds.clone()),
-        body_deadline: settings.body_deadline(),
+        registry: tug_core::RegistryConfig {
+            scheme,
+            credentials: Some(creds.clone()),
+            body_deadline: settings.body_deadline(),
+            ..PullConfig::default().registry
+        },
         ..PullConfig::default()
     };
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
-    let check = Fetch::new(&api_host, "", &config, Instant::ZERO);
+    let check = Fetch::new(&api_host, "", &config.registry, Instant::ZERO);
     smol::block_on(drive(check, Clock::now(), &transport, |fetch, io| {
         while let Some(output) = fetch.poll() {
             match output {

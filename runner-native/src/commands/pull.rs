@@ -240,19 +240,25 @@ fn pull_from(
         manifests_only: false,
     };
     let config = PullConfig {
-        scheme,
-        credentials,
-        jobs: usize::from(settings.jobs.value),
-        adaptive: settings.adaptive.value,
-        retry: RetryPolicy {
-            max_attempts: settings.retries.value.max(1),
-            budget: settings
-                .retry_max_wait
-                .value
-                .map(std::time::Duration::from_secs),
-            ..RetryPolicy::default()
+        registry: tug_core::RegistryConfig {
+            scheme,
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: settings.retries.value.max(1),
+                budget: settings
+                    .retry_max_wait
+                    .value
+                    .map(std::time::Duration::from_secs),
+                ..RetryPolicy::default()
+            },
+            body_deadline: settings.body_deadline(),
+            ..PullConfig::default().registry
         },
-        body_deadline: settings.body_deadline(),
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(settings.jobs.value),
+            adaptive: settings.adaptive.value,
+            ..PullConfig::default().transfer
+        },
         ..PullConfig::default()
     };
     let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;

@@ -218,22 +218,28 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let (tls, scheme) = settings.reach(&target, &args.registry);
     let config = PushConfig {
-        scheme,
-        credentials,
-        jobs: usize::from(settings.jobs.value),
-        adaptive: settings.adaptive.value,
+        registry: tug_core::RegistryConfig {
+            scheme,
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: settings.retries.value.max(1),
+                budget: settings
+                    .retry_max_wait
+                    .value
+                    .map(std::time::Duration::from_secs),
+                ..RetryPolicy::default()
+            },
+            body_deadline: settings.body_deadline(),
+            ..PushConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(settings.jobs.value),
+            adaptive: settings.adaptive.value,
+            ..PushConfig::default().transfer
+        },
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value.max(1),
-        retry: RetryPolicy {
-            max_attempts: settings.retries.value.max(1),
-            budget: settings
-                .retry_max_wait
-                .value
-                .map(std::time::Duration::from_secs),
-            ..RetryPolicy::default()
-        },
         dry_run: args.dry_run,
-        body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
     let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
