@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::RegistryArgs;
 use crate::progress::ProgressMode;
 
 /// Move container images between files and OCI / Docker registries.
@@ -97,7 +98,7 @@ pub struct PushArgs {
     /// Compress plain tar layers (as `docker save` writes them) while uploading them; layers
     /// already compressed are sent as they are. zstd makes the manifest OCI [default: none].
     #[arg(long, value_enum, value_name = "CODEC")]
-    pub compress: Option<crate::compress::CompressChoice>,
+    pub compress: Option<crate::compress::codec::CompressChoice>,
     /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i32>,
@@ -107,34 +108,6 @@ pub struct PushArgs {
     /// How to show progress [default: auto].
     #[arg(long, value_enum)]
     pub progress: Option<ProgressMode>,
-}
-
-/// How to reach and authenticate to a registry.
-#[derive(Args, Debug)]
-pub struct RegistryArgs {
-    /// User name (the password comes from --password-stdin or TUG_PASSWORD).
-    #[arg(short = 'u', long, env = "TUG_USERNAME")]
-    pub username: Option<String>,
-    /// Read the password from standard input.
-    #[arg(long)]
-    pub password_stdin: bool,
-    /// Trust the CA certificates in this PEM file instead of the system's.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the registry's TLS certificate.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Use plain HTTP. Without it, HTTPS is used, and for localhost / 127.0.0.0/8 plain HTTP
-    /// is tried when the registry turns out not to speak TLS.
-    #[arg(long)]
-    pub plain_http: bool,
-    /// Seconds to wait for a connection (0: no limit) [default: 30].
-    #[arg(long, value_name = "SECS")]
-    pub connect_timeout: Option<u64>,
-    /// Seconds without a byte moving before a request counts as failed and is retried
-    /// (0: no limit) [default: 60].
-    #[arg(long, value_name = "SECS")]
-    pub stall_timeout: Option<u64>,
 }
 
 #[derive(Args, Debug)]

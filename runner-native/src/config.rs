@@ -27,16 +27,41 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 use tug_core::{Reference, Scheme};
 
-use crate::cli::RegistryArgs;
-use crate::compress::{Codec, CompressChoice};
+use crate::compress::codec::{Codec, CompressChoice};
+use crate::credentials::CredentialArgs;
 use crate::exit_code::CliError;
 use crate::progress::ProgressMode;
 use crate::transport::TlsOptions;
+
+/// How to reach and authenticate to a registry: the flags every registry command has.
+#[derive(clap::Args, Debug, Default)]
+pub struct RegistryArgs {
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Trust the CA certificates in this PEM file instead of the system's.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the registry's TLS certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Use plain HTTP. Without it, HTTPS is used, and for localhost / 127.0.0.0/8 plain HTTP
+    /// is tried when the registry turns out not to speak TLS.
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Seconds to wait for a connection (0: no limit) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
+    /// Seconds without a byte moving before a request counts as failed and is retried
+    /// (0: no limit) [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub stall_timeout: Option<u64>,
+}
 
 /// Where a value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -535,13 +560,19 @@ impl Settings {
         } else {
             Scheme::Https
         };
-        (TlsOptions::new(self, &reg), scheme)
+        let tls = TlsOptions {
+            ca_file: reg.ca_file.value,
+            insecure: reg.insecure.value,
+            connect_timeout: Duration::from_secs(self.connect_timeout.value),
+            stall_timeout: Duration::from_secs(self.stall_timeout.value),
+        };
+        (tls, scheme)
     }
 
     /// How long a response body read into memory (a manifest, an error, a token) may take
     /// after its head: `--stall-timeout` bounds it as a whole too (0: no deadline).
-    pub fn body_deadline(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.stall_timeout.value)
+    pub fn body_deadline(&self) -> Duration {
+        Duration::from_secs(self.stall_timeout.value)
     }
 
     /// Where to pull `r` from first: the same repository and reference on the mirror of
@@ -865,15 +896,7 @@ mod tests {
     }
 
     fn registry_args() -> RegistryArgs {
-        RegistryArgs {
-            username: None,
-            password_stdin: false,
-            ca_file: None,
-            insecure: false,
-            plain_http: false,
-            connect_timeout: None,
-            stall_timeout: None,
-        }
+        RegistryArgs::default()
     }
 
     #[test]

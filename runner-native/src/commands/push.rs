@@ -13,21 +13,22 @@ use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
-use crate::compress;
-use crate::compress::CompressChoice;
-use crate::compress_cache::CompressCache;
-use crate::compress_phase::{compress_layers, show_progress, show_summary};
-use crate::compressed_plan::{Measuring, PlainLayers};
+use crate::compress::cache::CompressCache;
+use crate::compress::codec::{self, CompressChoice};
+use crate::compress::first_pass::{self, FirstPass, Late};
+use crate::compress::phase::compress_layers;
+use crate::compress::plan::{Measuring, PlainLayers};
+use crate::compress::status::{show_progress, show_summary};
 use crate::config::{Origin, Settings};
 use crate::credentials;
 use crate::driver::drive_with;
 use crate::exit_code::CliError;
-use crate::first_pass::{self, FirstPass, Late};
 use crate::history::Recorder;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::push_bodies::{BlobSource, PushBodies};
 use crate::source::{Source, SourceSpec};
-use crate::transport::{BlobSource, Transport};
+use crate::transport::Transport;
 use crate::upload_state::UploadState;
 
 pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
@@ -58,10 +59,13 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     if args.dry_run {
         history.dry_run();
     }
-    let credentials =
-        credentials::for_registries(&args.registry, &target.registry, &[&target.registry])?
-            .pop()
-            .flatten();
+    let credentials = credentials::for_registries(
+        &args.registry.credentials,
+        &target.registry,
+        &[&target.registry],
+    )?
+    .pop()
+    .flatten();
     let mut spec = SourceSpec::parse(&args.source);
     let mut from_store = false;
     if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
@@ -97,10 +101,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Selection::Index { index, images } => (images, Some(index)),
     };
     let how = match settings.compress.value {
-        Some(codec) => {
+        Some(chosen) => {
             let level = &settings.compress_level;
             Some(
-                compress::Settings::new(codec, level.value).map_err(|e| match &level.origin {
+                codec::Settings::new(chosen, level.value).map_err(|e| match &level.origin {
                     Origin::Flag(_) => CliError::Usage(e),
                     other => CliError::Input(format!("{e} ({other})")),
                 })?,
@@ -236,7 +240,8 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
-    let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
+    let transport =
+        Transport::new(&tls, PushBodies(files)).map_err(|e| CliError::Input(e.to_string()))?;
     let progress = settings.progress.value;
     let mode = if args.dry_run && progress != ProgressMode::Json {
         ProgressMode::None
