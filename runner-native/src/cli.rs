@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::RegistryArgs;
-use crate::progress::ProgressMode;
+use crate::config::{RegistryArgs, TransferArgs, UploadArgs};
 
 /// Move container images between files and OCI / Docker registries.
 #[derive(Parser, Debug)]
@@ -71,43 +70,13 @@ pub struct PushArgs {
     pub image: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Most blobs uploaded at once (exactly this many with --fixed-jobs) [default: 4].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: Option<u16>,
-    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
-    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
-    #[arg(long, overrides_with = "adaptive")]
-    pub fixed_jobs: bool,
-    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
-    /// --jobs: the default (undoes an earlier --fixed-jobs).
-    #[arg(long, overrides_with = "fixed_jobs")]
-    pub adaptive: bool,
-    /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks
-    /// [default: 64 MiB].
-    #[arg(long, value_name = "BYTES")]
-    pub monolithic_max: Option<u64>,
-    /// Size of each chunk of a chunked upload [default: 64 MiB].
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    pub chunk_size: Option<u64>,
-    /// Attempts per request before giving up [default: 5].
-    #[arg(long)]
-    pub retries: Option<u32>,
-    /// Stop retrying once this many seconds have passed since the first failure.
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_wait: Option<u64>,
-    /// Compress plain tar layers (as `docker save` writes them) while uploading them; layers
-    /// already compressed are sent as they are. zstd makes the manifest OCI [default: none].
-    #[arg(long, value_enum, value_name = "CODEC")]
-    pub compress: Option<crate::compress::codec::CompressChoice>,
-    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
-    #[arg(long, value_name = "N")]
-    pub compress_level: Option<i32>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// How to show progress [default: auto].
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressMode>,
 }
 
 #[derive(Args, Debug)]
@@ -133,26 +102,8 @@ pub struct CopyArgs {
     pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Most blobs copied at once (exactly this many with --fixed-jobs) [default: 4].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: Option<u16>,
-    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
-    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
-    #[arg(long, overrides_with = "adaptive")]
-    pub fixed_jobs: bool,
-    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
-    /// --jobs: the default (undoes an earlier --fixed-jobs).
-    #[arg(long, overrides_with = "fixed_jobs")]
-    pub adaptive: bool,
-    /// Attempts per request before giving up [default: 5].
-    #[arg(long)]
-    pub retries: Option<u32>,
-    /// Stop retrying once this many seconds have passed since the first failure.
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_wait: Option<u64>,
-    /// How to show progress [default: auto].
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressMode>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Args, Debug)]
@@ -204,26 +155,8 @@ pub struct PullArgs {
     pub store: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Most blobs downloaded at once (exactly this many with --fixed-jobs) [default: 4].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: Option<u16>,
-    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
-    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
-    #[arg(long, overrides_with = "adaptive")]
-    pub fixed_jobs: bool,
-    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
-    /// --jobs: the default (undoes an earlier --fixed-jobs).
-    #[arg(long, overrides_with = "fixed_jobs")]
-    pub adaptive: bool,
-    /// Attempts per request before giving up [default: 5].
-    #[arg(long)]
-    pub retries: Option<u32>,
-    /// Stop retrying once this many seconds have passed since the first failure.
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_wait: Option<u64>,
-    /// How to show progress [default: auto].
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressMode>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Args, Debug)]

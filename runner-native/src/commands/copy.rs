@@ -33,14 +33,8 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let origin = Clock::now();
     let src: Reference = parse(&args.source, "source")?;
     let dst: Reference = parse(&args.target, "target")?;
-    settings.jobs.flag(args.jobs, "--jobs");
-    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
-    settings.retries.flag(args.retries, "--retries");
-    settings
-        .retry_max_wait
-        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
-    settings.progress.flag(args.progress, "--progress");
-    settings.registry_flags(&args.registry);
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<&Reference> = mirror.iter().chain([&src]).collect();

@@ -40,7 +40,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
         .parse()
         .map_err(|e| CliError::Usage(format!("registry: {e}")))?;
     let mut settings = Settings::load()?;
-    settings.registry_flags(&args.registry_args);
+    settings.apply_flags(&args.registry_args.connect);
     let (tls, scheme) = settings.reach(&reference, &args.registry_args);
     let config = PullConfig {
         scheme,

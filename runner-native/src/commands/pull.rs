@@ -60,14 +60,8 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .unwrap_or(&args.image)
         .parse()
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
-    settings.jobs.flag(args.jobs, "--jobs");
-    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
-    settings.retries.flag(args.retries, "--retries");
-    settings
-        .retry_max_wait
-        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
-    settings.progress.flag(args.progress, "--progress");
-    settings.registry_flags(&args.registry);
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let platform = match &args.platform {
         Some(p) => p

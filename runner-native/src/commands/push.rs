@@ -14,7 +14,7 @@ use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
 use crate::compress::cache::CompressCache;
-use crate::compress::codec::{self, CompressChoice};
+use crate::compress::codec;
 use crate::compress::first_pass::{self, FirstPass, Late};
 use crate::compress::phase::compress_layers;
 use crate::compress::plan::{Measuring, PlainLayers};
@@ -37,24 +37,9 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .target
         .parse()
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
-    settings.jobs.flag(args.jobs, "--jobs");
-    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
-    settings.retries.flag(args.retries, "--retries");
-    settings
-        .retry_max_wait
-        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
-    settings.chunk_size.flag(args.chunk_size, "--chunk-size");
-    settings
-        .monolithic_max
-        .flag(args.monolithic_max, "--monolithic-max");
-    settings.progress.flag(args.progress, "--progress");
-    settings
-        .compress
-        .flag(args.compress.map(CompressChoice::codec), "--compress");
-    settings
-        .compress_level
-        .flag(args.compress_level.map(Some), "--compress-level");
-    settings.registry_flags(&args.registry);
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.upload);
+    settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     if args.dry_run {
         history.dry_run();
@@ -100,7 +85,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Selection::Image(img) => (std::slice::from_ref(img), None),
         Selection::Index { index, images } => (images, Some(index)),
     };
-    let how = match settings.compress.value {
+    let how = match settings.compress.value.codec() {
         Some(chosen) => {
             let level = &settings.compress_level;
             Some(
