@@ -3,7 +3,7 @@
 //!
 //! Contract: create a [`Push`], then loop: drain [`Push::poll`] (send each request, show
 //! each event) until it returns `None`, wait for a response, a body chunk or
-//! [`Push::poll_timeout`], feed it in with a `handle_*` method, repeat until
+//! [`Push::poll_timeout`], feed it in with [`Push::handle_input`], repeat until
 //! [`Output::Finished`]. A plan with [`PushPlan::pending`] blobs also takes
 //! [`Push::handle_blob_ready`] for each and [`Push::handle_manifests`] once; until then the
 //! push may wait with nothing in flight.
@@ -26,6 +26,7 @@ use crate::concurrency::{Change, ConcurrencyController};
 use crate::endpoint::with_digest;
 use crate::error::{Error, Misuse};
 use crate::http::{Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead, TransportError};
+use crate::operation::Input;
 use crate::progress::{Progress, RateMeter};
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
@@ -41,7 +42,7 @@ enum Phase {
     Finished,
 }
 
-crate::operation::delegate_operation!(Push);
+crate::operation::inherent_operation!(Push);
 
 /// A push of one image to one repository. See the [module docs](self) for the driving loop.
 #[derive(Debug)]
@@ -221,7 +222,7 @@ impl Push {
         self.outputs.pop_front()
     }
 
-    /// When [`Push::handle_timeout`] must be called, if nothing else happens first.
+    /// When [`Input::Timeout`] is due, if nothing else happens first.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.session.poll_timeout()
     }
@@ -231,8 +232,24 @@ impl Push {
         self.phase == Phase::Finished
     }
 
+    /// Feeds one input at `now` (see [`Input`]): a response head, body bytes, a body end,
+    /// request body bytes sent, a transport error, or time passing.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        match input {
+            Input::Response(id, head) => self.handle_response(id, head, now),
+            Input::BodyChunk(id, data) => self.handle_body_chunk(id, data, now),
+            Input::BodyEnd(id) => self.handle_body_end(id, now),
+            Input::BodySent(id, data) => self.handle_body_sent(id, data, now),
+            Input::TransportError(id, error) => self.handle_transport_error(id, error, now),
+            Input::Timeout => {
+                self.handle_timeout(now);
+                Ok(())
+            }
+        }
+    }
+
     /// Time has passed; fire due retries.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         self.session.tick(now);
         for (id, error) in self.session.overdue() {
             let _ = self.handle_transport_error(id, error, now);
@@ -245,7 +262,7 @@ impl Push {
     }
 
     /// The status line and headers of request `id`'s response arrived.
-    pub fn handle_response(
+    fn handle_response(
         &mut self,
         id: RequestId,
         head: ResponseHead,
@@ -256,7 +273,7 @@ impl Push {
     }
 
     /// A piece of request `id`'s response body arrived.
-    pub fn handle_body_chunk(
+    fn handle_body_chunk(
         &mut self,
         id: RequestId,
         data: &[u8],
@@ -271,7 +288,7 @@ impl Push {
     }
 
     /// Request `id`'s response is complete; the push acts on it.
-    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
+    fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
         let (req, head) = match self.session.complete(id)? {
             Completed::Op(req, head) => (req, head),
@@ -297,12 +314,7 @@ impl Push {
     /// The runner put these request body bytes of request `id` on the wire. Optional: a
     /// runner that cannot see them (a browser `fetch` of a `Blob`) leaves verification to the
     /// registry, and progress moves per request instead.
-    pub fn handle_body_sent(
-        &mut self,
-        id: RequestId,
-        data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
+    fn handle_body_sent(&mut self, id: RequestId, data: &[u8], now: Instant) -> Result<(), Misuse> {
         self.session.tick(now);
         let Some(_) = self.session.step_of(id)? else {
             return Ok(());
@@ -320,7 +332,7 @@ impl Push {
     }
 
     /// Request `id` failed below HTTP.
-    pub fn handle_transport_error(
+    fn handle_transport_error(
         &mut self,
         id: RequestId,
         error: TransportError,
