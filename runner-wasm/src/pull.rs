@@ -16,7 +16,6 @@ use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::options::Options;
 use crate::pulled_blobs::PulledBlobs;
-use crate::push::scheme;
 use crate::timer::Clock;
 
 /// The platform taken from a multi-platform image when the caller names none (a browser
@@ -58,7 +57,7 @@ pub async fn run(
     };
     let config = PullConfig {
         registry: tug_core::RegistryConfig {
-            scheme: scheme(opts.boolean("plainHttp")?, &image),
+            scheme: image.scheme(opts.boolean("plainHttp")?),
             credentials,
             retry: RetryPolicy {
                 max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,

@@ -6,7 +6,7 @@ use serde_json::json;
 use tug_core::archive::{BlobLocation, ManifestBytes, Selection};
 use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan};
 use tug_core::retry::RetryPolicy;
-use tug_core::{Reference, Scheme};
+use tug_core::Reference;
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
 
@@ -99,7 +99,7 @@ pub async fn run(
     };
     let config = PushConfig {
         registry: tug_core::RegistryConfig {
-            scheme: scheme(plain_http, &target),
+            scheme: target.scheme(plain_http),
             credentials,
             retry: RetryPolicy {
                 max_attempts: retries,
@@ -141,15 +141,4 @@ pub async fn run(
         "retries": report.retries,
         "durationMs": clock.elapsed().as_millis() as u64,
     })))
-}
-
-/// `plainHttp: true` → HTTP, `false` → HTTPS; unset → HTTPS, except that a loopback
-/// registry that answers in plain HTTP is then used over HTTP (as the CLI does).
-pub fn scheme(plain_http: Option<bool>, target: &Reference) -> Scheme {
-    match plain_http {
-        Some(true) => Scheme::Http,
-        Some(false) => Scheme::Https,
-        None if target.is_loopback() => Scheme::HttpsThenHttp,
-        None => Scheme::Https,
-    }
 }
