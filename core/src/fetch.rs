@@ -13,7 +13,7 @@ use crate::config::RegistryConfig;
 use crate::digest::Digest;
 use crate::engine::{Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Step};
 use crate::error::{Error, Misuse};
-use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, ResponseHead};
+use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
 use crate::operation::Input;
 use crate::session::Session;
 use crate::time::Instant;
@@ -27,6 +27,10 @@ pub struct StreamId(pub u64);
 pub enum Output {
     /// Send this request and report its response.
     Send(Request),
+    /// Stop request `id` (close its connection, read no more of it): the core gave up on
+    /// it — its response body was too large or too slow to read into memory. Inputs about
+    /// it are still accepted, and ignored.
+    Abort(RequestId),
     /// The next bytes of a stream, in order.
     Data {
         /// The stream.
@@ -140,11 +144,13 @@ impl Fetch {
     }
 
     /// The next output, or `None` when waiting for an input.
+    #[must_use]
     pub fn poll(&mut self) -> Option<Output> {
         self.engine.proto.outputs.pop_front()
     }
 
     /// When [`Input::Timeout`] is due.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
     }
@@ -354,6 +360,10 @@ impl Protocol for Streams {
 
     fn send(&mut self, request: Request) {
         self.outputs.push_back(Output::Send(request));
+    }
+
+    fn abort(&mut self, id: RequestId) {
+        self.outputs.push_back(Output::Abort(id));
     }
 
     fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {

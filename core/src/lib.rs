@@ -102,10 +102,11 @@
 //! - After every input, drain `poll()` until it returns `None`; then wait for the next
 //!   message, [`Operation::poll_timeout`], or a cancellation ([`Operation::cancel`]).
 //!   When the operation finishes, drop what is still in flight.
-//! - When an input about a request returns [`Misuse::UnknownRequest`], the core has given
-//!   up on that request (it failed it itself: a response body over
-//!   [`MAX_BODY_IN_MEMORY`], or one that missed its deadline; or it already finished):
-//!   stop sending and reading it.
+//! - An `Abort(id)` output means the core gave up on request `id` (its response body was
+//!   over [`MAX_BODY_IN_MEMORY`], or missed its deadline): stop sending and reading it.
+//!   Inputs about requests the core gave up on (or dropped when it finished) are accepted
+//!   and ignored, so a [`Misuse`] is always a bug in the runner: runners may
+//!   `debug_assert!` that every input returns `Ok`.
 //!
 //! The [`Operation`] trait holds the inputs every operation shares, so the loop is
 //! written once; only draining the outputs is per operation:

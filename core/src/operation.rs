@@ -30,7 +30,9 @@ pub enum Input<'a> {
 /// The inputs of a sans-IO operation ([`crate::push::Push`], [`crate::pull::Pull`],
 /// [`crate::fetch::Fetch`]).
 pub trait Operation {
-    /// Feeds one input, at `now` (never earlier than a previous input's).
+    /// Feeds one input, at `now` (an earlier `now` than a previous input's counts as that
+    /// one). `Err` only when the runner breaks the contract (an id the core never sent, a
+    /// body before its head); inputs about requests the core gave up on are `Ok`.
     fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse>;
     /// When [`Input::Timeout`] is due, if nothing happens first.
     fn poll_timeout(&self) -> Option<Instant>;

@@ -14,7 +14,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of any one wait, including `Retry-After`.
     pub max_delay: Duration,
-    /// Seed of the jitter generator, so runs are reproducible in tests.
+    /// Seed of the jitter generator: runners pass entropy (OS entropy natively,
+    /// `crypto.getRandomValues` in a browser) so clients do not retry in step; tests pass
+    /// fixed seeds (the default is fixed) so runs are reproducible.
     pub seed: u64,
     /// Give up retrying once this long has passed since the operation's first failure
     /// (`None`: only `max_attempts` limits retries).

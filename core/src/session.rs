@@ -4,7 +4,7 @@
 //! An operation (push, pull) keeps its own protocol steps; `S` is its step type, attached to
 //! each request so the response can be routed back to it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use crate::auth::{Auth, AuthOutcome};
@@ -154,6 +154,9 @@ pub(crate) struct Session<S> {
     token_fetch: Option<TokenFetch>,
     /// Steps the operation wants sent, in order (the engine builds and sends them).
     issued: VecDeque<S>,
+    /// Requests the core gave up on before the runner reported their end: inputs about
+    /// them are accepted and ignored.
+    abandoned: HashSet<RequestId>,
 }
 
 impl<S: Copy> Session<S> {
@@ -174,7 +177,24 @@ impl<S: Copy> Session<S> {
             parked: Vec::new(),
             token_fetch: None,
             issued: VecDeque::new(),
+            abandoned: HashSet::new(),
         }
+    }
+
+    /// Whether the core gave up on request `id`; an input that ends it (its body end or a
+    /// transport error) forgets it.
+    pub(crate) fn abandoned(&mut self, id: RequestId, ends: bool) -> bool {
+        if ends {
+            self.abandoned.remove(&id)
+        } else {
+            self.abandoned.contains(&id)
+        }
+    }
+
+    /// The core gives up on request `id` (already failed with [`Session::fail`]): the
+    /// runner's further inputs about it are ignored.
+    pub(crate) fn abandon(&mut self, id: RequestId) {
+        self.abandoned.insert(id);
     }
 
     /// Queues `step` to be sent.
@@ -555,6 +575,9 @@ impl<S: Copy> Session<S> {
 
     /// Forgets every request and timer (the operation finished).
     pub(crate) fn abandon_all(&mut self) {
+        self.abandoned.extend(self.in_flight.keys().copied());
+        self.abandoned
+            .extend(self.token_fetch.as_ref().map(|t| t.id));
         self.in_flight.clear();
         self.timers.clear();
         self.held.clear();

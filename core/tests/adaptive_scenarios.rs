@@ -124,6 +124,7 @@ fn run_on_link(
                         answer_at,
                     });
                 }
+                Output::Abort(id) => flights.retain(|f| f.req.id != id),
                 Output::Event(e) => {
                     if let Event::Concurrency(c) = &e {
                         run.windows.push((now, c.to));

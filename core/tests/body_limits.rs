@@ -12,7 +12,7 @@ use std::time::Duration;
 use tug_core::http::{Request, RequestId, ResponseHead, TransportErrorKind};
 use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
 use tug_core::retry::RetryPolicy;
-use tug_core::{Error, Instant, Misuse, Scheme, MAX_BODY_IN_MEMORY};
+use tug_core::{Error, Instant, Scheme, MAX_BODY_IN_MEMORY};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -45,17 +45,29 @@ fn pull(attempts: u32) -> Pull {
     Pull::new(plan, config, Instant::ZERO)
 }
 
-/// Drains outputs: the requests to send, and the result if the pull finished.
-fn drain(p: &mut Pull) -> (Vec<Request>, Option<Result<(), Error>>) {
-    let mut sent = Vec::new();
+/// What a drain of the outputs found.
+struct Drained {
+    sent: Vec<Request>,
+    aborted: Vec<RequestId>,
+    result: Option<Result<(), Error>>,
+}
+
+/// Drains outputs: the requests to send, those to stop, and the result if the pull finished.
+fn drain(p: &mut Pull) -> Drained {
+    let mut d = Drained {
+        sent: Vec::new(),
+        aborted: Vec::new(),
+        result: None,
+    };
     while let Some(out) = p.poll() {
         match out {
-            Output::Send(r) => sent.push(r),
-            Output::Finished(r) => return (sent, Some(r.map(|_| ()))),
+            Output::Send(r) => d.sent.push(r),
+            Output::Abort(id) => d.aborted.push(id),
+            Output::Finished(r) => d.result = Some(r.map(|_| ())),
             _ => {}
         }
     }
-    (sent, None)
+    d
 }
 
 fn answer(p: &mut Pull, id: RequestId, head: ResponseHead, body: &[u8], now: Instant) {
@@ -68,9 +80,9 @@ fn answer(p: &mut Pull, id: RequestId, head: ResponseHead, body: &[u8], now: Ins
 
 /// Past the version check: the manifest request is out.
 fn manifest_request(p: &mut Pull) -> Request {
-    let (sent, _) = drain(p);
+    let sent = drain(p).sent;
     answer(p, sent[0].id, ResponseHead::new(200), b"{}", Instant::ZERO);
-    let (sent, _) = drain(p);
+    let sent = drain(p).sent;
     assert!(
         sent[0].url.path().contains("/manifests/"),
         "{}",
@@ -107,22 +119,28 @@ fn an_endless_manifest_fails_at_the_cap_and_is_not_read_further() {
     .unwrap();
     let piece = vec![b' '; 64 * 1024];
     let mut fed = 0;
-    let mut result = None;
-    while result.is_none() {
+    let mut drained = drain(&mut p);
+    while drained.result.is_none() {
         assert!(fed <= MAX_BODY_IN_MEMORY + piece.len(), "read past the cap");
         p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece))
             .unwrap();
         fed += piece.len();
-        result = drain(&mut p).1;
+        drained = drain(&mut p);
     }
     assert!(fed > MAX_BODY_IN_MEMORY);
-    let message = expect_error(result, TransportErrorKind::TooLarge);
+    assert_eq!(
+        drained.aborted,
+        [req.id],
+        "the runner is told to stop reading it"
+    );
+    let message = expect_error(drained.result, TransportErrorKind::TooLarge);
     assert!(message.contains("manifest"), "{message}");
     assert!(message.contains("4 MiB"), "{message}");
-    assert_eq!(
-        p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece)),
-        Err(Misuse::UnknownRequest(req.id))
-    );
+    // What the runner still hands in about it is accepted and ignored.
+    p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece))
+        .unwrap();
+    p.handle_input(Instant::ZERO, tug_core::Input::BodyEnd(req.id))
+        .unwrap();
 }
 
 #[test]
@@ -134,7 +152,7 @@ fn a_manifest_declared_over_the_cap_fails_at_its_first_bytes() {
         .unwrap();
     p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, b"{"))
         .unwrap();
-    let message = expect_error(drain(&mut p).1, TransportErrorKind::TooLarge);
+    let message = expect_error(drain(&mut p).result, TransportErrorKind::TooLarge);
     assert!(message.contains("larger than 4 MiB"), "{message}");
 }
 
@@ -152,16 +170,16 @@ fn an_endless_answer_once_is_retried_and_the_next_one_taken() {
         p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece))
             .unwrap();
     }
-    let (sent, result) = drain(&mut p);
+    let Drained { sent, result, .. } = drain(&mut p);
     assert!(sent.is_empty() && result.is_none(), "{result:?}");
     let retry_at = p.poll_timeout().expect("a retry is scheduled");
     p.handle_input(retry_at, tug_core::Input::Timeout).unwrap();
-    let (sent, _) = drain(&mut p);
+    let sent = drain(&mut p).sent;
     assert!(sent[0].url.path().contains("/manifests/v1"));
     // The next answer is a manifest: the pull goes on to its blobs.
     let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2},"layers":[]}"#;
     answer(&mut p, sent[0].id, manifest_head(), manifest, retry_at);
-    let (sent, result) = drain(&mut p);
+    let Drained { sent, result, .. } = drain(&mut p);
     assert!(result.is_none(), "{result:?}");
     assert!(sent[0].url.path().contains("/blobs/"), "{}", sent[0].url);
 }
@@ -179,20 +197,22 @@ fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
         t += 1.0;
         p.handle_input(at(t), tug_core::Input::BodyChunk(req.id, b" "))
             .unwrap();
-        assert!(drain(&mut p).0.is_empty());
+        assert!(drain(&mut p).sent.is_empty());
     }
     p.handle_input(at(61.0), tug_core::Input::Timeout).unwrap();
+    // The retry asks again once its backoff passes; the runner stops the old request.
+    let drained = drain(&mut p);
+    assert!(drained.result.is_none() && drained.sent.is_empty());
     assert_eq!(
-        p.handle_input(at(61.0), tug_core::Input::BodyChunk(req.id, b" ")),
-        Err(Misuse::UnknownRequest(req.id)),
+        drained.aborted,
+        [req.id],
         "the runner is told to stop reading it"
     );
-    // The retry asks again once its backoff passes.
-    let (sent, result) = drain(&mut p);
-    assert!(result.is_none() && sent.is_empty());
+    p.handle_input(at(61.0), tug_core::Input::BodyChunk(req.id, b" "))
+        .unwrap();
     let retry_at = p.poll_timeout().expect("a retry is scheduled");
     p.handle_input(retry_at, tug_core::Input::Timeout).unwrap();
-    let (sent, _) = drain(&mut p);
+    let sent = drain(&mut p).sent;
     assert!(sent[0].url.path().contains("/manifests/"));
     // Trickling again: retries are exhausted, the error says why.
     let again = sent[0].id;
@@ -200,7 +220,7 @@ fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
         .unwrap();
     p.handle_input(retry_at + DEADLINE, tug_core::Input::Timeout)
         .unwrap();
-    let message = expect_error(drain(&mut p).1, TransportErrorKind::Timeout);
+    let message = expect_error(drain(&mut p).result, TransportErrorKind::Timeout);
     assert!(
         message.contains("did not arrive whole within 60 s"),
         "{message}"
@@ -210,13 +230,13 @@ fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
 #[test]
 fn a_token_answer_has_the_same_cap() {
     let mut p = pull(1);
-    let (sent, _) = drain(&mut p);
+    let sent = drain(&mut p).sent;
     let challenge = ResponseHead::new(401).with_header(
         "WWW-Authenticate",
         r#"Bearer realm="http://127.0.0.1:5000/token""#,
     );
     answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
-    let (sent, _) = drain(&mut p);
+    let sent = drain(&mut p).sent;
     let token = &sent[0];
     assert!(token.url.path().ends_with("/token"));
     p.handle_input(
@@ -229,7 +249,7 @@ fn a_token_answer_has_the_same_cap() {
     for _ in 0..=(MAX_BODY_IN_MEMORY >> 20) {
         p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(token.id, &piece))
             .unwrap();
-        result = drain(&mut p).1;
+        result = drain(&mut p).result;
         if result.is_some() {
             break;
         }
@@ -245,13 +265,13 @@ fn a_token_answer_has_the_same_cap() {
 #[test]
 fn a_trickling_token_answer_times_out() {
     let mut p = pull(5);
-    let (sent, _) = drain(&mut p);
+    let sent = drain(&mut p).sent;
     let challenge = ResponseHead::new(401).with_header(
         "WWW-Authenticate",
         r#"Bearer realm="http://127.0.0.1:5000/token""#,
     );
     answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
-    let (sent, _) = drain(&mut p);
+    let sent = drain(&mut p).sent;
     p.handle_input(
         at(2.0),
         tug_core::Input::Response(sent[0].id, ResponseHead::new(200)),
@@ -259,7 +279,7 @@ fn a_trickling_token_answer_times_out() {
     .unwrap();
     assert_eq!(p.poll_timeout(), Some(at(62.0)));
     p.handle_input(at(62.0), tug_core::Input::Timeout).unwrap();
-    match drain(&mut p).1 {
+    match drain(&mut p).result {
         Some(Err(e @ Error::Auth { .. })) => {
             assert!(e.to_string().contains("did not arrive whole"), "{e}")
         }

@@ -96,6 +96,7 @@ impl Consumers {
         while let Some(o) = op.out.pop_front() {
             match o {
                 Output::Send(req) => responder.sent(req),
+                Output::Abort(id) => responder.aborted(id),
                 Output::Data { stream, data } => {
                     let s = self
                         .streams

@@ -434,6 +434,10 @@ impl Runner {
                         head: false,
                     });
                 }
+                Output::Abort(id) => {
+                    // The core gave up on it: stop answering it (inputs stay harmless).
+                    self.pending.retain(|p| p.id != id);
+                }
                 Output::Event(e) => {
                     let _ = format!("{e:?}");
                 }
@@ -1097,15 +1101,18 @@ fuzz_target!(|input: Input| {
         runner.finished,
         "liveness: the push did not finish within {FINISH_BOUND} wind-down steps"
     );
-    // After Finished: nothing more comes out, and inputs about old requests are refused.
+    // After Finished: inputs about requests it dropped are accepted and change nothing;
+    // nothing more comes out.
     for p in &runner.pending {
-        let _ = runner.push.handle_input(
-            runner.now,
+        for input in [
             tug_core::Input::Response(p.id, ResponseHead::new(201)),
-        );
-        let _ = runner
-            .push
-            .handle_input(runner.now, tug_core::Input::BodyEnd(p.id));
+            tug_core::Input::BodyEnd(p.id),
+        ] {
+            assert!(
+                runner.push.handle_input(runner.now, input).is_ok(),
+                "contract: an input about a dropped request is a misuse"
+            );
+        }
     }
     runner
         .push

@@ -269,6 +269,11 @@ impl Responder {
     }
 
     /// Records a request the operation asked to send, checking what a runner relies on.
+    /// The operation gave up on request `id` (`Output::Abort`): it is not answered any more.
+    pub fn aborted(&mut self, id: RequestId) {
+        self.pending.retain(|p| p.req.id != id);
+    }
+
     pub fn sent(&mut self, req: Request) {
         assert!(
             self.pending.iter().all(|p| p.req.id != req.id),

@@ -21,6 +21,11 @@ impl Io<'_> {
     pub fn send(&self, req: tug_core::http::Request) {
         self.transport.spawn(req, self.tx.clone());
     }
+
+    /// Stops a request the operation gave up on (`Output::Abort`).
+    pub fn abort(&self, id: tug_core::http::RequestId) {
+        self.transport.drop_request(id);
+    }
 }
 
 /// Runs `op` until `drain` (called after every input, to handle all queued outputs) returns
@@ -84,11 +89,7 @@ pub async fn drive_with<O: Operation, R, X>(
         };
         let t = now();
         match message {
-            Event::Message(Some(m)) => {
-                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut op, m, t) {
-                    transport.drop_request(id);
-                }
-            }
+            Event::Message(Some(m)) => feed(&mut op, m, t),
             Event::Message(None) | Event::Timer => {
                 let _ = op.handle_input(t, tug_core::Input::Timeout);
             }
@@ -108,20 +109,21 @@ enum Event<X> {
     Extra(Option<X>),
 }
 
-/// Hands a transport message to an operation. Messages about requests the operation no
-/// longer waits on (after a failure, or one it failed itself: a body too large or too
-/// slow) are expected: the caller stops that request when told it is unknown.
-pub fn feed(op: &mut impl Operation, message: Message, t: Instant) -> Result<(), tug_core::Misuse> {
+/// Hands a transport message to an operation. The core accepts messages about requests it
+/// gave up on, so a `Misuse` is a bug in this runner.
+pub fn feed(op: &mut impl Operation, message: Message, t: Instant) {
     match &message {
         Message::Head(id, head) => crate::verbose::response(*id, head),
         Message::Failed(id, err) => crate::verbose::failure(*id, err),
         _ => {}
     }
-    match message {
-        Message::Sent(id, data) => op.handle_input(t, tug_core::Input::BodySent(id, &data)),
-        Message::Head(id, head) => op.handle_input(t, tug_core::Input::Response(id, head)),
-        Message::Chunk(id, data) => op.handle_input(t, tug_core::Input::BodyChunk(id, &data)),
-        Message::End(id) => op.handle_input(t, tug_core::Input::BodyEnd(id)),
-        Message::Failed(id, err) => op.handle_input(t, tug_core::Input::TransportError(id, err)),
-    }
+    use tug_core::Input;
+    let result = match message {
+        Message::Sent(id, data) => op.handle_input(t, Input::BodySent(id, &data)),
+        Message::Head(id, head) => op.handle_input(t, Input::Response(id, head)),
+        Message::Chunk(id, data) => op.handle_input(t, Input::BodyChunk(id, &data)),
+        Message::End(id) => op.handle_input(t, Input::BodyEnd(id)),
+        Message::Failed(id, err) => op.handle_input(t, Input::TransportError(id, err)),
+    };
+    debug_assert!(result.is_ok(), "runner misuse: {result:?}");
 }

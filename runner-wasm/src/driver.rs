@@ -23,6 +23,11 @@ impl Io {
     pub fn send(&self, req: tug_core::http::Request) {
         self.transport.spawn(req, self.tx.clone());
     }
+
+    /// Stops a request the operation gave up on (`Output::Abort`).
+    pub fn abort(&self, id: tug_core::http::RequestId) {
+        self.transport.abort(id);
+    }
 }
 
 /// What woke the loop.
@@ -78,11 +83,7 @@ pub async fn drive<O: Operation, R>(
         .await;
         let now = clock.now();
         match wake {
-            Wake::Message(m) => {
-                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut op, m, now) {
-                    io.transport.abort(id);
-                }
-            }
+            Wake::Message(m) => feed(&mut op, m, now),
             Wake::Timer => {
                 timer = None;
                 let _ = op.handle_input(now, tug_core::Input::Timeout);
@@ -92,14 +93,14 @@ pub async fn drive<O: Operation, R>(
     }
 }
 
-/// Hands a transport message to an operation. Messages about requests the operation no
-/// longer waits on (after a failure, or one it failed itself: a body too large or too
-/// slow) are expected: the caller aborts that request when told it is unknown.
-fn feed(op: &mut impl Operation, message: Message, now: Instant) -> Result<(), tug_core::Misuse> {
-    match message {
+/// Hands a transport message to an operation. The core accepts messages about requests it
+/// gave up on, so a `Misuse` is a bug in this runner.
+fn feed(op: &mut impl Operation, message: Message, now: Instant) {
+    let result = match message {
         Message::Head(id, head) => op.handle_input(now, tug_core::Input::Response(id, head)),
         Message::Chunk(id, data) => op.handle_input(now, tug_core::Input::BodyChunk(id, &data)),
         Message::End(id) => op.handle_input(now, tug_core::Input::BodyEnd(id)),
         Message::Failed(id, err) => op.handle_input(now, tug_core::Input::TransportError(id, err)),
-    }
+    };
+    debug_assert!(result.is_ok(), "runner misuse: {result:?}");
 }

@@ -22,6 +22,10 @@ extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     pub fn performance_now() -> f64;
 
+    /// `crypto.getRandomValues(array)`: fills a typed array from the runtime's entropy.
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(array: &js_sys::Uint32Array);
+
     /// The streams API's `DecompressionStream` (browsers, Node.js ≥ 18).
     pub type DecompressionStream;
 
@@ -64,4 +68,12 @@ pub fn get(obj: &JsValue, name: &str) -> Option<JsValue> {
     js_sys::Reflect::get(obj, &JsValue::from_str(name))
         .ok()
         .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// 64 random bits from `crypto.getRandomValues`: the seed of the core's retry jitter, so
+/// that clients retrying at once do not retry in step.
+pub fn random_seed() -> u64 {
+    let words = js_sys::Uint32Array::new_with_length(2);
+    get_random_values(&words);
+    (u64::from(words.get_index(0)) << 32) | u64::from(words.get_index(1))
 }

@@ -61,6 +61,7 @@ pub async fn run(
             credentials,
             retry: RetryPolicy {
                 max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,
+                seed: crate::js::random_seed(),
                 ..RetryPolicy::default()
             },
             ..PullConfig::default().registry
@@ -84,6 +85,10 @@ pub async fn run(
             let stored = match output {
                 Output::Send(req) => {
                     io.send(req);
+                    Ok(())
+                }
+                Output::Abort(id) => {
+                    io.abort(id);
                     Ok(())
                 }
                 Output::Write {

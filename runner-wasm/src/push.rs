@@ -103,6 +103,7 @@ pub async fn run(
             credentials,
             retry: RetryPolicy {
                 max_attempts: retries,
+                seed: crate::js::random_seed(),
                 ..RetryPolicy::default()
             },
             ..PushConfig::default().registry
@@ -125,6 +126,7 @@ pub async fn run(
         while let Some(output) = push.poll() {
             match output {
                 Output::Send(req) => io.send(req),
+                Output::Abort(id) => io.abort(id),
                 Output::Event(e) => listener.emit(push_event(&e)),
                 Output::Finished(result) => return Some(result),
             }

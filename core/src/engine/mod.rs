@@ -87,6 +87,11 @@ impl<P: Protocol> Engine<P> {
     /// Feeds one input at `now`.
     pub(crate) fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
         self.cx.tick(now);
+        if let Some((id, ends)) = about(&input) {
+            if self.cx.abandoned(id, ends) {
+                return Ok(());
+            }
+        }
         let result = match input {
             Input::Response(id, head) => self.on_head(id, head),
             Input::BodyChunk(id, data) => self.on_chunk(id, data),
@@ -199,7 +204,7 @@ impl<P: Protocol> Engine<P> {
         let streamed = self.cx.is_streamed(id)?;
         let step = self.cx.on_chunk(id, data, !streamed)?;
         if let Some(error) = self.cx.body_fault(id) {
-            return self.on_transport_error(id, error);
+            return self.give_up(id, error);
         }
         if let (true, Some(Step::Op(s)), false) = (streamed, step, self.proto.finished()) {
             self.proto.on_data(s, data, &mut self.cx);
@@ -347,9 +352,18 @@ impl<P: Protocol> Engine<P> {
         Ok(())
     }
 
+    /// The core fails request `id` itself (a body too large or too slow): handled as a
+    /// transport failure, and the runner is told to stop it.
+    fn give_up(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
+        let result = self.on_transport_error(id, error);
+        self.cx.abandon(id);
+        self.proto.abort(id);
+        result
+    }
+
     fn on_timeout(&mut self) {
         for (id, error) in self.cx.overdue() {
-            let _ = self.on_transport_error(id, error);
+            let _ = self.give_up(id, error);
         }
         for step in self.cx.due() {
             self.cx.issue(step);
@@ -410,5 +424,16 @@ pub(crate) fn registry_error(action: String, status: u16, body: &[u8]) -> Error 
         action,
         status,
         errors,
+    }
+}
+
+/// The request an input is about, and whether it ends it.
+fn about(input: &Input<'_>) -> Option<(RequestId, bool)> {
+    match input {
+        Input::Response(id, _) | Input::BodyChunk(id, _) | Input::BodySent(id, _) => {
+            Some((*id, false))
+        }
+        Input::BodyEnd(id) | Input::TransportError(id, _) => Some((*id, true)),
+        Input::Timeout => None,
     }
 }

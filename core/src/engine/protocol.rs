@@ -6,7 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::Error;
-use crate::http::{Body, HeaderMap, Method, Request, ResponseHead};
+use crate::http::{Body, HeaderMap, Method, Request, RequestId, ResponseHead};
 
 use super::{Cx, Redirect, Step};
 
@@ -133,6 +133,9 @@ pub(crate) trait Protocol {
 
     /// Outputs: send `request`.
     fn send(&mut self, request: Request);
+
+    /// Outputs: stop request `id` (the engine gave up on it).
+    fn abort(&mut self, id: RequestId);
 
     /// Outputs: a retry is planned.
     fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String);

@@ -6,7 +6,7 @@ use super::plan::PullReport;
 use crate::concurrency::Change;
 use crate::digest::Digest;
 use crate::error::Error;
-use crate::http::Request;
+use crate::http::{Request, RequestId};
 use crate::platform::Platform;
 use crate::progress::Progress;
 
@@ -15,6 +15,10 @@ use crate::progress::Progress;
 pub enum Output {
     /// Send this request and report its response.
     Send(Request),
+    /// Stop request `id` (close its connection, read no more of it): the core gave up on
+    /// it — its response body was too large or too slow to read into memory. Inputs about
+    /// it are still accepted, and ignored.
+    Abort(RequestId),
     /// Write `data` at `offset` of blob `digest`'s temporary file.
     Write {
         /// The blob.

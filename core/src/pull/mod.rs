@@ -30,7 +30,7 @@ use crate::engine::{
     Accountant, BlobWindow, Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Transient,
 };
 use crate::error::{Error, Misuse};
-use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, ResponseHead};
+use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
 use crate::operation::Input;
 use crate::platform::Platform;
@@ -150,11 +150,13 @@ impl Pull {
     }
 
     /// The next output, or `None` when the pull waits for an input.
+    #[must_use]
     pub fn poll(&mut self) -> Option<Output> {
         self.engine.proto.outputs.pop_front()
     }
 
     /// When [`Input::Timeout`] is due, if nothing else happens first.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
     }
@@ -343,6 +345,10 @@ impl Protocol for Pulling {
 
     fn send(&mut self, request: Request) {
         self.outputs.push_back(Output::Send(request));
+    }
+
+    fn abort(&mut self, id: RequestId) {
+        self.outputs.push_back(Output::Abort(id));
     }
 
     fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {

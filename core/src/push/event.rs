@@ -6,7 +6,7 @@ use super::plan::PushReport;
 use crate::concurrency::Change;
 use crate::digest::Digest;
 use crate::error::Error;
-use crate::http::Request;
+use crate::http::{Request, RequestId};
 use crate::progress::Progress;
 
 /// The next thing the runner must do.
@@ -14,6 +14,10 @@ use crate::progress::Progress;
 pub enum Output {
     /// Send this request and report its response.
     Send(Request),
+    /// Stop request `id` (close its connection, read no more of it): the core gave up on
+    /// it — its response body was too large or too slow to read into memory. Inputs about
+    /// it are still accepted, and ignored.
+    Abort(RequestId),
     /// Show this to the user.
     Event(Event),
     /// The push ended; drop any requests still in flight.

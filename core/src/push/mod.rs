@@ -55,7 +55,7 @@ use crate::engine::{
     Accountant, BlobWindow, Cx, Engine, Failure, Parts, Protocol, Response, Transient,
 };
 use crate::error::{Error, Misuse};
-use crate::http::Request;
+use crate::http::{Request, RequestId};
 use crate::operation::Input;
 use crate::registry_error::RegistryErrors;
 use crate::session::Session;
@@ -192,11 +192,13 @@ impl Push {
     }
 
     /// The next output, or `None` when the push waits for an input.
+    #[must_use]
     pub fn poll(&mut self) -> Option<Output> {
         self.engine.proto.outputs.pop_front()
     }
 
     /// When [`Input::Timeout`] is due, if nothing else happens first.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
     }
@@ -395,6 +397,10 @@ impl Protocol for Pushing {
 
     fn send(&mut self, request: Request) {
         self.outputs.push_back(Output::Send(request));
+    }
+
+    fn abort(&mut self, id: RequestId) {
+        self.outputs.push_back(Output::Abort(id));
     }
 
     fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {

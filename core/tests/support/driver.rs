@@ -69,6 +69,7 @@ pub fn run_push_late(
                     requests.push(req.clone());
                     pending.push_back(req);
                 }
+                Output::Abort(id) => pending.retain(|r| r.id != id),
                 Output::Event(e) => events.push(e),
                 Output::Finished(result) => {
                     return Run {
@@ -194,6 +195,7 @@ pub fn run_pull_resuming(
                     run.requests.push(req.clone());
                     pending.push_back(req);
                 }
+                pull::Output::Abort(id) => pending.retain(|r| r.id != id),
                 pull::Output::Write {
                     digest,
                     offset,

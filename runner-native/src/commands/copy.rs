@@ -312,6 +312,7 @@ async fn run_copy(
                     }
                     _ => transport.spawn(req, push_tx.clone()),
                 },
+                push::Output::Abort(id) => transport.drop_request(id),
                 push::Output::Event(e) => {
                     history.push_event(&e);
                     if let push::Event::Concurrency(c) = &e {
@@ -338,6 +339,7 @@ async fn run_copy(
         while let Some(output) = fetch.poll() {
             match output {
                 fetch::Output::Send(req) => source.spawn(req, fetch_tx.clone()),
+                fetch::Output::Abort(id) => source.drop_request(id),
                 fetch::Output::Data { stream, data } => {
                     actions.push(PipeAction::Data(stream, data))
                 }
@@ -417,16 +419,8 @@ async fn run_copy(
         };
         let t = now();
         match wake {
-            Wake::Push(m) => {
-                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut push, m, t) {
-                    transport.drop_request(id);
-                }
-            }
-            Wake::Fetch(m) => {
-                if let Err(tug_core::Misuse::UnknownRequest(id)) = feed(&mut fetch, m, t) {
-                    source.drop_request(id);
-                }
-            }
+            Wake::Push(m) => feed(&mut push, m, t),
+            Wake::Fetch(m) => feed(&mut fetch, m, t),
             Wake::Timer => {
                 let _ = push.handle_input(t, tug_core::Input::Timeout);
                 let _ = fetch.handle_input(t, tug_core::Input::Timeout);

@@ -47,6 +47,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
         while let Some(output) = fetch.poll() {
             match output {
                 fetch::Output::Send(req) => io.send(req),
+                fetch::Output::Abort(id) => io.abort(id),
                 fetch::Output::Ready => return Some(Ok(())),
                 _ => {}
             }

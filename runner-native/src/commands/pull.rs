@@ -264,6 +264,10 @@ fn pull_from(
                         io.send(req);
                         Ok(())
                     }
+                    Output::Abort(id) => {
+                        io.abort(id);
+                        Ok(())
+                    }
                     Output::Write {
                         digest,
                         offset,

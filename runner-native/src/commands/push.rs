@@ -245,6 +245,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         while let Some(output) = push.poll() {
             match output {
                 Output::Send(req) => io.send(req),
+                Output::Abort(id) => io.abort(id),
                 Output::Event(e) => {
                     keep_upload_state(&uploads, &e);
                     history.push_event(&e);

@@ -59,6 +59,7 @@ impl Settings {
             retry: RetryPolicy {
                 max_attempts: self.retries.value.max(1),
                 budget: self.retry_max_wait.value.map(Duration::from_secs),
+                seed: random_seed(),
                 ..RetryPolicy::default()
             },
             body_deadline: self.body_deadline(),
@@ -90,4 +91,13 @@ impl Settings {
         m.registry = mirror;
         Some(m)
     }
+}
+
+/// 64 bits from the OS's entropy (std seeds its `RandomState` from it): the seed of the
+/// core's retry jitter, so that clients retrying at once do not retry in step.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(u64::from(std::process::id()));
+    h.finish()
 }
