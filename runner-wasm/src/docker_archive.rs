@@ -20,14 +20,15 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use crate::blob_source::{read_all, read_at};
-use crate::errors::{js_error, Code};
+use crate::errors::js_error;
+use tug_core::ErrorClass;
 use crate::fetch_transport::describe_js_error;
 use crate::js;
 use crate::pulled_blobs::PulledBlobs;
 use crate::tar_writer;
 
 fn invalid(message: String) -> JsValue {
-    js_error(Code::Registry, &message)
+    js_error(ErrorClass::Registry, &message)
 }
 
 /// The archive of the (single-platform) image `report` pulled, tagged `name`
@@ -152,7 +153,7 @@ async fn uncompressed(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Resul
         Some(format) => {
             let inflate = js::DecompressionStream::new(format).map_err(|_| {
                 js_error(
-                    Code::Input,
+                    ErrorClass::Input,
                     &format!(
                         "{name}: this runtime cannot decompress {format} layers (DecompressionStream)"
                     ),

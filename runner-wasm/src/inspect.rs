@@ -10,13 +10,14 @@ use wasm_bindgen::JsValue;
 use web_sys::Blob;
 
 use crate::blob_source::{display_name, read_at};
-use crate::errors::{js_error, Code};
+use crate::errors::js_error;
+use tug_core::ErrorClass;
 use crate::fetch_transport::describe_js_error;
 
 /// Every image in `file`, with where each blob's bytes are.
 pub async fn resolve(file: &Blob) -> Result<SourceContents, JsValue> {
     let name = display_name(file);
-    let input = |message: String| js_error(Code::Input, &format!("{name}: {message}"));
+    let input = |message: String| js_error(ErrorClass::Input, &format!("{name}: {message}"));
     let mut resolver = SourceResolver::for_tar(file.size() as u64);
     loop {
         match resolver.poll().map_err(|e| input(e.to_string()))? {

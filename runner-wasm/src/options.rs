@@ -4,7 +4,8 @@
 use tug_core::Credentials;
 use wasm_bindgen::JsValue;
 
-use crate::errors::{js_error, Code};
+use crate::errors::js_error;
+use tug_core::ErrorClass;
 use crate::js;
 
 /// Reads the optional fields of one options object.
@@ -72,5 +73,5 @@ impl<'a> Options<'a> {
 }
 
 fn wrong(name: &str, what: &str) -> JsValue {
-    js_error(Code::Input, &format!("option {name:?} must be {what}"))
+    js_error(ErrorClass::Input, &format!("option {name:?} must be {what}"))
 }

@@ -10,7 +10,8 @@ use wasm_bindgen::JsValue;
 
 use crate::docker_archive;
 use crate::driver::drive;
-use crate::errors::{from_core, js_error, Code, Side};
+use crate::errors::{from_core, js_error};
+use tug_core::ErrorClass;
 use crate::events::{pull_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
@@ -36,7 +37,7 @@ pub async fn run(
         .strip_prefix("docker://")
         .unwrap_or(text)
         .parse()
-        .map_err(|e| js_error(Code::Input, &format!("image: {e}")))?;
+        .map_err(|e| js_error(ErrorClass::Input, &format!("image: {e}")))?;
     let opts = Options::new(&options);
     let credentials = opts.credentials()?;
     let platform: Platform = opts
@@ -45,7 +46,7 @@ pub async fn run(
         .unwrap_or(DEFAULT_PLATFORM)
         .parse()
         .map_err(|e: tug_core::platform::PlatformParseError| {
-            js_error(Code::Input, &e.to_string())
+            js_error(ErrorClass::Input, &e.to_string())
         })?;
     let plan = PullPlan {
         registry: image.api_host().to_owned(),
@@ -67,7 +68,7 @@ pub async fn run(
         ..PullConfig::default()
     };
     if handle::cancelled(&mut cancel) {
-        return Err(from_core(&tug_core::Error::Cancelled, Side::Pull));
+        return Err(from_core(&tug_core::Error::Cancelled));
     }
     let listener = Listener::new(&on_event);
     let mut blobs = PulledBlobs::default();
@@ -109,11 +110,11 @@ pub async fn run(
     .await;
     if let Some(e) = store_error {
         return Err(js_error(
-            Code::Input,
+            ErrorClass::Input,
             &format!("cannot keep a pulled blob: {e}"),
         ));
     }
-    let report = result.map_err(|e| from_core(&e, Side::Pull))?;
+    let report = result.map_err(|e| from_core(&e))?;
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let name = format!("{}/{}:{tag}", image.registry, image.repository);
     let tar = docker_archive::build(&report, &blobs, Some(&name)).await?;

@@ -3,8 +3,8 @@
 
 use futures_channel::mpsc::UnboundedReceiver;
 use serde_json::json;
-use tug_core::archive::{BlobLocation, ManifestBytes, Selection};
-use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan};
+use tug_core::archive::BlobLocation;
+use tug_core::push::{Output, Push, PushConfig};
 use tug_core::retry::RetryPolicy;
 use tug_core::{Reference, Scheme};
 use wasm_bindgen::JsValue;
@@ -12,7 +12,8 @@ use web_sys::Blob;
 
 use crate::blob_source::{display_name, BlobSources};
 use crate::driver::drive;
-use crate::errors::{from_core, js_error, Code, Side};
+use crate::errors::{from_core, js_error};
+use tug_core::ErrorClass;
 use crate::events::{push_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
@@ -37,7 +38,7 @@ pub async fn run(
     let target: Reference = target
         .trim()
         .parse()
-        .map_err(|e| js_error(Code::Input, &format!("target: {e}")))?;
+        .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
     let opts = Options::new(&options);
     let credentials = opts.credentials()?;
     let wanted = opts.name_or_index("image")?;
@@ -51,52 +52,21 @@ pub async fn run(
     let name = display_name(&file);
     let selection = contents
         .select_for_push(wanted.as_deref())
-        .map_err(|e| js_error(Code::Input, &format!("{name}: {e}")))?;
-    let (images, index) = match selection {
-        Selection::Image(img) => (std::slice::from_ref(img), None),
-        Selection::Index { index, images } => (images, Some(index)),
-    };
-    let blobs: Vec<_> = images
-        .iter()
-        .flat_map(|img| std::iter::once(&img.config).chain(&img.layers))
-        .collect();
+        .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
+    let selected = selection.push_plan(&target);
     let mut sources = Vec::new();
-    for b in &blobs {
+    for b in &selected.sources {
         match &b.location {
             BlobLocation::TarRange { offset, .. } => sources.push((file.clone(), *offset)),
             BlobLocation::File { path } => {
                 return Err(js_error(
-                    Code::Input,
+                    ErrorClass::Input,
                     &format!("{name}: blob {path} is outside the tar"),
                 ))
             }
         }
     }
-    let plan_manifest = |m: &ManifestBytes| PlanManifest {
-        bytes: m.bytes.clone(),
-        media_type: m.media_type.clone(),
-        digest: m.digest.clone(),
-    };
-    let plan = PushPlan {
-        registry: target.api_host().to_owned(),
-        repository: target.repository.clone(),
-        reference: target.manifest_ref(),
-        blobs: blobs
-            .iter()
-            .map(|b| PlanBlob {
-                digest: b.digest.clone(),
-                size: b.size,
-            })
-            .collect(),
-        manifest: plan_manifest(index.unwrap_or(&images[0].manifest)),
-        mount_from: None,
-        resume: Vec::new(),
-        pending: Vec::new(),
-        children: match index {
-            Some(_) => images.iter().map(|i| plan_manifest(&i.manifest)).collect(),
-            None => Vec::new(),
-        },
-    };
+    let plan = selected.plan;
     let config = PushConfig {
         scheme: scheme(plain_http, &target),
         credentials,
@@ -110,7 +80,7 @@ pub async fn run(
         ..PushConfig::default()
     };
     if handle::cancelled(&mut cancel) {
-        return Err(from_core(&tug_core::Error::Cancelled, Side::Push));
+        return Err(from_core(&tug_core::Error::Cancelled));
     }
     let listener = Listener::new(&on_event);
     let transport = Transport::new(BlobSources::new(sources));
@@ -126,7 +96,7 @@ pub async fn run(
         None
     })
     .await;
-    let report = result.map_err(|e| from_core(&e, Side::Push))?;
+    let report = result.map_err(|e| from_core(&e))?;
     Ok(to_js(&json!({
         "manifestDigest": report.manifest_digest,
         "bytesSent": report.bytes_uploaded,

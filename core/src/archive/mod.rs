@@ -12,6 +12,7 @@
 //!
 //! [`layer_tar`] decides how a layer blob turns back into its tar (by its bytes) and names
 //! the layer in every error; [`recompress`] re-describes an image with compressed layers.
+//! [`Selection::push_plan`] turns a selection into the push plan both runners send.
 //!
 //! Driving either one: call `poll`; do the read it asks for; pass the answer to the matching
 //! `handle_*` method; repeat until it is done. `poll` repeats a request until it is answered.
@@ -28,6 +29,7 @@ pub mod media_types;
 mod oci_json;
 mod oci_layout;
 mod path;
+mod push_plan;
 pub mod recompress;
 mod resolve;
 mod select;
@@ -45,6 +47,7 @@ pub use image::{
     BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection, SourceContents, SourceFormat,
 };
 pub use oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+pub use push_plan::SelectionPlan;
 pub use resolve::{ResolveStep, SourceResolver};
 pub use store::MAX_METADATA_LEN;
 pub use tar_index::{
