@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::archive::layer_tar::LayerTarError;
+use crate::archive::ArchiveError;
 use crate::error::Error;
 use crate::http::{TransportError, TransportErrorKind};
 
@@ -75,13 +77,27 @@ impl Error {
             Error::InvalidInput { .. } | Error::DigestMismatch { .. } => ErrorClass::Input,
             Error::Auth { .. }
             | Error::Registry {
-                status: 401 | 403,
-                ..
+                status: 401 | 403, ..
             } => ErrorClass::Auth,
             Error::Registry { .. } | Error::Protocol { .. } => ErrorClass::Registry,
             Error::Transport { error, .. } => transport_class(error),
             Error::Cancelled => ErrorClass::Cancelled,
         }
+    }
+}
+
+impl ArchiveError {
+    /// The class of a failure to read an image file or layout: the input's.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Input
+    }
+}
+
+impl LayerTarError {
+    /// The class of a layer that cannot be turned back into its tar (it does not decode, or
+    /// not to its diffID): the input's, as a digest mismatch is ([`Error::class`]).
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Input
     }
 }
 
@@ -192,8 +208,34 @@ mod tests {
         let names: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(
             names,
-            ["usage", "input", "auth", "registry", "network", "cors", "cancelled"]
+            [
+                "usage",
+                "input",
+                "auth",
+                "registry",
+                "network",
+                "cors",
+                "cancelled"
+            ]
         );
+    }
+
+    #[test]
+    fn an_unreadable_image_file_or_layer_is_an_input_error() {
+        let archive = ArchiveError::NotATar {
+            reason: "zeros".into(),
+        };
+        assert_eq!(archive.class(), ErrorClass::Input);
+        let layer = LayerTarError {
+            layer: crate::archive::layer_tar::LayerName {
+                digest: crate::Digest::sha256_of(b"l"),
+                image: None,
+            },
+            problem: crate::archive::layer_tar::LayerTarProblem::Unsupported(
+                crate::archive::Compression::Xz,
+            ),
+        };
+        assert_eq!(layer.class(), ErrorClass::Input);
     }
 
     #[test]

@@ -60,7 +60,8 @@ impl CliError {
     pub fn class(&self) -> Option<ErrorClass> {
         match self {
             CliError::Usage(_) => Some(ErrorClass::Usage),
-            CliError::Input(_) | CliError::Archive(_) => Some(ErrorClass::Input),
+            CliError::Input(_) => Some(ErrorClass::Input),
+            CliError::Archive(e) => Some(e.class()),
             CliError::Core(e) => Some(e.class()),
             CliError::WebNotBuilt(_) | CliError::Serve(_) => None,
         }
@@ -121,9 +122,7 @@ mod tests {
     fn the_runner_s_own_errors_keep_their_codes() {
         assert_eq!(CliError::Usage("x".into()).code(), 2);
         assert_eq!(CliError::Input("x".into()).code(), 3);
-        let archive = ArchiveError::NotATar {
-            reason: "x".into(),
-        };
+        let archive = ArchiveError::NotATar { reason: "x".into() };
         assert_eq!(CliError::Archive(archive).code(), 3);
         assert_eq!(CliError::WebNotBuilt("x".into()).code(), 6);
         assert_eq!(CliError::Serve("x".into()).code(), 1);

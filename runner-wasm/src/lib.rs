@@ -29,7 +29,6 @@ mod options;
 mod pull;
 mod pulled_blobs;
 mod push;
-mod tar_writer;
 mod timer;
 
 use wasm_bindgen::prelude::*;

@@ -2,10 +2,10 @@
 //! (unknown fields are ignored; a field of the wrong type is an `input` error).
 
 use tug_core::Credentials;
+use tug_core::ErrorClass;
 use wasm_bindgen::JsValue;
 
 use crate::errors::js_error;
-use tug_core::ErrorClass;
 use crate::js;
 
 /// Reads the optional fields of one options object.
@@ -73,5 +73,8 @@ impl<'a> Options<'a> {
 }
 
 fn wrong(name: &str, what: &str) -> JsValue {
-    js_error(ErrorClass::Input, &format!("option {name:?} must be {what}"))
+    js_error(
+        ErrorClass::Input,
+        &format!("option {name:?} must be {what}"),
+    )
 }

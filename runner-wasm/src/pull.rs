@@ -5,13 +5,13 @@ use futures_channel::mpsc::UnboundedReceiver;
 use serde_json::json;
 use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
 use tug_core::retry::RetryPolicy;
+use tug_core::ErrorClass;
 use tug_core::{Platform, Reference};
 use wasm_bindgen::JsValue;
 
 use crate::docker_archive;
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
-use tug_core::ErrorClass;
 use crate::events::{pull_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;

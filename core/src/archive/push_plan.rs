@@ -186,7 +186,10 @@ mod tests {
         assert_eq!(plan.manifest.media_type, img.manifest.media_type);
         assert!(plan.children.is_empty() && plan.resume.is_empty() && plan.pending.is_empty());
         assert_eq!(plan.mount_from, None);
-        assert_eq!(built.labels, ["config", "layer 1/3", "layer 2/3", "layer 3/3"]);
+        assert_eq!(
+            built.labels,
+            ["config", "layer 1/3", "layer 2/3", "layer 3/3"]
+        );
         assert_eq!(built.sources[1].location, img.layers[0].location);
         assert_eq!(built.sources.len(), plan.blobs.len());
     }
@@ -203,7 +206,10 @@ mod tests {
             images: images.to_vec(),
         };
         let selection = contents.select_for_push(Some("amd64:v1")).unwrap();
-        assert!(selection.index().is_none(), "a single platform is one image");
+        assert!(
+            selection.index().is_none(),
+            "a single platform is one image"
+        );
         let selection = Selection::of(&images, Some(&index)).unwrap();
         let built = selection.push_plan(&target());
         assert_eq!(built.plan.manifest.digest, index.digest);

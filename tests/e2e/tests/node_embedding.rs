@@ -225,7 +225,9 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     assert_eq!(errors["cancelledMidway"]["code"], "cancelled", "{errors}");
     // The same class as the CLI's exit code 3 for the same pull (tests/e2e/tests/pull.rs).
     assert_eq!(errors["tamperedPull"]["code"], "input", "{errors}");
-    let message = errors["tamperedPull"]["message"].as_str().unwrap_or_default();
+    let message = errors["tamperedPull"]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(message.contains("does not match its digest"), "{errors}");
 }
 
