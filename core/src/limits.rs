@@ -46,6 +46,16 @@ pub const fn default_upload_size(progress: BodyProgress) -> u64 {
     }
 }
 
+/// The largest monolithic `PUT` when none is given but maybe a chunk size is: where bodies
+/// are not watched, no larger than that chunk size (no request outgrows a chunk); else the
+/// default.
+pub const fn default_monolithic_max(progress: BodyProgress, chunk_size: Option<u64>) -> u64 {
+    match (progress, chunk_size) {
+        (BodyProgress::Unseen, Some(chunk)) => chunk,
+        _ => default_upload_size(progress),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +70,17 @@ mod tests {
             assert!(default_upload_size(progress) >= CHUNK_SIZE_MIN);
         }
         assert!(*JOBS.start() >= 1 && *RETRIES.start() >= 1);
+    }
+
+    #[test]
+    fn an_unwatched_body_stays_within_a_chunk() {
+        let unseen = BodyProgress::Unseen;
+        assert_eq!(default_monolithic_max(unseen, Some(1 << 20)), 1 << 20);
+        assert_eq!(default_monolithic_max(unseen, None), 16 << 20);
+        assert_eq!(default_upload_size(unseen), 16 << 20);
+        let seen = BodyProgress::Seen;
+        assert_eq!(default_monolithic_max(seen, Some(1 << 20)), 64 << 20);
+        assert_eq!(default_upload_size(seen), 64 << 20);
     }
 
     #[test]

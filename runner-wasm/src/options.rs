@@ -1,6 +1,9 @@
 //! The options objects of `push` and `pull`, read field by field from plain JS objects
 //! (unknown fields are ignored; a field of the wrong type is an `input` error).
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+
 use tug_core::Credentials;
 use tug_core::ErrorClass;
 use wasm_bindgen::JsValue;
@@ -49,6 +52,23 @@ impl<'a> Options<'a> {
                 }
                 _ => Err(wrong(name, "a whole number ≥ 0")),
             },
+        }
+    }
+
+    /// A whole-number field within `range`; out of it, an `input` error naming the range.
+    pub fn count_in<T>(&self, name: &str, range: RangeInclusive<T>) -> Result<Option<T>, JsValue>
+    where
+        T: TryFrom<u64> + PartialOrd + Display,
+    {
+        let Some(n) = self.count(name)? else {
+            return Ok(None);
+        };
+        match T::try_from(n) {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(wrong(
+                name,
+                &format!("a whole number from {} to {}", range.start(), range.end()),
+            )),
         }
     }
 

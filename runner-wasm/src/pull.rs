@@ -17,7 +17,7 @@ use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::options::Options;
 use crate::pulled_blobs::PulledBlobs;
-use crate::push::scheme;
+use crate::push::{scheme, transfer_options};
 use crate::timer::Clock;
 
 /// The platform taken from a multi-platform image when the caller names none (a browser
@@ -48,6 +48,7 @@ pub async fn run(
         .map_err(|e: tug_core::platform::PlatformParseError| {
             js_error(ErrorClass::Input, &e.to_string())
         })?;
+    let (jobs, retries) = transfer_options(&opts)?;
     let plan = PullPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
@@ -60,9 +61,9 @@ pub async fn run(
     let config = PullConfig {
         scheme: scheme(opts.boolean("plainHttp")?, &image),
         credentials,
-        jobs: opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize,
+        jobs: usize::from(jobs),
         retry: RetryPolicy {
-            max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,
+            max_attempts: retries,
             ..RetryPolicy::default()
         },
         ..PullConfig::default()

@@ -7,7 +7,7 @@ use tug_core::archive::BlobLocation;
 use tug_core::push::{Output, Push, PushConfig};
 use tug_core::retry::RetryPolicy;
 use tug_core::ErrorClass;
-use tug_core::{Reference, Scheme};
+use tug_core::{limits, Reference, Scheme};
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
 
@@ -18,13 +18,9 @@ use crate::events::{push_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::inspect;
+use crate::limits::BODY_PROGRESS;
 use crate::options::Options;
 use crate::timer::Clock;
-
-/// Default `PATCH` chunk and largest monolithic `PUT`: `fetch` shows no upload progress,
-/// so progress moves once per request, and distribution drops a session whose `PATCH`
-/// broke: 16 MiB bounds both.
-const DEFAULT_CHUNK: u64 = 16 * 1024 * 1024;
 
 /// Runs a push to completion; resolves to the result object or rejects with a coded error.
 pub async fn run(
@@ -43,10 +39,12 @@ pub async fn run(
     let credentials = opts.credentials()?;
     let wanted = opts.name_or_index("image")?;
     let plain_http = opts.boolean("plainHttp")?;
-    let jobs = opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize;
-    let retries = opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32;
-    let chunk_size = opts.count("chunkSize")?.unwrap_or(DEFAULT_CHUNK).max(1);
-    let monolithic_max = opts.count("monolithicMax")?.unwrap_or(chunk_size);
+    let (jobs, retries) = transfer_options(&opts)?;
+    let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
+    let monolithic_max = opts
+        .count("monolithicMax")?
+        .unwrap_or(limits::default_monolithic_max(BODY_PROGRESS, chunk_size));
+    let chunk_size = chunk_size.unwrap_or(limits::default_upload_size(BODY_PROGRESS));
 
     let contents = inspect::resolve(&file).await?;
     let name = display_name(&file);
@@ -70,7 +68,7 @@ pub async fn run(
     let config = PushConfig {
         scheme: scheme(plain_http, &target),
         credentials,
-        jobs,
+        jobs: usize::from(jobs),
         monolithic_max,
         chunk_size,
         retry: RetryPolicy {
@@ -105,6 +103,16 @@ pub async fn run(
         "retries": report.retries,
         "durationMs": clock.elapsed().as_millis() as u64,
     })))
+}
+
+/// `jobs` and `retries`, within the core's limits, else their defaults.
+pub fn transfer_options(opts: &Options<'_>) -> Result<(u16, u32), JsValue> {
+    let jobs = opts.count_in("jobs", limits::JOBS)?;
+    let retries = opts.count_in("retries", limits::RETRIES)?;
+    Ok((
+        jobs.unwrap_or(limits::DEFAULT_JOBS),
+        retries.unwrap_or(limits::DEFAULT_RETRIES),
+    ))
 }
 
 /// `plainHttp: true` → HTTP, `false` → HTTPS; unset → HTTPS, except that a loopback
