@@ -115,6 +115,11 @@ errors.notATar = await tug.inspect(new Blob(['this is not a tar file'])).then(
   (e) => ({ code: e.code, message: e.message }),
 );
 errors.badTarget = await codeOf((on) => tug.push(file, 'UPPER/Case::', registryOptions, on));
+// Options outside the core's limits are refused, not quietly clamped.
+errors.tooManyRetries = await codeOf((on) =>
+  tug.push(file, target, { ...registryOptions, retries: tug.limits().retries.max + 1 }, on),
+);
+errors.noJobs = await codeOf((on) => tug.pull(target, { ...registryOptions, jobs: 0 }, on));
 if (process.env.TUG_UNREACHABLE) {
   errors.unreachable = await codeOf((on) =>
     tug.push(file, `${process.env.TUG_UNREACHABLE}/x/y:z`, { plainHttp: true, retries: 1 }, on),
@@ -143,6 +148,7 @@ if (registryOptions.username) {
 
 const result = {
   version: tug.version(),
+  limits: tug.limits(),
   images,
   push: pushed.result,
   pushEvents: pushCounts,
