@@ -130,7 +130,7 @@ impl FromStr for Reference {
                 r,
                 Some(
                     d.parse::<Digest>()
-                        .map_err(|e| err(ReferencePart::Digest)(&e.reason))?,
+                        .map_err(|e| err(ReferencePart::Digest)(e.reason))?,
                 ),
             ),
             None => (input, None),

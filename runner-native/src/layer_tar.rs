@@ -50,7 +50,7 @@ pub fn copy_tar(
         check.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(CopyTarError::Output)?;
     }
-    check.finish().map_err(fail)
+    check.finish().map_err(CopyTarError::Layer)
 }
 
 /// The first bytes of `file` (up to [`SNIFF_LEN`]), then back to its start.

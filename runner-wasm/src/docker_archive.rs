@@ -144,7 +144,7 @@ async fn uncompressed(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Resul
             parts.push(&chunk);
         }
     }
-    check.finish().map_err(layer_error)?;
+    check.finish().map_err(|e| layer_error(*e))?;
     match format {
         None => Ok(layer.clone()),
         Some(_) => Blob::new_with_u8_array_sequence(&parts),

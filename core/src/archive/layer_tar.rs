@@ -159,19 +159,19 @@ impl TarCheck {
 
     /// `Ok` when the tar hashes to the diffID; else the error naming the layer, how it was
     /// decoded, what it hashes to and what the config says.
-    pub fn finish(self) -> Result<(), LayerTarError> {
+    pub fn finish(self) -> Result<(), Box<LayerTarError>> {
         let actual = self.hasher.finish();
         if actual == self.diff_id {
             return Ok(());
         }
-        Err(LayerTarError {
+        Err(Box::new(LayerTarError {
             layer: self.layer,
             problem: LayerTarProblem::DiffIdMismatch {
                 compression: self.compression,
                 actual,
                 expected: self.diff_id,
             },
-        })
+        }))
     }
 }
 
