@@ -9,22 +9,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use url::Url;
-
 use crate::digest::Digest;
+use crate::engine::{Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Step};
 use crate::error::{Error, Misuse};
-use crate::http::{
-    content_range_start, Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead,
-    TransportError,
-};
+use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, ResponseHead};
+use crate::operation::Input;
 use crate::pull::PullConfig;
-use crate::registry_error::RegistryErrors;
-use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
-use crate::session::{Completed, Session};
+use crate::session::Session;
 use crate::time::Instant;
-
-/// Redirects followed for one stream before giving up.
-const MAX_REDIRECTS: u8 = 5;
 
 /// Identifies a stream from [`Fetch::open`] until its `End` or `Failed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,13 +67,6 @@ pub enum Output {
     },
 }
 
-/// What a request is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    Ping,
-    Stream(StreamId),
-}
-
 #[derive(Debug)]
 struct Stream {
     digest: Digest,
@@ -93,16 +78,20 @@ struct Stream {
     skip: u64,
     /// Whether the current response's body is the blob's bytes.
     receiving: bool,
-    redirect: Option<Url>,
-    redirects: u8,
+    redirect: Redirect,
     attempts: u32,
 }
 
 /// Range reads of blobs in one repository of one registry.
 #[derive(Debug)]
 pub struct Fetch {
+    engine: Engine<Streams>,
+}
+
+/// The fetch's protocol: streams of byte ranges, each a `GET` with `Range`.
+#[derive(Debug)]
+struct Streams {
     repository: String,
-    session: Session<Step>,
     streams: HashMap<StreamId, Stream>,
     /// Streams opened before the version check finished.
     waiting: Vec<StreamId>,
@@ -110,7 +99,6 @@ pub struct Fetch {
     /// Set when the registry cannot be used at all: every stream fails with it.
     fatal: Option<Error>,
     next_stream: u64,
-    ping_attempts: u32,
     outputs: VecDeque<Output>,
 }
 
@@ -119,7 +107,7 @@ impl Fetch {
     /// an empty `repository` it only checks that the registry accepts the credentials (as
     /// `docker login` does, asking for a token without a scope).
     pub fn new(registry: &str, repository: &str, config: &PullConfig, now: Instant) -> Fetch {
-        let session = Session::new(
+        let mut session = Session::new(
             registry,
             config.scheme,
             config.credentials.clone(),
@@ -128,29 +116,68 @@ impl Fetch {
             config.body_deadline,
             now,
         );
-        let mut session = session;
         if !repository.is_empty() {
             session
                 .auth
                 .add_scope(format!("repository:{repository}:pull"));
         }
-        let mut fetch = Fetch {
+        let streams = Streams {
             repository: repository.to_owned(),
-            session,
             streams: HashMap::new(),
             waiting: Vec::new(),
             ready: false,
             fatal: None,
             next_stream: 0,
-            ping_attempts: 1,
             outputs: VecDeque::new(),
         };
-        fetch.issue(Step::Ping);
-        fetch
+        Fetch {
+            engine: Engine::new(streams, session),
+        }
     }
 
     /// Starts a stream of bytes `start..end` of blob `digest`.
     pub fn open(&mut self, digest: &Digest, start: u64, end: u64) -> StreamId {
+        self.engine.with(|p, cx| p.open(digest, start, end, cx))
+    }
+
+    /// The consumer of a stream is gone: stop it.
+    pub fn close(&mut self, stream: StreamId) {
+        let p = &mut self.engine.proto;
+        p.streams.remove(&stream);
+        p.waiting.retain(|s| *s != stream);
+    }
+
+    /// The next output, or `None` when waiting for an input.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.engine.proto.outputs.pop_front()
+    }
+
+    /// When [`Input::Timeout`] is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    /// Feeds one input at `now` (see [`Input`]).
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        self.engine.handle_input(now, input)
+    }
+
+    /// Why the registry cannot be used at all, once that is known (the version check or
+    /// authentication failed for good).
+    pub fn fatal_error(&self) -> Option<&Error> {
+        self.engine.proto.fatal.as_ref()
+    }
+
+    /// Fails every open stream.
+    pub fn cancel(&mut self) {
+        self.engine.cancel();
+    }
+}
+
+crate::operation::inherent_operation!(Fetch);
+
+impl Streams {
+    fn open(&mut self, digest: &Digest, start: u64, end: u64, cx: &mut Cx<StreamId>) -> StreamId {
         let id = StreamId(self.next_stream);
         self.next_stream += 1;
         self.streams.insert(
@@ -161,112 +188,97 @@ impl Fetch {
                 end,
                 skip: 0,
                 receiving: false,
-                redirect: None,
-                redirects: 0,
+                redirect: Redirect::default(),
                 attempts: 1,
             },
         );
         if let Some(error) = self.fatal.clone() {
-            self.fail(id, error);
+            self.fail_stream(id, error);
         } else if start >= end {
             self.streams.remove(&id);
             self.outputs.push_back(Output::End { stream: id });
         } else if self.ready {
-            self.issue(Step::Stream(id));
+            cx.issue(Step::Op(id));
         } else {
             self.waiting.push(id);
         }
         id
     }
 
-    /// The consumer of a stream is gone: stop it.
-    pub fn close(&mut self, stream: StreamId) {
-        self.streams.remove(&stream);
-        self.waiting.retain(|s| *s != stream);
-    }
-
-    /// The next output, or `None` when waiting for an input.
-    pub fn poll(&mut self) -> Option<Output> {
-        if let Some(req) = self.session.next_outgoing() {
-            return Some(Output::Send(req));
+    fn fail_stream(&mut self, s: StreamId, error: Error) {
+        if self.streams.remove(&s).is_some() {
+            self.outputs.push_back(Output::Failed { stream: s, error });
         }
-        self.outputs.pop_front()
     }
+}
 
-    /// When [`Fetch::handle_timeout`] is due.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
-    }
+impl Protocol for Streams {
+    type Step = StreamId;
 
-    /// Time has passed; fire due retries.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.session.tick(now);
-        for (id, error) in self.session.overdue() {
-            let _ = self.handle_transport_error(id, error, now);
-        }
-        for step in self.session.due() {
-            self.issue(step);
+    fn describe(&self, s: StreamId) -> String {
+        match self.streams.get(&s) {
+            Some(st) => format!("downloading blob {}", st.digest),
+            None => "downloading a blob".into(),
         }
     }
 
-    /// A response head arrived.
-    pub fn handle_response(
-        &mut self,
-        id: RequestId,
-        head: ResponseHead,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let status = head.status.as_u16();
-        let content_range_start = head.header("content-range").and_then(content_range_start);
-        let step = self.session.on_head(id, head)?;
-        if let Some(Step::Stream(s)) = step {
-            if let Some(stream) = self.streams.get_mut(&s) {
-                match (status, content_range_start) {
-                    (206, Some(start)) if start <= stream.pos => {
-                        stream.receiving = true;
-                        stream.skip = stream.pos - start;
-                    }
-                    (200, _) => {
-                        // The server ignored the range: drop what came before it.
-                        stream.receiving = true;
-                        stream.skip = stream.pos;
-                    }
-                    _ => stream.receiving = false,
-                }
+    fn request(&mut self, s: StreamId, cx: &Cx<StreamId>) -> Result<Option<Parts>, Error> {
+        let Some(stream) = self.streams.get(&s) else {
+            return Ok(None);
+        };
+        let mut headers = HeaderMap::new();
+        let range = format!("bytes={}-{}", stream.pos, stream.end - 1);
+        if let Ok(v) = HeaderValue::try_from(range) {
+            headers.insert("range", v);
+        }
+        let url = match &stream.redirect.target {
+            Some(u) => u.clone(),
+            None => cx
+                .endpoint
+                .blob(&self.repository, &stream.digest)
+                .map_err(|e| Error::InvalidInput {
+                    message: format!("cannot build a URL: {e}"),
+                })?,
+        };
+        Ok(Some(Parts::get(url, headers)))
+    }
+
+    fn start(&mut self, cx: &mut Cx<StreamId>) {
+        self.ready = true;
+        self.outputs.push_back(Output::Ready);
+        for s in std::mem::take(&mut self.waiting) {
+            cx.issue(Step::Op(s));
+        }
+    }
+
+    fn on_head(&mut self, s: StreamId, head: &ResponseHead, _cx: &mut Cx<StreamId>) -> bool {
+        let Some(stream) = self.streams.get_mut(&s) else {
+            return false;
+        };
+        let start = head.header("content-range").and_then(content_range_start);
+        match (head.status.as_u16(), start) {
+            (206, Some(start)) if start <= stream.pos => {
+                stream.receiving = true;
+                stream.skip = stream.pos - start;
             }
+            (200, _) => {
+                // The server ignored the range: drop what came before it.
+                stream.receiving = true;
+                stream.skip = stream.pos;
+            }
+            _ => stream.receiving = false,
         }
-        Ok(())
+        stream.receiving
     }
 
-    /// A piece of a response body arrived.
-    pub fn handle_body_chunk(
-        &mut self,
-        id: RequestId,
-        data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let step = self.session.step_of(id)?;
-        let receiving = match step {
-            Some(Step::Stream(s)) => self.streams.get(&s).is_some_and(|st| st.receiving),
-            _ => false,
-        };
-        self.session.on_chunk(id, data, !receiving)?;
-        if let Some(error) = self.session.body_fault(id) {
-            return self.handle_transport_error(id, error, now);
-        }
-        let Some(Step::Stream(s)) = step else {
-            return Ok(());
-        };
+    fn on_data(&mut self, s: StreamId, data: &[u8], _cx: &mut Cx<StreamId>) {
         let Some(stream) = self.streams.get_mut(&s).filter(|st| st.receiving) else {
-            return Ok(());
+            return;
         };
-        let mut data = data;
         let skip = usize::try_from(stream.skip)
             .unwrap_or(usize::MAX)
             .min(data.len());
-        data = &data[skip..];
+        let data = &data[skip..];
         stream.skip -= skip as u64;
         let room = usize::try_from(stream.end - stream.pos).unwrap_or(usize::MAX);
         let take = data.len().min(room);
@@ -281,120 +293,20 @@ impl Fetch {
             self.streams.remove(&s);
             self.outputs.push_back(Output::End { stream: s });
         }
-        Ok(())
     }
 
-    /// A response ended.
-    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let (req, head) = match self.session.complete(id)? {
-            Completed::Op(req, head) => (req, head),
-            Completed::Token(Ok(steps)) => {
-                for step in steps {
-                    self.issue(step);
-                }
-                return Ok(());
-            }
-            Completed::Token(Err(e)) => {
-                self.fail_all(e);
-                return Ok(());
-            }
-        };
-        let status = head.status.as_u16();
-        if status == 401 {
-            match self.session.on_unauthorized(req.step, &req.url, &head) {
-                Ok(Some(step)) => self.issue(step),
-                Ok(None) => {}
-                Err(e) => self.fail_all(e),
-            }
-            return Ok(());
-        }
-        match req.step {
-            Step::Ping if status == 200 => {
-                self.ready = true;
-                self.outputs.push_back(Output::Ready);
-                for s in std::mem::take(&mut self.waiting) {
-                    self.issue(Step::Stream(s));
-                }
-            }
-            Step::Ping => {
-                if !(is_retryable_status(status)
-                    && self.retry(
-                        Step::Ping,
-                        retry_after(&head),
-                        format!("{status} from registry"),
-                    ))
-                {
-                    let error = self.registry_error(Step::Ping, status, &req.body);
-                    self.fail_all(error);
-                }
-            }
-            Step::Stream(s) => self.on_stream_end(s, &req.url, &head, &req.body),
-        }
-        Ok(())
+    fn redirect(&mut self, s: StreamId) -> Option<&mut Redirect> {
+        self.streams.get_mut(&s).map(|st| &mut st.redirect)
     }
 
-    /// A request failed below HTTP.
-    pub fn handle_transport_error(
+    fn on_response(
         &mut self,
-        id: RequestId,
-        error: TransportError,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let req = match self.session.fail(id, &error)? {
-            Ok(req) => req,
-            Err(e) => {
-                self.fail_all(e);
-                return Ok(());
-            }
-        };
-        if let Some(host) = self
-            .session
-            .plain_http_fallback(req.step == Step::Ping, &error)
-        {
-            self.outputs.push_back(Output::PlainHttpFallback { host });
-            self.issue(Step::Ping);
-            return Ok(());
-        }
-        if is_retryable_transport(&error) && self.retry(req.step, None, error.to_string()) {
-            return Ok(());
-        }
-        let action = self.describe(req.step);
-        let err = Error::Transport { action, error };
-        match req.step {
-            Step::Ping => self.fail_all(err),
-            Step::Stream(s) => self.fail(s, err),
-        }
-        Ok(())
-    }
-
-    /// A fetch sends no request bodies.
-    pub fn handle_body_sent(
-        &mut self,
-        id: RequestId,
-        _data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        self.session.step_of(id).map(|_| ())
-    }
-
-    /// Why the registry cannot be used at all, once that is known (the version check or
-    /// authentication failed for good).
-    pub fn fatal_error(&self) -> Option<&Error> {
-        self.fatal.as_ref()
-    }
-
-    /// Fails every open stream.
-    pub fn cancel(&mut self) {
-        self.fail_all(Error::Cancelled);
-    }
-
-    fn on_stream_end(&mut self, s: StreamId, url: &Url, head: &ResponseHead, body: &[u8]) {
-        let status = head.status.as_u16();
+        s: StreamId,
+        response: Response<'_>,
+        cx: &mut Cx<StreamId>,
+    ) -> Result<(), Failure> {
         let Some(stream) = self.streams.get_mut(&s) else {
-            return; // completed or closed
+            return Ok(()); // completed or closed
         };
         if stream.receiving {
             // The body ended before the range did: resume from where it stopped.
@@ -403,171 +315,65 @@ impl Fetch {
                 "the response ended at byte {} of {}",
                 stream.pos, stream.end
             );
-            if !self.retry(Step::Stream(s), None, reason.clone()) {
-                let action = self.describe(Step::Stream(s));
-                self.fail(
-                    s,
-                    Error::Protocol {
-                        action,
-                        message: reason,
-                    },
-                );
+            if !self.retry(s, None, reason.clone(), cx) {
+                let action = self.describe(s);
+                return Err(Failure::Error(Error::Protocol {
+                    action,
+                    message: reason,
+                }));
             }
-            return;
-        }
-        if matches!(status, 301 | 302 | 303 | 307 | 308) {
-            let target = head
-                .header("location")
-                .and_then(|l| url.join(l.trim()).ok())
-                .filter(crate::endpoint::is_http);
-            stream.redirects += 1;
-            match target {
-                Some(t) if stream.redirects <= MAX_REDIRECTS => {
-                    stream.redirect = Some(t);
-                    self.issue(Step::Stream(s));
-                }
-                _ => {
-                    let action = self.describe(Step::Stream(s));
-                    let message = "a redirect without a usable Location, or too many".into();
-                    self.fail(s, Error::Protocol { action, message });
-                }
-            }
-            return;
-        }
-        if is_retryable_status(status)
-            && self.retry(
-                Step::Stream(s),
-                retry_after(head),
-                format!("{status} from registry"),
-            )
-        {
-            return;
+            return Ok(());
         }
         // A range other than the one asked for (a cache or proxy on the way): ask again.
-        if status == 206
-            && self.retry(
-                Step::Stream(s),
-                None,
-                "the registry sent another range".into(),
-            )
+        if response.status() == 206
+            && self.retry(s, None, "the registry sent another range".into(), cx)
         {
+            return Ok(());
+        }
+        Err(Failure::Status)
+    }
+
+    fn retry_as(&mut self, s: StreamId) -> Option<(StreamId, &mut u32)> {
+        let st = self.streams.get_mut(&s)?;
+        st.redirect.clear();
+        st.receiving = false;
+        Some((s, &mut st.attempts))
+    }
+
+    fn fail(&mut self, step: Option<StreamId>, error: Error, _cx: &mut Cx<StreamId>) {
+        if let Some(s) = step {
+            self.fail_stream(s, error);
             return;
         }
-        let error = self.registry_error(Step::Stream(s), status, body);
-        self.fail(s, error);
-    }
-
-    fn retry(&mut self, step: Step, hint: Option<Duration>, reason: String) -> bool {
-        let attempt = match step {
-            Step::Ping => {
-                self.ping_attempts += 1;
-                self.ping_attempts
-            }
-            Step::Stream(s) => match self.streams.get_mut(&s) {
-                Some(st) => {
-                    st.attempts += 1;
-                    st.redirect = None;
-                    st.receiving = false;
-                    st.attempts
-                }
-                None => return true,
-            },
-        };
-        if attempt > self.session.backoff.policy().max_attempts {
-            return false;
-        }
-        let delay = self.session.backoff.delay(attempt, hint);
-        if !self.session.backoff.within_budget(self.session.now, delay) {
-            return false;
-        }
-        self.session.retries += 1;
-        let what = self.describe(step);
-        self.outputs.push_back(Output::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        });
-        self.session.schedule(delay, step);
-        true
-    }
-
-    fn issue(&mut self, step: Step) {
-        let mut headers = HeaderMap::new();
-        let url = match step {
-            Step::Ping => self.session.endpoint.ping(),
-            Step::Stream(s) => {
-                let Some(stream) = self.streams.get(&s) else {
-                    return;
-                };
-                let range = format!("bytes={}-{}", stream.pos, stream.end - 1);
-                if let Ok(v) = HeaderValue::try_from(range) {
-                    headers.insert("range", v);
-                }
-                match &stream.redirect {
-                    Some(u) => Ok(u.clone()),
-                    None => self.session.endpoint.blob(&self.repository, &stream.digest),
-                }
-            }
-        };
-        match url {
-            Ok(url) => {
-                let req = self
-                    .session
-                    .request(step, Method::GET, url, headers, Body::Empty);
-                if let Some(req) = req {
-                    self.outputs.push_back(Output::Send(req));
-                }
-            }
-            Err(e) => {
-                let message = format!("cannot build a URL: {e}");
-                self.fail_all(Error::InvalidInput { message });
-            }
-        }
-    }
-
-    fn describe(&self, step: Step) -> String {
-        match step {
-            Step::Ping => format!("contacting registry {}", self.session.endpoint.host()),
-            Step::Stream(s) => match self.streams.get(&s) {
-                Some(st) => format!("downloading blob {}", st.digest),
-                None => "downloading a blob".into(),
-            },
-        }
-    }
-
-    fn registry_error(&self, step: Step, status: u16, body: &[u8]) -> Error {
-        let errors = RegistryErrors::parse(body);
-        let action = self.describe(step);
-        if status == 403 {
-            return Error::Auth {
-                message: format!("{action}: access denied (403): {errors}"),
-            };
-        }
-        Error::Registry {
-            action,
-            status,
-            errors,
-        }
-    }
-
-    fn fail(&mut self, s: StreamId, error: Error) {
-        if self.streams.remove(&s).is_some() {
-            self.outputs.push_back(Output::Failed { stream: s, error });
-        }
-    }
-
-    fn fail_all(&mut self, error: Error) {
         if !self.ready {
             self.fatal = Some(error.clone());
         }
         let mut ids: Vec<StreamId> = self.streams.keys().copied().collect();
         ids.sort();
         for s in ids {
-            self.fail(s, error.clone());
+            self.fail_stream(s, error.clone());
         }
         self.waiting.clear();
     }
-}
 
-crate::operation::delegate_operation!(Fetch);
+    fn finished(&self) -> bool {
+        false
+    }
+
+    fn send(&mut self, request: Request) {
+        self.outputs.push_back(Output::Send(request));
+    }
+
+    fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {
+        self.outputs.push_back(Output::Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        });
+    }
+
+    fn plain_http(&mut self, host: String) {
+        self.outputs.push_back(Output::PlainHttpFallback { host });
+    }
+}

@@ -44,7 +44,7 @@ pub enum Body {
     /// Small in-memory bytes: manifests, token requests.
     Bytes(Vec<u8>),
     /// Bytes `start..end` of blob number `blob` of the operation's plan. The runner streams
-    /// them from the blob's location and should report them with `handle_body_sent`.
+    /// them from the blob's location and should report them as [`crate::Input::BodySent`].
     BlobRange {
         /// Index of the blob in the plan.
         blob: usize,

@@ -20,7 +20,7 @@
 //! ```
 //! use tug_core::http::{Body, Method, ResponseHead};
 //! use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan};
-//! use tug_core::{Digest, Instant, Scheme};
+//! use tug_core::{Digest, Input, Instant, Scheme};
 //! use std::time::Duration;
 //!
 //! let config_blob = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
@@ -61,14 +61,15 @@
 //!         match output {
 //!             Output::Send(req) => {
 //!                 // A runner streams `Body::BlobRange` bytes from the blob's file or Blob,
-//!                 // and may report them with `handle_body_sent` for hashing and progress.
+//!                 // and may report them as `Input::BodySent` for hashing and progress.
 //!                 if let Body::BlobRange { start, end, .. } = req.body {
-//!                     push.handle_body_sent(req.id, &config_blob[start as usize..end as usize], now).unwrap();
+//!                     let sent = &config_blob[start as usize..end as usize];
+//!                     push.handle_input(now, Input::BodySent(req.id, sent)).unwrap();
 //!                 }
 //!                 now = now + Duration::from_millis(3);
 //!                 let head = registry(&req.method, req.url.path());
-//!                 push.handle_response(req.id, head, now).unwrap();
-//!                 push.handle_body_end(req.id, now).unwrap();
+//!                 push.handle_input(now, Input::Response(req.id, head)).unwrap();
+//!                 push.handle_input(now, Input::BodyEnd(req.id)).unwrap();
 //!             }
 //!             Output::Event(event) => println!("{event:?}"),
 //!             Output::Finished(result) => break 'drive result.expect("pushed"),
@@ -77,7 +78,7 @@
 //!     // Nothing to send: wait for the next timer (a retry backoff), then tell the core.
 //!     if let Some(deadline) = push.poll_timeout() {
 //!         now = deadline;
-//!         push.handle_timeout(now);
+//!         push.handle_input(now, Input::Timeout).unwrap();
 //!     }
 //! };
 //! assert_eq!(report.blobs_uploaded, 1);
@@ -94,7 +95,7 @@
 //! - Send each [`http::Request`] exactly as described: do not follow redirects, add
 //!   authentication or turn statuses into errors — the core reads every response. Stream
 //!   a [`http::Body::BlobRange`] from wherever the plan's blob lives (file, `Blob`,
-//!   another response); report the bytes with `handle_body_sent` if you can see them.
+//!   another response); report the bytes as [`Input::BodySent`] if you can see them.
 //! - Report back per request, in order: the head, body chunks, the end — or a
 //!   [`http::TransportError`] whose kind says what failed (it decides retries).
 //! - After every input, drain `poll()` until it returns `None`; then wait for the next
@@ -110,7 +111,7 @@
 //!
 //! ```
 //! use tug_core::http::{RequestId, ResponseHead, TransportError};
-//! use tug_core::{Instant, Operation};
+//! use tug_core::{Input, Instant, Operation};
 //!
 //! /// What a request task reports to the loop (over a channel, in an async runtime).
 //! enum Message {
@@ -143,14 +144,18 @@
 //!         let t = now();
 //!         // Inputs about requests the operation no longer waits on are harmless: ignore
 //!         // the `Misuse` they return.
-//!         let _ = match wake {
-//!             Wake::Message(Message::Head(id, head)) => op.handle_response(id, head, t),
-//!             Wake::Message(Message::Chunk(id, data)) => op.handle_body_chunk(id, &data, t),
-//!             Wake::Message(Message::End(id)) => op.handle_body_end(id, t),
-//!             Wake::Message(Message::Failed(id, e)) => op.handle_transport_error(id, e, t),
-//!             Wake::Timer => Ok(op.handle_timeout(t)),
-//!             Wake::Cancel => Ok(op.cancel()),
+//!         let input = match &wake {
+//!             Wake::Message(Message::Head(id, head)) => Input::Response(*id, head.clone()),
+//!             Wake::Message(Message::Chunk(id, data)) => Input::BodyChunk(*id, data),
+//!             Wake::Message(Message::End(id)) => Input::BodyEnd(*id),
+//!             Wake::Message(Message::Failed(id, e)) => Input::TransportError(*id, e.clone()),
+//!             Wake::Timer => Input::Timeout,
+//!             Wake::Cancel => {
+//!                 op.cancel();
+//!                 continue;
+//!             }
 //!         };
+//!         let _ = op.handle_input(t, input);
 //!     }
 //! }
 //! ```
@@ -164,6 +169,7 @@ pub mod challenge;
 pub mod concurrency;
 pub mod digest;
 pub mod endpoint;
+mod engine;
 pub mod error;
 pub mod error_class;
 pub mod fetch;
@@ -312,7 +318,7 @@ pub use digest::Digest;
 pub use endpoint::Scheme;
 pub use error::{Error, Misuse};
 pub use error_class::ErrorClass;
-pub use operation::Operation;
+pub use operation::{Input, Operation};
 pub use platform::Platform;
 pub use reference::Reference;
 pub use session::{DEFAULT_BODY_DEADLINE, MAX_BODY_IN_MEMORY};

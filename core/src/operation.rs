@@ -1,89 +1,53 @@
 //! The input side every operation shares, so one runner loop can drive any of them.
 //!
 //! Outputs differ per operation (a pull writes blob bytes, a push streams them), so each
-//! has its own `poll`; inputs are the same: responses, body chunks, body bytes sent,
-//! transport errors and time.
+//! has its own `poll`; inputs are the same, and go in through one method:
+//! [`Operation::handle_input`] with an [`Input`] and the time it happened.
 
 use crate::error::Misuse;
 use crate::http::{RequestId, ResponseHead, TransportError};
 use crate::time::Instant;
 
-/// The inputs of a sans-IO operation ([`crate::push::Push`], [`crate::pull::Pull`]).
-pub trait Operation {
+/// Something that happened, for an operation to act on: to one of its requests, or time
+/// passing.
+#[derive(Debug)]
+pub enum Input<'a> {
     /// The status line and headers of a response arrived.
-    fn handle_response(
-        &mut self,
-        id: RequestId,
-        head: ResponseHead,
-        now: Instant,
-    ) -> Result<(), Misuse>;
+    Response(RequestId, ResponseHead),
     /// A piece of a response body arrived.
-    fn handle_body_chunk(&mut self, id: RequestId, data: &[u8], now: Instant)
-        -> Result<(), Misuse>;
+    BodyChunk(RequestId, &'a [u8]),
     /// A response body ended.
-    fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse>;
+    BodyEnd(RequestId),
     /// Request body bytes went out (optional for runners that cannot see them).
-    fn handle_body_sent(&mut self, id: RequestId, data: &[u8], now: Instant) -> Result<(), Misuse>;
+    BodySent(RequestId, &'a [u8]),
     /// A request failed below HTTP.
-    fn handle_transport_error(
-        &mut self,
-        id: RequestId,
-        error: TransportError,
-        now: Instant,
-    ) -> Result<(), Misuse>;
-    /// Time passed.
-    fn handle_timeout(&mut self, now: Instant);
-    /// When `handle_timeout` is due, if nothing happens first.
+    TransportError(RequestId, TransportError),
+    /// Time passed: the instant `poll_timeout` named came, or any other (early is safe:
+    /// nothing is due before its time).
+    Timeout,
+}
+
+/// The inputs of a sans-IO operation ([`crate::push::Push`], [`crate::pull::Pull`],
+/// [`crate::fetch::Fetch`]).
+pub trait Operation {
+    /// Feeds one input, at `now` (never earlier than a previous input's).
+    fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse>;
+    /// When [`Input::Timeout`] is due, if nothing happens first.
     fn poll_timeout(&self) -> Option<Instant>;
     /// Stop: the operation finishes with `Error::Cancelled`.
     fn cancel(&mut self);
 }
 
-/// Implements [`Operation`] by delegating to the type's inherent methods of the same names.
-macro_rules! delegate_operation {
+/// Implements [`Operation`] with the type's inherent methods of the same names.
+macro_rules! inherent_operation {
     ($ty:ty) => {
         impl $crate::operation::Operation for $ty {
-            fn handle_response(
+            fn handle_input(
                 &mut self,
-                id: $crate::http::RequestId,
-                head: $crate::http::ResponseHead,
                 now: $crate::time::Instant,
+                input: $crate::operation::Input<'_>,
             ) -> Result<(), $crate::error::Misuse> {
-                <$ty>::handle_response(self, id, head, now)
-            }
-            fn handle_body_chunk(
-                &mut self,
-                id: $crate::http::RequestId,
-                data: &[u8],
-                now: $crate::time::Instant,
-            ) -> Result<(), $crate::error::Misuse> {
-                <$ty>::handle_body_chunk(self, id, data, now)
-            }
-            fn handle_body_end(
-                &mut self,
-                id: $crate::http::RequestId,
-                now: $crate::time::Instant,
-            ) -> Result<(), $crate::error::Misuse> {
-                <$ty>::handle_body_end(self, id, now)
-            }
-            fn handle_body_sent(
-                &mut self,
-                id: $crate::http::RequestId,
-                data: &[u8],
-                now: $crate::time::Instant,
-            ) -> Result<(), $crate::error::Misuse> {
-                <$ty>::handle_body_sent(self, id, data, now)
-            }
-            fn handle_transport_error(
-                &mut self,
-                id: $crate::http::RequestId,
-                error: $crate::http::TransportError,
-                now: $crate::time::Instant,
-            ) -> Result<(), $crate::error::Misuse> {
-                <$ty>::handle_transport_error(self, id, error, now)
-            }
-            fn handle_timeout(&mut self, now: $crate::time::Instant) {
-                <$ty>::handle_timeout(self, now)
+                <$ty>::handle_input(self, now, input)
             }
             fn poll_timeout(&self) -> Option<$crate::time::Instant> {
                 <$ty>::poll_timeout(self)
@@ -94,4 +58,4 @@ macro_rules! delegate_operation {
         }
     };
 }
-pub(crate) use delegate_operation;
+pub(crate) use inherent_operation;

@@ -42,6 +42,8 @@ pub(crate) struct InFlight<S> {
     pub url: Url,
     /// Whether it carried a bearer token.
     carried_token: bool,
+    /// Whether the operation streams its response body rather than reading it into memory.
+    streamed: bool,
     /// Limits on its response body while the core reads it into memory.
     limit: BodyLimit,
 }
@@ -149,6 +151,8 @@ pub(crate) struct Session<S> {
     /// Steps whose request got a `401` and wait for a token to be sent again.
     parked: Vec<S>,
     token_fetch: Option<TokenFetch>,
+    /// Steps the operation wants sent, in order (the engine builds and sends them).
+    issued: VecDeque<S>,
 }
 
 impl<S: Copy> Session<S> {
@@ -176,7 +180,51 @@ impl<S: Copy> Session<S> {
             held: Vec::new(),
             parked: Vec::new(),
             token_fetch: None,
+            issued: VecDeque::new(),
         }
+    }
+
+    /// Queues `step` to be sent.
+    pub(crate) fn issue(&mut self, step: S) {
+        self.issued.push_back(step);
+    }
+
+    /// The next step queued to be sent.
+    pub(crate) fn take_issued(&mut self) -> Option<S> {
+        self.issued.pop_front()
+    }
+
+    /// Whether attempt number `attempt` may be made, and after how long (`hint`: the
+    /// registry's `Retry-After`): `None` when attempts or the time budget are exhausted.
+    /// A planned retry is counted.
+    pub(crate) fn plan_retry(&mut self, attempt: u32, hint: Option<Duration>) -> Option<Duration> {
+        if attempt > self.backoff.policy().max_attempts {
+            return None;
+        }
+        let delay = self.backoff.delay(attempt, hint);
+        if !self.backoff.within_budget(self.now, delay) {
+            return None;
+        }
+        self.retries += 1;
+        Some(delay)
+    }
+
+    /// Request `id`'s response body goes to the operation as it arrives, not into memory.
+    pub(crate) fn stream(&mut self, id: RequestId) {
+        if let Some(r) = self.in_flight.get_mut(&id) {
+            r.streamed = true;
+        }
+    }
+
+    /// Whether request `id`'s body is streamed (false for the token request).
+    pub(crate) fn is_streamed(&self, id: RequestId) -> Result<bool, Misuse> {
+        if self.is_token_request(id) {
+            return Ok(false);
+        }
+        self.in_flight
+            .get(&id)
+            .map(|r| r.streamed)
+            .ok_or(Misuse::UnknownRequest(id))
     }
 
     /// The next request to send that the session itself released (a token request, or one
@@ -240,6 +288,7 @@ impl<S: Copy> Session<S> {
                 body_len: req.body.len(),
                 url: req.url.clone(),
                 carried_token: false,
+                streamed: false,
                 limit: BodyLimit::default(),
             },
         );
@@ -519,5 +568,6 @@ impl<S: Copy> Session<S> {
         self.parked.clear();
         self.outbox.clear();
         self.token_fetch = None;
+        self.issued.clear();
     }
 }

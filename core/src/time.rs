@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// A point in time, measured as the duration since the runner's chosen origin.
 ///
-/// The core never reads a clock; every `handle_*` call carries the runner's `now`. Tests
+/// The core never reads a clock; every input carries the runner's `now`. Tests
 /// drive the core in virtual time by choosing these values themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(Duration);

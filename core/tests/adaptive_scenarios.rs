@@ -144,14 +144,14 @@ fn run_on_link(
             .collect();
         run.max_blobs_in_flight = run.max_blobs_in_flight.max(blobs.len());
         if push.poll_timeout().is_some_and(|t| t <= now) {
-            push.handle_timeout(now);
+            push.handle_input(now, tug_core::Input::Timeout).unwrap();
             continue;
         }
         if flights.is_empty() {
             match push.poll_timeout() {
                 Some(t) => {
                     now = t;
-                    push.handle_timeout(now);
+                    push.handle_input(now, tug_core::Input::Timeout).unwrap();
                     continue;
                 }
                 None => panic!("the push stalled: nothing in flight, no timer"),
@@ -170,8 +170,11 @@ fn run_on_link(
             let n = (f.credit as usize).min(f.body.len() - f.sent);
             f.credit -= n as f64;
             if n > 0 {
-                push.handle_body_sent(f.req.id, &f.body[f.sent..f.sent + n], now)
-                    .unwrap();
+                push.handle_input(
+                    now,
+                    tug_core::Input::BodySent(f.req.id, &f.body[f.sent..f.sent + n]),
+                )
+                .unwrap();
                 f.sent += n;
             }
             if f.sent == f.body.len() {
@@ -195,13 +198,18 @@ fn run_on_link(
                         }
                     }
                     run.answered.push((f.req.clone(), head.status.as_u16()));
-                    push.handle_response(f.req.id, head, now).unwrap();
+                    push.handle_input(now, tug_core::Input::Response(f.req.id, head))
+                        .unwrap();
                     if !body.is_empty() {
-                        push.handle_body_chunk(f.req.id, &body, now).unwrap();
+                        push.handle_input(now, tug_core::Input::BodyChunk(f.req.id, &body))
+                            .unwrap();
                     }
-                    push.handle_body_end(f.req.id, now).unwrap();
+                    push.handle_input(now, tug_core::Input::BodyEnd(f.req.id))
+                        .unwrap();
                 }
-                Err(e) => push.handle_transport_error(f.req.id, e, now).unwrap(),
+                Err(e) => push
+                    .handle_input(now, tug_core::Input::TransportError(f.req.id, e))
+                    .unwrap(),
             }
         }
     }

@@ -56,9 +56,11 @@ fn drain(p: &mut Pull) -> (Vec<Request>, Option<Result<(), Error>>) {
 }
 
 fn answer(p: &mut Pull, id: RequestId, head: ResponseHead, body: &[u8], now: Instant) {
-    p.handle_response(id, head, now).unwrap();
-    p.handle_body_chunk(id, body, now).unwrap();
-    p.handle_body_end(id, now).unwrap();
+    p.handle_input(now, tug_core::Input::Response(id, head))
+        .unwrap();
+    p.handle_input(now, tug_core::Input::BodyChunk(id, body))
+        .unwrap();
+    p.handle_input(now, tug_core::Input::BodyEnd(id)).unwrap();
 }
 
 /// Past the version check: the manifest request is out.
@@ -95,14 +97,18 @@ fn expect_error(result: Option<Result<(), Error>>, kind: TransportErrorKind) -> 
 fn an_endless_manifest_fails_at_the_cap_and_is_not_read_further() {
     let mut p = pull(1);
     let req = manifest_request(&mut p);
-    p.handle_response(req.id, manifest_head(), Instant::ZERO)
-        .unwrap();
+    p.handle_input(
+        Instant::ZERO,
+        tug_core::Input::Response(req.id, manifest_head()),
+    )
+    .unwrap();
     let piece = vec![b' '; 64 * 1024];
     let mut fed = 0;
     let mut result = None;
     while result.is_none() {
         assert!(fed <= MAX_BODY_IN_MEMORY + piece.len(), "read past the cap");
-        p.handle_body_chunk(req.id, &piece, Instant::ZERO).unwrap();
+        p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece))
+            .unwrap();
         fed += piece.len();
         result = drain(&mut p).1;
     }
@@ -111,7 +117,7 @@ fn an_endless_manifest_fails_at_the_cap_and_is_not_read_further() {
     assert!(message.contains("manifest"), "{message}");
     assert!(message.contains("4 MiB"), "{message}");
     assert_eq!(
-        p.handle_body_chunk(req.id, &piece, Instant::ZERO),
+        p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece)),
         Err(Misuse::UnknownRequest(req.id))
     );
 }
@@ -121,8 +127,10 @@ fn a_manifest_declared_over_the_cap_fails_at_its_first_bytes() {
     let mut p = pull(1);
     let req = manifest_request(&mut p);
     let head = manifest_head().with_header("Content-Length", &(MAX_BODY_IN_MEMORY + 1).to_string());
-    p.handle_response(req.id, head, Instant::ZERO).unwrap();
-    p.handle_body_chunk(req.id, b"{", Instant::ZERO).unwrap();
+    p.handle_input(Instant::ZERO, tug_core::Input::Response(req.id, head))
+        .unwrap();
+    p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, b"{"))
+        .unwrap();
     let message = expect_error(drain(&mut p).1, TransportErrorKind::TooLarge);
     assert!(message.contains("larger than 4 MiB"), "{message}");
 }
@@ -131,16 +139,20 @@ fn a_manifest_declared_over_the_cap_fails_at_its_first_bytes() {
 fn an_endless_answer_once_is_retried_and_the_next_one_taken() {
     let mut p = pull(3);
     let req = manifest_request(&mut p);
-    p.handle_response(req.id, manifest_head(), Instant::ZERO)
-        .unwrap();
+    p.handle_input(
+        Instant::ZERO,
+        tug_core::Input::Response(req.id, manifest_head()),
+    )
+    .unwrap();
     let piece = vec![b' '; 1 << 20];
     for _ in 0..=(MAX_BODY_IN_MEMORY >> 20) {
-        p.handle_body_chunk(req.id, &piece, Instant::ZERO).unwrap();
+        p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &piece))
+            .unwrap();
     }
     let (sent, result) = drain(&mut p);
     assert!(sent.is_empty() && result.is_none(), "{result:?}");
     let retry_at = p.poll_timeout().expect("a retry is scheduled");
-    p.handle_timeout(retry_at);
+    p.handle_input(retry_at, tug_core::Input::Timeout).unwrap();
     let (sent, _) = drain(&mut p);
     assert!(sent[0].url.path().contains("/manifests/v1"));
     // The next answer is a manifest: the pull goes on to its blobs.
@@ -155,18 +167,20 @@ fn an_endless_answer_once_is_retried_and_the_next_one_taken() {
 fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
     let mut p = pull(2);
     let req = manifest_request(&mut p);
-    p.handle_response(req.id, manifest_head(), at(1.0)).unwrap();
+    p.handle_input(at(1.0), tug_core::Input::Response(req.id, manifest_head()))
+        .unwrap();
     assert_eq!(p.poll_timeout(), Some(at(61.0)));
     // One byte a second: each under any stall timeout, the whole never done.
     let mut t = 1.0;
     while t < 60.5 {
         t += 1.0;
-        p.handle_body_chunk(req.id, b" ", at(t)).unwrap();
+        p.handle_input(at(t), tug_core::Input::BodyChunk(req.id, b" "))
+            .unwrap();
         assert!(drain(&mut p).0.is_empty());
     }
-    p.handle_timeout(at(61.0));
+    p.handle_input(at(61.0), tug_core::Input::Timeout).unwrap();
     assert_eq!(
-        p.handle_body_chunk(req.id, b" ", at(61.0)),
+        p.handle_input(at(61.0), tug_core::Input::BodyChunk(req.id, b" ")),
         Err(Misuse::UnknownRequest(req.id)),
         "the runner is told to stop reading it"
     );
@@ -174,13 +188,15 @@ fn a_trickling_manifest_times_out_at_its_deadline_and_is_retried() {
     let (sent, result) = drain(&mut p);
     assert!(result.is_none() && sent.is_empty());
     let retry_at = p.poll_timeout().expect("a retry is scheduled");
-    p.handle_timeout(retry_at);
+    p.handle_input(retry_at, tug_core::Input::Timeout).unwrap();
     let (sent, _) = drain(&mut p);
     assert!(sent[0].url.path().contains("/manifests/"));
     // Trickling again: retries are exhausted, the error says why.
     let again = sent[0].id;
-    p.handle_response(again, manifest_head(), retry_at).unwrap();
-    p.handle_timeout(retry_at + DEADLINE);
+    p.handle_input(retry_at, tug_core::Input::Response(again, manifest_head()))
+        .unwrap();
+    p.handle_input(retry_at + DEADLINE, tug_core::Input::Timeout)
+        .unwrap();
     let message = expect_error(drain(&mut p).1, TransportErrorKind::Timeout);
     assert!(
         message.contains("did not arrive whole within 60 s"),
@@ -200,12 +216,15 @@ fn a_token_answer_has_the_same_cap() {
     let (sent, _) = drain(&mut p);
     let token = &sent[0];
     assert!(token.url.path().ends_with("/token"));
-    p.handle_response(token.id, ResponseHead::new(200), Instant::ZERO)
-        .unwrap();
+    p.handle_input(
+        Instant::ZERO,
+        tug_core::Input::Response(token.id, ResponseHead::new(200)),
+    )
+    .unwrap();
     let piece = vec![b'x'; 1 << 20];
     let mut result = None;
     for _ in 0..=(MAX_BODY_IN_MEMORY >> 20) {
-        p.handle_body_chunk(token.id, &piece, Instant::ZERO)
+        p.handle_input(Instant::ZERO, tug_core::Input::BodyChunk(token.id, &piece))
             .unwrap();
         result = drain(&mut p).1;
         if result.is_some() {
@@ -230,10 +249,13 @@ fn a_trickling_token_answer_times_out() {
     );
     answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
     let (sent, _) = drain(&mut p);
-    p.handle_response(sent[0].id, ResponseHead::new(200), at(2.0))
-        .unwrap();
+    p.handle_input(
+        at(2.0),
+        tug_core::Input::Response(sent[0].id, ResponseHead::new(200)),
+    )
+    .unwrap();
     assert_eq!(p.poll_timeout(), Some(at(62.0)));
-    p.handle_timeout(at(62.0));
+    p.handle_input(at(62.0), tug_core::Input::Timeout).unwrap();
     match drain(&mut p).1 {
         Some(Err(e @ Error::Auth { .. })) => {
             assert!(e.to_string().contains("did not arrive whole"), "{e}")

@@ -59,27 +59,37 @@ fn run(model: &mut RegistryModel, digest: &Digest, ranges: &[(u64, u64)]) -> Fet
             now = now + Duration::from_millis(10);
             match model.handle(&req, &[]) {
                 Ok((head, body)) => {
-                    fetch.handle_response(req.id, head, now).unwrap();
+                    fetch
+                        .handle_input(now, tug_core::Input::Response(req.id, head))
+                        .unwrap();
                     let cut = model.pending_cut.take();
                     let end = cut.unwrap_or(body.len()).min(body.len());
                     for chunk in body[..end].chunks(700) {
-                        fetch.handle_body_chunk(req.id, chunk, now).unwrap();
+                        fetch
+                            .handle_input(now, tug_core::Input::BodyChunk(req.id, chunk))
+                            .unwrap();
                     }
                     if cut.is_some() {
                         let e = TransportError {
                             kind: TransportErrorKind::Io,
                             message: "reset".into(),
                         };
-                        fetch.handle_transport_error(req.id, e, now).unwrap();
+                        fetch
+                            .handle_input(now, tug_core::Input::TransportError(req.id, e))
+                            .unwrap();
                     } else {
-                        fetch.handle_body_end(req.id, now).unwrap();
+                        fetch
+                            .handle_input(now, tug_core::Input::BodyEnd(req.id))
+                            .unwrap();
                     }
                 }
-                Err(e) => fetch.handle_transport_error(req.id, e, now).unwrap(),
+                Err(e) => fetch
+                    .handle_input(now, tug_core::Input::TransportError(req.id, e))
+                    .unwrap(),
             }
         } else if let Some(t) = fetch.poll_timeout() {
             now = t;
-            fetch.handle_timeout(now);
+            fetch.handle_input(now, tug_core::Input::Timeout).unwrap();
         } else {
             panic!("the fetch stalled");
         }
@@ -201,11 +211,15 @@ fn credentials_are_not_sent_to_blob_storage() {
         }
         let req: Request = pending.pop_front().expect("a request");
         let (head, body) = model.handle(&req, &[]).unwrap();
-        fetch.handle_response(req.id, head, Instant::ZERO).unwrap();
         fetch
-            .handle_body_chunk(req.id, &body, Instant::ZERO)
+            .handle_input(Instant::ZERO, tug_core::Input::Response(req.id, head))
             .unwrap();
-        fetch.handle_body_end(req.id, Instant::ZERO).unwrap();
+        fetch
+            .handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &body))
+            .unwrap();
+        fetch
+            .handle_input(Instant::ZERO, tug_core::Input::BodyEnd(req.id))
+            .unwrap();
     }
     assert_eq!(got, data);
 }
@@ -244,11 +258,15 @@ fn a_login_check_asks_for_a_token_without_a_scope() {
         }
         let req: Request = pending.pop_front().expect("a request");
         let (head, body) = model.handle(&req, &[]).unwrap();
-        fetch.handle_response(req.id, head, Instant::ZERO).unwrap();
         fetch
-            .handle_body_chunk(req.id, &body, Instant::ZERO)
+            .handle_input(Instant::ZERO, tug_core::Input::Response(req.id, head))
             .unwrap();
-        fetch.handle_body_end(req.id, Instant::ZERO).unwrap();
+        fetch
+            .handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &body))
+            .unwrap();
+        fetch
+            .handle_input(Instant::ZERO, tug_core::Input::BodyEnd(req.id))
+            .unwrap();
     }
     let (auth, scopes) = &model.token_requests[0];
     assert!(auth.is_some(), "the token request carried the credentials");

@@ -847,16 +847,15 @@ fn a_body_end_before_the_head_is_refused_and_loses_nothing() {
         panic!("a request")
     };
     assert!(push
-        .handle_body_end(req.id, tug_core::Instant::ZERO)
+        .handle_input(tug_core::Instant::ZERO, tug_core::Input::BodyEnd(req.id))
         .is_err());
     // The request is still awaited: its real answer is taken.
-    push.handle_response(
-        req.id,
-        tug_core::http::ResponseHead::new(200),
+    push.handle_input(
         tug_core::Instant::ZERO,
+        tug_core::Input::Response(req.id, tug_core::http::ResponseHead::new(200)),
     )
     .unwrap();
-    push.handle_body_end(req.id, tug_core::Instant::ZERO)
+    push.handle_input(tug_core::Instant::ZERO, tug_core::Input::BodyEnd(req.id))
         .unwrap();
     assert!(
         matches!(push.poll(), Some(tug_core::push::Output::Send(_))),

@@ -20,7 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use libfuzzer_sys::fuzz_target;
 use tug_core::error::Misuse;
 use tug_core::fetch::{Fetch, Output, StreamId};
-use tug_core::http::{RequestId, ResponseHead, TransportError};
+
 use tug_core::operation::Operation;
 use tug_core::pull::PullConfig;
 use tug_core::retry::RetryPolicy;
@@ -50,49 +50,10 @@ impl FetchOp {
 }
 
 impl Operation for FetchOp {
-    fn handle_response(
-        &mut self,
-        id: RequestId,
-        head: ResponseHead,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        let r = self.fetch.handle_response(id, head, now);
+    fn handle_input(&mut self, now: Instant, input: tug_core::Input<'_>) -> Result<(), Misuse> {
+        let r = self.fetch.handle_input(now, input);
         self.collect();
         r
-    }
-    fn handle_body_chunk(
-        &mut self,
-        id: RequestId,
-        data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        let r = self.fetch.handle_body_chunk(id, data, now);
-        self.collect();
-        r
-    }
-    fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
-        let r = self.fetch.handle_body_end(id, now);
-        self.collect();
-        r
-    }
-    fn handle_body_sent(&mut self, id: RequestId, data: &[u8], now: Instant) -> Result<(), Misuse> {
-        let r = self.fetch.handle_body_sent(id, data, now);
-        self.collect();
-        r
-    }
-    fn handle_transport_error(
-        &mut self,
-        id: RequestId,
-        error: TransportError,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        let r = self.fetch.handle_transport_error(id, error, now);
-        self.collect();
-        r
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.fetch.handle_timeout(now);
-        self.collect();
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.fetch.poll_timeout()

@@ -129,7 +129,10 @@ fuzz_target!(|data: &[u8]| {
         }
         // Nothing to replace: the very same bytes (or an error for what is not JSON).
         if let Ok(same) = with_compressed_layers(&m, &[]) {
-            assert_eq!(same, m, "property: recompress with nothing to do changed the manifest");
+            assert_eq!(
+                same, m,
+                "property: recompress with nothing to do changed the manifest"
+            );
         }
         if let Ok(same) = index_with_children(&m, &[]) {
             assert_eq!(same, m, "property: an index with no new child changed");

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use libfuzzer_sys::fuzz_target;
 use tug_core::digest::Hasher;
 use tug_core::error::Misuse;
-use tug_core::http::{RequestId, ResponseHead, TransportError};
+use tug_core::http::ResponseHead;
 use tug_core::operation::Operation;
 use tug_core::pull::{Event, Output, Pull, PullConfig, PullPlan};
 use tug_core::retry::RetryPolicy;
@@ -56,49 +56,10 @@ impl PullOp {
 }
 
 impl Operation for PullOp {
-    fn handle_response(
-        &mut self,
-        id: RequestId,
-        head: ResponseHead,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        let r = self.pull.handle_response(id, head, now);
+    fn handle_input(&mut self, now: Instant, input: tug_core::Input<'_>) -> Result<(), Misuse> {
+        let r = self.pull.handle_input(now, input);
         self.collect();
         r
-    }
-    fn handle_body_chunk(
-        &mut self,
-        id: RequestId,
-        data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        let r = self.pull.handle_body_chunk(id, data, now);
-        self.collect();
-        r
-    }
-    fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
-        let r = self.pull.handle_body_end(id, now);
-        self.collect();
-        r
-    }
-    fn handle_body_sent(&mut self, id: RequestId, data: &[u8], now: Instant) -> Result<(), Misuse> {
-        let r = self.pull.handle_body_sent(id, data, now);
-        self.collect();
-        r
-    }
-    fn handle_transport_error(
-        &mut self,
-        id: RequestId,
-        error: TransportError,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        let r = self.pull.handle_transport_error(id, error, now);
-        self.collect();
-        r
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.pull.handle_timeout(now);
-        self.collect();
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.pull.poll_timeout()
@@ -330,13 +291,20 @@ fuzz_target!(|data: &[u8]| {
     for p in &responder.pending {
         assert!(
             op.pull
-                .handle_response(p.req.id, ResponseHead::new(200), responder.now)
+                .handle_input(
+                    responder.now,
+                    tug_core::Input::Response(p.req.id, ResponseHead::new(200))
+                )
                 .is_err(),
             "contract: a response accepted after Finished"
         );
     }
     op.pull
-        .handle_timeout(responder.now + std::time::Duration::from_secs(3600));
+        .handle_input(
+            responder.now + std::time::Duration::from_secs(3600),
+            tug_core::Input::Timeout,
+        )
+        .unwrap();
     assert!(op.pull.poll().is_none(), "contract: output after Finished");
     assert!(
         op.pull.poll_timeout().is_none(),

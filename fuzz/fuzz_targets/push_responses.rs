@@ -601,16 +601,22 @@ impl Runner {
         let p = self.pending.remove(i);
         let now = self.now;
         let bytes = self.body_bytes(&p.body);
-        let _ = self.push.handle_body_sent(p.id, &bytes, now);
+        let _ = self
+            .push
+            .handle_input(now, tug_core::Input::BodySent(p.id, &bytes));
         let mut head = self.model_answer(&p, have);
         let token = head.header("content-type") == Some("application/json");
         tweak(self, &p, &mut head);
-        let _ = self.push.handle_response(p.id, head, now);
+        let _ = self
+            .push
+            .handle_input(now, tug_core::Input::Response(p.id, head));
         if token {
             let body = br#"{"token":"fuzz-token","access_token":"fuzz-token","expires_in":300}"#;
-            let _ = self.push.handle_body_chunk(p.id, body, now);
+            let _ = self
+                .push
+                .handle_input(now, tug_core::Input::BodyChunk(p.id, body));
         }
-        let _ = self.push.handle_body_end(p.id, now);
+        let _ = self.push.handle_input(now, tug_core::Input::BodyEnd(p.id));
     }
 
     fn act(&mut self, action: &Action) {
@@ -656,12 +662,16 @@ impl Runner {
                             let n = usize::from(*pieces % 8) + 1;
                             let step = bytes.len().div_ceil(n).max(1);
                             for piece in bytes.chunks(step) {
-                                let _ = self.push.handle_body_sent(id, piece, now);
+                                let _ = self
+                                    .push
+                                    .handle_input(now, tug_core::Input::BodySent(id, piece));
                             }
                         }
                         Sent::Prefix(n) => {
                             let n = usize::from(*n).min(bytes.len());
-                            let _ = self.push.handle_body_sent(id, &bytes[..n], now);
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodySent(id, &bytes[..n]));
                         }
                         Sent::Corrupt { at, xor } => {
                             let mut bytes = bytes;
@@ -669,11 +679,17 @@ impl Runner {
                                 let at = usize::from(*at) % bytes.len();
                                 bytes[at] ^= xor | 1;
                             }
-                            let _ = self.push.handle_body_sent(id, &bytes, now);
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodySent(id, &bytes));
                         }
                         Sent::Extra(extra) => {
-                            let _ = self.push.handle_body_sent(id, &bytes, now);
-                            let _ = self.push.handle_body_sent(id, extra, now);
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodySent(id, &bytes));
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodySent(id, extra));
                         }
                     }
                 }
@@ -687,14 +703,20 @@ impl Runner {
                     let status = StatusCode::from_u16(h.status.code())
                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let head = ResponseHead { status, headers };
-                    if self.push.handle_response(id, head, now).is_ok() {
+                    if self
+                        .push
+                        .handle_input(now, tug_core::Input::Response(id, head))
+                        .is_ok()
+                    {
                         self.pending[i].head = true;
                     }
                 }
                 if let Some(b) = body {
                     match b {
                         RespBody::Raw(bytes) => {
-                            let _ = self.push.handle_body_chunk(id, bytes, now);
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodyChunk(id, bytes));
                         }
                         RespBody::Errors(entries) => {
                             let items: Vec<String> = entries
@@ -707,7 +729,9 @@ impl Runner {
                                 })
                                 .collect();
                             let json = format!("{{\"errors\":[{}]}}", items.join(","));
-                            let _ = self.push.handle_body_chunk(id, json.as_bytes(), now);
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodyChunk(id, json.as_bytes()));
                         }
                         RespBody::Token {
                             token,
@@ -725,13 +749,17 @@ impl Runner {
                                 fields.push(format!("\"expires_in\":{}", e.value()));
                             }
                             let json = format!("{{{}}}", fields.join(","));
-                            let _ = self.push.handle_body_chunk(id, json.as_bytes(), now);
+                            let _ = self
+                                .push
+                                .handle_input(now, tug_core::Input::BodyChunk(id, json.as_bytes()));
                         }
                         RespBody::Long { len, chunk } => {
                             let filler = vec![b'x'; usize::from(*len) * 2];
                             let step = usize::from(*chunk).max(1) * 256;
                             for piece in filler.chunks(step) {
-                                let _ = self.push.handle_body_chunk(id, piece, now);
+                                let _ = self
+                                    .push
+                                    .handle_input(now, tug_core::Input::BodyChunk(id, piece));
                             }
                         }
                     }
@@ -739,7 +767,7 @@ impl Runner {
                 // A runner ends a response only after its head (ending one before is a runner
                 // bug; see the fuzz README).
                 if *end && self.pending[i].head {
-                    let _ = self.push.handle_body_end(id, now);
+                    let _ = self.push.handle_input(now, tug_core::Input::BodyEnd(id));
                     self.pending.remove(i);
                 }
             }
@@ -756,7 +784,9 @@ impl Runner {
                     kind: kind.kind(),
                     message: message.clone(),
                 };
-                let _ = self.push.handle_transport_error(id, error, self.now);
+                let _ = self
+                    .push
+                    .handle_input(self.now, tug_core::Input::TransportError(id, error));
             }
             Action::Time { back, ms } => {
                 let d = Duration::from_millis(*ms);
@@ -767,12 +797,14 @@ impl Runner {
                 };
                 // A stale `now` is passed in but the runner's clock does not go back.
                 self.now = self.now.max(t);
-                self.push.handle_timeout(t);
+                self.push.handle_input(t, tug_core::Input::Timeout).unwrap();
             }
             Action::FireTimer => {
                 if let Some(t) = self.push.poll_timeout() {
                     self.now = self.now.max(t);
-                    self.push.handle_timeout(self.now);
+                    self.push
+                        .handle_input(self.now, tug_core::Input::Timeout)
+                        .unwrap();
                 }
             }
             Action::Cancel => self.push.cancel(),
@@ -786,17 +818,25 @@ impl Runner {
                 }
                 let now = self.now;
                 let result = match op % 5 {
-                    0 => self.push.handle_response(id, ResponseHead::new(200), now),
-                    1 => self.push.handle_body_chunk(id, b"{}", now),
-                    2 => self.push.handle_body_end(id, now),
-                    3 => self.push.handle_body_sent(id, b"abc", now),
-                    _ => self.push.handle_transport_error(
-                        id,
-                        TransportError {
-                            kind: TransportErrorKind::Io,
-                            message: "stray".into(),
-                        },
+                    0 => self
+                        .push
+                        .handle_input(now, tug_core::Input::Response(id, ResponseHead::new(200))),
+                    1 => self
+                        .push
+                        .handle_input(now, tug_core::Input::BodyChunk(id, b"{}")),
+                    2 => self.push.handle_input(now, tug_core::Input::BodyEnd(id)),
+                    3 => self
+                        .push
+                        .handle_input(now, tug_core::Input::BodySent(id, b"abc")),
+                    _ => self.push.handle_input(
                         now,
+                        tug_core::Input::TransportError(
+                            id,
+                            TransportError {
+                                kind: TransportErrorKind::Io,
+                                message: "stray".into(),
+                            },
+                        ),
                     ),
                 };
                 assert!(
@@ -1037,10 +1077,15 @@ fuzz_target!(|input: Input| {
                 kind: TransportErrorKind::Tls,
                 message: "wind-down".into(),
             };
-            let _ = runner.push.handle_transport_error(p.id, error, runner.now);
+            let _ = runner
+                .push
+                .handle_input(runner.now, tug_core::Input::TransportError(p.id, error));
         } else if let Some(t) = runner.push.poll_timeout() {
             runner.now = runner.now.max(t);
-            runner.push.handle_timeout(runner.now);
+            runner
+                .push
+                .handle_input(runner.now, tug_core::Input::Timeout)
+                .unwrap();
         }
         runner.drain();
     }
@@ -1050,14 +1095,21 @@ fuzz_target!(|input: Input| {
     );
     // After Finished: nothing more comes out, and inputs about old requests are refused.
     for p in &runner.pending {
+        let _ = runner.push.handle_input(
+            runner.now,
+            tug_core::Input::Response(p.id, ResponseHead::new(201)),
+        );
         let _ = runner
             .push
-            .handle_response(p.id, ResponseHead::new(201), runner.now);
-        let _ = runner.push.handle_body_end(p.id, runner.now);
+            .handle_input(runner.now, tug_core::Input::BodyEnd(p.id));
     }
     runner
         .push
-        .handle_timeout(runner.now + Duration::from_secs(3600));
+        .handle_input(
+            runner.now + Duration::from_secs(3600),
+            tug_core::Input::Timeout,
+        )
+        .unwrap();
     assert!(
         runner.push.poll().is_none(),
         "contract: output after Finished"

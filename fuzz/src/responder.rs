@@ -321,11 +321,11 @@ impl Responder {
                 kind: TransportErrorKind::Tls,
                 message: "wind-down".into(),
             };
-            let _ = op.handle_transport_error(p.req.id, error, self.now);
+            let _ = op.handle_input(self.now, tug_core::Input::TransportError(p.req.id, error));
             true
         } else if let Some(t) = op.poll_timeout() {
             self.now = self.now.max(t);
-            op.handle_timeout(self.now);
+            op.handle_input(self.now, tug_core::Input::Timeout).unwrap();
             true
         } else {
             false
@@ -408,7 +408,7 @@ impl Responder {
                     self.clean = false;
                 }
                 if first {
-                    let r = op.handle_response(id, head, now);
+                    let r = op.handle_input(now, tug_core::Input::Response(id, head));
                     assert!(
                         r.is_ok(),
                         "contract: the head of a response to request {id} in flight was \
@@ -424,7 +424,7 @@ impl Responder {
                     if op.done() {
                         return true;
                     }
-                    let r = op.handle_body_chunk(id, piece, now);
+                    let r = op.handle_input(now, tug_core::Input::BodyChunk(id, piece));
                     assert!(
                         r.is_ok(),
                         "contract: a body chunk of request {id} in flight was refused: {r:?}"
@@ -439,14 +439,14 @@ impl Responder {
                         kind: TransportErrorKind::Io,
                         message: "connection reset".into(),
                     };
-                    let r = op.handle_transport_error(id, error, now);
+                    let r = op.handle_input(now, tug_core::Input::TransportError(id, error));
                     assert!(
                         r.is_ok(),
                         "contract: a transport error of request {id} in flight was refused: {r:?}"
                     );
                 } else if !opts.no_end {
                     self.settle(i);
-                    let r = op.handle_body_end(id, now);
+                    let r = op.handle_input(now, tug_core::Input::BodyEnd(id));
                     assert!(
                         r.is_ok(),
                         "contract: the end of request {id}'s response was refused: {r:?}"
@@ -466,14 +466,20 @@ impl Responder {
                 head.status = StatusCode::from_u16(*status).unwrap_or(StatusCode::IM_A_TEAPOT);
                 Self::apply_edits(&mut head, edits);
                 let id = self.pending[i].req.id;
-                if op.handle_response(id, head, self.now).is_ok() {
+                if op
+                    .handle_input(self.now, tug_core::Input::Response(id, head))
+                    .is_ok()
+                {
                     self.pending[i].head = true;
                 }
             }
             Action::Body { pick, bytes } => {
                 self.clean = false;
                 if let Some(i) = self.pick(*pick) {
-                    let _ = op.handle_body_chunk(self.pending[i].req.id, bytes, self.now);
+                    let _ = op.handle_input(
+                        self.now,
+                        tug_core::Input::BodyChunk(self.pending[i].req.id, bytes),
+                    );
                 }
             }
             Action::Data {
@@ -491,7 +497,10 @@ impl Responder {
                         .unwrap_or(usize::MAX)
                         .min(d.len())
                         .max(a);
-                    let _ = op.handle_body_chunk(self.pending[i].req.id, &d[a..b], self.now);
+                    let _ = op.handle_input(
+                        self.now,
+                        tug_core::Input::BodyChunk(self.pending[i].req.id, &d[a..b]),
+                    );
                 }
             }
             Action::End { pick } => {
@@ -499,7 +508,10 @@ impl Responder {
                     let id = self.pending[i].req.id;
                     // Ending a response before its head is a runner's mistake the core
                     // refuses, keeping the request.
-                    if op.handle_body_end(id, self.now).is_ok() {
+                    if op
+                        .handle_input(self.now, tug_core::Input::BodyEnd(id))
+                        .is_ok()
+                    {
                         self.settle(i);
                     } else {
                         assert!(
@@ -521,7 +533,7 @@ impl Responder {
                         kind: *kind,
                         message: message.clone(),
                     };
-                    let r = op.handle_transport_error(id, error, self.now);
+                    let r = op.handle_input(self.now, tug_core::Input::TransportError(id, error));
                     assert!(
                         r.is_ok(),
                         "contract: a transport error of request {id} in flight was refused: {r:?}"
@@ -530,7 +542,7 @@ impl Responder {
             }
             Action::Time(ms) => {
                 self.now = self.now + Duration::from_millis(*ms);
-                op.handle_timeout(self.now);
+                op.handle_input(self.now, tug_core::Input::Timeout).unwrap();
                 self.check_timers(op);
             }
             Action::Stale(ms) => {
@@ -539,12 +551,12 @@ impl Responder {
                         .since_origin()
                         .saturating_sub(Duration::from_millis(*ms)),
                 );
-                op.handle_timeout(t);
+                op.handle_input(t, tug_core::Input::Timeout).unwrap();
             }
             Action::Fire => {
                 if let Some(t) = op.poll_timeout() {
                     self.now = self.now.max(t);
-                    op.handle_timeout(self.now);
+                    op.handle_input(self.now, tug_core::Input::Timeout).unwrap();
                     self.check_timers(op);
                 }
             }
@@ -558,17 +570,21 @@ impl Responder {
                 };
                 let now = self.now;
                 let result = match which % 5 {
-                    0 => op.handle_response(id, ResponseHead::new(200), now),
-                    1 => op.handle_body_chunk(id, b"{}", now),
-                    2 => op.handle_body_end(id, now),
-                    3 => op.handle_body_sent(id, b"abc", now),
-                    _ => op.handle_transport_error(
-                        id,
-                        TransportError {
-                            kind: TransportErrorKind::Io,
-                            message: "stray".into(),
-                        },
+                    0 => {
+                        op.handle_input(now, tug_core::Input::Response(id, ResponseHead::new(200)))
+                    }
+                    1 => op.handle_input(now, tug_core::Input::BodyChunk(id, b"{}")),
+                    2 => op.handle_input(now, tug_core::Input::BodyEnd(id)),
+                    3 => op.handle_input(now, tug_core::Input::BodySent(id, b"abc")),
+                    _ => op.handle_input(
                         now,
+                        tug_core::Input::TransportError(
+                            id,
+                            TransportError {
+                                kind: TransportErrorKind::Io,
+                                message: "stray".into(),
+                            },
+                        ),
                     ),
                 };
                 assert!(

@@ -89,7 +89,9 @@ pub async fn drive_with<O: Operation, R, X>(
                     transport.drop_request(id);
                 }
             }
-            Event::Message(None) | Event::Timer => op.handle_timeout(t),
+            Event::Message(None) | Event::Timer => {
+                let _ = op.handle_input(t, tug_core::Input::Timeout);
+            }
             Event::Interrupt => op.cancel(),
             Event::Extra(Some(x)) => on_extra(&mut op, x),
             // Nothing more will come that way.
@@ -116,10 +118,10 @@ pub fn feed(op: &mut impl Operation, message: Message, t: Instant) -> Result<(),
         _ => {}
     }
     match message {
-        Message::Sent(id, data) => op.handle_body_sent(id, &data, t),
-        Message::Head(id, head) => op.handle_response(id, head, t),
-        Message::Chunk(id, data) => op.handle_body_chunk(id, &data, t),
-        Message::End(id) => op.handle_body_end(id, t),
-        Message::Failed(id, err) => op.handle_transport_error(id, err, t),
+        Message::Sent(id, data) => op.handle_input(t, tug_core::Input::BodySent(id, &data)),
+        Message::Head(id, head) => op.handle_input(t, tug_core::Input::Response(id, head)),
+        Message::Chunk(id, data) => op.handle_input(t, tug_core::Input::BodyChunk(id, &data)),
+        Message::End(id) => op.handle_input(t, tug_core::Input::BodyEnd(id)),
+        Message::Failed(id, err) => op.handle_input(t, tug_core::Input::TransportError(id, err)),
     }
 }

@@ -85,7 +85,7 @@ pub async fn drive<O: Operation, R>(
             }
             Wake::Timer => {
                 timer = None;
-                op.handle_timeout(now);
+                let _ = op.handle_input(now, tug_core::Input::Timeout);
             }
             Wake::Cancel => op.cancel(),
         }
@@ -97,9 +97,9 @@ pub async fn drive<O: Operation, R>(
 /// slow) are expected: the caller aborts that request when told it is unknown.
 fn feed(op: &mut impl Operation, message: Message, now: Instant) -> Result<(), tug_core::Misuse> {
     match message {
-        Message::Head(id, head) => op.handle_response(id, head, now),
-        Message::Chunk(id, data) => op.handle_body_chunk(id, &data, now),
-        Message::End(id) => op.handle_body_end(id, now),
-        Message::Failed(id, err) => op.handle_transport_error(id, err, now),
+        Message::Head(id, head) => op.handle_input(now, tug_core::Input::Response(id, head)),
+        Message::Chunk(id, data) => op.handle_input(now, tug_core::Input::BodyChunk(id, &data)),
+        Message::End(id) => op.handle_input(now, tug_core::Input::BodyEnd(id)),
+        Message::Failed(id, err) => op.handle_input(now, tug_core::Input::TransportError(id, err)),
     }
 }

@@ -1,8 +1,7 @@
 //! One blob's download: bytes received so far and their running hash.
 
-use url::Url;
-
 use crate::digest::{Digest, Hasher};
+use crate::engine::Redirect;
 
 /// Where a blob's download stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +25,7 @@ pub(crate) struct BlobDownload {
     pub hasher: Hasher,
     pub attempts: u32,
     /// Where a redirect pointed (blob storage); dropped on retry.
-    pub redirect: Option<Url>,
-    pub redirects: u8,
+    pub redirect: Redirect,
     /// Its first bytes came from an earlier run (trusted only until the digest check).
     pub from_partial: bool,
 }
@@ -46,8 +44,7 @@ impl BlobDownload {
             received: 0,
             hasher,
             attempts: 1,
-            redirect: None,
-            redirects: 0,
+            redirect: Redirect::default(),
             from_partial: false,
         }
     }
@@ -55,8 +52,7 @@ impl BlobDownload {
     /// Prepares another request for the rest of the blob (from `received` on).
     pub(crate) fn resume(&mut self) {
         self.state = BlobState::Waiting;
-        self.redirect = None;
-        self.redirects = 0;
+        self.redirect.clear();
     }
 
     /// Starts over from byte 0 (the runner was told to discard what it wrote).
@@ -65,7 +61,6 @@ impl BlobDownload {
         self.from_partial = false;
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Waiting;
-        self.redirect = None;
-        self.redirects = 0;
+        self.redirect.clear();
     }
 }

@@ -1,8 +1,8 @@
 //! The pull state machine: resolve the reference to a manifest (choosing a platform from an
 //! index), then download every blob it names, verifying each one as its bytes arrive.
 //!
-//! Contract: as for [`crate::push`]: drain [`Pull::poll`], feed inputs with the `handle_*`
-//! methods. Blob bytes come out as [`Output::Write`]; the runner appends them to a
+//! Contract: as for [`crate::push`]: drain [`Pull::poll`], feed inputs with
+//! [`Pull::handle_input`]. Blob bytes come out as [`Output::Write`]; the runner appends them to a
 //! temporary file per blob and moves it into place only on [`Output::Commit`], which comes
 //! after the core checked size and digest. [`Output::Discard`] throws a temporary away.
 //!
@@ -24,23 +24,19 @@ pub use plan::{FetchedManifest, PullConfig, PullPlan, PullReport, PulledImage};
 use blob::{BlobDownload, BlobState};
 use step::Step;
 
-use crate::concurrency::{Change, ConcurrencyController};
+use crate::concurrency::Change;
 use crate::digest::{Digest, Hasher};
-use crate::error::{Error, Misuse};
-use crate::http::{
-    content_range_start, Body, HeaderMap, HeaderValue, Method, RequestId, ResponseHead,
-    TransportError,
+use crate::engine::{
+    Accountant, BlobWindow, Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Transient,
 };
+use crate::error::{Error, Misuse};
+use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, ResponseHead};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
+use crate::operation::Input;
 use crate::platform::Platform;
-use crate::progress::{Progress, RateMeter};
-use crate::registry_error::RegistryErrors;
-use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
-use crate::session::{Completed, Session};
+use crate::progress::Progress;
+use crate::session::Session;
 use crate::time::Instant;
-
-/// Redirects followed for one request before giving up.
-const MAX_REDIRECTS: u8 = 5;
 
 /// A manifest to fetch.
 #[derive(Clone, Debug)]
@@ -51,9 +47,7 @@ struct ManifestJob {
     expect: Option<Digest>,
     /// The platform its index entry named.
     platform: Option<Platform>,
-    /// Where a redirect pointed.
-    redirect: Option<url::Url>,
-    redirects: u8,
+    redirect: Redirect,
     attempts: u32,
     fetched: Option<PulledImage>,
     root: bool,
@@ -67,14 +61,17 @@ enum Phase {
     Finished,
 }
 
-crate::operation::delegate_operation!(Pull);
-
 /// A pull of one image (or one index with `all_platforms`).
 #[derive(Debug)]
 pub struct Pull {
+    engine: Engine<Pulling>,
+}
+
+/// The pull's protocol: the manifest (and an index's children), then the blobs.
+#[derive(Debug)]
+struct Pulling {
     plan: PullPlan,
     config: PullConfig,
-    session: Session<Step>,
     phase: Phase,
     manifests: Vec<ManifestJob>,
     root: Option<FetchedManifest>,
@@ -85,26 +82,18 @@ pub struct Pull {
     /// Child manifests asked for and not yet in.
     manifests_active: usize,
     blobs: Vec<BlobDownload>,
-    queue: VecDeque<usize>,
-    active: usize,
+    window: BlobWindow,
     outputs: VecDeque<Output>,
-    started: Instant,
-    meter: RateMeter,
+    accountant: Accountant,
     received_total: u64,
-    last_progress: Option<Instant>,
-    /// The most bytes ever reported transferred (progress never goes backwards).
-    transferred_high: std::cell::Cell<u64>,
-    ping_attempts: u32,
     /// Prefixes of blobs an earlier run left: bytes held and their running hash.
     partials: HashMap<Digest, (u64, Hasher)>,
-    /// Chooses the blobs in flight when `config.adaptive` is on.
-    concurrency: Option<ConcurrencyController>,
 }
 
 impl Pull {
     /// A pull of `plan`, starting at `now`.
     pub fn new(plan: PullPlan, config: PullConfig, now: Instant) -> Pull {
-        let session = Session::new(
+        let mut session = Session::new(
             &plan.registry,
             config.scheme,
             config.credentials.clone(),
@@ -113,29 +102,23 @@ impl Pull {
             config.body_deadline,
             now,
         );
-        let expect = plan.reference.parse::<Digest>().ok();
-        let mut session = session;
         session
             .auth
             .add_scope(format!("repository:{}:pull", plan.repository));
         let root_job = ManifestJob {
             reference: plan.reference.clone(),
-            expect,
+            expect: plan.reference.parse::<Digest>().ok(),
             platform: None,
-            redirect: None,
-            redirects: 0,
+            redirect: Redirect::default(),
             attempts: 1,
             fetched: None,
             root: true,
         };
-        let jobs = config.jobs.max(1);
-        let concurrency = config
-            .adaptive
-            .then(|| ConcurrencyController::new(1, jobs, jobs));
-        let mut pull = Pull {
+        let pulling = Pulling {
+            window: BlobWindow::new(config.jobs, config.adaptive),
+            accountant: Accountant::new(now, config.progress_interval),
             plan,
             config,
-            session,
             phase: Phase::Ping,
             manifests: vec![root_job],
             root: None,
@@ -143,20 +126,13 @@ impl Pull {
             manifest_queue: VecDeque::new(),
             manifests_active: 0,
             blobs: Vec::new(),
-            queue: VecDeque::new(),
-            active: 0,
             outputs: VecDeque::new(),
-            started: now,
-            meter: RateMeter::new(),
             received_total: 0,
-            last_progress: None,
-            transferred_high: std::cell::Cell::new(0),
-            ping_attempts: 1,
             partials: HashMap::new(),
-            concurrency,
         };
-        pull.issue(Step::Ping);
-        pull
+        Pull {
+            engine: Engine::new(pulling, session),
+        }
     }
 
     /// Bytes of blob `digest` that an earlier run already wrote to its temporary file, in
@@ -166,12 +142,13 @@ impl Pull {
     /// blobs start, i.e. before feeding the manifest responses; prefixes of blobs the pull
     /// does not need are ignored.
     pub fn handle_partial(&mut self, digest: &Digest, data: &[u8]) -> Result<(), Misuse> {
-        if matches!(self.phase, Phase::Blobs | Phase::Finished) {
+        let p = &mut self.engine.proto;
+        if matches!(p.phase, Phase::Blobs | Phase::Finished) {
             return Err(Misuse::OutOfOrder(
                 "handle_partial came after the blobs started",
             ));
         }
-        let (len, hasher) = self
+        let (len, hasher) = p
             .partials
             .entry(digest.clone())
             .or_insert_with(|| (0, Hasher::new(digest.algorithm())));
@@ -182,82 +159,103 @@ impl Pull {
 
     /// The next output, or `None` when the pull waits for an input.
     pub fn poll(&mut self) -> Option<Output> {
-        if let Some(req) = self.session.next_outgoing() {
-            return Some(Output::Send(req));
-        }
-        self.outputs.pop_front()
+        self.engine.proto.outputs.pop_front()
     }
 
-    /// When [`Pull::handle_timeout`] must be called, if nothing else happens first.
+    /// When [`Input::Timeout`] is due, if nothing else happens first.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.poll_timeout()
+        self.engine.poll_timeout()
     }
 
-    /// Time has passed; fire due retries.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.session.tick(now);
-        for (id, error) in self.session.overdue() {
-            let _ = self.handle_transport_error(id, error, now);
-        }
-        for step in self.session.due() {
-            if self.phase != Phase::Finished {
-                self.issue(step);
-            }
+    /// Feeds one input at `now` (see [`Input`]): a response head, body bytes, a body end,
+    /// request body bytes sent, a transport error, or time passing.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        self.engine.handle_input(now, input)
+    }
+
+    /// Stops the pull: it finishes with [`Error::Cancelled`].
+    pub fn cancel(&mut self) {
+        self.engine.cancel();
+    }
+}
+
+crate::operation::inherent_operation!(Pull);
+
+impl Protocol for Pulling {
+    type Step = Step;
+
+    fn describe(&self, step: Step) -> String {
+        match step {
+            Step::Manifest(m) => format!(
+                "fetching manifest {}/{}:{}",
+                self.plan.registry, self.plan.repository, self.manifests[m].reference
+            ),
+            Step::Blob(b) => format!("downloading blob {}", self.blobs[b].digest),
         }
     }
 
-    /// The status line and headers of request `id`'s response arrived.
-    pub fn handle_response(
-        &mut self,
-        id: RequestId,
-        head: ResponseHead,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let status = head.status.as_u16();
-        let range_start = head.header("content-range").and_then(content_range_start);
-        let step = self.session.on_head(id, head)?;
-        if let Some(Step::Blob(b)) = step {
-            let blob = &mut self.blobs[b];
-            match status {
-                200 => {
-                    if blob.received > 0 {
-                        // The server ignored the range: start this blob over.
-                        let digest = blob.digest.clone();
-                        blob.restart();
-                        self.outputs.push_back(Output::Discard { digest });
-                    }
-                    self.blobs[b].state = BlobState::Receiving;
+    fn request(&mut self, step: Step, cx: &Cx<Step>) -> Result<Option<Parts>, Error> {
+        let repo = &self.plan.repository;
+        let mut headers = HeaderMap::new();
+        let url = match step {
+            Step::Manifest(m) => {
+                headers.insert("accept", HeaderValue::from_static(MANIFEST_ACCEPT));
+                let job = &self.manifests[m];
+                match &job.redirect.target {
+                    Some(u) => Ok(u.clone()),
+                    None => cx.endpoint.manifest(repo, &job.reference),
                 }
-                206 if range_start == Some(blob.received) => blob.state = BlobState::Receiving,
-                _ => {}
             }
-        }
-        Ok(())
+            Step::Blob(b) => {
+                let blob = &self.blobs[b];
+                if blob.received > 0 {
+                    if let Ok(v) = HeaderValue::try_from(format!("bytes={}-", blob.received)) {
+                        headers.insert("range", v);
+                    }
+                }
+                match &blob.redirect.target {
+                    Some(u) => Ok(u.clone()),
+                    None => cx.endpoint.blob(repo, &blob.digest),
+                }
+            }
+        };
+        let url = url.map_err(|e| Error::InvalidInput {
+            message: format!("cannot build a URL for {}: {e}", self.plan.registry),
+        })?;
+        Ok(Some(Parts::get(url, headers)))
     }
 
-    /// A piece of request `id`'s response body arrived. Blob bytes are hashed and passed on
-    /// as [`Output::Write`].
-    pub fn handle_body_chunk(
-        &mut self,
-        id: RequestId,
-        data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let streaming = matches!(
-            self.session.step_of(id)?,
-            Some(Step::Blob(b)) if self.blobs[b].state == BlobState::Receiving
-        );
-        let step = self.session.on_chunk(id, data, !streaming)?;
-        if let Some(error) = self.session.body_fault(id) {
-            return self.handle_transport_error(id, error, now);
+    fn start(&mut self, cx: &mut Cx<Step>) {
+        self.phase = Phase::Manifests;
+        cx.issue(crate::engine::Step::Op(Step::Manifest(0)));
+    }
+
+    fn on_head(&mut self, step: Step, head: &ResponseHead, _cx: &mut Cx<Step>) -> bool {
+        let Step::Blob(b) = step else {
+            return false;
+        };
+        let range_start = head.header("content-range").and_then(content_range_start);
+        let blob = &mut self.blobs[b];
+        match head.status.as_u16() {
+            200 => {
+                if blob.received > 0 {
+                    // The server ignored the range: start this blob over.
+                    let digest = blob.digest.clone();
+                    blob.restart();
+                    self.outputs.push_back(Output::Discard { digest });
+                }
+                self.blobs[b].state = BlobState::Receiving;
+            }
+            206 if range_start == Some(blob.received) => blob.state = BlobState::Receiving,
+            _ => {}
         }
-        if !streaming || self.phase == Phase::Finished {
-            return Ok(());
-        }
-        let Some(Step::Blob(b)) = step else {
-            return Ok(());
+        self.blobs[b].state == BlobState::Receiving
+    }
+
+    /// Blob bytes are hashed and passed on as [`Output::Write`].
+    fn on_data(&mut self, step: Step, data: &[u8], cx: &mut Cx<Step>) {
+        let Step::Blob(b) = step else {
+            return;
         };
         let blob = &mut self.blobs[b];
         let offset = blob.received;
@@ -269,11 +267,14 @@ impl Pull {
             );
             let digest = blob.digest.clone();
             self.outputs.push_back(Output::Discard { digest });
-            self.finish(Err(Error::Protocol {
-                action: format!("downloading {what}"),
-                message,
-            }));
-            return Ok(());
+            self.finish(
+                Err(Error::Protocol {
+                    action: format!("downloading {what}"),
+                    message,
+                }),
+                cx,
+            );
+            return;
         }
         blob.hasher.update(data);
         blob.received += data.len() as u64;
@@ -284,188 +285,98 @@ impl Pull {
             offset,
             data: data.to_vec(),
         });
-        self.maybe_progress(false);
-        self.adapt();
-        Ok(())
+        self.maybe_progress(false, cx);
+        self.adapt(cx);
     }
 
-    /// Request `id`'s response is complete; the pull acts on it.
-    pub fn handle_body_end(&mut self, id: RequestId, now: Instant) -> Result<(), Misuse> {
-        self.session.tick(now);
-        match self.session.complete(id)? {
-            Completed::Op(req, head) if self.phase != Phase::Finished => {
-                self.on_response(req.step, &req.url, head, &req.body);
-            }
-            Completed::Op(..) => {}
-            Completed::Token(Ok(steps)) => {
-                for step in steps {
-                    if self.phase != Phase::Finished {
-                        self.issue(step);
-                    }
-                }
-            }
-            Completed::Token(Err(e)) => self.finish(Err(e)),
-        }
-        Ok(())
+    fn redirect(&mut self, step: Step) -> Option<&mut Redirect> {
+        Some(match step {
+            Step::Manifest(m) => &mut self.manifests[m].redirect,
+            Step::Blob(b) => &mut self.blobs[b].redirect,
+        })
     }
 
-    /// Request `id` failed below HTTP.
-    pub fn handle_transport_error(
-        &mut self,
-        id: RequestId,
-        error: TransportError,
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        let req = match self.session.fail(id, &error)? {
-            Ok(req) => req,
-            Err(e) => {
-                self.finish(Err(e));
-                return Ok(());
-            }
-        };
-        if self.phase == Phase::Finished {
-            return Ok(());
-        }
-        if let Some(host) = self
-            .session
-            .plain_http_fallback(req.step == Step::Ping, &error)
-        {
-            self.event(Event::PlainHttpFallback { host });
-            self.issue(Step::Ping);
-            return Ok(());
-        }
-        let reason = error.to_string();
-        if is_retryable_transport(&error) {
-            self.congestion(req.step);
-        }
-        if is_retryable_transport(&error) && self.retry(req.step, None, reason) {
-            return Ok(());
-        }
-        let action = self.describe(req.step);
-        self.finish(Err(Error::Transport { action, error }));
-        Ok(())
-    }
-
-    /// A pull sends no request bodies: nothing to do.
-    pub fn handle_body_sent(
-        &mut self,
-        id: RequestId,
-        _data: &[u8],
-        now: Instant,
-    ) -> Result<(), Misuse> {
-        self.session.tick(now);
-        self.session.step_of(id).map(|_| ())
-    }
-
-    /// Stops the pull: it finishes with [`Error::Cancelled`].
-    pub fn cancel(&mut self) {
-        self.finish(Err(Error::Cancelled));
-    }
-
-    // ---- responses -------------------------------------------------------------------
-
-    fn on_response(&mut self, step: Step, url: &url::Url, head: ResponseHead, body: &[u8]) {
-        let status = head.status.as_u16();
-        if status == 401 {
-            match self.session.on_unauthorized(step, url, &head) {
-                Ok(Some(step)) => self.issue(step),
-                Ok(None) => {}
-                Err(e) => self.finish(Err(e)),
-            }
-            return;
-        }
-        if is_retryable_status(status) && status != 500 {
-            self.congestion(step);
-        }
-        if is_retryable_status(status)
-            && self.retry(step, retry_after(&head), format!("{status} from registry"))
-        {
-            return;
-        }
-        if matches!(status, 301 | 302 | 303 | 307 | 308) {
-            if let Err(e) = self.follow_redirect(step, url, &head) {
-                self.finish(Err(e));
-            }
-            return;
-        }
-        let result = match step {
-            Step::Ping if status == 200 => {
-                self.phase = Phase::Manifests;
-                self.issue(Step::Manifest(0));
-                Ok(())
-            }
-            Step::Manifest(m) if status == 200 => self.on_manifest(m, &head, body),
-            Step::Blob(b) if self.blobs[b].state == BlobState::Receiving => self.on_blob_end(b),
-            Step::Blob(_) if status == 206 => {
-                // A range other than the one asked for: start over.
-                if self.retry(step, None, "the registry sent another range".into()) {
-                    Ok(())
-                } else {
-                    Err(self.registry_error(step, status, body))
-                }
-            }
-            _ => Err(self.registry_error(step, status, body)),
-        };
-        if let Err(e) = result {
-            self.finish(Err(e));
-        }
-    }
-
-    fn follow_redirect(
+    fn on_response(
         &mut self,
         step: Step,
-        url: &url::Url,
-        head: &ResponseHead,
-    ) -> Result<(), Error> {
-        let action = self.describe(step);
-        let location = head.header("location").ok_or_else(|| Error::Protocol {
-            action: action.clone(),
-            message: format!(
-                "a {} redirect without a Location header",
-                head.status.as_u16()
-            ),
-        })?;
-        let target = url
-            .join(location.trim())
-            .map_err(|e| e.to_string())
-            .and_then(|u| match crate::endpoint::is_http(&u) {
-                true => Ok(u),
-                false => Err("not an http or https URL".to_owned()),
-            })
-            .map_err(|e| Error::Protocol {
-                action: action.clone(),
-                message: format!("unusable redirect Location {location:?}: {e}"),
-            })?;
-        let (redirect, redirects) = match step {
-            Step::Manifest(m) => {
-                let j = &mut self.manifests[m];
-                (&mut j.redirect, &mut j.redirects)
+        response: Response<'_>,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        let status = response.status();
+        match step {
+            Step::Manifest(m) if status == 200 => {
+                self.on_manifest(m, response.head, response.body, cx)?
             }
-            Step::Blob(b) => {
-                let j = &mut self.blobs[b];
-                (&mut j.redirect, &mut j.redirects)
+            Step::Blob(b) if self.blobs[b].state == BlobState::Receiving => {
+                self.on_blob_end(b, cx)?
             }
-            Step::Ping => {
-                return Err(Error::Protocol {
-                    action,
-                    message: "the version check was redirected".into(),
-                })
-            }
-        };
-        *redirects += 1;
-        if *redirects > MAX_REDIRECTS {
-            return Err(Error::Protocol {
-                action,
-                message: format!("more than {MAX_REDIRECTS} redirects"),
-            });
+            // A range other than the one asked for: start over.
+            Step::Blob(_)
+                if status == 206
+                    && self.retry(step, None, "the registry sent another range".into(), cx) => {}
+            _ => return Err(Failure::Status),
         }
-        *redirect = Some(target);
-        self.issue(step);
         Ok(())
     }
 
-    fn on_manifest(&mut self, m: usize, head: &ResponseHead, body: &[u8]) -> Result<(), Error> {
+    fn on_transient(&mut self, step: Step, why: Transient, cx: &mut Cx<Step>) {
+        if !matches!(why, Transient::Status(500)) {
+            self.congestion(step, cx);
+        }
+    }
+
+    fn retry_as(&mut self, step: Step) -> Option<(Step, &mut u32)> {
+        Some(match step {
+            Step::Manifest(m) => {
+                let job = &mut self.manifests[m];
+                job.redirect.clear();
+                (step, &mut job.attempts)
+            }
+            Step::Blob(b) => {
+                // Keep what arrived: the next request asks for the rest with `Range`.
+                let blob = &mut self.blobs[b];
+                blob.resume();
+                (step, &mut blob.attempts)
+            }
+        })
+    }
+
+    fn fail(&mut self, _step: Option<Step>, error: Error, cx: &mut Cx<Step>) {
+        self.finish(Err(error), cx);
+    }
+
+    fn finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    fn send(&mut self, request: Request) {
+        self.outputs.push_back(Output::Send(request));
+    }
+
+    fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {
+        self.event(Event::Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        });
+    }
+
+    fn plain_http(&mut self, host: String) {
+        self.event(Event::PlainHttpFallback { host });
+    }
+}
+
+impl Pulling {
+    // ---- manifests -------------------------------------------------------------------
+
+    fn on_manifest(
+        &mut self,
+        m: usize,
+        head: &ResponseHead,
+        body: &[u8],
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Error> {
         let action = self.describe(Step::Manifest(m));
         let job = &self.manifests[m];
         let what = format!("manifest {} of {}", job.reference, self.plan.repository);
@@ -528,7 +439,7 @@ impl Pull {
                         message: "an index inside an index is not supported".into(),
                     });
                 }
-                self.add_children(manifests)?;
+                self.add_children(manifests, cx)?;
             }
             Parsed::Image { config, layers } => {
                 let platform = self.manifests[m].platform.clone();
@@ -541,26 +452,30 @@ impl Pull {
             }
         }
         if self.pending_manifests == 0 {
-            self.start_blobs();
+            self.start_blobs(cx);
         } else {
-            self.fill_manifest_slots();
+            self.fill_manifest_slots(cx);
         }
         Ok(())
     }
 
     /// Asks for queued child manifests while fewer than `config.jobs` are in flight.
-    fn fill_manifest_slots(&mut self) {
+    fn fill_manifest_slots(&mut self, cx: &mut Cx<Step>) {
         while self.manifests_active < self.config.jobs.max(1) {
             let Some(m) = self.manifest_queue.pop_front() else {
                 return;
             };
             self.manifests_active += 1;
-            self.issue(Step::Manifest(m));
+            cx.issue(crate::engine::Step::Op(Step::Manifest(m)));
         }
     }
 
     /// Queues the index entries to fetch: every one, or the one for the plan's platform.
-    fn add_children(&mut self, entries: Vec<manifest::Descriptor>) -> Result<(), Error> {
+    fn add_children(
+        &mut self,
+        entries: Vec<manifest::Descriptor>,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Error> {
         let chosen: Vec<manifest::Descriptor> = if self.plan.all_platforms {
             entries
         } else {
@@ -592,8 +507,7 @@ impl Pull {
                 reference: entry.digest.to_string(),
                 expect: Some(entry.digest),
                 platform: entry.platform,
-                redirect: None,
-                redirects: 0,
+                redirect: Redirect::default(),
                 attempts: 1,
                 fetched: None,
                 root: false,
@@ -601,16 +515,15 @@ impl Pull {
             self.pending_manifests += 1;
             self.manifest_queue.push_back(self.manifests.len() - 1);
         }
-        self.fill_manifest_slots();
+        self.fill_manifest_slots(cx);
         Ok(())
     }
 
     /// Every manifest is in: queue the unique blobs the runner lacks.
-    fn start_blobs(&mut self) {
+    fn start_blobs(&mut self, cx: &mut Cx<Step>) {
         self.phase = Phase::Blobs;
         if self.plan.manifests_only {
-            let report = self.report();
-            self.finish(Ok(report));
+            self.succeed(cx);
             return;
         }
         let have: HashSet<&Digest> = self.plan.have.iter().collect();
@@ -637,7 +550,7 @@ impl Pull {
                     digest: b.digest.clone(),
                     size: b.size,
                 }),
-                BlobState::Waiting => self.queue.push_back(i),
+                BlobState::Waiting => self.window.push_back(i),
                 // Completed from an earlier run's prefix.
                 _ => {}
             }
@@ -645,13 +558,15 @@ impl Pull {
         for e in skipped {
             self.event(e);
         }
-        self.fill_slots();
+        self.fill_slots(cx);
     }
 
     /// Continues blobs from the prefixes an earlier run left; a prefix as long as the blob
     /// that matches its digest is committed at once, one that cannot be right is discarded.
     fn take_partials(&mut self) {
-        let partials = std::mem::take(&mut self.partials);
+        let mut partials: Vec<_> = std::mem::take(&mut self.partials).into_iter().collect();
+        // In a fixed order: the outputs do not depend on a hash map's.
+        partials.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
         for (digest, (len, hasher)) in partials {
             let Some(b) = self.blobs.iter().position(|b| b.digest == digest) else {
                 continue;
@@ -690,7 +605,7 @@ impl Pull {
         }
     }
 
-    fn on_blob_end(&mut self, b: usize) -> Result<(), Error> {
+    fn on_blob_end(&mut self, b: usize, cx: &mut Cx<Step>) -> Result<(), Error> {
         let blob = &mut self.blobs[b];
         let digest = blob.digest.clone();
         let actual = std::mem::replace(&mut blob.hasher, Hasher::new(digest.algorithm())).finish();
@@ -701,9 +616,9 @@ impl Pull {
             if std::mem::take(&mut blob.from_partial) {
                 // The earlier run's prefix was not this blob's: download it whole, once.
                 blob.restart();
-                self.queue.push_front(b);
-                self.active = self.active.saturating_sub(1);
-                self.fill_slots();
+                self.window.push_front(b);
+                self.window.finished_one();
+                self.fill_slots(cx);
                 return Ok(());
             }
             let received = std::mem::take(&mut blob.received);
@@ -728,199 +643,68 @@ impl Pull {
             digest: digest.clone(),
         });
         self.event(Event::BlobDone { digest, size });
-        self.active = self.active.saturating_sub(1);
-        self.maybe_progress(true);
-        self.fill_slots();
+        self.window.finished_one();
+        self.maybe_progress(true, cx);
+        self.fill_slots(cx);
         Ok(())
     }
 
-    /// Blobs that may be in flight: the adaptive window, or `jobs`.
-    fn window(&self) -> usize {
-        self.concurrency
-            .as_ref()
-            .map_or(self.config.jobs.max(1), ConcurrencyController::window)
-    }
+    // ---- scheduling ------------------------------------------------------------------
 
-    /// Feeds the controller the bytes received so far; a larger window starts blobs at
-    /// once, a smaller one as blobs finish.
-    fn adapt(&mut self) {
+    /// Feeds the window the bytes received so far; a larger window starts blobs at once, a
+    /// smaller one as blobs finish.
+    fn adapt(&mut self, cx: &mut Cx<Step>) {
         if self.phase != Phase::Blobs {
             return;
         }
-        let (now, received, active) = (self.session.now, self.received_total, self.active);
-        if let Some(change) = self
-            .concurrency
-            .as_mut()
-            .and_then(|c| c.on_progress(now, received, active))
-        {
-            self.window_changed(change);
+        if let Some(change) = self.window.on_progress(cx.now, self.received_total) {
+            self.window_changed(change, cx);
         }
     }
 
     /// A blob request failed with a sign of overload: the adaptive window halves.
-    fn congestion(&mut self, step: Step) {
+    fn congestion(&mut self, step: Step, cx: &mut Cx<Step>) {
         if self.phase != Phase::Blobs || !matches!(step, Step::Blob(_)) {
             return;
         }
-        let now = self.session.now;
-        if let Some(change) = self.concurrency.as_mut().and_then(|c| c.on_congestion(now)) {
-            self.window_changed(change);
+        if let Some(change) = self.window.on_congestion(cx.now) {
+            self.window_changed(change, cx);
         }
     }
 
-    fn window_changed(&mut self, change: Change) {
+    fn window_changed(&mut self, change: Change, cx: &mut Cx<Step>) {
         let grew = change.to > change.from;
         self.event(Event::Concurrency(change));
         if grew {
-            self.fill_slots();
+            self.fill_slots(cx);
         }
     }
 
-    fn fill_slots(&mut self) {
-        while self.active < self.window() {
-            let Some(b) = self.queue.pop_front() else {
-                break;
-            };
-            self.active += 1;
+    fn fill_slots(&mut self, cx: &mut Cx<Step>) {
+        while let Some(b) = self.window.next() {
             let blob = &self.blobs[b];
             let event = Event::BlobStarted {
                 digest: blob.digest.clone(),
                 size: blob.size,
             };
             self.event(event);
-            self.issue(Step::Blob(b));
+            cx.issue(crate::engine::Step::Op(Step::Blob(b)));
         }
-        if self.phase == Phase::Blobs && self.active == 0 && self.queue.is_empty() {
-            let report = self.report();
-            self.finish(Ok(report));
-        }
-    }
-
-    // ---- retries and requests --------------------------------------------------------
-
-    fn retry(&mut self, step: Step, hint: Option<Duration>, reason: String) -> bool {
-        let attempt = match step {
-            Step::Ping => {
-                self.ping_attempts += 1;
-                self.ping_attempts
-            }
-            Step::Manifest(m) => {
-                self.manifests[m].attempts += 1;
-                self.manifests[m].redirect = None;
-                self.manifests[m].attempts
-            }
-            Step::Blob(b) => {
-                // Keep what arrived: the next request asks for the rest with `Range`.
-                let blob = &mut self.blobs[b];
-                blob.attempts += 1;
-                blob.resume();
-                blob.attempts
-            }
-        };
-        if attempt > self.session.backoff.policy().max_attempts {
-            return false;
-        }
-        let delay = self.session.backoff.delay(attempt, hint);
-        if !self.session.backoff.within_budget(self.session.now, delay) {
-            return false;
-        }
-        self.session.retries += 1;
-        let what = self.describe(step);
-        self.event(Event::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        });
-        self.session.schedule(delay, step);
-        true
-    }
-
-    fn issue(&mut self, step: Step) {
-        let repo = &self.plan.repository;
-        let endpoint = &self.session.endpoint;
-        let mut headers = HeaderMap::new();
-        let url = match step {
-            Step::Ping => endpoint.ping(),
-            Step::Manifest(m) => {
-                headers.insert("accept", HeaderValue::from_static(MANIFEST_ACCEPT));
-                let job = &self.manifests[m];
-                match &job.redirect {
-                    Some(u) => Ok(u.clone()),
-                    None => endpoint.manifest(repo, &job.reference),
-                }
-            }
-            Step::Blob(b) => {
-                let blob = &self.blobs[b];
-                if blob.received > 0 {
-                    if let Ok(v) = HeaderValue::try_from(format!("bytes={}-", blob.received)) {
-                        headers.insert("range", v);
-                    }
-                }
-                match &blob.redirect {
-                    Some(u) => Ok(u.clone()),
-                    None => endpoint.blob(repo, &blob.digest),
-                }
-            }
-        };
-        match url {
-            Ok(url) => {
-                let req = self
-                    .session
-                    .request(step, Method::GET, url, headers, Body::Empty);
-                if let Some(req) = req {
-                    self.outputs.push_back(Output::Send(req));
-                }
-            }
-            Err(e) => {
-                let message = format!("cannot build a URL for {}: {e}", self.plan.registry);
-                self.finish(Err(Error::InvalidInput { message }));
-            }
+        if self.phase == Phase::Blobs && self.window.idle() {
+            self.succeed(cx);
         }
     }
 
     // ---- reporting -------------------------------------------------------------------
 
-    fn describe(&self, step: Step) -> String {
-        match step {
-            Step::Ping => format!("contacting registry {}", self.plan.registry),
-            Step::Manifest(m) => format!(
-                "fetching manifest {}/{}:{}",
-                self.plan.registry, self.plan.repository, self.manifests[m].reference
-            ),
-            Step::Blob(b) => format!("downloading blob {}", self.blobs[b].digest),
-        }
-    }
-
-    fn registry_error(&self, step: Step, status: u16, body: &[u8]) -> Error {
-        let errors = RegistryErrors::parse(body);
-        let action = self.describe(step);
-        if status == 403 {
-            return Error::Auth {
-                message: format!("{action}: access denied (403): {errors}"),
-            };
-        }
-        Error::Registry {
-            action,
-            status,
-            errors,
-        }
-    }
-
     fn event(&mut self, e: Event) {
         self.outputs.push_back(Output::Event(e));
     }
 
-    fn maybe_progress(&mut self, force: bool) {
-        let now = self.session.now;
-        self.meter.record(now, self.received_total);
-        let due = self
-            .last_progress
-            .is_none_or(|t| now.saturating_since(t) >= self.config.progress_interval);
-        if !force && !due {
+    fn maybe_progress(&mut self, force: bool, cx: &Cx<Step>) {
+        if !self.accountant.tick(cx.now, self.received_total, force) {
             return;
         }
-        self.last_progress = Some(now);
         let moving: Vec<Event> = self
             .blobs
             .iter()
@@ -934,11 +718,11 @@ impl Pull {
         for e in moving {
             self.event(e);
         }
-        let p = self.progress();
+        let p = self.progress(cx);
         self.event(Event::Progress(p));
     }
 
-    fn progress(&self) -> Progress {
+    fn progress(&mut self, cx: &Cx<Step>) -> Progress {
         let mut p = Progress {
             total_bytes: 0,
             done_bytes: 0,
@@ -948,9 +732,9 @@ impl Pull {
             blobs_total: self.blobs.len(),
             blobs_done: 0,
             blobs_skipped: 0,
-            bytes_per_second: self.meter.rate(),
+            bytes_per_second: 0.0,
             eta: None,
-            elapsed: self.session.now.saturating_since(self.started),
+            elapsed: Duration::ZERO,
         };
         // Sizes come from the registry's manifests: sums saturate rather than overflow.
         for b in &self.blobs {
@@ -968,15 +752,10 @@ impl Pull {
                 _ => p.transferred_bytes = p.transferred_bytes.saturating_add(b.received),
             }
         }
-        p.transferred_bytes = p.transferred_bytes.max(self.transferred_high.get());
-        self.transferred_high.set(p.transferred_bytes);
-        p.eta = self
-            .meter
-            .eta(p.total_bytes.saturating_sub(p.transferred_bytes));
-        p
+        self.accountant.progress(cx.now, p)
     }
 
-    fn report(&self) -> PullReport {
+    fn report(&self, cx: &Cx<Step>) -> PullReport {
         let mut r = PullReport {
             root: self.root.clone().unwrap_or_else(|| FetchedManifest {
                 digest: Digest::sha256_of(b""),
@@ -992,9 +771,9 @@ impl Pull {
             blobs_skipped: 0,
             bytes_downloaded: 0,
             bytes_skipped: 0,
-            retries: self.session.retries,
-            plain_http: self.session.endpoint.is_plain(),
-            elapsed: self.session.now.saturating_since(self.started),
+            retries: cx.retries,
+            plain_http: cx.endpoint.is_plain(),
+            elapsed: self.accountant.elapsed(cx.now),
         };
         for b in &self.blobs {
             match b.state {
@@ -1012,17 +791,21 @@ impl Pull {
         r
     }
 
-    fn finish(&mut self, result: Result<PullReport, Error>) {
+    fn succeed(&mut self, cx: &Cx<Step>) {
+        let report = self.report(cx);
+        self.finish(Ok(report), cx);
+    }
+
+    fn finish(&mut self, result: Result<PullReport, Error>, cx: &Cx<Step>) {
         if self.phase == Phase::Finished {
             return;
         }
         // A failed pull keeps unfinished blobs' temporary files: what arrived is a prefix
         // a later run can continue (`handle_partial`); the digest check covers it then.
         if result.is_ok() {
-            self.maybe_progress(true);
+            self.maybe_progress(true, cx);
         }
         self.phase = Phase::Finished;
-        self.session.abandon_all();
         self.outputs.push_back(Output::Finished(result));
     }
 }
@@ -1041,10 +824,11 @@ mod tests {
                 match out {
                     Output::Send(req) => {
                         let body = answers.pop().expect("no more requests expected");
-                        pull.handle_response(req.id, ResponseHead::new(200), now)
+                        pull.handle_input(now, Input::Response(req.id, ResponseHead::new(200)))
                             .unwrap();
-                        pull.handle_body_chunk(req.id, body, now).unwrap();
-                        pull.handle_body_end(req.id, now).unwrap();
+                        pull.handle_input(now, Input::BodyChunk(req.id, body))
+                            .unwrap();
+                        pull.handle_input(now, Input::BodyEnd(req.id)).unwrap();
                     }
                     Output::Finished(result) => return result,
                     _ => {}

@@ -3,8 +3,6 @@
 /// What an in-flight request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
-    /// `GET /v2/`: scheme, reachability and the auth challenge.
-    Ping,
     /// `GET` a manifest or index (index into the pull's manifest jobs).
     Manifest(usize),
     /// `GET` a blob (index into the pull's unique blobs).

@@ -3,8 +3,6 @@
 /// What an in-flight request is for. Blob indices are into the push's unique blobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
-    /// `GET /v2/`: scheme, reachability and the auth challenge.
-    Ping,
     /// `HEAD` the blob: does the registry have it?
     Head(usize),
     /// `POST` to open an upload session.
@@ -32,7 +30,7 @@ impl Step {
             | Step::Patch(b, ..)
             | Step::Close(b)
             | Step::Status(b) => Some(b),
-            Step::Ping | Step::Manifest(_) => None,
+            Step::Manifest(_) => None,
         }
     }
 

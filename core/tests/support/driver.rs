@@ -81,7 +81,7 @@ pub fn run_push_late(
         max_in_flight = max_in_flight.max(pending.len());
         if push.poll_timeout().is_some_and(|t| t <= now) {
             // A timer came due while requests were being answered.
-            push.handle_timeout(now);
+            push.handle_input(now, tug_core::Input::Timeout).unwrap();
             continue;
         }
         let idle = pending.is_empty() && push.poll_timeout().is_none();
@@ -100,24 +100,31 @@ pub fn run_push_late(
                 }
             };
             let half = body.len() / 2;
-            push.handle_body_sent(req.id, &body[..half], now).unwrap();
+            push.handle_input(now, tug_core::Input::BodySent(req.id, &body[..half]))
+                .unwrap();
             now = now + Duration::from_millis(5);
-            push.handle_body_sent(req.id, &body[half..], now).unwrap();
+            push.handle_input(now, tug_core::Input::BodySent(req.id, &body[half..]))
+                .unwrap();
             now = now + Duration::from_millis(5);
             match model.handle(&req, &body) {
                 Ok((head, resp_body)) => {
-                    push.handle_response(req.id, head, now).unwrap();
+                    push.handle_input(now, tug_core::Input::Response(req.id, head))
+                        .unwrap();
                     if !resp_body.is_empty() {
-                        push.handle_body_chunk(req.id, &resp_body, now).unwrap();
+                        push.handle_input(now, tug_core::Input::BodyChunk(req.id, &resp_body))
+                            .unwrap();
                     }
-                    push.handle_body_end(req.id, now).unwrap();
+                    push.handle_input(now, tug_core::Input::BodyEnd(req.id))
+                        .unwrap();
                 }
-                Err(e) => push.handle_transport_error(req.id, e, now).unwrap(),
+                Err(e) => push
+                    .handle_input(now, tug_core::Input::TransportError(req.id, e))
+                    .unwrap(),
             }
         } else if let Some(t) = push.poll_timeout() {
             assert!(t > now, "a due timer was not consumed");
             now = t;
-            push.handle_timeout(now);
+            push.handle_input(now, tug_core::Input::Timeout).unwrap();
         } else {
             panic!(
                 "the push stalled: nothing in flight, no timer, not finished\n{:#?}",
@@ -217,7 +224,7 @@ pub fn run_pull_resuming(
             }
         }
         if pull.poll_timeout().is_some_and(|t| t <= now) {
-            pull.handle_timeout(now);
+            pull.handle_input(now, tug_core::Input::Timeout).unwrap();
             continue;
         }
         let manifests = pending
@@ -229,11 +236,13 @@ pub fn run_pull_resuming(
             now = now + Duration::from_millis(10);
             match model.handle(&req, &[]) {
                 Ok((head, body)) => {
-                    pull.handle_response(req.id, head, now).unwrap();
+                    pull.handle_input(now, tug_core::Input::Response(req.id, head))
+                        .unwrap();
                     let cut = model.pending_cut.take();
                     let end = cut.unwrap_or(body.len()).min(body.len());
                     for chunk in body[..end].chunks(1000) {
-                        pull.handle_body_chunk(req.id, chunk, now).unwrap();
+                        pull.handle_input(now, tug_core::Input::BodyChunk(req.id, chunk))
+                            .unwrap();
                     }
                     match cut {
                         Some(n) => {
@@ -241,17 +250,22 @@ pub fn run_pull_resuming(
                                 kind: TransportErrorKind::Io,
                                 message: format!("connection reset after {n} bytes"),
                             };
-                            pull.handle_transport_error(req.id, err, now).unwrap();
+                            pull.handle_input(now, tug_core::Input::TransportError(req.id, err))
+                                .unwrap();
                         }
-                        None => pull.handle_body_end(req.id, now).unwrap(),
+                        None => pull
+                            .handle_input(now, tug_core::Input::BodyEnd(req.id))
+                            .unwrap(),
                     }
                 }
-                Err(e) => pull.handle_transport_error(req.id, e, now).unwrap(),
+                Err(e) => pull
+                    .handle_input(now, tug_core::Input::TransportError(req.id, e))
+                    .unwrap(),
             }
         } else if let Some(t) = pull.poll_timeout() {
             assert!(t > now, "a due timer was not consumed");
             now = t;
-            pull.handle_timeout(now);
+            pull.handle_input(now, tug_core::Input::Timeout).unwrap();
         } else {
             panic!("the pull stalled: nothing in flight, no timer, not finished");
         }

@@ -450,8 +450,8 @@ async fn run_copy(
                 }
             }
             Wake::Timer => {
-                push.handle_timeout(t);
-                fetch.handle_timeout(t);
+                let _ = push.handle_input(t, tug_core::Input::Timeout);
+                let _ = fetch.handle_input(t, tug_core::Input::Timeout);
             }
             Wake::Interrupt => {
                 push.cancel();

@@ -1,0 +1,414 @@
+//! One operation engine: the request lifecycle that push, pull and the copy source share,
+//! written once. An operation is a [`Protocol`] on it.
+//!
+//! The engine owns the [`Session`] (requests in flight, authentication and tokens, timers,
+//! body limits) and, for every input, does what is the same everywhere: the version check
+//! and the loopback plain-HTTP fallback, `401` challenges, transient statuses and transport
+//! failures retried with backoff, `Retry-After`, attempt limits and the time budget,
+//! redirects for steps that follow them, registry error bodies made errors. What is left —
+//! what a step asks for and what its answer means — goes to the protocol, which hands back
+//! steps to send through the [`Cx`] (the session) and outputs through its own queue.
+
+mod accountant;
+mod protocol;
+mod window;
+
+pub(crate) use accountant::Accountant;
+pub(crate) use protocol::{Failure, Parts, Protocol, Response, Transient};
+pub(crate) use window::BlobWindow;
+
+use url::Url;
+
+use crate::error::{Error, Misuse};
+use crate::http::{RequestId, ResponseHead, TransportError};
+use crate::operation::Input;
+use crate::registry_error::RegistryErrors;
+use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
+use crate::session::{Completed, Session};
+use crate::time::Instant;
+
+/// Redirects followed for one step before giving up.
+const MAX_REDIRECTS: u8 = 5;
+
+/// What a request is for: the engine's version check, or a step of the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step<S> {
+    /// `GET /v2/`: the registry is there, speaks Registry V2, and says how to authenticate.
+    Ping,
+    /// A step of the protocol.
+    Op(S),
+}
+
+/// What the engine hands a protocol: the session, to read the endpoint and time, queue
+/// steps to send ([`Session::issue`]) and plan retries.
+pub(crate) type Cx<S> = Session<Step<S>>;
+
+/// Where a step's redirect points and how many it followed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Redirect {
+    /// The URL to ask instead of the step's own (until the step is retried).
+    pub target: Option<Url>,
+    pub count: u8,
+}
+
+impl Redirect {
+    /// Back to the step's own URL (a retry starts over).
+    pub(crate) fn clear(&mut self) {
+        *self = Redirect::default();
+    }
+}
+
+/// A protocol driven by the engine.
+#[derive(Debug)]
+pub(crate) struct Engine<P: Protocol> {
+    pub(crate) cx: Cx<P::Step>,
+    pub(crate) proto: P,
+    ping_attempts: u32,
+    /// Whatever was in flight was dropped when the protocol finished.
+    abandoned: bool,
+}
+
+impl<P: Protocol> Engine<P> {
+    /// Starts `proto` on `cx` with the version check.
+    pub(crate) fn new(proto: P, cx: Cx<P::Step>) -> Engine<P> {
+        let mut engine = Engine {
+            cx,
+            proto,
+            ping_attempts: 1,
+            abandoned: false,
+        };
+        if !engine.proto.finished() {
+            engine.cx.issue(Step::Ping);
+        }
+        engine.flush();
+        engine
+    }
+
+    /// Feeds one input at `now`.
+    pub(crate) fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        self.cx.tick(now);
+        let result = match input {
+            Input::Response(id, head) => self.on_head(id, head),
+            Input::BodyChunk(id, data) => self.on_chunk(id, data),
+            Input::BodyEnd(id) => self.on_end(id),
+            Input::BodySent(id, data) => self.on_sent(id, data),
+            Input::TransportError(id, error) => self.on_transport_error(id, error),
+            Input::Timeout => {
+                self.on_timeout();
+                Ok(())
+            }
+        };
+        self.flush();
+        result
+    }
+
+    /// When [`Input::Timeout`] is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        if self.proto.finished() {
+            return None;
+        }
+        self.cx.poll_timeout()
+    }
+
+    /// Stops: the protocol fails with [`Error::Cancelled`].
+    pub(crate) fn cancel(&mut self) {
+        if !self.proto.finished() {
+            self.proto.fail(None, Error::Cancelled, &mut self.cx);
+        }
+        self.flush();
+    }
+
+    /// Lets the protocol act outside an input (a push's late blobs, a fetch's new stream),
+    /// then sends what it queued.
+    pub(crate) fn with<R>(&mut self, f: impl FnOnce(&mut P, &mut Cx<P::Step>) -> R) -> R {
+        let r = f(&mut self.proto, &mut self.cx);
+        self.flush();
+        r
+    }
+
+    /// Sends the steps the protocol queued and the requests the session released, in order;
+    /// once the protocol finished, drops what is in flight instead.
+    fn flush(&mut self) {
+        loop {
+            if self.proto.finished() {
+                if !self.abandoned {
+                    self.cx.abandon_all();
+                    self.abandoned = true;
+                }
+                return;
+            }
+            if let Some(step) = self.cx.take_issued() {
+                self.send(step);
+            } else if let Some(req) = self.cx.next_outgoing() {
+                self.proto.send(req);
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn send(&mut self, step: Step<P::Step>) {
+        let parts = match step {
+            Step::Ping => self
+                .cx
+                .endpoint
+                .ping()
+                .map(|url| Parts::get(url, Default::default())),
+            Step::Op(s) => match self.proto.request(s, &self.cx) {
+                Ok(Some(parts)) => Ok(parts),
+                Ok(None) => return,
+                Err(e) => {
+                    self.proto.fail(None, e, &mut self.cx);
+                    return;
+                }
+            },
+        };
+        let parts = match parts {
+            Ok(p) => p,
+            Err(e) => {
+                let message = format!("cannot build a URL for {}: {e}", self.cx.endpoint.host());
+                self.proto
+                    .fail(None, Error::InvalidInput { message }, &mut self.cx);
+                return;
+            }
+        };
+        if let Some(req) = self
+            .cx
+            .request(step, parts.method, parts.url, parts.headers, parts.body)
+        {
+            self.proto.send(req);
+        }
+    }
+
+    // ---- inputs ----------------------------------------------------------------------
+
+    fn on_head(&mut self, id: RequestId, head: ResponseHead) -> Result<(), Misuse> {
+        let step = self.cx.step_of(id)?;
+        let copy =
+            (matches!(step, Some(Step::Op(_))) && !self.proto.finished()).then(|| head.clone());
+        self.cx.on_head(id, head)?;
+        if let (Some(Step::Op(s)), Some(head)) = (step, copy) {
+            if self.proto.on_head(s, &head, &mut self.cx) {
+                self.cx.stream(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_chunk(&mut self, id: RequestId, data: &[u8]) -> Result<(), Misuse> {
+        let streamed = self.cx.is_streamed(id)?;
+        let step = self.cx.on_chunk(id, data, !streamed)?;
+        if let Some(error) = self.cx.body_fault(id) {
+            return self.on_transport_error(id, error);
+        }
+        if let (true, Some(Step::Op(s)), false) = (streamed, step, self.proto.finished()) {
+            self.proto.on_data(s, data, &mut self.cx);
+        }
+        Ok(())
+    }
+
+    fn on_sent(&mut self, id: RequestId, data: &[u8]) -> Result<(), Misuse> {
+        let Some(Step::Op(s)) = self.cx.step_of(id)? else {
+            return Ok(());
+        };
+        let req = self.cx.get_mut(id)?;
+        let offset = req.sent;
+        req.sent += data.len() as u64;
+        self.proto.on_sent(s, offset, data, &mut self.cx);
+        Ok(())
+    }
+
+    fn on_end(&mut self, id: RequestId) -> Result<(), Misuse> {
+        match self.cx.complete(id)? {
+            Completed::Token(Ok(steps)) => {
+                for step in steps {
+                    self.cx.issue(step);
+                }
+            }
+            Completed::Token(Err(e)) => self.proto.fail(None, e, &mut self.cx),
+            Completed::Op(req, head) => {
+                if let Step::Op(s) = req.step {
+                    self.proto.on_done(s, req.body_len, req.sent, &mut self.cx);
+                }
+                if !self.proto.finished() {
+                    self.on_response(req.step, &req.url, &head, &req.body);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_response(&mut self, step: Step<P::Step>, url: &Url, head: &ResponseHead, body: &[u8]) {
+        let status = head.status.as_u16();
+        if status == 401 {
+            match self.cx.on_unauthorized(step, url, head) {
+                Ok(Some(step)) => self.cx.issue(step),
+                Ok(None) => {}
+                Err(e) => self.proto.fail(None, e, &mut self.cx),
+            }
+            return;
+        }
+        let s = match step {
+            Step::Ping => return self.on_ping(head, body),
+            Step::Op(s) => s,
+        };
+        if is_retryable_status(status) {
+            self.proto
+                .on_transient(s, Transient::Status(status), &mut self.cx);
+            let reason = format!("{status} from registry");
+            if !self.proto.retry(s, retry_after(head), reason, &mut self.cx) {
+                let error = registry_error(self.proto.describe(s), status, body);
+                self.proto.fail(Some(s), error, &mut self.cx);
+            }
+            return;
+        }
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            if let Some(redirect) = self.proto.redirect(s) {
+                if let Err(message) = follow(redirect, url, head) {
+                    let action = self.proto.describe(s);
+                    self.proto
+                        .fail(Some(s), Error::Protocol { action, message }, &mut self.cx);
+                } else {
+                    self.cx.issue(Step::Op(s));
+                }
+                return;
+            }
+        }
+        let response = Response { head, body };
+        match self.proto.on_response(s, response, &mut self.cx) {
+            Ok(()) => {}
+            Err(Failure::Status) => {
+                let error = registry_error(self.proto.describe(s), status, body);
+                self.proto.fail(Some(s), error, &mut self.cx);
+            }
+            Err(Failure::Error(e)) => self.proto.fail(Some(s), e, &mut self.cx),
+        }
+    }
+
+    fn on_ping(&mut self, head: &ResponseHead, body: &[u8]) {
+        let status = head.status.as_u16();
+        if status == 200 {
+            self.proto.start(&mut self.cx);
+            return;
+        }
+        if is_retryable_status(status)
+            && self.retry_ping(retry_after(head), format!("{status} from registry"))
+        {
+            return;
+        }
+        let action = self.describe_ping();
+        let error = if status == 404 {
+            Error::Protocol {
+                action,
+                message: "no Registry V2 API at /v2/ (404)".into(),
+            }
+        } else {
+            registry_error(action, status, body)
+        };
+        self.proto.fail(None, error, &mut self.cx);
+    }
+
+    fn on_transport_error(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
+        let req = match self.cx.fail(id, &error)? {
+            Ok(req) => req,
+            Err(e) => {
+                self.proto.fail(None, e, &mut self.cx);
+                return Ok(());
+            }
+        };
+        if self.proto.finished() {
+            return Ok(());
+        }
+        let retryable = is_retryable_transport(&error);
+        match req.step {
+            Step::Ping => {
+                if let Some(host) = self.cx.plain_http_fallback(true, &error) {
+                    self.proto.plain_http(host);
+                    self.cx.issue(Step::Ping);
+                } else if !(retryable && self.retry_ping(None, error.to_string())) {
+                    let action = self.describe_ping();
+                    self.proto
+                        .fail(None, Error::Transport { action, error }, &mut self.cx);
+                }
+            }
+            Step::Op(s) => {
+                if retryable {
+                    self.proto
+                        .on_transient(s, Transient::Transport, &mut self.cx);
+                    if self.proto.retry(s, None, error.to_string(), &mut self.cx) {
+                        return Ok(());
+                    }
+                }
+                let action = self.proto.describe(s);
+                self.proto
+                    .fail(Some(s), Error::Transport { action, error }, &mut self.cx);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_timeout(&mut self) {
+        for (id, error) in self.cx.overdue() {
+            let _ = self.on_transport_error(id, error);
+        }
+        for step in self.cx.due() {
+            self.cx.issue(step);
+        }
+    }
+
+    // ---- the version check -----------------------------------------------------------
+
+    fn describe_ping(&self) -> String {
+        format!("contacting registry {}", self.cx.endpoint.host())
+    }
+
+    fn retry_ping(&mut self, hint: Option<std::time::Duration>, reason: String) -> bool {
+        self.ping_attempts += 1;
+        let Some(delay) = self.cx.plan_retry(self.ping_attempts, hint) else {
+            return false;
+        };
+        let what = self.describe_ping();
+        self.proto.retrying(what, self.ping_attempts, delay, reason);
+        self.cx.schedule(delay, Step::Ping);
+        true
+    }
+}
+
+/// Follows a redirect response to `url`: its `Location`, resolved against `url`, must be
+/// an `http(s)` URL, and at most [`MAX_REDIRECTS`] in a row.
+fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(), String> {
+    let status = head.status.as_u16();
+    let location = head
+        .header("location")
+        .ok_or_else(|| format!("a {status} redirect without a Location header"))?;
+    let target = url
+        .join(location.trim())
+        .map_err(|e| e.to_string())
+        .and_then(|u| match crate::endpoint::is_http(&u) {
+            true => Ok(u),
+            false => Err("not an http or https URL".to_owned()),
+        })
+        .map_err(|e| format!("unusable redirect Location {location:?}: {e}"))?;
+    redirect.count += 1;
+    if redirect.count > MAX_REDIRECTS {
+        return Err(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    redirect.target = Some(target);
+    Ok(())
+}
+
+/// The error for a registry's unexpected `status` while doing `action`, with what its body
+/// says: `403` is an authentication error, the rest the registry's.
+pub(crate) fn registry_error(action: String, status: u16, body: &[u8]) -> Error {
+    let errors = RegistryErrors::parse(body);
+    if status == 403 {
+        return Error::Auth {
+            message: format!("{action}: access denied (403): {errors}"),
+        };
+    }
+    Error::Registry {
+        action,
+        status,
+        errors,
+    }
+}

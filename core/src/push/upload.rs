@@ -1,0 +1,490 @@
+//! One blob's upload, response by response: `HEAD` (skip), `POST` (open, or mount),
+//! monolithic `PUT` or `PATCH` chunks and the closing `PUT`, the upload status `GET` after a
+//! failure, and what a `413`, a `405` or a broken body teaches about the way to the registry.
+
+use crate::endpoint::is_http;
+use crate::engine::Step::Op;
+use crate::engine::{Cx, Failure};
+use crate::error::Error;
+use crate::http::ResponseHead;
+
+use super::blob::BlobState;
+use super::event::Event;
+use super::plan::PushPlan;
+use super::step::Step;
+use super::{Pushing, MIN_CHUNK};
+
+impl Pushing {
+    pub(super) fn on_head_blob(
+        &mut self,
+        b: usize,
+        status: u16,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        if let Some(was) = self.blobs[b].recheck.take() {
+            match status {
+                // Still there: as it was.
+                200 => {
+                    self.blobs[b].state = was;
+                    self.blob_finished(cx);
+                    return Ok(());
+                }
+                // Gone: upload it like a blob the registry never had.
+                404 => {
+                    self.blobs[b].restart();
+                    self.blobs[b].state = BlobState::Checking;
+                }
+                _ => return Err(Failure::Status),
+            }
+        }
+        match status {
+            200 => {
+                self.blobs[b].state = BlobState::Done {
+                    skipped: true,
+                    mounted: false,
+                };
+                let blob = &self.blobs[b];
+                self.event(Event::BlobSkipped {
+                    blob: blob.plan_index,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                });
+                self.blob_finished(cx);
+                Ok(())
+            }
+            404 if self.config.dry_run => {
+                self.blobs[b].state = BlobState::Missing;
+                let blob = &self.blobs[b];
+                self.event(Event::BlobMissing {
+                    blob: blob.plan_index,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                });
+                self.blob_finished(cx);
+                Ok(())
+            }
+            404 => match self.blobs[b].resume.take() {
+                Some((location, confirmed)) => {
+                    self.blobs[b].confirmed = confirmed;
+                    self.blobs[b].inherited = true;
+                    self.blobs[b].state = BlobState::Uploading {
+                        location,
+                        committed: 0,
+                    };
+                    cx.issue(Op(Step::Status(b)));
+                    Ok(())
+                }
+                None => {
+                    cx.issue(Op(Step::Open(b)));
+                    Ok(())
+                }
+            },
+            _ => Err(Failure::Status),
+        }
+    }
+
+    /// Tells the runner where an upload session stands, so a later run can resume it.
+    pub(super) fn session_event(&mut self, b: usize) {
+        let blob = &self.blobs[b];
+        if let BlobState::Uploading {
+            location,
+            committed,
+        } = &blob.state
+        {
+            let event = Event::UploadSession {
+                blob: blob.plan_index,
+                digest: blob.digest.clone(),
+                location: location.to_string(),
+                committed: *committed,
+            };
+            self.event(event);
+        }
+    }
+
+    pub(super) fn on_open(
+        &mut self,
+        b: usize,
+        head: &ResponseHead,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        if head.status.as_u16() == 201 {
+            if let Some(from) = self.plan.mount_from.clone() {
+                let blob = &self.blobs[b];
+                let event = Event::BlobMounted {
+                    blob: blob.plan_index,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                    from,
+                };
+                self.blobs[b].state = BlobState::Done {
+                    skipped: false,
+                    mounted: true,
+                };
+                self.event(event);
+                self.blob_finished(cx);
+                return Ok(());
+            }
+        }
+        if head.status.as_u16() != 202 {
+            return Err(Failure::Status);
+        }
+        let location = self.location(Step::Open(b), head, cx)?;
+        let blob = &mut self.blobs[b];
+        blob.min_chunk = head
+            .header("oci-chunk-min-length")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        blob.state = BlobState::Uploading {
+            location,
+            committed: 0,
+        };
+        let event = Event::BlobStarted {
+            blob: blob.plan_index,
+            digest: blob.digest.clone(),
+            size: blob.size,
+        };
+        let monolithic_max = self
+            .config
+            .monolithic_max
+            .min(self.chunk_limit.unwrap_or(u64::MAX));
+        let chunked = !self.no_chunks && blob.size > monolithic_max;
+        let next = if chunked {
+            self.next_chunk(b, 0)
+        } else {
+            Step::Put(b)
+        };
+        self.event(event);
+        if chunked {
+            self.session_event(b);
+        }
+        cx.issue(Op(next));
+        Ok(())
+    }
+
+    pub(super) fn on_patch(
+        &mut self,
+        b: usize,
+        start: u64,
+        end: u64,
+        head: &ResponseHead,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        if head.status.as_u16() != 202 {
+            return Err(Failure::Status);
+        }
+        let location = match head.header("location") {
+            Some(_) => self.location(Step::Patch(b, start, end), head, cx)?,
+            None => match &self.blobs[b].state {
+                BlobState::Uploading { location, .. } => location.clone(),
+                _ => return Err(self.protocol(Step::Patch(b, start, end), "no upload session")),
+            },
+        };
+        let reported = match head.header("range").map(str::trim) {
+            // distribution says `0-0` for nothing as well as for one byte: after a chunk
+            // that ends at byte 1, it is that byte.
+            Some("0-0") | Some("bytes=0-0") => Some(u64::from(end == 1)),
+            Some(range) => Some(
+                parse_range_end(range)
+                    .and_then(|last| last.checked_add(1))
+                    .ok_or_else(|| {
+                        self.protocol(
+                            Step::Patch(b, start, end),
+                            &format!("unreadable Range header {range:?}"),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        // Trust only what the registry confirms: exactly what was sent (or one more, from a
+        // registry that reports an exclusive end). Anything else: ask it (`GET` the session).
+        let committed = match reported {
+            None => end,
+            Some(r) if r == end || Some(r) == end.checked_add(1) => end,
+            Some(_) => {
+                self.blobs[b].state = BlobState::Uploading {
+                    location,
+                    committed: start,
+                };
+                return self.distrust(b, cx);
+            }
+        };
+        self.blobs[b].state = BlobState::Uploading {
+            location,
+            committed,
+        };
+        self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
+        // A confirmed chunk is progress: the attempt limit counts failures of one request,
+        // so a long upload over a bad link is not cut off by faults spread across it.
+        self.blobs[b].attempts = 1;
+        self.blobs[b].broken_body = None;
+        self.session_event(b);
+        let next = if committed == self.blobs[b].size {
+            if let Some(err) = self.mismatch_error(b) {
+                return Err(Failure::Error(err));
+            }
+            Step::Close(b)
+        } else {
+            self.next_chunk(b, committed)
+        };
+        cx.issue(Op(next));
+        Ok(())
+    }
+
+    /// What a status report of `0-0` means for blob `b`: one byte when the registry
+    /// confirmed at least one before in this session (it never holds fewer); none unless a
+    /// one-byte first chunk may have landed unconfirmed (registries keep whole chunks) or an
+    /// earlier run's session holds what this run cannot know; `None` then: it cannot be told.
+    pub(super) fn one_or_none(&self, b: usize) -> Option<u64> {
+        let blob = &self.blobs[b];
+        if blob.confirmed >= 1 {
+            Some(1)
+        } else if blob.sent_upto == 1 || blob.inherited {
+            None
+        } else {
+            Some(0)
+        }
+    }
+
+    /// A report the push cannot trust: ask the registry where the upload stands, a bounded
+    /// number of times.
+    pub(super) fn distrust(&mut self, b: usize, cx: &mut Cx<Step>) -> Result<(), Failure> {
+        self.blobs[b].attempts += 1;
+        if self.blobs[b].attempts > cx.backoff.policy().max_attempts {
+            let msg = "its reports of the received bytes keep disagreeing with what was sent";
+            return Err(self.protocol(Step::Status(b), msg));
+        }
+        cx.issue(Op(Step::Status(b)));
+        Ok(())
+    }
+
+    /// `413`: the body was too large for something on the way. Halve the chunks (down to
+    /// 4 KiB), upload this blob in chunks, and ask where its session stands.
+    pub(super) fn on_too_large(
+        &mut self,
+        b: usize,
+        sent: u64,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        let smaller = (sent / 2).max(MIN_CHUNK);
+        if sent <= MIN_CHUNK {
+            return Err(Failure::Status);
+        }
+        self.chunk_limit = Some(self.chunk_limit.map_or(smaller, |c| c.min(smaller)));
+        self.distrust(b, cx)
+    }
+
+    /// The registry does not take `PATCH`: upload whole blobs in one `PUT` from now on.
+    pub(super) fn on_patch_unsupported(
+        &mut self,
+        b: usize,
+        start: u64,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        if self.no_chunks || start != 0 {
+            return Err(Failure::Status);
+        }
+        self.no_chunks = true;
+        cx.issue(Op(Step::Put(b)));
+        Ok(())
+    }
+
+    /// The registry said how much of the upload it has: go on from there, or start over
+    /// if the session is gone.
+    pub(super) fn on_status(
+        &mut self,
+        b: usize,
+        head: &ResponseHead,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        match head.status.as_u16() {
+            200 | 204 => {}
+            404 => {
+                self.blobs[b].restart();
+                cx.issue(Op(Step::Open(b)));
+                return Ok(());
+            }
+            _ => return Err(Failure::Status),
+        }
+        let location = match head.header("location") {
+            Some(_) => self.location(Step::Status(b), head, cx)?,
+            None => self.upload_location(b).map_err(Failure::Error)?,
+        };
+        // distribution 2.8 says `0-0` for an empty upload and for one byte: never trust a
+        // byte not confirmed.
+        let committed = match head.header("range").map(str::trim) {
+            None => 0,
+            Some("0-0") | Some("bytes=0-0") => match self.one_or_none(b) {
+                Some(n) => n,
+                None => {
+                    // The session may hold the first byte or not: a fresh one costs a byte.
+                    self.blobs[b].restart();
+                    cx.issue(Op(Step::Open(b)));
+                    return Ok(());
+                }
+            },
+            Some(range) => parse_range_end(range)
+                .and_then(|last| last.checked_add(1))
+                .ok_or_else(|| {
+                    self.protocol(
+                        Step::Status(b),
+                        &format!("unreadable Range header {range:?}"),
+                    )
+                })?,
+        };
+        let size = self.blobs[b].size;
+        let (sent, confirmed) = (self.blobs[b].sent_upto, self.blobs[b].confirmed);
+        // A registry reporting an exclusive end says one byte more than it has (but never
+        // less than it confirmed).
+        let committed = if Some(committed) == sent.checked_add(1) && sent >= confirmed {
+            sent
+        } else {
+            committed
+        };
+        if committed > size {
+            let msg = format!("it reports {committed} bytes of a {size}-byte blob");
+            return Err(self.protocol(Step::Status(b), &msg));
+        }
+        self.blobs[b].state = BlobState::Uploading {
+            location,
+            committed,
+        };
+        self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
+        self.session_event(b);
+        let next = if committed == size {
+            if let Some(err) = self.mismatch_error(b) {
+                return Err(Failure::Error(err));
+            }
+            Step::Close(b)
+        } else {
+            self.next_chunk(b, committed)
+        };
+        cx.issue(Op(next));
+        Ok(())
+    }
+
+    pub(super) fn on_committed(
+        &mut self,
+        b: usize,
+        head: &ResponseHead,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        if let Some(err) = self.mismatch_error(b) {
+            return Err(Failure::Error(err));
+        }
+        if head.status.as_u16() != 201 {
+            return Err(Failure::Status);
+        }
+        let blob = &self.blobs[b];
+        if let Some(reported) = head.header("docker-content-digest") {
+            if reported.trim() != blob.digest.to_string() {
+                let msg = format!("it stored {} as {reported:?}", blob.digest);
+                return Err(self.protocol(Step::Close(b), &msg));
+            }
+        }
+        let event = Event::BlobCommitted {
+            blob: blob.plan_index,
+            digest: blob.digest.clone(),
+            size: blob.size,
+        };
+        self.blobs[b].state = BlobState::Done {
+            skipped: false,
+            mounted: false,
+        };
+        self.event(event);
+        self.blob_finished(cx);
+        Ok(())
+    }
+
+    /// An upload body broke off below HTTP. Twice in a row at the same place hints at a body
+    /// cap on the way that resets the connection instead of answering `413` (a proxy's
+    /// request size limit): halve the chunks as for a `413`. The smaller request starts a
+    /// fresh attempt count.
+    pub(super) fn on_body_broken(&mut self, step: Step) {
+        let (b, start, len) = match step {
+            Step::Put(b) => (b, 0, self.blobs[b].size),
+            Step::Patch(b, start, end) => (b, start, end - start),
+            _ => return,
+        };
+        if len <= MIN_CHUNK {
+            return;
+        }
+        let blob = &mut self.blobs[b];
+        if blob.broken_body != Some((start, len)) {
+            blob.broken_body = Some((start, len));
+            return;
+        }
+        blob.broken_body = None;
+        blob.attempts = 0;
+        let smaller = (len / 2).max(MIN_CHUNK);
+        self.chunk_limit = Some(self.chunk_limit.map_or(smaller, |c| c.min(smaller)));
+    }
+
+    /// The chunk after `committed`: at least the registry's minimum, at most the rest.
+    pub(super) fn next_chunk(&self, b: usize, committed: u64) -> Step {
+        let blob = &self.blobs[b];
+        let len = self
+            .config
+            .chunk_size
+            .min(self.chunk_limit.unwrap_or(u64::MAX))
+            .max(blob.min_chunk)
+            .max(1);
+        let end = committed.saturating_add(len).min(blob.size);
+        Step::Patch(b, committed, end)
+    }
+
+    pub(super) fn upload_location(&self, b: usize) -> Result<url::Url, Error> {
+        match &self.blobs[b].state {
+            BlobState::Uploading { location, .. } => Ok(location.clone()),
+            _ => Err(Error::Protocol {
+                action: self.describe_step(Step::Put(b)),
+                message: "no upload session is open".into(),
+            }),
+        }
+    }
+
+    pub(super) fn location(
+        &self,
+        step: Step,
+        head: &ResponseHead,
+        cx: &Cx<Step>,
+    ) -> Result<url::Url, Failure> {
+        let raw = head
+            .header("location")
+            .ok_or_else(|| self.protocol(step, "the response has no Location header"))?;
+        let url = cx
+            .endpoint
+            .resolve_location(raw.trim())
+            .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
+        if !is_http(&url) {
+            let message = format!("unusable Location {raw:?}: not an http or https URL");
+            return Err(self.protocol(step, &message));
+        }
+        Ok(url)
+    }
+
+    pub(super) fn mismatch_error(&self, b: usize) -> Option<Error> {
+        let blob = &self.blobs[b];
+        blob.local_mismatch().map(|actual| Error::DigestMismatch {
+            what: format!("blob {} of the image", blob.plan_index),
+            expected: blob.digest.clone(),
+            actual,
+        })
+    }
+}
+
+/// The session a previous run left open for `digest`, if the plan names one.
+pub(super) fn resume_of(plan: &PushPlan, digest: &crate::Digest) -> Option<(url::Url, u64)> {
+    let r = plan.resume.iter().find(|r| &r.digest == digest)?;
+    let url = url::Url::parse(&r.location)
+        .ok()
+        .filter(crate::endpoint::is_http)?;
+    Some((url, r.committed))
+}
+
+/// The last byte offset in a `Range: 0-<last>` header (an optional `bytes=` prefix allowed).
+pub(crate) fn parse_range_end(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    let (_, last) = v.split_once('-')?;
+    last.trim().parse().ok()
+}
