@@ -226,10 +226,19 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     // The core's limits, as the CLI's flags have them; outside them, an input error.
     assert_eq!(result["limits"]["retries"]["max"], 1000, "{result}");
     assert_eq!(result["limits"]["jobs"]["max"], 64, "{result}");
-    assert_eq!(result["limits"]["chunkSize"]["default"], 16 << 20, "{result}");
+    assert_eq!(
+        result["limits"]["chunkSize"]["default"],
+        16 << 20,
+        "{result}"
+    );
     assert_eq!(errors["tooManyRetries"]["code"], "input", "{errors}");
-    let message = errors["tooManyRetries"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("\"retries\" must be a whole number from 1 to 1000"), "{errors}");
+    let message = errors["tooManyRetries"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("\"retries\" must be a whole number from 1 to 1000"),
+        "{errors}"
+    );
     assert_eq!(errors["noJobs"]["code"], "input", "{errors}");
     // The same class as the CLI's exit code 3 for the same pull (tests/e2e/tests/pull.rs).
     assert_eq!(errors["tamperedPull"]["code"], "input", "{errors}");
