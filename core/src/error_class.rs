@@ -15,8 +15,9 @@ use crate::http::{TransportError, TransportErrorKind};
 /// runner, so adding one fails to compile until they do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
-    /// The command or call was wrong: a bad flag or option, an unparsable target. The core
-    /// never returns it; runners use it for their own arguments.
+    /// The command line was wrong: a bad flag, an unparsable target. The core never returns
+    /// it; the CLI uses it for its arguments (tug-wasm calls a bad argument `Input`, as its
+    /// API has always said).
     Usage,
     /// The input cannot be used: not an image file, a missing or malformed entry, a size or
     /// digest that disagrees with its descriptor, a source file that changes or cannot be
