@@ -9,12 +9,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use crate::config::RegistryConfig;
 use crate::digest::Digest;
 use crate::engine::{Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Step};
 use crate::error::{Error, Misuse};
 use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, ResponseHead};
 use crate::operation::Input;
-use crate::pull::PullConfig;
 use crate::session::Session;
 use crate::time::Instant;
 
@@ -106,16 +106,8 @@ impl Fetch {
     /// A fetcher for `registry`/`repository`, starting at `now` with the version check. With
     /// an empty `repository` it only checks that the registry accepts the credentials (as
     /// `docker login` does, asking for a token without a scope).
-    pub fn new(registry: &str, repository: &str, config: &PullConfig, now: Instant) -> Fetch {
-        let mut session = Session::new(
-            registry,
-            config.scheme,
-            config.credentials.clone(),
-            config.retry.clone(),
-            &config.user_agent,
-            config.body_deadline,
-            now,
-        );
+    pub fn new(registry: &str, repository: &str, config: &RegistryConfig, now: Instant) -> Fetch {
+        let mut session = Session::new(registry, config, now);
         if !repository.is_empty() {
             session
                 .auth

@@ -20,7 +20,7 @@
 //! ```
 //! use tug_core::http::{Body, Method, ResponseHead};
 //! use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan};
-//! use tug_core::{Digest, Input, Instant, Scheme};
+//! use tug_core::{Digest, Input, Instant, RegistryConfig, Scheme};
 //! use std::time::Duration;
 //!
 //! let config_blob = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
@@ -42,7 +42,8 @@
 //!         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
 //!     },
 //! };
-//! let config = PushConfig { scheme: Scheme::Http, ..PushConfig::default() };
+//! let registry = RegistryConfig { scheme: Scheme::Http, ..RegistryConfig::default() };
+//! let config = PushConfig { registry, ..PushConfig::default() };
 //!
 //! // A registry that has nothing yet and accepts everything.
 //! let registry = |method: &Method, path: &str| -> ResponseHead {
@@ -167,6 +168,7 @@ pub mod archive;
 pub mod auth;
 pub mod challenge;
 pub mod concurrency;
+pub mod config;
 pub mod digest;
 pub mod endpoint;
 mod engine;
@@ -314,6 +316,7 @@ pub mod fuzzing {
 }
 
 pub use auth::Credentials;
+pub use config::{RegistryConfig, TransferConfig};
 pub use digest::Digest;
 pub use endpoint::Scheme;
 pub use error::{Error, Misuse};

@@ -7,14 +7,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use crate::auth::{Auth, AuthOutcome, Credentials};
-use crate::endpoint::{Endpoint, Scheme};
+use crate::auth::{Auth, AuthOutcome};
+use crate::config::RegistryConfig;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Misuse};
 use crate::http::{
     Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
     TransportErrorKind,
 };
-use crate::retry::{Backoff, RetryPolicy};
+use crate::retry::Backoff;
 use crate::time::Instant;
 use url::Url;
 
@@ -156,23 +157,15 @@ pub(crate) struct Session<S> {
 }
 
 impl<S: Copy> Session<S> {
-    pub(crate) fn new(
-        host: &str,
-        scheme: Scheme,
-        credentials: Option<Credentials>,
-        retry: RetryPolicy,
-        user_agent: &str,
-        body_deadline: Duration,
-        now: Instant,
-    ) -> Session<S> {
+    pub(crate) fn new(host: &str, config: &RegistryConfig, now: Instant) -> Session<S> {
         Session {
-            body_deadline,
-            endpoint: Endpoint::new(host, scheme),
-            auth: Auth::new(host, credentials),
-            backoff: Backoff::new(retry),
+            body_deadline: config.body_deadline,
+            endpoint: Endpoint::new(host, config.scheme),
+            auth: Auth::new(host, config.credentials.clone()),
+            backoff: Backoff::new(config.retry.clone()),
             now,
             retries: 0,
-            user_agent: user_agent.to_owned(),
+            user_agent: config.user_agent.clone(),
             next_id: 0,
             in_flight: HashMap::new(),
             timers: Vec::new(),

@@ -218,9 +218,15 @@ fn run_on_link(
 
 fn config(jobs: usize) -> PushConfig {
     PushConfig {
-        scheme: Scheme::Http,
-        jobs,
-        adaptive: true,
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            ..PushConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs,
+            adaptive: true,
+            ..PushConfig::default().transfer
+        },
         monolithic_max: 64 * 1024,
         chunk_size: 128 * 1024,
         ..PushConfig::default()
@@ -391,7 +397,10 @@ fn fixed_jobs_never_change() {
         &mut model,
         &img,
         PushConfig {
-            adaptive: false,
+            transfer: tug_core::TransferConfig {
+                adaptive: false,
+                ..config(6).transfer
+            },
             ..config(6)
         },
         &link,

@@ -38,10 +38,13 @@ fn bearer(basic: Option<&str>) -> RegistryModel {
 
 fn push_config() -> PushConfig {
     PushConfig {
-        scheme: Scheme::Http,
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            credentials: creds(),
+            ..PushConfig::default().registry
+        },
         monolithic_max: 1000,
         chunk_size: 700,
-        credentials: creds(),
         ..PushConfig::default()
     }
 }
@@ -90,7 +93,10 @@ fn anonymous_pull_gets_a_token_without_credentials() {
         &mut model,
         plan,
         PullConfig {
-            scheme: Scheme::Http,
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::Http,
+                ..PullConfig::default().registry
+            },
             ..PullConfig::default()
         },
     );
@@ -110,7 +116,10 @@ fn a_revoked_token_is_replaced_once() {
         img.plan.clone(),
         &img.data,
         PushConfig {
-            jobs: 1,
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..push_config().transfer
+            },
             ..push_config()
         },
     );
@@ -169,9 +178,12 @@ fn tokens_are_refreshed_before_they_expire_in_virtual_time() {
     });
     let img = image(&[300]);
     let config = PushConfig {
-        retry: tug_core::retry::RetryPolicy {
-            max_delay: Duration::from_secs(120),
-            ..Default::default()
+        registry: tug_core::RegistryConfig {
+            retry: tug_core::retry::RetryPolicy {
+                max_delay: Duration::from_secs(120),
+                ..Default::default()
+            },
+            ..push_config().registry
         },
         ..push_config()
     };
@@ -200,7 +212,10 @@ fn an_identity_token_uses_the_oauth2_refresh_grant() {
         img.plan.clone(),
         &img.data,
         PushConfig {
-            credentials: identity,
+            registry: tug_core::RegistryConfig {
+                credentials: identity,
+                ..push_config().registry
+            },
             ..push_config()
         },
     );
@@ -225,7 +240,10 @@ fn a_token_server_without_oauth2_gets_a_get_instead() {
         img.plan.clone(),
         &img.data,
         PushConfig {
-            credentials: identity,
+            registry: tug_core::RegistryConfig {
+                credentials: identity,
+                ..push_config().registry
+            },
             ..push_config()
         },
     );

@@ -31,12 +31,15 @@ fn pull(attempts: u32) -> Pull {
         manifests_only: false,
     };
     let config = PullConfig {
-        scheme: Scheme::Http,
-        retry: RetryPolicy {
-            max_attempts: attempts,
-            ..RetryPolicy::default()
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            retry: RetryPolicy {
+                max_attempts: attempts,
+                ..RetryPolicy::default()
+            },
+            body_deadline: DEADLINE,
+            ..PullConfig::default().registry
         },
-        body_deadline: DEADLINE,
         ..PullConfig::default()
     };
     Pull::new(plan, config, Instant::ZERO)

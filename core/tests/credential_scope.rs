@@ -49,8 +49,11 @@ fn pull(model: &mut RegistryModel, scheme: Scheme, credentials: Option<Credentia
         model,
         plan(),
         PullConfig {
-            scheme,
-            credentials,
+            registry: tug_core::RegistryConfig {
+                scheme,
+                credentials,
+                ..PullConfig::default().registry
+            },
             ..PullConfig::default()
         },
     )
@@ -126,8 +129,11 @@ fn a_challenge_from_an_upload_host_does_not_switch_the_realm() {
         img.plan.clone(),
         &img.data,
         PushConfig {
-            scheme: Scheme::Http,
-            credentials: creds(),
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::Http,
+                credentials: creds(),
+                ..PushConfig::default().registry
+            },
             ..PushConfig::default()
         },
     );

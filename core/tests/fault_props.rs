@@ -75,7 +75,20 @@ proptest! {
         let mut model = RegistryModel::default();
         model.faults.extend(faults);
         let img = image(&sizes);
-        let config = PushConfig { scheme: Scheme::Http, chunk_size: chunk, monolithic_max: mono, jobs, retry: retry(), ..PushConfig::default() };
+        let config = PushConfig {
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::Http,
+                retry: retry(),
+                ..PushConfig::default().registry
+            },
+            transfer: tug_core::TransferConfig {
+                jobs,
+                ..PushConfig::default().transfer
+            },
+            chunk_size: chunk,
+            monolithic_max: mono,
+            ..PushConfig::default()
+        };
         let run = run_push(&mut model, img.plan.clone(), &img.data, config);
         let mut done = 0;
         let mut transferred = 0;
@@ -125,7 +138,18 @@ proptest! {
             have: Vec::new(),
             manifests_only: false,
         };
-        let config = PullConfig { scheme: Scheme::Http, jobs, retry: retry(), ..PullConfig::default() };
+        let config = PullConfig {
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::Http,
+                retry: retry(),
+                ..PullConfig::default().registry
+            },
+            transfer: tug_core::TransferConfig {
+                jobs,
+                ..PullConfig::default().transfer
+            },
+            ..PullConfig::default()
+        };
         let run = run_pull(&mut model, plan.clone(), config.clone());
         if run.result.is_ok() {
             prop_assert!(run.leftovers.is_empty(), "temporary files left behind");

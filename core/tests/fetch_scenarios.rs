@@ -25,11 +25,14 @@ struct FetchRun {
 /// Opens the given ranges of `digest` at once and drives the fetch until every stream ended.
 fn run(model: &mut RegistryModel, digest: &Digest, ranges: &[(u64, u64)]) -> FetchRun {
     let config = PullConfig {
-        scheme: Scheme::Http,
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            ..PullConfig::default().registry
+        },
         ..PullConfig::default()
     };
     let mut now = Instant::ZERO;
-    let mut fetch = Fetch::new("127.0.0.1:5000", "team/app", &config, now);
+    let mut fetch = Fetch::new("127.0.0.1:5000", "team/app", &config.registry, now);
     let ids: Vec<StreamId> = ranges
         .iter()
         .map(|&(a, b)| fetch.open(digest, a, b))
@@ -188,14 +191,22 @@ fn credentials_are_not_sent_to_blob_storage() {
     };
     let (d, data) = blob(&mut model, 5000);
     let config = PullConfig {
-        scheme: Scheme::Http,
-        credentials: Some(tug_core::Credentials {
-            username: "user".into(),
-            password: "pass".into(),
-        }),
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            credentials: Some(tug_core::Credentials {
+                username: "user".into(),
+                password: "pass".into(),
+            }),
+            ..PullConfig::default().registry
+        },
         ..PullConfig::default()
     };
-    let mut fetch = Fetch::new("127.0.0.1:5000", "team/app", &config, Instant::ZERO);
+    let mut fetch = Fetch::new(
+        "127.0.0.1:5000",
+        "team/app",
+        &config.registry,
+        Instant::ZERO,
+    );
     let s = fetch.open(&d, 0, 5000);
     let mut got = Vec::new();
     let mut pending = VecDeque::new();
@@ -238,14 +249,17 @@ fn a_login_check_asks_for_a_token_without_a_scope() {
         ..Default::default()
     };
     let config = PullConfig {
-        scheme: Scheme::Http,
-        credentials: Some(tug_core::Credentials {
-            username: "user".into(),
-            password: "pass".into(),
-        }),
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            credentials: Some(tug_core::Credentials {
+                username: "user".into(),
+                password: "pass".into(),
+            }),
+            ..PullConfig::default().registry
+        },
         ..PullConfig::default()
     };
-    let mut fetch = Fetch::new("127.0.0.1:5000", "", &config, Instant::ZERO);
+    let mut fetch = Fetch::new("127.0.0.1:5000", "", &config.registry, Instant::ZERO);
     let mut pending = VecDeque::new();
     'outer: for _ in 0..20 {
         while let Some(out) = fetch.poll() {

@@ -18,12 +18,15 @@ use tug_core::retry::RetryPolicy;
 /// One-byte chunks for everything above 10 bytes, no retries.
 fn one_byte_chunks() -> PushConfig {
     PushConfig {
+        registry: tug_core::RegistryConfig {
+            retry: RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
+            ..support::driver::small_chunks().registry
+        },
         chunk_size: 1,
         monolithic_max: 10,
-        retry: RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        },
         ..support::driver::small_chunks()
     }
 }

@@ -59,7 +59,10 @@ fn plan(reference: &str) -> PullPlan {
 
 fn config() -> PullConfig {
     PullConfig {
-        scheme: Scheme::Http,
+        registry: tug_core::RegistryConfig {
+            scheme: Scheme::Http,
+            ..PullConfig::default().registry
+        },
         ..PullConfig::default()
     }
 }
@@ -189,7 +192,10 @@ fn the_manifests_of_a_large_index_are_fetched_jobs_at_a_time() {
         &mut model,
         p,
         PullConfig {
-            jobs: 3,
+            transfer: tug_core::TransferConfig {
+                jobs: 3,
+                ..config().transfer
+            },
             ..config()
         },
     );
@@ -229,7 +235,10 @@ fn a_corrupted_blob_fails_and_is_never_committed() {
         &mut model,
         plan("v1"),
         PullConfig {
-            jobs: 1,
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
             ..config()
         },
     );
@@ -278,7 +287,10 @@ fn redirects_to_blob_storage_drop_the_authorization_header() {
         &mut model,
         plan("v1"),
         PullConfig {
-            credentials: Some(creds),
+            registry: tug_core::RegistryConfig {
+                credentials: Some(creds),
+                ..config().registry
+            },
             ..config()
         },
     );
@@ -445,9 +457,12 @@ fn a_failed_pull_keeps_what_arrived_for_the_next_run() {
         &mut model,
         plan("v1"),
         PullConfig {
-            retry: tug_core::retry::RetryPolicy {
-                max_attempts: 1,
-                ..Default::default()
+            registry: tug_core::RegistryConfig {
+                retry: tug_core::retry::RetryPolicy {
+                    max_attempts: 1,
+                    ..Default::default()
+                },
+                ..config().registry
             },
             ..config()
         },
@@ -477,7 +492,10 @@ fn adaptive_pull_narrows_the_window_when_more_blobs_do_not_pay() {
         &mut model,
         plan("v1"),
         PullConfig {
-            jobs: 8,
+            transfer: tug_core::TransferConfig {
+                jobs: 8,
+                ..config().transfer
+            },
             ..config()
         },
     );
@@ -498,8 +516,11 @@ fn adaptive_pull_narrows_the_window_when_more_blobs_do_not_pay() {
         &mut model,
         plan("v1"),
         PullConfig {
-            jobs: 8,
-            adaptive: false,
+            transfer: tug_core::TransferConfig {
+                jobs: 8,
+                adaptive: false,
+                ..config().transfer
+            },
             ..config()
         },
     );

@@ -185,7 +185,10 @@ fn basic_auth_challenge_is_answered_with_credentials() {
         &mut model,
         &img,
         PushConfig {
-            credentials: Some(creds),
+            registry: tug_core::RegistryConfig {
+                credentials: Some(creds),
+                ..config().registry
+            },
             ..config()
         },
     );
@@ -220,7 +223,10 @@ fn auth_failures_are_auth_errors() {
         &mut model,
         &img,
         PushConfig {
-            credentials: Some(wrong),
+            registry: tug_core::RegistryConfig {
+                credentials: Some(wrong),
+                ..config().registry
+            },
             ..config()
         },
     )
@@ -401,7 +407,10 @@ fn loopback_https_falls_back_to_plain_http() {
         &mut model,
         &img,
         PushConfig {
-            scheme: Scheme::HttpsThenHttp,
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::HttpsThenHttp,
+                ..config().registry
+            },
             ..config()
         },
     );
@@ -416,7 +425,10 @@ fn loopback_https_falls_back_to_plain_http() {
         &mut model,
         &img,
         PushConfig {
-            scheme: Scheme::Https,
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::Https,
+                ..config().registry
+            },
             ..config()
         },
     )
@@ -465,7 +477,17 @@ fn several_blobs_are_in_flight_at_once_within_the_job_limit() {
     let img = image(&[100, 200, 300, 400, 500, 600]);
     for jobs in [1, 3] {
         let mut model = RegistryModel::default();
-        let run = push(&mut model, &img, PushConfig { jobs, ..config() });
+        let run = push(
+            &mut model,
+            &img,
+            PushConfig {
+                transfer: tug_core::TransferConfig {
+                    jobs,
+                    ..config().transfer
+                },
+                ..config()
+            },
+        );
         run.result.unwrap();
         assert_eq!(run.max_in_flight, jobs);
     }
@@ -638,7 +660,10 @@ fn a_lost_upload_session_starts_over() {
         &mut model,
         &img,
         PushConfig {
-            jobs: 1,
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
             ..config()
         },
     );
@@ -665,9 +690,12 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
         after: 2,
     });
     let no_retry = || PushConfig {
-        retry: tug_core::retry::RetryPolicy {
-            max_attempts: 1,
-            ..Default::default()
+        registry: tug_core::RegistryConfig {
+            retry: tug_core::retry::RetryPolicy {
+                max_attempts: 1,
+                ..Default::default()
+            },
+            ..config().registry
         },
         ..config()
     };
@@ -719,7 +747,10 @@ fn a_registry_without_patch_gets_whole_blobs() {
         &mut model,
         &img,
         PushConfig {
-            jobs: 1,
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
             ..config()
         },
     )
@@ -744,9 +775,12 @@ fn a_body_limit_shrinks_the_chunks() {
         &mut model,
         &img,
         PushConfig {
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
             monolithic_max: 10_000,
             chunk_size: 20_000,
-            jobs: 1,
             ..config()
         },
     );
@@ -773,9 +807,12 @@ fn a_body_limit_that_resets_connections_shrinks_the_chunks() {
         &mut model,
         &img,
         PushConfig {
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
             monolithic_max: 10_000,
             chunk_size: 40_000,
-            jobs: 1,
             ..config()
         },
     );
@@ -829,7 +866,10 @@ fn an_overflowing_range_is_a_protocol_error_not_a_panic() {
         &mut model,
         &img,
         PushConfig {
-            jobs: 1,
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
             ..config()
         },
     );
@@ -882,7 +922,17 @@ fn the_retry_time_budget_ends_retries() {
         budget: Some(Duration::from_secs(45)),
         ..Default::default()
     };
-    let run = push(&mut model, &img, PushConfig { retry, ..config() });
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            registry: tug_core::RegistryConfig {
+                retry,
+                ..config().registry
+            },
+            ..config()
+        },
+    );
     assert!(
         matches!(run.result, Err(Error::Registry { status: 503, .. })),
         "{:?}",

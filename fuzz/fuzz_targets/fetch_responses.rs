@@ -165,26 +165,35 @@ fuzz_target!(|data: &[u8]| {
     let script = Script::parse(data);
     let setup = script.setup.clone();
     let config = PullConfig {
-        scheme: setup.scheme,
-        credentials: setup.credentials.clone(),
-        jobs: setup.jobs,
-        // Both ways of choosing the blobs in flight.
-        adaptive: setup.seed % 2 == 1,
-        retry: RetryPolicy {
-            max_attempts: setup.attempts,
-            base_delay: setup.delay,
-            max_delay: setup.max_delay,
-            seed: setup.seed,
-            budget: setup.budget,
+        registry: tug_core::RegistryConfig {
+            scheme: setup.scheme,
+            credentials: setup.credentials.clone(),
+            retry: RetryPolicy {
+                max_attempts: setup.attempts,
+                base_delay: setup.delay,
+                max_delay: setup.max_delay,
+                seed: setup.seed,
+                budget: setup.budget,
+            },
+            // No deadline, or one that slow scripted answers may miss.
+            body_deadline: std::time::Duration::from_millis((setup.seed >> 8) % 3 * 700),
+            user_agent: "tug-fuzz".into(),
         },
-        // No deadline, or one that slow scripted answers may miss.
-        body_deadline: std::time::Duration::from_millis((setup.seed >> 8) % 3 * 700),
-        progress_interval: std::time::Duration::from_millis(200),
-        user_agent: "tug-fuzz".into(),
+        transfer: tug_core::TransferConfig {
+            jobs: setup.jobs,
+            // Both ways of choosing the blobs in flight.
+            adaptive: setup.seed % 2 == 1,
+            progress_interval: std::time::Duration::from_millis(200),
+        },
     };
     let mut responder = Responder::new(setup.clone());
     let mut op = FetchOp {
-        fetch: Fetch::new(&setup.registry, &setup.repository, &config, responder.now),
+        fetch: Fetch::new(
+            &setup.registry,
+            &setup.repository,
+            &config.registry,
+            responder.now,
+        ),
         out: VecDeque::new(),
     };
     op.collect();

@@ -1008,36 +1008,40 @@ fuzz_target!(|input: Input| {
     let manifest_digest = plan.manifest.digest.clone();
     let (late, manifests) = make_late(setup, &mut plan);
     let config = PushConfig {
-        scheme: match setup.scheme {
-            SchemeChoice::Https => Scheme::Https,
-            SchemeChoice::Http => Scheme::Http,
-            SchemeChoice::HttpsThenHttp => Scheme::HttpsThenHttp,
+        registry: tug_core::RegistryConfig {
+            scheme: match setup.scheme {
+                SchemeChoice::Https => Scheme::Https,
+                SchemeChoice::Http => Scheme::Http,
+                SchemeChoice::HttpsThenHttp => Scheme::HttpsThenHttp,
+            },
+            credentials: setup
+                .credentials
+                .as_ref()
+                .map(|(username, password)| Credentials {
+                    username: username.clone(),
+                    password: password.clone(),
+                }),
+            retry: RetryPolicy {
+                max_attempts: u32::from(setup.max_attempts % 5),
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(30),
+                seed: setup.seed,
+                budget: setup
+                    .budget_ms
+                    .map(|ms| Duration::from_millis(u64::from(ms))),
+            },
+            // No deadline, or one that slow scripted answers may miss.
+            body_deadline: Duration::from_millis((setup.seed >> 8) % 3 * 700),
+            user_agent: "tug-fuzz".to_owned(),
         },
-        credentials: setup
-            .credentials
-            .as_ref()
-            .map(|(username, password)| Credentials {
-                username: username.clone(),
-                password: password.clone(),
-            }),
-        jobs: usize::from(setup.jobs % 5),
-        // Both ways of choosing the blobs in flight.
-        adaptive: setup.jobs & 0x80 != 0,
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(setup.jobs % 5),
+            // Both ways of choosing the blobs in flight.
+            adaptive: setup.jobs & 0x80 != 0,
+            progress_interval: Duration::from_millis(200),
+        },
         monolithic_max: setup.monolithic.value(16 * 1024 * 1024),
         chunk_size: setup.chunk.value(64 * 1024 * 1024),
-        retry: RetryPolicy {
-            max_attempts: u32::from(setup.max_attempts % 5),
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(30),
-            seed: setup.seed,
-            budget: setup
-                .budget_ms
-                .map(|ms| Duration::from_millis(u64::from(ms))),
-        },
-        // No deadline, or one that slow scripted answers may miss.
-        body_deadline: Duration::from_millis((setup.seed >> 8) % 3 * 700),
-        progress_interval: Duration::from_millis(200),
-        user_agent: "tug-fuzz".to_owned(),
         dry_run: setup.dry_run,
     };
     let now = Instant::ZERO;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::progress::ProgressMode;
+use crate::config::{RegistryArgs, TransferArgs, UploadArgs};
 
 /// Move container images between files and OCI / Docker registries.
 #[derive(Parser, Debug)]
@@ -70,71 +70,13 @@ pub struct PushArgs {
     pub image: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Most blobs uploaded at once (exactly this many with --fixed-jobs) [default: 4].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: Option<u16>,
-    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
-    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
-    #[arg(long, overrides_with = "adaptive")]
-    pub fixed_jobs: bool,
-    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
-    /// --jobs: the default (undoes an earlier --fixed-jobs).
-    #[arg(long, overrides_with = "fixed_jobs")]
-    pub adaptive: bool,
-    /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks
-    /// [default: 64 MiB].
-    #[arg(long, value_name = "BYTES")]
-    pub monolithic_max: Option<u64>,
-    /// Size of each chunk of a chunked upload [default: 64 MiB].
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    pub chunk_size: Option<u64>,
-    /// Attempts per request before giving up [default: 5].
-    #[arg(long)]
-    pub retries: Option<u32>,
-    /// Stop retrying once this many seconds have passed since the first failure.
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_wait: Option<u64>,
-    /// Compress plain tar layers (as `docker save` writes them) while uploading them; layers
-    /// already compressed are sent as they are. zstd makes the manifest OCI [default: none].
-    #[arg(long, value_enum, value_name = "CODEC")]
-    pub compress: Option<crate::compress::CompressChoice>,
-    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
-    #[arg(long, value_name = "N")]
-    pub compress_level: Option<i32>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub upload: UploadArgs,
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// How to show progress [default: auto].
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressMode>,
-}
-
-/// How to reach and authenticate to a registry.
-#[derive(Args, Debug)]
-pub struct RegistryArgs {
-    /// User name (the password comes from --password-stdin or TUG_PASSWORD).
-    #[arg(short = 'u', long, env = "TUG_USERNAME")]
-    pub username: Option<String>,
-    /// Read the password from standard input.
-    #[arg(long)]
-    pub password_stdin: bool,
-    /// Trust the CA certificates in this PEM file instead of the system's.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the registry's TLS certificate.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Use plain HTTP. Without it, HTTPS is used, and for localhost / 127.0.0.0/8 plain HTTP
-    /// is tried when the registry turns out not to speak TLS.
-    #[arg(long)]
-    pub plain_http: bool,
-    /// Seconds to wait for a connection (0: no limit) [default: 30].
-    #[arg(long, value_name = "SECS")]
-    pub connect_timeout: Option<u64>,
-    /// Seconds without a byte moving before a request counts as failed and is retried
-    /// (0: no limit) [default: 60].
-    #[arg(long, value_name = "SECS")]
-    pub stall_timeout: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -160,26 +102,8 @@ pub struct CopyArgs {
     pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Most blobs copied at once (exactly this many with --fixed-jobs) [default: 4].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: Option<u16>,
-    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
-    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
-    #[arg(long, overrides_with = "adaptive")]
-    pub fixed_jobs: bool,
-    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
-    /// --jobs: the default (undoes an earlier --fixed-jobs).
-    #[arg(long, overrides_with = "fixed_jobs")]
-    pub adaptive: bool,
-    /// Attempts per request before giving up [default: 5].
-    #[arg(long)]
-    pub retries: Option<u32>,
-    /// Stop retrying once this many seconds have passed since the first failure.
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_wait: Option<u64>,
-    /// How to show progress [default: auto].
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressMode>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Args, Debug)]
@@ -231,26 +155,8 @@ pub struct PullArgs {
     pub store: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Most blobs downloaded at once (exactly this many with --fixed-jobs) [default: 4].
-    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: Option<u16>,
-    /// Keep exactly --jobs blobs in flight. By default the number adapts to the measured
-    /// throughput between 1 and --jobs, starting at --jobs (`-v` shows its decisions).
-    #[arg(long, overrides_with = "adaptive")]
-    pub fixed_jobs: bool,
-    /// Adapt the number of blobs in flight to the measured throughput, between 1 and
-    /// --jobs: the default (undoes an earlier --fixed-jobs).
-    #[arg(long, overrides_with = "fixed_jobs")]
-    pub adaptive: bool,
-    /// Attempts per request before giving up [default: 5].
-    #[arg(long)]
-    pub retries: Option<u32>,
-    /// Stop retrying once this many seconds have passed since the first failure.
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_wait: Option<u64>,
-    /// How to show progress [default: auto].
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressMode>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Args, Debug)]

@@ -4,22 +4,18 @@ mod archive_writer;
 mod cli;
 mod commands;
 mod compress;
-mod compress_cache;
-mod compress_phase;
-mod compressed_plan;
 mod compressed_source;
 mod config;
 mod credentials;
 mod driver;
 mod exit_code;
-mod first_pass;
 mod history;
 mod interrupt;
 mod layer_tar;
 mod oci_dir;
 mod output;
-mod parallel_gzip;
 mod progress;
+mod push_bodies;
 mod safe_fs;
 mod source;
 mod state_file;
@@ -39,6 +35,7 @@ fn main() -> ExitCode {
     interrupt::install();
     if cli.verbose {
         verbose::enable();
+        transport::log_requests_with(verbose::request);
     }
     let result = match cli.command {
         cli::Command::Push(args) => {

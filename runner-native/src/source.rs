@@ -13,7 +13,23 @@ use crate::compressed_source;
 use crate::exit_code::CliError;
 use crate::output::errln;
 use crate::safe_fs;
-use crate::transport::BlobFile;
+
+/// Where the bytes of a blob live: a file and the offset of the blob in it.
+#[derive(Clone, Debug)]
+pub struct BlobFile {
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
+impl BlobFile {
+    /// Bytes `start..end` of the blob; errors name the file.
+    pub fn open(&self, start: u64, end: u64) -> std::io::Result<std::io::Take<File>> {
+        let mut file = File::open(&self.path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
+        file.seek(SeekFrom::Start(self.offset + start))?;
+        Ok(file.take(end - start))
+    }
+}
 
 /// A source named on the command line, e.g. `image.tar`, `oci:dir:tag`,
 /// `docker-archive:image.tar`, `oci-archive:image.tar:tag`.

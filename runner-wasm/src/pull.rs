@@ -59,12 +59,18 @@ pub async fn run(
         manifests_only: false,
     };
     let config = PullConfig {
-        scheme: scheme(opts.boolean("plainHttp")?, &image),
-        credentials,
-        jobs: usize::from(jobs),
-        retry: RetryPolicy {
-            max_attempts: retries,
-            ..RetryPolicy::default()
+        registry: tug_core::RegistryConfig {
+            scheme: scheme(opts.boolean("plainHttp")?, &image),
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: retries,
+                ..RetryPolicy::default()
+            },
+            ..PullConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(jobs),
+            ..PullConfig::default().transfer
         },
         ..PullConfig::default()
     };

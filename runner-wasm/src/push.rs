@@ -66,15 +66,21 @@ pub async fn run(
     }
     let plan = selected.plan;
     let config = PushConfig {
-        scheme: scheme(plain_http, &target),
-        credentials,
-        jobs: usize::from(jobs),
+        registry: tug_core::RegistryConfig {
+            scheme: scheme(plain_http, &target),
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: retries,
+                ..RetryPolicy::default()
+            },
+            ..PushConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(jobs),
+            ..PushConfig::default().transfer
+        },
         monolithic_max,
         chunk_size,
-        retry: RetryPolicy {
-            max_attempts: retries,
-            ..RetryPolicy::default()
-        },
         ..PushConfig::default()
     };
     if handle::cancelled(&mut cancel) {

@@ -93,15 +93,7 @@ struct Pulling {
 impl Pull {
     /// A pull of `plan`, starting at `now`.
     pub fn new(plan: PullPlan, config: PullConfig, now: Instant) -> Pull {
-        let mut session = Session::new(
-            &plan.registry,
-            config.scheme,
-            config.credentials.clone(),
-            config.retry.clone(),
-            &config.user_agent,
-            config.body_deadline,
-            now,
-        );
+        let mut session = Session::new(&plan.registry, &config.registry, now);
         session
             .auth
             .add_scope(format!("repository:{}:pull", plan.repository));
@@ -115,8 +107,8 @@ impl Pull {
             root: true,
         };
         let pulling = Pulling {
-            window: BlobWindow::new(config.jobs, config.adaptive),
-            accountant: Accountant::new(now, config.progress_interval),
+            window: BlobWindow::new(config.transfer.jobs, config.transfer.adaptive),
+            accountant: Accountant::new(now, config.transfer.progress_interval),
             plan,
             config,
             phase: Phase::Ping,
@@ -461,7 +453,7 @@ impl Pulling {
 
     /// Asks for queued child manifests while fewer than `config.jobs` are in flight.
     fn fill_manifest_slots(&mut self, cx: &mut Cx<Step>) {
-        while self.manifests_active < self.config.jobs.max(1) {
+        while self.manifests_active < self.config.transfer.jobs.max(1) {
             let Some(m) = self.manifest_queue.pop_front() else {
                 return;
             };

@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
-use crate::auth::Credentials;
+use crate::config::{RegistryConfig, TransferConfig};
 use crate::digest::Digest;
-use crate::endpoint::Scheme;
 use crate::manifest::Descriptor;
 use crate::platform::Platform;
-use crate::retry::RetryPolicy;
 
 /// The image to pull.
 #[derive(Clone, Debug)]
@@ -29,42 +27,12 @@ pub struct PullPlan {
 }
 
 /// How to pull.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PullConfig {
-    /// HTTPS, HTTP, or HTTPS with the loopback fallback.
-    pub scheme: Scheme,
-    /// Credentials for authentication challenges.
-    pub credentials: Option<Credentials>,
-    /// Blobs downloaded at once; with `adaptive`, the most.
-    pub jobs: usize,
-    /// Choose the blobs in flight from measured throughput, between 1 and `jobs`, starting
-    /// at `jobs` ([`crate::concurrency`]); off: always `jobs`.
-    pub adaptive: bool,
-    /// Retry policy.
-    pub retry: RetryPolicy,
-    /// A response body read into memory (manifest, error, token) must arrive whole within
-    /// this long after its head, or the request fails as timed out (and is retried).
-    /// Zero: no deadline.
-    pub body_deadline: Duration,
-    /// Least time between progress events.
-    pub progress_interval: Duration,
-    /// `User-Agent` value.
-    pub user_agent: String,
-}
-
-impl Default for PullConfig {
-    fn default() -> Self {
-        PullConfig {
-            scheme: Scheme::Https,
-            credentials: None,
-            jobs: 4,
-            adaptive: true,
-            retry: RetryPolicy::default(),
-            body_deadline: crate::session::DEFAULT_BODY_DEADLINE,
-            progress_interval: Duration::from_millis(200),
-            user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
-        }
-    }
+    /// How to reach the registry.
+    pub registry: RegistryConfig,
+    /// How many blobs move at once.
+    pub transfer: TransferConfig,
 }
 
 /// A manifest or index exactly as the registry served it, verified against its digest.

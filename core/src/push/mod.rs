@@ -112,15 +112,7 @@ struct Pushing {
 impl Push {
     /// A push of `plan`, starting at `now`.
     pub fn new(plan: PushPlan, config: PushConfig, now: Instant) -> Push {
-        let mut session = Session::new(
-            &plan.registry,
-            config.scheme,
-            config.credentials.clone(),
-            config.retry.clone(),
-            &config.user_agent,
-            config.body_deadline,
-            now,
-        );
+        let mut session = Session::new(&plan.registry, &config.registry, now);
         session
             .auth
             .add_scope(format!("repository:{}:pull,push", plan.repository));
@@ -145,12 +137,12 @@ impl Push {
         for blob in &mut blobs {
             blob.resume = upload::resume_of(&plan, &blob.digest);
         }
-        let mut window = BlobWindow::new(config.jobs, config.adaptive);
+        let mut window = BlobWindow::new(config.transfer.jobs, config.transfer.adaptive);
         for b in 0..blobs.len() {
             window.push_back(b);
         }
         let mut pushing = Pushing {
-            accountant: Accountant::new(now, config.progress_interval),
+            accountant: Accountant::new(now, config.transfer.progress_interval),
             manifests_ready: pending.is_empty(),
             plan,
             config,

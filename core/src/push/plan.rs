@@ -2,10 +2,8 @@
 
 use std::time::Duration;
 
-use crate::auth::Credentials;
+use crate::config::{RegistryConfig, TransferConfig};
 use crate::digest::Digest;
-use crate::endpoint::Scheme;
-use crate::retry::RetryPolicy;
 
 /// Everything a push sends: blobs first, then the manifest that names them.
 #[derive(Clone, Debug)]
@@ -82,29 +80,14 @@ pub struct PlanManifest {
 /// How to push.
 #[derive(Clone, Debug)]
 pub struct PushConfig {
-    /// HTTPS, HTTP, or HTTPS with the loopback fallback.
-    pub scheme: Scheme,
-    /// Credentials to answer authentication challenges with.
-    pub credentials: Option<Credentials>,
-    /// Blobs in flight at once (at least 1); with `adaptive`, the most.
-    pub jobs: usize,
-    /// Choose the blobs in flight from measured throughput, between 1 and `jobs`, starting
-    /// at `jobs` ([`crate::concurrency`]); off: always `jobs`.
-    pub adaptive: bool,
+    /// How to reach the registry.
+    pub registry: RegistryConfig,
+    /// How many blobs move at once.
+    pub transfer: TransferConfig,
     /// Blobs up to this size go in one `PUT`; larger ones in `PATCH` chunks.
     pub monolithic_max: u64,
     /// Size of each `PATCH` chunk (raised to the registry's `OCI-Chunk-Min-Length`).
     pub chunk_size: u64,
-    /// When and how often to retry.
-    pub retry: RetryPolicy,
-    /// A response body read into memory (manifest, error, token) must arrive whole within
-    /// this long after its head, or the request fails as timed out (and is retried).
-    /// Zero: no deadline.
-    pub body_deadline: Duration,
-    /// Least time between two progress events.
-    pub progress_interval: Duration,
-    /// `User-Agent` header value.
-    pub user_agent: String,
     /// Only check which blobs the registry lacks; upload nothing, tag nothing.
     pub dry_run: bool,
 }
@@ -112,16 +95,10 @@ pub struct PushConfig {
 impl Default for PushConfig {
     fn default() -> Self {
         PushConfig {
-            scheme: Scheme::Https,
-            credentials: None,
-            jobs: 4,
-            adaptive: true,
+            registry: RegistryConfig::default(),
+            transfer: TransferConfig::default(),
             monolithic_max: 16 * 1024 * 1024,
             chunk_size: 64 * 1024 * 1024,
-            retry: RetryPolicy::default(),
-            body_deadline: crate::session::DEFAULT_BODY_DEADLINE,
-            progress_interval: Duration::from_millis(200),
-            user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
             dry_run: false,
         }
     }

@@ -25,7 +25,10 @@ pub struct Run {
 /// push settings most scenarios use.
 pub fn small_chunks() -> PushConfig {
     PushConfig {
-        scheme: tug_core::Scheme::Http,
+        registry: tug_core::RegistryConfig {
+            scheme: tug_core::Scheme::Http,
+            ..PushConfig::default().registry
+        },
         monolithic_max: 1000,
         chunk_size: 700,
         ..PushConfig::default()

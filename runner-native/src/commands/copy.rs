@@ -24,7 +24,7 @@ use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
-use crate::transport::{Message, Transport};
+use crate::transport::{Message, NoBodies, Transport};
 
 /// Chunks buffered between the source download and the destination upload of one stream.
 const PIPE_CHUNKS: usize = 16;
@@ -33,14 +33,8 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let origin = Clock::now();
     let src: Reference = parse(&args.source, "source")?;
     let dst: Reference = parse(&args.target, "target")?;
-    settings.jobs.flag(args.jobs, "--jobs");
-    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
-    settings.retries.flag(args.retries, "--retries");
-    settings
-        .retry_max_wait
-        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
-    settings.progress.flag(args.progress, "--progress");
-    settings.registry_flags(&args.registry);
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<&Reference> = mirror.iter().chain([&src]).collect();
@@ -49,12 +43,13 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     registries.push(&dst.registry);
     // Credentials from flags and TUG_* are the destination's; the source (and its mirror)
     // get what is stored for them.
-    let mut creds = credentials::for_registries(&args.registry, &dst.registry, &registries)?;
+    let mut creds =
+        credentials::for_registries(&args.registry.credentials, &dst.registry, &registries)?;
     let dst_credentials = creds.pop().flatten();
     // Each side has its own TLS settings (a registry's config table).
     let (dst_tls, dst_scheme) = settings.reach(&dst, &args.registry);
     let input = |e: anyhow::Error| CliError::Input(e.to_string());
-    let transport = Transport::new(&dst_tls, Vec::new()).map_err(input)?;
+    let transport = Transport::new(&dst_tls, NoBodies).map_err(input)?;
     let retry = RetryPolicy {
         max_attempts: settings.retries.value.max(1),
         budget: settings
@@ -77,14 +72,20 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         let credentials = creds[i].clone();
         let (tls, scheme) = settings.reach(from, &args.registry);
         let pull_config = PullConfig {
-            scheme,
-            credentials,
-            jobs: usize::from(settings.jobs.value),
-            retry: retry.clone(),
-            body_deadline: settings.body_deadline(),
+            registry: tug_core::RegistryConfig {
+                scheme,
+                credentials,
+                retry: retry.clone(),
+                body_deadline: settings.body_deadline(),
+                ..PullConfig::default().registry
+            },
+            transfer: tug_core::TransferConfig {
+                jobs: usize::from(settings.jobs.value),
+                ..PullConfig::default().transfer
+            },
             ..PullConfig::default()
         };
-        let source = Transport::new(&tls, Vec::new()).map_err(input)?;
+        let source = Transport::new(&tls, NoBodies).map_err(input)?;
         let pull_plan = PullPlan {
             registry: from.api_host().to_owned(),
             repository: from.repository.clone(),
@@ -132,12 +133,18 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // 2. The push of those manifests and blobs to the destination.
     let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
     let push_config = PushConfig {
-        scheme: dst_scheme,
-        credentials: dst_credentials,
-        jobs: usize::from(settings.jobs.value),
-        adaptive: settings.adaptive.value,
-        retry,
-        body_deadline: settings.body_deadline(),
+        registry: tug_core::RegistryConfig {
+            scheme: dst_scheme,
+            credentials: dst_credentials,
+            retry,
+            body_deadline: settings.body_deadline(),
+            ..PushConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(settings.jobs.value),
+            adaptive: settings.adaptive.value,
+            ..PushConfig::default().transfer
+        },
         ..PushConfig::default()
     };
     let mut display = Display::new(settings.progress.value, labels);
@@ -153,7 +160,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let fetch = Fetch::new(
         from.api_host(),
         &from.repository,
-        &pull_config,
+        &pull_config.registry,
         Instant::from_duration(origin.elapsed()),
     );
     let result = smol::block_on(run_copy(

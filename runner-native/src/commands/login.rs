@@ -4,7 +4,6 @@
 use std::time::Instant as Clock;
 
 use tug_core::fetch::{self, Fetch};
-use tug_core::pull::PullConfig;
 use tug_core::Instant;
 
 use crate::cli::{LoginArgs, LogoutArgs};
@@ -13,7 +12,7 @@ use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::output::errln;
-use crate::transport::Transport;
+use crate::transport::{NoBodies, Transport};
 
 /// The registry host from what the user typed (`https://host/`, `host:port`, `docker.io`).
 fn host(registry: &str) -> String {
@@ -25,7 +24,7 @@ fn host(registry: &str) -> String {
 
 pub fn login(args: LoginArgs) -> Result<(), CliError> {
     let registry = host(&args.registry);
-    let creds = credentials::from_args(&args.registry_args)?.ok_or_else(|| {
+    let creds = credentials::from_args(&args.registry_args.credentials)?.ok_or_else(|| {
         CliError::Usage(
             "tug login needs -u USER with --password-stdin (or TUG_USERNAME and TUG_PASSWORD)"
                 .into(),
@@ -40,15 +39,15 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
         .parse()
         .map_err(|e| CliError::Usage(format!("registry: {e}")))?;
     let mut settings = Settings::load()?;
-    settings.registry_flags(&args.registry_args);
+    settings.apply_flags(&args.registry_args.connect);
     let (tls, scheme) = settings.reach(&reference, &args.registry_args);
-    let config = PullConfig {
+    let config = tug_core::RegistryConfig {
         scheme,
         credentials: Some(creds.clone()),
         body_deadline: settings.body_deadline(),
-        ..PullConfig::default()
+        ..tug_core::RegistryConfig::default()
     };
-    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     let check = Fetch::new(&api_host, "", &config, Instant::ZERO);
     smol::block_on(drive(check, Clock::now(), &transport, |fetch, io| {
         while let Some(output) = fetch.poll() {

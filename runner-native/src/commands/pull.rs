@@ -19,7 +19,7 @@ use crate::history::Recorder;
 use crate::oci_dir::OciDir;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
-use crate::transport::Transport;
+use crate::transport::{NoBodies, Transport};
 
 /// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
 /// `~/.local/share/tug/store`.
@@ -60,14 +60,8 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .unwrap_or(&args.image)
         .parse()
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
-    settings.jobs.flag(args.jobs, "--jobs");
-    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
-    settings.retries.flag(args.retries, "--retries");
-    settings
-        .retry_max_wait
-        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
-    settings.progress.flag(args.progress, "--progress");
-    settings.registry_flags(&args.registry);
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let platform = match &args.platform {
         Some(p) => p
@@ -99,7 +93,8 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut write_error: Option<std::io::Error> = None;
     // One look-up for every registry (`--password-stdin` can be read only once).
     let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
-    let creds = credentials::for_registries(&args.registry, &image.registry, &registries)?;
+    let creds =
+        credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
     let mut result = Err(tug_core::Error::Cancelled);
     for (i, from) in sources.iter().enumerate() {
         result = pull_from(
@@ -240,22 +235,28 @@ fn pull_from(
         manifests_only: false,
     };
     let config = PullConfig {
-        scheme,
-        credentials,
-        jobs: usize::from(settings.jobs.value),
-        adaptive: settings.adaptive.value,
-        retry: RetryPolicy {
-            max_attempts: settings.retries.value.max(1),
-            budget: settings
-                .retry_max_wait
-                .value
-                .map(std::time::Duration::from_secs),
-            ..RetryPolicy::default()
+        registry: tug_core::RegistryConfig {
+            scheme,
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: settings.retries.value.max(1),
+                budget: settings
+                    .retry_max_wait
+                    .value
+                    .map(std::time::Duration::from_secs),
+                ..RetryPolicy::default()
+            },
+            body_deadline: settings.body_deadline(),
+            ..PullConfig::default().registry
         },
-        body_deadline: settings.body_deadline(),
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(settings.jobs.value),
+            adaptive: settings.adaptive.value,
+            ..PullConfig::default().transfer
+        },
         ..PullConfig::default()
     };
-    let transport = Transport::new(&tls, Vec::new()).map_err(|e| CliError::Input(e.to_string()))?;
+    let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     let mut pull = Pull::new(plan, config, Instant::from_duration(origin.elapsed()));
     let resumed = layout
         .take_partials(|digest, data| {

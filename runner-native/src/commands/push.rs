@@ -11,21 +11,22 @@ use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
-use crate::compress;
-use crate::compress::CompressChoice;
-use crate::compress_cache::CompressCache;
-use crate::compress_phase::{compress_layers, show_progress, show_summary};
-use crate::compressed_plan::{Measuring, PlainLayers};
+use crate::compress::cache::CompressCache;
+use crate::compress::codec;
+use crate::compress::first_pass::{self, FirstPass, Late};
+use crate::compress::phase::compress_layers;
+use crate::compress::plan::{Measuring, PlainLayers};
+use crate::compress::status::{show_progress, show_summary};
 use crate::config::{Origin, Settings};
 use crate::credentials;
 use crate::driver::drive_with;
 use crate::exit_code::CliError;
-use crate::first_pass::{self, FirstPass, Late};
 use crate::history::Recorder;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::push_bodies::{BlobSource, PushBodies};
 use crate::source::{Source, SourceSpec};
-use crate::transport::{BlobSource, Transport};
+use crate::transport::Transport;
 use crate::upload_state::UploadState;
 
 pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
@@ -34,32 +35,20 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .target
         .parse()
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
-    settings.jobs.flag(args.jobs, "--jobs");
-    settings.concurrency_flags(args.fixed_jobs, args.adaptive);
-    settings.retries.flag(args.retries, "--retries");
-    settings
-        .retry_max_wait
-        .flag(args.retry_max_wait.map(Some), "--retry-max-wait");
-    settings.chunk_size.flag(args.chunk_size, "--chunk-size");
-    settings
-        .monolithic_max
-        .flag(args.monolithic_max, "--monolithic-max");
-    settings.progress.flag(args.progress, "--progress");
-    settings
-        .compress
-        .flag(args.compress.map(CompressChoice::codec), "--compress");
-    settings
-        .compress_level
-        .flag(args.compress_level.map(Some), "--compress-level");
-    settings.registry_flags(&args.registry);
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.upload);
+    settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     if args.dry_run {
         history.dry_run();
     }
-    let credentials =
-        credentials::for_registries(&args.registry, &target.registry, &[&target.registry])?
-            .pop()
-            .flatten();
+    let credentials = credentials::for_registries(
+        &args.registry.credentials,
+        &target.registry,
+        &[&target.registry],
+    )?
+    .pop()
+    .flatten();
     let mut spec = SourceSpec::parse(&args.source);
     let mut from_store = false;
     if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
@@ -91,11 +80,11 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             false => CliError::Input(format!("{}: {e}", source.path.display())),
         })?;
     let (images, index) = (selection.images(), selection.index());
-    let how = match settings.compress.value {
-        Some(codec) => {
+    let how = match settings.compress.value.codec() {
+        Some(chosen) => {
             let level = &settings.compress_level;
             Some(
-                compress::Settings::new(codec, level.value).map_err(|e| match &level.origin {
+                codec::Settings::new(chosen, level.value).map_err(|e| match &level.origin {
                     Origin::Flag(_) => CliError::Usage(e),
                     other => CliError::Input(format!("{e} ({other})")),
                 })?,
@@ -177,25 +166,32 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let (tls, scheme) = settings.reach(&target, &args.registry);
     let config = PushConfig {
-        scheme,
-        credentials,
-        jobs: usize::from(settings.jobs.value),
-        adaptive: settings.adaptive.value,
+        registry: tug_core::RegistryConfig {
+            scheme,
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: settings.retries.value.max(1),
+                budget: settings
+                    .retry_max_wait
+                    .value
+                    .map(std::time::Duration::from_secs),
+                ..RetryPolicy::default()
+            },
+            body_deadline: settings.body_deadline(),
+            ..PushConfig::default().registry
+        },
+        transfer: tug_core::TransferConfig {
+            jobs: usize::from(settings.jobs.value),
+            adaptive: settings.adaptive.value,
+            ..PushConfig::default().transfer
+        },
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value.max(1),
-        retry: RetryPolicy {
-            max_attempts: settings.retries.value.max(1),
-            budget: settings
-                .retry_max_wait
-                .value
-                .map(std::time::Duration::from_secs),
-            ..RetryPolicy::default()
-        },
         dry_run: args.dry_run,
-        body_deadline: settings.body_deadline(),
         ..PushConfig::default()
     };
-    let transport = Transport::new(&tls, files).map_err(|e| CliError::Input(e.to_string()))?;
+    let transport =
+        Transport::new(&tls, PushBodies(files)).map_err(|e| CliError::Input(e.to_string()))?;
     let progress = settings.progress.value;
     let mode = if args.dry_run && progress != ProgressMode::Json {
         ProgressMode::None

@@ -3,13 +3,24 @@
 
 use std::io::Read;
 
+use clap::Args;
 use tug_core::Credentials;
 
-use crate::cli::RegistryArgs;
 use crate::exit_code::CliError;
 
+/// The credential flags of every command that talks to a registry.
+#[derive(Args, Debug, Default)]
+pub struct CredentialArgs {
+    /// User name (the password comes from --password-stdin or TUG_PASSWORD).
+    #[arg(short = 'u', long, env = "TUG_USERNAME")]
+    pub username: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
 /// The credentials the user gave, if any.
-pub fn from_args(args: &RegistryArgs) -> Result<Option<Credentials>, CliError> {
+pub fn from_args(args: &CredentialArgs) -> Result<Option<Credentials>, CliError> {
     let Some(username) = args.username.clone() else {
         if args.password_stdin {
             return Err(CliError::Usage(

@@ -7,11 +7,10 @@ mod flags;
 mod helper;
 
 pub use docker_config::{forget, remember};
-pub use flags::from_args;
+pub use flags::{from_args, CredentialArgs};
 
 use tug_core::Credentials;
 
-use crate::cli::RegistryArgs;
 use crate::exit_code::CliError;
 
 /// The credentials to use for each of `registries` (hosts as written in image references).
@@ -19,7 +18,7 @@ use crate::exit_code::CliError;
 /// `named`, the registry the command names for them (a push's or copy's target, a pull's
 /// image); every other registry (a copy's source, a mirror) gets only what is stored for it.
 pub fn for_registries(
-    args: &RegistryArgs,
+    args: &CredentialArgs,
     named: &str,
     registries: &[&str],
 ) -> Result<Vec<Option<Credentials>>, CliError> {

@@ -1,20 +1,17 @@
-//! Carries the core's requests over HTTP with ureq on blocking threads, and reports what
-//! happens back to the driving task over a channel. No protocol decisions are made here.
+//! The HTTP client: each request on a blocking thread, its body streamed from a
+//! [`BodySource`], and everything that happens reported back over a channel.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_channel::Sender;
 use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError, TransportErrorKind};
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::{Agent, SendBody};
 
-use crate::compress::CompressedBlob;
+use super::body::BodySource;
+use super::tls::TlsOptions;
 
 /// How much body data to gather before reporting it as sent.
 const SENT_BATCH: usize = 128 * 1024;
@@ -36,96 +33,29 @@ pub enum Message {
     Failed(RequestId, TransportError),
 }
 
-/// Connection choices from the command line.
-#[derive(Clone, Debug, Default)]
-pub struct TlsOptions {
-    /// PEM file of extra CA certificates to trust instead of the system roots.
-    pub ca_file: Option<PathBuf>,
-    /// Skip certificate verification.
-    pub insecure: bool,
-    /// Give up connecting after this long.
-    pub connect_timeout: Duration,
-    /// Give up on a request when no byte moved for this long (a stalled link); the core
-    /// retries it.
-    pub stall_timeout: Duration,
-}
+/// Who is told of each request as it is sent (`-v`), if anyone.
+static LOG: OnceLock<fn(&Request)> = OnceLock::new();
 
-impl TlsOptions {
-    /// The options for a registry: its settings (config file and flags) and the timeouts.
-    pub fn new(
-        settings: &crate::config::Settings,
-        registry: &crate::config::RegistrySettings,
-    ) -> TlsOptions {
-        TlsOptions {
-            ca_file: registry.ca_file.value.clone(),
-            insecure: registry.insecure.value,
-            connect_timeout: Duration::from_secs(settings.connect_timeout.value),
-            stall_timeout: Duration::from_secs(settings.stall_timeout.value),
-        }
-    }
-}
-
-/// Where the bytes of each plan blob live: a file and the offset of the blob in it.
-#[derive(Clone, Debug)]
-pub struct BlobFile {
-    pub path: PathBuf,
-    pub offset: u64,
-}
-
-/// Where the transport gets the bytes of a plan blob.
-#[derive(Clone, Debug)]
-pub enum BlobSource {
-    /// As they are, from a file.
-    File(BlobFile),
-    /// Made by compressing a plain layer on the fly (`--compress`).
-    Compressed(Arc<CompressedBlob>),
-    /// A compressed layer whose digest the first pass is still working out: set before the
-    /// push is told the blob is ready, so before any request for it.
-    Pending(Arc<std::sync::OnceLock<Arc<CompressedBlob>>>),
+/// Has `log` told of every request as it is sent, from now on (set once per process).
+pub fn log_requests_with(log: fn(&Request)) {
+    let _ = LOG.set(log);
 }
 
 /// An HTTP client that never follows redirects nor turns statuses into errors.
 #[derive(Clone)]
 pub struct Transport {
     agent: Agent,
-    blobs: Arc<Vec<BlobSource>>,
+    bodies: Arc<dyn BodySource>,
     /// Requests the core gave up on (it answered `UnknownRequest`): stop reading them.
     dropped: Arc<Mutex<HashSet<RequestId>>>,
 }
 
 impl Transport {
-    pub fn new(tls: &TlsOptions, blobs: Vec<BlobSource>) -> anyhow::Result<Transport> {
-        let mut tls_config = TlsConfig::builder().disable_verification(tls.insecure);
-        tls_config = match &tls.ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read CA file {}: {e}", path.display()))?;
-                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    anyhow::bail!("CA file {} holds no PEM certificate", path.display());
-                }
-                tls_config.root_certs(RootCerts::new_with_certs(&certs))
-            }
-            None => tls_config.root_certs(RootCerts::PlatformVerifier),
-        };
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .tls_config(tls_config.build())
-            .timeout_connect(Some(tls.connect_timeout).filter(|d| !d.is_zero()))
-            .timeout_per_read(Some(tls.stall_timeout).filter(|d| !d.is_zero()))
-            .timeout_per_write(Some(tls.stall_timeout).filter(|d| !d.is_zero()))
-            .max_idle_connections_per_host(16)
-            .build();
+    /// A client connecting with `tls`, reading `BlobRange` bodies from `bodies`.
+    pub fn new(tls: &TlsOptions, bodies: impl BodySource + 'static) -> anyhow::Result<Transport> {
         Ok(Transport {
-            agent: config.into(),
-            blobs: Arc::new(blobs),
+            agent: tls.agent()?,
+            bodies: Arc::new(bodies),
             dropped: Arc::default(),
         })
     }
@@ -148,7 +78,7 @@ impl Transport {
     }
 
     /// Like [`Transport::spawn`], with the bytes of a `BlobRange` body read from `body`
-    /// instead of a file (a copy streams them from the source registry).
+    /// instead of the body source (a copy streams them from the source registry).
     pub fn spawn_streaming(&self, req: Request, body: Box<dyn Read + Send>, tx: Sender<Message>) {
         let this = self.clone();
         smol::unblock(move || this.perform_reporting(req, Some(body), &tx)).detach();
@@ -182,7 +112,9 @@ impl Transport {
 
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
         let id = req.id;
-        crate::verbose::request(&req);
+        if let Some(log) = LOG.get() {
+            log(&req);
+        }
         let source_failed = Arc::new(AtomicBool::new(false));
         let mut builder = http::Request::builder()
             .method(req.method.clone())
@@ -195,7 +127,7 @@ impl Transport {
             Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.agent.run(r)),
             Body::BlobRange { blob, start, end } => match body
                 .map(Ok)
-                .unwrap_or_else(|| self.open_range(*blob, *start, *end))
+                .unwrap_or_else(|| self.bodies.open(*blob, *start, *end))
             {
                 Ok(reader) => {
                     let reporting = ReportingReader {
@@ -287,29 +219,6 @@ impl Transport {
             }
         }
         let _ = tx.send_blocking(Message::End(id));
-    }
-
-    fn open_range(&self, blob: usize, start: u64, end: u64) -> io::Result<Box<dyn Read + Send>> {
-        let loc = self.blobs.get(blob).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no source for blob {blob}"),
-            )
-        })?;
-        let loc = match loc {
-            BlobSource::File(f) => f,
-            BlobSource::Compressed(c) => return c.range(start, end),
-            BlobSource::Pending(slot) => {
-                let c = slot.get().ok_or_else(|| {
-                    io::Error::other(format!("blob {blob} is not compressed yet"))
-                })?;
-                return c.range(start, end);
-            }
-        };
-        let mut file = File::open(&loc.path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", loc.path.display())))?;
-        file.seek(SeekFrom::Start(loc.offset + start))?;
-        Ok(Box::new(file.take(end - start)))
     }
 }
 
@@ -412,7 +321,7 @@ mod tests {
                 end: 10,
             },
         };
-        let transport = Transport::new(&TlsOptions::default(), Vec::new()).unwrap();
+        let transport = Transport::new(&TlsOptions::default(), crate::transport::NoBodies).unwrap();
         let (tx, rx) = async_channel::bounded(QUEUE);
         transport.spawn_streaming(req, Box::new(Panicking), tx);
         // Without the report the thread's sender just goes away (and a driver holding its

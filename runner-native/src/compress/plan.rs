@@ -12,8 +12,9 @@ use tug_core::archive::recompress::{self, CompressedLayer};
 use tug_core::archive::{BlobSpec, Compression, ManifestBytes, ResolvedImage};
 use tug_core::Digest;
 
-use crate::compress::{measure, CompressedBlob, Plain, Settings, Watch};
-use crate::compress_cache::CompressCache;
+use super::blob::{measure, CompressedBlob, Plain, Watch};
+use super::cache::CompressCache;
+use super::codec::Settings;
 use crate::exit_code::CliError;
 use crate::source::Source;
 

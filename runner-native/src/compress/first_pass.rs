@@ -16,10 +16,11 @@ use tug_core::archive::{ManifestBytes, ResolvedImage, Selection};
 use tug_core::push::PlanManifest;
 use tug_core::Digest;
 
-use crate::compress::{CompressedBlob, Settings};
-use crate::compress_cache::CompressCache;
-use crate::compress_phase::Snapshot;
-use crate::compressed_plan::{compressed_blob, CompressedImages, Measuring, PlainLayers};
+use super::blob::CompressedBlob;
+use super::cache::CompressCache;
+use super::codec::Settings;
+use super::plan::{compressed_blob, CompressedImages, Measuring, PlainLayers};
+use super::status::Snapshot;
 use crate::exit_code::CliError;
 use crate::source::Source;
 

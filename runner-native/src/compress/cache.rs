@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tug_core::Digest;
 
-use crate::compress::Settings;
+use super::codec::Settings;
 use crate::state_file::StateFile;
 
 /// Entries kept; each is ~200 bytes.

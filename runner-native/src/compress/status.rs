@@ -1,68 +1,16 @@
-//! The first pass of `tug push --compress` run on its own, before the push (a dry run, or
-//! every layer's digest remembered), and how any first pass is shown: a status line (or a
-//! `compressing` JSON event) says how far it got at least every 250 ms, a last line (a
-//! `compressed` event) what it did. A real push runs the pass alongside
-//! ([`crate::first_pass`]).
+//! How a first pass of `tug push --compress` is shown: a status line (or a `compressing`
+//! JSON event) says how far it got at least every 250 ms, a last line (a `compressed`
+//! event) what it did.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
-use tug_core::archive::{ManifestBytes, ResolvedImage};
 
-use crate::compress::Settings;
-use crate::compress_cache::CompressCache;
-use crate::compressed_plan::{CompressedImages, Measuring, PlainLayers};
-use crate::exit_code::CliError;
-use crate::first_pass::{FirstPass, Late};
+use super::codec::Settings;
+use super::plan::{CompressedImages, Measuring};
 use crate::output::outln;
 use crate::progress::{bytes, clock, Display, ProgressMode};
-use crate::source::Source;
-
-/// Compresses (or recalls) the plain layers of `images` with `how`, `jobs` layers at once,
-/// showing progress in `mode`: the first pass with nothing running beside it.
-pub fn compress_layers(
-    source: &Source,
-    images: &[ResolvedImage],
-    index: Option<&ManifestBytes>,
-    how: Settings,
-    jobs: usize,
-    mode: ProgressMode,
-) -> Result<CompressedImages, CliError> {
-    let cache = CompressCache::new();
-    let mut display = Display::new(mode, Vec::new());
-    let result = std::thread::scope(|s| {
-        let late = FirstPass {
-            source,
-            images,
-            index,
-            how,
-            jobs,
-            cache: &cache,
-            layers: PlainLayers::new(images, how, &cache),
-            slots: HashMap::new(),
-            measuring: Default::default(),
-        }
-        .start(s);
-        loop {
-            match late.recv_blocking() {
-                Ok(Late::Progress(now)) => show_progress(&mut display, now),
-                Ok(Late::Ready { .. }) => {}
-                Ok(Late::Manifests {
-                    how, done, elapsed, ..
-                }) => {
-                    show_summary(&mut display, how, &done, elapsed);
-                    return Ok(*done);
-                }
-                Ok(Late::Failed(e)) => return Err(e),
-                Err(_) => return Err(CliError::Input("the compressing threads stopped".into())),
-            }
-        }
-    });
-    display.finish();
-    result
-}
 
 /// Shows how far a first pass has got: the display's status line, or a `compressing` event.
 pub fn show_progress(display: &mut Display, now: Snapshot) {
@@ -189,7 +137,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::Codec;
+    use crate::compress::codec::Codec;
 
     #[test]
     fn the_status_names_codec_bytes_rate_and_eta() {

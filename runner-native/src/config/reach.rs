@@ -1,0 +1,66 @@
+//! How to reach a registry: its table of the config file under the flags, the TLS options
+//! and scheme the transport gets, the deadline of bodies read into memory, and its mirror.
+
+use std::time::Duration;
+
+use tug_core::{Reference, Scheme};
+
+use super::flags::RegistryArgs;
+use super::registry::RegistrySettings;
+use super::table::Settings;
+use crate::credentials::registry_matches;
+use crate::transport::TlsOptions;
+
+impl Settings {
+    /// The settings for `registry` (a `host[:port]` as in a reference): its config table,
+    /// then the flags (which apply to every registry).
+    pub fn registry(&self, registry: &str, flags: &RegistryArgs) -> RegistrySettings {
+        let mut r = self
+            .registries
+            .iter()
+            .find(|(name, _)| registry_matches(name, registry))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default();
+        r.ca_file.flag(flags.ca_file.clone().map(Some), "--ca-file");
+        r.insecure
+            .flag(flags.insecure.then_some(true), "--insecure");
+        r.plain_http
+            .flag(flags.plain_http.then_some(true), "--plain-http");
+        r
+    }
+
+    /// How to reach `r`: TLS options and the scheme (plain HTTP when configured; for
+    /// loopback registries HTTPS, then plain HTTP if the registry does not speak TLS).
+    pub fn reach(&self, r: &Reference, flags: &RegistryArgs) -> (TlsOptions, Scheme) {
+        let reg = self.registry(&r.registry, flags);
+        let scheme = if reg.plain_http.value {
+            Scheme::Http
+        } else if r.is_loopback() {
+            Scheme::HttpsThenHttp
+        } else {
+            Scheme::Https
+        };
+        let tls = TlsOptions {
+            ca_file: reg.ca_file.value,
+            insecure: reg.insecure.value,
+            connect_timeout: Duration::from_secs(self.connect_timeout.value),
+            stall_timeout: Duration::from_secs(self.stall_timeout.value),
+        };
+        (tls, scheme)
+    }
+
+    /// How long a response body read into memory (a manifest, an error, a token) may take
+    /// after its head: `--stall-timeout` bounds it as a whole too (0: no deadline).
+    pub fn body_deadline(&self) -> Duration {
+        Duration::from_secs(self.stall_timeout.value)
+    }
+
+    /// Where to pull `r` from first: the same repository and reference on the mirror of
+    /// `r`'s registry, when its table names one.
+    pub fn mirror_for(&self, r: &Reference, flags: &RegistryArgs) -> Option<Reference> {
+        let mirror = self.registry(&r.registry, flags).mirror.value?;
+        let mut m = r.clone();
+        m.registry = mirror;
+        Some(m)
+    }
+}

@@ -1,0 +1,278 @@
+//! How a setting's type is read — from the config file, an environment variable, a flag —
+//! and shown, by `tug config` (text and JSON), `-v` and the flag's help. One implementation
+//! per type serves every setting of that type; the numbers each accepts are its [`Limits`].
+
+use std::fmt::Debug;
+
+use clap::builder::{EnumValueParser, RangedI64ValueParser, RangedU64ValueParser, ValueParser};
+use clap::ValueEnum;
+use serde::de::DeserializeOwned;
+
+use super::spec::Limits;
+use crate::compress::codec::CompressChoice;
+use crate::progress::ProgressMode;
+
+/// A type a setting can have.
+pub trait Value: Clone + Debug + PartialEq + Send + Sync + 'static {
+    /// What the config file holds for it.
+    type File: DeserializeOwned;
+    /// What its flag's parser makes.
+    type Flag: Clone + Send + Sync + 'static;
+    /// Whether `tug config` quotes it (a string in the file).
+    const QUOTED: bool = false;
+
+    /// The value the file's `v` stands for; `Err` says what is wrong with it.
+    fn from_file(v: &Self::File, limits: &Limits) -> Result<Self, String>;
+    /// The value an environment variable's (trimmed, non-empty) text stands for; `Err` says
+    /// what is wrong with it.
+    fn from_env(text: &str, limits: &Limits) -> Result<Self, String>;
+    /// The value of its flag.
+    fn from_flag(v: Self::Flag) -> Self;
+    /// Its flag's parser; `None`: the flag is a switch (on, and off with the other flag).
+    fn parser(limits: &Limits) -> Option<ValueParser>;
+    /// The value of a switch turned on or off.
+    fn switched(_on: bool) -> Option<Self> {
+        None
+    }
+    /// As `tug config` and `-v` show it.
+    fn show(&self, limits: &Limits) -> String;
+    /// As `tug config --json` shows it.
+    fn json(&self) -> serde_json::Value;
+    /// As the flag's help shows it as the default, if it does.
+    fn help_default(&self, limits: &Limits) -> Option<String> {
+        Some(self.show(limits))
+    }
+}
+
+/// A number within `limits`, from the file's 64-bit integer.
+fn number_from_file<T: TryFrom<i64>>(n: i64, limits: &Limits) -> Result<T, String> {
+    let (min, max) = limits.bounds();
+    if n < min || n > max {
+        return Err(format!("{n} is out of range ({min} to {max})"));
+    }
+    T::try_from(n).map_err(|_| format!("{n} is out of range"))
+}
+
+/// A number within `limits`, from text.
+fn number_from_env<T: std::str::FromStr + Copy + Into<i128>>(
+    text: &str,
+    limits: &Limits,
+) -> Result<T, String> {
+    let (min, max) = limits.bounds();
+    match text.parse::<T>() {
+        Ok(n) if (i128::from(min)..=i128::from(max)).contains(&n.into()) => Ok(n),
+        _ => Err(format!("expected {}", limits.expected())),
+    }
+}
+
+/// A number as a flag's help shows it as the default: bytes in whole MiB as such.
+fn number_help(n: i128, limits: &Limits) -> String {
+    const MIB: i128 = 1 << 20;
+    if limits.unit == "bytes" && n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else {
+        n.to_string()
+    }
+}
+
+/// The parser of a number flag of a type clap reads as `i64`.
+fn signed_parser<T>(limits: &Limits) -> ValueParser
+where
+    T: TryFrom<i64> + Clone + Send + Sync + 'static,
+    <T as TryFrom<i64>>::Error: std::error::Error + Send + Sync + 'static,
+{
+    let parser = RangedI64ValueParser::<T>::new();
+    ValueParser::new(match limits.max {
+        Some(max) => parser.range(limits.min..=max),
+        None => parser.range(limits.min..),
+    })
+}
+
+/// Numbers: shown as they are; a flag's value checked against the same limits.
+macro_rules! number {
+    ($t:ty, $parser:expr) => {
+        impl Value for $t {
+            type File = i64;
+            type Flag = $t;
+
+            fn from_file(v: &i64, limits: &Limits) -> Result<Self, String> {
+                number_from_file(*v, limits)
+            }
+
+            fn from_env(text: &str, limits: &Limits) -> Result<Self, String> {
+                number_from_env(text, limits)
+            }
+
+            fn from_flag(v: $t) -> Self {
+                v
+            }
+
+            fn parser(limits: &Limits) -> Option<ValueParser> {
+                let parser: fn(&Limits) -> ValueParser = $parser;
+                Some(parser(limits))
+            }
+
+            fn show(&self, _: &Limits) -> String {
+                self.to_string()
+            }
+
+            fn json(&self) -> serde_json::Value {
+                serde_json::json!(self)
+            }
+
+            fn help_default(&self, limits: &Limits) -> Option<String> {
+                Some(number_help(i128::from(*self), limits))
+            }
+        }
+    };
+}
+
+number!(u16, signed_parser::<u16>);
+number!(u32, signed_parser::<u32>);
+number!(i32, signed_parser::<i32>);
+number!(u64, |limits| {
+    let min = u64::try_from(limits.min).unwrap_or(0);
+    let parser = RangedU64ValueParser::<u64>::new();
+    ValueParser::new(match limits.max {
+        Some(max) => parser.range(min..=u64::try_from(max).unwrap_or(u64::MAX)),
+        None => parser.range(min..),
+    })
+});
+
+/// An optional number: unset unless given, shown as [`Limits::unset`] says.
+impl<T: Value<File = i64, Flag = T>> Value for Option<T> {
+    type File = i64;
+    type Flag = T;
+
+    fn from_file(v: &i64, limits: &Limits) -> Result<Self, String> {
+        T::from_file(v, limits).map(Some)
+    }
+
+    fn from_env(text: &str, limits: &Limits) -> Result<Self, String> {
+        T::from_env(text, limits).map(Some)
+    }
+
+    fn from_flag(v: T) -> Self {
+        Some(v)
+    }
+
+    fn parser(limits: &Limits) -> Option<ValueParser> {
+        T::parser(limits)
+    }
+
+    fn show(&self, limits: &Limits) -> String {
+        match self {
+            Some(v) => v.show(limits),
+            None => limits.unset.to_owned(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Some(v) => v.json(),
+            None => serde_json::Value::Null,
+        }
+    }
+
+    fn help_default(&self, limits: &Limits) -> Option<String> {
+        self.as_ref().and_then(|v| v.help_default(limits))
+    }
+}
+
+/// A switch: `true` or `false` in the file and the environment, a pair of flags.
+impl Value for bool {
+    type File = bool;
+    type Flag = bool;
+
+    fn from_file(v: &bool, _: &Limits) -> Result<Self, String> {
+        Ok(*v)
+    }
+
+    fn from_env(text: &str, _: &Limits) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "expected true or false".to_owned())
+    }
+
+    fn from_flag(v: bool) -> Self {
+        v
+    }
+
+    fn parser(_: &Limits) -> Option<ValueParser> {
+        None
+    }
+
+    fn switched(on: bool) -> Option<Self> {
+        Some(on)
+    }
+
+    fn show(&self, _: &Limits) -> String {
+        self.to_string()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!(self)
+    }
+
+    fn help_default(&self, _: &Limits) -> Option<String> {
+        None
+    }
+}
+
+/// The names a choice accepts, in order.
+fn names<T: ValueEnum>() -> Vec<String> {
+    T::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|p| p.get_name().to_owned())
+        .collect()
+}
+
+/// One of a choice's names, in any case.
+fn choice<T: ValueEnum>(s: &str) -> Result<T, String> {
+    T::from_str(s, true).map_err(|_| format!("{s:?} is not one of {}", names::<T>().join(", ")))
+}
+
+/// A choice's own name.
+fn choice_name<T: ValueEnum>(v: &T) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+/// Choices: one of a [`ValueEnum`]'s names, a string in the file.
+macro_rules! choice {
+    ($t:ty) => {
+        impl Value for $t {
+            type File = String;
+            type Flag = $t;
+            const QUOTED: bool = true;
+
+            fn from_file(v: &String, _: &Limits) -> Result<Self, String> {
+                choice(v)
+            }
+
+            fn from_env(text: &str, _: &Limits) -> Result<Self, String> {
+                choice(text)
+            }
+
+            fn from_flag(v: $t) -> Self {
+                v
+            }
+
+            fn parser(_: &Limits) -> Option<ValueParser> {
+                Some(ValueParser::new(EnumValueParser::<$t>::new()))
+            }
+
+            fn show(&self, _: &Limits) -> String {
+                choice_name(self)
+            }
+
+            fn json(&self) -> serde_json::Value {
+                serde_json::Value::String(choice_name(self))
+            }
+        }
+    };
+}
+
+choice!(ProgressMode);
+choice!(CompressChoice);
