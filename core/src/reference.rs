@@ -100,6 +100,20 @@ impl Reference {
                 .parse::<core::net::Ipv4Addr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
+
+    /// How to reach this reference's registry: plain HTTP when the user chose it
+    /// (`Some(true)`), HTTPS only when they refused it (`Some(false)`); otherwise HTTPS, with
+    /// the plain-HTTP fallback for a loopback registry that answers in plain HTTP (as Docker
+    /// and crane do).
+    pub fn scheme(&self, plain_http: Option<bool>) -> crate::Scheme {
+        use crate::Scheme;
+        match plain_http {
+            Some(true) => Scheme::Http,
+            Some(false) => Scheme::Https,
+            None if self.is_loopback() => Scheme::HttpsThenHttp,
+            None => Scheme::Https,
+        }
+    }
 }
 
 fn host_without_port(registry: &str) -> &str {

@@ -17,7 +17,7 @@ use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::options::Options;
 use crate::pulled_blobs::PulledBlobs;
-use crate::push::{scheme, transfer_options};
+use crate::push::transfer_options;
 use crate::timer::Clock;
 
 /// The platform taken from a multi-platform image when the caller names none (a browser
@@ -60,7 +60,7 @@ pub async fn run(
     };
     let config = PullConfig {
         registry: tug_core::RegistryConfig {
-            scheme: scheme(opts.boolean("plainHttp")?, &image),
+            scheme: image.scheme(opts.boolean("plainHttp")?),
             credentials,
             retry: RetryPolicy {
                 max_attempts: retries,

@@ -6,8 +6,7 @@ use serde_json::json;
 use tug_core::archive::BlobLocation;
 use tug_core::push::{Output, Push, PushConfig};
 use tug_core::retry::RetryPolicy;
-use tug_core::ErrorClass;
-use tug_core::{limits, Reference, Scheme};
+use tug_core::{limits, ErrorClass, Reference};
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
 
@@ -67,7 +66,7 @@ pub async fn run(
     let plan = selected.plan;
     let config = PushConfig {
         registry: tug_core::RegistryConfig {
-            scheme: scheme(plain_http, &target),
+            scheme: target.scheme(plain_http),
             credentials,
             retry: RetryPolicy {
                 max_attempts: retries,
@@ -121,13 +120,3 @@ pub fn transfer_options(opts: &Options<'_>) -> Result<(u16, u32), JsValue> {
     ))
 }
 
-/// `plainHttp: true` → HTTP, `false` → HTTPS; unset → HTTPS, except that a loopback
-/// registry that answers in plain HTTP is then used over HTTP (as the CLI does).
-pub fn scheme(plain_http: Option<bool>, target: &Reference) -> Scheme {
-    match plain_http {
-        Some(true) => Scheme::Http,
-        Some(false) => Scheme::Https,
-        None if target.is_loopback() => Scheme::HttpsThenHttp,
-        None => Scheme::Https,
-    }
-}

@@ -13,7 +13,6 @@ use tug_core::fetch::{self, Fetch, StreamId};
 use tug_core::http::{Body, TransportErrorKind};
 use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::push::{self, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
-use tug_core::retry::RetryPolicy;
 use tug_core::{Error, Instant, Platform, Reference};
 
 use crate::cli::CopyArgs;
@@ -47,17 +46,9 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         credentials::for_registries(&args.registry.credentials, &dst.registry, &registries)?;
     let dst_credentials = creds.pop().flatten();
     // Each side has its own TLS settings (a registry's config table).
-    let (dst_tls, dst_scheme) = settings.reach(&dst, &args.registry);
+    let (dst_tls, dst_registry) = settings.connection(&dst, &args.registry, dst_credentials);
     let input = |e: anyhow::Error| CliError::Input(e.to_string());
     let transport = Transport::new(&dst_tls, NoBodies).map_err(input)?;
-    let retry = RetryPolicy {
-        max_attempts: settings.retries.value.max(1),
-        budget: settings
-            .retry_max_wait
-            .value
-            .map(std::time::Duration::from_secs),
-        ..RetryPolicy::default()
-    };
     let platform = match &args.platform {
         Some(p) => p
             .parse::<Platform>()
@@ -70,20 +61,10 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut found = None;
     for (i, from) in sources.iter().enumerate() {
         let credentials = creds[i].clone();
-        let (tls, scheme) = settings.reach(from, &args.registry);
+        let (tls, registry) = settings.connection(from, &args.registry, credentials);
         let pull_config = PullConfig {
-            registry: tug_core::RegistryConfig {
-                scheme,
-                credentials,
-                retry: retry.clone(),
-                body_deadline: settings.body_deadline(),
-                ..PullConfig::default().registry
-            },
-            transfer: tug_core::TransferConfig {
-                jobs: usize::from(settings.jobs.value),
-                ..PullConfig::default().transfer
-            },
-            ..PullConfig::default()
+            registry,
+            transfer: settings.transfer(),
         };
         let source = Transport::new(&tls, NoBodies).map_err(input)?;
         let pull_plan = PullPlan {
@@ -133,18 +114,8 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // 2. The push of those manifests and blobs to the destination.
     let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
     let push_config = PushConfig {
-        registry: tug_core::RegistryConfig {
-            scheme: dst_scheme,
-            credentials: dst_credentials,
-            retry,
-            body_deadline: settings.body_deadline(),
-            ..PushConfig::default().registry
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: usize::from(settings.jobs.value),
-            adaptive: settings.adaptive.value,
-            ..PushConfig::default().transfer
-        },
+        registry: dst_registry,
+        transfer: settings.transfer(),
         ..PushConfig::default()
     };
     let mut display = Display::new(settings.progress.value, labels);

@@ -40,13 +40,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(format!("registry: {e}")))?;
     let mut settings = Settings::load()?;
     settings.apply_flags(&args.registry_args.connect);
-    let (tls, scheme) = settings.reach(&reference, &args.registry_args);
-    let config = tug_core::RegistryConfig {
-        scheme,
-        credentials: Some(creds.clone()),
-        body_deadline: settings.body_deadline(),
-        ..tug_core::RegistryConfig::default()
-    };
+    let (tls, config) = settings.connection(&reference, &args.registry_args, Some(creds.clone()));
     let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     let check = Fetch::new(&api_host, "", &config, Instant::ZERO);
     smol::block_on(drive(check, Clock::now(), &transport, |fetch, io| {

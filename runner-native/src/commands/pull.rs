@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant as Clock;
 
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
-use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Instant, Platform, Reference};
 
 use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportImage};
@@ -224,7 +223,7 @@ fn pull_from(
     write_error: &mut Option<std::io::Error>,
 ) -> Result<Result<PullReport, tug_core::Error>, CliError> {
     let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
-    let (tls, scheme) = settings.reach(from, &args.registry);
+    let (tls, registry) = settings.connection(from, &args.registry, credentials);
     let plan = PullPlan {
         registry: from.api_host().to_owned(),
         repository: from.repository.clone(),
@@ -235,26 +234,8 @@ fn pull_from(
         manifests_only: false,
     };
     let config = PullConfig {
-        registry: tug_core::RegistryConfig {
-            scheme,
-            credentials,
-            retry: RetryPolicy {
-                max_attempts: settings.retries.value.max(1),
-                budget: settings
-                    .retry_max_wait
-                    .value
-                    .map(std::time::Duration::from_secs),
-                ..RetryPolicy::default()
-            },
-            body_deadline: settings.body_deadline(),
-            ..PullConfig::default().registry
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: usize::from(settings.jobs.value),
-            adaptive: settings.adaptive.value,
-            ..PullConfig::default().transfer
-        },
-        ..PullConfig::default()
+        registry,
+        transfer: settings.transfer(),
     };
     let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     let mut pull = Pull::new(plan, config, Instant::from_duration(origin.elapsed()));

@@ -7,7 +7,6 @@ use std::time::Instant as Clock;
 
 use tug_core::archive::Selection;
 use tug_core::push::{Event, Output, PlanBlob, Push, PushConfig, PushPlan, PushReport};
-use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
@@ -164,27 +163,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         pending: pending.clone(),
         ..selected.plan
     };
-    let (tls, scheme) = settings.reach(&target, &args.registry);
+    let (tls, registry) = settings.connection(&target, &args.registry, credentials);
     let config = PushConfig {
-        registry: tug_core::RegistryConfig {
-            scheme,
-            credentials,
-            retry: RetryPolicy {
-                max_attempts: settings.retries.value.max(1),
-                budget: settings
-                    .retry_max_wait
-                    .value
-                    .map(std::time::Duration::from_secs),
-                ..RetryPolicy::default()
-            },
-            body_deadline: settings.body_deadline(),
-            ..PushConfig::default().registry
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: usize::from(settings.jobs.value),
-            adaptive: settings.adaptive.value,
-            ..PushConfig::default().transfer
-        },
+        registry,
+        transfer: settings.transfer(),
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value.max(1),
         dry_run: args.dry_run,

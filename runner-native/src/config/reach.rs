@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use tug_core::{Reference, Scheme};
+use tug_core::retry::RetryPolicy;
+use tug_core::{Credentials, Reference, RegistryConfig, Scheme, TransferConfig};
 
 use super::flags::RegistryArgs;
 use super::registry::RegistrySettings;
@@ -33,13 +34,7 @@ impl Settings {
     /// loopback registries HTTPS, then plain HTTP if the registry does not speak TLS).
     pub fn reach(&self, r: &Reference, flags: &RegistryArgs) -> (TlsOptions, Scheme) {
         let reg = self.registry(&r.registry, flags);
-        let scheme = if reg.plain_http.value {
-            Scheme::Http
-        } else if r.is_loopback() {
-            Scheme::HttpsThenHttp
-        } else {
-            Scheme::Https
-        };
+        let scheme = r.scheme(reg.plain_http.value.then_some(true));
         let tls = TlsOptions {
             ca_file: reg.ca_file.value,
             insecure: reg.insecure.value,
@@ -47,6 +42,38 @@ impl Settings {
             stall_timeout: Duration::from_secs(self.stall_timeout.value),
         };
         (tls, scheme)
+    }
+
+    /// How push, pull and copy talk to the registry of `r` with `credentials`: the TLS
+    /// options, and the core's registry config with these settings' retries and deadlines.
+    pub fn connection(
+        &self,
+        r: &Reference,
+        flags: &RegistryArgs,
+        credentials: Option<Credentials>,
+    ) -> (TlsOptions, RegistryConfig) {
+        let (tls, scheme) = self.reach(r, flags);
+        let config = RegistryConfig {
+            scheme,
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: self.retries.value.max(1),
+                budget: self.retry_max_wait.value.map(Duration::from_secs),
+                ..RetryPolicy::default()
+            },
+            body_deadline: self.body_deadline(),
+            ..RegistryConfig::default()
+        };
+        (tls, config)
+    }
+
+    /// How many blobs a transfer moves at once.
+    pub fn transfer(&self) -> TransferConfig {
+        TransferConfig {
+            jobs: usize::from(self.jobs.value),
+            adaptive: self.adaptive.value,
+            ..TransferConfig::default()
+        }
     }
 
     /// How long a response body read into memory (a manifest, an error, a token) may take
