@@ -119,4 +119,3 @@ pub fn transfer_options(opts: &Options<'_>) -> Result<(u16, u32), JsValue> {
         retries.unwrap_or(limits::DEFAULT_RETRIES),
     ))
 }
-
