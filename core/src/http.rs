@@ -148,9 +148,12 @@ pub enum TransportErrorKind {
     Timeout,
     /// The local body source could not be read (file vanished, short read).
     Source,
-    /// The runtime refused to hand over a response the server sent: a browser's CORS or
-    /// mixed-content policy. Retrying cannot help.
+    /// The runtime refused to hand over a response the server sent: a browser's CORS
+    /// policy. Retrying cannot help.
     Blocked,
+    /// The runtime refused to send the request at all: a page loaded over HTTPS may not
+    /// talk to a plain-HTTP registry (mixed content). Retrying cannot help.
+    MixedContent,
     /// A response body the core reads into memory exceeded its cap (set by the core, never
     /// by a runner). Retried like a broken connection: a proxy may have garbled one answer.
     TooLarge,
@@ -168,6 +171,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Timeout => "timed out",
             TransportErrorKind::Source => "cannot read source",
             TransportErrorKind::Blocked => "blocked by the browser",
+            TransportErrorKind::MixedContent => "blocked by the browser (mixed content)",
             TransportErrorKind::TooLarge => "response too large",
             TransportErrorKind::Other => "transport error",
         })

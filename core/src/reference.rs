@@ -8,6 +8,9 @@ use crate::digest::Digest;
 /// Docker Hub's name in references.
 pub const DOCKER_HUB: &str = "docker.io";
 
+/// The tag a reference without tag or digest names.
+pub const DEFAULT_TAG: &str = "latest";
+
 /// A parsed image reference such as `localhost:5000/team/app:1.2` or `app@sha256:…`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
@@ -27,8 +30,35 @@ pub struct Reference {
 pub struct ReferenceError {
     /// The rejected text.
     pub input: String,
+    /// The part at fault.
+    pub part: ReferencePart,
     /// What was wrong.
     pub reason: String,
+}
+
+/// A part of an image reference, for saying which one is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferencePart {
+    /// The registry host (and port).
+    Registry,
+    /// The repository path (also: nothing at all).
+    Repository,
+    /// The tag.
+    Tag,
+    /// The digest.
+    Digest,
+}
+
+impl ReferencePart {
+    /// The part's name: `registry`, `repository`, `tag` or `digest`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferencePart::Registry => "registry",
+            ReferencePart::Repository => "repository",
+            ReferencePart::Tag => "tag",
+            ReferencePart::Digest => "digest",
+        }
+    }
 }
 
 impl Reference {
@@ -46,8 +76,18 @@ impl Reference {
         match (&self.digest, &self.tag) {
             (Some(d), _) => d.to_string(),
             (None, Some(t)) => t.clone(),
-            (None, None) => "latest".to_owned(),
+            (None, None) => DEFAULT_TAG.to_owned(),
         }
+    }
+
+    /// This reference with its tag made explicit: [`DEFAULT_TAG`] when it names neither a
+    /// tag nor a digest (the manifest a push or pull of it uses).
+    pub fn with_default_tag(&self) -> Reference {
+        let mut r = self.clone();
+        if r.tag.is_none() && r.digest.is_none() {
+            r.tag = Some(DEFAULT_TAG.to_owned());
+        }
+        r
     }
 
     /// Whether the registry is on this machine (`localhost`, `127.0.0.0/8`, `[::1]`), where
@@ -89,15 +129,24 @@ impl FromStr for Reference {
     type Err = ReferenceError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| ReferenceError {
-            input: input.chars().take(300).collect(),
-            reason: reason.to_owned(),
+        let err = |part: ReferencePart| {
+            move |reason: &str| ReferenceError {
+                input: input.chars().take(300).collect(),
+                part,
+                reason: reason.to_owned(),
+            }
         };
         if input.is_empty() {
-            return Err(err("empty"));
+            return Err(err(ReferencePart::Repository)("empty"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (r, Some(d.parse::<Digest>().map_err(|e| err(e.reason))?)),
+            Some((r, d)) => (
+                r,
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|e| err(ReferencePart::Digest)(e.reason))?,
+                ),
+            ),
             None => (input, None),
         };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
@@ -106,7 +155,7 @@ impl FromStr for Reference {
             None => (rest, None),
         };
         if let Some(tag) = tag {
-            validate_tag(tag).map_err(err)?;
+            validate_tag(tag).map_err(err(ReferencePart::Tag))?;
         }
         let (registry, repository) = match name.split_once('/') {
             Some((first, path))
@@ -121,8 +170,8 @@ impl FromStr for Reference {
         } else {
             repository
         };
-        validate_registry(&registry).map_err(err)?;
-        validate_repository(&repository).map_err(err)?;
+        validate_registry(&registry).map_err(err(ReferencePart::Registry))?;
+        validate_repository(&repository).map_err(err(ReferencePart::Repository))?;
         Ok(Reference {
             registry,
             repository,
@@ -229,6 +278,32 @@ mod tests {
         assert_eq!(r.registry, "localhost");
         assert_eq!(r.manifest_ref(), d);
         assert!(r.is_loopback());
+    }
+
+    #[test]
+    fn errors_name_the_part_at_fault() {
+        let part = |s: &str| s.parse::<Reference>().unwrap_err().part;
+        assert_eq!(part(""), ReferencePart::Repository);
+        assert_eq!(part("UPPER/case"), ReferencePart::Repository);
+        assert_eq!(part("host:5000/repo:bad tag"), ReferencePart::Tag);
+        assert_eq!(part("repo@sha256:zz"), ReferencePart::Digest);
+        assert_eq!(part("a_b.example/app"), ReferencePart::Registry);
+        assert_eq!(ReferencePart::Tag.name(), "tag");
+    }
+
+    #[test]
+    fn the_default_tag_is_made_explicit_only_when_nothing_is_named() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(
+            p("r.example/app").with_default_tag().to_string(),
+            "r.example/app:latest"
+        );
+        assert_eq!(
+            p("r.example/app:v1").with_default_tag().to_string(),
+            "r.example/app:v1"
+        );
+        let pinned = format!("r.example/app@{d}");
+        assert_eq!(p(&pinned).with_default_tag().to_string(), pinned);
     }
 
     #[test]

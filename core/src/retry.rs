@@ -26,7 +26,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 5,
+            max_attempts: crate::limits::DEFAULT_RETRIES,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             seed: 0x7ac3_11f0_94e2_5d01,
@@ -41,11 +41,15 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 /// Whether a transport failure may go away by itself. A local source that cannot be read,
-/// a TLS failure (bad certificate) and a response the browser blocked (CORS) will not.
+/// a TLS failure (bad certificate) and a request or response the browser blocked (CORS,
+/// mixed content) will not.
 pub fn is_retryable_transport(err: &TransportError) -> bool {
     !matches!(
         err.kind,
-        TransportErrorKind::Source | TransportErrorKind::Tls | TransportErrorKind::Blocked
+        TransportErrorKind::Source
+            | TransportErrorKind::Tls
+            | TransportErrorKind::Blocked
+            | TransportErrorKind::MixedContent
     )
 }
 

@@ -1,16 +1,20 @@
 //! Writing an image from an OCI layout directory into a tar file: an OCI archive (the layout
 //! in a tar), or a `docker save` archive (`manifest.json`, `<hex>.json` config, uncompressed
-//! `<diffid>.tar` layers) that `docker load` and `skopeo copy docker-archive:` read.
+//! `<diffid>.tar` layers) that `docker load` and `skopeo copy docker-archive:` read. The
+//! core plans the docker save's entries and writes every tar header; this file reads and
+//! writes the files.
 //!
 //! The tar is written next to the output and renamed into place only when complete. Layers
 //! are streamed from files, never held in memory.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::{LayerName, LayerTarError};
+use tug_core::archive::{tar_writer, ArchiveError};
 use tug_core::Digest;
 
 use crate::layer_tar::{copy_tar, CopyTarError};
@@ -37,6 +41,8 @@ pub enum ExportError {
     Invalid(String),
     #[error("{0}")]
     Layer(Box<LayerTarError>),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 /// Writes `image` from `layout` as an OCI archive at `out`.
@@ -76,78 +82,47 @@ pub fn write_oci_archive(
     })
 }
 
-/// Writes the single-platform `image` from `layout` as a classic `docker save` archive.
+/// Writes the single-platform `image` from `layout` as a classic `docker save` archive: the
+/// entries the core plans ([`SaveImage::entries`]), each layer decoded to a temporary file
+/// next to `out` and checked against its diffID before the tar is written.
 pub fn write_docker_archive(
     layout: &OciDir,
     image: &ExportImage,
     out: &Path,
 ) -> Result<(), ExportError> {
-    let manifest: Value = serde_json::from_slice(&layout.read_blob(&image.digest)?)
-        .map_err(|e| ExportError::Invalid(format!("manifest {}: {e}", image.digest)))?;
-    if manifest.get("manifests").is_some() {
-        return Err(ExportError::Invalid(
-            "a multi-platform index cannot be written as a docker-archive; choose one with --platform".into(),
-        ));
-    }
-    let config_digest = digest_of(&manifest["config"], "config")?;
-    let config_bytes = layout.read_blob(&config_digest)?;
-    let config: Value = serde_json::from_slice(&config_bytes)
-        .map_err(|e| ExportError::Invalid(format!("config {config_digest}: {e}")))?;
-    let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    if diff_ids.len() != layers.len() {
-        return Err(ExportError::Invalid(format!(
-            "config {config_digest} lists {} diff_ids for {} layers",
-            diff_ids.len(),
-            layers.len()
-        )));
-    }
+    let manifest = layout.read_blob(&image.digest)?;
+    let save = SaveImage::from_manifest(&image.digest, &image.media_type, &manifest)?;
+    let config = layout.read_blob(&save.config)?;
+    let entries = save.entries(&config, image.name.as_deref())?;
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut layer_names = Vec::new();
-    let mut temps: Vec<(String, tempfile::TempPath)> = Vec::new();
-    for (i, layer) in layers.iter().enumerate() {
-        let digest = digest_of(layer, &format!("layers[{i}]"))?;
-        let name = format!("{}.tar", diff_ids[i].hex());
-        layer_names.push(name.clone());
-        if temps.iter().any(|(n, _)| *n == name) {
-            continue;
+    let mut layers: Vec<tempfile::TempPath> = Vec::new();
+    for entry in &entries {
+        if let SaveContent::Layer { layer, diff_id } = &entry.content {
+            layers.push(decompress_layer(
+                &layout.blob_path(&layer.digest),
+                layer,
+                diff_id,
+                dir,
+            )?);
         }
-        let layer = LayerName {
-            digest: digest.clone(),
-            image: image.name.clone(),
-        };
-        let temp = decompress_layer(&layout.blob_path(&digest), &layer, &diff_ids[i], dir)?;
-        temps.push((name, temp));
     }
-    let config_name = format!("{}.json", config_digest.hex());
-    let tags: Vec<String> = image.name.iter().cloned().collect();
-    let docker_manifest =
-        json!([{ "Config": config_name, "RepoTags": tags, "Layers": layer_names }]);
-    let repositories = match image.name.as_deref().and_then(|n| n.rsplit_once(':')) {
-        Some((repo, tag)) => json!({ repo: { tag: config_digest.hex() } }),
-        None => json!({}),
-    };
     write_tar(out, |tar| {
-        append_bytes(tar, &config_name, &config_bytes)?;
-        for (name, temp) in &temps {
-            append_file(tar, name, temp)?;
+        let mut layers = layers.iter();
+        for entry in &entries {
+            match &entry.content {
+                SaveContent::Bytes(bytes) => append_bytes(tar, &entry.name, bytes)?,
+                SaveContent::Layer { .. } => {
+                    let temp = layers
+                        .next()
+                        .ok_or_else(|| io::Error::other("layer missing"))?;
+                    append_file(tar, &entry.name, temp)?
+                }
+            }
         }
-        append_bytes(
-            tar,
-            "manifest.json",
-            &serde_json::to_vec(&docker_manifest).map_err(io::Error::other)?,
-        )?;
-        append_bytes(
-            tar,
-            "repositories",
-            &serde_json::to_vec(&repositories).map_err(io::Error::other)?,
-        )
+        Ok(())
     })
 }
 
@@ -220,7 +195,7 @@ fn digest_of(descriptor: &Value, what: &str) -> Result<Digest, ExportError> {
 /// Builds a tar at a temporary path next to `out` and renames it into place on success.
 fn write_tar(
     out: &Path,
-    fill: impl FnOnce(&mut tar::Builder<BufWriter<File>>) -> io::Result<()>,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> Result<(), ExportError> {
     let dir = out
         .parent()
@@ -231,12 +206,11 @@ fn write_tar(
         .tempfile_in(dir)?;
     let (file, temp_path): (File, PathBuf) = temp.keep().map_err(|e| e.error)?;
     let result = (|| -> io::Result<()> {
-        let mut tar = tar::Builder::new(BufWriter::new(file));
-        tar.mode(tar::HeaderMode::Deterministic);
+        let mut tar = BufWriter::new(file);
         fill(&mut tar)?;
-        let mut w = tar.into_inner()?;
-        w.flush()?;
-        w.get_ref().sync_all()
+        tar.write_all(&tar_writer::END_OF_ARCHIVE)?;
+        tar.flush()?;
+        tar.get_ref().sync_all()
     })();
     match result {
         Ok(()) => {
@@ -252,19 +226,28 @@ fn write_tar(
     }
 }
 
-fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> io::Result<()> {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, name, data)
+/// One entry: the core's header, the data, the padding to the next block.
+fn append_bytes(tar: &mut impl Write, name: &str, data: &[u8]) -> io::Result<()> {
+    tar.write_all(&tar_writer::file_header(name, data.len() as u64).map_err(io::Error::other)?)?;
+    tar.write_all(data)?;
+    pad(tar, data.len() as u64)
 }
 
-fn append_file<W: Write>(tar: &mut tar::Builder<W>, name: &str, path: &Path) -> io::Result<()> {
-    let mut f = File::open(path)?;
-    let mut h = tar::Header::new_gnu();
-    h.set_size(f.metadata()?.len());
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut h, name, &mut f)
+/// One entry holding the file at `path`, streamed; a file that changes size meanwhile fails.
+fn append_file(tar: &mut impl Write, name: &str, path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    let size = f.metadata()?.len();
+    tar.write_all(&tar_writer::file_header(name, size).map_err(io::Error::other)?)?;
+    let copied = io::copy(&mut f.take(size), tar)?;
+    if copied != size {
+        return Err(io::Error::other(format!(
+            "{} shrank from {size} to {copied} bytes while it was written",
+            path.display()
+        )));
+    }
+    pad(tar, size)
+}
+
+fn pad(tar: &mut impl Write, size: u64) -> io::Result<()> {
+    tar.write_all(&[0u8; 512][..tar_writer::padding(size)])
 }

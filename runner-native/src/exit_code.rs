@@ -1,7 +1,8 @@
-//! The documented exit codes, and which error gets which.
+//! The documented exit codes, and which error gets which: the class of an error is the
+//! core's ([`tug_core::Error::class`]); this file only numbers the classes.
 
 use tug_core::archive::ArchiveError;
-use tug_core::Error;
+use tug_core::{Error, ErrorClass};
 
 /// Success.
 pub const OK: i32 = 0;
@@ -11,7 +12,8 @@ pub const USAGE: i32 = 2;
 pub const INVALID_INPUT: i32 = 3;
 /// Authentication failed or was refused.
 pub const AUTH: i32 = 4;
-/// The registry or the network failed.
+/// The registry or the network failed (a browser's CORS refusal too, which only tug-wasm
+/// meets).
 pub const REGISTRY: i32 = 5;
 /// `tug web`: the web page was not built into this binary.
 pub const WEB_NOT_BUILT: i32 = 6;
@@ -53,24 +55,76 @@ impl CliError {
         }
     }
 
-    pub fn code(&self) -> i32 {
+    /// The class of the failure; `None` for `tug web`'s own failures, which are not
+    /// operations.
+    pub fn class(&self) -> Option<ErrorClass> {
         match self {
-            CliError::Usage(_) => USAGE,
-            CliError::Input(_) | CliError::Archive(_) => INVALID_INPUT,
-            CliError::WebNotBuilt(_) => WEB_NOT_BUILT,
-            CliError::Serve(_) => SERVE,
-            CliError::Core(e) => match e {
-                Error::Auth { .. } => AUTH,
-                Error::DigestMismatch { .. } | Error::InvalidInput { .. } => INVALID_INPUT,
-                // The source file could not give the bytes (changed, truncated, unreadable).
-                Error::Transport { error, .. }
-                    if error.kind == tug_core::http::TransportErrorKind::Source =>
-                {
-                    INVALID_INPUT
-                }
-                Error::Cancelled => CANCELLED,
-                _ => REGISTRY,
-            },
+            CliError::Usage(_) => Some(ErrorClass::Usage),
+            CliError::Input(_) => Some(ErrorClass::Input),
+            CliError::Archive(e) => Some(e.class()),
+            CliError::Core(e) => Some(e.class()),
+            CliError::WebNotBuilt(_) | CliError::Serve(_) => None,
         }
+    }
+
+    pub fn code(&self) -> i32 {
+        match (self, self.class()) {
+            (_, Some(class)) => of_class(class),
+            (CliError::WebNotBuilt(_), None) => WEB_NOT_BUILT,
+            (_, None) => SERVE,
+        }
+    }
+}
+
+/// The exit code of a class of failure (README "Exit codes").
+pub fn of_class(class: ErrorClass) -> i32 {
+    match class {
+        ErrorClass::Usage => USAGE,
+        ErrorClass::Input => INVALID_INPUT,
+        ErrorClass::Auth => AUTH,
+        ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => REGISTRY,
+        ErrorClass::Cancelled => CANCELLED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's exit-code table, class by class.
+    #[test]
+    fn every_class_has_its_documented_exit_code() {
+        let documented = |class| match class {
+            ErrorClass::Usage => 2,
+            ErrorClass::Input => 3,
+            ErrorClass::Auth => 4,
+            ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => 5,
+            ErrorClass::Cancelled => 130,
+        };
+        for class in ErrorClass::ALL {
+            assert_eq!(of_class(class), documented(class), "{class}");
+        }
+    }
+
+    /// Every error the core returns exits with the code of the class the core gives it (the
+    /// table tug-wasm's `.code` test walks too), and the history records that class.
+    #[test]
+    fn core_errors_exit_with_the_code_of_their_class() {
+        for (error, class) in tug_core::error_class::class_table() {
+            let e = CliError::Core(error);
+            assert_eq!(e.class(), Some(class), "{e}");
+            assert_eq!(e.code(), of_class(class), "{e}");
+            assert_eq!(crate::history::error_class(&e), class.name(), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_runner_s_own_errors_keep_their_codes() {
+        assert_eq!(CliError::Usage("x".into()).code(), 2);
+        assert_eq!(CliError::Input("x".into()).code(), 3);
+        let archive = ArchiveError::NotATar { reason: "x".into() };
+        assert_eq!(CliError::Archive(archive).code(), 3);
+        assert_eq!(CliError::WebNotBuilt("x".into()).code(), 6);
+        assert_eq!(CliError::Serve("x".into()).code(), 1);
     }
 }

@@ -249,23 +249,10 @@ pub fn scrub(text: &str) -> String {
         .join(" ")
 }
 
-/// The class of an error, for `--failed` listings and scripts.
+/// The class of an error, for `--failed` listings and scripts (the core's class names).
 pub fn error_class(e: &CliError) -> &'static str {
-    match e {
-        CliError::Usage(_) => "usage",
-        CliError::Input(_) | CliError::Archive(_) => "input",
-        // `tug web` is not an operation the history records.
-        CliError::WebNotBuilt(_) | CliError::Serve(_) => "other",
-        CliError::Core(core) => match core {
-            tug_core::Error::Auth { .. } => "auth",
-            tug_core::Error::DigestMismatch { .. } | tug_core::Error::InvalidInput { .. } => {
-                "input"
-            }
-            tug_core::Error::Cancelled => "cancelled",
-            tug_core::Error::Transport { .. } => "network",
-            _ => "registry",
-        },
-    }
+    // `tug web` is not an operation the history records.
+    e.class().map_or("other", tug_core::ErrorClass::name)
 }
 
 /// Gathers one operation's record from the events its command sees, and appends it when the

@@ -1,15 +1,15 @@
 //! A layer blob read back as its tar, for `docker save` archives: decoded as the core says
 //! from its first bytes (not its media type), every gzip member (flate2) and every zstd frame
-//! with skippable frames passed over (libzstd), then checked against its diffID.
+//! with skippable frames passed over (libzstd), then checked against its diffID (the core's
+//! [`TarCheck`]).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use tug_core::archive::compression::SNIFF_LEN;
-use tug_core::archive::layer_tar::{self, LayerName, LayerTarError, LayerTarProblem};
+use tug_core::archive::layer_tar::{self, LayerName, LayerTarError, TarCheck};
 use tug_core::archive::Compression;
-use tug_core::digest::Hasher;
 use tug_core::Digest;
 
 /// Why a layer's tar could not be written: the layer is at fault, or the output is.
@@ -29,44 +29,28 @@ pub fn copy_tar(
     diff_id: &Digest,
     out: &mut dyn Write,
 ) -> Result<(), CopyTarError> {
-    let fail = |problem| {
-        CopyTarError::Layer(Box::new(LayerTarError {
-            layer: layer.clone(),
-            problem,
-        }))
-    };
-    let unreadable = |compression, e: io::Error| {
-        fail(LayerTarProblem::Unreadable {
-            compression,
-            detail: e.to_string(),
-        })
-    };
-    let mut file = File::open(blob).map_err(|e| unreadable(Compression::None, e))?;
-    let compression = sniff_file(&mut file)
-        .map_err(|e| unreadable(Compression::None, e))
-        .and_then(|head| layer_tar::decoding(&head).map_err(fail))?;
-    let mut reader = decoder(file, compression).map_err(|e| unreadable(compression, e))?;
-    let mut hasher = Hasher::new(diff_id.algorithm());
+    let fail = |e: LayerTarError| CopyTarError::Layer(Box::new(e));
+    let check = |compression| TarCheck::new(layer.clone(), diff_id.clone(), compression);
+    let unreadable = |e: io::Error| fail(check(Compression::None).unreadable(e.to_string()));
+    let mut file = File::open(blob).map_err(unreadable)?;
+    let head = sniff_file(&mut file).map_err(unreadable)?;
+    let compression = layer_tar::decoding(&head)
+        .map_err(|problem| fail(check(Compression::None).fail(problem)))?;
+    let mut check = check(compression);
+    let mut reader =
+        decoder(file, compression).map_err(|e| fail(check.unreadable(e.to_string())))?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(unreadable(compression, e)),
+            Err(e) => return Err(fail(check.unreadable(e.to_string()))),
         };
-        hasher.update(&buf[..n]);
+        check.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(CopyTarError::Output)?;
     }
-    let actual = hasher.finish();
-    if &actual != diff_id {
-        return Err(fail(LayerTarProblem::DiffIdMismatch {
-            compression,
-            actual,
-            expected: diff_id.clone(),
-        }));
-    }
-    Ok(())
+    check.finish().map_err(CopyTarError::Layer)
 }
 
 /// The first bytes of `file` (up to [`SNIFF_LEN`]), then back to its start.

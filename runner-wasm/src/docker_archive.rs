@@ -1,33 +1,37 @@
-//! A pulled image as a `docker save` archive `Blob`: `<config hex>.json`, one uncompressed
-//! `<diff_id hex>.tar` per layer (checked against the config's `diff_ids`), `manifest.json`
-//! and `repositories` — what `docker load` and `skopeo copy docker-archive:` read, and what
-//! the CLI's `tug pull -o image.tar` writes.
+//! A pulled image as a `docker save` archive `Blob`, in the entries the core plans
+//! ([`SaveImage::entries`]: config, one uncompressed tar per layer, `manifest.json`,
+//! `repositories`) with the core's tar headers — what `docker load` and `skopeo copy
+//! docker-archive:` read, and what the CLI's `tug pull -o image.tar` writes.
 //!
 //! Layers are decoded by what their first bytes are, not their media type (skopeo 1.9 pushes
 //! plain layers labelled `+gzip`); compressed ones are inflated with the runtime's
-//! `DecompressionStream` as they are read from their `Blob`s; the inflated chunks stay JS-side and pass through wasm memory only to
-//! be hashed.
+//! `DecompressionStream` as they are read from their `Blob`s; the inflated chunks stay
+//! JS-side and pass through wasm memory only to be checked against their diffIDs.
 
-use serde_json::{json, Value};
 use tug_core::archive::compression::SNIFF_LEN;
-use tug_core::archive::layer_tar::{self, LayerName, LayerTarError, LayerTarProblem};
-use tug_core::archive::Compression;
-use tug_core::digest::Hasher;
+use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
+use tug_core::archive::layer_tar::{self, LayerName, LayerTarError, TarCheck};
+use tug_core::archive::{tar_writer, Compression};
 use tug_core::pull::PullReport;
-use tug_core::Digest;
+use tug_core::{Digest, ErrorClass};
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 use crate::blob_source::{read_all, read_at};
-use crate::errors::{js_error, Code};
+use crate::errors::js_error;
 use crate::fetch_transport::describe_js_error;
 use crate::js;
 use crate::pulled_blobs::PulledBlobs;
-use crate::tar_writer;
 
+/// The image the archive cannot be made of, as an `input` error (the class of an archive
+/// that cannot be read, and of the CLI's `tug pull -o image.tar` failing the same way).
 fn invalid(message: String) -> JsValue {
-    js_error(Code::Registry, &message)
+    js_error(ErrorClass::Input, &message)
+}
+
+fn layer_error(e: LayerTarError) -> JsValue {
+    js_error(e.class(), &e.to_string())
 }
 
 /// The archive of the (single-platform) image `report` pulled, tagged `name`
@@ -46,68 +50,41 @@ pub async fn build(
             .get(d)
             .ok_or_else(|| invalid(format!("blob {d} was not downloaded")))
     };
-    let config_digest = &image.config.digest;
-    let config_bytes = read_all(blob(config_digest)?)
+    let save = SaveImage {
+        config: image.config.digest.clone(),
+        layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
+    };
+    let config = read_all(blob(&save.config)?)
         .await
         .map_err(|e| invalid(describe_js_error(&e)))?;
-    let config: Value = serde_json::from_slice(&config_bytes)
-        .map_err(|e| invalid(format!("config {config_digest}: {e}")))?;
-    let diff_ids: Vec<Digest> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    if diff_ids.len() != image.layers.len() {
-        return Err(invalid(format!(
-            "config {config_digest} lists {} diff_ids for {} layers",
-            diff_ids.len(),
-            image.layers.len()
-        )));
-    }
+    let entries = save
+        .entries(&config, name)
+        .map_err(|e| js_error(e.class(), &e.to_string()))?;
     let parts = js_sys::Array::new();
-    let config_name = format!("{}.json", config_digest.hex());
-    add_bytes(&parts, &config_name, &config_bytes)?;
-    let mut layer_names: Vec<String> = Vec::new();
-    for (layer, diff_id) in image.layers.iter().zip(&diff_ids) {
-        let entry = format!("{}.tar", diff_id.hex());
-        if !layer_names.contains(&entry) {
-            let layer_blob = blob(&layer.digest)?;
-            let layer_name = LayerName {
-                digest: layer.digest.clone(),
-                image: name.map(str::to_owned),
-            };
-            let tar = uncompressed(layer_blob, &layer_name, diff_id).await?;
-            add(&parts, &entry, tar.size() as u64, &tar)?;
+    for entry in &entries {
+        match &entry.content {
+            SaveContent::Bytes(bytes) => add(
+                &parts,
+                &entry.name,
+                bytes.len() as u64,
+                &js_sys::Uint8Array::from(bytes.as_slice()),
+            )?,
+            SaveContent::Layer { layer, diff_id } => {
+                let tar = uncompressed(blob(&layer.digest)?, layer, diff_id).await?;
+                add(&parts, &entry.name, tar.size() as u64, &tar)?;
+            }
         }
-        layer_names.push(entry);
     }
-    let tags: Vec<&str> = name.into_iter().collect();
-    let manifest = json!([{ "Config": config_name, "RepoTags": tags, "Layers": layer_names }]);
-    add_bytes(&parts, "manifest.json", manifest.to_string().as_bytes())?;
-    let repositories = match name.and_then(|n| n.rsplit_once(':')) {
-        Some((repo, tag)) => json!({ repo: { tag: config_digest.hex() } }),
-        None => json!({}),
-    };
-    add_bytes(&parts, "repositories", repositories.to_string().as_bytes())?;
-    parts.push(&js_sys::Uint8Array::from(&tar_writer::END[..]));
+    parts.push(&js_sys::Uint8Array::from(&tar_writer::END_OF_ARCHIVE[..]));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type("application/x-tar");
     Blob::new_with_u8_array_sequence_and_options(&parts, &options)
 }
 
-fn add_bytes(parts: &js_sys::Array, name: &str, data: &[u8]) -> Result<(), JsValue> {
-    add(
-        parts,
-        name,
-        data.len() as u64,
-        &js_sys::Uint8Array::from(data),
-    )
-}
-
 /// Appends the header, the data (a `Blob` or `Uint8Array`) and the padding of one entry.
 fn add(parts: &js_sys::Array, name: &str, size: u64, data: &JsValue) -> Result<(), JsValue> {
-    let header = tar_writer::header(name, size)
-        .map_err(|e| invalid(format!("tar entry name too long: {}", e.0)))?;
-    parts.push(&js_sys::Uint8Array::from(&header[..]));
+    let header = tar_writer::file_header(name, size).map_err(|e| invalid(e.to_string()))?;
+    parts.push(&js_sys::Uint8Array::from(header.as_slice()));
     parts.push(data);
     let pad = tar_writer::padding(size);
     if pad > 0 {
@@ -120,55 +97,39 @@ fn add(parts: &js_sys::Array, name: &str, size: u64, data: &JsValue) -> Result<(
 /// `diff_id`, decoded by what its first bytes are (the core's [`layer_tar::decoding`]), not
 /// by its media type.
 async fn uncompressed(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Result<Blob, JsValue> {
-    let fail = |problem| {
-        invalid(
-            LayerTarError {
-                layer: name.clone(),
-                problem,
-            }
-            .to_string(),
-        )
-    };
-    let unreadable = |compression, e: &JsValue| {
-        fail(LayerTarProblem::Unreadable {
-            compression,
-            detail: describe_js_error(e),
-        })
-    };
+    let check = |compression| TarCheck::new(name.clone(), diff_id.clone(), compression);
     let head = read_at(layer, 0, SNIFF_LEN as u64)
         .await
-        .map_err(|e| unreadable(Compression::None, &e))?;
-    let compression = layer_tar::decoding(&head).map_err(fail)?;
+        .map_err(|e| layer_error(check(Compression::None).unreadable(describe_js_error(&e))))?;
+    let compression = layer_tar::decoding(&head)
+        .map_err(|problem| layer_error(check(Compression::None).fail(problem)))?;
+    let mut check = check(compression);
+    if check.holds_by_digest() {
+        return Ok(layer.clone());
+    }
     let format = match compression {
         Compression::Gzip => Some("gzip"),
         Compression::Zstd => Some("zstd"),
         _ => None,
     };
-    if format.is_none() && name.digest == *diff_id {
-        return Ok(layer.clone());
-    }
     let stream = match format {
         None => layer.stream(),
         Some(format) => {
             let inflate = js::DecompressionStream::new(format).map_err(|_| {
-                js_error(
-                    Code::Input,
-                    &format!(
-                        "{name}: this runtime cannot decompress {format} layers (DecompressionStream)"
-                    ),
-                )
+                invalid(format!(
+                    "{name}: this runtime cannot decompress {format} layers (DecompressionStream)"
+                ))
             })?;
             js::pipe_through(&layer.stream(), &inflate)
         }
     };
     let parts = js_sys::Array::new();
-    let mut hasher = Hasher::new(diff_id.algorithm());
     let mut buf = Vec::new();
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
         let read = JsFuture::from(reader.read())
             .await
-            .map_err(|e| unreadable(compression, &e))?;
+            .map_err(|e| layer_error(check.unreadable(describe_js_error(&e))))?;
         if js::get(&read, "done").is_some_and(|d| d.is_truthy()) {
             break;
         }
@@ -178,19 +139,12 @@ async fn uncompressed(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Resul
         let chunk: js_sys::Uint8Array = value.unchecked_into();
         buf.resize(chunk.length() as usize, 0);
         chunk.copy_to(&mut buf);
-        hasher.update(&buf);
+        check.update(&buf);
         if format.is_some() {
             parts.push(&chunk);
         }
     }
-    let actual = hasher.finish();
-    if &actual != diff_id {
-        return Err(fail(LayerTarProblem::DiffIdMismatch {
-            compression,
-            actual,
-            expected: diff_id.clone(),
-        }));
-    }
+    check.finish().map_err(|e| layer_error(*e))?;
     match format {
         None => Ok(layer.clone()),
         Some(_) => Blob::new_with_u8_array_sequence(&parts),

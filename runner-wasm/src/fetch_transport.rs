@@ -333,20 +333,25 @@ async fn classify(error: &JsValue, url: &str, browser: bool) -> TransportError {
         _ => TransportErrorKind::Io,
     };
     if browser && kind == TransportErrorKind::Io {
-        if let Some(why) = blocked_by_browser(url).await {
-            return failure(TransportErrorKind::Blocked, &why);
+        if let Some((kind, why)) = blocked_by_browser(url).await {
+            return failure(kind, &why);
         }
     }
     failure(kind, &message)
 }
 
-/// Why the browser blocked a request to `url` whose server is reachable, if it did.
-async fn blocked_by_browser(url: &str) -> Option<String> {
+/// Whether and why the browser blocked a request to `url` whose server is reachable: mixed
+/// content, or CORS ([`TransportErrorKind::Blocked`]).
+async fn blocked_by_browser(url: &str) -> Option<(TransportErrorKind, String)> {
     let origin = url::Url::parse(url).ok()?.origin().ascii_serialization();
     if js::page_protocol().as_deref() == Some("https:") && url.starts_with("http:") {
-        return Some(format!(
-            "mixed content: this page was loaded over HTTPS and the browser does not let it \
-             send requests to the plain-HTTP registry {origin}; serve the registry over HTTPS"
+        return Some((
+            TransportErrorKind::MixedContent,
+            format!(
+                "mixed content: this page was loaded over HTTPS and the browser does not let \
+                 it send requests to the plain-HTTP registry {origin}; serve the registry over \
+                 HTTPS"
+            ),
         ));
     }
     let probe = RequestInit::new();
@@ -360,14 +365,15 @@ async fn blocked_by_browser(url: &str) -> Option<String> {
     )
     .await;
     matches!(answered, Some(Ok(_))).then(|| {
-        format!(
+        let why = format!(
             "{origin} answered, but the browser withheld the response (CORS): the registry, \
              or a proxy in front of it, must allow this page's origin — send \
              Access-Control-Allow-Origin and Access-Control-Expose-Headers (Location, Range, \
              Docker-Content-Digest, WWW-Authenticate) on every response and answer preflight \
              OPTIONS requests with the allowed methods and headers (Authorization, \
              Content-Type, Content-Range, Range, Accept)"
-        )
+        );
+        (TransportErrorKind::Blocked, why)
     })
 }
 

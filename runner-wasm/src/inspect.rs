@@ -4,29 +4,30 @@
 
 use serde_json::{json, Value};
 use tug_core::archive::{
-    BlobSpec, ResolveStep, ResolvedImage, SourceContents, SourceFormat, SourceResolver,
+    ArchiveError, BlobSpec, ResolveStep, ResolvedImage, SourceContents, SourceFormat,
+    SourceResolver,
 };
+use tug_core::ErrorClass;
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
 
 use crate::blob_source::{display_name, read_at};
-use crate::errors::{js_error, Code};
+use crate::errors::js_error;
 use crate::fetch_transport::describe_js_error;
 
 /// Every image in `file`, with where each blob's bytes are.
 pub async fn resolve(file: &Blob) -> Result<SourceContents, JsValue> {
     let name = display_name(file);
-    let input = |message: String| js_error(Code::Input, &format!("{name}: {message}"));
+    let input = |message: String| js_error(ErrorClass::Input, &format!("{name}: {message}"));
+    let unusable = |e: ArchiveError| js_error(e.class(), &format!("{name}: {e}"));
     let mut resolver = SourceResolver::for_tar(file.size() as u64);
     loop {
-        match resolver.poll().map_err(|e| input(e.to_string()))? {
+        match resolver.poll().map_err(unusable)? {
             ResolveStep::ReadAt { offset, len } => {
                 let data = read_at(file, offset, len as u64)
                     .await
                     .map_err(|e| input(format!("cannot read: {}", describe_js_error(&e))))?;
-                resolver
-                    .handle_read_at(offset, &data)
-                    .map_err(|e| input(e.to_string()))?;
+                resolver.handle_read_at(offset, &data).map_err(unusable)?;
             }
             ResolveStep::Done(contents) => return Ok(contents),
             other => return Err(input(format!("internal error: a tar asked for {other:?}"))),

@@ -7,7 +7,7 @@
 //! The JS API (TypeScript declarations are generated with the package):
 //!
 //! ```js
-//! import init, { version, inspect, push, pull } from './pkg/tug_wasm.js'; // Node.js: pkg-node, no init
+//! import init, { version, inspect, push, pull, parseReference, limits } from './pkg/tug_wasm.js'; // Node.js: pkg-node, no init
 //! await init();
 //! const images = await inspect(file);                     // Image[]
 //! const { done, cancel } = push(file, '127.0.0.1:5000/team/app:v1',
@@ -25,13 +25,14 @@ mod fetch_transport;
 mod handle;
 mod inspect;
 mod js;
+mod limits;
 mod options;
 mod pull;
 mod pulled_blobs;
 mod push;
-mod tar_writer;
 mod timer;
 
+use tug_core::reference::ReferenceError;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -55,15 +56,15 @@ export interface RegistryOptions {
   password?: string;
   /** true: http://; false: https://; unset: https://, or http:// for a loopback registry that speaks it. */
   plainHttp?: boolean;
-  /** Blobs in flight at once (default 4). */
+  /** Blobs in flight at once (default 4; `limits().jobs`). */
   jobs?: number;
-  /** Attempts per request before giving up (default 5). */
+  /** Attempts per request before giving up (default 5; `limits().retries`). */
   retries?: number;
 }
 export interface PushOptions extends RegistryOptions {
   /** Which image of a multi-image file: its index or one of its tags. */
   image?: number | string;
-  /** Bytes per PATCH chunk (default 16 MiB). */
+  /** Bytes per PATCH chunk (default 16 MiB; `limits().chunkSize`). */
   chunkSize?: number;
   /** Blobs up to this size go in one PUT (default: chunkSize). */
   monolithicMax?: number;
@@ -98,6 +99,36 @@ export interface Handle<T> {
   done: Promise<T>;
   cancel(): void;
 }
+/** A range of an option and its default (`min`/`max` absent: unbounded). */
+export interface Limit {
+  min?: number;
+  max?: number;
+  default: number;
+}
+/** The ranges and defaults of the options, as the CLI's flags have them. */
+export interface Limits {
+  jobs: Limit;
+  retries: Limit;
+  chunkSize: Limit;
+  monolithicMax: Limit;
+}
+/** The parts of an image reference, as the CLI parses it. */
+export interface ParsedReference {
+  /** Registry host (and port), `docker.io` when none was given. */
+  registry: string;
+  /** Repository path, e.g. `team/app` or `library/busybox`. */
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  /** What is pushed or pulled under `/manifests/`: the digest, else the tag, else `latest`. */
+  reference: string;
+  /** The reference in full, its tag made explicit (`:latest` when neither tag nor digest). */
+  name: string;
+}
+/** Why `parseReference` refused a text: `part` is the part at fault. */
+export interface ReferenceError extends Error {
+  part: "registry" | "repository" | "tag" | "digest";
+}
 export interface TugError extends Error {
   code: "input" | "auth" | "registry" | "network" | "cors" | "cancelled";
 }
@@ -115,8 +146,36 @@ pub fn version() -> String {
 pub fn normalize_reference(reference: &str) -> Result<String, JsError> {
     let parsed: tug_core::Reference = reference
         .parse()
-        .map_err(|e: tug_core::reference::ReferenceError| JsError::new(&e.to_string()))?;
+        .map_err(|e: ReferenceError| JsError::new(&e.to_string()))?;
     Ok(parsed.to_string())
+}
+
+/// Parses an image reference with the CLI's grammar (`busybox` is
+/// `docker.io/library/busybox`): its parts and its full name, the tag made explicit. Throws a
+/// `ReferenceError` whose `part` says which part is wrong.
+#[wasm_bindgen(js_name = parseReference, unchecked_return_type = "ParsedReference")]
+pub fn parse_reference(reference: &str) -> Result<JsValue, JsValue> {
+    let parsed: tug_core::Reference = reference.parse().map_err(|e: ReferenceError| {
+        let error = js_sys::Error::new(&e.to_string());
+        let _ = js_sys::Reflect::set(&error, &"part".into(), &e.part.name().into());
+        JsValue::from(error)
+    })?;
+    Ok(events::to_js(&serde_json::json!({
+        "registry": parsed.registry,
+        "repository": parsed.repository,
+        "tag": parsed.tag,
+        "digest": parsed.digest.as_ref().map(|d| d.to_string()),
+        "reference": parsed.manifest_ref(),
+        "name": parsed.with_default_tag().to_string(),
+    })))
+}
+
+/// The ranges and defaults of the transfer options (`jobs`, `retries`, `chunkSize`,
+/// `monolithicMax`): the core's, as the CLI has them. An option outside its range is an
+/// `input` error.
+#[wasm_bindgen(unchecked_return_type = "Limits")]
+pub fn limits() -> JsValue {
+    events::to_js(&limits::describe())
 }
 
 /// What an image file (a `docker save` tar, Docker 25+ included, or an OCI archive) holds.

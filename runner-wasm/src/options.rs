@@ -1,10 +1,14 @@
 //! The options objects of `push` and `pull`, read field by field from plain JS objects
 //! (unknown fields are ignored; a field of the wrong type is an `input` error).
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+
 use tug_core::Credentials;
+use tug_core::ErrorClass;
 use wasm_bindgen::JsValue;
 
-use crate::errors::{js_error, Code};
+use crate::errors::js_error;
 use crate::js;
 
 /// Reads the optional fields of one options object.
@@ -51,6 +55,23 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A whole-number field within `range`; out of it, an `input` error naming the range.
+    pub fn count_in<T>(&self, name: &str, range: RangeInclusive<T>) -> Result<Option<T>, JsValue>
+    where
+        T: TryFrom<u64> + PartialOrd + Display,
+    {
+        let Some(n) = self.count(name)? else {
+            return Ok(None);
+        };
+        match T::try_from(n) {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(wrong(
+                name,
+                &format!("a whole number from {} to {}", range.start(), range.end()),
+            )),
+        }
+    }
+
     /// A field that is a number or a string, as text (`image: 1` or `image: "app:v1"`).
     pub fn name_or_index(&self, name: &str) -> Result<Option<String>, JsValue> {
         match js::get(self.0, name) {
@@ -72,5 +93,8 @@ impl<'a> Options<'a> {
 }
 
 fn wrong(name: &str, what: &str) -> JsValue {
-    js_error(Code::Input, &format!("option {name:?} must be {what}"))
+    js_error(
+        ErrorClass::Input,
+        &format!("option {name:?} must be {what}"),
+    )
 }

@@ -5,17 +5,19 @@ use futures_channel::mpsc::UnboundedReceiver;
 use serde_json::json;
 use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
 use tug_core::retry::RetryPolicy;
+use tug_core::ErrorClass;
 use tug_core::{Platform, Reference};
 use wasm_bindgen::JsValue;
 
 use crate::docker_archive;
 use crate::driver::drive;
-use crate::errors::{from_core, js_error, Code, Side};
+use crate::errors::{from_core, js_error};
 use crate::events::{pull_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::options::Options;
 use crate::pulled_blobs::PulledBlobs;
+use crate::push::transfer_options;
 use crate::timer::Clock;
 
 /// The platform taken from a multi-platform image when the caller names none (a browser
@@ -35,7 +37,7 @@ pub async fn run(
         .strip_prefix("docker://")
         .unwrap_or(text)
         .parse()
-        .map_err(|e| js_error(Code::Input, &format!("image: {e}")))?;
+        .map_err(|e| js_error(ErrorClass::Input, &format!("image: {e}")))?;
     let opts = Options::new(&options);
     let credentials = opts.credentials()?;
     let platform: Platform = opts
@@ -44,8 +46,9 @@ pub async fn run(
         .unwrap_or(DEFAULT_PLATFORM)
         .parse()
         .map_err(|e: tug_core::platform::PlatformParseError| {
-            js_error(Code::Input, &e.to_string())
+            js_error(ErrorClass::Input, &e.to_string())
         })?;
+    let (jobs, retries) = transfer_options(&opts)?;
     let plan = PullPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
@@ -60,20 +63,20 @@ pub async fn run(
             scheme: image.scheme(opts.boolean("plainHttp")?),
             credentials,
             retry: RetryPolicy {
-                max_attempts: opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32,
+                max_attempts: retries,
                 seed: crate::js::random_seed(),
                 ..RetryPolicy::default()
             },
             ..PullConfig::default().registry
         },
         transfer: tug_core::TransferConfig {
-            jobs: opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize,
+            jobs: usize::from(jobs),
             ..PullConfig::default().transfer
         },
         ..PullConfig::default()
     };
     if handle::cancelled(&mut cancel) {
-        return Err(from_core(&tug_core::Error::Cancelled, Side::Pull));
+        return Err(from_core(&tug_core::Error::Cancelled));
     }
     let listener = Listener::new(&on_event);
     let mut blobs = PulledBlobs::default();
@@ -119,11 +122,11 @@ pub async fn run(
     .await;
     if let Some(e) = store_error {
         return Err(js_error(
-            Code::Input,
+            ErrorClass::Input,
             &format!("cannot keep a pulled blob: {e}"),
         ));
     }
-    let report = result.map_err(|e| from_core(&e, Side::Pull))?;
+    let report = result.map_err(|e| from_core(&e))?;
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let name = format!("{}/{}:{tag}", image.registry, image.repository);
     let tar = docker_archive::build(&report, &blobs, Some(&name)).await?;

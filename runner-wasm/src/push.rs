@@ -3,27 +3,23 @@
 
 use futures_channel::mpsc::UnboundedReceiver;
 use serde_json::json;
-use tug_core::archive::{BlobLocation, ManifestBytes, Selection};
-use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan};
+use tug_core::archive::BlobLocation;
+use tug_core::push::{Output, Push, PushConfig};
 use tug_core::retry::RetryPolicy;
-use tug_core::Reference;
+use tug_core::{limits, ErrorClass, Reference};
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
 
 use crate::blob_source::{display_name, BlobSources};
 use crate::driver::drive;
-use crate::errors::{from_core, js_error, Code, Side};
+use crate::errors::{from_core, js_error};
 use crate::events::{push_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::inspect;
+use crate::limits::BODY_PROGRESS;
 use crate::options::Options;
 use crate::timer::Clock;
-
-/// Default `PATCH` chunk and largest monolithic `PUT`: `fetch` shows no upload progress,
-/// so progress moves once per request, and distribution drops a session whose `PATCH`
-/// broke: 16 MiB bounds both.
-const DEFAULT_CHUNK: u64 = 16 * 1024 * 1024;
 
 /// Runs a push to completion; resolves to the result object or rejects with a coded error.
 pub async fn run(
@@ -37,66 +33,37 @@ pub async fn run(
     let target: Reference = target
         .trim()
         .parse()
-        .map_err(|e| js_error(Code::Input, &format!("target: {e}")))?;
+        .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
     let opts = Options::new(&options);
     let credentials = opts.credentials()?;
     let wanted = opts.name_or_index("image")?;
     let plain_http = opts.boolean("plainHttp")?;
-    let jobs = opts.count("jobs")?.unwrap_or(4).clamp(1, 64) as usize;
-    let retries = opts.count("retries")?.unwrap_or(5).clamp(1, 100) as u32;
-    let chunk_size = opts.count("chunkSize")?.unwrap_or(DEFAULT_CHUNK).max(1);
-    let monolithic_max = opts.count("monolithicMax")?.unwrap_or(chunk_size);
+    let (jobs, retries) = transfer_options(&opts)?;
+    let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
+    let monolithic_max = opts
+        .count("monolithicMax")?
+        .unwrap_or(limits::default_monolithic_max(BODY_PROGRESS, chunk_size));
+    let chunk_size = chunk_size.unwrap_or(limits::default_upload_size(BODY_PROGRESS));
 
     let contents = inspect::resolve(&file).await?;
     let name = display_name(&file);
     let selection = contents
         .select_for_push(wanted.as_deref())
-        .map_err(|e| js_error(Code::Input, &format!("{name}: {e}")))?;
-    let (images, index) = match selection {
-        Selection::Image(img) => (std::slice::from_ref(img), None),
-        Selection::Index { index, images } => (images, Some(index)),
-    };
-    let blobs: Vec<_> = images
-        .iter()
-        .flat_map(|img| std::iter::once(&img.config).chain(&img.layers))
-        .collect();
+        .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
+    let selected = selection.push_plan(&target);
     let mut sources = Vec::new();
-    for b in &blobs {
+    for b in &selected.sources {
         match &b.location {
             BlobLocation::TarRange { offset, .. } => sources.push((file.clone(), *offset)),
             BlobLocation::File { path } => {
                 return Err(js_error(
-                    Code::Input,
+                    ErrorClass::Input,
                     &format!("{name}: blob {path} is outside the tar"),
                 ))
             }
         }
     }
-    let plan_manifest = |m: &ManifestBytes| PlanManifest {
-        bytes: m.bytes.clone(),
-        media_type: m.media_type.clone(),
-        digest: m.digest.clone(),
-    };
-    let plan = PushPlan {
-        registry: target.api_host().to_owned(),
-        repository: target.repository.clone(),
-        reference: target.manifest_ref(),
-        blobs: blobs
-            .iter()
-            .map(|b| PlanBlob {
-                digest: b.digest.clone(),
-                size: b.size,
-            })
-            .collect(),
-        manifest: plan_manifest(index.unwrap_or(&images[0].manifest)),
-        mount_from: None,
-        resume: Vec::new(),
-        pending: Vec::new(),
-        children: match index {
-            Some(_) => images.iter().map(|i| plan_manifest(&i.manifest)).collect(),
-            None => Vec::new(),
-        },
-    };
+    let plan = selected.plan;
     let config = PushConfig {
         registry: tug_core::RegistryConfig {
             scheme: target.scheme(plain_http),
@@ -109,7 +76,7 @@ pub async fn run(
             ..PushConfig::default().registry
         },
         transfer: tug_core::TransferConfig {
-            jobs,
+            jobs: usize::from(jobs),
             ..PushConfig::default().transfer
         },
         monolithic_max,
@@ -117,7 +84,7 @@ pub async fn run(
         ..PushConfig::default()
     };
     if handle::cancelled(&mut cancel) {
-        return Err(from_core(&tug_core::Error::Cancelled, Side::Push));
+        return Err(from_core(&tug_core::Error::Cancelled));
     }
     let listener = Listener::new(&on_event);
     let transport = Transport::new(BlobSources::new(sources));
@@ -134,7 +101,7 @@ pub async fn run(
         None
     })
     .await;
-    let report = result.map_err(|e| from_core(&e, Side::Push))?;
+    let report = result.map_err(|e| from_core(&e))?;
     Ok(to_js(&json!({
         "manifestDigest": report.manifest_digest,
         "bytesSent": report.bytes_uploaded,
@@ -143,4 +110,14 @@ pub async fn run(
         "retries": report.retries,
         "durationMs": clock.elapsed().as_millis() as u64,
     })))
+}
+
+/// `jobs` and `retries`, within the core's limits, else their defaults.
+pub fn transfer_options(opts: &Options<'_>) -> Result<(u16, u32), JsValue> {
+    let jobs = opts.count_in("jobs", limits::JOBS)?;
+    let retries = opts.count_in("retries", limits::RETRIES)?;
+    Ok((
+        jobs.unwrap_or(limits::DEFAULT_JOBS),
+        retries.unwrap_or(limits::DEFAULT_RETRIES),
+    ))
 }

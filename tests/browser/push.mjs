@@ -101,6 +101,9 @@ async function main() {
       throw new Error(`the page's push engine did not load: ${report.engine}; console: ${report.console.join(' | ')}`);
     });
     report.engine = await page.textContent('#engine');
+    // The option fields' ranges and defaults, as the page set them from tug-wasm's limits().
+    report.optionFields = await page.$$eval('#jobs, #retries, #chunk', (inputs) =>
+      Object.fromEntries(inputs.map((i) => [i.id, { min: i.min, max: i.max, value: i.value }])));
 
     if (env.TUG_FILE_VIA === 'drop') {
       const bytes = readFileSync(tar).toString('base64');

@@ -12,6 +12,7 @@
 //   TUG_PULL_GZIP  optional: an image with gzip layers to pull into gzip.tar
 //   TUG_PULL_LABELLED  optional: an image of plain layers labelled `+gzip`, into labelled.tar
 //   TUG_UNREACHABLE  optional: host:port where nothing listens (for the `network` code)
+//   TUG_PULL_TAMPERED  optional: an image one of whose blobs the registry serves altered
 import assert from 'node:assert/strict';
 import { openAsBlob } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -114,10 +115,18 @@ errors.notATar = await tug.inspect(new Blob(['this is not a tar file'])).then(
   (e) => ({ code: e.code, message: e.message }),
 );
 errors.badTarget = await codeOf((on) => tug.push(file, 'UPPER/Case::', registryOptions, on));
+// Options outside the core's limits are refused, not quietly clamped.
+errors.tooManyRetries = await codeOf((on) =>
+  tug.push(file, target, { ...registryOptions, retries: tug.limits().retries.max + 1 }, on),
+);
+errors.noJobs = await codeOf((on) => tug.pull(target, { ...registryOptions, jobs: 0 }, on));
 if (process.env.TUG_UNREACHABLE) {
   errors.unreachable = await codeOf((on) =>
     tug.push(file, `${process.env.TUG_UNREACHABLE}/x/y:z`, { plainHttp: true, retries: 1 }, on),
   );
+}
+if (process.env.TUG_PULL_TAMPERED) {
+  errors.tamperedPull = await codeOf((on) => tug.pull(process.env.TUG_PULL_TAMPERED, registryOptions, on));
 }
 errors.cancelledAtOnce = await codeOf((on) => {
   const h = tug.push(file, target.replace(/:[^:/]+$/, ':cancelled'), registryOptions, on);
@@ -139,6 +148,7 @@ if (registryOptions.username) {
 
 const result = {
   version: tug.version(),
+  limits: tug.limits(),
   images,
   push: pushed.result,
   pushEvents: pushCounts,

@@ -19,6 +19,7 @@ const state = {
   blobDigest: new Map(), // plan blob index → digest
   retries: 0,
   lastTotal: 0,
+  limits: null, // tug-wasm's limits() once the engine is loaded
 };
 
 const history = new History();
@@ -58,6 +59,7 @@ const engineReady = (async () => {
     const mod = await import('../pkg/tug_wasm.js');
     await mod.default();
     state.tug = mod;
+    applyLimits(mod.limits());
     engine.textContent = `Push engine ready (tug ${mod.version()})`;
     engine.dataset.state = 'ready';
     updatePushButton();
@@ -104,7 +106,7 @@ async function setFile(file) {
     const repo = $('repository');
     if (!repo.value) {
       const tag = state.images[0].tags?.[0];
-      if (tag) repo.value = suggestRepository(tag);
+      if (tag) repo.value = suggestRepository(tug, tag);
     }
   } catch (e) {
     if (state.file !== file) return;
@@ -164,7 +166,7 @@ function renderImages() {
         for (const card of list.querySelectorAll('.image')) card.classList.remove('selected');
         card.classList.add('selected');
         const tag = img.tags?.[0];
-        if (tag) $('repository').value = suggestRepository(tag);
+        if (tag) $('repository').value = suggestRepository(state.tug, tag);
       });
       head.append(radio, el('label', { for: id }, tags, meta));
     } else {
@@ -216,10 +218,34 @@ function clearFieldErrors() {
   show($('form-error'), false);
 }
 
-function numberField(id, fallback, min, max) {
+// The option fields: which push option each sets, in which unit. Their ranges and defaults
+// are tug-wasm's (`limits()`, the core's, as the CLI has them).
+const MIB = 1024 * 1024;
+const OPTION_FIELDS = {
+  jobs: { option: 'jobs', unit: 1 },
+  retries: { option: 'retries', unit: 1 },
+  chunk: { option: 'chunkSize', unit: MIB },
+};
+
+/** Gives each option field its range and default from tug-wasm's `limits()`. */
+function applyLimits(limits) {
+  state.limits = limits;
+  for (const [id, { option, unit }] of Object.entries(OPTION_FIELDS)) {
+    const limit = limits[option];
+    const input = $(id);
+    if (limit.min !== undefined) input.min = String(Math.ceil(limit.min / unit));
+    if (limit.max !== undefined) input.max = String(Math.floor(limit.max / unit));
+    if (!input.value) input.value = String(Math.round(limit.default / unit));
+  }
+}
+
+/** The option a field sets, in the option's unit, within its limits. */
+function numberField(id) {
+  const { option, unit } = OPTION_FIELDS[id];
+  const limit = state.limits[option];
   const n = Number.parseInt($(id).value, 10);
-  if (!Number.isFinite(n)) return fallback;
-  return Math.min(max, Math.max(min, n));
+  if (!Number.isFinite(n)) return limit.default;
+  return Math.min(limit.max ?? Infinity, Math.max(limit.min ?? 0, n * unit));
 }
 
 function onSubmit(event) {
@@ -228,7 +254,7 @@ function onSubmit(event) {
   clearFieldErrors();
   let dest;
   try {
-    dest = parseDestination($('registry-url').value, $('repository').value);
+    dest = parseDestination(state.tug, $('registry-url').value, $('repository').value);
   } catch (e) {
     if (e instanceof FieldError) {
       fieldError(e.field, e.message);
@@ -236,22 +262,14 @@ function onSubmit(event) {
     }
     throw e;
   }
-  if (typeof state.tug.normalizeReference === 'function') {
-    try {
-      state.tug.normalizeReference(dest.target);
-    } catch (e) {
-      fieldError('repository', messageOf(e));
-      return;
-    }
-  }
   const username = $('username').value.trim();
   const password = $('password').value;
   const options = {
     image: state.selected,
     plainHttp: dest.plainHttp,
-    jobs: numberField('jobs', 4, 1, 16),
-    retries: numberField('retries', 5, 1, 20),
-    chunkSize: numberField('chunk', 16, 1, 1024) * 1024 * 1024,
+    jobs: numberField('jobs'),
+    retries: numberField('retries'),
+    chunkSize: numberField('chunk'),
   };
   if (username) {
     options.username = username;

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::compression::{sniff, Compression};
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 
 /// Which layer a message is about: its digest and, where known, the image it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +108,73 @@ pub fn decoding(first_bytes: &[u8]) -> Result<Compression, LayerTarProblem> {
     }
 }
 
+/// Checks a layer's tar, as it is decoded, against the diffID its image's config names.
+///
+/// Feed it every byte of the decoded tar with [`TarCheck::update`], then [`TarCheck::finish`].
+pub struct TarCheck {
+    layer: LayerName,
+    diff_id: Digest,
+    compression: Compression,
+    hasher: Hasher,
+}
+
+impl TarCheck {
+    /// A check of `layer`, decoded as `compression` (from [`decoding`]), against `diff_id`.
+    pub fn new(layer: LayerName, diff_id: Digest, compression: Compression) -> TarCheck {
+        let hasher = Hasher::new(diff_id.algorithm());
+        TarCheck {
+            layer,
+            diff_id,
+            compression,
+            hasher,
+        }
+    }
+
+    /// Whether the check can be skipped because it was already made: a plain layer whose
+    /// blob was verified against its digest, and whose digest is its diffID.
+    pub fn holds_by_digest(&self) -> bool {
+        self.compression == Compression::None && self.layer.digest == self.diff_id
+    }
+
+    /// The next bytes of the decoded tar.
+    pub fn update(&mut self, tar_bytes: &[u8]) {
+        self.hasher.update(tar_bytes);
+    }
+
+    /// The error for `problem` with this layer, e.g. when its bytes could not be decoded.
+    pub fn fail(&self, problem: LayerTarProblem) -> LayerTarError {
+        LayerTarError {
+            layer: self.layer.clone(),
+            problem,
+        }
+    }
+
+    /// The decoder or the source failed: the error naming the layer and its decoding.
+    pub fn unreadable(&self, detail: String) -> LayerTarError {
+        self.fail(LayerTarProblem::Unreadable {
+            compression: self.compression,
+            detail,
+        })
+    }
+
+    /// `Ok` when the tar hashes to the diffID; else the error naming the layer, how it was
+    /// decoded, what it hashes to and what the config says.
+    pub fn finish(self) -> Result<(), Box<LayerTarError>> {
+        let actual = self.hasher.finish();
+        if actual == self.diff_id {
+            return Ok(());
+        }
+        Err(Box::new(LayerTarError {
+            layer: self.layer,
+            problem: LayerTarProblem::DiffIdMismatch {
+                compression: self.compression,
+                actual,
+                expected: self.diff_id,
+            },
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +194,51 @@ mod tests {
         assert_eq!(
             decoding(b"BZh91AY&"),
             Err(LayerTarProblem::Unsupported(Compression::Bzip2))
+        );
+    }
+
+    #[test]
+    fn a_tar_check_passes_the_right_tar_and_names_the_layer_otherwise() {
+        let tar = b"a layer's tar".as_slice();
+        let diff_id = Digest::sha256_of(tar);
+        let layer = LayerName {
+            digest: Digest::sha256_of(b"gzip of it"),
+            image: Some("r.example/app:v1".into()),
+        };
+        let mut check = TarCheck::new(layer.clone(), diff_id.clone(), Compression::Gzip);
+        assert!(!check.holds_by_digest());
+        for part in tar.chunks(4) {
+            check.update(part);
+        }
+        assert_eq!(check.finish(), Ok(()));
+
+        let mut check = TarCheck::new(layer.clone(), diff_id.clone(), Compression::Gzip);
+        check.update(b"something else");
+        let err = check.finish().unwrap_err();
+        assert_eq!(err.layer, layer);
+        let LayerTarProblem::DiffIdMismatch {
+            compression,
+            actual,
+            expected,
+        } = err.problem
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(compression, Compression::Gzip);
+        assert_eq!(actual, Digest::sha256_of(b"something else"));
+        assert_eq!(expected, diff_id);
+
+        let plain = LayerName {
+            digest: diff_id.clone(),
+            image: None,
+        };
+        assert!(TarCheck::new(plain.clone(), diff_id.clone(), Compression::None).holds_by_digest());
+        let check = TarCheck::new(plain, diff_id, Compression::Zstd);
+        assert!(!check.holds_by_digest());
+        let err = check.unreadable("cut short".into()).to_string();
+        assert!(
+            err.contains("does not decompress as zstd (cut short)"),
+            "{err}"
         );
     }
 

@@ -12,6 +12,9 @@
 //!
 //! [`layer_tar`] decides how a layer blob turns back into its tar (by its bytes) and names
 //! the layer in every error; [`recompress`] re-describes an image with compressed layers.
+//! [`Selection::push_plan`] turns a selection into the push plan both runners send;
+//! [`docker_save_export`] plans the entries of a `docker save` tar, which a runner writes
+//! with [`tar_writer`].
 //!
 //! Driving either one: call `poll`; do the read it asks for; pass the answer to the matching
 //! `handle_*` method; repeat until it is done. `poll` repeats a request until it is answered.
@@ -20,6 +23,7 @@
 
 pub mod compression;
 mod docker_save;
+pub mod docker_save_export;
 mod error;
 mod image;
 mod json_edit;
@@ -28,12 +32,14 @@ pub mod media_types;
 mod oci_json;
 mod oci_layout;
 mod path;
+mod push_plan;
 pub mod recompress;
 mod resolve;
 mod select;
 mod store;
 mod tar_header;
 mod tar_index;
+pub mod tar_writer;
 #[cfg(test)]
 mod test_util;
 #[cfg(test)]
@@ -45,6 +51,7 @@ pub use image::{
     BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection, SourceContents, SourceFormat,
 };
 pub use oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+pub use push_plan::SelectionPlan;
 pub use resolve::{ResolveStep, SourceResolver};
 pub use store::MAX_METADATA_LEN;
 pub use tar_index::{

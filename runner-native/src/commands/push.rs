@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Instant as Clock;
 
 use tug_core::archive::Selection;
-use tug_core::push::{
-    Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport,
-};
+use tug_core::push::{Event, Output, PlanBlob, Push, PushConfig, PushPlan, PushReport};
 use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
@@ -80,10 +78,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             true => neither(&e),
             false => CliError::Input(format!("{}: {e}", source.path.display())),
         })?;
-    let (images, index) = match selection {
-        Selection::Image(img) => (std::slice::from_ref(img), None),
-        Selection::Index { index, images } => (images, Some(index)),
-    };
+    let (images, index) = (selection.images(), selection.index());
     let how = match settings.compress.value.codec() {
         Some(chosen) => {
             let level = &settings.compress_level;
@@ -122,37 +117,21 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         )?),
         _ => None,
     };
-    let (images, index) = match &compressed {
-        Some(c) => (c.images.as_slice(), c.index.as_ref()),
-        None => (images, index),
+    let selection = match &compressed {
+        Some(c) => Selection::of(&c.images, c.index.as_ref())
+            .ok_or_else(|| CliError::Input(format!("{}: no image", source.path.display())))?,
+        None => selection,
     };
-    let mut blobs = Vec::new();
-    let mut labels = Vec::new();
-    for (i, image) in images.iter().enumerate() {
-        let prefix = if index.is_some() {
-            format!("image {}/{} ", i + 1, images.len())
-        } else {
-            String::new()
-        };
-        let n = image.layers.len();
-        blobs.push(&image.config);
-        labels.push(format!("{prefix}config"));
-        for (j, layer) in image.layers.iter().enumerate() {
-            blobs.push(layer);
-            labels.push(format!("{prefix}layer {}/{n}", j + 1));
-        }
-    }
+    let (images, index) = (selection.images(), selection.index());
+    let selected = selection.push_plan(&target);
+    let labels = selected.labels;
     // Where each blob's bytes come from; pending: the plan indices of layers still being
     // compressed, which go in as estimates (their plain digest and size).
     let mut files = Vec::new();
     let mut plan_blobs = Vec::new();
     let mut pending = Vec::new();
     let mut slots: HashMap<Digest, first_pass::Slot> = HashMap::new();
-    for (i, b) in blobs.iter().enumerate() {
-        let as_is = PlanBlob {
-            digest: b.digest.clone(),
-            size: b.size,
-        };
+    for (i, (b, as_is)) in selected.sources.iter().zip(selected.plan.blobs).enumerate() {
         let compressible = alongside.as_ref().filter(|_| PlainLayers::wants(b));
         let (blob, file) = if let Some(c) = compressed.as_ref().and_then(|c| c.blobs.get(&b.digest))
         {
@@ -178,31 +157,11 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         plan_blobs.push(blob);
         files.push(file);
     }
-    let plan_manifest = |m: &tug_core::archive::ManifestBytes| PlanManifest {
-        bytes: m.bytes.clone(),
-        media_type: m.media_type.clone(),
-        digest: m.digest.clone(),
-    };
+    // With pending layers, the manifests are placeholders until the first pass ends.
     let plan = PushPlan {
-        registry: target.api_host().to_owned(),
-        repository: target.repository.clone(),
-        reference: target.manifest_ref(),
         blobs: plan_blobs,
-        // With pending layers, the manifests are placeholders until the first pass ends.
-        manifest: match index {
-            Some(index) => plan_manifest(index),
-            None => plan_manifest(&images[0].manifest),
-        },
-        mount_from: None,
-        resume: Vec::new(),
         pending: pending.clone(),
-        children: match index {
-            Some(_) => images
-                .iter()
-                .map(|img| plan_manifest(&img.manifest))
-                .collect(),
-            None => Vec::new(),
-        },
+        ..selected.plan
     };
     let (tls, registry) = settings.connection(&target, &args.registry, credentials);
     let config = PushConfig {

@@ -12,7 +12,7 @@ use std::thread::Scope;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
-use tug_core::archive::{ManifestBytes, ResolvedImage};
+use tug_core::archive::{ManifestBytes, ResolvedImage, Selection};
 use tug_core::push::PlanManifest;
 use tug_core::Digest;
 
@@ -129,21 +129,9 @@ impl<'a> FirstPass<'a> {
         let done = self
             .layers
             .finish(source, self.images, self.index, self.cache)?;
-        let plan_manifest = |m: &ManifestBytes| PlanManifest {
-            bytes: m.bytes.clone(),
-            media_type: m.media_type.clone(),
-            digest: m.digest.clone(),
-        };
-        let (manifest, children) = match &done.index {
-            Some(index) => (
-                plan_manifest(index),
-                done.images
-                    .iter()
-                    .map(|i| plan_manifest(&i.manifest))
-                    .collect(),
-            ),
-            None => (plan_manifest(&done.images[0].manifest), Vec::new()),
-        };
+        let (manifest, children) = Selection::of(&done.images, done.index.as_ref())
+            .ok_or_else(|| CliError::Input("the compressed image has no manifest".into()))?
+            .manifests();
         Ok(Late::Manifests {
             manifest,
             children,

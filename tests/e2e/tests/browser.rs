@@ -78,6 +78,14 @@ fn push_from_the_page_through_nginx_then_skopeo_checks_every_byte() {
         text(&report)
     );
 
+    // The option fields' ranges and defaults are the core's, read through tug-wasm's
+    // limits(): the CLI's ranges (1-64 jobs, 1-1000 attempts), fetch's 16 MiB chunks.
+    let fields = &report["optionFields"];
+    let field = |min: &str, max: &str, value: &str| serde_json::json!({ "min": min, "max": max, "value": value });
+    assert_eq!(fields["jobs"], field("1", "64", "4"), "{fields}");
+    assert_eq!(fields["retries"], field("1", "1000", "5"), "{fields}");
+    assert_eq!(fields["chunk"], field("1", "", "16"), "{fields}");
+
     // The page showed the image it read, and every blob as pushed.
     let images = report["images"].to_string();
     assert!(images.contains("example/web-app:v1"), "{images}");

@@ -168,6 +168,17 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         &["--preserve-digests"],
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // An image whose layer the registry's storage has altered: pulling it fails its digest.
+    let tampered_layout = dir.path().join("tampered");
+    let tampered = write_oci_layout(&tampered_layout, &ImageSpec::new(86).layer(50_000), "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", tampered_layout.display()),
+        &registry,
+        "tampered/app:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    tamper_with_blob(&registry, &tampered.layers[0].digest);
     let out = dir.path().join("out");
     fs::create_dir(&out).unwrap();
     let result = run_node(
@@ -178,6 +189,7 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         &[
             ("TUG_PULL_GZIP", registry.image("gz/app:v1")),
             ("TUG_PULL_LABELLED", registry.image("labelled/app:v1")),
+            ("TUG_PULL_TAMPERED", registry.image("tampered/app:v1")),
             ("TUG_UNREACHABLE", format!("127.0.0.1:{}", closed_port())),
         ],
     );
@@ -211,6 +223,43 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     assert_eq!(errors["unreachable"]["code"], "network", "{errors}");
     assert_eq!(errors["cancelledAtOnce"]["code"], "cancelled", "{errors}");
     assert_eq!(errors["cancelledMidway"]["code"], "cancelled", "{errors}");
+    // The core's limits, as the CLI's flags have them; outside them, an input error.
+    assert_eq!(result["limits"]["retries"]["max"], 1000, "{result}");
+    assert_eq!(result["limits"]["jobs"]["max"], 64, "{result}");
+    assert_eq!(
+        result["limits"]["chunkSize"]["default"],
+        16 << 20,
+        "{result}"
+    );
+    assert_eq!(errors["tooManyRetries"]["code"], "input", "{errors}");
+    let message = errors["tooManyRetries"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("\"retries\" must be a whole number from 1 to 1000"),
+        "{errors}"
+    );
+    assert_eq!(errors["noJobs"]["code"], "input", "{errors}");
+    // The same class as the CLI's exit code 3 for the same pull (tests/e2e/tests/pull.rs).
+    assert_eq!(errors["tamperedPull"]["code"], "input", "{errors}");
+    let message = errors["tamperedPull"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("does not match its digest"), "{errors}");
+}
+
+/// Flips a byte of blob `digest` in the registry's storage.
+fn tamper_with_blob(registry: &Registry, digest: &str) {
+    let hex = digest.trim_start_matches("sha256:");
+    let data = registry
+        .storage_dir()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&data, bytes).unwrap();
 }
 
 #[test]

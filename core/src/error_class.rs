@@ -1,0 +1,255 @@
+//! The classes of failure users and scripts branch on: the CLI's exit codes, tug-wasm's
+//! error `.code` and the history's `error_class` all come from [`Error::class`], so a failure
+//! is put in the same class by every runner.
+
+use std::fmt;
+
+use crate::archive::layer_tar::LayerTarError;
+use crate::archive::ArchiveError;
+use crate::error::Error;
+use crate::http::{TransportError, TransportErrorKind};
+
+/// What kind of failure an error is, as its user sees it.
+///
+/// Not `#[non_exhaustive]`: a new class must be given its exit code and its name by every
+/// runner, so adding one fails to compile until they do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The command line was wrong: a bad flag, an unparsable target. The core never returns
+    /// it; the CLI uses it for its arguments (tug-wasm calls a bad argument `Input`, as its
+    /// API has always said).
+    Usage,
+    /// The input cannot be used: not an image file, a missing or malformed entry, a size or
+    /// digest that disagrees with its descriptor, a source file that changes or cannot be
+    /// read while it is sent.
+    Input,
+    /// Credentials are missing or were rejected, or access was denied.
+    Auth,
+    /// The registry answered with an error, or broke the protocol.
+    Registry,
+    /// The registry could not be reached, or the connection kept failing.
+    Network,
+    /// The registry answered but a browser withheld the answer (CORS).
+    Cors,
+    /// The user cancelled.
+    Cancelled,
+}
+
+impl ErrorClass {
+    /// Every class, in the order of the README's exit-code table.
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::Usage,
+        ErrorClass::Input,
+        ErrorClass::Auth,
+        ErrorClass::Registry,
+        ErrorClass::Network,
+        ErrorClass::Cors,
+        ErrorClass::Cancelled,
+    ];
+
+    /// The stable name: tug-wasm's `.code`, the history's `error_class`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Usage => "usage",
+            ErrorClass::Input => "input",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Registry => "registry",
+            ErrorClass::Network => "network",
+            ErrorClass::Cors => "cors",
+            ErrorClass::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Error {
+    /// The class of this failure.
+    ///
+    /// A digest mismatch is an input error whichever side's bytes failed their digest (the
+    /// image file in a push, a pulled manifest or blob): the image is not what its digests
+    /// say, and `tug` has documented exit code 3 for that since its first release.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidInput { .. } | Error::DigestMismatch { .. } => ErrorClass::Input,
+            Error::Auth { .. }
+            | Error::Registry {
+                status: 401 | 403, ..
+            } => ErrorClass::Auth,
+            Error::Registry { .. } | Error::Protocol { .. } => ErrorClass::Registry,
+            Error::Transport { error, .. } => transport_class(error),
+            Error::Cancelled => ErrorClass::Cancelled,
+        }
+    }
+}
+
+impl ArchiveError {
+    /// The class of a failure to read an image file or layout: the input's.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Input
+    }
+}
+
+impl LayerTarError {
+    /// The class of a layer that cannot be turned back into its tar (it does not decode, or
+    /// not to its diffID): the input's, as a digest mismatch is ([`Error::class`]).
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Input
+    }
+}
+
+/// The class of a transport failure: a local source that cannot be read is the input's
+/// fault, a browser's CORS refusal its own class, anything else the network's.
+fn transport_class(error: &TransportError) -> ErrorClass {
+    match error.kind {
+        TransportErrorKind::Source => ErrorClass::Input,
+        TransportErrorKind::Blocked => ErrorClass::Cors,
+        _ => ErrorClass::Network,
+    }
+}
+
+/// One error of every kind the core returns, with the class it must have: the table the
+/// core's test checks and the runners' tests walk (the CLI's exit codes, tug-wasm's `.code`),
+/// so they cannot disagree. Not a stable API.
+#[doc(hidden)]
+pub fn class_table() -> Vec<(Error, ErrorClass)> {
+    use crate::digest::Digest;
+    let registry = |status| Error::Registry {
+        action: "uploading blob".into(),
+        status,
+        errors: Default::default(),
+    };
+    let transport = |kind| Error::Transport {
+        action: "uploading blob".into(),
+        error: TransportError {
+            kind,
+            message: "what the runtime said".into(),
+        },
+    };
+    let mut table = vec![
+        (
+            Error::InvalidInput {
+                message: "bad plan".into(),
+            },
+            ErrorClass::Input,
+        ),
+        (
+            Error::DigestMismatch {
+                what: "blob from registry.example/app".into(),
+                expected: Digest::sha256_of(b"expected"),
+                actual: Digest::sha256_of(b"actual"),
+            },
+            ErrorClass::Input,
+        ),
+        (
+            Error::Auth {
+                message: "credentials rejected".into(),
+            },
+            ErrorClass::Auth,
+        ),
+        (registry(401), ErrorClass::Auth),
+        (registry(403), ErrorClass::Auth),
+        (registry(404), ErrorClass::Registry),
+        (registry(500), ErrorClass::Registry),
+        (
+            Error::Protocol {
+                action: "pushing manifest".into(),
+                message: "no Location".into(),
+            },
+            ErrorClass::Registry,
+        ),
+        (Error::Cancelled, ErrorClass::Cancelled),
+    ];
+    for kind in [
+        TransportErrorKind::Connect,
+        TransportErrorKind::Tls,
+        TransportErrorKind::NotTls,
+        TransportErrorKind::Io,
+        TransportErrorKind::Timeout,
+        TransportErrorKind::MixedContent,
+        TransportErrorKind::TooLarge,
+        TransportErrorKind::Other,
+    ] {
+        table.push((transport(kind), ErrorClass::Network));
+    }
+    table.push((transport(TransportErrorKind::Source), ErrorClass::Input));
+    table.push((transport(TransportErrorKind::Blocked), ErrorClass::Cors));
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn every_error_has_the_class_the_table_lists() {
+        for (error, class) in class_table() {
+            assert_eq!(error.class(), class, "{error}");
+        }
+    }
+
+    #[test]
+    fn the_table_covers_every_class_the_core_returns() {
+        let table = class_table();
+        for class in ErrorClass::ALL {
+            let returned = table.iter().any(|(_, c)| *c == class);
+            // Usage is the runners' own (their flags and options), never the core's.
+            assert_eq!(returned, class != ErrorClass::Usage, "{class}");
+        }
+    }
+
+    #[test]
+    fn names_are_the_documented_codes() {
+        let names: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "usage",
+                "input",
+                "auth",
+                "registry",
+                "network",
+                "cors",
+                "cancelled"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_image_file_or_layer_is_an_input_error() {
+        let archive = ArchiveError::NotATar {
+            reason: "zeros".into(),
+        };
+        assert_eq!(archive.class(), ErrorClass::Input);
+        let layer = LayerTarError {
+            layer: crate::archive::layer_tar::LayerName {
+                digest: crate::Digest::sha256_of(b"l"),
+                image: None,
+            },
+            problem: crate::archive::layer_tar::LayerTarProblem::Unsupported(
+                crate::archive::Compression::Xz,
+            ),
+        };
+        assert_eq!(layer.class(), ErrorClass::Input);
+    }
+
+    #[test]
+    fn a_pulled_blob_that_fails_its_digest_is_an_input_error_as_a_pushed_one_is() {
+        let mismatch = |what: &str| Error::DigestMismatch {
+            what: what.into(),
+            expected: crate::Digest::sha256_of(b"a"),
+            actual: crate::Digest::sha256_of(b"b"),
+        };
+        assert_eq!(
+            mismatch("blob from 127.0.0.1:5000/app").class(),
+            ErrorClass::Input
+        );
+        assert_eq!(mismatch("blob 1 of the image").class(), ErrorClass::Input);
+    }
+}

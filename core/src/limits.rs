@@ -1,0 +1,93 @@
+//! The ranges and defaults of the transfer settings, declared once: the CLI's flags, config
+//! file and environment, tug-wasm's options and the web page's fields all take them from
+//! here (the page through tug-wasm's `limits()`).
+
+use std::ops::RangeInclusive;
+
+/// Blobs in flight at once (`--jobs`, `jobs`): at least one; more than 64 only adds
+/// connections a registry may refuse.
+pub const JOBS: RangeInclusive<u16> = 1..=64;
+
+/// Blobs in flight at once when nothing is said.
+pub const DEFAULT_JOBS: u16 = 4;
+
+/// Attempts per request, counting the first (`--retries`, `retries`).
+pub const RETRIES: RangeInclusive<u32> = 1..=1000;
+
+/// Attempts per request when nothing is said.
+pub const DEFAULT_RETRIES: u32 = 5;
+
+/// The smallest `PATCH` chunk, in bytes: a chunk of nothing would never finish a blob. (The
+/// registry's `OCI-Chunk-Min-Length` raises it further while a push runs.)
+pub const CHUNK_SIZE_MIN: u64 = 1;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Whether a runtime sees a request body leave while it is sent. The native runner does
+/// (it streams the body itself); `fetch` does not: progress then moves once per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyProgress {
+    /// Progress is reported while a body is sent.
+    Seen,
+    /// Only the response says a body arrived.
+    Unseen,
+}
+
+/// The default `PATCH` chunk size and largest monolithic `PUT` (`--chunk-size`,
+/// `--monolithic-max`, `chunkSize`, `monolithicMax`) for a runtime.
+///
+/// 64 MiB where progress is seen while a body is sent: fewer round trips. 16 MiB where it is
+/// not: progress moves once per request, and distribution forgets an upload session whose
+/// `PATCH` broke, so a smaller request bounds both the wait and what is lost.
+pub const fn default_upload_size(progress: BodyProgress) -> u64 {
+    match progress {
+        BodyProgress::Seen => 64 * MIB,
+        BodyProgress::Unseen => 16 * MIB,
+    }
+}
+
+/// The largest monolithic `PUT` when none is given but maybe a chunk size is: where bodies
+/// are not watched, no larger than that chunk size (no request outgrows a chunk); else the
+/// default.
+pub const fn default_monolithic_max(progress: BodyProgress, chunk_size: Option<u64>) -> u64 {
+    match (progress, chunk_size) {
+        (BodyProgress::Unseen, Some(chunk)) => chunk,
+        _ => default_upload_size(progress),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn defaults_lie_in_their_ranges() {
+        assert!(JOBS.contains(&DEFAULT_JOBS));
+        assert!(RETRIES.contains(&DEFAULT_RETRIES));
+        for progress in [BodyProgress::Seen, BodyProgress::Unseen] {
+            assert!(default_upload_size(progress) >= CHUNK_SIZE_MIN);
+        }
+        assert!(*JOBS.start() >= 1 && *RETRIES.start() >= 1);
+    }
+
+    #[test]
+    fn an_unwatched_body_stays_within_a_chunk() {
+        let unseen = BodyProgress::Unseen;
+        assert_eq!(default_monolithic_max(unseen, Some(1 << 20)), 1 << 20);
+        assert_eq!(default_monolithic_max(unseen, None), 16 << 20);
+        assert_eq!(default_upload_size(unseen), 16 << 20);
+        let seen = BodyProgress::Seen;
+        assert_eq!(default_monolithic_max(seen, Some(1 << 20)), 64 << 20);
+        assert_eq!(default_upload_size(seen), 64 << 20);
+    }
+
+    #[test]
+    fn the_retry_policy_defaults_to_the_declared_attempts() {
+        assert_eq!(
+            crate::retry::RetryPolicy::default().max_attempts,
+            DEFAULT_RETRIES
+        );
+    }
+}
