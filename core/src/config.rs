@@ -52,7 +52,7 @@ pub struct TransferConfig {
 impl Default for TransferConfig {
     fn default() -> Self {
         TransferConfig {
-            jobs: 4,
+            jobs: usize::from(crate::limits::DEFAULT_JOBS),
             adaptive: true,
             progress_interval: Duration::from_millis(200),
         }

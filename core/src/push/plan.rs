@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::config::{RegistryConfig, TransferConfig};
 use crate::digest::Digest;
+use crate::limits::{default_upload_size, BodyProgress};
 
 /// Everything a push sends: blobs first, then the manifest that names them.
 #[derive(Clone, Debug)]
@@ -97,8 +98,9 @@ impl Default for PushConfig {
         PushConfig {
             registry: RegistryConfig::default(),
             transfer: TransferConfig::default(),
-            monolithic_max: 16 * 1024 * 1024,
-            chunk_size: 64 * 1024 * 1024,
+            // A runner that cannot see request bodies leave (a browser) sets its own.
+            monolithic_max: default_upload_size(BodyProgress::Seen),
+            chunk_size: default_upload_size(BodyProgress::Seen),
             dry_run: false,
         }
     }

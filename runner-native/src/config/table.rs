@@ -17,6 +17,8 @@ use super::origin::{Origin, Setting};
 use super::registry::{FileRegistry, RegistrySettings};
 use super::spec::{Group, Spec};
 use super::value::Value;
+use tug_core::limits;
+
 use crate::compress::codec::CompressChoice;
 use crate::exit_code::CliError;
 use crate::progress::ProgressMode;
@@ -28,10 +30,10 @@ fn core() -> PushConfig {
 
 declare_settings! {
     /// Most blobs in flight at once (exactly this many with --fixed-jobs).
-    jobs: u16 = Spec::new(Group::Transfer, "--jobs", "TUG_JOBS", core().transfer.jobs as u16)
+    jobs: u16 = Spec::new(Group::Transfer, "--jobs", "TUG_JOBS", limits::DEFAULT_JOBS)
         .short('j')
         .value("JOBS")
-        .between(1, 64);
+        .between(i64::from(*limits::JOBS.start()), i64::from(*limits::JOBS.end()));
     /// Attempts per request before giving up.
     retries: u32 = Spec::new(
         Group::Transfer,
@@ -40,7 +42,7 @@ declare_settings! {
         RetryPolicy::default().max_attempts,
     )
     .value("RETRIES")
-    .between(1, 1000);
+    .between(i64::from(*limits::RETRIES.start()), i64::from(*limits::RETRIES.end()));
     /// Stop retrying once this many seconds have passed since the first failure.
     retry_max_wait: Option<u64> = Spec::new(
         Group::Transfer,
@@ -55,10 +57,9 @@ declare_settings! {
     chunk_size: u64 = Spec::new(Group::Upload, "--chunk-size", "TUG_CHUNK_SIZE", core().chunk_size)
         .value("BYTES")
         .counting("bytes")
-        .at_least(1);
+        .at_least(limits::CHUNK_SIZE_MIN as i64);
     /// Blobs up to this many bytes are uploaded in one request; larger ones in chunks.
-    // The CLI's own: the core's push config says 16 MiB.
-    monolithic_max: u64 = Spec::new(Group::Upload, "--monolithic-max", "TUG_MONOLITHIC_MAX", 64 << 20)
+    monolithic_max: u64 = Spec::new(Group::Upload, "--monolithic-max", "TUG_MONOLITHIC_MAX", core().monolithic_max)
         .value("BYTES")
         .counting("bytes");
     /// How to show progress.
