@@ -61,6 +61,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether a source that failed with this gives way to the next one (a mirror to the
+    /// registry it mirrors): it lacks the image (404) or cannot be reached.
+    pub fn gives_way_to_next_source(&self) -> bool {
+        matches!(
+            self,
+            Error::Registry { status: 404, .. } | Error::Transport { .. }
+        )
+    }
+}
+
 /// A runner called the core in a way the API does not allow. This is a bug in the runner,
 /// never caused by a registry or a file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

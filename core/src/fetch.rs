@@ -111,7 +111,18 @@ impl Fetch {
     /// an empty `repository` it only checks that the registry accepts the credentials (as
     /// `docker login` does, asking for a token without a scope).
     pub fn new(registry: &str, repository: &str, config: &RegistryConfig, now: Instant) -> Fetch {
-        let mut session = Session::new(registry, config, now);
+        Fetch::with_ids(registry, repository, config, now, 0)
+    }
+
+    /// [`Fetch::new`] numbering its requests from `id_base` on.
+    pub(crate) fn with_ids(
+        registry: &str,
+        repository: &str,
+        config: &RegistryConfig,
+        now: Instant,
+        id_base: u64,
+    ) -> Fetch {
+        let mut session = Session::new(registry, config, now).ids_from(id_base);
         if !repository.is_empty() {
             session
                 .auth

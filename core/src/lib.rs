@@ -73,6 +73,8 @@
 //!                 push.handle_input(now, Input::BodyEnd(req.id)).unwrap();
 //!             }
 //!             Output::Event(event) => println!("{event:?}"),
+//!             // The core gave up on a request (a body too large or too slow): stop it.
+//!             Output::Abort(_) => {}
 //!             Output::Finished(result) => break 'drive result.expect("pushed"),
 //!         }
 //!     }
@@ -170,6 +172,7 @@ pub mod auth;
 pub mod challenge;
 pub mod concurrency;
 pub mod config;
+pub mod copy;
 pub mod digest;
 pub mod endpoint;
 mod engine;

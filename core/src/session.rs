@@ -197,6 +197,13 @@ impl<S: Copy> Session<S> {
         self.abandoned.insert(id);
     }
 
+    /// Numbers this session's requests from `base` on (operations that run side by side, as
+    /// in a copy, keep their request ids apart).
+    pub(crate) fn ids_from(mut self, base: u64) -> Self {
+        self.next_id = base;
+        self
+    }
+
     /// Queues `step` to be sent.
     pub(crate) fn issue(&mut self, step: S) {
         self.issued.push_back(step);

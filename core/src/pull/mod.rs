@@ -93,7 +93,12 @@ struct Pulling {
 impl Pull {
     /// A pull of `plan`, starting at `now`.
     pub fn new(plan: PullPlan, config: PullConfig, now: Instant) -> Pull {
-        let mut session = Session::new(&plan.registry, &config.registry, now);
+        Pull::with_ids(plan, config, now, 0)
+    }
+
+    /// [`Pull::new`] numbering its requests from `id_base` on.
+    pub(crate) fn with_ids(plan: PullPlan, config: PullConfig, now: Instant, id_base: u64) -> Pull {
+        let mut session = Session::new(&plan.registry, &config.registry, now).ids_from(id_base);
         session
             .auth
             .add_scope(format!("repository:{}:pull", plan.repository));

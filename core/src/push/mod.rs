@@ -112,7 +112,12 @@ struct Pushing {
 impl Push {
     /// A push of `plan`, starting at `now`.
     pub fn new(plan: PushPlan, config: PushConfig, now: Instant) -> Push {
-        let mut session = Session::new(&plan.registry, &config.registry, now);
+        Push::with_ids(plan, config, now, 0)
+    }
+
+    /// [`Push::new`] numbering its requests from `id_base` on.
+    pub(crate) fn with_ids(plan: PushPlan, config: PushConfig, now: Instant, id_base: u64) -> Push {
+        let mut session = Session::new(&plan.registry, &config.registry, now).ids_from(id_base);
         session
             .auth
             .add_scope(format!("repository:{}:pull,push", plan.repository));
@@ -201,6 +206,16 @@ impl Push {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
+    }
+
+    /// The digest of plan blob `blob` (a copy opens the source's stream for it).
+    pub(crate) fn plan_blob_digest(&self, blob: usize) -> Option<crate::Digest> {
+        self.engine
+            .proto
+            .plan
+            .blobs
+            .get(blob)
+            .map(|b| b.digest.clone())
     }
 
     /// Whether the push has finished (the `Finished` output may still be queued).

@@ -1,0 +1,480 @@
+//! A registry-to-registry copy: a [`Pull`] of the source's manifests (a mirror first, if
+//! the plan names one), then a [`Push`] to the target whose every upload body is a range
+//! that a [`Fetch`] reads from the source. Bytes go from one connection to the other through
+//! the runner ([`Output::BodyData`]), never to disk; the core keeps the pieces in order and
+//! pairs each upload with its stream.
+//!
+//! Contract: as for [`crate::push`], with two more duties. Each request comes with the
+//! [`Side`] it goes to (the runner reaches each side with its own TLS settings). A request
+//! whose body is a [`crate::http::Body::BlobRange`] is an upload fed from the source: the
+//! runner sends it with a body that streams what [`Output::BodyData`] hands over for it, in
+//! order, until [`Output::BodyEnd`] (or breaks the body on [`Output::BodyFailed`]). A runner
+//! that cannot stream a request body may gather the pieces and send when the body ends.
+
+mod plan;
+
+use std::collections::{HashMap, VecDeque};
+
+pub use plan::{CopyConfig, CopyPlan, CopySource};
+
+use crate::error::{Error, Misuse};
+use crate::fetch::{self, Fetch, StreamId};
+use crate::http::{Body, Request, RequestId, TransportErrorKind};
+use crate::operation::Input;
+use crate::pull::{self, Pull, PullConfig, PullPlan};
+use crate::push::{self, Push, PushConfig, PushReport};
+use crate::time::Instant;
+
+/// Request ids of the copy's parts are kept apart: part `n` numbers its requests from
+/// `n << LANE_SHIFT` on.
+const LANE_SHIFT: u32 = 40;
+
+/// Which registry a request goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The plan's source number `n` (a mirror, or the source registry).
+    Source(usize),
+    /// The target.
+    Target,
+}
+
+/// What the runner must do next.
+#[derive(Debug)]
+pub enum Output {
+    /// Send this request to that side and report its response.
+    Send(Side, Request),
+    /// Stop this request (see [`crate::push::Output::Abort`]).
+    Abort(Side, RequestId),
+    /// The next bytes of upload request `id`'s body, in order.
+    BodyData(RequestId, Vec<u8>),
+    /// Upload request `id`'s body is complete.
+    BodyEnd(RequestId),
+    /// Upload request `id`'s body cannot be completed (the source failed): break it.
+    BodyFailed(RequestId, String),
+    /// Show this to the user.
+    Event(Event),
+    /// The copy ended; drop any requests still in flight.
+    Finished(Result<PushReport, Error>),
+}
+
+/// Something worth showing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A mirror lacks the image or cannot be reached: the next source is asked.
+    MirrorSkipped {
+        /// The mirror's registry.
+        mirror: String,
+        /// What it answered.
+        error: Error,
+    },
+    /// The source's manifests are in: the blobs to copy, with their labels.
+    Planned {
+        /// The source read (a mirror or the source registry).
+        source: String,
+        /// Display labels of the push plan's blobs (`config`, `layer 1/3`), in plan order.
+        labels: Vec<String>,
+        /// The blobs' sizes summed.
+        bytes: u64,
+    },
+    /// What the push to the target reports (and the source's retries, as `Retrying`).
+    Push(push::Event),
+}
+
+/// A registry-to-registry copy. See the [module docs](self).
+#[derive(Debug)]
+pub struct Copy {
+    plan: CopyPlan,
+    config: CopyConfig,
+    phase: Phase,
+    outputs: VecDeque<Output>,
+    /// The next lane of request ids.
+    next_lane: u64,
+    /// Retries of the source's reads, counted into the report.
+    source_retries: u32,
+    /// Why the source failed, if it did: a push failing because its body broke says this.
+    source_error: Option<Error>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// The manifests of source `source`.
+    Resolving {
+        source: usize,
+        lane: u64,
+        pull: Box<Pull>,
+    },
+    /// The push, fed by the fetch.
+    Moving(Box<Moving>),
+    Finished,
+}
+
+#[derive(Debug)]
+struct Moving {
+    source: usize,
+    push: Push,
+    push_lane: u64,
+    fetch: Fetch,
+    fetch_lane: u64,
+    /// The upload each open stream feeds, and back.
+    uploads: HashMap<StreamId, RequestId>,
+    streams: HashMap<RequestId, StreamId>,
+}
+
+impl Copy {
+    /// A copy as `plan` says, starting at `now` with the first source's manifests.
+    pub fn new(plan: CopyPlan, config: CopyConfig, now: Instant) -> Copy {
+        let mut copy = Copy {
+            plan,
+            config,
+            phase: Phase::Finished,
+            outputs: VecDeque::new(),
+            next_lane: 0,
+            source_retries: 0,
+            source_error: None,
+        };
+        if copy.plan.sources.is_empty() {
+            copy.finish(Err(Error::InvalidInput {
+                message: "a copy needs a source".into(),
+            }));
+        } else {
+            copy.resolve(0, now);
+        }
+        copy.pump(now);
+        copy
+    }
+
+    /// The next output, or `None` when the copy waits for an input.
+    #[must_use]
+    pub fn poll(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Input::Timeout`] is due, if nothing else happens first.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Resolving { pull, .. } => pull.poll_timeout(),
+            Phase::Moving(m) => [m.push.poll_timeout(), m.fetch.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min(),
+            Phase::Finished => None,
+        }
+    }
+
+    /// Feeds one input at `now` (see [`Input`]): requests of either side are told apart by
+    /// their ids.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        let result = self.route(now, input);
+        self.pump(now);
+        result
+    }
+
+    /// Stops the copy: it finishes with [`Error::Cancelled`].
+    pub fn cancel(&mut self) {
+        match &mut self.phase {
+            Phase::Resolving { pull, .. } => pull.cancel(),
+            Phase::Moving(m) => {
+                m.fetch.cancel();
+                m.push.cancel();
+            }
+            Phase::Finished => {}
+        }
+        self.pump(Instant::ZERO);
+    }
+
+    // ---- inputs ----------------------------------------------------------------------
+
+    fn route(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        let id = match &input {
+            Input::Response(id, _)
+            | Input::BodyChunk(id, _)
+            | Input::BodyEnd(id)
+            | Input::BodySent(id, _)
+            | Input::TransportError(id, _) => *id,
+            Input::Timeout => {
+                match &mut self.phase {
+                    Phase::Resolving { pull, .. } => pull.handle_input(now, Input::Timeout)?,
+                    Phase::Moving(m) => {
+                        m.push.handle_input(now, Input::Timeout)?;
+                        m.fetch.handle_input(now, Input::Timeout)?;
+                    }
+                    Phase::Finished => {}
+                }
+                return Ok(());
+            }
+        };
+        let lane = id.0 >> LANE_SHIFT;
+        if lane >= self.next_lane {
+            return Err(Misuse::UnknownRequest(id));
+        }
+        let ends = matches!(input, Input::BodyEnd(_) | Input::TransportError(..));
+        match &mut self.phase {
+            Phase::Resolving { lane: l, pull, .. } if *l == lane => pull.handle_input(now, input),
+            Phase::Moving(m) if m.push_lane == lane => {
+                if ends {
+                    // The upload's answer came (or it broke): its stream is not needed.
+                    if let Some(s) = m.streams.remove(&id) {
+                        m.uploads.remove(&s);
+                        m.fetch.close(s);
+                    }
+                }
+                m.push.handle_input(now, input)
+            }
+            Phase::Moving(m) if m.fetch_lane == lane => m.fetch.handle_input(now, input),
+            // A part that ended: what it left in flight was dropped.
+            _ => Ok(()),
+        }
+    }
+
+    // ---- phases ----------------------------------------------------------------------
+
+    fn lane(&mut self) -> (u64, u64) {
+        let lane = self.next_lane;
+        self.next_lane += 1;
+        (lane, lane << LANE_SHIFT)
+    }
+
+    /// Reads the manifests of source `source`.
+    fn resolve(&mut self, source: usize, now: Instant) {
+        let from = &self.plan.sources[source];
+        let plan = PullPlan {
+            registry: from.reference.api_host().to_owned(),
+            repository: from.reference.repository.clone(),
+            reference: from.reference.manifest_ref(),
+            platform: self.plan.platform.clone(),
+            all_platforms: self.plan.all_platforms,
+            have: Vec::new(),
+            manifests_only: true,
+        };
+        let config = PullConfig {
+            registry: from.config.clone(),
+            transfer: self.config.transfer.clone(),
+        };
+        let (lane, base) = self.lane();
+        let pull = Pull::with_ids(plan, config, now, base);
+        self.phase = Phase::Resolving {
+            source,
+            lane,
+            pull: Box::new(pull),
+        };
+    }
+
+    /// The manifests are in: the push to the target starts, fed from `source`.
+    fn start_moving(&mut self, source: usize, resolved: &pull::PullReport, now: Instant) {
+        let from = self.plan.sources[source].clone();
+        let (plan, labels) = plan::push_plan(
+            resolved,
+            &from.reference,
+            &self.plan.target,
+            self.plan.all_platforms,
+        );
+        self.event(Event::Planned {
+            source: from.reference.registry.clone(),
+            labels,
+            bytes: plan.blobs.iter().map(|b| b.size).sum(),
+        });
+        let config = PushConfig {
+            registry: self.plan.target_config.clone(),
+            transfer: self.config.transfer.clone(),
+            monolithic_max: self.config.monolithic_max,
+            chunk_size: self.config.chunk_size,
+            dry_run: false,
+        };
+        let (push_lane, push_base) = self.lane();
+        let (fetch_lane, fetch_base) = self.lane();
+        let fetch = Fetch::with_ids(
+            from.reference.api_host(),
+            &from.reference.repository,
+            &from.config,
+            now,
+            fetch_base,
+        );
+        self.phase = Phase::Moving(Box::new(Moving {
+            source,
+            push: Push::with_ids(plan, config, now, push_base),
+            push_lane,
+            fetch,
+            fetch_lane,
+            uploads: HashMap::new(),
+            streams: HashMap::new(),
+        }));
+    }
+
+    /// Moves what the parts put out into the copy's outputs, advancing the phases.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let progressed = match std::mem::replace(&mut self.phase, Phase::Finished) {
+                Phase::Resolving { source, lane, pull } => {
+                    self.pump_resolving(source, lane, pull, now)
+                }
+                Phase::Moving(m) => self.pump_moving(m),
+                Phase::Finished => false,
+            };
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Returns whether the phase changed (and the new one must be pumped).
+    fn pump_resolving(
+        &mut self,
+        source: usize,
+        lane: u64,
+        mut pull: Box<Pull>,
+        now: Instant,
+    ) -> bool {
+        while let Some(output) = pull.poll() {
+            match output {
+                pull::Output::Send(req) => self
+                    .outputs
+                    .push_back(Output::Send(Side::Source(source), req)),
+                pull::Output::Abort(id) => self
+                    .outputs
+                    .push_back(Output::Abort(Side::Source(source), id)),
+                pull::Output::Event(pull::Event::Retrying {
+                    what,
+                    attempt,
+                    delay,
+                    reason,
+                }) => self.source_retried(what, attempt, delay, reason),
+                pull::Output::Finished(Ok(report)) => {
+                    self.start_moving(source, &report, now);
+                    return true;
+                }
+                pull::Output::Finished(Err(e)) => {
+                    if source + 1 < self.plan.sources.len() && e.gives_way_to_next_source() {
+                        let mirror = self.plan.sources[source].reference.registry.clone();
+                        self.event(Event::MirrorSkipped { mirror, error: e });
+                        self.resolve(source + 1, now);
+                        return true;
+                    }
+                    self.finish(Err(e));
+                    return false;
+                }
+                // A manifests-only pull writes nothing; its other events are the push's to show.
+                _ => {}
+            }
+        }
+        self.phase = Phase::Resolving { source, lane, pull };
+        false
+    }
+
+    fn pump_moving(&mut self, mut m: Box<Moving>) -> bool {
+        let side = Side::Source(m.source);
+        loop {
+            let mut moved = false;
+            while let Some(output) = m.push.poll() {
+                moved = true;
+                match output {
+                    push::Output::Send(req) => {
+                        if let Body::BlobRange { blob, start, end } = req.body {
+                            if let Some(digest) = m.push.plan_blob_digest(blob) {
+                                let stream = m.fetch.open(&digest, start, end);
+                                m.uploads.insert(stream, req.id);
+                                m.streams.insert(req.id, stream);
+                            }
+                        }
+                        self.outputs.push_back(Output::Send(Side::Target, req));
+                    }
+                    push::Output::Abort(id) => {
+                        if let Some(s) = m.streams.remove(&id) {
+                            m.uploads.remove(&s);
+                            m.fetch.close(s);
+                        }
+                        self.outputs.push_back(Output::Abort(Side::Target, id));
+                    }
+                    push::Output::Event(e) => self.event(Event::Push(e)),
+                    push::Output::Finished(result) => {
+                        self.finish(result);
+                        return false;
+                    }
+                }
+            }
+            while let Some(output) = m.fetch.poll() {
+                moved = true;
+                match output {
+                    fetch::Output::Send(req) => self.outputs.push_back(Output::Send(side, req)),
+                    fetch::Output::Abort(id) => self.outputs.push_back(Output::Abort(side, id)),
+                    fetch::Output::Data { stream, data } => {
+                        if let Some(&id) = m.uploads.get(&stream) {
+                            self.outputs.push_back(Output::BodyData(id, data));
+                        }
+                    }
+                    fetch::Output::End { stream } => {
+                        if let Some(id) = m.uploads.remove(&stream) {
+                            m.streams.remove(&id);
+                            self.outputs.push_back(Output::BodyEnd(id));
+                        }
+                    }
+                    fetch::Output::Failed { stream, error } => {
+                        if let Some(id) = m.uploads.remove(&stream) {
+                            m.streams.remove(&id);
+                            self.outputs
+                                .push_back(Output::BodyFailed(id, error.to_string()));
+                        }
+                        self.source_error = Some(error);
+                    }
+                    fetch::Output::Retrying {
+                        what,
+                        attempt,
+                        delay,
+                        reason,
+                    } => self.source_retried(what, attempt, delay, reason),
+                    fetch::Output::Ready | fetch::Output::PlainHttpFallback { .. } => {}
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.phase = Phase::Moving(m);
+        false
+    }
+
+    // ---- outputs ---------------------------------------------------------------------
+
+    fn event(&mut self, e: Event) {
+        self.outputs.push_back(Output::Event(e));
+    }
+
+    fn source_retried(
+        &mut self,
+        what: String,
+        attempt: u32,
+        delay: std::time::Duration,
+        reason: String,
+    ) {
+        self.source_retries += 1;
+        self.event(Event::Push(push::Event::Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        }));
+    }
+
+    fn finish(&mut self, result: Result<PushReport, Error>) {
+        let retries = self.source_retries;
+        let source_error = self.source_error.take();
+        let result = match result {
+            Ok(mut report) => {
+                report.retries += retries;
+                Ok(report)
+            }
+            // An upload broke because the source did: the source's error says why.
+            Err(Error::Transport { error, .. })
+                if error.kind == TransportErrorKind::Source && source_error.is_some() =>
+            {
+                Err(source_error.unwrap_or(Error::Cancelled))
+            }
+            Err(e) => Err(e),
+        };
+        self.phase = Phase::Finished;
+        self.outputs.push_back(Output::Finished(result));
+    }
+}
+
+crate::operation::inherent_operation!(Copy);
