@@ -1,7 +1,8 @@
-//! `tug copy SRC DST`: registry to registry. The source's manifests are read first; then the
-//! core's push runs against the destination, and every upload body is a stream the core's
-//! fetch reads from the source — bytes go from one socket to the other, never to disk, with
-//! bounded buffers in between.
+//! `tug copy SRC DST`: registry to registry, driven by the core's [`Copy`]: the source's
+//! manifests are read first (its mirror's, if the config names one), then every upload body
+//! of the push to the target is a stream of bytes the core reads from the source and hands
+//! over piece by piece — from one socket to the other, never to disk, with bounded buffers
+//! in between.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -9,16 +10,15 @@ use std::time::Instant as Clock;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::FutureExt as _;
-use tug_core::fetch::{self, Fetch, StreamId};
-use tug_core::http::{Body, TransportErrorKind};
-use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
-use tug_core::push::{self, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport};
+use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Event, Output, Side};
+use tug_core::http::{Body, RequestId};
+use tug_core::push::{self, PushReport};
 use tug_core::{Error, Instant, Platform, Reference};
 
 use crate::cli::CopyArgs;
 use crate::config::Settings;
 use crate::credentials;
-use crate::driver::{drive, feed};
+use crate::driver::feed;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::output::{errln, outln};
@@ -36,7 +36,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
-    let sources: Vec<&Reference> = mirror.iter().chain([&src]).collect();
+    let sources: Vec<Reference> = mirror.into_iter().chain([src.clone()]).collect();
     // One look-up for every registry (`--password-stdin` can be read only once).
     let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
     registries.push(&dst.registry);
@@ -45,107 +45,56 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut creds =
         credentials::for_registries(&args.registry.credentials, &dst.registry, &registries)?;
     let dst_credentials = creds.pop().flatten();
-    // Each side has its own TLS settings (a registry's config table).
-    let (dst_tls, dst_registry) = settings.connection(&dst, &args.registry, dst_credentials);
     let input = |e: anyhow::Error| CliError::Input(e.to_string());
-    let transport = Transport::new(&dst_tls, NoBodies).map_err(input)?;
+    // Each side has its own TLS settings (a registry's config table), so its own transport.
+    let mut transports = Vec::new();
+    let mut copy_sources = Vec::new();
+    for (reference, credentials) in sources.iter().zip(creds) {
+        let (tls, config) = settings.connection(reference, &args.registry, credentials);
+        transports.push(Transport::new(&tls, NoBodies).map_err(input)?);
+        copy_sources.push(CopySource {
+            reference: reference.clone(),
+            config,
+        });
+    }
+    let (dst_tls, target_config) = settings.connection(&dst, &args.registry, dst_credentials);
+    let target = Transport::new(&dst_tls, NoBodies).map_err(input)?;
     let platform = match &args.platform {
         Some(p) => p
             .parse::<Platform>()
             .map_err(|e| CliError::Usage(e.to_string()))?,
         None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
     };
-
-    // 1. What the source holds: asked of the source registry's mirror first, if its table
-    // names one, and then of the registry itself.
-    let mut found = None;
-    for (i, from) in sources.iter().enumerate() {
-        let credentials = creds[i].clone();
-        let (tls, registry) = settings.connection(from, &args.registry, credentials);
-        let pull_config = PullConfig {
-            registry,
-            transfer: settings.transfer(),
-        };
-        let source = Transport::new(&tls, NoBodies).map_err(input)?;
-        let pull_plan = PullPlan {
-            registry: from.api_host().to_owned(),
-            repository: from.repository.clone(),
-            reference: from.manifest_ref(),
-            platform: platform.clone(),
-            all_platforms: args.all_platforms,
-            have: Vec::new(),
-            manifests_only: true,
-        };
-        let start = Instant::from_duration(origin.elapsed());
-        let pull = Pull::new(pull_plan, pull_config.clone(), start);
-        let result = smol::block_on(drive(pull, origin, &source, |pull, io| {
-            while let Some(output) = pull.poll() {
-                match output {
-                    pull::Output::Send(req) => io.send(req),
-                    pull::Output::Finished(result) => return Some(result),
-                    _ => {}
-                }
-            }
-            None
-        }));
-        match result {
-            Err(e) if i + 1 < sources.len() && super::pull::mirror_miss(&e) => {
-                if !matches!(
-                    settings.progress.value,
-                    ProgressMode::Json | ProgressMode::None
-                ) {
-                    errln!(
-                        "mirror {}: {e}; copying from {}",
-                        from.registry,
-                        src.registry
-                    );
-                }
-            }
-            result => {
-                found = Some((result?, *from, pull_config, source));
-                break;
-            }
-        }
-    }
-    let Some((resolved, from, pull_config, source)) = found else {
-        unreachable!("the last source always ends the loop")
+    let plan = CopyPlan {
+        sources: copy_sources,
+        target: dst.clone(),
+        target_config,
+        platform,
+        all_platforms: args.all_platforms,
     };
-
-    // 2. The push of those manifests and blobs to the destination.
-    let (plan, labels) = push_plan(&resolved, &src, &dst, args.all_platforms);
-    let push_config = PushConfig {
-        registry: dst_registry,
+    let config = CopyConfig {
         transfer: settings.transfer(),
-        ..PushConfig::default()
+        monolithic_max: settings.monolithic_max.value,
+        chunk_size: settings.chunk_size.value,
     };
-    let mut display = Display::new(settings.progress.value, labels);
-    let mode = display.mode();
-    if display.is_human() {
-        errln!(
-            "Copying {src} to {dst} ({} blobs, {})",
-            plan.blobs.len(),
-            bytes(plan.blobs.iter().map(|b| b.size).sum())
-        );
-    }
-    let push = Push::new(plan.clone(), push_config, Instant::ZERO);
-    let fetch = Fetch::new(
-        from.api_host(),
-        &from.repository,
-        &pull_config.registry,
-        Instant::from_duration(origin.elapsed()),
-    );
+    let copy = Copy::new(plan, config, Instant::ZERO);
+    let mut display = Display::new(settings.progress.value, Vec::new());
+    let sides = Sides {
+        sources: &transports,
+        target: &target,
+    };
     let result = smol::block_on(run_copy(
-        push,
-        fetch,
-        &plan,
+        copy,
         origin,
-        (&source, &transport),
+        sides,
+        (&src, &dst),
         &mut display,
         history,
     ));
     display.finish();
     let report = result?;
     history.push_report(&report);
+    let mode = display.mode();
     if mode == ProgressMode::Json {
         let v = serde_json::json!({
             "event": "done",
@@ -194,219 +143,86 @@ fn parse(text: &str, what: &str) -> Result<Reference, CliError> {
         .map_err(|e| CliError::Usage(format!("{what}: {e}")))
 }
 
-/// The destination push: every image's blobs, its manifests, and the index when copying all
-/// platforms of one. Blobs are mounted when both sides are the same registry.
-fn push_plan(
-    resolved: &PullReport,
-    src: &Reference,
-    dst: &Reference,
-    all_platforms: bool,
-) -> (PushPlan, Vec<String>) {
-    let mut blobs = Vec::new();
-    let mut labels = Vec::new();
-    let several = resolved.images.len() > 1;
-    for (i, img) in resolved.images.iter().enumerate() {
-        let prefix = match (&img.platform, several) {
-            (Some(p), true) => format!("{p} "),
-            _ if several => format!("image {} ", i + 1),
-            _ => String::new(),
-        };
-        blobs.push(PlanBlob {
-            digest: img.config.digest.clone(),
-            size: img.config.size,
-        });
-        labels.push(format!("{prefix}config"));
-        let n = img.layers.len();
-        for (j, l) in img.layers.iter().enumerate() {
-            blobs.push(PlanBlob {
-                digest: l.digest.clone(),
-                size: l.size,
-            });
-            labels.push(format!("{prefix}layer {}/{n}", j + 1));
+/// The transport of each side: every source's, and the target's.
+struct Sides<'a> {
+    sources: &'a [Transport],
+    target: &'a Transport,
+}
+
+impl Sides<'_> {
+    fn of(&self, side: Side) -> &Transport {
+        match side {
+            Side::Source(i) => self.sources.get(i).unwrap_or(self.target),
+            Side::Target => self.target,
         }
     }
-    let as_plan = |m: &pull::FetchedManifest| PlanManifest {
-        bytes: m.bytes.clone(),
-        media_type: m.media_type.clone(),
-        digest: m.digest.clone(),
-    };
-    let copy_index = all_platforms && tug_core::manifest::is_index(&resolved.root.media_type);
-    let (manifest, children) = if copy_index {
-        let children = resolved
-            .images
-            .iter()
-            .map(|i| as_plan(&i.manifest))
-            .collect();
-        (as_plan(&resolved.root), children)
-    } else {
-        let first = resolved
-            .images
-            .first()
-            .map(|i| &i.manifest)
-            .unwrap_or(&resolved.root);
-        (as_plan(first), Vec::new())
-    };
-    let same_registry = src.api_host() == dst.api_host() && src.repository != dst.repository;
-    let plan = PushPlan {
-        registry: dst.api_host().to_owned(),
-        repository: dst.repository.clone(),
-        reference: dst.manifest_ref(),
-        blobs,
-        manifest,
-        children,
-        mount_from: same_registry.then(|| src.repository.clone()),
-        resume: Vec::new(),
-        pending: Vec::new(),
-    };
-    (plan, labels)
 }
 
 /// What woke the copy loop.
 enum Wake {
-    Push(Message),
-    Fetch(Message),
+    Message(Message),
     Timer,
     Interrupt,
 }
 
-/// What the loop must do with the fetch's bytes, in order.
-enum PipeAction {
-    Data(StreamId, Vec<u8>),
-    End(StreamId),
-    Fail(StreamId, String),
-}
-
-/// Drives the destination push and the source fetch together, piping fetched ranges into
-/// upload bodies.
+/// Drives the copy: sends each request on its side's transport, pipes the source's bytes
+/// into upload bodies (bounded: a full pipe holds the loop back, and so the source), shows
+/// the events, and feeds every response, error and timer back in.
 async fn run_copy(
-    mut push: Push,
-    mut fetch: Fetch,
-    plan: &PushPlan,
+    mut copy: Copy,
     origin: Clock,
-    (source, transport): (&Transport, &Transport),
+    sides: Sides<'_>,
+    (src, dst): (&Reference, &Reference),
     display: &mut Display,
     history: &mut Recorder,
 ) -> Result<PushReport, Error> {
     let now = || Instant::from_duration(origin.elapsed());
-    let (push_tx, push_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
-    let (fetch_tx, fetch_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
-    let mut pipes: HashMap<StreamId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
-    let mut fetch_error: Option<Error> = None;
-    let mut source_retries = 0u32;
+    let (tx, rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
+    let mut pipes: HashMap<RequestId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
     loop {
-        let mut actions = Vec::new();
-        while let Some(output) = push.poll() {
+        while let Some(output) = copy.poll() {
             match output {
-                push::Output::Send(req) => match req.body {
-                    Body::BlobRange { blob, start, end } => {
-                        let digest = &plan.blobs[blob].digest;
-                        let stream = fetch.open(digest, start, end);
-                        let (tx, rx) = async_channel::bounded(PIPE_CHUNKS);
-                        pipes.insert(stream, tx);
+                Output::Send(side, req) => match req.body {
+                    Body::BlobRange { .. } => {
+                        let (pipe, rx) = async_channel::bounded(PIPE_CHUNKS);
+                        pipes.insert(req.id, pipe);
                         let reader = Box::new(PipeReader {
                             rx,
                             buf: Vec::new(),
                             pos: 0,
                         });
-                        transport.spawn_streaming(req, reader, push_tx.clone());
+                        sides.of(side).spawn_streaming(req, reader, tx.clone());
                     }
-                    _ => transport.spawn(req, push_tx.clone()),
+                    _ => sides.of(side).spawn(req, tx.clone()),
                 },
-                push::Output::Abort(id) => transport.drop_request(id),
-                push::Output::Event(e) => {
-                    history.push_event(&e);
-                    if let push::Event::Concurrency(c) = &e {
-                        crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
-                    }
-                    display.event(&e);
-                }
-                push::Output::Finished(result) => {
-                    let result = result.map(|mut report| {
-                        report.retries += source_retries;
-                        report
-                    });
-                    return result.map_err(|e| match (&e, fetch_error.take()) {
-                        (Error::Transport { error, .. }, Some(source_error))
-                            if error.kind == TransportErrorKind::Source =>
-                        {
-                            source_error
+                Output::Abort(side, id) => sides.of(side).drop_request(id),
+                Output::BodyData(id, data) => {
+                    // A reader that is gone failed its request: the core hears of it.
+                    if let Some(pipe) = pipes.get(&id) {
+                        if pipe.send(Ok(data)).await.is_err() {
+                            pipes.remove(&id);
                         }
-                        _ => e,
-                    });
-                }
-            }
-        }
-        while let Some(output) = fetch.poll() {
-            match output {
-                fetch::Output::Send(req) => source.spawn(req, fetch_tx.clone()),
-                fetch::Output::Abort(id) => source.drop_request(id),
-                fetch::Output::Data { stream, data } => {
-                    actions.push(PipeAction::Data(stream, data))
-                }
-                fetch::Output::End { stream } => actions.push(PipeAction::End(stream)),
-                fetch::Output::Failed { stream, error } => {
-                    actions.push(PipeAction::Fail(stream, error.to_string()));
-                    fetch_error = Some(error);
-                }
-                fetch::Output::Retrying {
-                    what,
-                    attempt,
-                    delay,
-                    reason,
-                } => {
-                    source_retries += 1;
-                    let e = push::Event::Retrying {
-                        what,
-                        attempt,
-                        delay,
-                        reason,
-                    };
-                    history.push_event(&e);
-                    display.event(&e);
-                }
-                _ => {}
-            }
-        }
-        for action in actions {
-            match action {
-                PipeAction::Data(stream, data) => {
-                    let gone = match pipes.get(&stream) {
-                        Some(tx) => tx.send(Ok(data)).await.is_err(),
-                        None => false,
-                    };
-                    if gone {
-                        pipes.remove(&stream);
-                        fetch.close(stream);
                     }
                 }
-                PipeAction::End(stream) => {
-                    pipes.remove(&stream);
+                Output::BodyEnd(id) => {
+                    pipes.remove(&id);
                 }
-                PipeAction::Fail(stream, message) => {
-                    if let Some(tx) = pipes.remove(&stream) {
-                        let _ = tx.send(Err(message)).await;
+                Output::BodyFailed(id, message) => {
+                    if let Some(pipe) = pipes.remove(&id) {
+                        let _ = pipe.send(Err(message)).await;
                     }
                 }
+                Output::Event(e) => show(e, (src, dst), display, history),
+                Output::Finished(result) => return result,
             }
         }
-        let deadline = [push.poll_timeout(), fetch.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        let from_push = async { push_rx.recv().await.map(Wake::Push).unwrap_or(Wake::Timer) };
-        let from_fetch = async {
-            fetch_rx
-                .recv()
-                .await
-                .map(Wake::Fetch)
-                .unwrap_or(Wake::Timer)
-        };
+        let next = async { rx.recv().await.map(Wake::Message).unwrap_or(Wake::Timer) };
         let stop = async {
             crate::interrupt::interrupted().await;
             Wake::Interrupt
         };
-        let next = from_push.or(from_fetch).or(stop);
-        let wake = match deadline {
+        let next = next.or(stop);
+        let wake = match copy.poll_timeout() {
             Some(d) => {
                 let wait = d.saturating_since(now());
                 next.or(async {
@@ -419,17 +235,47 @@ async fn run_copy(
         };
         let t = now();
         match wake {
-            Wake::Push(m) => feed(&mut push, m, t),
-            Wake::Fetch(m) => feed(&mut fetch, m, t),
+            Wake::Message(m) => feed(&mut copy, m, t),
             Wake::Timer => {
-                let _ = push.handle_input(t, tug_core::Input::Timeout);
-                let _ = fetch.handle_input(t, tug_core::Input::Timeout);
+                let _ = copy.handle_input(t, tug_core::Input::Timeout);
             }
-            Wake::Interrupt => {
-                push.cancel();
-                fetch.cancel();
+            Wake::Interrupt => copy.cancel(),
+        }
+    }
+}
+
+/// Shows one of the copy's events.
+fn show(
+    e: Event,
+    (src, dst): (&Reference, &Reference),
+    display: &mut Display,
+    history: &mut Recorder,
+) {
+    match e {
+        Event::MirrorSkipped { mirror, error } => {
+            if !matches!(display.mode(), ProgressMode::Json | ProgressMode::None) {
+                errln!("mirror {mirror}: {error}; copying from {}", src.registry);
             }
         }
+        Event::Planned {
+            labels,
+            bytes: total,
+            ..
+        } => {
+            let blobs = labels.len();
+            *display = Display::new(display.mode(), labels);
+            if display.is_human() {
+                errln!("Copying {src} to {dst} ({blobs} blobs, {})", bytes(total));
+            }
+        }
+        Event::Push(e) => {
+            history.push_event(&e);
+            if let push::Event::Concurrency(c) = &e {
+                crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
+            }
+            display.event(&e);
+        }
+        _ => {}
     }
 }
 

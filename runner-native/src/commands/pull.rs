@@ -106,7 +106,11 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             &mut write_error,
         )?;
         match &result {
-            Err(e) if i + 1 < sources.len() && write_error.is_none() && mirror_miss(e) => {
+            Err(e)
+                if i + 1 < sources.len()
+                    && write_error.is_none()
+                    && e.gives_way_to_next_source() =>
+            {
                 display.finish();
                 if display.is_human() {
                     errln!(
@@ -200,15 +204,6 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         );
     }
     Ok(())
-}
-
-/// Why pulling from a mirror gives way to the registry itself: the mirror lacks something
-/// (404) or cannot be reached.
-pub fn mirror_miss(e: &tug_core::Error) -> bool {
-    matches!(
-        e,
-        tug_core::Error::Registry { status: 404, .. } | tug_core::Error::Transport { .. }
-    )
 }
 
 /// One pull from `from` into the layout. Downloads an earlier run (or the mirror) left are
