@@ -24,6 +24,16 @@ impl Io {
         self.transport.spawn(req, self.tx.clone());
     }
 
+    /// Sends a request with `body` in place of the one it describes.
+    pub fn send_with_body(&self, req: tug_core::http::Request, body: wasm_bindgen::JsValue) {
+        self.transport.spawn_with_body(req, body, self.tx.clone());
+    }
+
+    /// Reports request `id` failed without sending it.
+    pub fn fail(&self, id: tug_core::http::RequestId, error: tug_core::http::TransportError) {
+        self.transport.fail(id, error, self.tx.clone());
+    }
+
     /// Stops a request the operation gave up on (`Output::Abort`).
     pub fn abort(&self, id: tug_core::http::RequestId) {
         self.transport.abort(id);

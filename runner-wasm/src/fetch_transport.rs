@@ -94,6 +94,33 @@ impl Transport {
                 }
             },
         };
+        self.send(req, body, controller, tx);
+    }
+
+    /// Sends `req` with `body` in place of the one it describes (a copy's upload, whose
+    /// bytes the core handed over piece by piece).
+    pub fn spawn_with_body(&self, req: Request, body: JsValue, tx: Sender<Message>) {
+        match AbortController::new() {
+            Ok(controller) => self.send(req, Some(body), controller, tx),
+            Err(e) => {
+                let error = failure(TransportErrorKind::Other, &describe_js_error(&e));
+                fail_later(req.id, error, tx);
+            }
+        }
+    }
+
+    /// Reports request `id` failed without sending it (its body could not be made).
+    pub fn fail(&self, id: RequestId, error: TransportError, tx: Sender<Message>) {
+        fail_later(id, error, tx);
+    }
+
+    fn send(
+        &self,
+        req: Request,
+        body: Option<JsValue>,
+        controller: AbortController,
+        tx: Sender<Message>,
+    ) {
         self.inflight
             .borrow_mut()
             .insert(req.id, controller.clone());

@@ -17,6 +17,7 @@
 //! ```
 
 mod blob_source;
+mod copy;
 mod docker_archive;
 mod driver;
 mod errors;
@@ -78,6 +79,24 @@ export interface PushResult {
   bytesSent: number;
   blobsSkipped: number;
   blobsPushed: number;
+  retries: number;
+  durationMs: number;
+}
+export interface CopyOptions extends RegistryOptions {
+  /** How to reach the source: its own credentials and scheme (the top-level ones are the target's). */
+  source?: { username?: string; password?: string; plainHttp?: boolean; retries?: number };
+  /** The platform to copy from a multi-platform image (default linux/amd64). */
+  platform?: string;
+  /** Copy every platform and the index itself. */
+  allPlatforms?: boolean;
+  /** Bytes per PATCH chunk (default 16 MiB; `limits().chunkSize`): each is held in memory once. */
+  chunkSize?: number;
+}
+export interface CopyResult {
+  manifestDigest: string;
+  bytesSent: number;
+  blobsSkipped: number;
+  blobsCopied: number;
   retries: number;
   durationMs: number;
 }
@@ -209,6 +228,19 @@ pub fn pull(
     on_event: JsValue,
 ) -> JsValue {
     handle::start(move |cancel| pull::run(image, options, on_event, cancel))
+}
+
+/// Copies `source` to `target` (both `host:port/repository:tag` or `@digest`), registry to
+/// registry: blobs the target has are skipped, within one registry they are mounted.
+#[wasm_bindgen(unchecked_return_type = "Handle<CopyResult>")]
+pub fn copy(
+    source: String,
+    target: String,
+    #[wasm_bindgen(unchecked_param_type = "CopyOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
+    on_event: JsValue,
+) -> JsValue {
+    handle::start(move |cancel| copy::run(source, target, options, on_event, cancel))
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use tug_core::Credentials;
-use tug_core::ErrorClass;
+use tug_core::retry::RetryPolicy;
+use tug_core::{limits, Credentials, ErrorClass, Reference, RegistryConfig, TransferConfig};
 use wasm_bindgen::JsValue;
 
 use crate::errors::js_error;
@@ -89,6 +89,38 @@ impl<'a> Options<'a> {
         let username = self.string("username")?.filter(|u| !u.is_empty());
         let password = self.string("password")?.unwrap_or_default();
         Ok(username.map(|username| Credentials { username, password }))
+    }
+}
+
+impl Options<'_> {
+    /// How to reach `reference`'s registry: `plainHttp`, `username`/`password`, and
+    /// `retries` (within the core's limits), with jitter seeded from `crypto`.
+    pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, JsValue> {
+        let retries = self.count_in("retries", limits::RETRIES)?;
+        Ok(RegistryConfig {
+            scheme: reference.scheme(self.boolean("plainHttp")?),
+            credentials: self.credentials()?,
+            retry: RetryPolicy {
+                max_attempts: retries.unwrap_or(limits::DEFAULT_RETRIES),
+                seed: js::random_seed(),
+                ..RetryPolicy::default()
+            },
+            ..RegistryConfig::default()
+        })
+    }
+
+    /// `jobs`, within the core's limits.
+    pub fn transfer_config(&self) -> Result<TransferConfig, JsValue> {
+        let jobs = self.count_in("jobs", limits::JOBS)?;
+        Ok(TransferConfig {
+            jobs: usize::from(jobs.unwrap_or(limits::DEFAULT_JOBS)),
+            ..TransferConfig::default()
+        })
+    }
+
+    /// The object in field `name` (absent: `undefined`, whose fields are all absent).
+    pub fn object(&self, name: &str) -> JsValue {
+        js::get(self.0, name).unwrap_or(JsValue::UNDEFINED)
     }
 }
 

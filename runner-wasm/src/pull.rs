@@ -4,7 +4,6 @@
 use futures_channel::mpsc::UnboundedReceiver;
 use serde_json::json;
 use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
-use tug_core::retry::RetryPolicy;
 use tug_core::ErrorClass;
 use tug_core::{Platform, Reference};
 use wasm_bindgen::JsValue;
@@ -17,7 +16,6 @@ use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::options::Options;
 use crate::pulled_blobs::PulledBlobs;
-use crate::push::transfer_options;
 use crate::timer::Clock;
 
 /// The platform taken from a multi-platform image when the caller names none (a browser
@@ -39,7 +37,6 @@ pub async fn run(
         .parse()
         .map_err(|e| js_error(ErrorClass::Input, &format!("image: {e}")))?;
     let opts = Options::new(&options);
-    let credentials = opts.credentials()?;
     let platform: Platform = opts
         .string("platform")?
         .as_deref()
@@ -48,7 +45,6 @@ pub async fn run(
         .map_err(|e: tug_core::platform::PlatformParseError| {
             js_error(ErrorClass::Input, &e.to_string())
         })?;
-    let (jobs, retries) = transfer_options(&opts)?;
     let plan = PullPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
@@ -59,21 +55,8 @@ pub async fn run(
         manifests_only: false,
     };
     let config = PullConfig {
-        registry: tug_core::RegistryConfig {
-            scheme: image.scheme(opts.boolean("plainHttp")?),
-            credentials,
-            retry: RetryPolicy {
-                max_attempts: retries,
-                seed: crate::js::random_seed(),
-                ..RetryPolicy::default()
-            },
-            ..PullConfig::default().registry
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: usize::from(jobs),
-            ..PullConfig::default().transfer
-        },
-        ..PullConfig::default()
+        registry: opts.registry_config(&image)?,
+        transfer: opts.transfer_config()?,
     };
     if handle::cancelled(&mut cancel) {
         return Err(from_core(&tug_core::Error::Cancelled));

@@ -5,7 +5,6 @@ use futures_channel::mpsc::UnboundedReceiver;
 use serde_json::json;
 use tug_core::archive::BlobLocation;
 use tug_core::push::{Output, Push, PushConfig};
-use tug_core::retry::RetryPolicy;
 use tug_core::{limits, ErrorClass, Reference};
 use wasm_bindgen::JsValue;
 use web_sys::Blob;
@@ -35,10 +34,7 @@ pub async fn run(
         .parse()
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
     let opts = Options::new(&options);
-    let credentials = opts.credentials()?;
     let wanted = opts.name_or_index("image")?;
-    let plain_http = opts.boolean("plainHttp")?;
-    let (jobs, retries) = transfer_options(&opts)?;
     let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
     let monolithic_max = opts
         .count("monolithicMax")?
@@ -65,20 +61,8 @@ pub async fn run(
     }
     let plan = selected.plan;
     let config = PushConfig {
-        registry: tug_core::RegistryConfig {
-            scheme: target.scheme(plain_http),
-            credentials,
-            retry: RetryPolicy {
-                max_attempts: retries,
-                seed: crate::js::random_seed(),
-                ..RetryPolicy::default()
-            },
-            ..PushConfig::default().registry
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: usize::from(jobs),
-            ..PushConfig::default().transfer
-        },
+        registry: opts.registry_config(&target)?,
+        transfer: opts.transfer_config()?,
         monolithic_max,
         chunk_size,
         ..PushConfig::default()
@@ -110,14 +94,4 @@ pub async fn run(
         "retries": report.retries,
         "durationMs": clock.elapsed().as_millis() as u64,
     })))
-}
-
-/// `jobs` and `retries`, within the core's limits, else their defaults.
-pub fn transfer_options(opts: &Options<'_>) -> Result<(u16, u32), JsValue> {
-    let jobs = opts.count_in("jobs", limits::JOBS)?;
-    let retries = opts.count_in("retries", limits::RETRIES)?;
-    Ok((
-        jobs.unwrap_or(limits::DEFAULT_JOBS),
-        retries.unwrap_or(limits::DEFAULT_RETRIES),
-    ))
 }

@@ -388,3 +388,50 @@ fn node_retries_through_faults_and_follows_blob_redirects() {
     assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
     assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
 }
+
+/// tug-wasm copies registry to registry from Node.js: a plain source, a TLS + Basic auth
+/// target, layers in several chunks each fed from the source; checked with skopeo.
+#[test]
+fn node_copies_registry_to_registry() {
+    let source = Registry::plain();
+    let target = Registry::tls_basic_auth("copier", "c0py-s3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(86).layer(300_000).gzip_layer(90_000),
+        "v1",
+    );
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &source,
+        "team/src:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let (user, password) = target.credentials().unwrap();
+    let mut cmd = node();
+    cmd.arg(workspace().join("tests/node/copy.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_SOURCE", source.image("team/src:v1"))
+        .env("TUG_TARGET", target.image("team/copied:v1"))
+        .env("TUG_OUT", &out)
+        .env("TUG_PLAIN_HTTP", "0")
+        .env("TUG_USERNAME", user)
+        .env("TUG_PASSWORD", password)
+        .env("NODE_EXTRA_CA_CERTS", target.ca_file().unwrap());
+    let output = cmd.output().expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/copy.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let pulled = pull_with_skopeo_and_compare_layers(&target, "team/copied:v1", &fixture);
+    assert_eq!(result["copy"]["manifestDigest"], pulled.manifest_digest);
+}

@@ -1,0 +1,169 @@
+//! `copy(source, target, options, onEvent)`: drive the core's copy with `fetch`. The core
+//! hands over each upload body piece by piece as it reads the source; `fetch` cannot stream
+//! a request body everywhere (browsers need HTTP/2 for it), so each upload is sent once its
+//! pieces are in, as one `Blob` — a chunk at a time (`chunkSize`), never a whole layer.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use futures_channel::mpsc::UnboundedReceiver;
+use serde_json::json;
+use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Event, Output};
+use tug_core::http::{Request, RequestId, TransportError, TransportErrorKind};
+use tug_core::{limits, ErrorClass, Platform, Reference};
+use wasm_bindgen::JsValue;
+
+use crate::driver::drive;
+use crate::errors::{from_core, js_error};
+use crate::events::{push_event, to_js, Listener};
+use crate::fetch_transport::Transport;
+use crate::handle;
+use crate::limits::BODY_PROGRESS;
+use crate::options::Options;
+use crate::timer::Clock;
+
+/// The platform copied from a multi-platform image when the caller names none and does not
+/// ask for all of them.
+const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+/// An upload whose body the core is still handing over.
+struct Upload {
+    request: Request,
+    parts: js_sys::Array,
+}
+
+/// Runs a copy to completion; resolves to the result object or rejects with a coded error.
+pub async fn run(
+    source: String,
+    target: String,
+    options: JsValue,
+    on_event: JsValue,
+    mut cancel: UnboundedReceiver<()>,
+) -> Result<JsValue, JsValue> {
+    let clock = Clock::start();
+    let parse = |text: &str, what: &str| -> Result<Reference, JsValue> {
+        let text = text.trim();
+        text.strip_prefix("docker://")
+            .unwrap_or(text)
+            .parse()
+            .map_err(|e| js_error(ErrorClass::Input, &format!("{what}: {e}")))
+    };
+    let source = parse(&source, "source")?;
+    let target = parse(&target, "target")?;
+    let opts = Options::new(&options);
+    let from = opts.object("source");
+    let source_opts = Options::new(&from);
+    let all_platforms = opts.boolean("allPlatforms")?.unwrap_or(false);
+    let platform: Platform = opts
+        .string("platform")?
+        .as_deref()
+        .unwrap_or(DEFAULT_PLATFORM)
+        .parse()
+        .map_err(|e: tug_core::platform::PlatformParseError| {
+            js_error(ErrorClass::Input, &e.to_string())
+        })?;
+    let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
+    let plan = CopyPlan {
+        sources: vec![CopySource {
+            config: source_opts.registry_config(&source)?,
+            reference: source,
+        }],
+        target_config: opts.registry_config(&target)?,
+        target,
+        platform,
+        all_platforms,
+    };
+    let config = CopyConfig {
+        transfer: opts.transfer_config()?,
+        monolithic_max: limits::default_monolithic_max(BODY_PROGRESS, chunk_size),
+        chunk_size: chunk_size.unwrap_or(limits::default_upload_size(BODY_PROGRESS)),
+    };
+    if handle::cancelled(&mut cancel) {
+        return Err(from_core(&tug_core::Error::Cancelled));
+    }
+    let listener = Listener::new(&on_event);
+    let uploads: RefCell<HashMap<RequestId, Upload>> = RefCell::default();
+    let copy = Copy::new(plan, config, clock.now());
+    let transport = Transport::new(Default::default());
+    let result = drive(copy, clock, transport, cancel, |copy, io| {
+        while let Some(output) = copy.poll() {
+            match output {
+                Output::Send(_, req)
+                    if matches!(req.body, tug_core::http::Body::BlobRange { .. }) =>
+                {
+                    let upload = Upload {
+                        request: req,
+                        parts: js_sys::Array::new(),
+                    };
+                    uploads.borrow_mut().insert(upload.request.id, upload);
+                }
+                Output::Send(_, req) => io.send(req),
+                Output::Abort(_, id) => {
+                    uploads.borrow_mut().remove(&id);
+                    io.abort(id);
+                }
+                Output::BodyData(id, data) => {
+                    if let Some(u) = uploads.borrow_mut().get_mut(&id) {
+                        u.parts.push(&js_sys::Uint8Array::from(&data[..]));
+                    }
+                }
+                Output::BodyEnd(id) => {
+                    let Some(u) = uploads.borrow_mut().remove(&id) else {
+                        continue;
+                    };
+                    match web_sys::Blob::new_with_u8_array_sequence(&u.parts) {
+                        Ok(body) => io.send_with_body(u.request, body.into()),
+                        Err(e) => io.fail(
+                            id,
+                            source_failure(&crate::fetch_transport::describe_js_error(&e)),
+                        ),
+                    }
+                }
+                Output::BodyFailed(id, message) => {
+                    if uploads.borrow_mut().remove(&id).is_some() {
+                        io.fail(id, source_failure(&message));
+                    }
+                }
+                Output::Event(Event::Push(e)) => listener.emit(push_event(&e)),
+                Output::Event(Event::MirrorSkipped { mirror, error }) => {
+                    listener.emit(Some(json!({
+                        "event": "mirror_skipped",
+                        "mirror": mirror,
+                        "error": error.to_string(),
+                    })))
+                }
+                Output::Event(Event::Planned {
+                    source,
+                    labels,
+                    bytes,
+                }) => listener.emit(Some(json!({
+                    "event": "planned",
+                    "source": source,
+                    "blobs": labels.len(),
+                    "bytes": bytes,
+                }))),
+                Output::Event(_) => {}
+                Output::Finished(result) => return Some(result),
+            }
+        }
+        None
+    })
+    .await;
+    let report = result.map_err(|e| from_core(&e))?;
+    Ok(to_js(&json!({
+        "manifestDigest": report.manifest_digest,
+        "bytesSent": report.bytes_uploaded,
+        "blobsSkipped": report.blobs_skipped,
+        "blobsCopied": report.blobs_uploaded + report.blobs_mounted,
+        "retries": report.retries,
+        "durationMs": clock.elapsed().as_millis() as u64,
+    })))
+}
+
+/// An upload that cannot be sent because its body could not be had from the source.
+fn source_failure(message: &str) -> TransportError {
+    TransportError {
+        kind: TransportErrorKind::Source,
+        message: message.to_owned(),
+    }
+}
