@@ -2,17 +2,16 @@
 //! share the link's capacity (each upload limited to `per_flow`), every answer comes a
 //! round trip after its request is sent, and the capacity changes during the push.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use support::images::{image, Image};
-use support::registry_model::{Fault, RegistryModel};
 use tug_core::concurrency::{Change, Reason};
-use tug_core::http::{Body, Method, Request};
-use tug_core::push::{Event, Output, Push, PushConfig, PushReport};
+use tug_core::http::{Body, Method, Request, RequestId};
+use tug_core::push::{Event, PushConfig, PushReport};
 use tug_core::{Error, Instant, Scheme};
+use tug_sansio_kit::images::{image, Image};
+use tug_sansio_kit::ops::push::PushPlug;
+use tug_sansio_kit::{Driver, Fault, RegistryModel};
 
 const TICK: Duration = Duration::from_millis(10);
 const MB: f64 = 1_000_000.0;
@@ -34,9 +33,10 @@ impl LinkSpec {
     }
 }
 
-struct Flight {
-    req: Request,
-    body: Vec<u8>,
+/// Where a request in flight is on the link.
+#[derive(Default)]
+struct OnLink {
+    /// Body bytes sent so far.
     sent: usize,
     /// Fractional bytes owed from earlier ticks.
     credit: f64,
@@ -67,14 +67,17 @@ fn blob_of(req: &Request, plan_blob_of_path: &HashMap<String, usize>) -> Option<
         .map(|(_, b)| *b)
 }
 
+/// Pushes `img` over the link with the kit's driver, stepped by hand: every tick, the
+/// bodies in flight move their share of the link; an answer comes a round trip after its
+/// body is out.
 fn run_on_link(
     model: &mut RegistryModel,
     img: &Image,
     config: PushConfig,
     link: &LinkSpec,
 ) -> LinkRun {
-    let mut now = Instant::ZERO;
-    let mut push = Push::new(img.plan.clone(), config, now);
+    let plug = PushPlug::new(img.plan.clone(), &img.data, config);
+    let mut driver = Driver::new(plug, vec![model]);
     let digests: HashMap<String, usize> = img
         .plan
         .blobs
@@ -85,7 +88,7 @@ fn run_on_link(
     // Requests of one upload session carry no digest in their path: remember whose
     // session each upload URL belongs to.
     let mut session_blob: HashMap<String, usize> = HashMap::new();
-    let mut flights: Vec<Flight> = Vec::new();
+    let mut on_link: HashMap<RequestId, OnLink> = HashMap::new();
     let mut run = LinkRun {
         result: Err(Error::Cancelled),
         events: Vec::new(),
@@ -94,123 +97,119 @@ fn run_on_link(
         windows: Vec::new(),
         answered: Vec::new(),
     };
+    let mut events_seen = 0;
     for _ in 0..1_000_000 {
-        while let Some(out) = push.poll() {
-            match out {
-                Output::Send(req) => {
-                    let body = match &req.body {
-                        Body::Empty => Vec::new(),
-                        Body::Bytes(b) => b.clone(),
-                        Body::BlobRange { blob, start, end } => {
-                            img.data[*blob][*start as usize..*end as usize].to_vec()
-                        }
-                    };
-                    if let Body::BlobRange { blob, .. } = req.body {
-                        assert!(
-                            !flights.iter().any(|f| matches!(
-                                f.req.body,
-                                Body::BlobRange { blob: other, .. } if other == blob
-                            )),
-                            "two bodies of blob {blob} in flight at once"
-                        );
-                    }
-                    run.requests.push(req.clone());
-                    let answer_at = body.is_empty().then(|| now + link.round_trip);
-                    flights.push(Flight {
-                        req,
-                        body,
-                        sent: 0,
-                        credit: 0.0,
-                        answer_at,
-                    });
-                }
-                Output::Abort(id) => flights.retain(|f| f.req.id != id),
-                Output::Event(e) => {
-                    if let Event::Concurrency(c) = &e {
-                        run.windows.push((now, c.to));
-                    }
-                    run.events.push(e);
-                }
-                Output::Finished(result) => {
-                    run.result = result;
-                    return run;
-                }
+        for e in &driver.plug.events[events_seen..] {
+            if let Event::Concurrency(c) = e {
+                run.windows.push((driver.now, c.to));
             }
         }
-        let blobs: HashSet<usize> = flights
+        events_seen = driver.plug.events.len();
+        if let Some(result) = driver.result.take() {
+            run.result = result;
+            run.events = std::mem::take(&mut driver.plug.events);
+            run.requests = driver.requests.into_iter().map(|(_, r)| r).collect();
+            return run;
+        }
+        on_link.retain(|id, _| driver.flights.iter().any(|f| f.req.id == *id));
+        for f in &driver.flights {
+            if !on_link.contains_key(&f.req.id) {
+                if let Body::BlobRange { blob, .. } = f.req.body {
+                    assert!(
+                        !driver.flights.iter().any(|g| g.req.id != f.req.id
+                            && matches!(g.req.body, Body::BlobRange { blob: other, .. } if other == blob)),
+                        "two bodies of blob {blob} in flight at once"
+                    );
+                }
+                let answer_at = f.body.is_empty().then(|| driver.now + link.round_trip);
+                on_link.insert(
+                    f.req.id,
+                    OnLink {
+                        answer_at,
+                        ..OnLink::default()
+                    },
+                );
+            }
+        }
+        let blobs: HashSet<usize> = driver
+            .flights
             .iter()
             .filter_map(|f| {
                 blob_of(&f.req, &digests).or_else(|| session_blob.get(f.req.url.path()).copied())
             })
             .collect();
         run.max_blobs_in_flight = run.max_blobs_in_flight.max(blobs.len());
-        if push.poll_timeout().is_some_and(|t| t <= now) {
-            push.handle_input(now, tug_core::Input::Timeout).unwrap();
+        let timeout = driver.plug.push.poll_timeout();
+        if timeout.is_some_and(|t| t <= driver.now) {
+            driver.timeout();
             continue;
         }
-        if flights.is_empty() {
-            match push.poll_timeout() {
+        if driver.flights.is_empty() {
+            match timeout {
                 Some(t) => {
-                    now = t;
-                    push.handle_input(now, tug_core::Input::Timeout).unwrap();
+                    driver.now = t;
+                    driver.timeout();
                     continue;
                 }
                 None => panic!("the push stalled: nothing in flight, no timer"),
             }
         }
         // One tick: bodies move, answers that are due arrive.
-        let sending = flights.iter().filter(|f| f.answer_at.is_none()).count();
+        let sending = on_link.values().filter(|f| f.answer_at.is_none()).count();
         let share = if sending > 0 {
-            link.per_flow.min(link.capacity(now) / sending as f64) * TICK.as_secs_f64()
+            link.per_flow
+                .min(link.capacity(driver.now) / sending as f64)
+                * TICK.as_secs_f64()
         } else {
             0.0
         };
-        now = now + TICK;
-        for f in flights.iter_mut().filter(|f| f.answer_at.is_none()) {
+        driver.now = driver.now + TICK;
+        let moving: Vec<(usize, RequestId)> = driver
+            .flights
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| on_link[&f.req.id].answer_at.is_none())
+            .map(|(i, f)| (i, f.req.id))
+            .collect();
+        for (i, id) in moving {
+            let len = driver.flights[i].body.len();
+            let f = on_link.get_mut(&id).unwrap();
             f.credit += share;
-            let n = (f.credit as usize).min(f.body.len() - f.sent);
+            let n = (f.credit as usize).min(len - f.sent);
             f.credit -= n as f64;
-            if n > 0 {
-                push.handle_input(
-                    now,
-                    tug_core::Input::BodySent(f.req.id, &f.body[f.sent..f.sent + n]),
-                )
-                .unwrap();
-                f.sent += n;
+            let start = f.sent;
+            f.sent += n;
+            if f.sent == len {
+                f.answer_at = Some(driver.now + link.round_trip);
             }
-            if f.sent == f.body.len() {
-                f.answer_at = Some(now + link.round_trip);
+            if n > 0 {
+                let piece = driver.flights[i].body[start..start + n].to_vec();
+                driver.body_sent(i, &piece);
             }
         }
-        let due: Vec<usize> = (0..flights.len())
-            .filter(|&i| flights[i].answer_at.is_some_and(|t| t <= now))
+        let due: Vec<RequestId> = driver
+            .flights
+            .iter()
+            .filter(|f| {
+                on_link[&f.req.id]
+                    .answer_at
+                    .is_some_and(|t| t <= driver.now)
+            })
+            .map(|f| f.req.id)
+            .rev()
             .collect();
-        for i in due.into_iter().rev() {
-            let f = flights.remove(i);
-            match model.handle(&f.req, &f.body) {
-                Ok((head, body)) => {
-                    if let (Some(b), Some(location)) = (
-                        blob_of(&f.req, &digests)
-                            .or_else(|| session_blob.get(f.req.url.path()).copied()),
-                        head.header("location"),
-                    ) {
-                        if let Ok(url) = f.req.url.join(location) {
-                            session_blob.insert(url.path().to_owned(), b);
-                        }
+        for id in due {
+            for (req, head) in driver.respond(&[id]) {
+                let Some(head) = head else { continue };
+                if let (Some(b), Some(location)) = (
+                    blob_of(&req, &digests).or_else(|| session_blob.get(req.url.path()).copied()),
+                    head.header("location"),
+                ) {
+                    if let Ok(url) = req.url.join(location) {
+                        session_blob.insert(url.path().to_owned(), b);
                     }
-                    run.answered.push((f.req.clone(), head.status.as_u16()));
-                    push.handle_input(now, tug_core::Input::Response(f.req.id, head))
-                        .unwrap();
-                    if !body.is_empty() {
-                        push.handle_input(now, tug_core::Input::BodyChunk(f.req.id, &body))
-                            .unwrap();
-                    }
-                    push.handle_input(now, tug_core::Input::BodyEnd(f.req.id))
-                        .unwrap();
                 }
-                Err(e) => push
-                    .handle_input(now, tug_core::Input::TransportError(f.req.id, e))
-                    .unwrap(),
+                run.answered.push((req, head.status.as_u16()));
             }
         }
     }
@@ -350,14 +349,11 @@ fn overload_halves_the_window_and_the_push_still_finishes() {
     let mut model = RegistryModel::default();
     // The 11th, 12th and 13th PATCH get a 503: one burst.
     for after in [10, 0, 0] {
-        model.faults.push_back(Fault {
-            method: Method::PATCH,
-            path_contains: "/blobs/uploads/".into(),
-            response: Ok(503),
-            extra_headers: Vec::new(),
-            forget_uploads: false,
-            after,
-        });
+        model.fault(
+            Fault::on(Method::PATCH, "/blobs/uploads/")
+                .status(503)
+                .after(after),
+        );
     }
     let run = run_on_link(&mut model, &img, config(8), &link);
     let report = run.result.as_ref().expect("push succeeds");

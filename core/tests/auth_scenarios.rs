@@ -3,17 +3,16 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
 use std::time::Duration;
 
-use support::driver::{run_pull, run_push};
-use support::images::{image, MANIFEST_TYPE};
-use support::registry_model::{BearerAuth, Fault, RegistryModel};
-use tug_core::http::Method;
+use tug_core::http::{Method, Request, RequestId};
 use tug_core::pull::{PullConfig, PullPlan};
 use tug_core::push::PushConfig;
 use tug_core::{Credentials, Error, Scheme};
+use tug_sansio_kit::images::{image, Image, MANIFEST_TYPE};
+use tug_sansio_kit::ops::pull::run_pull;
+use tug_sansio_kit::ops::push::{run_push, PushPlug};
+use tug_sansio_kit::{BearerAuth, Driver, Fault, Flight, Order, Pace, RegistryModel};
 
 const USER_PASS: &str = "Basic dXNlcjpwYXNz"; // user:pass
 
@@ -168,14 +167,11 @@ fn tokens_are_refreshed_before_they_expire_in_virtual_time() {
     let mut model = bearer(Some(USER_PASS));
     model.bearer.as_mut().unwrap().expires_in = 60;
     // A 429 asking to wait 70 s: when the push resumes, its token has (nearly) run out.
-    model.faults.push_back(Fault {
-        method: Method::HEAD,
-        path_contains: "/blobs/".into(),
-        response: Ok(429),
-        extra_headers: vec![("Retry-After".into(), "70".into())],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(
+        Fault::on(Method::HEAD, "/blobs/")
+            .status(429)
+            .header("Retry-After", "70"),
+    );
     let img = image(&[300]);
     let config = PushConfig {
         registry: tug_core::RegistryConfig {
@@ -250,4 +246,259 @@ fn a_token_server_without_oauth2_gets_a_get_instead() {
     run.result.unwrap();
     assert_eq!(model.oauth_requests.len(), 1, "the POST got 404");
     assert_eq!(model.token_requests.len(), 1, "then a GET");
+}
+
+// ---- tokens racing the requests in flight ---------------------------------------------
+
+/// An image of eight blobs, pushed four at a time: several blob requests are in flight at
+/// once, all along.
+fn race_image() -> Image {
+    image(&[300, 5000, 4000, 3000, 4500, 3500, 2500, 6000])
+}
+
+fn race_config() -> PushConfig {
+    PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 4,
+            adaptive: false,
+            ..push_config().transfer
+        },
+        ..push_config()
+    }
+}
+
+/// The flights that are requests to the registry carrying token `token`, oldest first.
+fn carrying(flights: &[Flight], token: &str) -> Vec<usize> {
+    (0..flights.len())
+        .filter(|&i| token_of(&flights[i].req).as_deref() == Some(token))
+        .collect()
+}
+
+/// The flight that is a token request, if one is in flight.
+fn token_flight(flights: &[Flight]) -> Option<usize> {
+    flights
+        .iter()
+        .position(|f| f.req.url.host_str() == Some("auth.example"))
+}
+
+/// The token a request carried.
+fn token_of(req: &Request) -> Option<String> {
+    req.headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+}
+
+/// Steps `driver` until `ready` says so (or fails if the push ends first).
+fn until(driver: &mut Driver<'_, PushPlug<'_>>, what: &str, ready: impl Fn(&[Flight]) -> bool) {
+    for _ in 0..10_000 {
+        if ready(&driver.flights) {
+            return;
+        }
+        assert!(!driver.finished(), "the push ended before {what}");
+        driver.step();
+    }
+    panic!("never {what}");
+}
+
+/// How many answers after the version check's were `401`s.
+fn unauthorized_after_ping(statuses: &[(RequestId, Option<u16>)]) -> usize {
+    statuses
+        .iter()
+        .skip(2)
+        .filter(|(_, s)| *s == Some(401))
+        .count()
+}
+
+/// The registry revokes the token while four blob requests carrying it are in flight; their
+/// four `401`s arrive together, the token request they cause is answered after them: one new
+/// token for all four, and each of them is sent again with it.
+#[test]
+fn four_401s_in_flight_together_share_one_new_token() {
+    let mut model = bearer(Some(USER_PASS));
+    let img = race_image();
+    let plug = PushPlug::new(img.plan.clone(), &img.data, race_config());
+    let mut driver = Driver::new(plug, vec![&mut model]);
+    until(&mut driver, "four requests carry the token", |f| {
+        carrying(f, "tok-1").len() == 4
+    });
+    let old: Vec<RequestId> = carrying(&driver.flights, "tok-1")
+        .into_iter()
+        .map(|i| driver.flights[i].req.id)
+        .collect();
+    driver.models[0].valid_tokens.clear();
+    // All four answered at once, newest first: four 401s.
+    let mut all = carrying(&driver.flights, "tok-1");
+    all.reverse();
+    driver.answer_together(&all);
+    let fetches = driver
+        .flights
+        .iter()
+        .filter(|f| f.req.url.host_str() == Some("auth.example"))
+        .count();
+    assert_eq!(fetches, 1, "one token request for four 401s");
+    assert!(
+        old.iter()
+            .all(|id| driver.flights.iter().all(|f| f.req.id != *id)),
+        "the four were answered"
+    );
+    driver.run();
+    let statuses = driver.statuses.clone();
+    let again: Vec<Option<String>> = driver
+        .requests
+        .iter()
+        .filter(|(_, r)| r.url.path().contains("/blobs/"))
+        .map(|(_, r)| token_of(r))
+        .collect();
+    let result = driver.result.take().unwrap();
+    drop(driver);
+    result.expect("the push succeeds");
+    assert_eq!(
+        model.token_requests.len(),
+        2,
+        "the first token and one more"
+    );
+    assert_eq!(unauthorized_after_ping(&statuses), 4);
+    assert!(
+        again
+            .iter()
+            .filter(|t| t.as_deref() == Some("tok-2"))
+            .count()
+            >= 4,
+        "the four went again with the new token: {again:?}"
+    );
+    assert_eq!(model.count("PUT /v2/team/app/manifests/v1"), 1);
+}
+
+/// Settings for a push that outlives its first token: 60 s tokens (refreshed 15 s early), and
+/// a second for every answer.
+fn slow_push(model: &mut RegistryModel) -> Pace {
+    model.bearer.as_mut().unwrap().expires_in = 60;
+    Pace {
+        latency: Duration::from_secs(1),
+        ..Pace::default()
+    }
+}
+
+/// A token nearing its end is refreshed while blob requests carrying it are in flight: the
+/// new token is answered first, the old token's requests after it, newest first. They still
+/// count (the old token was still good), requests issued meanwhile waited for the new token,
+/// and one refresh served them all.
+#[test]
+fn a_refresh_racing_the_old_tokens_requests_needs_no_401_and_one_fetch() {
+    let mut model = bearer(Some(USER_PASS));
+    let pace = slow_push(&mut model);
+    let img = race_image();
+    let plug = PushPlug::new(img.plan.clone(), &img.data, race_config());
+    let mut driver = Driver::new(plug, vec![&mut model]).pace(pace);
+    until(&mut driver, "a refresh with old requests in flight", |f| {
+        token_flight(f).is_some() && carrying(f, "tok-1").len() >= 2
+    });
+    let refresh_at = driver.now;
+    let token = token_flight(&driver.flights).unwrap();
+    driver.answer_together(&[token]);
+    let mut old = carrying(&driver.flights, "tok-1");
+    assert!(
+        old.len() >= 2,
+        "old requests still in flight after the new token"
+    );
+    old.reverse();
+    driver.answer_together(&old);
+    driver.run();
+    let statuses = driver.statuses.clone();
+    let requests = std::mem::take(&mut driver.requests);
+    let result = driver.result.take().unwrap();
+    let end = driver.now;
+    drop(driver);
+    result.expect("the push succeeds");
+    assert!(
+        refresh_at.since_origin() >= Duration::from_secs(45),
+        "{refresh_at:?}"
+    );
+    assert!(
+        end.since_origin() < Duration::from_secs(105),
+        "no second refresh: {end:?}"
+    );
+    assert_eq!(model.token_requests.len(), 2, "one refresh");
+    assert!(answered_after_the_new_token(&model) >= 2);
+    assert_eq!(unauthorized_after_ping(&statuses), 0, "{statuses:?}");
+    let tokens: Vec<Option<String>> = requests
+        .iter()
+        .filter(|(_, r)| r.url.host_str() != Some("auth.example"))
+        .map(|(_, r)| token_of(r))
+        .collect();
+    let first_new = tokens.iter().position(|t| t.as_deref() == Some("tok-2"));
+    let first_new = first_new.expect("requests with the new token");
+    assert!(
+        tokens[first_new..]
+            .iter()
+            .all(|t| t.as_deref() == Some("tok-2")),
+        "after the refresh, every request carries the new token: {tokens:?}"
+    );
+}
+
+/// The same refresh with every request answered out of order, one to three at once (one
+/// order per seed): the registry, which holds tokens to their lifetime, never answers `401`,
+/// and the push needs exactly one refresh.
+#[test]
+fn refreshes_with_requests_answered_out_of_order_never_meet_a_401() {
+    let img = race_image();
+    let mut raced = 0;
+    for seed in 0..24 {
+        let mut model = bearer(Some(USER_PASS));
+        let pace = Pace {
+            // Answers come one to three at a time: twice as slow, to last as long.
+            latency: slow_push(&mut model).latency * 2,
+            ..Pace::default()
+        };
+        let plug = PushPlug::new(img.plan.clone(), &img.data, race_config());
+        let mut driver = Driver::new(plug, vec![&mut model])
+            .pace(pace)
+            .order(Order::Seeded(seed));
+        // Until the refresh is in flight with requests carrying the old token.
+        until(&mut driver, "a refresh with old requests in flight", |f| {
+            token_flight(f).is_some() && !carrying(f, "tok-1").is_empty()
+        });
+        driver.run();
+        let statuses = driver.statuses.clone();
+        let result = driver.result.take().unwrap();
+        let end = driver.now;
+        drop(driver);
+        if let Err(e) = result {
+            panic!("seed {seed}: {e}");
+        }
+        assert!(
+            end.since_origin() < Duration::from_secs(105),
+            "seed {seed}: {end:?}"
+        );
+        assert_eq!(model.token_requests.len(), 2, "seed {seed}");
+        assert_eq!(unauthorized_after_ping(&statuses), 0, "seed {seed}");
+        assert_eq!(
+            model.count("PUT /v2/team/app/manifests/v1"),
+            1,
+            "seed {seed}"
+        );
+        raced += usize::from(answered_after_the_new_token(&model) > 0);
+    }
+    // The orders did race: in most, a request carrying the old token was answered after the
+    // new token was issued.
+    assert!(raced >= 16, "only {raced} of 24 orders raced");
+}
+
+/// How many registry requests carrying the first token were answered after the second
+/// token was issued.
+fn answered_after_the_new_token(model: &RegistryModel) -> usize {
+    let second = model
+        .seen
+        .iter()
+        .enumerate()
+        .filter(|(_, (origin, _))| origin == "http://auth.example")
+        .map(|(i, _)| i)
+        .nth(1);
+    let Some(second) = second else { return 0 };
+    model.seen[second..]
+        .iter()
+        .filter(|(_, auth)| auth.as_deref() == Some("Bearer tok-1"))
+        .count()
 }

@@ -6,14 +6,13 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
-use support::driver::{run_pull, run_push, PullRun};
-use support::images::{image, Image, MANIFEST_TYPE};
-use support::registry_model::{BearerAuth, RegistryModel};
 use tug_core::pull::{PullConfig, PullPlan};
 use tug_core::push::PushConfig;
 use tug_core::{Credentials, Error, Scheme};
+use tug_sansio_kit::images::{image, Image};
+use tug_sansio_kit::ops::pull::{run_pull, PullRun};
+use tug_sansio_kit::ops::push::run_push;
+use tug_sansio_kit::{BearerAuth, RegistryModel};
 
 const USER_PASS: &str = "Basic dXNlcjpwYXNz"; // user:pass
 const EVIL_REALM: &str = r#"Bearer realm="http://evil.example/token",service="evil""#;
@@ -25,11 +24,9 @@ fn creds() -> Option<Credentials> {
     })
 }
 
+/// Puts `img` into `model` as `team/app:v1`.
 fn publish(model: &mut RegistryModel, img: &Image) {
-    for (b, data) in img.plan.blobs.iter().zip(&img.data) {
-        model.blobs.insert(b.digest.to_string(), data.clone());
-    }
-    model.put_manifest("team/app", "v1", &img.plan.manifest.bytes, MANIFEST_TYPE);
+    tug_sansio_kit::images::publish(model, img, "v1");
 }
 
 fn plan() -> PullPlan {

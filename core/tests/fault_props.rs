@@ -6,17 +6,16 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
 use proptest::prelude::*;
-use support::driver::{run_pull, run_pull_resuming, run_push};
-use support::images::{image, MANIFEST_TYPE};
-use support::registry_model::{Fault, RegistryModel};
 use tug_core::http::{Method, TransportErrorKind};
 use tug_core::pull::{self, PullConfig, PullPlan};
 use tug_core::push::{self, PushConfig};
 use tug_core::retry::RetryPolicy;
 use tug_core::Scheme;
+use tug_sansio_kit::images::{image, MANIFEST_TYPE};
+use tug_sansio_kit::ops::pull::{run_pull, run_pull_resuming};
+use tug_sansio_kit::ops::push::run_push;
+use tug_sansio_kit::{Fault, RegistryModel};
 
 fn fault() -> impl Strategy<Value = Fault> {
     let method = prop_oneof![
@@ -44,13 +43,17 @@ fn fault() -> impl Strategy<Value = Fault> {
         Just("/v2/")
     ];
     (method, response, path, any::<bool>(), 0usize..4).prop_map(
-        |(method, response, path, forget, after)| Fault {
-            method,
-            path_contains: path.into(),
-            response,
-            extra_headers: vec![],
-            forget_uploads: forget,
-            after,
+        |(method, response, path, forget, after)| {
+            let fault = Fault::on(method, path).after(after);
+            let fault = match response {
+                Ok(status) => fault.status(status),
+                Err(kind) => fault.transport(kind),
+            };
+            if forget {
+                fault.forget_uploads()
+            } else {
+                fault
+            }
         },
     )
 }

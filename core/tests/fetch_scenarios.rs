@@ -3,101 +3,20 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
-
 use http::Method;
-use support::registry_model::{Fault, RegistryModel};
-use tug_core::fetch::{Fetch, Output, StreamId};
-use tug_core::http::{Request, TransportError, TransportErrorKind};
+use tug_core::fetch::StreamId;
 use tug_core::pull::PullConfig;
-use tug_core::{Digest, Error, Instant, Scheme};
-
-struct FetchRun {
-    data: HashMap<StreamId, Vec<u8>>,
-    ended: Vec<StreamId>,
-    failed: Vec<(StreamId, Error)>,
-    retries: usize,
-}
+use tug_core::{Digest, Error, RegistryConfig, Scheme};
+use tug_sansio_kit::ops::fetch::{run_fetch, FetchPlug, FetchRun, Until};
+use tug_sansio_kit::{Driver, Fault, RegistryModel};
 
 /// Opens the given ranges of `digest` at once and drives the fetch until every stream ended.
 fn run(model: &mut RegistryModel, digest: &Digest, ranges: &[(u64, u64)]) -> FetchRun {
-    let config = PullConfig {
-        registry: tug_core::RegistryConfig {
-            scheme: Scheme::Http,
-            ..PullConfig::default().registry
-        },
-        ..PullConfig::default()
+    let config = RegistryConfig {
+        scheme: Scheme::Http,
+        ..RegistryConfig::default()
     };
-    let mut now = Instant::ZERO;
-    let mut fetch = Fetch::new("127.0.0.1:5000", "team/app", &config.registry, now);
-    let ids: Vec<StreamId> = ranges
-        .iter()
-        .map(|&(a, b)| fetch.open(digest, a, b))
-        .collect();
-    let mut run = FetchRun {
-        data: HashMap::new(),
-        ended: Vec::new(),
-        failed: Vec::new(),
-        retries: 0,
-    };
-    let mut pending: VecDeque<Request> = VecDeque::new();
-    for _ in 0..10_000 {
-        while let Some(out) = fetch.poll() {
-            match out {
-                Output::Send(r) => pending.push_back(r),
-                Output::Data { stream, data } => run.data.entry(stream).or_default().extend(data),
-                Output::End { stream } => run.ended.push(stream),
-                Output::Failed { stream, error } => run.failed.push((stream, error)),
-                Output::Retrying { .. } => run.retries += 1,
-                _ => {}
-            }
-        }
-        if run.ended.len() + run.failed.len() == ids.len() {
-            return run;
-        }
-        if let Some(req) = pending.pop_front() {
-            now = now + Duration::from_millis(10);
-            match model.handle(&req, &[]) {
-                Ok((head, body)) => {
-                    fetch
-                        .handle_input(now, tug_core::Input::Response(req.id, head))
-                        .unwrap();
-                    let cut = model.pending_cut.take();
-                    let end = cut.unwrap_or(body.len()).min(body.len());
-                    for chunk in body[..end].chunks(700) {
-                        fetch
-                            .handle_input(now, tug_core::Input::BodyChunk(req.id, chunk))
-                            .unwrap();
-                    }
-                    if cut.is_some() {
-                        let e = TransportError {
-                            kind: TransportErrorKind::Io,
-                            message: "reset".into(),
-                        };
-                        fetch
-                            .handle_input(now, tug_core::Input::TransportError(req.id, e))
-                            .unwrap();
-                    } else {
-                        fetch
-                            .handle_input(now, tug_core::Input::BodyEnd(req.id))
-                            .unwrap();
-                    }
-                }
-                Err(e) => fetch
-                    .handle_input(now, tug_core::Input::TransportError(req.id, e))
-                    .unwrap(),
-            }
-        } else if let Some(t) = fetch.poll_timeout() {
-            now = t;
-            fetch.handle_input(now, tug_core::Input::Timeout).unwrap();
-        } else {
-            panic!("the fetch stalled");
-        }
-    }
-    panic!("the fetch did not finish");
+    run_fetch(model, &config, digest, ranges)
 }
 
 fn blob(model: &mut RegistryModel, n: usize) -> (Digest, Vec<u8>) {
@@ -153,14 +72,11 @@ fn a_server_that_ignores_ranges_still_yields_the_range() {
 fn a_206_for_another_range_is_asked_again() {
     let mut model = RegistryModel::default();
     let (d, data) = blob(&mut model, 10_000);
-    model.faults.push_back(Fault {
-        method: Method::GET,
-        path_contains: "/blobs/".into(),
-        response: Ok(206),
-        extra_headers: vec![("Content-Range".into(), "bytes 9000-9999/10000".into())],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(
+        Fault::on(Method::GET, "/blobs/")
+            .status(206)
+            .header("Content-Range", "bytes 9000-9999/10000"),
+    );
     let r = run(&mut model, &d, &[(2000, 5000)]);
     assert!(r.failed.is_empty(), "{:?}", r.failed);
     assert_eq!(r.retries, 1);
@@ -201,38 +117,18 @@ fn credentials_are_not_sent_to_blob_storage() {
         },
         ..PullConfig::default()
     };
-    let mut fetch = Fetch::new(
+    let mut plug = FetchPlug::new(
         "127.0.0.1:5000",
         "team/app",
         &config.registry,
-        Instant::ZERO,
+        Until::StreamsOver,
     );
-    let s = fetch.open(&d, 0, 5000);
-    let mut got = Vec::new();
-    let mut pending = VecDeque::new();
-    'outer: for _ in 0..100 {
-        while let Some(out) = fetch.poll() {
-            match out {
-                Output::Send(r) => pending.push_back(r),
-                Output::Data { data, .. } => got.extend(data),
-                Output::End { stream } if stream == s => break 'outer,
-                Output::Failed { error, .. } => panic!("{error}"),
-                _ => {}
-            }
-        }
-        let req: Request = pending.pop_front().expect("a request");
-        let (head, body) = model.handle(&req, &[]).unwrap();
-        fetch
-            .handle_input(Instant::ZERO, tug_core::Input::Response(req.id, head))
-            .unwrap();
-        fetch
-            .handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &body))
-            .unwrap();
-        fetch
-            .handle_input(Instant::ZERO, tug_core::Input::BodyEnd(req.id))
-            .unwrap();
-    }
-    assert_eq!(got, data);
+    let s = plug.open(&d, 0, 5000, Some(data.clone()));
+    let mut driver = Driver::new(plug, vec![&mut model]);
+    driver.run();
+    assert!(driver.plug.failed.is_empty(), "{:?}", driver.plug.failed);
+    let got = &driver.plug.streams[&s].data;
+    assert_eq!(got, &data);
 }
 
 /// `tug login` checks credentials with a fetch of no repository: its token request names
@@ -240,7 +136,7 @@ fn credentials_are_not_sent_to_blob_storage() {
 #[test]
 fn a_login_check_asks_for_a_token_without_a_scope() {
     let mut model = RegistryModel {
-        bearer: Some(support::registry_model::BearerAuth {
+        bearer: Some(tug_sansio_kit::BearerAuth {
             basic: Some("Basic dXNlcjpwYXNz".into()),
             expires_in: 300,
             useless_tokens: false,
@@ -259,29 +155,10 @@ fn a_login_check_asks_for_a_token_without_a_scope() {
         },
         ..PullConfig::default()
     };
-    let mut fetch = Fetch::new("127.0.0.1:5000", "", &config.registry, Instant::ZERO);
-    let mut pending = VecDeque::new();
-    'outer: for _ in 0..20 {
-        while let Some(out) = fetch.poll() {
-            match out {
-                Output::Send(r) => pending.push_back(r),
-                Output::Ready => break 'outer,
-                Output::Failed { error, .. } => panic!("{error}"),
-                _ => {}
-            }
-        }
-        let req: Request = pending.pop_front().expect("a request");
-        let (head, body) = model.handle(&req, &[]).unwrap();
-        fetch
-            .handle_input(Instant::ZERO, tug_core::Input::Response(req.id, head))
-            .unwrap();
-        fetch
-            .handle_input(Instant::ZERO, tug_core::Input::BodyChunk(req.id, &body))
-            .unwrap();
-        fetch
-            .handle_input(Instant::ZERO, tug_core::Input::BodyEnd(req.id))
-            .unwrap();
-    }
+    let plug = FetchPlug::new("127.0.0.1:5000", "", &config.registry, Until::Ready);
+    let mut driver = Driver::new(plug, vec![&mut model]);
+    driver.run();
+    assert!(driver.plug.ready);
     let (auth, scopes) = &model.token_requests[0];
     assert!(auth.is_some(), "the token request carried the credentials");
     assert!(scopes.is_empty(), "scopes asked for: {scopes:?}");

@@ -6,14 +6,12 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
-use support::driver::run_push;
-use support::images::image;
-use support::registry_model::{Fault, RegistryModel};
 use tug_core::http::{Method, TransportErrorKind};
 use tug_core::push::{Event, PushConfig, ResumableUpload};
 use tug_core::retry::RetryPolicy;
+use tug_sansio_kit::images::image;
+use tug_sansio_kit::ops::push::run_push;
+use tug_sansio_kit::{Fault, RegistryModel};
 
 /// One-byte chunks for everything above 10 bytes, no retries.
 fn one_byte_chunks() -> PushConfig {
@@ -23,26 +21,21 @@ fn one_byte_chunks() -> PushConfig {
                 max_attempts: 1,
                 ..RetryPolicy::default()
             },
-            ..support::driver::small_chunks().registry
+            ..tug_sansio_kit::ops::push::small_chunks().registry
         },
         chunk_size: 1,
         monolithic_max: 10,
-        ..support::driver::small_chunks()
+        ..tug_sansio_kit::ops::push::small_chunks()
     }
 }
 
 fn fail_patch(after: usize) -> Fault {
-    Fault {
-        method: Method::PATCH,
-        path_contains: "/blobs/uploads/".into(),
-        response: Err(TransportErrorKind::Io),
-        extra_headers: vec![],
-        forget_uploads: false,
-        after,
-    }
+    Fault::on(Method::PATCH, "/blobs/uploads/")
+        .transport(TransportErrorKind::Io)
+        .after(after)
 }
 
-fn assert_pushed(model: &RegistryModel, img: &support::images::Image) {
+fn assert_pushed(model: &RegistryModel, img: &tug_sansio_kit::images::Image) {
     for (d, b) in img.plan.blobs.iter().zip(&img.data) {
         assert_eq!(
             model.blobs.get(&d.digest.to_string()),

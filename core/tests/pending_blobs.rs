@@ -5,16 +5,14 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
-use support::driver::run_push_late;
-use support::images::{image, Image, MANIFEST_TYPE};
-use support::registry_model::RegistryModel;
 use tug_core::push::{Event, PlanBlob, PlanManifest, Push, PushConfig};
 use tug_core::{Digest, Error};
+use tug_sansio_kit::images::{image, Image, MANIFEST_TYPE};
+use tug_sansio_kit::ops::push::run_push_late;
+use tug_sansio_kit::RegistryModel;
 
 fn config() -> PushConfig {
-    support::driver::small_chunks()
+    tug_sansio_kit::ops::push::small_chunks()
 }
 
 /// `img`'s plan with blob `late` pending: an estimate in its place and a placeholder for
@@ -42,7 +40,7 @@ fn push_when_idle(
     plan: tug_core::push::PushPlan,
     data: &[Vec<u8>],
     mut when_idle: impl FnMut(&mut Push, usize),
-) -> support::driver::Run {
+) -> tug_sansio_kit::ops::push::Run {
     let mut idle_calls = 0;
     run_push_late(model, plan, data, config(), &mut |push, _, idle| {
         if idle {

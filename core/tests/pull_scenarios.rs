@@ -3,24 +3,16 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use support::driver::{run_pull, run_pull_resuming, PullRun};
-use support::images::{image, Image, MANIFEST_TYPE};
-use support::registry_model::RegistryModel;
 use tug_core::manifest::OCI_INDEX;
 use tug_core::pull::{Event, PullConfig, PullPlan};
 use tug_core::{Credentials, Digest, Error, Platform, Scheme};
-
-/// Puts an image into the registry as if pushed to `team/app:<tag>`.
-fn publish(model: &mut RegistryModel, img: &Image, tag: &str) {
-    for (b, data) in img.plan.blobs.iter().zip(&img.data) {
-        model.blobs.insert(b.digest.to_string(), data.clone());
-    }
-    model.put_manifest("team/app", tag, &img.plan.manifest.bytes, MANIFEST_TYPE);
-}
+use tug_sansio_kit::images::{image, publish, Image, MANIFEST_TYPE};
+use tug_sansio_kit::ops::pull::{run_pull, run_pull_ordered, run_pull_resuming, PullRun};
+use tug_sansio_kit::{Order, RegistryModel};
 
 /// Publishes an index of two images (linux/amd64 and linux/arm64/v8) as `team/app:multi`.
 fn publish_index(model: &mut RegistryModel) -> (Image, Image, Vec<u8>) {
@@ -188,22 +180,30 @@ fn the_manifests_of_a_large_index_are_fetched_jobs_at_a_time() {
     model.put_manifest("team/app", "many", index.as_bytes(), OCI_INDEX);
     let mut p = plan("many");
     p.all_platforms = true;
-    let run = run_pull(
-        &mut model,
-        p,
-        PullConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 3,
-                ..config().transfer
-            },
-            ..config()
+    // Oldest first, counting the manifest requests in flight before each answer.
+    let most = Rc::new(Cell::new(0));
+    let seen = most.clone();
+    let order = Order::choose(move |flights, ready| {
+        let manifests = flights
+            .iter()
+            .filter(|f| f.req.url.path().contains("/manifests/"))
+            .count();
+        seen.set(seen.get().max(manifests));
+        vec![ready[0]]
+    });
+    let config = PullConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 3,
+            ..config().transfer
         },
-    );
+        ..config()
+    };
+    let run = run_pull_ordered(&mut model, p, config, HashMap::new(), order);
     assert_eq!(run.result.as_ref().unwrap().images.len(), 12);
     for img in &images {
         assert_has_image(&run, img);
     }
-    assert_eq!(run.max_manifests_in_flight, 3);
+    assert_eq!(most.get(), 3);
 }
 
 #[test]

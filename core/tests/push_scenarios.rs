@@ -3,19 +3,17 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-mod support;
-
 use std::time::Duration;
 
-use support::driver::{run_push, Run};
-use support::images::{image, image_from, Image, MANIFEST_TYPE};
-use support::registry_model::{Fault, LocationStyle, RegistryModel};
 use tug_core::http::{Body, Method, TransportErrorKind};
 use tug_core::push::{Event, PlanManifest, PushConfig, ResumableUpload};
 use tug_core::{Credentials, Digest, Error, Scheme};
+use tug_sansio_kit::images::{image, image_from, Image, MANIFEST_TYPE};
+use tug_sansio_kit::ops::push::{run_push, Run};
+use tug_sansio_kit::{Fault, LocationStyle, RegistryModel};
 
 fn config() -> PushConfig {
-    support::driver::small_chunks()
+    tug_sansio_kit::ops::push::small_chunks()
 }
 
 fn push(model: &mut RegistryModel, img: &Image, config: PushConfig) -> Run {
@@ -243,14 +241,7 @@ fn auth_failures_are_auth_errors() {
 #[test]
 fn a_500_during_a_chunk_resumes_from_the_committed_offset_after_a_backoff() {
     let mut model = RegistryModel::default();
-    model.faults.push_back(Fault {
-        method: Method::PATCH,
-        path_contains: "/blobs/uploads/".into(),
-        response: Ok(500),
-        extra_headers: vec![],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(Fault::on(Method::PATCH, "/blobs/uploads/").status(500));
     let img = image(&[300, 5000]);
     let run = push(&mut model, &img, config());
     let report = run.result.unwrap();
@@ -280,14 +271,11 @@ fn a_500_during_a_chunk_resumes_from_the_committed_offset_after_a_backoff() {
 #[test]
 fn retry_after_is_honoured_in_virtual_time() {
     let mut model = RegistryModel::default();
-    model.faults.push_back(Fault {
-        method: Method::HEAD,
-        path_contains: "/blobs/".into(),
-        response: Ok(429),
-        extra_headers: vec![("Retry-After".into(), "7".into())],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(
+        Fault::on(Method::HEAD, "/blobs/")
+            .status(429)
+            .header("Retry-After", "7"),
+    );
     let img = image(&[300]);
     let run = push(&mut model, &img, config());
     run.result.unwrap();
@@ -298,14 +286,7 @@ fn retry_after_is_honoured_in_virtual_time() {
 fn retries_are_bounded() {
     let mut model = RegistryModel::default();
     for _ in 0..10 {
-        model.faults.push_back(Fault {
-            method: Method::HEAD,
-            path_contains: "/blobs/".into(),
-            response: Err(TransportErrorKind::Io),
-            extra_headers: vec![],
-            forget_uploads: false,
-            after: 0,
-        });
+        model.fault(Fault::on(Method::HEAD, "/blobs/").transport(TransportErrorKind::Io));
     }
     let img = image(&[300]);
     let err = push(&mut model, &img, config()).result.unwrap_err();
@@ -318,14 +299,7 @@ fn retries_are_bounded() {
 fn a_response_the_browser_blocked_is_final_at_once() {
     // A browser that withholds a response (CORS) gives the same answer every time.
     let mut model = RegistryModel::default();
-    model.faults.push_back(Fault {
-        method: Method::GET,
-        path_contains: "/v2/".into(),
-        response: Err(TransportErrorKind::Blocked),
-        extra_headers: vec![],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(Fault::on(Method::GET, "/v2/").transport(TransportErrorKind::Blocked));
     let img = image(&[300]);
     let run = push(&mut model, &img, config());
     match run.result {
@@ -342,14 +316,7 @@ fn a_response_the_browser_blocked_is_final_at_once() {
 #[test]
 fn registry_errors_carry_code_and_stop_before_the_manifest() {
     let mut model = RegistryModel::default();
-    model.faults.push_back(Fault {
-        method: Method::POST,
-        path_contains: "/blobs/uploads/".into(),
-        response: Ok(404),
-        extra_headers: vec![],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(Fault::on(Method::POST, "/blobs/uploads/").status(404));
     let img = image(&[300, 400]);
     let err = push(&mut model, &img, config()).result.unwrap_err();
     match &err {
@@ -622,14 +589,7 @@ fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
 fn a_broken_chunk_resends_only_that_chunk() {
     let mut model = RegistryModel::default();
     let img = image(&[300, 5000]);
-    model.faults.push_back(Fault {
-        method: Method::PATCH,
-        path_contains: "/blobs/uploads/u1".into(),
-        response: Err(TransportErrorKind::Io),
-        extra_headers: vec![],
-        forget_uploads: false,
-        after: 0,
-    });
+    model.fault(Fault::on(Method::PATCH, "/blobs/uploads/u1").transport(TransportErrorKind::Io));
     // u0 is the config's session; u1 the layer's: its first PATCH breaks.
     let run = push(&mut model, &img, config());
     run.result.unwrap();
@@ -647,14 +607,11 @@ fn a_broken_chunk_resends_only_that_chunk() {
 #[test]
 fn a_lost_upload_session_starts_over() {
     let mut model = RegistryModel::default();
-    model.faults.push_back(Fault {
-        method: Method::PATCH,
-        path_contains: "/blobs/uploads/".into(),
-        response: Ok(503),
-        extra_headers: vec![],
-        forget_uploads: true,
-        after: 0,
-    });
+    model.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/")
+            .status(503)
+            .forget_uploads(),
+    );
     let img = image(&[300, 5000]);
     let run = push(
         &mut model,
@@ -681,14 +638,11 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
     let mut model = RegistryModel::default();
     let img = image(&[300, 5000]);
     // The first run dies on the layer's third chunk, with no retries left.
-    model.faults.push_back(Fault {
-        method: Method::PATCH,
-        path_contains: "/blobs/uploads/u1".into(),
-        response: Err(TransportErrorKind::Io),
-        extra_headers: vec![],
-        forget_uploads: false,
-        after: 2,
-    });
+    model.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/u1")
+            .transport(TransportErrorKind::Io)
+            .after(2),
+    );
     let no_retry = || PushConfig {
         registry: tug_core::RegistryConfig {
             retry: tug_core::retry::RetryPolicy {
@@ -907,14 +861,11 @@ fn a_body_end_before_the_head_is_refused_and_loses_nothing() {
 fn the_retry_time_budget_ends_retries() {
     let mut model = RegistryModel::default();
     for _ in 0..10 {
-        model.faults.push_back(Fault {
-            method: Method::HEAD,
-            path_contains: "/blobs/".into(),
-            response: Ok(503),
-            extra_headers: vec![("Retry-After".into(), "20".into())],
-            forget_uploads: false,
-            after: 0,
-        });
+        model.fault(
+            Fault::on(Method::HEAD, "/blobs/")
+                .status(503)
+                .header("Retry-After", "20"),
+        );
     }
     let img = image(&[300]);
     let retry = tug_core::retry::RetryPolicy {

@@ -3,8 +3,12 @@
 use tug_core::push::{PlanBlob, PlanManifest, PushPlan};
 use tug_core::Digest;
 
+use crate::model::RegistryModel;
+
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
+/// An image: its push plan and its blobs' bytes (plan blob `i` is `data[i]`).
+#[derive(Clone, Debug)]
 pub struct Image {
     pub plan: PushPlan,
     pub data: Vec<Vec<u8>>,
@@ -21,6 +25,8 @@ pub fn image(sizes: &[usize]) -> Image {
     image_from(data)
 }
 
+/// An image of these blobs (the first is the config), pushed as `team/app:v1` to
+/// `127.0.0.1:5000`.
 pub fn image_from(data: Vec<Vec<u8>>) -> Image {
     let blobs: Vec<PlanBlob> = data
         .iter()
@@ -61,4 +67,12 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         },
     };
     Image { plan, data }
+}
+
+/// Puts `img` into `model` as if pushed: its blobs, and its manifest as `team/app:<tag>`.
+pub fn publish(model: &mut RegistryModel, img: &Image, tag: &str) {
+    for data in &img.data {
+        model.put_blob(data);
+    }
+    model.put_manifest("team/app", tag, &img.plan.manifest.bytes, MANIFEST_TYPE);
 }

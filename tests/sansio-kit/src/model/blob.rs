@@ -1,0 +1,64 @@
+//! Serving a blob's bytes (from the registry, or from blob storage after a redirect): whole,
+//! or the range a `Range: bytes=a-[b]` header asks for.
+
+use tug_core::http::{Request, ResponseHead};
+
+use super::{error_reply, header, RegistryModel, Reply};
+
+impl RegistryModel {
+    /// A blob `GET`: `200` with the blob, or `206` with the asked range (`416` past the end),
+    /// corrupted or cut short when the model is told to.
+    pub(super) fn serve_blob(&mut self, digest: &str, req: &Request) -> Reply {
+        let Some(mut data) = self.blobs.get(digest).cloned() else {
+            return error_reply(404, "BLOB_UNKNOWN", "blob unknown to registry");
+        };
+        if self.corrupt_blobs.iter().any(|d| d == digest) && !data.is_empty() {
+            let mid = data.len() / 2;
+            data[mid] ^= 0xff;
+        }
+        let cut = self.cut_next_blob_after.take();
+        let size = data.len() as u64;
+        let blob_head = |status: u16, len: usize| {
+            ResponseHead::new(status)
+                .with_header("Content-Type", "application/octet-stream")
+                .with_header("Docker-Content-Digest", digest)
+                .with_header("Content-Length", &len.to_string())
+        };
+        let mut reply = match requested_range(req) {
+            Some((a, b)) if !self.ignore_ranges => {
+                if a >= size {
+                    return Reply::head(
+                        ResponseHead::new(416)
+                            .with_header("Content-Range", &format!("bytes */{size}")),
+                    );
+                }
+                let last = b.unwrap_or(u64::MAX).min(size - 1);
+                if last < a {
+                    Reply::new(blob_head(200, data.len()), data)
+                } else {
+                    let part = data[a as usize..=last as usize].to_vec();
+                    let head = blob_head(206, part.len())
+                        .with_header("Content-Range", &format!("bytes {a}-{last}/{size}"));
+                    Reply::new(head, part)
+                }
+            }
+            _ => Reply::new(blob_head(200, data.len()), data),
+        };
+        reply.cut = cut;
+        reply
+    }
+}
+
+/// `Range: bytes=a-b` or the open-ended `bytes=a-`.
+fn requested_range(req: &Request) -> Option<(u64, Option<u64>)> {
+    let (a, b) = header(req, "range")?
+        .trim()
+        .strip_prefix("bytes=")?
+        .split_once('-')?;
+    let a: u64 = a.trim().parse().ok()?;
+    let b = match b.trim() {
+        "" => None,
+        b => Some(b.parse().ok()?),
+    };
+    Some((a, b))
+}
