@@ -1,18 +1,21 @@
 //! A `Push` of a small fixed plan, driven by fuzzer-chosen responses.
 //!
-//! The input picks a setup (jobs, chunking, dry run, scheme, credentials, plan quirks), then a
-//! list of actions. Each action plays the runner or the registry: answer one of the requests
-//! in flight (body bytes reported sent, a status, headers such as Location, Range,
-//! Docker-Content-Digest, WWW-Authenticate, OCI-Chunk-Min-Length, Retry-After built from
-//! arbitrary values, a body in chunks, the end), fail it with a transport error, move the
-//! clock, fire timers, cancel, or call an input with a stray request id.
+//! The input picks a setup (jobs, chunking, dry run, scheme, credentials, authentication,
+//! plan quirks), then a list of actions. Each action plays the runner or the registry: answer
+//! one of the requests in flight as the test kit's registry model would (or with one
+//! deviation), or by hand (body bytes reported sent, a status, headers such as Location,
+//! Range, Docker-Content-Digest, WWW-Authenticate, OCI-Chunk-Min-Length, Retry-After built
+//! from arbitrary values, a body in chunks, the end), fail it with a transport error, move
+//! the clock, fire timers, cancel, or call an input with a stray request id.
 //!
 //! When the actions run out, every request still in flight fails with a non-retryable
 //! transport error and timers fire, so the push must finish within a bound.
 //!
 //! Nothing about the outcome is asserted, only that the core does not panic, that it keeps
-//! its contracts with the runner (blob ranges inside the blob, one `Finished`, nothing after
-//! it), and that it never stalls (waiting with nothing in flight and no timer).
+//! its contracts with the runner (checked by the test kit's push plug and driver: blob ranges
+//! inside the blob, one `Finished`, nothing after it, no request id reused, inputs about
+//! requests in flight taken, no due timer left after a timeout), and that it never stalls
+//! (waiting with nothing in flight and no timer).
 
 #![no_main]
 
@@ -21,13 +24,15 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use tug_core::http::{
-    Body, HeaderMap, HeaderName, HeaderValue, Method, RequestId, ResponseHead, StatusCode,
+    Body, HeaderMap, HeaderName, HeaderValue, Method, Request, ResponseHead, StatusCode,
     TransportError, TransportErrorKind,
 };
-use tug_core::push::{Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, ResumableUpload};
+use tug_core::push::{PlanBlob, PlanManifest, PushConfig, PushPlan, ResumableUpload};
 use tug_core::retry::RetryPolicy;
-use tug_core::{Credentials, Digest, Instant, Scheme};
-use url::Url;
+use tug_core::{Credentials, Digest, Scheme};
+use tug_sansio_kit::model::basic;
+use tug_sansio_kit::ops::push::PushPlug;
+use tug_sansio_kit::{Answering, BearerAuth, Driver, LocationStyle, RegistryModel};
 
 /// Most actions taken from one input.
 const MAX_ACTIONS: usize = 3_000;
@@ -68,6 +73,17 @@ struct Setup {
     /// Blobs (bit `i`: blob `i`) still being made when the push starts: they come later
     /// (`Action::Late`), and the manifests after them.
     late: u8,
+    /// How the registry model wants to be authenticated.
+    auth: AuthChoice,
+}
+
+#[derive(Arbitrary, Debug)]
+enum AuthChoice {
+    None,
+    /// The setup's credentials, as Basic.
+    Basic,
+    /// A token from `https://auth.example/token` (or `/token` on the registry).
+    Bearer,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -138,11 +154,9 @@ enum Action {
         end: bool,
         dt_ms: u16,
     },
-    /// Answers one request in flight as a well-behaved registry would (all body bytes
-    /// reported sent; 200 for the ping; 404, or 200 with `have`, for a blob HEAD; 202 with a
-    /// Location for a POST; 202 with Location and the right Range for a PATCH; 201 with the
-    /// right Docker-Content-Digest for a PUT), so inputs reach deep states cheaply and spend
-    /// their fuzzed answers where they matter.
+    /// Answers one request in flight as the test kit's registry model does (all body bytes
+    /// reported sent; with `have`, the registry has the blob a HEAD or a mount asks about),
+    /// so inputs reach deep states cheaply and spend their fuzzed answers where they matter.
     Auto { pick: u8, have: bool },
     /// Like `Auto`, but the answer deviates in one way: another status, a header replaced
     /// (or added) with a fuzzed value, or a header dropped.
@@ -376,116 +390,20 @@ impl Kind {
     }
 }
 
-/// A request the runner has sent and not finished.
-struct Pending {
-    id: RequestId,
-    method: Method,
-    url: Url,
-    body: Body,
-    /// Whether its response head was delivered.
-    head: bool,
-}
-
-struct Runner {
-    push: Push,
-    now: Instant,
+/// What the actions need to know of the plan.
+struct Plan {
     data: Vec<Vec<u8>>,
-    sizes: Vec<u64>,
     digests: Vec<Digest>,
     manifest_digest: Digest,
-    pending: Vec<Pending>,
-    finished: bool,
-    /// Upload sessions the model registry opened.
-    uploads: u64,
     /// Pending blobs not given yet: plan index and the real blob.
     late: Vec<(usize, PlanBlob)>,
     /// The manifests of a plan with pending blobs, until given.
     manifests: Option<(PlanManifest, Vec<PlanManifest>)>,
 }
 
-impl Runner {
-    /// Takes every output the push has ready, checking the contracts on each.
-    fn drain(&mut self) {
-        while let Some(out) = self.push.poll() {
-            match out {
-                Output::Send(req) => {
-                    assert!(!self.finished, "contract: a request after Finished");
-                    if let Body::BlobRange { blob, start, end } = &req.body {
-                        let size = self.sizes.get(*blob).copied().unwrap_or_else(|| {
-                            panic!("contract: BlobRange names blob {blob} not in the plan")
-                        });
-                        assert!(
-                            start <= end && *end <= size,
-                            "contract: BlobRange {start}..{end} of blob {blob} outside its \
-                             {size} bytes"
-                        );
-                    }
-                    assert!(
-                        self.pending.iter().all(|p| p.id != req.id),
-                        "contract: request id {} reused while in flight",
-                        req.id
-                    );
-                    let _ = req.url.as_str();
-                    self.pending.push(Pending {
-                        id: req.id,
-                        method: req.method,
-                        url: req.url,
-                        body: req.body,
-                        head: false,
-                    });
-                }
-                Output::Abort(id) => {
-                    // The core gave up on it: stop answering it (inputs stay harmless).
-                    self.pending.retain(|p| p.id != id);
-                }
-                Output::Event(e) => {
-                    let _ = format!("{e:?}");
-                }
-                Output::Finished(result) => {
-                    assert!(!self.finished, "contract: Finished twice");
-                    assert!(
-                        self.push.is_finished(),
-                        "contract: Finished but not is_finished"
-                    );
-                    self.finished = true;
-                    if let Err(e) = &result {
-                        let _ = e.to_string();
-                    }
-                    tug_fuzz::describe("push", &result);
-                }
-            }
-        }
-        // A push may wait on nothing else only while blobs or manifests are still to come.
-        if !self.finished && self.late.is_empty() && self.manifests.is_none() {
-            assert!(
-                !self.pending.is_empty() || self.push.poll_timeout().is_some(),
-                "liveness: the push waits with nothing in flight and no timer"
-            );
-        }
-    }
+type PushDriver<'m> = Driver<'m, PushPlug<'static>>;
 
-    fn advance(&mut self, ms: u64) {
-        self.now = self.now + Duration::from_millis(ms);
-    }
-
-    fn pick(&self, pick: u8) -> Option<usize> {
-        (!self.pending.is_empty()).then(|| usize::from(pick) % self.pending.len())
-    }
-
-    /// The bytes of a request body, as the runner would stream them.
-    fn body_bytes(&self, body: &Body) -> Vec<u8> {
-        match body {
-            Body::Empty => Vec::new(),
-            Body::Bytes(b) => b.clone(),
-            Body::BlobRange { blob, start, end } => {
-                let d = &self.data[*blob];
-                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(d.len());
-                let e = usize::try_from(*end).unwrap_or(usize::MAX).min(d.len());
-                d[s..e.max(s)].to_vec()
-            }
-        }
-    }
-
+impl Plan {
     fn value(&self, v: &ValueChoice, body: &Body) -> Option<HeaderValue> {
         let text = match v {
             ValueChoice::Raw(s) => s.clone(),
@@ -536,116 +454,95 @@ impl Runner {
         HeaderValue::from_str(&text).ok()
     }
 
-    /// What a well-behaved registry answers to request `p`.
-    fn model_answer(&mut self, p: &Pending, have: bool) -> ResponseHead {
-        self.uploads += 1;
-        let path = p.url.path();
-        let location = format!("/v2/fuzz/app/blobs/uploads/s{}?_state=st", self.uploads);
-        let query_digest = p
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "digest")
-            .map(|(_, v)| v.into_owned());
-        let mount = p.url.query_pairs().any(|(k, _)| k == "mount");
-        if p.method == Method::GET && !path.starts_with("/v2/") {
-            // A token endpoint (the realm of a Bearer challenge).
-            ResponseHead::new(200).with_header("Content-Type", "application/json")
-        } else if p.method == Method::GET && path.ends_with("/v2/") {
-            ResponseHead::new(200)
-        } else if p.method == Method::GET && path.contains("/blobs/uploads/") {
-            // Upload status: distribution reports `0-0` when nothing (or one byte) arrived.
-            ResponseHead::new(204)
-                .with_header("Location", &location)
-                .with_header("Range", "0-0")
-        } else if p.method == Method::HEAD {
-            ResponseHead::new(if have { 200 } else { 404 })
-        } else if p.method == Method::POST && mount && have {
-            let head = ResponseHead::new(201).with_header("Location", &location);
-            match p.url.query_pairs().find(|(k, _)| k == "mount") {
-                Some((_, d)) => head.with_header("Docker-Content-Digest", &d),
-                None => head,
-            }
-        } else if p.method == Method::POST {
-            ResponseHead::new(202).with_header("Location", &location)
-        } else if p.method == Method::PATCH {
-            let end = match p.body {
-                Body::BlobRange { end, .. } => end,
-                ref other => other.len(),
-            };
-            ResponseHead::new(202)
-                .with_header("Location", &location)
-                .with_header("Range", &format!("0-{}", end.saturating_sub(1)))
-        } else if p.method == Method::PUT && path.contains("/manifests/") {
-            let digest = match &p.body {
-                Body::Bytes(b) => Digest::sha256_of(b),
-                _ => self.manifest_digest.clone(),
-            };
-            ResponseHead::new(201).with_header("Docker-Content-Digest", &digest.to_string())
-        } else if p.method == Method::PUT {
-            let head = ResponseHead::new(201);
-            match query_digest {
-                Some(d) => head.with_header("Docker-Content-Digest", &d),
-                None => head,
-            }
-        } else {
-            ResponseHead::new(405)
+    /// With `have`, the registry has the blob `req` (a HEAD, or a mount) asks about.
+    fn have(&self, model: &mut RegistryModel, req: &Request) {
+        let digest = match req.method {
+            Method::HEAD => req.url.path().rsplit('/').next().map(str::to_owned),
+            Method::POST => req
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "mount")
+                .map(|(_, v)| v.into_owned()),
+            _ => None,
+        };
+        if let Some(digest) = digest {
+            let data = self
+                .digests
+                .iter()
+                .position(|d| d.to_string() == digest)
+                .map(|i| self.data[i].clone())
+                .unwrap_or_default();
+            model.blobs.insert(digest, data);
         }
+    }
+
+    /// Gives the push a pending blob (or, when none is left, the manifests), as a runner
+    /// does when a layer's compression ends. The push must take each exactly once.
+    fn give_late(&mut self, driver: &mut PushDriver<'_>, pick: u8) {
+        let push = &mut driver.plug.push;
+        if !self.late.is_empty() {
+            let (i, blob) = self.late.remove(usize::from(pick) % self.late.len());
+            let r = push.handle_blob_ready(i, blob.digest.clone(), blob.size);
+            assert!(r.is_ok(), "a pending blob was refused: {r:?}");
+            let again = push.handle_blob_ready(i, blob.digest, blob.size);
+            assert!(again.is_err(), "a blob given twice was taken");
+        } else if let Some((manifest, children)) = self.manifests.take() {
+            let r = push.handle_manifests(manifest.clone(), children.clone());
+            assert!(r.is_ok(), "the manifests were refused: {r:?}");
+            assert!(push.handle_manifests(manifest, children).is_err());
+        }
+        // A push may wait on nothing else only while blobs or manifests are still to come.
+        driver.plug.may_idle = !self.late.is_empty() || self.manifests.is_some();
+        driver.drain();
     }
 
     /// Answers request number `pick` as the model registry would, after `tweak` had its way
     /// with the answer.
     fn auto(
-        &mut self,
+        &self,
+        driver: &mut PushDriver<'_>,
         pick: u8,
         have: bool,
-        tweak: impl FnOnce(&Self, &Pending, &mut ResponseHead),
+        tweak: impl FnOnce(&Request, &mut ResponseHead),
     ) {
-        self.advance(10);
-        let Some(i) = self.pick(pick) else { return };
-        let p = self.pending.remove(i);
-        let now = self.now;
-        let bytes = self.body_bytes(&p.body);
-        let _ = self
-            .push
-            .handle_input(now, tug_core::Input::BodySent(p.id, &bytes));
-        let mut head = self.model_answer(&p, have);
-        let token = head.header("content-type") == Some("application/json");
-        tweak(self, &p, &mut head);
-        let _ = self
-            .push
-            .handle_input(now, tug_core::Input::Response(p.id, head));
-        if token {
-            let body = br#"{"token":"fuzz-token","access_token":"fuzz-token","expires_in":300}"#;
-            let _ = self
-                .push
-                .handle_input(now, tug_core::Input::BodyChunk(p.id, body));
+        let Some(i) = driver.pick(usize::from(pick)) else {
+            driver.now = driver.now + driver.pace.latency;
+            return;
+        };
+        if have {
+            self.have(driver.models[0], &driver.flights[i].req);
         }
-        let _ = self.push.handle_input(now, tug_core::Input::BodyEnd(p.id));
+        driver.answer(i, &Answering::default(), |f, reply| {
+            tweak(&f.req, &mut reply.head)
+        });
     }
 
-    fn act(&mut self, action: &Action) {
+    fn act(&mut self, driver: &mut PushDriver<'_>, action: &Action) {
         match action {
-            Action::Auto { pick, have } => self.auto(*pick, *have, |_, _, _| {}),
+            Action::Auto { pick, have } => self.auto(driver, *pick, *have, |_, _| {}),
             Action::Deviate {
                 pick,
                 have,
                 status,
                 header,
                 drop,
-            } => self.auto(*pick, *have, |runner, p, head| {
-                if let Some(s) = status {
-                    head.status =
-                        StatusCode::from_u16(s.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                }
-                if let Some(n) = drop.as_ref().and_then(NameChoice::name) {
-                    head.headers.remove(n);
-                }
-                if let Some((n, v)) = header {
-                    if let (Some(n), Some(v)) = (n.name(), runner.value(v, &p.body)) {
-                        head.headers.insert(n, v);
+            } => {
+                driver.clean = false;
+                self.auto(driver, *pick, *have, |req, head| {
+                    if let Some(s) = status {
+                        head.status = StatusCode::from_u16(s.code())
+                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     }
-                }
-            }),
+                    if let Some(n) = drop.as_ref().and_then(NameChoice::name) {
+                        head.headers.remove(n);
+                    }
+                    if let Some((n, v)) = header {
+                        if let (Some(n), Some(v)) = (n.name(), self.value(v, &req.body)) {
+                            head.headers.insert(n, v);
+                        }
+                    }
+                })
+            }
             Action::Respond {
                 pick,
                 sent,
@@ -654,50 +551,38 @@ impl Runner {
                 end,
                 dt_ms,
             } => {
-                self.advance(u64::from(*dt_ms));
-                let Some(i) = self.pick(*pick) else { return };
-                let id = self.pending[i].id;
-                let req_body = self.pending[i].body.clone();
-                let now = self.now;
+                driver.now = driver.now + Duration::from_millis(u64::from(*dt_ms));
+                let Some(i) = driver.pick(usize::from(*pick)) else {
+                    return;
+                };
+                let id = driver.flights[i].req.id;
+                let req_body = driver.flights[i].req.body.clone();
+                let bytes = driver.flights[i].body.clone();
                 if let Some(sent) = sent {
-                    let bytes = self.body_bytes(&req_body);
-                    match sent {
+                    let pieces: Vec<Vec<u8>> = match sent {
                         Sent::All { pieces } => {
                             let n = usize::from(*pieces % 8) + 1;
                             let step = bytes.len().div_ceil(n).max(1);
-                            for piece in bytes.chunks(step) {
-                                let _ = self
-                                    .push
-                                    .handle_input(now, tug_core::Input::BodySent(id, piece));
-                            }
+                            bytes.chunks(step).map(<[u8]>::to_vec).collect()
                         }
-                        Sent::Prefix(n) => {
-                            let n = usize::from(*n).min(bytes.len());
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodySent(id, &bytes[..n]));
-                        }
+                        Sent::Prefix(n) => vec![bytes[..usize::from(*n).min(bytes.len())].to_vec()],
                         Sent::Corrupt { at, xor } => {
-                            let mut bytes = bytes;
+                            let mut bytes = bytes.clone();
                             if !bytes.is_empty() {
                                 let at = usize::from(*at) % bytes.len();
                                 bytes[at] ^= xor | 1;
                             }
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodySent(id, &bytes));
+                            vec![bytes]
                         }
-                        Sent::Extra(extra) => {
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodySent(id, &bytes));
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodySent(id, extra));
+                        Sent::Extra(extra) => vec![bytes.clone(), extra.clone()],
+                    };
+                    for piece in pieces {
+                        if let Some(i) = driver.position(id) {
+                            driver.body_sent(i, &piece);
                         }
                     }
                 }
-                if let Some(h) = head {
+                if let (Some(h), Some(i)) = (head, driver.position(id)) {
                     let mut headers = HeaderMap::new();
                     for (name, value) in h.headers.iter().take(MAX_HEADERS) {
                         if let (Some(n), Some(v)) = (name.name(), self.value(value, &req_body)) {
@@ -706,73 +591,21 @@ impl Runner {
                     }
                     let status = StatusCode::from_u16(h.status.code())
                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    let head = ResponseHead { status, headers };
-                    if self
-                        .push
-                        .handle_input(now, tug_core::Input::Response(id, head))
-                        .is_ok()
-                    {
-                        self.pending[i].head = true;
-                    }
+                    driver.head(i, ResponseHead { status, headers });
                 }
                 if let Some(b) = body {
-                    match b {
-                        RespBody::Raw(bytes) => {
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodyChunk(id, bytes));
-                        }
-                        RespBody::Errors(entries) => {
-                            let items: Vec<String> = entries
-                                .iter()
-                                .take(4)
-                                .map(|(code, message)| {
-                                    format!(
-                                        "{{\"code\":{code:?},\"message\":{message:?},\"detail\":null}}"
-                                    )
-                                })
-                                .collect();
-                            let json = format!("{{\"errors\":[{}]}}", items.join(","));
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodyChunk(id, json.as_bytes()));
-                        }
-                        RespBody::Token {
-                            token,
-                            access_token,
-                            expires_in,
-                        } => {
-                            let mut fields = Vec::new();
-                            if let Some(t) = token {
-                                fields.push(format!("\"token\":{t:?}"));
-                            }
-                            if let Some(t) = access_token {
-                                fields.push(format!("\"access_token\":{t:?}"));
-                            }
-                            if let Some(e) = expires_in {
-                                fields.push(format!("\"expires_in\":{}", e.value()));
-                            }
-                            let json = format!("{{{}}}", fields.join(","));
-                            let _ = self
-                                .push
-                                .handle_input(now, tug_core::Input::BodyChunk(id, json.as_bytes()));
-                        }
-                        RespBody::Long { len, chunk } => {
-                            let filler = vec![b'x'; usize::from(*len) * 2];
-                            let step = usize::from(*chunk).max(1) * 256;
-                            for piece in filler.chunks(step) {
-                                let _ = self
-                                    .push
-                                    .handle_input(now, tug_core::Input::BodyChunk(id, piece));
-                            }
+                    for piece in body_pieces(b) {
+                        if let Some(i) = driver.position(id) {
+                            driver.chunk(i, &piece);
                         }
                     }
                 }
                 // A runner ends a response only after its head (ending one before is a runner
                 // bug; see the fuzz README).
-                if *end && self.pending[i].head {
-                    let _ = self.push.handle_input(now, tug_core::Input::BodyEnd(id));
-                    self.pending.remove(i);
+                if let (true, Some(i)) = (*end, driver.position(id)) {
+                    if driver.flights[i].head {
+                        driver.end(i);
+                    }
                 }
             }
             Action::Fail {
@@ -781,99 +614,63 @@ impl Runner {
                 message,
                 dt_ms,
             } => {
-                self.advance(u64::from(*dt_ms));
-                let Some(i) = self.pick(*pick) else { return };
-                let id = self.pending.remove(i).id;
-                let error = TransportError {
-                    kind: kind.kind(),
-                    message: message.clone(),
-                };
-                let _ = self
-                    .push
-                    .handle_input(self.now, tug_core::Input::TransportError(id, error));
-            }
-            Action::Time { back, ms } => {
-                let d = Duration::from_millis(*ms);
-                let t = if *back {
-                    Instant::from_duration(self.now.since_origin().saturating_sub(d))
-                } else {
-                    self.now + d
-                };
-                // A stale `now` is passed in but the runner's clock does not go back.
-                self.now = self.now.max(t);
-                self.push.handle_input(t, tug_core::Input::Timeout).unwrap();
-            }
-            Action::FireTimer => {
-                if let Some(t) = self.push.poll_timeout() {
-                    self.now = self.now.max(t);
-                    self.push
-                        .handle_input(self.now, tug_core::Input::Timeout)
-                        .unwrap();
+                driver.now = driver.now + Duration::from_millis(u64::from(*dt_ms));
+                if let Some(i) = driver.pick(usize::from(*pick)) {
+                    let error = TransportError {
+                        kind: kind.kind(),
+                        message: message.clone(),
+                    };
+                    driver.fail(i, error);
                 }
             }
-            Action::Cancel => self.push.cancel(),
-            Action::Late { pick } => self.give_late(*pick),
-            Action::Stray { id, op } => {
-                // Only ids the push does not have in flight (never issued, or settled): it
-                // must refuse them without changing anything.
-                let id = RequestId(*id);
-                if self.pending.iter().any(|p| p.id == id) {
-                    return;
-                }
-                let now = self.now;
-                let result = match op % 5 {
-                    0 => self
-                        .push
-                        .handle_input(now, tug_core::Input::Response(id, ResponseHead::new(200))),
-                    1 => self
-                        .push
-                        .handle_input(now, tug_core::Input::BodyChunk(id, b"{}")),
-                    2 => self.push.handle_input(now, tug_core::Input::BodyEnd(id)),
-                    3 => self
-                        .push
-                        .handle_input(now, tug_core::Input::BodySent(id, b"abc")),
-                    _ => self.push.handle_input(
-                        now,
-                        tug_core::Input::TransportError(
-                            id,
-                            TransportError {
-                                kind: TransportErrorKind::Io,
-                                message: "stray".into(),
-                            },
-                        ),
-                    ),
-                };
-                assert!(
-                    result.is_err(),
-                    "contract: input about unknown request {id} accepted"
-                );
-            }
+            Action::Time { back: true, ms } => driver.stale(Duration::from_millis(*ms)),
+            Action::Time { back: false, ms } => driver.advance(Duration::from_millis(*ms)),
+            Action::FireTimer => driver.fire(),
+            Action::Cancel => driver.cancel(),
+            Action::Late { pick } => self.give_late(driver, *pick),
+            Action::Stray { id, op } => driver.stray(*id, *op),
         }
     }
 }
 
-impl Runner {
-    /// Gives the push a pending blob (or, when none is left, the manifests), as a runner
-    /// does when a layer's compression ends. The push must take each exactly once.
-    fn give_late(&mut self, pick: u8) {
-        if !self.late.is_empty() {
-            let (i, blob) = self.late.remove(usize::from(pick) % self.late.len());
-            let r = self
-                .push
-                .handle_blob_ready(i, blob.digest.clone(), blob.size);
-            assert!(r.is_ok(), "a pending blob was refused: {r:?}");
-            let again = self.push.handle_blob_ready(i, blob.digest, blob.size);
-            assert!(again.is_err(), "a blob given twice was taken");
-        } else if let Some((manifest, children)) = self.manifests.take() {
-            let r = self
-                .push
-                .handle_manifests(manifest.clone(), children.clone());
-            assert!(r.is_ok(), "the manifests were refused: {r:?}");
-            assert!(self.push.handle_manifests(manifest, children).is_err());
+/// The pieces of a response body a `Respond` action sends.
+fn body_pieces(b: &RespBody) -> Vec<Vec<u8>> {
+    match b {
+        RespBody::Raw(bytes) => vec![bytes.clone()],
+        RespBody::Errors(entries) => {
+            let items: Vec<String> = entries
+                .iter()
+                .take(4)
+                .map(|(code, message)| {
+                    format!("{{\"code\":{code:?},\"message\":{message:?},\"detail\":null}}")
+                })
+                .collect();
+            vec![format!("{{\"errors\":[{}]}}", items.join(",")).into_bytes()]
+        }
+        RespBody::Token {
+            token,
+            access_token,
+            expires_in,
+        } => {
+            let mut fields = Vec::new();
+            if let Some(t) = token {
+                fields.push(format!("\"token\":{t:?}"));
+            }
+            if let Some(t) = access_token {
+                fields.push(format!("\"access_token\":{t:?}"));
+            }
+            if let Some(e) = expires_in {
+                fields.push(format!("\"expires_in\":{}", e.value()));
+            }
+            vec![format!("{{{}}}", fields.join(",")).into_bytes()]
+        }
+        RespBody::Long { len, chunk } => {
+            let filler = vec![b'x'; usize::from(*len) * 2];
+            let step = usize::from(*chunk).max(1) * 256;
+            filler.chunks(step).map(<[u8]>::to_vec).collect()
         }
     }
 }
-
 /// Makes the blobs `setup.late` names pending: their plan entries become estimates and the
 /// manifests placeholders; the real ones are returned for later.
 fn make_late(
@@ -950,9 +747,18 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
     };
     let blobs_for_resume: Vec<Digest> = blobs.iter().map(|b| b.digest.clone()).collect();
     let registry_for_resume = registry.clone();
+    // Children are image manifests of the same blobs (as the platforms of an index), told
+    // apart by an annotation: the registry model takes them once the blobs are there.
     let children: Vec<PlanManifest> = (0..setup.children % 3)
         .map(|i| {
-            let bytes = format!("{{\"schemaVersion\":2,\"child\":{i}}}").into_bytes();
+            let bytes = format!(
+                "{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\
+                 \"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{}\",\"size\":{}}},\
+                 \"layers\":[{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"{}\",\"size\":{}}}],\
+                 \"annotations\":{{\"child\":\"{i}\"}}}}",
+                blobs[0].digest, blobs[0].size, blobs[1].digest, blobs[1].size
+            )
+            .into_bytes();
             PlanManifest {
                 digest: Digest::sha256_of(&bytes),
                 bytes,
@@ -1004,10 +810,37 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
     (plan, data)
 }
 
+/// The registry model for `setup`: on the plan's registry, wanting what `auth` says, with
+/// the upload sessions the plan resumes (holding what the earlier run saw confirmed).
+fn model_for(setup: &Setup, plan: &PushPlan, data: &[Vec<u8>]) -> RegistryModel {
+    let mut model = RegistryModel::at(&plan.registry);
+    model.location_style = LocationStyle::RelativeWithState;
+    match setup.auth {
+        AuthChoice::None => {}
+        AuthChoice::Basic => {
+            model.required_auth = Some(match &setup.credentials {
+                Some((u, p)) => basic(u, p),
+                None => "Basic (credentials the client does not have)".to_owned(),
+            });
+        }
+        AuthChoice::Bearer => {
+            model.bearer = Some(BearerAuth::default());
+            model.realm = Some("https://auth.example/token".to_owned());
+        }
+    }
+    for (r, resume) in setup.resume.iter().zip(&plan.resume) {
+        if let ResumeLocation::OnRegistry(n) = r.location {
+            let blob = r.blob.map(|b| &data[usize::from(b) % data.len()]);
+            let held = blob.map_or(&[][..], |b| &b[..(resume.committed as usize).min(b.len())]);
+            model.uploads.insert(format!("r{n}"), held.to_vec());
+        }
+    }
+    model
+}
+
 fuzz_target!(|input: Input| {
     let setup = &input.setup;
     let (mut plan, data) = plan_and_data(setup);
-    let sizes = plan.blobs.iter().map(|b| b.size).collect();
     let digests = plan.blobs.iter().map(|b| b.digest.clone()).collect();
     let manifest_digest = plan.manifest.digest.clone();
     let (late, manifests) = make_late(setup, &mut plan);
@@ -1048,85 +881,47 @@ fuzz_target!(|input: Input| {
         chunk_size: setup.chunk.value(64 * 1024 * 1024),
         dry_run: setup.dry_run,
     };
-    let now = Instant::ZERO;
-    let mut runner = Runner {
-        sizes,
+    let mut model = model_for(setup, &plan, &data);
+    let mut plug = PushPlug::new(plan, &data, config);
+    plug.may_idle = !late.is_empty() || manifests.is_some();
+    let mut driver = Driver::new(plug, vec![&mut model]);
+    let mut ctx = Plan {
+        data,
         digests,
         manifest_digest,
-        push: Push::new(plan, config, now),
-        now,
-        data,
-        pending: Vec::new(),
-        finished: false,
-        uploads: 0,
         late,
         manifests,
     };
-    runner.drain();
+    driver.check_live();
     for action in input.actions.iter().take(MAX_ACTIONS) {
-        if runner.finished {
+        if driver.finished() {
             break;
         }
-        runner.act(action);
-        runner.drain();
+        ctx.act(&mut driver, action);
+        driver.check_live();
     }
     // Wind down: what is still pending comes (a runner always ends its first pass), every
     // request in flight fails for good, timers fire.
-    while !runner.finished && (!runner.late.is_empty() || runner.manifests.is_some()) {
-        runner.give_late(0);
-        runner.drain();
+    while !driver.finished() && (!ctx.late.is_empty() || ctx.manifests.is_some()) {
+        ctx.give_late(&mut driver, 0);
     }
     for _ in 0..FINISH_BOUND {
-        if runner.finished {
+        if driver.finished() || !driver.wind_down_step() {
             break;
         }
-        if let Some(p) = runner.pending.pop() {
-            let error = TransportError {
-                kind: TransportErrorKind::Tls,
-                message: "wind-down".into(),
-            };
-            let _ = runner
-                .push
-                .handle_input(runner.now, tug_core::Input::TransportError(p.id, error));
-        } else if let Some(t) = runner.push.poll_timeout() {
-            runner.now = runner.now.max(t);
-            runner
-                .push
-                .handle_input(runner.now, tug_core::Input::Timeout)
-                .unwrap();
-        }
-        runner.drain();
     }
     assert!(
-        runner.finished,
+        driver.finished(),
         "liveness: the push did not finish within {FINISH_BOUND} wind-down steps"
     );
-    // After Finished: inputs about requests it dropped are accepted and change nothing;
-    // nothing more comes out.
-    for p in &runner.pending {
-        for input in [
-            tug_core::Input::Response(p.id, ResponseHead::new(201)),
-            tug_core::Input::BodyEnd(p.id),
-        ] {
-            assert!(
-                runner.push.handle_input(runner.now, input).is_ok(),
-                "contract: an input about a dropped request is a misuse"
-            );
+    if let Some(result) = &driver.result {
+        if let Err(e) = result {
+            let _ = e.to_string();
         }
+        tug_fuzz::describe("push", result);
     }
-    runner
-        .push
-        .handle_input(
-            runner.now + Duration::from_secs(3600),
-            tug_core::Input::Timeout,
-        )
-        .unwrap();
-    assert!(
-        runner.push.poll().is_none(),
-        "contract: output after Finished"
-    );
-    assert!(
-        runner.push.poll_timeout().is_none(),
-        "contract: a timer after Finished"
-    );
+    for e in &driver.plug.events {
+        let _ = format!("{e:?}");
+    }
+    driver.check_after_finished();
 });

@@ -1,7 +1,9 @@
 //! Shared drivers for the fuzz targets: they play the runner's part for tug-core's sans-IO
 //! state machines, answering every request from in-memory data, and check the contracts the
 //! core documents (reads stay inside the file, answered requests are never reported as
-//! misuse, every loop finishes).
+//! misuse, every loop finishes). The registry operations are driven by the sans-IO test kit
+//! (`tests/sansio-kit`: its registry model, driver and contract checks, shared with
+//! `core/tests`); what is here is fuzz-specific: the inputs and how they map onto it.
 //!
 //! A panic anywhere here is a finding: either the core panicked, or it broke a contract a
 //! real runner relies on (the assertion message says which).
@@ -14,7 +16,7 @@ use tug_core::archive::{
 };
 use tug_core::Digest;
 
-pub mod responder;
+pub mod play;
 pub mod script;
 pub mod structured;
 

@@ -53,6 +53,9 @@ use std::time::Duration;
 
 use tug_core::http::TransportErrorKind;
 use tug_core::{Credentials, Digest, Scheme};
+use tug_sansio_kit::model::basic;
+pub use tug_sansio_kit::HeaderEdit;
+use tug_sansio_kit::{Answering, BearerAuth, LocationStyle, RegistryModel};
 
 /// Most action lines run from one input.
 pub const MAX_ACTIONS: usize = 2_000;
@@ -137,11 +140,61 @@ impl Default for Setup {
     }
 }
 
-/// A change to a model answer's headers.
-#[derive(Clone, Debug)]
-pub enum HeaderEdit {
-    Set(String, Vec<u8>),
-    Drop(String),
+impl Setup {
+    /// The registry the setup describes, as the test kit's model: the registry on
+    /// `registry` holding the blobs and manifests (each by digest, manifest `tag` by the
+    /// reference when that is a tag), wanting the credentials or a token as `auth` says,
+    /// redirecting blob downloads as `redirect` says, honouring Range unless `norange`.
+    pub fn model(&self) -> RegistryModel {
+        let mut model = RegistryModel::at(&self.registry);
+        model.location_style = LocationStyle::RelativeWithState;
+        for blob in &self.blobs {
+            model.put_blob(blob);
+        }
+        let repo = &self.repository;
+        for m in &self.manifests {
+            let media_type = m.media_type.clone().unwrap_or_default();
+            model.manifests.insert(
+                format!("{repo}:{}", m.digest),
+                (m.bytes.clone(), media_type),
+            );
+        }
+        if let (Some(m), false) = (self.manifests.get(self.tag), self.reference.contains(':')) {
+            let media_type = m.media_type.clone().unwrap_or_default();
+            model.manifests.insert(
+                format!("{repo}:{}", self.reference),
+                (m.bytes.clone(), media_type),
+            );
+        }
+        match self.auth {
+            AuthMode::None => {}
+            AuthMode::Basic => {
+                // Without credentials nothing the client can send is right.
+                let expected = match &self.credentials {
+                    Some(c) => basic(&c.username, &c.password),
+                    None => "Basic (credentials the client does not have)".to_owned(),
+                };
+                model.required_auth = Some(expected);
+            }
+            AuthMode::Bearer => {
+                model.bearer = Some(BearerAuth::default());
+                model.realm = Some("https://auth.example/token".to_owned());
+            }
+        }
+        match self.redirect {
+            Redirect::None => {}
+            Redirect::Absolute => {
+                model.redirect_blobs = true;
+                model.redirect_base = Some("https://storage.example/blobs".to_owned());
+            }
+            Redirect::Relative => {
+                model.redirect_blobs = true;
+                model.redirect_base = Some("/storage".to_owned());
+            }
+        }
+        model.ignore_ranges = !self.ranges;
+        model
+    }
 }
 
 /// Options of `auto`.
@@ -152,6 +205,20 @@ pub struct AutoOpts {
     pub chunk: Option<usize>,
     pub no_body: bool,
     pub no_end: bool,
+}
+
+impl AutoOpts {
+    /// How the driver answers, with these options and header changes.
+    pub fn answering(&self, edits: &[HeaderEdit]) -> Answering {
+        Answering {
+            status: self.status,
+            edits: edits.to_vec(),
+            chunk: self.chunk,
+            cut: self.cut,
+            no_body: self.no_body,
+            no_end: self.no_end,
+        }
+    }
 }
 
 /// Where an `open` reads from.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tug_core::http::{Method, Request, ResponseHead};
 use tug_core::Digest;
 
-use super::{error_reply, header, RegistryModel, Reply};
+use super::{error_reply, header, LocationStyle, RegistryModel, Reply};
 
 impl RegistryModel {
     /// Answers an API request at `path`.
@@ -126,6 +126,9 @@ impl RegistryModel {
         let id = format!("u{}", self.next_upload);
         self.next_upload += 1;
         self.uploads.insert(id.clone(), Vec::new());
+        if self.location_style == LocationStyle::RelativeWithState {
+            self.stated_uploads.insert(id.clone());
+        }
         let mut head = ResponseHead::new(202)
             .with_header("Location", &self.location_for(repo, &id))
             .with_header("Range", "0-0")
@@ -137,7 +140,7 @@ impl RegistryModel {
     }
 
     fn patch(&mut self, repo: &str, id: &str, req: &Request, body: &[u8]) -> Reply {
-        if !self.state_ok(req) {
+        if !self.state_ok(req, id) {
             return error_reply(400, "BLOB_UPLOAD_INVALID", "bad _state");
         }
         let location = self.location_for(repo, id);
@@ -176,7 +179,7 @@ impl RegistryModel {
     }
 
     fn close_upload(&mut self, repo: &str, id: &str, req: &Request, body: &[u8]) -> Reply {
-        if !self.state_ok(req) {
+        if !self.state_ok(req, id) {
             return error_reply(400, "BLOB_UPLOAD_INVALID", "bad _state");
         }
         let digest = req

@@ -98,6 +98,8 @@ pub struct RegistryModel {
     pub manifests: HashMap<String, (Vec<u8>, String)>,
     pub uploads: HashMap<String, Vec<u8>>,
     pub next_upload: u64,
+    /// Upload sessions whose `Location` carried a `_state` that must come back.
+    pub stated_uploads: HashSet<String>,
     pub location_style: LocationStyle,
     pub min_chunk: Option<u64>,
     /// `Authorization` value required on every request, when set.
@@ -180,6 +182,7 @@ impl Default for RegistryModel {
             manifests: HashMap::new(),
             uploads: HashMap::new(),
             next_upload: 0,
+            stated_uploads: HashSet::new(),
             location_style: LocationStyle::Absolute,
             min_chunk: None,
             required_auth: None,
@@ -404,10 +407,11 @@ impl RegistryModel {
         }
     }
 
-    /// Whether an upload request carries the `_state` the model gave out (always, unless
-    /// the style has one): if not, notes a violation.
-    fn state_ok(&mut self, req: &Request) -> bool {
-        if self.location_style != LocationStyle::RelativeWithState {
+    /// Whether an upload request to session `id` carries the `_state` the model gave out
+    /// with it (sessions it gave none, or made without a `POST`, need none): if not, notes a
+    /// violation.
+    fn state_ok(&mut self, req: &Request, id: &str) -> bool {
+        if !self.stated_uploads.contains(id) {
             return true;
         }
         let state = req
@@ -415,9 +419,7 @@ impl RegistryModel {
             .query_pairs()
             .find(|(k, _)| k == "_state")
             .map(|(_, v)| v.into_owned());
-        let ok = state
-            .as_deref()
-            .is_some_and(|s| s.starts_with("st+u") && s.ends_with("=="));
+        let ok = state.as_deref() == Some(format!("st+{id}==").as_str());
         if !ok {
             self.violations.push(format!(
                 "the _state query parameter did not come back unchanged: {}",

@@ -47,6 +47,8 @@ pub struct FetchPlug {
     pub ready: bool,
     until: Until,
     over: bool,
+    /// Streams closed, to count as over once their outputs are drained.
+    closing: Vec<StreamId>,
 }
 
 impl FetchPlug {
@@ -61,6 +63,7 @@ impl FetchPlug {
             ready: false,
             until,
             over: false,
+            closing: Vec::new(),
         }
     }
 
@@ -88,12 +91,11 @@ impl FetchPlug {
         id
     }
 
-    /// The consumer of stream `id` is gone.
+    /// The consumer of stream `id` is gone: what the fetch puts out until the driver has
+    /// drained it still counts; after that, nothing more may come for the stream.
     pub fn close(&mut self, id: StreamId) {
         self.fetch.close(id);
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.over = true;
-        }
+        self.closing.push(id);
     }
 
     /// Streams neither over nor closed.
@@ -164,6 +166,14 @@ impl Plug for FetchPlug {
     fn next(&mut self, cx: &Cx) -> Option<Out<FetchReport>> {
         let out = match self.fetch.poll() {
             Some(out) => out,
+            None if !self.closing.is_empty() => {
+                for id in std::mem::take(&mut self.closing) {
+                    if let Some(s) = self.streams.get_mut(&id) {
+                        s.over = true;
+                    }
+                }
+                return self.next(cx);
+            }
             None if !self.over && self.done() => {
                 self.over = true;
                 return Some(Out::Finished(Ok(FetchReport)));
