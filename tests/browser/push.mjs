@@ -2,7 +2,7 @@
 // image tar with the file input, fills in the destination, pushes, waits for the outcome and
 // reports what the page shows as one JSON object on stdout. Screenshots go to a directory.
 //
-// Run by tests/e2e/tests/browser.rs and by the browser mode of the benchmark; configured by
+// Run by tests/e2e/tests/e2e/browser.rs and by the browser mode of the benchmark; configured by
 // environment variables:
 //   TUG_PAGE_URL        the page (required), e.g. http://127.0.0.1:PORT/
 //   TUG_TAR             the image tar to push (required)

@@ -1,6 +1,6 @@
 // Copies an image registry to registry through the tug-wasm package (the same package the
 // web page uses, built for Node.js): the core reads the source's ranges and hands each
-// upload's body over piece by piece. Run by tests/e2e/tests/node_embedding.rs, which starts
+// upload's body over piece by piece. Run by tests/e2e/tests/e2e/node_embedding.rs, which starts
 // both registries, pushes the image to the source and checks the target with skopeo.
 //
 //   TUG_WASM_PKG   runner-wasm/pkg-node (built by scripts/build-wasm.sh)

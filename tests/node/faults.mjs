@@ -1,6 +1,6 @@
 // Pushes a tar through a fault-injecting proxy and pulls it back through blob redirects,
 // with the tug-wasm package in Node.js: the core's retries and redirect handling, carried by
-// fetch. Run by tests/e2e/tests/node_embedding.rs. Environment: TUG_WASM_PKG, TUG_TAR,
+// fetch. Run by tests/e2e/tests/e2e/node_embedding.rs. Environment: TUG_WASM_PKG, TUG_TAR,
 // TUG_TARGET (through the proxy, plain HTTP), TUG_OUT (pulled.tar and result.json).
 import { openAsBlob } from 'node:fs';
 import { writeFile } from 'node:fs/promises';

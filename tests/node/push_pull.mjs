@@ -1,6 +1,6 @@
 // Pushes a tar from disk to a registry through the tug-wasm package (the same package the
 // web page uses, built for Node.js), pulls it back into a docker-archive tar, and checks
-// the error codes of the JS API. Run by tests/e2e/tests/node_embedding.rs, which starts the
+// the error codes of the JS API. Run by tests/e2e/tests/e2e/node_embedding.rs, which starts the
 // registry and checks the results with skopeo. Configuration comes from the environment:
 //
 //   TUG_WASM_PKG   runner-wasm/pkg-node (built by scripts/build-wasm.sh)

@@ -1,0 +1,227 @@
+//! Bad input files: each gets its own clear error naming the file or entry, exit code 3,
+//! and nothing is tagged in the registry.
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::{push, INVALID_INPUT};
+use tug_testkit::fixtures::{classic_docker_save, write_oci_layout};
+use tug_testkit::{skopeo, ImageSpec, Registry, Tug};
+
+/// Writes a tar holding `entries` (path, bytes); raw names are written as given, even
+/// `../` ones the `tar` crate would refuse.
+fn write_tar(path: &Path, entries: &[(&str, &[u8])]) {
+    let mut b = tar::Builder::new(fs::File::create(path).unwrap());
+    for (name, data) in entries {
+        let mut h = tar::Header::new_ustar();
+        let raw = &mut h.as_old_mut().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+/// Pushes `source`, expects exit code 3 with `needle` in the message, and checks nothing
+/// was tagged.
+fn expect_invalid(registry: &Registry, source: &Path, needle: &str) -> String {
+    let out = push(registry, source, "bad/app:v1").assert_code(INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(err.contains(needle), "expected {needle:?} in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        skopeo::inspect_raw_in(registry, "bad/app:v1").is_err(),
+        "nothing is tagged"
+    );
+    err
+}
+
+#[test]
+fn every_bad_input_gets_its_own_error() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = d.join("good.tar");
+    classic_docker_save(
+        &good,
+        &ImageSpec::new(1).layer(50_000).layer(70_000),
+        "x/y:1",
+    );
+    let bytes = fs::read(&good).unwrap();
+
+    // A truncated tar.
+    let truncated = d.join("truncated.tar");
+    fs::write(&truncated, &bytes[..bytes.len() / 2 + 100]).unwrap();
+    expect_invalid(&registry, &truncated, "truncated");
+
+    // A path that names nothing. An absolute one is a missing file; a bare name could also
+    // be an image of the local store, and the error says it is neither.
+    expect_invalid(&registry, &d.join("absent.tar"), "absent.tar: No such file");
+    let out = crate::common::tug_for(&registry)
+        .current_dir(d)
+        .env("TUG_STORE", d.join("store"))
+        .args(["absent.tar", &registry.image("bad/app:v1")])
+        .run()
+        .assert_code(INVALID_INPUT);
+    assert!(
+        out.stderr_str()
+            .contains("absent.tar: no such file, nor an image of that name in the store"),
+        "{out}"
+    );
+
+    // A file that is not a tar at all.
+    let not_tar = d.join("notes.txt");
+    fs::write(&not_tar, "hello, this is not an image\n".repeat(40)).unwrap();
+    expect_invalid(&registry, &not_tar, "not a tar");
+
+    // A tar with neither manifest.json nor index.json.
+    let no_manifest = d.join("no-manifest.tar");
+    write_tar(&no_manifest, &[("hello.txt", b"hi")]);
+    expect_invalid(&registry, &no_manifest, "manifest.json");
+
+    // A malformed manifest.json.
+    let malformed = d.join("malformed.tar");
+    write_tar(&malformed, &[("manifest.json", b"[{\"Config\": ")]);
+    expect_invalid(&registry, &malformed, "manifest.json");
+
+    // A manifest naming an entry the tar lacks.
+    let missing = d.join("missing.tar");
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]}}"#;
+    let manifest =
+        br#"[{"Config":"config.json","RepoTags":["x/y:1"],"Layers":["nope/layer.tar"]}]"#;
+    write_tar(
+        &missing,
+        &[("config.json", config), ("manifest.json", manifest)],
+    );
+    expect_invalid(&registry, &missing, "nope/layer.tar");
+
+    // An entry path escaping the archive.
+    let escaping = d.join("escaping.tar");
+    let manifest =
+        br#"[{"Config":"config.json","RepoTags":["x/y:1"],"Layers":["../evil/layer.tar"]}]"#;
+    write_tar(
+        &escaping,
+        &[
+            ("config.json", config),
+            ("../evil/layer.tar", b""),
+            ("manifest.json", manifest),
+        ],
+    );
+    expect_invalid(&registry, &escaping, "../evil/layer.tar");
+}
+
+#[test]
+fn sizes_and_digests_must_match_their_descriptors() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(2).layer(60_000).layer(80_000),
+        "v1",
+    );
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+
+    // A layer longer than its descriptor says.
+    let first = blob(&fixture.layers[0].digest);
+    let original = fs::read(&first).unwrap();
+    let mut longer = original.clone();
+    longer.extend_from_slice(b"extra");
+    fs::write(&first, &longer).unwrap();
+    let err = expect_invalid(&registry, &layout, "size");
+    assert!(
+        err.contains(fixture.layers[0].digest.trim_start_matches("sha256:")),
+        "{err}"
+    );
+    fs::write(&first, &original).unwrap();
+
+    // A layer of the right size whose bytes do not match its digest.
+    let second = blob(&fixture.layers[1].digest);
+    let mut flipped = fs::read(&second).unwrap();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    fs::write(&second, &flipped).unwrap();
+    let err = expect_invalid(&registry, &layout, "does not match its digest");
+    assert!(err.contains(&fixture.layers[1].digest), "{err}");
+
+    // The same with --compress: the registry only sees the compressed blob, so the first
+    // pass checks the plain bytes; its failure stops the push, which tags nothing.
+    let out = crate::common::tug_for(&registry)
+        .env("TUG_STATE_DIR", dir.path().join("state"))
+        .args(["--progress", "plain", "--compress", "zstd"])
+        .arg(&layout)
+        .arg(registry.image("bad/app:v1"))
+        .run()
+        .assert_code(INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(err.contains("as the image says"), "{err}");
+    assert!(err.contains(&fixture.layers[1].digest), "{err}");
+    assert!(!err.contains("cancelled"), "{err}");
+    assert!(skopeo::inspect_raw_in(&registry, "bad/app:v1").is_err());
+}
+
+#[test]
+fn several_images_need_a_choice_and_the_error_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(3).layer(1000), "one");
+    // A second tag in the same layout, pointing at another image.
+    let other = dir.path().join("other");
+    write_oci_layout(&other, &ImageSpec::new(4).layer(2000), "two");
+    for entry in fs::read_dir(other.join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(
+            entry.path(),
+            layout.join("blobs/sha256").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let second: serde_json::Value =
+        serde_json::from_slice(&fs::read(other.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(second["manifests"][0].clone());
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+
+    let registry = Registry::plain();
+    let out = push(&registry, &layout, "multi/app:v1").assert_code(INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(err.contains("one") && err.contains("two"), "{err}");
+    crate::common::push_with(&registry, &layout, "multi/app:v1", &["--image", "two"])
+        .assert_success();
+    let out = Tug::new()
+        .arg("inspect")
+        .arg(&layout)
+        .run()
+        .assert_success();
+    assert!(
+        out.stdout_str().contains("image 1: two"),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+/// A chunk of no bytes cannot move an upload: `--chunk-size 0` is a usage error (exit 2)
+/// from the flag as from the file and the environment.
+#[test]
+fn a_chunk_size_of_zero_is_refused() {
+    let out = Tug::new()
+        .args(["push", "--chunk-size", "0", "x.tar", "127.0.0.1:1/a:b"])
+        .run()
+        .assert_code(2);
+    assert!(out.stderr_str().contains("--chunk-size"), "{out}");
+}

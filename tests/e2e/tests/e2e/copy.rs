@@ -1,0 +1,141 @@
+//! `tug copy` between two real registries and within one (cross-repository mount).
+
+use base64::Engine as _;
+
+use crate::common::{done_event, push};
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
+use tug_testkit::{skopeo, ImageSpec, Registry, Tug};
+
+fn copy(
+    src: &Registry,
+    from: &str,
+    dst: &Registry,
+    to: &str,
+    extra: &[&str],
+) -> tug_testkit::TugOutput {
+    let mut tug = Tug::new().args(["copy", "--progress", "json"]).args(extra);
+    if let Some(ca) = dst.ca_file().or(src.ca_file()) {
+        tug = tug.arg("--ca-file").arg(ca);
+    }
+    tug.arg(src.image(from)).arg(dst.image(to)).run()
+}
+
+#[test]
+fn copies_between_two_registries_with_the_same_digest() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let spec = ImageSpec::new(31)
+        .gzip_layer(400_000)
+        .layer(900_000)
+        .gzip_layer(10);
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    push(&a, &layout, "src/app:v1").assert_success();
+
+    let out = copy(&a, "src/app:v1", &b, "dst/app:v2", &[]).assert_success();
+    let done = done_event(&out);
+    assert_eq!(done["blobs_uploaded"], 4);
+    let at_a = skopeo::inspect_raw_in(&a, "src/app:v1").unwrap();
+    let at_b = skopeo::inspect_raw_in(&b, "dst/app:v2").unwrap();
+    assert_eq!(at_a, at_b, "the destination holds the same manifest bytes");
+    pull_with_skopeo_and_compare(&b, "dst/app:v2", &fixture);
+
+    // Again: everything is there already.
+    let again = done_event(&copy(&a, "src/app:v1", &b, "dst/app:v2", &[]).assert_success());
+    assert_eq!(again["blobs_skipped"], 4);
+    assert_eq!(again["bytes_uploaded"], 0);
+}
+
+#[test]
+fn a_copy_within_one_registry_mounts_instead_of_sending() {
+    let a = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(32).layer(300_000).layer(20_000),
+        "v1",
+    );
+    push(&a, &layout, "one/app:v1").assert_success();
+    let done = done_event(&copy(&a, "one/app:v1", &a, "two/app:v1", &[]).assert_success());
+    assert_eq!(done["blobs_mounted"], 3);
+    assert_eq!(done["bytes_uploaded"], 0);
+    pull_with_skopeo_and_compare(&a, "two/app:v1", &fixture);
+}
+
+#[test]
+fn a_missing_source_image_fails_with_the_registry_code() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let out = copy(&a, "nothing/here:v1", &b, "x/y:v1", &[]).assert_code(crate::common::REGISTRY);
+    assert!(
+        out.stderr_str().contains("MANIFEST_UNKNOWN"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn copies_across_tls_and_basic_auth() {
+    // Each side its own credentials: the source's stored (as `tug login` or `docker login`
+    // keeps them), the destination's from the flags, which go to no other registry.
+    let a = Registry::tls_basic_auth("reader", "pw-source");
+    let b = Registry::tls_basic_auth("copier", "pw-1234");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(33).gzip_layer(200_000), "v1");
+    push(&a, &layout, "s/app:v1").assert_success();
+    // Both registries trust the same private CA? Each has its own: concatenate them.
+    let both = dir.path().join("cas.pem");
+    let pem = format!("{}{}", a.ca_pem().unwrap(), b.ca_pem().unwrap());
+    std::fs::write(&both, pem).unwrap();
+    let docker = dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("reader:pw-source");
+    let config = serde_json::json!({"auths": {a.host(): {"auth": auth}}});
+    std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
+    Tug::new()
+        .env("DOCKER_CONFIG", &docker)
+        .args(["copy", "-u", "copier", "--password-stdin", "--ca-file"])
+        .arg(&both)
+        .arg(a.image("s/app:v1"))
+        .arg(b.image("d/app:v1"))
+        .stdin("pw-1234\n")
+        .run()
+        .assert_success();
+    pull_with_skopeo_and_compare(&b, "d/app:v1", &fixture);
+}
+
+#[test]
+fn all_platforms_copies_the_index_and_every_image() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let (index, children) = crate::common::multi_platform_layout(&layout);
+    push(&a, &layout, "multi/app:v1").assert_success();
+    copy(
+        &a,
+        "multi/app:v1",
+        &b,
+        "multi/copy:v1",
+        &["--all-platforms"],
+    )
+    .assert_success();
+    assert_eq!(skopeo::inspect_raw_in(&b, "multi/copy:v1").unwrap(), index);
+    for child in &children {
+        skopeo::inspect_raw_in(&b, &format!("multi/copy@{child}")).unwrap();
+    }
+    // Without --all-platforms: the linux/arm64 image alone.
+    copy(
+        &a,
+        "multi/app:v1",
+        &b,
+        "multi/arm:v1",
+        &["--platform", "linux/arm64"],
+    )
+    .assert_success();
+    let arm = skopeo::inspect_raw_in(&b, "multi/arm:v1").unwrap();
+    assert_eq!(tug_testkit::hashing::sha256_digest(&arm), children[1]);
+}

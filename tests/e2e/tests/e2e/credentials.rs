@@ -1,0 +1,204 @@
+//! Credentials the way Docker users keep them: config.json `auths`, credential helpers,
+//! containers auth.json, and `tug login` / `tug logout`. Secrets never appear in output.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use tug_testkit::fixtures::write_oci_layout;
+use tug_testkit::{ImageSpec, Registry, Tug, TugOutput};
+
+use crate::common::Env;
+
+const PASSWORD: &str = "s3cret-Pa55";
+
+/// tug in `env`, with `home/bin` (where a credential helper goes) first on PATH.
+fn with_helpers(env: &Env) -> Tug {
+    let path = format!(
+        "{}:{}",
+        env.home().join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.tug().env("PATH", path)
+}
+
+fn push(env: &Env, registry: &Registry, layout: &Path) -> TugOutput {
+    let out = with_helpers(env)
+        .args(["push", "--progress", "plain", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(layout)
+        .arg(registry.image("creds/app:v1"))
+        .run();
+    assert_no_secret(&out);
+    out
+}
+
+fn assert_no_secret(out: &TugOutput) {
+    for text in [out.stdout_str(), out.stderr_str()] {
+        assert!(!text.contains(PASSWORD), "a secret leaked:\n{text}");
+        assert!(
+            !text.contains("czNjcmV0LVBhNTU"),
+            "an encoded secret leaked:\n{text}"
+        );
+    }
+}
+
+fn setup() -> (Registry, Env, std::path::PathBuf) {
+    let registry = Registry::tls_basic_auth("alice", PASSWORD);
+    let env = Env::new();
+    fs::create_dir_all(env.home().join(".docker")).unwrap();
+    fs::create_dir_all(env.home().join("bin")).unwrap();
+    let layout = env.path("layout");
+    write_oci_layout(&layout, &ImageSpec::new(41).layer(5000), "v1");
+    (registry, env, layout)
+}
+
+/// A credential helper `docker-credential-tugtest` that answers from, and writes to, a file.
+fn install_helper(home: &Path) {
+    let script = format!(
+        r#"#!/bin/sh
+store="{store}"
+case "$1" in
+  get) read server; if [ -f "$store" ]; then cat "$store"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  store) cat > "$store" ;;
+  erase) rm -f "$store" ;;
+esac
+"#,
+        store = home.join("helper-store.json").display()
+    );
+    let path = home.join("bin/docker-credential-tugtest");
+    fs::write(&path, script).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn config_json_auths_are_used() {
+    let (registry, env, layout) = setup();
+    push(&env, &registry, &layout).assert_code(crate::common::AUTH);
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{PASSWORD}"));
+    let key = registry.host();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        format!(r#"{{"auths":{{"https://{key}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    push(&env, &registry, &layout).assert_success();
+}
+
+#[test]
+fn containers_auth_json_is_used() {
+    let (registry, env, layout) = setup();
+    let file = env.home().join("auth.json");
+    fs::write(
+        &file,
+        format!(
+            r#"{{"auths":{{"{}":{{"username":"alice","password":"{PASSWORD}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = with_helpers(&env)
+        .env("REGISTRY_AUTH_FILE", &file)
+        .args(["push", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(&layout)
+        .arg(registry.image("creds/app:v1"))
+        .run();
+    assert_no_secret(&out);
+    out.assert_success();
+}
+
+#[test]
+fn a_credential_helper_is_asked() {
+    let (registry, env, layout) = setup();
+    install_helper(&env.home());
+    fs::write(
+        env.home().join("helper-store.json"),
+        format!(
+            r#"{{"ServerURL":"{}","Username":"alice","Secret":"{PASSWORD}"}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"tugtest"}}}}"#, registry.host()),
+    )
+    .unwrap();
+    push(&env, &registry, &layout).assert_success();
+}
+
+#[test]
+fn login_checks_keeps_and_logout_forgets() {
+    let (registry, env, layout) = setup();
+    let login = |password: &str| {
+        let out = with_helpers(&env)
+            .args(["login", "-u", "alice", "--password-stdin", "--ca-file"])
+            .arg(registry.ca_file().unwrap())
+            .arg(registry.host())
+            .stdin(format!("{password}\n"))
+            .run();
+        assert_no_secret(&out);
+        out
+    };
+    let out = login("wrong").assert_code(crate::common::AUTH);
+    assert!(
+        out.stderr_str().contains("rejected"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        !env.home().join(".docker/config.json").exists(),
+        "nothing kept after a failed login"
+    );
+
+    login(PASSWORD).assert_success();
+    let config = env.home().join(".docker/config.json");
+    let mode = fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(fs::read_to_string(&config)
+        .unwrap()
+        .contains(&registry.host()));
+    push(&env, &registry, &layout).assert_success();
+
+    with_helpers(&env)
+        .arg("logout")
+        .arg(registry.host())
+        .run()
+        .assert_success();
+    push(&env, &registry, &layout).assert_code(crate::common::AUTH);
+}
+
+#[test]
+fn login_with_a_creds_store_keeps_the_secret_in_the_helper() {
+    let (registry, env, layout) = setup();
+    install_helper(&env.home());
+    fs::write(
+        env.home().join(".docker/config.json"),
+        r#"{"credsStore":"tugtest"}"#,
+    )
+    .unwrap();
+    with_helpers(&env)
+        .args(["login", "-u", "alice", "--password-stdin", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(registry.host())
+        .stdin(PASSWORD)
+        .run()
+        .assert_success();
+    let config = fs::read_to_string(env.home().join(".docker/config.json")).unwrap();
+    assert!(
+        !config.contains("auth\""),
+        "no secret in config.json: {config}"
+    );
+    assert!(fs::read_to_string(env.home().join("helper-store.json"))
+        .unwrap()
+        .contains(PASSWORD));
+    push(&env, &registry, &layout).assert_success();
+    with_helpers(&env)
+        .arg("logout")
+        .arg(registry.host())
+        .run()
+        .assert_success();
+    assert!(!env.home().join("helper-store.json").exists());
+}

@@ -1,0 +1,140 @@
+//! Bodies tug reads into memory (manifests, errors, token answers) have a size cap and a
+//! total deadline: registries that stream endless bodies, trickle one byte at a time under
+//! `--stall-timeout`, or serve a manifest over 4 MiB end with a clear error, never a hang,
+//! never a truncated manifest taken for the whole.
+
+use std::time::Duration;
+
+use crate::common::{AUTH, REGISTRY};
+use tug_testkit::hashing::sha256_digest;
+use tug_testkit::{HostileServer, Reply, Tug, TugOutput};
+
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// A hang detector, not a performance bound: every case here ends in a few seconds.
+const HANG: Duration = Duration::from_secs(90);
+
+fn registry(manifest: impl Fn() -> Reply + Send + Sync + 'static) -> HostileServer {
+    HostileServer::start(move |r| {
+        if r.path() == "/v2/" {
+            Reply::body(200, "application/json", "{}")
+        } else if r.path().contains("/manifests/") {
+            manifest()
+        } else {
+            Reply::registry_error(404, "NOT_FOUND", "not found")
+        }
+    })
+}
+
+fn pull(server: &HostileServer, extra: &[&str]) -> TugOutput {
+    let dir = tempfile::tempdir().unwrap();
+    Tug::new()
+        .env("TUG_STORE", dir.path().join("store"))
+        .args([
+            "pull",
+            "--plain-http",
+            "--retries",
+            "1",
+            "--progress",
+            "plain",
+        ])
+        .args(extra)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg(format!("{}/team/app:v1", server.host()))
+        .timeout(HANG)
+        .run()
+}
+
+fn assert_failed_with(out: &TugOutput, code: i32, words: &str) {
+    assert!(!out.timed_out, "tug hung: {out}");
+    assert_eq!(out.code, Some(code), "{out}");
+    assert!(out.stderr_str().contains(words), "{out}");
+}
+
+/// A valid OCI manifest JSON padded with an annotation to `size` bytes.
+fn big_manifest(size: usize) -> Vec<u8> {
+    let head = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":2}},"layers":[],"annotations":{{"pad":""#,
+        "0".repeat(64)
+    );
+    let tail = r#""}}"#;
+    let mut m = head.into_bytes();
+    m.resize(size - tail.len(), b'x');
+    m.extend_from_slice(tail.as_bytes());
+    m
+}
+
+#[test]
+fn an_endless_manifest_ends_with_an_error() {
+    let server = registry(|| Reply::Endless {
+        status: 200,
+        headers: vec![("Content-Type".into(), MANIFEST_TYPE.into())],
+        piece: Vec::new(),
+    });
+    let out = pull(&server, &[]);
+    assert_failed_with(&out, REGISTRY, "larger than 4 MiB");
+}
+
+#[test]
+fn a_trickling_manifest_ends_at_its_deadline() {
+    // One byte every 200 ms: never a stall of --stall-timeout, never the whole body.
+    let server = registry(|| Reply::Trickle {
+        status: 200,
+        headers: vec![("Content-Type".into(), MANIFEST_TYPE.into())],
+        byte: b' ',
+        every: Duration::from_millis(200),
+        len: None,
+    });
+    let out = pull(&server, &["--stall-timeout", "2"]);
+    assert_failed_with(&out, REGISTRY, "did not arrive whole within 2 s");
+}
+
+#[test]
+fn a_manifest_over_4_mib_is_an_error_that_says_so() {
+    let big = big_manifest(5 << 20);
+    let digest = sha256_digest(&big);
+    for with_digest in [true, false] {
+        let (big, digest) = (big.clone(), digest.clone());
+        let server = registry(move || {
+            let reply = Reply::body(200, MANIFEST_TYPE, big.clone());
+            if with_digest {
+                reply.with_header("Docker-Content-Digest", &digest)
+            } else {
+                reply
+            }
+        });
+        let out = pull(&server, &[]);
+        assert_failed_with(&out, REGISTRY, "larger than 4 MiB");
+        assert!(!out.stderr_str().contains("does not match"), "{out}");
+    }
+}
+
+#[test]
+fn an_endless_token_answer_ends_with_an_error() {
+    let server = HostileServer::start(|r| {
+        if r.path() == "/token" {
+            return Reply::Endless {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                piece: Vec::new(),
+            };
+        }
+        let host = r.header("host").unwrap_or("").to_owned();
+        Reply::challenge(&format!(
+            r#"Bearer realm="http://{host}/token",service="r""#
+        ))
+    });
+    let out = pull(&server, &[]);
+    assert_failed_with(&out, AUTH, "larger than 4 MiB");
+}
+
+#[test]
+fn an_endless_error_body_ends_with_an_error() {
+    let server = registry(|| Reply::Endless {
+        status: 500,
+        headers: vec![("Content-Type".into(), "text/html".into())],
+        piece: b"<p>oops</p>".repeat(1000),
+    });
+    let out = pull(&server, &[]);
+    assert_failed_with(&out, REGISTRY, "larger than 4 MiB");
+}

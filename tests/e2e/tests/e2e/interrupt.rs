@@ -1,0 +1,238 @@
+//! Ctrl-C (SIGINT) stops a transfer cleanly: tug exits with 130, says how to go on, and the
+//! same command run again continues where the first stopped.
+
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::Duration;
+
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
+use tug_testkit::{Fault, FaultProxy, ImageSpec, Registry, Rule, Tug};
+
+/// Bytes of file content in the test layer (its tar is a little larger).
+const LAYER: u64 = 8 << 20;
+const CHUNK: u64 = 1 << 20;
+const CANCELLED: i32 = 130;
+
+fn signal(child: &Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for `child`, killing it if it has not exited after `limit` (then the status shows
+/// the kill, not 130).
+fn wait_at_most(mut child: Child, limit: Duration) -> (ExitStatus, String) {
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::park_timeout(limit);
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut stderr).unwrap();
+    }
+    let status = child.wait().unwrap();
+    watchdog.thread().unpark();
+    watchdog.join().unwrap();
+    (status, stderr)
+}
+
+#[test]
+fn ctrl_c_stops_a_push_cleanly_and_the_next_run_continues() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(61).layer(LAYER), "v1");
+    // The fourth chunk hangs (nothing of it reaches the registry): the push is mid-way.
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Stall {
+                hold: Duration::from_secs(60),
+            },
+        )
+        .nth(4),
+    );
+    let push = || {
+        Tug::new().env("TUG_STATE_DIR", &state).args([
+            "push",
+            "--plain-http",
+            "--progress",
+            "json",
+            "--chunk-size",
+            "1048576",
+            "--monolithic-max",
+            "0",
+            "-j",
+            "1",
+        ])
+    };
+    let child = push()
+        .command()
+        .arg(&layout)
+        .arg(proxy.image("intr/app:v1"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        proxy.wait_for(Duration::from_secs(60), |log| {
+            log.iter()
+                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+                .count()
+                >= 4
+        }),
+        "the fourth chunk never started"
+    );
+    signal(&child, "-INT");
+    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
+    assert!(stderr.contains("interrupted, stopping"), "{stderr}");
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+
+    proxy.clear_rules();
+    proxy.reset_counters();
+    push()
+        .arg(&layout)
+        .arg(proxy.image("intr/app:v1"))
+        .run()
+        .assert_success();
+    let config = fixture.config.len() as u64;
+    let sent = proxy.request_body_bytes();
+    assert!(
+        sent <= fixture.layers[0].size - 2 * CHUNK + config,
+        "the second run sent {sent} bytes; the registry had at least 2 chunks of the layer"
+    );
+    pull_with_skopeo_and_compare(&registry, "intr/app:v1", &fixture);
+}
+
+#[test]
+fn ctrl_c_stops_a_pull_cleanly_and_the_next_run_continues() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(62).layer(LAYER), "v1");
+    crate::common::push(&registry, &layout, "intr/pull:v1").assert_success();
+    let proxy = FaultProxy::start(&registry);
+    let layer = fixture.layers[0].digest.clone();
+    let size_of_layer = fixture.layers[0].size;
+    // The layer's download hangs after 3 MiB.
+    proxy.add_rule(Rule::new(
+        "GET",
+        &format!("/blobs/{layer}"),
+        Fault::StallResponseAfter {
+            after: 3 * CHUNK,
+            hold: Duration::from_secs(60),
+        },
+    ));
+    let store = dir.path().join("store");
+    let pull = || {
+        Tug::new()
+            // Its own state directory would go with the Tug, before the process ends.
+            .env("TUG_STATE_DIR", dir.path().join("state"))
+            .args(["pull", "--plain-http", "--progress", "json", "--store"])
+            .arg(&store)
+            .arg(proxy.image("intr/pull:v1"))
+    };
+    let child = pull()
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the partial file holds a good part of what the proxy let through.
+    let hex = layer.trim_start_matches("sha256:");
+    let partial = store.join(format!("blobs/sha256/.partial-{hex}"));
+    let size = || std::fs::metadata(&partial).map_or(0, |m| m.len());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while size() < CHUNK {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "-INT");
+    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    let kept = size();
+    assert!(
+        (CHUNK..=3 * CHUNK).contains(&kept),
+        "kept {kept} bytes\n{:#?}",
+        proxy.requests()
+    );
+
+    proxy.clear_rules();
+    proxy.reset_counters();
+    let out = pull().run().assert_success();
+    assert!(
+        out.stdout_str().contains(r#""event":"blob_resumed""#),
+        "{out}"
+    );
+    let downloaded = proxy.response_body_bytes_from(&format!("/blobs/{layer}"));
+    assert_eq!(
+        downloaded,
+        size_of_layer - kept,
+        "only the missing bytes are downloaded\n{out}"
+    );
+    assert!(!partial.exists());
+    let blob = store.join(format!("blobs/sha256/{hex}"));
+    let (digest, len) = tug_testkit::hashing::sha256_file(&blob).unwrap();
+    assert_eq!((digest, len), (layer, size_of_layer));
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    // tug blocks reading a password from a stdin nobody writes to or closes: the first
+    // Ctrl-C asks for a clean stop that cannot come yet, the second must end the process
+    // right away. (A FIFO as the source no longer blocks: it is refused at once.)
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("image.tar");
+    std::fs::write(&image, b"").unwrap();
+    let mut child = Tug::new()
+        .env("TUG_STATE_DIR", dir.path().join("state"))
+        .args([
+            "-v",
+            "push",
+            "--plain-http",
+            "-u",
+            "someone",
+            "--password-stdin",
+        ])
+        .arg(&image)
+        .arg("127.0.0.1:9/intr/app:v1")
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin_held_open = child.stdin.take();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut read_until = |needle: &str, seen: &mut String| loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "tug ended before printing {needle:?}:\n{seen}");
+        seen.push_str(&line);
+        if line.contains(needle) {
+            break;
+        }
+    };
+    // `-v` prints the settings after the Ctrl-C handler is in place, before the source opens.
+    read_until("settings:", &mut seen);
+    signal(&child, "-INT");
+    read_until("interrupted, stopping", &mut seen);
+    signal(&child, "-INT");
+    read_until("interrupted again, exiting now", &mut seen);
+    drop(stderr);
+    let (status, _) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{seen}");
+}

@@ -1,0 +1,35 @@
+//! The end-to-end tests, as one test binary: the `tug` binary against real registries
+//! (the harness's `docker-registry`, fault proxy, token and hostile servers), checked with
+//! skopeo. Each module is one area; `common` holds what several of them share.
+
+mod common;
+
+mod adaptive;
+mod bad_input;
+mod big_layer;
+mod browser;
+mod closed_pipes;
+mod compress;
+mod compressed_archive;
+mod config;
+mod copy;
+mod credential_routing;
+mod credentials;
+mod faults;
+mod faults_pull;
+mod history;
+mod hostile_bodies;
+mod hostile_credentials;
+mod hostile_text;
+mod interop;
+mod interrupt;
+mod multi_platform;
+mod node_embedding;
+mod planted_links;
+mod pull;
+mod push_formats;
+mod quirks;
+mod resume;
+mod resume_big;
+mod secrets;
+mod token_auth;

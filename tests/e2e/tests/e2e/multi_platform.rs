@@ -1,0 +1,204 @@
+//! A multi-platform OCI layout (an index of two images) pushes every platform's manifest,
+//! then the index under the tag.
+
+use std::fs;
+
+use crate::common::multi_platform_layout;
+use serde_json::Value;
+use tug_testkit::hashing::sha256_digest;
+use tug_testkit::{skopeo, Registry, Tug};
+
+#[test]
+fn an_index_is_pushed_with_every_platform() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let (index, children) = multi_platform_layout(&layout);
+    let out = crate::common::push(&registry, &layout, "multi/app:v1").assert_success();
+    assert!(
+        out.stderr_str().contains("2 platforms"),
+        "{}",
+        out.stderr_str()
+    );
+    let pushed = skopeo::inspect_raw_in(&registry, "multi/app:v1").unwrap();
+    assert_eq!(pushed, index, "the index is pushed byte for byte");
+    for child in &children {
+        let m = skopeo::inspect_raw_in(&registry, &format!("multi/app@{child}")).unwrap();
+        assert_eq!(&sha256_digest(&m), child);
+    }
+    // Every blob of every platform can be pulled back and verifies.
+    let out_dir = dir.path().join("pulled");
+    let dst = format!("oci:{}:x", out_dir.display());
+    skopeo::copy_from_registry(
+        &registry,
+        "multi/app:v1",
+        &dst,
+        &["--all", "--preserve-digests"],
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&fs::read(out_dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(v["manifests"][0]["digest"], sha256_digest(&index));
+}
+
+/// `skopeo copy --all` of the test kit's two-platform layout into an OCI archive: a file
+/// whose index.json names an image index, as skopeo writes it.
+fn multi_platform_archive(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<String>) {
+    let layout = dir.join("layout");
+    let (index, children) = multi_platform_layout(&layout);
+    let archive = dir.join("multi.oci.tar");
+    skopeo::copy(
+        &format!("oci:{}:multi", layout.display()),
+        &format!("oci-archive:{}:multi", archive.display()),
+        &["--all", "--preserve-digests"],
+    )
+    .unwrap();
+    (archive, index, children)
+}
+
+fn store_tug(store: &std::path::Path) -> Tug {
+    Tug::new().env("TUG_STORE", store)
+}
+
+#[test]
+fn a_loaded_multi_platform_archive_keeps_its_index_and_pushes_whole() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, index, children) = multi_platform_archive(dir.path());
+    let store = dir.path().join("store");
+    let out = store_tug(&store)
+        .arg("load")
+        .arg(&archive)
+        .run()
+        .assert_success();
+    // `tug images` lists the index under the name.
+    let images = store_tug(&store)
+        .args(["images", "--json"])
+        .run()
+        .assert_success();
+    let list: Value = serde_json::from_str(images.stdout_str().trim()).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["digest"], sha256_digest(&index));
+    assert_eq!(
+        list[0]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let name = list[0]["name"].as_str().unwrap().to_owned();
+    assert!(
+        out.stderr_str()
+            .contains("2 platforms: linux/amd64, linux/arm64"),
+        "{}",
+        out.stderr_str()
+    );
+    // Pushing the name sends every platform, then the index under the tag.
+    store_tug(&store)
+        .args(["push", "--progress", "none", &name])
+        .arg(registry.image("loaded/multi:v1"))
+        .run()
+        .assert_success();
+    let pushed = skopeo::inspect_raw_in(&registry, "loaded/multi:v1").unwrap();
+    assert_eq!(pushed, index, "the index arrives byte for byte");
+    for child in &children {
+        let m = skopeo::inspect_raw_in(&registry, &format!("loaded/multi@{child}")).unwrap();
+        assert_eq!(&sha256_digest(&m), child);
+    }
+    let out_dir = dir.path().join("pulled");
+    skopeo::copy_from_registry(
+        &registry,
+        "loaded/multi:v1",
+        &format!("oci:{}:x", out_dir.display()),
+        &["--all", "--preserve-digests"],
+    )
+    .unwrap();
+}
+
+#[test]
+fn saving_a_multi_platform_image_as_a_docker_archive_needs_a_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, index, children) = multi_platform_archive(dir.path());
+    let store = dir.path().join("store");
+    store_tug(&store)
+        .arg("load")
+        .arg(&archive)
+        .run()
+        .assert_success();
+    let name = "multi";
+    let tar = dir.path().join("one.tar");
+    let out = store_tug(&store)
+        .args(["save", name, "-o"])
+        .arg(&tar)
+        .run()
+        .assert_code(2);
+    let err = out.stderr_str();
+    assert!(
+        err.contains("multi-platform") && err.contains("--platform") && err.contains("linux/arm64"),
+        "{err}"
+    );
+    assert!(!tar.exists());
+    store_tug(&store)
+        .args(["save", name, "--platform", "linux/arm64", "-o"])
+        .arg(&tar)
+        .run()
+        .assert_success();
+    // skopeo reads the arm64 image from it: the second platform's config and layers.
+    let arm = fs::read(
+        dir.path()
+            .join("layout/blobs/sha256")
+            .join(children[1].trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let arm: Value = serde_json::from_slice(&arm).unwrap();
+    let saved = skopeo::run(["inspect", &format!("docker-archive:{}", tar.display())]).unwrap();
+    let saved: Value = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(saved["Layers"].as_array().unwrap().len(), 1);
+    let config = skopeo::run([
+        "inspect",
+        "--config",
+        "--raw",
+        &format!("docker-archive:{}", tar.display()),
+    ])
+    .unwrap();
+    assert_eq!(
+        sha256_digest(&config),
+        arm["config"]["digest"].as_str().unwrap()
+    );
+    // An OCI archive keeps every platform.
+    let oci = dir.path().join("all.oci.tar");
+    store_tug(&store)
+        .args(["save", name, "-o"])
+        .arg(&oci)
+        .run()
+        .assert_success();
+    let raw =
+        skopeo::inspect_raw(&format!("oci-archive:{}", oci.display()), &[] as &[&str]).unwrap();
+    assert_eq!(raw, index);
+}
+
+#[test]
+fn inspect_shows_each_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, index, _) = multi_platform_archive(dir.path());
+    let out = Tug::new()
+        .arg("inspect")
+        .arg(&archive)
+        .run()
+        .assert_success();
+    let text = out.stdout_str();
+    assert!(text.contains("platform linux/amd64"), "{text}");
+    assert!(text.contains("platform linux/arm64"), "{text}");
+    assert!(text.contains(&sha256_digest(&index)), "{text}");
+    let out = Tug::new()
+        .args(["inspect", "--json"])
+        .arg(&archive)
+        .run()
+        .assert_success();
+    let v: Value = serde_json::from_str(&out.stdout_str()).unwrap();
+    let platforms: Vec<&str> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|img| img["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    assert_eq!(v["images"][1]["index"]["digest"], sha256_digest(&index));
+}

@@ -1,0 +1,437 @@
+//! The tug-wasm package embedded in Node.js: `tests/node/push_pull.mjs` imports the same
+//! package the web page uses (its Node.js build), pushes a `docker save` tar from disk
+//! (`fs.openAsBlob`) to a real registry, pulls it back into a docker-archive `Blob`, and
+//! checks the JS API's error codes. Here the results are checked with skopeo.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use tug_testkit::fixtures::{gzip_labelled_plain_layout, write_oci_layout, FixtureImage};
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare_layers, skopeo_docker_archive};
+use tug_testkit::tools::require_tool;
+use tug_testkit::{skopeo, BlobHost, Fault, FaultProxy, ImageSpec, Registry, Rule};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Node.js build of the package.
+fn package() -> PathBuf {
+    let dir = workspace().join("runner-wasm/pkg-node");
+    assert!(
+        dir.join("tug_wasm.js").is_file() && dir.join("tug_wasm_bg.wasm").is_file(),
+        "the tug-wasm package for Node.js is missing at {}: build it with scripts/build-wasm.sh",
+        dir.display()
+    );
+    dir
+}
+
+/// `node`, at least version 20 (`fs.openAsBlob`).
+fn node() -> Command {
+    let node = require_tool("node");
+    let version = Command::new(&node)
+        .arg("--version")
+        .output()
+        .expect("run node --version");
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        major >= 20,
+        "node {version} is too old: these tests need Node.js >= 20 (fs.openAsBlob); scripts/install-deps.sh installs Debian's nodejs when node is missing"
+    );
+    Command::new(node)
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A classic docker-save tar made by skopeo, and the image it holds.
+fn docker_save(dir: &Path, seed: u64) -> (PathBuf, FixtureImage) {
+    let layout = dir.join("layout");
+    let spec = ImageSpec::new(seed)
+        .layer(700_000)
+        .layer(90_000)
+        .repeat_layer(0);
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    let tar = dir.join("image.tar");
+    skopeo_docker_archive(&layout, "v1", &tar, "example/node:v1");
+    (tar, fixture)
+}
+
+/// Runs the Node.js script against `registry` and returns its `result.json`.
+fn run_node(
+    registry: &Registry,
+    tar: &Path,
+    name_and_ref: &str,
+    out: &Path,
+    extra: &[(&str, String)],
+) -> Value {
+    let mut cmd = node();
+    cmd.arg(workspace().join("tests/node/push_pull.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_TAR", tar)
+        .env("TUG_TARGET", registry.image(name_and_ref))
+        .env("TUG_OUT", out)
+        .env("TUG_PLAIN_HTTP", if registry.is_tls() { "0" } else { "1" })
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD");
+    if let Some(ca) = registry.ca_file() {
+        cmd.env("NODE_EXTRA_CA_CERTS", ca);
+    }
+    if let Some((user, password)) = registry.credentials() {
+        cmd.env("TUG_USERNAME", user).env("TUG_PASSWORD", password);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/push_pull.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = fs::read_to_string(out.join("result.json")).expect("the script writes result.json");
+    serde_json::from_str(&text).expect("result.json is JSON")
+}
+
+/// The layer digests (diff_ids) skopeo reads from a docker-archive, after checking that
+/// skopeo can copy the whole archive (which verifies every layer against its diff_id).
+fn archive_layers(tar: &Path) -> Vec<String> {
+    let dst = tempfile::tempdir().unwrap();
+    skopeo::copy(
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}:x", dst.path().display()),
+        skopeo::NO_ARGS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = skopeo::run([
+        "inspect".to_owned(),
+        format!("docker-archive:{}", tar.display()),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    v["Layers"]
+        .as_array()
+        .expect("Layers")
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn diff_ids(fixture: &FixtureImage) -> Vec<String> {
+    fixture.layers.iter().map(|l| l.diff_id.clone()).collect()
+}
+
+#[test]
+fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_save(dir.path(), 81);
+    // An image with gzip layers, pushed by skopeo: the pull inflates them for the archive.
+    let gz_layout = dir.path().join("gz");
+    let gz = write_oci_layout(
+        &gz_layout,
+        &ImageSpec::new(82).gzip_layer(300_000).gzip_layer(60_000),
+        "v1",
+    );
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", gz_layout.display()),
+        &registry,
+        "gz/app:v1",
+        skopeo::NO_ARGS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Plain layers labelled `+gzip` (skopeo 1.9 pushes such images): decoded by their bytes.
+    let labelled_layout = dir.path().join("labelled");
+    let labelled = gzip_labelled_plain_layout(
+        &labelled_layout,
+        &ImageSpec::new(85).layer(200_000).layer(30_000),
+        "v1",
+    );
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", labelled_layout.display()),
+        &registry,
+        "labelled/app:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // An image whose layer the registry's storage has altered: pulling it fails its digest.
+    let tampered_layout = dir.path().join("tampered");
+    let tampered = write_oci_layout(&tampered_layout, &ImageSpec::new(86).layer(50_000), "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", tampered_layout.display()),
+        &registry,
+        "tampered/app:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    tamper_with_blob(&registry, &tampered.layers[0].digest);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let result = run_node(
+        &registry,
+        &tar,
+        "node/app:v1",
+        &out,
+        &[
+            ("TUG_PULL_GZIP", registry.image("gz/app:v1")),
+            ("TUG_PULL_LABELLED", registry.image("labelled/app:v1")),
+            ("TUG_PULL_TAMPERED", registry.image("tampered/app:v1")),
+            ("TUG_UNREACHABLE", format!("127.0.0.1:{}", closed_port())),
+        ],
+    );
+
+    // What was pushed is the image in the tar, as skopeo sees it in the registry.
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "node/app:v1", &fixture);
+    assert_eq!(result["push"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(
+        result["images"][0]["manifestDigest"],
+        pulled.manifest_digest
+    );
+    assert_eq!(result["images"][0]["format"], "docker-save");
+    let tag = result["images"][0]["tags"][0].as_str().unwrap_or_default();
+    assert!(tag.ends_with("example/node:v1"), "{tag}");
+    // Three layers, two unique, plus the config.
+    assert_eq!(result["push"]["blobsPushed"], 3);
+    assert_eq!(result["repush"]["blobsSkipped"], 3);
+
+    // The pulled archives are docker-archives skopeo reads, with the right layers.
+    assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
+    assert_eq!(archive_layers(&out.join("gzip.tar")), diff_ids(&gz));
+    assert_eq!(
+        archive_layers(&out.join("labelled.tar")),
+        diff_ids(&labelled)
+    );
+    assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
+
+    let errors = &result["errors"];
+    assert_eq!(errors["notATar"]["code"], "input", "{errors}");
+    assert_eq!(errors["badTarget"]["code"], "input", "{errors}");
+    assert_eq!(errors["unreachable"]["code"], "network", "{errors}");
+    assert_eq!(errors["cancelledAtOnce"]["code"], "cancelled", "{errors}");
+    assert_eq!(errors["cancelledMidway"]["code"], "cancelled", "{errors}");
+    // The core's limits, as the CLI's flags have them; outside them, an input error.
+    assert_eq!(result["limits"]["retries"]["max"], 1000, "{result}");
+    assert_eq!(result["limits"]["jobs"]["max"], 64, "{result}");
+    assert_eq!(
+        result["limits"]["chunkSize"]["default"],
+        16 << 20,
+        "{result}"
+    );
+    assert_eq!(errors["tooManyRetries"]["code"], "input", "{errors}");
+    let message = errors["tooManyRetries"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("\"retries\" must be a whole number from 1 to 1000"),
+        "{errors}"
+    );
+    assert_eq!(errors["noJobs"]["code"], "input", "{errors}");
+    // The same class as the CLI's exit code 3 for the same pull (tests/e2e/tests/e2e/pull.rs).
+    assert_eq!(errors["tamperedPull"]["code"], "input", "{errors}");
+    let message = errors["tamperedPull"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("does not match its digest"), "{errors}");
+}
+
+/// Flips a byte of blob `digest` in the registry's storage.
+fn tamper_with_blob(registry: &Registry, digest: &str) {
+    let hex = digest.trim_start_matches("sha256:");
+    let data = registry
+        .storage_dir()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&data, bytes).unwrap();
+}
+
+#[test]
+fn the_node_example_from_the_readme_pushes_and_pulls() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_save(dir.path(), 84);
+    package();
+    let out_tar = dir.path().join("pulled.tar");
+    let output = node()
+        .arg(workspace().join("runner-wasm/examples/node-push.mjs"))
+        .arg(&tar)
+        .arg(registry.image("example/app:v1"))
+        .arg("--plain-http")
+        .arg("--pull")
+        .arg(&out_tar)
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD")
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the example failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "example/app:v1", &fixture);
+    assert!(stdout.contains(&pulled.manifest_digest), "{stdout}");
+    assert_eq!(archive_layers(&out_tar), diff_ids(&fixture));
+}
+
+#[test]
+fn node_pushes_and_pulls_with_tls_and_basic_auth() {
+    let password = "n0de-s3cret";
+    let registry = Registry::tls_basic_auth("noder", password);
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_save(dir.path(), 83);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let result = run_node(&registry, &tar, "team/node:v2", &out, &[]);
+
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "team/node:v2", &fixture);
+    assert_eq!(result["push"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
+    let errors = &result["errors"];
+    assert_eq!(errors["wrongPassword"]["code"], "auth", "{errors}");
+    let text = fs::read_to_string(out.join("result.json")).unwrap();
+    assert!(
+        !text.contains(password),
+        "the password leaked into results: {text}"
+    );
+}
+
+#[test]
+fn node_retries_through_faults_and_follows_blob_redirects() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let storage = BlobHost::serving(&registry);
+    let put_503 = proxy.add_rule(Rule::new("PUT", "/blobs/uploads/", Fault::status(503)));
+    let broken_patch = proxy.add_rule(Rule::new(
+        "PATCH",
+        "/blobs/uploads/",
+        Fault::DropRequestBody { after: 100_000 },
+    ));
+    let broken_manifest = proxy.add_rule(Rule::new(
+        "GET",
+        "/manifests/",
+        Fault::DropResponseBody { after: 10 },
+    ));
+    let redirect = proxy.add_rule(
+        Rule::new(
+            "GET",
+            "/blobs/sha256:",
+            Fault::RedirectTo {
+                base: storage.url(),
+            },
+        )
+        .always(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_save(dir.path(), 85);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let output = node()
+        .arg(workspace().join("tests/node/faults.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_TAR", &tar)
+        .env("TUG_TARGET", proxy.image("faults/app:v1"))
+        .env("TUG_OUT", &out)
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/faults.mjs failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+
+    for (rule, what) in [
+        (put_503, "a 503 on a PUT"),
+        (broken_patch, "a PATCH cut off midway"),
+        (broken_manifest, "a manifest cut off midway"),
+    ] {
+        assert_eq!(proxy.hits(rule), 1, "{what} was injected once");
+    }
+    let push_retries = result["pushRetries"].as_array().unwrap();
+    assert!(push_retries.len() >= 2, "{result}");
+    assert_eq!(
+        result["pullRetries"].as_array().unwrap().len(),
+        1,
+        "{result}"
+    );
+    assert!(proxy.hits(redirect) >= 3, "every blob GET was redirected");
+    let served = storage.requests();
+    assert!(served.len() >= 3, "the blobs came from the blob host");
+    assert!(
+        served.iter().all(|r| !r.has_authorization()),
+        "no Authorization to another host"
+    );
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "faults/app:v1", &fixture);
+    assert_eq!(result["push"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
+}
+
+/// tug-wasm copies registry to registry from Node.js: a plain source, a TLS + Basic auth
+/// target, layers in several chunks each fed from the source; checked with skopeo.
+#[test]
+fn node_copies_registry_to_registry() {
+    let source = Registry::plain();
+    let target = Registry::tls_basic_auth("copier", "c0py-s3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(86).layer(300_000).gzip_layer(90_000),
+        "v1",
+    );
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &source,
+        "team/src:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let (user, password) = target.credentials().unwrap();
+    let mut cmd = node();
+    cmd.arg(workspace().join("tests/node/copy.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_SOURCE", source.image("team/src:v1"))
+        .env("TUG_TARGET", target.image("team/copied:v1"))
+        .env("TUG_OUT", &out)
+        .env("TUG_PLAIN_HTTP", "0")
+        .env("TUG_USERNAME", user)
+        .env("TUG_PASSWORD", password)
+        .env("NODE_EXTRA_CA_CERTS", target.ca_file().unwrap());
+    let output = cmd.output().expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/copy.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let pulled = pull_with_skopeo_and_compare_layers(&target, "team/copied:v1", &fixture);
+    assert_eq!(result["copy"]["manifestDigest"], pulled.manifest_digest);
+}

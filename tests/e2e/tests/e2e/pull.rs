@@ -1,0 +1,477 @@
+//! `tug pull` into every output format and the local store, checked with skopeo.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+use tug_testkit::fixtures::{skopeo_docker_archive, write_oci_layout};
+use tug_testkit::hashing::sha256_file;
+use tug_testkit::{skopeo, ImageSpec, Registry, Tug, TugOutput};
+
+fn pull(store: &Path, registry: &Registry, image: &str, extra: &[&str]) -> TugOutput {
+    Tug::new()
+        .env("TUG_STORE", store)
+        .args(["pull", "--progress", "json"])
+        .args(extra)
+        .arg(registry.image(image))
+        .run()
+}
+
+/// Layer digests of an image as skopeo reads it from `transport_ref`.
+fn layers(transport_ref: &str) -> Vec<String> {
+    let out = skopeo::run(["inspect", transport_ref]).unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    v["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn no_temp_files(dir: &Path) -> bool {
+    fn walk(dir: &Path, found: &mut Vec<String>) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp") || name.starts_with(".tug-") {
+                found.push(name);
+            }
+            if e.path().is_dir() {
+                walk(&e.path(), found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, &mut found);
+    found.is_empty()
+}
+
+#[test]
+fn an_image_pushed_by_skopeo_pulls_into_every_format() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layout = d.join("src");
+    write_oci_layout(
+        &layout,
+        &ImageSpec::new(61).gzip_layer(300_000).gzip_layer(120_000),
+        "v1",
+    );
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "gz/app:v1",
+        skopeo::NO_ARGS,
+    )
+    .unwrap();
+    let tar = d.join("docker.tar");
+    let plain = ImageSpec::new(62).layer(200_000).layer(50_000);
+    let plain_layout = d.join("plain");
+    write_oci_layout(&plain_layout, &plain, "v1");
+    skopeo_docker_archive(&plain_layout, "v1", &tar, "example/plain:v1");
+    skopeo::copy_to_registry(
+        &format!("docker-archive:{}", tar.display()),
+        &registry,
+        "da/app:v1",
+        skopeo::NO_ARGS,
+    )
+    .unwrap();
+
+    for image in ["gz/app:v1", "da/app:v1"] {
+        // What skopeo itself pulls.
+        let reference = registry.docker_ref(image);
+        let expected = {
+            let out = skopeo::run(["inspect", "--tls-verify=false", &reference]).unwrap();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            v["Layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let store = d.join(format!("store-{}", image.replace([':', '/'], "-")));
+        let oci = d.join(format!("{}-oci", image.replace([':', '/'], "-")));
+        pull(&store, &registry, image, &["-o", oci.to_str().unwrap()]).assert_success();
+        assert_eq!(
+            layers(&format!("oci:{}:v1", oci.display())),
+            expected,
+            "{image} as oci"
+        );
+        let archive = d.join(format!("{}.oci.tar", image.replace([':', '/'], "-")));
+        pull(&store, &registry, image, &["-o", archive.to_str().unwrap()]).assert_success();
+        assert_eq!(
+            layers(&format!("oci-archive:{}", archive.display())),
+            expected,
+            "{image} as oci-archive"
+        );
+        let docker = d.join(format!("{}.tar", image.replace([':', '/'], "-")));
+        pull(&store, &registry, image, &["-o", docker.to_str().unwrap()]).assert_success();
+        // A docker-archive holds uncompressed layers: skopeo reports their diffIDs.
+        let diff_ids = {
+            let out =
+                skopeo::run(["inspect", "--config", "--tls-verify=false", &reference]).unwrap();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            v["rootfs"]["diff_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            layers(&format!("docker-archive:{}", docker.display())),
+            diff_ids,
+            "{image} as docker-archive"
+        );
+        assert!(no_temp_files(d));
+    }
+}
+
+#[test]
+fn push_then_pull_gives_identical_blobs_and_the_store_skips_what_it_has() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(63).layer(400_000).gzip_layer(100_000),
+        "v1",
+    );
+    crate::common::push(&registry, &layout, "rt/app:v1").assert_success();
+    let store = dir.path().join("store");
+    let first =
+        crate::common::done_event(&pull(&store, &registry, "rt/app:v1", &[]).assert_success());
+    assert_eq!(first["blobs_downloaded"], 3);
+    for digest in fixture.blob_digests() {
+        let path = store
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        assert_eq!(sha256_file(&path).unwrap().0, digest);
+    }
+    // The same blobs under another tag: nothing is downloaded again.
+    crate::common::push(&registry, &layout, "rt/app:v2").assert_success();
+    let second =
+        crate::common::done_event(&pull(&store, &registry, "rt/app:v2", &[]).assert_success());
+    assert_eq!(second["blobs_downloaded"], 0);
+    assert_eq!(second["blobs_skipped"], 3);
+
+    let images = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["images", "--json"])
+        .run()
+        .assert_success();
+    let list: Value = serde_json::from_str(&images.stdout_str()).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("rt/app:v1"))
+            && names.iter().any(|n| n.ends_with("rt/app:v2")),
+        "{names:?}"
+    );
+
+    // save writes what skopeo reads; prune keeps shared blobs until no image uses them.
+    let saved = dir.path().join("saved.oci.tar");
+    let v1 = registry.image("rt/app:v1");
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["save", &v1, "-o"])
+        .arg(&saved)
+        .run()
+        .assert_success();
+    assert_eq!(layers(&format!("oci-archive:{}", saved.display())).len(), 2);
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["rm", &v1])
+        .run()
+        .assert_success();
+    let pruned = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["prune", "--all", "--json"])
+        .run()
+        .assert_success();
+    let v: Value = serde_json::from_str(pruned.stdout_str().trim()).unwrap();
+    assert_eq!(v["blobs_removed"], 0, "v2 still uses every blob");
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["rm", &registry.image("rt/app:v2")])
+        .run()
+        .assert_success();
+    let pruned = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["prune", "--all", "--json"])
+        .run()
+        .assert_success();
+    let v: Value = serde_json::from_str(pruned.stdout_str().trim()).unwrap();
+    assert_eq!(v["blobs_removed"], 4, "three blobs and the manifest");
+}
+
+#[test]
+fn a_corrupted_blob_fails_the_pull_and_leaves_nothing_behind() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(64).layer(300_000), "v1");
+    crate::common::push(&registry, &layout, "bad/app:v1").assert_success();
+    // Tamper with the registry's copy of the layer.
+    let layer = &fixture.layers[0].digest;
+    let hex = layer.trim_start_matches("sha256:");
+    let data = registry
+        .storage_dir()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&data, bytes).unwrap();
+    let store = dir.path().join("store");
+    let out_dir = dir.path().join("out");
+    let out = pull(
+        &store,
+        &registry,
+        "bad/app:v1",
+        &["-o", out_dir.to_str().unwrap()],
+    )
+    .assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        out.stderr_str().contains(layer.as_str()),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        out.stderr_str().contains("does not match its digest"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(!out_dir.join("blobs/sha256").join(hex).exists());
+    assert!(no_temp_files(&out_dir));
+}
+
+#[test]
+fn a_multi_platform_index_pulls_one_or_every_platform() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    let (index, children) = crate::common::multi_platform_layout(&layout);
+    crate::common::push(&registry, &layout, "mp/app:v1").assert_success();
+    let store = dir.path().join("store");
+
+    let arm = dir.path().join("arm");
+    let done = crate::common::done_event(
+        &pull(
+            &store,
+            &registry,
+            "mp/app:v1",
+            &["--platform", "linux/arm64", "-o", arm.to_str().unwrap()],
+        )
+        .assert_success(),
+    );
+    assert_eq!(done["digest"], children[1].as_str());
+
+    let default = dir.path().join("default");
+    let done = crate::common::done_event(
+        &pull(
+            &store,
+            &registry,
+            "mp/app:v1",
+            &["-o", default.to_str().unwrap()],
+        )
+        .assert_success(),
+    );
+    let host_is_arm = std::env::consts::ARCH == "aarch64";
+    assert_eq!(done["digest"], children[usize::from(host_is_arm)].as_str());
+
+    let all = dir.path().join("all");
+    pull(
+        &store,
+        &registry,
+        "mp/app:v1",
+        &["--all-platforms", "-o", all.to_str().unwrap()],
+    )
+    .assert_success();
+    let raw = skopeo::run(["inspect", "--raw", &format!("oci:{}:v1", all.display())]).unwrap();
+    assert_eq!(raw, index);
+    let dst = dir.path().join("check");
+    skopeo::copy(
+        &format!("oci:{}:v1", all.display()),
+        &format!("oci:{}:x", dst.display()),
+        &["--all"],
+    )
+    .unwrap();
+}
+
+#[test]
+fn two_concurrent_pulls_sharing_layers_keep_the_store_consistent() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = ImageSpec::new(65).layer(2_000_000);
+    let a = write_oci_layout(&dir.path().join("a"), &shared.clone().layer(10_000), "v1");
+    let b = write_oci_layout(&dir.path().join("b"), &shared.layer(20_000), "v1");
+    assert_eq!(
+        a.layers[0].digest, b.layers[0].digest,
+        "the images share a layer"
+    );
+    crate::common::push(&registry, dir.path().join("a"), "cc/a:v1").assert_success();
+    crate::common::push(&registry, dir.path().join("b"), "cc/b:v1").assert_success();
+    let store = dir.path().join("store");
+    let spawn = |image: &str| {
+        Tug::new()
+            .env("TUG_STORE", &store)
+            // The Tug (and its own state directory) is gone before the process ends.
+            .env("TUG_STATE_DIR", dir.path().join("state"))
+            .args(["pull", "--progress", "none"])
+            .arg(registry.image(image))
+            .command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn("cc/a:v1"), spawn("cc/b:v1"));
+    for child in [one, two] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let list = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["images", "--json"])
+        .run()
+        .assert_success();
+    let v: Value = serde_json::from_str(&list.stdout_str()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    for digest in a.blob_digests().into_iter().chain(b.blob_digests()) {
+        let path = store
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        assert_eq!(sha256_file(&path).unwrap().0, digest);
+    }
+    assert!(no_temp_files(&store));
+}
+
+#[test]
+fn load_imports_an_archive_and_push_takes_store_images() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("classic.tar");
+    let fixture = tug_testkit::fixtures::classic_docker_save(
+        &tar,
+        &ImageSpec::new(66).layer(100_000).layer(30_000),
+        "classic/app:v1",
+    );
+    let store = dir.path().join("store");
+    let out = Tug::new()
+        .env("TUG_STORE", &store)
+        .arg("load")
+        .arg(&tar)
+        .run()
+        .assert_success();
+    assert!(
+        out.stderr_str().contains("docker.io/classic/app:v1"),
+        "{}",
+        out.stderr_str()
+    );
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["push", "--progress", "none", "classic/app:v1"])
+        .arg(registry.image("from/store:v1"))
+        .run()
+        .assert_success();
+    tug_testkit::fixtures::pull_with_skopeo_and_compare_layers(
+        &registry,
+        "from/store:v1",
+        &fixture,
+    );
+}
+
+#[test]
+fn a_pull_into_a_layout_leaves_no_lock_file_there() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    write_oci_layout(&layout, &ImageSpec::new(67).layer(50_000), "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "lock/app:v1",
+        skopeo::NO_ARGS,
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let out_dir = dir.path().join("out");
+    for _ in 0..2 {
+        pull(
+            &store,
+            &registry,
+            "lock/app:v1",
+            &["-o", out_dir.to_str().unwrap()],
+        )
+        .assert_success();
+        let names: Vec<String> = fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["blobs", "index.json", "oci-layout"]);
+    }
+    assert_eq!(layers(&format!("oci:{}:v1", out_dir.display())).len(), 1);
+    // The store keeps its lock file, as documented.
+    pull(&store, &registry, "lock/app:v1", &[]).assert_success();
+    assert!(store.join(".tug.lock").exists());
+}
+
+/// `tug prune` keeps what it cannot prove unreferenced: with one image's manifest unreadable
+/// (gone, or not JSON) any blob may be that image's, so nothing is removed, and it says why.
+#[test]
+fn prune_keeps_every_blob_while_a_manifest_cannot_be_read() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    write_oci_layout(&one, &ImageSpec::new(65).layer(20_000), "v1");
+    let fixture = write_oci_layout(&two, &ImageSpec::new(66).layer(30_000), "v2");
+    crate::common::push(&registry, &one, "pr/app:v1").assert_success();
+    crate::common::push(&registry, &two, "pr/other:v2").assert_success();
+    for image in ["pr/app:v1", "pr/other:v2"] {
+        pull(&store, &registry, image, &[]).assert_success();
+    }
+    let v1 = registry.image("pr/app:v1");
+    let blobs = store.join("blobs/sha256");
+    let count = || std::fs::read_dir(&blobs).unwrap().count();
+    let before = count();
+    let manifest = blobs.join(
+        fixture
+            .manifest_digest
+            .as_ref()
+            .unwrap()
+            .trim_start_matches("sha256:"),
+    );
+    for broken in [None, Some(b"not json".as_slice())] {
+        match broken {
+            None => std::fs::remove_file(&manifest).unwrap(),
+            Some(bytes) => std::fs::write(&manifest, bytes).unwrap(),
+        }
+        // v1's blobs are unreferenced now, but v2's manifest no longer says which are its.
+        Tug::new().env("TUG_STORE", &store).args(["rm", &v1]).run();
+        let pruned = Tug::new()
+            .env("TUG_STORE", &store)
+            .args(["prune", "--all", "--json"])
+            .run()
+            .assert_success();
+        let v: Value = serde_json::from_str(pruned.stdout_str().trim()).unwrap();
+        assert_eq!(v["blobs_removed"], 0, "{pruned}");
+        assert!(pruned.stderr_str().contains("pr/other:v2"), "{pruned}");
+        assert!(pruned.stderr_str().contains("Removed nothing"), "{pruned}");
+        let kept = count() + usize::from(broken.is_none());
+        assert_eq!(kept, before, "no blob was removed");
+    }
+}

@@ -1,0 +1,316 @@
+//! `tug push` of every supported file format to a real docker-registry, checked by skopeo.
+
+use crate::common::{done_event, push, push_with, tug_for};
+use tug_testkit::fixtures::{
+    classic_docker_save, docker25_save, pull_with_skopeo_and_compare,
+    pull_with_skopeo_and_compare_layers, skopeo_docker_archive, skopeo_oci_archive,
+    write_oci_layout,
+};
+use tug_testkit::{skopeo, ImageSpec, Registry};
+
+fn spec(seed: u64) -> ImageSpec {
+    ImageSpec::new(seed)
+        .layer(300_000)
+        .gzip_layer(200_000)
+        .layer(1_500_000)
+}
+
+/// Classic `docker save` tars hold uncompressed layers only.
+fn plain_spec(seed: u64) -> ImageSpec {
+    ImageSpec::new(seed)
+        .layer(300_000)
+        .layer(200_000)
+        .layer(1_500_000)
+}
+
+#[test]
+fn oci_layout_directory_to_plain_http_registry() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec(1), "v1");
+    let out = push(&registry, &layout, "oci/dir:v1").assert_success();
+    let pushed = pull_with_skopeo_and_compare(&registry, "oci/dir:v1", &fixture);
+    assert!(
+        out.stdout_str().contains(&pushed.manifest_digest),
+        "tug prints the manifest digest: {}",
+        out.stdout_str()
+    );
+    // The loopback registry speaks plain HTTP: tug found that out by itself.
+    assert!(
+        out.stderr_str().contains("plain HTTP"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn skopeo_docker_archive_to_tls_registry_with_private_ca() {
+    let registry = Registry::tls();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &plain_spec(2), "v1");
+    let tar = dir.path().join("image.tar");
+    skopeo_docker_archive(&layout, "v1", &tar, "example/app:v1");
+    push(&registry, &tar, "docker/archive:v1").assert_success();
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "docker/archive:v1", &fixture);
+    assert_eq!(
+        pulled.manifest_json["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+}
+
+#[test]
+fn skopeo_oci_archive_to_tls_registry_with_basic_auth() {
+    let registry = Registry::tls_basic_auth("pusher", "s3cret-pass");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    // Compressed layers, which skopeo keeps as they are in the archive.
+    let gzip = ImageSpec::new(3).gzip_layer(300_000).gzip_layer(200_000);
+    let fixture = write_oci_layout(&layout, &gzip, "v1");
+    let tar = dir.path().join("image.oci.tar");
+    skopeo_oci_archive(&layout, "v1", &tar);
+    let out = push(
+        &registry,
+        format!("oci-archive:{}", tar.display()),
+        "oci/archive:v1",
+    );
+    let out = out.assert_success();
+    assert!(!out.stdout_str().contains("s3cret") && !out.stderr_str().contains("s3cret"));
+    // skopeo compressed the layers while writing the archive: the registry must hold the
+    // archive's manifest byte for byte, and blobs skopeo can fetch and verify.
+    let archived = skopeo::inspect_raw(&format!("oci-archive:{}", tar.display()), skopeo::NO_ARGS);
+    let pushed = skopeo::inspect_raw_in(&registry, "oci/archive:v1").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&pushed),
+        String::from_utf8_lossy(&archived.unwrap())
+    );
+    pull_with_skopeo_and_compare_layers(&registry, "oci/archive:v1", &fixture);
+}
+
+#[test]
+fn classic_docker_save_with_symlinked_duplicate_layer() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("classic.tar");
+    let fixture = classic_docker_save(&tar, &plain_spec(4).repeat_layer(0), "classic/app:v1");
+    assert_eq!(fixture.layers.len(), 4, "the fixture repeats a layer");
+    push(&registry, &tar, "classic/app:v1").assert_success();
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "classic/app:v1", &fixture);
+    let layers = pulled.manifest_json["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 4);
+    assert_eq!(layers[0]["digest"], layers[3]["digest"]);
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+}
+
+#[test]
+fn docker_25_save_keeps_its_manifest() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("d25.tar");
+    let fixture = docker25_save(&tar, &spec(5), "modern/app:v1");
+    push(&registry, &tar, "modern/app:v1").assert_success();
+    pull_with_skopeo_and_compare(&registry, "modern/app:v1", &fixture);
+}
+
+#[test]
+fn chunked_uploads_reach_a_real_registry_intact() {
+    let registry = Registry::tls();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec(6), "v1");
+    let small = [
+        "--monolithic-max",
+        "100000",
+        "--chunk-size",
+        "65536",
+        "-j",
+        "2",
+    ];
+    push_with(&registry, &layout, "chunked/app:v1", &small).assert_success();
+    pull_with_skopeo_and_compare(&registry, "chunked/app:v1", &fixture);
+}
+
+#[test]
+fn a_second_push_uploads_no_blob_bytes() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec(7), "v1");
+    let first =
+        push_with(&registry, &layout, "again/app:v1", &["--progress", "json"]).assert_success();
+    let first = done_event(&first);
+    assert_eq!(first["blobs_uploaded"], 4);
+    let second =
+        push_with(&registry, &layout, "again/app:v2", &["--progress", "json"]).assert_success();
+    let second = done_event(&second);
+    assert_eq!(second["blobs_uploaded"], 0);
+    assert_eq!(second["bytes_uploaded"], 0);
+    assert_eq!(second["blobs_skipped"], 4);
+    pull_with_skopeo_and_compare(&registry, "again/app:v2", &fixture);
+}
+
+#[test]
+fn dry_run_lists_the_plan_and_uploads_nothing() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &spec(8), "v1");
+    let out = push_with(&registry, &layout, "dry/app:v1", &["--dry-run"]).assert_success();
+    let text = out.stdout_str();
+    assert!(text.contains("4 of 4 blobs to upload"), "{text}");
+    assert!(text.contains("layer 3/3"), "{text}");
+    assert!(
+        skopeo::inspect_raw_in(&registry, "dry/app:v1").is_err(),
+        "nothing was tagged"
+    );
+}
+
+#[test]
+fn wrong_or_missing_credentials_exit_with_the_auth_code() {
+    let registry = Registry::tls_basic_auth("pusher", "right");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(9).layer(1000), "v1");
+    let ca = registry.ca_file().unwrap();
+    let target = registry.image("auth/app:v1");
+    let out = tug_for(&registry)
+        .env("TUG_PASSWORD", "wrong")
+        .args(["--progress", "plain"])
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_code(crate::common::AUTH);
+    assert!(
+        out.stderr_str().contains("rejected the credentials"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(!out.stderr_str().contains("wrong"));
+    let out = tug_testkit::Tug::new()
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD")
+        .arg("push")
+        .arg("--ca-file")
+        .arg(ca)
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_code(crate::common::AUTH);
+    assert!(
+        out.stderr_str().contains("requires authentication"),
+        "{}",
+        out.stderr_str()
+    );
+    // --password-stdin works too.
+    tug_testkit::Tug::new()
+        .env_remove("TUG_PASSWORD")
+        .args(["push", "-u", "pusher", "--password-stdin", "--ca-file"])
+        .arg(ca)
+        .arg(&layout)
+        .arg(&target)
+        .stdin("right\n")
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn tls_is_verified_unless_told_otherwise() {
+    let registry = Registry::tls();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(10).layer(1000), "v1");
+    let target = registry.image("tls/app:v1");
+    let out = tug_testkit::Tug::new()
+        .args(["push", "--retries", "1"])
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_code(crate::common::REGISTRY);
+    assert!(
+        out.stderr_str().to_lowercase().contains("certificate"),
+        "{}",
+        out.stderr_str()
+    );
+    tug_testkit::Tug::new()
+        .args(["push", "--insecure"])
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn inspect_describes_an_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("classic.tar");
+    let fixture = classic_docker_save(&tar, &plain_spec(11), "inspect/app:v1");
+    let out = tug_testkit::Tug::new()
+        .arg("inspect")
+        .arg(&tar)
+        .run()
+        .assert_success();
+    let text = out.stdout_str();
+    assert!(text.contains("docker-archive"), "{text}");
+    assert!(text.contains("inspect/app:v1"), "{text}");
+    for layer in &fixture.layers {
+        assert!(text.contains(&layer.digest), "{text}");
+    }
+    let json = tug_testkit::Tug::new()
+        .args(["inspect", "--json"])
+        .arg(&tar)
+        .run()
+        .assert_success();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout_str()).unwrap();
+    assert_eq!(v["images"][0]["layers"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn dry_run_lists_a_duplicated_layer_once() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(14)
+            .layer(100_000)
+            .layer(50_000)
+            .repeat_layer(0),
+        "v1",
+    );
+    let out = push_with(&registry, &layout, "dry/dup:v1", &["--dry-run"]).assert_success();
+    let text = out.stdout_str();
+    let repeated = &fixture.layers[0].digest;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(repeated.as_str()))
+        .collect();
+    assert_eq!(lines.len(), 1, "the repeated layer is listed once:\n{text}");
+    assert!(lines[0].contains("(also layer 3/3)"), "{text}");
+    assert!(text.contains("3 of 3 blobs to upload"), "{text}");
+}
+
+#[test]
+fn two_tags_on_one_manifest_push_without_choosing() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    // skopeo tags the image again in its layout: two index.json entries, one manifest.
+    let fixture = write_oci_layout(&layout, &spec(15), "v1");
+    skopeo::copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("oci:{}:latest", layout.display()),
+        &["--preserve-digests"],
+    )
+    .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    assert_eq!(entries[0]["digest"], entries[1]["digest"]);
+    push(&registry, &layout, "tags/app:v1").assert_success();
+    pull_with_skopeo_and_compare(&registry, "tags/app:v1", &fixture);
+}

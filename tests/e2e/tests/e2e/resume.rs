@@ -1,0 +1,133 @@
+//! A push killed midway (`kill -9`) continues where the registry says it stopped when the
+//! same command runs again: bytes already received are not sent twice.
+
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
+use tug_testkit::{FaultProxy, ImageSpec, Registry, Tug};
+
+use crate::common::hermetic;
+
+const LAYER: u64 = 48 << 20;
+
+/// `tug push` in the world `dir` (state in `dir/state`), in 1 MiB chunks, one blob at a time.
+fn chunked_push(dir: &std::path::Path) -> Tug {
+    hermetic(Tug::new(), dir).args([
+        "push",
+        "--plain-http",
+        "--progress",
+        "json",
+        "--chunk-size",
+        "1048576",
+        "--monolithic-max",
+        "0",
+        "-j",
+        "1",
+    ])
+}
+
+/// The bytes the upload state file records as committed (0 when it records no session).
+fn committed(state: &std::path::Path) -> u64 {
+    let Ok(bytes) = std::fs::read(state.join("uploads.json")) else {
+        return 0;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    v.as_object()
+        .into_iter()
+        .flat_map(|o| o.values())
+        .filter_map(|e| e["committed"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_push_resumes_from_the_registry_offset() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(51).layer(LAYER), "v1");
+    let target = proxy.image("resume/app:v1");
+
+    // Hold the layer's fifth chunk in the proxy (nothing of it reaches the registry) and
+    // kill tug hard while it waits there: the registry then holds exactly the four chunks
+    // tug recorded (a chunk half sent would make distribution 2.8 drop the session). With
+    // `-j 1` the config goes first, in one PATCH of its own: the layer's fifth is the sixth.
+    crate::common::kill_at_chunk(
+        &proxy,
+        chunked_push(dir.path()).arg(&layout).arg(&target),
+        6,
+    );
+    let before = committed(&state);
+    assert_eq!(
+        before,
+        4 << 20,
+        "tug recorded the four chunks the registry confirmed"
+    );
+
+    let out = chunked_push(dir.path())
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_success();
+    let stdout = out.stdout_str();
+    let sent = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "progress")
+        .filter_map(|v| v["sent_bytes"].as_u64())
+        .max()
+        .unwrap();
+    let config = fixture.config.len() as u64;
+    assert!(
+        sent <= LAYER - before + config + (1 << 20),
+        "the second run sent {sent} bytes; the registry already had {before} of {LAYER}"
+    );
+    pull_with_skopeo_and_compare(&registry, "resume/app:v1", &fixture);
+    assert_eq!(committed(&state), 0, "finished uploads are forgotten");
+}
+
+/// distribution answers `Range: 0-0` for one byte as for none: a push killed when the
+/// registry holds exactly the layer's first byte resumes after that byte (re-sending it
+/// would make the blob's digest wrong).
+#[test]
+fn a_resume_at_one_committed_byte_continues_after_it() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(52).layer(64 << 10), "v1");
+    let target = proxy.image("resume/one:v1");
+    let one_byte_chunks = || {
+        hermetic(Tug::new(), dir.path()).args([
+            "push",
+            "--plain-http",
+            "--chunk-size",
+            "1",
+            "--monolithic-max",
+            "4096",
+            "-j",
+            "1",
+        ])
+    };
+    // The config goes in one PUT; the layer's second one-byte chunk is held and tug killed.
+    crate::common::kill_at_chunk(&proxy, one_byte_chunks().arg(&layout).arg(&target), 2);
+    assert_eq!(
+        committed(&state),
+        1,
+        "tug recorded the byte the registry confirmed"
+    );
+
+    hermetic(Tug::new(), dir.path())
+        .args(["push", "--plain-http", "--progress", "plain"])
+        .arg(&layout)
+        .arg(&target)
+        .run()
+        .assert_success();
+    let sessions = proxy.requests_matching("POST", "/blobs/uploads/").len();
+    assert_eq!(
+        sessions, 2,
+        "the layer's session was resumed, not opened again"
+    );
+    pull_with_skopeo_and_compare(&registry, "resume/one:v1", &fixture);
+}
