@@ -2,6 +2,7 @@
 //! share the link's capacity (each upload limited to `per_flow`), every answer comes a
 //! round trip after its request is sent, and the capacity changes during the push.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ fn run_on_link(
         }
         on_link.retain(|id, _| driver.flights.iter().any(|f| f.req.id == *id));
         for f in &driver.flights {
-            if !on_link.contains_key(&f.req.id) {
+            if let Entry::Vacant(new) = on_link.entry(f.req.id) {
                 if let Body::BlobRange { blob, .. } = f.req.body {
                     assert!(
                         !driver.flights.iter().any(|g| g.req.id != f.req.id
@@ -122,13 +123,10 @@ fn run_on_link(
                     );
                 }
                 let answer_at = f.body.is_empty().then(|| driver.now + link.round_trip);
-                on_link.insert(
-                    f.req.id,
-                    OnLink {
-                        answer_at,
-                        ..OnLink::default()
-                    },
-                );
+                new.insert(OnLink {
+                    answer_at,
+                    ..OnLink::default()
+                });
             }
         }
         let blobs: HashSet<usize> = driver
