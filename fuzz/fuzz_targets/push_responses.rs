@@ -673,13 +673,13 @@ fn body_pieces(b: &RespBody) -> Vec<Vec<u8>> {
 }
 /// Makes the blobs `setup.late` names pending: their plan entries become estimates and the
 /// manifests placeholders; the real ones are returned for later.
-fn make_late(
-    setup: &Setup,
-    plan: &mut PushPlan,
-) -> (
+/// Pending blobs (plan index and the real blob), and the manifests to give after them.
+type LateParts = (
     Vec<(usize, PlanBlob)>,
     Option<(PlanManifest, Vec<PlanManifest>)>,
-) {
+);
+
+fn make_late(setup: &Setup, plan: &mut PushPlan) -> LateParts {
     let late: Vec<(usize, PlanBlob)> = (0..plan.blobs.len().min(8))
         .filter(|i| setup.late & (1 << i) != 0)
         .map(|i| (i, plan.blobs[i].clone()))
