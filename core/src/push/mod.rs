@@ -141,6 +141,8 @@ impl Push {
         }
         for blob in &mut blobs {
             blob.resume = upload::resume_of(&plan, &blob.digest);
+            // The runner keeps that session: it hears when it is over.
+            blob.announced = blob.resume.is_some();
         }
         let mut window = BlobWindow::new(config.transfer.jobs, config.transfer.adaptive);
         for b in 0..blobs.len() {
@@ -260,6 +262,7 @@ impl Pushing {
         }
         let mut upload = BlobUpload::new(blob, digest, size);
         upload.resume = upload::resume_of(&self.plan, &upload.digest);
+        upload.announced = upload.resume.is_some();
         self.blobs.push(upload);
         self.window.push_back(self.blobs.len() - 1);
         if self.phase == Phase::Blobs {
@@ -390,6 +393,7 @@ impl Protocol for Pushing {
             | Step::Patch(b, ..)
             | Step::Close(b)
             | Step::Status(b) => {
+                self.close_session(b);
                 self.blobs[b].restart();
                 self.blobs[b].state = BlobState::Opening;
                 Step::Open(b)

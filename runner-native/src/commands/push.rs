@@ -318,9 +318,7 @@ fn keep_upload_state(uploads: &UploadState, event: &Event) {
             committed,
             ..
         } => uploads.record(digest, location, *committed),
-        Event::BlobCommitted { digest, .. }
-        | Event::BlobSkipped { digest, .. }
-        | Event::BlobMounted { digest, .. } => uploads.forget(digest),
+        Event::UploadSessionClosed { digest, .. } => uploads.forget(digest),
         _ => {}
     }
 }
