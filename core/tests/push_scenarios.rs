@@ -1011,7 +1011,10 @@ fn every_announced_upload_session_is_closed() {
             _ => None,
         })
         .collect();
-    assert!(!announced.is_empty(), "the chunked layer's session was announced");
+    assert!(
+        !announced.is_empty(),
+        "the chunked layer's session was announced"
+    );
     assert_eq!(closed(&run), [img.plan.blobs[1].digest.clone()]);
 
     // Pushed again with a session an earlier run left for the layer: the registry has the
