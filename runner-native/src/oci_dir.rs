@@ -465,3 +465,20 @@ mod tests {
         assert!(t.starts_with("20") && t.ends_with('Z'));
     }
 }
+
+/// A pull writes its blobs into the layout: temporary files, renamed into place once verified.
+impl tug_core::pull::BlobSink for OciDir {
+    type Error = io::Error;
+
+    fn write(&mut self, digest: &Digest, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(digest, offset, data)
+    }
+
+    fn commit(&mut self, digest: &Digest) -> io::Result<()> {
+        OciDir::commit(self, digest)
+    }
+
+    fn discard(&mut self, digest: &Digest) {
+        OciDir::discard(self, digest);
+    }
+}

@@ -18,7 +18,7 @@ mod step;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-pub use event::{Event, Output};
+pub use event::{BlobSink, Event, Output};
 pub use plan::{FetchedManifest, PullConfig, PullPlan, PullReport, PulledImage};
 
 use blob::{BlobDownload, BlobState};
