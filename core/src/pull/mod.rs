@@ -32,7 +32,6 @@ use crate::engine::{
 use crate::error::{Error, Misuse};
 use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
-use crate::operation::Input;
 use crate::platform::Platform;
 use crate::progress::Progress;
 use crate::session::Session;
@@ -153,32 +152,9 @@ impl Pull {
         hasher.update(data);
         Ok(())
     }
-
-    /// The next output, or `None` when the pull waits for an input.
-    #[must_use]
-    pub fn poll(&mut self) -> Option<Output> {
-        self.engine.proto.outputs.pop_front()
-    }
-
-    /// When [`Input::Timeout`] is due, if nothing else happens first.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.engine.poll_timeout()
-    }
-
-    /// Feeds one input at `now` (see [`Input`]): a response head, body bytes, a body end,
-    /// request body bytes sent, a transport error, or time passing.
-    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
-        self.engine.handle_input(now, input)
-    }
-
-    /// Stops the pull: it finishes with [`Error::Cancelled`].
-    pub fn cancel(&mut self) {
-        self.engine.cancel();
-    }
 }
 
-crate::operation::inherent_operation!(Pull);
+crate::engine::engine_api!(Pull, Output);
 
 impl Protocol for Pulling {
     type Step = Step;
@@ -726,19 +702,7 @@ impl Pulling {
     }
 
     fn progress(&mut self, cx: &Cx<Step>) -> Progress {
-        let mut p = Progress {
-            total_bytes: 0,
-            done_bytes: 0,
-            skipped_bytes: 0,
-            sent_bytes: self.received_total,
-            transferred_bytes: 0,
-            blobs_total: self.blobs.len(),
-            blobs_done: 0,
-            blobs_skipped: 0,
-            bytes_per_second: 0.0,
-            eta: None,
-            elapsed: Duration::ZERO,
-        };
+        let mut p = Progress::counting(self.received_total, self.blobs.len());
         // Sizes come from the registry's manifests: sums saturate rather than overflow.
         for b in &self.blobs {
             p.total_bytes = p.total_bytes.saturating_add(b.size);
@@ -816,6 +780,7 @@ impl Pulling {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Input;
 
     /// Answers the pull's requests in order: the version check, then `manifest`.
     fn pull_with(plan: PullPlan, manifest: &str) -> Result<PullReport, Error> {
