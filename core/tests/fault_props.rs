@@ -148,7 +148,6 @@ proptest! {
                 jobs,
                 ..PullConfig::default().transfer
             },
-            ..PullConfig::default()
         };
         let run = run_pull(&mut model, plan.clone(), config.clone());
         if run.result.is_ok() {
