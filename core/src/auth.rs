@@ -507,6 +507,7 @@ mod tests {
                 url: Url::parse(url).unwrap(),
                 headers: crate::http::HeaderMap::new(),
                 body: crate::http::Body::Empty,
+                deadlines: Default::default(),
             };
             a.apply(&mut req, &base);
             assert_eq!(req.headers.contains_key("authorization"), sent, "{url}");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::Credentials;
 use crate::endpoint::Scheme;
+use crate::limits::BodyProgress;
 use crate::retry::RetryPolicy;
 
 /// How to reach and talk to one registry.
@@ -17,10 +18,14 @@ pub struct RegistryConfig {
     pub credentials: Option<Credentials>,
     /// When and how often to retry.
     pub retry: RetryPolicy,
-    /// A response body read into memory (manifest, error, token) must arrive whole within
-    /// this long after its head, or the request fails as timed out (and is retried).
-    /// Zero: no deadline.
-    pub body_deadline: Duration,
+    /// A request fails as timed out (and is retried) when no byte moves either way for
+    /// this long; a response body read into memory (manifest, error, token) must also
+    /// arrive whole within it after its head. Zero: no limit. The core turns it into each
+    /// request's [`crate::http::Deadlines`].
+    pub stall_timeout: Duration,
+    /// Whether the runtime sees a request body leave while it is sent (a browser's `fetch`
+    /// does not): without it, a request's response gets extra time per byte of its body.
+    pub body_progress: BodyProgress,
     /// `User-Agent` header value.
     pub user_agent: String,
 }
@@ -31,7 +36,8 @@ impl Default for RegistryConfig {
             scheme: Scheme::Https,
             credentials: None,
             retry: RetryPolicy::default(),
-            body_deadline: crate::session::DEFAULT_BODY_DEADLINE,
+            stall_timeout: crate::limits::DEFAULT_STALL_TIMEOUT,
+            body_progress: BodyProgress::Seen,
             user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -12,9 +12,8 @@ use std::time::Duration;
 use crate::config::RegistryConfig;
 use crate::digest::Digest;
 use crate::engine::{Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Step};
-use crate::error::{Error, Misuse};
+use crate::error::Error;
 use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
-use crate::operation::Input;
 use crate::session::Session;
 use crate::time::Instant;
 
@@ -154,36 +153,14 @@ impl Fetch {
         p.waiting.retain(|s| *s != stream);
     }
 
-    /// The next output, or `None` when waiting for an input.
-    #[must_use]
-    pub fn poll(&mut self) -> Option<Output> {
-        self.engine.proto.outputs.pop_front()
-    }
-
-    /// When [`Input::Timeout`] is due.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.engine.poll_timeout()
-    }
-
-    /// Feeds one input at `now` (see [`Input`]).
-    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
-        self.engine.handle_input(now, input)
-    }
-
     /// Why the registry cannot be used at all, once that is known (the version check or
     /// authentication failed for good).
     pub fn fatal_error(&self) -> Option<&Error> {
         self.engine.proto.fatal.as_ref()
     }
-
-    /// Fails every open stream.
-    pub fn cancel(&mut self) {
-        self.engine.cancel();
-    }
 }
 
-crate::operation::inherent_operation!(Fetch);
+crate::engine::engine_api!(Fetch, Output);
 
 impl Streams {
     fn open(&mut self, digest: &Digest, start: u64, end: u64, cx: &mut Cx<StreamId>) -> StreamId {

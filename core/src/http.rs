@@ -34,6 +34,19 @@ pub struct Request {
     pub headers: HeaderMap,
     /// What to send as the body.
     pub body: Body,
+    /// How long the runner lets it take ([`crate::limits::request_deadlines`]).
+    pub deadlines: Deadlines,
+}
+
+/// The time limits of one request, decided by the core; a runner that sees one pass
+/// reports [`TransportErrorKind::Timeout`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    /// No byte moving either way for this long fails the request. `None`: no limit.
+    pub stall: Option<std::time::Duration>,
+    /// The response head must begin within this long of sending (for runtimes that cannot
+    /// see the body leave, so cannot tell a slow upload from a stalled one).
+    pub head: Option<std::time::Duration>,
 }
 
 /// The body of a [`Request`].

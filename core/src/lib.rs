@@ -287,6 +287,7 @@ pub mod fuzzing {
                     url: u.clone(),
                     headers: HeaderMap::new(),
                     body: Body::Empty,
+                    deadlines: Default::default(),
                 };
                 auth.apply(&mut req, &base);
                 req.headers.contains_key(http::header::AUTHORIZATION)
@@ -328,5 +329,5 @@ pub use error_class::ErrorClass;
 pub use operation::{Input, Operation};
 pub use platform::Platform;
 pub use reference::Reference;
-pub use session::{DEFAULT_BODY_DEADLINE, MAX_BODY_IN_MEMORY};
+pub use session::MAX_BODY_IN_MEMORY;
 pub use time::Instant;

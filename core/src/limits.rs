@@ -3,6 +3,9 @@
 //! here (the page through tug-wasm's `limits()`).
 
 use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::http::Deadlines;
 
 /// Blobs in flight at once (`--jobs`, `jobs`): at least one; more than 64 only adds
 /// connections a registry may refuse.
@@ -22,6 +25,28 @@ pub const DEFAULT_RETRIES: u32 = 5;
 pub const CHUNK_SIZE_MIN: u64 = 1;
 
 const MIB: u64 = 1024 * 1024;
+
+/// How long a request may move no byte (`--stall-timeout`), by default.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a runtime cannot see a request body leave, the slowest upload rate waited for:
+/// a request with a body gets this much extra time per byte before its response must
+/// begin (a 16 MiB chunk: about 17 minutes).
+pub const SLOWEST_UPLOAD_BYTES_PER_SEC: u64 = 16 * 1024;
+
+/// The deadlines of a request with a `body_len`-byte body: no byte moving for `stall` fails
+/// it; where the runtime cannot see the body leave, the response must also begin within
+/// `stall` plus the body at the slowest upload rate.
+pub fn request_deadlines(stall: Duration, body_len: u64, progress: BodyProgress) -> Deadlines {
+    let stall = (!stall.is_zero()).then_some(stall);
+    let head = match (stall, progress) {
+        (Some(stall), BodyProgress::Unseen) if body_len > 0 => {
+            Some(stall + Duration::from_secs(body_len / SLOWEST_UPLOAD_BYTES_PER_SEC))
+        }
+        _ => None,
+    };
+    Deadlines { stall, head }
+}
 
 /// Whether a runtime sees a request body leave while it is sent. The native runner does
 /// (it streams the body itself); `fetch` does not: progress then moves once per request.
@@ -61,6 +86,26 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_runtime_that_cannot_see_a_body_leave_waits_longer_for_the_answer() {
+        let stall = Duration::from_secs(60);
+        let seen = request_deadlines(stall, 16 << 20, BodyProgress::Seen);
+        assert_eq!(
+            seen,
+            Deadlines {
+                stall: Some(stall),
+                head: None
+            }
+        );
+        let unseen = request_deadlines(stall, 16 << 20, BodyProgress::Unseen);
+        assert_eq!(unseen.head, Some(Duration::from_secs(60 + 1024)));
+        assert_eq!(request_deadlines(stall, 0, BodyProgress::Unseen).head, None);
+        assert_eq!(
+            request_deadlines(Duration::ZERO, 1 << 20, BodyProgress::Unseen),
+            Deadlines::default()
+        );
+    }
 
     #[test]
     fn defaults_lie_in_their_ranges() {

@@ -33,6 +33,24 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A snapshot with `sent_bytes` moved and `blobs_total` blobs, nothing counted yet: the
+    /// operation adds its blobs, the accountant the time, rate and ETA.
+    pub(crate) fn counting(sent_bytes: u64, blobs_total: usize) -> Progress {
+        Progress {
+            total_bytes: 0,
+            done_bytes: 0,
+            skipped_bytes: 0,
+            sent_bytes,
+            transferred_bytes: 0,
+            blobs_total,
+            blobs_done: 0,
+            blobs_skipped: 0,
+            bytes_per_second: 0.0,
+            eta: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// The snapshot as a `progress` event of the JSON vocabulary (the CLI's `--progress json`,
     /// tug-wasm's `onEvent`); `moved` names [`Progress::sent_bytes`]: `sent_bytes` for a
     /// push, `received_bytes` for a pull.

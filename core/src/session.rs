@@ -15,6 +15,7 @@ use crate::http::{
     Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
     TransportErrorKind,
 };
+use crate::limits::{request_deadlines, BodyProgress};
 use crate::retry::Backoff;
 use crate::time::Instant;
 use url::Url;
@@ -23,10 +24,6 @@ use url::Url;
 /// token answer): the OCI distribution spec's manifest limit. A longer body fails its
 /// request (a registry streaming an endless body must not grow memory without end).
 pub const MAX_BODY_IN_MEMORY: usize = 4 * 1024 * 1024;
-
-/// How long a response body read into memory may take to arrive whole after its head, by
-/// default (a registry trickling a manifest one byte at a time must not hold tug forever).
-pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A request the operation is waiting on.
 #[derive(Debug)]
@@ -140,8 +137,11 @@ pub(crate) struct Session<S> {
     /// Retries scheduled so far.
     pub retries: u32,
     user_agent: String,
-    /// How long a response body read into memory may take after its head.
+    /// How long a response body read into memory may take after its head (and how long a
+    /// request may move no byte).
     body_deadline: Duration,
+    /// Whether the runtime sees request bodies leave.
+    body_progress: BodyProgress,
     next_id: u64,
     in_flight: HashMap<RequestId, InFlight<S>>,
     timers: Vec<(Instant, S)>,
@@ -162,7 +162,8 @@ pub(crate) struct Session<S> {
 impl<S: Copy> Session<S> {
     pub(crate) fn new(host: &str, config: &RegistryConfig, now: Instant) -> Session<S> {
         Session {
-            body_deadline: config.body_deadline,
+            body_deadline: config.stall_timeout,
+            body_progress: config.body_progress,
             endpoint: Endpoint::new(host, config.scheme),
             auth: Auth::new(host, config.credentials.clone()),
             backoff: Backoff::new(config.retry.clone()),
@@ -291,12 +292,14 @@ impl<S: Copy> Session<S> {
         }
         let id = RequestId(self.next_id);
         self.next_id += 1;
+        let deadlines = request_deadlines(self.body_deadline, body.len(), self.body_progress);
         let req = Request {
             id,
             method,
             url,
             headers,
             body,
+            deadlines,
         };
         self.in_flight.insert(
             id,
@@ -385,12 +388,14 @@ impl<S: Copy> Session<S> {
             body: Vec::new(),
             limit: BodyLimit::default(),
         });
+        let deadlines = request_deadlines(self.body_deadline, body.len(), self.body_progress);
         self.outbox.push_back(Request {
             id,
             method,
             url: token_request.url,
             headers,
             body,
+            deadlines,
         });
     }
 

@@ -37,7 +37,7 @@ fn pull(attempts: u32) -> Pull {
                 max_attempts: attempts,
                 ..RetryPolicy::default()
             },
-            body_deadline: DEADLINE,
+            stall_timeout: DEADLINE,
             ..PullConfig::default().registry
         },
         ..PullConfig::default()

@@ -935,3 +935,48 @@ fn a_blob_lost_twice_is_an_error_naming_the_registry_code() {
         other => panic!("{other}"),
     }
 }
+
+/// A runner keeps the sessions a push announces, to resume them later; the push tells it
+/// when each is over: the blob committed, or a session a plan named whose blob the registry
+/// has meanwhile.
+#[test]
+fn every_announced_upload_session_is_closed() {
+    let closed = |run: &support::driver::Run| -> Vec<tug_core::Digest> {
+        run.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::UploadSessionClosed { digest, .. } => Some(digest.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let run = push(&mut model, &img, config());
+    run.result.as_ref().unwrap();
+    let announced: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::UploadSession { digest, .. } => Some(digest.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !announced.is_empty(),
+        "the chunked layer's session was announced"
+    );
+    assert_eq!(closed(&run), [img.plan.blobs[1].digest.clone()]);
+
+    // Pushed again with a session an earlier run left for the layer: the registry has the
+    // layer now, so that session is over too.
+    let mut plan = img.plan.clone();
+    plan.resume = vec![ResumableUpload {
+        digest: img.plan.blobs[1].digest.clone(),
+        location: "http://127.0.0.1:5000/v2/team/app/blobs/uploads/old".into(),
+        committed: 700,
+    }];
+    let again = support::driver::run_push(&mut model, plan, &img.data, config());
+    again.result.as_ref().unwrap();
+    assert_eq!(closed(&again), [img.plan.blobs[1].digest.clone()]);
+}

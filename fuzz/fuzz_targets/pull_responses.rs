@@ -54,7 +54,13 @@ fuzz_target!(|data: &[u8]| {
                 budget: setup.budget,
             },
             // No deadline, or one that slow scripted answers may miss.
-            body_deadline: std::time::Duration::from_millis((setup.seed >> 8) % 3 * 700),
+            stall_timeout: std::time::Duration::from_millis((setup.seed >> 8) % 3 * 700),
+            // Both kinds of runtime: bodies seen leaving, or not.
+            body_progress: if setup.seed & 4 == 0 {
+                tug_core::limits::BodyProgress::Seen
+            } else {
+                tug_core::limits::BodyProgress::Unseen
+            },
             user_agent: "tug-fuzz".into(),
         },
         transfer: tug_core::TransferConfig {

@@ -868,7 +868,13 @@ fuzz_target!(|input: Input| {
                     .map(|ms| Duration::from_millis(u64::from(ms))),
             },
             // No deadline, or one that slow scripted answers may miss.
-            body_deadline: Duration::from_millis((setup.seed >> 8) % 3 * 700),
+            stall_timeout: Duration::from_millis((setup.seed >> 8) % 3 * 700),
+            // Both kinds of runtime: bodies seen leaving, or not.
+            body_progress: if setup.seed & 4 == 0 {
+                tug_core::limits::BodyProgress::Seen
+            } else {
+                tug_core::limits::BodyProgress::Unseen
+            },
             user_agent: "tug-fuzz".to_owned(),
         },
         transfer: tug_core::TransferConfig {

@@ -356,6 +356,23 @@ pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// A pull writes its blobs into the layout: temporary files, renamed into place once verified.
+impl tug_core::pull::BlobSink for OciDir {
+    type Error = io::Error;
+
+    fn write(&mut self, digest: &Digest, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(digest, offset, data)
+    }
+
+    fn commit(&mut self, digest: &Digest) -> io::Result<()> {
+        OciDir::commit(self, digest)
+    }
+
+    fn discard(&mut self, digest: &Digest) {
+        OciDir::discard(self, digest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

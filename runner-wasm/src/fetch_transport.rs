@@ -6,8 +6,10 @@
 //! Request bodies are `Blob.slice`s of the user's file (or small byte arrays); response
 //! bodies are read chunk by chunk from the `ReadableStream`. Every request has an
 //! `AbortController`: the driver aborts what is still in flight when the operation ends or
-//! is cancelled, and a request that moves no byte for [`STALL_TIMEOUT`] is aborted and
-//! reported as timed out, so the core retries it.
+//! is cancelled, and a request that passes one of the deadlines the core gave it
+//! ([`tug_core::http::Deadlines`]: no byte for too long, or no response head in time, as
+//! `fetch` cannot show a body leave) is aborted and reported as timed out, so the core
+//! retries it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,11 +36,6 @@ use crate::timer::Timer;
 
 /// Messages queued between the fetch tasks and the driving loop (backpressure on readers).
 pub const QUEUE: usize = 32;
-/// A request that moves no byte for this long is aborted and reported as timed out.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// `fetch` does not report upload progress, so a request with a body gets this much extra
-/// time per byte before its response must begin (a 16 MiB chunk: about 17 minutes).
-const SLOWEST_UPLOAD_BYTES_PER_SEC: u64 = 16 * 1024;
 /// How long the CORS probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -163,8 +160,11 @@ fn fail_later(id: RequestId, error: TransportError, mut tx: Sender<Message>) {
     });
 }
 
-/// Awaits `fut` for at most `limit`.
-async fn within(fut: JsFuture, limit: Duration) -> Option<Result<JsValue, JsValue>> {
+/// Awaits `fut` for at most `limit` (`None`: as long as it takes).
+async fn within(fut: JsFuture, limit: Option<Duration>) -> Option<Result<JsValue, JsValue>> {
+    let Some(limit) = limit else {
+        return Some(fut.await);
+    };
     match select(fut, Timer::after(limit)).await {
         Either::Left((result, _)) => Some(result),
         Either::Right(_) => None,
@@ -187,8 +187,7 @@ async fn perform(
             return;
         }
     };
-    let head_limit =
-        STALL_TIMEOUT + Duration::from_secs(req.body.len() / SLOWEST_UPLOAD_BYTES_PER_SEC);
+    let head_limit = req.deadlines.head.or(req.deadlines.stall);
     let fetched = within(
         JsFuture::from(js::fetch_with_init(req.url.as_str(), &init)),
         head_limit,
@@ -206,7 +205,8 @@ async fn perform(
         }
         None => {
             controller.abort();
-            let message = format!("no response within {} s", head_limit.as_secs());
+            let waited = head_limit.unwrap_or_default().as_secs();
+            let message = format!("no response within {waited} s");
             let error = failure(TransportErrorKind::Timeout, &message);
             let _ = tx.send(Message::Failed(id, error)).await;
             return;
@@ -233,7 +233,7 @@ async fn perform(
     };
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
-        let read = match within(JsFuture::from(reader.read()), STALL_TIMEOUT).await {
+        let read = match within(JsFuture::from(reader.read()), req.deadlines.stall).await {
             Some(Ok(read)) => read,
             Some(Err(e)) => {
                 if controller.signal().aborted() {
@@ -245,7 +245,8 @@ async fn perform(
             }
             None => {
                 controller.abort();
-                let message = format!("no data for {} s", STALL_TIMEOUT.as_secs());
+                let stalled = req.deadlines.stall.unwrap_or_default().as_secs();
+                let message = format!("no data for {stalled} s");
                 let error = failure(TransportErrorKind::Timeout, &message);
                 let _ = tx.send(Message::Failed(id, error)).await;
                 return;
@@ -388,7 +389,7 @@ async fn blocked_by_browser(url: &str) -> Option<(TransportErrorKind, String)> {
     probe.set_cache(RequestCache::NoStore);
     let answered = within(
         JsFuture::from(js::fetch_with_init(url, &probe)),
-        PROBE_TIMEOUT,
+        Some(PROBE_TIMEOUT),
     )
     .await;
     matches!(answered, Some(Ok(_))).then(|| {

@@ -105,6 +105,7 @@ impl Options<'_> {
                 seed: js::random_seed(),
                 ..RetryPolicy::default()
             },
+            body_progress: crate::limits::BODY_PROGRESS,
             ..RegistryConfig::default()
         })
     }

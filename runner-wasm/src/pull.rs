@@ -68,36 +68,17 @@ pub async fn run(
     let transport = Transport::new(Default::default());
     let result = drive(pull, clock, transport, cancel, |pull, io| {
         while let Some(output) = pull.poll() {
-            let stored = match output {
-                Output::Send(req) => {
-                    io.send(req);
-                    Ok(())
+            match output.store_in(&mut blobs) {
+                Ok(Some(Output::Send(req))) => io.send(req),
+                Ok(Some(Output::Abort(id))) => io.abort(id),
+                Ok(Some(Output::Event(e))) => listener.emit(pull_event(&e)),
+                Ok(Some(Output::Finished(result))) => return Some(result),
+                // Blob files went to `blobs`.
+                Ok(_) => {}
+                Err(e) => {
+                    store_error = Some(e);
+                    pull.cancel();
                 }
-                Output::Abort(id) => {
-                    io.abort(id);
-                    Ok(())
-                }
-                Output::Write {
-                    digest,
-                    offset,
-                    data,
-                } => blobs.write(&digest, offset, &data),
-                Output::Commit { digest } => blobs
-                    .commit(&digest)
-                    .map_err(|e| crate::fetch_transport::describe_js_error(&e)),
-                Output::Discard { digest } => {
-                    blobs.discard(&digest);
-                    Ok(())
-                }
-                Output::Event(e) => {
-                    listener.emit(pull_event(&e));
-                    Ok(())
-                }
-                Output::Finished(result) => return Some(result),
-            };
-            if let Err(e) = stored {
-                store_error = Some(e);
-                pull.cancel();
             }
         }
         None

@@ -53,3 +53,20 @@ impl PulledBlobs {
         self.done.get(digest)
     }
 }
+
+/// A pull keeps its blobs as JS `Blob`s.
+impl tug_core::pull::BlobSink for PulledBlobs {
+    type Error = String;
+
+    fn write(&mut self, digest: &Digest, offset: u64, data: &[u8]) -> Result<(), String> {
+        PulledBlobs::write(self, digest, offset, data)
+    }
+
+    fn commit(&mut self, digest: &Digest) -> Result<(), String> {
+        PulledBlobs::commit(self, digest).map_err(|e| crate::fetch_transport::describe_js_error(&e))
+    }
+
+    fn discard(&mut self, digest: &Digest) {
+        PulledBlobs::discard(self, digest);
+    }
+}

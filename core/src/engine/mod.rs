@@ -437,3 +437,43 @@ fn about(input: &Input<'_>) -> Option<(RequestId, bool)> {
         Input::Timeout => None,
     }
 }
+
+/// The public driving API of an operation type `$ty` (a struct with an `engine` field whose
+/// protocol queues `$out` outputs in `outputs`): `poll`, `poll_timeout`, `handle_input`,
+/// `cancel`, and the [`crate::Operation`] trait on them. Written once for push, pull and
+/// fetch.
+macro_rules! engine_api {
+    ($ty:ty, $out:ty) => {
+        impl $ty {
+            /// The next output, or `None` when it waits for an input.
+            #[must_use]
+            pub fn poll(&mut self) -> Option<$out> {
+                self.engine.proto.outputs.pop_front()
+            }
+
+            /// When [`crate::Input::Timeout`] is due, if nothing else happens first.
+            #[must_use]
+            pub fn poll_timeout(&self) -> Option<$crate::time::Instant> {
+                self.engine.poll_timeout()
+            }
+
+            /// Feeds one input at `now` (see [`crate::Input`]): a response head, body bytes, a
+            /// body end, request body bytes sent, a transport error, or time passing.
+            pub fn handle_input(
+                &mut self,
+                now: $crate::time::Instant,
+                input: $crate::operation::Input<'_>,
+            ) -> Result<(), $crate::error::Misuse> {
+                self.engine.handle_input(now, input)
+            }
+
+            /// Stops: it finishes (or fails what is open) with [`crate::Error::Cancelled`].
+            pub fn cancel(&mut self) {
+                self.engine.cancel();
+            }
+        }
+
+        $crate::operation::inherent_operation!($ty);
+    };
+}
+pub(crate) use engine_api;

@@ -45,6 +45,39 @@ pub enum Output {
     Finished(Result<PullReport, Error>),
 }
 
+/// Where a runner keeps the blobs a pull downloads (a directory, JS `Blob`s): what the
+/// [`Output::Write`], [`Output::Commit`] and [`Output::Discard`] outputs do.
+pub trait BlobSink {
+    /// Why the sink could not keep a blob.
+    type Error;
+    /// Writes `data` at `offset` of blob `digest`'s temporary file.
+    fn write(&mut self, digest: &Digest, offset: u64, data: &[u8]) -> Result<(), Self::Error>;
+    /// Moves blob `digest`'s temporary file into place (verified by the core).
+    fn commit(&mut self, digest: &Digest) -> Result<(), Self::Error>;
+    /// Throws blob `digest`'s temporary file away.
+    fn discard(&mut self, digest: &Digest);
+}
+
+impl Output {
+    /// Does what this output asks of `sink` if it is about blob files; hands back every
+    /// other output (requests, events, the end) for the runner to act on.
+    pub fn store_in<S: BlobSink>(self, sink: &mut S) -> Result<Option<Output>, S::Error> {
+        match self {
+            Output::Write {
+                digest,
+                offset,
+                data,
+            } => sink.write(&digest, offset, &data).map(|()| None),
+            Output::Commit { digest } => sink.commit(&digest).map(|()| None),
+            Output::Discard { digest } => {
+                sink.discard(&digest);
+                Ok(None)
+            }
+            other => Ok(Some(other)),
+        }
+    }
+}
+
 /// Something worth showing.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

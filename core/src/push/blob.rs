@@ -45,6 +45,9 @@ pub(crate) struct BlobUpload {
     /// The current session was opened by an earlier run: bytes may have reached it that
     /// this run never saw.
     pub inherited: bool,
+    /// A runner was told of the current session (it keeps it to resume): it must hear when
+    /// it is over.
+    pub announced: bool,
     /// The last body that broke off below HTTP (`start`, `len`), kept across sessions to
     /// notice a body cap that resets connections.
     pub broken_body: Option<(u64, u64)>,
@@ -68,6 +71,7 @@ impl BlobUpload {
             resume: None,
             confirmed: 0,
             inherited: false,
+            announced: false,
             broken_body: None,
             recheck: None,
             hasher,

@@ -85,6 +85,14 @@ pub enum Event {
         /// Bytes the registry confirmed.
         committed: u64,
     },
+    /// The upload session last announced for this blob is over (the blob is in the
+    /// registry, or the session was given up for a new one): a runner forgets it.
+    UploadSessionClosed {
+        /// Plan index.
+        blob: usize,
+        /// Its digest.
+        digest: Digest,
+    },
     /// Bytes of this blob sent (or confirmed) so far in its current attempt; emitted with
     /// each [`Event::Progress`] for every blob in flight.
     BlobProgress {

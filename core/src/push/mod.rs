@@ -1,5 +1,5 @@
 //! The push state machine: blobs first, the manifest last, so a tag never points at a
-//! missing blob. It is a protocol on the [operation engine](crate::engine), which carries
+//! missing blob. It is a protocol on the operation engine (`core/src/engine/`), which carries
 //! every request's lifecycle (auth, retries, redirects, the version check); this module says
 //! what each step sends and what each answer means.
 //!
@@ -56,7 +56,6 @@ use crate::engine::{
 };
 use crate::error::{Error, Misuse};
 use crate::http::{Request, RequestId};
-use crate::operation::Input;
 use crate::registry_error::RegistryErrors;
 use crate::session::Session;
 use crate::time::Instant;
@@ -141,6 +140,8 @@ impl Push {
         }
         for blob in &mut blobs {
             blob.resume = upload::resume_of(&plan, &blob.digest);
+            // The runner keeps that session: it hears when it is over.
+            blob.announced = blob.resume.is_some();
         }
         let mut window = BlobWindow::new(config.transfer.jobs, config.transfer.adaptive);
         for b in 0..blobs.len() {
@@ -196,18 +197,6 @@ impl Push {
             .with(|p, cx| p.manifests_known(manifest, children, cx))
     }
 
-    /// The next output, or `None` when the push waits for an input.
-    #[must_use]
-    pub fn poll(&mut self) -> Option<Output> {
-        self.engine.proto.outputs.pop_front()
-    }
-
-    /// When [`Input::Timeout`] is due, if nothing else happens first.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.engine.poll_timeout()
-    }
-
     /// The digest of plan blob `blob` (a copy opens the source's stream for it).
     pub(crate) fn plan_blob_digest(&self, blob: usize) -> Option<crate::Digest> {
         self.engine
@@ -222,20 +211,9 @@ impl Push {
     pub fn is_finished(&self) -> bool {
         self.engine.proto.phase == Phase::Finished
     }
-
-    /// Feeds one input at `now` (see [`Input`]): a response head, body bytes, a body end,
-    /// request body bytes sent, a transport error, or time passing.
-    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
-        self.engine.handle_input(now, input)
-    }
-
-    /// Stops the push: it finishes with [`Error::Cancelled`].
-    pub fn cancel(&mut self) {
-        self.engine.cancel();
-    }
 }
 
-crate::operation::inherent_operation!(Push);
+crate::engine::engine_api!(Push, Output);
 
 impl Pushing {
     /// See [`Push::handle_blob_ready`].
@@ -260,6 +238,7 @@ impl Pushing {
         }
         let mut upload = BlobUpload::new(blob, digest, size);
         upload.resume = upload::resume_of(&self.plan, &upload.digest);
+        upload.announced = upload.resume.is_some();
         self.blobs.push(upload);
         self.window.push_back(self.blobs.len() - 1);
         if self.phase == Phase::Blobs {
@@ -390,6 +369,7 @@ impl Protocol for Pushing {
             | Step::Patch(b, ..)
             | Step::Close(b)
             | Step::Status(b) => {
+                self.close_session(b);
                 self.blobs[b].restart();
                 self.blobs[b].state = BlobState::Opening;
                 Step::Open(b)

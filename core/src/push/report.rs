@@ -1,8 +1,6 @@
 //! What a push tells: what each step is doing, its events, progress (per blob and overall)
 //! and the final report.
 
-use std::time::Duration;
-
 use crate::engine::{Cx, Failure};
 use crate::error::Error;
 use crate::progress::Progress;
@@ -70,19 +68,7 @@ impl Pushing {
     }
 
     fn progress(&mut self, cx: &Cx<Step>) -> Progress {
-        let mut p = Progress {
-            total_bytes: 0,
-            done_bytes: 0,
-            skipped_bytes: 0,
-            sent_bytes: self.sent_total,
-            transferred_bytes: 0,
-            blobs_total: self.blobs.len(),
-            blobs_done: 0,
-            blobs_skipped: 0,
-            bytes_per_second: 0.0,
-            eta: None,
-            elapsed: Duration::ZERO,
-        };
+        let mut p = Progress::counting(self.sent_total, self.blobs.len());
         // Blobs still being made count with their estimates.
         for &i in &self.pending {
             p.total_bytes += self.plan.blobs[i].size;

@@ -50,7 +50,9 @@ impl Pushing {
         self.check_all_done(cx);
     }
 
-    pub(super) fn blob_finished(&mut self, cx: &mut Cx<Step>) {
+    /// Blob `b` is done (in the registry, or found missing on a dry run).
+    pub(super) fn blob_finished(&mut self, b: usize, cx: &mut Cx<Step>) {
+        self.close_session(b);
         self.window.finished_one();
         self.maybe_progress(true, cx);
         self.fill_slots(cx);

@@ -26,11 +26,12 @@ impl Pushing {
                 // Still there: as it was.
                 200 => {
                     self.blobs[b].state = was;
-                    self.blob_finished(cx);
+                    self.blob_finished(b, cx);
                     return Ok(());
                 }
                 // Gone: upload it like a blob the registry never had.
                 404 => {
+                    self.close_session(b);
                     self.blobs[b].restart();
                     self.blobs[b].state = BlobState::Checking;
                 }
@@ -49,7 +50,7 @@ impl Pushing {
                     digest: blob.digest.clone(),
                     size: blob.size,
                 });
-                self.blob_finished(cx);
+                self.blob_finished(b, cx);
                 Ok(())
             }
             404 if self.config.dry_run => {
@@ -60,13 +61,14 @@ impl Pushing {
                     digest: blob.digest.clone(),
                     size: blob.size,
                 });
-                self.blob_finished(cx);
+                self.blob_finished(b, cx);
                 Ok(())
             }
             404 => match self.blobs[b].resume.take() {
                 Some((location, confirmed)) => {
                     self.blobs[b].confirmed = confirmed;
                     self.blobs[b].inherited = true;
+                    self.blobs[b].announced = true;
                     self.blobs[b].state = BlobState::Uploading {
                         location,
                         committed: 0,
@@ -85,6 +87,7 @@ impl Pushing {
 
     /// Tells the runner where an upload session stands, so a later run can resume it.
     pub(super) fn session_event(&mut self, b: usize) {
+        self.blobs[b].announced = true;
         let blob = &self.blobs[b];
         if let BlobState::Uploading {
             location,
@@ -96,6 +99,18 @@ impl Pushing {
                 digest: blob.digest.clone(),
                 location: location.to_string(),
                 committed: *committed,
+            };
+            self.event(event);
+        }
+    }
+
+    /// Tells the runner the session it was told of is over.
+    pub(super) fn close_session(&mut self, b: usize) {
+        let blob = &mut self.blobs[b];
+        if std::mem::take(&mut blob.announced) {
+            let event = Event::UploadSessionClosed {
+                blob: blob.plan_index,
+                digest: blob.digest.clone(),
             };
             self.event(event);
         }
@@ -121,7 +136,7 @@ impl Pushing {
                     mounted: true,
                 };
                 self.event(event);
-                self.blob_finished(cx);
+                self.blob_finished(b, cx);
                 return Ok(());
             }
         }
@@ -299,6 +314,7 @@ impl Pushing {
         match head.status.as_u16() {
             200 | 204 => {}
             404 => {
+                self.close_session(b);
                 self.blobs[b].restart();
                 cx.issue(Op(Step::Open(b)));
                 return Ok(());
@@ -317,6 +333,7 @@ impl Pushing {
                 Some(n) => n,
                 None => {
                     // The session may hold the first byte or not: a fresh one costs a byte.
+                    self.close_session(b);
                     self.blobs[b].restart();
                     cx.issue(Op(Step::Open(b)));
                     return Ok(());
@@ -391,7 +408,7 @@ impl Pushing {
             mounted: false,
         };
         self.event(event);
-        self.blob_finished(cx);
+        self.blob_finished(b, cx);
         Ok(())
     }
 

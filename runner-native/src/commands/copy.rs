@@ -252,10 +252,10 @@ fn show(
     history: &mut Recorder,
 ) {
     match e {
-        Event::MirrorSkipped { mirror, error } => {
-            if !matches!(display.mode(), ProgressMode::Json | ProgressMode::None) {
-                errln!("mirror {mirror}: {error}; copying from {}", src.registry);
-            }
+        Event::MirrorSkipped { mirror, error }
+            if !matches!(display.mode(), ProgressMode::Json | ProgressMode::None) =>
+        {
+            errln!("mirror {mirror}: {error}; copying from {}", src.registry);
         }
         Event::Planned {
             labels,

@@ -254,25 +254,18 @@ fn pull_from(
         &transport,
         |pull, io| {
             while let Some(output) = pull.poll() {
-                let done = match output {
-                    Output::Send(req) => {
-                        io.send(req);
-                        Ok(())
+                let output = match output.store_in(&mut *layout) {
+                    Ok(Some(output)) => output,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        *write_error = Some(e);
+                        pull.cancel();
+                        continue;
                     }
-                    Output::Abort(id) => {
-                        io.abort(id);
-                        Ok(())
-                    }
-                    Output::Write {
-                        digest,
-                        offset,
-                        data,
-                    } => layout.write_at(&digest, offset, &data),
-                    Output::Commit { digest } => layout.commit(&digest),
-                    Output::Discard { digest } => {
-                        layout.discard(&digest);
-                        Ok(())
-                    }
+                };
+                match output {
+                    Output::Send(req) => io.send(req),
+                    Output::Abort(id) => io.abort(id),
                     Output::Event(e) => {
                         if let Event::BlobSkipped { digest, .. } = &e {
                             layout.touch(digest);
@@ -283,13 +276,10 @@ fn pull_from(
                             crate::verbose::concurrency(c, json);
                         }
                         display.pull_event(&e);
-                        Ok(())
                     }
                     Output::Finished(result) => return Some(result),
-                };
-                if let Err(e) = done {
-                    *write_error = Some(e);
-                    pull.cancel();
+                    // Blob files went to the layout above.
+                    Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {}
                 }
             }
             None

@@ -170,7 +170,6 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value.max(1),
         dry_run: args.dry_run,
-        ..PushConfig::default()
     };
     let transport =
         Transport::new(&tls, PushBodies(files)).map_err(|e| CliError::Input(e.to_string()))?;
@@ -318,9 +317,7 @@ fn keep_upload_state(uploads: &UploadState, event: &Event) {
             committed,
             ..
         } => uploads.record(digest, location, *committed),
-        Event::BlobCommitted { digest, .. }
-        | Event::BlobSkipped { digest, .. }
-        | Event::BlobMounted { digest, .. } => uploads.forget(digest),
+        Event::UploadSessionClosed { digest, .. } => uploads.forget(digest),
         _ => {}
     }
 }

@@ -39,7 +39,6 @@ impl Settings {
             ca_file: reg.ca_file.value,
             insecure: reg.insecure.value,
             connect_timeout: Duration::from_secs(self.connect_timeout.value),
-            stall_timeout: Duration::from_secs(self.stall_timeout.value),
         };
         (tls, scheme)
     }
@@ -62,7 +61,7 @@ impl Settings {
                 seed: random_seed(),
                 ..RetryPolicy::default()
             },
-            body_deadline: self.body_deadline(),
+            stall_timeout: Duration::from_secs(self.stall_timeout.value),
             ..RegistryConfig::default()
         };
         (tls, config)
@@ -75,12 +74,6 @@ impl Settings {
             adaptive: self.adaptive.value,
             ..TransferConfig::default()
         }
-    }
-
-    /// How long a response body read into memory (a manifest, an error, a token) may take
-    /// after its head: `--stall-timeout` bounds it as a whole too (0: no deadline).
-    pub fn body_deadline(&self) -> Duration {
-        Duration::from_secs(self.stall_timeout.value)
     }
 
     /// Where to pull `r` from first: the same repository and reference on the mirror of

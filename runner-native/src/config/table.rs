@@ -76,7 +76,7 @@ declare_settings! {
         Group::Connect,
         "--stall-timeout",
         "TUG_STALL_TIMEOUT",
-        tug_core::DEFAULT_BODY_DEADLINE.as_secs(),
+        tug_core::limits::DEFAULT_STALL_TIMEOUT.as_secs(),
     )
     .value("SECS")
     .counting("seconds");

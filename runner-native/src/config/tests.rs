@@ -645,7 +645,7 @@ fn defaults_come_from_the_core_where_it_declares_them() {
     assert_eq!(s.retry_max_wait.value, retry.budget.map(|d| d.as_secs()));
     assert_eq!(
         s.stall_timeout.value,
-        tug_core::DEFAULT_BODY_DEADLINE.as_secs()
+        tug_core::limits::DEFAULT_STALL_TIMEOUT.as_secs()
     );
     // The CLI keeps its own larger single-request limit for now (the core's is 16 MiB).
     assert_eq!(s.monolithic_max.value, 64 << 20);

@@ -110,6 +110,22 @@ impl Transport {
         }
     }
 
+    /// Runs `request` with the core's stall deadline for it: no byte moving either way for
+    /// that long fails it (ureq reports a timeout).
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        request: http::Request<B>,
+        stall: Option<std::time::Duration>,
+    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_per_read(stall)
+            .timeout_per_write(stall)
+            .build();
+        self.agent.run(request)
+    }
+
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
         let id = req.id;
         if let Some(log) = LOG.get() {
@@ -122,9 +138,10 @@ impl Transport {
         for (name, value) in &req.headers {
             builder = builder.header(name, value);
         }
+        let stall = req.deadlines.stall;
         let result = match &req.body {
-            Body::Empty => builder.body(SendBody::none()).map(|r| self.agent.run(r)),
-            Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.agent.run(r)),
+            Body::Empty => builder.body(SendBody::none()).map(|r| self.run(r, stall)),
+            Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.run(r, stall)),
             Body::BlobRange { blob, start, end } => match body
                 .map(Ok)
                 .unwrap_or_else(|| self.bodies.open(*blob, *start, *end))
@@ -140,7 +157,7 @@ impl Transport {
                     };
                     builder
                         .body(SendBody::from_owned_reader(reporting))
-                        .map(|r| self.agent.run(r))
+                        .map(|r| self.run(r, stall))
                 }
                 Err(e) => {
                     let _ = tx.send_blocking(Message::Failed(
@@ -320,6 +337,7 @@ mod tests {
                 start: 0,
                 end: 10,
             },
+            deadlines: Default::default(),
         };
         let transport = Transport::new(&TlsOptions::default(), crate::transport::NoBodies).unwrap();
         let (tx, rx) = async_channel::bounded(QUEUE);

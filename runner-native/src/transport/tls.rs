@@ -17,9 +17,6 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// Give up connecting after this long.
     pub connect_timeout: Duration,
-    /// Give up on a request when no byte moved for this long (a stalled link); the core
-    /// retries it.
-    pub stall_timeout: Duration,
 }
 
 impl TlsOptions {
@@ -50,8 +47,6 @@ impl TlsOptions {
             .max_redirects_will_error(false)
             .tls_config(tls_config.build())
             .timeout_connect(Some(self.connect_timeout).filter(|d| !d.is_zero()))
-            .timeout_per_read(Some(self.stall_timeout).filter(|d| !d.is_zero()))
-            .timeout_per_write(Some(self.stall_timeout).filter(|d| !d.is_zero()))
             .max_idle_connections_per_host(16)
             .build();
         Ok(config.into())

@@ -1,0 +1,191 @@
+//! The blobs, once every manifest is in: the unique ones the runner lacks, prefixes an
+//! earlier run left continued, each verified as its bytes arrive and committed only whole;
+//! the blob window, adaptive to the measured throughput.
+
+use std::collections::HashSet;
+
+use crate::concurrency::Change;
+use crate::digest::{Digest, Hasher};
+use crate::engine::Cx;
+use crate::error::Error;
+
+use super::blob::{BlobDownload, BlobState};
+use super::event::{Event, Output};
+use super::step::Step;
+use super::{Phase, Pulling};
+
+impl Pulling {
+    /// Every manifest is in: queue the unique blobs the runner lacks.
+    pub(super) fn start_blobs(&mut self, cx: &mut Cx<Step>) {
+        self.phase = Phase::Blobs;
+        if self.plan.manifests_only {
+            self.succeed(cx);
+            return;
+        }
+        let have: HashSet<&Digest> = self.plan.have.iter().collect();
+        let mut seen = HashSet::new();
+        let mut blobs = Vec::new();
+        for job in &self.manifests {
+            let Some(img) = &job.fetched else { continue };
+            for d in std::iter::once(&img.config).chain(&img.layers) {
+                if seen.insert(d.digest.clone()) {
+                    blobs.push(BlobDownload::new(
+                        d.digest.clone(),
+                        d.size,
+                        have.contains(&d.digest),
+                    ));
+                }
+            }
+        }
+        self.blobs = blobs;
+        self.take_partials();
+        let mut skipped = Vec::new();
+        for (i, b) in self.blobs.iter().enumerate() {
+            match b.state {
+                BlobState::Done { skipped: true } => skipped.push(Event::BlobSkipped {
+                    digest: b.digest.clone(),
+                    size: b.size,
+                }),
+                BlobState::Waiting => self.window.push_back(i),
+                // Completed from an earlier run's prefix.
+                _ => {}
+            }
+        }
+        for e in skipped {
+            self.event(e);
+        }
+        self.fill_slots(cx);
+    }
+
+    /// Continues blobs from the prefixes an earlier run left; a prefix as long as the blob
+    /// that matches its digest is committed at once, one that cannot be right is discarded.
+    pub(super) fn take_partials(&mut self) {
+        let mut partials: Vec<_> = std::mem::take(&mut self.partials).into_iter().collect();
+        // In a fixed order: the outputs do not depend on a hash map's.
+        partials.sort_by_key(|(digest, _)| digest.to_string());
+        for (digest, (len, hasher)) in partials {
+            let Some(b) = self.blobs.iter().position(|b| b.digest == digest) else {
+                continue;
+            };
+            let blob = &mut self.blobs[b];
+            if blob.state != BlobState::Waiting || len == 0 {
+                continue;
+            }
+            if len > blob.size {
+                self.outputs.push_back(Output::Discard { digest });
+                continue;
+            }
+            let size = blob.size;
+            if len == size {
+                // Killed between its last byte and the rename: verify, no request needed.
+                if hasher.finish() == digest {
+                    blob.received = len;
+                    blob.state = BlobState::Done { skipped: false };
+                    self.outputs.push_back(Output::Commit {
+                        digest: digest.clone(),
+                    });
+                    self.event(Event::BlobDone { digest, size });
+                } else {
+                    self.outputs.push_back(Output::Discard { digest });
+                }
+                continue;
+            }
+            blob.received = len;
+            blob.hasher = hasher;
+            blob.from_partial = true;
+            self.event(Event::BlobResumed {
+                digest,
+                from: len,
+                size,
+            });
+        }
+    }
+
+    pub(super) fn on_blob_end(&mut self, b: usize, cx: &mut Cx<Step>) -> Result<(), Error> {
+        let blob = &mut self.blobs[b];
+        let digest = blob.digest.clone();
+        let actual = std::mem::replace(&mut blob.hasher, Hasher::new(digest.algorithm())).finish();
+        if blob.received != blob.size || actual != digest {
+            self.outputs.push_back(Output::Discard {
+                digest: digest.clone(),
+            });
+            if std::mem::take(&mut blob.from_partial) {
+                // The earlier run's prefix was not this blob's: download it whole, once.
+                blob.restart();
+                self.window.push_front(b);
+                self.window.finished_one();
+                self.fill_slots(cx);
+                return Ok(());
+            }
+            let received = std::mem::take(&mut blob.received);
+            if received != blob.size {
+                return Err(Error::Protocol {
+                    action: format!("downloading blob {digest}"),
+                    message: format!(
+                        "the registry sent {received} bytes; the descriptor says {}",
+                        blob.size
+                    ),
+                });
+            }
+            return Err(Error::DigestMismatch {
+                what: format!("blob from {}/{}", self.plan.registry, self.plan.repository),
+                expected: digest,
+                actual,
+            });
+        }
+        let size = blob.size;
+        blob.state = BlobState::Done { skipped: false };
+        self.outputs.push_back(Output::Commit {
+            digest: digest.clone(),
+        });
+        self.event(Event::BlobDone { digest, size });
+        self.window.finished_one();
+        self.maybe_progress(true, cx);
+        self.fill_slots(cx);
+        Ok(())
+    }
+
+    /// Feeds the window the bytes received so far; a larger window starts blobs at once, a
+    /// smaller one as blobs finish.
+    pub(super) fn adapt(&mut self, cx: &mut Cx<Step>) {
+        if self.phase != Phase::Blobs {
+            return;
+        }
+        if let Some(change) = self.window.on_progress(cx.now, self.received_total) {
+            self.window_changed(change, cx);
+        }
+    }
+
+    /// A blob request failed with a sign of overload: the adaptive window halves.
+    pub(super) fn congestion(&mut self, step: Step, cx: &mut Cx<Step>) {
+        if self.phase != Phase::Blobs || !matches!(step, Step::Blob(_)) {
+            return;
+        }
+        if let Some(change) = self.window.on_congestion(cx.now) {
+            self.window_changed(change, cx);
+        }
+    }
+
+    pub(super) fn window_changed(&mut self, change: Change, cx: &mut Cx<Step>) {
+        let grew = change.to > change.from;
+        self.event(Event::Concurrency(change));
+        if grew {
+            self.fill_slots(cx);
+        }
+    }
+
+    pub(super) fn fill_slots(&mut self, cx: &mut Cx<Step>) {
+        while let Some(b) = self.window.next() {
+            let blob = &self.blobs[b];
+            let event = Event::BlobStarted {
+                digest: blob.digest.clone(),
+                size: blob.size,
+            };
+            self.event(event);
+            cx.issue(crate::engine::Step::Op(Step::Blob(b)));
+        }
+        if self.phase == Phase::Blobs && self.window.idle() {
+            self.succeed(cx);
+        }
+    }
+}

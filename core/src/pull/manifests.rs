@@ -1,0 +1,166 @@
+//! The manifests, first: the root (checked against the digest asked for and the one the
+//! registry reports), an index's entries (every one, or the platform's) asked for `jobs` at a
+//! time, each parsed as an image or refused.
+
+use crate::digest::{Digest, Hasher};
+use crate::engine::{Cx, Protocol};
+use crate::error::Error;
+use crate::http::ResponseHead;
+use crate::manifest::{self, Parsed};
+
+use super::event::Event;
+use super::plan::{FetchedManifest, PulledImage};
+use super::step::Step;
+use super::{ManifestJob, Pulling};
+use crate::engine::Redirect;
+
+impl Pulling {
+    pub(super) fn on_manifest(
+        &mut self,
+        m: usize,
+        head: &ResponseHead,
+        body: &[u8],
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Error> {
+        let action = self.describe(Step::Manifest(m));
+        let job = &self.manifests[m];
+        let what = format!("manifest {} of {}", job.reference, self.plan.repository);
+        let check = |expected: &Digest| -> Result<(), Error> {
+            let mut h = Hasher::new(expected.algorithm());
+            h.update(body);
+            let actual = h.finish();
+            if &actual != expected {
+                return Err(Error::DigestMismatch {
+                    what: what.clone(),
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+            Ok(())
+        };
+        if let Some(expected) = &job.expect {
+            check(expected)?;
+        }
+        if let Some(header) = head.header("docker-content-digest") {
+            if let Ok(reported) = header.trim().parse::<Digest>() {
+                check(&reported)?;
+            }
+        }
+        let media_type =
+            manifest::media_type_of(head.header("content-type"), body).ok_or_else(|| {
+                Error::Protocol {
+                    action: action.clone(),
+                    message: "the manifest is neither a known media type nor JSON".into(),
+                }
+            })?;
+        let parsed = manifest::parse(&media_type, body).map_err(|message| Error::Protocol {
+            action: action.clone(),
+            message,
+        })?;
+        let fetched = FetchedManifest {
+            digest: match &job.expect {
+                Some(d) => d.clone(),
+                None => Digest::sha256_of(body),
+            },
+            media_type: media_type.clone(),
+            bytes: body.to_vec(),
+        };
+        if job.root {
+            self.event(Event::Resolved {
+                digest: fetched.digest.clone(),
+                media_type: media_type.clone(),
+            });
+            self.root = Some(fetched.clone());
+        }
+        self.pending_manifests -= 1;
+        if !self.manifests[m].root {
+            self.manifests_active = self.manifests_active.saturating_sub(1);
+        }
+        match parsed {
+            Parsed::Index { manifests } => {
+                if !self.manifests[m].root {
+                    return Err(Error::Protocol {
+                        action,
+                        message: "an index inside an index is not supported".into(),
+                    });
+                }
+                self.add_children(manifests, cx)?;
+            }
+            Parsed::Image { config, layers } => {
+                let platform = self.manifests[m].platform.clone();
+                self.manifests[m].fetched = Some(PulledImage {
+                    manifest: fetched,
+                    platform,
+                    config,
+                    layers,
+                });
+            }
+        }
+        if self.pending_manifests == 0 {
+            self.start_blobs(cx);
+        } else {
+            self.fill_manifest_slots(cx);
+        }
+        Ok(())
+    }
+
+    /// Asks for queued child manifests while fewer than `config.jobs` are in flight.
+    pub(super) fn fill_manifest_slots(&mut self, cx: &mut Cx<Step>) {
+        while self.manifests_active < self.config.transfer.jobs.max(1) {
+            let Some(m) = self.manifest_queue.pop_front() else {
+                return;
+            };
+            self.manifests_active += 1;
+            cx.issue(crate::engine::Step::Op(Step::Manifest(m)));
+        }
+    }
+
+    /// Queues the index entries to fetch: every one, or the one for the plan's platform.
+    pub(super) fn add_children(
+        &mut self,
+        entries: Vec<manifest::Descriptor>,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Error> {
+        let chosen: Vec<manifest::Descriptor> = if self.plan.all_platforms {
+            entries
+        } else {
+            let want = &self.plan.platform;
+            let found = manifest::entry_for(&entries, want).cloned();
+            match found {
+                Some(e) => {
+                    self.event(Event::PlatformChosen {
+                        platform: e.platform.clone().unwrap_or_else(|| want.clone()),
+                        digest: e.digest.clone(),
+                    });
+                    vec![e]
+                }
+                None => {
+                    let available = manifest::platforms_of(&entries);
+                    return Err(Error::InvalidInput {
+                        message: format!(
+                            "{}:{} has no image for platform {want}; it has: {}",
+                            self.plan.repository,
+                            self.plan.reference,
+                            available.join(", ")
+                        ),
+                    });
+                }
+            }
+        };
+        for entry in chosen {
+            self.manifests.push(ManifestJob {
+                reference: entry.digest.to_string(),
+                expect: Some(entry.digest),
+                platform: entry.platform,
+                redirect: Redirect::default(),
+                attempts: 1,
+                fetched: None,
+                root: false,
+            });
+            self.pending_manifests += 1;
+            self.manifest_queue.push_back(self.manifests.len() - 1);
+        }
+        self.fill_manifest_slots(cx);
+        Ok(())
+    }
+}
