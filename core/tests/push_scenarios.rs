@@ -941,7 +941,7 @@ fn a_blob_lost_twice_is_an_error_naming_the_registry_code() {
 /// has meanwhile.
 #[test]
 fn every_announced_upload_session_is_closed() {
-    let closed = |run: &support::driver::Run| -> Vec<tug_core::Digest> {
+    let closed = |run: &Run| -> Vec<tug_core::Digest> {
         run.events
             .iter()
             .filter_map(|e| match e {
@@ -976,7 +976,7 @@ fn every_announced_upload_session_is_closed() {
         location: "http://127.0.0.1:5000/v2/team/app/blobs/uploads/old".into(),
         committed: 700,
     }];
-    let again = support::driver::run_push(&mut model, plan, &img.data, config());
+    let again = run_push(&mut model, plan, &img.data, config());
     again.result.as_ref().unwrap();
     assert_eq!(closed(&again), [img.plan.blobs[1].digest.clone()]);
 }

@@ -86,10 +86,18 @@ fn blob_requests(order: Order) -> Vec<String> {
 fn a_seeded_order_is_reproducible_and_answers_out_of_order() {
     let fifo = blob_requests(Order::Fifo);
     let seeded = blob_requests(Order::Seeded(7));
-    assert_eq!(seeded, blob_requests(Order::Seeded(7)), "same seed, same run");
+    assert_eq!(
+        seeded,
+        blob_requests(Order::Seeded(7)),
+        "same seed, same run"
+    );
     assert_ne!(seeded, fifo, "the seed reordered the answers");
     let heads = |log: &[String]| {
-        let mut h: Vec<String> = log.iter().filter(|l| l.starts_with("HEAD")).cloned().collect();
+        let mut h: Vec<String> = log
+            .iter()
+            .filter(|l| l.starts_with("HEAD"))
+            .cloned()
+            .collect();
         h.sort();
         h
     };

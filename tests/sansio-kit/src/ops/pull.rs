@@ -1,25 +1,77 @@
-//! Driving a [`Pull`] onto an in-memory disk: `Write`s go to a temporary file per blob,
-//! `Commit` moves one into place, `Discard` drops it — each checked as a runner relies on
-//! (writes are sequential, a committed blob's bytes match its digest, progress adds up).
+//! Driving a [`Pull`] onto an in-memory disk (its [`BlobSink`]): `Write`s go to a temporary
+//! file per blob, `Commit` moves one into place, `Discard` drops it — each checked as a
+//! runner relies on (writes are sequential, a committed blob's bytes match its digest,
+//! progress adds up).
 
 use std::collections::HashMap;
 
 use tug_core::digest::Hasher;
 use tug_core::http::Request;
-use tug_core::pull::{Event, Output, Pull, PullConfig, PullPlan, PullReport};
+use tug_core::pull::{BlobSink, Event, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Error, Instant, RegistryConfig, Scheme};
 
 use crate::driver::{Cx, Driver, Order, Out, Plug, SendBody};
 use crate::model::RegistryModel;
 
-/// A pull and the runner's disk.
-pub struct PullPlug {
-    pub pull: Pull,
+/// The runner's disk: a temporary file per blob, and the blobs moved into place — the
+/// pull's [`BlobSink`], checking each write, commit and discard as a runner relies on.
+#[derive(Default)]
+pub struct Disk {
     /// Temporary files, per blob.
     pub temp: HashMap<Digest, Vec<u8>>,
     /// Blobs moved into place.
     pub committed: HashMap<Digest, Vec<u8>>,
     pub commits: usize,
+}
+
+impl BlobSink for Disk {
+    type Error = std::convert::Infallible;
+
+    fn write(&mut self, digest: &Digest, offset: u64, data: &[u8]) -> Result<(), Self::Error> {
+        assert!(
+            !self.committed.contains_key(digest),
+            "contract: a write to committed blob {digest}"
+        );
+        let file = self.temp.entry(digest.clone()).or_default();
+        assert_eq!(
+            file.len() as u64,
+            offset,
+            "contract: a write at {offset} to blob {digest}'s {}-byte temporary file",
+            file.len()
+        );
+        file.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn commit(&mut self, digest: &Digest) -> Result<(), Self::Error> {
+        let data = self.temp.remove(digest).unwrap_or_default();
+        assert_eq!(
+            digest_of(digest, &data),
+            *digest,
+            "contract: committed blob's {} bytes do not match its digest",
+            data.len()
+        );
+        assert!(
+            self.committed.insert(digest.clone(), data).is_none(),
+            "contract: blob {digest} committed twice"
+        );
+        self.commits += 1;
+        Ok(())
+    }
+
+    fn discard(&mut self, digest: &Digest) {
+        assert!(
+            !self.committed.contains_key(digest),
+            "contract: discarding committed blob {digest}"
+        );
+        self.temp.remove(digest);
+    }
+}
+
+/// A pull and the runner's disk.
+pub struct PullPlug {
+    pub pull: Pull,
+    pub disk: Disk,
     pub events: Vec<Event>,
     /// Blobs the plan says the runner has.
     have: Vec<Digest>,
@@ -49,44 +101,15 @@ impl PullPlug {
         }
         PullPlug {
             pull,
-            temp: partials,
-            committed: HashMap::new(),
-            commits: 0,
+            disk: Disk {
+                temp: partials,
+                ..Disk::default()
+            },
             events: Vec::new(),
             have,
             manifests_only,
             transferred: 0,
         }
-    }
-
-    fn write(&mut self, digest: Digest, offset: u64, data: &[u8]) {
-        assert!(
-            !self.committed.contains_key(&digest),
-            "contract: a write to committed blob {digest}"
-        );
-        let file = self.temp.entry(digest.clone()).or_default();
-        assert_eq!(
-            file.len() as u64,
-            offset,
-            "contract: a write at {offset} to blob {digest}'s {}-byte temporary file",
-            file.len()
-        );
-        file.extend_from_slice(data);
-    }
-
-    fn commit(&mut self, digest: Digest) {
-        let data = self.temp.remove(&digest).unwrap_or_default();
-        assert_eq!(
-            digest_of(&digest, &data),
-            digest,
-            "contract: committed blob's {} bytes do not match its digest",
-            data.len()
-        );
-        assert!(
-            self.committed.insert(digest.clone(), data).is_none(),
-            "contract: blob {digest} committed twice"
-        );
-        self.commits += 1;
     }
 
     fn event(&mut self, e: &Event) {
@@ -136,7 +159,7 @@ impl PullPlug {
             }
             for d in std::iter::once(&image.config).chain(&image.layers) {
                 assert!(
-                    self.committed.contains_key(&d.digest) || self.have.contains(&d.digest),
+                    self.disk.committed.contains_key(&d.digest) || self.have.contains(&d.digest),
                     "contract: the pull succeeded without blob {}",
                     d.digest
                 );
@@ -158,33 +181,18 @@ impl Plug for PullPlug {
     }
 
     fn next(&mut self, _cx: &Cx) -> Option<Out<PullReport>> {
-        Some(match self.pull.poll()? {
+        let out = match self.pull.poll()?.store_in(&mut self.disk) {
+            Ok(Some(out)) => out,
+            Ok(None) => return Some(Out::Other),
+            Err(never) => match never {},
+        };
+        Some(match out {
             Output::Send(req) => Out::Send {
                 req,
                 to: 0,
                 body: SendBody::Bytes(Vec::new()),
             },
             Output::Abort(id) => Out::Abort(id),
-            Output::Write {
-                digest,
-                offset,
-                data,
-            } => {
-                self.write(digest, offset, &data);
-                Out::Other
-            }
-            Output::Commit { digest } => {
-                self.commit(digest);
-                Out::Other
-            }
-            Output::Discard { digest } => {
-                assert!(
-                    !self.committed.contains_key(&digest),
-                    "contract: discarding committed blob {digest}"
-                );
-                self.temp.remove(&digest);
-                Out::Other
-            }
             Output::Event(e) => {
                 self.event(&e);
                 self.events.push(e);
@@ -195,6 +203,9 @@ impl Plug for PullPlug {
                     self.check_report(report);
                 }
                 Out::Finished(result)
+            }
+            Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {
+                unreachable!("kept by the disk")
             }
         })
     }
@@ -224,10 +235,10 @@ impl PullRun {
             result: driver.result.take().expect("finished"),
             events: std::mem::take(&mut plug.events),
             requests: driver.requests.into_iter().map(|(_, r)| r).collect(),
-            committed: std::mem::take(&mut plug.committed),
-            leftovers: plug.temp.keys().cloned().collect(),
-            kept: std::mem::take(&mut plug.temp),
-            commits: plug.commits,
+            committed: std::mem::take(&mut plug.disk.committed),
+            leftovers: plug.disk.temp.keys().cloned().collect(),
+            kept: std::mem::take(&mut plug.disk.temp),
+            commits: plug.disk.commits,
             end: driver.now,
         }
     }
