@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tug_core::http::{Body, HeaderMap, Method, Request, RequestId, TransportErrorKind};
+use tug_core::http::{Body, Deadlines, HeaderMap, Method, Request, RequestId, TransportErrorKind};
 use tug_core::{Instant, Scheme};
 use tug_sansio_kit::images::image;
 use tug_sansio_kit::ops::push::{run_push_ordered, small_chunks};
@@ -16,6 +16,7 @@ fn request(method: Method, url: &str) -> Request {
         url: url.parse().unwrap(),
         headers: HeaderMap::new(),
         body: Body::Empty,
+        deadlines: Deadlines::default(),
     }
 }
 

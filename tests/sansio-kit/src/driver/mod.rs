@@ -41,6 +41,8 @@ pub enum SendBody {
 }
 
 /// What an operation's output asks of the driver; the plug keeps the rest.
+// One lives at a time, straight from `poll`: the size of `Send` costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Out<R> {
     /// Send `req` to model `to` with this body.
