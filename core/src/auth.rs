@@ -76,6 +76,8 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 struct Token {
     header: HeaderValue,
     expires_at: Instant,
+    /// Which token of the operation it is (1, 2, …), to tell a `401` to an earlier one.
+    generation: u64,
 }
 
 /// Where tokens come from, as the registry's challenge says.
@@ -109,6 +111,8 @@ pub(crate) struct Auth {
     refetches: u32,
     /// The token server answered the OAuth2 `POST` with 404.
     oauth_unsupported: bool,
+    /// Tokens received so far.
+    tokens: u64,
 }
 
 impl Auth {
@@ -122,6 +126,7 @@ impl Auth {
             scopes: Vec::new(),
             refetches: 0,
             oauth_unsupported: false,
+            tokens: 0,
         }
     }
 
@@ -171,21 +176,28 @@ impl Auth {
     }
 
     /// Adds `Authorization` to a request for the registry's own origin (`registry`, its API
-    /// base); returns whether a bearer token was attached.
-    pub(crate) fn apply(&self, req: &mut Request, registry: &Url) -> bool {
+    /// base); returns which bearer token was attached, if one was.
+    pub(crate) fn apply(&self, req: &mut Request, registry: &Url) -> Option<u64> {
         if !same_origin(&req.url, registry) {
-            return false;
+            return None;
         }
         if let Some(token) = &self.token {
             req.headers
                 .insert(http::header::AUTHORIZATION, token.header.clone());
-            return true;
+            return Some(token.generation);
         }
         if let Some(value) = &self.basic {
             req.headers
                 .insert(http::header::AUTHORIZATION, value.clone());
         }
-        false
+        None
+    }
+
+    /// Whether a `401` to a request that carried token `carried` says nothing about the
+    /// current token: the request carried an earlier one, replaced since (its `401` was on
+    /// the wire while the new token came).
+    pub(crate) fn is_stale(&self, carried: Option<u64>) -> bool {
+        matches!((carried, &self.token), (Some(c), Some(t)) if c != t.generation)
     }
 
     /// A request that carried the token got a response other than `401`: the token works.
@@ -401,9 +413,11 @@ impl Auth {
             .map(Duration::from_secs)
             .filter(|d| !d.is_zero())
             .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        self.tokens += 1;
         self.token = Some(Token {
             header,
             expires_at: now + lifetime,
+            generation: self.tokens,
         });
         Ok(())
     }

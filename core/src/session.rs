@@ -38,8 +38,8 @@ pub(crate) struct InFlight<S> {
     pub body_len: u64,
     /// The URL, for redirects relative to it.
     pub url: Url,
-    /// Whether it carried a bearer token.
-    carried_token: bool,
+    /// Which bearer token it carried, if one.
+    pub carried_token: Option<u64>,
     /// Whether the operation streams its response body rather than reading it into memory.
     streamed: bool,
     /// Limits on its response body while the core reads it into memory.
@@ -310,7 +310,7 @@ impl<S: Copy> Session<S> {
                 sent: 0,
                 body_len: req.body.len(),
                 url: req.url.clone(),
-                carried_token: false,
+                carried_token: None,
                 streamed: false,
                 limit: BodyLimit::default(),
             },
@@ -326,7 +326,7 @@ impl<S: Copy> Session<S> {
     fn authorize(&mut self, mut req: Request) -> Request {
         let carried = match self.endpoint.ping() {
             Ok(base) => self.auth.apply(&mut req, &base),
-            Err(_) => false,
+            Err(_) => None,
         };
         if let Some(f) = self.in_flight.get_mut(&req.id) {
             f.carried_token = carried;
@@ -334,14 +334,19 @@ impl<S: Copy> Session<S> {
         req
     }
 
-    /// Reacts to a `401` for `step`, whose request went to `url`: `Some(step)` to send it
-    /// again now (Basic credentials are in place), `None` when it waits for a token.
+    /// Reacts to a `401` for `step`, whose request went to `url` carrying bearer token
+    /// `carried`: `Some(step)` to send it again now (Basic credentials are in place, or the
+    /// request carried a token replaced since), `None` when it waits for a token.
     pub(crate) fn on_unauthorized(
         &mut self,
         step: S,
         url: &Url,
         head: &ResponseHead,
+        carried: Option<u64>,
     ) -> Result<Option<S>, Error> {
+        if self.auth.is_stale(carried) {
+            return Ok(Some(step));
+        }
         let base = self.endpoint.ping().map_err(|e| Error::InvalidInput {
             message: format!("cannot build a URL for {}: {e}", self.endpoint.host()),
         })?;
@@ -435,7 +440,7 @@ impl<S: Copy> Session<S> {
         let status = head.status.as_u16();
         let req = self.get_mut(id)?;
         req.limit.on_head(&head, now, deadline);
-        let worked = req.carried_token && status != 401;
+        let worked = req.carried_token.is_some() && status != 401;
         req.head = Some(head);
         let step = req.step;
         if worked {

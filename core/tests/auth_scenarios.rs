@@ -502,3 +502,76 @@ fn answered_after_the_new_token(model: &RegistryModel) -> usize {
         .filter(|(_, auth)| auth.as_deref() == Some("Bearer tok-1"))
         .count()
 }
+
+/// The registry revokes the token while four blob requests carrying it are in flight. The
+/// first `401` sends tug for a new token, which arrives before the other three `401`s: those
+/// answer requests that carried the old token, not the new one, so they are sent again with
+/// the new token — no third token, and no "rejected the token" error.
+#[test]
+fn stale_401s_answered_after_the_new_token_are_retried_with_it() {
+    let mut model = bearer(Some(USER_PASS));
+    let img = race_image();
+    let plug = PushPlug::new(img.plan.clone(), &img.data, race_config());
+    let mut driver = Driver::new(plug, vec![&mut model]);
+    until(&mut driver, "four requests carry the token", |f| {
+        carrying(f, "tok-1").len() == 4
+    });
+    let old: Vec<RequestId> = carrying(&driver.flights, "tok-1")
+        .into_iter()
+        .map(|i| driver.flights[i].req.id)
+        .collect();
+    driver.models[0].valid_tokens.clear();
+    // One of them is answered: 401, and tug asks for a new token.
+    let first = driver.position(old[0]).unwrap();
+    driver.answer_together(&[first]);
+    let token = token_flight(&driver.flights).expect("a token request in flight");
+    // The token comes first, then the three stale 401s, together and newest first.
+    driver.answer_together(&[token]);
+    let stale: Vec<usize> = old[1..]
+        .iter()
+        .rev()
+        .map(|id| driver.position(*id).expect("still in flight"))
+        .collect();
+    driver.answer_together(&stale);
+    driver.run();
+    let result = driver.result.take().unwrap();
+    drop(driver);
+    result.expect("the push succeeds");
+    assert_eq!(
+        model.token_requests.len(),
+        2,
+        "the first token, and one new one for all four 401s"
+    );
+    assert_eq!(answered_after_the_new_token(&model), 3, "three stale 401s");
+    assert_eq!(model.count("PUT /v2/team/app/manifests/v1"), 1);
+}
+
+/// Tokens revoked at different points while blob requests are in flight, every request
+/// answered out of order and several at once (one order per seed): each revocation costs
+/// one new token, whatever order the `401`s and the token arrive in.
+#[test]
+fn revoked_tokens_with_requests_answered_out_of_order_cost_one_token_each() {
+    let img = race_image();
+    let mut raced = 0;
+    for seed in 0..40 {
+        let mut model = bearer(Some(USER_PASS));
+        model.revoke_tokens_after = Some(4 + (seed as usize % 9));
+        let plug = PushPlug::new(img.plan.clone(), &img.data, race_config());
+        let mut driver = Driver::new(plug, vec![&mut model]).order(Order::Seeded(seed));
+        driver.run();
+        let result = driver.result.take().unwrap();
+        drop(driver);
+        if let Err(e) = result {
+            panic!("seed {seed}: {e}");
+        }
+        assert_eq!(model.token_requests.len(), 2, "seed {seed}");
+        assert_eq!(
+            model.count("PUT /v2/team/app/manifests/v1"),
+            1,
+            "seed {seed}"
+        );
+        raced += usize::from(answered_after_the_new_token(&model) > 0);
+    }
+    // The orders did race: in many, a 401 for the old token came after the new token.
+    assert!(raced >= 15, "only {raced} of 40 orders raced");
+}

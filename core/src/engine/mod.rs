@@ -236,17 +236,25 @@ impl<P: Protocol> Engine<P> {
                     self.proto.on_done(s, req.body_len, req.sent, &mut self.cx);
                 }
                 if !self.proto.finished() {
-                    self.on_response(req.step, &req.url, &head, &req.body);
+                    let carried = req.carried_token;
+                    self.on_response(req.step, &req.url, &head, &req.body, carried);
                 }
             }
         }
         Ok(())
     }
 
-    fn on_response(&mut self, step: Step<P::Step>, url: &Url, head: &ResponseHead, body: &[u8]) {
+    fn on_response(
+        &mut self,
+        step: Step<P::Step>,
+        url: &Url,
+        head: &ResponseHead,
+        body: &[u8],
+        carried: Option<u64>,
+    ) {
         let status = head.status.as_u16();
         if status == 401 {
-            match self.cx.on_unauthorized(step, url, head) {
+            match self.cx.on_unauthorized(step, url, head, carried) {
                 Ok(Some(step)) => self.cx.issue(step),
                 Ok(None) => {}
                 Err(e) => self.proto.fail(None, e, &mut self.cx),
