@@ -363,9 +363,10 @@ impl<P: Protocol> Engine<P> {
     /// The core fails request `id` itself (a body too large or too slow): handled as a
     /// transport failure, and the runner is told to stop it.
     fn give_up(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
+        // The runner hears to stop it before anything the failure leads to (even the end).
+        self.proto.abort(id);
         let result = self.on_transport_error(id, error);
         self.cx.abandon(id);
-        self.proto.abort(id);
         result
     }
 

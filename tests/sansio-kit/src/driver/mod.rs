@@ -342,11 +342,7 @@ impl<'m, P: Plug> Driver<'m, P> {
                 self.max_in_flight = self.max_in_flight.max(self.flights.len());
                 return;
             };
-            // Known slip, left to the core: when giving up on a request (a body too large
-            // or too slow) finishes the operation, the engine queues that request's `Abort`
-            // after `Finished` (engine `give_up`). Harmless — a runner drops everything at
-            // `Finished` — so it is let through; anything else after `Finished` is not.
-            if self.finished() && !matches!(out, Out::Other | Out::Abort(_)) {
+            if self.finished() && !matches!(out, Out::Other) {
                 panic!("contract: an output after Finished: {out:?}");
             }
             match out {
