@@ -68,6 +68,10 @@ pub enum Output {
         /// Why the last one failed.
         reason: String,
     },
+    /// Nothing more until an input: if nothing else comes first, feed
+    /// [`crate::Input::Timeout`] at this instant (the same as `poll_timeout()`). It ends a
+    /// drain of `poll()` when a timer is pending; the next `poll()` is `None`.
+    Timeout(crate::time::Instant),
 }
 
 #[derive(Debug)]

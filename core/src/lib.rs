@@ -13,9 +13,10 @@
 //! # Driving a push
 //!
 //! Create a [`push::Push`] with a plan, a config and `now`; then drain `poll()` — send each
-//! request, show each event — and feed every response, body chunk, transport error and
-//! timer back in with `now`, until it finishes. Here the "registry" is a closure and time is
-//! virtual; a real runner does the same with a network and a clock.
+//! request, show each event, and set the timer from the `Timeout` output that ends the
+//! drain — and feed every response, body chunk, transport error and timer back in with
+//! `now`, until it finishes. Here the "registry" is a closure and time is virtual; a real
+//! runner does the same with a network and a clock.
 //!
 //! ```
 //! use tug_core::http::{Body, Method, ResponseHead};
@@ -58,6 +59,7 @@
 //! let mut now = Instant::ZERO;
 //! let mut push = Push::new(plan, config, now);
 //! let report = 'drive: loop {
+//!     let mut timer = None;
 //!     while let Some(output) = push.poll() {
 //!         match output {
 //!             Output::Send(req) => {
@@ -75,14 +77,14 @@
 //!             Output::Event(event) => println!("{event:?}"),
 //!             // The core gave up on a request (a body too large or too slow): stop it.
 //!             Output::Abort(_) => {}
+//!             // The drain's last output: nothing more until an input; wake by then.
+//!             Output::Timeout(deadline) => timer = Some(deadline),
 //!             Output::Finished(result) => break 'drive result.expect("pushed"),
 //!         }
 //!     }
-//!     // Nothing to send: wait for the next timer (a retry backoff), then tell the core.
-//!     if let Some(deadline) = push.poll_timeout() {
-//!         now = deadline;
-//!         push.handle_input(now, Input::Timeout).unwrap();
-//!     }
+//!     // Nothing to send: wait for the timer (a retry backoff), then tell the core.
+//!     now = timer.expect("an unfinished push always waits on something");
+//!     push.handle_input(now, Input::Timeout).unwrap();
 //! };
 //! assert_eq!(report.blobs_uploaded, 1);
 //! ```
@@ -101,9 +103,13 @@
 //!   another response); report the bytes as [`Input::BodySent`] if you can see them.
 //! - Report back per request, in order: the head, body chunks, the end — or a
 //!   [`http::TransportError`] whose kind says what failed (it decides retries).
-//! - After every input, drain `poll()` until it returns `None`; then wait for the next
-//!   message, [`Operation::poll_timeout`], or a cancellation ([`Operation::cancel`]).
-//!   When the operation finishes, drop what is still in flight.
+//! - After every input, drain `poll()` until it returns `None`. When a timer is pending,
+//!   the drain's last output is `Timeout(at)` (str0m's `Output::Timeout`): set the timer
+//!   from it — no separate call to forget. Then wait for the next message, that timer, or
+//!   a cancellation ([`Operation::cancel`]), and feed it in; [`Input::Timeout`] early is
+//!   safe (nothing is due before its time). [`Operation::poll_timeout`] names the same
+//!   instant, for code that is not draining. When the operation finishes (no `Timeout`
+//!   comes after `Finished`), drop what is still in flight.
 //! - An `Abort(id)` output means the core gave up on request `id` (its response body was
 //!   over [`MAX_BODY_IN_MEMORY`], or missed its deadline): stop sending and reading it.
 //!   Inputs about requests the core gave up on (or dropped when it finished) are accepted
@@ -111,7 +117,8 @@
 //!   `debug_assert!` that every input returns `Ok`.
 //!
 //! The [`Operation`] trait holds the inputs every operation shares, so the loop is
-//! written once; only draining the outputs is per operation:
+//! written once; only draining the outputs is per operation (each drain hands back the
+//! result, or the timer its `Timeout` output named):
 //!
 //! ```
 //! use tug_core::http::{RequestId, ResponseHead, TransportError};
@@ -125,26 +132,36 @@
 //!     Failed(RequestId, TransportError),
 //! }
 //!
-//! /// What woke the loop: a message, the timer `poll_timeout` asked for, or the user.
+//! /// What woke the loop: a message, the timer the last drain asked for, or the user.
 //! enum Wake {
 //!     Message(Message),
 //!     Timer,
 //!     Cancel,
 //! }
 //!
-//! /// Runs `op` until `drain` (which sends requests and shows events) returns the result.
-//! /// `wait` blocks or awaits until something happens, at the latest at the deadline.
+//! /// How a drain of `poll()` ended.
+//! enum Drained<R> {
+//!     /// `Finished` came, with this result.
+//!     Finished(R),
+//!     /// The operation waits for an input; at the latest until this `Timeout`, if any came.
+//!     Wait(Option<Instant>),
+//! }
+//!
+//! /// Runs `op` until `drain` (which sends requests, shows events and keeps the drain's
+//! /// `Timeout`) returns the result. `wait` blocks or awaits until something happens, at
+//! /// the latest at the deadline.
 //! fn drive<O: Operation, R>(
 //!     mut op: O,
 //!     now: impl Fn() -> Instant,
-//!     mut drain: impl FnMut(&mut O) -> Option<R>,
+//!     mut drain: impl FnMut(&mut O) -> Drained<R>,
 //!     mut wait: impl FnMut(Option<Instant>) -> Wake,
 //! ) -> R {
 //!     loop {
-//!         if let Some(result) = drain(&mut op) {
-//!             return result; // and abort requests still in flight
-//!         }
-//!         let wake = wait(op.poll_timeout());
+//!         let timer = match drain(&mut op) {
+//!             Drained::Finished(result) => return result, // and abort requests in flight
+//!             Drained::Wait(timer) => timer,
+//!         };
+//!         let wake = wait(timer);
 //!         let t = now();
 //!         // Inputs about requests the operation no longer waits on are harmless: ignore
 //!         // the `Misuse` they return.

@@ -2,7 +2,9 @@
 //!
 //! Outputs differ per operation (a pull writes blob bytes, a push streams them), so each
 //! has its own `poll`; inputs are the same, and go in through one method:
-//! [`Operation::handle_input`] with an [`Input`] and the time it happened.
+//! [`Operation::handle_input`] with an [`Input`] and the time it happened. Every `poll`
+//! keeps one rule: a drain (the calls after an input, until `None`) ends with a
+//! `Timeout(at)` output when a timer is pending, `at` being [`Operation::poll_timeout`].
 
 use crate::error::Misuse;
 use crate::http::{RequestId, ResponseHead, TransportError};
@@ -22,8 +24,8 @@ pub enum Input<'a> {
     BodySent(RequestId, &'a [u8]),
     /// A request failed below HTTP.
     TransportError(RequestId, TransportError),
-    /// Time passed: the instant `poll_timeout` named came, or any other (early is safe:
-    /// nothing is due before its time).
+    /// Time passed: the instant the drain's `Timeout` output (or `poll_timeout`) named
+    /// came, or any other — early is safe: nothing is due before its time.
     Timeout,
 }
 
@@ -34,7 +36,9 @@ pub trait Operation {
     /// one). `Err` only when the runner breaks the contract (an id the core never sent, a
     /// body before its head); inputs about requests the core gave up on are `Ok`.
     fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse>;
-    /// When [`Input::Timeout`] is due, if nothing happens first.
+    /// When [`Input::Timeout`] is due, if nothing happens first: the same instant as the
+    /// `Timeout` output that ends a drain of the operation's `poll()` (runners set their
+    /// timer from that output; this is for code that is not draining).
     fn poll_timeout(&self) -> Option<Instant>;
     /// Stop: the operation finishes with `Error::Cancelled`.
     fn cancel(&mut self);

@@ -17,6 +17,7 @@ use std::collections::{HashMap, VecDeque};
 
 pub use plan::{CopyConfig, CopyPlan, CopySource};
 
+use crate::engine::Drain;
 use crate::error::{Error, Misuse};
 use crate::fetch::{self, Fetch, StreamId};
 use crate::http::{Body, Request, RequestId, TransportErrorKind};
@@ -55,6 +56,10 @@ pub enum Output {
     Event(Event),
     /// The copy ended; drop any requests still in flight.
     Finished(Result<PushReport, Error>),
+    /// Nothing more until an input: if nothing else comes first, feed [`Input::Timeout`] at
+    /// this instant (the same as [`Copy::poll_timeout`]). It ends a drain of
+    /// [`Copy::poll`] when a timer is pending; the next `poll()` is `None`.
+    Timeout(Instant),
 }
 
 /// Something worth showing.
@@ -94,6 +99,8 @@ pub struct Copy {
     source_retries: u32,
     /// Why the source failed, if it did: a push failing because its body broke says this.
     source_error: Option<Error>,
+    /// Where the runner's drain of `poll` is: it ends with the timer.
+    drain: Drain,
 }
 
 #[derive(Debug)]
@@ -107,6 +114,20 @@ enum Phase {
     /// The push, fed by the fetch.
     Moving(Box<Moving>),
     Finished,
+}
+
+impl Phase {
+    /// When the parts' next timer is due.
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Phase::Resolving { pull, .. } => pull.poll_timeout(),
+            Phase::Moving(m) => [m.push.poll_timeout(), m.fetch.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min(),
+            Phase::Finished => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -132,6 +153,7 @@ impl Copy {
             next_lane: 0,
             source_retries: 0,
             source_error: None,
+            drain: Drain::default(),
         };
         if copy.plan.sources.is_empty() {
             copy.finish(Err(Error::InvalidInput {
@@ -144,28 +166,28 @@ impl Copy {
         copy
     }
 
-    /// The next output, or `None` when the copy waits for an input.
+    /// The next output, or `None` when the copy waits for an input. A drain (the calls
+    /// after an input, until `None`) ends with [`Output::Timeout`] when a timer is pending
+    /// (never after `Finished`).
     #[must_use]
     pub fn poll(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let queued = self.outputs.pop_front();
+        let phase = &self.phase;
+        self.drain
+            .next(queued, || phase.poll_timeout(), Output::Timeout)
     }
 
-    /// When [`Input::Timeout`] is due, if nothing else happens first.
+    /// When [`Input::Timeout`] is due, if nothing else happens first: the same instant as
+    /// the [`Output::Timeout`] that ended the last drain.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.phase {
-            Phase::Resolving { pull, .. } => pull.poll_timeout(),
-            Phase::Moving(m) => [m.push.poll_timeout(), m.fetch.poll_timeout()]
-                .into_iter()
-                .flatten()
-                .min(),
-            Phase::Finished => None,
-        }
+        self.phase.poll_timeout()
     }
 
     /// Feeds one input at `now` (see [`Input`]): requests of either side are told apart by
     /// their ids.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        self.drain.restart();
         let result = self.route(now, input);
         self.pump(now);
         result
@@ -173,6 +195,7 @@ impl Copy {
 
     /// Stops the copy: it finishes with [`Error::Cancelled`].
     pub fn cancel(&mut self) {
+        self.drain.restart();
         match &mut self.phase {
             Phase::Resolving { pull, .. } => pull.cancel(),
             Phase::Moving(m) => {
@@ -391,6 +414,8 @@ impl Copy {
                         self.finish(result);
                         return false;
                     }
+                    // The copy's own drain ends with the earliest of the parts' timers.
+                    push::Output::Timeout(_) => {}
                 }
             }
             while let Some(output) = m.fetch.poll() {
@@ -423,7 +448,9 @@ impl Copy {
                         delay,
                         reason,
                     } => self.source_retried(what, attempt, delay, reason),
-                    fetch::Output::Ready | fetch::Output::PlainHttpFallback { .. } => {}
+                    fetch::Output::Ready
+                    | fetch::Output::PlainHttpFallback { .. }
+                    | fetch::Output::Timeout(_) => {}
                 }
             }
             if !moved {

@@ -10,10 +10,12 @@
 //! steps to send through the [`Cx`] (the session) and outputs through its own queue.
 
 mod accountant;
+mod drain;
 mod protocol;
 mod window;
 
 pub(crate) use accountant::Accountant;
+pub(crate) use drain::Drain;
 pub(crate) use protocol::{Failure, Parts, Protocol, Response, Transient};
 pub(crate) use window::BlobWindow;
 
@@ -66,6 +68,8 @@ pub(crate) struct Engine<P: Protocol> {
     ping_attempts: u32,
     /// Whatever was in flight was dropped when the protocol finished.
     abandoned: bool,
+    /// Where the runner's drain of `poll` is: it ends with the timer.
+    drain: Drain,
 }
 
 impl<P: Protocol> Engine<P> {
@@ -76,6 +80,7 @@ impl<P: Protocol> Engine<P> {
             proto,
             ping_attempts: 1,
             abandoned: false,
+            drain: Drain::default(),
         };
         if !engine.proto.finished() {
             engine.cx.issue(Step::Ping);
@@ -86,6 +91,7 @@ impl<P: Protocol> Engine<P> {
 
     /// Feeds one input at `now`.
     pub(crate) fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        self.drain.restart();
         self.cx.tick(now);
         if let Some((id, ends)) = about(&input) {
             if self.cx.abandoned(id, ends) {
@@ -109,14 +115,25 @@ impl<P: Protocol> Engine<P> {
 
     /// When [`Input::Timeout`] is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        if self.proto.finished() {
-            return None;
-        }
-        self.cx.poll_timeout()
+        timer(&self.proto, &self.cx)
+    }
+
+    /// What `poll` returns, `queued` being the protocol's next output: see [`Drain`];
+    /// `timeout` makes the drain's closing output.
+    pub(crate) fn poll<O>(
+        &mut self,
+        queued: Option<O>,
+        timeout: impl FnOnce(Instant) -> O,
+    ) -> Option<O> {
+        let Engine {
+            drain, proto, cx, ..
+        } = self;
+        drain.next(queued, || timer(proto, cx), timeout)
     }
 
     /// Stops: the protocol fails with [`Error::Cancelled`].
     pub(crate) fn cancel(&mut self) {
+        self.drain.restart();
         if !self.proto.finished() {
             self.proto.fail(None, Error::Cancelled, &mut self.cx);
         }
@@ -126,6 +143,7 @@ impl<P: Protocol> Engine<P> {
     /// Lets the protocol act outside an input (a push's late blobs, a fetch's new stream),
     /// then sends what it queued.
     pub(crate) fn with<R>(&mut self, f: impl FnOnce(&mut P, &mut Cx<P::Step>) -> R) -> R {
+        self.drain.restart();
         let r = f(&mut self.proto, &mut self.cx);
         self.flush();
         r
@@ -397,6 +415,14 @@ impl<P: Protocol> Engine<P> {
     }
 }
 
+/// When `proto`'s next [`Input::Timeout`] is due: none once it finished.
+fn timer<P: Protocol>(proto: &P, cx: &Cx<P::Step>) -> Option<Instant> {
+    if proto.finished() {
+        return None;
+    }
+    cx.poll_timeout()
+}
+
 /// Follows a redirect response to `url`: its `Location`, resolved against `url`, must be
 /// an `http(s)` URL, and at most [`MAX_REDIRECTS`] in a row.
 fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(), String> {
@@ -454,13 +480,17 @@ fn about(input: &Input<'_>) -> Option<(RequestId, bool)> {
 macro_rules! engine_api {
     ($ty:ty, $out:ty) => {
         impl $ty {
-            /// The next output, or `None` when it waits for an input.
+            /// The next output, or `None` when it waits for an input. A drain (the calls
+            /// after an input, until `None`) ends with `Timeout(at)`, `at` being
+            /// [`Self::poll_timeout`], when a timer is pending (never after `Finished`).
             #[must_use]
             pub fn poll(&mut self) -> Option<$out> {
-                self.engine.proto.outputs.pop_front()
+                let queued = self.engine.proto.outputs.pop_front();
+                self.engine.poll(queued, <$out>::Timeout)
             }
 
-            /// When [`crate::Input::Timeout`] is due, if nothing else happens first.
+            /// When [`crate::Input::Timeout`] is due, if nothing else happens first: the
+            /// same instant as the `Timeout` output that ended the last drain.
             #[must_use]
             pub fn poll_timeout(&self) -> Option<$crate::time::Instant> {
                 self.engine.poll_timeout()

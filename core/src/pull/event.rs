@@ -43,6 +43,10 @@ pub enum Output {
     /// The pull ended; drop any requests in flight. Unfinished blobs' temporary files hold
     /// verified-later prefixes a runner may keep to resume (see [`super::Pull::handle_partial`]).
     Finished(Result<PullReport, Error>),
+    /// Nothing more until an input: if nothing else comes first, feed
+    /// [`crate::Input::Timeout`] at this instant (the same as `poll_timeout()`). It ends a
+    /// drain of `poll()` when a timer is pending; the next `poll()` is `None`.
+    Timeout(crate::time::Instant),
 }
 
 /// Where a runner keeps the blobs a pull downloads (a directory, JS `Blob`s): what the

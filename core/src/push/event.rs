@@ -22,6 +22,10 @@ pub enum Output {
     Event(Event),
     /// The push ended; drop any requests still in flight.
     Finished(Result<PushReport, Error>),
+    /// Nothing more until an input: if nothing else comes first, feed
+    /// [`crate::Input::Timeout`] at this instant (the same as `poll_timeout()`). It ends a
+    /// drain of `poll()` when a timer is pending; the next `poll()` is `None`.
+    Timeout(crate::time::Instant),
 }
 
 /// Something worth showing. `blob` is the index in the plan of the blob concerned.

@@ -21,9 +21,9 @@
 //! then `PUT /v2/<name>/manifests/<ref>` for each manifest, children first.
 //!
 //! Contract: create a [`Push`], then loop: drain [`Push::poll`] (send each request, show
-//! each event) until it returns `None`, wait for a response, a body chunk or
-//! [`Push::poll_timeout`], feed it in with [`Push::handle_input`], repeat until
-//! [`Output::Finished`]. A plan with [`PushPlan::pending`] blobs also takes
+//! each event, set the timer from the [`Output::Timeout`] that ends the drain) until it
+//! returns `None`, wait for a response, a body chunk or the timer, feed it in with
+//! [`Push::handle_input`], repeat until [`Output::Finished`]. A plan with [`PushPlan::pending`] blobs also takes
 //! [`Push::handle_blob_ready`] for each and [`Push::handle_manifests`] once; until then the
 //! push may wait with nothing in flight.
 //!
