@@ -137,7 +137,7 @@ fn run_on_link(
             })
             .collect();
         run.max_blobs_in_flight = run.max_blobs_in_flight.max(blobs.len());
-        let timeout = driver.plug.push.poll_timeout();
+        let timeout = driver.timer;
         if timeout.is_some_and(|t| t <= driver.now) {
             driver.timeout();
             continue;

@@ -7,7 +7,8 @@
 //! asked for (oldest first, out of order from a seed, or as a choice function says, several
 //! at once), moves the clock (each answer takes [`Pace::latency`]; timers jump it), and
 //! offers the same steps one at a time ([`Driver::answer`], [`Driver::fail`],
-//! [`Driver::advance`], …) for the fuzz targets' scripts.
+//! [`Driver::advance`], …) for the fuzz targets' scripts. Like a runner, it takes its timer
+//! from the `Timeout` output that ends a drain, and checks it is `poll_timeout()`.
 //!
 //! A broken contract is a panic whose message starts with `contract:` or `liveness:`.
 
@@ -61,6 +62,8 @@ pub enum Out<R> {
     Abort(RequestId),
     /// The operation finished (or, for a fetch, everything it was asked for is over).
     Finished(Result<R, Error>),
+    /// The drain's last output: nothing more until an input; the timer is due then.
+    Timeout(Instant),
     /// An output the plug dealt with itself (an event, a write).
     Other,
 }
@@ -195,6 +198,11 @@ pub struct Driver<'m, P: Plug> {
     /// Whether every response so far was the model's own, unchanged (broken connections,
     /// timers and cancellation allowed).
     pub clean: bool,
+    /// The timer, as the last drain's [`Out::Timeout`] set it (every input clears it: the
+    /// drain after it says it again, if there is one).
+    pub timer: Option<Instant>,
+    /// How many drains ended with a `Timeout`.
+    pub timeouts: usize,
     pub order: Order,
     pub pace: Pace,
     /// Requests answered or failed (the most recent 64), for [`Driver::stray`].
@@ -218,6 +226,8 @@ impl<'m, P: Plug> Driver<'m, P> {
             statuses: Vec::new(),
             result: None,
             clean: true,
+            timer: None,
+            timeouts: 0,
             order: Order::Fifo,
             pace: Pace::default(),
             settled: Vec::new(),
@@ -264,7 +274,7 @@ impl<'m, P: Plug> Driver<'m, P> {
 
     /// One step of [`Driver::run`].
     pub fn step(&mut self) {
-        let timeout = self.plug.op_ref().poll_timeout();
+        let timeout = self.timer;
         if timeout.is_some_and(|t| t <= self.now) {
             // A timer came due while requests were being answered.
             self.timeout();
@@ -331,8 +341,10 @@ impl<'m, P: Plug> Driver<'m, P> {
 
     // ---- outputs ------------------------------------------------------------------------
 
-    /// Takes every output the operation has ready, checking the contract on each.
+    /// Takes every output the operation has ready, checking the contract on each, and sets
+    /// the timer from the drain's closing [`Out::Timeout`].
     pub fn drain(&mut self) {
+        let mut ended = false;
         for _ in 0..DRAIN_BOUND {
             let cx = Cx {
                 now: self.now,
@@ -340,10 +352,15 @@ impl<'m, P: Plug> Driver<'m, P> {
             };
             let Some(out) = self.plug.next(&cx) else {
                 self.max_in_flight = self.max_in_flight.max(self.flights.len());
+                self.check_drain_timer();
                 return;
             };
             if self.finished() && !matches!(out, Out::Other) {
                 panic!("contract: an output after Finished: {out:?}");
+            }
+            // The operation's drain is over: only a fetch run's own end may follow.
+            if ended && !matches!(out, Out::Finished(_)) {
+                panic!("contract: an output after the drain's Timeout: {out:?}");
             }
             match out {
                 Out::Send { req, to, body } => self.sent(req, to, body),
@@ -359,10 +376,32 @@ impl<'m, P: Plug> Driver<'m, P> {
                     self.aborted.push(id);
                 }
                 Out::Finished(result) => self.result = Some(result),
+                Out::Timeout(at) => {
+                    let pending = self.plug.op_ref().poll_timeout();
+                    assert_eq!(
+                        Some(at),
+                        pending,
+                        "contract: the drain ended with Timeout({at:?}), but poll_timeout() is {pending:?}"
+                    );
+                    ended = true;
+                    self.timer = Some(at);
+                    self.timeouts += 1;
+                }
                 Out::Other => {}
             }
         }
         panic!("liveness: poll() produced {DRAIN_BOUND} outputs without stopping");
+    }
+
+    /// After a drain: the timer its `Timeout` set (or the one before, if nothing acted on
+    /// the operation since) is the operation's — a drain that leaves a timer ends with it.
+    fn check_drain_timer(&self) {
+        let pending = self.plug.op_ref().poll_timeout();
+        assert_eq!(
+            self.timer, pending,
+            "contract: a drain left the timer at {:?}, but poll_timeout() is {pending:?} (a drain that leaves a timer must end with Timeout)",
+            self.timer
+        );
     }
 
     fn sent(&mut self, req: Request, to: usize, body: SendBody) {
@@ -416,9 +455,15 @@ impl<'m, P: Plug> Driver<'m, P> {
 
     /// Feeds `input` at the driver's `now` and drains the outputs.
     pub fn input(&mut self, input: Input<'_>) -> Result<(), tug_core::Misuse> {
-        let r = self.plug.op().handle_input(self.now, input);
+        let r = self.feed(self.now, input);
         self.drain();
         r
+    }
+
+    /// Feeds `input` at `now`: the timer is the next drain's to say.
+    fn feed(&mut self, now: Instant, input: Input<'_>) -> Result<(), tug_core::Misuse> {
+        self.timer = None;
+        self.plug.op().handle_input(now, input)
     }
 
     /// Tells the operation time passed (up to `now`).
@@ -722,14 +767,14 @@ impl<'m, P: Plug> Driver<'m, P> {
     /// Passes a `now` `d` before the driver's clock (a stale clock), which stays.
     pub fn stale(&mut self, d: Duration) {
         let t = Instant::from_duration(self.now.since_origin().saturating_sub(d));
-        let r = self.plug.op().handle_input(t, Input::Timeout);
+        let r = self.feed(t, Input::Timeout);
         self.drain();
         r.expect("contract: a stale timeout was refused");
     }
 
     /// Jumps the clock to the next timer, if any, and fires it.
     pub fn fire(&mut self) {
-        if let Some(t) = self.plug.op_ref().poll_timeout() {
+        if let Some(t) = self.timer {
             self.now = self.now.max(t);
             self.timeout();
             self.check_timers();
@@ -738,6 +783,7 @@ impl<'m, P: Plug> Driver<'m, P> {
 
     /// Cancels the operation.
     pub fn cancel(&mut self) {
+        self.timer = None;
         self.plug.op().cancel();
         self.drain();
     }
@@ -745,7 +791,7 @@ impl<'m, P: Plug> Driver<'m, P> {
     /// After the clock reached `now` and a timeout ran: no timer may be left due, or a
     /// runner would spin.
     pub fn check_timers(&self) {
-        if let Some(t) = self.plug.op_ref().poll_timeout() {
+        if let Some(t) = self.timer {
             assert!(
                 t > self.now,
                 "liveness: a timer due at {t:?} is still pending after a timeout at {:?}",
@@ -758,7 +804,7 @@ impl<'m, P: Plug> Driver<'m, P> {
     pub fn check_live(&self) {
         if !self.finished() && !self.plug.may_idle() {
             assert!(
-                !self.flights.is_empty() || self.plug.op_ref().poll_timeout().is_some(),
+                !self.flights.is_empty() || self.timer.is_some(),
                 "liveness: the operation waits with nothing in flight and no timer"
             );
         }
@@ -806,7 +852,7 @@ impl<'m, P: Plug> Driver<'m, P> {
             let id = self.settle(i).req.id;
             let _ = self.input(Input::TransportError(id, error));
             true
-        } else if let Some(t) = self.plug.op_ref().poll_timeout() {
+        } else if let Some(t) = self.timer {
             self.now = self.now.max(t);
             self.timeout();
             true
@@ -826,7 +872,7 @@ impl<'m, P: Plug> Driver<'m, P> {
                 Input::BodyChunk(id, b"late"),
                 Input::BodyEnd(id),
             ] {
-                let r = self.plug.op().handle_input(self.now, input);
+                let r = self.feed(self.now, input);
                 assert!(
                     r.is_ok(),
                     "contract: an input about a dropped request is a misuse"
@@ -834,9 +880,7 @@ impl<'m, P: Plug> Driver<'m, P> {
             }
         }
         let later = self.now + Duration::from_secs(3600);
-        self.plug
-            .op()
-            .handle_input(later, Input::Timeout)
+        self.feed(later, Input::Timeout)
             .expect("contract: a timeout after Finished was refused");
         let cx = Cx {
             now: later,

@@ -66,6 +66,7 @@ impl Plug for CopyPlug {
                 Out::Other
             }
             Output::Finished(result) => Out::Finished(result),
+            Output::Timeout(at) => Out::Timeout(at),
         })
     }
 }

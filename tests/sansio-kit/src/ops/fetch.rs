@@ -216,13 +216,14 @@ impl Plug for FetchPlug {
                 self.ready = true;
                 Out::Other
             }
+            Output::Timeout(at) => Out::Timeout(at),
             other => {
                 let _ = format!("{other:?}");
                 Out::Other
             }
         };
         Some(match out {
-            Out::Send { .. } | Out::Abort(_) if self.over => Out::Other,
+            Out::Send { .. } | Out::Abort(_) | Out::Timeout(_) if self.over => Out::Other,
             out => out,
         })
     }

@@ -204,6 +204,7 @@ impl Plug for PullPlug {
                 }
                 Out::Finished(result)
             }
+            Output::Timeout(at) => Out::Timeout(at),
             Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {
                 unreachable!("kept by the disk")
             }

@@ -93,6 +93,7 @@ impl Plug for PushPlug<'_> {
                 );
                 Out::Finished(result)
             }
+            Output::Timeout(at) => Out::Timeout(at),
         })
     }
 
