@@ -3,8 +3,9 @@
 //! Outputs differ per operation (a pull writes blob bytes, a push streams them), so each
 //! has its own `poll`; inputs are the same, and go in through one method:
 //! [`Operation::handle_input`] with an [`Input`] and the time it happened. Every `poll`
-//! keeps one rule: a drain (the calls after an input, until `None`) ends with a
-//! `Timeout(at)` output when a timer is pending, `at` being [`Operation::poll_timeout`].
+//! keeps one rule: a drain (the calls after an input, a cancel or another call that acts
+//! on the operation, until `None`) ends with a `Timeout(at)` output when a timer is
+//! pending, `at` being [`Operation::poll_timeout`].
 
 use crate::error::Misuse;
 use crate::http::{RequestId, ResponseHead, TransportError};

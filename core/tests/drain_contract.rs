@@ -274,6 +274,24 @@ fn every_input_and_a_cancel_start_a_new_drain() {
     every_input_restarts(new_copy());
 }
 
+#[test]
+fn opening_a_stream_starts_a_new_drain_too() {
+    let mut fetch = new_fetch();
+    let ping = first_drain(&mut fetch);
+    fetch
+        .handle_input(at(5), Input::Response(ping, ResponseHead::new(200)))
+        .unwrap();
+    let outs = drain(&mut fetch);
+    let [Seen::Timeout(t)] = outs[..] else {
+        panic!("expected the timer alone, got {outs:?}");
+    };
+    // The stream waits for the version check: no request yet, and the timer is said again.
+    let digest = image(&[10]).plan.blobs[0].digest.clone();
+    fetch.open(&digest, 0, 10);
+    let outs = drain(&mut fetch);
+    assert!(matches!(outs[..], [Seen::Timeout(again)] if again == t), "{outs:?}");
+}
+
 /// After `Finished`: `poll()` stays `None` — no `Timeout` — whatever comes in, and no timer
 /// is pending.
 fn nothing_after_finished(op: &mut impl Op) {

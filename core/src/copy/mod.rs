@@ -167,8 +167,8 @@ impl Copy {
     }
 
     /// The next output, or `None` when the copy waits for an input. A drain (the calls
-    /// after an input, until `None`) ends with [`Output::Timeout`] when a timer is pending
-    /// (never after `Finished`).
+    /// after an input or a cancel, until `None`) ends with [`Output::Timeout`] when a timer
+    /// is pending (never after `Finished`).
     #[must_use]
     pub fn poll(&mut self) -> Option<Output> {
         let queued = self.outputs.pop_front();

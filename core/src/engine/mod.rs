@@ -481,8 +481,9 @@ macro_rules! engine_api {
     ($ty:ty, $out:ty) => {
         impl $ty {
             /// The next output, or `None` when it waits for an input. A drain (the calls
-            /// after an input, until `None`) ends with `Timeout(at)`, `at` being
-            /// [`Self::poll_timeout`], when a timer is pending (never after `Finished`).
+            /// after an input, a cancel or another call that acts on it, until `None`) ends
+            /// with `Timeout(at)`, `at` being [`Self::poll_timeout`], when a timer is
+            /// pending (never after `Finished`).
             #[must_use]
             pub fn poll(&mut self) -> Option<$out> {
                 let queued = self.engine.proto.outputs.pop_front();
