@@ -1,7 +1,9 @@
 //! The driving loop: one task owns an operation's state machine, hands its requests to the
 //! transport, and feeds every response, body chunk, error and timer back in. What to do
-//! with each output is the caller's `drain`.
+//! with each output is the caller's `drain`; the timer is the one the drain's `Timeout`
+//! output names ([`Io::wake_at`]).
 
+use std::cell::Cell;
 use std::time::Instant as Clock;
 
 use async_channel::{Receiver, Sender};
@@ -10,13 +12,20 @@ use tug_core::{Instant, Operation};
 
 use crate::transport::{Message, Transport};
 
-/// What a drain function gets to act on outputs: the transport and the reply channel.
+/// What a drain function gets to act on outputs: the transport, the reply channel and the
+/// timer.
 pub struct Io<'a> {
     transport: &'a Transport,
     tx: &'a Sender<Message>,
+    timer: Cell<Option<Instant>>,
 }
 
 impl Io<'_> {
+    /// Sets the timer: the drain ended with `Output::Timeout(at)`.
+    pub fn wake_at(&self, at: Instant) {
+        self.timer.set(Some(at));
+    }
+
     /// Sends a request the operation asked for.
     pub fn send(&self, req: tug_core::http::Request) {
         self.transport.spawn(req, self.tx.clone());
@@ -59,7 +68,11 @@ pub async fn drive_with<O: Operation, R, X>(
 ) -> R {
     let now = || Instant::from_duration(origin.elapsed());
     let (tx, rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
-    let io = Io { transport, tx: &tx };
+    let io = Io {
+        transport,
+        tx: &tx,
+        timer: Cell::new(None),
+    };
     loop {
         if let Some(result) = drain(&mut op, &io) {
             return result;
@@ -76,7 +89,7 @@ pub async fn drive_with<O: Operation, R, X>(
             }
         };
         let next = next.or(stop).or(from_extra);
-        let message = match op.poll_timeout() {
+        let message = match io.timer.get() {
             Some(deadline) => {
                 let wait = deadline.saturating_since(now());
                 let timer = async {
@@ -88,6 +101,12 @@ pub async fn drive_with<O: Operation, R, X>(
             None => next.await,
         };
         let t = now();
+        // An input or a cancel: the drain after it says the timer again, if there is one.
+        // What comes on `extra` may not touch the operation: the timer stays until a drain
+        // names another.
+        if !matches!(message, Event::Extra(_)) {
+            io.timer.set(None);
+        }
         match message {
             Event::Message(Some(m)) => feed(&mut op, m, t),
             Event::Message(None) | Event::Timer => {

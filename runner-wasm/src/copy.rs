@@ -143,6 +143,7 @@ pub async fn run(
                     "bytes": bytes,
                 }))),
                 Output::Event(_) => {}
+                Output::Timeout(at) => io.wake_at(at),
                 Output::Finished(result) => return Some(result),
             }
         }

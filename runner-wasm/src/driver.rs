@@ -1,7 +1,9 @@
 //! The driving loop, as in the native runner: one task owns an operation's state machine,
 //! hands its requests to the transport, and feeds every response, body chunk, error, timer
-//! and cancellation back in. What to do with each output is the caller's `drain`.
+//! and cancellation back in. What to do with each output is the caller's `drain`; the timer
+//! is the one the drain's `Timeout` output names ([`Io::wake_at`]).
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::task::Poll;
 
@@ -12,13 +14,20 @@ use tug_core::{Instant, Operation};
 use crate::fetch_transport::{Message, Transport, QUEUE};
 use crate::timer::{Clock, Timer};
 
-/// What a drain function gets to act on outputs.
+/// What a drain function gets to act on outputs: the transport, the reply channel and the
+/// timer.
 pub struct Io {
     transport: Transport,
     tx: Sender<Message>,
+    timer: Cell<Option<Instant>>,
 }
 
 impl Io {
+    /// Sets the timer: the drain ended with `Output::Timeout(at)`.
+    pub fn wake_at(&self, at: Instant) {
+        self.timer.set(Some(at));
+    }
+
     /// Sends a request the operation asked for.
     pub fn send(&self, req: tug_core::http::Request) {
         self.transport.spawn(req, self.tx.clone());
@@ -58,7 +67,11 @@ pub async fn drive<O: Operation, R>(
     mut drain: impl FnMut(&mut O, &Io) -> Option<R>,
 ) -> R {
     let (tx, mut rx): (Sender<Message>, Receiver<Message>) = mpsc::channel(QUEUE);
-    let io = Io { transport, tx };
+    let io = Io {
+        transport,
+        tx,
+        timer: Cell::new(None),
+    };
     let mut cancel = Some(cancel);
     let mut timer: Option<(Instant, Timer)> = None;
     loop {
@@ -67,7 +80,7 @@ pub async fn drive<O: Operation, R>(
             return result;
         }
         // Keep the timer while the deadline stays the same; a new deadline gets a new one.
-        let deadline = op.poll_timeout();
+        let deadline = io.timer.get();
         if timer.as_ref().map(|(at, _)| *at) != deadline {
             timer = deadline.map(|at| (at, Timer::after(at.saturating_since(clock.now()))));
         }
@@ -92,6 +105,8 @@ pub async fn drive<O: Operation, R>(
         })
         .await;
         let now = clock.now();
+        // An input: the drain after it names the timer again, if there is one.
+        io.timer.set(None);
         match wake {
             Wake::Message(m) => feed(&mut op, m, now),
             Wake::Timer => {

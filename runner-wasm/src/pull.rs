@@ -72,6 +72,7 @@ pub async fn run(
                 Ok(Some(Output::Send(req))) => io.send(req),
                 Ok(Some(Output::Abort(id))) => io.abort(id),
                 Ok(Some(Output::Event(e))) => listener.emit(pull_event(&e)),
+                Ok(Some(Output::Timeout(at))) => io.wake_at(at),
                 Ok(Some(Output::Finished(result))) => return Some(result),
                 // Blob files went to `blobs`.
                 Ok(_) => {}

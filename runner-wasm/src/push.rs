@@ -79,6 +79,7 @@ pub async fn run(
                 Output::Send(req) => io.send(req),
                 Output::Abort(id) => io.abort(id),
                 Output::Event(e) => listener.emit(push_event(&e)),
+                Output::Timeout(at) => io.wake_at(at),
                 Output::Finished(result) => return Some(result),
             }
         }

@@ -167,7 +167,8 @@ enum Wake {
 
 /// Drives the copy: sends each request on its side's transport, pipes the source's bytes
 /// into upload bodies (bounded: a full pipe holds the loop back, and so the source), shows
-/// the events, and feeds every response, error and timer back in.
+/// the events, and feeds every response, error and timer (the one its drain's `Timeout`
+/// names) back in.
 async fn run_copy(
     mut copy: Copy,
     origin: Clock,
@@ -180,6 +181,8 @@ async fn run_copy(
     let (tx, rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
     let mut pipes: HashMap<RequestId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
     loop {
+        // Every pass follows an input: the drain names the timer, if there is one.
+        let mut timer = None;
         while let Some(output) = copy.poll() {
             match output {
                 Output::Send(side, req) => match req.body {
@@ -213,6 +216,7 @@ async fn run_copy(
                     }
                 }
                 Output::Event(e) => show(e, (src, dst), display, history),
+                Output::Timeout(at) => timer = Some(at),
                 Output::Finished(result) => return result,
             }
         }
@@ -222,7 +226,7 @@ async fn run_copy(
             Wake::Interrupt
         };
         let next = next.or(stop);
-        let wake = match copy.poll_timeout() {
+        let wake = match timer {
             Some(d) => {
                 let wait = d.saturating_since(now());
                 next.or(async {

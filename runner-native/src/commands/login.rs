@@ -49,6 +49,7 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
                 fetch::Output::Send(req) => io.send(req),
                 fetch::Output::Abort(id) => io.abort(id),
                 fetch::Output::Ready => return Some(Ok(())),
+                fetch::Output::Timeout(at) => io.wake_at(at),
                 _ => {}
             }
         }

@@ -277,6 +277,7 @@ fn pull_from(
                         }
                         display.pull_event(&e);
                     }
+                    Output::Timeout(at) => io.wake_at(at),
                     Output::Finished(result) => return Some(result),
                     // Blob files went to the layout above.
                     Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {}

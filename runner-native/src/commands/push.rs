@@ -212,6 +212,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                     }
                     display.event(&e);
                 }
+                Output::Timeout(at) => io.wake_at(at),
                 Output::Finished(result) => return Some(result),
             }
         }
