@@ -10,12 +10,16 @@
 //! steps to send through the [`Cx`] (the session) and outputs through its own queue.
 
 mod accountant;
+mod outbox;
 mod protocol;
+mod reporting;
 mod window;
 
 pub(crate) use accountant::Accountant;
+pub(crate) use outbox::{reported_outputs, Outbox, Outputs, Reports};
 pub(crate) use protocol::{Failure, Parts, Protocol, Response, Transient};
-pub(crate) use window::BlobWindow;
+pub(crate) use reporting::Reporting;
+pub(crate) use window::{BlobWindow, Windowed};
 
 use url::Url;
 
@@ -23,7 +27,7 @@ use crate::error::{Error, Misuse};
 use crate::http::{RequestId, ResponseHead, TransportError};
 use crate::operation::Input;
 use crate::registry_error::RegistryErrors;
-use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
+use crate::retry::{is_retryable_status, is_retryable_transport, retry_after, Retrying};
 use crate::session::{Completed, Session};
 use crate::time::Instant;
 
@@ -145,7 +149,7 @@ impl<P: Protocol> Engine<P> {
             if let Some(step) = self.cx.take_issued() {
                 self.send(step);
             } else if let Some(req) = self.cx.next_outgoing() {
-                self.proto.send(req);
+                self.proto.outbox().push(P::Output::send(req));
             } else {
                 return;
             }
@@ -181,7 +185,7 @@ impl<P: Protocol> Engine<P> {
             .cx
             .request(step, parts.method, parts.url, parts.headers, parts.body)
         {
-            self.proto.send(req);
+            self.proto.outbox().push(P::Output::send(req));
         }
     }
 
@@ -336,7 +340,7 @@ impl<P: Protocol> Engine<P> {
         match req.step {
             Step::Ping => {
                 if let Some(host) = self.cx.plain_http_fallback(true, &error) {
-                    self.proto.plain_http(host);
+                    self.proto.outbox().push(P::Output::plain_http(host));
                     self.cx.issue(Step::Ping);
                 } else if !(retryable && self.retry_ping(None, error.to_string())) {
                     let action = self.describe_ping();
@@ -364,7 +368,7 @@ impl<P: Protocol> Engine<P> {
     /// transport failure, and the runner is told to stop it.
     fn give_up(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
         // The runner hears to stop it before anything the failure leads to (even the end).
-        self.proto.abort(id);
+        self.proto.outbox().push(P::Output::abort(id));
         let result = self.on_transport_error(id, error);
         self.cx.abandon(id);
         result
@@ -391,7 +395,12 @@ impl<P: Protocol> Engine<P> {
             return false;
         };
         let what = self.describe_ping();
-        self.proto.retrying(what, self.ping_attempts, delay, reason);
+        self.proto.outbox().push(P::Output::retrying(Retrying {
+            what,
+            attempt: self.ping_attempts,
+            delay,
+            reason,
+        }));
         self.cx.schedule(delay, Step::Ping);
         true
     }
@@ -448,7 +457,7 @@ fn about(input: &Input<'_>) -> Option<(RequestId, bool)> {
 }
 
 /// The public driving API of an operation type `$ty` (a struct with an `engine` field whose
-/// protocol queues `$out` outputs in `outputs`): `poll`, `poll_timeout`, `handle_input`,
+/// protocol queues `$out` outputs in its [`Outbox`]): `poll`, `poll_timeout`, `handle_input`,
 /// `cancel`, and the [`crate::Operation`] trait on them. Written once for push, pull and
 /// fetch.
 macro_rules! engine_api {
@@ -457,7 +466,7 @@ macro_rules! engine_api {
             /// The next output, or `None` when it waits for an input.
             #[must_use]
             pub fn poll(&mut self) -> Option<$out> {
-                self.engine.proto.outputs.pop_front()
+                self.engine.proto.outbox().pop()
             }
 
             /// When [`crate::Input::Timeout`] is due, if nothing else happens first.
