@@ -7,7 +7,12 @@
 //! failures retried with backoff, `Retry-After`, attempt limits and the time budget,
 //! redirects for steps that follow them, registry error bodies made errors. What is left —
 //! what a step asks for and what its answer means — goes to the protocol, which hands back
-//! steps to send through the [`Cx`] (the session) and outputs through its own queue.
+//! steps to send through the [`Cx`] (the session) and outputs through its [`Outbox`].
+//!
+//! Files: `protocol.rs` (what an operation adds), `outbox.rs` (the output queue and the
+//! outputs every operation makes alike), `reporting.rs` (progress and the end of a push or
+//! pull), `window.rs` (which blobs move: the blob window and adaptive concurrency),
+//! `accountant.rs` (bytes moved, rate, ETA).
 
 mod accountant;
 mod outbox;
