@@ -6,14 +6,16 @@
 //! broken connection or a transient error resumes from the last byte it passed on. Bytes come
 //! out in order as [`Output::Data`], then [`Output::End`] — or [`Output::Failed`].
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use crate::config::RegistryConfig;
 use crate::digest::Digest;
-use crate::engine::{Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Step};
+use crate::engine::{
+    Cx, Engine, Failure, Outbox, Outputs, Parts, Protocol, Redirect, Response, Step,
+};
 use crate::error::Error;
 use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
+use crate::retry::Retrying;
 use crate::session::Session;
 use crate::time::Instant;
 
@@ -58,20 +60,29 @@ pub enum Output {
         host: String,
     },
     /// A request failed transiently and will be tried again.
-    Retrying {
-        /// What is retried.
-        what: String,
-        /// The attempt about to be made.
-        attempt: u32,
-        /// How long until then.
-        delay: Duration,
-        /// Why the last one failed.
-        reason: String,
-    },
+    Retrying(Retrying),
     /// Nothing more until an input: if nothing else comes first, feed
     /// [`crate::Input::Timeout`] at this instant (the same as `poll_timeout()`). It ends a
     /// drain of `poll()` when a timer is pending; the next `poll()` is `None`.
     Timeout(crate::time::Instant),
+}
+
+impl Outputs for Output {
+    fn send(request: Request) -> Self {
+        Output::Send(request)
+    }
+    fn abort(id: RequestId) -> Self {
+        Output::Abort(id)
+    }
+    fn retrying(retry: Retrying) -> Self {
+        Output::Retrying(retry)
+    }
+    fn plain_http(host: String) -> Self {
+        Output::PlainHttpFallback { host }
+    }
+    fn timeout(at: crate::time::Instant) -> Self {
+        Output::Timeout(at)
+    }
 }
 
 #[derive(Debug)]
@@ -106,7 +117,7 @@ struct Streams {
     /// Set when the registry cannot be used at all: every stream fails with it.
     fatal: Option<Error>,
     next_stream: u64,
-    outputs: VecDeque<Output>,
+    outputs: Outbox<Output>,
 }
 
 impl Fetch {
@@ -125,12 +136,9 @@ impl Fetch {
         now: Instant,
         id_base: u64,
     ) -> Fetch {
-        let mut session = Session::new(registry, config, now).ids_from(id_base);
-        if !repository.is_empty() {
-            session
-                .auth
-                .add_scope(format!("repository:{repository}:pull"));
-        }
+        let session = Session::new(registry, config, now)
+            .ids_from(id_base)
+            .scoped(repository, "pull");
         let streams = Streams {
             repository: repository.to_owned(),
             streams: HashMap::new(),
@@ -138,7 +146,7 @@ impl Fetch {
             ready: false,
             fatal: None,
             next_stream: 0,
-            outputs: VecDeque::new(),
+            outputs: Outbox::default(),
         };
         Fetch {
             engine: Engine::new(streams, session),
@@ -186,7 +194,7 @@ impl Streams {
             self.fail_stream(id, error);
         } else if start >= end {
             self.streams.remove(&id);
-            self.outputs.push_back(Output::End { stream: id });
+            self.outputs.push(Output::End { stream: id });
         } else if self.ready {
             cx.issue(Step::Op(id));
         } else {
@@ -197,13 +205,18 @@ impl Streams {
 
     fn fail_stream(&mut self, s: StreamId, error: Error) {
         if self.streams.remove(&s).is_some() {
-            self.outputs.push_back(Output::Failed { stream: s, error });
+            self.outputs.push(Output::Failed { stream: s, error });
         }
     }
 }
 
 impl Protocol for Streams {
     type Step = StreamId;
+    type Output = Output;
+
+    fn outbox(&mut self) -> &mut Outbox<Output> {
+        &mut self.outputs
+    }
 
     fn describe(&self, s: StreamId) -> String {
         match self.streams.get(&s) {
@@ -235,7 +248,7 @@ impl Protocol for Streams {
 
     fn start(&mut self, cx: &mut Cx<StreamId>) {
         self.ready = true;
-        self.outputs.push_back(Output::Ready);
+        self.outputs.push(Output::Ready);
         for s in std::mem::take(&mut self.waiting) {
             cx.issue(Step::Op(s));
         }
@@ -274,14 +287,14 @@ impl Protocol for Streams {
         let take = data.len().min(room);
         if take > 0 {
             stream.pos += take as u64;
-            self.outputs.push_back(Output::Data {
+            self.outputs.push(Output::Data {
                 stream: s,
                 data: data[..take].to_vec(),
             });
         }
         if stream.pos == stream.end {
             self.streams.remove(&s);
-            self.outputs.push_back(Output::End { stream: s });
+            self.outputs.push(Output::End { stream: s });
         }
     }
 
@@ -348,26 +361,5 @@ impl Protocol for Streams {
 
     fn finished(&self) -> bool {
         false
-    }
-
-    fn send(&mut self, request: Request) {
-        self.outputs.push_back(Output::Send(request));
-    }
-
-    fn abort(&mut self, id: RequestId) {
-        self.outputs.push_back(Output::Abort(id));
-    }
-
-    fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {
-        self.outputs.push_back(Output::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        });
-    }
-
-    fn plain_http(&mut self, host: String) {
-        self.outputs.push_back(Output::PlainHttpFallback { host });
     }
 }

@@ -195,6 +195,7 @@ pub mod endpoint;
 mod engine;
 pub mod error;
 pub mod error_class;
+mod event_json;
 pub mod fetch;
 pub mod http;
 pub mod limits;

@@ -50,32 +50,6 @@ impl Progress {
             elapsed: Duration::ZERO,
         }
     }
-
-    /// The snapshot as a `progress` event of the JSON vocabulary (the CLI's `--progress json`,
-    /// tug-wasm's `onEvent`); `moved` names [`Progress::sent_bytes`]: `sent_bytes` for a
-    /// push, `received_bytes` for a pull.
-    pub fn json(&self, moved: &str) -> serde_json::Value {
-        serde_json::json!({
-            "event": "progress", "total_bytes": self.total_bytes, "done_bytes": self.done_bytes,
-            "skipped_bytes": self.skipped_bytes, moved: self.sent_bytes,
-            "transferred_bytes": self.transferred_bytes,
-            "blobs_total": self.blobs_total, "blobs_done": self.blobs_done,
-            "blobs_skipped": self.blobs_skipped, "bytes_per_second": self.bytes_per_second,
-            "eta_ms": self.eta.map(|d| d.as_millis() as u64),
-            "elapsed_ms": self.elapsed.as_millis() as u64,
-        })
-    }
-}
-
-/// A `retrying` event of the JSON vocabulary.
-pub(crate) fn retrying_json(
-    what: &str,
-    attempt: u32,
-    delay: Duration,
-    reason: &str,
-) -> serde_json::Value {
-    serde_json::json!({"event": "retrying", "what": what, "attempt": attempt,
-                       "delay_ms": delay.as_millis() as u64, "reason": reason})
 }
 
 /// Exponentially weighted transfer rate: steady under bursty samples, quick to follow change.

@@ -5,6 +5,19 @@ use std::time::Duration;
 
 use crate::http::{ResponseHead, TransportError, TransportErrorKind};
 
+/// A retry an operation plans: reported to the user as it is decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retrying {
+    /// What is retried, e.g. `uploading blob sha256:ab12…`.
+    pub what: String,
+    /// The attempt about to be made (2 = first retry).
+    pub attempt: u32,
+    /// How long until it is made.
+    pub delay: Duration,
+    /// Why the last one failed.
+    pub reason: String,
+}
+
 /// How persistent to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -205,6 +205,16 @@ impl<S: Copy> Session<S> {
         self
     }
 
+    /// Asks tokens for `actions` (`pull`, `pull,push`) on `repository` too (none for an
+    /// empty one).
+    pub(crate) fn scoped(mut self, repository: &str, actions: &str) -> Self {
+        if !repository.is_empty() {
+            self.auth
+                .add_scope(format!("repository:{repository}:{actions}"));
+        }
+        self
+    }
+
     /// Queues `step` to be sent.
     pub(crate) fn issue(&mut self, step: S) {
         self.issued.push_back(step);

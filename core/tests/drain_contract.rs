@@ -26,7 +26,7 @@ use tug_sansio_kit::{Driver, Order, RegistryModel};
 /// An output, as these tests tell them apart.
 #[derive(Debug)]
 enum Seen {
-    Send(Request),
+    Send(Box<Request>),
     Timeout(Instant),
     Finished,
     Other,
@@ -41,7 +41,7 @@ trait Op: Operation {
 impl Op for Push {
     fn next(&mut self) -> Option<Seen> {
         Some(match self.poll()? {
-            push::Output::Send(req) => Seen::Send(req),
+            push::Output::Send(req) => Seen::Send(Box::new(req)),
             push::Output::Timeout(at) => Seen::Timeout(at),
             push::Output::Finished(_) => Seen::Finished,
             _ => Seen::Other,
@@ -52,7 +52,7 @@ impl Op for Push {
 impl Op for Pull {
     fn next(&mut self) -> Option<Seen> {
         Some(match self.poll()? {
-            pull::Output::Send(req) => Seen::Send(req),
+            pull::Output::Send(req) => Seen::Send(Box::new(req)),
             pull::Output::Timeout(at) => Seen::Timeout(at),
             pull::Output::Finished(_) => Seen::Finished,
             _ => Seen::Other,
@@ -63,7 +63,7 @@ impl Op for Pull {
 impl Op for Fetch {
     fn next(&mut self) -> Option<Seen> {
         Some(match self.poll()? {
-            fetch::Output::Send(req) => Seen::Send(req),
+            fetch::Output::Send(req) => Seen::Send(Box::new(req)),
             fetch::Output::Timeout(at) => Seen::Timeout(at),
             _ => Seen::Other,
         })
@@ -73,7 +73,7 @@ impl Op for Fetch {
 impl Op for Copy {
     fn next(&mut self) -> Option<Seen> {
         Some(match self.poll()? {
-            copy::Output::Send(_, req) => Seen::Send(req),
+            copy::Output::Send(_, req) => Seen::Send(Box::new(req)),
             copy::Output::Timeout(at) => Seen::Timeout(at),
             copy::Output::Finished(_) => Seen::Finished,
             _ => Seen::Other,

@@ -363,7 +363,7 @@ impl Recorder {
                 self.record.bytes_mounted += size;
             }
             E::ManifestPushed { digest } => self.digest(digest),
-            E::Retrying { what, .. } => self.retry(what),
+            E::Retrying(r) => self.retry(&r.what),
             E::Progress(p) => self.progress(p),
             _ => {}
         }
@@ -383,7 +383,7 @@ impl Recorder {
                 self.record.blobs_skipped += 1;
                 self.record.bytes_skipped += size;
             }
-            E::Retrying { what, .. } => self.retry(what),
+            E::Retrying(r) => self.retry(&r.what),
             E::Progress(p) => self.progress(p),
             _ => {}
         }
@@ -475,6 +475,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tug_core::retry::Retrying;
 
     fn record(id: &str, pad: usize) -> Record {
         Record {
@@ -606,12 +607,12 @@ mod tests {
             digest: d2.clone(),
             size: 100,
         });
-        rec.push_event(&push::Event::Retrying {
+        rec.push_event(&push::Event::Retrying(Retrying {
             what: format!("uploading blob sha256:{}", d2.short()),
             attempt: 2,
             delay: Duration::from_millis(5),
             reason: "503".into(),
-        });
+        }));
         let progress = |rate: f64, sent: u64| Progress {
             total_bytes: 110,
             done_bytes: 10,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tug_core::progress::Progress;
+use tug_core::retry::Retrying;
 use tug_core::{pull, push};
 
 use crate::output::Stream;
@@ -243,7 +244,7 @@ impl Display {
                 self.mounted += 1;
                 self.end(&key(blob));
             }
-            E::Retrying { .. } => self.retries += 1,
+            E::Retrying(_) => self.retries += 1,
             E::Progress(p) => self.record(p),
             E::Concurrency(c) => self.window = Some(c.to),
             _ => {}
@@ -278,7 +279,7 @@ impl Display {
             E::BlobDone { digest, .. } | E::BlobSkipped { digest, .. } => {
                 self.end(&digest.to_string())
             }
-            E::Retrying { .. } => self.retries += 1,
+            E::Retrying(_) => self.retries += 1,
             E::Progress(p) => self.record(p),
             E::Concurrency(c) => self.window = Some(c.to),
             _ => {}
@@ -467,12 +468,7 @@ impl Display {
             E::BlobCommitted { blob, digest, .. } => {
                 format!("{} {} pushed", self.label(*blob), digest.short())
             }
-            E::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-            } => retry_line(what, *attempt, *delay, reason),
+            E::Retrying(r) => retry_line(r),
             E::ManifestPushed { digest } => format!("manifest {digest} pushed"),
             _ => return None,
         };
@@ -534,21 +530,19 @@ fn pull_line(e: &pull::Event) -> Option<String> {
             bytes(*size)
         ),
         E::BlobDone { digest, size } => format!("{} downloaded ({})", digest.short(), bytes(*size)),
-        E::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        } => retry_line(what, *attempt, *delay, reason),
+        E::Retrying(r) => retry_line(r),
         _ => return None,
     };
     Some(line)
 }
 
-fn retry_line(what: &str, attempt: u32, delay: Duration, reason: &str) -> String {
+fn retry_line(r: &Retrying) -> String {
     format!(
-        "retrying {what} in {:.1} s (attempt {attempt}): {reason}",
-        delay.as_secs_f64()
+        "retrying {} in {:.1} s (attempt {}): {}",
+        r.what,
+        r.delay.as_secs_f64(),
+        r.attempt,
+        r.reason
     )
 }
 
@@ -765,12 +759,12 @@ mod tests {
         assert_eq!(f2.len(), 1);
         assert_eq!(up(&f2[0]), 3, "goes up over the whole previous frame");
         assert!(f2[0].contains("layer 1/2 aaaaaaaaaaaa pushed\n"));
-        d.event(&E::Retrying {
+        d.event(&E::Retrying(Retrying {
             what: "uploading blob sha256:bbbbbbbbbbbb".into(),
             attempt: 2,
             delay: Duration::from_millis(1500),
             reason: "registry answered 503".into(),
-        });
+        }));
         d.event(&E::Progress(progress(1300, 1, 1600.0)));
         let frames = w.take();
         assert_eq!(frames.len(), 2);
@@ -977,12 +971,12 @@ mod tests {
             digest: digest('a'),
             size: 1000,
         });
-        d.event(&E::Retrying {
+        d.event(&E::Retrying(Retrying {
             what: "blob".into(),
             attempt: 2,
             delay: Duration::from_secs(1),
             reason: "DENIED: \x1b[2K\x1b[1Afake".into(),
-        });
+        }));
         d.finish();
         let text = w.take().concat();
         assert!(text.contains("evil\\x1b[32m label"), "{text:?}");
@@ -1007,12 +1001,12 @@ mod tests {
             size: 10,
             from: "o".into(),
         });
-        d.event(&E::Retrying {
+        d.event(&E::Retrying(Retrying {
             what: "x".into(),
             attempt: 2,
             delay: Duration::ZERO,
             reason: "r".into(),
-        });
+        }));
         d.event(&E::Progress(progress(700, 1, 1500.0)));
         d.event(&E::Progress(progress(900, 1, 1200.0)));
         let lines: Vec<serde_json::Value> = w

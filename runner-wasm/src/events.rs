@@ -61,6 +61,7 @@ mod tests {
     use serde_json::json;
     use std::time::Duration;
     use tug_core::progress::Progress;
+    use tug_core::retry::Retrying;
     use tug_core::Digest;
 
     #[test]
@@ -76,12 +77,12 @@ mod tests {
             v,
             json!({"event": "blob_committed", "blob": 2, "digest": digest.to_string(), "size": 7})
         );
-        let v = push_event(&push::Event::Retrying {
+        let v = push_event(&push::Event::Retrying(Retrying {
             what: "blob".into(),
             attempt: 2,
             delay: Duration::from_millis(1500),
             reason: "503 from registry".into(),
-        })
+        }))
         .unwrap();
         assert_eq!(v["event"], "retrying");
         assert_eq!(v["delay_ms"], 1500);

@@ -24,6 +24,7 @@ use crate::http::{Body, Request, RequestId, TransportErrorKind};
 use crate::operation::Input;
 use crate::pull::{self, Pull, PullConfig, PullPlan};
 use crate::push::{self, Push, PushConfig, PushReport};
+use crate::retry::Retrying;
 use crate::time::Instant;
 
 /// Request ids of the copy's parts are kept apart: part `n` numbers its requests from
@@ -357,12 +358,7 @@ impl Copy {
                 pull::Output::Abort(id) => self
                     .outputs
                     .push_back(Output::Abort(Side::Source(source), id)),
-                pull::Output::Event(pull::Event::Retrying {
-                    what,
-                    attempt,
-                    delay,
-                    reason,
-                }) => self.source_retried(what, attempt, delay, reason),
+                pull::Output::Event(pull::Event::Retrying(r)) => self.source_retried(r),
                 pull::Output::Finished(Ok(report)) => {
                     self.start_moving(source, &report, now);
                     return true;
@@ -442,12 +438,7 @@ impl Copy {
                         }
                         self.source_error = Some(error);
                     }
-                    fetch::Output::Retrying {
-                        what,
-                        attempt,
-                        delay,
-                        reason,
-                    } => self.source_retried(what, attempt, delay, reason),
+                    fetch::Output::Retrying(r) => self.source_retried(r),
                     fetch::Output::Ready
                     | fetch::Output::PlainHttpFallback { .. }
                     | fetch::Output::Timeout(_) => {}
@@ -467,20 +458,9 @@ impl Copy {
         self.outputs.push_back(Output::Event(e));
     }
 
-    fn source_retried(
-        &mut self,
-        what: String,
-        attempt: u32,
-        delay: std::time::Duration,
-        reason: String,
-    ) {
+    fn source_retried(&mut self, retry: Retrying) {
         self.source_retries += 1;
-        self.event(Event::Push(push::Event::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        }));
+        self.event(Event::Push(push::Event::Retrying(retry)));
     }
 
     fn finish(&mut self, result: Result<PushReport, Error>) {

@@ -14,6 +14,7 @@ pub(crate) struct Accountant {
     meter: RateMeter,
     last: Option<Instant>,
     transferred_high: u64,
+    moved: u64,
 }
 
 impl Accountant {
@@ -25,13 +26,24 @@ impl Accountant {
             meter: RateMeter::new(),
             last: None,
             transferred_high: 0,
+            moved: 0,
         }
     }
 
-    /// Records `moved` bytes so far; whether a report is due (always when `force`). A
+    /// `bytes` more moved (sent or received).
+    pub(crate) fn count(&mut self, bytes: u64) {
+        self.moved = self.moved.saturating_add(bytes);
+    }
+
+    /// Bytes moved so far.
+    pub(crate) fn moved(&self) -> u64 {
+        self.moved
+    }
+
+    /// Records the bytes moved so far; whether a report is due (always when `force`). A
     /// report due is counted as made.
-    pub(crate) fn tick(&mut self, now: Instant, moved: u64, force: bool) -> bool {
-        self.meter.record(now, moved);
+    pub(crate) fn tick(&mut self, now: Instant, force: bool) -> bool {
+        self.meter.record(now, self.moved);
         let due = self
             .last
             .is_none_or(|t| now.saturating_since(t) >= self.interval);

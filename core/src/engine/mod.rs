@@ -7,17 +7,27 @@
 //! failures retried with backoff, `Retry-After`, attempt limits and the time budget,
 //! redirects for steps that follow them, registry error bodies made errors. What is left —
 //! what a step asks for and what its answer means — goes to the protocol, which hands back
-//! steps to send through the [`Cx`] (the session) and outputs through its own queue.
+//! steps to send through the [`Cx`] (the session) and outputs through its [`Outbox`].
+//!
+//! Files: `protocol.rs` (what an operation adds), `outbox.rs` (the output queue and the
+//! outputs every operation makes alike), `reporting.rs` (progress and the end of a push or
+//! pull), `window.rs` (which blobs move: the blob window and adaptive concurrency),
+//! `accountant.rs` (bytes moved, rate, ETA), `drain.rs` (a drain of `poll()` ends with the
+//! next timer).
 
 mod accountant;
 mod drain;
+mod outbox;
 mod protocol;
+mod reporting;
 mod window;
 
 pub(crate) use accountant::Accountant;
 pub(crate) use drain::Drain;
+pub(crate) use outbox::{reported_outputs, Outbox, Outputs, Reports};
 pub(crate) use protocol::{Failure, Parts, Protocol, Response, Transient};
-pub(crate) use window::BlobWindow;
+pub(crate) use reporting::Reporting;
+pub(crate) use window::{BlobWindow, Windowed};
 
 use url::Url;
 
@@ -25,7 +35,7 @@ use crate::error::{Error, Misuse};
 use crate::http::{RequestId, ResponseHead, TransportError};
 use crate::operation::Input;
 use crate::registry_error::RegistryErrors;
-use crate::retry::{is_retryable_status, is_retryable_transport, retry_after};
+use crate::retry::{is_retryable_status, is_retryable_transport, retry_after, Retrying};
 use crate::session::{Completed, Session};
 use crate::time::Instant;
 
@@ -118,17 +128,14 @@ impl<P: Protocol> Engine<P> {
         timer(&self.proto, &self.cx)
     }
 
-    /// What `poll` returns, `queued` being the protocol's next output: see [`Drain`];
-    /// `timeout` makes the drain's closing output.
-    pub(crate) fn poll<O>(
-        &mut self,
-        queued: Option<O>,
-        timeout: impl FnOnce(Instant) -> O,
-    ) -> Option<O> {
+    /// What `poll` returns: the protocol's next queued output, else the drain's closing
+    /// timer (see [`Drain`]).
+    pub(crate) fn poll(&mut self) -> Option<P::Output> {
+        let queued = self.proto.outbox().pop();
         let Engine {
             drain, proto, cx, ..
         } = self;
-        drain.next(queued, || timer(proto, cx), timeout)
+        drain.next(queued, || timer(proto, cx), <P::Output as Outputs>::timeout)
     }
 
     /// Stops: the protocol fails with [`Error::Cancelled`].
@@ -163,7 +170,7 @@ impl<P: Protocol> Engine<P> {
             if let Some(step) = self.cx.take_issued() {
                 self.send(step);
             } else if let Some(req) = self.cx.next_outgoing() {
-                self.proto.send(req);
+                self.proto.outbox().push(P::Output::send(req));
             } else {
                 return;
             }
@@ -199,7 +206,7 @@ impl<P: Protocol> Engine<P> {
             .cx
             .request(step, parts.method, parts.url, parts.headers, parts.body)
         {
-            self.proto.send(req);
+            self.proto.outbox().push(P::Output::send(req));
         }
     }
 
@@ -354,7 +361,7 @@ impl<P: Protocol> Engine<P> {
         match req.step {
             Step::Ping => {
                 if let Some(host) = self.cx.plain_http_fallback(true, &error) {
-                    self.proto.plain_http(host);
+                    self.proto.outbox().push(P::Output::plain_http(host));
                     self.cx.issue(Step::Ping);
                 } else if !(retryable && self.retry_ping(None, error.to_string())) {
                     let action = self.describe_ping();
@@ -382,7 +389,7 @@ impl<P: Protocol> Engine<P> {
     /// transport failure, and the runner is told to stop it.
     fn give_up(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
         // The runner hears to stop it before anything the failure leads to (even the end).
-        self.proto.abort(id);
+        self.proto.outbox().push(P::Output::abort(id));
         let result = self.on_transport_error(id, error);
         self.cx.abandon(id);
         result
@@ -409,7 +416,12 @@ impl<P: Protocol> Engine<P> {
             return false;
         };
         let what = self.describe_ping();
-        self.proto.retrying(what, self.ping_attempts, delay, reason);
+        self.proto.outbox().push(P::Output::retrying(Retrying {
+            what,
+            attempt: self.ping_attempts,
+            delay,
+            reason,
+        }));
         self.cx.schedule(delay, Step::Ping);
         true
     }
@@ -474,7 +486,7 @@ fn about(input: &Input<'_>) -> Option<(RequestId, bool)> {
 }
 
 /// The public driving API of an operation type `$ty` (a struct with an `engine` field whose
-/// protocol queues `$out` outputs in `outputs`): `poll`, `poll_timeout`, `handle_input`,
+/// protocol queues `$out` outputs in its [`Outbox`]): `poll`, `poll_timeout`, `handle_input`,
 /// `cancel`, and the [`crate::Operation`] trait on them. Written once for push, pull and
 /// fetch.
 macro_rules! engine_api {
@@ -486,8 +498,7 @@ macro_rules! engine_api {
             /// pending (never after `Finished`).
             #[must_use]
             pub fn poll(&mut self) -> Option<$out> {
-                let queued = self.engine.proto.outputs.pop_front();
-                self.engine.poll(queued, <$out>::Timeout)
+                self.engine.poll()
             }
 
             /// When [`crate::Input::Timeout`] is due, if nothing else happens first: the

@@ -6,8 +6,10 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::Error;
-use crate::http::{Body, HeaderMap, Method, Request, RequestId, ResponseHead};
+use crate::http::{Body, HeaderMap, Method, ResponseHead};
+use crate::retry::Retrying;
 
+use super::outbox::{Outbox, Outputs};
 use super::{Cx, Redirect, Step};
 
 /// The method, URL, headers and body of a step's request.
@@ -68,6 +70,12 @@ pub(crate) enum Transient {
 pub(crate) trait Protocol {
     /// What a request is for (a blob's chunk, a manifest, a stream).
     type Step: Copy + Eq + std::fmt::Debug;
+
+    /// What the operation outputs.
+    type Output: Outputs;
+
+    /// Its output queue: the engine queues requests, aborts and its events there too.
+    fn outbox(&mut self) -> &mut Outbox<Self::Output>;
 
     /// What `step` is doing, for errors and events: `uploading blob sha256:0123…`.
     fn describe(&self, step: Self::Step) -> String;
@@ -131,18 +139,6 @@ pub(crate) trait Protocol {
     /// Whether the operation has finished.
     fn finished(&self) -> bool;
 
-    /// Outputs: send `request`.
-    fn send(&mut self, request: Request);
-
-    /// Outputs: stop request `id` (the engine gave up on it).
-    fn abort(&mut self, id: RequestId);
-
-    /// Outputs: a retry is planned.
-    fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String);
-
-    /// Outputs: the registry speaks plain HTTP; using it.
-    fn plain_http(&mut self, host: String);
-
     /// Plans another attempt of `step` after a backoff (`hint`: the registry's
     /// `Retry-After`); false when attempts or the time budget are exhausted.
     fn retry(
@@ -161,7 +157,12 @@ pub(crate) trait Protocol {
             return false;
         };
         let what = self.describe(step);
-        self.retrying(what, attempt, delay, reason);
+        self.outbox().push(Self::Output::retrying(Retrying {
+            what,
+            attempt,
+            delay,
+            reason,
+        }));
         cx.schedule(delay, Step::Op(step));
         true
     }

@@ -7,6 +7,9 @@ use std::collections::VecDeque;
 use crate::concurrency::{Change, ConcurrencyController};
 use crate::time::Instant;
 
+use super::outbox::Reports;
+use super::{Cx, Protocol};
+
 #[derive(Debug)]
 pub(crate) struct BlobWindow {
     queue: VecDeque<usize>,
@@ -83,5 +86,55 @@ impl BlobWindow {
     /// A blob request failed with a sign of overload: the adaptive window halves.
     pub(crate) fn on_congestion(&mut self, now: Instant) -> Option<Change> {
         self.concurrency.as_mut().and_then(|c| c.on_congestion(now))
+    }
+}
+
+/// A protocol that moves blobs through a [`BlobWindow`] (push, pull): the window's decisions
+/// become `Concurrency` events and started blobs the same way for both.
+pub(crate) trait Windowed: Protocol<Output: Reports> {
+    /// The protocol's window.
+    fn window(&mut self) -> &mut BlobWindow;
+
+    /// Whether blobs are moving now: the window's decisions count only then.
+    fn blobs_moving(&self) -> bool;
+
+    /// Whether `step` moves a blob.
+    fn moves_blob(step: Self::Step) -> bool;
+
+    /// Feeds the window the protocol's measure of bytes moved so far (a push's confirmed
+    /// request bodies, a pull's received bytes): the change it leads to, if any.
+    fn measure(&mut self, now: Instant) -> Option<Change>;
+
+    /// Starts queued blobs while the window has room.
+    fn fill_slots(&mut self, cx: &mut Cx<Self::Step>);
+
+    /// More bytes moved: a larger window starts blobs at once, a smaller one as blobs finish
+    /// (a blob once started runs to its end).
+    fn adapt(&mut self, cx: &mut Cx<Self::Step>) {
+        if !self.blobs_moving() {
+            return;
+        }
+        if let Some(change) = self.measure(cx.now) {
+            self.window_changed(change, cx);
+        }
+    }
+
+    /// `step` failed with a sign of overload: the adaptive window halves.
+    fn congestion(&mut self, step: Self::Step, cx: &mut Cx<Self::Step>) {
+        if !self.blobs_moving() || !Self::moves_blob(step) {
+            return;
+        }
+        if let Some(change) = self.window().on_congestion(cx.now) {
+            self.window_changed(change, cx);
+        }
+    }
+
+    /// Reports the window's `change`; a larger window starts queued blobs.
+    fn window_changed(&mut self, change: Change, cx: &mut Cx<Self::Step>) {
+        let grew = change.to > change.from;
+        self.outbox().push(Self::Output::concurrency(change));
+        if grew {
+            self.fill_slots(cx);
+        }
     }
 }

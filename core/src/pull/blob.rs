@@ -3,6 +3,9 @@
 use crate::digest::{Digest, Hasher};
 use crate::engine::Redirect;
 
+use super::event::Event;
+use super::plan::PullReport;
+
 /// Where a blob's download stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BlobState {
@@ -47,6 +50,30 @@ impl BlobDownload {
             redirect: Redirect::default(),
             from_partial: false,
         }
+    }
+
+    /// Counts the blob in the pull's report `r`.
+    pub(crate) fn add_to(&self, r: &mut PullReport) {
+        match self.state {
+            BlobState::Done { skipped: true } => {
+                r.blobs_skipped += 1;
+                r.bytes_skipped = r.bytes_skipped.saturating_add(self.size);
+            }
+            BlobState::Done { skipped: false } => {
+                r.blobs_downloaded += 1;
+                r.bytes_downloaded = r.bytes_downloaded.saturating_add(self.size);
+            }
+            _ => {}
+        }
+    }
+
+    /// Its progress, while its bytes arrive.
+    pub(crate) fn progress(&self) -> Option<Event> {
+        (self.state == BlobState::Receiving).then(|| Event::BlobProgress {
+            digest: self.digest.clone(),
+            received: self.received,
+            size: self.size,
+        })
     }
 
     /// Prepares another request for the rest of the blob (from `received` on).

@@ -6,8 +6,9 @@ use std::collections::HashSet;
 
 use crate::concurrency::Change;
 use crate::digest::{Digest, Hasher};
-use crate::engine::Cx;
+use crate::engine::{BlobWindow, Cx, Reporting, Windowed};
 use crate::error::Error;
+use crate::time::Instant;
 
 use super::blob::{BlobDownload, BlobState};
 use super::event::{Event, Output};
@@ -72,7 +73,7 @@ impl Pulling {
                 continue;
             }
             if len > blob.size {
-                self.outputs.push_back(Output::Discard { digest });
+                self.outputs.push(Output::Discard { digest });
                 continue;
             }
             let size = blob.size;
@@ -81,12 +82,12 @@ impl Pulling {
                 if hasher.finish() == digest {
                     blob.received = len;
                     blob.state = BlobState::Done { skipped: false };
-                    self.outputs.push_back(Output::Commit {
+                    self.outputs.push(Output::Commit {
                         digest: digest.clone(),
                     });
                     self.event(Event::BlobDone { digest, size });
                 } else {
-                    self.outputs.push_back(Output::Discard { digest });
+                    self.outputs.push(Output::Discard { digest });
                 }
                 continue;
             }
@@ -106,7 +107,7 @@ impl Pulling {
         let digest = blob.digest.clone();
         let actual = std::mem::replace(&mut blob.hasher, Hasher::new(digest.algorithm())).finish();
         if blob.received != blob.size || actual != digest {
-            self.outputs.push_back(Output::Discard {
+            self.outputs.push(Output::Discard {
                 digest: digest.clone(),
             });
             if std::mem::take(&mut blob.from_partial) {
@@ -135,7 +136,7 @@ impl Pulling {
         }
         let size = blob.size;
         blob.state = BlobState::Done { skipped: false };
-        self.outputs.push_back(Output::Commit {
+        self.outputs.push(Output::Commit {
             digest: digest.clone(),
         });
         self.event(Event::BlobDone { digest, size });
@@ -144,37 +145,27 @@ impl Pulling {
         self.fill_slots(cx);
         Ok(())
     }
+}
 
-    /// Feeds the window the bytes received so far; a larger window starts blobs at once, a
-    /// smaller one as blobs finish.
-    pub(super) fn adapt(&mut self, cx: &mut Cx<Step>) {
-        if self.phase != Phase::Blobs {
-            return;
-        }
-        if let Some(change) = self.window.on_progress(cx.now, self.received_total) {
-            self.window_changed(change, cx);
-        }
+impl Windowed for Pulling {
+    fn window(&mut self) -> &mut BlobWindow {
+        &mut self.window
     }
 
-    /// A blob request failed with a sign of overload: the adaptive window halves.
-    pub(super) fn congestion(&mut self, step: Step, cx: &mut Cx<Step>) {
-        if self.phase != Phase::Blobs || !matches!(step, Step::Blob(_)) {
-            return;
-        }
-        if let Some(change) = self.window.on_congestion(cx.now) {
-            self.window_changed(change, cx);
-        }
+    fn blobs_moving(&self) -> bool {
+        self.phase == Phase::Blobs
     }
 
-    pub(super) fn window_changed(&mut self, change: Change, cx: &mut Cx<Step>) {
-        let grew = change.to > change.from;
-        self.event(Event::Concurrency(change));
-        if grew {
-            self.fill_slots(cx);
-        }
+    fn moves_blob(step: Step) -> bool {
+        matches!(step, Step::Blob(_))
     }
 
-    pub(super) fn fill_slots(&mut self, cx: &mut Cx<Step>) {
+    /// The bytes received so far.
+    fn measure(&mut self, now: Instant) -> Option<Change> {
+        self.window.on_progress(now, self.accountant.moved())
+    }
+
+    fn fill_slots(&mut self, cx: &mut Cx<Step>) {
         while let Some(b) = self.window.next() {
             let blob = &self.blobs[b];
             let event = Event::BlobStarted {

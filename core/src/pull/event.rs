@@ -1,7 +1,5 @@
 //! What a pull tells its runner: requests, where blob bytes go, events, the outcome.
 
-use std::time::Duration;
-
 use super::plan::PullReport;
 use crate::concurrency::Change;
 use crate::digest::Digest;
@@ -9,6 +7,7 @@ use crate::error::Error;
 use crate::http::{Request, RequestId};
 use crate::platform::Platform;
 use crate::progress::Progress;
+use crate::retry::Retrying;
 
 /// The next thing the runner must do.
 #[derive(Debug)]
@@ -145,16 +144,7 @@ pub enum Event {
         size: u64,
     },
     /// A request failed transiently and will be tried again.
-    Retrying {
-        /// What is retried.
-        what: String,
-        /// The attempt about to be made.
-        attempt: u32,
-        /// How long until then.
-        delay: Duration,
-        /// Why the last one failed.
-        reason: String,
-    },
+    Retrying(Retrying),
     /// The adaptive concurrency controller changed the number of blobs in flight (see
     /// [`crate::concurrency`]).
     Concurrency(Change),
@@ -162,49 +152,4 @@ pub enum Event {
     Progress(Progress),
 }
 
-impl Event {
-    /// The event in the JSON vocabulary shared by the CLI's `--progress json` lines and
-    /// tug-wasm's `onEvent` objects; `None` for events outside it.
-    pub fn json(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
-        let v = match self {
-            Event::PlainHttpFallback { host } => {
-                json!({"event": "plain_http_fallback", "host": host})
-            }
-            Event::Resolved { digest, media_type } => {
-                json!({"event": "resolved", "digest": digest, "media_type": media_type})
-            }
-            Event::PlatformChosen { platform, digest } => {
-                json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
-            }
-            Event::BlobSkipped { digest, size } => {
-                json!({"event": "blob_skipped", "digest": digest, "size": size})
-            }
-            Event::BlobStarted { digest, size } => {
-                json!({"event": "blob_started", "digest": digest, "size": size})
-            }
-            Event::BlobResumed { digest, from, size } => {
-                json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
-            }
-            Event::BlobProgress {
-                digest,
-                received,
-                size,
-            } => {
-                json!({"event": "blob_progress", "digest": digest, "received": received, "size": size})
-            }
-            Event::BlobDone { digest, size } => {
-                json!({"event": "blob_done", "digest": digest, "size": size})
-            }
-            Event::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-            } => crate::progress::retrying_json(what, *attempt, *delay, reason),
-            Event::Progress(p) => p.json("received_bytes"),
-            _ => return None,
-        };
-        Some(v)
-    }
-}
+crate::engine::reported_outputs!(Output, Event, PullReport);

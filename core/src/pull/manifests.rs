@@ -3,7 +3,7 @@
 //! time, each parsed as an image or refused.
 
 use crate::digest::{Digest, Hasher};
-use crate::engine::{Cx, Protocol};
+use crate::engine::{Cx, Protocol, Reporting};
 use crate::error::Error;
 use crate::http::ResponseHead;
 use crate::manifest::{self, Parsed};

@@ -19,7 +19,6 @@ mod report;
 mod step;
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
 
 pub use event::{BlobSink, Event, Output};
 pub use plan::{FetchedManifest, PullConfig, PullPlan, PullReport, PulledImage};
@@ -29,10 +28,11 @@ use step::Step;
 
 use crate::digest::{Digest, Hasher};
 use crate::engine::{
-    Accountant, BlobWindow, Cx, Engine, Failure, Parts, Protocol, Redirect, Response, Transient,
+    Accountant, BlobWindow, Cx, Engine, Failure, Outbox, Parts, Protocol, Redirect, Reporting,
+    Response, Transient, Windowed,
 };
 use crate::error::{Error, Misuse};
-use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
+use crate::http::{content_range_start, HeaderMap, HeaderValue, ResponseHead};
 use crate::manifest::MANIFEST_ACCEPT;
 use crate::platform::Platform;
 use crate::session::Session;
@@ -83,9 +83,8 @@ struct Pulling {
     manifests_active: usize,
     blobs: Vec<BlobDownload>,
     window: BlobWindow,
-    outputs: VecDeque<Output>,
+    outputs: Outbox<Output>,
     accountant: Accountant,
-    received_total: u64,
     /// Prefixes of blobs an earlier run left: bytes held and their running hash.
     partials: HashMap<Digest, (u64, Hasher)>,
 }
@@ -98,10 +97,9 @@ impl Pull {
 
     /// [`Pull::new`] numbering its requests from `id_base` on.
     pub(crate) fn with_ids(plan: PullPlan, config: PullConfig, now: Instant, id_base: u64) -> Pull {
-        let mut session = Session::new(&plan.registry, &config.registry, now).ids_from(id_base);
-        session
-            .auth
-            .add_scope(format!("repository:{}:pull", plan.repository));
+        let session = Session::new(&plan.registry, &config.registry, now)
+            .ids_from(id_base)
+            .scoped(&plan.repository, "pull");
         let root_job = ManifestJob {
             reference: plan.reference.clone(),
             expect: plan.reference.parse::<Digest>().ok(),
@@ -123,8 +121,7 @@ impl Pull {
             manifest_queue: VecDeque::new(),
             manifests_active: 0,
             blobs: Vec::new(),
-            outputs: VecDeque::new(),
-            received_total: 0,
+            outputs: Outbox::default(),
             partials: HashMap::new(),
         };
         Pull {
@@ -159,6 +156,11 @@ crate::engine::engine_api!(Pull, Output);
 
 impl Protocol for Pulling {
     type Step = Step;
+    type Output = Output;
+
+    fn outbox(&mut self) -> &mut Outbox<Output> {
+        &mut self.outputs
+    }
 
     fn describe(&self, step: Step) -> String {
         match step {
@@ -218,7 +220,7 @@ impl Protocol for Pulling {
                     // The server ignored the range: start this blob over.
                     let digest = blob.digest.clone();
                     blob.restart();
-                    self.outputs.push_back(Output::Discard { digest });
+                    self.outputs.push(Output::Discard { digest });
                 }
                 self.blobs[b].state = BlobState::Receiving;
             }
@@ -242,7 +244,7 @@ impl Protocol for Pulling {
                 blob.size
             );
             let digest = blob.digest.clone();
-            self.outputs.push_back(Output::Discard { digest });
+            self.outputs.push(Output::Discard { digest });
             self.finish(
                 Err(Error::Protocol {
                     action: format!("downloading {what}"),
@@ -254,9 +256,9 @@ impl Protocol for Pulling {
         }
         blob.hasher.update(data);
         blob.received += data.len() as u64;
-        self.received_total += data.len() as u64;
+        self.accountant.count(data.len() as u64);
         let digest = blob.digest.clone();
-        self.outputs.push_back(Output::Write {
+        self.outputs.push(Output::Write {
             digest,
             offset,
             data: data.to_vec(),
@@ -322,28 +324,7 @@ impl Protocol for Pulling {
     }
 
     fn finished(&self) -> bool {
-        self.phase == Phase::Finished
-    }
-
-    fn send(&mut self, request: Request) {
-        self.outputs.push_back(Output::Send(request));
-    }
-
-    fn abort(&mut self, id: RequestId) {
-        self.outputs.push_back(Output::Abort(id));
-    }
-
-    fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {
-        self.event(Event::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        });
-    }
-
-    fn plain_http(&mut self, host: String) {
-        self.event(Event::PlainHttpFallback { host });
+        self.outputs.ended()
     }
 }
 

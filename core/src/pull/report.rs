@@ -1,44 +1,29 @@
 //! What a pull tells: events, progress (per blob and overall) and the final report.
 
 use crate::digest::Digest;
-use crate::engine::Cx;
-use crate::error::Error;
+use crate::engine::{Accountant, Cx, Reporting};
 use crate::progress::Progress;
 
-use super::blob::BlobState;
-use super::event::{Event, Output};
+use super::blob::{BlobDownload, BlobState};
+use super::event::Event;
 use super::plan::{FetchedManifest, PullReport};
 use super::step::Step;
 use super::{Phase, Pulling};
 
-impl Pulling {
-    pub(super) fn event(&mut self, e: Event) {
-        self.outputs.push_back(Output::Event(e));
+impl Reporting for Pulling {
+    fn accountant(&mut self) -> &mut Accountant {
+        &mut self.accountant
     }
 
-    pub(super) fn maybe_progress(&mut self, force: bool, cx: &Cx<Step>) {
-        if !self.accountant.tick(cx.now, self.received_total, force) {
-            return;
-        }
-        let moving: Vec<Event> = self
-            .blobs
+    fn blob_progress(&self) -> Vec<Event> {
+        self.blobs
             .iter()
-            .filter(|b| b.state == BlobState::Receiving)
-            .map(|b| Event::BlobProgress {
-                digest: b.digest.clone(),
-                received: b.received,
-                size: b.size,
-            })
-            .collect();
-        for e in moving {
-            self.event(e);
-        }
-        let p = self.progress(cx);
-        self.event(Event::Progress(p));
+            .filter_map(BlobDownload::progress)
+            .collect()
     }
 
-    pub(super) fn progress(&mut self, cx: &Cx<Step>) -> Progress {
-        let mut p = Progress::counting(self.received_total, self.blobs.len());
+    fn counts(&self) -> Progress {
+        let mut p = Progress::counting(self.accountant.moved(), self.blobs.len());
         // Sizes come from the registry's manifests: sums saturate rather than overflow.
         for b in &self.blobs {
             p.total_bytes = p.total_bytes.saturating_add(b.size);
@@ -55,10 +40,10 @@ impl Pulling {
                 _ => p.transferred_bytes = p.transferred_bytes.saturating_add(b.received),
             }
         }
-        self.accountant.progress(cx.now, p)
+        p
     }
 
-    pub(super) fn report(&self, cx: &Cx<Step>) -> PullReport {
+    fn report(&self, cx: &Cx<Step>) -> PullReport {
         let mut r = PullReport {
             root: self.root.clone().unwrap_or_else(|| FetchedManifest {
                 digest: Digest::sha256_of(b""),
@@ -79,36 +64,14 @@ impl Pulling {
             elapsed: self.accountant.elapsed(cx.now),
         };
         for b in &self.blobs {
-            match b.state {
-                BlobState::Done { skipped: true } => {
-                    r.blobs_skipped += 1;
-                    r.bytes_skipped = r.bytes_skipped.saturating_add(b.size);
-                }
-                BlobState::Done { skipped: false } => {
-                    r.blobs_downloaded += 1;
-                    r.bytes_downloaded = r.bytes_downloaded.saturating_add(b.size);
-                }
-                _ => {}
-            }
+            b.add_to(&mut r);
         }
         r
     }
 
-    pub(super) fn succeed(&mut self, cx: &Cx<Step>) {
-        let report = self.report(cx);
-        self.finish(Ok(report), cx);
-    }
-
-    pub(super) fn finish(&mut self, result: Result<PullReport, Error>, cx: &Cx<Step>) {
-        if self.phase == Phase::Finished {
-            return;
-        }
-        // A failed pull keeps unfinished blobs' temporary files: what arrived is a prefix
-        // a later run can continue (`handle_partial`); the digest check covers it then.
-        if result.is_ok() {
-            self.maybe_progress(true, cx);
-        }
+    /// A failed pull keeps unfinished blobs' temporary files: what arrived is a prefix a
+    /// later run can continue (`handle_partial`); the digest check covers it then.
+    fn closed(&mut self) {
         self.phase = Phase::Finished;
-        self.outputs.push_back(Output::Finished(result));
     }
 }

@@ -5,6 +5,9 @@ use url::Url;
 
 use crate::digest::{Digest, Hasher};
 
+use super::event::Event;
+use super::plan::PushReport;
+
 /// Where one unique blob's upload stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum BlobState {
@@ -76,6 +79,33 @@ impl BlobUpload {
             recheck: None,
             hasher,
         }
+    }
+
+    /// Counts the blob in the push's report `r`.
+    pub(crate) fn add_to(&self, r: &mut PushReport) {
+        match self.state {
+            BlobState::Done { skipped: true, .. } => {
+                r.blobs_skipped += 1;
+                r.bytes_skipped += self.size;
+            }
+            BlobState::Done { mounted: true, .. } => r.blobs_mounted += 1,
+            BlobState::Done { .. } => {
+                r.blobs_uploaded += 1;
+                r.bytes_uploaded += self.size;
+            }
+            BlobState::Missing => r.blobs_missing.push(self.digest.clone()),
+            _ => {}
+        }
+    }
+
+    /// Its progress, while it is being uploaded.
+    pub(crate) fn progress(&self) -> Option<Event> {
+        let moving = matches!(self.state, BlobState::Uploading { .. } | BlobState::Opening);
+        moving.then(|| Event::BlobProgress {
+            blob: self.plan_index,
+            sent: self.transferred(),
+            size: self.size,
+        })
     }
 
     /// A short name for messages: `blob sha256:0123456789ab`.

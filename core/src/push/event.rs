@@ -1,13 +1,12 @@
 //! What a push tells its runner: requests to send, events to show, and the final outcome.
 
-use std::time::Duration;
-
 use super::plan::PushReport;
 use crate::concurrency::Change;
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::http::{Request, RequestId};
 use crate::progress::Progress;
+use crate::retry::Retrying;
 
 /// The next thing the runner must do.
 #[derive(Debug)]
@@ -117,16 +116,7 @@ pub enum Event {
         size: u64,
     },
     /// A request failed transiently and will be tried again.
-    Retrying {
-        /// What is retried, e.g. `blob sha256:ab12…`.
-        what: String,
-        /// The attempt about to be made (2 = first retry).
-        attempt: u32,
-        /// How long until it is made.
-        delay: Duration,
-        /// Why the last one failed.
-        reason: String,
-    },
+    Retrying(Retrying),
     /// The manifest is in place under the reference.
     ManifestPushed {
         /// Its digest.
@@ -139,51 +129,4 @@ pub enum Event {
     Progress(Progress),
 }
 
-impl Event {
-    /// The event in the JSON vocabulary shared by the CLI's `--progress json` lines and
-    /// tug-wasm's `onEvent` objects (sizes in bytes, durations in milliseconds); `None` for
-    /// events outside it (concurrency decisions are reported on their own).
-    pub fn json(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
-        let v = match self {
-            Event::PlainHttpFallback { host } => {
-                json!({"event": "plain_http_fallback", "host": host})
-            }
-            Event::BlobSkipped { blob, digest, size } => {
-                json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
-            }
-            Event::BlobMounted {
-                blob,
-                digest,
-                size,
-                from,
-            } => {
-                json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
-            }
-            Event::BlobMissing { blob, digest, size } => {
-                json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
-            }
-            Event::BlobStarted { blob, digest, size } => {
-                json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
-            }
-            Event::BlobProgress { blob, sent, size } => {
-                json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
-            }
-            Event::BlobCommitted { blob, digest, size } => {
-                json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
-            }
-            Event::Retrying {
-                what,
-                attempt,
-                delay,
-                reason,
-            } => crate::progress::retrying_json(what, *attempt, *delay, reason),
-            Event::ManifestPushed { digest } => {
-                json!({"event": "manifest_pushed", "digest": digest})
-            }
-            Event::Progress(p) => p.json("sent_bytes"),
-            _ => return None,
-        };
-        Some(v)
-    }
-}
+crate::engine::reported_outputs!(Output, Event, PushReport);

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use crate::engine::Cx;
 use crate::engine::Step::Op;
+use crate::engine::{Cx, Reporting, Windowed};
 use crate::error::Error;
 use crate::http::ResponseHead;
 use crate::registry_error::RegistryErrors;
+use crate::retry::Retrying;
 
 use super::blob::BlobState;
 use super::event::Event;
@@ -87,12 +88,12 @@ impl Pushing {
         self.phase = Phase::Blobs;
         cx.retries += 1;
         let what = format!("manifest for {}", self.plan.reference);
-        self.event(Event::Retrying {
+        self.event(Event::Retrying(Retrying {
             what,
             attempt: 2,
             delay: Duration::ZERO,
             reason: format!("{status} from registry: a blob it confirmed is unknown to it; checking every blob again"),
-        });
+        }));
         for b in 0..self.blobs.len() {
             if matches!(self.blobs[b].state, BlobState::Done { .. }) {
                 self.blobs[b].recheck = Some(self.blobs[b].state.clone());

@@ -41,7 +41,7 @@ mod schedule;
 mod step;
 mod upload;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub use event::{Event, Output};
@@ -52,10 +52,10 @@ use blob::{BlobState, BlobUpload};
 use step::Step;
 
 use crate::engine::{
-    Accountant, BlobWindow, Cx, Engine, Failure, Parts, Protocol, Response, Transient,
+    Accountant, BlobWindow, Cx, Engine, Failure, Outbox, Parts, Protocol, Reporting, Response,
+    Transient, Windowed,
 };
 use crate::error::{Error, Misuse};
-use crate::http::{Request, RequestId};
 use crate::registry_error::RegistryErrors;
 use crate::session::Session;
 use crate::time::Instant;
@@ -86,9 +86,8 @@ struct Pushing {
     phase: Phase,
     blobs: Vec<BlobUpload>,
     window: BlobWindow,
-    outputs: VecDeque<Output>,
+    outputs: Outbox<Output>,
     accountant: Accountant,
-    sent_total: u64,
     /// Request body bytes of blobs whose responses came back (the adaptive controller's
     /// measure: bytes handed to a socket may still sit in buffers).
     confirmed_total: u64,
@@ -116,12 +115,11 @@ impl Push {
 
     /// [`Push::new`] numbering its requests from `id_base` on.
     pub(crate) fn with_ids(plan: PushPlan, config: PushConfig, now: Instant, id_base: u64) -> Push {
-        let mut session = Session::new(&plan.registry, &config.registry, now).ids_from(id_base);
-        session
-            .auth
-            .add_scope(format!("repository:{}:pull,push", plan.repository));
+        let mut session = Session::new(&plan.registry, &config.registry, now)
+            .ids_from(id_base)
+            .scoped(&plan.repository, "pull,push");
         if let Some(from) = &plan.mount_from {
-            session.auth.add_scope(format!("repository:{from}:pull"));
+            session = session.scoped(from, "pull");
         }
         let mut pending: Vec<usize> = plan
             .pending
@@ -155,8 +153,7 @@ impl Push {
             phase: Phase::Ping,
             blobs,
             window,
-            outputs: VecDeque::new(),
-            sent_total: 0,
+            outputs: Outbox::default(),
             confirmed_total: 0,
             manifest_attempts: 1,
             chunk_limit: None,
@@ -165,8 +162,7 @@ impl Push {
             pending,
         };
         if let Err(e) = pushing.validate() {
-            pushing.phase = Phase::Finished;
-            pushing.outputs.push_back(Output::Finished(Err(e)));
+            pushing.finish(Err(e), &session);
         }
         Push {
             engine: Engine::new(pushing, session),
@@ -274,6 +270,11 @@ impl Pushing {
 
 impl Protocol for Pushing {
     type Step = Step;
+    type Output = Output;
+
+    fn outbox(&mut self) -> &mut Outbox<Output> {
+        &mut self.outputs
+    }
 
     fn describe(&self, step: Step) -> String {
         self.describe_step(step)
@@ -289,7 +290,7 @@ impl Protocol for Pushing {
     }
 
     fn on_sent(&mut self, step: Step, offset: u64, data: &[u8], cx: &mut Cx<Step>) {
-        self.sent_total += data.len() as u64;
+        self.accountant.count(data.len() as u64);
         if let Some(b) = step.blob() {
             self.blobs[b].hash_sent(step.body_start() + offset, data);
         }
@@ -298,7 +299,7 @@ impl Protocol for Pushing {
 
     fn on_done(&mut self, step: Step, body_len: u64, sent: u64, cx: &mut Cx<Step>) {
         if sent < body_len {
-            self.sent_total += body_len - sent;
+            self.accountant.count(body_len - sent);
         }
         if body_len > 0 && step.blob().is_some() {
             // The response confirms the body crossed the link.
@@ -387,27 +388,6 @@ impl Protocol for Pushing {
     }
 
     fn finished(&self) -> bool {
-        self.phase == Phase::Finished
-    }
-
-    fn send(&mut self, request: Request) {
-        self.outputs.push_back(Output::Send(request));
-    }
-
-    fn abort(&mut self, id: RequestId) {
-        self.outputs.push_back(Output::Abort(id));
-    }
-
-    fn retrying(&mut self, what: String, attempt: u32, delay: Duration, reason: String) {
-        self.event(Event::Retrying {
-            what,
-            attempt,
-            delay,
-            reason,
-        });
-    }
-
-    fn plain_http(&mut self, host: String) {
-        self.event(Event::PlainHttpFallback { host });
+        self.outputs.ended()
     }
 }

@@ -1,12 +1,12 @@
 //! What a push tells: what each step is doing, its events, progress (per blob and overall)
 //! and the final report.
 
-use crate::engine::{Cx, Failure};
+use crate::engine::{Accountant, Cx, Failure, Reporting};
 use crate::error::Error;
 use crate::progress::Progress;
 
-use super::blob::BlobState;
-use super::event::{Event, Output};
+use super::blob::{BlobState, BlobUpload};
+use super::event::Event;
 use super::plan::PushReport;
 use super::step::Step;
 use super::{Phase, Pushing};
@@ -40,35 +40,19 @@ impl Pushing {
             message: message.to_owned(),
         })
     }
+}
 
-    pub(super) fn event(&mut self, e: Event) {
-        self.outputs.push_back(Output::Event(e));
+impl Reporting for Pushing {
+    fn accountant(&mut self) -> &mut Accountant {
+        &mut self.accountant
     }
 
-    /// Emits per-blob and overall progress, at most once per interval unless forced.
-    pub(super) fn maybe_progress(&mut self, force: bool, cx: &Cx<Step>) {
-        if !self.accountant.tick(cx.now, self.sent_total, force) {
-            return;
-        }
-        let moving: Vec<Event> = self
-            .blobs
-            .iter()
-            .filter(|b| matches!(b.state, BlobState::Uploading { .. } | BlobState::Opening))
-            .map(|b| Event::BlobProgress {
-                blob: b.plan_index,
-                sent: b.transferred(),
-                size: b.size,
-            })
-            .collect();
-        for e in moving {
-            self.event(e);
-        }
-        let p = self.progress(cx);
-        self.event(Event::Progress(p));
+    fn blob_progress(&self) -> Vec<Event> {
+        self.blobs.iter().filter_map(BlobUpload::progress).collect()
     }
 
-    fn progress(&mut self, cx: &Cx<Step>) -> Progress {
-        let mut p = Progress::counting(self.sent_total, self.blobs.len());
+    fn counts(&self) -> Progress {
+        let mut p = Progress::counting(self.accountant.moved(), self.blobs.len());
         // Blobs still being made count with their estimates.
         for &i in &self.pending {
             p.total_bytes += self.plan.blobs[i].size;
@@ -86,7 +70,7 @@ impl Pushing {
                 }
             }
         }
-        self.accountant.progress(cx.now, p)
+        p
     }
 
     fn report(&self, cx: &Cx<Step>) -> PushReport {
@@ -103,37 +87,12 @@ impl Pushing {
             elapsed: self.accountant.elapsed(cx.now),
         };
         for b in &self.blobs {
-            match b.state {
-                BlobState::Done { skipped: true, .. } => {
-                    r.blobs_skipped += 1;
-                    r.bytes_skipped += b.size;
-                }
-                BlobState::Done { mounted: true, .. } => r.blobs_mounted += 1,
-                BlobState::Done { .. } => {
-                    r.blobs_uploaded += 1;
-                    r.bytes_uploaded += b.size;
-                }
-                BlobState::Missing => r.blobs_missing.push(b.digest.clone()),
-                _ => {}
-            }
+            b.add_to(&mut r);
         }
         r
     }
 
-    /// The push is done: its report.
-    pub(super) fn succeed(&mut self, cx: &Cx<Step>) {
-        let report = self.report(cx);
-        self.finish(Ok(report), cx);
-    }
-
-    pub(super) fn finish(&mut self, result: Result<PushReport, Error>, cx: &Cx<Step>) {
-        if self.phase == Phase::Finished {
-            return;
-        }
-        if result.is_ok() {
-            self.maybe_progress(true, cx);
-        }
+    fn closed(&mut self) {
         self.phase = Phase::Finished;
-        self.outputs.push_back(Output::Finished(result));
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::endpoint::is_http;
 use crate::engine::Step::Op;
-use crate::engine::{Cx, Failure};
+use crate::engine::{Cx, Failure, Reporting};
 use crate::error::Error;
 use crate::http::ResponseHead;
 

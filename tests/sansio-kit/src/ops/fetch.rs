@@ -208,7 +208,7 @@ impl Plug for FetchPlug {
                 self.failed.push((stream, error));
                 Out::Other
             }
-            Output::Retrying { .. } => {
+            Output::Retrying(_) => {
                 self.retries += 1;
                 Out::Other
             }

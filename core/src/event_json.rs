@@ -1,0 +1,116 @@
+//! The JSON vocabulary of events, in one place: the CLI's `--progress json` lines and
+//! tug-wasm's `onEvent` objects are these values (sizes in bytes, durations in
+//! milliseconds, digests as strings).
+
+use serde_json::{json, Value};
+
+use crate::progress::Progress;
+use crate::retry::Retrying;
+use crate::{pull, push};
+
+impl push::Event {
+    /// The event in the JSON vocabulary; `None` for events outside it (concurrency
+    /// decisions are reported on their own).
+    pub fn json(&self) -> Option<Value> {
+        let v = match self {
+            push::Event::PlainHttpFallback { host } => plain_http_fallback(host),
+            push::Event::BlobSkipped { blob, digest, size } => {
+                json!({"event": "blob_skipped", "blob": blob, "digest": digest, "size": size})
+            }
+            push::Event::BlobMounted {
+                blob,
+                digest,
+                size,
+                from,
+            } => {
+                json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
+            }
+            push::Event::BlobMissing { blob, digest, size } => {
+                json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
+            }
+            push::Event::BlobStarted { blob, digest, size } => {
+                json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
+            }
+            push::Event::BlobProgress { blob, sent, size } => {
+                json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
+            }
+            push::Event::BlobCommitted { blob, digest, size } => {
+                json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
+            }
+            push::Event::Retrying(r) => r.json(),
+            push::Event::ManifestPushed { digest } => {
+                json!({"event": "manifest_pushed", "digest": digest})
+            }
+            push::Event::Progress(p) => p.json("sent_bytes"),
+            _ => return None,
+        };
+        Some(v)
+    }
+}
+
+impl pull::Event {
+    /// The event in the JSON vocabulary; `None` for events outside it.
+    pub fn json(&self) -> Option<Value> {
+        let v = match self {
+            pull::Event::PlainHttpFallback { host } => plain_http_fallback(host),
+            pull::Event::Resolved { digest, media_type } => {
+                json!({"event": "resolved", "digest": digest, "media_type": media_type})
+            }
+            pull::Event::PlatformChosen { platform, digest } => {
+                json!({"event": "platform_chosen", "platform": platform.to_string(), "digest": digest})
+            }
+            pull::Event::BlobSkipped { digest, size } => {
+                json!({"event": "blob_skipped", "digest": digest, "size": size})
+            }
+            pull::Event::BlobStarted { digest, size } => {
+                json!({"event": "blob_started", "digest": digest, "size": size})
+            }
+            pull::Event::BlobResumed { digest, from, size } => {
+                json!({"event": "blob_resumed", "digest": digest, "from": from, "size": size})
+            }
+            pull::Event::BlobProgress {
+                digest,
+                received,
+                size,
+            } => {
+                json!({"event": "blob_progress", "digest": digest, "received": received, "size": size})
+            }
+            pull::Event::BlobDone { digest, size } => {
+                json!({"event": "blob_done", "digest": digest, "size": size})
+            }
+            pull::Event::Retrying(r) => r.json(),
+            pull::Event::Progress(p) => p.json("received_bytes"),
+            _ => return None,
+        };
+        Some(v)
+    }
+}
+
+impl Progress {
+    /// The snapshot as a `progress` event; `moved` names [`Progress::sent_bytes`]: `sent_bytes` for a
+    /// push, `received_bytes` for a pull.
+    pub fn json(&self, moved: &str) -> Value {
+        json!({
+            "event": "progress", "total_bytes": self.total_bytes, "done_bytes": self.done_bytes,
+            "skipped_bytes": self.skipped_bytes, moved: self.sent_bytes,
+            "transferred_bytes": self.transferred_bytes,
+            "blobs_total": self.blobs_total, "blobs_done": self.blobs_done,
+            "blobs_skipped": self.blobs_skipped, "bytes_per_second": self.bytes_per_second,
+            "eta_ms": self.eta.map(|d| d.as_millis() as u64),
+            "elapsed_ms": self.elapsed.as_millis() as u64,
+        })
+    }
+}
+
+impl Retrying {
+    /// The `retrying` event.
+    pub fn json(&self) -> Value {
+        json!({"event": "retrying", "what": self.what, "attempt": self.attempt,
+                           "delay_ms": self.delay.as_millis() as u64, "reason": self.reason})
+    }
+}
+
+/// HTTPS failed against a loopback registry that speaks plain HTTP: using HTTP.
+fn plain_http_fallback(host: &str) -> Value {
+    json!({"event": "plain_http_fallback", "host": host})
+}
