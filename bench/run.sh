@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Builds tug (release) and the benchmark, then runs it. Arguments go to tug-bench, e.g.
 #   bench/run.sh --rounds 5
-#   bench/run.sh --mode pull          # or copy, push, pull,copy; default all
+#   bench/run.sh --mode pull          # or copy, push, pull,copy; default all: those three
+#                                     # and the three below
+#   bench/run.sh --mode push-files,pull-tar,rootfs   # issue 13: --compress push of real
+#                                     # files, pull to a docker save tar, a root filesystem
+#   bench/run.sh --mode rootfs --size 64M --rounds 1 # a quick look at small size
 #   bench/run.sh --mode browser --size 512M   # the web page in chromium vs the CLI
 #   bench/run.sh --mode compress      # push --compress gzip/zstd vs none vs skopeo, slow link
 #   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
 #   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
-# See bench/README.md. A benchmark, not a test: the test suite never runs it.
+# Every run gets a fresh TLS registry on tmpfs; push and pull are compared with skopeo and
+# with a raw-curl floor (as many blobs at once as tug's --jobs); the output ends with the
+# issue-13 goals table. See bench/README.md. A benchmark, not a test: the suite never runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -9,40 +9,7 @@ use tug_testkit::{skopeo, Registry, RegistryConfig};
 
 use crate::fixture::BenchImage;
 use crate::measure::{load_average, measure, process_cpu_seconds, system_busy_seconds, Sample};
-
-/// The raw-curl floor: one `POST` + monolithic `PUT` per blob, all blobs at once, then the
-/// manifest. Arguments: URL CA REPO TAG MANIFEST_FILE MANIFEST_MEDIA_TYPE BLOB_FILE…
-/// (blob files are named by their hex sha256, as in an OCI layout).
-pub const CURL_SCRIPT: &str = r#"#!/usr/bin/env bash
-# The raw-curl floor: one POST + monolithic PUT per blob, JOBS blobs at once (0: all of
-# them), then the manifest PUT.
-# Usage: curl-push.sh URL CA REPO TAG MANIFEST_FILE MANIFEST_MEDIA_TYPE JOBS BLOB_FILE...
-# (blob files are named by their hex sha256, as in an OCI layout).
-set -euo pipefail
-url=$1 ca=$2 repo=$3 tag=$4 manifest=$5 mtype=$6 jobs=$7
-shift 7
-[ "$jobs" -gt 0 ] || jobs=$#
-
-upload() {
-  local file=$1 digest loc sep
-  digest="sha256:$(basename "$file")"
-  loc=$(curl -sS --fail --cacert "$ca" -X POST -o /dev/null -D - "$url/v2/$repo/blobs/uploads/" \
-    | tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')
-  [ -n "$loc" ] || { echo "no Location for $digest" >&2; return 1; }
-  case $loc in /*) loc=$url$loc ;; esac
-  case $loc in *\?*) sep='&' ;; *) sep='?' ;; esac
-  # -T streams the file (--data-binary @file would read it all into memory first);
-  # an empty Expect header skips the 100-continue round trip.
-  curl -sS --fail --cacert "$ca" -H 'Expect:' -H 'Content-Type: application/octet-stream' \
-    -T "$file" -o /dev/null "$loc${sep}digest=$digest"
-}
-export -f upload
-export url ca repo
-
-printf '%s\0' "$@" | xargs -0 -n 1 -P "$jobs" bash -c 'set -euo pipefail; upload "$1"' upload
-curl -sS --fail --cacert "$ca" -X PUT -H "Content-Type: $mtype" --data-binary @"$manifest" \
-  -o /dev/null "$url/v2/$repo/manifests/$tag"
-"#;
+use crate::pacing::Measured;
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +43,8 @@ pub enum Client {
     Skopeo,
     /// The same with `--preserve-digests`: layers pushed as they are, uncompressed.
     SkopeoRaw,
-    /// The raw curl upload of the same blobs, `Setup::curl_jobs` at once.
+    /// The floor: curl moving the same blobs, as many at once as tug (`Setup::push_floor_jobs`,
+    /// `Setup::pull_floor_jobs`); push and pull only.
     Curl,
 }
 
@@ -101,8 +69,12 @@ impl Client {
             (Mode::Push | Mode::Copy, Client::SkopeoRaw) => {
                 "skopeo copy --preserve-digests (no compression)"
             }
-            (_, Client::Curl) => {
-                "curl POST + PUT per blob, blobs in parallel, then the manifest PUT"
+            (Mode::Push, Client::Curl) => {
+                "the floor: curl POST + streamed PUT ?digest= per blob (-T), blobs in parallel, \
+                 then the manifest PUT"
+            }
+            (Mode::Pull | Mode::Copy, Client::Curl) => {
+                "the floor: curl GET of the manifest, then of every blob (-o), in parallel"
             }
             (Mode::Pull, Client::Tug) => "tug pull -o <dir> (an OCI layout)",
             (Mode::Pull, Client::Skopeo) => {
@@ -121,8 +93,7 @@ impl Client {
     /// The clients that can run `mode`.
     pub fn for_mode(mode: Mode) -> &'static [Client] {
         match mode {
-            Mode::Push => &Client::ALL,
-            Mode::Pull => &[Client::Tug, Client::Skopeo, Client::SkopeoRaw],
+            Mode::Push | Mode::Pull => &Client::ALL,
             Mode::Copy => &[Client::Tug, Client::Skopeo, Client::SkopeoRaw],
         }
     }
@@ -159,9 +130,13 @@ pub struct Setup {
     pub tug_copy_args: Vec<String>,
     pub skopeo: PathBuf,
     pub bash: PathBuf,
-    pub curl_script: PathBuf,
-    /// Blobs the curl floor uploads at once (0: all).
-    pub curl_jobs: u32,
+    /// The curl floors' scripts ([`crate::floor`]).
+    pub curl_push_script: PathBuf,
+    pub curl_pull_script: PathBuf,
+    /// Blobs the push floor uploads at once (tug push's `--jobs` unless `--curl-jobs` says).
+    pub push_floor_jobs: u32,
+    /// Blobs the pull floor downloads at once (tug pull's `--jobs` unless `--curl-jobs` says).
+    pub pull_floor_jobs: u32,
     /// Parent of each registry's temporary directory (storage included): a tmpfs.
     pub registry_parent: PathBuf,
     /// Where the clients' stdout/stderr/time files go.
@@ -184,10 +159,13 @@ pub struct RunResult {
     pub other_cpu: f64,
 }
 
-impl RunResult {
-    /// Whether other processes used more than a quarter CPU during the run.
-    pub fn disturbed(&self) -> bool {
-        self.other_cpu > DISTURBED_CPUS * self.sample.wall
+impl Measured for RunResult {
+    fn wall(&self) -> f64 {
+        self.sample.wall
+    }
+
+    fn other_cpu(&self) -> f64 {
+        self.other_cpu
     }
 }
 
@@ -240,14 +218,14 @@ pub fn run_once(
         }
         Client::Curl => {
             let mut args = vec![
-                path(&setup.curl_script),
+                path(&setup.curl_push_script),
                 registry.url(),
                 path(ca_file),
                 repo.clone(),
                 tag.to_owned(),
                 path(&image.manifest),
                 image.manifest_media_type.clone(),
-                setup.curl_jobs.to_string(),
+                setup.push_floor_jobs.to_string(),
             ];
             args.extend(image.blob_files.iter().map(|f| path(f)));
             (&setup.bash, args)

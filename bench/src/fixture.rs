@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+use tug_testkit::fixtures::Compression;
 use tug_testkit::fixtures::{skopeo_docker_archive, write_oci_layout};
 use tug_testkit::ImageSpec;
 
 /// Tag of the image inside the OCI layout.
-const LAYOUT_TAG: &str = "bench";
+pub const LAYOUT_TAG: &str = "bench";
 /// Name and tag recorded in the docker-archive.
 const ARCHIVE_NAME: &str = "bench/image:latest";
 /// Bump when the on-disk layout of a prepared image changes, to ignore old caches.
@@ -45,8 +46,33 @@ impl BenchImage {
     }
 }
 
+/// An image as an OCI layout only (its layers possibly compressed).
+#[derive(Debug, Clone)]
+pub struct LayoutImage {
+    /// The layout directory; the image is tagged [`LAYOUT_TAG`] in it.
+    pub oci_dir: PathBuf,
+    /// The manifest blob file and its media type.
+    pub manifest: PathBuf,
+    pub manifest_media_type: String,
+    /// Layer digests in manifest order.
+    pub layer_digests: Vec<String>,
+    /// The config's `rootfs.diff_ids`.
+    pub diff_ids: Vec<String>,
+    /// Files of every distinct blob, config first (their names are the hex digests).
+    pub blob_files: Vec<PathBuf>,
+    /// Bytes of all distinct blobs (compressed, as stored).
+    pub total_bytes: u64,
+}
+
+impl LayoutImage {
+    /// `oci:<dir>:<tag>`, for skopeo.
+    pub fn skopeo_ref(&self) -> String {
+        format!("oci:{}:{LAYOUT_TAG}", self.oci_dir.display())
+    }
+}
+
 /// Makes (or reuses) the image `name` under `root`: `layers` uncompressed layers of
-/// `layer_size` bytes of random file content each.
+/// `layer_size` bytes of random file content each, as an OCI layout and a docker-archive.
 pub fn prepare(
     root: &Path,
     name: &str,
@@ -55,45 +81,105 @@ pub fn prepare(
     layer_size: u64,
 ) -> Result<BenchImage> {
     let dir = root.join(name);
-    let marker = dir.join("spec.json");
-    let want = json!({"format": FORMAT, "seed": seed, "layers": layers, "layer_size": layer_size});
     let archive = dir.join("image.docker-archive.tar");
+    let layout = prepare_layout_with(
+        &dir,
+        seed,
+        layers,
+        layer_size,
+        Compression::None,
+        Some(&archive),
+    )?;
+    Ok(BenchImage {
+        archive,
+        manifest: layout.manifest,
+        manifest_media_type: layout.manifest_media_type,
+        layer_digests: layout.layer_digests,
+        blob_files: layout.blob_files,
+        total_bytes: layout.total_bytes,
+        layers,
+    })
+}
+
+/// Makes (or reuses) the OCI layout `name` under `root`: `layers` gzip layers of
+/// `layer_size` bytes (before compression) of random file content each — they hardly
+/// shrink, and inflate fast.
+pub fn prepare_gzip_layout(
+    root: &Path,
+    name: &str,
+    seed: u64,
+    layers: usize,
+    layer_size: u64,
+) -> Result<LayoutImage> {
+    prepare_layout_with(
+        &root.join(name),
+        seed,
+        layers,
+        layer_size,
+        Compression::Gzip,
+        None,
+    )
+}
+
+/// The layout (and with `archive`, the docker-archive skopeo makes of it) in `dir`.
+fn prepare_layout_with(
+    dir: &Path,
+    seed: u64,
+    layers: usize,
+    layer_size: u64,
+    compression: Compression,
+    archive: Option<&Path>,
+) -> Result<LayoutImage> {
+    let name = dir
+        .file_name()
+        .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+    let marker = dir.join("spec.json");
+    let mut want =
+        json!({"format": FORMAT, "seed": seed, "layers": layers, "layer_size": layer_size});
+    if compression == Compression::Gzip {
+        want["compression"] = json!("gzip");
+    }
     let oci_dir = dir.join("oci");
     let cached = fs::read(&marker)
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .is_some_and(|have| have == want)
-        && archive.is_file();
+        && archive.is_none_or(Path::is_file)
+        && oci_dir.join("index.json").is_file();
     if cached {
         eprintln!("image {name}: reusing {}", dir.display());
     } else {
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
         }
-        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(dir)?;
         let start = Instant::now();
+        let kind = if compression == Compression::Gzip {
+            "random gzip"
+        } else {
+            "random"
+        };
         eprintln!(
-            "image {name}: writing {layers} × {} random layers …",
+            "image {name}: writing {layers} × {} {kind} layers …",
             human_bytes(layer_size)
         );
-        let mut spec = ImageSpec::new(seed);
-        for _ in 0..layers {
-            spec = spec.layer(layer_size);
-        }
+        let spec = ImageSpec::random(seed, layers, layer_size, compression);
         write_oci_layout(&oci_dir, &spec, LAYOUT_TAG);
-        eprintln!("image {name}: skopeo copy oci: → docker-archive: …");
-        skopeo_docker_archive(&oci_dir, LAYOUT_TAG, &archive, ARCHIVE_NAME);
+        if let Some(archive) = archive {
+            eprintln!("image {name}: skopeo copy oci: → docker-archive: …");
+            skopeo_docker_archive(&oci_dir, LAYOUT_TAG, archive, ARCHIVE_NAME);
+        }
         fs::write(&marker, serde_json::to_vec(&want)?)?;
         eprintln!(
             "image {name}: ready in {:.1} s",
             start.elapsed().as_secs_f64()
         );
     }
-    load(archive, &oci_dir, layers)
+    read_layout(&oci_dir, layers)
 }
 
-/// Reads the layout's index and manifest to find the blobs.
-fn load(archive: PathBuf, oci_dir: &Path, layers: usize) -> Result<BenchImage> {
+/// Reads the layout's index, manifest and config to find the blobs.
+fn read_layout(oci_dir: &Path, layers: usize) -> Result<LayoutImage> {
     let blobs = oci_dir.join("blobs").join("sha256");
     let blob_path = |digest: &str| -> Result<PathBuf> {
         let hex = digest
@@ -124,6 +210,14 @@ fn load(archive: PathBuf, oci_dir: &Path, layers: usize) -> Result<BenchImage> {
             layer_digests.len()
         );
     }
+    let config: Value = serde_json::from_slice(&fs::read(blob_path(config_digest)?)?)?;
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .context("config: rootfs.diff_ids")?
+        .iter()
+        .map(|d| d.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .context("config: a diff_id")?;
     let mut blob_files = vec![blob_path(config_digest)?];
     for d in &layer_digests {
         let p = blob_path(d)?;
@@ -137,14 +231,14 @@ fn load(archive: PathBuf, oci_dir: &Path, layers: usize) -> Result<BenchImage> {
             .with_context(|| format!("blob {}", f.display()))?
             .len();
     }
-    Ok(BenchImage {
-        archive,
+    Ok(LayoutImage {
+        oci_dir: oci_dir.to_path_buf(),
         manifest,
         manifest_media_type,
         layer_digests,
+        diff_ids,
         blob_files,
         total_bytes,
-        layers,
     })
 }
 

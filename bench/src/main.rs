@@ -6,7 +6,9 @@
 //! registry into an OCI layout (`tug pull` vs `skopeo copy docker:// oci:`) and copies it
 //! between two fresh registries (`tug copy` vs `skopeo copy docker:// docker://`). And
 //! (`--mode jobs`) pushes a smaller image over a slow link with fixed `--jobs` settings and
-//! with adaptive concurrency. See `bench/README.md`.
+//! with adaptive concurrency. The real-content workloads (`push-files`, `pull-tar`,
+//! `rootfs`) push `docker save` tars of real files with `--compress` and pull to `docker
+//! save` tars; a table of the issue's goals ends the output. See `bench/README.md`.
 //!
 //! A benchmark, not a test: run it with `bench/run.sh`.
 
@@ -14,10 +16,20 @@ mod browser;
 mod clients;
 mod compress;
 mod fixture;
+mod floor;
+mod goals;
+mod hermetic;
 mod jobs;
 mod measure;
+mod modes;
+mod pacing;
+mod pull_tar;
+mod push_real;
+mod realfiles;
 mod report;
+mod summary;
 mod transfer;
+mod workloads;
 
 use std::fs;
 use std::io::Write as _;
@@ -31,21 +43,31 @@ use serde_json::json;
 use tug_testkit::tools::{find_tool, require_tool};
 use tug_testkit::{Registry, RegistryConfig};
 
-use crate::clients::{run_once, Client, Mode, RunResult, Setup, CURL_SCRIPT, DISTURBED_CPUS};
+use crate::clients::{run_once, Client, Mode, RunResult, Setup};
 use crate::fixture::{human_bytes, parse_size, prepare, BenchImage};
-use crate::measure::{load_average, wait_quiet, GNU_TIME};
+use crate::floor::{tug_jobs, CURL_PULL_SCRIPT, CURL_PUSH_SCRIPT};
+use crate::goals::Goal;
+use crate::measure::{load_average, GNU_TIME};
+use crate::modes::{parse_modes, Modes};
+use crate::pacing::Pacing;
+use crate::pull_tar::PullVariant;
+use crate::push_real::PushVariant;
 use crate::report::{Report, ScanPoint, Targets};
 use crate::transfer::{run_copy, run_pull, seed, Seed};
+use crate::workloads::Section;
 
 /// Push, pull and copy benchmark: tug vs skopeo (and vs raw curl for push) against fresh
 /// local TLS registries on tmpfs.
 #[derive(Parser, Debug)]
 #[command(name = "tug-bench", max_term_width = 100)]
 struct Args {
-    /// What to measure, comma-separated: push, pull, copy, all (those three); browser: the
-    /// web page in chromium vs the CLI (use --size 512M); jobs: fixed --jobs vs adaptive over
-    /// a slow link; compress: `--compress gzip|zstd` vs none vs skopeo over a slow link
-    /// (browser, jobs and compress are not part of all).
+    /// What to measure, comma-separated: push, pull, copy (random plain layers);
+    /// push-files (`--compress` push of a tar of real files vs skopeo), pull-tar (a gzip image
+    /// pulled to a docker save tar), rootfs (a root-filesystem-like image pushed with
+    /// --compress and pulled to a tar); all (those six); browser: the web page in chromium vs
+    /// the CLI (use --size 512M); jobs: fixed --jobs vs adaptive over a slow link; compress:
+    /// `--compress gzip|zstd` vs none vs skopeo over a slow link (browser, jobs and compress
+    /// are not part of all).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     mode: Vec<String>,
     /// jobs mode: the link's bandwidth in bytes per second, shared by all connections, each
@@ -81,22 +103,27 @@ struct Args {
     /// Rounds; each round runs once with every client, in a rotated order.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
-    /// Push clients to measure, comma-separated: tug, skopeo, skopeo-raw, curl.
+    /// Push clients to measure, comma-separated: tug, skopeo, skopeo-raw, curl (the floor).
     #[arg(
         long,
         default_value = "tug,skopeo,skopeo-raw,curl",
         value_delimiter = ','
     )]
     clients: Vec<String>,
-    /// Pull clients to measure, comma-separated: tug, skopeo, skopeo-raw.
-    #[arg(long, default_value = "tug,skopeo,skopeo-raw", value_delimiter = ',')]
+    /// Pull clients to measure, comma-separated: tug, skopeo, skopeo-raw, curl (the floor).
+    #[arg(
+        long,
+        default_value = "tug,skopeo,skopeo-raw,curl",
+        value_delimiter = ','
+    )]
     pull_clients: Vec<String>,
     /// Copy clients to measure, comma-separated: tug, skopeo, skopeo-raw.
     #[arg(long, default_value = "tug,skopeo,skopeo-raw", value_delimiter = ',')]
     copy_clients: Vec<String>,
-    /// Total uncompressed layer content of the main image (e.g. 1G, 512M).
-    #[arg(long, default_value = "1G")]
-    size: String,
+    /// Total uncompressed layer content of every image (e.g. 1G, 512M; default: 1G for push,
+    /// pull, copy and pull-tar, 700M of files for push-files, 276M for rootfs).
+    #[arg(long)]
+    size: Option<String>,
     /// Number of layers of every image (each gets size / layers bytes).
     #[arg(long, default_value_t = 8)]
     layers: usize,
@@ -123,9 +150,36 @@ struct Args {
     /// busy machine).
     #[arg(long, default_value_t = 150)]
     patience: u64,
-    /// Blobs the curl floor uploads at once (0: all of them).
+    /// Blobs the curl floors move at once (0: as many as tug's --jobs, from --tug-arg for
+    /// push and --tug-pull-arg for pull, else tug's default).
     #[arg(long, default_value_t = 0)]
     curl_jobs: u32,
+    /// push-files and rootfs: how to push, comma-separated: gzip, zstd
+    /// (`tug push --compress …`), none (`tug push`), skopeo (`skopeo copy`, which gzips).
+    #[arg(long, default_value = "gzip,zstd,skopeo", value_delimiter = ',')]
+    files_variants: Vec<String>,
+    /// pull-tar and rootfs: who pulls to a docker save tar, comma-separated: tug, skopeo,
+    /// curl (the download floor).
+    #[arg(long, default_value = "tug,skopeo,curl", value_delimiter = ',')]
+    pull_tar_clients: Vec<String>,
+    /// push-files: the directories whose files make the image, comma-separated (taken in
+    /// turns up to --size).
+    #[arg(
+        long,
+        default_value = "/usr/include,/usr/bin,/usr/share/doc,/usr/lib",
+        value_delimiter = ','
+    )]
+    files_dirs: Vec<String>,
+    /// rootfs: the directories whose files make the image, comma-separated.
+    #[arg(
+        long,
+        default_value = "/etc,/usr/bin,/usr/lib,/usr/share",
+        value_delimiter = ','
+    )]
+    rootfs_dirs: Vec<String>,
+    /// push-files and rootfs: layers of the real-files images.
+    #[arg(long, default_value_t = 4)]
+    real_layers: usize,
     /// Keep images here and reuse them on the next run (default: a temporary directory in
     /// /dev/shm, removed at the end).
     #[arg(long)]
@@ -176,7 +230,8 @@ fn run(args: Args) -> Result<()> {
         return serve(&args.registry_parent);
     }
     let started = Instant::now();
-    let (modes, jobs_mode, browser_mode, compress_mode) = parse_modes(&args.mode)?;
+    let modes: Modes = parse_modes(&args.mode)?;
+    let (jobs_mode, browser_mode, compress_mode) = (modes.jobs, modes.browser, modes.compress);
     let compress_variants: Vec<compress::Variant> = args
         .compress_variants
         .iter()
@@ -206,7 +261,29 @@ fn run(args: Args) -> Result<()> {
     let push_clients = clients_of(Mode::Push, &args.clients)?;
     let pull_clients = clients_of(Mode::Pull, &args.pull_clients)?;
     let copy_clients = clients_of(Mode::Copy, &args.copy_clients)?;
-    let size = parse_size(&args.size)?;
+    let size_or = |default: &str| parse_size(args.size.as_deref().unwrap_or(default));
+    let size = size_or("1G")?;
+    let workload_options = workloads::Options {
+        rounds: args.rounds,
+        push_variants: non_empty(&args.files_variants, "--files-variants", |v| {
+            PushVariant::parse(v)
+        })?,
+        pull_variants: non_empty(&args.pull_tar_clients, "--pull-tar-clients", |v| {
+            PullVariant::parse(v)
+        })?,
+        files_size: size_or("700M")?,
+        files_dirs: args.files_dirs.clone(),
+        rootfs_size: size_or("276M")?,
+        rootfs_dirs: args.rootfs_dirs.clone(),
+        real_layers: args.real_layers,
+        pull_tar_size: size,
+        pull_tar_layers: args.layers,
+    };
+    realfiles::check_sources("--files-dirs", &args.files_dirs)?;
+    realfiles::check_sources("--rootfs-dirs", &args.rootfs_dirs)?;
+    if args.real_layers == 0 {
+        bail!("--real-layers must be at least 1");
+    }
     if args.layers == 0 || size < args.layers as u64 {
         bail!("--layers must be at least 1 and at most --size bytes");
     }
@@ -240,8 +317,18 @@ fn run(args: Args) -> Result<()> {
     };
     let logs = work.join("logs");
     fs::create_dir_all(&logs)?;
-    let curl_script = work.join("curl-push.sh");
-    fs::write(&curl_script, CURL_SCRIPT)?;
+    let curl_push_script = work.join("curl-push.sh");
+    fs::write(&curl_push_script, CURL_PUSH_SCRIPT)?;
+    let curl_pull_script = work.join("curl-pull.sh");
+    fs::write(&curl_pull_script, CURL_PULL_SCRIPT)?;
+    let floor_jobs = |tug_args: &[String], flag: &str| -> Result<u32> {
+        if args.curl_jobs > 0 {
+            return Ok(args.curl_jobs);
+        }
+        tug_jobs(tug_args)
+            .map(u32::from)
+            .with_context(|| format!("{flag}: a --jobs value that is not a number"))
+    };
     let setup = Setup {
         tug: tug.clone(),
         tug_args: args.tug_args.clone(),
@@ -249,12 +336,18 @@ fn run(args: Args) -> Result<()> {
         tug_copy_args: args.tug_copy_args.clone(),
         skopeo: require_tool("skopeo"),
         bash: require_tool("bash"),
-        curl_script,
-        curl_jobs: args.curl_jobs,
+        curl_push_script,
+        curl_pull_script,
+        push_floor_jobs: floor_jobs(&args.tug_args, "--tug-arg")?,
+        pull_floor_jobs: floor_jobs(&args.tug_pull_args, "--tug-pull-arg")?,
         registry_parent: args.registry_parent.clone(),
         logs: logs.clone(),
     };
-    if modes.contains(&Mode::Push) && push_clients.contains(&Client::Curl) {
+    if (modes.registry.contains(&Mode::Push) && push_clients.contains(&Client::Curl))
+        || (modes.registry.contains(&Mode::Pull) && pull_clients.contains(&Client::Curl))
+        || ((modes.pull_tar || modes.rootfs)
+            && workload_options.pull_variants.contains(&PullVariant::Curl))
+    {
         require_tool("curl");
     }
 
@@ -338,12 +431,54 @@ fn run(args: Args) -> Result<()> {
         );
         compress_json = Some(compress::to_json(&runs, &compress_variants, link));
     }
+    let mut pacing = Pacing {
+        wait_quiet: args.wait_quiet,
+        retry_disturbed: args.retry_disturbed,
+        patience: Duration::from_secs(args.patience),
+    };
+    // The real-content workloads.
+    let seeds = work.join("seeds");
+    let mut sections: Vec<Section> = Vec::new();
+    if modes.push_files {
+        sections.push(workloads::push_files(
+            &setup,
+            &images,
+            &workload_options,
+            &mut pacing,
+        )?);
+    }
+    if modes.pull_tar {
+        sections.push(workloads::pull_tar(
+            &setup,
+            &images,
+            &seeds,
+            &workload_options,
+            &mut pacing,
+        )?);
+    }
+    if modes.rootfs {
+        sections.extend(workloads::rootfs(
+            &setup,
+            &images,
+            &seeds,
+            &workload_options,
+            &mut pacing,
+        )?);
+    }
+    for section in &sections {
+        println!("{}", section.text);
+    }
     // Browser mode pushes the main image: it goes on below.
-    if modes.is_empty() && !browser_mode {
+    if !modes.main_image() {
+        let goals: Vec<Goal> = sections.iter().flat_map(|s| s.goals.clone()).collect();
+        if !goals.is_empty() {
+            println!("{}", goals::render(&goals));
+        }
         eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
         if let Some(path) = &args.json {
-            let doc =
+            let mut doc =
                 json!({"environment": environment, "jobs": jobs_json, "compress": compress_json});
+            add_sections(&mut doc, &sections, &goals);
             fs::write(path, serde_json::to_vec_pretty(&doc)?)
                 .with_context(|| format!("write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
@@ -373,15 +508,15 @@ fn run(args: Args) -> Result<()> {
         prepare(&images, &name, SCAN_SEED, args.layers, per_layer)
     };
 
-    let mut patience = Duration::from_secs(args.patience);
     let mut reports: Vec<(Report, Runs)> = Vec::new();
 
-    if modes.contains(&Mode::Push) {
+    if modes.registry.contains(&Mode::Push) {
         let runs = rounds(&args, &push_clients, "push", |client, run_id| {
-            measured_run(&args, &mut patience, client, |id| {
-                run_once(&setup, client, &main_image, &format!("{run_id}{id}"))
-            })
-            .with_context(|| format!("push {run_id}"))
+            pacing
+                .run(client.name(), |id| {
+                    run_once(&setup, client, &main_image, &format!("{run_id}{id}"))
+                })
+                .with_context(|| format!("push {run_id}"))
         })?;
 
         // tug's peak RSS against image size.
@@ -391,7 +526,7 @@ fn run(args: Args) -> Result<()> {
                 let image = scan_image(s)?;
                 for i in 0..args.scan_runs {
                     let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
-                    let result = measured_run(&args, &mut patience, Client::Tug, |id| {
+                    let result = pacing.run(Client::Tug.name(), |id| {
                         run_once(&setup, Client::Tug, &image, &format!("{run_id}{id}"))
                     })?;
                     scan.push(scan_point(Mode::Push, &image, &result));
@@ -408,13 +543,18 @@ fn run(args: Args) -> Result<()> {
             scan,
             targets: Targets::ISSUE,
             tug_args: args.tug_args.clone(),
-            curl_jobs: args.curl_jobs,
+            curl_jobs: setup.push_floor_jobs,
         };
         println!("{}", report.render(&environment));
         reports.push((report, runs));
     }
 
-    let transfer_modes: Vec<Mode> = modes.iter().copied().filter(|&m| m != Mode::Push).collect();
+    let transfer_modes: Vec<Mode> = modes
+        .registry
+        .iter()
+        .copied()
+        .filter(|&m| m != Mode::Push)
+        .collect();
     if !transfer_modes.is_empty() {
         let seeds = work.join("seeds");
         let seed_of = |image: &BenchImage| -> Result<Seed> {
@@ -435,7 +575,7 @@ fn run(args: Args) -> Result<()> {
                 &copy_clients
             };
             let runs = rounds(&args, clients, mode.name(), |client, run_id| {
-                measured_run(&args, &mut patience, client, |id| {
+                pacing.run(client.name(), |id| {
                     transfer_run(&setup, mode, client, &main_seed, &format!("{run_id}{id}"))
                 })
             })?;
@@ -459,7 +599,7 @@ fn run(args: Args) -> Result<()> {
                     let mode = *mode;
                     for i in 0..args.transfer_scan_runs {
                         let run_id = format!("scan-{}-{}", s.trim().to_ascii_lowercase(), i + 1);
-                        let result = measured_run(&args, &mut patience, Client::Tug, |id| {
+                        let result = pacing.run(Client::Tug.name(), |id| {
                             transfer_run(
                                 &setup,
                                 mode,
@@ -493,7 +633,7 @@ fn run(args: Args) -> Result<()> {
                 } else {
                     args.tug_copy_args.clone()
                 },
-                curl_jobs: args.curl_jobs,
+                curl_jobs: setup.pull_floor_jobs,
             };
             println!("{}", report.render(&environment));
             reports.push((report, runs));
@@ -510,6 +650,11 @@ fn run(args: Args) -> Result<()> {
     } else {
         None
     };
+    let mut goals: Vec<Goal> = reports.iter().flat_map(|(r, _)| r.goals()).collect();
+    goals.extend(sections.iter().flat_map(|s| s.goals.clone()));
+    if !goals.is_empty() {
+        println!("{}", goals::render(&goals));
+    }
     eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
 
     if let Some(path) = &args.json {
@@ -549,8 +694,10 @@ fn run(args: Args) -> Result<()> {
             "environment": environment,
             "image_bytes": main_image.total_bytes,
             "layers": args.layers,
-            "curl_jobs": args.curl_jobs,
+            "push_floor_jobs": setup.push_floor_jobs,
+            "pull_floor_jobs": setup.pull_floor_jobs,
         });
+        add_sections(&mut doc, &sections, &goals);
         if let Some(b) = &browser_report {
             doc["browser"] = b.clone();
         }
@@ -578,46 +725,25 @@ fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// `--mode` values: push, pull, copy, all (those three), browser, jobs, compress. Returns
-/// the registry modes in a fixed order and whether browser, jobs and compress were asked for.
-fn parse_modes(values: &[String]) -> Result<(Vec<Mode>, bool, bool, bool)> {
-    let mut modes = Vec::new();
-    let (mut jobs, mut browser, mut compress) = (false, false, false);
-    for v in values {
-        let v = v.trim();
-        let add: Vec<Mode> = match v {
-            "all" => Mode::ALL.to_vec(),
-            "jobs" => {
-                jobs = true;
-                Vec::new()
-            }
-            "browser" => {
-                browser = true;
-                Vec::new()
-            }
-            "compress" => {
-                compress = true;
-                Vec::new()
-            }
-            _ => vec![Mode::ALL
-                .into_iter()
-                .find(|m| m.name() == v)
-                .with_context(|| {
-                    format!("unknown mode {v:?} (push, pull, copy, all, browser, jobs, compress)")
-                })?],
-        };
-        for m in add {
-            if !modes.contains(&m) {
-                modes.push(m);
-            }
-        }
+/// Adds the real-content workloads' runs and the goals to the `--json` document.
+fn add_sections(doc: &mut serde_json::Value, sections: &[Section], goals: &[Goal]) {
+    for s in sections {
+        doc[s.key] = s.json.clone();
     }
-    if modes.is_empty() && !jobs && !browser && !compress {
-        bail!("no mode given");
+    doc["goals"] = goals::to_json(goals);
+}
+
+/// The parsed entries of a comma-separated option, at least one.
+fn non_empty<T>(
+    values: &[String],
+    flag: &str,
+    parse: impl Fn(&str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let parsed: Vec<T> = values.iter().map(|v| parse(v)).collect::<Result<_>>()?;
+    if parsed.is_empty() {
+        bail!("no {flag} given");
     }
-    // Always in the same order.
-    modes.sort_by_key(|m| Mode::ALL.iter().position(|x| x == m));
-    Ok((modes, jobs, browser, compress))
+    Ok(parsed)
 }
 
 /// `--rounds` rounds of `run(client, "rN")` over `clients`, rotating the order every round
@@ -701,66 +827,6 @@ fn image_name(kind: &str, layers: usize, layer_size: u64) -> String {
     format!("{kind}-{layers}x{size}")
 }
 
-/// One run of `run` (given a suffix for its id: "" the first time, "-retryN" when
-/// repeated), after waiting for a quiet machine, repeated while disturbed.
-fn measured_run(
-    args: &Args,
-    patience: &mut Duration,
-    client: Client,
-    mut run: impl FnMut(&str) -> Result<RunResult>,
-) -> Result<RunResult> {
-    let mut best: Option<RunResult> = None;
-    for attempt in 0..=args.retry_disturbed {
-        if attempt > 0 && patience.is_zero() {
-            eprintln!("  (out of patience (--patience): keeping the disturbed run)");
-            break;
-        }
-        let start = Instant::now();
-        if args.wait_quiet > 0 && !patience.is_zero() {
-            let max_wait = Duration::from_secs(args.wait_quiet).min(*patience);
-            wait_quiet(DISTURBED_CPUS, max_wait);
-        }
-        let suffix = match attempt {
-            0 => String::new(),
-            n => format!("-retry{n}"),
-        };
-        let result = run(&suffix)?;
-        // The wait counts against the patience, and so do repeated runs.
-        let spent = if attempt == 0 {
-            start
-                .elapsed()
-                .saturating_sub(Duration::from_secs_f64(result.sample.wall))
-        } else {
-            start.elapsed()
-        };
-        *patience = patience.saturating_sub(spent);
-        let disturbed = result.disturbed();
-        if disturbed {
-            eprintln!(
-                "  ({}{suffix} disturbed: other processes used {:.2} s CPU in {:.2} s{})",
-                client.name(),
-                result.other_cpu,
-                result.sample.wall,
-                if attempt < args.retry_disturbed && !patience.is_zero() {
-                    "; again"
-                } else {
-                    ""
-                }
-            );
-        }
-        let better = best
-            .as_ref()
-            .is_none_or(|b| result.other_cpu / result.sample.wall < b.other_cpu / b.sample.wall);
-        if better {
-            best = Some(result);
-        }
-        if !disturbed {
-            break;
-        }
-    }
-    best.context("no run")
-}
-
 /// `--serve`: a registry for experiments, until standard input closes.
 fn serve(parent: &Path) -> Result<()> {
     let registry = Registry::start(RegistryConfig::tls().with_temp_parent(parent));
@@ -816,7 +882,14 @@ fn environment(setup: &Setup) -> Vec<String> {
         })
         .unwrap_or_else(|| "?".to_owned());
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "?".to_owned());
     let mut lines = vec![
+        format!("date: {date}"),
         format!(
             "machine: {cpus} CPUs ({cpu}), load average {:.2}",
             load_average()
@@ -836,24 +909,4 @@ fn environment(setup: &Setup) -> Vec<String> {
         first_line(Path::new(tug_testkit::tools::DOCKER_REGISTRY), "--version")
     ));
     lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_parse_with_the_extra_ones_apart() {
-        let m = |s: &[&str]| parse_modes(&s.iter().map(|x| x.to_string()).collect::<Vec<_>>());
-        let (modes, jobs, browser, compress) = m(&["copy", "push"]).unwrap();
-        assert_eq!(modes, [Mode::Push, Mode::Copy]);
-        assert!(!jobs && !browser && !compress);
-        let (modes, jobs, browser, compress) = m(&["compress"]).unwrap();
-        assert!(modes.is_empty() && compress && !jobs && !browser);
-        let (modes, _, browser, _) = m(&["browser", "all"]).unwrap();
-        assert_eq!(modes, Mode::ALL);
-        assert!(browser);
-        assert!(m(&["zip"]).is_err());
-        assert!(m(&[]).is_err());
-    }
 }

@@ -65,9 +65,27 @@ impl Finished {
     }
 }
 
+/// Environment changes for a measured command: variables set, and variables removed from
+/// what this program inherited.
+#[derive(Debug, Clone, Default)]
+pub struct ClientEnv {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
 /// Runs `program args…` under GNU time with stdout/stderr going to files named `<log_stem>.out`
 /// / `.err`, and returns what it used.
 pub fn measure(program: &Path, args: &[String], log_stem: &Path) -> Result<Finished> {
+    measure_env(program, args, &ClientEnv::default(), log_stem)
+}
+
+/// [`measure`] with the environment changed as `env` says.
+pub fn measure_env(
+    program: &Path,
+    args: &[String],
+    env: &ClientEnv,
+    log_stem: &Path,
+) -> Result<Finished> {
     let time_file = log_stem.with_extension("time");
     let stdout = log_stem.with_extension("out");
     let stderr = log_stem.with_extension("err");
@@ -82,6 +100,10 @@ pub fn measure(program: &Path, args: &[String], log_stem: &Path) -> Result<Finis
         .stdin(Stdio::null())
         .stdout(File::create(&stdout).context("create stdout log")?)
         .stderr(File::create(&stderr).context("create stderr log")?);
+    for name in &env.remove {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.set.iter().map(|(k, v)| (k, v)));
     let start = Instant::now();
     let status = cmd
         .status()

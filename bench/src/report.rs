@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use crate::clients::{Client, Mode, RunResult};
 use crate::fixture::human_bytes;
+use crate::goals::Goal;
 use crate::measure::Sample;
+use crate::pacing::Measured as _;
 
 /// The goals from the issue.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +56,7 @@ pub struct Report {
     pub scan: Vec<ScanPoint>,
     pub targets: Targets,
     pub tug_args: Vec<String>,
+    /// Blobs the curl floor moves at once.
     pub curl_jobs: u32,
 }
 
@@ -167,10 +170,7 @@ impl Report {
                 self.tug_args.join(" ")
             );
         }
-        let curl_jobs = match self.curl_jobs {
-            0 => "all blobs at once".to_owned(),
-            n => format!("{n} blobs at once"),
-        };
+        let curl_jobs = format!("{} blobs at once", self.curl_jobs);
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -239,7 +239,7 @@ impl Report {
         let disturbed: Vec<String> = self
             .runs
             .iter()
-            .filter(|r| r.disturbed())
+            .filter(|r| r.is_disturbed())
             .map(|r| format!("{} ({:.1} s)", r.client.name(), r.other_cpu))
             .collect();
         if !disturbed.is_empty() {
@@ -258,10 +258,12 @@ impl Report {
         };
         let _ = writeln!(out, "\nratios of medians      wall    CPU   target");
         let verdict = |ok: bool| if ok { "MET" } else { "NOT MET" };
+        // The floor is a target for push (DESIGN.md); for pull it is for information.
+        let floor_target = (self.mode == Mode::Push).then_some(t.wall_vs_curl);
         for (client, target) in [
             (Client::Skopeo, Some(t.wall_vs_skopeo)),
             (Client::SkopeoRaw, None),
-            (Client::Curl, Some(t.wall_vs_curl)),
+            (Client::Curl, floor_target),
         ] {
             let Some(other) = self.stats(client) else {
                 continue;
@@ -272,13 +274,14 @@ impl Report {
                 Some(max) => format!("wall <= {max:.2}  {}", verdict(wall <= max)),
                 None => "(for information)".to_owned(),
             };
+            let name = match client {
+                Client::Curl => "curl floor",
+                c => c.name(),
+            };
             let _ = writeln!(
                 out,
                 "tug / {:<15} {:>5.2}  {:>5.2}   {}",
-                client.name(),
-                wall,
-                cpu,
-                target_text
+                name, wall, cpu, target_text
             );
         }
         let _ = writeln!(
@@ -328,6 +331,57 @@ impl Report {
             );
         }
         out
+    }
+
+    /// The issue's goals for this mode, as measured: tug / skopeo, tug / the curl floor (a
+    /// target for push, information for pull), peak RSS (rounds and scan).
+    pub fn goals(&self) -> Vec<Goal> {
+        let t = self.targets;
+        let workload = match self.mode {
+            Mode::Push => format!("push ({}, random plain)", self.image_label),
+            Mode::Pull => format!("pull → OCI layout ({}, random plain)", self.image_label),
+            Mode::Copy => format!("copy ({}, random plain)", self.image_label),
+        };
+        let wall = |c: Client| self.stats(c).map(|s| s.wall_median);
+        let tug = wall(Client::Tug);
+        let mut goals = vec![Goal::ratio(
+            &workload,
+            format!(
+                "wall ≤ {} × skopeo (and no slower than before: see bench/README)",
+                t.wall_vs_skopeo
+            ),
+            tug,
+            wall(Client::Skopeo),
+            t.wall_vs_skopeo,
+        )];
+        match self.mode {
+            Mode::Push => goals.push(Goal::ratio(
+                &workload,
+                format!("wall ≤ {} × curl floor", t.wall_vs_curl),
+                tug,
+                wall(Client::Curl),
+                t.wall_vs_curl,
+            )),
+            Mode::Pull => goals.push(Goal::info(
+                &workload,
+                "tug / curl download floor".to_owned(),
+                tug,
+                wall(Client::Curl),
+            )),
+            Mode::Copy => {}
+        }
+        let scan_max = self
+            .scan
+            .iter()
+            .map(|p| p.sample.rss_mib())
+            .reduce(f64::max);
+        let rounds_max = self.stats(Client::Tug).map(|s| s.rss_max_mib);
+        let rss = match (rounds_max, scan_max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        goals.push(Goal::rss(&workload, rss));
+        goals
     }
 
     pub fn summary_json(&self) -> Value {

@@ -19,35 +19,80 @@ use crate::fixture::BenchImage;
 use crate::measure::{load_average, measure, process_cpu_seconds, system_busy_seconds};
 
 /// Repository and tag of the image in every source registry.
-const SOURCE_REPO: &str = "bench/source";
-const SOURCE_TAG: &str = "latest";
+pub const SOURCE_REPO: &str = "bench/source";
+pub const SOURCE_TAG: &str = "latest";
 
-/// The image as a registry holds it after `tug push`: a snapshot of the registry's storage
-/// (`docker/registry/v2/…`), its blob files hard links to the image's OCI layout blobs.
-/// Removed when dropped.
+/// A registry's storage (`docker/registry/v2/…`) kept as a hard-linked snapshot, to start
+/// fresh registries holding the same images. Removed when dropped.
 #[derive(Debug)]
-pub struct Seed {
+pub struct Snapshot {
     dir: PathBuf,
-    pub image: BenchImage,
 }
 
-impl Drop for Seed {
+impl Drop for Snapshot {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
+impl Snapshot {
+    /// Snapshots `registry`'s storage into `dir` (replaced if it exists). Blob files that
+    /// duplicate one of `share` (files named by their hex sha256, as in an OCI layout)
+    /// become hard links to it, so they cost no tmpfs.
+    pub fn take(registry: &Registry, dir: &Path, share: &[PathBuf]) -> Result<Snapshot> {
+        if dir.exists() {
+            fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))?;
+        }
+        fs::create_dir_all(dir)?;
+        let snapshot = Snapshot {
+            dir: dir.to_path_buf(),
+        };
+        link_tree(&registry.storage_dir().join("docker"), dir)?;
+        let by_hex: HashMap<String, &PathBuf> = share
+            .iter()
+            .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
+            .collect();
+        let blobs = dir.join("docker/registry/v2/blobs/sha256");
+        for prefix in fs::read_dir(&blobs).with_context(|| format!("read {}", blobs.display()))? {
+            for entry in fs::read_dir(prefix?.path())? {
+                let entry = entry?;
+                let hex = entry.file_name().to_string_lossy().into_owned();
+                if let Some(original) = by_hex.get(&hex) {
+                    let data = entry.path().join("data");
+                    if fs::metadata(&data)?.len() == fs::metadata(original)?.len() {
+                        fs::remove_file(&data)?;
+                        if fs::hard_link(original, &data).is_err() {
+                            fs::copy(original, &data)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// A fresh registry configured as `config` (its storage on the tmpfs) holding the
+    /// snapshot's images.
+    pub fn start(&self, config: RegistryConfig) -> Result<Registry> {
+        let registry = Registry::start(config);
+        // Nothing has asked the registry about the repository yet (it has no cache either),
+        // so filling its storage now is the same as pushing into it.
+        link_tree(&self.dir.join("docker"), registry.storage_dir())?;
+        Ok(registry)
+    }
+}
+
+/// The image as a registry holds it after `tug push`, its blob files hard links to the
+/// image's OCI layout blobs.
+#[derive(Debug)]
+pub struct Seed {
+    snapshot: Snapshot,
+    pub image: BenchImage,
+}
+
 /// Pushes `image` with tug into a fresh registry (not measured), checks it, and keeps its
 /// storage under `dir`.
 pub fn seed(setup: &Setup, image: &BenchImage, dir: &Path) -> Result<Seed> {
-    if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))?;
-    }
-    fs::create_dir_all(dir)?;
-    let seed = Seed {
-        dir: dir.to_path_buf(),
-        image: image.clone(),
-    };
     let registry = Registry::start(RegistryConfig::tls().with_temp_parent(&setup.registry_parent));
     let ca_file = registry.ca_file().context("TLS registry has a CA file")?;
     let target = registry.image(&format!("{SOURCE_REPO}:{SOURCE_TAG}"));
@@ -75,31 +120,10 @@ pub fn seed(setup: &Setup, image: &BenchImage, dir: &Path) -> Result<Seed> {
         "seeding: the registry's layers differ from the image's:\n  {layers:?}\n  {:?}",
         image.layer_digests
     );
-    link_tree(&registry.storage_dir().join("docker"), dir)?;
-    // The registry's blob files duplicate the image's layout blobs: share them instead, so
-    // the snapshot costs no tmpfs.
-    let by_hex: HashMap<String, &PathBuf> = image
-        .blob_files
-        .iter()
-        .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
-        .collect();
-    let blobs = dir.join("docker/registry/v2/blobs/sha256");
-    for prefix in fs::read_dir(&blobs).with_context(|| format!("read {}", blobs.display()))? {
-        for entry in fs::read_dir(prefix?.path())? {
-            let entry = entry?;
-            let hex = entry.file_name().to_string_lossy().into_owned();
-            if let Some(original) = by_hex.get(&hex) {
-                let data = entry.path().join("data");
-                if fs::metadata(&data)?.len() == fs::metadata(original)?.len() {
-                    fs::remove_file(&data)?;
-                    if fs::hard_link(original, &data).is_err() {
-                        fs::copy(original, &data)?;
-                    }
-                }
-            }
-        }
-    }
-    Ok(seed)
+    Ok(Seed {
+        snapshot: Snapshot::take(&registry, dir, &image.blob_files)?,
+        image: image.clone(),
+    })
 }
 
 /// `cp -al SRC DST_DIR/` (hard links), or `cp -a` when they are on different file systems.
@@ -130,22 +154,19 @@ fn link_tree(src: &Path, dst_dir: &Path) -> Result<()> {
 
 /// A fresh TLS registry (storage on the tmpfs) holding the seed's image.
 fn seeded_registry(setup: &Setup, seed: &Seed) -> Result<Registry> {
-    let registry = Registry::start(RegistryConfig::tls().with_temp_parent(&setup.registry_parent));
-    // Nothing has asked the registry about the repository yet (it has no cache either), so
-    // filling its storage now is the same as pushing into it.
-    link_tree(&seed.dir.join("docker"), registry.storage_dir())?;
-    Ok(registry)
+    seed.snapshot
+        .start(RegistryConfig::tls().with_temp_parent(&setup.registry_parent))
 }
 
 /// What the run spends in the registries, to subtract from the machine's busy time.
-struct Meters {
+pub struct Meters {
     pids: Vec<u32>,
     before: f64,
     busy_before: f64,
 }
 
 impl Meters {
-    fn start(pids: Vec<u32>) -> Meters {
+    pub fn start(pids: Vec<u32>) -> Meters {
         let before = pids.iter().map(|&p| process_cpu_seconds(p)).sum();
         Meters {
             pids,
@@ -155,7 +176,7 @@ impl Meters {
     }
 
     /// (registry CPU, other CPU) given the client's CPU.
-    fn stop(&self, client_cpu: f64) -> (f64, f64) {
+    pub fn stop(&self, client_cpu: f64) -> (f64, f64) {
         let busy = system_busy_seconds() - self.busy_before;
         let registry: f64 = self
             .pids
@@ -212,7 +233,20 @@ pub fn run_pull(setup: &Setup, client: Client, seed: &Seed, run_id: &str) -> Res
             args.push(format!("oci:{}:{SOURCE_TAG}", path(&out)));
             (&setup.skopeo, args)
         }
-        Client::Curl => bail!("curl does not pull"),
+        Client::Curl => {
+            fs::create_dir(&out)?;
+            let mut args = vec![
+                path(&setup.curl_pull_script),
+                registry.url(),
+                path(ca_file),
+                SOURCE_REPO.to_owned(),
+                SOURCE_TAG.to_owned(),
+                path(&out),
+                setup.pull_floor_jobs.to_string(),
+            ];
+            args.extend(blob_digests(&seed.image.blob_files)?);
+            (&setup.bash, args)
+        }
     };
 
     let load_before = load_average();
@@ -232,10 +266,25 @@ pub fn run_pull(setup: &Setup, client: Client, seed: &Seed, run_id: &str) -> Res
         );
     }
     drop(registry);
-    // skopeo gzips the layers (new digests); the others must keep them as they are.
-    verify_layout(&out, &seed.image, client != Client::Skopeo)
-        .with_context(|| format!("checking the layout {} pulled", client.name()))?;
-    let stored_bytes = dir_bytes(&out.join("blobs"));
+    let stored_bytes = if client == Client::Curl {
+        let files: Vec<(String, PathBuf)> = blob_digests(&seed.image.blob_files)?
+            .into_iter()
+            .map(|d| {
+                let file = out.join(d.trim_start_matches("sha256:"));
+                (d, file)
+            })
+            .collect();
+        verify_blob_files(&files).context("checking the blobs curl pulled")?;
+        files
+            .iter()
+            .map(|(_, f)| fs::metadata(f).map_or(0, |m| m.len()))
+            .sum()
+    } else {
+        // skopeo gzips the layers (new digests); the others must keep them as they are.
+        verify_layout(&out, &seed.image, client != Client::Skopeo)
+            .with_context(|| format!("checking the layout {} pulled", client.name()))?;
+        dir_bytes(&out.join("blobs"))
+    };
     Ok(RunResult {
         client,
         sample: finished.sample,
@@ -389,11 +438,27 @@ fn verify_layout(dir: &Path, image: &BenchImage, same_digests: bool) -> Result<(
         "layer digests differ:\n  pulled {layers:?}\n  image  {:?}",
         image.layer_digests
     );
-    // Hash the layers on every CPU.
     let files: Vec<(String, PathBuf)> = layers
         .iter()
         .map(|d| Ok((d.clone(), blob(d)?)))
         .collect::<Result<_>>()?;
+    verify_blob_files(&files)
+}
+
+/// `sha256:<name>` of each blob file (named by its hex digest, as in an OCI layout).
+pub fn blob_digests(files: &[PathBuf]) -> Result<Vec<String>> {
+    files
+        .iter()
+        .map(|f| {
+            let hex = f.file_name().and_then(|n| n.to_str());
+            hex.map(|h| format!("sha256:{h}"))
+                .with_context(|| format!("blob file {} has no digest name", f.display()))
+        })
+        .collect()
+}
+
+/// Every `(digest, file)`: the file hashes (sha256) to the digest; hashed on every CPU.
+pub fn verify_blob_files(files: &[(String, PathBuf)]) -> Result<()> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| -> Result<()> {
