@@ -1,10 +1,12 @@
 //! Images of real files from this machine (a classic `docker save` tar of plain layers), for
 //! the workloads where what the files hold matters: how fast and how well they compress and
 //! inflate. Files are taken from the given directories in turns — the directory with the
-//! fewest bytes taken so far goes next, so each contributes — up to a size, then sorted by
-//! path and cut into layers of about equal size, as a root filesystem split into layers.
-//! Made once per work directory and reused while the spec matches.
+//! fewest bytes taken so far goes next, so each contributes; a file larger than what is left
+//! of the size is passed over — then sorted by path and cut into layers of about equal size,
+//! each with the directories above its files, as a root filesystem split into layers. Made
+//! once per work directory and reused while the spec matches.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
 use std::ops::Range;
@@ -18,14 +20,14 @@ use tug_testkit::hashing::{sha256_digest, HashingWriter};
 use crate::fixture::human_bytes;
 
 /// Bump when what `prepare` writes changes, to ignore old caches.
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 
-/// One file-system entry that goes into a layer.
+/// A file (or symlink) that goes into a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Absolute path.
     pub path: PathBuf,
-    /// Content bytes: a regular file's size, 0 for directories and symlinks.
+    /// Content bytes: a regular file's size, 0 for a symlink.
     pub size: u64,
 }
 
@@ -38,7 +40,7 @@ pub struct FilesImage {
     pub diff_ids: Vec<String>,
     /// Bytes of each layer tar.
     pub layer_bytes: Vec<u64>,
-    /// Files and directories in all layers.
+    /// Files and symlinks in all layers (their directories not counted).
     pub entries: usize,
     /// The directories the files came from.
     pub sources: Vec<String>,
@@ -53,7 +55,7 @@ impl FilesImage {
     /// E.g. `700 MiB / 4 plain layers, 41230 files from /usr/include, /usr/bin`.
     pub fn label(&self) -> String {
         format!(
-            "{} / {} plain layers, {} entries from {}",
+            "{} / {} plain layers, {} files from {}",
             human_bytes(self.plain_bytes()),
             self.diff_ids.len(),
             self.entries,
@@ -123,8 +125,8 @@ pub fn prepare(
     Ok(image)
 }
 
-/// Every directory, regular file and symlink under `dir` (itself excluded), depth first in
-/// name order, not following symlinks; what cannot be read is left out.
+/// Every regular file and symlink under `dir`, depth first in name order, not following
+/// symlinks; what cannot be read is left out.
 fn walk(dir: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     let Ok(read) = fs::read_dir(dir) else {
@@ -138,10 +140,6 @@ fn walk(dir: &Path) -> Vec<Entry> {
         };
         let t = meta.file_type();
         if t.is_dir() {
-            out.push(Entry {
-                path: path.clone(),
-                size: 0,
-            });
             out.extend(walk(&path));
         } else if t.is_file() {
             out.push(Entry {
@@ -155,9 +153,10 @@ fn walk(dir: &Path) -> Vec<Entry> {
     out
 }
 
-/// Takes entries from the sources in turns until `budget` content bytes are taken: each
-/// time from the source with the fewest bytes taken so far (the first one on a tie), in its
-/// own order, until every source is used up.
+/// Takes entries from the sources in turns, at most `budget` content bytes in all: each time
+/// the next entry of the source with the fewest bytes taken so far (the first one on a tie),
+/// passing over an entry larger than what is left, until the budget is spent or every source
+/// used up.
 pub fn select(sources: &[Vec<Entry>], budget: u64) -> Vec<Entry> {
     let mut next = vec![0usize; sources.len()];
     let mut taken = vec![0u64; sources.len()];
@@ -172,6 +171,9 @@ pub fn select(sources: &[Vec<Entry>], budget: u64) -> Vec<Entry> {
         };
         let entry = &sources[i][next[i]];
         next[i] += 1;
+        if entry.size > budget - total {
+            continue;
+        }
         taken[i] += entry.size;
         total += entry.size;
         out.push(entry.clone());
@@ -264,17 +266,34 @@ fn write_docker_save(
     })
 }
 
-/// One plain layer tar of `entries` (paths relative to `/`, ownership and times normalised);
-/// returns its digest and size.
+/// One plain layer tar of `entries` (sorted by path), each preceded by the directories above
+/// it not yet in the layer (paths relative to `/`, ownership and times normalised); returns
+/// its digest and size.
 fn write_layer(path: &Path, entries: &[Entry]) -> Result<(String, u64)> {
     let out = HashingWriter::new(BufWriter::new(File::create(path)?));
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
+    let mut dirs: HashSet<PathBuf> = HashSet::new();
+    let add = |tar: &mut tar::Builder<HashingWriter<BufWriter<File>>>, p: &Path| -> Result<()> {
+        let name = p.strip_prefix("/").unwrap_or(p);
+        tar.append_path_with_name(p, name)
+            .with_context(|| format!("add {} to a layer", p.display()))
+    };
     for e in entries {
-        let name = e.path.strip_prefix("/").unwrap_or(&e.path);
-        tar.append_path_with_name(&e.path, name)
-            .with_context(|| format!("add {} to a layer", e.path.display()))?;
+        let mut above: Vec<&Path> = e
+            .path
+            .ancestors()
+            .skip(1)
+            .filter(|a| a.parent().is_some())
+            .collect();
+        above.reverse();
+        for dir in above {
+            if dirs.insert(dir.to_path_buf()) {
+                add(&mut tar, dir)?;
+            }
+        }
+        add(&mut tar, &e.path)?;
     }
     let hashing = tar.into_inner()?;
     let (mut file, (digest, size)) = hashing.finish();
@@ -369,6 +388,17 @@ mod tests {
         // a (20 < 25) → 30: 60 taken, the budget.
         assert_eq!(names, ["/a/0", "/b/0", "/c/0", "/a/1", "/a/2"]);
         assert_eq!(picked.iter().map(|e| e.size).sum::<u64>(), 60);
+        // A file larger than what is left is passed over, and smaller ones still fill it.
+        let big = entries("big", &[5, 100, 10]);
+        let small = entries("s", &[20, 20, 20]);
+        let picked = select(&[big, small], 60);
+        let names: Vec<String> = picked
+            .iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        // big/1 (100) never fits; s/2 (20) no longer fits after 55.
+        assert_eq!(names, ["/big/0", "/s/0", "/big/2", "/s/1"]);
+        assert_eq!(picked.iter().map(|e| e.size).sum::<u64>(), 55);
         // Everything when the budget is larger than all of it.
         let all = select(&[entries("a", &[1, 2]), entries("b", &[3])], 1000);
         assert_eq!(all.len(), 3);
