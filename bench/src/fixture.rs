@@ -150,7 +150,7 @@ fn prepare_layout_with(
         eprintln!("image {name}: reusing {}", dir.display());
     } else {
         if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+            fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))?;
         }
         fs::create_dir_all(dir)?;
         let start = Instant::now();
