@@ -14,7 +14,7 @@ use async_channel::{Receiver, Sender};
 use tug_core::http::RequestId;
 
 /// Pieces a pipe holds before the source is held back.
-pub const PIPE_CHUNKS: usize = 16;
+pub const PIPE_CHUNKS: usize = 4;
 
 /// One piece of an upload body, or why the body cannot be finished.
 type Piece = Result<Vec<u8>, String>;
