@@ -70,11 +70,12 @@ impl Client {
                 "skopeo copy --preserve-digests (no compression)"
             }
             (Mode::Push, Client::Curl) => {
-                "the floor: curl POST + streamed PUT ?digest= per blob (-T), blobs in parallel, \
-                 then the manifest PUT"
+                "the floor: curl --http1.1 POST + streamed PUT ?digest= per blob (-T), blobs in \
+                 parallel, then the manifest PUT"
             }
             (Mode::Pull | Mode::Copy, Client::Curl) => {
-                "the floor: curl GET of the manifest, then of every blob (-o), in parallel"
+                "the floor: curl --http1.1 GET of the manifest, then of every blob (-o), in \
+                 parallel"
             }
             (Mode::Pull, Client::Tug) => "tug pull -o <dir> (an OCI layout)",
             (Mode::Pull, Client::Skopeo) => {
