@@ -150,6 +150,17 @@ impl Pull {
         hasher.update(data);
         Ok(())
     }
+
+    /// The image manifests fetched so far, with the blobs each names: all of them once the
+    /// first blob starts ([`Event::BlobStarted`]), so a runner can tell a config from a layer
+    /// as its bytes arrive (to turn layers into tars while they download).
+    pub fn images(&self) -> impl Iterator<Item = &PulledImage> {
+        self.engine
+            .proto
+            .manifests
+            .iter()
+            .filter_map(|m| m.fetched.as_ref())
+    }
 }
 
 crate::engine::engine_api!(Pull, Output);
