@@ -130,6 +130,7 @@ impl SaveStream {
 
     /// Decodes layer `layer` from its blob file `file`, on its thread.
     pub fn start_file(&mut self, layer: &Digest, file: File) -> Result<(), SaveError> {
+        self.places.input_done(layer);
         let inflater = Inflater::from_file(self.name(layer), file, self.places.clone())
             .map_err(|e| self.output(e))?;
         self.running.insert(layer.clone(), inflater);
@@ -157,6 +158,7 @@ impl SaveStream {
     pub fn close(&mut self, layer: &Digest) {
         if let Some(inflater) = self.running.get_mut(layer) {
             inflater.close();
+            self.places.input_done(layer);
         }
     }
 
@@ -166,6 +168,7 @@ impl SaveStream {
             self.blocked += inflater.blocked;
             drop(inflater);
         }
+        self.places.input_restarts(layer);
         self.done.remove(layer);
     }
 
@@ -175,6 +178,7 @@ impl SaveStream {
             return Ok(());
         };
         inflater.close();
+        self.places.input_done(layer);
         self.blocked += inflater.blocked;
         let inflated = inflater.join().map_err(|e| self.convert(e))?;
         self.done.insert(layer.clone(), inflated);

@@ -4,6 +4,10 @@
 //! side file next to it that is copied in at the end with `copy_file_range` (in the kernel;
 //! a reflink where the file system shares blocks).
 //!
+//! A side file is copied in as soon as its layer ends and the tail is free (by the thread of
+//! the layer that frees it, if one was streaming there), so the copies overlap the
+//! downloads still running.
+//!
 //! A layer streaming at the tail gets its header block(s) reserved: the entry's name is
 //! `<diffID hex>.tar`, known once the config is, and the header's length depends on the
 //! name only, so it is written when the layer ends and its size is known. A layer whose
@@ -19,7 +23,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use tug_core::archive::tar_writer;
 use tug_core::Digest;
@@ -47,6 +51,8 @@ pub struct Places {
     dir: PathBuf,
     file: File,
     state: Mutex<Tail>,
+    /// Signalled when the tail becomes free.
+    freed: Condvar,
 }
 
 struct Tail {
@@ -54,10 +60,17 @@ struct Tail {
     end: u64,
     /// A layer is streaming there.
     busy: bool,
+    /// Which one.
+    owner: Option<Digest>,
+    /// Layers whose whole blob has been handed over: their threads end by themselves.
+    inputs_done: HashSet<Digest>,
     /// Entry names written or being written at the tail.
     names: HashSet<String>,
     /// The diffID of each layer blob, once the config is in.
     expected: HashMap<Digest, Digest>,
+    /// Side files whose layers ended while another streamed at the tail: added as soon as
+    /// it ends (by its thread), so the copies overlap the downloads.
+    queued: Vec<(String, SideFile)>,
     /// Counters for `-v`: bytes of layer tars written in place, and into side files.
     in_place: u64,
     in_side_files: u64,
@@ -74,7 +87,11 @@ pub enum Place {
         len: u64,
     },
     /// In a side file.
-    Side(SideFile),
+    Side {
+        places: Arc<Places>,
+        layer: Digest,
+        side: SideFile,
+    },
 }
 
 /// A layer's tar in a side file next to the output, removed when dropped.
@@ -116,11 +133,15 @@ impl TarFile {
                 state: Mutex::new(Tail {
                     end: 0,
                     busy: false,
+                    owner: None,
+                    inputs_done: HashSet::new(),
                     names: HashSet::new(),
                     expected: HashMap::new(),
+                    queued: Vec::new(),
                     in_place: 0,
                     in_side_files: 0,
                 }),
+                freed: Condvar::new(),
             }),
             path,
             out: out.to_path_buf(),
@@ -144,10 +165,7 @@ impl TarFile {
     /// Appends an entry holding the side file's tar, copied in by the kernel.
     pub fn append_side(&self, name: &str, side: SideFile) -> io::Result<()> {
         let mut tail = self.places.lock();
-        let at = self.places.write_entry_header(&mut tail, name, side.len)?;
-        copy_range(&side.file, &self.places.file, at, side.len)?;
-        tail.in_side_files += side.len;
-        self.places.finish_entry(&mut tail, at, side.len)
+        self.places.append_side(&mut tail, name, &side)
     }
 
     /// Bytes of layer tars written in place, and through side files.
@@ -159,10 +177,11 @@ impl TarFile {
     /// Ends the archive, flushes it and renames it to the output.
     pub fn commit(mut self) -> io::Result<()> {
         let end = {
-            let tail = self.places.lock();
+            let mut tail = self.places.lock();
             if tail.busy {
                 return Err(io::Error::other("a layer is still being written"));
             }
+            self.places.append_queued(&mut tail)?;
             tail.end
         };
         let file = &self.places.file;
@@ -201,17 +220,38 @@ impl Places {
         self.lock().expected.get(layer).cloned()
     }
 
+    /// Layer `layer`'s whole blob was handed over: a layer waiting for the tail may wait
+    /// for it to end.
+    pub fn input_done(&self, layer: &Digest) {
+        self.lock().inputs_done.insert(layer.clone());
+    }
+
+    /// Layer `layer` starts over: its blob is no longer all there.
+    pub fn input_restarts(&self, layer: &Digest) {
+        self.lock().inputs_done.remove(layer);
+    }
+
     /// Where layer `layer`'s tar goes: the tail if it is free and the entry's name is known
-    /// and not taken, else a side file.
+    /// and not taken, else a side file. A tail held by a layer whose blob is all there
+    /// (its thread only drains what it holds) is waited for.
     pub fn place(self: &Arc<Self>, layer: &Digest) -> io::Result<Place> {
         {
             let mut tail = self.lock();
+            while tail.busy
+                && tail
+                    .owner
+                    .as_ref()
+                    .is_some_and(|o| tail.inputs_done.contains(o))
+            {
+                tail = self.freed.wait(tail).unwrap_or_else(|e| e.into_inner());
+            }
             let name = tail.expected.get(layer).map(|d| format!("{}.tar", d.hex()));
             if let Some(name) = name.filter(|n| !tail.busy && !tail.names.contains(n)) {
                 let header_len = tar_writer::file_header(&name, 0)
                     .map_err(io::Error::other)?
                     .len() as u64;
                 tail.busy = true;
+                tail.owner = Some(layer.clone());
                 tail.names.insert(name.clone());
                 return Ok(Place::Tail {
                     places: Arc::clone(self),
@@ -223,7 +263,31 @@ impl Places {
             }
         }
         let (file, path) = locked_temp(&self.dir, SIDE_PREFIX)?;
-        Ok(Place::Side(SideFile { file, path, len: 0 }))
+        Ok(Place::Side {
+            places: Arc::clone(self),
+            layer: layer.clone(),
+            side: SideFile { file, path, len: 0 },
+        })
+    }
+
+    /// Appends an entry holding `side`'s tar, copied in by the kernel.
+    fn append_side(&self, tail: &mut Tail, name: &str, side: &SideFile) -> io::Result<()> {
+        let at = self.write_entry_header(tail, name, side.len)?;
+        copy_range(&side.file, &self.file, at, side.len)?;
+        tail.in_side_files += side.len;
+        self.finish_entry(tail, at, side.len)
+    }
+
+    /// Appends the side files queued while the tail was busy.
+    fn append_queued(&self, tail: &mut Tail) -> io::Result<()> {
+        while let Some((name, side)) = tail.queued.pop() {
+            if let Err(e) = self.append_side(tail, &name, &side) {
+                // Tried again at the end (or its error is the tar's).
+                tail.queued.push((name, side));
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Writes `name`'s header at the end; returns where its data goes.
@@ -260,7 +324,7 @@ impl Place {
                 places.file.write_all_at(data, *start + *header_len + *len)?;
                 *len += data.len() as u64;
             }
-            Place::Side(side) => {
+            Place::Side { side, .. } => {
                 side.file.write_all(data)?;
                 side.len += data.len() as u64;
             }
@@ -273,7 +337,10 @@ impl Place {
         matches!(self, Place::Tail { .. })
     }
 
-    /// The layer's tar is whole: at the tail, its header is written and the tail is free.
+    /// The layer's tar is whole: at the tail, its header is written, the side files that
+    /// waited are added and the tail is free; a side file is added now if the tail is free,
+    /// else queued for the layer streaming there to add (or kept for the end, when its
+    /// entry's name is not known or taken).
     pub fn close(self) -> io::Result<Placed> {
         match self {
             Place::Tail {
@@ -289,12 +356,33 @@ impl Place {
                     return Err(io::Error::other("a tar header changed length"));
                 }
                 places.file.write_all_at(&header, start)?;
-                tail.busy = false;
                 places.finish_entry(&mut tail, start + header_len, len)?;
                 tail.in_place += len;
+                tail.busy = false;
+                let queued = places.append_queued(&mut tail);
+                tail.owner = None;
+                places.freed.notify_all();
+                queued?;
                 Ok(Placed::InTar { name })
             }
-            Place::Side(side) => Ok(Placed::Side(side)),
+            Place::Side {
+                places,
+                layer,
+                side,
+            } => {
+                let mut tail = places.lock();
+                let name = tail.expected.get(&layer).map(|d| format!("{}.tar", d.hex()));
+                let Some(name) = name.filter(|n| !tail.names.contains(n)) else {
+                    return Ok(Placed::Side(side));
+                };
+                tail.names.insert(name.clone());
+                if tail.busy {
+                    tail.queued.push((name.clone(), side));
+                } else {
+                    places.append_side(&mut tail, &name, &side)?;
+                }
+                Ok(Placed::InTar { name })
+            }
         }
     }
 
@@ -304,7 +392,11 @@ impl Place {
         if let Place::Tail { places, name, .. } = self {
             let mut tail = places.lock();
             tail.busy = false;
+            tail.owner = None;
             tail.names.remove(&name);
+            // An error here comes back at the end, when the queue is tried again.
+            let _ = places.append_queued(&mut tail);
+            places.freed.notify_all();
         }
     }
 }
