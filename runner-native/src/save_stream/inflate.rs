@@ -21,10 +21,10 @@ use super::tar_file::{Placed, Places};
 
 /// Chunks (of up to 128 KiB from the transport) a layer's channel holds: what a layer
 /// may buffer while its thread catches up.
-const CHANNEL_CHUNKS: usize = 8;
+const CHANNEL_CHUNKS: usize = 4;
 
 /// Bytes decoded per read.
-const OUT_BUF: usize = 256 * 1024;
+const OUT_BUF: usize = 128 * 1024;
 
 /// A layer being decoded on its thread.
 pub struct Inflater {
@@ -279,7 +279,7 @@ fn run(
     let result = (|| {
         let mut decoder: Box<dyn Read + '_> = match compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-                BufReader::with_capacity(128 * 1024, &mut source),
+                BufReader::with_capacity(64 * 1024, &mut source),
             )),
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::new(&mut source)
