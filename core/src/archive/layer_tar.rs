@@ -405,8 +405,10 @@ mod tests {
         assert!(limit - fed < block.len() as u64);
         let text = err.to_string();
         assert!(
-            text.starts_with(&format!("layer {} of r.example/app:v1: gzip data of 1000 bytes", layer.digest))
-                && text.contains(&format!("more than {limit} bytes"))
+            text.starts_with(&format!(
+                "layer {} of r.example/app:v1: gzip data of 1000 bytes",
+                layer.digest
+            )) && text.contains(&format!("more than {limit} bytes"))
                 && text.contains("decompression bomb"),
             "{text}"
         );
@@ -418,7 +420,10 @@ mod tests {
         assert_eq!(hashed.len(), tar.len() as u64);
         assert_eq!(hashed.check(&Digest::sha256_of(tar)), Ok(()));
         let err = hashed.check(&Digest::sha256_of(b"other")).unwrap_err();
-        assert!(matches!(err.problem, LayerTarProblem::DiffIdMismatch { .. }), "{err}");
+        assert!(
+            matches!(err.problem, LayerTarProblem::DiffIdMismatch { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -258,7 +258,10 @@ impl Sink<'_> {
         match (&mut self.tar, &mut self.store) {
             (Some(tar), store) => tar.handle(store.as_deref_mut(), pull, output),
             (None, Some(layout)) => output.store_in(&mut **layout).map_err(|e| {
-                CliError::Input(format!("cannot write into {}: {e}", layout.root().display()))
+                CliError::Input(format!(
+                    "cannot write into {}: {e}",
+                    layout.root().display()
+                ))
             }),
             (None, None) => Ok(Some(output)),
         }
@@ -276,7 +279,8 @@ fn pull_from(
     (history, display): (&mut Recorder, &mut Display),
     sink_error: &mut Option<CliError>,
 ) -> Result<Result<PullReport, tug_core::Error>, CliError> {
-    let io_err = |root: &Path, e: std::io::Error| CliError::Input(format!("{}: {e}", root.display()));
+    let io_err =
+        |root: &Path, e: std::io::Error| CliError::Input(format!("{}: {e}", root.display()));
     let (tls, registry) = settings.connection(from, &args.registry, credentials);
     let have = match sink.store.as_deref() {
         Some(store) => store.blobs().map_err(|e| io_err(store.root(), e))?,

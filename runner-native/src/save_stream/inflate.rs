@@ -261,8 +261,7 @@ fn run(
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)
         .map_err(|e| fail(unknown.unreadable(e.to_string())))?;
-    let compression =
-        layer_tar::decoding(&head).map_err(|problem| fail(unknown.fail(problem)))?;
+    let compression = layer_tar::decoding(&head).map_err(|problem| fail(unknown.fail(problem)))?;
     let check = match places.expected(&layer.digest) {
         Some(diff_id) => TarCheck::new(layer.clone(), diff_id, compression),
         None => TarCheck::pending(layer.clone(), compression),

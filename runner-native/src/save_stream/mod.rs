@@ -106,10 +106,13 @@ impl SaveStream {
 
     /// The layers' diffIDs, from the planned entries (the config is in).
     pub fn expect(&self, entries: &[SaveEntry]) {
-        self.places.expect(entries.iter().filter_map(|e| match &e.content {
-            SaveContent::Layer { layer, diff_id } => Some((layer.digest.clone(), diff_id.clone())),
-            SaveContent::Bytes(_) => None,
-        }));
+        self.places
+            .expect(entries.iter().filter_map(|e| match &e.content {
+                SaveContent::Layer { layer, diff_id } => {
+                    Some((layer.digest.clone(), diff_id.clone()))
+                }
+                SaveContent::Bytes(_) => None,
+            }));
     }
 
     /// Whether layer `layer` is being decoded or done.
@@ -124,7 +127,8 @@ impl SaveStream {
 
     /// Starts layer `layer`, whose `compressed_len` bytes will come with [`SaveStream::feed`].
     pub fn start(&mut self, layer: &Digest, compressed_len: u64) {
-        let inflater = Inflater::from_channel(self.name(layer), compressed_len, self.places.clone());
+        let inflater =
+            Inflater::from_channel(self.name(layer), compressed_len, self.places.clone());
         self.running.insert(layer.clone(), inflater);
     }
 
@@ -235,7 +239,9 @@ impl SaveStream {
         }
         let (in_place, in_side_files) = self.tar.counters();
         let out = self.out.clone();
-        self.tar.commit().map_err(|error| SaveError::Output { path: out, error })?;
+        self.tar
+            .commit()
+            .map_err(|error| SaveError::Output { path: out, error })?;
         Ok(SaveCounters {
             layers: per_layer.len(),
             in_place,

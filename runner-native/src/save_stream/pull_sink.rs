@@ -73,7 +73,6 @@ impl TarPull {
         role
     }
 
-
     /// Acts on the pull's blob outputs; hands every other output back.
     pub fn handle(
         &mut self,
@@ -167,7 +166,7 @@ impl TarPull {
                 Ok(None)
             }
             Output::Discard { digest } => {
-                if let Some(store) = store.as_deref_mut() {
+                if let Some(store) = store {
                     store.discard(&digest);
                 }
                 match self.role(pull, &digest) {

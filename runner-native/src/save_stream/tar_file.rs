@@ -157,7 +157,9 @@ impl TarFile {
     /// Appends an entry holding `data`.
     pub fn append_bytes(&self, name: &str, data: &[u8]) -> io::Result<()> {
         let mut tail = self.places.lock();
-        let at = self.places.write_entry_header(&mut tail, name, data.len() as u64)?;
+        let at = self
+            .places
+            .write_entry_header(&mut tail, name, data.len() as u64)?;
         self.places.file.write_all_at(data, at)?;
         self.places.finish_entry(&mut tail, at, data.len() as u64)
     }
@@ -293,7 +295,9 @@ impl Places {
     /// Writes `name`'s header at the end; returns where its data goes.
     fn write_entry_header(&self, tail: &mut Tail, name: &str, size: u64) -> io::Result<u64> {
         if tail.busy {
-            return Err(io::Error::other("a layer is still streaming at the tar's end"));
+            return Err(io::Error::other(
+                "a layer is still streaming at the tar's end",
+            ));
         }
         let header = tar_writer::file_header(name, size).map_err(io::Error::other)?;
         self.file.write_all_at(&header, tail.end)?;
@@ -321,7 +325,9 @@ impl Place {
                 len,
                 ..
             } => {
-                places.file.write_all_at(data, *start + *header_len + *len)?;
+                places
+                    .file
+                    .write_all_at(data, *start + *header_len + *len)?;
                 *len += data.len() as u64;
             }
             Place::Side { side, .. } => {
@@ -371,7 +377,10 @@ impl Place {
                 side,
             } => {
                 let mut tail = places.lock();
-                let name = tail.expected.get(&layer).map(|d| format!("{}.tar", d.hex()));
+                let name = tail
+                    .expected
+                    .get(&layer)
+                    .map(|d| format!("{}.tar", d.hex()));
                 let Some(name) = name.filter(|n| !tail.names.contains(n)) else {
                     return Ok(Placed::Side(side));
                 };
@@ -407,7 +416,9 @@ fn copy_range(from: &File, to: &File, at: u64, len: u64) -> io::Result<()> {
     let mut off_in = 0u64;
     let mut off_out = at;
     while off_in < len {
-        let want = usize::try_from(len - off_in).unwrap_or(usize::MAX).min(1 << 30);
+        let want = usize::try_from(len - off_in)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
         match rustix::fs::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), want) {
             Ok(0) => {
                 return Err(io::Error::other(format!(
@@ -422,7 +433,13 @@ fn copy_range(from: &File, to: &File, at: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn copy_by_hand(from: &File, to: &File, mut src: u64, mut dst: u64, mut left: u64) -> io::Result<()> {
+fn copy_by_hand(
+    from: &File,
+    to: &File,
+    mut src: u64,
+    mut dst: u64,
+    mut left: u64,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     while left > 0 {
         let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -444,7 +461,8 @@ fn locked_temp(dir: &Path, prefix: &str) -> io::Result<(File, PathBuf)> {
         let path = dir.join(format!("{prefix}{}-{n}", std::process::id()));
         match safe_fs::open(&path, &options, Access::Shared) {
             Ok(file) => {
-                file.try_lock().map_err(|e| io::Error::other(e.to_string()))?;
+                file.try_lock()
+                    .map_err(|e| io::Error::other(e.to_string()))?;
                 return Ok((file, path));
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u64::MAX => continue,

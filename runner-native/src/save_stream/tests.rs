@@ -55,7 +55,9 @@ fn entries_of(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
             .trim_end_matches('\0')
             .to_owned();
         let size = usize::from_str_radix(
-            std::str::from_utf8(&h[124..135]).unwrap().trim_end_matches('\0'),
+            std::str::from_utf8(&h[124..135])
+                .unwrap()
+                .trim_end_matches('\0'),
             8,
         )
         .unwrap();
@@ -73,9 +75,12 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The entries of a tar written, or why not; and the temporary files left.
+type Saved = (Result<Vec<(String, Vec<u8>)>, SaveError>, Vec<String>);
+
 /// Writes the layers `blobs` (with the diffIDs `diff_ids`) through the stream, from files one
 /// after the other as `tug save` does; the tar's layer entries, or the error.
-fn save(blobs: &[&[u8]], diff_ids: &[Digest]) -> (Result<Vec<(String, Vec<u8>)>, SaveError>, Vec<String>) {
+fn save(blobs: &[&[u8]], diff_ids: &[Digest]) -> Saved {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.tar");
     let entries: Vec<SaveEntry> = blobs
@@ -95,7 +100,10 @@ fn save(blobs: &[&[u8]], diff_ids: &[Digest]) -> (Result<Vec<(String, Vec<u8>)>,
             fs::remove_file(&path).unwrap();
         }
         let counters = stream.finish(&entries)?;
-        assert_eq!(counters.in_side_files, 0, "one after the other: all in place");
+        assert_eq!(
+            counters.in_side_files, 0,
+            "one after the other: all in place"
+        );
         Ok(entries_of(&fs::read(&out).unwrap()))
     })();
     if result.is_err() {
@@ -145,7 +153,9 @@ fn errors_name_the_layer_its_image_and_the_decoder_and_leave_nothing() {
     let (result, left) = save(&[&cut], &[Digest::sha256_of(&plain)]);
     let err = result.unwrap_err().to_string();
     assert!(
-        err.starts_with(&format!("layer {layer} of {IMAGE}: does not decompress as zstd")),
+        err.starts_with(&format!(
+            "layer {layer} of {IMAGE}: does not decompress as zstd"
+        )),
         "{err}"
     );
     assert!(left.is_empty(), "{left:?}");
@@ -170,9 +180,15 @@ fn a_gzip_bomb_stops_at_the_cap_and_leaves_nothing() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&vec![0u8; 4 << 20]).unwrap();
     let member = gz.finish().unwrap();
-    let blob: Vec<u8> = std::iter::repeat_n(member.as_slice(), 64).flatten().copied().collect();
+    let blob: Vec<u8> = std::iter::repeat_n(member.as_slice(), 64)
+        .flatten()
+        .copied()
+        .collect();
     let limit = blob.len() as u64 * MAX_INFLATION_RATIO + INFLATION_ALLOWANCE;
-    assert!(64 * (4u64 << 20) > 2 * limit, "the bomb must pass the cap: {limit}");
+    assert!(
+        64 * (4u64 << 20) > 2 * limit,
+        "the bomb must pass the cap: {limit}"
+    );
     let (result, left) = save(&[&blob], &[Digest::sha256_of(b"whatever")]);
     let err = result.unwrap_err().to_string();
     assert!(
@@ -226,7 +242,9 @@ fn layers_decoded_at_once_stream_in_place_or_through_side_files_and_all_arrive()
         let found = written.iter().find(|(n, _)| n == &entry.name).unwrap();
         assert_eq!(&found.1, tar, "{}", entry.name);
     }
-    assert!(written.iter().any(|(n, d)| n == "manifest.json" && d == b"[]"));
+    assert!(written
+        .iter()
+        .any(|(n, d)| n == "manifest.json" && d == b"[]"));
     assert_eq!(written.len(), 4);
     assert!(leftovers(dir.path()).is_empty());
 }
@@ -267,7 +285,12 @@ fn files_a_killed_run_left_are_removed_by_the_next() {
     let stream = SaveStream::create(&out, None).unwrap();
     // A running stream's own files are locked: another run leaves them.
     let other = SaveStream::create(&dir.path().join("other.tar"), None).unwrap();
-    assert_eq!(leftovers(dir.path()).len(), 2, "{:?}", leftovers(dir.path()));
+    assert_eq!(
+        leftovers(dir.path()).len(),
+        2,
+        "{:?}",
+        leftovers(dir.path())
+    );
     drop(other);
     drop(stream);
     assert!(leftovers(dir.path()).is_empty());

@@ -185,7 +185,13 @@ fn a_layer_that_does_not_decompress_is_named_with_its_image() {
     for args in [
         vec!["pull", image.as_str(), "-o", out_tar.to_str().unwrap()],
         // Into the store as well: the blobs are fine, so the image lands there...
-        vec!["pull", image.as_str(), "-o", out_tar.to_str().unwrap(), "--store"],
+        vec![
+            "pull",
+            image.as_str(),
+            "-o",
+            out_tar.to_str().unwrap(),
+            "--store",
+        ],
         // ...and saving it from there fails the same way.
         vec!["save", image.as_str(), "-o", out_tar.to_str().unwrap()],
     ] {

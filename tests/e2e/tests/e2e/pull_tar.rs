@@ -64,16 +64,28 @@ fn assert_docker_archive(tar: &Path, diff_ids: &[String]) {
             .unwrap_or_else(|| panic!("{name} is not in {}", tar.display()));
         assert_eq!(digest, diff_id, "layer {name} of {}", tar.display());
     }
-    assert_eq!(layers.len(), diff_ids.len(), "one entry per layer: {layers:?}");
+    assert_eq!(
+        layers.len(),
+        diff_ids.len(),
+        "one entry per layer: {layers:?}"
+    );
     let config = manifest[0]["Config"].as_str().unwrap();
     assert!(config.ends_with(".json"), "{manifest}");
     let reference = format!("docker-archive:{}", tar.display());
     let inspected: Value =
         serde_json::from_slice(&skopeo::run(["inspect", reference.as_str()]).unwrap()).unwrap();
-    assert_eq!(inspected["Layers"], json!(diff_ids), "skopeo inspect {reference}");
+    assert_eq!(
+        inspected["Layers"],
+        json!(diff_ids),
+        "skopeo inspect {reference}"
+    );
     let copy = tar.with_extension("copied");
-    skopeo::copy(&reference, &format!("oci:{}:x", copy.display()), skopeo::NO_ARGS)
-        .unwrap_or_else(|e| panic!("{e}"));
+    skopeo::copy(
+        &reference,
+        &format!("oci:{}:x", copy.display()),
+        skopeo::NO_ARGS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     fs::remove_dir_all(copy).unwrap();
 }
 
@@ -96,7 +108,11 @@ fn store_holds_only_verified_blobs(store: &Path) -> usize {
         let name = e.file_name().to_string_lossy().into_owned();
         assert!(!name.starts_with('.'), "a download is left: {name}");
         let (digest, _) = sha256_file(&e.path()).unwrap();
-        assert_eq!(digest, format!("sha256:{name}"), "blob {name} is not what it says");
+        assert_eq!(
+            digest,
+            format!("sha256:{name}"),
+            "blob {name} is not what it says"
+        );
         n += 1;
     }
     n
@@ -169,7 +185,10 @@ fn gzip_and_zstd_layers_pull_into_docker_archives_with_and_without_the_store() {
     let plain = d.join("plain");
     write_oci_layout(
         &plain,
-        &ImageSpec::new(132).layer(600_000).text_layer(400_000).layer(10_000),
+        &ImageSpec::new(132)
+            .layer(600_000)
+            .text_layer(400_000)
+            .layer(10_000),
         "v1",
     );
     skopeo::copy_to_registry(
@@ -180,7 +199,10 @@ fn gzip_and_zstd_layers_pull_into_docker_archives_with_and_without_the_store() {
     )
     .unwrap();
     let raw = skopeo::inspect_raw_in(&registry, "tar/zstd:v1").unwrap();
-    assert!(String::from_utf8_lossy(&raw).contains("+zstd"), "zstd layers");
+    assert!(
+        String::from_utf8_lossy(&raw).contains("+zstd"),
+        "zstd layers"
+    );
 
     for name in ["tar/gz:v1", "tar/zstd:v1"] {
         let diff_ids = diff_ids_in(&registry, name);
@@ -193,10 +215,17 @@ fn gzip_and_zstd_layers_pull_into_docker_archives_with_and_without_the_store() {
             .run()
             .assert_success();
         assert_docker_archive(&out, &diff_ids);
-        assert!(!store.exists(), "{name}: the store was touched without --store");
+        assert!(
+            !store.exists(),
+            "{name}: the store was touched without --store"
+        );
         assert!(temp_files(d).is_empty(), "{:?}", temp_files(d));
         let (in_place, side) = written_counts(&run);
-        assert_eq!(in_place + side, layer_tar_bytes(&out), "each layer written once\n{run}");
+        assert_eq!(
+            in_place + side,
+            layer_tar_bytes(&out),
+            "each layer written once\n{run}"
+        );
 
         // With --store: the blobs land there too, verified; a second pull takes them from there.
         let kept = d.join(format!("{label}-kept.tar"));
@@ -227,7 +256,10 @@ fn a_pull_to_a_tar_without_the_store_writes_each_layer_once() {
     let layout = dir.path().join("src");
     let fixture: FixtureImage = write_oci_layout(
         &layout,
-        &ImageSpec::new(133).gzip_layer(900_000).gzip_layer(400_000).gzip_layer(100_000),
+        &ImageSpec::new(133)
+            .gzip_layer(900_000)
+            .gzip_layer(400_000)
+            .gzip_layer(100_000),
         "v1",
     );
     crate::common::push(&registry, &layout, "once/app:v1").assert_success();
@@ -239,7 +271,14 @@ fn a_pull_to_a_tar_without_the_store_writes_each_layer_once() {
         let run = pull(
             &store,
             &image,
-            &["-v", "--jobs", jobs, "--fixed-jobs", "-o", out.to_str().unwrap()],
+            &[
+                "-v",
+                "--jobs",
+                jobs,
+                "--fixed-jobs",
+                "-o",
+                out.to_str().unwrap(),
+            ],
         )
         .run()
         .assert_success();
@@ -327,11 +366,16 @@ fn a_gzip_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
             .assert_code(crate::common::INVALID_INPUT);
         let err = run.stderr_str();
         assert!(
-            err.contains(&format!("layer {layer} of {image}")) && err.contains("decompression bomb"),
+            err.contains(&format!("layer {layer} of {image}"))
+                && err.contains("decompression bomb"),
             "{args:?}: {err}"
         );
         assert!(!out.exists(), "no partial archive");
-        assert!(temp_files(&out_dir).is_empty(), "{:?}", temp_files(&out_dir));
+        assert!(
+            temp_files(&out_dir).is_empty(),
+            "{:?}",
+            temp_files(&out_dir)
+        );
         if args.is_empty() {
             assert!(!store.exists());
         } else {
@@ -351,7 +395,11 @@ fn a_gzip_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
         "{saved}"
     );
     assert!(!out.exists());
-    assert!(temp_files(&out_dir).is_empty(), "{:?}", temp_files(&out_dir));
+    assert!(
+        temp_files(&out_dir).is_empty(),
+        "{:?}",
+        temp_files(&out_dir)
+    );
 }
 
 /// Waits until a file of tug's next to the output holds at least `at` bytes.
@@ -364,7 +412,11 @@ fn wait_for_temp_bytes(dir: &Path, at: u64) -> PathBuf {
                 return path;
             }
         }
-        assert!(Instant::now() < deadline, "the layer never started: {:?}", temp_files(dir));
+        assert!(
+            Instant::now() < deadline,
+            "the layer never started: {:?}",
+            temp_files(dir)
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -413,12 +465,19 @@ fn a_pull_to_a_tar_killed_mid_download_and_run_again_leaves_the_tar_and_store_co
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!out.exists(), "no partial archive");
-        assert!(!temp_files(&out_dir).is_empty(), "a killed run leaves its files");
+        assert!(
+            !temp_files(&out_dir).is_empty(),
+            "a killed run leaves its files"
+        );
 
         proxy.clear_rules();
         let run = pull(&store, &image, &args).run().assert_success();
         assert_docker_archive(&out, &diff_ids);
-        assert!(temp_files(&out_dir).is_empty(), "{:?}", temp_files(&out_dir));
+        assert!(
+            temp_files(&out_dir).is_empty(),
+            "{:?}",
+            temp_files(&out_dir)
+        );
         if keep {
             assert!(
                 run.stdout_str().contains(r#""event":"blob_resumed""#),
