@@ -479,8 +479,11 @@ impl Plan {
     /// Gives the push a pending blob (or, when none is left, the manifests), as a runner
     /// does when a layer's compression ends. The push must take each exactly once.
     fn give_late(&mut self, driver: &mut PushDriver<'_>, pick: u8) {
-        // These calls act on the push as an input does: the next drain sets the timer.
-        driver.timer = None;
+        // Handing something over acts on the push as an input does: the next drain sets the
+        // timer (with nothing left to hand over, the timer stays).
+        if !self.late.is_empty() || self.manifests.is_some() {
+            driver.timer = None;
+        }
         let push = &mut driver.plug.push;
         if !self.late.is_empty() {
             let (i, blob) = self.late.remove(usize::from(pick) % self.late.len());
