@@ -489,3 +489,44 @@ fn a_pull_to_a_tar_killed_mid_download_and_run_again_leaves_the_tar_and_store_co
         }
     }
 }
+
+#[test]
+fn ctrl_c_during_a_pull_to_a_tar_removes_what_it_wrote() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(135).gzip_layer(8 << 20), "v1");
+    crate::common::push(&registry, &layout, "intr/tar:v1").assert_success();
+    let proxy = FaultProxy::start(&registry);
+    proxy.add_rule(Rule::new(
+        "GET",
+        &format!("/blobs/{}", fixture.layers[0].digest),
+        Fault::StallResponseAfter {
+            after: 3 << 20,
+            hold: Duration::from_secs(60),
+        },
+    ));
+    let out_dir = dir.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("app.tar");
+    let store = dir.path().join("store");
+    let child = pull(&store, &proxy.image("intr/tar:v1"), &["-o", out.to_str().unwrap()])
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_temp_bytes(&out_dir, 1 << 20);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("nothing was kept"), "{stderr}");
+    assert!(!out.exists());
+    assert!(temp_files(&out_dir).is_empty(), "{:?}", temp_files(&out_dir));
+    assert!(!store.exists());
+}
