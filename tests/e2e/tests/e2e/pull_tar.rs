@@ -510,12 +510,16 @@ fn ctrl_c_during_a_pull_to_a_tar_removes_what_it_wrote() {
     fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("app.tar");
     let store = dir.path().join("store");
-    let child = pull(&store, &proxy.image("intr/tar:v1"), &["-o", out.to_str().unwrap()])
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = pull(
+        &store,
+        &proxy.image("intr/tar:v1"),
+        &["-o", out.to_str().unwrap()],
+    )
+    .command()
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     wait_for_temp_bytes(&out_dir, 1 << 20);
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -527,6 +531,10 @@ fn ctrl_c_during_a_pull_to_a_tar_removes_what_it_wrote() {
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("nothing was kept"), "{stderr}");
     assert!(!out.exists());
-    assert!(temp_files(&out_dir).is_empty(), "{:?}", temp_files(&out_dir));
+    assert!(
+        temp_files(&out_dir).is_empty(),
+        "{:?}",
+        temp_files(&out_dir)
+    );
     assert!(!store.exists());
 }
