@@ -538,3 +538,45 @@ fn ctrl_c_during_a_pull_to_a_tar_removes_what_it_wrote() {
     );
     assert!(!store.exists());
 }
+
+#[test]
+fn a_layer_download_broken_midway_goes_on_from_where_it_broke_in_the_tar() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(136).gzip_layer(4 << 20).gzip_layer(300_000),
+        "v1",
+    );
+    crate::common::push(&registry, &layout, "broken/app:v1").assert_success();
+    let diff_ids: Vec<String> = fixture.layers.iter().map(|l| l.diff_id.clone()).collect();
+    let proxy = FaultProxy::start(&registry);
+    let big = &fixture.layers[0].digest;
+    proxy.add_rule(Rule::new(
+        "GET",
+        &format!("/blobs/{big}"),
+        Fault::DropResponseBody { after: 1 << 20 },
+    ));
+    let out = dir.path().join("app.tar");
+    let store = dir.path().join("store");
+    let run = pull(
+        &store,
+        &proxy.image("broken/app:v1"),
+        &["-v", "-o", out.to_str().unwrap()],
+    )
+    .run()
+    .assert_success();
+    let done = crate::common::done_event(&run);
+    assert!(done["retries"].as_u64().unwrap() >= 1, "{run}");
+    let ranged = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.is("GET", big) && r.header("range").is_some())
+        .count();
+    assert_eq!(ranged, 1, "the rest was asked for with Range\n{run}");
+    assert_docker_archive(&out, &diff_ids);
+    let (in_place, side) = written_counts(&run);
+    assert_eq!(in_place + side, layer_tar_bytes(&out), "{run}");
+    assert!(temp_files(dir.path()).is_empty());
+}
