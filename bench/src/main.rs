@@ -56,8 +56,8 @@ use crate::report::{Report, ScanPoint, Targets};
 use crate::transfer::{run_copy, run_pull, seed, Seed};
 use crate::workloads::Section;
 
-/// Push, pull and copy benchmark: tug vs skopeo (and vs raw curl for push) against fresh
-/// local TLS registries on tmpfs.
+/// Push, pull and copy benchmark: tug vs skopeo and raw-curl floors against fresh local TLS
+/// registries on tmpfs, and issue 13's real-content workloads.
 #[derive(Parser, Debug)]
 #[command(name = "tug-bench", max_term_width = 100)]
 struct Args {
