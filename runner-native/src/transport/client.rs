@@ -142,14 +142,21 @@ impl Transport {
         let result = match &req.body {
             Body::Empty => builder.body(SendBody::none()).map(|r| self.run(r, stall)),
             Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.run(r, stall)),
-            Body::BlobRange { blob, start, end } => match body
+            Body::BlobRange { .. } | Body::BlobStream { .. } => match body
                 .map(Ok)
-                .unwrap_or_else(|| self.bodies.open(*blob, *start, *end))
-            {
+                .unwrap_or_else(|| match &req.body {
+                    Body::BlobStream { blob, start, max } => {
+                        self.bodies.open_stream(*blob, *start, *max)
+                    }
+                    Body::BlobRange { blob, start, end } => self.bodies.open(*blob, *start, *end),
+                    _ => unreachable!("a blob body"),
+                }) {
                 Ok(reader) => {
+                    // No `Content-Length` for a blob made while it is sent: ureq sends it
+                    // chunked, and it may end short (where the blob ends).
                     let reporting = ReportingReader {
                         inner: reader,
-                        remaining: end - start,
+                        remaining: req.body.known_len(),
                         id,
                         tx: tx.clone(),
                         batch: Vec::with_capacity(SENT_BATCH),
@@ -240,10 +247,13 @@ impl Transport {
 }
 
 /// Streams a body from the source and reports each batch of bytes read as sent. A short
-/// source (file truncated meanwhile) is an error, never a silently short body.
+/// source (file truncated meanwhile) is an error, never a silently short body — unless the
+/// body's length is not known up front (a blob made while it is sent), which ends where
+/// its source does.
 struct ReportingReader<R> {
     inner: R,
-    remaining: u64,
+    /// Bytes still to come, when the length is known.
+    remaining: Option<u64>,
     id: RequestId,
     tx: Sender<Message>,
     batch: Vec<u8>,
@@ -253,9 +263,10 @@ struct ReportingReader<R> {
 impl<R: Read> Read for ReportingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match self.inner.read(buf) {
-            Ok(0) if self.remaining > 0 && !buf.is_empty() => {
+            Ok(0) if self.remaining.is_some_and(|r| r > 0) && !buf.is_empty() => {
                 self.failed.store(true, Ordering::Relaxed);
-                let msg = format!("source ended {} bytes early", self.remaining);
+                let left = self.remaining.unwrap_or(0);
+                let msg = format!("source ended {left} bytes early");
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
             }
             Ok(n) => n,
@@ -264,9 +275,12 @@ impl<R: Read> Read for ReportingReader<R> {
                 return Err(e);
             }
         };
-        self.remaining = self.remaining.saturating_sub(n as u64);
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(n as u64);
+        }
         self.batch.extend_from_slice(&buf[..n]);
-        if self.remaining == 0 || self.batch.len() >= SENT_BATCH {
+        let ended = self.remaining == Some(0) || (n == 0 && !buf.is_empty());
+        if ended || self.batch.len() >= SENT_BATCH {
             let data = std::mem::replace(&mut self.batch, Vec::with_capacity(SENT_BATCH));
             if !data.is_empty() {
                 let _ = self.tx.send_blocking(Message::Sent(self.id, data));
