@@ -9,8 +9,7 @@ use std::thread::Scope;
 use std::time::{Duration, Instant};
 
 use async_channel::Receiver;
-use tug_core::archive::{ManifestBytes, ResolvedImage, Selection};
-use tug_core::push::PlanManifest;
+use tug_core::archive::{ManifestBytes, ResolvedImage};
 
 use super::cache::CompressCache;
 use super::codec::Settings;
@@ -26,11 +25,9 @@ const EVERY: Duration = Duration::from_millis(250);
 pub enum Late {
     /// How far the pass has got.
     Progress(Snapshot),
-    /// Every layer is known: the manifests naming the compressed layers (the root, then the
-    /// per-platform ones of an index), and what the pass did.
+    /// Every layer is known: the images rewritten to name the compressed layers, and what
+    /// the pass did.
     Manifests {
-        manifest: PlanManifest,
-        children: Vec<PlanManifest>,
         how: Settings,
         done: Box<CompressedImages>,
         elapsed: Duration,
@@ -90,12 +87,7 @@ impl<'a> FirstPass<'a> {
         let done = self
             .layers
             .finish(self.source, self.images, self.index, self.cache)?;
-        let (manifest, children) = Selection::of(&done.images, done.index.as_ref())
-            .ok_or_else(|| CliError::Input("the compressed image has no manifest".into()))?
-            .manifests();
         Ok(Late::Manifests {
-            manifest,
-            children,
             how: self.how,
             done: Box::new(done),
             elapsed: started.elapsed(),

@@ -112,6 +112,7 @@ impl StreamedLayer {
     }
 
     /// Where the compressed bytes end, once a chunk got there.
+    #[cfg(test)]
     pub fn end(&self) -> Option<&(Digest, u64)> {
         self.end.get()
     }
