@@ -270,23 +270,19 @@ fn single_pass_blobs_are_the_bytes_a_pass_on_its_own_makes() {
 }
 
 #[test]
-fn a_chunk_broken_midway_is_compressed_again_and_sent_from_the_registrys_offset() {
+fn broken_chunks_are_compressed_again_and_sent_from_the_registrys_offset() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("app.tar");
     let spec = ImageSpec::new(63).layer(3_000_000);
     let fixture = classic_docker_save(&tar, &spec, "app:v3");
-    // The layer's third chunk breaks off after 100 KB, twice.
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::DropRequestBody { after: 100_000 },
-        )
-        .nth(3)
-        .times(2),
-    );
+    // The third chunk and the sixth break off before a byte of them got to the registry.
+    // (distribution keeps a session only while the offset in its upload URL is what it
+    // holds: a chunk that got there in part, or whose answer was lost, ends the session,
+    // and a fresh one starts: see the next test.)
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Reset).nth(3));
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Reset).nth(6));
     let out = push(
         &dir.path().join("state"),
         "gzip",
@@ -302,27 +298,60 @@ fn a_chunk_broken_midway_is_compressed_again_and_sent_from_the_registrys_offset(
         out.stdout_str()
     );
     let pulled = pull_with_skopeo_and_check_diff_ids(&registry, "compress/faults:v3", &fixture);
-    // After each break tug asked where the session stood, and went on from there.
+    // After each break tug asked where the session stood and went on from there, in the
+    // same session.
     let log = uploads_from(&proxy, 0);
-    let status: Vec<_> = log.iter().filter(|r| r.method == "GET").collect();
-    assert!(status.len() >= 2, "{log:#?}");
     let chunk = 262_144;
-    for s in &status {
-        assert_eq!(s.status, Some(204), "{s:#?}");
-        assert_eq!(s.upstream_range.as_deref(), Some(&*format!("0-{}", 2 * chunk - 1)));
-    }
-    // Every byte the registry kept went once: all chunks but the broken ones add up to
-    // the blob.
-    let kept: u64 = log
+    let status: Vec<_> = log
         .iter()
-        .filter(|r| r.method == "PATCH" && r.fault.is_none())
+        .filter(|r| r.method == "GET")
+        .map(|r| (r.status, r.upstream_range.clone()))
+        .collect();
+    let range = |chunks: u64| Some(format!("0-{}", chunks * chunk - 1));
+    assert_eq!(status, [(Some(204), range(2)), (Some(204), range(4))], "{log:#?}");
+    assert_eq!(log.iter().filter(|r| r.method == "POST").count(), 2, "one session per blob");
+    // On the wire every byte of the layer went once.
+    let sent: u64 = log
+        .iter()
+        .filter(|r| r.method == "PATCH")
         .map(|r| r.request_body_forwarded)
         .sum();
-    assert_eq!(kept, layer_size(&pulled, 0));
-    assert_eq!(log.iter().filter(|r| r.method == "POST").count(), 2, "one session per blob");
-    // Each break compressed the layer again from its start.
+    assert_eq!(sent, layer_size(&pulled, 0));
+    // A chunk that broke off compressed the layer again from its start.
     let plain = fixture.layers[0].size;
-    assert!(done["compression"]["plain_bytes"].as_u64().unwrap() >= plain * 2);
+    assert!(done["compression"]["plain_bytes"].as_u64().unwrap() > plain);
+}
+
+#[test]
+fn a_chunk_broken_midway_starts_a_fresh_session_where_the_registry_drops_it() {
+    // distribution drops a session whose PATCH broke off midway (it holds bytes past the
+    // offset its upload URL names): the push starts a fresh one and completes.
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(&tar, &ImageSpec::new(72).layer(2_000_000), "app:v12");
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::DropRequestBody { after: 100_000 },
+        )
+        .nth(3)
+        .times(2),
+    );
+    let out = push(
+        &dir.path().join("state"),
+        "zstd",
+        &tar,
+        &proxy.image("compress/dropped:v12"),
+    )
+    .run()
+    .assert_success();
+    assert!(done_event(&out)["retries"].as_u64().unwrap() >= 2);
+    pull_with_skopeo_and_check_diff_ids(&registry, "compress/dropped:v12", &fixture);
+    let log = uploads_from(&proxy, 0);
+    assert!(log.iter().any(|r| r.method == "GET" && r.status == Some(404)), "{log:#?}");
 }
 
 #[test]
