@@ -332,3 +332,28 @@ fn a_registry_refusing_chunked_uploads_fails_a_streamed_blob_with_a_clear_error(
     }
     assert!(model.manifests.is_empty());
 }
+
+#[test]
+fn a_dry_run_finds_streamed_blobs_missing_and_ends_without_their_manifests() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 3000]);
+    let plan = streamed(&img, &[1]);
+    let run = run_push_streamed(
+        &mut model,
+        plan,
+        &img.data,
+        PushConfig {
+            dry_run: true,
+            ..config()
+        },
+        Ends::default(),
+        img.plan.manifest.clone(),
+    );
+    let report = run.result.as_ref().expect("the dry run ends");
+    let mut missing = report.blobs_missing.clone();
+    missing.sort_by_key(|d| d.to_string());
+    let mut expected = vec![key(1), img.plan.blobs[0].digest.clone()];
+    expected.sort_by_key(|d| d.to_string());
+    assert_eq!(missing, expected, "the layer (by its key) and the config");
+    assert!(!model.log.iter().any(|l| l.starts_with("POST") || l.starts_with("PATCH")));
+}

@@ -65,7 +65,10 @@ impl Pushing {
         if self.phase != Phase::Blobs || !self.window.idle() {
             return;
         }
-        if !self.pending.is_empty() || !self.manifests_ready {
+        // A dry run sends no bytes, so blobs made while they are sent never end: it does
+        // not wait for the manifests that would name them.
+        let streams_only = self.config.dry_run && self.blobs.iter().any(BlobUpload::unended);
+        if !self.pending.is_empty() || !(self.manifests_ready || streams_only) {
             return;
         }
         if !self.blobs.iter().all(BlobUpload::is_done) {

@@ -289,16 +289,12 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "compression: {plain} plain bytes compressed into {made} bytes"
         ));
     }
-    print_result(
-        &args,
-        progress,
-        &target,
-        &plan,
-        &labels,
-        &report,
-        display.peak(),
-        work,
-    );
+    let outcome = Outcome {
+        report: &report,
+        peak: display.peak(),
+        compression: work,
+    };
+    print_result(&args, progress, &target, &plan, &labels, &outcome);
     Ok(())
 }
 
@@ -388,16 +384,27 @@ fn resume_by_digest(
     aliases
 }
 
+/// What a finished push did, as shown: the core's report, the peak rate, and (with
+/// `--compress`) the plain bytes compressed and the compressed bytes made.
+struct Outcome<'a> {
+    report: &'a PushReport,
+    peak: f64,
+    compression: Option<(u64, u64)>,
+}
+
 fn print_result(
     args: &PushArgs,
     progress: ProgressMode,
     target: &Reference,
     plan: &PushPlan,
     labels: &[String],
-    report: &PushReport,
-    peak: f64,
-    compression: Option<(u64, u64)>,
+    outcome: &Outcome<'_>,
 ) {
+    let Outcome {
+        report,
+        peak,
+        compression,
+    } = *outcome;
     let pushed = format!(
         "{}/{}@{}",
         target.registry, target.repository, report.manifest_digest
