@@ -486,9 +486,15 @@ impl Plan {
     /// does when a layer's compression ends. The push must take each exactly once.
     fn give_late(&mut self, driver: &mut PushDriver<'_>, pick: u8) {
         // These calls act on the push as an input does: the next drain sets the timer.
-        driver.timer = None;
+        // (With nothing to give, nothing acts on it, and the timer stays.)
+        let acts = !self.late.is_empty()
+            || self.manifests.is_some()
+            || driver.plug.has_untold_ends();
+        if acts {
+            driver.timer = None;
+        }
         // Streamed blobs sent to their end are told to have ended (then the manifests).
-        driver.plug.tell_ends();
+        let _ = driver.plug.tell_ends();
         let push = &mut driver.plug.push;
         if !self.late.is_empty() {
             let (i, blob) = self.late.remove(usize::from(pick) % self.late.len());

@@ -14,7 +14,7 @@ use super::codec::{Encoded, Settings};
 use crate::source::BlobFile;
 
 /// The plain bytes of a layer: `len` bytes of `file` from its offset, which the image says
-/// hash to `digest` (checked by the first pass: the registry only sees the compressed
+/// hash to `digest` (checked whenever it is compressed: the registry only sees the compressed
 /// blob, so it cannot catch a layer that is not what the image names).
 #[derive(Clone, Debug)]
 pub struct Plain {
@@ -29,7 +29,7 @@ impl Plain {
     }
 }
 
-/// What watches a first pass: how many plain bytes it read, and whether it should stop
+/// What watches a pass on its own: how many plain bytes it read, and whether it should stop
 /// (the push it serves ended).
 #[derive(Debug, Default)]
 pub struct Watch {
@@ -37,7 +37,7 @@ pub struct Watch {
     pub stop: AtomicBool,
 }
 
-/// The first pass: the digest and size of the compressed form of `plain`, adding the plain
+/// A pass on its own (a dry run's): the digest and size of the compressed form of `plain`, adding the plain
 /// bytes read to `watch` as it goes, and failing soon once `watch` says stop.
 pub fn measure(settings: Settings, plain: &Plain, watch: &Arc<Watch>) -> io::Result<(Digest, u64)> {
     let mut stream = Stream::start(settings, plain, Some(watch.clone()), true)?;
@@ -290,7 +290,7 @@ impl Read for RangeReader {
         }
         if stream.pos == self.blob.size {
             // The whole blob went through this compressor: it must be exactly the
-            // first pass's bytes, and end there.
+            // known digest's bytes, and end there.
             let mut probe = [0u8; 1];
             let extra = stream.encoder.read(&mut probe)?;
             let hasher = std::mem::replace(&mut stream.hasher, Hasher::new(Algorithm::Sha256));

@@ -21,7 +21,7 @@ use crate::source::Source;
 /// How often progress of the pass is reported.
 const EVERY: Duration = Duration::from_millis(250);
 
-/// What the first pass tells the driving loop.
+/// What the pass tells whoever waits for it.
 pub enum Late {
     /// How far the pass has got.
     Progress(Snapshot),

@@ -15,7 +15,7 @@ use crate::progress::{Display, ProgressMode};
 use crate::source::Source;
 
 /// Compresses (or recalls) the plain layers of `images` with `how`, `jobs` layers at once,
-/// showing progress in `mode`: the first pass with nothing running beside it.
+/// showing progress in `mode`: a pass on its own, nothing sent.
 pub fn compress_layers(
     source: &Source,
     images: &[ResolvedImage],

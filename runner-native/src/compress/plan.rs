@@ -32,7 +32,7 @@ pub struct CompressedImages {
     pub measured: usize,
 }
 
-/// How far the first pass has got, for whoever shows it: plain bytes to compress now
+/// How far a pass on its own has got, for whoever shows it: plain bytes to compress now
 /// (known once the cache was asked) and read so far.
 #[derive(Debug, Default)]
 pub struct Measuring {

@@ -82,8 +82,10 @@ impl<'a> PushPlug<'a> {
     }
 
     /// Tells the push the streamed blobs whose bytes ended (and, after the last, the
-    /// final manifest), as a runner does when a compressor ends.
-    pub fn tell_ends(&mut self) {
+    /// final manifest), as a runner does when a compressor ends; whether it told anything
+    /// (acting on the push as an input does).
+    pub fn tell_ends(&mut self) -> bool {
+        let told = !self.ended.is_empty();
         for blob in std::mem::take(&mut self.ended) {
             let data = &self.data[blob];
             let digest = match self.ends.lie {
@@ -104,6 +106,7 @@ impl<'a> PushPlug<'a> {
                 let _ = self.push.handle_manifests(manifest, Vec::new());
             }
         }
+        told
     }
 
     /// The same, with `late` giving it blobs as they are made.
@@ -201,7 +204,7 @@ impl Plug for PushPlug<'_> {
 
     fn between(&mut self, answered: usize, idle: bool) {
         if !self.ends.late || idle {
-            self.tell_ends();
+            let _ = self.tell_ends();
         }
         if let Some(late) = &mut self.late {
             late(&mut self.push, answered, idle);
