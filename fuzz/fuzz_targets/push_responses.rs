@@ -485,12 +485,9 @@ impl Plan {
     /// Gives the push a pending blob (or, when none is left, the manifests), as a runner
     /// does when a layer's compression ends. The push must take each exactly once.
     fn give_late(&mut self, driver: &mut PushDriver<'_>, pick: u8) {
-        // These calls act on the push as an input does: the next drain sets the timer.
-        // (With nothing to give, nothing acts on it, and the timer stays.)
-        let acts = !self.late.is_empty()
-            || self.manifests.is_some()
-            || driver.plug.has_untold_ends();
-        if acts {
+        // Handing something over acts on the push as an input does: the next drain sets the
+        // timer (with nothing left to hand over, the timer stays).
+        if !self.late.is_empty() || self.manifests.is_some() || driver.plug.has_untold_ends() {
             driver.timer = None;
         }
         // Streamed blobs sent to their end are told to have ended (then the manifests).

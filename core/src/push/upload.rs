@@ -228,16 +228,36 @@ impl Pushing {
                 return self.distrust(b, cx);
             }
         };
+        // A confirmed chunk is progress: the attempt limit counts failures of one request,
+        // so a long upload over a bad link is not cut off by faults spread across it.
+        self.blobs[b].attempts = 1;
+        self.blobs[b].broken_body = None;
+        self.go_on_from(b, location, committed, cx)
+    }
+
+    /// The registry holds `committed` bytes of blob `b` in the session at `location`: send
+    /// the next chunk, or close the session when it holds them all (a streamed blob's:
+    /// [`Pushing::stream_on`]).
+    fn go_on_from(
+        &mut self,
+        b: usize,
+        location: url::Url,
+        committed: u64,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
         self.blobs[b].state = BlobState::Uploading {
             location,
             committed,
         };
         self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
-        // A confirmed chunk is progress: the attempt limit counts failures of one request,
-        // so a long upload over a bad link is not cut off by faults spread across it.
-        self.blobs[b].attempts = 1;
-        self.blobs[b].broken_body = None;
         self.session_event(b);
+        if self.blobs[b].streamed.is_some() {
+            // Send from there, as far as the bytes go.
+            if let Some(next) = self.stream_on(b, committed, true)? {
+                cx.issue(Op(next));
+            }
+            return Ok(());
+        }
         let next = if committed == self.blobs[b].size {
             if let Some(err) = self.mismatch_error(b) {
                 return Err(Failure::Error(err));
@@ -362,38 +382,12 @@ impl Pushing {
         } else {
             committed
         };
-        if self.blobs[b].streamed.is_some() {
-            self.blobs[b].state = BlobState::Uploading {
-                location,
-                committed,
-            };
-            self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
-            self.session_event(b);
-            if let Some(next) = self.stream_on(b, committed, true)? {
-                cx.issue(Op(next));
-            }
-            return Ok(());
-        }
-        if committed > size {
+        // (A streamed blob's size may be an estimate: `stream_on` judges it.)
+        if committed > size && self.blobs[b].streamed.is_none() {
             let msg = format!("it reports {committed} bytes of a {size}-byte blob");
             return Err(self.protocol(Step::Status(b), &msg));
         }
-        self.blobs[b].state = BlobState::Uploading {
-            location,
-            committed,
-        };
-        self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
-        self.session_event(b);
-        let next = if committed == size {
-            if let Some(err) = self.mismatch_error(b) {
-                return Err(Failure::Error(err));
-            }
-            Step::Close(b)
-        } else {
-            self.next_chunk(b, committed)
-        };
-        cx.issue(Op(next));
-        Ok(())
+        self.go_on_from(b, location, committed, cx)
     }
 
     pub(super) fn on_committed(

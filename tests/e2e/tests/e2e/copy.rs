@@ -47,6 +47,28 @@ fn copies_between_two_registries_with_the_same_digest() {
     assert_eq!(again["bytes_uploaded"], 0);
 }
 
+/// Layers many times larger than the pipes between the source's downloads and the
+/// target's uploads (TLS), several at once: the copy loop must keep hearing the
+/// target's upload threads while a pipe is full (it once waited on the pipe while they
+/// waited on it, and hung for good).
+#[test]
+fn copies_layers_far_larger_than_its_pipes_without_hanging() {
+    let a = Registry::plain();
+    let b = Registry::tls();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let mut spec = ImageSpec::new(47);
+    for _ in 0..4 {
+        spec = spec.layer(24 << 20);
+    }
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    push(&a, &layout, "src/big:v1").assert_success();
+
+    let out = copy(&a, "src/big:v1", &b, "dst/big:v1", &["-j", "4"]).assert_success();
+    assert_eq!(done_event(&out)["blobs_uploaded"], 5);
+    pull_with_skopeo_and_compare(&b, "dst/big:v1", &fixture);
+}
+
 #[test]
 fn a_copy_within_one_registry_mounts_instead_of_sending() {
     let a = Registry::plain();

@@ -4,14 +4,13 @@
 //! over piece by piece — from one socket to the other, never to disk, with bounded buffers
 //! in between.
 
-use std::collections::HashMap;
-use std::io::{self, Read};
+mod pipes;
+
 use std::time::Instant as Clock;
 
-use async_channel::{Receiver, Sender};
 use futures_lite::FutureExt as _;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Event, Output, Side};
-use tug_core::http::{Body, RequestId};
+use tug_core::http::Body;
 use tug_core::push::{self, PushReport};
 use tug_core::{Error, Instant, Platform, Reference};
 
@@ -24,9 +23,7 @@ use crate::history::Recorder;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::transport::{Message, NoBodies, Transport};
-
-/// Chunks buffered between the source download and the destination upload of one stream.
-const PIPE_CHUNKS: usize = 16;
+use pipes::Pipes;
 
 pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
@@ -161,14 +158,16 @@ impl Sides<'_> {
 /// What woke the copy loop.
 enum Wake {
     Message(Message),
+    /// An upload took bytes from a full pipe.
+    Room,
     Timer,
     Interrupt,
 }
 
 /// Drives the copy: sends each request on its side's transport, pipes the source's bytes
-/// into upload bodies (bounded: a full pipe holds the loop back, and so the source), shows
-/// the events, and feeds every response, error and timer (the one its drain's `Timeout`
-/// names) back in.
+/// into upload bodies (bounded: a full pipe holds the source back, never the target — see
+/// [`pipes`]), shows the events, and feeds every response, error and timer (the one its
+/// drain's `Timeout` names) back in.
 async fn run_copy(
     mut copy: Copy,
     origin: Clock,
@@ -178,68 +177,76 @@ async fn run_copy(
     history: &mut Recorder,
 ) -> Result<PushReport, Error> {
     let now = || Instant::from_duration(origin.elapsed());
-    let (tx, rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
-    let mut pipes: HashMap<RequestId, Sender<Result<Vec<u8>, String>>> = HashMap::new();
+    // Each side answers on its own channel, so the source can be held back alone.
+    let (src_tx, src_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
+    let (dst_tx, dst_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
+    let mut pipes = Pipes::new();
+    // The timer the last drain named; an input clears it (the drain after it names it again).
+    let mut timer = None;
     loop {
-        // Every pass follows an input: the drain names the timer, if there is one.
-        let mut timer = None;
         while let Some(output) = copy.poll() {
             match output {
-                Output::Send(side, req) => match req.body {
-                    Body::BlobRange { .. } => {
-                        let (pipe, rx) = async_channel::bounded(PIPE_CHUNKS);
-                        pipes.insert(req.id, pipe);
-                        let reader = Box::new(PipeReader {
-                            rx,
-                            buf: Vec::new(),
-                            pos: 0,
-                        });
-                        sides.of(side).spawn_streaming(req, reader, tx.clone());
-                    }
-                    _ => sides.of(side).spawn(req, tx.clone()),
-                },
-                Output::Abort(side, id) => sides.of(side).drop_request(id),
-                Output::BodyData(id, data) => {
-                    // A reader that is gone failed its request: the core hears of it.
-                    if let Some(pipe) = pipes.get(&id) {
-                        if pipe.send(Ok(data)).await.is_err() {
-                            pipes.remove(&id);
+                Output::Send(side, req) => {
+                    let tx = match side {
+                        Side::Target => dst_tx.clone(),
+                        Side::Source(_) => src_tx.clone(),
+                    };
+                    match req.body {
+                        Body::BlobRange { .. } => {
+                            let body = Box::new(pipes.open(req.id));
+                            sides.of(side).spawn_streaming(req, body, tx);
                         }
+                        _ => sides.of(side).spawn(req, tx),
                     }
                 }
-                Output::BodyEnd(id) => {
-                    pipes.remove(&id);
-                }
-                Output::BodyFailed(id, message) => {
-                    if let Some(pipe) = pipes.remove(&id) {
-                        let _ = pipe.send(Err(message)).await;
-                    }
-                }
+                Output::Abort(side, id) => sides.of(side).drop_request(id),
+                Output::BodyData(id, data) => pipes.data(id, data),
+                Output::BodyEnd(id) => pipes.end(id),
+                Output::BodyFailed(id, message) => pipes.fail(id, message),
                 Output::Event(e) => show(e, (src, dst), display, history),
                 Output::Timeout(at) => timer = Some(at),
                 Output::Finished(result) => return result,
             }
         }
-        let next = async { rx.recv().await.map(Wake::Message).unwrap_or(Wake::Timer) };
+        let message = |rx: &async_channel::Receiver<Message>| {
+            let rx = rx.clone();
+            async move { rx.recv().await.map(Wake::Message).unwrap_or(Wake::Timer) }
+        };
         let stop = async {
             crate::interrupt::interrupted().await;
             Wake::Interrupt
         };
-        let next = next.or(stop);
+        let next = message(&dst_rx).or(stop);
+        let wake = async {
+            if pipes.backlogged() {
+                next.or(async {
+                    pipes.room().await;
+                    Wake::Room
+                })
+                .await
+            } else {
+                next.or(message(&src_rx)).await
+            }
+        };
         let wake = match timer {
             Some(d) => {
                 let wait = d.saturating_since(now());
-                next.or(async {
+                wake.or(async {
                     async_io::Timer::after(wait).await;
                     Wake::Timer
                 })
                 .await
             }
-            None => next.await,
+            None => wake.await,
         };
         let t = now();
+        if !matches!(wake, Wake::Room) {
+            timer = None;
+        }
         match wake {
             Wake::Message(m) => feed(&mut copy, m, t),
+            // Nothing acted on the copy: the timer stays, the source may be read again.
+            Wake::Room => {}
             Wake::Timer => {
                 let _ = copy.handle_input(t, tug_core::Input::Timeout);
             }
@@ -280,31 +287,5 @@ fn show(
             display.event(&e);
         }
         _ => {}
-    }
-}
-
-/// The reading end of a pipe from the fetch to an upload body.
-struct PipeReader {
-    rx: Receiver<Result<Vec<u8>, String>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for PipeReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.buf.len() {
-            match self.rx.recv_blocking() {
-                Ok(Ok(data)) => {
-                    self.buf = data;
-                    self.pos = 0;
-                }
-                Ok(Err(message)) => return Err(io::Error::other(message)),
-                Err(_) => return Ok(0), // the stream ended
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
