@@ -550,6 +550,9 @@ fn a_push_killed_before_closing_a_sent_layer_closes_that_session_next_time() {
     proxy.clear_rules();
     assert!(held, "{:#?}", proxy.requests());
     let from = proxy.requests().len();
+    let uploads = state.join("uploads.json");
+    let kept = std::fs::read_to_string(&uploads).unwrap();
+    assert!(kept.contains("/blobs/uploads/"), "the session was kept: {kept}");
 
     // The digest is remembered now; the session, kept under the layer's key, is found
     // under it and closed: no byte of the layer goes again, and nothing is compressed.
@@ -561,7 +564,7 @@ fn a_push_killed_before_closing_a_sent_layer_closes_that_session_next_time() {
     let done = done_event(&out);
     assert_eq!(done["compression"]["plain_bytes"], 0);
     // Nothing is left to resume.
-    let kept = std::fs::read_to_string(state.join("uploads.json")).unwrap_or_default();
+    let kept = std::fs::read_to_string(&uploads).unwrap();
     assert!(!kept.contains("/blobs/uploads/"), "{kept}");
 }
 
