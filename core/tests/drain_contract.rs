@@ -207,10 +207,7 @@ fn backoff_ends_the_drain(mut op: impl Op) {
     assert_eq!(place, outs.len() - 1, "the Timeout is the last output");
     assert!(retry_at > at(5), "{retry_at:?}");
     assert_eq!(op.poll_timeout(), Some(retry_at));
-    assert!(
-        !outs.iter().any(|o| matches!(o, Seen::Send(_))),
-        "{outs:?}"
-    );
+    assert!(!outs.iter().any(|o| matches!(o, Seen::Send(_))), "{outs:?}");
     op.handle_input(retry_at, Input::Timeout).unwrap();
     let outs = drain(&mut op);
     assert!(
@@ -243,13 +240,19 @@ fn every_input_restarts(mut op: impl Op) {
     // Early is safe: nothing is due, the timer stays, and the new drain says it again.
     op.handle_input(at(6), Input::Timeout).unwrap();
     let outs = drain(&mut op);
-    assert!(matches!(outs[..], [Seen::Timeout(again)] if again == t), "{outs:?}");
+    assert!(
+        matches!(outs[..], [Seen::Timeout(again)] if again == t),
+        "{outs:?}"
+    );
 
     // An input the core refuses is still an input.
     let stray = RequestId(ping.0 + (1 << 50));
     assert!(op.handle_input(at(7), Input::BodyEnd(stray)).is_err());
     let outs = drain(&mut op);
-    assert!(matches!(outs[..], [Seen::Timeout(again)] if again == t), "{outs:?}");
+    assert!(
+        matches!(outs[..], [Seen::Timeout(again)] if again == t),
+        "{outs:?}"
+    );
 
     // A cancel: the operation ends (no Timeout after Finished) or, for a fetch, whose
     // streams are all that ends, the drain ends with the timer still pending.
@@ -289,7 +292,10 @@ fn opening_a_stream_starts_a_new_drain_too() {
     let digest = image(&[10]).plan.blobs[0].digest.clone();
     fetch.open(&digest, 0, 10);
     let outs = drain(&mut fetch);
-    assert!(matches!(outs[..], [Seen::Timeout(again)] if again == t), "{outs:?}");
+    assert!(
+        matches!(outs[..], [Seen::Timeout(again)] if again == t),
+        "{outs:?}"
+    );
 }
 
 /// After `Finished`: `poll()` stays `None` — no `Timeout` — whatever comes in, and no timer

@@ -5,7 +5,8 @@
 //! writes the files.
 //!
 //! The tar is written next to the output and renamed into place only when complete. Layers
-//! are streamed from files, never held in memory.
+//! are streamed from files, never held in memory; a docker save's layers are decoded
+//! straight into the tar ([`crate::save_stream`]).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -13,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
-use tug_core::archive::layer_tar::{LayerName, LayerTarError};
+use tug_core::archive::layer_tar::LayerTarError;
 use tug_core::archive::{tar_writer, ArchiveError};
 use tug_core::Digest;
 
-use crate::layer_tar::{copy_tar, CopyTarError};
 use crate::oci_dir::{OciDir, REF_NAME};
+use crate::save_stream::{SaveError, SaveStream};
 
 /// One image to write: its manifest (or index), already stored in the layout.
 pub struct ExportImage {
@@ -83,8 +84,8 @@ pub fn write_oci_archive(
 }
 
 /// Writes the single-platform `image` from `layout` as a classic `docker save` archive: the
-/// entries the core plans ([`SaveImage::entries`]), each layer decoded to a temporary file
-/// next to `out` and checked against its diffID before the tar is written.
+/// entries the core plans ([`SaveImage::entries`]), each layer decoded straight into the
+/// tar once, one after the other, and checked against its diffID ([`SaveStream`]).
 pub fn write_docker_archive(
     layout: &OciDir,
     image: &ExportImage,
@@ -94,56 +95,26 @@ pub fn write_docker_archive(
     let save = SaveImage::from_manifest(&image.digest, &image.media_type, &manifest)?;
     let config = layout.read_blob(&save.config)?;
     let entries = save.entries(&config, image.name.as_deref())?;
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut layers: Vec<tempfile::TempPath> = Vec::new();
+    let mut stream = SaveStream::create(out, image.name.clone()).map_err(ExportError::from)?;
+    stream.expect(&entries);
     for entry in &entries {
-        if let SaveContent::Layer { layer, diff_id } = &entry.content {
-            layers.push(decompress_layer(
-                &layout.blob_path(&layer.digest),
-                layer,
-                diff_id,
-                dir,
-            )?);
+        if let SaveContent::Layer { layer, .. } = &entry.content {
+            let file = crate::safe_fs::open_read(&layout.blob_path(&layer.digest))?;
+            stream.start_file(&layer.digest, file)?;
+            stream.wait(&layer.digest)?;
         }
     }
-    write_tar(out, |tar| {
-        let mut layers = layers.iter();
-        for entry in &entries {
-            match &entry.content {
-                SaveContent::Bytes(bytes) => append_bytes(tar, &entry.name, bytes)?,
-                SaveContent::Layer { .. } => {
-                    let temp = layers
-                        .next()
-                        .ok_or_else(|| io::Error::other("layer missing"))?;
-                    append_file(tar, &entry.name, temp)?
-                }
-            }
-        }
-        Ok(())
-    })
+    stream.finish(&entries)?.note();
+    Ok(())
 }
 
-/// The uncompressed tar of `layer` in a temporary file, checked against its diff_id.
-fn decompress_layer(
-    blob: &Path,
-    layer: &LayerName,
-    diff_id: &Digest,
-    dir: &Path,
-) -> Result<tempfile::TempPath, ExportError> {
-    let temp = tempfile::Builder::new()
-        .prefix(".tug-layer-")
-        .tempfile_in(dir)?;
-    let mut out = BufWriter::new(temp.as_file());
-    copy_tar(blob, layer, diff_id, &mut out).map_err(|e| match e {
-        CopyTarError::Layer(e) => ExportError::Layer(e),
-        CopyTarError::Output(e) => ExportError::Io(e),
-    })?;
-    out.flush()?;
-    drop(out);
-    Ok(temp.into_temp_path())
+impl From<SaveError> for ExportError {
+    fn from(e: SaveError) -> ExportError {
+        match e {
+            SaveError::Layer(e) => ExportError::Layer(e),
+            SaveError::Output { .. } => ExportError::Io(io::Error::other(e.to_string())),
+        }
+    }
 }
 
 /// Every blob `root` needs, root first: an index's manifests, each manifest's config and

@@ -150,9 +150,11 @@ pub struct PullArgs {
     /// Keep every platform of a multi-platform image (not for docker-archive).
     #[arg(long)]
     pub all_platforms: bool,
-    /// The local store (default: $TUG_STORE, else $XDG_DATA_HOME/tug/store).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// The local store (default: $TUG_STORE, else $XDG_DATA_HOME/tug/store). A pull to a
+    /// docker-archive (`-o FILE.tar`) leaves the store alone unless `--store` is given
+    /// (with or without DIR): then it also keeps the blobs there, and takes those it has.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub store: Option<Option<PathBuf>>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]

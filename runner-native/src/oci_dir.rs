@@ -225,6 +225,11 @@ impl OciDir {
         })
     }
 
+    /// Where blob `d`'s download is being written, while it is.
+    pub fn temp_path(&self, d: &Digest) -> Option<&Path> {
+        self.partial.get(d).map(|t| t.path.as_path())
+    }
+
     /// Moves blob `d`'s verified temporary file into place.
     pub fn commit(&mut self, d: &Digest) -> io::Result<()> {
         let Some(temp) = self.partial.remove(d) else {

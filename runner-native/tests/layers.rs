@@ -26,7 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "compressed_source",
             "archive_writer",
             "oci_dir",
-            "layer_tar",
+            "save_stream",
             "history",
             "upload_state",
         ],

@@ -2,6 +2,14 @@
 //! its bytes are (gzip `1f 8b`, zstd `28 b5 2f fd`, else plain tar), never by what its media
 //! type says — docker, podman and containerd do the same, and skopeo 1.9 pushes plain layers
 //! labelled `+gzip` — and checked against its diffID. Every error names the layer.
+//!
+//! Decoding has a cap ([`inflated_limit`]): a layer whose tar grows past
+//! [`MAX_INFLATION_RATIO`] times its compressed size plus [`INFLATION_ALLOWANCE`] is stopped
+//! there ([`TarCheck::feed`]), so a decompression bomb (a few MiB of gzip that inflate to
+//! terabytes, with a diffID that was never going to match) cannot fill the disk before the
+//! diffID check at its end catches it. Real layers stay far below: text and binaries inflate
+//! 2–10×; only layers holding large runs of zeros (a preallocated file) come near. Plain
+//! tars inflate 1×.
 
 use std::fmt;
 
@@ -27,6 +35,22 @@ impl fmt::Display for LayerName {
     }
 }
 
+/// A layer's tar may be at most this many times its compressed size (plus
+/// [`INFLATION_ALLOWANCE`]). Deflate cannot exceed about 1032×; a real layer's tar is
+/// 2–10× its gzip; 200× leaves room for files of zeros and stops a bomb after a bounded,
+/// proportional amount of writing.
+pub const MAX_INFLATION_RATIO: u64 = 200;
+
+/// What any layer may inflate to whatever its compressed size (small layers of zeros).
+pub const INFLATION_ALLOWANCE: u64 = 16 * 1024 * 1024;
+
+/// The most bytes the tar of a layer blob of `compressed_len` bytes may have.
+pub fn inflated_limit(compressed_len: u64) -> u64 {
+    compressed_len
+        .saturating_mul(MAX_INFLATION_RATIO)
+        .saturating_add(INFLATION_ALLOWANCE)
+}
+
 /// What went wrong turning a layer into its tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,6 +72,15 @@ pub enum LayerTarProblem {
         actual: Digest,
         /// The diffID in the config.
         expected: Digest,
+    },
+    /// The tar grew past [`inflated_limit`] of the blob's size: decoding stopped there.
+    TooLarge {
+        /// How the bytes were decoded.
+        compression: Compression,
+        /// The blob's (compressed) size.
+        compressed: u64,
+        /// The limit the tar passed.
+        limit: u64,
     },
 }
 
@@ -81,6 +114,17 @@ impl fmt::Display for LayerTarProblem {
             } => write!(
                 f,
                 "{compression} data that uncompresses to {actual}, but the config says {expected}"
+            ),
+            LayerTarProblem::TooLarge {
+                compression,
+                compressed,
+                limit,
+            } => write!(
+                f,
+                "{compression} data of {compressed} bytes that uncompresses to more than \
+                 {limit} bytes ({MAX_INFLATION_RATIO}× its size + {} MiB, tug's limit): \
+                 stopped, as for a decompression bomb",
+                INFLATION_ALLOWANCE >> 20
             ),
         }
     }
@@ -116,6 +160,8 @@ pub struct TarCheck {
     diff_id: Digest,
     compression: Compression,
     hasher: Hasher,
+    /// Where [`TarCheck::feed`] stops the tar ([`inflated_limit`]); no limit by default.
+    limit: Option<(u64, u64)>,
 }
 
 impl TarCheck {
@@ -127,7 +173,58 @@ impl TarCheck {
             diff_id,
             compression,
             hasher,
+            limit: None,
         }
+    }
+
+    /// A check of `layer` whose diffID is not known yet (its config has not arrived): the
+    /// tar is hashed with sha256 (what every diffID in use is), and compared once it is
+    /// known ([`TarCheck::hashed`], [`HashedTar::check`]).
+    pub fn pending(layer: LayerName, compression: Compression) -> TarCheck {
+        TarCheck::new(layer, Digest::sha256_of(b""), compression)
+    }
+
+    /// Caps the tar at [`inflated_limit`] of `compressed_len`, the blob's size:
+    /// [`TarCheck::feed`] fails past it.
+    pub fn capped(mut self, compressed_len: u64) -> TarCheck {
+        self.limit = Some((compressed_len, inflated_limit(compressed_len)));
+        self
+    }
+
+    /// The next bytes of the decoded tar, counted against the cap ([`TarCheck::capped`]):
+    /// past it, the error to stop with (nothing more should be written).
+    pub fn feed(&mut self, tar_bytes: &[u8]) -> Result<(), Box<LayerTarError>> {
+        if let Some((compressed, limit)) = self.limit {
+            if self.hasher.len().saturating_add(tar_bytes.len() as u64) > limit {
+                return Err(Box::new(self.fail(LayerTarProblem::TooLarge {
+                    compression: self.compression,
+                    compressed,
+                    limit,
+                })));
+            }
+        }
+        self.hasher.update(tar_bytes);
+        Ok(())
+    }
+
+    /// Bytes of tar seen so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// Whether no byte of tar was seen yet.
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
+    /// How the layer is decoded.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// The layer.
+    pub fn layer(&self) -> &LayerName {
+        &self.layer
     }
 
     /// Whether the check can be skipped because it was already made: a plain layer whose
@@ -160,18 +257,61 @@ impl TarCheck {
     /// `Ok` when the tar hashes to the diffID; else the error naming the layer, how it was
     /// decoded, what it hashes to and what the config says.
     pub fn finish(self) -> Result<(), Box<LayerTarError>> {
-        let actual = self.hasher.finish();
-        if actual == self.diff_id {
+        let expected = self.diff_id.clone();
+        self.hashed().check(&expected)
+    }
+
+    /// The whole tar's hash, to compare with a diffID later ([`HashedTar::check`]).
+    pub fn hashed(self) -> HashedTar {
+        let len = self.hasher.len();
+        HashedTar {
+            layer: self.layer,
+            compression: self.compression,
+            actual: self.hasher.finish(),
+            len,
+        }
+    }
+}
+
+/// A layer's tar, hashed whole: what it hashes to, to check against its diffID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedTar {
+    layer: LayerName,
+    compression: Compression,
+    actual: Digest,
+    len: u64,
+}
+
+impl HashedTar {
+    /// `Ok` when the tar hashes to `diff_id`; else the error naming the layer, how it was
+    /// decoded, what it hashes to and what the config says.
+    pub fn check(&self, diff_id: &Digest) -> Result<(), Box<LayerTarError>> {
+        if &self.actual == diff_id {
             return Ok(());
         }
         Err(Box::new(LayerTarError {
-            layer: self.layer,
+            layer: self.layer.clone(),
             problem: LayerTarProblem::DiffIdMismatch {
                 compression: self.compression,
-                actual,
-                expected: self.diff_id,
+                actual: self.actual.clone(),
+                expected: diff_id.clone(),
             },
         }))
+    }
+
+    /// The tar's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the tar is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// What the tar hashes to.
+    pub fn actual(&self) -> &Digest {
+        &self.actual
     }
 }
 
@@ -238,6 +378,50 @@ mod tests {
         let err = check.unreadable("cut short".into()).to_string();
         assert!(
             err.contains("does not decompress as zstd (cut short)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_capped_check_stops_a_tar_that_outgrows_its_blob_and_says_why() {
+        let layer = LayerName {
+            digest: Digest::sha256_of(b"bomb"),
+            image: Some("r.example/app:v1".into()),
+        };
+        let limit = inflated_limit(1000);
+        assert_eq!(limit, 1000 * MAX_INFLATION_RATIO + INFLATION_ALLOWANCE);
+        assert_eq!(inflated_limit(u64::MAX), u64::MAX);
+        let mut check = TarCheck::pending(layer.clone(), Compression::Gzip).capped(1000);
+        let block = vec![0u8; 1 << 20];
+        let mut fed = 0u64;
+        let err = loop {
+            match check.feed(&block) {
+                Ok(()) => fed += block.len() as u64,
+                Err(e) => break e,
+            }
+            assert!(fed <= limit, "fed {fed} past {limit}");
+        };
+        assert_eq!(check.len(), fed, "nothing past the cap is counted");
+        assert!(limit - fed < block.len() as u64);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "layer {} of r.example/app:v1: gzip data of 1000 bytes",
+                layer.digest
+            )) && text.contains(&format!("more than {limit} bytes"))
+                && text.contains("decompression bomb"),
+            "{text}"
+        );
+        // Under the cap, a pending check takes its diffID late.
+        let tar = b"a small tar".as_slice();
+        let mut check = TarCheck::pending(layer.clone(), Compression::Zstd).capped(5);
+        check.feed(tar).unwrap();
+        let hashed = check.hashed();
+        assert_eq!(hashed.len(), tar.len() as u64);
+        assert_eq!(hashed.check(&Digest::sha256_of(tar)), Ok(()));
+        let err = hashed.check(&Digest::sha256_of(b"other")).unwrap_err();
+        assert!(
+            matches!(err.problem, LayerTarProblem::DiffIdMismatch { .. }),
             "{err}"
         );
     }

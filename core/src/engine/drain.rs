@@ -85,7 +85,10 @@ mod tests {
     fn an_output_queued_after_the_end_is_followed_by_the_timer_again() {
         let mut drain = Drain::default();
         assert_eq!(drain.next(None, || Some(at(1)), |t| t), Some(at(1)));
-        assert_eq!(drain.next(Some(at(100)), || Some(at(2)), |t| t), Some(at(100)));
+        assert_eq!(
+            drain.next(Some(at(100)), || Some(at(2)), |t| t),
+            Some(at(100))
+        );
         assert_eq!(drain.next(None, || Some(at(2)), |t| t), Some(at(2)));
         assert_eq!(drain.next(None, || Some(at(2)), |t| t), None);
     }

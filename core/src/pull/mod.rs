@@ -150,6 +150,17 @@ impl Pull {
         hasher.update(data);
         Ok(())
     }
+
+    /// The image manifests fetched so far, with the blobs each names: all of them once the
+    /// first blob starts ([`Event::BlobStarted`]), so a runner can tell a config from a layer
+    /// as its bytes arrive (to turn layers into tars while they download).
+    pub fn images(&self) -> impl Iterator<Item = &PulledImage> {
+        self.engine
+            .proto
+            .manifests
+            .iter()
+            .filter_map(|m| m.fetched.as_ref())
+    }
 }
 
 crate::engine::engine_api!(Pull, Output);
@@ -355,6 +366,55 @@ mod tests {
             }
         }
         panic!("the pull did not finish");
+    }
+
+    /// A runner turning layers into tars as they download tells a config from a layer by
+    /// the images the pull names once its blobs start.
+    #[test]
+    fn the_images_are_known_when_the_first_blob_starts() {
+        let config = Digest::sha256_of(b"{}");
+        let layer = Digest::sha256_of(b"layer");
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{config}","size":2}},"layers":[{{"digest":"{layer}","size":5}}]}}"#
+        );
+        let plan = PullPlan {
+            registry: "registry.example".into(),
+            repository: "a/b".into(),
+            reference: "v1".into(),
+            platform: Platform::from_rust("linux", "x86_64"),
+            all_platforms: false,
+            have: vec![],
+            manifests_only: false,
+        };
+        let now = Instant::ZERO;
+        let mut pull = Pull::new(plan, PullConfig::default(), now);
+        assert_eq!(pull.images().count(), 0);
+        let mut answers = vec![manifest.as_bytes(), b""];
+        let mut seen = None;
+        for _ in 0..10 {
+            while let Some(out) = pull.poll() {
+                match out {
+                    Output::Send(req) if !answers.is_empty() => {
+                        let body = answers.pop().unwrap();
+                        pull.handle_input(now, Input::Response(req.id, ResponseHead::new(200)))
+                            .unwrap();
+                        pull.handle_input(now, Input::BodyChunk(req.id, body))
+                            .unwrap();
+                        pull.handle_input(now, Input::BodyEnd(req.id)).unwrap();
+                    }
+                    Output::Event(Event::BlobStarted { .. }) if seen.is_none() => {
+                        seen = Some(pull.images().cloned().collect::<Vec<_>>());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let images = seen.expect("a blob started");
+        let [image] = images.as_slice() else {
+            panic!("{images:?}")
+        };
+        assert_eq!(image.config.digest, config);
+        assert_eq!(image.layers[0].digest, layer);
     }
 
     /// Found by the `pull_responses` fuzz target: sizes near `u64::MAX` in a manifest

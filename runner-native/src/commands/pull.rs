@@ -1,6 +1,7 @@
 //! `tug pull IMAGE [-o OUTPUT]`: the core's pull writes verified blobs into an OCI layout —
-//! the output directory for `--format oci`, else the local store — and archives are then
-//! written from there.
+//! the output directory for `--format oci`, else the local store — and an OCI archive is
+//! then written from there. A `docker save` tar is written while the blobs arrive
+//! ([`crate::save_stream`]); only with `--store` do they also land in the store.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant as Clock;
@@ -8,7 +9,7 @@ use std::time::Instant as Clock;
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Instant, Platform, Reference};
 
-use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportImage};
+use crate::archive_writer::{write_oci_archive, ExportImage};
 use crate::cli::{OutputFormat, PullArgs};
 use crate::config::Settings;
 use crate::credentials;
@@ -18,6 +19,7 @@ use crate::history::Recorder;
 use crate::oci_dir::OciDir;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::save_stream::pull_sink::TarPull;
 use crate::transport::{NoBodies, Transport};
 
 /// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
@@ -69,9 +71,10 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
     };
     let format = args.output.as_deref().map(|o| infer_format(o, args.format));
+    let store_flag = args.store.as_ref().and_then(|s| s.as_deref());
     let layout_root = match (&args.output, format) {
         (Some(out), Some(OutputFormat::Oci)) => out.clone(),
-        _ => store_dir(args.store.as_deref()),
+        _ => store_dir(store_flag),
     };
     if args.all_platforms && format == Some(OutputFormat::DockerArchive) {
         return Err(CliError::Usage(
@@ -79,8 +82,18 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 .into(),
         ));
     }
+    // A docker-archive is written as blobs arrive; the store gets them only with --store.
+    let tar_out = match (format, &args.output) {
+        (Some(OutputFormat::DockerArchive), Some(out)) => Some(out.as_path()),
+        _ => None,
+    };
+    let keep = tar_out.is_none() || args.store.is_some();
     let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
-    let mut layout = OciDir::open(&layout_root).map_err(io_err)?;
+    let mut layout = if keep {
+        Some(OciDir::open(&layout_root).map_err(io_err)?)
+    } else {
+        None
+    };
     let mut display = Display::new(settings.progress.value, Vec::new());
     let mode = display.mode();
     if display.is_human() {
@@ -89,28 +102,41 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // The registry's mirror first, if its table names one; then the registry itself.
     let mirror = settings.mirror_for(&image, &args.registry);
     let sources: Vec<&Reference> = mirror.iter().chain([&image]).collect();
-    let mut write_error: Option<std::io::Error> = None;
+    let mut sink_error: Option<CliError> = None;
     // One look-up for every registry (`--password-stdin` can be read only once).
     let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
     let creds =
         credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
+    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
+    let full_name = format!("{}/{}:{tag}", image.registry, image.repository);
     let mut result = Err(tug_core::Error::Cancelled);
+    let mut tar = None;
     for (i, from) in sources.iter().enumerate() {
+        // A fresh tar for each source: what a failed one wrote goes.
+        tar = match tar_out {
+            Some(out) => Some(TarPull::new(out, full_name.clone())?),
+            None => None,
+        };
+        let mut sink = Sink {
+            store: layout.as_mut(),
+            tar: tar.as_mut(),
+        };
         result = pull_from(
             &args,
             &settings,
             (from, creds[i].clone()),
             platform.clone(),
-            (origin, &mut layout, &layout_root),
+            (origin, &mut sink),
             (history, &mut display),
-            &mut write_error,
+            &mut sink_error,
         )?;
         match &result {
             Err(e)
                 if i + 1 < sources.len()
-                    && write_error.is_none()
+                    && sink_error.is_none()
                     && e.gives_way_to_next_source() =>
             {
+                tar = None;
                 display.finish();
                 if display.is_human() {
                     errln!(
@@ -124,43 +150,56 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         }
     }
     display.finish();
-    if let Some(e) = write_error {
-        return Err(CliError::Input(format!(
-            "cannot write into {}: {e}",
-            layout_root.display()
-        )));
+    if let Some(e) = sink_error {
+        return Err(e);
     }
     if let Err(tug_core::Error::Cancelled) = &result {
-        errln!(
-            "tug: pull cancelled; run the same command again to go on (downloaded bytes are kept in {})",
-            layout_root.display()
-        );
+        if keep {
+            errln!(
+                "tug: pull cancelled; run the same command again to go on (downloaded bytes are kept in {})",
+                layout_root.display()
+            );
+        } else {
+            errln!(
+                "tug: pull cancelled; nothing was kept (with --store, downloaded bytes are kept in the store for the next run)"
+            );
+        }
     }
     let report = result?;
     history.pull_report(&report);
     history.digest(&report.root.digest);
     let oci_types = matches!(format, Some(OutputFormat::Oci | OutputFormat::OciArchive));
     let full_names = format != Some(OutputFormat::Oci);
-    let root = record(
-        &layout,
-        &report,
-        &image,
-        args.all_platforms,
-        full_names,
-        oci_types,
-    )?;
+    let root = match &layout {
+        Some(layout) => record(
+            layout,
+            &report,
+            &image,
+            args.all_platforms,
+            full_names,
+            oci_types,
+        )?,
+        None => ExportImage {
+            name: Some(full_name.clone()),
+            digest: report.root.digest.clone(),
+            media_type: report.root.media_type.clone(),
+            size: report.root.bytes.len() as u64,
+        },
+    };
     if format == Some(OutputFormat::Oci) {
-        // An output layout holds the image only; the store keeps its lock file.
-        layout.remove_lock_file().map_err(io_err)?;
+        if let Some(layout) = &layout {
+            // An output layout holds the image only; the store keeps its lock file.
+            layout.remove_lock_file().map_err(io_err)?;
+        }
     }
-    let written = match (format, &args.output) {
-        (Some(OutputFormat::OciArchive), Some(out)) => {
-            write_oci_archive(&layout, &root, out).map_err(|e| CliError::Input(e.to_string()))?;
+    let written = match (format, &args.output, &layout) {
+        (Some(OutputFormat::OciArchive), Some(out), Some(layout)) => {
+            write_oci_archive(layout, &root, out).map_err(|e| CliError::Input(e.to_string()))?;
             out.display().to_string()
         }
-        (Some(OutputFormat::DockerArchive), Some(out)) => {
-            write_docker_archive(&layout, &root, out)
-                .map_err(|e| CliError::Input(e.to_string()))?;
+        (Some(OutputFormat::DockerArchive), Some(out), _) => {
+            let tar = tar.ok_or_else(|| CliError::Input("the tar was not started".into()))?;
+            tar.finish()?.note();
             out.display().to_string()
         }
         _ => layout_root.display().to_string(),
@@ -206,26 +245,54 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     Ok(())
 }
 
-/// One pull from `from` into the layout. Downloads an earlier run (or the mirror) left are
-/// continued; a failure to write stops the pull and lands in `write_error`.
+/// Where a pull's blobs go: a layout (the store or an `oci` output), or a `docker save`
+/// tar written as they arrive (and the store too with `--store`).
+struct Sink<'a> {
+    store: Option<&'a mut OciDir>,
+    tar: Option<&'a mut TarPull>,
+}
+
+impl Sink<'_> {
+    /// Acts on a blob output; hands every other output back.
+    fn handle(&mut self, pull: &Pull, output: Output) -> Result<Option<Output>, CliError> {
+        match (&mut self.tar, &mut self.store) {
+            (Some(tar), store) => tar.handle(store.as_deref_mut(), pull, output),
+            (None, Some(layout)) => output.store_in(&mut **layout).map_err(|e| {
+                CliError::Input(format!(
+                    "cannot write into {}: {e}",
+                    layout.root().display()
+                ))
+            }),
+            (None, None) => Ok(Some(output)),
+        }
+    }
+}
+
+/// One pull from `from` into `sink`. Downloads an earlier run (or the mirror) left in the
+/// store are continued; a failure to write stops the pull and lands in `sink_error`.
 fn pull_from(
     args: &PullArgs,
     settings: &Settings,
     (from, credentials): (&Reference, Option<tug_core::Credentials>),
     platform: Platform,
-    (origin, layout, layout_root): (Clock, &mut OciDir, &Path),
+    (origin, sink): (Clock, &mut Sink<'_>),
     (history, display): (&mut Recorder, &mut Display),
-    write_error: &mut Option<std::io::Error>,
+    sink_error: &mut Option<CliError>,
 ) -> Result<Result<PullReport, tug_core::Error>, CliError> {
-    let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
+    let io_err =
+        |root: &Path, e: std::io::Error| CliError::Input(format!("{}: {e}", root.display()));
     let (tls, registry) = settings.connection(from, &args.registry, credentials);
+    let have = match sink.store.as_deref() {
+        Some(store) => store.blobs().map_err(|e| io_err(store.root(), e))?,
+        None => Vec::new(),
+    };
     let plan = PullPlan {
         registry: from.api_host().to_owned(),
         repository: from.repository.clone(),
         reference: from.manifest_ref(),
         platform,
         all_platforms: args.all_platforms,
-        have: layout.blobs().map_err(io_err)?,
+        have,
         manifests_only: false,
     };
     let config = PullConfig {
@@ -234,19 +301,21 @@ fn pull_from(
     };
     let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     let mut pull = Pull::new(plan, config, Instant::from_duration(origin.elapsed()));
-    let resumed = layout
-        .take_partials(|digest, data| {
-            // Only before the pull starts, which is now: cannot fail.
-            let _ = pull.handle_partial(digest, data);
-        })
-        .map_err(io_err)?;
-    if !resumed.is_empty() && display.is_human() {
-        let held: u64 = resumed.iter().map(|(_, n)| n).sum();
-        errln!(
-            "Found {} unfinished download(s) from an earlier run ({}): continuing them",
-            resumed.len(),
-            bytes(held)
-        );
+    if let Some(store) = sink.store.as_deref_mut() {
+        let resumed = store
+            .take_partials(|digest, data| {
+                // Only before the pull starts, which is now: cannot fail.
+                let _ = pull.handle_partial(digest, data);
+            })
+            .map_err(|e| io_err(store.root(), e))?;
+        if !resumed.is_empty() && display.is_human() {
+            let held: u64 = resumed.iter().map(|(_, n)| n).sum();
+            errln!(
+                "Found {} unfinished download(s) from an earlier run ({}): continuing them",
+                resumed.len(),
+                bytes(held)
+            );
+        }
     }
     Ok(smol::block_on(drive(
         pull,
@@ -254,11 +323,13 @@ fn pull_from(
         &transport,
         |pull, io| {
             while let Some(output) = pull.poll() {
-                let output = match output.store_in(&mut *layout) {
+                let output = match sink.handle(pull, output) {
                     Ok(Some(output)) => output,
                     Ok(None) => continue,
                     Err(e) => {
-                        *write_error = Some(e);
+                        if sink_error.is_none() {
+                            *sink_error = Some(e);
+                        }
                         pull.cancel();
                         continue;
                     }
@@ -268,7 +339,17 @@ fn pull_from(
                     Output::Abort(id) => io.abort(id),
                     Output::Event(e) => {
                         if let Event::BlobSkipped { digest, .. } = &e {
-                            layout.touch(digest);
+                            if let Some(store) = sink.store.as_deref() {
+                                store.touch(digest);
+                            }
+                            if let Some(t) = sink.tar.as_deref_mut() {
+                                if let Err(err) = t.skipped(sink.store.as_deref(), pull, digest) {
+                                    if sink_error.is_none() {
+                                        *sink_error = Some(err);
+                                    }
+                                    pull.cancel();
+                                }
+                            }
                         }
                         history.pull_event(&e);
                         if let Event::Concurrency(c) = &e {
@@ -279,7 +360,7 @@ fn pull_from(
                     }
                     Output::Timeout(at) => io.wake_at(at),
                     Output::Finished(result) => return Some(result),
-                    // Blob files went to the layout above.
+                    // Blob files went to the sink above.
                     Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {}
                 }
             }

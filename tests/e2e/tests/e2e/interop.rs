@@ -114,8 +114,8 @@ fn assert_docker_archive_of(tar: &Path, fixture: &FixtureImage) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Pulls `name_and_ref` into a `docker save` tar, then saves it again from the store with
-/// `tug save`; both must hold `fixture`'s layers.
+/// Pulls `name_and_ref` into a `docker save` tar (and with `--store`, into the store too),
+/// then saves it again from the store with `tug save`; all must hold `fixture`'s layers.
 fn pull_and_save_docker_archives(registry: &Registry, name_and_ref: &str, fixture: &FixtureImage) {
     let dir = tempfile::tempdir().unwrap();
     let pulled = dir.path().join("pulled.tar");
@@ -126,6 +126,13 @@ fn pull_and_save_docker_archives(registry: &Registry, name_and_ref: &str, fixtur
     )
     .assert_success();
     assert_docker_archive_of(&pulled, fixture);
+    let kept = dir.path().join("kept.tar");
+    run_in(
+        dir.path(),
+        &["pull", &image, "-o", kept.to_str().unwrap(), "--store"],
+    )
+    .assert_success();
+    assert_docker_archive_of(&kept, fixture);
     let saved = dir.path().join("saved.tar");
     run_in(dir.path(), &["save", &image, "-o", saved.to_str().unwrap()]).assert_success();
     assert_docker_archive_of(&saved, fixture);
@@ -177,6 +184,15 @@ fn a_layer_that_does_not_decompress_is_named_with_its_image() {
     let image = registry.image("cut/app:v1");
     for args in [
         vec!["pull", image.as_str(), "-o", out_tar.to_str().unwrap()],
+        // Into the store as well: the blobs are fine, so the image lands there...
+        vec![
+            "pull",
+            image.as_str(),
+            "-o",
+            out_tar.to_str().unwrap(),
+            "--store",
+        ],
+        // ...and saving it from there fails the same way.
         vec!["save", image.as_str(), "-o", out_tar.to_str().unwrap()],
     ] {
         let out = run_in(dir.path(), &args).assert_code(crate::common::INVALID_INPUT);

@@ -27,6 +27,7 @@ mod multi_platform;
 mod node_embedding;
 mod planted_links;
 mod pull;
+mod pull_tar;
 mod push_formats;
 mod quirks;
 mod resume;
