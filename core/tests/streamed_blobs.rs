@@ -57,7 +57,12 @@ fn push(model: &mut RegistryModel, img: &Image, plan: PushPlan, ends: Ends) -> R
 
 fn assert_pushed(model: &RegistryModel, img: &Image) {
     for (d, b) in img.plan.blobs.iter().zip(&img.data) {
-        assert_eq!(model.blobs.get(&d.digest.to_string()), Some(b), "{}", d.digest);
+        assert_eq!(
+            model.blobs.get(&d.digest.to_string()),
+            Some(b),
+            "{}",
+            d.digest
+        );
     }
     let (bytes, _) = model.manifests.get("team/app:v1").expect("manifest tagged");
     assert_eq!(bytes, &img.plan.manifest.bytes, "the final manifest");
@@ -106,7 +111,10 @@ fn streamed_blobs_open_at_once_stream_chunks_and_close_with_the_digest_given_at_
         for (i, b) in img.plan.blobs.iter().enumerate().skip(1) {
             let close = format!("digest={}", b.digest).replace(':', "%3A");
             assert!(
-                model.log.iter().any(|l| l.starts_with("PUT ") && l.contains(&close)),
+                model
+                    .log
+                    .iter()
+                    .any(|l| l.starts_with("PUT ") && l.contains(&close)),
                 "blob {i} closed with its digest: {:#?}",
                 model.log
             );
@@ -133,7 +141,11 @@ fn a_layer_used_twice_is_streamed_once() {
     plan.blobs[2] = plan.blobs[1].clone();
     let run = push(&mut model, &img, plan, Ends::default());
     assert_eq!(run.result.as_ref().expect("pushed").blobs_uploaded, 2);
-    assert_eq!(model.count("POST"), 2, "the config's session and the layer's");
+    assert_eq!(
+        model.count("POST"),
+        2,
+        "the config's session and the layer's"
+    );
     assert_eq!(stream_starts(&run, 2), Vec::<u64>::new());
 }
 
@@ -152,7 +164,10 @@ fn a_broken_chunk_goes_on_from_the_registrys_offset() {
     assert!(report.retries >= 1);
     assert_pushed(&model, &img);
     assert!(
-        model.log.iter().any(|l| l.starts_with("GET ") && l.contains("/uploads/")),
+        model
+            .log
+            .iter()
+            .any(|l| l.starts_with("GET ") && l.contains("/uploads/")),
         "asks where it stands: {:#?}",
         model.log
     );
@@ -163,7 +178,11 @@ fn a_broken_chunk_goes_on_from_the_registrys_offset() {
         [0, 700, 1400, 1400, 2100, 2800, 3500, 4200, 4900]
     );
     assert_eq!(model.patch_sizes.iter().sum::<u64>(), 5000);
-    assert_eq!(model.count("POST"), 2, "the config's session and the layer's, once");
+    assert_eq!(
+        model.count("POST"),
+        2,
+        "the config's session and the layer's, once"
+    );
 }
 
 #[test]
@@ -177,7 +196,11 @@ fn a_registry_keeping_less_than_was_sent_is_asked_and_the_stream_goes_on_from_th
     run.result.as_ref().expect("push succeeds");
     assert_pushed(&model, &img);
     let starts = stream_starts(&run, 1);
-    assert_eq!(starts[..2], [0, 300], "from the offset the registry reports: {starts:?}");
+    assert_eq!(
+        starts[..2],
+        [0, 300],
+        "from the offset the registry reports: {starts:?}"
+    );
 }
 
 #[test]
@@ -271,7 +294,9 @@ fn a_later_run_resumes_a_streamed_blobs_session_at_the_registrys_offset() {
     plan.resume = vec![session];
     let before = model.patch_sizes.len();
     let posts = model.count("POST");
-    let config_in = model.blobs.contains_key(&img.plan.blobs[0].digest.to_string());
+    let config_in = model
+        .blobs
+        .contains_key(&img.plan.blobs[0].digest.to_string());
     let run = push(&mut model, &img, plan, Ends::default());
     run.result.as_ref().expect("push succeeds");
     assert_pushed(&model, &img);
@@ -280,7 +305,11 @@ fn a_later_run_resumes_a_streamed_blobs_session_at_the_registrys_offset() {
         posts + usize::from(!config_in),
         "no new session for the layer"
     );
-    assert_eq!(stream_starts(&run, 1)[0], 2100, "from the registry's offset");
+    assert_eq!(
+        stream_starts(&run, 1)[0],
+        2100,
+        "from the registry's offset"
+    );
     let resent: u64 = model.patch_sizes[before..].iter().sum();
     assert_eq!(resent, 5000 - 2100, "no byte the registry had went again");
 }
@@ -297,7 +326,9 @@ fn an_earlier_runs_session_holding_other_bytes_is_given_up_for_a_fresh_one() {
     let mut plan = streamed(&img, &[1]);
     plan.resume = vec![session];
     let posts = model.count("POST");
-    let config_in = model.blobs.contains_key(&img.plan.blobs[0].digest.to_string());
+    let config_in = model
+        .blobs
+        .contains_key(&img.plan.blobs[0].digest.to_string());
     let run = push(&mut model, &img, plan, Ends::default());
     let report = run.result.as_ref().expect("push succeeds");
     assert_pushed(&model, &img);
@@ -355,5 +386,8 @@ fn a_dry_run_finds_streamed_blobs_missing_and_ends_without_their_manifests() {
     let mut expected = vec![key(1), img.plan.blobs[0].digest.clone()];
     expected.sort_by_key(|d| d.to_string());
     assert_eq!(missing, expected, "the layer (by its key) and the config");
-    assert!(!model.log.iter().any(|l| l.starts_with("POST") || l.starts_with("PATCH")));
+    assert!(!model
+        .log
+        .iter()
+        .any(|l| l.starts_with("POST") || l.starts_with("PATCH")));
 }

@@ -220,8 +220,7 @@ impl Push {
         digest: crate::Digest,
         size: u64,
     ) -> Result<(), Misuse> {
-        self.engine
-            .with(|p, cx| p.blob_end(blob, digest, size, cx))
+        self.engine.with(|p, cx| p.blob_end(blob, digest, size, cx))
     }
 
     /// The final manifests of a push that started with pending blobs: `manifest` (pushed

@@ -158,7 +158,9 @@ impl Pushing {
         if !self.blobs[b].unended() {
             return match (self.blobs[b].digest == digest, self.blobs[b].size == size) {
                 (true, true) => Ok(()),
-                _ => Err(Misuse::OutOfOrder("that blob ended before, with another digest or size")),
+                _ => Err(Misuse::OutOfOrder(
+                    "that blob ended before, with another digest or size",
+                )),
             };
         }
         let key = self.blobs[b].session_key().clone();

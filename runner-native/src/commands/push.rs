@@ -7,8 +7,7 @@ use std::time::Instant as Clock;
 
 use tug_core::archive::{ManifestBytes, ResolvedImage, Selection};
 use tug_core::push::{
-    Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport,
-    ResumableUpload,
+    Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport, ResumableUpload,
 };
 use tug_core::{Digest, Instant, Reference};
 
@@ -426,7 +425,8 @@ fn print_result(
             "peak_bytes_per_second": peak,
         });
         if let Some((plain, made)) = compression {
-            v["compression"] = serde_json::json!({ "plain_bytes": plain, "compressed_bytes": made });
+            v["compression"] =
+                serde_json::json!({ "plain_bytes": plain, "compressed_bytes": made });
         }
         outln!("{v}");
         return;

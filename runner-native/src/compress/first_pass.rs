@@ -82,8 +82,13 @@ impl<'a> FirstPass<'a> {
 
     /// Compresses every unknown layer, then rewrites the manifests.
     fn run(mut self, started: Instant) -> Result<Late, CliError> {
-        self.layers
-            .measure(self.source, self.jobs, self.cache, &self.measuring, &|_, _, _| {})?;
+        self.layers.measure(
+            self.source,
+            self.jobs,
+            self.cache,
+            &self.measuring,
+            &|_, _, _| {},
+        )?;
         let done = self
             .layers
             .finish(self.source, self.images, self.index, self.cache)?;

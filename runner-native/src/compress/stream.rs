@@ -235,7 +235,10 @@ mod tests {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let h = heard.clone();
         let on_end: OnEnd = Arc::new(move |e| h.lock().unwrap().push(e));
-        (Arc::new(StreamedLayer::new(settings, plain.clone(), on_end)), heard)
+        (
+            Arc::new(StreamedLayer::new(settings, plain.clone(), on_end)),
+            heard,
+        )
     }
 
     fn read_all(mut r: impl Read) -> Vec<u8> {
@@ -261,7 +264,10 @@ mod tests {
                 let got = broken.read(&mut half).unwrap();
                 drop(broken);
                 let bytes = read_all(layer.open(7, start, chunk).unwrap());
-                assert_eq!(&bytes[..got.min(bytes.len())], &half[..got.min(bytes.len())]);
+                assert_eq!(
+                    &bytes[..got.min(bytes.len())],
+                    &half[..got.min(bytes.len())]
+                );
                 sent.extend_from_slice(&bytes);
                 if (bytes.len() as u64) < chunk {
                     break;
@@ -271,7 +277,10 @@ mod tests {
             assert_eq!(Digest::sha256_of(&sent), digest);
             let heard = heard.lock().unwrap();
             assert_eq!(heard.len(), 1, "told once");
-            assert_eq!((heard[0].blob, &heard[0].digest, heard[0].size), (7, &digest, size));
+            assert_eq!(
+                (heard[0].blob, &heard[0].digest, heard[0].size),
+                (7, &digest, size)
+            );
             assert_eq!(heard[0].plain, plain.digest);
             // A later run that finds the registry at byte X makes the same bytes from X.
             let (again, _) = streamed(settings, &plain);
@@ -300,9 +309,15 @@ mod tests {
         let (layer, heard) = streamed(settings, &plain);
         let mut r = layer.open(0, 0, u64::MAX).unwrap();
         let err = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
-        assert!(err.to_string().contains(&f.path().display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&f.path().display().to_string()),
+            "{err}"
+        );
         assert!(err.to_string().contains("as the image says"), "{err}");
-        assert!(heard.lock().unwrap().is_empty(), "no end for bytes that are wrong");
+        assert!(
+            heard.lock().unwrap().is_empty(),
+            "no end for bytes that are wrong"
+        );
     }
 
     #[test]

@@ -142,41 +142,41 @@ impl Transport {
         let result = match &req.body {
             Body::Empty => builder.body(SendBody::none()).map(|r| self.run(r, stall)),
             Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.run(r, stall)),
-            Body::BlobRange { .. } | Body::BlobStream { .. } => match body
-                .map(Ok)
-                .unwrap_or_else(|| match &req.body {
+            Body::BlobRange { .. } | Body::BlobStream { .. } => {
+                match body.map(Ok).unwrap_or_else(|| match &req.body {
                     Body::BlobStream { blob, start, max } => {
                         self.bodies.open_stream(*blob, *start, *max)
                     }
                     Body::BlobRange { blob, start, end } => self.bodies.open(*blob, *start, *end),
                     _ => unreachable!("a blob body"),
                 }) {
-                Ok(reader) => {
-                    // No `Content-Length` for a blob made while it is sent: ureq sends it
-                    // chunked, and it may end short (where the blob ends).
-                    let reporting = ReportingReader {
-                        inner: reader,
-                        remaining: req.body.known_len(),
-                        id,
-                        tx: tx.clone(),
-                        batch: Vec::with_capacity(SENT_BATCH),
-                        failed: source_failed.clone(),
-                    };
-                    builder
-                        .body(SendBody::from_owned_reader(reporting))
-                        .map(|r| self.run(r, stall))
+                    Ok(reader) => {
+                        // No `Content-Length` for a blob made while it is sent: ureq sends it
+                        // chunked, and it may end short (where the blob ends).
+                        let reporting = ReportingReader {
+                            inner: reader,
+                            remaining: req.body.known_len(),
+                            id,
+                            tx: tx.clone(),
+                            batch: Vec::with_capacity(SENT_BATCH),
+                            failed: source_failed.clone(),
+                        };
+                        builder
+                            .body(SendBody::from_owned_reader(reporting))
+                            .map(|r| self.run(r, stall))
+                    }
+                    Err(e) => {
+                        let _ = tx.send_blocking(Message::Failed(
+                            id,
+                            TransportError {
+                                kind: TransportErrorKind::Source,
+                                message: e.to_string(),
+                            },
+                        ));
+                        return;
+                    }
                 }
-                Err(e) => {
-                    let _ = tx.send_blocking(Message::Failed(
-                        id,
-                        TransportError {
-                            kind: TransportErrorKind::Source,
-                            message: e.to_string(),
-                        },
-                    ));
-                    return;
-                }
-            },
+            }
         };
         let response = match result {
             Ok(Ok(resp)) => resp,

@@ -85,7 +85,10 @@ fn docker_save_layers_pushed_with_gzip_and_zstd_decompress_to_their_diff_ids() {
         assert_eq!(done["digest"], pulled.manifest_digest);
         // One pass: every plain byte went through a compressor once, and what it made is
         // what was sent.
-        assert_eq!(done["compression"]["plain_bytes"], plain, "{codec}: compressed once");
+        assert_eq!(
+            done["compression"]["plain_bytes"], plain,
+            "{codec}: compressed once"
+        );
         assert_eq!(
             done["compression"]["compressed_bytes"],
             sent - fixture.config.len() as u64
@@ -194,11 +197,15 @@ fn layers_are_sent_while_they_are_compressed_without_a_first_pass() {
             .run()
             .assert_success();
         let pulled = pull_with_skopeo_and_check_diff_ids(&registry, &image, &fixture);
-        let digest = pulled.manifest_json["layers"][0]["digest"].as_str().unwrap().to_owned();
+        let digest = pulled.manifest_json["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let log = &proxy.requests()[from..];
         // Nothing could be asked about the layer: its digest was known only at its end.
         assert!(
-            !log.iter().any(|r| r.method == "HEAD" && r.target.contains(&digest)),
+            !log.iter()
+                .any(|r| r.method == "HEAD" && r.target.contains(&digest)),
             "{codec}: {log:#?}"
         );
         // Its chunks went chunked, without Content-Length or Content-Range, and the
@@ -212,14 +219,18 @@ fn layers_are_sent_while_they_are_compressed_without_a_first_pass() {
         }
         let close = format!("digest={}", digest.replace(':', "%3A"));
         assert!(
-            log.iter().any(|r| r.method == "PUT" && r.target.contains(&close)),
+            log.iter()
+                .any(|r| r.method == "PUT" && r.target.contains(&close)),
             "{codec}: {log:#?}"
         );
         // Every compressed byte crossed the wire once, and the layer was compressed once.
         let sent: u64 = patches.iter().map(|p| p.request_body_forwarded).sum();
         assert_eq!(sent, layer_size(&pulled, 0), "{codec}");
         let done = done_event(&out);
-        assert_eq!(done["compression"]["plain_bytes"], fixture.layers[0].size, "{codec}");
+        assert_eq!(
+            done["compression"]["plain_bytes"], fixture.layers[0].size,
+            "{codec}"
+        );
     }
 }
 
@@ -252,17 +263,32 @@ fn single_pass_blobs_are_the_bytes_a_pass_on_its_own_makes() {
             .map(|e| e["digest"].as_str().unwrap().to_owned())
             .collect();
         remembered.sort();
-        let out = push(&dir.path().join(format!("single-{codec}")), codec, &tar, &image)
-            .run()
-            .assert_success();
-        assert!(done_event(&out)["compression"]["plain_bytes"].as_u64().unwrap() > 0);
+        let out = push(
+            &dir.path().join(format!("single-{codec}")),
+            codec,
+            &tar,
+            &image,
+        )
+        .run()
+        .assert_success();
+        assert!(
+            done_event(&out)["compression"]["plain_bytes"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
         let pulled = pull_with_skopeo_and_check_diff_ids(
             &registry,
             &format!("compress/same-{codec}:v10"),
             &fixture,
         );
         let mut pushed: Vec<String> = (0..2)
-            .map(|i| pulled.manifest_json["layers"][i]["digest"].as_str().unwrap().to_owned())
+            .map(|i| {
+                pulled.manifest_json["layers"][i]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         pushed.sort();
         assert_eq!(pushed, remembered, "{codec}");
@@ -308,8 +334,16 @@ fn broken_chunks_are_compressed_again_and_sent_from_the_registrys_offset() {
         .map(|r| (r.status, r.upstream_range.clone()))
         .collect();
     let range = |chunks: u64| Some(format!("0-{}", chunks * chunk - 1));
-    assert_eq!(status, [(Some(204), range(2)), (Some(204), range(4))], "{log:#?}");
-    assert_eq!(log.iter().filter(|r| r.method == "POST").count(), 2, "one session per blob");
+    assert_eq!(
+        status,
+        [(Some(204), range(2)), (Some(204), range(4))],
+        "{log:#?}"
+    );
+    assert_eq!(
+        log.iter().filter(|r| r.method == "POST").count(),
+        2,
+        "one session per blob"
+    );
     // On the wire every byte of the layer went once.
     let sent: u64 = log
         .iter()
@@ -351,7 +385,11 @@ fn a_chunk_broken_midway_starts_a_fresh_session_where_the_registry_drops_it() {
     assert!(done_event(&out)["retries"].as_u64().unwrap() >= 2);
     pull_with_skopeo_and_check_diff_ids(&registry, "compress/dropped:v12", &fixture);
     let log = uploads_from(&proxy, 0);
-    assert!(log.iter().any(|r| r.method == "GET" && r.status == Some(404)), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|r| r.method == "GET" && r.status == Some(404)),
+        "{log:#?}"
+    );
 }
 
 #[test]
@@ -543,7 +581,10 @@ fn a_push_killed_before_closing_a_sent_layer_closes_that_session_next_time() {
         .spawn()
         .unwrap();
     let held = proxy.wait_for(std::time::Duration::from_secs(300), |log| {
-        log.iter().filter(|r| r.is("PUT", "/blobs/uploads/")).count() >= 2
+        log.iter()
+            .filter(|r| r.is("PUT", "/blobs/uploads/"))
+            .count()
+            >= 2
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -552,14 +593,22 @@ fn a_push_killed_before_closing_a_sent_layer_closes_that_session_next_time() {
     let from = proxy.requests().len();
     let uploads = state.join("uploads.json");
     let kept = std::fs::read_to_string(&uploads).unwrap();
-    assert!(kept.contains("/blobs/uploads/"), "the session was kept: {kept}");
+    assert!(
+        kept.contains("/blobs/uploads/"),
+        "the session was kept: {kept}"
+    );
 
     // The digest is remembered now; the session, kept under the layer's key, is found
     // under it and closed: no byte of the layer goes again, and nothing is compressed.
     let out = push(&state, "zstd", &tar, &image).run().assert_success();
     pull_with_skopeo_and_check_diff_ids(&registry, "compress/close:v11", &fixture);
     let second = uploads_from(&proxy, from);
-    assert!(!second.iter().any(|r| r.method == "POST" || r.method == "PATCH"), "{second:#?}");
+    assert!(
+        !second
+            .iter()
+            .any(|r| r.method == "POST" || r.method == "PATCH"),
+        "{second:#?}"
+    );
     assert!(second.iter().any(|r| r.method == "PUT"), "{second:#?}");
     let done = done_event(&out);
     assert_eq!(done["compression"]["plain_bytes"], 0);

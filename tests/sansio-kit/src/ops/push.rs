@@ -62,7 +62,11 @@ impl<'a> PushPlug<'a> {
     /// The same, for `plan`'s streamed blobs: their ends told as `ends` says, then
     /// `manifest` (a push of streamed blobs may wait for them with nothing in flight).
     pub fn ends(mut self, plan: &PushPlan, ends: Ends, manifest: PlanManifest) -> PushPlug<'a> {
-        let mut keys: Vec<&Digest> = plan.streamed.iter().map(|&i| &plan.blobs[i].digest).collect();
+        let mut keys: Vec<&Digest> = plan
+            .streamed
+            .iter()
+            .map(|&i| &plan.blobs[i].digest)
+            .collect();
         keys.sort_unstable_by_key(|d| d.to_string());
         keys.dedup();
         self.manifest = Some((keys.len(), manifest));
