@@ -126,6 +126,15 @@ impl Transport {
         self.agent.run(request)
     }
 
+    /// The bytes of a blob body, from the body source.
+    fn open_body(&self, body: &Body) -> io::Result<Box<dyn Read + Send>> {
+        match body {
+            Body::BlobStream { blob, start, max } => self.bodies.open_stream(*blob, *start, *max),
+            Body::BlobRange { blob, start, end } => self.bodies.open(*blob, *start, *end),
+            Body::Empty | Body::Bytes(_) => Ok(Box::new(io::empty())),
+        }
+    }
+
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
         let id = req.id;
         if let Some(log) = LOG.get() {
@@ -143,13 +152,7 @@ impl Transport {
             Body::Empty => builder.body(SendBody::none()).map(|r| self.run(r, stall)),
             Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.run(r, stall)),
             Body::BlobRange { .. } | Body::BlobStream { .. } => {
-                match body.map(Ok).unwrap_or_else(|| match &req.body {
-                    Body::BlobStream { blob, start, max } => {
-                        self.bodies.open_stream(*blob, *start, *max)
-                    }
-                    Body::BlobRange { blob, start, end } => self.bodies.open(*blob, *start, *end),
-                    _ => unreachable!("a blob body"),
-                }) {
+                match body.map(Ok).unwrap_or_else(|| self.open_body(&req.body)) {
                     Ok(reader) => {
                         // No `Content-Length` for a blob made while it is sent: ureq sends it
                         // chunked, and it may end short (where the blob ends).
