@@ -66,15 +66,38 @@ pub enum Body {
         /// Last byte, exclusive.
         end: u64,
     },
+    /// Bytes of blob number `blob` of the plan from `start` on, at most `max` of them: a
+    /// blob made while it is sent (a layer compressed on the fly), whose length is known
+    /// only when it ends. The runner sends them without `Content-Length` (chunked), ends
+    /// the body after `max` bytes or where the blob ends, and must report them as
+    /// [`crate::Input::BodySent`]: that is how the core learns how many went.
+    BlobStream {
+        /// Index of the blob in the plan.
+        blob: usize,
+        /// First byte, inclusive.
+        start: u64,
+        /// The most bytes to send.
+        max: u64,
+    },
 }
 
 impl Body {
-    /// The number of bytes the body holds.
+    /// The number of bytes the body holds (at most, for a [`Body::BlobStream`]).
     pub fn len(&self) -> u64 {
         match self {
             Body::Empty => 0,
             Body::Bytes(b) => b.len() as u64,
             Body::BlobRange { start, end, .. } => end.saturating_sub(*start),
+            Body::BlobStream { max, .. } => *max,
+        }
+    }
+
+    /// The number of bytes the body holds, when it is known before it is sent (its
+    /// `Content-Length`): `None` for a [`Body::BlobStream`].
+    pub fn known_len(&self) -> Option<u64> {
+        match self {
+            Body::BlobStream { .. } => None,
+            other => Some(other.len()),
         }
     }
 
@@ -91,6 +114,9 @@ impl fmt::Debug for Body {
             Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Body::BlobRange { blob, start, end } => {
                 write!(f, "BlobRange(blob {blob}, {start}..{end})")
+            }
+            Body::BlobStream { blob, start, max } => {
+                write!(f, "BlobStream(blob {blob}, {start}.., at most {max})")
             }
         }
     }

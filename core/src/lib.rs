@@ -36,6 +36,7 @@
 //!     mount_from: None,
 //!     resume: Vec::new(),
 //!     pending: Vec::new(),
+//!     streamed: Vec::new(),
 //!     blobs: vec![PlanBlob { digest: Digest::sha256_of(&config_blob), size: config_blob.len() as u64 }],
 //!     manifest: PlanManifest {
 //!         digest: Digest::sha256_of(manifest.as_bytes()),
@@ -100,7 +101,10 @@
 //! - Send each [`http::Request`] exactly as described: do not follow redirects, add
 //!   authentication or turn statuses into errors — the core reads every response. Stream
 //!   a [`http::Body::BlobRange`] from wherever the plan's blob lives (file, `Blob`,
-//!   another response); report the bytes as [`Input::BodySent`] if you can see them.
+//!   another response); report the bytes as [`Input::BodySent`] if you can see them. A
+//!   [`http::Body::BlobStream`] (a push plan's [`push::PushPlan::streamed`] blobs, made
+//!   while they are sent) goes without `Content-Length`, its bytes always reported, and
+//!   its blob's digest and size told with [`push::Push::handle_blob_end`] when it ends.
 //! - Report back per request, in order: the head, body chunks, the end — or a
 //!   [`http::TransportError`] whose kind says what failed (it decides retries).
 //! - After every input, drain `poll()` until it returns `None`. When a timer is pending,

@@ -284,8 +284,9 @@ impl<S: Copy> Session<S> {
     }
 
     /// A new request for `step`, registered as in flight, with `User-Agent`,
-    /// `Content-Length` (for methods with a body) and `Authorization` (for the registry host).
-    /// `None` when it must wait for a token: it comes out of [`Session::next_outgoing`] then.
+    /// `Content-Length` (for methods with a body of known length) and `Authorization` (for
+    /// the registry host). `None` when it must wait for a token: it comes out of
+    /// [`Session::next_outgoing`] then.
     pub(crate) fn request(
         &mut self,
         step: S,
@@ -295,7 +296,10 @@ impl<S: Copy> Session<S> {
         body: Body,
     ) -> Option<Request> {
         if matches!(method, Method::PUT | Method::PATCH | Method::POST) {
-            headers.insert("content-length", HeaderValue::from(body.len()));
+            // A body made while it is sent has none: the runner sends it chunked.
+            if let Some(len) = body.known_len() {
+                headers.insert("content-length", HeaderValue::from(len));
+            }
         }
         if let Ok(ua) = HeaderValue::try_from(self.user_agent.as_str()) {
             headers.insert("user-agent", ua);

@@ -1,7 +1,7 @@
 //! A `Push` of a small fixed plan, driven by fuzzer-chosen responses.
 //!
 //! The input picks a setup (jobs, chunking, dry run, scheme, credentials, authentication,
-//! plan quirks), then a list of actions. Each action plays the runner or the registry: answer
+//! plan quirks, blobs made late or while they are sent), then a list of actions. Each action plays the runner or the registry: answer
 //! one of the requests in flight as the test kit's registry model would (or with one
 //! deviation), or by hand (body bytes reported sent, a status, headers such as Location,
 //! Range, Docker-Content-Digest, WWW-Authenticate, OCI-Chunk-Min-Length, Retry-After built
@@ -31,7 +31,7 @@ use tug_core::push::{PlanBlob, PlanManifest, PushConfig, PushPlan, ResumableUplo
 use tug_core::retry::RetryPolicy;
 use tug_core::{Credentials, Digest, Scheme};
 use tug_sansio_kit::model::basic;
-use tug_sansio_kit::ops::push::PushPlug;
+use tug_sansio_kit::ops::push::{Ends, PushPlug};
 use tug_sansio_kit::{Answering, BearerAuth, Driver, LocationStyle, RegistryModel};
 
 /// Most actions taken from one input.
@@ -75,6 +75,12 @@ struct Setup {
     late: u8,
     /// How the registry model wants to be authenticated.
     auth: AuthChoice,
+    /// Blobs (bit `i`: blob `i`) made while they are sent, when none is late: they go by a
+    /// key, stream their bytes and are told to have ended as they are sent to their end
+    /// (`Action::Late`), the manifests after them.
+    streamed: u8,
+    /// Tell the streamed blobs' ends with a digest their bytes do not have.
+    ends_lie: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -481,9 +487,11 @@ impl Plan {
     fn give_late(&mut self, driver: &mut PushDriver<'_>, pick: u8) {
         // Handing something over acts on the push as an input does: the next drain sets the
         // timer (with nothing left to hand over, the timer stays).
-        if !self.late.is_empty() || self.manifests.is_some() {
+        if !self.late.is_empty() || self.manifests.is_some() || driver.plug.has_untold_ends() {
             driver.timer = None;
         }
+        // Streamed blobs sent to their end are told to have ended (then the manifests).
+        let _ = driver.plug.tell_ends();
         let push = &mut driver.plug.push;
         if !self.late.is_empty() {
             let (i, blob) = self.late.remove(usize::from(pick) % self.late.len());
@@ -496,8 +504,10 @@ impl Plan {
             assert!(r.is_ok(), "the manifests were refused: {r:?}");
             assert!(push.handle_manifests(manifest, children).is_err());
         }
-        // A push may wait on nothing else only while blobs or manifests are still to come.
-        driver.plug.may_idle = !self.late.is_empty() || self.manifests.is_some();
+        // A push may wait on nothing else only while blobs, ends or manifests are still to
+        // come.
+        driver.plug.may_idle =
+            !self.late.is_empty() || self.manifests.is_some() || driver.plug.awaiting_ends();
         driver.drain();
     }
 
@@ -709,6 +719,37 @@ fn make_late(setup: &Setup, plan: &mut PushPlan) -> LateParts {
     (late, Some(real))
 }
 
+/// Makes the blobs `setup.streamed` names (when none is late) blobs made while they are
+/// sent: they go by a key with an estimate for their size, and the manifests are
+/// placeholders; the real manifest is returned, for after their ends.
+fn make_streamed(setup: &Setup, plan: &mut PushPlan) -> Option<PlanManifest> {
+    if !plan.pending.is_empty() || !plan.children.is_empty() {
+        return None;
+    }
+    let streamed: Vec<usize> = (0..plan.blobs.len().min(8))
+        .filter(|i| setup.streamed & (1 << i) != 0)
+        .collect();
+    if streamed.is_empty() {
+        return None;
+    }
+    for &i in &streamed {
+        let key = Digest::sha256_of(format!("plain {}", plan.blobs[i].digest).as_bytes());
+        plan.blobs[i] = PlanBlob {
+            digest: key,
+            size: u64::from(setup.streamed) * 10,
+        };
+    }
+    plan.streamed = streamed;
+    let real = plan.manifest.clone();
+    let placeholder = b"placeholder".to_vec();
+    plan.manifest = PlanManifest {
+        digest: Digest::sha256_of(&placeholder),
+        bytes: placeholder,
+        media_type: real.media_type.clone(),
+    };
+    Some(real)
+}
+
 fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
     let config_blob =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}"#.to_vec();
@@ -811,6 +852,7 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
             .collect(),
         children,
         pending: Vec::new(),
+        streamed: Vec::new(),
     };
     (plan, data)
 }
@@ -849,6 +891,7 @@ fuzz_target!(|input: Input| {
     let digests = plan.blobs.iter().map(|b| b.digest.clone()).collect();
     let manifest_digest = plan.manifest.digest.clone();
     let (late, manifests) = make_late(setup, &mut plan);
+    let streamed = make_streamed(setup, &mut plan);
     let config = PushConfig {
         registry: tug_core::RegistryConfig {
             scheme: match setup.scheme {
@@ -893,8 +936,15 @@ fuzz_target!(|input: Input| {
         dry_run: setup.dry_run,
     };
     let mut model = model_for(setup, &plan, &data);
-    let mut plug = PushPlug::new(plan, &data, config);
-    plug.may_idle = !late.is_empty() || manifests.is_some();
+    let mut plug = PushPlug::new(plan.clone(), &data, config);
+    if let Some(manifest) = streamed {
+        let ends = Ends {
+            late: false,
+            lie: setup.ends_lie,
+        };
+        plug = plug.ends(&plan, ends, manifest);
+    }
+    plug.may_idle = !late.is_empty() || manifests.is_some() || plug.awaiting_ends();
     let mut driver = Driver::new(plug, vec![&mut model]);
     let mut ctx = Plan {
         data,
@@ -913,7 +963,9 @@ fuzz_target!(|input: Input| {
     }
     // Wind down: what is still pending comes (a runner always ends its first pass), every
     // request in flight fails for good, timers fire.
-    while !driver.finished() && (!ctx.late.is_empty() || ctx.manifests.is_some()) {
+    while !driver.finished()
+        && (!ctx.late.is_empty() || ctx.manifests.is_some() || driver.plug.has_untold_ends())
+    {
         ctx.give_late(&mut driver, 0);
     }
     for _ in 0..FINISH_BOUND {

@@ -90,6 +90,15 @@ impl Transport {
                     return;
                 }
             },
+            // Blobs made while they are sent come only from the native runner's --compress.
+            Body::BlobStream { blob, .. } => {
+                let error = failure(
+                    TransportErrorKind::Source,
+                    &format!("blob {blob} is made while it is sent, which tug-wasm does not do"),
+                );
+                fail_later(req.id, error, tx);
+                return;
+            }
         };
         self.send(req, body, controller, tx);
     }

@@ -98,6 +98,7 @@ impl<'a> Selection<'a> {
             mount_from: None,
             resume: Vec::new(),
             pending: Vec::new(),
+            streamed: Vec::new(),
             children,
         };
         SelectionPlan {

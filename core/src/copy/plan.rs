@@ -119,6 +119,7 @@ pub(crate) fn push_plan(
         mount_from: same_registry.then(|| source.repository.clone()),
         resume: Vec::new(),
         pending: Vec::new(),
+        streamed: Vec::new(),
     };
     (plan, labels)
 }

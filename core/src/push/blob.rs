@@ -57,7 +57,25 @@ pub(crate) struct BlobUpload {
     /// Checked again with `HEAD` after the registry refused the manifest for a missing blob:
     /// the state to keep if it is still there.
     pub recheck: Option<BlobState>,
+    /// A blob made while it is sent ([`super::PushPlan::streamed`]).
+    pub streamed: Option<Streamed>,
     hasher: Hasher,
+}
+
+/// What a blob made while it is sent adds: until its bytes end, `digest` is its key and
+/// `size` an estimate.
+#[derive(Clone, Debug)]
+pub(crate) struct Streamed {
+    /// The name it went by before its digest was known: its upload session is kept under
+    /// it.
+    pub key: Digest,
+    /// Whether the runner said where its bytes end (`digest` and `size` are real then).
+    pub ended: bool,
+    /// Body bytes the runner reported for its last `PATCH`.
+    pub last_sent: u64,
+    /// Its last chunk came back short and the registry has it all: the upload waits for
+    /// the runner to say the blob ended.
+    pub waiting: bool,
 }
 
 impl BlobUpload {
@@ -77,7 +95,59 @@ impl BlobUpload {
             announced: false,
             broken_body: None,
             recheck: None,
+            streamed: None,
             hasher,
+        }
+    }
+
+    /// A blob made while it is sent, going by `key` until its bytes end; `estimate`: its
+    /// size for progress.
+    pub(crate) fn streamed(plan_index: usize, key: Digest, estimate: u64) -> BlobUpload {
+        let mut blob = BlobUpload::new(plan_index, key.clone(), estimate);
+        blob.streamed = Some(Streamed {
+            key,
+            ended: false,
+            last_sent: 0,
+            waiting: false,
+        });
+        blob
+    }
+
+    /// Whether its digest and size are still unknown (a blob made while it is sent, whose
+    /// bytes have not ended).
+    pub(crate) fn unended(&self) -> bool {
+        self.streamed.as_ref().is_some_and(|s| !s.ended)
+    }
+
+    /// The name its upload session is kept under across runs: its digest, or the key of a
+    /// blob made while it is sent.
+    pub(crate) fn session_key(&self) -> &Digest {
+        match &self.streamed {
+            Some(s) => &s.key,
+            None => &self.digest,
+        }
+    }
+
+    /// The runner said where a streamed blob's bytes end: `size` bytes with `digest`.
+    pub(crate) fn end(&mut self, digest: Digest, size: u64) {
+        if let Some(s) = &mut self.streamed {
+            s.ended = true;
+        }
+        if digest.algorithm() != self.digest.algorithm() {
+            // What was hashed cannot be checked against it.
+            self.hasher = Hasher::new(digest.algorithm());
+        }
+        self.digest = digest;
+        self.size = size;
+    }
+
+    /// The most bytes it may have: its size, or no limit while a streamed blob's end is
+    /// unknown.
+    fn limit(&self) -> u64 {
+        if self.unended() {
+            u64::MAX
+        } else {
+            self.size
         }
     }
 
@@ -108,8 +178,12 @@ impl BlobUpload {
         })
     }
 
-    /// A short name for messages: `blob sha256:0123456789ab`.
+    /// A short name for messages: `blob sha256:0123456789ab`, or `blob 2 (made as it is
+    /// sent)` while a streamed blob's digest is unknown.
     pub(crate) fn label(&self) -> String {
+        if self.unended() {
+            return format!("blob {} (made as it is sent)", self.plan_index);
+        }
         format!(
             "blob {}:{}",
             self.digest.algorithm().name(),
@@ -124,6 +198,9 @@ impl BlobUpload {
         self.sent_upto = 0;
         self.confirmed = 0;
         self.inherited = false;
+        if let Some(s) = &mut self.streamed {
+            s.waiting = false;
+        }
     }
 
     /// Feeds bytes sent at `offset`. Bytes already hashed are skipped; a gap (bytes the core
@@ -131,13 +208,14 @@ impl BlobUpload {
     pub(crate) fn hash_sent(&mut self, offset: u64, data: &[u8]) {
         let hashed = self.hasher.len();
         let end = offset.saturating_add(data.len() as u64);
-        self.sent_upto = self.sent_upto.max(end.min(self.size));
+        let limit = self.limit();
+        self.sent_upto = self.sent_upto.max(end.min(limit));
         if offset > hashed || end <= hashed {
             return;
         }
         let skip = usize::try_from(hashed - offset).unwrap_or(usize::MAX);
         if let Some(fresh) = data.get(skip..) {
-            let room = self.size.saturating_sub(hashed);
+            let room = limit.saturating_sub(hashed);
             let take = fresh.len().min(usize::try_from(room).unwrap_or(usize::MAX));
             self.hasher.update(&fresh[..take]);
         }
@@ -145,7 +223,7 @@ impl BlobUpload {
 
     /// If every byte was seen and they do not hash to the digest: the digest they hash to.
     pub(crate) fn local_mismatch(&self) -> Option<Digest> {
-        if self.hasher.len() != self.size {
+        if self.hasher.len() != self.size || self.unended() {
             return None;
         }
         let actual = self.hasher.clone().finish();

@@ -69,9 +69,9 @@ pub enum Event {
     BlobStarted {
         /// Plan index.
         blob: usize,
-        /// Its digest.
+        /// Its digest (a streamed blob's key while its bytes are being made).
         digest: Digest,
-        /// Its size.
+        /// Its size (an estimate while a streamed blob's bytes are being made).
         size: u64,
     },
     /// An upload session is open and the registry confirmed `committed` bytes of it: a
@@ -81,7 +81,10 @@ pub enum Event {
     UploadSession {
         /// Plan index.
         blob: usize,
-        /// Its digest.
+        /// Its digest; for a blob made while it is sent ([`PushPlan::streamed`]), the key
+        /// it goes by in the plan, known before its bytes are.
+        ///
+        /// [`PushPlan::streamed`]: super::PushPlan::streamed
         digest: Digest,
         /// The session URL (absolute).
         location: String,
@@ -93,7 +96,7 @@ pub enum Event {
     UploadSessionClosed {
         /// Plan index.
         blob: usize,
-        /// Its digest.
+        /// Its digest (a streamed blob's key), as [`Event::UploadSession`] said it.
         digest: Digest,
     },
     /// Bytes of this blob sent (or confirmed) so far in its current attempt; emitted with

@@ -18,18 +18,36 @@
 //!                 └─ PUT <location>?digest= (no body) ──► committed
 //! ```
 //!
+//! A blob made while it is sent ([`PushPlan::streamed`]: a layer compressed on the fly)
+//! has no digest to ask about until its bytes end, so it starts below the `HEAD`
+//! (`stream.rs`):
+//!
+//! ```text
+//!   a session an earlier run left under its key ─► GET <location> (status) ─┐
+//!     │ none                                                                │ Range: 0-<last>
+//!   POST /v2/<name>/blobs/uploads/ ── 202 + Location                        │
+//!     └─ PATCH <location> (chunked, no Content-Range, at most a chunk) … ◄──┘
+//!           │ after any failure: GET <location>, go on from the offset it reports
+//!           │ handle_blob_end: its digest and size; the registry holds them all
+//!           └─ PUT <location>?digest= (no body) ──► committed
+//!                 └─ 400 DIGEST_INVALID in an earlier run's session: POST afresh
+//! ```
+//!
 //! then `PUT /v2/<name>/manifests/<ref>` for each manifest, children first.
 //!
 //! Contract: create a [`Push`], then loop: drain [`Push::poll`] (send each request, show
 //! each event, set the timer from the [`Output::Timeout`] that ends the drain) until it
 //! returns `None`, wait for a response, a body chunk or the timer, feed it in with
-//! [`Push::handle_input`], repeat until [`Output::Finished`]. A plan with [`PushPlan::pending`] blobs also takes
-//! [`Push::handle_blob_ready`] for each and [`Push::handle_manifests`] once; until then the
-//! push may wait with nothing in flight.
+//! [`Push::handle_input`], repeat until [`Output::Finished`]. A plan with
+//! [`PushPlan::pending`] blobs also takes [`Push::handle_blob_ready`] for each and
+//! [`Push::handle_manifests`] once; until then the push may wait with nothing in flight. A
+//! plan with [`PushPlan::streamed`] blobs takes [`Push::handle_blob_end`] for each when its
+//! bytes end, and [`Push::handle_manifests`] once.
 //!
-//! Files: `upload.rs` (one blob's steps), `manifest.rs` (the manifests), `request.rs` (what
-//! each step sends), `schedule.rs` (the blob window, when the manifests go), `report.rs`
-//! (descriptions, progress, the report).
+//! Files: `upload.rs` (one blob's steps), `stream.rs` (those of a blob made while it is
+//! sent), `manifest.rs` (the manifests), `request.rs` (what each step sends), `schedule.rs`
+//! (the blob window, when the manifests go), `report.rs` (descriptions, progress, the
+//! report).
 
 mod blob;
 mod event;
@@ -39,6 +57,7 @@ mod report;
 mod request;
 mod schedule;
 mod step;
+mod stream;
 mod upload;
 
 use std::collections::HashMap;
@@ -129,15 +148,24 @@ impl Push {
             .collect();
         pending.sort_unstable();
         pending.dedup();
+        let streamed: Vec<usize> = plan
+            .streamed
+            .iter()
+            .copied()
+            .filter(|i| *i < plan.blobs.len() && pending.binary_search(i).is_err())
+            .collect();
         let mut seen: HashMap<&crate::Digest, ()> = HashMap::new();
         let mut blobs = Vec::new();
         for (i, b) in plan.blobs.iter().enumerate() {
             if pending.binary_search(&i).is_err() && seen.insert(&b.digest, ()).is_none() {
-                blobs.push(BlobUpload::new(i, b.digest.clone(), b.size));
+                blobs.push(match streamed.contains(&i) {
+                    true => BlobUpload::streamed(i, b.digest.clone(), b.size),
+                    false => BlobUpload::new(i, b.digest.clone(), b.size),
+                });
             }
         }
         for blob in &mut blobs {
-            blob.resume = upload::resume_of(&plan, &blob.digest);
+            blob.resume = upload::resume_of(&plan, blob.session_key());
             // The runner keeps that session: it hears when it is over.
             blob.announced = blob.resume.is_some();
         }
@@ -147,7 +175,7 @@ impl Push {
         }
         let mut pushing = Pushing {
             accountant: Accountant::new(now, config.transfer.progress_interval),
-            manifests_ready: pending.is_empty(),
+            manifests_ready: pending.is_empty() && streamed.is_empty(),
             plan,
             config,
             phase: Phase::Ping,
@@ -180,6 +208,19 @@ impl Push {
     ) -> Result<(), Misuse> {
         self.engine
             .with(|p, cx| p.blob_ready(blob, digest, size, cx))
+    }
+
+    /// The bytes of plan blob `blob`, one of [`PushPlan::streamed`], ended: they are `size`
+    /// bytes with `digest`. A runner says so as soon as it knows (the registry may already
+    /// have them all: the upload then closes with that digest); saying it again with the
+    /// same values changes nothing.
+    pub fn handle_blob_end(
+        &mut self,
+        blob: usize,
+        digest: crate::Digest,
+        size: u64,
+    ) -> Result<(), Misuse> {
+        self.engine.with(|p, cx| p.blob_end(blob, digest, size, cx))
     }
 
     /// The final manifests of a push that started with pending blobs: `manifest` (pushed
@@ -298,6 +339,15 @@ impl Protocol for Pushing {
     }
 
     fn on_done(&mut self, step: Step, body_len: u64, sent: u64, cx: &mut Cx<Step>) {
+        if let Step::Stream(b, ..) = step {
+            // Its length is what went: `body_len` is only the most it could have been.
+            if let Some(s) = &mut self.blobs[b].streamed {
+                s.last_sent = sent;
+            }
+            self.confirmed_total += sent;
+            self.adapt(cx);
+            return;
+        }
         if sent < body_len {
             self.accountant.count(body_len - sent);
         }
@@ -319,6 +369,11 @@ impl Protocol for Pushing {
             Step::Head(b) => self.on_head_blob(b, status, cx),
             Step::Open(b) => self.on_open(b, head, cx),
             Step::Put(b) if status == 413 => self.on_too_large(b, self.blobs[b].size, cx),
+            Step::Close(b) if upload::digest_refused(status, body) && self.blobs[b].inherited => {
+                // Bytes an earlier run left in the session are not these: start afresh.
+                self.start_over(b, cx);
+                Ok(())
+            }
             Step::Put(b) | Step::Close(b) => self.on_committed(b, head, cx),
             Step::Status(b) => self.on_status(b, head, cx),
             Step::Patch(b, start, end) if status == 413 => self.on_too_large(b, end - start, cx),
@@ -337,6 +392,21 @@ impl Protocol for Pushing {
                 }
             }
             Step::Patch(b, start, end) => self.on_patch(b, start, end, head, cx),
+            Step::Stream(b, start, end) if status == 413 => self.on_too_large(b, end - start, cx),
+            Step::Stream(b, ..)
+                if matches!(status, 405 | 501)
+                    || (status == 400 && RegistryErrors::parse(body).has_code("UNSUPPORTED")) =>
+            {
+                Err(self.no_chunks_for_stream(b, status, body))
+            }
+            Step::Stream(..) if status == 416 => {
+                if self.retry(step, Some(Duration::ZERO), "416 from registry".into(), cx) {
+                    Ok(())
+                } else {
+                    Err(Failure::Status)
+                }
+            }
+            Step::Stream(b, start, end) => self.on_streamed(b, start, end, head, cx),
             Step::Manifest(_) if !self.rechecked && manifest::names_unknown_blob(status, body) => {
                 self.recheck_blobs(status, cx);
                 Ok(())
@@ -360,7 +430,7 @@ impl Protocol for Pushing {
     /// there; a monolithic one starts a fresh session.
     fn retry_as(&mut self, step: Step) -> Option<(Step, &mut u32)> {
         let step = match step {
-            Step::Patch(b, ..) | Step::Close(b) | Step::Status(b)
+            Step::Patch(b, ..) | Step::Stream(b, ..) | Step::Close(b) | Step::Status(b)
                 if matches!(self.blobs[b].state, BlobState::Uploading { .. }) =>
             {
                 Step::Status(b)
@@ -368,6 +438,7 @@ impl Protocol for Pushing {
             Step::Open(b)
             | Step::Put(b)
             | Step::Patch(b, ..)
+            | Step::Stream(b, ..)
             | Step::Close(b)
             | Step::Status(b) => {
                 self.close_session(b);

@@ -43,6 +43,21 @@ pub struct PushPlan {
     /// [`Push::handle_blob_ready`]: super::Push::handle_blob_ready
     /// [`Push::handle_manifests`]: super::Push::handle_manifests
     pub pending: Vec<usize>,
+    /// Indices into `blobs` of blobs made while they are sent (layers compressed on the
+    /// fly, each once): their digest and size are known only when their bytes end
+    /// ([`Push::handle_blob_end`]). Until then an entry's `digest` is the name the blob goes
+    /// by — the key its upload session is kept under across runs ([`Event::UploadSession`],
+    /// `resume`), which must stand for the bytes it will have (a compressed layer: the plain
+    /// layer's digest and the compression settings) — and its `size` an estimate for
+    /// progress. Nothing can be asked about such a blob before its digest is known: it opens
+    /// an upload at once, sends its bytes in `PATCH` chunks of a length known only as they
+    /// end ([`Body::BlobStream`]), and closes the session with the digest. While any is
+    /// listed, `manifest` and `children` wait for [`Push::handle_manifests`].
+    ///
+    /// [`Push::handle_blob_end`]: super::Push::handle_blob_end
+    /// [`Event::UploadSession`]: super::Event::UploadSession
+    /// [`Body::BlobStream`]: crate::http::Body::BlobStream
+    pub streamed: Vec<usize>,
 }
 
 /// An upload session a previous run opened.

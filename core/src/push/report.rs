@@ -18,6 +18,7 @@ impl Pushing {
             Step::Open(b)
             | Step::Put(b)
             | Step::Patch(b, ..)
+            | Step::Stream(b, ..)
             | Step::Close(b)
             | Step::Status(b) => format!("uploading {}", self.blobs[b].label()),
             Step::Manifest(n) => match self.plan.children.get(n) {

@@ -30,9 +30,12 @@ impl Pushing {
             }
             Step::Open(b) => {
                 self.blobs[b].state = BlobState::Opening;
+                // A mount needs the digest, which a streamed blob learns only at its end.
                 let url = match &self.plan.mount_from {
-                    Some(from) => endpoint.mount(&repo, &self.blobs[b].digest, from),
-                    None => endpoint.uploads(&repo),
+                    Some(from) if self.blobs[b].streamed.is_none() => {
+                        endpoint.mount(&repo, &self.blobs[b].digest, from)
+                    }
+                    _ => endpoint.uploads(&repo),
                 };
                 (Method::POST, url.map_err(url_err)?, Body::Empty)
             }
@@ -59,7 +62,25 @@ impl Pushing {
                 };
                 (Method::PATCH, url, body)
             }
+            Step::Stream(b, start, end) => {
+                // No `Content-Range`: the end is not known before the bytes are made, and a
+                // `PATCH` without one appends to the session, as docker and skopeo send.
+                let url = self.upload_location(b)?;
+                headers.insert("content-type", octet_stream());
+                let body = Body::BlobStream {
+                    blob: self.blobs[b].plan_index,
+                    start,
+                    max: end.saturating_sub(start),
+                };
+                (Method::PATCH, url, body)
+            }
             Step::Close(b) => {
+                if self.blobs[b].unended() {
+                    return Err(Error::Protocol {
+                        action: self.describe_step(step),
+                        message: "closing an upload whose digest is not known yet".into(),
+                    });
+                }
                 let url = with_digest(&self.upload_location(b)?, &self.blobs[b].digest);
                 (Method::PUT, url, Body::Empty)
             }

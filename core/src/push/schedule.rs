@@ -7,6 +7,7 @@ use crate::engine::{BlobWindow, Cx, Reporting, Windowed};
 use crate::time::Instant;
 
 use super::blob::BlobUpload;
+use super::event::Event;
 use super::step::Step;
 use super::{Phase, Pushing};
 
@@ -32,7 +33,19 @@ impl Windowed for Pushing {
     fn fill_slots(&mut self, cx: &mut Cx<Step>) {
         while let Some(b) = self.window.next() {
             self.blobs[b].attempts = 1;
-            cx.issue(Op(Step::Head(b)));
+            match self.first_step(b) {
+                Some(step) => cx.issue(Op(step)),
+                // A dry run cannot ask about a blob made while it is sent.
+                None => {
+                    let blob = &self.blobs[b];
+                    self.event(Event::BlobMissing {
+                        blob: blob.plan_index,
+                        digest: blob.digest.clone(),
+                        size: blob.size,
+                    });
+                    self.window.finished_one();
+                }
+            }
         }
         self.check_all_done(cx);
     }
@@ -52,7 +65,10 @@ impl Pushing {
         if self.phase != Phase::Blobs || !self.window.idle() {
             return;
         }
-        if !self.pending.is_empty() || !self.manifests_ready {
+        // A dry run sends no bytes, so blobs made while they are sent never end: it does
+        // not wait for the manifests that would name them.
+        let streams_only = self.config.dry_run && self.blobs.iter().any(BlobUpload::unended);
+        if !self.pending.is_empty() || !(self.manifests_ready || streams_only) {
             return;
         }
         if !self.blobs.iter().all(BlobUpload::is_done) {

@@ -11,6 +11,9 @@ pub(crate) enum Step {
     Put(usize),
     /// `PATCH <location>` with bytes `start..end`.
     Patch(usize, u64, u64),
+    /// `PATCH <location>` with the bytes of a blob made while it is sent, from `start` on,
+    /// ending at `end` at most (sooner where the blob ends).
+    Stream(usize, u64, u64),
     /// Closing `PUT <location>?digest=` with no body, after the chunks.
     Close(usize),
     /// `GET <location>`: how much of the upload the registry has, after a failure.
@@ -28,6 +31,7 @@ impl Step {
             | Step::Open(b)
             | Step::Put(b)
             | Step::Patch(b, ..)
+            | Step::Stream(b, ..)
             | Step::Close(b)
             | Step::Status(b) => Some(b),
             Step::Manifest(_) => None,
@@ -37,7 +41,7 @@ impl Step {
     /// Offset in the blob of the first byte this step's body carries.
     pub(crate) fn body_start(self) -> u64 {
         match self {
-            Step::Patch(_, start, _) => start,
+            Step::Patch(_, start, _) | Step::Stream(_, start, _) => start,
             _ => 0,
         }
     }

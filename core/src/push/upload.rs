@@ -96,7 +96,7 @@ impl Pushing {
         {
             let event = Event::UploadSession {
                 blob: blob.plan_index,
-                digest: blob.digest.clone(),
+                digest: blob.session_key().clone(),
                 location: location.to_string(),
                 committed: *committed,
             };
@@ -110,7 +110,7 @@ impl Pushing {
         if std::mem::take(&mut blob.announced) {
             let event = Event::UploadSessionClosed {
                 blob: blob.plan_index,
-                digest: blob.digest.clone(),
+                digest: blob.session_key().clone(),
             };
             self.event(event);
         }
@@ -122,7 +122,8 @@ impl Pushing {
         head: &ResponseHead,
         cx: &mut Cx<Step>,
     ) -> Result<(), Failure> {
-        if head.status.as_u16() == 201 {
+        // A blob whose digest is not known yet is never mounted.
+        if head.status.as_u16() == 201 && !self.blobs[b].unended() {
             if let Some(from) = self.plan.mount_from.clone() {
                 let blob = &self.blobs[b];
                 let event = Event::BlobMounted {
@@ -162,7 +163,11 @@ impl Pushing {
             .config
             .monolithic_max
             .min(self.chunk_limit.unwrap_or(u64::MAX));
-        let chunked = !self.no_chunks && blob.size > monolithic_max;
+        let streamed = blob.streamed.is_some();
+        let chunked = streamed || (!self.no_chunks && blob.size > monolithic_max);
+        if streamed && self.no_chunks {
+            return Err(self.no_chunks_for_stream(b, 405, b""));
+        }
         let next = if chunked {
             self.next_chunk(b, 0)
         } else {
@@ -231,7 +236,8 @@ impl Pushing {
     }
 
     /// The registry holds `committed` bytes of blob `b` in the session at `location`: send
-    /// the next chunk, or close the session when it holds them all.
+    /// the next chunk, or close the session when it holds them all (a streamed blob's:
+    /// [`Pushing::stream_on`]).
     fn go_on_from(
         &mut self,
         b: usize,
@@ -245,6 +251,13 @@ impl Pushing {
         };
         self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
         self.session_event(b);
+        if self.blobs[b].streamed.is_some() {
+            // Send from there, as far as the bytes go.
+            if let Some(next) = self.stream_on(b, committed, true)? {
+                cx.issue(Op(next));
+            }
+            return Ok(());
+        }
         let next = if committed == self.blobs[b].size {
             if let Some(err) = self.mismatch_error(b) {
                 return Err(Failure::Error(err));
@@ -369,7 +382,8 @@ impl Pushing {
         } else {
             committed
         };
-        if committed > size {
+        // (A streamed blob's size may be an estimate: `stream_on` judges it.)
+        if committed > size && self.blobs[b].streamed.is_none() {
             let msg = format!("it reports {committed} bytes of a {size}-byte blob");
             return Err(self.protocol(Step::Status(b), &msg));
         }
@@ -416,7 +430,7 @@ impl Pushing {
     pub(super) fn on_body_broken(&mut self, step: Step) {
         let (b, start, len) = match step {
             Step::Put(b) => (b, 0, self.blobs[b].size),
-            Step::Patch(b, start, end) => (b, start, end - start),
+            Step::Patch(b, start, end) | Step::Stream(b, start, end) => (b, start, end - start),
             _ => return,
         };
         if len <= MIN_CHUNK {
@@ -433,7 +447,8 @@ impl Pushing {
         self.chunk_limit = Some(self.chunk_limit.map_or(smaller, |c| c.min(smaller)));
     }
 
-    /// The chunk after `committed`: at least the registry's minimum, at most the rest.
+    /// The chunk after `committed`: at least the registry's minimum, at most the rest (of a
+    /// streamed blob, whose end may be unknown: up to where it ends).
     pub(super) fn next_chunk(&self, b: usize, committed: u64) -> Step {
         let blob = &self.blobs[b];
         let len = self
@@ -442,8 +457,12 @@ impl Pushing {
             .min(self.chunk_limit.unwrap_or(u64::MAX))
             .max(blob.min_chunk)
             .max(1);
-        let end = committed.saturating_add(len).min(blob.size);
-        Step::Patch(b, committed, end)
+        let limit = if blob.unended() { u64::MAX } else { blob.size };
+        let end = committed.saturating_add(len).min(limit);
+        match blob.streamed {
+            Some(_) => Step::Stream(b, committed, end),
+            None => Step::Patch(b, committed, end),
+        }
     }
 
     pub(super) fn upload_location(&self, b: usize) -> Result<url::Url, Error> {
@@ -493,6 +512,12 @@ pub(super) fn resume_of(plan: &PushPlan, digest: &crate::Digest) -> Option<(url:
         .ok()
         .filter(crate::endpoint::is_http)?;
     Some((url, r.committed))
+}
+
+/// Whether a response to a closing `PUT <location>?digest=` says the bytes of the session
+/// do not have that digest.
+pub(super) fn digest_refused(status: u16, body: &[u8]) -> bool {
+    status == 400 && crate::registry_error::RegistryErrors::parse(body).has_code("DIGEST_INVALID")
 }
 
 /// The last byte offset in a `Range: 0-<last>` header (an optional `bytes=` prefix allowed).

@@ -5,17 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant as Clock;
 
-use tug_core::archive::Selection;
-use tug_core::push::{Event, Output, PlanBlob, Push, PushConfig, PushPlan, PushReport};
+use tug_core::archive::{ManifestBytes, ResolvedImage, Selection};
+use tug_core::push::{
+    Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport, ResumableUpload,
+};
 use tug_core::{Digest, Instant, Reference};
 
 use crate::cli::PushArgs;
 use crate::compress::cache::CompressCache;
 use crate::compress::codec;
-use crate::compress::first_pass::{self, FirstPass, Late};
 use crate::compress::phase::compress_layers;
-use crate::compress::plan::{Measuring, PlainLayers};
-use crate::compress::status::{show_progress, show_summary};
+use crate::compress::plan::{plain_of, CompressedImages, PlainLayers};
+use crate::compress::status::show_summary;
+use crate::compress::stream::{self, Ended, OnEnd, StreamedLayer};
 use crate::config::{Origin, Settings};
 use crate::credentials;
 use crate::driver::drive_with;
@@ -100,7 +102,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         None => None,
     };
     let cache = CompressCache::new();
-    // Layers to compress now are compressed alongside the push; a dry run, which sends
+    // Layers to compress now are compressed while they are sent; a dry run, which sends
     // nothing, and a push of layers all remembered compress (or recall) first.
     let alongside = how
         .filter(|_| !args.dry_run)
@@ -125,12 +127,18 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let (images, index) = (selection.images(), selection.index());
     let selected = selection.push_plan(&target);
     let labels = selected.labels;
-    // Where each blob's bytes come from; pending: the plan indices of layers still being
-    // compressed, which go in as estimates (their plain digest and size).
+    // Where each blob's bytes come from; streamed: the plan indices of layers compressed
+    // while they are sent, which go in under their key (known before their digest) with
+    // their plain size as the estimate.
+    let (ends_tx, ends) = async_channel::unbounded::<Ended>();
+    let on_end: OnEnd = Arc::new(move |ended| {
+        let _ = ends_tx.send_blocking(ended);
+    });
+    let settings_key = how.map(codec::Settings::key);
     let mut files = Vec::new();
     let mut plan_blobs = Vec::new();
-    let mut pending = Vec::new();
-    let mut slots: HashMap<Digest, first_pass::Slot> = HashMap::new();
+    let mut streamed = Vec::new();
+    let mut streams: HashMap<Digest, Arc<StreamedLayer>> = HashMap::new();
     for (i, (b, as_is)) in selected.sources.iter().zip(selected.plan.blobs).enumerate() {
         let compressible = alongside.as_ref().filter(|_| PlainLayers::wants(b));
         let (blob, file) = if let Some(c) = compressed.as_ref().and_then(|c| c.blobs.get(&b.digest))
@@ -146,9 +154,17 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                     BlobSource::Compressed(layers.blob(&source, b, digest.clone(), *size, &cache)),
                 ),
                 None => {
-                    pending.push(i);
-                    let slot = slots.entry(b.digest.clone()).or_default().clone();
-                    (as_is, BlobSource::Pending(slot))
+                    streamed.push(i);
+                    let layer = streams.entry(b.digest.clone()).or_insert_with(|| {
+                        let plain = plain_of(&source, b);
+                        Arc::new(StreamedLayer::new(layers.settings(), plain, on_end.clone()))
+                    });
+                    let key = stream::key(settings_key.as_deref().unwrap_or(""), &b.digest);
+                    let estimate = PlanBlob {
+                        digest: key,
+                        size: b.size,
+                    };
+                    (estimate, BlobSource::Streamed(layer.clone()))
                 }
             }
         } else {
@@ -157,10 +173,11 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         plan_blobs.push(blob);
         files.push(file);
     }
-    // With pending layers, the manifests are placeholders until the first pass ends.
+    drop(on_end);
+    // With streamed layers, the manifests are placeholders until the last one ends.
     let plan = PushPlan {
         blobs: plan_blobs,
-        pending: pending.clone(),
+        streamed,
         ..selected.plan
     };
     let (tls, registry) = settings.connection(&target, &args.registry, credentials);
@@ -171,6 +188,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         chunk_size: settings.chunk_size.value.max(1),
         dry_run: args.dry_run,
     };
+    let transport_sources = files.clone();
     let transport =
         Transport::new(&tls, PushBodies(files)).map_err(|e| CliError::Input(e.to_string()))?;
     let progress = settings.progress.value;
@@ -195,8 +213,11 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let uploads = UploadState::new(&target.registry, &target.repository);
     let mut plan = plan;
     plan.resume = uploads.resumable();
+    let aliases = match &settings_key {
+        Some(k) => resume_by_digest(&mut plan, &transport_sources, k),
+        None => HashMap::new(),
+    };
     let push = Push::new(plan.clone(), config, Instant::ZERO);
-    let measuring = Arc::new(Measuring::default());
     let failure: RefCell<Option<CliError>> = RefCell::new(None);
     let drain = |push: &mut Push, io: &crate::driver::Io<'_>| {
         let mut display = display.borrow_mut();
@@ -205,7 +226,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 Output::Send(req) => io.send(req),
                 Output::Abort(id) => io.abort(id),
                 Output::Event(e) => {
-                    keep_upload_state(&uploads, &e);
+                    keep_upload_state(&uploads, &aliases, &e);
                     history.push_event(&e);
                     if let Event::Concurrency(c) = &e {
                         crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
@@ -218,33 +239,35 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         }
         None
     };
-    let on_late = |push: &mut Push, late: Late| {
-        on_first_pass(push, late, &pending, &plan.blobs, &display, &failure)
-    };
-    let result = std::thread::scope(|s| {
-        let late = alongside.map(|layers| {
-            FirstPass {
-                source: &source,
-                images,
-                index,
-                how: layers.settings(),
-                // The first layer ready soonest; never more than --jobs.
-                jobs: layers
-                    .settings()
-                    .layers_at_once()
-                    .min(usize::from(settings.jobs.value)),
-                cache: &cache,
-                layers,
-                slots,
-                measuring: measuring.clone(),
-            }
-            .start(s)
-        });
-        let result = smol::block_on(drive_with(push, origin, &transport, late, on_late, drain));
-        // The push ended before the first pass (it failed, or was stopped): end that too.
-        first_pass::stop(&measuring);
-        result
+    let started = Clock::now();
+    let mut rewrite = alongside.map(|layers| Rewrite {
+        layers,
+        source: &source,
+        images,
+        index,
+        cache: &cache,
+        left: streams.len(),
     });
+    let on_end = |push: &mut Push, ended: Ended| {
+        let _ = push.handle_blob_end(ended.blob, ended.digest.clone(), ended.size);
+        let Some(rewrite) = rewrite.as_mut() else {
+            return;
+        };
+        match rewrite.ended(&ended) {
+            Ok(None) => {}
+            Ok(Some((manifest, children, done))) => {
+                let how = rewrite.layers.settings();
+                show_summary(&mut display.borrow_mut(), how, &done, started.elapsed());
+                let _ = push.handle_manifests(manifest, children);
+            }
+            Err(e) => {
+                *failure.borrow_mut() = Some(e);
+                push.cancel();
+            }
+        }
+    };
+    let ends = (!streams.is_empty()).then_some(ends);
+    let result = smol::block_on(drive_with(push, origin, &transport, ends, on_end, drain));
     let mut display = display.into_inner();
     display.finish();
     if let Some(e) = failure.into_inner() {
@@ -257,60 +280,64 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let report = result?;
     history.push_report(&report);
-    print_result(
-        &args,
-        progress,
-        &target,
-        &plan,
-        &labels,
-        &report,
-        display.peak(),
-    );
+    // What compressing cost: plain bytes fed to compressors (a resumed or retried layer
+    // again from its start) and compressed bytes made.
+    let work = how.map(|_| crate::compress::blob::work());
+    if let Some((plain, made)) = work {
+        crate::verbose::note(&format!(
+            "compression: {plain} plain bytes compressed into {made} bytes"
+        ));
+    }
+    let outcome = Outcome {
+        report: &report,
+        peak: display.peak(),
+        compression: work,
+    };
+    print_result(&args, progress, &target, &plan, &labels, &outcome);
     Ok(())
 }
 
-/// Acts on what the first pass, running alongside, learned: a layer joins the push (every
-/// plan index that names it), its progress shows, the final manifests go to the push, or
-/// its failure stops the push.
-fn on_first_pass(
-    push: &mut Push,
-    late: Late,
-    pending: &[usize],
-    estimates: &[PlanBlob],
-    display: &RefCell<Display>,
-    failure: &RefCell<Option<CliError>>,
-) {
-    let mut display = display.borrow_mut();
-    match late {
-        Late::Ready {
-            plain,
-            digest,
-            size,
-        } => {
-            for &i in pending.iter().filter(|&&i| estimates[i].digest == plain) {
-                let _ = push.handle_blob_ready(i, digest.clone(), size);
-            }
+/// What a push of layers compressed while they are sent does as each one ends: remembers
+/// its digest, and once every one is known, rewrites the manifests to name them.
+struct Rewrite<'a> {
+    layers: PlainLayers,
+    source: &'a Source,
+    images: &'a [ResolvedImage],
+    index: Option<&'a ManifestBytes>,
+    cache: &'a CompressCache,
+    /// Layers whose end is still to come.
+    left: usize,
+}
+
+impl Rewrite<'_> {
+    /// Layer `ended` is known: once it is the last, the manifests (the root, the children)
+    /// and what was compressed.
+    fn ended(
+        &mut self,
+        ended: &Ended,
+    ) -> Result<Option<(PlanManifest, Vec<PlanManifest>, CompressedImages)>, CliError> {
+        if self.layers.known(&ended.plain).is_some() {
+            return Ok(None);
         }
-        Late::Progress(now) => show_progress(&mut display, now),
-        Late::Manifests {
-            manifest,
-            children,
-            how,
-            done,
-            elapsed,
-        } => {
-            show_summary(&mut display, how, &done, elapsed);
-            let _ = push.handle_manifests(manifest, children);
+        self.layers
+            .learned(&ended.plain, ended.digest.clone(), ended.size, self.cache);
+        self.left -= 1;
+        if self.left > 0 {
+            return Ok(None);
         }
-        Late::Failed(e) => {
-            *failure.borrow_mut() = Some(e);
-            push.cancel();
-        }
+        let done = self
+            .layers
+            .finish(self.source, self.images, self.index, self.cache)?;
+        let (manifest, children) = Selection::of(&done.images, done.index.as_ref())
+            .ok_or_else(|| CliError::Input("the compressed image has no manifest".into()))?
+            .manifests();
+        Ok(Some((manifest, children, done)))
     }
 }
 
-/// Keeps open upload sessions for a later run, and forgets them once their blob is in.
-fn keep_upload_state(uploads: &UploadState, event: &Event) {
+/// Keeps open upload sessions for a later run, and forgets them once their blob is in
+/// (and the key it was kept under while its digest was unknown, from `aliases`).
+fn keep_upload_state(uploads: &UploadState, aliases: &HashMap<Digest, Digest>, event: &Event) {
     match event {
         Event::UploadSession {
             digest,
@@ -318,9 +345,50 @@ fn keep_upload_state(uploads: &UploadState, event: &Event) {
             committed,
             ..
         } => uploads.record(digest, location, *committed),
-        Event::UploadSessionClosed { digest, .. } => uploads.forget(digest),
+        Event::UploadSessionClosed { digest, .. } => {
+            uploads.forget(digest);
+            if let Some(key) = aliases.get(digest) {
+                uploads.forget(key);
+            }
+        }
         _ => {}
     }
+}
+
+/// A layer whose compressed bytes all went out in an interrupted run has its digest
+/// remembered now, while its session is kept under the key it went by then: resume that
+/// session under the digest. The aliases (digest → key) it made.
+fn resume_by_digest(
+    plan: &mut PushPlan,
+    sources: &[BlobSource],
+    settings_key: &str,
+) -> HashMap<Digest, Digest> {
+    let mut aliases = HashMap::new();
+    for (blob, source) in plan.blobs.iter().zip(sources) {
+        let BlobSource::Compressed(c) = source else {
+            continue;
+        };
+        let key = stream::key(settings_key, c.plain_digest());
+        let kept = plan.resume.iter().find(|r| r.digest == key).cloned();
+        if let Some(r) = kept {
+            if !plan.resume.iter().any(|r| r.digest == blob.digest) {
+                aliases.insert(blob.digest.clone(), key);
+                plan.resume.push(ResumableUpload {
+                    digest: blob.digest.clone(),
+                    ..r
+                });
+            }
+        }
+    }
+    aliases
+}
+
+/// What a finished push did, as shown: the core's report, the peak rate, and (with
+/// `--compress`) the plain bytes compressed and the compressed bytes made.
+struct Outcome<'a> {
+    report: &'a PushReport,
+    peak: f64,
+    compression: Option<(u64, u64)>,
 }
 
 fn print_result(
@@ -329,15 +397,19 @@ fn print_result(
     target: &Reference,
     plan: &PushPlan,
     labels: &[String],
-    report: &PushReport,
-    peak: f64,
+    outcome: &Outcome<'_>,
 ) {
+    let Outcome {
+        report,
+        peak,
+        compression,
+    } = *outcome;
     let pushed = format!(
         "{}/{}@{}",
         target.registry, target.repository, report.manifest_digest
     );
     if progress == ProgressMode::Json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "event": "done",
             "dry_run": args.dry_run,
             "reference": target.to_string(),
@@ -352,6 +424,10 @@ fn print_result(
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "peak_bytes_per_second": peak,
         });
+        if let Some((plain, made)) = compression {
+            v["compression"] =
+                serde_json::json!({ "plain_bytes": plain, "compressed_bytes": made });
+        }
         outln!("{v}");
         return;
     }

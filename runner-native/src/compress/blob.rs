@@ -1,6 +1,7 @@
-//! One plain tar layer compressed on the fly, never stored: [`measure`] (the first pass)
-//! learns the compressed blob's digest and size, and [`CompressedBlob`] serves byte ranges of
-//! it by compressing again, checking itself against the first pass as it goes.
+//! One plain tar layer compressed on the fly, never stored: [`measure`] (a pass on its own,
+//! for a dry run) learns the compressed blob's digest and size, and [`CompressedBlob`]
+//! serves byte ranges of a blob whose digest is known by compressing, checking itself
+//! against that digest as it goes. ([`super::stream`] sends a layer while it learns them.)
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use super::codec::{Encoded, Settings};
 use crate::source::BlobFile;
 
 /// The plain bytes of a layer: `len` bytes of `file` from its offset, which the image says
-/// hash to `digest` (checked by the first pass: the registry only sees the compressed
+/// hash to `digest` (checked whenever it is compressed: the registry only sees the compressed
 /// blob, so it cannot catch a layer that is not what the image names).
 #[derive(Clone, Debug)]
 pub struct Plain {
@@ -28,7 +29,7 @@ impl Plain {
     }
 }
 
-/// What watches a first pass: how many plain bytes it read, and whether it should stop
+/// What watches a pass on its own: how many plain bytes it read, and whether it should stop
 /// (the push it serves ended).
 #[derive(Debug, Default)]
 pub struct Watch {
@@ -36,7 +37,7 @@ pub struct Watch {
     pub stop: AtomicBool,
 }
 
-/// The first pass: the digest and size of the compressed form of `plain`, adding the plain
+/// A pass on its own (a dry run's): the digest and size of the compressed form of `plain`, adding the plain
 /// bytes read to `watch` as it goes, and failing soon once `watch` says stop.
 pub fn measure(settings: Settings, plain: &Plain, watch: &Arc<Watch>) -> io::Result<(Digest, u64)> {
     let mut stream = Stream::start(settings, plain, Some(watch.clone()), true)?;
@@ -50,17 +51,29 @@ pub fn measure(settings: Settings, plain: &Plain, watch: &Arc<Watch>) -> io::Res
     Ok((stream.hasher.finish(), stream.pos))
 }
 
+/// Plain bytes this process fed to compressors, and compressed bytes they made, in all
+/// (a resumed or retried upload compresses again from the start: this counts it).
+static WORK: (AtomicU64, AtomicU64) = (AtomicU64::new(0), AtomicU64::new(0));
+
+/// Plain bytes compressed so far by this process, and the compressed bytes made of them.
+pub fn work() -> (u64, u64) {
+    (
+        WORK.0.load(Ordering::Relaxed),
+        WORK.1.load(Ordering::Relaxed),
+    )
+}
+
 /// A compressor partway through a layer.
-struct Stream {
+pub(super) struct Stream {
     encoder: Encoded,
     /// Compressed bytes made so far.
-    pos: u64,
+    pub(super) pos: u64,
     hasher: Hasher,
 }
 
 impl Stream {
     /// A compressor at the start of `plain`; `verify`: check the plain bytes' digest.
-    fn start(
+    pub(super) fn start(
         settings: Settings,
         plain: &Plain,
         watch: Option<Arc<Watch>>,
@@ -80,11 +93,17 @@ impl Stream {
         })
     }
 
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(super) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.encoder.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.pos += n as u64;
+        WORK.1.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
+    }
+
+    /// The digest of the compressed bytes made so far (all of them, once it ended).
+    pub(super) fn digest(&self) -> Digest {
+        self.hasher.clone().finish()
     }
 }
 
@@ -109,6 +128,7 @@ impl<R: Read> Read for Whole<R> {
         }
         let n = self.inner.read(buf)?;
         self.read += n as u64;
+        WORK.0.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(watch) = &self.watch {
             watch.read.fetch_add(n as u64, Ordering::Relaxed);
         }
@@ -144,8 +164,8 @@ impl<R: Read> Read for Whole<R> {
     }
 }
 
-/// A compressed layer whose digest and size the first pass found; serves byte ranges of
-/// it to the transport by compressing again.
+/// A compressed layer whose digest and size are known (an earlier push or a dry run
+/// remembered them); serves byte ranges of it to the transport by compressing.
 ///
 /// The chunks of one blob go out in order, so one compressor carries on from range to
 /// range. A range that starts before where it stands (a retried chunk) starts a new
@@ -182,6 +202,11 @@ impl CompressedBlob {
             recalled_from: None,
             parked: Mutex::new(None),
         }
+    }
+
+    /// The digest of the plain layer it is made from.
+    pub fn plain_digest(&self) -> &Digest {
+        &self.plain.digest
     }
 
     /// Notes that the digest came from `file`, a record of an earlier push.
@@ -265,7 +290,7 @@ impl Read for RangeReader {
         }
         if stream.pos == self.blob.size {
             // The whole blob went through this compressor: it must be exactly the
-            // first pass's bytes, and end there.
+            // known digest's bytes, and end there.
             let mut probe = [0u8; 1];
             let extra = stream.encoder.read(&mut probe)?;
             let hasher = std::mem::replace(&mut stream.hasher, Hasher::new(Algorithm::Sha256));

@@ -78,15 +78,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Layers worth compressing at once to have the first one soonest without leaving
-    /// cores idle: one for gzip (it spreads a layer over every core), one per core for zstd.
-    pub fn layers_at_once(self) -> usize {
-        match self.codec {
-            Codec::Gzip => 1,
-            Codec::Zstd => threads(),
-        }
-    }
-
     /// `codec` at `level` (its default when `None`); an error names the accepted range.
     pub fn new(codec: Codec, level: Option<i32>) -> Result<Settings, String> {
         let level = level.unwrap_or(codec.default_level());

@@ -1,21 +1,24 @@
 //! `tug push --compress gzip|zstd`: plain tar layers are compressed as they are uploaded,
 //! never written anywhere.
 //!
-//! Each layer is compressed twice and stored never: once ([`blob::measure`], layers in
-//! parallel, alongside the push's other uploads: [`first_pass`]) to learn the blob's digest
-//! and size — so the registry can be asked whether it has the blob, the manifest can name
-//! it and an interrupted upload resumes across runs like any other — and again while its
-//! chunks go out ([`blob::CompressedBlob::range`]). Both passes make the same bytes (same
-//! codec, level and library); the second checks itself against the first's digest as it
-//! goes. Digests of earlier runs are remembered ([`cache`]), so pushing the same image
-//! again compresses only what the registry lacks.
+//! A layer whose compressed digest is not known is compressed once, while it is sent
+//! ([`stream`], as skopeo does): the push opens an upload for it at once, streams the
+//! compressor's output in chunks, and closes the upload with the digest and size learned
+//! where the compressed bytes end; the manifests follow the last layer. A session an
+//! interrupted run left is resumed at the registry's offset: the layer is compressed again
+//! from the start (the bytes never depend on threads or transport) and only what the
+//! registry lacks is sent. Digests of earlier pushes are remembered ([`cache`]), so pushing
+//! the same image again asks the registry first, and compresses only what it lacks
+//! ([`blob::CompressedBlob`], ranges of a blob whose digest is known). A dry run, which
+//! sends nothing, learns the digests in a pass on its own ([`phase`]).
 //!
 //! Each compressor runs on a thread of its own, a batch ahead of whoever reads it; gzip
 //! also spreads one layer over every core ([`parallel_gzip`]).
 //!
 //! From the bottom up: [`codec`] and [`parallel_gzip`] make compressed bytes, [`blob`] one
-//! compressed layer, [`cache`] remembers digests, [`plan`] rewrites the images, [`status`]
-//! shows a first pass, [`first_pass`] runs one alongside a push and [`phase`] one before it.
+//! compressed layer of known digest (and the pass on its own), [`stream`] one compressed as
+//! it is sent, [`cache`] remembers digests, [`plan`] rewrites the images, [`status`] shows
+//! a pass, [`first_pass`] runs the pass on its own and [`phase`] shows it.
 
 pub mod blob;
 pub mod cache;
@@ -25,3 +28,4 @@ pub mod parallel_gzip;
 pub mod phase;
 pub mod plan;
 pub mod status;
+pub mod stream;

@@ -1,8 +1,7 @@
-//! The first pass of `tug push --compress` run on its own, before the push: for a dry run,
-//! or when every layer's digest is remembered. A real push runs the pass alongside
-//! ([`super::first_pass`]).
-
-use std::collections::HashMap;
+//! The pass of `tug push --compress` on its own, before the push: for a dry run (which
+//! sends nothing, so must learn the digests), or when every layer's digest is remembered
+//! (nothing is compressed then). A real push compresses the other layers while it sends
+//! them ([`super::stream`]).
 
 use tug_core::archive::{ManifestBytes, ResolvedImage};
 
@@ -16,7 +15,7 @@ use crate::progress::{Display, ProgressMode};
 use crate::source::Source;
 
 /// Compresses (or recalls) the plain layers of `images` with `how`, `jobs` layers at once,
-/// showing progress in `mode`: the first pass with nothing running beside it.
+/// showing progress in `mode`: a pass on its own, nothing sent.
 pub fn compress_layers(
     source: &Source,
     images: &[ResolvedImage],
@@ -36,14 +35,12 @@ pub fn compress_layers(
             jobs,
             cache: &cache,
             layers: PlainLayers::new(images, how, &cache),
-            slots: HashMap::new(),
             measuring: Default::default(),
         }
         .start(s);
         loop {
             match late.recv_blocking() {
                 Ok(Late::Progress(now)) => show_progress(&mut display, now),
-                Ok(Late::Ready { .. }) => {}
                 Ok(Late::Manifests {
                     how, done, elapsed, ..
                 }) => {

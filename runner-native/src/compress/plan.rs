@@ -1,8 +1,9 @@
 //! The images of a push with `--compress`: every plain tar layer replaced by its compressed
 //! blob (digest and size recalled from earlier pushes or measured now, layers in parallel),
 //! manifests and index rewritten to name them. Layers already compressed, and the configs,
-//! stay as they are. [`PlainLayers`] takes the steps one at a time (what is remembered, the
-//! first pass, the rewrite), so a push can start before the first pass ends.
+//! stay as they are. [`PlainLayers`] takes the steps one at a time (what is remembered, what
+//! is learned while layers are sent or in a pass on its own, the rewrite), so a push can
+//! start before any digest is known.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,7 +32,7 @@ pub struct CompressedImages {
     pub measured: usize,
 }
 
-/// How far the first pass has got, for whoever shows it: plain bytes to compress now
+/// How far a pass on its own has got, for whoever shows it: plain bytes to compress now
 /// (known once the cache was asked) and read so far.
 #[derive(Debug, Default)]
 pub struct Measuring {
@@ -118,6 +119,13 @@ impl PlainLayers {
             .path()
             .filter(|_| self.recalled.contains(&layer.digest));
         compressed_blob(self.settings, source, layer, digest, size, recalled_from)
+    }
+
+    /// Notes that plain layer `plain` compressed to `digest`, `size` bytes (while it was
+    /// sent), and remembers it in `cache` for later pushes.
+    pub fn learned(&mut self, plain: &Digest, digest: Digest, size: u64, cache: &CompressCache) {
+        cache.put(self.settings, plain, &digest, size);
+        self.found.insert(plain.clone(), (digest, size));
     }
 
     /// Compresses the layers not known yet, `jobs` at once, remembering each in `cache` and
@@ -262,7 +270,7 @@ pub fn compressed_blob(
 }
 
 /// Where the plain bytes of `layer` are.
-fn plain_of(source: &Source, layer: &BlobSpec) -> Plain {
+pub fn plain_of(source: &Source, layer: &BlobSpec) -> Plain {
     Plain {
         file: source.blob_file(&layer.location),
         len: layer.size,

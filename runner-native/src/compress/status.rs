@@ -1,6 +1,7 @@
-//! How a first pass of `tug push --compress` is shown: a status line (or a `compressing`
-//! JSON event) says how far it got at least every 250 ms, a last line (a `compressed`
-//! event) what it did.
+//! How `tug push --compress` shows its compressing: a pass on its own (a dry run) gets a
+//! status line (or a `compressing` JSON event) at least every 250 ms; a last line (a
+//! `compressed` event) says what was compressed, after that pass or when the last layer
+//! compressed while it was sent ends.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use super::plan::{CompressedImages, Measuring};
 use crate::output::outln;
 use crate::progress::{bytes, clock, Display, ProgressMode};
 
-/// Shows how far a first pass has got: the display's status line, or a `compressing` event.
+/// Shows how far a pass on its own has got: the display's status line, or a `compressing` event.
 pub fn show_progress(display: &mut Display, now: Snapshot) {
     match display.mode() {
         ProgressMode::Json => outln!("{}", now.json()),
@@ -20,7 +21,7 @@ pub fn show_progress(display: &mut Display, now: Snapshot) {
     }
 }
 
-/// Shows what a first pass did (the status line goes): a line above the display, a
+/// Shows what was compressed (the status line goes): a line above the display, a
 /// `compressed` event, or (without progress) a verbose note.
 pub fn show_summary(
     display: &mut Display,
@@ -38,7 +39,7 @@ pub fn show_summary(
     }
 }
 
-/// What the first pass did, for people: `Compressed 2 layers with gzip level 6: …`.
+/// What was compressed, for people: `Compressed 2 layers with gzip level 6: …`.
 fn summary_line(how: Settings, c: &CompressedImages, elapsed: Duration) -> String {
     let n = c.blobs.len();
     format!(
@@ -58,7 +59,7 @@ fn summary_line(how: Settings, c: &CompressedImages, elapsed: Duration) -> Strin
     )
 }
 
-/// What the first pass did, as a `compressed` event.
+/// What was compressed, as a `compressed` event.
 fn summary_json(how: Settings, c: &CompressedImages, elapsed: Duration) -> serde_json::Value {
     json!({
         "event": "compressed", "codec": how.codec.name(), "level": how.level,
@@ -67,7 +68,7 @@ fn summary_json(how: Settings, c: &CompressedImages, elapsed: Duration) -> serde
     })
 }
 
-/// The first pass at one moment.
+/// A pass on its own at one moment.
 pub struct Snapshot {
     codec: &'static str,
     level: i32,

@@ -126,6 +126,15 @@ impl Transport {
         self.agent.run(request)
     }
 
+    /// The bytes of a blob body, from the body source.
+    fn open_body(&self, body: &Body) -> io::Result<Box<dyn Read + Send>> {
+        match body {
+            Body::BlobStream { blob, start, max } => self.bodies.open_stream(*blob, *start, *max),
+            Body::BlobRange { blob, start, end } => self.bodies.open(*blob, *start, *end),
+            Body::Empty | Body::Bytes(_) => Ok(Box::new(io::empty())),
+        }
+    }
+
     fn perform(&self, req: Request, body: Option<Box<dyn Read + Send>>, tx: &Sender<Message>) {
         let id = req.id;
         if let Some(log) = LOG.get() {
@@ -142,34 +151,35 @@ impl Transport {
         let result = match &req.body {
             Body::Empty => builder.body(SendBody::none()).map(|r| self.run(r, stall)),
             Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.run(r, stall)),
-            Body::BlobRange { blob, start, end } => match body
-                .map(Ok)
-                .unwrap_or_else(|| self.bodies.open(*blob, *start, *end))
-            {
-                Ok(reader) => {
-                    let reporting = ReportingReader {
-                        inner: reader,
-                        remaining: end - start,
-                        id,
-                        tx: tx.clone(),
-                        batch: Vec::with_capacity(SENT_BATCH),
-                        failed: source_failed.clone(),
-                    };
-                    builder
-                        .body(SendBody::from_owned_reader(reporting))
-                        .map(|r| self.run(r, stall))
+            Body::BlobRange { .. } | Body::BlobStream { .. } => {
+                match body.map(Ok).unwrap_or_else(|| self.open_body(&req.body)) {
+                    Ok(reader) => {
+                        // No `Content-Length` for a blob made while it is sent: ureq sends it
+                        // chunked, and it may end short (where the blob ends).
+                        let reporting = ReportingReader {
+                            inner: reader,
+                            remaining: req.body.known_len(),
+                            id,
+                            tx: tx.clone(),
+                            batch: Vec::with_capacity(SENT_BATCH),
+                            failed: source_failed.clone(),
+                        };
+                        builder
+                            .body(SendBody::from_owned_reader(reporting))
+                            .map(|r| self.run(r, stall))
+                    }
+                    Err(e) => {
+                        let _ = tx.send_blocking(Message::Failed(
+                            id,
+                            TransportError {
+                                kind: TransportErrorKind::Source,
+                                message: e.to_string(),
+                            },
+                        ));
+                        return;
+                    }
                 }
-                Err(e) => {
-                    let _ = tx.send_blocking(Message::Failed(
-                        id,
-                        TransportError {
-                            kind: TransportErrorKind::Source,
-                            message: e.to_string(),
-                        },
-                    ));
-                    return;
-                }
-            },
+            }
         };
         let response = match result {
             Ok(Ok(resp)) => resp,
@@ -240,10 +250,13 @@ impl Transport {
 }
 
 /// Streams a body from the source and reports each batch of bytes read as sent. A short
-/// source (file truncated meanwhile) is an error, never a silently short body.
+/// source (file truncated meanwhile) is an error, never a silently short body — unless the
+/// body's length is not known up front (a blob made while it is sent), which ends where
+/// its source does.
 struct ReportingReader<R> {
     inner: R,
-    remaining: u64,
+    /// Bytes still to come, when the length is known.
+    remaining: Option<u64>,
     id: RequestId,
     tx: Sender<Message>,
     batch: Vec<u8>,
@@ -253,9 +266,10 @@ struct ReportingReader<R> {
 impl<R: Read> Read for ReportingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match self.inner.read(buf) {
-            Ok(0) if self.remaining > 0 && !buf.is_empty() => {
+            Ok(0) if self.remaining.is_some_and(|r| r > 0) && !buf.is_empty() => {
                 self.failed.store(true, Ordering::Relaxed);
-                let msg = format!("source ended {} bytes early", self.remaining);
+                let left = self.remaining.unwrap_or(0);
+                let msg = format!("source ended {left} bytes early");
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
             }
             Ok(n) => n,
@@ -264,9 +278,12 @@ impl<R: Read> Read for ReportingReader<R> {
                 return Err(e);
             }
         };
-        self.remaining = self.remaining.saturating_sub(n as u64);
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(n as u64);
+        }
         self.batch.extend_from_slice(&buf[..n]);
-        if self.remaining == 0 || self.batch.len() >= SENT_BATCH {
+        let ended = self.remaining == Some(0) || (n == 0 && !buf.is_empty());
+        if ended || self.batch.len() >= SENT_BATCH {
             let data = std::mem::replace(&mut self.batch, Vec::with_capacity(SENT_BATCH));
             if !data.is_empty() {
                 let _ = self.tx.send_blocking(Message::Sent(self.id, data));

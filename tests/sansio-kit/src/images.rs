@@ -59,6 +59,7 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         mount_from: None,
         resume: Vec::new(),
         pending: Vec::new(),
+        streamed: Vec::new(),
         blobs,
         manifest: PlanManifest {
             digest: Digest::sha256_of(&manifest),

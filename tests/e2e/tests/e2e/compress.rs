@@ -1,6 +1,9 @@
-//! `tug push --compress gzip|zstd`: plain tar layers are compressed on the way, the registry
-//! gets blobs that decompress to the original layers (diffIDs, checked through skopeo with
-//! decoders other than tug's), and a second push compresses and sends nothing.
+//! `tug push --compress gzip|zstd`: plain tar layers are compressed once, while they are
+//! sent (the upload opens before the digest is known, chunks go without `Content-Length`, the
+//! session closes with the digest learned at the end), the registry gets blobs that
+//! decompress to the original layers (diffIDs, checked through skopeo with decoders other
+//! than tug's), a second push compresses and sends nothing, and a killed or broken upload
+//! goes on from the registry's offset without sending a byte it has again.
 
 use std::path::Path;
 
@@ -80,7 +83,17 @@ fn docker_save_layers_pushed_with_gzip_and_zstd_decompress_to_their_diff_ids() {
             "{codec}: {sent} vs {plain} plain"
         );
         assert_eq!(done["digest"], pulled.manifest_digest);
-        // The first pass said what it did before the push began.
+        // One pass: every plain byte went through a compressor once, and what it made is
+        // what was sent.
+        assert_eq!(
+            done["compression"]["plain_bytes"], plain,
+            "{codec}: compressed once"
+        );
+        assert_eq!(
+            done["compression"]["compressed_bytes"],
+            sent - fixture.config.len() as u64
+        );
+        // It said what it did once the last layer ended.
         let compressed = event(&out, "compressed");
         assert_eq!(compressed["codec"], codec);
         assert_eq!(compressed["layers"], 3);
@@ -132,11 +145,17 @@ fn compressed_layers_are_left_alone_and_a_second_push_compresses_and_sends_nothi
         "the gzip layer goes up as it is"
     );
 
-    // Same image, same settings: the digest is recalled, the registry has the blob.
+    // Same image, same settings: the digest is recalled, the registry has the blob, and
+    // nothing is compressed.
     let second = push(&state, "zstd", &tar, &image).run().assert_success();
     assert_eq!(event(&second, "compressed")["measured"], 0, "recalled");
     let done = done_event(&second);
     assert_eq!(done["bytes_uploaded"], 0, "{}", second.stdout_str());
+    assert_eq!(
+        done["compression"],
+        serde_json::json!({"plain_bytes": 0, "compressed_bytes": 0}),
+        "no compression for a layer the registry has"
+    );
     assert_eq!(done["blobs_skipped"], 3);
     assert_eq!(
         done["digest"], pulled.manifest_digest,
@@ -150,24 +169,146 @@ fn compressed_layers_are_left_alone_and_a_second_push_compresses_and_sends_nothi
     assert_eq!(done_event(&fresh)["digest"], pulled.manifest_digest);
 }
 
+/// Requests of `proxy`'s log, from number `from` on, that go to upload sessions.
+fn uploads_from(proxy: &FaultProxy, from: usize) -> Vec<tug_testkit::ProxiedRequest> {
+    proxy.requests()[from..]
+        .iter()
+        .filter(|r| r.target.contains("/blobs/uploads/"))
+        .cloned()
+        .collect()
+}
+
+/// The compressed size of layer `i` as the registry holds it.
+fn layer_size(pulled: &tug_testkit::fixtures::PulledImage, i: usize) -> u64 {
+    pulled.manifest_json["layers"][i]["size"].as_u64().unwrap()
+}
+
 #[test]
-fn a_chunk_broken_midway_is_compressed_again_and_the_push_completes() {
+fn layers_are_sent_while_they_are_compressed_without_a_first_pass() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(&tar, &ImageSpec::new(69).layer(1_500_000), "app:v9");
+    for codec in ["gzip", "zstd"] {
+        let image = format!("compress/wire-{codec}:v9");
+        let from = proxy.requests().len();
+        let out = push(&dir.path().join(codec), codec, &tar, &proxy.image(&image))
+            .run()
+            .assert_success();
+        let pulled = pull_with_skopeo_and_check_diff_ids(&registry, &image, &fixture);
+        let digest = pulled.manifest_json["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let log = &proxy.requests()[from..];
+        // Nothing could be asked about the layer: its digest was known only at its end.
+        assert!(
+            !log.iter()
+                .any(|r| r.method == "HEAD" && r.target.contains(&digest)),
+            "{codec}: {log:#?}"
+        );
+        // Its chunks went chunked, without Content-Length or Content-Range, and the
+        // session closed with the digest.
+        let patches: Vec<_> = log.iter().filter(|r| r.method == "PATCH").collect();
+        assert!(patches.len() >= 2, "{codec}: {patches:#?}");
+        for p in &patches {
+            assert_eq!(p.header("transfer-encoding"), Some("chunked"), "{p:#?}");
+            assert_eq!(p.header("content-length"), None, "{p:#?}");
+            assert_eq!(p.header("content-range"), None, "{p:#?}");
+        }
+        let close = format!("digest={}", digest.replace(':', "%3A"));
+        assert!(
+            log.iter()
+                .any(|r| r.method == "PUT" && r.target.contains(&close)),
+            "{codec}: {log:#?}"
+        );
+        // Every compressed byte crossed the wire once, and the layer was compressed once.
+        let sent: u64 = patches.iter().map(|p| p.request_body_forwarded).sum();
+        assert_eq!(sent, layer_size(&pulled, 0), "{codec}");
+        let done = done_event(&out);
+        assert_eq!(
+            done["compression"]["plain_bytes"], fixture.layers[0].size,
+            "{codec}"
+        );
+    }
+}
+
+#[test]
+fn single_pass_blobs_are_the_bytes_a_pass_on_its_own_makes() {
+    // A dry run learns the digests in a pass on its own (the way every push did before
+    // compressing while sending), and remembers them; a push with another state directory
+    // compresses while it sends. Same codec and level, same bytes.
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(
+        &tar,
+        &ImageSpec::new(70).layer(900_000).text_layer(700_000),
+        "app:v10",
+    );
+    for codec in ["gzip", "zstd"] {
+        let measured = dir.path().join(format!("dry-{codec}"));
+        let image = registry.image(&format!("compress/same-{codec}:v10"));
+        push(&measured, codec, &tar, &image)
+            .arg("--dry-run")
+            .run()
+            .assert_success();
+        let text = std::fs::read_to_string(measured.join("compressed.json")).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut remembered: Vec<String> = doc
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|e| e["digest"].as_str().unwrap().to_owned())
+            .collect();
+        remembered.sort();
+        let out = push(
+            &dir.path().join(format!("single-{codec}")),
+            codec,
+            &tar,
+            &image,
+        )
+        .run()
+        .assert_success();
+        assert!(
+            done_event(&out)["compression"]["plain_bytes"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+        let pulled = pull_with_skopeo_and_check_diff_ids(
+            &registry,
+            &format!("compress/same-{codec}:v10"),
+            &fixture,
+        );
+        let mut pushed: Vec<String> = (0..2)
+            .map(|i| {
+                pulled.manifest_json["layers"][i]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        pushed.sort();
+        assert_eq!(pushed, remembered, "{codec}");
+    }
+}
+
+#[test]
+fn broken_chunks_are_compressed_again_and_sent_from_the_registrys_offset() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("app.tar");
     let spec = ImageSpec::new(63).layer(3_000_000);
     let fixture = classic_docker_save(&tar, &spec, "app:v3");
-    // The layer's second chunk breaks off after 100 KB, twice.
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::DropRequestBody { after: 100_000 },
-        )
-        .nth(2)
-        .times(2),
-    );
+    // The third chunk and the sixth break off before a byte of them got to the registry.
+    // (distribution keeps a session only while the offset in its upload URL is what it
+    // holds: a chunk that got there in part, or whose answer was lost, ends the session,
+    // and a fresh one starts: see the next test.)
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Reset).nth(3));
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Reset).nth(6));
     let out = push(
         &dir.path().join("state"),
         "gzip",
@@ -182,7 +323,73 @@ fn a_chunk_broken_midway_is_compressed_again_and_the_push_completes() {
         "{}",
         out.stdout_str()
     );
-    pull_with_skopeo_and_check_diff_ids(&registry, "compress/faults:v3", &fixture);
+    let pulled = pull_with_skopeo_and_check_diff_ids(&registry, "compress/faults:v3", &fixture);
+    // After each break tug asked where the session stood and went on from there, in the
+    // same session.
+    let log = uploads_from(&proxy, 0);
+    let chunk = 262_144;
+    let status: Vec<_> = log
+        .iter()
+        .filter(|r| r.method == "GET")
+        .map(|r| (r.status, r.upstream_range.clone()))
+        .collect();
+    let range = |chunks: u64| Some(format!("0-{}", chunks * chunk - 1));
+    assert_eq!(
+        status,
+        [(Some(204), range(2)), (Some(204), range(4))],
+        "{log:#?}"
+    );
+    assert_eq!(
+        log.iter().filter(|r| r.method == "POST").count(),
+        2,
+        "one session per blob"
+    );
+    // On the wire every byte of the layer went once.
+    let sent: u64 = log
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.request_body_forwarded)
+        .sum();
+    assert_eq!(sent, layer_size(&pulled, 0));
+    // A chunk that broke off compressed the layer again from its start.
+    let plain = fixture.layers[0].size;
+    assert!(done["compression"]["plain_bytes"].as_u64().unwrap() > plain);
+}
+
+#[test]
+fn a_chunk_broken_midway_starts_a_fresh_session_where_the_registry_drops_it() {
+    // distribution drops a session whose PATCH broke off midway (it holds bytes past the
+    // offset its upload URL names): the push starts a fresh one and completes.
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(&tar, &ImageSpec::new(72).layer(2_000_000), "app:v12");
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::DropRequestBody { after: 100_000 },
+        )
+        .nth(3)
+        .times(2),
+    );
+    let out = push(
+        &dir.path().join("state"),
+        "zstd",
+        &tar,
+        &proxy.image("compress/dropped:v12"),
+    )
+    .run()
+    .assert_success();
+    assert!(done_event(&out)["retries"].as_u64().unwrap() >= 2);
+    pull_with_skopeo_and_check_diff_ids(&registry, "compress/dropped:v12", &fixture);
+    let log = uploads_from(&proxy, 0);
+    assert!(
+        log.iter()
+            .any(|r| r.method == "GET" && r.status == Some(404)),
+        "{log:#?}"
+    );
 }
 
 #[test]
@@ -325,17 +532,89 @@ fn a_killed_compressed_push_resumes_where_the_registry_stopped() {
     // Killed while it sends the layer's fifth chunk: the registry has four.
     crate::common::kill_at_chunk(&proxy, push(&state, "gzip", &tar, &image), 5);
     let before = proxy.request_body_bytes_to("/blobs/uploads/");
+    let from = proxy.requests().len();
 
     let out = push(&state, "gzip", &tar, &image).run().assert_success();
     let done = done_event(&out);
-    let total = done["bytes_uploaded"].as_u64().unwrap();
-    let sent_now = proxy.request_body_bytes_to("/blobs/uploads/") - before;
+    let pulled = pull_with_skopeo_and_check_diff_ids(&registry, "compress/resume:v6", &fixture);
     let chunk = 262_144;
-    assert!(
-        before >= 4 * chunk && sent_now <= total - 4 * chunk + chunk,
-        "the second run sent {sent_now} of {total} bytes; the registry had {before}"
+    // The second run asked the session it kept where it stood (no new session) and went on
+    // from the registry's offset.
+    let second = uploads_from(&proxy, from);
+    assert_eq!(second[0].method, "GET", "{second:#?}");
+    assert_eq!(
+        second[0].upstream_range.as_deref(),
+        Some(&*format!("0-{}", 4 * chunk - 1))
     );
-    pull_with_skopeo_and_check_diff_ids(&registry, "compress/resume:v6", &fixture);
+    assert!(!second.iter().any(|r| r.method == "POST"), "{second:#?}");
+    // On the wire, every byte of the image went once: what the killed run got through and
+    // what the second sent add up to the blobs, nothing before the offset sent again.
+    let sent_now = proxy.request_body_bytes_to("/blobs/uploads/") - before;
+    assert_eq!(
+        before + sent_now,
+        layer_size(&pulled, 0) + fixture.config.len() as u64,
+        "the killed run sent {before}, the second {sent_now}"
+    );
+    assert!(before >= 4 * chunk);
+    // The price of resuming is CPU: the layer was compressed again from its start.
+    assert_eq!(done["compression"]["plain_bytes"], fixture.layers[0].size);
+    assert_eq!(done["bytes_uploaded"], layer_size(&pulled, 0));
+}
+
+#[test]
+fn a_push_killed_before_closing_a_sent_layer_closes_that_session_next_time() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let tar = dir.path().join("app.tar");
+    let fixture = classic_docker_save(&tar, &ImageSpec::new(71).layer(1_200_000), "app:v11");
+    let image = proxy.image("compress/close:v11");
+    // Every chunk of the layer went; the run dies as it closes the session (the second
+    // PUT: the config's came first).
+    let hold = std::time::Duration::from_secs(100);
+    proxy.add_rule(Rule::new("PUT", "/blobs/uploads/", Fault::Stall { hold }).nth(2));
+    let mut child = push(&state, "zstd", &tar, &image)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let held = proxy.wait_for(std::time::Duration::from_secs(300), |log| {
+        log.iter()
+            .filter(|r| r.is("PUT", "/blobs/uploads/"))
+            .count()
+            >= 2
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.clear_rules();
+    assert!(held, "{:#?}", proxy.requests());
+    let from = proxy.requests().len();
+    let uploads = state.join("uploads.json");
+    let kept = std::fs::read_to_string(&uploads).unwrap();
+    assert!(
+        kept.contains("/blobs/uploads/"),
+        "the session was kept: {kept}"
+    );
+
+    // The digest is remembered now; the session, kept under the layer's key, is found
+    // under it and closed: no byte of the layer goes again, and nothing is compressed.
+    let out = push(&state, "zstd", &tar, &image).run().assert_success();
+    pull_with_skopeo_and_check_diff_ids(&registry, "compress/close:v11", &fixture);
+    let second = uploads_from(&proxy, from);
+    assert!(
+        !second
+            .iter()
+            .any(|r| r.method == "POST" || r.method == "PATCH"),
+        "{second:#?}"
+    );
+    assert!(second.iter().any(|r| r.method == "PUT"), "{second:#?}");
+    let done = done_event(&out);
+    assert_eq!(done["compression"]["plain_bytes"], 0);
+    // Nothing is left to resume.
+    let kept = std::fs::read_to_string(&uploads).unwrap();
+    assert!(!kept.contains("/blobs/uploads/"), "{kept}");
 }
 
 #[test]

@@ -147,12 +147,16 @@ impl RegistryModel {
         let Some(upload) = self.uploads.get_mut(id) else {
             return error_reply(404, "BLOB_UPLOAD_UNKNOWN", "upload unknown");
         };
-        let start: u64 = header(req, "content-range")
-            .unwrap_or("")
-            .split('-')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(u64::MAX);
+        // Without `Content-Range` (a body streamed as it is made) the bytes are appended,
+        // as distribution does.
+        let start: u64 = match header(req, "content-range") {
+            Some(range) => range
+                .split('-')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(u64::MAX),
+            None => upload.len() as u64,
+        };
         if start != upload.len() as u64 {
             return error_reply(416, "BLOB_UPLOAD_INVALID", "bad range");
         }

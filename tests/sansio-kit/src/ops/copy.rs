@@ -53,7 +53,7 @@ impl Plug for CopyPlug {
                 let body = match &req.body {
                     Body::Empty => SendBody::Bytes(Vec::new()),
                     Body::Bytes(b) => SendBody::Bytes(b.clone()),
-                    Body::BlobRange { .. } => SendBody::Streamed,
+                    Body::BlobRange { .. } | Body::BlobStream { .. } => SendBody::Streamed,
                 };
                 Out::Send { req, to, body }
             }

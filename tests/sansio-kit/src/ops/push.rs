@@ -2,8 +2,8 @@
 //! push what comes from elsewhere than the registry (blobs made while it runs).
 
 use tug_core::http::{Body, Request};
-use tug_core::push::{Event, Output, Push, PushConfig, PushPlan, PushReport};
-use tug_core::{Error, Instant, RegistryConfig, Scheme};
+use tug_core::push::{Event, Output, PlanManifest, Push, PushConfig, PushPlan, PushReport};
+use tug_core::{Digest, Error, Instant, RegistryConfig, Scheme};
 
 use crate::driver::{Cx, Driver, Order, Out, Plug, SendBody};
 use crate::model::RegistryModel;
@@ -11,6 +11,17 @@ use crate::model::RegistryModel;
 /// What gives a push its late blobs: called with the push, the number of requests answered
 /// so far, and whether the push waits on nothing else.
 pub type Late<'a> = Box<dyn FnMut(&mut Push, usize, bool) + 'a>;
+
+/// When and how the plug, as a runner making streamed blobs ([`PushPlan::streamed`]),
+/// tells the push their bytes ended.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ends {
+    /// Only once the push waits on nothing else (after the last chunk's response), rather
+    /// than before the next answer.
+    pub late: bool,
+    /// With a digest the bytes do not have.
+    pub lie: bool,
+}
 
 /// A push and the blob bytes its plan names.
 pub struct PushPlug<'a> {
@@ -20,6 +31,15 @@ pub struct PushPlug<'a> {
     pub events: Vec<Event>,
     /// Whether the push may wait on nothing but blobs still to come.
     pub may_idle: bool,
+    /// How streamed blobs' ends are told.
+    pub ends: Ends,
+    /// Streamed blobs whose bytes were all read into a request body, not told yet.
+    ended: Vec<usize>,
+    /// Streamed blobs told so far.
+    told: Vec<usize>,
+    /// How many streamed blobs there are (one per key), and the final manifest, given once
+    /// every one ended.
+    manifest: Option<(usize, PlanManifest)>,
     late: Option<Late<'a>>,
 }
 
@@ -31,8 +51,66 @@ impl<'a> PushPlug<'a> {
             data: data.to_vec(),
             events: Vec::new(),
             may_idle: false,
+            ends: Ends::default(),
+            ended: Vec::new(),
+            told: Vec::new(),
+            manifest: None,
             late: None,
         }
+    }
+
+    /// The same, for `plan`'s streamed blobs: their ends told as `ends` says, then
+    /// `manifest` (a push of streamed blobs may wait for them with nothing in flight).
+    pub fn ends(mut self, plan: &PushPlan, ends: Ends, manifest: PlanManifest) -> PushPlug<'a> {
+        let mut keys: Vec<&Digest> = plan
+            .streamed
+            .iter()
+            .map(|&i| &plan.blobs[i].digest)
+            .collect();
+        keys.sort_unstable_by_key(|d| d.to_string());
+        keys.dedup();
+        self.manifest = Some((keys.len(), manifest));
+        self.ends = ends;
+        self.may_idle = true;
+        self
+    }
+
+    /// Whether streamed blobs' ends (and then the final manifest) are still to be told.
+    pub fn awaiting_ends(&self) -> bool {
+        self.manifest.is_some()
+    }
+
+    /// Whether a streamed blob's bytes were all sent and the push was not told yet.
+    pub fn has_untold_ends(&self) -> bool {
+        !self.ended.is_empty()
+    }
+
+    /// Tells the push the streamed blobs whose bytes ended (and, after the last, the
+    /// final manifest), as a runner does when a compressor ends; whether it told anything
+    /// (acting on the push as an input does).
+    pub fn tell_ends(&mut self) -> bool {
+        let told = !self.ended.is_empty();
+        for blob in std::mem::take(&mut self.ended) {
+            let data = &self.data[blob];
+            let digest = match self.ends.lie {
+                true => Digest::sha256_of(b"not these bytes"),
+                false => Digest::sha256_of(data),
+            };
+            self.push
+                .handle_blob_end(blob, digest, data.len() as u64)
+                .expect("contract: a streamed blob's end was refused");
+            if !self.told.contains(&blob) {
+                self.told.push(blob);
+            }
+        }
+        if let Some((count, _)) = &self.manifest {
+            if self.told.len() == *count {
+                let (_, manifest) = self.manifest.take().expect("there");
+                // It may have failed meanwhile; the manifest then changes nothing.
+                let _ = self.push.handle_manifests(manifest, Vec::new());
+            }
+        }
+        told
     }
 
     /// The same, with `late` giving it blobs as they are made.
@@ -59,6 +137,26 @@ impl<'a> PushPlug<'a> {
                 );
                 data[*start as usize..*end as usize].to_vec()
             }
+            Body::BlobStream { blob, start, max } => {
+                let data = self.data.get(*blob).unwrap_or_else(|| {
+                    panic!("contract: BlobStream names blob {blob}, not in the plan")
+                });
+                let len = data.len() as u64;
+                let start = (*start).min(len);
+                let end = start.saturating_add(*max).min(len);
+                data[start as usize..end as usize].to_vec()
+            }
+        }
+    }
+
+    /// Notes a streamed body that reads its blob to the end: the runner learns its digest
+    /// and size there.
+    fn note_end(&mut self, body: &Body) {
+        if let Body::BlobStream { blob, start, max } = body {
+            let len = self.data[*blob].len() as u64;
+            if start.saturating_add(*max) >= len && !self.ended.contains(blob) {
+                self.ended.push(*blob);
+            }
         }
     }
 }
@@ -78,7 +176,14 @@ impl Plug for PushPlug<'_> {
     fn next(&mut self, _cx: &Cx) -> Option<Out<PushReport>> {
         Some(match self.push.poll()? {
             Output::Send(req) => {
+                if let Body::BlobStream { .. } = req.body {
+                    assert!(
+                        !req.headers.contains_key("content-length"),
+                        "contract: a streamed body with a Content-Length"
+                    );
+                }
                 let body = SendBody::Bytes(self.body(&req.body));
+                self.note_end(&req.body);
                 Out::Send { req, to: 0, body }
             }
             Output::Abort(id) => Out::Abort(id),
@@ -102,6 +207,9 @@ impl Plug for PushPlug<'_> {
     }
 
     fn between(&mut self, answered: usize, idle: bool) {
+        if !self.ends.late || idle {
+            let _ = self.tell_ends();
+        }
         if let Some(late) = &mut self.late {
             late(&mut self.push, answered, idle);
         }
@@ -166,6 +274,20 @@ pub fn run_push_ordered(
 ) -> Run {
     let plug = PushPlug::new(plan, data, config);
     Run::of(Driver::new(plug, vec![model]).order(order))
+}
+
+/// Like [`run_push`], for a plan with streamed blobs: their ends are told as `ends` says,
+/// then the final `manifest`.
+pub fn run_push_streamed(
+    model: &mut RegistryModel,
+    plan: PushPlan,
+    data: &[Vec<u8>],
+    config: PushConfig,
+    ends: Ends,
+    manifest: PlanManifest,
+) -> Run {
+    let plug = PushPlug::new(plan.clone(), data, config).ends(&plan, ends, manifest);
+    Run::of(Driver::new(plug, vec![model]))
 }
 
 /// Like [`run_push`], also giving the push what comes from elsewhere than the registry
