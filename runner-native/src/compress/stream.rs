@@ -323,7 +323,8 @@ mod tests {
     #[test]
     fn the_bytes_are_those_tug_made_before_it_compressed_while_sending() {
         // A fixed layer, and the digests `tug push --dry-run --compress gzip|zstd` of the
-        // main branch before this change remembered for it (release build, 6 Dec 2026).
+        // main branch before this change remembered for it (release build, 6 Dec 2026; gzip
+        // at level 6, its default then, zstd at 3).
         let text = b"tug single pass ";
         let body: Vec<u8> = (0..1_048_576u64 + 12_345)
             .map(|i| match i % 3 {
@@ -345,19 +346,21 @@ mod tests {
             plain.digest.to_string(),
             "sha256:971d9e2116938d6db02567c88c3f9a480450993741a2d07e354badbbdf270dd6"
         );
-        for (codec, digest, size) in [
+        for (codec, level, digest, size) in [
             (
                 Codec::Gzip,
+                6,
                 "sha256:8209db85e11df55fdbbd95f2e548812bf9a68ca865aa6c903a9b3078aa19e86a",
                 15_323,
             ),
             (
                 Codec::Zstd,
+                3,
                 "sha256:a57a9ea673ac843331c6798f7d06a617da46b40cec242db4a2f5c5939c151991",
                 6_383,
             ),
         ] {
-            let (layer, heard) = streamed(Settings::new(codec, None).unwrap(), &plain);
+            let (layer, heard) = streamed(Settings::new(codec, Some(level)).unwrap(), &plain);
             let mut sent = Vec::new();
             loop {
                 let chunk = read_all(layer.open(1, sent.len() as u64, 4096).unwrap());

@@ -91,7 +91,7 @@ declare_settings! {
     /// already compressed are sent as they are. zstd makes the manifest OCI.
     compress: CompressChoice = Spec::new(Group::Upload, "--compress", "TUG_COMPRESS", CompressChoice::None)
         .value("CODEC");
-    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
+    /// Compression level (gzip 1-9, default 3; zstd 1-19, default 3).
     compress_level: Option<i32> = Spec::new(Group::Upload, "--compress-level", "TUG_COMPRESS_LEVEL", None)
         .value("N")
         .between(1, 19)

@@ -669,7 +669,7 @@ fn the_flags_help_shows_the_declared_defaults() {
         "Stop retrying once this many seconds have passed since the first failure\n",
         "How to show progress [default: auto]",
         "--fixed-jobs",
-        "Compression level (gzip 1-9, default 6; zstd 1-19, default 3)\n",
+        "Compression level (gzip 1-9, default 3; zstd 1-19, default 3)\n",
         "(0: no limit) [default: 60]",
     ] {
         assert!(help.contains(expected), "{expected:?} in\n{help}");
