@@ -15,7 +15,6 @@ use super::blob::BlobState;
 use super::event::Event;
 use super::plan::PlanBlob;
 use super::step::Step;
-use super::upload::parse_range_end;
 use super::{Phase, Pushing};
 
 impl Pushing {
@@ -100,28 +99,12 @@ impl Pushing {
         };
         let sent = self.blobs[b].streamed.as_ref().map_or(0, |s| s.last_sent);
         let expected = start.saturating_add(sent);
-        let reported = match head.header("range").map(str::trim) {
-            // distribution says `0-0` for nothing as well as for one byte.
-            Some("0-0") | Some("bytes=0-0") => Some(u64::from(expected == 1)),
-            Some(range) => Some(
-                parse_range_end(range)
-                    .and_then(|last| last.checked_add(1))
-                    .ok_or_else(|| {
-                        self.protocol(step, &format!("unreadable Range header {range:?}"))
-                    })?,
-            ),
-            None => None,
-        };
-        let committed = match reported {
-            None => expected,
-            Some(r) if r == expected || Some(r) == expected.checked_add(1) => expected,
-            Some(_) => {
-                self.blobs[b].state = BlobState::Uploading {
-                    location,
-                    committed: start,
-                };
-                return self.distrust(b, cx);
-            }
+        let Some(committed) = self.chunk_confirmed(step, head, expected)? else {
+            self.blobs[b].state = BlobState::Uploading {
+                location,
+                committed: start,
+            };
+            return self.distrust(b, cx);
         };
         let blob = &mut self.blobs[b];
         blob.state = BlobState::Uploading {

@@ -181,6 +181,31 @@ impl Pushing {
         Ok(())
     }
 
+    /// What the answer to a chunk that ended at byte `end` confirms: `Some(end)` when the
+    /// registry reports exactly that (or one more: an exclusive end), or no `Range` at all;
+    /// `None` when it reports anything else — trust only what it confirms, and ask it (`GET`
+    /// the session) otherwise.
+    pub(super) fn chunk_confirmed(
+        &self,
+        step: Step,
+        head: &ResponseHead,
+        end: u64,
+    ) -> Result<Option<u64>, Failure> {
+        let reported = match head.header("range").map(str::trim) {
+            // distribution says `0-0` for nothing as well as for one byte: after a chunk
+            // that ends at byte 1, it is that byte.
+            Some("0-0") | Some("bytes=0-0") => u64::from(end == 1),
+            Some(range) => parse_range_end(range)
+                .and_then(|last| last.checked_add(1))
+                .ok_or_else(|| {
+                    self.protocol(step, &format!("unreadable Range header {range:?}"))
+                })?,
+            None => return Ok(Some(end)),
+        };
+        let trusted = reported == end || Some(reported) == end.checked_add(1);
+        Ok(trusted.then_some(end))
+    }
+
     pub(super) fn on_patch(
         &mut self,
         b: usize,
@@ -199,34 +224,12 @@ impl Pushing {
                 _ => return Err(self.protocol(Step::Patch(b, start, end), "no upload session")),
             },
         };
-        let reported = match head.header("range").map(str::trim) {
-            // distribution says `0-0` for nothing as well as for one byte: after a chunk
-            // that ends at byte 1, it is that byte.
-            Some("0-0") | Some("bytes=0-0") => Some(u64::from(end == 1)),
-            Some(range) => Some(
-                parse_range_end(range)
-                    .and_then(|last| last.checked_add(1))
-                    .ok_or_else(|| {
-                        self.protocol(
-                            Step::Patch(b, start, end),
-                            &format!("unreadable Range header {range:?}"),
-                        )
-                    })?,
-            ),
-            None => None,
-        };
-        // Trust only what the registry confirms: exactly what was sent (or one more, from a
-        // registry that reports an exclusive end). Anything else: ask it (`GET` the session).
-        let committed = match reported {
-            None => end,
-            Some(r) if r == end || Some(r) == end.checked_add(1) => end,
-            Some(_) => {
-                self.blobs[b].state = BlobState::Uploading {
-                    location,
-                    committed: start,
-                };
-                return self.distrust(b, cx);
-            }
+        let Some(committed) = self.chunk_confirmed(Step::Patch(b, start, end), head, end)? else {
+            self.blobs[b].state = BlobState::Uploading {
+                location,
+                committed: start,
+            };
+            return self.distrust(b, cx);
         };
         // A confirmed chunk is progress: the attempt limit counts failures of one request,
         // so a long upload over a bad link is not cut off by faults spread across it.
