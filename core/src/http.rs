@@ -34,7 +34,7 @@ pub struct Request {
     pub headers: HeaderMap,
     /// What to send as the body.
     pub body: Body,
-    /// How long the runner lets it take ([`crate::limits::request_deadlines`]).
+    /// How long the runner lets it take (the core's deadline policy sets it per request).
     pub deadlines: Deadlines,
 }
 

@@ -127,12 +127,4 @@ mod tests {
         assert_eq!(default_monolithic_max(seen, Some(1 << 20)), 64 << 20);
         assert_eq!(default_upload_size(seen), 64 << 20);
     }
-
-    #[test]
-    fn the_retry_policy_defaults_to_the_declared_attempts() {
-        assert_eq!(
-            crate::retry::RetryPolicy::default().max_attempts,
-            DEFAULT_RETRIES
-        );
-    }
 }

@@ -30,8 +30,7 @@ pub enum Input<'a> {
     Timeout,
 }
 
-/// The inputs of a sans-IO operation ([`crate::push::Push`], [`crate::pull::Pull`],
-/// [`crate::fetch::Fetch`]).
+/// The inputs of a sans-IO operation (push, pull, fetch and copy implement it).
 pub trait Operation {
     /// Feeds one input, at `now` (an earlier `now` than a previous input's counts as that
     /// one). `Err` only when the runner breaks the contract (an id the core never sent, a

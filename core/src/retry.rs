@@ -189,6 +189,14 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
+    fn the_retry_policy_defaults_to_the_declared_attempts() {
+        assert_eq!(
+            RetryPolicy::default().max_attempts,
+            crate::limits::DEFAULT_RETRIES
+        );
+    }
+
+    #[test]
     fn delays_grow_are_capped_and_deterministic() {
         let policy = RetryPolicy::default();
         let mut a = Backoff::new(policy.clone());

@@ -477,6 +477,15 @@ mod tests {
     use super::*;
     use tug_core::retry::Retrying;
 
+    /// The history records the class the core gives every error.
+    #[test]
+    fn core_errors_are_recorded_with_their_class() {
+        for (error, class) in tug_core::error_class::class_table() {
+            let e = CliError::Core(error);
+            assert_eq!(error_class(&e), class.name(), "{e}");
+        }
+    }
+
     fn record(id: &str, pad: usize) -> Record {
         Record {
             id: id.into(),

@@ -1,6 +1,6 @@
 //! How a drain of `poll()` ends: with the operation's next timer, once (str0m's
 //! `Output::Timeout`), so a runner sets its timer from the last output and cannot forget it.
-//! Written once for every operation (the engine's and [`crate::copy::Copy`]'s `poll`).
+//! Written once for every operation (the engine's `poll`, and the copy's, which drives two).
 
 use crate::time::Instant;
 

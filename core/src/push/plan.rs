@@ -52,7 +52,7 @@ pub struct PushPlan {
     /// progress. Nothing can be asked about such a blob before its digest is known: it opens
     /// an upload at once, sends its bytes in `PATCH` chunks of a length known only as they
     /// end ([`Body::BlobStream`]), and closes the session with the digest. While any is
-    /// listed, `manifest` and `children` wait for [`Push::handle_manifests`].
+    /// listed, `manifest` and `children` wait for [`super::Push::handle_manifests`].
     ///
     /// [`Push::handle_blob_end`]: super::Push::handle_blob_end
     /// [`Event::UploadSession`]: super::Event::UploadSession
