@@ -595,6 +595,23 @@ pub struct Totals {
     pub peak: f64,
 }
 
+impl Totals {
+    /// The totals of a push (or of a copy: a push fed from another registry).
+    pub fn of_push(verb: &'static str, report: &push::PushReport, peak: f64) -> Totals {
+        Totals {
+            verb,
+            blobs: report.blobs_uploaded,
+            bytes: report.bytes_uploaded,
+            skipped: report.blobs_skipped,
+            skipped_bytes: report.bytes_skipped,
+            mounted: Some(report.blobs_mounted),
+            retries: report.retries,
+            elapsed: report.elapsed,
+            peak,
+        }
+    }
+}
+
 /// The final summary line.
 pub fn done_line(t: &Totals) -> String {
     let mut s = format!(

@@ -15,7 +15,7 @@ use wasm_bindgen::JsValue;
 
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
-use crate::events::{push_event, to_js, Listener};
+use crate::events::{push_event, push_result, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::limits::BODY_PROGRESS;
@@ -151,14 +151,8 @@ pub async fn run(
     })
     .await;
     let report = result.map_err(|e| from_core(&e))?;
-    Ok(to_js(&json!({
-        "manifestDigest": report.manifest_digest,
-        "bytesSent": report.bytes_uploaded,
-        "blobsSkipped": report.blobs_skipped,
-        "blobsCopied": report.blobs_uploaded + report.blobs_mounted,
-        "retries": report.retries,
-        "durationMs": clock.elapsed().as_millis() as u64,
-    })))
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    Ok(to_js(&push_result(&report, "blobsCopied", duration_ms)))
 }
 
 /// An upload that cannot be sent because its body could not be had from the source.

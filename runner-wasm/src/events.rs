@@ -36,6 +36,20 @@ pub fn pull_event(e: &pull::Event) -> Option<Value> {
 }
 
 /// A JSON value as a plain JS value (objects, arrays, strings, numbers, booleans, null).
+/// What a push (or a copy: a push fed from another registry) resolves to in JS; `moved`
+/// names the count of blobs it sent or mounted (`blobsPushed`, `blobsCopied`).
+pub fn push_result(report: &push::PushReport, moved: &str, duration_ms: u64) -> Value {
+    let mut v = serde_json::json!({
+        "manifestDigest": report.manifest_digest,
+        "bytesSent": report.bytes_uploaded,
+        "blobsSkipped": report.blobs_skipped,
+        "retries": report.retries,
+        "durationMs": duration_ms,
+    });
+    v[moved] = (report.blobs_uploaded + report.blobs_mounted).into();
+    v
+}
+
 pub fn to_js(v: &Value) -> JsValue {
     match v {
         Value::Null => JsValue::NULL,

@@ -2,7 +2,6 @@
 //! core's push with `fetch`, streaming blob bytes as `Blob.slice`s of the file.
 
 use futures_channel::mpsc::UnboundedReceiver;
-use serde_json::json;
 use tug_core::archive::BlobLocation;
 use tug_core::push::{Output, Push, PushConfig};
 use tug_core::{limits, ErrorClass, Reference};
@@ -12,7 +11,7 @@ use web_sys::Blob;
 use crate::blob_source::{display_name, BlobSources};
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
-use crate::events::{push_event, to_js, Listener};
+use crate::events::{push_event, push_result, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::inspect;
@@ -87,12 +86,6 @@ pub async fn run(
     })
     .await;
     let report = result.map_err(|e| from_core(&e))?;
-    Ok(to_js(&json!({
-        "manifestDigest": report.manifest_digest,
-        "bytesSent": report.bytes_uploaded,
-        "blobsSkipped": report.blobs_skipped,
-        "blobsPushed": report.blobs_uploaded + report.blobs_mounted,
-        "retries": report.retries,
-        "durationMs": clock.elapsed().as_millis() as u64,
-    })))
+    let duration_ms = clock.elapsed().as_millis() as u64;
+    Ok(to_js(&push_result(&report, "blobsPushed", duration_ms)))
 }

@@ -484,17 +484,7 @@ fn print_result(
     if progress != ProgressMode::None {
         errln!(
             "{}",
-            done_line(&Totals {
-                verb: "Pushed",
-                blobs: report.blobs_uploaded,
-                bytes: report.bytes_uploaded,
-                skipped: report.blobs_skipped,
-                skipped_bytes: report.bytes_skipped,
-                mounted: Some(report.blobs_mounted),
-                retries: report.retries,
-                elapsed: report.elapsed,
-                peak,
-            })
+            done_line(&Totals::of_push("Pushed", report, peak))
         );
     }
     outln!("{target}");

@@ -110,17 +110,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         if mode != ProgressMode::None {
             errln!(
                 "{}",
-                done_line(&Totals {
-                    verb: "Copied",
-                    blobs: report.blobs_uploaded,
-                    bytes: report.bytes_uploaded,
-                    skipped: report.blobs_skipped,
-                    skipped_bytes: report.bytes_skipped,
-                    mounted: Some(report.blobs_mounted),
-                    retries: report.retries,
-                    elapsed: report.elapsed,
-                    peak: display.peak(),
-                })
+                done_line(&Totals::of_push("Copied", &report, display.peak()))
             );
         }
         outln!("{dst}");
