@@ -39,6 +39,7 @@ impl Settings {
             ca_file: reg.ca_file.value,
             insecure: reg.insecure.value,
             connect_timeout: Duration::from_secs(self.connect_timeout.value),
+            proxies: self.proxies.clone(),
         };
         (tls, scheme)
     }

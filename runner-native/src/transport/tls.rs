@@ -1,12 +1,14 @@
-//! How the transport connects: which certificates it trusts and how long it waits. The
-//! settings build these options (config file, environment, flags); the transport only reads
-//! them.
+//! How the transport connects: which certificates it trusts, how long it waits and which
+//! proxies it goes through. The settings build these options (config file, environment,
+//! flags); the transport only reads them.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
-use ureq::Agent;
+use ureq::{Agent, Proxy};
+
+use super::proxy::ProxyEnv;
 
 /// Connection choices for one registry.
 #[derive(Clone, Debug, Default)]
@@ -17,12 +19,18 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// Give up connecting after this long.
     pub connect_timeout: Duration,
+    /// The proxies requests go through.
+    pub proxies: ProxyEnv,
 }
 
 impl TlsOptions {
     /// An HTTP agent with these options that never follows redirects nor turns statuses
-    /// into errors.
-    pub(super) fn agent(&self) -> anyhow::Result<Agent> {
+    /// into errors, connecting through `proxy` (a URL [`ProxyEnv`] chose) or directly (ureq
+    /// never reads the environment for itself).
+    pub(super) fn agent(&self, proxy: Option<&str>) -> anyhow::Result<Agent> {
+        let proxy = proxy
+            .map(|url| Proxy::new(url).map_err(|e| anyhow::anyhow!("proxy: {e}")))
+            .transpose()?;
         let mut tls_config = TlsConfig::builder().disable_verification(self.insecure);
         tls_config = match &self.ca_file {
             Some(path) => {
@@ -48,6 +56,7 @@ impl TlsOptions {
             .tls_config(tls_config.build())
             .timeout_connect(Some(self.connect_timeout).filter(|d| !d.is_zero()))
             .max_idle_connections_per_host(16)
+            .proxy(proxy)
             .build();
         Ok(config.into())
     }

@@ -99,7 +99,11 @@ impl Registry {
         let storage = root.join("storage");
         fs::create_dir(&storage).expect("create storage dir");
 
-        let pki = config.tls.then(TestPki::generate);
+        let pki = config.tls.then(|| {
+            let mut names = vec!["127.0.0.1", "localhost"];
+            names.extend(config.tls_names.iter().map(String::as_str));
+            TestPki::generate_for(&names)
+        });
         let (mut ca_file, mut ca_dir, mut tls_paths) = (None, None, None);
         if let Some(pki) = &pki {
             let cert = root.join("server.crt");

@@ -22,6 +22,9 @@ pub struct RegistryConfig {
     /// Create the registry's temporary directory (storage, config, log) inside this directory
     /// instead of the system temp dir (e.g. a tmpfs for benchmarks).
     pub temp_parent: Option<PathBuf>,
+    /// Host names the TLS certificate is also valid for (beside `127.0.0.1` and
+    /// `localhost`), e.g. a name a test reaches through a proxy.
+    pub tls_names: Vec<String>,
 }
 
 impl RegistryConfig {
@@ -59,6 +62,12 @@ impl RegistryConfig {
     /// Makes the registry answer with relative `Location` URLs.
     pub fn with_relative_urls(mut self) -> Self {
         self.relative_urls = true;
+        self
+    }
+
+    /// Makes the TLS certificate valid for `name` too.
+    pub fn with_tls_name(mut self, name: &str) -> Self {
+        self.tls_names.push(name.to_owned());
         self
     }
 
