@@ -323,8 +323,9 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
     if text.contains("InvalidContentType") || text.contains("corrupt message") {
         return TransportErrorKind::NotTls;
     }
-    // rustls reports handshake and certificate failures as I/O errors of kind InvalidData.
-    if text.contains("certificate") || text.contains("handshake") {
+    // rustls reports handshake and certificate failures as I/O errors of kind InvalidData,
+    // and a server's refusal (no or a bad client certificate) as a received alert.
+    if text.contains("certificate") || text.contains("handshake") || text.contains("alert") {
         return TransportErrorKind::Tls;
     }
     match e {

@@ -1,4 +1,5 @@
-//! The network environment as the Go tools read it: `HTTPS_PROXY` / `HTTP_PROXY` per request
+//! The network environment as the Go tools read it, and client certificates as Docker and
+//! the containers tools find them. Proxies: `HTTPS_PROXY` / `HTTP_PROXY` per request
 //! scheme, `NO_PROXY` (its finer cases are unit tests of `transport/proxy.rs`), loopback never proxied, a proxy tug cannot use refused by name. The
 //! registry is reached as `registry.tug.test:PORT` through a loopback `CONNECT` proxy that
 //! tunnels every name to 127.0.0.1, so no name is ever resolved.
@@ -142,4 +143,74 @@ fn a_proxy_tug_cannot_use_is_refused_by_name_and_all_proxy_is_said_unread() {
         "{}",
         out.stderr_str()
     );
+}
+
+#[test]
+fn a_registry_asking_for_a_client_certificate_gets_one_from_flags_or_a_certs_d_directory() {
+    let registry = Registry::start(
+        RegistryConfig::tls()
+            .with_client_auth()
+            .with_basic_auth(USER, PASSWORD),
+    );
+    let certs = registry
+        .ca_dir()
+        .expect("a TLS registry has a CA directory");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(304).layer(20_000), "v1");
+
+    // Without a certificate the registry refuses the connection.
+    let out = push(tug(&[]), &registry, &layout, &registry.image("mtls/none:1"))
+        .arg("--retries")
+        .arg("1")
+        .run();
+    assert!(!out.success(), "no client certificate, no push");
+    assert!(
+        out.stderr_str().contains("--cert-file"),
+        "the hint names the way out: {}",
+        out.stderr_str()
+    );
+
+    // --cert-file / --key-file.
+    push(
+        tug(&[]),
+        &registry,
+        &layout,
+        &registry.image("mtls/flags:1"),
+    )
+    .arg("--cert-file")
+    .arg(certs.join("client.cert"))
+    .arg("--key-file")
+    .arg(certs.join("client.key"))
+    .run()
+    .assert_success();
+    pull_with_skopeo_and_compare(&registry, "mtls/flags:1", &fixture);
+
+    // The user's containers certs.d directory for this registry: its CA and its client
+    // certificate, no flag at all.
+    let config = dir.path().join("config");
+    let host_dir = config
+        .join("containers/certs.d")
+        .join(format!("127.0.0.1:{}", registry.port()));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    for f in ["ca.crt", "client.cert", "client.key"] {
+        std::fs::copy(certs.join(f), host_dir.join(f)).unwrap();
+    }
+    tug(&[("XDG_CONFIG_HOME", config.to_str().unwrap())])
+        .arg("push")
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(registry.image("mtls/certs-d:1"))
+        .run()
+        .assert_success();
+    pull_with_skopeo_and_compare(&registry, "mtls/certs-d:1", &fixture);
+
+    // --cert-dir names such a directory directly.
+    tug(&[])
+        .arg("push")
+        .arg("--cert-dir")
+        .arg(&host_dir)
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(registry.image("mtls/cert-dir:1"))
+        .run()
+        .assert_success();
 }
