@@ -88,6 +88,35 @@ fn https_goes_through_https_proxy_and_loopback_and_no_proxy_hosts_do_not() {
 }
 
 #[test]
+fn a_socks5_proxy_carries_https() {
+    let registry = Registry::start(
+        RegistryConfig::tls()
+            .with_basic_auth(USER, PASSWORD)
+            .with_tls_name(NAME),
+    );
+    let proxy = ConnectProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(305).layer(25_000), "v1");
+    let by_name = format!("{NAME}:{}", registry.port());
+    let socks = proxy.socks_url();
+    push(
+        tug(&[("HTTPS_PROXY", socks.as_str())]),
+        &registry,
+        &layout,
+        &format!("{by_name}/net/socks:1"),
+    )
+    .run()
+    .assert_success();
+    assert!(
+        proxy.targets().iter().any(|t| t == &by_name),
+        "{:?}",
+        proxy.targets()
+    );
+    pull_with_skopeo_and_compare(&registry, "net/socks:1", &fixture);
+}
+
+#[test]
 fn http_goes_through_http_proxy() {
     let registry = Registry::start(RegistryConfig::plain().with_basic_auth(USER, PASSWORD));
     let proxy = ConnectProxy::start();
