@@ -101,7 +101,10 @@
 //! - Send each [`http::Request`] exactly as described: do not follow redirects, add
 //!   authentication or turn statuses into errors — the core reads every response. Stream
 //!   a [`http::Body::BlobRange`] from wherever the plan's blob lives (file, `Blob`,
-//!   another response); report the bytes as [`Input::BodySent`] if you can see them. A
+//!   another response); report the bytes as [`Input::BodySent`] if you can see them, or
+//!   only how many went as [`Input::BodyProgress`] if you can count them but not see them
+//!   (a browser's upload progress: the core then cannot hash them, and leaves checking the
+//!   digest to the registry; progress, rate and ETA count them all the same). A
 //!   [`http::Body::BlobStream`] (a push plan's [`push::PushPlan::streamed`] blobs, made
 //!   while they are sent) goes without `Content-Length`, its bytes always reported, and
 //!   its blob's digest and size told with [`push::Push::handle_blob_end`] when it ends.

@@ -23,6 +23,11 @@ pub enum Input<'a> {
     BodyEnd(RequestId),
     /// Request body bytes went out (optional for runners that cannot see them).
     BodySent(RequestId, &'a [u8]),
+    /// `n` more request body bytes went out, unseen: for runners that can count what was
+    /// sent but not see it (a browser's upload progress). It counts for progress and rate
+    /// like [`Input::BodySent`]; the core cannot hash those bytes, so the blob's digest is
+    /// then checked by the registry alone.
+    BodyProgress(RequestId, u64),
     /// A request failed below HTTP.
     TransportError(RequestId, TransportError),
     /// Time passed: the instant the drain's `Timeout` output (or `poll_timeout`) named

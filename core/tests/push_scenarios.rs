@@ -972,3 +972,63 @@ fn every_announced_upload_session_is_closed() {
     again.result.as_ref().unwrap();
     assert_eq!(closed(&again), [img.plan.blobs[1].digest.clone()]);
 }
+
+/// A runner that can count what it sent but not see it (a browser's upload progress):
+/// `Input::BodyProgress` moves progress and rate while bodies go out, and after each
+/// `PATCH`'s answer the blob's committed bytes are reported, whatever the interval.
+#[test]
+fn counted_bytes_move_progress_and_each_confirmed_chunk_is_reported() {
+    use tug_sansio_kit::driver::{Driver, Pace};
+    use tug_sansio_kit::ops::push::PushPlug;
+
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 1000]);
+    let plug = PushPlug::new(img.plan.clone(), &img.data, config());
+    let pace = Pace {
+        latency: Duration::from_millis(400),
+        ..Pace::default()
+    };
+    let run = Run::of(Driver::new(plug, vec![&mut model]).pace(pace).sent_as_counts());
+    let report = run.result.expect("push succeeds");
+    assert_eq!(report.bytes_uploaded, 6300);
+    assert_pushed(&model, &img);
+
+    // Overall progress moved while bodies went out, with a rate, before the end.
+    let moving: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Progress(p) if p.transferred_bytes > 0 && p.transferred_bytes < 6300 => {
+                Some(p.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(moving.len() >= 3, "progress while sending: {moving:?}");
+    assert!(moving.iter().any(|p| p.bytes_per_second > 0.0), "{moving:?}");
+    assert!(moving.iter().any(|p| p.eta.is_some()), "{moving:?}");
+    assert!(
+        moving.windows(2).all(|w| w[0].transferred_bytes <= w[1].transferred_bytes),
+        "never backwards: {moving:?}"
+    );
+
+    // The 5000-byte blob goes in 700-byte chunks: each confirmed end is reported, even
+    // when the interval between progress reports is longer than the whole push.
+    let mut model = RegistryModel::default();
+    let mut slow_reports = config();
+    slow_reports.transfer.progress_interval = Duration::from_secs(3600);
+    let plug = PushPlug::new(img.plan.clone(), &img.data, slow_reports);
+    let run = Run::of(Driver::new(plug, vec![&mut model]).pace(pace).sent_as_counts());
+    run.result.expect("push succeeds");
+    let reported: Vec<u64> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BlobProgress { blob: 1, sent, .. } => Some(*sent),
+            _ => None,
+        })
+        .collect();
+    for end in (700..5000).step_by(700).chain([5000]) {
+        assert!(reported.contains(&end), "chunk end {end} in {reported:?}");
+    }
+}

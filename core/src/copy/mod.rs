@@ -216,6 +216,7 @@ impl Copy {
             | Input::BodyChunk(id, _)
             | Input::BodyEnd(id)
             | Input::BodySent(id, _)
+            | Input::BodyProgress(id, _)
             | Input::TransportError(id, _) => *id,
             Input::Timeout => {
                 match &mut self.phase {

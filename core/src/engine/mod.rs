@@ -113,6 +113,7 @@ impl<P: Protocol> Engine<P> {
             Input::BodyChunk(id, data) => self.on_chunk(id, data),
             Input::BodyEnd(id) => self.on_end(id),
             Input::BodySent(id, data) => self.on_sent(id, data),
+            Input::BodyProgress(id, n) => self.on_progress(id, n),
             Input::TransportError(id, error) => self.on_transport_error(id, error),
             Input::Timeout => {
                 self.on_timeout();
@@ -245,6 +246,17 @@ impl<P: Protocol> Engine<P> {
         let offset = req.sent;
         req.sent += data.len() as u64;
         self.proto.on_sent(s, offset, data, &mut self.cx);
+        Ok(())
+    }
+
+    fn on_progress(&mut self, id: RequestId, n: u64) -> Result<(), Misuse> {
+        let Some(Step::Op(s)) = self.cx.step_of(id)? else {
+            return Ok(());
+        };
+        let req = self.cx.get_mut(id)?;
+        let offset = req.sent;
+        req.sent = req.sent.saturating_add(n);
+        self.proto.on_progress(s, offset, n, &mut self.cx);
         Ok(())
     }
 
@@ -477,9 +489,10 @@ pub(crate) fn registry_error(action: String, status: u16, body: &[u8]) -> Error 
 /// The request an input is about, and whether it ends it.
 fn about(input: &Input<'_>) -> Option<(RequestId, bool)> {
     match input {
-        Input::Response(id, _) | Input::BodyChunk(id, _) | Input::BodySent(id, _) => {
-            Some((*id, false))
-        }
+        Input::Response(id, _)
+        | Input::BodyChunk(id, _)
+        | Input::BodySent(id, _)
+        | Input::BodyProgress(id, _) => Some((*id, false)),
         Input::BodyEnd(id) | Input::TransportError(id, _) => Some((*id, true)),
         Input::Timeout => None,
     }

@@ -106,6 +106,11 @@ pub(crate) trait Protocol {
     fn on_sent(&mut self, _step: Self::Step, _offset: u64, _data: &[u8], _cx: &mut Cx<Self::Step>) {
     }
 
+    /// The runner sent `n` request body bytes of `step` it could not show, the first at
+    /// `offset` of the body ([`crate::Input::BodyProgress`]).
+    fn on_progress(&mut self, _step: Self::Step, _offset: u64, _n: u64, _cx: &mut Cx<Self::Step>) {
+    }
+
     /// `step`'s request got its whole response (any status), `body_len` request body bytes
     /// of which the runner reported `sent`: before the engine reads the status.
     fn on_done(&mut self, _step: Self::Step, _body_len: u64, _sent: u64, _cx: &mut Cx<Self::Step>) {

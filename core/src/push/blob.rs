@@ -207,9 +207,8 @@ impl BlobUpload {
     /// never saw) stops hashing, leaving verification to the registry.
     pub(crate) fn hash_sent(&mut self, offset: u64, data: &[u8]) {
         let hashed = self.hasher.len();
-        let end = offset.saturating_add(data.len() as u64);
+        let end = self.note_sent(offset, data.len() as u64);
         let limit = self.limit();
-        self.sent_upto = self.sent_upto.max(end.min(limit));
         if offset > hashed || end <= hashed {
             return;
         }
@@ -219,6 +218,13 @@ impl BlobUpload {
             let take = fresh.len().min(usize::try_from(room).unwrap_or(usize::MAX));
             self.hasher.update(&fresh[..take]);
         }
+    }
+
+    /// Counts `n` bytes sent at `offset` (seen or not) as sent; returns where they end.
+    pub(crate) fn note_sent(&mut self, offset: u64, n: u64) -> u64 {
+        let end = offset.saturating_add(n);
+        self.sent_upto = self.sent_upto.max(end.min(self.limit()));
+        end
     }
 
     /// If every byte was seen and they do not hash to the digest: the digest they hash to.

@@ -338,6 +338,14 @@ impl Protocol for Pushing {
         self.maybe_progress(false, cx);
     }
 
+    fn on_progress(&mut self, step: Step, offset: u64, n: u64, cx: &mut Cx<Step>) {
+        self.accountant.count(n);
+        if let Some(b) = step.blob() {
+            self.blobs[b].note_sent(step.body_start() + offset, n);
+        }
+        self.maybe_progress(false, cx);
+    }
+
     fn on_done(&mut self, step: Step, body_len: u64, sent: u64, cx: &mut Cx<Step>) {
         if let Step::Stream(b, ..) = step {
             // Its length is what went: `body_len` is only the most it could have been.

@@ -235,7 +235,13 @@ impl Pushing {
         // so a long upload over a bad link is not cut off by faults spread across it.
         self.blobs[b].attempts = 1;
         self.blobs[b].broken_body = None;
-        self.go_on_from(b, location, committed, cx)
+        self.go_on_from(b, location, committed, cx)?;
+        // What the registry holds now, chunk by chunk: progress for runners that cannot
+        // count bytes as they leave, whatever the reporting interval.
+        if let Some(event) = self.blobs[b].progress() {
+            self.event(event);
+        }
+        Ok(())
     }
 
     /// The registry holds `committed` bytes of blob `b` in the session at `location`: send

@@ -205,6 +205,9 @@ pub struct Driver<'m, P: Plug> {
     pub timeouts: usize,
     pub order: Order,
     pub pace: Pace,
+    /// Request bodies are reported as counts ([`Input::BodyProgress`]), as a browser's
+    /// upload progress tells them, instead of as the bytes ([`Input::BodySent`]).
+    pub sent_as_counts: bool,
     /// Requests answered or failed (the most recent 64), for [`Driver::stray`].
     settled: Vec<RequestId>,
     /// Requests the core gave up on while being answered.
@@ -230,6 +233,7 @@ impl<'m, P: Plug> Driver<'m, P> {
             timeouts: 0,
             order: Order::Fifo,
             pace: Pace::default(),
+            sent_as_counts: false,
             settled: Vec::new(),
             aborted: Vec::new(),
             last_between: None,
@@ -248,6 +252,21 @@ impl<'m, P: Plug> Driver<'m, P> {
     pub fn pace(mut self, pace: Pace) -> Self {
         self.pace = pace;
         self
+    }
+
+    /// The same driver, reporting request bodies as counts only (a browser's runner).
+    pub fn sent_as_counts(mut self) -> Self {
+        self.sent_as_counts = true;
+        self
+    }
+
+    /// Reports `bytes` of request `id`'s body sent: the bytes, or their count.
+    fn report_sent(&mut self, id: RequestId, bytes: &[u8]) {
+        let _ = if self.sent_as_counts {
+            self.input(Input::BodyProgress(id, bytes.len() as u64))
+        } else {
+            self.input(Input::BodySent(id, bytes))
+        };
     }
 
     /// Whether the operation finished.
@@ -515,7 +534,8 @@ impl<'m, P: Plug> Driver<'m, P> {
                     &body[mid..]
                 };
                 if f.complete {
-                    let _ = self.input(Input::BodySent(*id, piece));
+                    let piece = piece.to_vec();
+                    self.report_sent(*id, &piece);
                 }
             }
             self.now = self.now + half;
@@ -627,7 +647,7 @@ impl<'m, P: Plug> Driver<'m, P> {
         let body = self.flights[i].body.clone();
         let half = self.pace.latency / 2;
         if !self.flights[i].head && !body.is_empty() && self.flights[i].complete {
-            let _ = self.input(Input::BodySent(id, &body));
+            self.report_sent(id, &body);
         }
         self.now = self.now + half + half;
         let Some(i) = self.flights.iter().position(|f| f.req.id == id) else {
