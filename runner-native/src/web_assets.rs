@@ -36,7 +36,7 @@ pub fn content_type(path: &str) -> &'static str {
         "svg" => "image/svg+xml",
         "png" => "image/png",
         "ico" => "image/x-icon",
-        "txt" | "md" | "ts" => "text/plain; charset=utf-8",
+        "txt" | "md" | "ts" | "conf" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
 }

@@ -125,6 +125,7 @@ fn feed(op: &mut impl Operation, message: Message, now: Instant) {
         Message::Head(id, head) => op.handle_input(now, tug_core::Input::Response(id, head)),
         Message::Chunk(id, data) => op.handle_input(now, tug_core::Input::BodyChunk(id, &data)),
         Message::End(id) => op.handle_input(now, tug_core::Input::BodyEnd(id)),
+        Message::Progress(id, n) => op.handle_input(now, tug_core::Input::BodyProgress(id, n)),
         Message::Failed(id, err) => op.handle_input(now, tug_core::Input::TransportError(id, err)),
     };
     debug_assert!(result.is_ok(), "runner misuse: {result:?}");

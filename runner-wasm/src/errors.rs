@@ -3,6 +3,7 @@
 //! class here as in the CLI's exit code. Messages come from the core and the runner, which
 //! never put a password or token in them.
 
+use tug_core::http::TransportErrorKind;
 use tug_core::{Error, ErrorClass};
 use wasm_bindgen::JsValue;
 
@@ -16,9 +17,48 @@ pub fn js_error(class: ErrorClass, message: &str) -> JsValue {
     with_code(class.name(), message)
 }
 
-/// The core's error as a JS `Error`.
+/// The core's error as a JS `Error`, with what a page needs to say more than the class:
+/// `.status` (the registry's HTTP status), `.registryCodes` (its error codes, e.g.
+/// `DENIED`), `.excerpt` (a short excerpt of a body that was not the registry's JSON, e.g. a
+/// proxy's HTML page) and `.transport` (what failed below HTTP: [`transport_name`]).
 pub fn from_core(e: &Error) -> JsValue {
-    with_code(code_of(e), &e.to_string())
+    let error = with_code(code_of(e), &e.to_string());
+    let set = |key: &str, value: JsValue| {
+        let _ = js_sys::Reflect::set(&error, &key.into(), &value);
+    };
+    match e {
+        Error::Registry { status, errors, .. } => {
+            set("status", JsValue::from(*status));
+            let codes: js_sys::Array = errors
+                .entries
+                .iter()
+                .map(|entry| JsValue::from_str(&entry.code))
+                .collect();
+            set("registryCodes", codes.into());
+            if let Some(text) = &errors.text {
+                set("excerpt", JsValue::from_str(text));
+            }
+        }
+        Error::Transport { error: t, .. } => set("transport", transport_name(t.kind).into()),
+        _ => {}
+    }
+    error
+}
+
+/// The stable name of what failed below HTTP, for `.transport`.
+pub fn transport_name(kind: TransportErrorKind) -> &'static str {
+    match kind {
+        TransportErrorKind::Connect => "connect",
+        TransportErrorKind::Tls => "tls",
+        TransportErrorKind::NotTls => "not-tls",
+        TransportErrorKind::Io => "io",
+        TransportErrorKind::Timeout => "timeout",
+        TransportErrorKind::Source => "source",
+        TransportErrorKind::Blocked => "blocked",
+        TransportErrorKind::MixedContent => "mixed-content",
+        TransportErrorKind::TooLarge => "too-large",
+        _ => "other",
+    }
 }
 
 fn with_code(code: &str, message: &str) -> JsValue {

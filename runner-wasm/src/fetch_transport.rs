@@ -45,6 +45,8 @@ pub enum Message {
     Head(RequestId, ResponseHead),
     Chunk(RequestId, Vec<u8>),
     End(RequestId),
+    /// This many more request body bytes went out (browsers' uploads, [`crate::xhr_upload`]).
+    Progress(RequestId, u64),
     Failed(RequestId, TransportError),
 }
 
@@ -80,6 +82,11 @@ impl Transport {
             Body::Empty => None,
             Body::Bytes(bytes) => Some(JsValue::from(js_sys::Uint8Array::from(&bytes[..]))),
             Body::BlobRange { blob, start, end } => match self.blobs.slice(*blob, *start, *end) {
+                // Browsers show upload progress only to XMLHttpRequest.
+                Some(slice) if self.browser => {
+                    self.send_xhr(req, slice, controller, tx);
+                    return;
+                }
                 Some(slice) => Some(slice.into()),
                 None => {
                     let error = failure(
@@ -135,6 +142,25 @@ impl Transport {
         wasm_bindgen_futures::spawn_local(async move {
             let id = req.id;
             perform(req, body, &controller, browser, tx).await;
+            inflight.borrow_mut().remove(&id);
+        });
+    }
+
+    /// Uploads `body` with `XMLHttpRequest`, reporting its progress ([`crate::xhr_upload`]).
+    fn send_xhr(
+        &self,
+        req: Request,
+        body: web_sys::Blob,
+        controller: AbortController,
+        tx: Sender<Message>,
+    ) {
+        self.inflight
+            .borrow_mut()
+            .insert(req.id, controller.clone());
+        let inflight = self.inflight.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let id = req.id;
+            crate::xhr_upload::perform(req, body, &controller, tx).await;
             inflight.borrow_mut().remove(&id);
         });
     }
@@ -342,7 +368,7 @@ fn response_head(response: &Response) -> ResponseHead {
 /// The core's class for a rejected `fetch`. Node.js says why in `error.cause.code`;
 /// browsers say only "Failed to fetch", so there a `no-cors` probe of the same URL tells a
 /// registry that answered without CORS permission from one that cannot be reached.
-async fn classify(error: &JsValue, url: &str, browser: bool) -> TransportError {
+pub(crate) async fn classify(error: &JsValue, url: &str, browser: bool) -> TransportError {
     let message = describe_js_error(error);
     let code = js::get(error, "cause")
         .and_then(|c| js::get(&c, "code"))

@@ -4,7 +4,9 @@
 use serde_json::{json, Value};
 use tug_core::limits::{self, BodyProgress};
 
-/// What `fetch` shows of a request body while it is sent: nothing.
+/// What `fetch` shows of a request body while it is sent: nothing. (Browsers' uploads go by
+/// `XMLHttpRequest`, which shows it, but a chunk stays as large as where it does not:
+/// distribution forgets the session of a broken `PATCH`, so a chunk bounds what is lost.)
 pub const BODY_PROGRESS: BodyProgress = BodyProgress::Unseen;
 
 /// `{ jobs, retries, chunkSize, monolithicMax }`, each `{ min?, max?, default }`.

@@ -9,6 +9,7 @@
 //   TUG_REGISTRY_URL    what to type as the registry URL (required)
 //   TUG_REPOSITORY      what to type as repository:tag (required)
 //   TUG_USERNAME, TUG_PASSWORD   credentials to type (optional)
+//   TUG_RETRIES         what to type as the attempts per request (optional)
 //   TUG_TRUST_CERT      a PEM certificate whose key chromium accepts even though no CA it
 //                       knows signed it (--ignore-certificate-errors-spki-list)
 //   TUG_SCREENSHOTS     directory for screenshots; TUG_SCREENSHOT_NAME their name prefix
@@ -18,6 +19,13 @@
 //   TUG_CLEAR_HISTORY=1 at the end, clear the history with its button (pressed twice)
 //   TUG_FILE_VIA=drop   drop the file on the page (a drag-and-drop DataTransfer) instead of
 //                       setting the file input (the file is then read into the page: keep it small)
+//   TUG_SAMPLE_MS=N     every N ms during the push, note what the overall figures show
+//                       (report.samples: [ms since the click, bytes text, bar value, bar max])
+//   TUG_SETTINGS_CHECK=1 after the push, reload and report the form's fields
+//                       (settingsAfterReload), then forget them, reload and report again
+//                       (settingsAfterForget)
+//   TUG_NEW_FILE_CHECK=1 after the push, pick the file again and report what the page shows
+//                       (afterNewFile)
 //   TUG_TIMEOUT_MS      how long a push may take (default 120000)
 //   TUG_CHROMIUM        the browser (default /usr/bin/chromium)
 // Exit status 0 when the page reached an outcome (whatever it was: the caller judges it),
@@ -128,6 +136,10 @@ async function main() {
     await page.fill('#repository', repository);
     if (env.TUG_USERNAME) await page.fill('#username', env.TUG_USERNAME);
     if (env.TUG_PASSWORD) await page.fill('#password', env.TUG_PASSWORD);
+    if (env.TUG_RETRIES) {
+      await page.click('details.advanced summary');
+      await page.fill('#retries', env.TUG_RETRIES);
+    }
     await shot('-ready');
 
     const outcome = () =>
@@ -152,15 +164,39 @@ async function main() {
         offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
       });
       const t0 = Date.now();
-      await page.click('#retry');
+      // One button: after the cancel, Push reads "Retry".
+      report.pushLabelAfterCancel = await page.textContent('#push');
+      await page.click('#push');
       await page.waitForSelector('#status[data-state="working"]', { timeout: 10000 });
       await outcome();
       report.timings.retryMs = Date.now() - t0;
     } else {
+      if (env.TUG_SAMPLE_MS) {
+        await page.evaluate((every) => {
+          const t0 = performance.now();
+          window.__tugSamples = [];
+          const bar = document.getElementById('overall-bar');
+          const sample = () => window.__tugSamples.push([
+            Math.round(performance.now() - t0),
+            document.getElementById('overall-bytes').textContent,
+            bar.value,
+            bar.max,
+          ]);
+          document.getElementById('push').addEventListener('click', () => {
+            window.__tugSampler = setInterval(sample, every);
+          }, { once: true });
+        }, Number(env.TUG_SAMPLE_MS));
+      }
       const t0 = Date.now();
       await page.click('#push');
       await outcome();
       report.timings.pushMs = Date.now() - t0;
+      if (env.TUG_SAMPLE_MS) {
+        report.samples = await page.evaluate(() => {
+          clearInterval(window.__tugSampler);
+          return window.__tugSamples;
+        });
+      }
     }
     Object.assign(report, await readOutcome(page));
     report.retriesShown = await page.$$eval('#retry-list li', (n) => n.map((li) => li.textContent));
@@ -168,6 +204,28 @@ async function main() {
     report.history = await readHistory(page);
     report.indexedDb = await page.evaluate(dumpIndexedDb);
     await shot('');
+
+    if (env.TUG_NEW_FILE_CHECK === '1') {
+      await page.setInputFiles('#file-input', []);
+      await page.setInputFiles('#file-input', tar);
+      await page.waitForSelector('#images:not([hidden])', { timeout: 60000 });
+      report.afterNewFile = await readOutcome(page);
+      report.afterNewFile.blobs = await page.$$eval('#blobs li', (n) => n.length);
+      report.afterNewFile.overallVisible = await page.evaluate(() => !document.getElementById('overall').hidden);
+    }
+
+    if (env.TUG_SETTINGS_CHECK === '1') {
+      const fields = () => page.$$eval('#registry-url, #repository, #username, #password, #jobs, #retries, #chunk',
+        (inputs) => Object.fromEntries(inputs.map((i) => [i.id, i.value])));
+      await page.reload();
+      await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
+      report.settingsAfterReload = await fields();
+      report.localStorage = await page.evaluate(() => JSON.stringify(localStorage));
+      await page.click('#settings-forget');
+      await page.reload();
+      await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
+      report.settingsAfterForget = await fields();
+    }
 
     if (env.TUG_CLEAR_HISTORY === '1') {
       await page.click('#history-clear');
@@ -204,13 +262,16 @@ async function readOutcome(page) {
       error: visible('error-panel')
         ? {
             code: document.getElementById('error-panel').dataset.code ?? null,
+            kind: document.getElementById('error-panel').dataset.kind ?? null,
             title: text('error-title'),
             message: text('error-message'),
             help: document.getElementById('error-help').innerText,
           }
         : null,
       overall: text('overall-bytes'),
-      retryVisible: visible('retry'),
+      retryVisible: document.getElementById('push').dataset.retry === 'true',
+      pushLabel: text('push'),
+      buttons: Array.from(document.querySelectorAll('.actions button')).map((b) => b.textContent),
     };
   });
 }

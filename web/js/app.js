@@ -3,7 +3,8 @@
 
 import { formatBytes, formatDuration, formatRate, formatTime, mediaTypeShort, shortDigest } from './format.js';
 import { FieldError, parseDestination, suggestRepository } from './target.js';
-import { explain } from './explain.js';
+import { cleanMessage, explain } from './explain.js';
+import { Settings } from './settings.js';
 import { History } from './history.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,10 +20,12 @@ const state = {
   blobDigest: new Map(), // plan blob index → digest
   retries: 0,
   lastTotal: 0,
+  progress: null, // the last overall progress report: { moved, total, rate, etaMs, at }
   limits: null, // tug-wasm's limits() once the engine is loaded
 };
 
 const history = new History();
+const settings = new Settings(globalThis.localStorage);
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -85,8 +88,7 @@ async function setFile(file) {
   state.file = file;
   state.images = [];
   state.selected = 0;
-  hideError();
-  show($('retry'), false);
+  clearPushView();
   show($('dropzone'), false);
   show($('file-summary'), true);
   show($('images'), false);
@@ -117,6 +119,28 @@ async function setFile(file) {
   updatePushButton();
 }
 
+/** Forgets what the last push showed: a new file starts afresh. */
+function clearPushView() {
+  hideError();
+  state.progress = null;
+  state.rows.clear();
+  state.blobDigest.clear();
+  $('blobs').replaceChildren();
+  $('retry-list').replaceChildren();
+  show($('retries-box'), false);
+  show($('result'), false);
+  show($('overall'), false);
+  setPushLabel(false);
+  setStatus('idle', 'Choose a file and a destination, then push.');
+}
+
+/** One button pushes: after a failed or cancelled push it reads "Retry" (same file, same
+ * destination), and "Push" again once anything changes. */
+function setPushLabel(retry) {
+  $('push').textContent = retry ? 'Retry' : 'Push';
+  $('push').dataset.retry = retry ? 'true' : 'false';
+}
+
 function formatName(format) {
   return {
     'docker-save': 'docker save archive',
@@ -133,6 +157,7 @@ function clearFile() {
   $('file-input').value = '';
   show($('file-summary'), false);
   show($('dropzone'), true);
+  clearPushView();
   updatePushButton();
   $('file-input').focus();
 }
@@ -304,9 +329,11 @@ function resetProgress(image) {
 }
 
 function labelFor(digest) {
+  // The core's messages name a blob by a short digest (`sha256:0123456789ab`): a prefix.
+  const is = (d) => typeof d === 'string' && d.startsWith(digest);
   for (const img of state.images) {
-    if (img.configDigest === digest) return 'Config';
-    const j = img.layers.findIndex((l) => l.digest === digest);
+    if (is(img.configDigest)) return 'Config';
+    const j = img.layers.findIndex((l) => is(l.digest));
     if (j >= 0) return `Layer ${j + 1} of ${img.layers.length}`;
   }
   return 'Blob';
@@ -378,7 +405,7 @@ function onEvent(ev) {
       const when = formatTime(new Date()).slice(11);
       const delay = Number.isFinite(ev.delay_ms) ? ` in ${formatDuration(ev.delay_ms)}` : '';
       const reason = ev.reason ? `: ${ev.reason}` : '';
-      const what = String(ev.what ?? 'a request').replace(/(?:blob )?(sha256:[0-9a-f]{64})/g, (_, d) => `${labelFor(d).toLowerCase()} (${shortDigest(d)})`);
+      const what = String(ev.what ?? 'a request').replace(/(?:blob )?(sha256:[0-9a-f]{12,64})/g, (_, d) => `${labelFor(d).toLowerCase()} (${shortDigest(d)})`);
       const text = `${when} — retrying ${what}${delay} (attempt ${ev.attempt ?? '?'})${reason}`;
       $('retry-list').append(el('li', { text }));
       show($('retries-box'), true);
@@ -396,18 +423,37 @@ function onEvent(ev) {
       const total = ev.total_bytes ?? 0;
       const moved = ev.transferred_bytes ?? ev.done_bytes ?? 0;
       state.lastTotal = total;
-      const bar = $('overall-bar');
-      bar.max = Math.max(total, 1);
-      bar.value = Math.min(moved, bar.max);
-      const pct = total > 0 ? Math.floor((moved / total) * 100) : 0;
-      $('overall-bytes').textContent = `${formatBytes(moved)} of ${formatBytes(total)} (${pct}%)`;
-      $('overall-speed').textContent = ev.bytes_per_second > 0 ? formatRate(ev.bytes_per_second) : '';
-      $('overall-eta').textContent = Number.isFinite(ev.eta_ms) && moved < total ? `${formatDuration(ev.eta_ms)} left` : '';
+      state.progress = {
+        moved,
+        total,
+        rate: ev.bytes_per_second > 0 ? ev.bytes_per_second : 0,
+        etaMs: Number.isFinite(ev.eta_ms) ? ev.eta_ms : null,
+        at: performance.now(),
+      };
+      renderOverall();
       break;
     }
     default:
       break;
   }
+}
+
+// How often the overall figures are redrawn while a push runs, events or not (the CLI's
+// progress line redraws at this pace too): the ETA counts down between the core's reports.
+const REDRAW_MS = 250;
+
+/** Draws the overall bytes, rate and ETA from the last progress report. */
+function renderOverall() {
+  const p = state.progress;
+  if (!p) return;
+  const bar = $('overall-bar');
+  bar.max = Math.max(p.total, 1);
+  bar.value = Math.min(p.moved, bar.max);
+  const pct = p.total > 0 ? Math.floor((p.moved / p.total) * 100) : 0;
+  $('overall-bytes').textContent = `${formatBytes(p.moved)} of ${formatBytes(p.total)} (${pct}%)`;
+  $('overall-speed').textContent = p.rate > 0 ? formatRate(p.rate) : '';
+  const left = p.etaMs === null ? null : Math.max(0, p.etaMs - (performance.now() - p.at));
+  $('overall-eta').textContent = left !== null && p.moved < p.total && state.running ? `${formatDuration(left)} left` : '';
 }
 
 async function startPush(dest, options) {
@@ -416,11 +462,12 @@ async function startPush(dest, options) {
   state.running = true;
   updatePushButton();
   $('cancel').disabled = false;
-  show($('retry'), false);
   $('file-clear').disabled = true;
   resetProgress(image);
   setStatus('working', `Pushing to ${dest.display}…`);
   const started = performance.now();
+  state.progress = null;
+  const redraw = setInterval(renderOverall, REDRAW_MS);
   const context = {
     registry: dest.origin,
     pageOrigin: window.location.origin,
@@ -456,15 +503,17 @@ async function startPush(dest, options) {
     const code = typeof e?.code === 'string' ? e.code : 'network';
     const duration = performance.now() - started;
     const cancelled = code === 'cancelled';
-    setStatus(cancelled ? 'cancelled' : 'failed', cancelled ? 'Push cancelled' : `Push failed: ${explain(code, context).title}`);
+    const title = explain(code, context, errorDetail(e, messageOf(e))).title;
+    setStatus(cancelled ? 'cancelled' : 'failed', cancelled ? 'Push cancelled' : `Push failed: ${title}`);
     for (const row of state.rows.values()) {
       if (row.item.classList.contains('uploading')) setRow(row, cancelled ? 'waiting' : 'failed', cancelled ? 'stopped' : 'failed');
     }
     $('overall-eta').textContent = '';
-    showError(code, messageOf(e), context);
-    await remember({ ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: messageOf(e), retries: state.retries });
-    show($('retry'), true);
+    showError(code, messageOf(e), context, undefined, e);
+    await remember({ ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries });
+    setPushLabel(true);
   } finally {
+    clearInterval(redraw);
     state.handle = null;
     state.running = false;
     $('cancel').disabled = true;
@@ -483,18 +532,30 @@ function cancel() {
 
 // ---------------------------------------------------------------- errors
 
-function showError(code, message, context, title) {
-  const text = explain(code, context);
+/** The facts tug-wasm gives about an error, for `explain`. */
+function errorDetail(error, message) {
+  return {
+    status: error?.status,
+    registryCodes: error?.registryCodes,
+    transport: error?.transport,
+    message,
+  };
+}
+
+function showError(code, message, context, title, error) {
+  const text = explain(code, context, errorDetail(error, message));
   const panel = $('error-panel');
   panel.dataset.code = code;
+  panel.dataset.kind = text.kind;
   $('error-title').textContent = title || text.title;
-  $('error-message').textContent = code === 'cancelled' ? '' : message;
+  $('error-message').textContent = code === 'cancelled' ? '' : cleanMessage(message, error?.excerpt);
   show($('error-message'), code !== 'cancelled');
   const help = $('error-help');
   help.replaceChildren();
   for (const p of text.paragraphs) help.append(el('p', { text: p }));
   if (text.snippet) help.append(el('pre', {}, el('code', { text: text.snippet })));
   if (text.tips.length) help.append(el('ul', {}, ...text.tips.map((t) => el('li', { text: t }))));
+  if (text.link) help.append(el('p', {}, el('a', { href: text.link.href, target: '_blank', rel: 'noopener', text: text.link.text })));
   show(panel, true);
 }
 
@@ -502,6 +563,7 @@ function hideError() {
   const panel = $('error-panel');
   show(panel, false);
   delete panel.dataset.code;
+  delete panel.dataset.kind;
 }
 
 // ---------------------------------------------------------------- history
@@ -586,7 +648,6 @@ function wire() {
   $('file-clear').addEventListener('click', clearFile);
   $('push-form').addEventListener('submit', onSubmit);
   $('cancel').addEventListener('click', cancel);
-  $('retry').addEventListener('click', () => onSubmit());
   $('history-clear').addEventListener('click', onClearHistory);
   $('copy-digest').addEventListener('click', async () => {
     try {
@@ -600,12 +661,32 @@ function wire() {
   for (const id of ['registry-url', 'repository']) {
     $(id).addEventListener('input', () => $(id).removeAttribute('aria-invalid'));
   }
+  // Settings are remembered as they are typed (never the password); a changed destination
+  // or option makes the next push a new one.
+  for (const id of Settings.FIELDS) {
+    $(id).addEventListener('input', () => {
+      settings.save(readSettings());
+      if (!state.running) setPushLabel(false);
+    });
+  }
+  $('settings-forget').addEventListener('click', () => {
+    settings.clear();
+    for (const id of Settings.FIELDS) $(id).value = '';
+    if (state.limits) applyLimits(state.limits);
+    $('settings-note').textContent = 'Forgotten: nothing is stored in this browser now.';
+  });
   window.addEventListener('beforeunload', (e) => {
     if (state.running) e.preventDefault();
   });
 }
 
+/** The form's remembered fields, by id. */
+function readSettings() {
+  return Object.fromEntries(Settings.FIELDS.map((id) => [id, $(id).value]));
+}
+
 wire();
+for (const [id, value] of Object.entries(settings.load())) $(id).value = value;
 history.init().then(() => {
   if (!history.persistent) {
     $('history-note').textContent = `This browser keeps no history here (${history.problem}); it lasts until the page is closed.`;

@@ -1,18 +1,79 @@
-// What went wrong, in words people can act on: one explanation per error code of the push
-// API (`input`, `auth`, `registry`, `network`, `cors`, `cancelled`). Plain text only; the
-// page renders it with textContent.
+// What went wrong, in words people can act on. The class of an error is the core's (the
+// push API's `.code`: `input`, `auth`, `registry`, `network`, `cors`, `cancelled`); the facts
+// tug-wasm adds (`.status`, `.registryCodes`, `.transport`, `.excerpt`) pick the case within
+// it: unreachable, certificate not trusted, CORS, credentials, denied, not found, too large or
+// over quota, a registry that is down. Plain text only; the page renders it with textContent.
+
+/** The page that explains trusting a private CA (served by `tug web`). */
+export const TRUST_CA_PAGE = 'docs/trust-private-ca.html';
+
+/**
+ * Which case of its class an error is.
+ * @param {string} code   the error's `.code`
+ * @param {object} detail `{ status, registryCodes, transport, message }` from the error
+ * @returns {string} one of `cors`, `mixed-content`, `tls`, `timeout`, `unreachable`, `auth`,
+ *   `denied`, `not-found`, `too-large`, `registry-down`, `registry`, `input`, `cancelled`, `other`
+ */
+export function caseOf(code, detail = {}) {
+  const status = Number(detail.status) || 0;
+  const codes = Array.isArray(detail.registryCodes) ? detail.registryCodes : [];
+  const message = String(detail.message ?? '');
+  switch (code) {
+    case 'cors':
+      return 'cors';
+    case 'network':
+      if (detail.transport === 'mixed-content') return 'mixed-content';
+      if (detail.transport === 'tls' || detail.transport === 'not-tls') return 'tls';
+      if (detail.transport === 'timeout') return 'timeout';
+      return 'unreachable';
+    case 'auth':
+      return status === 403 || codes.includes('DENIED') || /\bdenied\b/i.test(message) ? 'denied' : 'auth';
+    case 'registry':
+      if (status === 413 || codes.includes('SIZE_INVALID') || /quota|too large|storage limit/i.test(message)) return 'too-large';
+      if (status === 404 || codes.some((c) => ['NAME_UNKNOWN', 'NAME_INVALID', 'MANIFEST_UNKNOWN'].includes(c))) return 'not-found';
+      if (status >= 500) return 'registry-down';
+      return 'registry';
+    case 'input':
+    case 'cancelled':
+      return code;
+    default:
+      return 'other';
+  }
+}
+
+/**
+ * The message to show: the core's, with a body excerpt that is markup (a proxy's HTML error
+ * page) turned into a short line of its text, and no markup left at all.
+ * @param {string} message  the error's message
+ * @param {string} [excerpt] the error's `.excerpt`
+ */
+export function cleanMessage(message, excerpt) {
+  let text = String(message ?? '');
+  if (typeof excerpt === 'string' && /<[a-z!/]/i.test(excerpt)) {
+    const words = excerpt.replace(/<[^>]*>?/g, ' ').replace(/&[a-z]+;/gi, ' ').replace(/\s+/g, ' ').trim().slice(0, 80);
+    text = text.replace(excerpt, words ? `an HTML page ("${words}")` : 'an HTML page');
+  }
+  return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+}
 
 /**
  * @param {string} code  the error's `.code`
- * @param {object} ctx   `{ registry, pageOrigin, repository, plainHttp }`: the registry's origin
- *                       (e.g. `https://registry.example.com`), this page's origin, the repository
- * @returns {{ title: string, paragraphs: string[], tips: string[], snippet?: string }}
+ * @param {object} ctx   `{ registry, pageOrigin, repository, plainHttp, target }`: the registry's
+ *                       origin (e.g. `https://registry.example.com`), this page's origin, …
+ * @param {object} [detail] the error's facts (see `caseOf`)
+ * @returns {{ kind: string, title: string, paragraphs: string[], tips: string[], snippet?: string, link?: {href: string, text: string} }}
  */
-export function explain(code, ctx = {}) {
+export function explain(code, ctx = {}, detail = {}) {
+  const kind = caseOf(code, detail);
+  return { kind, ...explainCase(kind, ctx, detail) };
+}
+
+function explainCase(kind, ctx, detail) {
   const registry = ctx.registry || 'the registry';
   const page = ctx.pageOrigin || 'this page';
   const repository = ctx.repository || 'the repository';
-  switch (code) {
+  const status = Number(detail.status) || 0;
+  switch (kind) {
     case 'cors':
       return {
         title: 'The browser blocked the registry (CORS)',
@@ -50,28 +111,99 @@ export function explain(code, ctx = {}) {
       return {
         title: 'The registry refused the credentials',
         paragraphs: [
-          `${registry} did not accept the user name and password, or this account may not push to ${repository}.`,
+          `${registry} did not accept the user name and password for ${repository}.`,
         ],
         tips: [
           'Check the user name and the password or access token (some registries, Docker Hub among them, want an access token instead of the password).',
-          `The account needs push permission on ${repository}; on registries with projects or namespaces the project must exist.`,
           'A registry that allows anonymous pulls still needs credentials to push.',
         ],
       };
-    case 'network':
+    case 'denied':
+      return {
+        title: 'Access denied',
+        paragraphs: [
+          `${registry} knows the account, but it may not push to ${repository}.`,
+        ],
+        tips: [
+          `Ask for push permission on ${repository}; on registries with projects or namespaces the project must exist.`,
+          'Check the repository name: a typo names a repository the account cannot write to.',
+        ],
+      };
+    case 'unreachable':
       return {
         title: 'Could not reach the registry',
         paragraphs: [
-          `The browser could not talk to ${registry}, or the connection kept failing until the retries ran out.`,
+          `The browser could not connect to ${registry}, or the connection kept failing until the retries ran out.`,
         ],
         tips: [
-          'Check the URL and that the registry is running and reachable from this computer.',
           ctx.plainHttp
-            ? 'You asked for plain HTTP (http://): if the registry uses TLS, use https:// instead.'
-            : 'A registry without TLS must be entered with http://, one with TLS with https://.',
-          `If the registry's certificate comes from a private CA, this browser must trust that CA: open ${registry}/v2/ in a new tab to see what the browser says about it.`,
+            ? 'Check the URL and that the registry is running. You asked for plain HTTP (http://): if the registry uses TLS, use https:// instead.'
+            : `Check the URL and that the registry is running. If its certificate comes from a private CA, this browser must trust that CA: open ${registry}/v2/ in a new tab to see what the browser says (see ${TRUST_CA_PAGE}).`,
           'A page served over https:// cannot use a registry on http:// (mixed content).',
         ],
+        link: ctx.plainHttp ? undefined : { href: TRUST_CA_PAGE, text: 'Trusting a private CA in Chromium and Firefox' },
+      };
+    case 'tls':
+      return {
+        title: 'The browser does not trust the registry\'s certificate',
+        paragraphs: [
+          `${registry} answered, but its TLS certificate is not signed by a CA this browser trusts (a private CA or a self-signed certificate), or it does not speak TLS at all.`,
+        ],
+        tips: [
+          `Make the browser trust the CA that signed it (see ${TRUST_CA_PAGE}), then push again.`,
+          'A registry without TLS must be entered with http://.',
+        ],
+        link: { href: TRUST_CA_PAGE, text: 'Trusting a private CA in Chromium and Firefox' },
+      };
+    case 'mixed-content':
+      return {
+        title: 'The browser will not send to a plain-HTTP registry from this page',
+        paragraphs: [`This page was loaded over HTTPS, and ${registry} uses plain HTTP: browsers block that (mixed content).`],
+        tips: ['Serve the registry over HTTPS, or open this page over http:// (tug web on this machine).'],
+      };
+    case 'timeout':
+      return {
+        title: 'The registry stopped answering',
+        paragraphs: [`${registry} took too long to answer, again and again, until the retries ran out.`],
+        tips: [
+          'Check the network and the registry\'s load; a proxy in front of it may be holding requests.',
+          'Push again: the layers the registry already has are skipped.',
+        ],
+      };
+    case 'registry-down':
+      return {
+        title: `The registry is not working (${status || '5xx'})`,
+        paragraphs: [
+          `${registry} answered ${status || 'with a server error'}${status === 502 || status === 504 ? ': the proxy in front of the registry could not get an answer from the registry itself' : ': the registry failed to handle the request'}, and kept doing so until the retries ran out.`,
+        ],
+        tips: [
+          'Check that the registry service is running and its storage has room (its own logs say why it failed).',
+          'Push again in a moment: the layers the registry already has are skipped.',
+        ],
+      };
+    case 'not-found':
+      return {
+        title: 'The registry has no such repository',
+        paragraphs: [`${registry} does not know ${repository}, or does not allow that name.`],
+        tips: [
+          'Check the repository name; some registries (Harbor, GitLab, ECR) create repositories only in an existing project, or never on push.',
+          'Check the registry URL: a path after the host belongs in the repository, not the URL.',
+        ],
+      };
+    case 'too-large':
+      return {
+        title: 'The registry refused the size',
+        paragraphs: [`${registry} (or a proxy in front of it) refused a request as too large, or the account is over its storage quota.`],
+        tips: [
+          'A proxy in front of the registry must accept bodies of any size (nginx: client_max_body_size 0, as in docs/nginx-cors.conf); or lower the chunk size under Advanced.',
+          'Free space, or raise the quota of the account or project.',
+        ],
+      };
+    case 'registry':
+      return {
+        title: 'The registry refused the push',
+        paragraphs: [`${registry} answered with an error${status ? ` (${status})` : ''}; its code and message are above.`],
+        tips: ['The registry\'s message says what it wants; its logs say more.'],
       };
     case 'input':
       return {
@@ -81,16 +213,6 @@ export function explain(code, ctx = {}) {
           'Use a tar written by docker save (docker save -o image.tar IMAGE) or an OCI archive (skopeo copy … oci-archive:image.tar).',
           'A compressed archive (.tar.gz) must be decompressed first (gunzip).',
           'A file that was cut short (an interrupted download or copy) fails this way too.',
-        ],
-      };
-    case 'registry':
-      return {
-        title: 'The registry refused the push',
-        paragraphs: [`${registry} answered with an error; its code and message are above.`],
-        tips: [
-          'NAME_INVALID or NAME_UNKNOWN: the repository name is not allowed here, or does not exist and the registry does not create repositories on push.',
-          'DENIED: the account may not push to this repository, or the tag is immutable.',
-          'A 5xx error: the registry itself has a problem (storage full, a proxy in front of it timed out).',
         ],
       };
     case 'cancelled':

@@ -149,11 +149,38 @@ fn a_wrong_password_shows_the_auth_error() {
         .trust_cert(nginx.cert_file())
         .screenshots("auth-error")
         .env("TUG_CLEAR_HISTORY", "1")
+        .env("TUG_NEW_FILE_CHECK", "1")
+        .env("TUG_SETTINGS_CHECK", "1")
         .run();
     assert_eq!(report["state"], "failed", "{}", text(&report));
     let error = &report["error"];
     assert_eq!(error["code"], "auth", "{}", text(&report));
+    assert_eq!(error["kind"], "auth", "{}", text(&report));
     assert_eq!(error["title"], "The registry refused the credentials");
+    // One button per action: Push itself offers the retry; no second button does the same.
+    assert_eq!(report["pushLabel"], "Retry", "{}", text(&report));
+    assert_eq!(report["buttons"], serde_json::json!(["Retry", "Cancel"]));
+    // Picking a file again clears what the failed push left on the page.
+    let fresh = &report["afterNewFile"];
+    assert_eq!(fresh["error"], Value::Null, "{}", text(&report));
+    assert_eq!(fresh["state"], "idle", "{}", text(&report));
+    assert_eq!(fresh["pushLabel"], "Push", "{}", text(&report));
+    assert_eq!(fresh["blobs"], 0, "{}", text(&report));
+    assert_eq!(fresh["overallVisible"], false, "{}", text(&report));
+    // The form's settings come back after a reload, the password never; "Forget" clears them.
+    let fields = &report["settingsAfterReload"];
+    assert_eq!(fields["registry-url"], nginx.url().as_str(), "{fields}");
+    assert_eq!(fields["repository"], "browser/denied:v1", "{fields}");
+    assert_eq!(fields["username"], USER, "{fields}");
+    assert_eq!(fields["password"], "", "{fields}");
+    assert_eq!(fields["jobs"], "4", "{fields}");
+    let stored = report["localStorage"].as_str().unwrap();
+    assert!(stored.contains("browser/denied:v1"), "{stored}");
+    assert!(!stored.contains("not-the-password"), "{stored}");
+    let forgotten = &report["settingsAfterForget"];
+    assert_eq!(forgotten["registry-url"], "", "{forgotten}");
+    assert_eq!(forgotten["repository"], "", "{forgotten}");
+    assert_eq!(forgotten["username"], "", "{forgotten}");
     assert!(
         !report.to_string().contains("not-the-password"),
         "the password appears on the page: {}",
@@ -278,6 +305,184 @@ fn retries_show_on_the_page_as_they_happen() {
     assert_eq!(report["digest"], pulled.manifest_digest.as_str());
 }
 
+/// The README's local quick start: docker-registry with `docs/registry-cors-local.yml` (only
+/// its values marked CHANGE replaced) answers CORS itself, and the page `tug web` serves
+/// pushes to it over plain HTTP; skopeo reads the image back.
+#[test]
+fn the_local_quick_start_registry_takes_a_push_from_the_page() {
+    require_browser_tools();
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let documented = std::fs::read_to_string(workspace_root().join("docs/registry-cors-local.yml"))
+        .expect("docs/registry-cors-local.yml");
+    let storage = dir.path().join("storage");
+    let mut conf = documented.clone();
+    for (from, to) in [
+        ("/tmp/tug-local-registry", storage.display().to_string()),
+        ("127.0.0.1:5000", format!("127.0.0.1:{port}")),
+        ("http://127.0.0.1:8080", web.origin().to_owned()),
+    ] {
+        assert!(conf.contains(from), "{from} is not in the documented file");
+        conf = conf.replace(from, &to);
+    }
+    let conf_file = dir.path().join("registry.yml");
+    std::fs::write(&conf_file, conf).unwrap();
+    let mut registry = std::process::Command::new(tug_testkit::tools::docker_registry_bin())
+        .arg("serve")
+        .arg(&conf_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    let url = format!("http://127.0.0.1:{port}");
+    // Ready once it answers `GET /v2/` (bounded: 500 tries, 20 ms apart).
+    let answers = || {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let request = format!("GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        let mut head = [0u8; 12];
+        s.write_all(request.as_bytes()).is_ok()
+            && s.read_exact(&mut head).is_ok()
+            && head.starts_with(b"HTTP/1.1 200")
+    };
+    let ready = (0..500).any(|_| {
+        let up = answers();
+        if !up {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        up
+    });
+    assert!(ready, "docker-registry with the documented file did not start");
+    let (tar, _) = docker_archive(dir.path(), 608, 3_000_000);
+
+    let report = PagePush::new(web.url(), &tar, &url, "quick/app:v1")
+        .screenshots("quick-start")
+        .run();
+    let stored = skopeo::inspect_raw(
+        &format!("docker://127.0.0.1:{port}/quick/app:v1"),
+        &["--tls-verify=false"],
+    );
+    let _ = registry.kill();
+    let _ = registry.wait();
+    assert_eq!(report["state"], "success", "{}", text(&report));
+    let manifest = stored.expect("skopeo reads the pushed image");
+    assert_eq!(
+        report["digest"],
+        tug_testkit::hashing::sha256_digest(&manifest).as_str(),
+        "{}",
+        text(&report)
+    );
+}
+
+/// A registry that is down behind its proxy: nginx answers 502 with its HTML error page. The
+/// page says the registry is not working, what to try, and shows no markup.
+#[test]
+fn a_registry_down_behind_nginx_says_so_without_html() {
+    require_browser_tools();
+    // The registry stops after nginx came up: nginx cannot reach its upstream any more.
+    let registry = Registry::plain();
+    let nginx = Nginx::cors_front(&registry);
+    drop(registry);
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, _) = docker_archive(dir.path(), 607, 1_000_000);
+
+    let report = PagePush::new(web.url(), &tar, &nginx.url(), "browser/down:v1")
+        .trust_cert(nginx.cert_file())
+        .screenshots("registry-down")
+        .env("TUG_RETRIES", "2")
+        .run();
+    assert_eq!(report["state"], "failed", "{}", text(&report));
+    let error = &report["error"];
+    assert_eq!(error["code"], "registry", "{}", text(&report));
+    assert_eq!(error["kind"], "registry-down", "{}", text(&report));
+    assert_eq!(error["title"], "The registry is not working (502)");
+    assert_eq!(
+        report["status"],
+        "Push failed: The registry is not working (502)"
+    );
+    let message = error["message"].as_str().unwrap();
+    let help = error["help"].as_str().unwrap();
+    assert!(message.contains("502"), "{message}");
+    assert!(message.contains("502 Bad Gateway"), "a short excerpt: {message}");
+    for shown in [message, help] {
+        assert!(!shown.contains('<'), "markup shown: {shown}");
+    }
+    assert!(help.contains("proxy"), "{help}");
+    assert!(help.contains("registry service is running"), "{help}");
+    assert_eq!(report["pushLabel"], "Retry");
+}
+
+/// Live progress: during a 256 MiB push the page's overall figures, sampled every 100 ms,
+/// never stand still for more than 500 ms while bytes move (uploads go by XMLHttpRequest,
+/// whose upload progress reaches the core as bytes sent).
+#[test]
+fn progress_moves_at_least_every_500_ms_during_a_big_push() {
+    require_browser_tools();
+    let registry = registry_with_auth();
+    let nginx = Nginx::cors_front(&registry);
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_archive(dir.path(), 606, 256 * 1024 * 1024);
+
+    let report = PagePush::new(web.url(), &tar, &nginx.url(), "browser/live:v1")
+        .credentials(USER, PASSWORD)
+        .trust_cert(nginx.cert_file())
+        .screenshots("live-progress")
+        .env("TUG_SAMPLE_MS", "100")
+        .run();
+    assert_eq!(report["state"], "success", "{}", text(&report));
+    let samples: Vec<(u64, String, f64, f64)> = report["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .map(|s| {
+            (
+                s[0].as_u64().unwrap(),
+                s[1].as_str().unwrap_or_default().to_owned(),
+                s[2].as_f64().unwrap(),
+                s[3].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // From the first figure showing bytes moved to the first showing them all.
+    let first = samples
+        .iter()
+        .position(|s| s.2 > 0.0)
+        .unwrap_or_else(|| panic!("no progress shown: {samples:?}"));
+    let last = samples
+        .iter()
+        .position(|s| s.3 > 1.0 && s.2 >= s.3)
+        .unwrap_or(samples.len() - 1);
+    let (mut since, mut still, mut changes) = (samples[first].0, 0, 0);
+    for w in samples[first..=last].windows(2) {
+        if w[1].1 != w[0].1 {
+            changes += 1;
+            since = w[1].0;
+        }
+        still = still.max(w[1].0 - since);
+    }
+    let shown: Vec<String> = samples[first..=last]
+        .iter()
+        .map(|s| format!("{} ms: {}", s.0, s.1))
+        .collect();
+    assert!(
+        still <= 500,
+        "the figures stood still for {still} ms while bytes moved:\n{}",
+        shown.join("\n")
+    );
+    assert!(changes >= 5, "{changes} changes:\n{}", shown.join("\n"));
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "browser/live:v1", &fixture);
+    assert_eq!(report["digest"], pulled.manifest_digest.as_str());
+}
+
 /// `tug web` itself: the embedded files with their types, nothing else.
 #[test]
 fn tug_web_serves_the_embedded_page_and_nothing_else() {
@@ -307,6 +512,16 @@ fn tug_web_serves_the_embedded_page_and_nothing_else() {
     );
     let js = get("GET", "/pkg/tug_wasm.js");
     assert!(js.contains("Content-Type: text/javascript"), "{js}");
+    // The documents the page links to, so a user with only the binary can read them.
+    assert!(index.contains("href=\"docs/nginx-cors.conf\""), "{index}");
+    assert!(index.contains("href=\"docs/trust-private-ca.html\""), "{index}");
+    let conf = get("GET", "/docs/nginx-cors.conf");
+    assert!(conf.starts_with("HTTP/1.1 200 "), "{conf}");
+    assert!(conf.contains("Content-Type: text/plain"), "{conf}");
+    assert!(conf.contains("map $http_origin $registry_cors_origin"), "{conf}");
+    let trust = get("GET", "/docs/trust-private-ca.html");
+    assert!(trust.starts_with("HTTP/1.1 200 "), "{trust}");
+    assert!(trust.contains("Chromium") && trust.contains("Firefox"), "{trust}");
     for path in ["/../Cargo.toml", "/%2e%2e/%2e%2e/etc/passwd", "/nope.html"] {
         let r = get("GET", path);
         assert!(r.starts_with("HTTP/1.1 404 "), "{path}: {r}");

@@ -1,0 +1,51 @@
+// The form's settings remembered in this browser (localStorage): registry URL, repository,
+// user name and the advanced options. Never the password: it is not one of the fields.
+
+const KEY = 'tug-web/settings';
+
+export class Settings {
+  /** The ids of the fields remembered, in the form's order. */
+  static FIELDS = ['registry-url', 'repository', 'username', 'jobs', 'retries', 'chunk'];
+
+  /** @param {Storage | undefined} storage  `localStorage`, or nothing (then nothing is kept) */
+  constructor(storage) {
+    this.storage = storage ?? null;
+  }
+
+  /** The remembered values, by field id (only known fields, only strings). */
+  load() {
+    let stored = {};
+    try {
+      stored = JSON.parse(this.storage?.getItem(KEY) ?? '{}') ?? {};
+    } catch {
+      stored = {};
+    }
+    const out = {};
+    for (const id of Settings.FIELDS) {
+      if (typeof stored[id] === 'string' && stored[id] !== '') out[id] = stored[id];
+    }
+    return out;
+  }
+
+  /** Remembers `values` (by field id); other keys, a password among them, are dropped. */
+  save(values) {
+    const keep = {};
+    for (const id of Settings.FIELDS) {
+      if (typeof values[id] === 'string' && values[id] !== '') keep[id] = values[id];
+    }
+    try {
+      this.storage?.setItem(KEY, JSON.stringify(keep));
+    } catch {
+      // Storage full or refused (private mode): the page works without it.
+    }
+  }
+
+  /** Forgets everything remembered. */
+  clear() {
+    try {
+      this.storage?.removeItem(KEY);
+    } catch {
+      // as in save
+    }
+  }
+}
