@@ -9,6 +9,11 @@ use tug_core::limits::{self, BodyProgress};
 /// distribution forgets the session of a broken `PATCH`, so a chunk bounds what is lost.)
 pub const BODY_PROGRESS: BodyProgress = BodyProgress::Unseen;
 
+/// How often progress is reported: a page redraws at least every 250 ms, and reports twice
+/// as often keep its figures moving between redraws (a browser's upload progress comes about
+/// every 100 ms).
+pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// `{ jobs, retries, chunkSize, monolithicMax }`, each `{ min?, max?, default }`.
 pub fn describe() -> Value {
     let upload = limits::default_upload_size(BODY_PROGRESS);

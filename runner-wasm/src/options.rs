@@ -115,6 +115,7 @@ impl Options<'_> {
         let jobs = self.count_in("jobs", limits::JOBS)?;
         Ok(TransferConfig {
             jobs: usize::from(jobs.unwrap_or(limits::DEFAULT_JOBS)),
+            progress_interval: crate::limits::PROGRESS_INTERVAL,
             ..TransferConfig::default()
         })
     }

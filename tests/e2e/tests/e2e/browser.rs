@@ -469,6 +469,10 @@ fn progress_moves_at_least_every_500_ms_during_a_big_push() {
         }
         still = still.max(w[1].0 - since);
     }
+    eprintln!(
+        "display stood still at most {still} ms; {changes} changes in {} samples",
+        last + 1 - first
+    );
     let shown: Vec<String> = samples[first..=last]
         .iter()
         .map(|s| format!("{} ms: {}", s.0, s.1))
