@@ -988,7 +988,11 @@ fn counted_bytes_move_progress_and_each_confirmed_chunk_is_reported() {
         latency: Duration::from_millis(400),
         ..Pace::default()
     };
-    let run = Run::of(Driver::new(plug, vec![&mut model]).pace(pace).sent_as_counts());
+    let run = Run::of(
+        Driver::new(plug, vec![&mut model])
+            .pace(pace)
+            .sent_as_counts(),
+    );
     let report = run.result.expect("push succeeds");
     assert_eq!(report.bytes_uploaded, 6300);
     assert_pushed(&model, &img);
@@ -1005,10 +1009,15 @@ fn counted_bytes_move_progress_and_each_confirmed_chunk_is_reported() {
         })
         .collect();
     assert!(moving.len() >= 3, "progress while sending: {moving:?}");
-    assert!(moving.iter().any(|p| p.bytes_per_second > 0.0), "{moving:?}");
+    assert!(
+        moving.iter().any(|p| p.bytes_per_second > 0.0),
+        "{moving:?}"
+    );
     assert!(moving.iter().any(|p| p.eta.is_some()), "{moving:?}");
     assert!(
-        moving.windows(2).all(|w| w[0].transferred_bytes <= w[1].transferred_bytes),
+        moving
+            .windows(2)
+            .all(|w| w[0].transferred_bytes <= w[1].transferred_bytes),
         "never backwards: {moving:?}"
     );
 
@@ -1018,7 +1027,11 @@ fn counted_bytes_move_progress_and_each_confirmed_chunk_is_reported() {
     let mut slow_reports = config();
     slow_reports.transfer.progress_interval = Duration::from_secs(3600);
     let plug = PushPlug::new(img.plan.clone(), &img.data, slow_reports);
-    let run = Run::of(Driver::new(plug, vec![&mut model]).pace(pace).sent_as_counts());
+    let run = Run::of(
+        Driver::new(plug, vec![&mut model])
+            .pace(pace)
+            .sent_as_counts(),
+    );
     run.result.expect("push succeeds");
     let reported: Vec<u64> = run
         .events

@@ -84,7 +84,10 @@ fn start(
     xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
     xhr.set_with_credentials(false);
     let progress = handler(seen, |e| {
-        Seen::Sent(e.dyn_ref::<ProgressEvent>().map_or(0.0, ProgressEvent::loaded))
+        Seen::Sent(
+            e.dyn_ref::<ProgressEvent>()
+                .map_or(0.0, ProgressEvent::loaded),
+        )
     });
     let load = handler(seen, |_| Seen::Load);
     let error = handler(seen, |_| Seen::Error);

@@ -108,8 +108,7 @@ pub(crate) trait Protocol {
 
     /// The runner sent `n` request body bytes of `step` it could not show, the first at
     /// `offset` of the body ([`crate::Input::BodyProgress`]).
-    fn on_progress(&mut self, _step: Self::Step, _offset: u64, _n: u64, _cx: &mut Cx<Self::Step>) {
-    }
+    fn on_progress(&mut self, _step: Self::Step, _offset: u64, _n: u64, _cx: &mut Cx<Self::Step>) {}
 
     /// `step`'s request got its whole response (any status), `body_len` request body bytes
     /// of which the runner reported `sent`: before the engine reads the status.

@@ -346,7 +346,8 @@ fn the_local_quick_start_registry_takes_a_push_from_the_page() {
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
             return false;
         };
-        let request = format!("GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
         let mut head = [0u8; 12];
         s.write_all(request.as_bytes()).is_ok()
             && s.read_exact(&mut head).is_ok()
@@ -359,7 +360,10 @@ fn the_local_quick_start_registry_takes_a_push_from_the_page() {
         }
         up
     });
-    assert!(ready, "docker-registry with the documented file did not start");
+    assert!(
+        ready,
+        "docker-registry with the documented file did not start"
+    );
     let (tar, _) = docker_archive(dir.path(), 608, 3_000_000);
 
     let report = PagePush::new(web.url(), &tar, &url, "quick/app:v1")
@@ -411,7 +415,10 @@ fn a_registry_down_behind_nginx_says_so_without_html() {
     let message = error["message"].as_str().unwrap();
     let help = error["help"].as_str().unwrap();
     assert!(message.contains("502"), "{message}");
-    assert!(message.contains("502 Bad Gateway"), "a short excerpt: {message}");
+    assert!(
+        message.contains("502 Bad Gateway"),
+        "a short excerpt: {message}"
+    );
     for shown in [message, help] {
         assert!(!shown.contains('<'), "markup shown: {shown}");
     }
@@ -518,14 +525,23 @@ fn tug_web_serves_the_embedded_page_and_nothing_else() {
     assert!(js.contains("Content-Type: text/javascript"), "{js}");
     // The documents the page links to, so a user with only the binary can read them.
     assert!(index.contains("href=\"docs/nginx-cors.conf\""), "{index}");
-    assert!(index.contains("href=\"docs/trust-private-ca.html\""), "{index}");
+    assert!(
+        index.contains("href=\"docs/trust-private-ca.html\""),
+        "{index}"
+    );
     let conf = get("GET", "/docs/nginx-cors.conf");
     assert!(conf.starts_with("HTTP/1.1 200 "), "{conf}");
     assert!(conf.contains("Content-Type: text/plain"), "{conf}");
-    assert!(conf.contains("map $http_origin $registry_cors_origin"), "{conf}");
+    assert!(
+        conf.contains("map $http_origin $registry_cors_origin"),
+        "{conf}"
+    );
     let trust = get("GET", "/docs/trust-private-ca.html");
     assert!(trust.starts_with("HTTP/1.1 200 "), "{trust}");
-    assert!(trust.contains("Chromium") && trust.contains("Firefox"), "{trust}");
+    assert!(
+        trust.contains("Chromium") && trust.contains("Firefox"),
+        "{trust}"
+    );
     for path in ["/../Cargo.toml", "/%2e%2e/%2e%2e/etc/passwd", "/nope.html"] {
         let r = get("GET", path);
         assert!(r.starts_with("HTTP/1.1 404 "), "{path}: {r}");
