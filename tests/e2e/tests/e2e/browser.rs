@@ -301,6 +301,13 @@ fn retries_show_on_the_page_as_they_happen() {
     assert!(shown.iter().any(|r| r.contains("503")), "{shown:?}");
     assert!(shown.iter().any(|r| r.contains("429")), "{shown:?}");
     assert!(shown.iter().all(|r| r.contains("attempt 2")), "{shown:?}");
+    // The PATCH retried is the big layer's, named as the page lists it.
+    assert!(
+        shown
+            .iter()
+            .any(|r| r.contains("503") && r.contains("layer 3 of 3")),
+        "{shown:?}"
+    );
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "browser/flaky:v1", &fixture);
     assert_eq!(report["digest"], pulled.manifest_digest.as_str());
 }
