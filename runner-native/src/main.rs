@@ -9,6 +9,7 @@ mod config;
 mod credentials;
 mod driver;
 mod exit_code;
+mod file_ext;
 mod history;
 mod interrupt;
 mod oci_dir;
