@@ -205,6 +205,7 @@ pub mod http;
 pub mod limits;
 pub mod listing;
 pub mod manifest;
+pub mod manifest_ops;
 pub mod one_shot;
 pub mod operation;
 pub mod platform;

@@ -55,3 +55,43 @@ impl<R> Outputs for Output<R> {
         Output::Timeout(at)
     }
 }
+
+/// A test driver: a one-shot operation against a registry played by a closure.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Output;
+    use crate::error::Error;
+    use crate::http::{Request, ResponseHead};
+    use crate::operation::{Input, Operation};
+    use crate::time::Instant;
+
+    /// Runs `op` (its outputs from `poll`), answering each request with `registry`;
+    /// returns the result and every request sent, in order.
+    pub(crate) fn run<O: Operation, R>(
+        mut op: O,
+        poll: impl Fn(&mut O) -> Option<Output<R>>,
+        mut registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
+    ) -> (Result<R, Error>, Vec<Request>) {
+        let mut sent = Vec::new();
+        let now = Instant::ZERO;
+        loop {
+            let mut requests = Vec::new();
+            while let Some(output) = poll(&mut op) {
+                match output {
+                    Output::Send(req) => requests.push(req),
+                    Output::Finished(result) => return (result, sent),
+                    _ => {}
+                }
+            }
+            assert!(!requests.is_empty(), "the operation stalled");
+            for req in requests {
+                let (head, body) = registry(&req);
+                op.handle_input(now, Input::Response(req.id, head)).unwrap();
+                op.handle_input(now, Input::BodyChunk(req.id, &body))
+                    .unwrap();
+                op.handle_input(now, Input::BodyEnd(req.id)).unwrap();
+                sent.push(req);
+            }
+        }
+    }
+}

@@ -6,41 +6,16 @@ use super::*;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use crate::http::{Request, ResponseHead};
-use crate::operation::Input;
 use crate::{Credentials, Scheme};
 
 const REGISTRY: &str = "r.example:5000";
 
-/// Runs `listing`, answering each request with `registry`; returns the result and every
-/// request sent.
+/// Runs `listing` against `registry`.
 fn run(
-    mut listing: Listing,
-    mut registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
+    listing: Listing,
+    registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
 ) -> (Result<Listed, Error>, Vec<Request>) {
-    let mut sent = Vec::new();
-    let now = Instant::ZERO;
-    loop {
-        let mut requests = Vec::new();
-        while let Some(output) = listing.poll() {
-            match output {
-                Output::Send(req) => requests.push(req),
-                Output::Finished(result) => return (result, sent),
-                _ => {}
-            }
-        }
-        assert!(!requests.is_empty(), "the listing stalled");
-        for req in requests {
-            let (head, body) = registry(&req);
-            listing
-                .handle_input(now, Input::Response(req.id, head))
-                .unwrap();
-            listing
-                .handle_input(now, Input::BodyChunk(req.id, &body))
-                .unwrap();
-            listing.handle_input(now, Input::BodyEnd(req.id)).unwrap();
-            sent.push(req);
-        }
-    }
+    crate::one_shot::testing::run(listing, Listing::poll, registry)
 }
 
 fn tags_plan(page_size: Option<u32>) -> ListPlan {
