@@ -34,3 +34,4 @@ mod resume;
 mod resume_big;
 mod secrets;
 mod token_auth;
+mod verbs;
