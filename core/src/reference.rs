@@ -181,7 +181,7 @@ impl FromStr for Reference {
     }
 }
 
-fn validate_tag(tag: &str) -> Result<(), &'static str> {
+pub(crate) fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let ok_first = tag
         .bytes()
         .next()

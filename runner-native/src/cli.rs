@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::verbs;
 use crate::config::{RegistryArgs, TransferArgs, UploadArgs};
 
 /// Move container images between files and OCI / Docker registries.
@@ -53,6 +54,18 @@ pub enum Command {
     History(HistoryArgs),
     /// Print the effective settings and where each comes from (default, file, env).
     Config(ConfigArgs),
+    /// List a repository's tags (every page).
+    Ls(verbs::list::LsArgs),
+    /// List a registry's repositories (every page).
+    Catalog(verbs::list::CatalogArgs),
+    /// Print the digest of an image's manifest (`--platform`: that platform's).
+    Digest(verbs::manifest::DigestArgs),
+    /// Print an image's manifest exactly as the registry serves it.
+    Manifest(verbs::manifest::ManifestArgs),
+    /// Give an image new tags in its repository (no blob moves).
+    Tag(verbs::modify::TagArgs),
+    /// Delete an image's manifest from a registry (a tag is resolved to its digest first).
+    Delete(verbs::modify::DeleteArgs),
 }
 
 #[derive(Args, Debug)]

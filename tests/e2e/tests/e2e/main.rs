@@ -35,3 +35,4 @@ mod resume;
 mod resume_big;
 mod secrets;
 mod token_auth;
+mod verbs;
