@@ -94,11 +94,12 @@ pub struct CopyArgs {
     pub source: String,
     /// Where to copy it.
     pub target: String,
-    /// The platform to take from a multi-platform source (default: this machine's).
+    /// Copy only this platform's image of a multi-platform source (default: every
+    /// platform and the index itself, unchanged).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// Copy every platform of a multi-platform source, and its index.
-    #[arg(long)]
+    /// Copy every platform and the index (the default; kept for scripts that say so).
+    #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -144,7 +145,8 @@ pub struct PullArgs {
     /// oci-archive, else an OCI layout directory).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
-    /// The platform to take from a multi-platform image (default: this machine's).
+    /// The platform to take from a multi-platform image (default: linux on this machine's
+    /// architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// Keep every platform of a multi-platform image (not for docker-archive).

@@ -68,7 +68,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Some(p) => p
             .parse::<Platform>()
             .map_err(|e| CliError::Usage(e.to_string()))?,
-        None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
+        None => Platform::default_for_arch(std::env::consts::ARCH),
     };
     let format = args.output.as_deref().map(|o| infer_format(o, args.format));
     let store_flag = args.store.as_ref().and_then(|s| s.as_deref());

@@ -60,14 +60,15 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Some(p) => p
             .parse::<Platform>()
             .map_err(|e| CliError::Usage(e.to_string()))?,
-        None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
+        None => Platform::default_for_arch(std::env::consts::ARCH),
     };
     let plan = CopyPlan {
         sources: copy_sources,
         target: dst.clone(),
         target_config,
         platform,
-        all_platforms: args.all_platforms,
+        // The whole index unless --platform narrows it (crane, regctl and oras copy so).
+        all_platforms: args.platform.is_none(),
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
