@@ -205,6 +205,7 @@ pub mod http;
 pub mod limits;
 pub mod manifest;
 pub mod operation;
+pub mod place;
 pub mod platform;
 pub mod progress;
 pub mod pull;

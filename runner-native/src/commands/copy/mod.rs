@@ -1,9 +1,10 @@
-//! `tug copy SRC DST`: registry to registry, driven by the core's [`Copy`]: the source's
+//! `tug copy SRC DST`: between any two places ([`between`]); registry to registry, driven by the core's [`Copy`]: the source's
 //! manifests are read first (its mirror's, if the config names one), then every upload body
 //! of the push to the target is a stream of bytes the core reads from the source and hands
 //! over piece by piece — from one socket to the other, never to disk, with bounded buffers
 //! in between.
 
+mod between;
 mod pipes;
 
 use std::time::Instant as Clock;
@@ -27,8 +28,10 @@ use pipes::Pipes;
 
 pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let src: Reference = parse(&args.source, "source")?;
-    let dst: Reference = parse(&args.target, "target")?;
+    let (src, dst) = match between::route(&args)? {
+        between::Route::Registries(src, dst) => (src, dst),
+        between::Route::Places(src, dst) => return between::run((src, dst), args, settings, history),
+    };
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
@@ -123,12 +126,6 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         );
     }
     Ok(())
-}
-
-fn parse(text: &str, what: &str) -> Result<Reference, CliError> {
-    let text = text.strip_prefix("docker://").unwrap_or(text);
-    text.parse()
-        .map_err(|e| CliError::Usage(format!("{what}: {e}")))
 }
 
 /// The transport of each side: every source's, and the target's.
