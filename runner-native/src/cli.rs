@@ -107,6 +107,8 @@ pub struct CopyArgs {
     #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
     #[command(flatten)]
+    pub sides: crate::credentials::SideCredentialArgs,
+    #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,

@@ -12,6 +12,7 @@ use tug_core::Reference;
 use crate::cli::{CopyArgs, LoadArgs, OutputFormat, PullArgs, PushArgs, SaveArgs};
 use crate::commands::{pull, push, store};
 use crate::config::{Settings, UploadArgs};
+use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
@@ -59,12 +60,19 @@ pub fn run(
                 Place::Store(name) => store_name(name, "source")?,
                 other => other.to_string(),
             };
+            if args.sides.src_creds.is_some() {
+                return usage(format!("--src-creds: the source is a {}", src.kind_name()));
+            }
+            let (_, dst_creds) =
+                credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
+            let mut registry = args.registry;
+            registry.credentials.given = dst_creds;
             let push = PushArgs {
                 source,
                 store: args.store,
                 target: target.to_string(),
                 image: None,
-                registry: args.registry,
+                registry,
                 transfer: args.transfer,
                 upload: UploadArgs::default(),
                 dry_run: false,
@@ -83,6 +91,14 @@ pub fn run(
             };
             // An archive of docker's holds one platform: without --platform, this machine's.
             let one_platform = matches!(dst, Place::File { kind: FileKind::DockerArchive, .. });
+            if args.sides.dest_creds.is_some() {
+                return usage(format!("--dest-creds: the target is a {}", dst.kind_name()));
+            }
+            // The source is the only registry: -u and TUG_* are its, as for `tug pull`.
+            let (src_creds, flags) =
+                credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
+            let mut registry = args.registry;
+            registry.credentials.given = src_creds.or(flags);
             let pull = PullArgs {
                 image: image.to_string(),
                 output,
@@ -90,7 +106,7 @@ pub fn run(
                 all_platforms: args.platform.is_none() && !one_platform,
                 platform: args.platform,
                 store: args.store.map(Some),
-                registry: args.registry,
+                registry,
                 transfer: args.transfer,
                 name,
             };
