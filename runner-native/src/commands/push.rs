@@ -482,10 +482,7 @@ fn print_result(
         return;
     }
     if progress != ProgressMode::None {
-        errln!(
-            "{}",
-            done_line(&Totals::of_push("Pushed", report, peak))
-        );
+        errln!("{}", done_line(&Totals::of_push("Pushed", report, peak)));
     }
     outln!("{target}");
     outln!("{pushed}");

@@ -25,6 +25,7 @@ mod hostile_text;
 mod interop;
 mod interrupt;
 mod multi_platform;
+mod network;
 mod node_embedding;
 mod planted_links;
 mod pull;
