@@ -210,10 +210,7 @@ mod tests {
         ));
         assert_eq!(parse("oci:").unwrap_err().to_string(), "oci: names no path");
         assert_eq!(parse("store:"), Ok(Place::Store(String::new())));
-        assert!(matches!(
-            parse("docker://"),
-            Err(PlaceError::Reference(_))
-        ));
+        assert!(matches!(parse("docker://"), Err(PlaceError::Reference(_))));
         assert_eq!(parse("oci:d").unwrap().kind_name(), "oci");
         assert_eq!(parse("oci:d").unwrap().to_string(), "oci:d");
     }

@@ -76,11 +76,7 @@ pub fn sides_from_args(
 
 /// `USER[:PASSWORD]` of one side, the password from the text, standard input or the side's
 /// variable.
-fn side(
-    creds: &Option<String>,
-    stdin: bool,
-    side: &Side,
-) -> Result<Option<Credentials>, CliError> {
+fn side(creds: &Option<String>, stdin: bool, side: &Side) -> Result<Option<Credentials>, CliError> {
     let Some(text) = creds else {
         if stdin {
             return Err(CliError::Usage(format!(
@@ -167,7 +163,10 @@ mod tests {
     #[test]
     fn user_and_password_split_at_the_first_colon() {
         let c = given("alice:pa:ss").unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("alice", "pa:ss"));
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("alice", "pa:ss")
+        );
         assert!(matches!(given(":secret"), Err(CliError::Usage(_))));
         assert!(matches!(
             side(&None, true, &DESTINATION),

@@ -31,10 +31,15 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
     let parse = |text: &str, what: &str| {
         place::parse(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
     };
-    Ok(match (parse(&args.source, "source")?, parse(&args.target, "target")?) {
-        (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
-        (s, d) => Route::Places(s, d),
-    })
+    Ok(
+        match (
+            parse(&args.source, "source")?,
+            parse(&args.target, "target")?,
+        ) {
+            (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
+            (s, d) => Route::Places(s, d),
+        },
+    )
 }
 
 /// Copies from `src` to `dst`, neither pair being two registries.
@@ -90,7 +95,13 @@ pub fn run(
                 Place::Registry(_) => unreachable!("matched above"),
             };
             // An archive of docker's holds one platform: without --platform, this machine's.
-            let one_platform = matches!(dst, Place::File { kind: FileKind::DockerArchive, .. });
+            let one_platform = matches!(
+                dst,
+                Place::File {
+                    kind: FileKind::DockerArchive,
+                    ..
+                }
+            );
             if args.sides.dest_creds.is_some() {
                 return usage(format!("--dest-creds: the target is a {}", dst.kind_name()));
             }

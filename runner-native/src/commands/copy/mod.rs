@@ -30,7 +30,9 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let origin = Clock::now();
     let (src, dst) = match between::route(&args)? {
         between::Route::Registries(src, dst) => (src, dst),
-        between::Route::Places(src, dst) => return between::run((src, dst), args, settings, history),
+        between::Route::Places(src, dst) => {
+            return between::run((src, dst), args, settings, history)
+        }
     };
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);

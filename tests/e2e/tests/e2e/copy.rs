@@ -143,7 +143,10 @@ fn a_copy_keeps_the_whole_index_by_default() {
     let digest = |bytes: Vec<u8>| tug_testkit::hashing::sha256_digest(&bytes);
     let at_a = digest(skopeo::inspect_raw_in(&a, "multi/app:v1").unwrap());
     let at_b = digest(skopeo::inspect_raw_in(&b, "multi/copy:v1").unwrap());
-    assert_eq!(at_a, at_b, "the destination serves the source's index digest");
+    assert_eq!(
+        at_a, at_b,
+        "the destination serves the source's index digest"
+    );
     for child in &children {
         let m = skopeo::inspect_raw_in(&b, &format!("multi/copy@{child}")).unwrap();
         assert_eq!(&digest(m), child);

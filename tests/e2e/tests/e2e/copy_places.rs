@@ -30,8 +30,12 @@ fn layout(env: &Env, seed: u64) -> (String, FixtureImage) {
 fn skopeo_reads_all_of(env: &Env, place: &str) {
     let scratch = env.path("skopeo-check");
     let _ = std::fs::remove_dir_all(&scratch);
-    skopeo::copy(place, &format!("oci:{}:x", scratch.display()), skopeo::NO_ARGS)
-        .unwrap_or_else(|e| panic!("skopeo cannot copy out of {place}: {e}"));
+    skopeo::copy(
+        place,
+        &format!("oci:{}:x", scratch.display()),
+        skopeo::NO_ARGS,
+    )
+    .unwrap_or_else(|e| panic!("skopeo cannot copy out of {place}: {e}"));
 }
 
 #[test]
@@ -51,7 +55,12 @@ fn registry_to_oci_layout_named_as_asked() {
     push(&registry, &dir, "app/src:v1").assert_success();
     let out = env.path("out");
     let dst = format!("oci:{}:named", out.display());
-    copy(&env, &format!("docker://{}", registry.image("app/src:v1")), &dst).assert_success();
+    copy(
+        &env,
+        &format!("docker://{}", registry.image("app/src:v1")),
+        &dst,
+    )
+    .assert_success();
     let served = skopeo::inspect_raw_in(&registry, "app/src:v1").unwrap();
     let written = skopeo::inspect_raw(&dst, skopeo::NO_ARGS).unwrap();
     assert_eq!(sha256_digest(&written), sha256_digest(&served));
@@ -148,7 +157,11 @@ fn places_that_make_no_sense_are_usage_errors() {
         out.stderr_str()
     );
     let out = copy(&env, "store:app:1", "store:").assert_code(2);
-    assert!(out.stderr_str().contains("both sides"), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("both sides"),
+        "{}",
+        out.stderr_str()
+    );
     let out = copy(&env, "oci:./nowhere:v1", "oci:./elsewhere").assert_code(2);
     assert!(
         out.stderr_str().contains("oci: layout is not supported"),

@@ -149,7 +149,11 @@ fn per_side_credentials_reach_only_their_own_registry() {
     let fixture = write_oci_layout(&layout, &ImageSpec::new(34).layer(40_000), "v1");
     crate::common::push(&a, &layout, "team/app:v1").assert_success();
     let (pa, pb) = (FaultProxy::start(&a), FaultProxy::start(&b));
-    let tug = || crate::common::hermetic(Tug::new(), env.dir.path()).arg("copy").arg("--plain-http");
+    let tug = || {
+        crate::common::hermetic(Tug::new(), env.dir.path())
+            .arg("copy")
+            .arg("--plain-http")
+    };
     tug()
         .env("TUG_SRC_PASSWORD", src_password)
         .args(["--progress", "plain", "--src-creds", src_user])
