@@ -22,18 +22,17 @@ use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::save_stream::pull_sink::TarPull;
 use crate::transport::{NoBodies, Transport};
 
-/// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
-/// `~/.local/share/tug/store`.
+/// The local store: `--store`, `$TUG_STORE`, else `tug/store` in the data folder
+/// ([`crate::places`]: `$XDG_DATA_HOME`, `~/.local/share`, `%LOCALAPPDATA%`).
 pub fn store_dir(flag: Option<&Path>) -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let env = crate::places::process_env;
     flag.map(Path::to_path_buf)
-        .or_else(|| env("TUG_STORE"))
-        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("tug/store")))
-        .or_else(|| env("HOME").map(|h| h.join(".local/share/tug/store")))
+        .or_else(|| {
+            env("TUG_STORE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| crate::places::data_home(&env).map(|d| d.join("tug").join("store")))
         .unwrap_or_else(|| PathBuf::from(".tug-store"))
 }
 
