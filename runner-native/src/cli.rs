@@ -63,7 +63,7 @@ pub struct PushArgs {
     /// The local store, for store images as SOURCE.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Where to push: `registry[:port]/repository[:tag|@digest]`.
+    /// Where to push: `registry[:port]/repository[:tag|@digest]` (`docker://` allowed).
     pub target: String,
     /// Which image of a file holding several (a name such as `app:1.0`, or an index).
     #[arg(long)]
@@ -77,6 +77,8 @@ pub struct PushArgs {
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub result: crate::output::ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -103,7 +105,8 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
-    pub transfer: TransferArgs,
+    pub transfer: TransferArgs,    #[command(flatten)]
+    pub result: crate::output::ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -158,7 +161,8 @@ pub struct PullArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
-    pub transfer: TransferArgs,
+    pub transfer: TransferArgs,    #[command(flatten)]
+    pub result: crate::output::ResultArgs,
 }
 
 #[derive(Args, Debug)]

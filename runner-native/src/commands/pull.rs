@@ -55,14 +55,10 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
 
 pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let image: Reference = args
-        .image
-        .strip_prefix("docker://")
-        .unwrap_or(&args.image)
-        .parse()
-        .map_err(|e| CliError::Usage(format!("image: {e}")))?;
+    let image = Reference::parse_registry(&args.image).map_err(|e| CliError::Usage(format!("image: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
+    args.result.apply(&mut settings);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let platform = match &args.platform {
         Some(p) => p
@@ -242,6 +238,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             root.digest
         );
     }
+    args.result.write_digest(&root.digest)?;
     Ok(())
 }
 

@@ -31,6 +31,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let dst: Reference = parse(&args.target, "target")?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
+    args.result.apply(&mut settings);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<Reference> = mirror.into_iter().chain([src.clone()]).collect();
@@ -107,13 +108,14 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         });
         outln!("{v}");
     } else {
+        // People read standard error; standard output is the one line scripts take.
         if mode != ProgressMode::None {
             errln!(
                 "{}",
                 done_line(&Totals::of_push("Copied", &report, display.peak()))
             );
+            errln!("{dst}");
         }
-        outln!("{dst}");
         outln!(
             "{}/{}@{}",
             dst.registry,
@@ -121,13 +123,12 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             report.manifest_digest
         );
     }
+    args.result.write_digest(&report.manifest_digest)?;
     Ok(())
 }
 
 fn parse(text: &str, what: &str) -> Result<Reference, CliError> {
-    let text = text.strip_prefix("docker://").unwrap_or(text);
-    text.parse()
-        .map_err(|e| CliError::Usage(format!("{what}: {e}")))
+    Reference::parse_registry(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
 }
 
 /// The transport of each side: every source's, and the target's.

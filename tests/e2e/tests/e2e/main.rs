@@ -12,6 +12,7 @@ mod closed_pipes;
 mod compress;
 mod compressed_archive;
 mod config;
+mod conventions;
 mod copy;
 mod credential_routing;
 mod credentials;

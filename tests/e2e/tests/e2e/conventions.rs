@@ -1,0 +1,109 @@
+//! The conventions scripts rely on, as skopeo, podman and crane taught them: push and copy
+//! print exactly the pinned reference on standard output, `--digestfile` and `-q`, the
+//! `docker://` prefix, and the exit code of an image that is not there.
+
+use crate::common::{push, tug_for};
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
+use tug_testkit::{ImageSpec, Registry, Tug, TugOutput};
+
+/// The one line of standard output, which must be all of it.
+fn only_line(out: &TugOutput) -> String {
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stdout:\n{out}");
+    assert!(stdout.ends_with('\n'), "{out}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn push_prints_only_the_pinned_reference_and_takes_docker_s_prefix() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(141).layer(30_000), "v1");
+    let digestfile = dir.path().join("digest");
+    let out = tug_for(&registry)
+        .args(["--progress", "plain", "--digestfile"])
+        .arg(&digestfile)
+        .arg(&layout)
+        .arg(format!("docker://{}", registry.image("conv/app:v1")))
+        .run()
+        .assert_success();
+    let pushed = pull_with_skopeo_and_compare(&registry, "conv/app:v1", &fixture);
+    let pinned = format!(
+        "{}@{}",
+        registry.image("conv/app"),
+        pushed.manifest_digest
+    );
+    assert_eq!(only_line(&out), pinned);
+    // What people read is on standard error: the summary and the target.
+    let stderr = out.stderr_str();
+    assert!(stderr.contains("Pushed "), "{out}");
+    assert!(stderr.contains(&registry.image("conv/app:v1")), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&digestfile).unwrap(),
+        pushed.manifest_digest,
+        "the digest file holds the digest alone, as skopeo writes it"
+    );
+}
+
+#[test]
+fn quiet_push_copy_and_pull_print_the_result_and_nothing_on_stderr() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(142).layer(20_000), "v1");
+    let quiet_push = tug_for(&a)
+        .args(["-q", "--plain-http"])
+        .arg(&layout)
+        .arg(a.image("conv/quiet:v1"))
+        .run()
+        .assert_success();
+    let digest = pull_with_skopeo_and_compare(&a, "conv/quiet:v1", &fixture).manifest_digest;
+    assert_eq!(only_line(&quiet_push), format!("{}@{digest}", a.image("conv/quiet")));
+    assert_eq!(quiet_push.stderr_str(), "", "{quiet_push}");
+
+    let digestfile = dir.path().join("copied");
+    let copied = Tug::new()
+        .args(["copy", "--quiet", "--plain-http", "--digestfile"])
+        .arg(&digestfile)
+        .arg(a.image("conv/quiet:v1"))
+        .arg(format!("docker://{}", b.image("conv/copied:v2")))
+        .run()
+        .assert_success();
+    assert_eq!(only_line(&copied), format!("{}@{digest}", b.image("conv/copied")));
+    assert_eq!(copied.stderr_str(), "", "{copied}");
+    assert_eq!(std::fs::read_to_string(&digestfile).unwrap(), digest);
+    pull_with_skopeo_and_compare(&b, "conv/copied:v2", &fixture);
+
+    let pulled_digest = dir.path().join("pulled");
+    let pulled = Tug::new()
+        .args(["pull", "-q", "--plain-http", "--digestfile"])
+        .arg(&pulled_digest)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg(b.image("conv/copied:v2"))
+        .run()
+        .assert_success();
+    assert_eq!(pulled.stderr_str(), "", "{pulled}");
+    assert_eq!(std::fs::read_to_string(&pulled_digest).unwrap(), digest);
+}
+
+#[test]
+fn a_copy_without_quiet_keeps_its_summary_on_stderr() {
+    let a = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(143).layer(10_000), "v1");
+    push(&a, &layout, "conv/src:v1").assert_success();
+    let out = Tug::new()
+        .args(["copy", "--progress", "plain"])
+        .arg(a.image("conv/src:v1"))
+        .arg(a.image("conv/dst:v1"))
+        .run()
+        .assert_success();
+    let line = only_line(&out);
+    assert!(line.starts_with(&format!("{}@sha256:", a.image("conv/dst"))), "{out}");
+    assert!(out.stderr_str().contains("Copied "), "{out}");
+}
