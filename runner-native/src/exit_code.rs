@@ -12,6 +12,8 @@ pub const USAGE: i32 = 2;
 pub const INVALID_INPUT: i32 = 3;
 /// Authentication failed or was refused.
 pub const AUTH: i32 = 4;
+/// The image or repository is not in the registry (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`).
+pub const NOT_FOUND: i32 = 7;
 /// The registry or the network failed (a browser's CORS refusal too, which only tug-wasm
 /// meets).
 pub const REGISTRY: i32 = 5;
@@ -82,6 +84,7 @@ pub fn of_class(class: ErrorClass) -> i32 {
         ErrorClass::Usage => USAGE,
         ErrorClass::Input => INVALID_INPUT,
         ErrorClass::Auth => AUTH,
+        ErrorClass::NotFound => NOT_FOUND,
         ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => REGISTRY,
         ErrorClass::Cancelled => CANCELLED,
     }
@@ -98,6 +101,7 @@ mod tests {
             ErrorClass::Usage => 2,
             ErrorClass::Input => 3,
             ErrorClass::Auth => 4,
+            ErrorClass::NotFound => 7,
             ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => 5,
             ErrorClass::Cancelled => 130,
         };

@@ -107,3 +107,39 @@ fn a_copy_without_quiet_keeps_its_summary_on_stderr() {
     assert!(line.starts_with(&format!("{}@sha256:", a.image("conv/dst"))), "{out}");
     assert!(out.stderr_str().contains("Copied "), "{out}");
 }
+
+/// A tag the repository lacks and a repository the registry lacks exit with the not-found
+/// code, which the history records as its class; skopeo sees neither either. (distribution
+/// answers both with `MANIFEST_UNKNOWN`; `NAME_UNKNOWN`, which other registries send for an
+/// unknown repository, is in the core's class table.)
+#[test]
+fn an_image_that_is_not_there_exits_with_the_not_found_code() {
+    let registry = Registry::plain();
+    let env = crate::common::Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(144).layer(1_000), "v1");
+    push(&registry, &layout, "conv/there:v1").assert_success();
+    for missing in ["conv/there:v2", "conv/nowhere:v1"] {
+        assert!(tug_testkit::skopeo::inspect_raw_in(&registry, missing).is_err());
+        let out = env
+            .tug()
+            .args(["pull", "--plain-http", "-o"])
+            .arg(dir.path().join("out"))
+            .arg(registry.image(missing))
+            .run()
+            .assert_code(crate::common::NOT_FOUND);
+        assert!(out.stderr_str().contains("MANIFEST_UNKNOWN"), "{out}");
+    }
+    let history = env
+        .tug()
+        .args(["history", "--json"])
+        .run()
+        .assert_success();
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(records.len(), 2, "{history}");
+    for record in &records {
+        assert_eq!(record["error_class"], "not_found", "{record}");
+        assert_eq!(record["exit_code"], crate::common::NOT_FOUND, "{record}");
+    }
+}
