@@ -21,7 +21,8 @@ pub const REGISTRY: i32 = 5;
 pub const WEB_NOT_BUILT: i32 = 6;
 /// `tug web`: the address could not be listened on.
 pub const SERVE: i32 = 1;
-/// Cancelled by the user (as a shell reports SIGINT).
+/// Cancelled by the user (as a shell reports SIGINT); SIGTERM and SIGHUP give their own
+/// 128 + signal ([`crate::interrupt::exit_code`]).
 pub const CANCELLED: i32 = 130;
 
 /// Why a command failed, with its exit code.
@@ -69,8 +70,10 @@ impl CliError {
         }
     }
 
+    /// The exit code: its class's, and for a cancellation the signal's that asked for it.
     pub fn code(&self) -> i32 {
         match (self, self.class()) {
+            (_, Some(ErrorClass::Cancelled)) => crate::interrupt::exit_code(),
             (_, Some(class)) => of_class(class),
             (CliError::WebNotBuilt(_), None) => WEB_NOT_BUILT,
             (_, None) => SERVE,
