@@ -100,7 +100,8 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let sources: Vec<&Reference> = mirror.iter().chain([&image]).collect();
     let mut sink_error: Option<CliError> = None;
     // One look-up for every registry (`--password-stdin` can be read only once).
-    let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
+    let scopes: Vec<String> = sources.iter().map(|r| credentials::scope(r)).collect();
+    let registries: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let creds =
         credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());

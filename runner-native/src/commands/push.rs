@@ -44,7 +44,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let credentials = credentials::for_registries(
         &args.registry.credentials,
         &target.registry,
-        &[&target.registry],
+        &[&credentials::scope(&target)],
     )?
     .pop()
     .flatten();
