@@ -53,6 +53,11 @@ pub enum Command {
     History(HistoryArgs),
     /// Print the effective settings and where each comes from (default, file, env).
     Config(ConfigArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(crate::commands::completion::CompletionArgs),
+    /// Write a man page for tug and for each of its commands into DIR.
+    #[command(hide = true)]
+    Man(crate::commands::completion::ManArgs),
 }
 
 #[derive(Args, Debug)]

@@ -71,6 +71,8 @@ fn main() -> ExitCode {
         cli::Command::Web(args) => commands::web::run(args),
         cli::Command::History(args) => commands::history::run(args),
         cli::Command::Config(args) => commands::config::run(args),
+        cli::Command::Completion(args) => commands::completion::completion(args),
+        cli::Command::Man(args) => commands::completion::man(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),

@@ -143,3 +143,126 @@ fn an_image_that_is_not_there_exits_with_the_not_found_code() {
         assert_eq!(record["exit_code"], crate::common::NOT_FOUND, "{record}");
     }
 }
+
+/// The commands `tug --help` lists (the `help` pseudo-command aside).
+fn commands() -> Vec<String> {
+    let help = Tug::new().arg("--help").run().assert_success().stdout_str();
+    let listed: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(listed.len() > 10, "{help}");
+    listed
+}
+
+/// The long options `tug push --help` lists.
+fn push_options() -> Vec<String> {
+    let help = Tug::new()
+        .args(["push", "--help"])
+        .run()
+        .assert_success()
+        .stdout_str();
+    let options: Vec<String> = help
+        .lines()
+        .filter_map(|l| l.trim_start().split("--").nth(1).filter(|_| l.trim_start().starts_with('-')))
+        .filter_map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).next())
+        .filter(|o| !o.is_empty())
+        .map(|o| format!("--{o}"))
+        .collect();
+    for expected in ["--dry-run", "--digestfile", "--quiet", "--jobs", "--compress"] {
+        assert!(options.iter().any(|o| o == expected), "{expected} in {options:?}");
+    }
+    options
+}
+
+/// What bash offers for the `words` typed so far (the last being completed), with tug's
+/// completion script loaded.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let line = words.join(" ");
+    let program = format!(
+        "source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; \
+         COMP_POINT={point}; _tug tug '{current}' '{previous}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script = script.display(),
+        words = words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(" "),
+        cword = words.len() - 1,
+        point = line.len(),
+        current = words[words.len() - 1],
+        previous = words[words.len() - 2],
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn completion_scripts_name_every_command() {
+    let commands = commands();
+    let bash = Tug::new()
+        .args(["completion", "bash"])
+        .run()
+        .assert_success()
+        .stdout_str();
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), &bash).unwrap();
+    let offered = bash_completes(script.path(), &["tug", ""]);
+    for command in &commands {
+        assert!(offered.contains(command), "bash does not offer {command}: {offered:?}");
+    }
+    let options = bash_completes(script.path(), &["tug", "push", "--d"]);
+    assert_eq!(options, ["--dry-run", "--digestfile"]);
+    for shell in ["zsh", "fish", "powershell"] {
+        let script = Tug::new()
+            .args(["completion", shell])
+            .run()
+            .assert_success()
+            .stdout_str();
+        for command in &commands {
+            assert!(script.contains(command.as_str()), "{shell} lacks {command}");
+        }
+    }
+}
+
+#[test]
+fn man_pages_cover_every_command_and_every_push_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    Tug::new().arg("man").arg(&pages).run().assert_success();
+    assert!(pages.join("tug.1").is_file());
+    for command in commands() {
+        let page = pages.join(format!("tug-{command}.1"));
+        assert!(page.is_file(), "no page for {command}");
+    }
+    // roff escapes each `-` as `\-`.
+    let roff = std::fs::read_to_string(pages.join("tug-push.1"))
+        .unwrap()
+        .replace("\\-", "-");
+    for option in push_options() {
+        assert!(roff.contains(&option), "tug-push.1 lacks {option}");
+    }
+    assert!(roff.contains(".TH tug-push 1"), "{roff}");
+    // A real man renders it, where one is installed.
+    if let Ok(out) = std::process::Command::new("man")
+        .arg("-l")
+        .arg(pages.join("tug-push.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+    {
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("tug-push"), "{text}");
+        assert!(text.contains("--digestfile"), "{text}");
+    }
+}
