@@ -266,9 +266,14 @@ mod tests {
             Reference::parse_registry("docker://reg.example:5000/app:1").unwrap(),
             plain
         );
-        assert_eq!(Reference::parse_registry("reg.example:5000/app:1").unwrap(), plain);
+        assert_eq!(
+            Reference::parse_registry("reg.example:5000/app:1").unwrap(),
+            plain
+        );
         // Without it, `docker:` would be read as a registry host with an empty port.
-        assert!("docker://reg.example:5000/app:1".parse::<Reference>().is_err());
+        assert!("docker://reg.example:5000/app:1"
+            .parse::<Reference>()
+            .is_err());
     }
 
     fn p(s: &str) -> Reference {

@@ -110,7 +110,8 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
-    pub transfer: TransferArgs,    #[command(flatten)]
+    pub transfer: TransferArgs,
+    #[command(flatten)]
     pub result: crate::output::ResultArgs,
 }
 
@@ -166,7 +167,8 @@ pub struct PullArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
-    pub transfer: TransferArgs,    #[command(flatten)]
+    pub transfer: TransferArgs,
+    #[command(flatten)]
     pub result: crate::output::ResultArgs,
 }
 

@@ -48,7 +48,15 @@ mod tests {
         codes.dedup();
         assert_eq!(
             codes,
-            ["auth", "cancelled", "cors", "input", "network", "not_found", "registry"]
+            [
+                "auth",
+                "cancelled",
+                "cors",
+                "input",
+                "network",
+                "not_found",
+                "registry"
+            ]
         );
     }
 }

@@ -55,7 +55,8 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
 
 pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let image = Reference::parse_registry(&args.image).map_err(|e| CliError::Usage(format!("image: {e}")))?;
+    let image = Reference::parse_registry(&args.image)
+        .map_err(|e| CliError::Usage(format!("image: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
     args.result.apply(&mut settings);

@@ -32,7 +32,8 @@ use crate::upload_state::UploadState;
 
 pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let target = Reference::parse_registry(&args.target).map_err(|e| CliError::Usage(format!("target: {e}")))?;
+    let target = Reference::parse_registry(&args.target)
+        .map_err(|e| CliError::Usage(format!("target: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.upload);
     settings.apply_flags(&args.registry.connect);
@@ -484,10 +485,7 @@ fn print_result(
     }
     // People read standard error; standard output is the one line scripts take.
     if progress != ProgressMode::None {
-        errln!(
-            "{}",
-            done_line(&Totals::of_push("Pushed", report, peak))
-        );
+        errln!("{}", done_line(&Totals::of_push("Pushed", report, peak)));
         errln!("{target}");
     }
     outln!("{pushed}");

@@ -53,10 +53,7 @@ fn read_json(path: &Path) -> Result<Option<Value>, CliError> {
 /// containers-auth.json(5) says: the key equal to the scope or to the longest namespace
 /// above it, else a key naming the whole host (`host`, or a URL such as Docker Hub's
 /// `https://index.docker.io/v1/`, whose path is not a namespace).
-fn entry<'a>(
-    map: Option<&'a Map<String, Value>>,
-    scope: &str,
-) -> Option<(&'a String, &'a Value)> {
+fn entry<'a>(map: Option<&'a Map<String, Value>>, scope: &str) -> Option<(&'a String, &'a Value)> {
     let map = map?;
     let mut key = scope;
     while let Some((above, _)) = key.rsplit_once('/') {
@@ -284,10 +281,18 @@ mod tests {
     /// under it, a host key to every repository of the host.
     #[test]
     fn the_longest_key_naming_the_repository_wins() {
-        let map = auths(&["quay.io", "quay.io/org", "quay.io/org/team", "quay.io/org/app"]);
+        let map = auths(&[
+            "quay.io",
+            "quay.io/org",
+            "quay.io/org/team",
+            "quay.io/org/app",
+        ]);
         let key = |scope| key_for(&map, scope);
         assert_eq!(key("quay.io/org/app").as_deref(), Some("quay.io/org/app"));
-        assert_eq!(key("quay.io/org/team/app").as_deref(), Some("quay.io/org/team"));
+        assert_eq!(
+            key("quay.io/org/team/app").as_deref(),
+            Some("quay.io/org/team")
+        );
         assert_eq!(key("quay.io/org/other").as_deref(), Some("quay.io/org"));
         assert_eq!(key("quay.io/elsewhere/app").as_deref(), Some("quay.io"));
         assert_eq!(key("quay.io").as_deref(), Some("quay.io"));
@@ -300,7 +305,10 @@ mod tests {
         let map = auths(&["quay.io/org"]);
         assert_eq!(key_for(&map, "quay.io/other/app"), None);
         assert_eq!(key_for(&map, "quay.io"), None);
-        assert_eq!(key_for(&map, "quay.io/org/app").as_deref(), Some("quay.io/org"));
+        assert_eq!(
+            key_for(&map, "quay.io/org/app").as_deref(),
+            Some("quay.io/org")
+        );
     }
 
     /// URL keys (`docker login` wrote them for Docker Hub) name the whole host; their path is

@@ -36,7 +36,11 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<Reference> = mirror.into_iter().chain([src.clone()]).collect();
     // One look-up for every registry (`--password-stdin` can be read only once).
-    let scopes: Vec<String> = sources.iter().chain([&dst]).map(credentials::scope).collect();
+    let scopes: Vec<String> = sources
+        .iter()
+        .chain([&dst])
+        .map(credentials::scope)
+        .collect();
     let registries: Vec<&str> = scopes.iter().map(String::as_str).collect();
     // Credentials from flags and TUG_* are the destination's; the source (and its mirror)
     // get what is stored for them.

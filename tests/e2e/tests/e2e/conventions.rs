@@ -30,11 +30,7 @@ fn push_prints_only_the_pinned_reference_and_takes_docker_s_prefix() {
         .run()
         .assert_success();
     let pushed = pull_with_skopeo_and_compare(&registry, "conv/app:v1", &fixture);
-    let pinned = format!(
-        "{}@{}",
-        registry.image("conv/app"),
-        pushed.manifest_digest
-    );
+    let pinned = format!("{}@{}", registry.image("conv/app"), pushed.manifest_digest);
     assert_eq!(only_line(&out), pinned);
     // What people read is on standard error: the summary and the target.
     let stderr = out.stderr_str();
@@ -61,7 +57,10 @@ fn quiet_push_copy_and_pull_print_the_result_and_nothing_on_stderr() {
         .run()
         .assert_success();
     let digest = pull_with_skopeo_and_compare(&a, "conv/quiet:v1", &fixture).manifest_digest;
-    assert_eq!(only_line(&quiet_push), format!("{}@{digest}", a.image("conv/quiet")));
+    assert_eq!(
+        only_line(&quiet_push),
+        format!("{}@{digest}", a.image("conv/quiet"))
+    );
     assert_eq!(quiet_push.stderr_str(), "", "{quiet_push}");
 
     let digestfile = dir.path().join("copied");
@@ -72,7 +71,10 @@ fn quiet_push_copy_and_pull_print_the_result_and_nothing_on_stderr() {
         .arg(format!("docker://{}", b.image("conv/copied:v2")))
         .run()
         .assert_success();
-    assert_eq!(only_line(&copied), format!("{}@{digest}", b.image("conv/copied")));
+    assert_eq!(
+        only_line(&copied),
+        format!("{}@{digest}", b.image("conv/copied"))
+    );
     assert_eq!(copied.stderr_str(), "", "{copied}");
     assert_eq!(std::fs::read_to_string(&digestfile).unwrap(), digest);
     pull_with_skopeo_and_compare(&b, "conv/copied:v2", &fixture);
@@ -104,7 +106,10 @@ fn a_copy_without_quiet_keeps_its_summary_on_stderr() {
         .run()
         .assert_success();
     let line = only_line(&out);
-    assert!(line.starts_with(&format!("{}@sha256:", a.image("conv/dst"))), "{out}");
+    assert!(
+        line.starts_with(&format!("{}@sha256:", a.image("conv/dst"))),
+        "{out}"
+    );
     assert!(out.stderr_str().contains("Copied "), "{out}");
 }
 
@@ -131,11 +136,7 @@ fn an_image_that_is_not_there_exits_with_the_not_found_code() {
             .assert_code(crate::common::NOT_FOUND);
         assert!(out.stderr_str().contains("MANIFEST_UNKNOWN"), "{out}");
     }
-    let history = env
-        .tug()
-        .args(["history", "--json"])
-        .run()
-        .assert_success();
+    let history = env.tug().args(["history", "--json"]).run().assert_success();
     let records: Vec<serde_json::Value> = serde_json::from_slice(&history.stdout).unwrap();
     assert_eq!(records.len(), 2, "{history}");
     for record in &records {
@@ -169,13 +170,30 @@ fn push_options() -> Vec<String> {
         .stdout_str();
     let options: Vec<String> = help
         .lines()
-        .filter_map(|l| l.trim_start().split("--").nth(1).filter(|_| l.trim_start().starts_with('-')))
-        .filter_map(|rest| rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).next())
+        .filter_map(|l| {
+            l.trim_start()
+                .split("--")
+                .nth(1)
+                .filter(|_| l.trim_start().starts_with('-'))
+        })
+        .filter_map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .next()
+        })
         .filter(|o| !o.is_empty())
         .map(|o| format!("--{o}"))
         .collect();
-    for expected in ["--dry-run", "--digestfile", "--quiet", "--jobs", "--compress"] {
-        assert!(options.iter().any(|o| o == expected), "{expected} in {options:?}");
+    for expected in [
+        "--dry-run",
+        "--digestfile",
+        "--quiet",
+        "--jobs",
+        "--compress",
+    ] {
+        assert!(
+            options.iter().any(|o| o == expected),
+            "{expected} in {options:?}"
+        );
     }
     options
 }
@@ -218,7 +236,10 @@ fn completion_scripts_name_every_command() {
     std::fs::write(script.path(), &bash).unwrap();
     let offered = bash_completes(script.path(), &["tug", ""]);
     for command in &commands {
-        assert!(offered.contains(command), "bash does not offer {command}: {offered:?}");
+        assert!(
+            offered.contains(command),
+            "bash does not offer {command}: {offered:?}"
+        );
     }
     let options = bash_completes(script.path(), &["tug", "push", "--d"]);
     assert_eq!(options, ["--dry-run", "--digestfile"]);
