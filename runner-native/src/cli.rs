@@ -54,10 +54,10 @@ pub enum Command {
     /// Print the effective settings and where each comes from (default, file, env).
     Config(ConfigArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
-    Completion(crate::commands::completion::CompletionArgs),
+    Completion(CompletionArgs),
     /// Write a man page for tug and for each of its commands into DIR.
     #[command(hide = true)]
-    Man(crate::commands::completion::ManArgs),
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -83,7 +83,7 @@ pub struct PushArgs {
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
-    pub result: crate::output::ResultArgs,
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -112,7 +112,7 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub transfer: TransferArgs,
     #[command(flatten)]
-    pub result: crate::output::ResultArgs,
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -169,7 +169,7 @@ pub struct PullArgs {
     #[command(flatten)]
     pub transfer: TransferArgs,
     #[command(flatten)]
-    pub result: crate::output::ResultArgs,
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -277,4 +277,56 @@ pub struct ConfigArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete for (source its output, or put it where the shell loads
+    /// completions from).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if missing): `tug.1`, `tug-push.1`, …
+    pub dir: PathBuf,
+}
+
+/// How push, pull and copy hand their result to scripts, as skopeo and podman do: the
+/// digest in a file (`--digestfile`), and nothing on standard error but errors (`-q`).
+/// Standard output carries the result either way.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ResultArgs {
+    /// Show no progress and no messages, only errors (standard output keeps the result).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also write the manifest digest (`sha256:…`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+}
+
+impl ResultArgs {
+    /// `-q` turns progress off, whatever the config file, environment or `--progress` said.
+    pub fn apply(&self, settings: &mut crate::config::Settings) {
+        if self.quiet {
+            settings.progress = crate::config::Setting {
+                value: crate::progress::ProgressMode::None,
+                origin: crate::config::Origin::Flag("--quiet"),
+            };
+        }
+    }
+
+    /// Writes `digest` to the `--digestfile`, if one was asked for.
+    pub fn write_digest(
+        &self,
+        digest: &tug_core::Digest,
+    ) -> Result<(), crate::exit_code::CliError> {
+        match &self.digestfile {
+            Some(path) => {
+                crate::output::write_digest(path, digest).map_err(crate::exit_code::CliError::Input)
+            }
+            None => Ok(()),
+        }
+    }
 }

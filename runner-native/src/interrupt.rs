@@ -100,12 +100,11 @@ fn stop(signal: Stop) {
 }
 
 /// The exit code of a stop: 128 + the number of the signal that asked for it (130 for
-/// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP); 130 when the cancellation came otherwise.
+/// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP); Ctrl-C's when the cancellation came otherwise
+/// (`exit_code::CANCELLED`).
 pub fn exit_code() -> i32 {
-    match Stop::from_number(FIRST.load(Ordering::SeqCst)) {
-        Some(signal) => 128 + signal.number(),
-        None => crate::exit_code::CANCELLED,
-    }
+    let signal = Stop::from_number(FIRST.load(Ordering::SeqCst)).unwrap_or(Stop::Int);
+    128 + signal.number()
 }
 
 /// Whether a stop was asked for (for work done outside the driving loop).

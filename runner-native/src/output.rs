@@ -98,59 +98,26 @@ impl Write for Writer {
     }
 }
 
-/// How push, pull and copy hand their result to scripts, as skopeo and podman do: the
-/// digest in a file (`--digestfile`), and nothing on standard error but errors (`-q`).
-/// Standard output carries the result either way.
-#[derive(clap::Args, Debug, Default, Clone)]
-pub struct ResultArgs {
-    /// Show no progress and no messages, only errors (standard output keeps the result).
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-    /// Also write the manifest digest (`sha256:…`) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub digestfile: Option<std::path::PathBuf>,
-}
-
-impl ResultArgs {
-    /// `-q` turns progress off, whatever the config file, environment or `--progress` said.
-    pub fn apply(&self, settings: &mut crate::config::Settings) {
-        if self.quiet {
-            settings.progress = crate::config::Setting {
-                value: crate::progress::ProgressMode::None,
-                origin: crate::config::Origin::Flag("--quiet"),
-            };
-        }
-    }
-
-    /// Writes `digest` to the `--digestfile`, if one was asked for: whole or not at all (a
-    /// temporary file beside it, renamed into place).
-    pub fn write_digest(
-        &self,
-        digest: &tug_core::Digest,
-    ) -> Result<(), crate::exit_code::CliError> {
-        let Some(path) = &self.digestfile else {
-            return Ok(());
-        };
-        let failed = |e: &dyn Display| {
-            crate::exit_code::CliError::Input(format!("--digestfile {}: {e}", path.display()))
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
-        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| failed(&e))?;
-        file.write_all(digest.to_string().as_bytes())
+/// Writes `digest` to `path` (`--digestfile`, as skopeo and podman write it: the digest
+/// alone, no newline) whole or not at all: a temporary file beside it, renamed into place.
+pub fn write_digest(path: &std::path::Path, digest: &tug_core::Digest) -> Result<(), String> {
+    let failed = |e: &dyn Display| format!("--digestfile {}: {e}", path.display());
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| failed(&e))?;
+    file.write_all(digest.to_string().as_bytes())
+        .map_err(|e| failed(&e))?;
+    // Readable by all, as skopeo writes it (a temporary file is its owner's only).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let everyone = std::fs::Permissions::from_mode(0o644);
+        file.as_file()
+            .set_permissions(everyone)
             .map_err(|e| failed(&e))?;
-        // Readable by all, as skopeo writes it (a temporary file is its owner's only).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let everyone = std::fs::Permissions::from_mode(0o644);
-            file.as_file()
-                .set_permissions(everyone)
-                .map_err(|e| failed(&e))?;
-        }
-        file.persist(path).map_err(|e| failed(&e.error))?;
-        Ok(())
     }
+    file.persist(path).map_err(|e| failed(&e.error))?;
+    Ok(())
 }

@@ -1,27 +1,11 @@
 //! `tug completion SHELL` and `tug man DIR`: shell completion scripts and man pages, made
 //! from the same clap definitions as the command line itself, so they never fall behind it.
 
-use std::path::PathBuf;
-
 use clap::CommandFactory as _;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, CompletionArgs, ManArgs};
 use crate::exit_code::CliError;
 use crate::output::{errln, Stream};
-
-#[derive(clap::Args, Debug)]
-pub struct CompletionArgs {
-    /// The shell to complete for (source its output, or put it where the shell loads
-    /// completions from).
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ManArgs {
-    /// The directory to write the pages into (created if missing): `tug.1`, `tug-push.1`, …
-    pub dir: PathBuf,
-}
 
 /// Prints the completion script for `args.shell` on standard output.
 pub fn completion(args: CompletionArgs) -> Result<(), CliError> {
