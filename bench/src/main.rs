@@ -155,8 +155,9 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     curl_jobs: u32,
     /// push-files and rootfs: how to push, comma-separated: gzip, zstd
-    /// (`tug push --compress …`), none (`tug push`), skopeo (`skopeo copy`, which gzips).
-    #[arg(long, default_value = "gzip,zstd,skopeo", value_delimiter = ',')]
+    /// (`tug push --compress …`), gzip2 (`--compress gzip --compress-level 2`), none
+    /// (`tug push`), skopeo (`skopeo copy`, which gzips).
+    #[arg(long, default_value = "gzip,gzip2,zstd,skopeo", value_delimiter = ',')]
     files_variants: Vec<String>,
     /// pull-tar and rootfs: who pulls to a docker save tar, comma-separated: tug, skopeo,
     /// curl (the download floor).

@@ -38,6 +38,8 @@ pub enum PushVariant {
     Plain,
     /// `tug push --compress gzip`.
     Gzip,
+    /// `tug push --compress gzip --compress-level 2`: a little bigger, less CPU.
+    Gzip2,
     /// `tug push --compress zstd`.
     Zstd,
     /// `skopeo copy docker-archive: docker://` (gzips plain layers).
@@ -45,14 +47,17 @@ pub enum PushVariant {
 }
 
 impl PushVariant {
-    /// `none`, `gzip`, `zstd`, `skopeo` (`--files-variants`).
+    /// `none`, `gzip`, `gzip2`, `zstd`, `skopeo` (`--files-variants`).
     pub fn parse(s: &str) -> Result<PushVariant> {
         match s.trim() {
             "none" => Ok(PushVariant::Plain),
             "gzip" => Ok(PushVariant::Gzip),
+            "gzip2" => Ok(PushVariant::Gzip2),
             "zstd" => Ok(PushVariant::Zstd),
             "skopeo" => Ok(PushVariant::Skopeo),
-            other => bail!("bad --files-variants entry {other:?} (none, gzip, zstd, skopeo)"),
+            other => {
+                bail!("bad --files-variants entry {other:?} (none, gzip, gzip2, zstd, skopeo)")
+            }
         }
     }
 
@@ -60,6 +65,7 @@ impl PushVariant {
         match self {
             PushVariant::Plain => "tug push",
             PushVariant::Gzip => "tug push --compress gzip",
+            PushVariant::Gzip2 => "tug push --compress gzip --compress-level 2",
             PushVariant::Zstd => "tug push --compress zstd",
             PushVariant::Skopeo => "skopeo",
         }
@@ -69,6 +75,7 @@ impl PushVariant {
         match self {
             PushVariant::Plain => "none",
             PushVariant::Gzip => "gzip",
+            PushVariant::Gzip2 => "gzip2",
             PushVariant::Zstd => "zstd",
             PushVariant::Skopeo => "skopeo",
         }
@@ -78,7 +85,7 @@ impl PushVariant {
     fn layer_suffixes(self) -> &'static [&'static str] {
         match self {
             PushVariant::Plain => &[".tar"],
-            PushVariant::Gzip | PushVariant::Skopeo => &["+gzip", ".tar.gzip"],
+            PushVariant::Gzip | PushVariant::Gzip2 | PushVariant::Skopeo => &["+gzip", ".tar.gzip"],
             PushVariant::Zstd => &["+zstd"],
         }
     }
@@ -118,6 +125,9 @@ pub fn run_push(
             ];
             match variant {
                 PushVariant::Gzip => args.extend(["--compress".into(), "gzip".into()]),
+                PushVariant::Gzip2 => {
+                    args.extend(["--compress", "gzip", "--compress-level", "2"].map(String::from))
+                }
                 PushVariant::Zstd => args.extend(["--compress".into(), "zstd".into()]),
                 _ => {}
             }

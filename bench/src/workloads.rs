@@ -304,6 +304,12 @@ fn push_section(
             cpu(PushVariant::Skopeo),
             goals::GZIP_CPU_VS_SKOPEO,
         ),
+        Goal::info(
+            workload,
+            "push --compress gzip --compress-level 2 wall / skopeo".to_owned(),
+            wall(PushVariant::Gzip2),
+            wall(PushVariant::Skopeo),
+        ),
         Goal::ratio(
             workload,
             format!(

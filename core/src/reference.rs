@@ -126,14 +126,14 @@ fn host_without_port(registry: &str) -> &str {
 }
 
 /// The transport prefix skopeo and podman write before a registry reference.
-pub const DOCKER_TRANSPORT: &str = "docker://";
+pub const DOCKER_PREFIX: &str = "docker://";
 
 impl Reference {
     /// Parses a registry reference as skopeo and podman users write it too: with or without
-    /// [`DOCKER_TRANSPORT`] before it. Every command taking a registry reference reads it
+    /// [`DOCKER_PREFIX`] before it. Every command taking a registry reference reads it
     /// here, so `docker://` is accepted alike everywhere.
     pub fn parse_registry(text: &str) -> Result<Reference, ReferenceError> {
-        text.strip_prefix(DOCKER_TRANSPORT).unwrap_or(text).parse()
+        text.strip_prefix(DOCKER_PREFIX).unwrap_or(text).parse()
     }
 }
 
@@ -193,7 +193,7 @@ impl FromStr for Reference {
     }
 }
 
-fn validate_tag(tag: &str) -> Result<(), &'static str> {
+pub(crate) fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let ok_first = tag
         .bytes()
         .next()

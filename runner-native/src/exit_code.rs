@@ -47,6 +47,16 @@ impl CliError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             CliError::Core(Error::Transport { error, .. })
+                if error.kind == tug_core::http::TransportErrorKind::Tls
+                    && error.message.contains("alert") =>
+            {
+                Some(
+                    "the registry refused the TLS handshake; if it asks for a client \
+                     certificate, pass one with --cert-file PEM --key-file PEM or put it in a \
+                     certs.d directory (see README)",
+                )
+            }
+            CliError::Core(Error::Transport { error, .. })
                 if error.kind == tug_core::http::TransportErrorKind::Tls =>
             {
                 Some(

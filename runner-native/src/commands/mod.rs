@@ -9,4 +9,5 @@ pub mod login;
 pub mod pull;
 pub mod push;
 pub mod store;
+pub mod verbs;
 pub mod web;

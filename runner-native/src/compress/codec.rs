@@ -1,7 +1,8 @@
 //! The codecs `--compress` offers and a codec at a level ([`Settings`]): what decides the
-//! compressed bytes, and the compressor that makes them on a thread of its own, fed in fixed
+//! compressed bytes, and the compressor that makes them on threads of its own, fed in fixed
 //! blocks so the bytes never depend on how they are read.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use tug_core::archive::Compression;
@@ -120,51 +121,47 @@ impl Settings {
         input: impl Read + Send + 'static,
         len: u64,
     ) -> io::Result<Encoded> {
-        self.encoder_on(input, len, threads())
+        self.encoder_on(input, len, in_flight())
     }
 
-    /// [`Settings::encoder`] on `threads` threads (the bytes are the same for any number).
+    /// [`Settings::encoder`] with at most `in_flight` gzip blocks being deflated at once
+    /// (the bytes are the same for any number).
     pub(super) fn encoder_on(
         self,
         input: impl Read + Send + 'static,
         len: u64,
-        threads: usize,
+        in_flight: usize,
     ) -> io::Result<Encoded> {
-        let batch = match self.codec {
-            Codec::Gzip => threads.max(1),
-            Codec::Zstd => 1,
-        };
-        let sink = match self.codec {
-            Codec::Gzip => Sink::Gzip(ParallelGzip::new(self.level as u32)),
+        let zstd = match self.codec {
+            Codec::Gzip => None,
             Codec::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(Vec::new(), self.level)?;
                 e.set_pledged_src_size(Some(len))?;
                 e.include_contentsize(true)?;
                 e.include_checksum(true)?;
-                Sink::Zstd(e)
+                Some(e)
             }
         };
-        let mut producer = Producer {
-            input: Box::new(input),
-            sink: Some(sink),
-            blocks: vec![0; BLOCK * batch],
-            batch,
-        };
-        // One batch waits while the next is compressed: the reader (hashing, sending) and
-        // the compressor work at once.
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let level = self.level as u32;
+        let in_flight = in_flight.max(1);
+        // Compressed pieces wait here while the next are made: the reader (hashing,
+        // sending) and the compressors work at once. (zstd's pieces come one block at a
+        // time, so one waiting is enough; more only costs memory.)
+        let waiting = if zstd.is_some() { 1 } else { in_flight };
+        let (tx, rx) = std::sync::mpsc::sync_channel(waiting);
+        let mut input: Box<dyn Read + Send> = Box::new(input);
         std::thread::Builder::new()
             .name("tug-compress".into())
-            .spawn(move || loop {
-                let next = producer.next();
-                let more = matches!(next, Ok(Some(_)));
-                // Stop when the reader is gone, after the end, or after an error.
-                if tx.send(next).is_err() || !more {
-                    return;
-                }
+            .spawn(move || {
+                let ended = match zstd {
+                    None => gzip_blocks(&mut input, level, in_flight, &tx),
+                    Some(e) => zstd_blocks(&mut input, e, &tx),
+                };
+                // An error goes to the reader; a reader that is gone hears nothing.
+                let _ = tx.send(ended.map(|()| None));
             })?;
         Ok(Encoded {
-            batches: rx,
+            pieces: rx,
             out: Vec::new(),
             taken: 0,
             ended: false,
@@ -172,32 +169,113 @@ impl Settings {
     }
 }
 
-/// Threads compressing one gzip layer: one per core, up to 8. (zstd keeps to one: on one
-/// core it outruns the link, and its own worker threads quadrupled peak memory here
-/// without making a push faster.)
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+/// gzip blocks deflated at once for one layer: enough to keep every core busy while the
+/// next block is read.
+fn in_flight() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) + 1
 }
 
 /// Plain bytes go to the compressor in blocks of exactly this size (the last one shorter).
 const BLOCK: usize = 256 * 1024;
 
-/// A compressor writing into memory. gzip compresses a batch of blocks at once, one per
-/// thread ([`ParallelGzip`]).
-enum Sink {
-    Gzip(ParallelGzip),
-    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+/// What the compressing thread hands the reader: compressed pieces in order, then `None`
+/// (or the error that stopped it).
+type Pieces = std::sync::mpsc::SyncSender<io::Result<Option<Vec<u8>>>>;
+
+/// The reader went away: stop compressing.
+fn gone<T>(_: T) -> io::Error {
+    io::Error::other("the compressed bytes' reader went away")
+}
+
+/// Reads the next block of `input` into `block` (resized to what was read: short only at
+/// the end).
+fn read_block(input: &mut dyn Read, block: &mut Vec<u8>) -> io::Result<()> {
+    block.resize(BLOCK, 0);
+    let mut filled = 0;
+    while filled < BLOCK {
+        match input.read(&mut block[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    block.truncate(filled);
+    Ok(())
+}
+
+/// gzip: blocks are read (and checked) here in order, deflated on the shared compressing
+/// threads (rayon's pool, one per core, shared by every layer compressed at once), up to
+/// `in_flight` at a time, and their pieces sent on in order.
+fn gzip_blocks(input: &mut dyn Read, level: u32, in_flight: usize, tx: &Pieces) -> io::Result<()> {
+    type Done = std::sync::mpsc::Receiver<(io::Result<Vec<u8>>, Vec<u8>)>;
+    let mut gzip = ParallelGzip::new(level);
+    let mut pending: VecDeque<Done> = VecDeque::with_capacity(in_flight);
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut ended = false;
+    while !ended || !pending.is_empty() {
+        if !ended && pending.len() < in_flight {
+            let mut plain = spare.pop().unwrap_or_default();
+            read_block(input, &mut plain)?;
+            ended = plain.len() < BLOCK;
+            let block = gzip.block(plain, ended);
+            let (done, result) = std::sync::mpsc::sync_channel(1);
+            rayon::spawn_fifo(move || {
+                let piece =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block.deflate()))
+                        .unwrap_or_else(|_| {
+                            (
+                                Err(io::Error::other("deflating a block panicked")),
+                                Vec::new(),
+                            )
+                        });
+                let _ = done.send(piece);
+            });
+            pending.push_back(result);
+            continue;
+        }
+        let Some(next) = pending.pop_front() else {
+            break;
+        };
+        let (piece, plain) = next
+            .recv()
+            .map_err(|_| io::Error::other("a compressing thread stopped"))?;
+        spare.push(plain);
+        tx.send(Ok(Some(piece?))).map_err(gone)?;
+    }
+    Ok(())
+}
+
+/// zstd: one stream on this thread, fed in blocks. (It keeps to one thread: on one core it
+/// outruns the link, and its own worker threads quadrupled peak memory here without making
+/// a push faster; reading the layer on another thread ahead of it did not make it faster
+/// either, and cost memory.)
+fn zstd_blocks(
+    input: &mut dyn Read,
+    mut e: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    tx: &Pieces,
+) -> io::Result<()> {
+    let mut plain = Vec::new();
+    loop {
+        read_block(input, &mut plain)?;
+        e.write_all(&plain)?;
+        if plain.len() < BLOCK {
+            return tx.send(Ok(Some(e.finish()?))).map_err(gone);
+        }
+        let piece = std::mem::take(e.get_mut());
+        tx.send(Ok(Some(piece))).map_err(gone)?;
+    }
 }
 
 /// The compressed form of a plain stream, read in any pieces; a thread of its own makes it.
 ///
-/// The same plain bytes must give the same compressed bytes in both passes, however the
+/// The same plain bytes must give the same compressed bytes in every pass, however the
 /// transport reads them; compressors may behave differently for differently sized reads
 /// (zlib-rs does), so the plain bytes are fed in fixed blocks and the output is queued
 /// here: what the compressor sees never depends on the reader.
 pub(super) struct Encoded {
-    /// Compressed batches in order, then `None` (or the error that stopped the compressor).
-    batches: std::sync::mpsc::Receiver<io::Result<Option<Vec<u8>>>>,
+    /// Compressed pieces in order, then `None` (or the error that stopped the compressor).
+    pieces: std::sync::mpsc::Receiver<io::Result<Option<Vec<u8>>>>,
     out: Vec<u8>,
     taken: usize,
     /// The compressor said it has made everything.
@@ -210,9 +288,9 @@ impl Read for Encoded {
             if self.ended {
                 return Ok(0);
             }
-            match self.batches.recv() {
-                Ok(Ok(Some(batch))) => {
-                    self.out = batch;
+            match self.pieces.recv() {
+                Ok(Ok(Some(piece))) => {
+                    self.out = piece;
                     self.taken = 0;
                 }
                 Ok(Ok(None)) => self.ended = true,
@@ -225,70 +303,6 @@ impl Read for Encoded {
         buf[..n].copy_from_slice(&self.out[self.taken..self.taken + n]);
         self.taken += n;
         Ok(n)
-    }
-}
-
-/// The compressing side of [`Encoded`]: plain blocks in, compressed batches out.
-struct Producer {
-    input: Box<dyn Read + Send>,
-    sink: Option<Sink>,
-    /// Room for `batch` blocks of plain bytes.
-    blocks: Vec<u8>,
-    /// Blocks read and compressed at once: one per thread for gzip, one for zstd.
-    batch: usize,
-}
-
-impl Producer {
-    /// Reads the next block into `self.blocks[at..]`; its length (short only at the end).
-    fn read_block(&mut self, at: usize) -> io::Result<usize> {
-        let block = &mut self.blocks[at..at + BLOCK];
-        let mut filled = 0;
-        while filled < BLOCK {
-            match self.input.read(&mut block[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(filled)
-    }
-
-    /// The compressed form of the next blocks (maybe empty), or `None` after the end.
-    fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
-        if self.sink.is_none() {
-            return Ok(None);
-        }
-        let mut lens = Vec::with_capacity(self.batch);
-        let mut last = false;
-        while lens.len() < self.batch && !last {
-            let n = self.read_block(lens.len() * BLOCK)?;
-            lens.push(n);
-            last = n < BLOCK;
-        }
-        let mut out = Vec::new();
-        match self.sink.as_mut() {
-            Some(Sink::Gzip(z)) => {
-                let blocks: Vec<&[u8]> = lens
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| &self.blocks[i * BLOCK..i * BLOCK + n])
-                    .collect();
-                z.compress(&blocks, last, &mut out)?;
-            }
-            Some(Sink::Zstd(e)) => {
-                e.write_all(&self.blocks[..lens[0]])?;
-                std::mem::swap(&mut out, e.get_mut());
-            }
-            None => {}
-        }
-        if last {
-            if let Some(Sink::Zstd(e)) = self.sink.take() {
-                out.extend_from_slice(&e.finish()?);
-            }
-            self.sink = None;
-        }
-        Ok(Some(out))
     }
 }
 

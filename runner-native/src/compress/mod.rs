@@ -12,8 +12,9 @@
 //! ([`blob::CompressedBlob`], ranges of a blob whose digest is known). A dry run, which
 //! sends nothing, learns the digests in a pass on its own ([`phase`]).
 //!
-//! Each compressor runs on a thread of its own, a batch ahead of whoever reads it; gzip
-//! also spreads one layer over every core ([`parallel_gzip`]).
+//! Each compressor runs on a thread of its own, ahead of whoever reads it; gzip cuts each
+//! layer into blocks deflated on a pool of one thread per core shared by every layer, a
+//! few blocks per layer in flight, so the cores never wait on one another ([`parallel_gzip`]).
 //!
 //! From the bottom up: [`codec`] and [`parallel_gzip`] make compressed bytes, [`blob`] one
 //! compressed layer of known digest (and the pass on its own), [`stream`] one compressed as

@@ -1,22 +1,25 @@
 //! gzip compressed on several threads at once, as pigz does: the plain bytes come in fixed
 //! blocks, each block is deflated on its own (primed with the 32 KiB before it, so the
 //! ratio barely suffers) and ends on a byte boundary, and the pieces join into one gzip
-//! stream any gzip reader takes. The bytes depend only on the input, the block size and
-//! the level, never on how many threads made them.
+//! stream any gzip reader takes (one member, as gzip, pigz and Go write it). The bytes
+//! depend only on the input, the block size and the level, never on which thread made a
+//! piece or how many were at work.
 
 use std::io;
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Plain bytes a deflate block may refer back to.
 const WINDOW: usize = 32 * 1024;
 
-/// A gzip stream being made, a batch of blocks at a time.
+/// A gzip stream being cut into blocks, each deflated wherever [`Block::deflate`] runs.
 pub struct ParallelGzip {
     level: u32,
     /// The plain bytes just before the next block (at most [`WINDOW`]).
     history: Vec<u8>,
-    crc: Crc,
+    /// CRC-32 and length of the plain bytes so far.
+    crc: crc32fast::Hasher,
+    len: u32,
     started: bool,
 }
 
@@ -26,75 +29,83 @@ impl ParallelGzip {
         ParallelGzip {
             level,
             history: Vec::new(),
-            crc: Crc::new(),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
             started: false,
         }
     }
 
-    /// Compresses the next plain `blocks` in order, one thread each, and appends them to
-    /// `out` (after the header, the first time). `last` ends the stream: its last block (or
-    /// an empty one) closes the deflate data and the trailer follows. Every block but the
-    /// stream's last must be at least 32 KiB, and all of one size, for the bytes to depend
-    /// on nothing but the input.
-    pub fn compress(&mut self, blocks: &[&[u8]], last: bool, out: &mut Vec<u8>) -> io::Result<()> {
-        if !self.started {
-            out.extend_from_slice(&self.header());
-            self.started = true;
+    /// The next plain `block` of the stream, ready to deflate on any thread; `last` ends
+    /// the stream (an empty last block is fine). The pieces the blocks make, joined in the
+    /// order the blocks were given, are the gzip stream. Every block but the last must be
+    /// at least 32 KiB, and all of one size, for the bytes to depend on nothing but the input.
+    pub fn block(&mut self, plain: Vec<u8>, last: bool) -> Block {
+        let header = (!self.started).then(|| header(self.level));
+        self.started = true;
+        let dict = self.history.clone();
+        self.crc.update(&plain);
+        // gzip keeps the length modulo 2^32.
+        self.len = self.len.wrapping_add(plain.len() as u32);
+        if plain.len() >= WINDOW {
+            self.history.clear();
         }
-        let count = blocks.len();
-        let job = |i: usize| {
-            let dict = match i {
-                0 => &self.history[..],
-                _ => tail(blocks[i - 1]),
-            };
-            deflate(self.level, dict, blocks[i], last && i + 1 == count)
-        };
-        let pieces: Vec<io::Result<Vec<u8>>> = if count <= 1 {
-            (0..count).map(job).collect()
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (0..count).map(|i| s.spawn(move || job(i))).collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(io::Error::other("a compressing thread panicked"))
-                        })
-                    })
-                    .collect()
-            })
-        };
-        for piece in pieces {
-            out.extend_from_slice(&piece?);
+        self.history.extend_from_slice(tail(&plain));
+        let excess = self.history.len().saturating_sub(WINDOW);
+        self.history.drain(..excess);
+        let trailer = last.then(|| {
+            let mut t = [0; 8];
+            t[..4].copy_from_slice(&self.crc.clone().finalize().to_le_bytes());
+            t[4..].copy_from_slice(&self.len.to_le_bytes());
+            t
+        });
+        Block {
+            level: self.level,
+            dict,
+            plain,
+            header,
+            trailer,
         }
-        for block in blocks {
-            self.crc.update(block);
-            if block.len() >= WINDOW {
-                self.history.clear();
-            }
-            self.history.extend_from_slice(tail(block));
-            let excess = self.history.len().saturating_sub(WINDOW);
-            self.history.drain(..excess);
-        }
-        if last {
-            if count == 0 {
-                out.extend_from_slice(&deflate(self.level, &[], &[], true)?);
-            }
-            out.extend_from_slice(&self.crc.sum().to_le_bytes());
-            out.extend_from_slice(&self.crc.amount().to_le_bytes());
-        }
-        Ok(())
     }
+}
 
-    /// The gzip header as flate2 writes it: no name, no time, "unknown" system.
-    fn header(&self) -> [u8; 10] {
-        let extra_flags = match self.level {
-            9 => 2,
-            1 => 4,
-            _ => 0,
-        };
-        [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 255]
+/// One block of a [`ParallelGzip`] stream and all it needs to be deflated on its own.
+pub struct Block {
+    level: u32,
+    /// The plain bytes before it, which it may refer back to.
+    dict: Vec<u8>,
+    plain: Vec<u8>,
+    /// The gzip header, for the stream's first block.
+    header: Option<[u8; 10]>,
+    /// The gzip trailer (CRC and length), for the stream's last block.
+    trailer: Option<[u8; 8]>,
+}
+
+impl Block {
+    /// This block's piece of the gzip stream, and its plain buffer back (for the next block).
+    pub fn deflate(self) -> (io::Result<Vec<u8>>, Vec<u8>) {
+        let mut out = Vec::with_capacity(self.plain.len() + self.plain.len() / 8 + 1024);
+        if let Some(h) = self.header {
+            out.extend_from_slice(&h);
+        }
+        let last = self.trailer.is_some();
+        let piece = deflate(self.level, &self.dict, &self.plain, last, out).map(|mut out| {
+            if let Some(t) = self.trailer {
+                out.extend_from_slice(&t);
+            }
+            out
+        });
+        (piece, self.plain)
     }
+}
+
+/// The gzip header as flate2 writes it: no name, no time, "unknown" system.
+fn header(level: u32) -> [u8; 10] {
+    let extra_flags = match level {
+        9 => 2,
+        1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 255]
 }
 
 /// The last [`WINDOW`] bytes of `block` (all of it when shorter).
@@ -102,9 +113,16 @@ fn tail(block: &[u8]) -> &[u8] {
     &block[block.len().saturating_sub(WINDOW)..]
 }
 
-/// Raw deflate of `data` primed with `dict`: ends on a byte boundary (a sync flush), or
-/// closes the deflate data when `last`.
-fn deflate(level: u32, dict: &[u8], data: &[u8], last: bool) -> io::Result<Vec<u8>> {
+/// `out` with the raw deflate of `data` primed with `dict` appended: ends on a byte boundary
+/// (a sync flush), or closes the deflate data when `last`.
+fn deflate(
+    level: u32,
+    dict: &[u8],
+    data: &[u8],
+    last: bool,
+    mut out: Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    // A new compressor per block: a reset one does not always make the same bytes.
     let mut c = Compress::new(Compression::new(level), false);
     if !dict.is_empty() && !data.is_empty() {
         c.set_dictionary(dict).map_err(io::Error::other)?;
@@ -114,8 +132,7 @@ fn deflate(level: u32, dict: &[u8], data: &[u8], last: bool) -> io::Result<Vec<u
     } else {
         FlushCompress::Sync
     };
-    // Room for the worst case up front, so the compressor takes the block in one call.
-    let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
+    // The caller makes room for the worst case, so the compressor takes the block in one call.
     loop {
         let taken = usize::try_from(c.total_in()).unwrap_or(data.len());
         let status = c
@@ -150,19 +167,28 @@ mod tests {
             .collect()
     }
 
-    /// gzip of `data` made in `block`-sized blocks, `batch` blocks (threads) at a time,
+    /// gzip of `data` made in `block`-sized blocks, `threads` blocks deflated at once,
     /// fed as the compressor's reader feeds them: the first short block (maybe empty) is
     /// the last.
-    fn gzip(data: &[u8], level: u32, block: usize, batch: usize) -> Vec<u8> {
+    fn gzip(data: &[u8], level: u32, block: usize, threads: usize) -> Vec<u8> {
         let mut blocks: Vec<&[u8]> = data.chunks(block).collect();
         if data.len().is_multiple_of(block) {
             blocks.push(&[]);
         }
         let mut z = ParallelGzip::new(level);
         let mut out = Vec::new();
-        for group in blocks.chunks(batch) {
-            let last = group.last().is_some_and(|b| b.len() < block);
-            z.compress(group, last, &mut out).unwrap();
+        for group in blocks.chunks(threads) {
+            let jobs: Vec<Block> = group
+                .iter()
+                .map(|b| z.block(b.to_vec(), b.len() < block))
+                .collect();
+            let pieces: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = jobs.into_iter().map(|j| s.spawn(|| j.deflate())).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for (piece, _) in pieces {
+                out.extend_from_slice(&piece.unwrap());
+            }
         }
         out
     }
@@ -208,9 +234,11 @@ mod tests {
         let data = sample(128 * 1024);
         let mut z = ParallelGzip::new(6);
         let mut out = Vec::new();
-        let blocks: Vec<&[u8]> = data.chunks(64 * 1024).collect();
-        z.compress(&blocks, false, &mut out).unwrap();
-        z.compress(&[], true, &mut out).unwrap();
+        for (i, b) in data.chunks(64 * 1024).enumerate() {
+            out.extend_from_slice(&z.block(b.to_vec(), false).deflate().0.unwrap());
+            assert!(i < 2);
+        }
+        out.extend_from_slice(&z.block(Vec::new(), true).deflate().0.unwrap());
         assert_eq!(gunzip(&out), data);
         assert_eq!(out, gzip(&data, 6, 64 * 1024, 1));
     }

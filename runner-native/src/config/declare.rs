@@ -19,6 +19,8 @@ macro_rules! declare_settings {
             $( $(#[doc = $doc])* pub $name: Setting<$ty>, )*
             /// Per-registry tables of the config file, by the name they were given.
             pub registries: BTreeMap<String, RegistrySettings>,
+            /// The proxies the environment names (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`).
+            pub proxies: crate::transport::ProxyEnv,
         }
 
         /// Each setting's declaration, by name.
@@ -38,6 +40,7 @@ macro_rules! declare_settings {
                     file_found: false,
                     $( $name: Setting::default(specs::$name().default), )*
                     registries: BTreeMap::new(),
+                    proxies: Default::default(),
                 }
             }
         }

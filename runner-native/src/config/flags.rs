@@ -69,9 +69,24 @@ flag_group! {
 pub struct RegistryArgs {
     #[command(flatten)]
     pub credentials: CredentialArgs,
-    /// Trust the CA certificates in this PEM file instead of the system's.
+    /// Trust the CA certificates in this PEM file too (beside the system's; see
+    /// --only-ca-file).
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+    /// Trust only the CAs of --ca-file and the certificate directories, not the system's.
+    #[arg(long)]
+    pub only_ca_file: bool,
+    /// Present this client certificate (PEM) to the registry (mutual TLS); with --key-file.
+    #[arg(long, value_name = "PEM", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --cert-file.
+    #[arg(long, value_name = "PEM", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// A directory of certificates for the registry, as Docker's and the containers tools'
+    /// `certs.d/HOST/` hold them: `*.crt` CAs to trust, `NAME.cert` + `NAME.key` a client
+    /// certificate. (`certs.d` directories of the user and the machine are read too.)
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
     /// Do not verify the registry's TLS certificate.
     #[arg(long)]
     pub insecure: bool,

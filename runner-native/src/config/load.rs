@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::entry::FilePlace;
 use super::table::{FileConfig, Settings};
 use crate::exit_code::CliError;
+use crate::transport::ProxyEnv;
 
 /// The config file's path: `$TUG_CONFIG`, `$XDG_CONFIG_HOME/tug/config.toml`,
 /// `~/.config/tug/config.toml`; and whether it was named explicitly.
@@ -23,7 +24,11 @@ fn config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<(PathBuf, bool)> 
 impl Settings {
     /// Defaults, the config file and the environment of this process.
     pub fn load() -> Result<Settings, CliError> {
-        Settings::load_with(&|k| std::env::var(k).ok())
+        let s = Settings::load_with(&|k| std::env::var(k).ok())?;
+        for warning in &s.proxies.warnings {
+            crate::errln!("tug: {warning}");
+        }
+        Ok(s)
     }
 
     /// Defaults, the config file and the environment `env` describes.
@@ -46,6 +51,7 @@ impl Settings {
             s.file = Some(path);
         }
         s.apply_env(env)?;
+        s.proxies = ProxyEnv::from_vars(env).map_err(CliError::Input)?;
         Ok(s)
     }
 

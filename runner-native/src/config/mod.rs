@@ -32,6 +32,7 @@
 //! [`table`] (the declarations, expanded by [`declare`]), then what uses the table:
 //! [`flags`], [`load`], [`reach`], [`show`].
 
+mod certs_d;
 mod declare;
 mod entry;
 mod flags;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tug_core::retry::RetryPolicy;
 use tug_core::{Credentials, Reference, RegistryConfig, Scheme, TransferConfig};
 
+use super::certs_d;
 use super::flags::RegistryArgs;
 use super::registry::RegistrySettings;
 use super::table::Settings;
@@ -30,15 +31,29 @@ impl Settings {
         r
     }
 
-    /// How to reach `r`: TLS options and the scheme (plain HTTP when configured; for
-    /// loopback registries HTTPS, then plain HTTP if the registry does not speak TLS).
+    /// How to reach `r`: TLS options (with what the certificate directories hold for its
+    /// registry) and the scheme (plain HTTP when configured; for loopback registries HTTPS,
+    /// then plain HTTP if the registry does not speak TLS).
     pub fn reach(&self, r: &Reference, flags: &RegistryArgs) -> (TlsOptions, Scheme) {
         let reg = self.registry(&r.registry, flags);
         let scheme = r.scheme(reg.plain_http.value.then_some(true));
+        let certs = certs_d::for_registry(&r.registry, flags.cert_dir.as_deref());
+        let client_cert = match (&flags.cert_file, &flags.key_file) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            _ => certs.client,
+        };
         let tls = TlsOptions {
-            ca_file: reg.ca_file.value,
+            ca_files: reg
+                .ca_file
+                .value
+                .into_iter()
+                .chain(certs.ca_files)
+                .collect(),
+            only_ca_files: flags.only_ca_file,
+            client_cert,
             insecure: reg.insecure.value,
             connect_timeout: Duration::from_secs(self.connect_timeout.value),
+            proxies: self.proxies.clone(),
         };
         (tls, scheme)
     }

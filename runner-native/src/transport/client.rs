@@ -11,6 +11,7 @@ use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError, Tra
 use ureq::{Agent, SendBody};
 
 use super::body::BodySource;
+use super::proxy::ProxyEnv;
 use super::tls::TlsOptions;
 
 /// How much body data to gather before reporting it as sent.
@@ -44,7 +45,11 @@ pub fn log_requests_with(log: fn(&Request)) {
 /// An HTTP client that never follows redirects nor turns statuses into errors.
 #[derive(Clone)]
 pub struct Transport {
+    /// Connects directly.
     agent: Agent,
+    /// Connects through a proxy, by the proxy's URL.
+    proxied: Arc<Vec<(String, Agent)>>,
+    proxies: ProxyEnv,
     bodies: Arc<dyn BodySource>,
     /// Requests the core gave up on (it answered `UnknownRequest`): stop reading them.
     dropped: Arc<Mutex<HashSet<RequestId>>>,
@@ -53,8 +58,16 @@ pub struct Transport {
 impl Transport {
     /// A client connecting with `tls`, reading `BlobRange` bodies from `bodies`.
     pub fn new(tls: &TlsOptions, bodies: impl BodySource + 'static) -> anyhow::Result<Transport> {
+        let mut proxied: Vec<(String, Agent)> = Vec::new();
+        for url in tls.proxies.urls() {
+            if !proxied.iter().any(|(u, _)| u == url) {
+                proxied.push((url.to_owned(), tls.agent(Some(url))?));
+            }
+        }
         Ok(Transport {
-            agent: tls.agent()?,
+            agent: tls.agent(None)?,
+            proxied: Arc::new(proxied),
+            proxies: tls.proxies.clone(),
             bodies: Arc::new(bodies),
             dropped: Arc::default(),
         })
@@ -117,13 +130,22 @@ impl Transport {
         request: http::Request<B>,
         stall: Option<std::time::Duration>,
     ) -> Result<http::Response<ureq::Body>, ureq::Error> {
-        let request = self
-            .agent
+        let agent = self.agent_for(&request.uri().to_string());
+        let request = agent
             .configure_request(request)
             .timeout_per_read(stall)
             .timeout_per_write(stall)
             .build();
-        self.agent.run(request)
+        agent.run(request)
+    }
+
+    /// The agent a request to `url` goes out on: through the proxy the environment names
+    /// for it, or directly.
+    fn agent_for(&self, url: &str) -> &Agent {
+        self.proxies
+            .for_url(url)
+            .and_then(|p| self.proxied.iter().find(|(u, _)| u == p))
+            .map_or(&self.agent, |(_, a)| a)
     }
 
     /// The bytes of a blob body, from the body source.
@@ -301,8 +323,9 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
     if text.contains("InvalidContentType") || text.contains("corrupt message") {
         return TransportErrorKind::NotTls;
     }
-    // rustls reports handshake and certificate failures as I/O errors of kind InvalidData.
-    if text.contains("certificate") || text.contains("handshake") {
+    // rustls reports handshake and certificate failures as I/O errors of kind InvalidData,
+    // and a server's refusal (no or a bad client certificate) as a received alert.
+    if text.contains("certificate") || text.contains("handshake") || text.contains("alert") {
         return TransportErrorKind::Tls;
     }
     match e {

@@ -5,8 +5,10 @@
 
 mod body;
 mod client;
+mod proxy;
 mod tls;
 
 pub use body::{BodySource, NoBodies};
 pub use client::{log_requests_with, Message, Transport, QUEUE};
+pub use proxy::ProxyEnv;
 pub use tls::TlsOptions;

@@ -1,46 +1,44 @@
-//! How the transport connects: which certificates it trusts and how long it waits. The
-//! settings build these options (config file, environment, flags); the transport only reads
-//! them.
+//! How the transport connects: which certificates it trusts, how long it waits and which
+//! proxies it goes through. The settings build these options (config file, environment,
+//! flags); the transport only reads them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
-use ureq::Agent;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+use ureq::{Agent, Proxy};
+
+use super::proxy::ProxyEnv;
 
 /// Connection choices for one registry.
 #[derive(Clone, Debug, Default)]
 pub struct TlsOptions {
-    /// PEM file of extra CA certificates to trust instead of the system roots.
-    pub ca_file: Option<PathBuf>,
+    /// PEM files of CA certificates to trust, beside the system's roots.
+    pub ca_files: Vec<PathBuf>,
+    /// Trust only `ca_files`, not the system's roots too.
+    pub only_ca_files: bool,
+    /// A client certificate and its private key (PEM files) to present (mutual TLS).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Skip certificate verification.
     pub insecure: bool,
     /// Give up connecting after this long.
     pub connect_timeout: Duration,
+    /// The proxies requests go through.
+    pub proxies: ProxyEnv,
 }
 
 impl TlsOptions {
     /// An HTTP agent with these options that never follows redirects nor turns statuses
-    /// into errors.
-    pub(super) fn agent(&self) -> anyhow::Result<Agent> {
-        let mut tls_config = TlsConfig::builder().disable_verification(self.insecure);
-        tls_config = match &self.ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read CA file {}: {e}", path.display()))?;
-                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    anyhow::bail!("CA file {} holds no PEM certificate", path.display());
-                }
-                tls_config.root_certs(RootCerts::new_with_certs(&certs))
-            }
-            None => tls_config.root_certs(RootCerts::PlatformVerifier),
-        };
+    /// into errors, connecting through `proxy` (a URL [`ProxyEnv`] chose) or directly (ureq
+    /// never reads the environment for itself).
+    pub(super) fn agent(&self, proxy: Option<&str>) -> anyhow::Result<Agent> {
+        let proxy = proxy
+            .map(|url| Proxy::new(url).map_err(|e| anyhow::anyhow!("proxy: {e}")))
+            .transpose()?;
+        let tls_config = TlsConfig::builder()
+            .disable_verification(self.insecure)
+            .root_certs(self.roots()?)
+            .client_cert(self.client()?);
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -48,7 +46,134 @@ impl TlsOptions {
             .tls_config(tls_config.build())
             .timeout_connect(Some(self.connect_timeout).filter(|d| !d.is_zero()))
             .max_idle_connections_per_host(16)
+            .proxy(proxy)
             .build();
         Ok(config.into())
+    }
+
+    /// The roots to verify servers with: the platform's verifier, or the system's roots
+    /// and the CA files (or the CA files alone).
+    fn roots(&self) -> anyhow::Result<RootCerts> {
+        if self.ca_files.is_empty() {
+            return Ok(RootCerts::PlatformVerifier);
+        }
+        let mut certs: Vec<Certificate<'static>> = Vec::new();
+        for path in &self.ca_files {
+            let pem = read(path, "CA file")?;
+            let found: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if found.is_empty() {
+                anyhow::bail!("CA file {} holds no PEM certificate", path.display());
+            }
+            certs.extend(found);
+        }
+        if !self.only_ca_files {
+            // Unreadable system certificates are skipped, as every TLS client does.
+            let system = rustls_native_certs::load_native_certs();
+            certs.extend(
+                system
+                    .certs
+                    .iter()
+                    .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
+            );
+        }
+        Ok(RootCerts::new_with_certs(&certs))
+    }
+
+    /// The client certificate to present, if any.
+    fn client(&self) -> anyhow::Result<Option<ClientCert>> {
+        let Some((cert_path, key_path)) = &self.client_cert else {
+            return Ok(None);
+        };
+        let pem = read(cert_path, "client certificate")?;
+        let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if chain.is_empty() {
+            anyhow::bail!(
+                "client certificate {} holds no PEM certificate",
+                cert_path.display()
+            );
+        }
+        let key_pem = read(key_path, "client key")?;
+        let key = PrivateKey::from_pem(&key_pem).map_err(|e| {
+            anyhow::anyhow!(
+                "client key {}: no PEM private key ({e})",
+                key_path.display()
+            )
+        })?;
+        Ok(Some(ClientCert::new_with_certs(&chain, key)))
+    }
+}
+
+/// The bytes of `path`; an error names it as `what`.
+fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_file() -> tempfile::NamedTempFile {
+        // A PEM certificate block: roots are counted here, never parsed as X.509.
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIBeTCCAR+gAwIBAgIUY2sJ5M0n3kU3oF8m0b2mYpK7ZtEwCgYIKoZIzj0EAwIw\nEjEQMA4GA1UEAwwHdHVnLWNhMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAw\nMFowEjEQMA4GA1UEAwwHdHVnLWNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END CERTIFICATE-----\n";
+        std::fs::write(f.path(), pem).unwrap();
+        f
+    }
+
+    fn count(roots: RootCerts) -> usize {
+        match roots {
+            RootCerts::Specific(certs) => certs.len(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn a_ca_file_adds_to_the_system_roots_unless_only_it_is_asked_for() {
+        let f = ca_file();
+        let mut o = TlsOptions {
+            ca_files: vec![f.path().to_owned()],
+            ..TlsOptions::default()
+        };
+        let with_system = count(o.roots().unwrap());
+        o.only_ca_files = true;
+        let alone = count(o.roots().unwrap());
+        assert_eq!(alone, 1);
+        let system = rustls_native_certs::load_native_certs().certs.len();
+        assert_eq!(with_system, 1 + system);
+        assert!(matches!(
+            TlsOptions::default().roots().unwrap(),
+            RootCerts::PlatformVerifier
+        ));
+    }
+
+    #[test]
+    fn unreadable_or_empty_files_are_named() {
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let o = TlsOptions {
+            ca_files: vec![empty.path().to_owned()],
+            ..TlsOptions::default()
+        };
+        let err = o.roots().unwrap_err().to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        let f = ca_file();
+        let o = TlsOptions {
+            client_cert: Some((f.path().to_owned(), f.path().with_extension("key"))),
+            ..TlsOptions::default()
+        };
+        let err = o.client().unwrap_err().to_string();
+        assert!(
+            err.contains("cannot read client key") && err.contains(".key"),
+            "{err}"
+        );
     }
 }

@@ -23,6 +23,7 @@
 //! test fail with a message saying so.
 
 pub mod browser;
+pub mod connect_proxy;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod hashing;
@@ -40,6 +41,7 @@ mod tug;
 pub mod zstd_frames;
 
 pub use browser::{PagePush, TugWeb};
+pub use connect_proxy::ConnectProxy;
 pub use fault_proxy::{
     BlobHost, BlobHostRequest, CapReply, Fault, FaultProxy, ProxiedRequest, RangeRewrite, Rule,
     RuleId, Shaping,

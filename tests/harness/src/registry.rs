@@ -99,7 +99,11 @@ impl Registry {
         let storage = root.join("storage");
         fs::create_dir(&storage).expect("create storage dir");
 
-        let pki = config.tls.then(TestPki::generate);
+        let pki = config.tls.then(|| {
+            let mut names = vec!["127.0.0.1", "localhost"];
+            names.extend(config.tls_names.iter().map(String::as_str));
+            TestPki::generate_with(&names, config.client_auth)
+        });
         let (mut ca_file, mut ca_dir, mut tls_paths) = (None, None, None);
         if let Some(pki) = &pki {
             let cert = root.join("server.crt");
@@ -109,6 +113,11 @@ impl Registry {
             let certs = root.join("certs.d");
             fs::create_dir(&certs).expect("create CA dir");
             fs::write(certs.join("ca.crt"), &pki.ca_pem).expect("write ca.crt");
+            if let Some((cert, key)) = &pki.client {
+                // Where skopeo and Docker look for a client certificate.
+                fs::write(certs.join("client.cert"), cert).expect("write client.cert");
+                fs::write(certs.join("client.key"), key).expect("write client.key");
+            }
             let ca = root.join("ca.pem");
             fs::write(&ca, &pki.ca_pem).expect("write ca.pem");
             ca_file = Some(ca);
@@ -143,6 +152,7 @@ impl Registry {
         let paths = ConfigPaths {
             storage: &storage,
             tls: tls_paths.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            client_ca: ca_file.as_deref().filter(|_| config.client_auth),
             htpasswd: htpasswd.as_deref(),
             token: match (&token_server, &token_realm, &signer_cert) {
                 (Some(server), Some(realm), Some(cert)) => Some(TokenAuthSettings {
@@ -345,9 +355,14 @@ fn probe_agent(pki: Option<&TestPki>) -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(30)));
     if let Some(pki) = pki {
         let ca = ureq::tls::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("parse CA PEM");
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![ca])))
-            .build();
+        let mut tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![ca])));
+        if let Some((cert, key)) = &pki.client {
+            let cert = ureq::tls::Certificate::from_pem(cert.as_bytes()).expect("client cert");
+            let key = ureq::tls::PrivateKey::from_pem(key.as_bytes()).expect("client key");
+            tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&[cert], key)));
+        }
+        let tls = tls.build();
         builder = builder.tls_config(tls);
     }
     builder.build().new_agent()

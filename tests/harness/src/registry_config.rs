@@ -19,9 +19,17 @@ pub struct RegistryConfig {
     pub token_auth: Option<TokenServerConfig>,
     /// Send relative `Location` headers (`http.relativeurls`) instead of absolute ones.
     pub relative_urls: bool,
+    /// Refuse manifest and blob deletion (`storage.delete.enabled: false`); enabled by default.
+    pub deletion_disabled: bool,
     /// Create the registry's temporary directory (storage, config, log) inside this directory
     /// instead of the system temp dir (e.g. a tmpfs for benchmarks).
     pub temp_parent: Option<PathBuf>,
+    /// Host names the TLS certificate is also valid for (beside `127.0.0.1` and
+    /// `localhost`), e.g. a name a test reaches through a proxy.
+    pub tls_names: Vec<String>,
+    /// Ask every client for a certificate signed by the registry's CA (mutual TLS); the
+    /// registry's CA directory then holds `client.cert` and `client.key` too.
+    pub client_auth: bool,
 }
 
 impl RegistryConfig {
@@ -62,6 +70,25 @@ impl RegistryConfig {
         self
     }
 
+    /// Makes the registry refuse deletions (`405 UNSUPPORTED`).
+    pub fn with_deletion_disabled(mut self) -> Self {
+        self.deletion_disabled = true;
+        self
+    }
+
+    /// Makes the TLS certificate valid for `name` too.
+    pub fn with_tls_name(mut self, name: &str) -> Self {
+        self.tls_names.push(name.to_owned());
+        self
+    }
+
+    /// Asks clients for a certificate (mutual TLS; implies TLS).
+    pub fn with_client_auth(mut self) -> Self {
+        self.tls = true;
+        self.client_auth = true;
+        self
+    }
+
     /// Puts the registry's temporary directory under `parent`.
     pub fn with_temp_parent(mut self, parent: impl Into<PathBuf>) -> Self {
         self.temp_parent = Some(parent.into());
@@ -74,6 +101,8 @@ impl RegistryConfig {
 pub(crate) struct ConfigPaths<'a> {
     pub storage: &'a Path,
     pub tls: Option<(&'a Path, &'a Path)>,
+    /// The CA client certificates must be signed by (mutual TLS).
+    pub client_ca: Option<&'a Path>,
     pub htpasswd: Option<&'a Path>,
     pub token: Option<TokenAuthSettings<'a>>,
 }
@@ -107,7 +136,10 @@ pub(crate) fn render_config(
         "  filesystem:\n    rootdirectory: {}\n",
         quoted(&paths.storage.display().to_string())
     ));
-    y.push_str("  delete:\n    enabled: true\n");
+    y.push_str(&format!(
+        "  delete:\n    enabled: {}\n",
+        !config.deletion_disabled
+    ));
     y.push_str("  maintenance:\n    uploadpurging:\n      enabled: false\n");
     y.push_str("http:\n");
     y.push_str(&format!(
@@ -123,6 +155,12 @@ pub(crate) fn render_config(
             quoted(&cert.display().to_string()),
             quoted(&key.display().to_string())
         ));
+        if let Some(ca) = paths.client_ca {
+            y.push_str(&format!(
+                "    clientcas:\n      - {}\n",
+                quoted(&ca.display().to_string())
+            ));
+        }
     }
     if let Some(htpasswd) = paths.htpasswd {
         y.push_str(&format!(
@@ -171,6 +209,7 @@ mod tests {
         let paths = ConfigPaths {
             storage: Path::new("/tmp/x y/storage"),
             tls: Some((Path::new("/c.pem"), Path::new("/k.pem"))),
+            client_ca: None,
             htpasswd: Some(Path::new("/h")),
             token: None,
         };
@@ -191,6 +230,7 @@ mod tests {
         let paths = ConfigPaths {
             storage: Path::new("/s"),
             tls: None,
+            client_ca: None,
             htpasswd: None,
             token: Some(TokenAuthSettings {
                 realm: "https://127.0.0.1:1/token",

@@ -17,6 +17,9 @@ pub struct TestPki {
     pub server_cert_pem: String,
     /// The server's private key (PKCS#8 PEM).
     pub server_key_pem: String,
+    /// A client certificate and its key (PEM), signed by the same CA, for registries that
+    /// ask clients for one (mutual TLS).
+    pub client: Option<(String, String)>,
 }
 
 impl TestPki {
@@ -36,6 +39,15 @@ impl TestPki {
     ///
     /// If a name is not a valid SAN or generation fails.
     pub fn generate_for(names: &[&str]) -> Self {
+        Self::generate_with(names, false)
+    }
+
+    /// [`TestPki::generate_for`], with a client certificate too when `client`.
+    ///
+    /// # Panics
+    ///
+    /// If a name is not a valid SAN or generation fails.
+    pub fn generate_with(names: &[&str], client: bool) -> Self {
         let ca_key = KeyPair::generate().expect("generate CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -66,10 +78,25 @@ impl TestPki {
             .signed_by(&server_key, &issuer)
             .expect("sign server certificate");
 
+        let client = client.then(|| {
+            let key = KeyPair::generate().expect("generate client key");
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "tug-testkit client");
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            params.use_authority_key_identifier_extension = true;
+            let cert = params
+                .signed_by(&key, &issuer)
+                .expect("sign client certificate");
+            (cert.pem(), key.serialize_pem())
+        });
         Self {
             ca_pem: ca_cert.pem(),
             server_cert_pem: server_cert.pem(),
             server_key_pem: server_key.serialize_pem(),
+            client,
         }
     }
 }

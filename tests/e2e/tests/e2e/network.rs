@@ -1,0 +1,245 @@
+//! The network environment as the Go tools read it, and client certificates as Docker and
+//! the containers tools find them. Proxies: `HTTPS_PROXY` / `HTTP_PROXY` per request
+//! scheme, `NO_PROXY` (its finer cases are unit tests of `transport/proxy.rs`), loopback never proxied, a proxy tug cannot use refused by name. The
+//! registry is reached as `registry.tug.test:PORT` through a loopback `CONNECT` proxy that
+//! tunnels every name to 127.0.0.1, so no name is ever resolved.
+
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
+use tug_testkit::{ConnectProxy, ImageSpec, Registry, RegistryConfig, Tug};
+
+const USER: &str = "net";
+const PASSWORD: &str = "proxy-test-password";
+const NAME: &str = "registry.tug.test";
+
+/// tug with `vars` set and every proxy variable of the environment it runs in removed.
+fn tug(vars: &[(&str, &str)]) -> Tug {
+    let mut t = Tug::new();
+    for v in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"] {
+        t = t.env_remove(v).env_remove(v.to_ascii_lowercase());
+    }
+    for (k, v) in vars {
+        t = t.env(k, v);
+    }
+    t.env("TUG_USERNAME", USER).env("TUG_PASSWORD", PASSWORD)
+}
+
+fn push(t: Tug, registry: &Registry, layout: &std::path::Path, target: &str) -> Tug {
+    let ca = registry.ca_file().map(|p| p.to_path_buf());
+    let mut t = t.arg("push");
+    if let Some(ca) = ca {
+        t = t.arg("--ca-file").arg(ca);
+    }
+    t.arg(format!("oci:{}:v1", layout.display())).arg(target)
+}
+
+#[test]
+fn https_goes_through_https_proxy_and_loopback_and_no_proxy_hosts_do_not() {
+    let registry = Registry::start(
+        RegistryConfig::tls()
+            .with_basic_auth(USER, PASSWORD)
+            .with_tls_name(NAME),
+    );
+    let proxy = ConnectProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(301).layer(40_000), "v1");
+    let port = registry.port();
+    let by_name = format!("{NAME}:{port}");
+
+    // Through the proxy: the registry is only reachable that way under this name.
+    let env = [
+        ("HTTPS_PROXY", proxy.url()),
+        ("NO_PROXY", format!("{NAME}:1,.other.test, 10.0.0.0/8")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    push(
+        tug(&env),
+        &registry,
+        &layout,
+        &format!("{by_name}/net/app:1"),
+    )
+    .run()
+    .assert_success();
+    let tunnelled = proxy.targets();
+    assert!(!tunnelled.is_empty(), "the push went through the proxy");
+    assert!(
+        tunnelled.iter().all(|t| t == &by_name),
+        "every tunnel is to the registry: {tunnelled:?}"
+    );
+    pull_with_skopeo_and_compare(&registry, "net/app:1", &fixture);
+
+    // Loopback is never proxied, whatever the variables say.
+    let before = proxy.targets().len();
+    push(
+        tug(&env),
+        &registry,
+        &layout,
+        &format!("127.0.0.1:{port}/net/direct:1"),
+    )
+    .run()
+    .assert_success();
+    assert_eq!(
+        proxy.targets().len(),
+        before,
+        "nothing tunnelled for 127.0.0.1"
+    );
+    // (HTTP_PROXY alone never proxying HTTPS is a unit test: here the name would then be
+    // resolved, which a test must not do.)
+}
+
+#[test]
+fn a_socks5_proxy_carries_https() {
+    let registry = Registry::start(
+        RegistryConfig::tls()
+            .with_basic_auth(USER, PASSWORD)
+            .with_tls_name(NAME),
+    );
+    let proxy = ConnectProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(305).layer(25_000), "v1");
+    let by_name = format!("{NAME}:{}", registry.port());
+    let socks = proxy.socks_url();
+    push(
+        tug(&[("HTTPS_PROXY", socks.as_str())]),
+        &registry,
+        &layout,
+        &format!("{by_name}/net/socks:1"),
+    )
+    .run()
+    .assert_success();
+    assert!(
+        proxy.targets().iter().any(|t| t == &by_name),
+        "{:?}",
+        proxy.targets()
+    );
+    pull_with_skopeo_and_compare(&registry, "net/socks:1", &fixture);
+}
+
+#[test]
+fn http_goes_through_http_proxy() {
+    let registry = Registry::start(RegistryConfig::plain().with_basic_auth(USER, PASSWORD));
+    let proxy = ConnectProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(302).layer(30_000), "v1");
+    let by_name = format!("{NAME}:{}", registry.port());
+    push(
+        tug(&[("http_proxy", proxy.url().as_str())]),
+        &registry,
+        &layout,
+        &format!("{by_name}/net/plain:1"),
+    )
+    .arg("--plain-http")
+    .run()
+    .assert_success();
+    assert!(
+        proxy.targets().iter().any(|t| t == &by_name),
+        "{:?}",
+        proxy.targets()
+    );
+    pull_with_skopeo_and_compare(&registry, "net/plain:1", &fixture);
+}
+
+#[test]
+fn a_proxy_tug_cannot_use_is_refused_by_name_and_all_proxy_is_said_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    write_oci_layout(&layout, &ImageSpec::new(303).layer(1_000), "v1");
+    let out = tug(&[("HTTPS_PROXY", "socks4://127.0.0.1:1")])
+        .arg("push")
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg("127.0.0.1:1/x:1")
+        .run();
+    assert!(!out.success());
+    let err = out.stderr_str();
+    assert!(
+        err.contains("HTTPS_PROXY") && err.contains("socks4"),
+        "{err}"
+    );
+
+    let registry = Registry::start(RegistryConfig::tls().with_basic_auth(USER, PASSWORD));
+    let out = push(
+        tug(&[("ALL_PROXY", "socks5://127.0.0.1:1")]),
+        &registry,
+        &layout,
+        &registry.image("net/all:1"),
+    )
+    .run()
+    .assert_success();
+    assert!(
+        out.stderr_str().contains("ALL_PROXY is set but not read"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn a_registry_asking_for_a_client_certificate_gets_one_from_flags_or_a_certs_d_directory() {
+    let registry = Registry::start(
+        RegistryConfig::tls()
+            .with_client_auth()
+            .with_basic_auth(USER, PASSWORD),
+    );
+    let certs = registry
+        .ca_dir()
+        .expect("a TLS registry has a CA directory");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(304).layer(20_000), "v1");
+
+    // Without a certificate the registry refuses the connection.
+    let out = push(tug(&[]), &registry, &layout, &registry.image("mtls/none:1"))
+        .arg("--retries")
+        .arg("1")
+        .run();
+    assert!(!out.success(), "no client certificate, no push");
+    assert!(
+        out.stderr_str().contains("--cert-file"),
+        "the hint names the way out: {}",
+        out.stderr_str()
+    );
+
+    // --cert-file / --key-file.
+    push(
+        tug(&[]),
+        &registry,
+        &layout,
+        &registry.image("mtls/flags:1"),
+    )
+    .arg("--cert-file")
+    .arg(certs.join("client.cert"))
+    .arg("--key-file")
+    .arg(certs.join("client.key"))
+    .run()
+    .assert_success();
+    pull_with_skopeo_and_compare(&registry, "mtls/flags:1", &fixture);
+
+    // The user's containers certs.d directory for this registry: its CA and its client
+    // certificate, no flag at all.
+    let config = dir.path().join("config");
+    let host_dir = config
+        .join("containers/certs.d")
+        .join(format!("127.0.0.1:{}", registry.port()));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    for f in ["ca.crt", "client.cert", "client.key"] {
+        std::fs::copy(certs.join(f), host_dir.join(f)).unwrap();
+    }
+    tug(&[("XDG_CONFIG_HOME", config.to_str().unwrap())])
+        .arg("push")
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(registry.image("mtls/certs-d:1"))
+        .run()
+        .assert_success();
+    pull_with_skopeo_and_compare(&registry, "mtls/certs-d:1", &fixture);
+
+    // --cert-dir names such a directory directly.
+    tug(&[])
+        .arg("push")
+        .arg("--cert-dir")
+        .arg(&host_dir)
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(registry.image("mtls/cert-dir:1"))
+        .run()
+        .assert_success();
+}
