@@ -287,3 +287,42 @@ fn man_pages_cover_every_command_and_every_push_option() {
         assert!(text.contains("--digestfile"), "{text}");
     }
 }
+
+/// A copy from a file to a registry goes through push, and keeps its conventions; a copy
+/// with no registry on either side has no digest to write and says so.
+#[test]
+fn a_copy_from_a_file_prints_the_pinned_reference_and_writes_the_digest() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(145).layer(12_000), "v1");
+    let digestfile = dir.path().join("digest");
+    let out = Tug::new()
+        .args(["copy", "-q", "--plain-http", "--digestfile"])
+        .arg(&digestfile)
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{}", registry.image("conv/from-file:v1")))
+        .run()
+        .assert_success();
+    let digest =
+        pull_with_skopeo_and_compare(&registry, "conv/from-file:v1", &fixture).manifest_digest;
+    assert_eq!(
+        only_line(&out),
+        format!("{}@{digest}", registry.image("conv/from-file"))
+    );
+    assert_eq!(out.stderr_str(), "", "{out}");
+    assert_eq!(std::fs::read_to_string(&digestfile).unwrap(), digest);
+
+    let refused = Tug::new()
+        .args(["copy", "--digestfile"])
+        .arg(dir.path().join("never"))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!(
+            "oci-archive:{}",
+            dir.path().join("out.tar").display()
+        ))
+        .run()
+        .assert_code(2);
+    assert!(refused.stderr_str().contains("--digestfile"), "{refused}");
+    assert!(!dir.path().join("never").exists());
+}
