@@ -64,19 +64,17 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let (dst_tls, target_config) = settings.connection(&dst, &args.registry, dst_credentials);
     let target = Transport::new(&dst_tls, NoBodies).map_err(input)?;
-    let platform = match &args.platform {
-        Some(p) => p
-            .parse::<Platform>()
-            .map_err(|e| CliError::Usage(e.to_string()))?,
-        None => Platform::default_for_arch(std::env::consts::ARCH),
-    };
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let plan = CopyPlan {
         sources: copy_sources,
         target: dst.clone(),
         target_config,
         platform,
-        // The whole index unless --platform narrows it (crane, regctl and oras copy so).
-        all_platforms: args.platform.is_none(),
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
