@@ -92,6 +92,16 @@ impl Endpoint {
             .join(&format!("v2/{repo}/manifests/{reference}"))
     }
 
+    /// `/v2/<name>/tags/list`: a repository's tags.
+    pub(crate) fn tags_list(&self, repo: &str) -> Result<Url, url::ParseError> {
+        self.base()?.join(&format!("v2/{repo}/tags/list"))
+    }
+
+    /// `/v2/_catalog`: the registry's repositories.
+    pub(crate) fn catalog(&self) -> Result<Url, url::ParseError> {
+        self.base()?.join("v2/_catalog")
+    }
+
     /// Resolves a `Location` header: absolute, or relative to the API base.
     pub(crate) fn resolve_location(&self, location: &str) -> Result<Url, url::ParseError> {
         self.base()?.join(location)

@@ -185,8 +185,7 @@ fn write_tar(
     })();
     match result {
         Ok(()) => {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&temp_path, fs::Permissions::from_mode(0o644))?;
+            crate::file_ext::make_readable(&temp_path)?;
             fs::rename(&temp_path, out)?;
             Ok(())
         }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::verbs;
 use crate::config::{RegistryArgs, TransferArgs, UploadArgs};
 
 /// Move container images between files and OCI / Docker registries.
@@ -29,7 +30,7 @@ pub enum Command {
     Push(PushArgs),
     /// Show what an image file holds: images, tags, layers, sizes, media types.
     Inspect(InspectArgs),
-    /// Copy an image from one registry to another, streaming blobs between them.
+    /// Copy an image between registries (streaming blobs between them), files and the store.
     Copy(CopyArgs),
     /// Pull an image from a registry into a file, a directory, or the local store.
     Pull(PullArgs),
@@ -53,6 +54,23 @@ pub enum Command {
     History(HistoryArgs),
     /// Print the effective settings and where each comes from (default, file, env).
     Config(ConfigArgs),
+    /// List a repository's tags (every page).
+    Ls(verbs::list::LsArgs),
+    /// List a registry's repositories (every page).
+    Catalog(verbs::list::CatalogArgs),
+    /// Print the digest of an image's manifest (`--platform`: that platform's).
+    Digest(verbs::manifest::DigestArgs),
+    /// Print an image's manifest exactly as the registry serves it.
+    Manifest(verbs::manifest::ManifestArgs),
+    /// Give an image new tags in its repository (no blob moves).
+    Tag(verbs::modify::TagArgs),
+    /// Delete an image's manifest from a registry (a tag is resolved to its digest first).
+    Delete(verbs::modify::DeleteArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Write a man page for tug and for each of its commands into DIR.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -63,7 +81,7 @@ pub struct PushArgs {
     /// The local store, for store images as SOURCE.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Where to push: `registry[:port]/repository[:tag|@digest]`.
+    /// Where to push: `registry[:port]/repository[:tag|@digest]` (`docker://` allowed).
     pub target: String,
     /// Which image of a file holding several (a name such as `app:1.0`, or an index).
     #[arg(long)]
@@ -77,6 +95,8 @@ pub struct PushArgs {
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -90,20 +110,30 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct CopyArgs {
-    /// The image to copy: `registry/repository[:tag|@digest]` (`docker://` allowed).
+    /// The image to copy: `registry/repository[:tag|@digest]` (`docker://` allowed),
+    /// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REF]`, or
+    /// `store:NAME` (an image of the local store).
     pub source: String,
-    /// Where to copy it.
+    /// Where to copy it, in the same forms (`store:` alone keeps the source's name).
     pub target: String,
-    /// The platform to take from a multi-platform source (default: this machine's).
+    /// The local store, for `store:` places.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Copy only this platform's image of a multi-platform source (default: every
+    /// platform and the index itself, unchanged).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// Copy every platform of a multi-platform source, and its index.
-    #[arg(long)]
+    /// Copy every platform and the index (the default; kept for scripts that say so).
+    #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+    #[command(flatten)]
+    pub sides: crate::credentials::SideCredentialArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -144,7 +174,8 @@ pub struct PullArgs {
     /// oci-archive, else an OCI layout directory).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
-    /// The platform to take from a multi-platform image (default: this machine's).
+    /// The platform to take from a multi-platform image (default: linux on this machine's
+    /// architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// Keep every platform of a multi-platform image (not for docker-archive).
@@ -155,10 +186,16 @@ pub struct PullArgs {
     /// (with or without DIR): then it also keeps the blobs there, and takes those it has.
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     pub store: Option<Option<PathBuf>>,
+    /// The name the image gets where it is written (a copy's `oci:DIR:REF`); default: its
+    /// tag in an `oci` layout, its full name elsewhere.
+    #[arg(skip)]
+    pub name: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -266,4 +303,56 @@ pub struct ConfigArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete for (source its output, or put it where the shell loads
+    /// completions from).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if missing): `tug.1`, `tug-push.1`, …
+    pub dir: PathBuf,
+}
+
+/// How push, pull and copy hand their result to scripts, as skopeo and podman do: the
+/// digest in a file (`--digestfile`), and nothing on standard error but errors (`-q`).
+/// Standard output carries the result either way.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ResultArgs {
+    /// Show no progress and no messages, only errors (standard output keeps the result).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also write the manifest digest (`sha256:…`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+}
+
+impl ResultArgs {
+    /// `-q` turns progress off, whatever the config file, environment or `--progress` said.
+    pub fn apply(&self, settings: &mut crate::config::Settings) {
+        if self.quiet {
+            settings.progress = crate::config::Setting {
+                value: crate::progress::ProgressMode::None,
+                origin: crate::config::Origin::Flag("--quiet"),
+            };
+        }
+    }
+
+    /// Writes `digest` to the `--digestfile`, if one was asked for.
+    pub fn write_digest(
+        &self,
+        digest: &tug_core::Digest,
+    ) -> Result<(), crate::exit_code::CliError> {
+        match &self.digestfile {
+            Some(path) => {
+                crate::output::write_digest(path, digest).map_err(crate::exit_code::CliError::Input)
+            }
+            None => Ok(()),
+        }
+    }
 }

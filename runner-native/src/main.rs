@@ -9,10 +9,12 @@ mod config;
 mod credentials;
 mod driver;
 mod exit_code;
+mod file_ext;
 mod history;
 mod interrupt;
 mod oci_dir;
 mod output;
+mod places;
 mod progress;
 mod push_bodies;
 mod safe_fs;
@@ -71,6 +73,14 @@ fn main() -> ExitCode {
         cli::Command::Web(args) => commands::web::run(args),
         cli::Command::History(args) => commands::history::run(args),
         cli::Command::Config(args) => commands::config::run(args),
+        cli::Command::Completion(args) => commands::completion::completion(args),
+        cli::Command::Man(args) => commands::completion::man(args),
+        cli::Command::Ls(args) => commands::verbs::list::ls(args),
+        cli::Command::Catalog(args) => commands::verbs::list::catalog(args),
+        cli::Command::Digest(args) => commands::verbs::manifest::digest(args),
+        cli::Command::Manifest(args) => commands::verbs::manifest::manifest(args),
+        cli::Command::Tag(args) => commands::verbs::modify::tag(args),
+        cli::Command::Delete(args) => commands::verbs::modify::delete(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),

@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -192,7 +191,7 @@ impl OciDir {
             let temp = self.new_temp(d)?;
             self.partial.insert(d.clone(), temp);
         }
-        self.partial[d].file.write_all_at(data, offset)
+        crate::file_ext::write_all_at(&self.partial[d].file, data, offset)
     }
 
     /// A fresh temporary file for blob `d`: the resumable one if no other process holds

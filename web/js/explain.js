@@ -1,5 +1,5 @@
 // What went wrong, in words people can act on. The class of an error is the core's (the
-// push API's `.code`: `input`, `auth`, `registry`, `network`, `cors`, `cancelled`); the facts
+// push API's `.code`: `input`, `auth`, `not_found`, `registry`, `network`, `cors`, `cancelled`); the facts
 // tug-wasm adds (`.status`, `.registryCodes`, `.transport`, `.excerpt`) pick the case within
 // it: unreachable, certificate not trusted, CORS, credentials, denied, not found, too large or
 // over quota, a registry that is down. Plain text only; the page renders it with textContent.
@@ -28,6 +28,8 @@ export function caseOf(code, detail = {}) {
       return 'unreachable';
     case 'auth':
       return status === 403 || codes.includes('DENIED') || /\bdenied\b/i.test(message) ? 'denied' : 'auth';
+    case 'not_found':
+      return 'not-found';
     case 'registry':
       if (status === 413 || codes.includes('SIZE_INVALID') || /quota|too large|storage limit/i.test(message)) return 'too-large';
       if (status === 404 || codes.some((c) => ['NAME_UNKNOWN', 'NAME_INVALID', 'MANIFEST_UNKNOWN'].includes(c))) return 'not-found';

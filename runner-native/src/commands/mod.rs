@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod completion;
 pub mod config;
 pub mod copy;
 pub mod history;
@@ -8,4 +9,5 @@ pub mod login;
 pub mod pull;
 pub mod push;
 pub mod store;
+pub mod verbs;
 pub mod web;

@@ -20,7 +20,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use tug_core::archive::tar_writer;
 use tug_core::Digest;
 
+use crate::file_ext::{copy_range, make_readable, write_all_at};
 use crate::safe_fs::{self, Access};
 
 /// Prefix of the temporary tar next to the output.
@@ -160,7 +160,7 @@ impl TarFile {
         let at = self
             .places
             .write_entry_header(&mut tail, name, data.len() as u64)?;
-        self.places.file.write_all_at(data, at)?;
+        write_all_at(&self.places.file, data, at)?;
         self.places.finish_entry(&mut tail, at, data.len() as u64)
     }
 
@@ -187,11 +187,11 @@ impl TarFile {
             tail.end
         };
         let file = &self.places.file;
-        file.write_all_at(&tar_writer::END_OF_ARCHIVE, end)?;
+        write_all_at(file, &tar_writer::END_OF_ARCHIVE, end)?;
         // Bytes an abandoned layer left past the end go.
         file.set_len(end + tar_writer::END_OF_ARCHIVE.len() as u64)?;
         file.sync_all()?;
-        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o644))?;
+        make_readable(&self.path)?;
         fs::rename(&self.path, &self.out)?;
         self.committed = true;
         Ok(())
@@ -300,7 +300,7 @@ impl Places {
             ));
         }
         let header = tar_writer::file_header(name, size).map_err(io::Error::other)?;
-        self.file.write_all_at(&header, tail.end)?;
+        write_all_at(&self.file, &header, tail.end)?;
         Ok(tail.end + header.len() as u64)
     }
 
@@ -308,7 +308,7 @@ impl Places {
     fn finish_entry(&self, tail: &mut Tail, at: u64, size: u64) -> io::Result<()> {
         let end = at + size;
         let pad = tar_writer::padding(size);
-        self.file.write_all_at(&[0u8; 512][..pad], end)?;
+        write_all_at(&self.file, &[0u8; 512][..pad], end)?;
         tail.end = end + pad as u64;
         Ok(())
     }
@@ -325,9 +325,7 @@ impl Place {
                 len,
                 ..
             } => {
-                places
-                    .file
-                    .write_all_at(data, *start + *header_len + *len)?;
+                write_all_at(&places.file, data, *start + *header_len + *len)?;
                 *len += data.len() as u64;
             }
             Place::Side { side, .. } => {
@@ -361,7 +359,7 @@ impl Place {
                 if header.len() as u64 != header_len {
                     return Err(io::Error::other("a tar header changed length"));
                 }
-                places.file.write_all_at(&header, start)?;
+                write_all_at(&places.file, &header, start)?;
                 places.finish_entry(&mut tail, start + header_len, len)?;
                 tail.in_place += len;
                 tail.busy = false;
@@ -408,48 +406,6 @@ impl Place {
             places.freed.notify_all();
         }
     }
-}
-
-/// Copies `len` bytes of `from` (from its start) to `to` at `at`: `copy_file_range`, or a
-/// plain copy where the kernel cannot.
-fn copy_range(from: &File, to: &File, at: u64, len: u64) -> io::Result<()> {
-    let mut off_in = 0u64;
-    let mut off_out = at;
-    while off_in < len {
-        let want = usize::try_from(len - off_in)
-            .unwrap_or(usize::MAX)
-            .min(1 << 30);
-        match rustix::fs::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), want) {
-            Ok(0) => {
-                return Err(io::Error::other(format!(
-                    "a layer's side file ended after {off_in} of {len} bytes"
-                )))
-            }
-            Ok(_) => {}
-            Err(e) if e == rustix::io::Errno::INTR => {}
-            Err(_) => return copy_by_hand(from, to, off_in, off_out, len - off_in),
-        }
-    }
-    Ok(())
-}
-
-fn copy_by_hand(
-    from: &File,
-    to: &File,
-    mut src: u64,
-    mut dst: u64,
-    mut left: u64,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    while left > 0 {
-        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        from.read_exact_at(&mut buf[..n], src)?;
-        to.write_all_at(&buf[..n], dst)?;
-        src += n as u64;
-        dst += n as u64;
-        left -= n as u64;
-    }
-    Ok(())
 }
 
 /// A new temporary file in `dir`, readable and writable, locked for this process.

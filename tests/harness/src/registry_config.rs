@@ -19,6 +19,8 @@ pub struct RegistryConfig {
     pub token_auth: Option<TokenServerConfig>,
     /// Send relative `Location` headers (`http.relativeurls`) instead of absolute ones.
     pub relative_urls: bool,
+    /// Refuse manifest and blob deletion (`storage.delete.enabled: false`); enabled by default.
+    pub deletion_disabled: bool,
     /// Create the registry's temporary directory (storage, config, log) inside this directory
     /// instead of the system temp dir (e.g. a tmpfs for benchmarks).
     pub temp_parent: Option<PathBuf>,
@@ -65,6 +67,12 @@ impl RegistryConfig {
     /// Makes the registry answer with relative `Location` URLs.
     pub fn with_relative_urls(mut self) -> Self {
         self.relative_urls = true;
+        self
+    }
+
+    /// Makes the registry refuse deletions (`405 UNSUPPORTED`).
+    pub fn with_deletion_disabled(mut self) -> Self {
+        self.deletion_disabled = true;
         self
     }
 
@@ -128,7 +136,10 @@ pub(crate) fn render_config(
         "  filesystem:\n    rootdirectory: {}\n",
         quoted(&paths.storage.display().to_string())
     ));
-    y.push_str("  delete:\n    enabled: true\n");
+    y.push_str(&format!(
+        "  delete:\n    enabled: {}\n",
+        !config.deletion_disabled
+    ));
     y.push_str("  maintenance:\n    uploadpurging:\n      enabled: false\n");
     y.push_str("http:\n");
     y.push_str(&format!(

@@ -1,0 +1,295 @@
+//! The manifest operation's protocol: `GET` the manifest, then as the action says `GET` a
+//! platform's manifest of an index, `PUT` the bytes under each new tag, or `DELETE` by
+//! digest.
+
+use std::collections::HashMap;
+
+use crate::digest::Digest;
+use crate::engine::{Cx, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
+use crate::error::Error;
+use crate::http::{Body, HeaderMap, HeaderValue, Method};
+use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
+use crate::one_shot::Output;
+use crate::pull::FetchedManifest;
+
+use super::received::received;
+use super::{ManifestAction, ManifestPlan, ManifestReport};
+
+/// A request of the operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Call {
+    /// `GET` the manifest the reference names.
+    Root,
+    /// `GET` the platform's manifest named by the index.
+    Child,
+    /// `PUT` the manifest under new tag number `n`.
+    Put(usize),
+    /// `DELETE` the manifest by digest.
+    Delete,
+}
+
+#[derive(Debug)]
+pub(super) struct Calls {
+    plan: ManifestPlan,
+    root: Option<FetchedManifest>,
+    /// The platform's manifest, once the index named it.
+    child: Option<Digest>,
+    /// What a deletion deletes.
+    target: Option<Digest>,
+    puts_left: usize,
+    attempts: HashMap<Call, u32>,
+    redirects: HashMap<Call, Redirect>,
+    outputs: Outbox<Output<ManifestReport>>,
+    done: bool,
+}
+
+impl Calls {
+    /// The protocol for `plan`; `done` when it ended before starting (`outputs` says how).
+    pub(super) fn new(
+        plan: ManifestPlan,
+        outputs: Outbox<Output<ManifestReport>>,
+        done: bool,
+    ) -> Calls {
+        Calls {
+            plan,
+            root: None,
+            child: None,
+            target: None,
+            puts_left: 0,
+            attempts: HashMap::new(),
+            redirects: HashMap::new(),
+            outputs,
+            done,
+        }
+    }
+
+    fn finish(&mut self, result: Result<ManifestReport, Error>) {
+        if !self.done {
+            self.done = true;
+            self.outputs.push(Output::Finished(result));
+        }
+    }
+
+    /// The reference as a digest, when it is one.
+    fn reference_digest(&self) -> Option<Digest> {
+        self.plan.reference.parse().ok()
+    }
+
+    fn tags(&self) -> &[String] {
+        match &self.plan.action {
+            ManifestAction::Tag { tags } => tags,
+            _ => &[],
+        }
+    }
+
+    /// The manifest came: what the action does with it next.
+    fn on_root(&mut self, root: FetchedManifest, cx: &mut Cx<Call>) -> Result<(), Error> {
+        let digest = root.digest.clone();
+        self.root = Some(root.clone());
+        match self.plan.action.clone() {
+            ManifestAction::Get { platform: None } => self.finish(Ok(ManifestReport {
+                digest,
+                manifest: Some(root),
+                index: None,
+            })),
+            ManifestAction::Get {
+                platform: Some(platform),
+            } => {
+                let action = self.describe(Call::Root);
+                let parsed = manifest::parse(&root.media_type, &root.bytes)
+                    .map_err(|message| Error::Protocol { action, message })?;
+                let Parsed::Index { manifests } = parsed else {
+                    // One image, no choice to make: it is the platform's manifest.
+                    self.finish(Ok(ManifestReport {
+                        digest,
+                        manifest: Some(root),
+                        index: None,
+                    }));
+                    return Ok(());
+                };
+                let Some(entry) = manifest::entry_for(&manifests, &platform) else {
+                    return Err(Error::InvalidInput {
+                        message: format!(
+                            "{}:{} has no manifest for platform {platform}; it has: {}",
+                            self.plan.repository,
+                            self.plan.reference,
+                            manifest::platforms_of(&manifests).join(", ")
+                        ),
+                    });
+                };
+                self.child = Some(entry.digest.clone());
+                cx.issue(Step::Op(Call::Child));
+            }
+            ManifestAction::Tag { tags } => {
+                self.puts_left = tags.len();
+                if tags.is_empty() {
+                    self.finish(Ok(ManifestReport {
+                        digest,
+                        manifest: Some(root),
+                        index: None,
+                    }));
+                }
+                for n in 0..tags.len() {
+                    cx.issue(Step::Op(Call::Put(n)));
+                }
+            }
+            ManifestAction::Delete => {
+                self.outputs.push(Output::Resolved {
+                    reference: format!("{}:{}", self.plan.repository, self.plan.reference),
+                    digest: digest.clone(),
+                });
+                self.target = Some(digest);
+                cx.issue(Step::Op(Call::Delete));
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&mut self, manifest: Option<FetchedManifest>, index: Option<FetchedManifest>) {
+        let digest = manifest
+            .as_ref()
+            .map(|m| m.digest.clone())
+            .or_else(|| self.target.clone());
+        let Some(digest) = digest else { return };
+        self.finish(Ok(ManifestReport {
+            digest,
+            manifest,
+            index,
+        }));
+    }
+}
+
+impl Protocol for Calls {
+    type Step = Call;
+    type Output = Output<ManifestReport>;
+
+    fn outbox(&mut self) -> &mut Outbox<Self::Output> {
+        &mut self.outputs
+    }
+
+    fn describe(&self, call: Call) -> String {
+        let (repo, reference) = (&self.plan.repository, &self.plan.reference);
+        let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string).unwrap_or_default();
+        match call {
+            Call::Root => format!(
+                "fetching manifest {}/{repo}:{reference}",
+                self.plan.registry
+            ),
+            Call::Child => format!("fetching manifest {} of {repo}", digest(&self.child)),
+            Call::Put(n) => format!(
+                "tagging {repo}:{reference} as {}",
+                self.tags().get(n).map(String::as_str).unwrap_or("")
+            ),
+            Call::Delete => format!("deleting manifest {} of {repo}", digest(&self.target)),
+        }
+    }
+
+    fn request(&mut self, call: Call, cx: &Cx<Call>) -> Result<Option<Parts>, Error> {
+        let repo = &self.plan.repository;
+        let mut headers = HeaderMap::new();
+        let (method, reference, body) = match call {
+            Call::Root => (Method::GET, self.plan.reference.clone(), Body::Empty),
+            Call::Child => match &self.child {
+                Some(d) => (Method::GET, d.to_string(), Body::Empty),
+                None => return Ok(None),
+            },
+            Call::Put(n) => {
+                let (Some(root), Some(tag)) = (&self.root, self.tags().get(n)) else {
+                    return Ok(None);
+                };
+                if let Ok(v) = HeaderValue::try_from(root.media_type.as_str()) {
+                    headers.insert("content-type", v);
+                }
+                (Method::PUT, tag.clone(), Body::Bytes(root.bytes.clone()))
+            }
+            Call::Delete => match &self.target {
+                Some(d) => (Method::DELETE, d.to_string(), Body::Empty),
+                None => return Ok(None),
+            },
+        };
+        if method == Method::GET {
+            headers.insert("accept", HeaderValue::from_static(MANIFEST_ACCEPT));
+        }
+        let url = match self.redirects.get(&call).and_then(|r| r.target.clone()) {
+            Some(u) => u,
+            None => cx
+                .endpoint
+                .manifest(repo, &reference)
+                .map_err(|e| Error::InvalidInput {
+                    message: format!("cannot build a URL for {}: {e}", self.plan.registry),
+                })?,
+        };
+        Ok(Some(Parts {
+            method,
+            url,
+            headers,
+            body,
+        }))
+    }
+
+    fn start(&mut self, cx: &mut Cx<Call>) {
+        let by_digest = self.reference_digest();
+        match (&self.plan.action, by_digest) {
+            (ManifestAction::Delete, Some(digest)) => {
+                self.target = Some(digest);
+                cx.issue(Step::Op(Call::Delete));
+            }
+            _ => cx.issue(Step::Op(Call::Root)),
+        }
+    }
+
+    fn redirect(&mut self, call: Call) -> Option<&mut Redirect> {
+        matches!(call, Call::Root | Call::Child).then(|| self.redirects.entry(call).or_default())
+    }
+
+    fn on_response(
+        &mut self,
+        call: Call,
+        response: Response<'_>,
+        cx: &mut Cx<Call>,
+    ) -> Result<(), Failure> {
+        let status = response.status();
+        match call {
+            Call::Root if status == 200 => {
+                let what = self.describe(call);
+                let expected = self.reference_digest();
+                let root = received(&what, response.head, response.body, expected.as_ref())?;
+                self.on_root(root, cx)?;
+            }
+            Call::Child if status == 200 => {
+                let what = self.describe(call);
+                let child = received(&what, response.head, response.body, self.child.as_ref())?;
+                let index = self.root.clone();
+                self.report(Some(child), index);
+            }
+            Call::Put(_) if matches!(status, 200 | 201) => {
+                self.puts_left = self.puts_left.saturating_sub(1);
+                if self.puts_left == 0 {
+                    let root = self.root.clone();
+                    self.report(root, None);
+                }
+            }
+            Call::Delete if matches!(status, 200 | 202) => {
+                let root = self.root.clone();
+                self.report(root, None);
+            }
+            _ => return Err(Failure::Status),
+        }
+        Ok(())
+    }
+
+    fn retry_as(&mut self, call: Call) -> Option<(Call, &mut u32)> {
+        if let Some(r) = self.redirects.get_mut(&call) {
+            r.clear();
+        }
+        Some((call, self.attempts.entry(call).or_insert(1)))
+    }
+
+    fn fail(&mut self, _: Option<Call>, error: Error, _: &mut Cx<Call>) {
+        self.finish(Err(error));
+    }
+
+    fn finished(&self) -> bool {
+        self.done
+    }
+}

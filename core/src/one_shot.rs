@@ -1,0 +1,97 @@
+//! The outputs of an operation that makes a few requests and ends with one result (a tag
+//! list, a manifest, a deletion): requests to send, retries, the end. Shared so a runner
+//! drains all of them with one loop.
+
+use crate::digest::Digest;
+use crate::engine::Outputs;
+use crate::error::Error;
+use crate::http::{Request, RequestId};
+use crate::retry::Retrying;
+use crate::time::Instant;
+
+/// What the runner must do next, for an operation ending with an `R`.
+#[derive(Debug)]
+pub enum Output<R> {
+    /// Send this request and report its response.
+    Send(Request),
+    /// Stop request `id`: the core gave up on it (its body was too large or too slow).
+    /// Inputs about it are still accepted, and ignored.
+    Abort(RequestId),
+    /// A request failed transiently and will be tried again.
+    Retrying(Retrying),
+    /// HTTPS failed against a loopback registry that speaks plain HTTP; using HTTP.
+    PlainHttpFallback {
+        /// The registry host.
+        host: String,
+    },
+    /// A tag resolved to this manifest digest (a deletion says so before it deletes).
+    Resolved {
+        /// The tag.
+        reference: String,
+        /// The digest of the manifest it names.
+        digest: Digest,
+    },
+    /// Nothing more until an input: feed [`crate::Input::Timeout`] at this instant if
+    /// nothing else comes first. It ends a drain of `poll()` when a timer is pending.
+    Timeout(Instant),
+    /// The operation ended; no output follows.
+    Finished(Result<R, Error>),
+}
+
+impl<R> Outputs for Output<R> {
+    fn send(request: Request) -> Self {
+        Output::Send(request)
+    }
+    fn abort(id: RequestId) -> Self {
+        Output::Abort(id)
+    }
+    fn retrying(retry: Retrying) -> Self {
+        Output::Retrying(retry)
+    }
+    fn plain_http(host: String) -> Self {
+        Output::PlainHttpFallback { host }
+    }
+    fn timeout(at: Instant) -> Self {
+        Output::Timeout(at)
+    }
+}
+
+/// A test driver: a one-shot operation against a registry played by a closure.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Output;
+    use crate::error::Error;
+    use crate::http::{Request, ResponseHead};
+    use crate::operation::{Input, Operation};
+    use crate::time::Instant;
+
+    /// Runs `op` (its outputs from `poll`), answering each request with `registry`;
+    /// returns the result and every request sent, in order.
+    pub(crate) fn run<O: Operation, R>(
+        mut op: O,
+        poll: impl Fn(&mut O) -> Option<Output<R>>,
+        mut registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
+    ) -> (Result<R, Error>, Vec<Request>) {
+        let mut sent = Vec::new();
+        let now = Instant::ZERO;
+        loop {
+            let mut requests = Vec::new();
+            while let Some(output) = poll(&mut op) {
+                match output {
+                    Output::Send(req) => requests.push(req),
+                    Output::Finished(result) => return (result, sent),
+                    _ => {}
+                }
+            }
+            assert!(!requests.is_empty(), "the operation stalled");
+            for req in requests {
+                let (head, body) = registry(&req);
+                op.handle_input(now, Input::Response(req.id, head)).unwrap();
+                op.handle_input(now, Input::BodyChunk(req.id, &body))
+                    .unwrap();
+                op.handle_input(now, Input::BodyEnd(req.id)).unwrap();
+                sent.push(req);
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `tug ls REPO` (a repository's tags) and `tug catalog REGISTRY` (its repositories): every
+//! page of the list, one name per line, or JSON.
+
+use std::time::Instant as Clock;
+
+use tug_core::listing::{ListKind, ListPlan, Listing};
+use tug_core::{Instant, Reference};
+
+use super::ReachArgs;
+use crate::exit_code::CliError;
+use crate::output::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    /// The repository: `registry/repository` (`docker://` allowed).
+    pub repository: String,
+    /// Print `{"name": …, "tags": […]}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the registry for this many tags per page (`?n=N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CatalogArgs {
+    /// The registry: `host[:port]` (`docker://` allowed).
+    pub registry: String,
+    /// Print `{"repositories": […]}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the registry for this many repositories per page (`?n=N`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+pub fn ls(args: LsArgs) -> Result<(), CliError> {
+    let repo = super::parse_reference("repository", &args.repository)?;
+    if repo.tag.is_some() || repo.digest.is_some() {
+        return Err(CliError::Usage(format!(
+            "repository: {:?} names a tag or digest; give the repository alone",
+            args.repository
+        )));
+    }
+    let kind = ListKind::Tags {
+        repository: repo.repository.clone(),
+    };
+    let listed = list(&repo, kind, args.page_size, &args.reach)?;
+    if args.json {
+        let name = listed.name.unwrap_or(repo.repository);
+        outln!(
+            "{}",
+            serde_json::json!({"name": name, "tags": listed.items})
+        );
+    } else {
+        for tag in listed.items {
+            outln!("{tag}");
+        }
+    }
+    Ok(())
+}
+
+pub fn catalog(args: CatalogArgs) -> Result<(), CliError> {
+    let host = args
+        .registry
+        .strip_prefix(tug_core::reference::DOCKER_PREFIX)
+        .unwrap_or(&args.registry)
+        .trim_end_matches('/');
+    if host.is_empty() || host.contains('/') {
+        return Err(CliError::Usage(format!(
+            "registry: {:?} is not a host[:port]",
+            args.registry
+        )));
+    }
+    // A reference on the registry, for its settings and credentials.
+    let r = super::parse_reference("registry", &format!("{host}/catalog"))?;
+    let listed = list(&r, ListKind::Catalog, args.page_size, &args.reach)?;
+    if args.json {
+        outln!("{}", serde_json::json!({"repositories": listed.items}));
+    } else {
+        for repo in listed.items {
+            outln!("{repo}");
+        }
+    }
+    Ok(())
+}
+
+fn list(
+    r: &Reference,
+    kind: ListKind,
+    page_size: Option<u32>,
+    reach: &ReachArgs,
+) -> Result<tug_core::listing::Listed, CliError> {
+    let origin = Clock::now();
+    let (transport, config) = super::reach(r, reach)?;
+    let plan = ListPlan {
+        registry: r.api_host().to_owned(),
+        kind,
+        page_size,
+    };
+    let listing = Listing::new(plan, &config, Instant::ZERO);
+    super::run(listing, origin, &transport, Listing::poll)
+}

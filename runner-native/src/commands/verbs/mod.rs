@@ -1,0 +1,86 @@
+//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`): each one
+//! core operation ([`tug_core::listing`], [`tug_core::manifest_ops`]) driven to its end,
+//! with the same TLS, credential, retry and `-v` options as `tug pull`. What is here reaches
+//! the registry and prints; what to ask it and what its answers mean is the core's.
+
+pub mod list;
+pub mod manifest;
+pub mod modify;
+
+use std::time::Instant as Clock;
+
+use tug_core::one_shot::Output;
+use tug_core::{Operation, Reference, RegistryConfig};
+
+use crate::config::{RegistryArgs, Settings, TransferArgs};
+use crate::credentials;
+use crate::driver::drive;
+use crate::exit_code::CliError;
+use crate::output::errln;
+use crate::transport::{NoBodies, Transport};
+
+/// How a verb reaches the registry: pull's registry and retry options.
+#[derive(clap::Args, Debug)]
+pub struct ReachArgs {
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// `text` as an image reference, `docker://` allowed.
+pub fn parse_reference(what: &str, text: &str) -> Result<Reference, CliError> {
+    Reference::parse_registry(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
+}
+
+/// The transport and core config to reach `r`'s registry with `args` (flags, then the
+/// config file and environment, as for a pull; credentials from the flags or the store).
+pub fn reach(r: &Reference, args: &ReachArgs) -> Result<(Transport, RegistryConfig), CliError> {
+    let mut settings = Settings::load()?;
+    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.registry.connect);
+    crate::verbose::note(&format!("settings: {}", settings.summary()));
+    let creds = credentials::for_registries(
+        &args.registry.credentials,
+        &r.registry,
+        &[&credentials::scope(r)],
+    )?
+    .pop()
+    .flatten();
+    let (tls, config) = settings.connection(r, &args.registry, creds);
+    let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
+    Ok((transport, config))
+}
+
+/// Drives `op` to its end (a one-shot core operation, see [`tug_core::one_shot`]), telling
+/// retries and notes on standard error.
+pub fn run<O: Operation, R>(
+    op: O,
+    origin: Clock,
+    transport: &Transport,
+    poll: impl Fn(&mut O) -> Option<Output<R>>,
+) -> Result<R, CliError> {
+    let result = smol::block_on(drive(op, origin, transport, |op, io| {
+        while let Some(output) = poll(op) {
+            match output {
+                Output::Send(req) => io.send(req),
+                Output::Abort(id) => io.abort(id),
+                Output::Retrying(r) => errln!(
+                    "{}: retrying (attempt {}) in {:.1}s: {}",
+                    r.what,
+                    r.attempt,
+                    r.delay.as_secs_f64(),
+                    r.reason
+                ),
+                Output::PlainHttpFallback { host } => {
+                    errln!("{host} does not speak TLS: using plain HTTP")
+                }
+                Output::Resolved { reference, digest } => errln!("{reference} is {digest}"),
+                Output::Timeout(at) => io.wake_at(at),
+                Output::Finished(result) => return Some(result),
+            }
+        }
+        None
+    }));
+    Ok(result?)
+}

@@ -1,0 +1,60 @@
+//! `tug tag REF NEWTAG…` (the same manifest under new tags: no blob moves) and
+//! `tug delete REF` (a manifest, by digest).
+
+use tug_core::manifest_ops::ManifestAction;
+
+use super::ReachArgs;
+use crate::exit_code::CliError;
+use crate::output::{errln, outln};
+
+#[derive(clap::Args, Debug)]
+pub struct TagArgs {
+    /// The image to tag: `registry/repository[:tag|@digest]` (`docker://` allowed).
+    pub image: String,
+    /// The new tags, in the same repository.
+    #[arg(required = true, value_name = "NEWTAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    /// The image: `registry/repository:tag` (resolved to its digest) or `…@digest`
+    /// (`docker://` allowed).
+    pub image: String,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+/// Prints the pinned reference `registry/repository@digest` on standard output, once (every
+/// new tag names the same manifest).
+pub fn tag(args: TagArgs) -> Result<(), CliError> {
+    let image = super::parse_reference("image", &args.image)?;
+    let action = ManifestAction::Tag {
+        tags: args.tags.clone(),
+    };
+    let report = super::manifest::operate(&image, action, &args.reach)?;
+    for tag in &args.tags {
+        errln!("Tagged {}/{}:{tag}", image.registry, image.repository);
+    }
+    outln!("{}/{}@{}", image.registry, image.repository, report.digest);
+    Ok(())
+}
+
+pub fn delete(args: DeleteArgs) -> Result<(), CliError> {
+    let image = super::parse_reference("image", &args.image)?;
+    let report = super::manifest::operate(&image, ManifestAction::Delete, &args.reach)
+        .inspect_err(|e| {
+            if let CliError::Core(tug_core::Error::Registry { status: 405, .. }) = e {
+                errln!("tug: {} does not allow deleting (405)", image.registry);
+            }
+        })?;
+    errln!(
+        "Deleted {}/{}@{}",
+        image.registry,
+        image.repository,
+        report.digest
+    );
+    Ok(())
+}

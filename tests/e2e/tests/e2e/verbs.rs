@@ -1,0 +1,298 @@
+//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`) against the
+//! harness's real registries (TLS + htpasswd, and the token server), each checked against
+//! skopeo's view of the same registry.
+
+use std::ffi::OsString;
+
+use tug_testkit::hashing::sha256_digest;
+use tug_testkit::skopeo::{self, registry_args, Side};
+use tug_testkit::{ImageSpec, Registry, RegistryConfig, Tug, TugOutput};
+
+use crate::common::{multi_platform_layout, Env, INVALID_INPUT, REGISTRY};
+
+const USER: &str = "verbs-user";
+const PASSWORD: &str = "verbs-Pa55";
+
+/// `tug VERB --ca-file CA` in `env`, with the registry's credentials in the environment.
+fn verb(env: &Env, registry: &Registry, name: &str) -> Tug {
+    let mut tug = env.tug().arg(name);
+    if let Some(ca) = registry.ca_file() {
+        tug = tug.arg("--ca-file").arg(ca);
+    }
+    match registry.credentials() {
+        Some((user, password)) => tug.env("TUG_USERNAME", user).env("TUG_PASSWORD", password),
+        None => tug,
+    }
+}
+
+/// `skopeo ARGS… REF` with the flags that reach `registry`.
+fn skopeo_on(registry: &Registry, args: &[&str], reference: &str) -> Vec<u8> {
+    let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+    all.extend(registry_args(registry, Side::Single));
+    all.push(registry.docker_ref(reference).into());
+    skopeo::run(all).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A small image pushed with skopeo to `registry` as `name_and_ref`.
+fn pushed(env: &Env, registry: &Registry, seed: u64, name_and_ref: &str) {
+    let (layout, _) = env.layout(seed, &ImageSpec::new(seed).layer(3_000));
+    let src = format!("oci:{}:v1", layout.display());
+    skopeo::copy_to_registry(&src, registry, name_and_ref, skopeo::NO_ARGS)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn stdout_lines(out: &TugOutput) -> Vec<String> {
+    out.stdout_str().lines().map(str::to_owned).collect()
+}
+
+fn tls_basic() -> Registry {
+    Registry::tls_basic_auth(USER, PASSWORD)
+}
+
+#[test]
+fn tag_then_ls_agrees_with_skopeo() {
+    let registry = tls_basic();
+    let env = Env::new();
+    pushed(&env, &registry, 41, "team/app:v0");
+    let raw = skopeo::inspect_raw_in(&registry, "team/app:v0").unwrap();
+    let digest = sha256_digest(&raw);
+    let new_tags: Vec<String> = (1..=30).map(|i| format!("t{i:02}")).collect();
+
+    let out = verb(&env, &registry, "tag")
+        .arg(registry.image("team/app:v0"))
+        .args(&new_tags)
+        .run()
+        .assert_success();
+    let pinned = format!("{}@{digest}", registry.image("team/app"));
+    assert_eq!(stdout_lines(&out), [pinned], "{}", out.stderr_str());
+    for tag in ["t01", "t17", "t30"] {
+        let again = skopeo::inspect_raw_in(&registry, &format!("team/app:{tag}")).unwrap();
+        assert_eq!(again, raw, "{tag} names the same manifest bytes");
+    }
+
+    let out = verb(&env, &registry, "ls")
+        .args(["--page-size", "7"])
+        .arg(format!("docker://{}", registry.image("team/app")))
+        .run()
+        .assert_success();
+    // distribution 2.8 answers a tag list in one page whatever `n` asks (pagination of
+    // tags came in distribution 3): the catalog test below follows its `Link` pages.
+    let listed: serde_json::Value =
+        serde_json::from_slice(&skopeo_on(&registry, &["list-tags"], "team/app")).unwrap();
+    let mut expected: Vec<String> = listed["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(expected.len(), 31);
+    let mut got = stdout_lines(&out);
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+
+    let out = verb(&env, &registry, "ls")
+        .args(["--page-size", "7", "--json"])
+        .arg(registry.image("team/app"))
+        .run()
+        .assert_success();
+    let json: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(json["name"], "team/app");
+    assert_eq!(json["tags"].as_array().unwrap().len(), 31);
+}
+
+#[test]
+fn ls_of_an_unknown_repository_names_the_registry_s_code() {
+    let registry = tls_basic();
+    let env = Env::new();
+    // NAME_UNKNOWN: the not-found exit code.
+    let out = verb(&env, &registry, "ls")
+        .arg(registry.image("no/such"))
+        .run()
+        .assert_code(crate::common::NOT_FOUND);
+    assert!(
+        out.stderr_str().contains("NAME_UNKNOWN"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+#[test]
+fn catalog_lists_every_repository_across_pages() {
+    let registry = tls_basic();
+    let env = Env::new();
+    for (i, repo) in ["a/one", "b/two", "c/three"].iter().enumerate() {
+        pushed(&env, &registry, 50 + i as u64, &format!("{repo}:v1"));
+    }
+    let out = verb(&env, &registry, "catalog")
+        .args(["-v", "--page-size", "2"])
+        .arg(registry.host())
+        .run()
+        .assert_success();
+    assert_eq!(stdout_lines(&out), ["a/one", "b/two", "c/three"]);
+    let stderr = out.stderr_str();
+    let pages = stderr
+        .lines()
+        .filter(|l| l.contains(" GET ") && l.contains("/v2/_catalog "))
+        .count();
+    assert_eq!(
+        pages, 2,
+        "3 repositories at 2 a page are 2 pages:\n{stderr}"
+    );
+    let out = verb(&env, &registry, "catalog")
+        .arg("--json")
+        .arg(format!("docker://{}", registry.host()))
+        .run()
+        .assert_success();
+    let json: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(
+        json["repositories"],
+        serde_json::json!(["a/one", "b/two", "c/three"])
+    );
+}
+
+#[test]
+fn digest_and_manifest_are_skopeo_s_raw_bytes_and_their_platforms() {
+    let registry = tls_basic();
+    let env = Env::new();
+    let layout = env.path("multi");
+    multi_platform_layout(&layout);
+    let src = format!("oci:{}:multi", layout.display());
+    skopeo::copy_to_registry(&src, &registry, "team/multi:1", &["--all"]).unwrap();
+    // The index and its children as the registry holds them (skopeo may rewrite them).
+    let raw = skopeo::inspect_raw_in(&registry, "team/multi:1").unwrap();
+    let parsed: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let children: Vec<String> = ["amd64", "arm64"]
+        .iter()
+        .map(|arch| {
+            let entries = parsed["manifests"].as_array().unwrap();
+            let entry = entries
+                .iter()
+                .find(|m| m["platform"]["architecture"] == *arch)
+                .unwrap();
+            entry["digest"].as_str().unwrap().to_owned()
+        })
+        .collect();
+
+    let image = registry.image("team/multi:1");
+    let out = verb(&env, &registry, "digest")
+        .arg(&image)
+        .run()
+        .assert_success();
+    assert_eq!(stdout_lines(&out), [sha256_digest(&raw)]);
+    let out = verb(&env, &registry, "manifest")
+        .arg(&image)
+        .run()
+        .assert_success();
+    assert_eq!(out.stdout, raw);
+
+    let out = verb(&env, &registry, "digest")
+        .args(["--platform", "linux/arm64"])
+        .arg(&image)
+        .run()
+        .assert_success();
+    assert_eq!(stdout_lines(&out), [children[1].clone()]);
+    let out = verb(&env, &registry, "manifest")
+        .args(["--platform", "linux/arm64"])
+        .arg(format!("docker://{image}"))
+        .run()
+        .assert_success();
+    let child = skopeo::inspect_raw_in(&registry, &format!("team/multi@{}", children[1])).unwrap();
+    assert_eq!(out.stdout, child);
+
+    let out = verb(&env, &registry, "digest")
+        .arg("--json")
+        .arg(registry.image(&format!("team/multi@{}", children[0])))
+        .run()
+        .assert_success();
+    let json: serde_json::Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(json["digest"], children[0].as_str());
+    assert_eq!(
+        json["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+
+    let out = verb(&env, &registry, "digest")
+        .args(["--platform", "linux/s390x"])
+        .arg(&image)
+        .run();
+    assert!(!out.success());
+    assert!(
+        out.stderr_str().contains("linux/amd64, linux/arm64"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+/// `tug delete` of a tag says the digest, deletes the manifest, and skopeo no longer finds it.
+fn delete_by_tag(registry: &Registry) {
+    let env = Env::new();
+    pushed(&env, registry, 61, "team/gone:v1");
+    let digest = sha256_digest(&skopeo::inspect_raw_in(registry, "team/gone:v1").unwrap());
+    let out = verb(&env, registry, "delete")
+        .arg(format!("docker://{}", registry.image("team/gone:v1")))
+        .run()
+        .assert_success();
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains(&format!("team/gone:v1 is {digest}")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let gone = skopeo::inspect_raw_in(registry, &format!("team/gone@{digest}")).unwrap_err();
+    assert!(gone.stderr.contains("manifest unknown"), "{gone}");
+}
+
+#[test]
+fn delete_resolves_a_tag_and_deletes_by_digest() {
+    delete_by_tag(&tls_basic());
+}
+
+#[test]
+fn delete_and_ls_with_the_token_server() {
+    let registry = Registry::tls_token_auth(USER, PASSWORD);
+    delete_by_tag(&registry);
+    let env = Env::new();
+    pushed(&env, &registry, 62, "team/kept:v1");
+    let out = verb(&env, &registry, "ls")
+        .arg(registry.image("team/kept"))
+        .run()
+        .assert_success();
+    assert_eq!(stdout_lines(&out), ["v1"]);
+}
+
+#[test]
+fn delete_where_the_registry_refuses_names_its_code() {
+    let registry = Registry::start(
+        RegistryConfig::tls()
+            .with_basic_auth(USER, PASSWORD)
+            .with_deletion_disabled(),
+    );
+    let env = Env::new();
+    pushed(&env, &registry, 63, "team/kept:v1");
+    let out = verb(&env, &registry, "delete")
+        .arg(registry.image("team/kept:v1"))
+        .run()
+        .assert_code(REGISTRY);
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("405") && stderr.contains("UNSUPPORTED"),
+        "{stderr}"
+    );
+    skopeo::inspect_raw_in(&registry, "team/kept:v1").expect("still there");
+}
+
+#[test]
+fn tag_refuses_a_bad_tag_and_tags_nothing() {
+    let registry = tls_basic();
+    let env = Env::new();
+    pushed(&env, &registry, 64, "team/app:v1");
+    let out = verb(&env, &registry, "tag")
+        .arg(registry.image("team/app:v1"))
+        .args(["ok", "bad!tag"])
+        .run()
+        .assert_code(INVALID_INPUT);
+    assert!(out.stderr_str().contains("bad!tag"), "{}", out.stderr_str());
+    let listed = skopeo_on(&registry, &["list-tags"], "team/app");
+    assert!(!String::from_utf8_lossy(&listed).contains("\"ok\""));
+}
