@@ -1,9 +1,12 @@
 //! The web page in Debian's chromium (playwright-core): `tug web` serves it on loopback, the
 //! page reads a skopeo-made docker-archive tar from its file input and pushes it to a real
 //! docker-registry behind nginx (TLS, htpasswd, CORS from `docs/nginx-cors.conf`); skopeo
-//! then checks the image byte for byte. Also: a wrong password shows the auth error, a
-//! registry without CORS shows the CORS explanation, and a push cancelled midway can be
-//! retried. Screenshots land in `target/test-artifacts/browser/`.
+//! then checks the image byte for byte. Also: a wrong password shows the auth error (and the
+//! form's settings survive a reload, never the password), a registry without CORS shows the
+//! CORS explanation, a registry down behind nginx says so without HTML, a push cancelled
+//! midway can be retried, the display moves at least every 500 ms during a 256 MiB push, and
+//! the README's local quick start registry takes a push. Screenshots land in
+//! `target/test-artifacts/browser/`.
 //!
 //! Needs `scripts/install-deps.sh` (chromium, nginx, playwright-core) and
 //! `scripts/build-web.sh` before `cargo build -p tug` (the page embedded in tug).
