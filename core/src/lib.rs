@@ -190,6 +190,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod blob_read;
 pub mod challenge;
 pub mod concurrency;
 pub mod config;
