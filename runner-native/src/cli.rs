@@ -66,6 +66,8 @@ pub enum Command {
     Tag(verbs::modify::TagArgs),
     /// Delete an image's manifest from a registry (a tag is resolved to its digest first).
     Delete(verbs::modify::DeleteArgs),
+    /// Write a blob to standard output or a file, verified against its digest.
+    Blob(verbs::blob::BlobArgs),
 }
 
 #[derive(Args, Debug)]

@@ -1,17 +1,20 @@
-//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`) against the
+//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`, `blob`) against the
 //! harness's real registries (TLS + htpasswd, and the token server), each checked against
 //! skopeo's view of the same registry.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use tug_testkit::hashing::sha256_digest;
 use tug_testkit::skopeo::{self, registry_args, Side};
-use tug_testkit::{ImageSpec, Registry, RegistryConfig, Tug, TugOutput};
+use tug_testkit::{Fault, ImageSpec, Registry, RegistryConfig, Rule, Tug, TugOutput};
 
-use crate::common::{multi_platform_layout, Env, INVALID_INPUT, REGISTRY};
+use crate::common::{multi_platform_layout, Env, Scene, INVALID_INPUT, REGISTRY};
 
 const USER: &str = "verbs-user";
 const PASSWORD: &str = "verbs-Pa55";
+/// The exit code of a wrong command line (README "Exit codes").
+const USAGE: i32 = 2;
 
 /// `tug VERB --ca-file CA` in `env`, with the registry's credentials in the environment.
 fn verb(env: &Env, registry: &Registry, name: &str) -> Tug {
@@ -294,4 +297,155 @@ fn tag_refuses_a_bad_tag_and_tags_nothing() {
     assert!(out.stderr_str().contains("bad!tag"), "{}", out.stderr_str());
     let listed = skopeo_on(&registry, &["list-tags"], "team/app");
     assert!(!String::from_utf8_lossy(&listed).contains("\"ok\""));
+}
+
+const BLOB_REPO: &str = "team/blobs:v1";
+
+/// A plain registry behind the fault proxy holding an image of a ~2 MiB layer and a small
+/// gzip one (pushed by skopeo), and the image as skopeo stores it in an OCI layout.
+fn blob_scene(seed: u64) -> (Scene, PathBuf) {
+    let s = Scene::new(&ImageSpec::new(seed).layer(2_000_000).gzip_layer(40_000));
+    let src = format!("oci:{}:v1", s.layout.display());
+    skopeo::copy_to_registry(&src, &s.registry, BLOB_REPO, skopeo::NO_ARGS).unwrap();
+    let stored = s.env.path("skopeo-oci");
+    let dst = format!("oci:{}:v1", stored.display());
+    skopeo::copy_from_registry(&s.registry, BLOB_REPO, &dst, skopeo::NO_ARGS).unwrap();
+    (s, stored)
+}
+
+/// `tug blob --plain-http` of `digest` in the scene's repository, through the proxy.
+fn blob_verb(s: &Scene, digest: &str) -> Tug {
+    let repo = BLOB_REPO.split(':').next().unwrap();
+    s.tug()
+        .args(["blob", "--plain-http"])
+        .arg(format!("docker://{}@{digest}", s.proxy.image(repo)))
+}
+
+/// The layer digests of the image in skopeo's layout at `stored`, and its blob directory.
+fn stored_layers(stored: &Path) -> (Vec<String>, PathBuf) {
+    let blobs = stored.join("blobs/sha256");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stored.join("index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blobs.join(manifest.trim_start_matches("sha256:"))).unwrap(),
+    )
+    .unwrap();
+    let layers = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    (layers, blobs)
+}
+
+/// The entries of `dir`, by name.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn blob_writes_skopeo_s_bytes_resuming_a_broken_download() {
+    let (s, stored) = blob_scene(71);
+    let (layers, blobs) = stored_layers(&stored);
+    let skopeo_bytes =
+        |d: &str| std::fs::read(blobs.join(d.trim_start_matches("sha256:"))).unwrap();
+
+    // The big layer, cut off after 512 KiB once: tug asks for the rest with Range.
+    let big = &layers[0];
+    s.proxy.add_rule(
+        Rule::new(
+            "GET",
+            &format!("/blobs/{big}"),
+            Fault::DropResponseBody { after: 512 << 10 },
+        )
+        .times(1),
+    );
+    let out_dir = s.env.path("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("layer.bin");
+    let out = blob_verb(&s, big)
+        .arg("-o")
+        .arg(&file)
+        .run()
+        .assert_success();
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(std::fs::read(&file).unwrap() == skopeo_bytes(big), "{out}");
+    assert_eq!(
+        entries(&out_dir),
+        ["layer.bin"],
+        "no temporary file is left"
+    );
+    let ranged = s
+        .proxy
+        .requests_matching("GET", &format!("/blobs/{big}"))
+        .len();
+    assert_eq!(ranged, 2, "{}", s.log());
+
+    // The gzip layer, to standard output.
+    let small = &layers[1];
+    let out = blob_verb(&s, small).run().assert_success();
+    assert!(out.stdout == skopeo_bytes(small), "{out}");
+}
+
+#[test]
+fn blob_with_bytes_that_are_not_its_digest_fails_and_writes_nothing() {
+    let (s, stored) = blob_scene(72);
+    let (layers, _) = stored_layers(&stored);
+    let small = &layers[1];
+    let forged = Fault::Respond {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body: b"not the layer you asked for".to_vec(),
+    };
+    s.proxy
+        .add_rule(Rule::new("GET", &format!("/blobs/{small}"), forged).times(1));
+    let out_dir = s.env.path("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("layer.bin");
+    let out = blob_verb(&s, small)
+        .args(["--retries", "1", "-o"])
+        .arg(&file)
+        .run()
+        .assert_code(INVALID_INPUT);
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains(small.as_str()) && stderr.contains("digest"),
+        "{stderr}"
+    );
+    assert!(
+        entries(&out_dir).is_empty(),
+        "nothing is renamed into place or left behind"
+    );
+}
+
+#[test]
+fn blob_unknown_or_not_named_by_digest_is_refused() {
+    let (s, _) = blob_scene(73);
+    let unknown = sha256_digest(b"no such blob");
+    let out = blob_verb(&s, &unknown).run().assert_code(REGISTRY);
+    assert!(
+        out.stderr_str().contains("BLOB_UNKNOWN"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = s
+        .tug()
+        .args(["blob", "--plain-http"])
+        .arg(s.proxy.image(BLOB_REPO))
+        .run()
+        .assert_code(USAGE);
+    assert!(
+        out.stderr_str().contains("names no blob"),
+        "{}",
+        out.stderr_str()
+    );
 }
