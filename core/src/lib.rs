@@ -203,6 +203,7 @@ pub mod error_class;
 mod event_json;
 pub mod fetch;
 pub mod http;
+pub mod image_config;
 pub mod limits;
 pub mod listing;
 pub mod manifest;
