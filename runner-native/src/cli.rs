@@ -28,8 +28,9 @@ pub struct Cli {
 pub enum Command {
     /// Push an image file (docker save tar, OCI archive, OCI layout) to a registry.
     Push(PushArgs),
-    /// Show what an image file holds: images, tags, layers, sizes, media types.
-    Inspect(InspectArgs),
+    /// Show what an image file or a registry image holds: images, platforms, layers, sizes,
+    /// media types, config.
+    Inspect(crate::commands::inspect::InspectArgs),
     /// Copy an image from one registry to another, streaming blobs between them.
     Copy(CopyArgs),
     /// Pull an image from a registry into a file, a directory, or the local store.
@@ -92,15 +93,6 @@ pub struct PushArgs {
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// The image file, as for `tug push`.
-    pub source: String,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -449,3 +449,167 @@ fn blob_unknown_or_not_named_by_digest_is_refused() {
         out.stderr_str()
     );
 }
+
+/// `tug inspect --json ARGS… IMAGE`, parsed.
+fn inspect_json(env: &Env, registry: &Registry, args: &[&str], image: &str) -> serde_json::Value {
+    let out = verb(env, registry, "inspect")
+        .arg("--json")
+        .args(args)
+        .arg(image)
+        .run()
+        .assert_success();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The `(digest, size, mediaType)` of each layer a manifest lists (tug's JSON and the
+/// registry's manifest spell them alike).
+fn layers_of(v: &serde_json::Value) -> Vec<(String, u64, String)> {
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap().to_owned();
+            (s("digest"), l["size"].as_u64().unwrap(), s("mediaType"))
+        })
+        .collect()
+}
+
+#[test]
+fn inspect_of_a_registry_image_agrees_with_skopeo() {
+    let registry = tls_basic();
+    let env = Env::new();
+    pushed(&env, &registry, 81, "team/one:v1");
+    let raw = skopeo::inspect_raw_in(&registry, "team/one:v1").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let config = skopeo_on(&registry, &["inspect", "--config", "--raw"], "team/one:v1");
+    let seen: serde_json::Value =
+        serde_json::from_slice(&skopeo_on(&registry, &["inspect"], "team/one:v1")).unwrap();
+    let image = registry.image("team/one:v1");
+
+    let v = inspect_json(&env, &registry, &[], &format!("docker://{image}"));
+    assert_eq!(v["digest"], sha256_digest(&raw));
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{v:#}");
+    let one = &images[0];
+    assert_eq!(one["manifest"]["digest"], sha256_digest(&raw));
+    assert_eq!(one["manifest"]["size"], raw.len());
+    assert_eq!(one["config"]["digest"], manifest["config"]["digest"]);
+    assert_eq!(one["config"]["size"], config.len());
+    assert_eq!(layers_of(one), layers_of(&manifest));
+    let skopeo_layers: Vec<&str> = seen["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let tug_layers: Vec<String> = layers_of(one).into_iter().map(|l| l.0).collect();
+    assert_eq!(tug_layers, skopeo_layers);
+    let platform = format!(
+        "{}/{}",
+        seen["Os"].as_str().unwrap(),
+        seen["Architecture"].as_str().unwrap()
+    );
+    assert_eq!(one["platform"], platform.as_str());
+    assert_eq!(one["summary"]["created"], seen["Created"]);
+    assert_eq!(
+        one["summary"]["env"],
+        seen["Env"].as_array().map_or(0, Vec::len)
+    );
+    let config_json: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(one["summary"]["cmd"], config_json["config"]["Cmd"]);
+    let labels = seen["Labels"].as_object().cloned().unwrap_or_default();
+    assert!(!labels.is_empty(), "the fixture has labels");
+    assert_eq!(one["summary"]["labels"], serde_json::Value::Object(labels));
+
+    let out = verb(&env, &registry, "inspect")
+        .arg("--config")
+        .arg(&image)
+        .run()
+        .assert_success();
+    assert_eq!(out.stdout, config);
+
+    let out = verb(&env, &registry, "inspect")
+        .arg(&image)
+        .run()
+        .assert_success();
+    let text = out.stdout_str();
+    let (first, size, media_type) = &layers_of(&manifest)[0];
+    assert!(
+        text.contains(&format!("  layer  1 {first}")) && text.contains(media_type.as_str()),
+        "{text}"
+    );
+    assert!(text.contains(&format!("  platform {platform}")), "{text}");
+    assert!(size > &0);
+}
+
+#[test]
+fn inspect_of_a_multi_arch_index_shows_each_platform_as_skopeo_does() {
+    let registry = tls_basic();
+    let env = Env::new();
+    let layout = env.path("multi");
+    multi_platform_layout(&layout);
+    let src = format!("oci:{}:multi", layout.display());
+    skopeo::copy_to_registry(&src, &registry, "team/multi:1", &["--all"]).unwrap();
+    let raw = skopeo::inspect_raw_in(&registry, "team/multi:1").unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let image = registry.image("team/multi:1");
+
+    let v = inspect_json(&env, &registry, &[], &image);
+    assert_eq!(v["digest"], sha256_digest(&raw));
+    let images = v["images"].as_array().unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(images.len(), entries.len());
+    for (img, entry) in images.iter().zip(entries) {
+        let platform = &entry["platform"];
+        let name = format!(
+            "{}/{}",
+            platform["os"].as_str().unwrap(),
+            platform["architecture"].as_str().unwrap()
+        );
+        assert_eq!(img["platform"], name.as_str());
+        assert_eq!(img["manifest"]["digest"], entry["digest"]);
+        assert_eq!(img["index"]["digest"], sha256_digest(&raw));
+        let digest = entry["digest"].as_str().unwrap();
+        let child = skopeo::inspect_raw_in(&registry, &format!("team/multi@{digest}")).unwrap();
+        let child: serde_json::Value = serde_json::from_slice(&child).unwrap();
+        assert_eq!(layers_of(img), layers_of(&child));
+        assert_eq!(img["config"]["digest"], child["config"]["digest"]);
+    }
+
+    // One platform: its image alone, and its config as skopeo picks it.
+    let v = inspect_json(&env, &registry, &["--platform", "linux/arm64"], &image);
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["platform"], "linux/arm64");
+    let out = verb(&env, &registry, "inspect")
+        .args(["--config", "--platform", "linux/arm64"])
+        .arg(&image)
+        .run()
+        .assert_success();
+    let config = skopeo_on(
+        &registry,
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            "--override-os",
+            "linux",
+            "--override-arch",
+            "arm64",
+        ],
+        "team/multi:1",
+    );
+    assert_eq!(out.stdout, config);
+
+    let out = verb(&env, &registry, "inspect")
+        .arg("--config")
+        .arg(&image)
+        .run()
+        .assert_code(USAGE);
+    assert!(
+        out.stderr_str().contains("linux/amd64, linux/arm64"),
+        "{}",
+        out.stderr_str()
+    );
+}
