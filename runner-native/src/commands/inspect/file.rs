@@ -2,7 +2,7 @@
 //! its names, platform (`os/arch[/variant]`), the index it belongs to, manifest, config and
 //! layers.
 
-use super::InspectArgs;
+use crate::cli::verbs::InspectArgs;
 use crate::exit_code::CliError;
 use crate::output::outln;
 use crate::progress::bytes;

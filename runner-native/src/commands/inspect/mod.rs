@@ -9,27 +9,8 @@ mod registry;
 
 use std::path::Path;
 
-use super::verbs::ReachArgs;
+use crate::cli::verbs::InspectArgs;
 use crate::exit_code::CliError;
-
-#[derive(clap::Args, Debug)]
-pub struct InspectArgs {
-    /// An image file, as for `tug push`, or an image in a registry:
-    /// `registry/repository[:tag|@digest]` (`docker://` allowed).
-    pub source: String,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// A registry image: print its config blob, byte for byte (of `--platform`'s image for an
-    /// index).
-    #[arg(long)]
-    pub config: bool,
-    /// A registry image: only this platform's image of an index.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
 
 pub fn run(args: InspectArgs) -> Result<(), CliError> {
     if is_file(&args.source) {

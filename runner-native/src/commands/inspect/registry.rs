@@ -13,7 +13,7 @@ use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestR
 use tug_core::pull::FetchedManifest;
 use tug_core::{Instant, Platform, Reference, RegistryConfig};
 
-use super::InspectArgs;
+use crate::cli::verbs::InspectArgs;
 use crate::commands::verbs;
 use crate::exit_code::CliError;
 use crate::output::{outln, Stream};

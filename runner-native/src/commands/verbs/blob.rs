@@ -10,22 +10,10 @@ use std::time::Instant as Clock;
 use tug_core::blob_read::{BlobPlan, BlobRead};
 use tug_core::Instant;
 
-use super::ReachArgs;
+use crate::cli::verbs::BlobArgs;
 use crate::exit_code::CliError;
 use crate::output::{errln, Stream};
 use crate::safe_fs::{self, Access};
-
-#[derive(clap::Args, Debug)]
-pub struct BlobArgs {
-    /// The blob: `registry/repository@sha256:…` (`docker://` allowed).
-    pub blob: String,
-    /// Write it to this file (replaced only once the blob is complete and verified);
-    /// default: standard output.
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
 
 pub fn blob(args: BlobArgs) -> Result<(), CliError> {
     let r = super::parse_reference("blob", &args.blob)?;

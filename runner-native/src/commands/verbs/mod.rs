@@ -14,21 +14,13 @@ use std::time::Instant as Clock;
 use tug_core::one_shot::Output;
 use tug_core::{Operation, Reference, RegistryConfig};
 
-use crate::config::{RegistryArgs, Settings, TransferArgs};
+use crate::cli::verbs::ReachArgs;
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::output::errln;
 use crate::transport::{NoBodies, Transport};
-
-/// How a verb reaches the registry: pull's registry and retry options.
-#[derive(clap::Args, Debug)]
-pub struct ReachArgs {
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-}
 
 /// `text` as an image reference, `docker://` allowed.
 pub fn parse_reference(what: &str, text: &str) -> Result<Reference, CliError> {
@@ -42,7 +34,7 @@ pub fn parse_reference(what: &str, text: &str) -> Result<Reference, CliError> {
 /// config file and environment, as for a pull; credentials from the flags or the store).
 pub fn reach(r: &Reference, args: &ReachArgs) -> Result<(Transport, RegistryConfig), CliError> {
     let mut settings = Settings::load()?;
-    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.retry);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let creds =

@@ -613,3 +613,79 @@ fn inspect_of_a_multi_arch_index_shows_each_platform_as_skopeo_does() {
         out.stderr_str()
     );
 }
+
+/// The verbs' flags are the registry options they use (TLS, credentials, timeouts, retries),
+/// not the blob-moving ones of push and pull, which keep them.
+#[test]
+fn verbs_take_the_registry_options_and_no_transfer_flags() {
+    let env = Env::new();
+    let help = |args: &[&str]| env.tug().args(args).arg("--help").run().assert_success();
+    let reach = [
+        "--retries",
+        "--retry-max-wait",
+        "--ca-file",
+        "--insecure",
+        "--plain-http",
+        "--connect-timeout",
+        "--stall-timeout",
+        "--username",
+        "--password-stdin",
+    ];
+    let transfer = ["--jobs", "--progress", "--adaptive", "--fixed-jobs"];
+    let verbs = [
+        "ls", "catalog", "digest", "manifest", "tag", "delete", "blob", "inspect",
+    ];
+    for verb in verbs {
+        let out = help(&[verb]);
+        let text = out.stdout_str();
+        for flag in reach {
+            assert!(
+                text.contains(flag),
+                "tug {verb} --help lacks {flag}:\n{text}"
+            );
+        }
+        for flag in transfer {
+            assert!(
+                !text.contains(flag),
+                "tug {verb} --help shows {flag}:\n{text}"
+            );
+        }
+        let out = env
+            .tug()
+            .args([verb, "--jobs", "2", "example.com/team/app:v1"])
+            .run()
+            .assert_code(USAGE);
+        assert!(out.stderr_str().contains("--jobs"), "{out}");
+    }
+    for command in ["push", "pull", "copy"] {
+        let text = help(&[command]).stdout_str().to_owned();
+        for flag in transfer.iter().chain(&["--retries", "--retry-max-wait"]) {
+            assert!(
+                text.contains(flag),
+                "tug {command} --help lacks {flag}:\n{text}"
+            );
+        }
+    }
+}
+
+/// `--retries` reaches a verb's requests: one 503 is retried by default, and is the error
+/// with `--retries 1`.
+#[test]
+fn a_verb_retries_as_its_retries_flag_says() {
+    let (s, _) = blob_scene(74);
+    let digest = |extra: &[&str]| {
+        s.proxy
+            .add_rule(Rule::new("GET", "/manifests/", Fault::status(503)).times(1));
+        s.tug()
+            .args(["digest", "--plain-http"])
+            .args(extra)
+            .arg(s.proxy.image(BLOB_REPO))
+            .run()
+    };
+    let out = digest(&[]).assert_success();
+    assert!(out.stderr_str().contains("retrying (attempt 2)"), "{out}");
+    let raw = skopeo::inspect_raw_in(&s.registry, BLOB_REPO).unwrap();
+    assert_eq!(stdout_lines(&out), [sha256_digest(&raw)]);
+    let out = digest(&["--retries", "1"]).assert_code(REGISTRY);
+    assert!(out.stderr_str().contains("503"), "{out}");
+}
