@@ -113,6 +113,29 @@ if [ ! -f "$browser_tests/node_modules/.package-lock.json" ] \
   (cd "$browser_tests" && npm ci --no-audit --no-fund)
 fi
 
+# --- Cross builds for Windows and macOS (scripts/cross-check.sh) ------------------
+# gcc-mingw-w64-x86-64: the C compiler for x86_64-pc-windows-gnu (ring, zstd) and its linker.
+# ziglang (PyPI): zig's clang compiles the C parts for aarch64-apple-darwin (scripts/cross/).
+if ! dpkg-query -W -f='${Status}' gcc-mingw-w64-x86-64 2>/dev/null | grep -q 'install ok installed'; then
+  log "installing apt packages: gcc-mingw-w64-x86-64"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends gcc-mingw-w64-x86-64
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
+    if ! rustup target list --installed | grep -qx "$target"; then
+      log "adding Rust target $target"
+      rustup target add "$target"
+    fi
+  done
+fi
+if ! python3 -m ziglang version >/dev/null 2>&1; then
+  log "installing ziglang (pip)"
+  python3 -m pip install --quiet ziglang \
+    || python3 -m pip install --quiet --break-system-packages ziglang
+fi
+
 # --- Fuzzing (scripts/fuzz.sh, run by scripts/test.sh) ---------------------------
 # libFuzzer is C++; cargo-fuzz builds and runs the targets in fuzz/.
 if ! command -v c++ >/dev/null 2>&1; then

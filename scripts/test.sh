@@ -32,6 +32,9 @@ fi
 step "run doctests"
 cargo test --workspace --doc
 
+step "check the Windows and macOS builds (scripts/cross-check.sh)"
+./scripts/cross-check.sh
+
 # Every fuzz target for a few seconds from its committed seeds (fuzz/seeds): any panic in the
 # core, broken contract or hang fails the test command. fuzz/README.md: longer runs.
 FUZZ_SECONDS=${FUZZ_SECONDS:-5}

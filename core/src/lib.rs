@@ -210,6 +210,7 @@ pub mod manifest;
 pub mod manifest_ops;
 pub mod one_shot;
 pub mod operation;
+pub mod place;
 pub mod platform;
 pub mod progress;
 pub mod pull;

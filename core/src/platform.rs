@@ -23,6 +23,13 @@ pub struct Platform {
 pub struct PlatformParseError(pub String);
 
 impl Platform {
+    /// The platform taken from an index when none is named, on a machine whose CPU Rust
+    /// calls `arch` (`std::env::consts::ARCH`): always `linux` — images are built for Linux,
+    /// and macOS and Windows run them in a Linux VM — with the machine's architecture.
+    pub fn default_for_arch(arch: &str) -> Platform {
+        Platform::from_rust("linux", arch)
+    }
+
     /// The platform named by Rust's `std::env::consts::{OS, ARCH}` values, in OCI spelling.
     pub fn from_rust(os: &str, arch: &str) -> Platform {
         Platform {
@@ -112,6 +119,14 @@ mod tests {
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux/".parse::<Platform>().is_err());
         assert!("a/b/c/d".parse::<Platform>().is_err());
+    }
+
+    #[test]
+    fn the_default_is_linux_with_the_machines_architecture() {
+        assert_eq!(Platform::default_for_arch("x86_64"), p("linux/amd64"));
+        assert_eq!(Platform::default_for_arch("aarch64"), p("linux/arm64"));
+        assert_eq!(Platform::default_for_arch("x86"), p("linux/386"));
+        assert_eq!(Platform::default_for_arch("riscv64"), p("linux/riscv64"));
     }
 
     #[test]

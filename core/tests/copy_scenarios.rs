@@ -37,8 +37,7 @@ fn plan(sources: usize) -> CopyPlan {
         sources: all,
         target: "target.example:5000/copied/app:v1".parse().unwrap(),
         target_config: http(),
-        platform: "linux/amd64".parse().unwrap(),
-        all_platforms: false,
+        platform: Some("linux/amd64".parse().unwrap()),
     }
 }
 

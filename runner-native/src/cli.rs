@@ -32,7 +32,7 @@ pub enum Command {
     /// Show what an image file or a registry image holds: images, platforms, layers, sizes,
     /// media types, config.
     Inspect(verbs::InspectArgs),
-    /// Copy an image from one registry to another, streaming blobs between them.
+    /// Copy an image between registries (streaming blobs between them), files and the store.
     Copy(CopyArgs),
     /// Pull an image from a registry into a file, a directory, or the local store.
     Pull(PullArgs),
@@ -98,16 +98,24 @@ pub struct PushArgs {
 
 #[derive(Args, Debug)]
 pub struct CopyArgs {
-    /// The image to copy: `registry/repository[:tag|@digest]` (`docker://` allowed).
+    /// The image to copy: `registry/repository[:tag|@digest]` (`docker://` allowed),
+    /// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REF]`, or
+    /// `store:NAME` (an image of the local store).
     pub source: String,
-    /// Where to copy it.
+    /// Where to copy it, in the same forms (`store:` alone keeps the source's name).
     pub target: String,
-    /// The platform to take from a multi-platform source (default: this machine's).
+    /// The local store, for `store:` places.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Copy only this platform's image of a multi-platform source (default: every
+    /// platform and the index itself, unchanged).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// Copy every platform of a multi-platform source, and its index.
-    #[arg(long)]
+    /// Copy every platform and the index (the default; kept for scripts that say so).
+    #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
+    #[command(flatten)]
+    pub sides: crate::credentials::SideCredentialArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -152,7 +160,8 @@ pub struct PullArgs {
     /// oci-archive, else an OCI layout directory).
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
-    /// The platform to take from a multi-platform image (default: this machine's).
+    /// The platform to take from a multi-platform image (default: linux on this machine's
+    /// architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// Keep every platform of a multi-platform image (not for docker-archive).
@@ -163,6 +172,10 @@ pub struct PullArgs {
     /// (with or without DIR): then it also keeps the blobs there, and takes those it has.
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     pub store: Option<Option<PathBuf>>,
+    /// The name the image gets where it is written (a copy's `oci:DIR:REF`); default: its
+    /// tag in an `oci` layout, its full name elsewhere.
+    #[arg(skip)]
+    pub name: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]

@@ -14,6 +14,7 @@ mod history;
 mod interrupt;
 mod oci_dir;
 mod output;
+mod places;
 mod progress;
 mod push_bodies;
 mod safe_fs;

@@ -11,9 +11,13 @@ use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Mode of state files (history, upload sessions, compressed digests, their locks).
+/// Mode of state files (history, upload sessions, compressed digests, their locks). (On
+/// Windows they inherit the access rules of the user's profile folders, which only the user,
+/// administrators and the system may read: SECURITY.md.)
+#[cfg(unix)]
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
 /// Mode of the state directory when tug creates it.
+#[cfg(unix)]
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -30,14 +30,11 @@ pub struct UploadState {
 
 /// The state directory.
 pub fn state_dir() -> Option<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let env = crate::places::process_env;
     env("TUG_STATE_DIR")
-        .or_else(|| env("XDG_STATE_HOME").map(|d| d.join("tug")))
-        .or_else(|| env("HOME").map(|h| h.join(".local/state/tug")))
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| crate::places::state_home(&env).map(|d| d.join("tug")))
 }
 
 impl UploadState {

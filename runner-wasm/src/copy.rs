@@ -22,10 +22,6 @@ use crate::limits::BODY_PROGRESS;
 use crate::options::Options;
 use crate::timer::Clock;
 
-/// The platform copied from a multi-platform image when the caller names none and does not
-/// ask for all of them.
-const DEFAULT_PLATFORM: &str = "linux/amd64";
-
 /// An upload whose body the core is still handing over.
 struct Upload {
     request: Request,
@@ -53,15 +49,21 @@ pub async fn run(
     let opts = Options::new(&options);
     let from = opts.object("source");
     let source_opts = Options::new(&from);
-    let all_platforms = opts.boolean("allPlatforms")?.unwrap_or(false);
-    let platform: Platform = opts
+    // Every platform and the index unless `platform` names one (the core's default).
+    let platform: Option<Platform> = opts
         .string("platform")?
         .as_deref()
-        .unwrap_or(DEFAULT_PLATFORM)
-        .parse()
+        .map(str::parse)
+        .transpose()
         .map_err(|e: tug_core::platform::PlatformParseError| {
             js_error(ErrorClass::Input, &e.to_string())
         })?;
+    if opts.boolean("allPlatforms")? == Some(true) && platform.is_some() {
+        return Err(js_error(
+            ErrorClass::Usage,
+            "allPlatforms and platform cannot be given together",
+        ));
+    }
     let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
     let plan = CopyPlan {
         sources: vec![CopySource {
@@ -71,7 +73,6 @@ pub async fn run(
         target_config: opts.registry_config(&target)?,
         target,
         platform,
-        all_platforms,
     };
     let config = CopyConfig {
         transfer: opts.transfer_config()?,

@@ -85,9 +85,10 @@ export interface PushResult {
 export interface CopyOptions extends RegistryOptions {
   /** How to reach the source: its own credentials and scheme (the top-level ones are the target's). */
   source?: { username?: string; password?: string; plainHttp?: boolean; retries?: number };
-  /** The platform to copy from a multi-platform image (default linux/amd64). */
+  /** The one platform to copy from a multi-platform image; without it every platform and the
+   *  index itself are copied, unchanged (as crane and regctl copy, and `tug copy`). */
   platform?: string;
-  /** Copy every platform and the index itself. */
+  /** Copy every platform and the index itself: the default; kept for callers that say so. */
   allPlatforms?: boolean;
   /** Bytes per PATCH chunk (default 16 MiB; `limits().chunkSize`): each is held in memory once. */
   chunkSize?: number;

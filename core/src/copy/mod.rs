@@ -22,6 +22,7 @@ use crate::error::{Error, Misuse};
 use crate::fetch::{self, Fetch, StreamId};
 use crate::http::{Body, Request, RequestId, TransportErrorKind};
 use crate::operation::Input;
+use crate::platform::Platform;
 use crate::pull::{self, Pull, PullConfig, PullPlan};
 use crate::push::{self, Push, PushConfig, PushReport};
 use crate::retry::Retrying;
@@ -267,8 +268,13 @@ impl Copy {
             registry: from.reference.api_host().to_owned(),
             repository: from.reference.repository.clone(),
             reference: from.reference.manifest_ref(),
-            platform: self.plan.platform.clone(),
-            all_platforms: self.plan.all_platforms,
+            // With every platform copied the pull takes the whole index and never reads this.
+            platform: self
+                .plan
+                .platform
+                .clone()
+                .unwrap_or_else(|| Platform::default_for_arch("")),
+            all_platforms: self.plan.all_platforms(),
             have: Vec::new(),
             manifests_only: true,
         };
@@ -292,7 +298,7 @@ impl Copy {
             resolved,
             &from.reference,
             &self.plan.target,
-            self.plan.all_platforms,
+            self.plan.all_platforms(),
         );
         self.event(Event::Planned {
             source: from.reference.registry.clone(),

@@ -27,10 +27,16 @@ pub struct CopyPlan {
     pub target: Reference,
     /// How to reach the target.
     pub target_config: RegistryConfig,
-    /// The platform to copy from an index.
-    pub platform: Platform,
-    /// Copy every platform and the index itself.
-    pub all_platforms: bool,
+    /// The one platform to copy from an index; `None` (the default, as crane, regctl and
+    /// oras copy) copies every platform and the index itself, unchanged.
+    pub platform: Option<Platform>,
+}
+
+impl CopyPlan {
+    /// Whether every platform of an index is copied, and the index with them.
+    pub fn all_platforms(&self) -> bool {
+        self.platform.is_none()
+    }
 }
 
 /// How to copy: the blobs in flight, and the target's upload sizes.

@@ -22,18 +22,17 @@ use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::save_stream::pull_sink::TarPull;
 use crate::transport::{NoBodies, Transport};
 
-/// The local store: `--store`, `$TUG_STORE`, `$XDG_DATA_HOME/tug/store`,
-/// `~/.local/share/tug/store`.
+/// The local store: `--store`, `$TUG_STORE`, else `tug/store` in the data folder
+/// ([`crate::places`]: `$XDG_DATA_HOME`, `~/.local/share`, `%LOCALAPPDATA%`).
 pub fn store_dir(flag: Option<&Path>) -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
+    let env = crate::places::process_env;
     flag.map(Path::to_path_buf)
-        .or_else(|| env("TUG_STORE"))
-        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("tug/store")))
-        .or_else(|| env("HOME").map(|h| h.join(".local/share/tug/store")))
+        .or_else(|| {
+            env("TUG_STORE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| crate::places::data_home(&env).map(|d| d.join("tug").join("store")))
         .unwrap_or_else(|| PathBuf::from(".tug-store"))
 }
 
@@ -68,7 +67,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Some(p) => p
             .parse::<Platform>()
             .map_err(|e| CliError::Usage(e.to_string()))?,
-        None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
+        None => Platform::default_for_arch(std::env::consts::ARCH),
     };
     let format = args.output.as_deref().map(|o| infer_format(o, args.format));
     let store_flag = args.store.as_ref().and_then(|s| s.as_deref());
@@ -108,7 +107,10 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let creds =
         credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
-    let full_name = format!("{}/{}:{tag}", image.registry, image.repository);
+    let full_name = match &args.name {
+        Some(name) => name.clone(),
+        None => format!("{}/{}:{tag}", image.registry, image.repository),
+    };
     let mut result = Err(tug_core::Error::Cancelled);
     let mut tar = None;
     for (i, from) in sources.iter().enumerate() {
@@ -170,13 +172,18 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     history.digest(&report.root.digest);
     let oci_types = matches!(format, Some(OutputFormat::Oci | OutputFormat::OciArchive));
     let full_names = format != Some(OutputFormat::Oci);
-    let root = match &layout {
+    // `--name` names the image in the layout only where the layout is the output.
+    let layout_name = match format {
+        None | Some(OutputFormat::Oci) => args.name.as_deref(),
+        _ => None,
+    };
+    let mut root = match &layout {
         Some(layout) => record(
             layout,
             &report,
             &image,
             args.all_platforms,
-            full_names,
+            (full_names, layout_name),
             oci_types,
         )?,
         None => ExportImage {
@@ -186,6 +193,10 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             size: report.root.bytes.len() as u64,
         },
     };
+    if let (Some(name), Some(OutputFormat::OciArchive)) = (&args.name, format) {
+        // An OCI archive's ref name is the part of the name after its last colon.
+        root.name = Some(format!("{}/{}:{name}", image.registry, image.repository));
+    }
     if format == Some(OutputFormat::Oci) {
         if let Some(layout) = &layout {
             // An output layout holds the image only; the store keeps its lock file.
@@ -375,13 +386,14 @@ fn pull_from(
 /// manifests are also stored with OCI media types (new digests), as skopeo writes OCI
 /// layouts (it cannot read Docker media types there): an `oci:` output names that rewrite,
 /// the store keeps naming the manifest as the registry serves it, and the rewrite is what
-/// an OCI archive gets.
+/// an OCI archive gets. `name`, if given, is the image's name in the layout (an `oci:`
+/// output's, or the store's when the store is the output).
 fn record(
     layout: &OciDir,
     report: &PullReport,
     image: &Reference,
     all_platforms: bool,
-    full_names: bool,
+    (full_names, name): (bool, Option<&str>),
     oci_types: bool,
 ) -> Result<ExportImage, CliError> {
     let io = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout.root().display()));
@@ -425,10 +437,14 @@ fn record(
     let named = if full_names { &original } else { &root };
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let full = format!("{}/{}:{tag}", image.registry, image.repository);
-    let ref_name = if full_names {
-        full.clone()
-    } else {
-        tag.clone()
+    let ref_name = match name {
+        Some(name) => name.to_owned(),
+        None if full_names => full.clone(),
+        None => tag.clone(),
+    };
+    let full = match (name, full_names) {
+        (Some(name), true) => name.to_owned(),
+        _ => full,
     };
     let named_size = named.bytes.len() as u64;
     layout

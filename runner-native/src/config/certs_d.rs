@@ -31,14 +31,8 @@ pub fn for_registry(registry: &str, cert_dir: Option<&Path>) -> RegistryCerts {
 
 /// The `certs.d` directories of this user and machine.
 fn roots() -> Vec<PathBuf> {
-    let var = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let user = var("XDG_CONFIG_HOME")
-        .or_else(|| var("HOME").map(|h| h.join(".config")))
-        .map(|c| c.join("containers/certs.d"));
+    let user = crate::places::config_home(&crate::places::process_env)
+        .map(|c| c.join("containers").join("certs.d"));
     user.into_iter()
         .chain([
             PathBuf::from("/etc/containers/certs.d"),

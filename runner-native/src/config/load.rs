@@ -8,16 +8,16 @@ use super::table::{FileConfig, Settings};
 use crate::exit_code::CliError;
 use crate::transport::ProxyEnv;
 
-/// The config file's path: `$TUG_CONFIG`, `$XDG_CONFIG_HOME/tug/config.toml`,
-/// `~/.config/tug/config.toml`; and whether it was named explicitly.
+/// The config file's path: `$TUG_CONFIG`, else `tug/config.toml` in the config folder
+/// ([`crate::places`]: `$XDG_CONFIG_HOME`, `~/.config`, `%APPDATA%`); and whether it was
+/// named explicitly.
 fn config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<(PathBuf, bool)> {
     let var = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(p) = var("TUG_CONFIG") {
         return Some((p, true));
     }
-    var("XDG_CONFIG_HOME")
-        .map(|d| d.join("tug/config.toml"))
-        .or_else(|| var("HOME").map(|h| h.join(".config/tug/config.toml")))
+    crate::places::config_home(env)
+        .map(|d| d.join("tug").join("config.toml"))
         .map(|p| (p, false))
 }
 

@@ -18,7 +18,7 @@ pub fn docker_config_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("config.json"));
     }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker").join("config.json"))
+    crate::places::home(&crate::places::process_env).map(|h| h.join(".docker").join("config.json"))
 }
 
 /// Paths of the containers auth file, in the order podman and skopeo read them.
@@ -30,8 +30,8 @@ fn auth_json_paths() -> Vec<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         paths.push(PathBuf::from(dir).join("containers").join("auth.json"));
     }
-    if let Some(home) = std::env::var_os("HOME") {
-        paths.push(PathBuf::from(home).join(".config/containers/auth.json"));
+    if let Some(home) = crate::places::home(&crate::places::process_env) {
+        paths.push(home.join(".config").join("containers").join("auth.json"));
     }
     paths
 }

@@ -7,7 +7,7 @@ mod flags;
 mod helper;
 
 pub use docker_config::{forget, remember};
-pub use flags::{from_args, CredentialArgs};
+pub use flags::{from_args, sides_from_args, CredentialArgs, SideCredentialArgs};
 
 use tug_core::Credentials;
 

@@ -1,9 +1,10 @@
-//! `tug copy SRC DST`: registry to registry, driven by the core's [`Copy`]: the source's
+//! `tug copy SRC DST`: between any two places ([`between`]); registry to registry, driven by the core's [`Copy`]: the source's
 //! manifests are read first (its mirror's, if the config names one), then every upload body
 //! of the push to the target is a stream of bytes the core reads from the source and hands
 //! over piece by piece — from one socket to the other, never to disk, with bounded buffers
 //! in between.
 
+mod between;
 mod pipes;
 
 use std::time::Instant as Clock;
@@ -27,20 +28,20 @@ use pipes::Pipes;
 
 pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let src: Reference = parse(&args.source, "source")?;
-    let dst: Reference = parse(&args.target, "target")?;
+    let (src, dst) = match between::route(&args)? {
+        between::Route::Registries(src, dst) => (src, dst),
+        between::Route::Places(src, dst) => {
+            return between::run((src, dst), args, settings, history)
+        }
+    };
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<Reference> = mirror.into_iter().chain([src.clone()]).collect();
-    // One look-up for every registry (`--password-stdin` can be read only once).
     let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
     registries.push(&dst.registry);
-    // Credentials from flags and TUG_* are the destination's; the source (and its mirror)
-    // get what is stored for them.
-    let mut creds =
-        credentials::for_registries(&args.registry.credentials, &dst.registry, &registries)?;
+    let mut creds = side_credentials(&args, (&src, &dst), &registries)?;
     let dst_credentials = creds.pop().flatten();
     let input = |e: anyhow::Error| CliError::Input(e.to_string());
     // Each side has its own TLS settings (a registry's config table), so its own transport.
@@ -56,18 +57,17 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let (dst_tls, target_config) = settings.connection(&dst, &args.registry, dst_credentials);
     let target = Transport::new(&dst_tls, NoBodies).map_err(input)?;
-    let platform = match &args.platform {
-        Some(p) => p
-            .parse::<Platform>()
-            .map_err(|e| CliError::Usage(e.to_string()))?,
-        None => Platform::from_rust(std::env::consts::OS, std::env::consts::ARCH),
-    };
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let plan = CopyPlan {
         sources: copy_sources,
         target: dst.clone(),
         target_config,
         platform,
-        all_platforms: args.all_platforms,
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
@@ -124,10 +124,30 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     Ok(())
 }
 
-fn parse(text: &str, what: &str) -> Result<Reference, CliError> {
-    let text = text.strip_prefix("docker://").unwrap_or(text);
-    text.parse()
-        .map_err(|e| CliError::Usage(format!("{what}: {e}")))
+/// The credentials of each registry of `registries` (the sources, mirrors first, then the
+/// target). Flag credentials go only to the registry they are for: `--src-creds` to the
+/// source (never its mirror), `--dest-creds` or `-u`/`TUG_*` to the target (and to the
+/// source when both are one registry); every other registry gets what is stored for it.
+fn side_credentials(
+    args: &CopyArgs,
+    (src, dst): (&Reference, &Reference),
+    registries: &[&str],
+) -> Result<Vec<Option<tug_core::Credentials>>, CliError> {
+    let (src_given, dst_given) =
+        credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
+    let stored = credentials::CredentialArgs::default();
+    let mut creds = credentials::for_registries(&stored, &dst.registry, registries)?;
+    let same_registry = credentials::registry_matches(&src.registry, &dst.registry);
+    let src_own = src_given.or_else(|| dst_given.clone().filter(|_| same_registry));
+    // The source itself comes after its mirror, just before the target.
+    let (source_at, target_at) = (registries.len() - 2, registries.len() - 1);
+    if let Some(c) = src_own {
+        creds[source_at] = Some(c);
+    }
+    if let Some(c) = dst_given {
+        creds[target_at] = Some(c);
+    }
+    Ok(creds)
 }
 
 /// The transport of each side: every source's, and the target's.

@@ -129,6 +129,39 @@ fn copies_across_tls_and_basic_auth() {
     pull_with_skopeo_and_compare(&b, "d/app:v1", &fixture);
 }
 
+/// Without flags a copy keeps the whole index, as crane, regctl and oras do: the
+/// destination serves the same index digest and every child.
+#[test]
+fn a_copy_keeps_the_whole_index_by_default() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let (_, children) = crate::common::multi_platform_layout(&layout);
+    push(&a, &layout, "multi/app:v1").assert_success();
+    copy(&a, "multi/app:v1", &b, "multi/copy:v1", &[]).assert_success();
+    let digest = |bytes: Vec<u8>| tug_testkit::hashing::sha256_digest(&bytes);
+    let at_a = digest(skopeo::inspect_raw_in(&a, "multi/app:v1").unwrap());
+    let at_b = digest(skopeo::inspect_raw_in(&b, "multi/copy:v1").unwrap());
+    assert_eq!(
+        at_a, at_b,
+        "the destination serves the source's index digest"
+    );
+    for child in &children {
+        let m = skopeo::inspect_raw_in(&b, &format!("multi/copy@{child}")).unwrap();
+        assert_eq!(&digest(m), child);
+    }
+    // Every blob of every platform is there: skopeo copies them all out.
+    let out = dir.path().join("out");
+    skopeo::copy_from_registry(
+        &b,
+        "multi/copy:v1",
+        &format!("oci:{}:x", out.display()),
+        &["--all", "--preserve-digests"],
+    )
+    .unwrap();
+}
+
 #[test]
 fn all_platforms_copies_the_index_and_every_image() {
     let a = Registry::plain();

@@ -124,3 +124,75 @@ fn a_mirror_gets_only_the_credentials_stored_for_it() {
     );
     assert_only_stored_credentials(&mirror);
 }
+
+/// Every `Authorization` header `proxy` passed on.
+fn authorizations(proxy: &tug_testkit::FaultProxy) -> Vec<String> {
+    proxy
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization").map(str::to_owned))
+        .collect()
+}
+
+/// `--src-creds` and `--dest-creds` each reach only their own registry: two registries with
+/// different passwords, a fault proxy in front of each logging the `Authorization` headers.
+/// The source's password comes from `TUG_SRC_PASSWORD`, out of the process arguments.
+#[test]
+fn per_side_credentials_reach_only_their_own_registry() {
+    use tug_testkit::{FaultProxy, RegistryConfig};
+    let env = crate::common::Env::new();
+    let (src_user, src_password) = ("reader", "source-only-password");
+    let (dst_user, dst_password) = ("writer", "destination-only-password");
+    let a = Registry::start(RegistryConfig::plain().with_basic_auth(src_user, src_password));
+    let b = Registry::start(RegistryConfig::plain().with_basic_auth(dst_user, dst_password));
+    let layout = env.path("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(34).layer(40_000), "v1");
+    crate::common::push(&a, &layout, "team/app:v1").assert_success();
+    let (pa, pb) = (FaultProxy::start(&a), FaultProxy::start(&b));
+    let tug = || {
+        crate::common::hermetic(Tug::new(), env.dir.path())
+            .arg("copy")
+            .arg("--plain-http")
+    };
+    tug()
+        .env("TUG_SRC_PASSWORD", src_password)
+        .args(["--progress", "plain", "--src-creds", src_user])
+        .arg("--dest-creds")
+        .arg(format!("{dst_user}:{dst_password}"))
+        .arg(pa.image("team/app:v1"))
+        .arg(pb.image("copied/app:v1"))
+        .run()
+        .assert_success();
+    pull_with_skopeo_and_compare(&b, "copied/app:v1", &fixture);
+    let (at_a, at_b) = (authorizations(&pa), authorizations(&pb));
+    assert!(!at_a.is_empty() && !at_b.is_empty(), "{at_a:?} {at_b:?}");
+    assert!(
+        at_a.iter().all(|h| *h == basic(src_user, src_password)),
+        "the source saw another password: {at_a:?}"
+    );
+    assert!(
+        at_b.iter().all(|h| *h == basic(dst_user, dst_password)),
+        "the destination saw another password: {at_b:?}"
+    );
+
+    // A registry to a file: --src-creds (from standard input) are the source's.
+    let out = env.path("out");
+    tug()
+        .args(["--progress", "plain", "--src-creds", src_user])
+        .arg("--src-password-stdin")
+        .arg(pa.image("team/app:v1"))
+        .arg(format!("oci:{}:v1", out.display()))
+        .stdin(format!("{src_password}\n"))
+        .run()
+        .assert_success();
+    assert!(authorizations(&pa)
+        .iter()
+        .all(|h| *h == basic(src_user, src_password)));
+    // The other side's flag for a side that is no registry is a usage error.
+    tug()
+        .args(["--dest-creds", "x:y"])
+        .arg(pa.image("team/app:v1"))
+        .arg(format!("oci:{}:v2", out.display()))
+        .run()
+        .assert_code(2);
+}

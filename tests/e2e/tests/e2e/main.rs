@@ -13,6 +13,7 @@ mod compress;
 mod compressed_archive;
 mod config;
 mod copy;
+mod copy_places;
 mod credential_routing;
 mod credentials;
 mod faults;

@@ -1,0 +1,217 @@
+//! Where an image is, as a command line names it: a registry reference (`docker://`
+//! optional), one of skopeo's file transports (`oci:DIR[:REF]`, `oci-archive:PATH[:REF]`,
+//! `docker-archive:PATH[:REF]`), or an image of tug's local store (`store:NAME`).
+//!
+//! Only the transport is decided here; what follows a file transport (a path, perhaps with
+//! `:REF`) is split by the runner, which can see whether the path with the colon exists.
+
+use std::fmt;
+
+use crate::reference::{Reference, ReferenceError};
+
+/// The prefix a registry reference may carry, as skopeo spells it.
+pub const DOCKER_PREFIX: &str = "docker://";
+
+/// The prefix naming an image of the local store.
+pub const STORE_PREFIX: &str = "store:";
+
+/// skopeo transports tug does not read or write, named so the error can say so.
+const FOREIGN_TRANSPORTS: &[&str] = &[
+    "dir",
+    "containers-storage",
+    "docker-daemon",
+    "ostree",
+    "sif",
+    "tarball",
+];
+
+/// The kind of image file a file transport names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// An OCI image layout directory (`oci:`).
+    Oci,
+    /// An OCI image layout in a tar (`oci-archive:`).
+    OciArchive,
+    /// A `docker save` tar (`docker-archive:`).
+    DockerArchive,
+}
+
+impl FileKind {
+    /// Every kind, with the transport that names it.
+    const ALL: [(FileKind, &'static str); 3] = [
+        // The longer names first: `oci-archive:` also starts with `oci`.
+        (FileKind::OciArchive, "oci-archive"),
+        (FileKind::DockerArchive, "docker-archive"),
+        (FileKind::Oci, "oci"),
+    ];
+
+    /// The transport's name, e.g. `oci-archive`.
+    pub fn transport(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("oci", |(_, name)| name)
+    }
+}
+
+/// Where an image is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// An image in a registry.
+    Registry(Reference),
+    /// An image file: its kind, and the text after `transport:` (`PATH[:REF]`).
+    File {
+        /// What kind of file.
+        kind: FileKind,
+        /// The path, perhaps followed by `:REF`.
+        path_and_ref: String,
+    },
+    /// An image of the local store, by name or digest prefix; empty (`store:` alone) as a
+    /// destination: under the source's name.
+    Store(String),
+}
+
+/// Why a text names no place.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceError {
+    /// A skopeo transport tug does not support.
+    #[error("{transport}: is a skopeo transport tug does not support (tug reads and writes registry references, oci:, oci-archive:, docker-archive: and store:)")]
+    Unsupported {
+        /// The transport's name.
+        transport: String,
+    },
+    /// A transport with nothing after it.
+    #[error("{transport}: names no {what}")]
+    Empty {
+        /// The transport's name.
+        transport: String,
+        /// What was expected after it.
+        what: &'static str,
+    },
+    /// Not a valid registry reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+}
+
+impl Place {
+    /// The kind of this place, in words (`registry`, `oci`, `store`), for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Place::Registry(_) => "registry",
+            Place::File { kind, .. } => kind.transport(),
+            Place::Store(_) => "store",
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Registry(r) => write!(f, "{r}"),
+            Place::File { kind, path_and_ref } => write!(f, "{}:{path_and_ref}", kind.transport()),
+            Place::Store(name) => write!(f, "{STORE_PREFIX}{name}"),
+        }
+    }
+}
+
+/// The place `text` names. A text without a transport is a registry reference; a
+/// `host:port/…` is never read as a transport.
+pub fn parse(text: &str) -> Result<Place, PlaceError> {
+    if let Some(rest) = text.strip_prefix(DOCKER_PREFIX) {
+        return Ok(Place::Registry(rest.parse()?));
+    }
+    let Some((transport, rest)) = text.split_once(':') else {
+        return Ok(Place::Registry(text.parse()?));
+    };
+    // `registry:5000/app` names a registry whose port follows the colon.
+    let is_port = rest
+        .split('/')
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if is_port {
+        return Ok(Place::Registry(text.parse()?));
+    }
+    if let Some((kind, _)) = FileKind::ALL.iter().find(|(_, name)| *name == transport) {
+        if rest.is_empty() {
+            return Err(PlaceError::Empty {
+                transport: transport.to_owned(),
+                what: "path",
+            });
+        }
+        return Ok(Place::File {
+            kind: *kind,
+            path_and_ref: rest.to_owned(),
+        });
+    }
+    if format!("{transport}:") == STORE_PREFIX {
+        return Ok(Place::Store(rest.to_owned()));
+    }
+    if FOREIGN_TRANSPORTS.contains(&transport) {
+        return Err(PlaceError::Unsupported {
+            transport: transport.to_owned(),
+        });
+    }
+    Ok(Place::Registry(text.parse()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn file(kind: FileKind, rest: &str) -> Place {
+        Place::File {
+            kind,
+            path_and_ref: rest.to_owned(),
+        }
+    }
+
+    #[test]
+    fn registry_references_with_or_without_the_docker_prefix() {
+        let want = Place::Registry("reg:5000/app:1".parse().unwrap());
+        assert_eq!(parse("reg:5000/app:1"), Ok(want.clone()));
+        assert_eq!(parse("docker://reg:5000/app:1"), Ok(want));
+        assert_eq!(
+            parse("localhost:5000/team/app"),
+            Ok(Place::Registry("localhost:5000/team/app".parse().unwrap()))
+        );
+        assert_eq!(
+            parse("busybox:latest"),
+            Ok(Place::Registry("busybox:latest".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn file_transports_keep_what_follows_them() {
+        assert_eq!(parse("oci:./dir"), Ok(file(FileKind::Oci, "./dir")));
+        assert_eq!(parse("oci:dir:v1"), Ok(file(FileKind::Oci, "dir:v1")));
+        assert_eq!(
+            parse("oci-archive:/tmp/a.tar:app"),
+            Ok(file(FileKind::OciArchive, "/tmp/a.tar:app"))
+        );
+        assert_eq!(
+            parse("docker-archive:x.tar:app:1"),
+            Ok(file(FileKind::DockerArchive, "x.tar:app:1"))
+        );
+        assert_eq!(
+            parse("store:reg/app:1"),
+            Ok(Place::Store("reg/app:1".to_owned()))
+        );
+    }
+
+    #[test]
+    fn bad_places_say_what_is_wrong() {
+        let e = parse("dir:/tmp/x").unwrap_err();
+        assert!(e.to_string().contains("dir: is a skopeo transport"), "{e}");
+        assert!(matches!(
+            parse("containers-storage:app"),
+            Err(PlaceError::Unsupported { .. })
+        ));
+        assert_eq!(parse("oci:").unwrap_err().to_string(), "oci: names no path");
+        assert_eq!(parse("store:"), Ok(Place::Store(String::new())));
+        assert!(matches!(parse("docker://"), Err(PlaceError::Reference(_))));
+        assert_eq!(parse("oci:d").unwrap().kind_name(), "oci");
+        assert_eq!(parse("oci:d").unwrap().to_string(), "oci:d");
+    }
+}

@@ -1,0 +1,244 @@
+//! `tug copy` between any two places (see [`tug_core::place`]): two registries are the
+//! streamed copy of [`super`]; every other pair is run by the command that already moves
+//! images that way — push (a file or store image to a registry), pull (a registry to a file
+//! or the store), load (a file into the store), save (the store to an archive), and load then
+//! save through a temporary store (a file to an archive).
+
+use std::path::{Path, PathBuf};
+
+use tug_core::place::{self, FileKind, Place};
+use tug_core::Reference;
+
+use crate::cli::{CopyArgs, LoadArgs, OutputFormat, PullArgs, PushArgs, SaveArgs};
+use crate::commands::{pull, push, store};
+use crate::config::{Settings, UploadArgs};
+use crate::credentials;
+use crate::exit_code::CliError;
+use crate::history::Recorder;
+use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
+use crate::source::SourceSpec;
+
+/// What a copy moves between.
+pub enum Route {
+    /// Two registries: the streamed copy.
+    Registries(Reference, Reference),
+    /// Any other pair.
+    Places(Place, Place),
+}
+
+/// The two places `args` names.
+pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
+    let parse = |text: &str, what: &str| {
+        place::parse(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
+    };
+    Ok(
+        match (
+            parse(&args.source, "source")?,
+            parse(&args.target, "target")?,
+        ) {
+            (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
+            (s, d) => Route::Places(s, d),
+        },
+    )
+}
+
+/// Copies from `src` to `dst`, neither pair being two registries.
+pub fn run(
+    (src, dst): (Place, Place),
+    args: CopyArgs,
+    settings: Settings,
+    history: &mut Recorder,
+) -> Result<(), CliError> {
+    let usage = |m: String| Err(CliError::Usage(m));
+    match (&src, &dst) {
+        (Place::Store(_), Place::Store(_)) => {
+            usage("both sides are the local store: there is nothing to copy".into())
+        }
+        (Place::File { .. } | Place::Store(_), Place::Registry(target)) => {
+            if args.platform.is_some() {
+                return usage(format!(
+                    "--platform narrows a copy from a registry; a {} source is pushed whole",
+                    src.kind_name()
+                ));
+            }
+            let source = match &src {
+                Place::Store(name) => store_name(name, "source")?,
+                other => other.to_string(),
+            };
+            if args.sides.src_creds.is_some() {
+                return usage(format!("--src-creds: the source is a {}", src.kind_name()));
+            }
+            let (_, dst_creds) =
+                credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
+            let mut registry = args.registry;
+            registry.credentials.given = dst_creds;
+            let push = PushArgs {
+                source,
+                store: args.store,
+                target: target.to_string(),
+                image: None,
+                registry,
+                transfer: args.transfer,
+                upload: UploadArgs::default(),
+                dry_run: false,
+            };
+            push::run(push, settings, history)
+        }
+        (Place::Registry(image), Place::File { .. } | Place::Store(_)) => {
+            let (output, format, name) = match &dst {
+                Place::File { kind, .. } => {
+                    let spec = SourceSpec::parse(&dst.to_string());
+                    (Some(spec.path), Some(format_of(*kind)), spec.image)
+                }
+                Place::Store(name) if name.is_empty() => (None, None, None),
+                Place::Store(name) => (None, None, Some(canonical(name))),
+                Place::Registry(_) => unreachable!("matched above"),
+            };
+            // An archive of docker's holds one platform: without --platform, this machine's.
+            let one_platform = matches!(
+                dst,
+                Place::File {
+                    kind: FileKind::DockerArchive,
+                    ..
+                }
+            );
+            if args.sides.dest_creds.is_some() {
+                return usage(format!("--dest-creds: the target is a {}", dst.kind_name()));
+            }
+            // The source is the only registry: -u and TUG_* are its, as for `tug pull`.
+            let (src_creds, flags) =
+                credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
+            let mut registry = args.registry;
+            registry.credentials.given = src_creds.or(flags);
+            let pull = PullArgs {
+                image: image.to_string(),
+                output,
+                format,
+                all_platforms: args.platform.is_none() && !one_platform,
+                platform: args.platform,
+                store: args.store.map(Some),
+                registry,
+                transfer: args.transfer,
+                name,
+            };
+            pull::run(pull, settings, history)
+        }
+        (Place::File { .. }, Place::Store(name)) => {
+            if !name.is_empty() {
+                return usage(format!(
+                    "a file's images go into the store under their own names: write the \
+                     target as `{}` alone",
+                    place::STORE_PREFIX
+                ));
+            }
+            if args.platform.is_some() {
+                return usage("--platform: a file is loaded into the store whole".into());
+            }
+            store::load(LoadArgs {
+                source: src.to_string(),
+                image: None,
+                store: args.store,
+            })
+        }
+        (Place::Store(_) | Place::File { .. }, Place::File { kind, .. }) => {
+            let format = archive_format(*kind, &src)?;
+            let spec = SourceSpec::parse(&dst.to_string());
+            if let Some(name) = &spec.image {
+                return usage(format!(
+                    "{dst}: an archive written from a {} keeps the image's own name; drop \
+                     \":{name}\"",
+                    src.kind_name()
+                ));
+            }
+            let save = |image: String, store: Option<PathBuf>| {
+                store::save(SaveArgs {
+                    image,
+                    output: spec.path.clone(),
+                    platform: args.platform.clone(),
+                    format: Some(format),
+                    store,
+                })
+            };
+            match &src {
+                Place::Store(name) => save(store_name(name, "source")?, args.store.clone()),
+                _ => {
+                    // Through a store of its own, gone when the copy ends.
+                    let temp = tempfile::tempdir()
+                        .map_err(|e| CliError::Input(format!("a temporary store: {e}")))?;
+                    store::load(LoadArgs {
+                        source: src.to_string(),
+                        image: None,
+                        store: Some(temp.path().to_path_buf()),
+                    })?;
+                    save(only_image(temp.path(), &src)?, Some(temp.path().into()))
+                }
+            }
+        }
+        (Place::Registry(_), Place::Registry(_)) => {
+            unreachable!("two registries are the streamed copy")
+        }
+    }
+}
+
+/// The output format of a file transport.
+fn format_of(kind: FileKind) -> OutputFormat {
+    match kind {
+        FileKind::Oci => OutputFormat::Oci,
+        FileKind::OciArchive => OutputFormat::OciArchive,
+        FileKind::DockerArchive => OutputFormat::DockerArchive,
+    }
+}
+
+/// The archive format `kind` names: only archives are written from a file or the store.
+fn archive_format(kind: FileKind, src: &Place) -> Result<OutputFormat, CliError> {
+    match kind {
+        FileKind::Oci => Err(CliError::Usage(format!(
+            "copying a {} into an oci: layout is not supported; write an oci-archive: instead",
+            src.kind_name()
+        ))),
+        other => Ok(format_of(other)),
+    }
+}
+
+/// A store image's name as a source: it cannot be empty.
+fn store_name(name: &str, what: &str) -> Result<String, CliError> {
+    if name.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{what}: `{}` names no image of the store",
+            place::STORE_PREFIX
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// A name as the store keeps it: `busybox` is `docker.io/library/busybox:latest`.
+fn canonical(name: &str) -> String {
+    match name.parse::<Reference>() {
+        Ok(r) => r.with_default_tag().to_string(),
+        Err(_) => name.to_owned(),
+    }
+}
+
+/// The name of the one image a temporary store holds (a file loaded into it whole).
+fn only_image(root: &Path, src: &Place) -> Result<String, CliError> {
+    let io = |e: std::io::Error| CliError::Input(format!("{}: {e}", root.display()));
+    let entries = OciDir::open(root).map_err(io)?.entries().map_err(io)?;
+    let mut images: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|v| {
+            let a = &v["annotations"];
+            let name = a[IMAGE_NAME].as_str().or(a[REF_NAME].as_str())?;
+            Some((v["digest"].as_str()?.to_owned(), name.to_owned()))
+        })
+        .collect();
+    images.sort();
+    images.dedup_by(|a, b| a.0 == b.0);
+    match images.as_slice() {
+        [(_, name)] => Ok(name.clone()),
+        [] => Err(CliError::Input(format!("{src}: no image"))),
+        _ => Err(CliError::Usage(format!(
+            "{src} holds {} images: name one as {src}:REF",
+            images.len()
+        ))),
+    }
+}
