@@ -25,6 +25,10 @@ pub enum ErrorClass {
     Input,
     /// Credentials are missing or were rejected, or access was denied.
     Auth,
+    /// The image or repository named is not there: the registry answered `404` with
+    /// `MANIFEST_UNKNOWN` or `NAME_UNKNOWN` (the distribution spec's codes for a tag,
+    /// digest or repository it does not know).
+    NotFound,
     /// The registry answered with an error, or broke the protocol.
     Registry,
     /// The registry could not be reached, or the connection kept failing.
@@ -37,10 +41,11 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in the order of the README's exit-code table.
-    pub const ALL: [ErrorClass; 7] = [
+    pub const ALL: [ErrorClass; 8] = [
         ErrorClass::Usage,
         ErrorClass::Input,
         ErrorClass::Auth,
+        ErrorClass::NotFound,
         ErrorClass::Registry,
         ErrorClass::Network,
         ErrorClass::Cors,
@@ -53,6 +58,7 @@ impl ErrorClass {
             ErrorClass::Usage => "usage",
             ErrorClass::Input => "input",
             ErrorClass::Auth => "auth",
+            ErrorClass::NotFound => "not_found",
             ErrorClass::Registry => "registry",
             ErrorClass::Network => "network",
             ErrorClass::Cors => "cors",
@@ -80,6 +86,11 @@ impl Error {
             | Error::Registry {
                 status: 401 | 403, ..
             } => ErrorClass::Auth,
+            Error::Registry {
+                status: 404,
+                errors,
+                ..
+            } if NOT_FOUND_CODES.iter().any(|code| errors.has_code(code)) => ErrorClass::NotFound,
             Error::Registry { .. } | Error::Protocol { .. } => ErrorClass::Registry,
             Error::Transport { error, .. } => transport_class(error),
             Error::Cancelled => ErrorClass::Cancelled,
@@ -102,6 +113,11 @@ impl LayerTarError {
     }
 }
 
+/// The registry error codes that say the image asked for is not there: an unknown tag or
+/// digest, an unknown repository (a `404` without them — a missing blob, an upload session
+/// gone, a path the registry does not serve — stays a registry error).
+const NOT_FOUND_CODES: [&str; 2] = ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"];
+
 /// The class of a transport failure: a local source that cannot be read is the input's
 /// fault, a browser's CORS refusal its own class, anything else the network's.
 fn transport_class(error: &TransportError) -> ErrorClass {
@@ -122,6 +138,13 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
         action: "uploading blob".into(),
         status,
         errors: Default::default(),
+    };
+    let unknown = |code: &str| Error::Registry {
+        action: "fetching manifest registry.example/app:1".into(),
+        status: 404,
+        errors: crate::registry_error::RegistryErrors::parse(
+            format!(r#"{{"errors":[{{"code":"{code}","message":"unknown"}}]}}"#).as_bytes(),
+        ),
     };
     let transport = |kind| Error::Transport {
         action: "uploading blob".into(),
@@ -154,6 +177,9 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
         (registry(401), ErrorClass::Auth),
         (registry(403), ErrorClass::Auth),
         (registry(404), ErrorClass::Registry),
+        (unknown("MANIFEST_UNKNOWN"), ErrorClass::NotFound),
+        (unknown("NAME_UNKNOWN"), ErrorClass::NotFound),
+        (unknown("BLOB_UNKNOWN"), ErrorClass::Registry),
         (registry(500), ErrorClass::Registry),
         (
             Error::Protocol {
@@ -213,6 +239,7 @@ mod tests {
                 "usage",
                 "input",
                 "auth",
+                "not_found",
                 "registry",
                 "network",
                 "cors",

@@ -9,8 +9,7 @@ use std::fmt;
 
 use crate::reference::{Reference, ReferenceError};
 
-/// The prefix a registry reference may carry, as skopeo spells it.
-pub const DOCKER_PREFIX: &str = "docker://";
+pub use crate::reference::DOCKER_PREFIX;
 
 /// The prefix naming an image of the local store.
 pub const STORE_PREFIX: &str = "store:";
@@ -117,8 +116,8 @@ impl fmt::Display for Place {
 /// The place `text` names. A text without a transport is a registry reference; a
 /// `host:port/…` is never read as a transport.
 pub fn parse(text: &str) -> Result<Place, PlaceError> {
-    if let Some(rest) = text.strip_prefix(DOCKER_PREFIX) {
-        return Ok(Place::Registry(rest.parse()?));
+    if text.starts_with(DOCKER_PREFIX) {
+        return Ok(Place::Registry(Reference::parse_registry(text)?));
     }
     let Some((transport, rest)) = text.split_once(':') else {
         return Ok(Place::Registry(text.parse()?));

@@ -125,6 +125,18 @@ fn host_without_port(registry: &str) -> &str {
     registry.split(':').next().unwrap_or(registry)
 }
 
+/// The transport prefix skopeo and podman write before a registry reference.
+pub const DOCKER_PREFIX: &str = "docker://";
+
+impl Reference {
+    /// Parses a registry reference as skopeo and podman users write it too: with or without
+    /// [`DOCKER_PREFIX`] before it. Every command taking a registry reference reads it
+    /// here, so `docker://` is accepted alike everywhere.
+    pub fn parse_registry(text: &str) -> Result<Reference, ReferenceError> {
+        text.strip_prefix(DOCKER_PREFIX).unwrap_or(text).parse()
+    }
+}
+
 impl FromStr for Reference {
     type Err = ReferenceError;
 
@@ -246,6 +258,23 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_registry_reference_may_start_with_docker_s_transport() {
+        let plain = p("reg.example:5000/app:1");
+        assert_eq!(
+            Reference::parse_registry("docker://reg.example:5000/app:1").unwrap(),
+            plain
+        );
+        assert_eq!(
+            Reference::parse_registry("reg.example:5000/app:1").unwrap(),
+            plain
+        );
+        // Without it, `docker:` would be read as a registry host with an empty port.
+        assert!("docker://reg.example:5000/app:1"
+            .parse::<Reference>()
+            .is_err());
+    }
 
     fn p(s: &str) -> Reference {
         s.parse().unwrap()

@@ -70,6 +70,11 @@ pub enum Command {
     Delete(verbs::DeleteArgs),
     /// Write a blob to standard output or a file, verified against its digest.
     Blob(verbs::BlobArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(CompletionArgs),
+    /// Write a man page for tug and for each of its commands into DIR.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -80,7 +85,7 @@ pub struct PushArgs {
     /// The local store, for store images as SOURCE.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
-    /// Where to push: `registry[:port]/repository[:tag|@digest]`.
+    /// Where to push: `registry[:port]/repository[:tag|@digest]` (`docker://` allowed).
     pub target: String,
     /// Which image of a file holding several (a name such as `app:1.0`, or an index).
     #[arg(long)]
@@ -94,6 +99,8 @@ pub struct PushArgs {
     /// Check which blobs the registry lacks and print the plan; upload nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -120,6 +127,8 @@ pub struct CopyArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +189,8 @@ pub struct PullArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub result: ResultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -287,4 +298,56 @@ pub struct ConfigArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell to complete for (source its output, or put it where the shell loads
+    /// completions from).
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The directory to write the pages into (created if missing): `tug.1`, `tug-push.1`, …
+    pub dir: PathBuf,
+}
+
+/// How push, pull and copy hand their result to scripts, as skopeo and podman do: the
+/// digest in a file (`--digestfile`), and nothing on standard error but errors (`-q`).
+/// Standard output carries the result either way.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ResultArgs {
+    /// Show no progress and no messages, only errors (standard output keeps the result).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also write the manifest digest (`sha256:…`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub digestfile: Option<PathBuf>,
+}
+
+impl ResultArgs {
+    /// `-q` turns progress off, whatever the config file, environment or `--progress` said.
+    pub fn apply(&self, settings: &mut crate::config::Settings) {
+        if self.quiet {
+            settings.progress = crate::config::Setting {
+                value: crate::progress::ProgressMode::None,
+                origin: crate::config::Origin::Flag("--quiet"),
+            };
+        }
+    }
+
+    /// Writes `digest` to the `--digestfile`, if one was asked for.
+    pub fn write_digest(
+        &self,
+        digest: &tug_core::Digest,
+    ) -> Result<(), crate::exit_code::CliError> {
+        match &self.digestfile {
+            Some(path) => {
+                crate::output::write_digest(path, digest).map_err(crate::exit_code::CliError::Input)
+            }
+            None => Ok(()),
+        }
+    }
 }

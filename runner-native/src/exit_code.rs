@@ -12,6 +12,8 @@ pub const USAGE: i32 = 2;
 pub const INVALID_INPUT: i32 = 3;
 /// Authentication failed or was refused.
 pub const AUTH: i32 = 4;
+/// The image or repository is not in the registry (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`).
+pub const NOT_FOUND: i32 = 7;
 /// The registry or the network failed (a browser's CORS refusal too, which only tug-wasm
 /// meets).
 pub const REGISTRY: i32 = 5;
@@ -19,7 +21,8 @@ pub const REGISTRY: i32 = 5;
 pub const WEB_NOT_BUILT: i32 = 6;
 /// `tug web`: the address could not be listened on.
 pub const SERVE: i32 = 1;
-/// Cancelled by the user (as a shell reports SIGINT).
+/// Cancelled by the user (as a shell reports SIGINT); SIGTERM and SIGHUP give their own
+/// 128 + signal ([`crate::interrupt::exit_code`]).
 pub const CANCELLED: i32 = 130;
 
 /// Why a command failed, with its exit code.
@@ -77,8 +80,10 @@ impl CliError {
         }
     }
 
+    /// The exit code: its class's, and for a cancellation the signal's that asked for it.
     pub fn code(&self) -> i32 {
         match (self, self.class()) {
+            (_, Some(ErrorClass::Cancelled)) => crate::interrupt::exit_code(),
             (_, Some(class)) => of_class(class),
             (CliError::WebNotBuilt(_), None) => WEB_NOT_BUILT,
             (_, None) => SERVE,
@@ -92,6 +97,7 @@ pub fn of_class(class: ErrorClass) -> i32 {
         ErrorClass::Usage => USAGE,
         ErrorClass::Input => INVALID_INPUT,
         ErrorClass::Auth => AUTH,
+        ErrorClass::NotFound => NOT_FOUND,
         ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => REGISTRY,
         ErrorClass::Cancelled => CANCELLED,
     }
@@ -108,6 +114,7 @@ mod tests {
             ErrorClass::Usage => 2,
             ErrorClass::Input => 3,
             ErrorClass::Auth => 4,
+            ErrorClass::NotFound => 7,
             ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => 5,
             ErrorClass::Cancelled => 130,
         };

@@ -444,7 +444,7 @@ impl Recorder {
                 r.exit_code = crate::exit_code::OK;
             }
             Err(e) => {
-                r.outcome = if e.code() == crate::exit_code::CANCELLED {
+                r.outcome = if e.class() == Some(tug_core::ErrorClass::Cancelled) {
                     "cancelled".into()
                 } else {
                     "failed".into()

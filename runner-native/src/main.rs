@@ -73,6 +73,8 @@ fn main() -> ExitCode {
         cli::Command::Web(args) => commands::web::run(args),
         cli::Command::History(args) => commands::history::run(args),
         cli::Command::Config(args) => commands::config::run(args),
+        cli::Command::Completion(args) => commands::completion::completion(args),
+        cli::Command::Man(args) => commands::completion::man(args),
         cli::Command::Ls(args) => commands::verbs::list::ls(args),
         cli::Command::Catalog(args) => commands::verbs::list::catalog(args),
         cli::Command::Digest(args) => commands::verbs::manifest::digest(args),

@@ -97,3 +97,27 @@ impl Write for Writer {
         Ok(())
     }
 }
+
+/// Writes `digest` to `path` (`--digestfile`, as skopeo and podman write it: the digest
+/// alone, no newline) whole or not at all: a temporary file beside it, renamed into place.
+pub fn write_digest(path: &std::path::Path, digest: &tug_core::Digest) -> Result<(), String> {
+    let failed = |e: &dyn Display| format!("--digestfile {}: {e}", path.display());
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| failed(&e))?;
+    file.write_all(digest.to_string().as_bytes())
+        .map_err(|e| failed(&e))?;
+    // Readable by all, as skopeo writes it (a temporary file is its owner's only).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let everyone = std::fs::Permissions::from_mode(0o644);
+        file.as_file()
+            .set_permissions(everyone)
+            .map_err(|e| failed(&e))?;
+    }
+    file.persist(path).map_err(|e| failed(&e.error))?;
+    Ok(())
+}

@@ -1,5 +1,5 @@
 //! Failures as JS `Error`s with a stable `.code`: the name of the core's [`ErrorClass`]
-//! (`input`, `auth`, `registry`, `network`, `cors` or `cancelled`), so a failure has the same
+//! (`input`, `auth`, `not_found`, `registry`, `network`, `cors` or `cancelled`), so a failure has the same
 //! class here as in the CLI's exit code. Messages come from the core and the runner, which
 //! never put a password or token in them.
 
@@ -48,7 +48,15 @@ mod tests {
         codes.dedup();
         assert_eq!(
             codes,
-            ["auth", "cancelled", "cors", "input", "network", "registry"]
+            [
+                "auth",
+                "cancelled",
+                "cors",
+                "input",
+                "network",
+                "not_found",
+                "registry"
+            ]
         );
     }
 }

@@ -150,7 +150,7 @@ export interface ReferenceError extends Error {
   part: "registry" | "repository" | "tag" | "digest";
 }
 export interface TugError extends Error {
-  code: "input" | "auth" | "registry" | "network" | "cors" | "cancelled";
+  code: "input" | "auth" | "not_found" | "registry" | "network" | "cors" | "cancelled";
 }
 "#;
 

@@ -42,14 +42,14 @@ const again = await tug.copy(env('TUG_SOURCE'), env('TUG_TARGET'), options).done
 assert.equal(again.blobsCopied, 0, JSON.stringify(again));
 assert.equal(again.manifestDigest, copy.manifestDigest);
 
-// A source that lacks the image: a registry error, coded.
+// A source that lacks the image (MANIFEST_UNKNOWN): not found, coded.
 let missing;
 try {
   await tug.copy(env('TUG_SOURCE').replace(/:[^:/]+$/, ':no-such-tag'), env('TUG_TARGET'), options).done;
 } catch (e) {
   missing = { code: e.code, message: e.message };
 }
-assert.equal(missing?.code, 'registry', JSON.stringify(missing));
+assert.equal(missing?.code, 'not_found', JSON.stringify(missing));
 
 const result = { copy, again, missing };
 if (password) assert.ok(!JSON.stringify(result).includes(password), 'the password leaked');

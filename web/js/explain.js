@@ -1,5 +1,5 @@
 // What went wrong, in words people can act on: one explanation per error code of the push
-// API (`input`, `auth`, `registry`, `network`, `cors`, `cancelled`). Plain text only; the
+// API (`input`, `auth`, `not_found`, `registry`, `network`, `cors`, `cancelled`). Plain text only; the
 // page renders it with textContent.
 
 /**
@@ -81,6 +81,15 @@ export function explain(code, ctx = {}) {
           'Use a tar written by docker save (docker save -o image.tar IMAGE) or an OCI archive (skopeo copy … oci-archive:image.tar).',
           'A compressed archive (.tar.gz) must be decompressed first (gunzip).',
           'A file that was cut short (an interrupted download or copy) fails this way too.',
+        ],
+      };
+    case 'not_found':
+      return {
+        title: 'The registry does not know this repository',
+        paragraphs: [`${registry} answered that ${repository} does not exist (NAME_UNKNOWN or MANIFEST_UNKNOWN).`],
+        tips: [
+          'Some registries create repositories only on their own page or API (a project or namespace must exist first).',
+          'Check the repository name for typos: it is part of the target, after the registry.',
         ],
       };
     case 'registry':

@@ -6,12 +6,12 @@ const ctx = { registry: 'http://127.0.0.1:5000', pageOrigin: 'http://127.0.0.1:8
 
 test('every error code has its own explanation', () => {
   const titles = new Set();
-  for (const code of ['input', 'auth', 'registry', 'network', 'cors', 'cancelled', 'other']) {
+  for (const code of ['input', 'auth', 'not_found', 'registry', 'network', 'cors', 'cancelled', 'other']) {
     const e = explain(code, ctx);
     assert.ok(e.title && e.paragraphs.length > 0, code);
     titles.add(e.title);
   }
-  assert.equal(titles.size, 7);
+  assert.equal(titles.size, 8);
 });
 
 test('the CORS explanation names both origins and the nginx configuration', () => {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod completion;
 pub mod config;
 pub mod copy;
 pub mod history;

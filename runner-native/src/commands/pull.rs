@@ -54,14 +54,11 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
 
 pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let image: Reference = args
-        .image
-        .strip_prefix("docker://")
-        .unwrap_or(&args.image)
-        .parse()
+    let image = Reference::parse_registry(&args.image)
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
+    args.result.apply(&mut settings);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let platform = match &args.platform {
         Some(p) => p
@@ -103,7 +100,8 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let sources: Vec<&Reference> = mirror.iter().chain([&image]).collect();
     let mut sink_error: Option<CliError> = None;
     // One look-up for every registry (`--password-stdin` can be read only once).
-    let registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
+    let scopes: Vec<String> = sources.iter().map(|r| credentials::scope(r)).collect();
+    let registries: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let creds =
         credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
@@ -253,6 +251,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             root.digest
         );
     }
+    args.result.write_digest(&root.digest)?;
     Ok(())
 }
 

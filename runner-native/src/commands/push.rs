@@ -32,13 +32,12 @@ use crate::upload_state::UploadState;
 
 pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
-    let target: Reference = args
-        .target
-        .parse()
+    let target = Reference::parse_registry(&args.target)
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.upload);
     settings.apply_flags(&args.registry.connect);
+    args.result.apply(&mut settings);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     if args.dry_run {
         history.dry_run();
@@ -46,7 +45,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let credentials = credentials::for_registries(
         &args.registry.credentials,
         &target.registry,
-        &[&target.registry],
+        &[&credentials::scope(&target)],
     )?
     .pop()
     .flatten();
@@ -294,6 +293,9 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         compression: work,
     };
     print_result(&args, progress, &target, &plan, &labels, &outcome);
+    if !args.dry_run {
+        args.result.write_digest(&report.manifest_digest)?;
+    }
     Ok(())
 }
 
@@ -481,9 +483,10 @@ fn print_result(
         );
         return;
     }
+    // People read standard error; standard output is the one line scripts take.
     if progress != ProgressMode::None {
         errln!("{}", done_line(&Totals::of_push("Pushed", report, peak)));
+        errln!("{target}");
     }
-    outln!("{target}");
     outln!("{pushed}");
 }

@@ -56,7 +56,7 @@ pub fn run(args: WebArgs) -> Result<(), CliError> {
     );
     std::thread::spawn(|| {
         smol::block_on(crate::interrupt::interrupted());
-        std::process::exit(crate::exit_code::CANCELLED);
+        std::process::exit(crate::interrupt::exit_code());
     });
     serve(listener, web_assets::get)
 }

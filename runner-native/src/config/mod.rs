@@ -48,5 +48,5 @@ mod tests;
 mod value;
 
 pub use flags::{RegistryArgs, RetryArgs, TransferArgs, UploadArgs};
-pub use origin::Origin;
+pub use origin::{Origin, Setting};
 pub use table::Settings;

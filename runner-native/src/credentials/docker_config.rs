@@ -49,12 +49,27 @@ fn read_json(path: &Path) -> Result<Option<Value>, CliError> {
     }
 }
 
-/// The entry of `map` whose key names `registry`.
-fn entry<'a>(
-    map: Option<&'a Map<String, Value>>,
-    registry: &str,
-) -> Option<(&'a String, &'a Value)> {
-    map?.iter().find(|(k, _)| registry_matches(k, registry))
+/// The entry of `map` for `scope` (`host/namespace/…/repository`, or a host), as
+/// containers-auth.json(5) says: the key equal to the scope or to the longest namespace
+/// above it, else a key naming the whole host (`host`, or a URL such as Docker Hub's
+/// `https://index.docker.io/v1/`, whose path is not a namespace).
+fn entry<'a>(map: Option<&'a Map<String, Value>>, scope: &str) -> Option<(&'a String, &'a Value)> {
+    let map = map?;
+    let mut key = scope;
+    while let Some((above, _)) = key.rsplit_once('/') {
+        if let Some(found) = map.get_key_value(key) {
+            return Some(found);
+        }
+        key = above;
+    }
+    map.iter().find(|(k, _)| names_host(k, scope))
+}
+
+/// Whether the stored `key` names all of the host of `scope`: a host (a key with a path
+/// names a namespace only), or a URL of it.
+fn names_host(key: &str, scope: &str) -> bool {
+    let is_url = key.starts_with("https://") || key.starts_with("http://");
+    (is_url || !key.contains('/')) && registry_matches(key, scope)
 }
 
 /// Credentials from an `auths` entry: `identitytoken` (an OAuth2 refresh token), `auth`
@@ -108,8 +123,12 @@ fn from_auths_entry(v: &Value, file: &Path, key: &str) -> Result<Option<Credenti
     })
 }
 
-/// Credentials for `registry` from the files and helpers, in Docker's order, then podman's.
-pub fn lookup(registry: &str) -> Result<Option<Credentials>, CliError> {
+/// Credentials for `scope` (a host, or `host/repository`) from the files and helpers:
+/// Docker's `config.json` first (its `credHelpers`, `credsStore`, `auths`), then the
+/// containers `auth.json` files; the first file with an entry for it wins, and within a
+/// file the longest matching key ([`entry`]). Helpers are asked by host, as Docker does.
+pub fn lookup(scope: &str) -> Result<Option<Credentials>, CliError> {
+    let registry = scope.split('/').next().unwrap_or(scope);
     if let Some(path) = docker_config_path() {
         if let Some(config) = read_json(&path)? {
             if let Some((key, name)) = entry(
@@ -129,8 +148,7 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>, CliError> {
                     return Ok(Some(creds));
                 }
             }
-            if let Some((key, v)) = entry(config.get("auths").and_then(Value::as_object), registry)
-            {
+            if let Some((key, v)) = entry(config.get("auths").and_then(Value::as_object), scope) {
                 if let Some(creds) = from_auths_entry(v, &path, key)? {
                     return Ok(Some(creds));
                 }
@@ -139,7 +157,7 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>, CliError> {
     }
     for path in auth_json_paths() {
         if let Some(file) = read_json(&path)? {
-            if let Some((key, v)) = entry(file.get("auths").and_then(Value::as_object), registry) {
+            if let Some((key, v)) = entry(file.get("auths").and_then(Value::as_object), scope) {
                 if let Some(creds) = from_auths_entry(v, &path, key)? {
                     return Ok(Some(creds));
                 }
@@ -179,7 +197,7 @@ pub fn remember(registry: &str, creds: &Credentials) -> Result<String, CliError>
     let auths = auths
         .as_object_mut()
         .ok_or_else(|| CliError::Input(format!("{}: auths is not an object", path.display())))?;
-    auths.retain(|k, _| !registry_matches(k, registry));
+    auths.retain(|k, _| !names_host(k, registry));
     let helper = helper_for(&config, registry);
     let place = match &helper {
         Some(name) => {
@@ -217,7 +235,7 @@ pub fn forget(registry: &str) -> Result<bool, CliError> {
     let mut removed = false;
     if let Some(auths) = config.get_mut("auths").and_then(Value::as_object_mut) {
         let before = auths.len();
-        auths.retain(|k, _| !registry_matches(k, registry));
+        auths.retain(|k, _| !names_host(k, registry));
         removed = auths.len() != before;
     }
     if removed {
@@ -243,4 +261,76 @@ fn write_private(path: &Path, value: &Value) -> Result<(), CliError> {
         f.sync_all().map_err(err)?;
     }
     fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auths(keys: &[&str]) -> Map<String, Value> {
+        keys.iter()
+            .map(|k| ((*k).to_owned(), json!({ "key": k })))
+            .collect()
+    }
+
+    fn key_for(map: &Map<String, Value>, scope: &str) -> Option<String> {
+        entry(Some(map), scope).map(|(k, _)| k.clone())
+    }
+
+    /// containers-auth.json(5): the most specific key wins, a namespace key applies only
+    /// under it, a host key to every repository of the host.
+    #[test]
+    fn the_longest_key_naming_the_repository_wins() {
+        let map = auths(&[
+            "quay.io",
+            "quay.io/org",
+            "quay.io/org/team",
+            "quay.io/org/app",
+        ]);
+        let key = |scope| key_for(&map, scope);
+        assert_eq!(key("quay.io/org/app").as_deref(), Some("quay.io/org/app"));
+        assert_eq!(
+            key("quay.io/org/team/app").as_deref(),
+            Some("quay.io/org/team")
+        );
+        assert_eq!(key("quay.io/org/other").as_deref(), Some("quay.io/org"));
+        assert_eq!(key("quay.io/elsewhere/app").as_deref(), Some("quay.io"));
+        assert_eq!(key("quay.io").as_deref(), Some("quay.io"));
+        // `quay.io/organisation` is not under `quay.io/org`.
+        assert_eq!(key("quay.io/organisation/app").as_deref(), Some("quay.io"));
+    }
+
+    #[test]
+    fn a_namespace_key_does_not_match_the_rest_of_its_host() {
+        let map = auths(&["quay.io/org"]);
+        assert_eq!(key_for(&map, "quay.io/other/app"), None);
+        assert_eq!(key_for(&map, "quay.io"), None);
+        assert_eq!(
+            key_for(&map, "quay.io/org/app").as_deref(),
+            Some("quay.io/org")
+        );
+    }
+
+    /// URL keys (`docker login` wrote them for Docker Hub) name the whole host; their path is
+    /// the API's, not a namespace.
+    #[test]
+    fn url_keys_name_their_host() {
+        let map = auths(&["https://index.docker.io/v1/", "https://127.0.0.1:5000"]);
+        assert_eq!(
+            key_for(&map, "docker.io/library/busybox").as_deref(),
+            Some("https://index.docker.io/v1/")
+        );
+        assert_eq!(
+            key_for(&map, "127.0.0.1:5000/a/b").as_deref(),
+            Some("https://127.0.0.1:5000")
+        );
+        assert_eq!(key_for(&map, "127.0.0.1:5001/a"), None);
+    }
+
+    #[test]
+    fn login_replaces_the_host_key_and_keeps_namespace_keys() {
+        assert!(names_host("quay.io", "quay.io"));
+        assert!(names_host("https://quay.io/v2/", "quay.io"));
+        assert!(!names_host("quay.io/org", "quay.io"));
+    }
 }

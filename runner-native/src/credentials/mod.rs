@@ -13,8 +13,9 @@ use tug_core::Credentials;
 
 use crate::exit_code::CliError;
 
-/// The credentials to use for each of `registries` (hosts as written in image references).
-/// The command line's (`-u`, `--password-stdin`, `TUG_USERNAME`/`TUG_PASSWORD`) go only to
+/// The credentials to use for each of `registries`: hosts as written in image references,
+/// or — so that a stored key naming a namespace (`quay.io/org`) applies only under it —
+/// [`scope`]s, `host/repository`. The command line's (`-u`, `--password-stdin`, `TUG_USERNAME`/`TUG_PASSWORD`) go only to
 /// `named`, the registry the command names for them (a push's or copy's target, a pull's
 /// image); every other registry (a copy's source, a mirror) gets only what is stored for it.
 pub fn for_registries(
@@ -30,6 +31,12 @@ pub fn for_registries(
             _ => docker_config::lookup(r),
         })
         .collect()
+}
+
+/// What a stored credential is looked up for: `host/repository` (the longest stored key
+/// naming it or a namespace above it wins, as containers-auth.json(5) says).
+pub fn scope(reference: &tug_core::Reference) -> String {
+    format!("{}/{}", reference.registry, reference.repository)
 }
 
 /// The keys a registry may be stored under: Docker Hub's legacy URL for `docker.io`, and the

@@ -50,6 +50,15 @@ pub fn run(
     history: &mut Recorder,
 ) -> Result<(), CliError> {
     let usage = |m: String| Err(CliError::Usage(m));
+    let to_or_from_registry =
+        matches!(src, Place::Registry(_)) || matches!(dst, Place::Registry(_));
+    if args.result.digestfile.is_some() && !to_or_from_registry {
+        return usage(format!(
+            "--digestfile is written by a copy to or from a registry, not from a {} to a {}",
+            src.kind_name(),
+            dst.kind_name()
+        ));
+    }
     match (&src, &dst) {
         (Place::Store(_), Place::Store(_)) => {
             usage("both sides are the local store: there is nothing to copy".into())
@@ -81,6 +90,7 @@ pub fn run(
                 transfer: args.transfer,
                 upload: UploadArgs::default(),
                 dry_run: false,
+                result: args.result,
             };
             push::run(push, settings, history)
         }
@@ -120,6 +130,7 @@ pub fn run(
                 registry,
                 transfer: args.transfer,
                 name,
+                result: args.result,
             };
             pull::run(pull, settings, history)
         }

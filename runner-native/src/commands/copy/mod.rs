@@ -36,11 +36,18 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
+    args.result.apply(&mut settings);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<Reference> = mirror.into_iter().chain([src.clone()]).collect();
-    let mut registries: Vec<&str> = sources.iter().map(|r| r.registry.as_str()).collect();
-    registries.push(&dst.registry);
+    // One look-up for every registry (`--password-stdin` can be read only once), by
+    // repository: a stored key naming a namespace applies only under it.
+    let scopes: Vec<String> = sources
+        .iter()
+        .chain([&dst])
+        .map(credentials::scope)
+        .collect();
+    let registries: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let mut creds = side_credentials(&args, (&src, &dst), &registries)?;
     let dst_credentials = creds.pop().flatten();
     let input = |e: anyhow::Error| CliError::Input(e.to_string());
@@ -107,13 +114,14 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         });
         outln!("{v}");
     } else {
+        // People read standard error; standard output is the one line scripts take.
         if mode != ProgressMode::None {
             errln!(
                 "{}",
                 done_line(&Totals::of_push("Copied", &report, display.peak()))
             );
+            errln!("{dst}");
         }
-        outln!("{dst}");
         outln!(
             "{}/{}@{}",
             dst.registry,
@@ -121,6 +129,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             report.manifest_digest
         );
     }
+    args.result.write_digest(&report.manifest_digest)?;
     Ok(())
 }
 

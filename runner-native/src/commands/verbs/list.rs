@@ -39,7 +39,7 @@ pub fn ls(args: LsArgs) -> Result<(), CliError> {
 pub fn catalog(args: CatalogArgs) -> Result<(), CliError> {
     let host = args
         .registry
-        .strip_prefix("docker://")
+        .strip_prefix(tug_core::reference::DOCKER_PREFIX)
         .unwrap_or(&args.registry)
         .trim_end_matches('/');
     if host.is_empty() || host.contains('/') {

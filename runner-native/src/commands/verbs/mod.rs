@@ -24,10 +24,7 @@ use crate::transport::{NoBodies, Transport};
 
 /// `text` as an image reference, `docker://` allowed.
 pub fn parse_reference(what: &str, text: &str) -> Result<Reference, CliError> {
-    text.strip_prefix("docker://")
-        .unwrap_or(text)
-        .parse()
-        .map_err(|e| CliError::Usage(format!("{what}: {e}")))
+    Reference::parse_registry(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
 }
 
 /// The transport and core config to reach `r`'s registry with `args` (flags, then the
@@ -37,10 +34,13 @@ pub fn reach(r: &Reference, args: &ReachArgs) -> Result<(Transport, RegistryConf
     settings.apply_flags(&args.retry);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
-    let creds =
-        credentials::for_registries(&args.registry.credentials, &r.registry, &[&r.registry])?
-            .pop()
-            .flatten();
+    let creds = credentials::for_registries(
+        &args.registry.credentials,
+        &r.registry,
+        &[&credentials::scope(r)],
+    )?
+    .pop()
+    .flatten();
     let (tls, config) = settings.connection(r, &args.registry, creds);
     let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     Ok((transport, config))

@@ -87,10 +87,10 @@ fn a_copy_within_one_registry_mounts_instead_of_sending() {
 }
 
 #[test]
-fn a_missing_source_image_fails_with_the_registry_code() {
+fn a_missing_source_image_fails_with_the_not_found_code() {
     let a = Registry::plain();
     let b = Registry::plain();
-    let out = copy(&a, "nothing/here:v1", &b, "x/y:v1", &[]).assert_code(crate::common::REGISTRY);
+    let out = copy(&a, "nothing/here:v1", &b, "x/y:v1", &[]).assert_code(crate::common::NOT_FOUND);
     assert!(
         out.stderr_str().contains("MANIFEST_UNKNOWN"),
         "{}",

@@ -202,3 +202,66 @@ fn login_with_a_creds_store_keeps_the_secret_in_the_helper() {
         .assert_success();
     assert!(!env.home().join("helper-store.json").exists());
 }
+
+/// Two keys for one registry host with different passwords (containers-auth.json(5)): the
+/// one naming a namespace applies to the repositories under it and wins over the host's;
+/// the host's applies everywhere else.
+#[test]
+fn the_longest_stored_key_naming_the_repository_wins() {
+    let (registry, env, layout) = setup();
+    let host = registry.host();
+    let file = env.home().join("auth.json");
+    fs::write(
+        &file,
+        format!(
+            r#"{{"auths":{{
+                "{host}":{{"username":"alice","password":"wrong-for-the-host"}},
+                "{host}/creds":{{"username":"alice","password":"{PASSWORD}"}}
+            }}}}"#
+        ),
+    )
+    .unwrap();
+    let push_to = |name: &str| {
+        let out = with_helpers(&env)
+            .env("REGISTRY_AUTH_FILE", &file)
+            .args(["push", "--ca-file"])
+            .arg(registry.ca_file().unwrap())
+            .arg(&layout)
+            .arg(registry.image(name))
+            .run();
+        assert_no_secret(&out);
+        out
+    };
+    push_to("creds/app:v1").assert_success();
+    push_to("creds/team/app:v1").assert_success();
+    push_to("other/app:v1").assert_code(crate::common::AUTH);
+    push_to("credsother/app:v1").assert_code(crate::common::AUTH);
+}
+
+/// With both files, Docker's `config.json` is read first: its entry for the registry wins
+/// over the containers `auth.json`'s (README, Credentials).
+#[test]
+fn docker_s_config_json_wins_over_auth_json() {
+    let (registry, env, layout) = setup();
+    let host = registry.host();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"username":"alice","password":"wrong-in-docker"}}}}}}"#),
+    )
+    .unwrap();
+    let file = env.home().join("auth.json");
+    fs::write(
+        &file,
+        format!(r#"{{"auths":{{"{host}":{{"username":"alice","password":"{PASSWORD}"}}}}}}"#),
+    )
+    .unwrap();
+    let out = with_helpers(&env)
+        .env("REGISTRY_AUTH_FILE", &file)
+        .args(["push", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(&layout)
+        .arg(registry.image("creds/app:v1"))
+        .run();
+    assert_no_secret(&out);
+    out.assert_code(crate::common::AUTH);
+}

@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) stops a transfer cleanly: tug exits with 130, says how to go on, and the
-//! same command run again continues where the first stopped.
+//! Ctrl-C (SIGINT), SIGTERM and SIGHUP stop a transfer cleanly: tug exits with 130, 143 or
+//! 129 (128 + the signal), says how to go on, records the run as cancelled, and the same
+//! command run again continues where the first stopped.
 
 use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
@@ -42,6 +43,25 @@ fn wait_at_most(mut child: Child, limit: Duration) -> (ExitStatus, String) {
 
 #[test]
 fn ctrl_c_stops_a_push_cleanly_and_the_next_run_continues() {
+    a_signal_stops_a_push_cleanly_and_the_next_run_continues("-INT", CANCELLED, "interrupted");
+}
+
+/// A CI job cancelled, a pod evicted: `kill` stops a push as cleanly as Ctrl-C.
+#[test]
+fn sigterm_stops_a_push_cleanly_and_the_next_run_continues() {
+    a_signal_stops_a_push_cleanly_and_the_next_run_continues("-TERM", 143, "terminated (SIGTERM)");
+}
+
+/// The terminal went away.
+#[test]
+fn sighup_stops_a_push_cleanly_and_the_next_run_continues() {
+    a_signal_stops_a_push_cleanly_and_the_next_run_continues("-HUP", 129, "hung up (SIGHUP)");
+}
+
+/// Sends `sig` to a push held in the middle of its layer, checks it stops with `code`
+/// saying `said`, is recorded as cancelled, and that the next run sends nothing the
+/// registry already had.
+fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32, said: &str) {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
     let dir = tempfile::tempdir().unwrap();
@@ -90,11 +110,20 @@ fn ctrl_c_stops_a_push_cleanly_and_the_next_run_continues() {
         }),
         "the fourth chunk never started"
     );
-    signal(&child, "-INT");
+    signal(&child, sig);
     let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
-    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
-    assert!(stderr.contains("interrupted, stopping"), "{stderr}");
+    assert_eq!(status.code(), Some(code), "{status:?}\n{stderr}");
+    assert!(stderr.contains(&format!("{said}, stopping")), "{stderr}");
     assert!(stderr.contains("run the same command again"), "{stderr}");
+    let history = Tug::new()
+        .env("TUG_STATE_DIR", &state)
+        .args(["history", "--json"])
+        .run()
+        .assert_success();
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(records.len(), 1, "{history}");
+    assert_eq!(records[0]["outcome"], "cancelled", "{history}");
+    assert_eq!(records[0]["exit_code"], code, "{history}");
 
     proxy.clear_rules();
     proxy.reset_counters();

@@ -12,6 +12,7 @@ mod closed_pipes;
 mod compress;
 mod compressed_archive;
 mod config;
+mod conventions;
 mod copy;
 mod copy_places;
 mod credential_routing;

@@ -108,10 +108,11 @@ fn tag_then_ls_agrees_with_skopeo() {
 fn ls_of_an_unknown_repository_names_the_registry_s_code() {
     let registry = tls_basic();
     let env = Env::new();
+    // NAME_UNKNOWN: the not-found exit code.
     let out = verb(&env, &registry, "ls")
         .arg(registry.image("no/such"))
         .run()
-        .assert_code(REGISTRY);
+        .assert_code(crate::common::NOT_FOUND);
     assert!(
         out.stderr_str().contains("NAME_UNKNOWN"),
         "{}",

@@ -20,6 +20,7 @@ use tug_testkit::{Fault, FaultProxy, ImageSpec, Registry, Rule, Tug, TugOutput};
 pub const INVALID_INPUT: i32 = 3;
 pub const AUTH: i32 = 4;
 pub const REGISTRY: i32 = 5;
+pub const NOT_FOUND: i32 = 7;
 
 /// `tug push` with the flags needed to reach `registry` (CA file, credentials).
 pub fn tug_for(registry: &Registry) -> Tug {
