@@ -193,6 +193,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod blob_read;
 pub mod challenge;
 pub mod concurrency;
 pub mod config;
@@ -205,6 +206,7 @@ pub mod error_class;
 mod event_json;
 pub mod fetch;
 pub mod http;
+pub mod image_config;
 pub mod limits;
 pub mod listing;
 pub mod manifest;

@@ -31,6 +31,9 @@ pub enum Output<R> {
         /// The digest of the manifest it names.
         digest: Digest,
     },
+    /// The next bytes of what the operation reads (a blob's), in order; the result says
+    /// whether they were what was asked for.
+    Data(Vec<u8>),
     /// Nothing more until an input: feed [`crate::Input::Timeout`] at this instant if
     /// nothing else comes first. It ends a drain of `poll()` when a timer is pending.
     Timeout(Instant),
@@ -68,22 +71,41 @@ pub(crate) mod testing {
     /// Runs `op` (its outputs from `poll`), answering each request with `registry`;
     /// returns the result and every request sent, in order.
     pub(crate) fn run<O: Operation, R>(
+        op: O,
+        poll: impl Fn(&mut O) -> Option<Output<R>>,
+        registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
+    ) -> (Result<R, Error>, Vec<Request>) {
+        let (result, sent, _) = run_reading(op, poll, registry);
+        (result, sent)
+    }
+
+    /// [`run`], also returning the bytes of every [`Output::Data`], in order.
+    pub(crate) fn run_reading<O: Operation, R>(
         mut op: O,
         poll: impl Fn(&mut O) -> Option<Output<R>>,
         mut registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
-    ) -> (Result<R, Error>, Vec<Request>) {
+    ) -> (Result<R, Error>, Vec<Request>, Vec<u8>) {
         let mut sent = Vec::new();
-        let now = Instant::ZERO;
+        let mut data = Vec::new();
+        let mut now = Instant::ZERO;
         loop {
             let mut requests = Vec::new();
+            let mut timer = None;
             while let Some(output) = poll(&mut op) {
                 match output {
                     Output::Send(req) => requests.push(req),
-                    Output::Finished(result) => return (result, sent),
+                    Output::Finished(result) => return (result, sent, data),
+                    Output::Data(bytes) => data.extend(bytes),
+                    Output::Timeout(at) => timer = Some(at),
                     _ => {}
                 }
             }
-            assert!(!requests.is_empty(), "the operation stalled");
+            if requests.is_empty() {
+                // A retry's backoff: its time comes.
+                now = timer.expect("the operation stalled");
+                op.handle_input(now, Input::Timeout).unwrap();
+                continue;
+            }
             for req in requests {
                 let (head, body) = registry(&req);
                 op.handle_input(now, Input::Response(req.id, head)).unwrap();

@@ -1,10 +1,11 @@
-//! The command line.
+//! The command line (the registry verbs' and inspect's arguments in `cli/verbs.rs`).
+
+pub mod verbs;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::verbs;
 use crate::config::{RegistryArgs, TransferArgs, UploadArgs};
 
 /// Move container images between files and OCI / Docker registries.
@@ -28,8 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Push an image file (docker save tar, OCI archive, OCI layout) to a registry.
     Push(PushArgs),
-    /// Show what an image file holds: images, tags, layers, sizes, media types.
-    Inspect(InspectArgs),
+    /// Show what an image file or a registry image holds: images, platforms, layers, sizes,
+    /// media types, config.
+    Inspect(verbs::InspectArgs),
     /// Copy an image between registries (streaming blobs between them), files and the store.
     Copy(CopyArgs),
     /// Pull an image from a registry into a file, a directory, or the local store.
@@ -55,17 +57,19 @@ pub enum Command {
     /// Print the effective settings and where each comes from (default, file, env).
     Config(ConfigArgs),
     /// List a repository's tags (every page).
-    Ls(verbs::list::LsArgs),
+    Ls(verbs::LsArgs),
     /// List a registry's repositories (every page).
-    Catalog(verbs::list::CatalogArgs),
+    Catalog(verbs::CatalogArgs),
     /// Print the digest of an image's manifest (`--platform`: that platform's).
-    Digest(verbs::manifest::DigestArgs),
+    Digest(verbs::DigestArgs),
     /// Print an image's manifest exactly as the registry serves it.
-    Manifest(verbs::manifest::ManifestArgs),
+    Manifest(verbs::ManifestArgs),
     /// Give an image new tags in its repository (no blob moves).
-    Tag(verbs::modify::TagArgs),
+    Tag(verbs::TagArgs),
     /// Delete an image's manifest from a registry (a tag is resolved to its digest first).
-    Delete(verbs::modify::DeleteArgs),
+    Delete(verbs::DeleteArgs),
+    /// Write a blob to standard output or a file, verified against its digest.
+    Blob(verbs::BlobArgs),
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
     Completion(CompletionArgs),
     /// Write a man page for tug and for each of its commands into DIR.
@@ -97,15 +101,6 @@ pub struct PushArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub result: ResultArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// The image file, as for `tug push`.
-    pub source: String,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Args, Debug)]

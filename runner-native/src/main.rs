@@ -81,6 +81,7 @@ fn main() -> ExitCode {
         cli::Command::Manifest(args) => commands::verbs::manifest::manifest(args),
         cli::Command::Tag(args) => commands::verbs::modify::tag(args),
         cli::Command::Delete(args) => commands::verbs::modify::delete(args),
+        cli::Command::Blob(args) => commands::verbs::blob::blob(args),
     };
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),

@@ -40,6 +40,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "exit_code",
             "interrupt",
             "safe_fs",
+            "file_ext",
+            "places",
             "state_file",
             "web_assets",
         ],

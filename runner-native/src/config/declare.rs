@@ -61,24 +61,24 @@ macro_rules! declare_settings {
         }
 
         impl Flags {
-            /// The clap arguments of the flags of `group`.
-            pub fn args(group: Group) -> Vec<Arg> {
+            /// The clap arguments of the flags of `groups`, in the table's order.
+            pub fn args(groups: &[Group]) -> Vec<Arg> {
                 let mut args = Vec::new();
                 $(
                     let spec = specs::$name();
-                    if spec.group == group {
+                    if groups.contains(&spec.group) {
                         args.extend(flag_args(&spec));
                     }
                 )*
                 args
             }
 
-            /// The flags of `group` that `m` holds.
-            pub fn given(m: &ArgMatches, group: Group) -> Flags {
+            /// The flags of `groups` that `m` holds.
+            pub fn given(m: &ArgMatches, groups: &[Group]) -> Flags {
                 let mut flags = Flags::default();
                 $(
                     let spec = specs::$name();
-                    if spec.group == group {
+                    if groups.contains(&spec.group) {
                         flags.$name = from_flags(m, &spec);
                     }
                 )*

@@ -1,6 +1,6 @@
 //! The flags that set settings, as clap argument groups: [`TransferArgs`] (push, pull and
-//! copy), [`UploadArgs`] (push) and [`ConnectArgs`] inside [`RegistryArgs`] (every command
-//! that reaches a registry). Each group's flags are the table's settings of that group,
+//! copy), [`UploadArgs`] (push), [`RetryArgs`] (the registry verbs: retries alone) and
+//! [`ConnectArgs`] inside [`RegistryArgs`] (every command that reaches a registry). Each group's flags are the table's settings of that group,
 //! made from their declarations.
 
 use std::path::PathBuf;
@@ -13,14 +13,14 @@ use crate::credentials::CredentialArgs;
 
 /// A group of the table's flags, read into [`Flags`] (boxed: one field per setting).
 macro_rules! flag_group {
-    ($(#[doc = $doc:literal])* $name:ident = $group:expr) => {
+    ($(#[doc = $doc:literal])* $name:ident = [$($group:expr),+]) => {
         $(#[doc = $doc])*
         #[derive(Clone, Debug, Default)]
         pub struct $name(pub Box<Flags>);
 
         impl clap::FromArgMatches for $name {
             fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-                Ok($name(Box::new(Flags::given(m, $group))))
+                Ok($name(Box::new(Flags::given(m, &[$($group),+]))))
             }
 
             fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -39,7 +39,7 @@ macro_rules! flag_group {
 
         impl clap::Args for $name {
             fn augment_args(cmd: Command) -> Command {
-                cmd.args(Flags::args($group))
+                cmd.args(Flags::args(&[$($group),+]))
             }
 
             fn augment_args_for_update(cmd: Command) -> Command {
@@ -50,18 +50,24 @@ macro_rules! flag_group {
 }
 
 flag_group! {
-    /// How blobs move: the flags of push, pull and copy.
-    TransferArgs = Group::Transfer
+    /// How blobs move and failed requests are retried: the flags of push, pull and copy.
+    TransferArgs = [Group::Transfer, Group::Retry]
 }
 
 flag_group! {
     /// How a push uploads: chunks, compression.
-    UploadArgs = Group::Upload
+    UploadArgs = [Group::Upload]
+}
+
+flag_group! {
+    /// How failed requests are retried: the flags of the registry verbs (`tug ls`, `tug
+    /// blob`…), which move no blobs in bulk.
+    RetryArgs = [Group::Retry]
 }
 
 flag_group! {
     /// How long to wait on a registry.
-    ConnectArgs = Group::Connect
+    ConnectArgs = [Group::Connect]
 }
 
 /// How to reach and authenticate to a registry: the flags every registry command has.

@@ -6,6 +6,9 @@
 pub enum Group {
     /// push, pull and copy ([`super::flags::TransferArgs`]).
     Transfer,
+    /// push, pull, copy and the registry verbs ([`super::flags::TransferArgs`],
+    /// [`super::flags::RetryArgs`]).
+    Retry,
     /// push only ([`super::flags::UploadArgs`]).
     Upload,
     /// every command that reaches a registry ([`super::flags::ConnectArgs`]).

@@ -36,7 +36,7 @@ declare_settings! {
         .between(i64::from(*limits::JOBS.start()), i64::from(*limits::JOBS.end()));
     /// Attempts per request before giving up.
     retries: u32 = Spec::new(
-        Group::Transfer,
+        Group::Retry,
         "--retries",
         "TUG_RETRIES",
         RetryPolicy::default().max_attempts,
@@ -45,7 +45,7 @@ declare_settings! {
     .between(i64::from(*limits::RETRIES.start()), i64::from(*limits::RETRIES.end()));
     /// Stop retrying once this many seconds have passed since the first failure.
     retry_max_wait: Option<u64> = Spec::new(
-        Group::Transfer,
+        Group::Retry,
         "--retry-max-wait",
         "TUG_RETRY_MAX_WAIT",
         RetryPolicy::default().budget.map(|d| d.as_secs()),

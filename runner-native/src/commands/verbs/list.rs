@@ -6,37 +6,9 @@ use std::time::Instant as Clock;
 use tug_core::listing::{ListKind, ListPlan, Listing};
 use tug_core::{Instant, Reference};
 
-use super::ReachArgs;
+use crate::cli::verbs::{CatalogArgs, LsArgs, ReachArgs};
 use crate::exit_code::CliError;
 use crate::output::outln;
-
-#[derive(clap::Args, Debug)]
-pub struct LsArgs {
-    /// The repository: `registry/repository` (`docker://` allowed).
-    pub repository: String,
-    /// Print `{"name": …, "tags": […]}`.
-    #[arg(long)]
-    pub json: bool,
-    /// Ask the registry for this many tags per page (`?n=N`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub page_size: Option<u32>,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct CatalogArgs {
-    /// The registry: `host[:port]` (`docker://` allowed).
-    pub registry: String,
-    /// Print `{"repositories": […]}`.
-    #[arg(long)]
-    pub json: bool,
-    /// Ask the registry for this many repositories per page (`?n=N`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub page_size: Option<u32>,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
 
 pub fn ls(args: LsArgs) -> Result<(), CliError> {
     let repo = super::parse_reference("repository", &args.repository)?;

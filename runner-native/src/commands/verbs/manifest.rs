@@ -6,34 +6,9 @@ use std::time::Instant as Clock;
 use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
 use tug_core::{Instant, Platform, Reference};
 
-use super::ReachArgs;
+use crate::cli::verbs::{DigestArgs, ManifestArgs, ReachArgs};
 use crate::exit_code::CliError;
 use crate::output::{outln, Stream};
-
-#[derive(clap::Args, Debug)]
-pub struct DigestArgs {
-    /// The image: `registry/repository[:tag|@digest]` (`docker://` allowed).
-    pub image: String,
-    /// The digest of this platform's manifest of a multi-platform image.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Print `{"digest": …, "mediaType": …, "size": …}`.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ManifestArgs {
-    /// The image: `registry/repository[:tag|@digest]` (`docker://` allowed).
-    pub image: String,
-    /// This platform's manifest of a multi-platform image.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
 
 pub fn digest(args: DigestArgs) -> Result<(), CliError> {
     let report = get(&args.image, args.platform.as_deref(), &args.reach)?;

@@ -1,8 +1,10 @@
-//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`): each one
-//! core operation ([`tug_core::listing`], [`tug_core::manifest_ops`]) driven to its end,
+//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`, `blob`): each
+//! one core operation ([`tug_core::listing`], [`tug_core::manifest_ops`],
+//! [`tug_core::blob_read`]) driven to its end,
 //! with the same TLS, credential, retry and `-v` options as `tug pull`. What is here reaches
 //! the registry and prints; what to ask it and what its answers mean is the core's.
 
+pub mod blob;
 pub mod list;
 pub mod manifest;
 pub mod modify;
@@ -12,21 +14,13 @@ use std::time::Instant as Clock;
 use tug_core::one_shot::Output;
 use tug_core::{Operation, Reference, RegistryConfig};
 
-use crate::config::{RegistryArgs, Settings, TransferArgs};
+use crate::cli::verbs::ReachArgs;
+use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::output::errln;
 use crate::transport::{NoBodies, Transport};
-
-/// How a verb reaches the registry: pull's registry and retry options.
-#[derive(clap::Args, Debug)]
-pub struct ReachArgs {
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-    #[command(flatten)]
-    pub transfer: TransferArgs,
-}
 
 /// `text` as an image reference, `docker://` allowed.
 pub fn parse_reference(what: &str, text: &str) -> Result<Reference, CliError> {
@@ -37,7 +31,7 @@ pub fn parse_reference(what: &str, text: &str) -> Result<Reference, CliError> {
 /// config file and environment, as for a pull; credentials from the flags or the store).
 pub fn reach(r: &Reference, args: &ReachArgs) -> Result<(Transport, RegistryConfig), CliError> {
     let mut settings = Settings::load()?;
-    settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.retry);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let creds = credentials::for_registries(
@@ -60,7 +54,19 @@ pub fn run<O: Operation, R>(
     transport: &Transport,
     poll: impl Fn(&mut O) -> Option<Output<R>>,
 ) -> Result<R, CliError> {
-    let result = smol::block_on(drive(op, origin, transport, |op, io| {
+    run_reading(op, origin, transport, poll, |_| Ok(()))
+}
+
+/// [`run`], handing the bytes the operation reads (`Output::Data`, in order) to `on_data`;
+/// an error there stops the operation and is the result.
+pub fn run_reading<O: Operation, R>(
+    op: O,
+    origin: Clock,
+    transport: &Transport,
+    poll: impl Fn(&mut O) -> Option<Output<R>>,
+    mut on_data: impl FnMut(&[u8]) -> Result<(), CliError>,
+) -> Result<R, CliError> {
+    smol::block_on(drive(op, origin, transport, |op, io| {
         while let Some(output) = poll(op) {
             match output {
                 Output::Send(req) => io.send(req),
@@ -76,11 +82,16 @@ pub fn run<O: Operation, R>(
                     errln!("{host} does not speak TLS: using plain HTTP")
                 }
                 Output::Resolved { reference, digest } => errln!("{reference} is {digest}"),
+                Output::Data(bytes) => {
+                    if let Err(e) = on_data(&bytes) {
+                        op.cancel();
+                        return Some(Err(e));
+                    }
+                }
                 Output::Timeout(at) => io.wake_at(at),
-                Output::Finished(result) => return Some(result),
+                Output::Finished(result) => return Some(result.map_err(CliError::from)),
             }
         }
         None
-    }));
-    Ok(result?)
+    }))
 }

@@ -3,29 +3,9 @@
 
 use tug_core::manifest_ops::ManifestAction;
 
-use super::ReachArgs;
+use crate::cli::verbs::{DeleteArgs, TagArgs};
 use crate::exit_code::CliError;
 use crate::output::{errln, outln};
-
-#[derive(clap::Args, Debug)]
-pub struct TagArgs {
-    /// The image to tag: `registry/repository[:tag|@digest]` (`docker://` allowed).
-    pub image: String,
-    /// The new tags, in the same repository.
-    #[arg(required = true, value_name = "NEWTAG")]
-    pub tags: Vec<String>,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct DeleteArgs {
-    /// The image: `registry/repository:tag` (resolved to its digest) or `…@digest`
-    /// (`docker://` allowed).
-    pub image: String,
-    #[command(flatten)]
-    pub reach: ReachArgs,
-}
 
 /// Prints the pinned reference `registry/repository@digest` on standard output, once (every
 /// new tag names the same manifest).

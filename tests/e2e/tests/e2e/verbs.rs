@@ -1,17 +1,20 @@
-//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`) against the
+//! The registry verbs (`ls`, `catalog`, `digest`, `manifest`, `tag`, `delete`, `blob`) against the
 //! harness's real registries (TLS + htpasswd, and the token server), each checked against
 //! skopeo's view of the same registry.
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 use tug_testkit::hashing::sha256_digest;
 use tug_testkit::skopeo::{self, registry_args, Side};
-use tug_testkit::{ImageSpec, Registry, RegistryConfig, Tug, TugOutput};
+use tug_testkit::{Fault, ImageSpec, Registry, RegistryConfig, Rule, Tug, TugOutput};
 
-use crate::common::{multi_platform_layout, Env, INVALID_INPUT, REGISTRY};
+use crate::common::{multi_platform_layout, Env, Scene, INVALID_INPUT, REGISTRY};
 
 const USER: &str = "verbs-user";
 const PASSWORD: &str = "verbs-Pa55";
+/// The exit code of a wrong command line (README "Exit codes").
+const USAGE: i32 = 2;
 
 /// `tug VERB --ca-file CA` in `env`, with the registry's credentials in the environment.
 fn verb(env: &Env, registry: &Registry, name: &str) -> Tug {
@@ -295,4 +298,395 @@ fn tag_refuses_a_bad_tag_and_tags_nothing() {
     assert!(out.stderr_str().contains("bad!tag"), "{}", out.stderr_str());
     let listed = skopeo_on(&registry, &["list-tags"], "team/app");
     assert!(!String::from_utf8_lossy(&listed).contains("\"ok\""));
+}
+
+const BLOB_REPO: &str = "team/blobs:v1";
+
+/// A plain registry behind the fault proxy holding an image of a ~2 MiB layer and a small
+/// gzip one (pushed by skopeo), and the image as skopeo stores it in an OCI layout.
+fn blob_scene(seed: u64) -> (Scene, PathBuf) {
+    let s = Scene::new(&ImageSpec::new(seed).layer(2_000_000).gzip_layer(40_000));
+    let src = format!("oci:{}:v1", s.layout.display());
+    skopeo::copy_to_registry(&src, &s.registry, BLOB_REPO, skopeo::NO_ARGS).unwrap();
+    let stored = s.env.path("skopeo-oci");
+    let dst = format!("oci:{}:v1", stored.display());
+    skopeo::copy_from_registry(&s.registry, BLOB_REPO, &dst, skopeo::NO_ARGS).unwrap();
+    (s, stored)
+}
+
+/// `tug blob --plain-http` of `digest` in the scene's repository, through the proxy.
+fn blob_verb(s: &Scene, digest: &str) -> Tug {
+    let repo = BLOB_REPO.split(':').next().unwrap();
+    s.tug()
+        .args(["blob", "--plain-http"])
+        .arg(format!("docker://{}@{digest}", s.proxy.image(repo)))
+}
+
+/// The layer digests of the image in skopeo's layout at `stored`, and its blob directory.
+fn stored_layers(stored: &Path) -> (Vec<String>, PathBuf) {
+    let blobs = stored.join("blobs/sha256");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stored.join("index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(blobs.join(manifest.trim_start_matches("sha256:"))).unwrap(),
+    )
+    .unwrap();
+    let layers = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    (layers, blobs)
+}
+
+/// The entries of `dir`, by name.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn blob_writes_skopeo_s_bytes_resuming_a_broken_download() {
+    let (s, stored) = blob_scene(71);
+    let (layers, blobs) = stored_layers(&stored);
+    let skopeo_bytes =
+        |d: &str| std::fs::read(blobs.join(d.trim_start_matches("sha256:"))).unwrap();
+
+    // The big layer, cut off after 512 KiB once: tug asks for the rest with Range.
+    let big = &layers[0];
+    s.proxy.add_rule(
+        Rule::new(
+            "GET",
+            &format!("/blobs/{big}"),
+            Fault::DropResponseBody { after: 512 << 10 },
+        )
+        .times(1),
+    );
+    let out_dir = s.env.path("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("layer.bin");
+    let out = blob_verb(&s, big)
+        .arg("-o")
+        .arg(&file)
+        .run()
+        .assert_success();
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(std::fs::read(&file).unwrap() == skopeo_bytes(big), "{out}");
+    assert_eq!(
+        entries(&out_dir),
+        ["layer.bin"],
+        "no temporary file is left"
+    );
+    let ranged = s
+        .proxy
+        .requests_matching("GET", &format!("/blobs/{big}"))
+        .len();
+    assert_eq!(ranged, 2, "{}", s.log());
+
+    // The gzip layer, to standard output.
+    let small = &layers[1];
+    let out = blob_verb(&s, small).run().assert_success();
+    assert!(out.stdout == skopeo_bytes(small), "{out}");
+}
+
+#[test]
+fn blob_with_bytes_that_are_not_its_digest_fails_and_writes_nothing() {
+    let (s, stored) = blob_scene(72);
+    let (layers, _) = stored_layers(&stored);
+    let small = &layers[1];
+    let forged = Fault::Respond {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body: b"not the layer you asked for".to_vec(),
+    };
+    s.proxy
+        .add_rule(Rule::new("GET", &format!("/blobs/{small}"), forged).times(1));
+    let out_dir = s.env.path("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let file = out_dir.join("layer.bin");
+    let out = blob_verb(&s, small)
+        .args(["--retries", "1", "-o"])
+        .arg(&file)
+        .run()
+        .assert_code(INVALID_INPUT);
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains(small.as_str()) && stderr.contains("digest"),
+        "{stderr}"
+    );
+    assert!(
+        entries(&out_dir).is_empty(),
+        "nothing is renamed into place or left behind"
+    );
+}
+
+#[test]
+fn blob_unknown_or_not_named_by_digest_is_refused() {
+    let (s, _) = blob_scene(73);
+    let unknown = sha256_digest(b"no such blob");
+    let out = blob_verb(&s, &unknown).run().assert_code(REGISTRY);
+    assert!(
+        out.stderr_str().contains("BLOB_UNKNOWN"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = s
+        .tug()
+        .args(["blob", "--plain-http"])
+        .arg(s.proxy.image(BLOB_REPO))
+        .run()
+        .assert_code(USAGE);
+    assert!(
+        out.stderr_str().contains("names no blob"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+/// `tug inspect --json ARGS… IMAGE`, parsed.
+fn inspect_json(env: &Env, registry: &Registry, args: &[&str], image: &str) -> serde_json::Value {
+    let out = verb(env, registry, "inspect")
+        .arg("--json")
+        .args(args)
+        .arg(image)
+        .run()
+        .assert_success();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The `(digest, size, mediaType)` of each layer a manifest lists (tug's JSON and the
+/// registry's manifest spell them alike).
+fn layers_of(v: &serde_json::Value) -> Vec<(String, u64, String)> {
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap().to_owned();
+            (s("digest"), l["size"].as_u64().unwrap(), s("mediaType"))
+        })
+        .collect()
+}
+
+#[test]
+fn inspect_of_a_registry_image_agrees_with_skopeo() {
+    let registry = tls_basic();
+    let env = Env::new();
+    pushed(&env, &registry, 81, "team/one:v1");
+    let raw = skopeo::inspect_raw_in(&registry, "team/one:v1").unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let config = skopeo_on(&registry, &["inspect", "--config", "--raw"], "team/one:v1");
+    let seen: serde_json::Value =
+        serde_json::from_slice(&skopeo_on(&registry, &["inspect"], "team/one:v1")).unwrap();
+    let image = registry.image("team/one:v1");
+
+    let v = inspect_json(&env, &registry, &[], &format!("docker://{image}"));
+    assert_eq!(v["digest"], sha256_digest(&raw));
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{v:#}");
+    let one = &images[0];
+    assert_eq!(one["manifest"]["digest"], sha256_digest(&raw));
+    assert_eq!(one["manifest"]["size"], raw.len());
+    assert_eq!(one["config"]["digest"], manifest["config"]["digest"]);
+    assert_eq!(one["config"]["size"], config.len());
+    assert_eq!(layers_of(one), layers_of(&manifest));
+    let skopeo_layers: Vec<&str> = seen["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let tug_layers: Vec<String> = layers_of(one).into_iter().map(|l| l.0).collect();
+    assert_eq!(tug_layers, skopeo_layers);
+    let platform = format!(
+        "{}/{}",
+        seen["Os"].as_str().unwrap(),
+        seen["Architecture"].as_str().unwrap()
+    );
+    assert_eq!(one["platform"], platform.as_str());
+    assert_eq!(one["summary"]["created"], seen["Created"]);
+    assert_eq!(
+        one["summary"]["env"],
+        seen["Env"].as_array().map_or(0, Vec::len)
+    );
+    let config_json: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(one["summary"]["cmd"], config_json["config"]["Cmd"]);
+    let labels = seen["Labels"].as_object().cloned().unwrap_or_default();
+    assert!(!labels.is_empty(), "the fixture has labels");
+    assert_eq!(one["summary"]["labels"], serde_json::Value::Object(labels));
+
+    let out = verb(&env, &registry, "inspect")
+        .arg("--config")
+        .arg(&image)
+        .run()
+        .assert_success();
+    assert_eq!(out.stdout, config);
+
+    let out = verb(&env, &registry, "inspect")
+        .arg(&image)
+        .run()
+        .assert_success();
+    let text = out.stdout_str();
+    let (first, size, media_type) = &layers_of(&manifest)[0];
+    assert!(
+        text.contains(&format!("  layer  1 {first}")) && text.contains(media_type.as_str()),
+        "{text}"
+    );
+    assert!(text.contains(&format!("  platform {platform}")), "{text}");
+    assert!(size > &0);
+}
+
+#[test]
+fn inspect_of_a_multi_arch_index_shows_each_platform_as_skopeo_does() {
+    let registry = tls_basic();
+    let env = Env::new();
+    let layout = env.path("multi");
+    multi_platform_layout(&layout);
+    let src = format!("oci:{}:multi", layout.display());
+    skopeo::copy_to_registry(&src, &registry, "team/multi:1", &["--all"]).unwrap();
+    let raw = skopeo::inspect_raw_in(&registry, "team/multi:1").unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let image = registry.image("team/multi:1");
+
+    let v = inspect_json(&env, &registry, &[], &image);
+    assert_eq!(v["digest"], sha256_digest(&raw));
+    let images = v["images"].as_array().unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(images.len(), entries.len());
+    for (img, entry) in images.iter().zip(entries) {
+        let platform = &entry["platform"];
+        let name = format!(
+            "{}/{}",
+            platform["os"].as_str().unwrap(),
+            platform["architecture"].as_str().unwrap()
+        );
+        assert_eq!(img["platform"], name.as_str());
+        assert_eq!(img["manifest"]["digest"], entry["digest"]);
+        assert_eq!(img["index"]["digest"], sha256_digest(&raw));
+        let digest = entry["digest"].as_str().unwrap();
+        let child = skopeo::inspect_raw_in(&registry, &format!("team/multi@{digest}")).unwrap();
+        let child: serde_json::Value = serde_json::from_slice(&child).unwrap();
+        assert_eq!(layers_of(img), layers_of(&child));
+        assert_eq!(img["config"]["digest"], child["config"]["digest"]);
+    }
+
+    // One platform: its image alone, and its config as skopeo picks it.
+    let v = inspect_json(&env, &registry, &["--platform", "linux/arm64"], &image);
+    let images = v["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["platform"], "linux/arm64");
+    let out = verb(&env, &registry, "inspect")
+        .args(["--config", "--platform", "linux/arm64"])
+        .arg(&image)
+        .run()
+        .assert_success();
+    let config = skopeo_on(
+        &registry,
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            "--override-os",
+            "linux",
+            "--override-arch",
+            "arm64",
+        ],
+        "team/multi:1",
+    );
+    assert_eq!(out.stdout, config);
+
+    let out = verb(&env, &registry, "inspect")
+        .arg("--config")
+        .arg(&image)
+        .run()
+        .assert_code(USAGE);
+    assert!(
+        out.stderr_str().contains("linux/amd64, linux/arm64"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
+/// The verbs' flags are the registry options they use (TLS, credentials, timeouts, retries),
+/// not the blob-moving ones of push and pull, which keep them.
+#[test]
+fn verbs_take_the_registry_options_and_no_transfer_flags() {
+    let env = Env::new();
+    let help = |args: &[&str]| env.tug().args(args).arg("--help").run().assert_success();
+    let reach = [
+        "--retries",
+        "--retry-max-wait",
+        "--ca-file",
+        "--insecure",
+        "--plain-http",
+        "--connect-timeout",
+        "--stall-timeout",
+        "--username",
+        "--password-stdin",
+    ];
+    let transfer = ["--jobs", "--progress", "--adaptive", "--fixed-jobs"];
+    let verbs = [
+        "ls", "catalog", "digest", "manifest", "tag", "delete", "blob", "inspect",
+    ];
+    for verb in verbs {
+        let out = help(&[verb]);
+        let text = out.stdout_str();
+        for flag in reach {
+            assert!(
+                text.contains(flag),
+                "tug {verb} --help lacks {flag}:\n{text}"
+            );
+        }
+        for flag in transfer {
+            assert!(
+                !text.contains(flag),
+                "tug {verb} --help shows {flag}:\n{text}"
+            );
+        }
+        let out = env
+            .tug()
+            .args([verb, "--jobs", "2", "example.com/team/app:v1"])
+            .run()
+            .assert_code(USAGE);
+        assert!(out.stderr_str().contains("--jobs"), "{out}");
+    }
+    for command in ["push", "pull", "copy"] {
+        let text = help(&[command]).stdout_str().to_owned();
+        for flag in transfer.iter().chain(&["--retries", "--retry-max-wait"]) {
+            assert!(
+                text.contains(flag),
+                "tug {command} --help lacks {flag}:\n{text}"
+            );
+        }
+    }
+}
+
+/// `--retries` reaches a verb's requests: one 503 is retried by default, and is the error
+/// with `--retries 1`.
+#[test]
+fn a_verb_retries_as_its_retries_flag_says() {
+    let (s, _) = blob_scene(74);
+    let digest = |extra: &[&str]| {
+        s.proxy
+            .add_rule(Rule::new("GET", "/manifests/", Fault::status(503)).times(1));
+        s.tug()
+            .args(["digest", "--plain-http"])
+            .args(extra)
+            .arg(s.proxy.image(BLOB_REPO))
+            .run()
+    };
+    let out = digest(&[]).assert_success();
+    assert!(out.stderr_str().contains("retrying (attempt 2)"), "{out}");
+    let raw = skopeo::inspect_raw_in(&s.registry, BLOB_REPO).unwrap();
+    assert_eq!(stdout_lines(&out), [sha256_digest(&raw)]);
+    let out = digest(&["--retries", "1"]).assert_code(REGISTRY);
+    assert!(out.stderr_str().contains("503"), "{out}");
 }

@@ -1,8 +1,8 @@
-//! `tug inspect SOURCE`: what an image file holds, without touching a registry: per image
+//! `tug inspect FILE`: what an image file holds, without touching a registry: per image
 //! its names, platform (`os/arch[/variant]`), the index it belongs to, manifest, config and
 //! layers.
 
-use crate::cli::InspectArgs;
+use crate::cli::verbs::InspectArgs;
 use crate::exit_code::CliError;
 use crate::output::outln;
 use crate::progress::bytes;
