@@ -5,7 +5,9 @@
 use crate::cli::verbs::InspectArgs;
 use crate::exit_code::CliError;
 use crate::output::outln;
-use crate::progress::bytes;
+use tug_core::archive::ManifestBytes;
+
+use super::lines::{Blob, ImageLines, Shown};
 use crate::source::{Source, SourceSpec};
 
 pub fn run(args: InspectArgs) -> Result<(), CliError> {
@@ -40,45 +42,41 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
     }
     outln!("{}: {}", source.path.display(), source.describe_format());
     for (i, img) in contents.images.iter().enumerate() {
-        let total: u64 = img.config.size + img.layers.iter().map(|l| l.size).sum::<u64>();
         let names = if img.names.is_empty() {
             "(untagged)".to_owned()
         } else {
             img.names.join(", ")
         };
         outln!("image {i}: {names}");
-        if let Some(platform) = &img.platform {
-            outln!("  platform {platform}");
+        ImageLines {
+            platform: img.platform.as_ref().map(ToString::to_string),
+            index: img.index.as_ref().map(shown),
+            manifest: shown(&img.manifest),
+            config: Blob {
+                digest: &img.config.digest,
+                size: img.config.size,
+                media_type: &img.config.media_type,
+            },
+            layers: img
+                .layers
+                .iter()
+                .map(|l| Blob {
+                    digest: &l.digest,
+                    size: l.size,
+                    media_type: &l.media_type,
+                })
+                .collect(),
         }
-        if let Some(index) = &img.index {
-            outln!(
-                "  index    {} {} ({} bytes)",
-                index.digest,
-                index.media_type,
-                index.bytes.len()
-            );
-        }
-        outln!(
-            "  manifest {} {} ({} bytes)",
-            img.manifest.digest,
-            img.manifest.media_type,
-            img.manifest.bytes.len()
-        );
-        outln!(
-            "  config   {} {}",
-            img.config.digest,
-            bytes(img.config.size)
-        );
-        for (j, layer) in img.layers.iter().enumerate() {
-            outln!(
-                "  layer {:>2} {} {:>10} {}",
-                j + 1,
-                layer.digest,
-                bytes(layer.size),
-                layer.media_type
-            );
-        }
-        outln!("  total    {}", bytes(total));
+        .print();
     }
     Ok(())
+}
+
+/// A manifest or index of a file, as shown.
+fn shown(m: &ManifestBytes) -> Shown<'_> {
+    Shown {
+        digest: &m.digest,
+        media_type: &m.media_type,
+        len: m.bytes.len(),
+    }
 }

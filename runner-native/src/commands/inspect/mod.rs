@@ -5,6 +5,7 @@
 //! else is a reference.
 
 mod file;
+mod lines;
 mod registry;
 
 use std::path::Path;

@@ -13,11 +13,11 @@ use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestR
 use tug_core::pull::FetchedManifest;
 use tug_core::{Instant, Platform, Reference, RegistryConfig};
 
+use super::lines::{Blob, ImageLines, Shown};
 use crate::cli::verbs::InspectArgs;
 use crate::commands::verbs;
 use crate::exit_code::CliError;
 use crate::output::{outln, Stream};
-use crate::progress::bytes;
 use crate::transport::Transport;
 
 /// One image of the reference, with what its config says.
@@ -204,38 +204,14 @@ fn print_text(source: &str, image: &Reference, root: &FetchedManifest, images: &
     for (i, img) in images.iter().enumerate() {
         let name = format!("{}/{}", image.registry, image.repository);
         outln!("image {i}: {name}@{}", img.manifest.digest);
-        if let Some(platform) = &img.platform {
-            outln!("  platform {platform}");
+        ImageLines {
+            platform: img.platform.clone(),
+            index: img.index.as_ref().map(fetched),
+            manifest: fetched(&img.manifest),
+            config: descriptor(&img.config),
+            layers: img.layers.iter().map(descriptor).collect(),
         }
-        if let Some(index) = &img.index {
-            outln!(
-                "  index    {} {} ({} bytes)",
-                index.digest,
-                index.media_type,
-                index.bytes.len()
-            );
-        }
-        outln!(
-            "  manifest {} {} ({} bytes)",
-            img.manifest.digest,
-            img.manifest.media_type,
-            img.manifest.bytes.len()
-        );
-        outln!(
-            "  config   {} {}",
-            img.config.digest,
-            bytes(img.config.size)
-        );
-        for (j, layer) in img.layers.iter().enumerate() {
-            outln!(
-                "  layer {:>2} {} {:>10} {}",
-                j + 1,
-                layer.digest,
-                bytes(layer.size),
-                layer.media_type
-            );
-        }
-        outln!("  total    {}", bytes(total(img)));
+        .print();
         let s = &img.summary;
         if let Some(created) = &s.created {
             outln!("  created  {created}");
@@ -278,4 +254,22 @@ fn print_json(image: &Reference, root: &FetchedManifest, images: &[Image]) {
         "images": list,
     });
     outln!("{v:#}");
+}
+
+/// A manifest or index from the registry, as shown.
+fn fetched(m: &FetchedManifest) -> Shown<'_> {
+    Shown {
+        digest: &m.digest,
+        media_type: &m.media_type,
+        len: m.bytes.len(),
+    }
+}
+
+/// A descriptor's blob, as shown.
+fn descriptor(d: &Descriptor) -> Blob<'_> {
+    Blob {
+        digest: &d.digest,
+        size: d.size,
+        media_type: &d.media_type,
+    }
 }
