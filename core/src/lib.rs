@@ -222,6 +222,7 @@ pub mod reference;
 pub mod registry_error;
 pub mod retry;
 mod session;
+pub mod sync;
 pub mod terminal_safe;
 pub mod time;
 

@@ -1,0 +1,99 @@
+//! Whether an image needs copying, and the tally of what a sync did to each image.
+
+use crate::digest::Digest;
+
+/// What to do with one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The destination serves the source's manifest digest under that name: nothing to do.
+    InSync,
+    /// The destination lacks it or serves another manifest: copy.
+    Copy,
+}
+
+/// The decision for an image whose source manifest is `source` and which the destination
+/// serves as `target` (`None`: not at all). Equal digests mean equal bytes, so the same
+/// image and every blob it names.
+pub fn decide(source: &Digest, target: Option<&Digest>) -> Decision {
+    if target == Some(source) {
+        Decision::InSync
+    } else {
+        Decision::Copy
+    }
+}
+
+/// What happened to one image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageOutcome {
+    /// Already there: nothing sent.
+    InSync,
+    /// To be copied (a dry run stops here).
+    Planned,
+    /// Copied.
+    Copied {
+        /// Blob bytes put on the wire.
+        bytes: u64,
+    },
+    /// It failed; the rest of the sync went on.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+impl ImageOutcome {
+    /// The stable name: `in_sync`, `planned`, `copied`, `failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ImageOutcome::InSync => "in_sync",
+            ImageOutcome::Planned => "planned",
+            ImageOutcome::Copied { .. } => "copied",
+            ImageOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// The counts of a sync, and the images that failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Images already in sync.
+    pub in_sync: usize,
+    /// Images a dry run would copy.
+    pub planned: usize,
+    /// Images copied.
+    pub copied: usize,
+    /// Blob bytes sent by the copies.
+    pub bytes: u64,
+    /// The images that failed (as the runner names them), in order.
+    pub failed: Vec<String>,
+}
+
+impl Summary {
+    /// Counts `outcome` of the image called `name`.
+    pub fn add(&mut self, name: &str, outcome: &ImageOutcome) {
+        match outcome {
+            ImageOutcome::InSync => self.in_sync += 1,
+            ImageOutcome::Planned => self.planned += 1,
+            ImageOutcome::Copied { bytes } => {
+                self.copied += 1;
+                self.bytes += bytes;
+            }
+            ImageOutcome::Failed { .. } => self.failed.push(name.to_owned()),
+        }
+    }
+
+    /// One line for people: `3 copied (1.2 MB), 5 in sync, 1 failed: reg/a:1`.
+    pub fn line(&self) -> String {
+        let mut parts = Vec::new();
+        if self.planned > 0 {
+            parts.push(format!("{} to copy", self.planned));
+        }
+        parts.push(format!("{} copied", self.copied));
+        parts.push(format!("{} in sync", self.in_sync));
+        let mut line = parts.join(", ");
+        if !self.failed.is_empty() {
+            line += &format!(", {} failed: {}", self.failed.len(), self.failed.join(", "));
+        }
+        line
+    }
+}

@@ -1,0 +1,173 @@
+//! The sync's decisions: source forms, the destination mapping, tag filters, shards and the
+//! summary.
+
+use super::*;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use crate::digest::Digest;
+use crate::reference::Reference;
+
+fn r(text: &str) -> Reference {
+    Reference::parse_registry(text).unwrap()
+}
+
+#[test]
+fn sources_are_a_registry_a_repository_or_one_image() {
+    assert_eq!(
+        SyncSource::parse("docker://reg.example:5000").unwrap(),
+        SyncSource::Registry("reg.example:5000".into())
+    );
+    assert_eq!(
+        SyncSource::parse("reg.example:5000/").unwrap(),
+        SyncSource::Registry("reg.example:5000".into())
+    );
+    assert_eq!(
+        SyncSource::parse("reg.example/team/app").unwrap(),
+        SyncSource::Repository(r("reg.example/team/app"))
+    );
+    assert_eq!(
+        SyncSource::parse("docker://reg.example/team/app:1.2").unwrap(),
+        SyncSource::Image(r("reg.example/team/app:1.2"))
+    );
+    let d = Digest::sha256_of(b"x");
+    let pinned = SyncSource::parse(&format!("reg.example/team/app@{d}")).unwrap();
+    assert_eq!(
+        pinned,
+        SyncSource::Image(r(&format!("reg.example/team/app@{d}")))
+    );
+    assert_eq!(pinned.registry(), "reg.example");
+}
+
+#[test]
+fn bad_sources_say_what_is_wrong() {
+    assert!(SyncSource::parse("").is_err());
+    assert!(SyncSource::parse("docker://").is_err());
+    let e = SyncSource::parse("reg.example/Team/app").unwrap_err();
+    assert!(e.to_string().contains("reg.example/Team/app"), "{e}");
+    assert!(SyncSource::parse("reg.example/app:bad tag").is_err());
+}
+
+#[test]
+fn an_image_lands_under_the_prefix_with_its_whole_repository_path_and_tag() {
+    let dest = Destination::parse("docker://mirror.example:5001/backup").unwrap();
+    assert_eq!(dest.registry, "mirror.example:5001");
+    assert_eq!(dest.prefix, "backup");
+    let image = SyncImage::tagged("src.example", "team/app", "1.2", &dest).unwrap();
+    assert_eq!(image.source, r("src.example/team/app:1.2"));
+    assert_eq!(image.target, r("mirror.example:5001/backup/team/app:1.2"));
+    assert_eq!(image.name_in_repository(), ":1.2");
+
+    let plain = Destination::parse("mirror.example:5001").unwrap();
+    assert_eq!(plain.prefix, "");
+    let d = Digest::sha256_of(b"x");
+    let pinned = SyncImage::of(r(&format!("src.example/team/app@{d}")), &plain).unwrap();
+    assert_eq!(
+        pinned.target,
+        r(&format!("mirror.example:5001/team/app@{d}"))
+    );
+    assert_eq!(pinned.pinned(), Some(&d));
+    assert_eq!(pinned.name_in_repository(), format!("@{d}"));
+}
+
+#[test]
+fn a_destination_is_a_registry_and_a_prefix_only() {
+    assert!(Destination::parse("mirror.example/app:1").is_err());
+    assert!(
+        Destination::parse(&format!("mirror.example/app@{}", Digest::sha256_of(b"x"))).is_err()
+    );
+    assert!(Destination::parse("").is_err());
+    assert!(Destination::parse("mirror.example/Upper").is_err());
+    // `team/app` would put `team` where the registry goes.
+    let e = Destination::parse("team/app").unwrap_err();
+    assert!(e.reason.contains("registry host"), "{e}");
+    assert!(Destination::parse("localhost/m").is_ok());
+}
+
+#[test]
+fn tag_filters_match_whole_tags_include_then_exclude() {
+    let all = TagFilter::new(&[], &[]).unwrap();
+    assert!(all.takes("anything"));
+    let f = TagFilter::new(&[r"1\.2".into(), "v2.*".into()], &[".*-rc.*".into()]).unwrap();
+    assert!(f.takes("1.2"));
+    assert!(!f.takes("11.2"), "anchored at the start");
+    assert!(!f.takes("1.2.3"), "anchored at the end");
+    assert!(f.takes("v2.0"));
+    assert!(!f.takes("v2.0-rc1"), "excluded");
+    let only_exclude = TagFilter::new(&[], &["latest".into()]).unwrap();
+    assert!(!only_exclude.takes("latest"));
+    assert!(only_exclude.takes("latest2"));
+    let e = TagFilter::new(&[], &["(".into()]).unwrap_err();
+    assert_eq!(e.flag, "--exclude-tags");
+    assert!(e.to_string().contains("\"(\""), "{e}");
+}
+
+#[test]
+fn shards_parse_as_i_of_n() {
+    assert_eq!(
+        "1/3".parse::<Shard>().unwrap(),
+        Shard { index: 1, count: 3 }
+    );
+    assert_eq!(" 0/1 ".parse::<Shard>().unwrap(), Shard::default());
+    for bad in ["3/3", "1", "a/3", "1/0", "-1/3", "1/3/4", ""] {
+        assert!(bad.parse::<Shard>().is_err(), "{bad}");
+    }
+    assert_eq!(Shard { index: 2, count: 5 }.to_string(), "2/5");
+}
+
+#[test]
+fn every_image_is_in_exactly_one_shard_and_the_split_is_stable() {
+    let images: Vec<Reference> = (0..300)
+        .map(|i| r(&format!("src.example/team/app{}:v{}", i % 17, i)))
+        .collect();
+    for n in 1..6u32 {
+        let shards: Vec<Shard> = (0..n).map(|index| Shard { index, count: n }).collect();
+        let mut sizes = vec![0usize; n as usize];
+        for image in &images {
+            let takers: Vec<&Shard> = shards.iter().filter(|s| s.takes(image)).collect();
+            assert_eq!(takers.len(), 1, "{image} in {n} parts");
+            sizes[takers[0].index as usize] += 1;
+        }
+        // 300 images hashed into at most 5 parts: none is empty.
+        assert!(sizes.iter().all(|&s| s > 0), "{sizes:?}");
+    }
+    // The registry does not matter; the repository and tag do; the split never changes
+    // (this is the documented hash: SHA-256 of `team/app0:v0`, first 8 bytes mod N).
+    let a = r("src.example/team/app0:v0");
+    let b = r("other.example:5000/team/app0:v0");
+    assert_eq!(Shard::part_of(&a, 7), Shard::part_of(&b, 7));
+    let first = u64::from_str_radix(&Digest::sha256_of(b"team/app0:v0").hex()[..16], 16).unwrap();
+    assert_eq!(u64::from(Shard::part_of(&a, 7)), first % 7);
+}
+
+#[test]
+fn equal_digests_are_in_sync_anything_else_is_copied() {
+    let a = Digest::sha256_of(b"a");
+    let b = Digest::sha256_of(b"b");
+    assert_eq!(decide(&a, Some(&a)), Decision::InSync);
+    assert_eq!(decide(&a, Some(&b)), Decision::Copy);
+    assert_eq!(decide(&a, None), Decision::Copy);
+}
+
+#[test]
+fn the_summary_counts_each_outcome_and_names_the_failures() {
+    let mut s = Summary::default();
+    s.add("r/a:1", &ImageOutcome::InSync);
+    s.add("r/a:2", &ImageOutcome::Copied { bytes: 10 });
+    s.add("r/a:3", &ImageOutcome::Copied { bytes: 5 });
+    s.add(
+        "r/b:1",
+        &ImageOutcome::Failed {
+            error: "denied".into(),
+        },
+    );
+    assert_eq!(s.in_sync, 1);
+    assert_eq!(s.copied, 2);
+    assert_eq!(s.bytes, 15);
+    assert_eq!(s.failed, vec!["r/b:1".to_owned()]);
+    assert_eq!(s.line(), "2 copied, 1 in sync, 1 failed: r/b:1");
+    let mut dry = Summary::default();
+    dry.add("r/a:1", &ImageOutcome::Planned);
+    assert_eq!(dry.line(), "1 to copy, 0 copied, 0 in sync");
+    assert_eq!(ImageOutcome::Planned.name(), "planned");
+}
