@@ -1,5 +1,6 @@
 //! The command line (the registry verbs' and inspect's arguments in `cli/verbs.rs`).
 
+pub mod sync;
 pub mod verbs;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub enum Command {
     Inspect(verbs::InspectArgs),
     /// Copy an image between registries (streaming blobs between them), files and the store.
     Copy(CopyArgs),
+    /// Mirror repositories (every tag, filtered) or a whole registry into another registry.
+    Sync(sync::SyncArgs),
     /// Pull an image from a registry into a file, a directory, or the local store.
     Pull(PullArgs),
     /// List the images in the local store.

@@ -86,6 +86,24 @@ pub struct Record {
     pub error: Option<String>,
     /// Per-blob timings, in the order blobs were first seen.
     pub blob_timings: Vec<BlobTiming>,
+    /// A sync's images and what happened to each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRecord>,
+}
+
+/// What a sync did with one image.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ImageRecord {
+    pub source: String,
+    pub target: String,
+    /// `in_sync`, `planned`, `copied` or `failed`.
+    pub outcome: String,
+    /// Blob bytes sent for it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -397,6 +415,17 @@ impl Recorder {
         self.record.blobs_mounted = r.blobs_mounted;
         self.record.bytes_skipped = r.bytes_skipped;
         self.record.retries = r.retries;
+    }
+
+    /// Takes one image of a sync: its outcome, and its bytes into the sync's total.
+    pub fn image(&mut self, image: ImageRecord) {
+        self.record.bytes_transferred += image.bytes;
+        self.record.images.push(ImageRecord {
+            source: scrub(&image.source),
+            target: scrub(&image.target),
+            error: image.error.as_deref().map(scrub),
+            ..image
+        });
     }
 
     /// Takes the final numbers of a pull.

@@ -53,6 +53,13 @@ fn main() -> ExitCode {
                 commands::copy::run(args, settings, rec)
             })
         }
+        cli::Command::Sync(args) => {
+            let target = args.places.last().cloned().unwrap_or_default();
+            let sources = args.places[..args.places.len().saturating_sub(1)].join(" ");
+            recorded("sync", &sources, &target, |settings, rec| {
+                commands::sync::run(args, settings, rec)
+            })
+        }
         cli::Command::Pull(args) => {
             let target = match &args.output {
                 Some(out) => out.display().to_string(),

@@ -178,5 +178,23 @@ fn show(records: &[Record], id: &str, json: bool) -> Result<(), CliError> {
             );
         }
     }
+    if !r.images.is_empty() {
+        outln!();
+        outln!("  {:<8} {:>10}  IMAGE", "OUTCOME", "BYTES");
+        for i in &r.images {
+            let error = i
+                .error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            outln!(
+                "  {:<8} {:>10}  {} -> {}{error}",
+                i.outcome,
+                bytes(i.bytes),
+                i.source,
+                i.target
+            );
+        }
+    }
     Ok(())
 }

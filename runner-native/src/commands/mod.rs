@@ -9,5 +9,6 @@ pub mod login;
 pub mod pull;
 pub mod push;
 pub mod store;
+pub mod sync;
 pub mod verbs;
 pub mod web;

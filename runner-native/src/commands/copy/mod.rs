@@ -160,9 +160,9 @@ fn side_credentials(
 }
 
 /// The transport of each side: every source's, and the target's.
-struct Sides<'a> {
-    sources: &'a [Transport],
-    target: &'a Transport,
+pub(crate) struct Sides<'a> {
+    pub(crate) sources: &'a [Transport],
+    pub(crate) target: &'a Transport,
 }
 
 impl Sides<'_> {
@@ -187,7 +187,7 @@ enum Wake {
 /// into upload bodies (bounded: a full pipe holds the source back, never the target — see
 /// [`pipes`]), shows the events, and feeds every response, error and timer (the one its
 /// drain's `Timeout` names) back in.
-async fn run_copy(
+pub(crate) async fn run_copy(
     mut copy: Copy,
     origin: Clock,
     sides: Sides<'_>,

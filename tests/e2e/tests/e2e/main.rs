@@ -36,5 +36,6 @@ mod quirks;
 mod resume;
 mod resume_big;
 mod secrets;
+mod sync;
 mod token_auth;
 mod verbs;

@@ -1,0 +1,40 @@
+//! `tug sync`'s arguments, in the command line's layer; what it does is in `commands/sync.rs`.
+
+use crate::config::{RegistryArgs, TransferArgs};
+use crate::credentials::SideCredentialArgs;
+
+#[derive(clap::Args, Debug)]
+pub struct SyncArgs {
+    /// Each SOURCE, then DEST. A SOURCE is `registry/repository` (every tag),
+    /// `registry/repository:tag` or `@digest` (that image), or `registry` alone (every
+    /// repository its catalog lists); DEST is `registry[/prefix]`, and
+    /// `src/team/app:1.2` lands at `DEST/team/app:1.2`. `docker://` allowed.
+    #[arg(required = true, num_args = 2.., value_name = "SOURCE... DEST")]
+    pub places: Vec<String>,
+    /// Take only the listed tags this regular expression matches in whole (repeatable).
+    #[arg(long = "tags", value_name = "REGEX")]
+    pub tags: Vec<String>,
+    /// Leave out the listed tags this regular expression matches in whole (repeatable).
+    #[arg(long = "exclude-tags", value_name = "REGEX")]
+    pub exclude_tags: Vec<String>,
+    /// Copy only this platform's image of a multi-platform source (default: every platform
+    /// and the index itself, unchanged, as `tug copy`).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Take only the I-th of N disjoint parts of the images (split by a stable hash of
+    /// repository and tag), so N processes do the whole sync between them.
+    #[arg(long, env = "TUG_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Print the plan (images to copy and already in sync); write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plan or report as one JSON object on standard output.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub sides: SideCredentialArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}

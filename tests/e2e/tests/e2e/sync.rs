@@ -1,0 +1,249 @@
+//! `tug sync` between two real registries with different credentials: repositories mirrored
+//! with a tag filter (checked tag by tag with skopeo), a re-run that sends no blob bytes,
+//! shards that together do the whole mirror with no image copied twice, and a repository the
+//! source denies failing alone.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
+use tug_testkit::{
+    skopeo, Fault, FaultProxy, FixtureImage, ImageSpec, Registry, RegistryConfig, Rule, Tug,
+};
+
+use crate::common::{hermetic, push, Env};
+
+const SRC: (&str, &str) = ("reader", "source-password");
+const DST: (&str, &str) = ("writer", "destination-password");
+
+/// Two registries, each with its own user.
+fn registries() -> (Registry, Registry) {
+    let a = Registry::start(RegistryConfig::plain().with_basic_auth(SRC.0, SRC.1));
+    let b = Registry::start(RegistryConfig::plain().with_basic_auth(DST.0, DST.1));
+    (a, b)
+}
+
+/// Pushes a small image of its own to each `name:tag` of `a`; the fixtures, by name.
+fn seed(env: &Env, a: &Registry, names: &[&str]) -> Vec<(String, FixtureImage)> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let layout = env.path(&format!("layout-{i}"));
+            let spec = ImageSpec::new(700 + i as u64).layer(20_000 + 1_000 * i as u64);
+            let fixture = write_oci_layout(&layout, &spec, "v");
+            push(a, &layout, name).assert_success();
+            (name.to_string(), fixture)
+        })
+        .collect()
+}
+
+/// `tug sync --json` with each side's credentials, in `env`'s world.
+fn sync(env: &Env, args: &[String]) -> (tug_testkit::TugOutput, Value) {
+    let out = hermetic(Tug::new(), env.dir.path())
+        .args(["sync", "--plain-http", "--json"])
+        .arg("--src-creds")
+        .arg(format!("{}:{}", SRC.0, SRC.1))
+        .arg("--dest-creds")
+        .arg(format!("{}:{}", DST.0, DST.1))
+        .args(args)
+        .run();
+    let report = serde_json::from_str(out.stdout_str().trim()).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}):\n{}\n{}",
+            out.stdout_str(),
+            out.stderr_str()
+        )
+    });
+    (out, report)
+}
+
+/// The sources of the images with `outcome` in a report.
+fn with_outcome(report: &Value, outcome: &str) -> BTreeSet<String> {
+    report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"] == outcome)
+        .map(|i| i["source"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn syncs_repositories_with_a_tag_filter_and_a_rerun_sends_no_blob_bytes() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let images = seed(
+        &env,
+        &a,
+        &[
+            "team/app:v1",
+            "team/app:v2",
+            "team/app:v2-rc1",
+            "team/web:v1",
+            "team/web:old",
+            "other/db:v9",
+            "other/db:v10",
+        ],
+    );
+    // The destination behind the fault proxy, to count what is sent to it.
+    let pb = FaultProxy::start(&b);
+    let args: Vec<String> = vec![
+        "--tags".into(),
+        r"v[0-9]+".into(),
+        a.image("team/app"),
+        a.image("team/web"),
+        format!("docker://{}", a.image("other/db:v9")),
+        format!("{}/mirror", pb.host()),
+    ];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    let taken = ["team/app:v1", "team/app:v2", "team/web:v1", "other/db:v9"];
+    let expected: BTreeSet<String> = taken.iter().map(|n| a.image(n)).collect();
+    assert_eq!(with_outcome(&report, "copied"), expected, "{report}");
+    assert_eq!(report["summary"]["copied"], 4);
+    for (name, fixture) in &images {
+        let mirrored = format!("mirror/{name}");
+        if taken.contains(&name.as_str()) {
+            assert_eq!(
+                skopeo::inspect_raw_in(&a, name).unwrap(),
+                skopeo::inspect_raw_in(&b, &mirrored).unwrap(),
+                "{name}: the same manifest bytes"
+            );
+            pull_with_skopeo_and_compare(&b, &mirrored, fixture);
+        } else {
+            assert!(
+                skopeo::inspect_raw_in(&b, &mirrored).is_err(),
+                "{name} was filtered out but arrived"
+            );
+        }
+    }
+
+    // Again: every image is in sync; one manifest GET each, no blob request at all.
+    pb.reset_counters();
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    assert_eq!(with_outcome(&report, "in_sync"), expected, "{report}");
+    assert_eq!(report["summary"]["copied"], 0);
+    assert_eq!(pb.request_body_bytes(), 0);
+    let blobs = pb.requests_matching("*", "/blobs/");
+    assert!(blobs.is_empty(), "blob requests on a re-run: {blobs:?}");
+    assert_eq!(pb.requests_matching("GET", "/manifests/").len(), 4);
+
+    // A dry run after a new tag: the plan names it and nothing is written.
+    seed(&env, &a, &["team/app:v3"]);
+    let mut dry = vec!["--dry-run".to_owned()];
+    dry.extend(args.iter().cloned());
+    let (out, report) = sync(&env, &dry);
+    out.assert_success();
+    assert_eq!(
+        with_outcome(&report, "planned"),
+        BTreeSet::from([a.image("team/app:v3")])
+    );
+    assert!(skopeo::inspect_raw_in(&b, "mirror/team/app:v3").is_err());
+}
+
+#[test]
+fn shards_run_one_after_another_make_the_whole_mirror_each_image_copied_once() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let names: Vec<String> = ["one/a", "two/b", "three/c"]
+        .iter()
+        .flat_map(|r| (1..=3).map(move |t| format!("{r}:t{t}")))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    seed(&env, &a, &refs);
+    // The whole source registry (its catalog), into the destination's root.
+    let whole = |shard: Option<&str>| {
+        let mut args = Vec::new();
+        if let Some(s) = shard {
+            args.extend(["--shard".to_owned(), s.to_owned()]);
+        }
+        args.extend([a.host(), b.host()]);
+        args
+    };
+    let mut copied_by: Vec<BTreeSet<String>> = Vec::new();
+    for i in 0..3 {
+        // The last shard from the environment, as a Kubernetes or CI job would set it.
+        let (out, report) = if i == 2 {
+            let out = hermetic(Tug::new(), env.dir.path())
+                .env("TUG_SHARD", "2/3")
+                .args(["sync", "--plain-http", "--json"])
+                .arg("--src-creds")
+                .arg(format!("{}:{}", SRC.0, SRC.1))
+                .arg("--dest-creds")
+                .arg(format!("{}:{}", DST.0, DST.1))
+                .args(whole(None))
+                .run();
+            let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+            (out, report)
+        } else {
+            sync(&env, &whole(Some(&format!("{i}/3"))))
+        };
+        out.assert_success();
+        assert_eq!(report["shard"], format!("{i}/3"));
+        assert_eq!(
+            report["summary"]["in_sync"], 0,
+            "shard {i} saw another's: {report}"
+        );
+        copied_by.push(with_outcome(&report, "copied"));
+    }
+    let all: BTreeSet<String> = names.iter().map(|n| a.image(n)).collect();
+    let union: BTreeSet<String> = copied_by.iter().flatten().cloned().collect();
+    assert_eq!(union, all, "the shards together copy every image");
+    let total: usize = copied_by.iter().map(BTreeSet::len).sum();
+    assert_eq!(
+        total,
+        all.len(),
+        "no image copied by two shards: {copied_by:?}"
+    );
+    assert!(copied_by.iter().all(|s| !s.is_empty()), "{copied_by:?}");
+    for name in &names {
+        assert_eq!(
+            skopeo::inspect_raw_in(&a, name).unwrap(),
+            skopeo::inspect_raw_in(&b, name).unwrap(),
+            "{name}"
+        );
+    }
+    // The whole sync afterwards has nothing left to do.
+    let (out, report) = sync(&env, &whole(None));
+    out.assert_success();
+    assert_eq!(with_outcome(&report, "in_sync"), all);
+}
+
+#[test]
+fn a_repository_the_source_denies_fails_alone_and_the_rest_is_synced() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let images = seed(&env, &a, &["open/app:v1", "secret/app:v1", "open/tool:v1"]);
+    let pa = FaultProxy::start(&a);
+    pa.add_rule(Rule::new("GET", "/v2/secret/app/", Fault::status(403)).always());
+    let (out, report) = sync(
+        &env,
+        &[
+            pa.image("open/app"),
+            pa.image("secret/app"),
+            pa.image("open/tool"),
+            b.host(),
+        ],
+    );
+    let out = out.assert_code(crate::common::AUTH);
+    assert_eq!(
+        report["summary"]["failed"],
+        serde_json::json!([pa.image("secret/app")]),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["copied"], 2);
+    assert!(
+        out.stderr_str().contains("secret/app"),
+        "{}",
+        out.stderr_str()
+    );
+    for (name, fixture) in &images {
+        if name.starts_with("open/") {
+            pull_with_skopeo_and_compare(&b, name, fixture);
+        } else {
+            assert!(skopeo::inspect_raw_in(&b, name).is_err());
+        }
+    }
+}
