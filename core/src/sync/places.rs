@@ -111,8 +111,8 @@ impl Destination {
         Ok(dest)
     }
 
-    /// `registry/prefix/repository` (no tag).
-    fn repository_for(&self, repository: &str) -> String {
+    /// `registry/prefix/repository` (no tag): where a source repository lands.
+    pub fn repository_for(&self, repository: &str) -> String {
         match self.prefix.as_str() {
             "" => format!("{}/{repository}", self.registry),
             p => format!("{}/{p}/{repository}", self.registry),

@@ -249,7 +249,8 @@ fn images(
             let tags = match list(registry, kind, side) {
                 Ok(tags) => tags,
                 Err(e) => {
-                    fail(format!("{registry}/{repository}"), String::new(), e);
+                    let target = dest.repository_for(&repository);
+                    fail(format!("{registry}/{repository}"), target, e);
                     continue;
                 }
             };
@@ -284,13 +285,12 @@ fn list(registry: &str, kind: ListKind, side: &Side) -> Result<Vec<String>, CliE
     Ok(listed.items)
 }
 
-/// The digest of the manifest `image` names (with a platform, that platform's); `None` when
-/// the registry does not have it.
+/// The digest of the manifest `image` names (with a platform, that platform's).
 fn digest_of(
     image: &Reference,
     platform: Option<&Platform>,
     side: &Side,
-) -> Result<Option<Digest>, CliError> {
+) -> Result<Digest, CliError> {
     let plan = ManifestPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
@@ -300,11 +300,7 @@ fn digest_of(
         },
     };
     let op = ManifestOp::new(plan, &side.config, Instant::ZERO);
-    match verbs::run(op, Clock::now(), &side.transport, ManifestOp::poll) {
-        Ok(report) => Ok(Some(report.digest)),
-        Err(e) if e.class() == Some(ErrorClass::NotFound) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(verbs::run(op, Clock::now(), &side.transport, ManifestOp::poll)?.digest)
 }
 
 /// Checks one image and copies it unless it is in sync (or this is a dry run); its outcome
@@ -318,15 +314,12 @@ fn sync_one(
     dry_run: bool,
     mode: ProgressMode,
 ) -> Result<(ImageOutcome, Digest), CliError> {
-    let digest = match digest_of(&image.source, platform, source)? {
-        Some(d) => d,
-        None => {
-            return Err(CliError::Core(tug_core::Error::InvalidInput {
-                message: format!("{}: the source has no such image", image.source),
-            }))
-        }
+    let digest = digest_of(&image.source, platform, source)?;
+    let there = match digest_of(&image.target, None, target) {
+        Ok(d) => Some(d),
+        Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
+        Err(e) => return Err(e),
     };
-    let there = digest_of(&image.target, None, target)?;
     match decide(&digest, there.as_ref()) {
         Decision::InSync => return Ok((ImageOutcome::InSync, digest)),
         Decision::Copy if dry_run => return Ok((ImageOutcome::Planned, digest)),

@@ -141,6 +141,32 @@ fn syncs_repositories_with_a_tag_filter_and_a_rerun_sends_no_blob_bytes() {
         BTreeSet::from([a.image("team/app:v3")])
     );
     assert!(skopeo::inspect_raw_in(&b, "mirror/team/app:v3").is_err());
+    // The same plan for people: one line per image, the counts on stderr.
+    let out = hermetic(Tug::new(), env.dir.path())
+        .args(["sync", "--plain-http", "--progress", "plain", "--src-creds"])
+        .arg(format!("{}:{}", SRC.0, SRC.1))
+        .arg("--dest-creds")
+        .arg(format!("{}:{}", DST.0, DST.1))
+        .args(&dry)
+        .run()
+        .assert_success();
+    let planned = format!(
+        "planned  {} -> {}/mirror/team/app:v3",
+        a.image("team/app:v3"),
+        pb.host()
+    );
+    assert!(
+        out.stdout_str().lines().any(|l| l == planned),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(
+        out.stderr_str()
+            .contains("Plan: 1 to copy, 0 copied, 4 in sync"),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(skopeo::inspect_raw_in(&b, "mirror/team/app:v3").is_err());
 }
 
 #[test]
@@ -239,6 +265,47 @@ fn a_repository_the_source_denies_fails_alone_and_the_rest_is_synced() {
         "{}",
         out.stderr_str()
     );
+    // One history record for the sync, with each image's outcome.
+    let tug = || hermetic(Tug::new(), env.dir.path());
+    let listed = tug()
+        .args(["history", "--json", "-n", "1"])
+        .run()
+        .assert_success();
+    let records: Value = serde_json::from_str(&listed.stdout_str()).unwrap();
+    let record = &records[0];
+    assert_eq!(record["command"], "sync");
+    assert_eq!(record["outcome"], "failed");
+    let outcomes: BTreeSet<(String, String)> = record["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["source"].as_str().unwrap().into(),
+                i["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = BTreeSet::from([
+        (pa.image("open/app:v1"), "copied".to_owned()),
+        (pa.image("open/tool:v1"), "copied".to_owned()),
+        (pa.image("secret/app"), "failed".to_owned()),
+    ]);
+    assert_eq!(outcomes, expected);
+    let shown = tug()
+        .args(["history", "show", record["id"].as_str().unwrap()])
+        .run()
+        .assert_success()
+        .stdout_str();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("-> ") && l.contains("secret/app"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        line.trim_start().starts_with("failed") && line.contains("DENIED"),
+        "{line}"
+    );
+
     for (name, fixture) in &images {
         if name.starts_with("open/") {
             pull_with_skopeo_and_compare(&b, name, fixture);
