@@ -52,7 +52,14 @@ impl SyncSource {
         }
         if !rest.contains('/') {
             // A registry alone: checked as the registry part of a reference.
-            Reference::parse_registry(&format!("{rest}/x")).map_err(|e| error(text, e))?;
+            let r = Reference::parse_registry(&format!("{rest}/x")).map_err(|e| error(text, e))?;
+            if r.registry != rest {
+                return Err(error(
+                    text,
+                    "a registry alone must be a host with a dot or a port, or localhost; \
+                     a repository needs its registry (registry/repository)",
+                ));
+            }
             return Ok(SyncSource::Registry(rest.to_owned()));
         }
         let r = Reference::parse_registry(rest).map_err(|e| error(text, e))?;

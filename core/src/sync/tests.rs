@@ -46,6 +46,10 @@ fn bad_sources_say_what_is_wrong() {
     let e = SyncSource::parse("reg.example/Team/app").unwrap_err();
     assert!(e.to_string().contains("reg.example/Team/app"), "{e}");
     assert!(SyncSource::parse("reg.example/app:bad tag").is_err());
+    // `busybox` alone is a repository of Docker Hub's, not a registry to list.
+    let e = SyncSource::parse("busybox").unwrap_err();
+    assert!(e.reason.contains("registry alone"), "{e}");
+    assert!(SyncSource::parse("localhost").is_ok());
 }
 
 #[test]

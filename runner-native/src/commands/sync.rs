@@ -108,7 +108,16 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let mut cancelled = None;
     for image in images {
-        let source = &sides[&image.source.registry];
+        // Every image's registry is one of the sources' (the core maps them so).
+        let Some(source) = sides.get(&image.source.registry) else {
+            let e = CliError::Usage(format!("{}: not a source registry", image.source.registry));
+            entries.push(Entry::failed(
+                image.source.to_string(),
+                image.target.to_string(),
+                e,
+            ));
+            continue;
+        };
         let mut entry = Entry {
             source: image.source.to_string(),
             target: image.target.to_string(),

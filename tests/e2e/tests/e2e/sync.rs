@@ -314,3 +314,35 @@ fn a_repository_the_source_denies_fails_alone_and_the_rest_is_synced() {
         }
     }
 }
+
+/// Arguments that cannot work are usage errors naming what is wrong, before any request.
+#[test]
+fn bad_filters_shards_and_destinations_are_usage_errors() {
+    let env = Env::new();
+    let run = |args: &[&str], env_shard: Option<&str>| {
+        let mut tug = hermetic(Tug::new(), env.dir.path()).arg("sync");
+        if let Some(s) = env_shard {
+            tug = tug.env("TUG_SHARD", s);
+        }
+        tug.args(args).run().assert_code(2).stderr_str()
+    };
+    let err = run(&["--tags", "v(", "127.0.0.1:1/a", "127.0.0.1:2"], None);
+    assert!(err.contains("--tags \"v(\""), "{err}");
+    let err = run(&["--shard", "3/3", "127.0.0.1:1/a", "127.0.0.1:2"], None);
+    assert!(
+        err.contains("shard \"3/3\"") && err.contains("less than N"),
+        "{err}"
+    );
+    let err = run(&["127.0.0.1:1/a", "127.0.0.1:2"], Some("x"));
+    assert!(err.contains("TUG_SHARD"), "{err}");
+    let err = run(&["127.0.0.1:1/a", "127.0.0.1:2/mirror:v1"], None);
+    assert!(
+        err.contains("destination") && err.contains("own tag"),
+        "{err}"
+    );
+    let err = run(&["busybox", "127.0.0.1:2"], None);
+    assert!(
+        err.contains("source") && err.contains("registry alone"),
+        "{err}"
+    );
+}
