@@ -56,7 +56,8 @@ fn channel() -> &'static (Sender<()>, Receiver<()>) {
     CHANNEL.get_or_init(|| async_channel::bounded(1))
 }
 
-/// Installs the handlers (once, at start).
+/// Installs the handlers (once, at start). On Windows, Ctrl-C, Ctrl-Break and closing the
+/// console window all come through `ctrlc` and stop as Ctrl-C does.
 pub fn install() {
     let _ = ctrlc::set_handler(|| stop(Stop::Int));
     #[cfg(unix)]
