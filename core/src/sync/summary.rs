@@ -28,7 +28,10 @@ pub enum ImageOutcome {
     /// Already there: nothing sent.
     InSync,
     /// To be copied (a dry run stops here).
-    Planned,
+    Planned {
+        /// Blob bytes its manifests name that no image before it in the plan names.
+        bytes: u64,
+    },
     /// Copied.
     Copied {
         /// Blob bytes put on the wire.
@@ -46,7 +49,7 @@ impl ImageOutcome {
     pub fn name(&self) -> &'static str {
         match self {
             ImageOutcome::InSync => "in_sync",
-            ImageOutcome::Planned => "planned",
+            ImageOutcome::Planned { .. } => "planned",
             ImageOutcome::Copied { .. } => "copied",
             ImageOutcome::Failed { .. } => "failed",
         }
@@ -62,7 +65,7 @@ pub struct Summary {
     pub planned: usize,
     /// Images copied.
     pub copied: usize,
-    /// Blob bytes sent by the copies.
+    /// Blob bytes sent by the copies (a dry run: named by the images to copy, each once).
     pub bytes: u64,
     /// The images that failed (as the runner names them), in order.
     pub failed: Vec<String>,
@@ -73,7 +76,10 @@ impl Summary {
     pub fn add(&mut self, name: &str, outcome: &ImageOutcome) {
         match outcome {
             ImageOutcome::InSync => self.in_sync += 1,
-            ImageOutcome::Planned => self.planned += 1,
+            ImageOutcome::Planned { bytes } => {
+                self.planned += 1;
+                self.bytes += bytes;
+            }
             ImageOutcome::Copied { bytes } => {
                 self.copied += 1;
                 self.bytes += bytes;
@@ -86,7 +92,10 @@ impl Summary {
     pub fn line(&self) -> String {
         let mut parts = Vec::new();
         if self.planned > 0 {
-            parts.push(format!("{} to copy", self.planned));
+            parts.push(format!(
+                "{} to copy ({} blob bytes)",
+                self.planned, self.bytes
+            ));
         }
         parts.push(format!("{} copied", self.copied));
         parts.push(format!("{} in sync", self.in_sync));

@@ -171,7 +171,36 @@ fn the_summary_counts_each_outcome_and_names_the_failures() {
     assert_eq!(s.failed, vec!["r/b:1".to_owned()]);
     assert_eq!(s.line(), "2 copied, 1 in sync, 1 failed: r/b:1");
     let mut dry = Summary::default();
-    dry.add("r/a:1", &ImageOutcome::Planned);
-    assert_eq!(dry.line(), "1 to copy, 0 copied, 0 in sync");
-    assert_eq!(ImageOutcome::Planned.name(), "planned");
+    dry.add("r/a:1", &ImageOutcome::Planned { bytes: 7 });
+    dry.add("r/a:2", &ImageOutcome::Planned { bytes: 3 });
+    assert_eq!(dry.line(), "2 to copy (10 blob bytes), 0 copied, 0 in sync");
+    assert_eq!(ImageOutcome::Planned { bytes: 0 }.name(), "planned");
+}
+
+#[test]
+fn a_dry_run_counts_each_blob_named_once() {
+    let config = Digest::sha256_of(b"config");
+    let layer = Digest::sha256_of(b"layer");
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":10}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":1000}}]}}"#
+    );
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    let Named::Blobs(blobs) = named_by(oci, image.as_bytes()).unwrap() else {
+        panic!("an image names blobs");
+    };
+    let mut planned = PlannedBytes::default();
+    assert_eq!(planned.add(&blobs), 1010);
+    assert_eq!(
+        planned.add(&blobs),
+        0,
+        "the same blobs again cost nothing more"
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{oci}","digest":"{}","size":{}}}]}}"#,
+        Digest::sha256_of(image.as_bytes()),
+        image.len()
+    );
+    let children = named_by("application/vnd.oci.image.index.v1+json", index.as_bytes()).unwrap();
+    assert!(matches!(children, Named::Children(c) if c.len() == 1));
+    assert!(named_by(oci, b"not json").is_err());
 }

@@ -10,9 +10,10 @@ use std::time::Instant as Clock;
 
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::listing::{ListKind, ListPlan, Listing};
-use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan};
+use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
 use tug_core::sync::{
-    decide, Decision, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, TagFilter,
+    decide, named_by, Decision, Destination, ImageOutcome, Named, PlannedBytes, Shard, Summary,
+    SyncImage, SyncSource, TagFilter,
 };
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference, RegistryConfig};
 
@@ -107,6 +108,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         chunk_size: settings.chunk_size.value,
     };
     let mut cancelled = None;
+    let mut planned = PlannedBytes::default();
     for image in images {
         // Every image's registry is one of the sources' (the core maps them so).
         let Some(source) = sides.get(&image.source.registry) else {
@@ -121,7 +123,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         let mut entry = Entry {
             source: image.source.to_string(),
             target: image.target.to_string(),
-            outcome: ImageOutcome::Planned,
+            outcome: ImageOutcome::InSync,
             digest: None,
             failure: None,
         };
@@ -131,7 +133,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
             &target,
             platform.as_ref(),
             &config,
-            args.dry_run,
+            args.dry_run.then_some(&mut planned),
             mode,
         ) {
             Ok((outcome, digest)) => {
@@ -294,12 +296,12 @@ fn list(registry: &str, kind: ListKind, side: &Side) -> Result<Vec<String>, CliE
     Ok(listed.items)
 }
 
-/// The digest of the manifest `image` names (with a platform, that platform's).
-fn digest_of(
+/// The manifest `image` names (with a platform, that platform's) and its digest.
+fn manifest_of(
     image: &Reference,
     platform: Option<&Platform>,
     side: &Side,
-) -> Result<Digest, CliError> {
+) -> Result<ManifestReport, CliError> {
     let plan = ManifestPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
@@ -309,7 +311,7 @@ fn digest_of(
         },
     };
     let op = ManifestOp::new(plan, &side.config, Instant::ZERO);
-    Ok(verbs::run(op, Clock::now(), &side.transport, ManifestOp::poll)?.digest)
+    verbs::run(op, Clock::now(), &side.transport, ManifestOp::poll)
 }
 
 /// Checks one image and copies it unless it is in sync (or this is a dry run); its outcome
@@ -320,19 +322,24 @@ fn sync_one(
     target: &Side,
     platform: Option<&Platform>,
     config: &CopyConfig,
-    dry_run: bool,
+    planned: Option<&mut PlannedBytes>,
     mode: ProgressMode,
 ) -> Result<(ImageOutcome, Digest), CliError> {
-    let digest = digest_of(&image.source, platform, source)?;
-    let there = match digest_of(&image.target, None, target) {
-        Ok(d) => Some(d),
+    let manifest = manifest_of(&image.source, platform, source)?;
+    let digest = manifest.digest.clone();
+    let there = match manifest_of(&image.target, None, target) {
+        Ok(r) => Some(r.digest),
         Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
         Err(e) => return Err(e),
     };
     match decide(&digest, there.as_ref()) {
         Decision::InSync => return Ok((ImageOutcome::InSync, digest)),
-        Decision::Copy if dry_run => return Ok((ImageOutcome::Planned, digest)),
-        Decision::Copy => {}
+        Decision::Copy => {
+            if let Some(planned) = planned {
+                let bytes = planned_bytes(&image.source, manifest, source, planned)?;
+                return Ok((ImageOutcome::Planned { bytes }, digest));
+            }
+        }
     }
     let plan = CopyPlan {
         sources: vec![CopySource {
@@ -369,6 +376,40 @@ fn sync_one(
     ))
 }
 
+/// The blob bytes of the image `report` read (its children's, for an index) that no image
+/// planned before it names.
+fn planned_bytes(
+    image: &Reference,
+    report: ManifestReport,
+    side: &Side,
+    planned: &mut PlannedBytes,
+) -> Result<u64, CliError> {
+    let named = |m: &tug_core::pull::FetchedManifest| {
+        named_by(&m.media_type, &m.bytes)
+            .map_err(|e| CliError::Input(format!("{image} ({}): {e}", m.digest)))
+    };
+    let Some(manifest) = report.manifest else {
+        return Ok(0);
+    };
+    let mut bytes = 0;
+    match named(&manifest)? {
+        Named::Blobs(blobs) => bytes += planned.add(&blobs),
+        Named::Children(children) => {
+            for child in children {
+                let mut at = image.clone();
+                at.digest = Some(child.digest.clone());
+                let read = manifest_of(&at, None, side)?;
+                if let Some(m) = &read.manifest {
+                    if let Named::Blobs(blobs) = named(m)? {
+                        bytes += planned.add(&blobs);
+                    }
+                }
+            }
+        }
+    }
+    Ok(bytes)
+}
+
 /// One image's line: the outcome, then where from and where to; a failure's reason on
 /// standard error.
 fn show(e: &Entry) {
@@ -392,7 +433,9 @@ fn report_json(entries: &[Entry], summary: &Summary, shard: Shard, dry_run: bool
                 v["digest"] = d.to_string().into();
             }
             match &e.outcome {
-                ImageOutcome::Copied { bytes } => v["bytes"] = (*bytes).into(),
+                ImageOutcome::Copied { bytes } | ImageOutcome::Planned { bytes } => {
+                    v["bytes"] = (*bytes).into()
+                }
                 ImageOutcome::Failed { error } => v["error"] = error.clone().into(),
                 _ => {}
             }

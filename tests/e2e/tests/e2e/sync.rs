@@ -140,6 +140,17 @@ fn syncs_repositories_with_a_tag_filter_and_a_rerun_sends_no_blob_bytes() {
         with_outcome(&report, "planned"),
         BTreeSet::from([a.image("team/app:v3")])
     );
+    // The bytes to move: the blobs its manifest names (as skopeo reads it).
+    let manifest: Value =
+        serde_json::from_slice(&skopeo::inspect_raw_in(&a, "team/app:v3").unwrap()).unwrap();
+    let blob_bytes = manifest["config"]["size"].as_u64().unwrap()
+        + manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["size"].as_u64().unwrap())
+            .sum::<u64>();
+    assert_eq!(report["summary"]["bytes"], blob_bytes, "{report}");
     assert!(skopeo::inspect_raw_in(&b, "mirror/team/app:v3").is_err());
     // The same plan for people: one line per image, the counts on stderr.
     let out = hermetic(Tug::new(), env.dir.path())
@@ -161,8 +172,9 @@ fn syncs_repositories_with_a_tag_filter_and_a_rerun_sends_no_blob_bytes() {
         out.stdout_str()
     );
     assert!(
-        out.stderr_str()
-            .contains("Plan: 1 to copy, 0 copied, 4 in sync"),
+        out.stderr_str().contains(&format!(
+            "Plan: 1 to copy ({blob_bytes} blob bytes), 0 copied, 4 in sync"
+        )),
         "{}",
         out.stderr_str()
     );
