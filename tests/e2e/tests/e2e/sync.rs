@@ -358,3 +358,63 @@ fn bad_filters_shards_and_destinations_are_usage_errors() {
         "{err}"
     );
 }
+
+/// A multi-platform tag: the dry run counts every platform's blobs, the sync copies the
+/// whole index (the same digest), and a re-run finds it in sync; with `--platform` the
+/// destination's one manifest is compared with that platform's, so a re-run is in sync too.
+#[test]
+fn an_index_is_synced_whole_and_a_platform_alone_stays_in_sync() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let layout = env.path("multi");
+    let (index, children) = crate::common::multi_platform_layout(&layout);
+    push(&a, &layout, "multi/app:v1").assert_success();
+    let blob_bytes: u64 = children
+        .iter()
+        .map(|child| {
+            let raw = skopeo::inspect_raw_in(&a, &format!("multi/app@{child}")).unwrap();
+            let m: Value = serde_json::from_slice(&raw).unwrap();
+            m["config"]["size"].as_u64().unwrap()
+                + m["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["size"].as_u64().unwrap())
+                    .sum::<u64>()
+        })
+        .sum();
+    let whole = [a.image("multi/app"), b.host()];
+    let (out, report) = sync(
+        &env,
+        &[["--dry-run".to_owned()].as_slice(), &whole].concat(),
+    );
+    out.assert_success();
+    assert_eq!(report["summary"]["planned"], 1);
+    assert_eq!(report["summary"]["bytes"], blob_bytes, "{report}");
+
+    let (out, report) = sync(&env, &whole);
+    out.assert_success();
+    assert_eq!(report["summary"]["copied"], 1, "{report}");
+    assert_eq!(skopeo::inspect_raw_in(&b, "multi/app:v1").unwrap(), index);
+    for child in &children {
+        skopeo::inspect_raw_in(&b, &format!("multi/app@{child}")).unwrap();
+    }
+    let (out, report) = sync(&env, &whole);
+    out.assert_success();
+    assert_eq!(report["summary"]["in_sync"], 1, "{report}");
+
+    let one = [
+        "--platform".to_owned(),
+        "linux/arm64".to_owned(),
+        a.image("multi/app"),
+        format!("{}/arm", b.host()),
+    ];
+    let (out, report) = sync(&env, &one);
+    out.assert_success();
+    assert_eq!(report["summary"]["copied"], 1, "{report}");
+    let arm = skopeo::inspect_raw_in(&b, "arm/multi/app:v1").unwrap();
+    assert_eq!(tug_testkit::hashing::sha256_digest(&arm), children[1]);
+    let (out, report) = sync(&env, &one);
+    out.assert_success();
+    assert_eq!(report["summary"]["in_sync"], 1, "{report}");
+}
