@@ -1,0 +1,130 @@
+//! The tokio example against real registries: a push of an OCI layout and a pull back into
+//! one, over TLS with htpasswd Basic auth, and through the fault proxy with one failure
+//! each way that the core retries. Pushed images are checked with skopeo; pulled layouts
+//! against the fixture, and read by skopeo.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tug_testkit::fixtures::{pull_with_skopeo_and_compare, read_layout_image, write_oci_layout};
+use tug_testkit::{
+    skopeo, Fault, FaultProxy, FixtureImage, ImageSpec, Registry, RegistryConfig, Rule,
+};
+
+const USER: &str = "embedder";
+const PASSWORD: &str = "tokio-secret";
+
+/// Runs the example with `args` and returns what it did, after checking it succeeded.
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tug-tokio-runner"))
+        .args(args)
+        .output()
+        .expect("run the example");
+    assert!(
+        out.status.success(),
+        "tug-tokio-runner {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The core's `retrying` events the example printed.
+fn retries(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains(r#""event":"retrying""#))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An image with a layer seen twice, so the push skips a blob it already sent.
+fn image(dir: &Path, seed: u64) -> FixtureImage {
+    let spec = ImageSpec::new(seed)
+        .layer(900_000)
+        .layer(150_000)
+        .repeat_layer(0);
+    write_oci_layout(dir, &spec, "v1")
+}
+
+/// The pulled layout holds exactly the fixture, and skopeo reads it (checking every blob).
+fn check_pulled(dir: &Path, fixture: &FixtureImage) {
+    assert_eq!(&read_layout_image(dir, "v1"), fixture);
+    let copy = tempfile::tempdir().unwrap();
+    skopeo::copy(
+        &format!("oci:{}:v1", dir.display()),
+        &format!("oci:{}:v1", copy.path().display()),
+        skopeo::NO_ARGS,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn pushes_and_pulls_over_tls_with_basic_auth() {
+    let registry = Registry::tls_basic_auth(USER, PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = image(&layout, 171);
+    let ca = registry
+        .ca_file()
+        .expect("a TLS registry has a CA")
+        .to_str()
+        .unwrap();
+    let auth = ["--user", USER, "--password", PASSWORD, "--ca", ca];
+    let target = registry.image("embed/tokio:v1");
+
+    let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
+    pull_with_skopeo_and_compare(&registry, "embed/tokio:v1", &fixture);
+    let stderr = String::from_utf8_lossy(&pushed.stderr);
+    assert!(stderr.contains(r#""event":"manifest_pushed""#), "{stderr}");
+
+    let pulled = dir.path().join("pulled");
+    run(&[&["pull", &target, pulled.to_str().unwrap()], &auth[..]].concat());
+    check_pulled(&pulled, &fixture);
+
+    // Without the CA the registry's certificate is not trusted: the core fails the push.
+    let untrusted = Command::new(env!("CARGO_BIN_EXE_tug-tokio-runner"))
+        .args([
+            "push",
+            layout.to_str().unwrap(),
+            &registry.image("embed/other:v1"),
+        ])
+        .args(&auth[..4])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(!untrusted.status.success());
+    assert!(
+        stderr.contains("TLS error") && stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_failed_upload_and_a_dropped_download_are_retried_by_the_core() {
+    let registry = Registry::start(RegistryConfig::plain().with_basic_auth(USER, PASSWORD));
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = image(&layout, 172);
+    let auth = ["--user", USER, "--password", PASSWORD, "--plain-http"];
+    let target = proxy.image("embed/tokio:v1");
+
+    // The first blob upload's closing PUT gets a 503.
+    let put = proxy.add_rule(Rule::new("PUT", "/blobs/uploads/", Fault::status(503)).times(1));
+    let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
+    assert_eq!(proxy.hits(put), 1);
+    assert_eq!(retries(&pushed).len(), 1, "{:?}", retries(&pushed));
+    pull_with_skopeo_and_compare(&registry, "embed/tokio:v1", &fixture);
+
+    // The big layer's download breaks after 100 kB; the core asks again.
+    let big = format!("/blobs/{}", fixture.layers[0].digest);
+    let get =
+        proxy.add_rule(Rule::new("GET", &big, Fault::DropResponseBody { after: 100_000 }).times(1));
+    let pulled = dir.path().join("pulled");
+    let out = run(&[&["pull", &target, pulled.to_str().unwrap()], &auth[..]].concat());
+    assert_eq!(proxy.hits(get), 1);
+    assert_eq!(retries(&out).len(), 1, "{:?}", retries(&out));
+    check_pulled(&pulled, &fixture);
+}
