@@ -54,13 +54,14 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 /// Whether a transport failure may go away by itself. A local source that cannot be read,
-/// a TLS failure (bad certificate) and a request or response the browser blocked (CORS,
-/// mixed content) will not.
+/// a TLS failure (bad certificate), a server that answers HTTPS in plain HTTP, and a request
+/// or response the browser blocked (CORS, mixed content) will not.
 pub fn is_retryable_transport(err: &TransportError) -> bool {
     !matches!(
         err.kind,
         TransportErrorKind::Source
             | TransportErrorKind::Tls
+            | TransportErrorKind::NotTls
             | TransportErrorKind::Blocked
             | TransportErrorKind::MixedContent
     )

@@ -47,6 +47,14 @@ impl CliError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             CliError::Core(Error::Transport { error, .. })
+                if error.kind == tug_core::http::TransportErrorKind::NotTls =>
+            {
+                Some(
+                    "the registry speaks plain HTTP: use --plain-http (or plain_http = true in \
+                     its config table); --insecure only skips checking an HTTPS certificate",
+                )
+            }
+            CliError::Core(Error::Transport { error, .. })
                 if error.kind == tug_core::http::TransportErrorKind::Tls
                     && error.message.contains("alert") =>
             {

@@ -32,7 +32,6 @@ mod pull;
 mod pulled_blobs;
 mod push;
 mod timer;
-mod xhr_upload;
 
 use tug_core::reference::ReferenceError;
 use wasm_bindgen::prelude::*;

@@ -117,6 +117,34 @@ fn a_socks5_proxy_carries_https() {
 }
 
 #[test]
+fn insecure_against_a_plain_http_registry_points_to_plain_http() {
+    // Reached by name (through the proxy), so the loopback HTTPS-then-HTTP fallback does not
+    // apply: HTTPS meets a server that answers in plain HTTP.
+    let registry = Registry::start(RegistryConfig::plain().with_basic_auth(USER, PASSWORD));
+    let proxy = ConnectProxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    write_oci_layout(&layout, &ImageSpec::new(306).layer(1_000), "v1");
+    let by_name = format!("{NAME}:{}", registry.port());
+    let out = push(
+        tug(&[("HTTPS_PROXY", proxy.url().as_str())]),
+        &registry,
+        &layout,
+        &format!("{by_name}/net/insecure:1"),
+    )
+    .arg("--insecure")
+    .run();
+    assert!(!out.success());
+    let err = out.stderr_str();
+    assert!(err.contains("--plain-http"), "{err}");
+    assert!(
+        proxy.targets().iter().any(|t| t == &by_name),
+        "{:?}",
+        proxy.targets()
+    );
+}
+
+#[test]
 fn http_goes_through_http_proxy() {
     let registry = Registry::start(RegistryConfig::plain().with_basic_auth(USER, PASSWORD));
     let proxy = ConnectProxy::start();

@@ -18,7 +18,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{AbortController, ProgressEvent, XmlHttpRequest, XmlHttpRequestResponseType};
 
-use crate::fetch_transport::{classify, describe_js_error, Message};
+use super::{classify, describe_js_error, Message};
 use crate::timer::Timer;
 
 /// What the request's event handlers saw.

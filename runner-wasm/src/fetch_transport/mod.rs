@@ -30,6 +30,8 @@ use web_sys::{
     Response,
 };
 
+mod xhr_upload;
+
 use crate::blob_source::BlobSources;
 use crate::js;
 use crate::timer::Timer;
@@ -45,7 +47,7 @@ pub enum Message {
     Head(RequestId, ResponseHead),
     Chunk(RequestId, Vec<u8>),
     End(RequestId),
-    /// This many more request body bytes went out (browsers' uploads, [`crate::xhr_upload`]).
+    /// This many more request body bytes went out (browsers' uploads, [`xhr_upload`]).
     Progress(RequestId, u64),
     Failed(RequestId, TransportError),
 }
@@ -146,7 +148,7 @@ impl Transport {
         });
     }
 
-    /// Uploads `body` with `XMLHttpRequest`, reporting its progress ([`crate::xhr_upload`]).
+    /// Uploads `body` with `XMLHttpRequest`, reporting its progress ([`xhr_upload`]).
     fn send_xhr(
         &self,
         req: Request,
@@ -160,7 +162,7 @@ impl Transport {
         let inflight = self.inflight.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let id = req.id;
-            crate::xhr_upload::perform(req, body, &controller, tx).await;
+            xhr_upload::perform(req, body, &controller, tx).await;
             inflight.borrow_mut().remove(&id);
         });
     }
