@@ -4,35 +4,32 @@
 //! against the fixture, and read by skopeo.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::time::Duration;
 
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare, read_layout_image, write_oci_layout};
 use tug_testkit::{
-    skopeo, Fault, FaultProxy, FixtureImage, ImageSpec, Registry, RegistryConfig, Rule,
+    skopeo, Fault, FaultProxy, FixtureImage, ImageSpec, Registry, RegistryConfig, Rule, Tug,
+    TugOutput,
 };
 
 const USER: &str = "embedder";
 const PASSWORD: &str = "tokio-secret";
 
-/// Runs the example with `args` and returns what it did, after checking it succeeded.
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tug-tokio-runner"))
+/// The example with `args`, killed if it runs past a minute (a hang is a failure).
+fn example(args: &[&str]) -> Tug {
+    Tug::with_bin(env!("CARGO_BIN_EXE_tug-tokio-runner"))
         .args(args)
-        .output()
-        .expect("run the example");
-    assert!(
-        out.status.success(),
-        "tug-tokio-runner {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+        .timeout(Duration::from_secs(60))
+}
+
+/// Runs the example with `args` and returns what it did, after checking it succeeded.
+fn run(args: &[&str]) -> TugOutput {
+    example(args).run().assert_success()
 }
 
 /// The core's `retrying` events the example printed.
-fn retries(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
+fn retries(out: &TugOutput) -> Vec<String> {
+    out.stderr_str()
         .lines()
         .filter(|l| l.contains(r#""event":"retrying""#))
         .map(str::to_owned)
@@ -84,17 +81,11 @@ fn pushes_and_pulls_over_tls_with_basic_auth() {
     check_pulled(&pulled, &fixture);
 
     // Without the CA the registry's certificate is not trusted: the core fails the push.
-    let untrusted = Command::new(env!("CARGO_BIN_EXE_tug-tokio-runner"))
-        .args([
-            "push",
-            layout.to_str().unwrap(),
-            &registry.image("embed/other:v1"),
-        ])
-        .args(&auth[..4])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&untrusted.stderr);
-    assert!(!untrusted.status.success());
+    let other = registry.image("embed/other:v1");
+    let untrusted =
+        example(&[&["push", layout.to_str().unwrap(), &other], &auth[..4]].concat()).run();
+    let stderr = untrusted.stderr_str();
+    assert!(!untrusted.success() && !untrusted.timed_out, "{untrusted}");
     assert!(
         stderr.contains("TLS error") && stderr.contains("UnknownIssuer"),
         "{stderr}"
