@@ -4,7 +4,7 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +95,13 @@ impl Transport {
         if let Some(body) = body {
             request = request.body(body);
         }
-        let mut response = request.send().await.map_err(classify)?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| match activity.source_failed() {
+                true => failure(Kind::Source, &format!("blob file: {}", chain(&e))),
+                false => classify(e),
+            })?;
         activity.touch();
         let head = ResponseHead {
             status: response.status(),
@@ -134,12 +140,30 @@ impl Transport {
         let mut file = tokio::fs::File::open(path).await.map_err(source)?;
         file.seek(SeekFrom::Start(start)).await.map_err(source)?;
         let pieces = tokio_util::io::ReaderStream::with_capacity(file.take(len), 128 * 1024);
-        let reported = pieces.then(move |piece| {
-            let (tx, activity) = (tx.clone(), activity.clone());
+        // A file shorter than the plan says fails the body, never sends it short.
+        let sent = Arc::new(AtomicU64::new(0));
+        let whole = futures_util::stream::once({
+            let sent = sent.clone();
             async move {
-                if let Ok(bytes) = &piece {
-                    activity.touch();
-                    let _ = tx.send(Message::Sent(id, bytes.clone())).await;
+                match len - sent.load(Ordering::Relaxed) {
+                    0 => Ok(bytes::Bytes::new()),
+                    left => Err(std::io::Error::other(format!(
+                        "file ended {left} bytes early"
+                    ))),
+                }
+            }
+        });
+        let reported = pieces.chain(whole).then(move |piece| {
+            let (tx, activity, sent) = (tx.clone(), activity.clone(), sent.clone());
+            async move {
+                match &piece {
+                    Ok(bytes) if !bytes.is_empty() => {
+                        sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                        activity.touch();
+                        let _ = tx.send(Message::Sent(id, bytes.clone())).await;
+                    }
+                    Ok(_) => {}
+                    Err(_) => activity.source_failed.store(true, Ordering::Relaxed),
                 }
                 piece
             }
@@ -148,11 +172,13 @@ impl Transport {
     }
 }
 
-/// When a byte last moved either way, for the core's stall deadline.
+/// What a request's task saw: when a byte last moved either way (for the core's stall
+/// deadline), and whether its body's file failed.
 #[derive(Clone)]
 struct Activity {
     origin: Clock,
     last_ms: Arc<AtomicU64>,
+    source_failed: Arc<AtomicBool>,
 }
 
 impl Activity {
@@ -160,7 +186,12 @@ impl Activity {
         Activity {
             origin: Clock::now(),
             last_ms: Arc::default(),
+            source_failed: Arc::default(),
         }
+    }
+
+    fn source_failed(&self) -> bool {
+        self.source_failed.load(Ordering::Relaxed)
     }
 
     fn touch(&self) {
@@ -201,12 +232,7 @@ fn failure(kind: Kind, message: &str) -> TransportError {
 /// What kind of failure a reqwest error is, as far as its error chain tells (the kind
 /// decides retries and the plain-HTTP fallback, in the core).
 fn classify(e: reqwest::Error) -> TransportError {
-    let mut chain = format!("{e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        chain.push_str(&format!(": {s}"));
-        source = s.source();
-    }
+    let chain = chain(&e);
     let kind = if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
         Kind::NotTls
     } else if chain.contains("certificate")
@@ -226,5 +252,71 @@ fn classify(e: reqwest::Error) -> TransportError {
     TransportError {
         kind,
         message: chain,
+    }
+}
+
+/// An error and its sources, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use tug_core::http::{HeaderMap, HeaderValue, Method};
+
+    use super::*;
+
+    /// A blob file shorter than its range (changed since the plan was made) fails the
+    /// request as a source failure, which the core does not retry, after the bytes it had.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_short_blob_file_is_a_source_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("blob");
+        std::fs::write(&file, [7u8; 10]).unwrap();
+        // A server that takes the connection and reads whatever comes.
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/v2/x/blobs/uploads/1",
+            server.local_addr().unwrap()
+        );
+        std::thread::spawn(move || {
+            let (mut conn, _) = server.accept().unwrap();
+            let _ = conn.read_to_end(&mut Vec::new());
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert("content-length", HeaderValue::from_static("100"));
+        let req = Request {
+            id: RequestId(3),
+            method: Method::PATCH,
+            url: url.parse().unwrap(),
+            headers,
+            body: Body::BlobRange {
+                blob: 0,
+                start: 0,
+                end: 100,
+            },
+            deadlines: Default::default(),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        Transport::new(None, vec![file]).unwrap().spawn(req, tx);
+        match rx.recv().await {
+            Some(Message::Sent(RequestId(3), bytes)) => assert_eq!(bytes.len(), 10),
+            _ => panic!("expected the file's 10 bytes reported sent"),
+        }
+        match rx.recv().await {
+            Some(Message::Failed(RequestId(3), error)) => {
+                assert_eq!(error.kind, Kind::Source, "{error}");
+                assert!(error.message.contains("90 bytes early"), "{error}");
+            }
+            _ => panic!("expected the request failed"),
+        }
     }
 }
