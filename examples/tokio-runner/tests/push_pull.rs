@@ -1,9 +1,9 @@
 //! The tokio example against real registries: a push of an OCI layout and a pull back into
-//! one, over TLS with htpasswd Basic auth, and through the fault proxy with one failure
-//! each way that the core retries. Pushed images are checked with skopeo; pulled layouts
+//! one, over TLS with htpasswd Basic auth or token auth, and through the fault proxy with
+//! one failure each way that the core retries. Pushed images are checked with skopeo; pulled layouts
 //! against the fixture, and read by skopeo.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare, read_layout_image, write_oci_layout};
@@ -57,33 +57,44 @@ fn check_pulled(dir: &Path, fixture: &FixtureImage) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Pushes a fresh image to `registry` (TLS, with `USER`'s credentials) and pulls it back;
+/// skopeo checks both. Returns the layout pushed from.
+fn push_and_pull_back(registry: &Registry, dir: &Path, seed: u64) -> PathBuf {
+    let layout = dir.join("layout");
+    let fixture = image(&layout, seed);
+    let ca = registry.ca_file().expect("a TLS registry has a CA");
+    let auth_args = [
+        "--user",
+        USER,
+        "--password",
+        PASSWORD,
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
+    let target = registry.image("embed/tokio:v1");
+
+    let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth_args[..]].concat());
+    pull_with_skopeo_and_compare(registry, "embed/tokio:v1", &fixture);
+    let stderr = pushed.stderr_str();
+    assert!(stderr.contains(r#""event":"manifest_pushed""#), "{stderr}");
+
+    let pulled = dir.join("pulled");
+    run(&[&["pull", &target, pulled.to_str().unwrap()], &auth_args[..]].concat());
+    check_pulled(&pulled, &fixture);
+    layout
+}
+
 #[test]
 fn pushes_and_pulls_over_tls_with_basic_auth() {
     let registry = Registry::tls_basic_auth(USER, PASSWORD);
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let fixture = image(&layout, 171);
-    let ca = registry
-        .ca_file()
-        .expect("a TLS registry has a CA")
-        .to_str()
-        .unwrap();
-    let auth = ["--user", USER, "--password", PASSWORD, "--ca", ca];
-    let target = registry.image("embed/tokio:v1");
-
-    let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
-    pull_with_skopeo_and_compare(&registry, "embed/tokio:v1", &fixture);
-    let stderr = String::from_utf8_lossy(&pushed.stderr);
-    assert!(stderr.contains(r#""event":"manifest_pushed""#), "{stderr}");
-
-    let pulled = dir.path().join("pulled");
-    run(&[&["pull", &target, pulled.to_str().unwrap()], &auth[..]].concat());
-    check_pulled(&pulled, &fixture);
+    let layout = push_and_pull_back(&registry, dir.path(), 171);
+    let auth = ["--user", USER, "--password", PASSWORD];
 
     // Without the CA the registry's certificate is not trusted: the core fails the push.
     let other = registry.image("embed/other:v1");
     let untrusted =
-        example(&[&["push", layout.to_str().unwrap(), &other], &auth[..4]].concat()).run();
+        example(&[&["push", layout.to_str().unwrap(), &other], &auth[..]].concat()).run();
     let stderr = untrusted.stderr_str();
     assert!(!untrusted.success() && !untrusted.timed_out, "{untrusted}");
     assert!(
@@ -118,4 +129,19 @@ fn a_failed_upload_and_a_dropped_download_are_retried_by_the_core() {
     assert_eq!(proxy.hits(get), 1);
     assert_eq!(retries(&out).len(), 1, "{:?}", retries(&out));
     check_pulled(&pulled, &fixture);
+}
+
+#[test]
+fn pushes_and_pulls_with_token_auth() {
+    let registry = Registry::tls_token_auth(USER, PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    push_and_pull_back(&registry, dir.path(), 173);
+    let tokens = registry.token_server().expect("a token server");
+    assert!(
+        tokens
+            .requests()
+            .iter()
+            .any(|r| r.authenticated_as(USER) && r.issued()),
+        "the core got its tokens with the user's credentials"
+    );
 }
