@@ -93,8 +93,9 @@
 //! # Driving the core from another runtime
 //!
 //! A runner for another runtime (tokio, a GUI event loop, a build tool) has the same shape
-//! as tug's two runners — `runner-native/src/driver.rs` (smol + ureq) and
-//! `runner-wasm/src/driver.rs` (`fetch` on the JS event loop). Its duties:
+//! as tug's runners — `runner-native/src/driver.rs` (smol + ureq),
+//! `runner-wasm/src/driver.rs` (`fetch` on the JS event loop) and the example
+//! `examples/tokio-runner` (tokio + reqwest, a push and a pull in ~300 lines). Its duties:
 //!
 //! - One task owns the operation; nothing else touches it. Every input passes a `now`
 //!   measured from one origin of the runner's choosing (a monotonic clock).
