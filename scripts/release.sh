@@ -6,7 +6,9 @@
 #   x86_64-unknown-linux-musl   static (musl), through cargo-zigbuild
 #   aarch64-unknown-linux-gnu   through cargo-zigbuild (zig links for glibc 2.28)
 #   x86_64-pc-windows-gnu       mingw-w64 compiles the C parts and links
-#   aarch64-apple-darwin        through cargo-zigbuild (zig links against macOS's libSystem)
+#   aarch64-apple-darwin        through cargo-zigbuild, only with a macOS SDK: SDKROOT must
+#                               name one (Apple's SDK cannot be fetched here; without it the
+#                               default list leaves macOS out, and asking for it is an error)
 #
 # Installs what it needs (idempotent): the Rust targets, mingw-w64 and zig (scripts/install-deps.sh
 # installs both for the test command), cargo-zigbuild. Signing and publishing are not done here.
@@ -23,7 +25,20 @@ ALL_TARGETS=(
   aarch64-apple-darwin
 )
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=("${ALL_TARGETS[@]}")
+if [ "${#targets[@]}" -eq 0 ]; then
+  for t in "${ALL_TARGETS[@]}"; do
+    case "$t" in
+      *-apple-darwin) [ -n "${SDKROOT:-}" ] || { step "no SDKROOT: leaving out $t"; continue; } ;;
+    esac
+    targets+=("$t")
+  done
+fi
+for t in "${targets[@]}"; do
+  case "$t" in
+    *-apple-darwin) [ -n "${SDKROOT:-}" ] || {
+      echo "release.sh: $t needs a macOS SDK: set SDKROOT to one (MacOSX.sdk)" >&2; exit 2; } ;;
+  esac
+done
 
 ./scripts/install-deps.sh >&2
 # The web page is built into the binary (`tug web`).
@@ -47,17 +62,17 @@ for t in "${targets[@]}"; do
   step "tug $version for $t"
   case "$t" in
     x86_64-unknown-linux-gnu | x86_64-pc-windows-gnu)
-      cargo build --release --locked -p tug --target "$t" ;;
+      cargo build --profile dist --locked -p tug --target "$t" ;;
     aarch64-unknown-linux-gnu)
-      cargo zigbuild --release --locked -p tug --target "$t.2.28" ;;
+      cargo zigbuild --profile dist --locked -p tug --target "$t.2.28" ;;
     *)
-      cargo zigbuild --release --locked -p tug --target "$t" ;;
+      cargo zigbuild --profile dist --locked -p tug --target "$t" ;;
   esac
   exe=tug
   case "$t" in *windows*) exe=tug.exe ;; esac
   name="tug-$version-$t"
   mkdir -p "dist/$name"
-  cp "target/$t/release/$exe" "dist/$name/$exe"
+  cp "target/$t/dist/$exe" "dist/$name/$exe"
   cp README.md SECURITY.md "dist/$name/"
   case "$t" in
     *windows*) (cd dist && python3 -c "import shutil,sys; shutil.make_archive(sys.argv[1], 'zip', '.', sys.argv[1])" "$name") ;;
