@@ -236,6 +236,7 @@ pub(crate) async fn run_copy(
             Wake::Interrupt
         };
         let next = message(&dst_rx).or(stop);
+        pipes.forget_closed();
         let wake = async {
             if pipes.backlogged() {
                 next.or(async {

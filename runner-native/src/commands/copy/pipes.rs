@@ -71,6 +71,13 @@ impl Pipes {
         }
     }
 
+    /// Forgets the pipes whose readers are gone (an upload that failed before the core
+    /// ended its body): their pieces will never be taken, so they must not hold the source
+    /// back.
+    pub fn forget_closed(&mut self) {
+        self.open.retain(|_, pipe| !pipe.is_closed());
+    }
+
     /// Whether a pipe is full: the loop reads nothing more from the source until
     /// [`Pipes::room`].
     pub fn backlogged(&self) -> bool {
@@ -83,7 +90,8 @@ impl Pipes {
     }
 }
 
-/// The reading end of a pipe: an upload's body.
+/// The reading end of a pipe: an upload's body. Dropped (its request done or failed), it
+/// wakes the loop, which may have been waiting on this pipe for room.
 pub struct PipeReader {
     rx: Receiver<Piece>,
     took: Sender<()>,
@@ -109,5 +117,33 @@ impl Read for PipeReader {
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+impl Drop for PipeReader {
+    fn drop(&mut self) {
+        self.rx.close();
+        let _ = self.took.try_send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipe_whose_reader_is_gone_holds_nothing_back() {
+        let mut pipes = Pipes::new();
+        let id = RequestId(7);
+        let reader = pipes.open(id);
+        for _ in 0..PIPE_CHUNKS {
+            pipes.data(id, vec![1; 10]);
+        }
+        assert!(pipes.backlogged());
+        // The upload failed: its body is dropped unread, and the loop is woken.
+        drop(reader);
+        assert!(pipes.took_rx.try_recv().is_ok(), "the loop hears it");
+        pipes.forget_closed();
+        assert!(!pipes.backlogged(), "the source is read again");
     }
 }
