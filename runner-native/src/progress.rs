@@ -612,6 +612,25 @@ impl Totals {
     }
 }
 
+/// The `done` event (`--progress json`) of a push, or of a copy (a push fed from another
+/// registry): what was sent to `reference`.
+pub fn push_done_event(reference: &str, report: &push::PushReport, peak: f64) -> serde_json::Value {
+    serde_json::json!({
+        "event": "done",
+        "reference": reference,
+        "digest": report.manifest_digest,
+        "blobs_uploaded": report.blobs_uploaded,
+        "blobs_skipped": report.blobs_skipped,
+        "blobs_mounted": report.blobs_mounted,
+        "blobs_missing": report.blobs_missing,
+        "bytes_uploaded": report.bytes_uploaded,
+        "bytes_skipped": report.bytes_skipped,
+        "retries": report.retries,
+        "elapsed_ms": report.elapsed.as_millis() as u64,
+        "peak_bytes_per_second": peak,
+    })
+}
+
 /// The final summary line.
 pub fn done_line(t: &Totals) -> String {
     let mut s = format!(

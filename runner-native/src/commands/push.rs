@@ -24,7 +24,7 @@ use crate::driver::drive_with;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::output::{errln, outln};
-use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::progress::{bytes, done_line, push_done_event, Display, ProgressMode, Totals};
 use crate::push_bodies::{BlobSource, PushBodies};
 use crate::source::{Source, SourceSpec};
 use crate::transport::Transport;
@@ -411,21 +411,8 @@ fn print_result(
         target.registry, target.repository, report.manifest_digest
     );
     if progress == ProgressMode::Json {
-        let mut v = serde_json::json!({
-            "event": "done",
-            "dry_run": args.dry_run,
-            "reference": target.to_string(),
-            "digest": report.manifest_digest,
-            "blobs_uploaded": report.blobs_uploaded,
-            "blobs_skipped": report.blobs_skipped,
-            "blobs_mounted": report.blobs_mounted,
-            "blobs_missing": report.blobs_missing,
-            "bytes_uploaded": report.bytes_uploaded,
-            "bytes_skipped": report.bytes_skipped,
-            "retries": report.retries,
-            "elapsed_ms": report.elapsed.as_millis() as u64,
-            "peak_bytes_per_second": peak,
-        });
+        let mut v = push_done_event(&target.to_string(), report, peak);
+        v["dry_run"] = serde_json::json!(args.dry_run);
         if let Some((plain, made)) = compression {
             v["compression"] =
                 serde_json::json!({ "plain_bytes": plain, "compressed_bytes": made });

@@ -22,7 +22,7 @@ use crate::driver::feed;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::output::{errln, outln};
-use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
+use crate::progress::{bytes, done_line, push_done_event, Display, ProgressMode, Totals};
 use crate::transport::{Message, NoBodies, Transport};
 use pipes::Pipes;
 
@@ -100,18 +100,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     history.push_report(&report);
     let mode = display.mode();
     if mode == ProgressMode::Json {
-        let v = serde_json::json!({
-            "event": "done",
-            "reference": dst.to_string(),
-            "digest": report.manifest_digest,
-            "blobs_uploaded": report.blobs_uploaded,
-            "blobs_skipped": report.blobs_skipped,
-            "blobs_mounted": report.blobs_mounted,
-            "bytes_uploaded": report.bytes_uploaded,
-            "retries": report.retries,
-            "elapsed_ms": report.elapsed.as_millis() as u64,
-            "peak_bytes_per_second": display.peak(),
-        });
+        let v = push_done_event(&dst.to_string(), &report, display.peak());
         outln!("{v}");
     } else {
         // People read standard error; standard output is the one line scripts take.
