@@ -37,6 +37,17 @@ impl push::Event {
             push::Event::BlobCommitted { blob, digest, size } => {
                 json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
             }
+            push::Event::UploadSession {
+                blob,
+                digest,
+                location,
+                committed,
+            } => {
+                json!({"event": "upload_session", "blob": blob, "digest": digest, "location": location, "committed": committed})
+            }
+            push::Event::UploadSessionClosed { blob, digest } => {
+                json!({"event": "upload_session_closed", "blob": blob, "digest": digest})
+            }
             push::Event::Retrying(r) => r.json(),
             push::Event::ManifestPushed { digest } => {
                 json!({"event": "manifest_pushed", "digest": digest})

@@ -103,6 +103,33 @@ mod tests {
     }
 
     #[test]
+    fn upload_sessions_reach_js_to_be_kept_and_forgotten() {
+        let digest = Digest::sha256_of(b"layer");
+        let location = "https://r.example/v2/a/blobs/uploads/u1?_state=s".to_owned();
+        let v = push_event(&push::Event::UploadSession {
+            blob: 1,
+            digest: digest.clone(),
+            location: location.clone(),
+            committed: 3 << 20,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"event": "upload_session", "blob": 1, "digest": digest.to_string(),
+                   "location": location, "committed": 3 << 20})
+        );
+        let v = push_event(&push::Event::UploadSessionClosed {
+            blob: 1,
+            digest: digest.clone(),
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"event": "upload_session_closed", "blob": 1, "digest": digest.to_string()})
+        );
+    }
+
+    #[test]
     fn pull_progress_counts_received_bytes() {
         let p = Progress {
             total_bytes: 10,

@@ -69,6 +69,18 @@ export interface PushOptions extends RegistryOptions {
   chunkSize?: number;
   /** Blobs up to this size go in one PUT (default: chunkSize). */
   monolithicMax?: number;
+  /** Upload sessions a previous push left open (its `upload_session` events, kept until
+   *  `upload_session_closed`): a blob the registry still lacks goes on from the offset its
+   *  session confirms, or starts over if the registry forgot it. */
+  resume?: ResumableUpload[];
+}
+/** An open upload session, as an `upload_session` event reports it. */
+export interface ResumableUpload {
+  digest: string;
+  /** The session URL (absolute), as the registry gave it. */
+  location: string;
+  /** Bytes the registry confirmed holding. */
+  committed: number;
 }
 export interface PullOptions extends RegistryOptions {
   /** The platform to take from a multi-platform image (default linux/amd64). */

@@ -4,8 +4,11 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
+use tug_core::push::ResumableUpload;
 use tug_core::retry::RetryPolicy;
-use tug_core::{limits, Credentials, ErrorClass, Reference, RegistryConfig, TransferConfig};
+use tug_core::{
+    limits, Credentials, Digest, ErrorClass, Reference, RegistryConfig, TransferConfig,
+};
 use wasm_bindgen::JsValue;
 
 use crate::errors::js_error;
@@ -118,6 +121,45 @@ impl Options<'_> {
             progress_interval: crate::limits::PROGRESS_INTERVAL,
             ..TransferConfig::default()
         })
+    }
+
+    /// `resume`: the upload sessions a previous run left open, as its `upload_session` events
+    /// said them (`{ digest, location, committed }` each); the core asks each how far it got.
+    pub fn resumable_uploads(&self) -> Result<Vec<ResumableUpload>, JsValue> {
+        let Some(list) = js::get(self.0, "resume") else {
+            return Ok(Vec::new());
+        };
+        if !js_sys::Array::is_array(&list) {
+            return Err(wrong("resume", "an array of { digest, location, committed }"));
+        }
+        js_sys::Array::from(&list)
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let field = |name: &str| format!("resume[{i}].{name}");
+                let session = Options::new(&item);
+                let text = |name: &str| {
+                    session
+                        .string(name)
+                        .ok()
+                        .flatten()
+                        .ok_or_else(|| wrong(&field(name), "a string"))
+                };
+                let digest = text("digest")?
+                    .parse::<Digest>()
+                    .map_err(|e| wrong(&field("digest"), &format!("a digest ({e})")))?;
+                let committed = session
+                    .count("committed")
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| wrong(&field("committed"), "a whole number ≥ 0"))?;
+                Ok(ResumableUpload {
+                    digest,
+                    location: text("location")?,
+                    committed,
+                })
+            })
+            .collect()
     }
 
     /// The object in field `name` (absent: `undefined`, whose fields are all absent).

@@ -39,6 +39,7 @@ pub async fn run(
         .count("monolithicMax")?
         .unwrap_or(limits::default_monolithic_max(BODY_PROGRESS, chunk_size));
     let chunk_size = chunk_size.unwrap_or(limits::default_upload_size(BODY_PROGRESS));
+    let resume = opts.resumable_uploads()?;
 
     let contents = inspect::resolve(&file).await?;
     let name = display_name(&file);
@@ -58,7 +59,8 @@ pub async fn run(
             }
         }
     }
-    let plan = selected.plan;
+    let mut plan = selected.plan;
+    plan.resume = resume;
     let config = PushConfig {
         registry: opts.registry_config(&target)?,
         transfer: opts.transfer_config()?,

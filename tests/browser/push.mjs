@@ -15,6 +15,11 @@
 //   TUG_SCREENSHOTS     directory for screenshots; TUG_SCREENSHOT_NAME their name prefix
 //   TUG_CANCEL_RETRY=1  cancel the push once bytes move (uploads throttled to
 //                       TUG_THROTTLE_BPS), check the page says so, then press Retry
+//   TUG_INTERRUPT=cancel|reload  stop the push (uploads throttled to TUG_THROTTLE_BPS) once
+//                       the page keeps an upload session with TUG_INTERRUPT_AT_BYTES confirmed:
+//                       cancel then Retry, or reload the page then pick the same file and
+//                       push again (report.sessionsAtInterrupt, sessionsBeforeAgain)
+//   TUG_CHUNK_MIB       what to type as the chunk size (MiB)
 //   TUG_RELOAD_CHECK=1  after the push, reload the page and report the history it shows
 //   TUG_CLEAR_HISTORY=1 at the end, clear the history with its button (pressed twice)
 //   TUG_FILE_VIA=drop   drop the file on the page (a drag-and-drop DataTransfer) instead of
@@ -136,9 +141,10 @@ async function main() {
     await page.fill('#repository', repository);
     if (env.TUG_USERNAME) await page.fill('#username', env.TUG_USERNAME);
     if (env.TUG_PASSWORD) await page.fill('#password', env.TUG_PASSWORD);
-    if (env.TUG_RETRIES) {
-      await page.click('details.advanced summary');
-      await page.fill('#retries', env.TUG_RETRIES);
+    if (env.TUG_RETRIES || env.TUG_CHUNK_MIB) {
+      await page.evaluate(() => { document.querySelector('details.advanced').open = true; });
+      if (env.TUG_RETRIES) await page.fill('#retries', env.TUG_RETRIES);
+      if (env.TUG_CHUNK_MIB) await page.fill('#chunk', env.TUG_CHUNK_MIB);
     }
     await shot('-ready');
 
@@ -170,6 +176,8 @@ async function main() {
       await page.waitForSelector('#status[data-state="working"]', { timeout: 10000 });
       await outcome();
       report.timings.retryMs = Date.now() - t0;
+    } else if (env.TUG_INTERRUPT) {
+      await interruptAndPushAgain(page, context, { tar, registryUrl, timeout, outcome, shot, report });
     } else {
       if (env.TUG_SAMPLE_MS) {
         await page.evaluate((every) => {
@@ -248,6 +256,75 @@ async function main() {
     rmSync(profile, { recursive: true, force: true });
   }
   process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+// Runs in the page: the upload sessions the page keeps (tug-web-sessions/uploads).
+async function keptSessions() {
+  if (!(await indexedDB.databases()).some((d) => d.name === 'tug-web-sessions')) return [];
+  const db = await new Promise((res, rej) => {
+    const r = indexedDB.open('tug-web-sessions');
+    r.onsuccess = () => res(r.result);
+    r.onerror = () => rej(r.error);
+  });
+  try {
+    if (!db.objectStoreNames.contains('uploads')) return [];
+    return await new Promise((res, rej) => {
+      const r = db.transaction('uploads').objectStore('uploads').getAll();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+// TUG_INTERRUPT: push throttled, stop once a session confirms TUG_INTERRUPT_AT_BYTES (seen
+// in IndexedDB, polled), then Retry (cancel) or reload, pick the same file and push (reload).
+async function interruptAndPushAgain(page, context, { tar, registryUrl, timeout, outcome, shot, report }) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  const throttle = (bps) => cdp.send('Network.emulateNetworkConditions', {
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bps,
+  });
+  await throttle(Number(env.TUG_THROTTLE_BPS || 4 * 1024 * 1024));
+  const at = Number(env.TUG_INTERRUPT_AT_BYTES || 1);
+  await page.click('#push');
+  const deadline = Date.now() + timeout;
+  let kept = [];
+  while (!kept.some((s) => s.committed >= at)) {
+    if (Date.now() > deadline) throw new Error(`no upload session reached ${at} bytes: ${JSON.stringify(kept)}`);
+    if ((await page.$('#status[data-state="success"], #status[data-state="failed"]'))) {
+      throw new Error(`the push ended before a session reached ${at} bytes: ${JSON.stringify(await readOutcome(page))}`);
+    }
+    await page.waitForTimeout(25);
+    kept = await page.evaluate(keptSessions);
+  }
+  report.sessionsAtInterrupt = kept;
+  if (env.TUG_INTERRUPT === 'cancel') {
+    await page.click('#cancel');
+    await outcome();
+    report.cancelled = await readOutcome(page);
+    await shot('-cancelled');
+    await throttle(-1);
+    report.pushLabelAfterCancel = await page.textContent('#push');
+  } else {
+    // A reload while pushing asks "leave the page?": the user says yes.
+    page.on('dialog', (d) => (d.type() === 'beforeunload' ? d.accept() : d.dismiss()));
+    await page.reload();
+    await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
+    await throttle(-1);
+    await page.setInputFiles('#file-input', tar);
+    await page.waitForSelector('#images:not([hidden])', { timeout: 60000 });
+    report.settingsAfterReload = await page.$$eval('#registry-url, #repository, #chunk', (inputs) =>
+      Object.fromEntries(inputs.map((i) => [i.id, i.value])));
+    await page.fill('#registry-url', registryUrl);
+    if (env.TUG_PASSWORD) await page.fill('#password', env.TUG_PASSWORD);
+  }
+  report.sessionsBeforeAgain = await page.evaluate(keptSessions);
+  await page.click('#push');
+  await page.waitForSelector('#status[data-state="working"]', { timeout: 10000 });
+  await outcome();
+  report.sessionsAfter = await page.evaluate(keptSessions);
 }
 
 async function readOutcome(page) {

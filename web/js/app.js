@@ -6,6 +6,7 @@ import { FieldError, parseDestination, suggestRepository } from './target.js';
 import { cleanMessage, explain } from './explain.js';
 import { Settings } from './settings.js';
 import { History } from './history.js';
+import { Sessions } from './sessions.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,6 +27,10 @@ const state = {
 
 const history = new History();
 const settings = new Settings(globalThis.localStorage);
+// Open upload sessions: Retry, or the same file pushed again after a reload, goes on from
+// the registry's confirmed offset of each layer.
+const sessions = new Sessions();
+const sessionsReady = sessions.init();
 
 // ---------------------------------------------------------------- small DOM helpers
 
@@ -482,7 +487,14 @@ async function startPush(dest, options) {
     size: image.totalSize,
   };
   try {
-    state.handle = state.tug.push(file, dest.target, options, onEvent);
+    const uploads = { registry: dest.origin, repository: dest.repository };
+    await sessionsReady;
+    options.resume = await sessions.resumable(uploads);
+    if (options.resume.length) setStatus('working', `Pushing to ${dest.display}, going on with ${options.resume.length} unfinished upload${options.resume.length === 1 ? '' : 's'}…`);
+    state.handle = state.tug.push(file, dest.target, options, (ev) => {
+      sessions.keep(uploads, ev);
+      onEvent(ev);
+    });
     const result = await state.handle.done;
     const duration = result.durationMs ?? performance.now() - started;
     for (const row of state.rows.values()) {

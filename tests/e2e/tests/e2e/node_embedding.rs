@@ -435,3 +435,78 @@ fn node_copies_registry_to_registry() {
     let pulled = pull_with_skopeo_and_compare_layers(&target, "team/copied:v1", &fixture);
     assert_eq!(result["copy"]["manifestDigest"], pulled.manifest_digest);
 }
+
+/// tug-wasm takes the sessions a cancelled push left open (`resume`, from its
+/// `upload_session` events) and goes on from the registry's confirmed offset: the proxy sees
+/// the image's bytes once, plus at most the chunk cut off by the cancel. A session the
+/// registry does not know (another repository) is started over; a malformed one is an input
+/// error.
+#[test]
+fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
+    const CHUNK: u64 = 256 * 1024;
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(86).layer(3_000_000), "v1");
+    let tar = dir.path().join("image.tar");
+    skopeo_docker_archive(&layout, "v1", &tar, "example/node:v1");
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let output = node()
+        .arg(workspace().join("tests/node/resume.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_TAR", &tar)
+        .env("TUG_TARGET", proxy.image("resume/app:v1"))
+        .env("TUG_TARGET2", proxy.image("resume/other:v1"))
+        .env("TUG_CHUNK", CHUNK.to_string())
+        .env("TUG_AT", (4 * CHUNK).to_string())
+        .env("TUG_OUT", &out)
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/resume.mjs failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    let first = &result["first"];
+    assert_eq!(first["error"]["code"], "cancelled", "{result:#}");
+    let open = first["sessions"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "the big layer's session was open: {result:#}");
+    assert!(open[0]["committed"].as_u64().unwrap() >= 4 * CHUNK, "{result:#}");
+    let again = &result["again"];
+    assert_eq!(again["error"], Value::Null, "{result:#}");
+    assert_eq!(again["sessions"], serde_json::json!([]), "all closed: {result:#}");
+    assert!(
+        again["events"].to_string().contains("upload_session_closed"),
+        "{result:#}"
+    );
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", &fixture);
+    assert_eq!(again["result"]["manifestDigest"], pulled.manifest_digest);
+
+    // Bytes to resume/app: the image once, plus at most the chunk the cancel cut off.
+    let image: u64 = pulled.blobs.values().sum();
+    let sent = proxy.request_body_bytes_to("/v2/resume/app/blobs/uploads/");
+    assert!(
+        sent >= image && sent <= image + CHUNK,
+        "sent {sent} bytes for an image of {image}"
+    );
+    let asked = proxy.requests_matching("GET", "/v2/resume/app/blobs/uploads/");
+    assert!(!asked.is_empty(), "the session's offset was asked");
+
+    // The registry knows no such session in resume/other: it starts over and succeeds.
+    assert_eq!(result["forgotten"]["error"], Value::Null, "{result:#}");
+    let other = pull_with_skopeo_and_compare_layers(&registry, "resume/other:v1", &fixture);
+    assert_eq!(result["forgotten"]["result"]["manifestDigest"], other.manifest_digest);
+
+    let bad = &result["bad"]["error"];
+    assert_eq!(bad["code"], "input", "{result:#}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("resume[0].digest"),
+        "{result:#}"
+    );
+}
