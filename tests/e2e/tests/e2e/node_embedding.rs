@@ -446,6 +446,9 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
     const CHUNK: u64 = 256 * 1024;
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
+    // A chunk the cancel cuts off never reaches the registry in part (distribution 2.8 drops
+    // a session that got half a chunk; the layer would then rightly start over).
+    proxy.buffer_request_bodies(true);
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let fixture = write_oci_layout(&layout, &ImageSpec::new(86).layer(3_000_000), "v1");
@@ -488,9 +491,13 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", &fixture);
     assert_eq!(again["result"]["manifestDigest"], pulled.manifest_digest);
 
-    // Bytes to resume/app: the image once, plus at most the chunk the cancel cut off.
+    // Bytes sent to resume/app: the image once, plus at most the chunk the cancel cut off.
     let image: u64 = pulled.blobs.values().sum();
-    let sent = proxy.request_body_bytes_to("/v2/resume/app/blobs/uploads/");
+    let sent: u64 = proxy
+        .requests_matching("*", "/v2/resume/app/blobs/uploads/")
+        .iter()
+        .map(|r| r.request_body_forwarded + r.request_body_discarded)
+        .sum();
     assert!(
         sent >= image && sent <= image + CHUNK,
         "sent {sent} bytes for an image of {image}"
