@@ -130,7 +130,10 @@ impl Options<'_> {
             return Ok(Vec::new());
         };
         if !js_sys::Array::is_array(&list) {
-            return Err(wrong("resume", "an array of { digest, location, committed }"));
+            return Err(wrong(
+                "resume",
+                "an array of { digest, location, committed }",
+            ));
         }
         js_sys::Array::from(&list)
             .iter()

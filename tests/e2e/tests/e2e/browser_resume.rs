@@ -14,7 +14,9 @@ use tug_testkit::browser::require_browser_tools;
 use tug_testkit::fixtures::{
     pull_with_skopeo_and_compare_layers, skopeo_docker_archive, write_oci_layout,
 };
-use tug_testkit::{tug_bin, FaultProxy, FixtureImage, ImageSpec, Nginx, PagePush, Registry, TugWeb};
+use tug_testkit::{
+    tug_bin, FaultProxy, FixtureImage, ImageSpec, Nginx, PagePush, Registry, TugWeb,
+};
 
 /// The page's chunk size in these tests: a small image still has many chunks.
 const CHUNK: u64 = 1024 * 1024;
@@ -25,7 +27,11 @@ const INTERRUPT_AT: u64 = 4 * 1024 * 1024;
 
 fn docker_archive(dir: &Path, seed: u64) -> (std::path::PathBuf, FixtureImage) {
     let layout = dir.join("layout");
-    let fixture = write_oci_layout(&layout, &ImageSpec::new(seed).layer(100_000).layer(BIG), "v1");
+    let fixture = write_oci_layout(
+        &layout,
+        &ImageSpec::new(seed).layer(100_000).layer(BIG),
+        "v1",
+    );
     let tar = dir.join("image.tar");
     skopeo_docker_archive(&layout, "v1", &tar, "example/resume:v1");
     (tar, fixture)
@@ -76,7 +82,12 @@ fn push_interrupted_then_again(how: &str, seed: u64, repository: &str) -> Value 
         "{}",
         text(&report)
     );
-    assert_eq!(report["sessionsAfter"], serde_json::json!([]), "{}", text(&report));
+    assert_eq!(
+        report["sessionsAfter"],
+        serde_json::json!([]),
+        "{}",
+        text(&report)
+    );
 
     let pulled =
         pull_with_skopeo_and_compare_layers(&registry, &format!("{repository}:v1"), &fixture);
@@ -148,7 +159,12 @@ fn push_interrupted_then_again(how: &str, seed: u64, repository: &str) -> Value 
 #[test]
 fn retry_after_a_cancel_goes_on_from_the_confirmed_offset() {
     let report = push_interrupted_then_again("cancel", 611, "browser/resume-retry");
-    assert_eq!(report["cancelled"]["state"], "cancelled", "{}", text(&report));
+    assert_eq!(
+        report["cancelled"]["state"],
+        "cancelled",
+        "{}",
+        text(&report)
+    );
     assert_eq!(report["pushLabelAfterCancel"], "Retry", "{}", text(&report));
 }
 
@@ -156,5 +172,10 @@ fn retry_after_a_cancel_goes_on_from_the_confirmed_offset() {
 fn a_reload_mid_push_then_the_same_file_pushed_again_resumes() {
     let report = push_interrupted_then_again("reload", 612, "browser/resume-reload");
     // The form came back from the page's remembered settings, the chunk size with it.
-    assert_eq!(report["settingsAfterReload"]["chunk"], "1", "{}", text(&report));
+    assert_eq!(
+        report["settingsAfterReload"]["chunk"],
+        "1",
+        "{}",
+        text(&report)
+    );
 }

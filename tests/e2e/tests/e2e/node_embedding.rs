@@ -479,13 +479,26 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
     let first = &result["first"];
     assert_eq!(first["error"]["code"], "cancelled", "{result:#}");
     let open = first["sessions"].as_array().unwrap();
-    assert_eq!(open.len(), 1, "the big layer's session was open: {result:#}");
-    assert!(open[0]["committed"].as_u64().unwrap() >= 4 * CHUNK, "{result:#}");
+    assert_eq!(
+        open.len(),
+        1,
+        "the big layer's session was open: {result:#}"
+    );
+    assert!(
+        open[0]["committed"].as_u64().unwrap() >= 4 * CHUNK,
+        "{result:#}"
+    );
     let again = &result["again"];
     assert_eq!(again["error"], Value::Null, "{result:#}");
-    assert_eq!(again["sessions"], serde_json::json!([]), "all closed: {result:#}");
+    assert_eq!(
+        again["sessions"],
+        serde_json::json!([]),
+        "all closed: {result:#}"
+    );
     assert!(
-        again["events"].to_string().contains("upload_session_closed"),
+        again["events"]
+            .to_string()
+            .contains("upload_session_closed"),
         "{result:#}"
     );
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", &fixture);
@@ -508,12 +521,18 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
     // The registry knows no such session in resume/other: it starts over and succeeds.
     assert_eq!(result["forgotten"]["error"], Value::Null, "{result:#}");
     let other = pull_with_skopeo_and_compare_layers(&registry, "resume/other:v1", &fixture);
-    assert_eq!(result["forgotten"]["result"]["manifestDigest"], other.manifest_digest);
+    assert_eq!(
+        result["forgotten"]["result"]["manifestDigest"],
+        other.manifest_digest
+    );
 
     let bad = &result["bad"]["error"];
     assert_eq!(bad["code"], "input", "{result:#}");
     assert!(
-        bad["message"].as_str().unwrap().contains("resume[0].digest"),
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .contains("resume[0].digest"),
         "{result:#}"
     );
 }
