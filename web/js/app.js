@@ -6,6 +6,7 @@ import { FieldError, parseDestination, suggestRepository } from './target.js';
 import { cleanMessage, explain } from './explain.js';
 import { Settings } from './settings.js';
 import { History } from './history.js';
+import { initPull } from './pull.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -592,7 +593,7 @@ async function renderHistory() {
     body.append(el('tr', { 'data-outcome': h.outcome },
       el('td', { class: 'when' }, el('span', { text: when.slice(0, 10) }), ' ', el('span', { text: when.slice(11) })),
       el('td', { class: 'target' },
-        el('span', { text: h.target }),
+        el('span', { text: h.operation === 'pull' ? `pulled ${h.target}` : h.target }),
         h.digest ? el('code', { class: 'digest', text: shortDigest(h.digest), title: h.digest }) : null),
       el('td', { class: 'nowrap', text: h.size === null ? '–' : formatBytes(h.size) }),
       el('td', { class: 'nowrap', text: h.durationMs === null ? '–' : formatDuration(h.durationMs) }),
@@ -686,6 +687,7 @@ function readSettings() {
 }
 
 wire();
+initPull({ engine: engineReady, remember });
 for (const [id, value] of Object.entries(settings.load())) $(id).value = value;
 history.init().then(() => {
   if (!history.persistent) {

@@ -1,4 +1,4 @@
-// The history of pushes, kept in IndexedDB (this browser only). Records hold no secrets:
+// The history of pushes and pulls, kept in IndexedDB (this browser only). Records hold no secrets:
 // time, target, digest, size, bytes sent, duration, outcome and the error's code and text.
 
 const DB_NAME = 'tug-web';
@@ -37,12 +37,16 @@ function open() {
 export function sanitize(entry) {
   const pick = (v, type) => (typeof v === type ? v : null);
   return {
+    operation: ['push', 'pull'].includes(entry.operation) ? entry.operation : 'push',
     time: pick(entry.time, 'string') ?? new Date().toISOString(),
     target: pick(entry.target, 'string') ?? '',
     image: pick(entry.image, 'string'),
     digest: pick(entry.digest, 'string'),
     size: pick(entry.size, 'number'),
     bytesSent: pick(entry.bytesSent, 'number'),
+    bytesReceived: pick(entry.bytesReceived, 'number'),
+    file: pick(entry.file, 'string'),
+    format: pick(entry.format, 'string'),
     durationMs: pick(entry.durationMs, 'number'),
     outcome: ['success', 'failed', 'cancelled'].includes(entry.outcome) ? entry.outcome : 'failed',
     errorCode: pick(entry.errorCode, 'string'),

@@ -586,3 +586,104 @@ fn page_modules_pass_their_unit_tests() {
     );
     assert!(stdout.contains("# fail 0"), "{stdout}");
 }
+
+/// Runs `tests/browser/pull.mjs` (the page's Pull panel, saved as a streamed download
+/// through the page's service worker) with `vars`; its report.
+fn page_pull(vars: &[(&str, &std::ffi::OsStr)]) -> Value {
+    let node = require_browser_tools();
+    let dir = browser_test_dir();
+    let mut cmd = std::process::Command::new(node);
+    cmd.arg(dir.join("pull.mjs"))
+        .current_dir(&dir)
+        .env("TUG_TIMEOUT_MS", "60000")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("start node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the pull driver failed ({}):\n{}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
+    use tug_testkit::hashing::sha256_digest;
+    require_browser_tools();
+    let registry = registry_with_auth();
+    let nginx = Nginx::cors_front(&registry);
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    // A plain and a gzip layer: the docker save's entries are decoded both ways.
+    let spec = ImageSpec::new(616).layer(300_000).gzip_layer(2_000_000);
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    // skopeo pushes it through nginx (TLS, htpasswd), as a person's CI would.
+    let ca = nginx.ca_dir();
+    skopeo::copy(
+        &format!("oci:{}:v1", layout.display()),
+        &nginx.docker_ref("pulled/app:v1"),
+        &[
+            "--dest-cert-dir".into(),
+            ca.into_os_string(),
+            "--dest-creds".into(),
+            format!("{USER}:{PASSWORD}").into(),
+        ],
+    )
+    .unwrap();
+    let pushed = skopeo::inspect_raw_in(&registry, "pulled/app:v1").unwrap();
+    let pushed_digest = sha256_digest(&pushed);
+    let diff_ids: Vec<String> = fixture.layers.iter().map(|l| l.diff_id.clone()).collect();
+
+    let shots = tug_testkit::browser::artifacts_dir();
+    for (format, out_name) in [("docker-archive", "pulled.tar"), ("oci-archive", "pulled.oci.tar")] {
+        let out = dir.path().join(out_name);
+        let nginx_url = nginx.url();
+        let shot_name = format!("pull-{format}");
+        let vars: Vec<(&str, &std::ffi::OsStr)> = vec![
+            ("TUG_PAGE_URL", web.url().as_ref()),
+            ("TUG_REGISTRY_URL", nginx_url.as_ref()),
+            ("TUG_PULL_REF", "pulled/app:v1".as_ref()),
+            ("TUG_OUT", out.as_os_str()),
+            ("TUG_FORMAT", format.as_ref()),
+            ("TUG_USERNAME", USER.as_ref()),
+            ("TUG_PASSWORD", PASSWORD.as_ref()),
+            ("TUG_TRUST_CERT", nginx.cert_file().as_os_str()),
+            ("TUG_SCREENSHOTS", shots.as_os_str()),
+            ("TUG_SCREENSHOT_NAME", shot_name.as_ref()),
+        ];
+        let report = page_pull(&vars);
+        assert_eq!(report["state"], "success", "{format}: {}\n{}", text(&report), nginx.error_log());
+        assert_eq!(report["digest"], pushed_digest.as_str(), "{}", text(&report));
+        assert_eq!(report["downloadFailure"], Value::Null, "{}", text(&report));
+        // A single-platform image: the page says so and takes it as it is.
+        assert_eq!(report["platformNote"], "a single-platform image", "{}", text(&report));
+        assert!(report["saveNote"].as_str().unwrap().contains("download"), "{}", text(&report));
+        let history = report["history"].to_string();
+        assert!(history.contains("pulled ") && history.contains("success"), "{history}");
+        assert!(!report.to_string().contains(PASSWORD), "the password shows: {}", text(&report));
+
+        let reference = format!("{format}:{}", out.display());
+        let inspected: Value =
+            serde_json::from_slice(&skopeo::run(["inspect", reference.as_str()]).unwrap()).unwrap();
+        let config = skopeo::run(["inspect", "--config", "--raw", reference.as_str()]).unwrap();
+        assert_eq!(sha256_digest(&config), fixture.config_digest, "{reference}");
+        if format == "oci-archive" {
+            // The manifest as the registry served it, and the blobs as pushed.
+            let raw = skopeo::run(["inspect", "--raw", reference.as_str()]).unwrap();
+            assert_eq!(sha256_digest(&raw), pushed_digest, "{reference}");
+            assert_eq!(inspected["Layers"], serde_json::json!(fixture.layer_digests()), "{inspected}");
+        } else {
+            // A docker save holds uncompressed layers: their digests are the diffIDs.
+            assert_eq!(inspected["Layers"], serde_json::json!(diff_ids), "{inspected}");
+        }
+        // skopeo reads every byte (each blob checked against its digest) into a layout.
+        let copied = dir.path().join(format!("copied-{format}"));
+        skopeo::copy(&reference, &format!("oci:{}:v1", copied.display()), &[] as &[&str]).unwrap();
+    }
+}
