@@ -91,11 +91,13 @@ async function main() {
     await page.waitForSelector('#pull-status[data-state="success"], #pull-status[data-state="failed"], #pull-status[data-state="cancelled"]', { timeout });
     report.state = await page.$eval('#pull-status', (s) => s.dataset.state);
     report.status = await page.textContent('#pull-status-text');
-    if (report.state === 'success') {
-      const d = await download;
+    // The download began when the page opened it (before the first byte): it has an end now.
+    const d = await download.catch(() => null);
+    report.downloadStarted = d !== null;
+    if (d) {
       report.suggestedName = d.suggestedFilename();
-      await d.saveAs(out);
       report.downloadFailure = await d.failure();
+      if (report.downloadFailure === null) await d.saveAs(out);
     }
     report.digest = await page.textContent('#pull-result-digest');
     report.resultFile = await page.textContent('#pull-result-file');
@@ -107,8 +109,24 @@ async function main() {
       message: document.getElementById('pull-error-message').textContent,
     }));
     report.button = await page.textContent('#pull');
-    await page.waitForFunction(() => document.querySelectorAll('#history-body tr').length > 0, null, { timeout: 10000 });
-    report.history = await page.$$eval('#history-body tr', (rows) => rows.map((r) => r.innerText.replace(/\s+/g, ' ').trim()));
+    await page.waitForFunction(() => document.querySelectorAll('#history-body tr[data-outcome]').length > 0, null, { timeout: 10000 });
+    report.history = await page.$$eval('#history-body tr[data-outcome]', (rows) => rows.map((r) => r.innerText.replace(/\s+/g, ' ').trim()));
+    // The newest record opened: its error (in full) and per-blob timings.
+    await page.click('#history-body tr[data-outcome] .toggle');
+    report.historyDetails = await page.evaluate(() => {
+      const first = document.querySelector('#history-body tr[data-outcome]');
+      let error = null;
+      let timings = [];
+      let open = false;
+      for (let next = first.nextElementSibling; next && !next.dataset.outcome; next = next.nextElementSibling) {
+        if (next.classList.contains('history-error-row')) error = next.textContent;
+        if (next.classList.contains('history-more')) {
+          open = !next.hidden;
+          timings = Array.from(next.querySelectorAll('.timings tbody tr')).map((t) => Array.from(t.cells).map((c) => c.textContent));
+        }
+      }
+      return { error, open, timings, actions: Array.from(first.querySelectorAll('button')).map((b) => b.textContent) };
+    });
     if (shots) {
       const path = join(shots, `${shotName}.png`);
       await page.screenshot({ path, fullPage: true });

@@ -37,7 +37,7 @@ function open() {
 export function sanitize(entry) {
   const pick = (v, type) => (typeof v === type ? v : null);
   return {
-    operation: ['push', 'pull'].includes(entry.operation) ? entry.operation : 'push',
+    command: ['push', 'pull'].includes(entry.command) ? entry.command : 'push',
     time: pick(entry.time, 'string') ?? new Date().toISOString(),
     target: pick(entry.target, 'string') ?? '',
     image: pick(entry.image, 'string'),
@@ -52,7 +52,19 @@ export function sanitize(entry) {
     errorCode: pick(entry.errorCode, 'string'),
     message: pick(entry.message, 'string'),
     retries: pick(entry.retries, 'number'),
+    source: pick(entry.source, 'string'),
+    // What was typed, to push or pull again (never credentials).
+    registryUrl: pick(entry.registryUrl, 'string'),
+    repository: pick(entry.repository, 'string'),
+    blobTimings: Array.isArray(entry.blobTimings) ? entry.blobTimings.map(timing).filter(Boolean) : [],
   };
+}
+
+/** One per-blob timing, its fields only (the CLI's `blob_timings` entries). */
+function timing(t) {
+  if (!t || typeof t.digest !== 'string') return null;
+  const n = (v) => (Number.isFinite(v) ? v : 0);
+  return { digest: t.digest, size: n(t.size), start_ms: n(t.start_ms), end_ms: n(t.end_ms), outcome: String(t.outcome ?? ''), retries: n(t.retries) };
 }
 
 /** A history kept in IndexedDB; falls back to memory when IndexedDB cannot be used. */

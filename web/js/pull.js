@@ -7,6 +7,7 @@
 import { formatBytes, formatDuration, formatRate, formatTime } from './format.js';
 import { FieldError, parseDestination } from './target.js';
 import { cleanMessage, explain } from './explain.js';
+import { BlobTimings } from './blob-timings.js';
 import { canPickFile, pickFile, registerDownloads, streamedDownload } from './save-target.js';
 
 const $ = (id) => document.getElementById(id);
@@ -175,7 +176,8 @@ export function initPull({ engine, remember }) {
     const redraw = setInterval(render, REDRAW_MS);
     const context = { registry: dest.origin, pageOrigin: window.location.origin, repository: dest.repository, plainHttp: dest.plainHttp, target: dest.target, operation: 'pull' };
     const started = performance.now();
-    const record = { operation: 'pull', time: new Date().toISOString(), target: dest.display, format };
+    const record = { command: 'pull', time: new Date().toISOString(), target: dest.display, format, registryUrl: $('registry-url').value.trim(), repository: $('pull-ref').value.trim() };
+    const timings = new BlobTimings();
     let output = null;
     try {
       setStatus('working', `Reading ${dest.display}…`);
@@ -184,7 +186,7 @@ export function initPull({ engine, remember }) {
       output = target ? await target.open() : await streamedDownload(name);
       record.file = target ? target.name : name;
       setStatus('working', `Pulling ${dest.display}${platforms?.index ? ` (${platform})` : ''}…`);
-      state.handle = tug.pull(dest.target, { ...registryOptions(dest), platform, format, output }, onEvent);
+      state.handle = tug.pull(dest.target, { ...registryOptions(dest), platform, format, output }, (ev) => { timings.onEvent(ev); onEvent(ev); });
       output = null; // tug-wasm owns it now: it closes or aborts it
       const result = await state.handle.done;
       const duration = result.durationMs ?? performance.now() - started;
@@ -198,7 +200,7 @@ export function initPull({ engine, remember }) {
       $('pull-result').hidden = false;
       setStatus('success', `Pulled ${dest.display} in ${formatDuration(duration)}`);
       setPullLabel(false);
-      await remember({ ...record, digest: result.manifestDigest, size: result.bytesWritten, bytesReceived: result.bytesReceived, durationMs: duration, outcome: 'success', retries: state.retries });
+      await remember({ ...record, digest: result.manifestDigest, size: result.bytesWritten, bytesReceived: result.bytesReceived, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: timings.list() });
     } catch (e) {
       if (output) await output.abort(e).catch(() => {});
       const code = typeof e?.code === 'string' ? e.code : 'network';
@@ -207,7 +209,7 @@ export function initPull({ engine, remember }) {
       $('pull-eta').textContent = '';
       showError(code, e, context);
       setPullLabel(true);
-      await remember({ ...record, durationMs: performance.now() - started, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(e?.message ?? String(e), e?.excerpt), retries: state.retries });
+      await remember({ ...record, durationMs: performance.now() - started, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(e?.message ?? String(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() });
     } finally {
       clearInterval(redraw);
       state.handle = null;

@@ -11,11 +11,11 @@ test('a pull is saved under the repository and tag, .oci.tar for an OCI archive'
 });
 
 test('history records say whether they were a push or a pull, and what a pull saved', () => {
-  const pulled = sanitize({ operation: 'pull', target: 'r/app:1', outcome: 'success', bytesReceived: 7, file: 'app-1.tar', format: 'oci-archive' });
-  assert.equal(pulled.operation, 'pull');
+  const pulled = sanitize({ command: 'pull', target: 'r/app:1', outcome: 'success', bytesReceived: 7, file: 'app-1.tar', format: 'oci-archive' });
+  assert.equal(pulled.command, 'pull');
   assert.equal(pulled.bytesReceived, 7);
   assert.equal(pulled.file, 'app-1.tar');
   assert.equal(pulled.format, 'oci-archive');
-  assert.equal(sanitize({ operation: 'rm -rf', outcome: 'success' }).operation, 'push');
-  assert.equal(sanitize({ outcome: 'success' }).operation, 'push');
+  assert.equal(sanitize({ command: 'rm -rf', outcome: 'success' }).command, 'push');
+  assert.equal(sanitize({ outcome: 'success' }).command, 'push');
 });

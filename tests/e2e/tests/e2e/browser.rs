@@ -666,6 +666,13 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
         assert!(report["saveNote"].as_str().unwrap().contains("download"), "{}", text(&report));
         let history = report["history"].to_string();
         assert!(history.contains("pulled ") && history.contains("success"), "{history}");
+        // Its details: one timing per blob (config and two layers), each downloaded; "Pull again".
+        let details = &report["historyDetails"];
+        assert_eq!(details["open"], true, "{details}");
+        let timings = details["timings"].as_array().unwrap();
+        assert_eq!(timings.len(), 3, "{details}");
+        assert!(timings.iter().all(|t| t[5] == "downloaded"), "{details}");
+        assert!(details["actions"].to_string().contains("Pull again"), "{details}");
         assert!(!report.to_string().contains(PASSWORD), "the password shows: {}", text(&report));
 
         let reference = format!("{format}:{}", out.display());
@@ -677,7 +684,9 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
             // The manifest as the registry served it, and the blobs as pushed.
             let raw = skopeo::run(["inspect", "--raw", reference.as_str()]).unwrap();
             assert_eq!(sha256_digest(&raw), pushed_digest, "{reference}");
-            assert_eq!(inspected["Layers"], serde_json::json!(fixture.layer_digests()), "{inspected}");
+            let manifest: Value = serde_json::from_slice(&pushed).unwrap();
+            let layers: Vec<&Value> = manifest["layers"].as_array().unwrap().iter().map(|l| &l["digest"]).collect();
+            assert_eq!(inspected["Layers"], serde_json::json!(layers), "{inspected}");
         } else {
             // A docker save holds uncompressed layers: their digests are the diffIDs.
             assert_eq!(inspected["Layers"], serde_json::json!(diff_ids), "{inspected}");
@@ -686,4 +695,61 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
         let copied = dir.path().join(format!("copied-{format}"));
         skopeo::copy(&reference, &format!("oci:{}:v1", copied.display()), &[] as &[&str]).unwrap();
     }
+}
+
+/// A layer whose bytes do not match its digest (a proxy serves other bytes of the right
+/// length): the core refuses it, the page says the pull failed, and the streamed download is
+/// aborted — no file is saved.
+#[test]
+fn a_pulled_layer_that_does_not_match_its_digest_leaves_no_file() {
+    use tug_testkit::hashing::sha256_digest;
+    require_browser_tools();
+    let registry = registry_with_auth();
+    let dir = tempfile::tempdir().unwrap();
+    // gzip layers: skopeo pushes them as they are (a plain one it would compress first).
+    let spec = ImageSpec::new(617).gzip_layer(200_000).gzip_layer(900_000);
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "pulled/bad:v1",
+        &[] as &[&str],
+    )
+    .unwrap();
+    // nginx → fault proxy → registry: the big layer's GET gets wrong bytes, every time.
+    let proxy = FaultProxy::start(&registry);
+    let layer = &fixture.layers[1];
+    let wrong = Fault::Respond {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body: vec![0x5a; layer.size as usize],
+    };
+    assert_ne!(sha256_digest(&vec![0x5a; layer.size as usize]), layer.digest);
+    let bad = proxy.add_rule(Rule::new("GET", &format!("/blobs/{}", layer.digest), wrong).always());
+    let nginx = Nginx::cors_front_port(proxy.port());
+    let web = TugWeb::start(&tug_bin());
+    let out = dir.path().join("never.tar");
+    let nginx_url = nginx.url();
+    let report = page_pull(&[
+        ("TUG_PAGE_URL", web.url().as_ref()),
+        ("TUG_REGISTRY_URL", nginx_url.as_ref()),
+        ("TUG_PULL_REF", "pulled/bad:v1".as_ref()),
+        ("TUG_OUT", out.as_os_str()),
+        ("TUG_USERNAME", USER.as_ref()),
+        ("TUG_PASSWORD", PASSWORD.as_ref()),
+        ("TUG_TRUST_CERT", nginx.cert_file().as_os_str()),
+    ]);
+    assert_eq!(report["state"], "failed", "{}", text(&report));
+    assert!(proxy.hits(bad) >= 1);
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&layer.digest[..19]), "the layer is named: {}", text(&report));
+    assert_eq!(report["button"], "Retry", "{}", text(&report));
+    assert!(report["downloadFailure"].is_string(), "the download was aborted: {}", text(&report));
+    assert!(!out.exists(), "a file was saved");
+    let history = report["history"].to_string();
+    assert!(history.contains("failed"), "{history}");
+    // The history row shows the error in full (not only on hover), naming the layer.
+    let error = report["historyDetails"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&layer.digest[..19]), "{}", text(&report));
 }
