@@ -271,7 +271,7 @@ async function readOutcome(page) {
       overall: text('overall-bytes'),
       retryVisible: document.getElementById('push').dataset.retry === 'true',
       pushLabel: text('push'),
-      buttons: Array.from(document.querySelectorAll('.actions button')).map((b) => b.textContent),
+      buttons: Array.from(document.querySelectorAll('#push-form .actions button')).map((b) => b.textContent),
     };
   });
 }
