@@ -164,7 +164,9 @@ impl ArchiveStream {
                 .ok_or_else(|| invalid("the image's config never arrived".into()))?;
             for e in &entries {
                 match &e.content {
-                    SaveContent::Layer { layer, .. } if !self.written.contains_key(&layer.digest) => {
+                    SaveContent::Layer { layer, .. }
+                        if !self.written.contains_key(&layer.digest) =>
+                    {
                         return Err(invalid(format!("layer {} was not written", layer.digest)));
                     }
                     SaveContent::Bytes(bytes) if e.name != entries[0].name => {
@@ -174,8 +176,11 @@ impl ArchiveStream {
                 }
             }
         }
-        self.write(&js_sys::Uint8Array::from(&tar_writer::END_OF_ARCHIVE[..]), 1024)
-            .await?;
+        self.write(
+            &js_sys::Uint8Array::from(&tar_writer::END_OF_ARCHIVE[..]),
+            1024,
+        )
+        .await?;
         JsFuture::from(promise(call(&self.writer, "close", &[])?)?).await?;
         Ok(self.bytes)
     }
@@ -183,7 +188,7 @@ impl ArchiveStream {
     /// Gives up: the stream is aborted, so a file picked with the File System Access API keeps
     /// what it had (nothing of this pull), and a download fails and is removed.
     pub async fn abort(self, reason: &JsValue) {
-        if let Ok(p) = call(&self.writer, "abort", &[reason.clone()]) {
+        if let Ok(p) = call(&self.writer, "abort", std::slice::from_ref(reason)) {
             if let Ok(p) = promise(p) {
                 let _ = JsFuture::from(p).await;
             }
@@ -201,8 +206,11 @@ impl ArchiveStream {
 
     async fn entry(&mut self, name: &str, size: u64, data: &JsValue) -> Result<(), JsValue> {
         let header = tar_writer::file_header(name, size).map_err(|e| invalid(e.to_string()))?;
-        self.write(&js_sys::Uint8Array::from(header.as_slice()), header.len() as u64)
-            .await?;
+        self.write(
+            &js_sys::Uint8Array::from(header.as_slice()),
+            header.len() as u64,
+        )
+        .await?;
         self.write(data, size).await?;
         let pad = tar_writer::padding(size);
         if pad > 0 {
@@ -213,7 +221,7 @@ impl ArchiveStream {
     }
 
     async fn write(&mut self, data: &JsValue, len: u64) -> Result<(), JsValue> {
-        let p = promise(call(&self.writer, "write", &[data.clone()])?)?;
+        let p = promise(call(&self.writer, "write", std::slice::from_ref(data))?)?;
         JsFuture::from(p).await.map_err(|e| {
             js_error(
                 ErrorClass::Input,

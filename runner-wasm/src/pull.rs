@@ -267,27 +267,28 @@ async fn run_streamed(
     let archive = done_rx
         .await
         .map_err(|_| js_error(ErrorClass::Input, "the archive writer was lost"))?;
-    let failure = if let Some(e) = write_error.borrow_mut().take() {
-        Some(e)
-    } else if let Some(e) = store_error {
-        Some(js_error(
-            ErrorClass::Input,
-            &format!("cannot keep a pulled blob: {e}"),
-        ))
-    } else {
-        result.as_ref().err().map(from_core)
+    // The writer's failure first (it made the pull stop), then the sink's, then the pull's.
+    let failure = write_error.borrow_mut().take().or_else(|| {
+        store_error.map(|e| {
+            js_error(
+                ErrorClass::Input,
+                &format!("cannot keep a pulled blob: {e}"),
+            )
+        })
+    });
+    let outcome = match (failure, result) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(from_core(&e)),
+        (None, Ok(report)) => Ok(report),
     };
-    if let Some(e) = failure {
-        archive.abort(&e).await;
-        return Err(e);
-    }
-    let Ok(report) = result else {
-        unreachable!("a failed pull is handled above")
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            archive.abort(&e).await;
+            return Err(e);
+        }
     };
-    let written = match archive.finish().await {
-        Ok(n) => n,
-        Err(e) => return Err(e),
-    };
+    let written = archive.finish().await?;
     let digest = report
         .images
         .first()
@@ -334,15 +335,12 @@ pub async fn platforms(
         .iter()
         .filter_map(|i| i.platform.as_ref().map(ToString::to_string))
         .collect();
-    let default = if listed.iter().any(|p| p == DEFAULT_PLATFORM) || listed.is_empty() {
-        DEFAULT_PLATFORM.to_owned()
-    } else if listed.len() == 1 {
-        listed[0].clone()
-    } else {
-        DEFAULT_PLATFORM.to_owned()
+    let default = match listed.as_slice() {
+        [only] if only != DEFAULT_PLATFORM => only.clone(),
+        _ => DEFAULT_PLATFORM.to_owned(),
     };
     Ok(to_js(&json!({
-        "index": report.root.media_type.contains("index") || report.root.media_type.contains("list"),
+        "index": tug_core::manifest::is_index(&report.root.media_type),
         "digest": report.root.digest,
         "platforms": listed,
         "default": default,

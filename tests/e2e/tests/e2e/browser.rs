@@ -641,7 +641,10 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
     let diff_ids: Vec<String> = fixture.layers.iter().map(|l| l.diff_id.clone()).collect();
 
     let shots = tug_testkit::browser::artifacts_dir();
-    for (format, out_name) in [("docker-archive", "pulled.tar"), ("oci-archive", "pulled.oci.tar")] {
+    for (format, out_name) in [
+        ("docker-archive", "pulled.tar"),
+        ("oci-archive", "pulled.oci.tar"),
+    ] {
         let out = dir.path().join(out_name);
         let nginx_url = nginx.url();
         let shot_name = format!("pull-{format}");
@@ -658,22 +661,52 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
             ("TUG_SCREENSHOT_NAME", shot_name.as_ref()),
         ];
         let report = page_pull(&vars);
-        assert_eq!(report["state"], "success", "{format}: {}\n{}", text(&report), nginx.error_log());
-        assert_eq!(report["digest"], pushed_digest.as_str(), "{}", text(&report));
+        assert_eq!(
+            report["state"],
+            "success",
+            "{format}: {}\n{}",
+            text(&report),
+            nginx.error_log()
+        );
+        assert_eq!(
+            report["digest"],
+            pushed_digest.as_str(),
+            "{}",
+            text(&report)
+        );
         assert_eq!(report["downloadFailure"], Value::Null, "{}", text(&report));
         // A single-platform image: the page says so and takes it as it is.
-        assert_eq!(report["platformNote"], "a single-platform image", "{}", text(&report));
-        assert!(report["saveNote"].as_str().unwrap().contains("download"), "{}", text(&report));
+        assert_eq!(
+            report["platformNote"],
+            "a single-platform image",
+            "{}",
+            text(&report)
+        );
+        assert!(
+            report["saveNote"].as_str().unwrap().contains("download"),
+            "{}",
+            text(&report)
+        );
         let history = report["history"].to_string();
-        assert!(history.contains("pulled ") && history.contains("success"), "{history}");
+        assert!(
+            history.contains("pulled ") && history.contains("success"),
+            "{history}"
+        );
         // Its details: one timing per blob (config and two layers), each downloaded; "Pull again".
         let details = &report["historyDetails"];
         assert_eq!(details["open"], true, "{details}");
         let timings = details["timings"].as_array().unwrap();
         assert_eq!(timings.len(), 3, "{details}");
         assert!(timings.iter().all(|t| t[5] == "downloaded"), "{details}");
-        assert!(details["actions"].to_string().contains("Pull again"), "{details}");
-        assert!(!report.to_string().contains(PASSWORD), "the password shows: {}", text(&report));
+        assert!(
+            details["actions"].to_string().contains("Pull again"),
+            "{details}"
+        );
+        assert!(
+            !report.to_string().contains(PASSWORD),
+            "the password shows: {}",
+            text(&report)
+        );
 
         let reference = format!("{format}:{}", out.display());
         let inspected: Value =
@@ -685,15 +718,33 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
             let raw = skopeo::run(["inspect", "--raw", reference.as_str()]).unwrap();
             assert_eq!(sha256_digest(&raw), pushed_digest, "{reference}");
             let manifest: Value = serde_json::from_slice(&pushed).unwrap();
-            let layers: Vec<&Value> = manifest["layers"].as_array().unwrap().iter().map(|l| &l["digest"]).collect();
-            assert_eq!(inspected["Layers"], serde_json::json!(layers), "{inspected}");
+            let layers: Vec<&Value> = manifest["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| &l["digest"])
+                .collect();
+            assert_eq!(
+                inspected["Layers"],
+                serde_json::json!(layers),
+                "{inspected}"
+            );
         } else {
             // A docker save holds uncompressed layers: their digests are the diffIDs.
-            assert_eq!(inspected["Layers"], serde_json::json!(diff_ids), "{inspected}");
+            assert_eq!(
+                inspected["Layers"],
+                serde_json::json!(diff_ids),
+                "{inspected}"
+            );
         }
         // skopeo reads every byte (each blob checked against its digest) into a layout.
         let copied = dir.path().join(format!("copied-{format}"));
-        skopeo::copy(&reference, &format!("oci:{}:v1", copied.display()), &[] as &[&str]).unwrap();
+        skopeo::copy(
+            &reference,
+            &format!("oci:{}:v1", copied.display()),
+            &[] as &[&str],
+        )
+        .unwrap();
     }
 }
 
@@ -725,7 +776,10 @@ fn a_pulled_layer_that_does_not_match_its_digest_leaves_no_file() {
         headers: vec![("Content-Type".into(), "application/octet-stream".into())],
         body: vec![0x5a; layer.size as usize],
     };
-    assert_ne!(sha256_digest(&vec![0x5a; layer.size as usize]), layer.digest);
+    assert_ne!(
+        sha256_digest(&vec![0x5a; layer.size as usize]),
+        layer.digest
+    );
     let bad = proxy.add_rule(Rule::new("GET", &format!("/blobs/{}", layer.digest), wrong).always());
     let nginx = Nginx::cors_front_port(proxy.port());
     let web = TugWeb::start(&tug_bin());
@@ -743,13 +797,23 @@ fn a_pulled_layer_that_does_not_match_its_digest_leaves_no_file() {
     assert_eq!(report["state"], "failed", "{}", text(&report));
     assert!(proxy.hits(bad) >= 1);
     let message = report["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&layer.digest[..19]), "the layer is named: {}", text(&report));
+    assert!(
+        message.contains(&layer.digest[..19]),
+        "the layer is named: {}",
+        text(&report)
+    );
     assert_eq!(report["button"], "Retry", "{}", text(&report));
-    assert!(report["downloadFailure"].is_string(), "the download was aborted: {}", text(&report));
+    assert!(
+        report["downloadFailure"].is_string(),
+        "the download was aborted: {}",
+        text(&report)
+    );
     assert!(!out.exists(), "a file was saved");
     let history = report["history"].to_string();
     assert!(history.contains("failed"), "{history}");
     // The history row shows the error in full (not only on hover), naming the layer.
-    let error = report["historyDetails"]["error"].as_str().unwrap_or_default();
+    let error = report["historyDetails"]["error"]
+        .as_str()
+        .unwrap_or_default();
     assert!(error.contains(&layer.digest[..19]), "{}", text(&report));
 }
