@@ -12,13 +12,16 @@
 //   TUG_OUT             where to save the downloaded archive (required)
 //   TUG_FORMAT          docker-archive (default) or oci-archive
 //   TUG_PLATFORM        the platform to choose (optional; else the page's default)
+//   TUG_SAVE_VIA=picker the File System Access path instead: showSaveFilePicker answers with a
+//                       file of the origin's private file system (a real FileSystemFileHandle),
+//                       copied to TUG_OUT afterwards (report.picked: its name and size)
 //   TUG_USERNAME, TUG_PASSWORD, TUG_TRUST_CERT, TUG_SCREENSHOTS, TUG_SCREENSHOT_NAME,
 //   TUG_TIMEOUT_MS, TUG_CHROMIUM   as for push.mjs
 // Exit status 0 when the page reached an outcome (the caller judges it), 1 when driving
 // the page failed.
 
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,6 +45,7 @@ async function main() {
   const ref = required('TUG_PULL_REF');
   const out = required('TUG_OUT');
   const format = env.TUG_FORMAT || 'docker-archive';
+  const via = env.TUG_SAVE_VIA || 'download';
   const timeout = Number(env.TUG_TIMEOUT_MS || 120000);
   const executablePath = env.TUG_CHROMIUM || '/usr/bin/chromium';
   if (!existsSync(executablePath)) throw new Error(`${executablePath} not found: run scripts/install-deps.sh`);
@@ -62,15 +66,26 @@ async function main() {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (m) => report.console.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
-    // The service-worker download, not the File System Access picker (see the top).
-    await page.addInitScript(() => {
-      delete window.showSaveFilePicker;
-      delete Window.prototype.showSaveFilePicker;
-    });
+    if (via === 'picker') {
+      // The File System Access path with its dialog answered: the "picked" file is a real
+      // FileSystemFileHandle of the origin's private file system (same createWritable()).
+      await page.addInitScript(() => {
+        window.showSaveFilePicker = async ({ suggestedName }) => {
+          const root = await navigator.storage.getDirectory();
+          window.__tugPicked = suggestedName;
+          return root.getFileHandle(suggestedName, { create: true });
+        };
+      });
+    } else {
+      // The service-worker download, not the File System Access picker (see the top).
+      await page.addInitScript(() => {
+        delete window.showSaveFilePicker;
+        delete Window.prototype.showSaveFilePicker;
+      });
+    }
     await page.goto(pageUrl);
     await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
-    await page.waitForFunction(() => navigator.serviceWorker?.controller || navigator.serviceWorker?.ready, null, { timeout: 10000 });
-    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    if (via !== 'picker') await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
     report.saveNote = await page.textContent('#pull-save-note');
 
     await page.fill('#registry-url', registryUrl);
@@ -86,11 +101,33 @@ async function main() {
     if (env.TUG_PLATFORM) await page.selectOption('#pull-platform', env.TUG_PLATFORM);
     await page.selectOption('#pull-format', format);
 
-    const download = page.waitForEvent('download', { timeout });
+    const download = via === 'picker' ? Promise.reject(new Error('no download')) : page.waitForEvent('download', { timeout });
+    download.catch(() => {});
     await page.click('#pull');
     await page.waitForSelector('#pull-status[data-state="success"], #pull-status[data-state="failed"], #pull-status[data-state="cancelled"]', { timeout });
     report.state = await page.$eval('#pull-status', (s) => s.dataset.state);
     report.status = await page.textContent('#pull-status-text');
+    if (via === 'picker') {
+      // What the picked file holds now, copied out 1 MiB at a time.
+      report.picked = await page.evaluate(async () => {
+        const root = await navigator.storage.getDirectory();
+        const file = await (await root.getFileHandle(window.__tugPicked)).getFile();
+        return { name: window.__tugPicked, size: file.size };
+      });
+      const fd = openSync(out, 'w');
+      for (let at = 0; at < report.picked.size; at += 1 << 20) {
+        const b64 = await page.evaluate(async ({ name, at }) => {
+          const root = await navigator.storage.getDirectory();
+          const file = await (await root.getFileHandle(name)).getFile();
+          const bytes = new Uint8Array(await file.slice(at, at + (1 << 20)).arrayBuffer());
+          let s = '';
+          for (const b of bytes) s += String.fromCharCode(b);
+          return btoa(s);
+        }, { name: report.picked.name, at });
+        writeSync(fd, Buffer.from(b64, 'base64'));
+      }
+      closeSync(fd);
+    }
     // The download began when the page opened it (before the first byte): it has an end now.
     const d = await download.catch(() => null);
     report.downloadStarted = d !== null;

@@ -641,19 +641,23 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
     let diff_ids: Vec<String> = fixture.layers.iter().map(|l| l.diff_id.clone()).collect();
 
     let shots = tug_testkit::browser::artifacts_dir();
-    for (format, out_name) in [
-        ("docker-archive", "pulled.tar"),
-        ("oci-archive", "pulled.oci.tar"),
+    // Both formats as a streamed download (the service worker), and one into a file the
+    // page "picked" (the File System Access path, its dialog answered by the driver).
+    for (format, out_name, via) in [
+        ("docker-archive", "pulled.tar", "download"),
+        ("oci-archive", "pulled.oci.tar", "download"),
+        ("docker-archive", "picked.tar", "picker"),
     ] {
         let out = dir.path().join(out_name);
         let nginx_url = nginx.url();
-        let shot_name = format!("pull-{format}");
+        let shot_name = format!("pull-{format}-{via}");
         let vars: Vec<(&str, &std::ffi::OsStr)> = vec![
             ("TUG_PAGE_URL", web.url().as_ref()),
             ("TUG_REGISTRY_URL", nginx_url.as_ref()),
             ("TUG_PULL_REF", "pulled/app:v1".as_ref()),
             ("TUG_OUT", out.as_os_str()),
             ("TUG_FORMAT", format.as_ref()),
+            ("TUG_SAVE_VIA", via.as_ref()),
             ("TUG_USERNAME", USER.as_ref()),
             ("TUG_PASSWORD", PASSWORD.as_ref()),
             ("TUG_TRUST_CERT", nginx.cert_file().as_os_str()),
@@ -674,7 +678,11 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
             "{}",
             text(&report)
         );
-        assert_eq!(report["downloadFailure"], Value::Null, "{}", text(&report));
+        if via == "download" {
+            assert_eq!(report["downloadFailure"], Value::Null, "{}", text(&report));
+        } else {
+            assert_eq!(report["picked"]["name"], "app-v1.tar", "{}", text(&report));
+        }
         // A single-platform image: the page says so and takes it as it is.
         assert_eq!(
             report["platformNote"],
@@ -682,8 +690,14 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
             "{}",
             text(&report)
         );
+        // The page says where the image goes: a download, or the file the person chooses.
+        let note = if via == "download" {
+            "download"
+        } else {
+            "You choose the file"
+        };
         assert!(
-            report["saveNote"].as_str().unwrap().contains("download"),
+            report["saveNote"].as_str().unwrap().contains(note),
             "{}",
             text(&report)
         );
