@@ -164,6 +164,10 @@ async function main() {
       }
       return { error, open, timings, actions: Array.from(first.querySelectorAll('button')).map((b) => b.textContent) };
     });
+    // The history's Export JSON: a download of the records, in the CLI history's shape.
+    const [exported] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click('#history-export')]);
+    report.exportName = exported.suggestedFilename();
+    report.exported = JSON.parse(readFileSync(await exported.path(), 'utf8'));
     if (shots) {
       const path = join(shots, `${shotName}.png`);
       await page.screenshot({ path, fullPage: true });

@@ -665,6 +665,12 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
             ("TUG_SCREENSHOT_NAME", shot_name.as_ref()),
         ];
         let report = page_pull(&vars);
+        // The page names the file after the repository and tag.
+        let saved = if format == "oci-archive" {
+            "app-v1.oci.tar"
+        } else {
+            "app-v1.tar"
+        };
         assert_eq!(
             report["state"],
             "success",
@@ -681,7 +687,7 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
         if via == "download" {
             assert_eq!(report["downloadFailure"], Value::Null, "{}", text(&report));
         } else {
-            assert_eq!(report["picked"]["name"], "app-v1.tar", "{}", text(&report));
+            assert_eq!(report["picked"]["name"], saved, "{}", text(&report));
         }
         // A single-platform image: the page says so and takes it as it is.
         assert_eq!(
@@ -715,6 +721,18 @@ fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
         assert!(
             details["actions"].to_string().contains("Pull again"),
             "{details}"
+        );
+        // Export JSON: the record in the CLI history's shape (runner-native/src/history.rs).
+        assert_eq!(report["exportName"], "tug-web-history.json");
+        let exported = &report["exported"][0];
+        assert_eq!(exported["command"], "pull", "{exported}");
+        assert_eq!(exported["outcome"], "ok", "{exported}");
+        assert_eq!(exported["digest"], pushed_digest.as_str(), "{exported}");
+        assert_eq!(exported["target"], saved, "{exported}");
+        assert_eq!(
+            exported["blob_timings"].as_array().map(Vec::len),
+            Some(3),
+            "{exported}"
         );
         assert!(
             !report.to_string().contains(PASSWORD),
