@@ -132,6 +132,8 @@ pub struct CopyArgs {
     pub transfer: TransferArgs,
     #[command(flatten)]
     pub result: ResultArgs,
+    #[command(flatten)]
+    pub referrers: crate::commands::copy::referrers::ReferrersArgs,
 }
 
 #[derive(Args, Debug)]

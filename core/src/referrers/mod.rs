@@ -27,6 +27,9 @@ use crate::time::Instant;
 
 pub use carry::{carries, needs_fallback_index, Carry};
 
+/// Whether a copy brings the image's referrers along unless told not to.
+pub const COPY_BY_DEFAULT: bool = true;
+
 /// The `Accept` of a referrers API request and of the fallback tag's index.
 pub const REFERRERS_ACCEPT: &str = crate::manifest::OCI_INDEX;
 

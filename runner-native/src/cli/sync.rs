@@ -37,4 +37,6 @@ pub struct SyncArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub referrers: crate::commands::copy::referrers::ReferrersArgs,
 }

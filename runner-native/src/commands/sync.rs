@@ -17,6 +17,7 @@ use tug_core::sync::{
 };
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference, RegistryConfig};
 
+use super::copy::referrers::{carry, End};
 use super::copy::{run_copy, Sides};
 use super::verbs;
 use crate::cli::sync::SyncArgs;
@@ -135,6 +136,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
             &config,
             args.dry_run.then_some(&mut planned),
             mode,
+            args.referrers.enabled(),
         ) {
             Ok((outcome, digest)) => {
                 entry.outcome = outcome;
@@ -324,6 +326,7 @@ fn sync_one(
     config: &CopyConfig,
     planned: Option<&mut PlannedBytes>,
     mode: ProgressMode,
+    referrers: bool,
 ) -> Result<(ImageOutcome, Digest), CliError> {
     let manifest = manifest_of(&image.source, platform, source)?;
     let digest = manifest.digest.clone();
@@ -368,6 +371,19 @@ fn sync_one(
     ));
     display.finish();
     let report = result?;
+    if referrers {
+        let from = End {
+            image: &image.source,
+            config: &source.config,
+            transport: &source.transport,
+        };
+        let to = End {
+            image: &image.target,
+            config: &target.config,
+            transport: &target.transport,
+        };
+        carry(from, to, &report.manifest_digest, config, mode)?;
+    }
     Ok((
         ImageOutcome::Copied {
             bytes: report.bytes_uploaded,

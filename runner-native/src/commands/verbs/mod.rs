@@ -8,6 +8,7 @@ pub mod blob;
 pub mod list;
 pub mod manifest;
 pub mod modify;
+pub mod referrers;
 
 use std::time::Instant as Clock;
 
