@@ -33,6 +33,7 @@ mod pull;
 mod pull_tar;
 mod push_formats;
 mod quirks;
+mod referrers;
 mod resume;
 mod resume_big;
 mod secrets;
