@@ -135,8 +135,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
             platform.as_ref(),
             &config,
             args.dry_run.then_some(&mut planned),
-            mode,
-            args.referrers.enabled(),
+            (mode, args.referrers.enabled()),
         ) {
             Ok((outcome, digest)) => {
                 entry.outcome = outcome;
@@ -317,7 +316,7 @@ fn manifest_of(
 }
 
 /// Checks one image and copies it unless it is in sync (or this is a dry run); its outcome
-/// and the source's digest.
+/// and the source's digest. `referrers`: what is attached to a copied image follows it.
 fn sync_one(
     image: &SyncImage,
     source: &Side,
@@ -325,8 +324,7 @@ fn sync_one(
     platform: Option<&Platform>,
     config: &CopyConfig,
     planned: Option<&mut PlannedBytes>,
-    mode: ProgressMode,
-    referrers: bool,
+    (mode, referrers): (ProgressMode, bool),
 ) -> Result<(ImageOutcome, Digest), CliError> {
     let manifest = manifest_of(&image.source, platform, source)?;
     let digest = manifest.digest.clone();
