@@ -117,6 +117,16 @@ fn sync_brings_the_signature_and_the_sbom_and_no_referrers_does_not() {
         "{}",
         out.stderr_str()
     );
+
+    // The whole repository: its referrers tags are listed (and reported) as tags too.
+    let out = env
+        .tug()
+        .args(["sync", "--plain-http", "--json"])
+        .arg(a.image("team/app"))
+        .arg(format!("{}/whole", b.host()))
+        .run();
+    out.assert_success();
+    assert_eq!(arrived(&b, "whole/team/app", &att), (true, true));
 }
 
 #[test]
