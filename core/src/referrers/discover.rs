@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use url::Url;
+
 use crate::digest::Digest;
 use crate::engine::{Cx, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
@@ -37,6 +39,9 @@ pub(super) struct Calls {
     subject: Option<Digest>,
     api: bool,
     by_subject: Vec<Referrer>,
+    /// The referrers API's next page (its last page's `Link`), and the pages asked so far.
+    api_next: Option<Url>,
+    api_asked: Vec<Url>,
     /// What each cosign tag held, by its number.
     tagged: Vec<Option<Referrer>>,
     pending: usize,
@@ -53,6 +58,8 @@ impl Calls {
             plan,
             api: false,
             by_subject: Vec::new(),
+            api_next: None,
+            api_asked: Vec::new(),
             tagged: vec![None; COSIGN_SUFFIXES.len()],
             pending: 0,
             attempts: HashMap::new(),
@@ -134,8 +141,27 @@ impl Calls {
             return Ok(());
         }
         self.api = true;
-        self.by_subject = referrers_of_index(body)
+        let page = referrers_of_index(body)
             .map_err(|m| self.protocol(Call::Api, format!("the referrers list: {m}")))?;
+        self.by_subject.extend(page);
+        // A registry may answer in pages, the next one named by `Link`.
+        let next = match (head.header("link"), self.api_asked.last()) {
+            (Some(link), Some(asked)) => crate::listing::link::next_page(link, asked),
+            _ => None,
+        };
+        if let Some(next) = next {
+            if self.api_asked.contains(&next) {
+                let message =
+                    format!("its next-page link points back to a page already read ({next})");
+                return Err(self.protocol(Call::Api, message));
+            }
+            self.api_next = Some(next);
+            if let Some(r) = self.redirects.get_mut(&Call::Api) {
+                r.clear();
+            }
+            self.attempts.remove(&Call::Api);
+            self.issue(Call::Api, cx);
+        }
         Ok(())
     }
 }
@@ -179,12 +205,11 @@ impl Protocol for Calls {
                 .endpoint
                 .manifest(repo, &self.plan.reference)
                 .map_err(bad_url)?,
-            Call::Api => {
-                let Some(subject) = &self.subject else {
-                    return Ok(None);
-                };
-                cx.endpoint.referrers(repo, subject).map_err(bad_url)?
-            }
+            Call::Api => match (&self.api_next, &self.subject) {
+                (Some(next), _) => next.clone(),
+                (None, Some(subject)) => cx.endpoint.referrers(repo, subject).map_err(bad_url)?,
+                (None, None) => return Ok(None),
+            },
             Call::Index | Call::Cosign(_) => {
                 let Some(tag) = self.tag(call) else {
                     return Ok(None);
@@ -197,6 +222,10 @@ impl Protocol for Calls {
             _ => MANIFEST_ACCEPT,
         };
         headers.insert("accept", HeaderValue::from_static(accept));
+        if call == Call::Api {
+            // What the page's `Link` is relative to.
+            self.api_asked.push(url.clone());
+        }
         let url = match self.redirects.get(&call).and_then(|r| r.target.clone()) {
             Some(u) => u,
             None => url,

@@ -399,3 +399,48 @@ fn carries_keep_cosign_tags_and_subject_digests() {
     report.subject_indexed = true;
     assert!(!needs_fallback_index(&c[0], &report));
 }
+
+#[test]
+fn a_paginated_referrers_answer_is_read_page_after_page() {
+    let other = Referrer {
+        digest: Digest::sha256_of(b"second page"),
+        ..sbom_entry()
+    };
+    let api_path = format!("/v2/team/app/referrers/{}", subject());
+    let (result, sent) = discover(&subject().to_string(), |req| match req.url.path() {
+        "/v2/" => (ResponseHead::new(200), Vec::new()),
+        p if p == api_path && req.url.query() == Some("page=2") => {
+            ok(crate::manifest::OCI_INDEX, index_of(&[&other]))
+        }
+        p if p == api_path => {
+            let (head, body) = ok(crate::manifest::OCI_INDEX, index_of(&[&sbom_entry()]));
+            let link = format!(r#"<{api_path}?page=2>; rel="next""#);
+            (head.with_header("Link", &link), body)
+        }
+        _ => not_found(),
+    });
+    let found = result.unwrap();
+    assert_eq!(found.referrers, vec![sbom_entry(), other]);
+    let pages = sent.iter().filter(|r| r.url.path() == api_path).count();
+    assert_eq!(pages, 2);
+}
+
+#[test]
+fn a_referrers_page_linking_back_is_an_error() {
+    let api_path = format!("/v2/team/app/referrers/{}", subject());
+    let (result, _) = discover(&subject().to_string(), |req| match req.url.path() {
+        "/v2/" => (ResponseHead::new(200), Vec::new()),
+        p if p == api_path => {
+            let (head, body) = ok(crate::manifest::OCI_INDEX, index_of(&[&sbom_entry()]));
+            (
+                head.with_header("Link", &format!(r#"<{api_path}>; rel="next""#)),
+                body,
+            )
+        }
+        _ => not_found(),
+    });
+    let Err(Error::Protocol { message, .. }) = result else {
+        panic!("{result:?}")
+    };
+    assert!(message.contains("points back"), "{message}");
+}
