@@ -1,5 +1,6 @@
 //! The command line (the registry verbs' and inspect's arguments in `cli/verbs.rs`).
 
+pub mod referrers;
 pub mod sync;
 pub mod verbs;
 
@@ -133,7 +134,7 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub result: ResultArgs,
     #[command(flatten)]
-    pub referrers: crate::commands::copy::referrers::ReferrersArgs,
+    pub referrers: referrers::ReferrersArgs,
 }
 
 #[derive(Args, Debug)]

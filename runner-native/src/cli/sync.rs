@@ -38,5 +38,5 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub transfer: TransferArgs,
     #[command(flatten)]
-    pub referrers: crate::commands::copy::referrers::ReferrersArgs,
+    pub referrers: super::referrers::ReferrersArgs,
 }
