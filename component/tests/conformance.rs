@@ -19,7 +19,8 @@ use tug_core::{Digest, Instant};
 use tug_sansio_kit::model::basic;
 use tug_sansio_kit::{BearerAuth, Fault, RegistryModel};
 
-const TARGET: &str = "registry.example:5000/team/app:v1";
+/// The model answers uploads with `Location`s on 127.0.0.1:5000.
+const TARGET: &str = "127.0.0.1:5000/team/app:v1";
 
 /// An OCI layout in memory: a config and one 3000-byte layer, named `v1`.
 fn layout() -> BTreeMap<String, Vec<u8>> {
@@ -113,7 +114,7 @@ fn input_json(i: &Input) -> Value {
 fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec<u8>>) -> Vec<Value> {
     let mut steps = Vec::new();
     let mut now: u64 = 0;
-    let mut feed = |steps: &mut Vec<Value>, now: u64, input: Input| {
+    let feed = |steps: &mut Vec<Value>, now: u64, input: Input| {
         steps.push(json!({"in": input_json(&input), "now": now}));
         op.handle(now, input).expect("the contract is kept");
     };
@@ -209,9 +210,14 @@ fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec
 }
 
 /// Compares `steps` with the scenario's file (or writes it, with `TUG_UPDATE_CONFORMANCE=1`).
-fn check(name: &str, steps: Vec<Value>) -> Vec<Value> {
+fn check(name: &str, options: &str, steps: Vec<Value>) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("conformance/{name}.json"));
-    let transcript = serde_json::to_string_pretty(&json!({ "scenario": name, "steps": steps })).unwrap();
+    let transcript = serde_json::to_string_pretty(&json!({
+        "scenario": name,
+        "target": TARGET,
+        "options": serde_json::from_str::<Value>(options).unwrap(),
+        "steps": steps,
+    })).unwrap();
     if std::env::var_os("TUG_UPDATE_CONFORMANCE").is_some() {
         std::fs::write(&path, transcript + "\n").unwrap();
     } else {
@@ -230,8 +236,9 @@ fn outputs<'a>(steps: &'a [Value], key: &'a str) -> impl Iterator<Item = &'a Val
 fn a_push_whose_upload_fails_once_is_retried() {
     let mut model = RegistryModel::default();
     model.fault(Fault::on(http::Method::PUT, "/blobs/uploads/").status(503));
-    let op = Operation::push(TARGET, r#"{"plainHttp": true}"#).unwrap();
-    let steps = check("push-retry", record(op, &mut model, &layout()));
+    let options = r#"{"plainHttp": true}"#;
+    let op = Operation::push(TARGET, options).unwrap();
+    let steps = check("push-retry", options, record(op, &mut model, &layout()));
     let retrying = outputs(&steps, "event").filter(|e| e["event"] == "retrying").count();
     assert_eq!(retrying, 1);
     let finished = outputs(&steps, "finished").next().unwrap();
@@ -247,7 +254,7 @@ fn a_push_answered_401_gets_a_token_and_retries() {
     };
     let options = r#"{"plainHttp": true, "username": "user", "password": "pass"}"#;
     let op = Operation::push(TARGET, options).unwrap();
-    let steps = check("push-token", record(op, &mut model, &layout()));
+    let steps = check("push-token", options, record(op, &mut model, &layout()));
     assert!(!model.token_requests.is_empty(), "a token was asked for");
     let sends: Vec<_> = outputs(&steps, "send").collect();
     assert!(sends.iter().any(|s| s["url"].as_str().unwrap().starts_with("http://auth.example/")));

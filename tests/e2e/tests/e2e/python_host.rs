@@ -156,3 +156,27 @@ fn python_host_retries_come_from_the_core() {
     assert_eq!(retries(&out).len(), 1, "{:?}", retries(&out));
     check_pulled(&pulled, &fixture);
 }
+
+/// One contract everywhere: the conformance scenarios the native run wrote
+/// (`component/conformance/*.json`, checked by `component/tests/conformance.rs`) replayed
+/// through the WebAssembly component from Python give the same outputs, one for one.
+#[test]
+fn the_component_replays_the_conformance_scenarios() {
+    let dir = workspace().join("component/conformance");
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 2, "scenarios in {}: {scenarios:?}", dir.display());
+    let out = Tug::with_bin(python())
+        .arg(workspace().join("embed/python/conformance.py"))
+        .args(&scenarios)
+        .env("PYTHONPATH", workspace().join("embed/python"))
+        .timeout(Duration::from_secs(120))
+        .run()
+        .assert_success();
+    let summary = format!("{} passed, 0 failed", scenarios.len());
+    assert!(out.stdout_str().contains(&summary), "{out}");
+}
