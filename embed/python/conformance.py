@@ -9,7 +9,7 @@ import json
 import sys
 from types import SimpleNamespace
 
-from tug_embed import Core
+from tug_embed.core import Core
 
 
 def output_json(tag, p):
@@ -60,7 +60,7 @@ def replay(core, scenario):
     first = scenario["steps"][0]["out"]
     assert "read-file" in first, "a push scenario starts by reading the layout"
     options = scenario.get("options", {})
-    op = core.push(scenario["target"], options)
+    op = core.start("push", scenario["target"], options)
     for i, step in enumerate(scenario["steps"]):
         if "in" in step:
             tag, payload = input_value(step["in"])

@@ -18,25 +18,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tug_embed", description=__doc__.split("\n\n")[1])
     parser.add_argument("command", choices=["push", "pull"])
     parser.add_argument("places", nargs=2, metavar="PLACE")
-    parser.add_argument("--user")
-    parser.add_argument("--password")
     parser.add_argument("--ca", help="PEM file of the CA to trust for HTTPS")
     parser.add_argument("--plain-http", action="store_true", default=None)
-    parser.add_argument("--name", help="push: which image of the layout")
-    parser.add_argument("--platform", help="pull: os/arch (default linux/amd64)")
-    parser.add_argument("--jobs", type=int)
-    parser.add_argument("--retries", type=int)
+    for flag in ("--user", "--password", "--name", "--platform"):  # --name: push, --platform: pull
+        parser.add_argument(flag)
+    for flag in ("--jobs", "--retries"):
+        parser.add_argument(flag, type=int)
     args = parser.parse_args(argv)
     options = {"plainHttp": args.plain_http, "username": args.user, "password": args.password,
                "jobs": args.jobs, "retries": args.retries, "userAgent": "tug-embed-python"}
     core = Core()
+    push = args.command == "push"
+    layout, image = args.places if push else reversed(args.places)
+    extra = {"name": args.name} if push else {"platform": args.platform}
     try:
-        if args.command == "push":
-            layout, image = args.places
-            op = core.push(image, dict(options, name=args.name))
-        else:
-            image, layout = args.places
-            op = core.pull(image, dict(options, platform=args.platform))
+        op = core.start(args.command, image, dict(options, **extra))
         report = drive(core, op, Transport(layout, args.ca), Layout(layout))
     except Failed as e:
         print(f"tug_embed: {args.command} failed: {e}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """tug-core's WebAssembly component (component/wit/tug.wit), loaded with wasmtime-py."""
 
+import json
 import os
 
 import wasmtime
@@ -41,7 +42,7 @@ class Core:
             return instance.get_func(self.store, instance.get_export_index(self.store, name, iface))
 
         self._funcs = {name: export(name) for name in (
-            "push", "pull", "version", "[method]operation.poll",
+            "push", "pull", "[method]operation.poll",
             "[method]operation.handle", "[method]operation.cancel")}
 
     def _call(self, name, *args):
@@ -50,22 +51,14 @@ class Core:
         func.post_return(self.store)
         return result
 
-    def _start(self, name, place, options):
-        result = self._call(name, place, json_text(options))
+    def start(self, kind, place, options):
+        """A `push` (to `place`, of the layout the host reads) or a `pull` (of `place`, into
+        the layout the host writes), with `options` as the WIT `push` documents them."""
+        options = json.dumps({k: v for k, v in options.items() if v is not None})
+        result = self._call(kind, place, options)
         if isinstance(result, wc.Record):  # result<operation, failure>: the failure
             raise Failed(result.__dict__["class"], result.message)
         return result
-
-    def push(self, target, options):
-        """A push to `target` of the layout the host reads."""
-        return self._start("push", target, options)
-
-    def pull(self, source, options):
-        """A pull of `source` into the layout the host writes."""
-        return self._start("pull", source, options)
-
-    def version(self):
-        return self._call("version")
 
     def poll(self, op):
         """The next output as (tag, payload), or None until an input."""
@@ -79,8 +72,3 @@ class Core:
 
     def cancel(self, op):
         self._call("[method]operation.cancel", op)
-
-
-def json_text(options):
-    import json
-    return json.dumps({k: v for k, v in options.items() if v is not None})

@@ -7,7 +7,6 @@ import os
 import queue
 import sys
 import time
-from types import SimpleNamespace
 
 from .core import Failed
 
@@ -19,7 +18,6 @@ def drive(core, op, transport, layout, show=None):
 
     def now():
         return time.monotonic_ns() - origin
-
     while True:
         deadline = None
         while (out := core.poll(op)) is not None:
@@ -54,12 +52,6 @@ def drive(core, op, transport, layout, show=None):
         except KeyboardInterrupt:
             core.cancel(op)
             continue
-        if tag == "response":
-            request_id, status, headers = payload
-            payload = (request_id, SimpleNamespace(status=status, headers=headers))
-        elif tag == "transport-failed":
-            request_id, kind, message = payload
-            payload = (request_id, SimpleNamespace(kind=kind, message=message))
         core.handle(op, now(), tag, payload)
 
 
@@ -73,17 +65,13 @@ class Layout:
         return os.path.join(self.root, *relative.split("/"))
 
     def read(self, relative, max_len):
-        try:
+        if os.path.isfile(self.path(relative)):
             with open(self.path(relative), "rb") as f:
                 return f.read(max_len)
-        except FileNotFoundError:
-            return None
+        return None
 
     def size(self, relative):
-        try:
-            return os.stat(self.path(relative)).st_size
-        except FileNotFoundError:
-            return None
+        return os.stat(self.path(relative)).st_size if os.path.isfile(self.path(relative)) else None
 
     def write(self, relative, offset, data):
         path = self.path(relative)
@@ -93,7 +81,5 @@ class Layout:
             f.write(data)
 
     def remove(self, relative):
-        try:
+        if os.path.exists(self.path(relative)):
             os.remove(self.path(relative))
-        except FileNotFoundError:
-            pass

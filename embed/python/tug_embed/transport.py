@@ -9,6 +9,7 @@ import socket
 import ssl
 import threading
 import urllib.parse
+from types import SimpleNamespace as Record
 
 CHUNK = 1 << 20
 
@@ -23,20 +24,15 @@ class Transport:
     def send(self, req):
         threading.Thread(target=self._run, args=(req,), daemon=True).start()
 
-    def abort(self, request_id):
-        conn = self.open.pop(request_id, None)
-        if conn is not None:
-            conn.close()
-
-    def _connect(self, url):
-        if url.scheme == "https":
-            return http.client.HTTPSConnection(url.hostname, url.port, context=self.tls, timeout=300)
-        return http.client.HTTPConnection(url.hostname, url.port, timeout=300)
+    def abort(self, request_id):  # the core gave up on it: close its connection
+        self.open.pop(request_id, http.client.HTTPConnection("unused")).close()
 
     def _run(self, req):
         post = self.messages.put
         url = urllib.parse.urlsplit(req.url)
-        conn = self.open[req.id] = self._connect(url)
+        tls = {"context": self.tls} if url.scheme == "https" else {}
+        connection = http.client.HTTPSConnection if tls else http.client.HTTPConnection
+        conn = self.open[req.id] = connection(url.hostname, url.port, timeout=300, **tls)
         try:
             target = url.path + ("?" + url.query if url.query else "")
             conn.putrequest(req.method, target, skip_accept_encoding=True)
@@ -52,14 +48,15 @@ class Transport:
             elif body is not None:
                 self._send_range(conn, req.id, body, post)
             resp = conn.getresponse()
-            post(("response", (req.id, resp.status, resp.getheaders())))
+            post(("response", (req.id, Record(status=resp.status, headers=resp.getheaders()))))
             while chunk := resp.read1(CHUNK):
                 post(("body-chunk", (req.id, chunk)))
             post(("body-end", req.id))
         except SourceError as e:
-            post(("transport-failed", (req.id, "source", str(e))))
+            post(("transport-failed", (req.id, Record(kind="source", message=str(e)))))
         except Exception as e:  # noqa: BLE001 - every failure below HTTP goes to the core
-            post(("transport-failed", (req.id, error_kind(e), f"{type(e).__name__}: {e}")))
+            failure = Record(kind=error_kind(e), message=f"{type(e).__name__}: {e}")
+            post(("transport-failed", (req.id, failure)))
         finally:
             self.open.pop(req.id, None)
             conn.close()
@@ -89,10 +86,6 @@ def error_kind(e):
     """The WIT `transport-error-kind` of a Python exception."""
     if isinstance(e, ssl.SSLError):
         return "not-tls" if "WRONG_VERSION_NUMBER" in str(e) else "tls"
-    if isinstance(e, (socket.timeout, TimeoutError)):
-        return "timeout"
-    if isinstance(e, (ConnectionRefusedError, socket.gaierror)):
-        return "connect"
-    if isinstance(e, (OSError, http.client.HTTPException)):
-        return "io"
-    return "other"
+    kinds = [((socket.timeout, TimeoutError), "timeout"), ((ConnectionRefusedError, socket.gaierror), "connect"),
+             ((OSError, http.client.HTTPException), "io")]
+    return next((kind for types, kind in kinds if isinstance(e, types)), "other")
