@@ -48,8 +48,14 @@ fn headers_out(map: &HeaderMap) -> Vec<(String, String)> {
 fn headers_in(headers: &[(String, String)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
-        let bytes: Vec<u8> = value.chars().map(|c| u8::try_from(c).unwrap_or(b'?')).collect();
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_bytes(&bytes)) {
+        let bytes: Vec<u8> = value
+            .chars()
+            .map(|c| u8::try_from(c).unwrap_or(b'?'))
+            .collect();
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_bytes(&bytes),
+        ) {
             map.append(n, v);
         }
     }
@@ -58,7 +64,10 @@ fn headers_in(headers: &[(String, String)]) -> HeaderMap {
 
 /// A core request as the WIT request; `source(blob)` names the file of plan blob `blob`.
 /// `None` for a body the component cannot describe (a streamed blob: never planned here).
-pub fn request(req: http::Request, source: impl Fn(usize) -> Option<String>) -> Option<sansio::Request> {
+pub fn request(
+    req: http::Request,
+    source: impl Fn(usize) -> Option<String>,
+) -> Option<sansio::Request> {
     let body = match req.body {
         Body::Empty => sansio::Body::Empty,
         Body::Bytes(bytes) => sansio::Body::Bytes(bytes),
@@ -106,7 +115,9 @@ fn response_head(head: ResponseHead) -> http::ResponseHead {
 pub fn feed(op: &mut impl Operation, now: Instant, input: Input) -> Result<(), String> {
     use tug_core::Input as I;
     let result = match input {
-        Input::Response((id, head)) => op.handle_input(now, I::Response(RequestId(id), response_head(head))),
+        Input::Response((id, head)) => {
+            op.handle_input(now, I::Response(RequestId(id), response_head(head)))
+        }
         Input::BodyChunk((id, data)) => op.handle_input(now, I::BodyChunk(RequestId(id), &data)),
         Input::BodyEnd(id) => op.handle_input(now, I::BodyEnd(RequestId(id))),
         Input::BodySent((id, data)) => op.handle_input(now, I::BodySent(RequestId(id), &data)),

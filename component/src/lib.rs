@@ -28,8 +28,8 @@ use bindings::exports::tug::core::sansio::{self, Failure, Input, Output};
 
 /// An operation behind the WIT resource: a push (reading its layout first) or a pull.
 enum Running {
-    Push(push::LayoutPush),
-    Pull(pull::LayoutPull),
+    Push(Box<push::LayoutPush>),
+    Pull(Box<pull::LayoutPull>),
 }
 
 /// The `operation` resource (WIT methods take `&self`; the state lives in a `RefCell`).
@@ -63,13 +63,13 @@ impl Operation {
     /// A push, as the WIT `push` starts it (for native use: the conformance test).
     pub fn push(target: &str, options: &str) -> Result<Operation, Failure> {
         let op = push::LayoutPush::new(target, options)?;
-        Ok(Operation(RefCell::new(Running::Push(op))))
+        Ok(Operation(RefCell::new(Running::Push(Box::new(op)))))
     }
 
     /// A pull, as the WIT `pull` starts it.
     pub fn pull(source: &str, options: &str) -> Result<Operation, Failure> {
         let op = pull::LayoutPull::new(source, options)?;
-        Ok(Operation(RefCell::new(Running::Pull(op))))
+        Ok(Operation(RefCell::new(Running::Pull(Box::new(op)))))
     }
 }
 

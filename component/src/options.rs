@@ -36,8 +36,7 @@ impl Options {
         if text.trim().is_empty() {
             return Ok(Options::default());
         }
-        serde_json::from_str(text)
-            .map_err(|e| failure(ErrorClass::Usage, &format!("options: {e}")))
+        serde_json::from_str(text).map_err(|e| failure(ErrorClass::Usage, &format!("options: {e}")))
     }
 
     /// How to reach `reference`'s registry.
@@ -63,7 +62,10 @@ impl Options {
                 seed: self.seed.unwrap_or(defaults.retry.seed),
                 ..RetryPolicy::default()
             },
-            user_agent: self.user_agent.clone().unwrap_or(defaults.user_agent.clone()),
+            user_agent: self
+                .user_agent
+                .clone()
+                .unwrap_or(defaults.user_agent.clone()),
             ..defaults
         })
     }
@@ -84,11 +86,16 @@ impl Options {
 fn out_of_range<T: std::fmt::Display>(name: &str, range: &std::ops::RangeInclusive<T>) -> Failure {
     failure(
         ErrorClass::Usage,
-        &format!("option {name:?} must be from {} to {}", range.start(), range.end()),
+        &format!(
+            "option {name:?} must be from {} to {}",
+            range.start(),
+            range.end()
+        ),
     )
 }
 
 /// Parses an image reference as the CLI does, or a `usage` failure naming it.
 pub fn reference(text: &str) -> Result<Reference, Failure> {
-    Reference::parse_registry(text).map_err(|e| failure(ErrorClass::Usage, &format!("image {text:?}: {e}")))
+    Reference::parse_registry(text)
+        .map_err(|e| failure(ErrorClass::Usage, &format!("image {text:?}: {e}")))
 }

@@ -29,11 +29,19 @@ fn blob_path(digest: &Digest) -> String {
 
 /// Where blob `digest` is written until it is verified.
 fn temp_path(digest: &Digest) -> String {
-    format!("blobs/{}/.partial-{}", digest.algorithm().name(), digest.hex())
+    format!(
+        "blobs/{}/.partial-{}",
+        digest.algorithm().name(),
+        digest.hex()
+    )
 }
 
 fn whole_file(path: String, data: Vec<u8>) -> Output {
-    Output::Write(FileWrite { path, offset: 0, data })
+    Output::Write(FileWrite {
+        path,
+        offset: 0,
+        data,
+    })
 }
 
 impl LayoutPull {
@@ -42,7 +50,9 @@ impl LayoutPull {
         let source = options::reference(source)?;
         let options = Options::parse(options)?;
         let platform = match &options.platform {
-            Some(text) => text.parse::<Platform>().map_err(|e| failure(ErrorClass::Usage, &format!("platform {text:?}: {e}")))?,
+            Some(text) => text
+                .parse::<Platform>()
+                .map_err(|e| failure(ErrorClass::Usage, &format!("platform {text:?}: {e}")))?,
             None => Platform::default_for_arch("x86_64"),
         };
         let plan = PullPlan {
@@ -87,9 +97,15 @@ impl LayoutPull {
                     }
                 }
                 pull::Output::Abort(id) => Output::Abort(id.0),
-                pull::Output::Write { digest, offset, data } => {
-                    Output::Write(FileWrite { path: temp_path(&digest), offset, data })
-                }
+                pull::Output::Write {
+                    digest,
+                    offset,
+                    data,
+                } => Output::Write(FileWrite {
+                    path: temp_path(&digest),
+                    offset,
+                    data,
+                }),
                 pull::Output::Commit { digest } => Output::Rename(FileRename {
                     source: temp_path(&digest),
                     target: blob_path(&digest),
@@ -105,7 +121,8 @@ impl LayoutPull {
                     match result {
                         Ok(report) => {
                             self.queued = self.layout_files(&report);
-                            self.queued.push_back(Output::Finished(Ok(self.report(&report))));
+                            self.queued
+                                .push_back(Output::Finished(Ok(self.report(&report))));
                             return self.queued.pop_front();
                         }
                         Err(e) => Output::Finished(Err(convert::error(&e))),
@@ -132,8 +149,14 @@ impl LayoutPull {
                 "annotations": { ANNOTATION_REF_NAME: self.source.manifest_ref() },
             }],
         });
-        files.push_back(whole_file("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
-        files.push_back(whole_file("index.json".into(), index.to_string().into_bytes()));
+        files.push_back(whole_file(
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ));
+        files.push_back(whole_file(
+            "index.json".into(),
+            index.to_string().into_bytes(),
+        ));
         files
     }
 

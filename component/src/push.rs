@@ -12,9 +12,15 @@ use crate::options::{self, Options};
 
 enum State {
     /// Reading the layout; `asked` while the host has not answered the last step.
-    Resolving { resolver: SourceResolver, asked: bool },
+    Resolving {
+        resolver: Box<SourceResolver>,
+        asked: bool,
+    },
     /// Pushing; `sources[i]` is the layout file of plan blob `i`.
-    Pushing { push: Box<Push>, sources: Vec<String> },
+    Pushing {
+        push: Box<Push>,
+        sources: Vec<String>,
+    },
     /// The finished output was taken.
     Done,
 }
@@ -45,7 +51,10 @@ impl LayoutPush {
             target,
             options,
             config,
-            state: State::Resolving { resolver: SourceResolver::for_directory(), asked: false },
+            state: State::Resolving {
+                resolver: Box::new(SourceResolver::for_directory()),
+                asked: false,
+            },
             now: Instant::ZERO,
             next: None,
         })
@@ -98,7 +107,9 @@ impl LayoutPush {
                     },
                     push::Output::Timeout(at) => Output::WaitUntil(convert::nanos(at)),
                     push::Output::Finished(result) => {
-                        let finished = result.map(|r| report(&self.target, &r)).map_err(|e| convert::error(&e));
+                        let finished = result
+                            .map(|r| report(&self.target, &r))
+                            .map_err(|e| convert::error(&e));
                         self.state = State::Done;
                         Output::Finished(finished)
                     }
@@ -120,13 +131,19 @@ impl LayoutPush {
             match &blob.location {
                 BlobLocation::File { path } => sources.push(path.clone()),
                 BlobLocation::TarRange { entry, .. } => {
-                    let message = format!("layout: blob {} is a tar entry ({entry}), not a file", blob.digest);
+                    let message = format!(
+                        "layout: blob {} is a tar entry ({entry}), not a file",
+                        blob.digest
+                    );
                     return Err(Output::Finished(Err(failure(ErrorClass::Input, &message))));
                 }
             }
         }
         let push = Push::new(built.plan, self.config.clone(), self.now);
-        self.state = State::Pushing { push: Box::new(push), sources };
+        self.state = State::Pushing {
+            push: Box::new(push),
+            sources,
+        };
         Ok(())
     }
 
@@ -150,7 +167,9 @@ impl LayoutPush {
                 Ok(())
             }
             (State::Resolving { .. }, Input::Timeout) => Ok(()),
-            (State::Resolving { .. }, _) => Err("the layout is still being read: only file and size inputs".into()),
+            (State::Resolving { .. }, _) => {
+                Err("the layout is still being read: only file and size inputs".into())
+            }
             (State::Pushing { push, .. }, input) => convert::feed(&mut **push, now, input),
             // Inputs after the end are about requests the push no longer waits for.
             (State::Done, _) => Ok(()),
@@ -161,7 +180,10 @@ impl LayoutPush {
         match &mut self.state {
             State::Pushing { push, .. } => push.cancel(),
             State::Resolving { .. } => {
-                self.next = Some(Output::Finished(Err(failure(ErrorClass::Cancelled, "cancelled"))));
+                self.next = Some(Output::Finished(Err(failure(
+                    ErrorClass::Cancelled,
+                    "cancelled",
+                ))));
             }
             State::Done => {}
         }

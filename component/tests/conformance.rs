@@ -30,9 +30,7 @@ fn layout() -> BTreeMap<String, Vec<u8>> {
         Digest::sha256_of(&layer)
     )
     .into_bytes();
-    let descriptor = |media: &str, data: &[u8]| {
-        json!({"mediaType": media, "digest": Digest::sha256_of(data).to_string(), "size": data.len()})
-    };
+    let descriptor = |media: &str, data: &[u8]| json!({"mediaType": media, "digest": Digest::sha256_of(data).to_string(), "size": data.len()});
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -46,7 +44,10 @@ fn layout() -> BTreeMap<String, Vec<u8>> {
     let index = json!({"schemaVersion": 2, "manifests": [index_entry]});
     let blob = |data: &[u8]| format!("blobs/sha256/{}", Digest::sha256_of(data).hex());
     BTreeMap::from([
-        ("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
         ("index.json".into(), index.to_string().into_bytes()),
         (blob(&manifest), manifest.clone()),
         (blob(&config), config.clone()),
@@ -65,7 +66,9 @@ fn output_json(o: &Output) -> Value {
             let body = match &r.body {
                 Body::Empty => json!("empty"),
                 Body::Bytes(b) => json!({"bytes": hex::encode(b)}),
-                Body::Range(r) => json!({"range": {"source": r.source, "start": r.start, "end": r.end}}),
+                Body::Range(r) => {
+                    json!({"range": {"source": r.source, "start": r.start, "end": r.end}})
+                }
             };
             json!({"send": {"id": r.id, "method": r.method, "url": r.url,
                             "headers": headers_json(&r.headers), "body": body}})
@@ -100,7 +103,15 @@ fn input_json(i: &Input) -> Value {
         Input::BodySent((id, d)) => json!({"body-sent": [id, hex::encode(d)]}),
         Input::BodyProgress((id, n)) => json!({"body-progress": [id, n]}),
         Input::TransportFailed((id, e)) => {
-            let kind = format!("{:?}", e.kind).to_lowercase();
+            let kind = match e.kind {
+                TransportErrorKind::Connect => "connect",
+                TransportErrorKind::Tls => "tls",
+                TransportErrorKind::NotTls => "not-tls",
+                TransportErrorKind::Io => "io",
+                TransportErrorKind::Timeout => "timeout",
+                TransportErrorKind::Source => "source",
+                TransportErrorKind::Other => "other",
+            };
             json!({"transport-failed": [id, {"kind": kind, "message": e.message}]})
         }
         Input::Timeout => json!("timeout"),
@@ -111,7 +122,11 @@ fn input_json(i: &Input) -> Value {
 
 /// Runs `op` against `model` with the layout `files`, answering one request at a time, 1 ms
 /// apart; returns the transcript.
-fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec<u8>>) -> Vec<Value> {
+fn record(
+    op: Operation,
+    model: &mut RegistryModel,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Value> {
     let mut steps = Vec::new();
     let mut now: u64 = 0;
     let feed = |steps: &mut Vec<Value>, now: u64, input: Input| {
@@ -132,7 +147,9 @@ fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec
                 Output::Send(req) => pending.push_back(req),
                 Output::WaitUntil(t) => timer = Some(t),
                 Output::ReadFile(f) => {
-                    let data = files.get(&f.path).map(|d| d[..d.len().min(f.max_len as usize)].to_vec());
+                    let data = files
+                        .get(&f.path)
+                        .map(|d| d[..d.len().min(f.max_len as usize)].to_vec());
                     feed(&mut steps, now, Input::File((f.path, data)));
                     answered = true;
                 }
@@ -161,7 +178,10 @@ fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec
             }
             let mut headers = HeaderMap::new();
             for (n, v) in &req.headers {
-                headers.append(HeaderName::try_from(n.as_str()).unwrap(), HeaderValue::try_from(v.as_str()).unwrap());
+                headers.append(
+                    HeaderName::try_from(n.as_str()).unwrap(),
+                    HeaderValue::try_from(v.as_str()).unwrap(),
+                );
             }
             let core_req = http::Request {
                 id: RequestId(req.id),
@@ -185,18 +205,28 @@ fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec
                     feed(&mut steps, now, Input::Response((req.id, head)));
                     let cut = reply.cut.unwrap_or(reply.body.len()).min(reply.body.len());
                     if cut > 0 {
-                        feed(&mut steps, now, Input::BodyChunk((req.id, reply.body[..cut].to_vec())));
+                        feed(
+                            &mut steps,
+                            now,
+                            Input::BodyChunk((req.id, reply.body[..cut].to_vec())),
+                        );
                     }
                     match reply.cut {
                         Some(_) => {
-                            let e = TransportError { kind: TransportErrorKind::Io, message: "connection reset".into() };
+                            let e = TransportError {
+                                kind: TransportErrorKind::Io,
+                                message: "connection reset".into(),
+                            };
                             feed(&mut steps, now, Input::TransportFailed((req.id, e)));
                         }
                         None => feed(&mut steps, now, Input::BodyEnd(req.id)),
                     }
                 }
                 Err(e) => {
-                    let e = TransportError { kind: TransportErrorKind::Other, message: e.message };
+                    let e = TransportError {
+                        kind: TransportErrorKind::Other,
+                        message: e.message,
+                    };
                     feed(&mut steps, now, Input::TransportFailed((req.id, e)));
                 }
             }
@@ -204,26 +234,36 @@ fn record(op: Operation, model: &mut RegistryModel, files: &BTreeMap<String, Vec
             now = now.max(t);
             feed(&mut steps, now, Input::Timeout);
         } else {
-            panic!("the operation waits for nothing: {}", Value::from(steps).to_string());
+            panic!("the operation waits for nothing: {}", Value::from(steps));
         }
     }
 }
 
 /// Compares `steps` with the scenario's file (or writes it, with `TUG_UPDATE_CONFORMANCE=1`).
-fn check(name: &str, options: &str, steps: Vec<Value>) -> Vec<Value> {
+fn check(name: &str, kind: &str, options: &str, steps: Vec<Value>) -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("conformance/{name}.json"));
     let transcript = serde_json::to_string_pretty(&json!({
         "scenario": name,
-        "target": TARGET,
+        "operation": kind,
+        "image": TARGET,
         "options": serde_json::from_str::<Value>(options).unwrap(),
         "steps": steps,
-    })).unwrap();
+    }))
+    .unwrap();
     if std::env::var_os("TUG_UPDATE_CONFORMANCE").is_some() {
         std::fs::write(&path, transcript + "\n").unwrap();
     } else {
-        let written = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (TUG_UPDATE_CONFORMANCE=1 writes it)", path.display()));
-        assert!(written.trim_end() == transcript, "{name}: the run differs from {}", path.display());
+        let written = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (TUG_UPDATE_CONFORMANCE=1 writes it)",
+                path.display()
+            )
+        });
+        assert!(
+            written.trim_end() == transcript,
+            "{name}: the run differs from {}",
+            path.display()
+        );
     }
     steps
 }
@@ -238,8 +278,15 @@ fn a_push_whose_upload_fails_once_is_retried() {
     model.fault(Fault::on(http::Method::PUT, "/blobs/uploads/").status(503));
     let options = r#"{"plainHttp": true}"#;
     let op = Operation::push(TARGET, options).unwrap();
-    let steps = check("push-retry", options, record(op, &mut model, &layout()));
-    let retrying = outputs(&steps, "event").filter(|e| e["event"] == "retrying").count();
+    let steps = check(
+        "push-retry",
+        "push",
+        options,
+        record(op, &mut model, &layout()),
+    );
+    let retrying = outputs(&steps, "event")
+        .filter(|e| e["event"] == "retrying")
+        .count();
     assert_eq!(retrying, 1);
     let finished = outputs(&steps, "finished").next().unwrap();
     assert_eq!(finished["ok"]["blobs_uploaded"], 2, "{finished}");
@@ -249,15 +296,79 @@ fn a_push_whose_upload_fails_once_is_retried() {
 #[test]
 fn a_push_answered_401_gets_a_token_and_retries() {
     let mut model = RegistryModel {
-        bearer: Some(BearerAuth { basic: Some(basic("user", "pass")), ..BearerAuth::default() }),
+        bearer: Some(BearerAuth {
+            basic: Some(basic("user", "pass")),
+            ..BearerAuth::default()
+        }),
         ..RegistryModel::default()
     };
     let options = r#"{"plainHttp": true, "username": "user", "password": "pass"}"#;
     let op = Operation::push(TARGET, options).unwrap();
-    let steps = check("push-token", options, record(op, &mut model, &layout()));
+    let steps = check(
+        "push-token",
+        "push",
+        options,
+        record(op, &mut model, &layout()),
+    );
     assert!(!model.token_requests.is_empty(), "a token was asked for");
     let sends: Vec<_> = outputs(&steps, "send").collect();
-    assert!(sends.iter().any(|s| s["url"].as_str().unwrap().starts_with("http://auth.example/")));
+    assert!(sends.iter().any(|s| s["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://auth.example/")));
     let finished = outputs(&steps, "finished").next().unwrap();
     assert!(finished.get("ok").is_some(), "{finished}");
+}
+
+#[test]
+fn a_pull_whose_download_is_cut_off_is_retried() {
+    let files = layout();
+    let mut model = RegistryModel::default();
+    for (path, data) in &files {
+        if path.starts_with("blobs/") {
+            model.put_blob(data);
+        }
+    }
+    let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    let digest: Digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let manifest = &files[&format!("blobs/sha256/{}", digest.hex())];
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
+    model.put_manifest("team/app", "v1", manifest, media_type);
+    model.cut_next_blob_after = Some(100);
+    let options = r#"{"plainHttp": true}"#;
+    let op = Operation::pull(TARGET, options).unwrap();
+    let steps = check(
+        "pull-retry",
+        "pull",
+        options,
+        record(op, &mut model, &BTreeMap::new()),
+    );
+    let retrying = outputs(&steps, "event")
+        .filter(|e| e["event"] == "retrying")
+        .count();
+    assert_eq!(retrying, 1);
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert_eq!(
+        finished["ok"]["manifest_digest"],
+        digest.to_string(),
+        "{finished}"
+    );
+    // Every blob of the layout was moved into place, and the layout's index written.
+    let renamed: Vec<_> = outputs(&steps, "rename")
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    for path in files
+        .keys()
+        .filter(|p| p.starts_with("blobs/") && !p.ends_with(&digest.hex()))
+    {
+        assert!(
+            renamed.contains(&path.as_str()),
+            "{path} not in {renamed:?}"
+        );
+    }
+    assert!(outputs(&steps, "write").any(|w| w["path"] == "index.json"));
 }
