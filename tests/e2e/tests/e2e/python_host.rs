@@ -84,7 +84,14 @@ fn push_and_pull_back(registry: &Registry, dir: &Path, seed: u64) {
     let layout = dir.join("layout");
     let fixture = image(&layout, seed);
     let ca = registry.ca_file().expect("a TLS registry has a CA");
-    let auth = ["--user", USER, "--password", PASSWORD, "--ca", ca.to_str().unwrap()];
+    let auth = [
+        "--user",
+        USER,
+        "--password",
+        PASSWORD,
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
     let target = registry.image("embed/python:v1");
 
     let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
@@ -108,7 +115,14 @@ fn python_pushes_and_pulls_over_tls_with_basic_auth() {
     let layout = dir.path().join("layout");
     let ca = registry.ca_file().unwrap();
     let other = registry.image("embed/other:v1");
-    let wrong = ["--user", USER, "--password", "wrong", "--ca", ca.to_str().unwrap()];
+    let wrong = [
+        "--user",
+        USER,
+        "--password",
+        "wrong",
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
     let out = host(&[&["push", layout.to_str().unwrap(), &other], &wrong[..]].concat()).run();
     assert!(!out.success() && !out.timed_out, "{out}");
     assert!(out.stderr_str().contains("push failed: auth:"), "{out}");
@@ -169,7 +183,11 @@ fn the_component_replays_the_conformance_scenarios() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     scenarios.sort();
-    assert!(scenarios.len() >= 2, "scenarios in {}: {scenarios:?}", dir.display());
+    assert!(
+        scenarios.len() >= 2,
+        "scenarios in {}: {scenarios:?}",
+        dir.display()
+    );
     let out = Tug::with_bin(python())
         .arg(workspace().join("embed/python/conformance.py"))
         .args(&scenarios)
