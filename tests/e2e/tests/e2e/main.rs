@@ -30,6 +30,7 @@ mod network;
 mod node_embedding;
 mod planted_links;
 mod pull;
+mod python_host;
 mod pull_tar;
 mod push_formats;
 mod quirks;
