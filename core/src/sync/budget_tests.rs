@@ -174,7 +174,10 @@ fn the_queue_is_dropped_when_the_sync_stops_and_nothing_is_over_budget() {
     assert_eq!(budget.waiting(), 4);
     assert_eq!(budget.drop_queued().len(), 4);
     budget.finished(first.id, true);
-    assert_eq!((budget.in_use(), budget.running(), budget.next()), (0, 0, None));
+    assert_eq!(
+        (budget.in_use(), budget.running(), budget.next()),
+        (0, 0, None)
+    );
     // An unknown image finishing changes nothing.
     budget.finished(ImageId(99), true);
     assert_eq!(budget.in_use(), 0);

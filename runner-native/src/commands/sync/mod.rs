@@ -1,23 +1,21 @@
 //! `tug sync SOURCE... DEST`: every tag of the sources' repositories (filtered, and only this
 //! process's `--shard`) copied to DEST. For each image the source's manifest digest and what
-//! DEST serves under that tag are read (one `GET` each); equal ones are in sync and cost
-//! nothing more, the rest are copied with the core's [`Copy`], one image after another (each
-//! copy moves its own blobs several at a time). A failed image is reported and the rest goes
-//! on. What the sources, mapping, filters and shards mean is the core's ([`tug_core::sync`]).
+//! DEST serves under that tag are read (one `GET` each, [`check`]); equal ones are in sync
+//! and cost nothing more, the rest are copied with the core's `Copy`, several at once within
+//! one budget of blobs in flight ([`drive`], [`tug_core::sync::Budget`]). A failed image is
+//! reported and the rest goes on. What the sources, mapping, filters and shards mean is the core's ([`tug_core::sync`]).
 
 use std::collections::HashMap;
 use std::time::Instant as Clock;
 
-use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
+use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
-use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
-use tug_core::sync::{
-    decide, named_by, Decision, Destination, ImageOutcome, Named, PlannedBytes, Shard, Summary,
-    SyncImage, SyncSource, TagFilter,
-};
-use tug_core::{Digest, ErrorClass, Instant, Platform, Reference, RegistryConfig};
+use tug_core::sync::{Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, TagFilter};
+use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
 
-use super::copy::{run_copy, Sides};
+mod check;
+mod drive;
+
 use super::verbs;
 use crate::cli::sync::SyncArgs;
 use crate::config::Settings;
@@ -25,7 +23,7 @@ use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::{ImageRecord, Recorder};
 use crate::output::{errln, outln};
-use crate::progress::{Display, ProgressMode};
+use crate::progress::ProgressMode;
 use crate::transport::{NoBodies, Transport};
 
 /// How to reach one registry.
@@ -107,50 +105,17 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value,
     };
-    let mut cancelled = None;
-    let mut planned = PlannedBytes::default();
-    for image in images {
-        // Every image's registry is one of the sources' (the core maps them so).
-        let Some(source) = sides.get(&image.source.registry) else {
-            let e = CliError::Usage(format!("{}: not a source registry", image.source.registry));
-            entries.push(Entry::failed(
-                image.source.to_string(),
-                image.target.to_string(),
-                e,
-            ));
-            continue;
-        };
-        let mut entry = Entry {
-            source: image.source.to_string(),
-            target: image.target.to_string(),
-            outcome: ImageOutcome::InSync,
-            digest: None,
-            failure: None,
-        };
-        match sync_one(
-            &image,
-            source,
-            &target,
-            platform.as_ref(),
-            &config,
-            args.dry_run.then_some(&mut planned),
-            mode,
-        ) {
-            Ok((outcome, digest)) => {
-                entry.outcome = outcome;
-                entry.digest = Some(digest);
-            }
-            Err(e) if e.class() == Some(ErrorClass::Cancelled) => {
-                cancelled = Some(e);
-                break;
-            }
-            Err(e) => entry = Entry::failed(entry.source, entry.target, e),
-        }
-        if !args.json {
-            show(&entry);
-        }
-        entries.push(entry);
-    }
+    let work = drive::Work {
+        sides: &sides,
+        target: &target,
+        platform: platform.as_ref(),
+        config: &config,
+        dry_run: args.dry_run,
+    };
+    let mut lines = Lines { show: !args.json };
+    let done = drive::run(&work, &images, &mut lines);
+    entries.extend(done.entries.into_iter().map(|(_, e)| e));
+    let cancelled = done.cancelled;
 
     let mut summary = Summary::default();
     for e in &entries {
@@ -296,118 +261,19 @@ fn list(registry: &str, kind: ListKind, side: &Side) -> Result<Vec<String>, CliE
     Ok(listed.items)
 }
 
-/// The manifest `image` names (with a platform, that platform's) and its digest.
-fn manifest_of(
-    image: &Reference,
-    platform: Option<&Platform>,
-    side: &Side,
-) -> Result<ManifestReport, CliError> {
-    let plan = ManifestPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        action: ManifestAction::Get {
-            platform: platform.cloned(),
-        },
-    };
-    let op = ManifestOp::new(plan, &side.config, Instant::ZERO);
-    verbs::run(op, Clock::now(), &side.transport, ManifestOp::poll)
+/// Each image's line as it ends (none with `--json`).
+struct Lines {
+    show: bool,
 }
 
-/// Checks one image and copies it unless it is in sync (or this is a dry run); its outcome
-/// and the source's digest.
-fn sync_one(
-    image: &SyncImage,
-    source: &Side,
-    target: &Side,
-    platform: Option<&Platform>,
-    config: &CopyConfig,
-    planned: Option<&mut PlannedBytes>,
-    mode: ProgressMode,
-) -> Result<(ImageOutcome, Digest), CliError> {
-    let manifest = manifest_of(&image.source, platform, source)?;
-    let digest = manifest.digest.clone();
-    let there = match manifest_of(&image.target, None, target) {
-        Ok(r) => Some(r.digest),
-        Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    match decide(&digest, there.as_ref()) {
-        Decision::InSync => return Ok((ImageOutcome::InSync, digest)),
-        Decision::Copy => {
-            if let Some(planned) = planned {
-                let bytes = planned_bytes(&image.source, manifest, source, planned)?;
-                return Ok((ImageOutcome::Planned { bytes }, digest));
-            }
-        }
-    }
-    let plan = CopyPlan {
-        sources: vec![CopySource {
-            reference: image.source.clone(),
-            config: source.config.clone(),
-        }],
-        target: image.target.clone(),
-        target_config: target.config.clone(),
-        platform: platform.cloned(),
-    };
-    let copy = Copy::new(plan, config.clone(), Instant::ZERO);
-    let sides = Sides {
-        sources: std::slice::from_ref(&source.transport),
-        target: &target.transport,
-    };
-    let mut display = Display::new(mode, Vec::new());
-    // The sync keeps one record; the copy's blob events are not kept.
-    let mut scratch = Recorder::new("copy", "", "");
-    let result = smol::block_on(run_copy(
-        copy,
-        Clock::now(),
-        sides,
-        (&image.source, &image.target),
-        &mut display,
-        &mut scratch,
-    ));
-    display.finish();
-    let report = result?;
-    Ok((
-        ImageOutcome::Copied {
-            bytes: report.bytes_uploaded,
-        },
-        digest,
-    ))
-}
+impl drive::Watch for Lines {
+    fn started(&mut self, _: usize, _: &SyncImage) {}
 
-/// The blob bytes of the image `report` read (its children's, for an index) that no image
-/// planned before it names.
-fn planned_bytes(
-    image: &Reference,
-    report: ManifestReport,
-    side: &Side,
-    planned: &mut PlannedBytes,
-) -> Result<u64, CliError> {
-    let named = |m: &tug_core::pull::FetchedManifest| {
-        named_by(&m.media_type, &m.bytes)
-            .map_err(|e| CliError::Input(format!("{image} ({}): {e}", m.digest)))
-    };
-    let Some(manifest) = report.manifest else {
-        return Ok(0);
-    };
-    let mut bytes = 0;
-    match named(&manifest)? {
-        Named::Blobs(blobs) => bytes += planned.add(&blobs),
-        Named::Children(children) => {
-            for child in children {
-                let mut at = image.clone();
-                at.digest = Some(child.digest.clone());
-                let read = manifest_of(&at, None, side)?;
-                if let Some(m) = &read.manifest {
-                    if let Named::Blobs(blobs) = named(m)? {
-                        bytes += planned.add(&blobs);
-                    }
-                }
-            }
+    fn finished(&mut self, _: usize, entry: &Entry) {
+        if self.show {
+            show(entry);
         }
     }
-    Ok(bytes)
 }
 
 /// One image's line: the outcome, then where from and where to; a failure's reason on
