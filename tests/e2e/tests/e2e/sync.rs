@@ -418,3 +418,58 @@ fn an_index_is_synced_whole_and_a_platform_alone_stays_in_sync() {
     out.assert_success();
     assert_eq!(report["summary"]["in_sync"], 1, "{report}");
 }
+
+#[test]
+fn a_blob_shared_by_images_synced_at_once_is_uploaded_once() {
+    let env = Env::new();
+    let (a, b) = registries();
+    // One image under four names (two tags of one repository, two other repositories),
+    // and three images of their own: all synced in one run, several at once.
+    let layout = env.path("shared");
+    let shared = write_oci_layout(
+        &layout,
+        &ImageSpec::new(900).layer(300_000).layer(50_000),
+        "v",
+    );
+    let names = ["team/a:v1", "team/a:v2", "team/b:v1", "team/c:v1"];
+    for name in names {
+        push(&a, &layout, name).assert_success();
+    }
+    let own = seed(&env, &a, &["solo/x:v1", "solo/y:v1", "solo/z:v1"]);
+    let pb = FaultProxy::start(&b);
+    let mut args: Vec<String> = ["team/a", "team/b", "team/c", "solo/x", "solo/y", "solo/z"]
+        .iter()
+        .map(|r| a.image(r))
+        .collect();
+    args.push(format!("{}/mirror", pb.host()));
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    assert_eq!(report["summary"]["copied"], 7, "{report}");
+    for name in names {
+        pull_with_skopeo_and_compare(&b, &format!("mirror/{name}"), &shared);
+    }
+    for (name, fixture) in &own {
+        pull_with_skopeo_and_compare(&b, &format!("mirror/{name}"), fixture);
+    }
+
+    // Each blob of the shared image was uploaded (its upload closed with its digest) once;
+    // the other repositories mounted it.
+    let mut blobs = shared.layer_digests();
+    blobs.push(shared.config_digest.clone());
+    for digest in &blobs {
+        let hex = digest.trim_start_matches("sha256:");
+        let closed = pb.requests_matching("PUT", hex);
+        assert_eq!(closed.len(), 1, "{digest} uploaded {} times", closed.len());
+        let mounted: Vec<_> = pb
+            .requests_matching("POST", hex)
+            .into_iter()
+            .filter(|r| r.target.contains("mount=") && r.status == Some(201))
+            .collect();
+        assert_eq!(mounted.len(), 2, "{digest}: mounted into team/b and team/c");
+    }
+    // And the blob bytes sent are each image's own once.
+    let size =
+        |f: &FixtureImage| f.config.len() as u64 + f.layers.iter().map(|l| l.size).sum::<u64>();
+    let expected = size(&shared) + own.iter().map(|(_, f)| size(f)).sum::<u64>();
+    assert_eq!(pb.request_body_bytes_to("/blobs/"), expected);
+}
