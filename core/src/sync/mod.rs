@@ -2,12 +2,14 @@
 //! names ([`SyncSource`]), where each image lands ([`Destination`]), which tags are taken
 //! ([`TagFilter`]), which images this process copies when the work is split over many
 //! ([`Shard`]), whether an image needs copying at all ([`decide`]), the bytes a dry run would move ([`PlannedBytes`]), which images copy at once within one budget of blobs in
-//! flight ([`Budget`]), and the tally of what happened to each ([`Summary`]). A runner lists tags and reads digests with
+//! flight ([`Budget`]), how far it is in images
+//! ([`ImagesDone`]), and the tally of what happened to each ([`Summary`]). A runner lists tags and reads digests with
 //! [`crate::listing`] and [`crate::manifest_ops`], and copies with [`crate::copy`].
 
 mod budget;
 mod filter;
 mod places;
+mod progress;
 mod shard;
 mod size;
 mod summary;
@@ -15,6 +17,7 @@ mod summary;
 pub use budget::{Budget, ImageId, Start, Wanted};
 pub use filter::{FilterError, TagFilter};
 pub use places::{Destination, SyncImage, SyncSource, SyncSourceError};
+pub use progress::ImagesDone;
 pub use shard::{Shard, ShardError};
 pub use size::{named_by, Named, PlannedBytes};
 pub use summary::{decide, Decision, ImageOutcome, Summary};

@@ -15,6 +15,7 @@ use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
 
 mod check;
 mod drive;
+mod show;
 
 use super::verbs;
 use crate::cli::sync::SyncArgs;
@@ -92,7 +93,8 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
 
     let mut entries = Vec::new();
     let images = images(&sources, &dest, &filter, shard, &sides, &mut entries);
-    if !args.json {
+    // (With `--progress json` standard output is events; the summary names these.)
+    if !args.json && settings.progress.value != ProgressMode::Json {
         entries.iter().for_each(show);
     }
     let mode = if args.json {
@@ -112,8 +114,9 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         config: &config,
         dry_run: args.dry_run,
     };
-    let mut lines = Lines { show: !args.json };
-    let done = drive::run(&work, &images, &mut lines);
+    let mut shown = show::Shown::new(mode, &images, !args.json);
+    let done = drive::run(&work, &images, &mut shown);
+    shown.finish();
     entries.extend(done.entries.into_iter().map(|(_, e)| e));
     let cancelled = done.cancelled;
 
@@ -259,21 +262,6 @@ fn list(registry: &str, kind: ListKind, side: &Side) -> Result<Vec<String>, CliE
     let listing = Listing::new(plan, &side.config, Instant::ZERO);
     let listed = verbs::run(listing, Clock::now(), &side.transport, Listing::poll)?;
     Ok(listed.items)
-}
-
-/// Each image's line as it ends (none with `--json`).
-struct Lines {
-    show: bool,
-}
-
-impl drive::Watch for Lines {
-    fn started(&mut self, _: usize, _: &SyncImage) {}
-
-    fn finished(&mut self, _: usize, entry: &Entry) {
-        if self.show {
-            show(entry);
-        }
-    }
 }
 
 /// One image's line: the outcome, then where from and where to; a failure's reason on

@@ -473,3 +473,88 @@ fn a_blob_shared_by_images_synced_at_once_is_uploaded_once() {
     let expected = size(&shared) + own.iter().map(|(_, f)| size(f)).sum::<u64>();
     assert_eq!(pb.request_body_bytes_to("/blobs/"), expected);
 }
+
+/// `tug sync --progress MODE` with each side's credentials.
+fn sync_showing(env: &Env, mode: &str, args: &[String]) -> tug_testkit::TugOutput {
+    hermetic(Tug::new(), env.dir.path())
+        .args(["sync", "--plain-http", "--progress", mode, "--src-creds"])
+        .arg(format!("{}:{}", SRC.0, SRC.1))
+        .arg("--dest-creds")
+        .arg(format!("{}:{}", DST.0, DST.1))
+        .args(args)
+        .run()
+}
+
+#[test]
+fn progress_counts_images_done_and_json_names_each_image_once() {
+    let env = Env::new();
+    let (a, b) = registries();
+    seed(&env, &a, &["team/app:v1", "team/app:v2", "team/web:v1"]);
+    let dest = b.host();
+    // One image already there: in sync, never started.
+    let first = vec![a.image("team/app:v1"), dest.clone()];
+    sync_showing(&env, "none", &first).assert_success();
+
+    let args = vec![a.image("team/app"), a.image("team/web"), dest.clone()];
+    let out = sync_showing(&env, "json", &args).assert_success();
+    let events: Vec<Value> = out
+        .stdout_str()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    // The images are declared once, by number, in the first event.
+    assert_eq!(events[0]["event"], "sync_images", "{events:?}");
+    assert_eq!(events[0]["total"], 3);
+    let declared: BTreeSet<String> = events[0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["source"].as_str().unwrap().to_owned())
+        .collect();
+    let names = ["team/app:v1", "team/app:v2", "team/web:v1"];
+    assert_eq!(declared, names.iter().map(|n| a.image(n)).collect());
+    let number = |name: &str| {
+        events[0]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["source"] == a.image(name))
+            .unwrap()["image"]
+            .clone()
+    };
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["event"] == kind).collect() };
+    let started: BTreeSet<String> = of("image_started")
+        .iter()
+        .map(|e| e["image"].to_string())
+        .collect();
+    let copied = BTreeSet::from([
+        number("team/app:v2").to_string(),
+        number("team/web:v1").to_string(),
+    ]);
+    assert_eq!(started, copied, "only the images copied start: {events:?}");
+    let finished = of("image_finished");
+    assert_eq!(finished.len(), 3);
+    // Each names its image by number only, and counts the images done.
+    for (k, e) in finished.iter().enumerate() {
+        assert_eq!(e["images_done"], k + 1);
+        assert_eq!(e["images_total"], 3);
+        assert!(e.get("source").is_none(), "{e}");
+    }
+    let in_sync = finished.iter().find(|e| e["outcome"] == "in_sync").unwrap();
+    assert_eq!(in_sync["image"], number("team/app:v1"));
+
+    // For people: the images done of all on standard error, each image's line on stdout.
+    seed(&env, &a, &["team/web:v2"]);
+    let out = sync_showing(&env, "plain", &args).assert_success();
+    assert!(
+        out.stderr_str().contains("images 4/4"),
+        "{}",
+        out.stderr_str()
+    );
+    let copied_line = format!("copied   {} -> {dest}/team/web:v2", a.image("team/web:v2"));
+    assert!(
+        out.stdout_str().lines().any(|l| l == copied_line),
+        "{}",
+        out.stdout_str()
+    );
+}
