@@ -23,7 +23,9 @@ pub struct ImageId(pub usize);
 pub struct Wanted {
     /// The runner's name for it.
     pub id: ImageId,
-    /// Its repository on the destination.
+    /// Its destination registry (a blob is mounted only within one registry).
+    pub registry: String,
+    /// Its repository there.
     pub repository: String,
     /// Every blob its manifests name (config and layers, of every platform copied).
     pub blobs: Vec<Digest>,
@@ -43,6 +45,7 @@ pub struct Start {
 
 #[derive(Debug)]
 struct Running {
+    registry: String,
     repository: String,
     blobs: Vec<Digest>,
     jobs: usize,
@@ -57,8 +60,8 @@ pub struct Budget {
     running: HashMap<ImageId, Running>,
     /// Each blob being copied, and the image copying it.
     in_flight: HashMap<Digest, ImageId>,
-    /// Each blob an image copied to the destination, and the repository it is in.
-    landed: HashMap<Digest, String>,
+    /// Each blob an image copied, and the registry and repository it is in.
+    landed: HashMap<Digest, (String, String)>,
 }
 
 impl Budget {
@@ -101,7 +104,7 @@ impl Budget {
         distinct.sort_unstable();
         distinct.dedup();
         let jobs = distinct.len().clamp(1, free.min(cap));
-        let mount_from = self.mount_source(&image.repository, &distinct);
+        let mount_from = self.mount_source(&image.registry, &image.repository, &distinct);
         for b in &distinct {
             self.in_flight.insert(b.clone(), image.id);
         }
@@ -109,6 +112,7 @@ impl Budget {
         self.running.insert(
             image.id,
             Running {
+                registry: image.registry,
                 repository: image.repository,
                 blobs: distinct,
                 jobs,
@@ -132,7 +136,8 @@ impl Budget {
                 self.in_flight.remove(&b);
             }
             if copied {
-                self.landed.entry(b).or_insert_with(|| r.repository.clone());
+                let at = || (r.registry.clone(), r.repository.clone());
+                self.landed.entry(b).or_insert_with(at);
             }
         }
     }
@@ -157,12 +162,12 @@ impl Budget {
         self.queue.len()
     }
 
-    /// The other repository of the destination holding the most of `blobs`, if any.
-    fn mount_source(&self, repository: &str, blobs: &[Digest]) -> Option<String> {
+    /// The other repository of `registry` holding the most of `blobs`, if any.
+    fn mount_source(&self, registry: &str, repository: &str, blobs: &[Digest]) -> Option<String> {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for b in blobs {
-            if let Some(r) = self.landed.get(b) {
-                if r != repository {
+            if let Some((g, r)) = self.landed.get(b) {
+                if g == registry && r != repository {
                     *counts.entry(r.as_str()).or_default() += 1;
                 }
             }

@@ -14,8 +14,11 @@ fn blob(name: &str) -> Digest {
 }
 
 fn wanted(id: usize, repository: &str, blobs: &[&str]) -> Wanted {
+    // `other:` names a repository on another destination registry.
+    let (registry, repository) = repository.split_once(':').unwrap_or(("dst", repository));
     Wanted {
         id: ImageId(id),
+        registry: registry.into(),
         repository: repository.into(),
         blobs: blobs.iter().map(|b| blob(b)).collect(),
     }
@@ -146,6 +149,16 @@ fn a_blob_shared_with_an_image_in_flight_waits_for_it_and_is_then_mounted() {
     assert_eq!(s0.mount_from, None);
     assert_eq!(s1.mount_from.as_deref(), Some("team/a"));
     assert_eq!(s3.mount_from, None);
+}
+
+#[test]
+fn a_blob_is_mounted_only_within_its_registry() {
+    let images = vec![
+        wanted(0, "team/a", &["base", "a"]),
+        wanted(1, "other:team/b", &["base", "b"]),
+    ];
+    let run = simulate(8, images, &[]);
+    assert_eq!(run.started[&ImageId(1)].1.mount_from, None);
 }
 
 #[test]

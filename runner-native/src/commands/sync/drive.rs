@@ -12,10 +12,10 @@ use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::manifest::Descriptor;
 use tug_core::push::PushReport;
 use tug_core::sync::{Budget, ImageId, ImageOutcome, PlannedBytes, Start, SyncImage, Wanted};
-use tug_core::{Digest, ErrorClass, Instant, Platform};
+use tug_core::{Digest, ErrorClass, Instant};
 
 use super::check::{check, Checked};
-use super::{Entry, Side};
+use super::{Entry, Item, Side};
 use crate::commands::copy::{run_copy, Sides};
 use crate::exit_code::CliError;
 use crate::history::Recorder;
@@ -25,8 +25,8 @@ use crate::progress::{Display, ProgressMode};
 pub(super) struct Work<'a> {
     /// Each source registry's side, by registry as written.
     pub sides: &'a HashMap<String, Side>,
-    pub target: &'a Side,
-    pub platform: Option<&'a Platform>,
+    /// Each destination registry's side, by registry as written.
+    pub targets: &'a HashMap<String, Side>,
     /// Its `jobs` is the budget: blobs in flight across all images.
     pub config: &'a CopyConfig,
     pub dry_run: bool,
@@ -42,7 +42,7 @@ pub(super) struct Done {
 /// What is happening to the images, for the progress display.
 pub(super) trait Watch {
     /// Image `i` starts copying.
-    fn started(&mut self, i: usize, image: &SyncImage);
+    fn started(&mut self, i: usize);
     /// Image `i` came to `entry`.
     fn finished(&mut self, i: usize, entry: &Entry);
 }
@@ -54,7 +54,7 @@ enum Ended {
 }
 
 /// Syncs `images` as [`Work`] says, telling `watch` as they start and end.
-pub(super) fn run(work: &Work<'_>, images: &[SyncImage], watch: &mut dyn Watch) -> Done {
+pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Done {
     let total = work.config.transfer.jobs.max(1);
     let (tx, rx) = async_channel::unbounded::<Ended>();
     let ex = LocalExecutor::new();
@@ -64,6 +64,7 @@ pub(super) fn run(work: &Work<'_>, images: &[SyncImage], watch: &mut dyn Watch) 
     let mut entries = Vec::new();
     let mut cancelled = None;
     let (mut next, mut checking) = (0, 0);
+    let images: Vec<&SyncImage> = items.iter().map(|i| &i.image).collect();
     let entry = |i: usize, outcome: ImageOutcome, digest: Option<Digest>| Entry {
         source: images[i].source.to_string(),
         target: images[i].target.to_string(),
@@ -84,8 +85,12 @@ pub(super) fn run(work: &Work<'_>, images: &[SyncImage], watch: &mut dyn Watch) 
                 while checking < total && next < images.len() {
                     let i = next;
                     next += 1;
-                    let Some(source) = work.sides.get(&images[i].source.registry) else {
-                        // Every image's registry is one of the sources' (the core maps them so).
+                    let sides = (
+                        work.sides.get(&images[i].source.registry),
+                        work.targets.get(&items[i].destination),
+                    );
+                    let (Some(source), Some(target)) = sides else {
+                        // Every image's registries are the specs' (the core maps them so).
                         let e = format!("{}: not a source registry", images[i].source.registry);
                         let e = failed(i, CliError::Usage(e));
                         watch.finished(i, &e);
@@ -94,20 +99,25 @@ pub(super) fn run(work: &Work<'_>, images: &[SyncImage], watch: &mut dyn Watch) 
                     };
                     checking += 1;
                     let tx = tx.clone();
-                    let image = &images[i];
+                    let item = &items[i];
                     ex.spawn(async move {
-                        let r = check(image, source, work.target, work.platform).await;
+                        let platform = item.platform.as_ref();
+                        let r = check(&item.image, source, target, platform).await;
                         let _ = tx.send(Ended::Checked(i, r)).await;
                     })
                     .detach();
                 }
                 while let Some(start) = budget.next() {
                     let i = start.id.0;
-                    watch.started(i, &images[i]);
+                    watch.started(i);
                     let tx = tx.clone();
-                    let source = &work.sides[&images[i].source.registry];
+                    let item = &items[i];
+                    let sides = (
+                        &work.sides[&item.image.source.registry],
+                        &work.targets[&item.destination],
+                    );
                     ex.spawn(async move {
-                        let r = copy_one(&images[i], source, work, start).await;
+                        let r = copy_one(item, sides, work.config, start).await;
                         let _ = tx.send(Ended::Copied(i, r)).await;
                     })
                     .detach();
@@ -131,6 +141,7 @@ pub(super) fn run(work: &Work<'_>, images: &[SyncImage], watch: &mut dyn Watch) 
                             digests.insert(i, digest);
                             budget.queue(Wanted {
                                 id: ImageId(i),
+                                registry: items[i].destination.clone(),
                                 repository: images[i].target.repository.clone(),
                                 blobs: blobs.into_iter().map(|b| b.digest).collect(),
                             });
@@ -177,26 +188,27 @@ pub(super) fn run(work: &Work<'_>, images: &[SyncImage], watch: &mut dyn Watch) 
 
 /// Copies `image` with the share of the budget and the mount `start` gives.
 async fn copy_one(
-    image: &SyncImage,
-    source: &Side,
-    work: &Work<'_>,
+    item: &Item,
+    (source, target): (&Side, &Side),
+    config: &CopyConfig,
     start: Start,
 ) -> Result<PushReport, CliError> {
+    let image = &item.image;
     let plan = CopyPlan {
         sources: vec![CopySource {
             reference: image.source.clone(),
             config: source.config.clone(),
         }],
         target: image.target.clone(),
-        target_config: work.target.config.clone(),
-        platform: work.platform.cloned(),
+        target_config: target.config.clone(),
+        platform: item.platform.clone(),
     };
-    let mut config = work.config.clone();
+    let mut config = config.clone();
     config.transfer.jobs = start.jobs;
     let copy = Copy::new(plan, config, Instant::ZERO).mounting_from(start.mount_from);
     let sides = Sides {
         sources: std::slice::from_ref(&source.transport),
-        target: &work.target.transport,
+        target: &target.transport,
     };
     // The sync shows its own progress and keeps one record; the copy's are not kept.
     let mut display = Display::new(ProgressMode::None, Vec::new());

@@ -10,7 +10,10 @@ use std::time::Instant as Clock;
 
 use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
-use tug_core::sync::{Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, TagFilter};
+use tug_core::sync::{
+    parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, SyncSpec,
+    TagFilter,
+};
 use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
 
 mod check;
@@ -59,17 +62,7 @@ impl Entry {
 
 pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let usage = |e: String| CliError::Usage(e);
-    let (dest_text, source_texts) = args
-        .places
-        .split_last()
-        .ok_or_else(|| usage("give SOURCE... DEST".into()))?;
-    let sources = source_texts
-        .iter()
-        .map(|t| SyncSource::parse(t).map_err(|e| usage(format!("source {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dest = Destination::parse(dest_text).map_err(|e| usage(format!("destination {e}")))?;
-    let filter =
-        TagFilter::new(&args.tags, &args.exclude_tags).map_err(|e| usage(e.to_string()))?;
+    let specs = specs(&args)?;
     let shard = args
         .shard
         .as_deref()
@@ -77,22 +70,16 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .transpose()
         .map_err(|e| usage(format!("--shard (or TUG_SHARD): {e}")))?
         .unwrap_or_default();
-    let platform = args
-        .platform
-        .as_deref()
-        .map(str::parse::<Platform>)
-        .transpose()
-        .map_err(|e| usage(e.to_string()))?;
     if args.dry_run {
         history.dry_run();
     }
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
-    let (sides, target) = reach(&args, &settings, &sources, &dest)?;
+    let (sides, targets) = reach(&args, &settings, &specs)?;
 
     let mut entries = Vec::new();
-    let images = images(&sources, &dest, &filter, shard, &sides, &mut entries);
+    let images = images(&specs, shard, &sides, &mut entries);
     // (With `--progress json` standard output is events; the summary names these.)
     if !args.json && settings.progress.value != ProgressMode::Json {
         entries.iter().for_each(show);
@@ -109,8 +96,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let work = drive::Work {
         sides: &sides,
-        target: &target,
-        platform: platform.as_ref(),
+        targets: &targets,
         config: &config,
         dry_run: args.dry_run,
     };
@@ -149,6 +135,55 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     failure(entries)
 }
 
+/// One image of the sync, with what applies to it.
+struct Item {
+    image: SyncImage,
+    /// The one platform copied from an index, if any.
+    platform: Option<Platform>,
+    /// Its destination registry, as written (its side in `targets`).
+    destination: String,
+}
+
+/// The sources with their filters, platform and destination: `--file`'s, or the command
+/// line's (every SOURCE with the same ones).
+fn specs(args: &SyncArgs) -> Result<Vec<SyncSpec>, CliError> {
+    let usage = |e: String| CliError::Usage(e);
+    if let Some(path) = &args.file {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| usage(format!("--file {name}: {e}")))?;
+        return parse_sync_file(&name, &text).map_err(|e| usage(e.to_string()));
+    }
+    let (dest_text, source_texts) = args
+        .places
+        .split_last()
+        .ok_or_else(|| usage("give SOURCE... DEST, or --file".into()))?;
+    if source_texts.is_empty() {
+        return Err(usage("give SOURCE... DEST, or --file".into()));
+    }
+    let destination =
+        Destination::parse(dest_text).map_err(|e| usage(format!("destination {e}")))?;
+    let filter =
+        TagFilter::new(&args.tags, &args.exclude_tags).map_err(|e| usage(e.to_string()))?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
+    source_texts
+        .iter()
+        .map(|t| {
+            Ok(SyncSpec {
+                source: SyncSource::parse(t).map_err(|e| usage(format!("source {e}")))?,
+                destination: destination.clone(),
+                filter: filter.clone(),
+                platform: platform.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The transport and config of each source registry (by registry as written), and of DEST.
 /// `--src-creds` goes to every source registry, `--dest-creds` (or `-u`, `TUG_*`) to DEST
 /// (and to a source on the same registry when it has none of its own); every other registry
@@ -156,17 +191,22 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
 fn reach(
     args: &SyncArgs,
     settings: &Settings,
-    sources: &[SyncSource],
-    dest: &Destination,
-) -> Result<(HashMap<String, Side>, Side), CliError> {
+    specs: &[SyncSpec],
+) -> Result<(HashMap<String, Side>, HashMap<String, Side>), CliError> {
     let (src_given, dst_given) =
         credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
-    let mut registries: Vec<&str> = sources.iter().map(SyncSource::registry).collect();
-    registries.sort_unstable();
-    registries.dedup();
-    let mut all = registries.clone();
-    all.push(&dest.registry);
-    let stored = credentials::for_registries(&Default::default(), &dest.registry, &all)?;
+    let mut registries: Vec<&str> = specs.iter().map(|s| s.source.registry()).collect();
+    let mut dests: Vec<&str> = specs
+        .iter()
+        .map(|s| s.destination.registry.as_str())
+        .collect();
+    for v in [&mut registries, &mut dests] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let all: Vec<&str> = registries.iter().chain(&dests).copied().collect();
+    let stored = credentials::for_registries(&Default::default(), "", &all)?;
+    let (stored_src, stored_dst) = stored.split_at(registries.len());
     let side = |registry: &str, creds| -> Result<Side, CliError> {
         let r = Reference::parse_registry(&format!("{registry}/sync"))
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -176,37 +216,47 @@ fn reach(
         Ok(Side { transport, config })
     };
     let mut sides = HashMap::new();
-    for (registry, stored) in registries.iter().zip(&stored) {
-        let same = credentials::registry_matches(registry, &dest.registry);
+    for (registry, stored) in registries.iter().zip(stored_src) {
+        let same = dests
+            .iter()
+            .any(|d| credentials::registry_matches(registry, d));
         let creds = src_given
             .clone()
             .or_else(|| dst_given.clone().filter(|_| same))
             .or_else(|| stored.clone());
         sides.insert((*registry).to_owned(), side(registry, creds)?);
     }
-    let dest_creds = dst_given.or_else(|| stored.last().cloned().flatten());
-    Ok((sides, side(&dest.registry, dest_creds)?))
+    let mut targets = HashMap::new();
+    for (registry, stored) in dests.iter().zip(stored_dst) {
+        let creds = dst_given.clone().or_else(|| stored.clone());
+        targets.insert((*registry).to_owned(), side(registry, creds)?);
+    }
+    Ok((sides, targets))
 }
 
-/// Every image the sources name that the filter and shard take; a repository or catalog
-/// that cannot be listed becomes a failed entry.
+/// Every image the sources name that their filters and the shard take; a repository or
+/// catalog that cannot be listed becomes a failed entry.
 fn images(
-    sources: &[SyncSource],
-    dest: &Destination,
-    filter: &TagFilter,
+    specs: &[SyncSpec],
     shard: Shard,
     sides: &HashMap<String, Side>,
     failed: &mut Vec<Entry>,
-) -> Vec<SyncImage> {
+) -> Vec<Item> {
     let mut out = Vec::new();
     let mut fail =
         |source: String, target: String, e: CliError| failed.push(Entry::failed(source, target, e));
-    for source in sources {
+    for spec in specs {
+        let (source, dest) = (&spec.source, &spec.destination);
+        let item = |image| Item {
+            image,
+            platform: spec.platform.clone(),
+            destination: dest.registry.clone(),
+        };
         let side = &sides[source.registry()];
         let repositories = match source {
             SyncSource::Image(r) => {
                 match SyncImage::of(r.clone(), dest) {
-                    Ok(image) => out.push(image),
+                    Ok(image) => out.push(item(image)),
                     Err(e) => fail(r.to_string(), String::new(), usage(e)),
                 }
                 continue;
@@ -233,9 +283,9 @@ fn images(
                     continue;
                 }
             };
-            for tag in tags.iter().filter(|t| filter.takes(t)) {
+            for tag in tags.iter().filter(|t| spec.filter.takes(t)) {
                 match SyncImage::tagged(registry, &repository, tag, dest) {
-                    Ok(image) => out.push(image),
+                    Ok(image) => out.push(item(image)),
                     Err(e) => fail(
                         format!("{registry}/{repository}:{tag}"),
                         String::new(),
@@ -245,7 +295,7 @@ fn images(
             }
         }
     }
-    out.retain(|i| shard.takes(&i.source));
+    out.retain(|i| shard.takes(&i.image.source));
     out
 }
 

@@ -3,9 +3,9 @@
 //! on a terminal, every few seconds otherwise); with `--progress json`, the core's image
 //! events instead ([`ImagesDone`]), one JSON object a line on standard output.
 
-use tug_core::sync::{ImageOutcome, ImagesDone, SyncImage};
+use tug_core::sync::{ImageOutcome, ImagesDone};
 
-use super::{drive, show, Entry};
+use super::{drive, show, Entry, Item};
 use crate::output::outln;
 use crate::progress::{bytes, Display, ProgressMode};
 
@@ -21,11 +21,11 @@ pub(super) struct Shown {
 
 impl Shown {
     /// Progress of `images` in `mode`; `lines`: a line per image as it ends.
-    pub(super) fn new(mode: ProgressMode, images: &[SyncImage], lines: bool) -> Shown {
+    pub(super) fn new(mode: ProgressMode, images: &[Item], lines: bool) -> Shown {
         let display = Display::new(mode, Vec::new());
         let names: Vec<(String, String)> = images
             .iter()
-            .map(|i| (i.source.to_string(), i.target.to_string()))
+            .map(|i| (i.image.source.to_string(), i.image.target.to_string()))
             .collect();
         if display.mode() == ProgressMode::Json {
             let declared =
@@ -64,7 +64,7 @@ impl Shown {
 }
 
 impl drive::Watch for Shown {
-    fn started(&mut self, i: usize, _: &SyncImage) {
+    fn started(&mut self, i: usize) {
         if let Some(c) = self.copying.get_mut(i) {
             *c = true;
         }

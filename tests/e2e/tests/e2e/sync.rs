@@ -558,3 +558,96 @@ fn progress_counts_images_done_and_json_names_each_image_once() {
         out.stdout_str()
     );
 }
+
+#[test]
+fn a_file_of_two_sources_each_with_its_own_filters_and_destination() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let images = seed(
+        &env,
+        &a,
+        &[
+            "team/app:v1",
+            "team/app:v2",
+            "team/app:v2-rc1",
+            "other/db:v9",
+            "other/db:v10",
+        ],
+    );
+    let file = env.path("sync.toml");
+    let text = format!(
+        "# two sources, two destinations\n\
+         to = \"{dst}/mirror\"\n\n\
+         [[source]]\n\
+         from = \"{src}/team/app\"\n\
+         tags = ['v[0-9]+.*']\n\
+         exclude-tags = ['.*-rc.*', 'v1']\n\n\
+         [[source]]\n\
+         from = \"docker://{src}/other/db\"\n\
+         tags = ['v10']\n\
+         to = \"{dst}/elsewhere\"\n",
+        src = a.host(),
+        dst = b.host()
+    );
+    std::fs::write(&file, text).unwrap();
+    let args = vec!["--file".to_owned(), file.display().to_string()];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    let expected = BTreeSet::from([a.image("team/app:v2"), a.image("other/db:v10")]);
+    assert_eq!(with_outcome(&report, "copied"), expected, "{report}");
+    assert_eq!(report["images"].as_array().unwrap().len(), 2, "{report}");
+    for (name, fixture) in &images {
+        let at = match name.as_str() {
+            "team/app:v2" => Some(format!("mirror/{name}")),
+            "other/db:v10" => Some(format!("elsewhere/{name}")),
+            _ => None,
+        };
+        match at {
+            Some(at) => {
+                pull_with_skopeo_and_compare(&b, &at, fixture);
+            }
+            None => {
+                for prefix in ["mirror", "elsewhere"] {
+                    let there = format!("{prefix}/{name}");
+                    assert!(
+                        skopeo::inspect_raw_in(&b, &there).is_err(),
+                        "{there} arrived"
+                    );
+                }
+            }
+        }
+    }
+
+    // Mistakes name the file, the line and the key; the file and SOURCE... DEST or --tags
+    // do not mix.
+    let bad = env.path("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "to = \"{}\"\n[[source]]\nfrom = \"{}/x\"\ntags = ['v(']\n",
+            b.host(),
+            a.host()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        hermetic(Tug::new(), env.dir.path())
+            .arg("sync")
+            .args(args)
+            .run()
+            .assert_code(2)
+            .stderr_str()
+    };
+    let bad = bad.display().to_string();
+    let err = run(&["--file", &bad]);
+    assert!(
+        err.contains(&format!("{bad}:4: [[source]] 1: tags: \"v(\"")),
+        "{err}"
+    );
+    let err = run(&["--file", &bad, "127.0.0.1:1/a", "127.0.0.1:2"]);
+    assert!(err.contains("--file"), "{err}");
+    let err = run(&["--file", &bad, "--tags", "v1"]);
+    assert!(err.contains("--file") && err.contains("--tags"), "{err}");
+    let err = run(&["--file", &env.path("missing.toml").display().to_string()]);
+    assert!(err.contains("missing.toml"), "{err}");
+}
