@@ -34,6 +34,10 @@ pub struct SyncArgs {
     /// repository and tag), so N processes do the whole sync between them.
     #[arg(long, env = "TUG_SHARD", value_name = "I/N")]
     pub shard: Option<String>,
+    /// Ask the source registries for this many tags (or repositories) per page (`?n=N`),
+    /// following their `Link` headers to the end.
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
     /// Print the plan (images to copy and already in sync); write nothing.
     #[arg(long)]
     pub dry_run: bool,

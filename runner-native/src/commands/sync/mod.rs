@@ -79,7 +79,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let (sides, targets) = reach(&args, &settings, &specs)?;
 
     let mut entries = Vec::new();
-    let images = images(&specs, shard, &sides, &mut entries);
+    let images = images(&specs, shard, args.page_size, &sides, &mut entries);
     // (With `--progress json` standard output is events; the summary names these.)
     if !args.json && settings.progress.value != ProgressMode::Json {
         entries.iter().for_each(show);
@@ -239,6 +239,7 @@ fn reach(
 fn images(
     specs: &[SyncSpec],
     shard: Shard,
+    page_size: Option<u32>,
     sides: &HashMap<String, Side>,
     failed: &mut Vec<Entry>,
 ) -> Vec<Item> {
@@ -262,7 +263,7 @@ fn images(
                 continue;
             }
             SyncSource::Repository(r) => vec![r.repository.clone()],
-            SyncSource::Registry(host) => match list(host, ListKind::Catalog, side) {
+            SyncSource::Registry(host) => match list(host, ListKind::Catalog, page_size, side) {
                 Ok(repositories) => repositories,
                 Err(e) => {
                     fail(host.clone(), dest.registry.clone(), e);
@@ -275,7 +276,7 @@ fn images(
             let kind = ListKind::Tags {
                 repository: repository.clone(),
             };
-            let tags = match list(registry, kind, side) {
+            let tags = match list(registry, kind, page_size, side) {
                 Ok(tags) => tags,
                 Err(e) => {
                     let target = dest.repository_for(&repository);
@@ -300,14 +301,19 @@ fn images(
 }
 
 /// A whole tag list or catalog of `registry`.
-fn list(registry: &str, kind: ListKind, side: &Side) -> Result<Vec<String>, CliError> {
+fn list(
+    registry: &str,
+    kind: ListKind,
+    page_size: Option<u32>,
+    side: &Side,
+) -> Result<Vec<String>, CliError> {
     let api_host = Reference::parse_registry(&format!("{registry}/x"))
         .map(|r| r.api_host().to_owned())
         .unwrap_or_else(|_| registry.to_owned());
     let plan = ListPlan {
         registry: api_host,
         kind,
-        page_size: None,
+        page_size,
     };
     let listing = Listing::new(plan, &side.config, Instant::ZERO);
     let listed = verbs::run(listing, Clock::now(), &side.transport, Listing::poll)?;

@@ -651,3 +651,70 @@ fn a_file_of_two_sources_each_with_its_own_filters_and_destination() {
     let err = run(&["--file", &env.path("missing.toml").display().to_string()]);
     assert!(err.contains("missing.toml"), "{err}");
 }
+
+/// distribution 2.8 answers a tag list in one page whatever `n` asks (tag pagination came
+/// in distribution 3), so the proxy in front of the source answers the tag list as
+/// distribution 3 does, in pages of `n` with a `Link` to the next (the tags are the
+/// registry's own); everything else is the real registry's.
+#[test]
+fn a_paginated_tag_list_is_followed_to_its_end() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let tags = ["t1", "t2", "t3", "t4", "t5"];
+    let names: Vec<String> = tags.iter().map(|t| format!("team/app:{t}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    seed(&env, &a, &names);
+    let pa = FaultProxy::start(&a);
+    let page = |tags: &[&str], next: Option<&str>| {
+        let body = serde_json::json!({"name": "team/app", "tags": tags}).to_string();
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        if let Some(last) = next {
+            let link = format!("</v2/team/app/tags/list?n=2&last={last}>; rel=\"next\"");
+            headers.push(("Link".to_owned(), link));
+        }
+        Fault::Respond {
+            status: 200,
+            headers,
+            body: body.into_bytes(),
+        }
+    };
+    // The later pages first: a rule for the first page's path matches them too.
+    pa.add_rule(Rule::new("GET", "/tags/list?n=2&last=t4", page(&["t5"], None)).always());
+    pa.add_rule(
+        Rule::new(
+            "GET",
+            "/tags/list?n=2&last=t2",
+            page(&["t3", "t4"], Some("t4")),
+        )
+        .always(),
+    );
+    pa.add_rule(Rule::new("GET", "/tags/list?n=2", page(&["t1", "t2"], Some("t2"))).always());
+    let args = vec![
+        "--page-size".to_owned(),
+        "2".to_owned(),
+        pa.image("team/app"),
+        b.host(),
+    ];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    let expected: BTreeSet<String> = names.iter().map(|n| pa.image(n)).collect();
+    assert_eq!(with_outcome(&report, "copied"), expected, "{report}");
+    for name in &names {
+        let copied = skopeo::inspect_raw_in(&b, name).unwrap();
+        assert_eq!(copied, skopeo::inspect_raw_in(&a, name).unwrap(), "{name}");
+    }
+    // Three pages, each after the last one's `Link`.
+    let pages: Vec<String> = pa
+        .requests_matching("GET", "/tags/list")
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/v2/team/app/tags/list?n=2",
+            "/v2/team/app/tags/list?n=2&last=t2",
+            "/v2/team/app/tags/list?n=2&last=t4"
+        ]
+    );
+}
