@@ -718,3 +718,63 @@ fn a_paginated_tag_list_is_followed_to_its_end() {
         ]
     );
 }
+
+#[test]
+fn a_sync_killed_midway_and_run_again_completes_sending_little_twice() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let names: Vec<String> = (0..16).map(|i| format!("many/app{i:02}:v1")).collect();
+    let mut mirror_size = 0;
+    for (i, name) in names.iter().enumerate() {
+        let layout = env.path(&format!("many-{i}"));
+        let spec = ImageSpec::new(800 + i as u64).layer(100_000);
+        let f = write_oci_layout(&layout, &spec, "v");
+        mirror_size += f.config.len() as u64 + f.layers.iter().map(|l| l.size).sum::<u64>();
+        push(&a, &layout, name).assert_success();
+    }
+    // A slow destination, so the kill comes midway.
+    let pb = FaultProxy::start(&b);
+    pb.shape(400_000, std::time::Duration::ZERO);
+    let mut args: Vec<String> = ["sync", "--plain-http", "--jobs", "2", "--src-creds"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(format!("{}:{}", SRC.0, SRC.1));
+    args.push("--dest-creds".into());
+    args.push(format!("{}:{}", DST.0, DST.1));
+    args.extend(names.iter().map(|n| a.image(n)));
+    args.push(pb.host());
+    let mut child = hermetic(Tug::new(), env.dir.path())
+        .args(&args)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once six blobs are in (seen at the proxy), about a third of the way.
+    let committed = |reqs: &[tug_testkit::ProxiedRequest]| {
+        reqs.iter()
+            .filter(|r| r.method == "PUT" && r.target.contains("/blobs/uploads/"))
+            .filter(|r| r.status == Some(201))
+            .count()
+    };
+    let reached = pb.wait_for(std::time::Duration::from_secs(60), |r| committed(r) >= 6);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reached, "the sync never got going: {:#?}", pb.requests());
+    let manifests = pb.requests_matching("PUT", "/manifests/").len();
+    assert!(manifests < names.len(), "the kill came too late");
+
+    pb.unshape();
+    let out = hermetic(Tug::new(), env.dir.path()).args(&args).run();
+    out.assert_success();
+    for name in &names {
+        let copied = skopeo::inspect_raw_in(&b, name).unwrap();
+        assert_eq!(copied, skopeo::inspect_raw_in(&a, name).unwrap(), "{name}");
+    }
+    let sent = pb.request_body_bytes_to("/blobs/");
+    assert!(
+        sent as f64 <= 1.2 * mirror_size as f64,
+        "{sent} blob bytes sent for a mirror of {mirror_size}"
+    );
+}
