@@ -4,7 +4,7 @@
 //! of the destination it can mount its shared blobs from once they have landed.
 //!
 //! The runner [`Budget::queue`]s each image that needs copying, with the blobs its manifests
-//! name, starts what [`Budget::next`] hands out (a copy with `jobs` blobs in flight at most,
+//! name, starts what [`Budget::start_next`] hands out (a copy with `jobs` blobs in flight at most,
 //! mounting from `mount_from`), and tells [`Budget::finished`] when each copy ends. The
 //! budget never exceeds `total` blobs in flight; while other images wait, one image takes at
 //! most half of it (so one huge image does not starve the rest); an image alone may take
@@ -77,14 +77,14 @@ impl Budget {
         }
     }
 
-    /// Adds an image to copy; it starts when [`Budget::next`] says so.
+    /// Adds an image to copy; it starts when [`Budget::start_next`] says so.
     pub fn queue(&mut self, image: Wanted) {
         self.queue.push_back(image);
     }
 
     /// The next image that may start now, if any: the first queued one none of whose blobs
     /// is in flight for another image, with its share of what is free.
-    pub fn next(&mut self) -> Option<Start> {
+    pub fn start_next(&mut self) -> Option<Start> {
         let free = self.total - self.used;
         if free == 0 {
             return None;

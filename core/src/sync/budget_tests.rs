@@ -1,5 +1,5 @@
 //! The shared budget in virtual time: images whose blobs each take one tick per blob in
-//! flight, started as [`Budget::next`] says and finished as their blobs end.
+//! flight, started as [`Budget::start_next`] says and finished as their blobs end.
 
 use std::collections::HashMap;
 
@@ -50,7 +50,7 @@ fn simulate(total: usize, images: Vec<Wanted>, fails: &[usize]) -> Run {
     }
     let mut run = Run::default();
     while run.ended.len() < count {
-        while let Some(start) = budget.next() {
+        while let Some(start) = budget.start_next() {
             let todo = blobs[&start.id]
                 .iter()
                 .filter(|b| !landed.contains(b))
@@ -180,15 +180,15 @@ fn the_queue_is_dropped_when_the_sync_stops_and_nothing_is_over_budget() {
         let layer = format!("l{i}");
         budget.queue(wanted(i, "r", &[&layer, "other"]));
     }
-    let first = budget.next().unwrap();
+    let first = budget.start_next().unwrap();
     assert_eq!(first.jobs, 1, "half of 2 while others wait");
     // The rest share `other` with the first: they wait.
-    assert_eq!(budget.next(), None);
+    assert_eq!(budget.start_next(), None);
     assert_eq!(budget.waiting(), 4);
     assert_eq!(budget.drop_queued().len(), 4);
     budget.finished(first.id, true);
     assert_eq!(
-        (budget.in_use(), budget.running(), budget.next()),
+        (budget.in_use(), budget.running(), budget.start_next()),
         (0, 0, None)
     );
     // An unknown image finishing changes nothing.

@@ -107,7 +107,7 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                     })
                     .detach();
                 }
-                while let Some(start) = budget.next() {
+                while let Some(start) = budget.start_next() {
                     let i = start.id.0;
                     watch.started(i);
                     let tx = tx.clone();

@@ -135,6 +135,9 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     failure(entries)
 }
 
+/// Each registry's side, by registry as written.
+type Sides = HashMap<String, Side>;
+
 /// One image of the sync, with what applies to it.
 struct Item {
     image: SyncImage,
@@ -192,7 +195,7 @@ fn reach(
     args: &SyncArgs,
     settings: &Settings,
     specs: &[SyncSpec],
-) -> Result<(HashMap<String, Side>, HashMap<String, Side>), CliError> {
+) -> Result<(Sides, Sides), CliError> {
     let (src_given, dst_given) =
         credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
     let mut registries: Vec<&str> = specs.iter().map(|s| s.source.registry()).collect();
