@@ -21,6 +21,7 @@ mod safe_fs;
 mod save_stream;
 mod source;
 mod state_file;
+mod terminal;
 mod transport;
 mod upload_state;
 mod verbose;

@@ -9,7 +9,7 @@
 //! 200 ms while bytes move, and whenever such a line appears.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -76,9 +76,8 @@ pub struct Display {
 impl Display {
     /// A display on stderr (stdout for JSON); `Auto` becomes `Tty` on a terminal.
     pub fn new(mode: ProgressMode, labels: Vec<String>) -> Display {
-        let tty = std::io::stderr().is_terminal();
         let mode = match mode {
-            ProgressMode::Auto if tty => ProgressMode::Tty,
+            ProgressMode::Auto if crate::terminal::stderr_redraws() => ProgressMode::Tty,
             ProgressMode::Auto => ProgressMode::Plain,
             m => m,
         };

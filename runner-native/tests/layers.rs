@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "interrupt",
             "safe_fs",
             "file_ext",
+            "terminal",
             "places",
             "state_file",
             "web_assets",
