@@ -1,7 +1,9 @@
 //! `tug sync` between two real registries with different credentials: repositories mirrored
 //! with a tag filter (checked tag by tag with skopeo), a re-run that sends no blob bytes,
-//! shards that together do the whole mirror with no image copied twice, and a repository the
-//! source denies failing alone.
+//! shards that together do the whole mirror with no image copied twice, a repository the
+//! source denies failing alone, a blob shared by images synced at once uploaded once, the
+//! images-done progress and its JSON events, `--file` with two sources, a paginated tag
+//! list, and a sync killed midway that a re-run completes without sending much twice.
 
 use std::collections::BTreeSet;
 
