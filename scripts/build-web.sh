@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Assembles the web page into web/dist/: the page's sources (web/index.html, style.css,
-# favicon.svg, js/), the documents the page links to (docs/nginx-cors.conf,
+# favicon.svg, sw.js, js/), the documents the page links to (docs/nginx-cors.conf,
 # docs/trust-private-ca.html) under dist/docs/, and the tug-wasm browser package
 # (runner-wasm/pkg/, built here by scripts/build-wasm.sh) under dist/pkg/. The tug binary embeds web/dist when it is built
 # (runner-native/build.rs), and `tug web` serves it: run this before `cargo build -p tug`.
@@ -23,7 +23,7 @@ done
 
 stage="$(mktemp -d web/.dist-stage.XXXXXX)"
 trap 'rm -rf "$stage"' EXIT
-cp web/index.html web/style.css web/favicon.svg "$stage/"
+cp web/index.html web/style.css web/favicon.svg web/sw.js "$stage/"
 mkdir "$stage/js" "$stage/pkg" "$stage/docs"
 cp web/js/*.js "$stage/js/"
 # The documents the page links to: the nginx CORS recipe and trusting a private CA.

@@ -96,7 +96,11 @@ fn add(parts: &js_sys::Array, name: &str, size: u64, data: &JsValue) -> Result<(
 /// The layer (already verified against its digest) as an uncompressed tar whose digest is
 /// `diff_id`, decoded by what its first bytes are (the core's [`layer_tar::decoding`]), not
 /// by its media type.
-async fn uncompressed(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Result<Blob, JsValue> {
+pub async fn uncompressed(
+    layer: &Blob,
+    name: &LayerName,
+    diff_id: &Digest,
+) -> Result<Blob, JsValue> {
     let check = |compression| TarCheck::new(name.clone(), diff_id.clone(), compression);
     let head = read_at(layer, 0, SNIFF_LEN as u64)
         .await

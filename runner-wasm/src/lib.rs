@@ -16,6 +16,7 @@
 //! const { tar } = await pull('127.0.0.1:5000/team/app:v1', { plainHttp: true }).done;
 //! ```
 
+mod archive_stream;
 mod blob_source;
 mod copy;
 mod docker_archive;
@@ -73,6 +74,21 @@ export interface PushOptions extends RegistryOptions {
 export interface PullOptions extends RegistryOptions {
   /** The platform to take from a multi-platform image (default linux/amd64). */
   platform?: string;
+  /** Write the archive here as it arrives (a file's `createWritable()`, a download's stream)
+   *  instead of resolving to a `tar` Blob: each blob once verified; aborted on failure. */
+  output?: WritableStream<Uint8Array | Blob>;
+  /** With `output`: "docker-archive" (default, `docker save`) or "oci-archive". */
+  format?: "docker-archive" | "oci-archive";
+}
+/** What `platforms()` found. */
+export interface Platforms {
+  /** Whether the reference names a multi-platform index. */
+  index: boolean;
+  digest: string;
+  /** `os/arch[/variant]` of each image of the index, in its order. */
+  platforms: string[];
+  /** The platform a pull takes when given none. */
+  default: string;
 }
 export interface PushResult {
   manifestDigest: string;
@@ -103,8 +119,10 @@ export interface CopyResult {
 }
 export interface PullResult {
   manifestDigest: string;
-  /** The image as a `docker save` archive (docker load, skopeo docker-archive:). */
-  tar: Blob;
+  /** The image as a `docker save` archive (docker load, skopeo docker-archive:); absent with `output`. */
+  tar?: Blob;
+  /** With `output`: the archive's length. */
+  bytesWritten?: number;
   bytesReceived: number;
   retries: number;
   durationMs: number;
@@ -229,6 +247,15 @@ pub fn pull(
     on_event: JsValue,
 ) -> JsValue {
     handle::start(move |cancel| pull::run(image, options, on_event, cancel))
+}
+
+/// The platforms of `image`: an index's, or the single image's; reads manifests only.
+#[wasm_bindgen(unchecked_return_type = "Handle<Platforms>")]
+pub fn platforms(
+    image: String,
+    #[wasm_bindgen(unchecked_param_type = "RegistryOptions | undefined")] options: JsValue,
+) -> JsValue {
+    handle::start(move |cancel| pull::platforms(image, options, cancel))
 }
 
 /// Copies `source` to `target` (both `host:port/repository:tag` or `@digest`), registry to

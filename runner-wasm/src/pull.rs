@@ -1,13 +1,22 @@
 //! `pull(image, options, onEvent)`: drive the core's pull with `fetch`, keep each verified
-//! blob as a JS `Blob`, and hand back the image as a `docker save` archive `Blob`.
+//! blob as a JS `Blob`, and hand back the image as a `docker save` archive `Blob` — or, with
+//! an `output` stream, write each verified blob into the archive there as it completes
+//! ([`crate::archive_stream`]), holding only the blobs still downloading.
 
-use futures_channel::mpsc::UnboundedReceiver;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use futures_channel::oneshot;
+use futures_util::StreamExt as _;
 use serde_json::json;
-use tug_core::pull::{Output, Pull, PullConfig, PullPlan};
+use tug_core::pull::{BlobSink, Event, Output, Pull, PullConfig, PullPlan, PulledImage};
+use tug_core::Digest;
 use tug_core::ErrorClass;
 use tug_core::{Platform, Reference};
 use wasm_bindgen::JsValue;
 
+use crate::archive_stream::{self, ArchiveStream};
 use crate::docker_archive;
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
@@ -22,6 +31,21 @@ use crate::timer::Clock;
 /// has no platform of its own worth using).
 const DEFAULT_PLATFORM: &str = "linux/amd64";
 
+/// The image reference a pull was given (`docker://` allowed, as skopeo writes it).
+fn image_reference(text: &str) -> Result<Reference, JsValue> {
+    let text = text.trim();
+    text.strip_prefix("docker://")
+        .unwrap_or(text)
+        .parse()
+        .map_err(|e| js_error(ErrorClass::Input, &format!("image: {e}")))
+}
+
+/// `registry/repository:tag`, the name an archive gives the image.
+fn archive_name(image: &Reference) -> String {
+    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
+    format!("{}/{}:{tag}", image.registry, image.repository)
+}
+
 /// Runs a pull to completion; resolves to the result object or rejects with a coded error.
 pub async fn run(
     image: String,
@@ -30,34 +54,15 @@ pub async fn run(
     mut cancel: UnboundedReceiver<()>,
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
-    let text = image.trim();
-    let image: Reference = text
-        .strip_prefix("docker://")
-        .unwrap_or(text)
-        .parse()
-        .map_err(|e| js_error(ErrorClass::Input, &format!("image: {e}")))?;
+    let image = image_reference(&image)?;
     let opts = Options::new(&options);
-    let platform: Platform = opts
-        .string("platform")?
-        .as_deref()
-        .unwrap_or(DEFAULT_PLATFORM)
-        .parse()
-        .map_err(|e: tug_core::platform::PlatformParseError| {
-            js_error(ErrorClass::Input, &e.to_string())
-        })?;
-    let plan = PullPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        platform,
-        all_platforms: false,
-        have: Vec::new(),
-        manifests_only: false,
-    };
-    let config = PullConfig {
-        registry: opts.registry_config(&image)?,
-        transfer: opts.transfer_config()?,
-    };
+    let output = opts.object("output");
+    if !output.is_undefined() && !output.is_null() {
+        let format = archive_stream::format_of(opts.string("format")?.as_deref())?;
+        let archive = ArchiveStream::new(&output, format, archive_name(&image))?;
+        return run_streamed(image, &opts, on_event, cancel, clock, archive).await;
+    }
+    let (plan, config) = plan_of(&image, &opts, false)?;
     if handle::cancelled(&mut cancel) {
         return Err(from_core(&tug_core::Error::Cancelled));
     }
@@ -85,6 +90,48 @@ pub async fn run(
         None
     })
     .await;
+    finish(image, result, store_error, &blobs, clock).await
+}
+
+/// The core's plan and settings for pulling `image` with `opts` (`manifests_only`: stop
+/// after the manifests, every platform of an index kept — to list them).
+fn plan_of(
+    image: &Reference,
+    opts: &Options,
+    manifests_only: bool,
+) -> Result<(PullPlan, PullConfig), JsValue> {
+    let platform: Platform = opts
+        .string("platform")?
+        .as_deref()
+        .unwrap_or(DEFAULT_PLATFORM)
+        .parse()
+        .map_err(|e: tug_core::platform::PlatformParseError| {
+            js_error(ErrorClass::Input, &e.to_string())
+        })?;
+    let plan = PullPlan {
+        registry: image.api_host().to_owned(),
+        repository: image.repository.clone(),
+        reference: image.manifest_ref(),
+        platform,
+        all_platforms: manifests_only,
+        have: Vec::new(),
+        manifests_only,
+    };
+    let config = PullConfig {
+        registry: opts.registry_config(image)?,
+        transfer: opts.transfer_config()?,
+    };
+    Ok((plan, config))
+}
+
+/// The buffered pull's end: its archive `Blob` and figures.
+async fn finish(
+    image: Reference,
+    result: Result<tug_core::pull::PullReport, tug_core::Error>,
+    store_error: Option<String>,
+    blobs: &PulledBlobs,
+    clock: Clock,
+) -> Result<JsValue, JsValue> {
     if let Some(e) = store_error {
         return Err(js_error(
             ErrorClass::Input,
@@ -92,9 +139,8 @@ pub async fn run(
         ));
     }
     let report = result.map_err(|e| from_core(&e))?;
-    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
-    let name = format!("{}/{}:{tag}", image.registry, image.repository);
-    let tar = docker_archive::build(&report, &blobs, Some(&name)).await?;
+    let name = archive_name(&image);
+    let tar = docker_archive::build(&report, blobs, Some(&name)).await?;
     let digest = report
         .images
         .first()
@@ -107,4 +153,196 @@ pub async fn run(
     }));
     js_sys::Reflect::set(&result, &"tar".into(), &tar)?;
     Ok(result)
+}
+
+/// What the pull hands the archive writer: the manifests, then each verified blob.
+enum ToArchive {
+    Start(PulledImage),
+    Blob(Digest, web_sys::Blob),
+}
+
+/// The pull's blob outputs: bytes kept as JS parts while a blob downloads, the verified
+/// blob handed to the archive writer at once.
+struct Streamed {
+    blobs: PulledBlobs,
+    to_archive: UnboundedSender<ToArchive>,
+}
+
+impl BlobSink for Streamed {
+    type Error = String;
+
+    fn write(&mut self, digest: &Digest, offset: u64, data: &[u8]) -> Result<(), String> {
+        self.blobs.write(digest, offset, data)
+    }
+
+    fn commit(&mut self, digest: &Digest) -> Result<(), String> {
+        BlobSink::commit(&mut self.blobs, digest)?;
+        let blob = self
+            .blobs
+            .take(digest)
+            .ok_or_else(|| format!("blob {digest} was committed but not kept"))?;
+        self.to_archive
+            .unbounded_send(ToArchive::Blob(digest.clone(), blob))
+            .map_err(|_| "the archive writer stopped".to_owned())
+    }
+
+    fn discard(&mut self, digest: &Digest) {
+        self.blobs.discard(digest);
+    }
+}
+
+/// A pull into `archive`: the writer runs beside the pull; a failure of either stops the
+/// other and aborts the stream (nothing of the image is kept).
+async fn run_streamed(
+    image: Reference,
+    opts: &Options<'_>,
+    on_event: JsValue,
+    mut cancel: UnboundedReceiver<()>,
+    clock: Clock,
+    archive: ArchiveStream,
+) -> Result<JsValue, JsValue> {
+    let (plan, config) = plan_of(&image, opts, false)?;
+    if handle::cancelled(&mut cancel) {
+        let e = from_core(&tug_core::Error::Cancelled);
+        archive.abort(&e).await;
+        return Err(e);
+    }
+    let (tx, mut rx) = mpsc::unbounded::<ToArchive>();
+    let write_error: Rc<RefCell<Option<JsValue>>> = Rc::default();
+    let (done_tx, done_rx) = oneshot::channel::<ArchiveStream>();
+    let writer_error = write_error.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut archive = archive;
+        while let Some(message) = rx.next().await {
+            let written = match message {
+                ToArchive::Start(image) => archive.start(&image).await,
+                ToArchive::Blob(digest, blob) => archive.blob(digest, blob).await,
+            };
+            if let Err(e) = written {
+                *writer_error.borrow_mut() = Some(e);
+                break;
+            }
+        }
+        let _ = done_tx.send(archive);
+    });
+    let listener = Listener::new(&on_event);
+    let mut sink = Streamed {
+        blobs: PulledBlobs::default(),
+        to_archive: tx,
+    };
+    let mut store_error: Option<String> = None;
+    let mut started = false;
+    let pull = Pull::new(plan, config, clock.now());
+    let transport = Transport::new(Default::default());
+    let result = drive(pull, clock, transport, cancel, |pull, io| {
+        if write_error.borrow().is_some() {
+            pull.cancel();
+        }
+        while let Some(output) = pull.poll() {
+            match output.store_in(&mut sink) {
+                Ok(Some(Output::Send(req))) => io.send(req),
+                Ok(Some(Output::Abort(id))) => io.abort(id),
+                Ok(Some(Output::Event(e))) => {
+                    if !started && matches!(e, Event::BlobStarted { .. }) {
+                        started = true;
+                        if let Some(image) = pull.images().next().cloned() {
+                            let _ = sink.to_archive.unbounded_send(ToArchive::Start(image));
+                        }
+                    }
+                    listener.emit(pull_event(&e));
+                }
+                Ok(Some(Output::Timeout(at))) => io.wake_at(at),
+                Ok(Some(Output::Finished(result))) => return Some(result),
+                Ok(_) => {}
+                Err(e) => {
+                    store_error = Some(e);
+                    pull.cancel();
+                }
+            }
+        }
+        None
+    })
+    .await;
+    drop(sink);
+    let archive = done_rx
+        .await
+        .map_err(|_| js_error(ErrorClass::Input, "the archive writer was lost"))?;
+    // The writer's failure first (it made the pull stop), then the sink's, then the pull's.
+    let failure = write_error.borrow_mut().take().or_else(|| {
+        store_error.map(|e| {
+            js_error(
+                ErrorClass::Input,
+                &format!("cannot keep a pulled blob: {e}"),
+            )
+        })
+    });
+    let outcome = match (failure, result) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(from_core(&e)),
+        (None, Ok(report)) => Ok(report),
+    };
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => {
+            archive.abort(&e).await;
+            return Err(e);
+        }
+    };
+    let written = archive.finish().await?;
+    let digest = report
+        .images
+        .first()
+        .map_or(&report.root.digest, |i| &i.manifest.digest);
+    Ok(to_js(&json!({
+        "manifestDigest": digest,
+        "bytesReceived": report.bytes_downloaded,
+        "bytesWritten": written,
+        "retries": report.retries,
+        "durationMs": clock.elapsed().as_millis() as u64,
+    })))
+}
+
+/// The platforms `image` offers: an index's (in its order, as the core reads them), or the
+/// one of an image manifest (`null` when its index entry named none); and the one a pull
+/// takes when none is named — linux/amd64 if offered, else the only one.
+pub async fn platforms(
+    image: String,
+    options: JsValue,
+    cancel: UnboundedReceiver<()>,
+) -> Result<JsValue, JsValue> {
+    let clock = Clock::start();
+    let image = image_reference(&image)?;
+    let opts = Options::new(&options);
+    let (plan, config) = plan_of(&image, &opts, true)?;
+    let pull = Pull::new(plan, config, clock.now());
+    let transport = Transport::new(Default::default());
+    let result = drive(pull, clock, transport, cancel, |pull, io| {
+        while let Some(output) = pull.poll() {
+            match output {
+                Output::Send(req) => io.send(req),
+                Output::Abort(id) => io.abort(id),
+                Output::Timeout(at) => io.wake_at(at),
+                Output::Finished(result) => return Some(result),
+                _ => {}
+            }
+        }
+        None
+    })
+    .await;
+    let report = result.map_err(|e| from_core(&e))?;
+    let listed: Vec<String> = report
+        .images
+        .iter()
+        .filter_map(|i| i.platform.as_ref().map(ToString::to_string))
+        .collect();
+    let default = match listed.as_slice() {
+        [only] if only != DEFAULT_PLATFORM => only.clone(),
+        _ => DEFAULT_PLATFORM.to_owned(),
+    };
+    Ok(to_js(&json!({
+        "index": tug_core::manifest::is_index(&report.root.media_type),
+        "digest": report.root.digest,
+        "platforms": listed,
+        "default": default,
+    })))
 }

@@ -48,6 +48,11 @@ impl PulledBlobs {
         self.pending.remove(digest);
     }
 
+    /// Hands over a committed blob, keeping it no longer (it was written elsewhere).
+    pub fn take(&mut self, digest: &Digest) -> Option<Blob> {
+        self.done.remove(digest)
+    }
+
     /// A committed blob.
     pub fn get(&self, digest: &Digest) -> Option<&Blob> {
         self.done.get(digest)

@@ -239,7 +239,7 @@ async function main() {
     if (env.TUG_RELOAD_CHECK === '1') {
       await page.reload();
       await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
-      await page.waitForFunction(() => document.querySelectorAll('#history-body tr').length > 0, null, { timeout: 10000 });
+      await page.waitForFunction(() => document.querySelectorAll('#history-body tr[data-outcome]').length > 0, null, { timeout: 10000 });
       report.historyAfterReload = await readHistory(page);
       await shot('-history');
     }
@@ -271,21 +271,33 @@ async function readOutcome(page) {
       overall: text('overall-bytes'),
       retryVisible: document.getElementById('push').dataset.retry === 'true',
       pushLabel: text('push'),
-      buttons: Array.from(document.querySelectorAll('.actions button')).map((b) => b.textContent),
+      buttons: Array.from(document.querySelectorAll('#push-form .actions button')).map((b) => b.textContent),
     };
   });
 }
 
 async function readHistory(page) {
-  return page.$$eval('#history-body tr', (rows) =>
-    rows.map((r) => ({
-      when: r.cells[0].textContent,
-      target: r.cells[1].querySelector('span')?.textContent ?? '',
-      digest: r.cells[1].querySelector('code')?.title ?? null,
-      size: r.cells[2].textContent,
-      took: r.cells[3].textContent,
-      outcome: r.cells[4].textContent,
-    })));
+  // One summary row per record (data-outcome), then its error (in full) and its folded details.
+  return page.$$eval('#history-body tr[data-outcome]', (rows) =>
+    rows.map((r) => {
+      let error = null;
+      let details = null;
+      for (let next = r.nextElementSibling; next && !next.dataset.outcome; next = next.nextElementSibling) {
+        if (next.classList.contains('history-error-row')) error = next.textContent;
+        if (next.classList.contains('history-more')) details = { hidden: next.hidden, timings: next.querySelectorAll('.timings tbody tr').length };
+      }
+      return {
+        when: r.cells[0].textContent,
+        target: r.cells[1].querySelector('span')?.textContent ?? '',
+        digest: r.cells[1].querySelector('code')?.title ?? null,
+        size: r.cells[2].textContent,
+        took: r.cells[3].textContent,
+        outcome: r.cells[4].querySelector('span')?.textContent ?? '',
+        actions: Array.from(r.cells[4].querySelectorAll('button')).map((b) => b.textContent),
+        error,
+        details,
+      };
+    }));
 }
 
 // Runs in the page: every record of every store of the page's IndexedDB databases.

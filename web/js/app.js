@@ -6,6 +6,9 @@ import { FieldError, parseDestination, suggestRepository } from './target.js';
 import { cleanMessage, explain } from './explain.js';
 import { Settings } from './settings.js';
 import { History } from './history.js';
+import { initPull } from './pull.js';
+import { BlobTimings } from './blob-timings.js';
+import { exportJson, historyRows } from './history-view.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -475,14 +478,19 @@ async function startPush(dest, options) {
     plainHttp: dest.plainHttp,
     target: dest.target,
   };
+  const timings = new BlobTimings();
   const record = {
+    command: 'push',
+    source: file.name,
+    registryUrl: $('registry-url').value.trim(),
+    repository: $('repository').value.trim(),
     time: new Date().toISOString(),
     target: dest.display,
     image: image.tags?.[0] ?? `image ${state.selected + 1} of ${file.name}`,
     size: image.totalSize,
   };
   try {
-    state.handle = state.tug.push(file, dest.target, options, onEvent);
+    state.handle = state.tug.push(file, dest.target, options, (ev) => { timings.onEvent(ev); onEvent(ev); });
     const result = await state.handle.done;
     const duration = result.durationMs ?? performance.now() - started;
     for (const row of state.rows.values()) {
@@ -498,7 +506,7 @@ async function startPush(dest, options) {
     $('result-time').textContent = formatDuration(duration);
     show($('result'), true);
     setStatus('success', `Pushed ${dest.display} in ${formatDuration(duration)}`);
-    await remember({ ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: state.retries });
+    await remember({ ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: timings.list() });
   } catch (e) {
     const code = typeof e?.code === 'string' ? e.code : 'network';
     const duration = performance.now() - started;
@@ -510,7 +518,7 @@ async function startPush(dest, options) {
     }
     $('overall-eta').textContent = '';
     showError(code, messageOf(e), context, undefined, e);
-    await remember({ ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries });
+    await remember({ ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() });
     setPushLabel(true);
   } finally {
     clearInterval(redraw);
@@ -586,21 +594,40 @@ async function renderHistory() {
   }
   const body = $('history-body');
   body.replaceChildren();
-  for (const h of entries) {
-    const outcome = h.outcome === 'failed' && h.errorCode ? `failed (${h.errorCode})` : h.outcome;
-    const when = formatTime(h.time);
-    body.append(el('tr', { 'data-outcome': h.outcome },
-      el('td', { class: 'when' }, el('span', { text: when.slice(0, 10) }), ' ', el('span', { text: when.slice(11) })),
-      el('td', { class: 'target' },
-        el('span', { text: h.target }),
-        h.digest ? el('code', { class: 'digest', text: shortDigest(h.digest), title: h.digest }) : null),
-      el('td', { class: 'nowrap', text: h.size === null ? '–' : formatBytes(h.size) }),
-      el('td', { class: 'nowrap', text: h.durationMs === null ? '–' : formatDuration(h.durationMs) }),
-      el('td', { class: `outcome ${h.outcome}`, text: outcome, title: h.message ?? '' })));
-  }
+  for (const h of entries) body.append(...historyRows(h, { again }));
   show($('history'), entries.length > 0);
   show($('history-empty'), entries.length === 0);
   $('history-clear').disabled = entries.length === 0;
+  $('history-export').disabled = entries.length === 0;
+  state.historyEntries = entries;
+}
+
+/** "Push again" / "Pull again": the record's destination back in the form, then the same action. */
+function again(h) {
+  if (h.registryUrl) $('registry-url').value = h.registryUrl;
+  if (h.command === 'pull') {
+    if (h.repository) $('pull-ref').value = h.repository;
+    $('pull-ref').dispatchEvent(new Event('change'));
+    $('pull').click();
+    return;
+  }
+  if (h.repository) $('repository').value = h.repository;
+  if (state.file && !$('push').disabled) {
+    onSubmit();
+  } else {
+    setStatus('idle', `Choose ${h.source ?? 'the image file'} again to push it to ${h.target}.`);
+    $('file-input').focus();
+  }
+}
+
+/** Saves the history as JSON, in the CLI history's record shape. */
+function onExportHistory() {
+  const url = URL.createObjectURL(new Blob([exportJson(state.historyEntries ?? [])], { type: 'application/json' }));
+  const a = el('a', { href: url, download: 'tug-web-history.json' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 let clearArmed = null;
@@ -649,6 +676,7 @@ function wire() {
   $('push-form').addEventListener('submit', onSubmit);
   $('cancel').addEventListener('click', cancel);
   $('history-clear').addEventListener('click', onClearHistory);
+  $('history-export').addEventListener('click', onExportHistory);
   $('copy-digest').addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText($('result-digest').textContent);
@@ -686,6 +714,7 @@ function readSettings() {
 }
 
 wire();
+initPull({ engine: engineReady, remember });
 for (const [id, value] of Object.entries(settings.load())) $(id).value = value;
 history.init().then(() => {
   if (!history.persistent) {

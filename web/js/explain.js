@@ -67,7 +67,45 @@ export function cleanMessage(message, excerpt) {
  */
 export function explain(code, ctx = {}, detail = {}) {
   const kind = caseOf(code, detail);
-  return { kind, ...explainCase(kind, ctx, detail) };
+  const pulled = ctx.operation === 'pull' ? explainPull(kind, ctx, detail) : null;
+  return { kind, ...(pulled ?? explainCase(kind, ctx, detail)) };
+}
+
+/** The cases whose words differ for a pull (`ctx.operation === 'pull'`); null: as for a push. */
+function explainPull(kind, ctx, detail) {
+  const registry = ctx.registry || 'the registry';
+  const image = ctx.target || 'the image';
+  const status = Number(detail.status) || 0;
+  switch (kind) {
+    case 'not-found':
+      return {
+        title: 'The registry has no such image',
+        paragraphs: [`${registry} has no ${image}: the repository or the tag is not there.`],
+        tips: ['Check the repository and tag (skopeo list-tags or tug tags lists the tags).'],
+      };
+    case 'registry':
+      return {
+        title: 'The registry refused the pull',
+        paragraphs: [`${registry} answered with an error${status ? ` (${status})` : ''}; its code and message are above.`],
+        tips: ['The registry\'s message says what it wants; its logs say more.'],
+      };
+    case 'input':
+      return {
+        title: 'The image could not be saved',
+        paragraphs: ['The image, or the file it was being written to, could not be used; the message above says which. Nothing was kept.'],
+        tips: ['A multi-platform image is saved one platform at a time: choose one.', 'Check that the disk has room for the image.'],
+      };
+    case 'cancelled':
+      return {
+        title: 'Pull cancelled',
+        paragraphs: ['The pull was stopped and its file discarded. Retry starts it again.'],
+        tips: [],
+      };
+    case 'other':
+      return { title: 'The pull failed', paragraphs: ['Something unexpected went wrong; the message is above.'], tips: [] };
+    default:
+      return null;
+  }
 }
 
 function explainCase(kind, ctx, detail) {

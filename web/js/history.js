@@ -1,4 +1,4 @@
-// The history of pushes, kept in IndexedDB (this browser only). Records hold no secrets:
+// The history of pushes and pulls, kept in IndexedDB (this browser only). Records hold no secrets:
 // time, target, digest, size, bytes sent, duration, outcome and the error's code and text.
 
 const DB_NAME = 'tug-web';
@@ -37,18 +37,34 @@ function open() {
 export function sanitize(entry) {
   const pick = (v, type) => (typeof v === type ? v : null);
   return {
+    command: ['push', 'pull'].includes(entry.command) ? entry.command : 'push',
     time: pick(entry.time, 'string') ?? new Date().toISOString(),
     target: pick(entry.target, 'string') ?? '',
     image: pick(entry.image, 'string'),
     digest: pick(entry.digest, 'string'),
     size: pick(entry.size, 'number'),
     bytesSent: pick(entry.bytesSent, 'number'),
+    bytesReceived: pick(entry.bytesReceived, 'number'),
+    file: pick(entry.file, 'string'),
+    format: pick(entry.format, 'string'),
     durationMs: pick(entry.durationMs, 'number'),
     outcome: ['success', 'failed', 'cancelled'].includes(entry.outcome) ? entry.outcome : 'failed',
     errorCode: pick(entry.errorCode, 'string'),
     message: pick(entry.message, 'string'),
     retries: pick(entry.retries, 'number'),
+    source: pick(entry.source, 'string'),
+    // What was typed, to push or pull again (never credentials).
+    registryUrl: pick(entry.registryUrl, 'string'),
+    repository: pick(entry.repository, 'string'),
+    blobTimings: Array.isArray(entry.blobTimings) ? entry.blobTimings.map(timing).filter(Boolean) : [],
   };
+}
+
+/** One per-blob timing, its fields only (the CLI's `blob_timings` entries). */
+function timing(t) {
+  if (!t || typeof t.digest !== 'string') return null;
+  const n = (v) => (Number.isFinite(v) ? v : 0);
+  return { digest: t.digest, size: n(t.size), start_ms: n(t.start_ms), end_ms: n(t.end_ms), outcome: String(t.outcome ?? ''), retries: n(t.retries) };
 }
 
 /** A history kept in IndexedDB; falls back to memory when IndexedDB cannot be used. */

@@ -63,3 +63,13 @@ test('a proxy\'s HTML error page is never shown as markup', () => {
   assert.match(shown, /registry answered 502: an HTML page \("502 Bad Gateway 502 Bad Gateway nginx"\)/);
   assert.equal(cleanMessage('plain words', undefined), 'plain words');
 });
+
+test('a pull gets its own words where a push\'s would be wrong', () => {
+  const ctx = { registry: 'https://r.example', target: 'r.example/team/app:1', operation: 'pull' };
+  assert.equal(explain('not_found', ctx, {}).title, 'The registry has no such image');
+  assert.equal(explain('cancelled', ctx, {}).title, 'Pull cancelled');
+  assert.equal(explain('registry', ctx, { status: 400 }).title, 'The registry refused the pull');
+  // The causes both share keep one wording.
+  assert.equal(explain('cors', ctx, {}).kind, 'cors');
+  assert.equal(explain('cors', ctx, {}).title, explain('cors', {}, {}).title);
+});

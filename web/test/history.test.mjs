@@ -21,3 +21,14 @@ test('without IndexedDB the history lives in memory, newest first', async () => 
   await h.clear();
   assert.equal((await h.list()).length, 0);
 });
+
+test('records keep per-blob timings (their fields only) and what to push or pull again', () => {
+  const r = sanitize({
+    outcome: 'success', registryUrl: 'https://r.example', repository: 'team/app:1', source: 'app.tar',
+    blobTimings: [{ digest: 'sha256:aa', size: 3, start_ms: 1, end_ms: 4, outcome: 'pushed', retries: 0, secret: 'x' }, 'junk'],
+  });
+  assert.deepEqual(r.blobTimings, [{ digest: 'sha256:aa', size: 3, start_ms: 1, end_ms: 4, outcome: 'pushed', retries: 0 }]);
+  assert.equal(r.registryUrl, 'https://r.example');
+  assert.equal(r.repository, 'team/app:1');
+  assert.equal(r.source, 'app.tar');
+});

@@ -586,3 +586,266 @@ fn page_modules_pass_their_unit_tests() {
     );
     assert!(stdout.contains("# fail 0"), "{stdout}");
 }
+
+/// Runs `tests/browser/pull.mjs` (the page's Pull panel, saved as a streamed download
+/// through the page's service worker) with `vars`; its report.
+fn page_pull(vars: &[(&str, &std::ffi::OsStr)]) -> Value {
+    let node = require_browser_tools();
+    let dir = browser_test_dir();
+    let mut cmd = std::process::Command::new(node);
+    cmd.arg(dir.join("pull.mjs"))
+        .current_dir(&dir)
+        .env("TUG_TIMEOUT_MS", "60000")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("start node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the pull driver failed ({}):\n{}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn pull_from_the_page_streams_a_file_that_skopeo_reads() {
+    use tug_testkit::hashing::sha256_digest;
+    require_browser_tools();
+    let registry = registry_with_auth();
+    let nginx = Nginx::cors_front(&registry);
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    // A plain and a gzip layer: the docker save's entries are decoded both ways.
+    let spec = ImageSpec::new(616).layer(300_000).gzip_layer(2_000_000);
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    // skopeo pushes it through nginx (TLS, htpasswd), as a person's CI would.
+    let ca = nginx.ca_dir();
+    skopeo::copy(
+        &format!("oci:{}:v1", layout.display()),
+        &nginx.docker_ref("pulled/app:v1"),
+        &[
+            "--dest-cert-dir".into(),
+            ca.into_os_string(),
+            "--dest-creds".into(),
+            format!("{USER}:{PASSWORD}").into(),
+        ],
+    )
+    .unwrap();
+    let pushed = skopeo::inspect_raw_in(&registry, "pulled/app:v1").unwrap();
+    let pushed_digest = sha256_digest(&pushed);
+    let diff_ids: Vec<String> = fixture.layers.iter().map(|l| l.diff_id.clone()).collect();
+
+    let shots = tug_testkit::browser::artifacts_dir();
+    // Both formats as a streamed download (the service worker), and one into a file the
+    // page "picked" (the File System Access path, its dialog answered by the driver).
+    for (format, out_name, via) in [
+        ("docker-archive", "pulled.tar", "download"),
+        ("oci-archive", "pulled.oci.tar", "download"),
+        ("docker-archive", "picked.tar", "picker"),
+    ] {
+        let out = dir.path().join(out_name);
+        let nginx_url = nginx.url();
+        let shot_name = format!("pull-{format}-{via}");
+        let vars: Vec<(&str, &std::ffi::OsStr)> = vec![
+            ("TUG_PAGE_URL", web.url().as_ref()),
+            ("TUG_REGISTRY_URL", nginx_url.as_ref()),
+            ("TUG_PULL_REF", "pulled/app:v1".as_ref()),
+            ("TUG_OUT", out.as_os_str()),
+            ("TUG_FORMAT", format.as_ref()),
+            ("TUG_SAVE_VIA", via.as_ref()),
+            ("TUG_USERNAME", USER.as_ref()),
+            ("TUG_PASSWORD", PASSWORD.as_ref()),
+            ("TUG_TRUST_CERT", nginx.cert_file().as_os_str()),
+            ("TUG_SCREENSHOTS", shots.as_os_str()),
+            ("TUG_SCREENSHOT_NAME", shot_name.as_ref()),
+        ];
+        let report = page_pull(&vars);
+        // The page names the file after the repository and tag.
+        let saved = if format == "oci-archive" {
+            "app-v1.oci.tar"
+        } else {
+            "app-v1.tar"
+        };
+        assert_eq!(
+            report["state"],
+            "success",
+            "{format}: {}\n{}",
+            text(&report),
+            nginx.error_log()
+        );
+        assert_eq!(
+            report["digest"],
+            pushed_digest.as_str(),
+            "{}",
+            text(&report)
+        );
+        if via == "download" {
+            assert_eq!(report["downloadFailure"], Value::Null, "{}", text(&report));
+        } else {
+            assert_eq!(report["picked"]["name"], saved, "{}", text(&report));
+        }
+        // A single-platform image: the page says so and takes it as it is.
+        assert_eq!(
+            report["platformNote"],
+            "a single-platform image",
+            "{}",
+            text(&report)
+        );
+        // The page says where the image goes: a download, or the file the person chooses.
+        let note = if via == "download" {
+            "download"
+        } else {
+            "You choose the file"
+        };
+        assert!(
+            report["saveNote"].as_str().unwrap().contains(note),
+            "{}",
+            text(&report)
+        );
+        let history = report["history"].to_string();
+        assert!(
+            history.contains("pulled ") && history.contains("success"),
+            "{history}"
+        );
+        // Its details: one timing per blob (config and two layers), each downloaded; "Pull again".
+        let details = &report["historyDetails"];
+        assert_eq!(details["open"], true, "{details}");
+        let timings = details["timings"].as_array().unwrap();
+        assert_eq!(timings.len(), 3, "{details}");
+        assert!(timings.iter().all(|t| t[5] == "downloaded"), "{details}");
+        assert!(
+            details["actions"].to_string().contains("Pull again"),
+            "{details}"
+        );
+        // Export JSON: the record in the CLI history's shape (runner-native/src/history.rs).
+        assert_eq!(report["exportName"], "tug-web-history.json");
+        let exported = &report["exported"][0];
+        assert_eq!(exported["command"], "pull", "{exported}");
+        assert_eq!(exported["outcome"], "ok", "{exported}");
+        assert_eq!(exported["digest"], pushed_digest.as_str(), "{exported}");
+        assert_eq!(exported["target"], saved, "{exported}");
+        assert_eq!(
+            exported["blob_timings"].as_array().map(Vec::len),
+            Some(3),
+            "{exported}"
+        );
+        assert!(
+            !report.to_string().contains(PASSWORD),
+            "the password shows: {}",
+            text(&report)
+        );
+
+        let reference = format!("{format}:{}", out.display());
+        let inspected: Value =
+            serde_json::from_slice(&skopeo::run(["inspect", reference.as_str()]).unwrap()).unwrap();
+        let config = skopeo::run(["inspect", "--config", "--raw", reference.as_str()]).unwrap();
+        assert_eq!(sha256_digest(&config), fixture.config_digest, "{reference}");
+        if format == "oci-archive" {
+            // The manifest as the registry served it, and the blobs as pushed.
+            let raw = skopeo::run(["inspect", "--raw", reference.as_str()]).unwrap();
+            assert_eq!(sha256_digest(&raw), pushed_digest, "{reference}");
+            let manifest: Value = serde_json::from_slice(&pushed).unwrap();
+            let layers: Vec<&Value> = manifest["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| &l["digest"])
+                .collect();
+            assert_eq!(
+                inspected["Layers"],
+                serde_json::json!(layers),
+                "{inspected}"
+            );
+        } else {
+            // A docker save holds uncompressed layers: their digests are the diffIDs.
+            assert_eq!(
+                inspected["Layers"],
+                serde_json::json!(diff_ids),
+                "{inspected}"
+            );
+        }
+        // skopeo reads every byte (each blob checked against its digest) into a layout.
+        let copied = dir.path().join(format!("copied-{format}"));
+        skopeo::copy(
+            &reference,
+            &format!("oci:{}:v1", copied.display()),
+            &[] as &[&str],
+        )
+        .unwrap();
+    }
+}
+
+/// A layer whose bytes do not match its digest (a proxy serves other bytes of the right
+/// length): the core refuses it, the page says the pull failed, and the streamed download is
+/// aborted — no file is saved.
+#[test]
+fn a_pulled_layer_that_does_not_match_its_digest_leaves_no_file() {
+    use tug_testkit::hashing::sha256_digest;
+    require_browser_tools();
+    let registry = registry_with_auth();
+    let dir = tempfile::tempdir().unwrap();
+    // gzip layers: skopeo pushes them as they are (a plain one it would compress first).
+    let spec = ImageSpec::new(617).gzip_layer(200_000).gzip_layer(900_000);
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &spec, "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "pulled/bad:v1",
+        &[] as &[&str],
+    )
+    .unwrap();
+    // nginx → fault proxy → registry: the big layer's GET gets wrong bytes, every time.
+    let proxy = FaultProxy::start(&registry);
+    let layer = &fixture.layers[1];
+    let wrong = Fault::Respond {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+        body: vec![0x5a; layer.size as usize],
+    };
+    assert_ne!(
+        sha256_digest(&vec![0x5a; layer.size as usize]),
+        layer.digest
+    );
+    let bad = proxy.add_rule(Rule::new("GET", &format!("/blobs/{}", layer.digest), wrong).always());
+    let nginx = Nginx::cors_front_port(proxy.port());
+    let web = TugWeb::start(&tug_bin());
+    let out = dir.path().join("never.tar");
+    let nginx_url = nginx.url();
+    let report = page_pull(&[
+        ("TUG_PAGE_URL", web.url().as_ref()),
+        ("TUG_REGISTRY_URL", nginx_url.as_ref()),
+        ("TUG_PULL_REF", "pulled/bad:v1".as_ref()),
+        ("TUG_OUT", out.as_os_str()),
+        ("TUG_USERNAME", USER.as_ref()),
+        ("TUG_PASSWORD", PASSWORD.as_ref()),
+        ("TUG_TRUST_CERT", nginx.cert_file().as_os_str()),
+    ]);
+    assert_eq!(report["state"], "failed", "{}", text(&report));
+    assert!(proxy.hits(bad) >= 1);
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&layer.digest[..19]),
+        "the layer is named: {}",
+        text(&report)
+    );
+    assert_eq!(report["button"], "Retry", "{}", text(&report));
+    assert!(
+        report["downloadFailure"].is_string(),
+        "the download was aborted: {}",
+        text(&report)
+    );
+    assert!(!out.exists(), "a file was saved");
+    let history = report["history"].to_string();
+    assert!(history.contains("failed"), "{history}");
+    // The history row shows the error in full (not only on hover), naming the layer.
+    let error = report["historyDetails"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains(&layer.digest[..19]), "{}", text(&report));
+}

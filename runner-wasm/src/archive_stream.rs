@@ -1,0 +1,255 @@
+//! A pulled image written as a tar into a JS `WritableStream` (a file from the File System
+//! Access API, or a download a service worker streams), one verified blob at a time: each
+//! blob is written once the core has checked its digest, so the file never holds a byte
+//! that did not match; blobs go in the order they finish, which neither format minds (an
+//! OCI archive names blobs by digest, a `docker save` tar lists its entries in
+//! `manifest.json`, written last). A `docker save` tar's layers are decoded first (its
+//! entries are uncompressed tars, whose size the header needs); an OCI archive's blobs go
+//! as they are.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use tug_core::archive::docker_save_export::{SaveContent, SaveEntry, SaveImage};
+use tug_core::archive::tar_writer;
+use tug_core::place::FileKind;
+use tug_core::pull::PulledImage;
+use tug_core::{Digest, ErrorClass};
+use wasm_bindgen::{JsCast as _, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Blob;
+
+use crate::blob_source::read_all;
+use crate::docker_archive::uncompressed;
+use crate::errors::js_error;
+use crate::fetch_transport::describe_js_error;
+
+/// The OCI layout marker file and its content, as the CLI writes them.
+const OCI_LAYOUT: (&str, &[u8]) = ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+
+/// The archive format named by the `format` option (`docker-archive`, the default, or
+/// `oci-archive`: skopeo's transport names, as the CLI's `-o` takes them).
+pub fn format_of(name: Option<&str>) -> Result<FileKind, JsValue> {
+    match name {
+        None => Ok(FileKind::DockerArchive),
+        Some(n) if n == FileKind::DockerArchive.transport() => Ok(FileKind::DockerArchive),
+        Some(n) if n == FileKind::OciArchive.transport() => Ok(FileKind::OciArchive),
+        Some(n) => Err(js_error(
+            ErrorClass::Input,
+            &format!("format: {n:?} is not docker-archive or oci-archive"),
+        )),
+    }
+}
+
+/// The tar being written.
+pub struct ArchiveStream {
+    writer: JsValue,
+    format: FileKind,
+    /// `registry/repository:tag`, for `RepoTags` and the OCI ref name.
+    name: String,
+    /// A docker save's entries, once its config is in.
+    entries: Option<Vec<SaveEntry>>,
+    /// The image's config digest and its layers (known once the manifests are).
+    image: Option<SaveImage>,
+    /// Blobs that came before the config (a docker save names layers by the config's diffIDs).
+    waiting: Vec<(Digest, Blob)>,
+    written: HashMap<Digest, ()>,
+    /// Bytes written so far.
+    pub bytes: u64,
+}
+
+impl ArchiveStream {
+    /// A tar of `format` into `stream` (a `WritableStream`), for the image named `name`.
+    pub fn new(stream: &JsValue, format: FileKind, name: String) -> Result<Self, JsValue> {
+        let writer = call(stream, "getWriter", &[])?;
+        Ok(ArchiveStream {
+            writer,
+            format,
+            name,
+            entries: None,
+            image: None,
+            waiting: Vec::new(),
+            written: HashMap::new(),
+            bytes: 0,
+        })
+    }
+
+    /// The manifests are in: an OCI archive's `oci-layout`, `index.json` and manifest go first.
+    pub async fn start(&mut self, image: &PulledImage) -> Result<(), JsValue> {
+        self.image = Some(SaveImage {
+            config: image.config.digest.clone(),
+            layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
+        });
+        if self.format != FileKind::OciArchive {
+            return Ok(());
+        }
+        let m = &image.manifest;
+        let tag = self.name.rsplit_once(':').map_or("latest", |(_, t)| t);
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": m.media_type,
+                "digest": m.digest.to_string(),
+                "size": m.bytes.len(),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }],
+        });
+        self.bytes_entry(OCI_LAYOUT.0, OCI_LAYOUT.1).await?;
+        self.bytes_entry("index.json", index.to_string().as_bytes())
+            .await?;
+        self.bytes_entry(&blob_path(&m.digest), &m.bytes).await
+    }
+
+    /// Blob `digest`, verified by the core, goes into the tar (or waits for the config).
+    pub async fn blob(&mut self, digest: Digest, blob: Blob) -> Result<(), JsValue> {
+        if self.format == FileKind::OciArchive {
+            if self.written.insert(digest.clone(), ()).is_none() {
+                self.blob_entry(&blob_path(&digest), &blob).await?;
+            }
+            return Ok(());
+        }
+        let image = self
+            .image
+            .as_ref()
+            .ok_or_else(|| invalid("a blob came before the manifest".into()))?;
+        if digest == image.config {
+            let config = read_all(&blob)
+                .await
+                .map_err(|e| invalid(describe_js_error(&e)))?;
+            let entries = image
+                .entries(&config, Some(&self.name))
+                .map_err(|e| js_error(e.class(), &e.to_string()))?;
+            self.bytes_entry(&entries[0].name, &config).await?;
+            self.entries = Some(entries);
+            for (d, b) in std::mem::take(&mut self.waiting) {
+                self.layer(&d, &b).await?;
+            }
+            return Ok(());
+        }
+        if self.entries.is_none() {
+            self.waiting.push((digest, blob));
+            return Ok(());
+        }
+        self.layer(&digest, &blob).await
+    }
+
+    /// A docker save's layer entry for blob `digest`, decoded and checked against its diffID.
+    async fn layer(&mut self, digest: &Digest, blob: &Blob) -> Result<(), JsValue> {
+        let entry = self.entries.as_ref().and_then(|entries| {
+            entries.iter().find_map(|e| match &e.content {
+                SaveContent::Layer { layer, diff_id } if layer.digest == *digest => {
+                    Some((e.name.clone(), layer.clone(), diff_id.clone()))
+                }
+                _ => None,
+            })
+        });
+        let Some((name, layer, diff_id)) = entry else {
+            return Ok(());
+        };
+        if self.written.insert(digest.clone(), ()).is_some() {
+            return Ok(());
+        }
+        let tar = uncompressed(blob, &layer, &diff_id).await?;
+        self.blob_entry(&name, &tar).await
+    }
+
+    /// Every blob is in: a docker save's `manifest.json` and `repositories`, the end blocks,
+    /// and the stream is closed (a file is then put in place, a download completes).
+    pub async fn finish(mut self) -> Result<u64, JsValue> {
+        if self.format == FileKind::DockerArchive {
+            let entries = self
+                .entries
+                .take()
+                .ok_or_else(|| invalid("the image's config never arrived".into()))?;
+            for e in &entries {
+                match &e.content {
+                    SaveContent::Layer { layer, .. }
+                        if !self.written.contains_key(&layer.digest) =>
+                    {
+                        return Err(invalid(format!("layer {} was not written", layer.digest)));
+                    }
+                    SaveContent::Bytes(bytes) if e.name != entries[0].name => {
+                        self.bytes_entry(&e.name, bytes).await?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.write(
+            &js_sys::Uint8Array::from(&tar_writer::END_OF_ARCHIVE[..]),
+            1024,
+        )
+        .await?;
+        JsFuture::from(promise(call(&self.writer, "close", &[])?)?).await?;
+        Ok(self.bytes)
+    }
+
+    /// Gives up: the stream is aborted, so a file picked with the File System Access API keeps
+    /// what it had (nothing of this pull), and a download fails and is removed.
+    pub async fn abort(self, reason: &JsValue) {
+        if let Ok(p) = call(&self.writer, "abort", std::slice::from_ref(reason)) {
+            if let Ok(p) = promise(p) {
+                let _ = JsFuture::from(p).await;
+            }
+        }
+    }
+
+    async fn bytes_entry(&mut self, name: &str, bytes: &[u8]) -> Result<(), JsValue> {
+        self.entry(name, bytes.len() as u64, &js_sys::Uint8Array::from(bytes))
+            .await
+    }
+
+    async fn blob_entry(&mut self, name: &str, blob: &Blob) -> Result<(), JsValue> {
+        self.entry(name, blob.size() as u64, blob).await
+    }
+
+    async fn entry(&mut self, name: &str, size: u64, data: &JsValue) -> Result<(), JsValue> {
+        let header = tar_writer::file_header(name, size).map_err(|e| invalid(e.to_string()))?;
+        self.write(
+            &js_sys::Uint8Array::from(header.as_slice()),
+            header.len() as u64,
+        )
+        .await?;
+        self.write(data, size).await?;
+        let pad = tar_writer::padding(size);
+        if pad > 0 {
+            self.write(&js_sys::Uint8Array::new_with_length(pad as u32), pad as u64)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, data: &JsValue, len: u64) -> Result<(), JsValue> {
+        let p = promise(call(&self.writer, "write", std::slice::from_ref(data))?)?;
+        JsFuture::from(p).await.map_err(|e| {
+            js_error(
+                ErrorClass::Input,
+                &format!("cannot write the file: {}", describe_js_error(&e)),
+            )
+        })?;
+        self.bytes += len;
+        Ok(())
+    }
+}
+
+/// Where an OCI archive keeps blob `d`.
+fn blob_path(d: &Digest) -> String {
+    format!("blobs/{}/{}", d.algorithm().name(), d.hex())
+}
+
+fn invalid(message: String) -> JsValue {
+    js_error(ErrorClass::Input, &message)
+}
+
+/// `obj[method](...args)`.
+fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: js_sys::Function = js_sys::Reflect::get(obj, &method.into())?
+        .dyn_into()
+        .map_err(|_| invalid(format!("the output stream has no {method}()")))?;
+    f.apply(obj, &args.iter().collect::<js_sys::Array>())
+}
+
+fn promise(v: JsValue) -> Result<js_sys::Promise, JsValue> {
+    Ok(js_sys::Promise::resolve(&v))
+}
