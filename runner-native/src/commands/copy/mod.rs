@@ -103,7 +103,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             (Some(s), Some(t)) => (&s.config, t),
             _ => (&target_config, &target),
         };
-        referrers::carry(
+        smol::block_on(referrers::carry(
             referrers::End {
                 image: &src,
                 config: source_config,
@@ -117,7 +117,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
             &report.manifest_digest,
             &config,
             display.mode(),
-        )?;
+        ))?;
     }
     history.push_report(&report);
     let mode = display.mode();

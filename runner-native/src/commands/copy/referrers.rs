@@ -29,7 +29,7 @@ pub(crate) struct End<'a> {
 
 /// Copies what is attached to `subject` (read at `source`) to `target`; the referrers
 /// copied. `mode`: how their copies are shown.
-pub(crate) fn carry(
+pub(crate) async fn carry(
     source: End<'_>,
     target: End<'_>,
     subject: &Digest,
@@ -42,7 +42,8 @@ pub(crate) fn carry(
         reference: subject.to_string(),
     };
     let discovery = Discovery::new(plan, source.config, Instant::ZERO);
-    let found = verbs::run(discovery, Clock::now(), source.transport, Discovery::poll)?;
+    let found =
+        verbs::run_async(discovery, Clock::now(), source.transport, Discovery::poll).await?;
     let mut indexed = Vec::new();
     let mut copied = Vec::new();
     for carry in carries(&found, source.image, target.image) {
@@ -63,14 +64,15 @@ pub(crate) fn carry(
         // The referrer's copy is shown as one line; its blobs are small.
         let mut display = Display::new(ProgressMode::None, Vec::new());
         let mut scratch = Recorder::new("copy", "", "");
-        let report = smol::block_on(run_copy(
+        let report = run_copy(
             copy,
             Clock::now(),
             sides,
             (&carry.source, &carry.target),
             &mut display,
             &mut scratch,
-        ))?;
+        )
+        .await?;
         if !matches!(mode, ProgressMode::None | ProgressMode::Json) {
             let what = carry
                 .referrer
@@ -92,7 +94,7 @@ pub(crate) fn carry(
             referrers: indexed,
         };
         let attach = Attach::new(plan, target.config, Instant::ZERO);
-        verbs::run(attach, Clock::now(), target.transport, Attach::poll)?;
+        verbs::run_async(attach, Clock::now(), target.transport, Attach::poll).await?;
     }
     Ok(copied)
 }
