@@ -8,6 +8,7 @@
 #   bench/run.sh --mode rootfs --size 64M --rounds 1 # a quick look at small size
 #   bench/run.sh --mode browser --size 512M   # the web page in chromium vs the CLI
 #   bench/run.sh --mode compress      # push --compress gzip/zstd vs none vs skopeo, slow link
+#   bench/run.sh --mode sync          # tug sync vs skopeo sync (--sync-repos 5 for a quick look)
 #   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
 #   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
 # Every run gets a fresh TLS registry on tmpfs; push and pull are compared with skopeo and

@@ -46,6 +46,23 @@ elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; the
   exit 1
 fi
 
+# tug-core as a WebAssembly component (component/, scripts/build-component.sh) builds for
+# wasm32-wasip2; its Python host's venv (wasmtime from PyPI) is made by that script.
+if command -v rustup >/dev/null 2>&1; then
+  if ! rustup target list --installed | grep -qx 'wasm32-wasip2'; then
+    log "adding Rust target wasm32-wasip2"
+    rustup target add wasm32-wasip2
+  fi
+elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-wasip2" ]; then
+  log "the wasm32-wasip2 Rust target is missing and rustup is not available to add it"
+  exit 1
+fi
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  log "installing apt packages: python3-venv"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+fi
+
 # --- tug-wasm: wasm-bindgen-cli and Node.js ---------------------------------------
 # wasm-bindgen (the CLI that turns runner-wasm's .wasm into a JS package, and
 # wasm-bindgen-test-runner, which runs tug-core's tests on wasm32 under Node) must be

@@ -11,6 +11,9 @@ step "install dependencies"
 step "build the tug-wasm package (runner-wasm/pkg, pkg-node; the Node.js and browser tests use it)"
 ./scripts/build-wasm.sh
 
+step "build tug-core as a WebAssembly component and the Python host's venv (scripts/build-component.sh)"
+./scripts/build-component.sh
+
 step "run tug-core's tests on wasm32-unknown-unknown under Node.js"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p tug-core --target wasm32-unknown-unknown --no-fail-fast

@@ -28,6 +28,7 @@ mod push_real;
 mod realfiles;
 mod report;
 mod summary;
+mod sync;
 mod transfer;
 mod workloads;
 
@@ -100,6 +101,21 @@ struct Args {
     /// compress mode: its number of layers.
     #[arg(long, default_value_t = 4)]
     compress_layers: usize,
+    /// sync mode: repositories of small images.
+    #[arg(long, default_value_t = 50)]
+    sync_repos: usize,
+    /// sync mode: tags (each its own image) per small repository.
+    #[arg(long, default_value_t = 4)]
+    sync_tags: usize,
+    /// sync mode: layer content of each small image.
+    #[arg(long, default_value = "256K")]
+    sync_small_size: String,
+    /// sync mode: repositories of one big image each (0: none).
+    #[arg(long, default_value_t = 4)]
+    sync_big_repos: usize,
+    /// sync mode: content of each big image (4 layers).
+    #[arg(long, default_value = "1G")]
+    sync_big_size: String,
     /// Rounds; each round runs once with every client, in a rotated order.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
@@ -432,6 +448,26 @@ fn run(args: Args) -> Result<()> {
         );
         compress_json = Some(compress::to_json(&runs, &compress_variants, link));
     }
+    let mut sync_json = None;
+    if modes.sync {
+        let sizes = sync::Sizes {
+            repos: args.sync_repos,
+            tags: args.sync_tags,
+            small: parse_size(&args.sync_small_size)?,
+            big_repos: args.sync_big_repos,
+            big: parse_size(&args.sync_big_size)?,
+        };
+        if sizes.repos == 0 || sizes.tags == 0 {
+            bail!("--sync-repos and --sync-tags must be at least 1");
+        }
+        let (source, workloads) = sync::prepare(&setup, &work, sizes)?;
+        let runs = sync::run_sync(&setup, &source, &workloads, args.rounds, args.wait_quiet)?;
+        println!(
+            "{}",
+            sync::render(&runs, &workloads, args.rounds, &environment)
+        );
+        sync_json = Some(sync::to_json(&runs, &workloads));
+    }
     let mut pacing = Pacing {
         wait_quiet: args.wait_quiet,
         retry_disturbed: args.retry_disturbed,
@@ -477,8 +513,8 @@ fn run(args: Args) -> Result<()> {
         }
         eprintln!("total bench time {:.0} s", started.elapsed().as_secs_f64());
         if let Some(path) = &args.json {
-            let mut doc =
-                json!({"environment": environment, "jobs": jobs_json, "compress": compress_json});
+            let mut doc = json!({"environment": environment, "jobs": jobs_json,
+                                 "compress": compress_json, "sync": sync_json});
             add_sections(&mut doc, &sections, &goals);
             fs::write(path, serde_json::to_vec_pretty(&doc)?)
                 .with_context(|| format!("write {}", path.display()))?;
@@ -707,6 +743,9 @@ fn run(args: Args) -> Result<()> {
         }
         if let Some(v) = compress_json {
             doc["compress"] = v;
+        }
+        if let Some(v) = sync_json {
+            doc["sync"] = v;
         }
         for (report, runs) in &reports {
             let s = section(report, runs);

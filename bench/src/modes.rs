@@ -17,6 +17,7 @@ pub struct Modes {
     pub browser: bool,
     pub jobs: bool,
     pub compress: bool,
+    pub sync: bool,
 }
 
 impl Modes {
@@ -31,10 +32,11 @@ impl Modes {
 }
 
 /// The names `--mode` takes.
-const NAMES: &str = "push, pull, copy, push-files, pull-tar, rootfs, all, browser, jobs, compress";
+const NAMES: &str =
+    "push, pull, copy, push-files, pull-tar, rootfs, all, browser, jobs, compress, sync";
 
 /// Parses `--mode` values: push, pull, copy, push-files, pull-tar, rootfs, all (those six),
-/// browser, jobs, compress.
+/// browser, jobs, compress, sync.
 pub fn parse_modes(values: &[String]) -> Result<Modes> {
     let mut m = Modes::default();
     for v in values {
@@ -51,6 +53,7 @@ pub fn parse_modes(values: &[String]) -> Result<Modes> {
             "browser" => m.browser = true,
             "jobs" => m.jobs = true,
             "compress" => m.compress = true,
+            "sync" => m.sync = true,
             name => match Mode::ALL.into_iter().find(|mode| mode.name() == name) {
                 Some(mode) if !m.registry.contains(&mode) => m.registry.push(mode),
                 Some(_) => {}
@@ -88,6 +91,8 @@ mod tests {
         assert!(!modes.jobs && !modes.compress);
         let modes = m(&[" pull-tar", "rootfs"]).unwrap();
         assert!(modes.pull_tar && modes.rootfs && !modes.push_files && !modes.main_image());
+        let modes = m(&["sync"]).unwrap();
+        assert!(modes.sync && !modes.main_image() && !modes.compress);
         assert!(m(&["zip"]).is_err());
         assert!(m(&[]).is_err());
     }

@@ -92,6 +92,11 @@ impl Endpoint {
             .join(&format!("v2/{repo}/manifests/{reference}"))
     }
 
+    /// `/v2/<name>/referrers/<digest>`: what names `digest` as its subject (OCI 1.1).
+    pub(crate) fn referrers(&self, repo: &str, digest: &Digest) -> Result<Url, url::ParseError> {
+        self.base()?.join(&format!("v2/{repo}/referrers/{digest}"))
+    }
+
     /// `/v2/<name>/tags/list`: a repository's tags.
     pub(crate) fn tags_list(&self, repo: &str) -> Result<Url, url::ParseError> {
         self.base()?.join(&format!("v2/{repo}/tags/list"))

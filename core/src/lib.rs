@@ -220,6 +220,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod referrers;
 pub mod registry_error;
 pub mod retry;
 mod session;

@@ -87,7 +87,7 @@ impl RateMeter {
         let alpha = if self.rate == 0.0 {
             1.0
         } else {
-            1.0 - (-secs / TAU_SECS).exp()
+            1.0 - libm::exp(-secs / TAU_SECS)
         };
         self.rate += alpha * (instant_rate - self.rate);
         self.last = Some((now, total));

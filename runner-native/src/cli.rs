@@ -1,5 +1,6 @@
 //! The command line (the registry verbs' and inspect's arguments in `cli/verbs.rs`).
 
+pub mod referrers;
 pub mod sync;
 pub mod verbs;
 
@@ -132,6 +133,8 @@ pub struct CopyArgs {
     pub transfer: TransferArgs,
     #[command(flatten)]
     pub result: ResultArgs,
+    #[command(flatten)]
+    pub referrers: referrers::ReferrersArgs,
 }
 
 #[derive(Args, Debug)]

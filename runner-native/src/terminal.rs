@@ -29,7 +29,10 @@ mod tests {
     fn a_terminal_redraws_unless_its_console_or_term_says_it_cannot() {
         assert!(redraws(true, None, Some("xterm-256color")));
         assert!(redraws(true, None, None), "Windows sets no TERM");
-        assert!(redraws(true, Some(true), None), "a Windows 10 console with VT enabled");
+        assert!(
+            redraws(true, Some(true), None),
+            "a Windows 10 console with VT enabled"
+        );
         assert!(!redraws(true, Some(false), None), "an old Windows console");
         assert!(!redraws(true, None, Some("dumb")));
         assert!(!redraws(false, None, Some("xterm")), "a pipe or a file");

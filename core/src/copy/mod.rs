@@ -103,6 +103,8 @@ pub struct Copy {
     source_error: Option<Error>,
     /// Where the runner's drain of `poll` is: it ends with the timer.
     drain: Drain,
+    /// A repository of the target to mount blobs from ([`Copy::mounting_from`]).
+    mount_from: Option<String>,
 }
 
 #[derive(Debug)]
@@ -156,6 +158,7 @@ impl Copy {
             source_retries: 0,
             source_error: None,
             drain: Drain::default(),
+            mount_from: None,
         };
         if copy.plan.sources.is_empty() {
             copy.finish(Err(Error::InvalidInput {
@@ -166,6 +169,15 @@ impl Copy {
         }
         copy.pump(now);
         copy
+    }
+
+    /// This copy's uploads first ask the target to mount each blob from `repository` of the
+    /// target registry (which another copy filled); a source on the target's registry mounts
+    /// from the source's repository instead.
+    #[must_use]
+    pub fn mounting_from(mut self, repository: Option<String>) -> Copy {
+        self.mount_from = repository;
+        self
     }
 
     /// The next output, or `None` when the copy waits for an input. A drain (the calls
@@ -295,12 +307,18 @@ impl Copy {
     /// The manifests are in: the push to the target starts, fed from `source`.
     fn start_moving(&mut self, source: usize, resolved: &pull::PullReport, now: Instant) {
         let from = self.plan.sources[source].clone();
-        let (plan, labels) = plan::push_plan(
+        let (mut plan, labels) = plan::push_plan(
             resolved,
             &from.reference,
             &self.plan.target,
             self.plan.all_platforms(),
         );
+        if plan.mount_from.is_none() {
+            plan.mount_from = self
+                .mount_from
+                .clone()
+                .filter(|r| *r != self.plan.target.repository);
+        }
         self.event(Event::Planned {
             source: from.reference.registry.clone(),
             labels,

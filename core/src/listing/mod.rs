@@ -5,7 +5,7 @@
 //! A next page on another origin is asked without credentials (the session only sends them
 //! to the registry's own origin); a link back to a page already read ends it with an error.
 
-mod link;
+pub(crate) mod link;
 
 use serde::Deserialize;
 use url::Url;

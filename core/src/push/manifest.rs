@@ -63,6 +63,9 @@ impl Pushing {
                 return Err(self.protocol(Step::Manifest(n), &msg));
             }
         }
+        if n == self.plan.children.len() && head.header("oci-subject").is_some() {
+            self.subject_indexed = true;
+        }
         self.event(Event::ManifestPushed {
             digest: expected.clone(),
         });

@@ -124,6 +124,8 @@ struct Pushing {
     /// Whether the plan's manifests are final (false until [`Push::handle_manifests`]
     /// when blobs were pending).
     manifests_ready: bool,
+    /// The tagged manifest's `PUT` was answered with `OCI-Subject`.
+    subject_indexed: bool,
 }
 
 impl Push {
@@ -188,6 +190,7 @@ impl Push {
             no_chunks: false,
             rechecked: false,
             pending,
+            subject_indexed: false,
         };
         if let Err(e) = pushing.validate() {
             pushing.finish(Err(e), &session);

@@ -144,4 +144,7 @@ pub struct PushReport {
     pub plain_http: bool,
     /// Time from start to finish.
     pub elapsed: Duration,
+    /// The registry answered the manifest's `PUT` with `OCI-Subject`: it lists the manifest
+    /// as a referrer of its `subject` itself (the OCI 1.1 referrers API).
+    pub subject_indexed: bool,
 }

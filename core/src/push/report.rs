@@ -86,6 +86,7 @@ impl Reporting for Pushing {
             retries: cx.retries,
             plain_http: cx.endpoint.is_plain(),
             elapsed: self.accountant.elapsed(cx.now),
+            subject_indexed: self.subject_indexed,
         };
         for b in &self.blobs {
             b.add_to(&mut r);

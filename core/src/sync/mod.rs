@@ -1,21 +1,33 @@
 //! The decisions of a bulk mirror (`tug sync SOURCE... DEST`), without I/O: what each SOURCE
 //! names ([`SyncSource`]), where each image lands ([`Destination`]), which tags are taken
-//! ([`TagFilter`]), which images this process copies when the work is split over many
-//! ([`Shard`]), whether an image needs copying at all ([`decide`]), the bytes a dry run would move ([`PlannedBytes`]), and the tally of what
-//! happened to each ([`Summary`]). A runner lists tags and reads digests with
+//! ([`TagFilter`]), several sources with their own filters and destinations in one file
+//! ([`parse_sync_file`]), which images this process copies when the work is split over many
+//! ([`Shard`]), whether an image needs copying at all ([`decide`]), the bytes a dry run would move ([`PlannedBytes`]), which images copy at once within one budget of blobs in
+//! flight ([`Budget`]), how far it is in images
+//! ([`ImagesDone`]), and the tally of what happened to each ([`Summary`]). A runner lists tags and reads digests with
 //! [`crate::listing`] and [`crate::manifest_ops`], and copies with [`crate::copy`].
 
+mod budget;
+mod file;
 mod filter;
 mod places;
+mod progress;
 mod shard;
 mod size;
 mod summary;
 
+pub use budget::{Budget, ImageId, Start, Wanted};
+pub use file::{parse_sync_file, SyncFileError, SyncSpec};
 pub use filter::{FilterError, TagFilter};
 pub use places::{Destination, SyncImage, SyncSource, SyncSourceError};
+pub use progress::ImagesDone;
 pub use shard::{Shard, ShardError};
 pub use size::{named_by, Named, PlannedBytes};
 pub use summary::{decide, Decision, ImageOutcome, Summary};
 
+#[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
+mod file_tests;
 #[cfg(test)]
 mod tests;

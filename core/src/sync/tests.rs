@@ -204,3 +204,38 @@ fn a_dry_run_counts_each_blob_named_once() {
     assert!(matches!(children, Named::Children(c) if c.len() == 1));
     assert!(named_by(oci, b"not json").is_err());
 }
+
+#[test]
+fn images_are_declared_once_then_counted_as_they_start_and_end() {
+    let declared = ImagesDone::declared([("a/x:1", "b/x:1"), ("a/y:1", "b/y:1")]);
+    assert_eq!(declared["event"], "sync_images");
+    assert_eq!(declared["images"][1]["source"], "a/y:1");
+    assert_eq!(declared["images"][1]["image"], 1);
+    let mut done = ImagesDone::new(3);
+    assert_eq!(done.started(1)["copying"], 1);
+    let e = done.finished(0, &ImageOutcome::InSync, false);
+    assert_eq!(
+        (e["images_done"].clone(), e["images_total"].clone()),
+        (1.into(), 3.into())
+    );
+    let e = done.finished(1, &ImageOutcome::Copied { bytes: 500 }, true);
+    assert_eq!(
+        (e["event"].clone(), e["image"].clone(), e["bytes"].clone()),
+        ("image_finished".into(), 1.into(), 500.into())
+    );
+    assert_eq!(
+        (done.done, done.to_do(), done.copying, done.bytes),
+        (2, 1, 0, 500)
+    );
+    let e = done.finished(
+        2,
+        &ImageOutcome::Failed {
+            error: "denied".into(),
+        },
+        false,
+    );
+    assert_eq!(
+        (e["outcome"].clone(), e["error"].clone()),
+        ("failed".into(), "denied".into())
+    );
+}

@@ -9,11 +9,16 @@ use crate::config::{RegistryArgs, RetryArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct LsArgs {
-    /// The repository: `registry/repository` (`docker://` allowed).
+    /// The repository: `registry/repository` (`docker://` allowed); with `--referrers`, the
+    /// image: `registry/repository[:tag|@digest]`.
     pub repository: String,
-    /// Print `{"name": …, "tags": […]}`.
+    /// Print `{"name": …, "tags": […]}` (with `--referrers`, `{"subject": …, "referrers": […]}`).
     #[arg(long)]
     pub json: bool,
+    /// List what is attached to the image instead (signatures, SBOMs, attestations): type,
+    /// digest, size, and the cosign-style tag it is under.
+    #[arg(long, conflicts_with = "page_size")]
+    pub referrers: bool,
     /// Ask the registry for this many tags per page (`?n=N`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub page_size: Option<u32>,

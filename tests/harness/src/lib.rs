@@ -7,6 +7,7 @@
 //! - [`fixtures`]: deterministic random images written as OCI layouts, docker-save tars
 //!   (classic and Docker ≥ 25), skopeo-made archives, and a sparse > 4 GiB layer; plus checks
 //!   that an image in a registry is byte-identical to a fixture.
+//! - [`referrers`]: a signature and an SBOM attached to an image by the referrers tag schema.
 //! - [`zstd_frames`]: decoding every frame of a zstd stream (skippable frames skipped).
 //! - [`Tug`]: runs the `tug` binary built in this workspace.
 //! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of a plain-HTTP registry (dropped
@@ -30,6 +31,7 @@ pub mod hashing;
 pub mod hostile;
 pub mod hostile_registry;
 pub mod nginx;
+pub mod referrers;
 mod registry;
 mod registry_config;
 pub mod rng;

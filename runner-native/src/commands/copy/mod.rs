@@ -6,6 +6,7 @@
 
 mod between;
 mod pipes;
+pub mod referrers;
 
 use std::time::Instant as Clock;
 
@@ -71,9 +72,9 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let plan = CopyPlan {
-        sources: copy_sources,
+        sources: copy_sources.clone(),
         target: dst.clone(),
-        target_config,
+        target_config: target_config.clone(),
         platform,
     };
     let config = CopyConfig {
@@ -81,7 +82,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value,
     };
-    let copy = Copy::new(plan, config, Instant::ZERO);
+    let copy = Copy::new(plan, config.clone(), Instant::ZERO);
     let mut display = Display::new(settings.progress.value, Vec::new());
     let sides = Sides {
         sources: &transports,
@@ -97,6 +98,27 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     ));
     display.finish();
     let report = result?;
+    if args.referrers.enabled() {
+        let (source_config, source_transport) = match (copy_sources.last(), transports.last()) {
+            (Some(s), Some(t)) => (&s.config, t),
+            _ => (&target_config, &target),
+        };
+        smol::block_on(referrers::carry(
+            referrers::End {
+                image: &src,
+                config: source_config,
+                transport: source_transport,
+            },
+            referrers::End {
+                image: &dst,
+                config: &target_config,
+                transport: &target,
+            },
+            &report.manifest_digest,
+            &config,
+            display.mode(),
+        ))?;
+    }
     history.push_report(&report);
     let mode = display.mode();
     if mode == ProgressMode::Json {

@@ -11,6 +11,9 @@ use crate::exit_code::CliError;
 use crate::output::outln;
 
 pub fn ls(args: LsArgs) -> Result<(), CliError> {
+    if args.referrers {
+        return super::referrers::ls(args);
+    }
     let repo = super::parse_reference("repository", &args.repository)?;
     if repo.tag.is_some() || repo.digest.is_some() {
         return Err(CliError::Usage(format!(

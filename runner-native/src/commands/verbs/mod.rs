@@ -8,6 +8,7 @@ pub mod blob;
 pub mod list;
 pub mod manifest;
 pub mod modify;
+pub mod referrers;
 
 use std::time::Instant as Clock;
 
@@ -64,9 +65,29 @@ pub fn run_reading<O: Operation, R>(
     origin: Clock,
     transport: &Transport,
     poll: impl Fn(&mut O) -> Option<Output<R>>,
+    on_data: impl FnMut(&[u8]) -> Result<(), CliError>,
+) -> Result<R, CliError> {
+    smol::block_on(run_reading_async(op, origin, transport, poll, on_data))
+}
+
+/// [`run`] as a future, so several operations can run at once on one thread.
+pub async fn run_async<O: Operation, R>(
+    op: O,
+    origin: Clock,
+    transport: &Transport,
+    poll: impl Fn(&mut O) -> Option<Output<R>>,
+) -> Result<R, CliError> {
+    run_reading_async(op, origin, transport, poll, |_| Ok(())).await
+}
+
+async fn run_reading_async<O: Operation, R>(
+    op: O,
+    origin: Clock,
+    transport: &Transport,
+    poll: impl Fn(&mut O) -> Option<Output<R>>,
     mut on_data: impl FnMut(&[u8]) -> Result<(), CliError>,
 ) -> Result<R, CliError> {
-    smol::block_on(drive(op, origin, transport, |op, io| {
+    drive(op, origin, transport, |op, io| {
         while let Some(output) = poll(op) {
             match output {
                 Output::Send(req) => io.send(req),
@@ -93,5 +114,6 @@ pub fn run_reading<O: Operation, R>(
             }
         }
         None
-    }))
+    })
+    .await
 }

@@ -1,7 +1,9 @@
 //! `tug sync` between two real registries with different credentials: repositories mirrored
 //! with a tag filter (checked tag by tag with skopeo), a re-run that sends no blob bytes,
-//! shards that together do the whole mirror with no image copied twice, and a repository the
-//! source denies failing alone.
+//! shards that together do the whole mirror with no image copied twice, a repository the
+//! source denies failing alone, a blob shared by images synced at once uploaded once, the
+//! images-done progress and its JSON events, `--file` with two sources, a paginated tag
+//! list, and a sync killed midway that a re-run completes without sending much twice.
 
 use std::collections::BTreeSet;
 
@@ -417,4 +419,364 @@ fn an_index_is_synced_whole_and_a_platform_alone_stays_in_sync() {
     let (out, report) = sync(&env, &one);
     out.assert_success();
     assert_eq!(report["summary"]["in_sync"], 1, "{report}");
+}
+
+#[test]
+fn a_blob_shared_by_images_synced_at_once_is_uploaded_once() {
+    let env = Env::new();
+    let (a, b) = registries();
+    // One image under four names (two tags of one repository, two other repositories),
+    // and three images of their own: all synced in one run, several at once.
+    let layout = env.path("shared");
+    let shared = write_oci_layout(
+        &layout,
+        &ImageSpec::new(900).layer(300_000).layer(50_000),
+        "v",
+    );
+    let names = ["team/a:v1", "team/a:v2", "team/b:v1", "team/c:v1"];
+    for name in names {
+        push(&a, &layout, name).assert_success();
+    }
+    let own = seed(&env, &a, &["solo/x:v1", "solo/y:v1", "solo/z:v1"]);
+    let pb = FaultProxy::start(&b);
+    let mut args: Vec<String> = ["team/a", "team/b", "team/c", "solo/x", "solo/y", "solo/z"]
+        .iter()
+        .map(|r| a.image(r))
+        .collect();
+    args.push(format!("{}/mirror", pb.host()));
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    assert_eq!(report["summary"]["copied"], 7, "{report}");
+    for name in names {
+        pull_with_skopeo_and_compare(&b, &format!("mirror/{name}"), &shared);
+    }
+    for (name, fixture) in &own {
+        pull_with_skopeo_and_compare(&b, &format!("mirror/{name}"), fixture);
+    }
+
+    // Each blob of the shared image was uploaded (its upload closed with its digest) once;
+    // the other repositories mounted it.
+    let mut blobs = shared.layer_digests();
+    blobs.push(shared.config_digest.clone());
+    for digest in &blobs {
+        let hex = digest.trim_start_matches("sha256:");
+        let closed = pb.requests_matching("PUT", hex);
+        assert_eq!(closed.len(), 1, "{digest} uploaded {} times", closed.len());
+        let mounted: Vec<_> = pb
+            .requests_matching("POST", hex)
+            .into_iter()
+            .filter(|r| r.target.contains("mount=") && r.status == Some(201))
+            .collect();
+        assert_eq!(mounted.len(), 2, "{digest}: mounted into team/b and team/c");
+    }
+    // And the blob bytes sent are each image's own once.
+    let size =
+        |f: &FixtureImage| f.config.len() as u64 + f.layers.iter().map(|l| l.size).sum::<u64>();
+    let expected = size(&shared) + own.iter().map(|(_, f)| size(f)).sum::<u64>();
+    assert_eq!(pb.request_body_bytes_to("/blobs/"), expected);
+}
+
+/// `tug sync --progress MODE` with each side's credentials.
+fn sync_showing(env: &Env, mode: &str, args: &[String]) -> tug_testkit::TugOutput {
+    hermetic(Tug::new(), env.dir.path())
+        .args(["sync", "--plain-http", "--progress", mode, "--src-creds"])
+        .arg(format!("{}:{}", SRC.0, SRC.1))
+        .arg("--dest-creds")
+        .arg(format!("{}:{}", DST.0, DST.1))
+        .args(args)
+        .run()
+}
+
+#[test]
+fn progress_counts_images_done_and_json_names_each_image_once() {
+    let env = Env::new();
+    let (a, b) = registries();
+    seed(&env, &a, &["team/app:v1", "team/app:v2", "team/web:v1"]);
+    let dest = b.host();
+    // One image already there: in sync, never started.
+    let first = vec![a.image("team/app:v1"), dest.clone()];
+    sync_showing(&env, "none", &first).assert_success();
+
+    let args = vec![a.image("team/app"), a.image("team/web"), dest.clone()];
+    let out = sync_showing(&env, "json", &args).assert_success();
+    let events: Vec<Value> = out
+        .stdout_str()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    // The images are declared once, by number, in the first event.
+    assert_eq!(events[0]["event"], "sync_images", "{events:?}");
+    assert_eq!(events[0]["total"], 3);
+    let declared: BTreeSet<String> = events[0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["source"].as_str().unwrap().to_owned())
+        .collect();
+    let names = ["team/app:v1", "team/app:v2", "team/web:v1"];
+    assert_eq!(declared, names.iter().map(|n| a.image(n)).collect());
+    let number = |name: &str| {
+        events[0]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["source"] == a.image(name))
+            .unwrap()["image"]
+            .clone()
+    };
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["event"] == kind).collect() };
+    let started: BTreeSet<String> = of("image_started")
+        .iter()
+        .map(|e| e["image"].to_string())
+        .collect();
+    let copied = BTreeSet::from([
+        number("team/app:v2").to_string(),
+        number("team/web:v1").to_string(),
+    ]);
+    assert_eq!(started, copied, "only the images copied start: {events:?}");
+    let finished = of("image_finished");
+    assert_eq!(finished.len(), 3);
+    // Each names its image by number only, and counts the images done.
+    for (k, e) in finished.iter().enumerate() {
+        assert_eq!(e["images_done"], k + 1);
+        assert_eq!(e["images_total"], 3);
+        assert!(e.get("source").is_none(), "{e}");
+    }
+    let in_sync = finished.iter().find(|e| e["outcome"] == "in_sync").unwrap();
+    assert_eq!(in_sync["image"], number("team/app:v1"));
+
+    // For people: the images done of all on standard error, each image's line on stdout.
+    seed(&env, &a, &["team/web:v2"]);
+    let out = sync_showing(&env, "plain", &args).assert_success();
+    assert!(
+        out.stderr_str().contains("images 4/4"),
+        "{}",
+        out.stderr_str()
+    );
+    let copied_line = format!("copied   {} -> {dest}/team/web:v2", a.image("team/web:v2"));
+    assert!(
+        out.stdout_str().lines().any(|l| l == copied_line),
+        "{}",
+        out.stdout_str()
+    );
+}
+
+#[test]
+fn a_file_of_two_sources_each_with_its_own_filters_and_destination() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let images = seed(
+        &env,
+        &a,
+        &[
+            "team/app:v1",
+            "team/app:v2",
+            "team/app:v2-rc1",
+            "other/db:v9",
+            "other/db:v10",
+        ],
+    );
+    let file = env.path("sync.toml");
+    let text = format!(
+        "# two sources, two destinations\n\
+         to = \"{dst}/mirror\"\n\n\
+         [[source]]\n\
+         from = \"{src}/team/app\"\n\
+         tags = ['v[0-9]+.*']\n\
+         exclude-tags = ['.*-rc.*', 'v1']\n\n\
+         [[source]]\n\
+         from = \"docker://{src}/other/db\"\n\
+         tags = ['v10']\n\
+         to = \"{dst}/elsewhere\"\n",
+        src = a.host(),
+        dst = b.host()
+    );
+    std::fs::write(&file, text).unwrap();
+    let args = vec!["--file".to_owned(), file.display().to_string()];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    let expected = BTreeSet::from([a.image("team/app:v2"), a.image("other/db:v10")]);
+    assert_eq!(with_outcome(&report, "copied"), expected, "{report}");
+    assert_eq!(report["images"].as_array().unwrap().len(), 2, "{report}");
+    for (name, fixture) in &images {
+        let at = match name.as_str() {
+            "team/app:v2" => Some(format!("mirror/{name}")),
+            "other/db:v10" => Some(format!("elsewhere/{name}")),
+            _ => None,
+        };
+        match at {
+            Some(at) => {
+                pull_with_skopeo_and_compare(&b, &at, fixture);
+            }
+            None => {
+                for prefix in ["mirror", "elsewhere"] {
+                    let there = format!("{prefix}/{name}");
+                    assert!(
+                        skopeo::inspect_raw_in(&b, &there).is_err(),
+                        "{there} arrived"
+                    );
+                }
+            }
+        }
+    }
+
+    // Mistakes name the file, the line and the key; the file and SOURCE... DEST or --tags
+    // do not mix.
+    let bad = env.path("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "to = \"{}\"\n[[source]]\nfrom = \"{}/x\"\ntags = ['v(']\n",
+            b.host(),
+            a.host()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        hermetic(Tug::new(), env.dir.path())
+            .arg("sync")
+            .args(args)
+            .run()
+            .assert_code(2)
+            .stderr_str()
+    };
+    let bad = bad.display().to_string();
+    let err = run(&["--file", &bad]);
+    assert!(
+        err.contains(&format!("{bad}:4: [[source]] 1: tags: \"v(\"")),
+        "{err}"
+    );
+    let err = run(&["--file", &bad, "127.0.0.1:1/a", "127.0.0.1:2"]);
+    assert!(err.contains("--file"), "{err}");
+    let err = run(&["--file", &bad, "--tags", "v1"]);
+    assert!(err.contains("--file") && err.contains("--tags"), "{err}");
+    let err = run(&["--file", &env.path("missing.toml").display().to_string()]);
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+/// distribution 2.8 answers a tag list in one page whatever `n` asks (tag pagination came
+/// in distribution 3), so the proxy in front of the source answers the tag list as
+/// distribution 3 does, in pages of `n` with a `Link` to the next (the tags are the
+/// registry's own); everything else is the real registry's.
+#[test]
+fn a_paginated_tag_list_is_followed_to_its_end() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let tags = ["t1", "t2", "t3", "t4", "t5"];
+    let names: Vec<String> = tags.iter().map(|t| format!("team/app:{t}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    seed(&env, &a, &names);
+    let pa = FaultProxy::start(&a);
+    let page = |tags: &[&str], next: Option<&str>| {
+        let body = serde_json::json!({"name": "team/app", "tags": tags}).to_string();
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        if let Some(last) = next {
+            let link = format!("</v2/team/app/tags/list?n=2&last={last}>; rel=\"next\"");
+            headers.push(("Link".to_owned(), link));
+        }
+        Fault::Respond {
+            status: 200,
+            headers,
+            body: body.into_bytes(),
+        }
+    };
+    // The later pages first: a rule for the first page's path matches them too.
+    pa.add_rule(Rule::new("GET", "/tags/list?n=2&last=t4", page(&["t5"], None)).always());
+    pa.add_rule(
+        Rule::new(
+            "GET",
+            "/tags/list?n=2&last=t2",
+            page(&["t3", "t4"], Some("t4")),
+        )
+        .always(),
+    );
+    pa.add_rule(Rule::new("GET", "/tags/list?n=2", page(&["t1", "t2"], Some("t2"))).always());
+    let args = vec![
+        "--page-size".to_owned(),
+        "2".to_owned(),
+        pa.image("team/app"),
+        b.host(),
+    ];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    let expected: BTreeSet<String> = names.iter().map(|n| pa.image(n)).collect();
+    assert_eq!(with_outcome(&report, "copied"), expected, "{report}");
+    for name in &names {
+        let copied = skopeo::inspect_raw_in(&b, name).unwrap();
+        assert_eq!(copied, skopeo::inspect_raw_in(&a, name).unwrap(), "{name}");
+    }
+    // Three pages, each after the last one's `Link`.
+    let pages: Vec<String> = pa
+        .requests_matching("GET", "/tags/list")
+        .into_iter()
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/v2/team/app/tags/list?n=2",
+            "/v2/team/app/tags/list?n=2&last=t2",
+            "/v2/team/app/tags/list?n=2&last=t4"
+        ]
+    );
+}
+
+#[test]
+fn a_sync_killed_midway_and_run_again_completes_sending_little_twice() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let names: Vec<String> = (0..16).map(|i| format!("many/app{i:02}:v1")).collect();
+    let mut mirror_size = 0;
+    for (i, name) in names.iter().enumerate() {
+        let layout = env.path(&format!("many-{i}"));
+        let spec = ImageSpec::new(800 + i as u64).layer(100_000);
+        let f = write_oci_layout(&layout, &spec, "v");
+        mirror_size += f.config.len() as u64 + f.layers.iter().map(|l| l.size).sum::<u64>();
+        push(&a, &layout, name).assert_success();
+    }
+    // A slow destination, so the kill comes midway.
+    let pb = FaultProxy::start(&b);
+    pb.shape(400_000, std::time::Duration::ZERO);
+    let mut args: Vec<String> = ["sync", "--plain-http", "--jobs", "2", "--src-creds"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(format!("{}:{}", SRC.0, SRC.1));
+    args.push("--dest-creds".into());
+    args.push(format!("{}:{}", DST.0, DST.1));
+    args.extend(names.iter().map(|n| a.image(n)));
+    args.push(pb.host());
+    let mut child = hermetic(Tug::new(), env.dir.path())
+        .args(&args)
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once six blobs are in (seen at the proxy), about a third of the way.
+    let committed = |reqs: &[tug_testkit::ProxiedRequest]| {
+        reqs.iter()
+            .filter(|r| r.method == "PUT" && r.target.contains("/blobs/uploads/"))
+            .filter(|r| r.status == Some(201))
+            .count()
+    };
+    let reached = pb.wait_for(std::time::Duration::from_secs(60), |r| committed(r) >= 6);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reached, "the sync never got going: {:#?}", pb.requests());
+    let manifests = pb.requests_matching("PUT", "/manifests/").len();
+    assert!(manifests < names.len(), "the kill came too late");
+
+    pb.unshape();
+    let out = hermetic(Tug::new(), env.dir.path()).args(&args).run();
+    out.assert_success();
+    for name in &names {
+        let copied = skopeo::inspect_raw_in(&b, name).unwrap();
+        assert_eq!(copied, skopeo::inspect_raw_in(&a, name).unwrap(), "{name}");
+    }
+    let sent = pb.request_body_bytes_to("/blobs/");
+    assert!(
+        sent as f64 <= 1.2 * mirror_size as f64,
+        "{sent} blob bytes sent for a mirror of {mirror_size}"
+    );
 }

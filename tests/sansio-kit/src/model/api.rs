@@ -273,7 +273,12 @@ impl RegistryModel {
         self.manifests
             .insert(format!("{repo}:{}", Digest::sha256_of(body)), entry.clone());
         self.manifests.insert(format!("{repo}:{reference}"), entry);
-        Reply::head(ResponseHead::new(201).with_header("Docker-Content-Digest", &digest))
+        let mut head = ResponseHead::new(201).with_header("Docker-Content-Digest", &digest);
+        if let (true, Some(subject)) = (self.referrers_api, manifest["subject"]["digest"].as_str())
+        {
+            head = head.with_header("OCI-Subject", subject);
+        }
+        Reply::head(head)
     }
 }
 

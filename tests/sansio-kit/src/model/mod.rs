@@ -172,6 +172,9 @@ pub struct RegistryModel {
     /// What a client did that distribution would refuse and a correct client never does
     /// (an upload URL's `_state` not sent back unchanged): answered `400`, noted here.
     pub violations: Vec<String>,
+    /// Answer the `PUT` of a manifest with a `subject` with `OCI-Subject`, as a registry
+    /// with the OCI 1.1 referrers API does.
+    pub referrers_api: bool,
 }
 
 impl Default for RegistryModel {
@@ -217,6 +220,7 @@ impl Default for RegistryModel {
             foreign_uploads: false,
             seen: Vec::new(),
             violations: Vec::new(),
+            referrers_api: false,
         }
     }
 }

@@ -1,23 +1,25 @@
 //! `tug sync SOURCE... DEST`: every tag of the sources' repositories (filtered, and only this
 //! process's `--shard`) copied to DEST. For each image the source's manifest digest and what
-//! DEST serves under that tag are read (one `GET` each); equal ones are in sync and cost
-//! nothing more, the rest are copied with the core's [`Copy`], one image after another (each
-//! copy moves its own blobs several at a time). A failed image is reported and the rest goes
-//! on. What the sources, mapping, filters and shards mean is the core's ([`tug_core::sync`]).
+//! DEST serves under that tag are read (one `GET` each, [`check`]); equal ones are in sync
+//! and cost nothing more, the rest are copied with the core's `Copy`, several at once within
+//! one budget of blobs in flight ([`drive`], [`tug_core::sync::Budget`]). A failed image is
+//! reported and the rest goes on. What the sources, mapping, filters and shards mean is the core's ([`tug_core::sync`]).
 
 use std::collections::HashMap;
 use std::time::Instant as Clock;
 
-use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
+use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
-use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
 use tug_core::sync::{
-    decide, named_by, Decision, Destination, ImageOutcome, Named, PlannedBytes, Shard, Summary,
-    SyncImage, SyncSource, TagFilter,
+    parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, SyncSpec,
+    TagFilter,
 };
-use tug_core::{Digest, ErrorClass, Instant, Platform, Reference, RegistryConfig};
+use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
 
-use super::copy::{run_copy, Sides};
+mod check;
+mod drive;
+mod show;
+
 use super::verbs;
 use crate::cli::sync::SyncArgs;
 use crate::config::Settings;
@@ -25,7 +27,7 @@ use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::{ImageRecord, Recorder};
 use crate::output::{errln, outln};
-use crate::progress::{Display, ProgressMode};
+use crate::progress::ProgressMode;
 use crate::transport::{NoBodies, Transport};
 
 /// How to reach one registry.
@@ -60,17 +62,7 @@ impl Entry {
 
 pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let usage = |e: String| CliError::Usage(e);
-    let (dest_text, source_texts) = args
-        .places
-        .split_last()
-        .ok_or_else(|| usage("give SOURCE... DEST".into()))?;
-    let sources = source_texts
-        .iter()
-        .map(|t| SyncSource::parse(t).map_err(|e| usage(format!("source {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let dest = Destination::parse(dest_text).map_err(|e| usage(format!("destination {e}")))?;
-    let filter =
-        TagFilter::new(&args.tags, &args.exclude_tags).map_err(|e| usage(e.to_string()))?;
+    let specs = specs(&args)?;
     let shard = args
         .shard
         .as_deref()
@@ -78,23 +70,18 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .transpose()
         .map_err(|e| usage(format!("--shard (or TUG_SHARD): {e}")))?
         .unwrap_or_default();
-    let platform = args
-        .platform
-        .as_deref()
-        .map(str::parse::<Platform>)
-        .transpose()
-        .map_err(|e| usage(e.to_string()))?;
     if args.dry_run {
         history.dry_run();
     }
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
-    let (sides, target) = reach(&args, &settings, &sources, &dest)?;
+    let (sides, targets) = reach(&args, &settings, &specs)?;
 
     let mut entries = Vec::new();
-    let images = images(&sources, &dest, &filter, shard, &sides, &mut entries);
-    if !args.json {
+    let images = images(&specs, shard, args.page_size, &sides, &mut entries);
+    // (With `--progress json` standard output is events; the summary names these.)
+    if !args.json && settings.progress.value != ProgressMode::Json {
         entries.iter().for_each(show);
     }
     let mode = if args.json {
@@ -107,50 +94,18 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value,
     };
-    let mut cancelled = None;
-    let mut planned = PlannedBytes::default();
-    for image in images {
-        // Every image's registry is one of the sources' (the core maps them so).
-        let Some(source) = sides.get(&image.source.registry) else {
-            let e = CliError::Usage(format!("{}: not a source registry", image.source.registry));
-            entries.push(Entry::failed(
-                image.source.to_string(),
-                image.target.to_string(),
-                e,
-            ));
-            continue;
-        };
-        let mut entry = Entry {
-            source: image.source.to_string(),
-            target: image.target.to_string(),
-            outcome: ImageOutcome::InSync,
-            digest: None,
-            failure: None,
-        };
-        match sync_one(
-            &image,
-            source,
-            &target,
-            platform.as_ref(),
-            &config,
-            args.dry_run.then_some(&mut planned),
-            mode,
-        ) {
-            Ok((outcome, digest)) => {
-                entry.outcome = outcome;
-                entry.digest = Some(digest);
-            }
-            Err(e) if e.class() == Some(ErrorClass::Cancelled) => {
-                cancelled = Some(e);
-                break;
-            }
-            Err(e) => entry = Entry::failed(entry.source, entry.target, e),
-        }
-        if !args.json {
-            show(&entry);
-        }
-        entries.push(entry);
-    }
+    let work = drive::Work {
+        sides: &sides,
+        targets: &targets,
+        config: &config,
+        dry_run: args.dry_run,
+        referrers: args.referrers.enabled(),
+    };
+    let mut shown = show::Shown::new(mode, &images, !args.json);
+    let done = drive::run(&work, &images, &mut shown);
+    shown.finish();
+    entries.extend(done.entries.into_iter().map(|(_, e)| e));
+    let cancelled = done.cancelled;
 
     let mut summary = Summary::default();
     for e in &entries {
@@ -181,6 +136,58 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     failure(entries)
 }
 
+/// Each registry's side, by registry as written.
+type Sides = HashMap<String, Side>;
+
+/// One image of the sync, with what applies to it.
+struct Item {
+    image: SyncImage,
+    /// The one platform copied from an index, if any.
+    platform: Option<Platform>,
+    /// Its destination registry, as written (its side in `targets`).
+    destination: String,
+}
+
+/// The sources with their filters, platform and destination: `--file`'s, or the command
+/// line's (every SOURCE with the same ones).
+fn specs(args: &SyncArgs) -> Result<Vec<SyncSpec>, CliError> {
+    let usage = |e: String| CliError::Usage(e);
+    if let Some(path) = &args.file {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| usage(format!("--file {name}: {e}")))?;
+        return parse_sync_file(&name, &text).map_err(|e| usage(e.to_string()));
+    }
+    let (dest_text, source_texts) = args
+        .places
+        .split_last()
+        .ok_or_else(|| usage("give SOURCE... DEST, or --file".into()))?;
+    if source_texts.is_empty() {
+        return Err(usage("give SOURCE... DEST, or --file".into()));
+    }
+    let destination =
+        Destination::parse(dest_text).map_err(|e| usage(format!("destination {e}")))?;
+    let filter =
+        TagFilter::new(&args.tags, &args.exclude_tags).map_err(|e| usage(e.to_string()))?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<Platform>)
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
+    source_texts
+        .iter()
+        .map(|t| {
+            Ok(SyncSpec {
+                source: SyncSource::parse(t).map_err(|e| usage(format!("source {e}")))?,
+                destination: destination.clone(),
+                filter: filter.clone(),
+                platform: platform.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The transport and config of each source registry (by registry as written), and of DEST.
 /// `--src-creds` goes to every source registry, `--dest-creds` (or `-u`, `TUG_*`) to DEST
 /// (and to a source on the same registry when it has none of its own); every other registry
@@ -188,17 +195,22 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
 fn reach(
     args: &SyncArgs,
     settings: &Settings,
-    sources: &[SyncSource],
-    dest: &Destination,
-) -> Result<(HashMap<String, Side>, Side), CliError> {
+    specs: &[SyncSpec],
+) -> Result<(Sides, Sides), CliError> {
     let (src_given, dst_given) =
         credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
-    let mut registries: Vec<&str> = sources.iter().map(SyncSource::registry).collect();
-    registries.sort_unstable();
-    registries.dedup();
-    let mut all = registries.clone();
-    all.push(&dest.registry);
-    let stored = credentials::for_registries(&Default::default(), &dest.registry, &all)?;
+    let mut registries: Vec<&str> = specs.iter().map(|s| s.source.registry()).collect();
+    let mut dests: Vec<&str> = specs
+        .iter()
+        .map(|s| s.destination.registry.as_str())
+        .collect();
+    for v in [&mut registries, &mut dests] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    let all: Vec<&str> = registries.iter().chain(&dests).copied().collect();
+    let stored = credentials::for_registries(&Default::default(), "", &all)?;
+    let (stored_src, stored_dst) = stored.split_at(registries.len());
     let side = |registry: &str, creds| -> Result<Side, CliError> {
         let r = Reference::parse_registry(&format!("{registry}/sync"))
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -208,43 +220,54 @@ fn reach(
         Ok(Side { transport, config })
     };
     let mut sides = HashMap::new();
-    for (registry, stored) in registries.iter().zip(&stored) {
-        let same = credentials::registry_matches(registry, &dest.registry);
+    for (registry, stored) in registries.iter().zip(stored_src) {
+        let same = dests
+            .iter()
+            .any(|d| credentials::registry_matches(registry, d));
         let creds = src_given
             .clone()
             .or_else(|| dst_given.clone().filter(|_| same))
             .or_else(|| stored.clone());
         sides.insert((*registry).to_owned(), side(registry, creds)?);
     }
-    let dest_creds = dst_given.or_else(|| stored.last().cloned().flatten());
-    Ok((sides, side(&dest.registry, dest_creds)?))
+    let mut targets = HashMap::new();
+    for (registry, stored) in dests.iter().zip(stored_dst) {
+        let creds = dst_given.clone().or_else(|| stored.clone());
+        targets.insert((*registry).to_owned(), side(registry, creds)?);
+    }
+    Ok((sides, targets))
 }
 
-/// Every image the sources name that the filter and shard take; a repository or catalog
-/// that cannot be listed becomes a failed entry.
+/// Every image the sources name that their filters and the shard take; a repository or
+/// catalog that cannot be listed becomes a failed entry.
 fn images(
-    sources: &[SyncSource],
-    dest: &Destination,
-    filter: &TagFilter,
+    specs: &[SyncSpec],
     shard: Shard,
+    page_size: Option<u32>,
     sides: &HashMap<String, Side>,
     failed: &mut Vec<Entry>,
-) -> Vec<SyncImage> {
+) -> Vec<Item> {
     let mut out = Vec::new();
     let mut fail =
         |source: String, target: String, e: CliError| failed.push(Entry::failed(source, target, e));
-    for source in sources {
+    for spec in specs {
+        let (source, dest) = (&spec.source, &spec.destination);
+        let item = |image| Item {
+            image,
+            platform: spec.platform.clone(),
+            destination: dest.registry.clone(),
+        };
         let side = &sides[source.registry()];
         let repositories = match source {
             SyncSource::Image(r) => {
                 match SyncImage::of(r.clone(), dest) {
-                    Ok(image) => out.push(image),
+                    Ok(image) => out.push(item(image)),
                     Err(e) => fail(r.to_string(), String::new(), usage(e)),
                 }
                 continue;
             }
             SyncSource::Repository(r) => vec![r.repository.clone()],
-            SyncSource::Registry(host) => match list(host, ListKind::Catalog, side) {
+            SyncSource::Registry(host) => match list(host, ListKind::Catalog, page_size, side) {
                 Ok(repositories) => repositories,
                 Err(e) => {
                     fail(host.clone(), dest.registry.clone(), e);
@@ -257,7 +280,7 @@ fn images(
             let kind = ListKind::Tags {
                 repository: repository.clone(),
             };
-            let tags = match list(registry, kind, side) {
+            let tags = match list(registry, kind, page_size, side) {
                 Ok(tags) => tags,
                 Err(e) => {
                     let target = dest.repository_for(&repository);
@@ -265,9 +288,9 @@ fn images(
                     continue;
                 }
             };
-            for tag in tags.iter().filter(|t| filter.takes(t)) {
+            for tag in tags.iter().filter(|t| spec.filter.takes(t)) {
                 match SyncImage::tagged(registry, &repository, tag, dest) {
-                    Ok(image) => out.push(image),
+                    Ok(image) => out.push(item(image)),
                     Err(e) => fail(
                         format!("{registry}/{repository}:{tag}"),
                         String::new(),
@@ -277,137 +300,28 @@ fn images(
             }
         }
     }
-    out.retain(|i| shard.takes(&i.source));
+    out.retain(|i| shard.takes(&i.image.source));
     out
 }
 
 /// A whole tag list or catalog of `registry`.
-fn list(registry: &str, kind: ListKind, side: &Side) -> Result<Vec<String>, CliError> {
+fn list(
+    registry: &str,
+    kind: ListKind,
+    page_size: Option<u32>,
+    side: &Side,
+) -> Result<Vec<String>, CliError> {
     let api_host = Reference::parse_registry(&format!("{registry}/x"))
         .map(|r| r.api_host().to_owned())
         .unwrap_or_else(|_| registry.to_owned());
     let plan = ListPlan {
         registry: api_host,
         kind,
-        page_size: None,
+        page_size,
     };
     let listing = Listing::new(plan, &side.config, Instant::ZERO);
     let listed = verbs::run(listing, Clock::now(), &side.transport, Listing::poll)?;
     Ok(listed.items)
-}
-
-/// The manifest `image` names (with a platform, that platform's) and its digest.
-fn manifest_of(
-    image: &Reference,
-    platform: Option<&Platform>,
-    side: &Side,
-) -> Result<ManifestReport, CliError> {
-    let plan = ManifestPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        action: ManifestAction::Get {
-            platform: platform.cloned(),
-        },
-    };
-    let op = ManifestOp::new(plan, &side.config, Instant::ZERO);
-    verbs::run(op, Clock::now(), &side.transport, ManifestOp::poll)
-}
-
-/// Checks one image and copies it unless it is in sync (or this is a dry run); its outcome
-/// and the source's digest.
-fn sync_one(
-    image: &SyncImage,
-    source: &Side,
-    target: &Side,
-    platform: Option<&Platform>,
-    config: &CopyConfig,
-    planned: Option<&mut PlannedBytes>,
-    mode: ProgressMode,
-) -> Result<(ImageOutcome, Digest), CliError> {
-    let manifest = manifest_of(&image.source, platform, source)?;
-    let digest = manifest.digest.clone();
-    let there = match manifest_of(&image.target, None, target) {
-        Ok(r) => Some(r.digest),
-        Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    match decide(&digest, there.as_ref()) {
-        Decision::InSync => return Ok((ImageOutcome::InSync, digest)),
-        Decision::Copy => {
-            if let Some(planned) = planned {
-                let bytes = planned_bytes(&image.source, manifest, source, planned)?;
-                return Ok((ImageOutcome::Planned { bytes }, digest));
-            }
-        }
-    }
-    let plan = CopyPlan {
-        sources: vec![CopySource {
-            reference: image.source.clone(),
-            config: source.config.clone(),
-        }],
-        target: image.target.clone(),
-        target_config: target.config.clone(),
-        platform: platform.cloned(),
-    };
-    let copy = Copy::new(plan, config.clone(), Instant::ZERO);
-    let sides = Sides {
-        sources: std::slice::from_ref(&source.transport),
-        target: &target.transport,
-    };
-    let mut display = Display::new(mode, Vec::new());
-    // The sync keeps one record; the copy's blob events are not kept.
-    let mut scratch = Recorder::new("copy", "", "");
-    let result = smol::block_on(run_copy(
-        copy,
-        Clock::now(),
-        sides,
-        (&image.source, &image.target),
-        &mut display,
-        &mut scratch,
-    ));
-    display.finish();
-    let report = result?;
-    Ok((
-        ImageOutcome::Copied {
-            bytes: report.bytes_uploaded,
-        },
-        digest,
-    ))
-}
-
-/// The blob bytes of the image `report` read (its children's, for an index) that no image
-/// planned before it names.
-fn planned_bytes(
-    image: &Reference,
-    report: ManifestReport,
-    side: &Side,
-    planned: &mut PlannedBytes,
-) -> Result<u64, CliError> {
-    let named = |m: &tug_core::pull::FetchedManifest| {
-        named_by(&m.media_type, &m.bytes)
-            .map_err(|e| CliError::Input(format!("{image} ({}): {e}", m.digest)))
-    };
-    let Some(manifest) = report.manifest else {
-        return Ok(0);
-    };
-    let mut bytes = 0;
-    match named(&manifest)? {
-        Named::Blobs(blobs) => bytes += planned.add(&blobs),
-        Named::Children(children) => {
-            for child in children {
-                let mut at = image.clone();
-                at.digest = Some(child.digest.clone());
-                let read = manifest_of(&at, None, side)?;
-                if let Some(m) = &read.manifest {
-                    if let Named::Blobs(blobs) = named(m)? {
-                        bytes += planned.add(&blobs);
-                    }
-                }
-            }
-        }
-    }
-    Ok(bytes)
 }
 
 /// One image's line: the outcome, then where from and where to; a failure's reason on

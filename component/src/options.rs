@@ -1,0 +1,101 @@
+//! The `options` JSON of `push` and `pull`: the option names of tug-wasm's `PushOptions` /
+//! `PullOptions`, checked against the core's limits.
+
+use serde::Deserialize;
+use tug_core::retry::RetryPolicy;
+use tug_core::{limits, Credentials, ErrorClass, Reference, RegistryConfig, TransferConfig};
+
+use crate::bindings::exports::tug::core::sansio::Failure;
+use crate::convert::failure;
+
+/// The options a host may pass (unknown fields are an error, so typos are caught).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Options {
+    /// Plain HTTP (`true`), HTTPS only (`false`), or the core's choice (absent).
+    pub plain_http: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Attempts per request, counting the first.
+    pub retries: Option<u32>,
+    /// Blobs moved at once.
+    pub jobs: Option<u16>,
+    /// Seed of the retry jitter (the host's entropy; fixed when absent).
+    pub seed: Option<u64>,
+    /// Push: which of the layout's images (its `org.opencontainers.image.ref.name`).
+    pub name: Option<String>,
+    /// Pull: `os/arch[/variant]` (default `linux/amd64`).
+    pub platform: Option<String>,
+    /// The `User-Agent` the requests carry.
+    pub user_agent: Option<String>,
+}
+
+impl Options {
+    /// Parses `text` (empty means no options).
+    pub fn parse(text: &str) -> Result<Options, Failure> {
+        if text.trim().is_empty() {
+            return Ok(Options::default());
+        }
+        serde_json::from_str(text).map_err(|e| failure(ErrorClass::Usage, &format!("options: {e}")))
+    }
+
+    /// How to reach `reference`'s registry.
+    pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, Failure> {
+        let retries = self.retries.unwrap_or(limits::DEFAULT_RETRIES);
+        if !limits::RETRIES.contains(&retries) {
+            return Err(out_of_range("retries", &limits::RETRIES));
+        }
+        let credentials = self
+            .username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .map(|username| Credentials {
+                username,
+                password: self.password.clone().unwrap_or_default(),
+            });
+        let defaults = RegistryConfig::default();
+        Ok(RegistryConfig {
+            scheme: reference.scheme(self.plain_http),
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: retries,
+                seed: self.seed.unwrap_or(defaults.retry.seed),
+                ..RetryPolicy::default()
+            },
+            user_agent: self
+                .user_agent
+                .clone()
+                .unwrap_or(defaults.user_agent.clone()),
+            ..defaults
+        })
+    }
+
+    /// How many blobs at once.
+    pub fn transfer_config(&self) -> Result<TransferConfig, Failure> {
+        let jobs = self.jobs.unwrap_or(limits::DEFAULT_JOBS);
+        if !limits::JOBS.contains(&jobs) {
+            return Err(out_of_range("jobs", &limits::JOBS));
+        }
+        Ok(TransferConfig {
+            jobs: usize::from(jobs),
+            ..TransferConfig::default()
+        })
+    }
+}
+
+fn out_of_range<T: std::fmt::Display>(name: &str, range: &std::ops::RangeInclusive<T>) -> Failure {
+    failure(
+        ErrorClass::Usage,
+        &format!(
+            "option {name:?} must be from {} to {}",
+            range.start(),
+            range.end()
+        ),
+    )
+}
+
+/// Parses an image reference as the CLI does, or a `usage` failure naming it.
+pub fn reference(text: &str) -> Result<Reference, Failure> {
+    Reference::parse_registry(text)
+        .map_err(|e| failure(ErrorClass::Usage, &format!("image {text:?}: {e}")))
+}

@@ -1,0 +1,374 @@
+//! The conformance scenarios: the component's operations, built natively, driven against
+//! the core's registry model (tug-sansio-kit) in virtual time; every input and output is
+//! written down as JSON (`component/conformance/*.json`). The test fails when a run differs
+//! from its file; `TUG_UPDATE_CONFORMANCE=1` rewrites the files. The Python host replays the
+//! same files through the WebAssembly component (`embed/python/conformance.py`, run by the
+//! e2e test `python_host::the_component_replays_the_conformance_scenarios`), so every host
+//! sees the same contract.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use tug_component::bindings::exports::tug::core::sansio::{
+    Body, GuestOperation as _, Input, Output, ResponseHead, TransportError, TransportErrorKind,
+};
+use tug_component::Operation;
+use tug_core::http::{self, HeaderMap, HeaderName, HeaderValue, RequestId};
+use tug_core::{Digest, Instant};
+use tug_sansio_kit::model::basic;
+use tug_sansio_kit::{BearerAuth, Fault, RegistryModel};
+
+/// The model answers uploads with `Location`s on 127.0.0.1:5000.
+const TARGET: &str = "127.0.0.1:5000/team/app:v1";
+
+/// An OCI layout in memory: a config and one 3000-byte layer, named `v1`.
+fn layout() -> BTreeMap<String, Vec<u8>> {
+    let layer: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        Digest::sha256_of(&layer)
+    )
+    .into_bytes();
+    let descriptor = |media: &str, data: &[u8]| json!({"mediaType": media, "digest": Digest::sha256_of(data).to_string(), "size": data.len()});
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+    })
+    .to_string()
+    .into_bytes();
+    let mut index_entry = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
+    index_entry["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
+    let index = json!({"schemaVersion": 2, "manifests": [index_entry]});
+    let blob = |data: &[u8]| format!("blobs/sha256/{}", Digest::sha256_of(data).hex());
+    BTreeMap::from([
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".into(), index.to_string().into_bytes()),
+        (blob(&manifest), manifest.clone()),
+        (blob(&config), config.clone()),
+        (blob(&layer), layer),
+    ])
+}
+
+fn headers_json(headers: &[(String, String)]) -> Value {
+    headers.iter().map(|(n, v)| json!([n, v])).collect()
+}
+
+/// An output as the transcript writes it (the Python replay writes the same).
+fn output_json(o: &Output) -> Value {
+    match o {
+        Output::Send(r) => {
+            let body = match &r.body {
+                Body::Empty => json!("empty"),
+                Body::Bytes(b) => json!({"bytes": hex::encode(b)}),
+                Body::Range(r) => {
+                    json!({"range": {"source": r.source, "start": r.start, "end": r.end}})
+                }
+            };
+            json!({"send": {"id": r.id, "method": r.method, "url": r.url,
+                            "headers": headers_json(&r.headers), "body": body}})
+        }
+        Output::Abort(id) => json!({ "abort": id }),
+        Output::Event(e) => json!({"event": serde_json::from_str::<Value>(e).unwrap()}),
+        Output::WaitUntil(t) => json!({ "wait-until": t }),
+        Output::ReadFile(f) => json!({"read-file": {"path": f.path, "max-len": f.max_len}}),
+        Output::Stat(p) => json!({ "stat": p }),
+        Output::Write(w) => {
+            json!({"write": {"path": w.path, "offset": w.offset, "data": hex::encode(&w.data)}})
+        }
+        Output::Rename(r) => json!({"rename": {"source": r.source, "target": r.target}}),
+        Output::Remove(p) => json!({ "remove": p }),
+        Output::Finished(Ok(report)) => {
+            json!({"finished": {"ok": serde_json::from_str::<Value>(report).unwrap()}})
+        }
+        Output::Finished(Err(f)) => {
+            json!({"finished": {"err": {"class": f.class, "message": f.message}}})
+        }
+    }
+}
+
+/// An input as the transcript writes it.
+fn input_json(i: &Input) -> Value {
+    match i {
+        Input::Response((id, h)) => {
+            json!({"response": [id, {"status": h.status, "headers": headers_json(&h.headers)}]})
+        }
+        Input::BodyChunk((id, d)) => json!({"body-chunk": [id, hex::encode(d)]}),
+        Input::BodyEnd(id) => json!({ "body-end": id }),
+        Input::BodySent((id, d)) => json!({"body-sent": [id, hex::encode(d)]}),
+        Input::BodyProgress((id, n)) => json!({"body-progress": [id, n]}),
+        Input::TransportFailed((id, e)) => {
+            let kind = match e.kind {
+                TransportErrorKind::Connect => "connect",
+                TransportErrorKind::Tls => "tls",
+                TransportErrorKind::NotTls => "not-tls",
+                TransportErrorKind::Io => "io",
+                TransportErrorKind::Timeout => "timeout",
+                TransportErrorKind::Source => "source",
+                TransportErrorKind::Other => "other",
+            };
+            json!({"transport-failed": [id, {"kind": kind, "message": e.message}]})
+        }
+        Input::Timeout => json!("timeout"),
+        Input::File((p, d)) => json!({"file": [p, d.as_ref().map(hex::encode)]}),
+        Input::Size((p, s)) => json!({ "size": [p, s] }),
+    }
+}
+
+/// Runs `op` against `model` with the layout `files`, answering one request at a time, 1 ms
+/// apart; returns the transcript.
+fn record(
+    op: Operation,
+    model: &mut RegistryModel,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Vec<Value> {
+    let mut steps = Vec::new();
+    let mut now: u64 = 0;
+    let feed = |steps: &mut Vec<Value>, now: u64, input: Input| {
+        steps.push(json!({"in": input_json(&input), "now": now}));
+        op.handle(now, input).expect("the contract is kept");
+    };
+    let mut pending = VecDeque::new();
+    loop {
+        let mut outputs = Vec::new();
+        while let Some(o) = op.poll() {
+            steps.push(json!({ "out": output_json(&o) }));
+            outputs.push(o);
+        }
+        let mut timer = None;
+        let mut answered = false;
+        for o in outputs {
+            match o {
+                Output::Send(req) => pending.push_back(req),
+                Output::WaitUntil(t) => timer = Some(t),
+                Output::ReadFile(f) => {
+                    let data = files
+                        .get(&f.path)
+                        .map(|d| d[..d.len().min(f.max_len as usize)].to_vec());
+                    feed(&mut steps, now, Input::File((f.path, data)));
+                    answered = true;
+                }
+                Output::Stat(p) => {
+                    let size = files.get(&p).map(|d| d.len() as u64);
+                    feed(&mut steps, now, Input::Size((p, size)));
+                    answered = true;
+                }
+                Output::Finished(_) => return steps,
+                _ => {}
+            }
+        }
+        if answered {
+            continue;
+        }
+        if let Some(req) = pending.pop_front() {
+            now += 1_000_000;
+            model.now = Instant::from_duration(std::time::Duration::from_nanos(now));
+            let body = match &req.body {
+                Body::Empty => Vec::new(),
+                Body::Bytes(b) => b.clone(),
+                Body::Range(r) => files[&r.source][r.start as usize..r.end as usize].to_vec(),
+            };
+            if matches!(req.body, Body::Range(_)) {
+                feed(&mut steps, now, Input::BodySent((req.id, body.clone())));
+            }
+            let mut headers = HeaderMap::new();
+            for (n, v) in &req.headers {
+                headers.append(
+                    HeaderName::try_from(n.as_str()).unwrap(),
+                    HeaderValue::try_from(v.as_str()).unwrap(),
+                );
+            }
+            let core_req = http::Request {
+                id: RequestId(req.id),
+                method: req.method.parse().unwrap(),
+                url: req.url.parse().unwrap(),
+                headers,
+                body: http::Body::Bytes(body.clone()),
+                deadlines: Default::default(),
+            };
+            match model.handle(&core_req, &body) {
+                Ok(reply) => {
+                    let head = ResponseHead {
+                        status: reply.head.status.as_u16(),
+                        headers: reply
+                            .head
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                            .collect(),
+                    };
+                    feed(&mut steps, now, Input::Response((req.id, head)));
+                    let cut = reply.cut.unwrap_or(reply.body.len()).min(reply.body.len());
+                    if cut > 0 {
+                        feed(
+                            &mut steps,
+                            now,
+                            Input::BodyChunk((req.id, reply.body[..cut].to_vec())),
+                        );
+                    }
+                    match reply.cut {
+                        Some(_) => {
+                            let e = TransportError {
+                                kind: TransportErrorKind::Io,
+                                message: "connection reset".into(),
+                            };
+                            feed(&mut steps, now, Input::TransportFailed((req.id, e)));
+                        }
+                        None => feed(&mut steps, now, Input::BodyEnd(req.id)),
+                    }
+                }
+                Err(e) => {
+                    let e = TransportError {
+                        kind: TransportErrorKind::Other,
+                        message: e.message,
+                    };
+                    feed(&mut steps, now, Input::TransportFailed((req.id, e)));
+                }
+            }
+        } else if let Some(t) = timer {
+            now = now.max(t);
+            feed(&mut steps, now, Input::Timeout);
+        } else {
+            panic!("the operation waits for nothing: {}", Value::from(steps));
+        }
+    }
+}
+
+/// Compares `steps` with the scenario's file (or writes it, with `TUG_UPDATE_CONFORMANCE=1`).
+fn check(name: &str, kind: &str, options: &str, steps: Vec<Value>) -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("conformance/{name}.json"));
+    let transcript = serde_json::to_string_pretty(&json!({
+        "scenario": name,
+        "operation": kind,
+        "image": TARGET,
+        "options": serde_json::from_str::<Value>(options).unwrap(),
+        "steps": steps,
+    }))
+    .unwrap();
+    if std::env::var_os("TUG_UPDATE_CONFORMANCE").is_some() {
+        std::fs::write(&path, transcript + "\n").unwrap();
+    } else {
+        let written = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (TUG_UPDATE_CONFORMANCE=1 writes it)",
+                path.display()
+            )
+        });
+        assert!(
+            written.trim_end() == transcript,
+            "{name}: the run differs from {}",
+            path.display()
+        );
+    }
+    steps
+}
+
+fn outputs<'a>(steps: &'a [Value], key: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    steps.iter().filter_map(move |s| s.get("out")?.get(key))
+}
+
+#[test]
+fn a_push_whose_upload_fails_once_is_retried() {
+    let mut model = RegistryModel::default();
+    model.fault(Fault::on(http::Method::PUT, "/blobs/uploads/").status(503));
+    let options = r#"{"plainHttp": true}"#;
+    let op = Operation::push(TARGET, options).unwrap();
+    let steps = check(
+        "push-retry",
+        "push",
+        options,
+        record(op, &mut model, &layout()),
+    );
+    let retrying = outputs(&steps, "event")
+        .filter(|e| e["event"] == "retrying")
+        .count();
+    assert_eq!(retrying, 1);
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert_eq!(finished["ok"]["blobs_uploaded"], 2, "{finished}");
+    assert_eq!(finished["ok"]["retries"], 1, "{finished}");
+}
+
+#[test]
+fn a_push_answered_401_gets_a_token_and_retries() {
+    let mut model = RegistryModel {
+        bearer: Some(BearerAuth {
+            basic: Some(basic("user", "pass")),
+            ..BearerAuth::default()
+        }),
+        ..RegistryModel::default()
+    };
+    let options = r#"{"plainHttp": true, "username": "user", "password": "pass"}"#;
+    let op = Operation::push(TARGET, options).unwrap();
+    let steps = check(
+        "push-token",
+        "push",
+        options,
+        record(op, &mut model, &layout()),
+    );
+    assert!(!model.token_requests.is_empty(), "a token was asked for");
+    let sends: Vec<_> = outputs(&steps, "send").collect();
+    assert!(sends.iter().any(|s| s["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://auth.example/")));
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert!(finished.get("ok").is_some(), "{finished}");
+}
+
+#[test]
+fn a_pull_whose_download_is_cut_off_is_retried() {
+    let files = layout();
+    let mut model = RegistryModel::default();
+    for (path, data) in &files {
+        if path.starts_with("blobs/") {
+            model.put_blob(data);
+        }
+    }
+    let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    let digest: Digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let manifest = &files[&format!("blobs/sha256/{}", digest.hex())];
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
+    model.put_manifest("team/app", "v1", manifest, media_type);
+    model.cut_next_blob_after = Some(100);
+    let options = r#"{"plainHttp": true}"#;
+    let op = Operation::pull(TARGET, options).unwrap();
+    let steps = check(
+        "pull-retry",
+        "pull",
+        options,
+        record(op, &mut model, &BTreeMap::new()),
+    );
+    let retrying = outputs(&steps, "event")
+        .filter(|e| e["event"] == "retrying")
+        .count();
+    assert_eq!(retrying, 1);
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert_eq!(
+        finished["ok"]["manifest_digest"],
+        digest.to_string(),
+        "{finished}"
+    );
+    // Every blob of the layout was moved into place, and the layout's index written.
+    let renamed: Vec<_> = outputs(&steps, "rename")
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    for path in files
+        .keys()
+        .filter(|p| p.starts_with("blobs/") && !p.ends_with(&digest.hex()))
+    {
+        assert!(
+            renamed.contains(&path.as_str()),
+            "{path} not in {renamed:?}"
+        );
+    }
+    assert!(outputs(&steps, "write").any(|w| w["path"] == "index.json"));
+}

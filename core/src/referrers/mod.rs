@@ -1,0 +1,151 @@
+//! Referrers: the artifacts (signatures, SBOMs, attestations) attached to an image, found
+//! and written the two ways registries keep them — the OCI 1.1 referrers API
+//! (`GET /v2/<name>/referrers/<digest>`, and a manifest `PUT` with a `subject` that the
+//! registry answers with `OCI-Subject`) and, where that is missing, the tag schema: an index
+//! tagged `sha256-<hex>` listing them, and cosign's `sha256-<hex>.sig` / `.att` / `.sbom`
+//! tags.
+//!
+//! Files: `discover.rs` (what is attached to an image), `attach.rs` (the fallback tag's
+//! index updated on a registry without the API), `carry.rs` (what a copy does to bring them
+//! along), `index.rs` (the documents read and written).
+
+mod attach;
+mod carry;
+mod discover;
+mod index;
+
+use std::collections::BTreeMap;
+
+use crate::config::RegistryConfig;
+use crate::digest::Digest;
+use crate::engine::{Engine, Outbox};
+use crate::one_shot::Output;
+#[cfg(test)]
+use crate::reference::Reference;
+use crate::session::Session;
+use crate::time::Instant;
+
+pub use carry::{carries, needs_fallback_index, Carry};
+
+/// Whether a copy brings the image's referrers along unless told not to.
+pub const COPY_BY_DEFAULT: bool = true;
+
+/// The `Accept` of a referrers API request and of the fallback tag's index.
+pub const REFERRERS_ACCEPT: &str = crate::manifest::OCI_INDEX;
+
+/// The cosign tag suffixes read as referrers, in the order they are read.
+pub const COSIGN_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+
+/// One artifact attached to an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referrer {
+    /// Its manifest's digest.
+    pub digest: Digest,
+    /// Its manifest's media type.
+    pub media_type: String,
+    /// What it is (`application/spdx+json`, cosign's simple signing config type), if said.
+    pub artifact_type: Option<String>,
+    /// Its manifest's size in bytes.
+    pub size: u64,
+    /// Its annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// The cosign-style tag it was found under (`sha256-<hex>.sig`); `None`: it names the
+    /// image as its `subject` (found by the referrers API or the fallback tag's index).
+    pub tag: Option<String>,
+}
+
+/// What is attached to an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Referrers {
+    /// The image's manifest digest (the subject).
+    pub subject: Digest,
+    /// Whether the registry answered the referrers API (else the fallback tag was read).
+    pub api: bool,
+    /// The artifacts: those naming the subject first, then the cosign-style tags'.
+    pub referrers: Vec<Referrer>,
+}
+
+/// The fallback tag of `subject`: `<algorithm>-<hex>` (`sha256-0123…`), as the
+/// distribution spec's referrers tag schema names it.
+pub fn fallback_tag(subject: &Digest) -> String {
+    let algorithm: String = subject.algorithm().name().chars().take(32).collect();
+    let hex: String = subject.hex().chars().take(64).collect();
+    format!("{algorithm}-{hex}")
+}
+
+/// Where to look for what is attached to an image.
+#[derive(Clone, Debug)]
+pub struct DiscoverPlan {
+    /// The registry's API host (and port).
+    pub registry: String,
+    /// The repository, e.g. `team/app`.
+    pub repository: String,
+    /// The image's tag or digest (a tag is resolved to its digest first).
+    pub reference: String,
+}
+
+/// Finds what is attached to an image: the referrers API, and where the registry lacks it
+/// the fallback tag's index; cosign's tags either way.
+#[derive(Debug)]
+pub struct Discovery {
+    engine: Engine<discover::Calls>,
+}
+
+impl Discovery {
+    /// Starts `plan` with `config` at `now` with the version check.
+    pub fn new(plan: DiscoverPlan, config: &RegistryConfig, now: Instant) -> Discovery {
+        let session = Session::new(&plan.registry, config, now).scoped(&plan.repository, "pull");
+        let calls = discover::Calls::new(plan, Outbox::default());
+        Discovery {
+            engine: Engine::new(calls, session),
+        }
+    }
+}
+
+crate::engine::engine_api!(Discovery, Output<Referrers>);
+
+/// Referrers written to a registry without the referrers API: added to the index its
+/// fallback tag names (created when there is none).
+#[derive(Clone, Debug)]
+pub struct AttachPlan {
+    /// The registry's API host (and port).
+    pub registry: String,
+    /// The repository, e.g. `team/app`.
+    pub repository: String,
+    /// The image they are attached to.
+    pub subject: Digest,
+    /// The referrers (already in the repository) to list.
+    pub referrers: Vec<Referrer>,
+}
+
+/// What an [`Attach`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attached {
+    /// The fallback tag.
+    pub tag: String,
+    /// Referrers it did not list before (0: nothing was put).
+    pub added: usize,
+}
+
+/// Updates the fallback tag's index: fetched, merged with the plan's referrers, put.
+#[derive(Debug)]
+pub struct Attach {
+    engine: Engine<attach::Calls>,
+}
+
+impl Attach {
+    /// Starts `plan` with `config` at `now` with the version check.
+    pub fn new(plan: AttachPlan, config: &RegistryConfig, now: Instant) -> Attach {
+        let session =
+            Session::new(&plan.registry, config, now).scoped(&plan.repository, "pull,push");
+        let calls = attach::Calls::new(plan, Outbox::default());
+        Attach {
+            engine: Engine::new(calls, session),
+        }
+    }
+}
+
+crate::engine::engine_api!(Attach, Output<Attached>);
+
+#[cfg(test)]
+mod tests;

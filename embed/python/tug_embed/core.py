@@ -1,0 +1,74 @@
+"""tug-core's WebAssembly component (component/wit/tug.wit), loaded with wasmtime-py."""
+
+import json
+import os
+
+import wasmtime
+from wasmtime import component as wc
+
+INTERFACE = "tug:core/sansio@0.1.0"
+# The seed of Rust's HashMap hasher: the one import the component calls.
+SEED = "wasi:random/insecure-seed@"
+# The repository's build (scripts/build-component.sh), unless TUG_COMPONENT names another.
+DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "target",
+                            "wasm32-wasip2", "dist", "tug_component.wasm")
+
+
+class Failed(Exception):
+    """The operation failed: `cls` is the core's error class (input, auth, network, ...)."""
+
+    def __init__(self, cls, message):
+        super().__init__(f"{cls}: {message}")
+        self.cls = cls
+
+
+class Core:
+    """One instance of the component. Of its imports (what Rust's std links) only the hash
+    seed is given; every other one traps: the component does no I/O, so never calls them."""
+
+    def __init__(self, path=None):
+        engine = wasmtime.Engine()
+        self.store = wasmtime.Store(engine)
+        component = wc.Component.from_file(engine, path or os.environ.get("TUG_COMPONENT", DEFAULT_PATH))
+        linker = wc.Linker(engine)
+        seed_import = next(i for i in component.type.imports(engine) if i.startswith(SEED))
+        with linker.root() as root, root.add_instance(seed_import) as seed:
+            seed.add_func("insecure-seed", lambda _store: (0x7AC3, 0x11F0))
+        linker.define_unknown_imports_as_traps(component)
+        instance = linker.instantiate(self.store, component)
+        iface = instance.get_export_index(self.store, INTERFACE)
+
+        def export(name):
+            return instance.get_func(self.store, instance.get_export_index(self.store, name, iface))
+
+        self._funcs = {name: export(name) for name in (
+            "push", "pull", "[method]operation.poll",
+            "[method]operation.handle", "[method]operation.cancel")}
+
+    def _call(self, name, *args):
+        func = self._funcs[name]
+        result = func(self.store, *args)
+        func.post_return(self.store)
+        return result
+
+    def start(self, kind, place, options):
+        """A `push` (to `place`, of the layout the host reads) or a `pull` (of `place`, into
+        the layout the host writes), with `options` as the WIT `push` documents them."""
+        options = json.dumps({k: v for k, v in options.items() if v is not None})
+        result = self._call(kind, place, options)
+        if isinstance(result, wc.Record):  # result<operation, failure>: the failure
+            raise Failed(result.__dict__["class"], result.message)
+        return result
+
+    def poll(self, op):
+        """The next output as (tag, payload), or None until an input."""
+        out = self._call("[method]operation.poll", op)
+        return None if out is None else (out.tag, out.payload)
+
+    def handle(self, op, now_ns, tag, payload=None):
+        """Feeds input `tag` (a case of the WIT `input` variant) at `now_ns`."""
+        error = self._call("[method]operation.handle", op, now_ns, wc.Variant(tag, payload))
+        assert error is None, f"host misuse: {error}"
+
+    def cancel(self, op):
+        self._call("[method]operation.cancel", op)

@@ -1,0 +1,100 @@
+//! The referrers step of a registry-to-registry copy (`tug copy`, `tug sync`): after the
+//! image, what is attached to it (signatures, SBOMs, attestations) is found at the source
+//! and each is copied like an image — its blobs, then its manifest — and listed in the
+//! target's fallback tag's index unless the target indexed it itself (`OCI-Subject`). What to
+//! ask, copy and write is the core's ([`tug_core::referrers`]); this drives it.
+
+use std::time::Instant as Clock;
+
+use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
+use tug_core::referrers::{
+    carries, needs_fallback_index, Attach, AttachPlan, DiscoverPlan, Discovery, Referrer,
+};
+use tug_core::{Digest, Instant, Reference, RegistryConfig};
+
+use super::{run_copy, Sides};
+use crate::commands::verbs;
+use crate::exit_code::CliError;
+use crate::history::Recorder;
+use crate::output::errln;
+use crate::progress::{Display, ProgressMode};
+use crate::transport::Transport;
+
+/// One end of the copy: the image there, and how to reach its registry.
+pub(crate) struct End<'a> {
+    pub(crate) image: &'a Reference,
+    pub(crate) config: &'a RegistryConfig,
+    pub(crate) transport: &'a Transport,
+}
+
+/// Copies what is attached to `subject` (read at `source`) to `target`; the referrers
+/// copied. `mode`: how their copies are shown.
+pub(crate) async fn carry(
+    source: End<'_>,
+    target: End<'_>,
+    subject: &Digest,
+    config: &CopyConfig,
+    mode: ProgressMode,
+) -> Result<Vec<Referrer>, CliError> {
+    let plan = DiscoverPlan {
+        registry: source.image.api_host().to_owned(),
+        repository: source.image.repository.clone(),
+        reference: subject.to_string(),
+    };
+    let discovery = Discovery::new(plan, source.config, Instant::ZERO);
+    let found =
+        verbs::run_async(discovery, Clock::now(), source.transport, Discovery::poll).await?;
+    let mut indexed = Vec::new();
+    let mut copied = Vec::new();
+    for carry in carries(&found, source.image, target.image) {
+        let plan = CopyPlan {
+            sources: vec![CopySource {
+                reference: carry.source.clone(),
+                config: source.config.clone(),
+            }],
+            target: carry.target.clone(),
+            target_config: target.config.clone(),
+            platform: None,
+        };
+        let copy = Copy::new(plan, config.clone(), Instant::ZERO);
+        let sides = Sides {
+            sources: std::slice::from_ref(source.transport),
+            target: target.transport,
+        };
+        // The referrer's copy is shown as one line; its blobs are small.
+        let mut display = Display::new(ProgressMode::None, Vec::new());
+        let mut scratch = Recorder::new("copy", "", "");
+        let report = run_copy(
+            copy,
+            Clock::now(),
+            sides,
+            (&carry.source, &carry.target),
+            &mut display,
+            &mut scratch,
+        )
+        .await?;
+        if !matches!(mode, ProgressMode::None | ProgressMode::Json) {
+            let what = carry
+                .referrer
+                .artifact_type
+                .as_deref()
+                .unwrap_or("artifact");
+            errln!("Copied referrer {what} {}", carry.target);
+        }
+        if needs_fallback_index(&carry, &report) {
+            indexed.push(carry.referrer.clone());
+        }
+        copied.push(carry.referrer);
+    }
+    if !indexed.is_empty() {
+        let plan = AttachPlan {
+            registry: target.image.api_host().to_owned(),
+            repository: target.image.repository.clone(),
+            subject: subject.clone(),
+            referrers: indexed,
+        };
+        let attach = Attach::new(plan, target.config, Instant::ZERO);
+        verbs::run_async(attach, Clock::now(), target.transport, Attach::poll).await?;
+    }
+    Ok(copied)
+}

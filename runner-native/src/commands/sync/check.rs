@@ -1,0 +1,98 @@
+//! One image's check, before any blob moves: the source's manifest digest against what DEST
+//! serves under that name (one `GET` each); for an image to copy, also every blob its
+//! manifests name (an index's children are read for theirs), which the budget needs to copy
+//! a blob shared by several images once.
+
+use std::time::Instant as Clock;
+
+use tug_core::manifest::Descriptor;
+use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
+use tug_core::sync::{decide, named_by, Decision, Named, SyncImage};
+use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
+
+use super::Side;
+use crate::commands::verbs;
+use crate::exit_code::CliError;
+
+/// What the check found.
+pub(super) enum Checked {
+    /// DEST serves the source's manifest (its digest) under that name.
+    InSync(Digest),
+    /// To copy: the source's digest and the blobs its manifests name.
+    Copy {
+        digest: Digest,
+        blobs: Vec<Descriptor>,
+    },
+}
+
+/// Checks `image` (with `platform`, that platform's manifest of the source).
+pub(super) async fn check(
+    image: &SyncImage,
+    source: &Side,
+    target: &Side,
+    platform: Option<&Platform>,
+) -> Result<Checked, CliError> {
+    let manifest = manifest_of(&image.source, platform, source).await?;
+    let digest = manifest.digest.clone();
+    let there = match manifest_of(&image.target, None, target).await {
+        Ok(r) => Some(r.digest),
+        Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    match decide(&digest, there.as_ref()) {
+        Decision::InSync => Ok(Checked::InSync(digest)),
+        Decision::Copy => {
+            let blobs = blobs_of(&image.source, manifest, source).await?;
+            Ok(Checked::Copy { digest, blobs })
+        }
+    }
+}
+
+/// The manifest `image` names (with a platform, that platform's) and its digest.
+async fn manifest_of(
+    image: &Reference,
+    platform: Option<&Platform>,
+    side: &Side,
+) -> Result<ManifestReport, CliError> {
+    let plan = ManifestPlan {
+        registry: image.api_host().to_owned(),
+        repository: image.repository.clone(),
+        reference: image.manifest_ref(),
+        action: ManifestAction::Get {
+            platform: platform.cloned(),
+        },
+    };
+    let op = ManifestOp::new(plan, &side.config, Instant::ZERO);
+    verbs::run_async(op, Clock::now(), &side.transport, ManifestOp::poll).await
+}
+
+/// The blobs the manifest in `report` names (its children's, for an index).
+async fn blobs_of(
+    image: &Reference,
+    report: ManifestReport,
+    side: &Side,
+) -> Result<Vec<Descriptor>, CliError> {
+    let named = |m: &tug_core::pull::FetchedManifest| {
+        named_by(&m.media_type, &m.bytes)
+            .map_err(|e| CliError::Input(format!("{image} ({}): {e}", m.digest)))
+    };
+    let Some(manifest) = report.manifest else {
+        return Ok(Vec::new());
+    };
+    let children = match named(&manifest)? {
+        Named::Blobs(blobs) => return Ok(blobs),
+        Named::Children(children) => children,
+    };
+    let mut blobs = Vec::new();
+    for child in children {
+        let mut at = image.clone();
+        at.digest = Some(child.digest.clone());
+        let read = manifest_of(&at, None, side).await?;
+        if let Some(m) = &read.manifest {
+            if let Named::Blobs(b) = named(m)? {
+                blobs.extend(b);
+            }
+        }
+    }
+    Ok(blobs)
+}

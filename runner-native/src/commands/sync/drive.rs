@@ -1,0 +1,243 @@
+//! The sync's images driven at once on one thread: each checked ([`check`]; as many at once
+//! as the budget has blobs), then copied when the core's [`Budget`] says so, with the share
+//! of blobs in flight and the repository to mount from it gives. The budget decides; this
+//! only starts what it hands out and tells it what ended. A failed image is one entry; the
+//! rest goes on. An interrupt stops what runs and starts nothing more.
+
+use std::collections::HashMap;
+use std::time::Instant as Clock;
+
+use smol::LocalExecutor;
+use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
+use tug_core::manifest::Descriptor;
+use tug_core::push::PushReport;
+use tug_core::sync::{Budget, ImageId, ImageOutcome, PlannedBytes, Start, SyncImage, Wanted};
+use tug_core::{Digest, ErrorClass, Instant};
+
+use super::check::{check, Checked};
+use super::{Entry, Item, Side};
+use crate::commands::copy::referrers::{carry, End};
+use crate::commands::copy::{run_copy, Sides};
+use crate::exit_code::CliError;
+use crate::history::Recorder;
+use crate::progress::{Display, ProgressMode};
+
+/// What the images are synced with.
+pub(super) struct Work<'a> {
+    /// Each source registry's side, by registry as written.
+    pub sides: &'a HashMap<String, Side>,
+    /// Each destination registry's side, by registry as written.
+    pub targets: &'a HashMap<String, Side>,
+    /// Its `jobs` is the budget: blobs in flight across all images.
+    pub config: &'a CopyConfig,
+    pub dry_run: bool,
+    /// Whether what is attached to a copied image (signatures, SBOMs) is copied with it.
+    pub referrers: bool,
+}
+
+/// What the images came to: an entry per image (by its index), and the interrupt, if one
+/// stopped the sync.
+pub(super) struct Done {
+    pub entries: Vec<(usize, Entry)>,
+    pub cancelled: Option<CliError>,
+}
+
+/// What is happening to the images, for the progress display.
+pub(super) trait Watch {
+    /// Image `i` starts copying.
+    fn started(&mut self, i: usize);
+    /// Image `i` came to `entry`.
+    fn finished(&mut self, i: usize, entry: &Entry);
+}
+
+/// One task's end.
+enum Ended {
+    Checked(usize, Result<Checked, CliError>),
+    Copied(usize, Result<PushReport, CliError>),
+}
+
+/// Syncs `images` as [`Work`] says, telling `watch` as they start and end.
+pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Done {
+    let total = work.config.transfer.jobs.max(1);
+    let (tx, rx) = async_channel::unbounded::<Ended>();
+    let ex = LocalExecutor::new();
+    let mut budget = Budget::new(total);
+    let mut digests: HashMap<usize, Digest> = HashMap::new();
+    let mut planned: Vec<(usize, Vec<Descriptor>)> = Vec::new();
+    let mut entries = Vec::new();
+    let mut cancelled = None;
+    let (mut next, mut checking) = (0, 0);
+    let images: Vec<&SyncImage> = items.iter().map(|i| &i.image).collect();
+    let entry = |i: usize, outcome: ImageOutcome, digest: Option<Digest>| Entry {
+        source: images[i].source.to_string(),
+        target: images[i].target.to_string(),
+        outcome,
+        digest,
+        failure: None,
+    };
+    let failed = |i: usize, e: CliError| {
+        Entry::failed(
+            images[i].source.to_string(),
+            images[i].target.to_string(),
+            e,
+        )
+    };
+    smol::block_on(ex.run(async {
+        loop {
+            if cancelled.is_none() {
+                while checking < total && next < images.len() {
+                    let i = next;
+                    next += 1;
+                    let sides = (
+                        work.sides.get(&images[i].source.registry),
+                        work.targets.get(&items[i].destination),
+                    );
+                    let (Some(source), Some(target)) = sides else {
+                        // Every image's registries are the specs' (the core maps them so).
+                        let e = format!("{}: not a source registry", images[i].source.registry);
+                        let e = failed(i, CliError::Usage(e));
+                        watch.finished(i, &e);
+                        entries.push((i, e));
+                        continue;
+                    };
+                    checking += 1;
+                    let tx = tx.clone();
+                    let item = &items[i];
+                    ex.spawn(async move {
+                        let platform = item.platform.as_ref();
+                        let r = check(&item.image, source, target, platform).await;
+                        let _ = tx.send(Ended::Checked(i, r)).await;
+                    })
+                    .detach();
+                }
+                while let Some(start) = budget.start_next() {
+                    let i = start.id.0;
+                    watch.started(i);
+                    let tx = tx.clone();
+                    let item = &items[i];
+                    let sides = (
+                        &work.sides[&item.image.source.registry],
+                        &work.targets[&item.destination],
+                    );
+                    ex.spawn(async move {
+                        let r = copy_one(item, sides, work, start).await;
+                        let _ = tx.send(Ended::Copied(i, r)).await;
+                    })
+                    .detach();
+                }
+            }
+            if checking == 0 && budget.running() == 0 {
+                break;
+            }
+            let Ok(ended) = rx.recv().await else { break };
+            let (i, result) = match ended {
+                Ended::Checked(i, r) => {
+                    checking -= 1;
+                    match r {
+                        Ok(Checked::InSync(d)) => (i, Ok(entry(i, ImageOutcome::InSync, Some(d)))),
+                        Ok(Checked::Copy { digest, blobs }) if work.dry_run => {
+                            digests.insert(i, digest);
+                            planned.push((i, blobs));
+                            continue;
+                        }
+                        Ok(Checked::Copy { digest, blobs }) => {
+                            digests.insert(i, digest);
+                            budget.queue(Wanted {
+                                id: ImageId(i),
+                                registry: items[i].destination.clone(),
+                                repository: images[i].target.repository.clone(),
+                                blobs: blobs.into_iter().map(|b| b.digest).collect(),
+                            });
+                            continue;
+                        }
+                        Err(e) => (i, Err(e)),
+                    }
+                }
+                Ended::Copied(i, r) => {
+                    budget.finished(ImageId(i), r.is_ok());
+                    let bytes = r.map(|report| report.bytes_uploaded);
+                    let d = digests.remove(&i);
+                    (
+                        i,
+                        bytes.map(|bytes| entry(i, ImageOutcome::Copied { bytes }, d)),
+                    )
+                }
+            };
+            let e = match result {
+                Ok(e) => e,
+                Err(e) if e.class() == Some(ErrorClass::Cancelled) => {
+                    cancelled = Some(e);
+                    budget.drop_queued();
+                    continue;
+                }
+                Err(e) => failed(i, e),
+            };
+            watch.finished(i, &e);
+            entries.push((i, e));
+        }
+    }));
+    // A dry run's bytes: each blob counted for the first image in the plan naming it.
+    planned.sort_by_key(|(i, _)| *i);
+    let mut counted = PlannedBytes::default();
+    for (i, blobs) in planned {
+        let bytes = counted.add(&blobs);
+        let e = entry(i, ImageOutcome::Planned { bytes }, digests.remove(&i));
+        watch.finished(i, &e);
+        entries.push((i, e));
+    }
+    entries.sort_by_key(|(i, _)| *i);
+    Done { entries, cancelled }
+}
+
+/// Copies `image` with the share of the budget and the mount `start` gives, then (unless
+/// turned off) what is attached to it.
+async fn copy_one(
+    item: &Item,
+    (source, target): (&Side, &Side),
+    work: &Work<'_>,
+    start: Start,
+) -> Result<PushReport, CliError> {
+    let image = &item.image;
+    let plan = CopyPlan {
+        sources: vec![CopySource {
+            reference: image.source.clone(),
+            config: source.config.clone(),
+        }],
+        target: image.target.clone(),
+        target_config: target.config.clone(),
+        platform: item.platform.clone(),
+    };
+    let mut config = work.config.clone();
+    config.transfer.jobs = start.jobs;
+    let copy = Copy::new(plan, config.clone(), Instant::ZERO).mounting_from(start.mount_from);
+    let sides = Sides {
+        sources: std::slice::from_ref(&source.transport),
+        target: &target.transport,
+    };
+    // The sync shows its own progress and keeps one record; the copy's are not kept.
+    let mut display = Display::new(ProgressMode::None, Vec::new());
+    let mut scratch = Recorder::new("copy", "", "");
+    let report = run_copy(
+        copy,
+        Clock::now(),
+        sides,
+        (&image.source, &image.target),
+        &mut display,
+        &mut scratch,
+    )
+    .await?;
+    if work.referrers {
+        let from = End {
+            image: &image.source,
+            config: &source.config,
+            transport: &source.transport,
+        };
+        let to = End {
+            image: &image.target,
+            config: &target.config,
+            transport: &target.transport,
+        };
+        carry(from, to, &report.manifest_digest, &config, ProgressMode::None).await?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,173 @@
+//! Referrers travel with the image: a signature (cosign's `sha256-<hex>.sig` tag) and an SBOM
+//! (an OCI 1.1 artifact with `subject`, listed in the `sha256-<hex>` index) attached by the
+//! test kit on a real registry without the referrers API (distribution 2.8) arrive at a
+//! second one with `tug copy` and `tug sync`, not with `--no-referrers`; `tug ls
+//! --referrers` lists them.
+
+use serde_json::Value;
+use tug_testkit::referrers::{
+    attach_signature_and_sbom, get_manifest, index_digests, Attachments, SIMPLE_SIGNING, SPDX,
+};
+use tug_testkit::{skopeo, ImageSpec, Registry};
+
+use crate::common::{push, Env};
+
+/// An image at `a/team/app:v1` with a signature and an SBOM attached.
+fn signed_image(env: &Env, a: &Registry) -> Attachments {
+    let (layout, _) = env.layout(61, &ImageSpec::new(61).layer(30_000));
+    push(a, &layout, "team/app:v1").assert_success();
+    attach_signature_and_sbom(a, "team/app", "v1", 61)
+}
+
+/// Whether `b/repository` holds both, as `a` holds them: the signature's bytes under its
+/// tag, the SBOM's by digest and listed in the fallback tag's index.
+fn arrived(b: &Registry, repository: &str, att: &Attachments) -> (bool, bool) {
+    let signature = get_manifest(b, repository, &att.signature_tag());
+    if let Some((bytes, _)) = &signature {
+        assert_eq!(
+            bytes, &att.signature.manifest,
+            "the signature, byte for byte"
+        );
+    }
+    let sbom = get_manifest(b, repository, &att.sbom.digest);
+    if let Some((bytes, _)) = &sbom {
+        assert_eq!(bytes, &att.sbom.manifest, "the SBOM, byte for byte");
+    }
+    let listed = index_digests(b, repository, &att.index_tag).contains(&att.sbom.digest);
+    assert_eq!(
+        sbom.is_some(),
+        listed,
+        "an SBOM copied is listed in {}",
+        att.index_tag
+    );
+    (signature.is_some(), sbom.is_some())
+}
+
+fn copy(env: &Env, a: &Registry, b: &Registry, extra: &[&str]) -> tug_testkit::TugOutput {
+    env.tug()
+        .args(["copy", "--progress", "plain"])
+        .args(extra)
+        .arg(a.image("team/app:v1"))
+        .arg(b.image("mirror/app:v1"))
+        .run()
+}
+
+#[test]
+fn copy_brings_the_signature_and_the_sbom() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    let out = copy(&env, &a, &b, &[]).assert_success();
+    assert_eq!(
+        arrived(&b, "mirror/app", &att),
+        (true, true),
+        "{}",
+        out.stderr_str()
+    );
+    // The image itself, unchanged; skopeo reads the copied signature too.
+    assert_eq!(
+        skopeo::inspect_raw_in(&a, "team/app:v1").unwrap(),
+        skopeo::inspect_raw_in(&b, "mirror/app:v1").unwrap()
+    );
+    assert_eq!(
+        skopeo::inspect_raw_in(&b, &format!("mirror/app:{}", att.signature_tag())).unwrap(),
+        att.signature.manifest
+    );
+    // Again: nothing new to list, the index keeps one entry.
+    copy(&env, &a, &b, &["--referrers"]).assert_success();
+    assert_eq!(
+        index_digests(&b, "mirror/app", &att.index_tag),
+        vec![att.sbom.digest.clone()]
+    );
+}
+
+#[test]
+fn no_referrers_copies_the_image_alone() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    copy(&env, &a, &b, &["--no-referrers"]).assert_success();
+    assert!(skopeo::inspect_raw_in(&b, "mirror/app:v1").is_ok());
+    assert_eq!(arrived(&b, "mirror/app", &att), (false, false));
+}
+
+#[test]
+fn sync_brings_the_signature_and_the_sbom_and_no_referrers_does_not() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    let sync = |dest: &str, extra: &[&str]| {
+        env.tug()
+            .args(["sync", "--plain-http", "--json"])
+            .args(extra)
+            .arg(a.image("team/app:v1"))
+            .arg(format!("{}/{dest}", b.host()))
+            .run()
+            .assert_success()
+    };
+    sync("plain", &["--no-referrers"]);
+    assert!(skopeo::inspect_raw_in(&b, "plain/team/app:v1").is_ok());
+    assert_eq!(arrived(&b, "plain/team/app", &att), (false, false));
+    let out = sync("mirror", &[]);
+    let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(report["summary"]["copied"], 1, "{report}");
+    assert_eq!(
+        arrived(&b, "mirror/team/app", &att),
+        (true, true),
+        "{}",
+        out.stderr_str()
+    );
+
+    // The whole repository: its referrers tags are listed (and reported) as tags too.
+    let out = env
+        .tug()
+        .args(["sync", "--plain-http", "--json"])
+        .arg(a.image("team/app"))
+        .arg(format!("{}/whole", b.host()))
+        .run();
+    out.assert_success();
+    assert_eq!(arrived(&b, "whole/team/app", &att), (true, true));
+}
+
+#[test]
+fn ls_referrers_lists_type_digest_and_size() {
+    let env = Env::new();
+    let a = Registry::plain();
+    let att = signed_image(&env, &a);
+    let out = env
+        .tug()
+        .args(["ls", "--referrers", "--plain-http"])
+        .arg(a.image("team/app:v1"))
+        .run()
+        .assert_success();
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("{SPDX}\t{}\t{}", att.sbom.digest, att.sbom.size),
+            format!(
+                "application/vnd.oci.image.config.v1+json\t{}\t{}\t{}",
+                att.signature.digest,
+                att.signature.size,
+                att.signature_tag()
+            ),
+        ]
+    );
+    let out = env
+        .tug()
+        .args(["ls", "--referrers", "--json", "--plain-http"])
+        .arg(a.image(&format!("team/app@{}", att.subject)))
+        .run()
+        .assert_success();
+    let v: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(v["subject"], att.subject.as_str());
+    assert_eq!(v["referrersApi"], false);
+    let referrers = v["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 2, "{v}");
+    assert_eq!(referrers[0]["artifactType"], SPDX);
+    assert_eq!(referrers[0]["digest"], att.sbom.digest.as_str());
+    assert_eq!(referrers[1]["tag"], att.signature_tag().as_str());
+    let sig: Value = serde_json::from_slice(&att.signature.manifest).unwrap();
+    assert_eq!(sig["layers"][0]["mediaType"], SIMPLE_SIGNING);
+}
