@@ -237,7 +237,14 @@ async fn copy_one(
             config: &target.config,
             transport: &target.transport,
         };
-        carry(from, to, &report.manifest_digest, &config, ProgressMode::None).await?;
+        carry(
+            from,
+            to,
+            &report.manifest_digest,
+            &config,
+            ProgressMode::None,
+        )
+        .await?;
     }
     Ok(report)
 }
