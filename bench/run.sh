@@ -9,6 +9,7 @@
 #   bench/run.sh --mode browser --size 512M   # the web page in chromium vs the CLI
 #   bench/run.sh --mode compress      # push --compress gzip/zstd vs none vs skopeo, slow link
 #   bench/run.sh --mode sync          # tug sync vs skopeo sync (--sync-repos 5 for a quick look)
+#   bench/run.sh --mode embed --size 512M   # tug push vs the Python host vs the tokio example
 #   bench/run.sh --clients tug,curl --tug-arg=-j8 --scan-runs 0
 #   bench/run.sh --work-dir /dev/shm/tug-bench-cache   # keep and reuse the generated images
 # Every run gets a fresh TLS registry on tmpfs; push and pull are compared with skopeo and
@@ -40,6 +41,14 @@ case " $* " in
     # page must be built into tug (tug web serves it).
     step "assemble the web page (web/dist, embedded in tug)"
     ./scripts/build-web.sh
+    ;;
+esac
+case " $* " in
+  *embed*)
+    # Embed mode: the component and the Python host's venv, and the tokio example (release).
+    step "build the component and the Python venv, and the tokio example (release)"
+    ./scripts/build-component.sh
+    cargo build --release -p tug-tokio-runner
     ;;
 esac
 

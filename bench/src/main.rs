@@ -15,6 +15,7 @@
 mod browser;
 mod clients;
 mod compress;
+mod embed;
 mod fixture;
 mod floor;
 mod goals;
@@ -67,8 +68,9 @@ struct Args {
     /// pulled to a docker save tar), rootfs (a root-filesystem-like image pushed with
     /// --compress and pulled to a tar); all (those six); browser: the web page in chromium vs
     /// the CLI (use --size 512M); jobs: fixed --jobs vs adaptive over a slow link; compress:
-    /// `--compress gzip|zstd` vs none vs skopeo over a slow link (browser, jobs and compress
-    /// are not part of all).
+    /// `--compress gzip|zstd` vs none vs skopeo over a slow link; embed: the CLI vs the Python
+    /// host and the tokio example pushing an OCI layout (use --size 512M) (browser, jobs,
+    /// compress, sync and embed are not part of all).
     #[arg(long, default_value = "all", value_delimiter = ',')]
     mode: Vec<String>,
     /// jobs mode: the link's bandwidth in bytes per second, shared by all connections, each
@@ -687,6 +689,14 @@ fn run(args: Args) -> Result<()> {
     } else {
         None
     };
+    let embed_report = if modes.embed {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let programs = embed::Programs::find(&workspace, &setup.tug)?;
+        let image = &main_image;
+        Some(embed::run(&setup, &programs, image, args.rounds, args.wait_quiet)?)
+    } else {
+        None
+    };
     let mut goals: Vec<Goal> = reports.iter().flat_map(|(r, _)| r.goals()).collect();
     goals.extend(sections.iter().flat_map(|s| s.goals.clone()));
     if !goals.is_empty() {
@@ -737,6 +747,9 @@ fn run(args: Args) -> Result<()> {
         add_sections(&mut doc, &sections, &goals);
         if let Some(b) = &browser_report {
             doc["browser"] = b.clone();
+        }
+        if let Some(e) = &embed_report {
+            doc["embed"] = e.clone();
         }
         if let Some(v) = jobs_json {
             doc["jobs"] = v;

@@ -18,12 +18,14 @@ pub struct Modes {
     pub jobs: bool,
     pub compress: bool,
     pub sync: bool,
+    /// `embed`: the CLI vs the Python host and the tokio example.
+    pub embed: bool,
 }
 
 impl Modes {
     /// Whether the main (random plain) image is needed.
     pub fn main_image(&self) -> bool {
-        !self.registry.is_empty() || self.browser
+        !self.registry.is_empty() || self.browser || self.embed
     }
 
     fn is_empty(&self) -> bool {
@@ -33,10 +35,10 @@ impl Modes {
 
 /// The names `--mode` takes.
 const NAMES: &str =
-    "push, pull, copy, push-files, pull-tar, rootfs, all, browser, jobs, compress, sync";
+    "push, pull, copy, push-files, pull-tar, rootfs, all, browser, jobs, compress, sync, embed";
 
 /// Parses `--mode` values: push, pull, copy, push-files, pull-tar, rootfs, all (those six),
-/// browser, jobs, compress, sync.
+/// browser, jobs, compress, sync, embed.
 pub fn parse_modes(values: &[String]) -> Result<Modes> {
     let mut m = Modes::default();
     for v in values {
@@ -54,6 +56,7 @@ pub fn parse_modes(values: &[String]) -> Result<Modes> {
             "jobs" => m.jobs = true,
             "compress" => m.compress = true,
             "sync" => m.sync = true,
+            "embed" => m.embed = true,
             name => match Mode::ALL.into_iter().find(|mode| mode.name() == name) {
                 Some(mode) if !m.registry.contains(&mode) => m.registry.push(mode),
                 Some(_) => {}
@@ -93,6 +96,8 @@ mod tests {
         assert!(modes.pull_tar && modes.rootfs && !modes.push_files && !modes.main_image());
         let modes = m(&["sync"]).unwrap();
         assert!(modes.sync && !modes.main_image() && !modes.compress);
+        let modes = m(&["embed"]).unwrap();
+        assert!(modes.embed && modes.main_image() && modes.registry.is_empty());
         assert!(m(&["zip"]).is_err());
         assert!(m(&[]).is_err());
     }

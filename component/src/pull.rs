@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use tug_core::archive::ANNOTATION_REF_NAME;
+use tug_core::archive::pulled_layout;
 use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
 
@@ -140,23 +140,18 @@ impl LayoutPull {
             .chain(manifests)
             .map(|m| whole_file(blob_path(&m.digest), m.bytes.clone()))
             .collect();
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": report.root.media_type,
-                "digest": report.root.digest.to_string(),
-                "size": report.root.bytes.len(),
-                "annotations": { ANNOTATION_REF_NAME: self.source.manifest_ref() },
-            }],
-        });
+        let root = &report.root;
+        let index = pulled_layout::index_json(
+            &root.media_type,
+            &root.digest,
+            root.bytes.len() as u64,
+            &self.source.manifest_ref(),
+        );
         files.push_back(whole_file(
             "oci-layout".into(),
-            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            pulled_layout::OCI_LAYOUT_CONTENT.to_vec(),
         ));
-        files.push_back(whole_file(
-            "index.json".into(),
-            index.to_string().into_bytes(),
-        ));
+        files.push_back(whole_file("index.json".into(), index));
         files
     }
 

@@ -12,13 +12,13 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::LayerTarError;
-use tug_core::archive::{tar_writer, ArchiveError};
+use tug_core::archive::{pulled_layout, tar_writer, ArchiveError};
 use tug_core::Digest;
 
-use crate::oci_dir::{OciDir, REF_NAME};
+use crate::oci_dir::OciDir;
 use crate::save_stream::{SaveError, SaveStream};
 
 /// One image to write: its manifest (or index), already stored in the layout.
@@ -58,23 +58,10 @@ pub fn write_oci_archive(
         .as_deref()
         .and_then(|n| n.rsplit_once(':').map(|(_, t)| t))
         .unwrap_or("latest");
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": image.media_type,
-            "digest": image.digest.to_string(),
-            "size": image.size,
-            "annotations": {REF_NAME: ref_name},
-        }],
-    });
+    let index = pulled_layout::index_json(&image.media_type, &image.digest, image.size, ref_name);
     write_tar(out, |tar| {
-        append_bytes(tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        append_bytes(
-            tar,
-            "index.json",
-            &serde_json::to_vec(&index).map_err(io::Error::other)?,
-        )?;
+        append_bytes(tar, "oci-layout", pulled_layout::OCI_LAYOUT_CONTENT)?;
+        append_bytes(tar, "index.json", &index)?;
         for d in &blobs {
             let name = format!("blobs/{}/{}", d.algorithm().name(), d.hex());
             append_file(tar, &name, &layout.blob_path(d))?;

@@ -9,9 +9,8 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
 use tug_core::archive::docker_save_export::{SaveContent, SaveEntry, SaveImage};
-use tug_core::archive::tar_writer;
+use tug_core::archive::{pulled_layout, tar_writer};
 use tug_core::place::FileKind;
 use tug_core::pull::PulledImage;
 use tug_core::{Digest, ErrorClass};
@@ -25,7 +24,7 @@ use crate::errors::js_error;
 use crate::fetch_transport::describe_js_error;
 
 /// The OCI layout marker file and its content, as the CLI writes them.
-const OCI_LAYOUT: (&str, &[u8]) = ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+const OCI_LAYOUT: (&str, &[u8]) = ("oci-layout", pulled_layout::OCI_LAYOUT_CONTENT);
 
 /// The archive format named by the `format` option (`docker-archive`, the default, or
 /// `oci-archive`: skopeo's transport names, as the CLI's `-o` takes them).
@@ -85,19 +84,9 @@ impl ArchiveStream {
         }
         let m = &image.manifest;
         let tag = self.name.rsplit_once(':').map_or("latest", |(_, t)| t);
-        let index = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [{
-                "mediaType": m.media_type,
-                "digest": m.digest.to_string(),
-                "size": m.bytes.len(),
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }],
-        });
+        let index = pulled_layout::index_json(&m.media_type, &m.digest, m.bytes.len() as u64, tag);
         self.bytes_entry(OCI_LAYOUT.0, OCI_LAYOUT.1).await?;
-        self.bytes_entry("index.json", index.to_string().as_bytes())
-            .await?;
+        self.bytes_entry("index.json", &index).await?;
         self.bytes_entry(&blob_path(&m.digest), &m.bytes).await
     }
 

@@ -32,6 +32,7 @@ pub mod media_types;
 mod oci_json;
 mod oci_layout;
 mod path;
+pub mod pulled_layout;
 mod push_plan;
 pub mod recompress;
 mod resolve;

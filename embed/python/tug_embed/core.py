@@ -6,6 +6,10 @@ import os
 import wasmtime
 from wasmtime import component as wc
 
+from . import fastbytes
+
+fastbytes.install()
+
 INTERFACE = "tug:core/sansio@0.1.0"
 # The seed of Rust's HashMap hasher: the one import the component calls.
 SEED = "wasi:random/insecure-seed@"

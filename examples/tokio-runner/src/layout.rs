@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use tokio::io::AsyncReadExt as _;
-use tug_core::archive::{ResolveStep, SourceContents, SourceResolver, ANNOTATION_REF_NAME};
+use tug_core::archive::{pulled_layout, ResolveStep, SourceContents, SourceResolver};
 use tug_core::pull::{BlobSink, PullReport};
 use tug_core::Digest;
 
@@ -86,20 +86,11 @@ impl PulledLayout {
             fs::create_dir_all(self.blob_path(&m.digest).parent().unwrap_or(&self.dir))?;
             fs::write(self.blob_path(&m.digest), &m.bytes)?;
         }
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": report.root.media_type,
-                "digest": report.root.digest.to_string(),
-                "size": report.root.bytes.len(),
-                "annotations": { ANNOTATION_REF_NAME: tag },
-            }],
-        });
-        fs::write(
-            self.dir.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-        )?;
-        fs::write(self.dir.join("index.json"), index.to_string())
+        let root = &report.root;
+        let size = root.bytes.len() as u64;
+        let index = pulled_layout::index_json(&root.media_type, &root.digest, size, tag);
+        fs::write(self.dir.join("oci-layout"), pulled_layout::OCI_LAYOUT_CONTENT)?;
+        fs::write(self.dir.join("index.json"), index)
     }
 }
 

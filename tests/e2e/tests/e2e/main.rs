@@ -18,6 +18,7 @@ mod copy;
 mod copy_places;
 mod credential_routing;
 mod credentials;
+mod every_host;
 mod faults;
 mod faults_pull;
 mod history;
