@@ -29,4 +29,11 @@ print("component imports:", " ".join(imports), file=sys.stderr)
 if forbidden:
     sys.exit(f"the component must do no I/O, but imports {forbidden}")
 PY
+# The component compiled for this machine and wasmtime, which the Python host loads instead
+# of compiling it on every start (embed/python/tug_embed/core.py).
+"$venv/bin/python" - "$wasm" <<'PY'
+import sys, wasmtime, wasmtime.component as wc
+compiled = wc.Component.from_file(wasmtime.Engine(), sys.argv[1]).serialize()
+open(sys.argv[1] + ".cwasm", "wb").write(compiled)
+PY
 printf 'built %s (%s bytes)\n' "$wasm" "$(stat -c %s "$wasm")" >&2

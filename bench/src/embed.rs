@@ -98,7 +98,7 @@ pub fn run(
     let mut runs = Vec::new();
     for round in 1..=rounds {
         let mut order = Host::ALL;
-        order.rotate_left((round as usize - 1) % order.len());
+        order.rotate_left((round as usize - 1) % Host::ALL.len());
         for host in order {
             if wait_quiet_secs > 0 {
                 wait_quiet(DISTURBED_CPUS, Duration::from_secs(wait_quiet_secs));

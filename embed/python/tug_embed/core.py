@@ -26,6 +26,18 @@ class Failed(Exception):
         self.cls = cls
 
 
+def load(engine, path):
+    """The component, from its machine code when `PATH.cwasm` (scripts/build-component.sh
+    compiles it) is as new as it and fits this wasmtime; else compiled now (about a second)."""
+    compiled = path + ".cwasm"
+    if os.path.isfile(compiled) and os.path.getmtime(compiled) >= os.path.getmtime(path):
+        try:
+            return wc.Component.deserialize_file(engine, compiled)
+        except wasmtime.WasmtimeError:
+            pass
+    return wc.Component.from_file(engine, path)
+
+
 class Core:
     """One instance of the component. Of its imports (what Rust's std links) only the hash
     seed is given; every other one traps: the component does no I/O, so never calls them."""
@@ -33,7 +45,7 @@ class Core:
     def __init__(self, path=None):
         engine = wasmtime.Engine()
         self.store = wasmtime.Store(engine)
-        component = wc.Component.from_file(engine, path or os.environ.get("TUG_COMPONENT", DEFAULT_PATH))
+        component = load(engine, path or os.environ.get("TUG_COMPONENT", DEFAULT_PATH))
         linker = wc.Linker(engine)
         seed_import = next(i for i in component.type.imports(engine) if i.startswith(SEED))
         with linker.root() as root, root.add_instance(seed_import) as seed:

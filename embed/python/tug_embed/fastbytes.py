@@ -41,7 +41,10 @@ def _from_c(original):
             return original(self, c)
         n = c.of.list.size
         try:  # u8 values own nothing: the array is freed as a whole
-            return ctypes.string_at(c.of.list.data, n * SIZE)[U8::SIZE] if n else b""
+            if not n:
+                return b""
+            values = (ctypes.c_char * (n * SIZE)).from_address(ctypes.addressof(c.of.list.data.contents))
+            return memoryview(values).cast("B")[U8::SIZE].tobytes()
         finally:
             ffi.wasmtime_component_vallist_delete(ctypes.byref(c.of.list))
     return convert_from_c

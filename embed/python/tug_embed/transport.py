@@ -67,7 +67,7 @@ class Transport:
                 self._send_range(conn, req.id, body, post)
             resp = conn.getresponse()
             post(("response", (req.id, Record(status=resp.status, headers=resp.getheaders()))))
-            while chunk := resp.read1(CHUNK):
+            while chunk := resp.read(CHUNK):  # whole MiBs: each crossing into the core costs
                 post(("body-chunk", (req.id, chunk)))
             reusable = not resp.will_close
             resp.close()  # read to its end: the connection can take the next request
