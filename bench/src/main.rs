@@ -693,7 +693,13 @@ fn run(args: Args) -> Result<()> {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let programs = embed::Programs::find(&workspace, &setup.tug)?;
         let image = &main_image;
-        Some(embed::run(&setup, &programs, image, args.rounds, args.wait_quiet)?)
+        Some(embed::run(
+            &setup,
+            &programs,
+            image,
+            args.rounds,
+            args.wait_quiet,
+        )?)
     } else {
         None
     };

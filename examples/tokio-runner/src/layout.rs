@@ -89,7 +89,10 @@ impl PulledLayout {
         let root = &report.root;
         let size = root.bytes.len() as u64;
         let index = pulled_layout::index_json(&root.media_type, &root.digest, size, tag);
-        fs::write(self.dir.join("oci-layout"), pulled_layout::OCI_LAYOUT_CONTENT)?;
+        fs::write(
+            self.dir.join("oci-layout"),
+            pulled_layout::OCI_LAYOUT_CONTENT,
+        )?;
         fs::write(self.dir.join("index.json"), index)
     }
 }

@@ -199,8 +199,11 @@ fn get(registry: &Registry, path: &str, accept: &str) -> (String, String, Vec<u8
 }
 
 fn served(registry: &Registry, repository: &str) -> Served {
-    let (digest, media_type, manifest) =
-        get(registry, &format!("{repository}/manifests/{TAG}"), OCI_MANIFEST);
+    let (digest, media_type, manifest) = get(
+        registry,
+        &format!("{repository}/manifests/{TAG}"),
+        OCI_MANIFEST,
+    );
     assert_eq!(sha256_digest(&manifest), digest, "{repository}'s manifest");
     let parsed: Value = serde_json::from_slice(&manifest).unwrap();
     let layers = parsed["layers"].as_array().expect("layers");
@@ -271,7 +274,11 @@ fn every_host_leaves_the_same_bytes_in_the_registry_and_pulls_the_same_layout() 
     let fixture = write_oci_layout(&layout, &spec, TAG);
     let pushers: [fn(&Registry, &Path, &Path); 4] = [cli, tokio, python, node];
     for (host, push_and_pull) in HOSTS.iter().zip(pushers) {
-        push_and_pull(&registry, &layout, &dir.path().join(format!("pulled-{host}")));
+        push_and_pull(
+            &registry,
+            &layout,
+            &dir.path().join(format!("pulled-{host}")),
+        );
     }
 
     // The defaults differ: Node sent the big layer in chunks (PATCH), the others in one PUT.
@@ -301,8 +308,14 @@ fn every_host_leaves_the_same_bytes_in_the_registry_and_pulls_the_same_layout() 
         .collect();
     for (host, pulled) in HOSTS.iter().zip(&pulled) {
         let served = served(&registry, &repository(host));
-        assert!(served == first, "{host}'s repository differs from the CLI's");
-        assert_eq!(pulled.named, source.named, "the manifest {host}'s pull names");
+        assert!(
+            served == first,
+            "{host}'s repository differs from the CLI's"
+        );
+        assert_eq!(
+            pulled.named, source.named,
+            "the manifest {host}'s pull names"
+        );
         assert!(
             pulled.blobs == source.blobs,
             "{host} pulled other blobs: {:?} (the source: {:?})",
