@@ -5,7 +5,8 @@
 //! one budget of blobs in flight ([`drive`], [`tug_core::sync::Budget`]). A failed image is
 //! reported and the rest goes on. What the sources, mapping, filters and shards mean is the core's ([`tug_core::sync`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant as Clock;
 
 use tug_core::copy::CopyConfig;
@@ -100,6 +101,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         config: &config,
         dry_run: args.dry_run,
         referrers: args.referrers.enabled(),
+        referrers_api: Default::default(),
     };
     let mut shown = show::Shown::new(mode, &images, !args.json);
     let done = drive::run(&work, &images, &mut shown);
@@ -146,6 +148,9 @@ struct Item {
     platform: Option<Platform>,
     /// Its destination registry, as written (its side in `targets`).
     destination: String,
+    /// Every tag of its source repository, when the sync listed them (what the referrers
+    /// step need not ask for).
+    tags: Option<Arc<BTreeSet<String>>>,
 }
 
 /// The sources with their filters, platform and destination: `--file`'s, or the command
@@ -252,16 +257,17 @@ fn images(
         |source: String, target: String, e: CliError| failed.push(Entry::failed(source, target, e));
     for spec in specs {
         let (source, dest) = (&spec.source, &spec.destination);
-        let item = |image| Item {
+        let item = |image, tags| Item {
             image,
             platform: spec.platform.clone(),
             destination: dest.registry.clone(),
+            tags,
         };
         let side = &sides[source.registry()];
         let repositories = match source {
             SyncSource::Image(r) => {
                 match SyncImage::of(r.clone(), dest) {
-                    Ok(image) => out.push(item(image)),
+                    Ok(image) => out.push(item(image, None)),
                     Err(e) => fail(r.to_string(), String::new(), usage(e)),
                 }
                 continue;
@@ -288,9 +294,10 @@ fn images(
                     continue;
                 }
             };
+            let listed = Arc::new(tags.iter().cloned().collect::<BTreeSet<_>>());
             for tag in tags.iter().filter(|t| spec.filter.takes(t)) {
                 match SyncImage::tagged(registry, &repository, tag, dest) {
-                    Ok(image) => out.push(item(image)),
+                    Ok(image) => out.push(item(image, Some(listed.clone()))),
                     Err(e) => fail(
                         format!("{registry}/{repository}:{tag}"),
                         String::new(),

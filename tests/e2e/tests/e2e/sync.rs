@@ -780,3 +780,33 @@ fn a_sync_killed_midway_and_run_again_completes_sending_little_twice() {
         "{sent} blob bytes sent for a mirror of {mirror_size}"
     );
 }
+
+/// The referrers step of a repository's images costs (almost) nothing when nothing is
+/// attached: the tag list says no `sha256-…` tag exists, so none is asked for, and the
+/// referrers API is asked until the registry has said once that it lacks it.
+#[test]
+fn unsigned_images_of_a_listed_repository_cost_no_referrers_requests() {
+    let env = Env::new();
+    let (a, b) = registries();
+    seed(
+        &env,
+        &a,
+        &["team/app:v1", "team/app:v2", "team/app:v3", "team/app:v4"],
+    );
+    // The source behind the fault proxy, to count what is asked of it.
+    let pa = FaultProxy::start(&a);
+    let args: Vec<String> = vec![
+        "--jobs".into(),
+        "1".into(),
+        format!("{}/team/app", pa.host()),
+        format!("{}/mirror", b.host()),
+    ];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    assert_eq!(report["summary"]["copied"], 4, "{report}");
+    let fallback = pa.requests_matching("*", "/manifests/sha256-");
+    assert!(fallback.is_empty(), "referrers tags asked: {fallback:?}");
+    // One image at a time: the first asks the API (distribution 2.8: 404), the rest know.
+    let api = pa.requests_matching("*", "/referrers/");
+    assert_eq!(api.len(), 1, "{api:?}");
+}
