@@ -11,6 +11,7 @@ use std::time::Instant as Clock;
 
 use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
+use tug_core::probe::Probe;
 use tug_core::sync::{
     parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, SyncSpec,
     TagFilter,
@@ -219,9 +220,13 @@ fn reach(
     let side = |registry: &str, creds| -> Result<Side, CliError> {
         let r = Reference::parse_registry(&format!("{registry}/sync"))
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let (tls, config) = settings.connection(&r, &args.registry, creds);
+        let (tls, mut config) = settings.connection(&r, &args.registry, creds);
         let transport =
             Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
+        // One version check per registry; every operation after it skips its own. If it
+        // fails, each operation checks again and says why for its image.
+        let probe = Probe::new(r.api_host(), &config, Instant::ZERO);
+        config.reached = verbs::run(probe, Clock::now(), &transport, Probe::poll).ok();
         Ok(Side { transport, config })
     };
     let mut sides = HashMap::new();

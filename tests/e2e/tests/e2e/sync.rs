@@ -785,7 +785,7 @@ fn a_sync_killed_midway_and_run_again_completes_sending_little_twice() {
 /// attached: the tag list says no `sha256-…` tag exists, so none is asked for, and the
 /// referrers API is asked until the registry has said once that it lacks it.
 #[test]
-fn unsigned_images_of_a_listed_repository_cost_no_referrers_requests() {
+fn a_repository_s_unsigned_images_cost_no_referrers_request_and_one_version_check() {
     let env = Env::new();
     let (a, b) = registries();
     seed(
@@ -809,4 +809,18 @@ fn unsigned_images_of_a_listed_repository_cost_no_referrers_requests() {
     // One image at a time: the first asks the API (distribution 2.8: 404), the rest know.
     let api = pa.requests_matching("*", "/referrers/");
     assert_eq!(api.len(), 1, "{api:?}");
+    // One version check for the whole sync (a 401, then with Basic credentials), not one
+    // per operation: the listing, the checks and the copies skip theirs.
+    let pings = pa
+        .requests()
+        .into_iter()
+        .filter(|r| r.target == "/v2/")
+        .count();
+    assert_eq!(pings, 2, "{:?}", pa.requests());
+    let unauthorized = pa
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == Some(401))
+        .count();
+    assert_eq!(unauthorized, 1, "{:?}", pa.requests());
 }
