@@ -26,6 +26,10 @@ use tug_testkit::{
 const USER: &str = "web-pusher";
 const PASSWORD: &str = "br0wser-S3cret";
 
+/// The chunk size (MiB) typed by tests that want a layer sent in several `PATCH`es (the
+/// default, 64 MiB, would send their layers in one request each).
+const CHUNK_MIB: &str = "16";
+
 /// A docker-archive tar made by skopeo from a generated image, with a layer big enough for
 /// several 16 MiB `PATCH` chunks.
 fn docker_archive(dir: &Path, seed: u64, big: u64) -> (std::path::PathBuf, FixtureImage) {
@@ -61,7 +65,9 @@ fn push_from_the_page_through_nginx_then_skopeo_checks_every_byte() {
         .credentials(USER, PASSWORD)
         .trust_cert(nginx.cert_file())
         .screenshots("push-success")
+        .env("TUG_CHUNK_MIB", CHUNK_MIB)
         .env("TUG_RELOAD_CHECK", "1")
+        .env("TUG_NARROW_CHECK", "1")
         .run();
     assert_eq!(
         report["state"],
@@ -82,12 +88,13 @@ fn push_from_the_page_through_nginx_then_skopeo_checks_every_byte() {
     );
 
     // The option fields' ranges and defaults are the core's, read through tug-wasm's
-    // limits(): the CLI's ranges (1-64 jobs, 1-1000 attempts), fetch's 16 MiB chunks.
+    // limits(): the CLI's ranges (1-64 jobs, 1-1000 attempts), and a browser's push in the
+    // CLI's 64 MiB chunks (its uploads show their progress: runner-wasm/src/limits.rs).
     let fields = &report["optionFields"];
     let field = |min: &str, max: &str, value: &str| serde_json::json!({ "min": min, "max": max, "value": value });
     assert_eq!(fields["jobs"], field("1", "64", "4"), "{fields}");
     assert_eq!(fields["retries"], field("1", "1000", "5"), "{fields}");
-    assert_eq!(fields["chunk"], field("1", "", "16"), "{fields}");
+    assert_eq!(fields["chunk"], field("1", "", "64"), "{fields}");
 
     // The page showed the image it read, and every blob as pushed.
     let images = report["images"].to_string();
@@ -126,8 +133,59 @@ fn push_from_the_page_through_nginx_then_skopeo_checks_every_byte() {
     );
     assert!(row.contains(&pulled.manifest_digest), "{row}");
     assert!(row.contains("success"), "{row}");
+    // Its row opens to the per-blob timings (config + 3 layers): docs/screenshots/history.png.
+    let opened = &report["historyExpanded"][0]["details"];
+    assert_eq!(opened["hidden"], false, "{opened}");
+    assert_eq!(opened["timings"], 4, "{opened}");
     let stored = report["indexedDb"].to_string();
     assert!(stored.contains(&pulled.manifest_digest), "{stored}");
+
+    // The page's words say what it does (push and pull), and at a phone's width nothing
+    // sticks out sideways; every button has a name of its own (one action each).
+    let narrow = &report["narrow"];
+    for words in [&narrow["title"], &narrow["tagline"], &narrow["engine"]] {
+        let words = words.as_str().unwrap_or_default();
+        assert!(
+            !words.contains("Push engine") && !words.contains("push container"),
+            "{words}"
+        );
+    }
+    let tagline = narrow["tagline"].as_str().unwrap_or_default();
+    assert!(
+        tagline.contains("push") && tagline.contains("pull"),
+        "{tagline}"
+    );
+    assert!(
+        narrow["engine"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Ready to push and pull"),
+        "{narrow}"
+    );
+    assert_eq!(narrow["outside"], serde_json::json!([]), "{narrow}");
+    assert!(
+        narrow["scrollWidth"].as_u64() <= narrow["width"].as_u64(),
+        "{narrow}"
+    );
+    let buttons = narrow["buttons"].as_array().expect("buttons");
+    let names: Vec<&str> = buttons.iter().filter_map(|b| b["name"].as_str()).collect();
+    assert_eq!(names.len(), buttons.len(), "{narrow}");
+    assert!(
+        names.iter().all(|n| !n.is_empty()),
+        "a button without a name: {narrow}"
+    );
+    assert!(
+        buttons.iter().all(|b| b["inView"] == true),
+        "a button out of sight sideways: {narrow}"
+    );
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "two buttons share a name: {names:?}"
+    );
     assert!(
         !stored.contains(PASSWORD),
         "the password is in IndexedDB: {stored}"
@@ -290,6 +348,7 @@ fn retries_show_on_the_page_as_they_happen() {
         .credentials(USER, PASSWORD)
         .trust_cert(nginx.cert_file())
         .screenshots("retries")
+        .env("TUG_CHUNK_MIB", CHUNK_MIB)
         .run();
     assert_eq!(report["state"], "success", "{}", text(&report));
     assert_eq!(proxy.hits(patch), 1);
@@ -454,8 +513,28 @@ fn progress_moves_at_least_every_500_ms_during_a_big_push() {
         .trust_cert(nginx.cert_file())
         .screenshots("live-progress")
         .env("TUG_SAMPLE_MS", "100")
+        .env("TUG_SHOT_MIDWAY", "1")
         .run();
     assert_eq!(report["state"], "success", "{}", text(&report));
+    // Midway (between 10 % and 90 % sent, seen on the page, not slept for) it showed the
+    // bytes, a rate and an ETA: the moment of docs/screenshots/pushing.png.
+    let midway = &report["midway"];
+    assert_eq!(midway["state"], "working", "{}", text(&report));
+    assert!(
+        midway["speed"].as_str().is_some_and(|s| s.ends_with("/s")),
+        "{midway}"
+    );
+    assert!(
+        midway["eta"].as_str().is_some_and(|s| s.ends_with(" left")),
+        "{midway}"
+    );
+    assert!(
+        report["screenshots"]
+            .to_string()
+            .contains("live-progress-pushing.png"),
+        "{}",
+        text(&report)
+    );
     let samples: Vec<(u64, String, f64, f64)> = report["samples"]
         .as_array()
         .expect("samples")
