@@ -928,3 +928,85 @@ fn a_pulled_layer_that_does_not_match_its_digest_leaves_no_file() {
         .unwrap_or_default();
     assert!(error.contains(&layer.digest[..19]), "{}", text(&report));
 }
+
+/// The page's memory while it pulls an image many times larger than a blob: each blob stays
+/// in the page until its digest is checked and it is written out, at most 4 (the default
+/// `jobs`) at once, so the page's renderer (its resident memory, sampled every 50 ms with how
+/// far the pull is) rises while the first blobs arrive, then stays within a band: in the
+/// pull's second half (192 MiB arriving) its peak is no more than 96 MiB above its peak in
+/// the first half. Holding what it pulled would add the 192 MiB (a page that kept each
+/// written blob's bytes grew by 183 MiB there: checked once by hand).
+#[test]
+fn pulling_a_big_image_keeps_the_page_s_memory_flat() {
+    use tug_testkit::hashing::sha256_digest;
+    require_browser_tools();
+    const LAYERS: u64 = 24;
+    const LAYER: u64 = 16 * 1024 * 1024;
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = (0..LAYERS).fold(ImageSpec::new(618), |spec, _| spec.gzip_layer(LAYER));
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &spec, "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "pulled/big:v1",
+        &[] as &[&str],
+    )
+    .unwrap();
+    let pushed = skopeo::inspect_raw_in(&registry, "pulled/big:v1").unwrap();
+    let nginx = Nginx::cors_front(&registry);
+    let web = TugWeb::start(&tug_bin());
+    let out = dir.path().join("big.oci.tar");
+    let nginx_url = nginx.url();
+    let report = page_pull(&[
+        ("TUG_PAGE_URL", web.url().as_ref()),
+        ("TUG_REGISTRY_URL", nginx_url.as_ref()),
+        ("TUG_PULL_REF", "pulled/big:v1".as_ref()),
+        ("TUG_OUT", out.as_os_str()),
+        ("TUG_FORMAT", "oci-archive".as_ref()),
+        ("TUG_TRUST_CERT", nginx.cert_file().as_os_str()),
+        ("TUG_RSS_MS", "50".as_ref()),
+    ]);
+    assert_eq!(report["state"], "success", "{}", text(&report));
+    assert_eq!(report["digest"], sha256_digest(&pushed).as_str());
+    let rss = &report["rss"];
+    // [fraction pulled, MiB of the page's renderer, MiB of all the browser's processes]
+    let trace: Vec<(f64, u64, u64)> = rss["trace"]
+        .as_array()
+        .expect("rss.trace")
+        .iter()
+        .filter_map(|s| Some((s[0].as_f64()?, s[1].as_u64()?, s[2].as_u64()?)))
+        .collect();
+    let peak = |from: f64, to: f64, of: fn(&(f64, u64, u64)) -> u64| {
+        trace
+            .iter()
+            .filter(|s| s.0 >= from && s.0 < to)
+            .map(of)
+            .max()
+            .expect("samples in each half of the pull")
+    };
+    assert!(trace.len() > 20, "{rss}");
+    let first_half = peak(f64::MIN_POSITIVE, 0.5, |s| s.1);
+    let second_half = peak(0.5, 1.5, |s| s.1);
+    // All the browser's processes together, for the record (not checked: see the README).
+    eprintln!(
+        "the page's renderer: {} MiB before, peak {first_half} MiB in the pull's first half, \
+         {second_half} MiB in its second; the whole browser: {} and {} MiB",
+        rss["rendererBefore"],
+        peak(f64::MIN_POSITIVE, 0.5, |s| s.2),
+        peak(0.5, 1.5, |s| s.2)
+    );
+    assert!(
+        second_half < first_half + 96,
+        "the page grew from {first_half} to {second_half} MiB in the pull's second half: {rss}"
+    );
+    // The archive is whole: skopeo reads every blob.
+    let reference = format!("oci-archive:{}", out.display());
+    skopeo::copy(
+        &reference,
+        &format!("oci:{}:v1", dir.path().join("copied").display()),
+        &[] as &[&str],
+    )
+    .unwrap();
+}
