@@ -130,6 +130,20 @@ impl Auth {
         }
     }
 
+    /// The registry asked for Basic credentials before (an earlier operation's check): send
+    /// them from the first request on. Without credentials (or with ones no header can
+    /// carry) nothing changes: a challenge then says what to do.
+    pub(crate) fn assume_basic(&mut self) {
+        if let Some(creds) = &self.credentials {
+            self.basic = basic_header(creds).ok();
+        }
+    }
+
+    /// Whether Basic credentials are being sent (a Basic challenge was answered).
+    pub(crate) fn uses_basic(&self) -> bool {
+        self.basic.is_some()
+    }
+
     /// Declares a scope the operation needs (asked for in every token request). Actions
     /// on a resource already listed are merged into its entry, as Docker does.
     pub(crate) fn add_scope(&mut self, scope: String) {

@@ -28,6 +28,10 @@ pub struct RegistryConfig {
     pub body_progress: BodyProgress,
     /// `User-Agent` header value.
     pub user_agent: String,
+    /// What an earlier operation's version check learned of this registry: operations
+    /// started with it skip the check (and send Basic credentials at once where it asked
+    /// for them). `None`: check first.
+    pub reached: Option<Reached>,
 }
 
 impl Default for RegistryConfig {
@@ -39,6 +43,7 @@ impl Default for RegistryConfig {
             stall_timeout: crate::limits::DEFAULT_STALL_TIMEOUT,
             body_progress: BodyProgress::Seen,
             user_agent: concat!("tug/", env!("CARGO_PKG_VERSION")).to_owned(),
+            reached: None,
         }
     }
 }
@@ -63,4 +68,19 @@ impl Default for TransferConfig {
             progress_interval: Duration::from_millis(200),
         }
     }
+}
+
+/// A registry known to answer the Registry V2 API, and how: what a version check learned
+/// (the probe's, or any operation's), for [`RegistryConfig::reached`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reached {
+    /// The registry host (and port) it was learned of; a session for any other host ignores
+    /// it.
+    pub host: String,
+    /// The scheme that answered (after the loopback plain-HTTP fallback, if taken): `Https`
+    /// or `Http`.
+    pub scheme: Scheme,
+    /// It asked for Basic credentials, and the check passed with them: they are sent from
+    /// the first request on (to that host only, as after a challenge).
+    pub basic: bool,
 }

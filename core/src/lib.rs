@@ -216,6 +216,7 @@ pub mod one_shot;
 pub mod operation;
 pub mod place;
 pub mod platform;
+pub mod probe;
 pub mod progress;
 pub mod pull;
 pub mod push;

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use crate::auth::{Auth, AuthOutcome};
-use crate::config::RegistryConfig;
-use crate::endpoint::Endpoint;
+use crate::config::{Reached, RegistryConfig};
+use crate::endpoint::{Endpoint, Scheme};
 use crate::error::{Error, Misuse};
 use crate::http::{
     Body, HeaderMap, HeaderValue, Method, Request, RequestId, ResponseHead, TransportError,
@@ -130,6 +130,8 @@ struct TokenFetch {
 /// The shared per-registry state of one operation.
 #[derive(Debug)]
 pub(crate) struct Session<S> {
+    /// The registry is known to answer ([`RegistryConfig::reached`]): no version check.
+    reached: bool,
     pub endpoint: Endpoint,
     pub auth: Auth,
     pub backoff: Backoff,
@@ -161,11 +163,21 @@ pub(crate) struct Session<S> {
 
 impl<S: Copy> Session<S> {
     pub(crate) fn new(host: &str, config: &RegistryConfig, now: Instant) -> Session<S> {
+        // What an earlier check learned, if it was of this host.
+        let reached = config
+            .reached
+            .as_ref()
+            .filter(|r| r.host == host && r.scheme != Scheme::HttpsThenHttp);
+        let mut auth = Auth::new(host, config.credentials.clone());
+        if reached.is_some_and(|r| r.basic) {
+            auth.assume_basic();
+        }
         Session {
+            reached: reached.is_some(),
             body_deadline: config.stall_timeout,
             body_progress: config.body_progress,
-            endpoint: Endpoint::new(host, config.scheme),
-            auth: Auth::new(host, config.credentials.clone()),
+            endpoint: Endpoint::new(host, reached.map_or(config.scheme, |r| r.scheme)),
+            auth,
             backoff: Backoff::new(config.retry.clone()),
             now,
             retries: 0,
@@ -179,6 +191,25 @@ impl<S: Copy> Session<S> {
             token_fetch: None,
             issued: VecDeque::new(),
             abandoned: HashSet::new(),
+        }
+    }
+
+    /// Whether the registry is known to answer (from [`RegistryConfig::reached`]): no
+    /// version check is needed.
+    pub(crate) fn knows_registry(&self) -> bool {
+        self.reached
+    }
+
+    /// What this session's version check (or the one before it) established.
+    pub(crate) fn reached(&self) -> Reached {
+        Reached {
+            host: self.endpoint.host().to_owned(),
+            scheme: if self.endpoint.is_plain() {
+                Scheme::Http
+            } else {
+                Scheme::Https
+            },
+            basic: self.auth.uses_basic(),
         }
     }
 

@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 tug_core::limits::BodyProgress::Unseen
             },
             user_agent: "tug-fuzz".into(),
+            reached: None,
         },
         transfer: tug_core::TransferConfig {
             jobs: setup.jobs,

@@ -924,6 +924,7 @@ fuzz_target!(|input: Input| {
                 tug_core::limits::BodyProgress::Unseen
             },
             user_agent: "tug-fuzz".to_owned(),
+            reached: None,
         },
         transfer: tug_core::TransferConfig {
             jobs: usize::from(setup.jobs % 5),

@@ -93,7 +93,12 @@ impl<P: Protocol> Engine<P> {
             drain: Drain::default(),
         };
         if !engine.proto.finished() {
-            engine.cx.issue(Step::Ping);
+            if engine.cx.knows_registry() {
+                // An earlier check answered for this registry: begin at once.
+                engine.proto.start(&mut engine.cx);
+            } else {
+                engine.cx.issue(Step::Ping);
+            }
         }
         engine.flush();
         engine

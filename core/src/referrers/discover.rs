@@ -120,9 +120,18 @@ impl Calls {
         })
     }
 
-    /// The registry does not answer the referrers API: read the fallback tag's index.
+    /// The registry does not answer the referrers API: read the fallback tag's index (unless
+    /// the repository's tags are known and it is not among them).
     fn fall_back(&mut self, cx: &mut Cx<Call>) {
-        self.issue(Call::Index, cx);
+        if self.may_be_tagged(Call::Index) {
+            self.issue(Call::Index, cx);
+        }
+    }
+
+    /// Whether `call`'s tag may exist (the plan's known tags list it, or they are unknown).
+    fn may_be_tagged(&self, call: Call) -> bool {
+        self.tag(call)
+            .is_some_and(|tag| self.plan.known.may_have(&tag))
     }
 
     fn on_api(
@@ -320,11 +329,22 @@ impl Protocol for Calls {
 }
 
 impl Calls {
-    /// The subject is known: ask the API and cosign's tags at once.
+    /// The subject is known: ask the API (or, where the registry is known to lack it, the
+    /// fallback tag) and cosign's tags at once — only the tags that may exist. With nothing
+    /// to ask, nothing is attached.
     fn begin(&mut self, cx: &mut Cx<Call>) {
-        self.issue(Call::Api, cx);
+        if self.plan.known.api == Some(false) {
+            self.fall_back(cx);
+        } else {
+            self.issue(Call::Api, cx);
+        }
         for n in 0..COSIGN_SUFFIXES.len() {
-            self.issue(Call::Cosign(n), cx);
+            if self.may_be_tagged(Call::Cosign(n)) {
+                self.issue(Call::Cosign(n), cx);
+            }
+        }
+        if self.pending == 0 {
+            self.answered();
         }
     }
 }

@@ -14,7 +14,8 @@ mod carry;
 mod discover;
 mod index;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::config::RegistryConfig;
 use crate::digest::Digest;
@@ -82,6 +83,47 @@ pub struct DiscoverPlan {
     pub repository: String,
     /// The image's tag or digest (a tag is resolved to its digest first).
     pub reference: String,
+    /// What the caller already knows, so as not to ask again (a sync learns it once).
+    pub known: Known,
+}
+
+impl DiscoverPlan {
+    /// Whether a [`Discovery`] of this plan would ask anything: not when the registry is
+    /// known to lack the referrers API and the repository's known tags hold neither the
+    /// subject's fallback tag nor a cosign tag of it (then nothing is attached, and a caller
+    /// need not start one — not even the registry's version check).
+    pub fn asks_anything(&self) -> bool {
+        let Ok(subject) = self.reference.parse::<Digest>() else {
+            return true;
+        };
+        if self.known.api != Some(false) {
+            return true;
+        }
+        let base = fallback_tag(&subject);
+        self.known.may_have(&base)
+            || COSIGN_SUFFIXES
+                .iter()
+                .any(|suffix| self.known.may_have(&format!("{base}.{suffix}")))
+    }
+}
+
+/// What a discovery need not ask: the repository's tags and whether the registry has the
+/// referrers API, learned once by a caller that discovers for many images (`tug sync`).
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// Every tag of the repository, when listed: a fallback or cosign tag not among them is
+    /// not asked for. `None`: each is asked.
+    pub tags: Option<Arc<BTreeSet<String>>>,
+    /// Whether the registry answers the referrers API ([`Referrers::api`] of an earlier
+    /// discovery there): `Some(false)` goes straight to the fallback tag. `None`: ask.
+    pub api: Option<bool>,
+}
+
+impl Known {
+    /// Whether `tag` may exist: listed, or the tags are not known.
+    pub(crate) fn may_have(&self, tag: &str) -> bool {
+        self.tags.as_ref().is_none_or(|tags| tags.contains(tag))
+    }
 }
 
 /// Finds what is attached to an image: the referrers API, and where the registry lacks it

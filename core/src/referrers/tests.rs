@@ -88,10 +88,19 @@ fn discover(
     reference: &str,
     registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
 ) -> (Result<Referrers, Error>, Vec<Request>) {
+    discover_knowing(reference, Known::default(), registry)
+}
+
+fn discover_knowing(
+    reference: &str,
+    known: Known,
+    registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
+) -> (Result<Referrers, Error>, Vec<Request>) {
     let plan = DiscoverPlan {
         registry: REGISTRY.into(),
         repository: "team/app".into(),
         reference: reference.into(),
+        known,
     };
     let op = Discovery::new(plan, &config(), Instant::ZERO);
     crate::one_shot::testing::run(op, Discovery::poll, registry)
@@ -443,4 +452,70 @@ fn a_referrers_page_linking_back_is_an_error() {
         panic!("{result:?}")
     };
     assert!(message.contains("points back"), "{message}");
+}
+
+/// The repository's tags as a sync listed them.
+fn tags(list: &[String]) -> Option<std::sync::Arc<std::collections::BTreeSet<String>>> {
+    Some(std::sync::Arc::new(list.iter().cloned().collect()))
+}
+
+#[test]
+fn known_tags_and_a_registry_known_to_lack_the_api_leave_nothing_to_ask_of_an_unsigned_image() {
+    let known = Known {
+        tags: tags(&["v1".into(), "v2".into()]),
+        api: Some(false),
+    };
+    let plan = |known: Known| DiscoverPlan {
+        registry: REGISTRY.into(),
+        repository: "team/app".into(),
+        reference: subject().to_string(),
+        known,
+    };
+    assert!(!plan(known.clone()).asks_anything());
+    assert!(plan(Known::default()).asks_anything());
+    let api_unknown = Known {
+        api: None,
+        ..known.clone()
+    };
+    assert!(plan(api_unknown).asks_anything());
+    // Started anyway, it asks only the version check.
+    let (result, sent) =
+        discover_knowing(&subject().to_string(), known, |req| match req.url.path() {
+            "/v2/" => (ResponseHead::new(200), Vec::new()),
+            _ => not_found(),
+        });
+    let found = result.unwrap();
+    assert!(found.referrers.is_empty() && !found.api);
+    let asked: Vec<_> = paths(&sent)
+        .into_iter()
+        .filter(|p| p.contains("/manifests/") || p.contains("/referrers/"))
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
+}
+
+#[test]
+fn known_tags_ask_only_the_referrers_tags_listed() {
+    let tag = fallback_tag(&subject());
+    let known = Known {
+        tags: tags(&["v1".into(), tag.clone(), format!("{tag}.sig")]),
+        api: Some(false),
+    };
+    let index_path = format!("/v2/team/app/manifests/{tag}");
+    let (result, sent) =
+        discover_knowing(&subject().to_string(), known, |req| match req.url.path() {
+            "/v2/" => (ResponseHead::new(200), Vec::new()),
+            p if p == index_path => ok(crate::manifest::OCI_INDEX, index_of(&[&sbom_entry()])),
+            _ => not_found(),
+        });
+    assert_eq!(result.unwrap().referrers, vec![sbom_entry()]);
+    let asked = paths(&sent);
+    assert!(asked.contains(&index_path), "{asked:?}");
+    assert!(asked.contains(&format!("{index_path}.sig")), "{asked:?}");
+    for gone in [".att", ".sbom"] {
+        assert!(!asked.contains(&format!("{index_path}{gone}")), "{asked:?}");
+    }
+    assert!(
+        !asked.iter().any(|p| p.contains("/referrers/")),
+        "{asked:?}"
+    );
 }

@@ -14,6 +14,7 @@ use futures_lite::FutureExt as _;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Event, Output, Side};
 use tug_core::http::Body;
 use tug_core::push::{self, PushReport};
+use tug_core::referrers::Known;
 use tug_core::{Error, Instant, Platform, Reference};
 
 use crate::cli::CopyArgs;
@@ -114,7 +115,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 config: &target_config,
                 transport: &target,
             },
-            &report.manifest_digest,
+            (&report.manifest_digest, Known::default()),
             &config,
             display.mode(),
         ))?;

@@ -8,7 +8,7 @@ use std::time::Instant as Clock;
 
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::referrers::{
-    carries, needs_fallback_index, Attach, AttachPlan, DiscoverPlan, Discovery, Referrer,
+    carries, needs_fallback_index, Attach, AttachPlan, DiscoverPlan, Discovery, Known,
 };
 use tug_core::{Digest, Instant, Reference, RegistryConfig};
 
@@ -27,25 +27,34 @@ pub(crate) struct End<'a> {
     pub(crate) transport: &'a Transport,
 }
 
-/// Copies what is attached to `subject` (read at `source`) to `target`; the referrers
-/// copied. `mode`: how their copies are shown.
+/// What [`carry`] did.
+pub(crate) struct Carried {
+    /// Whether the source answered the referrers API (for the next image's [`Known`]).
+    pub(crate) api: bool,
+}
+
+/// Copies what is attached to `subject` (read at `source`, not asking what `known` rules
+/// out) to `target`. `mode`: how their copies are shown.
 pub(crate) async fn carry(
     source: End<'_>,
     target: End<'_>,
-    subject: &Digest,
+    (subject, known): (&Digest, Known),
     config: &CopyConfig,
     mode: ProgressMode,
-) -> Result<Vec<Referrer>, CliError> {
+) -> Result<Carried, CliError> {
     let plan = DiscoverPlan {
         registry: source.image.api_host().to_owned(),
         repository: source.image.repository.clone(),
         reference: subject.to_string(),
+        known,
     };
+    if !plan.asks_anything() {
+        return Ok(Carried { api: false });
+    }
     let discovery = Discovery::new(plan, source.config, Instant::ZERO);
     let found =
         verbs::run_async(discovery, Clock::now(), source.transport, Discovery::poll).await?;
     let mut indexed = Vec::new();
-    let mut copied = Vec::new();
     for carry in carries(&found, source.image, target.image) {
         let plan = CopyPlan {
             sources: vec![CopySource {
@@ -84,7 +93,6 @@ pub(crate) async fn carry(
         if needs_fallback_index(&carry, &report) {
             indexed.push(carry.referrer.clone());
         }
-        copied.push(carry.referrer);
     }
     if !indexed.is_empty() {
         let plan = AttachPlan {
@@ -96,5 +104,5 @@ pub(crate) async fn carry(
         let attach = Attach::new(plan, target.config, Instant::ZERO);
         verbs::run_async(attach, Clock::now(), target.transport, Attach::poll).await?;
     }
-    Ok(copied)
+    Ok(Carried { api: found.api })
 }

@@ -4,6 +4,7 @@
 //! only starts what it hands out and tells it what ended. A failed image is one entry; the
 //! rest goes on. An interrupt stops what runs and starts nothing more.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Instant as Clock;
 
@@ -11,6 +12,7 @@ use smol::LocalExecutor;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::manifest::Descriptor;
 use tug_core::push::PushReport;
+use tug_core::referrers::Known;
 use tug_core::sync::{Budget, ImageId, ImageOutcome, PlannedBytes, Start, SyncImage, Wanted};
 use tug_core::{Digest, ErrorClass, Instant};
 
@@ -33,6 +35,9 @@ pub(super) struct Work<'a> {
     pub dry_run: bool,
     /// Whether what is attached to a copied image (signatures, SBOMs) is copied with it.
     pub referrers: bool,
+    /// Whether each source registry answered the referrers API, once one image's referrers
+    /// were asked there: the next images do not ask again where it did not.
+    pub referrers_api: RefCell<HashMap<String, bool>>,
 }
 
 /// What the images came to: an entry per image (by its index), and the interrupt, if one
@@ -237,14 +242,16 @@ async fn copy_one(
             config: &target.config,
             transport: &target.transport,
         };
-        carry(
-            from,
-            to,
-            &report.manifest_digest,
-            &config,
-            ProgressMode::None,
-        )
-        .await?;
+        let registry = &image.source.registry;
+        let known = Known {
+            tags: item.tags.clone(),
+            api: work.referrers_api.borrow().get(registry).copied(),
+        };
+        let subject = (&report.manifest_digest, known);
+        let carried = carry(from, to, subject, &config, ProgressMode::None).await?;
+        work.referrers_api
+            .borrow_mut()
+            .insert(registry.clone(), carried.api);
     }
     Ok(report)
 }

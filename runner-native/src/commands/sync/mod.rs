@@ -5,11 +5,13 @@
 //! one budget of blobs in flight ([`drive`], [`tug_core::sync::Budget`]). A failed image is
 //! reported and the rest goes on. What the sources, mapping, filters and shards mean is the core's ([`tug_core::sync`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant as Clock;
 
 use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
+use tug_core::probe::Probe;
 use tug_core::sync::{
     parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, SyncSpec,
     TagFilter,
@@ -100,6 +102,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         config: &config,
         dry_run: args.dry_run,
         referrers: args.referrers.enabled(),
+        referrers_api: Default::default(),
     };
     let mut shown = show::Shown::new(mode, &images, !args.json);
     let done = drive::run(&work, &images, &mut shown);
@@ -146,6 +149,9 @@ struct Item {
     platform: Option<Platform>,
     /// Its destination registry, as written (its side in `targets`).
     destination: String,
+    /// Every tag of its source repository, when the sync listed them (what the referrers
+    /// step need not ask for).
+    tags: Option<Arc<BTreeSet<String>>>,
 }
 
 /// The sources with their filters, platform and destination: `--file`'s, or the command
@@ -214,9 +220,13 @@ fn reach(
     let side = |registry: &str, creds| -> Result<Side, CliError> {
         let r = Reference::parse_registry(&format!("{registry}/sync"))
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let (tls, config) = settings.connection(&r, &args.registry, creds);
+        let (tls, mut config) = settings.connection(&r, &args.registry, creds);
         let transport =
             Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
+        // One version check per registry; every operation after it skips its own. If it
+        // fails, each operation checks again and says why for its image.
+        let probe = Probe::new(r.api_host(), &config, Instant::ZERO);
+        config.reached = verbs::run(probe, Clock::now(), &transport, Probe::poll).ok();
         Ok(Side { transport, config })
     };
     let mut sides = HashMap::new();
@@ -252,16 +262,17 @@ fn images(
         |source: String, target: String, e: CliError| failed.push(Entry::failed(source, target, e));
     for spec in specs {
         let (source, dest) = (&spec.source, &spec.destination);
-        let item = |image| Item {
+        let item = |image, tags| Item {
             image,
             platform: spec.platform.clone(),
             destination: dest.registry.clone(),
+            tags,
         };
         let side = &sides[source.registry()];
         let repositories = match source {
             SyncSource::Image(r) => {
                 match SyncImage::of(r.clone(), dest) {
-                    Ok(image) => out.push(item(image)),
+                    Ok(image) => out.push(item(image, None)),
                     Err(e) => fail(r.to_string(), String::new(), usage(e)),
                 }
                 continue;
@@ -288,9 +299,10 @@ fn images(
                     continue;
                 }
             };
+            let listed = Arc::new(tags.iter().cloned().collect::<BTreeSet<_>>());
             for tag in tags.iter().filter(|t| spec.filter.takes(t)) {
                 match SyncImage::tagged(registry, &repository, tag, dest) {
-                    Ok(image) => out.push(item(image)),
+                    Ok(image) => out.push(item(image, Some(listed.clone()))),
                     Err(e) => fail(
                         format!("{registry}/{repository}:{tag}"),
                         String::new(),

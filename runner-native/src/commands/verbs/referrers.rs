@@ -4,7 +4,7 @@
 
 use std::time::Instant as Clock;
 
-use tug_core::referrers::{DiscoverPlan, Discovery, Referrers};
+use tug_core::referrers::{DiscoverPlan, Discovery, Known, Referrers};
 use tug_core::Instant;
 
 use crate::cli::verbs::LsArgs;
@@ -19,6 +19,7 @@ pub fn ls(args: LsArgs) -> Result<(), CliError> {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
         reference: image.manifest_ref(),
+        known: Known::default(),
     };
     let found = super::run(
         Discovery::new(plan, &config, Instant::ZERO),

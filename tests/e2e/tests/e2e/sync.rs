@@ -780,3 +780,47 @@ fn a_sync_killed_midway_and_run_again_completes_sending_little_twice() {
         "{sent} blob bytes sent for a mirror of {mirror_size}"
     );
 }
+
+/// The referrers step of a repository's images costs (almost) nothing when nothing is
+/// attached: the tag list says no `sha256-…` tag exists, so none is asked for, and the
+/// referrers API is asked until the registry has said once that it lacks it.
+#[test]
+fn a_repository_s_unsigned_images_cost_no_referrers_request_and_one_version_check() {
+    let env = Env::new();
+    let (a, b) = registries();
+    seed(
+        &env,
+        &a,
+        &["team/app:v1", "team/app:v2", "team/app:v3", "team/app:v4"],
+    );
+    // The source behind the fault proxy, to count what is asked of it.
+    let pa = FaultProxy::start(&a);
+    let args: Vec<String> = vec![
+        "--jobs".into(),
+        "1".into(),
+        format!("{}/team/app", pa.host()),
+        format!("{}/mirror", b.host()),
+    ];
+    let (out, report) = sync(&env, &args);
+    out.assert_success();
+    assert_eq!(report["summary"]["copied"], 4, "{report}");
+    let fallback = pa.requests_matching("*", "/manifests/sha256-");
+    assert!(fallback.is_empty(), "referrers tags asked: {fallback:?}");
+    // One image at a time: the first asks the API (distribution 2.8: 404), the rest know.
+    let api = pa.requests_matching("*", "/referrers/");
+    assert_eq!(api.len(), 1, "{api:?}");
+    // One version check for the whole sync (a 401, then with Basic credentials), not one
+    // per operation: the listing, the checks and the copies skip theirs.
+    let pings = pa
+        .requests()
+        .into_iter()
+        .filter(|r| r.target == "/v2/")
+        .count();
+    assert_eq!(pings, 2, "{:?}", pa.requests());
+    let unauthorized = pa
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == Some(401))
+        .count();
+    assert_eq!(unauthorized, 1, "{:?}", pa.requests());
+}
