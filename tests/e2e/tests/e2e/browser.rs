@@ -4,8 +4,9 @@
 //! then checks the image byte for byte. Also: a wrong password shows the auth error (and the
 //! form's settings survive a reload, never the password), a registry without CORS shows the
 //! CORS explanation, a registry down behind nginx says so without HTML, a push cancelled
-//! midway can be retried, the display moves at least every 500 ms during a 256 MiB push, and
-//! the README's local quick start registry takes a push. Screenshots land in
+//! midway can be retried, the display moves at least every 500 ms during a 256 MiB push,
+//! the README's local quick start registry takes a push, the page fits a phone's width with every
+//! button named, and its memory stays flat while it pulls a big image. Screenshots land in
 //! `target/test-artifacts/browser/`.
 //!
 //! Needs `scripts/install-deps.sh` (chromium, nginx, playwright-core) and
