@@ -66,7 +66,7 @@ export interface RegistryOptions {
 export interface PushOptions extends RegistryOptions {
   /** Which image of a multi-image file: its index or one of its tags. */
   image?: number | string;
-  /** Bytes per PATCH chunk (default 16 MiB; `limits().chunkSize`). */
+  /** Bytes per PATCH chunk (default 64 MiB in a browser, 16 MiB in Node.js; `limits().chunkSize`). */
   chunkSize?: number;
   /** Blobs up to this size go in one PUT (default: chunkSize). */
   monolithicMax?: number;
@@ -118,7 +118,7 @@ export interface CopyOptions extends RegistryOptions {
   platform?: string;
   /** Copy every platform and the index itself: the default; kept for callers that say so. */
   allPlatforms?: boolean;
-  /** Bytes per PATCH chunk (default 16 MiB; `limits().chunkSize`): each is held in memory once. */
+  /** Bytes per PATCH chunk (default 16 MiB, browsers too: each is gathered in memory and sent by `fetch`). */
   chunkSize?: number;
 }
 export interface CopyResult {
@@ -221,11 +221,11 @@ pub fn parse_reference(reference: &str) -> Result<JsValue, JsValue> {
 }
 
 /// The ranges and defaults of the transfer options (`jobs`, `retries`, `chunkSize`,
-/// `monolithicMax`): the core's, as the CLI has them. An option outside its range is an
-/// `input` error.
+/// `monolithicMax`): the core's, as the CLI has them; `chunkSize` is a push's default here
+/// (64 MiB in a browser, 16 MiB in Node.js). An option outside its range is an `input` error.
 #[wasm_bindgen(unchecked_return_type = "Limits")]
 pub fn limits() -> JsValue {
-    events::to_js(&limits::describe())
+    events::to_js(&limits::describe(js::is_browser()))
 }
 
 /// What an image file (a `docker save` tar, Docker 25+ included, or an OCI archive) holds.

@@ -34,11 +34,15 @@ pub async fn run(
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
     let opts = Options::new(&options);
     let wanted = opts.name_or_index("image")?;
-    let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
+    let chunk_size = opts
+        .count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?
+        .unwrap_or(crate::limits::push_chunk_size(crate::js::is_browser()));
     let monolithic_max = opts
         .count("monolithicMax")?
-        .unwrap_or(limits::default_monolithic_max(BODY_PROGRESS, chunk_size));
-    let chunk_size = chunk_size.unwrap_or(limits::default_upload_size(BODY_PROGRESS));
+        .unwrap_or(limits::default_monolithic_max(
+            BODY_PROGRESS,
+            Some(chunk_size),
+        ));
     let resume = opts.resumable_uploads()?;
 
     let contents = inspect::resolve(&file).await?;

@@ -15,13 +15,16 @@
 //   TUG_SAVE_VIA=picker the File System Access path instead: showSaveFilePicker answers with a
 //                       file of the origin's private file system (a real FileSystemFileHandle),
 //                       copied to TUG_OUT afterwards (report.picked: its name and size)
+//   TUG_RSS_MS=N        every N ms from just before the click until the outcome, note how far
+//                       the pull is and the resident memory (VmRSS, /proc) of this browser's
+//                       largest renderer (the page's) and of all its processes (report.rss)
 //   TUG_USERNAME, TUG_PASSWORD, TUG_TRUST_CERT, TUG_SCREENSHOTS, TUG_SCREENSHOT_NAME,
 //   TUG_TIMEOUT_MS, TUG_CHROMIUM   as for push.mjs
 // Exit status 0 when the page reached an outcome (the caller judges it), 1 when driving
 // the page failed.
 
 import { createHash, X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -103,8 +106,10 @@ async function main() {
 
     const download = via === 'picker' ? Promise.reject(new Error('no download')) : page.waitForEvent('download', { timeout });
     download.catch(() => {});
+    const rss = env.TUG_RSS_MS ? sampleRss(profile, Number(env.TUG_RSS_MS), page) : null;
     await page.click('#pull');
     await page.waitForSelector('#pull-status[data-state="success"], #pull-status[data-state="failed"], #pull-status[data-state="cancelled"]', { timeout });
+    if (rss) report.rss = await rss.stop();
     report.state = await page.$eval('#pull-status', (s) => s.dataset.state);
     report.status = await page.textContent('#pull-status-text');
     if (via === 'picker') {
@@ -178,6 +183,67 @@ async function main() {
     rmSync(profile, { recursive: true, force: true });
   }
   process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+// This browser's processes (the one whose command line names `profile`, and all its
+// descendants: renderers are forked by the zygote) as { type, rss }: the process type
+// (--type=renderer, …; "browser" for the main one) and its resident bytes.
+function browserProcesses(profile) {
+  const parent = new Map();
+  const cmdlines = new Map();
+  const roots = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parent.set(pid, stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      cmdlines.set(pid, cmdline);
+      if (cmdline.includes(profile)) roots.push(pid);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const ours = (pid) => {
+    for (let p = pid, hops = 0; p && p !== '0' && hops < 64; p = parent.get(p), hops += 1) {
+      if (roots.includes(p)) return true;
+    }
+    return false;
+  };
+  const out = [];
+  for (const pid of parent.keys()) {
+    if (!ours(pid)) continue;
+    try {
+      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const type = /--type=([a-z-]+)/.exec(cmdlines.get(pid))?.[1] ?? 'browser';
+      if (kb) out.push({ type, rss: Number(kb[1]) * 1024 });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}
+
+// Samples the browser's memory every `every` ms until stop(), with how far the pull is (the
+// page's bar, 0–1): report.rss.trace [[fraction, MiB of the largest renderer, MiB of all
+// processes]], and the largest renderer before the click.
+function sampleRss(profile, every, page) {
+  const renderer = (each) => Math.max(0, ...each.filter((p) => p.type === 'renderer').map((p) => p.rss));
+  const mib = (n) => Math.round(n / 1048576);
+  const result = { rendererBefore: mib(renderer(browserProcesses(profile))), trace: [] };
+  let busy = false;
+  const take = async () => {
+    if (busy) return;
+    busy = true;
+    const each = browserProcesses(profile);
+    const f = await page.evaluate(() => {
+      const b = document.getElementById('pull-bar');
+      return b.max > 1 ? b.value / b.max : 0;
+    }).catch(() => null);
+    result.trace.push([f, mib(renderer(each)), mib(each.reduce((a, p) => a + p.rss, 0))]);
+    busy = false;
+  };
+  const timer = setInterval(take, every);
+  return { stop: async () => { clearInterval(timer); await take(); return result; } };
 }
 
 main().catch((e) => {

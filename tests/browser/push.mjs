@@ -31,6 +31,11 @@
 //                       (settingsAfterForget)
 //   TUG_NEW_FILE_CHECK=1 after the push, pick the file again and report what the page shows
 //                       (afterNewFile)
+//   TUG_SHOT_MIDWAY=1   while the push runs, once the page shows between 10 % and 90 % sent with
+//                       a rate and an ETA, note the figures (report.midway: bytes, speed, eta,
+//                       fraction) and take the screenshot "-pushing" (observed, never slept for)
+//   TUG_NARROW_CHECK=1  after the push, at a phone's width (375 px), report the page's words, what
+//                       overflows sideways and every button's name (report.narrow), screenshot "-narrow"
 //   TUG_TIMEOUT_MS      how long a push may take (default 120000)
 //   TUG_CHROMIUM        the browser (default /usr/bin/chromium)
 // Exit status 0 when the page reached an outcome (whatever it was: the caller judges it),
@@ -111,7 +116,7 @@ async function main() {
     await page.goto(pageUrl);
     await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 }).catch(async (e) => {
       report.engine = await page.textContent('#engine');
-      throw new Error(`the page's push engine did not load: ${report.engine}; console: ${report.console.join(' | ')}`);
+      throw new Error(`the page's tug-wasm did not load: ${report.engine}; console: ${report.console.join(' | ')}`);
     });
     report.engine = await page.textContent('#engine');
     // The option fields' ranges and defaults, as the page set them from tug-wasm's limits().
@@ -197,6 +202,7 @@ async function main() {
       }
       const t0 = Date.now();
       await page.click('#push');
+      if (env.TUG_SHOT_MIDWAY === '1') await midway(page, shot, report, outcome);
       await outcome();
       report.timings.pushMs = Date.now() - t0;
       if (env.TUG_SAMPLE_MS) {
@@ -212,6 +218,15 @@ async function main() {
     report.history = await readHistory(page);
     report.indexedDb = await page.evaluate(dumpIndexedDb);
     await shot('');
+
+    if (env.TUG_NARROW_CHECK === '1') {
+      // The page as the push left it, at a phone's width: what overflows sideways, and every
+      // button's name; then back to the desktop width.
+      await page.setViewportSize({ width: 375, height: 740 });
+      report.narrow = await page.evaluate(readLayout);
+      await shot('-narrow');
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
 
     if (env.TUG_NEW_FILE_CHECK === '1') {
       await page.setInputFiles('#file-input', []);
@@ -249,6 +264,9 @@ async function main() {
       await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 });
       await page.waitForFunction(() => document.querySelectorAll('#history-body tr[data-outcome]').length > 0, null, { timeout: 10000 });
       report.historyAfterReload = await readHistory(page);
+      // The newest row opened to its per-blob timings, as a person would look at it.
+      await page.click('#history-body tr[data-outcome] .toggle');
+      report.historyExpanded = await readHistory(page);
       await shot('-history');
     }
   } finally {
@@ -256,6 +274,69 @@ async function main() {
     rmSync(profile, { recursive: true, force: true });
   }
   process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+// TUG_SHOT_MIDWAY: waits (polling each animation frame) for the page to show the push midway
+// with a rate and an ETA, notes the figures and screenshots it; gives up, noting nothing, if the
+// push reaches its outcome first.
+async function midway(page, shot, report, outcome) {
+  const seen = page.waitForFunction(() => {
+    const bar = document.getElementById('overall-bar');
+    const fraction = bar.max > 1 ? bar.value / bar.max : 0;
+    const speed = document.getElementById('overall-speed').textContent;
+    const eta = document.getElementById('overall-eta').textContent;
+    if (fraction < 0.1 || fraction > 0.9 || !speed || !eta) return null;
+    return {
+      bytes: document.getElementById('overall-bytes').textContent,
+      speed,
+      eta,
+      fraction,
+      state: document.getElementById('status').dataset.state,
+    };
+  }, null, { polling: 'raf', timeout: Number(env.TUG_TIMEOUT_MS || 120000) }).then((h) => h.jsonValue());
+  const first = await Promise.race([seen, outcome().then(() => null)]);
+  seen.catch(() => {});
+  if (!first) return;
+  report.midway = first;
+  await shot('-pushing');
+}
+
+// Runs in the page: its header's words, whether anything makes the page wider than the window
+// (and which elements stick out on the right), and each visible button's accessible name (aria-label, else
+// its text) with what it is for (id or class).
+function readLayout() {
+  const width = document.documentElement.clientWidth;
+  const visible = (n) => n.getClientRects().length > 0 && getComputedStyle(n).visibility !== 'hidden';
+  const outside = [];
+  for (const n of document.querySelectorAll('body *')) {
+    if (!visible(n)) continue;
+    const r = n.getBoundingClientRect();
+    // Inside a box that scrolls sideways (a wide table) it does not widen the page.
+    let clipped = false;
+    for (let p = n.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) { clipped = true; break; }
+    }
+    if (!clipped && r.right > width + 0.5) {
+      outside.push(`${n.tagName.toLowerCase()}${n.id ? `#${n.id}` : ''}.${n.className}: ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+  }
+  const buttons = Array.from(document.querySelectorAll('button')).filter(visible).map((b) => ({
+    id: b.id || b.className,
+    // Within the window's width, not only after scrolling a box sideways.
+    inView: b.getBoundingClientRect().left >= 0 && b.getBoundingClientRect().right <= width + 0.5,
+    name: (b.getAttribute('aria-label') || b.textContent).replace(/\s+/g, ' ').trim(),
+    text: b.textContent.replace(/\s+/g, ' ').trim(),
+  }));
+  return {
+    width,
+    scrollWidth: document.documentElement.scrollWidth,
+    outside,
+    title: document.title,
+    tagline: document.querySelector('.tagline')?.textContent ?? null,
+    engine: document.getElementById('engine').textContent,
+    headings: Array.from(document.querySelectorAll('h2')).map((h) => h.textContent.replace(/\s+/g, ' ').trim()),
+    buttons,
+  };
 }
 
 // Runs in the page: the upload sessions the page keeps (tug-web-sessions/uploads).

@@ -71,14 +71,14 @@ const engineReady = (async () => {
     await mod.default();
     state.tug = mod;
     applyLimits(mod.limits());
-    engine.textContent = `Push engine ready (tug ${mod.version()})`;
+    engine.textContent = `Ready to push and pull (tug ${mod.version()})`;
     engine.dataset.state = 'ready';
     updatePushButton();
     return mod;
   } catch (e) {
     engine.dataset.state = 'error';
-    engine.textContent = 'The push engine could not be loaded.';
-    showError('input', `The push engine (pkg/tug_wasm.js) did not load: ${messageOf(e)}. ` +
+    engine.textContent = 'tug-wasm could not be loaded: the page cannot push or pull.';
+    showError('input', `tug-wasm (pkg/tug_wasm.js) did not load: ${messageOf(e)}. ` +
       'Build the page with scripts/build-web.sh and rebuild tug.', {}, 'The page is incomplete');
     throw e;
   }

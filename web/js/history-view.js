@@ -54,11 +54,13 @@ export function historyRows(h, { again } = {}) {
   const pull = h.command === 'pull';
   const outcome = h.outcome === 'failed' && h.errorCode ? `failed (${h.errorCode})` : h.outcome;
   const when = formatTime(h.time);
+  // Each row's buttons are named after its record (a screen reader lists them apart).
+  const what = `${pull ? 'pull of' : 'push to'} ${h.target ?? 'an image'} at ${when}`;
   const button = again
-    ? el('button', { type: 'button', class: 'button-link again', text: pull ? 'Pull again' : 'Push again' })
+    ? el('button', { type: 'button', class: 'button-link again', text: pull ? 'Pull again' : 'Push again', 'aria-label': `${pull ? 'Pull again' : 'Push again'}: the ${what}` })
     : null;
   button?.addEventListener('click', () => again(h));
-  const toggle = el('button', { type: 'button', class: 'button-link toggle', 'aria-expanded': 'false', text: 'Details' });
+  const toggle = el('button', { type: 'button', class: 'button-link toggle', 'aria-expanded': 'false', text: 'Details', 'aria-label': `Details of the ${what}` });
   const summary = el('tr', { 'data-outcome': h.outcome, 'data-command': h.command ?? 'push' },
     el('td', { class: 'when' }, el('span', { text: when.slice(0, 10) }), ' ', el('span', { text: when.slice(11) })),
     el('td', { class: 'target' },

@@ -1,4 +1,4 @@
-// The Pull panel: an image from the registry named in the Destination form (its URL, user
+// The Pull panel: an image from the registry named in the Registry form (its URL, user
 // name and password), saved as a `docker save` tar or an OCI archive as it arrives — into a
 // file picked with the File System Access API, or a download the service worker streams
 // (save-target.js). tug-wasm writes each blob once the core has checked its digest; a
@@ -150,7 +150,7 @@ export function initPull({ engine, remember }) {
       dest = destination(tug);
     } catch (e) {
       if (!(e instanceof FieldError)) throw e;
-      $('pull-form-error').textContent = e.field === 'registry' ? `Registry URL (in Destination): ${e.message}` : e.message;
+      $('pull-form-error').textContent = e.field === 'registry' ? `Registry URL (under 2 Registry): ${e.message}` : e.message;
       $('pull-form-error').hidden = false;
       return;
     }
