@@ -8,6 +8,7 @@ mod between;
 mod pipes;
 pub mod referrers;
 
+use std::cell::Cell;
 use std::time::Instant as Clock;
 
 use futures_lite::FutureExt as _;
@@ -85,14 +86,11 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let copy = Copy::new(plan, config.clone(), Instant::ZERO);
     let mut display = Display::new(settings.progress.value, Vec::new());
-    let sides = Sides {
-        sources: &transports,
-        target: &target,
-    };
+    let sides = Sides::new(&transports, &target);
     let result = smol::block_on(run_copy(
         copy,
         origin,
-        sides,
+        &sides,
         (&src, &dst),
         &mut display,
         history,
@@ -100,13 +98,16 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     display.finish();
     let report = result?;
     if args.referrers.enabled() {
-        let (source_config, source_transport) = match (copy_sources.last(), transports.last()) {
-            (Some(s), Some(t)) => (&s.config, t),
-            _ => (&target_config, &target),
-        };
+        // What is attached is read where the image was read (a mirror, if one served it).
+        let read = sides.read_from.get();
+        let (source, source_config, source_transport) =
+            match (copy_sources.get(read), transports.get(read)) {
+                (Some(s), Some(t)) => (&s.reference, &s.config, t),
+                _ => (&src, &target_config, &target),
+            };
         smol::block_on(referrers::carry(
             referrers::End {
-                image: &src,
+                image: source,
                 config: source_config,
                 transport: source_transport,
             },
@@ -175,12 +176,27 @@ fn side_credentials(
 pub(crate) struct Sides<'a> {
     pub(crate) sources: &'a [Transport],
     pub(crate) target: &'a Transport,
+    /// The last source the copy sent to: the one it read the image from (the core asks a
+    /// mirror first and the next source only when one gives way).
+    pub(crate) read_from: Cell<usize>,
 }
 
-impl Sides<'_> {
+impl<'a> Sides<'a> {
+    /// The transports, no source asked yet.
+    pub(crate) fn new(sources: &'a [Transport], target: &'a Transport) -> Sides<'a> {
+        Sides {
+            sources,
+            target,
+            read_from: Cell::new(0),
+        }
+    }
+
     fn of(&self, side: Side) -> &Transport {
         match side {
-            Side::Source(i) => self.sources.get(i).unwrap_or(self.target),
+            Side::Source(i) => {
+                self.read_from.set(self.read_from.get().max(i));
+                self.sources.get(i).unwrap_or(self.target)
+            }
             Side::Target => self.target,
         }
     }
@@ -202,7 +218,7 @@ enum Wake {
 pub(crate) async fn run_copy(
     mut copy: Copy,
     origin: Clock,
-    sides: Sides<'_>,
+    sides: &Sides<'_>,
     (src, dst): (&Reference, &Reference),
     display: &mut Display,
     history: &mut Recorder,

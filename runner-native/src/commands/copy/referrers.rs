@@ -66,17 +66,14 @@ pub(crate) async fn carry(
             platform: None,
         };
         let copy = Copy::new(plan, config.clone(), Instant::ZERO);
-        let sides = Sides {
-            sources: std::slice::from_ref(source.transport),
-            target: target.transport,
-        };
+        let sides = Sides::new(std::slice::from_ref(source.transport), target.transport);
         // The referrer's copy is shown as one line; its blobs are small.
         let mut display = Display::new(ProgressMode::None, Vec::new());
         let mut scratch = Recorder::new("copy", "", "");
         let report = run_copy(
             copy,
             Clock::now(),
-            sides,
+            &sides,
             (&carry.source, &carry.target),
             &mut display,
             &mut scratch,

@@ -215,17 +215,14 @@ async fn copy_one(
     let mut config = work.config.clone();
     config.transfer.jobs = start.jobs;
     let copy = Copy::new(plan, config.clone(), Instant::ZERO).mounting_from(start.mount_from);
-    let sides = Sides {
-        sources: std::slice::from_ref(&source.transport),
-        target: &target.transport,
-    };
+    let sides = Sides::new(std::slice::from_ref(&source.transport), &target.transport);
     // The sync shows its own progress and keeps one record; the copy's are not kept.
     let mut display = Display::new(ProgressMode::None, Vec::new());
     let mut scratch = Recorder::new("copy", "", "");
     let report = run_copy(
         copy,
         Clock::now(),
-        sides,
+        &sides,
         (&image.source, &image.target),
         &mut display,
         &mut scratch,
