@@ -163,11 +163,16 @@ pub(crate) struct Session<S> {
 
 impl<S: Copy> Session<S> {
     pub(crate) fn new(host: &str, config: &RegistryConfig, now: Instant) -> Session<S> {
-        // What an earlier check learned, if it was of this host.
+        // What an earlier check learned, if it was of this host and over a scheme this
+        // config allows (never plain HTTP where it asks for HTTPS).
+        let allowed = |scheme: Scheme| match config.scheme {
+            Scheme::HttpsThenHttp => scheme != Scheme::HttpsThenHttp,
+            only => scheme == only,
+        };
         let reached = config
             .reached
             .as_ref()
-            .filter(|r| r.host == host && r.scheme != Scheme::HttpsThenHttp);
+            .filter(|r| r.host == host && allowed(r.scheme));
         let mut auth = Auth::new(host, config.credentials.clone());
         if reached.is_some_and(|r| r.basic) {
             auth.assume_basic();

@@ -126,3 +126,15 @@ fn a_plain_http_registry_learned_is_reached_over_http() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].url.scheme(), "http");
 }
+
+#[test]
+fn plain_http_learned_is_ignored_where_the_config_asks_for_https() {
+    let reached = Reached {
+        host: HOST.into(),
+        scheme: Scheme::Http,
+        basic: true,
+    };
+    let sent = read_blob(&config(Some(reached)), HOST);
+    assert_eq!(paths(&sent)[0], "/v2/", "the check is made again");
+    assert!(sent.iter().all(|r| r.url.scheme() == "https"));
+}
