@@ -211,6 +211,28 @@ enum Wake {
     Interrupt,
 }
 
+/// Runs `copy` from one source to `target` with nothing shown and no history of its own:
+/// a part of a bigger command (one of a sync's images, a referrer), which shows and keeps
+/// its own.
+pub(crate) async fn run_copy_quietly(
+    copy: Copy,
+    (source, target): (&Transport, &Transport),
+    names: (&Reference, &Reference),
+) -> Result<PushReport, Error> {
+    let sides = Sides::new(std::slice::from_ref(source), target);
+    let mut display = Display::new(ProgressMode::None, Vec::new());
+    let mut scratch = Recorder::new("copy", "", "");
+    run_copy(
+        copy,
+        Clock::now(),
+        &sides,
+        names,
+        &mut display,
+        &mut scratch,
+    )
+    .await
+}
+
 /// Drives the copy: sends each request on its side's transport, pipes the source's bytes
 /// into upload bodies (bounded: a full pipe holds the source back, never the target — see
 /// [`pipes`]), shows the events, and feeds every response, error and timer (the one its

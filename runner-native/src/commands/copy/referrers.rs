@@ -12,12 +12,11 @@ use tug_core::referrers::{
 };
 use tug_core::{Digest, Instant, Reference, RegistryConfig};
 
-use super::{run_copy, Sides};
+use super::run_copy_quietly;
 use crate::commands::verbs;
 use crate::exit_code::CliError;
-use crate::history::Recorder;
 use crate::output::errln;
-use crate::progress::{Display, ProgressMode};
+use crate::progress::ProgressMode;
 use crate::transport::Transport;
 
 /// One end of the copy: the image there, and how to reach its registry.
@@ -66,19 +65,9 @@ pub(crate) async fn carry(
             platform: None,
         };
         let copy = Copy::new(plan, config.clone(), Instant::ZERO);
-        let sides = Sides::new(std::slice::from_ref(source.transport), target.transport);
         // The referrer's copy is shown as one line; its blobs are small.
-        let mut display = Display::new(ProgressMode::None, Vec::new());
-        let mut scratch = Recorder::new("copy", "", "");
-        let report = run_copy(
-            copy,
-            Clock::now(),
-            &sides,
-            (&carry.source, &carry.target),
-            &mut display,
-            &mut scratch,
-        )
-        .await?;
+        let ends = (source.transport, target.transport);
+        let report = run_copy_quietly(copy, ends, (&carry.source, &carry.target)).await?;
         if !matches!(mode, ProgressMode::None | ProgressMode::Json) {
             let what = carry
                 .referrer

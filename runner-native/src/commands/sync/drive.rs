@@ -6,7 +6,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Instant as Clock;
 
 use smol::LocalExecutor;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
@@ -19,10 +18,9 @@ use tug_core::{Digest, ErrorClass, Instant};
 use super::check::{check, Checked};
 use super::{Entry, Item, Side};
 use crate::commands::copy::referrers::{carry, End};
-use crate::commands::copy::{run_copy, Sides};
+use crate::commands::copy::run_copy_quietly;
 use crate::exit_code::CliError;
-use crate::history::Recorder;
-use crate::progress::{Display, ProgressMode};
+use crate::progress::ProgressMode;
 
 /// What the images are synced with.
 pub(super) struct Work<'a> {
@@ -215,19 +213,9 @@ async fn copy_one(
     let mut config = work.config.clone();
     config.transfer.jobs = start.jobs;
     let copy = Copy::new(plan, config.clone(), Instant::ZERO).mounting_from(start.mount_from);
-    let sides = Sides::new(std::slice::from_ref(&source.transport), &target.transport);
     // The sync shows its own progress and keeps one record; the copy's are not kept.
-    let mut display = Display::new(ProgressMode::None, Vec::new());
-    let mut scratch = Recorder::new("copy", "", "");
-    let report = run_copy(
-        copy,
-        Clock::now(),
-        &sides,
-        (&image.source, &image.target),
-        &mut display,
-        &mut scratch,
-    )
-    .await?;
+    let ends = (&source.transport, &target.transport);
+    let report = run_copy_quietly(copy, ends, (&image.source, &image.target)).await?;
     if work.referrers {
         let from = End {
             image: &image.source,
