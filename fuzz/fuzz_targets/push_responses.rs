@@ -81,6 +81,9 @@ struct Setup {
     streamed: u8,
     /// Tell the streamed blobs' ends with a digest their bytes do not have.
     ends_lie: bool,
+    /// What an earlier version check learned (`RegistryConfig::reached`: plain HTTP?, Basic
+    /// asked?): the push then begins without its own check.
+    reached: Option<(bool, bool)>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -924,7 +927,11 @@ fuzz_target!(|input: Input| {
                 tug_core::limits::BodyProgress::Unseen
             },
             user_agent: "tug-fuzz".to_owned(),
-            reached: None,
+            reached: setup.reached.map(|(http, basic)| tug_core::config::Reached {
+                host: plan.registry.clone(),
+                scheme: if http { Scheme::Http } else { Scheme::Https },
+                basic,
+            }),
         },
         transfer: tug_core::TransferConfig {
             jobs: usize::from(setup.jobs % 5),
