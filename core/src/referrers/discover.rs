@@ -15,7 +15,9 @@ use crate::manifest::{self, MANIFEST_ACCEPT, OCI_INDEX};
 use crate::one_shot::Output;
 
 use super::index::{referrer_of_tagged, referrers_of_index};
-use super::{fallback_tag, DiscoverPlan, Referrer, Referrers, COSIGN_SUFFIXES, REFERRERS_ACCEPT};
+use super::{
+    cosign_tag, fallback_tag, DiscoverPlan, Referrer, Referrers, COSIGN_SUFFIXES, REFERRERS_ACCEPT,
+};
 
 /// A request of the discovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -105,10 +107,10 @@ impl Calls {
 
     /// The tag of `call`'s manifest request.
     fn tag(&self, call: Call) -> Option<String> {
-        let base = fallback_tag(self.subject.as_ref()?);
+        let subject = self.subject.as_ref()?;
         match call {
-            Call::Index => Some(base),
-            Call::Cosign(n) => Some(format!("{base}.{}", COSIGN_SUFFIXES.get(n)?)),
+            Call::Index => Some(fallback_tag(subject)),
+            Call::Cosign(n) => Some(cosign_tag(subject, COSIGN_SUFFIXES.get(n)?)),
             Call::Resolve | Call::Api => None,
         }
     }

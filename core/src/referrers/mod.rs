@@ -74,6 +74,12 @@ pub fn fallback_tag(subject: &Digest) -> String {
     format!("{algorithm}-{hex}")
 }
 
+/// Cosign's tag for `subject` with `suffix` (one of [`COSIGN_SUFFIXES`]):
+/// `sha256-0123….sig`.
+pub fn cosign_tag(subject: &Digest, suffix: &str) -> String {
+    format!("{}.{suffix}", fallback_tag(subject))
+}
+
 /// Where to look for what is attached to an image.
 #[derive(Clone, Debug)]
 pub struct DiscoverPlan {
@@ -99,11 +105,10 @@ impl DiscoverPlan {
         if self.known.api != Some(false) {
             return true;
         }
-        let base = fallback_tag(&subject);
-        self.known.may_have(&base)
+        self.known.may_have(&fallback_tag(&subject))
             || COSIGN_SUFFIXES
                 .iter()
-                .any(|suffix| self.known.may_have(&format!("{base}.{suffix}")))
+                .any(|suffix| self.known.may_have(&cosign_tag(&subject, suffix)))
     }
 }
 
