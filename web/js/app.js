@@ -494,6 +494,7 @@ async function startPush(dest, options) {
     image: image.tags?.[0] ?? `image ${state.selected + 1} of ${file.name}`,
     size: image.totalSize,
   };
+  let ended = null; // the history record of how the push ended
   try {
     const uploads = { registry: dest.origin, repository: dest.repository };
     await sessionsReady;
@@ -519,7 +520,7 @@ async function startPush(dest, options) {
     $('result-time').textContent = formatDuration(duration);
     show($('result'), true);
     setStatus('success', `Pushed ${dest.display} in ${formatDuration(duration)}`);
-    await remember({ ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: timings.list() });
+    ended = { ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: timings.list() };
   } catch (e) {
     const code = typeof e?.code === 'string' ? e.code : 'network';
     const duration = performance.now() - started;
@@ -531,8 +532,8 @@ async function startPush(dest, options) {
     }
     $('overall-eta').textContent = '';
     showError(code, messageOf(e), context, undefined, e);
-    await remember({ ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() });
     setPushLabel(true);
+    ended = { ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() };
   } finally {
     clearInterval(redraw);
     state.handle = null;
@@ -541,6 +542,8 @@ async function startPush(dest, options) {
     $('file-clear').disabled = false;
     updatePushButton();
   }
+  // The page shows the outcome (and takes the next click) before the history is written.
+  if (ended) await remember(ended);
 }
 
 function cancel() {
