@@ -33,6 +33,18 @@ pub fn error(e: &tug_core::Error) -> Failure {
     failure(e.class(), &e.to_string())
 }
 
+/// Bytes as the WIT `latin1` string: one char per byte.
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// A WIT `latin1` string's bytes, or an error naming the first char that is no byte.
+pub fn bytes(text: &str) -> Result<Vec<u8>, String> {
+    text.chars()
+        .map(|c| u8::try_from(c).map_err(|_| format!("{c:?} in latin1 bytes is above U+00FF")))
+        .collect()
+}
+
 /// A header map as WIT headers (values that are not UTF-8 as ISO-8859-1).
 fn headers_out(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
@@ -70,7 +82,7 @@ pub fn request(
 ) -> Option<sansio::Request> {
     let body = match req.body {
         Body::Empty => sansio::Body::Empty,
-        Body::Bytes(bytes) => sansio::Body::Bytes(bytes),
+        Body::Bytes(bytes) => sansio::Body::Bytes(latin1(&bytes)),
         Body::BlobRange { blob, start, end } => sansio::Body::Range(ByteRange {
             source: source(blob)?,
             start,
@@ -118,9 +130,13 @@ pub fn feed(op: &mut impl Operation, now: Instant, input: Input) -> Result<(), S
         Input::Response((id, head)) => {
             op.handle_input(now, I::Response(RequestId(id), response_head(head)))
         }
-        Input::BodyChunk((id, data)) => op.handle_input(now, I::BodyChunk(RequestId(id), &data)),
+        Input::BodyChunk((id, data)) => {
+            op.handle_input(now, I::BodyChunk(RequestId(id), &bytes(&data)?))
+        }
         Input::BodyEnd(id) => op.handle_input(now, I::BodyEnd(RequestId(id))),
-        Input::BodySent((id, data)) => op.handle_input(now, I::BodySent(RequestId(id), &data)),
+        Input::BodySent((id, data)) => {
+            op.handle_input(now, I::BodySent(RequestId(id), &bytes(&data)?))
+        }
         Input::BodyProgress((id, n)) => op.handle_input(now, I::BodyProgress(RequestId(id), n)),
         Input::TransportFailed((id, e)) => {
             op.handle_input(now, I::TransportError(RequestId(id), transport_error(e)))

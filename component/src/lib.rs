@@ -24,6 +24,10 @@ pub mod bindings {
 
 use std::cell::RefCell;
 
+/// The WIT `latin1` strings and bytes both ways (for the conformance test).
+#[doc(hidden)]
+pub use convert::{bytes as latin1_bytes, latin1};
+
 use bindings::exports::tug::core::sansio::{self, Failure, Input, Output};
 
 /// An operation behind the WIT resource: a push (reading its layout first) or a pull.

@@ -40,7 +40,7 @@ fn whole_file(path: String, data: Vec<u8>) -> Output {
     Output::Write(FileWrite {
         path,
         offset: 0,
-        data,
+        data: convert::latin1(&data),
     })
 }
 
@@ -104,7 +104,7 @@ impl LayoutPull {
                 } => Output::Write(FileWrite {
                     path: temp_path(&digest),
                     offset,
-                    data,
+                    data: convert::latin1(&data),
                 }),
                 pull::Output::Commit { digest } => Output::Rename(FileRename {
                     source: temp_path(&digest),

@@ -156,6 +156,7 @@ impl LayoutPush {
         self.now = self.now.max(now);
         match (&mut self.state, input) {
             (State::Resolving { resolver, asked }, Input::File((path, data))) if *asked => {
+                let data = data.as_deref().map(convert::bytes).transpose()?;
                 *asked = false;
                 // An error is kept by the resolver and returned by its next poll.
                 let _ = resolver.handle_file(&path, data.as_deref());

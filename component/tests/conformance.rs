@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tug_component::bindings::exports::tug::core::sansio::{
     Body, GuestOperation as _, Input, Output, ResponseHead, TransportError, TransportErrorKind,
 };
-use tug_component::Operation;
+use tug_component::{latin1, Operation};
 use tug_core::http::{self, HeaderMap, HeaderName, HeaderValue, RequestId};
 use tug_core::{Digest, Instant};
 use tug_sansio_kit::model::basic;
@@ -55,6 +55,11 @@ fn layout() -> BTreeMap<String, Vec<u8>> {
     ])
 }
 
+/// A WIT `latin1` string's bytes (the component gives only chars up to U+00FF).
+fn bytes(text: &str) -> Vec<u8> {
+    tug_component::latin1_bytes(text).unwrap()
+}
+
 fn headers_json(headers: &[(String, String)]) -> Value {
     headers.iter().map(|(n, v)| json!([n, v])).collect()
 }
@@ -65,7 +70,7 @@ fn output_json(o: &Output) -> Value {
         Output::Send(r) => {
             let body = match &r.body {
                 Body::Empty => json!("empty"),
-                Body::Bytes(b) => json!({"bytes": hex::encode(b)}),
+                Body::Bytes(b) => json!({"bytes": hex::encode(bytes(b))}),
                 Body::Range(r) => {
                     json!({"range": {"source": r.source, "start": r.start, "end": r.end}})
                 }
@@ -79,7 +84,7 @@ fn output_json(o: &Output) -> Value {
         Output::ReadFile(f) => json!({"read-file": {"path": f.path, "max-len": f.max_len}}),
         Output::Stat(p) => json!({ "stat": p }),
         Output::Write(w) => {
-            json!({"write": {"path": w.path, "offset": w.offset, "data": hex::encode(&w.data)}})
+            json!({"write": {"path": w.path, "offset": w.offset, "data": hex::encode(bytes(&w.data))}})
         }
         Output::Rename(r) => json!({"rename": {"source": r.source, "target": r.target}}),
         Output::Remove(p) => json!({ "remove": p }),
@@ -98,9 +103,9 @@ fn input_json(i: &Input) -> Value {
         Input::Response((id, h)) => {
             json!({"response": [id, {"status": h.status, "headers": headers_json(&h.headers)}]})
         }
-        Input::BodyChunk((id, d)) => json!({"body-chunk": [id, hex::encode(d)]}),
+        Input::BodyChunk((id, d)) => json!({"body-chunk": [id, hex::encode(bytes(d))]}),
         Input::BodyEnd(id) => json!({ "body-end": id }),
-        Input::BodySent((id, d)) => json!({"body-sent": [id, hex::encode(d)]}),
+        Input::BodySent((id, d)) => json!({"body-sent": [id, hex::encode(bytes(d))]}),
         Input::BodyProgress((id, n)) => json!({"body-progress": [id, n]}),
         Input::TransportFailed((id, e)) => {
             let kind = match e.kind {
@@ -115,7 +120,7 @@ fn input_json(i: &Input) -> Value {
             json!({"transport-failed": [id, {"kind": kind, "message": e.message}]})
         }
         Input::Timeout => json!("timeout"),
-        Input::File((p, d)) => json!({"file": [p, d.as_ref().map(hex::encode)]}),
+        Input::File((p, d)) => json!({"file": [p, d.as_deref().map(|d| hex::encode(bytes(d)))]}),
         Input::Size((p, s)) => json!({ "size": [p, s] }),
     }
 }
@@ -149,7 +154,7 @@ fn record(
                 Output::ReadFile(f) => {
                     let data = files
                         .get(&f.path)
-                        .map(|d| d[..d.len().min(f.max_len as usize)].to_vec());
+                        .map(|d| latin1(&d[..d.len().min(f.max_len as usize)]));
                     feed(&mut steps, now, Input::File((f.path, data)));
                     answered = true;
                 }
@@ -170,11 +175,11 @@ fn record(
             model.now = Instant::from_duration(std::time::Duration::from_nanos(now));
             let body = match &req.body {
                 Body::Empty => Vec::new(),
-                Body::Bytes(b) => b.clone(),
+                Body::Bytes(b) => bytes(b),
                 Body::Range(r) => files[&r.source][r.start as usize..r.end as usize].to_vec(),
             };
             if matches!(req.body, Body::Range(_)) {
-                feed(&mut steps, now, Input::BodySent((req.id, body.clone())));
+                feed(&mut steps, now, Input::BodySent((req.id, latin1(&body))));
             }
             let mut headers = HeaderMap::new();
             for (n, v) in &req.headers {
@@ -208,7 +213,7 @@ fn record(
                         feed(
                             &mut steps,
                             now,
-                            Input::BodyChunk((req.id, reply.body[..cut].to_vec())),
+                            Input::BodyChunk((req.id, latin1(&reply.body[..cut]))),
                         );
                     }
                     match reply.cut {

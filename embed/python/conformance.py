@@ -18,8 +18,8 @@ def output_json(tag, p):
         body = p.body
         if body is None:
             body = "empty"
-        elif isinstance(body, bytes):
-            body = {"bytes": body.hex()}
+        elif isinstance(body, str):  # WIT `latin1` bytes
+            body = {"bytes": body.encode("latin-1").hex()}
         else:
             body = {"range": {"source": body.source, "start": body.start, "end": body.end}}
         headers = [[n, v] for n, v in p.headers]
@@ -29,7 +29,7 @@ def output_json(tag, p):
     elif tag == "read-file":
         p = {"path": p.path, "max-len": p.__dict__["max-len"]}
     elif tag == "write":
-        p = {"path": p.path, "offset": p.offset, "data": p.data.hex()}
+        p = {"path": p.path, "offset": p.offset, "data": p.data.encode("latin-1").hex()}
     elif tag == "rename":
         p = {"source": p.source, "target": p.target}
     elif tag == "finished":
@@ -47,11 +47,11 @@ def input_value(step):
         head = SimpleNamespace(status=p[1]["status"], headers=[tuple(h) for h in p[1]["headers"]])
         return tag, (p[0], head)
     if tag in ("body-chunk", "body-sent"):
-        return tag, (p[0], bytes.fromhex(p[1]))
+        return tag, (p[0], bytes.fromhex(p[1]).decode("latin-1"))
     if tag == "transport-failed":
         return tag, (p[0], SimpleNamespace(**p[1]))
     if tag == "file":
-        return tag, (p[0], None if p[1] is None else bytes.fromhex(p[1]))
+        return tag, (p[0], None if p[1] is None else bytes.fromhex(p[1]).decode("latin-1"))
     return tag, tuple(p) if isinstance(p, list) else p
 
 

@@ -1,14 +1,12 @@
-"""tug-core's WebAssembly component (component/wit/tug.wit), loaded with wasmtime-py."""
+"""tug-core's WebAssembly component (component/wit/tug.wit), loaded with wasmtime-py. Bytes
+cross as the WIT's `latin1` strings: `data.decode("latin-1")` in, `text.encode("latin-1")` out."""
 
+import contextlib
 import json
 import os
 
 import wasmtime
 from wasmtime import component as wc
-
-from . import fastbytes
-
-fastbytes.install()
 
 INTERFACE = "tug:core/sansio@0.1.0"
 # The seed of Rust's HashMap hasher: the one import the component calls.
@@ -16,26 +14,14 @@ SEED = "wasi:random/insecure-seed@"
 # The repository's build (scripts/build-component.sh), unless TUG_COMPONENT names another.
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "target",
                             "wasm32-wasip2", "dist", "tug_component.wasm")
+FUNCS = ("push", "pull", "[method]operation.poll", "[method]operation.handle", "[method]operation.cancel")
 
 
 class Failed(Exception):
-    """The operation failed: `cls` is the core's error class (input, auth, network, ...)."""
+    """The operation failed: a WIT `failure`, the core's error class (input, auth, ...) first."""
 
-    def __init__(self, cls, message):
-        super().__init__(f"{cls}: {message}")
-        self.cls = cls
-
-
-def load(engine, path):
-    """The component, from its machine code when `PATH.cwasm` (scripts/build-component.sh
-    compiles it) is as new as it and fits this wasmtime; else compiled now (about a second)."""
-    compiled = path + ".cwasm"
-    if os.path.isfile(compiled) and os.path.getmtime(compiled) >= os.path.getmtime(path):
-        try:
-            return wc.Component.deserialize_file(engine, compiled)
-        except wasmtime.WasmtimeError:
-            pass
-    return wc.Component.from_file(engine, path)
+    def __init__(self, failure):
+        super().__init__(f"{failure.__dict__['class']}: {failure.message}")
 
 
 class Core:
@@ -45,7 +31,12 @@ class Core:
     def __init__(self, path=None):
         engine = wasmtime.Engine()
         self.store = wasmtime.Store(engine)
-        component = load(engine, path or os.environ.get("TUG_COMPONENT", DEFAULT_PATH))
+        path = path or os.environ.get("TUG_COMPONENT", DEFAULT_PATH)
+        component = None  # from its machine code (scripts/build-component.sh) if new and fitting
+        if os.path.isfile(path + ".cwasm") and os.path.getmtime(path + ".cwasm") >= os.path.getmtime(path):
+            with contextlib.suppress(wasmtime.WasmtimeError):
+                component = wc.Component.deserialize_file(engine, path + ".cwasm")
+        component = component or wc.Component.from_file(engine, path)  # else compiled (a second)
         linker = wc.Linker(engine)
         seed_import = next(i for i in component.type.imports(engine) if i.startswith(SEED))
         with linker.root() as root, root.add_instance(seed_import) as seed:
@@ -53,13 +44,8 @@ class Core:
         linker.define_unknown_imports_as_traps(component)
         instance = linker.instantiate(self.store, component)
         iface = instance.get_export_index(self.store, INTERFACE)
-
-        def export(name):
-            return instance.get_func(self.store, instance.get_export_index(self.store, name, iface))
-
-        self._funcs = {name: export(name) for name in (
-            "push", "pull", "[method]operation.poll",
-            "[method]operation.handle", "[method]operation.cancel")}
+        index = {name: instance.get_export_index(self.store, name, iface) for name in FUNCS}
+        self._funcs = {name: instance.get_func(self.store, i) for name, i in index.items()}
 
     def _call(self, name, *args):
         func = self._funcs[name]
@@ -73,7 +59,7 @@ class Core:
         options = json.dumps({k: v for k, v in options.items() if v is not None})
         result = self._call(kind, place, options)
         if isinstance(result, wc.Record):  # result<operation, failure>: the failure
-            raise Failed(result.__dict__["class"], result.message)
+            raise Failed(result)
         return result
 
     def poll(self, op):

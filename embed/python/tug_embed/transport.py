@@ -1,7 +1,7 @@
 """HTTP with the standard library: each request the core asks for runs on its own thread
 and reports its head, body chunks and end (or a transport error) on a queue. It sends the
-request exactly as described and reads every response; deciding what it means is the core's.
-Connections are kept open per host and reused, as any HTTP/1.1 client does."""
+request exactly as described (the core's headers include `Content-Length`) and reads every
+response; deciding what it means is the core's. Connections to a host are kept and reused."""
 
 import http.client
 import os
@@ -13,7 +13,21 @@ import threading
 import urllib.parse
 from types import SimpleNamespace as Record
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # whole MiBs: each crossing into the core costs
+
+
+class SourceError(Exception):
+    """The file a body comes from cannot be read."""
+
+
+def error_kind(e):
+    """The WIT `transport-error-kind` of an exception from a request."""
+    if isinstance(e, ssl.SSLError):
+        return "not-tls" if "WRONG_VERSION_NUMBER" in str(e) else "tls"
+    kinds = [(SourceError, "source"), ((socket.timeout, TimeoutError), "timeout"),
+             ((ConnectionRefusedError, socket.gaierror), "connect"),
+             ((OSError, http.client.HTTPException), "io")]
+    return next((kind for types, kind in kinds if isinstance(e, types)), "other")
 
 
 class Transport:
@@ -21,7 +35,7 @@ class Transport:
         self.source_dir = source_dir
         self.tls = ssl.create_default_context(cafile=ca_file)
         self.messages = queue.Queue(maxsize=64)  # a full queue holds the senders back
-        self.open = {}
+        self.open = {}  # request id: its connection
         self.idle = {}  # (scheme, host, port): connections whose last response was read
         self.lock = threading.Lock()
 
@@ -56,24 +70,18 @@ class Transport:
             conn.putrequest(req.method, target, skip_accept_encoding=True)
             for name, value in req.headers:
                 conn.putheader(name, value)
-            body = req.body  # the WIT body: None (empty), bytes, or a byte-range record
-            if body is not None and not any(n.lower() == "content-length" for n, _ in req.headers):
-                size = len(body) if isinstance(body, bytes) else body.end - body.start
-                conn.putheader("Content-Length", str(size))
             conn.endheaders()
-            if isinstance(body, bytes):
-                conn.send(body)
-            elif body is not None:
-                self._send_range(conn, req.id, body, post)
+            if isinstance(req.body, str):  # the WIT body: None (empty), latin1 bytes, or a byte range
+                conn.send(req.body.encode("latin-1"))
+            elif req.body is not None:
+                self._send_range(conn, req.id, req.body, post)
             resp = conn.getresponse()
             post(("response", (req.id, Record(status=resp.status, headers=resp.getheaders()))))
-            while chunk := resp.read(CHUNK):  # whole MiBs: each crossing into the core costs
-                post(("body-chunk", (req.id, chunk)))
+            while chunk := resp.read(CHUNK):
+                post(("body-chunk", (req.id, chunk.decode("latin-1"))))
             reusable = not resp.will_close
             resp.close()  # read to its end: the connection can take the next request
             post(("body-end", req.id))
-        except SourceError as e:
-            post(("transport-failed", (req.id, Record(kind="source", message=str(e)))))
         except Exception as e:  # noqa: BLE001 - every failure below HTTP goes to the core
             failure = Record(kind=error_kind(e), message=f"{type(e).__name__}: {e}")
             post(("transport-failed", (req.id, failure)))
@@ -107,16 +115,3 @@ class Transport:
                     raise SourceError(f"{rng.source}: ended {rng.end - offset} bytes early")
                 post(("body-progress", (request_id, n)))
                 offset += n
-
-
-class SourceError(Exception):
-    """The file a body comes from cannot be read."""
-
-
-def error_kind(e):
-    """The WIT `transport-error-kind` of a Python exception."""
-    if isinstance(e, ssl.SSLError):
-        return "not-tls" if "WRONG_VERSION_NUMBER" in str(e) else "tls"
-    kinds = [((socket.timeout, TimeoutError), "timeout"), ((ConnectionRefusedError, socket.gaierror), "connect"),
-             ((OSError, http.client.HTTPException), "io")]
-    return next((kind for types, kind in kinds if isinstance(e, types)), "other")

@@ -52,7 +52,7 @@ fn run(args: &[&str]) -> TugOutput {
 fn retries(out: &TugOutput) -> Vec<String> {
     out.stderr_str()
         .lines()
-        .filter(|l| l.contains(r#""event": "retrying""#))
+        .filter(|l| l.contains(r#""event":"retrying""#))
         .map(str::to_owned)
         .collect()
 }
@@ -97,8 +97,8 @@ fn push_and_pull_back(registry: &Registry, dir: &Path, seed: u64) {
     let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
     pull_with_skopeo_and_compare(registry, "embed/python:v1", &fixture);
     let stderr = pushed.stderr_str();
-    assert!(stderr.contains(r#""event": "manifest_pushed""#), "{stderr}");
-    assert!(stderr.contains(r#""event": "progress""#), "{stderr}");
+    assert!(stderr.contains(r#""event":"manifest_pushed""#), "{stderr}");
+    assert!(stderr.contains(r#""event":"progress""#), "{stderr}");
 
     let pulled = dir.join("pulled");
     run(&[&["pull", &target, pulled.to_str().unwrap()], &auth[..]].concat());
