@@ -1,7 +1,6 @@
-"""HTTP with the standard library: each request the core asks for runs on its own thread
-and reports its head, body chunks and end (or a transport error) on a queue. It sends the
-request exactly as described (the core's headers include `Content-Length`) and reads every
-response; deciding what it means is the core's. Connections to a host are kept and reused."""
+"""HTTP with the standard library: each request the core asks for runs on its own thread, is sent
+exactly as described and reports its head, body chunks and end (or a transport error) on a queue;
+deciding what a response means is the core's. Connections to a host are kept and reused."""
 
 import http.client
 import os
@@ -16,15 +15,12 @@ from types import SimpleNamespace as Record
 CHUNK = 1 << 20  # whole MiBs: each crossing into the core costs
 
 
-class SourceError(Exception):
-    """The file a body comes from cannot be read."""
-
-
 def error_kind(e):
     """The WIT `transport-error-kind` of an exception from a request."""
     if isinstance(e, ssl.SSLError):
         return "not-tls" if "WRONG_VERSION_NUMBER" in str(e) else "tls"
-    kinds = [(SourceError, "source"), ((socket.timeout, TimeoutError), "timeout"),
+    kinds = [((EOFError, FileNotFoundError, PermissionError, IsADirectoryError), "source"),  # body's file
+             ((socket.timeout, TimeoutError), "timeout"),
              ((ConnectionRefusedError, socket.gaierror), "connect"),
              ((OSError, http.client.HTTPException), "io")]
     return next((kind for types, kind in kinds if isinstance(e, types)), "other")
@@ -96,11 +92,7 @@ class Transport:
         """Streams the range from its file: the kernel copies it (sendfile) over plain HTTP,
         one reused buffer feeds TLS. The core is told how much went, not what: the registry
         checks the blob's digest (the core hashes what it is shown, when a host shows it)."""
-        try:
-            f = open(os.path.join(self.source_dir, rng.source), "rb", buffering=0)
-        except OSError as e:
-            raise SourceError(f"{rng.source}: {e}") from e
-        with f:
+        with open(os.path.join(self.source_dir, rng.source), "rb", buffering=0) as f:
             buffer = memoryview(bytearray(CHUNK)) if isinstance(conn.sock, ssl.SSLSocket) else None
             offset = rng.start
             while offset < rng.end:
@@ -112,6 +104,6 @@ class Transport:
                     n = f.readinto(buffer[:want])
                     conn.sock.sendall(buffer[:n])
                 if not n:
-                    raise SourceError(f"{rng.source}: ended {rng.end - offset} bytes early")
+                    raise EOFError(f"{rng.source}: ended {rng.end - offset} bytes early")
                 post(("body-progress", (request_id, n)))
                 offset += n

@@ -198,3 +198,27 @@ fn the_component_replays_the_conformance_scenarios() {
     let summary = format!("{} passed, 0 failed", scenarios.len());
     assert!(out.stdout_str().contains(&summary), "{out}");
 }
+
+/// Issue 17: the Python host is under 300 lines (every `.py` of `tug_embed`, as `wc -l`
+/// counts them) and names no status code or header: those are the core's decisions.
+#[test]
+fn the_python_host_is_under_300_lines_with_no_protocol_logic() {
+    let dir = workspace().join("embed/python/tug_embed");
+    let mut lines = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "py") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        lines += text.lines().count();
+        let lower = text.to_lowercase();
+        for word in ["content-length", "authorization", "www-authenticate", "location", "range:"] {
+            assert!(!lower.contains(word), "{} names {word:?}", path.display());
+        }
+        for status in ["200", "201", "202", "204", "206", "401", "404", "416", "429", "503"] {
+            assert!(!text.contains(status), "{} names status {status}", path.display());
+        }
+    }
+    assert!(lines < 300, "the Python host is {lines} lines");
+}
