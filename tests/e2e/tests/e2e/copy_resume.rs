@@ -64,7 +64,8 @@ fn source_with_a_big_layer(dir: &Path, name: &str, seed: u64) -> (Registry, Fixt
 /// Runs `tug`, killed while the proxy holds the layer's fifth chunk (nothing of it reaches
 /// the registry, which keeps the four before it), then `again` to its end, and checks what
 /// the proxy saw: the state recorded the four chunks, the second run sent the layer from
-/// there on and nothing twice (`blobs`: the image's blob bytes), and it forgot the session once the layer was in.
+/// there on and nothing twice (`blobs`: the image's blob bytes), and it forgot the session
+/// once the layer was in.
 fn kill_and_run_again(proxy: &FaultProxy, dir: &Path, tug: Tug, again: Tug, blobs: u64) {
     let state = dir.join("state");
     // With `-j 1` the config goes first, in one `PATCH` of its own: the layer's fifth is the
