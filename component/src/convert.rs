@@ -74,20 +74,26 @@ fn headers_in(headers: &[(String, String)]) -> HeaderMap {
     map
 }
 
-/// A core request as the WIT request; `source(blob)` names the file of plan blob `blob`.
-/// `None` for a body the component cannot describe (a streamed blob: never planned here).
-pub fn request(
-    req: http::Request,
-    source: impl Fn(usize) -> Option<String>,
-) -> Option<sansio::Request> {
+/// The WIT body of bytes `start..end` of plan blob `blob`: the range of the file it is in
+/// (a push), the `stream` the core feeds (a copy), or `None` if there is none (a pull).
+pub type BlobBody<'a> = &'a dyn Fn(usize, u64, u64) -> Option<sansio::Body>;
+
+/// A `range` body of `file`, or none for a blob with no file.
+pub fn file_range(file: Option<&String>, start: u64, end: u64) -> Option<sansio::Body> {
+    Some(sansio::Body::Range(ByteRange {
+        source: file?.clone(),
+        start,
+        end,
+    }))
+}
+
+/// A core request as the WIT request, a blob's body as `blob_body` says. `None` for a body
+/// the component cannot describe (a streamed blob: never planned here).
+pub fn request(req: http::Request, blob_body: BlobBody<'_>) -> Option<sansio::Request> {
     let body = match req.body {
         Body::Empty => sansio::Body::Empty,
         Body::Bytes(bytes) => sansio::Body::Bytes(latin1(&bytes)),
-        Body::BlobRange { blob, start, end } => sansio::Body::Range(ByteRange {
-            source: source(blob)?,
-            start,
-            end,
-        }),
+        Body::BlobRange { blob, start, end } => blob_body(blob, start, end)?,
         Body::BlobStream { .. } => return None,
     };
     Some(sansio::Request {

@@ -1,8 +1,9 @@
 //! tug-core as a WebAssembly component: `wit/tug.wit` states the sans-IO contract (create a
-//! push or pull, feed inputs, take outputs); this crate maps it onto the core's operations.
-//! It does no I/O — the host reads and writes the layout's files and carries HTTP.
+//! push, pull or copy, feed inputs, take outputs); this crate maps it onto the core's
+//! operations. It does no I/O — the host reads and writes the layout's files and carries HTTP.
 
 mod convert;
+mod copy;
 mod options;
 mod pull;
 mod push;
@@ -30,10 +31,12 @@ pub use convert::{bytes as latin1_bytes, latin1};
 
 use bindings::exports::tug::core::sansio::{self, Failure, Input, Output};
 
-/// An operation behind the WIT resource: a push (reading its layout first) or a pull.
+/// An operation behind the WIT resource: a push (reading its layout first), a pull, or a
+/// copy between two registries.
 enum Running {
     Push(Box<push::LayoutPush>),
     Pull(Box<pull::LayoutPull>),
+    Copy(Box<copy::RegistryCopy>),
 }
 
 /// The `operation` resource (WIT methods take `&self`; the state lives in a `RefCell`).
@@ -44,6 +47,7 @@ impl sansio::GuestOperation for Operation {
         match &mut *self.0.borrow_mut() {
             Running::Push(p) => p.poll(),
             Running::Pull(p) => p.poll(),
+            Running::Copy(c) => c.poll(),
         }
     }
 
@@ -52,6 +56,7 @@ impl sansio::GuestOperation for Operation {
         match &mut *self.0.borrow_mut() {
             Running::Push(p) => p.handle(now, input),
             Running::Pull(p) => p.handle(now, input),
+            Running::Copy(c) => c.handle(now, input),
         }
     }
 
@@ -59,6 +64,7 @@ impl sansio::GuestOperation for Operation {
         match &mut *self.0.borrow_mut() {
             Running::Push(p) => p.cancel(),
             Running::Pull(p) => p.cancel(),
+            Running::Copy(c) => c.cancel(),
         }
     }
 }
@@ -75,6 +81,12 @@ impl Operation {
         let op = pull::LayoutPull::new(source, options)?;
         Ok(Operation(RefCell::new(Running::Pull(Box::new(op)))))
     }
+
+    /// A copy, as the WIT `copy` starts it.
+    pub fn copy(source: &str, target: &str, options: &str) -> Result<Operation, Failure> {
+        let op = copy::RegistryCopy::new(source, target, options)?;
+        Ok(Operation(RefCell::new(Running::Copy(Box::new(op)))))
+    }
 }
 
 /// The component's exports.
@@ -90,6 +102,14 @@ impl sansio::Guest for Component {
 
     fn pull(source: String, options: String) -> Result<sansio::Operation, Failure> {
         Operation::pull(&source, &options).map(sansio::Operation::new)
+    }
+
+    fn copy(
+        source: String,
+        target: String,
+        options: String,
+    ) -> Result<sansio::Operation, Failure> {
+        Operation::copy(&source, &target, &options).map(sansio::Operation::new)
     }
 
     fn version() -> String {

@@ -1,15 +1,17 @@
-//! The `options` JSON of `push` and `pull`: the option names of tug-wasm's `PushOptions` /
-//! `PullOptions`, checked against the core's limits.
+//! The `options` JSON of `push`, `pull` and `copy`: the option names of tug-wasm's
+//! `PushOptions` / `PullOptions` / `CopyOptions`, checked against the core's limits.
 
 use serde::Deserialize;
 use tug_core::retry::RetryPolicy;
-use tug_core::{limits, Credentials, ErrorClass, Reference, RegistryConfig, TransferConfig};
+use tug_core::{
+    limits, Credentials, ErrorClass, Platform, Reference, RegistryConfig, TransferConfig,
+};
 
 use crate::bindings::exports::tug::core::sansio::Failure;
 use crate::convert::failure;
 
 /// The options a host may pass (unknown fields are an error, so typos are caught).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Options {
     /// Plain HTTP (`true`), HTTPS only (`false`), or the core's choice (absent).
@@ -24,10 +26,22 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Push: which of the layout's images (its `org.opencontainers.image.ref.name`).
     pub name: Option<String>,
-    /// Pull: `os/arch[/variant]` (default `linux/amd64`).
+    /// Pull: `os/arch[/variant]` (default `linux/amd64`); copy: the one platform to copy
+    /// (default: every platform and the index).
     pub platform: Option<String>,
     /// The `User-Agent` the requests carry.
     pub user_agent: Option<String>,
+    /// Copy: how to reach the source (the rest of the options are the target's).
+    pub source: Option<SourceOptions>,
+}
+
+/// A copy's source registry: its own scheme and credentials.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceOptions {
+    pub plain_http: Option<bool>,
+    pub username: Option<String>,
+    pub password: Option<String>,
 }
 
 impl Options {
@@ -68,6 +82,30 @@ impl Options {
                 .unwrap_or(defaults.user_agent.clone()),
             ..defaults
         })
+    }
+
+    /// How to reach a copy's source `reference`: as the target, but with the `source`
+    /// object's scheme and credentials.
+    pub fn source_registry_config(&self, reference: &Reference) -> Result<RegistryConfig, Failure> {
+        let source = self.source.clone().unwrap_or_default();
+        let options = Options {
+            plain_http: source.plain_http,
+            username: source.username,
+            password: source.password,
+            ..self.clone()
+        };
+        options.registry_config(reference)
+    }
+
+    /// The `platform` option parsed, or a `usage` failure naming it.
+    pub fn platform(&self) -> Result<Option<Platform>, Failure> {
+        self.platform
+            .as_deref()
+            .map(|text| {
+                text.parse::<Platform>()
+                    .map_err(|e| failure(ErrorClass::Usage, &format!("platform {text:?}: {e}")))
+            })
+            .transpose()
     }
 
     /// How many blobs at once.

@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 
 use tug_core::archive::pulled_layout;
 use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
-use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
+use tug_core::{Digest, Instant, Platform, Reference};
 
 use crate::bindings::exports::tug::core::sansio::{Failure, FileRename, FileWrite, Input, Output};
-use crate::convert::{self, failure};
+use crate::convert;
 use crate::options::{self, Options};
 
 /// A pull from a registry into a layout.
@@ -49,12 +49,9 @@ impl LayoutPull {
     pub fn new(source: &str, options: &str) -> Result<LayoutPull, Failure> {
         let source = options::reference(source)?;
         let options = Options::parse(options)?;
-        let platform = match &options.platform {
-            Some(text) => text
-                .parse::<Platform>()
-                .map_err(|e| failure(ErrorClass::Usage, &format!("platform {text:?}: {e}")))?,
-            None => Platform::default_for_arch("x86_64"),
-        };
+        let platform = options
+            .platform()?
+            .unwrap_or_else(|| Platform::default_for_arch("x86_64"));
         let plan = PullPlan {
             registry: source.api_host().to_owned(),
             repository: source.repository.clone(),
@@ -88,7 +85,7 @@ impl LayoutPull {
             let output = match self.pull.poll()? {
                 pull::Output::Send(req) => {
                     let id = req.id;
-                    match convert::request(req, |_| None) {
+                    match convert::request(req, &|_, _, _| None) {
                         Some(req) => Output::Send(req),
                         None => {
                             convert::undescribable(&mut self.pull, self.now, id);

@@ -92,7 +92,8 @@ impl LayoutPush {
                 let output = match push.poll()? {
                     push::Output::Send(req) => {
                         let id = req.id;
-                        match convert::request(req, |i| sources.get(i).cloned()) {
+                        let body = |i, start, end| convert::file_range(sources.get(i), start, end);
+                        match convert::request(req, &body) {
                             Some(req) => Output::Send(req),
                             None => {
                                 convert::undescribable(&mut **push, self.now, id);
@@ -191,8 +192,8 @@ impl LayoutPush {
     }
 }
 
-/// The push report as JSON.
-fn report(target: &Reference, r: &PushReport) -> String {
+/// The push report as JSON (a copy's too: it ends with a push to its target).
+pub fn report(target: &Reference, r: &PushReport) -> String {
     serde_json::json!({
         "image": target.to_string(),
         "manifest_digest": r.manifest_digest.to_string(),

@@ -6,12 +6,13 @@
 //! e2e test `python_host::the_component_replays_the_conformance_scenarios`), so every host
 //! sees the same contract.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use tug_component::bindings::exports::tug::core::sansio::{
-    Body, GuestOperation as _, Input, Output, ResponseHead, TransportError, TransportErrorKind,
+    Body, GuestOperation as _, Input, Output, Request, ResponseHead, Side, TransportError,
+    TransportErrorKind,
 };
 use tug_component::{latin1, Operation};
 use tug_core::http::{self, HeaderMap, HeaderName, HeaderValue, RequestId};
@@ -21,6 +22,8 @@ use tug_sansio_kit::{BearerAuth, Fault, RegistryModel};
 
 /// The model answers uploads with `Location`s on 127.0.0.1:5000.
 const TARGET: &str = "127.0.0.1:5000/team/app:v1";
+/// A copy's source: another registry (on one registry a copy mounts instead of copying).
+const SOURCE: &str = "127.0.0.1:5001/library/app:v1";
 
 /// An OCI layout in memory: a config and one 3000-byte layer, named `v1`.
 fn layout() -> BTreeMap<String, Vec<u8>> {
@@ -64,21 +67,35 @@ fn headers_json(headers: &[(String, String)]) -> Value {
     headers.iter().map(|(n, v)| json!([n, v])).collect()
 }
 
+/// A request as the transcript writes it.
+fn request_json(r: &Request) -> Value {
+    let body = match &r.body {
+        Body::Empty => json!("empty"),
+        Body::Bytes(b) => json!({"bytes": hex::encode(bytes(b))}),
+        Body::Range(r) => {
+            json!({"range": {"source": r.source, "start": r.start, "end": r.end}})
+        }
+        Body::Stream(len) => json!({ "stream": len }),
+    };
+    json!({"id": r.id, "method": r.method, "url": r.url,
+           "headers": headers_json(&r.headers), "body": body})
+}
+
 /// An output as the transcript writes it (the Python replay writes the same).
 fn output_json(o: &Output) -> Value {
     match o {
-        Output::Send(r) => {
-            let body = match &r.body {
-                Body::Empty => json!("empty"),
-                Body::Bytes(b) => json!({"bytes": hex::encode(bytes(b))}),
-                Body::Range(r) => {
-                    json!({"range": {"source": r.source, "start": r.start, "end": r.end}})
-                }
+        Output::Send(r) => json!({ "send": request_json(r) }),
+        Output::SendTo((side, r)) => {
+            let side = match side {
+                Side::Source(n) => json!({ "source": n }),
+                Side::Target => json!("target"),
             };
-            json!({"send": {"id": r.id, "method": r.method, "url": r.url,
-                            "headers": headers_json(&r.headers), "body": body}})
+            json!({"send-to": [side, request_json(r)]})
         }
         Output::Abort(id) => json!({ "abort": id }),
+        Output::BodyData((id, d)) => json!({"body-data": [id, hex::encode(bytes(d))]}),
+        Output::BodyEnd(id) => json!({ "body-end": id }),
+        Output::BodyFailed((id, m)) => json!({"body-failed": [id, m]}),
         Output::Event(e) => json!({"event": serde_json::from_str::<Value>(e).unwrap()}),
         Output::WaitUntil(t) => json!({ "wait-until": t }),
         Output::ReadFile(f) => json!({"read-file": {"path": f.path, "max-len": f.max_len}}),
@@ -125,11 +142,13 @@ fn input_json(i: &Input) -> Value {
     }
 }
 
-/// Runs `op` against `model` with the layout `files`, answering one request at a time, 1 ms
-/// apart; returns the transcript.
+/// Runs `op` with the layout `files`, answering one request at a time, 1 ms apart, in the
+/// order they were sent (an upload whose `stream` body has not ended waits); returns the
+/// transcript. `send` goes to `models[0]`; a copy's `send-to` to `models[n]` for source
+/// `n`, to the last model for the target.
 fn record(
     op: Operation,
-    model: &mut RegistryModel,
+    models: &mut [RegistryModel],
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Value> {
     let mut steps = Vec::new();
@@ -138,7 +157,11 @@ fn record(
         steps.push(json!({"in": input_json(&input), "now": now}));
         op.handle(now, input).expect("the contract is kept");
     };
-    let mut pending = VecDeque::new();
+    let mut pending: VecDeque<(usize, Request)> = VecDeque::new();
+    // The `stream` bodies fed so far, and the ones that ended.
+    let mut streams: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut ended = Vec::new();
+    let target = models.len() - 1;
     loop {
         let mut outputs = Vec::new();
         while let Some(o) = op.poll() {
@@ -149,7 +172,26 @@ fn record(
         let mut answered = false;
         for o in outputs {
             match o {
-                Output::Send(req) => pending.push_back(req),
+                Output::Send(req) => pending.push_back((0, req)),
+                Output::SendTo((side, req)) => {
+                    let to = match side {
+                        Side::Source(n) => n as usize,
+                        Side::Target => target,
+                    };
+                    pending.push_back((to, req));
+                }
+                Output::Abort(id) => pending.retain(|(_, r)| r.id != id),
+                Output::BodyData((id, d)) => streams.entry(id).or_default().extend(bytes(&d)),
+                Output::BodyEnd(id) => ended.push(id),
+                Output::BodyFailed((id, message)) => {
+                    pending.retain(|(_, r)| r.id != id);
+                    let e = TransportError {
+                        kind: TransportErrorKind::Source,
+                        message,
+                    };
+                    feed(&mut steps, now, Input::TransportFailed((id, e)));
+                    answered = true;
+                }
                 Output::WaitUntil(t) => timer = Some(t),
                 Output::ReadFile(f) => {
                     let data = files
@@ -170,16 +212,27 @@ fn record(
         if answered {
             continue;
         }
-        if let Some(req) = pending.pop_front() {
+        let ready = pending
+            .iter()
+            .position(|(_, r)| !matches!(r.body, Body::Stream(_)) || ended.contains(&r.id));
+        if let Some((to, req)) = ready.and_then(|i| pending.remove(i)) {
             now += 1_000_000;
+            let model = &mut models[to];
             model.now = Instant::from_duration(std::time::Duration::from_nanos(now));
             let body = match &req.body {
                 Body::Empty => Vec::new(),
                 Body::Bytes(b) => bytes(b),
                 Body::Range(r) => files[&r.source][r.start as usize..r.end as usize].to_vec(),
+                Body::Stream(_) => streams.remove(&req.id).unwrap_or_default(),
             };
-            if matches!(req.body, Body::Range(_)) {
-                feed(&mut steps, now, Input::BodySent((req.id, latin1(&body))));
+            match req.body {
+                Body::Range(_) => feed(&mut steps, now, Input::BodySent((req.id, latin1(&body)))),
+                Body::Stream(_) => feed(
+                    &mut steps,
+                    now,
+                    Input::BodyProgress((req.id, body.len() as u64)),
+                ),
+                _ => {}
             }
             let mut headers = HeaderMap::new();
             for (n, v) in &req.headers {
@@ -246,15 +299,19 @@ fn record(
 
 /// Compares `steps` with the scenario's file (or writes it, with `TUG_UPDATE_CONFORMANCE=1`).
 fn check(name: &str, kind: &str, options: &str, steps: Vec<Value>) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("conformance/{name}.json"));
-    let transcript = serde_json::to_string_pretty(&json!({
+    let mut scenario = json!({
         "scenario": name,
         "operation": kind,
         "image": TARGET,
         "options": serde_json::from_str::<Value>(options).unwrap(),
         "steps": steps,
-    }))
-    .unwrap();
+    });
+    if kind == "copy" {
+        // A copy's `image` is its target; `source` is where it reads.
+        scenario["source"] = json!(SOURCE);
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("conformance/{name}.json"));
+    let transcript = serde_json::to_string_pretty(&scenario).unwrap();
     if std::env::var_os("TUG_UPDATE_CONFORMANCE").is_some() {
         std::fs::write(&path, transcript + "\n").unwrap();
     } else {
@@ -270,7 +327,7 @@ fn check(name: &str, kind: &str, options: &str, steps: Vec<Value>) -> Vec<Value>
             path.display()
         );
     }
-    steps
+    scenario["steps"].as_array().unwrap().clone()
 }
 
 fn outputs<'a>(steps: &'a [Value], key: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
@@ -287,7 +344,7 @@ fn a_push_whose_upload_fails_once_is_retried() {
         "push-retry",
         "push",
         options,
-        record(op, &mut model, &layout()),
+        record(op, std::slice::from_mut(&mut model), &layout()),
     );
     let retrying = outputs(&steps, "event")
         .filter(|e| e["event"] == "retrying")
@@ -313,7 +370,7 @@ fn a_push_answered_401_gets_a_token_and_retries() {
         "push-token",
         "push",
         options,
-        record(op, &mut model, &layout()),
+        record(op, std::slice::from_mut(&mut model), &layout()),
     );
     assert!(!model.token_requests.is_empty(), "a token was asked for");
     let sends: Vec<_> = outputs(&steps, "send").collect();
@@ -325,24 +382,35 @@ fn a_push_answered_401_gets_a_token_and_retries() {
     assert!(finished.get("ok").is_some(), "{finished}");
 }
 
-#[test]
-fn a_pull_whose_download_is_cut_off_is_retried() {
-    let files = layout();
+/// The layout's manifest digest.
+fn manifest_digest(files: &BTreeMap<String, Vec<u8>>) -> Digest {
+    let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A registry holding the layout `files`' image as `repository:v1`.
+fn registry_with(files: &BTreeMap<String, Vec<u8>>, repository: &str) -> RegistryModel {
     let mut model = RegistryModel::default();
-    for (path, data) in &files {
+    for (path, data) in files {
         if path.starts_with("blobs/") {
             model.put_blob(data);
         }
     }
-    let index: Value = serde_json::from_slice(&files["index.json"]).unwrap();
-    let digest: Digest = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let manifest = &files[&format!("blobs/sha256/{}", digest.hex())];
+    let manifest = &files[&format!("blobs/sha256/{}", manifest_digest(files).hex())];
     let media_type = "application/vnd.oci.image.manifest.v1+json";
-    model.put_manifest("team/app", "v1", manifest, media_type);
+    model.put_manifest(repository, "v1", manifest, media_type);
+    model
+}
+
+#[test]
+fn a_pull_whose_download_is_cut_off_is_retried() {
+    let files = layout();
+    let digest = manifest_digest(&files);
+    let mut model = registry_with(&files, "team/app");
     model.cut_next_blob_after = Some(100);
     let options = r#"{"plainHttp": true}"#;
     let op = Operation::pull(TARGET, options).unwrap();
@@ -350,7 +418,7 @@ fn a_pull_whose_download_is_cut_off_is_retried() {
         "pull-retry",
         "pull",
         options,
-        record(op, &mut model, &BTreeMap::new()),
+        record(op, std::slice::from_mut(&mut model), &BTreeMap::new()),
     );
     let retrying = outputs(&steps, "event")
         .filter(|e| e["event"] == "retrying")
@@ -376,4 +444,52 @@ fn a_pull_whose_download_is_cut_off_is_retried() {
         );
     }
     assert!(outputs(&steps, "write").any(|w| w["path"] == "index.json"));
+}
+
+#[test]
+fn a_copy_whose_upload_fails_once_is_retried_from_the_source() {
+    let files = layout();
+    let digest = manifest_digest(&files);
+    let mut target = RegistryModel::default();
+    target.fault(Fault::on(http::Method::PUT, "/blobs/uploads/").status(503));
+    let mut models = [registry_with(&files, "library/app"), target];
+    let options = r#"{"plainHttp": true, "source": {"plainHttp": true}}"#;
+    let op = Operation::copy(SOURCE, TARGET, options).unwrap();
+    let steps = check(
+        "copy-retry",
+        "copy",
+        options,
+        record(op, &mut models, &BTreeMap::new()),
+    );
+    let retrying = outputs(&steps, "event")
+        .filter(|e| e["event"] == "retrying")
+        .count();
+    assert_eq!(retrying, 1);
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert_eq!(finished["ok"]["manifest_digest"], digest.to_string());
+    assert_eq!(finished["ok"]["blobs_uploaded"], 2, "{finished}");
+    assert_eq!(finished["ok"]["retries"], 1, "{finished}");
+    // Every upload streamed what the source answered (the failed one's blob read twice),
+    // and no file was asked for.
+    let sends: Vec<_> = outputs(&steps, "send-to").collect();
+    let uploads = sends.iter().filter(|s| s[1]["body"].get("stream").is_some());
+    assert_eq!(uploads.count(), 3, "{sends:?}");
+    let source_reads = sends
+        .iter()
+        .filter(|s| s[0] == json!({"source": 0}) && s[1]["url"].as_str().unwrap().contains("/blobs/"));
+    assert_eq!(source_reads.count(), 3, "{sends:?}");
+    assert_eq!(outputs(&steps, "body-end").count(), 3);
+    for file_output in ["send", "read-file", "stat", "write", "rename", "remove"] {
+        assert_eq!(outputs(&steps, file_output).count(), 0, "{file_output}");
+    }
+    // The target holds the image, byte for byte.
+    let [_, target] = &models;
+    let manifest = &files[&format!("blobs/sha256/{}", digest.hex())];
+    assert_eq!(&target.manifests["team/app:v1"].0, manifest);
+    for (path, data) in files.iter().filter(|(p, _)| p.starts_with("blobs/")) {
+        let key = format!("sha256:{}", path.rsplit('/').next().unwrap());
+        if key != digest.to_string() {
+            assert_eq!(target.blobs.get(&key), Some(data), "{key}");
+        }
+    }
 }

@@ -1,12 +1,12 @@
-//! The JSON vocabulary of events, in one place: the CLI's `--progress json` lines and
-//! tug-wasm's `onEvent` objects are these values (sizes in bytes, durations in
-//! milliseconds, digests as strings).
+//! The JSON vocabulary of events, in one place: the CLI's `--progress json` lines, tug-wasm's
+//! `onEvent` objects and the component's `event` outputs are these values (sizes in bytes,
+//! durations in milliseconds, digests as strings).
 
 use serde_json::{json, Value};
 
 use crate::progress::Progress;
 use crate::retry::Retrying;
-use crate::{pull, push};
+use crate::{copy, pull, push};
 
 impl push::Event {
     /// The event in the JSON vocabulary; `None` for events outside it (concurrency
@@ -94,6 +94,26 @@ impl pull::Event {
             _ => return None,
         };
         Some(v)
+    }
+}
+
+impl copy::Event {
+    /// The event in the JSON vocabulary (a push's events as [`push::Event::json`]); `None`
+    /// for events outside it.
+    pub fn json(&self) -> Option<Value> {
+        match self {
+            copy::Event::MirrorSkipped { mirror, error } => Some(json!({
+                "event": "mirror_skipped", "mirror": mirror, "error": error.to_string(),
+            })),
+            copy::Event::Planned {
+                source,
+                labels,
+                bytes,
+            } => Some(json!({
+                "event": "planned", "source": source, "blobs": labels.len(), "bytes": bytes,
+            })),
+            copy::Event::Push(e) => e.json(),
+        }
     }
 }
 
