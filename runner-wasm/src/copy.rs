@@ -7,15 +7,14 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use futures_channel::mpsc::UnboundedReceiver;
-use serde_json::json;
-use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Event, Output};
+use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Output};
 use tug_core::http::{Request, RequestId, TransportError, TransportErrorKind};
 use tug_core::{limits, ErrorClass, Platform, Reference};
 use wasm_bindgen::JsValue;
 
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
-use crate::events::{push_event, push_result, to_js, Listener};
+use crate::events::{push_result, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::limits::BODY_PROGRESS;
@@ -126,25 +125,7 @@ pub async fn run(
                         io.fail(id, source_failure(&message));
                     }
                 }
-                Output::Event(Event::Push(e)) => listener.emit(push_event(&e)),
-                Output::Event(Event::MirrorSkipped { mirror, error }) => {
-                    listener.emit(Some(json!({
-                        "event": "mirror_skipped",
-                        "mirror": mirror,
-                        "error": error.to_string(),
-                    })))
-                }
-                Output::Event(Event::Planned {
-                    source,
-                    labels,
-                    bytes,
-                }) => listener.emit(Some(json!({
-                    "event": "planned",
-                    "source": source,
-                    "blobs": labels.len(),
-                    "bytes": bytes,
-                }))),
-                Output::Event(_) => {}
+                Output::Event(e) => listener.emit(e.json()),
                 Output::Timeout(at) => io.wake_at(at),
                 Output::Finished(result) => return Some(result),
             }
