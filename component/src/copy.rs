@@ -23,7 +23,7 @@ impl RegistryCopy {
     pub fn new(source: &str, target: &str, options: &str) -> Result<RegistryCopy, Failure> {
         let source = options::reference(source)?;
         let target = options::reference(target)?;
-        let options = Options::parse(options)?;
+        let options = Options::parse(options, "copy")?;
         let plan = CopyPlan {
             sources: vec![CopySource {
                 config: options.source_registry_config(&source)?,

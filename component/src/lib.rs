@@ -104,11 +104,7 @@ impl sansio::Guest for Component {
         Operation::pull(&source, &options).map(sansio::Operation::new)
     }
 
-    fn copy(
-        source: String,
-        target: String,
-        options: String,
-    ) -> Result<sansio::Operation, Failure> {
+    fn copy(source: String, target: String, options: String) -> Result<sansio::Operation, Failure> {
         Operation::copy(&source, &target, &options).map(sansio::Operation::new)
     }
 

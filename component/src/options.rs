@@ -45,12 +45,29 @@ pub struct SourceOptions {
 }
 
 impl Options {
-    /// Parses `text` (empty means no options).
-    pub fn parse(text: &str) -> Result<Options, Failure> {
+    /// Parses `text` (empty means no options) for operation `kind` (`push`, `pull`,
+    /// `copy`): an option of another operation is an error, as an unknown one is.
+    pub fn parse(text: &str, kind: &str) -> Result<Options, Failure> {
         if text.trim().is_empty() {
             return Ok(Options::default());
         }
-        serde_json::from_str(text).map_err(|e| failure(ErrorClass::Usage, &format!("options: {e}")))
+        let options: Options = serde_json::from_str(text)
+            .map_err(|e| failure(ErrorClass::Usage, &format!("options: {e}")))?;
+        let given = [
+            ("name", options.name.is_some(), ["push"].as_slice()),
+            ("platform", options.platform.is_some(), &["pull", "copy"]),
+            ("source", options.source.is_some(), &["copy"]),
+        ];
+        match given
+            .iter()
+            .find(|(_, set, ops)| *set && !ops.contains(&kind))
+        {
+            Some((name, ..)) => Err(failure(
+                ErrorClass::Usage,
+                &format!("options: {name:?} is not an option of a {kind}"),
+            )),
+            None => Ok(options),
+        }
     }
 
     /// How to reach `reference`'s registry.

@@ -48,7 +48,7 @@ impl LayoutPull {
     /// A pull of `source` (for `options.platform`, default `linux/amd64`).
     pub fn new(source: &str, options: &str) -> Result<LayoutPull, Failure> {
         let source = options::reference(source)?;
-        let options = Options::parse(options)?;
+        let options = Options::parse(options, "pull")?;
         let platform = options
             .platform()?
             .unwrap_or_else(|| Platform::default_for_arch("x86_64"));

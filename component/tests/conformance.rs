@@ -472,11 +472,13 @@ fn a_copy_whose_upload_fails_once_is_retried_from_the_source() {
     // Every upload streamed what the source answered (the failed one's blob read twice),
     // and no file was asked for.
     let sends: Vec<_> = outputs(&steps, "send-to").collect();
-    let uploads = sends.iter().filter(|s| s[1]["body"].get("stream").is_some());
-    assert_eq!(uploads.count(), 3, "{sends:?}");
-    let source_reads = sends
+    let uploads = sends
         .iter()
-        .filter(|s| s[0] == json!({"source": 0}) && s[1]["url"].as_str().unwrap().contains("/blobs/"));
+        .filter(|s| s[1]["body"].get("stream").is_some());
+    assert_eq!(uploads.count(), 3, "{sends:?}");
+    let source_reads = sends.iter().filter(|s| {
+        s[0] == json!({"source": 0}) && s[1]["url"].as_str().unwrap().contains("/blobs/")
+    });
     assert_eq!(source_reads.count(), 3, "{sends:?}");
     assert_eq!(outputs(&steps, "body-end").count(), 3);
     for file_output in ["send", "read-file", "stat", "write", "rename", "remove"] {
@@ -492,4 +494,73 @@ fn a_copy_whose_upload_fails_once_is_retried_from_the_source() {
             assert_eq!(target.blobs.get(&key), Some(data), "{key}");
         }
     }
+}
+
+#[test]
+fn each_side_of_a_copy_gets_its_own_credentials() {
+    let files = layout();
+    let mut source = registry_with(&files, "library/app");
+    source.required_auth = Some(basic("reader", "source-secret"));
+    let target = RegistryModel {
+        required_auth: Some(basic("writer", "target-secret")),
+        ..RegistryModel::default()
+    };
+    let mut models = [source, target];
+    let options = r#"{"plainHttp": true, "username": "writer", "password": "target-secret",
+        "source": {"plainHttp": true, "username": "reader", "password": "source-secret"}}"#;
+    let op = Operation::copy(SOURCE, TARGET, options).unwrap();
+    let steps = record(op, &mut models, &BTreeMap::new());
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert_eq!(finished["ok"]["blobs_uploaded"], 2, "{finished}");
+    // Each side's requests carried only that side's credentials.
+    let mut authorized = [0, 0];
+    for send in outputs(&steps, "send-to") {
+        let auth = send[1]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == "authorization")
+            .map(|h| h[1].as_str().unwrap().to_owned());
+        let user = if send[0] == "target" {
+            ("writer", "target-secret")
+        } else {
+            ("reader", "source-secret")
+        };
+        if let Some(auth) = auth {
+            assert_eq!(auth, basic(user.0, user.1), "{send}");
+            authorized[usize::from(send[0] == "target")] += 1;
+        }
+    }
+    assert!(authorized[0] > 0 && authorized[1] > 0, "{authorized:?}");
+    assert_eq!(
+        models[1].manifests["team/app:v1"].0,
+        files[&format!("blobs/sha256/{}", manifest_digest(&files).hex())]
+    );
+}
+
+#[test]
+fn a_copy_takes_only_its_own_options() {
+    let usage = |options: &str| {
+        let failure = Operation::copy(SOURCE, TARGET, options)
+            .err()
+            .expect(options);
+        assert_eq!(failure.class, "usage", "{options}: {}", failure.message);
+        failure.message
+    };
+    assert!(usage(r#"{"name": "v1"}"#).contains("\"name\" is not an option of a copy"));
+    assert!(usage(r#"{"source": {"retries": 2}}"#).contains("retries"));
+    assert!(usage(r#"{"platform": "linux"}"#).contains("platform"));
+    let push = Operation::push(TARGET, r#"{"source": {}}"#).err().unwrap();
+    assert!(
+        push.message
+            .contains("\"source\" is not an option of a push"),
+        "{}",
+        push.message
+    );
+    let bad_source = Operation::copy("no image", TARGET, "").err().unwrap();
+    assert!(
+        bad_source.message.contains("no image"),
+        "{}",
+        bad_source.message
+    );
 }

@@ -12,18 +12,32 @@ from types import SimpleNamespace
 from tug_embed.core import Core
 
 
+def request_json(p):
+    """A request as the native transcript writes it."""
+    body = p.body
+    if body is None:
+        body = "empty"
+    elif isinstance(body, str):  # WIT `latin1` bytes
+        body = {"bytes": body.encode("latin-1").hex()}
+    elif isinstance(body, int):  # a copy's upload: the `stream` the core feeds
+        body = {"stream": body}
+    else:
+        body = {"range": {"source": body.source, "start": body.start, "end": body.end}}
+    headers = [[n, v] for n, v in p.headers]
+    return {"id": p.id, "method": p.method, "url": p.url, "headers": headers, "body": body}
+
+
 def output_json(tag, p):
     """An output as the native transcript writes it."""
     if tag == "send":
-        body = p.body
-        if body is None:
-            body = "empty"
-        elif isinstance(body, str):  # WIT `latin1` bytes
-            body = {"bytes": body.encode("latin-1").hex()}
-        else:
-            body = {"range": {"source": body.source, "start": body.start, "end": body.end}}
-        headers = [[n, v] for n, v in p.headers]
-        p = {"id": p.id, "method": p.method, "url": p.url, "headers": headers, "body": body}
+        p = request_json(p)
+    elif tag == "send-to":  # the side: source(n) as n, target as None
+        side, request = p
+        p = ["target" if side is None else {"source": side}, request_json(request)]
+    elif tag == "body-data":
+        p = [p[0], p[1].encode("latin-1").hex()]
+    elif tag == "body-failed":
+        p = list(p)
     elif tag == "event":
         p = json.loads(p)
     elif tag == "read-file":
@@ -66,7 +80,10 @@ def same(a, b):
 
 def replay(core, scenario):
     """None when the component did as the transcript says, else what differed."""
-    op = core.start(scenario["operation"], scenario["image"], scenario["options"])
+    if "source" in scenario:  # a copy of `source` to `image`
+        op = core.start("copy", scenario["source"], scenario["options"], scenario["image"])
+    else:
+        op = core.start(scenario["operation"], scenario["image"], scenario["options"])
     for i, step in enumerate(scenario["steps"]):
         if "in" in step:
             tag, payload = input_value(step["in"])

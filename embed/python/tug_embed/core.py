@@ -14,7 +14,8 @@ SEED = "wasi:random/insecure-seed@"
 # The repository's build (scripts/build-component.sh), unless TUG_COMPONENT names another.
 DEFAULT_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "target",
                             "wasm32-wasip2", "dist", "tug_component.wasm")
-FUNCS = ("push", "pull", "[method]operation.poll", "[method]operation.handle", "[method]operation.cancel")
+FUNCS = ("push", "pull", "copy",
+         "[method]operation.poll", "[method]operation.handle", "[method]operation.cancel")
 
 
 class Failed(Exception):
@@ -53,11 +54,11 @@ class Core:
         func.post_return(self.store)
         return result
 
-    def start(self, kind, place, options):
-        """A `push` (to `place`, of the layout the host reads) or a `pull` (of `place`, into
-        the layout the host writes), with `options` as the WIT `push` documents them."""
+    def start(self, kind, place, options, target=None):
+        """A `push` (to `place`, of the layout the host reads), a `pull` (of `place`, into the
+        layout the host writes) or a `copy` (of `place` to `target`), with `options` as the WIT says."""
         options = json.dumps({k: v for k, v in options.items() if v is not None})
-        result = self._call(kind, place, options)
+        result = self._call(kind, place, *filter(None, [target]), options)
         if isinstance(result, wc.Record):  # result<operation, failure>: the failure
             raise Failed(result)
         return result
