@@ -81,7 +81,7 @@ impl LayoutPush {
                     }
                     Ok(ResolveStep::Done(contents)) => {
                         let started = self.start(&contents);
-                        self.next = started.err();
+                        self.next = started.err().map(|f| Output::Finished(Err(f)));
                         self.poll()
                     }
                     Ok(other) => self.fail(&format!("a layout directory cannot answer {other:?}")),
@@ -122,10 +122,10 @@ impl LayoutPush {
     }
 
     /// Builds the push of the resolved layout, or the failure to report.
-    fn start(&mut self, contents: &tug_core::archive::SourceContents) -> Result<(), Output> {
+    fn start(&mut self, contents: &tug_core::archive::SourceContents) -> Result<(), Failure> {
         let selection = contents
             .select_for_push(self.options.name.as_deref())
-            .map_err(|e| Output::Finished(Err(failure(e.class(), &format!("layout: {e}")))))?;
+            .map_err(|e| failure(e.class(), &format!("layout: {e}")))?;
         let built = selection.push_plan(&self.target);
         let mut sources = Vec::new();
         for blob in &built.sources {
@@ -136,7 +136,7 @@ impl LayoutPush {
                         "layout: blob {} is a tar entry ({entry}), not a file",
                         blob.digest
                     );
-                    return Err(Output::Finished(Err(failure(ErrorClass::Input, &message))));
+                    return Err(failure(ErrorClass::Input, &message));
                 }
             }
         }
