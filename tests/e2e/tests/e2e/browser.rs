@@ -584,6 +584,35 @@ fn progress_moves_at_least_every_500_ms_during_a_big_push() {
     assert_eq!(report["digest"], pulled.manifest_digest.as_str());
 }
 
+/// While a push runs the page redraws at its 250 ms tick, not every frame: no CSS animation or
+/// transition keeps chromium restyling and laying out the page 60 times a second (that cost
+/// a 512 MiB push ~1 s of the browser's CPU, bench/README.md).
+#[test]
+fn the_page_redraws_at_its_tick_not_every_frame_while_pushing() {
+    require_browser_tools();
+    let registry = Registry::plain();
+    let nginx = Nginx::cors_front(&registry);
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, _) = docker_archive(dir.path(), 607, 128 * 1024 * 1024);
+    let report = PagePush::new(web.url(), &tar, &nginx.url(), "browser/frames:v1")
+        .trust_cert(nginx.cert_file())
+        .env("TUG_RENDER_COUNTS", "1")
+        .run();
+    assert_eq!(report["state"], "success", "{}", text(&report));
+    let counts = &report["renderCounts"];
+    let per_second =
+        |what: &str| counts[what].as_f64().unwrap() * 1000.0 / counts["ms"].as_f64().unwrap();
+    let (styles, layouts) = (per_second("styles"), per_second("layouts"));
+    eprintln!("during the push: {styles:.1} style recalculations and {layouts:.1} layouts a second ({counts})");
+    // The tick (4 a second) and the blobs' and the status's own changes; an animation or a
+    // transition running through the push gives ~50 a second.
+    assert!(
+        styles <= 20.0 && layouts <= 20.0,
+        "the page redrew {styles:.1} / {layouts:.1} times a second: {counts}"
+    );
+}
+
 /// `tug web` itself: the embedded files with their types, nothing else.
 #[test]
 fn tug_web_serves_the_embedded_page_and_nothing_else() {
