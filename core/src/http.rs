@@ -69,8 +69,9 @@ pub enum Body {
     /// Bytes of blob number `blob` of the plan from `start` on, at most `max` of them: a
     /// blob made while it is sent (a layer compressed on the fly), whose length is known
     /// only when it ends. The runner sends them without `Content-Length` (chunked), ends
-    /// the body after `max` bytes or where the blob ends, and must report them as
-    /// [`crate::Input::BodySent`]: that is how the core learns how many went.
+    /// the body after `max` bytes or where the blob ends, and must report how many went,
+    /// as [`crate::Input::BodyProgress`] (see [`Body::wants_bytes`]) or
+    /// [`crate::Input::BodySent`].
     BlobStream {
         /// Index of the blob in the plan.
         blob: usize,
@@ -99,6 +100,15 @@ impl Body {
             Body::BlobStream { .. } => None,
             other => Some(other.len()),
         }
+    }
+
+    /// Whether the core checks this body's bytes, so the runner should report them as
+    /// [`crate::Input::BodySent`] (the bytes) rather than [`crate::Input::BodyProgress`] (a
+    /// count). A [`Body::BlobStream`]'s digest is the runner's own, learned from the very
+    /// bytes it sends: hashing them again here would check nothing, and costs a copy of
+    /// every byte and a second hash (several per cent of a compressed push's CPU).
+    pub fn wants_bytes(&self) -> bool {
+        !matches!(self, Body::BlobStream { .. })
     }
 
     /// Whether the body is empty.

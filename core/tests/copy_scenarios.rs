@@ -1,12 +1,14 @@
 //! A registry-to-registry copy in virtual time, between two registry models: the source's
 //! manifests, a mirror that lacks them, every upload body fed with the source's bytes, and
-//! the source's failures retried and counted.
+//! the source's failures retried and counted; an upload a cut-off copy left resumed.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use http::Method;
 use tug_core::copy::{CopyConfig, CopyPlan, CopySource, Event};
+use tug_core::http::{Body, TransportErrorKind};
+use tug_core::push::{self, ResumableUpload};
 use tug_core::{Error, RegistryConfig, Scheme};
 use tug_sansio_kit::images::{image, Image};
 use tug_sansio_kit::ops::copy::{run_copy, CopyRun};
@@ -38,6 +40,7 @@ fn plan(sources: usize) -> CopyPlan {
         target: "target.example:5000/copied/app:v1".parse().unwrap(),
         target_config: http(),
         platform: Some("linux/amd64".parse().unwrap()),
+        resume: Vec::new(),
     }
 }
 
@@ -140,4 +143,121 @@ fn a_source_that_lacks_a_blob_fails_the_copy_with_its_error() {
         other => panic!("expected the source's 404, got {other:?}"),
     }
     assert!(target.manifests.is_empty(), "nothing is tagged");
+}
+
+/// The target's retries cut to one attempt: a failed chunk ends the copy (as a kill does).
+fn no_retry(mut plan: CopyPlan) -> CopyPlan {
+    plan.target_config.retry = tug_core::retry::RetryPolicy {
+        max_attempts: 1,
+        ..Default::default()
+    };
+    plan
+}
+
+/// Copies `img` until the target breaks the layer's third chunk (no retries): the session
+/// the copy announced last, with the bytes the target confirmed in it.
+fn a_copy_cut_off_at_the_third_chunk(
+    source: &mut RegistryModel,
+    target: &mut RegistryModel,
+) -> ResumableUpload {
+    target.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/u1")
+            .transport(TransportErrorKind::Io)
+            .after(2),
+    );
+    let first = run(std::slice::from_mut(source), target, no_retry(plan(1)));
+    assert!(first.result.is_err(), "the copy was cut off");
+    let session = first
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Push(push::Event::UploadSession {
+                digest,
+                location,
+                committed,
+                ..
+            }) => Some(ResumableUpload {
+                digest: digest.clone(),
+                location: location.clone(),
+                committed: *committed,
+            }),
+            _ => None,
+        })
+        .expect("the copy announced its open upload session");
+    assert_eq!(session.committed, 1400, "two 700-byte chunks confirmed");
+    session
+}
+
+/// What a resumed copy sent the target: the `(start, end)` of each `PATCH` body.
+fn patched(run: &CopyRun) -> Vec<(u64, u64)> {
+    run.sent[&1]
+        .iter()
+        .filter(|r| r.method == Method::PATCH)
+        .filter_map(|r| match r.body {
+            Body::BlobRange { start, end, .. } => Some((start, end)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A copy cut off midway leaves its upload session announced, as a push does; given that
+/// session, the next copy asks the target how far it got and sends only the rest, reading
+/// the source from that offset on.
+#[test]
+fn an_upload_a_cut_off_copy_left_open_is_resumed_from_the_targets_offset() {
+    let img = image(&[300, 5000]);
+    let mut source = RegistryModel::default();
+    publish(&mut source, &img);
+    let mut target = RegistryModel::default();
+    let session = a_copy_cut_off_at_the_third_chunk(&mut source, &mut target);
+    assert_eq!(session.digest, img.plan.blobs[1].digest);
+
+    let posts = target.count("POST");
+    let mut resumed = plan(1);
+    resumed.resume = vec![session];
+    let second = run(std::slice::from_mut(&mut source), &mut target, resumed);
+    let report = second.result.as_ref().unwrap();
+    assert_copied(&target, &img);
+    assert_eq!(report.blobs_uploaded, 1, "the config was in already");
+    assert_eq!(target.count("POST"), posts, "no new upload session");
+    let chunks = patched(&second);
+    assert_eq!(chunks.first(), Some(&(1400, 2100)), "{chunks:?}");
+    let sent: u64 = chunks.iter().map(|(a, b)| b - a).sum();
+    assert_eq!(sent, 5000 - 1400, "only what the target lacked");
+    // The source was read from the target's offset on, never from its start.
+    let reads: Vec<String> = second.sent[&0]
+        .iter()
+        .filter(|r| r.method == Method::GET && r.url.path().contains("/blobs/"))
+        .filter_map(|r| r.headers.get("range")?.to_str().ok().map(str::to_owned))
+        .collect();
+    assert_eq!(reads.first().map(String::as_str), Some("bytes=1400-2099"));
+    // The resumed session is over once the blob is in: a runner forgets it.
+    assert!(second.events.iter().any(|e| matches!(
+        e,
+        Event::Push(push::Event::UploadSessionClosed { digest, .. }) if *digest == img.plan.blobs[1].digest
+    )));
+}
+
+/// A source that ignores `Range` answers each read of the resumed upload with the whole
+/// blob: the bytes before the offset are dropped, and the target gets exactly the rest (its
+/// digest check of the whole blob at the session's close passes).
+#[test]
+fn a_resumed_copy_from_a_source_that_ignores_ranges_sends_only_the_rest() {
+    let img = image(&[300, 5000]);
+    let mut source = RegistryModel::default();
+    publish(&mut source, &img);
+    let mut target = RegistryModel::default();
+    let session = a_copy_cut_off_at_the_third_chunk(&mut source, &mut target);
+
+    source.ignore_ranges = true;
+    let mut resumed = plan(1);
+    resumed.resume = vec![session];
+    let second = run(std::slice::from_mut(&mut source), &mut target, resumed);
+    second.result.as_ref().unwrap();
+    assert_copied(&target, &img);
+    let chunks = patched(&second);
+    assert!(chunks.iter().all(|(start, _)| *start >= 1400), "{chunks:?}");
+    let sent: u64 = chunks.iter().map(|(a, b)| b - a).sum();
+    assert_eq!(sent, 5000 - 1400);
 }

@@ -109,6 +109,7 @@ fn copy_plan() -> CopyPlan {
         target: "target.example:5000/copied/app:v1".parse().unwrap(),
         target_config: http(),
         platform: Some("linux/amd64".parse().unwrap()),
+        resume: Vec::new(),
     }
 }
 

@@ -139,6 +139,7 @@ pub fn feed(op: &mut impl Operation, message: Message, t: Instant) {
     use tug_core::Input;
     let result = match message {
         Message::Sent(id, data) => op.handle_input(t, Input::BodySent(id, &data)),
+        Message::Progress(id, n) => op.handle_input(t, Input::BodyProgress(id, n)),
         Message::Head(id, head) => op.handle_input(t, Input::Response(id, head)),
         Message::Chunk(id, data) => op.handle_input(t, Input::BodyChunk(id, &data)),
         Message::End(id) => op.handle_input(t, Input::BodyEnd(id)),

@@ -12,6 +12,7 @@ mod exit_code;
 mod file_ext;
 mod history;
 mod interrupt;
+mod memory;
 mod oci_dir;
 mod output;
 mod places;
@@ -34,6 +35,7 @@ use clap::Parser;
 use crate::output::errln;
 
 fn main() -> ExitCode {
+    memory::configure();
     let cli = cli::Cli::parse();
     interrupt::install();
     if cli.verbose {

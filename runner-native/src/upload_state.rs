@@ -1,5 +1,6 @@
-//! Upload sessions kept across runs, so a push that died (killed, crashed, network gone)
-//! continues where the registry says it stopped when the same push runs again.
+//! Upload sessions kept across runs, so a push or a copy (each image of a sync) that died
+//! (killed, crashed, network gone) continues where the registry says it stopped when it
+//! runs again.
 //!
 //! One JSON file in the state directory (`$TUG_STATE_DIR`, else `$XDG_STATE_HOME/tug`, else
 //! `~/.local/state/tug`), keyed by `registry/repository@digest`, shared safely by concurrent
@@ -9,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tug_core::push::ResumableUpload;
-use tug_core::Digest;
+use tug_core::push::{Event, ResumableUpload};
+use tug_core::{Digest, Reference};
 
 use crate::output::errln;
 use crate::state_file::StateFile;
@@ -39,10 +40,30 @@ pub fn state_dir() -> Option<PathBuf> {
 
 impl UploadState {
     /// The sessions kept for `registry`/`repository`.
-    pub fn new(registry: &str, repository: &str) -> UploadState {
+    fn new(registry: &str, repository: &str) -> UploadState {
         UploadState {
             dir: state_dir(),
             prefix: format!("{registry}/{repository}@"),
+        }
+    }
+
+    /// The sessions kept for the repository of `target` (a push's or a copy's).
+    pub fn of(target: &Reference) -> UploadState {
+        UploadState::new(&target.registry, &target.repository)
+    }
+
+    /// Keeps what an upload event says: a session open at so many bytes, or over (its blob
+    /// is in, or it was given up for a new one).
+    pub fn keep(&self, event: &Event) {
+        match event {
+            Event::UploadSession {
+                digest,
+                location,
+                committed,
+                ..
+            } => self.record(digest, location, *committed),
+            Event::UploadSessionClosed { digest, .. } => self.forget(digest),
+            _ => {}
         }
     }
 

@@ -39,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "output",
             "exit_code",
             "interrupt",
+            "memory",
             "safe_fs",
             "file_ext",
             "terminal",

@@ -73,6 +73,7 @@ pub async fn run(
         target_config: opts.registry_config(&target)?,
         target,
         platform,
+        resume: Vec::new(),
     };
     let config = CopyConfig {
         transfer: opts.transfer_config()?,

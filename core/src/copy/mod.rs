@@ -10,6 +10,14 @@
 //! runner sends it with a body that streams what [`Output::BodyData`] hands over for it, in
 //! order, until [`Output::BodyEnd`] (or breaks the body on [`Output::BodyFailed`]). A runner
 //! that cannot stream a request body may gather the pieces and send when the body ends.
+//!
+//! Resuming: the copy announces its upload sessions as a push does
+//! ([`push::Event::UploadSession`], [`push::Event::UploadSessionClosed`]), and takes back
+//! the ones an earlier run left ([`CopyPlan::resume`]). The target is asked how far each got
+//! and the upload goes on from there, its body a range of the source's blob from that
+//! offset (a source that ignores `Range` sends the whole blob: the bytes before the offset
+//! are dropped). The target checks the whole blob's digest when the session closes; bytes
+//! an earlier run left that are not these make the copy start that blob afresh.
 
 mod plan;
 
@@ -313,6 +321,7 @@ impl Copy {
             &self.plan.target,
             self.plan.all_platforms(),
         );
+        plan.resume = self.plan.resume.clone();
         if plan.mount_from.is_none() {
             plan.mount_from = self
                 .mount_from

@@ -5,7 +5,7 @@ use crate::config::{RegistryConfig, TransferConfig};
 use crate::manifest::is_index;
 use crate::platform::Platform;
 use crate::pull::{FetchedManifest, PullReport};
-use crate::push::{PlanBlob, PlanManifest, PushPlan};
+use crate::push::{PlanBlob, PlanManifest, PushPlan, ResumableUpload};
 use crate::reference::Reference;
 
 /// One place the image can be read from: a mirror, or the source registry itself.
@@ -30,6 +30,10 @@ pub struct CopyPlan {
     /// The one platform to copy from an index; `None` (the default, as crane, regctl and
     /// oras copy) copies every platform and the index itself, unchanged.
     pub platform: Option<Platform>,
+    /// Upload sessions an earlier run left open on the target, as a push takes them
+    /// ([`PushPlan::resume`]): for a blob the target still lacks, the copy asks how far the
+    /// session got and reads the source from there on.
+    pub resume: Vec<ResumableUpload>,
 }
 
 impl CopyPlan {

@@ -209,7 +209,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             bytes(plan.blobs.iter().map(|b| b.size).sum())
         );
     }
-    let uploads = UploadState::new(&target.registry, &target.repository);
+    let uploads = UploadState::of(&target);
     let mut plan = plan;
     plan.resume = uploads.resumable();
     let aliases = match &settings_key {
@@ -340,20 +340,11 @@ impl Rewrite<'_> {
 /// Keeps open upload sessions for a later run, and forgets them once their blob is in
 /// (and the key it was kept under while its digest was unknown, from `aliases`).
 fn keep_upload_state(uploads: &UploadState, aliases: &HashMap<Digest, Digest>, event: &Event) {
-    match event {
-        Event::UploadSession {
-            digest,
-            location,
-            committed,
-            ..
-        } => uploads.record(digest, location, *committed),
-        Event::UploadSessionClosed { digest, .. } => {
-            uploads.forget(digest);
-            if let Some(key) = aliases.get(digest) {
-                uploads.forget(key);
-            }
+    uploads.keep(event);
+    if let Event::UploadSessionClosed { digest, .. } = event {
+        if let Some(key) = aliases.get(digest) {
+            uploads.forget(key);
         }
-        _ => {}
     }
 }
 

@@ -175,8 +175,14 @@ fn in_flight() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) + 1
 }
 
-/// Plain bytes go to the compressor in blocks of exactly this size (the last one shorter).
+/// Plain bytes go to the gzip compressor in blocks of exactly this size (the last one
+/// shorter).
 const BLOCK: usize = 256 * 1024;
+
+/// Plain bytes go to zstd in reads of this size: its own block size, so each read yields
+/// about one compressed block and the pieces waiting to be sent stay small. (zstd's stream
+/// output does not depend on how its input is split.)
+const ZSTD_READ: usize = 128 * 1024;
 
 /// What the compressing thread hands the reader: compressed pieces in order, then `None`
 /// (or the error that stopped it).
@@ -187,12 +193,12 @@ fn gone<T>(_: T) -> io::Error {
     io::Error::other("the compressed bytes' reader went away")
 }
 
-/// Reads the next block of `input` into `block` (resized to what was read: short only at
-/// the end).
-fn read_block(input: &mut dyn Read, block: &mut Vec<u8>) -> io::Result<()> {
-    block.resize(BLOCK, 0);
+/// Reads the next `size` bytes of `input` into `block` (resized to what was read: short
+/// only at the end).
+fn read_block(input: &mut dyn Read, block: &mut Vec<u8>, size: usize) -> io::Result<()> {
+    block.resize(size, 0);
     let mut filled = 0;
-    while filled < BLOCK {
+    while filled < size {
         match input.read(&mut block[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
@@ -216,7 +222,7 @@ fn gzip_blocks(input: &mut dyn Read, level: u32, in_flight: usize, tx: &Pieces) 
     while !ended || !pending.is_empty() {
         if !ended && pending.len() < in_flight {
             let mut plain = spare.pop().unwrap_or_default();
-            read_block(input, &mut plain)?;
+            read_block(input, &mut plain, BLOCK)?;
             ended = plain.len() < BLOCK;
             let block = gzip.block(plain, ended);
             let (done, result) = std::sync::mpsc::sync_channel(1);
@@ -257,9 +263,9 @@ fn zstd_blocks(
 ) -> io::Result<()> {
     let mut plain = Vec::new();
     loop {
-        read_block(input, &mut plain)?;
+        read_block(input, &mut plain, ZSTD_READ)?;
         e.write_all(&plain)?;
-        if plain.len() < BLOCK {
+        if plain.len() < ZSTD_READ {
             return tx.send(Ok(Some(e.finish()?))).map_err(gone);
         }
         let piece = std::mem::take(e.get_mut());

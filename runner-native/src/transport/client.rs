@@ -24,10 +24,12 @@ pub const QUEUE: usize = 32;
 const READ_CHUNK: usize = 128 * 1024;
 
 /// What happened to a request, in order: `Head`, `Chunk`s, `End` — or `Failed`. `Sent`
-/// messages report request body bytes as they leave.
+/// messages report request body bytes as they leave (`Progress` only how many, where the
+/// core does not check them: [`Body::wants_bytes`]).
 #[derive(Debug)]
 pub enum Message {
     Sent(RequestId, Vec<u8>),
+    Progress(RequestId, u64),
     Head(RequestId, ResponseHead),
     Chunk(RequestId, Vec<u8>),
     End(RequestId),
@@ -184,6 +186,7 @@ impl Transport {
                             id,
                             tx: tx.clone(),
                             batch: Vec::with_capacity(SENT_BATCH),
+                            counted: (!req.body.wants_bytes()).then_some(0),
                             failed: source_failed.clone(),
                         };
                         builder
@@ -282,6 +285,9 @@ struct ReportingReader<R> {
     id: RequestId,
     tx: Sender<Message>,
     batch: Vec<u8>,
+    /// Bytes read but not yet reported, where only their number is reported (the bytes
+    /// are then not gathered in `batch`).
+    counted: Option<u64>,
     failed: Arc<AtomicBool>,
 }
 
@@ -303,8 +309,16 @@ impl<R: Read> Read for ReportingReader<R> {
         if let Some(r) = &mut self.remaining {
             *r = r.saturating_sub(n as u64);
         }
-        self.batch.extend_from_slice(&buf[..n]);
         let ended = self.remaining == Some(0) || (n == 0 && !buf.is_empty());
+        if let Some(counted) = &mut self.counted {
+            *counted += n as u64;
+            if (ended || *counted >= SENT_BATCH as u64) && *counted > 0 {
+                let _ = self.tx.send_blocking(Message::Progress(self.id, *counted));
+                *counted = 0;
+            }
+            return Ok(n);
+        }
+        self.batch.extend_from_slice(&buf[..n]);
         if ended || self.batch.len() >= SENT_BATCH {
             let data = std::mem::replace(&mut self.batch, Vec::with_capacity(SENT_BATCH));
             if !data.is_empty() {

@@ -27,6 +27,7 @@ use crate::history::Recorder;
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, push_done_event, Display, ProgressMode, Totals};
 use crate::transport::{Message, NoBodies, Transport};
+use crate::upload_state::UploadState;
 use pipes::Pipes;
 
 pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
@@ -78,6 +79,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         target: dst.clone(),
         target_config: target_config.clone(),
         platform,
+        resume: UploadState::of(&dst).resumable(),
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
@@ -250,6 +252,8 @@ pub(crate) async fn run_copy(
     let (src_tx, src_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
     let (dst_tx, dst_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
     let mut pipes = Pipes::new();
+    // Its upload sessions are kept as a push's are, so a copy run again resumes them.
+    let uploads = UploadState::of(dst);
     // The timer the last drain named; an input clears it (the drain after it names it again).
     let mut timer = None;
     loop {
@@ -272,7 +276,12 @@ pub(crate) async fn run_copy(
                 Output::BodyData(id, data) => pipes.data(id, data),
                 Output::BodyEnd(id) => pipes.end(id),
                 Output::BodyFailed(id, message) => pipes.fail(id, message),
-                Output::Event(e) => show(e, (src, dst), display, history),
+                Output::Event(e) => {
+                    if let Event::Push(e) = &e {
+                        uploads.keep(e);
+                    }
+                    show(e, (src, dst), display, history)
+                }
                 Output::Timeout(at) => timer = Some(at),
                 Output::Finished(result) => return result,
             }

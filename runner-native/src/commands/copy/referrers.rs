@@ -18,6 +18,7 @@ use crate::exit_code::CliError;
 use crate::output::errln;
 use crate::progress::ProgressMode;
 use crate::transport::Transport;
+use crate::upload_state::UploadState;
 
 /// One end of the copy: the image there, and how to reach its registry.
 pub(crate) struct End<'a> {
@@ -63,6 +64,7 @@ pub(crate) async fn carry(
             target: carry.target.clone(),
             target_config: target.config.clone(),
             platform: None,
+            resume: UploadState::of(&carry.target).resumable(),
         };
         let copy = Copy::new(plan, config.clone(), Instant::ZERO);
         // The referrer's copy is shown as one line; its blobs are small.

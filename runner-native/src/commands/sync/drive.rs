@@ -21,6 +21,7 @@ use crate::commands::copy::referrers::{carry, End};
 use crate::commands::copy::run_copy_quietly;
 use crate::exit_code::CliError;
 use crate::progress::ProgressMode;
+use crate::upload_state::UploadState;
 
 /// What the images are synced with.
 pub(super) struct Work<'a> {
@@ -209,6 +210,8 @@ async fn copy_one(
         target: image.target.clone(),
         target_config: target.config.clone(),
         platform: item.platform.clone(),
+        // The sessions an interrupted sync (or copy, or push) left there.
+        resume: UploadState::of(&image.target).resumable(),
     };
     let mut config = work.config.clone();
     config.transfer.jobs = start.jobs;

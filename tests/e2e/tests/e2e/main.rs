@@ -16,6 +16,7 @@ mod config;
 mod conventions;
 mod copy;
 mod copy_places;
+mod copy_resume;
 mod credential_routing;
 mod credentials;
 mod every_host;
