@@ -36,6 +36,12 @@
 //                       fraction) and take the screenshot "-pushing" (observed, never slept for)
 //   TUG_NARROW_CHECK=1  after the push, at a phone's width (375 px), report the page's words, what
 //                       overflows sideways and every button's name (report.narrow), screenshot "-narrow"
+//   TUG_RENDER_COUNTS=1 count the page's style recalculations and layouts during the push (click →
+//                       outcome; CDP Performance metrics): report.renderCounts { styles, layouts, ms }
+//   TUG_PROFILE_DIR     profile the push (click → outcome): CPU seconds per chromium process and
+//                       thread (report.profile.cpu); with TUG_PROFILE_PAGE=1 also a CPU profile of the
+//                       page's main thread (DIR/page.cpuprofile; report.profile.page: the functions
+//                       with most self time), with TUG_PROFILE_TRACE=1 a chromium trace (DIR/trace.json)
 //   TUG_TIMEOUT_MS      how long a push may take (default 120000)
 //   TUG_CHROMIUM        the browser (default /usr/bin/chromium)
 // Exit status 0 when the page reached an outcome (whatever it was: the caller judges it),
@@ -45,6 +51,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { cpuBetween, processTree, startPageProfile, startTrace, stopPageProfile } from './profile.mjs';
 
 const env = process.env;
 
@@ -200,11 +207,27 @@ async function main() {
           }, { once: true });
         }, Number(env.TUG_SAMPLE_MS));
       }
+      const profileDir = env.TUG_PROFILE_DIR;
+      let profiler = null;
+      let cpuBefore = null;
+      if (profileDir) {
+        mkdirSync(profileDir, { recursive: true });
+        if (env.TUG_PROFILE_TRACE === '1') report.traced = await startTrace(context, page, profileDir);
+        else if (env.TUG_PROFILE_PAGE === '1') profiler = await startPageProfile(context, page);
+        cpuBefore = processTree();
+      }
+      const counts = env.TUG_RENDER_COUNTS === '1' ? await renderCounter(context, page) : null;
       const t0 = Date.now();
       await page.click('#push');
       if (env.TUG_SHOT_MIDWAY === '1') await midway(page, shot, report, outcome);
       await outcome();
       report.timings.pushMs = Date.now() - t0;
+      if (counts) report.renderCounts = await counts();
+      if (profileDir) {
+        report.profile = { cpu: cpuBetween(cpuBefore, processTree()) };
+        if (profiler) report.profile.page = await stopPageProfile(profiler, profileDir);
+        if (report.traced) await context.browser().stopTracing();
+      }
       if (env.TUG_SAMPLE_MS) {
         report.samples = await page.evaluate(() => {
           clearInterval(window.__tugSampler);
@@ -274,6 +297,23 @@ async function main() {
     rmSync(profile, { recursive: true, force: true });
   }
   process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+// TUG_RENDER_COUNTS: the page's style recalculations and layouts from now until the returned
+// function is called (CDP Performance metrics), and the milliseconds between.
+async function renderCounter(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const read = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+    return { styles: m.RecalcStyleCount, layouts: m.LayoutCount, at: performance.now() };
+  };
+  const before = await read();
+  return async () => {
+    const after = await read();
+    return { styles: after.styles - before.styles, layouts: after.layouts - before.layouts, ms: Math.round(after.at - before.at) };
+  };
 }
 
 // TUG_SHOT_MIDWAY: waits (polling each animation frame) for the page to show the push midway

@@ -9,6 +9,7 @@ import { History } from './history.js';
 import { Sessions } from './sessions.js';
 import { initPull } from './pull.js';
 import { BlobTimings } from './blob-timings.js';
+import { Pulse } from './pulse.js';
 import { exportJson, historyRows } from './history-view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -362,6 +363,7 @@ function ensureRow(digest, label, size) {
 }
 
 function setRow(row, cls, text, sent, size) {
+  row.pending = null;
   row.item.className = `blob ${cls}`;
   row.status.textContent = text;
   if (size !== undefined && size > 0) {
@@ -370,6 +372,19 @@ function setRow(row, cls, text, sent, size) {
   } else if (size === 0) {
     row.bar.max = 1;
     row.bar.value = sent === undefined ? 0 : 1;
+  }
+}
+
+/** Like setRow, drawn at the next redraw tick (a blob's progress comes every 200 ms: drawing
+ *  it at once would make a frame of its own). */
+function setRowLater(row, ...args) {
+  row.pending = args;
+}
+
+/** Draws the rows' progress noted since the last tick. */
+function flushRows() {
+  for (const row of state.rows.values()) {
+    if (row.pending) setRow(row, ...row.pending);
   }
 }
 
@@ -390,7 +405,7 @@ function onEvent(ev) {
     }
     case 'blob_progress': {
       const row = rowOf(ev);
-      if (row) setRow(row, 'uploading', `${formatBytes(ev.sent)} of ${formatBytes(ev.size)}`, ev.sent, ev.size);
+      if (row) setRowLater(row, 'uploading', `${formatBytes(ev.sent)} of ${formatBytes(ev.size)}`, ev.sent, ev.size);
       break;
     }
     case 'blob_committed': {
@@ -438,7 +453,6 @@ function onEvent(ev) {
         etaMs: Number.isFinite(ev.eta_ms) ? ev.eta_ms : null,
         at: performance.now(),
       };
-      renderOverall();
       break;
     }
     default:
@@ -446,8 +460,9 @@ function onEvent(ev) {
   }
 }
 
-// How often the overall figures are redrawn while a push runs, events or not (the CLI's
-// progress line redraws at this pace too): the ETA counts down between the core's reports.
+// How often the progress (overall figures, blob rows, the status dot) is redrawn while a push
+// runs, events or not (the CLI's progress line redraws at this pace too): the ETA counts down
+// between the core's reports. Progress events only note what to draw: one frame per tick.
 const REDRAW_MS = 250;
 
 /** Draws the overall bytes, rate and ETA from the last progress report. */
@@ -475,7 +490,13 @@ async function startPush(dest, options) {
   setStatus('working', `Pushing to ${dest.display}…`);
   const started = performance.now();
   state.progress = null;
-  const redraw = setInterval(renderOverall, REDRAW_MS);
+  const pulse = new Pulse($('status'));
+  const tick = () => {
+    renderOverall();
+    flushRows();
+    pulse.step();
+  };
+  const redraw = setInterval(tick, REDRAW_MS);
   const context = {
     registry: dest.origin,
     pageOrigin: window.location.origin,
@@ -506,6 +527,7 @@ async function startPush(dest, options) {
       onEvent(ev);
     });
     const result = await state.handle.done;
+    tick(); // the last figures the core reported
     const duration = result.durationMs ?? performance.now() - started;
     for (const row of state.rows.values()) {
       if (row.item.classList.contains('waiting')) setRow(row, 'skipped', 'already in the registry', 1, 0);
@@ -536,6 +558,7 @@ async function startPush(dest, options) {
     ended = { ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() };
   } finally {
     clearInterval(redraw);
+    pulse.stop();
     state.handle = null;
     state.running = false;
     $('cancel').disabled = true;

@@ -8,6 +8,7 @@ import { formatBytes, formatDuration, formatRate, formatTime } from './format.js
 import { FieldError, parseDestination } from './target.js';
 import { cleanMessage, explain } from './explain.js';
 import { BlobTimings } from './blob-timings.js';
+import { Pulse } from './pulse.js';
 import { canPickFile, pickFile, registerDownloads, streamedDownload } from './save-target.js';
 
 const $ = (id) => document.getElementById(id);
@@ -56,7 +57,6 @@ export function initPull({ engine, remember }) {
         etaMs: Number.isFinite(ev.eta_ms) ? ev.eta_ms : null,
         at: performance.now(),
       };
-      render();
     } else if (ev.event === 'platform_chosen') {
       setStatus('working', `Pulling ${ev.platform}…`);
     } else if (ev.event === 'retrying') {
@@ -173,7 +173,12 @@ export function initPull({ engine, remember }) {
     $('pull-overall').hidden = false;
     $('pull-bar').value = 0;
     for (const id of ['pull-bytes', 'pull-speed', 'pull-eta']) $(id).textContent = '';
-    const redraw = setInterval(render, REDRAW_MS);
+    const pulse = new Pulse($('pull-status'));
+    // Progress events only note the figures: the tick draws them (one frame per tick).
+    const redraw = setInterval(() => {
+      render();
+      pulse.step();
+    }, REDRAW_MS);
     const context = { registry: dest.origin, pageOrigin: window.location.origin, repository: dest.repository, plainHttp: dest.plainHttp, target: dest.target, operation: 'pull' };
     const started = performance.now();
     const record = { command: 'pull', time: new Date().toISOString(), target: dest.display, format, registryUrl: $('registry-url').value.trim(), repository: $('pull-ref').value.trim() };
@@ -189,6 +194,7 @@ export function initPull({ engine, remember }) {
       state.handle = tug.pull(dest.target, { ...registryOptions(dest), platform, format, output }, (ev) => { timings.onEvent(ev); onEvent(ev); });
       output = null; // tug-wasm owns it now: it closes or aborts it
       const result = await state.handle.done;
+      render(); // the last figures the core reported
       const duration = result.durationMs ?? performance.now() - started;
       const bar = $('pull-bar');
       bar.value = bar.max;
@@ -212,6 +218,7 @@ export function initPull({ engine, remember }) {
       await remember({ ...record, durationMs: performance.now() - started, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(e?.message ?? String(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() });
     } finally {
       clearInterval(redraw);
+      pulse.stop();
       state.handle = null;
       state.running = false;
       $('pull').disabled = false;

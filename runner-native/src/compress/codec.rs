@@ -9,6 +9,7 @@ use tug_core::archive::Compression;
 use tug_core::Digest;
 
 use super::parallel_gzip::ParallelGzip;
+use super::read_ahead::{read_block, Blocks};
 
 /// What `--compress` (or `compress` in the config file) says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -155,7 +156,8 @@ impl Settings {
             .spawn(move || {
                 let ended = match zstd {
                     None => gzip_blocks(&mut input, level, in_flight, &tx),
-                    Some(e) => zstd_blocks(&mut input, e, &tx),
+                    Some(e) => Blocks::start(input, ZSTD_READ)
+                        .and_then(|blocks| zstd_blocks(&blocks, e, &tx)),
                 };
                 // An error goes to the reader; a reader that is gone hears nothing.
                 let _ = tx.send(ended.map(|()| None));
@@ -191,23 +193,6 @@ type Pieces = std::sync::mpsc::SyncSender<io::Result<Option<Vec<u8>>>>;
 /// The reader went away: stop compressing.
 fn gone<T>(_: T) -> io::Error {
     io::Error::other("the compressed bytes' reader went away")
-}
-
-/// Reads the next `size` bytes of `input` into `block` (resized to what was read: short
-/// only at the end).
-fn read_block(input: &mut dyn Read, block: &mut Vec<u8>, size: usize) -> io::Result<()> {
-    block.resize(size, 0);
-    let mut filled = 0;
-    while filled < size {
-        match input.read(&mut block[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    block.truncate(filled);
-    Ok(())
 }
 
 /// gzip: blocks are read (and checked) here in order, deflated on the shared compressing
@@ -252,20 +237,20 @@ fn gzip_blocks(input: &mut dyn Read, level: u32, in_flight: usize, tx: &Pieces) 
     Ok(())
 }
 
-/// zstd: one stream on this thread, fed in blocks. (It keeps to one thread: on one core it
-/// outruns the link, and its own worker threads quadrupled peak memory here without making
-/// a push faster; reading the layer on another thread ahead of it did not make it faster
-/// either, and cost memory.)
+/// zstd: one stream on this thread, fed in blocks read ahead on another ([`Blocks`]). (The
+/// stream keeps to one thread: on one core it outruns the link, and zstd's own worker threads
+/// quadrupled peak memory here and make other bytes.)
 fn zstd_blocks(
-    input: &mut dyn Read,
+    blocks: &Blocks,
     mut e: zstd::stream::write::Encoder<'static, Vec<u8>>,
     tx: &Pieces,
 ) -> io::Result<()> {
-    let mut plain = Vec::new();
     loop {
-        read_block(input, &mut plain, ZSTD_READ)?;
+        let plain = blocks.next()?;
         e.write_all(&plain)?;
-        if plain.len() < ZSTD_READ {
+        let last = plain.len() < ZSTD_READ;
+        blocks.give_back(plain);
+        if last {
             return tx.send(Ok(Some(e.finish()?))).map_err(gone);
         }
         let piece = std::mem::take(e.get_mut());

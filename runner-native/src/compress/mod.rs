@@ -28,5 +28,6 @@ pub mod first_pass;
 pub mod parallel_gzip;
 pub mod phase;
 pub mod plan;
+mod read_ahead;
 pub mod status;
 pub mod stream;
