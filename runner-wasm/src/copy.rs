@@ -138,6 +138,7 @@ pub async fn run(
                     source,
                     labels,
                     bytes,
+                    ..
                 }) => listener.emit(Some(json!({
                     "event": "planned",
                     "source": source,
