@@ -109,6 +109,7 @@ impl copy::Event {
                 source,
                 labels,
                 bytes,
+                ..
             } => Some(json!({
                 "event": "planned", "source": source, "blobs": labels.len(), "bytes": bytes,
             })),

@@ -157,7 +157,7 @@ async fn finish(
 
 /// What the pull hands the archive writer: the manifests, then each verified blob.
 enum ToArchive {
-    Start(PulledImage),
+    Start(Box<PulledImage>),
     Blob(Digest, web_sys::Blob),
 }
 
@@ -246,7 +246,7 @@ async fn run_streamed(
                     if !started && matches!(e, Event::BlobStarted { .. }) {
                         started = true;
                         if let Some(image) = pull.images().next().cloned() {
-                            let _ = sink.to_archive.unbounded_send(ToArchive::Start(image));
+                            let _ = sink.to_archive.unbounded_send(ToArchive::Start(Box::new(image)));
                         }
                     }
                     listener.emit(pull_event(&e));

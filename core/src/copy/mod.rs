@@ -87,6 +87,9 @@ pub enum Event {
     Planned {
         /// The source read (a mirror or the source registry).
         source: String,
+        /// Which of the plan's sources it is: what is attached to the image (its
+        /// referrers) is read there too.
+        source_index: usize,
         /// Display labels of the push plan's blobs (`config`, `layer 1/3`), in plan order.
         labels: Vec<String>,
         /// The blobs' sizes summed.
@@ -330,6 +333,7 @@ impl Copy {
         }
         self.event(Event::Planned {
             source: from.reference.registry.clone(),
+            source_index: source,
             labels,
             bytes: plan.blobs.iter().map(|b| b.size).sum(),
         });

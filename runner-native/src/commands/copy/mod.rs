@@ -178,8 +178,7 @@ fn side_credentials(
 pub(crate) struct Sides<'a> {
     pub(crate) sources: &'a [Transport],
     pub(crate) target: &'a Transport,
-    /// The last source the copy sent to: the one it read the image from (the core asks a
-    /// mirror first and the next source only when one gives way).
+    /// The source the copy read the image from, as its `Planned` event names it.
     pub(crate) read_from: Cell<usize>,
 }
 
@@ -195,10 +194,7 @@ impl<'a> Sides<'a> {
 
     fn of(&self, side: Side) -> &Transport {
         match side {
-            Side::Source(i) => {
-                self.read_from.set(self.read_from.get().max(i));
-                self.sources.get(i).unwrap_or(self.target)
-            }
+            Side::Source(i) => self.sources.get(i).unwrap_or(self.target),
             Side::Target => self.target,
         }
     }
@@ -277,8 +273,10 @@ pub(crate) async fn run_copy(
                 Output::BodyEnd(id) => pipes.end(id),
                 Output::BodyFailed(id, message) => pipes.fail(id, message),
                 Output::Event(e) => {
-                    if let Event::Push(e) = &e {
-                        uploads.keep(e);
+                    match &e {
+                        Event::Push(e) => uploads.keep(e),
+                        Event::Planned { source_index, .. } => sides.read_from.set(*source_index),
+                        _ => {}
                     }
                     show(e, (src, dst), display, history)
                 }

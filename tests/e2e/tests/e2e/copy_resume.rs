@@ -8,6 +8,7 @@ use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
 use tug_testkit::{FaultProxy, FixtureImage, ImageSpec, ProxiedRequest, Registry, Tug};
 
 use crate::common::{hermetic, kill_at_chunk, push};
+use crate::resume::committed;
 
 const LAYER: u64 = 64 << 20;
 const CHUNK: u64 = 1 << 20;
@@ -20,20 +21,6 @@ fn chunked(dir: &Path, args: &[&str]) -> Tug {
         .env("TUG_MONOLITHIC_MAX", "0")
         .args(args)
         .args(["--plain-http", "-j", "1"])
-}
-
-/// The bytes the upload state file records as committed (0 when it records no session).
-fn committed(state: &Path) -> u64 {
-    let Ok(bytes) = std::fs::read(state.join("uploads.json")) else {
-        return 0;
-    };
-    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    v.as_object()
-        .into_iter()
-        .flat_map(|o| o.values())
-        .filter_map(|e| e["committed"].as_u64())
-        .max()
-        .unwrap_or(0)
 }
 
 /// The upload session and first byte of each `PATCH` the registry answered, in order.

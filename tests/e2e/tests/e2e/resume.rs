@@ -25,7 +25,7 @@ fn chunked_push(dir: &std::path::Path) -> Tug {
 }
 
 /// The bytes the upload state file records as committed (0 when it records no session).
-fn committed(state: &std::path::Path) -> u64 {
+pub(crate) fn committed(state: &std::path::Path) -> u64 {
     let Ok(bytes) = std::fs::read(state.join("uploads.json")) else {
         return 0;
     };
