@@ -1,13 +1,12 @@
-//! OCI layout directories: reading one for a push (the core's `SourceResolver` asks for
-//! the files) and writing a pulled image into one (blobs land only once the core verified
-//! them).
+//! OCI layout directories: one read for a push as the core's resolver asks, and one written
+//! by a pull (each blob lands only once the core verified it).
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use tokio::io::AsyncReadExt as _;
 use tug_core::archive::{pulled_layout, ResolveStep, SourceContents, SourceResolver};
 use tug_core::pull::{BlobSink, PullReport};
@@ -19,16 +18,18 @@ pub async fn read(dir: &Path) -> anyhow::Result<SourceContents> {
     loop {
         match resolver.poll()? {
             ResolveStep::ReadFile { path, max_len } => {
-                let data = match tokio::fs::File::open(dir.join(&path)).await {
-                    Ok(file) => {
-                        let mut data = Vec::new();
-                        file.take(max_len).read_to_end(&mut data).await?;
-                        Some(data)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                    Err(e) => bail!("{}: {e}", dir.join(&path).display()),
+                let mut data = Vec::new();
+                let found = match tokio::fs::File::open(dir.join(&path)).await {
+                    Ok(file) => file
+                        .take(max_len)
+                        .read_to_end(&mut data)
+                        .await
+                        .map(|_| true),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(e),
                 };
-                resolver.handle_file(&path, data.as_deref())?;
+                let found = found.with_context(|| dir.join(&path).display().to_string())?;
+                resolver.handle_file(&path, found.then_some(&data[..]))?;
             }
             ResolveStep::Stat { path } => {
                 let size = tokio::fs::metadata(dir.join(&path)).await.ok();
@@ -47,52 +48,38 @@ pub struct PulledLayout {
 }
 
 impl PulledLayout {
-    /// Creates the layout directory `dir` (and its `blobs/sha256`).
-    pub fn create(dir: &Path) -> io::Result<PulledLayout> {
-        fs::create_dir_all(dir.join("blobs/sha256"))?;
-        Ok(PulledLayout {
-            dir: dir.to_owned(),
-            writing: HashMap::new(),
-        })
+    pub fn new(dir: &Path) -> PulledLayout {
+        let (dir, writing) = (dir.to_owned(), HashMap::new());
+        PulledLayout { dir, writing }
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let alg = digest.algorithm().name();
-        self.dir.join("blobs").join(alg).join(digest.hex())
-    }
-
-    fn temp_path(&self, digest: &Digest) -> PathBuf {
-        let alg = digest.algorithm().name();
-        let name = format!(".partial-{}", digest.hex());
-        self.dir.join("blobs").join(alg).join(name)
+    /// Where blob `digest` lands (its directory created), or its temporary file.
+    fn path(&self, digest: &Digest, temporary: bool) -> io::Result<PathBuf> {
+        let dir = self.dir.join("blobs").join(digest.algorithm().name());
+        fs::create_dir_all(&dir)?;
+        let prefix = if temporary { ".partial-" } else { "" };
+        Ok(dir.join(format!("{prefix}{}", digest.hex())))
     }
 
     /// Blob `digest`'s temporary file, created at its first write (or commit, when empty).
     fn temp_file(&mut self, digest: &Digest) -> io::Result<&mut File> {
-        let path = self.temp_path(digest);
-        match self.writing.entry(digest.clone()) {
-            Entry::Occupied(open) => Ok(open.into_mut()),
-            Entry::Vacant(new) => {
-                fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-                Ok(new.insert(File::create(path)?))
-            }
-        }
+        let path = self.path(digest, true)?;
+        Ok(match self.writing.entry(digest.clone()) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(new) => new.insert(File::create(path)?),
+        })
     }
 
     /// Stores the pulled manifests and names the image `tag` in `index.json`.
     pub fn finish(&self, report: &PullReport, tag: &str) -> io::Result<()> {
         let manifests = report.images.iter().map(|i| &i.manifest);
         for m in std::iter::once(&report.root).chain(manifests) {
-            fs::create_dir_all(self.blob_path(&m.digest).parent().unwrap_or(&self.dir))?;
-            fs::write(self.blob_path(&m.digest), &m.bytes)?;
+            fs::write(self.path(&m.digest, false)?, &m.bytes)?;
         }
-        let root = &report.root;
+        let (root, layout) = (&report.root, pulled_layout::OCI_LAYOUT_CONTENT);
         let size = root.bytes.len() as u64;
         let index = pulled_layout::index_json(&root.media_type, &root.digest, size, tag);
-        fs::write(
-            self.dir.join("oci-layout"),
-            pulled_layout::OCI_LAYOUT_CONTENT,
-        )?;
+        fs::write(self.dir.join("oci-layout"), layout)?;
         fs::write(self.dir.join("index.json"), index)
     }
 }
@@ -109,11 +96,11 @@ impl BlobSink for PulledLayout {
     fn commit(&mut self, digest: &Digest) -> io::Result<()> {
         self.temp_file(digest)?.sync_all()?;
         self.writing.remove(digest);
-        fs::rename(self.temp_path(digest), self.blob_path(digest))
+        fs::rename(self.path(digest, true)?, self.path(digest, false)?)
     }
 
     fn discard(&mut self, digest: &Digest) {
         self.writing.remove(digest);
-        let _ = fs::remove_file(self.temp_path(digest));
+        let _ = self.path(digest, true).map(fs::remove_file);
     }
 }

@@ -2,202 +2,232 @@
 //! and pull images. Every protocol decision (requests, statuses, auth, retries, progress)
 //! is the core's; this program carries bytes and time, and prints the core's events as
 //! JSON lines on standard error.
-//!
-//! ```text
-//! tug-tokio-runner push LAYOUT IMAGE [--name NAME] [OPTIONS]   an OCI layout to a registry
-//! tug-tokio-runner pull IMAGE LAYOUT [OPTIONS]                 an image into an OCI layout
-//! OPTIONS: --user USER --password PASSWORD --ca PEM-FILE --plain-http
-//! ```
 
-mod drive;
 mod layout;
 mod transport;
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
+use clap::Parser;
 use tokio::time::Instant as Clock;
 use tug_core::archive::BlobLocation;
-use tug_core::{pull, push, Credentials, Instant, Platform, Reference, RegistryConfig};
+use tug_core::http::{Request, RequestId};
+use tug_core::{pull, push, Credentials, Input, Instant, Operation, Platform, Reference};
 
-use crate::drive::{drive, Io};
 use crate::layout::PulledLayout;
-use crate::transport::Transport;
+use crate::transport::{Message, Transport};
 
-/// The command line: a command, its two places, and options.
-struct Args {
-    command: String,
-    places: Vec<String>,
-    name: Option<String>,
-    credentials: Option<Credentials>,
+/// Pushes an OCI layout to a registry, or pulls an image into one.
+#[derive(Parser)]
+#[command(name = "tug-tokio-runner")]
+enum Command {
+    /// Pushes the layout's image (the one named `--name`, or its only one) to IMAGE.
+    Push {
+        layout: PathBuf,
+        #[arg(value_parser = Reference::parse_registry)]
+        image: Reference,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        registry: Registry,
+    },
+    /// Pulls IMAGE (for this machine's platform) into a layout, named by its tag.
+    Pull {
+        #[arg(value_parser = Reference::parse_registry)]
+        image: Reference,
+        layout: PathBuf,
+        #[command(flatten)]
+        registry: Registry,
+    },
+}
+
+/// How to reach the registry.
+#[derive(clap::Args)]
+struct Registry {
+    #[arg(long, requires = "password")]
+    user: Option<String>,
+    #[arg(long, requires = "user")]
+    password: Option<String>,
+    /// A PEM file of certificates to trust besides the system's.
+    #[arg(long)]
     ca: Option<PathBuf>,
+    /// Plain HTTP; otherwise the core picks (HTTPS, falling back to HTTP on loopback).
+    #[arg(long)]
     plain_http: bool,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let mut words = std::env::args().skip(1);
-    let command = words
-        .next()
-        .context("usage: tug-tokio-runner push|pull ...")?;
-    let (mut places, mut name, mut user, mut password, mut ca) = (vec![], None, None, None, None);
-    let mut plain_http = false;
-    while let Some(word) = words.next() {
-        let mut value = || {
-            words
-                .next()
-                .with_context(|| format!("{word} needs a value"))
+impl Registry {
+    /// The core's registry settings for `image`, and a transport reading `blob_files`.
+    fn config(self, image: &Reference, files: Vec<PathBuf>) -> anyhow::Result<(Config, Transport)> {
+        let config = tug_core::RegistryConfig {
+            scheme: image.scheme(self.plain_http.then_some(true)),
+            credentials: (self.user.zip(self.password))
+                .map(|(username, password)| Credentials { username, password }),
+            user_agent: "tug-tokio-runner".into(),
+            ..Default::default()
         };
-        match word.as_str() {
-            "--name" => name = Some(value()?),
-            "--user" => user = Some(value()?),
-            "--password" => password = Some(value()?),
-            "--ca" => ca = Some(PathBuf::from(value()?)),
-            "--plain-http" => plain_http = true,
-            _ if word.starts_with("--") => bail!("unknown option {word}"),
-            _ => places.push(word),
-        }
-    }
-    let credentials = match (user, password) {
-        (Some(username), Some(password)) => Some(Credentials { username, password }),
-        (None, None) => None,
-        _ => bail!("--user and --password go together"),
-    };
-    if places.len() != 2 {
-        bail!("{command} takes two places, not {}", places.len());
-    }
-    Ok(Args {
-        command,
-        places,
-        name,
-        credentials,
-        ca,
-        plain_http,
-    })
-}
-
-/// How to reach `image`'s registry: the core picks the scheme (HTTPS, with the plain-HTTP
-/// fallback on loopback) unless `--plain-http`.
-fn registry_config(image: &Reference, args: &Args) -> RegistryConfig {
-    RegistryConfig {
-        scheme: image.scheme(args.plain_http.then_some(true)),
-        credentials: args.credentials.clone(),
-        user_agent: "tug-tokio-runner".into(),
-        ..RegistryConfig::default()
+        Ok((config, Transport::new(self.ca.as_deref(), files)?))
     }
 }
 
-/// Pushes the image of the layout `dir` (the one named `--name`, or its only one) to `image`.
-async fn push(args: &Args, dir: &Path, image: &Reference) -> anyhow::Result<()> {
-    let contents = layout::read(dir).await?;
-    let selection = contents.select_for_push(args.name.as_deref())?;
-    let built = selection.push_plan(image);
-    let mut files = Vec::new();
-    for blob in &built.sources {
-        match &blob.location {
-            BlobLocation::File { path } => files.push(dir.join(path)),
-            other => bail!(
-                "blob {} is not a file of the layout: {other:?}",
-                blob.digest
-            ),
-        }
-    }
-    let transport = Transport::new(args.ca.as_deref(), files)?;
-    let config = push::PushConfig {
-        registry: registry_config(image, args),
-        ..Default::default()
-    };
-    let op = push::Push::new(built.plan, config, Instant::ZERO);
-    let report = drive(op, Clock::now(), transport, |op, io: &mut Io| {
-        while let Some(output) = op.poll() {
-            match output {
-                push::Output::Send(req) => io.send(req),
-                push::Output::Abort(id) => io.abort(id),
-                push::Output::Event(event) => show(event.json()),
-                push::Output::Timeout(at) => io.wake_at(at),
-                push::Output::Finished(result) => return Some(result),
-            }
-        }
-        None
-    })
-    .await?;
-    println!(
-        "pushed {image}@{} ({} blobs uploaded, {} retries)",
-        report.manifest_digest, report.blobs_uploaded, report.retries
-    );
-    Ok(())
+type Config = tug_core::RegistryConfig;
+
+/// What an operation's output asks of the driving loop.
+enum Step<R> {
+    Send(Request),
+    Abort(RequestId),
+    Show(Option<serde_json::Value>),
+    WakeAt(Instant),
+    Done(R),
 }
 
-/// Pulls `image` (for this machine's platform) into the layout `dir`, named by its tag.
-async fn pull(args: &Args, image: &Reference, dir: &Path) -> anyhow::Result<()> {
-    let mut sink = PulledLayout::create(dir)?;
-    let plan = pull::PullPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        platform: Platform::default_for_arch(std::env::consts::ARCH),
-        all_platforms: false,
-        have: Vec::new(),
-        manifests_only: false,
-    };
-    let config = pull::PullConfig {
-        registry: registry_config(image, args),
-        ..Default::default()
-    };
-    let op = pull::Pull::new(plan, config, Instant::ZERO);
-    let transport = Transport::new(args.ca.as_deref(), Vec::new())?;
-    let mut sink_error = None;
-    let result = drive(op, Clock::now(), transport, |op, io: &mut Io| {
-        while let Some(output) = op.poll() {
-            // Blob bytes go to the layout; everything else is for the loop.
-            let output = match output.store_in(&mut sink) {
-                Ok(Some(output)) => output,
-                Ok(None) => continue,
-                Err(e) => {
-                    sink_error = Some(e);
-                    op.cancel();
-                    continue;
+/// Runs `op` until `next` (its next output as a step; `None`: wait for an input) says it is
+/// done; then stops whatever is still in flight. Ctrl-C cancels the operation.
+async fn drive<O: Operation, R>(
+    mut op: O,
+    transport: Transport,
+    mut next: impl FnMut(&mut O) -> Option<Step<R>>,
+) -> R {
+    let origin = Clock::now();
+    // A full queue holds the request tasks back.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let mut in_flight = HashMap::new();
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let mut timer = None;
+        while let Some(step) = next(&mut op) {
+            match step {
+                Step::Send(req) => drop(in_flight.insert(req.id, transport.spawn(req, tx.clone()))),
+                Step::Abort(id) => in_flight.remove(&id).iter().for_each(|t| t.abort()),
+                Step::Show(event) => event.iter().for_each(|e| eprintln!("{e}")),
+                Step::WakeAt(at) => timer = Some(origin + at.since_origin()),
+                Step::Done(result) => {
+                    in_flight.values().for_each(|t| t.abort());
+                    return result;
                 }
-            };
-            match output {
-                pull::Output::Send(req) => io.send(req),
-                pull::Output::Abort(id) => io.abort(id),
-                pull::Output::Event(event) => show(event.json()),
-                pull::Output::Timeout(at) => io.wake_at(at),
-                pull::Output::Finished(result) => return Some(result),
-                _ => {}
             }
         }
-        None
-    })
-    .await;
-    if let Some(e) = sink_error {
-        bail!("{}: {e}", dir.display());
-    }
-    let report = result?;
-    sink.finish(&report, &image.manifest_ref())?;
-    println!(
-        "pulled {image}@{} ({} blobs downloaded, {} retries)",
-        report.root.digest, report.blobs_downloaded, report.retries
-    );
-    Ok(())
-}
-
-/// Prints one of the core's events as a JSON line.
-fn show(event: Option<serde_json::Value>) {
-    if let Some(event) = event {
-        eprintln!("{event}");
+        let message = tokio::select! {
+            // We hold a sender: the channel never closes while we wait.
+            message = rx.recv() => message,
+            () = tokio::time::sleep_until(timer.unwrap_or(origin)), if timer.is_some() => None,
+            _ = &mut interrupt => {
+                op.cancel();
+                continue;
+            }
+        };
+        if let Some(Message::End(id) | Message::Failed(id, _)) = &message {
+            in_flight.remove(id);
+        }
+        let now = Instant::from_duration(origin.elapsed());
+        let result = match message {
+            Some(Message::Sent(id, data)) => op.handle_input(now, Input::BodySent(id, &data)),
+            Some(Message::Head(id, head)) => op.handle_input(now, Input::Response(id, head)),
+            Some(Message::Chunk(id, data)) => op.handle_input(now, Input::BodyChunk(id, &data)),
+            Some(Message::End(id)) => op.handle_input(now, Input::BodyEnd(id)),
+            Some(Message::Failed(id, e)) => op.handle_input(now, Input::TransportError(id, e)),
+            None => op.handle_input(now, Input::Timeout),
+        };
+        // Inputs about requests the core gave up on are accepted: an error is a bug here.
+        debug_assert!(result.is_ok(), "runner misuse: {result:?}");
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
-    let place = |i: usize| args.places[i].as_str();
-    let reference =
-        |text: &str| Reference::parse_registry(text).with_context(|| format!("image {text}"));
-    match args.command.as_str() {
-        "push" => push(&args, Path::new(place(0)), &reference(place(1))?).await,
-        "pull" => pull(&args, &reference(place(0))?, Path::new(place(1))).await,
-        other => bail!("unknown command {other}: push or pull"),
+    match Command::parse() {
+        Command::Push {
+            layout,
+            image,
+            name,
+            registry,
+        } => {
+            let contents = layout::read(&layout).await?;
+            let built = contents.select_for_push(name.as_deref())?.push_plan(&image);
+            let mut files = Vec::new();
+            for blob in &built.sources {
+                match &blob.location {
+                    BlobLocation::File { path } => files.push(layout.join(path)),
+                    other => bail!("blob {} is not a layout file: {other:?}", blob.digest),
+                }
+            }
+            let (registry, transport) = registry.config(&image, files)?;
+            let config = push::PushConfig {
+                registry,
+                ..Default::default()
+            };
+            let op = push::Push::new(built.plan, config, Instant::ZERO);
+            let report = drive(op, transport, |op| {
+                Some(match op.poll()? {
+                    push::Output::Send(req) => Step::Send(req),
+                    push::Output::Abort(id) => Step::Abort(id),
+                    push::Output::Event(event) => Step::Show(event.json()),
+                    push::Output::Timeout(at) => Step::WakeAt(at),
+                    push::Output::Finished(result) => Step::Done(result),
+                })
+            });
+            let report = report.await?;
+            let (digest, blobs, retries) = (
+                report.manifest_digest,
+                report.blobs_uploaded,
+                report.retries,
+            );
+            println!("pushed {image}@{digest} ({blobs} blobs uploaded, {retries} retries)");
+        }
+        Command::Pull {
+            image,
+            layout,
+            registry,
+        } => {
+            let plan = pull::PullPlan {
+                registry: image.api_host().to_owned(),
+                repository: image.repository.clone(),
+                reference: image.manifest_ref(),
+                platform: Platform::default_for_arch(std::env::consts::ARCH),
+                all_platforms: false,
+                have: Vec::new(),
+                manifests_only: false,
+            };
+            let (registry, transport) = registry.config(&image, Vec::new())?;
+            let config = pull::PullConfig {
+                registry,
+                ..Default::default()
+            };
+            let op = pull::Pull::new(plan, config, Instant::ZERO);
+            let (mut sink, mut sink_error) = (PulledLayout::new(&layout), None);
+            let result = drive(op, transport, |op| loop {
+                // Blob bytes go to the layout; everything else is for the loop.
+                let output = match op.poll()?.store_in(&mut sink) {
+                    Ok(Some(output)) => output,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        sink_error = Some(e);
+                        op.cancel();
+                        continue;
+                    }
+                };
+                return Some(match output {
+                    pull::Output::Send(req) => Step::Send(req),
+                    pull::Output::Abort(id) => Step::Abort(id),
+                    pull::Output::Event(event) => Step::Show(event.json()),
+                    pull::Output::Timeout(at) => Step::WakeAt(at),
+                    pull::Output::Finished(result) => Step::Done(result),
+                    _ => continue,
+                });
+            });
+            let result = result.await;
+            if let Some(e) = sink_error {
+                bail!("{}: {e}", layout.display());
+            }
+            let report = result?;
+            sink.finish(&report, &image.manifest_ref())
+                .with_context(|| layout.display().to_string())?;
+            let (digest, blobs, retries) =
+                (&report.root.digest, report.blobs_downloaded, report.retries);
+            println!("pulled {image}@{digest} ({blobs} blobs downloaded, {retries} retries)");
+        }
     }
+    Ok(())
 }

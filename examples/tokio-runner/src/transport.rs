@@ -1,15 +1,14 @@
-//! Sending one request exactly as the core describes it, with reqwest, on its own task;
-//! what happens comes back as [`Message`]s. No redirects, no auth, no status handling:
-//! the core reads every response.
+//! One request sent exactly as the core describes it, with reqwest, on its own task; what
+//! happens comes back as [`Message`]s. No redirects, no auth, no status handling: the core
+//! reads every response.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use reqwest::Body as HttpBody;
+use anyhow::Context as _;
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio::sync::mpsc::Sender;
 use tokio::task::AbortHandle;
@@ -17,15 +16,23 @@ use tokio::time::Instant as Clock;
 use tug_core::http::TransportErrorKind as Kind;
 use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError};
 
+/// Bytes read from a blob file at a time.
+const PIECE: u64 = 128 * 1024;
+/// Starts the message of an error reading a request body's file: a source failure.
+const BLOB_FILE: &str = "blob file";
+
 /// What happened to a request, in order: `Sent` bytes of its body, then `Head`, `Chunk`s,
 /// `End` — or `Failed` at any point.
 pub enum Message {
-    Sent(RequestId, bytes::Bytes),
+    Sent(RequestId, Bytes),
     Head(RequestId, ResponseHead),
-    Chunk(RequestId, bytes::Bytes),
+    Chunk(RequestId, Bytes),
     End(RequestId),
     Failed(RequestId, TransportError),
 }
+
+/// When a byte of a request last moved either way (for the core's stall deadline).
+type Moved = Arc<Mutex<Clock>>;
 
 /// The HTTP client, and the file each blob of a push plan is read from.
 #[derive(Clone)]
@@ -43,25 +50,25 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         if let Some(ca) = ca {
-            let pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("{}: {e}", ca.display()))?;
+            let pem = std::fs::read(ca).with_context(|| ca.display().to_string())?;
             builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem)?);
         }
+        let blob_files = Arc::new(blob_files);
         Ok(Transport {
             client: builder.build()?,
-            blob_files: Arc::new(blob_files),
+            blob_files,
         })
     }
 
-    /// Sends `req` on a task of its own; a stall longer than its deadline fails it.
+    /// Sends `req` on a task of its own; passing one of its deadlines fails it.
     pub fn spawn(&self, req: Request, tx: Sender<Message>) -> AbortHandle {
-        let this = self.clone();
+        let (this, id, deadlines) = (self.clone(), req.id, req.deadlines);
+        let moved = Moved::new(Mutex::new(Clock::now()));
         tokio::spawn(async move {
-            let (id, deadlines) = (req.id, req.deadlines);
-            let activity = Activity::new();
             let outcome = tokio::select! {
-                outcome = this.perform(req, &tx, &activity) => outcome,
-                () = activity.stalled(deadlines.stall) => Err(failure(Kind::Timeout, "no byte moved")),
-                () = sleep_or_never(deadlines.head) => Err(failure(Kind::Timeout, "no response")),
+                outcome = this.perform(req, &tx, &moved) => outcome,
+                () = stalled(&moved, deadlines.stall) => Err(timeout("no byte moved")),
+                () = after(deadlines.head) => Err(timeout("no response")),
             };
             if let Err(error) = outcome {
                 let _ = tx.send(Message::Failed(id, error)).await;
@@ -74,196 +81,140 @@ impl Transport {
         &self,
         req: Request,
         tx: &Sender<Message>,
-        activity: &Activity,
+        moved: &Moved,
     ) -> Result<(), TransportError> {
         let id = req.id;
-        let body = match req.body {
-            Body::Empty => None,
-            Body::Bytes(bytes) => Some(HttpBody::from(bytes)),
-            Body::BlobRange { blob, start, end } => Some(
-                self.file_body(id, blob, start, end - start, tx.clone(), activity.clone())
-                    .await?,
-            ),
-            Body::BlobStream { .. } => {
-                return Err(failure(Kind::Other, "this example has no streamed blobs"))
-            }
-        };
         let mut request = self
             .client
             .request(req.method, req.url)
             .headers(req.headers);
-        if let Some(body) = body {
-            request = request.body(body);
+        match req.body {
+            Body::Empty => {}
+            Body::Bytes(bytes) => request = request.body(bytes),
+            Body::BlobRange { blob, start, end } => {
+                let body = self.file_body(id, blob, start, end, tx, moved).await;
+                request = request.body(body.map_err(|e| TransportError {
+                    kind: Kind::Source,
+                    message: format!("{BLOB_FILE} {blob}: {e}"),
+                })?);
+            }
+            _ => {
+                return Err(TransportError {
+                    kind: Kind::Other,
+                    message: "a streamed blob".into(),
+                })
+            }
         }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| match activity.source_failed() {
-                true => failure(Kind::Source, &format!("blob file: {}", chain(&e))),
-                false => classify(e),
-            })?;
-        activity.touch();
+        let mut response = request.send().await.map_err(classify)?;
+        *moved.lock().unwrap() = Clock::now();
+        let headers = std::mem::take(response.headers_mut());
         let head = ResponseHead {
             status: response.status(),
-            headers: std::mem::take(response.headers_mut()),
+            headers,
         };
-        // A closed channel: the operation finished; nothing is waiting any more.
-        if tx.send(Message::Head(id, head)).await.is_err() {
-            return Ok(());
-        }
+        // A failed send: the operation finished, and this task is stopped.
+        let _ = tx.send(Message::Head(id, head)).await;
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            activity.touch();
-            if tx.send(Message::Chunk(id, chunk)).await.is_err() {
-                return Ok(());
-            }
+            *moved.lock().unwrap() = Clock::now();
+            let _ = tx.send(Message::Chunk(id, chunk)).await;
         }
         let _ = tx.send(Message::End(id)).await;
         Ok(())
     }
 
-    /// Bytes `start..start + len` of blob `blob`'s file, each piece reported as sent when
-    /// the connection takes it.
+    /// Bytes `start..end` of blob `blob`'s file, each piece reported sent when the
+    /// connection takes it; a file shorter than that fails the body, never sends it short.
     async fn file_body(
         &self,
         id: RequestId,
         blob: usize,
         start: u64,
-        len: u64,
-        tx: Sender<Message>,
-        activity: Activity,
-    ) -> Result<HttpBody, TransportError> {
-        let source = |e: std::io::Error| failure(Kind::Source, &format!("blob {blob}: {e}"));
-        let path = self
-            .blob_files
-            .get(blob)
-            .ok_or_else(|| failure(Kind::Source, &format!("the plan has no blob {blob}")))?;
-        let mut file = tokio::fs::File::open(path).await.map_err(source)?;
-        file.seek(SeekFrom::Start(start)).await.map_err(source)?;
-        let pieces = tokio_util::io::ReaderStream::with_capacity(file.take(len), 128 * 1024);
-        // A file shorter than the plan says fails the body, never sends it short.
-        let sent = Arc::new(AtomicU64::new(0));
-        let whole = futures_util::stream::once({
-            let sent = sent.clone();
-            async move {
-                match len - sent.load(Ordering::Relaxed) {
-                    0 => Ok(bytes::Bytes::new()),
-                    left => Err(std::io::Error::other(format!(
-                        "file ended {left} bytes early"
-                    ))),
-                }
-            }
-        });
-        let reported = pieces.chain(whole).then(move |piece| {
-            let (tx, activity, sent) = (tx.clone(), activity.clone(), sent.clone());
-            async move {
-                match &piece {
-                    Ok(bytes) if !bytes.is_empty() => {
-                        sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                        activity.touch();
-                        let _ = tx.send(Message::Sent(id, bytes.clone())).await;
+        end: u64,
+        tx: &Sender<Message>,
+        moved: &Moved,
+    ) -> std::io::Result<reqwest::Body> {
+        let path = self.blob_files.get(blob).context("not in the plan");
+        let mut file = tokio::fs::File::open(path.map_err(std::io::Error::other)?).await?;
+        file.seek(SeekFrom::Start(start)).await?;
+        let (tx, moved) = (tx.clone(), moved.clone());
+        let pieces =
+            futures_util::stream::try_unfold((file, end - start), move |(mut file, left)| {
+                let (tx, moved) = (tx.clone(), moved.clone());
+                async move {
+                    if left == 0 {
+                        return Ok(None);
                     }
-                    Ok(_) => {}
-                    Err(_) => activity.source_failed.store(true, Ordering::Relaxed),
+                    let mut piece = vec![0; left.min(PIECE) as usize];
+                    let n = file.read(&mut piece).await?;
+                    if n == 0 {
+                        let early = format!("{BLOB_FILE} {blob} ended {left} bytes early");
+                        return Err(std::io::Error::other(early));
+                    }
+                    piece.truncate(n);
+                    let piece = Bytes::from(piece);
+                    *moved.lock().unwrap() = Clock::now();
+                    let _ = tx.send(Message::Sent(id, piece.clone())).await;
+                    Ok(Some((piece, (file, left - n as u64))))
                 }
-                piece
-            }
-        });
-        Ok(HttpBody::wrap_stream(reported))
+            });
+        Ok(reqwest::Body::wrap_stream(pieces))
     }
 }
 
-/// What a request's task saw: when a byte last moved either way (for the core's stall
-/// deadline), and whether its body's file failed.
-#[derive(Clone)]
-struct Activity {
-    origin: Clock,
-    last_ms: Arc<AtomicU64>,
-    source_failed: Arc<AtomicBool>,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            origin: Clock::now(),
-            last_ms: Arc::default(),
-            source_failed: Arc::default(),
+/// Returns once nothing moved for `stall` (never, without a deadline).
+async fn stalled(moved: &Moved, stall: Option<Duration>) {
+    let Some(stall) = stall else {
+        return std::future::pending().await;
+    };
+    loop {
+        let due = *moved.lock().unwrap() + stall;
+        if Clock::now() >= due {
+            return;
         }
-    }
-
-    fn source_failed(&self) -> bool {
-        self.source_failed.load(Ordering::Relaxed)
-    }
-
-    fn touch(&self) {
-        let ms = self.origin.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Returns once nothing moved for `stall` (never, without a deadline).
-    async fn stalled(&self, stall: Option<Duration>) {
-        let Some(stall) = stall else {
-            return std::future::pending().await;
-        };
-        loop {
-            let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let due = self.origin + last + stall;
-            if Clock::now() >= due {
-                return;
-            }
-            tokio::time::sleep_until(due).await;
-        }
+        tokio::time::sleep_until(due).await;
     }
 }
 
-async fn sleep_or_never(limit: Option<Duration>) {
+/// Returns after `limit` (never, without one).
+async fn after(limit: Option<Duration>) {
     match limit {
         Some(limit) => tokio::time::sleep(limit).await,
         None => std::future::pending().await,
     }
 }
 
-fn failure(kind: Kind, message: &str) -> TransportError {
+fn timeout(message: &str) -> TransportError {
     TransportError {
-        kind,
-        message: message.to_owned(),
+        kind: Kind::Timeout,
+        message: message.into(),
     }
 }
 
 /// What kind of failure a reqwest error is, as far as its error chain tells (the kind
 /// decides retries and the plain-HTTP fallback, in the core).
 fn classify(e: reqwest::Error) -> TransportError {
-    let chain = chain(&e);
-    let kind = if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
-        Kind::NotTls
-    } else if chain.contains("certificate")
-        || chain.contains("handshake")
-        || chain.contains("alert")
-    {
-        Kind::Tls
-    } else if e.is_timeout() {
-        Kind::Timeout
-    } else if e.is_connect() {
-        Kind::Connect
-    } else if e.is_request() || e.is_body() || e.is_decode() {
-        Kind::Io
-    } else {
-        Kind::Other
-    };
+    let sources = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source());
+    let message = sources
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let has = |words: &[&str]| words.iter().any(|word| message.contains(word));
+    let kinds = [
+        (has(&[BLOB_FILE]), Kind::Source),
+        (
+            has(&["InvalidContentType", "corrupt message"]),
+            Kind::NotTls,
+        ),
+        (has(&["certificate", "handshake", "alert"]), Kind::Tls),
+        (e.is_timeout(), Kind::Timeout),
+        (e.is_connect(), Kind::Connect),
+        (e.is_request() || e.is_body() || e.is_decode(), Kind::Io),
+    ];
+    let kind = kinds.into_iter().find_map(|(is, kind)| is.then_some(kind));
     TransportError {
-        kind,
-        message: chain,
+        kind: kind.unwrap_or(Kind::Other),
+        message,
     }
-}
-
-/// An error and its sources, as one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
