@@ -14,7 +14,9 @@ use clap::Parser;
 use tokio::time::Instant as Clock;
 use tug_core::archive::BlobLocation;
 use tug_core::http::{Request, RequestId};
-use tug_core::{pull, push, Credentials, Input, Instant, Operation, Platform, Reference};
+use tug_core::{
+    pull, push, Credentials, Input, Instant, Operation, Platform, Reference, RegistryConfig,
+};
 
 use crate::layout::PulledLayout;
 use crate::transport::{Message, Transport};
@@ -60,8 +62,12 @@ struct Registry {
 
 impl Registry {
     /// The core's registry settings for `image`, and a transport reading `blob_files`.
-    fn config(self, image: &Reference, files: Vec<PathBuf>) -> anyhow::Result<(Config, Transport)> {
-        let config = tug_core::RegistryConfig {
+    fn config(
+        self,
+        image: &Reference,
+        files: Vec<PathBuf>,
+    ) -> anyhow::Result<(RegistryConfig, Transport)> {
+        let config = RegistryConfig {
             scheme: image.scheme(self.plain_http.then_some(true)),
             credentials: (self.user.zip(self.password))
                 .map(|(username, password)| Credentials { username, password }),
@@ -71,8 +77,6 @@ impl Registry {
         Ok((config, Transport::new(self.ca.as_deref(), files)?))
     }
 }
-
-type Config = tug_core::RegistryConfig;
 
 /// What an operation's output asks of the driving loop.
 enum Step<R> {
@@ -154,10 +158,8 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             let (registry, transport) = registry.config(&image, files)?;
-            let config = push::PushConfig {
-                registry,
-                ..Default::default()
-            };
+            let mut config = push::PushConfig::default();
+            config.registry = registry;
             let op = push::Push::new(built.plan, config, Instant::ZERO);
             let report = drive(op, transport, |op| {
                 Some(match op.poll()? {
@@ -168,12 +170,8 @@ async fn main() -> anyhow::Result<()> {
                     push::Output::Finished(result) => Step::Done(result),
                 })
             });
-            let report = report.await?;
-            let (digest, blobs, retries) = (
-                report.manifest_digest,
-                report.blobs_uploaded,
-                report.retries,
-            );
+            let r = report.await?;
+            let (digest, blobs, retries) = (r.manifest_digest, r.blobs_uploaded, r.retries);
             println!("pushed {image}@{digest} ({blobs} blobs uploaded, {retries} retries)");
         }
         Command::Pull {
@@ -191,10 +189,8 @@ async fn main() -> anyhow::Result<()> {
                 manifests_only: false,
             };
             let (registry, transport) = registry.config(&image, Vec::new())?;
-            let config = pull::PullConfig {
-                registry,
-                ..Default::default()
-            };
+            let mut config = pull::PullConfig::default();
+            config.registry = registry;
             let op = pull::Pull::new(plan, config, Instant::ZERO);
             let (mut sink, mut sink_error) = (PulledLayout::new(&layout), None);
             let result = drive(op, transport, |op| loop {

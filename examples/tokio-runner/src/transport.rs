@@ -67,8 +67,8 @@ impl Transport {
         tokio::spawn(async move {
             let outcome = tokio::select! {
                 outcome = this.perform(req, &tx, &moved) => outcome,
-                () = stalled(&moved, deadlines.stall) => Err(timeout("no byte moved")),
-                () = after(deadlines.head) => Err(timeout("no response")),
+                () = stalled(&moved, deadlines.stall.unwrap_or_default()), if deadlines.stall.is_some() => Err(timeout("no byte moved")),
+                () = tokio::time::sleep(deadlines.head.unwrap_or_default()), if deadlines.head.is_some() => Err(timeout("no response")),
             };
             if let Err(error) = outcome {
                 let _ = tx.send(Message::Failed(id, error)).await;
@@ -161,25 +161,14 @@ impl Transport {
     }
 }
 
-/// Returns once nothing moved for `stall` (never, without a deadline).
-async fn stalled(moved: &Moved, stall: Option<Duration>) {
-    let Some(stall) = stall else {
-        return std::future::pending().await;
-    };
+/// Returns once nothing moved for `stall`.
+async fn stalled(moved: &Moved, stall: Duration) {
     loop {
         let due = *moved.lock().unwrap() + stall;
         if Clock::now() >= due {
             return;
         }
         tokio::time::sleep_until(due).await;
-    }
-}
-
-/// Returns after `limit` (never, without one).
-async fn after(limit: Option<Duration>) {
-    match limit {
-        Some(limit) => tokio::time::sleep(limit).await,
-        None => std::future::pending().await,
     }
 }
 
