@@ -78,7 +78,8 @@ impl Registry {
     }
 }
 
-/// What an operation's output asks of the driving loop.
+/// What an operation's output asks of the driving loop (short-lived: its size is no matter).
+#[allow(clippy::large_enum_variant)]
 enum Step<R> {
     Send(Request),
     Abort(RequestId),
@@ -158,8 +159,10 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             let (registry, transport) = registry.config(&image, files)?;
-            let mut config = push::PushConfig::default();
-            config.registry = registry;
+            let config = push::PushConfig {
+                registry,
+                ..Default::default()
+            };
             let op = push::Push::new(built.plan, config, Instant::ZERO);
             let report = drive(op, transport, |op| {
                 Some(match op.poll()? {
@@ -189,8 +192,10 @@ async fn main() -> anyhow::Result<()> {
                 manifests_only: false,
             };
             let (registry, transport) = registry.config(&image, Vec::new())?;
-            let mut config = pull::PullConfig::default();
-            config.registry = registry;
+            let config = pull::PullConfig {
+                registry,
+                ..Default::default()
+            };
             let op = pull::Pull::new(plan, config, Instant::ZERO);
             let (mut sink, mut sink_error) = (PulledLayout::new(&layout), None);
             let result = drive(op, transport, |op| loop {
