@@ -246,7 +246,9 @@ async fn run_streamed(
                     if !started && matches!(e, Event::BlobStarted { .. }) {
                         started = true;
                         if let Some(image) = pull.images().next().cloned() {
-                            let _ = sink.to_archive.unbounded_send(ToArchive::Start(Box::new(image)));
+                            let _ = sink
+                                .to_archive
+                                .unbounded_send(ToArchive::Start(Box::new(image)));
                         }
                     }
                     listener.emit(pull_event(&e));

@@ -213,11 +213,23 @@ fn the_python_host_is_under_300_lines_with_no_protocol_logic() {
         let text = std::fs::read_to_string(&path).unwrap();
         lines += text.lines().count();
         let lower = text.to_lowercase();
-        for word in ["content-length", "authorization", "www-authenticate", "location", "range:"] {
+        for word in [
+            "content-length",
+            "authorization",
+            "www-authenticate",
+            "location",
+            "range:",
+        ] {
             assert!(!lower.contains(word), "{} names {word:?}", path.display());
         }
-        for status in ["200", "201", "202", "204", "206", "401", "404", "416", "429", "503"] {
-            assert!(!text.contains(status), "{} names status {status}", path.display());
+        for status in [
+            "200", "201", "202", "204", "206", "401", "404", "416", "429", "503",
+        ] {
+            assert!(
+                !text.contains(status),
+                "{} names status {status}",
+                path.display()
+            );
         }
     }
     assert!(lines < 300, "the Python host is {lines} lines");
