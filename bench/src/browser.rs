@@ -17,9 +17,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tug_testkit::browser::{browser_test_dir, require_browser_tools};
-use tug_testkit::{skopeo, Nginx, PagePush, Registry, RegistryConfig, TugWeb};
+use tug_testkit::{Nginx, PagePush, Registry, RegistryConfig, TugWeb};
 
-use crate::clients::{tail, Setup, DISTURBED_CPUS};
+use crate::clients::{pushed_layers, tail, Setup, DISTURBED_CPUS};
 use crate::fixture::BenchImage;
 use crate::measure::{measure, system_busy_seconds, wait_quiet, Sample};
 
@@ -282,14 +282,7 @@ fn run_once(
         );
     }
     // The tag resolves to a manifest with the image's layers.
-    let raw = skopeo::inspect_raw_in(&registry, &name_and_ref)?;
-    let manifest: Value = serde_json::from_slice(&raw).context("manifest is not JSON")?;
-    let layers: Vec<&str> = manifest["layers"]
-        .as_array()
-        .context("manifest has no layers")?
-        .iter()
-        .filter_map(|l| l["digest"].as_str())
-        .collect();
+    let layers = pushed_layers(&registry, &name_and_ref)?;
     if layers != image.layer_digests {
         bail!("{} pushed other layers: {layers:?}", pusher.name());
     }

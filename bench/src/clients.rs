@@ -265,6 +265,24 @@ pub fn run_once(
     })
 }
 
+/// The layer digests of a manifest.
+pub fn manifest_layers(raw: &[u8]) -> Result<Vec<String>> {
+    let manifest: Value = serde_json::from_slice(raw).context("manifest is not JSON")?;
+    manifest["layers"]
+        .as_array()
+        .context("manifest has no layers array")?
+        .iter()
+        .map(|l| l["digest"].as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .context("a layer without a digest")
+}
+
+/// The layer digests of the manifest `name_and_ref` resolves to in `registry` (`skopeo
+/// inspect --raw`).
+pub fn pushed_layers(registry: &Registry, name_and_ref: &str) -> Result<Vec<String>> {
+    manifest_layers(&skopeo::inspect_raw_in(registry, name_and_ref)?)
+}
+
 /// The tag resolves (`skopeo inspect --raw`) to a manifest with the image's layers.
 fn verify(
     registry: &Registry,
@@ -272,14 +290,7 @@ fn verify(
     image: &BenchImage,
     name_and_ref: &str,
 ) -> Result<()> {
-    let raw = skopeo::inspect_raw_in(registry, name_and_ref)?;
-    let manifest: Value = serde_json::from_slice(&raw).context("manifest is not JSON")?;
-    let layers: Vec<&str> = manifest["layers"]
-        .as_array()
-        .context("manifest has no layers array")?
-        .iter()
-        .filter_map(|l| l["digest"].as_str())
-        .collect();
+    let layers = pushed_layers(registry, name_and_ref)?;
     if layers.len() != image.layer_digests.len() {
         bail!(
             "manifest has {} layers, the image {}",

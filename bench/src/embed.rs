@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use tug_testkit::{skopeo, Registry, RegistryConfig};
+use tug_testkit::{Registry, RegistryConfig};
 
-use crate::clients::{tail, Setup, DISTURBED_CPUS};
+use crate::clients::{pushed_layers, tail, Setup, DISTURBED_CPUS};
 use crate::fixture::{BenchImage, LAYOUT_TAG};
 use crate::hermetic::FreshHome;
 use crate::measure::{measure_env, process_cpu_seconds, system_busy_seconds, wait_quiet, Sample};
@@ -245,14 +245,7 @@ fn run_once(
         );
     }
     // The tag resolves to a manifest with the image's layers.
-    let raw = skopeo::inspect_raw_in(&registry, &name_and_ref)?;
-    let manifest: Value = serde_json::from_slice(&raw).context("manifest is not JSON")?;
-    let layers: Vec<&str> = manifest["layers"]
-        .as_array()
-        .context("manifest has no layers")?
-        .iter()
-        .filter_map(|l| l["digest"].as_str())
-        .collect();
+    let layers = pushed_layers(&registry, &name_and_ref)?;
     if layers != image.layer_digests {
         bail!("{} pushed other layers: {layers:?}", host.name());
     }

@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::{json, Value};
-use tug_testkit::{skopeo, FaultProxy, Registry, RegistryConfig};
+use tug_testkit::{FaultProxy, Registry, RegistryConfig};
 
-use crate::clients::{tail, Setup};
+use crate::clients::{pushed_layers, tail, Setup};
 use crate::fixture::{human_bytes, BenchImage};
 use crate::measure::{measure, wait_quiet, Sample};
 use crate::report::median;
@@ -161,14 +161,7 @@ fn run_once(
         );
     }
     // The registry (not the proxy) has the image, with exactly its layers.
-    let raw = skopeo::inspect_raw_in(&registry, &format!("{repo}:latest"))?;
-    let manifest: Value = serde_json::from_slice(&raw).context("manifest is not JSON")?;
-    let layers: Vec<&str> = manifest["layers"]
-        .as_array()
-        .context("manifest has no layers")?
-        .iter()
-        .filter_map(|l| l["digest"].as_str())
-        .collect();
+    let layers = pushed_layers(&registry, &format!("{repo}:latest"))?;
     if layers != image.layer_digests {
         bail!("pushed layers differ: {layers:?}");
     }

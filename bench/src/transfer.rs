@@ -14,7 +14,7 @@ use serde_json::Value;
 use tug_testkit::hashing::sha256_file;
 use tug_testkit::{skopeo, Registry, RegistryConfig};
 
-use crate::clients::{dir_bytes, tail, Client, RunResult, Setup};
+use crate::clients::{dir_bytes, manifest_layers, tail, Client, RunResult, Setup};
 use crate::fixture::BenchImage;
 use crate::measure::{load_average, measure, process_cpu_seconds, system_busy_seconds};
 
@@ -391,18 +391,6 @@ pub fn run_copy(setup: &Setup, client: Client, seed: &Seed, run_id: &str) -> Res
         registry_cpu,
         other_cpu,
     })
-}
-
-/// The layer digests of a manifest.
-fn manifest_layers(raw: &[u8]) -> Result<Vec<String>> {
-    let manifest: Value = serde_json::from_slice(raw).context("manifest is not JSON")?;
-    manifest["layers"]
-        .as_array()
-        .context("manifest has no layers array")?
-        .iter()
-        .map(|l| l["digest"].as_str().map(str::to_owned))
-        .collect::<Option<_>>()
-        .context("a layer without a digest")
 }
 
 /// The OCI layout at `dir` names an image (tag `latest`) whose manifest lists as many layers

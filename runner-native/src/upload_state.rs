@@ -39,17 +39,12 @@ pub fn state_dir() -> Option<PathBuf> {
 }
 
 impl UploadState {
-    /// The sessions kept for `registry`/`repository`.
-    fn new(registry: &str, repository: &str) -> UploadState {
-        UploadState {
-            dir: state_dir(),
-            prefix: format!("{registry}/{repository}@"),
-        }
-    }
-
     /// The sessions kept for the repository of `target` (a push's or a copy's).
     pub fn of(target: &Reference) -> UploadState {
-        UploadState::new(&target.registry, &target.repository)
+        UploadState {
+            dir: state_dir(),
+            prefix: format!("{}/{}@", target.registry, target.repository),
+        }
     }
 
     /// Keeps what an upload event says: a session open at so many bytes, or over (its blob
