@@ -4,9 +4,10 @@
 
 use std::collections::VecDeque;
 
-use tug_core::archive::pulled_layout;
-use tug_core::pull::{self, Pull, PullConfig, PullPlan, PullReport};
-use tug_core::{Digest, Instant, Platform, Reference};
+use tug_core::archive::pulled_layout::{self, LayoutOp};
+use tug_core::host::{Action, Drive};
+use tug_core::pull::{Pull, PullConfig, PullPlan, PullReport};
+use tug_core::{Instant, Platform, Reference};
 
 use crate::bindings::exports::tug::core::sansio::{Failure, FileRename, FileWrite, Input, Output};
 use crate::convert;
@@ -22,26 +23,20 @@ pub struct LayoutPull {
     now: Instant,
 }
 
-/// The layout path of blob `digest`.
-fn blob_path(digest: &Digest) -> String {
-    format!("blobs/{}/{}", digest.algorithm().name(), digest.hex())
-}
-
-/// Where blob `digest` is written until it is verified.
-fn temp_path(digest: &Digest) -> String {
-    format!(
-        "blobs/{}/.partial-{}",
-        digest.algorithm().name(),
-        digest.hex()
-    )
-}
-
-fn whole_file(path: String, data: Vec<u8>) -> Output {
-    Output::Write(FileWrite {
-        path,
-        offset: 0,
-        data: convert::latin1(&data),
-    })
+/// A file operation on the layout as the WIT output.
+fn layout_output(op: LayoutOp) -> Output {
+    match op {
+        LayoutOp::Write { path, offset, data } => Output::Write(FileWrite {
+            path,
+            offset,
+            data: convert::latin1(&data),
+        }),
+        LayoutOp::Rename { from, to } => Output::Rename(FileRename {
+            source: from,
+            target: to,
+        }),
+        LayoutOp::Remove(path) => Output::Remove(path),
+    }
 }
 
 impl LayoutPull {
@@ -52,15 +47,7 @@ impl LayoutPull {
         let platform = options
             .platform()?
             .unwrap_or_else(|| Platform::default_for_arch("x86_64"));
-        let plan = PullPlan {
-            registry: source.api_host().to_owned(),
-            repository: source.repository.clone(),
-            reference: source.manifest_ref(),
-            platform,
-            all_platforms: false,
-            have: Vec::new(),
-            manifests_only: false,
-        };
+        let plan = PullPlan::of(&source, platform);
         let config = PullConfig {
             registry: options.registry_config(&source)?,
             transfer: options.transfer_config()?,
@@ -82,8 +69,8 @@ impl LayoutPull {
             return None;
         }
         loop {
-            let output = match self.pull.poll()? {
-                pull::Output::Send(req) => {
+            let output = match self.pull.poll_action()? {
+                Action::Send(req) => {
                     let id = req.id;
                     match convert::request(req, &|_, _, _| None) {
                         Some(req) => Output::Send(req),
@@ -93,31 +80,17 @@ impl LayoutPull {
                         }
                     }
                 }
-                pull::Output::Abort(id) => Output::Abort(id.0),
-                pull::Output::Write {
-                    digest,
-                    offset,
-                    data,
-                } => Output::Write(FileWrite {
-                    path: temp_path(&digest),
-                    offset,
-                    data: convert::latin1(&data),
-                }),
-                pull::Output::Commit { digest } => Output::Rename(FileRename {
-                    source: temp_path(&digest),
-                    target: blob_path(&digest),
-                }),
-                pull::Output::Discard { digest } => Output::Remove(temp_path(&digest)),
-                pull::Output::Event(event) => match event.json() {
-                    Some(json) => Output::Event(json.to_string()),
-                    None => continue,
-                },
-                pull::Output::Timeout(at) => Output::WaitUntil(convert::nanos(at)),
-                pull::Output::Finished(result) => {
+                Action::Abort(id) => Output::Abort(id.0),
+                Action::Store(store) => layout_output(store.into()),
+                Action::Event(json) => Output::Event(json.to_string()),
+                Action::Timeout(at) => Output::WaitUntil(convert::nanos(at)),
+                Action::Finished(result) => {
                     self.done = true;
                     match result {
                         Ok(report) => {
-                            self.queued = self.layout_files(&report);
+                            let ops =
+                                pulled_layout::finishing_ops(&report, &self.source.manifest_ref());
+                            self.queued = ops.into_iter().map(layout_output).collect();
                             self.queued
                                 .push_back(Output::Finished(Ok(self.report(&report))));
                             return self.queued.pop_front();
@@ -128,28 +101,6 @@ impl LayoutPull {
             };
             return Some(output);
         }
-    }
-
-    /// The pulled manifests, `oci-layout`, and `index.json` naming the image by its tag.
-    fn layout_files(&self, report: &PullReport) -> VecDeque<Output> {
-        let manifests = report.images.iter().map(|i| &i.manifest);
-        let mut files: VecDeque<Output> = std::iter::once(&report.root)
-            .chain(manifests)
-            .map(|m| whole_file(blob_path(&m.digest), m.bytes.clone()))
-            .collect();
-        let root = &report.root;
-        let index = pulled_layout::index_json(
-            &root.media_type,
-            &root.digest,
-            root.bytes.len() as u64,
-            &self.source.manifest_ref(),
-        );
-        files.push_back(whole_file(
-            "oci-layout".into(),
-            pulled_layout::OCI_LAYOUT_CONTENT.to_vec(),
-        ));
-        files.push_back(whole_file("index.json".into(), index));
-        files
     }
 
     /// The pull report as JSON.

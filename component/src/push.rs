@@ -2,7 +2,7 @@
 //! layout's files (`read-file`, `stat` outputs), then the core's `Push` runs with each plan
 //! blob's body described as a range of its file.
 
-use tug_core::archive::{BlobLocation, ResolveStep, SourceResolver};
+use tug_core::archive::{ResolveStep, SourceResolver};
 use tug_core::push::{self, Push, PushConfig, PushReport};
 use tug_core::{ErrorClass, Instant, Reference};
 
@@ -127,19 +127,9 @@ impl LayoutPush {
             .select_for_push(self.options.name.as_deref())
             .map_err(|e| failure(e.class(), &format!("layout: {e}")))?;
         let built = selection.push_plan(&self.target);
-        let mut sources = Vec::new();
-        for blob in &built.sources {
-            match &blob.location {
-                BlobLocation::File { path } => sources.push(path.clone()),
-                BlobLocation::TarRange { entry, .. } => {
-                    let message = format!(
-                        "layout: blob {} is a tar entry ({entry}), not a file",
-                        blob.digest
-                    );
-                    return Err(failure(ErrorClass::Input, &message));
-                }
-            }
-        }
+        let sources = built
+            .layout_files()
+            .map_err(|e| failure(ErrorClass::Input, &format!("layout: {e}")))?;
         let push = Push::new(built.plan, self.config.clone(), self.now);
         self.state = State::Pushing {
             push: Box::new(push),

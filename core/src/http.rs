@@ -34,12 +34,14 @@ pub struct Request {
     pub headers: HeaderMap,
     /// What to send as the body.
     pub body: Body,
-    /// How long the runner lets it take (the core's deadline policy sets it per request).
+    /// How long it may take (the core's deadline policy sets it per request, and the core
+    /// keeps it: a runner may also apply it, as socket timeouts).
     pub deadlines: Deadlines,
 }
 
-/// The time limits of one request, decided by the core; a runner that sees one pass
-/// reports [`TransportErrorKind::Timeout`].
+/// The time limits of one request, decided and kept by the core: it aborts a request past
+/// one and fails it as a [`TransportErrorKind::Timeout`], from the times of the inputs about
+/// it. A runner whose client can apply them (socket timeouts) may, and reports the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Deadlines {
     /// No byte moving either way for this long fails the request. `None`: no limit.
@@ -181,6 +183,22 @@ pub struct TransportError {
     pub message: String,
 }
 
+impl TransportError {
+    /// A failure of `kind` saying `message`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> TransportError {
+        let message = message.into();
+        TransportError { kind, message }
+    }
+
+    /// A failure told by an error and its chain of causes (joined with `: `), classed by
+    /// their words ([`TransportErrorKind::of_description`]).
+    pub fn from_error(e: &dyn std::error::Error) -> TransportError {
+        let causes = std::iter::successors(Some(e), |e| e.source());
+        let message = causes.map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+        TransportError::new(TransportErrorKind::of_description(&message), message)
+    }
+}
+
 /// Classes of transport failure; they decide retries and the plain-HTTP fallback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -208,6 +226,64 @@ pub enum TransportErrorKind {
     TooLarge,
     /// Anything else.
     Other,
+}
+
+impl TransportErrorKind {
+    /// The class a failure's description names, for hosts whose HTTP client tells failures
+    /// apart only in words (an error chain joined with `: `): the words rustls, OpenSSL,
+    /// hyper and the OS use. [`TransportErrorKind::Other`] when none match.
+    pub fn of_description(text: &str) -> TransportErrorKind {
+        let text = text.to_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+        let classes = [
+            // A TLS client reading a plain-HTTP answer as a record.
+            (
+                &[
+                    "invalidcontenttype",
+                    "corrupt message",
+                    "wrong version number",
+                    "wrong_version_number",
+                ][..],
+                TransportErrorKind::NotTls,
+            ),
+            (
+                &["certificate", "handshake", "tls", "ssl", "alert"],
+                TransportErrorKind::Tls,
+            ),
+            (
+                &["timed out", "timeout", "deadline"],
+                TransportErrorKind::Timeout,
+            ),
+            // ("connect" alone would match "connection reset".)
+            (
+                &[
+                    "refused",
+                    "dns",
+                    "lookup",
+                    "name or service",
+                    "unreachable",
+                    "no route",
+                    "(connect)",
+                    "connect error",
+                ],
+                TransportErrorKind::Connect,
+            ),
+            (
+                &[
+                    "reset",
+                    "broken pipe",
+                    "closed",
+                    "eof",
+                    "incomplete",
+                    "aborted",
+                    "body",
+                ],
+                TransportErrorKind::Io,
+            ),
+        ];
+        let found = classes.into_iter().find(|(words, _)| has(words));
+        found.map_or(TransportErrorKind::Other, |(_, kind)| kind)
+    }
 }
 
 impl fmt::Display for TransportErrorKind {
@@ -238,5 +314,48 @@ mod tests {
         assert_eq!(content_range_start("bytes */10"), None);
         assert_eq!(content_range_start("5-9/10"), None);
         assert_eq!(content_range_start("bytes -1-9/10"), None);
+    }
+
+    #[test]
+    fn a_failure_is_classed_by_the_words_of_its_description() {
+        let send = "error sending request for url (https://127.0.0.1:5000/v2/): client error";
+        let cases = [
+            (
+                "(Connect): tcp connect error: Connection refused (os error 111)",
+                TransportErrorKind::Connect,
+            ),
+            (
+                "(Connect): received corrupt message of type InvalidContentType",
+                TransportErrorKind::NotTls,
+            ),
+            (
+                "(Connect): invalid peer certificate: UnknownIssuer",
+                TransportErrorKind::Tls,
+            ),
+            (
+                "(SendRequest): connection closed before message completed",
+                TransportErrorKind::Io,
+            ),
+            (
+                "(SendRequest): Connection reset by peer (os error 104)",
+                TransportErrorKind::Io,
+            ),
+            (
+                "(Connect): dns error: failed to lookup address information",
+                TransportErrorKind::Connect,
+            ),
+            (
+                "(Connect): operation timed out",
+                TransportErrorKind::Timeout,
+            ),
+            ("(Protocol): something new", TransportErrorKind::Other),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(
+                TransportErrorKind::of_description(&format!("{send} {text}")),
+                kind,
+                "{text}"
+            );
+        }
     }
 }

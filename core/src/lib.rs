@@ -110,7 +110,13 @@
 //!   while they are sent) goes without `Content-Length`, its bytes always reported, and
 //!   its blob's digest and size told with [`push::Push::handle_blob_end`] when it ends.
 //! - Report back per request, in order: the head, body chunks, the end — or a
-//!   [`http::TransportError`] whose kind says what failed (it decides retries).
+//!   [`http::TransportError`] whose kind says what failed (it decides retries;
+//!   [`http::TransportError::from_error`] classes a client's error by its words).
+//! - Deadlines are the core's: it holds every request to its [`http::Deadlines`] (no byte
+//!   moving for the stall timeout; where bodies cannot be seen leaving, a response-head
+//!   deadline) from the times of the inputs about it, within the operation's one timer. A
+//!   request past one gets an `Abort(id)` and fails as a timeout; a runner needs no timer
+//!   per request (a client that can apply the deadlines as socket timeouts may, too).
 //! - After every input, drain `poll()` until it returns `None`. When a timer is pending,
 //!   the drain's last output is `Timeout(at)` (str0m's `Output::Timeout`): set the timer
 //!   from it — no separate call to forget. Then wait for the next message, that timer, or
@@ -119,72 +125,61 @@
 //!   instant, for code that is not draining. When the operation finishes (no `Timeout`
 //!   comes after `Finished`), drop what is still in flight.
 //! - An `Abort(id)` output means the core gave up on request `id` (its response body was
-//!   over [`MAX_BODY_IN_MEMORY`], or missed its deadline): stop sending and reading it.
+//!   over [`MAX_BODY_IN_MEMORY`], or it missed a deadline): stop sending and reading it.
 //!   Inputs about requests the core gave up on (or dropped when it finished) are accepted
 //!   and ignored, so a [`Misuse`] is always a bug in the runner: runners may
 //!   `debug_assert!` that every input returns `Ok`.
 //!
-//! The [`Operation`] trait holds the inputs every operation shares, so the loop is
-//! written once; only draining the outputs is per operation (each drain hands back the
-//! result, or the timer its `Timeout` output named):
+//! [`host`] gives a push and a pull one shape for this ([`host::Drive`]: `poll_action()`
+//! and `handle()` with what happened to a request), so a host writes its loop once; the
+//! operations' own `poll()` outputs stay for runners that want every detail:
 //!
 //! ```
-//! use tug_core::http::{RequestId, ResponseHead, TransportError};
-//! use tug_core::{Input, Instant, Operation};
+//! use tug_core::host::{Action, Drive, Happened};
+//! use tug_core::http::{Request, RequestId};
+//! use tug_core::{Error, Input, Instant};
 //!
-//! /// What a request task reports to the loop (over a channel, in an async runtime).
-//! enum Message {
-//!     Head(RequestId, ResponseHead),
-//!     Chunk(RequestId, Vec<u8>),
-//!     End(RequestId),
-//!     Failed(RequestId, TransportError),
-//! }
-//!
-//! /// What woke the loop: a message, the timer the last drain asked for, or the user.
+//! /// What woke the loop: news of a request, the timer the last drain asked for, the user.
 //! enum Wake {
-//!     Message(Message),
+//!     Request(Happened<Vec<u8>>),
 //!     Timer,
 //!     Cancel,
 //! }
 //!
-//! /// How a drain of `poll()` ended.
-//! enum Drained<R> {
-//!     /// `Finished` came, with this result.
-//!     Finished(R),
-//!     /// The operation waits for an input; at the latest until this `Timeout`, if any came.
-//!     Wait(Option<Instant>),
-//! }
-//!
-//! /// Runs `op` until `drain` (which sends requests, shows events and keeps the drain's
-//! /// `Timeout`) returns the result. `wait` blocks or awaits until something happens, at
-//! /// the latest at the deadline.
-//! fn drive<O: Operation, R>(
+//! /// Runs `op` to its end. `send` starts a request (its news comes back through `wait`),
+//! /// `abort` stops one, `wait` blocks or awaits until something happens, at the latest
+//! /// at the timer.
+//! fn drive<O: Drive>(
 //!     mut op: O,
 //!     now: impl Fn() -> Instant,
-//!     mut drain: impl FnMut(&mut O) -> Drained<R>,
+//!     mut send: impl FnMut(Request),
+//!     mut abort: impl FnMut(RequestId),
 //!     mut wait: impl FnMut(Option<Instant>) -> Wake,
-//! ) -> R {
+//! ) -> Result<O::Report, Error> {
 //!     loop {
-//!         let timer = match drain(&mut op) {
-//!             Drained::Finished(result) => return result, // and abort requests in flight
-//!             Drained::Wait(timer) => timer,
-//!         };
-//!         let wake = wait(timer);
-//!         let t = now();
+//!         let mut timer = None;
+//!         while let Some(action) = op.poll_action() {
+//!             match action {
+//!                 Action::Send(req) => send(req),
+//!                 Action::Abort(id) => abort(id),
+//!                 // A pull's blob bytes: `Store::apply` with a `BlobSink`, or as a
+//!                 // layout's file operations (`archive::pulled_layout::LayoutOp`).
+//!                 Action::Store(_) => {}
+//!                 Action::Event(json) => println!("{json}"),
+//!                 Action::Timeout(at) => timer = Some(at),
+//!                 Action::Finished(result) => return result, // and stop what is in flight
+//!             }
+//!         }
 //!         // Inputs about requests the operation no longer waits on are harmless: ignore
 //!         // the `Misuse` they return.
-//!         let input = match &wake {
-//!             Wake::Message(Message::Head(id, head)) => Input::Response(*id, head.clone()),
-//!             Wake::Message(Message::Chunk(id, data)) => Input::BodyChunk(*id, data),
-//!             Wake::Message(Message::End(id)) => Input::BodyEnd(*id),
-//!             Wake::Message(Message::Failed(id, e)) => Input::TransportError(*id, e.clone()),
-//!             Wake::Timer => Input::Timeout,
+//!         let _ = match wait(timer) {
+//!             Wake::Request(happened) => op.handle(now(), happened),
+//!             Wake::Timer => op.handle_input(now(), Input::Timeout),
 //!             Wake::Cancel => {
 //!                 op.cancel();
 //!                 continue;
 //!             }
 //!         };
-//!         let _ = op.handle_input(t, input);
 //!     }
 //! }
 //! ```
@@ -206,6 +201,7 @@ pub mod error;
 pub mod error_class;
 mod event_json;
 pub mod fetch;
+pub mod host;
 pub mod http;
 pub mod image_config;
 pub mod limits;
@@ -223,6 +219,7 @@ pub mod push;
 pub mod reference;
 pub mod referrers;
 pub mod registry_error;
+mod request_watch;
 pub mod retry;
 mod session;
 pub mod sync;

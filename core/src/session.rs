@@ -16,6 +16,7 @@ use crate::http::{
     TransportErrorKind,
 };
 use crate::limits::{request_deadlines, BodyProgress};
+use crate::request_watch::Watch;
 use crate::retry::Backoff;
 use crate::time::Instant;
 use url::Url;
@@ -44,6 +45,8 @@ pub(crate) struct InFlight<S> {
     streamed: bool,
     /// Limits on its response body while the core reads it into memory.
     limit: BodyLimit,
+    /// Its stall and head deadlines.
+    watch: Watch,
 }
 
 /// The size cap and total deadline of a response body the core reads into memory.
@@ -125,6 +128,7 @@ struct TokenFetch {
     head: Option<ResponseHead>,
     body: Vec<u8>,
     limit: BodyLimit,
+    watch: Watch,
 }
 
 /// The shared per-registry state of one operation.
@@ -314,6 +318,19 @@ impl<S: Copy> Session<S> {
         fall_back.then(|| self.endpoint.host().to_owned())
     }
 
+    /// An input about request `id` came now (`head`: its response head): its stall
+    /// deadline counts from here.
+    pub(crate) fn moved(&mut self, id: RequestId, head: bool) {
+        let now = self.now;
+        let watch = match &mut self.token_fetch {
+            Some(t) if t.id == id => Some(&mut t.watch),
+            _ => self.in_flight.get_mut(&id).map(|r| &mut r.watch),
+        };
+        if let Some(watch) = watch {
+            watch.moved(now, head);
+        }
+    }
+
     /// Moves time forward (never back).
     pub(crate) fn tick(&mut self, now: Instant) {
         self.now = self.now.max(now);
@@ -363,6 +380,7 @@ impl<S: Copy> Session<S> {
                 carried_token: None,
                 streamed: false,
                 limit: BodyLimit::default(),
+                watch: Watch::start(deadlines, self.now),
             },
         );
         if self.auth.needs_token(self.now) {
@@ -437,13 +455,14 @@ impl<S: Copy> Session<S> {
         }
         let id = RequestId(self.next_id);
         self.next_id += 1;
+        let deadlines = request_deadlines(self.body_deadline, body.len(), self.body_progress);
         self.token_fetch = Some(TokenFetch {
             id,
             head: None,
             body: Vec::new(),
             limit: BodyLimit::default(),
+            watch: Watch::start(deadlines, self.now),
         });
-        let deadlines = request_deadlines(self.body_deadline, body.len(), self.body_progress);
         self.outbox.push_back(Request {
             id,
             method,
@@ -463,6 +482,10 @@ impl<S: Copy> Session<S> {
         self.token_fetch = None;
         result?;
         for req in std::mem::take(&mut self.held) {
+            // Its deadlines count from now, when the runner gets it.
+            if let Some(f) = self.in_flight.get_mut(&req.id) {
+                f.watch = Watch::start(req.deadlines, self.now);
+            }
             let req = self.authorize(req);
             self.outbox.push_back(req);
         }
@@ -551,14 +574,17 @@ impl<S: Copy> Session<S> {
     pub(crate) fn overdue(&mut self) -> Vec<(RequestId, TransportError)> {
         let now = self.now;
         let late = |l: &BodyLimit| l.deadline.is_some_and(|d| d <= now);
+        let fault = |limit: &BodyLimit, watch: &Watch| {
+            let slow_body = late(limit).then(|| too_slow(self.body_deadline));
+            slow_body.or_else(|| watch.expired(now))
+        };
         let mut out: Vec<(RequestId, TransportError)> = self
             .in_flight
             .iter()
-            .filter(|(_, r)| late(&r.limit))
-            .map(|(id, _)| (*id, too_slow(self.body_deadline)))
+            .filter_map(|(id, r)| Some((*id, fault(&r.limit, &r.watch)?)))
             .collect();
-        if let Some(t) = self.token_fetch.as_ref().filter(|t| late(&t.limit)) {
-            out.push((t.id, too_slow(self.body_deadline)));
+        if let Some(t) = &self.token_fetch {
+            out.extend(fault(&t.limit, &t.watch).map(|e| (t.id, e)));
         }
         out.sort_by_key(|(id, _)| *id);
         out
@@ -635,8 +661,13 @@ impl<S: Copy> Session<S> {
         let deadlines = self
             .in_flight
             .values()
-            .filter_map(|r| r.limit.deadline)
-            .chain(self.token_fetch.as_ref().and_then(|t| t.limit.deadline));
+            .flat_map(|r| [r.limit.deadline, r.watch.due()])
+            .chain(
+                self.token_fetch
+                    .iter()
+                    .flat_map(|t| [t.limit.deadline, t.watch.due()]),
+            )
+            .flatten();
         self.timers.iter().map(|(t, _)| *t).chain(deadlines).min()
     }
 

@@ -2,7 +2,8 @@
 //! cap and a total deadline, in virtual time: an endless body fails its request as soon as
 //! it passes the cap, a trickling one when its deadline passes (either is retried like a
 //! broken connection), and the request the core gave up on is unknown to it from then on
-//! (the runner's cue to stop reading it).
+//! (the runner's cue to stop reading it). Every request is also held to its stall deadline
+//! by the core itself, so a host needs no timer per request.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -295,4 +296,75 @@ fn a_trickling_token_answer_times_out() {
         }
         other => panic!("expected an auth error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_request_nothing_moves_on_fails_at_its_stall_deadline_and_is_retried() {
+    let mut p = pull(2);
+    let req = manifest_request(&mut p);
+    assert_eq!(
+        drain(&mut p).timer,
+        None,
+        "the drain after sending already named it"
+    );
+    assert_eq!(p.poll_timeout(), Some(at(60.0)));
+    // Early: nothing is due.
+    p.handle_input(at(59.0), tug_core::Input::Timeout).unwrap();
+    assert!(drain(&mut p).aborted.is_empty());
+    p.handle_input(at(60.0), tug_core::Input::Timeout).unwrap();
+    let drained = drain(&mut p);
+    assert_eq!(drained.aborted, [req.id], "the runner is told to stop it");
+    assert!(drained.result.is_none(), "{:?}", drained.result);
+    let retry_at = drained.timer.expect("a retry is scheduled");
+    p.handle_input(retry_at, tug_core::Input::Timeout).unwrap();
+    let sent = drain(&mut p).sent;
+    assert!(
+        sent[0].url.path().contains("/manifests/"),
+        "{}",
+        sent[0].url
+    );
+    // Its answer never comes either: retries are exhausted, and the error says why.
+    p.handle_input(retry_at + DEADLINE, tug_core::Input::Timeout)
+        .unwrap();
+    let message = expect_error(drain(&mut p).result, TransportErrorKind::Timeout);
+    assert!(message.contains("no byte moved for 60 s"), "{message}");
+}
+
+#[test]
+fn a_streamed_blob_that_keeps_moving_is_never_timed_out_and_one_that_stops_is() {
+    let mut p = pull(1);
+    let req = manifest_request(&mut p);
+    let layer = format!("sha256:{}", "ab".repeat(32));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{layer}","size":1000000}},"layers":[]}}"#
+    );
+    answer(
+        &mut p,
+        req.id,
+        manifest_head(),
+        manifest.as_bytes(),
+        at(1.0),
+    );
+    let blob = drain(&mut p).sent.remove(0);
+    assert!(blob.url.path().contains("/blobs/"), "{}", blob.url);
+    p.handle_input(
+        at(2.0),
+        tug_core::Input::Response(blob.id, ResponseHead::new(200)),
+    )
+    .unwrap();
+    // A byte every 50 s for ten minutes: slow, never stalled, and no total deadline.
+    let mut t = 2.0;
+    while t < 600.0 {
+        t += 50.0;
+        p.handle_input(at(t), tug_core::Input::Timeout).unwrap();
+        p.handle_input(at(t), tug_core::Input::BodyChunk(blob.id, b"x"))
+            .unwrap();
+        let drained = drain(&mut p);
+        assert!(drained.aborted.is_empty() && drained.result.is_none());
+        assert_eq!(drained.timer, Some(at(t + 60.0)));
+    }
+    p.handle_input(at(t + 60.0), tug_core::Input::Timeout)
+        .unwrap();
+    let message = expect_error(drain(&mut p).result, TransportErrorKind::Timeout);
+    assert!(message.contains("no byte moved for 60 s"), "{message}");
 }

@@ -84,8 +84,13 @@ def replay(core, scenario):
         op = core.start("copy", scenario["source"], scenario["options"], scenario["image"])
     else:
         op = core.start(scenario["operation"], scenario["image"], scenario["options"])
-    for i, step in enumerate(scenario["steps"]):
+    steps = scenario["steps"]
+    for i, step in enumerate(steps):
         if "in" in step:
+            # A drain the transcript shows (outputs, then an input) must be the whole drain.
+            extra = core.poll(op) if i > 0 and "out" in steps[i - 1] else None
+            if extra is not None:
+                return f"step {i}: expected the drain to end, got {json.dumps(output_json(*extra))}"
             tag, payload = input_value(step["in"])
             core.handle(op, step["now"], tag, payload)
             continue

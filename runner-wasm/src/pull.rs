@@ -109,13 +109,9 @@ fn plan_of(
             js_error(ErrorClass::Input, &e.to_string())
         })?;
     let plan = PullPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: image.manifest_ref(),
-        platform,
         all_platforms: manifests_only,
-        have: Vec::new(),
         manifests_only,
+        ..PullPlan::of(image, platform)
     };
     let config = PullConfig {
         registry: opts.registry_config(image)?,

@@ -4,7 +4,8 @@
 //!
 //! [`SourceContents::select_for_push`]: super::SourceContents::select_for_push
 
-use super::image::{BlobSpec, ManifestBytes, ResolvedImage, Selection};
+use super::error::ArchiveError;
+use super::image::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection};
 use crate::push::{PlanBlob, PlanManifest, PushPlan};
 use crate::reference::Reference;
 
@@ -106,6 +107,23 @@ impl<'a> Selection<'a> {
             sources,
             labels,
         }
+    }
+}
+
+impl SelectionPlan<'_> {
+    /// The layout file each plan blob is read from, in plan order (for a plan of a layout
+    /// directory); a blob that is a tar entry instead is the caller's mistake.
+    pub fn layout_files(&self) -> Result<Vec<String>, ArchiveError> {
+        let file = |blob: &&BlobSpec| match &blob.location {
+            BlobLocation::File { path } => Ok(path.clone()),
+            BlobLocation::TarRange { entry, .. } => Err(ArchiveError::Misuse {
+                reason: format!(
+                    "blob {} is tar entry {entry:?}, not a layout file",
+                    blob.digest
+                ),
+            }),
+        };
+        self.sources.iter().map(file).collect()
     }
 }
 

@@ -82,6 +82,30 @@ impl SourceResolver {
         }
     }
 
+    /// Resolves a layout directory by asking `read` for files (at most `max_len` bytes from
+    /// the start of the file at `path`, `None` when it does not exist) and `size` for sizes:
+    /// the whole loop for a host that reads files where it stands.
+    pub fn resolve_directory<E: From<ArchiveError>>(
+        mut read: impl FnMut(&str, u64) -> Result<Option<Vec<u8>>, E>,
+        mut size: impl FnMut(&str) -> Result<Option<u64>, E>,
+    ) -> Result<SourceContents, E> {
+        let mut resolver = SourceResolver::for_directory();
+        loop {
+            match resolver.poll()? {
+                ResolveStep::ReadFile { path, max_len } => {
+                    let data = read(&path, max_len)?;
+                    resolver.handle_file(&path, data.as_deref())?;
+                }
+                ResolveStep::Stat { path } => resolver.handle_stat(&path, size(&path)?)?,
+                ResolveStep::Done(contents) => return Ok(contents),
+                ResolveStep::ReadAt { .. } => {
+                    let reason = "a directory resolver asked for a byte range".into();
+                    return Err(ArchiveError::Misuse { reason }.into());
+                }
+            }
+        }
+    }
+
     /// What the resolver needs next, or the result.
     pub fn poll(&mut self) -> Result<ResolveStep, ArchiveError> {
         let result = self.poll_inner();

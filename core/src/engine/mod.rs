@@ -112,6 +112,7 @@ impl<P: Protocol> Engine<P> {
             if self.cx.abandoned(id, ends) {
                 return Ok(());
             }
+            self.cx.moved(id, matches!(input, Input::Response(..)));
         }
         let result = match input {
             Input::Response(id, head) => self.on_head(id, head),

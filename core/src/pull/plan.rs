@@ -6,6 +6,7 @@ use crate::config::{RegistryConfig, TransferConfig};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::platform::Platform;
+use crate::reference::Reference;
 
 /// The image to pull.
 #[derive(Clone, Debug)]
@@ -24,6 +25,21 @@ pub struct PullPlan {
     pub have: Vec<Digest>,
     /// Stop after the manifests: download no blob (for a copy, which streams them).
     pub manifests_only: bool,
+}
+
+impl PullPlan {
+    /// A pull of `image` for `platform`, every blob downloaded.
+    pub fn of(image: &Reference, platform: Platform) -> PullPlan {
+        PullPlan {
+            registry: image.api_host().to_owned(),
+            repository: image.repository.clone(),
+            reference: image.manifest_ref(),
+            platform,
+            all_platforms: false,
+            have: Vec::new(),
+            manifests_only: false,
+        }
+    }
 }
 
 /// How to pull.

@@ -1,38 +1,24 @@
-//! One request sent exactly as the core describes it, with reqwest, on its own task; what
-//! happens comes back as [`Message`]s. No redirects, no auth, no status handling: the core
-//! reads every response.
+//! One request sent exactly as the core describes it, with reqwest, on a task of its own;
+//! what happens to it comes back as the core's [`Happened`]s. No redirects, auth, status
+//! handling or deadlines: the core reads every response and keeps every deadline.
 
-use std::io::SeekFrom;
+use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio::sync::mpsc::Sender;
 use tokio::task::AbortHandle;
-use tokio::time::Instant as Clock;
+use tug_core::host::Happened;
 use tug_core::http::TransportErrorKind as Kind;
 use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError};
 
 /// Bytes read from a blob file at a time.
-const PIECE: u64 = 128 * 1024;
+const PIECE: usize = 128 * 1024;
 /// Starts the message of an error reading a request body's file: a source failure.
 const BLOB_FILE: &str = "blob file";
-
-/// What happened to a request, in order: `Sent` bytes of its body, then `Head`, `Chunk`s,
-/// `End` — or `Failed` at any point.
-pub enum Message {
-    Sent(RequestId, Bytes),
-    Head(RequestId, ResponseHead),
-    Chunk(RequestId, Bytes),
-    End(RequestId),
-    Failed(RequestId, TransportError),
-}
-
-/// When a byte of a request last moved either way (for the core's stall deadline).
-type Moved = Arc<Mutex<Clock>>;
 
 /// The HTTP client, and the file each blob of a push plan is read from.
 #[derive(Clone)]
@@ -42,8 +28,9 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A client trusting the system's roots and `ca` (a PEM file), if given.
-    pub fn new(ca: Option<&Path>, blob_files: Vec<PathBuf>) -> anyhow::Result<Transport> {
+    /// A client trusting the system's roots and `ca` (a PEM file), if given, reading the
+    /// plan's blobs from `files` in `dir`.
+    pub fn new(ca: Option<&Path>, dir: &Path, files: &[String]) -> anyhow::Result<Transport> {
         // reqwest is built without a crypto provider of its own: use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
@@ -53,25 +40,18 @@ impl Transport {
             let pem = std::fs::read(ca).with_context(|| ca.display().to_string())?;
             builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem)?);
         }
-        let blob_files = Arc::new(blob_files);
-        Ok(Transport {
-            client: builder.build()?,
-            blob_files,
-        })
+        let blob_files = Arc::new(files.iter().map(|f| dir.join(f)).collect());
+        let client = builder.build()?;
+        Ok(Transport { client, blob_files })
     }
 
-    /// Sends `req` on a task of its own; passing one of its deadlines fails it.
-    pub fn spawn(&self, req: Request, tx: Sender<Message>) -> AbortHandle {
-        let (this, id, deadlines) = (self.clone(), req.id, req.deadlines);
-        let moved = Moved::new(Mutex::new(Clock::now()));
+    /// Sends `req` on a task of its own, reporting to `tx`.
+    pub fn spawn(&self, req: Request, tx: Sender<Happened<Bytes>>) -> AbortHandle {
+        let this = self.clone();
         tokio::spawn(async move {
-            let outcome = tokio::select! {
-                outcome = this.perform(req, &tx, &moved) => outcome,
-                () = stalled(&moved, deadlines.stall.unwrap_or_default()), if deadlines.stall.is_some() => Err(timeout("no byte moved")),
-                () = tokio::time::sleep(deadlines.head.unwrap_or_default()), if deadlines.head.is_some() => Err(timeout("no response")),
-            };
-            if let Err(error) = outcome {
-                let _ = tx.send(Message::Failed(id, error)).await;
+            let id = req.id;
+            if let Err(error) = this.perform(req, &tx).await {
+                let _ = tx.send(Happened::Failed(id, error)).await;
             }
         })
         .abort_handle()
@@ -80,45 +60,30 @@ impl Transport {
     async fn perform(
         &self,
         req: Request,
-        tx: &Sender<Message>,
-        moved: &Moved,
+        tx: &Sender<Happened<Bytes>>,
     ) -> Result<(), TransportError> {
-        let id = req.id;
-        let mut request = self
-            .client
-            .request(req.method, req.url)
-            .headers(req.headers);
+        let (id, client) = (req.id, &self.client);
+        let mut request = client.request(req.method, req.url).headers(req.headers);
         match req.body {
             Body::Empty => {}
             Body::Bytes(bytes) => request = request.body(bytes),
             Body::BlobRange { blob, start, end } => {
-                let body = self.file_body(id, blob, start, end, tx, moved).await;
-                request = request.body(body.map_err(|e| TransportError {
-                    kind: Kind::Source,
-                    message: format!("{BLOB_FILE} {blob}: {e}"),
-                })?);
+                let body = self.file_body(id, blob, start, end, tx.clone()).await;
+                let message = |e| format!("{BLOB_FILE} {blob}: {e}");
+                request =
+                    request.body(body.map_err(|e| TransportError::new(Kind::Source, message(e)))?);
             }
-            _ => {
-                return Err(TransportError {
-                    kind: Kind::Other,
-                    message: "a streamed blob".into(),
-                })
-            }
+            _ => return Err(TransportError::new(Kind::Other, "a streamed blob")),
         }
         let mut response = request.send().await.map_err(classify)?;
-        *moved.lock().unwrap() = Clock::now();
-        let headers = std::mem::take(response.headers_mut());
-        let head = ResponseHead {
-            status: response.status(),
-            headers,
-        };
+        let mut head = ResponseHead::new(response.status().as_u16());
+        head.headers = std::mem::take(response.headers_mut());
         // A failed send: the operation finished, and this task is stopped.
-        let _ = tx.send(Message::Head(id, head)).await;
+        let _ = tx.send(Happened::Head(id, head)).await;
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            *moved.lock().unwrap() = Clock::now();
-            let _ = tx.send(Message::Chunk(id, chunk)).await;
+            let _ = tx.send(Happened::Chunk(id, chunk)).await;
         }
-        let _ = tx.send(Message::End(id)).await;
+        let _ = tx.send(Happened::End(id)).await;
         Ok(())
     }
 
@@ -130,79 +95,40 @@ impl Transport {
         blob: usize,
         start: u64,
         end: u64,
-        tx: &Sender<Message>,
-        moved: &Moved,
-    ) -> std::io::Result<reqwest::Body> {
-        let path = self.blob_files.get(blob).context("not in the plan");
-        let mut file = tokio::fs::File::open(path.map_err(std::io::Error::other)?).await?;
+        tx: Sender<Happened<Bytes>>,
+    ) -> io::Result<reqwest::Body> {
+        let path = self
+            .blob_files
+            .get(blob)
+            .ok_or(io::Error::other("not in the plan"))?;
+        let mut file = tokio::fs::File::open(path).await?;
         file.seek(SeekFrom::Start(start)).await?;
-        let (tx, moved) = (tx.clone(), moved.clone());
-        let pieces =
-            futures_util::stream::try_unfold((file, end - start), move |(mut file, left)| {
-                let (tx, moved) = (tx.clone(), moved.clone());
-                async move {
-                    if left == 0 {
-                        return Ok(None);
-                    }
-                    let mut piece = vec![0; left.min(PIECE) as usize];
-                    let n = file.read(&mut piece).await?;
-                    if n == 0 {
-                        let early = format!("{BLOB_FILE} {blob} ended {left} bytes early");
-                        return Err(std::io::Error::other(early));
-                    }
-                    piece.truncate(n);
-                    let piece = Bytes::from(piece);
-                    *moved.lock().unwrap() = Clock::now();
-                    let _ = tx.send(Message::Sent(id, piece.clone())).await;
-                    Ok(Some((piece, (file, left - n as u64))))
+        let state = (file.take(end - start), tx);
+        let pieces = futures_util::stream::try_unfold(state, move |(mut file, tx)| async move {
+            let mut piece = BytesMut::with_capacity(PIECE);
+            match (file.read_buf(&mut piece).await?, file.limit()) {
+                (0, 0) => Ok(None),
+                (0, left) => Err(io::Error::other(format!(
+                    "{BLOB_FILE} {blob} ended {left} bytes early"
+                ))),
+                _ => {
+                    let piece = piece.freeze();
+                    let _ = tx.send(Happened::Sent(id, piece.clone())).await;
+                    Ok(Some((piece, (file, tx))))
                 }
-            });
+            }
+        });
         Ok(reqwest::Body::wrap_stream(pieces))
     }
 }
 
-/// Returns once nothing moved for `stall`.
-async fn stalled(moved: &Moved, stall: Duration) {
-    loop {
-        let due = *moved.lock().unwrap() + stall;
-        if Clock::now() >= due {
-            return;
-        }
-        tokio::time::sleep_until(due).await;
-    }
-}
-
-fn timeout(message: &str) -> TransportError {
-    TransportError {
-        kind: Kind::Timeout,
-        message: message.into(),
-    }
-}
-
-/// What kind of failure a reqwest error is, as far as its error chain tells (the kind
-/// decides retries and the plain-HTTP fallback, in the core).
+/// A reqwest error as the core's transport error, classed by the core from its chain of
+/// causes (a blob file's failure is the source's).
 fn classify(e: reqwest::Error) -> TransportError {
-    let sources = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source());
-    let message = sources
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(": ");
-    let has = |words: &[&str]| words.iter().any(|word| message.contains(word));
-    let kinds = [
-        (has(&[BLOB_FILE]), Kind::Source),
-        (
-            has(&["InvalidContentType", "corrupt message"]),
-            Kind::NotTls,
-        ),
-        (has(&["certificate", "handshake", "alert"]), Kind::Tls),
-        (e.is_timeout(), Kind::Timeout),
-        (e.is_connect(), Kind::Connect),
-        (e.is_request() || e.is_body() || e.is_decode(), Kind::Io),
-    ];
-    let kind = kinds.into_iter().find_map(|(is, kind)| is.then_some(kind));
-    TransportError {
-        kind: kind.unwrap_or(Kind::Other),
-        message,
+    let error = TransportError::from_error(&e);
+    match error.message.contains(BLOB_FILE) {
+        true => TransportError::new(Kind::Source, error.message),
+        false => error,
     }
 }
 
@@ -246,13 +172,16 @@ mod tests {
             deadlines: Default::default(),
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-        Transport::new(None, vec![file]).unwrap().spawn(req, tx);
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        Transport::new(None, dir.path(), &[name])
+            .unwrap()
+            .spawn(req, tx);
         match rx.recv().await {
-            Some(Message::Sent(RequestId(3), bytes)) => assert_eq!(bytes.len(), 10),
+            Some(Happened::Sent(RequestId(3), bytes)) => assert_eq!(bytes.len(), 10),
             _ => panic!("expected the file's 10 bytes reported sent"),
         }
         match rx.recv().await {
-            Some(Message::Failed(RequestId(3), error)) => {
+            Some(Happened::Failed(RequestId(3), error)) => {
                 assert_eq!(error.kind, Kind::Source, "{error}");
                 assert!(error.message.contains("90 bytes early"), "{error}");
             }

@@ -297,13 +297,9 @@ fn pull_from(
         None => Vec::new(),
     };
     let plan = PullPlan {
-        registry: from.api_host().to_owned(),
-        repository: from.repository.clone(),
-        reference: from.manifest_ref(),
-        platform,
         all_platforms: args.all_platforms,
         have,
-        manifests_only: false,
+        ..PullPlan::of(from, platform)
     };
     let config = PullConfig {
         registry,
