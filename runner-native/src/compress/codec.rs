@@ -315,4 +315,60 @@ mod tests {
         let g = Settings::new(Codec::Gzip, None).unwrap();
         assert!(g.key().starts_with("gzip-3/") && g.key() != a.key());
     }
+
+    #[test]
+    fn zstd_bytes_of_a_layer_past_its_window_are_pinned() {
+        // zstd level 3 keeps a 2 MiB window; past window + one 128 KiB block its buffered
+        // stream compresses against its wrapped buffer, and other ways of feeding it (e.g.
+        // ZSTD_c_stableInBuffer over a map of the file) make other, smaller bytes there,
+        // while the first 2.125 MiB stay the same. Remembered digests and resumed uploads
+        // need these bytes. (Digest and size: today's main, 6 Dec 2026; a stable-in-buffer
+        // stream of the same input gives sha256:ad9f23a2…, 2_332_978 bytes.)
+        let body = text_like(8 << 20);
+        assert_eq!(
+            Digest::sha256_of(&body).to_string(),
+            "sha256:657208dad29a2ef09420ad7a3d4fb98a2435c7dbec72eba8726b984f9b5b503c"
+        );
+        let len = body.len() as u64;
+        let settings = Settings::new(Codec::Zstd, Some(3)).unwrap();
+        let mut out = Vec::new();
+        settings
+            .encoder(std::io::Cursor::new(body), len)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(
+            (Digest::sha256_of(&out).to_string(), out.len()),
+            (
+                "sha256:736d5500c18b06a9dd9b36ad30c94faa0c3c5bddb04ec3c8cea8c512743a1aa4".into(),
+                2_344_176
+            )
+        );
+    }
+
+    /// `len` bytes that look like a tar of source and text files: words from a small
+    /// vocabulary, picked by a fixed generator, with a run of binary bytes now and then, so
+    /// matches occur at every distance (also past zstd's window).
+    fn text_like(len: usize) -> Vec<u8> {
+        const WORDS: [&str; 24] = [
+            "fn ", "let ", "mut ", "usize", "return ", "struct ", "impl ", "self", "::", "layer",
+            "digest", "registry", "manifest", "{\n", "}\n", "    ", "0x", "(", ")", ";\n", "tar",
+            "zstd", "blob", "// ",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut body = Vec::with_capacity(len + 64);
+        while body.len() < len {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let r = (x >> 33) as usize;
+            if r.is_multiple_of(61) {
+                body.extend((0..r % 97).map(|i| (x >> (i % 56)) as u8));
+            } else {
+                body.extend_from_slice(WORDS[r % WORDS.len()].as_bytes());
+            }
+        }
+        body.truncate(len);
+        body
+    }
 }
