@@ -8,6 +8,12 @@
 //! success (the page indexes the tar again when it pushes, as `tug push` does). The
 //! browser session (launch, page load, inspect, push, close) is measured too, under GNU time,
 //! for its CPU time and peak RSS.
+//!
+//! The page's own settings come from the environment `tests/browser/push.mjs` reads, which
+//! the bench passes on: `TUG_CHUNK_MIB` (the chunk size typed in) and `TUG_UPLOAD_BODY`
+//! (`blob` or `buffer`, tug-wasm's `uploadBody`); the report names them. `TUG_PAGE_DRIVER`
+//! picks the driver in tests/browser (default `push.mjs`, playwright; `push-bare.mjs` drives
+//! chromium without DevTools' Network domain, which copies `ArrayBuffer` bodies).
 
 use std::ffi::OsString;
 use std::fs;
@@ -80,6 +86,8 @@ pub fn run(
         web.url(),
         setup.tug.display()
     );
+    let page_settings = page_settings();
+    eprintln!("browser mode: the page's settings: {page_settings}");
     let mut runs = Vec::new();
     for round in 1..=rounds {
         let order = if round % 2 == 1 {
@@ -146,6 +154,7 @@ pub fn run(
     };
     println!(
         "\n## Browser push: {} ({} rounds, medians)\n\n\
+         The page's settings: {page_settings}.\n\n\
          Both push to a fresh plain-HTTP docker-registry on tmpfs behind nginx (TLS + CORS, \
          docs/nginx-cors.conf).\n\n\
          | pusher | wall | runs |\n|---|---|---|\n\
@@ -187,7 +196,27 @@ pub fn run(
         "browser_wall_s": browser,
         "ratio": ratio,
         "target_ratio": TARGET_RATIO,
+        "page_settings": page_settings,
     }))
+}
+
+/// The driver script in tests/browser (`TUG_PAGE_DRIVER`, default `push.mjs`).
+fn page_driver() -> String {
+    std::env::var("TUG_PAGE_DRIVER")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "push.mjs".to_owned())
+}
+
+/// The page's chunk size and upload body as `push.mjs` will set them (else the defaults).
+fn page_settings() -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    format!(
+        "chunk {}, upload body {}, driver {}",
+        var("TUG_CHUNK_MIB").map_or("default".to_owned(), |m| format!("{m} MiB")),
+        var("TUG_UPLOAD_BODY").unwrap_or_else(|| "default".to_owned()),
+        page_driver(),
+    )
 }
 
 fn pick(runs: &[BrowserRun], p: Pusher, f: impl Fn(&BrowserRun) -> f64) -> Vec<f64> {
@@ -248,7 +277,7 @@ fn run_once(
                 .map(|(k, v): (String, OsString)| format!("{k}={}", v.to_string_lossy()))
                 .collect();
             args.push(node.display().to_string());
-            args.push(browser_test_dir().join("push.mjs").display().to_string());
+            args.push(browser_test_dir().join(page_driver()).display().to_string());
             let finished = measure(Path::new("/usr/bin/env"), &args, &log_stem)?;
             if !finished.success {
                 bail!("the browser driver failed:\n{}", finished.output_tail(4000));

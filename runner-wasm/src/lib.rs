@@ -70,6 +70,9 @@ export interface PushOptions extends RegistryOptions {
   chunkSize?: number;
   /** Blobs up to this size go in one PUT (default: chunkSize). */
   monolithicMax?: number;
+  /** In a browser, how each chunk goes to `XMLHttpRequest`: "blob" (default), the file's
+   *  slice, or "buffer", the slice read into the page first (one copy per chunk in flight). */
+  uploadBody?: "blob" | "buffer";
   /** Upload sessions a previous push left open (its `upload_session` events, kept until
    *  `upload_session_closed`): a blob the registry still lacks goes on from the offset its
    *  session confirms, or starts over if the registry forgot it. */
@@ -161,6 +164,8 @@ export interface Limits {
   retries: Limit;
   chunkSize: Limit;
   monolithicMax: Limit;
+  /** `uploadBody`'s values and default. */
+  uploadBody: { values: string[]; default: string };
 }
 /** The parts of an image reference, as the CLI parses it. */
 export interface ParsedReference {

@@ -4,6 +4,8 @@
 use serde_json::{json, Value};
 use tug_core::limits::{self, BodyProgress};
 
+use crate::fetch_transport::UploadBody;
+
 /// What `fetch` shows of a request body while it is sent: nothing. The request deadlines
 /// are set for it everywhere (a browser's push uploads by `XMLHttpRequest`, which shows the
 /// body leave, but its copy's bodies go by `fetch`).
@@ -13,6 +15,10 @@ pub const BODY_PROGRESS: BodyProgress = BodyProgress::Unseen;
 /// as often keep its figures moving between redraws (a browser's upload progress comes about
 /// every 100 ms).
 pub const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How a browser's push hands each chunk to `XMLHttpRequest` (`uploadBody`): the file's
+/// `Blob` slice. See bench/README.md ("Where the page's push spends its time").
+pub const UPLOAD_BODY: UploadBody = UploadBody::Blob;
 
 /// The default `PATCH` chunk of a push (`chunkSize`; `monolithicMax` follows it): the core's
 /// default for uploads whose progress is seen in a browser (64 MiB, the CLI's), for unseen
@@ -36,8 +42,8 @@ pub const fn push_chunk_size(browser: bool) -> u64 {
     })
 }
 
-/// `{ jobs, retries, chunkSize, monolithicMax }`, each `{ min?, max?, default }`, for a push
-/// in a browser (`browser`) or elsewhere.
+/// `{ jobs, retries, chunkSize, monolithicMax }`, each `{ min?, max?, default }`, and
+/// `uploadBody` (`{ values, default }`), for a push in a browser (`browser`) or elsewhere.
 pub fn describe(browser: bool) -> Value {
     let upload = push_chunk_size(browser);
     json!({
@@ -56,6 +62,7 @@ pub fn describe(browser: bool) -> Value {
             "min": 0,
             "default": limits::default_monolithic_max(BODY_PROGRESS, Some(upload)),
         },
+        "uploadBody": { "values": UploadBody::NAMES, "default": UPLOAD_BODY.name() },
     })
 }
 
@@ -71,6 +78,8 @@ mod tests {
         assert_eq!(v["jobs"]["max"], 64);
         assert_eq!(v["jobs"]["default"], 4);
         assert_eq!(v["chunkSize"]["min"], 1);
+        assert_eq!(v["uploadBody"]["default"], UPLOAD_BODY.name());
+        assert_eq!(v["uploadBody"]["values"], json!(["blob", "buffer"]));
     }
 
     #[test]

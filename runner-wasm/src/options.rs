@@ -12,6 +12,7 @@ use tug_core::{
 use wasm_bindgen::JsValue;
 
 use crate::errors::js_error;
+use crate::fetch_transport::UploadBody;
 use crate::js;
 
 /// Reads the optional fields of one options object.
@@ -163,6 +164,16 @@ impl Options<'_> {
                 })
             })
             .collect()
+    }
+
+    /// `uploadBody`: `"blob"` or `"buffer"` ([`UploadBody`]; absent: the default).
+    pub fn upload_body(&self) -> Result<UploadBody, JsValue> {
+        match self.string("uploadBody")? {
+            None => Ok(crate::limits::UPLOAD_BODY),
+            Some(name) => UploadBody::parse(&name).ok_or_else(|| {
+                wrong("uploadBody", &format!("one of {:?}", UploadBody::NAMES))
+            }),
+        }
     }
 
     /// The object in field `name` (absent: `undefined`, whose fields are all absent).

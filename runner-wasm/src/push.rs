@@ -44,6 +44,7 @@ pub async fn run(
             Some(chunk_size),
         ));
     let resume = opts.resumable_uploads()?;
+    let upload_body = opts.upload_body()?;
 
     let contents = inspect::resolve(&file).await?;
     let name = display_name(&file);
@@ -76,7 +77,7 @@ pub async fn run(
         return Err(from_core(&tug_core::Error::Cancelled));
     }
     let listener = Listener::new(&on_event);
-    let transport = Transport::new(BlobSources::new(sources));
+    let transport = Transport::new(BlobSources::new(sources)).with_upload_body(upload_body);
     let push = Push::new(plan, config, clock.now());
     let result = drive(push, clock, transport, cancel, |push, io| {
         while let Some(output) = push.poll() {

@@ -20,6 +20,7 @@
 //                       cancel then Retry, or reload the page then pick the same file and
 //                       push again (report.sessionsAtInterrupt, sessionsBeforeAgain)
 //   TUG_CHUNK_MIB       what to type as the chunk size (MiB)
+//   TUG_UPLOAD_BODY     blob|buffer: open the page with ?uploadBody= (how chunks go to the browser)
 //   TUG_RELOAD_CHECK=1  after the push, reload the page and report the history it shows
 //   TUG_CLEAR_HISTORY=1 at the end, clear the history with its button (pressed twice)
 //   TUG_FILE_VIA=drop   drop the file on the page (a drag-and-drop DataTransfer) instead of
@@ -120,7 +121,10 @@ async function main() {
       (report.screenshots ??= []).push(path);
     };
 
-    await page.goto(pageUrl);
+    const openUrl = env.TUG_UPLOAD_BODY
+      ? `${pageUrl}${pageUrl.includes('?') ? '&' : '?'}uploadBody=${encodeURIComponent(env.TUG_UPLOAD_BODY)}`
+      : pageUrl;
+    await page.goto(openUrl);
     await page.waitForSelector('#engine[data-state="ready"]', { timeout: 30000 }).catch(async (e) => {
       report.engine = await page.textContent('#engine');
       throw new Error(`the page's tug-wasm did not load: ${report.engine}; console: ${report.console.join(' | ')}`);

@@ -305,6 +305,10 @@ function onSubmit(event) {
     retries: numberField('retries'),
     chunkSize: numberField('chunk'),
   };
+  // How each chunk goes to the browser (tug-wasm's `uploadBody`): its default, or the page
+  // address's `?uploadBody=` (for measuring one against the other, bench/README.md).
+  const uploadBody = new URLSearchParams(location.search).get('uploadBody');
+  if (uploadBody) options.uploadBody = uploadBody;
   if (username) {
     options.username = username;
     options.password = password;

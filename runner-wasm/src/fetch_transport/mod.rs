@@ -30,7 +30,10 @@ use web_sys::{
     Response,
 };
 
+mod upload_body;
 mod xhr_upload;
+
+pub use upload_body::UploadBody;
 
 use crate::blob_source::BlobSources;
 use crate::js;
@@ -58,6 +61,7 @@ pub struct Transport {
     blobs: Rc<BlobSources>,
     inflight: Rc<RefCell<HashMap<RequestId, AbortController>>>,
     browser: bool,
+    upload_body: UploadBody,
 }
 
 impl Transport {
@@ -67,7 +71,14 @@ impl Transport {
             blobs: Rc::new(blobs),
             inflight: Rc::default(),
             browser: js::is_browser(),
+            upload_body: UploadBody::default(),
         }
+    }
+
+    /// Hands a browser's uploads their file slices as `how` says ([`UploadBody`]).
+    pub fn with_upload_body(mut self, how: UploadBody) -> Transport {
+        self.upload_body = how;
+        self
     }
 
     /// Sends `req`; everything that happens comes back through `tx`.
@@ -160,9 +171,10 @@ impl Transport {
             .borrow_mut()
             .insert(req.id, controller.clone());
         let inflight = self.inflight.clone();
+        let how = self.upload_body;
         wasm_bindgen_futures::spawn_local(async move {
             let id = req.id;
-            xhr_upload::perform(req, body, &controller, tx).await;
+            xhr_upload::perform(req, body, how, &controller, tx).await;
             inflight.borrow_mut().remove(&id);
         });
     }

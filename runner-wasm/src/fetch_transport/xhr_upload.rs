@@ -3,6 +3,8 @@
 //! ([`Message::Progress`], fed in as [`tug_core::Input::BodyProgress`]) and the page's
 //! progress, rate and ETA move during each chunk rather than after it.
 //!
+//! The slice goes as a `Blob`, or read into an `ArrayBuffer` first ([`UploadBody`]).
+//!
 //! Otherwise the same as a `fetch` of the slice: the core's method, headers and body, no
 //! cookies, redirects followed by the browser; the response head, its (small) body and the
 //! end go back over the same channel, and a failure is classified as a `fetch` failure is.
@@ -18,6 +20,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{AbortController, ProgressEvent, XmlHttpRequest, XmlHttpRequestResponseType};
 
+use super::upload_body::{body_of, UploadBody};
 use super::{classify, describe_js_error, Message};
 use crate::timer::Timer;
 
@@ -65,7 +68,7 @@ fn handler(
 /// Opens the request with its handlers attached and sends `body`.
 fn start(
     req: &Request,
-    body: &web_sys::Blob,
+    body: &JsValue,
     controller: &AbortController,
     seen: &UnboundedSender<Seen>,
 ) -> Result<Handlers, JsValue> {
@@ -108,18 +111,37 @@ fn start(
         signal,
         _closures: vec![progress, load, error, abort, on_signal],
     };
-    xhr.send_with_opt_blob(Some(body))?;
+    match body.dyn_ref::<web_sys::Blob>() {
+        Some(blob) => xhr.send_with_opt_blob(Some(blob))?,
+        None => xhr.send_with_opt_buffer_source(Some(body.unchecked_ref()))?,
+    }
     Ok(handlers)
 }
 
-/// Sends `req` with `body`, reporting its upload progress, then its response, on `tx`.
+/// Sends `req` with `slice` as its body (handed over as `how` says), reporting its upload
+/// progress, then its response, on `tx`.
 pub async fn perform(
     req: Request,
-    body: web_sys::Blob,
+    slice: web_sys::Blob,
+    how: UploadBody,
     controller: &AbortController,
     mut tx: Sender<Message>,
 ) {
     let id = req.id;
+    let body = match body_of(&slice, how).await {
+        Ok(body) => body,
+        Err(e) => {
+            if controller.signal().aborted() {
+                return;
+            }
+            let error = failure(TransportErrorKind::Source, &describe_js_error(&e));
+            let _ = tx.send(Message::Failed(id, error)).await;
+            return;
+        }
+    };
+    if controller.signal().aborted() {
+        return; // aborted while the slice was read: nobody waits for this request
+    }
     let (seen_tx, mut seen) = mpsc::unbounded();
     let handlers = match start(&req, &body, controller, &seen_tx) {
         Ok(h) => h,
