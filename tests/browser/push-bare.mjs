@@ -69,11 +69,22 @@ async function main() {
   const executable = env.TUG_CHROMIUM || '/usr/bin/chromium';
   if (!existsSync(executable)) throw new Error(`${executable} not found: run scripts/install-deps.sh`);
   const profile = mkdtempSync(join(tmpdir(), 'tug-chromium-'));
+  // push.mjs's switches, and those playwright adds to every chromium it launches that could
+  // change how fast a page runs (throttling, backgrounding, IPC flooding protection,
+  // features), so only the DevTools domains differ.
   const args = [
-    '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage', '--remote-debugging-pipe', `--user-data-dir=${profile}`,
-    '--window-size=1280,900',
+    '--headless', '--hide-scrollbars', '--mute-audio', '--no-sandbox', '--disable-gpu',
+    '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+    '--disable-field-trial-config', '--disable-background-timer-throttling',
+    '--disable-backgrounding-occluded-windows', '--disable-renderer-backgrounding',
+    '--disable-back-forward-cache', '--disable-breakpad', '--disable-extensions',
+    '--disable-component-extensions-with-background-pages', '--disable-default-apps',
+    '--no-default-browser-check', '--allow-pre-commit-input', '--disable-hang-monitor',
+    '--disable-ipc-flooding-protection', '--disable-popup-blocking', '--metrics-recording-only',
+    '--password-store=basic', '--use-mock-keychain', '--no-service-autorun',
+    '--disable-features=PaintHolding,OptimizationHints,MediaRouter,HttpsUpgrades,ThirdPartyStoragePartitioning',
+    '--remote-debugging-pipe', `--user-data-dir=${profile}`, '--window-size=1280,900',
   ];
   if (env.TUG_TRUST_CERT) args.push(`--ignore-certificate-errors-spki-list=${spkiPin(env.TUG_TRUST_CERT)}`);
   args.push('about:blank');

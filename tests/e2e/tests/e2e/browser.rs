@@ -299,6 +299,47 @@ fn a_registry_without_cors_gets_the_cors_explanation() {
     assert!(help.contains("OPTIONS"), "{help}");
 }
 
+/// tug-wasm's `uploadBody: "buffer"` (the page's `?uploadBody=buffer`): each chunk is read
+/// into the page and sent as an `ArrayBuffer`, and the image arrives byte for byte; a value
+/// it does not know is refused, naming the option, before anything is sent.
+#[test]
+fn the_page_pushes_chunks_read_into_buffers_when_asked() {
+    require_browser_tools();
+    let registry = registry_with_auth();
+    let nginx = Nginx::cors_front(&registry);
+    let web = TugWeb::start(&tug_bin());
+    let dir = tempfile::tempdir().unwrap();
+    let (tar, fixture) = docker_archive(dir.path(), 611, 40 * 1024 * 1024);
+
+    let report = PagePush::new(web.url(), &tar, &nginx.url(), "browser/buffered:v1")
+        .credentials(USER, PASSWORD)
+        .trust_cert(nginx.cert_file())
+        .env("TUG_CHUNK_MIB", CHUNK_MIB)
+        .env("TUG_UPLOAD_BODY", "buffer")
+        .run();
+    assert_eq!(report["state"], "success", "{}", text(&report));
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "browser/buffered:v1", &fixture);
+    assert_eq!(report["digest"], pulled.manifest_digest.as_str());
+
+    let report = PagePush::new(web.url(), &tar, &nginx.url(), "browser/refused:v1")
+        .credentials(USER, PASSWORD)
+        .trust_cert(nginx.cert_file())
+        .env("TUG_UPLOAD_BODY", "pipe")
+        .run();
+    assert_eq!(report["state"], "failed", "{}", text(&report));
+    let message = report["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("uploadBody") && message.contains("buffer"),
+        "names the option and its values: {}",
+        text(&report)
+    );
+    let access = nginx.access_log();
+    assert!(
+        !access.contains("/v2/browser/refused/"),
+        "nothing sent for the refused push: {access}"
+    );
+}
+
 #[test]
 fn a_cancelled_push_can_be_retried_and_finishes() {
     require_browser_tools();
