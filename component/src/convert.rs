@@ -25,6 +25,7 @@ pub fn failure(class: ErrorClass, message: &str) -> Failure {
     Failure {
         class: class.name().to_owned(),
         message: message.to_owned(),
+        exit_code: class.exit_code(),
     }
 }
 

@@ -46,7 +46,7 @@ impl LayoutPull {
         let options = Options::parse(options, "pull")?;
         let platform = options
             .platform()?
-            .unwrap_or_else(|| Platform::default_for_arch("x86_64"));
+            .unwrap_or_else(Platform::default_for_unknown_host);
         let plan = PullPlan::of(&source, platform);
         let config = PullConfig {
             registry: options.registry_config(&source)?,

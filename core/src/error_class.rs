@@ -52,6 +52,21 @@ impl ErrorClass {
         ErrorClass::Cancelled,
     ];
 
+    /// The exit code a command-line host ends with on an error of this class (the README's
+    /// "Exit codes": the `tug` CLI, the Python host). A cancellation's is SIGINT's, as a
+    /// shell reports it; the CLI gives other signals their own.
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            ErrorClass::Usage => 2,
+            ErrorClass::Input => 3,
+            ErrorClass::Auth => 4,
+            ErrorClass::NotFound => 7,
+            // A browser's CORS refusal too, which only tug-wasm meets.
+            ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => 5,
+            ErrorClass::Cancelled => 130,
+        }
+    }
+
     /// The stable name: tug-wasm's `.code`, the history's `error_class`.
     pub fn name(self) -> &'static str {
         match self {

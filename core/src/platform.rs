@@ -30,6 +30,12 @@ impl Platform {
         Platform::from_rust("linux", arch)
     }
 
+    /// The platform taken from an index when none is named, where the host cannot tell its
+    /// machine (a browser, a WebAssembly component): `linux/amd64`, the most common.
+    pub fn default_for_unknown_host() -> Platform {
+        Platform::default_for_arch("x86_64")
+    }
+
     /// The platform named by Rust's `std::env::consts::{OS, ARCH}` values, in OCI spelling.
     pub fn from_rust(os: &str, arch: &str) -> Platform {
         Platform {

@@ -29,6 +29,11 @@ impl Watch {
         }
     }
 
+    /// A request not handed to the runner yet: nothing is due.
+    pub(crate) fn idle() -> Watch {
+        Watch::start(Deadlines::default(), Instant::ZERO)
+    }
+
     /// An input about the request came at `now` (`head`: its response head).
     pub(crate) fn moved(&mut self, now: Instant, head: bool) {
         self.moved = self.moved.max(now);

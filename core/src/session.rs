@@ -380,7 +380,8 @@ impl<S: Copy> Session<S> {
                 carried_token: None,
                 streamed: false,
                 limit: BodyLimit::default(),
-                watch: Watch::start(deadlines, self.now),
+                // Started when the runner gets it (held for a token, it is not out yet).
+                watch: Watch::idle(),
             },
         );
         if self.auth.needs_token(self.now) {
@@ -398,6 +399,7 @@ impl<S: Copy> Session<S> {
         };
         if let Some(f) = self.in_flight.get_mut(&req.id) {
             f.carried_token = carried;
+            f.watch = Watch::start(req.deadlines, self.now);
         }
         req
     }
@@ -482,10 +484,6 @@ impl<S: Copy> Session<S> {
         self.token_fetch = None;
         result?;
         for req in std::mem::take(&mut self.held) {
-            // Its deadlines count from now, when the runner gets it.
-            if let Some(f) = self.in_flight.get_mut(&req.id) {
-                f.watch = Watch::start(req.deadlines, self.now);
-            }
             let req = self.authorize(req);
             self.outbox.push_back(req);
         }

@@ -1,29 +1,16 @@
-//! The documented exit codes, and which error gets which: the class of an error is the
-//! core's ([`tug_core::Error::class`]); this file only numbers the classes.
+//! The documented exit codes, and which error gets which: the class of an error and its
+//! number are the core's ([`tug_core::Error::class`], [`ErrorClass::exit_code`]); this file
+//! adds the CLI's own (`tug web`'s).
 
 use tug_core::archive::ArchiveError;
 use tug_core::{Error, ErrorClass};
 
 /// Success.
 pub const OK: i32 = 0;
-/// The command line is wrong (clap's own code).
-pub const USAGE: i32 = 2;
-/// The input file or reference is invalid: bad tar, missing entry, digest mismatch.
-pub const INVALID_INPUT: i32 = 3;
-/// Authentication failed or was refused.
-pub const AUTH: i32 = 4;
-/// The image or repository is not in the registry (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`).
-pub const NOT_FOUND: i32 = 7;
-/// The registry or the network failed (a browser's CORS refusal too, which only tug-wasm
-/// meets).
-pub const REGISTRY: i32 = 5;
 /// `tug web`: the web page was not built into this binary.
 pub const WEB_NOT_BUILT: i32 = 6;
 /// `tug web`: the address could not be listened on.
 pub const SERVE: i32 = 1;
-/// Cancelled by the user (as a shell reports SIGINT); SIGTERM and SIGHUP give their own
-/// 128 + signal ([`crate::interrupt::exit_code`]).
-pub const CANCELLED: i32 = 130;
 
 /// Why a command failed, with its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -101,14 +88,7 @@ impl CliError {
 
 /// The exit code of a class of failure (README "Exit codes").
 pub fn of_class(class: ErrorClass) -> i32 {
-    match class {
-        ErrorClass::Usage => USAGE,
-        ErrorClass::Input => INVALID_INPUT,
-        ErrorClass::Auth => AUTH,
-        ErrorClass::NotFound => NOT_FOUND,
-        ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => REGISTRY,
-        ErrorClass::Cancelled => CANCELLED,
-    }
+    i32::from(class.exit_code())
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ def main(argv=None):
         print(drive(core, core.start(args.command, image, options), Transport(layout, args.ca), layout))
     except Failed as e:
         print(f"tug_embed: {args.command} failed: {e}", file=sys.stderr)
-        return 1
+        return e.exit_code
     return 0
 
 

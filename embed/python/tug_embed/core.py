@@ -23,6 +23,7 @@ class Failed(Exception):
 
     def __init__(self, failure):
         super().__init__(f"{failure.__dict__['class']}: {failure.message}")
+        self.exit_code = failure.__dict__["exit-code"]  # the CLI's code for the class
 
 
 class Core:

@@ -29,7 +29,11 @@ fn load(toml: &str, vars: &[(&str, &str)]) -> (Result<Settings, CliError>, tempf
 fn err(toml: &str, vars: &[(&str, &str)]) -> String {
     match load(toml, vars).0 {
         Err(e) => {
-            assert_eq!(e.code(), crate::exit_code::INVALID_INPUT, "{e}");
+            assert_eq!(
+                e.code(),
+                crate::exit_code::of_class(tug_core::ErrorClass::Input),
+                "{e}"
+            );
             e.to_string()
         }
         Ok(_) => panic!("no error"),
@@ -602,7 +606,11 @@ fn bad_values_are_refused_with_the_file_line_and_key_or_the_variable_or_the_flag
         for (line, message) in sample.bad_file {
             let (s, dir) = load(&format!("{line}\n"), &[]);
             let e = s.expect_err(line);
-            assert_eq!(e.code(), crate::exit_code::INVALID_INPUT, "{e}");
+            assert_eq!(
+                e.code(),
+                crate::exit_code::of_class(tug_core::ErrorClass::Input),
+                "{e}"
+            );
             let file = dir.path().join("config.toml");
             assert_eq!(
                 e.to_string(),

@@ -126,6 +126,24 @@ fn python_pushes_and_pulls_over_tls_with_basic_auth() {
     let out = host(&[&["push", layout.to_str().unwrap(), &other], &wrong[..]].concat()).run();
     assert!(!out.success() && !out.timed_out, "{out}");
     assert!(out.stderr_str().contains("push failed: auth:"), "{out}");
+    // The exit code is the CLI's for the class, from the core: auth 4, not found 7.
+    assert_eq!(out.code, Some(4), "{out}");
+    let missing = registry.image("embed/python:nothing-here");
+    let into = dir.path().join("none");
+    let right = [
+        "--user",
+        USER,
+        "--password",
+        PASSWORD,
+        "--ca",
+        ca.to_str().unwrap(),
+    ];
+    let out = host(&[&["pull", &missing, into.to_str().unwrap()], &right[..]].concat()).run();
+    assert!(
+        out.stderr_str().contains("pull failed: not_found:"),
+        "{out}"
+    );
+    assert_eq!(out.code, Some(7), "{out}");
 }
 
 #[test]
