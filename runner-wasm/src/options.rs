@@ -170,9 +170,8 @@ impl Options<'_> {
     pub fn upload_body(&self) -> Result<UploadBody, JsValue> {
         match self.string("uploadBody")? {
             None => Ok(crate::limits::UPLOAD_BODY),
-            Some(name) => UploadBody::parse(&name).ok_or_else(|| {
-                wrong("uploadBody", &format!("one of {:?}", UploadBody::NAMES))
-            }),
+            Some(name) => UploadBody::parse(&name)
+                .ok_or_else(|| wrong("uploadBody", &format!("one of {:?}", UploadBody::NAMES))),
         }
     }
 

@@ -27,10 +27,6 @@ use crate::options::Options;
 use crate::pulled_blobs::PulledBlobs;
 use crate::timer::Clock;
 
-/// The platform taken from a multi-platform image when the caller names none (a browser
-/// has no platform of its own worth using).
-const DEFAULT_PLATFORM: &str = "linux/amd64";
-
 /// The image reference a pull was given (`docker://` allowed, as skopeo writes it).
 fn image_reference(text: &str) -> Result<Reference, JsValue> {
     let text = text.trim();
@@ -100,14 +96,15 @@ fn plan_of(
     opts: &Options,
     manifests_only: bool,
 ) -> Result<(PullPlan, PullConfig), JsValue> {
-    let platform: Platform = opts
-        .string("platform")?
-        .as_deref()
-        .unwrap_or(DEFAULT_PLATFORM)
-        .parse()
-        .map_err(|e: tug_core::platform::PlatformParseError| {
-            js_error(ErrorClass::Input, &e.to_string())
-        })?;
+    // A browser has no platform of its own worth using: the core's default for such hosts.
+    let platform: Platform = match opts.string("platform")? {
+        Some(named) => named
+            .parse()
+            .map_err(|e: tug_core::platform::PlatformParseError| {
+                js_error(ErrorClass::Input, &e.to_string())
+            })?,
+        None => Platform::default_for_unknown_host(),
+    };
     let plan = PullPlan {
         all_platforms: manifests_only,
         manifests_only,
@@ -333,9 +330,10 @@ pub async fn platforms(
         .iter()
         .filter_map(|i| i.platform.as_ref().map(ToString::to_string))
         .collect();
+    let fallback = Platform::default_for_unknown_host().to_string();
     let default = match listed.as_slice() {
-        [only] if only != DEFAULT_PLATFORM => only.clone(),
-        _ => DEFAULT_PLATFORM.to_owned(),
+        [only] if *only != fallback => only.clone(),
+        _ => fallback,
     };
     Ok(to_js(&json!({
         "index": tug_core::manifest::is_index(&report.root.media_type),

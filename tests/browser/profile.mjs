@@ -66,6 +66,14 @@ export function processTree(root = process.pid) {
   return out;
 }
 
+/** CPU seconds every process below this node process has used so far, and node's own: what
+ *  a session's GNU time misses of chromium's processes that are not waited for (renderers). */
+export function treeCpuSeconds() {
+  const ticks = processTree().reduce((sum, p) => sum + Object.values(p.threads).reduce((a, b) => a + b, 0), 0);
+  const own = process.cpuUsage();
+  return ticks / TICKS_PER_SECOND + (own.user + own.system) / 1e6;
+}
+
 /** CPU seconds per process and thread name spent between two `processTree` snapshots. */
 export function cpuBetween(before, after) {
   const was = new Map(before.map((p) => [p.pid, p]));

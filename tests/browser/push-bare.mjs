@@ -4,7 +4,8 @@
 // `ArrayBuffer` upload's, not a `Blob`'s) into a DevTools event, which would be measured as
 // the page's cost. For comparing upload bodies (bench `--mode browser` with
 // TUG_PAGE_DRIVER=push-bare.mjs); prints one JSON object like push.mjs's: state, status,
-// timings.pushMs (click → outcome, in the page), profile.cpu with TUG_PROFILE_DIR.
+// timings.pushMs (click → outcome, in the page), sessionCpuS (the CPU chromium's processes
+// and node used up to the close), profile.cpu with TUG_PROFILE_DIR.
 //
 // Environment: TUG_PAGE_URL, TUG_TAR, TUG_REGISTRY_URL, TUG_REPOSITORY (required);
 // TUG_TRUST_CERT, TUG_CHUNK_MIB, TUG_UPLOAD_BODY, TUG_PROFILE_DIR, TUG_TIMEOUT_MS,
@@ -15,7 +16,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuBetween, processTree } from './profile.mjs';
+import { cpuBetween, processTree, treeCpuSeconds } from './profile.mjs';
 
 const env = process.env;
 
@@ -146,6 +147,8 @@ async function main() {
       status: document.getElementById('status-text')?.textContent ?? null,
       error: document.getElementById('error-panel').hidden ? null : document.getElementById('error-message')?.textContent,
     })`));
+    // The session's CPU so far, renderers included (the bench counts it as the browser's).
+    report.sessionCpuS = treeCpuSeconds();
   } finally {
     pipe.send('Browser.close').catch(() => {});
     await new Promise((r) => { child.once('exit', r); setTimeout(() => { child.kill('SIGKILL'); r(); }, 5000); });
