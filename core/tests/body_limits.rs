@@ -368,3 +368,36 @@ fn a_streamed_blob_that_keeps_moving_is_never_timed_out_and_one_that_stops_is() 
     let message = expect_error(drain(&mut p).result, TransportErrorKind::Timeout);
     assert!(message.contains("no byte moved for 60 s"), "{message}");
 }
+
+#[test]
+fn requests_due_at_once_end_the_pull_once_with_nothing_after_its_end() {
+    let mut p = pull(1);
+    let req = manifest_request(&mut p);
+    let digest = |b: &str| format!("sha256:{}", b.repeat(32));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":10}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":10}}]}}"#,
+        digest("ab"),
+        digest("cd")
+    );
+    answer(
+        &mut p,
+        req.id,
+        manifest_head(),
+        manifest.as_bytes(),
+        at(1.0),
+    );
+    let blobs = drain(&mut p).sent;
+    assert_eq!(blobs.len(), 2, "both blobs are asked for at once");
+    // Neither answers: both pass their stall deadline at the same instant, with no retry
+    // left. The pull ends once; no output comes after `Finished`.
+    p.handle_input(at(61.0), tug_core::Input::Timeout).unwrap();
+    let mut outputs = Vec::new();
+    while let Some(out) = p.poll() {
+        outputs.push(out);
+    }
+    let end = outputs
+        .iter()
+        .position(|o| matches!(o, Output::Finished(_)))
+        .expect("the pull ends");
+    assert_eq!(end, outputs.len() - 1, "{outputs:?}");
+}

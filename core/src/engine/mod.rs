@@ -415,6 +415,11 @@ impl<P: Protocol> Engine<P> {
 
     fn on_timeout(&mut self) {
         for (id, error) in self.cx.overdue() {
+            // Several may be due at once: once one ends the operation, nothing follows its
+            // `Finished` (the rest are dropped with everything in flight).
+            if self.proto.finished() {
+                break;
+            }
             let _ = self.give_up(id, error);
         }
         for step in self.cx.due() {
