@@ -391,3 +391,96 @@ fn a_dry_run_finds_streamed_blobs_missing_and_ends_without_their_manifests() {
         .iter()
         .any(|l| l.starts_with("POST") || l.starts_with("PATCH")));
 }
+
+/// Drives a push of `img` with blob 1 streamed, answering by hand, until blob 1's first
+/// `PATCH` went out: the registry answers `202` holding its first 3 bytes, as one that
+/// answers before the body was all sent (the runner reported 3 bytes sent). Returns the
+/// push and the instant.
+fn first_chunk_answered_short(img: &Image) -> (tug_core::push::Push, tug_core::Instant) {
+    use tug_core::http::ResponseHead;
+    use tug_core::push::{Output, Push};
+    use tug_core::Input;
+    let mut push = Push::new(streamed(img, &[1]), config(), tug_core::Instant::ZERO);
+    let now = tug_core::Instant::ZERO;
+    let location = "/v2/team/app/blobs/uploads/u1";
+    loop {
+        let mut sent = Vec::new();
+        while let Some(out) = push.poll() {
+            if let Output::Send(req) = out {
+                sent.push(req);
+            }
+        }
+        assert!(!sent.is_empty(), "the push waits for an answer it got");
+        for req in sent {
+            let head = match (req.method.as_str(), &req.body) {
+                ("PATCH", Body::BlobStream { start: 0, .. }) => {
+                    push.handle_input(now, Input::BodyProgress(req.id, 3))
+                        .unwrap();
+                    let head = ResponseHead::new(202)
+                        .with_header("Location", location)
+                        .with_header("Range", "0-2");
+                    push.handle_input(now, Input::Response(req.id, head))
+                        .unwrap();
+                    push.handle_input(now, Input::BodyEnd(req.id)).unwrap();
+                    return (push, now);
+                }
+                ("GET", _) => ResponseHead::new(200),
+                ("HEAD", _) => ResponseHead::new(404),
+                ("POST", _) => ResponseHead::new(202).with_header("Location", location),
+                ("PUT", _) => ResponseHead::new(201),
+                other => panic!("unexpected request {other:?}"),
+            };
+            if let Body::BlobRange { start, end, .. } = req.body {
+                push.handle_input(now, Input::BodyProgress(req.id, end - start))
+                    .unwrap();
+            }
+            push.handle_input(now, Input::Response(req.id, head))
+                .unwrap();
+            push.handle_input(now, Input::BodyEnd(req.id)).unwrap();
+        }
+    }
+}
+
+/// The streamed `PATCH`es a drain of `push` sends, by their body's start.
+fn stream_sent(push: &mut tug_core::push::Push) -> Vec<u64> {
+    let mut starts = Vec::new();
+    while let Some(out) = push.poll() {
+        if let tug_core::push::Output::Send(req) = out {
+            if let Body::BlobStream { start, .. } = req.body {
+                starts.push(start);
+            }
+        }
+    }
+    starts
+}
+
+#[test]
+fn a_short_chunk_whose_end_the_runner_never_tells_goes_on_from_the_registrys_offset() {
+    let img = image(&[300, 2000]);
+    let (mut push, now) = first_chunk_answered_short(&img);
+    // The push waits for the runner to say where blob 1's bytes end — not forever: at the
+    // stall timeout it asks for the next chunk from the registry's offset.
+    assert_eq!(stream_sent(&mut push), Vec::<u64>::new());
+    let wait = tug_core::limits::DEFAULT_STALL_TIMEOUT;
+    assert_eq!(push.poll_timeout(), Some(now + wait));
+    push.handle_input(now + wait, tug_core::Input::Timeout)
+        .unwrap();
+    assert_eq!(stream_sent(&mut push), [3]);
+
+    // A runner that does tell the end in time: the session closes, and the wait's timer,
+    // when it comes, sends nothing.
+    let (mut push, now) = first_chunk_answered_short(&img);
+    push.handle_blob_end(1, Digest::sha256_of(&img.data[1][..3]), 3)
+        .unwrap();
+    let mut closed = false;
+    while let Some(out) = push.poll() {
+        if let tug_core::push::Output::Send(req) = out {
+            closed |=
+                req.method == Method::PUT && req.url.query().is_some_and(|q| q.contains("digest="));
+        }
+    }
+    assert!(closed, "the session is closed with the digest given");
+    push.handle_input(now + wait, tug_core::Input::Timeout)
+        .unwrap();
+    assert_eq!(stream_sent(&mut push), Vec::<u64>::new());
+}

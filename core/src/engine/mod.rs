@@ -423,7 +423,13 @@ impl<P: Protocol> Engine<P> {
             let _ = self.give_up(id, error);
         }
         for step in self.cx.due() {
-            self.cx.issue(step);
+            let step = match step {
+                Step::Op(s) => self.proto.on_due(s, &mut self.cx).map(Step::Op),
+                ping => Some(ping),
+            };
+            if let Some(step) = step {
+                self.cx.issue(step);
+            }
         }
     }
 

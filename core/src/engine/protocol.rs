@@ -85,6 +85,12 @@ pub(crate) trait Protocol {
     /// more (what the step was for is gone).
     fn request(&mut self, step: Self::Step, cx: &Cx<Self::Step>) -> Result<Option<Parts>, Error>;
 
+    /// A step scheduled with [`crate::session::Session::schedule`] is due: the step to send
+    /// now, or `None` when its timer only had to act (or has nothing left to do).
+    fn on_due(&mut self, step: Self::Step, _cx: &mut Cx<Self::Step>) -> Option<Self::Step> {
+        Some(step)
+    }
+
     /// The registry answered the version check: begin.
     fn start(&mut self, cx: &mut Cx<Self::Step>);
 

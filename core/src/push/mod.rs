@@ -328,6 +328,13 @@ impl Protocol for Pushing {
         self.build(step, cx).map(Some)
     }
 
+    fn on_due(&mut self, step: Step, _cx: &mut Cx<Step>) -> Option<Step> {
+        match step {
+            Step::EndLate(b) => self.end_late(b),
+            other => Some(other),
+        }
+    }
+
     fn start(&mut self, cx: &mut Cx<Step>) {
         self.phase = Phase::Blobs;
         self.fill_slots(cx);
@@ -423,6 +430,8 @@ impl Protocol for Pushing {
                 Ok(())
             }
             Step::Manifest(n) => self.on_manifest(n, head, cx),
+            // A timer: never sent, so never answered.
+            Step::EndLate(_) => Err(Failure::Status),
         }
     }
 

@@ -20,7 +20,8 @@ impl Pushing {
             | Step::Patch(b, ..)
             | Step::Stream(b, ..)
             | Step::Close(b)
-            | Step::Status(b) => format!("uploading {}", self.blobs[b].label()),
+            | Step::Status(b)
+            | Step::EndLate(b) => format!("uploading {}", self.blobs[b].label()),
             Step::Manifest(n) => match self.plan.children.get(n) {
                 Some(child) => format!(
                     "pushing manifest {} to {}/{}",

@@ -95,6 +95,12 @@ impl Pushing {
                 headers.insert("content-type", header_value(&m.media_type));
                 (Method::PUT, url, Body::Bytes(m.bytes.clone()))
             }
+            Step::EndLate(_) => {
+                return Err(Error::Protocol {
+                    action: self.describe_step(step),
+                    message: "a timer is not a request".into(),
+                })
+            }
         };
         Ok(Parts {
             method,

@@ -21,6 +21,11 @@ pub(crate) enum Step {
     /// `PUT` manifest number `n`: the plan's children in order, then (at `n ==
     /// children.len()`) the manifest named by the reference.
     Manifest(usize),
+    /// A timer, never a request: streamed blob `b`'s last chunk came back short and the
+    /// runner has not said where its bytes end within a stall timeout (a registry that
+    /// answered before the body was all sent). The upload goes on from the registry's
+    /// offset: an empty chunk if the bytes did end there.
+    EndLate(usize),
 }
 
 impl Step {
@@ -33,7 +38,8 @@ impl Step {
             | Step::Patch(b, ..)
             | Step::Stream(b, ..)
             | Step::Close(b)
-            | Step::Status(b) => Some(b),
+            | Step::Status(b)
+            | Step::EndLate(b) => Some(b),
             Step::Manifest(_) => None,
         }
     }

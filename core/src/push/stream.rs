@@ -53,6 +53,7 @@ impl Pushing {
         b: usize,
         committed: u64,
         full: bool,
+        cx: &mut Cx<Step>,
     ) -> Result<Option<Step>, Failure> {
         let (ended, size) = (!self.blobs[b].unended(), self.blobs[b].size);
         if ended && committed > size {
@@ -76,7 +77,31 @@ impl Pushing {
         if let Some(s) = &mut self.blobs[b].streamed {
             s.waiting = true;
         }
+        // Not forever: a runner that never says where the bytes end (the registry answered
+        // before the body was all sent) gets the next chunk asked for a stall timeout on.
+        cx.schedule(self.end_wait(), Op(Step::EndLate(b)));
         Ok(None)
+    }
+
+    /// How long a streamed blob waits for the runner to say where its bytes end.
+    fn end_wait(&self) -> std::time::Duration {
+        match self.config.registry.stall_timeout {
+            d if d.is_zero() => crate::limits::DEFAULT_STALL_TIMEOUT,
+            d => d,
+        }
+    }
+
+    /// Streamed blob `b`'s wait for its end ran out ([`Step::EndLate`]): the next chunk from
+    /// the registry's offset, if it still waits.
+    pub(super) fn end_late(&mut self, b: usize) -> Option<Step> {
+        let waiting = self.blobs[b]
+            .streamed
+            .as_mut()
+            .is_some_and(|s| std::mem::take(&mut s.waiting));
+        match (&self.blobs[b].state, waiting && self.phase == Phase::Blobs) {
+            (BlobState::Uploading { committed, .. }, true) => Some(self.next_chunk(b, *committed)),
+            _ => None,
+        }
     }
 
     /// The `202` to a chunk of streamed blob `b` that began at `start` and could go to
@@ -115,7 +140,7 @@ impl Pushing {
         blob.attempts = 1;
         blob.broken_body = None;
         self.session_event(b);
-        if let Some(next) = self.stream_on(b, committed, committed == end)? {
+        if let Some(next) = self.stream_on(b, committed, committed == end, cx)? {
             cx.issue(Op(next));
         }
         Ok(())
@@ -165,7 +190,7 @@ impl Pushing {
             BlobState::Uploading { committed, .. } => *committed,
             _ => return Ok(()),
         };
-        match self.stream_on(b, committed, false) {
+        match self.stream_on(b, committed, false, cx) {
             Ok(Some(next)) => cx.issue(Op(next)),
             Ok(None) => {}
             Err(Failure::Error(e)) => self.finish(Err(e), cx),

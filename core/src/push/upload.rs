@@ -262,7 +262,7 @@ impl Pushing {
         self.session_event(b);
         if self.blobs[b].streamed.is_some() {
             // Send from there, as far as the bytes go.
-            if let Some(next) = self.stream_on(b, committed, true)? {
+            if let Some(next) = self.stream_on(b, committed, true, cx)? {
                 cx.issue(Op(next));
             }
             return Ok(());

@@ -87,8 +87,8 @@ pub trait Plug {
         false
     }
     /// Called in [`Driver::run`] whenever the number of answered requests or whether the
-    /// operation is idle changed, before the next answer: the place to give it what comes
-    /// from elsewhere than the network.
+    /// operation is idle (nothing in flight; timers may be pending) changed, before the next
+    /// answer: the place to give it what comes from elsewhere than the network.
     fn between(&mut self, _answered: usize, _idle: bool) {}
 }
 
@@ -299,7 +299,8 @@ impl<'m, P: Plug> Driver<'m, P> {
             self.timeout();
             return;
         }
-        let idle = self.flights.is_empty() && timeout.is_none();
+        // Idle: nothing in flight (timers may be pending: a request's deadline, a wait).
+        let idle = self.flights.is_empty();
         if self.last_between != Some((self.answered, idle)) {
             self.last_between = Some((self.answered, idle));
             self.plug.between(self.answered, idle);
