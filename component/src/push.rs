@@ -3,7 +3,8 @@
 //! blob's body described as a range of its file.
 
 use tug_core::archive::{ResolveStep, SourceResolver};
-use tug_core::push::{self, Push, PushConfig, PushReport};
+use tug_core::host::{Action, Drive};
+use tug_core::push::{Push, PushConfig, PushReport};
 use tug_core::{ErrorClass, Instant, Reference};
 
 use crate::bindings::exports::tug::core::sansio::{Failure, FileRead, Input, Output};
@@ -89,8 +90,8 @@ impl LayoutPush {
                 }
             }
             State::Pushing { push, sources } => loop {
-                let output = match push.poll()? {
-                    push::Output::Send(req) => {
+                let output = match push.poll_action()? {
+                    Action::Send(req) => {
                         let id = req.id;
                         let body = |i, start, end| convert::file_range(sources.get(i), start, end);
                         match convert::request(req, &body) {
@@ -101,13 +102,12 @@ impl LayoutPush {
                             }
                         }
                     }
-                    push::Output::Abort(id) => Output::Abort(id.0),
-                    push::Output::Event(event) => match event.json() {
-                        Some(json) => Output::Event(json.to_string()),
-                        None => continue,
-                    },
-                    push::Output::Timeout(at) => Output::WaitUntil(convert::nanos(at)),
-                    push::Output::Finished(result) => {
+                    Action::Abort(id) => Output::Abort(id.0),
+                    // A push keeps no blob: never asked.
+                    Action::Store(_) => continue,
+                    Action::Event(json) => Output::Event(json.to_string()),
+                    Action::Timeout(at) => Output::WaitUntil(convert::nanos(at)),
+                    Action::Finished(result) => {
                         let finished = result
                             .map(|r| report(&self.target, &r))
                             .map_err(|e| convert::error(&e));
