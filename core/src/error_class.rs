@@ -228,6 +228,23 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// The README's exit-code table, class by class (the CLI and the Python host exit
+    /// with these).
+    #[test]
+    fn every_class_has_its_documented_exit_code() {
+        let documented = |class| match class {
+            ErrorClass::Usage => 2,
+            ErrorClass::Input => 3,
+            ErrorClass::Auth => 4,
+            ErrorClass::NotFound => 7,
+            ErrorClass::Registry | ErrorClass::Network | ErrorClass::Cors => 5,
+            ErrorClass::Cancelled => 130,
+        };
+        for class in ErrorClass::ALL {
+            assert_eq!(class.exit_code(), documented(class), "{class}");
+        }
+    }
+
     #[test]
     fn every_error_has_the_class_the_table_lists() {
         for (error, class) in class_table() {

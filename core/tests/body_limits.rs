@@ -298,6 +298,24 @@ fn a_trickling_token_answer_times_out() {
     }
 }
 
+/// An image manifest whose config and layers have digests of one repeated hex pair each
+/// (blobs no registry answers here), with these sizes.
+fn manifest_of(config: (&str, u64), layers: &[(&str, u64)]) -> String {
+    let descriptor = |media_type: &str, (hex, size): (&str, u64)| {
+        let digest = format!("sha256:{}", hex.repeat(32));
+        format!(r#"{{"mediaType":"{media_type}","digest":"{digest}","size":{size}}}"#)
+    };
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|&l| descriptor("application/vnd.oci.image.layer.v1.tar", l))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[{}]}}"#,
+        descriptor("application/vnd.oci.image.config.v1+json", config),
+        layers.join(",")
+    )
+}
+
 #[test]
 fn a_request_nothing_moves_on_fails_at_its_stall_deadline_and_is_retried() {
     let mut p = pull(2);
@@ -334,10 +352,7 @@ fn a_request_nothing_moves_on_fails_at_its_stall_deadline_and_is_retried() {
 fn a_streamed_blob_that_keeps_moving_is_never_timed_out_and_one_that_stops_is() {
     let mut p = pull(1);
     let req = manifest_request(&mut p);
-    let layer = format!("sha256:{}", "ab".repeat(32));
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{layer}","size":1000000}},"layers":[]}}"#
-    );
+    let manifest = manifest_of(("ab", 1_000_000), &[]);
     answer(
         &mut p,
         req.id,
@@ -373,12 +388,7 @@ fn a_streamed_blob_that_keeps_moving_is_never_timed_out_and_one_that_stops_is() 
 fn requests_due_at_once_end_the_pull_once_with_nothing_after_its_end() {
     let mut p = pull(1);
     let req = manifest_request(&mut p);
-    let digest = |b: &str| format!("sha256:{}", b.repeat(32));
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":10}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":10}}]}}"#,
-        digest("ab"),
-        digest("cd")
-    );
+    let manifest = manifest_of(("ab", 10), &[("cd", 10)]);
     answer(
         &mut p,
         req.id,
