@@ -62,14 +62,28 @@ impl Endpoint {
         self.base()?.join("v2/")
     }
 
+    /// `/v2/<name>/<rest>`, each part a path segment of its own (a name's `/`s split it,
+    /// and the segments are percent-encoded): no byte of a name, tag or digest can end the
+    /// path (`?`, `#`) and so ask for another resource than the one meant.
+    fn api(&self, repo: &str, rest: &[&str]) -> Result<Url, url::ParseError> {
+        let mut url = self.base()?;
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty()
+                .push("v2")
+                .extend(repo.split('/'))
+                .extend(rest);
+        }
+        Ok(url)
+    }
+
     /// `/v2/<name>/blobs/<digest>`
     pub(crate) fn blob(&self, repo: &str, digest: &Digest) -> Result<Url, url::ParseError> {
-        self.base()?.join(&format!("v2/{repo}/blobs/{digest}"))
+        self.api(repo, &["blobs", &digest.to_string()])
     }
 
     /// `/v2/<name>/blobs/uploads/`
     pub(crate) fn uploads(&self, repo: &str) -> Result<Url, url::ParseError> {
-        self.base()?.join(&format!("v2/{repo}/blobs/uploads/"))
+        self.api(repo, &["blobs", "uploads", ""])
     }
 
     /// `/v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`: a cross-repository mount.
@@ -88,18 +102,17 @@ impl Endpoint {
 
     /// `/v2/<name>/manifests/<reference>`
     pub(crate) fn manifest(&self, repo: &str, reference: &str) -> Result<Url, url::ParseError> {
-        self.base()?
-            .join(&format!("v2/{repo}/manifests/{reference}"))
+        self.api(repo, &["manifests", reference])
     }
 
     /// `/v2/<name>/referrers/<digest>`: what names `digest` as its subject (OCI 1.1).
     pub(crate) fn referrers(&self, repo: &str, digest: &Digest) -> Result<Url, url::ParseError> {
-        self.base()?.join(&format!("v2/{repo}/referrers/{digest}"))
+        self.api(repo, &["referrers", &digest.to_string()])
     }
 
     /// `/v2/<name>/tags/list`: a repository's tags.
     pub(crate) fn tags_list(&self, repo: &str) -> Result<Url, url::ParseError> {
-        self.base()?.join(&format!("v2/{repo}/tags/list"))
+        self.api(repo, &["tags", "list"])
     }
 
     /// `/v2/_catalog`: the registry's repositories.
@@ -173,5 +186,27 @@ mod tests {
         assert!(!e.fall_back_to_http());
         let mut s = Endpoint::new("r.example", Scheme::Https);
         assert!(!s.fall_back_to_http());
+    }
+
+    #[test]
+    fn api_paths_keep_every_byte_of_a_name_in_the_path() {
+        let e = Endpoint::new("r.example", Scheme::Https);
+        let digest = d().to_string();
+        assert_eq!(
+            e.blob("team/app", &d()).unwrap().as_str(),
+            format!("https://r.example/v2/team/app/blobs/{digest}")
+        );
+        assert_eq!(
+            e.uploads("team/app").unwrap().as_str(),
+            "https://r.example/v2/team/app/blobs/uploads/"
+        );
+        assert_eq!(
+            e.manifest("a", "v1").unwrap().as_str(),
+            "https://r.example/v2/a/manifests/v1"
+        );
+        // A name no parser would let through (the fuzzer's): it cannot end the path.
+        let odd = e.blob("a#b?c", &d()).unwrap();
+        assert_eq!((odd.query(), odd.fragment()), (None, None), "{odd}");
+        assert_eq!(odd.path(), format!("/v2/a%23b%3Fc/blobs/{digest}"));
     }
 }
