@@ -23,24 +23,12 @@
 // Exit status 0 when the page reached an outcome (the caller judges it), 1 when driving
 // the page failed.
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { required, spkiPin } from './driver-env.mjs';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const env = process.env;
-
-function required(name) {
-  const v = env[name];
-  if (!v) throw new Error(`environment variable ${name} is required`);
-  return v;
-}
-
-function spkiPin(pemPath) {
-  const cert = new X509Certificate(readFileSync(pemPath));
-  const der = cert.publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
-}
 
 async function main() {
   const pageUrl = required('TUG_PAGE_URL');

@@ -12,24 +12,13 @@
 // TUG_CHROMIUM as push.mjs reads them.
 
 import { spawn } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { required, spkiPin } from './driver-env.mjs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuBetween, processTree, treeCpuSeconds } from './profile.mjs';
 
 const env = process.env;
-
-function required(name) {
-  const v = env[name];
-  if (!v) throw new Error(`environment variable ${name} is required`);
-  return v;
-}
-
-function spkiPin(pemPath) {
-  const der = new X509Certificate(readFileSync(pemPath)).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
-}
 
 /** A DevTools connection over chromium's --remote-debugging-pipe (fd 3 in, fd 4 out). */
 class Pipe {

@@ -48,25 +48,13 @@
 // Exit status 0 when the page reached an outcome (whatever it was: the caller judges it),
 // 1 when driving the page failed (the message says why).
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { required, spkiPin } from './driver-env.mjs';
 import { mkdtempSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { cpuBetween, processTree, startPageProfile, startTrace, stopPageProfile } from './profile.mjs';
 
 const env = process.env;
-
-function required(name) {
-  const v = env[name];
-  if (!v) throw new Error(`environment variable ${name} is required`);
-  return v;
-}
-
-function spkiPin(pemPath) {
-  const cert = new X509Certificate(readFileSync(pemPath));
-  const der = cert.publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(der).digest('base64');
-}
 
 async function loadPlaywright() {
   try {

@@ -78,20 +78,19 @@ fn check_pulled(dir: &Path, fixture: &FixtureImage) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// The host's options for a TLS registry whose CA is `ca`, as `USER` with `password`.
+fn tls_auth<'a>(ca: &'a Path, password: &'a str) -> [&'a str; 6] {
+    let ca = ca.to_str().unwrap();
+    ["--user", USER, "--password", password, "--ca", ca]
+}
+
 /// Pushes a fresh image to `registry` (TLS, with `USER`'s credentials) and pulls it back;
 /// skopeo checks both.
 fn push_and_pull_back(registry: &Registry, dir: &Path, seed: u64) {
     let layout = dir.join("layout");
     let fixture = image(&layout, seed);
     let ca = registry.ca_file().expect("a TLS registry has a CA");
-    let auth = [
-        "--user",
-        USER,
-        "--password",
-        PASSWORD,
-        "--ca",
-        ca.to_str().unwrap(),
-    ];
+    let auth = tls_auth(&ca, PASSWORD);
     let target = registry.image("embed/python:v1");
 
     let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
@@ -115,14 +114,7 @@ fn python_pushes_and_pulls_over_tls_with_basic_auth() {
     let layout = dir.path().join("layout");
     let ca = registry.ca_file().unwrap();
     let other = registry.image("embed/other:v1");
-    let wrong = [
-        "--user",
-        USER,
-        "--password",
-        "wrong",
-        "--ca",
-        ca.to_str().unwrap(),
-    ];
+    let wrong = tls_auth(&ca, "wrong");
     let out = host(&[&["push", layout.to_str().unwrap(), &other], &wrong[..]].concat()).run();
     assert!(!out.success() && !out.timed_out, "{out}");
     assert!(out.stderr_str().contains("push failed: auth:"), "{out}");
@@ -130,14 +122,7 @@ fn python_pushes_and_pulls_over_tls_with_basic_auth() {
     assert_eq!(out.code, Some(4), "{out}");
     let missing = registry.image("embed/python:nothing-here");
     let into = dir.path().join("none");
-    let right = [
-        "--user",
-        USER,
-        "--password",
-        PASSWORD,
-        "--ca",
-        ca.to_str().unwrap(),
-    ];
+    let right = tls_auth(&ca, PASSWORD);
     let out = host(&[&["pull", &missing, into.to_str().unwrap()], &right[..]].concat()).run();
     assert!(
         out.stderr_str().contains("pull failed: not_found:"),
