@@ -45,7 +45,7 @@
 //!     },
 //! };
 //! let registry = RegistryConfig { scheme: Scheme::Http, ..RegistryConfig::default() };
-//! let config = PushConfig { registry, ..PushConfig::default() };
+//! let config = PushConfig::from(registry);
 //!
 //! // A registry that has nothing yet and accepts everything.
 //! let registry = |method: &Method, path: &str| -> ResponseHead {

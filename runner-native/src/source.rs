@@ -200,41 +200,29 @@ fn read_error(path: &Path, e: &std::io::Error) -> Failure {
     }
 }
 
+/// Reads the layout at `dir` through the core's resolver; only regular files count.
 fn resolve_directory(dir: &Path) -> Result<SourceContents, Failure> {
-    let mut resolver = SourceResolver::for_directory();
-    loop {
-        match resolver.poll()? {
-            ResolveStep::ReadFile { path, max_len } => {
-                let full = dir.join(&path);
-                let data = match safe_fs::open_source(&full) {
-                    Ok(f) => {
-                        let mut buf = Vec::new();
-                        f.take(max_len)
-                            .read_to_end(&mut buf)
-                            .map_err(|e| read_error(&full, &e))?;
-                        Some(buf)
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(read_error(&full, &e)),
-                };
-                resolver.handle_file(&path, data.as_deref())?;
+    let read = |path: &str, max_len| {
+        let full = dir.join(path);
+        match safe_fs::open_source(&full) {
+            Ok(f) => {
+                let mut buf = Vec::new();
+                let read = f.take(max_len).read_to_end(&mut buf);
+                read.map_err(|e| read_error(&full, &e))?;
+                Ok(Some(buf))
             }
-            ResolveStep::Stat { path } => {
-                let full = dir.join(&path);
-                let size = match std::fs::metadata(&full) {
-                    Ok(meta) if meta.is_file() => Some(meta.len()),
-                    Ok(meta) => return Err(read_error(&full, &safe_fs::not_regular(&full, &meta))),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(read_error(&full, &e)),
-                };
-                resolver.handle_stat(&path, size)?;
-            }
-            ResolveStep::Done(contents) => return Ok(contents),
-            other => {
-                return Err(Failure::Io(format!(
-                    "internal error: a directory source asked for {other:?}"
-                )))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(read_error(&full, &e)),
         }
-    }
+    };
+    let size = |path: &str| {
+        let full = dir.join(path);
+        match std::fs::metadata(&full) {
+            Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+            Ok(meta) => Err(read_error(&full, &safe_fs::not_regular(&full, &meta))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(read_error(&full, &e)),
+        }
+    };
+    SourceResolver::resolve_directory(read, size)
 }

@@ -51,6 +51,16 @@ pub struct PullConfig {
     pub transfer: TransferConfig,
 }
 
+impl From<RegistryConfig> for PullConfig {
+    /// Every default, reaching the registry as `registry` says.
+    fn from(registry: RegistryConfig) -> Self {
+        PullConfig {
+            registry,
+            ..PullConfig::default()
+        }
+    }
+}
+
 /// A manifest or index exactly as the registry served it, verified against its digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchedManifest {

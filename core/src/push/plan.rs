@@ -121,6 +121,16 @@ impl Default for PushConfig {
     }
 }
 
+impl From<RegistryConfig> for PushConfig {
+    /// Every default, reaching the registry as `registry` says.
+    fn from(registry: RegistryConfig) -> Self {
+        PushConfig {
+            registry,
+            ..PushConfig::default()
+        }
+    }
+}
+
 /// What a finished push did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PushReport {

@@ -89,7 +89,8 @@ async fn drive<O: Drive>(
                 Action::Send(req) => {
                     drop(in_flight.insert(req.id, transport.spawn(req, tx.clone())))
                 }
-                Action::Abort(id) => in_flight.remove(&id).iter().for_each(|t| t.abort()),
+                // Dropping a request's task handle stops it.
+                Action::Abort(id) => drop(in_flight.remove(&id)),
                 Action::Store(s) => {
                     if let Err(e) = store(s) {
                         store_error.get_or_insert(e);
@@ -99,8 +100,7 @@ async fn drive<O: Drive>(
                 Action::Event(json) => eprintln!("{json}"),
                 Action::Timeout(at) => timer = Some(origin + at.since_origin()),
                 Action::Finished(result) => {
-                    in_flight.values().for_each(|t| t.abort());
-                    return store_error.map_or(result.map_err(Into::into), Err);
+                    return store_error.map_or(result.map_err(Into::into), Err)
                 }
             }
         }
@@ -139,10 +139,7 @@ async fn main() -> anyhow::Result<()> {
             let built = contents.select_for_push(name.as_deref())?.push_plan(&image);
             let files = built.layout_files()?;
             let transport = Transport::new(registry.ca.as_deref(), &layout, &files)?;
-            let config = push::PushConfig {
-                registry: registry.config(&image),
-                ..Default::default()
-            };
+            let config = registry.config(&image).into();
             let op = push::Push::new(built.plan, config, Instant::ZERO);
             let r = drive(op, transport, |_| Ok(())).await?;
             let (digest, blobs, retries) = (r.manifest_digest, r.blobs_uploaded, r.retries);
@@ -154,10 +151,7 @@ async fn main() -> anyhow::Result<()> {
             registry,
         } => {
             let platform = Platform::default_for_arch(std::env::consts::ARCH);
-            let config = pull::PullConfig {
-                registry: registry.config(&image),
-                ..Default::default()
-            };
+            let config = registry.config(&image).into();
             let op = pull::Pull::new(pull::PullPlan::of(&image, platform), config, Instant::ZERO);
             let transport = Transport::new(registry.ca.as_deref(), &layout, &[])?;
             let r = drive(op, transport, |s| layout::apply(&layout, s.into())).await?;

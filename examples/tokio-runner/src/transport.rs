@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use tokio::sync::mpsc::Sender;
-use tokio::task::AbortHandle;
+use tokio_util::io::ReaderStream;
+use tokio_util::task::AbortOnDropHandle;
 use tug_core::host::Happened;
 use tug_core::http::TransportErrorKind as Kind;
 use tug_core::http::{Body, Request, RequestId, ResponseHead, TransportError};
 
 /// Bytes read from a blob file at a time.
 const PIECE: usize = 128 * 1024;
-/// Starts the message of an error reading a request body's file: a source failure.
-const BLOB_FILE: &str = "blob file";
 
 /// The HTTP client, and the file each blob of a push plan is read from.
 #[derive(Clone)]
@@ -45,16 +45,16 @@ impl Transport {
         Ok(Transport { client, blob_files })
     }
 
-    /// Sends `req` on a task of its own, reporting to `tx`.
-    pub fn spawn(&self, req: Request, tx: Sender<Happened<Bytes>>) -> AbortHandle {
+    /// Sends `req` on a task of its own, reporting to `tx`; dropping the handle stops it.
+    pub fn spawn(&self, req: Request, tx: Sender<Happened<Bytes>>) -> AbortOnDropHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let id = req.id;
             if let Err(error) = this.perform(req, &tx).await {
                 let _ = tx.send(Happened::Failed(id, error)).await;
             }
-        })
-        .abort_handle()
+        });
+        AbortOnDropHandle::new(task)
     }
 
     async fn perform(
@@ -68,19 +68,20 @@ impl Transport {
             Body::Empty => {}
             Body::Bytes(bytes) => request = request.body(bytes),
             Body::BlobRange { blob, start, end } => {
-                let body = self.file_body(id, blob, start, end, tx.clone()).await;
-                let message = |e| format!("{BLOB_FILE} {blob}: {e}");
-                request =
-                    request.body(body.map_err(|e| TransportError::new(Kind::Source, message(e)))?);
+                let body = self.file_body((id, blob, start, end), tx.clone()).await;
+                let source =
+                    |e| TransportError::new(Kind::Source, format!("blob file {blob}: {e}"));
+                request = request.body(body.map_err(source)?);
             }
             _ => return Err(TransportError::new(Kind::Other, "a streamed blob")),
         }
-        let mut response = request.send().await.map_err(classify)?;
+        let from = |e: reqwest::Error| TransportError::from_error(&e);
+        let mut response = request.send().await.map_err(from)?;
         let mut head = ResponseHead::new(response.status().as_u16());
         head.headers = std::mem::take(response.headers_mut());
         // A failed send: the operation finished, and this task is stopped.
         let _ = tx.send(Happened::Head(id, head)).await;
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        while let Some(chunk) = response.chunk().await.map_err(from)? {
             let _ = tx.send(Happened::Chunk(id, chunk)).await;
         }
         let _ = tx.send(Happened::End(id)).await;
@@ -88,13 +89,11 @@ impl Transport {
     }
 
     /// Bytes `start..end` of blob `blob`'s file, each piece reported sent when the
-    /// connection takes it; a file shorter than that fails the body, never sends it short.
+    /// connection takes it. A file shorter than that (changed since the plan was made) fails
+    /// here, never sends a body short.
     async fn file_body(
         &self,
-        id: RequestId,
-        blob: usize,
-        start: u64,
-        end: u64,
+        (id, blob, start, end): (RequestId, usize, u64, u64),
         tx: Sender<Happened<Bytes>>,
     ) -> io::Result<reqwest::Body> {
         let path = self
@@ -102,33 +101,21 @@ impl Transport {
             .get(blob)
             .ok_or(io::Error::other("not in the plan"))?;
         let mut file = tokio::fs::File::open(path).await?;
+        let len = file.metadata().await?.len();
+        if len < end {
+            return Err(io::Error::other(format!("{len} bytes, {end} planned")));
+        }
         file.seek(SeekFrom::Start(start)).await?;
-        let state = (file.take(end - start), tx);
-        let pieces = futures_util::stream::try_unfold(state, move |(mut file, tx)| async move {
-            let mut piece = BytesMut::with_capacity(PIECE);
-            match (file.read_buf(&mut piece).await?, file.limit()) {
-                (0, 0) => Ok(None),
-                (0, left) => Err(io::Error::other(format!(
-                    "{BLOB_FILE} {blob} ended {left} bytes early"
-                ))),
-                _ => {
-                    let piece = piece.freeze();
+        let pieces = ReaderStream::with_capacity(file.take(end - start), PIECE);
+        Ok(reqwest::Body::wrap_stream(pieces.then(move |piece| {
+            let tx = tx.clone();
+            async move {
+                if let Ok(piece) = &piece {
                     let _ = tx.send(Happened::Sent(id, piece.clone())).await;
-                    Ok(Some((piece, (file, tx))))
                 }
+                piece
             }
-        });
-        Ok(reqwest::Body::wrap_stream(pieces))
-    }
-}
-
-/// A reqwest error as the core's transport error, classed by the core from its chain of
-/// causes (a blob file's failure is the source's).
-fn classify(e: reqwest::Error) -> TransportError {
-    let error = TransportError::from_error(&e);
-    match error.message.contains(BLOB_FILE) {
-        true => TransportError::new(Kind::Source, error.message),
-        false => error,
+        })))
     }
 }
 
@@ -141,7 +128,7 @@ mod tests {
     use super::*;
 
     /// A blob file shorter than its range (changed since the plan was made) fails the
-    /// request as a source failure, which the core does not retry, after the bytes it had.
+    /// request as a source failure, which the core does not retry, before any byte is sent.
     #[tokio::test(flavor = "current_thread")]
     async fn a_short_blob_file_is_a_source_failure() {
         let dir = tempfile::tempdir().unwrap();
@@ -173,19 +160,16 @@ mod tests {
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
-        Transport::new(None, dir.path(), &[name])
+        // The request's task runs while its handle is kept.
+        let _task = Transport::new(None, dir.path(), &[name])
             .unwrap()
             .spawn(req, tx);
         match rx.recv().await {
-            Some(Happened::Sent(RequestId(3), bytes)) => assert_eq!(bytes.len(), 10),
-            _ => panic!("expected the file's 10 bytes reported sent"),
-        }
-        match rx.recv().await {
             Some(Happened::Failed(RequestId(3), error)) => {
                 assert_eq!(error.kind, Kind::Source, "{error}");
-                assert!(error.message.contains("90 bytes early"), "{error}");
+                assert!(error.message.contains("10 bytes, 100 planned"), "{error}");
             }
-            _ => panic!("expected the request failed"),
+            other => panic!("expected the request failed before a byte went: {other:?}"),
         }
     }
 }
