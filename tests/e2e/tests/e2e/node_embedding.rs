@@ -443,23 +443,59 @@ fn node_copies_registry_to_registry() {
 /// error.
 #[test]
 fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
-    const CHUNK: u64 = 256 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, fixture) = resume_fixture(dir.path());
+    let tar = dir.path().join("image.tar");
+    skopeo_docker_archive(&layout, "v1", &tar, "example/node:v1");
+    check_resume(dir.path(), &fixture, ("TUG_TAR", tar.display().to_string()));
+}
+
+/// The same for a copy registry to registry: a copy cancelled mid-layer and run again with
+/// the sessions it left open goes on from the target's confirmed offset.
+#[test]
+fn node_resumes_a_cancelled_copy_from_its_upload_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, fixture) = resume_fixture(dir.path());
+    let source = Registry::plain();
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &source,
+        "src/app:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    check_resume(
+        dir.path(),
+        &fixture,
+        ("TUG_SOURCE", source.image("src/app:v1")),
+    );
+}
+
+/// An image with one 3 MB layer (12 chunks of [`RESUME_CHUNK`]) in an OCI layout in `dir`.
+fn resume_fixture(dir: &Path) -> (PathBuf, FixtureImage) {
+    let layout = dir.join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(86).layer(3_000_000), "v1");
+    (layout, fixture)
+}
+
+/// The chunk size of the resume runs.
+const RESUME_CHUNK: u64 = 256 * 1024;
+
+/// Runs tests/node/resume.mjs with the image given by `input` (a tar to push or a registry
+/// image to copy) and checks its four runs (see that script).
+fn check_resume(dir: &Path, fixture: &FixtureImage, input: (&str, String)) {
+    const CHUNK: u64 = RESUME_CHUNK;
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
     // A chunk the cancel cuts off never reaches the registry in part (distribution 2.8 drops
     // a session that got half a chunk; the layer would then rightly start over).
     proxy.buffer_request_bodies(true);
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let fixture = write_oci_layout(&layout, &ImageSpec::new(86).layer(3_000_000), "v1");
-    let tar = dir.path().join("image.tar");
-    skopeo_docker_archive(&layout, "v1", &tar, "example/node:v1");
-    let out = dir.path().join("out");
+    let out = dir.join("out");
     fs::create_dir(&out).unwrap();
     let output = node()
         .arg(workspace().join("tests/node/resume.mjs"))
         .env("TUG_WASM_PKG", package())
-        .env("TUG_TAR", &tar)
+        .env(input.0, input.1)
         .env("TUG_TARGET", proxy.image("resume/app:v1"))
         .env("TUG_TARGET2", proxy.image("resume/other:v1"))
         .env("TUG_CHUNK", CHUNK.to_string())
@@ -501,7 +537,7 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
             .contains("upload_session_closed"),
         "{result:#}"
     );
-    let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", &fixture);
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", fixture);
     assert_eq!(again["result"]["manifestDigest"], pulled.manifest_digest);
 
     // Bytes sent to resume/app: the image once, plus at most the chunk the cancel cut off.
@@ -520,7 +556,7 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
 
     // The registry knows no such session in resume/other: it starts over and succeeds.
     assert_eq!(result["forgotten"]["error"], Value::Null, "{result:#}");
-    let other = pull_with_skopeo_and_compare_layers(&registry, "resume/other:v1", &fixture);
+    let other = pull_with_skopeo_and_compare_layers(&registry, "resume/other:v1", fixture);
     assert_eq!(
         result["forgotten"]["result"]["manifestDigest"],
         other.manifest_digest
