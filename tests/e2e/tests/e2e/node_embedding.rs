@@ -7,6 +7,7 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 use tug_testkit::fixtures::{gzip_labelled_plain_layout, write_oci_layout, FixtureImage};
@@ -387,6 +388,84 @@ fn node_retries_through_faults_and_follows_blob_redirects() {
     assert_eq!(result["push"]["manifestDigest"], pulled.manifest_digest);
     assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
     assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
+}
+
+/// tug-wasm keeps no timers: the core's request deadlines (`stallTimeout`) end a manifest
+/// request that gets no answer and a blob download that stops midway, each aborted and
+/// retried (the download from where it stopped), long before the proxy lets go of them.
+#[test]
+fn node_pulls_through_stalls_on_the_cores_deadlines() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(87).layer(400_000), "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "stalls/app:v1",
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Held far longer than the test runs: only a timeout ends them.
+    let hold = Duration::from_secs(60);
+    let manifest = proxy.add_rule(Rule::new("GET", "/manifests/", Fault::Stall { hold }));
+    let blob = proxy.add_rule(Rule::new(
+        "GET",
+        &format!("/blobs/{}", fixture.layers[0].digest),
+        Fault::StallResponseAfter {
+            after: 100_000,
+            hold,
+        },
+    ));
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let output = node()
+        .arg(workspace().join("tests/node/stalls.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_SOURCE", proxy.image("stalls/app:v1"))
+        .env("TUG_OUT", &out)
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "node tests/node/stalls.mjs failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert_eq!((proxy.hits(manifest), proxy.hits(blob)), (1, 1));
+    let reasons: Vec<&str> = result["retries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{result:#}");
+    assert!(
+        reasons.iter().all(|r| r.contains("no byte moved for 1 s")),
+        "{result:#}"
+    );
+    // The download went on from where it stopped.
+    let gets = proxy.requests_matching("GET", &format!("/blobs/{}", fixture.layers[0].digest));
+    assert_eq!(gets.len(), 2, "{result:#}");
+    let from = gets[1]
+        .header("range")
+        .and_then(|r| r.strip_prefix("bytes="));
+    let from: u64 = from
+        .and_then(|r| r.strip_suffix('-')?.parse().ok())
+        .unwrap_or(0);
+    assert!(from > 0 && from <= 100_000, "{result:#}");
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "stalls/app:v1", &fixture);
+    assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
+    let bad = &result["bad"];
+    assert_eq!(bad["code"], "input", "{result:#}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("stallTimeout"),
+        "{result:#}"
+    );
 }
 
 /// tug-wasm copies registry to registry from Node.js: a plain source, a TLS + Basic auth
