@@ -70,7 +70,36 @@ fn docker_save(dir: &Path, seed: u64) -> (PathBuf, FixtureImage) {
     (tar, fixture)
 }
 
-/// Runs the Node.js script against `registry` and returns its `result.json`.
+/// `node tests/node/<name>` with the tug-wasm package and `TUG_OUT` = `out` (created), and
+/// without the caller's `TUG_USERNAME` / `TUG_PASSWORD`.
+fn script(name: &str, out: &Path) -> Command {
+    fs::create_dir_all(out).unwrap();
+    let mut cmd = node();
+    cmd.arg(workspace().join("tests/node").join(name))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_OUT", out)
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD");
+    cmd
+}
+
+/// Runs a [`script`], fails with its output unless it succeeds, and returns the
+/// `result.json` it wrote in `out`.
+fn result_of(cmd: &mut Command, out: &Path) -> Value {
+    let output = cmd.output().expect("run node");
+    assert!(
+        output.status.success(),
+        "node {:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        cmd.get_args().next().unwrap_or_default(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = fs::read_to_string(out.join("result.json")).expect("the script writes result.json");
+    serde_json::from_str(&text).expect("result.json is JSON")
+}
+
+/// Runs tests/node/push_pull.mjs against `registry` and returns its `result.json`.
 fn run_node(
     registry: &Registry,
     tar: &Path,
@@ -78,15 +107,10 @@ fn run_node(
     out: &Path,
     extra: &[(&str, String)],
 ) -> Value {
-    let mut cmd = node();
-    cmd.arg(workspace().join("tests/node/push_pull.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_TAR", tar)
+    let mut cmd = script("push_pull.mjs", out);
+    cmd.env("TUG_TAR", tar)
         .env("TUG_TARGET", registry.image(name_and_ref))
-        .env("TUG_OUT", out)
-        .env("TUG_PLAIN_HTTP", if registry.is_tls() { "0" } else { "1" })
-        .env_remove("TUG_USERNAME")
-        .env_remove("TUG_PASSWORD");
+        .env("TUG_PLAIN_HTTP", if registry.is_tls() { "0" } else { "1" });
     if let Some(ca) = registry.ca_file() {
         cmd.env("NODE_EXTRA_CA_CERTS", ca);
     }
@@ -96,16 +120,19 @@ fn run_node(
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let output = cmd.output().expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/push_pull.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = fs::read_to_string(out.join("result.json")).expect("the script writes result.json");
-    serde_json::from_str(&text).expect("result.json is JSON")
+    result_of(&mut cmd, out)
+}
+
+/// `layout`'s image `v1` pushed by skopeo as it is (`--preserve-digests`) to `image` in
+/// `registry`.
+fn skopeo_push(layout: &Path, registry: &Registry, image: &str) {
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        registry,
+        image,
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The layer digests (diff_ids) skopeo reads from a docker-archive, after checking that
@@ -162,26 +189,13 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         &ImageSpec::new(85).layer(200_000).layer(30_000),
         "v1",
     );
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", labelled_layout.display()),
-        &registry,
-        "labelled/app:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&labelled_layout, &registry, "labelled/app:v1");
     // An image whose layer the registry's storage has altered: pulling it fails its digest.
     let tampered_layout = dir.path().join("tampered");
     let tampered = write_oci_layout(&tampered_layout, &ImageSpec::new(86).layer(50_000), "v1");
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", tampered_layout.display()),
-        &registry,
-        "tampered/app:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&tampered_layout, &registry, "tampered/app:v1");
     tamper_with_blob(&registry, &tampered.layers[0].digest);
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
     let result = run_node(
         &registry,
         &tar,
@@ -300,7 +314,6 @@ fn node_pushes_and_pulls_with_tls_and_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
     let (tar, fixture) = docker_save(dir.path(), 83);
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
     let result = run_node(&registry, &tar, "team/node:v2", &out, &[]);
 
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "team/node:v2", &fixture);
@@ -344,24 +357,12 @@ fn node_retries_through_faults_and_follows_blob_redirects() {
     let dir = tempfile::tempdir().unwrap();
     let (tar, fixture) = docker_save(dir.path(), 85);
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
-    let output = node()
-        .arg(workspace().join("tests/node/faults.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_TAR", &tar)
-        .env("TUG_TARGET", proxy.image("faults/app:v1"))
-        .env("TUG_OUT", &out)
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/faults.mjs failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = result_of(
+        script("faults.mjs", &out)
+            .env("TUG_TAR", &tar)
+            .env("TUG_TARGET", proxy.image("faults/app:v1")),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
 
     for (rule, what) in [
         (put_503, "a 503 on a PUT"),
@@ -400,13 +401,7 @@ fn node_pulls_through_stalls_on_the_cores_deadlines() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let fixture = write_oci_layout(&layout, &ImageSpec::new(87).layer(400_000), "v1");
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", layout.display()),
-        &registry,
-        "stalls/app:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&layout, &registry, "stalls/app:v1");
     // Held far longer than the test runs: only a timeout ends them.
     let hold = Duration::from_secs(60);
     let manifest = proxy.add_rule(Rule::new("GET", "/manifests/", Fault::Stall { hold }));
@@ -419,23 +414,10 @@ fn node_pulls_through_stalls_on_the_cores_deadlines() {
         },
     ));
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
-    let output = node()
-        .arg(workspace().join("tests/node/stalls.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_SOURCE", proxy.image("stalls/app:v1"))
-        .env("TUG_OUT", &out)
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/stalls.mjs failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = result_of(
+        script("stalls.mjs", &out).env("TUG_SOURCE", proxy.image("stalls/app:v1")),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!((proxy.hits(manifest), proxy.hits(blob)), (1, 1));
     let reasons: Vec<&str> = result["retries"]
         .as_array()
@@ -481,36 +463,19 @@ fn node_copies_registry_to_registry() {
         &ImageSpec::new(86).layer(300_000).gzip_layer(90_000),
         "v1",
     );
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", layout.display()),
-        &source,
-        "team/src:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&layout, &source, "team/src:v1");
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
     let (user, password) = target.credentials().unwrap();
-    let mut cmd = node();
-    cmd.arg(workspace().join("tests/node/copy.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_SOURCE", source.image("team/src:v1"))
-        .env("TUG_TARGET", target.image("team/copied:v1"))
-        .env("TUG_OUT", &out)
-        .env("TUG_PLAIN_HTTP", "0")
-        .env("TUG_USERNAME", user)
-        .env("TUG_PASSWORD", password)
-        .env("NODE_EXTRA_CA_CERTS", target.ca_file().unwrap());
-    let output = cmd.output().expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/copy.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = result_of(
+        script("copy.mjs", &out)
+            .env("TUG_SOURCE", source.image("team/src:v1"))
+            .env("TUG_TARGET", target.image("team/copied:v1"))
+            .env("TUG_PLAIN_HTTP", "0")
+            .env("TUG_USERNAME", user)
+            .env("TUG_PASSWORD", password)
+            .env("NODE_EXTRA_CA_CERTS", target.ca_file().unwrap()),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     let pulled = pull_with_skopeo_and_compare_layers(&target, "team/copied:v1", &fixture);
     assert_eq!(result["copy"]["manifestDigest"], pulled.manifest_digest);
 }
@@ -536,13 +501,7 @@ fn node_resumes_a_cancelled_copy_from_its_upload_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let (layout, fixture) = resume_fixture(dir.path());
     let source = Registry::plain();
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", layout.display()),
-        &source,
-        "src/app:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&layout, &source, "src/app:v1");
     check_resume(
         dir.path(),
         &fixture,
@@ -570,27 +529,15 @@ fn check_resume(dir: &Path, fixture: &FixtureImage, input: (&str, String)) {
     // a session that got half a chunk; the layer would then rightly start over).
     proxy.buffer_request_bodies(true);
     let out = dir.join("out");
-    fs::create_dir(&out).unwrap();
-    let output = node()
-        .arg(workspace().join("tests/node/resume.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env(input.0, input.1)
-        .env("TUG_TARGET", proxy.image("resume/app:v1"))
-        .env("TUG_TARGET2", proxy.image("resume/other:v1"))
-        .env("TUG_CHUNK", CHUNK.to_string())
-        .env("TUG_AT", (4 * CHUNK).to_string())
-        .env("TUG_OUT", &out)
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/resume.mjs failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = result_of(
+        script("resume.mjs", &out)
+            .env(input.0, input.1)
+            .env("TUG_TARGET", proxy.image("resume/app:v1"))
+            .env("TUG_TARGET2", proxy.image("resume/other:v1"))
+            .env("TUG_CHUNK", CHUNK.to_string())
+            .env("TUG_AT", (4 * CHUNK).to_string()),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     let first = &result["first"];
     assert_eq!(first["error"]["code"], "cancelled", "{result:#}");
     let open = first["sessions"].as_array().unwrap();
