@@ -7,6 +7,8 @@
 
 pub(crate) mod link;
 
+use std::collections::HashSet;
+
 use serde::Deserialize;
 use url::Url;
 
@@ -52,6 +54,19 @@ pub struct Listed {
     pub pages: u32,
 }
 
+/// The most names a listing takes in. A registry whose pages go on past it is refused, so
+/// memory stays bounded however long its pages run (distribution's default page is 100).
+pub const MAX_NAMES: usize = 1_000_000;
+
+/// The most pages in a row that list nothing yet link onward: a registry that keeps on doing
+/// that would be paged forever.
+pub const MAX_EMPTY_PAGES: u32 = 100;
+
+/// What a page that is not the API's JSON is.
+fn not_the_api(e: serde_json::Error) -> String {
+    format!("the list is not the JSON the API defines: {e}")
+}
+
 /// The one request a listing makes at a time: the next page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page;
@@ -77,7 +92,8 @@ impl Listing {
             plan,
             next: None,
             asked: None,
-            seen: Vec::new(),
+            seen: HashSet::new(),
+            empty_pages: 0,
             listed: Listed {
                 name: None,
                 items: Vec::new(),
@@ -105,7 +121,9 @@ struct Pages {
     /// The URL the page in flight was asked at (what its `Link` is relative to).
     asked: Option<Url>,
     /// Pages asked so far: a link back to one of them is a loop.
-    seen: Vec<Url>,
+    seen: HashSet<Url>,
+    /// Pages in a row that listed nothing.
+    empty_pages: u32,
     listed: Listed,
     attempts: u32,
     redirect: Redirect,
@@ -155,18 +173,29 @@ impl Pages {
     fn take_page(&mut self, body: &[u8]) -> Result<(), String> {
         let names = match self.plan.kind {
             ListKind::Tags { .. } => {
-                let page: TagsPage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let page: TagsPage = serde_json::from_slice(body).map_err(not_the_api)?;
                 if self.listed.name.is_none() {
                     self.listed.name = page.name;
                 }
                 page.tags
             }
             ListKind::Catalog => {
-                let page: CatalogPage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let page: CatalogPage = serde_json::from_slice(body).map_err(not_the_api)?;
                 page.repositories
             }
         };
-        self.listed.items.extend(names.unwrap_or_default());
+        let names = names.unwrap_or_default();
+        self.empty_pages = if names.is_empty() {
+            self.empty_pages + 1
+        } else {
+            0
+        };
+        if self.listed.items.len() + names.len() > MAX_NAMES {
+            return Err(format!(
+                "its pages go on past {MAX_NAMES} names, more than tug takes in"
+            ));
+        }
+        self.listed.items.extend(names);
         self.listed.pages += 1;
         Ok(())
     }
@@ -223,7 +252,7 @@ impl Protocol for Pages {
         let action = self.describe(Page);
         self.take_page(response.body).map_err(|e| Error::Protocol {
             action: action.clone(),
-            message: format!("the list is not the JSON the API defines: {e}"),
+            message: e,
         })?;
         let asked = self.asked.take();
         let next = asked.as_ref().and_then(|base| {
@@ -243,12 +272,22 @@ impl Protocol for Pages {
             return Ok(());
         };
         if let Some(asked) = asked {
-            self.seen.push(asked);
+            self.seen.insert(asked);
         }
         if self.seen.contains(&next) {
             return Err(Failure::Error(Error::Protocol {
                 action,
                 message: format!("its next-page link points back to a page already read ({next})"),
+            }));
+        }
+        if self.empty_pages >= MAX_EMPTY_PAGES {
+            let pages = self.empty_pages;
+            return Err(Failure::Error(Error::Protocol {
+                action,
+                message: format!(
+                    "{pages} pages in a row listed nothing yet linked to another: it would be \
+                     paged forever"
+                ),
             }));
         }
         self.next = Some(next);
