@@ -3,15 +3,15 @@
 //! `rel="next"` says ([`link`]), with `?n=` asking for a page size.
 //!
 //! A next page on another origin is asked without credentials (the session only sends them
-//! to the registry's own origin); a link back to a page already read ends it with an error.
+//! to the registry's own origin); a registry that would page forever is stopped ([`pager`]).
 
 pub(crate) mod link;
-
-use std::collections::HashSet;
+pub mod pager;
 
 use serde::Deserialize;
 use url::Url;
 
+use self::pager::Pager;
 use crate::config::RegistryConfig;
 use crate::engine::{Cx, Engine, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
@@ -54,14 +54,6 @@ pub struct Listed {
     pub pages: u32,
 }
 
-/// The most names a listing takes in. A registry whose pages go on past it is refused, so
-/// memory stays bounded however long its pages run (distribution's default page is 100).
-pub const MAX_NAMES: usize = 1_000_000;
-
-/// The most pages in a row that list nothing yet link onward: a registry that keeps on doing
-/// that would be paged forever.
-pub const MAX_EMPTY_PAGES: u32 = 100;
-
 /// What a page that is not the API's JSON is.
 fn not_the_api(e: serde_json::Error) -> String {
     format!("the list is not the JSON the API defines: {e}")
@@ -92,8 +84,7 @@ impl Listing {
             plan,
             next: None,
             asked: None,
-            seen: HashSet::new(),
-            empty_pages: 0,
+            pager: Pager::default(),
             listed: Listed {
                 name: None,
                 items: Vec::new(),
@@ -120,10 +111,8 @@ struct Pages {
     next: Option<Url>,
     /// The URL the page in flight was asked at (what its `Link` is relative to).
     asked: Option<Url>,
-    /// Pages asked so far: a link back to one of them is a loop.
-    seen: HashSet<Url>,
-    /// Pages in a row that listed nothing.
-    empty_pages: u32,
+    /// The pages read so far.
+    pager: Pager,
     listed: Listed,
     attempts: u32,
     redirect: Redirect,
@@ -169,8 +158,8 @@ impl Pages {
         }
     }
 
-    /// Takes one page's names in.
-    fn take_page(&mut self, body: &[u8]) -> Result<(), String> {
+    /// Takes in the names of the page asked at `asked`.
+    fn take_page(&mut self, asked: Option<&Url>, body: &[u8]) -> Result<(), String> {
         let names = match self.plan.kind {
             ListKind::Tags { .. } => {
                 let page: TagsPage = serde_json::from_slice(body).map_err(not_the_api)?;
@@ -185,15 +174,8 @@ impl Pages {
             }
         };
         let names = names.unwrap_or_default();
-        self.empty_pages = if names.is_empty() {
-            self.empty_pages + 1
-        } else {
-            0
-        };
-        if self.listed.items.len() + names.len() > MAX_NAMES {
-            return Err(format!(
-                "its pages go on past {MAX_NAMES} names, more than tug takes in"
-            ));
+        if let Some(asked) = asked {
+            self.pager.read(asked.clone(), names.len())?;
         }
         self.listed.items.extend(names);
         self.listed.pages += 1;
@@ -250,11 +232,15 @@ impl Protocol for Pages {
             return Err(Failure::Status);
         }
         let action = self.describe(Page);
-        self.take_page(response.body).map_err(|e| Error::Protocol {
-            action: action.clone(),
-            message: e,
-        })?;
         let asked = self.asked.take();
+        let protocol = |message| {
+            Failure::Error(Error::Protocol {
+                action: action.clone(),
+                message,
+            })
+        };
+        self.take_page(asked.as_ref(), response.body)
+            .map_err(protocol)?;
         let next = asked.as_ref().and_then(|base| {
             let value = response.head.header("link")?;
             link::next_page(value, base)
@@ -271,25 +257,7 @@ impl Protocol for Pages {
             self.finish(Ok(listed));
             return Ok(());
         };
-        if let Some(asked) = asked {
-            self.seen.insert(asked);
-        }
-        if self.seen.contains(&next) {
-            return Err(Failure::Error(Error::Protocol {
-                action,
-                message: format!("its next-page link points back to a page already read ({next})"),
-            }));
-        }
-        if self.empty_pages >= MAX_EMPTY_PAGES {
-            let pages = self.empty_pages;
-            return Err(Failure::Error(Error::Protocol {
-                action,
-                message: format!(
-                    "{pages} pages in a row listed nothing yet linked to another: it would be \
-                     paged forever"
-                ),
-            }));
-        }
+        self.pager.may_follow(&next).map_err(protocol)?;
         self.next = Some(next);
         self.redirect.clear();
         self.attempts = 1;

@@ -246,11 +246,14 @@ fn pages_that_list_nothing_yet_link_on_end_the_listing() {
     let (result, sent) = run(listing, endless(names));
     let error = result.unwrap_err().to_string();
     assert!(
-        error.contains(&format!("{MAX_EMPTY_PAGES} pages in a row listed nothing")),
+        error.contains(&format!(
+            "{} pages in a row listed nothing",
+            pager::MAX_EMPTY_PAGES
+        )),
         "{error}"
     );
     // The version check, then page 0, 49 empty ones, page 50, and 100 empty ones.
-    assert_eq!(sent.len(), 1 + 1 + 49 + 1 + MAX_EMPTY_PAGES as usize);
+    assert_eq!(sent.len(), 1 + 1 + 49 + 1 + pager::MAX_EMPTY_PAGES as usize);
 }
 
 #[test]
@@ -261,9 +264,9 @@ fn pages_that_go_on_past_the_most_names_end_the_listing() {
     let (result, sent) = run(listing, endless(names));
     let error = result.unwrap_err().to_string();
     assert!(
-        error.contains(&format!("go on past {MAX_NAMES} names")),
+        error.contains(&format!("go on past {} entries", pager::MAX_ENTRIES)),
         "{error}"
     );
     // The version check, then pages until the one that would pass the most.
-    assert_eq!(sent.len(), 1 + MAX_NAMES / per_page + 1);
+    assert_eq!(sent.len(), 1 + pager::MAX_ENTRIES / per_page + 1);
 }
