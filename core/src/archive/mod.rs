@@ -25,6 +25,7 @@ pub mod compression;
 mod docker_save;
 pub mod docker_save_export;
 mod error;
+pub mod export_choice;
 mod image;
 mod json_edit;
 pub mod layer_tar;

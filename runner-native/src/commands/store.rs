@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde_json::Value;
+use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
 use tug_core::archive::Selection;
-use tug_core::manifest::{self, Parsed};
 use tug_core::{Digest, Platform};
 
 use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
@@ -300,61 +300,37 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
 }
 
 /// What `tug save` writes for `entry`: the image, or with `platform` its manifest for that
-/// platform. A docker-archive holds one platform, so an index needs `--platform` there.
+/// platform (the core's choice; a docker-archive holds one platform).
 fn export_image(
     layout: &OciDir,
     entry: &Entry,
     platform: Option<&Platform>,
     format: OutputFormat,
 ) -> Result<ExportImage, CliError> {
-    let whole = ExportImage {
-        name: Some(entry.name.clone()),
-        digest: entry.digest.clone(),
-        media_type: entry.media_type.clone(),
-        size: entry.size,
-    };
     let bytes = layout.read_blob(&entry.digest).map_err(io)?;
-    let children = match manifest::parse(&entry.media_type, &bytes) {
-        Ok(Parsed::Index { manifests }) => manifests,
-        Ok(Parsed::Image { config, .. }) => {
-            // A single image: --platform, if given, must be its platform.
-            let declared = layout
-                .read_blob(&config.digest)
-                .ok()
-                .and_then(|c| Platform::from_config(&c));
-            return match (platform, declared) {
-                (Some(want), Some(have)) if !want.matches(&have) => Err(CliError::Input(format!(
-                    "{} is an image for {have} only, not {want}",
-                    entry.name
-                ))),
-                _ => Ok(whole),
-            };
-        }
-        Err(e) => return Err(CliError::Input(format!("manifest {}: {e}", entry.digest))),
-    };
-    let listed = manifest::platforms_of(&children).join(", ");
-    let Some(platform) = platform else {
-        if format == OutputFormat::DockerArchive {
+    let manifest = (&entry.digest, entry.media_type.as_str(), bytes.as_slice());
+    let config = |digest: &Digest| layout.read_blob(digest).ok();
+    let one_platform = format == OutputFormat::DockerArchive;
+    let choice = choose_export(&entry.name, manifest, config, platform, one_platform);
+    let (digest, media_type, size) = match choice {
+        Ok(ExportChoice::Whole) => (entry.digest.clone(), entry.media_type.clone(), entry.size),
+        Ok(ExportChoice::Platform(child)) => (child.digest, child.media_type, child.size),
+        Err(ExportRefusal::NeedsPlatform(listed)) => {
             return Err(CliError::Usage(format!(
-                "{} is a multi-platform image ({listed}) and a docker-archive holds one \
+                "{} is a multi-platform image ({}) and a docker-archive holds one \
                  platform: choose one with --platform OS/ARCH[/VARIANT], or write every \
                  platform into an OCI archive (-o FILE.oci.tar)",
-                entry.name
-            )));
+                entry.name,
+                listed.join(", ")
+            )))
         }
-        return Ok(whole);
+        Err(ExportRefusal::Input(message)) => return Err(CliError::Input(message)),
     };
-    let child = manifest::entry_for(&children, platform).ok_or_else(|| {
-        CliError::Input(format!(
-            "{} has no image for platform {platform}; it has: {listed}",
-            entry.name
-        ))
-    })?;
     Ok(ExportImage {
         name: Some(entry.name.clone()),
-        digest: child.digest.clone(),
-        media_type: child.media_type.clone(),
-        size: child.size,
+        digest,
+        media_type,
+        size,
     })
 }
 
