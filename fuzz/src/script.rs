@@ -748,4 +748,24 @@ mod tests {
         };
         assert_eq!((*pick, opts.cut, edits.len()), (1, Some(5), 2));
     }
+
+    #[test]
+    fn parses_the_verbs_and_copy_setup() {
+        let s = Script::parse(
+            b"verb discover\npage 3\nnew-tag a\nnew-tag b\nknown-api no\nknown-tag t\nmax-size 9\ntarget t.example\ntarget-repo x/y\ntarget-ref v9\ntarget-auth bearer\nmirror\nupload-chunk 0\nmono 5\n",
+        );
+        let u = &s.setup;
+        assert_eq!(u.verb, "discover");
+        assert_eq!((u.page_size, u.max_size), (Some(3), Some(9)));
+        assert_eq!(u.new_tags, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(u.known_api, Some(false));
+        assert_eq!(u.known_tags, Some(vec!["t".to_owned()]));
+        assert_eq!(
+            (u.target.as_str(), u.target_repository.as_str(), u.target_reference.as_str()),
+            ("t.example", "x/y", "v9")
+        );
+        assert_eq!(u.target_auth, AuthMode::Bearer);
+        assert!(u.mirror);
+        assert_eq!((u.upload_chunk, u.monolithic_max), (1, 5));
+    }
 }
