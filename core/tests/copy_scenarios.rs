@@ -270,7 +270,7 @@ fn a_resumed_copy_from_a_source_that_ignores_ranges_sends_only_the_rest() {
 #[test]
 fn inputs_about_answered_requests_of_ended_parts_are_refused() {
     let img = image(&[300, 2500]);
-    let mut models = vec![RegistryModel::default(), RegistryModel::default()];
+    let mut models = [RegistryModel::default(), RegistryModel::default()];
     publish(&mut models[1], &img);
     let mut target = RegistryModel::default();
     let config = CopyConfig {
