@@ -27,8 +27,9 @@ use serde_json::{json, Value};
 use tug_testkit::browser::{browser_test_dir, require_browser_tools};
 use tug_testkit::{Nginx, PagePush, Registry, RegistryConfig, TugWeb};
 
-use crate::clients::{pushed_layers, tail, Setup, DISTURBED_CPUS};
+use crate::clients::{pushed_layers, tail, Setup};
 use crate::fixture::BenchImage;
+use crate::measure::DISTURBED_CPUS;
 use crate::measure::{measure, system_busy_seconds, wait_quiet, Sample};
 
 /// Ratio of browser to CLI wall time the issue asks for at most.

@@ -170,9 +170,6 @@ impl Measured for RunResult {
     }
 }
 
-/// Background CPUs (averaged over a run) above which a run counts as disturbed.
-pub const DISTURBED_CPUS: f64 = 0.25;
-
 /// Starts a fresh TLS registry on the tmpfs, pushes `image` with `client` under measurement,
 /// checks the result, and stops the registry.
 pub fn run_once(

@@ -11,9 +11,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tug_testkit::{Registry, RegistryConfig};
 
-use crate::clients::{pushed_layers, tail, Setup, DISTURBED_CPUS};
+use crate::clients::{pushed_layers, tail, Setup};
 use crate::fixture::{BenchImage, LAYOUT_TAG};
 use crate::hermetic::FreshHome;
+use crate::measure::DISTURBED_CPUS;
 use crate::measure::{measure_env, process_cpu_seconds, system_busy_seconds, wait_quiet, Sample};
 
 /// The Python host's wall time over the CLI's the issue asks for at most.

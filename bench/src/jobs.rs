@@ -106,7 +106,7 @@ pub fn run_jobs(
         for variant in order {
             if wait_quiet_secs > 0 {
                 wait_quiet(
-                    crate::clients::DISTURBED_CPUS,
+                    crate::measure::DISTURBED_CPUS,
                     Duration::from_secs(wait_quiet_secs),
                 );
             }

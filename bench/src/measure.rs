@@ -7,6 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+/// Background CPUs (averaged over a run) above which a run counts as disturbed.
+pub const DISTURBED_CPUS: f64 = 0.25;
+
 /// GNU time, which reports the resources of the command and every descendant it waited for.
 pub const GNU_TIME: &str = "/usr/bin/time";
 

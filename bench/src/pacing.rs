@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::clients::DISTURBED_CPUS;
-use crate::measure::wait_quiet;
+use crate::measure::{wait_quiet, DISTURBED_CPUS};
 
 /// A measured run's wall time and the CPU other processes used meanwhile.
 pub trait Measured {

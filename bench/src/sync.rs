@@ -158,7 +158,7 @@ pub fn run_sync(
             for client in order {
                 if wait_quiet_secs > 0 {
                     wait_quiet(
-                        crate::clients::DISTURBED_CPUS,
+                        crate::measure::DISTURBED_CPUS,
                         std::time::Duration::from_secs(wait_quiet_secs),
                     );
                 }

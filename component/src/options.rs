@@ -1,6 +1,8 @@
 //! The `options` JSON of `push`, `pull` and `copy`: the option names of tug-wasm's
 //! `PushOptions` / `PullOptions` / `CopyOptions`, checked against the core's limits.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use tug_core::retry::RetryPolicy;
 use tug_core::{
@@ -20,6 +22,8 @@ pub struct Options {
     pub password: Option<String>,
     /// Attempts per request, counting the first.
     pub retries: Option<u32>,
+    /// Seconds a request may move no byte before it fails and is retried (0: no limit).
+    pub stall_timeout: Option<u64>,
     /// Blobs moved at once.
     pub jobs: Option<u16>,
     /// Seed of the retry jitter (the host's entropy; fixed when absent).
@@ -97,6 +101,9 @@ impl Options {
                 .user_agent
                 .clone()
                 .unwrap_or(defaults.user_agent.clone()),
+            stall_timeout: self
+                .stall_timeout
+                .map_or(defaults.stall_timeout, Duration::from_secs),
             ..defaults
         })
     }

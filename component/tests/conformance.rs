@@ -564,3 +564,20 @@ fn a_copy_takes_only_its_own_options() {
         bad_source.message
     );
 }
+
+/// `stallTimeout` sets the core's request deadline: the first request's `wait-until` is
+/// that many seconds (in nanoseconds, as the WIT counts time) after it is sent (the core's
+/// 60 s without it); 0 leaves none.
+#[test]
+fn stall_timeout_sets_the_deadline_the_core_keeps() {
+    let first_wait = |options: &str| {
+        let op = Operation::pull(TARGET, options).unwrap();
+        std::iter::from_fn(|| op.poll()).find_map(|o| match o {
+            Output::WaitUntil(t) => Some(t),
+            _ => None,
+        })
+    };
+    assert_eq!(first_wait(r#"{"stallTimeout": 7}"#), Some(7_000_000_000));
+    assert_eq!(first_wait("{}"), Some(60_000_000_000));
+    assert_eq!(first_wait(r#"{"stallTimeout": 0}"#), None);
+}

@@ -72,7 +72,8 @@ pub async fn run(
         target_config: opts.registry_config(&target)?,
         target,
         platform,
-        resume: Vec::new(),
+        // The sessions an earlier copy's `upload_session` events left open, as for a push.
+        resume: opts.resumable_uploads()?,
     };
     let config = CopyConfig {
         transfer: opts.transfer_config()?,

@@ -62,6 +62,9 @@ export interface RegistryOptions {
   jobs?: number;
   /** Attempts per request before giving up (default 5; `limits().retries`). */
   retries?: number;
+  /** Seconds a request may move no byte before it fails and is retried (default 60, as the
+   *  CLI's `--stall-timeout`; 0: no limit). The core keeps these deadlines. */
+  stallTimeout?: number;
 }
 export interface PushOptions extends RegistryOptions {
   /** Which image of a multi-image file: its index or one of its tags. */
@@ -115,7 +118,7 @@ export interface PushResult {
 }
 export interface CopyOptions extends RegistryOptions {
   /** How to reach the source: its own credentials and scheme (the top-level ones are the target's). */
-  source?: { username?: string; password?: string; plainHttp?: boolean; retries?: number };
+  source?: { username?: string; password?: string; plainHttp?: boolean; retries?: number; stallTimeout?: number };
   /** The one platform to copy from a multi-platform image; without it every platform and the
    *  index itself are copied, unchanged (as crane and regctl copy, and `tug copy`). */
   platform?: string;
@@ -123,6 +126,8 @@ export interface CopyOptions extends RegistryOptions {
   allPlatforms?: boolean;
   /** Bytes per PATCH chunk (default 16 MiB, browsers too: each is gathered in memory and sent by `fetch`). */
   chunkSize?: number;
+  /** Upload sessions a previous copy left open (its `upload_session` events), as a push's. */
+  resume?: ResumableUpload[];
 }
 export interface CopyResult {
   manifestDigest: string;

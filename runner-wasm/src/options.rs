@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use tug_core::push::ResumableUpload;
 use tug_core::retry::RetryPolicy;
@@ -97,8 +98,9 @@ impl<'a> Options<'a> {
 }
 
 impl Options<'_> {
-    /// How to reach `reference`'s registry: `plainHttp`, `username`/`password`, and
-    /// `retries` (within the core's limits), with jitter seeded from `crypto`.
+    /// How to reach `reference`'s registry: `plainHttp`, `username`/`password`, `retries`
+    /// (within the core's limits), with jitter seeded from `crypto`, and `stallTimeout`
+    /// (seconds a request may move no byte; 0: no limit).
     pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, JsValue> {
         let retries = self.count_in("retries", limits::RETRIES)?;
         Ok(RegistryConfig {
@@ -110,6 +112,9 @@ impl Options<'_> {
                 ..RetryPolicy::default()
             },
             body_progress: crate::limits::BODY_PROGRESS,
+            stall_timeout: self
+                .count("stallTimeout")?
+                .map_or(limits::DEFAULT_STALL_TIMEOUT, Duration::from_secs),
             ..RegistryConfig::default()
         })
     }

@@ -1,9 +1,10 @@
-// Resume with the tug-wasm package in Node.js: a push cancelled once a session confirms
-// TUG_AT bytes, then pushed again with the sessions its `upload_session` events left open
-// (`resume`), which goes on from there; a session the registry forgot (a second repository,
-// TUG_TARGET2) is started over; a malformed `resume` is an input error. Run by
-// tests/e2e/tests/e2e/node_embedding.rs. Environment: TUG_WASM_PKG, TUG_TAR, TUG_TARGET,
-// TUG_TARGET2 (plain HTTP), TUG_CHUNK, TUG_AT, TUG_OUT (result.json).
+// Resume with the tug-wasm package in Node.js: a push (or, with TUG_SOURCE, a copy from that
+// registry image) cancelled once a session confirms TUG_AT bytes, then run again with the
+// sessions its `upload_session` events left open (`resume`), which goes on from there; a
+// session the registry forgot (a second repository, TUG_TARGET2) is started over; a malformed
+// `resume` is an input error. Run by tests/e2e/tests/e2e/node_embedding.rs. Environment:
+// TUG_WASM_PKG, TUG_TAR or TUG_SOURCE, TUG_TARGET, TUG_TARGET2 (all plain HTTP), TUG_CHUNK,
+// TUG_AT, TUG_OUT (result.json).
 import { openAsBlob } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -13,9 +14,14 @@ const tug = createRequire(import.meta.url)(path.resolve(process.env.TUG_WASM_PKG
 const env = process.env;
 const options = { plainHttp: true, chunkSize: Number(env.TUG_CHUNK), jobs: 1 };
 const at = Number(env.TUG_AT);
-const file = await openAsBlob(env.TUG_TAR);
+const file = env.TUG_SOURCE ? null : await openAsBlob(env.TUG_TAR);
+const start = (target, opts, onEvent) =>
+  file
+    ? tug.push(file, target, opts, onEvent)
+    : tug.copy(env.TUG_SOURCE, target, { ...opts, source: { plainHttp: true } }, onEvent);
 
-/** Pushes, keeping open sessions as the page does; `stop(sessions)` says when to cancel. */
+/** Pushes or copies, keeping open sessions as the page does; `stop(sessions)` says when to
+ * cancel. */
 async function push(target, resume, stop = () => false) {
   const sessions = new Map();
   const events = [];
@@ -26,7 +32,7 @@ async function push(target, resume, stop = () => false) {
     if (ev.event === 'upload_session_closed') sessions.delete(ev.digest);
     if (stop([...sessions.values()])) handle?.cancel();
   };
-  handle = tug.push(file, target, { ...options, resume }, onEvent);
+  handle = start(target, { ...options, resume }, onEvent);
   let result = null;
   let error = null;
   try {

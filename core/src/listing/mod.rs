@@ -3,13 +3,15 @@
 //! `rel="next"` says ([`link`]), with `?n=` asking for a page size.
 //!
 //! A next page on another origin is asked without credentials (the session only sends them
-//! to the registry's own origin); a link back to a page already read ends it with an error.
+//! to the registry's own origin); a registry that would page forever is stopped ([`pager`]).
 
 pub(crate) mod link;
+pub mod pager;
 
 use serde::Deserialize;
 use url::Url;
 
+use self::pager::Pager;
 use crate::config::RegistryConfig;
 use crate::engine::{Cx, Engine, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
@@ -52,6 +54,11 @@ pub struct Listed {
     pub pages: u32,
 }
 
+/// What a page that is not the API's JSON is.
+fn not_the_api(e: serde_json::Error) -> String {
+    format!("the list is not the JSON the API defines: {e}")
+}
+
 /// The one request a listing makes at a time: the next page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page;
@@ -77,7 +84,7 @@ impl Listing {
             plan,
             next: None,
             asked: None,
-            seen: Vec::new(),
+            pager: Pager::default(),
             listed: Listed {
                 name: None,
                 items: Vec::new(),
@@ -104,8 +111,8 @@ struct Pages {
     next: Option<Url>,
     /// The URL the page in flight was asked at (what its `Link` is relative to).
     asked: Option<Url>,
-    /// Pages asked so far: a link back to one of them is a loop.
-    seen: Vec<Url>,
+    /// The pages read so far.
+    pager: Pager,
     listed: Listed,
     attempts: u32,
     redirect: Redirect,
@@ -151,22 +158,26 @@ impl Pages {
         }
     }
 
-    /// Takes one page's names in.
-    fn take_page(&mut self, body: &[u8]) -> Result<(), String> {
+    /// Takes in the names of the page asked at `asked`.
+    fn take_page(&mut self, asked: Option<&Url>, body: &[u8]) -> Result<(), String> {
         let names = match self.plan.kind {
             ListKind::Tags { .. } => {
-                let page: TagsPage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let page: TagsPage = serde_json::from_slice(body).map_err(not_the_api)?;
                 if self.listed.name.is_none() {
                     self.listed.name = page.name;
                 }
                 page.tags
             }
             ListKind::Catalog => {
-                let page: CatalogPage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+                let page: CatalogPage = serde_json::from_slice(body).map_err(not_the_api)?;
                 page.repositories
             }
         };
-        self.listed.items.extend(names.unwrap_or_default());
+        let names = names.unwrap_or_default();
+        if let Some(asked) = asked {
+            self.pager.read(asked.clone(), names.len())?;
+        }
+        self.listed.items.extend(names);
         self.listed.pages += 1;
         Ok(())
     }
@@ -221,11 +232,15 @@ impl Protocol for Pages {
             return Err(Failure::Status);
         }
         let action = self.describe(Page);
-        self.take_page(response.body).map_err(|e| Error::Protocol {
-            action: action.clone(),
-            message: format!("the list is not the JSON the API defines: {e}"),
-        })?;
         let asked = self.asked.take();
+        let protocol = |message| {
+            Failure::Error(Error::Protocol {
+                action: action.clone(),
+                message,
+            })
+        };
+        self.take_page(asked.as_ref(), response.body)
+            .map_err(protocol)?;
         let next = asked.as_ref().and_then(|base| {
             let value = response.head.header("link")?;
             link::next_page(value, base)
@@ -242,15 +257,7 @@ impl Protocol for Pages {
             self.finish(Ok(listed));
             return Ok(());
         };
-        if let Some(asked) = asked {
-            self.seen.push(asked);
-        }
-        if self.seen.contains(&next) {
-            return Err(Failure::Error(Error::Protocol {
-                action,
-                message: format!("its next-page link points back to a page already read ({next})"),
-            }));
-        }
+        self.pager.may_follow(&next).map_err(protocol)?;
         self.next = Some(next);
         self.redirect.clear();
         self.attempts = 1;

@@ -217,3 +217,56 @@ fn a_page_that_is_not_json_is_a_protocol_error() {
     let (result, _) = run(listing, registry);
     assert!(matches!(result, Err(Error::Protocol { .. })), "{result:?}");
 }
+
+/// A registry that links on from every page to a new one: `names` says what each page lists.
+fn endless(
+    names: impl Fn(usize) -> Vec<String>,
+) -> impl FnMut(&Request) -> (ResponseHead, Vec<u8>) {
+    move |req| {
+        if req.url.path() == "/v2/" {
+            return (ResponseHead::new(200), Vec::new());
+        }
+        let page: usize = query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(0);
+        let link = format!(r#"</v2/team/app/tags/list?page={}>; rel="next""#, page + 1);
+        let body = serde_json::json!({"name": "team/app", "tags": names(page)});
+        let head = ResponseHead::new(200).with_header("Link", &link);
+        (head, serde_json::to_vec(&body).unwrap())
+    }
+}
+
+#[test]
+fn pages_that_list_nothing_yet_link_on_end_the_listing() {
+    let listing = Listing::new(tags_plan(None), &config(None), Instant::ZERO);
+    // A few empty pages between full ones are the registry's business; only a long run of
+    // them is an endless listing.
+    let names = |page: usize| match page {
+        0 | 50 => vec![format!("t{page}")],
+        _ => Vec::new(),
+    };
+    let (result, sent) = run(listing, endless(names));
+    let error = result.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!(
+            "{} pages in a row listed nothing",
+            pager::MAX_EMPTY_PAGES
+        )),
+        "{error}"
+    );
+    // The version check, then page 0, 49 empty ones, page 50, and 100 empty ones.
+    assert_eq!(sent.len(), 1 + 1 + 49 + 1 + pager::MAX_EMPTY_PAGES as usize);
+}
+
+#[test]
+fn pages_that_go_on_past_the_most_names_end_the_listing() {
+    let listing = Listing::new(tags_plan(None), &config(None), Instant::ZERO);
+    let per_page = 50_000;
+    let names = |page: usize| (0..per_page).map(|i| format!("t{page}-{i}")).collect();
+    let (result, sent) = run(listing, endless(names));
+    let error = result.unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("go on past {} entries", pager::MAX_ENTRIES)),
+        "{error}"
+    );
+    // The version check, then pages until the one that would pass the most.
+    assert_eq!(sent.len(), 1 + pager::MAX_ENTRIES / per_page + 1);
+}

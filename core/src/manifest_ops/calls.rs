@@ -15,6 +15,9 @@ use crate::pull::FetchedManifest;
 use super::received::received;
 use super::{ManifestAction, ManifestPlan, ManifestReport};
 
+/// How deleting is turned on in distribution, the registry most often run by hand.
+const DELETE_HINT: &str = "; distribution needs storage.delete.enabled: true";
+
 /// A request of the operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Call {
@@ -285,7 +288,23 @@ impl Protocol for Calls {
         Some((call, self.attempts.entry(call).or_insert(1)))
     }
 
-    fn fail(&mut self, _: Option<Call>, error: Error, _: &mut Cx<Call>) {
+    fn fail(&mut self, call: Option<Call>, error: Error, _: &mut Cx<Call>) {
+        let error = match (call, error) {
+            // distribution answers 405 unless deleting is turned on: say so.
+            (
+                Some(Call::Delete),
+                Error::Registry {
+                    action,
+                    status: 405,
+                    errors,
+                },
+            ) => Error::Registry {
+                action: format!("{action} (the registry does not allow deleting{DELETE_HINT})"),
+                status: 405,
+                errors,
+            },
+            (_, error) => error,
+        };
         self.finish(Err(error));
     }
 

@@ -278,4 +278,10 @@ fn deletion_disabled_is_the_registry_s_error_with_its_code() {
         "{error}"
     );
     assert!(error.to_string().contains("UNSUPPORTED"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("the registry does not allow deleting"),
+        "{error}"
+    );
 }

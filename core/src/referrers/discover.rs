@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::engine::{Cx, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
 use crate::http::{HeaderMap, HeaderValue, ResponseHead};
+use crate::listing::pager::Pager;
 use crate::manifest::{self, MANIFEST_ACCEPT, OCI_INDEX};
 use crate::one_shot::Output;
 
@@ -41,9 +42,11 @@ pub(super) struct Calls {
     subject: Option<Digest>,
     api: bool,
     by_subject: Vec<Referrer>,
-    /// The referrers API's next page (its last page's `Link`), and the pages asked so far.
+    /// The referrers API's next page (its last page's `Link`), the page last asked (what a
+    /// `Link` is relative to), and the pages read so far.
     api_next: Option<Url>,
-    api_asked: Vec<Url>,
+    api_asked: Option<Url>,
+    api_pages: Pager,
     /// What each cosign tag held, by its number.
     tagged: Vec<Option<Referrer>>,
     pending: usize,
@@ -61,7 +64,8 @@ impl Calls {
             api: false,
             by_subject: Vec::new(),
             api_next: None,
-            api_asked: Vec::new(),
+            api_asked: None,
+            api_pages: Pager::default(),
             tagged: vec![None; COSIGN_SUFFIXES.len()],
             pending: 0,
             attempts: HashMap::new(),
@@ -154,18 +158,19 @@ impl Calls {
         self.api = true;
         let page = referrers_of_index(body)
             .map_err(|m| self.protocol(Call::Api, format!("the referrers list: {m}")))?;
+        if let Some(asked) = &self.api_asked {
+            let read = self.api_pages.read(asked.clone(), page.len());
+            read.map_err(|m| self.protocol(Call::Api, m))?;
+        }
         self.by_subject.extend(page);
         // A registry may answer in pages, the next one named by `Link`.
-        let next = match (head.header("link"), self.api_asked.last()) {
+        let next = match (head.header("link"), &self.api_asked) {
             (Some(link), Some(asked)) => crate::listing::link::next_page(link, asked),
             _ => None,
         };
         if let Some(next) = next {
-            if self.api_asked.contains(&next) {
-                let message =
-                    format!("its next-page link points back to a page already read ({next})");
-                return Err(self.protocol(Call::Api, message));
-            }
+            let follow = self.api_pages.may_follow(&next);
+            follow.map_err(|m| self.protocol(Call::Api, m))?;
             self.api_next = Some(next);
             if let Some(r) = self.redirects.get_mut(&Call::Api) {
                 r.clear();
@@ -235,7 +240,7 @@ impl Protocol for Calls {
         headers.insert("accept", HeaderValue::from_static(accept));
         if call == Call::Api {
             // What the page's `Link` is relative to.
-            self.api_asked.push(url.clone());
+            self.api_asked = Some(url.clone());
         }
         let url = match self.redirects.get(&call).and_then(|r| r.target.clone()) {
             Some(u) => u,

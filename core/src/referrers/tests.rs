@@ -454,6 +454,35 @@ fn a_referrers_page_linking_back_is_an_error() {
     assert!(message.contains("points back"), "{message}");
 }
 
+#[test]
+fn referrers_pages_that_list_nothing_yet_link_on_end_in_an_error() {
+    let api_path = format!("/v2/team/app/referrers/{}", subject());
+    let (result, sent) = discover(&subject().to_string(), |req| match req.url.path() {
+        "/v2/" => (ResponseHead::new(200), Vec::new()),
+        p if p == api_path => {
+            // Every page is empty and names a page not read yet.
+            let page: u32 = req
+                .url
+                .query()
+                .and_then(|q| q.strip_prefix("page=")?.parse().ok())
+                .unwrap_or(0);
+            let (head, body) = ok(crate::manifest::OCI_INDEX, index_of(&[]));
+            let link = format!(r#"<{api_path}?page={}>; rel="next""#, page + 1);
+            (head.with_header("Link", &link), body)
+        }
+        _ => not_found(),
+    });
+    let Err(Error::Protocol { message, .. }) = result else {
+        panic!("{result:?}")
+    };
+    assert!(
+        message.contains("pages in a row listed nothing"),
+        "{message}"
+    );
+    let pages = sent.iter().filter(|r| r.url.path() == api_path).count();
+    assert_eq!(pages, crate::listing::pager::MAX_EMPTY_PAGES as usize);
+}
+
 /// The repository's tags as a sync listed them.
 fn tags(list: &[String]) -> Option<std::sync::Arc<std::collections::BTreeSet<String>>> {
     Some(std::sync::Arc::new(list.iter().cloned().collect()))

@@ -6,10 +6,9 @@
 //! Request bodies are `Blob.slice`s of the user's file (or small byte arrays); response
 //! bodies are read chunk by chunk from the `ReadableStream`. Every request has an
 //! `AbortController`: the driver aborts what is still in flight when the operation ends or
-//! is cancelled, and a request that passes one of the deadlines the core gave it
-//! ([`tug_core::http::Deadlines`]: no byte for too long, or no response head in time, as
-//! `fetch` cannot show a body leave) is aborted and reported as timed out, so the core
-//! retries it.
+//! is cancelled, and what the core gives up on (`Abort`), which is how a request that
+//! passes one of its deadlines ends: the core keeps them from the times of the inputs
+//! about each request, and fails and retries it itself. No timer here but the CORS probe's.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -236,27 +235,14 @@ async fn perform(
             return;
         }
     };
-    let head_limit = req.deadlines.head.or(req.deadlines.stall);
-    let fetched = within(
-        JsFuture::from(js::fetch_with_init(req.url.as_str(), &init)),
-        head_limit,
-    )
-    .await;
+    let fetched = JsFuture::from(js::fetch_with_init(req.url.as_str(), &init)).await;
     let response: Response = match fetched {
-        Some(Ok(r)) => r.unchecked_into(),
-        Some(Err(e)) => {
+        Ok(r) => r.unchecked_into(),
+        Err(e) => {
             if controller.signal().aborted() {
                 return; // the driver aborted it: nobody waits for this request
             }
             let error = classify(&e, req.url.as_str(), browser).await;
-            let _ = tx.send(Message::Failed(id, error)).await;
-            return;
-        }
-        None => {
-            controller.abort();
-            let waited = head_limit.unwrap_or_default().as_secs();
-            let message = format!("no response within {waited} s");
-            let error = failure(TransportErrorKind::Timeout, &message);
             let _ = tx.send(Message::Failed(id, error)).await;
             return;
         }
@@ -282,21 +268,13 @@ async fn perform(
     };
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
-        let read = match within(JsFuture::from(reader.read()), req.deadlines.stall).await {
-            Some(Ok(read)) => read,
-            Some(Err(e)) => {
+        let read = match JsFuture::from(reader.read()).await {
+            Ok(read) => read,
+            Err(e) => {
                 if controller.signal().aborted() {
                     return;
                 }
                 let error = failure(TransportErrorKind::Io, &describe_js_error(&e));
-                let _ = tx.send(Message::Failed(id, error)).await;
-                return;
-            }
-            None => {
-                controller.abort();
-                let stalled = req.deadlines.stall.unwrap_or_default().as_secs();
-                let message = format!("no data for {stalled} s");
-                let error = failure(TransportErrorKind::Timeout, &message);
                 let _ = tx.send(Message::Failed(id, error)).await;
                 return;
             }

@@ -10,7 +10,6 @@
 //! end go back over the same channel, and a failure is classified as a `fetch` failure is.
 
 use futures_channel::mpsc::{self, Sender, UnboundedSender};
-use futures_util::future::{select, Either};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tug_core::http::{
     HeaderMap, HeaderName, HeaderValue, Request, ResponseHead, StatusCode, TransportError,
@@ -22,7 +21,6 @@ use web_sys::{AbortController, ProgressEvent, XmlHttpRequest, XmlHttpRequestResp
 
 use super::upload_body::{body_of, UploadBody};
 use super::{classify, describe_js_error, Message};
-use crate::timer::Timer;
 
 /// What the request's event handlers saw.
 enum Seen {
@@ -151,26 +149,11 @@ pub async fn perform(
             return;
         }
     };
-    // Upload progress shows bytes moving, so the stall limit applies throughout.
-    let limit = req.deadlines.stall.or(req.deadlines.head);
     let mut reported = 0u64;
     loop {
-        let next = match limit {
-            None => seen.next().await,
-            Some(limit) => match select(seen.next(), Timer::after(limit)).await {
-                Either::Left((next, _)) => next,
-                Either::Right(_) => {
-                    let _ = handlers.xhr.abort();
-                    if controller.signal().aborted() {
-                        return;
-                    }
-                    let message = format!("nothing moved for {} s", limit.as_secs());
-                    let error = failure(TransportErrorKind::Timeout, &message);
-                    let _ = tx.send(Message::Failed(id, error)).await;
-                    return;
-                }
-            },
-        };
+        // The core keeps this request's deadlines (upload progress shows bytes moving) and
+        // aborts it through `controller` when one passes.
+        let next = seen.next().await;
         match next {
             Some(Seen::Sent(loaded)) => {
                 let loaded = loaded.max(0.0) as u64;

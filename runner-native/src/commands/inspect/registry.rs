@@ -1,21 +1,22 @@
 //! `tug inspect REF`: an image in a registry shown as a file's inspection shows its images
 //! (per image its platform, index, manifest, config and layers with sizes and media types),
 //! plus what its config says (platform, created, entrypoint and command, env, labels).
-//! Every request is a core operation: the manifests ([`tug_core::manifest_ops`]), each
-//! config blob verified ([`tug_core::blob_read`]). `--config` prints the config blob.
+//! Which manifests there are is the core's pull, stopped after the manifests (an index's
+//! every image, or `--platform`'s); each config blob is read verified
+//! ([`tug_core::blob_read`]). `--config` prints the config blob.
 
 use std::time::Instant as Clock;
 
 use tug_core::blob_read::{BlobPlan, BlobRead};
 use tug_core::image_config::ConfigSummary;
-use tug_core::manifest::{self, Descriptor, Parsed};
-use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
-use tug_core::pull::FetchedManifest;
+use tug_core::manifest::{self, Descriptor};
+use tug_core::pull::{self, FetchedManifest, Pull, PullPlan, PullReport, PulledImage};
 use tug_core::{Instant, Platform, Reference, RegistryConfig};
 
 use super::lines::{Blob, ImageLines, Shown};
 use crate::cli::verbs::InspectArgs;
 use crate::commands::verbs;
+use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::output::{outln, Stream};
 use crate::transport::Transport;
@@ -58,30 +59,22 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
         config,
         origin,
     };
-    let reference = remote.image.manifest_ref();
-    let report = remote.manifest(&reference, platform)?;
-    let root = report.index.clone().or(report.manifest.clone());
-    let Some(root) = root else {
-        return Err(CliError::Input(format!("{}: no manifest", args.source)));
-    };
-    let images = match (report.index, report.manifest) {
-        // A platform's image, taken from the index.
-        (Some(index), Some(manifest)) => {
-            let platform = args.platform.clone();
-            vec![remote.image_of(manifest, Some(index), platform)?]
-        }
-        _ => match parse(&root)? {
-            Parsed::Image { .. } => vec![remote.image_of(root.clone(), None, None)?],
-            Parsed::Index { manifests } if args.config => {
-                return Err(CliError::Usage(format!(
-                    "{} is an index: --config needs --platform, one of {}",
-                    args.source,
-                    manifest::platforms_of(&manifests).join(", ")
-                )));
-            }
-            Parsed::Index { manifests } => remote.images_of(&root, &manifests)?,
-        },
-    };
+    let pulled = remote.manifests(platform)?;
+    let root = pulled.root;
+    let index = manifest::is_index(&root.media_type).then(|| root.clone());
+    if args.config && pulled.images.len() > 1 {
+        let platforms: Vec<String> = pulled.images.iter().map(platform_of).collect();
+        return Err(CliError::Usage(format!(
+            "{} is an index: --config needs --platform, one of {}",
+            args.source,
+            platforms.join(", ")
+        )));
+    }
+    let images = pulled
+        .images
+        .into_iter()
+        .map(|pulled| remote.image_of(pulled, index.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
     if args.config {
         let bytes = images.first().map(|i| i.config_bytes.as_slice());
         Stream::Stdout.write(bytes.unwrap_or_default());
@@ -95,30 +88,41 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn parse(m: &FetchedManifest) -> Result<Parsed, CliError> {
-    manifest::parse(&m.media_type, &m.bytes).map_err(|message| {
-        CliError::Core(tug_core::Error::Protocol {
-            action: format!("reading manifest {}", m.digest),
-            message,
-        })
-    })
+/// An index entry's platform as shown, `?` where the entry names none.
+fn platform_of(image: &PulledImage) -> String {
+    image
+        .platform
+        .as_ref()
+        .map_or_else(|| "?".to_owned(), ToString::to_string)
 }
 
 impl Remote {
-    /// The manifest `reference` names (with `platform`, that platform's of an index).
-    fn manifest(
-        &self,
-        reference: &str,
-        platform: Option<Platform>,
-    ) -> Result<ManifestReport, CliError> {
-        let plan = ManifestPlan {
-            registry: self.image.api_host().to_owned(),
-            repository: self.image.repository.clone(),
-            reference: reference.to_owned(),
-            action: ManifestAction::Get { platform },
+    /// The reference's manifests: every image of an index, or `platform`'s; no blob.
+    fn manifests(&self, platform: Option<Platform>) -> Result<PullReport, CliError> {
+        let plan = PullPlan {
+            all_platforms: platform.is_none(),
+            manifests_only: true,
+            // (Every image of an index when none is named: the platform is then unused.)
+            ..PullPlan::of(
+                &self.image,
+                platform.unwrap_or_else(Platform::default_for_unknown_host),
+            )
         };
-        let op = ManifestOp::new(plan, &self.config, Instant::ZERO);
-        verbs::run(op, self.origin, &self.transport, ManifestOp::poll)
+        let config = pull::PullConfig::from(self.config.clone());
+        let op = Pull::new(plan, config, Instant::ZERO);
+        let result = smol::block_on(drive(op, self.origin, &self.transport, |op, io| {
+            while let Some(output) = op.poll() {
+                match output {
+                    pull::Output::Send(req) => io.send(req),
+                    pull::Output::Abort(id) => io.abort(id),
+                    pull::Output::Timeout(at) => io.wake_at(at),
+                    pull::Output::Finished(result) => return Some(result),
+                    _ => {}
+                }
+            }
+            None
+        }));
+        Ok(result?)
     }
 
     /// The config blob `config` names, verified and no larger than it says.
@@ -139,54 +143,29 @@ impl Remote {
         Ok(bytes)
     }
 
-    /// The image `manifest` describes, read with its config.
+    /// A pulled image's manifest, read with its config.
     fn image_of(
         &self,
-        manifest: FetchedManifest,
+        pulled: PulledImage,
         index: Option<FetchedManifest>,
-        platform: Option<String>,
     ) -> Result<Image, CliError> {
-        let Parsed::Image { config, layers } = parse(&manifest)? else {
-            return Err(CliError::Input(format!(
-                "manifest {} is an index inside an index; inspect it by its digest",
-                manifest.digest
-            )));
-        };
-        let config_bytes = self.config_blob(&config)?;
+        let config_bytes = self.config_blob(&pulled.config)?;
         let summary = ConfigSummary::of(&config_bytes).map_err(|message| {
             CliError::Core(tug_core::Error::Protocol {
-                action: format!("reading config {}", config.digest),
+                action: format!("reading config {}", pulled.config.digest),
                 message,
             })
         })?;
         Ok(Image {
-            platform: platform.or_else(|| summary.platform.clone()),
+            platform: (pulled.platform.as_ref().map(ToString::to_string))
+                .or_else(|| summary.platform.clone()),
             index,
-            manifest,
-            config,
-            layers,
+            manifest: pulled.manifest,
+            config: pulled.config,
+            layers: pulled.layers,
             config_bytes,
             summary,
         })
-    }
-
-    /// Every image of `index`, in its order.
-    fn images_of(
-        &self,
-        index: &FetchedManifest,
-        entries: &[Descriptor],
-    ) -> Result<Vec<Image>, CliError> {
-        entries
-            .iter()
-            .map(|entry| {
-                let report = self.manifest(&entry.digest.to_string(), None)?;
-                let manifest = report.manifest.ok_or_else(|| {
-                    CliError::Input(format!("manifest {}: nothing was read", entry.digest))
-                })?;
-                let platform = entry.platform.as_ref().map(ToString::to_string);
-                self.image_of(manifest, Some(index.clone()), platform)
-            })
-            .collect()
     }
 }
 

@@ -24,12 +24,7 @@ pub fn tag(args: TagArgs) -> Result<(), CliError> {
 
 pub fn delete(args: DeleteArgs) -> Result<(), CliError> {
     let image = super::parse_reference("image", &args.image)?;
-    let report = super::manifest::operate(&image, ManifestAction::Delete, &args.reach)
-        .inspect_err(|e| {
-            if let CliError::Core(tug_core::Error::Registry { status: 405, .. }) = e {
-                errln!("tug: {} does not allow deleting (405)", image.registry);
-            }
-        })?;
+    let report = super::manifest::operate(&image, ManifestAction::Delete, &args.reach)?;
     errln!(
         "Deleted {}/{}@{}",
         image.registry,

@@ -7,6 +7,7 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 use tug_testkit::fixtures::{gzip_labelled_plain_layout, write_oci_layout, FixtureImage};
@@ -69,7 +70,36 @@ fn docker_save(dir: &Path, seed: u64) -> (PathBuf, FixtureImage) {
     (tar, fixture)
 }
 
-/// Runs the Node.js script against `registry` and returns its `result.json`.
+/// `node tests/node/<name>` with the tug-wasm package and `TUG_OUT` = `out` (created), and
+/// without the caller's `TUG_USERNAME` / `TUG_PASSWORD`.
+fn script(name: &str, out: &Path) -> Command {
+    fs::create_dir_all(out).unwrap();
+    let mut cmd = node();
+    cmd.arg(workspace().join("tests/node").join(name))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_OUT", out)
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD");
+    cmd
+}
+
+/// Runs a [`script`], fails with its output unless it succeeds, and returns the
+/// `result.json` it wrote in `out`.
+fn result_of(cmd: &mut Command, out: &Path) -> Value {
+    let output = cmd.output().expect("run node");
+    assert!(
+        output.status.success(),
+        "node {:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        cmd.get_args().next().unwrap_or_default(),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = fs::read_to_string(out.join("result.json")).expect("the script writes result.json");
+    serde_json::from_str(&text).expect("result.json is JSON")
+}
+
+/// Runs tests/node/push_pull.mjs against `registry` and returns its `result.json`.
 fn run_node(
     registry: &Registry,
     tar: &Path,
@@ -77,15 +107,10 @@ fn run_node(
     out: &Path,
     extra: &[(&str, String)],
 ) -> Value {
-    let mut cmd = node();
-    cmd.arg(workspace().join("tests/node/push_pull.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_TAR", tar)
+    let mut cmd = script("push_pull.mjs", out);
+    cmd.env("TUG_TAR", tar)
         .env("TUG_TARGET", registry.image(name_and_ref))
-        .env("TUG_OUT", out)
-        .env("TUG_PLAIN_HTTP", if registry.is_tls() { "0" } else { "1" })
-        .env_remove("TUG_USERNAME")
-        .env_remove("TUG_PASSWORD");
+        .env("TUG_PLAIN_HTTP", if registry.is_tls() { "0" } else { "1" });
     if let Some(ca) = registry.ca_file() {
         cmd.env("NODE_EXTRA_CA_CERTS", ca);
     }
@@ -95,16 +120,19 @@ fn run_node(
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let output = cmd.output().expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/push_pull.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = fs::read_to_string(out.join("result.json")).expect("the script writes result.json");
-    serde_json::from_str(&text).expect("result.json is JSON")
+    result_of(&mut cmd, out)
+}
+
+/// `layout`'s image `v1` pushed by skopeo as it is (`--preserve-digests`) to `image` in
+/// `registry`.
+fn skopeo_push(layout: &Path, registry: &Registry, image: &str) {
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        registry,
+        image,
+        &["--preserve-digests"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// The layer digests (diff_ids) skopeo reads from a docker-archive, after checking that
@@ -161,26 +189,13 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         &ImageSpec::new(85).layer(200_000).layer(30_000),
         "v1",
     );
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", labelled_layout.display()),
-        &registry,
-        "labelled/app:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&labelled_layout, &registry, "labelled/app:v1");
     // An image whose layer the registry's storage has altered: pulling it fails its digest.
     let tampered_layout = dir.path().join("tampered");
     let tampered = write_oci_layout(&tampered_layout, &ImageSpec::new(86).layer(50_000), "v1");
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", tampered_layout.display()),
-        &registry,
-        "tampered/app:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&tampered_layout, &registry, "tampered/app:v1");
     tamper_with_blob(&registry, &tampered.layers[0].digest);
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
     let result = run_node(
         &registry,
         &tar,
@@ -299,7 +314,6 @@ fn node_pushes_and_pulls_with_tls_and_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
     let (tar, fixture) = docker_save(dir.path(), 83);
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
     let result = run_node(&registry, &tar, "team/node:v2", &out, &[]);
 
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "team/node:v2", &fixture);
@@ -343,24 +357,12 @@ fn node_retries_through_faults_and_follows_blob_redirects() {
     let dir = tempfile::tempdir().unwrap();
     let (tar, fixture) = docker_save(dir.path(), 85);
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
-    let output = node()
-        .arg(workspace().join("tests/node/faults.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_TAR", &tar)
-        .env("TUG_TARGET", proxy.image("faults/app:v1"))
-        .env("TUG_OUT", &out)
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/faults.mjs failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = result_of(
+        script("faults.mjs", &out)
+            .env("TUG_TAR", &tar)
+            .env("TUG_TARGET", proxy.image("faults/app:v1")),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
 
     for (rule, what) in [
         (put_503, "a 503 on a PUT"),
@@ -389,6 +391,65 @@ fn node_retries_through_faults_and_follows_blob_redirects() {
     assert_eq!(archive_layers(&out.join("pulled.tar")), diff_ids(&fixture));
 }
 
+/// tug-wasm keeps no timers: the core's request deadlines (`stallTimeout`) end a manifest
+/// request that gets no answer and a blob download that stops midway, each aborted and
+/// retried (the download from where it stopped), long before the proxy lets go of them.
+#[test]
+fn node_pulls_through_stalls_on_the_cores_deadlines() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(87).layer(400_000), "v1");
+    skopeo_push(&layout, &registry, "stalls/app:v1");
+    // Held far longer than the test runs: only a timeout ends them.
+    let hold = Duration::from_secs(60);
+    let manifest = proxy.add_rule(Rule::new("GET", "/manifests/", Fault::Stall { hold }));
+    let blob = proxy.add_rule(Rule::new(
+        "GET",
+        &format!("/blobs/{}", fixture.layers[0].digest),
+        Fault::StallResponseAfter {
+            after: 100_000,
+            hold,
+        },
+    ));
+    let out = dir.path().join("out");
+    let result = result_of(
+        script("stalls.mjs", &out).env("TUG_SOURCE", proxy.image("stalls/app:v1")),
+        &out,
+    );
+    assert_eq!((proxy.hits(manifest), proxy.hits(blob)), (1, 1));
+    let reasons: Vec<&str> = result["retries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{result:#}");
+    assert!(
+        reasons.iter().all(|r| r.contains("no byte moved for 1 s")),
+        "{result:#}"
+    );
+    // The download went on from where it stopped.
+    let gets = proxy.requests_matching("GET", &format!("/blobs/{}", fixture.layers[0].digest));
+    assert_eq!(gets.len(), 2, "{result:#}");
+    let from = gets[1]
+        .header("range")
+        .and_then(|r| r.strip_prefix("bytes="));
+    let from: u64 = from
+        .and_then(|r| r.strip_suffix('-')?.parse().ok())
+        .unwrap_or(0);
+    assert!(from > 0 && from <= 100_000, "{result:#}");
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "stalls/app:v1", &fixture);
+    assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
+    let bad = &result["bad"];
+    assert_eq!(bad["code"], "input", "{result:#}");
+    assert!(
+        bad["message"].as_str().unwrap().contains("stallTimeout"),
+        "{result:#}"
+    );
+}
+
 /// tug-wasm copies registry to registry from Node.js: a plain source, a TLS + Basic auth
 /// target, layers in several chunks each fed from the source; checked with skopeo.
 #[test]
@@ -402,36 +463,19 @@ fn node_copies_registry_to_registry() {
         &ImageSpec::new(86).layer(300_000).gzip_layer(90_000),
         "v1",
     );
-    skopeo::copy_to_registry(
-        &format!("oci:{}:v1", layout.display()),
-        &source,
-        "team/src:v1",
-        &["--preserve-digests"],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    skopeo_push(&layout, &source, "team/src:v1");
     let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
     let (user, password) = target.credentials().unwrap();
-    let mut cmd = node();
-    cmd.arg(workspace().join("tests/node/copy.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_SOURCE", source.image("team/src:v1"))
-        .env("TUG_TARGET", target.image("team/copied:v1"))
-        .env("TUG_OUT", &out)
-        .env("TUG_PLAIN_HTTP", "0")
-        .env("TUG_USERNAME", user)
-        .env("TUG_PASSWORD", password)
-        .env("NODE_EXTRA_CA_CERTS", target.ca_file().unwrap());
-    let output = cmd.output().expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/copy.mjs failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let result = result_of(
+        script("copy.mjs", &out)
+            .env("TUG_SOURCE", source.image("team/src:v1"))
+            .env("TUG_TARGET", target.image("team/copied:v1"))
+            .env("TUG_PLAIN_HTTP", "0")
+            .env("TUG_USERNAME", user)
+            .env("TUG_PASSWORD", password)
+            .env("NODE_EXTRA_CA_CERTS", target.ca_file().unwrap()),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     let pulled = pull_with_skopeo_and_compare_layers(&target, "team/copied:v1", &fixture);
     assert_eq!(result["copy"]["manifestDigest"], pulled.manifest_digest);
 }
@@ -443,39 +487,57 @@ fn node_copies_registry_to_registry() {
 /// error.
 #[test]
 fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
-    const CHUNK: u64 = 256 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, fixture) = resume_fixture(dir.path());
+    let tar = dir.path().join("image.tar");
+    skopeo_docker_archive(&layout, "v1", &tar, "example/node:v1");
+    check_resume(dir.path(), &fixture, ("TUG_TAR", tar.display().to_string()));
+}
+
+/// The same for a copy registry to registry: a copy cancelled mid-layer and run again with
+/// the sessions it left open goes on from the target's confirmed offset.
+#[test]
+fn node_resumes_a_cancelled_copy_from_its_upload_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, fixture) = resume_fixture(dir.path());
+    let source = Registry::plain();
+    skopeo_push(&layout, &source, "src/app:v1");
+    check_resume(
+        dir.path(),
+        &fixture,
+        ("TUG_SOURCE", source.image("src/app:v1")),
+    );
+}
+
+/// An image with one 3 MB layer (12 chunks of [`RESUME_CHUNK`]) in an OCI layout in `dir`.
+fn resume_fixture(dir: &Path) -> (PathBuf, FixtureImage) {
+    let layout = dir.join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(86).layer(3_000_000), "v1");
+    (layout, fixture)
+}
+
+/// The chunk size of the resume runs.
+const RESUME_CHUNK: u64 = 256 * 1024;
+
+/// Runs tests/node/resume.mjs with the image given by `input` (a tar to push or a registry
+/// image to copy) and checks its four runs (see that script).
+fn check_resume(dir: &Path, fixture: &FixtureImage, input: (&str, String)) {
+    const CHUNK: u64 = RESUME_CHUNK;
     let registry = Registry::plain();
     let proxy = FaultProxy::start(&registry);
     // A chunk the cancel cuts off never reaches the registry in part (distribution 2.8 drops
     // a session that got half a chunk; the layer would then rightly start over).
     proxy.buffer_request_bodies(true);
-    let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout");
-    let fixture = write_oci_layout(&layout, &ImageSpec::new(86).layer(3_000_000), "v1");
-    let tar = dir.path().join("image.tar");
-    skopeo_docker_archive(&layout, "v1", &tar, "example/node:v1");
-    let out = dir.path().join("out");
-    fs::create_dir(&out).unwrap();
-    let output = node()
-        .arg(workspace().join("tests/node/resume.mjs"))
-        .env("TUG_WASM_PKG", package())
-        .env("TUG_TAR", &tar)
-        .env("TUG_TARGET", proxy.image("resume/app:v1"))
-        .env("TUG_TARGET2", proxy.image("resume/other:v1"))
-        .env("TUG_CHUNK", CHUNK.to_string())
-        .env("TUG_AT", (4 * CHUNK).to_string())
-        .env("TUG_OUT", &out)
-        .output()
-        .expect("run node");
-    assert!(
-        output.status.success(),
-        "node tests/node/resume.mjs failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let out = dir.join("out");
+    let result = result_of(
+        script("resume.mjs", &out)
+            .env(input.0, input.1)
+            .env("TUG_TARGET", proxy.image("resume/app:v1"))
+            .env("TUG_TARGET2", proxy.image("resume/other:v1"))
+            .env("TUG_CHUNK", CHUNK.to_string())
+            .env("TUG_AT", (4 * CHUNK).to_string()),
+        &out,
     );
-    let result: Value =
-        serde_json::from_str(&fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     let first = &result["first"];
     assert_eq!(first["error"]["code"], "cancelled", "{result:#}");
     let open = first["sessions"].as_array().unwrap();
@@ -501,7 +563,7 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
             .contains("upload_session_closed"),
         "{result:#}"
     );
-    let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", &fixture);
+    let pulled = pull_with_skopeo_and_compare_layers(&registry, "resume/app:v1", fixture);
     assert_eq!(again["result"]["manifestDigest"], pulled.manifest_digest);
 
     // Bytes sent to resume/app: the image once, plus at most the chunk the cancel cut off.
@@ -520,7 +582,7 @@ fn node_resumes_a_cancelled_push_from_its_upload_sessions() {
 
     // The registry knows no such session in resume/other: it starts over and succeeds.
     assert_eq!(result["forgotten"]["error"], Value::Null, "{result:#}");
-    let other = pull_with_skopeo_and_compare_layers(&registry, "resume/other:v1", &fixture);
+    let other = pull_with_skopeo_and_compare_layers(&registry, "resume/other:v1", fixture);
     assert_eq!(
         result["forgotten"]["result"]["manifestDigest"],
         other.manifest_digest

@@ -90,7 +90,7 @@ fn push_and_pull_back(registry: &Registry, dir: &Path, seed: u64) {
     let layout = dir.join("layout");
     let fixture = image(&layout, seed);
     let ca = registry.ca_file().expect("a TLS registry has a CA");
-    let auth = tls_auth(&ca, PASSWORD);
+    let auth = tls_auth(ca, PASSWORD);
     let target = registry.image("embed/python:v1");
 
     let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
@@ -114,7 +114,7 @@ fn python_pushes_and_pulls_over_tls_with_basic_auth() {
     let layout = dir.path().join("layout");
     let ca = registry.ca_file().unwrap();
     let other = registry.image("embed/other:v1");
-    let wrong = tls_auth(&ca, "wrong");
+    let wrong = tls_auth(ca, "wrong");
     let out = host(&[&["push", layout.to_str().unwrap(), &other], &wrong[..]].concat()).run();
     assert!(!out.success() && !out.timed_out, "{out}");
     assert!(out.stderr_str().contains("push failed: auth:"), "{out}");
@@ -122,7 +122,7 @@ fn python_pushes_and_pulls_over_tls_with_basic_auth() {
     assert_eq!(out.code, Some(4), "{out}");
     let missing = registry.image("embed/python:nothing-here");
     let into = dir.path().join("none");
-    let right = tls_auth(&ca, PASSWORD);
+    let right = tls_auth(ca, PASSWORD);
     let out = host(&[&["pull", &missing, into.to_str().unwrap()], &right[..]].concat()).run();
     assert!(
         out.stderr_str().contains("pull failed: not_found:"),

@@ -279,7 +279,9 @@ fn delete_where_the_registry_refuses_names_its_code() {
         .assert_code(REGISTRY);
     let stderr = out.stderr_str();
     assert!(
-        stderr.contains("405") && stderr.contains("UNSUPPORTED"),
+        stderr.contains("405")
+            && stderr.contains("UNSUPPORTED")
+            && stderr.contains("does not allow deleting"),
         "{stderr}"
     );
     skopeo::inspect_raw_in(&registry, "team/kept:v1").expect("still there");
