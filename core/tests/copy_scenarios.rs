@@ -9,10 +9,11 @@ use http::Method;
 use tug_core::copy::{CopyConfig, CopyPlan, CopySource, Event};
 use tug_core::http::{Body, TransportErrorKind};
 use tug_core::push::{self, ResumableUpload};
-use tug_core::{Error, RegistryConfig, Scheme};
+use tug_core::http::RequestId;
+use tug_core::{Error, Input, RegistryConfig, Scheme};
 use tug_sansio_kit::images::{image, Image};
-use tug_sansio_kit::ops::copy::{run_copy, CopyRun};
-use tug_sansio_kit::{Fault, Order, RegistryModel};
+use tug_sansio_kit::ops::copy::{run_copy, CopyPlug, CopyRun};
+use tug_sansio_kit::{Driver, Fault, Order, RegistryModel};
 
 fn http() -> RegistryConfig {
     RegistryConfig {
@@ -260,4 +261,45 @@ fn a_resumed_copy_from_a_source_that_ignores_ranges_sends_only_the_rest() {
     assert!(chunks.iter().all(|(start, _)| *start >= 1400), "{chunks:?}");
     let sent: u64 = chunks.iter().map(|(a, b)| b - a).sum();
     assert_eq!(sent, 5000 - 1400);
+}
+
+/// Inputs about requests of the copy's parts that ended (the mirror's and the source's
+/// manifest reads, the push and the fetch) are refused as unknown once answered, or when
+/// never sent, as any operation refuses them; those dropped in flight are accepted (fuzz
+/// `copy_responses`: a stray input about the finished manifest read was accepted).
+#[test]
+fn inputs_about_answered_requests_of_ended_parts_are_refused() {
+    let img = image(&[300, 2500]);
+    let mut models = [RegistryModel::default(), RegistryModel::default()];
+    publish(&mut models[1], &img);
+    let mut target = RegistryModel::default();
+    let config = CopyConfig {
+        monolithic_max: 1000,
+        chunk_size: 700,
+        ..CopyConfig::default()
+    };
+    let mut all: Vec<&mut RegistryModel> = models.iter_mut().collect();
+    all.push(&mut target);
+    let mut driver = Driver::new(CopyPlug::new(plan(2), config), all);
+    driver.run();
+    assert!(matches!(driver.result, Some(Ok(_))), "{:?}", driver.result);
+    let in_flight: Vec<RequestId> = driver.flights.iter().map(|f| f.req.id).collect();
+    let answered: Vec<RequestId> = driver
+        .requests
+        .iter()
+        .map(|(_, r)| r.id)
+        .filter(|id| !in_flight.contains(id))
+        .collect();
+    assert!(answered.len() > 6, "{answered:?}");
+    let now = driver.now;
+    let copy = &mut driver.plug.copy;
+    for id in answered {
+        assert!(
+            copy.handle_input(now, Input::BodyEnd(id)).is_err(),
+            "an input about answered request {id} was accepted"
+        );
+    }
+    // The mirror's manifest read numbered its requests from 0; this one it never sent.
+    assert!(copy.handle_input(now, Input::BodyEnd(RequestId(999))).is_err());
+    driver.check_after_finished();
 }

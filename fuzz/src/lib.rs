@@ -19,6 +19,7 @@ use tug_core::Digest;
 pub mod play;
 pub mod script;
 pub mod structured;
+pub mod verbs;
 
 /// Whether to describe each outcome on stderr: set `TUG_FUZZ_VERBOSE=1` and run a target
 /// binary on corpus files (`fuzz/target/<triple>/release/<target> fuzz/corpus/<target>/*`)

@@ -29,6 +29,27 @@
 //! norange                     the registry ignores Range (answers 200 with the whole blob)
 //! ```
 //!
+//! Setup of `verbs_responses` (which operation, and its plan):
+//!
+//! ```text
+//! verb tags|catalog|get|get-platform|tag|delete|discover|attach|probe|blob
+//! page N                      tags / catalog: ask for N names a page
+//! new-tag TAG                 tag: one more new tag (default `v2`)
+//! known-api yes|no            discover: what is known of the referrers API
+//! known-tag TAG               discover: the repository's tags are known, TAG among them
+//! max-size N                  blob: accept at most N bytes
+//! ```
+//!
+//! Setup of `copy_responses` (the script's registry is the source; the target is empty):
+//!
+//! ```text
+//! target HOST[:PORT]          default target.example:5000
+//! target-repo NAME | target-ref TAG|DIGEST     default copied/app, v1
+//! target-auth basic|bearer    the target wants credentials / a token (realm auth2.example)
+//! mirror                      an empty mirror (mirror.example:5000) is asked first
+//! upload-chunk N | mono N     the target's PATCH size / the largest single-PUT blob
+//! ```
+//!
 //! Actions (`PICK` chooses a request in flight, modulo their number, oldest first):
 //!
 //! ```text
@@ -110,6 +131,21 @@ pub struct Setup {
     pub auth: AuthMode,
     pub redirect: Redirect,
     pub ranges: bool,
+    /// `verbs_responses`: which operation.
+    pub verb: String,
+    pub page_size: Option<u32>,
+    pub new_tags: Vec<String>,
+    pub known_api: Option<bool>,
+    pub known_tags: Option<Vec<String>>,
+    pub max_size: Option<u64>,
+    /// `copy_responses`: the target, and how the copy goes.
+    pub target: String,
+    pub target_repository: String,
+    pub target_reference: String,
+    pub target_auth: AuthMode,
+    pub mirror: bool,
+    pub upload_chunk: u64,
+    pub monolithic_max: u64,
 }
 
 impl Default for Setup {
@@ -136,6 +172,19 @@ impl Default for Setup {
             auth: AuthMode::None,
             redirect: Redirect::None,
             ranges: true,
+            verb: "tags".into(),
+            page_size: None,
+            new_tags: Vec::new(),
+            known_api: None,
+            known_tags: None,
+            max_size: None,
+            target: "target.example:5000".into(),
+            target_repository: "copied/app".into(),
+            target_reference: "v1".into(),
+            target_auth: AuthMode::None,
+            mirror: false,
+            upload_chunk: 700,
+            monolithic_max: 1000,
         }
     }
 }
@@ -193,6 +242,57 @@ impl Setup {
             }
         }
         model.ignore_ranges = !self.ranges;
+        model
+    }
+}
+
+impl Setup {
+    /// How the operation reaches the registry, as `pull_responses` sets it up: the scheme,
+    /// credentials and retry policy of the script; no stall deadline or one that slow
+    /// answers may miss, and bodies seen leaving or not, both picked by `seed`.
+    pub fn registry_config(&self) -> tug_core::RegistryConfig {
+        tug_core::RegistryConfig {
+            scheme: self.scheme,
+            credentials: self.credentials.clone(),
+            retry: tug_core::retry::RetryPolicy {
+                max_attempts: self.attempts,
+                base_delay: self.delay,
+                max_delay: self.max_delay,
+                seed: self.seed,
+                budget: self.budget,
+            },
+            stall_timeout: Duration::from_millis((self.seed >> 8) % 3 * 700),
+            body_progress: if self.seed & 4 == 0 {
+                tug_core::limits::BodyProgress::Seen
+            } else {
+                tug_core::limits::BodyProgress::Unseen
+            },
+            user_agent: "tug-fuzz".into(),
+            reached: None,
+        }
+    }
+}
+
+impl Setup {
+    /// The copy's target (`copy_responses`): an empty registry on `target`, wanting the
+    /// same credentials or a token (realm `auth2.example`) as `target-auth` says.
+    pub fn target_model(&self) -> RegistryModel {
+        let mut model = RegistryModel::at(&self.target);
+        model.location_style = LocationStyle::RelativeWithState;
+        match self.target_auth {
+            AuthMode::None => {}
+            AuthMode::Basic => {
+                let expected = match &self.credentials {
+                    Some(c) => basic(&c.username, &c.password),
+                    None => "Basic (credentials the client does not have)".to_owned(),
+                };
+                model.required_auth = Some(expected);
+            }
+            AuthMode::Bearer => {
+                model.bearer = Some(BearerAuth::default());
+                model.realm = Some("https://auth2.example/token".to_owned());
+            }
+        }
         model
     }
 }
@@ -503,6 +603,28 @@ impl Script {
                     }
                 }
                 b"norange" => setup.ranges = false,
+                b"verb" => setup.verb = tables.text(rest).trim().to_owned(),
+                b"page" => setup.page_size = w.first().and_then(|n| n.parse().ok()),
+                b"new-tag" if setup.new_tags.len() < 8 => setup.new_tags.push(tables.text(rest)),
+                b"known-api" => setup.known_api = Some(rest == b"yes"),
+                b"known-tag" => setup
+                    .known_tags
+                    .get_or_insert_with(Vec::new)
+                    .push(tables.text(rest)),
+                b"max-size" => setup.max_size = w.first().and_then(|n| n.parse().ok()),
+                b"target" => setup.target = tables.text(rest),
+                b"target-repo" => setup.target_repository = tables.text(rest),
+                b"target-ref" => setup.target_reference = tables.text(rest),
+                b"target-auth" => {
+                    setup.target_auth = match rest {
+                        b"basic" => AuthMode::Basic,
+                        b"bearer" => AuthMode::Bearer,
+                        _ => AuthMode::None,
+                    }
+                }
+                b"mirror" => setup.mirror = true,
+                b"upload-chunk" => setup.upload_chunk = num::<u64>(w.first()).clamp(1, 1 << 20),
+                b"mono" => setup.monolithic_max = num::<u64>(w.first()).min(1 << 20),
                 b"h" | b"-h" if open_head => {
                     let edit = if cmd == b"h" {
                         header_edit(rest, &tables)
@@ -625,5 +747,25 @@ mod tests {
             panic!()
         };
         assert_eq!((*pick, opts.cut, edits.len()), (1, Some(5), 2));
+    }
+
+    #[test]
+    fn parses_the_verbs_and_copy_setup() {
+        let s = Script::parse(
+            b"verb discover\npage 3\nnew-tag a\nnew-tag b\nknown-api no\nknown-tag t\nmax-size 9\ntarget t.example\ntarget-repo x/y\ntarget-ref v9\ntarget-auth bearer\nmirror\nupload-chunk 0\nmono 5\n",
+        );
+        let u = &s.setup;
+        assert_eq!(u.verb, "discover");
+        assert_eq!((u.page_size, u.max_size), (Some(3), Some(9)));
+        assert_eq!(u.new_tags, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(u.known_api, Some(false));
+        assert_eq!(u.known_tags, Some(vec!["t".to_owned()]));
+        assert_eq!(
+            (u.target.as_str(), u.target_repository.as_str(), u.target_reference.as_str()),
+            ("t.example", "x/y", "v9")
+        );
+        assert_eq!(u.target_auth, AuthMode::Bearer);
+        assert!(u.mirror);
+        assert_eq!((u.upload_chunk, u.monolithic_max), (1, 5));
     }
 }

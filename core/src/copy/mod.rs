@@ -116,6 +116,27 @@ pub struct Copy {
     drain: Drain,
     /// A repository of the target to mount blobs from ([`Copy::mounting_from`]).
     mount_from: Option<String>,
+    /// The parts that ended, by lane: they accept inputs about the requests they dropped
+    /// and refuse those about requests they finished or never sent, as any operation does.
+    ended: Vec<(u64, Ended)>,
+}
+
+/// A part of the copy that ended.
+#[derive(Debug)]
+enum Ended {
+    Pull(Box<Pull>),
+    Push(Box<Push>),
+    Fetch(Box<Fetch>),
+}
+
+impl Ended {
+    fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        match self {
+            Ended::Pull(p) => p.handle_input(now, input),
+            Ended::Push(p) => p.handle_input(now, input),
+            Ended::Fetch(f) => f.handle_input(now, input),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -170,6 +191,7 @@ impl Copy {
             source_error: None,
             drain: Drain::default(),
             mount_from: None,
+            ended: Vec::new(),
         };
         if copy.plan.sources.is_empty() {
             copy.finish(Err(Error::InvalidInput {
@@ -272,8 +294,11 @@ impl Copy {
                 m.push.handle_input(now, input)
             }
             Phase::Moving(m) if m.fetch_lane == lane => m.fetch.handle_input(now, input),
-            // A part that ended: what it left in flight was dropped.
-            _ => Ok(()),
+            // A part that ended: what it left in flight was dropped, the rest is unknown.
+            _ => match self.ended.iter_mut().find(|(l, _)| *l == lane) {
+                Some((_, part)) => part.handle_input(now, input),
+                None => Err(Misuse::UnknownRequest(id)),
+            },
         }
     }
 
@@ -398,10 +423,12 @@ impl Copy {
                     .push_back(Output::Abort(Side::Source(source), id)),
                 pull::Output::Event(pull::Event::Retrying(r)) => self.source_retried(r),
                 pull::Output::Finished(Ok(report)) => {
+                    self.ended.push((lane, Ended::Pull(pull)));
                     self.start_moving(source, &report, now);
                     return true;
                 }
                 pull::Output::Finished(Err(e)) => {
+                    self.ended.push((lane, Ended::Pull(pull)));
                     if source + 1 < self.plan.sources.len() && e.gives_way_to_next_source() {
                         let mirror = self.plan.sources[source].reference.registry.clone();
                         self.event(Event::MirrorSkipped { mirror, error: e });
@@ -446,6 +473,17 @@ impl Copy {
                     push::Output::Event(e) => self.event(Event::Push(e)),
                     push::Output::Finished(result) => {
                         self.finish(result);
+                        // What the fetch has in flight is dropped with the copy's end.
+                        let Moving {
+                            push,
+                            push_lane,
+                            mut fetch,
+                            fetch_lane,
+                            ..
+                        } = *m;
+                        fetch.cancel();
+                        self.ended.push((push_lane, Ended::Push(Box::new(push))));
+                        self.ended.push((fetch_lane, Ended::Fetch(Box::new(fetch))));
                         return false;
                     }
                     // The copy's own drain ends with the earliest of the parts' timers.
