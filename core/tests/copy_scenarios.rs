@@ -7,9 +7,9 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use http::Method;
 use tug_core::copy::{CopyConfig, CopyPlan, CopySource, Event};
+use tug_core::http::RequestId;
 use tug_core::http::{Body, TransportErrorKind};
 use tug_core::push::{self, ResumableUpload};
-use tug_core::http::RequestId;
 use tug_core::{Error, Input, RegistryConfig, Scheme};
 use tug_sansio_kit::images::{image, Image};
 use tug_sansio_kit::ops::copy::{run_copy, CopyPlug, CopyRun};
@@ -300,6 +300,8 @@ fn inputs_about_answered_requests_of_ended_parts_are_refused() {
         );
     }
     // The mirror's manifest read numbered its requests from 0; this one it never sent.
-    assert!(copy.handle_input(now, Input::BodyEnd(RequestId(999))).is_err());
+    assert!(copy
+        .handle_input(now, Input::BodyEnd(RequestId(999)))
+        .is_err());
     driver.check_after_finished();
 }
