@@ -927,11 +927,13 @@ fuzz_target!(|input: Input| {
                 tug_core::limits::BodyProgress::Unseen
             },
             user_agent: "tug-fuzz".to_owned(),
-            reached: setup.reached.map(|(http, basic)| tug_core::config::Reached {
-                host: plan.registry.clone(),
-                scheme: if http { Scheme::Http } else { Scheme::Https },
-                basic,
-            }),
+            reached: setup
+                .reached
+                .map(|(http, basic)| tug_core::config::Reached {
+                    host: plan.registry.clone(),
+                    scheme: if http { Scheme::Http } else { Scheme::Https },
+                    basic,
+                }),
         },
         transfer: tug_core::TransferConfig {
             jobs: usize::from(setup.jobs % 5),

@@ -128,12 +128,7 @@ fuzz_target!(|data: &[u8]| {
     let script = Script::parse(data);
     let setup = &script.setup;
     let config = setup.registry_config();
-    let hosts = HostRule::new(
-        &[&setup.registry],
-        setup.scheme,
-        &[REALM],
-        &script.actions,
-    );
+    let hosts = HostRule::new(&[&setup.registry], setup.scheme, &[REALM], &script.actions);
     let named: Option<Digest> = setup.reference.parse().ok();
     let list = |kind| ListPlan {
         registry: setup.registry.clone(),
@@ -254,7 +249,10 @@ fuzz_target!(|data: &[u8]| {
             let op = Discovery::new(plan, &config, Instant::ZERO);
             run(op, &script, hosts, None, |report, _, sent| {
                 if let Some(d) = &named {
-                    assert_eq!(&report.subject, d, "contract: the referrers of another image");
+                    assert_eq!(
+                        &report.subject, d,
+                        "contract: the referrers of another image"
+                    );
                 }
                 if !asks {
                     assert!(
@@ -315,7 +313,10 @@ fuzz_target!(|data: &[u8]| {
             };
             let op = BlobRead::new(plan, &config, Instant::ZERO);
             run(op, &script, hosts, setup.max_size, |report, plug, _| {
-                assert_eq!(report.digest, digest, "property: the report names another blob");
+                assert_eq!(
+                    report.digest, digest,
+                    "property: the report names another blob"
+                );
                 assert_eq!(
                     digest_of(&digest, &plug.data),
                     digest,

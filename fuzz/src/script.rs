@@ -761,7 +761,11 @@ mod tests {
         assert_eq!(u.known_api, Some(false));
         assert_eq!(u.known_tags, Some(vec!["t".to_owned()]));
         assert_eq!(
-            (u.target.as_str(), u.target_repository.as_str(), u.target_reference.as_str()),
+            (
+                u.target.as_str(),
+                u.target_repository.as_str(),
+                u.target_reference.as_str()
+            ),
             ("t.example", "x/y", "v9")
         );
         assert_eq!(u.target_auth, AuthMode::Bearer);
