@@ -19,14 +19,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use tug_core::archive::pulled_layout::IndexEntry;
 use tug_core::Digest;
 
 use crate::safe_fs::{self, Access};
-
-/// Annotation naming an image in a layout (skopeo's `oci:dir:NAME`).
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// Annotation with the image's full name, as containerd writes it.
-pub const IMAGE_NAME: &str = "io.containerd.image.name";
 
 /// The lock taken around `index.json` changes.
 const LOCK_FILE: &str = ".tug.lock";
@@ -269,21 +265,16 @@ impl OciDir {
         digest: &Digest,
         size: u64,
     ) -> io::Result<()> {
-        self.update_index(|manifests| {
-            manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(ref_name));
-            let mut annotations = serde_json::Map::new();
-            annotations.insert(REF_NAME.into(), json!(ref_name));
-            if let Some(full) = full_name {
-                annotations.insert(IMAGE_NAME.into(), json!(full));
-            }
-            annotations.insert("dev.tug.created".into(), json!(rfc3339_now()));
-            manifests.push(json!({
-                "mediaType": media_type,
-                "digest": digest.to_string(),
-                "size": size,
-                "annotations": annotations,
-            }));
-        })
+        let created = rfc3339_now();
+        let entry = IndexEntry {
+            media_type,
+            digest,
+            size,
+            ref_name,
+            image_name: full_name,
+            created: Some(&created),
+        };
+        self.update_index(|manifests| entry.name_in(manifests))
     }
 
     /// The `index.json` entries.
@@ -476,7 +467,10 @@ mod tests {
         let entries = layout.entries().unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1]["digest"], b.to_string());
-        assert_eq!(entries[1]["annotations"][IMAGE_NAME], "r/x:v1");
+        assert_eq!(
+            entries[1]["annotations"][tug_core::archive::ANNOTATION_CONTAINERD_NAME],
+            "r/x:v1"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
+use tug_core::archive::pulled_layout::ANNOTATION_TUG_CREATED;
 use tug_core::archive::Selection;
 use tug_core::{Digest, Platform};
 
@@ -16,11 +17,12 @@ use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, 
 use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
-use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
+use crate::oci_dir::OciDir;
 use crate::output::{errln, outln};
 use crate::progress::bytes;
 use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
+use tug_core::archive::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 
 /// Blobs younger than this survive `prune` (a concurrent pull may not have named them yet).
 const PRUNE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -51,11 +53,14 @@ fn entries(layout: &OciDir) -> Result<Vec<Entry>, CliError> {
         .filter_map(|v: &Value| {
             let a = &v["annotations"];
             Some(Entry {
-                name: a[IMAGE_NAME].as_str().or(a[REF_NAME].as_str())?.to_owned(),
+                name: a[ANNOTATION_CONTAINERD_NAME]
+                    .as_str()
+                    .or(a[ANNOTATION_REF_NAME].as_str())?
+                    .to_owned(),
                 digest: v["digest"].as_str()?.parse().ok()?,
                 media_type: v["mediaType"].as_str().unwrap_or_default().to_owned(),
                 size: v["size"].as_u64().unwrap_or(0),
-                created: a["dev.tug.created"].as_str().unwrap_or("").to_owned(),
+                created: a[ANNOTATION_TUG_CREATED].as_str().unwrap_or("").to_owned(),
             })
         })
         .collect())
@@ -151,7 +156,9 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
         .update_index(|m| {
             m.retain(|v| {
                 let a = &v["annotations"];
-                let n = a[IMAGE_NAME].as_str().or(a[REF_NAME].as_str());
+                let n = a[ANNOTATION_CONTAINERD_NAME]
+                    .as_str()
+                    .or(a[ANNOTATION_REF_NAME].as_str());
                 !(n == Some(name.as_str()) && v["digest"].as_str() == Some(digest.as_str()))
             })
         })

@@ -15,8 +15,9 @@ use crate::config::{Settings, UploadArgs};
 use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
-use crate::oci_dir::{OciDir, IMAGE_NAME, REF_NAME};
+use crate::oci_dir::OciDir;
 use crate::source::SourceSpec;
+use tug_core::archive::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 
 /// What a copy moves between.
 pub enum Route {
@@ -238,7 +239,9 @@ fn only_image(root: &Path, src: &Place) -> Result<String, CliError> {
         .iter()
         .filter_map(|v| {
             let a = &v["annotations"];
-            let name = a[IMAGE_NAME].as_str().or(a[REF_NAME].as_str())?;
+            let name = a[ANNOTATION_CONTAINERD_NAME]
+                .as_str()
+                .or(a[ANNOTATION_REF_NAME].as_str())?;
             Some((v["digest"].as_str()?.to_owned(), name.to_owned()))
         })
         .collect();
