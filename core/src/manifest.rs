@@ -8,11 +8,11 @@ use crate::platform::Platform;
 
 /// OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index.
+/// OCI image index (a list of manifests, e.g. one per platform).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// Docker image manifest, schema 2.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list.
+/// Docker manifest list (the Docker counterpart of the OCI index).
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// The `Accept` header of a manifest request: every type the core can read.

@@ -19,7 +19,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tug_core::archive::pulled_layout::IndexEntry;
+use tug_core::archive::pulled_layout::{IndexEntry, OCI_LAYOUT_CONTENT};
+use tug_core::manifest::OCI_INDEX;
 use tug_core::Digest;
 
 use crate::safe_fs::{self, Access};
@@ -57,12 +58,12 @@ impl OciDir {
         let marker = root.join("oci-layout");
         safe_fs::check_regular_or_absent(&marker)?;
         if fs::symlink_metadata(&marker).is_err() {
-            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            write_atomic(&marker, OCI_LAYOUT_CONTENT)?;
         }
         let index = root.join("index.json");
         safe_fs::check_regular_or_absent(&index)?;
         if fs::symlink_metadata(&index).is_err() {
-            let empty = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []});
+            let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
             write_atomic(&index, &serde_json::to_vec_pretty(&empty)?)?;
         }
         Ok(OciDir {

@@ -1,9 +1,8 @@
 //! Media types of image manifests, indexes, configs and layers (OCI and Docker).
 
-/// OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index (a list of manifests, e.g. one per platform).
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Manifest and index types, declared with the manifest parser ([`crate::manifest`]).
+pub use crate::manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+
 /// OCI image config.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// OCI layer: uncompressed tar.
@@ -22,10 +21,6 @@ pub const OCI_NONDISTRIBUTABLE_LAYER_TAR_GZIP: &str =
 pub const OCI_NONDISTRIBUTABLE_LAYER_TAR_ZSTD: &str =
     "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 
-/// Docker image manifest, schema 2.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list (the Docker counterpart of the OCI index).
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// Docker image config.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Docker layer: uncompressed tar (`ctr export`, `ctr push`, skopeo `--format v2s2`).

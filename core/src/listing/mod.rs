@@ -1,6 +1,6 @@
 //! Paginated name lists of a registry: a repository's tags (`GET /v2/<name>/tags/list`) and
 //! the catalog of repositories (`GET /v2/_catalog`), page after page as the `Link` header's
-//! `rel="next"` says ([`link`]), with `?n=` asking for a page size.
+//! `rel="next"` says (`link`), with `?n=` asking for a page size.
 //!
 //! A next page on another origin is asked without credentials (the session only sends them
 //! to the registry's own origin); a registry that would page forever is stopped ([`pager`]).

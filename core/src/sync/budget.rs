@@ -51,7 +51,7 @@ struct Running {
     jobs: usize,
 }
 
-/// The shared budget. See the [module docs](self).
+/// The shared budget: which image may start, with how many blobs, and where it mounts from.
 #[derive(Debug)]
 pub struct Budget {
     total: usize,
