@@ -22,7 +22,7 @@
 use libfuzzer_sys::fuzz_target;
 use tug_core::copy::{CopyConfig, CopyPlan, CopySource};
 use tug_core::{Digest, Platform, Reference, TransferConfig};
-use tug_fuzz::play::{act, ANSWER_TIME, FINISH_BOUND};
+use tug_fuzz::play::{act, wind_down, ANSWER_TIME};
 use tug_fuzz::script::{Action, Script};
 use tug_fuzz::verbs::{HostChecked, HostRule};
 use tug_sansio_kit::ops::copy::CopyPlug;
@@ -149,15 +149,7 @@ fuzz_target!(|data: &[u8]| {
         }
         driver.check_live();
     }
-    for _ in 0..FINISH_BOUND {
-        if driver.finished() || !driver.wind_down_step() {
-            break;
-        }
-    }
-    assert!(
-        driver.finished(),
-        "liveness: the copy did not finish within {FINISH_BOUND} wind-down steps"
-    );
+    wind_down(&mut driver, "copy");
     let result = driver.result.as_ref().expect("finished");
     tug_fuzz::describe("copy", result);
     match result {

@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use tug_core::pull::{PullConfig, PullPlan};
 use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Platform};
-use tug_fuzz::play::{act, ANSWER_TIME, FINISH_BOUND};
+use tug_fuzz::play::{act, wind_down, ANSWER_TIME};
 use tug_fuzz::script::Script;
 use tug_sansio_kit::ops::pull::PullPlug;
 use tug_sansio_kit::{Driver, Pace};
@@ -86,15 +86,7 @@ fuzz_target!(|data: &[u8]| {
         act(&mut driver, setup, action);
         driver.check_live();
     }
-    for _ in 0..FINISH_BOUND {
-        if driver.finished() || !driver.wind_down_step() {
-            break;
-        }
-    }
-    assert!(
-        driver.finished(),
-        "liveness: the pull did not finish within {FINISH_BOUND} wind-down steps"
-    );
+    wind_down(&mut driver, "pull");
     if tug_fuzz::verbose() {
         let summary = driver.result.as_ref().unwrap().as_ref().map(|r| {
             format!(

@@ -36,8 +36,6 @@ use tug_sansio_kit::{Answering, BearerAuth, Driver, LocationStyle, RegistryModel
 
 /// Most actions taken from one input.
 const MAX_ACTIONS: usize = 3_000;
-/// Most steps of the wind-down after the actions ran out.
-const FINISH_BOUND: usize = 10_000;
 /// Most headers on one response.
 const MAX_HEADERS: usize = 8;
 
@@ -978,15 +976,7 @@ fuzz_target!(|input: Input| {
     {
         ctx.give_late(&mut driver, 0);
     }
-    for _ in 0..FINISH_BOUND {
-        if driver.finished() || !driver.wind_down_step() {
-            break;
-        }
-    }
-    assert!(
-        driver.finished(),
-        "liveness: the push did not finish within {FINISH_BOUND} wind-down steps"
-    );
+    tug_fuzz::play::wind_down(&mut driver, "push");
     if let Some(result) = &driver.result {
         if let Err(e) = result {
             let _ = e.to_string();

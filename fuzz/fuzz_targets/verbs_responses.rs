@@ -30,7 +30,7 @@ use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan};
 use tug_core::probe::Probe;
 use tug_core::referrers::{Attach, AttachPlan, DiscoverPlan, Discovery, Known, Referrer};
 use tug_core::{Digest, Instant, Platform, RegistryConfig};
-use tug_fuzz::play::{act, ANSWER_TIME, FINISH_BOUND};
+use tug_fuzz::play::{act, wind_down, ANSWER_TIME};
 use tug_fuzz::script::{Script, Setup};
 use tug_fuzz::verbs::{HostRule, OneShot, OneShotPlug};
 use tug_sansio_kit::{Driver, Pace};
@@ -75,16 +75,7 @@ fn run<O: OneShot>(
         act(&mut driver, setup, action);
         driver.check_live();
     }
-    for _ in 0..FINISH_BOUND {
-        if driver.finished() || !driver.wind_down_step() {
-            break;
-        }
-    }
-    assert!(
-        driver.finished(),
-        "liveness: the {} did not finish within {FINISH_BOUND} wind-down steps",
-        setup.verb
-    );
+    wind_down(&mut driver, &setup.verb);
     let result = driver.result.as_ref().expect("finished");
     tug_fuzz::describe(&setup.verb, result);
     if let Err(e) = result {

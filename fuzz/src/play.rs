@@ -18,6 +18,20 @@ pub const FINISH_BOUND: usize = 10_000;
 /// How long an `auto` answer takes.
 pub const ANSWER_TIME: Duration = Duration::from_millis(3);
 
+/// Lets the operation end once the script's actions ran out, and checks that it did
+/// within [`FINISH_BOUND`] wind-down steps (liveness); `what` names it in the failure.
+pub fn wind_down<P: Plug>(driver: &mut Driver<'_, P>, what: &str) {
+    for _ in 0..FINISH_BOUND {
+        if driver.finished() || !driver.wind_down_step() {
+            break;
+        }
+    }
+    assert!(
+        driver.finished(),
+        "liveness: the {what} did not finish within {FINISH_BOUND} wind-down steps"
+    );
+}
+
 /// Runs one action; returns `false` for actions it does not know (`open`, `close`).
 pub fn act<P: Plug>(driver: &mut Driver<'_, P>, setup: &Setup, action: &Action) -> bool {
     if driver.finished() {

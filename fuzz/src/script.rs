@@ -215,21 +215,7 @@ impl Setup {
                 (m.bytes.clone(), media_type),
             );
         }
-        match self.auth {
-            AuthMode::None => {}
-            AuthMode::Basic => {
-                // Without credentials nothing the client can send is right.
-                let expected = match &self.credentials {
-                    Some(c) => basic(&c.username, &c.password),
-                    None => "Basic (credentials the client does not have)".to_owned(),
-                };
-                model.required_auth = Some(expected);
-            }
-            AuthMode::Bearer => {
-                model.bearer = Some(BearerAuth::default());
-                model.realm = Some("https://auth.example/token".to_owned());
-            }
-        }
+        self.require_auth(&mut model, self.auth, "https://auth.example/token");
         match self.redirect {
             Redirect::None => {}
             Redirect::Absolute => {
@@ -279,9 +265,16 @@ impl Setup {
     pub fn target_model(&self) -> RegistryModel {
         let mut model = RegistryModel::at(&self.target);
         model.location_style = LocationStyle::RelativeWithState;
-        match self.target_auth {
+        self.require_auth(&mut model, self.target_auth, "https://auth2.example/token");
+        model
+    }
+
+    /// `model` wants `auth`: the script's credentials, or a token from `realm`.
+    fn require_auth(&self, model: &mut RegistryModel, auth: AuthMode, realm: &str) {
+        match auth {
             AuthMode::None => {}
             AuthMode::Basic => {
+                // Without credentials nothing the client can send is right.
                 let expected = match &self.credentials {
                     Some(c) => basic(&c.username, &c.password),
                     None => "Basic (credentials the client does not have)".to_owned(),
@@ -290,10 +283,9 @@ impl Setup {
             }
             AuthMode::Bearer => {
                 model.bearer = Some(BearerAuth::default());
-                model.realm = Some("https://auth2.example/token".to_owned());
+                model.realm = Some(realm.to_owned());
             }
         }
-        model
     }
 }
 
