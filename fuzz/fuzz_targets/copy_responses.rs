@@ -22,11 +22,11 @@
 use libfuzzer_sys::fuzz_target;
 use tug_core::copy::{CopyConfig, CopyPlan, CopySource};
 use tug_core::{Digest, Platform, Reference, TransferConfig};
-use tug_fuzz::play::{act, wind_down, ANSWER_TIME};
+use tug_fuzz::play::{act, wind_down, ANSWER_TIME, PACE};
 use tug_fuzz::script::{Action, Script};
 use tug_fuzz::verbs::{HostChecked, HostRule};
 use tug_sansio_kit::ops::copy::CopyPlug;
-use tug_sansio_kit::{Driver, Pace, RegistryModel};
+use tug_sansio_kit::{Driver, RegistryModel};
 
 /// The empty mirror's host (`mirror`).
 const MIRROR: &str = "mirror.example:5000";
@@ -114,11 +114,7 @@ fuzz_target!(|data: &[u8]| {
         inner: CopyPlug::new(plan, copy_config),
         rules,
     };
-    let pace = Pace {
-        latency: ANSWER_TIME,
-        chunk: 4096,
-    };
-    let mut driver = Driver::new(plug, models.iter_mut().collect()).pace(pace);
+    let mut driver = Driver::new(plug, models.iter_mut().collect()).pace(PACE);
     driver.check_live();
     for action in &script.actions {
         if driver.finished() {

@@ -20,10 +20,10 @@ use tug_core::fetch::StreamId;
 use tug_core::pull::PullConfig;
 use tug_core::retry::RetryPolicy;
 use tug_core::Digest;
-use tug_fuzz::play::{act, ANSWER_TIME, FINISH_BOUND};
+use tug_fuzz::play::{act, FINISH_BOUND, PACE};
 use tug_fuzz::script::{Action, BlobRef, Script};
 use tug_sansio_kit::ops::fetch::{FetchPlug, Until};
-use tug_sansio_kit::{Driver, Pace};
+use tug_sansio_kit::Driver;
 
 /// Most streams opened by one input.
 const MAX_STREAMS: usize = 64;
@@ -67,11 +67,7 @@ fuzz_target!(|data: &[u8]| {
         &config.registry,
         Until::Never,
     );
-    let pace = Pace {
-        latency: ANSWER_TIME,
-        chunk: 4096,
-    };
-    let mut driver = Driver::new(plug, vec![&mut model]).pace(pace);
+    let mut driver = Driver::new(plug, vec![&mut model]).pace(PACE);
     let mut opened: Vec<StreamId> = Vec::new();
     for action in &script.actions {
         if !act(&mut driver, setup, action) {

@@ -21,10 +21,10 @@ use libfuzzer_sys::fuzz_target;
 use tug_core::pull::{PullConfig, PullPlan};
 use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Platform};
-use tug_fuzz::play::{act, wind_down, ANSWER_TIME};
+use tug_fuzz::play::{play, wind_down, PACE};
 use tug_fuzz::script::Script;
 use tug_sansio_kit::ops::pull::PullPlug;
-use tug_sansio_kit::{Driver, Pace};
+use tug_sansio_kit::Driver;
 
 fuzz_target!(|data: &[u8]| {
     let script = Script::parse(data);
@@ -73,19 +73,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut model = setup.model();
     let plug = PullPlug::new(plan, config, HashMap::new());
-    let pace = Pace {
-        latency: ANSWER_TIME,
-        chunk: 4096,
-    };
-    let mut driver = Driver::new(plug, vec![&mut model]).pace(pace);
-    driver.check_live();
-    for action in &script.actions {
-        if driver.finished() {
-            break;
-        }
-        act(&mut driver, setup, action);
-        driver.check_live();
-    }
+    let mut driver = Driver::new(plug, vec![&mut model]).pace(PACE);
+    play(&mut driver, setup, &script.actions);
     wind_down(&mut driver, "pull");
     if tug_fuzz::verbose() {
         let summary = driver.result.as_ref().unwrap().as_ref().map(|r| {

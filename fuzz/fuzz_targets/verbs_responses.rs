@@ -30,10 +30,10 @@ use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan};
 use tug_core::probe::Probe;
 use tug_core::referrers::{Attach, AttachPlan, DiscoverPlan, Discovery, Known, Referrer};
 use tug_core::{Digest, Instant, Platform, RegistryConfig};
-use tug_fuzz::play::{act, wind_down, ANSWER_TIME};
+use tug_fuzz::play::{play, wind_down, PACE};
 use tug_fuzz::script::{Script, Setup};
 use tug_fuzz::verbs::{HostRule, OneShot, OneShotPlug};
-use tug_sansio_kit::{Driver, Pace};
+use tug_sansio_kit::Driver;
 
 /// The model's token realm (`auth bearer`).
 const REALM: &str = "https://auth.example/token";
@@ -62,19 +62,8 @@ fn run<O: OneShot>(
     let setup = &script.setup;
     let mut model = setup.model();
     let plug = OneShotPlug::new(op, hosts, max_data);
-    let pace = Pace {
-        latency: ANSWER_TIME,
-        chunk: 4096,
-    };
-    let mut driver = Driver::new(plug, vec![&mut model]).pace(pace);
-    driver.check_live();
-    for action in &script.actions {
-        if driver.finished() {
-            break;
-        }
-        act(&mut driver, setup, action);
-        driver.check_live();
-    }
+    let mut driver = Driver::new(plug, vec![&mut model]).pace(PACE);
+    play(&mut driver, setup, &script.actions);
     wind_down(&mut driver, &setup.verb);
     let result = driver.result.as_ref().expect("finished");
     tug_fuzz::describe(&setup.verb, result);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tug_core::http::{ResponseHead, StatusCode, TransportError};
 use tug_sansio_kit::driver::apply_edits;
-use tug_sansio_kit::{Driver, Plug};
+use tug_sansio_kit::{Driver, Pace, Plug};
 
 use crate::script::{Action, Setup};
 
@@ -17,6 +17,25 @@ pub const FINISH_BOUND: usize = 10_000;
 
 /// How long an `auto` answer takes.
 pub const ANSWER_TIME: Duration = Duration::from_millis(3);
+
+/// How the registry answers in every target: [`ANSWER_TIME`] a response, 4 KiB body chunks.
+pub const PACE: Pace = Pace {
+    latency: ANSWER_TIME,
+    chunk: 4096,
+};
+
+/// Plays `actions` on `driver` until the operation finishes, checking its contract after
+/// each one (the targets whose scripts hold only the common actions).
+pub fn play<P: Plug>(driver: &mut Driver<'_, P>, setup: &Setup, actions: &[Action]) {
+    driver.check_live();
+    for action in actions {
+        if driver.finished() {
+            break;
+        }
+        act(driver, setup, action);
+        driver.check_live();
+    }
+}
 
 /// Lets the operation end once the script's actions ran out, and checks that it did
 /// within [`FINISH_BOUND`] wind-down steps (liveness); `what` names it in the failure.
