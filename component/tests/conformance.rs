@@ -151,6 +151,17 @@ fn record(
     models: &mut [RegistryModel],
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Vec<Value> {
+    record_holding(op, models, files, None)
+}
+
+/// [`record`], leaving the first request whose path contains `held` unanswered: nothing
+/// comes for it until the core gives up on it at its deadline.
+fn record_holding(
+    op: Operation,
+    models: &mut [RegistryModel],
+    files: &BTreeMap<String, Vec<u8>>,
+    mut held: Option<&str>,
+) -> Vec<Value> {
     let mut steps = Vec::new();
     let mut now: u64 = 0;
     let feed = |steps: &mut Vec<Value>, now: u64, input: Input| {
@@ -216,6 +227,10 @@ fn record(
             .iter()
             .position(|(_, r)| !matches!(r.body, Body::Stream(_)) || ended.contains(&r.id));
         if let Some((to, req)) = ready.and_then(|i| pending.remove(i)) {
+            if held.is_some_and(|h| req.url.contains(h)) {
+                held = None;
+                continue;
+            }
             now += 1_000_000;
             let model = &mut models[to];
             model.now = Instant::from_duration(std::time::Duration::from_nanos(now));
@@ -580,4 +595,41 @@ fn stall_timeout_sets_the_deadline_the_core_keeps() {
     assert_eq!(first_wait(r#"{"stallTimeout": 7}"#), Some(7_000_000_000));
     assert_eq!(first_wait("{}"), Some(60_000_000_000));
     assert_eq!(first_wait(r#"{"stallTimeout": 0}"#), None);
+}
+
+#[test]
+fn a_pull_whose_blob_read_gets_no_answer_is_retried_at_its_deadline() {
+    let files = layout();
+    let mut model = registry_with(&files, "team/app");
+    let options = r#"{"plainHttp": true, "stallTimeout": 2}"#;
+    let op = Operation::pull(TARGET, options).unwrap();
+    let models = std::slice::from_mut(&mut model);
+    let steps = check(
+        "pull-held",
+        "pull",
+        options,
+        record_holding(op, models, &BTreeMap::new(), Some("/blobs/")),
+    );
+    // The held read was given up on 2 s after it was sent (the first timeout; the second
+    // ends the retry's backoff), aborted and asked again.
+    let timeouts: Vec<u64> = steps
+        .iter()
+        .filter(|s| s.get("in") == Some(&json!("timeout")))
+        .map(|s| s["now"].as_u64().unwrap())
+        .collect();
+    assert_eq!(timeouts.len(), 2, "{timeouts:?}");
+    assert_eq!(timeouts[0], 2_002_000_000, "sent at 2 ms: {timeouts:?}");
+    assert_eq!(outputs(&steps, "abort").count(), 1);
+    let reasons: Vec<_> = outputs(&steps, "event")
+        .filter(|e| e["event"] == "retrying")
+        .map(|e| e["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("no byte moved for 2 s"), "{reasons:?}");
+    let finished = outputs(&steps, "finished").next().unwrap();
+    assert_eq!(
+        finished["ok"]["manifest_digest"],
+        manifest_digest(&files).to_string(),
+        "{finished}"
+    );
 }
