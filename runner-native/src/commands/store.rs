@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
 use tug_core::archive::pulled_layout::ANNOTATION_TUG_CREATED;
-use tug_core::archive::Selection;
+use tug_core::archive::{Selection, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 use tug_core::{Digest, Platform};
 
 use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
@@ -22,7 +22,6 @@ use crate::output::{errln, outln};
 use crate::progress::bytes;
 use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
-use tug_core::archive::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 
 /// Blobs younger than this survive `prune` (a concurrent pull may not have named them yet).
 const PRUNE_GRACE: std::time::Duration = std::time::Duration::from_secs(600);

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tug_core::archive::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 use tug_core::place::{self, FileKind, Place};
 use tug_core::Reference;
 
@@ -17,7 +18,6 @@ use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::oci_dir::OciDir;
 use crate::source::SourceSpec;
-use tug_core::archive::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 
 /// What a copy moves between.
 pub enum Route {
