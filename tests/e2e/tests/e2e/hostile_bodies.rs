@@ -138,3 +138,39 @@ fn an_endless_error_body_ends_with_an_error() {
     let out = pull(&server, &[]);
     assert_failed_with(&out, REGISTRY, "larger than 4 MiB");
 }
+
+/// A registry whose tag list links on to a new, empty page forever, or lists a new tag on
+/// every page forever: `tug ls` ends with an error saying so, never a hang.
+#[test]
+fn an_endless_tag_list_ends_with_an_error() {
+    let pages = |names: fn(u64) -> Vec<String>| {
+        HostileServer::start(move |r| {
+            if r.path() == "/v2/" {
+                return Reply::body(200, "application/json", "{}");
+            }
+            let page: u64 = r
+                .target
+                .split("page=")
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let body = serde_json::json!({"name": "team/app", "tags": names(page)});
+            let link = format!("</v2/team/app/tags/list?page={}>; rel=\"next\"", page + 1);
+            Reply::body(200, "application/json", body.to_string()).with_header("Link", &link)
+        })
+    };
+    let ls = |server: &HostileServer| {
+        let dir = tempfile::tempdir().unwrap();
+        Tug::new()
+            .env("TUG_STORE", dir.path().join("store"))
+            .args(["ls", "--plain-http", "--retries", "1"])
+            .arg(format!("{}/team/app", server.host()))
+            .timeout(HANG)
+            .run()
+    };
+    let empty = pages(|_| Vec::new());
+    assert_failed_with(&ls(&empty), REGISTRY, "100 pages in a row listed nothing");
+    // 200 names a page: past the most names after 5,000 pages.
+    let full = pages(|page| (0..200).map(|i| format!("p{page}-{i}")).collect());
+    assert_failed_with(&ls(&full), REGISTRY, "go on past 1000000 entries");
+}
