@@ -1045,3 +1045,35 @@ fn counted_bytes_move_progress_and_each_confirmed_chunk_is_reported() {
         assert!(reported.contains(&end), "chunk end {end} in {reported:?}");
     }
 }
+
+/// A registry that confirms a chunk, then fails the next and has lost the session when
+/// asked: bytes confirmed again in a new session are not progress, so the blob fails after
+/// its attempts instead of being uploaded again and again for ever.
+#[test]
+fn a_registry_that_keeps_losing_the_session_fails_the_blob_after_its_attempts() {
+    let mut model = RegistryModel::default();
+    for _ in 0..40 {
+        model.fault(
+            Fault::on(Method::PATCH, "/blobs/uploads/")
+                .after(1)
+                .status(503)
+                .forget_uploads(),
+        );
+    }
+    let img = image(&[300, 5000]);
+    let cfg = PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 1,
+            ..config().transfer
+        },
+        ..config()
+    };
+    let attempts = cfg.registry.retry.max_attempts as usize;
+    let run = push(&mut model, &img, cfg);
+    let error = run.result.unwrap_err().to_string();
+    assert!(error.contains("503"), "{error}");
+    // The first session, then one per failed attempt; never the 40 the faults allow.
+    let posts = model.count("POST");
+    assert!(posts <= attempts + 1, "{posts} sessions opened");
+    assert!(model.manifests.is_empty(), "no manifest without its blobs");
+}

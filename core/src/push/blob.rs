@@ -45,6 +45,9 @@ pub(crate) struct BlobUpload {
     /// The most bytes the registry has confirmed holding in the current session. It never
     /// holds fewer while the session lives, so this reads an ambiguous `0-0` report.
     pub confirmed: u64,
+    /// The most bytes the registry has confirmed in any session of this run: a chunk
+    /// confirmed past it is progress, one confirmed again after a lost session is not.
+    pub best_confirmed: u64,
     /// The current session was opened by an earlier run: bytes may have reached it that
     /// this run never saw.
     pub inherited: bool,
@@ -91,6 +94,7 @@ impl BlobUpload {
             sent_upto: 0,
             resume: None,
             confirmed: 0,
+            best_confirmed: 0,
             inherited: false,
             announced: false,
             broken_body: None,
@@ -192,6 +196,19 @@ impl BlobUpload {
     }
 
     /// Starts a fresh session: forget what was hashed.
+    /// A chunk the registry confirmed holding `committed` bytes after: whether that is
+    /// progress, which starts the attempt count afresh. The attempt limit counts failures
+    /// of one request, so a long upload over a bad link is not cut off by faults spread
+    /// across it; but bytes confirmed again after the registry lost its session are not
+    /// progress, so a registry that keeps losing sessions fails the blob after its attempts.
+    pub(crate) fn confirmed_chunk(&mut self, committed: u64) {
+        self.confirmed = self.confirmed.max(committed);
+        if committed > self.best_confirmed {
+            self.best_confirmed = committed;
+            self.attempts = 1;
+        }
+    }
+
     pub(crate) fn restart(&mut self) {
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Queued;

@@ -136,8 +136,7 @@ impl Pushing {
             location,
             committed,
         };
-        blob.confirmed = blob.confirmed.max(committed);
-        blob.attempts = 1;
+        blob.confirmed_chunk(committed);
         blob.broken_body = None;
         self.session_event(b);
         if let Some(next) = self.stream_on(b, committed, committed == end, cx)? {

@@ -231,9 +231,7 @@ impl Pushing {
             };
             return self.distrust(b, cx);
         };
-        // A confirmed chunk is progress: the attempt limit counts failures of one request,
-        // so a long upload over a bad link is not cut off by faults spread across it.
-        self.blobs[b].attempts = 1;
+        self.blobs[b].confirmed_chunk(committed);
         self.blobs[b].broken_body = None;
         self.go_on_from(b, location, committed, cx)?;
         // What the registry holds now, chunk by chunk: progress for runners that cannot
