@@ -393,6 +393,9 @@ impl<'m, P: Plug> Driver<'m, P> {
                 Out::BodyFailed(id, message) => self.streamed(id).broken = Some(message),
                 Out::Abort(id) => {
                     self.flights.retain(|f| f.req.id != id);
+                    // Given up on, even while its answer was being delivered: the operation
+                    // takes late inputs about it, so it is no stray's to name.
+                    self.settled.retain(|s| *s != id);
                     self.aborted.push(id);
                 }
                 Out::Finished(result) => self.result = Some(result),
