@@ -26,6 +26,11 @@ pub const CHUNK_SIZE_MIN: u64 = 1;
 
 const MIB: u64 = 1024 * 1024;
 
+/// Bytes a download must gain past the furthest it got before for its attempts to start
+/// afresh: a big blob over a link that breaks now and then is fetched to its end, while one
+/// that keeps breaking before a MiB more arrives fails after its attempts.
+pub const RETRY_PROGRESS: u64 = 1 << 20;
+
 /// How long a request may move no byte (`--stall-timeout`), by default.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -527,3 +527,48 @@ fn adaptive_pull_narrows_the_window_when_more_blobs_do_not_pay() {
         .iter()
         .any(|e| matches!(e, Event::Concurrency(_))));
 }
+
+/// A pull with `attempts` attempts per request from a registry that cuts every blob
+/// response after `cut` bytes.
+fn pull_through_breaks(cut: usize, attempts: u32) -> (PullRun, Image) {
+    let mut model = RegistryModel {
+        cut_every_blob_after: Some(cut),
+        ..Default::default()
+    };
+    let img = image(&[6 << 20]);
+    publish(&mut model, &img, "v1");
+    let retry = tug_core::retry::RetryPolicy {
+        max_attempts: attempts,
+        ..Default::default()
+    };
+    let config = PullConfig {
+        registry: tug_core::RegistryConfig {
+            retry,
+            ..config().registry
+        },
+        ..config()
+    };
+    (run_pull(&mut model, plan("v1"), config), img)
+}
+
+#[test]
+fn a_download_that_breaks_after_each_mib_and_more_is_fetched_to_its_end() {
+    // Five breaks, three attempts: each resumed request brings 1.25 MiB more, which
+    // starts the attempts afresh. The fifth break comes after the blob's last byte: the
+    // sixth request, for the rest, is answered 416, and what arrived is the whole blob.
+    let (run, img) = pull_through_breaks(5 << 18, 3);
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    let layer = &img.plan.blobs[0].digest;
+    let asked = blob_requests(&run, layer);
+    assert_eq!(asked.len(), 6);
+    assert_eq!(asked[5].headers["range"], format!("bytes={}-", 6 << 20));
+}
+
+#[test]
+fn a_download_that_keeps_breaking_before_a_mib_more_arrives_fails_after_its_attempts() {
+    let (run, img) = pull_through_breaks(100 << 10, 3);
+    assert!(run.result.is_err(), "{:?}", run.result);
+    let layer = &img.plan.blobs[0].digest;
+    assert_eq!(blob_requests(&run, layer).len(), 3);
+}

@@ -2,6 +2,7 @@
 
 use crate::digest::{Digest, Hasher};
 use crate::engine::Redirect;
+use crate::limits;
 
 use super::event::Event;
 use super::plan::PullReport;
@@ -31,6 +32,9 @@ pub(crate) struct BlobDownload {
     pub redirect: Redirect,
     /// Its first bytes came from an earlier run (trusted only until the digest check).
     pub from_partial: bool,
+    /// How many bytes had arrived when its attempts last started afresh (kept when the
+    /// download starts over, so bytes received again are not progress).
+    pub progress_mark: u64,
 }
 
 impl BlobDownload {
@@ -49,6 +53,7 @@ impl BlobDownload {
             attempts: 1,
             redirect: Redirect::default(),
             from_partial: false,
+            progress_mark: 0,
         }
     }
 
@@ -76,10 +81,21 @@ impl BlobDownload {
         })
     }
 
-    /// Prepares another request for the rest of the blob (from `received` on).
+    /// Prepares another request for the rest of the blob (from `received` on); a MiB or
+    /// more gained since the attempts last started afresh starts them afresh again
+    /// ([`limits::RETRY_PROGRESS`]).
     pub(crate) fn resume(&mut self) {
         self.state = BlobState::Waiting;
         self.redirect.clear();
+        if self.received >= self.progress_mark.saturating_add(limits::RETRY_PROGRESS) {
+            self.progress_mark = self.received;
+            self.attempts = 1;
+        }
+    }
+
+    /// Every byte of a blob that has any arrived (it is checked against its digest next).
+    pub(crate) fn is_all_here(&self) -> bool {
+        self.size > 0 && self.received == self.size
     }
 
     /// Starts over from byte 0 (the runner was told to discard what it wrote).

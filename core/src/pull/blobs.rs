@@ -92,6 +92,7 @@ impl Pulling {
                 continue;
             }
             blob.received = len;
+            blob.progress_mark = len;
             blob.hasher = hasher;
             blob.from_partial = true;
             self.event(Event::BlobResumed {

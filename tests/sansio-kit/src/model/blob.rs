@@ -16,7 +16,10 @@ impl RegistryModel {
             let mid = data.len() / 2;
             data[mid] ^= 0xff;
         }
-        let cut = self.cut_next_blob_after.take();
+        let cut = self
+            .cut_next_blob_after
+            .take()
+            .or(self.cut_every_blob_after);
         let size = data.len() as u64;
         let blob_head = |status: u16, len: usize| {
             ResponseHead::new(status)

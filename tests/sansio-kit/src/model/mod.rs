@@ -122,6 +122,8 @@ pub struct RegistryModel {
     pub redirect_blobs: bool,
     /// Break the connection after this many body bytes of the next blob GET.
     pub cut_next_blob_after: Option<usize>,
+    /// Cut every blob response after this many body bytes (a link that keeps breaking).
+    pub cut_every_blob_after: Option<usize>,
     /// When set, a blob exists in a repository only once pushed or mounted there, as in
     /// distribution; `links` holds `repo@digest`.
     pub repo_scoped: bool,
@@ -198,6 +200,7 @@ impl Default for RegistryModel {
             corrupt_blobs: Vec::new(),
             redirect_blobs: false,
             cut_next_blob_after: None,
+            cut_every_blob_after: None,
             repo_scoped: false,
             ignore_ranges: false,
             patch_status: None,
