@@ -81,9 +81,22 @@ pub(crate) mod testing {
 
     /// [`run`], also returning the bytes of every [`Output::Data`], in order.
     pub(crate) fn run_reading<O: Operation, R>(
-        mut op: O,
+        op: O,
         poll: impl Fn(&mut O) -> Option<Output<R>>,
         mut registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>),
+    ) -> (Result<R, Error>, Vec<Request>, Vec<u8>) {
+        run_breaking(op, poll, |req| {
+            let (head, body) = registry(req);
+            (head, body, true)
+        })
+    }
+
+    /// [`run_reading`] with a registry that also says whether each body ends (`true`) or
+    /// its connection breaks after it (`false`: a transport error instead of its end).
+    pub(crate) fn run_breaking<O: Operation, R>(
+        mut op: O,
+        poll: impl Fn(&mut O) -> Option<Output<R>>,
+        mut registry: impl FnMut(&Request) -> (ResponseHead, Vec<u8>, bool),
     ) -> (Result<R, Error>, Vec<Request>, Vec<u8>) {
         let mut sent = Vec::new();
         let mut data = Vec::new();
@@ -107,11 +120,21 @@ pub(crate) mod testing {
                 continue;
             }
             for req in requests {
-                let (head, body) = registry(&req);
+                let (head, body, ends) = registry(&req);
                 op.handle_input(now, Input::Response(req.id, head)).unwrap();
                 op.handle_input(now, Input::BodyChunk(req.id, &body))
                     .unwrap();
-                op.handle_input(now, Input::BodyEnd(req.id)).unwrap();
+                let end = match ends {
+                    true => Input::BodyEnd(req.id),
+                    false => Input::TransportError(
+                        req.id,
+                        crate::http::TransportError::new(
+                            crate::http::TransportErrorKind::Io,
+                            "connection reset",
+                        ),
+                    ),
+                };
+                op.handle_input(now, end).unwrap();
                 sent.push(req);
             }
         }

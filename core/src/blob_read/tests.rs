@@ -139,3 +139,38 @@ fn a_blob_larger_than_allowed_is_refused() {
     );
     assert!(data.is_empty());
 }
+
+#[test]
+fn a_connection_broken_after_the_last_byte_leaves_the_whole_blob_to_check() {
+    let plan = BlobPlan {
+        registry: "r.example".into(),
+        repository: "team/app".into(),
+        digest: Digest::sha256_of(BLOB),
+        max_size: None,
+    };
+    let config = RegistryConfig {
+        scheme: Scheme::Https,
+        ..RegistryConfig::default()
+    };
+    let op = BlobRead::new(plan, &config, Instant::ZERO);
+    let mut answer = registry(|req| match req.headers.get("range") {
+        // The rest after every byte: nothing, as a registry says it.
+        Some(range) => {
+            assert_eq!(range, &format!("bytes={}-", BLOB.len()));
+            let head = ResponseHead::new(416)
+                .with_header("Content-Range", &format!("bytes */{}", BLOB.len()));
+            (head, Vec::new())
+        }
+        None => whole(BLOB),
+    });
+    let breaks = |req: &Request| {
+        let (head, body) = answer(req);
+        // The whole blob's response breaks after its last byte.
+        let ends = head.status.as_u16() != 200 || req.url.path() == "/v2/";
+        (head, body, ends)
+    };
+    let (result, sent, data) = crate::one_shot::testing::run_breaking(op, BlobRead::poll, breaks);
+    assert_eq!(result.unwrap().size, BLOB.len() as u64);
+    assert_eq!(data, BLOB);
+    assert_eq!(sent.len(), 3, "/v2/, the blob, the rest");
+}
