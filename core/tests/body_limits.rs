@@ -300,6 +300,15 @@ fn a_trickling_token_answer_times_out() {
 
 /// An image manifest whose config and layers have digests of one repeated hex pair each
 /// (blobs no registry answers here), with these sizes.
+/// The blob requests a pull sends once its manifest (of `config` and `layers`) is
+/// answered at 1 s.
+fn blobs_asked(p: &mut Pull, config: (&str, u64), layers: &[(&str, u64)]) -> Vec<Request> {
+    let req = manifest_request(p);
+    let manifest = manifest_of(config, layers);
+    answer(p, req.id, manifest_head(), manifest.as_bytes(), at(1.0));
+    drain(p).sent
+}
+
 fn manifest_of(config: (&str, u64), layers: &[(&str, u64)]) -> String {
     let descriptor = |media_type: &str, (hex, size): (&str, u64)| {
         let digest = format!("sha256:{}", hex.repeat(32));
@@ -351,16 +360,7 @@ fn a_request_nothing_moves_on_fails_at_its_stall_deadline_and_is_retried() {
 #[test]
 fn a_streamed_blob_that_keeps_moving_is_never_timed_out_and_one_that_stops_is() {
     let mut p = pull(1);
-    let req = manifest_request(&mut p);
-    let manifest = manifest_of(("ab", 1_000_000), &[]);
-    answer(
-        &mut p,
-        req.id,
-        manifest_head(),
-        manifest.as_bytes(),
-        at(1.0),
-    );
-    let blob = drain(&mut p).sent.remove(0);
+    let blob = blobs_asked(&mut p, ("ab", 1_000_000), &[]).remove(0);
     assert!(blob.url.path().contains("/blobs/"), "{}", blob.url);
     p.handle_input(
         at(2.0),
@@ -387,16 +387,7 @@ fn a_streamed_blob_that_keeps_moving_is_never_timed_out_and_one_that_stops_is() 
 #[test]
 fn requests_due_at_once_end_the_pull_once_with_nothing_after_its_end() {
     let mut p = pull(1);
-    let req = manifest_request(&mut p);
-    let manifest = manifest_of(("ab", 10), &[("cd", 10)]);
-    answer(
-        &mut p,
-        req.id,
-        manifest_head(),
-        manifest.as_bytes(),
-        at(1.0),
-    );
-    let blobs = drain(&mut p).sent;
+    let blobs = blobs_asked(&mut p, ("ab", 10), &[("cd", 10)]);
     assert_eq!(blobs.len(), 2, "both blobs are asked for at once");
     // Neither answers: both pass their stall deadline at the same instant, with no retry
     // left. The pull ends once; no output comes after `Finished`.
