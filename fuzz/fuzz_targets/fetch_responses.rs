@@ -18,7 +18,6 @@
 use libfuzzer_sys::fuzz_target;
 use tug_core::fetch::StreamId;
 use tug_core::pull::PullConfig;
-use tug_core::retry::RetryPolicy;
 use tug_core::Digest;
 use tug_fuzz::play::{act, FINISH_BOUND, PACE};
 use tug_fuzz::script::{Action, BlobRef, Script};
@@ -32,33 +31,8 @@ fuzz_target!(|data: &[u8]| {
     let script = Script::parse(data);
     let setup = &script.setup;
     let config = PullConfig {
-        registry: tug_core::RegistryConfig {
-            scheme: setup.scheme,
-            credentials: setup.credentials.clone(),
-            retry: RetryPolicy {
-                max_attempts: setup.attempts,
-                base_delay: setup.delay,
-                max_delay: setup.max_delay,
-                seed: setup.seed,
-                budget: setup.budget,
-            },
-            // No deadline, or one that slow scripted answers may miss.
-            stall_timeout: std::time::Duration::from_millis((setup.seed >> 8) % 3 * 700),
-            // Both kinds of runtime: bodies seen leaving, or not.
-            body_progress: if setup.seed & 4 == 0 {
-                tug_core::limits::BodyProgress::Seen
-            } else {
-                tug_core::limits::BodyProgress::Unseen
-            },
-            user_agent: "tug-fuzz".into(),
-            reached: None,
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: setup.jobs,
-            // Both ways of choosing the blobs in flight.
-            adaptive: setup.seed % 2 == 1,
-            progress_interval: std::time::Duration::from_millis(200),
-        },
+        registry: setup.registry_config(),
+        transfer: setup.transfer_config(),
     };
     let mut model = setup.model();
     let plug = FetchPlug::new(

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
 use tug_core::pull::{PullConfig, PullPlan};
-use tug_core::retry::RetryPolicy;
 use tug_core::{Digest, Platform};
 use tug_fuzz::play::{play, wind_down, PACE};
 use tug_fuzz::script::Script;
@@ -43,33 +42,8 @@ fuzz_target!(|data: &[u8]| {
         manifests_only: setup.manifests_only,
     };
     let config = PullConfig {
-        registry: tug_core::RegistryConfig {
-            scheme: setup.scheme,
-            credentials: setup.credentials.clone(),
-            retry: RetryPolicy {
-                max_attempts: setup.attempts,
-                base_delay: setup.delay,
-                max_delay: setup.max_delay,
-                seed: setup.seed,
-                budget: setup.budget,
-            },
-            // No deadline, or one that slow scripted answers may miss.
-            stall_timeout: std::time::Duration::from_millis((setup.seed >> 8) % 3 * 700),
-            // Both kinds of runtime: bodies seen leaving, or not.
-            body_progress: if setup.seed & 4 == 0 {
-                tug_core::limits::BodyProgress::Seen
-            } else {
-                tug_core::limits::BodyProgress::Unseen
-            },
-            user_agent: "tug-fuzz".into(),
-            reached: None,
-        },
-        transfer: tug_core::TransferConfig {
-            jobs: setup.jobs,
-            // Both ways of choosing the blobs in flight.
-            adaptive: setup.seed % 2 == 1,
-            progress_interval: std::time::Duration::from_millis(200),
-        },
+        registry: setup.registry_config(),
+        transfer: setup.transfer_config(),
     };
     let mut model = setup.model();
     let plug = PullPlug::new(plan, config, HashMap::new());

@@ -233,7 +233,7 @@ impl Setup {
 }
 
 impl Setup {
-    /// How the operation reaches the registry, as `pull_responses` sets it up: the scheme,
+    /// How the operation reaches the registry in every target: the scheme,
     /// credentials and retry policy of the script; no stall deadline or one that slow
     /// answers may miss, and bodies seen leaving or not, both picked by `seed`.
     pub fn registry_config(&self) -> tug_core::RegistryConfig {
@@ -255,6 +255,15 @@ impl Setup {
             },
             user_agent: "tug-fuzz".into(),
             reached: None,
+        }
+    }
+
+    /// How many blobs move at once: the script's `jobs`, adaptive or fixed by `seed`.
+    pub fn transfer_config(&self) -> tug_core::TransferConfig {
+        tug_core::TransferConfig {
+            jobs: self.jobs,
+            adaptive: self.seed % 2 == 1,
+            progress_interval: Duration::from_millis(200),
         }
     }
 }
