@@ -4,6 +4,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+# Free space where the build and the tests write (a test that runs out fails with a registry's
+# 500 half way; this line in CI's log says why).
+room() { df -h "${CARGO_TARGET_DIR:-target}" "${TMPDIR:-/tmp}" /dev/shm 2>/dev/null | sed 's/^/    /' >&2 || true; }
+
+# A CI machine builds once from a clean checkout: incremental caches would only take disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+mkdir -p target
+room
 
 step "install dependencies"
 ./scripts/install-deps.sh
@@ -25,6 +33,7 @@ step "build the workspace (target/debug/tug for end-to-end tests)"
 cargo build --workspace
 
 step "run tests"
+room
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

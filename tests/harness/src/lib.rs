@@ -9,6 +9,7 @@
 //!   that an image in a registry is byte-identical to a fixture.
 //! - [`referrers`]: a signature and an SBOM attached to an image by the referrers tag schema.
 //! - [`zstd_frames`]: decoding every frame of a zstd stream (skippable frames skipped).
+//! - [`room`]: where a test that writes gigabytes puts them (temp dir or `/dev/shm`).
 //! - [`Tug`]: runs the `tug` binary built in this workspace.
 //! - [`FaultProxy`]: a fault-injecting HTTP proxy in front of a plain-HTTP registry (dropped
 //!   connections, 5xx, 429, stalls, 401 challenges, body caps, `Range` rewrites, blob
@@ -35,6 +36,7 @@ pub mod referrers;
 mod registry;
 mod registry_config;
 pub mod rng;
+pub mod room;
 pub mod skopeo;
 pub mod tls;
 pub mod token_server;

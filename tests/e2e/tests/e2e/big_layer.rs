@@ -1,14 +1,16 @@
 //! One image with a single layer over 4 GiB pushes correctly (the file is sparse on disk).
 
 use tug_testkit::fixtures::big_layer_tar;
-use tug_testkit::Registry;
+use tug_testkit::room::tempdir_with_room;
+use tug_testkit::{Registry, RegistryConfig};
 
 #[test]
 fn a_layer_over_4_gib_pushes_intact() {
-    let registry = Registry::plain();
-    let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("big.tar");
     let size = (4u64 << 30) + (1 << 20) + 7;
+    // The tar is sparse; the registry's copy of the layer is not.
+    let dir = tempdir_with_room(size);
+    let registry = Registry::start(RegistryConfig::plain().with_temp_parent(dir.path()));
+    let tar = dir.path().join("big.tar");
     let fixture = big_layer_tar(&tar, size);
     let out = crate::common::push_with(&registry, &tar, "big/app:v1", &["--progress", "json"])
         .assert_success();

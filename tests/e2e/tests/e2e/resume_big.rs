@@ -14,7 +14,8 @@ use std::process::{Child, Stdio};
 
 use tug_testkit::fixtures::big_layer_tar_tagged;
 use tug_testkit::hashing::sha256_file;
-use tug_testkit::{FaultProxy, Registry, Tug};
+use tug_testkit::room::tempdir_with_room;
+use tug_testkit::{FaultProxy, Registry, RegistryConfig, Tug};
 
 const LAYER: u64 = 1 << 30;
 /// tug's default upload chunk.
@@ -96,10 +97,11 @@ fn progress_max(out: &tug_testkit::TugOutput, field: &str) -> u64 {
 
 #[test]
 fn a_gib_push_killed_halfway_behind_a_buffering_proxy_sends_at_most_one_chunk_twice() {
-    let registry = Registry::plain();
+    // The registry's copy of the layer (the tar is sparse), and a chunk in flight.
+    let dir = tempdir_with_room(LAYER + CHUNK);
+    let registry = Registry::start(RegistryConfig::plain().with_temp_parent(dir.path()));
     let proxy = FaultProxy::start(&registry);
     proxy.buffer_request_bodies(true);
-    let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let tar = dir.path().join("big.tar");
     let fixture = big_layer_tar_tagged(&tar, LAYER, "resume/big:v1");
@@ -152,8 +154,9 @@ fn a_gib_push_killed_halfway_behind_a_buffering_proxy_sends_at_most_one_chunk_tw
 
 #[test]
 fn a_gib_pull_killed_halfway_continues_from_the_bytes_on_disk() {
-    let registry = Registry::plain();
-    let dir = tempfile::tempdir().unwrap();
+    // The registry's copy of the layer (the tar is sparse) and the pulled one.
+    let dir = tempdir_with_room(2 * LAYER);
+    let registry = Registry::start(RegistryConfig::plain().with_temp_parent(dir.path()));
     let tar = dir.path().join("big.tar");
     let fixture = big_layer_tar_tagged(&tar, LAYER, "resume/big:v1");
     push(
