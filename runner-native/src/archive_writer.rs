@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::LayerTarError;
-use tug_core::archive::{pulled_layout, tar_writer, ArchiveError};
+use tug_core::archive::{pulled_layout, tar_writer, ArchiveError, INDEX_JSON, OCI_LAYOUT_FILE};
 use tug_core::Digest;
 
 use crate::oci_dir::OciDir;
@@ -60,8 +60,8 @@ pub fn write_oci_archive(
         .unwrap_or("latest");
     let index = pulled_layout::index_json(&image.media_type, &image.digest, image.size, ref_name);
     write_tar(out, |tar| {
-        append_bytes(tar, "oci-layout", pulled_layout::OCI_LAYOUT_CONTENT)?;
-        append_bytes(tar, "index.json", &index)?;
+        append_bytes(tar, OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT)?;
+        append_bytes(tar, INDEX_JSON, &index)?;
         for d in &blobs {
             let name = format!("blobs/{}/{}", d.algorithm().name(), d.hex());
             append_file(tar, &name, &layout.blob_path(d))?;

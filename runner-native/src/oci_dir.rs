@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tug_core::archive::pulled_layout::{IndexEntry, OCI_LAYOUT_CONTENT};
+use tug_core::archive::{INDEX_JSON, OCI_LAYOUT_FILE};
 use tug_core::manifest::OCI_INDEX;
 use tug_core::Digest;
 
@@ -55,12 +56,12 @@ impl OciDir {
             safe_fs::check_dir_or_absent(&root.join(dir))?;
         }
         fs::create_dir_all(root.join("blobs/sha256"))?;
-        let marker = root.join("oci-layout");
+        let marker = root.join(OCI_LAYOUT_FILE);
         safe_fs::check_regular_or_absent(&marker)?;
         if fs::symlink_metadata(&marker).is_err() {
             write_atomic(&marker, OCI_LAYOUT_CONTENT)?;
         }
-        let index = root.join("index.json");
+        let index = root.join(INDEX_JSON);
         safe_fs::check_regular_or_absent(&index)?;
         if fs::symlink_metadata(&index).is_err() {
             let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
@@ -280,7 +281,7 @@ impl OciDir {
 
     /// The `index.json` entries.
     pub fn entries(&self) -> io::Result<Vec<Value>> {
-        let index: Value = serde_json::from_slice(&safe_fs::read(&self.root.join("index.json"))?)
+        let index: Value = serde_json::from_slice(&safe_fs::read(&self.root.join(INDEX_JSON))?)
             .map_err(io::Error::other)?;
         Ok(index["manifests"].as_array().cloned().unwrap_or_default())
     }
@@ -288,7 +289,7 @@ impl OciDir {
     /// Read-modify-write of `index.json`'s manifests under the layout's lock.
     pub fn update_index(&self, change: impl FnOnce(&mut Vec<Value>)) -> io::Result<()> {
         let lock = self.lock()?;
-        let path = self.root.join("index.json");
+        let path = self.root.join(INDEX_JSON);
         let mut index: Value =
             serde_json::from_slice(&safe_fs::read(&path)?).map_err(io::Error::other)?;
         let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use tug_core::archive::docker_save_export::{SaveContent, SaveEntry, SaveImage};
-use tug_core::archive::{pulled_layout, tar_writer};
+use tug_core::archive::{pulled_layout, tar_writer, INDEX_JSON, OCI_LAYOUT_FILE};
 use tug_core::place::FileKind;
 use tug_core::pull::PulledImage;
 use tug_core::{Digest, ErrorClass};
@@ -24,7 +24,7 @@ use crate::errors::js_error;
 use crate::fetch_transport::describe_js_error;
 
 /// The OCI layout marker file and its content, as the CLI writes them.
-const OCI_LAYOUT: (&str, &[u8]) = ("oci-layout", pulled_layout::OCI_LAYOUT_CONTENT);
+const OCI_LAYOUT: (&str, &[u8]) = (OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT);
 
 /// The archive format named by the `format` option (`docker-archive`, the default, or
 /// `oci-archive`: skopeo's transport names, as the CLI's `-o` takes them).
@@ -86,7 +86,7 @@ impl ArchiveStream {
         let tag = self.name.rsplit_once(':').map_or("latest", |(_, t)| t);
         let index = pulled_layout::index_json(&m.media_type, &m.digest, m.bytes.len() as u64, tag);
         self.bytes_entry(OCI_LAYOUT.0, OCI_LAYOUT.1).await?;
-        self.bytes_entry("index.json", &index).await?;
+        self.bytes_entry(INDEX_JSON, &index).await?;
         self.bytes_entry(&blob_path(&m.digest), &m.bytes).await
     }
 

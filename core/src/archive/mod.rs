@@ -53,6 +53,7 @@ pub use image::{
     BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection, SourceContents, SourceFormat,
 };
 pub use oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+pub use oci_layout::{INDEX_JSON, OCI_LAYOUT_FILE};
 pub use push_plan::SelectionPlan;
 pub use resolve::{ResolveStep, SourceResolver};
 pub use store::MAX_METADATA_LEN;

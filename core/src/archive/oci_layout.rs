@@ -13,9 +13,9 @@ use crate::digest::Digest;
 use crate::platform::Platform;
 
 /// Name of the layout marker file.
-pub(crate) const OCI_LAYOUT_FILE: &str = "oci-layout";
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
 /// Name of the layout's top-level index.
-pub(crate) const INDEX_JSON: &str = "index.json";
+pub const INDEX_JSON: &str = "index.json";
 const LAYOUT: &str = "the OCI image layout";
 /// Annotation marking buildkit attestation manifests inside an index (not runnable images).
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";

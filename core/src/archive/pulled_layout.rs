@@ -6,8 +6,12 @@
 
 use serde_json::{json, Map, Value};
 
+use super::error::ArchiveError;
 use super::media_types::OCI_INDEX;
 use super::oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+use super::oci_layout::{INDEX_JSON, OCI_LAYOUT_FILE};
+#[cfg(doc)]
+use super::MAX_METADATA_LEN;
 use crate::digest::Digest;
 use crate::host::Store;
 use crate::pull::PullReport;
@@ -155,23 +159,60 @@ impl From<Store> for LayoutOp {
 }
 
 /// What a finished pull adds to its layout besides the blobs: the manifests, `oci-layout`,
-/// and `index.json` naming the image `ref_name`.
-pub fn finishing_ops(report: &PullReport, ref_name: &str) -> Vec<LayoutOp> {
+/// and `index.json` naming the image `ref_name`. `index` is the layout's `index.json` as
+/// the host found it (at most [`MAX_METADATA_LEN`] bytes; `None` when there is none): its
+/// other entries stay, as `skopeo copy … oci:DIR:TAG` keeps them, and an entry named
+/// `ref_name` is replaced.
+///
+/// # Errors
+///
+/// [`ArchiveError::Malformed`] naming `index.json` when `index` is not an image index.
+pub fn finishing_ops(
+    report: &PullReport,
+    ref_name: &str,
+    index: Option<&[u8]>,
+) -> Result<Vec<LayoutOp>, ArchiveError> {
     let root = &report.root;
+    let entry = IndexEntry {
+        media_type: &root.media_type,
+        digest: &root.digest,
+        size: root.bytes.len() as u64,
+        ref_name,
+        image_name: None,
+        created: None,
+    };
+    let index = match index {
+        None => index_json(entry.media_type, entry.digest, entry.size, ref_name),
+        Some(found) => named_in(found, &entry)?,
+    };
     let manifests = std::iter::once(root).chain(report.images.iter().map(|i| &i.manifest));
     let mut files: Vec<_> = manifests
         .map(|m| (blob_path(&m.digest), m.bytes.clone()))
         .collect();
-    let size = root.bytes.len() as u64;
-    files.push(("oci-layout".into(), OCI_LAYOUT_CONTENT.to_vec()));
-    let index = index_json(&root.media_type, &root.digest, size, ref_name);
-    files.push(("index.json".into(), index));
+    files.push((OCI_LAYOUT_FILE.into(), OCI_LAYOUT_CONTENT.to_vec()));
+    files.push((INDEX_JSON.into(), index));
     let write = |(path, data)| LayoutOp::Write {
         path,
         offset: 0,
         data,
     };
-    files.into_iter().map(write).collect()
+    Ok(files.into_iter().map(write).collect())
+}
+
+/// The `index.json` bytes `found` with `entry` naming its image (its other fields and
+/// entries kept), or why `found` is no image index.
+fn named_in(found: &[u8], entry: &IndexEntry<'_>) -> Result<Vec<u8>, ArchiveError> {
+    let malformed = |reason: String| ArchiveError::Malformed {
+        file: INDEX_JSON.into(),
+        reason,
+    };
+    let mut index: Value = serde_json::from_slice(found).map_err(|e| malformed(e.to_string()))?;
+    let manifests = match index.get_mut("manifests") {
+        Some(Value::Array(manifests)) => manifests,
+        _ => return Err(malformed("it has no \"manifests\" list".into())),
+    };
+    entry.name_in(manifests);
+    Ok(index.to_string().into_bytes())
 }
 
 #[cfg(test)]
@@ -224,5 +265,115 @@ mod tests {
             manifests[1]["annotations"][ANNOTATION_TUG_CREATED],
             "2026-12-07T02:00:00Z"
         );
+    }
+
+    /// A pull's report naming a manifest of `bytes` and no other.
+    fn report(bytes: &[u8]) -> PullReport {
+        PullReport {
+            root: crate::pull::FetchedManifest {
+                digest: Digest::sha256_of(bytes),
+                media_type: OCI_MANIFEST.into(),
+                bytes: bytes.to_vec(),
+            },
+            images: Vec::new(),
+            blobs_downloaded: 0,
+            blobs_skipped: 0,
+            bytes_downloaded: 0,
+            bytes_skipped: 0,
+            retries: 0,
+            plain_http: false,
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The `index.json` among `ops`.
+    fn index_of(ops: &[LayoutOp]) -> Value {
+        let written = ops.iter().find_map(|op| match op {
+            LayoutOp::Write { path, data, .. } if path == "index.json" => Some(data),
+            _ => None,
+        });
+        serde_json::from_slice(written.expect("index.json is written")).unwrap()
+    }
+
+    #[test]
+    fn a_pull_into_a_new_layout_writes_its_manifest_oci_layout_and_index() {
+        let pulled = report(b"{\"m\":1}");
+        let ops = finishing_ops(&pulled, "v1", None).unwrap();
+        let paths: Vec<_> = ops
+            .iter()
+            .map(|op| match op {
+                LayoutOp::Write {
+                    path, offset: 0, ..
+                } => path.as_str(),
+                other => panic!("only whole files are written: {other}"),
+            })
+            .collect();
+        let manifest = format!("blobs/sha256/{}", pulled.root.digest.hex());
+        assert_eq!(paths, [manifest.as_str(), "oci-layout", "index.json"]);
+        let index = index_of(&ops);
+        assert_eq!(
+            index["manifests"][0]["digest"],
+            pulled.root.digest.to_string()
+        );
+    }
+
+    #[test]
+    fn a_pull_into_a_layout_keeps_the_images_it_names_and_replaces_its_own_name() {
+        let (old, other) = (report(b"{\"m\":1}"), report(b"{\"m\":2}"));
+        let mut found = Vec::new();
+        for (pulled, name) in [(&old, "v1"), (&other, "keep")] {
+            let entry = IndexEntry {
+                media_type: OCI_MANIFEST,
+                digest: &pulled.root.digest,
+                size: 7,
+                ref_name: name,
+                image_name: None,
+                created: None,
+            };
+            entry.name_in(&mut found);
+        }
+        let found = json!({"schemaVersion": 2, "manifests": found, "annotations": {"a": "b"}});
+        let found = serde_json::to_vec_pretty(&found).unwrap();
+
+        let new = report(b"{\"m\":3}");
+        let index = index_of(&finishing_ops(&new, "v1", Some(&found)).unwrap());
+        let entries: Vec<_> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["annotations"][ANNOTATION_REF_NAME].as_str().unwrap(),
+                    m["digest"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let (other, new) = (other.root.digest.to_string(), new.root.digest.to_string());
+        assert_eq!(entries, [("keep", other.as_str()), ("v1", new.as_str())]);
+        assert_eq!(
+            index["annotations"]["a"], "b",
+            "the index's other fields stay"
+        );
+    }
+
+    #[test]
+    fn an_index_json_that_is_no_index_is_an_error_naming_it() {
+        let pulled = report(b"{}");
+        for found in [
+            &b"{\"manifests\": 3}"[..],
+            b"[]",
+            b"not json",
+            b"{\"schemaVersion\":2,\"mani",
+        ] {
+            let err = finishing_ops(&pulled, "v1", Some(found)).unwrap_err();
+            assert!(
+                matches!(&err, ArchiveError::Malformed { file, .. } if file == "index.json"),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string().starts_with("index.json is malformed"),
+                "{err}"
+            );
+        }
     }
 }

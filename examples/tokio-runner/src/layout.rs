@@ -12,18 +12,18 @@ use tug_core::archive::{SourceContents, SourceResolver};
 /// Everything the layout at `dir` holds. (Its small JSON files are read before anything
 /// else runs, so plain blocking reads do.)
 pub fn read(dir: &Path) -> anyhow::Result<SourceContents> {
-    let read = |path: &str, max_len| match File::open(dir.join(path)) {
-        Ok(file) => {
-            let mut data = Vec::new();
-            let read = file.take(max_len).read_to_end(&mut data);
-            read.with_context(|| dir.join(path).display().to_string())?;
-            Ok(Some(data))
-        }
+    let size = |path: &str| Ok(fs::metadata(dir.join(path)).ok().map(|m| m.len()));
+    SourceResolver::resolve_directory(|path, max_len| read_file(dir, path, max_len), size)
+}
+
+/// At most `max_len` bytes of the file at `path` in `dir`, or `None` if there is none.
+pub fn read_file(dir: &Path, path: &str, max_len: u64) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut data = Vec::new();
+    match File::open(dir.join(path)).and_then(|f| f.take(max_len).read_to_end(&mut data)) {
+        Ok(_) => Ok(Some(data)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::Error::new(e).context(dir.join(path).display().to_string())),
-    };
-    let size = |path: &str| Ok(fs::metadata(dir.join(path)).ok().map(|m| m.len()));
-    SourceResolver::resolve_directory(read, size)
+    }
 }
 
 /// Does a pull's file operation in the layout at `dir`.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use tokio::time::Instant as Clock;
-use tug_core::archive::pulled_layout;
+use tug_core::archive::{pulled_layout, INDEX_JSON, MAX_METADATA_LEN};
 use tug_core::host::{Action, Drive, Happened, Store};
 use tug_core::{pull, push, Credentials, Input, Instant, Platform, Reference, RegistryConfig};
 
@@ -155,7 +155,9 @@ async fn main() -> anyhow::Result<()> {
             let op = pull::Pull::new(pull::PullPlan::of(&image, platform), config, Instant::ZERO);
             let transport = Transport::new(registry.ca.as_deref(), &layout, &[])?;
             let r = drive(op, transport, |s| layout::apply(&layout, s.into())).await?;
-            for op in pulled_layout::finishing_ops(&r, &image.manifest_ref()) {
+            // The image joins those the layout's index.json names.
+            let index = layout::read_file(&layout, INDEX_JSON, MAX_METADATA_LEN)?;
+            for op in pulled_layout::finishing_ops(&r, &image.manifest_ref(), index.as_deref())? {
                 layout::apply(&layout, op)?;
             }
             let (digest, blobs, retries) = (&r.root.digest, r.blobs_downloaded, r.retries);

@@ -145,3 +145,36 @@ fn pushes_and_pulls_with_token_auth() {
         "the core got its tokens with the user's credentials"
     );
 }
+
+#[test]
+fn a_pull_into_a_layout_keeps_the_images_it_already_names() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let pulled = dir.path().join("pulled");
+    let mut fixtures = Vec::new();
+    for (seed, tag) in [(174, "v1"), (175, "v2")] {
+        let layout = dir.path().join(tag);
+        let fixture = image(&layout, seed);
+        let target = registry.image(&format!("embed/tokio:{tag}"));
+        run(&["push", "--plain-http", layout.to_str().unwrap(), &target]);
+        run(&["pull", "--plain-http", &target, pulled.to_str().unwrap()]);
+        fixtures.push((tag, fixture));
+    }
+    // Pulled again: its entry is replaced, not added twice.
+    let again = registry.image("embed/tokio:v1");
+    run(&["pull", "--plain-http", &again, pulled.to_str().unwrap()]);
+
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2, "{index}");
+    for (tag, fixture) in &fixtures {
+        assert_eq!(&read_layout_image(&pulled, tag), fixture);
+        let copy = tempfile::tempdir().unwrap();
+        skopeo::copy(
+            &format!("oci:{}:{tag}", pulled.display()),
+            &format!("oci:{}:{tag}", copy.path().display()),
+            skopeo::NO_ARGS,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}

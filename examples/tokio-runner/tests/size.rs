@@ -1,10 +1,11 @@
 //! The example stays small and free of protocol logic (issue 17): its source, without its
 //! `#[cfg(test)]` modules, is counted and searched for status codes and header names.
 
-/// The ceiling on the example's non-test lines: 340 today (548 before the core took on the
+/// The ceiling on the example's non-test lines: 342 today (548 before the core took on the
 /// request deadlines, error classes, one output shape and a pulled layout's file
-/// operations), the goal about 250.
-const MAX_LINES: usize = 340;
+/// operations; 340 before a pull kept the images the layout already named), the goal
+/// about 250.
+const MAX_LINES: usize = 342;
 
 #[test]
 fn the_tokio_example_stays_small_with_no_protocol_logic() {

@@ -174,6 +174,38 @@ fn python_host_retries_come_from_the_core() {
     check_pulled(&pulled, &fixture);
 }
 
+/// A pull into a layout skopeo wrote keeps skopeo's image beside the pulled one (the
+/// core adds to the `index.json` the host read), and skopeo reads both.
+#[test]
+fn python_pulls_into_a_layout_beside_the_images_it_names() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let fixture = image(&second, 185);
+    image(&first, 184);
+    let pulled = dir.path().join("pulled");
+    let into = |tag: &str| format!("oci:{}:{tag}", pulled.display());
+    let skopeo_source = format!("oci:{}:v1", first.display());
+    skopeo::copy(&skopeo_source, &into("kept"), skopeo::NO_ARGS).unwrap_or_else(|e| panic!("{e}"));
+    let entries = || -> Vec<serde_json::Value> {
+        let index = std::fs::read(pulled.join("index.json")).unwrap();
+        let index: serde_json::Value = serde_json::from_slice(&index).unwrap();
+        index["manifests"].as_array().unwrap().clone()
+    };
+    let kept = entries();
+    let target = registry.image("embed/python:v1");
+    run(&["push", "--plain-http", second.to_str().unwrap(), &target]);
+
+    run(&["pull", "--plain-http", &target, pulled.to_str().unwrap()]);
+    let now = entries();
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert_eq!(now[0], kept[0], "skopeo's entry stays as it was");
+    check_pulled(&pulled, &fixture);
+    let copy = tempfile::tempdir().unwrap();
+    let out = format!("oci:{}:kept", copy.path().display());
+    skopeo::copy(&into("kept"), &out, skopeo::NO_ARGS).unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// One contract everywhere: the conformance scenarios the native run wrote
 /// (`component/conformance/*.json`, checked by `component/tests/conformance.rs`) replayed
 /// through the WebAssembly component from Python give the same outputs, one for one.
