@@ -15,7 +15,7 @@ use crate::engine::{
 };
 use crate::error::Error;
 use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
-use crate::retry::Retrying;
+use crate::retry::{Attempts, Retrying};
 use crate::session::Session;
 use crate::time::Instant;
 
@@ -97,7 +97,7 @@ struct Stream {
     /// Whether the current response's body is the blob's bytes.
     receiving: bool,
     redirect: Redirect,
-    attempts: u32,
+    attempts: Attempts,
 }
 
 /// Range reads of blobs in one repository of one registry.
@@ -187,7 +187,7 @@ impl Streams {
                 skip: 0,
                 receiving: false,
                 redirect: Redirect::default(),
-                attempts: 1,
+                attempts: Attempts::from(start),
             },
         );
         if let Some(error) = self.fatal.clone() {
@@ -340,7 +340,7 @@ impl Protocol for Streams {
         let st = self.streams.get_mut(&s)?;
         st.redirect.clear();
         st.receiving = false;
-        Some((s, &mut st.attempts))
+        Some((s, st.attempts.retrying_at(st.pos)))
     }
 
     fn fail(&mut self, step: Option<StreamId>, error: Error, _cx: &mut Cx<StreamId>) {

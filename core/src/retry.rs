@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::http::{ResponseHead, TransportError, TransportErrorKind};
+use crate::limits;
 
 /// A retry an operation plans: reported to the user as it is decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +125,37 @@ fn parse_http_date(s: &str) -> Option<u64> {
         .ok()?
         .checked_mul(86_400)?
         .checked_add(h * 3600 + m * 60 + sec)
+}
+
+/// A transfer's attempts, started afresh each time it gets [`limits::RETRY_PROGRESS`] past
+/// the furthest it had got: a big blob over a link that breaks now and then is moved to its
+/// end, while one that keeps breaking before a MiB more moves fails after its attempts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attempts {
+    /// The attempts made since they last started afresh (the engine adds one per retry).
+    count: u32,
+    /// How far the transfer had got when they last started afresh (kept when it starts over
+    /// from an earlier byte, so bytes moved again are not progress).
+    mark: u64,
+}
+
+impl Attempts {
+    /// The first attempt of a transfer that starts at byte `from`.
+    pub(crate) fn from(from: u64) -> Attempts {
+        Attempts {
+            count: 1,
+            mark: from,
+        }
+    }
+
+    /// The count for the retry of a transfer that has got to byte `reached`: the attempts
+    /// start afresh first if that is far enough past the mark.
+    pub(crate) fn retrying_at(&mut self, reached: u64) -> &mut u32 {
+        if reached >= self.mark.saturating_add(limits::RETRY_PROGRESS) {
+            *self = Attempts::from(reached);
+        }
+        &mut self.count
+    }
 }
 
 /// The backoff generator for one operation.

@@ -163,3 +163,43 @@ fn a_login_check_asks_for_a_token_without_a_scope() {
     assert!(auth.is_some(), "the token request carried the credentials");
     assert!(scopes.is_empty(), "scopes asked for: {scopes:?}");
 }
+
+/// Reads all of a 6 MiB blob from byte `start` with `attempts` attempts per request, from a
+/// registry whose every answer breaks after `cut` bytes.
+fn fetch_through_breaks(start: u64, cut: usize, attempts: u32) -> (FetchRun, Vec<u8>) {
+    let mut model = RegistryModel {
+        cut_every_blob_after: Some(cut),
+        ..Default::default()
+    };
+    let (d, data) = blob(&mut model, 6 << 20);
+    let config = RegistryConfig {
+        scheme: Scheme::Http,
+        retry: tug_core::retry::RetryPolicy {
+            max_attempts: attempts,
+            ..Default::default()
+        },
+        ..RegistryConfig::default()
+    };
+    let run = run_fetch(&mut model, &config, &d, &[(start, data.len() as u64)]);
+    (run, data)
+}
+
+#[test]
+fn a_stream_that_breaks_after_each_mib_and_more_is_read_to_its_end() {
+    // From 512 KiB on, four breaks with three attempts: each resumed request brings
+    // 1.25 MiB more, which starts the attempts afresh.
+    let (r, data) = fetch_through_breaks(1 << 19, 5 << 18, 3);
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.retries, 4);
+    assert!(
+        r.data[&StreamId(0)] == data[1 << 19..],
+        "the range arrives whole"
+    );
+}
+
+#[test]
+fn a_stream_that_keeps_breaking_before_a_mib_more_arrives_fails_after_its_attempts() {
+    let (r, _) = fetch_through_breaks(1 << 19, 100 << 10, 3);
+    assert_eq!(r.failed.len(), 1, "{:?}", r.failed);
+    assert_eq!(r.retries, 2);
+}

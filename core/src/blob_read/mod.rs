@@ -9,6 +9,7 @@ use crate::engine::{Cx, Engine, Failure, Outbox, Parts, Protocol, Redirect, Resp
 use crate::error::Error;
 use crate::http::{content_range_start, HeaderMap, HeaderValue, ResponseHead};
 use crate::one_shot::Output;
+use crate::retry::Attempts;
 use crate::session::Session;
 use crate::time::Instant;
 
@@ -53,7 +54,7 @@ impl BlobRead {
             skip: 0,
             receiving: false,
             redirect: Redirect::default(),
-            attempts: 1,
+            attempts: Attempts::from(0),
             outputs: Outbox::default(),
             done: false,
         };
@@ -82,7 +83,7 @@ struct Reading {
     receiving: bool,
     hasher: Hasher,
     redirect: Redirect,
-    attempts: u32,
+    attempts: Attempts,
     outputs: Outbox<Output<BlobReport>>,
     done: bool,
 }
@@ -265,7 +266,7 @@ impl Protocol for Reading {
     fn retry_as(&mut self, _: Get) -> Option<(Get, &mut u32)> {
         self.redirect.clear();
         self.receiving = false;
-        Some((Get, &mut self.attempts))
+        Some((Get, self.attempts.retrying_at(self.pos)))
     }
 
     fn fail(&mut self, _: Option<Get>, error: Error, _: &mut Cx<Get>) {

@@ -174,3 +174,65 @@ fn a_connection_broken_after_the_last_byte_leaves_the_whole_blob_to_check() {
     assert_eq!(data, BLOB);
     assert_eq!(sent.len(), 3, "/v2/, the blob, the rest");
 }
+
+/// Reads a 6 MiB blob with `attempts` attempts per request from a registry whose every
+/// answer breaks after `cut` bytes (the last one ends with the blob). Returns the result,
+/// the blob requests made, what was passed on and the blob.
+fn read_through_breaks(
+    cut: usize,
+    attempts: u32,
+) -> (Result<BlobReport, Error>, usize, Vec<u8>, Vec<u8>) {
+    let blob: Vec<u8> = (0..6u32 << 20).map(|i| (i % 251) as u8).collect();
+    let plan = BlobPlan {
+        registry: "r.example".into(),
+        repository: "team/app".into(),
+        digest: Digest::sha256_of(&blob),
+        max_size: None,
+    };
+    let config = RegistryConfig {
+        scheme: Scheme::Https,
+        retry: crate::retry::RetryPolicy {
+            max_attempts: attempts,
+            ..Default::default()
+        },
+        ..RegistryConfig::default()
+    };
+    let op = BlobRead::new(plan, &config, Instant::ZERO);
+    let len = blob.len();
+    let answer = |req: &Request| {
+        if req.url.path() == "/v2/" {
+            return (ResponseHead::new(200), Vec::new(), true);
+        }
+        let from = req.headers.get("range").map_or(0, |range| {
+            let range = range.to_str().unwrap();
+            range["bytes=".len()..range.len() - 1].parse().unwrap()
+        });
+        let to = (from + cut).min(len);
+        let head = match from {
+            0 => ResponseHead::new(200).with_header("Content-Length", &len.to_string()),
+            _ => ResponseHead::new(206)
+                .with_header("Content-Range", &format!("bytes {from}-{}/{len}", len - 1)),
+        };
+        (head, blob[from..to].to_vec(), to == len)
+    };
+    let (result, sent, data) = crate::one_shot::testing::run_breaking(op, BlobRead::poll, answer);
+    let asked = sent.iter().filter(|r| r.url.path() != "/v2/").count();
+    (result, asked, data, blob)
+}
+
+#[test]
+fn a_read_that_breaks_after_each_mib_and_more_is_read_to_its_end() {
+    // Four breaks, three attempts: each resumed request brings 1.25 MiB more, which starts
+    // the attempts afresh.
+    let (result, asked, data, blob) = read_through_breaks(5 << 18, 3);
+    assert_eq!(result.unwrap().size, blob.len() as u64);
+    assert_eq!(asked, 5);
+    assert!(data == blob, "the bytes passed on are the blob's");
+}
+
+#[test]
+fn a_read_that_keeps_breaking_before_a_mib_more_arrives_fails_after_its_attempts() {
+    let (result, asked, _, _) = read_through_breaks(100 << 10, 3);
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(asked, 3);
+}

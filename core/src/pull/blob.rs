@@ -2,7 +2,7 @@
 
 use crate::digest::{Digest, Hasher};
 use crate::engine::Redirect;
-use crate::limits;
+use crate::retry::Attempts;
 
 use super::event::Event;
 use super::plan::PullReport;
@@ -27,14 +27,12 @@ pub(crate) struct BlobDownload {
     /// Bytes of the current attempt received and written.
     pub received: u64,
     pub hasher: Hasher,
-    pub attempts: u32,
+    /// Its attempts, started afresh as it gets further.
+    pub attempts: Attempts,
     /// Where a redirect pointed (blob storage); dropped on retry.
     pub redirect: Redirect,
     /// Its first bytes came from an earlier run (trusted only until the digest check).
     pub from_partial: bool,
-    /// How many bytes had arrived when its attempts last started afresh (kept when the
-    /// download starts over, so bytes received again are not progress).
-    pub progress_mark: u64,
 }
 
 impl BlobDownload {
@@ -50,10 +48,9 @@ impl BlobDownload {
             },
             received: 0,
             hasher,
-            attempts: 1,
+            attempts: Attempts::from(0),
             redirect: Redirect::default(),
             from_partial: false,
-            progress_mark: 0,
         }
     }
 
@@ -81,16 +78,12 @@ impl BlobDownload {
         })
     }
 
-    /// Prepares another request for the rest of the blob (from `received` on); a MiB or
-    /// more gained since the attempts last started afresh starts them afresh again
-    /// ([`limits::RETRY_PROGRESS`]).
-    pub(crate) fn resume(&mut self) {
+    /// Prepares another request for the rest of the blob (from `received` on), and returns
+    /// its attempts ([`Attempts::retrying_at`]).
+    pub(crate) fn resume(&mut self) -> &mut u32 {
         self.state = BlobState::Waiting;
         self.redirect.clear();
-        if self.received >= self.progress_mark.saturating_add(limits::RETRY_PROGRESS) {
-            self.progress_mark = self.received;
-            self.attempts = 1;
-        }
+        self.attempts.retrying_at(self.received)
     }
 
     /// Every byte of a blob that has any arrived (it is checked against its digest next).

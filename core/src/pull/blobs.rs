@@ -8,6 +8,7 @@ use crate::concurrency::Change;
 use crate::digest::{Digest, Hasher};
 use crate::engine::{BlobWindow, Cx, Reporting, Windowed};
 use crate::error::Error;
+use crate::retry::Attempts;
 use crate::time::Instant;
 
 use super::blob::{BlobDownload, BlobState};
@@ -92,7 +93,7 @@ impl Pulling {
                 continue;
             }
             blob.received = len;
-            blob.progress_mark = len;
+            blob.attempts = Attempts::from(len);
             blob.hasher = hasher;
             blob.from_partial = true;
             self.event(Event::BlobResumed {

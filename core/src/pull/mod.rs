@@ -328,9 +328,7 @@ impl Protocol for Pulling {
             }
             Step::Blob(b) => {
                 // Keep what arrived: the next request asks for the rest with `Range`.
-                let blob = &mut self.blobs[b];
-                blob.resume();
-                (step, &mut blob.attempts)
+                (step, self.blobs[b].resume())
             }
         })
     }
