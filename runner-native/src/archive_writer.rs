@@ -53,11 +53,7 @@ pub fn write_oci_archive(
     out: &Path,
 ) -> Result<(), ExportError> {
     let blobs = reachable(layout, &image.digest)?;
-    let ref_name = image
-        .name
-        .as_deref()
-        .and_then(|n| n.rsplit_once(':').map(|(_, t)| t))
-        .unwrap_or("latest");
+    let ref_name = pulled_layout::archive_ref_name(image.name.as_deref());
     let index = pulled_layout::index_json(&image.media_type, &image.digest, image.size, ref_name);
     write_tar(out, |tar| {
         append_bytes(tar, OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT)?;

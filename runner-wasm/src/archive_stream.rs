@@ -83,7 +83,7 @@ impl ArchiveStream {
             return Ok(());
         }
         let m = &image.manifest;
-        let tag = self.name.rsplit_once(':').map_or("latest", |(_, t)| t);
+        let tag = pulled_layout::archive_ref_name(Some(&self.name));
         let index = pulled_layout::index_json(&m.media_type, &m.digest, m.bytes.len() as u64, tag);
         self.bytes_entry(OCI_LAYOUT.0, OCI_LAYOUT.1).await?;
         self.bytes_entry(INDEX_JSON, &index).await?;

@@ -153,7 +153,7 @@ impl SaveImage {
 }
 
 /// `registry/repository:tag` as (`registry/repository`, `tag`); a port's colon is no tag.
-fn split_tag(name: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_tag(name: &str) -> Option<(&str, &str)> {
     let (repository, tag) = name.rsplit_once(':')?;
     (!tag.contains('/')).then_some((repository, tag))
 }

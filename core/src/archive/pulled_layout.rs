@@ -6,6 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::docker_save_export::split_tag;
 use super::error::ArchiveError;
 use super::media_types::OCI_INDEX;
 use super::oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
@@ -64,6 +65,14 @@ impl IndexEntry<'_> {
         manifests.retain(|m| m["annotations"][ANNOTATION_REF_NAME].as_str() != Some(self.ref_name));
         manifests.push(self.json());
     }
+}
+
+/// The name an OCI archive of the image `name` (`registry/repository:tag`, as the user
+/// gave it) has in its `index.json`: the tag, or `latest` when there is none (a port's
+/// colon is no tag, a digest no name).
+pub fn archive_ref_name(name: Option<&str>) -> &str {
+    let name = name.map(|n| n.split_once('@').map_or(n, |(n, _)| n));
+    name.and_then(split_tag).map_or("latest", |(_, tag)| tag)
 }
 
 /// `index.json` naming `digest` (a manifest or index of `media_type`, `size` bytes)
@@ -221,6 +230,20 @@ mod tests {
     use crate::archive::media_types::OCI_MANIFEST;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn an_archive_names_its_image_by_the_tag() {
+        for (name, ref_name) in [
+            (Some("r.example:5000/team/app:v1"), "v1"),
+            (Some("r.example:5000/team/app"), "latest"),
+            (Some("app"), "latest"),
+            (Some("app:v2@sha256:abcd"), "v2"),
+            (Some("r.example:5000/app@sha256:abcd"), "latest"),
+            (None, "latest"),
+        ] {
+            assert_eq!(archive_ref_name(name), ref_name, "{name:?}");
+        }
+    }
 
     #[test]
     fn the_index_names_the_image_by_its_reference() {

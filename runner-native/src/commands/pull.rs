@@ -192,7 +192,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         },
     };
     if let (Some(name), Some(OutputFormat::OciArchive)) = (&args.name, format) {
-        // An OCI archive's ref name is the part of the name after its last colon.
+        // An OCI archive names its image by the tag part (pulled_layout::archive_ref_name).
         root.name = Some(format!("{}/{}:{name}", image.registry, image.repository));
     }
     if format == Some(OutputFormat::Oci) {

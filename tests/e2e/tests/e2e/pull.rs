@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use tug_testkit::fixtures::{skopeo_docker_archive, write_oci_layout};
-use tug_testkit::hashing::sha256_file;
+use tug_testkit::hashing::{sha256_digest, sha256_file};
 use tug_testkit::{skopeo, ImageSpec, Registry, Tug, TugOutput};
 
 fn pull(store: &Path, registry: &Registry, image: &str, extra: &[&str]) -> TugOutput {
@@ -474,4 +474,35 @@ fn prune_keeps_every_blob_while_a_manifest_cannot_be_read() {
         let kept = count() + usize::from(broken.is_none());
         assert_eq!(kept, before, "no blob was removed");
     }
+}
+
+/// An OCI archive of an image pulled by digest names it `latest` (the digest is no tag), so
+/// `oci-archive:FILE:latest` finds it.
+#[test]
+fn an_image_pulled_by_digest_into_an_oci_archive_is_named_latest() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    write_oci_layout(&layout, &ImageSpec::new(63).gzip_layer(50_000), "v1");
+    skopeo::copy_to_registry(
+        &format!("oci:{}:v1", layout.display()),
+        &registry,
+        "bd/app:v1",
+        skopeo::NO_ARGS,
+    )
+    .unwrap();
+    let manifest = skopeo::inspect_raw_in(&registry, "bd/app:v1").unwrap();
+    let digest = sha256_digest(&manifest);
+    let archive = dir.path().join("app.oci.tar");
+    let store = dir.path().join("store");
+    let by_digest = format!("bd/app@{digest}");
+    pull(
+        &store,
+        &registry,
+        &by_digest,
+        &["-o", archive.to_str().unwrap()],
+    )
+    .assert_success();
+    let named = format!("oci-archive:{}:latest", archive.display());
+    assert_eq!(layers(&named).len(), 1);
 }
