@@ -201,8 +201,6 @@ fn run_once(
     let embedded = |program: &Path, first: &[&str]| {
         let mut args: Vec<String> = first.iter().map(|a| a.to_string()).collect();
         args.extend(["push".into(), s(layout), target.clone()]);
-        args.extend(["--user", USER, "--password", PASSWORD, "--ca"].map(String::from));
-        args.push(s(ca));
         (program.to_path_buf(), args)
     };
     let (program, args, env) = match host {
@@ -221,13 +219,18 @@ fn run_once(
             (setup.tug.clone(), args, env)
         }
         Host::Python => {
-            let (program, args) = embedded(&programs.python, &["-m", "tug_embed"]);
+            let (program, mut args) = embedded(&programs.python, &["-m", "tug_embed"]);
+            args.extend(["--user", USER, "--password", PASSWORD, "--ca"].map(String::from));
+            args.push(s(ca));
             let python_path = s(&programs.python_path);
             (program, args, home.env(&[("PYTHONPATH", &python_path)]))
         }
         Host::Tokio => {
+            // As `tug`, from the environment; the CA as for any rustls program.
             let (program, args) = embedded(&programs.tokio, &[]);
-            (program, args, home.env(&[]))
+            let auth = [("TUG_USERNAME", USER), ("TUG_PASSWORD", PASSWORD)];
+            let env = home.env(&[auth[0], auth[1], ("SSL_CERT_FILE", &s(ca))]);
+            (program, args, env)
         }
     };
     let busy_before = system_busy_seconds();

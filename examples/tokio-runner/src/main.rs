@@ -7,68 +7,15 @@ mod layout;
 mod transport;
 
 use std::collections::HashMap;
+use std::env;
 use std::path::PathBuf;
 
-use clap::Parser;
 use tokio::time::Instant as Clock;
 use tug_core::archive::{pulled_layout, INDEX_JSON, MAX_METADATA_LEN};
 use tug_core::host::{Action, Drive, Happened, Store};
 use tug_core::{pull, push, Credentials, Input, Instant, Platform, Reference, RegistryConfig};
 
 use crate::transport::Transport;
-
-/// Pushes an OCI layout to a registry, or pulls an image into one.
-#[derive(Parser)]
-#[command(name = "tug-tokio-runner")]
-enum Command {
-    /// Pushes the layout's image (the one named `--name`, or its only one) to IMAGE.
-    Push {
-        layout: PathBuf,
-        #[arg(value_parser = Reference::parse_registry)]
-        image: Reference,
-        #[arg(long)]
-        name: Option<String>,
-        #[command(flatten)]
-        registry: Registry,
-    },
-    /// Pulls IMAGE (for this machine's platform) into a layout, named by its tag.
-    Pull {
-        #[arg(value_parser = Reference::parse_registry)]
-        image: Reference,
-        layout: PathBuf,
-        #[command(flatten)]
-        registry: Registry,
-    },
-}
-
-/// How to reach the registry.
-#[derive(clap::Args)]
-struct Registry {
-    #[arg(long, requires = "password")]
-    user: Option<String>,
-    #[arg(long, requires = "user")]
-    password: Option<String>,
-    /// A PEM file of certificates to trust besides the system's.
-    #[arg(long)]
-    ca: Option<PathBuf>,
-    /// Plain HTTP; otherwise the core picks (HTTPS, falling back to HTTP on loopback).
-    #[arg(long)]
-    plain_http: bool,
-}
-
-impl Registry {
-    /// The core's settings for reaching `image`'s registry.
-    fn config(&self, image: &Reference) -> RegistryConfig {
-        let credentials = (self.user.clone().zip(self.password.clone()))
-            .map(|(username, password)| Credentials { username, password });
-        RegistryConfig {
-            scheme: image.scheme(self.plain_http.then_some(true)),
-            credentials,
-            user_agent: "tug-tokio-runner".into(),
-            ..Default::default()
-        }
-    }
-}
 
 /// Runs `op` to its end: sends its requests, keeps a pull's blobs with `store`, prints its
 /// events, and feeds back what happened and when. Ctrl-C cancels it.
@@ -126,43 +73,55 @@ async fn drive<O: Drive>(
     }
 }
 
+/// `push LAYOUT IMAGE` pushes the layout's image; `pull IMAGE LAYOUT` pulls IMAGE (for this
+/// machine's platform) into a layout, named by its tag. `--plain-http` anywhere: no HTTPS.
+/// Credentials come from `TUG_USERNAME` and `TUG_PASSWORD`, as for `tug`; a private CA
+/// from `SSL_CERT_FILE`.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    match Command::parse() {
-        Command::Push {
-            layout,
-            image,
-            name,
-            registry,
-        } => {
-            let contents = layout::read(&layout)?;
-            let built = contents.select_for_push(name.as_deref())?.push_plan(&image);
-            let files = built.layout_files()?;
-            let transport = Transport::new(registry.ca.as_deref(), &layout, &files)?;
-            let config = registry.config(&image).into();
-            let op = push::Push::new(built.plan, config, Instant::ZERO);
-            let r = drive(op, transport, |_| Ok(())).await?;
-            let (digest, blobs, retries) = (r.manifest_digest, r.blobs_uploaded, r.retries);
-            println!("pushed {image}@{digest} ({blobs} blobs uploaded, {retries} retries)");
+    let mut args: Vec<String> = env::args().skip(1).collect();
+    let plain_http = args.iter().any(|a| a == "--plain-http").then_some(true);
+    args.retain(|a| a != "--plain-http");
+    let (push, image, layout) = match args.as_slice() {
+        [verb, layout, image] if verb == "push" => (true, image, PathBuf::from(layout)),
+        [verb, image, layout] if verb == "pull" => (false, image, PathBuf::from(layout)),
+        _ => anyhow::bail!(
+            "usage: tug-tokio-runner [--plain-http] push LAYOUT IMAGE | pull IMAGE LAYOUT"
+        ),
+    };
+    let image = Reference::parse_registry(image)?;
+    let credentials = match (env::var("TUG_USERNAME"), env::var("TUG_PASSWORD")) {
+        (Ok(username), Ok(password)) => Some(Credentials { username, password }),
+        _ => None,
+    };
+    let registry = RegistryConfig {
+        scheme: image.scheme(plain_http),
+        credentials,
+        user_agent: "tug-tokio-runner".into(),
+        ..Default::default()
+    };
+    if push {
+        let contents = layout::read(&layout)?;
+        let built = contents.select_for_push(None)?.push_plan(&image);
+        let files = built.layout_files()?;
+        let transport = Transport::new(&layout, &files)?;
+        let op = push::Push::new(built.plan, registry.into(), Instant::ZERO);
+        let r = drive(op, transport, |_| Ok(())).await?;
+        let (digest, blobs, retries) = (r.manifest_digest, r.blobs_uploaded, r.retries);
+        println!("pushed {image}@{digest} ({blobs} blobs uploaded, {retries} retries)");
+    } else {
+        let platform = Platform::default_for_arch(env::consts::ARCH);
+        let plan = pull::PullPlan::of(&image, platform);
+        let op = pull::Pull::new(plan, registry.into(), Instant::ZERO);
+        let transport = Transport::new(&layout, &[])?;
+        let r = drive(op, transport, |s| layout::apply(&layout, s.into())).await?;
+        // The image joins those the layout's index.json names.
+        let index = layout::read_file(&layout, INDEX_JSON, MAX_METADATA_LEN)?;
+        for op in pulled_layout::finishing_ops(&r, &image.manifest_ref(), index.as_deref())? {
+            layout::apply(&layout, op)?;
         }
-        Command::Pull {
-            image,
-            layout,
-            registry,
-        } => {
-            let platform = Platform::default_for_arch(std::env::consts::ARCH);
-            let config = registry.config(&image).into();
-            let op = pull::Pull::new(pull::PullPlan::of(&image, platform), config, Instant::ZERO);
-            let transport = Transport::new(registry.ca.as_deref(), &layout, &[])?;
-            let r = drive(op, transport, |s| layout::apply(&layout, s.into())).await?;
-            // The image joins those the layout's index.json names.
-            let index = layout::read_file(&layout, INDEX_JSON, MAX_METADATA_LEN)?;
-            for op in pulled_layout::finishing_ops(&r, &image.manifest_ref(), index.as_deref())? {
-                layout::apply(&layout, op)?;
-            }
-            let (digest, blobs, retries) = (&r.root.digest, r.blobs_downloaded, r.retries);
-            println!("pulled {image}@{digest} ({blobs} blobs downloaded, {retries} retries)");
-        }
+        let (digest, blobs, retries) = (&r.root.digest, r.blobs_downloaded, r.retries);
+        println!("pulled {image}@{digest} ({blobs} blobs downloaded, {retries} retries)");
     }
     Ok(())
 }

@@ -6,7 +6,6 @@ use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -28,20 +27,15 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A client trusting the system's roots and `ca` (a PEM file), if given, reading the
-    /// plan's blobs from `files` in `dir`.
-    pub fn new(ca: Option<&Path>, dir: &Path, files: &[String]) -> anyhow::Result<Transport> {
+    /// A client trusting the system's roots, reading the plan's blobs from `files` in `dir`.
+    pub fn new(dir: &Path, files: &[String]) -> anyhow::Result<Transport> {
         // reqwest is built without a crypto provider of its own: use ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy();
-        if let Some(ca) = ca {
-            let pem = std::fs::read(ca).with_context(|| ca.display().to_string())?;
-            builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem)?);
-        }
+            .no_proxy()
+            .build()?;
         let blob_files = Arc::new(files.iter().map(|f| dir.join(f)).collect());
-        let client = builder.build()?;
         Ok(Transport { client, blob_files })
     }
 
@@ -161,9 +155,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();
         // The request's task runs while its handle is kept.
-        let _task = Transport::new(None, dir.path(), &[name])
-            .unwrap()
-            .spawn(req, tx);
+        let _task = Transport::new(dir.path(), &[name]).unwrap().spawn(req, tx);
         match rx.recv().await {
             Some(Happened::Failed(RequestId(3), error)) => {
                 assert_eq!(error.kind, Kind::Source, "{error}");

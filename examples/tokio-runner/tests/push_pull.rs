@@ -22,9 +22,20 @@ fn example(args: &[&str]) -> Tug {
         .timeout(Duration::from_secs(60))
 }
 
+/// The example with `args` as `USER`, trusting `ca` (a TLS registry's) if given.
+fn as_user(args: &[&str], ca: Option<&Path>) -> Tug {
+    let tug = example(args)
+        .env("TUG_USERNAME", USER)
+        .env("TUG_PASSWORD", PASSWORD);
+    match ca {
+        Some(ca) => tug.env("SSL_CERT_FILE", ca),
+        None => tug,
+    }
+}
+
 /// Runs the example with `args` and returns what it did, after checking it succeeded.
-fn run(args: &[&str]) -> TugOutput {
-    example(args).run().assert_success()
+fn run(tug: Tug) -> TugOutput {
+    tug.run().assert_success()
 }
 
 /// The core's `retrying` events the example printed.
@@ -63,23 +74,21 @@ fn push_and_pull_back(registry: &Registry, dir: &Path, seed: u64) -> PathBuf {
     let layout = dir.join("layout");
     let fixture = image(&layout, seed);
     let ca = registry.ca_file().expect("a TLS registry has a CA");
-    let auth_args = [
-        "--user",
-        USER,
-        "--password",
-        PASSWORD,
-        "--ca",
-        ca.to_str().unwrap(),
-    ];
     let target = registry.image("embed/tokio:v1");
 
-    let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth_args[..]].concat());
+    let pushed = run(as_user(
+        &["push", layout.to_str().unwrap(), &target],
+        Some(ca),
+    ));
     pull_with_skopeo_and_compare(registry, "embed/tokio:v1", &fixture);
     let stderr = pushed.stderr_str();
     assert!(stderr.contains(r#""event":"manifest_pushed""#), "{stderr}");
 
     let pulled = dir.join("pulled");
-    run(&[&["pull", &target, pulled.to_str().unwrap()], &auth_args[..]].concat());
+    run(as_user(
+        &["pull", &target, pulled.to_str().unwrap()],
+        Some(ca),
+    ));
     check_pulled(&pulled, &fixture);
     layout
 }
@@ -89,12 +98,10 @@ fn pushes_and_pulls_over_tls_with_basic_auth() {
     let registry = Registry::tls_basic_auth(USER, PASSWORD);
     let dir = tempfile::tempdir().unwrap();
     let layout = push_and_pull_back(&registry, dir.path(), 171);
-    let auth = ["--user", USER, "--password", PASSWORD];
 
     // Without the CA the registry's certificate is not trusted: the core fails the push.
     let other = registry.image("embed/other:v1");
-    let untrusted =
-        example(&[&["push", layout.to_str().unwrap(), &other], &auth[..]].concat()).run();
+    let untrusted = as_user(&["push", layout.to_str().unwrap(), &other], None).run();
     let stderr = untrusted.stderr_str();
     assert!(!untrusted.success() && !untrusted.timed_out, "{untrusted}");
     assert!(
@@ -110,12 +117,12 @@ fn a_failed_upload_and_a_dropped_download_are_retried_by_the_core() {
     let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("layout");
     let fixture = image(&layout, 172);
-    let auth = ["--user", USER, "--password", PASSWORD, "--plain-http"];
     let target = proxy.image("embed/tokio:v1");
 
     // The first blob upload's closing PUT gets a 503.
     let put = proxy.add_rule(Rule::new("PUT", "/blobs/uploads/", Fault::status(503)).times(1));
-    let pushed = run(&[&["push", layout.to_str().unwrap(), &target], &auth[..]].concat());
+    let push = ["push", "--plain-http", layout.to_str().unwrap(), &target];
+    let pushed = run(as_user(&push, None));
     assert_eq!(proxy.hits(put), 1);
     assert_eq!(retries(&pushed).len(), 1, "{:?}", retries(&pushed));
     pull_with_skopeo_and_compare(&registry, "embed/tokio:v1", &fixture);
@@ -125,7 +132,10 @@ fn a_failed_upload_and_a_dropped_download_are_retried_by_the_core() {
     let get =
         proxy.add_rule(Rule::new("GET", &big, Fault::DropResponseBody { after: 100_000 }).times(1));
     let pulled = dir.path().join("pulled");
-    let out = run(&[&["pull", &target, pulled.to_str().unwrap()], &auth[..]].concat());
+    let out = run(as_user(
+        &["pull", "--plain-http", &target, pulled.to_str().unwrap()],
+        None,
+    ));
     assert_eq!(proxy.hits(get), 1);
     assert_eq!(retries(&out).len(), 1, "{:?}", retries(&out));
     check_pulled(&pulled, &fixture);
@@ -156,13 +166,13 @@ fn a_pull_into_a_layout_keeps_the_images_it_already_names() {
         let layout = dir.path().join(tag);
         let fixture = image(&layout, seed);
         let target = registry.image(&format!("embed/tokio:{tag}"));
-        run(&["push", "--plain-http", layout.to_str().unwrap(), &target]);
-        run(&["pull", "--plain-http", &target, pulled.to_str().unwrap()]);
+        run(example(&["push", layout.to_str().unwrap(), &target]));
+        run(example(&["pull", &target, pulled.to_str().unwrap()]));
         fixtures.push((tag, fixture));
     }
     // Pulled again: its entry is replaced, not added twice.
     let again = registry.image("embed/tokio:v1");
-    run(&["pull", "--plain-http", &again, pulled.to_str().unwrap()]);
+    run(example(&["pull", &again, pulled.to_str().unwrap()]));
 
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();

@@ -74,11 +74,13 @@ fn tokio(registry: &Registry, layout: &Path, pulled: &Path) {
         bin.display()
     );
     let target = registry.image(&format!("{}:{TAG}", repository("tokio")));
-    let ca = registry.ca_file().unwrap().to_str().unwrap();
+    let ca = registry.ca_file().unwrap();
     let host = |args: &[&str]| {
         Tug::with_bin(&bin)
             .args(args)
-            .args(["--user", USER, "--password", PASSWORD, "--ca", ca])
+            .env("TUG_USERNAME", USER)
+            .env("TUG_PASSWORD", PASSWORD)
+            .env("SSL_CERT_FILE", ca)
     };
     run(
         host(&["push", layout.to_str().unwrap(), &target]),
