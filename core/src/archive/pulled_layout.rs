@@ -11,7 +11,6 @@ use super::error::ArchiveError;
 use super::media_types::OCI_INDEX;
 use super::oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 use super::oci_layout::{INDEX_JSON, OCI_LAYOUT_FILE};
-#[cfg(doc)]
 use super::MAX_METADATA_LEN;
 use crate::digest::Digest;
 use crate::host::Store;
@@ -209,13 +208,21 @@ pub fn finishing_ops(
 }
 
 /// The `index.json` bytes `found` with `entry` naming its image (its other fields and
-/// entries kept), or why `found` is no image index.
+/// entries kept), or why `found` is no image index. Bytes that do not parse and fill the
+/// whole read were cut off at the limit.
 fn named_in(found: &[u8], entry: &IndexEntry<'_>) -> Result<Vec<u8>, ArchiveError> {
     let malformed = |reason: String| ArchiveError::Malformed {
         file: INDEX_JSON.into(),
         reason,
     };
-    let mut index: Value = serde_json::from_slice(found).map_err(|e| malformed(e.to_string()))?;
+    let parsed = serde_json::from_slice(found);
+    let mut index: Value = parsed.map_err(|e| match found.len() as u64 {
+        len if len >= MAX_METADATA_LEN => ArchiveError::TooLarge {
+            what: INDEX_JSON.into(),
+            limit: MAX_METADATA_LEN,
+        },
+        _ => malformed(e.to_string()),
+    })?;
     let manifests = match index.get_mut("manifests") {
         Some(Value::Array(manifests)) => manifests,
         _ => return Err(malformed("it has no \"manifests\" list".into())),
@@ -398,5 +405,13 @@ mod tests {
                 "{err}"
             );
         }
+        // Cut off at the limit the host reads up to.
+        let mut big = b"{\"manifests\": [".to_vec();
+        big.resize(MAX_METADATA_LEN as usize, b' ');
+        let err = finishing_ops(&pulled, "v1", Some(&big)).unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::TooLarge { what, .. } if what == "index.json"),
+            "{err:?}"
+        );
     }
 }
