@@ -1,124 +1,117 @@
-//! The `options` JSON of `push`, `pull` and `copy`: the option names of tug-wasm's
-//! `PushOptions` / `PullOptions` / `CopyOptions`, checked against the core's limits.
+//! The `options` JSON of `push`, `pull` and `copy`: the core's host settings
+//! ([`tug_core::host_settings`], by the names tug-wasm's options objects use too), and the
+//! few of one operation. An unknown option, or one of another operation, is a `usage`
+//! failure, so typos are caught.
 
-use std::time::Duration;
-
-use serde::Deserialize;
-use tug_core::retry::RetryPolicy;
-use tug_core::{
-    limits, Credentials, ErrorClass, Platform, Reference, RegistryConfig, TransferConfig,
-};
+use serde_json::{Map, Value};
+use tug_core::host_settings::{names, HostSettings, SettingError};
+use tug_core::{ErrorClass, Platform, Reference, RegistryConfig, TransferConfig};
 
 use crate::bindings::exports::tug::core::sansio::Failure;
 use crate::convert::failure;
 
-/// The options a host may pass (unknown fields are an error, so typos are caught).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Options {
-    /// Plain HTTP (`true`), HTTPS only (`false`), or the core's choice (absent).
-    pub plain_http: Option<bool>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// Attempts per request, counting the first.
-    pub retries: Option<u32>,
-    /// Seconds a request may move no byte before it fails and is retried (0: no limit).
-    pub stall_timeout: Option<u64>,
-    /// Blobs moved at once.
-    pub jobs: Option<u16>,
-    /// Seed of the retry jitter (the host's entropy; fixed when absent).
-    pub seed: Option<u64>,
-    /// Push: which of the layout's images (its `org.opencontainers.image.ref.name`).
-    pub name: Option<String>,
-    /// Pull: `os/arch[/variant]` (default `linux/amd64`); copy: the one platform to copy
-    /// (default: every platform and the index).
-    pub platform: Option<String>,
-    /// The `User-Agent` the requests carry.
-    pub user_agent: Option<String>,
-    /// Copy: how to reach the source (the rest of the options are the target's).
-    pub source: Option<SourceOptions>,
-}
+/// A push's choice of the layout's images (its `org.opencontainers.image.ref.name`).
+const NAME: &str = "name";
+/// A pull's platform (`os/arch[/variant]`, default `linux/amd64`); a copy's one platform
+/// to copy (default: every platform and the index).
+const PLATFORM: &str = "platform";
+/// A copy's source registry: its own scheme and credentials (the rest are the target's).
+const SOURCE: &str = "source";
 
-/// A copy's source registry: its own scheme and credentials.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SourceOptions {
-    pub plain_http: Option<bool>,
-    pub username: Option<String>,
-    pub password: Option<String>,
+/// The settings every operation takes.
+const COMMON: [&str; 8] = [
+    names::PLAIN_HTTP,
+    names::USERNAME,
+    names::PASSWORD,
+    names::RETRIES,
+    names::STALL_TIMEOUT,
+    names::JOBS,
+    names::SEED,
+    names::USER_AGENT,
+];
+/// The settings of a copy's `source`.
+const SOURCE_SETTINGS: [&str; 3] = [names::PLAIN_HTTP, names::USERNAME, names::PASSWORD];
+
+/// One operation's options.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    settings: HostSettings,
+    /// [`NAME`].
+    pub name: Option<String>,
+    platform: Option<String>,
+    /// The copy's source settings: the target's with [`SOURCE_SETTINGS`] replaced.
+    source: HostSettings,
 }
 
 impl Options {
     /// Parses `text` (empty means no options) for operation `kind` (`push`, `pull`,
-    /// `copy`): an option of another operation is an error, as an unknown one is.
+    /// `copy`).
     pub fn parse(text: &str, kind: &str) -> Result<Options, Failure> {
         if text.trim().is_empty() {
             return Ok(Options::default());
         }
-        let options: Options = serde_json::from_str(text)
-            .map_err(|e| failure(ErrorClass::Usage, &format!("options: {e}")))?;
-        let given = [
-            ("name", options.name.is_some(), ["push"].as_slice()),
-            ("platform", options.platform.is_some(), &["pull", "copy"]),
-            ("source", options.source.is_some(), &["copy"]),
-        ];
-        match given
+        let object: Map<String, Value> =
+            serde_json::from_str(text).map_err(|e| usage(&format!("options: {e}")))?;
+        let own: &[&str] = match kind {
+            "push" => &[NAME],
+            "pull" => &[PLATFORM],
+            _ => &[PLATFORM, SOURCE],
+        };
+        // (A `null` is no option: hosts may pass every field they have.)
+        let mut given = object
             .iter()
-            .find(|(_, set, ops)| *set && !ops.contains(&kind))
-        {
-            Some((name, ..)) => Err(failure(
-                ErrorClass::Usage,
-                &format!("options: {name:?} is not an option of a {kind}"),
-            )),
-            None => Ok(options),
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k.as_str());
+        if let Some(key) = given.find(|k| !COMMON.contains(k) && !own.contains(k)) {
+            let known = [NAME, PLATFORM, SOURCE].contains(&key);
+            return Err(usage(&match known {
+                true => format!("options: {key:?} is not an option of a {kind}"),
+                false => format!("options: unknown option {key:?}"),
+            }));
         }
+        let fields = Fields(&object);
+        let settings = fields.settings()?;
+        let source = match object.get(SOURCE) {
+            None | Some(Value::Null) => settings.clone(),
+            Some(Value::Object(source)) => {
+                let mut given = source.iter().filter(|(_, v)| !v.is_null());
+                if let Some((key, _)) = given.find(|(k, _)| !SOURCE_SETTINGS.contains(&k.as_str()))
+                {
+                    return Err(usage(&format!(
+                        "options: {key:?} is not an option of a source"
+                    )));
+                }
+                let source = Fields(source).settings()?;
+                HostSettings {
+                    plain_http: source.plain_http,
+                    username: source.username,
+                    password: source.password,
+                    ..settings.clone()
+                }
+            }
+            Some(_) => return Err(wrong(SOURCE, "an object")),
+        };
+        Ok(Options {
+            name: fields.string(NAME)?,
+            platform: fields.string(PLATFORM)?,
+            settings,
+            source,
+        })
     }
 
     /// How to reach `reference`'s registry.
     pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, Failure> {
-        let retries = self.retries.unwrap_or(limits::DEFAULT_RETRIES);
-        if !limits::RETRIES.contains(&retries) {
-            return Err(out_of_range("retries", &limits::RETRIES));
-        }
-        let credentials = self
-            .username
-            .clone()
-            .filter(|u| !u.is_empty())
-            .map(|username| Credentials {
-                username,
-                password: self.password.clone().unwrap_or_default(),
-            });
-        let defaults = RegistryConfig::default();
-        Ok(RegistryConfig {
-            scheme: reference.scheme(self.plain_http),
-            credentials,
-            retry: RetryPolicy {
-                max_attempts: retries,
-                seed: self.seed.unwrap_or(defaults.retry.seed),
-                ..RetryPolicy::default()
-            },
-            user_agent: self
-                .user_agent
-                .clone()
-                .unwrap_or(defaults.user_agent.clone()),
-            stall_timeout: self
-                .stall_timeout
-                .map_or(defaults.stall_timeout, Duration::from_secs),
-            ..defaults
-        })
+        self.settings.registry_config(reference).map_err(setting)
     }
 
-    /// How to reach a copy's source `reference`: as the target, but with the `source`
-    /// object's scheme and credentials.
+    /// How to reach a copy's source `reference`.
     pub fn source_registry_config(&self, reference: &Reference) -> Result<RegistryConfig, Failure> {
-        let source = self.source.clone().unwrap_or_default();
-        let options = Options {
-            plain_http: source.plain_http,
-            username: source.username,
-            password: source.password,
-            ..self.clone()
-        };
-        options.registry_config(reference)
+        self.source.registry_config(reference).map_err(setting)
+    }
+
+    /// How many blobs at once.
+    pub fn transfer_config(&self) -> Result<TransferConfig, Failure> {
+        self.settings.transfer_config().map_err(setting)
     }
 
     /// The `platform` option parsed, or a `usage` failure naming it.
@@ -127,37 +120,70 @@ impl Options {
             .as_deref()
             .map(|text| {
                 text.parse::<Platform>()
-                    .map_err(|e| failure(ErrorClass::Usage, &format!("platform {text:?}: {e}")))
+                    .map_err(|e| usage(&format!("platform {text:?}: {e}")))
             })
             .transpose()
     }
+}
 
-    /// How many blobs at once.
-    pub fn transfer_config(&self) -> Result<TransferConfig, Failure> {
-        let jobs = self.jobs.unwrap_or(limits::DEFAULT_JOBS);
-        if !limits::JOBS.contains(&jobs) {
-            return Err(out_of_range("jobs", &limits::JOBS));
-        }
-        Ok(TransferConfig {
-            jobs: usize::from(jobs),
-            ..TransferConfig::default()
+/// Typed reads of an options object's fields; a field of another type is a `usage` failure.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl Fields<'_> {
+    /// The host settings among the fields.
+    fn settings(&self) -> Result<HostSettings, Failure> {
+        Ok(HostSettings {
+            plain_http: self.boolean(names::PLAIN_HTTP)?,
+            username: self.string(names::USERNAME)?,
+            password: self.string(names::PASSWORD)?,
+            retries: self.count(names::RETRIES)?,
+            stall_timeout: self.count(names::STALL_TIMEOUT)?,
+            jobs: self.count(names::JOBS)?,
+            seed: self.count(names::SEED)?,
+            user_agent: self.string(names::USER_AGENT)?,
         })
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(wrong(name, "a string")),
+        }
+    }
+
+    fn boolean(&self, name: &str) -> Result<Option<bool>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(wrong(name, "a boolean")),
+        }
+    }
+
+    fn count(&self, name: &str) -> Result<Option<u64>, Failure> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| wrong(name, "a whole number ≥ 0")),
+        }
     }
 }
 
-fn out_of_range<T: std::fmt::Display>(name: &str, range: &std::ops::RangeInclusive<T>) -> Failure {
-    failure(
-        ErrorClass::Usage,
-        &format!(
-            "option {name:?} must be from {} to {}",
-            range.start(),
-            range.end()
-        ),
-    )
+fn usage(message: &str) -> Failure {
+    failure(ErrorClass::Usage, message)
+}
+
+fn wrong(name: &str, what: &str) -> Failure {
+    usage(&format!("option {name:?} must be {what}"))
+}
+
+fn setting(e: SettingError) -> Failure {
+    failure(e.class(), &e.to_string())
 }
 
 /// Parses an image reference as the CLI does, or a `usage` failure naming it.
 pub fn reference(text: &str) -> Result<Reference, Failure> {
-    Reference::parse_registry(text)
-        .map_err(|e| failure(ErrorClass::Usage, &format!("image {text:?}: {e}")))
+    Reference::parse_registry(text).map_err(|e| usage(&format!("image {text:?}: {e}")))
 }

@@ -565,6 +565,12 @@ fn a_copy_takes_only_its_own_options() {
     assert!(usage(r#"{"name": "v1"}"#).contains("\"name\" is not an option of a copy"));
     assert!(usage(r#"{"source": {"retries": 2}}"#).contains("retries"));
     assert!(usage(r#"{"platform": "linux"}"#).contains("platform"));
+    // The core's ranges and types, as for the CLI's flags and tug-wasm's options.
+    assert!(usage(r#"{"jobs": 0}"#).contains("\"jobs\" must be from 1 to 64"));
+    assert!(usage(r#"{"retries": "3"}"#).contains("\"retries\" must be a whole number"));
+    assert!(usage(r#"{"jobz": 3}"#).contains("unknown option \"jobz\""));
+    // A host may pass every field it has: `null` is no option.
+    assert!(Operation::copy(SOURCE, TARGET, r#"{"name": null, "source": null}"#).is_ok());
     let push = Operation::push(TARGET, r#"{"source": {}}"#).err().unwrap();
     assert!(
         push.message

@@ -202,6 +202,7 @@ pub mod error_class;
 mod event_json;
 pub mod fetch;
 pub mod host;
+pub mod host_settings;
 pub mod http;
 pub mod image_config;
 pub mod limits;

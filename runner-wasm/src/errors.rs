@@ -1,6 +1,7 @@
 //! Failures as JS `Error`s with a stable `.code`: the name of the core's [`ErrorClass`]
-//! (`input`, `auth`, `not_found`, `registry`, `network`, `cors` or `cancelled`), so a failure has the same
-//! class here as in the CLI's exit code. Messages come from the core and the runner, which
+//! (`usage` for an option tug-wasm cannot take, and for the operations' outcomes `input`,
+//! `auth`, `not_found`, `registry`, `network`, `cors` or `cancelled`), so a failure has the
+//! same class here as in the CLI's exit code. Messages come from the core and the runner, which
 //! never put a password or token in them.
 
 use tug_core::http::TransportErrorKind;

@@ -190,7 +190,7 @@ export interface ReferenceError extends Error {
   part: "registry" | "repository" | "tag" | "digest";
 }
 export interface TugError extends Error {
-  code: "input" | "auth" | "not_found" | "registry" | "network" | "cors" | "cancelled";
+  code: "usage" | "input" | "auth" | "not_found" | "registry" | "network" | "cors" | "cancelled";
 }
 "#;
 
@@ -232,7 +232,7 @@ pub fn parse_reference(reference: &str) -> Result<JsValue, JsValue> {
 
 /// The ranges and defaults of the transfer options (`jobs`, `retries`, `chunkSize`,
 /// `monolithicMax`): the core's, as the CLI has them; `chunkSize` is a push's default here
-/// (64 MiB in a browser, 16 MiB in Node.js). An option outside its range is an `input` error.
+/// (64 MiB in a browser, 16 MiB in Node.js). An option outside its range is a `usage` error.
 #[wasm_bindgen(unchecked_return_type = "Limits")]
 pub fn limits() -> JsValue {
     events::to_js(&limits::describe(js::is_browser()))

@@ -1,15 +1,14 @@
-//! The options objects of `push` and `pull`, read field by field from plain JS objects
-//! (unknown fields are ignored; a field of the wrong type is an `input` error).
+//! The options objects of `push`, `pull` and `copy`, read field by field from plain JS
+//! objects (unknown fields are ignored; a field of the wrong type is a `usage` error, as a
+//! bad flag is for the CLI). The settings every embedding takes go to the core's
+//! [`HostSettings`], by its names.
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
-use std::time::Duration;
 
+use tug_core::host_settings::{names, HostSettings};
 use tug_core::push::ResumableUpload;
-use tug_core::retry::RetryPolicy;
-use tug_core::{
-    limits, Credentials, Digest, ErrorClass, Reference, RegistryConfig, TransferConfig,
-};
+use tug_core::{Digest, ErrorClass, Reference, RegistryConfig, TransferConfig};
 use wasm_bindgen::JsValue;
 
 use crate::errors::js_error;
@@ -88,44 +87,42 @@ impl<'a> Options<'a> {
             },
         }
     }
-
-    /// `username` and `password`, when a username is given.
-    pub fn credentials(&self) -> Result<Option<Credentials>, JsValue> {
-        let username = self.string("username")?.filter(|u| !u.is_empty());
-        let password = self.string("password")?.unwrap_or_default();
-        Ok(username.map(|username| Credentials { username, password }))
-    }
 }
 
 impl Options<'_> {
-    /// How to reach `reference`'s registry: `plainHttp`, `username`/`password`, `retries`
-    /// (within the core's limits), with jitter seeded from `crypto`, and `stallTimeout`
-    /// (seconds a request may move no byte; 0: no limit).
-    pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, JsValue> {
-        let retries = self.count_in("retries", limits::RETRIES)?;
-        Ok(RegistryConfig {
-            scheme: reference.scheme(self.boolean("plainHttp")?),
-            credentials: self.credentials()?,
-            retry: RetryPolicy {
-                max_attempts: retries.unwrap_or(limits::DEFAULT_RETRIES),
-                seed: js::random_seed(),
-                ..RetryPolicy::default()
-            },
-            body_progress: crate::limits::BODY_PROGRESS,
-            stall_timeout: self
-                .count("stallTimeout")?
-                .map_or(limits::DEFAULT_STALL_TIMEOUT, Duration::from_secs),
-            ..RegistryConfig::default()
+    /// The core's host settings among the fields, with jitter seeded from `crypto`.
+    fn settings(&self) -> Result<HostSettings, JsValue> {
+        Ok(HostSettings {
+            plain_http: self.boolean(names::PLAIN_HTTP)?,
+            username: self.string(names::USERNAME)?,
+            password: self.string(names::PASSWORD)?,
+            retries: self.count(names::RETRIES)?,
+            stall_timeout: self.count(names::STALL_TIMEOUT)?,
+            jobs: self.count(names::JOBS)?,
+            seed: Some(js::random_seed()),
+            user_agent: None,
         })
     }
 
-    /// `jobs`, within the core's limits.
+    /// How to reach `reference`'s registry (the core's [`HostSettings::registry_config`]),
+    /// with this runtime's body progress.
+    pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, JsValue> {
+        let config = self.settings()?.registry_config(reference);
+        let config = config.map_err(|e| js_error(e.class(), &e.to_string()))?;
+        Ok(RegistryConfig {
+            body_progress: crate::limits::BODY_PROGRESS,
+            ..config
+        })
+    }
+
+    /// `jobs` (the core's [`HostSettings::transfer_config`]), with this runtime's progress
+    /// interval.
     pub fn transfer_config(&self) -> Result<TransferConfig, JsValue> {
-        let jobs = self.count_in("jobs", limits::JOBS)?;
+        let config = self.settings()?.transfer_config();
+        let config = config.map_err(|e| js_error(e.class(), &e.to_string()))?;
         Ok(TransferConfig {
-            jobs: usize::from(jobs.unwrap_or(limits::DEFAULT_JOBS)),
             progress_interval: crate::limits::PROGRESS_INTERVAL,
-            ..TransferConfig::default()
+            ..config
         })
     }
 
@@ -188,7 +185,7 @@ impl Options<'_> {
 
 fn wrong(name: &str, what: &str) -> JsValue {
     js_error(
-        ErrorClass::Input,
+        ErrorClass::Usage,
         &format!("option {name:?} must be {what}"),
     )
 }

@@ -1,5 +1,6 @@
 // What went wrong, in words people can act on. The class of an error is the core's (the
-// push API's `.code`: `input`, `auth`, `not_found`, `registry`, `network`, `cors`, `cancelled`); the facts
+// push API's `.code`: `input`, `auth`, `not_found`, `registry`, `network`, `cors`, `cancelled`, and
+// `usage` for an option out of range, which the page's fields never send: "other"); the facts
 // tug-wasm adds (`.status`, `.registryCodes`, `.transport`, `.excerpt`) pick the case within
 // it: unreachable, certificate not trusted, CORS, credentials, denied, not found, too large or
 // over quota, a registry that is down. Plain text only; the page renders it with textContent.

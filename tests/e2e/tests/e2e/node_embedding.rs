@@ -238,7 +238,7 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     assert_eq!(errors["unreachable"]["code"], "network", "{errors}");
     assert_eq!(errors["cancelledAtOnce"]["code"], "cancelled", "{errors}");
     assert_eq!(errors["cancelledMidway"]["code"], "cancelled", "{errors}");
-    // The core's limits, as the CLI's flags have them; outside them, an input error.
+    // The core's limits, as the CLI's flags have them; outside them, a usage error.
     assert_eq!(result["limits"]["retries"]["max"], 1000, "{result}");
     assert_eq!(result["limits"]["jobs"]["max"], 64, "{result}");
     assert_eq!(
@@ -246,15 +246,15 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         16 << 20,
         "{result}"
     );
-    assert_eq!(errors["tooManyRetries"]["code"], "input", "{errors}");
+    assert_eq!(errors["tooManyRetries"]["code"], "usage", "{errors}");
     let message = errors["tooManyRetries"]["message"]
         .as_str()
         .unwrap_or_default();
     assert!(
-        message.contains("\"retries\" must be a whole number from 1 to 1000"),
+        message.contains("\"retries\" must be from 1 to 1000"),
         "{errors}"
     );
-    assert_eq!(errors["noJobs"]["code"], "input", "{errors}");
+    assert_eq!(errors["noJobs"]["code"], "usage", "{errors}");
     // The same class as the CLI's exit code 3 for the same pull (tests/e2e/tests/e2e/pull.rs).
     assert_eq!(errors["tamperedPull"]["code"], "input", "{errors}");
     let message = errors["tamperedPull"]["message"]
@@ -443,7 +443,7 @@ fn node_pulls_through_stalls_on_the_cores_deadlines() {
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "stalls/app:v1", &fixture);
     assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
     let bad = &result["bad"];
-    assert_eq!(bad["code"], "input", "{result:#}");
+    assert_eq!(bad["code"], "usage", "{result:#}");
     assert!(
         bad["message"].as_str().unwrap().contains("stallTimeout"),
         "{result:#}"
@@ -589,7 +589,7 @@ fn check_resume(dir: &Path, fixture: &FixtureImage, input: (&str, String)) {
     );
 
     let bad = &result["bad"]["error"];
-    assert_eq!(bad["code"], "input", "{result:#}");
+    assert_eq!(bad["code"], "usage", "{result:#}");
     assert!(
         bad["message"]
             .as_str()

@@ -1,0 +1,226 @@
+//! The settings an embedding takes for a push, pull or copy (tug-wasm's options objects, the
+//! component's options JSON): their names, and the decisions behind them (defaults, ranges,
+//! what an empty username means, the class of a bad value) made once. A host reads the
+//! values as its language gives them and hands them over; the configs come from here.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::auth::Credentials;
+use crate::config::{RegistryConfig, TransferConfig};
+use crate::error_class::ErrorClass;
+use crate::limits;
+use crate::reference::Reference;
+use crate::retry::RetryPolicy;
+
+/// The names the hosts give the settings (camelCase, as JavaScript and JSON write them).
+pub mod names {
+    /// Plain HTTP (`true`), HTTPS only (`false`), or the core's choice (absent).
+    pub const PLAIN_HTTP: &str = "plainHttp";
+    /// The registry user; an empty one is none.
+    pub const USERNAME: &str = "username";
+    /// The registry password.
+    pub const PASSWORD: &str = "password";
+    /// Attempts per request, counting the first.
+    pub const RETRIES: &str = "retries";
+    /// Seconds a request may move no byte before it fails and is retried (0: no limit).
+    pub const STALL_TIMEOUT: &str = "stallTimeout";
+    /// Blobs moved at once.
+    pub const JOBS: &str = "jobs";
+    /// The seed of the retry jitter.
+    pub const SEED: &str = "seed";
+    /// The `User-Agent` requests carry.
+    pub const USER_AGENT: &str = "userAgent";
+}
+
+/// One operation's settings as a host read them; `None` where the host was told nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostSettings {
+    /// [`names::PLAIN_HTTP`].
+    pub plain_http: Option<bool>,
+    /// [`names::USERNAME`].
+    pub username: Option<String>,
+    /// [`names::PASSWORD`].
+    pub password: Option<String>,
+    /// [`names::RETRIES`], as given (checked against [`limits::RETRIES`]).
+    pub retries: Option<u64>,
+    /// [`names::STALL_TIMEOUT`], in seconds.
+    pub stall_timeout: Option<u64>,
+    /// [`names::JOBS`], as given (checked against [`limits::JOBS`]).
+    pub jobs: Option<u64>,
+    /// [`names::SEED`]: the host's entropy; a fixed seed when absent.
+    pub seed: Option<u64>,
+    /// [`names::USER_AGENT`].
+    pub user_agent: Option<String>,
+}
+
+/// A setting out of its range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("option {name:?} must be from {min} to {max}")]
+pub struct SettingError {
+    /// The setting, by the name the host gave it ([`names`]).
+    pub name: &'static str,
+    /// The least value it takes.
+    pub min: u64,
+    /// The greatest.
+    pub max: u64,
+}
+
+impl SettingError {
+    /// A usage error, as a flag's bad value is for the CLI.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Usage
+    }
+}
+
+impl HostSettings {
+    /// How to reach `reference`'s registry.
+    ///
+    /// # Errors
+    ///
+    /// [`names::RETRIES`] out of [`limits::RETRIES`].
+    pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, SettingError> {
+        let retries = within(names::RETRIES, self.retries, &limits::RETRIES)?;
+        let credentials = self
+            .username
+            .clone()
+            .filter(|u| !u.is_empty())
+            .map(|username| Credentials {
+                username,
+                password: self.password.clone().unwrap_or_default(),
+            });
+        let defaults = RegistryConfig::default();
+        Ok(RegistryConfig {
+            scheme: reference.scheme(self.plain_http),
+            credentials,
+            retry: RetryPolicy {
+                max_attempts: retries.unwrap_or(limits::DEFAULT_RETRIES),
+                seed: self.seed.unwrap_or(defaults.retry.seed),
+                ..RetryPolicy::default()
+            },
+            user_agent: self
+                .user_agent
+                .clone()
+                .unwrap_or(defaults.user_agent.clone()),
+            stall_timeout: self
+                .stall_timeout
+                .map_or(limits::DEFAULT_STALL_TIMEOUT, Duration::from_secs),
+            ..defaults
+        })
+    }
+
+    /// How many blobs at once.
+    ///
+    /// # Errors
+    ///
+    /// [`names::JOBS`] out of [`limits::JOBS`].
+    pub fn transfer_config(&self) -> Result<TransferConfig, SettingError> {
+        let jobs = within(names::JOBS, self.jobs, &limits::JOBS)?;
+        Ok(TransferConfig {
+            jobs: usize::from(jobs.unwrap_or(limits::DEFAULT_JOBS)),
+            ..TransferConfig::default()
+        })
+    }
+}
+
+/// `value` when it is in `range`.
+fn within<T>(
+    name: &'static str,
+    value: Option<u64>,
+    range: &RangeInclusive<T>,
+) -> Result<Option<T>, SettingError>
+where
+    T: TryFrom<u64> + Into<u64> + PartialOrd + Copy,
+{
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match T::try_from(value) {
+        Ok(v) if range.contains(&v) => Ok(Some(v)),
+        _ => Err(SettingError {
+            name,
+            min: (*range.start()).into(),
+            max: (*range.end()).into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scheme;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn image() -> Reference {
+        Reference::parse_registry("r.example/team/app:v1").unwrap()
+    }
+
+    #[test]
+    fn nothing_said_is_the_core_s_defaults() {
+        let config = HostSettings::default().registry_config(&image()).unwrap();
+        let defaults = RegistryConfig::default();
+        assert_eq!(config.retry.max_attempts, limits::DEFAULT_RETRIES);
+        assert_eq!(config.stall_timeout, limits::DEFAULT_STALL_TIMEOUT);
+        assert_eq!(config.credentials, None);
+        assert_eq!(config.user_agent, defaults.user_agent);
+        assert_eq!(config.scheme, image().scheme(None));
+        let transfer = HostSettings::default().transfer_config().unwrap();
+        assert_eq!(transfer.jobs, usize::from(limits::DEFAULT_JOBS));
+    }
+
+    #[test]
+    fn what_is_said_is_kept() {
+        let settings = HostSettings {
+            plain_http: Some(true),
+            username: Some("u".into()),
+            password: Some("p".into()),
+            retries: Some(2),
+            stall_timeout: Some(0),
+            jobs: Some(9),
+            seed: Some(77),
+            user_agent: Some("host/1".into()),
+        };
+        let config = settings.registry_config(&image()).unwrap();
+        assert_eq!(config.scheme, Scheme::Http);
+        assert_eq!(config.credentials.as_ref().unwrap().username, "u");
+        assert_eq!(config.credentials.as_ref().unwrap().password, "p");
+        assert_eq!(config.retry.max_attempts, 2);
+        assert_eq!(config.retry.seed, 77);
+        assert_eq!(config.stall_timeout, Duration::ZERO);
+        assert_eq!(config.user_agent, "host/1");
+        assert_eq!(settings.transfer_config().unwrap().jobs, 9);
+    }
+
+    #[test]
+    fn an_empty_username_is_no_credentials() {
+        let settings = HostSettings {
+            username: Some(String::new()),
+            password: Some("p".into()),
+            ..HostSettings::default()
+        };
+        let config = settings.registry_config(&image()).unwrap();
+        assert_eq!(config.credentials, None);
+    }
+
+    #[test]
+    fn values_out_of_range_are_usage_errors_naming_the_setting_and_its_range() {
+        for retries in [0, 1001, u64::MAX] {
+            let settings = HostSettings {
+                retries: Some(retries),
+                ..HostSettings::default()
+            };
+            let err = settings.registry_config(&image()).unwrap_err();
+            assert_eq!(err.to_string(), "option \"retries\" must be from 1 to 1000");
+            assert_eq!(err.class(), ErrorClass::Usage);
+        }
+        for jobs in [0, 65, 70_000] {
+            let settings = HostSettings {
+                jobs: Some(jobs),
+                ..HostSettings::default()
+            };
+            let err = settings.transfer_config().unwrap_err();
+            assert_eq!(err.to_string(), "option \"jobs\" must be from 1 to 64");
+        }
+    }
+}
