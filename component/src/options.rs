@@ -4,7 +4,7 @@
 //! failure, so typos are caught.
 
 use serde_json::{Map, Value};
-use tug_core::host_settings::{names, HostSettings, SettingError};
+use tug_core::host_settings::{names, HostSettings, SettingError, SettingReader};
 use tug_core::{ErrorClass, Platform, Reference, RegistryConfig, TransferConfig};
 
 use crate::bindings::exports::tug::core::sansio::Failure;
@@ -132,17 +132,12 @@ struct Fields<'a>(&'a Map<String, Value>);
 impl Fields<'_> {
     /// The host settings among the fields.
     fn settings(&self) -> Result<HostSettings, Failure> {
-        Ok(HostSettings {
-            plain_http: self.boolean(names::PLAIN_HTTP)?,
-            username: self.string(names::USERNAME)?,
-            password: self.string(names::PASSWORD)?,
-            retries: self.count(names::RETRIES)?,
-            stall_timeout: self.count(names::STALL_TIMEOUT)?,
-            jobs: self.count(names::JOBS)?,
-            seed: self.count(names::SEED)?,
-            user_agent: self.string(names::USER_AGENT)?,
-        })
+        HostSettings::read(self)
     }
+}
+
+impl SettingReader for Fields<'_> {
+    type Error = Failure;
 
     fn string(&self, name: &str) -> Result<Option<String>, Failure> {
         match self.0.get(name) {

@@ -54,6 +54,19 @@ pub struct HostSettings {
     pub user_agent: Option<String>,
 }
 
+/// Typed reads of a host's options by name (a JS object's fields, a JSON object's members):
+/// `None` where an option is absent, an error where it has another type.
+pub trait SettingReader {
+    /// Why a value could not be read.
+    type Error;
+    /// A true/false option.
+    fn boolean(&self, name: &'static str) -> Result<Option<bool>, Self::Error>;
+    /// A text option.
+    fn string(&self, name: &'static str) -> Result<Option<String>, Self::Error>;
+    /// A whole number ≥ 0.
+    fn count(&self, name: &'static str) -> Result<Option<u64>, Self::Error>;
+}
+
 /// A setting out of its range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("option {name:?} must be from {min} to {max}")]
@@ -74,6 +87,24 @@ impl SettingError {
 }
 
 impl HostSettings {
+    /// The settings a host's options hold, read by their [`names`].
+    ///
+    /// # Errors
+    ///
+    /// What `options` says of a value of another type.
+    pub fn read<R: SettingReader>(options: &R) -> Result<HostSettings, R::Error> {
+        Ok(HostSettings {
+            plain_http: options.boolean(names::PLAIN_HTTP)?,
+            username: options.string(names::USERNAME)?,
+            password: options.string(names::PASSWORD)?,
+            retries: options.count(names::RETRIES)?,
+            stall_timeout: options.count(names::STALL_TIMEOUT)?,
+            jobs: options.count(names::JOBS)?,
+            seed: options.count(names::SEED)?,
+            user_agent: options.string(names::USER_AGENT)?,
+        })
+    }
+
     /// How to reach `reference`'s registry.
     ///
     /// # Errors
@@ -190,6 +221,60 @@ mod tests {
         assert_eq!(config.stall_timeout, Duration::ZERO);
         assert_eq!(config.user_agent, "host/1");
         assert_eq!(settings.transfer_config().unwrap().jobs, 9);
+    }
+
+    /// Options as a list of `name=value` texts.
+    struct Texts(&'static [(&'static str, &'static str)]);
+
+    impl SettingReader for Texts {
+        type Error = String;
+        fn boolean(&self, name: &'static str) -> Result<Option<bool>, String> {
+            self.text(name)
+                .map(|t| t.parse().map_err(|_| name.to_owned()))
+                .transpose()
+        }
+        fn string(&self, name: &'static str) -> Result<Option<String>, String> {
+            Ok(self.text(name).map(str::to_owned))
+        }
+        fn count(&self, name: &'static str) -> Result<Option<u64>, String> {
+            self.text(name)
+                .map(|t| t.parse().map_err(|_| name.to_owned()))
+                .transpose()
+        }
+    }
+
+    impl Texts {
+        fn text(&self, name: &str) -> Option<&'static str> {
+            self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        }
+    }
+
+    #[test]
+    fn settings_are_read_by_their_names() {
+        let options = Texts(&[
+            ("plainHttp", "true"),
+            ("username", "u"),
+            ("password", "p"),
+            ("retries", "2"),
+            ("stallTimeout", "9"),
+            ("jobs", "3"),
+            ("seed", "5"),
+            ("userAgent", "a/1"),
+        ]);
+        let expected = HostSettings {
+            plain_http: Some(true),
+            username: Some("u".into()),
+            password: Some("p".into()),
+            retries: Some(2),
+            stall_timeout: Some(9),
+            jobs: Some(3),
+            seed: Some(5),
+            user_agent: Some("a/1".into()),
+        };
+        assert_eq!(HostSettings::read(&options), Ok(expected));
+        assert_eq!(HostSettings::read(&Texts(&[])), Ok(HostSettings::default()));
+        let wrong = Texts(&[("jobs", "many")]);
+        assert_eq!(HostSettings::read(&wrong), Err("jobs".to_owned()));
     }
 
     #[test]

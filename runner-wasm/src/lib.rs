@@ -65,6 +65,11 @@ export interface RegistryOptions {
   /** Seconds a request may move no byte before it fails and is retried (default 60, as the
    *  CLI's `--stall-timeout`; 0: no limit). The core keeps these deadlines. */
   stallTimeout?: number;
+  /** The retry jitter's seed (default: from `crypto`). */
+  seed?: number;
+  /** The `User-Agent` requests carry where the runtime lets it be set (Node.js; a browser
+   *  sends its own). */
+  userAgent?: string;
 }
 export interface PushOptions extends RegistryOptions {
   /** Which image of a multi-image file: its index or one of its tags. */

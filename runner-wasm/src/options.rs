@@ -6,7 +6,7 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use tug_core::host_settings::{names, HostSettings};
+use tug_core::host_settings::{HostSettings, SettingReader};
 use tug_core::push::ResumableUpload;
 use tug_core::{Digest, ErrorClass, Reference, RegistryConfig, TransferConfig};
 use wasm_bindgen::JsValue;
@@ -89,19 +89,29 @@ impl<'a> Options<'a> {
     }
 }
 
+impl SettingReader for Options<'_> {
+    type Error = JsValue;
+
+    fn boolean(&self, name: &'static str) -> Result<Option<bool>, JsValue> {
+        Options::boolean(self, name)
+    }
+
+    fn string(&self, name: &'static str) -> Result<Option<String>, JsValue> {
+        Options::string(self, name)
+    }
+
+    fn count(&self, name: &'static str) -> Result<Option<u64>, JsValue> {
+        Options::count(self, name)
+    }
+}
+
 impl Options<'_> {
-    /// The core's host settings among the fields, with jitter seeded from `crypto`.
+    /// The core's host settings among the fields; the retry jitter seeded from `crypto`
+    /// unless a `seed` is given.
     fn settings(&self) -> Result<HostSettings, JsValue> {
-        Ok(HostSettings {
-            plain_http: self.boolean(names::PLAIN_HTTP)?,
-            username: self.string(names::USERNAME)?,
-            password: self.string(names::PASSWORD)?,
-            retries: self.count(names::RETRIES)?,
-            stall_timeout: self.count(names::STALL_TIMEOUT)?,
-            jobs: self.count(names::JOBS)?,
-            seed: Some(js::random_seed()),
-            user_agent: None,
-        })
+        let settings = HostSettings::read(self)?;
+        let seed = settings.seed.or_else(|| Some(js::random_seed()));
+        Ok(HostSettings { seed, ..settings })
     }
 
     /// How to reach `reference`'s registry (the core's [`HostSettings::registry_config`]),
