@@ -39,7 +39,7 @@ pub struct Options {
     /// [`NAME`].
     pub name: Option<String>,
     platform: Option<String>,
-    /// The copy's source settings: the target's with [`SOURCE_SETTINGS`] replaced.
+    /// The copy's source settings: the target's with [`SOURCE_SETTINGS`] the source's own.
     source: HostSettings,
 }
 
@@ -71,25 +71,26 @@ impl Options {
         }
         let fields = Fields(&object);
         let settings = fields.settings()?;
+        // The source's scheme and credentials are its own, none when it is not given: the
+        // target's password never goes to the source.
+        let empty = Map::new();
         let source = match object.get(SOURCE) {
-            None | Some(Value::Null) => settings.clone(),
-            Some(Value::Object(source)) => {
-                let mut given = source.iter().filter(|(_, v)| !v.is_null());
-                if let Some((key, _)) = given.find(|(k, _)| !SOURCE_SETTINGS.contains(&k.as_str()))
-                {
-                    return Err(usage(&format!(
-                        "options: {key:?} is not an option of a source"
-                    )));
-                }
-                let source = Fields(source).settings()?;
-                HostSettings {
-                    plain_http: source.plain_http,
-                    username: source.username,
-                    password: source.password,
-                    ..settings.clone()
-                }
-            }
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(source)) => source,
             Some(_) => return Err(wrong(SOURCE, "an object")),
+        };
+        let mut given = source.iter().filter(|(_, v)| !v.is_null());
+        if let Some((key, _)) = given.find(|(k, _)| !SOURCE_SETTINGS.contains(&k.as_str())) {
+            return Err(usage(&format!(
+                "options: {key:?} is not an option of a source"
+            )));
+        }
+        let own = Fields(source).settings()?;
+        let source = HostSettings {
+            plain_http: own.plain_http,
+            username: own.username,
+            password: own.password,
+            ..settings.clone()
         };
         Ok(Options {
             name: fields.string(NAME)?,
@@ -181,4 +182,34 @@ fn setting(e: SettingError) -> Failure {
 /// Parses an image reference as the CLI does, or a `usage` failure naming it.
 pub fn reference(text: &str) -> Result<Reference, Failure> {
     Reference::parse_registry(text).map_err(|e| usage(&format!("image {text:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> Reference {
+        reference("r.example/team/app:v1").unwrap()
+    }
+
+    #[test]
+    fn a_copy_s_source_has_only_its_own_credentials() {
+        let target_only = r#"{"username": "u", "password": "secret", "plainHttp": true}"#;
+        let options = Options::parse(target_only, "copy").unwrap();
+        let target = options.registry_config(&image()).unwrap();
+        let source = options.source_registry_config(&image()).unwrap();
+        assert_eq!(target.credentials.unwrap().password, "secret");
+        assert_eq!(
+            source.credentials, None,
+            "the target's password stays the target's"
+        );
+        assert_eq!(source.scheme, image().scheme(None));
+
+        let both = r#"{"username": "u", "password": "p", "retries": 2,
+                       "source": {"username": "s", "password": "q"}}"#;
+        let options = Options::parse(both, "copy").unwrap();
+        let source = options.source_registry_config(&image()).unwrap();
+        assert_eq!(source.credentials.unwrap().username, "s");
+        assert_eq!(source.retry.max_attempts, 2, "the rest is shared");
+    }
 }
