@@ -4,7 +4,8 @@
 //! failure, so typos are caught.
 
 use serde_json::{Map, Value};
-use tug_core::host_settings::{names, HostSettings, SettingError, SettingReader};
+use tug_core::host_settings::names::{self, SOURCE};
+use tug_core::host_settings::{HostSettings, SettingError, SettingReader};
 use tug_core::{ErrorClass, Platform, Reference, RegistryConfig, TransferConfig};
 
 use crate::bindings::exports::tug::core::sansio::Failure;
@@ -15,8 +16,6 @@ const NAME: &str = "name";
 /// A pull's platform (`os/arch[/variant]`, default `linux/amd64`); a copy's one platform
 /// to copy (default: every platform and the index).
 const PLATFORM: &str = "platform";
-/// A copy's source registry: its own scheme and credentials (the rest are the target's).
-const SOURCE: &str = "source";
 
 /// The settings every operation takes.
 const COMMON: [&str; 8] = [
@@ -29,8 +28,6 @@ const COMMON: [&str; 8] = [
     names::SEED,
     names::USER_AGENT,
 ];
-/// The settings of a copy's `source`.
-const SOURCE_SETTINGS: [&str; 3] = [names::PLAIN_HTTP, names::USERNAME, names::PASSWORD];
 
 /// One operation's options.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +36,7 @@ pub struct Options {
     /// [`NAME`].
     pub name: Option<String>,
     platform: Option<String>,
-    /// The copy's source settings: the target's with [`SOURCE_SETTINGS`] the source's own.
+    /// The copy's source settings ([`HostSettings::for_source`]).
     source: HostSettings,
 }
 
@@ -71,8 +68,6 @@ impl Options {
         }
         let fields = Fields(&object);
         let settings = fields.settings()?;
-        // The source's scheme and credentials are its own, none when it is not given: the
-        // target's password never goes to the source.
         let empty = Map::new();
         let source = match object.get(SOURCE) {
             None | Some(Value::Null) => &empty,
@@ -80,18 +75,12 @@ impl Options {
             Some(_) => return Err(wrong(SOURCE, "an object")),
         };
         let mut given = source.iter().filter(|(_, v)| !v.is_null());
-        if let Some((key, _)) = given.find(|(k, _)| !SOURCE_SETTINGS.contains(&k.as_str())) {
+        if let Some((key, _)) = given.find(|(k, _)| !names::SOURCE_OWN.contains(&k.as_str())) {
             return Err(usage(&format!(
                 "options: {key:?} is not an option of a source"
             )));
         }
-        let own = Fields(source).settings()?;
-        let source = HostSettings {
-            plain_http: own.plain_http,
-            username: own.username,
-            password: own.password,
-            ..settings.clone()
-        };
+        let source = settings.for_source(Fields(source).settings()?);
         Ok(Options {
             name: fields.string(NAME)?,
             platform: fields.string(PLATFORM)?,

@@ -31,6 +31,10 @@ pub mod names {
     pub const SEED: &str = "seed";
     /// The `User-Agent` requests carry.
     pub const USER_AGENT: &str = "userAgent";
+    /// A copy's source: an object of [`SOURCE_OWN`] settings.
+    pub const SOURCE: &str = "source";
+    /// The settings a copy's source has of its own ([`super::HostSettings::for_source`]).
+    pub const SOURCE_OWN: [&str; 5] = [PLAIN_HTTP, USERNAME, PASSWORD, RETRIES, STALL_TIMEOUT];
 }
 
 /// One operation's settings as a host read them; `None` where the host was told nothing.
@@ -103,6 +107,21 @@ impl HostSettings {
             seed: options.count(names::SEED)?,
             user_agent: options.string(names::USER_AGENT)?,
         })
+    }
+
+    /// The settings of a copy's source, these being the target's: `own`, what the source's
+    /// options say, gives its scheme and credentials, and its retries and stall timeout
+    /// where it gives them; the rest is the target's. The target's credentials never go
+    /// to the source: without its own, it has none.
+    pub fn for_source(&self, own: HostSettings) -> HostSettings {
+        HostSettings {
+            plain_http: own.plain_http,
+            username: own.username,
+            password: own.password,
+            retries: own.retries.or(self.retries),
+            stall_timeout: own.stall_timeout.or(self.stall_timeout),
+            ..self.clone()
+        }
     }
 
     /// How to reach `reference`'s registry.
@@ -275,6 +294,48 @@ mod tests {
         assert_eq!(HostSettings::read(&Texts(&[])), Ok(HostSettings::default()));
         let wrong = Texts(&[("jobs", "many")]);
         assert_eq!(HostSettings::read(&wrong), Err("jobs".to_owned()));
+    }
+
+    #[test]
+    fn a_copy_s_source_has_its_own_credentials_or_none() {
+        let target = HostSettings {
+            plain_http: Some(true),
+            username: Some("u".into()),
+            password: Some("secret".into()),
+            retries: Some(7),
+            stall_timeout: Some(9),
+            jobs: Some(3),
+            seed: Some(5),
+            user_agent: Some("a/1".into()),
+        };
+        let source = target.for_source(HostSettings::default());
+        let expected = HostSettings {
+            plain_http: None,
+            username: None,
+            password: None,
+            ..target.clone()
+        };
+        assert_eq!(source, expected, "no credentials of the target's");
+        let own = HostSettings {
+            username: Some("s".into()),
+            password: Some("q".into()),
+            retries: Some(2),
+            jobs: Some(60),
+            ..HostSettings::default()
+        };
+        let source = target.for_source(own);
+        assert_eq!(source.username.as_deref(), Some("s"));
+        assert_eq!(source.retries, Some(2));
+        assert_eq!(
+            source.stall_timeout,
+            Some(9),
+            "the target's where it gives none"
+        );
+        assert_eq!(
+            source.jobs,
+            Some(3),
+            "jobs are the copy's, not the source's"
+        );
     }
 
     #[test]

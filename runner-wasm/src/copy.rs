@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use futures_channel::mpsc::UnboundedReceiver;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Output};
+use tug_core::host_settings::names;
 use tug_core::http::{Request, RequestId, TransportError, TransportErrorKind};
 use tug_core::{limits, ErrorClass, Platform, Reference};
 use wasm_bindgen::JsValue;
@@ -46,7 +47,7 @@ pub async fn run(
     let source = parse(&source, "source")?;
     let target = parse(&target, "target")?;
     let opts = Options::new(&options);
-    let from = opts.object("source");
+    let from = opts.object(names::SOURCE);
     let source_opts = Options::new(&from);
     // Every platform and the index unless `platform` names one (the core's default).
     let platform: Option<Platform> = opts
@@ -66,7 +67,7 @@ pub async fn run(
     let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
     let plan = CopyPlan {
         sources: vec![CopySource {
-            config: source_opts.registry_config(&source)?,
+            config: opts.source_registry_config(&source_opts, &source)?,
             reference: source,
         }],
         target_config: opts.registry_config(&target)?,

@@ -122,7 +122,8 @@ export interface PushResult {
   durationMs: number;
 }
 export interface CopyOptions extends RegistryOptions {
-  /** How to reach the source: its own credentials and scheme (the top-level ones are the target's). */
+  /** How to reach the source: its own credentials and scheme (the top-level ones are the target's,
+   *  never sent to the source); `retries` and `stallTimeout` are the top-level ones unless given. */
   source?: { username?: string; password?: string; plainHttp?: boolean; retries?: number; stallTimeout?: number };
   /** The one platform to copy from a multi-platform image; without it every platform and the
    *  index itself are copied, unchanged (as crane and regctl copy, and `tug copy`). */

@@ -117,12 +117,18 @@ impl Options<'_> {
     /// How to reach `reference`'s registry (the core's [`HostSettings::registry_config`]),
     /// with this runtime's body progress.
     pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, JsValue> {
-        let config = self.settings()?.registry_config(reference);
-        let config = config.map_err(|e| js_error(e.class(), &e.to_string()))?;
-        Ok(RegistryConfig {
-            body_progress: crate::limits::BODY_PROGRESS,
-            ..config
-        })
+        runtime_config(self.settings()?, reference)
+    }
+
+    /// How to reach a copy's source `reference`, whose own options are `source` (the
+    /// core's [`HostSettings::for_source`]; these are the target's).
+    pub fn source_registry_config(
+        &self,
+        source: &Options<'_>,
+        reference: &Reference,
+    ) -> Result<RegistryConfig, JsValue> {
+        let own = HostSettings::read(source)?;
+        runtime_config(self.settings()?.for_source(own), reference)
     }
 
     /// `jobs` (the core's [`HostSettings::transfer_config`]), with this runtime's progress
@@ -191,6 +197,19 @@ impl Options<'_> {
     pub fn object(&self, name: &str) -> JsValue {
         js::get(self.0, name).unwrap_or(JsValue::UNDEFINED)
     }
+}
+
+/// The core's config of `settings` for `reference`, with this runtime's body progress.
+fn runtime_config(
+    settings: HostSettings,
+    reference: &Reference,
+) -> Result<RegistryConfig, JsValue> {
+    let config = settings.registry_config(reference);
+    let config = config.map_err(|e| js_error(e.class(), &e.to_string()))?;
+    Ok(RegistryConfig {
+        body_progress: crate::limits::BODY_PROGRESS,
+        ..config
+    })
 }
 
 fn wrong(name: &str, what: &str) -> JsValue {
