@@ -195,7 +195,6 @@ impl BlobUpload {
         )
     }
 
-    /// Starts a fresh session: forget what was hashed.
     /// A chunk the registry confirmed holding `committed` bytes after: whether that is
     /// progress, which starts the attempt count afresh. The attempt limit counts failures
     /// of one request, so a long upload over a bad link is not cut off by faults spread
@@ -209,6 +208,7 @@ impl BlobUpload {
         }
     }
 
+    /// Starts a fresh session: forget what was hashed.
     pub(crate) fn restart(&mut self) {
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Queued;
