@@ -58,6 +58,15 @@ impl IndexEntry<'_> {
         })
     }
 
+    /// The name an `index.json` entry gives its image: containerd's full name when it has
+    /// one, else its ref name (as skopeo's `oci:DIR:NAME` reads it).
+    pub fn name_of(entry: &Value) -> Option<&str> {
+        let annotations = &entry["annotations"];
+        annotations[ANNOTATION_CONTAINERD_NAME]
+            .as_str()
+            .or(annotations[ANNOTATION_REF_NAME].as_str())
+    }
+
     /// `manifests` (an `index.json`'s entries) with this entry naming its image: an entry
     /// of the same name is replaced, the others kept in their order.
     pub fn name_in(&self, manifests: &mut Vec<Value>) {
@@ -264,6 +273,23 @@ mod tests {
         assert_eq!(entry["mediaType"], OCI_MANIFEST);
         assert_eq!(entry["annotations"][ANNOTATION_REF_NAME], "v1");
         assert_eq!(entry["annotations"].as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_entry_s_name_is_containerd_s_else_its_ref_name() {
+        let digest = Digest::sha256_of(b"a");
+        let entry = |image_name| IndexEntry {
+            media_type: OCI_MANIFEST,
+            digest: &digest,
+            size: 1,
+            ref_name: "v1",
+            image_name,
+            created: None,
+        };
+        let full = entry(Some("r.example/app:v1")).json();
+        assert_eq!(IndexEntry::name_of(&full), Some("r.example/app:v1"));
+        assert_eq!(IndexEntry::name_of(&entry(None).json()), Some("v1"));
+        assert_eq!(IndexEntry::name_of(&json!({"annotations": {}})), None);
     }
 
     #[test]

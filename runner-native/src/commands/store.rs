@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde_json::Value;
 use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
-use tug_core::archive::pulled_layout::ANNOTATION_TUG_CREATED;
-use tug_core::archive::{Selection, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+use tug_core::archive::pulled_layout::{IndexEntry, ANNOTATION_TUG_CREATED};
+use tug_core::archive::Selection;
 use tug_core::{Digest, Platform};
 
 use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
@@ -52,10 +52,7 @@ fn entries(layout: &OciDir) -> Result<Vec<Entry>, CliError> {
         .filter_map(|v: &Value| {
             let a = &v["annotations"];
             Some(Entry {
-                name: a[ANNOTATION_CONTAINERD_NAME]
-                    .as_str()
-                    .or(a[ANNOTATION_REF_NAME].as_str())?
-                    .to_owned(),
+                name: IndexEntry::name_of(v)?.to_owned(),
                 digest: v["digest"].as_str()?.parse().ok()?,
                 media_type: v["mediaType"].as_str().unwrap_or_default().to_owned(),
                 size: v["size"].as_u64().unwrap_or(0),
@@ -154,10 +151,7 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
     layout
         .update_index(|m| {
             m.retain(|v| {
-                let a = &v["annotations"];
-                let n = a[ANNOTATION_CONTAINERD_NAME]
-                    .as_str()
-                    .or(a[ANNOTATION_REF_NAME].as_str());
+                let n = IndexEntry::name_of(v);
                 !(n == Some(name.as_str()) && v["digest"].as_str() == Some(digest.as_str()))
             })
         })

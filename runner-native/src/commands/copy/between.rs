@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tug_core::archive::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
+use tug_core::archive::pulled_layout::IndexEntry;
 use tug_core::place::{self, FileKind, Place};
 use tug_core::Reference;
 
@@ -238,10 +238,7 @@ fn only_image(root: &Path, src: &Place) -> Result<String, CliError> {
     let mut images: Vec<(String, String)> = entries
         .iter()
         .filter_map(|v| {
-            let a = &v["annotations"];
-            let name = a[ANNOTATION_CONTAINERD_NAME]
-                .as_str()
-                .or(a[ANNOTATION_REF_NAME].as_str())?;
+            let name = IndexEntry::name_of(v)?;
             Some((v["digest"].as_str()?.to_owned(), name.to_owned()))
         })
         .collect();
