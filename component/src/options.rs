@@ -17,18 +17,6 @@ const NAME: &str = "name";
 /// to copy (default: every platform and the index).
 const PLATFORM: &str = "platform";
 
-/// The settings every operation takes.
-const COMMON: [&str; 8] = [
-    names::PLAIN_HTTP,
-    names::USERNAME,
-    names::PASSWORD,
-    names::RETRIES,
-    names::STALL_TIMEOUT,
-    names::JOBS,
-    names::SEED,
-    names::USER_AGENT,
-];
-
 /// One operation's options.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -59,7 +47,7 @@ impl Options {
             .iter()
             .filter(|(_, v)| !v.is_null())
             .map(|(k, _)| k.as_str());
-        if let Some(key) = given.find(|k| !COMMON.contains(k) && !own.contains(k)) {
+        if let Some(key) = given.find(|k| !names::EVERY.contains(k) && !own.contains(k)) {
             let known = [NAME, PLATFORM, SOURCE].contains(&key);
             return Err(usage(&match known {
                 true => format!("options: {key:?} is not an option of a {kind}"),
@@ -67,7 +55,7 @@ impl Options {
             }));
         }
         let fields = Fields(&object);
-        let settings = fields.settings()?;
+        let settings = HostSettings::read(&fields)?;
         let empty = Map::new();
         let source = match object.get(SOURCE) {
             None | Some(Value::Null) => &empty,
@@ -80,7 +68,7 @@ impl Options {
                 "options: {key:?} is not an option of a source"
             )));
         }
-        let source = settings.for_source(Fields(source).settings()?);
+        let source = settings.for_source(HostSettings::read(&Fields(source))?);
         Ok(Options {
             name: fields.string(NAME)?,
             platform: fields.string(PLATFORM)?,
@@ -118,13 +106,6 @@ impl Options {
 
 /// Typed reads of an options object's fields; a field of another type is a `usage` failure.
 struct Fields<'a>(&'a Map<String, Value>);
-
-impl Fields<'_> {
-    /// The host settings among the fields.
-    fn settings(&self) -> Result<HostSettings, Failure> {
-        HostSettings::read(self)
-    }
-}
 
 impl SettingReader for Fields<'_> {
     type Error = Failure;

@@ -31,6 +31,17 @@ pub mod names {
     pub const SEED: &str = "seed";
     /// The `User-Agent` requests carry.
     pub const USER_AGENT: &str = "userAgent";
+    /// Every setting [`super::HostSettings::read`] reads.
+    pub const EVERY: [&str; 8] = [
+        PLAIN_HTTP,
+        USERNAME,
+        PASSWORD,
+        RETRIES,
+        STALL_TIMEOUT,
+        JOBS,
+        SEED,
+        USER_AGENT,
+    ];
     /// A copy's source: an object of [`SOURCE_OWN`] settings.
     pub const SOURCE: &str = "source";
     /// The settings a copy's source has of its own ([`super::HostSettings::for_source`]).
@@ -291,6 +302,8 @@ mod tests {
             user_agent: Some("a/1".into()),
         };
         assert_eq!(HostSettings::read(&options), Ok(expected));
+        let every: Vec<_> = options.0.iter().map(|(name, _)| *name).collect();
+        assert_eq!(every, names::EVERY, "EVERY lists what read reads");
         assert_eq!(HostSettings::read(&Texts(&[])), Ok(HostSettings::default()));
         let wrong = Texts(&[("jobs", "many")]);
         assert_eq!(HostSettings::read(&wrong), Err("jobs".to_owned()));
