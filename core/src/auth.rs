@@ -26,6 +26,7 @@ use url::Url;
 use crate::challenge::{parse_challenges, Challenge};
 use crate::error::Error;
 use crate::http::{HeaderValue, Request, ResponseHead};
+use crate::redact::{strip_user_info, url_shown, Secrets};
 use crate::registry_error::RegistryErrors;
 use crate::time::Instant;
 
@@ -113,10 +114,19 @@ pub(crate) struct Auth {
     oauth_unsupported: bool,
     /// Tokens received so far.
     tokens: u64,
+    /// The password, its Basic value and every token received: blanked out of errors.
+    secrets: Secrets,
 }
 
 impl Auth {
     pub(crate) fn new(host: &str, credentials: Option<Credentials>) -> Auth {
+        let mut secrets = Secrets::default();
+        if let Some(c) = &credentials {
+            secrets.add(&c.password);
+            let pair = format!("{}:{}", c.username, c.password);
+            secrets.add(&base64::engine::general_purpose::STANDARD.encode(&pair));
+            secrets.add(&pair);
+        }
         Auth {
             host: host.to_owned(),
             credentials,
@@ -127,7 +137,14 @@ impl Auth {
             refetches: 0,
             oauth_unsupported: false,
             tokens: 0,
+            secrets,
         }
+    }
+
+    /// The secrets of this registry's authentication so far: the password, its Basic
+    /// value and the tokens received.
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// The registry asked for Basic credentials before (an earlier operation's check): send
@@ -281,7 +298,7 @@ impl Auth {
                 self.host
             ),
         })?;
-        let realm = base
+        let mut realm = base
             .join(realm)
             .map_err(|e| e.to_string())
             .and_then(|u| match crate::endpoint::is_http(&u) {
@@ -290,10 +307,14 @@ impl Auth {
             })
             .map_err(|e| Error::Auth {
                 message: format!(
-                    "the registry {} names an unusable token realm {realm:?}: {e}",
-                    self.host
+                    "the registry {} names an unusable token realm {:?}: {e}",
+                    self.host,
+                    crate::redact::scrub(realm)
                 ),
             })?;
+        // User info in a realm would reach the token server as credentials of the
+        // registry's choosing; the user's own go in `Authorization`.
+        strip_user_info(&mut realm);
         if self.credentials.is_some() && realm.scheme() == "http" && base.scheme() != "http" {
             return Err(Error::Auth {
                 message: format!(
@@ -394,7 +415,7 @@ impl Auth {
         let realm = self
             .bearer
             .as_ref()
-            .map(|b| b.realm.as_str().to_owned())
+            .map(|b| url_shown(&b.realm))
             .unwrap_or_default();
         if status != 200 {
             let errors = RegistryErrors::parse(body);
@@ -417,6 +438,7 @@ impl Auth {
             .ok_or_else(|| Error::Auth {
                 message: format!("the token server {realm} sent no token"),
             })?;
+        self.secrets.add(&token);
         let mut header =
             HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| Error::Auth {
                 message: format!("the token server {realm} sent a token with invalid characters"),

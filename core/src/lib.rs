@@ -217,6 +217,7 @@ pub mod probe;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod redact;
 pub mod reference;
 pub mod referrers;
 pub mod registry_error;

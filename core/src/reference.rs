@@ -143,7 +143,8 @@ impl FromStr for Reference {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         let err = |part: ReferencePart| {
             move |reason: &str| ReferenceError {
-                input: input.chars().take(300).collect(),
+                // Shown in errors: a `user:password@` given in front of the host goes.
+                input: crate::redact::scrub(&input.chars().take(300).collect::<String>()),
                 part,
                 reason: reason.to_owned(),
             }

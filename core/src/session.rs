@@ -344,10 +344,13 @@ impl<S: Copy> Session<S> {
         &mut self,
         step: S,
         method: Method,
-        url: Url,
+        mut url: Url,
         mut headers: HeaderMap,
         body: Body,
     ) -> Option<Request> {
+        // A registry's `Location` may carry user info: an HTTP client would send it as
+        // credentials to whatever host the URL names.
+        crate::redact::strip_user_info(&mut url);
         if matches!(method, Method::PUT | Method::PATCH | Method::POST) {
             // A body made while it is sent has none: the runner sends it chunked.
             if let Some(len) = body.known_len() {

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tug_core::progress::Progress;
+use tug_core::redact::scrub;
 use tug_core::{pull, push};
 
 use crate::exit_code::CliError;
@@ -233,38 +234,6 @@ fn base36(mut n: u64) -> String {
 /// RFC 3339 in UTC with milliseconds.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
-}
-
-/// Removes what could carry a secret from text: the user info and the query of every URL,
-/// and a `user:password@` in front of a registry name.
-pub fn scrub(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '>' || c == ')')
-            .unwrap_or(tail.len());
-        let (url, after) = tail.split_at(end);
-        let authority_end = url.find('/').unwrap_or(url.len());
-        let (authority, path) = url.split_at(authority_end);
-        out.push_str(authority.rsplit('@').next().unwrap_or(authority));
-        out.push_str(path.split(['?', '#']).next().unwrap_or(path));
-        rest = after;
-    }
-    out.push_str(rest);
-    // `user:pass@registry/repo` given as a reference.
-    out.split(' ')
-        .map(|word| {
-            let host_part = word.split('/').next().unwrap_or(word);
-            match host_part.rfind('@') {
-                Some(at) if host_part[..at].contains(':') => word[at + 1..].to_owned(),
-                _ => word.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The class of an error, for `--failed` listings and scripts (the core's class names).
@@ -614,20 +583,6 @@ mod tests {
         let b = new_id(UNIX_EPOCH + Duration::from_millis(1_709_210_096_790));
         assert_ne!(a, b);
         assert!(a.len() <= 16, "{a}");
-    }
-
-    #[test]
-    fn scrub_removes_user_info_and_queries() {
-        assert_eq!(
-            scrub("PUT https://bob:hunter2@reg.example/v2/x/blobs/uploads/1?_state=abc&digest=sha256:1 failed"),
-            "PUT https://reg.example/v2/x/blobs/uploads/1 failed"
-        );
-        assert_eq!(scrub("bob:hunter2@reg.example/app:1"), "reg.example/app:1");
-        assert_eq!(
-            scrub("reg.example/app@sha256:abcd"),
-            "reg.example/app@sha256:abcd"
-        );
-        assert_eq!(scrub("/tmp/a b.tar"), "/tmp/a b.tar");
     }
 
     #[test]

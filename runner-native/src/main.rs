@@ -96,7 +96,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),
         Err(e) => {
-            errln!("tug: error: {e}");
+            // Whatever the error quotes (a URL, a reference) loses user info and queries.
+            errln!("tug: error: {}", tug_core::redact::scrub(&e.to_string()));
             if let Some(hint) = e.hint() {
                 errln!("tug: hint: {hint}");
             }

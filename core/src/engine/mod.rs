@@ -149,7 +149,7 @@ impl<P: Protocol> Engine<P> {
     pub(crate) fn cancel(&mut self) {
         self.drain.restart();
         if !self.proto.finished() {
-            self.proto.fail(None, Error::Cancelled, &mut self.cx);
+            self.fail(None, Error::Cancelled);
         }
         self.flush();
     }
@@ -184,6 +184,13 @@ impl<P: Protocol> Engine<P> {
         }
     }
 
+    /// Ends the protocol (or `step` of it) with `error`, every secret of the session
+    /// blanked out of it: a registry or token server may echo a password or token.
+    fn fail(&mut self, step: Option<P::Step>, error: Error) {
+        let error = self.cx.auth.secrets().redact_error(error);
+        self.proto.fail(step, error, &mut self.cx);
+    }
+
     fn send(&mut self, step: Step<P::Step>) {
         let parts = match step {
             Step::Ping => self
@@ -195,7 +202,7 @@ impl<P: Protocol> Engine<P> {
                 Ok(Some(parts)) => Ok(parts),
                 Ok(None) => return,
                 Err(e) => {
-                    self.proto.fail(None, e, &mut self.cx);
+                    self.fail(None, e);
                     return;
                 }
             },
@@ -204,8 +211,7 @@ impl<P: Protocol> Engine<P> {
             Ok(p) => p,
             Err(e) => {
                 let message = format!("cannot build a URL for {}: {e}", self.cx.endpoint.host());
-                self.proto
-                    .fail(None, Error::InvalidInput { message }, &mut self.cx);
+                self.fail(None, Error::InvalidInput { message });
                 return;
             }
         };
@@ -273,7 +279,7 @@ impl<P: Protocol> Engine<P> {
                     self.cx.issue(step);
                 }
             }
-            Completed::Token(Err(e)) => self.proto.fail(None, e, &mut self.cx),
+            Completed::Token(Err(e)) => self.fail(None, e),
             Completed::Op(req, head) => {
                 if let Step::Op(s) = req.step {
                     self.proto.on_done(s, req.body_len, req.sent, &mut self.cx);
@@ -300,7 +306,7 @@ impl<P: Protocol> Engine<P> {
             match self.cx.on_unauthorized(step, url, head, carried) {
                 Ok(Some(step)) => self.cx.issue(step),
                 Ok(None) => {}
-                Err(e) => self.proto.fail(None, e, &mut self.cx),
+                Err(e) => self.fail(None, e),
             }
             return;
         }
@@ -314,7 +320,7 @@ impl<P: Protocol> Engine<P> {
             let reason = format!("{status} from registry");
             if !self.proto.retry(s, retry_after(head), reason, &mut self.cx) {
                 let error = registry_error(self.proto.describe(s), status, body);
-                self.proto.fail(Some(s), error, &mut self.cx);
+                self.fail(Some(s), error);
             }
             return;
         }
@@ -322,8 +328,7 @@ impl<P: Protocol> Engine<P> {
             if let Some(redirect) = self.proto.redirect(s) {
                 if let Err(message) = follow(redirect, url, head) {
                     let action = self.proto.describe(s);
-                    self.proto
-                        .fail(Some(s), Error::Protocol { action, message }, &mut self.cx);
+                    self.fail(Some(s), Error::Protocol { action, message });
                 } else {
                     self.cx.issue(Step::Op(s));
                 }
@@ -335,9 +340,9 @@ impl<P: Protocol> Engine<P> {
             Ok(()) => {}
             Err(Failure::Status) => {
                 let error = registry_error(self.proto.describe(s), status, body);
-                self.proto.fail(Some(s), error, &mut self.cx);
+                self.fail(Some(s), error);
             }
-            Err(Failure::Error(e)) => self.proto.fail(Some(s), e, &mut self.cx),
+            Err(Failure::Error(e)) => self.fail(Some(s), e),
         }
     }
 
@@ -361,14 +366,14 @@ impl<P: Protocol> Engine<P> {
         } else {
             registry_error(action, status, body)
         };
-        self.proto.fail(None, error, &mut self.cx);
+        self.fail(None, error);
     }
 
     fn on_transport_error(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
         let req = match self.cx.fail(id, &error)? {
             Ok(req) => req,
             Err(e) => {
-                self.proto.fail(None, e, &mut self.cx);
+                self.fail(None, e);
                 return Ok(());
             }
         };
@@ -383,8 +388,7 @@ impl<P: Protocol> Engine<P> {
                     self.cx.issue(Step::Ping);
                 } else if !(retryable && self.retry_ping(None, error.to_string())) {
                     let action = self.describe_ping();
-                    self.proto
-                        .fail(None, Error::Transport { action, error }, &mut self.cx);
+                    self.fail(None, Error::Transport { action, error });
                 }
             }
             Step::Op(s) => {
@@ -396,8 +400,7 @@ impl<P: Protocol> Engine<P> {
                     }
                 }
                 let action = self.proto.describe(s);
-                self.proto
-                    .fail(Some(s), Error::Transport { action, error }, &mut self.cx);
+                self.fail(Some(s), Error::Transport { action, error });
             }
         }
         Ok(())

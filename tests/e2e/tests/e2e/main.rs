@@ -19,6 +19,7 @@ mod copy_places;
 mod copy_resume;
 mod credential_routing;
 mod credentials;
+mod echoed_secrets;
 mod every_host;
 mod faults;
 mod faults_pull;

@@ -1,0 +1,234 @@
+//! Keeping secrets out of what tug shows and records. A registry or token server may echo a
+//! password, a Basic value or a token in an error, and URLs may carry user info or signed
+//! queries: [`Secrets`] blanks out an operation's own credentials and tokens from every
+//! error it ends with, and [`scrub`] takes user info and queries out of any text.
+
+use url::Url;
+
+use crate::error::Error;
+use crate::registry_error::RegistryErrors;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Secrets shorter than this are not searched for: blanking every `ab` out of a message
+/// would make it unreadable, and such a password is no secret anyway.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// A URL as it may be shown or recorded: without user info, query or fragment.
+pub fn url_shown(url: &Url) -> String {
+    let mut url = url.clone();
+    strip_user_info(&mut url);
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// Removes a URL's user info: a request never carries credentials in its URL (an HTTP
+/// client would turn them into an `Authorization` header for whatever host it names).
+pub fn strip_user_info(url: &mut Url) {
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_password(None);
+        let _ = url.set_username("");
+    }
+}
+
+/// Removes what could carry a secret from text: the user info and the query of every URL,
+/// and a `user:password@` in front of a registry name (a reference given with one).
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '>' | ')' | '`'))
+            .unwrap_or(tail.len());
+        let (url, after) = tail.split_at(end);
+        let authority_end = url.find('/').unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        out.push_str(authority.rsplit('@').next().unwrap_or(authority));
+        out.push_str(path.split(['?', '#']).next().unwrap_or(path));
+        rest = after;
+    }
+    out.push_str(rest);
+    out.split(' ')
+        .map(without_user_info)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A word of text without a `user:password@` in front of its registry name; quotes or
+/// brackets before it stay.
+fn without_user_info(word: &str) -> String {
+    let body = word.trim_start_matches(['"', '\'', '(', '<', '[', '`']);
+    let lead = &word[..word.len() - body.len()];
+    let host_part = body.split('/').next().unwrap_or(body);
+    match host_part.rfind('@') {
+        Some(at) if host_part[..at].contains(':') => format!("{lead}{}", &body[at + 1..]),
+        _ => word.to_owned(),
+    }
+}
+
+/// Secret strings to blank out of text: an operation's password, its Basic value and the
+/// tokens it was given.
+#[derive(Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} kept)", self.0.len())
+    }
+}
+
+impl Secrets {
+    /// Adds `secret` (unless it is shorter than [`MIN_SECRET_LEN`] or known already).
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() >= MIN_SECRET_LEN && !self.0.iter().any(|s| s == secret) {
+            self.0.push(secret.to_owned());
+            // The longest first: a secret inside another is blanked with it.
+            self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// Adds every secret of `other`.
+    pub fn extend(&mut self, other: &Secrets) {
+        for s in &other.0 {
+            self.add(s);
+        }
+    }
+
+    /// `text` with every secret replaced by [`MASK`].
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.0 {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// `error` with every secret blanked out of its words, those a registry sent included.
+    pub fn redact_error(&self, error: Error) -> Error {
+        if self.0.is_empty() {
+            return error;
+        }
+        let r = |s: String| self.redact(&s);
+        match error {
+            Error::Registry {
+                action,
+                status,
+                errors,
+            } => Error::Registry {
+                action: r(action),
+                status,
+                errors: self.redact_registry_errors(errors),
+            },
+            Error::Auth { message } => Error::Auth {
+                message: r(message),
+            },
+            Error::DigestMismatch {
+                what,
+                expected,
+                actual,
+            } => Error::DigestMismatch {
+                what: r(what),
+                expected,
+                actual,
+            },
+            Error::Protocol { action, message } => Error::Protocol {
+                action: r(action),
+                message: r(message),
+            },
+            Error::Transport { action, mut error } => {
+                error.message = r(error.message);
+                Error::Transport {
+                    action: r(action),
+                    error,
+                }
+            }
+            Error::InvalidInput { message } => Error::InvalidInput {
+                message: r(message),
+            },
+            other => other,
+        }
+    }
+
+    fn redact_registry_errors(&self, mut errors: RegistryErrors) -> RegistryErrors {
+        for e in &mut errors.entries {
+            e.code = self.redact(&e.code);
+            e.message = self.redact(&e.message);
+        }
+        errors.text = errors.text.map(|t| self.redact(&t));
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn scrub_removes_user_info_and_queries() {
+        assert_eq!(
+            scrub("PUT https://bob:hunter2@reg.example/v2/x/blobs/uploads/1?_state=abc&digest=sha256:1 failed"),
+            "PUT https://reg.example/v2/x/blobs/uploads/1 failed"
+        );
+        assert_eq!(scrub("bob:hunter2@reg.example/app:1"), "reg.example/app:1");
+        assert_eq!(
+            scrub("reg.example/app@sha256:abcd"),
+            "reg.example/app@sha256:abcd"
+        );
+        assert_eq!(
+            scrub(r#"invalid image reference "bob:hunter2@reg.example:5000/app:1": bad"#),
+            r#"invalid image reference "reg.example:5000/app:1": bad"#
+        );
+        assert_eq!(
+            scrub("the token server https://a:b@t.example/token?key=k answered 500"),
+            "the token server https://t.example/token answered 500"
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_user_info_or_query() {
+        let url = Url::parse("https://alice:pw@auth.example:8443/token?key=k#f").unwrap();
+        assert_eq!(url_shown(&url), "https://auth.example:8443/token");
+        let mut url = url;
+        strip_user_info(&mut url);
+        assert_eq!(url.as_str(), "https://auth.example:8443/token?key=k#f");
+    }
+
+    #[test]
+    fn every_secret_is_blanked_out_of_every_word_of_an_error() {
+        let mut secrets = Secrets::default();
+        secrets.add("S3cr3t-PW");
+        secrets.add("ab");
+        secrets.add("tok-S3cr3t-PW-long");
+        let e = Error::Registry {
+            action: "pushing".into(),
+            status: 400,
+            errors: RegistryErrors::parse(
+                br#"{"errors":[{"code":"DENIED","message":"you sent S3cr3t-PW and tok-S3cr3t-PW-long, ab"}]}"#,
+            ),
+        };
+        let shown = secrets.redact_error(e).to_string();
+        assert_eq!(
+            shown,
+            "pushing: registry answered 400: DENIED: you sent *** and ***, ab"
+        );
+        let e = Error::Auth {
+            message: "the token server answered 401: bad password S3cr3t-PW".into(),
+        };
+        assert!(!secrets.redact_error(e).to_string().contains("S3cr3t"));
+        let text = RegistryErrors::parse(b"<html>S3cr3t-PW</html>");
+        let e = Error::Registry {
+            action: "x".into(),
+            status: 500,
+            errors: text,
+        };
+        assert!(!secrets.redact_error(e).to_string().contains("S3cr3t"));
+    }
+}
