@@ -572,3 +572,34 @@ fn a_download_that_keeps_breaking_before_a_mib_more_arrives_fails_after_its_atte
     let layer = &img.plan.blobs[0].digest;
     assert_eq!(blob_requests(&run, layer).len(), 3);
 }
+
+#[test]
+fn a_manifest_naming_one_blob_with_two_sizes_fails_before_any_blob() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    publish(&mut model, &img, "v1");
+    // The layer again, with another size: only one of the two could be checked.
+    let layer = &img.plan.blobs[1];
+    let text = String::from_utf8(img.plan.manifest.bytes.clone()).unwrap();
+    let twice = text.replace(
+        "]}",
+        &format!(
+            r#",{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":4}}]}}"#,
+            layer.digest
+        ),
+    );
+    model.put_manifest("team/app", "twice", twice.as_bytes(), MANIFEST_TYPE);
+    let run = run_pull(&mut model, plan("twice"), config());
+    match &run.result {
+        Err(Error::Protocol { message, .. }) => assert_eq!(
+            message,
+            &format!(
+                "blob {} is named with two sizes, 5000 and 4 bytes",
+                layer.digest
+            )
+        ),
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+    assert_eq!(model.count("GET /v2/team/app/blobs/"), 0);
+    assert!(run.committed.is_empty());
+}

@@ -176,6 +176,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
     for ((path, probe), diff_id) in e.layers.iter().zip(probes).zip(diff_ids) {
         layers.push(classic_layer(path, probe, diff_id)?);
     }
+    repeated_layers_are_one_entry(&layers, &e.layers, config_path)?;
     let config = BlobSpec {
         digest: config_digest,
         size: config_size,
@@ -192,6 +193,31 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         layers,
         platform,
     })
+}
+
+/// A layer an image repeats is pushed once, read from its first entry: a later entry under
+/// the same digest is never read, so it must be that entry (docker save links a repeated
+/// layer to its first copy; skopeo writes it once). Another entry could hold anything.
+fn repeated_layers_are_one_entry(
+    layers: &[BlobSpec],
+    paths: &[String],
+    config_path: &str,
+) -> Result<(), ArchiveError> {
+    for (j, layer) in layers.iter().enumerate() {
+        let first = layers[..j].iter().position(|l| l.digest == layer.digest);
+        if let Some(i) = first.filter(|&i| layers[i].location != layer.location) {
+            return Err(ArchiveError::Malformed {
+                file: MANIFEST_JSON.to_owned(),
+                reason: format!(
+                    "layers {i} and {j} ({:?}, {:?}) are different entries of {} and {} bytes, \
+                     but {config_path} gives both the digest {}; a repeated layer must be one \
+                     entry (or a link to it)",
+                    paths[i], paths[j], layers[i].size, layer.size, layer.digest
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobSpec, ArchiveError> {

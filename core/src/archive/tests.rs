@@ -313,6 +313,32 @@ fn classic_save_errors_name_the_entry() {
         e => panic!("{e}"),
     }
 
+    // The config repeats layer A's diffID for a second layer that is another entry: that
+    // entry would never be read (its bytes could be anything).
+    let mut files = c.files.clone();
+    let repeated = config_for(&[sha(&c.layer_a), sha(&c.layer_a)], "app");
+    let m = json!([{"Config": "config.json", "RepoTags": ["a:1"],
+                    "Layers": [format!("{}/layer.tar", "1".repeat(64)), format!("{id2}/layer.tar")]}]);
+    set(&mut files, "config.json", repeated.clone());
+    set(&mut files, "manifest.json", serde_json::to_vec(&m).unwrap());
+    let err = resolve_tar(&tar_of(&files)).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::Malformed { file, .. } if file == "manifest.json"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!("{id2}/layer.tar")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("layers 0 and 1"), "{err}");
+    // The same repeat through a link to the first entry is one layer pushed once.
+    let id3 = "3".repeat(64);
+    let m = json!([{"Config": "config.json", "RepoTags": ["a:1"],
+                    "Layers": [format!("{}/layer.tar", "1".repeat(64)), format!("{id3}/layer.tar")]}]);
+    set(&mut files, "manifest.json", serde_json::to_vec(&m).unwrap());
+    let image = &resolve_tar(&tar_of(&files)).unwrap().images[0];
+    assert_eq!(image.layers[0], image.layers[1]);
+
     // diff_ids and Layers disagree in number.
     let mut files = c.files.clone();
     let bad_config = config_for(&[sha(&c.layer_a)], "app");

@@ -2,7 +2,7 @@
 //! earlier run left continued, each verified as its bytes arrive and committed only whole;
 //! the blob window, adaptive to the measured throughput.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::concurrency::Change;
 use crate::digest::{Digest, Hasher};
@@ -17,25 +17,37 @@ use super::step::Step;
 use super::{Phase, Pulling};
 
 impl Pulling {
-    /// Every manifest is in: queue the unique blobs the runner lacks.
-    pub(super) fn start_blobs(&mut self, cx: &mut Cx<Step>) {
+    /// Every manifest is in: queue the unique blobs the runner lacks. An error says why
+    /// the manifests cannot be right: one blob named with two sizes (only one of them can
+    /// be checked against its bytes).
+    pub(super) fn start_blobs(&mut self, cx: &mut Cx<Step>) -> Result<(), String> {
         self.phase = Phase::Blobs;
         if self.plan.manifests_only {
             self.succeed(cx);
-            return;
+            return Ok(());
         }
         let have: HashSet<&Digest> = self.plan.have.iter().collect();
-        let mut seen = HashSet::new();
+        let mut sizes: HashMap<Digest, u64> = HashMap::new();
         let mut blobs = Vec::new();
         for job in &self.manifests {
             let Some(img) = &job.fetched else { continue };
             for d in std::iter::once(&img.config).chain(&img.layers) {
-                if seen.insert(d.digest.clone()) {
-                    blobs.push(BlobDownload::new(
-                        d.digest.clone(),
-                        d.size,
-                        have.contains(&d.digest),
-                    ));
+                match sizes.get(&d.digest) {
+                    Some(&size) if size != d.size => {
+                        return Err(format!(
+                            "blob {} is named with two sizes, {size} and {} bytes",
+                            d.digest, d.size
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        sizes.insert(d.digest.clone(), d.size);
+                        blobs.push(BlobDownload::new(
+                            d.digest.clone(),
+                            d.size,
+                            have.contains(&d.digest),
+                        ));
+                    }
                 }
             }
         }
@@ -57,6 +69,7 @@ impl Pulling {
             self.event(e);
         }
         self.fill_slots(cx);
+        Ok(())
     }
 
     /// Continues blobs from the prefixes an earlier run left; a prefix as long as the blob

@@ -97,7 +97,8 @@ impl Pulling {
             }
         }
         if self.pending_manifests == 0 {
-            self.start_blobs(cx);
+            self.start_blobs(cx)
+                .map_err(|message| Error::Protocol { action, message })?;
         } else {
             self.fill_manifest_slots(cx);
         }
