@@ -140,6 +140,34 @@ fn relative_location_resolves_against_the_registry() {
 }
 
 #[test]
+fn a_location_relative_to_the_request_path_resolves_against_that_path() {
+    // `Location: <id>?_state=…` (no leading `/`): under `/v2/team/app/blobs/uploads/`
+    // after the `POST`, and next to the session's own URL after a `PATCH`.
+    let mut model = RegistryModel {
+        location_style: LocationStyle::PathRelative,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    let run = push(&mut model, &img, config());
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    for r in run
+        .requests
+        .iter()
+        .filter(|r| r.method != Method::HEAD && r.url.path() != "/v2/")
+    {
+        assert!(
+            r.url.path().starts_with("/v2/team/app/blobs/uploads/")
+                || r.url.path().starts_with("/v2/team/app/manifests/"),
+            "{} {}",
+            r.method,
+            r.url
+        );
+    }
+    assert!(model.patch_sizes.len() >= 3, "{:?}", model.patch_sizes);
+}
+
+#[test]
 fn registry_minimum_chunk_length_is_honoured() {
     let mut model = RegistryModel {
         min_chunk: Some(2000),

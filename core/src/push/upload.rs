@@ -491,9 +491,15 @@ impl Pushing {
         let raw = head
             .header("location")
             .ok_or_else(|| self.protocol(step, "the response has no Location header"))?;
-        let url = cx
-            .endpoint
-            .resolve_location(raw.trim())
+        // Relative to the URL the request went to (RFC 9110): the upload URL for the
+        // `POST`, the session's own for the rest.
+        let asked = match (step, step.blob().map(|b| &self.blobs[b].state)) {
+            (Step::Open(_), _) => cx.endpoint.uploads(&self.plan.repository),
+            (_, Some(BlobState::Uploading { location, .. })) => Ok(location.clone()),
+            _ => cx.endpoint.uploads(&self.plan.repository),
+        };
+        let url = asked
+            .and_then(|asked| asked.join(raw.trim()))
             .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
         if !is_http(&url) {
             let message = format!("unusable Location {raw:?}: not an http or https URL");

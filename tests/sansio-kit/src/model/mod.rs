@@ -33,6 +33,9 @@ pub enum LocationStyle {
     Relative,
     /// Relative, with a `_state` query parameter that must come back unchanged.
     RelativeWithState,
+    /// A relative path without a leading `/` (only the session id, with a `_state`):
+    /// resolved against the URL the request went to, `…/blobs/uploads/` or the session's.
+    PathRelative,
 }
 
 /// Settings of the model's token server.
@@ -411,6 +414,7 @@ impl RegistryModel {
             LocationStyle::Absolute => format!("http://127.0.0.1:5000{path}"),
             LocationStyle::Relative => path,
             LocationStyle::RelativeWithState => format!("{path}?_state=st%2B{id}%3D%3D"),
+            LocationStyle::PathRelative => format!("{id}?_state=st%2B{id}%3D%3D"),
         }
     }
 
