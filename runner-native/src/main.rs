@@ -93,6 +93,13 @@ fn main() -> ExitCode {
         cli::Command::Delete(args) => commands::verbs::modify::delete(args),
         cli::Command::Blob(args) => commands::verbs::blob::blob(args),
     };
+    // Output that could not be written (a full disk, not a closed pipe) fails the command.
+    let result = result.and_then(|()| match output::stdout_failure() {
+        Some(e) => Err(exit_code::CliError::Input(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        None => Ok(()),
+    });
     match result {
         Ok(()) => ExitCode::from(exit_code::OK as u8),
         Err(e) => {

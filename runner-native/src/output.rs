@@ -6,6 +6,7 @@
 use std::fmt::Display;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// One of the two streams tug prints on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub enum Stream {
 
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 static STDERR_GONE: AtomicBool = AtomicBool::new(false);
+/// Why standard output failed, when not because its reader went away (a full disk, an
+/// I/O error): what was to be written is lost, so the command fails ([`stdout_failure`]).
+static STDOUT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 impl Stream {
     fn gone(self) -> &'static AtomicBool {
@@ -38,8 +42,12 @@ impl Stream {
             }
             Stream::Stderr => io::stderr().lock().write_all(bytes),
         };
-        if written.is_err() {
+        if let Err(e) = written {
             self.gone().store(true, Ordering::Relaxed);
+            if self == Stream::Stdout && e.kind() != io::ErrorKind::BrokenPipe {
+                let mut failure = STDOUT_FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+                failure.get_or_insert_with(|| e.to_string());
+            }
         }
     }
 
@@ -57,6 +65,15 @@ impl Stream {
     pub fn writer(self) -> Writer {
         Writer(self)
     }
+}
+
+/// Why writing to standard output failed, other than its reader going away (a closed
+/// pipe only drops what is shown; a full disk loses what was asked for).
+pub fn stdout_failure() -> Option<String> {
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// A line on standard output (what a command produces).

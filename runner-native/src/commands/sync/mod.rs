@@ -16,6 +16,7 @@ use tug_core::sync::{
     parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, SyncSpec,
     TagFilter,
 };
+use tug_core::terminal_safe::terminal_safe;
 use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
 
 mod check;
@@ -339,9 +340,11 @@ fn list(
 /// One image's line: the outcome, then where from and where to; a failure's reason on
 /// standard error.
 fn show(e: &Entry) {
-    outln!("{:<8} {} -> {}", e.outcome.name(), e.source, e.target);
+    // References hold tags a registry listed: one entry stays one line.
+    let (source, target) = (terminal_safe(&e.source), terminal_safe(&e.target));
+    outln!("{:<8} {source} -> {target}", e.outcome.name());
     if let ImageOutcome::Failed { error } = &e.outcome {
-        errln!("tug: {}: {error}", e.source);
+        errln!("tug: {source}: {}", terminal_safe(&error.to_string()));
     }
 }
 

@@ -4,10 +4,12 @@
 use std::time::Instant as Clock;
 
 use tug_core::listing::{ListKind, ListPlan, Listing};
+use tug_core::terminal_safe::terminal_safe;
 use tug_core::{Instant, Reference};
 
 use crate::cli::verbs::{CatalogArgs, LsArgs, ReachArgs};
 use crate::exit_code::CliError;
+
 use crate::output::outln;
 
 pub fn ls(args: LsArgs) -> Result<(), CliError> {
@@ -32,8 +34,9 @@ pub fn ls(args: LsArgs) -> Result<(), CliError> {
             serde_json::json!({"name": name, "tags": listed.items})
         );
     } else {
+        // One tag per line, whatever a registry puts in one.
         for tag in listed.items {
-            outln!("{tag}");
+            outln!("{}", terminal_safe(&tag));
         }
     }
     Ok(())
@@ -58,7 +61,7 @@ pub fn catalog(args: CatalogArgs) -> Result<(), CliError> {
         outln!("{}", serde_json::json!({"repositories": listed.items}));
     } else {
         for repo in listed.items {
-            outln!("{repo}");
+            outln!("{}", terminal_safe(&repo));
         }
     }
     Ok(())

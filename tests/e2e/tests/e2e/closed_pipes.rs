@@ -278,3 +278,40 @@ fn is_tar(path: &Path) -> bool {
         .entries()
         .is_ok_and(|mut e| e.next().is_some_and(|e| e.is_ok()))
 }
+
+/// Output written to a full disk (`> /dev/full`) is lost, unlike output nobody reads any
+/// more: the command fails with exit 3 and says so, as crane and skopeo do.
+#[test]
+fn output_lost_to_a_full_disk_fails_the_command() {
+    let env = Env::new();
+    let registry = Registry::plain();
+    let (layout, fixture) = layout(&env, 5);
+    env.tug()
+        .timeout(HANG)
+        .args(["push", "--progress", "plain"])
+        .arg(&layout)
+        .arg(registry.image("pipes/full:v1"))
+        .run()
+        .assert_success();
+    let blob = format!("pipes/full@{}", fixture.config_digest);
+    for args in [
+        vec!["blob".to_owned(), registry.image(&blob)],
+        vec!["manifest".to_owned(), registry.image("pipes/full:v1")],
+        vec!["ls".to_owned(), registry.image("pipes/full")],
+    ] {
+        let out = env
+            .tug()
+            .timeout(HANG)
+            .args(&args)
+            .command()
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -147,3 +147,33 @@ fn tags_in_a_tar_are_shown_escaped() {
     assert_no_control_bytes(&out);
     let _ = fs::remove_dir_all(&state);
 }
+
+#[test]
+fn a_listed_tag_or_repository_is_one_line_whatever_it_holds() {
+    let env = Env::new();
+    let server = HostileServer::start(|r| {
+        if r.path() == "/v2/" {
+            return Reply::body(200, "application/json", "{}");
+        }
+        let body = if r.path().ends_with("/tags/list") {
+            serde_json::json!({"name": "team/app", "tags": ["v1", "nl\nfake-tag", FAKE_SUCCESS]})
+        } else {
+            serde_json::json!({"repositories": ["team/app", "nl\nfake-repo"]})
+        };
+        Reply::body(200, "application/json", body.to_string())
+    });
+    for (verb, target, fake) in [
+        ("ls", format!("{}/team/app", server.host()), "fake-tag"),
+        ("catalog", server.host(), "fake-repo"),
+    ] {
+        let out = env
+            .tug()
+            .args([verb, "--plain-http", &target])
+            .run()
+            .assert_success();
+        assert_no_control_bytes(&out);
+        let lines: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
+        assert!(lines.contains(&format!("nl\\x0a{fake}")), "{out}");
+        assert!(!lines.iter().any(|l| l == fake), "{out}");
+    }
+}
