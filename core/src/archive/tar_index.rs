@@ -267,10 +267,10 @@ impl TarIndexer {
                 let left = self.total_len.saturating_sub(offset);
                 if left < BLOCK {
                     if offset == 0 {
-                        return Err(ArchiveError::NotATar {
-                            reason: format!(
-                                "the file is only {left} bytes, shorter than one tar header"
-                            ),
+                        // All there is: a compressed tar can be that small.
+                        return Ok(IndexStep::Read {
+                            offset,
+                            len: left as usize,
                         });
                     }
                     return Err(ArchiveError::Truncated {
@@ -315,6 +315,17 @@ impl TarIndexer {
 
     fn handle_read_inner(&mut self, offset: u64, data: &[u8]) -> Result<(), ArchiveError> {
         match &self.state {
+            State::Header { offset: 0 } if offset == 0 && self.total_len < BLOCK => {
+                let left = self.total_len;
+                Err(match sniff(data) {
+                    Compression::None => ArchiveError::NotATar {
+                        reason: format!(
+                            "the file is only {left} bytes, shorter than one tar header"
+                        ),
+                    },
+                    compression => ArchiveError::CompressedTar { compression },
+                })
+            }
             State::Header { offset: want } if *want == offset => {
                 let block: &[u8; 512] = data
                     .get(..BLOCK_LEN)
@@ -638,6 +649,13 @@ mod tests {
         assert!(matches!(err, ArchiveError::NotATar { .. }), "{err}");
         let err = index_bytes(&[b'x'; 2048]).unwrap_err();
         assert!(matches!(err, ArchiveError::NotATar { .. }), "{err}");
+        // A compressed tar smaller than one tar header (an image with no layers).
+        for small in [&[0x1f, 0x8b, 8, 0, 1, 2][..], &[0x28, 0xb5, 0x2f, 0xfd, 9]] {
+            let err = index_bytes(small).unwrap_err();
+            assert!(matches!(err, ArchiveError::CompressedTar { .. }), "{err}");
+        }
+        let err = index_bytes(b"tiny").unwrap_err();
+        assert!(err.to_string().contains("only 4 bytes"), "{err}");
         let mut gz = vec![0x1f, 0x8b, 8, 0];
         gz.resize(1024, 7);
         let err = index_bytes(&gz).unwrap_err();
