@@ -54,7 +54,12 @@ pub struct DigestParseError {
 impl Digest {
     /// The SHA-256 digest of `bytes`.
     pub fn sha256_of(bytes: &[u8]) -> Digest {
-        let mut h = Hasher::new(Algorithm::Sha256);
+        Digest::of(Algorithm::Sha256, bytes)
+    }
+
+    /// The digest of `bytes` by `algorithm`.
+    pub fn of(algorithm: Algorithm, bytes: &[u8]) -> Digest {
+        let mut h = Hasher::new(algorithm);
         h.update(bytes);
         h.finish()
     }

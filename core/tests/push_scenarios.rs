@@ -1105,3 +1105,25 @@ fn a_registry_that_keeps_losing_the_session_fails_the_blob_after_its_attempts() 
     assert!(posts <= attempts + 1, "{posts} sessions opened");
     assert!(model.manifests.is_empty(), "no manifest without its blobs");
 }
+
+#[test]
+fn a_manifest_named_by_its_sha512_is_checked_by_sha512() {
+    let mut model = RegistryModel::default();
+    let mut img = image(&[300, 2500]);
+    let sha512 = Digest::of(
+        tug_core::digest::Algorithm::Sha512,
+        &img.plan.manifest.bytes,
+    );
+    img.plan.manifest.digest = sha512.clone();
+    let report = push(&mut model, &img, config())
+        .result
+        .expect("push succeeds");
+    assert_eq!(report.manifest_digest, sha512);
+    // Bytes that are not the manifest fail, whatever the algorithm.
+    let mut bad = image(&[300, 2500]);
+    bad.plan.manifest.digest = Digest::of(tug_core::digest::Algorithm::Sha512, b"other");
+    let err = push(&mut RegistryModel::default(), &bad, config())
+        .result
+        .unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+}

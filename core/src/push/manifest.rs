@@ -35,7 +35,7 @@ impl Pushing {
             }
         }
         for m in self.plan.children.iter().chain([m]) {
-            let actual = crate::Digest::sha256_of(&m.bytes);
+            let actual = crate::Digest::of(m.digest.algorithm(), &m.bytes);
             if actual != m.digest {
                 return Err(Error::DigestMismatch {
                     what: "manifest".into(),
@@ -58,7 +58,15 @@ impl Pushing {
         }
         let expected = self.manifest(n).digest.clone();
         if let Some(reported) = head.header("docker-content-digest") {
-            if reported.trim() != expected.to_string() {
+            // A registry may name a manifest by another algorithm (sha256 for one pushed by
+            // its sha512): then the bytes sent must hash to that.
+            let other = match reported.trim().parse::<crate::Digest>() {
+                Ok(d) if d.algorithm() != expected.algorithm() => {
+                    Some(d.clone() == crate::Digest::of(d.algorithm(), &self.manifest(n).bytes))
+                }
+                _ => None,
+            };
+            if other != Some(true) && reported.trim() != expected.to_string() {
                 let msg = format!("it stored the manifest {expected} as {reported:?}");
                 return Err(self.protocol(Step::Manifest(n), &msg));
             }
