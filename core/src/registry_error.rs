@@ -42,6 +42,17 @@ impl RegistryErrors {
                 };
             }
         }
+        // Bytes that are not text (a blob sent where an error was expected) are described,
+        // never shown.
+        let head = &body[..body.len().min(512)];
+        let binary = head.contains(&0)
+            || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
+        if binary {
+            return RegistryErrors {
+                entries: Vec::new(),
+                text: Some(format!("a body of {} bytes that is not text", body.len())),
+            };
+        }
         let text: String = String::from_utf8_lossy(body)
             .chars()
             .filter(|c| !c.is_control() || *c == ' ')
@@ -86,6 +97,17 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_body_that_is_not_text_is_described_not_shown() {
+        let mut blob = b"big.bin\x000000644\x00".to_vec();
+        blob.extend((0..2000u32).map(|i| (i * 7) as u8));
+        let e = RegistryErrors::parse(&blob);
+        assert_eq!(e.to_string(), "a body of 2016 bytes that is not text");
+        // Text cut inside a character at the excerpt's end is still text.
+        let text = "é".repeat(300);
+        assert!(RegistryErrors::parse(text.as_bytes()).to_string().starts_with("éé"));
+    }
 
     #[test]
     fn standard_envelope() {
