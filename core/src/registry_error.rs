@@ -45,8 +45,8 @@ impl RegistryErrors {
         // Bytes that are not text (a blob sent where an error was expected) are described,
         // never shown.
         let head = &body[..body.len().min(512)];
-        let binary = head.contains(&0)
-            || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
+        let binary =
+            head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
         if binary {
             return RegistryErrors {
                 entries: Vec::new(),
@@ -106,7 +106,9 @@ mod tests {
         assert_eq!(e.to_string(), "a body of 2016 bytes that is not text");
         // Text cut inside a character at the excerpt's end is still text.
         let text = "é".repeat(300);
-        assert!(RegistryErrors::parse(text.as_bytes()).to_string().starts_with("éé"));
+        assert!(RegistryErrors::parse(text.as_bytes())
+            .to_string()
+            .starts_with("éé"));
     }
 
     #[test]

@@ -4,14 +4,26 @@
 use url::Url;
 
 /// The target of the `rel="next"` link in a `Link` header value, resolved against `base`
-/// (the URL of the page that carried it); `None` when there is none or it is not an
-/// `http(s)` URL.
-pub(crate) fn next_page(value: &str, base: &Url) -> Option<Url> {
-    let target = links(value)
+/// (the URL of the page that carried it); `None` when there is none. A next link that is
+/// not an `http(s)` URL is an error: the listing would end early, and look whole.
+pub(crate) fn next_page(value: &str, base: &Url) -> Result<Option<Url>, String> {
+    let Some(target) = links(value)
         .find(|(_, params)| is_next(params))
-        .map(|(target, _)| target)?;
-    let url = base.join(target.trim()).ok()?;
-    crate::endpoint::is_http(&url).then_some(url)
+        .map(|(target, _)| target)
+    else {
+        return Ok(None);
+    };
+    let unusable = |why: String| {
+        let shown = crate::terminal_safe::terminal_safe(target).into_owned();
+        format!("its next-page link {shown:?} is unusable: {why}")
+    };
+    let url = base
+        .join(target.trim())
+        .map_err(|e| unusable(e.to_string()))?;
+    if !crate::endpoint::is_http(&url) {
+        return Err(unusable("not an http or https URL".into()));
+    }
+    Ok(Some(url))
 }
 
 /// The `(target, parameters)` of each link in a header value: `<target>; params, <…>; …`.
@@ -64,7 +76,7 @@ mod tests {
             &base(),
         );
         assert_eq!(
-            next.unwrap().as_str(),
+            next.unwrap().unwrap().as_str(),
             "https://r.example:5000/v2/team/app/tags/list?last=t07&n=7"
         );
     }
@@ -76,7 +88,7 @@ mod tests {
             &base(),
         );
         assert_eq!(
-            next.unwrap().as_str(),
+            next.unwrap().unwrap().as_str(),
             "http://other.example/v2/team/app/tags/list?last=b"
         );
     }
@@ -85,16 +97,20 @@ mod tests {
     fn only_the_next_relation_counts() {
         let v = r#"</first?a=1,2>; rel="first", </v2/x?last=a;b>; title="x"; REL="prev next""#;
         assert_eq!(
-            next_page(v, &base()).unwrap().as_str(),
+            next_page(v, &base()).unwrap().unwrap().as_str(),
             "https://r.example:5000/v2/x?last=a;b"
         );
-        assert!(next_page(r#"</v2/x>; rel="prev""#, &base()).is_none());
-        assert!(next_page("", &base()).is_none());
-        assert!(next_page("garbage <unclosed", &base()).is_none());
+        assert_eq!(next_page(r#"</v2/x>; rel="prev""#, &base()), Ok(None));
+        assert_eq!(next_page("", &base()), Ok(None));
+        assert_eq!(next_page("garbage <unclosed", &base()), Ok(None));
     }
 
     #[test]
-    fn non_http_targets_are_refused() {
-        assert!(next_page(r#"<file:///etc/passwd>; rel="next""#, &base()).is_none());
+    fn non_http_targets_are_errors_not_an_end() {
+        let err = next_page(r#"<file:///etc/passwd>; rel="next""#, &base()).unwrap_err();
+        assert!(
+            err.contains("file:///etc/passwd") && err.contains("not an http"),
+            "{err}"
+        );
     }
 }

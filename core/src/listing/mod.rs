@@ -241,10 +241,10 @@ impl Protocol for Pages {
         };
         self.take_page(asked.as_ref(), response.body)
             .map_err(protocol)?;
-        let next = asked.as_ref().and_then(|base| {
-            let value = response.head.header("link")?;
-            link::next_page(value, base)
-        });
+        let next = match (asked.as_ref(), response.head.header("link")) {
+            (Some(base), Some(value)) => link::next_page(value, base).map_err(protocol)?,
+            _ => None,
+        };
         let Some(next) = next else {
             let listed = std::mem::replace(
                 &mut self.listed,

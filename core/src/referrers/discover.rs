@@ -165,7 +165,8 @@ impl Calls {
         self.by_subject.extend(page);
         // A registry may answer in pages, the next one named by `Link`.
         let next = match (head.header("link"), &self.api_asked) {
-            (Some(link), Some(asked)) => crate::listing::link::next_page(link, asked),
+            (Some(link), Some(asked)) => crate::listing::link::next_page(link, asked)
+                .map_err(|m| self.protocol(Call::Api, m))?,
             _ => None,
         };
         if let Some(next) = next {
