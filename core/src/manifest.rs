@@ -92,6 +92,23 @@ pub fn platforms_of(entries: &[Descriptor]) -> Vec<String> {
         .collect()
 }
 
+/// The platforms of an index's entries for a message: the first [`PLATFORMS_SHOWN`], then
+/// how many more (an index may list thousands).
+pub fn platforms_listed(entries: &[Descriptor]) -> String {
+    list_some(&platforms_of(entries))
+}
+
+/// The most platforms [`platforms_listed`] names.
+pub const PLATFORMS_SHOWN: usize = 20;
+
+fn list_some(all: &[String]) -> String {
+    let shown = all[..all.len().min(PLATFORMS_SHOWN)].join(", ");
+    match all.len().saturating_sub(PLATFORMS_SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 /// Whether a media type names an index or manifest list.
 pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
@@ -179,6 +196,15 @@ fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Des
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_long_platform_list_is_cut_with_a_count() {
+        let many: Vec<String> = (0..25).map(|i| format!("linux/arch{i}")).collect();
+        let listed = list_some(&many);
+        assert!(listed.starts_with("linux/arch0, linux/arch1"), "{listed}");
+        assert!(listed.ends_with("linux/arch19 and 5 more"), "{listed}");
+        assert_eq!(list_some(&many[..2]), "linux/arch0, linux/arch1");
+    }
+
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;

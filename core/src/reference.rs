@@ -24,6 +24,15 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
+/// `repository:tag`, or `repository@digest` when `reference` is a digest: how a
+/// repository and the tag or digest a request names are shown.
+pub fn named(repository: &str, reference: &str) -> String {
+    match reference.parse::<Digest>() {
+        Ok(_) => format!("{repository}@{reference}"),
+        Err(_) => format!("{repository}:{reference}"),
+    }
+}
+
 /// Why a text is not a valid image reference.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {input:?}: {reason}")]
@@ -256,6 +265,13 @@ impl fmt::Display for Reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_digest_is_named_after_an_at_sign_and_a_tag_after_a_colon() {
+        let d = "sha256:".to_owned() + &"a".repeat(64);
+        assert_eq!(named("team/app", &d), format!("team/app@{d}"));
+        assert_eq!(named("team/app", "v1"), "team/app:v1");
+    }
+
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;

@@ -79,7 +79,7 @@ impl SaveImage {
                 reason: format!(
                     "{digest} is a multi-platform index ({}), and a docker-archive holds one \
                      platform: choose one",
-                    manifest::platforms_of(&manifests).join(", ")
+                    manifest::platforms_listed(&manifests)
                 ),
             }),
         }

@@ -62,7 +62,7 @@ pub fn choose_export(
         Some(child) => Ok(ExportChoice::Platform(child.clone())),
         None => Err(ExportRefusal::Input(format!(
             "{name} has no image for platform {platform}; it has: {}",
-            listed.join(", ")
+            manifest::platforms_listed(&children)
         ))),
     }
 }

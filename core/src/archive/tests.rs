@@ -1083,7 +1083,14 @@ fn runner_misuse_is_reported_without_losing_state() {
 #[test]
 fn errors_are_sticky_and_done_is_final() {
     let mut r = SourceResolver::for_tar(10);
+    // Ten bytes: all of them are read (a compressed tar may be that small), then refused.
+    assert!(matches!(
+        r.poll().unwrap(),
+        ResolveStep::ReadAt { offset: 0, len: 10 }
+    ));
+    let _ = r.handle_read_at(0, b"0123456789");
     let first = r.poll().unwrap_err();
+    assert!(first.to_string().contains("only 10 bytes"), "{first}");
     assert_eq!(r.poll().unwrap_err(), first);
 
     let (layout, _, _, _) = one_image_layout();

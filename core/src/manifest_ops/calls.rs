@@ -113,10 +113,9 @@ impl Calls {
                 let Some(entry) = manifest::entry_for(&manifests, &platform) else {
                     return Err(Error::InvalidInput {
                         message: format!(
-                            "{}:{} has no manifest for platform {platform}; it has: {}",
-                            self.plan.repository,
-                            self.plan.reference,
-                            manifest::platforms_of(&manifests).join(", ")
+                            "{} has no manifest for platform {platform}; it has: {}",
+                            crate::reference::named(&self.plan.repository, &self.plan.reference),
+                            manifest::platforms_listed(&manifests)
                         ),
                     });
                 };
@@ -138,7 +137,7 @@ impl Calls {
             }
             ManifestAction::Delete => {
                 self.outputs.push(Output::Resolved {
-                    reference: format!("{}:{}", self.plan.repository, self.plan.reference),
+                    reference: crate::reference::named(&self.plan.repository, &self.plan.reference),
                     digest: digest.clone(),
                 });
                 self.target = Some(digest);
@@ -175,12 +174,14 @@ impl Protocol for Calls {
         let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string).unwrap_or_default();
         match call {
             Call::Root => format!(
-                "fetching manifest {}/{repo}:{reference}",
-                self.plan.registry
+                "fetching manifest {}/{}",
+                self.plan.registry,
+                crate::reference::named(repo, reference)
             ),
             Call::Child => format!("fetching manifest {} of {repo}", digest(&self.child)),
             Call::Put(n) => format!(
-                "tagging {repo}:{reference} as {}",
+                "tagging {} as {}",
+                crate::reference::named(repo, reference),
                 self.tags().get(n).map(String::as_str).unwrap_or("")
             ),
             Call::Delete => format!("deleting manifest {} of {repo}", digest(&self.target)),

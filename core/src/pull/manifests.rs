@@ -136,13 +136,11 @@ impl Pulling {
                     vec![e]
                 }
                 None => {
-                    let available = manifest::platforms_of(&entries);
                     return Err(Error::InvalidInput {
                         message: format!(
-                            "{}:{} has no image for platform {want}; it has: {}",
-                            self.plan.repository,
-                            self.plan.reference,
-                            available.join(", ")
+                            "{} has no image for platform {want}; it has: {}",
+                            crate::reference::named(&self.plan.repository, &self.plan.reference),
+                            manifest::platforms_listed(&entries)
                         ),
                     });
                 }

@@ -176,8 +176,9 @@ impl Protocol for Pulling {
     fn describe(&self, step: Step) -> String {
         match step {
             Step::Manifest(m) => format!(
-                "fetching manifest {}/{}:{}",
-                self.plan.registry, self.plan.repository, self.manifests[m].reference
+                "fetching manifest {}/{}",
+                self.plan.registry,
+                crate::reference::named(&self.plan.repository, &self.manifests[m].reference)
             ),
             Step::Blob(b) => format!("downloading blob {}", self.blobs[b].digest),
         }

@@ -28,8 +28,9 @@ impl Pushing {
                     child.digest, self.plan.registry, self.plan.repository
                 ),
                 None => format!(
-                    "pushing manifest to {}/{}:{}",
-                    self.plan.registry, self.plan.repository, self.plan.reference
+                    "pushing manifest to {}/{}",
+                    self.plan.registry,
+                    crate::reference::named(&self.plan.repository, &self.plan.reference)
                 ),
             },
         }
