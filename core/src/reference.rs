@@ -89,6 +89,22 @@ impl Reference {
         }
     }
 
+    /// Whether this reference can be written to (a push's or copy's target): it names a tag
+    /// or a digest, not both. With both, a push would check the digest and leave the tag
+    /// unset (skopeo refuses such a target too).
+    pub fn check_target(&self) -> Result<(), ReferenceError> {
+        match (&self.tag, &self.digest) {
+            (Some(tag), Some(_)) => Err(ReferenceError {
+                input: crate::redact::scrub(&self.to_string()),
+                part: ReferencePart::Tag,
+                reason: format!(
+                    "a target names a tag or a digest, not both (the tag {tag:?} would not be set)"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// This reference with its tag made explicit: [`DEFAULT_TAG`] when it names neither a
     /// tag nor a digest (the manifest a push or pull of it uses).
     pub fn with_default_tag(&self) -> Reference {
@@ -265,6 +281,18 @@ impl fmt::Display for Reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_target_names_a_tag_or_a_digest_not_both() {
+        let d = "sha256:".to_owned() + &"b".repeat(64);
+        let both: Reference = format!("reg.example/app:v1@{d}").parse().unwrap();
+        let err = both.check_target().unwrap_err();
+        assert_eq!(err.part, ReferencePart::Tag);
+        assert!(err.to_string().contains("not both"), "{err}");
+        for ok in [format!("reg.example/app@{d}"), "reg.example/app:v1".into()] {
+            ok.parse::<Reference>().unwrap().check_target().unwrap();
+        }
+    }
+
     #[test]
     fn a_digest_is_named_after_an_at_sign_and_a_tag_after_a_colon() {
         let d = "sha256:".to_owned() + &"a".repeat(64);

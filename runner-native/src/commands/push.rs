@@ -33,6 +33,7 @@ use crate::upload_state::UploadState;
 pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
     let target = Reference::parse_registry(&args.target)
+        .and_then(|t| t.check_target().map(|()| t))
         .map_err(|e| CliError::Usage(format!("target: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.upload);

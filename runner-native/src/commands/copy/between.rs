@@ -32,15 +32,16 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
     let parse = |text: &str, what: &str| {
         place::parse(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
     };
-    Ok(
-        match (
-            parse(&args.source, "source")?,
-            parse(&args.target, "target")?,
-        ) {
-            (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
-            (s, d) => Route::Places(s, d),
-        },
-    )
+    let source = parse(&args.source, "source")?;
+    let target = parse(&args.target, "target")?;
+    if let Place::Registry(t) = &target {
+        t.check_target()
+            .map_err(|e| CliError::Usage(format!("target: {e}")))?;
+    }
+    Ok(match (source, target) {
+        (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
+        (s, d) => Route::Places(s, d),
+    })
 }
 
 /// Copies from `src` to `dst`, neither pair being two registries.

@@ -225,3 +225,18 @@ fn a_chunk_size_of_zero_is_refused() {
         .assert_code(2);
     assert!(out.stderr_str().contains("--chunk-size"), "{out}");
 }
+
+/// A target with a tag and a digest would leave the tag unset: refused before anything is
+/// read or sent, for a push and for a copy (skopeo refuses it too).
+#[test]
+fn a_target_with_a_tag_and_a_digest_is_refused() {
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let target = format!("127.0.0.1:1/a/b:t@{digest}");
+    for args in [
+        vec!["push", "missing.tar", &target],
+        vec!["copy", "127.0.0.1:1/a/src:1", &target],
+    ] {
+        let out = Tug::new().args(&args).run().assert_code(2);
+        assert!(out.stderr_str().contains("not both"), "{out}");
+    }
+}
