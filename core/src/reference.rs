@@ -238,29 +238,59 @@ fn validate_registry(registry: &str) -> Result<(), &'static str> {
         && registry
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    if ok {
-        Ok(())
-    } else {
-        Err("registry host has invalid characters")
+    if !ok {
+        return Err("registry host has invalid characters");
+    }
+    // `host`, `host:port`, `[v6]` or `[v6]:port`.
+    let (host, port) = match registry.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, after)) if !v6.is_empty() => match after {
+                "" => (v6, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (v6, Some(port)),
+                    None => return Err("registry host has text after its ']'"),
+                },
+            },
+            _ => return Err("registry host has an unclosed '['"),
+        },
+        None => match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("registry host is empty");
+    }
+    match port.map(str::parse::<u16>) {
+        Some(Ok(0) | Err(_)) => Err("registry port must be a number from 1 to 65535"),
+        _ => Ok(()),
     }
 }
 
+/// The most characters a repository name may have (the distribution spec's limit).
+const MAX_REPOSITORY_LEN: usize = 255;
+
 fn validate_repository(repo: &str) -> Result<(), &'static str> {
     const MSG: &str = "repository must be lowercase path components of [a-z0-9] separated by '.', '_', '__', '-' or '/'";
-    if repo.is_empty() || repo.len() > 255 {
+    if repo.len() > MAX_REPOSITORY_LEN {
+        return Err("repository is longer than 255 characters");
+    }
+    if repo.is_empty() {
         return Err(MSG);
     }
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     for component in repo.split('/') {
         let bytes = component.as_bytes();
-        let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-        if bytes.is_empty() || !alnum(&bytes[0]) || !alnum(&bytes[bytes.len() - 1]) {
+        if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
             return Err(MSG);
         }
-        if !bytes
-            .iter()
-            .all(|b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
-        {
-            return Err(MSG);
+        // Between alphanumerics: one of `.`, `_`, `__`, or dashes.
+        for separator in component.split(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            let ok =
+                matches!(separator, "" | "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+            if !ok {
+                return Err(MSG);
+            }
         }
     }
     Ok(())
@@ -281,6 +311,38 @@ impl fmt::Display for Reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn separators_and_ports_follow_the_grammar() {
+        for bad in [
+            "r.example/a___b:1",
+            "r.example/a..b",
+            "r.example/a._b",
+            "r.example/a_-b",
+        ] {
+            let err = bad.parse::<Reference>().unwrap_err();
+            assert_eq!(err.part, ReferencePart::Repository, "{bad}");
+        }
+        for good in ["r.example/a__b", "r.example/a---b", "r.example/a.b_c-d/e"] {
+            good.parse::<Reference>().unwrap();
+        }
+        let long = format!("r.example/{}", "a".repeat(256));
+        let err = long.parse::<Reference>().unwrap_err();
+        assert!(err.reason.contains("longer than 255"), "{err}");
+        for bad in [
+            "127.0.0.1:99999/a",
+            "127.0.0.1:0/a",
+            "127.0.0.1:x/a",
+            "[::1/a",
+            "[]:5/a",
+        ] {
+            let err = bad.parse::<Reference>().unwrap_err();
+            assert_eq!(err.part, ReferencePart::Registry, "{bad}: {err}");
+        }
+        for good in ["[::1]:5000/a", "[::1]/a", "localhost:65535/a"] {
+            good.parse::<Reference>().unwrap();
+        }
+    }
+
     #[test]
     fn a_target_names_a_tag_or_a_digest_not_both() {
         let d = "sha256:".to_owned() + &"b".repeat(64);
