@@ -337,6 +337,7 @@ impl ResultArgs {
     /// `-q` turns progress off, whatever the config file, environment or `--progress` said.
     pub fn apply(&self, settings: &mut crate::config::Settings) {
         if self.quiet {
+            crate::output::set_quiet();
             settings.progress = crate::config::Setting {
                 value: crate::progress::ProgressMode::None,
                 origin: crate::config::Origin::Flag("--quiet"),

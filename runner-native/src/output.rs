@@ -86,6 +86,22 @@ pub fn err(line: impl Display) {
     Stream::Stderr.line(line);
 }
 
+/// `-q`: notes (retries, the plain-HTTP fallback, what a tag resolved to) are not shown;
+/// errors and the result are.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Turns notes off for the rest of the run (`-q`).
+pub fn set_quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
+/// A note on standard error: a line for people that `-q` silences.
+pub fn note(line: impl Display) {
+    if !QUIET.load(Ordering::Relaxed) {
+        Stream::Stderr.line(line);
+    }
+}
+
 /// `println!` through [`out`].
 macro_rules! outln {
     () => { $crate::output::out("") };
@@ -97,7 +113,12 @@ macro_rules! errln {
     ($($arg:tt)*) => { $crate::output::err(format_args!($($arg)*)) };
 }
 
-pub(crate) use {errln, outln};
+/// `eprintln!` through [`note`]: silenced by `-q`.
+macro_rules! noteln {
+    ($($arg:tt)*) => { $crate::output::note(format_args!($($arg)*)) };
+}
+
+pub(crate) use {errln, noteln, outln};
 
 /// A [`Write`] onto a [`Stream`]: every write succeeds, whether or not the stream is still
 /// there.

@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
-use crate::output::errln;
+use crate::output::noteln;
 use crate::transport::{NoBodies, Transport};
 
 /// `text` as an image reference, `docker://` allowed.
@@ -92,7 +92,7 @@ async fn run_reading_async<O: Operation, R>(
             match output {
                 Output::Send(req) => io.send(req),
                 Output::Abort(id) => io.abort(id),
-                Output::Retrying(r) => errln!(
+                Output::Retrying(r) => noteln!(
                     "{}: retrying (attempt {}) in {:.1}s: {}",
                     r.what,
                     r.attempt,
@@ -100,9 +100,9 @@ async fn run_reading_async<O: Operation, R>(
                     r.reason
                 ),
                 Output::PlainHttpFallback { host } => {
-                    errln!("{host} does not speak TLS: using plain HTTP")
+                    noteln!("{host} does not speak TLS: using plain HTTP")
                 }
-                Output::Resolved { reference, digest } => errln!("{reference} is {digest}"),
+                Output::Resolved { reference, digest } => noteln!("{reference} is {digest}"),
                 Output::Data(bytes) => {
                     if let Err(e) = on_data(&bytes) {
                         op.cancel();

@@ -326,3 +326,27 @@ fn a_copy_from_a_file_prints_the_pinned_reference_and_writes_the_digest() {
     assert!(refused.stderr_str().contains("--digestfile"), "{refused}");
     assert!(!dir.path().join("never").exists());
 }
+
+/// `-q` leaves standard error to errors: a copy between loopback registries that fall back
+/// to plain HTTP (no `--plain-http`) says nothing about it.
+#[test]
+fn a_quiet_copy_says_nothing_but_its_result() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(146).layer(9_000), "v1");
+    Tug::new()
+        .args(["push", "-q", "--plain-http"])
+        .arg(&layout)
+        .arg(registry.image("conv/quiet:v1"))
+        .run()
+        .assert_success();
+    let out = Tug::new()
+        .args(["copy", "-q"])
+        .arg(registry.image("conv/quiet:v1"))
+        .arg(registry.image("conv/quiet-copy:v1"))
+        .run()
+        .assert_success();
+    assert_eq!(out.stderr_str(), "", "{out}");
+    assert!(only_line(&out).starts_with(&registry.image("conv/quiet-copy@sha256:")));
+}
