@@ -17,6 +17,7 @@ use crate::transport::{NoBodies, Transport};
 /// The registry host from what the user typed (`https://host/`, `host:port`, `docker.io`).
 fn host(registry: &str) -> String {
     let r = registry
+        .trim_start_matches(tug_core::reference::DOCKER_PREFIX)
         .trim_start_matches("https://")
         .trim_start_matches("http://");
     r.split('/').next().unwrap_or(r).to_owned()
@@ -71,4 +72,22 @@ pub fn logout(args: LogoutArgs) -> Result<(), CliError> {
         errln!("No credentials were kept for {registry}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host;
+
+    #[test]
+    fn a_registry_is_taken_as_docker_takes_it_or_with_skopeo_s_prefix() {
+        for given in [
+            "r.example:5000",
+            "docker://r.example:5000",
+            "https://r.example:5000/v2/",
+            "http://r.example:5000",
+            "r.example:5000/team/app",
+        ] {
+            assert_eq!(host(given), "r.example:5000", "{given}");
+        }
+    }
 }
