@@ -272,7 +272,7 @@ impl Auth {
         let Some(creds) = &self.credentials else {
             return Err(Error::Auth {
                 message: format!(
-                    "the registry {} requires authentication; give credentials with -u/--username and --password-stdin, or TUG_USERNAME/TUG_PASSWORD",
+                    "the registry {} requires authentication, and {NO_CREDENTIALS}",
                     self.host
                 ),
             });
@@ -420,9 +420,9 @@ impl Auth {
         if status != 200 {
             let errors = RegistryErrors::parse(body);
             let hint = if self.credentials.is_none() && (status == 401 || status == 403) {
-                "; give credentials with -u/--username and --password-stdin"
+                format!(", and {NO_CREDENTIALS}")
             } else {
-                ""
+                String::new()
             };
             return Err(Error::Auth {
                 message: format!("the token server {realm} answered {status}: {errors}{hint}"),
@@ -458,6 +458,10 @@ impl Auth {
         Ok(())
     }
 }
+
+/// What an authentication error says when the registry wants credentials and none were
+/// given for it: a runner recognizes it to say how to give them (its flags, its options).
+pub const NO_CREDENTIALS: &str = "no credentials were given for it";
 
 /// Whether two URLs share scheme, host and port (a missing port is the scheme's default).
 fn same_origin(a: &Url, b: &Url) -> bool {

@@ -59,6 +59,15 @@ impl CliError {
                      pass that CA with --ca-file PEM (or skip verification with --insecure)",
                 )
             }
+            CliError::Core(Error::Auth { message })
+                if message.contains(tug_core::auth::NO_CREDENTIALS) =>
+            {
+                Some(
+                    "give credentials with -u/--username and --password-stdin, or \
+                     TUG_USERNAME/TUG_PASSWORD (for a copy's source: --src-creds), or keep \
+                     them with tug login REGISTRY",
+                )
+            }
             _ => None,
         }
     }
