@@ -305,3 +305,28 @@ fn inputs_about_answered_requests_of_ended_parts_are_refused() {
         .is_err());
     driver.check_after_finished();
 }
+
+#[test]
+fn a_blob_the_source_corrupts_is_never_committed_at_the_target() {
+    // Small enough for one `PUT` in a push: a copy sends it in a `PATCH` and closes the
+    // session only once the bytes that passed hashed to the digest.
+    let img = image(&[300, 800]);
+    let mut source = RegistryModel::default();
+    publish(&mut source, &img);
+    let bad = img.plan.blobs[1].digest.clone();
+    source.corrupt_blobs.push(bad.to_string());
+    let mut target = RegistryModel::default();
+    let run = run(std::slice::from_mut(&mut source), &mut target, plan(1));
+    match &run.result {
+        Err(Error::DigestMismatch { expected, .. }) => assert_eq!(expected, &bad),
+        other => panic!("expected a digest mismatch, got {other:?}"),
+    }
+    assert!(!target.blobs.contains_key(&bad.to_string()));
+    let committing = target
+        .log
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains(&format!("digest=sha256%3A{}", bad.hex())))
+        .count();
+    assert_eq!(committing, 0, "{:#?}", target.log);
+    assert!(target.manifests.is_empty());
+}

@@ -365,7 +365,10 @@ impl Copy {
         let config = PushConfig {
             registry: self.plan.target_config.clone(),
             transfer: self.config.transfer.clone(),
-            monolithic_max: self.config.monolithic_max,
+            // The bytes come from the source as they are sent, checked as they pass: a
+            // single `PUT ?digest=` would commit them before tug knows they are right, so
+            // every blob goes in `PATCH`es and the closing `PUT` follows the check.
+            monolithic_max: 0,
             chunk_size: self.config.chunk_size,
             dry_run: false,
         };
