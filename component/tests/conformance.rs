@@ -466,7 +466,7 @@ fn a_copy_whose_upload_fails_once_is_retried_from_the_source() {
     let files = layout();
     let digest = manifest_digest(&files);
     let mut target = RegistryModel::default();
-    target.fault(Fault::on(http::Method::PUT, "/blobs/uploads/").status(503));
+    target.fault(Fault::on(http::Method::PATCH, "/blobs/uploads/").status(503));
     let mut models = [registry_with(&files, "library/app"), target];
     let options = r#"{"plainHttp": true, "source": {"plainHttp": true}}"#;
     let op = Operation::copy(SOURCE, TARGET, options).unwrap();

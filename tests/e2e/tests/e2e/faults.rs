@@ -275,23 +275,39 @@ fn copy_with_the_source_dropped_mid_get() {
 }
 
 #[test]
-fn copy_with_the_destination_dropped_mid_put() {
+fn copy_with_the_destination_dropped_mid_upload() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (Registry::plain(), Registry::plain());
     let fixture = source_image(&a, dir.path(), 110);
     let proxy = FaultProxy::start(&b);
-    let big = fixture.layers[0].digest.clone();
-    let hex = big.trim_start_matches("sha256:");
     let cut = 256 << 10;
-    // The big layer's monolithic PUT (its digest is in the query) breaks after 256 KiB.
-    let rule = proxy.inject("PUT", hex, Fault::DropRequestBody { after: cut });
+    // A copy sends every blob in `PATCH`es (its bytes are checked as they pass). One blob
+    // at a time, in plan order, the big layer's is the second `PATCH`: it breaks after
+    // 256 KiB.
+    let rule = proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::DropRequestBody { after: cut },
+        )
+        .nth(2),
+    );
 
-    let out = copy(
-        dir.path(),
-        &a.image("src/app:v1"),
-        &proxy.image("dst/app:v1"),
-    )
-    .assert_success();
+    let out = hermetic(Tug::new(), dir.path())
+        .timeout(HANG)
+        .args([
+            "copy",
+            "--progress",
+            "json",
+            "--plain-http",
+            "--stall-timeout",
+            "2",
+        ])
+        .args(["--jobs", "1", "--fixed-jobs"])
+        .arg(a.image("src/app:v1"))
+        .arg(proxy.image("dst/app:v1"))
+        .run()
+        .assert_success();
     assert_eq!(proxy.hits(rule), 1);
     let done = done_event(&out);
     assert!(done["retries"].as_u64().unwrap_or(0) >= 1, "{done}");
