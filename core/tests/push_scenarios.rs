@@ -1127,3 +1127,24 @@ fn a_manifest_named_by_its_sha512_is_checked_by_sha512() {
         .unwrap_err();
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
 }
+
+#[test]
+fn a_head_whose_length_is_not_the_blob_s_does_not_skip_it() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 2500]);
+    // The layer's HEAD says 200, with a length that is not the layer's.
+    // Every time it is asked (a check again after the manifest is refused included).
+    let layer = img.plan.blobs[1].digest.to_string();
+    for _ in 0..2 {
+        model.fault(
+            Fault::on(Method::HEAD, &layer)
+                .status(200)
+                .header("content-length", "7"),
+        );
+    }
+    let report = push(&mut model, &img, config())
+        .result
+        .expect("push succeeds");
+    assert_eq!((report.blobs_uploaded, report.retries), (2, 0));
+    assert_pushed(&model, &img);
+}
