@@ -1148,3 +1148,20 @@ fn a_head_whose_length_is_not_the_blob_s_does_not_skip_it() {
     assert_eq!((report.blobs_uploaded, report.retries), (2, 0));
     assert_pushed(&model, &img);
 }
+
+#[test]
+fn a_success_status_the_step_does_not_give_is_named_as_such() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300]);
+    model.fault(Fault::on(Method::PUT, "/blobs/uploads/").status(202));
+    let err = push(&mut model, &img, config()).result.unwrap_err();
+    match &err {
+        Error::Protocol { message, .. } => {
+            assert!(
+                message.starts_with("it answered 202, which this step does not expect"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}

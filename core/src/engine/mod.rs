@@ -494,6 +494,18 @@ fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(),
 /// says: `403` is an authentication error, the rest the registry's.
 pub(crate) fn registry_error(action: String, status: u16, body: &[u8]) -> Error {
     let errors = RegistryErrors::parse(body);
+    if status < 400 {
+        // Not an error status: the answer is not the one this step's protocol gives (a `202`
+        // where a `PUT` closes with `201 Created`).
+        let said = match errors.entries.is_empty() && errors.text.is_none() {
+            true => String::new(),
+            false => format!(" ({errors})"),
+        };
+        return Error::Protocol {
+            action,
+            message: format!("it answered {status}, which this step does not expect{said}"),
+        };
+    }
     if status == 403 {
         return Error::Auth {
             message: format!("{action}: access denied (403): {errors}"),
