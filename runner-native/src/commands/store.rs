@@ -222,7 +222,7 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let dir = layout.root().join("blobs/sha256");
-    let (mut count, mut freed) = (0u64, 0u64);
+    let (mut count, mut freed, mut kept_young) = (0u64, 0u64, 0u64);
     for entry in std::fs::read_dir(&dir).map_err(io)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let unfinished = name.starts_with(crate::oci_dir::PARTIAL_PREFIX);
@@ -253,6 +253,7 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
             .and_then(|m| m.elapsed().ok())
             .is_none_or(|age| age < PRUNE_GRACE);
         if young && !args.all {
+            kept_young += 1;
             continue;
         }
         let size = meta.len();
@@ -262,10 +263,16 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
         }
     }
     errln!("Removed {count} unreferenced blobs, freed {}", bytes(freed));
+    if kept_young > 0 {
+        errln!(
+            "Kept {kept_young} unreferenced blobs written in the last {} minutes (a pull may be storing them; `tug prune --all` removes them too)",
+            PRUNE_GRACE.as_secs() / 60
+        );
+    }
     if args.json {
         outln!(
             "{}",
-            serde_json::json!({"blobs_removed": count, "bytes_freed": freed})
+            serde_json::json!({"blobs_removed": count, "bytes_freed": freed, "blobs_kept_recent": kept_young})
         );
     }
     Ok(())

@@ -201,6 +201,18 @@ fn push_then_pull_gives_identical_blobs_and_the_store_skips_what_it_has() {
         .args(["rm", &registry.image("rt/app:v2")])
         .run()
         .assert_success();
+    // Without --all, blobs written in the last ten minutes stay, and are counted.
+    let kept = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["prune", "--json"])
+        .run()
+        .assert_success();
+    let v: Value = serde_json::from_str(kept.stdout_str().trim()).unwrap();
+    assert_eq!(
+        (v["blobs_removed"].as_u64(), v["blobs_kept_recent"].as_u64()),
+        (Some(0), Some(4))
+    );
+    assert!(kept.stderr_str().contains("tug prune --all"), "{kept}");
     let pruned = Tug::new()
         .env("TUG_STORE", &store)
         .args(["prune", "--all", "--json"])
