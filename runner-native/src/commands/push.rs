@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant as Clock;
 
-use tug_core::archive::{ManifestBytes, ResolvedImage, Selection};
+use tug_core::archive::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection};
 use tug_core::push::{
     Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport, ResumableUpload,
 };
@@ -135,6 +135,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         let _ = ends_tx.send_blocking(ended);
     });
     let settings_key = how.map(codec::Settings::key);
+    let whereabouts = whereabouts(&source, &selected.sources);
     let mut files = Vec::new();
     let mut plan_blobs = Vec::new();
     let mut streamed = Vec::new();
@@ -278,7 +279,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "tug: push cancelled; run the same command again to go on (blobs already in the registry are not sent again)"
         );
     }
-    let report = result?;
+    let report = result.map_err(|e| name_the_file(e, &whereabouts))?;
     history.push_report(&report);
     // What compressing cost: plain bytes fed to compressors (a resumed or retried layer
     // again from its start) and compressed bytes made.
@@ -298,6 +299,42 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         args.result.write_digest(&report.manifest_digest)?;
     }
     Ok(())
+}
+
+/// Where each blob of the source is, by digest, for messages: a tar entry of the file, or a
+/// file of the layout.
+fn whereabouts(source: &Source, blobs: &[&BlobSpec]) -> HashMap<Digest, String> {
+    blobs
+        .iter()
+        .map(|b| {
+            let place = match &b.location {
+                BlobLocation::TarRange { entry, .. } => {
+                    format!("tar entry {entry:?} of {}", source.path.display())
+                }
+                BlobLocation::File { path } => source.path.join(path).display().to_string(),
+            };
+            (b.digest.clone(), place)
+        })
+        .collect()
+}
+
+/// A blob whose bytes are not what its digest says, named by where it is in the source.
+fn name_the_file(e: tug_core::Error, whereabouts: &HashMap<Digest, String>) -> tug_core::Error {
+    match e {
+        tug_core::Error::DigestMismatch {
+            what,
+            expected,
+            actual,
+        } => tug_core::Error::DigestMismatch {
+            what: match whereabouts.get(&expected) {
+                Some(place) => format!("{what} ({place})"),
+                None => what,
+            },
+            expected,
+            actual,
+        },
+        e => e,
+    }
 }
 
 /// What a push of layers compressed while they are sent does as each one ends: remembers

@@ -150,6 +150,8 @@ fn sizes_and_digests_must_match_their_descriptors() {
     fs::write(&second, &flipped).unwrap();
     let err = expect_invalid(&registry, &layout, "does not match its digest");
     assert!(err.contains(&fixture.layers[1].digest), "{err}");
+    // Named by its file.
+    assert!(err.contains(&second.display().to_string()), "{err}");
 
     // The same with --compress: the registry only sees the compressed blob, so the first
     // pass checks the plain bytes; its failure stops the push, which tags nothing.
