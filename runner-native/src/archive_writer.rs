@@ -155,9 +155,18 @@ fn write_tar(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // An error names the output asked for, not the temporary file beside it.
     let temp = tempfile::Builder::new()
         .prefix(".tug-out-")
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(|e| {
+            let why = io::Error::from(e.kind());
+            let why = match dir.is_dir() {
+                true => format!("cannot create a file in {}: {why}", dir.display()),
+                false => format!("its directory {} does not exist", dir.display()),
+            };
+            io::Error::new(e.kind(), format!("{}: {why}", out.display()))
+        })?;
     let (file, temp_path): (File, PathBuf) = temp.keep().map_err(|e| e.error)?;
     let result = (|| -> io::Result<()> {
         let mut tar = BufWriter::new(file);

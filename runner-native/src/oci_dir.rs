@@ -26,6 +26,14 @@ use tug_core::Digest;
 
 use crate::safe_fs::{self, Access};
 
+/// An `index.json` that is not JSON, named.
+fn unreadable_index(path: &Path, e: serde_json::Error) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: not a readable index.json ({e})", path.display()),
+    )
+}
+
 /// The lock taken around `index.json` changes.
 const LOCK_FILE: &str = ".tug.lock";
 
@@ -281,8 +289,9 @@ impl OciDir {
 
     /// The `index.json` entries.
     pub fn entries(&self) -> io::Result<Vec<Value>> {
-        let index: Value = serde_json::from_slice(&safe_fs::read(&self.root.join(INDEX_JSON))?)
-            .map_err(io::Error::other)?;
+        let path = self.root.join(INDEX_JSON);
+        let index: Value = serde_json::from_slice(&safe_fs::read(&path)?)
+            .map_err(|e| unreadable_index(&path, e))?;
         Ok(index["manifests"].as_array().cloned().unwrap_or_default())
     }
 
@@ -290,8 +299,8 @@ impl OciDir {
     pub fn update_index(&self, change: impl FnOnce(&mut Vec<Value>)) -> io::Result<()> {
         let lock = self.lock()?;
         let path = self.root.join(INDEX_JSON);
-        let mut index: Value =
-            serde_json::from_slice(&safe_fs::read(&path)?).map_err(io::Error::other)?;
+        let mut index: Value = serde_json::from_slice(&safe_fs::read(&path)?)
+            .map_err(|e| unreadable_index(&path, e))?;
         let mut manifests = index["manifests"].as_array().cloned().unwrap_or_default();
         change(&mut manifests);
         index["manifests"] = Value::Array(manifests);

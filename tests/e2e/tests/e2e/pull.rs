@@ -518,3 +518,54 @@ fn an_image_pulled_by_digest_into_an_oci_archive_is_named_latest() {
     let named = format!("oci-archive:{}:latest", archive.display());
     assert_eq!(layers(&named).len(), 1);
 }
+
+/// An output that cannot be written is named as it was asked for (not the temporary file
+/// beside it), and so is an output layout whose `index.json` is not JSON.
+#[test]
+fn an_output_that_cannot_be_written_is_named() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(31).layer(4_000), "v1");
+    Tug::new()
+        .args(["push", "--plain-http", "--progress", "none"])
+        .arg(&layout)
+        .arg(registry.image("named/app:v1"))
+        .run()
+        .assert_success();
+    let store = dir.path().join("store");
+    let out = pull(
+        &store,
+        &registry,
+        "named/app:v1",
+        &["-o", "missing/sub/x.oci.tar"],
+    );
+    let err = out.stderr_str();
+    assert!(
+        err.contains("missing/sub/x.oci.tar: its directory"),
+        "{err}"
+    );
+    assert!(!err.contains(".tug-out-"), "{err}");
+    let corrupt = dir.path().join("corrupt");
+    fs::create_dir_all(&corrupt).unwrap();
+    fs::write(
+        corrupt.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    fs::write(corrupt.join("index.json"), "{bad").unwrap();
+    let out = pull(
+        &store,
+        &registry,
+        "named/app:v1",
+        &["-o", corrupt.to_str().unwrap()],
+    );
+    let err = out.stderr_str();
+    assert!(
+        err.contains(&format!(
+            "{}: not a readable index.json",
+            corrupt.join("index.json").display()
+        )),
+        "{err}"
+    );
+}
