@@ -134,6 +134,8 @@ impl SaveImage {
             }
             layer_names.push(entry);
         }
+        // An image known only by its digest has no tag to give `docker load`.
+        let name = name.filter(|n| n.parse::<Digest>().is_err());
         let tags: Vec<&str> = name.into_iter().collect();
         let manifest = json!([{ "Config": config_name, "RepoTags": tags, "Layers": layer_names }]);
         let repositories = match name.and_then(split_tag) {
@@ -321,12 +323,16 @@ mod tests {
     #[test]
     fn without_a_name_there_are_no_tags() {
         let img = image(&[b"l"]);
-        let entries = save_image(&img).entries(&img.config, None).unwrap();
-        let SaveContent::Bytes(manifest) = &entries[2].content else {
-            panic!()
-        };
-        assert!(String::from_utf8_lossy(manifest).contains(r#""RepoTags":[]"#));
-        assert_eq!(entries[3].content, SaveContent::Bytes(b"{}".to_vec()));
+        // No name, or only its digest (an image loaded without one).
+        let digest = format!("sha256:{}", "c".repeat(64));
+        for name in [None, Some(digest.as_str())] {
+            let entries = save_image(&img).entries(&img.config, name).unwrap();
+            let SaveContent::Bytes(manifest) = &entries[2].content else {
+                panic!()
+            };
+            assert!(String::from_utf8_lossy(manifest).contains(r#""RepoTags":[]"#));
+            assert_eq!(entries[3].content, SaveContent::Bytes(b"{}".to_vec()));
+        }
         assert_eq!(split_tag("127.0.0.1:5000/app"), None);
         assert_eq!(
             split_tag("127.0.0.1:5000/app:1"),

@@ -390,7 +390,12 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
             }
         };
         for name in &names {
-            let full = canonical(name);
+            // An image without a name is kept under its digest, as it is (not as a
+            // repository called `sha256` on Docker Hub).
+            let full = match name.parse::<Digest>() {
+                Ok(_) => name.clone(),
+                Err(_) => canonical(name),
+            };
             layout
                 .tag(
                     &full,

@@ -569,3 +569,43 @@ fn an_output_that_cannot_be_written_is_named() {
         "{err}"
     );
 }
+
+/// An archive that names no image (skopeo's `oci-archive:` without a tag) loads under its
+/// digest, not as a Docker Hub repository called `sha256`, and saves with no tag.
+#[test]
+fn an_unnamed_image_is_loaded_under_its_digest_and_saved_without_a_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(32).layer(3_000), "v1");
+    let archive = dir.path().join("unnamed.oci.tar");
+    skopeo::copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!("oci-archive:{}", archive.display()),
+        &["--preserve-digests"],
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let tug = |args: &[&str]| Tug::new().env("TUG_STORE", &store).args(args).run();
+    tug(&["load", archive.to_str().unwrap()]).assert_success();
+    let listed: Value = serde_json::from_str(
+        tug(&["images", "--json"])
+            .assert_success()
+            .stdout_str()
+            .trim(),
+    )
+    .unwrap();
+    let name = listed[0]["name"].as_str().unwrap().to_owned();
+    assert_eq!(Some(name.as_str()), fixture.manifest_digest.as_deref());
+    let saved = dir.path().join("saved.tar");
+    tug(&["save", &name, "-o", saved.to_str().unwrap()]).assert_success();
+    let out = std::process::Command::new("tar")
+        .args(["-xOf", saved.to_str().unwrap(), "manifest.json"])
+        .output()
+        .unwrap();
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifest[0]["RepoTags"], serde_json::json!([]));
+    assert_eq!(
+        layers(&format!("docker-archive:{}", saved.display())).len(),
+        1
+    );
+}
