@@ -44,7 +44,32 @@ pub enum ExportError {
     Layer(Box<LayerTarError>),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// Ctrl-C (or SIGTERM, SIGHUP) while the tar was written: nothing is left at the output.
+    #[error("cancelled")]
+    Cancelled,
 }
+
+impl ExportError {
+    /// The command's error: a stop asked for is a cancellation (exit 130 for Ctrl-C), the
+    /// rest `input` (a file that cannot be read or written).
+    pub fn into_cli(self) -> crate::exit_code::CliError {
+        match self {
+            ExportError::Cancelled => crate::exit_code::CliError::Core(tug_core::Error::Cancelled),
+            e => crate::exit_code::CliError::Input(e.to_string()),
+        }
+    }
+}
+
+/// A stop was asked for (Ctrl-C): as an I/O error, so that writing ends at once.
+fn stop_asked() -> io::Result<()> {
+    match crate::interrupt::requested() {
+        true => Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED)),
+        false => Ok(()),
+    }
+}
+
+/// What [`stop_asked`]'s error says, to tell it from other I/O errors.
+const STOPPED: &str = "stop asked for";
 
 /// Writes `image` from `layout` as an OCI archive at `out`.
 pub fn write_oci_archive(
@@ -59,10 +84,11 @@ pub fn write_oci_archive(
         append_bytes(tar, OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT)?;
         append_bytes(tar, INDEX_JSON, &index)?;
         for d in &blobs {
+            stop_asked()?;
             let name = format!("blobs/{}/{}", d.algorithm().name(), d.hex());
             append_file(tar, &name, &layout.blob_path(d))?;
         }
-        Ok(())
+        stop_asked()
     })
 }
 
@@ -81,6 +107,9 @@ pub fn write_docker_archive(
     let mut stream = SaveStream::create(out, image.name.clone()).map_err(ExportError::from)?;
     stream.expect(&entries);
     for entry in &entries {
+        if crate::interrupt::requested() {
+            return Err(ExportError::Cancelled);
+        }
         if let SaveContent::Layer { layer, .. } = &entry.content {
             let file = crate::safe_fs::open_read(&layout.blob_path(&layer.digest))?;
             stream.start_file(&layer.digest, file)?;
@@ -183,7 +212,11 @@ fn write_tar(
         }
         Err(e) => {
             let _ = fs::remove_file(&temp_path);
-            Err(e.into())
+            let stopped = e.kind() == io::ErrorKind::Interrupted && e.to_string() == STOPPED;
+            Err(match stopped {
+                true => ExportError::Cancelled,
+                false => e.into(),
+            })
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant as Clock;
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Instant, Platform, Reference};
 
-use crate::archive_writer::{write_oci_archive, ExportImage};
+use crate::archive_writer::{write_oci_archive, ExportError, ExportImage};
 use crate::cli::{OutputFormat, PullArgs};
 use crate::config::Settings;
 use crate::credentials;
@@ -203,7 +203,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let written = match (format, &args.output, &layout) {
         (Some(OutputFormat::OciArchive), Some(out), Some(layout)) => {
-            write_oci_archive(layout, &root, out).map_err(|e| CliError::Input(e.to_string()))?;
+            write_oci_archive(layout, &root, out).map_err(ExportError::into_cli)?;
             out.display().to_string()
         }
         (Some(OutputFormat::DockerArchive), Some(out), _) => {

@@ -13,7 +13,9 @@ use tug_core::archive::pulled_layout::{IndexEntry, ANNOTATION_TUG_CREATED};
 use tug_core::archive::Selection;
 use tug_core::{Digest, Platform};
 
-use crate::archive_writer::{reachable, write_docker_archive, write_oci_archive, ExportImage};
+use crate::archive_writer::{
+    reachable, write_docker_archive, write_oci_archive, ExportError, ExportImage,
+};
 use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
@@ -291,8 +293,8 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
     let format = infer_format(&args.output, args.format);
     let image = export_image(&layout, entry, platform.as_ref(), format)?;
     match format {
-        OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(io)?,
-        OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(io)?,
+        OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
+        OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
         OutputFormat::Oci => {
             return Err(CliError::Usage(
                 "tug save writes archives (docker-archive, oci-archive); the store itself is an OCI layout".into(),
