@@ -396,6 +396,8 @@ fn a_prefix_left_by_an_earlier_run_is_continued_with_a_range() {
     assert!(run.events.iter().any(|e| matches!(e,
         Event::BlobResumed { digest, from: 2100, size: 5000 } if *digest == layer)));
     assert_eq!(report.blobs_downloaded, 2);
+    // What this run downloaded: the config, and the layer past the earlier run's bytes.
+    assert_eq!(report.bytes_downloaded, 300 + 5000 - 2100);
 }
 
 #[test]

@@ -33,6 +33,8 @@ pub(crate) struct BlobDownload {
     pub redirect: Redirect,
     /// Its first bytes came from an earlier run (trusted only until the digest check).
     pub from_partial: bool,
+    /// How many of its bytes an earlier run downloaded: not counted as downloaded now.
+    pub prefix: u64,
 }
 
 impl BlobDownload {
@@ -51,6 +53,7 @@ impl BlobDownload {
             attempts: Attempts::from(0),
             redirect: Redirect::default(),
             from_partial: false,
+            prefix: 0,
         }
     }
 
@@ -63,7 +66,8 @@ impl BlobDownload {
             }
             BlobState::Done { skipped: false } => {
                 r.blobs_downloaded += 1;
-                r.bytes_downloaded = r.bytes_downloaded.saturating_add(self.size);
+                let now = self.size.saturating_sub(self.prefix);
+                r.bytes_downloaded = r.bytes_downloaded.saturating_add(now);
             }
             _ => {}
         }
@@ -95,6 +99,7 @@ impl BlobDownload {
     pub(crate) fn restart(&mut self) {
         self.received = 0;
         self.from_partial = false;
+        self.prefix = 0;
         self.hasher = Hasher::new(self.digest.algorithm());
         self.state = BlobState::Waiting;
         self.redirect.clear();

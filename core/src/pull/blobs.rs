@@ -95,6 +95,7 @@ impl Pulling {
                 // Killed between its last byte and the rename: verify, no request needed.
                 if hasher.finish() == digest {
                     blob.received = len;
+                    blob.prefix = len;
                     blob.state = BlobState::Done { skipped: false };
                     self.outputs.push(Output::Commit {
                         digest: digest.clone(),
@@ -106,6 +107,7 @@ impl Pulling {
                 continue;
             }
             blob.received = len;
+            blob.prefix = len;
             blob.attempts = Attempts::from(len);
             blob.hasher = hasher;
             blob.from_partial = true;

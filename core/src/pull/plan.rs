@@ -96,7 +96,8 @@ pub struct PullReport {
     pub blobs_downloaded: usize,
     /// Unique blobs the runner already had.
     pub blobs_skipped: usize,
-    /// Bytes of blobs downloaded.
+    /// Bytes of blobs downloaded by this pull (what an earlier run left and this one
+    /// continued is not counted again).
     pub bytes_downloaded: u64,
     /// Bytes of blobs skipped.
     pub bytes_skipped: u64,
