@@ -824,3 +824,27 @@ fn a_repository_s_unsigned_images_cost_no_referrers_request_and_one_version_chec
         .count();
     assert_eq!(unauthorized, 1, "{:?}", pa.requests());
 }
+
+/// A tag the source lists that is not a tag is the registry's fault (exit 5, as a protocol
+/// error), not a usage error, and shows on one line.
+#[test]
+fn a_listed_tag_that_is_not_one_is_the_source_s_fault() {
+    let env = Env::new();
+    let source = tug_testkit::HostileServer::start(|r| {
+        if r.path() == "/v2/" {
+            return tug_testkit::Reply::body(200, "application/json", "{}");
+        }
+        let tags = serde_json::json!({"name": "team/app", "tags": ["../../etc", "nl\nx"]});
+        tug_testkit::Reply::body(200, "application/json", tags.to_string())
+    });
+    let target = Registry::plain();
+    let out = hermetic(Tug::new(), env.dir.path())
+        .args(["sync", "--plain-http"])
+        .arg(format!("{}/team/app", source.host()))
+        .arg(target.image("mirror"))
+        .run()
+        .assert_code(5);
+    let err = out.stderr_str();
+    assert!(err.contains("it listed a tag that is not one"), "{err}");
+    assert!(err.contains("nl\\x0ax"), "{err}");
+}
