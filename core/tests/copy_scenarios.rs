@@ -49,7 +49,6 @@ fn plan(sources: usize) -> CopyPlan {
 /// answered one at a time, 10 ms each; an upload is answered once its body is complete.
 fn run(models: &mut [RegistryModel], target: &mut RegistryModel, plan: CopyPlan) -> CopyRun {
     let config = CopyConfig {
-        monolithic_max: 1000,
         chunk_size: 700,
         ..CopyConfig::default()
     };
@@ -274,7 +273,6 @@ fn inputs_about_answered_requests_of_ended_parts_are_refused() {
     publish(&mut models[1], &img);
     let mut target = RegistryModel::default();
     let config = CopyConfig {
-        monolithic_max: 1000,
         chunk_size: 700,
         ..CopyConfig::default()
     };

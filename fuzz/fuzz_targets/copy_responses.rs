@@ -88,7 +88,6 @@ fuzz_target!(|data: &[u8]| {
             adaptive: setup.seed % 2 == 1,
             progress_interval: std::time::Duration::from_millis(200),
         },
-        monolithic_max: setup.monolithic_max,
         chunk_size: setup.upload_chunk,
     };
 

@@ -78,7 +78,6 @@ pub async fn run(
     };
     let config = CopyConfig {
         transfer: opts.transfer_config()?,
-        monolithic_max: limits::default_monolithic_max(BODY_PROGRESS, chunk_size),
         chunk_size: chunk_size.unwrap_or(limits::default_upload_size(BODY_PROGRESS)),
     };
     if handle::cancelled(&mut cancel) {

@@ -48,9 +48,8 @@ impl CopyPlan {
 pub struct CopyConfig {
     /// How many blobs move at once (at both ends).
     pub transfer: TransferConfig,
-    /// Blobs up to this size go in one `PUT`; larger ones in `PATCH` chunks.
-    pub monolithic_max: u64,
-    /// Size of each `PATCH` chunk.
+    /// Size of each `PATCH` chunk (a copy sends every blob in chunks, never in one `PUT`:
+    /// its bytes are checked as they pass, before the upload is closed).
     pub chunk_size: u64,
 }
 
@@ -59,7 +58,6 @@ impl Default for CopyConfig {
         let push = crate::push::PushConfig::default();
         CopyConfig {
             transfer: push.transfer,
-            monolithic_max: push.monolithic_max,
             chunk_size: push.chunk_size,
         }
     }

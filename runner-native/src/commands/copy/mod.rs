@@ -83,7 +83,6 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
-        monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value,
     };
     let copy = Copy::new(plan, config.clone(), Instant::ZERO);

@@ -94,7 +94,6 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
-        monolithic_max: settings.monolithic_max.value,
         chunk_size: settings.chunk_size.value,
     };
     let work = drive::Work {
