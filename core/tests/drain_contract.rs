@@ -115,7 +115,6 @@ fn copy_plan() -> CopyPlan {
 
 fn copy_config() -> CopyConfig {
     CopyConfig {
-        monolithic_max: 1000,
         chunk_size: 700,
         ..CopyConfig::default()
     }
