@@ -192,6 +192,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         config,
         layers,
         platform,
+        attestation: false,
     })
 }
 

@@ -54,6 +54,9 @@ pub struct ResolvedImage {
     pub index: Option<ManifestBytes>,
     /// The image's platform: as its index entry gives it, else as its config declares it.
     pub platform: Option<Platform>,
+    /// A buildkit attestation manifest of its index (provenance, SBOM: `unknown/unknown`):
+    /// pushed and stored with the index, never chosen as the image to run.
+    pub attestation: bool,
 }
 
 /// What to push for a name: one image, or a multi-platform index with its images.

@@ -145,7 +145,7 @@ fn resolve_manifest(
 
 /// An index inside index.json (multi-platform images, and Docker 25+ saves with the
 /// containerd store): its manifests whose blobs are present become images, named like the
-/// index; attestation manifests are skipped.
+/// index; attestation manifests are marked so (pushed with the index, never the image run).
 fn resolve_nested_index(
     store: &mut Store,
     doc: ManifestDoc,
@@ -170,18 +170,11 @@ fn resolve_nested_index(
     let children = doc.manifests.unwrap_or_default();
     let mut candidates = Vec::new();
     for (i, child) in children.iter().enumerate() {
-        let is_attestation = child
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REFERENCE_TYPE))
-            .is_some_and(|v| v == "attestation-manifest");
-        if !is_attestation {
-            candidates.push((
-                i,
-                child,
-                child.parsed_digest(path, &format!("manifests[{i}]"))?,
-            ));
-        }
+        candidates.push((
+            i,
+            child,
+            child.parsed_digest(path, &format!("manifests[{i}]"))?,
+        ));
     }
     let present = gather(candidates.iter().map(|(i, _, d)| {
         let child_ref = format!("manifests[{i}] of index {path}");
@@ -202,10 +195,16 @@ fn resolve_nested_index(
         let child_ref = format!("manifests[{i}] of index {path}");
         let mut images =
             resolve_manifest(store, child, d, &child_ref, names, depth.saturating_add(1))?;
+        let attestation = child
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REFERENCE_TYPE))
+            .is_some_and(|v| v == "attestation-manifest");
         for img in &mut images {
             if child.platform.is_some() {
                 img.platform = child.platform.clone();
             }
+            img.attestation = attestation;
         }
         Ok(images)
     }))?;
@@ -239,6 +238,7 @@ fn image_from_manifest(
         config,
         layers,
         platform,
+        attestation: false,
     }])
 }
 

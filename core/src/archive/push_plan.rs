@@ -174,6 +174,7 @@ mod tests {
             layers: layers.iter().map(|(n, s)| blob(n, *s)).collect(),
             index: index.cloned(),
             platform: None,
+            attestation: false,
         }
     }
 

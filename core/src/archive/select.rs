@@ -4,7 +4,7 @@
 //! no choice is needed between them.
 
 use super::error::ArchiveError;
-use super::image::{ResolvedImage, Selection, SourceContents};
+use super::image::{ManifestBytes, ResolvedImage, Selection, SourceContents};
 
 impl SourceContents {
     /// Pick one image: by name (`--image NAME`, match a name exactly or with a missing
@@ -15,17 +15,40 @@ impl SourceContents {
     /// (with or without `sha256:`) match the manifest digest or the config digest (the image
     /// ID Docker shows).
     pub fn select(&self, wanted: Option<&str>) -> Result<&ResolvedImage, ArchiveError> {
-        let candidates = self.distinct(self.candidates(wanted)?);
+        let candidates = self.runnable(self.distinct(self.candidates(wanted)?));
         self.one_of(&candidates)
+    }
+
+    /// `candidates` without attestation manifests, unless that leaves none.
+    fn runnable(&self, candidates: Vec<usize>) -> Vec<usize> {
+        let run: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| self.images.get(i).is_some_and(|img| !img.attestation))
+            .collect();
+        match run.is_empty() {
+            true => candidates,
+            false => run,
+        }
     }
 
     /// Like [`SourceContents::select`], but a name shared by every image of one
     /// multi-platform index selects the whole index (to push every platform, then the index;
     /// or to load it into a store).
+    ///
+    /// An index whose manifests the source does not all hold (a Docker save of one platform
+    /// of it) cannot be pushed whole: a registry refuses an index naming manifests it lacks.
+    /// Its one runnable image is pushed alone then.
     pub fn select_for_push(&self, wanted: Option<&str>) -> Result<Selection<'_>, ArchiveError> {
         let candidates = self.distinct(self.candidates(wanted)?);
-        if let [only] = candidates.as_slice() {
-            if let Some(img) = self.images.get(*only) {
+        if let [only] = self.runnable(candidates.clone()).as_slice() {
+            // Asked for alone, or the one image of an index the source does not hold whole.
+            let img = self.images.get(*only);
+            let alone = candidates.len() == 1
+                || img
+                    .and_then(|img| img.index.as_ref())
+                    .is_none_or(|index| !self.holds_all_of(index));
+            if let (Some(img), true) = (img, alone) {
                 return Ok(Selection::Image(img));
             }
         }
@@ -38,7 +61,7 @@ impl SourceContents {
                 |img: &ResolvedImage| img.index.as_ref().is_some_and(|i| i.digest == index.digest);
             let whole = self.distinct(self.matching(same)).len() == candidates.len();
             if let Some(images) = self.images.get(start..end) {
-                if whole && images.iter().all(same) {
+                if whole && images.iter().all(same) && self.holds_all_of(index) {
                     return Ok(Selection::Index { index, images });
                 }
             }
@@ -154,6 +177,21 @@ impl SourceContents {
             .enumerate()
             .map(|(i, img)| format!("{i}: {}", img.describe()))
             .collect()
+    }
+
+    /// Whether the source holds every manifest `index` names (as images of it).
+    fn holds_all_of(&self, index: &ManifestBytes) -> bool {
+        let Ok(crate::manifest::Parsed::Index { manifests }) =
+            crate::manifest::parse(&index.media_type, &index.bytes)
+        else {
+            return false;
+        };
+        manifests.iter().all(|child| {
+            self.images.iter().any(|img| {
+                img.manifest.digest == child.digest
+                    && img.index.as_ref().is_some_and(|i| i.digest == index.digest)
+            })
+        })
     }
 
     fn matching(&self, pred: impl Fn(&ResolvedImage) -> bool) -> Vec<usize> {

@@ -695,11 +695,55 @@ fn nested_index_uses_the_present_platform_manifest() {
         resolve_dir(&dir_of(&layout.files())).unwrap(),
         resolve_tar(&tar_of(&layout.files())).unwrap(),
     ] {
-        assert_eq!(contents.images.len(), 1);
+        // The attestation is there too, marked; it is never the image chosen.
+        assert_eq!(contents.images.len(), 2);
+        assert!(contents.images[1].attestation && !contents.images[0].attestation);
         let img = contents.select(Some("multi:1")).unwrap();
         assert_eq!(img.manifest.digest, present.manifest);
         assert_eq!(img.names, ["docker.io/library/multi:1"]);
+        // The index names a manifest the file lacks: it cannot be pushed whole, so its one
+        // runnable image is pushed alone.
+        match contents.select_for_push(Some("multi:1")).unwrap() {
+            Selection::Image(img) => assert_eq!(img.manifest.digest, present.manifest),
+            other => panic!("{other:?}"),
+        }
     }
+
+    // With every manifest present (buildx's image and its attestation), the index goes whole,
+    // attestation included: a registry would refuse an index naming a manifest it lacks.
+    let mut whole = Layout::default();
+    let arm = whole.manifest(&[(&plain, OCI_LAYER_TAR)], "present");
+    let att = whole.manifest(&[], "attestation");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": arm.manifest, "size": arm.manifest_len,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": att.manifest, "size": att.manifest_len,
+             "platform": {"architecture": "unknown", "os": "unknown"},
+             "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                             "vnd.docker.reference.digest": arm.manifest}},
+        ],
+    }))
+    .unwrap();
+    let whole_digest = whole.blob(&index);
+    whole.index.push(json!({
+        "mediaType": OCI_INDEX, "digest": whole_digest, "size": index.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "1"},
+    }));
+    let contents = resolve_dir(&dir_of(&whole.files())).unwrap();
+    match contents.select_for_push(None).unwrap() {
+        Selection::Index { index, images } => {
+            assert_eq!(index.digest, whole_digest);
+            let pushed: Vec<_> = images.iter().map(|i| &i.manifest.digest).collect();
+            assert_eq!(pushed, [&arm.manifest, &att.manifest]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // One platform asked for by its digest is that image alone.
+    let alone = contents.select_for_push(Some(arm.manifest.hex())).unwrap();
+    assert!(matches!(alone, Selection::Image(i) if i.manifest.digest == arm.manifest));
 
     // An index none of whose manifests is present.
     let mut files = layout.files();

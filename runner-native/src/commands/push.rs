@@ -201,7 +201,14 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let display = RefCell::new(Display::new(mode, labels.clone()));
     if display.borrow().is_human() {
         let what = match index {
-            Some(_) => format!("{} platforms", images.len()),
+            Some(_) => {
+                let attestations = images.iter().filter(|i| i.attestation).count();
+                let platforms = images.len() - attestations;
+                match attestations {
+                    0 => format!("{platforms} platforms"),
+                    n => format!("{platforms} platforms, {n} attestations"),
+                }
+            }
             None => format!("{} layers", images[0].layers.len()),
         };
         errln!(

@@ -202,3 +202,88 @@ fn inspect_shows_each_platform() {
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
     assert_eq!(v["images"][1]["index"]["digest"], sha256_digest(&index));
 }
+
+/// An index as buildx writes it: two platforms, and an attestation manifest (provenance,
+/// `unknown/unknown`) for one. Every manifest it names goes to the registry, the
+/// attestation included, so the index is accepted and keeps its digest; the same from the
+/// store after `tug load`.
+#[test]
+fn a_buildx_index_with_an_attestation_is_pushed_whole() {
+    use serde_json::json;
+    use tug_testkit::fixtures::write_oci_layout;
+    use tug_testkit::ImageSpec;
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let amd = write_oci_layout(&layout, &ImageSpec::new(61).layer(30_000), "amd");
+    let arm = write_oci_layout(&layout, &ImageSpec::new(62).layer(20_000), "arm");
+    let att = write_oci_layout(&layout, &ImageSpec::new(63).layer(900), "att");
+    let entry = |img: &tug_testkit::FixtureImage, platform: Value, annotations: Value| {
+        json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": img.manifest_digest.clone().unwrap(),
+            "size": img.manifest_bytes().len(),
+            "platform": platform,
+            "annotations": annotations,
+        })
+    };
+    let amd_digest = amd.manifest_digest.clone().unwrap();
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            entry(&amd, json!({"os": "linux", "architecture": "amd64"}), json!({})),
+            entry(&arm, json!({"os": "linux", "architecture": "arm64"}), json!({})),
+            entry(&att, json!({"os": "unknown", "architecture": "unknown"}), json!({
+                "vnd.docker.reference.type": "attestation-manifest",
+                "vnd.docker.reference.digest": amd_digest,
+            })),
+        ],
+    }))
+    .unwrap();
+    let digest = sha256_digest(&index);
+    fs::write(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+        &index,
+    )
+    .unwrap();
+    let top = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest,
+        "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": "bx"},
+    }]});
+    fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+
+    let out = crate::common::push(&registry, &layout, "bx/app:v1").assert_success();
+    assert!(
+        out.stderr_str().contains("2 platforms, 1 attestations"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(
+        skopeo::inspect_raw_in(&registry, "bx/app:v1").unwrap(),
+        index
+    );
+    for child in [&amd, &arm, &att] {
+        let d = child.manifest_digest.clone().unwrap();
+        let m = skopeo::inspect_raw_in(&registry, &format!("bx/app@{d}")).unwrap();
+        assert_eq!(sha256_digest(&m), d);
+    }
+    // Through the store: loaded whole, pushed whole.
+    let store = dir.path().join("store");
+    store_tug(&store)
+        .arg("load")
+        .arg(&layout)
+        .run()
+        .assert_success();
+    store_tug(&store)
+        .args(["push", "--plain-http", "--progress", "none", "bx"])
+        .arg(registry.image("bx/stored:v1"))
+        .run()
+        .assert_success();
+    assert_eq!(
+        skopeo::inspect_raw_in(&registry, "bx/stored:v1").unwrap(),
+        index
+    );
+}
