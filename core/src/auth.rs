@@ -405,6 +405,12 @@ impl Auth {
         was_oauth
     }
 
+    /// What a token request is doing, for errors: `fetching a token from <realm>`.
+    pub(crate) fn token_action(&self) -> String {
+        let realm = self.bearer.as_ref().map(|b| url_shown(&b.realm));
+        format!("fetching a token from {}", realm.unwrap_or_default())
+    }
+
     /// Takes the token server's answer.
     pub(crate) fn on_token_response(
         &mut self,

@@ -121,6 +121,18 @@ pub(crate) enum Completed<S> {
     Token(Result<Vec<S>, Error>),
 }
 
+/// A request that failed below HTTP.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // short-lived, moved once
+pub(crate) enum Failed<S> {
+    /// One of the operation's requests: the operation decides.
+    Request(InFlight<S>),
+    /// The token request, to be tried again: steps to send now (none: they wait).
+    Token(Vec<S>),
+    /// The token request, for good: the operation ends with this.
+    Final(Error),
+}
+
 /// A token request in flight.
 #[derive(Debug)]
 struct TokenFetch {
@@ -158,6 +170,9 @@ pub(crate) struct Session<S> {
     /// Steps whose request got a `401` and wait for a token to be sent again.
     parked: Vec<S>,
     token_fetch: Option<TokenFetch>,
+    /// Token fetches that failed in a row for a reason that may pass (a `5xx`, a broken
+    /// connection): retried with backoff, as any request is.
+    token_attempts: u32,
     /// Steps the operation wants sent, in order (the engine builds and sends them).
     issued: VecDeque<S>,
     /// Requests the core gave up on before the runner reported their end: inputs about
@@ -198,6 +213,7 @@ impl<S: Copy> Session<S> {
             held: Vec::new(),
             parked: Vec::new(),
             token_fetch: None,
+            token_attempts: 0,
             issued: VecDeque::new(),
             abandoned: HashSet::new(),
         }
@@ -604,10 +620,22 @@ impl<S: Copy> Session<S> {
                 self.start_token_fetch();
                 return Ok(Completed::Token(Ok(Vec::new())));
             }
+            let status = head.status.as_u16();
+            if crate::retry::is_retryable_status(status) {
+                // The token server is overloaded or down for a moment: not a refusal.
+                let error = Error::Registry {
+                    action: self.auth.token_action(),
+                    status,
+                    errors: crate::registry_error::RegistryErrors::parse(&t.body),
+                };
+                let hint = crate::retry::retry_after(&head);
+                return Ok(Completed::Token(self.token_failed(error, true, hint)));
+            }
             let now = self.now;
-            let result = self
-                .auth
-                .on_token_response(head.status.as_u16(), &t.body, now);
+            let result = self.auth.on_token_response(status, &t.body, now);
+            if result.is_ok() {
+                self.token_attempts = 0;
+            }
             return Ok(Completed::Token(self.finish_token_fetch(result)));
         }
         // A body end before the head is the runner's mistake: keep the request, so the
@@ -627,21 +655,58 @@ impl<S: Copy> Session<S> {
         }
     }
 
-    /// The request failed below HTTP: its record, or for the token request the error.
+    /// The request failed below HTTP: its record; for the token request, nothing more to do
+    /// (it is tried again later) or the error that ends the operation.
     pub(crate) fn fail(
         &mut self,
         id: RequestId,
         error: &crate::http::TransportError,
-    ) -> Result<Result<InFlight<S>, Error>, Misuse> {
+    ) -> Result<Failed<S>, Misuse> {
         if self.is_token_request(id) {
-            let message = format!("the token request failed: {error}");
-            let failed = self.finish_token_fetch(Err(Error::Auth { message }));
-            return Ok(Err(failed.err().unwrap_or(Error::Cancelled)));
+            let retryable = crate::retry::is_retryable_transport(error);
+            let failed = Error::Transport {
+                action: self.auth.token_action(),
+                error: error.clone(),
+            };
+            return Ok(match self.token_failed(failed, retryable, None) {
+                Ok(steps) => Failed::Token(steps),
+                Err(e) => Failed::Final(e),
+            });
         }
         self.in_flight
             .remove(&id)
-            .map(Ok)
+            .map(Failed::Request)
             .ok_or(Misuse::UnknownRequest(id))
+    }
+
+    /// The token fetch failed with `error`. When it may pass (`retryable`) and attempts and
+    /// time are left, every request waiting for the token is sent again after a backoff
+    /// delay (`hint`: the token server's `Retry-After`), each fetching a token as it goes;
+    /// otherwise the error ends the operation.
+    fn token_failed(
+        &mut self,
+        error: Error,
+        retryable: bool,
+        hint: Option<Duration>,
+    ) -> Result<Vec<S>, Error> {
+        self.token_fetch = None;
+        self.token_attempts += 1;
+        let delay = match retryable {
+            true => self.plan_retry(self.token_attempts + 1, hint),
+            false => None,
+        };
+        let Some(delay) = delay else {
+            return self.finish_token_fetch(Err(error));
+        };
+        for req in std::mem::take(&mut self.held) {
+            if let Some(waiting) = self.in_flight.remove(&req.id) {
+                self.schedule(delay, waiting.step);
+            }
+        }
+        for step in std::mem::take(&mut self.parked) {
+            self.schedule(delay, step);
+        }
+        Ok(Vec::new())
     }
 
     /// Runs `step` again after `delay`.

@@ -575,3 +575,36 @@ fn revoked_tokens_with_requests_answered_out_of_order_cost_one_token_each() {
     // The orders did race: in many, a 401 for the old token came after the new token.
     assert!(raced >= 15, "only {raced} of 40 orders raced");
 }
+
+#[test]
+fn a_token_server_failing_for_a_moment_is_retried() {
+    let mut model = bearer(Some(USER_PASS));
+    model.fault(Fault::on(Method::GET, "/token").status(503));
+    model.fault(Fault::on(Method::GET, "/token").status(500));
+    let img = image(&[300, 5000]);
+    let run = run_push(&mut model, img.plan.clone(), &img.data, push_config());
+    let report = run
+        .result
+        .expect("the push goes on once the token server answers");
+    assert_eq!(model.token_requests.len(), 1, "one token served the push");
+    assert_eq!(report.retries, 2);
+}
+
+#[test]
+fn a_token_server_that_stays_down_is_the_server_s_failure_not_an_auth_one() {
+    let mut model = bearer(Some(USER_PASS));
+    for _ in 0..10 {
+        model.fault(Fault::on(Method::GET, "/token").status(503));
+    }
+    let img = image(&[300]);
+    let err = run_push(&mut model, img.plan.clone(), &img.data, push_config())
+        .result
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Registry { status: 503, .. }), "{text}");
+    assert_eq!(err.class(), tug_core::ErrorClass::Registry);
+    assert!(
+        text.contains("fetching a token from http://auth.example/token"),
+        "{text}"
+    );
+}

@@ -265,11 +265,14 @@ fn a_token_answer_has_the_same_cap() {
             break;
         }
     }
+    // No attempt left (one in all): the failure of the token server's answer, not a
+    // refusal of the credentials.
     match result {
-        Some(Err(e @ Error::Auth { .. })) => {
-            assert!(e.to_string().contains("larger than 4 MiB"), "{e}")
+        Some(Err(e @ Error::Transport { .. })) => {
+            assert!(e.to_string().contains("larger than 4 MiB"), "{e}");
+            assert!(e.to_string().contains("fetching a token from"), "{e}");
         }
-        other => panic!("expected an auth error, got {other:?}"),
+        other => panic!("expected a transport error, got {other:?}"),
     }
 }
 
@@ -290,11 +293,42 @@ fn a_trickling_token_answer_times_out() {
     .unwrap();
     assert_eq!(drain(&mut p).timer, Some(at(62.0)));
     p.handle_input(at(62.0), tug_core::Input::Timeout).unwrap();
+    // Retried like a broken connection: what waited for the token goes again after a
+    // backoff delay, and asks for a token again.
+    let waited = drain(&mut p);
+    assert!(waited.result.is_none(), "{:?}", waited.result);
+    let again = waited.timer.expect("a retry is scheduled");
+    p.handle_input(again, tug_core::Input::Timeout).unwrap();
+    let sent = drain(&mut p).sent;
+    assert!(
+        sent.iter().any(|r| r.url.path().ends_with("/token")),
+        "{:?}",
+        sent.iter().map(|r| r.url.as_str()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_token_server_that_keeps_trickling_fails_as_a_transport_error_after_its_attempts() {
+    let mut p = pull(1);
+    let sent = drain(&mut p).sent;
+    let challenge = ResponseHead::new(401).with_header(
+        "WWW-Authenticate",
+        r#"Bearer realm="http://127.0.0.1:5000/token""#,
+    );
+    answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
+    let sent = drain(&mut p).sent;
+    p.handle_input(
+        at(2.0),
+        tug_core::Input::Response(sent[0].id, ResponseHead::new(200)),
+    )
+    .unwrap();
+    drain(&mut p);
+    p.handle_input(at(62.0), tug_core::Input::Timeout).unwrap();
     match drain(&mut p).result {
-        Some(Err(e @ Error::Auth { .. })) => {
+        Some(Err(e @ Error::Transport { .. })) => {
             assert!(e.to_string().contains("did not arrive whole"), "{e}")
         }
-        other => panic!("expected an auth error, got {other:?}"),
+        other => panic!("expected a transport error, got {other:?}"),
     }
 }
 

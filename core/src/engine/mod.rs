@@ -36,7 +36,7 @@ use crate::http::{RequestId, ResponseHead, TransportError};
 use crate::operation::Input;
 use crate::registry_error::RegistryErrors;
 use crate::retry::{is_retryable_status, is_retryable_transport, retry_after, Retrying};
-use crate::session::{Completed, Session};
+use crate::session::{Completed, Failed, Session};
 use crate::time::Instant;
 
 /// Redirects followed for one step before giving up.
@@ -371,8 +371,14 @@ impl<P: Protocol> Engine<P> {
 
     fn on_transport_error(&mut self, id: RequestId, error: TransportError) -> Result<(), Misuse> {
         let req = match self.cx.fail(id, &error)? {
-            Ok(req) => req,
-            Err(e) => {
+            Failed::Request(req) => req,
+            Failed::Token(steps) => {
+                for step in steps {
+                    self.cx.issue(step);
+                }
+                return Ok(());
+            }
+            Failed::Final(e) => {
                 self.fail(None, e);
                 return Ok(());
             }

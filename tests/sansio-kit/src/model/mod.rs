@@ -343,6 +343,12 @@ impl RegistryModel {
                 error_body("UNAUTHORIZED", "authentication required"),
             ));
         }
+        if self.is_realm(&req.url) || host == AUTH_HOST {
+            // Faults aimed at the token server (their path names it) strike it too.
+            if let Some(answer) = self.scripted_token(req) {
+                return answer;
+            }
+        }
         if self.is_realm(&req.url) {
             return Ok(self.token_server(req, body));
         }
@@ -392,6 +398,19 @@ impl RegistryModel {
     }
 
     /// The first queued fault that matches `req`, if it is due: its answer.
+    /// [`RegistryModel::scripted`] for a token request: only faults whose path names
+    /// `token`.
+    fn scripted_token(&mut self, req: &Request) -> Option<Answer> {
+        let aimed = self
+            .faults
+            .iter()
+            .any(|f| f.path_contains.contains("token") && f.matches(req, req.url.path()));
+        match aimed {
+            true => self.scripted(req),
+            false => None,
+        }
+    }
+
     fn scripted(&mut self, req: &Request) -> Option<Answer> {
         let path = req.url.path();
         let pos = self.faults.iter().position(|f| f.matches(req, path))?;
