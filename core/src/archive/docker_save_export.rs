@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::error::ArchiveError;
 use super::layer_tar::LayerName;
+use super::media_types::{DOCKER_CONFIG, OCI_CONFIG};
 use crate::digest::Digest;
 use crate::manifest::{self, Parsed};
 
@@ -71,6 +72,19 @@ impl SaveImage {
             reason,
         };
         match manifest::parse(media_type, bytes).map_err(malformed)? {
+            // An artifact (a Helm chart, a signature, an SBOM) has no image config: `docker
+            // load` could not run it, and a docker-archive of it would be refused.
+            Parsed::Image { config, .. }
+                if ![OCI_CONFIG, DOCKER_CONFIG].contains(&config.media_type.as_str()) =>
+            {
+                Err(ArchiveError::UnsupportedFormat {
+                    reason: format!(
+                        "{digest} is an artifact, not a container image (its config is {}); a \
+                         docker-archive holds images: write an OCI layout or archive instead",
+                        crate::terminal_safe::terminal_safe(&config.media_type)
+                    ),
+                })
+            }
             Parsed::Image { config, layers } => Ok(SaveImage {
                 config: config.digest,
                 layers: layers.into_iter().map(|l| l.digest).collect(),
@@ -209,6 +223,30 @@ mod tests {
             manifest,
             config,
         }
+    }
+
+    #[test]
+    fn an_artifact_is_not_written_as_a_docker_archive() {
+        let empty = Digest::sha256_of(b"{}");
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "artifactType": "application/vnd.example+type",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [],
+        }))
+        .unwrap();
+        let digest = Digest::sha256_of(&manifest);
+        let err = SaveImage::from_manifest(&digest, OCI_MANIFEST, &manifest).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is an artifact, not a container image"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("application/vnd.oci.empty.v1+json"),
+            "{err}"
+        );
     }
 
     fn save_image(img: &Image) -> SaveImage {

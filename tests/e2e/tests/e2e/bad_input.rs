@@ -242,3 +242,21 @@ fn a_target_with_a_tag_and_a_digest_is_refused() {
         assert!(out.stderr_str().contains("not both"), "{out}");
     }
 }
+
+/// A docker-archive holds one platform: a copy asked for every platform into one is
+/// refused before anything is read, as a pull is.
+#[test]
+fn every_platform_into_a_docker_archive_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all.tar");
+    let target = format!("docker-archive:{}", out.display());
+    let refused = Tug::new()
+        .args(["copy", "--all-platforms", "127.0.0.1:1/a/b:1", &target])
+        .run()
+        .assert_code(2);
+    assert!(
+        refused.stderr_str().contains("holds one platform"),
+        "{refused}"
+    );
+    assert!(!out.exists());
+}
