@@ -77,18 +77,32 @@ struct RawDoc {
     manifests: Option<Vec<RawDescriptor>>,
 }
 
-/// The index entry that serves `platform`: the first one whose platform matches.
+/// The index entry that serves `platform`: the first one whose platform matches; else the
+/// index's only entry when it names no platform (the `platform` field is optional: such an
+/// index says nothing against it, and skopeo takes it too).
 pub fn entry_for<'a>(entries: &'a [Descriptor], platform: &Platform) -> Option<&'a Descriptor> {
-    entries
+    let matching = entries
         .iter()
-        .find(|e| e.platform.as_ref().is_some_and(|p| platform.matches(p)))
+        .find(|e| e.platform.as_ref().is_some_and(|p| platform.matches(p)));
+    match (matching, entries) {
+        (Some(e), _) => Some(e),
+        (None, [only]) if only.platform.is_none() => Some(only),
+        _ => None,
+    }
 }
 
-/// The platforms index entries name, in order (for messages listing the choices).
+/// What an entry without a platform is called in messages.
+pub const NO_PLATFORM: &str = "(no platform)";
+
+/// The platforms index entries name, in order (for messages listing the choices); an
+/// entry that names none is [`NO_PLATFORM`].
 pub fn platforms_of(entries: &[Descriptor]) -> Vec<String> {
     entries
         .iter()
-        .filter_map(|e| e.platform.as_ref().map(ToString::to_string))
+        .map(|e| match &e.platform {
+            Some(p) => p.to_string(),
+            None => NO_PLATFORM.to_owned(),
+        })
         .collect()
 }
 
@@ -196,6 +210,22 @@ fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Des
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_only_entry_without_a_platform_serves_any_and_is_named_in_lists() {
+        let d = |platform: Option<&str>| Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: crate::Digest::sha256_of(platform.unwrap_or("none").as_bytes()),
+            size: 1,
+            platform: platform.map(|p| p.parse().unwrap()),
+        };
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let only = [d(None)];
+        assert_eq!(entry_for(&only, &amd64), Some(&only[0]));
+        let two = [d(None), d(Some("linux/arm64"))];
+        assert_eq!(entry_for(&two, &amd64), None);
+        assert_eq!(platforms_listed(&two), "(no platform), linux/arm64");
+    }
+
     #[test]
     fn a_long_platform_list_is_cut_with_a_count() {
         let many: Vec<String> = (0..25).map(|i| format!("linux/arch{i}")).collect();

@@ -79,9 +79,12 @@ impl Pulling {
         match parsed {
             Parsed::Index { manifests } => {
                 if !self.manifests[m].root {
-                    return Err(Error::Protocol {
-                        action,
-                        message: "an index inside an index is not supported".into(),
+                    // Valid OCI, but not something tug pulls: the image's shape, not the
+                    // registry's fault.
+                    return Err(Error::InvalidInput {
+                        message: format!(
+                            "{action}: it is an index inside an index, which tug does not pull"
+                        ),
                     });
                 }
                 self.add_children(manifests, cx)?;
