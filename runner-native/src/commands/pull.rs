@@ -218,6 +218,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "event": "done",
             "reference": image.to_string(),
             "digest": root.digest,
+            "registry_digest": report.root.digest,
             "output": written,
             "blobs_downloaded": report.blobs_downloaded,
             "blobs_skipped": report.blobs_skipped,
@@ -244,11 +245,17 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 })
             );
         }
+        // The pinned reference names the manifest the registry holds; an output in OCI
+        // form may hold it converted, under another digest (what --digestfile gets).
+        let converted = match root.digest == report.root.digest {
+            true => String::new(),
+            false => format!(" (written as {})", root.digest),
+        };
         outln!(
-            "{}/{}@{} -> {written}",
+            "{}/{}@{} -> {written}{converted}",
             image.registry,
             image.repository,
-            root.digest
+            report.root.digest
         );
     }
     args.result.write_digest(&root.digest)?;

@@ -92,12 +92,21 @@ fn an_image_pushed_by_skopeo_pulls_into_every_format() {
         };
         let store = d.join(format!("store-{}", image.replace([':', '/'], "-")));
         let oci = d.join(format!("{}-oci", image.replace([':', '/'], "-")));
-        pull(&store, &registry, image, &["-o", oci.to_str().unwrap()]).assert_success();
+        let out = pull(&store, &registry, image, &["-o", oci.to_str().unwrap()]).assert_success();
         assert_eq!(
             layers(&format!("oci:{}:v1", oci.display())),
             expected,
             "{image} as oci"
         );
+        // The digest named as the registry's is the one the registry serves (a Docker
+        // manifest is written converted to OCI, under another digest).
+        let done: Value = serde_json::from_str(out.stdout_str().lines().last().unwrap()).unwrap();
+        let served = {
+            let out = skopeo::run(["inspect", "--tls-verify=false", &reference]).unwrap();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            v["Digest"].clone()
+        };
+        assert_eq!(done["registry_digest"], served, "{image}");
         let archive = d.join(format!("{}.oci.tar", image.replace([':', '/'], "-")));
         pull(&store, &registry, image, &["-o", archive.to_str().unwrap()]).assert_success();
         assert_eq!(
