@@ -276,9 +276,10 @@ fn a_token_answer_has_the_same_cap() {
     }
 }
 
-#[test]
-fn a_trickling_token_answer_times_out() {
-    let mut p = pull(5);
+/// A pull with `attempts` whose version check is challenged, and whose token server
+/// answers its head at 2 s and then sends nothing: its body deadline is at 62 s.
+fn trickling_token(attempts: u32) -> Pull {
+    let mut p = pull(attempts);
     let sent = drain(&mut p).sent;
     let challenge = ResponseHead::new(401).with_header(
         "WWW-Authenticate",
@@ -292,6 +293,12 @@ fn a_trickling_token_answer_times_out() {
     )
     .unwrap();
     assert_eq!(drain(&mut p).timer, Some(at(62.0)));
+    p
+}
+
+#[test]
+fn a_trickling_token_answer_times_out() {
+    let mut p = trickling_token(5);
     p.handle_input(at(62.0), tug_core::Input::Timeout).unwrap();
     // Retried like a broken connection: what waited for the token goes again after a
     // backoff delay, and asks for a token again.
@@ -309,20 +316,7 @@ fn a_trickling_token_answer_times_out() {
 
 #[test]
 fn a_token_server_that_keeps_trickling_fails_as_a_transport_error_after_its_attempts() {
-    let mut p = pull(1);
-    let sent = drain(&mut p).sent;
-    let challenge = ResponseHead::new(401).with_header(
-        "WWW-Authenticate",
-        r#"Bearer realm="http://127.0.0.1:5000/token""#,
-    );
-    answer(&mut p, sent[0].id, challenge, b"", Instant::ZERO);
-    let sent = drain(&mut p).sent;
-    p.handle_input(
-        at(2.0),
-        tug_core::Input::Response(sent[0].id, ResponseHead::new(200)),
-    )
-    .unwrap();
-    drain(&mut p);
+    let mut p = trickling_token(1);
     p.handle_input(at(62.0), tug_core::Input::Timeout).unwrap();
     match drain(&mut p).result {
         Some(Err(e @ Error::Transport { .. })) => {

@@ -213,7 +213,7 @@ fn source_image(a: &Registry, dir: &Path, seed: u64) -> FixtureImage {
     fixture
 }
 
-fn copy(dir: &Path, from: &str, to: &str) -> TugOutput {
+fn copy(dir: &Path, from: &str, to: &str, extra: &[&str]) -> TugOutput {
     hermetic(Tug::new(), dir)
         .timeout(HANG)
         .args([
@@ -224,6 +224,7 @@ fn copy(dir: &Path, from: &str, to: &str) -> TugOutput {
             "--stall-timeout",
             "2",
         ])
+        .args(extra)
         .arg(from)
         .arg(to)
         .run()
@@ -247,6 +248,7 @@ fn copy_with_the_source_dropped_mid_get() {
         dir.path(),
         &proxy.image("src/app:v1"),
         &b.image("dst/app:v1"),
+        &[],
     )
     .assert_success();
     assert_eq!(proxy.hits(rule), 1);
@@ -293,21 +295,13 @@ fn copy_with_the_destination_dropped_mid_upload() {
         .nth(2),
     );
 
-    let out = hermetic(Tug::new(), dir.path())
-        .timeout(HANG)
-        .args([
-            "copy",
-            "--progress",
-            "json",
-            "--plain-http",
-            "--stall-timeout",
-            "2",
-        ])
-        .args(["--jobs", "1", "--fixed-jobs"])
-        .arg(a.image("src/app:v1"))
-        .arg(proxy.image("dst/app:v1"))
-        .run()
-        .assert_success();
+    let out = copy(
+        dir.path(),
+        &a.image("src/app:v1"),
+        &proxy.image("dst/app:v1"),
+        &["--jobs", "1", "--fixed-jobs"],
+    )
+    .assert_success();
     assert_eq!(proxy.hits(rule), 1);
     let done = done_event(&out);
     assert!(done["retries"].as_u64().unwrap_or(0) >= 1, "{done}");
