@@ -1165,3 +1165,36 @@ fn a_success_status_the_step_does_not_give_is_named_as_such() {
         other => panic!("expected a protocol error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_blob_whose_source_cannot_be_read_leaves_no_session_to_resume() {
+    // The first chunk lands (the session is kept for a later run), then the file cannot be
+    // read as it was: the session holds bytes that are no part of a later run's blob.
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    model.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/")
+            .transport(TransportErrorKind::Source)
+            .after(1),
+    );
+    let config = PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 1,
+            ..config().transfer
+        },
+        ..config()
+    };
+    let run = push(&mut model, &img, config);
+    let err = run.result.as_ref().unwrap_err();
+    assert_eq!(err.class(), tug_core::ErrorClass::Input, "{err}");
+    let layer = &img.plan.blobs[1].digest;
+    let kept = run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::UploadSession { digest, .. } if digest == layer));
+    let closed = run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::UploadSessionClosed { digest, .. } if digest == layer));
+    assert!(kept && closed, "{:#?}", run.events);
+}

@@ -485,7 +485,16 @@ impl Protocol for Pushing {
         })
     }
 
-    fn fail(&mut self, _step: Option<Step>, error: Error, cx: &mut Cx<Step>) {
+    fn fail(&mut self, step: Option<Step>, error: Error, cx: &mut Cx<Step>) {
+        // The blob's own bytes could not be read as they are (a file that changed, a layer
+        // that is not its digest): what its session holds is no part of a later run's blob.
+        let unreadable = matches!(
+            &error,
+            Error::Transport { error, .. } if error.kind == crate::http::TransportErrorKind::Source
+        );
+        if let (true, Some(b)) = (unreadable, step.and_then(Step::blob)) {
+            self.close_session(b);
+        }
         self.finish(Err(error), cx);
     }
 
