@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::digest::Digest;
+use crate::error::Error;
 use crate::reference::{Reference, DOCKER_PREFIX};
 
 /// What one SOURCE of a sync names.
@@ -149,16 +150,23 @@ pub struct SyncImage {
 }
 
 impl SyncImage {
-    /// The image `repository:tag` of `registry`, going to `dest`.
+    /// The image `repository:tag` of `registry`, a tag its listing gave, going to `dest`. A
+    /// tag that makes no image reference is the registry's fault (it listed it): a protocol
+    /// error, not the command line's.
     pub fn tagged(
         registry: &str,
         repository: &str,
         tag: &str,
         dest: &Destination,
-    ) -> Result<SyncImage, SyncSourceError> {
+    ) -> Result<SyncImage, Error> {
         let text = format!("{registry}/{repository}:{tag}");
-        let source = Reference::parse_registry(&text).map_err(|e| error(&text, e))?;
-        SyncImage::of(source, dest)
+        Reference::parse_registry(&text)
+            .map_err(|e| error(&text, e))
+            .and_then(|source| SyncImage::of(source, dest))
+            .map_err(|e| Error::Protocol {
+                action: format!("listing the tags of {registry}/{repository}"),
+                message: format!("it listed a tag that is not one: {e}"),
+            })
     }
 
     /// `source` going to `dest`.

@@ -58,6 +58,13 @@ fn an_image_lands_under_the_prefix_with_its_whole_repository_path_and_tag() {
     assert_eq!(dest.registry, "mirror.example:5001");
     assert_eq!(dest.prefix, "backup");
     let image = SyncImage::tagged("src.example", "team/app", "1.2", &dest).unwrap();
+    // A tag the registry listed that is not one is its fault.
+    let bad = SyncImage::tagged("src.example", "team/app", "../../etc", &dest).unwrap_err();
+    assert_eq!(bad.class(), crate::ErrorClass::Registry, "{bad}");
+    assert!(
+        bad.to_string().contains("it listed a tag that is not one"),
+        "{bad}"
+    );
     assert_eq!(image.source, r("src.example/team/app:1.2"));
     assert_eq!(image.target, r("mirror.example:5001/backup/team/app:1.2"));
     assert_eq!(image.name_in_repository(), ":1.2");

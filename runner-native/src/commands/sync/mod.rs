@@ -303,14 +303,10 @@ fn images(
             for tag in tags.iter().filter(|t| spec.filter.takes(t)) {
                 match SyncImage::tagged(registry, &repository, tag, dest) {
                     Ok(image) => out.push(item(image, Some(listed.clone()))),
-                    // The registry listed it: its fault, not the command line's.
                     Err(e) => fail(
                         format!("{registry}/{repository}:{tag}"),
                         String::new(),
-                        CliError::Core(tug_core::Error::Protocol {
-                            action: format!("listing the tags of {registry}/{repository}"),
-                            message: format!("it listed a tag that is not one: {e}"),
-                        }),
+                        CliError::Core(e),
                     ),
                 }
             }
