@@ -52,6 +52,16 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
     }
 }
 
+/// `--all-platforms` into a docker-archive, which holds one platform (for `tug pull` and
+/// `tug copy`).
+pub fn every_platform_into_a_docker_archive() -> CliError {
+    CliError::Usage(
+        "--all-platforms: a docker-archive holds one platform; drop it (this machine's \
+         platform is taken), give --platform, or write another format"
+            .into(),
+    )
+}
+
 pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
     let origin = Clock::now();
     let image = Reference::parse_registry(&args.image)
@@ -73,10 +83,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         _ => store_dir(store_flag),
     };
     if args.all_platforms && format == Some(OutputFormat::DockerArchive) {
-        return Err(CliError::Usage(
-            "a docker-archive holds one platform: drop --all-platforms or choose another --format"
-                .into(),
-        ));
+        return Err(every_platform_into_a_docker_archive());
     }
     // A docker-archive is written as blobs arrive; the store gets them only with --store.
     let tar_out = match (format, &args.output) {

@@ -115,11 +115,7 @@ pub fn run(
                 }
             );
             if args.all_platforms && one_platform {
-                return usage(
-                    "--all-platforms: a docker-archive holds one platform; drop it (this \
-                     machine's platform is copied) or give --platform"
-                        .into(),
-                );
+                return Err(pull::every_platform_into_a_docker_archive());
             }
             if args.sides.dest_creds.is_some() {
                 return usage(format!("--dest-creds: the target is a {}", dst.kind_name()));
