@@ -4,6 +4,7 @@
 use url::Url;
 
 use crate::digest::{Digest, Hasher};
+use crate::http::ResponseHead;
 
 use super::event::Event;
 use super::plan::PushReport;
@@ -184,6 +185,16 @@ impl BlobUpload {
 
     /// A short name for messages: `blob sha256:0123456789ab`, or `blob 2 (made as it is
     /// sent)` while a streamed blob's digest is unknown.
+    /// Whether a `HEAD`'s `Content-Length`, if it gives one, is this blob's size (a blob
+    /// made while it is sent has no size to compare yet).
+    pub(crate) fn length_fits(&self, head: &ResponseHead) -> bool {
+        let length = head.header("content-length").map(str::trim);
+        self.streamed.is_some()
+            || length
+                .and_then(|l| l.parse::<u64>().ok())
+                .is_none_or(|l| l == self.size)
+    }
+
     pub(crate) fn label(&self) -> String {
         if self.unended() {
             return format!("blob {} (made as it is sent)", self.plan_index);

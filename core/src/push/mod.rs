@@ -384,18 +384,7 @@ impl Protocol for Pushing {
     ) -> Result<(), Failure> {
         let (status, head, body) = (response.status(), response.head, response.body);
         match step {
-            Step::Head(b) => {
-                // A `200` whose length is not the blob's does not hold this blob: upload it
-                // (the registry keeps one copy either way).
-                let blob = &self.blobs[b];
-                let length = head.header("content-length").map(str::trim);
-                let other = blob.streamed.is_none()
-                    && length
-                        .and_then(|l| l.parse::<u64>().ok())
-                        .is_some_and(|l| l != blob.size);
-                let status = if status == 200 && other { 404 } else { status };
-                self.on_head_blob(b, status, cx)
-            }
+            Step::Head(b) => self.on_head_blob(b, head, cx),
             Step::Open(b) => self.on_open(b, head, cx),
             Step::Put(b) if status == 413 => self.on_too_large(b, self.blobs[b].size, cx),
             Step::Close(b) if upload::digest_refused(status, body) && self.blobs[b].inherited => {

@@ -18,9 +18,15 @@ impl Pushing {
     pub(super) fn on_head_blob(
         &mut self,
         b: usize,
-        status: u16,
+        head: &ResponseHead,
         cx: &mut Cx<Step>,
     ) -> Result<(), Failure> {
+        let status = match head.status.as_u16() {
+            // A `200` whose length is not the blob's does not hold this blob: it is uploaded
+            // (the registry keeps one copy either way).
+            200 if !self.blobs[b].length_fits(head) => 404,
+            status => status,
+        };
         if let Some(was) = self.blobs[b].recheck.take() {
             match status {
                 // Still there: as it was.
