@@ -63,13 +63,15 @@ impl ExportError {
 /// A stop was asked for (Ctrl-C): as an I/O error, so that writing ends at once.
 fn stop_asked() -> io::Result<()> {
     match crate::interrupt::requested() {
-        true => Err(io::Error::new(io::ErrorKind::Interrupted, STOPPED)),
+        true => Err(io::Error::other(Stopped)),
         false => Ok(()),
     }
 }
 
-/// What [`stop_asked`]'s error says, to tell it from other I/O errors.
-const STOPPED: &str = "stop asked for";
+/// What [`stop_asked`]'s error carries, to tell it from other I/O errors.
+#[derive(Debug, thiserror::Error)]
+#[error("stop asked for")]
+struct Stopped;
 
 /// Writes `image` from `layout` as an OCI archive at `out`.
 pub fn write_oci_archive(
@@ -212,7 +214,7 @@ fn write_tar(
         }
         Err(e) => {
             let _ = fs::remove_file(&temp_path);
-            let stopped = e.kind() == io::ErrorKind::Interrupted && e.to_string() == STOPPED;
+            let stopped = e.get_ref().is_some_and(|inner| inner.is::<Stopped>());
             Err(match stopped {
                 true => ExportError::Cancelled,
                 false => e.into(),
