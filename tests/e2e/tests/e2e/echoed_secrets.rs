@@ -11,6 +11,7 @@ use tug_testkit::fixtures::write_oci_layout;
 use tug_testkit::{HostileServer, ImageSpec, MiniRegistry, Reply, Tug, TugOutput};
 
 use crate::common::{hermetic, AUTH, REGISTRY};
+use crate::secrets::{contains, files};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "S3cr3t-PW-echoed";
@@ -28,16 +29,13 @@ fn with_credentials(dir: &Path) -> Tug {
         .env("TUG_PASSWORD", PASSWORD)
 }
 
-/// Every file under `dir`, as text.
-fn files(dir: &Path, out: &mut Vec<(String, String)>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if let Ok(b) = std::fs::read(&p) {
-            out.push((p.display().to_string(), String::from_utf8_lossy(&b).into()));
-        }
-    }
+/// `tug pull` of `team/app:v1` from `registry` into a layout in `dir`, with the credentials.
+fn pull(dir: &Path, registry: &HostileServer) -> TugOutput {
+    with_credentials(dir)
+        .args(["pull", "--plain-http", "-o"])
+        .arg(dir.join("out"))
+        .arg(format!("{}/team/app:v1", registry.host()))
+        .run()
 }
 
 /// None of `secrets` is in the output or in any file of the state directory (the history).
@@ -55,8 +53,8 @@ fn assert_nothing_shows(dir: &Path, out: &TugOutput, secrets: &[&str]) {
             out.stderr_str()
         );
         assert!(!out.stdout_str().contains(secret), "{secret} in stdout");
-        for (path, text) in &written {
-            assert!(!text.contains(secret), "{secret} in {path}: {text}");
+        for (path, bytes) in &written {
+            assert!(!contains(bytes, secret), "{secret} in {path}");
         }
     }
 }
@@ -73,12 +71,7 @@ fn a_registry_echoing_the_password_and_basic_value_shows_neither() {
         Some(_) => Reply::status(200),
         None => Reply::challenge(r#"Basic realm="registry""#),
     });
-    let out = with_credentials(dir.path())
-        .args(["pull", "--plain-http", "-o"])
-        .arg(dir.path().join("out"))
-        .arg(format!("{}/team/app:v1", registry.host()))
-        .run()
-        .assert_code(REGISTRY);
+    let out = pull(dir.path(), &registry).assert_code(REGISTRY);
     assert!(
         out.stderr_str()
             .contains("DENIED: you sent Basic ***, and password *** is expired"),
@@ -118,12 +111,7 @@ fn a_token_echoed_by_the_registry_and_a_password_echoed_by_the_token_server_stay
             }
             _ => Reply::challenge(&format!(r#"Bearer realm="{realm}",service="registry""#)),
         });
-        let out = with_credentials(dir.path())
-            .args(["pull", "--plain-http", "-o"])
-            .arg(dir.path().join("out"))
-            .arg(format!("{}/team/app:v1", registry.host()))
-            .run()
-            .assert_code(AUTH);
+        let out = pull(dir.path(), &registry).assert_code(AUTH);
         let stderr = out.stderr_str();
         let expected = match token_server_fails {
             true => format!(
@@ -171,12 +159,7 @@ fn user_info_in_a_redirect_never_becomes_credentials() {
         }
         image.answer(r)
     });
-    let out = with_credentials(dir.path())
-        .args(["pull", "--plain-http", "-o"])
-        .arg(dir.path().join("out"))
-        .arg(format!("{}/team/app:v1", registry.host()))
-        .run()
-        .assert_success();
+    let out = pull(dir.path(), &registry).assert_success();
     assert!(!storage.requests().is_empty(), "tug followed the redirect");
     let leaked = storage.requests_with_authorization();
     assert!(

@@ -12,7 +12,7 @@ use tug_testkit::{ImageSpec, Registry, Tug, TugOutput};
 const PASSWORD: &str = "Hunter2-very-secret";
 
 /// Every file under `dir`, as bytes.
-fn files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+pub(crate) fn files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -23,7 +23,7 @@ fn files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     }
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
