@@ -709,8 +709,27 @@ fn nested_index_uses_the_present_platform_manifest() {
         }
     }
 
-    // With every manifest present (buildx's image and its attestation), the index goes whole,
-    // attestation included: a registry would refuse an index naming a manifest it lacks.
+    // An index none of whose manifests is present.
+    let mut files = layout.files();
+    remove(
+        &mut files,
+        &format!("blobs/sha256/{}", present.manifest.hex()),
+    );
+    remove(
+        &mut files,
+        &format!("blobs/sha256/{}", attestation.manifest.hex()),
+    );
+    let err = resolve_dir(&dir_of(&files)).unwrap_err();
+    assert!(matches!(err, ArchiveError::NestedIndex { .. }), "{err}");
+    assert!(err.to_string().contains(&index_digest.to_string()), "{err}");
+}
+
+/// buildx's index of an image and its attestation, every manifest present: the index goes
+/// whole, attestation included (a registry would refuse an index naming a manifest it
+/// lacks); one platform asked for by its digest goes alone.
+#[test]
+fn a_whole_buildx_index_is_pushed_with_its_attestation() {
+    let plain = layer_tar("arm64");
     let mut whole = Layout::default();
     let arm = whole.manifest(&[(&plain, OCI_LAYER_TAR)], "present");
     let att = whole.manifest(&[], "attestation");
@@ -744,20 +763,6 @@ fn nested_index_uses_the_present_platform_manifest() {
     // One platform asked for by its digest is that image alone.
     let alone = contents.select_for_push(Some(arm.manifest.hex())).unwrap();
     assert!(matches!(alone, Selection::Image(i) if i.manifest.digest == arm.manifest));
-
-    // An index none of whose manifests is present.
-    let mut files = layout.files();
-    remove(
-        &mut files,
-        &format!("blobs/sha256/{}", present.manifest.hex()),
-    );
-    remove(
-        &mut files,
-        &format!("blobs/sha256/{}", attestation.manifest.hex()),
-    );
-    let err = resolve_dir(&dir_of(&files)).unwrap_err();
-    assert!(matches!(err, ArchiveError::NestedIndex { .. }), "{err}");
-    assert!(err.to_string().contains(&index_digest.to_string()), "{err}");
 }
 
 /// A layout whose index.json lists one two-platform index under each of `names`, then one
