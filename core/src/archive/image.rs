@@ -117,3 +117,14 @@ pub enum BlobLocation {
         path: String,
     },
 }
+
+impl BlobLocation {
+    /// Where the blob is, for messages, in the source called `source` (the tar file or the
+    /// layout directory as the user named it): `tar entry "x" of app.tar`, `layout/blobs/…`.
+    pub fn describe(&self, source: &str) -> String {
+        match self {
+            BlobLocation::TarRange { entry, .. } => format!("tar entry {entry:?} of {source}"),
+            BlobLocation::File { path } => format!("{}/{path}", source.trim_end_matches('/')),
+        }
+    }
+}

@@ -1228,3 +1228,19 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn a_blob_is_described_by_its_tar_entry_or_its_file() {
+    let entry = BlobLocation::TarRange {
+        entry: "abc/layer.tar".into(),
+        offset: 512,
+    };
+    assert_eq!(
+        entry.describe("app.tar"),
+        r#"tar entry "abc/layer.tar" of app.tar"#
+    );
+    let file = BlobLocation::File {
+        path: "blobs/sha256/ab".into(),
+    };
+    assert_eq!(file.describe("layout/"), "layout/blobs/sha256/ab");
+}

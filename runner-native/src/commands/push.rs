@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant as Clock;
 
-use tug_core::archive::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection};
+use tug_core::archive::{BlobSpec, ManifestBytes, ResolvedImage, Selection};
 use tug_core::push::{
     Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport, ResumableUpload,
 };
@@ -311,17 +311,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
 /// Where each blob of the source is, by digest, for messages: a tar entry of the file, or a
 /// file of the layout.
 fn whereabouts(source: &Source, blobs: &[&BlobSpec]) -> HashMap<Digest, String> {
+    let path = source.path.display().to_string();
     blobs
         .iter()
-        .map(|b| {
-            let place = match &b.location {
-                BlobLocation::TarRange { entry, .. } => {
-                    format!("tar entry {entry:?} of {}", source.path.display())
-                }
-                BlobLocation::File { path } => source.path.join(path).display().to_string(),
-            };
-            (b.digest.clone(), place)
-        })
+        .map(|b| (b.digest.clone(), b.location.describe(&path)))
         .collect()
 }
 
