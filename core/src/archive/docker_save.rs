@@ -3,7 +3,9 @@
 //!
 //! For classic saves an OCI image manifest is built: the config digest is computed from its
 //! bytes; uncompressed layers become OCI tar layers whose digest is the config's diffID, so
-//! layer contents are never read (only a few bytes, to sniff compression).
+//! layer contents are never read (only a few bytes, to sniff compression). A compressed layer
+//! keeps its bytes and gets its own digest: the one its `blobs/sha256/<hex>` path names, else
+//! its hash, read in chunks (go-containerregistry's tarballs name layers `<hex>.tar.gz`).
 
 use serde::Deserialize;
 
@@ -120,22 +122,49 @@ pub(crate) fn resolve_docker25(store: &mut Store) -> Res<Vec<ResolvedImage>> {
     Ok(images)
 }
 
-/// What the resolver learns about a layer entry without reading it.
+/// What the resolver learns about a layer entry: its place, size and compression from its
+/// first bytes, and for a compressed one, its digest.
 struct LayerProbe {
     location: BlobLocation,
     size: u64,
     compression: Compression,
+    /// A compressed layer's own digest (its diffID is that of its plain tar): named by a
+    /// `blobs/sha256/<hex>` path, else read whole and hashed, as crane and docker do.
+    compressed_digest: Option<Digest>,
 }
 
 fn probe_layer(store: &mut Store, path: &str) -> Res<LayerProbe> {
     let location = store.location(path, MANIFEST_JSON)?;
     let size = store.size(path, MANIFEST_JSON)?;
     let compression = sniff(store.prefix(path, SNIFF_LEN, MANIFEST_JSON)?);
+    let compressed_digest = match compression {
+        Compression::Gzip | Compression::Zstd => match digest_named_by(path, &location) {
+            Some(digest) => Some(digest),
+            None => Some(store.sha256(path, MANIFEST_JSON)?),
+        },
+        _ => None,
+    };
     Ok(LayerProbe {
         location,
         size,
         compression,
+        compressed_digest,
     })
+}
+
+/// The digest a layer's content-addressed path (`blobs/sha256/<hex>`, as given or after
+/// following links) names; the bytes are checked against it when they are read.
+fn digest_named_by(path: &str, location: &BlobLocation) -> Option<Digest> {
+    let resolved = match location {
+        BlobLocation::TarRange { entry, .. } => entry.as_str(),
+        BlobLocation::File { path } => path.as_str(),
+    };
+    let hex = normalize(path)
+        .as_deref()
+        .and_then(blob_sha256_hex)
+        .map(str::to_owned)
+        .or_else(|| blob_sha256_hex(resolved).map(str::to_owned))?;
+    format!("sha256:{hex}").parse().ok()
 }
 
 fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImage> {
@@ -225,26 +254,11 @@ fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobS
     let (digest, media_type) = match probe.compression {
         Compression::None => (diff_id, OCI_LAYER_TAR),
         c @ (Compression::Gzip | Compression::Zstd) => {
-            // Only a content-addressed path tells the compressed digest without reading.
-            let resolved = match &probe.location {
-                BlobLocation::TarRange { entry, .. } => entry.as_str(),
-                BlobLocation::File { path } => path.as_str(),
-            };
-            let hex = normalize(path)
-                .as_deref()
-                .and_then(blob_sha256_hex)
-                .map(str::to_owned)
-                .or_else(|| blob_sha256_hex(resolved).map(str::to_owned));
-            let digest = hex.and_then(|h| format!("sha256:{h}").parse().ok());
-            match (digest, c.oci_layer_media_type()) {
+            match (probe.compressed_digest, c.oci_layer_media_type()) {
                 (Some(d), Some(mt)) => (d, mt),
                 _ => {
-                    return Err(ArchiveError::UnsupportedFormat {
-                        reason: format!(
-                            "layer {path:?} in manifest.json is {c}-compressed and not stored \
-                             under its digest, so its digest is unknown without reading the \
-                             whole layer; such archives are not supported"
-                        ),
+                    return Err(ArchiveError::Misuse {
+                        reason: format!("layer {path:?} is {c}-compressed but was not hashed"),
                     })
                 }
             }

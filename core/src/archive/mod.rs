@@ -8,7 +8,8 @@
 //!   archive or an OCI layout directory — into [`ResolvedImage`]s: the manifest bytes to PUT
 //!   and, for each blob, its digest, size, media type and where its bytes are
 //!   ([`BlobLocation`]). It indexes tars itself, then reads only small metadata files and, for
-//!   docker saves, the first bytes of each layer to sniff its compression.
+//!   docker saves, the first bytes of each layer to sniff its compression (and the whole of a
+//!   compressed layer whose path does not name its digest, to hash it).
 //!
 //! [`layer_tar`] decides how a layer blob turns back into its tar (by its bytes) and names
 //! the layer in every error; [`recompress`] re-describes an image with compressed layers.

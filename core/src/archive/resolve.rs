@@ -2,7 +2,8 @@
 //!
 //! For a tar file it first indexes the tar (headers only), then detects the format from the
 //! entries; for a directory it reads the OCI layout files. Then it reads the small files it
-//! needs (manifests, configs) and, for docker saves, the first bytes of each layer.
+//! needs (manifests, configs) and, for docker saves, the first bytes of each layer (and the
+//! whole of a compressed one not stored under its digest, to hash it).
 
 use super::docker_save::{self, MANIFEST_JSON};
 use super::error::ArchiveError;
@@ -208,12 +209,12 @@ fn finished() -> ArchiveError {
 
 fn step_for(request: &Request) -> ResolveStep {
     match request {
-        Request::TarWhole { offset, len, .. } | Request::TarPrefix { offset, len, .. } => {
-            ResolveStep::ReadAt {
-                offset: *offset,
-                len: *len,
-            }
-        }
+        Request::TarWhole { offset, len, .. }
+        | Request::TarPrefix { offset, len, .. }
+        | Request::TarHash { offset, len, .. } => ResolveStep::ReadAt {
+            offset: *offset,
+            len: *len,
+        },
         Request::DirWhole { path, max_len } => ResolveStep::ReadFile {
             path: path.clone(),
             max_len: *max_len,

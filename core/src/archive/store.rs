@@ -10,9 +10,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use super::error::ArchiveError;
 use super::image::BlobLocation;
 use super::tar_index::TarIndex;
+use crate::digest::{Algorithm, Digest, Hasher};
 
 /// Largest metadata file (manifest.json, index.json, configs, manifests) read into memory.
 pub const MAX_METADATA_LEN: u64 = 16 << 20;
+
+/// Largest read asked for while an entry is hashed ([`Store::sha256`]).
+const HASH_CHUNK: u64 = 4 << 20;
 
 /// Why a reader stopped: it needs more bytes, or the source is unusable.
 #[derive(Debug)]
@@ -75,12 +79,29 @@ pub(crate) enum Request {
         offset: u64,
         len: usize,
     },
+    /// Tar source: the next `len` bytes (at `offset` of the tar) of the entry behind `path`,
+    /// which is being hashed.
+    TarHash {
+        path: String,
+        offset: u64,
+        len: usize,
+    },
     /// Directory source: a whole file (at most `max_len` bytes are asked for).
     DirWhole { path: String, max_len: u64 },
     /// Directory source: the first `len` bytes of a file.
     DirPrefix { path: String, len: u64 },
     /// Directory source: a file's size.
     DirStat { path: String },
+}
+
+/// The read of an entry's bytes from `offset` on, up to `end` (both offsets in the tar).
+fn hash_chunk(path: &str, offset: u64, end: u64) -> Request {
+    Request::TarHash {
+        path: path.to_owned(),
+        offset,
+        // At most HASH_CHUNK, so it fits a usize everywhere.
+        len: (end - offset).min(HASH_CHUNK) as usize,
+    }
 }
 
 /// Where files come from.
@@ -99,6 +120,9 @@ pub(crate) struct Store {
     whole: HashMap<String, Option<Vec<u8>>>,
     prefixes: HashMap<String, Option<Vec<u8>>>,
     stats: HashMap<String, Option<u64>>,
+    /// Entries being hashed: the hash so far, and where the entry's bytes end in the tar.
+    hashing: HashMap<String, (Hasher, u64)>,
+    hashed: HashMap<String, Digest>,
     queue: VecDeque<Request>,
     queued: HashSet<Request>,
     current: Option<Request>,
@@ -112,6 +136,8 @@ impl Store {
             whole: HashMap::new(),
             prefixes: HashMap::new(),
             stats: HashMap::new(),
+            hashing: HashMap::new(),
+            hashed: HashMap::new(),
             queue: VecDeque::new(),
             queued: HashSet::new(),
             current: None,
@@ -260,6 +286,38 @@ impl Store {
         }
     }
 
+    /// The sha256 of a whole tar entry, read in chunks of at most [`HASH_CHUNK`] (never
+    /// held whole). Directory sources only read files from their start.
+    pub fn sha256(&mut self, path: &str, referenced_by: &str) -> Res<Digest> {
+        if let Some(digest) = self.hashed.get(path) {
+            return Ok(digest.clone());
+        }
+        let Source::Tar { index, .. } = &self.source else {
+            return Err(Stop::Fail(ArchiveError::UnsupportedFormat {
+                reason: format!(
+                    "{path:?} (referenced by {referenced_by}) would have to be \
+                                 hashed, which tug does only in a tar"
+                ),
+            }));
+        };
+        let entry = index.resolve_file_for(path, referenced_by)?;
+        let (start, end) = (
+            entry.data_offset,
+            entry.data_offset.saturating_add(entry.size),
+        );
+        if self.hashing.contains_key(path) {
+            return Err(Stop::Pending);
+        }
+        let hasher = Hasher::new(Algorithm::Sha256);
+        if start == end {
+            let digest = hasher.finish();
+            self.hashed.insert(path.to_owned(), digest.clone());
+            return Ok(digest);
+        }
+        self.hashing.insert(path.to_owned(), (hasher, end));
+        self.enqueue(hash_chunk(path, start, end))
+    }
+
     /// Where the runner finds the bytes of a file (after following links in a tar).
     pub fn location(&self, path: &str, referenced_by: &str) -> Result<BlobLocation, ArchiveError> {
         match &self.source {
@@ -306,6 +364,14 @@ impl Store {
                 offset: o,
                 len,
             }) if *o == offset => (path.clone(), *len, true),
+            Some(Request::TarHash {
+                path,
+                offset: o,
+                len,
+            }) if *o == offset => {
+                let (path, len) = (path.clone(), *len);
+                return self.hash_more(path, offset, &data[..data.len().min(len)], len);
+            }
             _ => {
                 return Err(ArchiveError::Misuse {
                     reason: format!("read at offset {offset} does not answer a pending ReadAt"),
@@ -324,6 +390,41 @@ impl Store {
         };
         target.insert(path, Some(bytes.to_vec()));
         self.current = None;
+        Ok(())
+    }
+
+    /// Feeds one answered chunk of an entry being hashed, and asks for the next one.
+    fn hash_more(
+        &mut self,
+        path: String,
+        offset: u64,
+        data: &[u8],
+        len: usize,
+    ) -> Result<(), ArchiveError> {
+        if data.len() < len {
+            let total_len = match self.source {
+                Source::Tar { total_len, .. } => total_len,
+                Source::Dir => 0,
+            };
+            return Err(ArchiveError::Truncated {
+                what: format!("data of tar entry {path:?}"),
+                offset,
+                total_len,
+            });
+        }
+        self.current = None;
+        let Some((hasher, end)) = self.hashing.get_mut(&path) else {
+            return Err(ArchiveError::Misuse {
+                reason: format!("tar entry {path:?} is not being hashed"),
+            });
+        };
+        hasher.update(data);
+        let (next, end) = (offset + len as u64, *end);
+        if next < end {
+            let _: Res<()> = self.enqueue(hash_chunk(&path, next, end));
+        } else if let Some((hasher, _)) = self.hashing.remove(&path) {
+            self.hashed.insert(path, hasher.finish());
+        }
         Ok(())
     }
 

@@ -397,19 +397,27 @@ fn classic_save_compressed_layers() {
     assert_eq!(layer.media_type, OCI_LAYER_TAR_GZIP);
     assert_eq!(layer.compression, Some(Compression::Gzip));
 
-    // Anywhere else: unsupported, naming the layer.
+    // Anywhere else (classic `<id>/layer.tar`, go-containerregistry's `<hex>.tar.gz`): the
+    // entry is read whole and hashed.
+    for name in ["abc/layer.tar", &format!("{gz_hex}.tar.gz")] {
+        let m = json!([{"Config": "c.json", "RepoTags": [], "Layers": [name]}]);
+        let files: Files = vec![
+            (name.into(), gz.clone()),
+            ("c.json".into(), config.clone()),
+            ("manifest.json".into(), serde_json::to_vec(&m).unwrap()),
+        ];
+        let contents = resolve_tar(&tar_of(&files)).unwrap();
+        let layer = &contents.images[0].layers[0];
+        assert_eq!(layer.digest, sha(&gz), "{name}");
+        assert_eq!(layer.media_type, OCI_LAYER_TAR_GZIP);
+    }
+
     let m = json!([{"Config": "c.json", "RepoTags": [], "Layers": ["abc/layer.tar"]}]);
     let files: Files = vec![
         ("abc/layer.tar".into(), gz.clone()),
         ("c.json".into(), config.clone()),
         ("manifest.json".into(), serde_json::to_vec(&m).unwrap()),
     ];
-    let err = resolve_tar(&tar_of(&files)).unwrap_err();
-    assert!(
-        matches!(err, ArchiveError::UnsupportedFormat { .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("abc/layer.tar") && err.to_string().contains("gzip"));
 
     // xz has no OCI media type at all.
     let mut files = files;
@@ -420,6 +428,30 @@ fn classic_save_compressed_layers() {
     );
     let err = resolve_tar(&tar_of(&files)).unwrap_err();
     assert!(err.to_string().contains("xz"), "{err}");
+}
+
+/// A compressed layer bigger than one read is hashed over several, and a tar cut short inside
+/// it is an error naming the entry.
+#[test]
+fn a_compressed_layer_is_hashed_in_chunks() {
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0];
+    gz.extend((0..9_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let config = config_for(&[sha(&layer_tar("p"))], "gz");
+    let m = json!([{"Config": "c.json", "RepoTags": [], "Layers": ["big/layer.tar"]}]);
+    let files: Files = vec![
+        ("c.json".into(), config),
+        ("manifest.json".into(), serde_json::to_vec(&m).unwrap()),
+        ("big/layer.tar".into(), gz.clone()),
+    ];
+    let tar = tar_of(&files);
+    let contents = resolve_tar(&tar).unwrap();
+    assert_eq!(contents.images[0].layers[0].digest, sha(&gz));
+    assert_eq!(contents.images[0].layers[0].size, gz.len() as u64);
+
+    let cut = &tar[..tar.len() - 4_000_000];
+    let err = resolve_tar(cut).unwrap_err();
+    assert!(matches!(err, ArchiveError::Truncated { .. }), "{err}");
+    assert!(err.to_string().contains("big/layer.tar"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 use crate::common::{done_event, push, push_with, tug_for};
 use tug_testkit::fixtures::{
-    classic_docker_save, docker25_save, pull_with_skopeo_and_compare,
+    classic_docker_save, docker25_save, ggcr_tarball, pull_with_skopeo_and_compare,
     pull_with_skopeo_and_compare_layers, skopeo_docker_archive, skopeo_oci_archive,
     write_oci_layout,
 };
@@ -42,6 +42,20 @@ fn oci_layout_directory_to_plain_http_registry() {
         "{}",
         out.stderr_str()
     );
+}
+
+/// crane's default `pull` format (also kaniko's and ko's tarballs): a `docker save` whose
+/// layers are gzip blobs named `<blob hex>.tar.gz`. Their digests are read from their bytes
+/// and they are pushed as they are.
+#[test]
+fn crane_tarball_with_gzip_layers() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("crane.tar");
+    let spec = ImageSpec::new(21).gzip_layer(300_000).gzip_layer(200_000);
+    let fixture = ggcr_tarball(&tar, &spec, "example/crane:v1");
+    push(&registry, &tar, "crane/tarball:v1").assert_success();
+    pull_with_skopeo_and_compare_layers(&registry, "crane/tarball:v1", &fixture);
 }
 
 #[test]
