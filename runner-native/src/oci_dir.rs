@@ -53,6 +53,53 @@ struct TempBlob {
     resumable: bool,
 }
 
+/// An output layout a pull is about to create: removed again when the pull ends without
+/// [`NewLayout::keep`] and nothing came into it (no blob, no download to resume, nothing in
+/// `index.json`), so a failed pull leaves no empty layout behind. A directory that existed
+/// before is never touched.
+pub struct NewLayout {
+    root: Option<PathBuf>,
+}
+
+impl NewLayout {
+    /// Notes whether `root` exists yet.
+    pub fn at(root: &Path) -> NewLayout {
+        NewLayout {
+            root: fs::symlink_metadata(root).is_err().then(|| root.to_owned()),
+        }
+    }
+
+    /// The pull succeeded: the layout stays.
+    pub fn keep(mut self) {
+        self.root = None;
+    }
+}
+
+impl Drop for NewLayout {
+    fn drop(&mut self) {
+        if let Some(root) = self.root.take() {
+            remove_if_unused(&root);
+        }
+    }
+}
+
+/// Removes the layout tug made at `root` if it holds nothing: `blobs/sha256` empty (no blob,
+/// no partial download) and `index.json` listing no image. Anything else there stays.
+fn remove_if_unused(root: &Path) {
+    let lists_nothing = fs::read(root.join(INDEX_JSON))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|v| v["manifests"].as_array().is_some_and(Vec::is_empty));
+    if !lists_nothing || fs::remove_dir(root.join("blobs/sha256")).is_err() {
+        return;
+    }
+    let _ = fs::remove_dir(root.join("blobs"));
+    for file in [INDEX_JSON, OCI_LAYOUT_FILE, LOCK_FILE] {
+        let _ = fs::remove_file(root.join(file));
+    }
+    let _ = fs::remove_dir(root);
+}
+
 /// Prefix of a download's resumable temporary file in `blobs/<alg>/`.
 pub const PARTIAL_PREFIX: &str = ".partial-";
 

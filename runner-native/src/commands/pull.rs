@@ -16,7 +16,7 @@ use crate::credentials;
 use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
-use crate::oci_dir::OciDir;
+use crate::oci_dir::{NewLayout, OciDir};
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::save_stream::pull_sink::TarPull;
@@ -92,6 +92,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let keep = tar_out.is_none() || args.store.is_some();
     let io_err = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout_root.display()));
+    let new_output = (format == Some(OutputFormat::Oci)).then(|| NewLayout::at(&layout_root));
     let mut layout = if keep {
         Some(OciDir::open(&layout_root).map_err(io_err)?)
     } else {
@@ -220,6 +221,9 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         }
         _ => layout_root.display().to_string(),
     };
+    if let Some(new_output) = new_output {
+        new_output.keep();
+    }
     if mode == ProgressMode::Json {
         let v = serde_json::json!({
             "event": "done",

@@ -413,6 +413,29 @@ fn load_imports_an_archive_and_push_takes_store_images() {
     );
 }
 
+/// A pull (or copy) that fails before anything arrives leaves no empty layout where the
+/// output was asked for; one into a directory that was there keeps the directory.
+#[test]
+fn a_failed_pull_into_a_new_layout_leaves_no_directory() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out_dir = dir.path().join("out");
+    let out = ["-o", out_dir.to_str().unwrap()];
+    pull(&store, &registry, "none/app:v1", &out).assert_code(crate::common::NOT_FOUND);
+    assert!(!out_dir.exists(), "an empty layout was left at the output");
+    let target = format!("oci:{}:v1", out_dir.display());
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["copy", &registry.image("none/app:v1"), &target])
+        .run()
+        .assert_code(crate::common::NOT_FOUND);
+    assert!(!out_dir.exists(), "an empty layout was left by the copy");
+    fs::create_dir(&out_dir).unwrap();
+    pull(&store, &registry, "none/app:v1", &out).assert_code(crate::common::NOT_FOUND);
+    assert!(out_dir.is_dir(), "a directory that was there is kept");
+}
+
 #[test]
 fn a_pull_into_a_layout_leaves_no_lock_file_there() {
     let registry = Registry::plain();
