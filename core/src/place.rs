@@ -1,6 +1,7 @@
 //! Where an image is, as a command line names it: a registry reference (`docker://`
 //! optional), one of skopeo's file transports (`oci:DIR[:REF]`, `oci-archive:PATH[:REF]`,
-//! `docker-archive:PATH[:REF]`), or an image of tug's local store (`store:NAME`).
+//! `docker-archive:PATH[:REF]`, and `dir:DIR` as a source), or an image of tug's local store
+//! (`store:NAME`).
 //!
 //! Only the transport is decided here; what follows a file transport (a path, perhaps with
 //! `:REF`) is split by the runner, which can see whether the path with the colon exists.
@@ -16,7 +17,6 @@ pub const STORE_PREFIX: &str = "store:";
 
 /// skopeo transports tug does not read or write, named so the error can say so.
 const FOREIGN_TRANSPORTS: &[&str] = &[
-    "dir",
     "containers-storage",
     "docker-daemon",
     "ostree",
@@ -33,16 +33,24 @@ pub enum FileKind {
     OciArchive,
     /// A `docker save` tar (`docker-archive:`).
     DockerArchive,
+    /// skopeo's `dir:` layout (`dir:`): tug reads it, never writes it.
+    Dir,
 }
 
 impl FileKind {
     /// Every kind, with the transport that names it.
-    const ALL: [(FileKind, &'static str); 3] = [
+    const ALL: [(FileKind, &'static str); 4] = [
         // The longer names first: `oci-archive:` also starts with `oci`.
         (FileKind::OciArchive, "oci-archive"),
         (FileKind::DockerArchive, "docker-archive"),
         (FileKind::Oci, "oci"),
+        (FileKind::Dir, "dir"),
     ];
+
+    /// Every transport's prefix (`oci-archive:`, …), the longer names first.
+    pub fn prefixes() -> impl Iterator<Item = (FileKind, String)> {
+        Self::ALL.iter().map(|(k, name)| (*k, format!("{name}:")))
+    }
 
     /// The transport's name, e.g. `oci-archive`.
     pub fn transport(self) -> &'static str {
@@ -74,7 +82,7 @@ pub enum Place {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceError {
     /// A skopeo transport tug does not support.
-    #[error("{transport}: is a skopeo transport tug does not support (tug reads and writes registry references, oci:, oci-archive:, docker-archive: and store:)")]
+    #[error("{transport}: is a skopeo transport tug does not support (tug reads and writes registry references, oci:, oci-archive:, docker-archive: and store:, and reads dir:)")]
     Unsupported {
         /// The transport's name.
         transport: String,
@@ -193,6 +201,7 @@ mod tests {
             parse("docker-archive:x.tar:app:1"),
             Ok(file(FileKind::DockerArchive, "x.tar:app:1"))
         );
+        assert_eq!(parse("dir:/tmp/x"), Ok(file(FileKind::Dir, "/tmp/x")));
         assert_eq!(
             parse("store:reg/app:1"),
             Ok(Place::Store("reg/app:1".to_owned()))
@@ -201,8 +210,8 @@ mod tests {
 
     #[test]
     fn bad_places_say_what_is_wrong() {
-        let e = parse("dir:/tmp/x").unwrap_err();
-        assert!(e.to_string().contains("dir: is a skopeo transport"), "{e}");
+        let e = parse("sif:/tmp/x").unwrap_err();
+        assert!(e.to_string().contains("sif: is a skopeo transport"), "{e}");
         assert!(matches!(
             parse("containers-storage:app"),
             Err(PlaceError::Unsupported { .. })

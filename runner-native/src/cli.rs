@@ -84,7 +84,8 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct PushArgs {
     /// The image file: a path (format detected), or `docker-archive:PATH`, `oci:DIR[:REF]`,
-    /// `oci-archive:PATH[:REF]`; or the name of an image in the local store.
+    /// `oci-archive:PATH[:REF]`, `dir:DIR` (skopeo's); or the name of an image in the local
+    /// store.
     pub source: String,
     /// The local store, for store images as SOURCE.
     #[arg(long, value_name = "DIR")]
@@ -110,10 +111,11 @@ pub struct PushArgs {
 #[derive(Args, Debug)]
 pub struct CopyArgs {
     /// The image to copy: `registry/repository[:tag|@digest]` (`docker://` allowed),
-    /// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REF]`, or
-    /// `store:NAME` (an image of the local store).
+    /// `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REF]`, `dir:DIR`
+    /// (skopeo's), or `store:NAME` (an image of the local store).
     pub source: String,
-    /// Where to copy it, in the same forms (`store:` alone keeps the source's name).
+    /// Where to copy it, in the same forms but `dir:` (`store:` alone keeps the source's
+    /// name).
     pub target: String,
     /// The local store, for `store:` places.
     #[arg(long, value_name = "DIR")]

@@ -13,6 +13,7 @@ use crate::compressed_source;
 use crate::exit_code::CliError;
 use crate::output::errln;
 use crate::safe_fs;
+use tug_core::place::FileKind;
 
 /// Where the bytes of a blob live: a file and the offset of the blob in it.
 #[derive(Clone, Debug)]
@@ -42,8 +43,15 @@ pub struct SourceSpec {
 
 impl SourceSpec {
     pub fn parse(spec: &str) -> SourceSpec {
-        for prefix in ["docker-archive:", "oci-archive:", "oci:"] {
-            if let Some(rest) = spec.strip_prefix(prefix) {
+        for (kind, prefix) in FileKind::prefixes() {
+            if let Some(rest) = spec.strip_prefix(prefix.as_str()) {
+                if kind == FileKind::Dir {
+                    // skopeo's `dir:PATH` names no reference.
+                    return SourceSpec {
+                        path: rest.into(),
+                        image: None,
+                    };
+                }
                 // skopeo: `transport:path[:reference]`. Take the reference only if the path
                 // without it exists, so paths with colons still work.
                 if !Path::new(rest).exists() {

@@ -42,6 +42,7 @@ pub fn format_name(format: SourceFormat) -> &'static str {
         SourceFormat::DockerArchiveOci => "docker-save-oci",
         SourceFormat::OciArchive => "oci-archive",
         SourceFormat::OciLayout => "oci",
+        SourceFormat::SkopeoDir => "dir",
     }
 }
 

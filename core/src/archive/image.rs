@@ -17,6 +17,8 @@ pub enum SourceFormat {
     OciArchive,
     /// An OCI image layout directory.
     OciLayout,
+    /// skopeo's `dir:` layout: `version`, `manifest.json` and blobs named by their hex digest.
+    SkopeoDir,
 }
 
 impl fmt::Display for SourceFormat {
@@ -26,6 +28,7 @@ impl fmt::Display for SourceFormat {
             SourceFormat::DockerArchiveOci => "docker-archive (Docker 25+ OCI)",
             SourceFormat::OciArchive => "oci-archive",
             SourceFormat::OciLayout => "oci",
+            SourceFormat::SkopeoDir => "dir",
         })
     }
 }

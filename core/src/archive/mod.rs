@@ -5,7 +5,7 @@
 //! - [`TarIndexer`] reads tar header blocks at the offsets it asks for and builds a
 //!   [`TarIndex`] (path → data offset, size, link target). It never reads entry contents.
 //! - [`SourceResolver`] turns a source — a `docker save` tar (classic or Docker 25+), an OCI
-//!   archive or an OCI layout directory — into [`ResolvedImage`]s: the manifest bytes to PUT
+//!   archive, an OCI layout directory or skopeo's `dir:` layout — into [`ResolvedImage`]s: the manifest bytes to PUT
 //!   and, for each blob, its digest, size, media type and where its bytes are
 //!   ([`BlobLocation`]). It indexes tars itself, then reads only small metadata files and, for
 //!   docker saves, the first bytes of each layer to sniff its compression (and the whole of a
@@ -39,6 +39,7 @@ mod push_plan;
 pub mod recompress;
 mod resolve;
 mod select;
+mod skopeo_dir;
 mod store;
 mod tar_header;
 mod tar_index;

@@ -20,6 +20,38 @@ const LAYOUT: &str = "the OCI image layout";
 /// Annotation marking buildkit attestation manifests inside an index (not runnable images).
 const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 
+/// Where a layout keeps a blob of a given digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// An OCI layout: `blobs/<alg>/<hex>`.
+    Oci,
+    /// skopeo's `dir:` (version 1.1): `<hex>`, and an index's manifests `<hex>.manifest.json`;
+    /// version 1.0 named every blob `<hex>.tar`.
+    SkopeoDir {
+        /// Blobs end in `.tar` (version 1.0).
+        tar_suffix: bool,
+    },
+}
+
+impl Naming {
+    /// The file of blob `digest`.
+    pub(crate) fn blob(self, digest: &Digest) -> String {
+        match self {
+            Naming::Oci => blob_path(digest),
+            Naming::SkopeoDir { tar_suffix: false } => digest.hex().to_owned(),
+            Naming::SkopeoDir { tar_suffix: true } => format!("{}.tar", digest.hex()),
+        }
+    }
+
+    /// The file of manifest `digest`, which an index names.
+    fn manifest(self, digest: &Digest) -> String {
+        match self {
+            Naming::Oci => blob_path(digest),
+            Naming::SkopeoDir { .. } => format!("{}.manifest.json", digest.hex()),
+        }
+    }
+}
+
 /// Reads every image of the OCI layout in `store`.
 pub(crate) fn resolve(store: &mut Store) -> Res<Vec<ResolvedImage>> {
     let layout = store
@@ -55,7 +87,11 @@ pub(crate) fn resolve(store: &mut Store) -> Res<Vec<ResolvedImage>> {
         let field = format!("manifests[{i}]");
         let digest = d.parsed_digest(INDEX_JSON, &field)?;
         let referenced_by = format!("{INDEX_JSON} {field}");
-        resolve_manifest(store, d, &digest, &referenced_by, &d.names(), 0)
+        let at = Place {
+            naming: Naming::Oci,
+            depth: 0,
+        };
+        resolve_manifest(store, d, &digest, &referenced_by, &d.names(), at)
     }))?;
     Ok(per_descriptor.into_iter().flatten().collect())
 }
@@ -85,6 +121,13 @@ fn check_schema_version(doc: &ManifestDoc, file: &str) -> Result<(), ArchiveErro
     }
 }
 
+/// How a manifest is found: the layout's naming, and how deep in indexes it is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Place {
+    pub(crate) naming: Naming,
+    pub(crate) depth: u32,
+}
+
 /// Reads the manifest (or index) `desc` names; an index yields the images of its manifests
 /// that are present in the layout.
 fn resolve_manifest(
@@ -93,19 +136,53 @@ fn resolve_manifest(
     digest: &Digest,
     referenced_by: &str,
     names: &[String],
-    depth: u32,
+    at: Place,
 ) -> Res<Vec<ResolvedImage>> {
-    let path = blob_path(digest);
+    let path = at.naming.manifest(digest);
     let bytes = store.read(&path, referenced_by)?;
     let what = format!("manifest {path} (referenced by {referenced_by})");
     verify_blob(bytes, digest, desc.size, &what)?;
-    let doc: ManifestDoc = parse_json(bytes, &path)?;
     let bytes = bytes.to_vec();
-    check_schema_version(&doc, &path)?;
+    let found = Found {
+        digest,
+        path: &path,
+        referenced_by,
+        media_type: desc.media_type.as_deref(),
+    };
+    images_of_manifest(store, bytes, found, names, at)
+}
+
+/// A manifest's bytes as read, and what is known of them.
+pub(crate) struct Found<'a> {
+    pub(crate) digest: &'a Digest,
+    /// The file it was read from.
+    pub(crate) path: &'a str,
+    pub(crate) referenced_by: &'a str,
+    /// The media type its descriptor gives, if any.
+    pub(crate) media_type: Option<&'a str>,
+}
+
+/// The images of a manifest (or index) whose bytes were read (and checked) already.
+pub(crate) fn images_of_manifest(
+    store: &mut Store,
+    bytes: Vec<u8>,
+    found: Found<'_>,
+    names: &[String],
+    at: Place,
+) -> Res<Vec<ResolvedImage>> {
+    let Found {
+        digest,
+        path,
+        referenced_by,
+        media_type,
+    } = found;
+    let what = format!("manifest {path} (referenced by {referenced_by})");
+    let doc: ManifestDoc = parse_json(&bytes, path)?;
+    check_schema_version(&doc, path)?;
     let media_type = doc
         .media_type
         .clone()
-        .or_else(|| desc.media_type.clone())
+        .or_else(|| media_type.map(str::to_owned))
         .unwrap_or_else(|| {
             let guess = if doc.manifests.is_some() && doc.config.is_none() {
                 OCI_INDEX
@@ -120,8 +197,7 @@ fn resolve_manifest(
             media_type,
             digest: digest.clone(),
         };
-        let mut images =
-            resolve_nested_index(store, doc, digest, &path, referenced_by, names, depth)?;
+        let mut images = resolve_nested_index(store, doc, digest, path, referenced_by, names, at)?;
         for img in &mut images {
             img.index = Some(index.clone());
         }
@@ -140,7 +216,7 @@ fn resolve_manifest(
         media_type,
         digest: digest.clone(),
     };
-    image_from_manifest(store, doc, manifest, &path, names)
+    image_from_manifest(store, doc, manifest, path, names, at.naming)
 }
 
 /// An index inside index.json (multi-platform images, and Docker 25+ saves with the
@@ -153,7 +229,7 @@ fn resolve_nested_index(
     path: &str,
     referenced_by: &str,
     names: &[String],
-    depth: u32,
+    at: Place,
 ) -> Res<Vec<ResolvedImage>> {
     let nested = |reason: String| {
         Stop::Fail(ArchiveError::NestedIndex {
@@ -162,7 +238,7 @@ fn resolve_nested_index(
             reason,
         })
     };
-    if depth >= 1 {
+    if at.depth >= 1 {
         return Err(nested(
             "only one level of index below index.json is supported".to_owned(),
         ));
@@ -178,7 +254,7 @@ fn resolve_nested_index(
     }
     let present = gather(candidates.iter().map(|(i, _, d)| {
         let child_ref = format!("manifests[{i}] of index {path}");
-        store.size_opt(&blob_path(d), &child_ref)
+        store.size_opt(&at.naming.manifest(d), &child_ref)
     }))?;
     let chosen: Vec<_> = candidates
         .iter()
@@ -193,8 +269,11 @@ fn resolve_nested_index(
     }
     let images = gather(chosen.iter().map(|(i, child, d)| {
         let child_ref = format!("manifests[{i}] of index {path}");
-        let mut images =
-            resolve_manifest(store, child, d, &child_ref, names, depth.saturating_add(1))?;
+        let below = Place {
+            naming: at.naming,
+            depth: at.depth.saturating_add(1),
+        };
+        let mut images = resolve_manifest(store, child, d, &child_ref, names, below)?;
         let attestation = child
             .annotations
             .as_ref()
@@ -217,18 +296,19 @@ fn image_from_manifest(
     manifest: ManifestBytes,
     path: &str,
     names: &[String],
+    naming: Naming,
 ) -> Res<Vec<ResolvedImage>> {
     let config = doc.config.ok_or_else(|| ArchiveError::Malformed {
         file: path.to_owned(),
         reason: "the image manifest has no config descriptor".to_owned(),
     })?;
     let layers = doc.layers.unwrap_or_default();
-    let config = config_blob(store, &config, path);
+    let config = config_blob(store, &config, path, naming);
     let layers = gather(
         layers
             .iter()
             .enumerate()
-            .map(|(i, l)| layer_blob(store, l, path, i)),
+            .map(|(i, l)| layer_blob(store, l, path, i, naming)),
     );
     let ((config, platform), layers) = both(config, layers)?;
     Ok(vec![ResolvedImage {
@@ -254,10 +334,11 @@ fn config_blob(
     store: &mut Store,
     d: &Descriptor,
     manifest_path: &str,
+    naming: Naming,
 ) -> Res<(BlobSpec, Option<Platform>)> {
     let digest = d.parsed_digest(manifest_path, "config")?;
     let media_type = media_type_of(d, manifest_path, "config")?;
-    let path = blob_path(&digest);
+    let path = naming.blob(&digest);
     let referenced_by = format!("the config of manifest {manifest_path}");
     let bytes = store.read(&path, &referenced_by)?;
     verify_blob(
@@ -277,11 +358,17 @@ fn config_blob(
     Ok((blob, platform))
 }
 
-fn layer_blob(store: &mut Store, d: &Descriptor, manifest_path: &str, i: usize) -> Res<BlobSpec> {
+fn layer_blob(
+    store: &mut Store,
+    d: &Descriptor,
+    manifest_path: &str,
+    i: usize,
+    naming: Naming,
+) -> Res<BlobSpec> {
     let field = format!("layers[{i}]");
     let digest = d.parsed_digest(manifest_path, &field)?;
     let media_type = media_type_of(d, manifest_path, &field)?;
-    let path = blob_path(&digest);
+    let path = naming.blob(&digest);
     let referenced_by = format!("{field} of manifest {manifest_path}");
     let size = store.size(&path, &referenced_by)?;
     if size != d.size {

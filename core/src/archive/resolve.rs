@@ -9,6 +9,7 @@ use super::docker_save::{self, MANIFEST_JSON};
 use super::error::ArchiveError;
 use super::image::{SourceContents, SourceFormat};
 use super::oci_layout::{self, INDEX_JSON, OCI_LAYOUT_FILE};
+use super::skopeo_dir;
 use super::store::{Request, Res, Source, Stop, Store};
 use super::tar_index::{IndexStep, TarIndexer};
 
@@ -232,14 +233,29 @@ fn run(store: &mut Store, tar: bool) -> Res<SourceContents> {
     let format = if tar {
         detect_tar_format(store)?
     } else {
-        SourceFormat::OciLayout
+        detect_dir_format(store)?
     };
     let images = match format {
         SourceFormat::DockerArchive => docker_save::resolve_classic(store)?,
         SourceFormat::DockerArchiveOci => docker_save::resolve_docker25(store)?,
         SourceFormat::OciArchive | SourceFormat::OciLayout => oci_layout::resolve(store)?,
+        SourceFormat::SkopeoDir => skopeo_dir::resolve(store)?,
     };
     Ok(SourceContents { format, images })
+}
+
+/// A directory is skopeo's `dir:` layout when its `version` file says so (and it is no OCI
+/// layout); otherwise it is read as an OCI layout.
+fn detect_dir_format(store: &mut Store) -> Res<SourceFormat> {
+    let oci = store.read_opt(OCI_LAYOUT_FILE, "the directory")?.is_some();
+    if !oci {
+        if let Some(version) = store.read_opt(skopeo_dir::VERSION_FILE, "the directory")? {
+            if skopeo_dir::is_version_file(version) {
+                return Ok(SourceFormat::SkopeoDir);
+            }
+        }
+    }
+    Ok(SourceFormat::OciLayout)
 }
 
 fn detect_tar_format(store: &Store) -> Result<SourceFormat, ArchiveError> {

@@ -623,6 +623,104 @@ fn oci_layout_directory() {
     );
 }
 
+/// A layout's blobs as skopeo's `dir:` keeps them: `<hex>` (`<hex><suffix>`), `top` (a
+/// manifest or index) as `manifest.json`, and `manifests` as `<hex>.manifest.json`.
+fn skopeo_dir(
+    layout: &Layout,
+    top: &Digest,
+    manifests: &[&Digest],
+    version: &str,
+    suffix: &str,
+) -> HashMap<String, Vec<u8>> {
+    let mut dir = HashMap::new();
+    for (path, bytes) in &layout.files {
+        let hex = path.trim_start_matches("blobs/sha256/");
+        let name = if hex == top.hex() {
+            "manifest.json".to_owned()
+        } else if manifests.iter().any(|m| m.hex() == hex) {
+            format!("{hex}.manifest.json")
+        } else {
+            format!("{hex}{suffix}")
+        };
+        dir.insert(name, bytes.clone());
+    }
+    dir.insert(
+        "version".into(),
+        format!("Directory Transport Version: {version}\n").into_bytes(),
+    );
+    dir
+}
+
+#[test]
+fn skopeo_dir_layouts() {
+    let (layout, built, plain, _) = one_image_layout();
+    for (version, suffix) in [("1.1", ""), ("1.0", ".tar")] {
+        let dir = skopeo_dir(&layout, &built.manifest, &[], version, suffix);
+        let contents = resolve_dir(&dir).unwrap();
+        assert_eq!(contents.format, SourceFormat::SkopeoDir);
+        assert_eq!(contents.format.to_string(), "dir");
+        let img = contents.select(None).unwrap();
+        assert!(img.names.is_empty());
+        assert_eq!(img.manifest.digest, built.manifest);
+        assert_eq!(img.manifest.bytes, dir["manifest.json"]);
+        assert_eq!(img.config.digest, built.config);
+        assert_eq!(img.layers[0].digest, built.layers[0]);
+        assert_eq!(img.layers[1].compression, Some(Compression::Gzip));
+        assert_eq!(
+            img.layers[0].location,
+            BlobLocation::File {
+                path: format!("{}{suffix}", sha(&plain).hex())
+            }
+        );
+    }
+
+    // `skopeo copy --multi-arch all`: the index as manifest.json, its images beside it.
+    let mut multi = Layout::default();
+    let amd = multi.manifest(&[(&layer_tar("amd64"), OCI_LAYER_TAR)], "amd64");
+    let arm = multi.manifest(&[(&layer_tar("arm64"), OCI_LAYER_TAR)], "arm64");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm.manifest, "size": arm.manifest_len,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    }))
+    .unwrap();
+    let index_digest = multi.blob(&index);
+    let dir = skopeo_dir(
+        &multi,
+        &index_digest,
+        &[&amd.manifest, &arm.manifest],
+        "1.1",
+        "",
+    );
+    let contents = resolve_dir(&dir).unwrap();
+    assert_eq!(contents.images.len(), 2);
+    let img = &contents.images[1];
+    assert_eq!(img.manifest.digest, arm.manifest);
+    assert_eq!(img.index.as_ref().unwrap().digest, index_digest);
+    assert_eq!(img.platform.as_ref().unwrap().architecture, "arm64");
+
+    // A version this reader does not know is named; a directory without the marker is read
+    // as an OCI layout (and says it is not one).
+    let mut dir = skopeo_dir(&layout, &built.manifest, &[], "1.1", "");
+    dir.insert(
+        "version".into(),
+        b"Directory Transport Version: 2.0".to_vec(),
+    );
+    let err = resolve_dir(&dir).unwrap_err();
+    assert!(
+        err.to_string().contains("version") && err.to_string().contains("2.0"),
+        "{err}"
+    );
+    dir.remove("version");
+    let err = resolve_dir(&dir).unwrap_err();
+    assert!(err.to_string().contains("not an OCI image layout"), "{err}");
+}
+
 #[test]
 fn docker_25_save_uses_the_oci_layout_and_repo_tags() {
     let plain = layer_tar("docker 25");

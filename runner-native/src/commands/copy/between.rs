@@ -100,7 +100,7 @@ pub fn run(
             let (output, format, name) = match &dst {
                 Place::File { kind, .. } => {
                     let spec = SourceSpec::parse(&dst.to_string());
-                    (Some(spec.path), Some(format_of(*kind)), spec.image)
+                    (Some(spec.path), Some(format_of(*kind)?), spec.image)
                 }
                 Place::Store(name) if name.is_empty() => (None, None, None),
                 Place::Store(name) => (None, None, Some(canonical(name))),
@@ -196,12 +196,15 @@ pub fn run(
     }
 }
 
-/// The output format of a file transport.
-fn format_of(kind: FileKind) -> OutputFormat {
+/// The output format of a file transport (skopeo's `dir:` is read, never written).
+fn format_of(kind: FileKind) -> Result<OutputFormat, CliError> {
     match kind {
-        FileKind::Oci => OutputFormat::Oci,
-        FileKind::OciArchive => OutputFormat::OciArchive,
-        FileKind::DockerArchive => OutputFormat::DockerArchive,
+        FileKind::Oci => Ok(OutputFormat::Oci),
+        FileKind::OciArchive => Ok(OutputFormat::OciArchive),
+        FileKind::DockerArchive => Ok(OutputFormat::DockerArchive),
+        FileKind::Dir => Err(CliError::Usage(
+            "tug reads skopeo's dir: layout but does not write it; write oci:DIR instead".into(),
+        )),
     }
 }
 
@@ -212,7 +215,7 @@ fn archive_format(kind: FileKind, src: &Place) -> Result<OutputFormat, CliError>
             "copying a {} into an oci: layout is not supported; write an oci-archive: instead",
             src.kind_name()
         ))),
-        other => Ok(format_of(other)),
+        other => format_of(other),
     }
 }
 

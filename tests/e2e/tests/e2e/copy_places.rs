@@ -150,9 +150,9 @@ fn registry_to_store_and_store_to_registry() {
 #[test]
 fn places_that_make_no_sense_are_usage_errors() {
     let env = Env::new();
-    let out = copy(&env, "dir:/tmp/x", "localhost:5000/app:1").assert_code(2);
+    let out = copy(&env, "sif:/tmp/x", "localhost:5000/app:1").assert_code(2);
     assert!(
-        out.stderr_str().contains("dir: is a skopeo transport"),
+        out.stderr_str().contains("sif: is a skopeo transport"),
         "{}",
         out.stderr_str()
     );

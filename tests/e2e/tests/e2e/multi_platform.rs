@@ -40,6 +40,58 @@ fn an_index_is_pushed_with_every_platform() {
     assert_eq!(v["manifests"][0]["digest"], sha256_digest(&index));
 }
 
+/// skopeo's `dir:` layout, of one image and of an index with every platform (`skopeo copy
+/// --all … dir:`): `tug push DIR` and `tug copy dir:DIR` send the manifests byte for byte.
+#[test]
+fn a_skopeo_dir_layout_is_pushed_whole() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let (index, children) = multi_platform_layout(&layout);
+    let all = dir.path().join("all");
+    skopeo::copy(
+        &format!("oci:{}", layout.display()),
+        &format!("dir:{}", all.display()),
+        &["--all", "--preserve-digests"],
+    )
+    .unwrap();
+    let out = crate::common::push(&registry, &all, "dir/all:v1").assert_success();
+    assert!(out.stderr_str().contains("(dir, "), "{}", out.stderr_str());
+    assert_eq!(
+        skopeo::inspect_raw_in(&registry, "dir/all:v1").unwrap(),
+        index
+    );
+    for child in &children {
+        let m = skopeo::inspect_raw_in(&registry, &format!("dir/all@{child}")).unwrap();
+        assert_eq!(&sha256_digest(&m), child);
+    }
+
+    let one = dir.path().join("one");
+    skopeo::copy(
+        &format!("oci:{}", layout.display()),
+        &format!("dir:{}", one.display()),
+        &["--override-arch", "arm64"],
+    )
+    .unwrap();
+    let manifest = fs::read(one.join("manifest.json")).unwrap();
+    Tug::new()
+        .args(["copy", &format!("dir:{}", one.display())])
+        .arg(registry.image("dir/one:v1"))
+        .run()
+        .assert_success();
+    assert_eq!(
+        skopeo::inspect_raw_in(&registry, "dir/one:v1").unwrap(),
+        manifest
+    );
+    // tug reads skopeo's dir: but never writes it.
+    let out = Tug::new()
+        .args(["copy", &registry.image("dir/one:v1")])
+        .arg(format!("dir:{}", dir.path().join("back").display()))
+        .run()
+        .assert_code(crate::common::USAGE);
+    assert!(out.stderr_str().contains("dir:"), "{}", out.stderr_str());
+}
+
 /// `skopeo copy --all` of the test kit's two-platform layout into an OCI archive: a file
 /// whose index.json names an image index, as skopeo writes it.
 fn multi_platform_archive(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<String>) {

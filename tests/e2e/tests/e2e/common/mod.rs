@@ -17,6 +17,7 @@ use tug_testkit::hashing::sha256_digest;
 use tug_testkit::{Fault, FaultProxy, ImageSpec, Registry, Rule, Tug, TugOutput};
 
 /// Exit codes documented in the README.
+pub const USAGE: i32 = 2;
 pub const INVALID_INPUT: i32 = 3;
 pub const AUTH: i32 = 4;
 pub const REGISTRY: i32 = 5;
