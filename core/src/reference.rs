@@ -7,6 +7,8 @@ use crate::digest::Digest;
 
 /// Docker Hub's name in references.
 pub const DOCKER_HUB: &str = "docker.io";
+/// Docker Hub's old name, read as [`DOCKER_HUB`] (crane writes it in RepoTags).
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
 
 /// The tag a reference without tag or digest names.
 pub const DEFAULT_TAG: &str = "latest";
@@ -73,7 +75,7 @@ impl ReferencePart {
 impl Reference {
     /// The host to talk to: Docker Hub's API host for `docker.io`, else the registry as written.
     pub fn api_host(&self) -> &str {
-        if self.registry == DOCKER_HUB || self.registry == "index.docker.io" {
+        if self.registry == DOCKER_HUB {
             "registry-1.docker.io"
         } else {
             &self.registry
@@ -196,6 +198,8 @@ impl FromStr for Reference {
             validate_tag(tag).map_err(err(ReferencePart::Tag))?;
         }
         let (registry, repository) = match name.split_once('/') {
+            // Docker Hub's old name is Docker Hub, as docker reads it.
+            Some((DOCKER_HUB_LEGACY, path)) => (DOCKER_HUB.to_owned(), path.to_owned()),
             Some((first, path))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
@@ -395,6 +399,14 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("1.2"));
         assert!(r.is_loopback());
         assert_eq!(r.manifest_ref(), "1.2");
+    }
+
+    #[test]
+    fn docker_hub_s_old_name_is_docker_hub() {
+        let r = p("index.docker.io/library/foo:9");
+        assert_eq!(r.registry, "docker.io");
+        assert_eq!(r, p("foo:9"));
+        assert_eq!(p("index.docker.io/foo").repository, "library/foo");
     }
 
     #[test]

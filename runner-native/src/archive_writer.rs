@@ -80,8 +80,9 @@ pub fn write_oci_archive(
     out: &Path,
 ) -> Result<(), ExportError> {
     let blobs = reachable(layout, &image.digest)?;
-    let ref_name = pulled_layout::archive_ref_name(image.name.as_deref());
-    let index = pulled_layout::index_json(&image.media_type, &image.digest, image.size, ref_name);
+    let name = image.name.as_deref();
+    let index =
+        pulled_layout::archive_index_json(&image.media_type, &image.digest, image.size, name);
     write_tar(out, |tar| {
         append_bytes(tar, OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT)?;
         append_bytes(tar, INDEX_JSON, &index)?;

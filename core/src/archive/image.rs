@@ -62,6 +62,23 @@ pub struct ResolvedImage {
     pub attestation: bool,
 }
 
+impl ResolvedImage {
+    /// The names a store keeps the image under. Beside a whole name (containerd's
+    /// `io.containerd.image.name`, `docker.io/library/app:1`), an OCI `ref.name` that is a
+    /// bare word (`1`, `latest`) is that name's tag, as buildx, Docker and containerd write
+    /// it, not a repository: it is left out (it still selects the image in the file). Alone
+    /// (`skopeo copy … oci:DIR:app`), it is the only name there is and is kept.
+    pub fn repository_names(&self) -> Vec<&str> {
+        let bare = |n: &str| !n.contains(['/', ':', '@']);
+        let whole = self.names.iter().any(|n| n.contains('/'));
+        self.names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !(whole && bare(n)))
+            .collect()
+    }
+}
+
 /// What to push for a name: one image, or a multi-platform index with its images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection<'a> {

@@ -15,6 +15,7 @@ use super::MAX_METADATA_LEN;
 use crate::digest::Digest;
 use crate::host::Store;
 use crate::pull::PullReport;
+use crate::reference::Reference;
 
 /// The content of the `oci-layout` file.
 pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -31,7 +32,7 @@ pub struct IndexEntry<'a> {
     pub digest: &'a Digest,
     /// Its size in bytes.
     pub size: u64,
-    /// Its name in the layout (`org.opencontainers.image.ref.name`).
+    /// Its name in the layout (`org.opencontainers.image.ref.name`; none when empty).
     pub ref_name: &'a str,
     /// The image's full name, for containerd (`io.containerd.image.name`).
     pub image_name: Option<&'a str>,
@@ -43,7 +44,9 @@ impl IndexEntry<'_> {
     /// The entry as `index.json` holds it.
     pub fn json(&self) -> Value {
         let mut annotations = Map::new();
-        annotations.insert(ANNOTATION_REF_NAME.into(), json!(self.ref_name));
+        if !self.ref_name.is_empty() {
+            annotations.insert(ANNOTATION_REF_NAME.into(), json!(self.ref_name));
+        }
         if let Some(name) = self.image_name {
             annotations.insert(ANNOTATION_CONTAINERD_NAME.into(), json!(name));
         }
@@ -79,8 +82,33 @@ impl IndexEntry<'_> {
 /// gave it) has in its `index.json`: the tag, or `latest` when there is none (a port's
 /// colon is no tag, a digest no name).
 pub fn archive_ref_name(name: Option<&str>) -> &str {
+    let name = name.filter(|n| n.parse::<Digest>().is_err());
     let name = name.map(|n| n.split_once('@').map_or(n, |(n, _)| n));
     name.and_then(split_tag).map_or("latest", |(_, tag)| tag)
+}
+
+/// `index.json` of an OCI archive holding the image `name` (as [`archive_ref_name`] takes
+/// it): its tag as `ref.name`, and, when `name` names a repository, the whole name as
+/// containerd's `io.containerd.image.name` (as Docker and buildx write it), so loading the
+/// archive again gives the image its name back. An image known only by its digest gets
+/// neither, so it loads again without a name.
+pub fn archive_index_json(
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+    name: Option<&str>,
+) -> Vec<u8> {
+    let unnamed = name.is_some_and(|n| n.parse::<Digest>().is_ok());
+    let image_name = name.filter(|n| !unnamed && n.parse::<Reference>().is_ok());
+    let entry = IndexEntry {
+        media_type,
+        digest,
+        size,
+        ref_name: if unnamed { "" } else { archive_ref_name(name) },
+        image_name,
+        created: None,
+    };
+    one_entry_index(&entry)
 }
 
 /// `index.json` naming `digest` (a manifest or index of `media_type`, `size` bytes)
@@ -94,6 +122,10 @@ pub fn index_json(media_type: &str, digest: &Digest, size: u64, ref_name: &str) 
         image_name: None,
         created: None,
     };
+    one_entry_index(&entry)
+}
+
+fn one_entry_index(entry: &IndexEntry<'_>) -> Vec<u8> {
     json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
@@ -255,10 +287,28 @@ mod tests {
             (Some("app"), "latest"),
             (Some("app:v2@sha256:abcd"), "v2"),
             (Some("r.example:5000/app@sha256:abcd"), "latest"),
+            (Some(&format!("sha256:{}", "a".repeat(64))), "latest"),
             (None, "latest"),
         ] {
             assert_eq!(archive_ref_name(name), ref_name, "{name:?}");
         }
+    }
+
+    #[test]
+    fn an_archive_s_index_keeps_the_whole_name_for_containerd() {
+        let digest = Digest::sha256_of(b"{}");
+        let entry = |name| {
+            let index: serde_json::Value =
+                serde_json::from_slice(&archive_index_json(OCI_MANIFEST, &digest, 2, name))
+                    .unwrap();
+            index["manifests"][0]["annotations"].clone()
+        };
+        let a = entry(Some("docker.io/library/app:1"));
+        assert_eq!(a[ANNOTATION_REF_NAME], "1");
+        assert_eq!(a[ANNOTATION_CONTAINERD_NAME], "docker.io/library/app:1");
+        let unnamed = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(entry(Some(&unnamed)), serde_json::json!({}));
+        assert_eq!(entry(None)[ANNOTATION_REF_NAME], "latest");
     }
 
     #[test]

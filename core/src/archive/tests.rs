@@ -652,6 +652,23 @@ fn skopeo_dir(
 }
 
 #[test]
+fn a_bare_ref_name_beside_a_whole_name_is_its_tag() {
+    let (layout, ..) = one_image_layout();
+    let mut img = resolve_dir(&dir_of(&layout.files())).unwrap().images[0].clone();
+    assert_eq!(img.names, ["v1"]);
+    assert_eq!(img.repository_names(), ["v1"], "the only name there is");
+    img.names = vec![
+        "docker.io/library/app:1".into(),
+        "1".into(),
+        "busybox:latest".into(),
+    ];
+    assert_eq!(
+        img.repository_names(),
+        ["docker.io/library/app:1", "busybox:latest"]
+    );
+}
+
+#[test]
 fn skopeo_dir_layouts() {
     let (layout, built, plain, _) = one_image_layout();
     for (version, suffix) in [("1.1", ""), ("1.0", ".tar")] {

@@ -374,8 +374,8 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                 .map_err(io)?;
         }
         layout.put_blob(&root.digest, &root.bytes).map_err(io)?;
-        let names = match images.first().map(|img| &img.names) {
-            Some(names) if !names.is_empty() => names.clone(),
+        let names = match images.first().map(|img| img.repository_names()) {
+            Some(names) if !names.is_empty() => names.iter().map(|n| n.to_string()).collect(),
             _ => vec![format!("sha256:{}", root.digest.hex())],
         };
         let what = match selection {

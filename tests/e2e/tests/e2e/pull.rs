@@ -413,6 +413,41 @@ fn load_imports_an_archive_and_push_takes_store_images() {
     );
 }
 
+/// An OCI archive tug saves keeps the image's whole name (containerd's annotation beside
+/// the tag), so loading it again gives the name back, not `docker.io/library/<tag>`; crane's
+/// `index.docker.io/` is Docker Hub.
+#[test]
+fn names_survive_save_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let tug = || Tug::new().env("TUG_STORE", &store);
+    let tar = dir.path().join("classic.tar");
+    tug_testkit::fixtures::classic_docker_save(
+        &tar,
+        &ImageSpec::new(69).layer(20_000),
+        "index.docker.io/library/foo:9",
+    );
+    tug().arg("load").arg(&tar).run().assert_success();
+    let saved = dir.path().join("foo.oci.tar");
+    tug()
+        .args(["save", "foo:9", "-o"])
+        .arg(&saved)
+        .run()
+        .assert_success();
+    let other = dir.path().join("other");
+    let out = Tug::new()
+        .env("TUG_STORE", &other)
+        .arg("load")
+        .arg(&saved)
+        .run()
+        .assert_success();
+    assert!(
+        out.stderr_str().contains("Loaded docker.io/library/foo:9"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
 /// A pull (or copy) that fails before anything arrives leaves no empty layout where the
 /// output was asked for; one into a directory that was there keeps the directory.
 #[test]
