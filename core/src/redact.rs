@@ -70,6 +70,24 @@ fn without_user_info(word: &str) -> String {
     }
 }
 
+/// `text` with the hex digits of its `%XX` escapes in lower case.
+fn lower_hex_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_percent = 0;
+    for c in text.chars() {
+        if after_percent > 0 {
+            out.push(c.to_ascii_lowercase());
+            after_percent -= 1;
+        } else {
+            out.push(c);
+            if c == '%' {
+                after_percent = 2;
+            }
+        }
+    }
+    out
+}
+
 /// Secret strings to blank out of text: an operation's password, its Basic value and the
 /// tokens it was given.
 #[derive(Clone, Default)]
@@ -82,8 +100,30 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
-    /// Adds `secret` (unless it is shorter than [`MIN_SECRET_LEN`] or known already).
+    /// Adds `secret` and the forms it travels in: percent-encoded (as a form body or a
+    /// query carries it, `+` or `%20` for a space, either case of hex digits) and base64
+    /// (standard and URL-safe, with and without padding), which a server may echo back.
+    /// Strings shorter than [`MIN_SECRET_LEN`] are not kept.
     pub fn add(&mut self, secret: &str) {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine as _;
+        self.add_exact(secret);
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let query = form.replace('+', "%20");
+        for encoded in [form, query] {
+            let lower = lower_hex_escapes(&encoded);
+            self.add_exact(&encoded);
+            self.add_exact(&lower);
+        }
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            self.add_exact(&engine.encode(secret));
+        }
+    }
+
+    /// Adds `secret` as it is (unless it is too short or known already).
+    fn add_exact(&mut self, secret: &str) {
         if secret.len() >= MIN_SECRET_LEN && !self.0.iter().any(|s| s == secret) {
             self.0.push(secret.to_owned());
             // The longest first: a secret inside another is blanked with it.
@@ -230,5 +270,33 @@ mod tests {
             errors: text,
         };
         assert!(!secrets.redact_error(e).to_string().contains("S3cr3t"));
+    }
+
+    #[test]
+    fn a_secret_is_blanked_out_in_the_forms_it_travels_in() {
+        let mut secrets = Secrets::default();
+        secrets.add("IDTOKsecret+/=Q");
+        secrets.add("pass word!");
+        for echoed in [
+            "refresh_token=IDTOKsecret%2B%2F%3DQ&scope=x",
+            "refresh_token=IDTOKsecret%2b%2f%3dQ",
+            "SURUT0tzZWNyZXQrLz1R",
+            "SURUT0tzZWNyZXQrLz1R&x",
+            "password=pass+word%21",
+            "password=pass%20word%21",
+            "cGFzcyB3b3JkIQ==",
+            "cGFzcyB3b3JkIQ",
+        ] {
+            let shown = secrets.redact(echoed);
+            assert!(
+                !shown.contains("IDTOK")
+                    && !shown.contains("word%21")
+                    && !shown.contains("word!")
+                    && !shown.contains("SURUT0tz")
+                    && !shown.contains("cGFzcyB3"),
+                "{echoed} -> {shown}"
+            );
+        }
+        assert_eq!(lower_hex_escapes("a%2B%3Db"), "a%2b%3db");
     }
 }

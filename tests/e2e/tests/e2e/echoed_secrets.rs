@@ -81,6 +81,38 @@ fn a_registry_echoing_the_password_and_basic_value_shows_neither() {
     assert_nothing_shows(dir.path(), &out, &[PASSWORD, &basic_value()]);
 }
 
+/// The password in the forms it travels in (a form body's percent-encoding, base64 of it
+/// alone), echoed back, is blanked out too.
+#[test]
+fn a_password_echoed_encoded_shows_in_no_form() {
+    use base64::Engine as _;
+    const ODD: &str = "S3cr3t+/=PW!";
+    let encoded = ["S3cr3t%2B%2F%3DPW%21", "S3cr3t%2b%2f%3dPW%21"];
+    let b64 = base64::engine::general_purpose::STANDARD.encode(ODD);
+    let echo = format!("form {} {}, base64 {b64}", encoded[0], encoded[1]);
+    let registry = HostileServer::start(move |r| match r.header("authorization") {
+        Some(_) if r.path().contains("/manifests/") => Reply::registry_error(400, "DENIED", &echo),
+        Some(_) => Reply::status(200),
+        None => Reply::challenge(r#"Basic realm="registry""#),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = hermetic(Tug::new(), dir.path())
+        .env("TUG_USERNAME", USER)
+        .env("TUG_PASSWORD", ODD)
+        .args(["pull", "--plain-http", "-o"])
+        .arg(dir.path().join("out"))
+        .arg(format!("{}/team/app:v1", registry.host()))
+        .run()
+        .assert_code(REGISTRY);
+    assert!(
+        out.stderr_str()
+            .contains("DENIED: form *** ***, base64 ***"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_nothing_shows(dir.path(), &out, &[ODD, encoded[0], encoded[1], &b64]);
+}
+
 #[test]
 fn a_token_echoed_by_the_registry_and_a_password_echoed_by_the_token_server_stay_hidden() {
     // The realm's URL carries user info and a signed query of the registry's choosing.
