@@ -16,6 +16,7 @@ use serde_json::Value;
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::LayerTarError;
 use tug_core::archive::{pulled_layout, tar_writer, ArchiveError, INDEX_JSON, OCI_LAYOUT_FILE};
+use tug_core::digest::Hasher;
 use tug_core::Digest;
 
 use crate::oci_dir::OciDir;
@@ -89,7 +90,7 @@ pub fn write_oci_archive(
         for d in &blobs {
             stop_asked()?;
             let name = format!("blobs/{}/{}", d.algorithm().name(), d.hex());
-            append_file(tar, &name, &layout.blob_path(d))?;
+            append_blob(tar, &name, &layout.blob_path(d), d)?;
         }
         stop_asked()
     })
@@ -231,17 +232,36 @@ fn append_bytes(tar: &mut impl Write, name: &str, data: &[u8]) -> io::Result<()>
     pad(tar, data.len() as u64)
 }
 
-/// One entry holding the file at `path`, streamed; a file that changes size meanwhile fails.
-fn append_file(tar: &mut impl Write, name: &str, path: &Path) -> io::Result<()> {
+/// Appends the layout's blob `digest` at `path` as the entry `name`, checked against its
+/// digest as it is copied: a damaged copy in the store fails the archive (which is then
+/// never put in place).
+fn append_blob(tar: &mut impl Write, name: &str, path: &Path, digest: &Digest) -> io::Result<()> {
     let f = File::open(path)?;
     let size = f.metadata()?.len();
     tar.write_all(&tar_writer::file_header(name, size).map_err(io::Error::other)?)?;
-    let copied = io::copy(&mut f.take(size), tar)?;
-    if copied != size {
-        return Err(io::Error::other(format!(
-            "{} shrank from {size} to {copied} bytes while it was written",
-            path.display()
-        )));
+    let mut hasher = Hasher::new(digest.algorithm());
+    let mut reader = f.take(size);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        tar.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
+    let actual = hasher.finish();
+    if copied != size || &actual != digest {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: blob {digest} does not match its digest (got {actual}, {copied} bytes): \
+                 the copy there is damaged; delete that file and pull the image again",
+                path.display()
+            ),
+        ));
     }
     pad(tar, size)
 }

@@ -413,6 +413,63 @@ fn load_imports_an_archive_and_push_takes_store_images() {
     );
 }
 
+/// A blob the store holds damaged never goes into an OCI archive: the save (or the pull that
+/// finds the blob already stored) fails naming it, and an archive already at the output keeps
+/// its bytes.
+#[test]
+fn a_damaged_store_blob_fails_an_oci_archive_and_keeps_the_old_one() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(70).layer(200_000), "v1");
+    crate::common::push(&registry, &layout, "dmg/app:v1").assert_success();
+    let store = dir.path().join("store");
+    let good = dir.path().join("good.oci.tar");
+    pull(
+        &store,
+        &registry,
+        "dmg/app:v1",
+        &["-o", good.to_str().unwrap()],
+    )
+    .assert_success();
+    let before = fs::read(&good).unwrap();
+    let hex = fixture.layers[0]
+        .digest
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let blob = store.join("blobs/sha256").join(&hex);
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&blob, bytes).unwrap();
+    for args in [
+        vec!["save".to_owned(), registry.image("dmg/app:v1")],
+        vec![
+            "pull".to_owned(),
+            "--plain-http".to_owned(),
+            registry.image("dmg/app:v1"),
+        ],
+    ] {
+        let out = Tug::new()
+            .env("TUG_STORE", &store)
+            .args(&args)
+            .arg("-o")
+            .arg(&good)
+            .run()
+            .assert_code(crate::common::INVALID_INPUT);
+        assert!(
+            out.stderr_str().contains(&hex) && out.stderr_str().contains("damaged"),
+            "{}",
+            out.stderr_str()
+        );
+        assert_eq!(
+            fs::read(&good).unwrap(),
+            before,
+            "the archive there was replaced"
+        );
+        assert!(no_temp_files(dir.path()));
+    }
+}
+
 /// An OCI archive tug saves keeps the image's whole name (containerd's annotation beside
 /// the tag), so loading it again gives the name back, not `docker.io/library/<tag>`; crane's
 /// `index.docker.io/` is Docker Hub.
