@@ -129,6 +129,7 @@ impl From<SaveError> for ExportError {
         match e {
             SaveError::Layer(e) => ExportError::Layer(e),
             SaveError::Output { .. } => ExportError::Io(io::Error::other(e.to_string())),
+            SaveError::Cancelled => ExportError::Cancelled,
         }
     }
 }

@@ -428,6 +428,10 @@ fn copy_blob(
     let mut buf = vec![0u8; 256 * 1024];
     let mut offset = 0u64;
     loop {
+        if crate::interrupt::requested() {
+            // Ctrl-C: what was copied stays a partial download; nothing is named.
+            return Err(CliError::Core(tug_core::Error::Cancelled));
+        }
         let n = reader.read(&mut buf).map_err(io)?;
         if n == 0 {
             break;

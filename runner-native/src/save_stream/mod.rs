@@ -44,6 +44,9 @@ pub enum SaveError {
     Layer(Box<LayerTarError>),
     #[error("cannot write {path}: {error}")]
     Output { path: PathBuf, error: io::Error },
+    /// A stop was asked for (Ctrl-C, SIGTERM): the tar is not put in place.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// A `docker save` tar being written (see the module docs).
@@ -201,10 +204,16 @@ impl SaveStream {
     /// (side files, then the config, `manifest.json` and `repositories`) and renames the
     /// tar into place.
     pub fn finish(mut self, entries: &[SaveEntry]) -> Result<SaveCounters, SaveError> {
+        let stop_asked = || match crate::interrupt::requested() {
+            true => Err(SaveError::Cancelled),
+            false => Ok(()),
+        };
+        stop_asked()?;
         let running: Vec<Digest> = self.running.keys().cloned().collect();
         for layer in running {
             self.wait(&layer)?;
         }
+        stop_asked()?;
         let mut per_layer = Vec::new();
         for entry in entries {
             match &entry.content {
@@ -237,6 +246,7 @@ impl SaveStream {
                 }
             }
         }
+        stop_asked()?;
         let (in_place, in_side_files) = self.tar.counters();
         let out = self.out.clone();
         self.tar

@@ -36,7 +36,10 @@ pub struct TarPull {
 
 impl From<SaveError> for CliError {
     fn from(e: SaveError) -> CliError {
-        CliError::Input(e.to_string())
+        match e {
+            SaveError::Cancelled => CliError::Core(tug_core::Error::Cancelled),
+            e => CliError::Input(e.to_string()),
+        }
     }
 }
 
