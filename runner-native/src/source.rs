@@ -11,7 +11,7 @@ use tug_core::archive::{
 
 use crate::compressed_source;
 use crate::exit_code::CliError;
-use crate::output::errln;
+use crate::output::noteln;
 use crate::safe_fs;
 use tug_core::place::FileKind;
 
@@ -102,7 +102,7 @@ impl Source {
                 Err(Failure::Archive(ArchiveError::CompressedTar { compression: c }))
                     if c.decompresses_whole() =>
                 {
-                    errln!(
+                    noteln!(
                         "{} is a {c}-compressed tar: decompressing it into a temporary file in {}",
                         path.display(),
                         std::env::temp_dir().display()

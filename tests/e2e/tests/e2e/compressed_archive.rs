@@ -62,6 +62,15 @@ fn gzip_and_zstd_compressed_docker_saves_push_inspect_and_load() {
         );
         pull_with_skopeo_and_compare_layers(&registry, &repo, &fixture);
         assert_empty(&tmp);
+        // -q leaves only errors on standard error: not the note about decompressing.
+        let out = crate::common::tug_for(&registry)
+            .env("TMPDIR", &tmp)
+            .arg("-q")
+            .arg(&file)
+            .arg(registry.image(&repo))
+            .run()
+            .assert_success();
+        assert_eq!(out.stderr_str(), "", "-q");
 
         let out = Tug::new()
             .env("TMPDIR", &tmp)
