@@ -83,9 +83,9 @@ impl ArchiveStream {
             return Ok(());
         }
         let m = &image.manifest;
-        let size = m.bytes.len() as u64;
-        let index =
-            pulled_layout::archive_index_json(&m.media_type, &m.digest, size, Some(&self.name));
+        // The core's index.json, as every embedding writes it (the tag as `ref.name`).
+        let tag = pulled_layout::archive_ref_name(Some(&self.name));
+        let index = pulled_layout::index_json(&m.media_type, &m.digest, m.bytes.len() as u64, tag);
         self.bytes_entry(OCI_LAYOUT.0, OCI_LAYOUT.1).await?;
         self.bytes_entry(INDEX_JSON, &index).await?;
         self.bytes_entry(&blob_path(&m.digest), &m.bytes).await

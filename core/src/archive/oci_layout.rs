@@ -35,7 +35,7 @@ pub(crate) enum Naming {
 
 impl Naming {
     /// The file of blob `digest`.
-    pub(crate) fn blob(self, digest: &Digest) -> String {
+    fn blob(self, digest: &Digest) -> String {
         match self {
             Naming::Oci => blob_path(digest),
             Naming::SkopeoDir { tar_suffix: false } => digest.hex().to_owned(),
@@ -87,7 +87,7 @@ pub(crate) fn resolve(store: &mut Store) -> Res<Vec<ResolvedImage>> {
         let field = format!("manifests[{i}]");
         let digest = d.parsed_digest(INDEX_JSON, &field)?;
         let referenced_by = format!("{INDEX_JSON} {field}");
-        let at = Place {
+        let at = Lookup {
             naming: Naming::Oci,
             depth: 0,
         };
@@ -123,7 +123,7 @@ fn check_schema_version(doc: &ManifestDoc, file: &str) -> Result<(), ArchiveErro
 
 /// How a manifest is found: the layout's naming, and how deep in indexes it is.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Place {
+pub(crate) struct Lookup {
     pub(crate) naming: Naming,
     pub(crate) depth: u32,
 }
@@ -136,7 +136,7 @@ fn resolve_manifest(
     digest: &Digest,
     referenced_by: &str,
     names: &[String],
-    at: Place,
+    at: Lookup,
 ) -> Res<Vec<ResolvedImage>> {
     let path = at.naming.manifest(digest);
     let bytes = store.read(&path, referenced_by)?;
@@ -168,7 +168,7 @@ pub(crate) fn images_of_manifest(
     bytes: Vec<u8>,
     found: Found<'_>,
     names: &[String],
-    at: Place,
+    at: Lookup,
 ) -> Res<Vec<ResolvedImage>> {
     let Found {
         digest,
@@ -229,7 +229,7 @@ fn resolve_nested_index(
     path: &str,
     referenced_by: &str,
     names: &[String],
-    at: Place,
+    at: Lookup,
 ) -> Res<Vec<ResolvedImage>> {
     let nested = |reason: String| {
         Stop::Fail(ArchiveError::NestedIndex {
@@ -269,7 +269,7 @@ fn resolve_nested_index(
     }
     let images = gather(chosen.iter().map(|(i, child, d)| {
         let child_ref = format!("manifests[{i}] of index {path}");
-        let below = Place {
+        let below = Lookup {
             naming: at.naming,
             depth: at.depth.saturating_add(1),
         };

@@ -6,7 +6,7 @@
 
 use super::error::ArchiveError;
 use super::image::ResolvedImage;
-use super::oci_layout::{images_of_manifest, Found, Naming, Place};
+use super::oci_layout::{images_of_manifest, Found, Lookup, Naming};
 use super::store::{Res, Stop, Store};
 use crate::digest::Digest;
 
@@ -47,6 +47,6 @@ pub(crate) fn resolve(store: &mut Store) -> Res<Vec<ResolvedImage>> {
         referenced_by: LAYOUT,
         media_type: None,
     };
-    let at = Place { naming, depth: 0 };
+    let at = Lookup { naming, depth: 0 };
     images_of_manifest(store, bytes, found, &[], at)
 }

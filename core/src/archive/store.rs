@@ -293,12 +293,11 @@ impl Store {
             return Ok(digest.clone());
         }
         let Source::Tar { index, .. } = &self.source else {
-            return Err(Stop::Fail(ArchiveError::UnsupportedFormat {
-                reason: format!(
-                    "{path:?} (referenced by {referenced_by}) would have to be \
-                                 hashed, which tug does only in a tar"
-                ),
-            }));
+            let reason = format!(
+                "{path:?} (referenced by {referenced_by}) would have to be hashed, which tug \
+                 does only in a tar"
+            );
+            return Err(Stop::Fail(ArchiveError::UnsupportedFormat { reason }));
         };
         let entry = index.resolve_file_for(path, referenced_by)?;
         let (start, end) = (
