@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use tug_core::archive::{
     ArchiveError, BlobLocation, Compression, ResolveStep, SourceContents, SourceResolver,
 };
+use tug_core::place::FileKind;
 
 use crate::compressed_source;
 use crate::exit_code::CliError;
 use crate::output::noteln;
 use crate::safe_fs;
-use tug_core::place::FileKind;
 
 /// Where the bytes of a blob live: a file and the offset of the blob in it.
 #[derive(Clone, Debug)]

@@ -352,25 +352,24 @@ impl Store {
             Source::Tar { total_len, .. } => total_len,
             Source::Dir => 0,
         };
-        let (path, len, is_prefix) = match &self.current {
-            Some(Request::TarWhole {
-                path,
-                offset: o,
-                len,
-            }) if *o == offset => (path.clone(), *len, false),
-            Some(Request::TarPrefix {
-                path,
-                offset: o,
-                len,
-            }) if *o == offset => (path.clone(), *len, true),
-            Some(Request::TarHash {
-                path,
-                offset: o,
-                len,
-            }) if *o == offset => {
-                let (path, len) = (path.clone(), *len);
-                return self.hash_more(path, offset, &data[..data.len().min(len)], len);
-            }
+        let (path, len) = match &self.current {
+            Some(
+                Request::TarWhole {
+                    path,
+                    offset: o,
+                    len,
+                }
+                | Request::TarPrefix {
+                    path,
+                    offset: o,
+                    len,
+                }
+                | Request::TarHash {
+                    path,
+                    offset: o,
+                    len,
+                },
+            ) if *o == offset => (path.clone(), *len),
             _ => {
                 return Err(ArchiveError::Misuse {
                     reason: format!("read at offset {offset} does not answer a pending ReadAt"),
@@ -382,43 +381,29 @@ impl Store {
             offset,
             total_len,
         })?;
-        let target = if is_prefix {
-            &mut self.prefixes
-        } else {
-            &mut self.whole
-        };
-        target.insert(path, Some(bytes.to_vec()));
-        self.current = None;
-        Ok(())
+        match self.current.take() {
+            Some(Request::TarHash { .. }) => self.hash_more(path, offset, bytes),
+            Some(Request::TarPrefix { .. }) => {
+                self.prefixes.insert(path, Some(bytes.to_vec()));
+                Ok(())
+            }
+            _ => {
+                self.whole.insert(path, Some(bytes.to_vec()));
+                Ok(())
+            }
+        }
     }
 
-    /// Feeds one answered chunk of an entry being hashed, and asks for the next one.
-    fn hash_more(
-        &mut self,
-        path: String,
-        offset: u64,
-        data: &[u8],
-        len: usize,
-    ) -> Result<(), ArchiveError> {
-        if data.len() < len {
-            let total_len = match self.source {
-                Source::Tar { total_len, .. } => total_len,
-                Source::Dir => 0,
-            };
-            return Err(ArchiveError::Truncated {
-                what: format!("data of tar entry {path:?}"),
-                offset,
-                total_len,
-            });
-        }
-        self.current = None;
+    /// Feeds one answered chunk (read at `offset`) of an entry being hashed, and asks for the
+    /// next one.
+    fn hash_more(&mut self, path: String, offset: u64, data: &[u8]) -> Result<(), ArchiveError> {
         let Some((hasher, end)) = self.hashing.get_mut(&path) else {
             return Err(ArchiveError::Misuse {
                 reason: format!("tar entry {path:?} is not being hashed"),
             });
         };
         hasher.update(data);
-        let (next, end) = (offset + len as u64, *end);
+        let (next, end) = (offset + data.len() as u64, *end);
         if next < end {
             let _: Res<()> = self.enqueue(hash_chunk(&path, next, end));
         } else if let Some((hasher, _)) = self.hashing.remove(&path) {
