@@ -12,14 +12,16 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::LayerTarError;
+use tug_core::archive::stored_image::{image_blobs, ImageBlobs};
 use tug_core::archive::{pulled_layout, tar_writer, ArchiveError, INDEX_JSON, OCI_LAYOUT_FILE};
 use tug_core::digest::Hasher;
+use tug_core::manifest;
 use tug_core::Digest;
 
 use crate::oci_dir::OciDir;
+use crate::output::{noteln, plural};
 use crate::save_stream::{SaveError, SaveStream};
 
 /// One image to write: its manifest (or index), already stored in the layout.
@@ -80,8 +82,18 @@ pub fn write_oci_archive(
     image: &ExportImage,
     out: &Path,
 ) -> Result<(), ExportError> {
-    let blobs = reachable(layout, &image.digest)?;
+    let ImageBlobs { blobs, absent } = reachable(layout, &image.digest, &image.media_type)?;
     let name = image.name.as_deref();
+    if !absent.is_empty() {
+        // As Docker's containerd store saves it: the index whole, the platforms there are.
+        noteln!(
+            "note: {} lists {} the store does not hold ({}); the archive keeps the index \
+             as it is, with the platforms there are",
+            name.unwrap_or("the image"),
+            plural(absent.len(), "platform"),
+            manifest::platforms_listed(&absent)
+        );
+    }
     let index =
         pulled_layout::archive_index_json(&image.media_type, &image.digest, image.size, name);
     write_tar(out, |tar| {
@@ -134,50 +146,23 @@ impl From<SaveError> for ExportError {
     }
 }
 
-/// Every blob `root` needs, root first: an index's manifests, each manifest's config and
-/// layers. Only manifests and indexes are read; configs and layers are not opened.
-pub fn reachable(layout: &OciDir, root: &Digest) -> Result<Vec<Digest>, ExportError> {
-    let missing = |d: &Digest| {
-        ExportError::Invalid(format!(
+/// What image `root` (of `media_type`) needs from `layout` ([`image_blobs`]): its blobs,
+/// root first, each config and layer there, and the index entries of platforms it does not
+/// hold. Only manifests and indexes are read; configs and layers are not opened.
+pub fn reachable(
+    layout: &OciDir,
+    root: &Digest,
+    media_type: &str,
+) -> Result<ImageBlobs, ExportError> {
+    let found = image_blobs(root, media_type, |d| layout.read_blob_if_held(d))
+        .map_err(ExportError::Invalid)?;
+    if let Some(d) = found.blobs.iter().find(|d| !layout.has_blob(d)) {
+        return Err(ExportError::Invalid(format!(
             "blob {d} is missing from {}",
             layout.root().display()
-        ))
-    };
-    let mut out: Vec<Digest> = Vec::new();
-    let mut manifests = vec![root.clone()];
-    while let Some(d) = manifests.pop() {
-        if out.contains(&d) {
-            continue;
-        }
-        let bytes = layout.read_blob(&d).map_err(|_| missing(&d))?;
-        out.push(d.clone());
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ExportError::Invalid(format!("manifest {d}: {e}")))?;
-        for m in v["manifests"].as_array().into_iter().flatten() {
-            manifests.push(digest_of(m, "manifests[]")?);
-        }
-        if v.get("config").is_some() {
-            let leaves =
-                std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten());
-            for leaf in leaves {
-                let digest = digest_of(leaf, "descriptor")?;
-                if !out.contains(&digest) {
-                    out.push(digest);
-                }
-            }
-        }
+        )));
     }
-    if let Some(d) = out.iter().find(|d| !layout.has_blob(d)) {
-        return Err(missing(d));
-    }
-    Ok(out)
-}
-
-fn digest_of(descriptor: &Value, what: &str) -> Result<Digest, ExportError> {
-    descriptor["digest"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| ExportError::Invalid(format!("{what} has no valid digest")))
+    Ok(found)
 }
 
 /// Builds a tar at a temporary path next to `out` and renames it into place on success.

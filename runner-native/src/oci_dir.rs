@@ -312,6 +312,16 @@ impl OciDir {
         safe_fs::read(&self.blob_path(d))
     }
 
+    /// Reads a small blob, `None` when the layout does not hold it (as a manifest walk
+    /// wants it: [`tug_core::archive::stored_image::image_blobs`]).
+    pub fn read_blob_if_held(&self, d: &Digest) -> Result<Option<Vec<u8>>, String> {
+        match self.read_blob(d) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Names `digest` (a manifest or index already stored) `ref_name` in `index.json`,
     /// replacing an entry of the same name. `full_name` and `created` go into annotations.
     pub fn tag(

@@ -120,6 +120,14 @@ macro_rules! noteln {
 
 pub(crate) use {errln, noteln, outln};
 
+/// `n` and `noun` for a message, the noun plural unless `n` is 1: "1 layer", "2 layers".
+pub fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// A [`Write`] onto a [`Stream`]: every write succeeds, whether or not the stream is still
 /// there.
 #[derive(Clone, Copy, Debug)]

@@ -1,7 +1,10 @@
 //! Which manifest of a stored image an export writes: the image as it is, or, with a
 //! platform named, the index's manifest for that platform. A `docker save` tar holds one
-//! platform, so an index going into one needs a platform; an OCI archive keeps the index.
+//! platform, so an index going into one needs a platform, unless the store holds only one
+//! of its platforms (Docker's containerd store saves the whole index with the platforms it
+//! pulled); an OCI archive keeps the index.
 
+use super::stored_image::is_runnable;
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, Parsed};
 use crate::platform::Platform;
@@ -19,19 +22,20 @@ pub enum ExportChoice {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExportRefusal {
     /// An index going into an archive of one platform, with no platform named: these are
-    /// its platforms to choose from.
+    /// the platforms the store holds, to choose from.
     NeedsPlatform(Vec<String>),
     /// The image has no such platform, or its manifest is not one: what is wrong.
     Input(String),
 }
 
 /// What exporting image `name` (manifest `digest` of `media_type`, `bytes`) writes, with
-/// `platform` if named, into an archive of `one_platform` only or not. `config` reads a
-/// config blob of the store (a single image's platform is its config's).
+/// `platform` if named, into an archive of `one_platform` only or not. `read` reads a blob
+/// of the store (`None`: not there): a single image's platform is its config's, and an
+/// index's platforms are those whose manifests the store holds.
 pub fn choose_export(
     name: &str,
     (digest, media_type, bytes): (&Digest, &str, &[u8]),
-    config: impl FnOnce(&Digest) -> Option<Vec<u8>>,
+    read: impl Fn(&Digest) -> Option<Vec<u8>>,
     platform: Option<&Platform>,
     one_platform: bool,
 ) -> Result<ExportChoice, ExportRefusal> {
@@ -41,7 +45,7 @@ pub fn choose_export(
             config: descriptor, ..
         }) => {
             // A single image: a platform named must be its own.
-            let declared = config(&descriptor.digest).and_then(|c| Platform::from_config(&c));
+            let declared = read(&descriptor.digest).and_then(|c| Platform::from_config(&c));
             return match (platform, declared) {
                 (Some(want), Some(have)) if !want.matches(&have) => Err(ExportRefusal::Input(
                     format!("{name} is an image for {have} only, not {want}"),
@@ -51,14 +55,31 @@ pub fn choose_export(
         }
         Err(e) => return Err(ExportRefusal::Input(format!("manifest {digest}: {e}"))),
     };
-    let listed = manifest::platforms_of(&children);
+    let (held, lacked): (Vec<Descriptor>, Vec<Descriptor>) = children
+        .iter()
+        .cloned()
+        .partition(|child| read(&child.digest).is_some());
+    let runnable: Vec<Descriptor> = held.iter().filter(|c| is_runnable(c)).cloned().collect();
     let Some(platform) = platform else {
-        return match one_platform {
-            true => Err(ExportRefusal::NeedsPlatform(listed)),
-            false => Ok(ExportChoice::Whole),
+        return match (one_platform, runnable.as_slice()) {
+            (false, _) => Ok(ExportChoice::Whole),
+            // The only platform there is, or the store holds (a partial save).
+            (true, [only]) => Ok(ExportChoice::Platform(only.clone())),
+            (true, []) => Err(ExportRefusal::Input(format!(
+                "the store holds none of {name}'s platforms ({})",
+                manifest::platforms_listed(&children)
+            ))),
+            (true, _) => Err(ExportRefusal::NeedsPlatform(manifest::platforms_of(
+                &runnable,
+            ))),
         };
     };
     match manifest::entry_for(&children, platform) {
+        Some(child) if lacked.contains(child) => Err(ExportRefusal::Input(format!(
+            "{name}'s index lists {platform}, but the store does not hold its image (a \
+             `docker save` of some platforms only); it holds: {}",
+            manifest::platforms_listed(&runnable)
+        ))),
         Some(child) => Ok(ExportChoice::Platform(child.clone())),
         None => Err(ExportRefusal::Input(format!(
             "{name} has no image for platform {platform}; it has: {}",
@@ -80,13 +101,19 @@ mod tests {
     }
 
     fn index() -> Vec<u8> {
-        let entry = |arch: &str| {
+        index_of(&["linux/amd64", "linux/arm64"])
+    }
+
+    /// An index of one entry per platform, each entry's digest that of its platform's name.
+    fn index_of(platforms: &[&str]) -> Vec<u8> {
+        let entry = |platform: &&str| {
+            let (os, arch) = platform.split_once('/').unwrap();
             serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest(arch).to_string(),
-                "size": 10, "platform": {"os": "linux", "architecture": arch}})
+                "size": 10, "platform": {"os": os, "architecture": arch}})
         };
         serde_json::to_vec(
             &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
-            "manifests": [entry("amd64"), entry("arm64")]}),
+            "manifests": platforms.iter().map(entry).collect::<Vec<_>>()}),
         )
         .unwrap()
     }
@@ -108,9 +135,14 @@ mod tests {
     #[test]
     fn an_index_gives_the_platform_named_or_all_of_it_where_an_archive_holds_all() {
         let bytes = index();
+        let held = |d: &Digest| {
+            [digest("amd64"), digest("arm64")]
+                .contains(d)
+                .then(Vec::new)
+        };
         let of = |platform: Option<&Platform>, one| {
             let manifest = (&digest("index"), OCI_INDEX, bytes.as_slice());
-            choose_export("app:1", manifest, |_| None, platform, one)
+            choose_export("app:1", manifest, held, platform, one)
         };
         let Ok(ExportChoice::Platform(child)) = of(Some(&arm64()), true) else {
             panic!("{:?}", of(Some(&arm64()), true))
@@ -133,6 +165,50 @@ mod tests {
                 "app:1 has no image for platform linux/s390x; it has: linux/amd64, linux/arm64"
             ),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn a_partial_index_goes_whole_into_an_oci_archive_and_as_its_held_platform_into_a_docker_one() {
+        // Docker 27's containerd store saves every platform's entry, and one image.
+        let bytes = index_of(&["linux/amd64", "linux/arm64", "unknown/unknown"]);
+        let of = |held: &[&str], platform: Option<&Platform>, one| {
+            let held: Vec<Digest> = held.iter().map(|a| digest(a)).collect();
+            let manifest = (&digest("index"), OCI_INDEX, bytes.as_slice());
+            let read = |d: &Digest| held.contains(d).then(Vec::new);
+            choose_export("app:1", manifest, read, platform, one)
+        };
+        assert_eq!(of(&["amd64"], None, false), Ok(ExportChoice::Whole));
+        let Ok(ExportChoice::Platform(child)) = of(&["amd64"], None, true) else {
+            panic!("{:?}", of(&["amd64"], None, true))
+        };
+        assert_eq!(child.digest, digest("amd64"));
+        // An attestation is not an image to run: the one runnable platform is taken.
+        let Ok(ExportChoice::Platform(child)) = of(&["amd64", "unknown"], None, true) else {
+            panic!()
+        };
+        assert_eq!(child.digest, digest("amd64"));
+        assert_eq!(
+            of(&["amd64", "arm64", "unknown"], None, true),
+            Err(ExportRefusal::NeedsPlatform(vec![
+                "linux/amd64".into(),
+                "linux/arm64".into()
+            ]))
+        );
+        assert_eq!(
+            of(&["amd64"], Some(&arm64()), true),
+            Err(ExportRefusal::Input(
+                "app:1's index lists linux/arm64, but the store does not hold its image (a \
+                 `docker save` of some platforms only); it holds: linux/amd64"
+                    .into()
+            ))
+        );
+        let Err(ExportRefusal::Input(none)) = of(&["unknown"], None, true) else {
+            panic!()
+        };
+        assert!(
+            none.starts_with("the store holds none of app:1's platforms"),
+            "{none}"
         );
     }
 

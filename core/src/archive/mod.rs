@@ -41,6 +41,7 @@ mod resolve;
 mod select;
 mod skopeo_dir;
 mod store;
+pub mod stored_image;
 mod tar_header;
 mod tar_index;
 pub mod tar_writer;

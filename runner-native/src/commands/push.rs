@@ -23,7 +23,7 @@ use crate::credentials;
 use crate::driver::drive_with;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
-use crate::output::{errln, outln};
+use crate::output::{errln, outln, plural};
 use crate::progress::{bytes, done_line, push_done_event, Display, ProgressMode, Totals};
 use crate::push_bodies::{BlobSource, PushBodies};
 use crate::source::{Source, SourceSpec};
@@ -205,16 +205,23 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 let attestations = images.iter().filter(|i| i.attestation).count();
                 let platforms = images.len() - attestations;
                 match attestations {
-                    0 => format!("{platforms} platforms"),
-                    n => format!("{platforms} platforms, {n} attestations"),
+                    0 => plural(platforms, "platform"),
+                    n => format!(
+                        "{}, {}",
+                        plural(platforms, "platform"),
+                        plural(n, "attestation")
+                    ),
                 }
             }
-            None => format!("{} layers", images[0].layers.len()),
+            None => plural(images[0].layers.len(), "layer"),
+        };
+        // An image of the store is named by its name, not by the store's directory.
+        let (shown, format) = match from_store {
+            true => (args.source.clone(), "the store".to_owned()),
+            false => (source.path.display().to_string(), source.describe_format()),
         };
         errln!(
-            "Pushing {} ({}, {what}, {}) to {target}",
-            source.path.display(),
-            source.describe_format(),
+            "Pushing {shown} ({format}, {what}, {}) to {target}",
             bytes(plan.blobs.iter().map(|b| b.size).sum())
         );
     }

@@ -10,17 +10,16 @@ use std::path::Path;
 use serde_json::Value;
 use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
 use tug_core::archive::pulled_layout::{IndexEntry, ANNOTATION_TUG_CREATED};
+use tug_core::archive::stored_image::image_blobs;
 use tug_core::archive::Selection;
 use tug_core::{Digest, Platform};
 
-use crate::archive_writer::{
-    reachable, write_docker_archive, write_oci_archive, ExportError, ExportImage,
-};
+use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportError, ExportImage};
 use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
 use crate::oci_dir::OciDir;
-use crate::output::{errln, outln};
+use crate::output::{errln, outln, plural};
 use crate::progress::bytes;
 use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
@@ -104,17 +103,20 @@ fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
     }
 }
 
-/// Sum of the blob sizes an image needs.
-fn image_size(layout: &OciDir, digest: &Digest) -> u64 {
-    reachable(layout, digest)
-        .map(|blobs| {
-            blobs
-                .iter()
-                .filter_map(|d| std::fs::metadata(layout.blob_path(d)).ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+/// Sum of the sizes of the blobs an image needs that the store holds.
+fn image_size(layout: &OciDir, entry: &Entry) -> u64 {
+    image_blobs(&entry.digest, &entry.media_type, |d| {
+        layout.read_blob_if_held(d)
+    })
+    .map(|found| {
+        found
+            .blobs
+            .iter()
+            .filter_map(|d| std::fs::metadata(layout.blob_path(d)).ok())
+            .map(|m| m.len())
+            .sum()
+    })
+    .unwrap_or(0)
 }
 
 pub fn images(args: ImagesArgs) -> Result<(), CliError> {
@@ -125,7 +127,7 @@ pub fn images(args: ImagesArgs) -> Result<(), CliError> {
             .iter()
             .map(|e| {
                 serde_json::json!({"name": e.name, "digest": e.digest, "mediaType": e.media_type,
-                    "size": image_size(&layout, &e.digest), "created": e.created})
+                    "size": image_size(&layout, e), "created": e.created})
             })
             .collect();
         outln!("{}", Value::Array(v));
@@ -137,7 +139,7 @@ pub fn images(args: ImagesArgs) -> Result<(), CliError> {
             "{:<50} sha256:{} {:>10}  {}",
             e.name,
             e.digest.short(),
-            bytes(image_size(&layout, &e.digest)),
+            bytes(image_size(&layout, e)),
             e.created
         );
     }
@@ -162,48 +164,14 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The blobs `root` refers to, through every manifest and index it reaches (blobs named
-/// but absent count too), or the first manifest that cannot be read: then what it refers
-/// to is unknown.
-fn referenced(layout: &OciDir, root: &Digest) -> Result<HashSet<Digest>, String> {
-    let mut out = HashSet::new();
-    let mut manifests = vec![root.clone()];
-    while let Some(d) = manifests.pop() {
-        if !out.insert(d.clone()) {
-            continue;
-        }
-        let bytes = layout
-            .read_blob(&d)
-            .map_err(|e| format!("manifest {d} cannot be read: {e}"))?;
-        let v: Value =
-            serde_json::from_slice(&bytes).map_err(|e| format!("manifest {d} is not JSON: {e}"))?;
-        let digest = |desc: &Value| -> Result<Digest, String> {
-            desc["digest"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("manifest {d} names a blob without a valid digest"))
-        };
-        for m in v["manifests"].as_array().into_iter().flatten() {
-            manifests.push(digest(m)?);
-        }
-        let leaves = v
-            .get("config")
-            .into_iter()
-            .chain(v["layers"].as_array().into_iter().flatten());
-        for leaf in leaves {
-            out.insert(digest(leaf)?);
-        }
-    }
-    Ok(out)
-}
-
 pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
     let mut keep: HashSet<Digest> = HashSet::new();
     let mut unknown = Vec::new();
     for e in entries(&layout)? {
-        match referenced(&layout, &e.digest) {
-            Ok(blobs) => keep.extend(blobs),
+        // A platform whose manifest the store lacks (a partial save) names nothing stored.
+        match image_blobs(&e.digest, &e.media_type, |d| layout.read_blob_if_held(d)) {
+            Ok(found) => keep.extend(found.blobs),
             Err(why) => unknown.push(format!("{}: {why}", e.name)),
         }
     }
@@ -291,7 +259,7 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let format = infer_format(&args.output, args.format);
-    let image = export_image(&layout, entry, platform.as_ref(), format)?;
+    let (image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
     match format {
         OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
         OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
@@ -301,7 +269,7 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
             ))
         }
     }
-    match &platform {
+    match chosen.as_ref().or(platform.as_ref()) {
         Some(p) => errln!("Saved {} ({p}) to {}", entry.name, args.output.display()),
         None => errln!("Saved {} to {}", entry.name, args.output.display()),
     }
@@ -309,21 +277,29 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
 }
 
 /// What `tug save` writes for `entry`: the image, or with `platform` its manifest for that
-/// platform (the core's choice; a docker-archive holds one platform).
+/// platform (the core's choice; a docker-archive holds one platform), and the platform of
+/// the index entry chosen, if one was.
 fn export_image(
     layout: &OciDir,
     entry: &Entry,
     platform: Option<&Platform>,
     format: OutputFormat,
-) -> Result<ExportImage, CliError> {
+) -> Result<(ExportImage, Option<Platform>), CliError> {
     let bytes = layout.read_blob(&entry.digest).map_err(io)?;
     let manifest = (&entry.digest, entry.media_type.as_str(), bytes.as_slice());
-    let config = |digest: &Digest| layout.read_blob(digest).ok();
+    let read = |digest: &Digest| layout.read_blob(digest).ok();
     let one_platform = format == OutputFormat::DockerArchive;
-    let choice = choose_export(&entry.name, manifest, config, platform, one_platform);
-    let (digest, media_type, size) = match choice {
-        Ok(ExportChoice::Whole) => (entry.digest.clone(), entry.media_type.clone(), entry.size),
-        Ok(ExportChoice::Platform(child)) => (child.digest, child.media_type, child.size),
+    let choice = choose_export(&entry.name, manifest, read, platform, one_platform);
+    let (digest, media_type, size, chosen) = match choice {
+        Ok(ExportChoice::Whole) => (
+            entry.digest.clone(),
+            entry.media_type.clone(),
+            entry.size,
+            None,
+        ),
+        Ok(ExportChoice::Platform(child)) => {
+            (child.digest, child.media_type, child.size, child.platform)
+        }
         Err(ExportRefusal::NeedsPlatform(listed)) => {
             return Err(CliError::Usage(format!(
                 "{} is a multi-platform image ({}) and a docker-archive holds one \
@@ -335,12 +311,13 @@ fn export_image(
         }
         Err(ExportRefusal::Input(message)) => return Err(CliError::Input(message)),
     };
-    Ok(ExportImage {
+    let image = ExportImage {
         name: Some(entry.name.clone()),
         digest,
         media_type,
         size,
-    })
+    };
+    Ok((image, chosen))
 }
 
 /// Stores every image of the source (or the one `--image` names) under its names: a
@@ -388,7 +365,11 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                         None => "unknown platform".to_owned(),
                     })
                     .collect();
-                format!(" ({} platforms: {})", images.len(), platforms.join(", "))
+                format!(
+                    " ({}: {})",
+                    plural(images.len(), "platform"),
+                    platforms.join(", ")
+                )
             }
         };
         for name in &names {

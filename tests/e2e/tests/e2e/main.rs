@@ -32,6 +32,7 @@ mod interrupt;
 mod multi_platform;
 mod network;
 mod node_embedding;
+mod partial_saves;
 mod planted_links;
 mod pull;
 mod pull_tar;

@@ -309,7 +309,7 @@ fn a_buildx_index_with_an_attestation_is_pushed_whole() {
 
     let out = crate::common::push(&registry, &layout, "bx/app:v1").assert_success();
     assert!(
-        out.stderr_str().contains("2 platforms, 1 attestations"),
+        out.stderr_str().contains("2 platforms, 1 attestation,"),
         "{}",
         out.stderr_str()
     );
