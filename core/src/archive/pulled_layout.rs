@@ -78,6 +78,28 @@ impl IndexEntry<'_> {
     }
 }
 
+/// The whole name an archive written as `docker-archive:PATH:NAME` or `oci-archive:PATH:NAME`
+/// gives the image `image` (its own whole name, if it has one). A docker-archive takes NAME
+/// as an image reference, as skopeo does (`app` is `docker.io/library/app:latest`); an OCI
+/// archive takes a bare NAME as a tag of the image's own repository (skopeo's `ref.name`),
+/// and a NAME with a `/` or `:` as a whole reference. `Err` says why NAME is none of these.
+pub fn given_archive_name(image: Option<&str>, given: &str, oci: bool) -> Result<String, String> {
+    let whole = |given: &str| match given.parse::<Reference>() {
+        Ok(r) if r.digest.is_none() => Ok(r.with_default_tag().to_string()),
+        Ok(_) => Err(format!(
+            "{given:?}: an archive names its image by a tag, not a digest"
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    if !oci || given.contains(['/', ':']) {
+        return whole(given);
+    }
+    match image.and_then(|i| i.parse::<Reference>().ok()) {
+        Some(r) => whole(&format!("{}/{}:{given}", r.registry, r.repository)),
+        None => whole(given),
+    }
+}
+
 /// The name an OCI archive of the image `name` (`registry/repository:tag`, as the user
 /// gave it) has in its `index.json`: the tag, or `latest` when there is none (a port's
 /// colon is no tag, a digest no name).
@@ -292,6 +314,26 @@ mod tests {
         ] {
             assert_eq!(archive_ref_name(name), ref_name, "{name:?}");
         }
+    }
+
+    #[test]
+    fn a_name_given_after_an_archive_s_path_is_a_reference_or_an_oci_tag() {
+        let own = Some("registry.example:5000/team/app:v1");
+        let given = |name: &str, oci: bool| given_archive_name(own, name, oci);
+        assert_eq!(given("app", false).unwrap(), "docker.io/library/app:latest");
+        assert_eq!(given("my/app:v2", false).unwrap(), "docker.io/my/app:v2");
+        assert_eq!(
+            given("v3", true).unwrap(),
+            "registry.example:5000/team/app:v3"
+        );
+        assert_eq!(given("my/app:v2", true).unwrap(), "docker.io/my/app:v2");
+        assert_eq!(
+            given_archive_name(None, "v3", true).unwrap(),
+            "docker.io/library/v3:latest"
+        );
+        let digest = format!("app@{}", Digest::sha256_of(b"x"));
+        assert!(given(&digest, false).unwrap_err().contains("not a digest"));
+        assert!(given("UPPER/case", false).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant as Clock;
 
+use tug_core::archive::pulled_layout::given_archive_name;
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Instant, Platform, Reference};
 
@@ -81,6 +82,13 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let layout_root = match (&args.output, format) {
         (Some(out), Some(OutputFormat::Oci)) => out.clone(),
         _ => store_dir(store_flag),
+    };
+    // `oci-archive:PATH:NAME`: a bare name is a tag of the image's repository.
+    let archive_name = match (&args.name, format) {
+        (Some(name), Some(OutputFormat::OciArchive)) => Some(
+            given_archive_name(Some(&image.to_string()), name, true).map_err(CliError::Usage)?,
+        ),
+        _ => None,
     };
     if args.all_platforms && format == Some(OutputFormat::DockerArchive) {
         return Err(every_platform_into_a_docker_archive());
@@ -199,9 +207,8 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
             size: report.root.bytes.len() as u64,
         },
     };
-    if let (Some(name), Some(OutputFormat::OciArchive)) = (&args.name, format) {
-        // An OCI archive names its image by the tag part (pulled_layout::archive_ref_name).
-        root.name = Some(format!("{}/{}:{name}", image.registry, image.repository));
+    if let Some(named) = archive_name {
+        root.name = Some(named);
     }
     if format == Some(OutputFormat::Oci) {
         if let Some(layout) = &layout {

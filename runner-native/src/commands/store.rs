@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
-use tug_core::archive::pulled_layout::{IndexEntry, ANNOTATION_TUG_CREATED};
+use tug_core::archive::pulled_layout::{given_archive_name, IndexEntry, ANNOTATION_TUG_CREATED};
 use tug_core::archive::stored_image::image_blobs;
 use tug_core::archive::Selection;
 use tug_core::{Digest, Platform};
@@ -249,6 +249,12 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
 }
 
 pub fn save(args: SaveArgs) -> Result<(), CliError> {
+    save_named(args, None)
+}
+
+/// `tug save`, the image named `given` in the archive instead of its own name, if given
+/// (`tug copy … docker-archive:PATH:NAME`, as [`given_archive_name`] takes it).
+pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
     let all = entries(&layout)?;
     let entry = find(&all, &args.image)?;
@@ -259,7 +265,12 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let format = infer_format(&args.output, args.format);
-    let (image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
+    let (mut image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
+    if let Some(given) = given {
+        let oci = format == OutputFormat::OciArchive;
+        let name = given_archive_name(Some(&entry.name), given, oci).map_err(CliError::Usage)?;
+        image.name = Some(name);
+    }
     match format {
         OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
         OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
@@ -269,9 +280,13 @@ pub fn save(args: SaveArgs) -> Result<(), CliError> {
             ))
         }
     }
+    let shown = match (&image.name, given) {
+        (Some(name), Some(_)) => format!("{} as {name}", entry.name),
+        _ => entry.name.clone(),
+    };
     match chosen.as_ref().or(platform.as_ref()) {
-        Some(p) => errln!("Saved {} ({p}) to {}", entry.name, args.output.display()),
-        None => errln!("Saved {} to {}", entry.name, args.output.display()),
+        Some(p) => errln!("Saved {shown} ({p}) to {}", args.output.display()),
+        None => errln!("Saved {shown} to {}", args.output.display()),
     }
     Ok(())
 }

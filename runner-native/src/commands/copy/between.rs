@@ -158,22 +158,17 @@ pub fn run(
         }
         (Place::Store(_) | Place::File { .. }, Place::File { kind, .. }) => {
             let format = archive_format(*kind, &src)?;
+            // `docker-archive:PATH:NAME` names the image in the archive, as skopeo's does.
             let spec = SourceSpec::parse(&dst.to_string());
-            if let Some(name) = &spec.image {
-                return usage(format!(
-                    "{dst}: an archive written from a {} keeps the image's own name; drop \
-                     \":{name}\"",
-                    src.kind_name()
-                ));
-            }
             let save = |image: String, store: Option<PathBuf>| {
-                store::save(SaveArgs {
+                let args = SaveArgs {
                     image,
                     output: spec.path.clone(),
                     platform: args.platform.clone(),
                     format: Some(format),
                     store,
-                })
+                };
+                store::save_named(args, spec.image.as_deref())
             };
             match &src {
                 Place::Store(name) => save(store_name(name, "source")?, args.store.clone()),

@@ -124,6 +124,39 @@ fn oci_layout_to_docker_archive() {
     skopeo_reads_all_of(&env, &dst);
 }
 
+/// `docker-archive:PATH:NAME` and `oci-archive:PATH:NAME` name the image in the archive
+/// written, as skopeo's do: a docker-archive by a reference, an OCI archive by a tag.
+#[test]
+fn an_archive_written_from_a_file_takes_the_name_given_after_its_path() {
+    let env = Env::new();
+    let (dir, _) = layout(&env, 66);
+    let tar = env.path("named.tar");
+    let dst = format!("docker-archive:{}:my/app:v2", tar.display());
+    let out = copy(&env, &format!("oci:{dir}:v1"), &dst).assert_success();
+    assert!(
+        out.stderr_str().contains("as docker.io/my/app:v2"),
+        "{}",
+        out.stderr_str()
+    );
+    // skopeo finds the image by the name given (`docker-archive:PATH:NAME` reads RepoTags).
+    skopeo_reads_all_of(&env, &format!("docker-archive:{}:my/app:v2", tar.display()));
+    let oci = env.path("named.oci.tar");
+    let dst = format!("oci-archive:{}:v3", oci.display());
+    copy(&env, &format!("docker-archive:{}", tar.display()), &dst).assert_success();
+    skopeo_reads_all_of(&env, &dst);
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let by_digest = format!(
+        "docker-archive:{}:app@{digest}",
+        env.path("d.tar").display()
+    );
+    let refused = copy(&env, &format!("oci:{dir}:v1"), &by_digest).assert_code(2);
+    assert!(
+        refused.stderr_str().contains("by a tag, not a digest"),
+        "{}",
+        refused.stderr_str()
+    );
+}
+
 #[test]
 fn registry_to_store_and_store_to_registry() {
     let env = Env::new();
