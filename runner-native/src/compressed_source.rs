@@ -11,6 +11,7 @@ use std::path::Path;
 
 use tug_core::archive::Compression;
 
+use crate::decode::decoder;
 use crate::exit_code::CliError;
 
 /// Decompresses `path` (compressed with `compression`) into a new temporary file.
@@ -22,13 +23,8 @@ pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::Tem
         ))
     };
     let input = BufReader::with_capacity(1 << 20, File::open(path).map_err(failed)?);
-    let mut reader: Box<dyn Read> = match compression {
-        // Every member, as gunzip does.
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        // Every frame, skippable ones skipped, as zstd -d does.
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(failed)?)
-        }
+    let mut reader = match compression {
+        Compression::Gzip | Compression::Zstd => decoder(compression, input).map_err(failed)?,
         other => {
             return Err(CliError::Input(format!(
                 "{}: tug cannot decompress {other}; decompress it first ({})",

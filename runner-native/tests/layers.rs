@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "source",
             "compressed_source",
+            "layer_check",
             "archive_writer",
             "oci_dir",
             "save_stream",
@@ -41,6 +42,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "interrupt",
             "memory",
             "safe_fs",
+            "decode",
             "file_ext",
             "terminal",
             "places",

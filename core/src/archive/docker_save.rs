@@ -212,6 +212,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         media_type: OCI_CONFIG.to_owned(),
         compression: None,
         location: store.location(config_path, MANIFEST_JSON)?,
+        diff_id_check: None,
     };
     let manifest = build_manifest(&config, &layers)?;
     Ok(ResolvedImage {
@@ -251,11 +252,13 @@ fn repeated_layers_are_one_entry(
 }
 
 fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobSpec, ArchiveError> {
-    let (digest, media_type) = match probe.compression {
-        Compression::None => (diff_id, OCI_LAYER_TAR),
+    // A plain layer's digest is its diffID, checked as it is read; a compressed one's
+    // digest comes from its own bytes, which leaves its tar unchecked.
+    let (digest, media_type, diff_id_check) = match probe.compression {
+        Compression::None => (diff_id, OCI_LAYER_TAR, None),
         c @ (Compression::Gzip | Compression::Zstd) => {
             match (probe.compressed_digest, c.oci_layer_media_type()) {
-                (Some(d), Some(mt)) => (d, mt),
+                (Some(d), Some(mt)) => (d, mt, Some(diff_id)),
                 _ => {
                     return Err(ArchiveError::Misuse {
                         reason: format!("layer {path:?} is {c}-compressed but was not hashed"),
@@ -278,6 +281,7 @@ fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobS
         media_type: media_type.to_owned(),
         compression: Some(probe.compression),
         location: probe.location,
+        diff_id_check,
     })
 }
 

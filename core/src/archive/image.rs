@@ -118,6 +118,10 @@ pub struct BlobSpec {
     pub compression: Option<Compression>,
     /// Where the bytes are.
     pub location: BlobLocation,
+    /// Layers whose bytes nothing else vouches for (a compressed layer of a classic `docker
+    /// save` or a crane tarball, its digest taken from its own bytes): the diffID its tar
+    /// must hash to. A runner checks it before the image goes anywhere, as skopeo does.
+    pub diff_id_check: Option<Digest>,
 }
 
 /// Where a blob's bytes are in the source.

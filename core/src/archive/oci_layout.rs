@@ -354,6 +354,7 @@ fn config_blob(
         media_type,
         compression: None,
         location: store.location(&path, &referenced_by)?,
+        diff_id_check: None,
     };
     Ok((blob, platform))
 }
@@ -384,5 +385,6 @@ fn layer_blob(
         compression: Compression::from_media_type(&media_type),
         media_type,
         location: store.location(&path, &referenced_by)?,
+        diff_id_check: None,
     })
 }

@@ -163,6 +163,7 @@ mod tests {
                 entry: format!("{name}/layer.tar"),
                 offset: size * 512,
             },
+            diff_id_check: None,
         }
     }
 

@@ -396,6 +396,11 @@ fn classic_save_compressed_layers() {
     assert_eq!(layer.digest, sha(&gz));
     assert_eq!(layer.media_type, OCI_LAYER_TAR_GZIP);
     assert_eq!(layer.compression, Some(Compression::Gzip));
+    assert_eq!(
+        layer.diff_id_check,
+        Some(sha(&plain)),
+        "its tar is left to check"
+    );
 
     // Anywhere else (classic `<id>/layer.tar`, go-containerregistry's `<hex>.tar.gz`): the
     // entry is read whole and hashed.
@@ -447,6 +452,9 @@ fn a_compressed_layer_is_hashed_in_chunks() {
     let contents = resolve_tar(&tar).unwrap();
     assert_eq!(contents.images[0].layers[0].digest, sha(&gz));
     assert_eq!(contents.images[0].layers[0].size, gz.len() as u64);
+    // Nothing vouches for its tar: the runner checks it against the config's diffID.
+    let check = contents.images[0].layers[0].diff_id_check.clone();
+    assert_eq!(check, Some(sha(&layer_tar("p"))));
 
     let cut = &tar[..tar.len() - 4_000_000];
     let err = resolve_tar(cut).unwrap_err();

@@ -81,6 +81,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             false => CliError::Input(format!("{}: {e}", source.path.display())),
         })?;
     let (images, index) = (selection.images(), selection.index());
+    crate::layer_check::check_layers(&source, images)?;
     let how = match settings.compress.value.codec() {
         Some(chosen) => {
             let level = &settings.compress_level;

@@ -354,6 +354,7 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
             Selection::Image(img) => (std::slice::from_ref(img), &img.manifest),
             Selection::Index { index, images } => (images, index),
         };
+        crate::layer_check::check_layers(&source, images)?;
         for img in images {
             for blob in std::iter::once(&img.config).chain(&img.layers) {
                 if layout.has_blob(&blob.digest) {

@@ -276,16 +276,9 @@ fn run(
     let mut place = places.place(&layer.digest).map_err(InflateError::Output)?;
     stats.in_place = place.in_place();
     let result = (|| {
-        let mut decoder: Box<dyn Read + '_> = match compression {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-                BufReader::with_capacity(64 * 1024, &mut source),
-            )),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(&mut source)
-                    .map_err(|e| fail(check.unreadable(e.to_string())))?,
-            ),
-            _ => Box::new(&mut source),
-        };
+        let input = BufReader::with_capacity(64 * 1024, &mut source);
+        let mut decoder = crate::decode::decoder(compression, input)
+            .map_err(|e| fail(check.unreadable(e.to_string())))?;
         let mut buf = vec![0u8; OUT_BUF];
         loop {
             if abort.load(Ordering::Relaxed) {

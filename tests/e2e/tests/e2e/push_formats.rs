@@ -58,6 +58,79 @@ fn crane_tarball_with_gzip_layers() {
     pull_with_skopeo_and_compare_layers(&registry, "crane/tarball:v1", &fixture);
 }
 
+/// A compressed layer's digest comes from its own bytes, so its tar is checked against the
+/// config's diffID before anything is sent or stored (skopeo refuses these too): a layer
+/// cut short, and layers listed in the wrong order, fail naming the tar entry.
+#[test]
+fn a_crane_tarball_whose_layer_is_not_its_diff_id_is_refused_before_anything_is_sent() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("crane.tar");
+    let spec = ImageSpec::new(22).gzip_layer(300_000).gzip_layer(200_000);
+    let fixture = ggcr_tarball(&good, &spec, "example/crane:v1");
+    let first = format!(
+        "{}.tar.gz",
+        fixture.layers[0].digest.trim_start_matches("sha256:")
+    );
+
+    let cut = dir.path().join("cut.tar");
+    rewrite_tar(&good, &cut, |name, bytes| match name == first {
+        true => bytes[..bytes.len() / 2].to_vec(),
+        false => bytes,
+    });
+    let swapped = dir.path().join("swapped.tar");
+    rewrite_tar(&good, &swapped, |name, bytes| match name {
+        "manifest.json" => {
+            let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            m[0]["Layers"].as_array_mut().unwrap().reverse();
+            serde_json::to_vec(&m).unwrap()
+        }
+        _ => bytes,
+    });
+    for (tar, what) in [
+        (&cut, "does not decompress as gzip"),
+        (&swapped, "uncompresses to"),
+    ] {
+        let out = push(&registry, tar, "crane/bad:v1").assert_code(crate::common::INVALID_INPUT);
+        let err = out.stderr_str();
+        assert!(err.contains(".tar.gz\"") && err.contains(what), "{err}");
+        assert!(!err.contains("uploading"), "nothing is sent: {err}");
+        let store = dir.path().join("store");
+        let loaded = tug_testkit::Tug::new()
+            .env("TUG_STORE", &store)
+            .arg("load")
+            .arg(tar)
+            .run();
+        loaded.assert_code(crate::common::INVALID_INPUT);
+        let index = std::fs::read_to_string(store.join("index.json")).unwrap_or_default();
+        assert!(!index.contains("crane"), "nothing is stored: {index}");
+    }
+    assert!(skopeo::inspect_raw_in(&registry, "crane/bad:v1").is_err());
+}
+
+/// Copies tar `from` to `to`, each file's bytes through `edit(name, bytes)`.
+fn rewrite_tar(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    edit: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+) {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(from).unwrap());
+    let mut out = tar::Builder::new(std::fs::File::create(to).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        let bytes = edit(&name, bytes);
+        let mut header = entry.header().clone();
+        header.set_size(bytes.len() as u64);
+        header.set_cksum();
+        out.append(&header, bytes.as_slice()).unwrap();
+    }
+    out.finish().unwrap();
+}
+
 #[test]
 fn skopeo_docker_archive_to_tls_registry_with_private_ca() {
     let registry = Registry::tls();
