@@ -1,7 +1,9 @@
-//! A compressed image tar (`docker save | gzip`, `docker save | zstd`, which `docker load`
-//! reads) as a source: decompressed once, whole, into a temporary file in `$TMPDIR`
-//! (private, removed when tug ends), which is then read at offsets like any tar. The core
-//! says when a tar is compressed ([`ArchiveError::CompressedTar`]); this does the I/O.
+//! Sources tug cannot read at offsets: a compressed image tar (`docker save | gzip`, `docker
+//! save | zstd`, which `docker load` reads) and a stream (`docker save app | tug push -
+//! …`, a pipe). Either is copied once, whole and decompressed, into a temporary file in
+//! `$TMPDIR` (private, removed when tug ends), which is then read at offsets like any tar.
+//! The core says when a tar is compressed ([`ArchiveError::CompressedTar`]); this does the
+//! I/O.
 //!
 //! [`ArchiveError::CompressedTar`]: tug_core::archive::ArchiveError::CompressedTar
 
@@ -9,6 +11,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
+use tug_core::archive::compression::{sniff, SNIFF_LEN};
 use tug_core::archive::Compression;
 
 use crate::decode::decoder;
@@ -16,19 +19,60 @@ use crate::exit_code::CliError;
 
 /// Decompresses `path` (compressed with `compression`) into a new temporary file.
 pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::TempPath, CliError> {
-    let failed = |e: io::Error| {
+    let shown = path.display().to_string();
+    let input = File::open(path).map_err(|e| {
         CliError::Input(format!(
-            "{}: cannot decompress this {compression}-compressed tar: {e}",
-            path.display()
+            "{shown}: cannot decompress this {compression}-compressed tar: {e}"
         ))
+    })?;
+    spool(
+        BufReader::with_capacity(1 << 20, input),
+        compression,
+        &shown,
+    )
+}
+
+/// Copies a stream (standard input, a pipe) whole into a new temporary file, decompressing it
+/// on the way when its first bytes say it is gzip or zstd, as `docker load` reads it; returns
+/// the file and the compression found. `shown` names the stream in errors.
+pub fn spool_stream(
+    input: impl Read,
+    shown: &str,
+) -> Result<(tempfile::TempPath, Option<Compression>), CliError> {
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut input)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| CliError::Input(format!("{shown}: cannot read: {e}")))?;
+    let compression = sniff(&head);
+    let input = io::Cursor::new(head).chain(input);
+    let temp = spool(input, compression, shown)?;
+    Ok((
+        temp,
+        (compression != Compression::None).then_some(compression),
+    ))
+}
+
+/// `input` decoded as `compression` into a new private temporary file in `$TMPDIR`.
+fn spool(
+    input: impl io::BufRead,
+    compression: Compression,
+    shown: &str,
+) -> Result<tempfile::TempPath, CliError> {
+    let failed = |e: io::Error| match compression {
+        Compression::None => CliError::Input(format!("{shown}: cannot read: {e}")),
+        c => CliError::Input(format!(
+            "{shown}: cannot decompress this {c}-compressed tar: {e}"
+        )),
     };
-    let input = BufReader::with_capacity(1 << 20, File::open(path).map_err(failed)?);
     let mut reader = match compression {
-        Compression::Gzip | Compression::Zstd => decoder(compression, input).map_err(failed)?,
+        Compression::None | Compression::Gzip | Compression::Zstd => {
+            decoder(compression, input).map_err(failed)?
+        }
         other => {
             return Err(CliError::Input(format!(
-                "{}: tug cannot decompress {other}; decompress it first ({})",
-                path.display(),
+                "{shown}: tug cannot decompress {other}; decompress it first ({})",
                 other.decompress_hint()
             )))
         }
@@ -39,9 +83,8 @@ pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::Tem
         .tempfile()
         .map_err(|e| {
             CliError::Input(format!(
-                "cannot create a temporary file in {} to decompress {} into: {e}",
-                std::env::temp_dir().display(),
-                path.display()
+                "cannot create a temporary file in {} for {shown}: {e}",
+                std::env::temp_dir().display()
             ))
         })?;
     let written = copy_unless_interrupted(&mut reader, &mut BufWriter::new(temp.as_file()));
@@ -50,8 +93,7 @@ pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::Tem
         Err(Stop::Interrupted) => Err(CliError::Core(tug_core::Error::Cancelled)),
         Err(Stop::Read(e)) => Err(failed(e)),
         Err(Stop::Write(e)) => Err(CliError::Input(format!(
-            "cannot write the decompressed {} into {}: {e}",
-            path.display(),
+            "cannot write {shown} into {}: {e}",
             temp.path().display()
         ))),
     }

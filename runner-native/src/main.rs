@@ -24,6 +24,7 @@ mod safe_fs;
 mod save_stream;
 mod source;
 mod state_file;
+mod stdin;
 mod terminal;
 mod transport;
 mod upload_state;

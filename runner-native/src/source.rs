@@ -75,6 +75,12 @@ impl SourceSpec {
     }
 }
 
+/// The source that is standard input (`tug push - TARGET`, `tug load -`).
+pub const STDIN: &str = "-";
+
+/// What standard input is taken for when it is the source ([`crate::stdin::take_for`]).
+pub const STDIN_IMAGE: &str = "the image (-)";
+
 /// An opened source: what it holds and where its bytes are.
 #[derive(Debug)]
 pub struct Source {
@@ -91,6 +97,10 @@ impl Source {
     /// Reads just enough of `path` to know every image, blob and byte range in it. A
     /// compressed tar is decompressed into a temporary file first ([`compressed_source`]).
     pub fn open(path: &Path) -> Result<Source, CliError> {
+        if path == Path::new(STDIN) {
+            crate::stdin::take_for(STDIN_IMAGE).map_err(CliError::Usage)?;
+            return Source::spooled(path, std::io::stdin().lock(), "standard input");
+        }
         let meta = std::fs::metadata(path)
             .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
         let mut compression = None;
@@ -117,11 +127,11 @@ impl Source {
                 other => other,
             }
         } else {
-            return Err(CliError::Input(format!(
-                "{} (nor a layout directory); tug reads image files at offsets, so save the \
-                 stream to a file first",
-                safe_fs::not_regular(path, &meta)
-            )));
+            // A pipe, a character device (`/dev/stdin`), a socket: read once, from its start.
+            let stream = File::open(path)
+                .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
+            let shown = format!("{} ({})", path.display(), safe_fs::kind(&meta));
+            return Source::spooled(path, stream, &shown);
         }
         .map_err(|e| match e {
             Failure::Io(msg) => CliError::Input(msg),
@@ -132,6 +142,28 @@ impl Source {
             contents,
             compression,
             decompressed,
+        })
+    }
+
+    /// A stream as a source (`shown` in messages): copied whole, decompressed, into a
+    /// temporary file first ([`compressed_source::spool_stream`]).
+    fn spooled(path: &Path, stream: impl Read, shown: &str) -> Result<Source, CliError> {
+        noteln!(
+            "{shown} is a stream: copying it into a temporary file in {} (tug reads images at \
+             offsets)",
+            std::env::temp_dir().display()
+        );
+        let (temp, compression) = compressed_source::spool_stream(stream, shown)?;
+        let len = std::fs::metadata(&temp).map_or(0, |m| m.len());
+        let contents = resolve_tar(&temp, len).map_err(|e| match e {
+            Failure::Io(msg) => CliError::Input(msg),
+            Failure::Archive(a) => CliError::Input(format!("{shown}: {a}")),
+        })?;
+        Ok(Source {
+            path: path.to_owned(),
+            contents,
+            compression,
+            decompressed: Some(temp),
         })
     }
 

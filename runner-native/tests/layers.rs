@@ -47,6 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "terminal",
             "places",
             "state_file",
+            "stdin",
             "web_assets",
         ],
     ),

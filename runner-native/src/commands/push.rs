@@ -43,6 +43,10 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     if args.dry_run {
         history.dry_run();
     }
+    if args.source == crate::source::STDIN {
+        // Before `--password-stdin` could read the image as a password.
+        crate::stdin::take_for(crate::source::STDIN_IMAGE).map_err(CliError::Usage)?;
+    }
     let credentials = credentials::for_registries(
         &args.registry.credentials,
         &target.registry,

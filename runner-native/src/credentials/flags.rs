@@ -120,6 +120,7 @@ fn side(creds: &Option<String>, stdin: bool, side: &Side) -> Result<Option<Crede
 
 /// The password on standard input, without its line end.
 fn read_stdin() -> Result<String, CliError> {
+    crate::stdin::take_for("the password (--password-stdin)").map_err(CliError::Usage)?;
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)

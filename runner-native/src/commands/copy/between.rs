@@ -32,7 +32,13 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
     let parse = |text: &str, what: &str| {
         place::parse(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
     };
-    let source = parse(&args.source, "source")?;
+    let source = match (parse(&args.source, "source"), local_file(&args.source)) {
+        (Ok(Place::Registry(_)) | Err(_), Some(kind)) => Place::File {
+            kind,
+            path_and_ref: args.source.clone(),
+        },
+        (parsed, _) => parsed?,
+    };
     let target = parse(&args.target, "target")?;
     if let Place::Registry(t) = &target {
         t.check_target()
@@ -41,6 +47,20 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
     Ok(match (source, target) {
         (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
         (s, d) => Route::Places(s, d),
+    })
+}
+
+/// A source named without a transport that is no registry image but a file here, as `tug
+/// push` takes it: standard input (`-`) or a file is read as a tar (its format found from its
+/// bytes), a directory as a layout.
+fn local_file(text: &str) -> Option<FileKind> {
+    if text == crate::source::STDIN {
+        return Some(FileKind::DockerArchive);
+    }
+    let meta = std::fs::metadata(text).ok()?;
+    Some(match meta.is_dir() {
+        true => FileKind::Oci,
+        false => FileKind::DockerArchive,
     })
 }
 

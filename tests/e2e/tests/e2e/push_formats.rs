@@ -108,6 +108,69 @@ fn a_crane_tarball_whose_layer_is_not_its_diff_id_is_refused_before_anything_is_
     assert!(skopeo::inspect_raw_in(&registry, "crane/bad:v1").is_err());
 }
 
+/// `docker save app | tug push - TARGET`: a stream (standard input, or a pipe named as a
+/// file) is copied once into a temporary file, decompressed if it is gzip, and pushed; `tug
+/// copy -` and `tug load -` take it too. Standard input cannot also carry the password.
+#[test]
+fn a_docker_save_on_standard_input_is_pushed() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("d25.tar");
+    let fixture = docker25_save(&tar, &spec(9), "streamed/app:v1");
+    let bytes = std::fs::read(&tar).unwrap();
+    let gzipped = {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    for (name, input) in [("plain", bytes.clone()), ("gzip", gzipped)] {
+        let target = registry.image(&format!("streamed/{name}:v1"));
+        let out = tug_testkit::Tug::new()
+            .args(["push", "--progress", "none", "-", &target])
+            .stdin(input)
+            .run()
+            .assert_success();
+        assert!(
+            out.stderr_str().contains("standard input is a stream"),
+            "{}",
+            out.stderr_str()
+        );
+        pull_with_skopeo_and_compare(&registry, &format!("streamed/{name}:v1"), &fixture);
+    }
+    let target = registry.image("streamed/copy:v1");
+    tug_testkit::Tug::new()
+        .args(["copy", "-", &target])
+        .stdin(bytes.clone())
+        .run()
+        .assert_success();
+    pull_with_skopeo_and_compare(&registry, "streamed/copy:v1", &fixture);
+    let store = dir.path().join("store");
+    let loaded = tug_testkit::Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["load", "-"])
+        .stdin(bytes.clone())
+        .run()
+        .assert_success();
+    assert!(
+        loaded.stderr_str().contains("streamed/app:v1"),
+        "{}",
+        loaded.stderr_str()
+    );
+
+    let both = tug_testkit::Tug::new()
+        .args(["push", "-u", "someone", "--password-stdin", "-", &target])
+        .stdin(bytes)
+        .run()
+        .assert_code(2);
+    assert!(
+        both.stderr_str()
+            .contains("standard input cannot be both the image (-) and the password"),
+        "{}",
+        both.stderr_str()
+    );
+}
+
 /// Copies tar `from` to `to`, each file's bytes through `edit(name, bytes)`.
 fn rewrite_tar(
     from: &std::path::Path,
