@@ -18,8 +18,8 @@ as_root() {
 # --- apt packages -------------------------------------------------------------
 # docker-registry: CNCF distribution 2.8, the registry the tests push to.
 # skopeo:          the peer client that checks every push and feeds pulls.
-# gzip, zstd:      compress whole `docker save` files as users pipe them.
-APT_PACKAGES=(docker-registry skopeo gzip zstd)
+# gzip, zstd, bzip2, xz-utils: compress whole `docker save` files as users pipe them.
+APT_PACKAGES=(docker-registry skopeo gzip zstd bzip2 xz-utils)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

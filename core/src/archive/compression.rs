@@ -70,10 +70,10 @@ impl Compression {
     }
 
     /// Whether a runner should accept a whole tar compressed like this (`docker save |
-    /// gzip`, `| zstd`, which `docker load` reads) by decompressing it first. bzip2 and xz
-    /// are recognised only to name them.
+    /// gzip`, `| zstd`, `| bzip2`, `| xz`: all that `docker load` reads) by decompressing it
+    /// first. Layers are another matter: OCI has media types for gzip and zstd only.
     pub fn decompresses_whole(self) -> bool {
-        matches!(self, Compression::Gzip | Compression::Zstd)
+        self != Compression::None
     }
 
     /// The command that decompresses a file compressed like this, for messages.

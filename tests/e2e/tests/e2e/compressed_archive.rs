@@ -1,5 +1,6 @@
-//! A `docker save | gzip` or `| zstd` file, which `docker load` reads, is read by `tug push`,
-//! `tug inspect` and `tug load` too: decompressed into a temporary file first, removed after.
+//! A `docker save | gzip`, `| zstd`, `| bzip2` or `| xz` file, which `docker load` reads, is
+//! read by `tug push`, `tug inspect` and `tug load` too: decompressed into a temporary file
+//! first, removed after.
 
 use std::fs;
 use std::path::Path;
@@ -23,6 +24,8 @@ fn compressed_save(dir: &Path, with: FileCompression) -> (std::path::PathBuf, Fi
     let out = dir.join(match with {
         FileCompression::Gzip => "saved.tar.gz",
         FileCompression::Zstd => "saved.tar.zst",
+        FileCompression::Bzip2 => "saved.tar.bz2",
+        FileCompression::Xz => "saved.tar.xz",
     });
     compress_file(&tar, &out, with);
     (out, fixture)
@@ -37,11 +40,13 @@ fn assert_empty(dir: &Path) {
 }
 
 #[test]
-fn gzip_and_zstd_compressed_docker_saves_push_inspect_and_load() {
+fn compressed_docker_saves_push_inspect_and_load() {
     let registry = Registry::plain();
     for (with, name) in [
         (FileCompression::Gzip, "gzip"),
         (FileCompression::Zstd, "zstd"),
+        (FileCompression::Bzip2, "bzip2"),
+        (FileCompression::Xz, "xz"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let (file, fixture) = compressed_save(dir.path(), with);
