@@ -165,6 +165,29 @@ pub fn reachable(
     Ok(found)
 }
 
+/// Whether an archive can be written at `out`, asked before any work: not a directory, in
+/// a directory that exists. `Err` names the output.
+pub fn check_output(out: &Path) -> Result<(), String> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if out.is_dir() {
+        return Err(format!(
+            "{} is a directory, and an archive is written as a file",
+            out.display()
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "{}: its directory {} does not exist",
+            out.display(),
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Builds a tar at a temporary path next to `out` and renames it into place on success.
 fn write_tar(
     out: &Path,
@@ -194,18 +217,20 @@ fn write_tar(
         tar.flush()?;
         tar.get_ref().sync_all()
     })();
+    // Every error names the output asked for (a full disk, a directory in the way).
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", out.display()));
+    let result = result.and_then(|()| {
+        crate::file_ext::make_readable(&temp_path)?;
+        fs::rename(&temp_path, out)
+    });
     match result {
-        Ok(()) => {
-            crate::file_ext::make_readable(&temp_path)?;
-            fs::rename(&temp_path, out)?;
-            Ok(())
-        }
+        Ok(()) => Ok(()),
         Err(e) => {
             let _ = fs::remove_file(&temp_path);
             let stopped = e.get_ref().is_some_and(|inner| inner.is::<Stopped>());
             Err(match stopped {
                 true => ExportError::Cancelled,
-                false => e.into(),
+                false => named(e).into(),
             })
         }
     }

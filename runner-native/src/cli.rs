@@ -336,14 +336,24 @@ pub struct ResultArgs {
 }
 
 impl ResultArgs {
-    /// `-q` turns progress off, whatever the config file, environment or `--progress` said.
-    pub fn apply(&self, settings: &mut crate::config::Settings) {
+    /// `-q` turns progress off, whatever the config file, environment or `--progress` said;
+    /// a `--digestfile` that could not be written fails now, before any work.
+    pub fn apply(
+        &self,
+        settings: &mut crate::config::Settings,
+    ) -> Result<(), crate::exit_code::CliError> {
         if self.quiet {
             crate::output::set_quiet();
             settings.progress = crate::config::Setting {
                 value: crate::progress::ProgressMode::None,
                 origin: crate::config::Origin::Flag("--quiet"),
             };
+        }
+        match &self.digestfile {
+            Some(path) => {
+                crate::output::check_digest_file(path).map_err(crate::exit_code::CliError::Input)
+            }
+            None => Ok(()),
         }
     }
 

@@ -144,15 +144,40 @@ impl Write for Writer {
     }
 }
 
+/// The directory a `--digestfile` is written in.
+fn digest_dir(path: &std::path::Path) -> &std::path::Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    }
+}
+
+/// Whether [`write_digest`] could write `path`, asked before the work whose digest it is:
+/// not a directory, in a directory where a file can be made.
+pub fn check_digest_file(path: &std::path::Path) -> Result<(), String> {
+    let failed = |e: &dyn Display| format!("--digestfile {}: {e}", path.display());
+    let dir = digest_dir(path);
+    if path.is_dir() {
+        return Err(failed(&"it is a directory"));
+    }
+    if !dir.is_dir() {
+        return Err(failed(&format!(
+            "its directory {} does not exist",
+            dir.display()
+        )));
+    }
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        let why = io::Error::from(e.kind());
+        failed(&format!("cannot create a file in {}: {why}", dir.display()))
+    })?;
+    Ok(())
+}
+
 /// Writes `digest` to `path` (`--digestfile`, as skopeo and podman write it: the digest
 /// alone, no newline) whole or not at all: a temporary file beside it, renamed into place.
 pub fn write_digest(path: &std::path::Path, digest: &tug_core::Digest) -> Result<(), String> {
     let failed = |e: &dyn Display| format!("--digestfile {}: {e}", path.display());
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| failed(&e))?;
+    let mut file = tempfile::NamedTempFile::new_in(digest_dir(path)).map_err(|e| failed(&e))?;
     file.write_all(digest.to_string().as_bytes())
         .map_err(|e| failed(&e))?;
     // Readable by all, as skopeo writes it (a temporary file is its owner's only).

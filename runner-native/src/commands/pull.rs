@@ -69,7 +69,7 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
-    args.result.apply(&mut settings);
+    args.result.apply(&mut settings)?;
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let platform = match &args.platform {
         Some(p) => p
@@ -90,6 +90,12 @@ pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Re
         ),
         _ => None,
     };
+    if let (Some(out), Some(OutputFormat::DockerArchive | OutputFormat::OciArchive)) =
+        (&args.output, format)
+    {
+        // Before anything is downloaded.
+        crate::archive_writer::check_output(out).map_err(CliError::Input)?;
+    }
     if args.all_platforms && format == Some(OutputFormat::DockerArchive) {
         return Err(every_platform_into_a_docker_archive());
     }

@@ -38,7 +38,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.upload);
     settings.apply_flags(&args.registry.connect);
-    args.result.apply(&mut settings);
+    args.result.apply(&mut settings)?;
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     if args.dry_run {
         history.dry_run();

@@ -265,6 +265,9 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let format = infer_format(&args.output, args.format);
+    if format != OutputFormat::Oci {
+        crate::archive_writer::check_output(&args.output).map_err(CliError::Input)?;
+    }
     let (mut image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
     if let Some(given) = given {
         let oci = format == OutputFormat::OciArchive;

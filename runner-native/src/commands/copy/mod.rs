@@ -40,7 +40,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     settings.apply_flags(&args.transfer);
     settings.apply_flags(&args.registry.connect);
-    args.result.apply(&mut settings);
+    args.result.apply(&mut settings)?;
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let mirror = settings.mirror_for(&src, &args.registry);
     let sources: Vec<Reference> = mirror.into_iter().chain([src.clone()]).collect();

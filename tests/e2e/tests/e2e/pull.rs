@@ -643,6 +643,73 @@ fn an_image_pulled_by_digest_into_an_oci_archive_is_named_latest() {
     assert_eq!(layers(&named).len(), 1);
 }
 
+/// An output that cannot be written fails before any work, naming it: a directory where an
+/// archive goes (pull, save), a `--digestfile` in a directory that is not there (push, pull).
+#[test]
+fn outputs_that_cannot_be_written_fail_before_any_work() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(32).layer(4_000), "v1");
+    let nowhere = dir.path().join("missing/digest");
+    let out = Tug::new()
+        .args(["push", "--plain-http", "--progress", "none", "--digestfile"])
+        .arg(&nowhere)
+        .arg(&layout)
+        .arg(registry.image("early/app:v1"))
+        .run()
+        .assert_code(crate::common::INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(
+        err.contains("--digestfile") && err.contains("missing does not exist"),
+        "{err}"
+    );
+    assert!(
+        skopeo::inspect_raw_in(&registry, "early/app:v1").is_err(),
+        "nothing was pushed"
+    );
+    Tug::new()
+        .args(["push", "--plain-http", "--progress", "none"])
+        .arg(&layout)
+        .arg(registry.image("early/app:v1"))
+        .run()
+        .assert_success();
+
+    let store = dir.path().join("store");
+    let taken = dir.path().join("taken.tar");
+    fs::create_dir(&taken).unwrap();
+    let out = pull(
+        &store,
+        &registry,
+        "early/app:v1",
+        &["-o", taken.to_str().unwrap()],
+    )
+    .assert_code(crate::common::INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(err.contains("taken.tar is a directory"), "{err}");
+    assert!(!err.contains("downloaded"), "nothing was downloaded: {err}");
+    let nowhere = ["--digestfile", nowhere.to_str().unwrap()];
+    let out =
+        pull(&store, &registry, "early/app:v1", &nowhere).assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        !out.stderr_str().contains("downloaded"),
+        "{}",
+        out.stderr_str()
+    );
+    pull(&store, &registry, "early/app:v1", &[]).assert_success();
+    let out = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["save", &registry.image("early/app:v1"), "-o"])
+        .arg(&taken)
+        .run()
+        .assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        out.stderr_str().contains("taken.tar is a directory"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
 /// An output that cannot be written is named as it was asked for (not the temporary file
 /// beside it), and so is an output layout whose `index.json` is not JSON.
 #[test]
