@@ -148,8 +148,13 @@ impl SaveImage {
             }
             layer_names.push(entry);
         }
-        // An image known only by its digest has no tag to give `docker load`.
-        let name = name.filter(|n| n.parse::<Digest>().is_err());
+        // An image known only by its digest, or by a name that is no image reference (an
+        // OCI `ref.name` such as `Release_1`), has no tag to give `docker load`.
+        let name = name.filter(|n| {
+            n.parse::<Digest>().is_err()
+                && n.parse::<crate::reference::Reference>()
+                    .is_ok_and(|r| r.digest.is_none())
+        });
         let tags: Vec<&str> = name.into_iter().collect();
         let manifest = json!([{ "Config": config_name, "RepoTags": tags, "Layers": layer_names }]);
         let repositories = match name.and_then(split_tag) {

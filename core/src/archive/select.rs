@@ -140,8 +140,10 @@ impl SourceContents {
         if !loose.is_empty() {
             return Ok(loose);
         }
-        if !wanted.is_empty() && wanted.bytes().all(|b| b.is_ascii_digit()) {
-            if let Some(i) = wanted
+        // A position, as `tug inspect` numbers images (skopeo's `docker-archive:PATH:@N`).
+        let position = wanted.strip_prefix('@').unwrap_or(wanted);
+        if !position.is_empty() && position.bytes().all(|b| b.is_ascii_digit()) {
+            if let Some(i) = position
                 .parse::<usize>()
                 .ok()
                 .filter(|&i| i < self.images.len())

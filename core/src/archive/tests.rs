@@ -186,6 +186,8 @@ fn classic_save_selection() {
         "tool:2"
     );
     assert_eq!(contents.select(Some("1")).unwrap().names[0], "tool:2");
+    // skopeo's `docker-archive:PATH:@N`.
+    assert_eq!(contents.select(Some("@1")).unwrap().names[0], "tool:2");
     let tool = &contents.images[1];
     let by_manifest = format!("sha256:{}", &tool.manifest.digest.hex()[..10]);
     assert_eq!(contents.select(Some(&by_manifest)).unwrap(), tool);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant as Clock;
 
 use tug_core::archive::pulled_layout::given_archive_name;
+use tug_core::place::FileKind;
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Instant, Platform, Reference};
 
@@ -21,6 +22,7 @@ use crate::oci_dir::{NewLayout, OciDir};
 use crate::output::{errln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::save_stream::pull_sink::TarPull;
+use crate::source::SourceSpec;
 use crate::transport::{NoBodies, Transport};
 
 /// The local store: `--store`, `$TUG_STORE`, else `tug/store` in the data folder
@@ -53,6 +55,29 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
     }
 }
 
+/// An output in skopeo's spelling, `oci:DIR[:REF]`, `oci-archive:PATH[:REF]` or
+/// `docker-archive:PATH[:REF]` (for `tug pull -o` and `tug copy`): its path, its format and
+/// the name after it. `None` for a plain path.
+pub fn transport_output(
+    out: &str,
+) -> Option<Result<(PathBuf, OutputFormat, Option<String>), CliError>> {
+    let (kind, _) = FileKind::prefixes().find(|(_, prefix)| out.starts_with(prefix.as_str()))?;
+    let spec = SourceSpec::parse(out);
+    Some(output_format(kind).map(|format| (spec.path, format, spec.image)))
+}
+
+/// The output format a file transport names (skopeo's `dir:` is read, never written).
+pub fn output_format(kind: FileKind) -> Result<OutputFormat, CliError> {
+    match kind {
+        FileKind::Oci => Ok(OutputFormat::Oci),
+        FileKind::OciArchive => Ok(OutputFormat::OciArchive),
+        FileKind::DockerArchive => Ok(OutputFormat::DockerArchive),
+        FileKind::Dir => Err(CliError::Usage(
+            "tug reads skopeo's dir: layout but does not write it; write oci:DIR instead".into(),
+        )),
+    }
+}
+
 /// `--all-platforms` into a docker-archive, which holds one platform (for `tug pull` and
 /// `tug copy`).
 pub fn every_platform_into_a_docker_archive() -> CliError {
@@ -63,8 +88,30 @@ pub fn every_platform_into_a_docker_archive() -> CliError {
     )
 }
 
-pub fn run(args: PullArgs, mut settings: Settings, history: &mut Recorder) -> Result<(), CliError> {
+pub fn run(
+    mut args: PullArgs,
+    mut settings: Settings,
+    history: &mut Recorder,
+) -> Result<(), CliError> {
     let origin = Clock::now();
+    let spelled = args
+        .output
+        .as_ref()
+        .and_then(|o| o.to_str())
+        .and_then(transport_output);
+    if let Some(place) = spelled {
+        // `-o oci:DIR:TAG`: the transport says the format, the reference the name.
+        let (path, format, name) = place?;
+        if args.format.is_some_and(|f| f != format) {
+            return Err(CliError::Usage(format!(
+                "-o {}: --format says otherwise",
+                args.output.as_deref().unwrap_or(Path::new("")).display()
+            )));
+        }
+        args.output = Some(path);
+        args.format = Some(format);
+        args.name = name.or(args.name);
+    }
     let image = Reference::parse_registry(&args.image)
         .map_err(|e| CliError::Usage(format!("image: {e}")))?;
     settings.apply_flags(&args.transfer);
@@ -468,15 +515,18 @@ fn record(
         None if full_names => full.clone(),
         None => tag.clone(),
     };
+    // An `oci:DIR:NAME` output: containerd's name says the same as the ref name, so a load
+    // finds the name given (a tag of the image's repository, or a whole reference).
     let full = match (name, full_names) {
-        (Some(name), true) => name.to_owned(),
-        _ => full,
+        (Some(name), true) => Some(name.to_owned()),
+        (Some(name), false) => given_archive_name(Some(&full), name, true).ok(),
+        (None, _) => Some(full),
     };
     let named_size = named.bytes.len() as u64;
     layout
         .tag(
             &ref_name,
-            Some(&full),
+            full.as_deref(),
             &named.media_type,
             &named.digest,
             named_size,
@@ -484,7 +534,7 @@ fn record(
         .map_err(io)?;
     let size = root.bytes.len() as u64;
     Ok(ExportImage {
-        name: Some(full),
+        name: full,
         digest: root.digest,
         media_type: root.media_type,
         size,

@@ -43,7 +43,9 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     if args.dry_run {
         history.dry_run();
     }
-    if args.source == crate::source::STDIN {
+    let mut spec = SourceSpec::parse(&args.source);
+    let from_stdin = spec.path == std::path::Path::new(crate::source::STDIN);
+    if from_stdin {
         // Before `--password-stdin` could read the image as a password.
         crate::stdin::take_for(crate::source::STDIN_IMAGE).map_err(CliError::Usage)?;
     }
@@ -54,13 +56,19 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     )?
     .pop()
     .flatten();
-    let mut spec = SourceSpec::parse(&args.source);
     let mut from_store = false;
-    if !spec.path.exists() && spec.image.is_none() && args.source.parse::<Reference>().is_ok() {
+    let store_prefixed = args.source.strip_prefix(tug_core::place::STORE_PREFIX);
+    let source_text = store_prefixed.unwrap_or(&args.source);
+    // A store image's name: `store:NAME` as `tug copy` spells it, an image reference, or
+    // a name that is neither a path nor a reference (an OCI `ref.name`, `Release_1`).
+    let store_name = store_prefixed.is_some()
+        || source_text.parse::<Reference>().is_ok()
+        || !(source_text.contains('/') || source_text.ends_with(".tar"));
+    if !spec.path.exists() && spec.image.is_none() && !from_stdin && store_name {
         // Not a file: an image of the local store, by name.
         spec = SourceSpec {
             path: crate::commands::pull::store_dir(args.store.as_deref()),
-            image: Some(args.source.clone()),
+            image: Some(source_text.to_owned()),
         };
         from_store = true;
     }

@@ -19,7 +19,7 @@ use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
 use crate::oci_dir::OciDir;
-use crate::output::{errln, outln, plural};
+use crate::output::{errln, noteln, outln, plural};
 use crate::progress::bytes;
 use crate::safe_fs::{self, Access};
 use crate::source::{Source, SourceSpec};
@@ -63,31 +63,28 @@ fn entries(layout: &OciDir) -> Result<Vec<Entry>, CliError> {
         .collect())
 }
 
-/// A name as the store keeps it: `busybox` is `docker.io/library/busybox:latest`.
-fn canonical(name: &str) -> String {
+/// A name as the store keeps it: `busybox` is `docker.io/library/busybox:latest`; a name
+/// that is no image reference (an OCI `ref.name` such as `Release_1`) as it is.
+pub fn canonical(name: &str) -> String {
     match name.parse::<tug_core::Reference>() {
-        Ok(mut r) => {
-            if r.tag.is_none() && r.digest.is_none() {
-                r.tag = Some("latest".to_owned());
-            }
-            r.to_string()
-        }
+        Ok(r) => r.with_default_tag().to_string(),
         Err(_) => name.to_owned(),
     }
 }
 
-/// The entry `wanted` names: a name (as given or canonical), or a digest prefix.
+/// The entry `wanted` names: a name (as given or canonical), else a digest prefix (an
+/// image kept under its digest is found by its name first, though others share it).
 fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
     let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
     let canon = canonical(wanted);
-    let matches: Vec<&Entry> = all
-        .iter()
-        .filter(|e| {
-            e.name == wanted
-                || e.name == canon
-                || (hex.len() >= 6 && e.digest.hex().starts_with(hex))
-        })
-        .collect();
+    let by_name = all.iter().find(|e| e.name == wanted || e.name == canon);
+    let matches: Vec<&Entry> = match by_name {
+        Some(e) => vec![e],
+        None => all
+            .iter()
+            .filter(|e| hex.len() >= 6 && e.digest.hex().starts_with(hex))
+            .collect(),
+    };
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(CliError::Input(format!(
@@ -97,8 +94,13 @@ fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
-        _ => Err(CliError::Input(format!(
-            "{wanted:?} names several images; use the full name"
+        several => Err(CliError::Input(format!(
+            "{wanted:?} names several images ({}); use the full name",
+            several
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -288,8 +290,8 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
         _ => entry.name.clone(),
     };
     match chosen.as_ref().or(platform.as_ref()) {
-        Some(p) => errln!("Saved {shown} ({p}) to {}", args.output.display()),
-        None => errln!("Saved {shown} to {}", args.output.display()),
+        Some(p) => noteln!("Saved {shown} ({p}) to {}", args.output.display()),
+        None => noteln!("Saved {shown} to {}", args.output.display()),
     }
     Ok(())
 }
@@ -407,7 +409,7 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                     root.bytes.len() as u64,
                 )
                 .map_err(io)?;
-            errln!("Loaded {full}{what}");
+            noteln!("Loaded {full}{what}");
         }
     }
     Ok(())

@@ -68,7 +68,7 @@ fn local_file(text: &str) -> Option<FileKind> {
 pub fn run(
     (src, dst): (Place, Place),
     args: CopyArgs,
-    settings: Settings,
+    mut settings: Settings,
     history: &mut Recorder,
 ) -> Result<(), CliError> {
     let usage = |m: String| Err(CliError::Usage(m));
@@ -76,11 +76,13 @@ pub fn run(
         matches!(src, Place::Registry(_)) || matches!(dst, Place::Registry(_));
     if args.result.digestfile.is_some() && !to_or_from_registry {
         return usage(format!(
-            "--digestfile is written by a copy to or from a registry, not from a {} to a {}",
+            "--digestfile is written by a copy to or from a registry, not from {} to {}",
             src.kind_name(),
             dst.kind_name()
         ));
     }
+    // `-q` for every pair, the ones run by load and save too.
+    args.result.apply(&mut settings)?;
     match (&src, &dst) {
         (Place::Store(_), Place::Store(_)) => {
             usage("both sides are the local store: there is nothing to copy".into())
@@ -88,7 +90,7 @@ pub fn run(
         (Place::File { .. } | Place::Store(_), Place::Registry(target)) => {
             if args.platform.is_some() {
                 return usage(format!(
-                    "--platform narrows a copy from a registry; a {} source is pushed whole",
+                    "--platform narrows a copy from a registry; the {} source is pushed whole",
                     src.kind_name()
                 ));
             }
@@ -97,7 +99,7 @@ pub fn run(
                 other => other.to_string(),
             };
             if args.sides.src_creds.is_some() {
-                return usage(format!("--src-creds: the source is a {}", src.kind_name()));
+                return usage(format!("--src-creds: the source is {}", src.kind_name()));
             }
             let (_, dst_creds) =
                 credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
@@ -118,12 +120,15 @@ pub fn run(
         }
         (Place::Registry(image), Place::File { .. } | Place::Store(_)) => {
             let (output, format, name) = match &dst {
-                Place::File { kind, .. } => {
-                    let spec = SourceSpec::parse(&dst.to_string());
-                    (Some(spec.path), Some(format_of(*kind)?), spec.image)
-                }
+                Place::File { .. } => match pull::transport_output(&dst.to_string()) {
+                    Some(place) => {
+                        let (path, format, name) = place?;
+                        (Some(path), Some(format), name)
+                    }
+                    None => unreachable!("a file place is written with its transport"),
+                },
                 Place::Store(name) if name.is_empty() => (None, None, None),
-                Place::Store(name) => (None, None, Some(canonical(name))),
+                Place::Store(name) => (None, None, Some(store::canonical(name))),
                 Place::Registry(_) => unreachable!("matched above"),
             };
             // An archive of docker's holds one platform: without --platform, this machine's.
@@ -138,7 +143,7 @@ pub fn run(
                 return Err(pull::every_platform_into_a_docker_archive());
             }
             if args.sides.dest_creds.is_some() {
-                return usage(format!("--dest-creds: the target is a {}", dst.kind_name()));
+                return usage(format!("--dest-creds: the target is {}", dst.kind_name()));
             }
             // The source is the only registry: -u and TUG_* are its, as for `tug pull`.
             let (src_creds, flags) =
@@ -211,26 +216,16 @@ pub fn run(
     }
 }
 
-/// The output format of a file transport (skopeo's `dir:` is read, never written).
-fn format_of(kind: FileKind) -> Result<OutputFormat, CliError> {
-    match kind {
-        FileKind::Oci => Ok(OutputFormat::Oci),
-        FileKind::OciArchive => Ok(OutputFormat::OciArchive),
-        FileKind::DockerArchive => Ok(OutputFormat::DockerArchive),
-        FileKind::Dir => Err(CliError::Usage(
-            "tug reads skopeo's dir: layout but does not write it; write oci:DIR instead".into(),
-        )),
-    }
-}
-
 /// The archive format `kind` names: only archives are written from a file or the store.
 fn archive_format(kind: FileKind, src: &Place) -> Result<OutputFormat, CliError> {
     match kind {
-        FileKind::Oci => Err(CliError::Usage(format!(
-            "copying a {} into an oci: layout is not supported; write an oci-archive: instead",
+        FileKind::Oci | FileKind::Dir => Err(CliError::Usage(format!(
+            "tug writes a layout ({}:) only from a registry, not from {}; write an \
+             oci-archive: instead",
+            kind.transport(),
             src.kind_name()
         ))),
-        other => format_of(other),
+        other => pull::output_format(other),
     }
 }
 
@@ -243,14 +238,6 @@ fn store_name(name: &str, what: &str) -> Result<String, CliError> {
         )));
     }
     Ok(name.to_owned())
-}
-
-/// A name as the store keeps it: `busybox` is `docker.io/library/busybox:latest`.
-fn canonical(name: &str) -> String {
-    match name.parse::<Reference>() {
-        Ok(r) => r.with_default_tag().to_string(),
-        Err(_) => name.to_owned(),
-    }
 }
 
 /// The name of the one image a temporary store holds (a file loaded into it whole).

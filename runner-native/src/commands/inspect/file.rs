@@ -5,7 +5,7 @@
 use crate::cli::verbs::InspectArgs;
 use crate::exit_code::CliError;
 use crate::output::outln;
-use tug_core::archive::ManifestBytes;
+use tug_core::archive::{ManifestBytes, ResolvedImage};
 
 use super::lines::{Blob, ImageLines, Shown};
 use crate::source::{Source, SourceSpec};
@@ -14,11 +14,24 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
     let spec = SourceSpec::parse(&args.source);
     let source = Source::open(&spec.path)?;
     let contents = &source.contents;
-    if args.json {
-        let images: Vec<_> = contents
-            .images
+    // `oci:DIR:REF`, `docker-archive:PATH:NAME`: only the image named, as push takes it.
+    let wanted: Vec<&ResolvedImage> = match &spec.image {
+        Some(name) => contents
+            .select_for_push(Some(name))
+            .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?
+            .images()
             .iter()
-            .map(|img| {
+            .collect(),
+        None => contents.images.iter().collect(),
+    };
+    let shown_images = contents
+        .images
+        .iter()
+        .enumerate()
+        .filter(|(_, img)| wanted.iter().any(|w| std::ptr::eq(*w, *img)));
+    if args.json {
+        let images: Vec<_> = shown_images
+            .map(|(_, img)| {
                 let blob = |b: &tug_core::archive::BlobSpec| {
                     serde_json::json!({"digest": b.digest, "size": b.size, "mediaType": b.media_type})
                 };
@@ -41,7 +54,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
         return Ok(());
     }
     outln!("{}: {}", source.path.display(), source.describe_format());
-    for (i, img) in contents.images.iter().enumerate() {
+    for (i, img) in shown_images {
         let names = if img.names.is_empty() {
             "(untagged)".to_owned()
         } else {

@@ -197,7 +197,8 @@ fn places_that_make_no_sense_are_usage_errors() {
     );
     let out = copy(&env, "oci:./nowhere:v1", "oci:./elsewhere").assert_code(2);
     assert!(
-        out.stderr_str().contains("oci: layout is not supported"),
+        out.stderr_str()
+            .contains("tug writes a layout (oci:) only from a registry"),
         "{}",
         out.stderr_str()
     );

@@ -43,6 +43,7 @@ mod referrers;
 mod resume;
 mod resume_big;
 mod secrets;
+mod skopeo_spellings;
 mod sync;
 mod token_auth;
 mod verbs;
