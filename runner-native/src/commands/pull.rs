@@ -55,15 +55,23 @@ pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputForm
     }
 }
 
+/// An output as skopeo spells it: its path, its format and the name after it.
+pub struct SpelledOutput {
+    pub path: PathBuf,
+    pub format: OutputFormat,
+    pub name: Option<String>,
+}
+
 /// An output in skopeo's spelling, `oci:DIR[:REF]`, `oci-archive:PATH[:REF]` or
-/// `docker-archive:PATH[:REF]` (for `tug pull -o` and `tug copy`): its path, its format and
-/// the name after it. `None` for a plain path.
-pub fn transport_output(
-    out: &str,
-) -> Option<Result<(PathBuf, OutputFormat, Option<String>), CliError>> {
+/// `docker-archive:PATH[:REF]` (for `tug pull -o` and `tug copy`); `None` for a plain path.
+pub fn transport_output(out: &str) -> Option<Result<SpelledOutput, CliError>> {
     let (kind, _) = FileKind::prefixes().find(|(_, prefix)| out.starts_with(prefix.as_str()))?;
     let spec = SourceSpec::parse(out);
-    Some(output_format(kind).map(|format| (spec.path, format, spec.image)))
+    Some(output_format(kind).map(|format| SpelledOutput {
+        path: spec.path,
+        format,
+        name: spec.image,
+    }))
 }
 
 /// The output format a file transport names (skopeo's `dir:` is read, never written).
@@ -101,7 +109,7 @@ pub fn run(
         .and_then(transport_output);
     if let Some(place) = spelled {
         // `-o oci:DIR:TAG`: the transport says the format, the reference the name.
-        let (path, format, name) = place?;
+        let SpelledOutput { path, format, name } = place?;
         if args.format.is_some_and(|f| f != format) {
             return Err(CliError::Usage(format!(
                 "-o {}: --format says otherwise",

@@ -122,8 +122,8 @@ pub fn run(
             let (output, format, name) = match &dst {
                 Place::File { .. } => match pull::transport_output(&dst.to_string()) {
                     Some(place) => {
-                        let (path, format, name) = place?;
-                        (Some(path), Some(format), name)
+                        let place = place?;
+                        (Some(place.path), Some(place.format), place.name)
                     }
                     None => unreachable!("a file place is written with its transport"),
                 },
