@@ -32,6 +32,19 @@ pub struct Descriptor {
     pub size: u64,
     /// Platform, for index entries that have one.
     pub platform: Option<Platform>,
+    /// Where a foreign (non-distributable) layer's bytes are, outside the registry
+    /// ([`Descriptor::is_foreign`]).
+    pub urls: Vec<String>,
+}
+
+impl Descriptor {
+    /// Whether this is a foreign layer: one whose descriptor names `urls` to fetch it from
+    /// (Windows base layers, non-distributable layers). As skopeo and crane do toward
+    /// registries and layouts, tug never uploads or downloads one: the manifest keeps
+    /// naming it, and whoever runs the image fetches it from its URLs.
+    pub fn is_foreign(&self) -> bool {
+        !self.urls.is_empty()
+    }
 }
 
 /// A parsed manifest or index.
@@ -60,6 +73,8 @@ struct RawDescriptor {
     size: u64,
     #[serde(default)]
     platform: Option<Platform>,
+    #[serde(default)]
+    urls: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -205,6 +220,7 @@ fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Des
         digest,
         size: raw.size,
         platform: raw.platform,
+        urls: raw.urls.unwrap_or_default(),
     })
 }
 
@@ -217,6 +233,7 @@ mod tests {
             digest: crate::Digest::sha256_of(platform.unwrap_or("none").as_bytes()),
             size: 1,
             platform: platform.map(|p| p.parse().unwrap()),
+            urls: Vec::new(),
         };
         let amd64: Platform = "linux/amd64".parse().unwrap();
         let only = [d(None)];

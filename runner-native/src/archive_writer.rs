@@ -82,7 +82,7 @@ pub fn write_oci_archive(
     image: &ExportImage,
     out: &Path,
 ) -> Result<(), ExportError> {
-    let ImageBlobs { blobs, absent } = reachable(layout, &image.digest, &image.media_type)?;
+    let ImageBlobs { blobs, absent, .. } = reachable(layout, &image.digest, &image.media_type)?;
     let name = image.name.as_deref();
     if !absent.is_empty() {
         // As Docker's containerd store saves it: the index whole, the platforms there are.
@@ -147,15 +147,23 @@ impl From<SaveError> for ExportError {
 }
 
 /// What image `root` (of `media_type`) needs from `layout` ([`image_blobs`]): its blobs,
-/// root first, each config and layer there, and the index entries of platforms it does not
-/// hold. Only manifests and indexes are read; configs and layers are not opened.
+/// root first, each config and layer there (and the foreign layers the layout happens to
+/// hold), and the index entries of platforms it does not hold. Only manifests and indexes
+/// are read; configs and layers are not opened.
 pub fn reachable(
     layout: &OciDir,
     root: &Digest,
     media_type: &str,
 ) -> Result<ImageBlobs, ExportError> {
-    let found = image_blobs(root, media_type, |d| layout.read_blob_if_held(d))
+    let mut found = image_blobs(root, media_type, |d| layout.read_blob_if_held(d))
         .map_err(ExportError::Invalid)?;
+    let held: Vec<Digest> = found
+        .foreign
+        .iter()
+        .filter(|d| layout.has_blob(d))
+        .cloned()
+        .collect();
+    found.blobs.extend(held);
     if let Some(d) = found.blobs.iter().find(|d| !layout.has_blob(d)) {
         return Err(ExportError::Invalid(format!(
             "blob {d} is missing from {}",

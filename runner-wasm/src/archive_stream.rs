@@ -75,11 +75,11 @@ impl ArchiveStream {
 
     /// The manifests are in: an OCI archive's `oci-layout`, `index.json` and manifest go first.
     pub async fn start(&mut self, image: &PulledImage) -> Result<(), JsValue> {
-        self.image = Some(SaveImage {
-            config: image.config.digest.clone(),
-            layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
-        });
         if self.format != FileKind::OciArchive {
+            // A docker save tar holds every layer's bytes: no foreign one.
+            let save = SaveImage::of(&image.config, &image.layers)
+                .map_err(|e| js_error(e.class(), &e.to_string()))?;
+            self.image = Some(save);
             return Ok(());
         }
         let m = &image.manifest;

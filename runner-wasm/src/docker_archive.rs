@@ -50,10 +50,8 @@ pub async fn build(
             .get(d)
             .ok_or_else(|| invalid(format!("blob {d} was not downloaded")))
     };
-    let save = SaveImage {
-        config: image.config.digest.clone(),
-        layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
-    };
+    let save = SaveImage::of(&image.config, &image.layers)
+        .map_err(|e| js_error(e.class(), &e.to_string()))?;
     let config = read_all(blob(&save.config)?)
         .await
         .map_err(|e| invalid(describe_js_error(&e)))?;

@@ -213,6 +213,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         compression: None,
         location: store.location(config_path, MANIFEST_JSON)?,
         diff_id_check: None,
+        foreign: false,
     };
     let manifest = build_manifest(&config, &layers)?;
     Ok(ResolvedImage {
@@ -282,6 +283,7 @@ fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobS
         compression: Some(probe.compression),
         location: probe.location,
         diff_id_check,
+        foreign: false,
     })
 }
 

@@ -12,7 +12,7 @@ use super::error::ArchiveError;
 use super::layer_tar::LayerName;
 use super::media_types::{DOCKER_CONFIG, OCI_CONFIG};
 use crate::digest::Digest;
-use crate::manifest::{self, Parsed};
+use crate::manifest::{self, Descriptor, Parsed};
 
 /// One entry of the tar, in writing order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,10 +85,7 @@ impl SaveImage {
                     ),
                 })
             }
-            Parsed::Image { config, layers } => Ok(SaveImage {
-                config: config.digest,
-                layers: layers.into_iter().map(|l| l.digest).collect(),
-            }),
+            Parsed::Image { config, layers } => SaveImage::of(&config, &layers),
             Parsed::Index { manifests } => Err(ArchiveError::UnsupportedFormat {
                 reason: format!(
                     "{digest} is a multi-platform index ({}), and a docker-archive holds one \
@@ -97,6 +94,27 @@ impl SaveImage {
                 ),
             }),
         }
+    }
+
+    /// The image of a manifest's `config` and `layers`. A foreign layer is refused: a
+    /// `docker save` tar holds every layer's bytes, and tug never fetches a foreign one from
+    /// its URLs.
+    pub fn of(config: &Descriptor, layers: &[Descriptor]) -> Result<SaveImage, ArchiveError> {
+        if let Some(foreign) = layers.iter().find(|l| l.is_foreign()) {
+            return Err(ArchiveError::UnsupportedFormat {
+                reason: format!(
+                    "layer {} is foreign (its bytes are at {}, outside the registry), and a \
+                     docker-archive holds every layer's bytes; tug does not fetch foreign \
+                     layers: write an OCI layout or archive instead",
+                    foreign.digest,
+                    crate::terminal_safe::terminal_safe(&foreign.urls.join(", "))
+                ),
+            });
+        }
+        Ok(SaveImage {
+            config: config.digest.clone(),
+            layers: layers.iter().map(|l| l.digest.clone()).collect(),
+        })
     }
 
     /// The entries of the tar, given the config blob's bytes (`config`, already verified

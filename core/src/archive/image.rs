@@ -122,6 +122,9 @@ pub struct BlobSpec {
     /// save` or a crane tarball, its digest taken from its own bytes): the diffID its tar
     /// must hash to. A runner checks it before the image goes anywhere, as skopeo does.
     pub diff_id_check: Option<Digest>,
+    /// A foreign layer (its descriptor names `urls`): never uploaded, and the source need
+    /// not hold its bytes ([`crate::manifest::Descriptor::is_foreign`]).
+    pub foreign: bool,
 }
 
 /// Where a blob's bytes are in the source.

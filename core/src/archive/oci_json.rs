@@ -26,6 +26,9 @@ pub(crate) struct Descriptor {
     /// An index entry's platform; one that is not an object of strings reads as none.
     #[serde(default, deserialize_with = "lenient_platform")]
     pub platform: Option<Platform>,
+    /// A foreign layer's URLs ([`crate::manifest::Descriptor::is_foreign`]).
+    #[serde(default)]
+    pub urls: Option<Vec<String>>,
 }
 
 fn lenient_platform<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Platform>, D::Error> {

@@ -5,7 +5,7 @@
 
 use super::compression::Compression;
 use super::error::ArchiveError;
-use super::image::{BlobSpec, ManifestBytes, ResolvedImage};
+use super::image::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage};
 use super::media_types::{is_image_manifest, is_index, OCI_INDEX, OCI_MANIFEST};
 use super::oci_json::{blob_path, parse_json, verify_blob, Descriptor, ManifestDoc, OciLayoutFile};
 use super::store::{both, gather, Res, Stop, Store};
@@ -355,6 +355,7 @@ fn config_blob(
         compression: None,
         location: store.location(&path, &referenced_by)?,
         diff_id_check: None,
+        foreign: false,
     };
     Ok((blob, platform))
 }
@@ -371,7 +372,14 @@ fn layer_blob(
     let media_type = media_type_of(d, manifest_path, &field)?;
     let path = naming.blob(&digest);
     let referenced_by = format!("{field} of manifest {manifest_path}");
-    let size = store.size(&path, &referenced_by)?;
+    // A foreign layer is fetched from its URLs, not from the layout: skopeo and crane
+    // write layouts without its blob.
+    let foreign = d.urls.as_ref().is_some_and(|u| !u.is_empty());
+    let held = match foreign {
+        true => store.size_opt(&path, &referenced_by)?,
+        false => Some(store.size(&path, &referenced_by)?),
+    };
+    let size = held.unwrap_or(d.size);
     if size != d.size {
         return Err(Stop::Fail(ArchiveError::SizeMismatch {
             what: format!("layer {path} ({referenced_by})"),
@@ -384,7 +392,12 @@ fn layer_blob(
         size,
         compression: Compression::from_media_type(&media_type),
         media_type,
-        location: store.location(&path, &referenced_by)?,
+        location: match held {
+            Some(_) => store.location(&path, &referenced_by)?,
+            // Never read: a foreign layer is never uploaded.
+            None => BlobLocation::File { path },
+        },
         diff_id_check: None,
+        foreign,
     })
 }

@@ -64,7 +64,7 @@ impl<'a> Selection<'a> {
         }
     }
 
-    /// The plan that pushes this selection to `target`.
+    /// The plan that pushes this selection to `target`: every blob but foreign layers.
     pub fn push_plan(&self, target: &Reference) -> SelectionPlan<'a> {
         let images = self.images();
         let several = self.index().is_some();
@@ -79,6 +79,10 @@ impl<'a> Selection<'a> {
             labels.push(format!("{prefix}config"));
             let n = image.layers.len();
             for (j, layer) in image.layers.iter().enumerate() {
+                if layer.foreign {
+                    // Fetched from its URLs by whoever runs the image; never uploaded.
+                    continue;
+                }
                 sources.push(layer);
                 labels.push(format!("{prefix}layer {}/{n}", j + 1));
             }
@@ -164,6 +168,7 @@ mod tests {
                 offset: size * 512,
             },
             diff_id_check: None,
+            foreign: false,
         }
     }
 

@@ -15,6 +15,9 @@ pub struct ImageBlobs {
     pub blobs: Vec<Digest>,
     /// The index entries whose manifests are not in the layout (platforms it does not hold).
     pub absent: Vec<Descriptor>,
+    /// Foreign layers ([`Descriptor::is_foreign`]): fetched from their URLs, so a layout
+    /// holds one or not; not in [`ImageBlobs::blobs`].
+    pub foreign: Vec<Digest>,
 }
 
 /// The blobs image `root` (of `media_type`) needs, reading manifests with `read` (`Ok(None)`:
@@ -53,8 +56,12 @@ pub fn image_blobs(
             }
             Parsed::Image { config, layers } => {
                 for leaf in std::iter::once(config).chain(layers) {
-                    if !out.blobs.contains(&leaf.digest) {
-                        out.blobs.push(leaf.digest);
+                    let list = match leaf.is_foreign() {
+                        true => &mut out.foreign,
+                        false => &mut out.blobs,
+                    };
+                    if !list.contains(&leaf.digest) {
+                        list.push(leaf.digest);
                     }
                 }
             }
@@ -157,6 +164,20 @@ mod tests {
         assert!(garbage
             .unwrap_err()
             .starts_with(&format!("manifest {root_d}: ")));
+        let foreign = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest("config-w").to_string(), "size": 1},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar",
+                "digest": digest("base").to_string(), "size": 1,
+                "urls": ["https://example.invalid/base.tar"]}]}))
+        .unwrap();
+        let found = image_blobs(&Digest::sha256_of(&foreign), OCI_MANIFEST, |_| {
+            Ok(Some(foreign.clone()))
+        })
+        .unwrap();
+        assert_eq!(found.foreign, [digest("base")], "a foreign layer is listed apart");
+        assert!(!found.blobs.contains(&digest("base")));
         let unreadable = image_blobs(&root_d, OCI_INDEX, |_| Err("Permission denied".into()));
         assert_eq!(
             unreadable,

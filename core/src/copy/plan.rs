@@ -88,6 +88,10 @@ pub(crate) fn push_plan(
         labels.push(format!("{prefix}config"));
         let n = img.layers.len();
         for (j, l) in img.layers.iter().enumerate() {
+            if l.is_foreign() {
+                // The destination's manifest names it with its URLs, as the source's does.
+                continue;
+            }
             blobs.push(PlanBlob {
                 digest: l.digest.clone(),
                 size: l.size,

@@ -17,7 +17,8 @@ use super::step::Step;
 use super::{Phase, Pulling};
 
 impl Pulling {
-    /// Every manifest is in: queue the unique blobs the runner lacks. An error says why
+    /// Every manifest is in: queue the unique blobs the runner lacks (foreign layers are
+    /// none of them: [`Descriptor::is_foreign`](crate::manifest::Descriptor::is_foreign)). An error says why
     /// the manifests cannot be right: one blob named with two sizes (only one of them can
     /// be checked against its bytes).
     pub(super) fn start_blobs(&mut self, cx: &mut Cx<Step>) -> Result<(), String> {
@@ -31,7 +32,10 @@ impl Pulling {
         let mut blobs = Vec::new();
         for job in &self.manifests {
             let Some(img) = &job.fetched else { continue };
-            for d in std::iter::once(&img.config).chain(&img.layers) {
+            // A foreign layer is fetched from its URLs by whoever runs the image, never
+            // from the registry (which does not hold it).
+            let layers = img.layers.iter().filter(|l| !l.is_foreign());
+            for d in std::iter::once(&img.config).chain(layers) {
                 match sizes.get(&d.digest) {
                     Some(&size) if size != d.size => {
                         return Err(format!(

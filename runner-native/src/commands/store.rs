@@ -114,6 +114,7 @@ fn image_size(layout: &OciDir, entry: &Entry) -> u64 {
         found
             .blobs
             .iter()
+            .chain(&found.foreign)
             .filter_map(|d| std::fs::metadata(layout.blob_path(d)).ok())
             .map(|m| m.len())
             .sum()
@@ -173,7 +174,7 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     for e in entries(&layout)? {
         // A platform whose manifest the store lacks (a partial save) names nothing stored.
         match image_blobs(&e.digest, &e.media_type, |d| layout.read_blob_if_held(d)) {
-            Ok(found) => keep.extend(found.blobs),
+            Ok(found) => keep.extend(found.blobs.into_iter().chain(found.foreign)),
             Err(why) => unknown.push(format!("{}: {why}", e.name)),
         }
     }
@@ -362,7 +363,9 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
         crate::layer_check::check_layers(&source, images)?;
         for img in images {
             for blob in std::iter::once(&img.config).chain(&img.layers) {
-                if layout.has_blob(&blob.digest) {
+                // A foreign layer the file does not hold stays outside, as in the file.
+                let absent = || !source.blob_file(&blob.location).path.exists();
+                if layout.has_blob(&blob.digest) || (blob.foreign && absent()) {
                     continue;
                 }
                 copy_blob(&mut layout, &source, blob)?;

@@ -92,6 +92,7 @@ impl PlainLayers {
     /// Whether `--compress` changes this layer: a plain tar.
     pub fn wants(layer: &BlobSpec) -> bool {
         layer.compression == Some(Compression::None)
+            && !layer.foreign
             && recompress::is_compressible(&layer.media_type)
     }
 

@@ -141,6 +141,9 @@ pub(crate) fn render_config(
         !config.deletion_disabled
     ));
     y.push_str("  maintenance:\n    uploadpurging:\n      enabled: false\n");
+    // Foreign layers' URLs accepted in manifests, as Docker Hub and other public
+    // registries accept them (distribution refuses every URL without an allow list).
+    y.push_str("validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n");
     y.push_str("http:\n");
     y.push_str(&format!(
         "  addr: {}\n",

@@ -23,6 +23,7 @@ mod echoed_secrets;
 mod every_host;
 mod faults;
 mod faults_pull;
+mod foreign_layers;
 mod history;
 mod hostile_bodies;
 mod hostile_credentials;
