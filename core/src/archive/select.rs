@@ -41,6 +41,20 @@ impl SourceContents {
     /// Its one runnable image is pushed alone then.
     pub fn select_for_push(&self, wanted: Option<&str>) -> Result<Selection<'_>, ArchiveError> {
         let candidates = self.distinct(self.candidates(wanted)?);
+        // One manifest both on its own and in an index (a digest prefix names both): the
+        // manifest on its own is what was asked for, and the same image either way.
+        let standalone = candidates.iter().find_map(|&i| {
+            let img = self.images.get(i)?;
+            let same = |&j: &usize| {
+                self.images
+                    .get(j)
+                    .is_some_and(|o| o.manifest.digest == img.manifest.digest)
+            };
+            (img.index.is_none() && candidates.iter().all(same)).then_some(img)
+        });
+        if let Some(img) = standalone {
+            return Ok(Selection::Image(img));
+        }
         if let [only] = self.runnable(candidates.clone()).as_slice() {
             // Asked for alone, or the one image of an index the source does not hold whole.
             let img = self.images.get(*only);

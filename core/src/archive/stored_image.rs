@@ -176,7 +176,11 @@ mod tests {
             Ok(Some(foreign.clone()))
         })
         .unwrap();
-        assert_eq!(found.foreign, [digest("base")], "a foreign layer is listed apart");
+        assert_eq!(
+            found.foreign,
+            [digest("base")],
+            "a foreign layer is listed apart"
+        );
         assert!(!found.blobs.contains(&digest("base")));
         let unreadable = image_blobs(&root_d, OCI_INDEX, |_| Err("Permission denied".into()));
         assert_eq!(

@@ -935,6 +935,28 @@ fn multi_platform_layout(names: &[&str]) -> (Layout, Digest, [Built; 2]) {
     (layout, index_digest, [amd, arm])
 }
 
+/// A platform's manifest also tagged on its own (`skopeo copy --preserve-digests` of one
+/// platform into the same layout): its digest names one image, not two to choose from.
+#[test]
+fn a_manifest_both_in_an_index_and_alone_is_one_image_by_its_digest() {
+    let (mut layout, _, [amd, _]) = multi_platform_layout(&["multi"]);
+    layout.index.push(json!({
+        "mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
+        "annotations": {"org.opencontainers.image.ref.name": "amd64only"},
+    }));
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    let prefix = &amd.manifest.hex()[..12];
+    let chosen = contents.select_for_push(Some(prefix)).unwrap();
+    assert!(
+        matches!(chosen, Selection::Image(i) if i.manifest.digest == amd.manifest && i.index.is_none()),
+        "{chosen:?}"
+    );
+    assert!(matches!(
+        contents.select_for_push(Some("multi")).unwrap(),
+        Selection::Index { .. }
+    ));
+}
+
 #[test]
 fn platforms_come_from_the_index_entry_or_the_config() {
     let (mut layout, _, _) = multi_platform_layout(&["multi"]);

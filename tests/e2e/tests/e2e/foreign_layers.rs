@@ -96,7 +96,11 @@ fn a_foreign_layer_is_never_moved_and_its_manifest_is_kept() {
         )
     };
     let absent = blob(&foreign).assert_code(REGISTRY);
-    assert!(absent.stderr_str().contains("BLOB_UNKNOWN"), "{}", absent.stderr_str());
+    assert!(
+        absent.stderr_str().contains("BLOB_UNKNOWN"),
+        "{}",
+        absent.stderr_str()
+    );
     blob(&layer).assert_success();
 
     // Between registries: the destination's manifest names it too, nothing fetched.
