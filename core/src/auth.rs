@@ -565,6 +565,7 @@ mod tests {
                 id: crate::http::RequestId(1),
                 method: http::Method::GET,
                 url: Url::parse(url).unwrap(),
+                shown: String::new(),
                 headers: crate::http::HeaderMap::new(),
                 body: crate::http::Body::Empty,
                 deadlines: Default::default(),

@@ -37,11 +37,13 @@ impl push::Event {
             push::Event::BlobCommitted { blob, digest, size } => {
                 json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
             }
+            // The location as the registry gave it: an embedding keeps it to resume.
             push::Event::UploadSession {
                 blob,
                 digest,
                 location,
                 committed,
+                ..
             } => {
                 json!({"event": "upload_session", "blob": blob, "digest": digest, "location": location, "committed": committed})
             }

@@ -30,6 +30,9 @@ pub struct Request {
     pub method: Method,
     /// Absolute URL.
     pub url: Url,
+    /// The URL as a runner may show it (a request log): no user info, query or fragment,
+    /// and none of the operation's secrets, which a registry may echo into a URL.
+    pub shown: String,
     /// Headers to send, including `Authorization` and `Content-Length` when the core wants them.
     pub headers: HeaderMap,
     /// What to send as the body.

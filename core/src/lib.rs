@@ -319,6 +319,7 @@ pub mod fuzzing {
                     id: RequestId(0),
                     method: Method::GET,
                     url: u.clone(),
+                    shown: String::new(),
                     headers: HeaderMap::new(),
                     body: Body::Empty,
                     deadlines: Default::default(),

@@ -89,14 +89,58 @@ fn lower_hex_escapes(text: &str) -> String {
 }
 
 /// Secret strings to blank out of text: an operation's password, its Basic value and the
-/// tokens it was given.
+/// tokens it was given, and the forms they travel in.
 #[derive(Clone, Default)]
-pub struct Secrets(Vec<String>);
+pub struct Secrets {
+    /// Every form to replace as it is, longest first.
+    forms: Vec<String>,
+    /// The secrets as given, also looked for in text with its escapes decoded.
+    plain: Vec<String>,
+}
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secrets({} kept)", self.0.len())
+        write!(f, "Secrets({} kept)", self.forms.len())
     }
+}
+
+/// `text` decoded of the escapes a secret may come back in: percent escapes (`%2F`, any
+/// subset of characters encoded, either case) and JSON's backslash escapes (`\/`, `\"`,
+/// `\\`, `\uXXXX`); with, for each decoded byte, the range of `text` it came from.
+fn decoded(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    let (mut out, mut spans) = (Vec::with_capacity(bytes.len()), Vec::new());
+    let hex = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| u32::from_str_radix(s, 16).ok())
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let (decoded, len): (Vec<u8>, usize) = match rest {
+            [b'%', a, b, ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+                (vec![hex(&rest[1..3]).unwrap_or(0) as u8], 3)
+            }
+            [b'\\', b'u', ..]
+                if rest.len() >= 6 && rest[2..6].iter().all(u8::is_ascii_hexdigit) =>
+            {
+                let c = hex(&rest[2..6])
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{fffd}');
+                (c.to_string().into_bytes(), 6)
+            }
+            [b'\\', c @ (b'/' | b'"' | b'\\'), ..] => (vec![*c], 2),
+            [b, ..] => (vec![*b], 1),
+            [] => break,
+        };
+        for b in decoded {
+            out.push(b);
+            spans.push((i, i + len));
+        }
+        i += len;
+    }
+    (out, spans)
 }
 
 impl Secrets {
@@ -109,6 +153,9 @@ impl Secrets {
             STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
         };
         use base64::Engine as _;
+        if secret.len() >= MIN_SECRET_LEN && !self.plain.iter().any(|s| s == secret) {
+            self.plain.push(secret.to_owned());
+        }
         self.add_exact(secret);
         let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
         let query = form.replace('+', "%20");
@@ -124,34 +171,72 @@ impl Secrets {
 
     /// Adds `secret` as it is (unless it is too short or known already).
     fn add_exact(&mut self, secret: &str) {
-        if secret.len() >= MIN_SECRET_LEN && !self.0.iter().any(|s| s == secret) {
-            self.0.push(secret.to_owned());
+        if secret.len() >= MIN_SECRET_LEN && !self.forms.iter().any(|s| s == secret) {
+            self.forms.push(secret.to_owned());
             // The longest first: a secret inside another is blanked with it.
-            self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            self.forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
     }
 
     /// Adds every secret of `other`.
     pub fn extend(&mut self, other: &Secrets) {
-        for s in &other.0 {
+        for s in &other.plain {
             self.add(s);
         }
     }
 
-    /// `text` with every secret replaced by [`MASK`].
+    /// `text` with every secret replaced by [`MASK`]: each form as it is, then each secret
+    /// however much of it is percent- or JSON-escaped (a path keeps `/`, RFC 3986 keeps
+    /// `:@`, a JSON body writes `\/` or `\u00e9`: no list of encoders is complete).
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for secret in &self.0 {
+        for secret in &self.forms {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), MASK);
             }
         }
-        out
+        if !out.contains(['%', '\\']) {
+            return out;
+        }
+        let (plain, spans) = decoded(&out);
+        let mut cut: Vec<(usize, usize)> = Vec::new();
+        for secret in &self.plain {
+            let s = secret.as_bytes();
+            let mut i = 0;
+            while i + s.len() <= plain.len() {
+                let (start, end) = (spans[i].0, spans[i + s.len() - 1].1);
+                // Whole characters only (a decoded match always is; never panic on text).
+                let whole = out.is_char_boundary(start) && out.is_char_boundary(end);
+                if &plain[i..i + s.len()] == s && whole {
+                    cut.push((start, end));
+                    i += s.len();
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        if cut.is_empty() {
+            return out;
+        }
+        cut.sort_unstable();
+        let mut shown = String::with_capacity(out.len());
+        let mut at = 0;
+        for (start, end) in cut {
+            if start >= at {
+                shown.push_str(&out[at..start]);
+                shown.push_str(MASK);
+                at = end;
+            } else if end > at {
+                at = end;
+            }
+        }
+        shown.push_str(&out[at..]);
+        shown
     }
 
     /// `error` with every secret blanked out of its words, those a registry sent included.
     pub fn redact_error(&self, error: Error) -> Error {
-        if self.0.is_empty() {
+        if self.forms.is_empty() {
             return error;
         }
         let r = |s: String| self.redact(&s);
@@ -298,5 +383,38 @@ mod tests {
             );
         }
         assert_eq!(lower_hex_escapes("a%2B%3Db"), "a%2b%3db");
+    }
+
+    /// However an encoder escapes it (a path keeps `/`, RFC 3986 keeps `:@`, JSON writes
+    /// `\/` or `\u00e9`), a secret is blanked out, and nothing else is.
+    #[test]
+    fn a_secret_is_blanked_out_however_it_is_escaped() {
+        let mut secrets = Secrets::default();
+        secrets.add("p@ss:w/rd+%S3cr3t=&");
+        secrets.add("Sécr3t é/ü");
+        for echoed in [
+            "PUT /v2/a/blobs/uploads/1/p%40ss%3Aw/rd%2B%25S3cr3t%3D%26 failed",
+            "path p@ss:w/rd%2B%25S3cr3t%3D%26 end",
+            "user:p%40ss%3Aw/rd%2b%25S3cr3t%3d%26",
+            r#"{"message": "bad password p@ss:w\/rd+%S3cr3t=&"}"#,
+            "S%C3%A9cr3t%20%C3%A9/%C3%BC",
+            r#"{"detail": "S\u00e9cr3t \u00e9\/\u00fc"}"#,
+            "Sécr3t%20é%2Fü",
+        ] {
+            let shown = secrets.redact(echoed);
+            assert!(
+                !shown.contains("S3cr3t") && !shown.contains("cr3t") && shown.contains(MASK),
+                "{echoed} -> {shown}"
+            );
+        }
+        assert_eq!(
+            secrets.redact("a%2Fb %zz \\ \\u12 é"),
+            "a%2Fb %zz \\ \\u12 é",
+            "text without a secret is left as it is"
+        );
+        assert_eq!(
+            secrets.redact("x p%40ss%3Aw/rd%2B%25S3cr3t%3D%26 y"),
+            "x *** y"
+        );
     }
 }

@@ -221,6 +221,13 @@ impl<S: Copy> Session<S> {
 
     /// Whether the registry is known to answer (from [`RegistryConfig::reached`]): no
     /// version check is needed.
+    /// `url` as it may be shown (a `-v` log, a progress event): without user info, query or
+    /// fragment, and with none of this session's secrets, which a registry may echo into a
+    /// URL it gives (an upload `Location`).
+    pub(crate) fn shown(&self, url: &Url) -> String {
+        self.auth.secrets().redact(&crate::redact::url_shown(url))
+    }
+
     pub(crate) fn knows_registry(&self) -> bool {
         self.reached
     }
@@ -382,6 +389,7 @@ impl<S: Copy> Session<S> {
         let req = Request {
             id,
             method,
+            shown: self.shown(&url),
             url,
             headers,
             body,
@@ -487,6 +495,7 @@ impl<S: Copy> Session<S> {
         self.outbox.push_back(Request {
             id,
             method,
+            shown: self.shown(&token_request.url),
             url: token_request.url,
             headers,
             body,

@@ -495,7 +495,12 @@ impl Display {
     }
 
     fn push_json(&self, e: &push::Event) -> Option<serde_json::Value> {
-        self.with_counts(e.json())
+        let mut v = self.with_counts(e.json())?;
+        if let push::Event::UploadSession { shown, .. } = e {
+            // Printed, so shown: the CLI resumes from its own uploads.json.
+            v["location"] = json!(shown);
+        }
+        Some(v)
     }
 
     fn pull_json(&self, e: &pull::Event) -> Option<serde_json::Value> {

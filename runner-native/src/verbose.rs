@@ -1,6 +1,7 @@
 //! `-v`: one line per request and per response on standard error. Only the method, the URL
-//! without its query (upload `_state` tokens are long and say nothing to a person) and the
-//! status are shown; headers never are, so no credential or token can appear. Also every
+//! as the core shows it (no query: upload `_state` tokens are long and say nothing to a
+//! person; none of the operation's secrets, which a registry may echo into an upload URL)
+//! and the status are shown; headers never are, so no credential or token can appear. Also every
 //! decision of the adaptive concurrency controller.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,18 +22,14 @@ fn on() -> bool {
     ON.load(Ordering::Relaxed)
 }
 
-/// Logs a request about to be sent.
+/// Logs a request about to be sent, its URL as the core says it may be shown.
 pub fn request(req: &Request) {
     if on() {
-        let mut url = req.url.clone();
-        url.set_query(None);
-        let _ = url.set_password(None);
-        let _ = url.set_username("");
         errln!(
             "tug: -> {} {} {} ({} body bytes)",
             req.id,
             req.method,
-            url,
+            req.shown,
             req.body.len()
         );
     }

@@ -86,8 +86,11 @@ pub enum Event {
         ///
         /// [`PushPlan::streamed`]: super::PushPlan::streamed
         digest: Digest,
-        /// The session URL (absolute).
+        /// The session URL (absolute), as the registry gave it: what resuming needs.
         location: String,
+        /// The session URL as it may be shown (no query, none of the operation's secrets):
+        /// what a progress display prints.
+        shown: String,
         /// Bytes the registry confirmed.
         committed: u64,
     },

@@ -92,7 +92,7 @@ impl Pushing {
     }
 
     /// Tells the runner where an upload session stands, so a later run can resume it.
-    pub(super) fn session_event(&mut self, b: usize) {
+    pub(super) fn session_event(&mut self, b: usize, cx: &Cx<Step>) {
         self.blobs[b].announced = true;
         let blob = &self.blobs[b];
         if let BlobState::Uploading {
@@ -104,6 +104,7 @@ impl Pushing {
                 blob: blob.plan_index,
                 digest: blob.session_key().clone(),
                 location: location.to_string(),
+                shown: cx.shown(location),
                 committed: *committed,
             };
             self.event(event);
@@ -181,7 +182,7 @@ impl Pushing {
         };
         self.event(event);
         if chunked {
-            self.session_event(b);
+            self.session_event(b, cx);
         }
         cx.issue(Op(next));
         Ok(())
@@ -263,7 +264,7 @@ impl Pushing {
             committed,
         };
         self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
-        self.session_event(b);
+        self.session_event(b, cx);
         if self.blobs[b].streamed.is_some() {
             // Send from there, as far as the bytes go.
             if let Some(next) = self.stream_on(b, committed, true, cx)? {

@@ -113,6 +113,59 @@ fn a_password_echoed_encoded_shows_in_no_form() {
     assert_nothing_shows(dir.path(), &out, &[ODD, encoded[0], encoded[1], &b64]);
 }
 
+/// A registry that puts the Basic value and the password (escaped as a path escapes it,
+/// `/` and all) into its upload URLs: the `-v` request lines and the `--progress json`
+/// session events show neither.
+#[test]
+fn secrets_a_registry_puts_in_its_upload_urls_are_not_shown() {
+    use tug_testkit::Reply;
+    const ODD: &str = "S3cr3t:p@ss/w0rd";
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{ODD}"));
+    let echo = format!("/{basic}/S3cr3t%3Ap%40ss/w0rd");
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(10).layer(20_000), "v1");
+    let image = MiniRegistry::new("team/app");
+    let tail = echo.clone();
+    let registry = HostileServer::start(move |r| {
+        if r.header("authorization").is_none() {
+            return Reply::challenge(r#"Basic realm="registry""#);
+        }
+        let mut plain = r.clone();
+        plain.target = plain.target.replacen(&tail, "", 1);
+        let mut reply = image.answer(&plain);
+        if let Reply::Full { headers, .. } = &mut reply {
+            for (name, value) in headers.iter_mut() {
+                if name == "Location" && value.contains("/blobs/uploads/") {
+                    value.push_str(&tail);
+                }
+            }
+        }
+        reply
+    });
+    let out = hermetic(Tug::new(), dir.path())
+        .env("TUG_USERNAME", USER)
+        .env("TUG_PASSWORD", ODD)
+        .args(["push", "-v", "--plain-http", "--progress", "json"])
+        .args(["--monolithic-max", "1000", "--chunk-size", "8192"])
+        .arg(&layout)
+        .arg(format!("{}/team/app:v1", registry.host()))
+        .run()
+        .assert_success();
+    let echoed = registry
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains(&echo))
+        .count();
+    assert!(echoed > 0, "tug used the upload URLs it was given");
+    assert!(
+        out.stdout_str().contains("upload_session"),
+        "{}",
+        out.stdout_str()
+    );
+    assert_nothing_shows(dir.path(), &out, &[ODD, &basic, "S3cr3t%3Ap%40ss"]);
+}
+
 #[test]
 fn a_token_echoed_by_the_registry_and_a_password_echoed_by_the_token_server_stay_hidden() {
     // The realm's URL carries user info and a signed query of the registry's choosing.
