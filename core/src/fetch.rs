@@ -24,6 +24,7 @@ use crate::time::Instant;
 pub struct StreamId(pub u64);
 
 /// What the runner must do next.
+#[allow(clippy::large_enum_variant)] // a request, moved once to the runner
 #[derive(Debug)]
 pub enum Output {
     /// Send this request and report its response.

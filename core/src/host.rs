@@ -14,6 +14,7 @@ use crate::push::{self, Push, PushReport};
 use crate::time::Instant;
 
 /// What an operation asks of its host next.
+#[allow(clippy::large_enum_variant)] // a request, moved once to the runner
 #[derive(Debug)]
 pub enum Action<R> {
     /// Send this request and report what happens to it.

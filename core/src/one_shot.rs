@@ -10,6 +10,7 @@ use crate::retry::Retrying;
 use crate::time::Instant;
 
 /// What the runner must do next, for an operation ending with an `R`.
+#[allow(clippy::large_enum_variant)] // a request, moved once to the runner
 #[derive(Debug)]
 pub enum Output<R> {
     /// Send this request and report its response.
