@@ -260,6 +260,7 @@ fn record_holding(
                 id: RequestId(req.id),
                 method: req.method.parse().unwrap(),
                 url: req.url.parse().unwrap(),
+                shown: String::new(),
                 headers,
                 body: http::Body::Bytes(body.clone()),
                 deadlines: Default::default(),

@@ -102,6 +102,7 @@ mod tests {
         assert_eq!(v["delay_ms"], 1500);
     }
 
+    /// The location as the registry gave it, query and all: what a later push resumes from.
     #[test]
     fn upload_sessions_reach_js_to_be_kept_and_forgotten() {
         let digest = Digest::sha256_of(b"layer");
@@ -110,6 +111,7 @@ mod tests {
             blob: 1,
             digest: digest.clone(),
             location: location.clone(),
+            shown: "https://r.example/v2/a/blobs/uploads/u1".to_owned(),
             committed: 3 << 20,
         })
         .unwrap();

@@ -385,6 +385,7 @@ mod tests {
             id: RequestId(7),
             method: http::Method::PUT,
             url: url.parse().unwrap(),
+            shown: url.clone(),
             headers: http::HeaderMap::new(),
             body: Body::BlobRange {
                 blob: 0,
