@@ -144,6 +144,7 @@ mod tests {
             id: RequestId(3),
             method: Method::PATCH,
             url: url.parse().unwrap(),
+            shown: url.clone(),
             headers,
             body: Body::BlobRange {
                 blob: 0,
