@@ -14,6 +14,7 @@ fn request(method: Method, url: &str) -> Request {
         id: RequestId(1),
         method,
         url: url.parse().unwrap(),
+        shown: url.to_owned(),
         headers: HeaderMap::new(),
         body: Body::Empty,
         deadlines: Deadlines::default(),
