@@ -767,6 +767,56 @@ fn a_body_limit_shrinks_the_chunks() {
     );
 }
 
+/// A limit far below the first body (nginx's default `client_max_body_size 1m` before a
+/// 40 MiB layer): the chunks halve as often as it takes, each `413` being news, not a
+/// failed attempt; the retry budget is not spent on them.
+#[test]
+fn a_body_limit_far_below_the_first_body_is_found_however_many_halvings_it_takes() {
+    let mut model = RegistryModel {
+        body_cap: Some(8000),
+        ..Default::default()
+    };
+    let img = image(&[300, 400_000]);
+    let run = push(
+        &mut model,
+        &img,
+        PushConfig {
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
+            monolithic_max: 1_000_000,
+            chunk_size: 1_000_000,
+            ..config()
+        },
+    );
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert!(
+        model.patch_sizes.iter().all(|&n| n <= 8000),
+        "{:?}",
+        model.patch_sizes
+    );
+}
+
+/// Below the smallest chunk tug sends, a `413` fails the push, naming the status.
+#[test]
+fn a_body_limit_below_the_smallest_chunk_fails_naming_the_413() {
+    let mut model = RegistryModel {
+        body_cap: Some(1000),
+        ..Default::default()
+    };
+    let img = image(&[300, 50_000]);
+    let whole = PushConfig {
+        monolithic_max: 1_000_000,
+        chunk_size: 1_000_000,
+        ..config()
+    };
+    let run = push(&mut model, &img, whole);
+    let err = run.result.unwrap_err().to_string();
+    assert!(err.contains("registry answered 413"), "{err}");
+}
+
 #[test]
 fn a_body_limit_that_resets_connections_shrinks_the_chunks() {
     // A proxy's request size limit that drops the connection instead of answering 413:
