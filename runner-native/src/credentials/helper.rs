@@ -1,13 +1,15 @@
 //! Docker credential helpers: `docker-credential-<name> get|store|erase`, speaking JSON on
 //! standard input and output. Their secrets pass through memory only.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tug_core::Credentials;
 
 use crate::exit_code::CliError;
+use crate::output::noteln;
 
 #[derive(Deserialize)]
 struct HelperAnswer {
@@ -27,6 +29,10 @@ struct HelperStore<'a> {
     secret: &'a str,
 }
 
+/// How long a helper may take before tug says it is waiting for it (a helper may be asking
+/// for a passphrase, so there is no limit; Ctrl-C stops it).
+const PATIENCE: Duration = Duration::from_secs(10);
+
 fn run(name: &str, verb: &str, input: &[u8]) -> Result<(bool, Vec<u8>, String), CliError> {
     let program = format!("docker-credential-{name}");
     let mut child = Command::new(&program)
@@ -39,9 +45,52 @@ fn run(name: &str, verb: &str, input: &[u8]) -> Result<(bool, Vec<u8>, String), 
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| CliError::Input(format!("credential helper {program} failed: {e}")))?;
+    let failed =
+        |e: std::io::Error| CliError::Input(format!("credential helper {program} failed: {e}"));
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    // Waited for here, not blocked on: Ctrl-C stops the helper and tug at once.
+    let started = Instant::now();
+    let mut told = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(failed)? {
+            break status;
+        }
+        if crate::interrupt::requested() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CliError::Core(tug_core::Error::Cancelled));
+        }
+        if !told && started.elapsed() > PATIENCE {
+            told = true;
+            noteln!("tug: waiting for credential helper {program} (Ctrl-C stops it)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
     // Helpers print their error message on stdout; it is no secret (a "not found" text).
     let message = String::from_utf8_lossy(if out.stdout.len() < 300 {
         &out.stdout

@@ -265,3 +265,67 @@ fn docker_s_config_json_wins_over_auth_json() {
     assert_no_secret(&out);
     out.assert_code(crate::common::AUTH);
 }
+
+/// A credential helper that never answers (a keychain waiting to be unlocked, a stuck
+/// one): Ctrl-C stops tug at once, with 130, and the helper with it.
+#[test]
+fn ctrl_c_stops_a_credential_helper_that_never_answers() {
+    use std::io::BufRead;
+    let (registry, env, layout) = setup();
+    let fifo = env.path("helper-started");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let script = format!(
+        "#!/bin/sh\nread server\necho $$ > \"{}\"\nexec sleep 600\n",
+        fifo.display()
+    );
+    let helper = env.home().join("bin/docker-credential-stuck");
+    fs::write(&helper, script).unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        r#"{"credsStore":"stuck"}"#,
+    )
+    .unwrap();
+    let mut child = with_helpers(&env)
+        .args(["push", "--progress", "none", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(&layout)
+        .arg(registry.image("creds/app:v1"))
+        .command()
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The helper says it runs (and its pid) once it is asked.
+    let mut line = String::new();
+    std::io::BufReader::new(fs::File::open(&fifo).unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let helper_pid = line.trim().to_owned();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let watchdog_pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::park_timeout(std::time::Duration::from_secs(20));
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &watchdog_pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    });
+    let status = child.wait().unwrap();
+    watchdog.thread().unpark();
+    watchdog.join().unwrap();
+    assert_eq!(status.code(), Some(130), "tug stopped on the first Ctrl-C");
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &helper_pid])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!alive.success(), "the helper {helper_pid} was stopped too");
+}
