@@ -156,6 +156,34 @@ fn all_platforms_keeps_every_image_of_the_index() {
     assert_has_image(&run, &arm);
 }
 
+/// An index whose entries name one manifest a thousand times (a hostile one, or a careless
+/// generator): the manifest is asked for once, and is one image.
+#[test]
+fn a_manifest_named_by_many_entries_is_fetched_once() {
+    let mut model = RegistryModel::default();
+    let img = image(&[100, 200]);
+    publish(&mut model, &img, "one");
+    let entry = format!(
+        r#"{{"mediaType":"{MANIFEST_TYPE}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"amd64"}}}}"#,
+        img.plan.manifest.digest,
+        img.plan.manifest.bytes.len()
+    );
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        vec![entry; 1000].join(",")
+    );
+    model.put_manifest("team/app", "wide", index.as_bytes(), OCI_INDEX);
+    let mut p = plan("wide");
+    p.all_platforms = true;
+    let run = run_pull(&mut model, p, config());
+    assert_eq!(run.result.as_ref().unwrap().images.len(), 1);
+    let digest = img.plan.manifest.digest.to_string();
+    assert_eq!(
+        model.count(&format!("GET /v2/team/app/manifests/{digest}")),
+        1
+    );
+}
+
 /// An index may name hundreds of platforms: its manifests are asked for `jobs` at a time.
 #[test]
 fn the_manifests_of_a_large_index_are_fetched_jobs_at_a_time() {

@@ -256,10 +256,13 @@ fn resolve_nested_index(
         let child_ref = format!("manifests[{i}] of index {path}");
         store.size_opt(&at.naming.manifest(d), &child_ref)
     }))?;
+    // Each manifest once, however many entries name it.
+    let mut seen = std::collections::HashSet::new();
     let chosen: Vec<_> = candidates
         .iter()
         .zip(present)
         .filter_map(|(c, size)| size.map(|_| c))
+        .filter(|(_, _, d)| seen.insert(d.clone()))
         .collect();
     if chosen.is_empty() {
         return Err(nested(format!(

@@ -935,6 +935,25 @@ fn multi_platform_layout(names: &[&str]) -> (Layout, Digest, [Built; 2]) {
     (layout, index_digest, [amd, arm])
 }
 
+/// An index naming one manifest twice holds one image: it is read, pushed and listed once.
+#[test]
+fn an_index_naming_a_manifest_twice_holds_it_once() {
+    let mut layout = Layout::default();
+    let amd = layout.manifest(&[(&layer_tar("amd64"), OCI_LAYER_TAR)], "amd");
+    let entry = json!({"mediaType": OCI_MANIFEST, "digest": amd.manifest,
+        "size": amd.manifest_len, "platform": {"architecture": "amd64", "os": "linux"}});
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [entry.clone(), entry]}))
+    .unwrap();
+    let index_digest = layout.blob(&index);
+    layout
+        .index
+        .push(json!({"mediaType": OCI_INDEX, "digest": index_digest,
+        "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": "twice"}}));
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    assert_eq!(contents.images.len(), 1);
+}
+
 /// A platform's manifest also tagged on its own (`skopeo copy --preserve-digests` of one
 /// platform into the same layout): its digest names one image, not two to choose from.
 #[test]

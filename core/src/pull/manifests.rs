@@ -119,14 +119,19 @@ impl Pulling {
         }
     }
 
-    /// Queues the index entries to fetch: every one, or the one for the plan's platform.
+    /// Queues the index entries to fetch: every one (each manifest once, however many
+    /// entries name it), or the one for the plan's platform.
     pub(super) fn add_children(
         &mut self,
         entries: Vec<manifest::Descriptor>,
         cx: &mut Cx<Step>,
     ) -> Result<(), Error> {
         let chosen: Vec<manifest::Descriptor> = if self.plan.all_platforms {
+            let mut seen = std::collections::HashSet::new();
             entries
+                .into_iter()
+                .filter(|e| seen.insert(e.digest.clone()))
+                .collect()
         } else {
             let want = &self.plan.platform;
             let found = manifest::entry_for(&entries, want).cloned();
