@@ -63,12 +63,11 @@ pub enum Error {
 
 impl Error {
     /// Whether a source that failed with this gives way to the next one (a mirror to the
-    /// registry it mirrors): it lacks the image (404) or cannot be reached.
+    /// registry it mirrors): any failure but a stop asked for, as Docker and skopeo fall
+    /// back from a mirror that lacks the image, cannot be reached, refuses the credentials,
+    /// fails (`500`) or serves something wrong.
     pub fn gives_way_to_next_source(&self) -> bool {
-        matches!(
-            self,
-            Error::Registry { status: 404, .. } | Error::Transport { .. }
-        )
+        !matches!(self, Error::Cancelled)
     }
 }
 

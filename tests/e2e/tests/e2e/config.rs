@@ -331,6 +331,22 @@ fn pulls_and_copies_try_a_mirror_first_and_fall_back_to_the_registry() {
     with_mirror("127.0.0.1:1");
     let out = pull("store-2");
     assert!(out.stderr_str().contains("mirror 127.0.0.1:1: "), "{out}");
+    // A mirror that fails (500 on everything): the same, naming the mirror and its answer.
+    let failing = tug_testkit::HostileServer::start(|_| {
+        tug_testkit::Reply::registry_error(500, "UNKNOWN", "the mirror's disk is full")
+    });
+    let failing_host = failing.host();
+    write_config(
+        &env,
+        &format!(
+            "[registries.\"{origin_host}\"]\nmirror = \"{failing_host}\"\n\
+             [registries.\"{failing_host}\"]\nplain_http = true\n"
+        ),
+    );
+    let out = pull("store-2b");
+    let said = format!("mirror {}: ", failing.host());
+    assert!(out.stderr_str().contains(&said), "{out}");
+    assert!(out.stderr_str().contains("disk is full"), "{out}");
 
     // The mirror has the image and the registry is gone: pulls and copies come from the mirror.
     with_mirror(&mirror.host());
