@@ -633,3 +633,28 @@ fn a_manifest_naming_one_blob_with_two_sizes_fails_before_any_blob() {
     assert_eq!(model.count("GET /v2/team/app/blobs/"), 0);
     assert!(run.committed.is_empty());
 }
+
+/// A manifest whose layer descriptor gives the wrong size (a few bytes, or an exabyte) for
+/// the right blob: the image is not what its manifest says, which is bad input (exit 3),
+/// not the registry breaking the protocol.
+#[test]
+fn a_descriptor_size_that_disagrees_with_the_blob_is_bad_input() {
+    for wrong in [10u64, 1 << 60] {
+        let mut model = RegistryModel::default();
+        let img = image(&[300, 5000]);
+        publish(&mut model, &img, "v1");
+        let layer = &img.plan.blobs[1];
+        let mut m: serde_json::Value = serde_json::from_slice(&img.plan.manifest.bytes).unwrap();
+        m["layers"][0]["size"] = wrong.into();
+        let bytes = serde_json::to_vec(&m).unwrap();
+        model.put_manifest("team/app", "lying", &bytes, MANIFEST_TYPE);
+        let run = run_pull(&mut model, plan("lying"), config());
+        let err = run.result.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&layer.digest.to_string()) && text.contains(&wrong.to_string()),
+            "{text}"
+        );
+    }
+}

@@ -140,12 +140,13 @@ impl Pulling {
                 return Ok(());
             }
             let received = std::mem::take(&mut blob.received);
-            if received != blob.size {
-                return Err(Error::Protocol {
-                    action: format!("downloading blob {digest}"),
+            if received != blob.size && actual == digest {
+                // The bytes are the blob: the manifest's descriptor is what is wrong.
+                return Err(Error::InvalidInput {
                     message: format!(
-                        "the registry sent {received} bytes; the descriptor says {}",
-                        blob.size
+                        "blob {digest} of {}/{} is {received} bytes, but the manifest's \
+                         descriptor says {}",
+                        self.plan.registry, self.plan.repository, blob.size
                     ),
                 });
             }

@@ -250,20 +250,14 @@ impl Protocol for Pulling {
         let blob = &mut self.blobs[b];
         let offset = blob.received;
         if offset.saturating_add(data.len() as u64) > blob.size {
-            let what = format!("blob {}", blob.digest);
+            // The image is not what its manifest says, whoever holds it: bad input (3).
             let message = format!(
-                "{what} is longer than the {} bytes its descriptor says",
-                blob.size
+                "blob {} of {}/{} is longer than the {} bytes the manifest's descriptor says",
+                blob.digest, self.plan.registry, self.plan.repository, blob.size
             );
             let digest = blob.digest.clone();
             self.outputs.push(Output::Discard { digest });
-            self.finish(
-                Err(Error::Protocol {
-                    action: format!("downloading {what}"),
-                    message,
-                }),
-                cx,
-            );
+            self.finish(Err(Error::InvalidInput { message }), cx);
             return;
         }
         blob.hasher.update(data);
