@@ -94,9 +94,15 @@ struct TokenResponse {
     token: Option<String>,
     #[serde(default)]
     access_token: Option<String>,
+    /// Seconds; anything but a positive whole number (a negative one, a string) means the
+    /// default lifetime, as Docker takes it.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
 }
+
+/// The longest token tug sends: a header must fit an HTTP client's request buffer (real
+/// tokens, JWTs, are a few KiB).
+const MAX_TOKEN_LEN: usize = 64 * 1024;
 
 /// Per-operation authentication state for one registry host.
 #[derive(Debug)]
@@ -445,13 +451,28 @@ impl Auth {
                 message: format!("the token server {realm} sent no token"),
             })?;
         self.secrets.add(&token);
-        let mut header =
-            HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| Error::Auth {
-                message: format!("the token server {realm} sent a token with invalid characters"),
-            })?;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::Auth {
+                message: format!(
+                    "the token server {realm} sent a token of {} bytes, longer than the \
+                     {MAX_TOKEN_LEN} any header can carry",
+                    token.len()
+                ),
+            });
+        }
+        // Visible ASCII only (RFC 6750's token characters and more): an HTTP client refuses
+        // a header of other bytes, which is the token server's fault, not the network's.
+        let visible = token.bytes().all(|b| b.is_ascii_graphic());
+        let header = HeaderValue::try_from(format!("Bearer {token}"))
+            .ok()
+            .filter(|_| visible);
+        let mut header = header.ok_or_else(|| Error::Auth {
+            message: format!("the token server {realm} sent a token with invalid characters"),
+        })?;
         header.set_sensitive(true);
         let lifetime = parsed
             .expires_in
+            .and_then(|v| v.as_u64())
             .map(Duration::from_secs)
             .filter(|d| !d.is_zero())
             .unwrap_or(DEFAULT_TOKEN_LIFETIME);
@@ -497,6 +518,34 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// A token server's odd answers: a token no HTTP client would send (not visible ASCII,
+    /// or longer than any header) is the token server's fault, said once (no retries); an
+    /// `expires_in` that is no positive number means the default lifetime, as for Docker.
+    #[test]
+    fn odd_token_answers_are_refused_or_read_as_docker_reads_them() {
+        let mut a = Auth::new("r.example", None);
+        let now = Instant::ZERO;
+        for body in [
+            r#"{"token":"t\u00f6ken"}"#.to_owned(),
+            format!(r#"{{"token":"{}"}}"#, "x".repeat(MAX_TOKEN_LEN + 1)),
+        ] {
+            let err = a.on_token_response(200, body.as_bytes(), now).unwrap_err();
+            assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+        }
+        for expires in ["-100", "\"300\"", "0", "1.5"] {
+            let body = format!(r#"{{"token":"tok","expires_in":{expires}}}"#);
+            a.on_token_response(200, body.as_bytes(), now).unwrap();
+            let token = a.token.as_ref().unwrap();
+            assert_eq!(token.expires_at, now + DEFAULT_TOKEN_LIFETIME, "{expires}");
+        }
+        a.on_token_response(200, br#"{"token":"tok","expires_in":300}"#, now)
+            .unwrap();
+        assert_eq!(
+            a.token.as_ref().unwrap().expires_at,
+            now + Duration::from_secs(300)
+        );
+    }
 
     #[test]
     fn scopes_for_one_repository_are_merged() {
