@@ -132,11 +132,25 @@ pub(crate) fn is_http(url: &Url) -> bool {
     matches!(url.scheme(), "http" | "https")
 }
 
-/// `location` with `digest=<digest>` added to its query, keeping existing parameters such as
-/// distribution's `_state`.
+/// `location` with `digest=<digest>` in its query, keeping the other parameters such as
+/// distribution's `_state`; a `digest` the location already carries is replaced, not sent
+/// twice.
 pub(crate) fn with_digest(location: &Url, digest: &Digest) -> Url {
     let mut url = location.clone();
+    let kept: Vec<(String, String)> = location
+        .query_pairs()
+        .filter(|(k, _)| k != "digest")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.len() == location.query_pairs().count() {
+        // No digest there: the query stays byte for byte, the digest appended.
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        return url;
+    }
+    url.set_query(None);
     url.query_pairs_mut()
+        .extend_pairs(kept)
         .append_pair("digest", &digest.to_string());
     url
 }
@@ -176,6 +190,21 @@ mod tests {
         assert_eq!(q[0].1, "a+b");
         assert_eq!(q[1].0, "x");
         assert_eq!(q[2].1, d().to_string());
+        // A location that names a digest already: it is replaced, never sent twice.
+        let loc = e
+            .resolve_location("/v2/a/blobs/uploads/u1?digest=sha256:old&_state=s")
+            .unwrap();
+        let q: Vec<_> = with_digest(&loc, &d())
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            q,
+            [
+                ("_state".into(), "s".into()),
+                ("digest".into(), d().to_string())
+            ]
+        );
     }
 
     #[test]

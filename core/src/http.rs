@@ -167,6 +167,14 @@ impl ResponseHead {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The `Location` header, if it says anything (an empty one is none: joined to the
+    /// request's URL it would name that URL again).
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+    }
 }
 
 /// The first byte position of a `Content-Range: bytes <first>-<last>/<length>` response

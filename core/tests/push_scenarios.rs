@@ -167,6 +167,28 @@ fn a_location_relative_to_the_request_path_resolves_against_that_path() {
     assert!(model.patch_sizes.len() >= 3, "{:?}", model.patch_sizes);
 }
 
+/// An upload opened with an empty `Location`: no session URL, said as such; the bytes are
+/// never sent to the `POST`'s own URL.
+#[test]
+fn an_empty_location_is_no_session_url() {
+    let mut model = RegistryModel::default();
+    model.fault(
+        Fault::on(Method::POST, "/blobs/uploads/")
+            .status(202)
+            .header("Location", ""),
+    );
+    let img = image(&[300]);
+    let run = push(&mut model, &img, config());
+    let err = run.result.unwrap_err().to_string();
+    assert!(err.to_lowercase().contains("location"), "{err}");
+    assert!(
+        !run.requests
+            .iter()
+            .any(|r| r.method == Method::PUT && r.url.path() == "/v2/team/app/blobs/uploads/"),
+        "nothing was sent to the POST's URL"
+    );
+}
+
 #[test]
 fn registry_minimum_chunk_length_is_honoured() {
     let mut model = RegistryModel {

@@ -478,7 +478,7 @@ fn timer<P: Protocol>(proto: &P, cx: &Cx<P::Step>) -> Option<Instant> {
 fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(), String> {
     let status = head.status.as_u16();
     let location = head
-        .header("location")
+        .location()
         .ok_or_else(|| format!("a {status} redirect without a Location header"))?;
     let target = url
         .join(location.trim())

@@ -118,7 +118,7 @@ impl Pushing {
         if head.status.as_u16() != 202 {
             return Err(Failure::Status);
         }
-        let location = match head.header("location") {
+        let location = match head.location() {
             Some(_) => self.location(step, head, cx)?,
             None => self.upload_location(b).map_err(Failure::Error)?,
         };

@@ -224,7 +224,7 @@ impl Pushing {
         if head.status.as_u16() != 202 {
             return Err(Failure::Status);
         }
-        let location = match head.header("location") {
+        let location = match head.location() {
             Some(_) => self.location(Step::Patch(b, start, end), head, cx)?,
             None => match &self.blobs[b].state {
                 BlobState::Uploading { location, .. } => location.clone(),
@@ -368,7 +368,7 @@ impl Pushing {
             }
             _ => return Err(Failure::Status),
         }
-        let location = match head.header("location") {
+        let location = match head.location() {
             Some(_) => self.location(Step::Status(b), head, cx)?,
             None => self.upload_location(b).map_err(Failure::Error)?,
         };
@@ -504,7 +504,7 @@ impl Pushing {
         cx: &Cx<Step>,
     ) -> Result<url::Url, Failure> {
         let raw = head
-            .header("location")
+            .location()
             .ok_or_else(|| self.protocol(step, "the response has no Location header"))?;
         // Relative to the URL the request went to (RFC 9110): the upload URL for the
         // `POST`, the session's own for the rest.
