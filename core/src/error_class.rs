@@ -134,11 +134,13 @@ impl LayerTarError {
 const NOT_FOUND_CODES: [&str; 2] = ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"];
 
 /// The class of a transport failure: a local source that cannot be read is the input's
-/// fault, a browser's CORS refusal its own class, anything else the network's.
+/// fault, a browser's CORS refusal its own class, a proxy wanting credentials an
+/// authentication failure, anything else the network's.
 fn transport_class(error: &TransportError) -> ErrorClass {
     match error.kind {
         TransportErrorKind::Source => ErrorClass::Input,
         TransportErrorKind::Blocked => ErrorClass::Cors,
+        TransportErrorKind::ProxyAuth => ErrorClass::Auth,
         _ => ErrorClass::Network,
     }
 }
@@ -219,6 +221,7 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
     }
     table.push((transport(TransportErrorKind::Source), ErrorClass::Input));
     table.push((transport(TransportErrorKind::Blocked), ErrorClass::Cors));
+    table.push((transport(TransportErrorKind::ProxyAuth), ErrorClass::Auth));
     table
 }
 

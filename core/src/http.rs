@@ -235,6 +235,9 @@ pub enum TransportErrorKind {
     /// A response body the core reads into memory exceeded its cap (set by the core, never
     /// by a runner). Retried like a broken connection: a proxy may have garbled one answer.
     TooLarge,
+    /// The proxy on the way refused the connection for want of credentials (`407`).
+    /// Retrying cannot help; the proxy's URL must carry them.
+    ProxyAuth,
     /// Anything else.
     Other,
 }
@@ -309,6 +312,7 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Blocked => "blocked by the browser",
             TransportErrorKind::MixedContent => "blocked by the browser (mixed content)",
             TransportErrorKind::TooLarge => "response too large",
+            TransportErrorKind::ProxyAuth => "the proxy wants credentials",
             TransportErrorKind::Other => "transport error",
         })
     }

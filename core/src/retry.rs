@@ -55,8 +55,9 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 /// Whether a transport failure may go away by itself. A local source that cannot be read,
-/// a TLS failure (bad certificate), a server that answers HTTPS in plain HTTP, and a request
-/// or response the browser blocked (CORS, mixed content) will not.
+/// a TLS failure (bad certificate), a server that answers HTTPS in plain HTTP, a request
+/// or response the browser blocked (CORS, mixed content), and a proxy wanting credentials
+/// will not.
 pub fn is_retryable_transport(err: &TransportError) -> bool {
     !matches!(
         err.kind,
@@ -65,6 +66,7 @@ pub fn is_retryable_transport(err: &TransportError) -> bool {
             | TransportErrorKind::NotTls
             | TransportErrorKind::Blocked
             | TransportErrorKind::MixedContent
+            | TransportErrorKind::ProxyAuth
     )
 }
 

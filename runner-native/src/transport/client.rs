@@ -214,7 +214,17 @@ impl Transport {
                 } else {
                     classify(&e)
                 };
-                let message = e.to_string();
+                let mut message = e.to_string();
+                // A failure on the way through a proxy says so, naming it (no password).
+                if let Some(proxy) = self.proxies.for_url(req.url.as_str()) {
+                    message = format!("{message} (through proxy {})", super::proxy::shown(proxy));
+                    if kind == TransportErrorKind::ProxyAuth {
+                        message.push_str(
+                            "; put the proxy's user name and password in its URL (in \
+                             HTTPS_PROXY or HTTP_PROXY, before the host and an @)",
+                        );
+                    }
+                }
                 let _ = tx.send_blocking(Message::Failed(id, TransportError { kind, message }));
                 return;
             }
@@ -343,6 +353,7 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
         return TransportErrorKind::Tls;
     }
     match e {
+        E::ConnectProxyFailed(why) if why.contains("407") => TransportErrorKind::ProxyAuth,
         E::Timeout(_) => TransportErrorKind::Timeout,
         E::HostNotFound | E::ConnectionFailed => TransportErrorKind::Connect,
         E::Tls(_) | E::Pem(_) | E::Rustls(_) => TransportErrorKind::Tls,

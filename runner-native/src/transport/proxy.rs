@@ -225,11 +225,41 @@ fn proxy_url(value: &str) -> Result<String, String> {
         .split_once("://")
         .map(|(s, _)| s.to_ascii_lowercase())
         .unwrap_or_default();
-    match scheme.as_str() {
-        "http" | "https" | "socks5" | "socks5h" => Ok(url),
-        other => Err(format!(
-            "proxy scheme {other:?} is not supported (use http://, https://, socks5:// or socks5h://)"
-        )),
+    if !matches!(scheme.as_str(), "http" | "https" | "socks5" | "socks5h") {
+        return Err(format!(
+            "proxy scheme {scheme:?} is not supported (use http://, https://, socks5:// or socks5h://)"
+        ));
+    }
+    // A host, and a port that is a number: `host:notaport` would otherwise go to port 80.
+    let shown = shown(&url);
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("{shown} is not a proxy URL: {e}"))?;
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Err(format!("{shown} names no proxy host"));
+    };
+    let host_and_port = authority.as_str().rsplit('@').next().unwrap_or("");
+    let names_port = !host_and_port.ends_with(']') && host_and_port.contains(':');
+    if names_port && authority.port_u16().is_none() {
+        return Err(format!("{shown}: the port is not a number"));
+    }
+    Ok(url)
+}
+
+/// A proxy URL as messages show it: without its user info's password, control characters
+/// escaped.
+pub fn shown(url: &str) -> String {
+    tug_core::terminal_safe::terminal_safe(&redacted(url)).into_owned()
+}
+
+/// A proxy URL without the password of its user info, for messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 

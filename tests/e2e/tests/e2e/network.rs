@@ -271,3 +271,36 @@ fn a_registry_asking_for_a_client_certificate_gets_one_from_flags_or_a_certs_d_d
         .run()
         .assert_success();
 }
+
+/// A proxy that wants credentials (`407`): an authentication failure (exit 4) said once,
+/// naming the proxy and how to give them, not a network error retried; a proxy whose port
+/// is no number is refused before anything is sent.
+#[test]
+fn a_proxy_wanting_credentials_or_with_a_bad_port_is_named() {
+    let proxy = tug_testkit::HostileServer::start(|_| {
+        tug_testkit::Reply::status(407).with_header("Proxy-Authenticate", r#"Basic realm="proxy""#)
+    });
+    let proxy_url = format!("http://{}", proxy.host());
+    let out = tug(&[("HTTPS_PROXY", proxy_url.as_str())])
+        .args(["ls", &format!("{NAME}:5000/net/app")])
+        .run()
+        .assert_code(crate::common::AUTH);
+    let err = out.stderr_str();
+    assert!(err.contains(&format!("through proxy {proxy_url}")), "{err}");
+    assert!(
+        err.contains("407") && err.contains("user name and password"),
+        "{err}"
+    );
+    let asked = proxy.requests().len();
+    assert_eq!(asked, 1, "asked once, not retried");
+
+    let out = tug(&[("HTTPS_PROXY", "127.0.0.1:notaport")])
+        .args(["ls", &format!("{NAME}:5000/net/app")])
+        .run();
+    assert!(!out.success());
+    assert!(
+        out.stderr_str().contains("the port is not a number"),
+        "{}",
+        out.stderr_str()
+    );
+}
