@@ -732,6 +732,62 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
     assert_eq!(sent, 5000 - 1400, "only what the registry lacked");
 }
 
+/// A session an earlier run left whose status reports cannot be right (ahead of anything
+/// sent, again and again): given up for a new session, not a failed push.
+#[test]
+fn a_resumed_session_whose_reports_keep_disagreeing_is_started_over() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    model.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/u1")
+            .transport(TransportErrorKind::Io)
+            .after(2),
+    );
+    let one_try = PushConfig {
+        registry: tug_core::RegistryConfig {
+            retry: tug_core::retry::RetryPolicy {
+                max_attempts: 1,
+                ..Default::default()
+            },
+            ..config().registry
+        },
+        ..config()
+    };
+    let first = push(&mut model, &img, one_try.clone());
+    assert!(first.result.is_err());
+    let (location, committed) = first
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::UploadSession {
+                location,
+                committed,
+                ..
+            } => Some((location.clone(), *committed)),
+            _ => None,
+        })
+        .expect("the open session was announced");
+    for _ in 0..20 {
+        model.fault(
+            Fault::on(Method::GET, "/blobs/uploads/u1")
+                .status(204)
+                .header("Range", "0-999999"),
+        );
+    }
+    let mut plan = img.plan.clone();
+    plan.resume = vec![ResumableUpload {
+        digest: img.plan.blobs[1].digest.clone(),
+        location,
+        committed,
+    }];
+    let posts_before = model.count("POST");
+    let second = run_push(&mut model, plan, &img.data, config());
+    second.result.unwrap();
+    assert_pushed(&model, &img);
+    assert!(model.count("POST") > posts_before, "a new session");
+}
+
 #[test]
 fn a_registry_without_patch_gets_whole_blobs() {
     let mut model = RegistryModel {

@@ -300,10 +300,16 @@ impl Pushing {
     }
 
     /// A report the push cannot trust: ask the registry where the upload stands, a bounded
-    /// number of times.
+    /// number of times. A session an earlier run left that keeps disagreeing is given up
+    /// for a new one, once, before the push fails.
     pub(super) fn distrust(&mut self, b: usize, cx: &mut Cx<Step>) -> Result<(), Failure> {
         self.blobs[b].attempts += 1;
         if self.blobs[b].attempts > cx.backoff.policy().max_attempts {
+            if self.blobs[b].inherited {
+                self.start_over(b, cx);
+                self.blobs[b].attempts = 1;
+                return Ok(());
+            }
             let msg = "its reports of the received bytes keep disagreeing with what was sent";
             return Err(self.protocol(Step::Status(b), msg));
         }
@@ -406,6 +412,11 @@ impl Pushing {
         };
         // (A streamed blob's size may be an estimate: `stream_on` judges it.)
         if committed > size && self.blobs[b].streamed.is_none() {
+            if self.blobs[b].inherited {
+                // An earlier run's session that cannot be right: a new one, once.
+                self.start_over(b, cx);
+                return Ok(());
+            }
             let msg = format!("it reports {committed} bytes of a {size}-byte blob");
             return Err(self.protocol(Step::Status(b), &msg));
         }
