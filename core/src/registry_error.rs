@@ -53,7 +53,13 @@ impl RegistryErrors {
                 text: Some(format!("a body of {} bytes that is not text", body.len())),
             };
         }
-        let text: String = String::from_utf8_lossy(body)
+        let body = String::from_utf8_lossy(body);
+        // A proxy's or a load balancer's HTML page: its words, not its markup.
+        let body = match looks_like_html(&body) {
+            true => html_text(&body),
+            false => body.into_owned(),
+        };
+        let text: String = body
             .chars()
             .filter(|c| !c.is_control() || *c == ' ')
             .take(200)
@@ -69,6 +75,65 @@ impl RegistryErrors {
     pub fn has_code(&self, code: &str) -> bool {
         self.entries.iter().any(|e| e.code == code)
     }
+}
+
+/// Whether a body is an HTML page (`<!DOCTYPE html>`, `<html>`, `<head>`, `<body>`, …).
+fn looks_like_html(body: &str) -> bool {
+    let start = body
+        .trim_start()
+        .get(..16)
+        .unwrap_or(body.trim_start())
+        .to_ascii_lowercase();
+    [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<title",
+        "<h1",
+        "<center",
+    ]
+    .iter()
+    .any(|tag| start.starts_with(tag))
+}
+
+/// The words of an HTML page: its markup, scripts and styles gone, entities of the
+/// common kind decoded, runs of space made one.
+fn html_text(body: &str) -> String {
+    let mut out = String::with_capacity(body.len().min(1024));
+    let mut rest = body;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        let after = &rest[open..];
+        let lower = after.get(..8).unwrap_or(after).to_ascii_lowercase();
+        // Skip what a script or style holds, not only its tags.
+        let closing = ["<script", "<style"]
+            .iter()
+            .find(|t| lower.starts_with(**t))
+            .map(|t| format!("</{}", &t[1..]));
+        rest = match closing {
+            Some(end) => {
+                let found = after.to_ascii_lowercase().find(&end);
+                match found.and_then(|i| after[i..].find('>').map(|j| i + j + 1)) {
+                    Some(i) => &after[i..],
+                    None => "",
+                }
+            }
+            None => match after.find('>') {
+                Some(i) => &after[i + 1..],
+                None => "",
+            },
+        };
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl fmt::Display for RegistryErrors {
@@ -97,6 +162,23 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn an_html_page_shows_its_words_not_its_markup() {
+        let page = br#"<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">
+<html><head><title>431 Request Header Fields Too Large</title>
+<style>body { color: red }</style><script>var x = "<b>";</script></head>
+<body><center><h1>431 Request Header Fields Too Large</h1></center>
+<hr><center>nginx&nbsp;1.22</center></body></html>"#;
+        let shown = RegistryErrors::parse(page).to_string();
+        assert_eq!(
+            shown,
+            "431 Request Header Fields Too Large 431 Request Header Fields Too Large nginx 1.22"
+        );
+        // Text that only mentions a tag stays as it is.
+        let plain = RegistryErrors::parse(b"use <b> for bold").to_string();
+        assert_eq!(plain, "use <b> for bold");
+    }
 
     #[test]
     fn a_body_that_is_not_text_is_described_not_shown() {
