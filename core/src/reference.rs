@@ -179,6 +179,16 @@ impl FromStr for Reference {
         if input.is_empty() {
             return Err(err(ReferencePart::Repository)("empty"));
         }
+        // `user:password@host/repo`: credentials where a digest would go (a digest never
+        // holds a `/`, a name with a tag before its digest always does or has no `/` after).
+        if let Some((before, after)) = input.split_once('@') {
+            if before.contains(':') && !before.contains('/') && after.contains('/') {
+                return Err(err(ReferencePart::Registry)(
+                    "a reference carries no credentials (user:password@ before the host); \
+                     give them with -u and --password-stdin, or tug login",
+                ));
+            }
+        }
         let (rest, digest) = match input.split_once('@') {
             Some((r, d)) => (
                 r,
@@ -315,6 +325,25 @@ impl fmt::Display for Reference {
 
 #[cfg(test)]
 mod tests {
+    /// Credentials written into a reference are named as such, never shown, never taken
+    /// for a digest; names with tags and digests still parse.
+    #[test]
+    fn credentials_in_a_reference_are_refused_by_name() {
+        let err = "bob:hunter22@reg.example:5000/team/app:v1"
+            .parse::<Reference>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("carries no credentials"), "{err}");
+        assert!(!err.contains("hunter22"), "{err}");
+        let d = Digest::sha256_of(b"x");
+        for ok in [
+            format!("app:v1@{d}"),
+            format!("reg.example:5000/app:v1@{d}"),
+        ] {
+            assert!(ok.parse::<Reference>().is_ok(), "{ok}");
+        }
+    }
+
     #[test]
     fn separators_and_ports_follow_the_grammar() {
         for bad in [
