@@ -1,5 +1,5 @@
-//! Sources tug cannot read at offsets: a compressed image tar (`docker save | gzip`, `docker
-//! save | zstd`, which `docker load` reads) and a stream (`docker save app | tug push -
+//! Sources tug cannot read at offsets: a compressed image tar (`docker save | gzip`, `| zstd`,
+//! `| bzip2`, `| xz`, which `docker load` reads) and a stream (`docker save app | tug push -
 //! …`, a pipe). Either is copied once, whole and decompressed, into a temporary file in
 //! `$TMPDIR` (private, removed when tug ends), which is then read at offsets like any tar.
 //! The core says when a tar is compressed ([`ArchiveError::CompressedTar`]); this does the
@@ -33,8 +33,9 @@ pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::Tem
 }
 
 /// Copies a stream (standard input, a pipe) whole into a new temporary file, decompressing it
-/// on the way when its first bytes say it is gzip or zstd, as `docker load` reads it; returns
-/// the file and the compression found. `shown` names the stream in errors.
+/// on the way when its first bytes say it is compressed (gzip, zstd, bzip2, xz), as `docker
+/// load` reads it; returns the file and the compression found. `shown` names the stream in
+/// errors.
 pub fn spool_stream(
     input: impl Read,
     shown: &str,
