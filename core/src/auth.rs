@@ -429,6 +429,14 @@ impl Auth {
             .as_ref()
             .map(|b| url_shown(&b.realm))
             .unwrap_or_default();
+        if (300..400).contains(&status) {
+            return Err(Error::Auth {
+                message: format!(
+                    "the token server {realm} answered {status}, a redirect, which tug does \
+                     not follow for a token request (it may carry credentials)"
+                ),
+            });
+        }
         if status != 200 {
             let errors = RegistryErrors::parse(body);
             let hint = if self.credentials.is_none() && (status == 401 || status == 403) {
@@ -518,6 +526,17 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// A token server's redirect is said to be one (credentials never follow it).
+    #[test]
+    fn a_token_server_redirect_is_named() {
+        let mut a = Auth::new("r.example", None);
+        let err = a
+            .on_token_response(307, b"", Instant::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("answered 307, a redirect"), "{err}");
+    }
 
     /// A token server's odd answers: a token no HTTP client would send (not visible ASCII,
     /// or longer than any header) is the token server's fault, said once (no retries); an
