@@ -19,7 +19,7 @@ mod summary;
 pub use budget::{Budget, ImageId, Start, Wanted};
 pub use file::{parse_sync_file, SyncFileError, SyncSpec};
 pub use filter::{FilterError, TagFilter};
-pub use places::{Destination, SyncImage, SyncSource, SyncSourceError};
+pub use places::{listed_repository, Destination, SyncImage, SyncSource, SyncSourceError};
 pub use progress::ImagesDone;
 pub use shard::{Shard, ShardError};
 pub use size::{named_by, Named, PlannedBytes};

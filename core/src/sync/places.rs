@@ -149,6 +149,26 @@ pub struct SyncImage {
     pub target: Reference,
 }
 
+/// A repository `registry`'s catalog listed, checked before its tags are asked for: a name
+/// that is no repository (`../x`, upper case, a tag) is the registry's fault, said once for
+/// the repository instead of once for each of its tags.
+pub fn listed_repository(registry: &str, repository: &str) -> Result<(), Error> {
+    let text = format!("{registry}/{repository}");
+    let parsed = Reference::parse_registry(&text).map_err(|e| e.to_string());
+    match parsed {
+        Ok(r) if r.repository == repository && r.tag.is_none() && r.digest.is_none() => Ok(()),
+        Ok(_) => Err(format!("{repository:?} is not a repository name as listed")),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| Error::Protocol {
+        action: format!("listing the catalog of {registry}"),
+        message: format!(
+            "it listed a repository that is not one: {}",
+            crate::terminal_safe::terminal_safe(&e)
+        ),
+    })
+}
+
 impl SyncImage {
     /// The image `repository:tag` of `registry`, a tag its listing gave, going to `dest`. A
     /// tag that makes no image reference is the registry's fault (it listed it): a protocol

@@ -52,6 +52,21 @@ fn bad_sources_say_what_is_wrong() {
     assert!(SyncSource::parse("localhost").is_ok());
 }
 
+/// A catalog's repository that is no repository name is refused once, before its tags.
+#[test]
+fn a_listed_repository_must_be_one() {
+    assert!(super::listed_repository("src.example", "team/app").is_ok());
+    for bad in ["../../etc", "Team/App", "team/app:v1", "team//app", ""] {
+        let e = super::listed_repository("src.example", bad).unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::Registry, "{bad}");
+        assert!(
+            e.to_string()
+                .contains("listed a repository that is not one"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn an_image_lands_under_the_prefix_with_its_whole_repository_path_and_tag() {
     let dest = Destination::parse("docker://mirror.example:5001/backup").unwrap();

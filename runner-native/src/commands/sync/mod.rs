@@ -13,8 +13,8 @@ use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
 use tug_core::probe::Probe;
 use tug_core::sync::{
-    parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage, SyncSource, SyncSpec,
-    TagFilter,
+    listed_repository, parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage,
+    SyncSource, SyncSpec, TagFilter,
 };
 use tug_core::terminal_safe::terminal_safe;
 use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
@@ -288,6 +288,14 @@ fn images(
         };
         for repository in repositories {
             let registry = source.registry();
+            if let Err(e) = listed_repository(registry, &repository) {
+                fail(
+                    format!("{registry}/{repository}"),
+                    String::new(),
+                    CliError::Core(e),
+                );
+                continue;
+            }
             let kind = ListKind::Tags {
                 repository: repository.clone(),
             };
