@@ -95,6 +95,9 @@ pub struct PushArgs {
     /// Which image of a file holding several (a name such as `app:1.0`, or an index).
     #[arg(long)]
     pub image: Option<String>,
+    /// Of a multi-platform image, push only this platform's image (not the index).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]

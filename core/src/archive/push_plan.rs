@@ -6,6 +6,7 @@
 
 use super::error::ArchiveError;
 use super::image::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage, Selection};
+use crate::platform::Platform;
 use crate::push::{PlanBlob, PlanManifest, PushPlan};
 use crate::reference::Reference;
 
@@ -31,6 +32,34 @@ impl<'a> Selection<'a> {
             (Some(index), images) => Some(Selection::Index { index, images }),
             (None, [image, ..]) => Some(Selection::Image(image)),
         }
+    }
+
+    /// The selection narrowed to `platform`'s image (`--platform`, as skopeo copies one
+    /// image of an index): an index's image for it, alone; a single image stays, unless its
+    /// platform is known to be another. `Err` says what the source has.
+    pub fn for_platform(self, platform: &Platform) -> Result<Selection<'a>, ArchiveError> {
+        let images = self.images();
+        let fits = |img: &ResolvedImage| {
+            !img.attestation && img.platform.as_ref().is_some_and(|p| platform.matches(p))
+        };
+        let found = match self {
+            Selection::Image(img) if img.platform.as_ref().is_none_or(|p| platform.matches(p)) => {
+                Some(self)
+            }
+            Selection::Image(_) => None,
+            Selection::Index { .. } => images.iter().find(|i| fits(i)).map(Selection::Image),
+        };
+        found.ok_or_else(|| ArchiveError::ImageNotFound {
+            requested: format!("for platform {platform}"),
+            available: images
+                .iter()
+                .filter(|i| !i.attestation)
+                .map(|i| match &i.platform {
+                    Some(p) => format!("{p} ({})", i.describe()),
+                    None => i.describe(),
+                })
+                .collect(),
+        })
     }
 
     /// The images pushed, in order.

@@ -92,6 +92,17 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             true => neither(&e),
             false => CliError::Input(format!("{}: {e}", source.path.display())),
         })?;
+    let selection = match &args.platform {
+        Some(p) => {
+            let platform = p
+                .parse::<tug_core::Platform>()
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            selection
+                .for_platform(&platform)
+                .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?
+        }
+        None => selection,
+    };
     let (images, index) = (selection.images(), selection.index());
     crate::layer_check::check_layers(&source, images)?;
     let how = match settings.compress.value.codec() {

@@ -88,12 +88,6 @@ pub fn run(
             usage("both sides are the local store: there is nothing to copy".into())
         }
         (Place::File { .. } | Place::Store(_), Place::Registry(target)) => {
-            if args.platform.is_some() {
-                return usage(format!(
-                    "--platform narrows a copy from a registry; the {} source is pushed whole",
-                    src.kind_name()
-                ));
-            }
             let source = match &src {
                 Place::Store(name) => store_name(name, "source")?,
                 other => other.to_string(),
@@ -110,6 +104,7 @@ pub fn run(
                 store: args.store,
                 target: target.to_string(),
                 image: None,
+                platform: args.platform,
                 registry,
                 transfer: args.transfer,
                 upload: UploadArgs::default(),

@@ -40,6 +40,50 @@ fn an_index_is_pushed_with_every_platform() {
     assert_eq!(v["manifests"][0]["digest"], sha256_digest(&index));
 }
 
+/// `--platform` pushes (and copies) one platform's image of an index, not the index; a
+/// platform the file lacks is an error naming the ones it has.
+#[test]
+fn one_platform_of_an_index_is_pushed_with_platform() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let (_, children) = multi_platform_layout(&layout);
+    crate::common::push_with(
+        &registry,
+        &layout,
+        "one/app:arm",
+        &["--platform", "linux/arm64"],
+    )
+    .assert_success();
+    let pushed = skopeo::inspect_raw_in(&registry, "one/app:arm").unwrap();
+    assert_eq!(
+        sha256_digest(&pushed),
+        children[1],
+        "the arm64 image, alone"
+    );
+    let copied = Tug::new()
+        .args(["copy", "--platform", "linux/amd64"])
+        .arg(format!("oci:{}:multi", layout.display()))
+        .arg(registry.image("one/app:amd"))
+        .run()
+        .assert_success();
+    drop(copied);
+    let pushed = skopeo::inspect_raw_in(&registry, "one/app:amd").unwrap();
+    assert_eq!(sha256_digest(&pushed), children[0]);
+    let out = crate::common::push_with(
+        &registry,
+        &layout,
+        "one/app:s390x",
+        &["--platform", "linux/s390x"],
+    )
+    .assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        out.stderr_str().contains("linux/arm64"),
+        "{}",
+        out.stderr_str()
+    );
+}
+
 /// skopeo's `dir:` layout, of one image and of an index with every platform (`skopeo copy
 /// --all … dir:`): `tug push DIR` and `tug copy dir:DIR` send the manifests byte for byte.
 #[test]
