@@ -935,6 +935,32 @@ fn multi_platform_layout(names: &[&str]) -> (Layout, Digest, [Built; 2]) {
     (layout, index_digest, [amd, arm])
 }
 
+/// `--platform`: an index's image for it alone; a single image of another platform refused.
+#[test]
+fn a_selection_narrows_to_one_platform() {
+    let (layout, _, [amd, arm]) = multi_platform_layout(&["multi"]);
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    let whole = contents.select_for_push(Some("multi")).unwrap();
+    let arm_platform: crate::Platform = "linux/arm/v7".parse().unwrap();
+    let Selection::Image(img) = whole.for_platform(&arm_platform).unwrap() else {
+        panic!("one image")
+    };
+    assert_eq!(img.manifest.digest, arm.manifest);
+    let s390x: crate::Platform = "linux/s390x".parse().unwrap();
+    let err = whole.for_platform(&s390x).unwrap_err().to_string();
+    assert!(
+        err.contains("linux/amd64") && err.contains("linux/arm/v7"),
+        "{err}"
+    );
+    let alone = contents.select_for_push(Some(amd.manifest.hex())).unwrap();
+    let amd64: crate::Platform = "linux/amd64".parse().unwrap();
+    assert!(matches!(
+        alone.for_platform(&amd64),
+        Ok(Selection::Image(_))
+    ));
+    assert!(alone.for_platform(&s390x).is_err());
+}
+
 /// An index naming one manifest twice holds one image: it is read, pushed and listed once.
 #[test]
 fn an_index_naming_a_manifest_twice_holds_it_once() {
