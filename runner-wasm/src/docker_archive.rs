@@ -99,13 +99,29 @@ pub async fn uncompressed(
     name: &LayerName,
     diff_id: &Digest,
 ) -> Result<Blob, JsValue> {
+    decoded(layer, name, diff_id, true).await
+}
+
+/// Checks that `layer` decodes to a tar whose digest is `diff_id`, keeping nothing (a
+/// compressed layer of a `docker save` being pushed: the core's `diff_id_check`).
+pub async fn check_tar(layer: &Blob, name: &LayerName, diff_id: &Digest) -> Result<(), JsValue> {
+    decoded(layer, name, diff_id, false).await.map(drop)
+}
+
+/// [`uncompressed`], the decoded tar kept as a `Blob` only when `keep`.
+async fn decoded(
+    layer: &Blob,
+    name: &LayerName,
+    diff_id: &Digest,
+    keep: bool,
+) -> Result<Blob, JsValue> {
     let check = |compression| TarCheck::new(name.clone(), diff_id.clone(), compression);
     let head = read_at(layer, 0, SNIFF_LEN as u64)
         .await
         .map_err(|e| layer_error(check(Compression::None).unreadable(describe_js_error(&e))))?;
     let compression = layer_tar::decoding(&head)
         .map_err(|problem| layer_error(check(Compression::None).fail(problem)))?;
-    let mut check = check(compression);
+    let mut check = check(compression).capped(layer.size() as u64);
     if check.holds_by_digest() {
         return Ok(layer.clone());
     }
@@ -141,8 +157,8 @@ pub async fn uncompressed(
         let chunk: js_sys::Uint8Array = value.unchecked_into();
         buf.resize(chunk.length() as usize, 0);
         chunk.copy_to(&mut buf);
-        check.update(&buf);
-        if format.is_some() {
+        check.feed(&buf).map_err(|e| layer_error(*e))?;
+        if format.is_some() && keep {
             parts.push(&chunk);
         }
     }

@@ -51,6 +51,22 @@ pub async fn run(
     let selection = contents
         .select_for_push(wanted.as_deref())
         .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
+    // A compressed layer of a docker save: its tar checked first, as the CLI does.
+    for image in selection.images() {
+        for layer in image.layers.iter().filter(|l| !l.foreign) {
+            let (Some(diff_id), BlobLocation::TarRange { offset, .. }) =
+                (&layer.diff_id_check, &layer.location)
+            else {
+                continue;
+            };
+            let bytes = crate::blob_source::slice(&file, *offset, offset + layer.size)?;
+            let layer_name = tug_core::archive::layer_tar::LayerName {
+                digest: layer.digest.clone(),
+                image: image.names.first().cloned(),
+            };
+            crate::docker_archive::check_tar(&bytes, &layer_name, diff_id).await?;
+        }
+    }
     let selected = selection.push_plan(&target);
     let mut sources = Vec::new();
     for b in &selected.sources {

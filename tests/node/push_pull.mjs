@@ -13,6 +13,7 @@
 //   TUG_PULL_LABELLED  optional: an image of plain layers labelled `+gzip`, into labelled.tar
 //   TUG_UNREACHABLE  optional: host:port where nothing listens (for the `network` code)
 //   TUG_PULL_TAMPERED  optional: an image one of whose blobs the registry serves altered
+//   TUG_BAD_TARBALL  optional: a crane tarball whose gzip layers are not its config's diffIDs
 import assert from 'node:assert/strict';
 import { openAsBlob } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -127,6 +128,12 @@ if (process.env.TUG_UNREACHABLE) {
 }
 if (process.env.TUG_PULL_TAMPERED) {
   errors.tamperedPull = await codeOf((on) => tug.pull(process.env.TUG_PULL_TAMPERED, registryOptions, on));
+}
+if (process.env.TUG_BAD_TARBALL) {
+  const bad = await openAsBlob(process.env.TUG_BAD_TARBALL);
+  errors.badLayer = await codeOf((on) =>
+    tug.push(bad, target.replace(/:[^:/]+$/, ':badlayer'), registryOptions, on),
+  );
 }
 errors.cancelledAtOnce = await codeOf((on) => {
   const h = tug.push(file, target.replace(/:[^:/]+$/, ':cancelled'), registryOptions, on);

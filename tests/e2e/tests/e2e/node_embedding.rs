@@ -195,6 +195,19 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     let tampered = write_oci_layout(&tampered_layout, &ImageSpec::new(86).layer(50_000), "v1");
     skopeo_push(&tampered_layout, &registry, "tampered/app:v1");
     tamper_with_blob(&registry, &tampered.layers[0].digest);
+    // A crane tarball whose layers are listed in the wrong order: no diffID matches.
+    let crane = dir.path().join("crane.tar");
+    let spec = ImageSpec::new(87).gzip_layer(30_000).gzip_layer(20_000);
+    tug_testkit::fixtures::ggcr_tarball(&crane, &spec, "example/crane:v1");
+    let bad_tarball = dir.path().join("swapped.tar");
+    crate::common::rewrite_tar(&crane, &bad_tarball, |name, bytes| match name {
+        "manifest.json" => {
+            let mut m: Value = serde_json::from_slice(&bytes).unwrap();
+            m[0]["Layers"].as_array_mut().unwrap().reverse();
+            serde_json::to_vec(&m).unwrap()
+        }
+        _ => bytes,
+    });
     let out = dir.path().join("out");
     let result = run_node(
         &registry,
@@ -205,6 +218,7 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
             ("TUG_PULL_GZIP", registry.image("gz/app:v1")),
             ("TUG_PULL_LABELLED", registry.image("labelled/app:v1")),
             ("TUG_PULL_TAMPERED", registry.image("tampered/app:v1")),
+            ("TUG_BAD_TARBALL", bad_tarball.display().to_string()),
             ("TUG_UNREACHABLE", format!("127.0.0.1:{}", closed_port())),
         ],
     );
@@ -261,6 +275,15 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         .as_str()
         .unwrap_or_default();
     assert!(message.contains("does not match its digest"), "{errors}");
+    // A compressed layer whose tar is not its diffID is refused before anything is sent,
+    // as by the CLI (push_formats.rs).
+    assert_eq!(errors["badLayer"]["code"], "input", "{errors}");
+    let message = errors["badLayer"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("uncompresses to"), "{errors}");
+    assert!(
+        skopeo::inspect_raw_in(&registry, "node/app:badlayer").is_err(),
+        "nothing was pushed"
+    );
 }
 
 /// Flips a byte of blob `digest` in the registry's storage.

@@ -74,12 +74,12 @@ fn a_crane_tarball_whose_layer_is_not_its_diff_id_is_refused_before_anything_is_
     );
 
     let cut = dir.path().join("cut.tar");
-    rewrite_tar(&good, &cut, |name, bytes| match name == first {
+    crate::common::rewrite_tar(&good, &cut, |name, bytes| match name == first {
         true => bytes[..bytes.len() / 2].to_vec(),
         false => bytes,
     });
     let swapped = dir.path().join("swapped.tar");
-    rewrite_tar(&good, &swapped, |name, bytes| match name {
+    crate::common::rewrite_tar(&good, &swapped, |name, bytes| match name {
         "manifest.json" => {
             let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             m[0]["Layers"].as_array_mut().unwrap().reverse();
@@ -169,29 +169,6 @@ fn a_docker_save_on_standard_input_is_pushed() {
         "{}",
         both.stderr_str()
     );
-}
-
-/// Copies tar `from` to `to`, each file's bytes through `edit(name, bytes)`.
-fn rewrite_tar(
-    from: &std::path::Path,
-    to: &std::path::Path,
-    edit: impl Fn(&str, Vec<u8>) -> Vec<u8>,
-) {
-    use std::io::Read;
-    let mut archive = tar::Archive::new(std::fs::File::open(from).unwrap());
-    let mut out = tar::Builder::new(std::fs::File::create(to).unwrap());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).unwrap();
-        let bytes = edit(&name, bytes);
-        let mut header = entry.header().clone();
-        header.set_size(bytes.len() as u64);
-        header.set_cksum();
-        out.append(&header, bytes.as_slice()).unwrap();
-    }
-    out.finish().unwrap();
 }
 
 #[test]

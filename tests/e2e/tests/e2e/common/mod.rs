@@ -146,3 +146,26 @@ pub fn kill_at_chunk(proxy: &FaultProxy, tug: Tug, nth: usize) {
         proxy.requests()
     );
 }
+
+/// Copies tar `from` to `to`, each file's bytes through `edit(name, bytes)`.
+pub fn rewrite_tar(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    edit: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+) {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(from).unwrap());
+    let mut out = tar::Builder::new(std::fs::File::create(to).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        let bytes = edit(&name, bytes);
+        let mut header = entry.header().clone();
+        header.set_size(bytes.len() as u64);
+        header.set_cksum();
+        out.append(&header, bytes.as_slice()).unwrap();
+    }
+    out.finish().unwrap();
+}
