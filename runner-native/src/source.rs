@@ -99,6 +99,13 @@ impl Source {
     pub fn open(path: &Path) -> Result<Source, CliError> {
         if path == Path::new(STDIN) {
             crate::stdin::take_for(STDIN_IMAGE).map_err(CliError::Usage)?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(CliError::Usage(
+                    "`-` reads the image from standard input, which is a terminal: pipe one \
+                     into it (docker save IMAGE | tug push - TARGET)"
+                        .into(),
+                ));
+            }
             return Source::spooled(path, std::io::stdin().lock(), "standard input");
         }
         let meta = std::fs::metadata(path)
