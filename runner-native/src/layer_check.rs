@@ -18,13 +18,32 @@ use crate::source::Source;
 const BUF: usize = 256 * 1024;
 
 /// Checks every layer of `images` that asks for it; the first failure names the file, the
-/// tar entry and what its bytes are.
+/// tar entry and what its bytes are. One entry listed for two diffIDs is refused at once,
+/// as skopeo does: its tar cannot be both.
 pub fn check_layers(source: &Source, images: &[ResolvedImage]) -> Result<(), CliError> {
     let mut todo: Vec<(&BlobSpec, &ResolvedImage)> = Vec::new();
     for image in images {
         for layer in image.layers.iter().filter(|l| l.diff_id_check.is_some()) {
-            if !todo.iter().any(|(l, _)| l.digest == layer.digest) {
-                todo.push((layer, image));
+            let seen = todo.iter().find(|(l, _)| l.digest == layer.digest);
+            match seen {
+                Some((l, _)) if l.diff_id_check != layer.diff_id_check => {
+                    return Err(CliError::Input(format!(
+                        "{}: {} is listed for two different diffIDs ({} and {})",
+                        source.path.display(),
+                        entry_of(layer),
+                        l.diff_id_check
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        layer
+                            .diff_id_check
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )));
+                }
+                Some(_) => {}
+                None => todo.push((layer, image)),
             }
         }
     }
@@ -65,10 +84,7 @@ fn check_one(source: &Source, layer: &BlobSpec, image: &ResolvedImage) -> Result
     let Some(diff_id) = layer.diff_id_check.clone() else {
         return Ok(());
     };
-    let entry = match &layer.location {
-        BlobLocation::TarRange { entry, .. } => format!("tar entry {entry:?}"),
-        BlobLocation::File { path } => format!("file {path:?}"),
-    };
+    let entry = entry_of(layer);
     let failed =
         |e: LayerTarError| CliError::Input(format!("{}: {entry}: {e}", source.path.display()));
     let name = LayerName {
@@ -76,7 +92,9 @@ fn check_one(source: &Source, layer: &BlobSpec, image: &ResolvedImage) -> Result
         image: image.names.first().cloned(),
     };
     let compression = layer.compression.unwrap_or(Compression::None);
-    let mut check = TarCheck::new(name, diff_id, compression).capped(layer.size);
+    // No cap: nothing is written, and a layer of zeros may inflate 1000-fold (skopeo takes
+    // it); a bomb costs time only, and Ctrl-C stops it.
+    let mut check = TarCheck::new(name, diff_id, compression);
     let file = source
         .blob_file(&layer.location)
         .open(0, layer.size)
@@ -97,4 +115,12 @@ fn check_one(source: &Source, layer: &BlobSpec, image: &ResolvedImage) -> Result
         check.feed(&buf[..n]).map_err(|e| failed(*e))?;
     }
     check.finish().map_err(|e| failed(*e))
+}
+
+/// Where a layer is, for messages: its tar entry or file.
+fn entry_of(layer: &BlobSpec) -> String {
+    match &layer.location {
+        BlobLocation::TarRange { entry, .. } => format!("tar entry {entry:?}"),
+        BlobLocation::File { path } => format!("file {path:?}"),
+    }
 }

@@ -6,6 +6,7 @@ use tug_testkit::fixtures::{
     pull_with_skopeo_and_compare_layers, skopeo_docker_archive, skopeo_oci_archive,
     write_oci_layout,
 };
+use tug_testkit::hashing::sha256_digest;
 use tug_testkit::{skopeo, ImageSpec, Registry};
 
 fn spec(seed: u64) -> ImageSpec {
@@ -106,6 +107,86 @@ fn a_crane_tarball_whose_layer_is_not_its_diff_id_is_refused_before_anything_is_
         assert!(!index.contains("crane"), "nothing is stored: {index}");
     }
     assert!(skopeo::inspect_raw_in(&registry, "crane/bad:v1").is_err());
+}
+
+/// The diffID check of compressed layers: a layer of zeros that inflates a thousandfold is
+/// a layer, not a bomb (nothing is written while it is checked), and one tar entry listed
+/// for two different diffIDs is refused, as skopeo refuses it.
+#[test]
+fn a_highly_compressible_layer_passes_and_one_entry_cannot_have_two_diff_ids() {
+    use std::io::Write;
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    // A tar of one 40 MB file of zeros, gzipped to some 40 KB.
+    let mut layer = tar::Builder::new(Vec::new());
+    let zeros = vec![0u8; 40 << 20];
+    let mut header = tar::Header::new_gnu();
+    header.set_size(zeros.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    layer
+        .append_data(&mut header, "zeros.bin", zeros.as_slice())
+        .unwrap();
+    let plain = layer.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(
+        gz.len() * 200 + (16 << 20) < plain.len(),
+        "past the pull's cap"
+    );
+    let config = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&plain)]}}))
+    .unwrap();
+    let config_name = sha256_digest(&config);
+    let layer_name = format!(
+        "{}.tar.gz",
+        sha256_digest(&gz).trim_start_matches("sha256:")
+    );
+    let manifest = serde_json::to_vec(&serde_json::json!([{"Config": config_name,
+        "RepoTags": ["zeros:1"], "Layers": [layer_name]}]))
+    .unwrap();
+    let tarball = dir.path().join("zeros.tar");
+    let mut out = tar::Builder::new(std::fs::File::create(&tarball).unwrap());
+    for (name, bytes) in [
+        (&config_name, &config),
+        (&layer_name, &gz),
+        (&"manifest.json".to_owned(), &manifest),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        out.append_data(&mut header, name, bytes.as_slice())
+            .unwrap();
+    }
+    out.finish().unwrap();
+    drop(out);
+    push(&registry, &tarball, "zeros/app:v1").assert_success();
+
+    let good = dir.path().join("crane.tar");
+    let spec = ImageSpec::new(23).gzip_layer(30_000).gzip_layer(20_000);
+    let fixture = ggcr_tarball(&good, &spec, "example/crane:v1");
+    let first = format!(
+        "{}.tar.gz",
+        fixture.layers[0].digest.trim_start_matches("sha256:")
+    );
+    let twice = dir.path().join("twice.tar");
+    crate::common::rewrite_tar(&good, &twice, |name, bytes| match name {
+        "manifest.json" => {
+            let mut m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            m[0]["Layers"] = serde_json::json!([first, first]);
+            serde_json::to_vec(&m).unwrap()
+        }
+        _ => bytes,
+    });
+    let out = push(&registry, &twice, "twice/app:v1").assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        out.stderr_str()
+            .contains("is listed for two different diffIDs"),
+        "{}",
+        out.stderr_str()
+    );
 }
 
 /// `docker save app | tug push - TARGET`: a stream (standard input, or a pipe named as a
