@@ -111,6 +111,26 @@ fn a_mirror_without_the_image_gives_way_to_the_source() {
         .any(|e| matches!(e, Event::Planned { source, .. } if source == "source.example:5000")));
 }
 
+/// A mirror that has the manifests but fails on the blobs (retries spent): the copy starts
+/// again from the source, and the target gets the image.
+#[test]
+fn a_mirror_failing_on_blobs_gives_way_to_the_source() {
+    let img = image(&[300, 2500]);
+    let mut models = vec![RegistryModel::default(), RegistryModel::default()];
+    publish(&mut models[0], &img);
+    publish(&mut models[1], &img);
+    for _ in 0..40 {
+        models[0].fault(Fault::on(Method::GET, "/blobs/").status(500));
+    }
+    let mut target = RegistryModel::default();
+    let run = run(&mut models, &mut target, plan(2));
+    run.result.unwrap();
+    assert_copied(&target, &img);
+    assert!(run.events.iter().any(
+        |e| matches!(e, Event::MirrorSkipped { mirror, .. } if mirror == "mirror.example:5000")
+    ));
+}
+
 #[test]
 fn the_sources_failures_are_retried_and_counted() {
     let img = image(&[300, 5000]);

@@ -399,7 +399,7 @@ impl Copy {
                 Phase::Resolving { source, lane, pull } => {
                     self.pump_resolving(source, lane, pull, now)
                 }
-                Phase::Moving(m) => self.pump_moving(m),
+                Phase::Moving(m) => self.pump_moving(m, now),
                 Phase::Finished => false,
             };
             if !progressed {
@@ -449,7 +449,7 @@ impl Copy {
         false
     }
 
-    fn pump_moving(&mut self, mut m: Box<Moving>) -> bool {
+    fn pump_moving(&mut self, mut m: Box<Moving>, now: Instant) -> bool {
         let side = Side::Source(m.source);
         loop {
             let mut moved = false;
@@ -475,8 +475,27 @@ impl Copy {
                     }
                     push::Output::Event(e) => self.event(Event::Push(e)),
                     push::Output::Finished(result) => {
-                        self.finish(result);
-                        // What the fetch has in flight is dropped with the copy's end.
+                        // A mirror that failed while its blobs moved (an error, wrong bytes)
+                        // gives way to the next source as one that fails to resolve does:
+                        // the copy starts again from it, the target's blobs already there
+                        // found by their HEADs.
+                        let source = m.source;
+                        let next = match &result {
+                            Err(e) if source + 1 < self.plan.sources.len() => {
+                                e.gives_way_to_next_source().then(|| e.clone())
+                            }
+                            _ => None,
+                        };
+                        let fell_back = next.is_some();
+                        match next {
+                            Some(e) => {
+                                let error = self.source_error.take().unwrap_or(e);
+                                let mirror = self.plan.sources[source].reference.registry.clone();
+                                self.event(Event::MirrorSkipped { mirror, error });
+                            }
+                            None => self.finish(result),
+                        }
+                        // What the fetch has in flight is dropped with this part's end.
                         let Moving {
                             push,
                             push_lane,
@@ -487,7 +506,10 @@ impl Copy {
                         fetch.cancel();
                         self.ended.push((push_lane, Ended::Push(Box::new(push))));
                         self.ended.push((fetch_lane, Ended::Fetch(Box::new(fetch))));
-                        return false;
+                        if fell_back {
+                            self.resolve(source + 1, now);
+                        }
+                        return fell_back;
                     }
                     // The copy's own drain ends with the earliest of the parts' timers.
                     push::Output::Timeout(_) => {}
