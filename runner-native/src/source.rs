@@ -81,6 +81,28 @@ pub const STDIN: &str = "-";
 /// What standard input is taken for when it is the source ([`crate::stdin::take_for`]).
 pub const STDIN_IMAGE: &str = "the image (-)";
 
+/// Whether `path` is standard input: `-`, or a name of the same file (`/dev/stdin`,
+/// `/dev/fd/0`, `/proc/self/fd/0`).
+pub fn names_stdin(path: &Path) -> bool {
+    if path == Path::new(STDIN) {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let stdin = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| File::from(fd).metadata().ok());
+        if let (Some(stdin), Ok(named)) = (stdin, std::fs::metadata(path)) {
+            return stdin.dev() == named.dev() && stdin.ino() == named.ino();
+        }
+    }
+    false
+}
+
 /// An opened source: what it holds and where its bytes are.
 #[derive(Debug)]
 pub struct Source {
@@ -105,6 +127,14 @@ impl Source {
                      into it (docker save IMAGE | tug push - TARGET)"
                         .into(),
                 ));
+            }
+            // A file given with `<`: read in place, as any file (no copy). Linux only: there
+            // `/dev/stdin` opens the file anew (its own offset); elsewhere it duplicates the
+            // descriptor, whose one offset parallel reads would share.
+            let dev_stdin = Path::new("/dev/stdin");
+            let linux = cfg!(target_os = "linux");
+            if linux && std::fs::metadata(dev_stdin).is_ok_and(|m| m.is_file()) {
+                return Source::open(dev_stdin);
             }
             return Source::spooled(path, std::io::stdin().lock(), "standard input");
         }

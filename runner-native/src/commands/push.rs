@@ -44,7 +44,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         history.dry_run();
     }
     let mut spec = SourceSpec::parse(&args.source);
-    let from_stdin = spec.path == std::path::Path::new(crate::source::STDIN);
+    let from_stdin = crate::source::names_stdin(&spec.path);
     if from_stdin {
         // Before `--password-stdin` could read the image as a password.
         crate::stdin::take_for(crate::source::STDIN_IMAGE).map_err(CliError::Usage)?;

@@ -239,6 +239,29 @@ fn a_docker_save_on_standard_input_is_pushed() {
         loaded.stderr_str()
     );
 
+    // A file given with `<` is read where it is, not copied.
+    let redirected = tug_testkit::Tug::new()
+        .args(["push", "--progress", "none", "-", &target])
+        .command()
+        .stdin(std::fs::File::open(&tar).unwrap())
+        .output()
+        .unwrap();
+    assert!(redirected.status.success(), "{redirected:?}");
+    let said = String::from_utf8_lossy(&redirected.stderr);
+    assert!(!said.contains("is a stream"), "{said}");
+    // Standard input by another name is standard input.
+    tug_testkit::Tug::new()
+        .args([
+            "push",
+            "-u",
+            "someone",
+            "--password-stdin",
+            "/dev/stdin",
+            &target,
+        ])
+        .stdin(bytes.clone())
+        .run()
+        .assert_code(2);
     let both = tug_testkit::Tug::new()
         .args(["push", "-u", "someone", "--password-stdin", "-", &target])
         .stdin(bytes)
