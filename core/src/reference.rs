@@ -107,6 +107,17 @@ impl Reference {
         }
     }
 
+    /// The name an image pulled by this reference goes by (in the store, a `docker save`
+    /// tar): `registry/repository:tag`, or `…@digest` when only a digest was named (no tag
+    /// is made up for it), or `…:latest` when neither was.
+    pub fn image_name(&self) -> String {
+        let mut r = self.with_default_tag();
+        if r.tag.is_some() {
+            r.digest = None;
+        }
+        r.to_string()
+    }
+
     /// This reference with its tag made explicit: [`DEFAULT_TAG`] when it names neither a
     /// tag nor a digest (the manifest a push or pull of it uses).
     pub fn with_default_tag(&self) -> Reference {
@@ -327,6 +338,23 @@ impl fmt::Display for Reference {
 mod tests {
     /// Credentials written into a reference are named as such, never shown, never taken
     /// for a digest; names with tags and digests still parse.
+    /// A pulled image's name: its tag, else its digest (no tag made up), else `latest`.
+    #[test]
+    fn an_image_is_named_by_its_tag_else_its_digest() {
+        let d = Digest::sha256_of(b"x");
+        let named = |r: &str| r.parse::<Reference>().unwrap().image_name();
+        assert_eq!(named("reg.example/app:v1"), "reg.example/app:v1");
+        assert_eq!(
+            named(&format!("reg.example/app@{d}")),
+            format!("reg.example/app@{d}")
+        );
+        assert_eq!(
+            named(&format!("reg.example/app:v1@{d}")),
+            "reg.example/app:v1"
+        );
+        assert_eq!(named("reg.example/app"), "reg.example/app:latest");
+    }
+
     #[test]
     fn credentials_in_a_reference_are_refused_by_name() {
         let err = "bob:hunter22@reg.example:5000/team/app:v1"

@@ -181,10 +181,9 @@ pub fn run(
     let registries: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let creds =
         credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
-    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let full_name = match &args.name {
         Some(name) => name.clone(),
-        None => format!("{}/{}:{tag}", image.registry, image.repository),
+        None => image.image_name(),
     };
     let mut result = Err(tug_core::Error::Cancelled);
     let mut tar = None;
@@ -517,7 +516,7 @@ fn record(
     // The store names what the registry serves; an `oci:` output names what it holds.
     let named = if full_names { &original } else { &root };
     let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
-    let full = format!("{}/{}:{tag}", image.registry, image.repository);
+    let full = image.image_name();
     let ref_name = match name {
         Some(name) => name.to_owned(),
         None if full_names => full.clone(),

@@ -641,6 +641,29 @@ fn an_image_pulled_by_digest_into_an_oci_archive_is_named_latest() {
     .assert_success();
     let named = format!("oci-archive:{}:latest", archive.display());
     assert_eq!(layers(&named).len(), 1);
+    // In the store it goes by its digest (no tag is made up), and is removed by it.
+    pull(&store, &registry, &by_digest, &[]).assert_success();
+    let stored = registry.image(&by_digest);
+    let listed = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["images"])
+        .run()
+        .assert_success();
+    assert!(
+        listed.stdout_str().contains(&stored),
+        "{}",
+        listed.stdout_str()
+    );
+    assert!(
+        !listed.stdout_str().contains("bd/app:latest"),
+        "{}",
+        listed.stdout_str()
+    );
+    Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["rm", &stored])
+        .run()
+        .assert_success();
 }
 
 /// An output that cannot be written fails before any work, naming it: a directory where an
