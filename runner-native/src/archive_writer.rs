@@ -28,6 +28,9 @@ use crate::save_stream::{SaveError, SaveStream};
 pub struct ExportImage {
     /// `repository:tag` for `RepoTags` and the layout's ref name (the tag part).
     pub name: Option<String>,
+    /// The `ref.name` an OCI archive gives it when the user named it (`oci-archive:PATH:NAME`:
+    /// NAME as it is, as skopeo writes it); else one from `name`.
+    pub ref_name: Option<String>,
     /// The manifest or index the image is.
     pub digest: Digest,
     /// Its media type.
@@ -94,8 +97,13 @@ pub fn write_oci_archive(
             manifest::platforms_listed(&absent)
         );
     }
-    let index =
-        pulled_layout::archive_index_json(&image.media_type, &image.digest, image.size, name);
+    let index = pulled_layout::archive_index_json(
+        &image.media_type,
+        &image.digest,
+        image.size,
+        name,
+        image.ref_name.as_deref(),
+    );
     write_tar(out, |tar| {
         append_bytes(tar, OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT)?;
         append_bytes(tar, INDEX_JSON, &index)?;

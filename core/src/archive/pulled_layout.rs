@@ -102,9 +102,14 @@ pub fn given_archive_name(image: Option<&str>, given: &str, oci: bool) -> Result
 
 /// The name an OCI archive of the image `name` (`registry/repository:tag`, as the user
 /// gave it) has in its `index.json`: the tag, or `latest` when there is none (a port's
-/// colon is no tag, a digest no name).
+/// colon is no tag, a digest no name). A name that is no image reference (an OCI
+/// `ref.name` such as `Release_1`, kept as a store name) is its own `ref.name`.
 pub fn archive_ref_name(name: Option<&str>) -> &str {
     let name = name.filter(|n| n.parse::<Digest>().is_err());
+    let own_name = |n: &&str| !n.is_empty() && !n.contains('@') && n.parse::<Reference>().is_err();
+    if let Some(own) = name.filter(own_name) {
+        return own;
+    }
     let name = name.map(|n| n.split_once('@').map_or(n, |(n, _)| n));
     name.and_then(split_tag).map_or("latest", |(_, tag)| tag)
 }
@@ -113,12 +118,14 @@ pub fn archive_ref_name(name: Option<&str>) -> &str {
 /// it): its tag as `ref.name`, and, when `name` names a repository, the whole name as
 /// containerd's `io.containerd.image.name` (as Docker and buildx write it), so loading the
 /// archive again gives the image its name back. An image known only by its digest gets
-/// neither, so it loads again without a name.
+/// neither, so it loads again without a name. `ref_name`, when given (the user wrote
+/// `oci-archive:PATH:NAME`), is the `ref.name` as it is, as skopeo writes and reads it.
 pub fn archive_index_json(
     media_type: &str,
     digest: &Digest,
     size: u64,
     name: Option<&str>,
+    ref_name: Option<&str>,
 ) -> Vec<u8> {
     let unnamed = name.is_some_and(|n| n.parse::<Digest>().is_ok());
     let image_name = name.filter(|n| !unnamed && n.parse::<Reference>().is_ok());
@@ -126,7 +133,11 @@ pub fn archive_index_json(
         media_type,
         digest,
         size,
-        ref_name: if unnamed { "" } else { archive_ref_name(name) },
+        ref_name: match (ref_name, unnamed) {
+            (Some(given), _) => given,
+            (None, true) => "",
+            (None, false) => archive_ref_name(name),
+        },
         image_name,
         created: None,
     };
@@ -310,6 +321,7 @@ mod tests {
             (Some("app:v2@sha256:abcd"), "v2"),
             (Some("r.example:5000/app@sha256:abcd"), "latest"),
             (Some(&format!("sha256:{}", "a".repeat(64))), "latest"),
+            (Some("Release_1"), "Release_1"),
             (None, "latest"),
         ] {
             assert_eq!(archive_ref_name(name), ref_name, "{name:?}");
@@ -341,7 +353,7 @@ mod tests {
         let digest = Digest::sha256_of(b"{}");
         let entry = |name| {
             let index: serde_json::Value =
-                serde_json::from_slice(&archive_index_json(OCI_MANIFEST, &digest, 2, name))
+                serde_json::from_slice(&archive_index_json(OCI_MANIFEST, &digest, 2, name, None))
                     .unwrap();
             index["manifests"][0]["annotations"].clone()
         };

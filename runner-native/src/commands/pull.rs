@@ -138,11 +138,14 @@ pub fn run(
         (Some(out), Some(OutputFormat::Oci)) => out.clone(),
         _ => store_dir(store_flag),
     };
-    // `oci-archive:PATH:NAME`: a bare name is a tag of the image's repository.
+    // `oci-archive:PATH:NAME` (a bare name is a tag of the image's repository) and
+    // `docker-archive:PATH:NAME` (a reference), as for `tug copy` and `tug save`.
     let archive_name = match (&args.name, format) {
-        (Some(name), Some(OutputFormat::OciArchive)) => Some(
-            given_archive_name(Some(&image.to_string()), name, true).map_err(CliError::Usage)?,
-        ),
+        (Some(name), Some(f @ (OutputFormat::OciArchive | OutputFormat::DockerArchive))) => {
+            let oci = f == OutputFormat::OciArchive;
+            let own = image.to_string();
+            Some(given_archive_name(Some(&own), name, oci).map_err(CliError::Usage)?)
+        }
         _ => None,
     };
     if let (Some(out), Some(OutputFormat::DockerArchive | OutputFormat::OciArchive)) =
@@ -181,9 +184,10 @@ pub fn run(
     let registries: Vec<&str> = scopes.iter().map(String::as_str).collect();
     let creds =
         credentials::for_registries(&args.registry.credentials, &image.registry, &registries)?;
-    let full_name = match &args.name {
-        Some(name) => name.clone(),
-        None => image.image_name(),
+    let full_name = match (&archive_name, &args.name) {
+        (Some(named), _) => named.clone(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => image.image_name(),
     };
     let mut result = Err(tug_core::Error::Cancelled);
     let mut tar = None;
@@ -262,13 +266,16 @@ pub fn run(
         )?,
         None => ExportImage {
             name: Some(full_name.clone()),
+            ref_name: None,
             digest: report.root.digest.clone(),
             media_type: report.root.media_type.clone(),
             size: report.root.bytes.len() as u64,
         },
     };
-    if let Some(named) = archive_name {
+    if let (Some(named), Some(OutputFormat::OciArchive)) = (archive_name, format) {
         root.name = Some(named);
+        // The name as given is the `ref.name`, as skopeo writes `oci-archive:PATH:NAME`.
+        root.ref_name = args.name.clone();
     }
     if format == Some(OutputFormat::Oci) {
         if let Some(layout) = &layout {
@@ -542,6 +549,7 @@ fn record(
     let size = root.bytes.len() as u64;
     Ok(ExportImage {
         name: full,
+        ref_name: None,
         digest: root.digest,
         media_type: root.media_type,
         size,

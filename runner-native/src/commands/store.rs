@@ -276,6 +276,8 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
         let oci = format == OutputFormat::OciArchive;
         let name = given_archive_name(Some(&entry.name), given, oci).map_err(CliError::Usage)?;
         image.name = Some(name);
+        // As skopeo writes `oci-archive:PATH:NAME`: NAME is the `ref.name`.
+        image.ref_name = oci.then(|| given.to_owned());
     }
     match format {
         OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
@@ -334,6 +336,7 @@ fn export_image(
     };
     let image = ExportImage {
         name: Some(entry.name.clone()),
+        ref_name: None,
         digest,
         media_type,
         size,

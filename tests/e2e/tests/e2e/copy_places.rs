@@ -144,6 +144,13 @@ fn an_archive_written_from_a_file_takes_the_name_given_after_its_path() {
     let dst = format!("oci-archive:{}:v3", oci.display());
     copy(&env, &format!("docker-archive:{}", tar.display()), &dst).assert_success();
     skopeo_reads_all_of(&env, &dst);
+    // A whole reference as the name: the `ref.name` as written, as skopeo reads it.
+    let dst = format!(
+        "oci-archive:{}:reg.example/a/b:2",
+        env.path("full.oci.tar").display()
+    );
+    copy(&env, &format!("docker-archive:{}", tar.display()), &dst).assert_success();
+    skopeo_reads_all_of(&env, &dst);
     let digest = format!("sha256:{}", "0".repeat(64));
     let by_digest = format!(
         "docker-archive:{}:app@{digest}",

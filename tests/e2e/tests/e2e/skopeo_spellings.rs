@@ -132,6 +132,14 @@ fn a_ref_name_that_is_no_reference_stays_a_name() {
         skopeo::NO_ARGS,
     )
     .expect("skopeo reads it");
+    // An OCI archive keeps it as its `ref.name`: skopeo finds the image by it.
+    let oci = env.path("odd.oci.tar");
+    run(&env, &["save", "Release_1", "-o", oci.to_str().unwrap()]).assert_success();
+    skopeo::inspect_raw(
+        &format!("oci-archive:{}:Release_1", oci.display()),
+        skopeo::NO_ARGS,
+    )
+    .expect("skopeo finds Release_1");
 
     // The same image loaded again without a name (skopeo's dir: has none): it is kept
     // under its digest, and `tug rm` of that name removes it though another name shares it.
