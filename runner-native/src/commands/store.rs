@@ -251,8 +251,25 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn save(args: SaveArgs) -> Result<(), CliError> {
-    save_named(args, None)
+pub fn save(mut args: SaveArgs) -> Result<(), CliError> {
+    // `-o docker-archive:PATH[:NAME]`, as `tug pull -o` takes skopeo's spelling.
+    let spelled = args
+        .output
+        .to_str()
+        .and_then(crate::commands::pull::transport_output);
+    let Some(place) = spelled else {
+        return save_named(args, None);
+    };
+    let place = place?;
+    if args.format.is_some_and(|f| f != place.format) {
+        return Err(CliError::Usage(format!(
+            "-o {}: --format says otherwise",
+            args.output.display()
+        )));
+    }
+    args.output = place.path;
+    args.format = Some(place.format);
+    save_named(args, place.name.as_deref())
 }
 
 /// `tug save`, the image named `given` in the archive instead of its own name, if given

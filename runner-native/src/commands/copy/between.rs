@@ -180,6 +180,8 @@ pub fn run(
             let format = archive_format(*kind, &src)?;
             // `docker-archive:PATH:NAME` names the image in the archive, as skopeo's does.
             let spec = SourceSpec::parse(&dst.to_string());
+            // Before a file is loaded into the temporary store.
+            crate::archive_writer::check_output(&spec.path).map_err(CliError::Input)?;
             let save = |image: String, store: Option<PathBuf>| {
                 let args = SaveArgs {
                     image,

@@ -169,6 +169,39 @@ fn a_ref_name_that_is_no_reference_stays_a_name() {
     assert!(listed.contains("Release_1"), "{listed}");
 }
 
+/// `tug save -o docker-archive:PATH:NAME` as `tug pull -o` takes it; a copy from a file to
+/// an archive that cannot be written fails before the file is read.
+#[test]
+fn save_takes_a_transport_on_its_output() {
+    let env = Env::new();
+    let layout = env.path("layout");
+    write_oci_layout(&layout, &ImageSpec::new(86).layer(3000), "v1");
+    run(&env, &["load", &format!("oci:{}:v1", layout.display())]).assert_success();
+    let listed = run(&env, &["images", "--json"]).assert_success();
+    let images: serde_json::Value = serde_json::from_str(&listed.stdout_str()).unwrap();
+    let name = images[0]["name"].as_str().unwrap().to_owned();
+    let tar = env.path("saved.tar");
+    let spelled = format!("docker-archive:{}:foo/bar:7", tar.display());
+    run(&env, &["save", &name, "-o", &spelled]).assert_success();
+    skopeo::inspect_raw(&spelled, skopeo::NO_ARGS).expect("skopeo finds foo/bar:7");
+    let taken = env.path("taken.tar");
+    fs::create_dir(&taken).unwrap();
+    let out = run(
+        &env,
+        &[
+            "copy",
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker-archive:{}", taken.display()),
+        ],
+    )
+    .assert_code(INVALID_INPUT);
+    let err = out.stderr_str();
+    assert!(
+        err.contains("is a directory") && !err.contains("Loaded"),
+        "{err}"
+    );
+}
+
 /// `-q` leaves standard error empty on a copy between files too (run by load and save).
 #[test]
 fn a_quiet_copy_between_files_says_nothing() {
