@@ -104,11 +104,15 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// `text` decoded of the escapes a secret may come back in: percent escapes (`%2F`, any
-/// subset of characters encoded, either case) and JSON's backslash escapes (`\/`, `\"`,
-/// `\\`, `\uXXXX`); with, for each decoded byte, the range of `text` it came from.
-fn decoded(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let bytes = text.as_bytes();
+/// How many times text is decoded in search of a secret (a password percent-encoded into a
+/// URL that is itself percent-encoded into another is decoded twice).
+const DECODINGS: usize = 3;
+
+/// `bytes` (each from the range of the original text `from` gives) decoded once of the
+/// escapes a secret may come back in: percent escapes (`%2F`, any subset of characters
+/// encoded, either case) and JSON's backslash escapes (`\/`, `\"`, `\\`, `\uXXXX`); with,
+/// for each decoded byte, the range of the original text it came from.
+fn decoded(bytes: &[u8], from: &[(usize, usize)]) -> (Vec<u8>, Vec<(usize, usize)>) {
     let (mut out, mut spans) = (Vec::with_capacity(bytes.len()), Vec::new());
     let hex = |b: &[u8]| {
         std::str::from_utf8(b)
@@ -134,9 +138,10 @@ fn decoded(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
             [b, ..] => (vec![*b], 1),
             [] => break,
         };
+        let span = (from[i].0, from[i + len - 1].1);
         for b in decoded {
             out.push(b);
-            spans.push((i, i + len));
+            spans.push(span);
         }
         i += len;
     }
@@ -198,20 +203,30 @@ impl Secrets {
         if !out.contains(['%', '\\']) {
             return out;
         }
-        let (plain, spans) = decoded(&out);
         let mut cut: Vec<(usize, usize)> = Vec::new();
-        for secret in &self.plain {
-            let s = secret.as_bytes();
-            let mut i = 0;
-            while i + s.len() <= plain.len() {
-                let (start, end) = (spans[i].0, spans[i + s.len() - 1].1);
-                // Whole characters only (a decoded match always is; never panic on text).
-                let whole = out.is_char_boundary(start) && out.is_char_boundary(end);
-                if &plain[i..i + s.len()] == s && whole {
-                    cut.push((start, end));
-                    i += s.len();
-                } else {
-                    i += 1;
+        let (mut plain, mut spans) = (
+            out.as_bytes().to_vec(),
+            (0..out.len()).map(|i| (i, i + 1)).collect::<Vec<_>>(),
+        );
+        for _ in 0..DECODINGS {
+            let (next, next_spans) = decoded(&plain, &spans);
+            if next == plain {
+                break;
+            }
+            (plain, spans) = (next, next_spans);
+            for secret in &self.plain {
+                let s = secret.as_bytes();
+                let mut i = 0;
+                while i + s.len() <= plain.len() {
+                    let (start, end) = (spans[i].0, spans[i + s.len() - 1].1);
+                    // Whole characters only (a decoded match always is; never panic).
+                    let whole = out.is_char_boundary(start) && out.is_char_boundary(end);
+                    if &plain[i..i + s.len()] == s && whole {
+                        cut.push((start, end));
+                        i += s.len();
+                    } else {
+                        i += 1;
+                    }
                 }
             }
         }
@@ -400,6 +415,7 @@ mod tests {
             "S%C3%A9cr3t%20%C3%A9/%C3%BC",
             r#"{"detail": "S\u00e9cr3t \u00e9\/\u00fc"}"#,
             "Sécr3t%20é%2Fü",
+            "twice: p%2540ss%253Aw/rd%252B%2525S3cr3t%253D%2526",
         ] {
             let shown = secrets.redact(echoed);
             assert!(
