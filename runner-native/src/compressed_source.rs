@@ -37,15 +37,18 @@ pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::Tem
 /// load` reads it; returns the file and the compression found. `shown` names the stream in
 /// errors.
 pub fn spool_stream(
-    input: impl Read,
+    input: impl Read + Send + 'static,
     shown: &str,
 ) -> Result<(tempfile::TempPath, Option<Compression>), CliError> {
-    let mut input = BufReader::with_capacity(1 << 20, input);
+    let mut input = BufReader::with_capacity(1 << 20, Watched::new(input));
     let mut head = Vec::with_capacity(SNIFF_LEN);
     (&mut input)
         .take(SNIFF_LEN as u64)
         .read_to_end(&mut head)
-        .map_err(|e| CliError::Input(format!("{shown}: cannot read: {e}")))?;
+        .map_err(|e| match crate::interrupt::requested() {
+            true => CliError::Core(tug_core::Error::Cancelled),
+            false => CliError::Input(format!("{shown}: cannot read: {e}")),
+        })?;
     let compression = sniff(&head);
     let input = io::Cursor::new(head).chain(input);
     let temp = spool(input, compression, shown)?;
@@ -78,6 +81,7 @@ fn spool(
                 std::env::temp_dir().display()
             ))
         })?;
+    let _removed = crate::interrupt::RemovedOnExit::new(temp.path());
     let written = copy_unless_interrupted(&mut reader, &mut BufWriter::new(temp.as_file()));
     match written {
         Ok(()) => Ok(temp.into_temp_path()),
@@ -87,6 +91,62 @@ fn spool(
             "cannot write {shown} into {}: {e}",
             temp.path().display()
         ))),
+    }
+}
+
+/// A stream read on a thread of its own, so that a stop asked for is seen while it waits
+/// for bytes (a pipe whose writer is slow or stuck): then its read fails.
+struct Watched {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Watched {
+    fn new(mut input: impl Read + Send + 'static) -> Watched {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; 256 * 1024];
+            let got = match input.read(&mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    Ok(buf)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let last = !matches!(&got, Ok(b) if !b.is_empty());
+            if tx.send(got).is_err() || last {
+                return;
+            }
+        });
+        Watched {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Watched {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use std::sync::mpsc::RecvTimeoutError;
+        while self.at == self.chunk.len() {
+            match self.rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(Ok(chunk)) if chunk.is_empty() => return Ok(0),
+                Ok(Ok(chunk)) => (self.chunk, self.at) = (chunk, 0),
+                Ok(Err(e)) => return Err(e),
+                Err(RecvTimeoutError::Disconnected) => return Ok(0),
+                Err(RecvTimeoutError::Timeout) if crate::interrupt::requested() => {
+                    return Err(io::Error::other("a stop was asked for"))
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -107,6 +167,7 @@ fn copy_unless_interrupted(reader: &mut dyn Read, out: &mut impl Write) -> Resul
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if crate::interrupt::requested() => return Err(Stop::Interrupted),
             Err(e) => return Err(Stop::Read(e)),
         };
         out.write_all(&buf[..n]).map_err(Stop::Write)?;

@@ -3,8 +3,9 @@
 //! sessions kept for the next run, and tug exits with 128 + the signal's number, as the shell
 //! reports a process that signal ended); the second exits at once.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use async_channel::{Receiver, Sender};
 
@@ -12,6 +13,8 @@ use crate::output::errln;
 
 static CHANNEL: OnceLock<(Sender<()>, Receiver<()>)> = OnceLock::new();
 static COUNT: AtomicU32 = AtomicU32::new(0);
+/// Temporary files removed even when a second signal exits at once.
+static TEMPORARY: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// The number of the first signal that asked to stop (0: none yet).
 static FIRST: AtomicI32 = AtomicI32::new(0);
 
@@ -89,6 +92,9 @@ fn watch_termination() {
 fn stop(signal: Stop) {
     if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 {
         errln!("\ntug: {} again, exiting now", signal.said());
+        for path in TEMPORARY.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = std::fs::remove_file(path);
+        }
         std::process::exit(exit_code());
     }
     FIRST.store(signal.number(), Ordering::SeqCst);
@@ -105,6 +111,25 @@ fn stop(signal: Stop) {
 pub fn exit_code() -> i32 {
     let signal = Stop::from_number(FIRST.load(Ordering::SeqCst)).unwrap_or(Stop::Int);
     128 + signal.number()
+}
+
+/// Removes `path` if a second signal exits at once while this lives (a temporary file a
+/// drop would otherwise have removed).
+pub struct RemovedOnExit(PathBuf);
+
+impl RemovedOnExit {
+    pub fn new(path: &Path) -> RemovedOnExit {
+        let mut temporary = TEMPORARY.lock().unwrap_or_else(|e| e.into_inner());
+        temporary.push(path.to_owned());
+        RemovedOnExit(path.to_owned())
+    }
+}
+
+impl Drop for RemovedOnExit {
+    fn drop(&mut self) {
+        let mut temporary = TEMPORARY.lock().unwrap_or_else(|e| e.into_inner());
+        temporary.retain(|p| p != &self.0);
+    }
 }
 
 /// Whether a stop was asked for (for work done outside the driving loop).

@@ -136,7 +136,7 @@ impl Source {
             if linux && std::fs::metadata(dev_stdin).is_ok_and(|m| m.is_file()) {
                 return Source::open(dev_stdin);
             }
-            return Source::spooled(path, std::io::stdin().lock(), "standard input");
+            return Source::spooled(path, std::io::stdin(), "standard input");
         }
         let meta = std::fs::metadata(path)
             .map_err(|e| CliError::Input(format!("cannot open {}: {e}", path.display())))?;
@@ -184,7 +184,11 @@ impl Source {
 
     /// A stream as a source (`shown` in messages): copied whole, decompressed, into a
     /// temporary file first ([`compressed_source::spool_stream`]).
-    fn spooled(path: &Path, stream: impl Read, shown: &str) -> Result<Source, CliError> {
+    fn spooled(
+        path: &Path,
+        stream: impl Read + Send + 'static,
+        shown: &str,
+    ) -> Result<Source, CliError> {
         noteln!(
             "{shown} is a stream: copying it into a temporary file in {} (tug reads images at \
              offsets)",

@@ -265,3 +265,48 @@ fn a_second_ctrl_c_exits_at_once() {
     let (status, _) = wait_at_most(child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{seen}");
 }
+
+/// A stream whose writer stalls (`(cat image.tar; sleep 600) | tug push - …`): Ctrl-C stops
+/// tug while it waits for bytes, with 130, and its temporary copy goes.
+#[test]
+fn ctrl_c_stops_reading_a_stalled_stream_and_removes_its_copy() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = Tug::new()
+        .args(["push", "-", "127.0.0.1:1/never/app:1"])
+        .env("TMPDIR", &tmp)
+        .command()
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A few bytes, and the pipe held open: tug is reading it when the signal comes.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[0u8; 1024]).unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("is a stream"), "{line}");
+    signal(&child, "-INT");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::park_timeout(Duration::from_secs(20));
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    });
+    let status = child.wait().unwrap();
+    watchdog.thread().unpark();
+    watchdog.join().unwrap();
+    drop(stdin);
+    assert_eq!(
+        status.code(),
+        Some(CANCELLED),
+        "stopped on the first Ctrl-C"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "the temporary copy is gone: {left:?}");
+}
