@@ -218,7 +218,7 @@ impl Transport {
                 // A failure on the way through a proxy says so, naming it (no password).
                 if let Some(proxy) = self.proxies.for_url(req.url.as_str()) {
                     message = format!("{message} (through proxy {})", super::proxy::shown(proxy));
-                    if kind == TransportErrorKind::ProxyAuth {
+                    if kind == TransportErrorKind::ProxyAuth && !proxy.contains('@') {
                         message.push_str(
                             "; put the proxy's user name and password in its URL (in \
                              HTTPS_PROXY or HTTP_PROXY, before the host and an @)",

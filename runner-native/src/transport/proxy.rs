@@ -241,7 +241,7 @@ fn proxy_url(value: &str) -> Result<String, String> {
     let host_and_port = authority.as_str().rsplit('@').next().unwrap_or("");
     let names_port = !host_and_port.ends_with(']') && host_and_port.contains(':');
     if names_port && authority.port_u16().is_none() {
-        return Err(format!("{shown}: the port is not a number"));
+        return Err(format!("{shown}: the port is not a number from 1 to 65535"));
     }
     Ok(url)
 }
