@@ -150,7 +150,7 @@ impl Source {
                     if c.decompresses_whole() =>
                 {
                     noteln!(
-                        "{} is a {c}-compressed tar: decompressing it into a temporary file in {}",
+                        "{} is a tar compressed with {c}: decompressing it into a temporary file in {}",
                         path.display(),
                         std::env::temp_dir().display()
                     );

@@ -20,7 +20,7 @@ pub enum ArchiveError {
     /// The file is a compressed tar (`docker save | gzip`): a runner that can decompress it
     /// whole (see [`Compression::decompresses_whole`]) resolves the decompressed tar instead.
     #[error(
-        "the file is a {compression}-compressed tar; decompress it first ({}) or pass the \
+        "the file is a tar compressed with {compression}; decompress it first ({}) or pass the \
          uncompressed tar",
         compression.decompress_hint()
     )]

@@ -659,7 +659,7 @@ mod tests {
         let mut gz = vec![0x1f, 0x8b, 8, 0];
         gz.resize(1024, 7);
         let err = index_bytes(&gz).unwrap_err();
-        assert!(err.to_string().contains("gzip-compressed"), "{err}");
+        assert!(err.to_string().contains("compressed with gzip"), "{err}");
         assert_eq!(
             err,
             ArchiveError::CompressedTar {
