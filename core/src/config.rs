@@ -34,6 +34,22 @@ pub struct RegistryConfig {
     pub reached: Option<Reached>,
 }
 
+/// The longest a mirror may stay silent before it gives way to the registry behind it.
+pub const MIRROR_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl RegistryConfig {
+    /// This config for a mirror: one attempt per request and at most
+    /// [`MIRROR_STALL_TIMEOUT`] of silence, since the registry behind it is the fallback (a
+    /// hanging mirror would otherwise hold a pull for the whole retry budget).
+    pub fn for_mirror(mut self) -> RegistryConfig {
+        self.retry.max_attempts = 1;
+        if self.stall_timeout.is_zero() || self.stall_timeout > MIRROR_STALL_TIMEOUT {
+            self.stall_timeout = MIRROR_STALL_TIMEOUT;
+        }
+        self
+    }
+}
+
 impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
@@ -83,4 +99,29 @@ pub struct Reached {
     /// It asked for Basic credentials, and the check passed with them: they are sent from
     /// the first request on (to that host only, as after a challenge).
     pub basic: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// A mirror is tried once, and silent for at most ten seconds: then the registry.
+    #[test]
+    fn a_mirror_gets_one_attempt_and_a_short_stall() {
+        let mirror = RegistryConfig::default().for_mirror();
+        assert_eq!(mirror.retry.max_attempts, 1);
+        assert_eq!(mirror.stall_timeout, MIRROR_STALL_TIMEOUT);
+        let quick = RegistryConfig {
+            stall_timeout: Duration::from_secs(3),
+            ..RegistryConfig::default()
+        };
+        assert_eq!(quick.for_mirror().stall_timeout, Duration::from_secs(3));
+        let unlimited = RegistryConfig {
+            stall_timeout: Duration::ZERO,
+            ..RegistryConfig::default()
+        };
+        assert_eq!(unlimited.for_mirror().stall_timeout, MIRROR_STALL_TIMEOUT);
+    }
 }

@@ -204,7 +204,7 @@ pub fn run(
         result = pull_from(
             &args,
             &settings,
-            (from, creds[i].clone()),
+            (from, creds[i].clone(), i + 1 < sources.len()),
             platform.clone(),
             (origin, &mut sink),
             (history, &mut display),
@@ -375,7 +375,7 @@ impl Sink<'_> {
 fn pull_from(
     args: &PullArgs,
     settings: &Settings,
-    (from, credentials): (&Reference, Option<tug_core::Credentials>),
+    (from, credentials, mirror): (&Reference, Option<tug_core::Credentials>, bool),
     platform: Platform,
     (origin, sink): (Clock, &mut Sink<'_>),
     (history, display): (&mut Recorder, &mut Display),
@@ -384,6 +384,10 @@ fn pull_from(
     let io_err =
         |root: &Path, e: std::io::Error| CliError::Input(format!("{}: {e}", root.display()));
     let (tls, registry) = settings.connection(from, &args.registry, credentials);
+    let registry = match mirror {
+        true => registry.for_mirror(),
+        false => registry,
+    };
     let have = match sink.store.as_deref() {
         Some(store) => store.blobs().map_err(|e| io_err(store.root(), e))?,
         None => Vec::new(),

@@ -58,8 +58,13 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // Each side has its own TLS settings (a registry's config table), so its own transport.
     let mut transports = Vec::new();
     let mut copy_sources = Vec::new();
-    for (reference, credentials) in sources.iter().zip(creds) {
+    for (i, (reference, credentials)) in sources.iter().zip(creds).enumerate() {
         let (tls, config) = settings.connection(reference, &args.registry, credentials);
+        // A mirror gives way to the source rather than retrying.
+        let config = match i + 1 < sources.len() {
+            true => config.for_mirror(),
+            false => config,
+        };
         transports.push(Transport::new(&tls, NoBodies).map_err(input)?);
         copy_sources.push(CopySource {
             reference: reference.clone(),
