@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant as Clock;
 
-use tug_core::archive::{BlobSpec, ManifestBytes, ResolvedImage, Selection};
+use tug_core::archive::{ArchiveError, BlobSpec, ManifestBytes, ResolvedImage, Selection};
 use tug_core::push::{
     Event, Output, PlanBlob, PlanManifest, Push, PushConfig, PushPlan, PushReport, ResumableUpload,
 };
@@ -88,9 +88,11 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let selection = source
         .contents
         .select_for_push(wanted)
-        .map_err(|e| match from_store {
-            true => neither(&e),
-            false => CliError::Input(format!("{}: {e}", source.path.display())),
+        .map_err(|e| match (from_store, &e) {
+            // Not in the store either: say both. Found, but several: say which.
+            (true, ArchiveError::ImageNotFound { .. }) => neither(&e),
+            (true, _) => CliError::Input(format!("the store {}: {e}", source.path.display())),
+            (false, _) => CliError::Input(format!("{}: {e}", source.path.display())),
         })?;
     let selection = match &args.platform {
         Some(p) => {
