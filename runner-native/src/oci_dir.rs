@@ -34,8 +34,17 @@ fn unreadable_index(path: &Path, e: serde_json::Error) -> io::Error {
     )
 }
 
+/// What a temporary file in `blobs/<alg>/` starts with (removed when its writer ends; one a
+/// killed process left is removed by `tug prune`).
+pub const TEMP_PREFIX: &str = ".tmp-";
+
 /// The lock taken around `index.json` changes.
 const LOCK_FILE: &str = ".tug.lock";
+
+/// The lock of the store's users: held shared by a process that writes blobs into the store
+/// and names them only at its end (a pull, a load), exclusively by `tug prune`, which so
+/// never deletes a blob such a process relies on.
+const USERS_FILE: &str = ".tug-users.lock";
 
 /// An OCI image layout directory.
 pub struct OciDir {
@@ -269,7 +278,7 @@ impl OciDir {
             });
         }
         let (file, path) =
-            safe_fs::create_temp(&dir, &format!(".tmp-{}", d.hex()), Access::Shared)?;
+            safe_fs::create_temp(&dir, &format!("{TEMP_PREFIX}{}", d.hex()), Access::Shared)?;
         Ok(TempBlob {
             path,
             file,
@@ -379,6 +388,25 @@ impl OciDir {
         }
     }
 
+    /// Marks this process as one of the store's users until the file returned is dropped
+    /// (waits while a prune runs).
+    pub fn in_use(&self) -> io::Result<File> {
+        let lock = safe_fs::open_lock(&self.root.join(USERS_FILE), Access::Shared)?;
+        lock.lock_shared()?;
+        Ok(lock)
+    }
+
+    /// The store to this process alone (for `tug prune`), or `None` while another process
+    /// uses it ([`OciDir::in_use`]).
+    pub fn alone(&self) -> io::Result<Option<File>> {
+        let lock = safe_fs::open_lock(&self.root.join(USERS_FILE), Access::Shared)?;
+        match lock.try_lock() {
+            Ok(()) => Ok(Some(lock)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// Removes the lock file (under the lock), for an output layout that should hold only
     /// the image: a process waiting for the lock moves on to a new file.
     pub fn remove_lock_file(&self) -> io::Result<()> {
@@ -405,7 +433,7 @@ impl Drop for OciDir {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let (mut f, tmp) = safe_fs::create_temp(dir, &format!(".tmp-{name}"), Access::Shared)?;
+    let (mut f, tmp) = safe_fs::create_temp(dir, &format!("{TEMP_PREFIX}{name}"), Access::Shared)?;
     let written = f.write_all(bytes).and_then(|()| f.sync_all());
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);

@@ -170,6 +170,12 @@ pub fn run(
     } else {
         None
     };
+    // The store in use until the image is named: `tug prune` waits its turn (an output
+    // layout is the user's, and gets no lock file).
+    let _in_use = match &layout {
+        Some(store) if format != Some(OutputFormat::Oci) => Some(store.in_use().map_err(io_err)?),
+        _ => None,
+    };
     let mut display = Display::new(settings.progress.value, Vec::new());
     let mode = display.mode();
     if display.is_human() {

@@ -85,15 +85,16 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         other => other?,
     };
     let wanted = args.image.as_deref().or(spec.image.as_deref());
-    let selection = source
-        .contents
-        .select_for_push(wanted)
-        .map_err(|e| match (from_store, &e) {
-            // Not in the store either: say both. Found, but several: say which.
-            (true, ArchiveError::ImageNotFound { .. }) => neither(&e),
-            (true, _) => CliError::Input(format!("the store {}: {e}", source.path.display())),
-            (false, _) => CliError::Input(format!("{}: {e}", source.path.display())),
-        })?;
+    let selection =
+        source
+            .contents
+            .select_for_push(wanted)
+            .map_err(|e| match (from_store, &e) {
+                // Not in the store either: say both. Found, but several: say which.
+                (true, ArchiveError::ImageNotFound { .. }) => neither(&e),
+                (true, _) => CliError::Input(format!("the store {}: {e}", source.path.display())),
+                (false, _) => CliError::Input(format!("{}: {e}", source.path.display())),
+            })?;
     let selection = match &args.platform {
         Some(p) => {
             let platform = p

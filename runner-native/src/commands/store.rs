@@ -169,6 +169,21 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
 
 pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
+    // No pull or load may be running: what they wrote is named only at their end.
+    let Some(_alone) = layout.alone().map_err(io)? else {
+        errln!(
+            "Removed nothing: a pull or load is writing into the store {} now, and what it \
+             wrote is named only when it ends; run tug prune then",
+            layout.root().display()
+        );
+        if args.json {
+            outln!(
+                "{}",
+                serde_json::json!({"blobs_removed": 0, "bytes_freed": 0, "store_in_use": true})
+            );
+        }
+        return Ok(());
+    };
     let mut keep: HashSet<Digest> = HashSet::new();
     let mut unknown = Vec::new();
     for e in entries(&layout)? {
@@ -199,9 +214,19 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     for entry in std::fs::read_dir(&dir).map_err(io)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let unfinished = name.starts_with(crate::oci_dir::PARTIAL_PREFIX);
+        if name.starts_with(crate::oci_dir::TEMP_PREFIX) {
+            // A temporary file of a process gone (none is running: the store is ours).
+            if let Ok(meta) = entry.metadata() {
+                if std::fs::remove_file(entry.path()).is_ok() {
+                    count += 1;
+                    freed += meta.len();
+                }
+            }
+            continue;
+        }
         if !unfinished {
             let Ok(digest) = format!("sha256:{name}").parse::<Digest>() else {
-                continue; // temporary files of running pulls
+                continue; // not a blob
             };
             if keep.contains(&digest) {
                 continue;
@@ -375,6 +400,8 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
         None => source.contents.entries(),
     };
     let mut layout = open(args.store.as_deref())?;
+    // In use until every image is named: `tug prune` waits its turn.
+    let _in_use = layout.in_use().map_err(io)?;
     for selection in selections {
         let (images, root) = match selection {
             Selection::Image(img) => (std::slice::from_ref(img), &img.manifest),

@@ -299,7 +299,8 @@ fn a_proxy_wanting_credentials_or_with_a_bad_port_is_named() {
         .run();
     assert!(!out.success());
     assert!(
-        out.stderr_str().contains("the port is not a number from 1 to 65535"),
+        out.stderr_str()
+            .contains("the port is not a number from 1 to 65535"),
         "{}",
         out.stderr_str()
     );

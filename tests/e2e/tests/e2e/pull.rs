@@ -823,3 +823,75 @@ fn an_unnamed_image_is_loaded_under_its_digest_and_saved_without_a_tag() {
         1
     );
 }
+
+/// `tug prune` while a pull runs into the store removes nothing (what the pull wrote is
+/// named only at its end), even with `--all`; once the pull is gone, it prunes.
+#[test]
+fn prune_waits_for_a_pull_running_into_the_store() {
+    use std::io::BufRead;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let image = write_oci_layout(&layout, &ImageSpec::new(33).layer(50_000), "v1");
+    let mini = Arc::new(tug_testkit::MiniRegistry::from_layout("slow/app", &layout));
+    let layer = image.layers[0].digest.clone();
+    let registry = tug_testkit::HostileServer::start(move |r| {
+        if r.path().ends_with(&layer) && r.method == "GET" {
+            // The layer comes one byte a second: the pull is running while prune runs.
+            return tug_testkit::Reply::Trickle {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+                byte: 0,
+                every: std::time::Duration::from_secs(1),
+                len: Some(50_000),
+            };
+        }
+        mini.answer(r)
+    });
+    let store = dir.path().join("store");
+    let mut puller = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["pull", "--plain-http", "--progress", "plain"])
+        .arg(format!("{}/slow/app:v1", registry.host()))
+        .command()
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pull says it runs once it has the manifest.
+    let mut stderr = std::io::BufReader::new(puller.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Pulling") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the pull ended early"
+        );
+    }
+    for extra in [&[][..], &["--all"][..]] {
+        let out = Tug::new()
+            .env("TUG_STORE", &store)
+            .arg("prune")
+            .args(extra)
+            .run()
+            .assert_success();
+        assert!(
+            out.stderr_str().contains("Removed nothing: a pull or load"),
+            "{out}"
+        );
+    }
+    puller.kill().unwrap();
+    puller.wait().unwrap();
+    // What a killed process left: a temporary file, gone with the next prune.
+    let left = store
+        .join("blobs/sha256")
+        .join(format!(".tmp-{}-1-0", "ab".repeat(32)));
+    fs::write(&left, b"half a blob").unwrap();
+    let out = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["prune", "--all"])
+        .run()
+        .assert_success();
+    assert!(out.stderr_str().contains("Removed"), "{out}");
+    assert!(!out.stderr_str().contains("Removed nothing"), "{out}");
+    assert!(!left.exists(), "the temporary file is gone");
+}
