@@ -103,7 +103,8 @@ fn stop(signal: Stop) {
         _ => "a second signal exits at once",
     };
     errln!("\ntug: {}, stopping ({again})", signal.said());
-    let _ = channel().0.try_send(());
+    // Closed, not sent to: every operation waiting on it stops (a sync runs several).
+    channel().0.close();
 }
 
 /// The exit code of a stop: 128 + the number of the signal that asked for it (130 for
@@ -137,7 +138,7 @@ pub fn requested() -> bool {
     COUNT.load(Ordering::SeqCst) > 0
 }
 
-/// Resolves when a stop was asked for.
+/// Resolves when a stop was asked for, in every task waiting for it.
 pub async fn interrupted() {
     let _ = channel().1.recv().await;
 }

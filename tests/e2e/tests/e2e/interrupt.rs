@@ -310,3 +310,70 @@ fn ctrl_c_stops_reading_a_stalled_stream_and_removes_its_copy() {
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "the temporary copy is gone: {left:?}");
 }
+
+/// A sync copying several images at once: Ctrl-C stops every copy in flight, not only one
+/// (each image would otherwise run to its end first).
+#[test]
+fn ctrl_c_stops_every_image_a_sync_is_copying() {
+    use std::sync::{mpsc, Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let mut minis = Vec::new();
+    let mut layers = Vec::new();
+    for (i, repo) in ["slow/one", "slow/two"].into_iter().enumerate() {
+        let layout = dir.path().join(repo.replace('/', "-"));
+        let image = write_oci_layout(&layout, &ImageSpec::new(40 + i as u64).layer(30_000), "v1");
+        layers.push(image.layers[0].digest.clone());
+        minis.push((repo, tug_testkit::MiniRegistry::from_layout(repo, &layout)));
+    }
+    let (started, layer_asked) = mpsc::channel::<()>();
+    let started = Mutex::new(started);
+    let minis = Arc::new(minis);
+    let source = tug_testkit::HostileServer::start(move |r| {
+        if r.method == "GET" && layers.iter().any(|l| r.path().ends_with(l.as_str())) {
+            let _ = started.lock().unwrap().send(());
+            // One byte a second: the copy is in flight until it is stopped.
+            return tug_testkit::Reply::Trickle {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+                byte: 0,
+                every: Duration::from_secs(1),
+                len: Some(30_000),
+            };
+        }
+        let (_, mini) = minis
+            .iter()
+            .find(|(repo, _)| r.path().contains(&format!("/v2/{repo}/")))
+            .unwrap_or(&minis[0]);
+        mini.answer(r)
+    });
+    let target = Registry::plain();
+    let mut child = Tug::new()
+        .args(["sync", "--plain-http", "--jobs", "8", "--progress", "none"])
+        .arg(format!("{}/slow/one:v1", source.host()))
+        .arg(format!("{}/slow/two:v1", source.host()))
+        .arg(target.host())
+        .command()
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Both images are being copied.
+    layer_asked.recv().unwrap();
+    layer_asked.recv().unwrap();
+    signal(&child, "-INT");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::park_timeout(Duration::from_secs(30));
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    });
+    let status = child.wait().unwrap();
+    watchdog.thread().unpark();
+    watchdog.join().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(CANCELLED),
+        "every copy stopped on the first Ctrl-C"
+    );
+}
