@@ -675,17 +675,9 @@ fn a_lost_upload_session_starts_over() {
     );
 }
 
-#[test]
-fn an_upload_left_open_by_an_earlier_run_is_resumed() {
-    let mut model = RegistryModel::default();
-    let img = image(&[300, 5000]);
-    // The first run dies on the layer's third chunk, with no retries left.
-    model.fault(
-        Fault::on(Method::PATCH, "/blobs/uploads/u1")
-            .transport(TransportErrorKind::Io)
-            .after(2),
-    );
-    let no_retry = || PushConfig {
+/// No retries: a run dies at its first fault.
+fn no_retry() -> PushConfig {
+    PushConfig {
         registry: tug_core::RegistryConfig {
             retry: tug_core::retry::RetryPolicy {
                 max_attempts: 1,
@@ -694,8 +686,18 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
             ..config().registry
         },
         ..config()
-    };
-    let first = push(&mut model, &img, no_retry());
+    }
+}
+
+/// A first run of `img` (config, then a 5000-byte layer) into `model` that dies on the
+/// layer's third chunk, leaving its upload session open: the session it announced.
+fn session_left_open(model: &mut RegistryModel, img: &Image) -> ResumableUpload {
+    model.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/u1")
+            .transport(TransportErrorKind::Io)
+            .after(2),
+    );
+    let first = push(model, img, no_retry());
     assert!(first.result.is_err());
     let (location, committed) = first
         .events
@@ -710,14 +712,21 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
             _ => None,
         })
         .expect("the open session was announced");
-    assert_eq!(committed, 1400);
-
-    let mut plan = img.plan.clone();
-    plan.resume = vec![ResumableUpload {
+    ResumableUpload {
         digest: img.plan.blobs[1].digest.clone(),
         location,
         committed,
-    }];
+    }
+}
+
+#[test]
+fn an_upload_left_open_by_an_earlier_run_is_resumed() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let left = session_left_open(&mut model, &img);
+    assert_eq!(left.committed, 1400);
+    let mut plan = img.plan.clone();
+    plan.resume = vec![left];
     let posts_before = model.count("POST");
     let second = run_push(&mut model, plan, &img.data, no_retry());
     second.result.unwrap();
@@ -738,36 +747,7 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
 fn a_resumed_session_whose_reports_keep_disagreeing_is_started_over() {
     let mut model = RegistryModel::default();
     let img = image(&[300, 5000]);
-    model.fault(
-        Fault::on(Method::PATCH, "/blobs/uploads/u1")
-            .transport(TransportErrorKind::Io)
-            .after(2),
-    );
-    let one_try = PushConfig {
-        registry: tug_core::RegistryConfig {
-            retry: tug_core::retry::RetryPolicy {
-                max_attempts: 1,
-                ..Default::default()
-            },
-            ..config().registry
-        },
-        ..config()
-    };
-    let first = push(&mut model, &img, one_try.clone());
-    assert!(first.result.is_err());
-    let (location, committed) = first
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::UploadSession {
-                location,
-                committed,
-                ..
-            } => Some((location.clone(), *committed)),
-            _ => None,
-        })
-        .expect("the open session was announced");
+    let left = session_left_open(&mut model, &img);
     for _ in 0..20 {
         model.fault(
             Fault::on(Method::GET, "/blobs/uploads/u1")
@@ -776,11 +756,7 @@ fn a_resumed_session_whose_reports_keep_disagreeing_is_started_over() {
         );
     }
     let mut plan = img.plan.clone();
-    plan.resume = vec![ResumableUpload {
-        digest: img.plan.blobs[1].digest.clone(),
-        location,
-        committed,
-    }];
+    plan.resume = vec![left];
     let posts_before = model.count("POST");
     let second = run_push(&mut model, plan, &img.data, config());
     second.result.unwrap();
@@ -845,29 +821,33 @@ fn a_body_limit_shrinks_the_chunks() {
     );
 }
 
+/// A push of blobs of `sizes` through a body limit of `cap` bytes, one blob at a time, its
+/// bodies up to `first` bytes at first (whole blobs and chunks alike).
+fn push_through_body_limit(cap: usize, sizes: &[usize], first: u64) -> (RegistryModel, Image, Run) {
+    let mut model = RegistryModel {
+        body_cap: Some(cap),
+        ..Default::default()
+    };
+    let img = image(sizes);
+    let config = PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 1,
+            ..config().transfer
+        },
+        monolithic_max: first,
+        chunk_size: first,
+        ..config()
+    };
+    let run = push(&mut model, &img, config);
+    (model, img, run)
+}
+
 /// A limit far below the first body (nginx's default `client_max_body_size 1m` before a
 /// 40 MiB layer): the chunks halve as often as it takes, each `413` being news, not a
 /// failed attempt; the retry budget is not spent on them.
 #[test]
 fn a_body_limit_far_below_the_first_body_is_found_however_many_halvings_it_takes() {
-    let mut model = RegistryModel {
-        body_cap: Some(8000),
-        ..Default::default()
-    };
-    let img = image(&[300, 400_000]);
-    let run = push(
-        &mut model,
-        &img,
-        PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            monolithic_max: 1_000_000,
-            chunk_size: 1_000_000,
-            ..config()
-        },
-    );
+    let (model, img, run) = push_through_body_limit(8000, &[300, 400_000], 1_000_000);
     run.result.unwrap();
     assert_pushed(&model, &img);
     assert!(
@@ -880,17 +860,7 @@ fn a_body_limit_far_below_the_first_body_is_found_however_many_halvings_it_takes
 /// Below the smallest chunk tug sends, a `413` fails the push, naming the status.
 #[test]
 fn a_body_limit_below_the_smallest_chunk_fails_naming_the_413() {
-    let mut model = RegistryModel {
-        body_cap: Some(1000),
-        ..Default::default()
-    };
-    let img = image(&[300, 50_000]);
-    let whole = PushConfig {
-        monolithic_max: 1_000_000,
-        chunk_size: 1_000_000,
-        ..config()
-    };
-    let run = push(&mut model, &img, whole);
+    let (_, _, run) = push_through_body_limit(1000, &[300, 50_000], 1_000_000);
     let err = run.result.unwrap_err().to_string();
     assert!(err.contains("registry answered 413"), "{err}");
 }

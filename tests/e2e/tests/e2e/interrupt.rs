@@ -290,17 +290,7 @@ fn ctrl_c_stops_reading_a_stalled_stream_and_removes_its_copy() {
     stderr.read_line(&mut line).unwrap();
     assert!(line.contains("is a stream"), "{line}");
     signal(&child, "-INT");
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::park_timeout(Duration::from_secs(20));
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status();
-    });
-    let status = child.wait().unwrap();
-    watchdog.thread().unpark();
-    watchdog.join().unwrap();
+    let (status, _) = wait_at_most(child, Duration::from_secs(20));
     drop(stdin);
     assert_eq!(
         status.code(),
@@ -360,17 +350,7 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
     layer_asked.recv().unwrap();
     layer_asked.recv().unwrap();
     signal(&child, "-INT");
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::park_timeout(Duration::from_secs(30));
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status();
-    });
-    let status = child.wait().unwrap();
-    watchdog.thread().unpark();
-    watchdog.join().unwrap();
+    let (status, _) = wait_at_most(child, Duration::from_secs(30));
     assert_eq!(
         status.code(),
         Some(CANCELLED),
