@@ -337,7 +337,7 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
         mini.answer(r)
     });
     let target = Registry::plain();
-    let mut child = Tug::new()
+    let child = Tug::new()
         .args(["sync", "--plain-http", "--jobs", "8", "--progress", "none"])
         .arg(format!("{}/slow/one:v1", source.host()))
         .arg(format!("{}/slow/two:v1", source.host()))
