@@ -44,7 +44,7 @@ const LOCK_FILE: &str = ".tug.lock";
 /// The lock of the store's users: held shared by a process that writes blobs into the store
 /// and names them only at its end (a pull, a load), exclusively by `tug prune`, which so
 /// never deletes a blob such a process relies on.
-const USERS_FILE: &str = ".tug-users.lock";
+const USERS_FILE: &str = ".tug.users.lock";
 
 /// An OCI image layout directory.
 pub struct OciDir {
