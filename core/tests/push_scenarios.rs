@@ -792,54 +792,52 @@ fn a_registry_without_patch_gets_whole_blobs() {
     );
 }
 
-#[test]
-fn a_body_limit_shrinks_the_chunks() {
-    let mut model = RegistryModel {
-        body_cap: Some(8000),
-        ..Default::default()
-    };
-    let img = image(&[300, 50_000, 9000]);
-    let run = push(
-        &mut model,
-        &img,
-        PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            monolithic_max: 10_000,
-            chunk_size: 20_000,
-            ..config()
-        },
-    );
-    run.result.unwrap();
-    assert_pushed(&model, &img);
-    assert!(
-        model.patch_sizes.iter().all(|&n| n <= 8000),
-        "{:?}",
-        model.patch_sizes
-    );
-}
-
-/// A push of blobs of `sizes` through a body limit of `cap` bytes, one blob at a time, its
-/// bodies up to `first` bytes at first (whole blobs and chunks alike).
-fn push_through_body_limit(cap: usize, sizes: &[usize], first: u64) -> (RegistryModel, Image, Run) {
-    let mut model = RegistryModel {
-        body_cap: Some(cap),
-        ..Default::default()
-    };
+/// A push of blobs of `sizes` into `model` (its body limit set), one blob at a time, whole
+/// blobs up to `monolithic_max` bytes and chunks of `chunk_size` at first.
+fn push_through_body_limit(
+    mut model: RegistryModel,
+    sizes: &[usize],
+    (monolithic_max, chunk_size): (u64, u64),
+) -> (RegistryModel, Image, Run) {
     let img = image(sizes);
     let config = PushConfig {
         transfer: tug_core::TransferConfig {
             jobs: 1,
             ..config().transfer
         },
-        monolithic_max: first,
-        chunk_size: first,
+        monolithic_max,
+        chunk_size,
         ..config()
     };
     let run = push(&mut model, &img, config);
     (model, img, run)
+}
+
+/// A registry model refusing bodies over `cap` bytes (`413`, or a reset connection).
+fn capped(cap: usize, resets: bool) -> RegistryModel {
+    RegistryModel {
+        body_cap: Some(cap),
+        body_cap_resets: resets,
+        ..Default::default()
+    }
+}
+
+/// The push went through, every chunk within `cap`.
+fn assert_pushed_within(model: &RegistryModel, img: &Image, run: Run, cap: u64) {
+    run.result.unwrap();
+    assert_pushed(model, img);
+    assert!(
+        model.patch_sizes.iter().all(|&n| n <= cap),
+        "{:?}",
+        model.patch_sizes
+    );
+}
+
+#[test]
+fn a_body_limit_shrinks_the_chunks() {
+    let (model, img, run) =
+        push_through_body_limit(capped(8000, false), &[300, 50_000, 9000], (10_000, 20_000));
+    assert_pushed_within(&model, &img, run, 8000);
 }
 
 /// A limit far below the first body (nginx's default `client_max_body_size 1m` before a
@@ -847,20 +845,16 @@ fn push_through_body_limit(cap: usize, sizes: &[usize], first: u64) -> (Registry
 /// failed attempt; the retry budget is not spent on them.
 #[test]
 fn a_body_limit_far_below_the_first_body_is_found_however_many_halvings_it_takes() {
-    let (model, img, run) = push_through_body_limit(8000, &[300, 400_000], 1_000_000);
-    run.result.unwrap();
-    assert_pushed(&model, &img);
-    assert!(
-        model.patch_sizes.iter().all(|&n| n <= 8000),
-        "{:?}",
-        model.patch_sizes
-    );
+    let first = (1_000_000, 1_000_000);
+    let (model, img, run) = push_through_body_limit(capped(8000, false), &[300, 400_000], first);
+    assert_pushed_within(&model, &img, run, 8000);
 }
 
 /// Below the smallest chunk tug sends, a `413` fails the push, naming the status.
 #[test]
 fn a_body_limit_below_the_smallest_chunk_fails_naming_the_413() {
-    let (_, _, run) = push_through_body_limit(1000, &[300, 50_000], 1_000_000);
+    let first = (1_000_000, 1_000_000);
+    let (_, _, run) = push_through_body_limit(capped(1000, false), &[300, 50_000], first);
     let err = run.result.unwrap_err().to_string();
     assert!(err.contains("registry answered 413"), "{err}");
 }
@@ -869,32 +863,9 @@ fn a_body_limit_below_the_smallest_chunk_fails_naming_the_413() {
 fn a_body_limit_that_resets_connections_shrinks_the_chunks() {
     // A proxy's request size limit that drops the connection instead of answering 413:
     // a body breaking twice at the same place halves the chunks, until they pass.
-    let mut model = RegistryModel {
-        body_cap: Some(6000),
-        body_cap_resets: true,
-        ..Default::default()
-    };
-    let img = image(&[300, 50_000, 9000]);
-    let run = push(
-        &mut model,
-        &img,
-        PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            monolithic_max: 10_000,
-            chunk_size: 40_000,
-            ..config()
-        },
-    );
-    run.result.unwrap();
-    assert_pushed(&model, &img);
-    assert!(
-        model.patch_sizes.iter().all(|&n| n <= 6000),
-        "{:?}",
-        model.patch_sizes
-    );
+    let (model, img, run) =
+        push_through_body_limit(capped(6000, true), &[300, 50_000, 9000], (10_000, 40_000));
+    assert_pushed_within(&model, &img, run, 6000);
 }
 
 #[test]

@@ -18,13 +18,7 @@ const URL: &str = "https://example.invalid/windows/base.tar.gz";
 /// An OCI layout of one image whose first layer is foreign (not in the layout) and whose
 /// second is an ordinary gzip layer: its manifest bytes, and the two layer digests.
 fn foreign_layout(dir: &Path) -> (Vec<u8>, String, String) {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let digest = sha256_digest(bytes);
-        fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
-        digest
-    };
+    let put = |bytes: &[u8]| tug_testkit::fixtures::put_blob(dir, bytes);
     let foreign_tar = b"the foreign layer's tar, never in the layout".to_vec();
     let foreign_digest = sha256_digest(&foreign_tar);
     let mut tar = tar::Builder::new(Vec::new());

@@ -300,13 +300,7 @@ fn a_pull_to_a_tar_without_the_store_writes_each_layer_once() {
 /// An OCI layout in `dir` holding one image whose one layer is `blob` (gzip), with a config
 /// naming `diff_id`.
 fn layout_with_layer(dir: &Path, blob: &[u8], diff_id: &str) -> String {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let digest = sha256_digest(bytes);
-        fs::write(blobs.join(digest.trim_start_matches("sha256:")), bytes).unwrap();
-        digest
-    };
+    let put = |bytes: &[u8]| tug_testkit::fixtures::put_blob(dir, bytes);
     let layer = put(blob);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
