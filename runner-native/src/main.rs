@@ -14,6 +14,7 @@ mod file_ext;
 mod history;
 mod interrupt;
 mod layer_check;
+mod live_mark;
 mod memory;
 mod oci_dir;
 mod output;

@@ -5,6 +5,10 @@
 //! One JSON file in the state directory (`$TUG_STATE_DIR`, else `$XDG_STATE_HOME/tug`, else
 //! `~/.local/state/tug`), keyed by `registry/repository@digest`, shared safely by concurrent
 //! tug processes ([`StateFile`]). Session URLs hold no credentials.
+//!
+//! Each session is marked with the process that has it open ([`live_mark`]): a run takes up
+//! only sessions whose process ended, so two pushes (or two images of one sync) sending the
+//! same blob to one repository never write into one session.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tug_core::push::{Event, ResumableUpload};
 use tug_core::{Digest, Reference};
 
+use crate::live_mark;
 use crate::output::errln;
 use crate::state_file::StateFile;
 
@@ -21,6 +26,9 @@ use crate::state_file::StateFile;
 struct Entry {
     location: String,
     committed: u64,
+    /// The [`live_mark`] of the process using the session (none: any process may take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
 }
 
 /// The upload sessions of one registry repository.
@@ -66,22 +74,48 @@ impl UploadState {
         self.dir.as_deref().map(|d| StateFile::new(d, "uploads"))
     }
 
-    /// Sessions a previous run left open for this repository.
+    /// Sessions a run that ended left open for this repository, taken up for this process
+    /// (a session another running process has open is not among them).
     pub fn resumable(&self) -> Vec<ResumableUpload> {
-        let Some(file) = self.file() else {
+        let (Some(dir), Some(file)) = (&self.dir, self.file()) else {
             return Vec::new();
         };
-        file.read::<Entry>()
-            .into_iter()
-            .filter_map(|(key, entry)| {
-                let digest = key.strip_prefix(&self.prefix)?.parse::<Digest>().ok()?;
-                Some(ResumableUpload {
+        let mut taken = Vec::new();
+        let claimed = file.update(|map: &mut BTreeMap<String, Entry>| {
+            for (key, entry) in map.iter_mut() {
+                let Some(digest) = key
+                    .strip_prefix(&self.prefix)
+                    .and_then(|d| d.parse::<Digest>().ok())
+                else {
+                    continue;
+                };
+                if entry
+                    .owner
+                    .as_deref()
+                    .is_some_and(|o| live_mark::alive(dir, o))
+                {
+                    continue;
+                }
+                entry.owner = live_mark::mine(dir).map(str::to_owned);
+                taken.push(ResumableUpload {
                     digest,
-                    location: entry.location,
+                    location: entry.location.clone(),
                     committed: entry.committed,
-                })
-            })
-            .collect()
+                });
+            }
+            !taken.is_empty()
+        });
+        match claimed {
+            Ok(()) => taken,
+            Err(e) => {
+                // Not taken up, so not to be used: another run may take it at the same time.
+                errln!(
+                    "tug: warning: cannot keep upload state in {}: {e}",
+                    dir.display()
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// Records that the session of `digest` is at `committed` bytes.
@@ -90,6 +124,11 @@ impl UploadState {
         let entry = Entry {
             location: location.to_owned(),
             committed,
+            owner: self
+                .dir
+                .as_deref()
+                .and_then(live_mark::mine)
+                .map(str::to_owned),
         };
         self.update(|map| map.insert(key, entry.clone()).as_ref() != Some(&entry));
     }

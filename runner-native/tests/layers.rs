@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "save_stream",
             "history",
             "upload_state",
+            "live_mark",
         ],
     ),
     ("what people see", &["progress", "verbose"]),

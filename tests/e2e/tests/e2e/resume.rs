@@ -86,6 +86,42 @@ fn a_killed_push_resumes_from_the_registry_offset() {
     assert_eq!(committed(&state), 0, "finished uploads are forgotten");
 }
 
+/// A push does not take up an upload session another running push has open (both send the
+/// same layer to one repository): it opens its own. Taking it up would have both write into
+/// one session, and whichever closed it second would fail.
+#[test]
+fn a_session_another_running_push_has_open_is_not_taken_up() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(53).layer(LAYER), "v1");
+
+    // The first push waits in its layer's fifth chunk, its session recorded at four.
+    let push = |tag: &str| chunked_push(dir.path()).arg(&layout).arg(proxy.image(tag));
+    let mut first = crate::common::held_at_chunk(&proxy, push("shared/app:v1"), 6);
+    assert_eq!(
+        committed(&state),
+        4 << 20,
+        "the first push's session is recorded"
+    );
+
+    push("shared/app:v2").run().assert_success();
+    let sessions = proxy.requests_matching("POST", "/blobs/uploads/").len();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    proxy.clear_rules();
+    assert_eq!(
+        sessions,
+        3,
+        "the second push opened a session of its own for the layer (config and layer by the \
+         first, layer by the second): {:#?}",
+        proxy.requests_matching("POST", "/blobs/uploads/")
+    );
+    pull_with_skopeo_and_compare(&registry, "shared/app:v2", &fixture);
+}
+
 /// distribution answers `Range: 0-0` for one byte as for none: a push killed when the
 /// registry holds exactly the layer's first byte resumes after that byte (re-sending it
 /// would make the blob's digest wrong).

@@ -123,6 +123,20 @@ pub fn multi_platform_layout(dir: &Path) -> (Vec<u8>, Vec<String>) {
 ///
 /// If tug never gets to that chunk.
 pub fn kill_at_chunk(proxy: &FaultProxy, tug: Tug, nth: usize) {
+    let mut child = held_at_chunk(proxy, tug, nth);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    proxy.clear_rules();
+}
+
+/// Starts `tug` (output discarded) and returns it, running, once it sends its `nth` chunk
+/// (`PATCH`), which `proxy` holds (for 100 s): tug has recorded the registry's answer to
+/// every chunk before it.
+///
+/// # Panics
+///
+/// If tug never gets to that chunk.
+pub fn held_at_chunk(proxy: &FaultProxy, tug: Tug, nth: usize) -> std::process::Child {
     let hold = std::time::Duration::from_secs(100);
     proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Stall { hold }).nth(nth));
     let mut child = tug
@@ -137,14 +151,16 @@ pub fn kill_at_chunk(proxy: &FaultProxy, tug: Tug, nth: usize) {
             .count()
             >= nth
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
-    proxy.clear_rules();
+    if !held {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     assert!(
         held,
         "tug never sent its chunk number {nth}: {:#?}",
         proxy.requests()
     );
+    child
 }
 
 /// Copies tar `from` to `to`, each file's bytes through `edit(name, bytes)`.
