@@ -80,6 +80,21 @@ pub fn cosign_tag(subject: &Digest, suffix: &str) -> String {
     format!("{}.{suffix}", fallback_tag(subject))
 }
 
+/// The image a referrers tag is about: `sha256-<hex>` (the fallback tag) or
+/// `sha256-<hex>.sig` / `.att` / `.sbom` (cosign's) give that digest; any other tag `None`.
+pub fn subject_of_tag(tag: &str) -> Option<Digest> {
+    let (base, suffix) = match tag.split_once('.') {
+        Some((base, suffix)) => (base, Some(suffix)),
+        None => (tag, None),
+    };
+    if suffix.is_some_and(|s| !COSIGN_SUFFIXES.contains(&s)) {
+        return None;
+    }
+    let (algorithm, hex) = base.split_once('-')?;
+    let digest = format!("{algorithm}:{hex}").parse::<Digest>().ok()?;
+    (fallback_tag(&digest) == base).then_some(digest)
+}
+
 /// Where to look for what is attached to an image.
 #[derive(Clone, Debug)]
 pub struct DiscoverPlan {

@@ -548,3 +548,27 @@ fn known_tags_ask_only_the_referrers_tags_listed() {
         "{asked:?}"
     );
 }
+
+#[test]
+fn a_referrers_tag_names_its_subject_and_other_tags_none() {
+    let s = subject();
+    assert_eq!(subject_of_tag(&fallback_tag(&s)), Some(s.clone()));
+    for suffix in COSIGN_SUFFIXES {
+        assert_eq!(subject_of_tag(&cosign_tag(&s, suffix)), Some(s.clone()));
+    }
+    let hex = s.hex().to_owned();
+    for tag in [
+        "v1".to_owned(),
+        "latest".to_owned(),
+        format!("sha256-{hex}.tar"),
+        format!("sha256-{}", &hex[1..]),
+        format!("sha256-{hex}0"),
+        format!("sha256_{hex}"),
+        format!("sha256-{}", hex.to_uppercase()),
+        format!("md5-{hex}"),
+        "sha256-".to_owned(),
+        format!("sha256-{hex}.sig.sig"),
+    ] {
+        assert_eq!(subject_of_tag(&tag), None, "{tag}");
+    }
+}

@@ -4,12 +4,13 @@
 //! ([`parse_sync_file`]), which images this process copies when the work is split over many
 //! ([`Shard`]), whether an image needs copying at all ([`decide`]), the bytes a dry run would move ([`PlannedBytes`]), which images copy at once within one budget of blobs in
 //! flight ([`Budget`]), how far it is in images
-//! ([`ImagesDone`]), and the tally of what happened to each ([`Summary`]). A runner lists tags and reads digests with
+//! ([`ImagesDone`]), which wait for the others ([`Phase`]), and the tally of what happened to each ([`Summary`]). A runner lists tags and reads digests with
 //! [`crate::listing`] and [`crate::manifest_ops`], and copies with [`crate::copy`].
 
 mod budget;
 mod file;
 mod filter;
+mod phase;
 mod places;
 mod progress;
 mod shard;
@@ -19,6 +20,7 @@ mod summary;
 pub use budget::{Budget, ImageId, Start, Wanted};
 pub use file::{parse_sync_file, SyncFileError, SyncSpec};
 pub use filter::{FilterError, TagFilter};
+pub use phase::Phase;
 pub use places::{listed_repository, Destination, SyncImage, SyncSource, SyncSourceError};
 pub use progress::ImagesDone;
 pub use shard::{Shard, ShardError};

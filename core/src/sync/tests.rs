@@ -261,3 +261,22 @@ fn images_are_declared_once_then_counted_as_they_start_and_end() {
         ("failed".into(), "denied".into())
     );
 }
+
+/// Tags holding referrers wait for every other image (their subjects write them too).
+#[test]
+fn referrers_tags_are_copied_after_the_images() {
+    let dest = Destination::parse("dst.example/mirror").unwrap();
+    let subject = Digest::sha256_of(b"subject");
+    let image = |tag: &str| SyncImage::tagged("src.example", "team/app", tag, &dest).unwrap();
+    let fallback = crate::referrers::fallback_tag(&subject);
+    assert_eq!(Phase::of(&image("v1")), Phase::Images);
+    assert_eq!(Phase::of(&image("sha256-v1")), Phase::Images);
+    assert_eq!(Phase::of(&image(&fallback)), Phase::Referrers);
+    assert_eq!(
+        Phase::of(&image(&format!("{fallback}.sig"))),
+        Phase::Referrers
+    );
+    let pinned = SyncImage::of(r(&format!("src.example/team/app@{subject}")), &dest).unwrap();
+    assert_eq!(Phase::of(&pinned), Phase::Images);
+    assert!(Phase::Images < Phase::Referrers);
+}

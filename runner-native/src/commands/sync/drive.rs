@@ -2,7 +2,9 @@
 //! as the budget has blobs), then copied when the core's [`Budget`] says so, with the share
 //! of blobs in flight and the repository to mount from it gives. The budget decides; this
 //! only starts what it hands out and tells it what ended. A failed image is one entry; the
-//! rest goes on. An interrupt stops what runs and starts nothing more.
+//! rest goes on. Images of the second [`Phase`] (tags holding referrers, last in the list)
+//! start only when every other image has ended. An interrupt stops what runs and starts
+//! nothing more.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,7 +14,9 @@ use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::manifest::Descriptor;
 use tug_core::push::PushReport;
 use tug_core::referrers::Known;
-use tug_core::sync::{Budget, ImageId, ImageOutcome, PlannedBytes, Start, SyncImage, Wanted};
+use tug_core::sync::{
+    Budget, ImageId, ImageOutcome, Phase, PlannedBytes, Start, SyncImage, Wanted,
+};
 use tug_core::{Digest, ErrorClass, Instant};
 
 use super::check::{check, Checked};
@@ -72,6 +76,12 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
     let mut cancelled = None;
     let (mut next, mut checking) = (0, 0);
     let images: Vec<&SyncImage> = items.iter().map(|i| &i.image).collect();
+    // Where the second phase begins (the items are in phase order), and whether it may.
+    let second = images
+        .iter()
+        .position(|i| Phase::of(i) == Phase::Referrers)
+        .unwrap_or(images.len());
+    let mut second_open = false;
     let entry = |i: usize, outcome: ImageOutcome, digest: Option<Digest>| Entry {
         source: images[i].source.to_string(),
         target: images[i].target.to_string(),
@@ -89,7 +99,11 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
     smol::block_on(ex.run(async {
         loop {
             if cancelled.is_none() {
-                while checking < total && next < images.len() {
+                second_open |= next >= second
+                    && checking == 0
+                    && budget.running() == 0
+                    && budget.waiting() == 0;
+                while checking < total && next < images.len() && (next < second || second_open) {
                     let i = next;
                     next += 1;
                     let sides = (

@@ -13,8 +13,8 @@ use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
 use tug_core::probe::Probe;
 use tug_core::sync::{
-    listed_repository, parse_sync_file, Destination, ImageOutcome, Shard, Summary, SyncImage,
-    SyncSource, SyncSpec, TagFilter,
+    listed_repository, parse_sync_file, Destination, ImageOutcome, Phase, Shard, Summary,
+    SyncImage, SyncSource, SyncSpec, TagFilter,
 };
 use tug_core::terminal_safe::terminal_safe;
 use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
@@ -321,6 +321,8 @@ fn images(
         }
     }
     out.retain(|i| shard.takes(&i.image.source));
+    // Tags holding referrers last: the drive starts them after the rest ([`Phase`]).
+    out.sort_by_key(|i| Phase::of(&i.image));
     out
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tug_testkit::referrers::{
     attach_signature_and_sbom, get_manifest, index_digests, Attachments, SIMPLE_SIGNING, SPDX,
 };
-use tug_testkit::{skopeo, ImageSpec, Registry};
+use tug_testkit::{skopeo, FaultProxy, ImageSpec, ProxiedRequest, Registry};
 
 use crate::common::{push, Env};
 
@@ -118,15 +118,35 @@ fn sync_brings_the_signature_and_the_sbom_and_no_referrers_does_not() {
         out.stderr_str()
     );
 
-    // The whole repository: its referrers tags are listed (and reported) as tags too.
+    // The whole repository: its referrers tags are listed (and reported) as tags too, and
+    // copied after their subject, which writes them as well (the two at once can make
+    // distribution refuse the index: its child manifest was being put again).
+    let proxy = FaultProxy::start(&b);
     let out = env
         .tug()
-        .args(["sync", "--plain-http", "--json"])
+        .args(["sync", "--plain-http", "--json", "-j", "8"])
         .arg(a.image("team/app"))
-        .arg(format!("{}/whole", b.host()))
-        .run();
-    out.assert_success();
+        .arg(format!("{}/whole", proxy.host()))
+        .run()
+        .assert_success();
     assert_eq!(arrived(&b, "whole/team/app", &att), (true, true));
+    let log = proxy.requests();
+    let at = |what: &dyn Fn(&ProxiedRequest) -> bool| log.iter().position(what);
+    let subject_put = at(&|r| r.is("PUT", "/whole/team/app/manifests/v1")).unwrap();
+    let referrers_tag = at(&|r| r.path().contains(&format!("/manifests/{}", att.index_tag)));
+    assert!(
+        referrers_tag.unwrap() > subject_put,
+        "nothing touched {} before the subject was put: {log:#?}",
+        att.index_tag
+    );
+    let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    let sources: Vec<&str> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["source"].as_str().unwrap())
+        .collect();
+    assert!(sources[0].ends_with("team/app:v1"), "{sources:?}");
 }
 
 #[test]
