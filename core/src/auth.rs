@@ -100,6 +100,13 @@ struct TokenResponse {
     expires_in: Option<serde_json::Value>,
 }
 
+/// The resource of a scope: `repository:team/app` of `repository:team/app:pull`.
+fn resource_of(scope: &str) -> &str {
+    scope
+        .rsplit_once(':')
+        .map_or(scope, |(resource, _)| resource)
+}
+
 /// The longest token tug sends: a header must fit an HTTP client's request buffer (real
 /// tokens, JWTs, are a few KiB).
 const MAX_TOKEN_LEN: usize = 64 * 1024;
@@ -114,6 +121,12 @@ pub(crate) struct Auth {
     token: Option<Token>,
     /// Scopes the operation needs, e.g. `repository:team/app:pull,push`.
     scopes: Vec<String>,
+    /// Scopes it would like (pull on a repository to mount blobs from): asked for too, and
+    /// left out of the next token request when the token server refuses one with them.
+    optional: Vec<String>,
+    /// The resources (`repository:base/app`) of every optional scope, kept after they are
+    /// dropped: a challenge naming one does not make it needed.
+    optional_resources: Vec<String>,
     /// Tokens fetched after a `401` since a token last worked; a second one failing is final.
     refetches: u32,
     /// The token server answered the OAuth2 `POST` with 404.
@@ -140,6 +153,8 @@ impl Auth {
             bearer: None,
             token: None,
             scopes: Vec::new(),
+            optional: Vec::new(),
+            optional_resources: Vec::new(),
             refetches: 0,
             oauth_unsupported: false,
             tokens: 0,
@@ -200,6 +215,29 @@ impl Auth {
             }
         }
         self.scopes.push(scope);
+    }
+
+    /// Declares a scope the operation can do without ([`Auth::optional`]).
+    pub(crate) fn add_optional_scope(&mut self, scope: String) {
+        let resource = resource_of(&scope).to_owned();
+        if !self.optional_resources.contains(&resource) {
+            self.optional_resources.push(resource);
+        }
+        if !self.scopes.contains(&scope) && !self.optional.contains(&scope) {
+            self.optional.push(scope);
+        }
+    }
+
+    /// The token server refused a request with `status`: if optional scopes were asked
+    /// for, they are dropped and true returned (ask again without them).
+    pub(crate) fn drop_optional_scopes(&mut self, status: u16) -> bool {
+        let refusal = matches!(status, 400 | 401 | 403);
+        refusal && !std::mem::take(&mut self.optional).is_empty()
+    }
+
+    /// Every scope a token request asks for: the needed ones, then the optional ones.
+    fn requested_scopes(&self) -> impl Iterator<Item = &String> {
+        self.scopes.iter().chain(&self.optional)
     }
 
     /// Whether a token is needed before requests can go out: bearer auth is in use and the
@@ -332,7 +370,11 @@ impl Auth {
         }
         if let Some(scope) = c.param("scope") {
             for s in scope.split(' ').filter(|s| !s.is_empty()) {
-                self.add_scope(s.to_owned());
+                // A resource the operation can do without stays optional (a mount source
+                // the challenge of a refused mount names).
+                if !self.optional_resources.iter().any(|r| r == resource_of(s)) {
+                    self.add_scope(s.to_owned());
+                }
             }
         }
         if self.token.is_some() {
@@ -371,8 +413,9 @@ impl Auth {
                 if let Some(service) = &bearer.service {
                     form.append_pair("service", service);
                 }
-                if !self.scopes.is_empty() {
-                    form.append_pair("scope", &self.scopes.join(" "));
+                let scopes: Vec<&str> = self.requested_scopes().map(String::as_str).collect();
+                if !scopes.is_empty() {
+                    form.append_pair("scope", &scopes.join(" "));
                 }
                 return Some(TokenRequest {
                     url: bearer.realm.clone(),
@@ -387,7 +430,7 @@ impl Auth {
             if let Some(service) = &bearer.service {
                 q.append_pair("service", service);
             }
-            for scope in &self.scopes {
+            for scope in self.requested_scopes() {
                 q.append_pair("scope", scope);
             }
         }

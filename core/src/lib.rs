@@ -34,6 +34,7 @@
 //!     reference: "v1".into(),
 //!     children: Vec::new(),
 //!     mount_from: None,
+//!     mount_sources: Default::default(),
 //!     resume: Vec::new(),
 //!     pending: Vec::new(),
 //!     streamed: Vec::new(),

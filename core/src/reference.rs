@@ -295,7 +295,7 @@ fn validate_registry(registry: &str) -> Result<(), &'static str> {
 /// The most characters a repository name may have (the distribution spec's limit).
 const MAX_REPOSITORY_LEN: usize = 255;
 
-fn validate_repository(repo: &str) -> Result<(), &'static str> {
+pub(crate) fn validate_repository(repo: &str) -> Result<(), &'static str> {
     const MSG: &str = "repository must be lowercase path components of [a-z0-9] separated by '.', '_', '__', '-' or '/'";
     if repo.len() > MAX_REPOSITORY_LEN {
         return Err("repository is longer than 255 characters");

@@ -278,6 +278,16 @@ impl<S: Copy> Session<S> {
         self
     }
 
+    /// Adds `actions` on `repository` to the token requests as a scope the operation can do
+    /// without: a token server refusing a request with it is asked again without it.
+    pub(crate) fn scoped_optionally(mut self, repository: &str, actions: &str) -> Self {
+        if !repository.is_empty() {
+            self.auth
+                .add_optional_scope(format!("repository:{repository}:{actions}"));
+        }
+        self
+    }
+
     /// Queues `step` to be sent.
     pub(crate) fn issue(&mut self, step: S) {
         self.issued.push_back(step);
@@ -639,6 +649,12 @@ impl<S: Copy> Session<S> {
                 };
                 let hint = crate::retry::retry_after(&head);
                 return Ok(Completed::Token(self.token_failed(error, true, hint)));
+            }
+            if status != 200 && self.auth.drop_optional_scopes(status) {
+                // Refused with the scopes it could do without (pull on a repository to
+                // mount from, which the account may not read): ask for what it needs.
+                self.start_token_fetch();
+                return Ok(Completed::Token(Ok(Vec::new())));
             }
             let now = self.now;
             let result = self.auth.on_token_response(status, &t.body, now);

@@ -30,6 +30,7 @@ fn bearer(basic: Option<&str>) -> RegistryModel {
             expires_in: 300,
             useless_tokens: false,
             refresh_token: None,
+            ..Default::default()
         }),
         ..Default::default()
     }

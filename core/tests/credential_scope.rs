@@ -62,6 +62,7 @@ fn bearer() -> Option<BearerAuth> {
         expires_in: 300,
         useless_tokens: false,
         refresh_token: None,
+        ..Default::default()
     })
 }
 

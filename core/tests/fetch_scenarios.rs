@@ -141,6 +141,7 @@ fn a_login_check_asks_for_a_token_without_a_scope() {
             expires_in: 300,
             useless_tokens: false,
             refresh_token: None,
+            ..Default::default()
         }),
         ..Default::default()
     };

@@ -627,6 +627,111 @@ fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
     assert!(model.manifests.contains_key("other/app:v1"));
 }
 
+/// Each blob is mounted from where the runner last saw it: one repository for one blob,
+/// another for the next; a blob seen nowhere else is uploaded.
+#[test]
+fn each_blob_is_mounted_from_the_repository_it_was_seen_in() {
+    let mut model = RegistryModel {
+        repo_scoped: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000, 1000]);
+    let (config_blob, layer, other) = (
+        img.plan.blobs[0].digest.clone(),
+        img.plan.blobs[1].digest.clone(),
+        img.plan.blobs[2].digest.clone(),
+    );
+    push(&mut model, &img, config()).result.unwrap();
+    let mut plan = img.plan.clone();
+    plan.repository = "team/base".into();
+    plan.reference = "v0".into();
+    run_push(&mut model, plan, &img.data, config())
+        .result
+        .unwrap();
+
+    let mut plan = img.plan.clone();
+    plan.repository = "other/app".into();
+    plan.mount_sources = [
+        // The target itself is no source; the next place is.
+        (config_blob, vec!["other/app".into(), "team/app".into()]),
+        (layer, vec!["team/base".into()]),
+        (other, vec!["Not A Repository".into()]),
+    ]
+    .into_iter()
+    .collect();
+    let run = run_push(&mut model, plan, &img.data, config());
+    let report = run.result.unwrap();
+    assert_eq!((report.blobs_mounted, report.blobs_uploaded), (2, 1));
+    let posts: Vec<&String> = model.log.iter().filter(|l| l.starts_with("POST")).collect();
+    let mounts: Vec<&&String> = posts.iter().filter(|l| l.contains("mount=")).collect();
+    assert_eq!(mounts.len(), 2, "{posts:#?}");
+    assert!(
+        mounts.iter().any(|l| l.contains("from=team%2Fapp")),
+        "{mounts:#?}"
+    );
+    assert!(
+        mounts.iter().any(|l| l.contains("from=team%2Fbase")),
+        "{mounts:#?}"
+    );
+}
+
+fn hidden_repository_model(refuse_hidden_scopes: bool) -> RegistryModel {
+    RegistryModel {
+        repo_scoped: true,
+        bearer: Some(tug_sansio_kit::BearerAuth {
+            hidden: vec!["secret/base".into()],
+            refuse_hidden_scopes,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A mount from a repository the account may not read is refused (`401` with a fresh
+/// token too): the blob is uploaded instead, and that repository is not asked again.
+#[test]
+fn a_refused_mount_uploads_the_blob_instead() {
+    for refuse_hidden_scopes in [false, true] {
+        let mut model = hidden_repository_model(refuse_hidden_scopes);
+        let img = image(&[300, 5000, 1000]);
+        let mut plan = img.plan.clone();
+        plan.mount_sources = img
+            .plan
+            .blobs
+            .iter()
+            .map(|b| (b.digest.clone(), vec!["secret/base".to_owned()]))
+            .collect();
+        // One blob at a time: the first blob's refusal is seen before the next one opens.
+        let one_at_a_time = PushConfig {
+            transfer: tug_core::TransferConfig {
+                jobs: 1,
+                ..config().transfer
+            },
+            ..config()
+        };
+        let run = run_push(&mut model, plan, &img.data, one_at_a_time);
+        let report = run.result.unwrap();
+        assert_eq!((report.blobs_mounted, report.blobs_uploaded), (0, 3));
+        assert_pushed(&model, &img);
+        let mounts = model.log.iter().filter(|l| l.contains("mount=")).count();
+        assert_eq!(
+            mounts, 2,
+            "a refused source is not asked again: {:#?}",
+            model.log
+        );
+        let last_token = model.token_requests.last().unwrap();
+        if refuse_hidden_scopes {
+            assert!(
+                !last_token.1.iter().any(|s| s.contains("secret/base")),
+                "the refused token request was asked again without the optional scope: {:?}",
+                model.token_requests
+            );
+        } else {
+            assert!(mounts >= 1, "the mount was tried");
+        }
+    }
+}
+
 #[test]
 fn a_broken_chunk_resends_only_that_chunk() {
     let mut model = RegistryModel::default();

@@ -59,6 +59,8 @@ struct Setup {
     empty_blob: bool,
     /// `mount_from`: none, a plausible repository, or any text.
     mount_from: Option<Option<String>>,
+    /// Where blobs were seen (blob index, repositories): from a state file, so anything.
+    mount_sources: Vec<(u8, Vec<String>)>,
     /// How many child manifests (as of a multi-platform index) go before the main one.
     children: u8,
     /// Upload sessions "a previous run" left: read back from a state file, so anything.
@@ -827,6 +829,15 @@ fn plan_and_data(setup: &Setup) -> (PushPlan, Vec<Vec<u8>>) {
             .mount_from
             .as_ref()
             .map(|m| m.clone().unwrap_or_else(|| "fuzz/base".to_owned())),
+        mount_sources: setup
+            .mount_sources
+            .iter()
+            .take(12)
+            .map(|(n, places)| {
+                let digest = blobs_for_resume[usize::from(*n) % blobs_for_resume.len()].clone();
+                (digest, places.iter().take(4).cloned().collect())
+            })
+            .collect(),
         resume: setup
             .resume
             .iter()

@@ -130,6 +130,7 @@ impl<'a> Selection<'a> {
                 .collect(),
             manifest,
             mount_from: None,
+            mount_sources: Default::default(),
             resume: Vec::new(),
             pending: Vec::new(),
             streamed: Vec::new(),

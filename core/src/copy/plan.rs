@@ -129,6 +129,7 @@ pub(crate) fn push_plan(
         manifest,
         children,
         mount_from: same_registry.then(|| source.repository.clone()),
+        mount_sources: Default::default(),
         resume: Vec::new(),
         pending: Vec::new(),
         streamed: Vec::new(),

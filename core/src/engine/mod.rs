@@ -306,7 +306,10 @@ impl<P: Protocol> Engine<P> {
             match self.cx.on_unauthorized(step, url, head, carried) {
                 Ok(Some(step)) => self.cx.issue(step),
                 Ok(None) => {}
-                Err(e) => self.fail(None, e),
+                Err(e) => match step {
+                    Step::Op(s) if self.proto.on_refused(s, &mut self.cx) => {}
+                    _ => self.fail(None, e),
+                },
             }
             return;
         }

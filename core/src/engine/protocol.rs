@@ -136,6 +136,13 @@ pub(crate) trait Protocol {
         cx: &mut Cx<Self::Step>,
     ) -> Result<(), Failure>;
 
+    /// The registry refused `step` with a `401` the session could not answer (a fresh token
+    /// did not help): true if the protocol goes on without it (it issued what replaces it),
+    /// false to fail the operation with the refusal.
+    fn on_refused(&mut self, _step: Self::Step, _cx: &mut Cx<Self::Step>) -> bool {
+        false
+    }
+
     /// A transient failure of `step`, before it is retried.
     fn on_transient(&mut self, _step: Self::Step, _why: Transient, _cx: &mut Cx<Self::Step>) {}
 

@@ -63,6 +63,8 @@ pub(crate) struct BlobUpload {
     pub recheck: Option<BlobState>,
     /// A blob made while it is sent ([`super::PushPlan::streamed`]).
     pub streamed: Option<Streamed>,
+    /// The repository its `POST` asked to mount it from, if it did.
+    pub mounting: Option<String>,
     hasher: Hasher,
 }
 
@@ -101,6 +103,7 @@ impl BlobUpload {
             broken_body: None,
             recheck: None,
             streamed: None,
+            mounting: None,
             hasher,
         }
     }

@@ -52,6 +52,7 @@
 mod blob;
 mod event;
 mod manifest;
+mod mount;
 mod plan;
 mod report;
 mod request;
@@ -64,12 +65,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub use event::{Event, Output};
+pub use mount::MAX_MOUNT_SOURCES;
 pub use plan::{PlanBlob, PlanManifest, PushConfig, PushPlan, PushReport, ResumableUpload};
 pub(crate) use upload::parse_range_end;
 
 use blob::{BlobState, BlobUpload};
 use step::Step;
 
+use crate::engine::Step::Op;
 use crate::engine::{
     Accountant, BlobWindow, Cx, Engine, Failure, Outbox, Parts, Protocol, Reporting, Response,
     Transient, Windowed,
@@ -126,6 +129,8 @@ struct Pushing {
     manifests_ready: bool,
     /// The tagged manifest's `PUT` was answered with `OCI-Subject`.
     subject_indexed: bool,
+    /// Where blobs are mounted from.
+    mounts: mount::Mounts,
 }
 
 impl Push {
@@ -139,8 +144,9 @@ impl Push {
         let mut session = Session::new(&plan.registry, &config.registry, now)
             .ids_from(id_base)
             .scoped(&plan.repository, "pull,push");
-        if let Some(from) = &plan.mount_from {
-            session = session.scoped(from, "pull");
+        let mounts = mount::Mounts::of(&plan);
+        for from in mounts.repositories() {
+            session = session.scoped_optionally(from, "pull");
         }
         let mut pending: Vec<usize> = plan
             .pending
@@ -191,6 +197,7 @@ impl Push {
             rechecked: false,
             pending,
             subject_indexed: false,
+            mounts,
         };
         if let Err(e) = pushing.validate() {
             pushing.finish(Err(e), &session);
@@ -444,6 +451,20 @@ impl Protocol for Pushing {
                 self.on_body_broken(step);
             }
         }
+    }
+
+    /// A mount the registry refused (the account may not read the source): the blob is
+    /// uploaded instead, and nothing more is asked of that source.
+    fn on_refused(&mut self, step: Step, cx: &mut Cx<Step>) -> bool {
+        let Step::Open(b) = step else {
+            return false;
+        };
+        let Some(from) = self.blobs[b].mounting.take() else {
+            return false;
+        };
+        self.mounts.refuse(&from);
+        cx.issue(Op(Step::Open(b)));
+        true
     }
 
     /// A chunked upload that failed asks the registry how much it has and goes on from

@@ -1,5 +1,6 @@
 //! What to push and how: the plan (blobs and manifest), the tuning, and the final report.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::{RegistryConfig, TransferConfig};
@@ -25,6 +26,10 @@ pub struct PushPlan {
     /// A repository on the same registry that may hold the blobs: each upload first asks
     /// the registry to mount the blob from there.
     pub mount_from: Option<String>,
+    /// Repositories on the same registry where blobs were seen (most recent first), by
+    /// digest: such a blob is mounted from the first that is not `repository` (before
+    /// `mount_from`); a blob that is not there is uploaded as usual.
+    pub mount_sources: BTreeMap<Digest, Vec<String>>,
     /// Upload sessions a previous run left open (from [`Event::UploadSession`]): for a blob
     /// the registry still lacks, the push asks how far its session got and goes on from
     /// there instead of starting over.

@@ -31,12 +31,16 @@ impl Pushing {
             Step::Open(b) => {
                 self.blobs[b].state = BlobState::Opening;
                 // A mount needs the digest, which a streamed blob learns only at its end.
-                let url = match &self.plan.mount_from {
-                    Some(from) if self.blobs[b].streamed.is_none() => {
-                        endpoint.mount(&repo, &self.blobs[b].digest, from)
-                    }
-                    _ => endpoint.uploads(&repo),
+                let blob = &self.blobs[b];
+                let from = match blob.streamed {
+                    None => self.mounts.source(&blob.digest).map(str::to_owned),
+                    Some(_) => None,
                 };
+                let url = match &from {
+                    Some(from) => endpoint.mount(&repo, &blob.digest, from),
+                    None => endpoint.uploads(&repo),
+                };
+                self.blobs[b].mounting = from;
                 (Method::POST, url.map_err(url_err)?, Body::Empty)
             }
             Step::Put(b) => {

@@ -131,7 +131,7 @@ impl Pushing {
     ) -> Result<(), Failure> {
         // A blob whose digest is not known yet is never mounted.
         if head.status.as_u16() == 201 && !self.blobs[b].unended() {
-            if let Some(from) = self.plan.mount_from.clone() {
+            if let Some(from) = self.blobs[b].mounting.clone() {
                 let blob = &self.blobs[b];
                 let event = Event::BlobMounted {
                     blob: blob.plan_index,

@@ -57,6 +57,7 @@ pub fn image_from(data: Vec<Vec<u8>>) -> Image {
         reference: "v1".into(),
         children: Vec::new(),
         mount_from: None,
+        mount_sources: Default::default(),
         resume: Vec::new(),
         pending: Vec::new(),
         streamed: Vec::new(),

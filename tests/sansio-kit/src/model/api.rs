@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tug_core::http::{Method, Request, ResponseHead};
 use tug_core::Digest;
 
-use super::{error_reply, header, LocationStyle, RegistryModel, Reply};
+use super::{error_body, error_reply, header, LocationStyle, RegistryModel, Reply};
 
 impl RegistryModel {
     /// Answers an API request at `path`.
@@ -114,6 +114,18 @@ impl RegistryModel {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         if let (Some(d), Some(from)) = (pairs.get("mount"), pairs.get("from")) {
+            if self
+                .bearer
+                .as_ref()
+                .is_some_and(|b| b.hidden.contains(from))
+            {
+                let realm = self.realm.as_deref().unwrap_or("http://auth.example/token");
+                let challenge = format!(
+                    r#"Bearer realm="{realm}",service="registry.example",scope="repository:{repo}:pull,push repository:{from}:pull",error="insufficient_scope""#
+                );
+                let head = ResponseHead::new(401).with_header("WWW-Authenticate", &challenge);
+                return Reply::new(head, error_body("UNAUTHORIZED", "authentication required"));
+            }
             let linked = !self.repo_scoped || self.links.contains(&format!("{from}@{d}"));
             if linked && self.blobs.contains_key(d) {
                 self.links.insert(format!("{repo}@{d}"));

@@ -49,6 +49,12 @@ pub struct BearerAuth {
     pub refresh_token: Option<String>,
     /// Issue tokens the registry never accepts.
     pub useless_tokens: bool,
+    /// Repositories the account may not read: a mount from one is refused (`401`, as
+    /// distribution answers a token without `pull` on the source).
+    pub hidden: Vec<String>,
+    /// The token server refuses (`403`) a request whose scopes name a hidden repository,
+    /// instead of granting the rest.
+    pub refuse_hidden_scopes: bool,
 }
 
 impl Default for BearerAuth {
@@ -59,6 +65,8 @@ impl Default for BearerAuth {
             expires_in: 300,
             refresh_token: None,
             useless_tokens: false,
+            hidden: Vec::new(),
+            refuse_hidden_scopes: false,
         }
     }
 }

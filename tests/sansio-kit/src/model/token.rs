@@ -96,7 +96,7 @@ impl RegistryModel {
             .filter(|(k, _)| k == "scope")
             .map(|(_, v)| v.into_owned())
             .collect();
-        self.token_requests.push((auth.clone(), scopes));
+        self.token_requests.push((auth.clone(), scopes.clone()));
         let Some(bearer) = self.bearer.clone() else {
             return Reply::head(ResponseHead::new(404));
         };
@@ -104,6 +104,15 @@ impl RegistryModel {
             if auth.as_deref() != Some(required.as_str()) {
                 return error_reply(401, "UNAUTHORIZED", "bad credentials");
             }
+        }
+        let names_hidden = |scope: &String| {
+            bearer
+                .hidden
+                .iter()
+                .any(|h| scope.starts_with(&format!("repository:{h}:")))
+        };
+        if bearer.refuse_hidden_scopes && scopes.iter().any(names_hidden) {
+            return error_reply(403, "DENIED", "access to a requested resource is denied");
         }
         let token = format!("tok-{}", self.token_requests.len());
         if !bearer.useless_tokens {

@@ -1,0 +1,82 @@
+//! Which repository of the registry each blob is mounted from: the plan's `mount_from` for
+//! every blob (a copy within one registry, a sync's earlier image), or where the runner last
+//! saw that blob ([`PushPlan::mount_sources`], as skopeo's blob-info cache does). A source
+//! the registry refuses (the account may not read it) is not asked again; the blob is
+//! uploaded instead.
+
+use std::collections::BTreeMap;
+
+use crate::digest::Digest;
+
+use super::plan::PushPlan;
+
+/// The most repositories one push mounts from: each is a scope in every token request.
+pub const MAX_MOUNT_SOURCES: usize = 8;
+
+/// The mount sources of one push.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Mounts {
+    /// For every blob the plan knows another place of: the repository to ask for it.
+    by_blob: BTreeMap<Digest, String>,
+    /// The plan's source for every other blob.
+    default: Option<String>,
+    /// Sources the registry refused.
+    refused: Vec<String>,
+}
+
+impl Mounts {
+    /// The sources `plan` names: for each blob the first of its places that is not the
+    /// target repository, as long as at most [`MAX_MOUNT_SOURCES`] repositories come of it.
+    pub(super) fn of(plan: &PushPlan) -> Mounts {
+        let mut by_blob = BTreeMap::new();
+        let mut repositories: Vec<&str> = plan.mount_from.iter().map(String::as_str).collect();
+        for (digest, places) in &plan.mount_sources {
+            // Places come from a runner's records: a name that is no repository is skipped.
+            let usable = |r: &&String| {
+                **r != plan.repository && crate::reference::validate_repository(r).is_ok()
+            };
+            let Some(from) = places.iter().find(usable) else {
+                continue;
+            };
+            if !repositories.contains(&from.as_str()) {
+                if repositories.len() >= MAX_MOUNT_SOURCES {
+                    continue;
+                }
+                repositories.push(from);
+            }
+            by_blob.insert(digest.clone(), from.clone());
+        }
+        Mounts {
+            by_blob,
+            default: plan.mount_from.clone(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Every repository blobs may be mounted from (each needs `pull` in the token).
+    pub(super) fn repositories(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.default.iter().map(String::as_str).collect();
+        for from in self.by_blob.values() {
+            if !all.contains(&from.as_str()) {
+                all.push(from);
+            }
+        }
+        all
+    }
+
+    /// Where to ask for blob `digest`, if anywhere.
+    pub(super) fn source(&self, digest: &Digest) -> Option<&str> {
+        self.by_blob
+            .get(digest)
+            .or(self.default.as_ref())
+            .map(String::as_str)
+            .filter(|from| !self.refused.iter().any(|r| r == from))
+    }
+
+    /// The registry refused a mount from `from`: no blob asks there again.
+    pub(super) fn refuse(&mut self, from: &str) {
+        if !self.refused.iter().any(|r| r == from) {
+            self.refused.push(from.to_owned());
+        }
+    }
+}
