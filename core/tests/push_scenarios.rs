@@ -732,6 +732,41 @@ fn a_refused_mount_uploads_the_blob_instead() {
     }
 }
 
+/// A registry that answers a mount with neither `201` nor `202` (a `404` for the source) gets
+/// the blob uploaded, and is not asked to mount from there again.
+#[test]
+fn a_mount_answered_with_an_error_uploads_the_blob_instead() {
+    let mut model = RegistryModel {
+        repo_scoped: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000, 1000]);
+    push(&mut model, &img, config()).result.unwrap();
+    let mut plan = img.plan.clone();
+    plan.repository = "other/app".into();
+    plan.mount_sources = img
+        .plan
+        .blobs
+        .iter()
+        .map(|b| (b.digest.clone(), vec!["team/app".to_owned()]))
+        .collect();
+    model.fault(Fault::on(Method::POST, "/other/app/blobs/uploads/").status(404));
+    let one_at_a_time = PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 1,
+            ..config().transfer
+        },
+        ..config()
+    };
+    let report = run_push(&mut model, plan, &img.data, one_at_a_time)
+        .result
+        .unwrap();
+    assert_eq!((report.blobs_mounted, report.blobs_uploaded), (0, 3));
+    let mounts = model.log.iter().filter(|l| l.contains("mount=")).count();
+    assert_eq!(mounts, 1, "{:#?}", model.log);
+    assert!(model.manifests.contains_key("other/app:v1"));
+}
+
 #[test]
 fn a_broken_chunk_resends_only_that_chunk() {
     let mut model = RegistryModel::default();

@@ -1,6 +1,7 @@
 //! `tug`: the command-line runner of the tug protocol core.
 
 mod archive_writer;
+mod blob_places;
 mod cli;
 mod commands;
 mod compress;

@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "history",
             "upload_state",
             "live_mark",
+            "blob_places",
         ],
     ),
     ("what people see", &["progress", "verbose"]),

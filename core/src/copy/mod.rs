@@ -116,6 +116,8 @@ pub struct Copy {
     drain: Drain,
     /// A repository of the target to mount blobs from ([`Copy::mounting_from`]).
     mount_from: Option<String>,
+    /// Where blobs were seen on the target's registry ([`Copy::mounting_known`]).
+    mount_sources: std::collections::BTreeMap<crate::Digest, Vec<String>>,
     /// The parts that ended, by lane: they accept inputs about the requests they dropped
     /// and refuse those about requests they finished or never sent, as any operation does.
     ended: Vec<(u64, Ended)>,
@@ -191,6 +193,7 @@ impl Copy {
             source_error: None,
             drain: Drain::default(),
             mount_from: None,
+            mount_sources: Default::default(),
             ended: Vec::new(),
         };
         if copy.plan.sources.is_empty() {
@@ -210,6 +213,17 @@ impl Copy {
     #[must_use]
     pub fn mounting_from(mut self, repository: Option<String>) -> Copy {
         self.mount_from = repository;
+        self
+    }
+
+    /// This copy's uploads first ask the target to mount each blob from a repository of
+    /// the target registry where it was seen ([`push::PushPlan::mount_sources`]).
+    #[must_use]
+    pub fn mounting_known(
+        mut self,
+        sources: std::collections::BTreeMap<crate::Digest, Vec<String>>,
+    ) -> Copy {
+        self.mount_sources = sources;
         self
     }
 
@@ -350,6 +364,7 @@ impl Copy {
             self.plan.all_platforms(),
         );
         plan.resume = self.plan.resume.clone();
+        plan.mount_sources = self.mount_sources.clone();
         if plan.mount_from.is_none() {
             plan.mount_from = self
                 .mount_from

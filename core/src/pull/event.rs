@@ -152,4 +152,16 @@ pub enum Event {
     Progress(Progress),
 }
 
+impl Event {
+    /// The blob this event shows the source repository holds (downloaded, or named by the
+    /// image and already here): what a runner records to mount it elsewhere later
+    /// ([`crate::push::PushPlan::mount_sources`]).
+    pub fn held(&self) -> Option<&Digest> {
+        match self {
+            Event::BlobSkipped { digest, .. } | Event::BlobDone { digest, .. } => Some(digest),
+            _ => None,
+        }
+    }
+}
+
 crate::engine::reported_outputs!(Output, Event, PullReport);

@@ -135,4 +135,18 @@ pub enum Event {
     Progress(Progress),
 }
 
+impl Event {
+    /// The blob this event says the target repository holds now (already there, mounted,
+    /// or confirmed): what a runner records to mount it elsewhere later
+    /// ([`super::PushPlan::mount_sources`]).
+    pub fn landed(&self) -> Option<&Digest> {
+        match self {
+            Event::BlobSkipped { digest, .. }
+            | Event::BlobMounted { digest, .. }
+            | Event::BlobCommitted { digest, .. } => Some(digest),
+            _ => None,
+        }
+    }
+}
+
 crate::engine::reported_outputs!(Output, Event, PushReport);

@@ -1,8 +1,9 @@
 //! Which repository of the registry each blob is mounted from: the plan's `mount_from` for
 //! every blob (a copy within one registry, a sync's earlier image), or where the runner last
 //! saw that blob ([`PushPlan::mount_sources`], as skopeo's blob-info cache does). A source
-//! the registry refuses (the account may not read it) is not asked again; the blob is
-//! uploaded instead.
+//! the registry refuses (the account may not read it: a `401` a fresh token does not cure;
+//! or an answer that is neither `201` mounted nor `202` upload) is not asked again; the blob
+//! is uploaded instead.
 
 use std::collections::BTreeMap;
 
@@ -25,12 +26,18 @@ pub(super) struct Mounts {
 }
 
 impl Mounts {
-    /// The sources `plan` names: for each blob the first of its places that is not the
-    /// target repository, as long as at most [`MAX_MOUNT_SOURCES`] repositories come of it.
+    /// The sources `plan` names: for each of its blobs (in plan order) the first of its
+    /// places that is a repository other than the target, as long as at most
+    /// [`MAX_MOUNT_SOURCES`] repositories come of it. Places of blobs the plan does not
+    /// name are no matter.
     pub(super) fn of(plan: &PushPlan) -> Mounts {
         let mut by_blob = BTreeMap::new();
         let mut repositories: Vec<&str> = plan.mount_from.iter().map(String::as_str).collect();
-        for (digest, places) in &plan.mount_sources {
+        let known = plan
+            .blobs
+            .iter()
+            .filter_map(|b| Some((&b.digest, plan.mount_sources.get(&b.digest)?)));
+        for (digest, places) in known {
             // Places come from a runner's records: a name that is no repository is skipped.
             let usable = |r: &&String| {
                 **r != plan.repository && crate::reference::validate_repository(r).is_ok()

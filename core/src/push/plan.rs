@@ -27,8 +27,9 @@ pub struct PushPlan {
     /// the registry to mount the blob from there.
     pub mount_from: Option<String>,
     /// Repositories on the same registry where blobs were seen (most recent first), by
-    /// digest: such a blob is mounted from the first that is not `repository` (before
-    /// `mount_from`); a blob that is not there is uploaded as usual.
+    /// digest (it may name blobs the plan does not): such a blob is mounted from the first
+    /// that is not `repository` (before `mount_from`); a blob that is not there is uploaded
+    /// as usual.
     pub mount_sources: BTreeMap<Digest, Vec<String>>,
     /// Upload sessions a previous run left open (from [`Event::UploadSession`]): for a blob
     /// the registry still lacks, the push asks how far its session got and goes on from

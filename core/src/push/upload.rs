@@ -149,6 +149,13 @@ impl Pushing {
             }
         }
         if head.status.as_u16() != 202 {
+            // A registry that does not mount as the spec says (a `404` for the source, a
+            // `405`): the blob is uploaded, and that source not asked again.
+            if let Some(from) = self.blobs[b].mounting.take() {
+                self.mounts.refuse(&from);
+                cx.issue(Op(Step::Open(b)));
+                return Ok(());
+            }
             return Err(Failure::Status);
         }
         let location = self.location(Step::Open(b), head, cx)?;

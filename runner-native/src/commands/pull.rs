@@ -12,6 +12,7 @@ use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan,
 use tug_core::{Digest, Instant, Platform, Reference};
 
 use crate::archive_writer::{write_oci_archive, ExportError, ExportImage};
+use crate::blob_places::Landed;
 use crate::cli::{OutputFormat, PullArgs};
 use crate::config::Settings;
 use crate::credentials;
@@ -409,6 +410,8 @@ fn pull_from(
     };
     let transport = Transport::new(&tls, NoBodies).map_err(|e| CliError::Input(e.to_string()))?;
     let mut pull = Pull::new(plan, config, Instant::from_duration(origin.elapsed()));
+    // Blobs the source repository holds: a later push elsewhere on its registry mounts them.
+    let mut held = Landed::new(from);
     if let Some(store) = sink.store.as_deref_mut() {
         let resumed = store
             .take_partials(|digest, data| {
@@ -459,6 +462,7 @@ fn pull_from(
                                 }
                             }
                         }
+                        held.note(e.held());
                         history.pull_event(&e);
                         if let Event::Concurrency(c) = &e {
                             let json = display.mode() == ProgressMode::Json;

@@ -11,6 +11,7 @@ use tug_core::push::{
 };
 use tug_core::{Digest, Instant, Reference};
 
+use crate::blob_places::{BlobPlaces, Landed};
 use crate::cli::PushArgs;
 use crate::compress::cache::CompressCache;
 use crate::compress::codec;
@@ -255,12 +256,15 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let uploads = UploadState::of(&target);
     let mut plan = plan;
     plan.resume = uploads.resumable();
+    plan.mount_sources = BlobPlaces::new().at(&target.registry);
     let aliases = match &settings_key {
         Some(k) => resume_by_digest(&mut plan, &transport_sources, k),
         None => HashMap::new(),
     };
     let push = Push::new(plan.clone(), config, Instant::ZERO);
     let failure: RefCell<Option<CliError>> = RefCell::new(None);
+    // Blobs the target repository holds now: where a later push mounts them from.
+    let landed = RefCell::new(Landed::new(&target));
     let drain = |push: &mut Push, io: &crate::driver::Io<'_>| {
         let mut display = display.borrow_mut();
         while let Some(output) = push.poll() {
@@ -269,6 +273,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 Output::Abort(id) => io.abort(id),
                 Output::Event(e) => {
                     keep_upload_state(&uploads, &aliases, &e);
+                    landed.borrow_mut().note(e.landed());
                     history.push_event(&e);
                     if let Event::Concurrency(c) = &e {
                         crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
@@ -310,6 +315,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let ends = (!streams.is_empty()).then_some(ends);
     let result = smol::block_on(drive_with(push, origin, &transport, ends, on_end, drain));
+    drop(landed);
     let mut display = display.into_inner();
     display.finish();
     if let Some(e) = failure.into_inner() {

@@ -230,6 +230,8 @@ struct Settings {
     mode: TokenMode,
     expires_in: u64,
     anonymous_pull: bool,
+    /// Repositories no account gets anything on (the rest of a request is granted).
+    hidden: Vec<String>,
 }
 
 struct Shared {
@@ -284,6 +286,7 @@ impl TokenServer {
                 mode: TokenMode::Grant,
                 expires_in: config.expires_in,
                 anonymous_pull: config.anonymous_pull,
+                hidden: Vec::new(),
             }),
             config,
             log: Mutex::new(Vec::new()),
@@ -378,6 +381,12 @@ impl TokenServer {
     /// Turns anonymous pull on or off from now on.
     pub fn set_anonymous_pull(&self, allowed: bool) {
         lock(&self.shared.settings).anonymous_pull = allowed;
+    }
+
+    /// From now on grants nothing on `repositories` (as to an account that may not read
+    /// them), and the rest of each request as before.
+    pub fn hide(&self, repositories: &[&str]) {
+        lock(&self.shared.settings).hidden = repositories.iter().map(|r| r.to_string()).collect();
     }
 
     /// Issues a token for `scopes` directly (as the configured user when `as_user`, else
@@ -631,9 +640,9 @@ impl Shared {
     }
 
     fn decide(&self, entry: &mut TokenRequest) -> (u16, String) {
-        let (mode, expires_in, anonymous_pull) = {
+        let (mode, expires_in, anonymous_pull, hidden) = {
             let s = lock(&self.settings);
-            (s.mode, s.expires_in, s.anonymous_pull)
+            (s.mode, s.expires_in, s.anonymous_pull, s.hidden.clone())
         };
         if entry.path != "/token" {
             return (404, error_body("NOT_FOUND", "no such endpoint"));
@@ -675,7 +684,9 @@ impl Shared {
         let granted = if mode == TokenMode::NoAccess {
             Vec::new()
         } else {
-            grant(&entry.scopes, user.is_some(), anonymous_pull)
+            let mut granted = grant(&entry.scopes, user.is_some(), anonymous_pull);
+            granted.retain(|a| !(a.kind == "repository" && hidden.contains(&a.name)));
+            granted
         };
         let now = now_unix();
         let token = self.mint(user.as_deref().unwrap_or(""), &granted, expires_in, now);

@@ -18,6 +18,7 @@ use tug_core::push::{self, PushReport};
 use tug_core::referrers::Known;
 use tug_core::{Error, Instant, Platform, Reference};
 
+use crate::blob_places::{BlobPlaces, Landed};
 use crate::cli::CopyArgs;
 use crate::config::Settings;
 use crate::credentials;
@@ -90,7 +91,8 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         transfer: settings.transfer(),
         chunk_size: settings.chunk_size.value,
     };
-    let copy = Copy::new(plan, config.clone(), Instant::ZERO);
+    let known = BlobPlaces::new().at(&dst.registry);
+    let copy = Copy::new(plan, config.clone(), Instant::ZERO).mounting_known(known);
     let mut display = Display::new(settings.progress.value, Vec::new());
     let sides = Sides::new(&transports, &target);
     let result = smol::block_on(run_copy(
@@ -254,6 +256,8 @@ pub(crate) async fn run_copy(
     let mut pipes = Pipes::new();
     // Its upload sessions are kept as a push's are, so a copy run again resumes them.
     let uploads = UploadState::of(dst);
+    // Blobs the target repository holds now, recorded when the copy ends.
+    let mut landed = Landed::new(dst);
     // The timer the last drain named; an input clears it (the drain after it names it again).
     let mut timer = None;
     loop {
@@ -278,7 +282,10 @@ pub(crate) async fn run_copy(
                 Output::BodyFailed(id, message) => pipes.fail(id, message),
                 Output::Event(e) => {
                     match &e {
-                        Event::Push(e) => uploads.keep(e),
+                        Event::Push(e) => {
+                            uploads.keep(e);
+                            landed.note(e.landed());
+                        }
                         Event::Planned { source_index, .. } => sides.read_from.set(*source_index),
                         _ => {}
                     }

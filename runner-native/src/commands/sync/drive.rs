@@ -21,6 +21,7 @@ use tug_core::{Digest, ErrorClass, Instant};
 
 use super::check::{check, Checked};
 use super::{Entry, Item, Side};
+use crate::blob_places::BlobPlaces;
 use crate::commands::copy::referrers::{carry, End};
 use crate::commands::copy::run_copy_quietly;
 use crate::exit_code::CliError;
@@ -229,7 +230,10 @@ async fn copy_one(
     };
     let mut config = work.config.clone();
     config.transfer.jobs = start.jobs;
-    let copy = Copy::new(plan, config.clone(), Instant::ZERO).mounting_from(start.mount_from);
+    let known = BlobPlaces::new().at(&image.target.registry);
+    let copy = Copy::new(plan, config.clone(), Instant::ZERO)
+        .mounting_from(start.mount_from)
+        .mounting_known(known);
     // The sync shows its own progress and keeps one record; the copy's are not kept.
     let ends = (&source.transport, &target.transport);
     let report = run_copy_quietly(copy, ends, (&image.source, &image.target)).await?;

@@ -30,6 +30,7 @@ mod hostile_credentials;
 mod hostile_text;
 mod interop;
 mod interrupt;
+mod mounts;
 mod multi_platform;
 mod network;
 mod node_embedding;

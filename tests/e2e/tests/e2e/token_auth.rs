@@ -329,6 +329,44 @@ fn copy_within_the_token_registry_mounts_with_a_pull_scope_on_the_source() {
     pull_with_skopeo_and_compare(&registry, "two/app:v1", &fixture);
 }
 
+/// A push to a second repository asks to mount what the first push sent (tug remembers
+/// where its blobs went); when the account may no longer read the first, distribution
+/// refuses the mount (`401`, even with a fresh token) and the blobs are sent instead.
+#[test]
+fn a_mount_from_a_repository_the_account_cannot_read_sends_the_blobs() {
+    let registry = Registry::tls_token_auth(USER, PASSWORD);
+    let server = token_server(&registry);
+    let (env, layout, fixture) = scene(108, 2);
+    let push_to = |repo: &str| {
+        push(&env, &layout, &registry, repo)
+            .env("TUG_USERNAME", USER)
+            .env("TUG_PASSWORD", PASSWORD)
+            .run()
+    };
+    push_to("one/app:v1").assert_success();
+    server.hide(&["one/app"]);
+    server.clear_requests();
+
+    let out = push_to("two/app:v1");
+    assert_no_secret(&out, server, &[&env.state()]);
+    let done = done_event(&out.assert_success());
+    assert_eq!(done["blobs_mounted"], 0, "{done}");
+    assert_eq!(done["blobs_uploaded"], 3, "{done}");
+    let log = server.requests();
+    assert!(
+        asking_for(&log, "repository:one/app:pull")
+            .iter()
+            .any(|r| r.issued()),
+        "the mount was asked for, with pull on its source: {log:#?}"
+    );
+    pull_with_skopeo_and_compare(&registry, "two/app:v1", &fixture);
+
+    // Readable again: the next repository mounts.
+    server.hide(&[]);
+    let done = done_event(&push_to("three/app:v1").assert_success());
+    assert_eq!(done["blobs_mounted"], 3, "{done}");
+}
+
 #[test]
 fn short_lived_tokens_are_fetched_again_and_long_lived_ones_are_reused() {
     let registry = Registry::tls_token_auth(USER, PASSWORD);

@@ -1,0 +1,196 @@
+//! Where blobs were last seen: for each registry and blob, the repositories tug put it in or
+//! read it from (a push, a copy, a pull), most recent first. A push or copy to another
+//! repository of that registry asks to mount such a blob from there instead of sending it,
+//! as skopeo does with its blob-info cache; the core decides which place to ask and what a
+//! refusal means ([`tug_core::push::PushPlan::mount_sources`]).
+//!
+//! One JSON file in the state directory (`blob-places.json`), shared safely by concurrent
+//! tug processes ([`StateFile`]), holding at most [`MAX_BLOBS`] blobs (the least recently
+//! seen go first). It only saves bytes: when it cannot be read or written, blobs are sent.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tug_core::Digest;
+
+use crate::state_file::StateFile;
+use crate::upload_state::state_dir;
+
+/// The most blobs remembered.
+pub const MAX_BLOBS: usize = 10_000;
+
+/// The most repositories remembered per blob.
+const MAX_PLACES: usize = 4;
+
+/// Where one blob of one registry was seen.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Entry {
+    /// Repositories, most recent first.
+    repositories: Vec<String>,
+    /// When it was last seen (seconds since the epoch).
+    seen: u64,
+}
+
+/// The record of blob places in the state directory.
+pub struct BlobPlaces {
+    dir: Option<PathBuf>,
+}
+
+impl BlobPlaces {
+    /// The record in the state directory (none without one).
+    pub fn new() -> BlobPlaces {
+        BlobPlaces { dir: state_dir() }
+    }
+
+    fn file(&self) -> Option<StateFile> {
+        self.dir
+            .as_deref()
+            .map(|d| StateFile::new(d, "blob-places"))
+    }
+
+    /// Every blob seen on `registry`, with the repositories it was seen in.
+    pub fn at(&self, registry: &str) -> BTreeMap<Digest, Vec<String>> {
+        let Some(file) = self.file() else {
+            return BTreeMap::new();
+        };
+        let prefix = format!("{registry}@");
+        file.read::<Entry>()
+            .into_iter()
+            .filter_map(|(k, entry)| {
+                let digest = k.strip_prefix(&prefix)?.parse::<Digest>().ok()?;
+                Some((digest, entry.repositories))
+            })
+            .collect()
+    }
+
+    /// Records that `digests` are in `repository` of `registry` now.
+    pub fn record(&self, registry: &str, repository: &str, digests: &[Digest]) {
+        let Some(file) = self.file().filter(|_| !digests.is_empty()) else {
+            return;
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let updated = file.update(|map: &mut BTreeMap<String, Entry>| {
+            for d in digests {
+                let entry = map.entry(key(registry, d)).or_insert_with(|| Entry {
+                    repositories: Vec::new(),
+                    seen: now,
+                });
+                entry.repositories.retain(|r| r != repository);
+                entry.repositories.insert(0, repository.to_owned());
+                entry.repositories.truncate(MAX_PLACES);
+                entry.seen = now;
+            }
+            forget_oldest(map, MAX_BLOBS);
+            true
+        });
+        if let Err(e) = updated {
+            crate::verbose::note(&format!("cannot record where blobs are: {e}"));
+        }
+    }
+}
+
+/// The blobs one operation found in one repository (a push's or copy's target, a pull's
+/// source), recorded in [`BlobPlaces`] when it is dropped (the operation ended, however it
+/// did).
+pub struct Landed {
+    registry: String,
+    repository: String,
+    digests: Vec<Digest>,
+}
+
+impl Landed {
+    /// For blobs of `image`'s repository.
+    pub fn new(image: &tug_core::Reference) -> Landed {
+        Landed {
+            registry: image.registry.clone(),
+            repository: image.repository.clone(),
+            digests: Vec::new(),
+        }
+    }
+
+    /// Takes note of a blob an event says the repository holds
+    /// ([`tug_core::push::Event::landed`], [`tug_core::pull::Event::held`]).
+    pub fn note(&mut self, blob: Option<&Digest>) {
+        self.digests.extend(blob.cloned());
+    }
+}
+
+impl Drop for Landed {
+    fn drop(&mut self) {
+        BlobPlaces::new().record(&self.registry, &self.repository, &self.digests);
+    }
+}
+
+/// `registry@digest`.
+fn key(registry: &str, digest: &Digest) -> String {
+    format!("{registry}@{digest}")
+}
+
+/// Drops the least recently seen entries of `map` beyond `keep`.
+fn forget_oldest(map: &mut BTreeMap<String, Entry>, keep: usize) {
+    if map.len() <= keep {
+        return;
+    }
+    let mut by_age: Vec<(u64, String)> = map.iter().map(|(k, e)| (e.seen, k.clone())).collect();
+    by_age.sort_unstable();
+    let extra = map.len() - keep;
+    for (_, k) in by_age.into_iter().take(extra) {
+        map.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn places(dir: &std::path::Path) -> BlobPlaces {
+        BlobPlaces {
+            dir: Some(dir.to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_most_recent_repository_comes_first_and_a_few_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = places(dir.path());
+        let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
+        for repo in ["r1", "r2", "r3", "r4", "r5", "r2"] {
+            p.record("reg.example", repo, std::slice::from_ref(&a));
+        }
+        p.record("other.example", "elsewhere", std::slice::from_ref(&b));
+        // A registry whose name starts like another's is not that one.
+        p.record("reg.example:5000", "elsewhere", std::slice::from_ref(&b));
+        let found = p.at("reg.example");
+        assert_eq!(found.len(), 1, "b was seen on other registries only");
+        assert_eq!(found[&a], vec!["r2", "r5", "r4", "r3"]);
+    }
+
+    #[test]
+    fn the_least_recently_seen_blobs_go_first() {
+        let mut map = BTreeMap::new();
+        for (i, name) in ["old", "new", "middle"].into_iter().enumerate() {
+            let seen = [1, 3, 2][i];
+            map.insert(
+                name.to_owned(),
+                Entry {
+                    repositories: vec!["r".into()],
+                    seen,
+                },
+            );
+        }
+        forget_oldest(&mut map, 2);
+        assert_eq!(map.keys().collect::<Vec<_>>(), vec!["middle", "new"]);
+    }
+
+    #[test]
+    fn without_a_state_directory_nothing_is_known() {
+        let p = BlobPlaces { dir: None };
+        let a = Digest::sha256_of(b"a");
+        p.record("reg.example", "r", std::slice::from_ref(&a));
+        assert!(p.at("reg.example").is_empty());
+    }
+}
