@@ -234,11 +234,22 @@ fn state_files_are_private_in_a_private_directory() {
     for entry in fs::read_dir(&state).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
-        assert_eq!(mode(&entry.path()), 0o600, "{name}");
+        if entry.file_type().unwrap().is_dir() {
+            // `owners/`: the marks of running processes.
+            assert_eq!(mode(&entry.path()), 0o700, "{name}");
+            for inner in fs::read_dir(entry.path()).unwrap() {
+                let inner = inner.unwrap().path();
+                assert_eq!(mode(&inner), 0o600, "{}", inner.display());
+            }
+        } else {
+            assert_eq!(mode(&entry.path()), 0o600, "{name}");
+        }
         names.push(name);
     }
     names.sort();
     for expected in [
+        "blob-places.json",
+        "blob-places.lock",
         "compressed.json",
         "compressed.lock",
         "history.jsonl",
