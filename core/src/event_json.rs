@@ -31,6 +31,14 @@ impl push::Event {
             push::Event::BlobStarted { blob, digest, size } => {
                 json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})
             }
+            push::Event::BlobResumed {
+                blob,
+                digest,
+                from,
+                size,
+            } => {
+                json!({"event": "blob_resumed", "blob": blob, "digest": digest, "from": from, "size": size})
+            }
             push::Event::BlobProgress { blob, sent, size } => {
                 json!({"event": "blob_progress", "blob": blob, "sent": sent, "size": size})
             }

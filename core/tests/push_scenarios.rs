@@ -869,7 +869,27 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
     plan.resume = vec![left];
     let posts_before = model.count("POST");
     let second = run_push(&mut model, plan, &img.data, no_retry());
-    second.result.unwrap();
+    let report = second.result.as_ref().unwrap();
+    assert_eq!(report.bytes_resumed, 1400, "counted, not sent by this run");
+    assert_eq!(
+        report.bytes_uploaded, 5000,
+        "the layer (the config went in the first run)"
+    );
+    let resumed: Vec<&Event> = second
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::BlobResumed { .. }))
+        .collect();
+    assert_eq!(
+        resumed,
+        vec![&Event::BlobResumed {
+            blob: 1,
+            digest: img.plan.blobs[1].digest.clone(),
+            from: 1400,
+            size: 5000
+        }],
+        "said once, with the registry's offset"
+    );
     assert_pushed(&model, &img);
     assert_eq!(model.count("POST"), posts_before, "no new session");
     let sent: u64 = second

@@ -121,7 +121,8 @@ pub struct BlobTiming {
     pub end_ms: u64,
     /// `pushed`, `downloaded`, `skipped`, `mounted`, or `unfinished` (the operation ended first).
     pub outcome: String,
-    /// Bytes a download continued from (an earlier run's partial file).
+    /// Bytes an earlier run had moved: a download continued from its partial file, an upload
+    /// from its session.
     #[serde(skip_serializing_if = "is_zero")]
     pub resumed_from: u64,
     pub retries: u32,
@@ -338,6 +339,9 @@ impl Recorder {
             E::BlobStarted { digest, size, .. } => {
                 self.blob(digest, *size);
             }
+            E::BlobResumed {
+                digest, from, size, ..
+            } => self.blob(digest, *size).resumed_from = *from,
             E::BlobCommitted { digest, size, .. } => self.end_blob(digest, *size, "pushed"),
             E::BlobSkipped { digest, size, .. } => {
                 self.end_blob(digest, *size, "skipped");

@@ -237,6 +237,12 @@ impl Display {
                 self.keys.insert(*blob, key(blob));
                 self.start(key(blob), self.label(*blob), 0, *size);
             }
+            E::BlobResumed {
+                blob, from, size, ..
+            } => {
+                self.keys.insert(*blob, key(blob));
+                self.start(key(blob), self.label(*blob), *from, *size);
+            }
             E::BlobProgress { blob, sent, .. } => self.advance(&key(blob), *sent),
             E::BlobCommitted { blob, .. } | E::BlobSkipped { blob, .. } => self.end(&key(blob)),
             E::BlobMounted { blob, .. } => {
@@ -464,6 +470,18 @@ impl Display {
                 digest.short(),
                 bytes(*size)
             ),
+            E::BlobResumed {
+                blob,
+                digest,
+                from,
+                size,
+            } => format!(
+                "{} {} continuing at {} of {} (an earlier run's upload)",
+                self.label(*blob),
+                digest.short(),
+                bytes(*from),
+                bytes(*size)
+            ),
             E::BlobCommitted { blob, digest, .. } => {
                 format!("{} {} pushed", self.label(*blob), digest.short())
             }
@@ -592,6 +610,8 @@ pub struct Totals {
     pub bytes: u64,
     pub skipped: usize,
     pub skipped_bytes: u64,
+    /// Bytes of `bytes` an earlier run had sent (a resumed upload): not sent in `elapsed`.
+    pub resumed: u64,
     /// `None` where mounting does not apply (pulls).
     pub mounted: Option<usize>,
     pub retries: u32,
@@ -608,6 +628,7 @@ impl Totals {
             bytes: report.bytes_uploaded,
             skipped: report.blobs_skipped,
             skipped_bytes: report.bytes_skipped,
+            resumed: report.bytes_resumed,
             mounted: Some(report.blobs_mounted),
             retries: report.retries,
             elapsed: report.elapsed,
@@ -629,6 +650,7 @@ pub fn push_done_event(reference: &str, report: &push::PushReport, peak: f64) ->
         "blobs_missing": report.blobs_missing,
         "bytes_uploaded": report.bytes_uploaded,
         "bytes_skipped": report.bytes_skipped,
+        "bytes_resumed": report.bytes_resumed,
         "retries": report.retries,
         "elapsed_ms": report.elapsed.as_millis() as u64,
         "peak_bytes_per_second": peak,
@@ -637,8 +659,12 @@ pub fn push_done_event(reference: &str, report: &push::PushReport, peak: f64) ->
 
 /// The final summary line.
 pub fn done_line(t: &Totals) -> String {
+    let resumed = match t.resumed {
+        0 => String::new(),
+        n => format!(", {} of it sent by an earlier run", bytes(n)),
+    };
     let mut s = format!(
-        "{} {} blobs ({}), {} already present ({})",
+        "{} {} blobs ({}{resumed}), {} already present ({})",
         t.verb,
         t.blobs,
         bytes(t.bytes),
@@ -654,8 +680,10 @@ pub fn done_line(t: &Totals) -> String {
         t.retries,
         if t.retries == 1 { "retry" } else { "retries" }
     ));
-    if t.bytes > 0 {
-        let average = t.bytes as f64 / secs.max(0.001);
+    // The rate is of the bytes this run sent.
+    let sent = t.bytes.saturating_sub(t.resumed);
+    if sent > 0 {
+        let average = sent as f64 / secs.max(0.001);
         s.push_str(&format!(
             " ({}/s average, {}/s peak)",
             bytes(average as u64),
@@ -1076,6 +1104,7 @@ mod tests {
             bytes: 4 << 20,
             skipped: 1,
             skipped_bytes: 1024,
+            resumed: 0,
             mounted: Some(1),
             retries: 1,
             elapsed: Duration::from_secs(2),
@@ -1095,6 +1124,7 @@ mod tests {
             bytes: 50 << 20,
             skipped: 0,
             skipped_bytes: 0,
+            resumed: 0,
             mounted: None,
             retries: 0,
             elapsed: Duration::from_millis(100),

@@ -407,6 +407,11 @@ function onEvent(ev) {
       if (row) setRow(row, 'uploading', `0 B of ${formatBytes(ev.size)}`, 0, ev.size);
       break;
     }
+    case 'blob_resumed': {
+      const row = rowOf(ev);
+      if (row) setRow(row, 'uploading', `${formatBytes(ev.from)} of ${formatBytes(ev.size)} (an earlier upload goes on)`, ev.from, ev.size);
+      break;
+    }
     case 'blob_progress': {
       const row = rowOf(ev);
       if (row) setRowLater(row, 'uploading', `${formatBytes(ev.sent)} of ${formatBytes(ev.size)}`, ev.sent, ev.size);

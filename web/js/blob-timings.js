@@ -42,9 +42,12 @@ export class BlobTimings {
       for (const t of this.blobs.values()) if (t.digest.startsWith(digest)) t.retries += 1;
       return;
     }
-    if (ev.event !== 'blob_started' && !(ev.event in ENDS)) return;
+    const starts = ev.event === 'blob_started' || ev.event === 'blob_resumed';
+    if (!starts && !(ev.event in ENDS)) return;
     const t = this.timing(ev);
     if (!t) return;
+    // An upload an earlier run left goes on from there, as `tug history` shows it.
+    if (ev.event === 'blob_resumed' && Number.isFinite(ev.from) && ev.from > 0) t.resumed_from = ev.from;
     if (ev.event in ENDS) {
       t.outcome = ENDS[ev.event];
       t.end_ms = Math.round(this.now() - this.t0);

@@ -32,3 +32,15 @@ test('a pull\'s blob_done ends a blob as downloaded', () => {
   assert.equal(t.list()[0].outcome, 'downloaded');
   assert.equal(t.list()[0].end_ms, 40);
 });
+
+test('an upload an earlier run left starts when it is taken up, at its offset', () => {
+  let now = 0;
+  const t = new BlobTimings(() => now);
+  now = 20;
+  t.onEvent({ event: 'blob_resumed', blob: 1, digest: 'sha256:ee', from: 4096, size: 8192 });
+  now = 70;
+  t.onEvent({ event: 'blob_committed', blob: 1, size: 8192 });
+  assert.deepEqual(t.list(), [
+    { digest: 'sha256:ee', size: 8192, start_ms: 20, end_ms: 70, outcome: 'pushed', retries: 0, resumed_from: 4096 },
+  ]);
+});

@@ -52,6 +52,10 @@ pub(crate) struct BlobUpload {
     /// The current session was opened by an earlier run: bytes may have reached it that
     /// this run never saw.
     pub inherited: bool,
+    /// [`super::Event::BlobResumed`] was said for the current inherited session.
+    pub resume_said: bool,
+    /// Bytes the current session held from an earlier run when this run took it up.
+    pub resumed_from: u64,
     /// A runner was told of the current session (it keeps it to resume): it must hear when
     /// it is over.
     pub announced: bool,
@@ -99,6 +103,8 @@ impl BlobUpload {
             confirmed: 0,
             best_confirmed: 0,
             inherited: false,
+            resume_said: false,
+            resumed_from: 0,
             announced: false,
             broken_body: None,
             recheck: None,
@@ -170,6 +176,7 @@ impl BlobUpload {
             BlobState::Done { .. } => {
                 r.blobs_uploaded += 1;
                 r.bytes_uploaded += self.size;
+                r.bytes_resumed += self.resumed_from.min(self.size);
             }
             BlobState::Missing => r.blobs_missing.push(self.digest.clone()),
             _ => {}
@@ -229,6 +236,7 @@ impl BlobUpload {
         self.sent_upto = 0;
         self.confirmed = 0;
         self.inherited = false;
+        self.resumed_from = 0;
         if let Some(s) = &mut self.streamed {
             s.waiting = false;
         }

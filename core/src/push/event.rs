@@ -74,6 +74,20 @@ pub enum Event {
         /// Its size (an estimate while a streamed blob's bytes are being made).
         size: u64,
     },
+    /// An upload session an earlier run left open goes on ([`PushPlan::resume`]): the
+    /// registry holds its first `from` bytes, which are not sent again.
+    ///
+    /// [`PushPlan::resume`]: super::PushPlan::resume
+    BlobResumed {
+        /// Plan index.
+        blob: usize,
+        /// Its digest (a streamed blob's key while its bytes are being made).
+        digest: Digest,
+        /// Bytes the registry already holds.
+        from: u64,
+        /// Its size (an estimate while a streamed blob's bytes are being made).
+        size: u64,
+    },
     /// An upload session is open and the registry confirmed `committed` bytes of it: a
     /// runner that keeps this can resume the upload in a later run ([`PushPlan::resume`]).
     ///

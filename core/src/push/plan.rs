@@ -154,6 +154,9 @@ pub struct PushReport {
     pub bytes_uploaded: u64,
     /// Bytes of blobs skipped.
     pub bytes_skipped: u64,
+    /// Bytes of uploaded blobs that sessions an earlier run left already held (counted in
+    /// `bytes_uploaded`, not sent by this run: [`super::Event::BlobResumed`]).
+    pub bytes_resumed: u64,
     /// Retries made.
     pub retries: u32,
     /// Whether plain HTTP was used.

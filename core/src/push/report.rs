@@ -85,6 +85,7 @@ impl Reporting for Pushing {
             blobs_missing: Vec::new(),
             bytes_uploaded: 0,
             bytes_skipped: 0,
+            bytes_resumed: 0,
             retries: cx.retries,
             plain_http: cx.endpoint.is_plain(),
             elapsed: self.accountant.elapsed(cx.now),

@@ -271,6 +271,18 @@ impl Pushing {
             committed,
         };
         self.blobs[b].confirmed = self.blobs[b].confirmed.max(committed);
+        if self.blobs[b].inherited && !self.blobs[b].resume_said {
+            let blob = &mut self.blobs[b];
+            blob.resume_said = true;
+            blob.resumed_from = committed;
+            let event = Event::BlobResumed {
+                blob: blob.plan_index,
+                digest: blob.digest.clone(),
+                from: committed,
+                size: blob.size,
+            };
+            self.event(event);
+        }
         self.session_event(b, cx);
         if self.blobs[b].streamed.is_some() {
             // Send from there, as far as the bytes go.

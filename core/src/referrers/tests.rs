@@ -398,6 +398,7 @@ fn carries_keep_cosign_tags_and_subject_digests() {
         blobs_missing: Vec::new(),
         bytes_uploaded: 0,
         bytes_skipped: 0,
+        bytes_resumed: 0,
         retries: 0,
         plain_http: false,
         elapsed: std::time::Duration::ZERO,

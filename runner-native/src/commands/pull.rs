@@ -330,6 +330,7 @@ pub fn run(
                     bytes: report.bytes_downloaded,
                     skipped: report.blobs_skipped,
                     skipped_bytes: report.bytes_skipped,
+                    resumed: 0,
                     mounted: None,
                     retries: report.retries,
                     elapsed: report.elapsed,

@@ -82,6 +82,35 @@ fn a_killed_push_resumes_from_the_registry_offset() {
         sent <= LAYER - before + config + (1 << 20),
         "the second run sent {sent} bytes; the registry already had {before} of {LAYER}"
     );
+    // It says so: the layer goes on at the registry's offset, the summary counts those
+    // bytes apart, and the history has the layer start when it was taken up.
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let resumed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|v| v["event"] == "blob_resumed")
+        .collect();
+    assert_eq!(resumed.len(), 1, "{resumed:?}");
+    assert_eq!(resumed[0]["from"], before);
+    let layer_size = resumed[0]["size"].as_u64().unwrap();
+    assert!(
+        layer_size >= LAYER,
+        "the layer (a tar of {LAYER} bytes of files)"
+    );
+    let done = events.iter().find(|v| v["event"] == "done").unwrap();
+    assert_eq!(done["bytes_resumed"], before, "{done}");
+    let history = std::fs::read_to_string(state.join("history.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    let layer = last["blob_timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["size"] == layer_size)
+        .unwrap();
+    assert_eq!(layer["resumed_from"], before, "{layer}");
+    assert_eq!(layer["outcome"], "pushed", "{layer}");
     pull_with_skopeo_and_compare(&registry, "resume/app:v1", &fixture);
     assert_eq!(committed(&state), 0, "finished uploads are forgotten");
 }
