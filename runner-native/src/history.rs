@@ -390,6 +390,18 @@ impl Recorder {
         self.record.retries = r.retries;
     }
 
+    /// Adds the blob counts of one image a sync copied to the sync's.
+    pub fn add_copy(&mut self, r: &push::PushReport) {
+        let r_blobs = r.blobs_uploaded + r.blobs_skipped + r.blobs_mounted;
+        self.record.blobs += r_blobs;
+        self.record.bytes_total += r.bytes_uploaded + r.bytes_skipped;
+        self.record.blobs_transferred += r.blobs_uploaded;
+        self.record.blobs_skipped += r.blobs_skipped;
+        self.record.blobs_mounted += r.blobs_mounted;
+        self.record.bytes_skipped += r.bytes_skipped;
+        self.record.retries += r.retries;
+    }
+
     /// Takes one image of a sync: its outcome, and its bytes into the sync's total.
     pub fn image(&mut self, image: ImageRecord) {
         self.record.bytes_transferred += image.bytes;

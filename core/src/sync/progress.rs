@@ -62,7 +62,7 @@ impl ImagesDone {
             }
             ImageOutcome::Planned { bytes } => v["bytes"] = (*bytes).into(),
             ImageOutcome::Failed { error } => v["error"] = error.clone().into(),
-            ImageOutcome::InSync => {}
+            ImageOutcome::InSync | ImageOutcome::Cancelled => {}
         }
         v
     }

@@ -42,16 +42,20 @@ pub enum ImageOutcome {
         /// Why.
         error: String,
     },
+    /// The sync was stopped (Ctrl-C) before this image ended: not copied, or copied in part
+    /// (a run of the same sync goes on where the uploads stopped).
+    Cancelled,
 }
 
 impl ImageOutcome {
-    /// The stable name: `in_sync`, `planned`, `copied`, `failed`.
+    /// The stable name: `in_sync`, `planned`, `copied`, `failed`, `cancelled`.
     pub fn name(&self) -> &'static str {
         match self {
             ImageOutcome::InSync => "in_sync",
             ImageOutcome::Planned { .. } => "planned",
             ImageOutcome::Copied { .. } => "copied",
             ImageOutcome::Failed { .. } => "failed",
+            ImageOutcome::Cancelled => "cancelled",
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct Summary {
     pub bytes: u64,
     /// The images that failed (as the runner names them), in order.
     pub failed: Vec<String>,
+    /// Images the sync was stopped before.
+    pub cancelled: usize,
 }
 
 impl Summary {
@@ -85,10 +91,11 @@ impl Summary {
                 self.bytes += bytes;
             }
             ImageOutcome::Failed { .. } => self.failed.push(name.to_owned()),
+            ImageOutcome::Cancelled => self.cancelled += 1,
         }
     }
 
-    /// One line for people: `3 copied (1.2 MB), 5 in sync, 1 failed: reg/a:1`.
+    /// One line for people: `3 copied, 5 in sync, 2 cancelled, 1 failed: reg/a:1`.
     pub fn line(&self) -> String {
         let mut parts = Vec::new();
         if self.planned > 0 {
@@ -99,6 +106,9 @@ impl Summary {
         }
         parts.push(format!("{} copied", self.copied));
         parts.push(format!("{} in sync", self.in_sync));
+        if self.cancelled > 0 {
+            parts.push(format!("{} cancelled", self.cancelled));
+        }
         let mut line = parts.join(", ");
         if !self.failed.is_empty() {
             line += &format!(", {} failed: {}", self.failed.len(), self.failed.join(", "));

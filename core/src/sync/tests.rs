@@ -192,6 +192,13 @@ fn the_summary_counts_each_outcome_and_names_the_failures() {
     assert_eq!(s.bytes, 15);
     assert_eq!(s.failed, vec!["r/b:1".to_owned()]);
     assert_eq!(s.line(), "2 copied, 1 in sync, 1 failed: r/b:1");
+    s.add("r/b:2", &ImageOutcome::Cancelled);
+    assert_eq!(s.cancelled, 1);
+    assert_eq!(
+        s.line(),
+        "2 copied, 1 in sync, 1 cancelled, 1 failed: r/b:1"
+    );
+    assert_eq!(ImageOutcome::Cancelled.name(), "cancelled");
     let mut dry = Summary::default();
     dry.add("r/a:1", &ImageOutcome::Planned { bytes: 7 });
     dry.add("r/a:2", &ImageOutcome::Planned { bytes: 3 });

@@ -89,6 +89,7 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
         outcome,
         digest,
         failure: None,
+        report: None,
     };
     let failed = |i: usize, e: CliError| {
         Entry::failed(
@@ -174,12 +175,18 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                 }
                 Ended::Copied(i, r) => {
                     budget.finished(ImageId(i), r.is_ok());
-                    let bytes = r.map(|report| report.bytes_uploaded);
                     let d = digests.remove(&i);
-                    (
-                        i,
-                        bytes.map(|bytes| entry(i, ImageOutcome::Copied { bytes }, d)),
-                    )
+                    let copied = r.map(|report| Entry {
+                        report: Some(report.clone()),
+                        ..entry(
+                            i,
+                            ImageOutcome::Copied {
+                                bytes: report.bytes_uploaded,
+                            },
+                            d,
+                        )
+                    });
+                    (i, copied)
                 }
             };
             let e = match result {
@@ -187,7 +194,7 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                 Err(e) if e.class() == Some(ErrorClass::Cancelled) => {
                     cancelled = Some(e);
                     budget.drop_queued();
-                    continue;
+                    entry(i, ImageOutcome::Cancelled, None)
                 }
                 Err(e) => failed(i, e),
             };
@@ -203,6 +210,13 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
         let e = entry(i, ImageOutcome::Planned { bytes }, digests.remove(&i));
         watch.finished(i, &e);
         entries.push((i, e));
+    }
+    if cancelled.is_some() {
+        // What the sync was stopped before is said too (not copied, or copied in part).
+        let ended: std::collections::HashSet<usize> = entries.iter().map(|(i, _)| *i).collect();
+        for i in (0..images.len()).filter(|i| !ended.contains(i)) {
+            entries.push((i, entry(i, ImageOutcome::Cancelled, None)));
+        }
     }
     entries.sort_by_key(|(i, _)| *i);
     Done { entries, cancelled }

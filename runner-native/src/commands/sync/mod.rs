@@ -47,6 +47,8 @@ struct Entry {
     digest: Option<Digest>,
     /// Why it failed, for the exit code.
     failure: Option<CliError>,
+    /// What its copy did (blobs sent, skipped, mounted), for the history.
+    report: Option<tug_core::push::PushReport>,
 }
 
 impl Entry {
@@ -59,6 +61,7 @@ impl Entry {
             },
             digest: None,
             failure: Some(e),
+            report: None,
         }
     }
 }
@@ -113,6 +116,9 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mut summary = Summary::default();
     for e in &entries {
         summary.add(&e.source, &e.outcome);
+        if let Some(report) = &e.report {
+            history.add_copy(report);
+        }
         history.image(ImageRecord {
             source: e.source.clone(),
             target: e.target.clone(),
@@ -390,6 +396,7 @@ fn report_json(entries: &[Entry], summary: &Summary, shard: Shard, dry_run: bool
             "in_sync": summary.in_sync,
             "bytes": summary.bytes,
             "failed": summary.failed,
+            "cancelled": summary.cancelled,
         },
     })
     .to_string()

@@ -309,7 +309,10 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
     let dir = tempfile::tempdir().unwrap();
     let mut minis = Vec::new();
     let mut layers = Vec::new();
-    for (i, repo) in ["slow/one", "slow/two"].into_iter().enumerate() {
+    for (i, repo) in ["slow/one", "slow/two", "slow/three"]
+        .into_iter()
+        .enumerate()
+    {
         let layout = dir.path().join(repo.replace('/', "-"));
         let image = write_oci_layout(&layout, &ImageSpec::new(40 + i as u64).layer(30_000), "v1");
         layers.push(image.layers[0].digest.clone());
@@ -337,23 +340,44 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
         mini.answer(r)
     });
     let target = Registry::plain();
-    let child = Tug::new()
-        .args(["sync", "--plain-http", "--jobs", "8", "--progress", "none"])
+    let state = dir.path().join("state");
+    // Four blobs at once, two for each image of two blobs: two images are copied, the
+    // third waits for them.
+    let mut child = Tug::new()
+        .env("TUG_STATE_DIR", &state)
+        .args(["sync", "--plain-http", "--jobs", "4", "--json"])
         .arg(format!("{}/slow/one:v1", source.host()))
         .arg(format!("{}/slow/two:v1", source.host()))
+        .arg(format!("{}/slow/three:v1", source.host()))
         .arg(target.host())
         .command()
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Both images are being copied.
+    // Two images are being copied.
     layer_asked.recv().unwrap();
     layer_asked.recv().unwrap();
     signal(&child, "-INT");
+    let stdout = child.stdout.take().unwrap();
     let (status, _) = wait_at_most(child, Duration::from_secs(30));
     assert_eq!(
         status.code(),
         Some(CANCELLED),
         "every copy stopped on the first Ctrl-C"
     );
+    // The report and the history name every image the sync was stopped before.
+    let report: serde_json::Value = serde_json::from_reader(stdout).unwrap();
+    let outcomes: Vec<&str> = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["cancelled"; 3], "{report}");
+    assert_eq!(report["summary"]["cancelled"], 3, "{report}");
+    let history = std::fs::read_to_string(state.join("history.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(record["outcome"], "cancelled");
+    assert_eq!(record["images"].as_array().unwrap().len(), 3, "{record}");
 }

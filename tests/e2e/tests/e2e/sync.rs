@@ -306,6 +306,9 @@ fn a_repository_the_source_denies_fails_alone_and_the_rest_is_synced() {
         (pa.image("secret/app"), "failed".to_owned()),
     ]);
     assert_eq!(outcomes, expected);
+    // The blobs of the two images copied (a config and a layer each, all sent).
+    assert_eq!(record["blobs"], 4, "{record}");
+    assert_eq!(record["blobs_transferred"], 4, "{record}");
     let shown = tug()
         .args(["history", "show", record["id"].as_str().unwrap()])
         .run()
