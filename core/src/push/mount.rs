@@ -71,13 +71,13 @@ impl Mounts {
         all
     }
 
-    /// Where to ask for blob `digest`, if anywhere.
+    /// Where to ask for blob `digest`, if anywhere: where it was seen, else the plan's
+    /// source, whichever the registry has not refused.
     pub(super) fn source(&self, digest: &Digest) -> Option<&str> {
-        self.by_blob
-            .get(digest)
-            .or(self.default.as_ref())
+        let open = |from: &&String| !self.refused.contains(*from);
+        let seen = self.by_blob.get(digest).filter(open);
+        seen.or(self.default.as_ref().filter(open))
             .map(String::as_str)
-            .filter(|from| !self.refused.iter().any(|r| r == from))
     }
 
     /// The registry refused a mount from `from`: no blob asks there again.
@@ -85,5 +85,76 @@ impl Mounts {
         if !self.refused.iter().any(|r| r == from) {
             self.refused.push(from.to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::{PlanBlob, PlanManifest};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn plan(blobs: &[&Digest], places: &[(&Digest, &[&str])]) -> PushPlan {
+        PushPlan {
+            registry: "reg.example".into(),
+            repository: "team/app".into(),
+            reference: "v1".into(),
+            blobs: blobs
+                .iter()
+                .map(|d| PlanBlob {
+                    digest: (*d).clone(),
+                    size: 1,
+                })
+                .collect(),
+            manifest: PlanManifest {
+                bytes: Vec::new(),
+                media_type: String::new(),
+                digest: Digest::sha256_of(b""),
+            },
+            mount_from: Some("team/base".into()),
+            mount_sources: places
+                .iter()
+                .map(|(d, p)| ((*d).clone(), p.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            resume: Vec::new(),
+            children: Vec::new(),
+            pending: Vec::new(),
+            streamed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_refused_place_gives_way_to_the_plans_source_and_then_to_none() {
+        let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
+        let mut m = Mounts::of(&plan(&[&a, &b], &[(&a, &["team/app", "other/app"])]));
+        assert_eq!(m.source(&a), Some("other/app"), "the target is no source");
+        assert_eq!(m.source(&b), Some("team/base"));
+        m.refuse("other/app");
+        assert_eq!(m.source(&a), Some("team/base"));
+        m.refuse("team/base");
+        assert_eq!(m.source(&a), None);
+        assert_eq!(m.source(&b), None);
+    }
+
+    #[test]
+    fn at_most_eight_repositories_are_sources() {
+        let digests: Vec<Digest> = (0..12u8).map(|i| Digest::sha256_of(&[i])).collect();
+        let names: Vec<String> = (0..12).map(|i| format!("r/{i}")).collect();
+        let places: Vec<(&Digest, Vec<&str>)> = digests
+            .iter()
+            .zip(&names)
+            .map(|(d, n)| (d, vec![n.as_str()]))
+            .collect();
+        let places: Vec<(&Digest, &[&str])> =
+            places.iter().map(|(d, p)| (*d, p.as_slice())).collect();
+        let blobs: Vec<&Digest> = digests.iter().collect();
+        let m = Mounts::of(&plan(&blobs, &places));
+        assert_eq!(m.repositories().len(), MAX_MOUNT_SOURCES);
+        assert_eq!(
+            m.source(&digests[11]),
+            Some("team/base"),
+            "beyond: the plan's"
+        );
     }
 }
