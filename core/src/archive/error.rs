@@ -154,7 +154,7 @@ pub enum ArchiveError {
 
     /// The source holds several images and none (or a too vague one) was chosen.
     #[error(
-        "{} images match; choose one by name, digest prefix or position: {}",
+        "{} images match; choose one by name, digest prefix, position or platform: {}",
         available.len(),
         list(available)
     )]

@@ -191,7 +191,11 @@ impl SourceContents {
         self.images
             .iter()
             .enumerate()
-            .map(|(i, img)| format!("{i}: {}", img.describe()))
+            .map(|(i, img)| match (&img.index, &img.platform) {
+                // Platforms of one index share their names: the platform tells them apart.
+                (Some(_), Some(p)) => format!("{i}: {} for {p}", img.describe()),
+                _ => format!("{i}: {}", img.describe()),
+            })
             .collect()
     }
 

@@ -867,6 +867,40 @@ fn nested_index_uses_the_present_platform_manifest() {
     assert!(err.to_string().contains(&index_digest.to_string()), "{err}");
 }
 
+/// A partial save holding two platforms of an index that names three: it cannot go whole
+/// and neither platform is the one, so the choice is asked for, each named by its platform.
+#[test]
+fn two_platforms_of_a_partial_index_are_told_apart_by_platform() {
+    let mut layout = Layout::default();
+    let (amd_layer, arm_layer) = (layer_tar("amd64"), layer_tar("arm64"));
+    let amd = layout.manifest(&[(&amd_layer, OCI_LAYER_TAR)], "amd");
+    let arm = layout.manifest(&[(&arm_layer, OCI_LAYER_TAR)], "arm");
+    let absent = sha(b"a manifest that was not saved");
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm.manifest, "size": arm.manifest_len,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": absent, "size": 10,
+             "platform": {"architecture": "s390x", "os": "linux"}},
+        ],
+    }))
+    .unwrap();
+    let index_digest = layout.blob(&index);
+    layout.index.push(json!({
+        "mediaType": OCI_INDEX, "digest": index_digest, "size": index.len(),
+        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"},
+    }));
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    let msg = contents.select_for_push(None).unwrap_err().to_string();
+    assert!(msg.contains("position or platform"), "{msg}");
+    assert!(msg.contains("for linux/amd64"), "{msg}");
+    assert!(msg.contains("for linux/arm64"), "{msg}");
+}
+
 /// buildx's index of an image and its attestation, every manifest present: the index goes
 /// whole, attestation included (a registry would refuse an index naming a manifest it
 /// lacks); one platform asked for by its digest goes alone.
