@@ -77,6 +77,16 @@ impl UploadState {
     /// Sessions a run that ended left open for this repository, taken up for this process
     /// (a session another running process has open is not among them).
     pub fn resumable(&self) -> Vec<ResumableUpload> {
+        self.take_up(|_| true)
+    }
+
+    /// [`UploadState::resumable`] for the blobs (or session keys) in `wanted` only: the
+    /// sessions of other blobs stay free for the runs that need them.
+    pub fn resumable_for(&self, wanted: &[Digest]) -> Vec<ResumableUpload> {
+        self.take_up(|d| wanted.contains(d))
+    }
+
+    fn take_up(&self, wanted: impl Fn(&Digest) -> bool) -> Vec<ResumableUpload> {
         let (Some(dir), Some(file)) = (&self.dir, self.file()) else {
             return Vec::new();
         };
@@ -86,6 +96,7 @@ impl UploadState {
                 let Some(digest) = key
                     .strip_prefix(&self.prefix)
                     .and_then(|d| d.parse::<Digest>().ok())
+                    .filter(&wanted)
                 else {
                     continue;
                 };
@@ -151,5 +162,79 @@ impl UploadState {
                 dir.display()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(dir: &std::path::Path) -> UploadState {
+        UploadState {
+            dir: Some(dir.to_owned()),
+            prefix: "reg.example/team/app@".into(),
+        }
+    }
+
+    fn owner_of(dir: &std::path::Path, d: &Digest) -> Option<String> {
+        let file = StateFile::new(dir, "uploads");
+        let map = file.read::<Entry>();
+        map[&format!("reg.example/team/app@{d}")].owner.clone()
+    }
+
+    #[test]
+    fn sessions_of_running_processes_and_of_other_blobs_are_not_taken_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let uploads = state(dir.path());
+        let (a, b, c) = (
+            Digest::sha256_of(b"a"),
+            Digest::sha256_of(b"b"),
+            Digest::sha256_of(b"c"),
+        );
+        for d in [&a, &b, &c] {
+            uploads.record(
+                d,
+                &format!("http://reg.example/v2/team/app/blobs/uploads/{d}"),
+                7,
+            );
+        }
+        // `c`'s session belongs to a process that still runs (its mark is locked), `b`'s
+        // to one that ended.
+        let owners = dir.path().join("owners");
+        std::fs::create_dir_all(&owners).unwrap();
+        let running = std::fs::File::create(owners.join("1-1")).unwrap();
+        running.try_lock().unwrap();
+        let file = StateFile::new(dir.path(), "uploads");
+        file.update(|map: &mut BTreeMap<String, Entry>| {
+            for (k, e) in map.iter_mut() {
+                e.owner = Some(
+                    if k.ends_with(&c.to_string()) {
+                        "1-1"
+                    } else {
+                        "2-2"
+                    }
+                    .into(),
+                );
+            }
+            true
+        })
+        .unwrap();
+
+        let taken = uploads.resumable_for(std::slice::from_ref(&b));
+        assert_eq!(taken.len(), 1);
+        assert_eq!((&taken[0].digest, taken[0].committed), (&b, 7));
+        assert_eq!(
+            owner_of(dir.path(), &a).as_deref(),
+            Some("2-2"),
+            "not wanted: left"
+        );
+        assert_ne!(owner_of(dir.path(), &b).as_deref(), Some("2-2"), "taken up");
+        let all = uploads.resumable();
+        let digests: Vec<&Digest> = all.iter().map(|r| &r.digest).collect();
+        assert_eq!(digests, [&a], "b is this process's now, c a running one's");
+        drop(running);
+        let all = uploads.resumable();
+        assert_eq!(all.len(), 1, "c's process ended: {all:?}");
+        assert_eq!(all[0].digest, c);
     }
 }

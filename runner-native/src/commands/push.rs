@@ -255,7 +255,15 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     }
     let uploads = UploadState::of(&target);
     let mut plan = plan;
-    plan.resume = uploads.resumable();
+    // Only this push's blobs' sessions (by digest, or by key while compressed).
+    let mut keys: Vec<Digest> = plan.blobs.iter().map(|b| b.digest.clone()).collect();
+    if let Some(k) = &settings_key {
+        keys.extend(transport_sources.iter().filter_map(|s| match s {
+            BlobSource::Compressed(c) => Some(stream::key(k, c.plain_digest())),
+            _ => None,
+        }));
+    }
+    plan.resume = uploads.resumable_for(&keys);
     plan.mount_sources = BlobPlaces::new().at(&target.registry);
     let aliases = match &settings_key {
         Some(k) => resume_by_digest(&mut plan, &transport_sources, k),
