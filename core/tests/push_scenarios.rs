@@ -603,14 +603,40 @@ fn a_multi_platform_index_is_pushed_after_its_manifests() {
     assert_eq!(model.manifests["team/app:v1"].0, index);
 }
 
-#[test]
-fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
+/// A registry that keeps blobs per repository, holding `img` in `team/app` already.
+fn holding_team_app(img: &Image) -> RegistryModel {
     let mut model = RegistryModel {
         repo_scoped: true,
         ..Default::default()
     };
+    push(&mut model, img, config()).result.unwrap();
+    model
+}
+
+/// Every blob of `img` seen in `repository`.
+fn all_seen_in(img: &Image, repository: &str) -> std::collections::BTreeMap<Digest, Vec<String>> {
+    img.plan
+        .blobs
+        .iter()
+        .map(|b| (b.digest.clone(), vec![repository.to_owned()]))
+        .collect()
+}
+
+/// [`config`] with one blob at a time: each blob's answers come before the next opens.
+fn one_at_a_time() -> PushConfig {
+    PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 1,
+            ..config().transfer
+        },
+        ..config()
+    }
+}
+
+#[test]
+fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
     let img = image(&[300, 5000, 1000]);
-    push(&mut model, &img, config()).result.unwrap();
+    let mut model = holding_team_app(&img);
     let mut plan = img.plan.clone();
     plan.repository = "other/app".into();
     plan.mount_from = Some("team/app".into());
@@ -631,17 +657,13 @@ fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
 /// another for the next; a blob seen nowhere else is uploaded.
 #[test]
 fn each_blob_is_mounted_from_the_repository_it_was_seen_in() {
-    let mut model = RegistryModel {
-        repo_scoped: true,
-        ..Default::default()
-    };
     let img = image(&[300, 5000, 1000]);
+    let mut model = holding_team_app(&img);
     let (config_blob, layer, other) = (
         img.plan.blobs[0].digest.clone(),
         img.plan.blobs[1].digest.clone(),
         img.plan.blobs[2].digest.clone(),
     );
-    push(&mut model, &img, config()).result.unwrap();
     let mut plan = img.plan.clone();
     plan.repository = "team/base".into();
     plan.reference = "v0".into();
@@ -695,21 +717,9 @@ fn a_refused_mount_uploads_the_blob_instead() {
         let mut model = hidden_repository_model(refuse_hidden_scopes);
         let img = image(&[300, 5000, 1000]);
         let mut plan = img.plan.clone();
-        plan.mount_sources = img
-            .plan
-            .blobs
-            .iter()
-            .map(|b| (b.digest.clone(), vec!["secret/base".to_owned()]))
-            .collect();
+        plan.mount_sources = all_seen_in(&img, "secret/base");
         // One blob at a time: the first blob's refusal is seen before the next one opens.
-        let one_at_a_time = PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            ..config()
-        };
-        let run = run_push(&mut model, plan, &img.data, one_at_a_time);
+        let run = run_push(&mut model, plan, &img.data, one_at_a_time());
         let report = run.result.unwrap();
         assert_eq!((report.blobs_mounted, report.blobs_uploaded), (0, 3));
         assert_pushed(&model, &img);
@@ -736,29 +746,13 @@ fn a_refused_mount_uploads_the_blob_instead() {
 /// the blob uploaded, and is not asked to mount from there again.
 #[test]
 fn a_mount_answered_with_an_error_uploads_the_blob_instead() {
-    let mut model = RegistryModel {
-        repo_scoped: true,
-        ..Default::default()
-    };
     let img = image(&[300, 5000, 1000]);
-    push(&mut model, &img, config()).result.unwrap();
+    let mut model = holding_team_app(&img);
     let mut plan = img.plan.clone();
     plan.repository = "other/app".into();
-    plan.mount_sources = img
-        .plan
-        .blobs
-        .iter()
-        .map(|b| (b.digest.clone(), vec!["team/app".to_owned()]))
-        .collect();
+    plan.mount_sources = all_seen_in(&img, "team/app");
     model.fault(Fault::on(Method::POST, "/other/app/blobs/uploads/").status(404));
-    let one_at_a_time = PushConfig {
-        transfer: tug_core::TransferConfig {
-            jobs: 1,
-            ..config().transfer
-        },
-        ..config()
-    };
-    let report = run_push(&mut model, plan, &img.data, one_at_a_time)
+    let report = run_push(&mut model, plan, &img.data, one_at_a_time())
         .result
         .unwrap();
     assert_eq!((report.blobs_mounted, report.blobs_uploaded), (0, 3));

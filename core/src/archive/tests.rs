@@ -518,6 +518,23 @@ impl Layout {
         }
     }
 
+    /// Adds an image index of `manifests` (its entries) and lists it in index.json with
+    /// `annotations`; returns its digest.
+    fn image_index(&mut self, manifests: Value, annotations: Value) -> Digest {
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": manifests,
+        }))
+        .unwrap();
+        let digest = self.blob(&index);
+        self.index.push(json!({
+            "mediaType": OCI_INDEX, "digest": digest, "size": index.len(),
+            "annotations": annotations,
+        }));
+        digest
+    }
+
     /// Adds an image and lists it in index.json with `annotations`.
     fn image(&mut self, layers: &[(&[u8], &str)], marker: &str, annotations: Value) -> Built {
         let b = self.manifest(layers, marker);
@@ -815,10 +832,8 @@ fn nested_index_uses_the_present_platform_manifest() {
     let present = layout.manifest(&[(&plain, OCI_LAYER_TAR)], "present");
     let absent = sha(b"a manifest that was not saved");
     let attestation = layout.manifest(&[], "attestation");
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
+    let index_digest = layout.image_index(
+        json!([
             {"mediaType": OCI_MANIFEST, "digest": absent, "size": 10,
              "platform": {"architecture": "amd64", "os": "linux"}},
             {"mediaType": OCI_MANIFEST, "digest": present.manifest, "size": present.manifest_len,
@@ -826,14 +841,9 @@ fn nested_index_uses_the_present_platform_manifest() {
             {"mediaType": OCI_MANIFEST, "digest": attestation.manifest,
              "size": attestation.manifest_len,
              "annotations": {"vnd.docker.reference.type": "attestation-manifest"}},
-        ],
-    }))
-    .unwrap();
-    let index_digest = layout.blob(&index);
-    layout.index.push(json!({
-        "mediaType": OCI_INDEX, "digest": index_digest, "size": index.len(),
-        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"},
-    }));
+        ]),
+        json!({"io.containerd.image.name": "docker.io/library/multi:1"}),
+    );
     for contents in [
         resolve_dir(&dir_of(&layout.files())).unwrap(),
         resolve_tar(&tar_of(&layout.files())).unwrap(),
@@ -876,24 +886,17 @@ fn two_platforms_of_a_partial_index_are_told_apart_by_platform() {
     let amd = layout.manifest(&[(&amd_layer, OCI_LAYER_TAR)], "amd");
     let arm = layout.manifest(&[(&arm_layer, OCI_LAYER_TAR)], "arm");
     let absent = sha(b"a manifest that was not saved");
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
+    layout.image_index(
+        json!([
             {"mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
              "platform": {"architecture": "amd64", "os": "linux"}},
             {"mediaType": OCI_MANIFEST, "digest": arm.manifest, "size": arm.manifest_len,
              "platform": {"architecture": "arm64", "os": "linux"}},
             {"mediaType": OCI_MANIFEST, "digest": absent, "size": 10,
              "platform": {"architecture": "s390x", "os": "linux"}},
-        ],
-    }))
-    .unwrap();
-    let index_digest = layout.blob(&index);
-    layout.index.push(json!({
-        "mediaType": OCI_INDEX, "digest": index_digest, "size": index.len(),
-        "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"},
-    }));
+        ]),
+        json!({"io.containerd.image.name": "docker.io/library/multi:1"}),
+    );
     let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
     let msg = contents.select_for_push(None).unwrap_err().to_string();
     assert!(msg.contains("position or platform"), "{msg}");
@@ -910,24 +913,17 @@ fn a_whole_buildx_index_is_pushed_with_its_attestation() {
     let mut whole = Layout::default();
     let arm = whole.manifest(&[(&plain, OCI_LAYER_TAR)], "present");
     let att = whole.manifest(&[], "attestation");
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
+    let whole_digest = whole.image_index(
+        json!([
             {"mediaType": OCI_MANIFEST, "digest": arm.manifest, "size": arm.manifest_len,
              "platform": {"architecture": "arm64", "os": "linux"}},
             {"mediaType": OCI_MANIFEST, "digest": att.manifest, "size": att.manifest_len,
              "platform": {"architecture": "unknown", "os": "unknown"},
              "annotations": {"vnd.docker.reference.type": "attestation-manifest",
                              "vnd.docker.reference.digest": arm.manifest}},
-        ],
-    }))
-    .unwrap();
-    let whole_digest = whole.blob(&index);
-    whole.index.push(json!({
-        "mediaType": OCI_INDEX, "digest": whole_digest, "size": index.len(),
-        "annotations": {"org.opencontainers.image.ref.name": "1"},
-    }));
+        ]),
+        json!({"org.opencontainers.image.ref.name": "1"}),
+    );
     let contents = resolve_dir(&dir_of(&whole.files())).unwrap();
     match contents.select_for_push(None).unwrap() {
         Selection::Index { index, images } => {
