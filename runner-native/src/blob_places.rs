@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -56,39 +57,126 @@ impl BlobPlaces {
             return BTreeMap::new();
         };
         let prefix = format!("{registry}@");
-        file.read::<Entry>()
-            .into_iter()
-            .filter_map(|(k, entry)| {
-                let digest = k.strip_prefix(&prefix)?.parse::<Digest>().ok()?;
-                Some((digest, entry.repositories))
-            })
-            .collect()
+        let pick = |(k, entry): (&String, &Entry)| {
+            let digest = k.strip_prefix(&prefix)?.parse::<Digest>().ok()?;
+            Some((digest, entry.repositories.clone()))
+        };
+        let mut batch = lock_batch();
+        match batch.as_mut().filter(|b| b.serves(&file)) {
+            Some(batch) => batch.view(&file).iter().filter_map(pick).collect(),
+            None => file.read::<Entry>().iter().filter_map(pick).collect(),
+        }
     }
 
-    /// Records that `digests` are in `repository` of `registry` now.
+    /// Records that `digests` are in `repository` of `registry` now (while a [`Batch`]
+    /// lives, in memory until it ends).
     pub fn record(&self, registry: &str, repository: &str, digests: &[Digest]) {
         let Some(file) = self.file().filter(|_| !digests.is_empty()) else {
             return;
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let updated = file.update(|map: &mut BTreeMap<String, Entry>| {
-            for d in digests {
-                let entry = map.entry(key(registry, d)).or_insert_with(|| Entry {
-                    repositories: Vec::new(),
-                    seen: now,
-                });
-                entry.repositories.retain(|r| r != repository);
-                entry.repositories.insert(0, repository.to_owned());
-                entry.repositories.truncate(MAX_PLACES);
-                entry.seen = now;
+        let seen = Seen {
+            registry: registry.to_owned(),
+            repository: repository.to_owned(),
+            digests: digests.to_vec(),
+            at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        if let Some(batch) = lock_batch().as_mut().filter(|b| b.serves(&file)) {
+            batch.view(&file);
+            if let Some(view) = batch.view.as_mut() {
+                seen.apply(view);
             }
-            forget_oldest(map, MAX_BLOBS);
-            true
+            batch.pending.push(seen);
+            return;
+        }
+        write(&file, &[seen]);
+    }
+
+    /// Keeps what is recorded in memory until the returned guard drops, then writes it in
+    /// one go: a sync of many images reads and writes the file once, not once per image.
+    pub fn batch(&self) -> Batch {
+        *lock_batch() = Some(Pending {
+            file: self.file(),
+            ..Pending::default()
         });
-        if let Err(e) = updated {
-            crate::verbose::note(&format!("cannot record where blobs are: {e}"));
+        Batch(())
+    }
+}
+
+/// One operation's blobs in one repository.
+struct Seen {
+    registry: String,
+    repository: String,
+    digests: Vec<Digest>,
+    /// Seconds since the epoch.
+    at: u64,
+}
+
+impl Seen {
+    fn apply(&self, map: &mut BTreeMap<String, Entry>) {
+        for d in &self.digests {
+            let entry = map.entry(key(&self.registry, d)).or_insert_with(|| Entry {
+                repositories: Vec::new(),
+                seen: self.at,
+            });
+            entry.repositories.retain(|r| *r != self.repository);
+            entry.repositories.insert(0, self.repository.clone());
+            entry.repositories.truncate(MAX_PLACES);
+            entry.seen = self.at;
+        }
+        forget_oldest(map, MAX_BLOBS);
+    }
+}
+
+/// Writes `seen` into `file`, under its lock.
+fn write(file: &StateFile, seen: &[Seen]) {
+    let updated = file.update(|map: &mut BTreeMap<String, Entry>| {
+        seen.iter().for_each(|s| s.apply(map));
+        true
+    });
+    if let Err(e) = updated {
+        crate::verbose::note(&format!("cannot record where blobs are: {e}"));
+    }
+}
+
+/// What a [`Batch`] holds: the file as read once, with what was recorded since, and what
+/// to write when it ends.
+#[derive(Default)]
+struct Pending {
+    view: Option<BTreeMap<String, Entry>>,
+    pending: Vec<Seen>,
+    /// The file it holds (records of any other go straight to theirs).
+    file: Option<StateFile>,
+}
+
+impl Pending {
+    /// Whether it holds `file`'s records.
+    fn serves(&self, file: &StateFile) -> bool {
+        self.file.as_ref().is_some_and(|f| f.path() == file.path())
+    }
+
+    fn view(&mut self, file: &StateFile) -> &BTreeMap<String, Entry> {
+        self.view.get_or_insert_with(|| file.read::<Entry>())
+    }
+}
+
+static BATCH: Mutex<Option<Pending>> = Mutex::new(None);
+
+fn lock_batch() -> std::sync::MutexGuard<'static, Option<Pending>> {
+    BATCH.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While it lives, [`BlobPlaces`] records stay in memory; dropped, they are written.
+pub struct Batch(());
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let Some(pending) = lock_batch().take() else {
+            return;
+        };
+        if let (Some(file), false) = (&pending.file, pending.pending.is_empty()) {
+            write(file, &pending.pending);
         }
     }
 }
@@ -184,6 +272,27 @@ mod tests {
         }
         forget_oldest(&mut map, 2);
         assert_eq!(map.keys().collect::<Vec<_>>(), vec!["middle", "new"]);
+    }
+
+    #[test]
+    fn a_batch_reads_once_sees_its_own_records_and_writes_them_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = places(dir.path());
+        let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
+        p.record("reg.example", "before", std::slice::from_ref(&a));
+        let batch = p.batch();
+        p.record("reg.example", "during", std::slice::from_ref(&b));
+        assert_eq!(
+            p.at("reg.example")[&b],
+            vec!["during"],
+            "seen within the batch"
+        );
+        let written = places(dir.path()).file().unwrap().read::<Entry>();
+        assert_eq!(written.len(), 1, "nothing written yet");
+        drop(batch);
+        let found = p.at("reg.example");
+        assert_eq!(found[&a], vec!["before"]);
+        assert_eq!(found[&b], vec!["during"]);
     }
 
     #[test]

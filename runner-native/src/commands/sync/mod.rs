@@ -24,6 +24,7 @@ mod drive;
 mod show;
 
 use super::verbs;
+use crate::blob_places::BlobPlaces;
 use crate::cli::sync::SyncArgs;
 use crate::config::Settings;
 use crate::credentials;
@@ -84,6 +85,8 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let (sides, targets) = reach(&args, &settings, &specs)?;
 
+    // Where blobs are, read once and written once for the whole sync.
+    let _places = BlobPlaces::new().batch();
     let mut entries = Vec::new();
     let images = images(&specs, shard, args.page_size, &sides, &mut entries);
     // (With `--progress json` standard output is events; the summary names these.)
