@@ -228,11 +228,10 @@ impl Auth {
         }
     }
 
-    /// The token server refused a request with `status`: if optional scopes were asked
-    /// for, they are dropped and true returned (ask again without them).
-    pub(crate) fn drop_optional_scopes(&mut self, status: u16) -> bool {
-        let refusal = matches!(status, 400 | 401 | 403);
-        refusal && !std::mem::take(&mut self.optional).is_empty()
+    /// The token server gave no token for a request: if optional scopes were asked for,
+    /// they are dropped and true returned (ask again without them).
+    pub(crate) fn drop_optional_scopes(&mut self) -> bool {
+        !std::mem::take(&mut self.optional).is_empty()
     }
 
     /// Every scope a token request asks for: the needed ones, then the optional ones.

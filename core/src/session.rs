@@ -640,6 +640,13 @@ impl<S: Copy> Session<S> {
                 return Ok(Completed::Token(Ok(Vec::new())));
             }
             let status = head.status.as_u16();
+            if status != 200 && self.auth.drop_optional_scopes() {
+                // Not a token with the scopes it could do without (pull on a repository to
+                // mount from, which the account may not read, or which is gone): ask once
+                // for what it needs before anything else is made of the answer.
+                self.start_token_fetch();
+                return Ok(Completed::Token(Ok(Vec::new())));
+            }
             if crate::retry::is_retryable_status(status) {
                 // The token server is overloaded or down for a moment: not a refusal.
                 let error = Error::Registry {
@@ -649,12 +656,6 @@ impl<S: Copy> Session<S> {
                 };
                 let hint = crate::retry::retry_after(&head);
                 return Ok(Completed::Token(self.token_failed(error, true, hint)));
-            }
-            if status != 200 && self.auth.drop_optional_scopes(status) {
-                // Refused with the scopes it could do without (pull on a repository to
-                // mount from, which the account may not read): ask for what it needs.
-                self.start_token_fetch();
-                return Ok(Completed::Token(Ok(Vec::new())));
             }
             let now = self.now;
             let result = self.auth.on_token_response(status, &t.body, now);

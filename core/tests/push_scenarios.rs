@@ -761,6 +761,71 @@ fn a_mount_answered_with_an_error_uploads_the_blob_instead() {
     assert!(model.manifests.contains_key("other/app:v1"));
 }
 
+/// A mount answered with a status that would be retried (`500`) is not retried: the blob
+/// is uploaded at once, and that source asked no more.
+#[test]
+fn a_mount_answered_500_uploads_the_blob_without_retrying() {
+    let img = image(&[300, 5000, 1000]);
+    let mut model = holding_team_app(&img);
+    let mut plan = img.plan.clone();
+    plan.repository = "other/app".into();
+    plan.mount_sources = all_seen_in(&img, "team/app");
+    model.fault(Fault::on(Method::POST, "/other/app/blobs/uploads/").status(500));
+    let run = run_push(&mut model, plan, &img.data, one_at_a_time());
+    let report = run.result.unwrap();
+    assert_eq!((report.blobs_mounted, report.blobs_uploaded), (0, 3));
+    assert_eq!(report.retries, 0, "{:#?}", run.events);
+    let mounts = model.log.iter().filter(|l| l.contains("mount=")).count();
+    assert_eq!(mounts, 1, "{:#?}", model.log);
+}
+
+/// A registry that says `201` to a mount it did not make: the manifest names the blob
+/// unknown, the blob is checked again, found missing, and uploaded (not mounted again).
+#[test]
+fn a_mount_that_was_not_made_is_uploaded_after_the_manifest_names_it() {
+    let mut model = RegistryModel {
+        repo_scoped: true,
+        lying_mounts: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    let mut plan = img.plan.clone();
+    plan.mount_sources = all_seen_in(&img, "gone/app");
+    let report = run_push(&mut model, plan, &img.data, one_at_a_time())
+        .result
+        .unwrap();
+    assert_pushed(&model, &img);
+    assert_eq!(report.blobs_uploaded, 2, "{report:?}");
+    let mounts = model.log.iter().filter(|l| l.contains("mount=")).count();
+    assert_eq!(mounts, 2, "each blob asked once: {:#?}", model.log);
+}
+
+/// A token server that gives no token (here `404`) for a request with a mount source's
+/// scope is asked once more without it.
+#[test]
+fn a_token_server_failing_a_request_with_a_mount_scope_is_asked_without_it() {
+    let mut model = RegistryModel {
+        bearer: Some(tug_sansio_kit::BearerAuth::default()),
+        ..Default::default()
+    };
+    model.fault(Fault::on(Method::GET, "/token").status(404));
+    let img = image(&[300, 5000]);
+    let mut plan = img.plan.clone();
+    plan.mount_sources = all_seen_in(&img, "old/app");
+    run_push(&mut model, plan, &img.data, config())
+        .result
+        .unwrap();
+    assert_pushed(&model, &img);
+    let asked: Vec<bool> = model
+        .token_requests
+        .iter()
+        .map(|(_, scopes)| scopes.iter().any(|s| s.contains("old/app")))
+        .collect();
+    // (The refused request is the fault's: the token server logs the one that followed.)
+    assert_eq!(asked, [false], "{:?}", model.token_requests);
+    assert!(model.faults.is_empty(), "the 404 was given");
+}
+
 #[test]
 fn a_broken_chunk_resends_only_that_chunk() {
     let mut model = RegistryModel::default();

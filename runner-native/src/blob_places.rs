@@ -182,8 +182,8 @@ impl Drop for Batch {
 }
 
 /// The blobs one operation found in one repository (a push's or copy's target, a pull's
-/// source), recorded in [`BlobPlaces`] when it is dropped (the operation ended, however it
-/// did).
+/// source): recorded in [`BlobPlaces`] by [`Landed::keep`] once the operation succeeded (a
+/// registry that said it holds a blob it lacks makes the operation fail: nothing is kept).
 pub struct Landed {
     registry: String,
     repository: String,
@@ -205,11 +205,12 @@ impl Landed {
     pub fn note(&mut self, blob: Option<&Digest>) {
         self.digests.extend(blob.cloned());
     }
-}
 
-impl Drop for Landed {
-    fn drop(&mut self) {
-        BlobPlaces::new().record(&self.registry, &self.repository, &self.digests);
+    /// Records them if `succeeded`.
+    pub fn keep(self, succeeded: bool) {
+        if succeeded {
+            BlobPlaces::new().record(&self.registry, &self.repository, &self.digests);
+        }
     }
 }
 

@@ -32,12 +32,16 @@ impl StateFile {
         self.dir.join(format!("{}.json", self.name))
     }
 
-    /// The entries; an absent or unreadable file reads as empty (it only saves work).
+    /// The entries; an absent or unreadable file reads as empty, and an entry that cannot
+    /// be read is left out (the file only saves work; the others stay).
     pub fn read<V: DeserializeOwned>(&self) -> BTreeMap<String, V> {
-        safe_fs::read(&self.path())
+        let all: BTreeMap<String, serde_json::Value> = safe_fs::read(&self.path())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        all.into_iter()
+            .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+            .collect()
     }
 
     /// Read-modify-write under the lock; `change` says whether it changed anything.
@@ -93,6 +97,22 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_read_is_left_out_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path(), "uploads");
+        fs::write(
+            file.path(),
+            br#"{"good": 1, "bad": "yesterday", "also": 2}"#,
+        )
+        .unwrap();
+        let read = file.read::<u32>();
+        assert_eq!(read.len(), 2);
+        assert_eq!((read["good"], read["also"]), (1, 2));
+        fs::write(file.path(), b"[1, 2]").unwrap();
+        assert!(file.read::<u32>().is_empty());
     }
 
     #[test]

@@ -318,6 +318,10 @@ impl<P: Protocol> Engine<P> {
             Step::Op(s) => s,
         };
         if is_retryable_status(status) {
+            if self.proto.on_refused(s, &mut self.cx) {
+                // Something the operation can do without (a mount): not retried.
+                return;
+            }
             self.proto
                 .on_transient(s, Transient::Status(status), &mut self.cx);
             let reason = format!("{status} from registry");

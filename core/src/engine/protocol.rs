@@ -137,8 +137,9 @@ pub(crate) trait Protocol {
     ) -> Result<(), Failure>;
 
     /// The registry refused `step` with a `401` the session could not answer (a fresh token
-    /// did not help): true if the protocol goes on without it (it issued what replaces it),
-    /// false to fail the operation with the refusal.
+    /// did not help), or answered it with a status that is retried (`5xx`, `429`): true if
+    /// the protocol goes on without it (it issued what replaces it); false to fail the
+    /// operation with the refusal, or to retry the status.
     fn on_refused(&mut self, _step: Self::Step, _cx: &mut Cx<Self::Step>) -> bool {
         false
     }

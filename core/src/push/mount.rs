@@ -1,9 +1,10 @@
 //! Which repository of the registry each blob is mounted from: the plan's `mount_from` for
-//! every blob (a copy within one registry, a sync's earlier image), or where the runner last
-//! saw that blob ([`PushPlan::mount_sources`], as skopeo's blob-info cache does). A source
-//! the registry refuses (the account may not read it: a `401` a fresh token does not cure;
-//! or an answer that is neither `201` mounted nor `202` upload) is not asked again; the blob
-//! is uploaded instead.
+//! every blob (a copy within one registry, a sync's earlier image), else where the runner
+//! last saw that blob ([`PushPlan::mount_sources`], as skopeo's blob-info cache does). A
+//! source the registry refuses is not asked again and the blob is uploaded instead: a `401`
+//! a fresh token does not cure (the account may not read it), a status that would be
+//! retried (`5xx`, `429`), any other answer but `201` mounted or `202` upload, or a `201`
+//! that was not true (the registry names the blob unknown in the manifest).
 
 use std::collections::BTreeMap;
 
@@ -71,12 +72,13 @@ impl Mounts {
         all
     }
 
-    /// Where to ask for blob `digest`, if anywhere: where it was seen, else the plan's
-    /// source, whichever the registry has not refused.
+    /// Where to ask for blob `digest`, if anywhere: the plan's source (a copy's own source
+    /// repository, a sync's earlier image: surer than a record), else where it was seen,
+    /// whichever the registry has not refused.
     pub(super) fn source(&self, digest: &Digest) -> Option<&str> {
         let open = |from: &&String| !self.refused.contains(*from);
-        let seen = self.by_blob.get(digest).filter(open);
-        seen.or(self.default.as_ref().filter(open))
+        let plan = self.default.as_ref().filter(open);
+        plan.or_else(|| self.by_blob.get(digest).filter(open))
             .map(String::as_str)
     }
 
@@ -125,16 +127,16 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_place_gives_way_to_the_plans_source_and_then_to_none() {
+    fn the_plans_source_goes_first_then_where_a_blob_was_seen() {
         let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
         let mut m = Mounts::of(&plan(&[&a, &b], &[(&a, &["team/app", "other/app"])]));
-        assert_eq!(m.source(&a), Some("other/app"), "the target is no source");
-        assert_eq!(m.source(&b), Some("team/base"));
-        m.refuse("other/app");
         assert_eq!(m.source(&a), Some("team/base"));
+        assert_eq!(m.source(&b), Some("team/base"));
         m.refuse("team/base");
-        assert_eq!(m.source(&a), None);
+        assert_eq!(m.source(&a), Some("other/app"), "the target is no source");
         assert_eq!(m.source(&b), None);
+        m.refuse("other/app");
+        assert_eq!(m.source(&a), None);
     }
 
     #[test]
@@ -149,12 +151,15 @@ mod tests {
         let places: Vec<(&Digest, &[&str])> =
             places.iter().map(|(d, p)| (*d, p.as_slice())).collect();
         let blobs: Vec<&Digest> = digests.iter().collect();
-        let m = Mounts::of(&plan(&blobs, &places));
+        let mut m = Mounts::of(&plan(&blobs, &places));
         assert_eq!(m.repositories().len(), MAX_MOUNT_SOURCES);
         assert_eq!(
             m.source(&digests[11]),
             Some("team/base"),
-            "beyond: the plan's"
+            "the plan's first"
         );
+        m.refuse("team/base");
+        assert_eq!(m.source(&digests[0]), Some("r/0"));
+        assert_eq!(m.source(&digests[11]), None, "beyond eight: none");
     }
 }

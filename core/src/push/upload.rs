@@ -35,8 +35,14 @@ impl Pushing {
                     self.blob_finished(b, cx);
                     return Ok(());
                 }
-                // Gone: upload it like a blob the registry never had.
+                // Gone: upload it like a blob the registry never had. A mount that said
+                // it was done and was not: that source is asked no more.
                 404 => {
+                    if let (BlobState::Done { mounted: true, .. }, Some(from)) =
+                        (&was, self.blobs[b].mounting.take())
+                    {
+                        self.mounts.refuse(&from);
+                    }
                     self.close_session(b);
                     self.blobs[b].restart();
                     self.blobs[b].state = BlobState::Checking;

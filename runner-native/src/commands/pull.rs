@@ -429,57 +429,54 @@ fn pull_from(
             );
         }
     }
-    Ok(smol::block_on(drive(
-        pull,
-        origin,
-        &transport,
-        |pull, io| {
-            while let Some(output) = pull.poll() {
-                let output = match sink.handle(pull, output) {
-                    Ok(Some(output)) => output,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        if sink_error.is_none() {
-                            *sink_error = Some(e);
-                        }
-                        pull.cancel();
-                        continue;
+    let result = smol::block_on(drive(pull, origin, &transport, |pull, io| {
+        while let Some(output) = pull.poll() {
+            let output = match sink.handle(pull, output) {
+                Ok(Some(output)) => output,
+                Ok(None) => continue,
+                Err(e) => {
+                    if sink_error.is_none() {
+                        *sink_error = Some(e);
                     }
-                };
-                match output {
-                    Output::Send(req) => io.send(req),
-                    Output::Abort(id) => io.abort(id),
-                    Output::Event(e) => {
-                        if let Event::BlobSkipped { digest, .. } = &e {
-                            if let Some(store) = sink.store.as_deref() {
-                                store.touch(digest);
-                            }
-                            if let Some(t) = sink.tar.as_deref_mut() {
-                                if let Err(err) = t.skipped(sink.store.as_deref(), pull, digest) {
-                                    if sink_error.is_none() {
-                                        *sink_error = Some(err);
-                                    }
-                                    pull.cancel();
-                                }
-                            }
-                        }
-                        held.note(e.held());
-                        history.pull_event(&e);
-                        if let Event::Concurrency(c) = &e {
-                            let json = display.mode() == ProgressMode::Json;
-                            crate::verbose::concurrency(c, json);
-                        }
-                        display.pull_event(&e);
-                    }
-                    Output::Timeout(at) => io.wake_at(at),
-                    Output::Finished(result) => return Some(result),
-                    // Blob files went to the sink above.
-                    Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {}
+                    pull.cancel();
+                    continue;
                 }
+            };
+            match output {
+                Output::Send(req) => io.send(req),
+                Output::Abort(id) => io.abort(id),
+                Output::Event(e) => {
+                    if let Event::BlobSkipped { digest, .. } = &e {
+                        if let Some(store) = sink.store.as_deref() {
+                            store.touch(digest);
+                        }
+                        if let Some(t) = sink.tar.as_deref_mut() {
+                            if let Err(err) = t.skipped(sink.store.as_deref(), pull, digest) {
+                                if sink_error.is_none() {
+                                    *sink_error = Some(err);
+                                }
+                                pull.cancel();
+                            }
+                        }
+                    }
+                    held.note(e.held());
+                    history.pull_event(&e);
+                    if let Event::Concurrency(c) = &e {
+                        let json = display.mode() == ProgressMode::Json;
+                        crate::verbose::concurrency(c, json);
+                    }
+                    display.pull_event(&e);
+                }
+                Output::Timeout(at) => io.wake_at(at),
+                Output::Finished(result) => return Some(result),
+                // Blob files went to the sink above.
+                Output::Write { .. } | Output::Commit { .. } | Output::Discard { .. } => {}
             }
-            None
-        },
-    )))
+        }
+        None
+    }));
+    held.keep(result.is_ok() && sink_error.is_none());
+    Ok(result)
 }
 
 /// Stores the pulled manifests and names the image in `index.json`: the index itself with

@@ -323,7 +323,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     };
     let ends = (!streams.is_empty()).then_some(ends);
     let result = smol::block_on(drive_with(push, origin, &transport, ends, on_end, drain));
-    drop(landed);
+    landed.into_inner().keep(result.is_ok());
     let mut display = display.into_inner();
     display.finish();
     if let Some(e) = failure.into_inner() {

@@ -292,7 +292,10 @@ pub(crate) async fn run_copy(
                     show(e, (src, dst), display, history)
                 }
                 Output::Timeout(at) => timer = Some(at),
-                Output::Finished(result) => return result,
+                Output::Finished(result) => {
+                    landed.keep(result.is_ok());
+                    return result;
+                }
             }
         }
         let message = |rx: &async_channel::Receiver<Message>| {

@@ -127,7 +127,7 @@ impl RegistryModel {
                 return Reply::new(head, error_body("UNAUTHORIZED", "authentication required"));
             }
             let linked = !self.repo_scoped || self.links.contains(&format!("{from}@{d}"));
-            if linked && self.blobs.contains_key(d) {
+            if self.lying_mounts || (linked && self.blobs.contains_key(d)) {
                 self.links.insert(format!("{repo}@{d}"));
                 let head = ResponseHead::new(201)
                     .with_header("Location", &format!("/v2/{repo}/blobs/{d}"))

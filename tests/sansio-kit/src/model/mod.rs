@@ -138,6 +138,8 @@ pub struct RegistryModel {
     /// When set, a blob exists in a repository only once pushed or mounted there, as in
     /// distribution; `links` holds `repo@digest`.
     pub repo_scoped: bool,
+    /// Answers every mount `201` without mounting anything (a registry that lies).
+    pub lying_mounts: bool,
     /// Bearer token auth: a token server at the realm (default `http://auth.example/token`).
     pub bearer: Option<BearerAuth>,
     /// Tokens the token server issued and the registry accepts (until they expire).
@@ -213,6 +215,7 @@ impl Default for RegistryModel {
             cut_next_blob_after: None,
             cut_every_blob_after: None,
             repo_scoped: false,
+            lying_mounts: false,
             ignore_ranges: false,
             patch_status: None,
             body_cap: None,
