@@ -983,6 +983,35 @@ fn a_resumed_session_whose_reports_keep_disagreeing_is_started_over() {
     assert!(model.count("POST") > posts_before, "a new session");
 }
 
+/// A session an earlier run left whose address cannot be reached (a node gone from behind
+/// a load balancer): given up for a new session after its attempts, not a failed push; the
+/// runner is told to forget it.
+#[test]
+fn a_resumed_session_that_cannot_be_reached_is_started_over() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let left = session_left_open(&mut model, &img);
+    for _ in 0..20 {
+        model.fault(
+            Fault::on(Method::GET, "/blobs/uploads/u1").transport(TransportErrorKind::Connect),
+        );
+    }
+    let mut plan = img.plan.clone();
+    plan.resume = vec![left];
+    let posts_before = model.count("POST");
+    let second = run_push(&mut model, plan, &img.data, config());
+    second.result.unwrap();
+    assert_pushed(&model, &img);
+    assert!(model.count("POST") > posts_before, "a new session");
+    assert!(
+        second
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::UploadSessionClosed { .. })),
+        "the old session is forgotten"
+    );
+}
+
 #[test]
 fn a_registry_without_patch_gets_whole_blobs() {
     let mut model = RegistryModel {

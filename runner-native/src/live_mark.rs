@@ -26,16 +26,17 @@ struct Mark {
 static MINE: OnceLock<Option<Mark>> = OnceLock::new();
 
 /// This process's mark name, made on first use in `state`'s `owners/` (marks of processes
-/// that ended are removed then). `None`: no mark could be made; what is recorded then has
-/// no owner, and any process may take it up.
+/// that ended are removed then). `None`: no mark could be made (said once): what is
+/// recorded then has no owner, and this process takes up no session of another.
 pub fn mine(state: &Path) -> Option<&'static str> {
     MINE.get_or_init(|| match make(&state.join(OWNERS)) {
         Ok(mark) => Some(mark),
         Err(e) => {
-            crate::verbose::note(&format!(
-                "cannot mark this process in {}: {e}",
-                state.display()
-            ));
+            crate::output::errln!(
+                "tug: warning: cannot mark this process in {}: {e}; upload sessions of \
+                 earlier runs are not taken up",
+                state.join(OWNERS).display()
+            );
             None
         }
     })
@@ -75,6 +76,7 @@ pub fn alive(state: &Path, name: &str) -> bool {
 /// Makes a new mark in `dir`: created and locked under a temporary name, then renamed, so
 /// no process sees it unlocked; marks of ended processes are removed first.
 fn make(dir: &Path) -> io::Result<Mark> {
+    safe_fs::check_dir_or_absent(dir)?;
     safe_fs::create_private_dir(dir)?;
     remove_ended(dir);
     let (file, temp) = safe_fs::create_temp(dir, NEW_PREFIX, Access::Private)?;
@@ -154,6 +156,25 @@ mod tests {
             assert!(!alive(dir.path(), name), "{name:?}");
         }
         assert!(dir.path().join("uploads.json").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_owners_directory_that_is_a_link_or_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir_all(&elsewhere).unwrap();
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        assert!(make(&linked).is_err());
+        assert_eq!(
+            fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "nothing made there"
+        );
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        assert!(make(&file).is_err());
     }
 
     #[test]

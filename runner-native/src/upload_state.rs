@@ -90,6 +90,11 @@ impl UploadState {
         let (Some(dir), Some(file)) = (&self.dir, self.file()) else {
             return Vec::new();
         };
+        // Without a mark of its own, this process cannot tell a session in use from one
+        // left behind, nor keep others off what it takes: it takes none.
+        if live_mark::mine(dir).is_none() {
+            return Vec::new();
+        }
         let mut taken = Vec::new();
         let claimed = file.update(|map: &mut BTreeMap<String, Entry>| {
             for (key, entry) in map.iter_mut() {
@@ -120,10 +125,7 @@ impl UploadState {
             Ok(()) => taken,
             Err(e) => {
                 // Not taken up, so not to be used: another run may take it at the same time.
-                errln!(
-                    "tug: warning: cannot keep upload state in {}: {e}",
-                    dir.display()
-                );
+                warn_once(dir, &e);
                 Vec::new()
             }
         }
@@ -157,11 +159,19 @@ impl UploadState {
             return;
         };
         if let Err(e) = file.update(change) {
-            errln!(
-                "tug: warning: cannot keep upload state in {}: {e}",
-                dir.display()
-            );
+            warn_once(dir, &e);
         }
+    }
+}
+
+/// Says once per process that upload state cannot be kept.
+fn warn_once(dir: &std::path::Path, e: &std::io::Error) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        errln!(
+            "tug: warning: cannot keep upload state in {}: {e}",
+            dir.display()
+        );
     }
 }
 

@@ -505,6 +505,16 @@ impl Protocol for Pushing {
         if let (true, Some(b)) = (unreadable, step.and_then(Step::blob)) {
             self.close_session(b);
         }
+        // A session an earlier run left that cannot be used (its address unreachable, the
+        // registry failing it): a fresh one, once, before the push fails.
+        if let (false, Some(b)) = (unreadable, step.and_then(Step::blob)) {
+            if self.blobs[b].inherited && self.phase == Phase::Blobs {
+                let reason = "the upload session an earlier run left cannot be used";
+                self.start_over_because(b, reason, cx);
+                self.blobs[b].attempts = 1;
+                return;
+            }
+        }
         self.finish(Err(error), cx);
     }
 

@@ -213,16 +213,21 @@ impl Pushing {
     /// session holds bytes an earlier run sent: those differ from this run's. Open a fresh
     /// session and send everything (once: the fresh one is this run's own).
     pub(super) fn start_over(&mut self, b: usize, cx: &mut Cx<Step>) {
+        let reason = format!(
+            "the upload session an earlier run left holds other bytes than {}",
+            self.blobs[b].digest
+        );
+        self.start_over_because(b, &reason, cx);
+    }
+
+    /// [`Pushing::start_over`] saying `reason`.
+    pub(super) fn start_over_because(&mut self, b: usize, reason: &str, cx: &mut Cx<Step>) {
         self.start_over_quietly(b);
-        let blob = &self.blobs[b];
         let event = Event::Retrying(crate::retry::Retrying {
             what: self.describe_step(Step::Close(b)),
             attempt: 2,
             delay: std::time::Duration::ZERO,
-            reason: format!(
-                "the upload session an earlier run left holds other bytes than {}; starting afresh",
-                blob.digest
-            ),
+            reason: format!("{reason}; starting afresh"),
         });
         cx.retries += 1;
         self.event(event);

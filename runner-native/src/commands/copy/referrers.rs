@@ -18,7 +18,6 @@ use crate::exit_code::CliError;
 use crate::output::errln;
 use crate::progress::ProgressMode;
 use crate::transport::Transport;
-use crate::upload_state::UploadState;
 
 /// One end of the copy: the image there, and how to reach its registry.
 pub(crate) struct End<'a> {
@@ -64,7 +63,9 @@ pub(crate) async fn carry(
             target: carry.target.clone(),
             target_config: target.config.clone(),
             platform: None,
-            resume: UploadState::of(&carry.target).resumable(),
+            // Artifacts are small and their blobs unknown until read: none of the
+            // repository's kept sessions (an image's, which its own copy takes up) is taken.
+            resume: Vec::new(),
         };
         let copy = Copy::new(plan, config.clone(), Instant::ZERO);
         // The referrer's copy is shown as one line; its blobs are small.

@@ -151,6 +151,41 @@ fn a_session_another_running_push_has_open_is_not_taken_up() {
     pull_with_skopeo_and_compare(&registry, "shared/app:v2", &fixture);
 }
 
+/// A process that cannot mark itself (`owners` in the state directory is a file) cannot
+/// tell a session in use from one left behind: it says so and takes none up, and pushes.
+#[test]
+fn without_a_mark_of_its_own_a_push_takes_up_no_session() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("owners"), b"not a directory").unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(54).layer(8 << 20), "v1");
+    let push = || {
+        chunked_push(dir.path())
+            .arg(&layout)
+            .arg(proxy.image("nomark/app:v1"))
+    };
+    crate::common::kill_at_chunk(&proxy, push(), 4);
+    assert!(committed(&state) > 0, "the killed push kept its session");
+    let sessions = proxy.requests_matching("POST", "/blobs/uploads/").len();
+
+    let out = push().run().assert_success();
+    assert!(
+        out.stderr_str().contains("cannot mark this process"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(
+        proxy.requests_matching("POST", "/blobs/uploads/").len(),
+        sessions + 1,
+        "the layer got a session of its own"
+    );
+    pull_with_skopeo_and_compare(&registry, "nomark/app:v1", &fixture);
+}
+
 /// distribution answers `Range: 0-0` for one byte as for none: a push killed when the
 /// registry holds exactly the layer's first byte resumes after that byte (re-sending it
 /// would make the blob's digest wrong).
