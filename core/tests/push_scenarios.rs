@@ -1012,6 +1012,26 @@ fn a_resumed_session_that_cannot_be_reached_is_started_over() {
     );
 }
 
+/// A session an earlier run left that the registry dropped (distribution drops one whose
+/// chunk broke off): the push says so and opens a fresh one.
+#[test]
+fn a_resumed_session_the_registry_dropped_is_said_and_started_over() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let left = session_left_open(&mut model, &img);
+    model.fault(Fault::on(Method::GET, "/blobs/uploads/u1").status(404));
+    let mut plan = img.plan.clone();
+    plan.resume = vec![left];
+    let run = run_push(&mut model, plan, &img.data, config());
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    let said = run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Retrying(r) if r.reason.contains("gone from the registry")));
+    assert!(said, "{:#?}", run.events);
+}
+
 #[test]
 fn a_registry_without_patch_gets_whole_blobs() {
     let mut model = RegistryModel {

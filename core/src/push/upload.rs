@@ -391,6 +391,13 @@ impl Pushing {
     ) -> Result<(), Failure> {
         match head.status.as_u16() {
             200 | 204 => {}
+            // An earlier run's session the registry dropped (distribution does, for one
+            // whose chunk broke off): said, and a fresh one.
+            404 if self.blobs[b].inherited => {
+                let reason = "the upload session an earlier run left is gone from the registry";
+                self.start_over_because(b, reason, cx);
+                return Ok(());
+            }
             404 => {
                 self.close_session(b);
                 self.blobs[b].restart();
