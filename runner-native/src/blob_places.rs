@@ -16,8 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tug_core::Digest;
 
+use crate::places::state_dir;
 use crate::state_file::StateFile;
-use crate::upload_state::state_dir;
 
 /// The most blobs remembered.
 pub const MAX_BLOBS: usize = 10_000;

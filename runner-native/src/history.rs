@@ -79,7 +79,8 @@ pub struct Record {
     pub outcome: String,
     /// The exit code.
     pub exit_code: i32,
-    /// For failures: `usage`, `input`, `auth`, `registry`, `network` or `cancelled`.
+    /// For failures: the error's class, as the core names it ([`tug_core::ErrorClass`]:
+    /// `usage`, `input`, `auth`, `not_found`, `registry`, `network`, `cancelled`…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_class: Option<String>,
     /// For failures: the error message.
@@ -134,7 +135,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// The history directory (the state directory), if there is one.
 pub fn dir() -> Option<PathBuf> {
-    crate::upload_state::state_dir()
+    crate::places::state_dir()
 }
 
 /// The size cap: `$TUG_HISTORY_MAX_BYTES`, else 4 MiB.

@@ -38,6 +38,12 @@ pub fn state_home(env: Env<'_>) -> Option<PathBuf> {
         .or_else(|| home(env).map(|h| h.join(".local/state")))
 }
 
+/// tug's state directory: `$TUG_STATE_DIR`, else `tug/` in the state base folder (upload
+/// sessions, history, remembered digests, where blobs were seen).
+pub fn state_dir() -> Option<PathBuf> {
+    var(&process_env, "TUG_STATE_DIR").or_else(|| state_home(&process_env).map(|d| d.join("tug")))
+}
+
 /// The base folder of data (the local store).
 pub fn data_home(env: Env<'_>) -> Option<PathBuf> {
     var(env, "XDG_DATA_HOME")

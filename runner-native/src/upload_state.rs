@@ -37,20 +37,11 @@ pub struct UploadState {
     prefix: String,
 }
 
-/// The state directory.
-pub fn state_dir() -> Option<PathBuf> {
-    let env = crate::places::process_env;
-    env("TUG_STATE_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| crate::places::state_home(&env).map(|d| d.join("tug")))
-}
-
 impl UploadState {
     /// The sessions kept for the repository of `target` (a push's or a copy's).
     pub fn of(target: &Reference) -> UploadState {
         UploadState {
-            dir: state_dir(),
+            dir: crate::places::state_dir(),
             prefix: format!("{}/{}@", target.registry, target.repository),
         }
     }

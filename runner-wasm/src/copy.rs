@@ -38,14 +38,14 @@ pub async fn run(
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
     let parse = |text: &str, what: &str| -> Result<Reference, JsValue> {
-        let text = text.trim();
-        text.strip_prefix("docker://")
-            .unwrap_or(text)
-            .parse()
+        Reference::parse_registry(text.trim())
             .map_err(|e| js_error(ErrorClass::Input, &format!("{what}: {e}")))
     };
     let source = parse(&source, "source")?;
     let target = parse(&target, "target")?;
+    target
+        .check_target()
+        .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
     let opts = Options::new(&options);
     let from = opts.object(names::SOURCE);
     let source_opts = Options::new(&from);

@@ -29,17 +29,8 @@ use crate::timer::Clock;
 
 /// The image reference a pull was given (`docker://` allowed, as skopeo writes it).
 fn image_reference(text: &str) -> Result<Reference, JsValue> {
-    let text = text.trim();
-    text.strip_prefix("docker://")
-        .unwrap_or(text)
-        .parse()
+    Reference::parse_registry(text.trim())
         .map_err(|e| js_error(ErrorClass::Input, &format!("image: {e}")))
-}
-
-/// `registry/repository:tag`, the name an archive gives the image.
-fn archive_name(image: &Reference) -> String {
-    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
-    format!("{}/{}:{tag}", image.registry, image.repository)
 }
 
 /// Runs a pull to completion; resolves to the result object or rejects with a coded error.
@@ -55,7 +46,7 @@ pub async fn run(
     let output = opts.object("output");
     if !output.is_undefined() && !output.is_null() {
         let format = archive_stream::format_of(opts.string("format")?.as_deref())?;
-        let archive = ArchiveStream::new(&output, format, archive_name(&image))?;
+        let archive = ArchiveStream::new(&output, format, image.image_name())?;
         return run_streamed(image, &opts, on_event, cancel, clock, archive).await;
     }
     let (plan, config) = plan_of(&image, &opts, false)?;
@@ -132,7 +123,7 @@ async fn finish(
         ));
     }
     let report = result.map_err(|e| from_core(&e))?;
-    let name = archive_name(&image);
+    let name = image.image_name();
     let tar = docker_archive::build(&report, blobs, Some(&name)).await?;
     let digest = report
         .images

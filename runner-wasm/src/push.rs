@@ -28,9 +28,8 @@ pub async fn run(
     mut cancel: UnboundedReceiver<()>,
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
-    let target: Reference = target
-        .trim()
-        .parse()
+    let target = Reference::parse_registry(target.trim())
+        .and_then(|t| t.check_target().map(|()| t))
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
     let opts = Options::new(&options);
     let wanted = opts.name_or_index("image")?;

@@ -43,7 +43,7 @@ fn now() -> u64 {
 impl CompressCache {
     pub fn new() -> CompressCache {
         CompressCache {
-            file: crate::upload_state::state_dir().map(|d| StateFile::new(&d, "compressed")),
+            file: crate::places::state_dir().map(|d| StateFile::new(&d, "compressed")),
         }
     }
 
