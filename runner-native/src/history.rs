@@ -395,7 +395,8 @@ impl Recorder {
     pub fn add_copy(&mut self, r: &push::PushReport) {
         let r_blobs = r.blobs_uploaded + r.blobs_skipped + r.blobs_mounted;
         self.record.blobs += r_blobs;
-        self.record.bytes_total += r.bytes_uploaded + r.bytes_skipped;
+        self.record.bytes_total += r.bytes_uploaded + r.bytes_skipped + r.bytes_mounted;
+        self.record.bytes_mounted += r.bytes_mounted;
         self.record.blobs_transferred += r.blobs_uploaded;
         self.record.blobs_skipped += r.blobs_skipped;
         self.record.blobs_mounted += r.blobs_mounted;

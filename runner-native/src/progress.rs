@@ -651,6 +651,7 @@ pub fn push_done_event(reference: &str, report: &push::PushReport, peak: f64) ->
         "bytes_uploaded": report.bytes_uploaded,
         "bytes_skipped": report.bytes_skipped,
         "bytes_resumed": report.bytes_resumed,
+        "bytes_mounted": report.bytes_mounted,
         "retries": report.retries,
         "elapsed_ms": report.elapsed.as_millis() as u64,
         "peak_bytes_per_second": peak,

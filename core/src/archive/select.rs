@@ -83,6 +83,35 @@ impl SourceContents {
         Err(self.ambiguous(&candidates))
     }
 
+    /// [`SourceContents::select_for_push`] narrowed to `platform`'s image (`--platform`):
+    /// also where the choice alone would be ambiguous (platforms of an index the source does
+    /// not hold whole), when exactly one of the images to choose from is for `platform`.
+    pub fn select_for_platform(
+        &self,
+        wanted: Option<&str>,
+        platform: &crate::platform::Platform,
+    ) -> Result<Selection<'_>, ArchiveError> {
+        match self.select_for_push(wanted) {
+            Ok(selection) => selection.for_platform(platform),
+            Err(e @ ArchiveError::AmbiguousImage { .. }) => {
+                let candidates = self.distinct(self.candidates(wanted)?);
+                let fitting: Vec<&ResolvedImage> = candidates
+                    .iter()
+                    .filter_map(|&i| self.images.get(i))
+                    .filter(|img| {
+                        !img.attestation
+                            && img.platform.as_ref().is_some_and(|p| platform.matches(p))
+                    })
+                    .collect();
+                match fitting.as_slice() {
+                    [one] => Ok(Selection::Image(one)),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Everything the source names, in order, each as a whole: a single image, or the
     /// platforms of one index under one name (what `tug load` stores under each name).
     pub fn entries(&self) -> Vec<Selection<'_>> {

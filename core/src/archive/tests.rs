@@ -902,6 +902,14 @@ fn two_platforms_of_a_partial_index_are_told_apart_by_platform() {
     assert!(msg.contains("position or platform"), "{msg}");
     assert!(msg.contains("for linux/amd64"), "{msg}");
     assert!(msg.contains("for linux/arm64"), "{msg}");
+    // The platform chooses.
+    let arm64: crate::platform::Platform = "linux/arm64".parse().unwrap();
+    match contents.select_for_platform(None, &arm64).unwrap() {
+        Selection::Image(img) => assert_eq!(img.manifest.digest, arm.manifest),
+        other => panic!("{other:?}"),
+    }
+    let s390x: crate::platform::Platform = "linux/s390x".parse().unwrap();
+    assert!(contents.select_for_platform(None, &s390x).is_err());
 }
 
 /// buildx's index of an image and its attestation, every manifest present: the index goes

@@ -172,7 +172,10 @@ impl BlobUpload {
                 r.blobs_skipped += 1;
                 r.bytes_skipped += self.size;
             }
-            BlobState::Done { mounted: true, .. } => r.blobs_mounted += 1,
+            BlobState::Done { mounted: true, .. } => {
+                r.blobs_mounted += 1;
+                r.bytes_mounted += self.size;
+            }
             BlobState::Done { .. } => {
                 r.blobs_uploaded += 1;
                 r.bytes_uploaded += self.size;

@@ -146,8 +146,10 @@ pub struct PushReport {
     pub blobs_uploaded: usize,
     /// Unique blobs the registry already had.
     pub blobs_skipped: usize,
-    /// Unique blobs mounted from `mount_from` (no bytes sent).
+    /// Unique blobs mounted from another repository (no bytes sent).
     pub blobs_mounted: usize,
+    /// Bytes of blobs mounted.
+    pub bytes_mounted: u64,
     /// Blobs the registry lacks (dry run only; empty after a real push).
     pub blobs_missing: Vec<Digest>,
     /// Bytes of blobs uploaded.

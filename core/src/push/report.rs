@@ -82,6 +82,7 @@ impl Reporting for Pushing {
             blobs_uploaded: 0,
             blobs_skipped: 0,
             blobs_mounted: 0,
+            bytes_mounted: 0,
             blobs_missing: Vec::new(),
             bytes_uploaded: 0,
             bytes_skipped: 0,

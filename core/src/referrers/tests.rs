@@ -395,6 +395,7 @@ fn carries_keep_cosign_tags_and_subject_digests() {
         blobs_uploaded: 0,
         blobs_skipped: 0,
         blobs_mounted: 0,
+        bytes_mounted: 0,
         blobs_missing: Vec::new(),
         bytes_uploaded: 0,
         bytes_skipped: 0,

@@ -86,27 +86,23 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         other => other?,
     };
     let wanted = args.image.as_deref().or(spec.image.as_deref());
-    let selection =
-        source
-            .contents
-            .select_for_push(wanted)
-            .map_err(|e| match (from_store, &e) {
-                // Not in the store either: say both. Found, but several: say which.
-                (true, ArchiveError::ImageNotFound { .. }) => neither(&e),
-                (true, _) => CliError::Input(format!("the store {}: {e}", source.path.display())),
-                (false, _) => CliError::Input(format!("{}: {e}", source.path.display())),
-            })?;
-    let selection = match &args.platform {
-        Some(p) => {
-            let platform = p
-                .parse::<tug_core::Platform>()
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-            selection
-                .for_platform(&platform)
-                .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?
-        }
-        None => selection,
-    };
+    let platform = args
+        .platform
+        .as_deref()
+        .map(str::parse::<tug_core::Platform>)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let contents = &source.contents;
+    let selection = match &platform {
+        Some(p) => contents.select_for_platform(wanted, p),
+        None => contents.select_for_push(wanted),
+    }
+    .map_err(|e| match (from_store, &e) {
+        // Not in the store either: say both. Found, but several: say which.
+        (true, ArchiveError::ImageNotFound { .. }) if platform.is_none() => neither(&e),
+        (true, _) => CliError::Input(format!("the store {}: {e}", source.path.display())),
+        (false, _) => CliError::Input(format!("{}: {e}", source.path.display())),
+    })?;
     let (images, index) = (selection.images(), selection.index());
     crate::layer_check::check_layers(&source, images)?;
     let how = match settings.compress.value.codec() {

@@ -181,15 +181,13 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                 Ended::Copied(i, r) => {
                     budget.finished(ImageId(i), r.is_ok());
                     let d = digests.remove(&i);
-                    let copied = r.map(|report| Entry {
-                        report: Some(report.clone()),
-                        ..entry(
-                            i,
-                            ImageOutcome::Copied {
-                                bytes: report.bytes_uploaded,
-                            },
-                            d,
-                        )
+                    // The bytes this run sent (not those an earlier run's sessions held).
+                    let copied = r.map(|report| {
+                        let bytes = report.bytes_uploaded.saturating_sub(report.bytes_resumed);
+                        Entry {
+                            report: Some(report.clone()),
+                            ..entry(i, ImageOutcome::Copied { bytes }, d)
+                        }
                     });
                     (i, copied)
                 }
@@ -220,7 +218,9 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
         // What the sync was stopped before is said too (not copied, or copied in part).
         let ended: std::collections::HashSet<usize> = entries.iter().map(|(i, _)| *i).collect();
         for i in (0..images.len()).filter(|i| !ended.contains(i)) {
-            entries.push((i, entry(i, ImageOutcome::Cancelled, None)));
+            let e = entry(i, ImageOutcome::Cancelled, None);
+            watch.finished(i, &e);
+            entries.push((i, e));
         }
     }
     entries.sort_by_key(|(i, _)| *i);

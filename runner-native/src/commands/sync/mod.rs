@@ -143,6 +143,10 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         errln!("{what}: {}", summary.line());
     }
     if let Some(e) = cancelled {
+        errln!(
+            "tug: sync cancelled; run the same command again to go on (images in sync are not \
+             copied again, and uploads go on where they stopped)"
+        );
         return Err(e);
     }
     failure(entries)

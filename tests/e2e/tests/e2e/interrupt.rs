@@ -352,7 +352,7 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
         .arg(target.host())
         .command()
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Two images are being copied.
@@ -360,11 +360,15 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
     layer_asked.recv().unwrap();
     signal(&child, "-INT");
     let stdout = child.stdout.take().unwrap();
-    let (status, _) = wait_at_most(child, Duration::from_secs(30));
+    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
     assert_eq!(
         status.code(),
         Some(CANCELLED),
         "every copy stopped on the first Ctrl-C"
+    );
+    assert!(
+        stderr.contains("run the same command again to go on"),
+        "{stderr}"
     );
     // The report and the history name every image the sync was stopped before.
     let report: serde_json::Value = serde_json::from_reader(stdout).unwrap();
