@@ -15,11 +15,24 @@ pub const MASK: &str = "***";
 /// would make it unreadable, and such a password is no secret anyway.
 pub const MIN_SECRET_LEN: usize = 4;
 
-/// A URL as it may be shown or recorded: without user info, query or fragment.
+/// Query parameters tug itself writes that carry no secret (a mount's blob and source, a
+/// closing digest, a listing's page), kept in a shown URL so `-v` says what was asked.
+const SHOWN_PARAMETERS: [&str; 5] = ["mount", "from", "digest", "n", "last"];
+
+/// A URL as it may be shown or recorded: without user info or fragment, and of its query
+/// only [`SHOWN_PARAMETERS`] (a registry's own parameters, such as upload state, go).
 pub fn url_shown(url: &Url) -> String {
     let mut url = url.clone();
     strip_user_info(&mut url);
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| SHOWN_PARAMETERS.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     url.set_query(None);
+    if !kept.is_empty() {
+        url.query_pairs_mut().extend_pairs(kept);
+    }
     url.set_fragment(None);
     url.to_string()
 }
@@ -339,6 +352,18 @@ mod tests {
         let mut url = url;
         strip_user_info(&mut url);
         assert_eq!(url.as_str(), "https://auth.example:8443/token?key=k#f");
+        // What tug writes itself (a mount, a closing digest, a page) is kept; the rest goes.
+        let mount = Url::parse(
+            "https://r.example/v2/b/app/blobs/uploads/?mount=sha256%3Aab&from=a%2Fapp&_state=s3cr",
+        )
+        .unwrap();
+        assert_eq!(
+            url_shown(&mount),
+            "https://r.example/v2/b/app/blobs/uploads/?mount=sha256%3Aab&from=a%2Fapp"
+        );
+        let token =
+            Url::parse("https://t.example/token?service=r&scope=repository:a:pull").unwrap();
+        assert_eq!(url_shown(&token), "https://t.example/token");
     }
 
     #[test]

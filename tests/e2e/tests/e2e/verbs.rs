@@ -136,7 +136,7 @@ fn catalog_lists_every_repository_across_pages() {
     let stderr = out.stderr_str();
     let pages = stderr
         .lines()
-        .filter(|l| l.contains(" GET ") && l.contains("/v2/_catalog "))
+        .filter(|l| l.contains(" GET ") && l.contains("/v2/_catalog?") && l.contains("n=2"))
         .count();
     assert_eq!(
         pages, 2,
