@@ -25,8 +25,18 @@ impl push::Event {
             } => {
                 json!({"event": "blob_mounted", "blob": blob, "digest": digest, "size": size, "from": from})
             }
-            push::Event::BlobMissing { blob, digest, size } => {
-                json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size})
+            push::Event::BlobMissing {
+                blob,
+                digest,
+                size,
+                mount_from,
+            } => {
+                let mut v =
+                    json!({"event": "blob_missing", "blob": blob, "digest": digest, "size": size});
+                if let Some(from) = mount_from {
+                    v["mount_from"] = from.as_str().into();
+                }
+                v
             }
             push::Event::BlobStarted { blob, digest, size } => {
                 json!({"event": "blob_started", "blob": blob, "digest": digest, "size": size})

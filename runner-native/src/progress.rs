@@ -457,12 +457,25 @@ impl Display {
                 self.label(*blob),
                 digest.short()
             ),
-            E::BlobMissing { blob, digest, size } => format!(
-                "{} {} missing, would upload {}",
-                self.label(*blob),
-                digest.short(),
-                bytes(*size)
-            ),
+            E::BlobMissing {
+                blob,
+                digest,
+                size,
+                mount_from,
+            } => match mount_from {
+                Some(from) => format!(
+                    "{} {} missing, would ask to mount it from {from} (else upload {})",
+                    self.label(*blob),
+                    digest.short(),
+                    bytes(*size)
+                ),
+                None => format!(
+                    "{} {} missing, would upload {}",
+                    self.label(*blob),
+                    digest.short(),
+                    bytes(*size)
+                ),
+            },
             // On a terminal the blob's line shows it; plain output says it once.
             E::BlobStarted { blob, digest, size } if self.mode == ProgressMode::Plain => format!(
                 "{} {} uploading {}",

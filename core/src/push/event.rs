@@ -64,6 +64,9 @@ pub enum Event {
         digest: Digest,
         /// Its size.
         size: u64,
+        /// The repository a push would ask to mount it from first (it is uploaded if that
+        /// fails), if any.
+        mount_from: Option<String>,
     },
     /// An upload session began for this blob.
     BlobStarted {

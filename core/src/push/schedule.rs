@@ -42,6 +42,7 @@ impl Windowed for Pushing {
                         blob: blob.plan_index,
                         digest: blob.digest.clone(),
                         size: blob.size,
+                        mount_from: None,
                     });
                     self.window.finished_one();
                 }

@@ -68,11 +68,16 @@ impl Pushing {
             404 if self.config.dry_run => {
                 self.blobs[b].state = BlobState::Missing;
                 let blob = &self.blobs[b];
-                self.event(Event::BlobMissing {
+                let event = Event::BlobMissing {
                     blob: blob.plan_index,
                     digest: blob.digest.clone(),
                     size: blob.size,
-                });
+                    mount_from: match blob.streamed {
+                        None => self.mounts.source(&blob.digest).map(str::to_owned),
+                        Some(_) => None,
+                    },
+                };
+                self.event(event);
                 self.blob_finished(b, cx);
                 Ok(())
             }

@@ -269,6 +269,8 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let failure: RefCell<Option<CliError>> = RefCell::new(None);
     // Blobs the target repository holds now: where a later push mounts them from.
     let landed = RefCell::new(Landed::new(&target));
+    // A dry run's missing blobs a push would ask to mount, and where from.
+    let mountable: RefCell<HashMap<Digest, String>> = RefCell::new(HashMap::new());
     let drain = |push: &mut Push, io: &crate::driver::Io<'_>| {
         let mut display = display.borrow_mut();
         while let Some(output) = push.poll() {
@@ -278,6 +280,14 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
                 Output::Event(e) => {
                     keep_upload_state(&uploads, &aliases, &e);
                     landed.borrow_mut().note(e.landed());
+                    if let Event::BlobMissing {
+                        digest,
+                        mount_from: Some(from),
+                        ..
+                    } = &e
+                    {
+                        mountable.borrow_mut().insert(digest.clone(), from.clone());
+                    }
                     history.push_event(&e);
                     if let Event::Concurrency(c) = &e {
                         crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
@@ -340,10 +350,12 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             "compression: {plain} plain bytes compressed into {made} bytes"
         ));
     }
+    let mountable = mountable.into_inner();
     let outcome = Outcome {
         report: &report,
         peak: display.peak(),
         compression: work,
+        mountable: &mountable,
     };
     print_result(&args, progress, &target, &plan, &labels, &outcome);
     if !args.dry_run {
@@ -464,6 +476,8 @@ struct Outcome<'a> {
     report: &'a PushReport,
     peak: f64,
     compression: Option<(u64, u64)>,
+    /// A dry run's missing blobs a push would ask to mount, and where from.
+    mountable: &'a HashMap<Digest, String>,
 }
 
 fn print_result(
@@ -478,6 +492,7 @@ fn print_result(
         report,
         peak,
         compression,
+        mountable,
     } = *outcome;
     let pushed = format!(
         "{}/{}@{}",
@@ -500,10 +515,11 @@ fn print_result(
             if plan.blobs[..i].iter().any(|b| b.digest == blob.digest) {
                 continue;
             }
-            let state = if report.blobs_missing.contains(&blob.digest) {
-                "upload"
-            } else {
-                "exists"
+            let missing = report.blobs_missing.contains(&blob.digest);
+            let state = match (missing, mountable.get(&blob.digest)) {
+                (true, Some(_)) => "mount",
+                (true, None) => "upload",
+                (false, _) => "exists",
             };
             let also: Vec<&str> = plan
                 .blobs
@@ -513,10 +529,13 @@ fn print_result(
                 .filter(|(b, _)| b.digest == blob.digest)
                 .map(|(_, label)| label.as_str())
                 .collect();
-            let also = match also.is_empty() {
+            let mut also = match also.is_empty() {
                 true => String::new(),
                 false => format!(" (also {})", also.join(", ")),
             };
+            if let (true, Some(from)) = (missing, mountable.get(&blob.digest)) {
+                also.push_str(&format!(" from {from}, else upload"));
+            }
             outln!(
                 "  {state:6} {:12} {} {}{also}",
                 labels[i],
@@ -535,8 +554,12 @@ fn print_result(
             report.manifest_digest,
             plan.manifest.media_type
         );
+        let mounts = match mountable.len() {
+            0 => String::new(),
+            n => format!(", {n} of them to mount first"),
+        };
         outln!(
-            "{} of {} blobs to upload ({})",
+            "{} of {} blobs to upload ({}){mounts}",
             report.blobs_missing.len(),
             report.blobs_missing.len() + report.blobs_skipped,
             bytes(missing)

@@ -89,3 +89,26 @@ fn a_mount_from_a_repository_that_lost_the_blob_sends_it() {
     assert_eq!(done["blobs_uploaded"], 2, "{done}");
     pull_with_skopeo_and_compare(&registry, "two/app:v1", &fixture);
 }
+
+#[test]
+fn a_dry_run_says_which_blobs_a_push_would_mount() {
+    let env = Env::new();
+    let registry = Registry::plain();
+    let (layout, _) = env.layout(74, &ImageSpec::new(74).layer(50_000));
+    push(&env, &layout, &registry.image("one/app:v1"));
+    let out = env
+        .tug()
+        .args(["push", "--plain-http", "--dry-run"])
+        .arg(&layout)
+        .arg(registry.image("two/app:v1"))
+        .run()
+        .assert_success();
+    let plan = out.stdout_str();
+    let mounts = plan
+        .lines()
+        .filter(|l| l.trim_start().starts_with("mount") && l.contains("from one/app, else upload"))
+        .count();
+    assert_eq!(mounts, 2, "the config and the layer:\n{plan}");
+    assert!(plan.contains("2 of 2 blobs to upload"), "{plan}");
+    assert!(plan.contains("2 of them to mount first"), "{plan}");
+}
