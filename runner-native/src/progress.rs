@@ -443,7 +443,7 @@ impl Display {
     fn push_line(&self, e: &push::Event) -> Option<String> {
         use push::Event as E;
         let line = match e {
-            E::PlainHttpFallback { host } => format!("{host} speaks plain HTTP; using http://"),
+            E::PlainHttpFallback { host } => plain_http_line(host),
             E::BlobSkipped { blob, digest, size } => format!(
                 "{} {} exists ({})",
                 self.label(*blob),
@@ -553,7 +553,7 @@ fn merge(v: &mut serde_json::Value, extra: serde_json::Value) {
 fn pull_line(e: &pull::Event) -> Option<String> {
     use pull::Event as E;
     let line = match e {
-        E::PlainHttpFallback { host } => format!("{host} speaks plain HTTP; using http://"),
+        E::PlainHttpFallback { host } => plain_http_line(host),
         E::PlatformChosen { platform, digest } => {
             format!("platform {platform}: {}", digest.short())
         }
@@ -571,7 +571,14 @@ fn pull_line(e: &pull::Event) -> Option<String> {
     Some(line)
 }
 
-fn retry_line(r: &Retrying) -> String {
+/// The line saying a loopback registry is used over plain HTTP (push, pull, copy and the
+/// registry verbs alike).
+pub fn plain_http_line(host: &str) -> String {
+    format!("{host} speaks plain HTTP; using http://")
+}
+
+/// The line saying a request is tried again.
+pub fn retry_line(r: &Retrying) -> String {
     format!(
         "retrying {} in {:.1} s (attempt {}): {}",
         r.what,

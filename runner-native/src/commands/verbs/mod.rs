@@ -92,15 +92,9 @@ async fn run_reading_async<O: Operation, R>(
             match output {
                 Output::Send(req) => io.send(req),
                 Output::Abort(id) => io.abort(id),
-                Output::Retrying(r) => noteln!(
-                    "{}: retrying (attempt {}) in {:.1}s: {}",
-                    r.what,
-                    r.attempt,
-                    r.delay.as_secs_f64(),
-                    r.reason
-                ),
+                Output::Retrying(r) => noteln!("{}", crate::progress::retry_line(&r)),
                 Output::PlainHttpFallback { host } => {
-                    noteln!("{host} does not speak TLS: using plain HTTP")
+                    noteln!("{}", crate::progress::plain_http_line(&host))
                 }
                 Output::Resolved { reference, digest } => noteln!("{reference} is {digest}"),
                 Output::Data(bytes) => {

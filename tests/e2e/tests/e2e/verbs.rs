@@ -686,7 +686,7 @@ fn a_verb_retries_as_its_retries_flag_says() {
             .run()
     };
     let out = digest(&[]).assert_success();
-    assert!(out.stderr_str().contains("retrying (attempt 2)"), "{out}");
+    assert!(out.stderr_str().contains("(attempt 2)"), "{out}");
     let raw = skopeo::inspect_raw_in(&s.registry, BLOB_REPO).unwrap();
     assert_eq!(stdout_lines(&out), [sha256_digest(&raw)]);
     let out = digest(&["--retries", "1"]).assert_code(REGISTRY);
