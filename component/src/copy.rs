@@ -22,7 +22,7 @@ impl RegistryCopy {
     /// core's own types, its defaults where an option is absent.
     pub fn new(source: &str, target: &str, options: &str) -> Result<RegistryCopy, Failure> {
         let source = options::reference(source)?;
-        let target = options::reference(target)?;
+        let target = options::target(target)?;
         let options = Options::parse(options, "copy")?;
         let plan = CopyPlan {
             sources: vec![CopySource {

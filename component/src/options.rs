@@ -154,12 +154,29 @@ pub fn reference(text: &str) -> Result<Reference, Failure> {
     Reference::parse_registry(text).map_err(|e| usage(&format!("image {text:?}: {e}")))
 }
 
+/// [`reference`] of a push's or copy's target: a tag or a digest, not both.
+pub fn target(text: &str) -> Result<Reference, Failure> {
+    let target = reference(text)?;
+    target
+        .check_target()
+        .map_err(|e| usage(&format!("target {text:?}: {e}")))?;
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn image() -> Reference {
         reference("r.example/team/app:v1").unwrap()
+    }
+
+    #[test]
+    fn a_target_names_a_tag_or_a_digest_and_docker_prefixes_are_read() {
+        assert!(target("docker://r.example/team/app:v1").is_ok());
+        let both = format!("r.example/team/app:v1@sha256:{}", "a".repeat(64));
+        assert!(target(&both).is_err());
+        assert!(reference(&both).is_ok(), "a source may name both");
     }
 
     #[test]

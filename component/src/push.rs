@@ -41,7 +41,7 @@ pub struct LayoutPush {
 impl LayoutPush {
     /// A push to `target` with `options` (JSON), starting with reading the layout.
     pub fn new(target: &str, options: &str) -> Result<LayoutPush, Failure> {
-        let target = options::reference(target)?;
+        let target = options::target(target)?;
         let options = Options::parse(options, "push")?;
         let config = PushConfig {
             registry: options.registry_config(&target)?,
