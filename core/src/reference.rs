@@ -9,6 +9,19 @@ use crate::digest::Digest;
 pub const DOCKER_HUB: &str = "docker.io";
 /// Docker Hub's old name, read as [`DOCKER_HUB`] (crane writes it in RepoTags).
 const DOCKER_HUB_LEGACY: &str = "index.docker.io";
+/// The host Docker Hub's API answers on.
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+/// The key Docker (and `tug login`) keeps Docker Hub's credentials under in `config.json`.
+pub const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
+
+/// The registry `host` is, by its canonical name: Docker Hub's aliases
+/// (`index.docker.io`, [`DOCKER_HUB_API`]) are [`DOCKER_HUB`]; any other host is itself.
+pub fn canonical_registry(host: &str) -> &str {
+    match host {
+        DOCKER_HUB_LEGACY | DOCKER_HUB_API => DOCKER_HUB,
+        other => other,
+    }
+}
 
 /// The tag a reference without tag or digest names.
 pub const DEFAULT_TAG: &str = "latest";
@@ -76,7 +89,7 @@ impl Reference {
     /// The host to talk to: Docker Hub's API host for `docker.io`, else the registry as written.
     pub fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
-            "registry-1.docker.io"
+            DOCKER_HUB_API
         } else {
             &self.registry
         }
@@ -339,6 +352,14 @@ mod tests {
     /// Credentials written into a reference are named as such, never shown, never taken
     /// for a digest; names with tags and digests still parse.
     /// A pulled image's name: its tag, else its digest (no tag made up), else `latest`.
+    #[test]
+    fn docker_hub_aliases_are_docker_io() {
+        for alias in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            assert_eq!(canonical_registry(alias), DOCKER_HUB);
+        }
+        assert_eq!(canonical_registry("ghcr.io"), "ghcr.io");
+    }
+
     #[test]
     fn an_image_is_named_by_its_tag_else_its_digest() {
         let d = Digest::sha256_of(b"x");

@@ -31,8 +31,8 @@ pub fn login(args: LoginArgs) -> Result<(), CliError> {
                 .into(),
         )
     })?;
-    let api_host = if credentials::registry_matches(&registry, "docker.io") {
-        "registry-1.docker.io".to_owned()
+    let api_host = if credentials::registry_matches(&registry, tug_core::reference::DOCKER_HUB) {
+        tug_core::reference::DOCKER_HUB_API.to_owned()
     } else {
         registry.clone()
     };

@@ -47,18 +47,15 @@ pub(crate) fn registry_matches(key: &str, registry: &str) -> bool {
             .trim_start_matches("https://")
             .trim_start_matches("http://");
         let s = s.split('/').next().unwrap_or(s);
-        match s {
-            "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_owned(),
-            other => other.to_owned(),
-        }
+        tug_core::reference::canonical_registry(s).to_owned()
     };
     normalise(key) == normalise(registry)
 }
 
 /// The key `tug login` writes for `registry` (Docker Hub keeps its legacy URL).
 pub(crate) fn config_key(registry: &str) -> String {
-    if registry_matches(registry, "docker.io") {
-        "https://index.docker.io/v1/".to_owned()
+    if registry_matches(registry, tug_core::reference::DOCKER_HUB) {
+        tug_core::reference::DOCKER_HUB_CONFIG_KEY.to_owned()
     } else {
         registry.to_owned()
     }
