@@ -38,6 +38,19 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// The kind an output path's file name asks for when no format is given: `*.oci.tar`
+    /// or `*.oci-archive` an OCI archive, `*.tar` a `docker save` tar, anything else an OCI
+    /// layout directory (as `tug pull -o` and `tug save -o` read them).
+    pub fn of_output_name(name: &str) -> FileKind {
+        if name.ends_with(".oci.tar") || name.ends_with(".oci-archive") {
+            FileKind::OciArchive
+        } else if name.ends_with(".tar") {
+            FileKind::DockerArchive
+        } else {
+            FileKind::Oci
+        }
+    }
+
     /// Every kind, with the transport that names it.
     const ALL: [(FileKind, &'static str); 4] = [
         // The longer names first: `oci-archive:` also starts with `oci`.
@@ -206,6 +219,17 @@ mod tests {
             parse("store:reg/app:1"),
             Ok(Place::Store("reg/app:1".to_owned()))
         );
+    }
+
+    #[test]
+    fn an_output_name_says_its_kind() {
+        assert_eq!(FileKind::of_output_name("x.tar"), FileKind::DockerArchive);
+        assert_eq!(FileKind::of_output_name("x.oci.tar"), FileKind::OciArchive);
+        assert_eq!(
+            FileKind::of_output_name("x.oci-archive"),
+            FileKind::OciArchive
+        );
+        assert_eq!(FileKind::of_output_name("layout"), FileKind::Oci);
     }
 
     #[test]

@@ -40,19 +40,16 @@ pub fn store_dir(flag: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".tug-store"))
 }
 
-/// The output format: as given, else from the path: `*.tar` a docker-archive,
-/// `*.oci.tar` / `*.oci-archive` an OCI archive, anything else an OCI layout directory.
+/// The output format: as given, else from the path's name ([`FileKind::of_output_name`]).
 pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputFormat {
     if let Some(f) = explicit {
         return f;
     }
     let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.ends_with(".oci.tar") || name.ends_with(".oci-archive") {
-        OutputFormat::OciArchive
-    } else if name.ends_with(".tar") {
-        OutputFormat::DockerArchive
-    } else {
-        OutputFormat::Oci
+    match FileKind::of_output_name(name) {
+        FileKind::OciArchive => OutputFormat::OciArchive,
+        FileKind::DockerArchive => OutputFormat::DockerArchive,
+        FileKind::Oci | FileKind::Dir => OutputFormat::Oci,
     }
 }
 
