@@ -62,6 +62,8 @@ fn list(records: &[Record], args: &HistoryArgs) {
     for r in chosen {
         let result = match &r.error_class {
             Some(class) if r.outcome == "failed" => format!("failed:{class}"),
+            // A plan, not a transfer: said where the outcome is.
+            _ if r.dry_run => format!("{} (dry run)", r.outcome),
             _ => r.outcome.clone(),
         };
         outln!(

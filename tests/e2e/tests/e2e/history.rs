@@ -336,3 +336,26 @@ fn rotation_keeps_the_history_under_its_cap() {
         .collect();
     assert_eq!(sources, seen[seen.len() - listed.len()..]);
 }
+
+/// A dry run is recorded, and the table says it was one.
+#[test]
+fn a_dry_run_is_listed_as_one() {
+    let env = Env::new();
+    let registry = Registry::plain();
+    let (layout, _) = layout(&env, 93);
+    env.tug()
+        .args(["push", "--plain-http", "--dry-run"])
+        .arg(&layout)
+        .arg(registry.image("plan/app:v1"))
+        .run()
+        .assert_success();
+    let table = env.tug().arg("history").run().assert_success();
+    let row = table
+        .stdout_str()
+        .lines()
+        .find(|l| l.contains("plan/app:v1"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("ok (dry run)"), "{row}");
+    assert_eq!(history_json(&env, &[])[0]["dry_run"], true);
+}
