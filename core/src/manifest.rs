@@ -143,25 +143,33 @@ pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
 }
 
-/// The media type of a manifest: the response's `Content-Type` (without parameters) when it
-/// names a known type, else the body's `mediaType`, else what its fields show.
+/// The media type of a manifest: the body's own `mediaType` when it names a known type (the
+/// body is what the digest covers; a server's `Content-Type` may say otherwise), else the
+/// response's `Content-Type` (without parameters) when it names a known type, else the body's
+/// `mediaType` as it is, else what its fields show.
 pub fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let known = |t: &str| {
+        [
+            OCI_MANIFEST,
+            OCI_INDEX,
+            DOCKER_MANIFEST,
+            DOCKER_MANIFEST_LIST,
+        ]
+        .contains(&t)
+    };
+    let doc: Option<RawDoc> = serde_json::from_slice(body).ok();
+    let declared = doc.as_ref().and_then(|d| d.media_type.clone());
+    if let Some(t) = declared.as_deref().filter(|t| known(t)) {
+        return Some(t.to_owned());
+    }
     let header = content_type
         .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
-        .filter(|c| {
-            [
-                OCI_MANIFEST,
-                OCI_INDEX,
-                DOCKER_MANIFEST,
-                DOCKER_MANIFEST_LIST,
-            ]
-            .contains(&c.as_str())
-        });
+        .filter(|c| known(c));
     if header.is_some() {
         return header;
     }
-    let doc: RawDoc = serde_json::from_slice(body).ok()?;
-    doc.media_type.or_else(|| {
+    let doc = doc?;
+    declared.or_else(|| {
         Some(
             if doc.manifests.is_some() {
                 OCI_INDEX
@@ -284,6 +292,21 @@ mod tests {
         assert_eq!(
             manifests[0].platform.as_ref().unwrap().architecture,
             "arm64"
+        );
+    }
+
+    #[test]
+    fn a_body_naming_its_type_wins_over_the_content_type() {
+        let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#);
+        assert_eq!(
+            media_type_of(Some(DOCKER_MANIFEST), body.as_bytes()).as_deref(),
+            Some(OCI_MANIFEST)
+        );
+        let bare = r#"{"schemaVersion":2,"layers":[]}"#;
+        assert_eq!(
+            media_type_of(Some(DOCKER_MANIFEST), bare.as_bytes()).as_deref(),
+            Some(DOCKER_MANIFEST),
+            "without one, the Content-Type"
         );
     }
 

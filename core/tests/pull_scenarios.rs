@@ -658,3 +658,59 @@ fn a_descriptor_size_that_disagrees_with_the_blob_is_bad_input() {
         );
     }
 }
+
+/// A manifest labelled with another media type than its body's own `mediaType` (an OCI
+/// manifest served as Docker's): the body says what it is.
+#[test]
+fn a_manifest_s_own_media_type_wins_over_the_content_type() {
+    let mut model = RegistryModel::default();
+    let img = image(&[100, 2000]);
+    for data in &img.data {
+        model.put_blob(data);
+    }
+    let docker = "application/vnd.docker.distribution.manifest.v2+json";
+    model.put_manifest("team/app", "v1", &img.plan.manifest.bytes, docker);
+    let run = run_pull(&mut model, plan("v1"), config());
+    let report = run.result.unwrap();
+    assert_eq!(report.root.media_type, MANIFEST_TYPE);
+}
+
+/// Asked for by digest, the manifest is held to that digest: a `Docker-Content-Digest`
+/// naming another (a proxy's mistake) does not fail it.
+#[test]
+fn a_pull_by_digest_is_held_to_that_digest_not_to_the_header() {
+    let mut model = RegistryModel::default();
+    let img = image(&[100, 2000]);
+    publish(&mut model, &img, "v1");
+    model.lying_manifest_digest = Some(Digest::sha256_of(b"something else").to_string());
+    let by_digest = img.plan.manifest.digest.to_string();
+    let run = run_pull(&mut model, plan(&by_digest), config());
+    run.result.unwrap();
+    // By tag, the reported digest is checked (and here, refused).
+    let run = run_pull(&mut model, plan("v1"), config());
+    assert!(
+        matches!(run.result, Err(Error::DigestMismatch { .. })),
+        "{:?}",
+        run.result
+    );
+}
+
+/// A `206` for bytes from further back than the range asked for: its bytes are not read into
+/// memory nor written; the blob starts over whole, and the retry says why.
+#[test]
+fn a_206_for_another_range_starts_the_blob_over_and_says_why() {
+    let mut model = RegistryModel {
+        cut_next_blob_after: Some(1500),
+        ranges_start_early_by: 1000,
+        ..Default::default()
+    };
+    let img = image(&[3000]);
+    publish(&mut model, &img, "v1");
+    let run = run_pull(&mut model, plan("v1"), config());
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    let said = run.events.iter().any(|e| {
+        matches!(e, Event::Retrying(r) if r.reason.contains("sent bytes from 500 (Content-Range), not from 1500"))
+    });
+    assert!(said, "{:#?}", run.events);
+}

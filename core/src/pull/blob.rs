@@ -14,6 +14,9 @@ pub(crate) enum BlobState {
     Waiting,
     /// A `200` arrived: body bytes are the blob's.
     Receiving,
+    /// A `206` for another range than the one asked for (`start`: where its
+    /// `Content-Range` begins, if it says): its bytes are dropped, and the blob starts over.
+    WrongRange { start: Option<u64> },
     /// Verified and committed, or already present.
     Done { skipped: bool },
 }

@@ -38,12 +38,15 @@ impl Pulling {
             }
             Ok(())
         };
-        if let Some(expected) = &job.expect {
-            check(expected)?;
-        }
-        if let Some(header) = head.header("docker-content-digest") {
-            if let Ok(reported) = header.trim().parse::<Digest>() {
-                check(&reported)?;
+        // Asked for by digest, the body is held to that digest alone (a header naming
+        // another changes nothing); asked for by tag, to the digest the registry reports.
+        match &job.expect {
+            Some(expected) => check(expected)?,
+            None => {
+                let header = head.header("docker-content-digest");
+                if let Some(reported) = header.and_then(|h| h.trim().parse::<Digest>().ok()) {
+                    check(&reported)?;
+                }
             }
         }
         let media_type =

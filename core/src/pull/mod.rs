@@ -237,9 +237,14 @@ impl Protocol for Pulling {
                 self.blobs[b].state = BlobState::Receiving;
             }
             206 if range_start == Some(blob.received) => blob.state = BlobState::Receiving,
+            // Read through, not kept: it is no part of the blob where it is wanted.
+            206 => blob.state = BlobState::WrongRange { start: range_start },
             _ => {}
         }
-        self.blobs[b].state == BlobState::Receiving
+        matches!(
+            self.blobs[b].state,
+            BlobState::Receiving | BlobState::WrongRange { .. }
+        )
     }
 
     /// Blob bytes are hashed and passed on as [`Output::Write`].
@@ -248,6 +253,9 @@ impl Protocol for Pulling {
             return;
         };
         let blob = &mut self.blobs[b];
+        if matches!(blob.state, BlobState::WrongRange { .. }) {
+            return;
+        }
         let offset = blob.received;
         if offset.saturating_add(data.len() as u64) > blob.size {
             // The image is not what its manifest says, whoever holds it: bad input (3).
@@ -299,10 +307,29 @@ impl Protocol for Pulling {
             Step::Blob(b) if status == 416 && self.blobs[b].is_all_here() => {
                 self.on_blob_end(b, cx)?
             }
-            // A range other than the one asked for: start over.
-            Step::Blob(_)
-                if status == 206
-                    && self.retry(step, None, "the registry sent another range".into(), cx) => {}
+            // A range other than the one asked for: this blob starts over from its first
+            // byte (asked for whole), as an attempt.
+            Step::Blob(b) if matches!(self.blobs[b].state, BlobState::WrongRange { .. }) => {
+                let asked = self.blobs[b].received;
+                let reason = match self.blobs[b].state {
+                    BlobState::WrongRange { start: Some(s) } => format!(
+                        "the registry sent bytes from {s} (Content-Range), not from {asked} as asked"
+                    ),
+                    _ => format!(
+                        "the registry answered 206 with no readable Content-Range for bytes from {asked}"
+                    ),
+                };
+                let digest = self.blobs[b].digest.clone();
+                self.blobs[b].restart();
+                self.outputs.push(Output::Discard { digest });
+                if !self.retry(step, None, reason.clone(), cx) {
+                    let action = self.describe(step);
+                    return Err(Failure::Error(Error::Protocol {
+                        action,
+                        message: reason,
+                    }));
+                }
+            }
             _ => return Err(Failure::Status),
         }
         Ok(())

@@ -228,11 +228,12 @@ impl RegistryModel {
         let Some((bytes, media_type)) = self.manifests.get(&format!("{repo}:{reference}")) else {
             return error_reply(404, "MANIFEST_UNKNOWN", "manifest unknown");
         };
+        let reported = self
+            .lying_manifest_digest
+            .clone()
+            .unwrap_or_else(|| Digest::sha256_of(bytes).to_string());
         let mut head = ResponseHead::new(200)
-            .with_header(
-                "Docker-Content-Digest",
-                &Digest::sha256_of(bytes).to_string(),
-            )
+            .with_header("Docker-Content-Digest", &reported)
             .with_header("Content-Length", &bytes.len().to_string());
         if !media_type.is_empty() {
             head = head.with_header("Content-Type", media_type);

@@ -28,6 +28,15 @@ impl RegistryModel {
                 .with_header("Content-Length", &len.to_string())
         };
         let mut reply = match requested_range(req) {
+            // A server that answers a range with bytes from further back than asked.
+            Some((a, _)) if self.ranges_start_early_by > 0 && a > 0 => {
+                let start = a.saturating_sub(self.ranges_start_early_by).min(size);
+                let part = data[start as usize..].to_vec();
+                let last = size.saturating_sub(1);
+                let head = blob_head(206, part.len())
+                    .with_header("Content-Range", &format!("bytes {start}-{last}/{size}"));
+                Reply::new(head, part)
+            }
             Some((a, b)) if !self.ignore_ranges => {
                 if a >= size {
                     return Reply::head(

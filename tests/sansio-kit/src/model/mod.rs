@@ -121,6 +121,10 @@ pub struct RegistryModel {
     pub short_accept: Option<u64>,
     /// Answer manifest PUTs with this `Docker-Content-Digest` instead of the right one.
     pub wrong_manifest_digest: Option<String>,
+    /// Answer manifest GETs with this `Docker-Content-Digest` instead of the right one.
+    pub lying_manifest_digest: Option<String>,
+    /// Answer a blob range from byte `a` with bytes from `a - this` on (0: as asked).
+    pub ranges_start_early_by: u64,
     /// Scripted failures, see [`Fault`].
     pub faults: VecDeque<Fault>,
     /// Every request as `METHOD path?query`.
@@ -207,6 +211,8 @@ impl Default for RegistryModel {
             plain_http_only: false,
             short_accept: None,
             wrong_manifest_digest: None,
+            lying_manifest_digest: None,
+            ranges_start_early_by: 0,
             faults: VecDeque::new(),
             log: Vec::new(),
             patch_sizes: Vec::new(),
