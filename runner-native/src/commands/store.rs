@@ -87,6 +87,9 @@ fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
     };
     match matches.as_slice() {
         [one] => Ok(one),
+        [] if all.is_empty() => Err(CliError::Input(format!(
+            "no image {wanted:?} in the store: it is empty (tug pull or tug load puts images there)"
+        ))),
         [] => Err(CliError::Input(format!(
             "no image {wanted:?} in the store; it has: {}",
             all.iter()

@@ -260,3 +260,21 @@ fn every_platform_into_a_docker_archive_is_refused() {
     );
     assert!(!out.exists());
 }
+
+/// An image asked of an empty store: the message says the store is empty (not "it has: ").
+#[test]
+fn an_image_asked_of_an_empty_store_says_it_is_empty() {
+    let env = crate::common::Env::new();
+    for verb in [&["rm"][..], &["save", "-o"]] {
+        let mut tug = env.tug().args(verb);
+        if verb.len() > 1 {
+            tug = tug.arg(env.path("out.tar"));
+        }
+        let out = tug.arg("nothing:here").run().assert_code(INVALID_INPUT);
+        assert!(
+            out.stderr_str().contains("the store: it is empty"),
+            "{verb:?}: {}",
+            out.stderr_str()
+        );
+    }
+}
