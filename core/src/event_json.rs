@@ -157,8 +157,12 @@ impl Progress {
 impl Retrying {
     /// The `retrying` event.
     pub fn json(&self) -> Value {
-        json!({"event": "retrying", "what": self.what, "attempt": self.attempt,
-                           "delay_ms": self.delay.as_millis() as u64, "reason": self.reason})
+        let mut v = json!({"event": "retrying", "what": self.what, "attempt": self.attempt,
+                           "delay_ms": self.delay.as_millis() as u64, "reason": self.reason});
+        if let Some(blob) = &self.blob {
+            v["digest"] = blob.to_string().into();
+        }
+        v
     }
 }
 

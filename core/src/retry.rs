@@ -17,6 +17,9 @@ pub struct Retrying {
     pub delay: Duration,
     /// Why the last one failed.
     pub reason: String,
+    /// The blob the retried request moves, if it moves one (what a history or a page
+    /// counts the retry against).
+    pub blob: Option<crate::digest::Digest>,
 }
 
 /// How persistent to be.

@@ -349,7 +349,11 @@ fn a_broken_download_resumes_from_the_bytes_received() {
         .collect();
     assert_eq!(blob_gets.len(), 2);
     assert_eq!(blob_gets[1].headers["range"], "bytes=1500-");
-    assert!(run.events.iter().any(|e| matches!(e, Event::Retrying(_))));
+    let blob = &img.plan.blobs[0].digest;
+    assert!(run
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Retrying(r) if r.blob.as_ref() == Some(blob))));
 }
 
 #[test]

@@ -1014,11 +1014,12 @@ fn a_resumed_session_the_registry_dropped_is_said_and_started_over() {
     let run = run_push(&mut model, plan, &img.data, config());
     run.result.unwrap();
     assert_pushed(&model, &img);
-    let said = run
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::Retrying(r) if r.reason.contains("gone from the registry")));
-    assert!(said, "{:#?}", run.events);
+    let said = run.events.iter().any(|e| {
+        matches!(e, Event::Retrying(r)
+            if r.reason.contains("gone from the registry")
+                && r.blob.as_ref() == Some(&img.plan.blobs[1].digest))
+    });
+    assert!(said, "said, and of the layer: {:#?}", run.events);
 }
 
 #[test]

@@ -320,15 +320,14 @@ impl Recorder {
         self.last_progress = Some(p.clone());
     }
 
-    fn retry(&mut self, what: &str) {
+    fn retry(&mut self, r: &tug_core::retry::Retrying) {
         self.retries_seen += 1;
-        // `what` names the blob by its full or 12-digit short digest.
-        if let Some(b) = self
-            .record
-            .blob_timings
-            .iter_mut()
-            .find(|b| b.digest.len() > 19 && what.contains(&b.digest[7..19]))
-        {
+        // The blob the core names; else one whose digest `what` names (a 12-digit prefix).
+        let named = |b: &&mut BlobTiming| match &r.blob {
+            Some(d) => b.digest == d.to_string(),
+            None => b.digest.len() > 19 && r.what.contains(&b.digest[7..19]),
+        };
+        if let Some(b) = self.record.blob_timings.iter_mut().find(named) {
             b.retries += 1;
         }
     }
@@ -355,7 +354,7 @@ impl Recorder {
                 self.record.bytes_mounted += size;
             }
             E::ManifestPushed { digest } => self.digest(digest),
-            E::Retrying(r) => self.retry(&r.what),
+            E::Retrying(r) => self.retry(r),
             E::Progress(p) => self.progress(p),
             _ => {}
         }
@@ -375,7 +374,7 @@ impl Recorder {
                 self.record.blobs_skipped += 1;
                 self.record.bytes_skipped += size;
             }
-            E::Retrying(r) => self.retry(&r.what),
+            E::Retrying(r) => self.retry(r),
             E::Progress(p) => self.progress(p),
             _ => {}
         }
@@ -623,6 +622,7 @@ mod tests {
             attempt: 2,
             delay: Duration::from_millis(5),
             reason: "503".into(),
+            blob: None,
         }));
         let progress = |rate: f64, sent: u64| Progress {
             total_bytes: 110,

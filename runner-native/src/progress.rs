@@ -853,6 +853,7 @@ mod tests {
             attempt: 2,
             delay: Duration::from_millis(1500),
             reason: "registry answered 503".into(),
+            blob: None,
         }));
         d.event(&E::Progress(progress(1300, 1, 1600.0)));
         let frames = w.take();
@@ -1065,6 +1066,7 @@ mod tests {
             attempt: 2,
             delay: Duration::from_secs(1),
             reason: "DENIED: \x1b[2K\x1b[1Afake".into(),
+            blob: None,
         }));
         d.finish();
         let text = w.take().concat();
@@ -1095,6 +1097,7 @@ mod tests {
             attempt: 2,
             delay: Duration::ZERO,
             reason: "r".into(),
+            blob: None,
         }));
         d.event(&E::Progress(progress(700, 1, 1500.0)));
         d.event(&E::Progress(progress(900, 1, 1200.0)));

@@ -96,6 +96,7 @@ mod tests {
             attempt: 2,
             delay: Duration::from_millis(1500),
             reason: "503 from registry".into(),
+            blob: None,
         }))
         .unwrap();
         assert_eq!(v["event"], "retrying");

@@ -37,7 +37,8 @@ export class BlobTimings {
   onEvent(ev) {
     if (!ev || typeof ev.event !== 'string') return;
     if (ev.event === 'retrying') {
-      const digest = String(ev.what ?? '').match(/sha256:[0-9a-f]{12,64}/)?.[0];
+      // The blob the core names; else one whose digest `what` names.
+      const digest = typeof ev.digest === 'string' ? ev.digest : String(ev.what ?? '').match(/sha256:[0-9a-f]{12,64}/)?.[0];
       if (!digest) return;
       for (const t of this.blobs.values()) if (t.digest.startsWith(digest)) t.retries += 1;
       return;

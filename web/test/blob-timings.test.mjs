@@ -44,3 +44,10 @@ test('an upload an earlier run left starts when it is taken up, at its offset', 
     { digest: 'sha256:ee', size: 8192, start_ms: 20, end_ms: 70, outcome: 'pushed', retries: 0, resumed_from: 4096 },
   ]);
 });
+
+test('a retry is counted against the blob it names by digest', () => {
+  const t = new BlobTimings(() => 0);
+  t.onEvent({ event: 'blob_started', blob: 0, digest: 'sha256:ffff', size: 5 });
+  t.onEvent({ event: 'retrying', what: 'closing the upload', digest: 'sha256:ffff', attempt: 2 });
+  assert.equal(t.list()[0].retries, 1);
+});

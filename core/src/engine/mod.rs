@@ -466,6 +466,7 @@ impl<P: Protocol> Engine<P> {
             attempt: self.ping_attempts,
             delay,
             reason,
+            blob: None,
         }));
         self.cx.schedule(delay, Step::Ping);
         true

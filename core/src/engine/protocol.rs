@@ -80,6 +80,11 @@ pub(crate) trait Protocol {
     /// What `step` is doing, for errors and events: `uploading blob sha256:0123…`.
     fn describe(&self, step: Self::Step) -> String;
 
+    /// The blob `step` moves, if any ([`Retrying::blob`]).
+    fn blob_of(&self, _step: Self::Step) -> Option<crate::digest::Digest> {
+        None
+    }
+
     /// The method, URL, headers and body of `step`'s request (the engine adds
     /// `Authorization`, `User-Agent` and `Content-Length`); `None`: nothing to send any
     /// more (what the step was for is gone).
@@ -175,11 +180,13 @@ pub(crate) trait Protocol {
             return false;
         };
         let what = self.describe(step);
+        let blob = self.blob_of(step);
         self.outbox().push(Self::Output::retrying(Retrying {
             what,
             attempt,
             delay,
             reason,
+            blob,
         }));
         cx.schedule(delay, Step::Op(step));
         true

@@ -184,6 +184,13 @@ impl Protocol for Pulling {
         }
     }
 
+    fn blob_of(&self, step: Step) -> Option<Digest> {
+        match step {
+            Step::Blob(b) => Some(self.blobs[b].digest.clone()),
+            Step::Manifest(_) => None,
+        }
+    }
+
     fn request(&mut self, step: Step, cx: &Cx<Step>) -> Result<Option<Parts>, Error> {
         let repo = &self.plan.repository;
         let mut headers = HeaderMap::new();

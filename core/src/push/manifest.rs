@@ -104,6 +104,7 @@ impl Pushing {
             attempt: 2,
             delay: Duration::ZERO,
             reason: format!("{status} from registry: a blob it confirmed is unknown to it; checking every blob again"),
+            blob: None,
         }));
         for b in 0..self.blobs.len() {
             if matches!(self.blobs[b].state, BlobState::Done { .. }) {

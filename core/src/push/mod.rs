@@ -331,6 +331,10 @@ impl Protocol for Pushing {
         self.describe_step(step)
     }
 
+    fn blob_of(&self, step: Step) -> Option<crate::Digest> {
+        step.blob().map(|b| self.blobs[b].digest.clone())
+    }
+
     fn request(&mut self, step: Step, cx: &Cx<Step>) -> Result<Option<Parts>, Error> {
         self.build(step, cx).map(Some)
     }

@@ -228,6 +228,7 @@ impl Pushing {
             attempt: 2,
             delay: std::time::Duration::ZERO,
             reason: format!("{reason}; starting afresh"),
+            blob: Some(self.blobs[b].digest.clone()),
         });
         cx.retries += 1;
         self.event(event);
