@@ -16,6 +16,17 @@ fn config() -> PushConfig {
     tug_sansio_kit::ops::push::small_chunks()
 }
 
+/// [`config`] with one blob at a time: each blob's answers come before the next opens.
+fn one_at_a_time() -> PushConfig {
+    PushConfig {
+        transfer: tug_core::TransferConfig {
+            jobs: 1,
+            ..config().transfer
+        },
+        ..config()
+    }
+}
+
 fn push(model: &mut RegistryModel, img: &Image, config: PushConfig) -> Run {
     run_push(model, img.plan.clone(), &img.data, config)
 }
@@ -622,17 +633,6 @@ fn all_seen_in(img: &Image, repository: &str) -> std::collections::BTreeMap<Dige
         .collect()
 }
 
-/// [`config`] with one blob at a time: each blob's answers come before the next opens.
-fn one_at_a_time() -> PushConfig {
-    PushConfig {
-        transfer: tug_core::TransferConfig {
-            jobs: 1,
-            ..config().transfer
-        },
-        ..config()
-    }
-}
-
 #[test]
 fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
     let img = image(&[300, 5000, 1000]);
@@ -843,17 +843,7 @@ fn a_lost_upload_session_starts_over() {
             .forget_uploads(),
     );
     let img = image(&[300, 5000]);
-    let run = push(
-        &mut model,
-        &img,
-        PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            ..config()
-        },
-    );
+    let run = push(&mut model, &img, one_at_a_time());
     run.result.unwrap();
     assert_pushed(&model, &img);
     assert_eq!(
@@ -1029,19 +1019,7 @@ fn a_registry_without_patch_gets_whole_blobs() {
         ..Default::default()
     };
     let img = image(&[300, 5000, 3000]);
-    push(
-        &mut model,
-        &img,
-        PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            ..config()
-        },
-    )
-    .result
-    .unwrap();
+    push(&mut model, &img, one_at_a_time()).result.unwrap();
     assert_pushed(&model, &img);
     assert_eq!(
         model.count("PATCH"),
@@ -1163,17 +1141,7 @@ fn an_overflowing_range_is_a_protocol_error_not_a_panic() {
         ..Default::default()
     };
     let img = image(&[300, 5000]);
-    let run = push(
-        &mut model,
-        &img,
-        PushConfig {
-            transfer: tug_core::TransferConfig {
-                jobs: 1,
-                ..config().transfer
-            },
-            ..config()
-        },
-    );
+    let run = push(&mut model, &img, one_at_a_time());
     // Either the registry is asked and the push goes on, or it fails cleanly.
     if let Err(e) = run.result {
         assert!(matches!(e, Error::Protocol { .. }), "{e}");
@@ -1416,13 +1384,7 @@ fn a_registry_that_keeps_losing_the_session_fails_the_blob_after_its_attempts() 
         );
     }
     let img = image(&[300, 5000]);
-    let cfg = PushConfig {
-        transfer: tug_core::TransferConfig {
-            jobs: 1,
-            ..config().transfer
-        },
-        ..config()
-    };
+    let cfg = one_at_a_time();
     let attempts = cfg.registry.retry.max_attempts as usize;
     let run = push(&mut model, &img, cfg);
     let error = run.result.unwrap_err().to_string();
@@ -1504,13 +1466,7 @@ fn a_blob_whose_source_cannot_be_read_leaves_no_session_to_resume() {
             .transport(TransportErrorKind::Source)
             .after(1),
     );
-    let config = PushConfig {
-        transfer: tug_core::TransferConfig {
-            jobs: 1,
-            ..config().transfer
-        },
-        ..config()
-    };
+    let config = one_at_a_time();
     let run = push(&mut model, &img, config);
     let err = run.result.as_ref().unwrap_err();
     assert_eq!(err.class(), tug_core::ErrorClass::Input, "{err}");
