@@ -41,6 +41,8 @@ pub struct Start {
     /// A repository of the destination already holding some of its blobs (copied for an
     /// earlier image): its uploads ask to mount from there first.
     pub mount_from: Option<String>,
+    /// Its blobs, each once (the upload sessions it may take up are theirs).
+    pub blobs: Vec<Digest>,
 }
 
 #[derive(Debug)]
@@ -114,7 +116,7 @@ impl Budget {
             Running {
                 registry: image.registry,
                 repository: image.repository,
-                blobs: distinct,
+                blobs: distinct.clone(),
                 jobs,
             },
         );
@@ -122,6 +124,7 @@ impl Budget {
             id: image.id,
             jobs,
             mount_from,
+            blobs: distinct,
         })
     }
 

@@ -195,3 +195,14 @@ fn the_queue_is_dropped_when_the_sync_stops_and_nothing_is_over_budget() {
     budget.finished(ImageId(99), true);
     assert_eq!(budget.in_use(), 0);
 }
+
+/// A start names its image's blobs once each (its copy takes up their upload sessions).
+#[test]
+fn a_start_names_its_blobs_once_each() {
+    let mut budget = Budget::new(4);
+    budget.queue(wanted(0, "app", &["config", "layer", "layer"]));
+    let start = budget.start_next().unwrap();
+    let mut expected = vec![blob("config"), blob("layer")];
+    expected.sort_unstable();
+    assert_eq!(start.blobs, expected);
+}

@@ -72,8 +72,6 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
     let ex = LocalExecutor::new();
     let mut budget = Budget::new(total);
     let mut digests: HashMap<usize, Digest> = HashMap::new();
-    // Each image's blobs, as its check found them: the upload sessions its copy takes up.
-    let mut image_blobs: HashMap<usize, Vec<Digest>> = HashMap::new();
     let mut planned: Vec<(usize, Vec<Descriptor>)> = Vec::new();
     let mut entries = Vec::new();
     let mut cancelled = None;
@@ -141,9 +139,8 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                         &work.sides[&item.image.source.registry],
                         &work.targets[&item.destination],
                     );
-                    let blobs = image_blobs.remove(&i).unwrap_or_default();
                     ex.spawn(async move {
-                        let r = copy_one(item, sides, work, (start, &blobs)).await;
+                        let r = copy_one(item, sides, work, start).await;
                         let _ = tx.send(Ended::Copied(i, r)).await;
                     })
                     .detach();
@@ -165,13 +162,11 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                         }
                         Ok(Checked::Copy { digest, blobs }) => {
                             digests.insert(i, digest);
-                            let blobs: Vec<Digest> = blobs.into_iter().map(|b| b.digest).collect();
-                            image_blobs.insert(i, blobs.clone());
                             budget.queue(Wanted {
                                 id: ImageId(i),
                                 registry: items[i].destination.clone(),
                                 repository: images[i].target.repository.clone(),
-                                blobs,
+                                blobs: blobs.into_iter().map(|b| b.digest).collect(),
                             });
                             continue;
                         }
@@ -233,7 +228,7 @@ async fn copy_one(
     item: &Item,
     (source, target): (&Side, &Side),
     work: &Work<'_>,
-    (start, blobs): (Start, &[Digest]),
+    start: Start,
 ) -> Result<PushReport, CliError> {
     let image = &item.image;
     let plan = CopyPlan {
@@ -245,7 +240,7 @@ async fn copy_one(
         target_config: target.config.clone(),
         platform: item.platform.clone(),
         // The sessions an interrupted sync (or copy, or push) left there for its blobs.
-        resume: UploadState::of(&image.target).resumable_for(blobs),
+        resume: UploadState::of(&image.target).resumable_for(&start.blobs),
     };
     let mut config = work.config.clone();
     config.transfer.jobs = start.jobs;
