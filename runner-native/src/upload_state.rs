@@ -83,9 +83,9 @@ impl UploadState {
         };
         // Without a mark of its own, this process cannot tell a session in use from one
         // left behind, nor keep others off what it takes: it takes none.
-        if live_mark::mine(dir).is_none() {
+        let Some(mine) = live_mark::mine(dir) else {
             return Vec::new();
-        }
+        };
         let mut taken = Vec::new();
         let claimed = file.update(|map: &mut BTreeMap<String, Entry>| {
             for (key, entry) in map.iter_mut() {
@@ -103,7 +103,7 @@ impl UploadState {
                 {
                     continue;
                 }
-                entry.owner = live_mark::mine(dir).map(str::to_owned);
+                entry.owner = Some(mine.to_owned());
                 taken.push(ResumableUpload {
                     digest,
                     location: entry.location.clone(),
