@@ -33,6 +33,7 @@ impl RegistryCopy {
             target: target.clone(),
             platform: options.platform()?,
             resume: Vec::new(),
+            referrers: options.referrers(),
         };
         let config = CopyConfig {
             transfer: options.transfer_config()?,

@@ -4,7 +4,7 @@
 //! failure, so typos are caught.
 
 use serde_json::{Map, Value};
-use tug_core::host_settings::names::{self, SOURCE};
+use tug_core::host_settings::names::{self, REFERRERS, SOURCE};
 use tug_core::host_settings::{HostSettings, SettingError, SettingReader};
 use tug_core::{ErrorClass, Platform, Reference, RegistryConfig, TransferConfig};
 
@@ -26,6 +26,8 @@ pub struct Options {
     platform: Option<String>,
     /// The copy's source settings ([`HostSettings::for_source`]).
     source: HostSettings,
+    /// [`REFERRERS`].
+    referrers: Option<bool>,
 }
 
 impl Options {
@@ -40,7 +42,7 @@ impl Options {
         let own: &[&str] = match kind {
             "push" => &[NAME],
             "pull" => &[PLATFORM],
-            _ => &[PLATFORM, SOURCE],
+            _ => &[PLATFORM, SOURCE, REFERRERS],
         };
         // (A `null` is no option: hosts may pass every field they have.)
         let mut given = object
@@ -48,7 +50,7 @@ impl Options {
             .filter(|(_, v)| !v.is_null())
             .map(|(k, _)| k.as_str());
         if let Some(key) = given.find(|k| !names::EVERY.contains(k) && !own.contains(k)) {
-            let known = [NAME, PLATFORM, SOURCE].contains(&key);
+            let known = [NAME, PLATFORM, SOURCE, REFERRERS].contains(&key);
             return Err(usage(&match known {
                 true => format!("options: {key:?} is not an option of a {kind}"),
                 false => format!("options: unknown option {key:?}"),
@@ -72,6 +74,7 @@ impl Options {
         Ok(Options {
             name: fields.string(NAME)?,
             platform: fields.string(PLATFORM)?,
+            referrers: fields.boolean(REFERRERS)?,
             settings,
             source,
         })
@@ -90,6 +93,14 @@ impl Options {
     /// How many blobs at once.
     pub fn transfer_config(&self) -> Result<TransferConfig, Failure> {
         self.settings.transfer_config().map_err(setting)
+    }
+
+    /// Whether a copy brings the image's referrers along (the core's default unless said).
+    pub fn referrers(&self) -> Option<tug_core::referrers::Known> {
+        let on = self
+            .referrers
+            .unwrap_or(tug_core::referrers::COPY_BY_DEFAULT);
+        on.then(Default::default)
     }
 
     /// The `platform` option parsed, or a `usage` failure naming it.

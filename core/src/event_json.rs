@@ -134,6 +134,16 @@ impl copy::Event {
                 "event": "planned", "source": source, "blobs": labels.len(), "bytes": bytes,
             })),
             copy::Event::Push(e) => e.json(),
+            copy::Event::ReferrerCopied {
+                artifact_type,
+                target,
+            } => Some(json!({
+                "event": "referrer_copied", "artifact_type": artifact_type,
+                "target": target.to_string(),
+            })),
+            copy::Event::ReferrersCarried { api, copied } => Some(json!({
+                "event": "referrers_carried", "api": api, "copied": copied,
+            })),
         }
     }
 }

@@ -44,6 +44,9 @@ pub mod names {
     ];
     /// A copy's source: an object of [`SOURCE_OWN`] settings.
     pub const SOURCE: &str = "source";
+    /// Whether a copy brings what is attached to the image (signatures, SBOMs,
+    /// attestations) along: a boolean, [`crate::referrers::COPY_BY_DEFAULT`] when absent.
+    pub const REFERRERS: &str = "referrers";
     /// The settings a copy's source has of its own ([`super::HostSettings::for_source`]).
     pub const SOURCE_OWN: [&str; 5] = [PLAIN_HTTP, USERNAME, PASSWORD, RETRIES, STALL_TIMEOUT];
 }

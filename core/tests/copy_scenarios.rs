@@ -42,6 +42,7 @@ fn plan(sources: usize) -> CopyPlan {
         target_config: http(),
         platform: Some("linux/amd64".parse().unwrap()),
         resume: Vec::new(),
+        referrers: None,
     }
 }
 

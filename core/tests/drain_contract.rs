@@ -110,6 +110,7 @@ fn copy_plan() -> CopyPlan {
         target_config: http(),
         platform: Some("linux/amd64".parse().unwrap()),
         resume: Vec::new(),
+        referrers: None,
     }
 }
 

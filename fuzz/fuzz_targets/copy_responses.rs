@@ -21,6 +21,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tug_core::copy::{CopyConfig, CopyPlan, CopySource};
+use tug_core::referrers::Known;
 use tug_core::{Digest, Platform, Reference, TransferConfig};
 use tug_fuzz::play::{act, wind_down, ANSWER_TIME, PACE};
 use tug_fuzz::script::{Action, Script};
@@ -81,6 +82,9 @@ fuzz_target!(|data: &[u8]| {
                 .unwrap_or_else(|_| Platform::from_rust("linux", "x86_64"))
         }),
         resume: Vec::new(),
+        // Half the runs bring the image's referrers along too (the discovery, the
+        // referrers' copies and the fallback tag's index, all against scripted answers).
+        referrers: ((setup.seed / 2) % 2 == 0).then(Known::default),
     };
     let copy_config = CopyConfig {
         transfer: TransferConfig {

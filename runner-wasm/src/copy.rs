@@ -10,7 +10,7 @@ use futures_channel::mpsc::UnboundedReceiver;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Output};
 use tug_core::host_settings::names;
 use tug_core::http::{Request, RequestId, TransportError, TransportErrorKind};
-use tug_core::{limits, ErrorClass, Platform, Reference};
+use tug_core::{limits, referrers, ErrorClass, Platform, Reference};
 use wasm_bindgen::JsValue;
 
 use crate::driver::drive;
@@ -75,6 +75,10 @@ pub async fn run(
         platform,
         // The sessions an earlier copy's `upload_session` events left open, as for a push.
         resume: opts.resumable_uploads()?,
+        referrers: opts
+            .boolean(names::REFERRERS)?
+            .unwrap_or(referrers::COPY_BY_DEFAULT)
+            .then(referrers::Known::default),
     };
     let config = CopyConfig {
         transfer: opts.transfer_config()?,

@@ -134,6 +134,10 @@ export interface CopyOptions extends RegistryOptions {
   chunkSize?: number;
   /** Upload sessions a previous copy left open (its `upload_session` events), as a push's. */
   resume?: ResumableUpload[];
+  /** Copy what is attached to the image (signatures, SBOMs, attestations: the referrers API,
+   *  the `sha256-<hex>` tag index, cosign's tags) after it: the default, as `tug copy`;
+   *  `false` copies the image alone. Each copied is a `referrer_copied` event. */
+  referrers?: boolean;
 }
 export interface CopyResult {
   manifestDigest: string;

@@ -9,6 +9,7 @@
 //   TUG_OUT        directory for result.json
 //   TUG_PLAIN_HTTP "1" when the target is plain HTTP
 //   TUG_USERNAME / TUG_PASSWORD   the target's credentials, if it wants them
+//   TUG_REFERRERS  how many referrers the image has (each a `referrer_copied` event)
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -36,6 +37,11 @@ const copy = await tug.copy(env('TUG_SOURCE'), env('TUG_TARGET'), options, (ev) 
 const kinds = new Set(events.map((e) => e.event));
 assert.ok(kinds.has('planned'), `no planned event: ${[...kinds]}`);
 assert.ok(copy.blobsCopied >= 2, JSON.stringify(copy));
+// What is attached to the image came after it (the core's referrers step).
+const referrers = events.filter((e) => e.event === 'referrer_copied').map((e) => e.target);
+assert.equal(referrers.length, Number(process.env.TUG_REFERRERS || 0), JSON.stringify(referrers));
+const carried = events.find((e) => e.event === 'referrers_carried');
+assert.equal(carried?.copied, referrers.length, JSON.stringify(carried));
 
 // A second copy finds every blob there already.
 const again = await tug.copy(env('TUG_SOURCE'), env('TUG_TARGET'), options).done;
@@ -51,7 +57,12 @@ try {
 }
 assert.equal(missing?.code, 'not_found', JSON.stringify(missing));
 
-const result = { copy, again, missing };
+// `referrers: false` copies the image alone: nothing is asked about what is attached.
+const alone = [];
+await tug.copy(env('TUG_SOURCE'), env('TUG_TARGET'), { ...options, referrers: false }, (ev) => alone.push(ev)).done;
+assert.ok(!alone.some((e) => e.event.startsWith('referrer')), JSON.stringify(alone.map((e) => e.event)));
+
+const result = { copy, again, missing, referrers };
 if (password) assert.ok(!JSON.stringify(result).includes(password), 'the password leaked');
 await writeFile(path.join(env('TUG_OUT'), 'result.json'), JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result));

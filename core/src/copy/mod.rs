@@ -18,8 +18,12 @@
 //! offset (a source that ignores `Range` sends the whole blob: the bytes before the offset
 //! are dropped). The target checks the whole blob's digest when the session closes; bytes
 //! an earlier run left that are not these make the copy start that blob afresh.
+//!
+//! Referrers: with [`CopyPlan::referrers`], what is attached to the image is found where
+//! the image was read and copied after it, each as a copy of its own (`referrers.rs`).
 
 mod plan;
+mod referrers;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -33,6 +37,8 @@ use crate::operation::Input;
 use crate::platform::Platform;
 use crate::pull::{self, Pull, PullConfig, PullPlan};
 use crate::push::{self, Push, PushConfig, PushReport};
+use crate::reference::Reference;
+use crate::referrers::{Attach, Discovery};
 use crate::retry::Retrying;
 use crate::time::Instant;
 
@@ -97,6 +103,21 @@ pub enum Event {
     },
     /// What the push to the target reports (and the source's retries, as `Retrying`).
     Push(push::Event),
+    /// One of the image's referrers was copied (after the image).
+    ReferrerCopied {
+        /// What it is (`application/spdx+json`), if it says.
+        artifact_type: Option<String>,
+        /// Where it went: the target repository, by its digest or cosign-style tag.
+        target: Reference,
+    },
+    /// The referrers step ended (before [`Output::Finished`]).
+    ReferrersCarried {
+        /// Whether the source answered the referrers API (a caller copying many images from
+        /// one registry need not ask again: [`crate::referrers::Known::api`]).
+        api: bool,
+        /// How many referrers were copied.
+        copied: usize,
+    },
 }
 
 /// A registry-to-registry copy. See the [module docs](self).
@@ -108,7 +129,8 @@ pub struct Copy {
     outputs: VecDeque<Output>,
     /// The next lane of request ids.
     next_lane: u64,
-    /// Retries of the source's reads, counted into the report.
+    /// Retries outside the image's push (the source's reads, the referrers step), counted
+    /// into the report.
     source_retries: u32,
     /// Why the source failed, if it did: a push failing because its body broke says this.
     source_error: Option<Error>,
@@ -118,9 +140,10 @@ pub struct Copy {
     mount_from: Option<String>,
     /// Where blobs were seen on the target's registry ([`Copy::mounting_known`]).
     mount_sources: std::collections::BTreeMap<crate::Digest, Vec<String>>,
-    /// The parts that ended, by lane: they accept inputs about the requests they dropped
-    /// and refuse those about requests they finished or never sent, as any operation does.
-    ended: Vec<(u64, Ended)>,
+    /// The parts that ended, by their lanes: they accept inputs about the requests they
+    /// dropped and refuse those about requests they finished or never sent, as any
+    /// operation does.
+    ended: Vec<(std::ops::Range<u64>, Ended)>,
 }
 
 /// A part of the copy that ended.
@@ -129,6 +152,10 @@ enum Ended {
     Pull(Box<Pull>),
     Push(Box<Push>),
     Fetch(Box<Fetch>),
+    Discovery(Box<Discovery>),
+    /// A referrer's copy (its lanes are its own).
+    Copy(Box<Copy>),
+    Attach(Box<Attach>),
 }
 
 impl Ended {
@@ -137,6 +164,9 @@ impl Ended {
             Ended::Pull(p) => p.handle_input(now, input),
             Ended::Push(p) => p.handle_input(now, input),
             Ended::Fetch(f) => f.handle_input(now, input),
+            Ended::Discovery(d) => d.handle_input(now, input),
+            Ended::Copy(c) => c.handle_input(now, input),
+            Ended::Attach(a) => a.handle_input(now, input),
         }
     }
 }
@@ -151,6 +181,22 @@ enum Phase {
     },
     /// The push, fed by the fetch.
     Moving(Box<Moving>),
+    /// What is attached to the copied image, found at source `source`.
+    Discovering {
+        source: usize,
+        lane: u64,
+        discovery: Box<Discovery>,
+        report: PushReport,
+    },
+    /// The referrers copied one at a time.
+    Carrying(Box<referrers::Carrying>),
+    /// The target's fallback tag's index lists the referrers it did not index itself.
+    Attaching {
+        lane: u64,
+        attach: Box<Attach>,
+        report: PushReport,
+        carried: (bool, usize),
+    },
     Finished,
 }
 
@@ -163,6 +209,9 @@ impl Phase {
                 .into_iter()
                 .flatten()
                 .min(),
+            Phase::Discovering { discovery, .. } => discovery.poll_timeout(),
+            Phase::Carrying(c) => c.poll_timeout(),
+            Phase::Attaching { attach, .. } => attach.poll_timeout(),
             Phase::Finished => None,
         }
     }
@@ -183,12 +232,18 @@ struct Moving {
 impl Copy {
     /// A copy as `plan` says, starting at `now` with the first source's manifests.
     pub fn new(plan: CopyPlan, config: CopyConfig, now: Instant) -> Copy {
+        Copy::with_lanes(plan, config, now, 0)
+    }
+
+    /// [`Copy::new`] numbering its parts' lanes from `first_lane` on (a referrer's copy
+    /// within a copy).
+    fn with_lanes(plan: CopyPlan, config: CopyConfig, now: Instant, first_lane: u64) -> Copy {
         let mut copy = Copy {
             plan,
             config,
             phase: Phase::Finished,
             outputs: VecDeque::new(),
-            next_lane: 0,
+            next_lane: first_lane,
             source_retries: 0,
             source_error: None,
             drain: Drain::default(),
@@ -263,6 +318,9 @@ impl Copy {
                 m.fetch.cancel();
                 m.push.cancel();
             }
+            Phase::Discovering { discovery, .. } => discovery.cancel(),
+            Phase::Carrying(c) => c.cancel(),
+            Phase::Attaching { attach, .. } => attach.cancel(),
             Phase::Finished => {}
         }
         self.pump(Instant::ZERO);
@@ -285,12 +343,23 @@ impl Copy {
                         m.push.handle_input(now, Input::Timeout)?;
                         m.fetch.handle_input(now, Input::Timeout)?;
                     }
+                    Phase::Discovering { discovery, .. } => {
+                        discovery.handle_input(now, Input::Timeout)?
+                    }
+                    Phase::Carrying(c) => c.handle_input(now, Input::Timeout)?,
+                    Phase::Attaching { attach, .. } => attach.handle_input(now, Input::Timeout)?,
                     Phase::Finished => {}
                 }
                 return Ok(());
             }
         };
         let lane = id.0 >> LANE_SHIFT;
+        // A referrer's copy numbers its lanes on from the copy's own.
+        if let Phase::Carrying(c) = &mut self.phase {
+            if c.owns(lane) {
+                return c.handle_input(now, input);
+            }
+        }
         if lane >= self.next_lane {
             return Err(Misuse::UnknownRequest(id));
         }
@@ -308,8 +377,14 @@ impl Copy {
                 m.push.handle_input(now, input)
             }
             Phase::Moving(m) if m.fetch_lane == lane => m.fetch.handle_input(now, input),
+            Phase::Discovering {
+                lane: l, discovery, ..
+            } if *l == lane => discovery.handle_input(now, input),
+            Phase::Attaching {
+                lane: l, attach, ..
+            } if *l == lane => attach.handle_input(now, input),
             // A part that ended: what it left in flight was dropped, the rest is unknown.
-            _ => match self.ended.iter_mut().find(|(l, _)| *l == lane) {
+            _ => match self.ended.iter_mut().find(|(l, _)| l.contains(&lane)) {
                 Some((_, part)) => part.handle_input(now, input),
                 None => Err(Misuse::UnknownRequest(id)),
             },
@@ -322,6 +397,11 @@ impl Copy {
         let lane = self.next_lane;
         self.next_lane += 1;
         (lane, lane << LANE_SHIFT)
+    }
+
+    /// Keeps a part that ended on `lane`.
+    fn ended(&mut self, lane: u64, part: Ended) {
+        self.ended.push((lane..lane + 1, part));
     }
 
     /// Reads the manifests of source `source`.
@@ -415,6 +495,19 @@ impl Copy {
                     self.pump_resolving(source, lane, pull, now)
                 }
                 Phase::Moving(m) => self.pump_moving(m, now),
+                Phase::Discovering {
+                    source,
+                    lane,
+                    discovery,
+                    report,
+                } => self.pump_discovering(source, (lane, discovery), report),
+                Phase::Carrying(c) => self.pump_carrying(c, now),
+                Phase::Attaching {
+                    lane,
+                    attach,
+                    report,
+                    carried,
+                } => self.pump_attaching((lane, attach), report, carried),
                 Phase::Finished => false,
             };
             if !progressed {
@@ -441,12 +534,12 @@ impl Copy {
                     .push_back(Output::Abort(Side::Source(source), id)),
                 pull::Output::Event(pull::Event::Retrying(r)) => self.source_retried(r),
                 pull::Output::Finished(Ok(report)) => {
-                    self.ended.push((lane, Ended::Pull(pull)));
+                    self.ended(lane, Ended::Pull(pull));
                     self.start_moving(source, &report, now);
                     return true;
                 }
                 pull::Output::Finished(Err(e)) => {
-                    self.ended.push((lane, Ended::Pull(pull)));
+                    self.ended(lane, Ended::Pull(pull));
                     if source + 1 < self.plan.sources.len() && e.gives_way_to_next_source() {
                         let mirror = self.plan.sources[source].reference.registry.clone();
                         self.event(Event::MirrorSkipped { mirror, error: e });
@@ -502,13 +595,15 @@ impl Copy {
                             _ => None,
                         };
                         let fell_back = next.is_some();
-                        match next {
-                            Some(e) => {
+                        let mut discovering = false;
+                        match (next, result) {
+                            (Some(e), _) => {
                                 let error = self.source_error.take().unwrap_or(e);
                                 let mirror = self.plan.sources[source].reference.registry.clone();
                                 self.event(Event::MirrorSkipped { mirror, error });
                             }
-                            None => self.finish(result),
+                            (None, Ok(report)) => discovering = self.discover(source, report, now),
+                            (None, Err(e)) => self.finish(Err(e)),
                         }
                         // What the fetch has in flight is dropped with this part's end.
                         let Moving {
@@ -519,12 +614,12 @@ impl Copy {
                             ..
                         } = *m;
                         fetch.cancel();
-                        self.ended.push((push_lane, Ended::Push(Box::new(push))));
-                        self.ended.push((fetch_lane, Ended::Fetch(Box::new(fetch))));
+                        self.ended(push_lane, Ended::Push(Box::new(push)));
+                        self.ended(fetch_lane, Ended::Fetch(Box::new(fetch)));
                         if fell_back {
                             self.resolve(source + 1, now);
                         }
-                        return fell_back;
+                        return fell_back || discovering;
                     }
                     // The copy's own drain ends with the earliest of the parts' timers.
                     push::Output::Timeout(_) => {}

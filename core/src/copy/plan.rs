@@ -7,6 +7,7 @@ use crate::platform::Platform;
 use crate::pull::{FetchedManifest, PullReport};
 use crate::push::{PlanBlob, PlanManifest, PushPlan, ResumableUpload};
 use crate::reference::Reference;
+use crate::referrers::Known;
 
 /// One place the image can be read from: a mirror, or the source registry itself.
 #[derive(Clone, Debug)]
@@ -34,6 +35,10 @@ pub struct CopyPlan {
     /// ([`PushPlan::resume`]): for a blob the target still lacks, the copy asks how far the
     /// session got and reads the source from there on.
     pub resume: Vec<ResumableUpload>,
+    /// What is attached to the image (signatures, SBOMs, attestations) is copied after it,
+    /// read where the image was read, not asking what `Known` rules out; `None`: not copied.
+    /// [`crate::referrers::COPY_BY_DEFAULT`] says what a copy does unless told.
+    pub referrers: Option<Known>,
 }
 
 impl CopyPlan {

@@ -156,7 +156,19 @@ pub struct Discovery {
 impl Discovery {
     /// Starts `plan` with `config` at `now` with the version check.
     pub fn new(plan: DiscoverPlan, config: &RegistryConfig, now: Instant) -> Discovery {
-        let session = Session::new(&plan.registry, config, now).scoped(&plan.repository, "pull");
+        Discovery::with_ids(plan, config, now, 0)
+    }
+
+    /// [`Discovery::new`] numbering its requests from `id_base` on.
+    pub(crate) fn with_ids(
+        plan: DiscoverPlan,
+        config: &RegistryConfig,
+        now: Instant,
+        id_base: u64,
+    ) -> Discovery {
+        let session = Session::new(&plan.registry, config, now)
+            .ids_from(id_base)
+            .scoped(&plan.repository, "pull");
         let calls = discover::Calls::new(plan, Outbox::default());
         Discovery {
             engine: Engine::new(calls, session),
@@ -198,8 +210,19 @@ pub struct Attach {
 impl Attach {
     /// Starts `plan` with `config` at `now` with the version check.
     pub fn new(plan: AttachPlan, config: &RegistryConfig, now: Instant) -> Attach {
-        let session =
-            Session::new(&plan.registry, config, now).scoped(&plan.repository, "pull,push");
+        Attach::with_ids(plan, config, now, 0)
+    }
+
+    /// [`Attach::new`] numbering its requests from `id_base` on.
+    pub(crate) fn with_ids(
+        plan: AttachPlan,
+        config: &RegistryConfig,
+        now: Instant,
+        id_base: u64,
+    ) -> Attach {
+        let session = Session::new(&plan.registry, config, now)
+            .ids_from(id_base)
+            .scoped(&plan.repository, "pull,push");
         let calls = attach::Calls::new(plan, Outbox::default());
         Attach {
             engine: Engine::new(calls, session),

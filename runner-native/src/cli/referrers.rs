@@ -1,5 +1,5 @@
 //! `--referrers` / `--no-referrers` of `tug copy` and `tug sync`, in the command line's layer;
-//! what they do is in `commands/copy/referrers.rs`.
+//! what they do is the core's (`tug_core::copy`, `CopyPlan::referrers`).
 
 /// `--referrers` / `--no-referrers`, for `tug copy` and `tug sync`.
 #[derive(clap::Args, Debug, Default)]

@@ -2,13 +2,12 @@
 //! manifests are read first (its mirror's, if the config names one), then every upload body
 //! of the push to the target is a stream of bytes the core reads from the source and hands
 //! over piece by piece — from one socket to the other, never to disk, with bounded buffers
-//! in between.
+//! in between. What is attached to the image (its referrers) comes after it, in the same
+//! copy ([`CopyPlan::referrers`]).
 
 mod between;
 mod pipes;
-pub mod referrers;
 
-use std::cell::Cell;
 use std::time::Instant as Clock;
 
 use futures_lite::FutureExt as _;
@@ -81,18 +80,19 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let plan = CopyPlan {
-        sources: copy_sources.clone(),
+        sources: copy_sources,
         target: dst.clone(),
-        target_config: target_config.clone(),
+        target_config,
         platform,
         resume: UploadState::of(&dst).resumable(),
+        referrers: args.referrers.enabled().then(Known::default),
     };
     let config = CopyConfig {
         transfer: settings.transfer(),
         chunk_size: settings.chunk_size.value,
     };
     let known = BlobPlaces::new().at(&dst.registry);
-    let copy = Copy::new(plan, config.clone(), Instant::ZERO).mounting_known(known);
+    let copy = Copy::new(plan, config, Instant::ZERO).mounting_known(known);
     let mut display = Display::new(settings.progress.value, Vec::new());
     let sides = Sides::new(&transports, &target);
     let result = smol::block_on(run_copy(
@@ -104,31 +104,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         history,
     ));
     display.finish();
-    let report = result?;
-    if args.referrers.enabled() {
-        // What is attached is read where the image was read (a mirror, if one served it).
-        let read = sides.read_from.get();
-        let (source, source_config, source_transport) =
-            match (copy_sources.get(read), transports.get(read)) {
-                (Some(s), Some(t)) => (&s.reference, &s.config, t),
-                _ => (&src, &target_config, &target),
-            };
-        smol::block_on(referrers::carry(
-            referrers::End {
-                image: source,
-                config: source_config,
-                transport: source_transport,
-            },
-            referrers::End {
-                image: &dst,
-                config: &target_config,
-                transport: &target,
-            },
-            (&report.manifest_digest, Known::default()),
-            &config,
-            display.mode(),
-        ))?;
-    }
+    let report = result?.report;
     history.push_report(&report);
     let mode = display.mode();
     if mode == ProgressMode::Json {
@@ -184,18 +160,12 @@ fn side_credentials(
 pub(crate) struct Sides<'a> {
     pub(crate) sources: &'a [Transport],
     pub(crate) target: &'a Transport,
-    /// The source the copy read the image from, as its `Planned` event names it.
-    pub(crate) read_from: Cell<usize>,
 }
 
 impl<'a> Sides<'a> {
     /// The transports, no source asked yet.
     pub(crate) fn new(sources: &'a [Transport], target: &'a Transport) -> Sides<'a> {
-        Sides {
-            sources,
-            target,
-            read_from: Cell::new(0),
-        }
+        Sides { sources, target }
     }
 
     fn of(&self, side: Side) -> &Transport {
@@ -215,14 +185,21 @@ enum Wake {
     Interrupt,
 }
 
+/// What a copy did.
+pub(crate) struct Copied {
+    /// The image's push to the target.
+    pub(crate) report: PushReport,
+    /// Whether the source answered the referrers API, if the copy asked.
+    pub(crate) referrers_api: Option<bool>,
+}
+
 /// Runs `copy` from one source to `target` with nothing shown and no history of its own:
-/// a part of a bigger command (one of a sync's images, a referrer), which shows and keeps
-/// its own.
+/// a part of a bigger command (one of a sync's images), which shows and keeps its own.
 pub(crate) async fn run_copy_quietly(
     copy: Copy,
     (source, target): (&Transport, &Transport),
     names: (&Reference, &Reference),
-) -> Result<PushReport, Error> {
+) -> Result<Copied, Error> {
     let sides = Sides::new(std::slice::from_ref(source), target);
     let mut display = Display::new(ProgressMode::None, Vec::new());
     let mut scratch = Recorder::new("copy", "", "");
@@ -248,7 +225,7 @@ pub(crate) async fn run_copy(
     (src, dst): (&Reference, &Reference),
     display: &mut Display,
     history: &mut Recorder,
-) -> Result<PushReport, Error> {
+) -> Result<Copied, Error> {
     let now = || Instant::from_duration(origin.elapsed());
     // Each side answers on its own channel, so the source can be held back alone.
     let (src_tx, src_rx) = async_channel::bounded::<Message>(crate::transport::QUEUE);
@@ -260,6 +237,7 @@ pub(crate) async fn run_copy(
     let mut landed = Landed::new(dst);
     // The timer the last drain named; an input clears it (the drain after it names it again).
     let mut timer = None;
+    let mut referrers_api = None;
     loop {
         while let Some(output) = copy.poll() {
             match output {
@@ -286,7 +264,7 @@ pub(crate) async fn run_copy(
                             uploads.keep(e);
                             landed.note(e.landed());
                         }
-                        Event::Planned { source_index, .. } => sides.read_from.set(*source_index),
+                        Event::ReferrersCarried { api, .. } => referrers_api = Some(*api),
                         _ => {}
                     }
                     show(e, (src, dst), display, history)
@@ -294,7 +272,10 @@ pub(crate) async fn run_copy(
                 Output::Timeout(at) => timer = Some(at),
                 Output::Finished(result) => {
                     landed.keep(result.is_ok());
-                    return result;
+                    return result.map(|report| Copied {
+                        report,
+                        referrers_api,
+                    });
                 }
             }
         }
@@ -376,6 +357,13 @@ fn show(
                 crate::verbose::concurrency(c, display.mode() == ProgressMode::Json);
             }
             display.event(&e);
+        }
+        Event::ReferrerCopied {
+            artifact_type,
+            target,
+        } if display.is_human() => {
+            let what = artifact_type.as_deref().unwrap_or("artifact");
+            errln!("Copied referrer {what} {target}");
         }
         _ => {}
     }

@@ -22,10 +22,8 @@ use tug_core::{Digest, ErrorClass, Instant};
 use super::check::{check, Checked};
 use super::{Entry, Item, Side};
 use crate::blob_places::BlobPlaces;
-use crate::commands::copy::referrers::{carry, End};
 use crate::commands::copy::run_copy_quietly;
 use crate::exit_code::CliError;
-use crate::progress::ProgressMode;
 use crate::upload_state::UploadState;
 
 /// What the images are synced with.
@@ -241,37 +239,29 @@ async fn copy_one(
         platform: item.platform.clone(),
         // The sessions an interrupted sync (or copy, or push) left there for its blobs.
         resume: UploadState::of(&image.target).resumable_for(&start.blobs),
+        // What is attached to it too (unless turned off), not asking what the listing
+        // and the images before it ruled out.
+        referrers: work.referrers.then(|| Known {
+            tags: item.tags.clone(),
+            api: work
+                .referrers_api
+                .borrow()
+                .get(&image.source.registry)
+                .copied(),
+        }),
     };
     let mut config = work.config.clone();
     config.transfer.jobs = start.jobs;
     let known = BlobPlaces::new().at(&image.target.registry);
-    let copy = Copy::new(plan, config.clone(), Instant::ZERO)
+    let copy = Copy::new(plan, config, Instant::ZERO)
         .mounting_from(start.mount_from)
         .mounting_known(known);
     // The sync shows its own progress and keeps one record; the copy's are not kept.
     let ends = (&source.transport, &target.transport);
-    let report = run_copy_quietly(copy, ends, (&image.source, &image.target)).await?;
-    if work.referrers {
-        let from = End {
-            image: &image.source,
-            config: &source.config,
-            transport: &source.transport,
-        };
-        let to = End {
-            image: &image.target,
-            config: &target.config,
-            transport: &target.transport,
-        };
-        let registry = &image.source.registry;
-        let known = Known {
-            tags: item.tags.clone(),
-            api: work.referrers_api.borrow().get(registry).copied(),
-        };
-        let subject = (&report.manifest_digest, known);
-        let carried = carry(from, to, subject, &config, ProgressMode::None).await?;
-        work.referrers_api
-            .borrow_mut()
-            .insert(registry.clone(), carried.api);
+    let copied = run_copy_quietly(copy, ends, (&image.source, &image.target)).await?;
+    if let Some(api) = copied.referrers_api {
+        let registry = image.source.registry.clone();
+        work.referrers_api.borrow_mut().insert(registry, api);
     }
-    Ok(report)
+    Ok(copied.report)
 }

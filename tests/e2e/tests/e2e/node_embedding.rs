@@ -474,7 +474,9 @@ fn node_pulls_through_stalls_on_the_cores_deadlines() {
 }
 
 /// tug-wasm copies registry to registry from Node.js: a plain source, a TLS + Basic auth
-/// target, layers in several chunks each fed from the source; checked with skopeo.
+/// target, layers in several chunks each fed from the source; checked with skopeo. The
+/// image's signature and SBOM (the tag schema of a registry without the referrers API)
+/// come along, as with `tug copy`.
 #[test]
 fn node_copies_registry_to_registry() {
     let source = Registry::plain();
@@ -487,10 +489,12 @@ fn node_copies_registry_to_registry() {
         "v1",
     );
     skopeo_push(&layout, &source, "team/src:v1");
+    let att = tug_testkit::referrers::attach_signature_and_sbom(&source, "team/src", "v1", 7);
     let out = dir.path().join("out");
     let (user, password) = target.credentials().unwrap();
     let result = result_of(
         script("copy.mjs", &out)
+            .env("TUG_REFERRERS", "2")
             .env("TUG_SOURCE", source.image("team/src:v1"))
             .env("TUG_TARGET", target.image("team/copied:v1"))
             .env("TUG_PLAIN_HTTP", "0")
@@ -501,6 +505,15 @@ fn node_copies_registry_to_registry() {
     );
     let pulled = pull_with_skopeo_and_compare_layers(&target, "team/copied:v1", &fixture);
     assert_eq!(result["copy"]["manifestDigest"], pulled.manifest_digest);
+    use tug_testkit::referrers::{get_manifest, index_digests};
+    let signature = get_manifest(&target, "team/copied", &att.signature_tag());
+    assert_eq!(signature.map(|(b, _)| b), Some(att.signature.manifest));
+    let sbom = get_manifest(&target, "team/copied", &att.sbom.digest);
+    assert_eq!(sbom.map(|(b, _)| b), Some(att.sbom.manifest));
+    assert_eq!(
+        index_digests(&target, "team/copied", &att.index_tag),
+        vec![att.sbom.digest]
+    );
 }
 
 /// tug-wasm takes the sessions a cancelled push left open (`resume`, from its

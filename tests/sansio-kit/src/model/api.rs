@@ -1,5 +1,6 @@
 //! The Registry V2 API of the model, once a request is past faults and authentication: the
-//! version check, blobs, upload sessions (POST, mount, PATCH, PUT, status) and manifests.
+//! version check, blobs, upload sessions (POST, mount, PATCH, PUT, status), manifests and
+//! (with [`RegistryModel::referrers_api`]) the referrers API.
 
 use std::collections::HashMap;
 
@@ -27,9 +28,21 @@ impl RegistryModel {
         let parts: Vec<&str> = path.trim_start_matches("/v2/").split('/').collect();
         let blobs_at = parts.iter().position(|p| *p == "blobs");
         let manifests_at = parts.iter().position(|p| *p == "manifests");
+        let referrers_at = parts.iter().position(|p| *p == "referrers");
         let not_found = || Reply::new(ResponseHead::new(404), b"404 page not found\n".to_vec());
         if !path.starts_with("/v2/") {
             return not_found();
+        }
+        if let (true, "GET", Some(i), None, None) = (
+            self.referrers_api,
+            req.method.as_str(),
+            referrers_at,
+            blobs_at,
+            manifests_at,
+        ) {
+            if i > 0 {
+                return self.referrers(&parts[..i].join("/"), part(&parts, i + 1));
+            }
         }
         match (req.method.as_str(), blobs_at, manifests_at) {
             (_, Some(0), _) | (_, _, Some(0)) => not_found(),
@@ -222,6 +235,40 @@ impl RegistryModel {
                 .with_header("Docker-Content-Digest", &digest)
                 .with_header("Location", &format!("/v2/{repo}/blobs/{digest}")),
         )
+    }
+
+    /// `GET /v2/<repo>/referrers/<digest>`: an index of the repository's manifests whose
+    /// `subject` is `digest`, as a registry with the OCI 1.1 referrers API answers.
+    fn referrers(&self, repo: &str, digest: &str) -> Reply {
+        let prefix = format!("{repo}:sha256:");
+        let mut found: Vec<(&String, serde_json::Value)> = Vec::new();
+        for (key, (bytes, media_type)) in &self.manifests {
+            let Ok(m) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+                continue;
+            };
+            if !key.starts_with(&prefix) || m["subject"]["digest"].as_str() != Some(digest) {
+                continue;
+            }
+            let artifact_type = m["artifactType"]
+                .as_str()
+                .or(m["config"]["mediaType"].as_str())
+                .unwrap_or("");
+            let entry = serde_json::json!({
+                "mediaType": media_type, "digest": Digest::sha256_of(bytes).to_string(),
+                "size": bytes.len(), "artifactType": artifact_type,
+            });
+            found.push((key, entry));
+        }
+        found.sort_by(|a, b| a.0.cmp(b.0));
+        let manifests: Vec<_> = found.into_iter().map(|(_, e)| e).collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        let head = ResponseHead::new(200)
+            .with_header("Content-Type", "application/vnd.oci.image.index.v1+json");
+        Reply::new(head, index.to_string().into_bytes())
     }
 
     fn get_manifest(&mut self, repo: &str, reference: &str, req: &Request) -> Reply {

@@ -191,8 +191,9 @@ pub struct RegistryModel {
     /// What a client did that distribution would refuse and a correct client never does
     /// (an upload URL's `_state` not sent back unchanged): answered `400`, noted here.
     pub violations: Vec<String>,
-    /// Answer the `PUT` of a manifest with a `subject` with `OCI-Subject`, as a registry
-    /// with the OCI 1.1 referrers API does.
+    /// Answer the `PUT` of a manifest with a `subject` with `OCI-Subject`, and
+    /// `GET /v2/<name>/referrers/<digest>`, as a registry with the OCI 1.1 referrers API
+    /// does (without it, that path is a `404`).
     pub referrers_api: bool,
 }
 

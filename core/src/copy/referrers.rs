@@ -1,0 +1,321 @@
+//! The referrers step of a copy ([`CopyPlan::referrers`]): once the image is in, what is
+//! attached to it is found where the image was read ([`Discovery`]), each referrer is copied
+//! like an image — its blobs, then its manifest — by a copy of its own, and those naming the
+//! image are listed in the target's fallback tag's index unless the target indexed them
+//! itself (`OCI-Subject`; [`Attach`]). What to ask and write is [`crate::referrers`]'s.
+
+use std::collections::VecDeque;
+
+use crate::error::Misuse;
+use crate::operation::Input;
+use crate::push::{self, PushReport};
+use crate::referrers::{
+    carries, needs_fallback_index, Attach, AttachPlan, Carry, DiscoverPlan, Discovery, Referrer,
+    Referrers,
+};
+use crate::time::Instant;
+
+use super::{Copy, CopyPlan, CopySource, Ended, Event, Output, Phase, Side, LANE_SHIFT};
+
+/// The referrers being copied, one at a time.
+#[derive(Debug)]
+pub(super) struct Carrying {
+    /// The source the image was read from: the referrers are read there too.
+    source: usize,
+    /// The image's push report: the copy's result.
+    report: PushReport,
+    /// Whether the source answered the referrers API.
+    api: bool,
+    /// The referrers not copied yet.
+    rest: VecDeque<Carry>,
+    /// The referrer being copied.
+    current: Option<Current>,
+    /// The referrers copied that the target's fallback tag's index must list.
+    indexed: Vec<Referrer>,
+    copied: usize,
+}
+
+/// One referrer's copy.
+#[derive(Debug)]
+struct Current {
+    carry: Carry,
+    copy: Box<Copy>,
+    /// Its first lane; it numbers the next ones itself.
+    first_lane: u64,
+}
+
+impl Carrying {
+    /// Whether request lane `lane` is the current referrer copy's.
+    pub(super) fn owns(&self, lane: u64) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| (c.first_lane..c.copy.next_lane).contains(&lane))
+    }
+
+    pub(super) fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), Misuse> {
+        match &mut self.current {
+            Some(c) => c.copy.handle_input(now, input),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.current.as_ref().and_then(|c| c.copy.poll_timeout())
+    }
+
+    pub(super) fn cancel(&mut self) {
+        self.rest.clear();
+        if let Some(c) = &mut self.current {
+            c.copy.cancel();
+        }
+    }
+}
+
+impl Copy {
+    /// The image is in: finds what is attached to it at source `source`, if the plan asks
+    /// for referrers; else the copy ends. Returns whether a new phase began.
+    pub(super) fn discover(&mut self, source: usize, report: PushReport, now: Instant) -> bool {
+        let Some(known) = self.plan.referrers.clone() else {
+            self.finish(Ok(report));
+            return false;
+        };
+        let from = &self.plan.sources[source];
+        let plan = DiscoverPlan {
+            registry: from.reference.api_host().to_owned(),
+            repository: from.reference.repository.clone(),
+            reference: report.manifest_digest.to_string(),
+            known,
+        };
+        if !plan.asks_anything() {
+            self.event(Event::ReferrersCarried {
+                api: false,
+                copied: 0,
+            });
+            self.finish(Ok(report));
+            return false;
+        }
+        let config = from.config.clone();
+        let (lane, base) = self.lane();
+        let discovery = Discovery::with_ids(plan, &config, now, base);
+        self.phase = Phase::Discovering {
+            source,
+            lane,
+            discovery: Box::new(discovery),
+            report,
+        };
+        true
+    }
+
+    /// Returns whether the phase changed.
+    pub(super) fn pump_discovering(
+        &mut self,
+        source: usize,
+        (lane, mut discovery): (u64, Box<Discovery>),
+        report: PushReport,
+    ) -> bool {
+        use crate::one_shot::Output as O;
+        let side = Side::Source(source);
+        while let Some(output) = discovery.poll() {
+            match output {
+                O::Send(req) => self.outputs.push_back(Output::Send(side, req)),
+                O::Abort(id) => self.outputs.push_back(Output::Abort(side, id)),
+                O::Retrying(r) => self.source_retried(r),
+                O::Finished(result) => {
+                    self.ended(lane, Ended::Discovery(discovery));
+                    match result {
+                        Ok(found) => self.carry(source, &found, report),
+                        Err(e) => self.finish(Err(e)),
+                    }
+                    return !matches!(self.phase, Phase::Finished);
+                }
+                O::PlainHttpFallback { .. } | O::Resolved { .. } | O::Data(_) | O::Timeout(_) => {}
+            }
+        }
+        self.phase = Phase::Discovering {
+            source,
+            lane,
+            discovery,
+            report,
+        };
+        false
+    }
+
+    /// Starts copying what was `found`.
+    fn carry(&mut self, source: usize, found: &Referrers, report: PushReport) {
+        let from = &self.plan.sources[source].reference;
+        let carrying = Carrying {
+            source,
+            report,
+            api: found.api,
+            rest: carries(found, from, &self.plan.target).into(),
+            current: None,
+            indexed: Vec::new(),
+            copied: 0,
+        };
+        self.phase = Phase::Carrying(Box::new(carrying));
+    }
+
+    /// Copies the referrers one after another; one that fails fails the copy (the image
+    /// is in, what is attached to it is not all there). Returns whether the phase changed.
+    pub(super) fn pump_carrying(&mut self, mut c: Box<Carrying>, now: Instant) -> bool {
+        loop {
+            if c.current.is_none() {
+                match c.rest.pop_front() {
+                    Some(carry) => {
+                        let copy = self.referrer_copy(c.source, &carry, now);
+                        c.current = Some(Current {
+                            carry,
+                            first_lane: self.next_lane,
+                            copy: Box::new(copy),
+                        });
+                    }
+                    None => return self.attach(*c, now),
+                }
+            }
+            let Some(current) = &mut c.current else {
+                continue;
+            };
+            let mut ended = None;
+            while let Some(output) = current.copy.poll() {
+                match output {
+                    // The referrer is read where the image was.
+                    Output::Send(Side::Source(_), req) => self
+                        .outputs
+                        .push_back(Output::Send(Side::Source(c.source), req)),
+                    Output::Abort(Side::Source(_), id) => self
+                        .outputs
+                        .push_back(Output::Abort(Side::Source(c.source), id)),
+                    Output::Event(Event::Push(push::Event::Retrying(r))) => {
+                        self.event(Event::Push(push::Event::Retrying(r)))
+                    }
+                    // A referrer's copy is shown as one line, when it ends.
+                    Output::Event(_) | Output::Timeout(_) => {}
+                    Output::Finished(result) => {
+                        ended = Some(result);
+                        break;
+                    }
+                    other => self.outputs.push_back(other),
+                }
+            }
+            let Some(result) = ended else {
+                self.phase = Phase::Carrying(c);
+                return false;
+            };
+            let Some(Current {
+                carry,
+                copy,
+                first_lane,
+            }) = c.current.take()
+            else {
+                continue;
+            };
+            self.next_lane = copy.next_lane;
+            self.ended
+                .push((first_lane..copy.next_lane, Ended::Copy(copy)));
+            match result {
+                Ok(report) => {
+                    // Its retries were shown as they came; the copy's report counts them.
+                    self.source_retries += report.retries;
+                    if needs_fallback_index(&carry, &report) {
+                        c.indexed.push(carry.referrer.clone());
+                    }
+                    c.copied += 1;
+                    self.event(Event::ReferrerCopied {
+                        artifact_type: carry.referrer.artifact_type.clone(),
+                        target: carry.target.clone(),
+                    });
+                }
+                Err(e) => {
+                    self.finish(Err(e));
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The copy of one referrer: from source `source` (the image's), to the target.
+    fn referrer_copy(&self, source: usize, carry: &Carry, now: Instant) -> Copy {
+        let plan = CopyPlan {
+            sources: vec![CopySource {
+                reference: carry.source.clone(),
+                config: self.plan.sources[source].config.clone(),
+            }],
+            target: carry.target.clone(),
+            target_config: self.plan.target_config.clone(),
+            platform: None,
+            // Artifacts are small and their blobs unknown until read: none of the
+            // repository's kept sessions (the image's, which its own copy takes up) is taken.
+            resume: Vec::new(),
+            referrers: None,
+        };
+        debug_assert!(self.next_lane < (1 << (64 - LANE_SHIFT)));
+        Copy::with_lanes(plan, self.config.clone(), now, self.next_lane)
+    }
+
+    /// Every referrer is copied: the target's fallback tag's index lists those it did not
+    /// index itself, if any; else the copy ends. Returns whether a new phase began.
+    fn attach(&mut self, c: Carrying, now: Instant) -> bool {
+        let carried = (c.api, c.copied);
+        if c.indexed.is_empty() {
+            self.carried(carried);
+            self.finish(Ok(c.report));
+            return false;
+        }
+        let target = &self.plan.target;
+        let plan = AttachPlan {
+            registry: target.api_host().to_owned(),
+            repository: target.repository.clone(),
+            subject: c.report.manifest_digest.clone(),
+            referrers: c.indexed,
+        };
+        let config = self.plan.target_config.clone();
+        let (lane, base) = self.lane();
+        self.phase = Phase::Attaching {
+            lane,
+            attach: Box::new(Attach::with_ids(plan, &config, now, base)),
+            report: c.report,
+            carried,
+        };
+        true
+    }
+
+    /// Returns whether the phase changed.
+    pub(super) fn pump_attaching(
+        &mut self,
+        (lane, mut attach): (u64, Box<Attach>),
+        report: PushReport,
+        carried: (bool, usize),
+    ) -> bool {
+        use crate::one_shot::Output as O;
+        while let Some(output) = attach.poll() {
+            match output {
+                O::Send(req) => self.outputs.push_back(Output::Send(Side::Target, req)),
+                O::Abort(id) => self.outputs.push_back(Output::Abort(Side::Target, id)),
+                O::Retrying(r) => self.source_retried(r),
+                O::Finished(result) => {
+                    self.ended(lane, Ended::Attach(attach));
+                    match result {
+                        Ok(_) => {
+                            self.carried(carried);
+                            self.finish(Ok(report));
+                        }
+                        Err(e) => self.finish(Err(e)),
+                    }
+                    return false;
+                }
+                O::PlainHttpFallback { .. } | O::Resolved { .. } | O::Data(_) | O::Timeout(_) => {}
+            }
+        }
+        self.phase = Phase::Attaching {
+            lane,
+            attach,
+            report,
+            carried,
+        };
+        false
+    }
+
+    fn carried(&mut self, (api, copied): (bool, usize)) {
+        self.event(Event::ReferrersCarried { api, copied });
+    }
+}
