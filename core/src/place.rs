@@ -15,6 +15,35 @@ pub use crate::reference::DOCKER_PREFIX;
 /// The prefix naming an image of the local store.
 pub const STORE_PREFIX: &str = "store:";
 
+/// Endings of a compressed tar's name (tug reads them as sources, never writes them).
+pub const COMPRESSED_TAR_SUFFIXES: [&str; 6] = [
+    ".tar.gz",
+    ".tgz",
+    ".tar.zst",
+    ".tar.zstd",
+    ".tar.xz",
+    ".tar.bz2",
+];
+
+/// Whether `text`, given without a transport, names a file rather than an image of a
+/// registry or of the store: it is `.` or `..`, starts with `/`, `./`, `../` or `~/`, or
+/// its last part ends as an archive's name does (`.tar`, `.tar.gz`, `.tgz`, `.tar.zst`,
+/// `.oci-archive`; no `:` in that part, which would be a tag).
+pub fn looks_like_path(text: &str) -> bool {
+    if matches!(text, "." | "..") || text.starts_with(['/', '~']) && text != "~" {
+        return true;
+    }
+    if text.starts_with("./") || text.starts_with("../") {
+        return true;
+    }
+    let last = text.rsplit('/').next().unwrap_or(text).to_ascii_lowercase();
+    !last.contains(':')
+        && [".tar", ".oci-archive"]
+            .iter()
+            .chain(COMPRESSED_TAR_SUFFIXES.iter())
+            .any(|s| last.len() > s.len() && last.ends_with(s))
+}
+
 /// skopeo transports tug does not read or write, named so the error can say so.
 const FOREIGN_TRANSPORTS: &[&str] = &[
     "containers-storage",
@@ -42,13 +71,38 @@ impl FileKind {
     /// or `*.oci-archive` an OCI archive, `*.tar` a `docker save` tar, anything else an OCI
     /// layout directory (as `tug pull -o` and `tug save -o` read them).
     pub fn of_output_name(name: &str) -> FileKind {
+        match FileKind::of_archive_name(name) {
+            FileKind::DockerArchive if !name.to_ascii_lowercase().ends_with(".tar") => {
+                FileKind::Oci
+            }
+            kind => kind,
+        }
+    }
+
+    /// The kind an archive output's name asks for (`tug save -o`, which writes archives
+    /// only): `*.oci.tar` or `*.oci-archive` an OCI archive, any other name a `docker save`
+    /// tar (as `docker save -o` takes any name).
+    pub fn of_archive_name(name: &str) -> FileKind {
+        let name = name.to_ascii_lowercase();
         if name.ends_with(".oci.tar") || name.ends_with(".oci-archive") {
             FileKind::OciArchive
-        } else if name.ends_with(".tar") {
-            FileKind::DockerArchive
         } else {
-            FileKind::Oci
+            FileKind::DockerArchive
         }
+    }
+
+    /// Why an output named `name` with no format given would not be what the name says: a
+    /// compressed tar's name (tug reads those, but writes uncompressed archives).
+    pub fn output_name_problem(name: &str) -> Option<String> {
+        let lower = name.to_ascii_lowercase();
+        let suffix = COMPRESSED_TAR_SUFFIXES
+            .iter()
+            .find(|s| lower.ends_with(*s))?;
+        Some(format!(
+            "{name}: tug writes uncompressed archives, not {suffix}: name it *.tar (a docker \
+             save tar) or *.oci.tar (an OCI archive) and compress it afterwards, or say the \
+             format (--format docker-archive, or docker-archive:{name})"
+        ))
     }
 
     /// Every kind, with the transport that names it.
@@ -140,6 +194,13 @@ pub fn parse(text: &str) -> Result<Place, PlaceError> {
     if text.starts_with(DOCKER_PREFIX) {
         return Ok(Place::Registry(Reference::parse_registry(text)?));
     }
+    // `./image.tar`, `/tmp/layout`, `out.tar`: a file, whether or not it exists yet.
+    if looks_like_path(text) && !FileKind::prefixes().any(|(_, p)| text.starts_with(&p)) {
+        return Ok(Place::File {
+            kind: FileKind::of_output_name(text),
+            path_and_ref: text.to_owned(),
+        });
+    }
     let Some((transport, rest)) = text.split_once(':') else {
         return Ok(Place::Registry(text.parse()?));
     };
@@ -230,6 +291,54 @@ mod tests {
             FileKind::OciArchive
         );
         assert_eq!(FileKind::of_output_name("layout"), FileKind::Oci);
+        assert_eq!(FileKind::of_output_name("X.TAR"), FileKind::DockerArchive);
+        // An archive output takes any other name as a docker save tar, as docker save.
+        assert_eq!(FileKind::of_archive_name("backup"), FileKind::DockerArchive);
+        assert_eq!(FileKind::of_archive_name("b.OCI.tar"), FileKind::OciArchive);
+        for name in ["x.tar.gz", "x.tgz", "x.TAR.ZST", "x.tar.xz"] {
+            let problem = FileKind::output_name_problem(name).unwrap();
+            assert!(problem.contains("uncompressed archives"), "{problem}");
+        }
+        for name in ["x.tar", "x.oci.tar", "layout", "x.gz"] {
+            assert_eq!(FileKind::output_name_problem(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_path_is_a_file_whether_or_not_it_exists() {
+        for text in [
+            ".",
+            "..",
+            "./x",
+            "../up/x.tar",
+            "/tmp/layout",
+            "~/images/a.tar",
+            "x.tar",
+            "out/x.tar",
+            "x.tar.gz",
+            "x.tgz",
+            "a.oci-archive",
+        ] {
+            assert!(looks_like_path(text), "{text}");
+            assert!(matches!(parse(text), Ok(Place::File { .. })), "{text}");
+        }
+        assert_eq!(
+            parse("out/x.tar"),
+            Ok(file(FileKind::DockerArchive, "out/x.tar"))
+        );
+        assert_eq!(parse("./lay:v1"), Ok(file(FileKind::Oci, "./lay:v1")));
+        for text in [
+            "busybox",
+            "reg:5000/app:v1.tar",
+            "team/app",
+            "app:1.0",
+            ".tar",
+            "~",
+        ] {
+            assert!(!looks_like_path(text), "{text}");
+        }
+        // A transport's own text stays the transport's.
+        assert_eq!(parse("oci:./dir"), Ok(file(FileKind::Oci, "./dir")));
     }
 
     #[test]

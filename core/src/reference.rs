@@ -203,6 +203,23 @@ impl FromStr for Reference {
         if input.is_empty() {
             return Err(err(ReferencePart::Repository)("empty"));
         }
+        if input.starts_with("http://") || input.starts_with("https://") {
+            return Err(err(ReferencePart::Registry)(
+                "a reference is host[:port]/repository[:tag], without a URL scheme: drop \
+                 the http(s):// (a plain-HTTP registry is reached with --plain-http)",
+            ));
+        }
+        // (`docker:5000/app` is the host `docker` and its port.)
+        let transport_typo = !input.starts_with(DOCKER_PREFIX)
+            && input
+                .strip_prefix("docker:")
+                .and_then(|r| r.split('/').next())
+                .is_some_and(|port| port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()));
+        if transport_typo {
+            return Err(err(ReferencePart::Registry)(
+                "skopeo's transport is docker:// (two slashes), or no transport at all",
+            ));
+        }
         // `user:password@host/repo`: credentials where a digest would go (a digest never
         // holds a `/`, a name with a tag before its digest always does or has no `/` after).
         if let Some((before, after)) = input.split_once('@') {
@@ -298,6 +315,14 @@ fn validate_registry(registry: &str) -> Result<(), &'static str> {
     };
     if host.is_empty() {
         return Err("registry host is empty");
+    }
+    // Docker's grammar: dot-separated labels of letters, digits and inner dashes.
+    let bad_label = |l: &str| l.is_empty() || l.starts_with('-') || l.ends_with('-');
+    if !registry.starts_with('[') && host.split('.').any(bad_label) {
+        return Err(
+            "registry host is not a host name (an empty label, or one starting or ending \
+             with '-')",
+        );
     }
     match port.map(str::parse::<u16>) {
         Some(Ok(0) | Err(_)) => Err("registry port must be a number from 1 to 65535"),
@@ -416,11 +441,30 @@ mod tests {
             "127.0.0.1:x/a",
             "[::1/a",
             "[]:5/a",
+            "./a.tar",
+            "../a",
+            ".a/foo",
+            "a..b/foo",
+            "-a.example/x",
+            "http://127.0.0.1:5000/a",
+            "https://r.example/a:1",
+            "docker:r.example/a",
+            "docker:127.0.0.1:5000/a",
         ] {
             let err = bad.parse::<Reference>().unwrap_err();
             assert_eq!(err.part, ReferencePart::Registry, "{bad}: {err}");
         }
-        for good in ["[::1]:5000/a", "[::1]/a", "localhost:65535/a"] {
+        let scheme = "http://r.example/a".parse::<Reference>().unwrap_err();
+        assert!(scheme.reason.contains("--plain-http"), "{scheme}");
+        let typo = "docker:r.example/a".parse::<Reference>().unwrap_err();
+        assert!(typo.reason.contains("docker://"), "{typo}");
+        for good in [
+            "[::1]:5000/a",
+            "[::1]/a",
+            "localhost:65535/a",
+            "docker:5000/a",
+            "my-reg.example.com/a",
+        ] {
             good.parse::<Reference>().unwrap();
         }
     }

@@ -40,17 +40,30 @@ pub fn store_dir(flag: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".tug-store"))
 }
 
-/// The output format: as given, else from the path's name ([`FileKind::of_output_name`]).
-pub fn infer_format(output: &Path, explicit: Option<OutputFormat>) -> OutputFormat {
+/// The output format: as given, else from the path's name ([`FileKind::of_output_name`];
+/// [`FileKind::of_archive_name`] where only archives are written). A compressed tar's
+/// name with no format given is a usage error ([`FileKind::output_name_problem`]).
+pub fn infer_format(
+    output: &Path,
+    explicit: Option<OutputFormat>,
+    archives_only: bool,
+) -> Result<OutputFormat, CliError> {
     if let Some(f) = explicit {
-        return f;
+        return Ok(f);
     }
     let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    match FileKind::of_output_name(name) {
+    if let Some(problem) = FileKind::output_name_problem(name) {
+        return Err(CliError::Usage(problem));
+    }
+    let kind = match archives_only {
+        true => FileKind::of_archive_name(name),
+        false => FileKind::of_output_name(name),
+    };
+    Ok(match kind {
         FileKind::OciArchive => OutputFormat::OciArchive,
         FileKind::DockerArchive => OutputFormat::DockerArchive,
         FileKind::Oci | FileKind::Dir => OutputFormat::Oci,
-    }
+    })
 }
 
 /// An output as skopeo spells it: its path, its format and the name after it.
@@ -130,7 +143,10 @@ pub fn run(
             .map_err(|e| CliError::Usage(e.to_string()))?,
         None => Platform::default_for_arch(std::env::consts::ARCH),
     };
-    let format = args.output.as_deref().map(|o| infer_format(o, args.format));
+    let format = match args.output.as_deref() {
+        Some(o) => Some(infer_format(o, args.format, false)?),
+        None => None,
+    };
     let store_flag = args.store.as_ref().and_then(|s| s.as_deref());
     let layout_root = match (&args.output, format) {
         (Some(out), Some(OutputFormat::Oci)) => out.clone(),

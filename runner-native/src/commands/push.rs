@@ -62,9 +62,13 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let source_text = store_prefixed.unwrap_or(&args.source);
     // A store image's name: `store:NAME` as `tug copy` spells it, an image reference, or
     // a name that is neither a path nor a reference (an OCI `ref.name`, `Release_1`).
+    // (A file transport names a file: `docker-archive:x.tar` is no store image.)
+    let file_transport =
+        tug_core::place::FileKind::prefixes().any(|(_, p)| args.source.starts_with(&p));
     let store_name = store_prefixed.is_some()
-        || source_text.parse::<Reference>().is_ok()
-        || !(source_text.contains('/') || source_text.ends_with(".tar"));
+        || !file_transport
+            && !tug_core::place::looks_like_path(source_text)
+            && (source_text.parse::<Reference>().is_ok() || !source_text.contains('/'));
     if !spec.path.exists() && spec.image.is_none() && !from_stdin && store_name {
         // Not a file: an image of the local store, by name.
         spec = SourceSpec {
@@ -72,6 +76,14 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             image: Some(source_text.to_owned()),
         };
         from_store = true;
+        if let Some(image) = &args.image {
+            // `--image` chooses among a file's images: with no such file, a typo's.
+            return Err(CliError::Input(format!(
+                "{}: no such file (--image {image} chooses among the images of a file; an \
+                 image of the store is named by itself: tug push NAME TARGET)",
+                args.source
+            )));
+        }
     }
     // A name that is neither a file nor in the store: say both, the file first.
     let neither = |e: &dyn std::fmt::Display| {

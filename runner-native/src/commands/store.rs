@@ -312,7 +312,7 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
         .map(str::parse::<Platform>)
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let format = infer_format(&args.output, args.format);
+    let format = infer_format(&args.output, args.format, true)?;
     if format != OutputFormat::Oci {
         crate::archive_writer::check_output(&args.output).map_err(CliError::Input)?;
     }

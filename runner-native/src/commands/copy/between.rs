@@ -32,14 +32,26 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
     let parse = |text: &str, what: &str| {
         place::parse(text).map_err(|e| CliError::Usage(format!("{what}: {e}")))
     };
+    // A file here is read by what it holds; a path that names none is said to be missing.
+    let path_like = place::looks_like_path(&args.source);
     let source = match (parse(&args.source, "source"), local_file(&args.source)) {
         (Ok(Place::Registry(_)) | Err(_), Some(kind)) => Place::File {
+            kind,
+            path_and_ref: args.source.clone(),
+        },
+        (Ok(Place::File { .. }), Some(kind)) if path_like => Place::File {
             kind,
             path_and_ref: args.source.clone(),
         },
         (parsed, _) => parsed?,
     };
     let target = parse(&args.target, "target")?;
+    if place::looks_like_path(&args.target) {
+        // `out.tar.gz` with no transport: not what tug writes.
+        if let Some(problem) = FileKind::output_name_problem(&args.target) {
+            return Err(CliError::Usage(format!("target: {problem}")));
+        }
+    }
     if let Place::Registry(t) = &target {
         t.check_target()
             .map_err(|e| CliError::Usage(format!("target: {e}")))?;

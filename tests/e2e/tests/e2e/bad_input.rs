@@ -57,18 +57,30 @@ fn every_bad_input_gets_its_own_error() {
     fs::write(&truncated, &bytes[..bytes.len() / 2 + 100]).unwrap();
     expect_invalid(&registry, &truncated, "truncated");
 
-    // A path that names nothing. An absolute one is a missing file; a bare name could also
-    // be an image of the local store, and the error says it is neither.
+    // A path that names nothing. An absolute one, or one named as an archive is, is a
+    // missing file; a bare name could also be an image of the local store, and the error
+    // says it is neither. `--image` with a missing file is no choice among the store's.
     expect_invalid(&registry, &d.join("absent.tar"), "absent.tar: No such file");
-    let out = crate::common::tug_for(&registry)
-        .current_dir(d)
-        .env("TUG_STORE", d.join("store"))
-        .args(["absent.tar", &registry.image("bad/app:v1")])
-        .run()
-        .assert_code(INVALID_INPUT);
+    let tug_in_d = |args: &[&str]| {
+        crate::common::tug_for(&registry)
+            .current_dir(d)
+            .env("TUG_STORE", d.join("store"))
+            .args(args)
+            .arg(registry.image("bad/app:v1"))
+            .run()
+            .assert_code(INVALID_INPUT)
+    };
+    let out = tug_in_d(&["absent.tar"]);
+    assert!(out.stderr_str().contains("cannot open absent.tar"), "{out}");
+    let out = tug_in_d(&["absent"]);
     assert!(
         out.stderr_str()
-            .contains("absent.tar: no such file, nor an image of that name in the store"),
+            .contains("absent: no such file, nor an image of that name in the store"),
+        "{out}"
+    );
+    let out = tug_in_d(&["absent", "--image", "0"]);
+    assert!(
+        out.stderr_str().contains("absent: no such file (--image 0"),
         "{out}"
     );
 
@@ -277,4 +289,45 @@ fn an_image_asked_of_an_empty_store_says_it_is_empty() {
             out.stderr_str()
         );
     }
+}
+
+/// A path is a file whether or not it exists: a missing `./x.tar` (or `out/x.tar`) is a
+/// missing file, never a registry `.` or Docker Hub's `out/x.tar`; a reference with a URL
+/// scheme or a host that is no host name says so; a compressed tar's name is no output.
+/// Nothing here reaches any registry (port 1 refuses, and nothing is retried).
+#[test]
+fn a_path_a_url_or_a_compressed_name_is_refused_for_what_it_is() {
+    let env = crate::common::Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tug = |args: &[&str]| env.tug().current_dir(d).args(args).run();
+    for source in ["./absent.tar", "../absent", "absent.tar", "out/absent.tar"] {
+        let out = tug(&["copy", source, "127.0.0.1:1/a/b:1"]).assert_code(INVALID_INPUT);
+        assert!(
+            out.stderr_str().contains("No such file"),
+            "{source}: {}",
+            out.stderr_str()
+        );
+        assert!(!out.stderr_str().contains("retrying"), "{out}");
+    }
+    for (args, needle) in [
+        (
+            &["push", "x.tar", "http://127.0.0.1:1/a:1"][..],
+            "without a URL scheme",
+        ),
+        (&["push", "x.tar", "docker:127.0.0.1:1/a:1"], "docker://"),
+        (&["digest", "a..b/app:1"], "not a host name"),
+        (
+            &["copy", "127.0.0.1:1/a:1", "out.tar.gz"],
+            "uncompressed archives",
+        ),
+        (
+            &["pull", "127.0.0.1:1/a:1", "-o", "x.tgz"],
+            "uncompressed archives",
+        ),
+    ] {
+        let out = tug(args).assert_code(2);
+        assert!(out.stderr_str().contains(needle), "{args:?}: {out}");
+    }
+    assert_eq!(fs::read_dir(d).unwrap().count(), 0, "nothing was written");
 }
