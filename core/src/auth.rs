@@ -94,6 +94,9 @@ struct TokenResponse {
     token: Option<String>,
     #[serde(default)]
     access_token: Option<String>,
+    /// Not used, but a secret all the same: blanked wherever it is echoed.
+    #[serde(default)]
+    refresh_token: Option<String>,
     /// Seconds; anything but a positive whole number (a negative one, a string) means the
     /// default lifetime, as Docker takes it.
     #[serde(default)]
@@ -321,6 +324,17 @@ impl Auth {
             });
         };
         if challenges.iter().any(|c| c.scheme == "basic") || challenges.is_empty() {
+            if creds.username == IDENTITY_TOKEN_USER {
+                // An OAuth2 refresh token goes to a token server only, as Docker sends it.
+                return Err(Error::Auth {
+                    message: format!(
+                        "the registry {} asks for Basic authentication, and the credentials \
+                         stored for it are an identity token, which is sent only to a token \
+                         server: log in with a user and password (tug login)",
+                        self.host
+                    ),
+                });
+            }
             self.basic = Some(basic_header(creds)?);
             return Ok(AuthOutcome::Retry);
         }
@@ -433,7 +447,12 @@ impl Auth {
                 q.append_pair("scope", scope);
             }
         }
-        let basic = self.credentials.as_ref().and_then(|c| basic_header(c).ok());
+        // (An identity token goes only in the OAuth2 form above, never as a password.)
+        let basic = self
+            .credentials
+            .as_ref()
+            .filter(|c| c.username != IDENTITY_TOKEN_USER)
+            .and_then(|c| basic_header(c).ok());
         Some(TokenRequest {
             url,
             authorization: basic,
@@ -493,6 +512,12 @@ impl Auth {
         let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| Error::Auth {
             message: format!("the token server {realm} sent an unreadable answer: {e}"),
         })?;
+        // Every token the answer holds is blanked in what tug shows, the one it uses or not.
+        for t in [&parsed.token, &parsed.access_token, &parsed.refresh_token] {
+            if let Some(t) = t.as_deref().filter(|t| !t.is_empty()) {
+                self.secrets.add(t);
+            }
+        }
         let token = parsed
             .token
             .or(parsed.access_token)
@@ -606,6 +631,19 @@ mod tests {
             a.token.as_ref().unwrap().expires_at,
             now + Duration::from_secs(300)
         );
+    }
+
+    /// Every token a token server's answer holds is a secret: the one used, and an unused
+    /// `access_token` or `refresh_token` a registry might echo.
+    #[test]
+    fn every_token_of_an_answer_is_blanked() {
+        let mut a = Auth::new("r.example", None);
+        let body = br#"{"token":"TOKused1234","access_token":"ACCESSunused5678","refresh_token":"REFRESHsecret9012"}"#;
+        a.on_token_response(200, body, Instant::ZERO).unwrap();
+        let shown = a
+            .secrets()
+            .redact("auth=TOKused1234 refresh=REFRESHsecret9012 access=ACCESSunused5678");
+        assert_eq!(shown, "auth=*** refresh=*** access=***");
     }
 
     #[test]

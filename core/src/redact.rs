@@ -72,13 +72,18 @@ pub fn scrub(text: &str) -> String {
 }
 
 /// A word of text without a `user:password@` in front of its registry name; quotes or
-/// brackets before it stay.
+/// brackets before it stay. The user info ends at the last `@` that a host and a path
+/// follow (a digest's `@` is followed by neither), whatever `/` or `@` the password holds.
 fn without_user_info(word: &str) -> String {
     let body = word.trim_start_matches(['"', '\'', '(', '<', '[', '`']);
     let lead = &word[..word.len() - body.len()];
-    let host_part = body.split('/').next().unwrap_or(body);
-    match host_part.rfind('@') {
-        Some(at) if host_part[..at].contains(':') => format!("{lead}{}", &body[at + 1..]),
+    let end = body
+        .match_indices('@')
+        .map(|(at, _)| at)
+        .filter(|&at| body[at + 1..].contains('/'))
+        .last();
+    match end {
+        Some(at) if body[..at].contains(':') => format!("{lead}{}", &body[at + 1..]),
         _ => word.to_owned(),
     }
 }
@@ -331,6 +336,14 @@ mod tests {
             "PUT https://reg.example/v2/x/blobs/uploads/1 failed"
         );
         assert_eq!(scrub("bob:hunter2@reg.example/app:1"), "reg.example/app:1");
+        assert_eq!(
+            scrub("bob:hun/ter@2@reg.example/app:1 and more"),
+            "reg.example/app:1 and more"
+        );
+        assert_eq!(
+            scrub("docker://bob:a/b@reg.example/app@sha256:abcd"),
+            "reg.example/app@sha256:abcd"
+        );
         assert_eq!(
             scrub("reg.example/app@sha256:abcd"),
             "reg.example/app@sha256:abcd"

@@ -221,14 +221,18 @@ impl FromStr for Reference {
             ));
         }
         // `user:password@host/repo`: credentials where a digest would go (a digest never
-        // holds a `/`, a name with a tag before its digest always does or has no `/` after).
-        if let Some((before, after)) = input.split_once('@') {
-            if before.contains(':') && !before.contains('/') && after.contains('/') {
-                return Err(err(ReferencePart::Registry)(
-                    "a reference carries no credentials (user:password@ before the host); \
-                     give them with -u and --password-stdin, or tug login",
-                ));
-            }
+        // holds a `/`; the password may hold `/` and `@`, so the last `@` a path follows
+        // ends them).
+        let user_info_end = input
+            .match_indices('@')
+            .map(|(at, _)| at)
+            .filter(|&at| input[at + 1..].contains('/'))
+            .last();
+        if user_info_end.is_some_and(|at| input[..at].contains(':')) {
+            return Err(err(ReferencePart::Registry)(
+                "a reference carries no credentials (user:password@ before the host); \
+                 give them with -u and --password-stdin, or tug login",
+            ));
         }
         let (rest, digest) = match input.split_once('@') {
             Some((r, d)) => (
@@ -409,6 +413,20 @@ mod tests {
             .to_string();
         assert!(err.contains("carries no credentials"), "{err}");
         assert!(!err.contains("hunter22"), "{err}");
+        // A password holding `/` or `@` (a base64 token), before a tag or a digest.
+        let d = Digest::sha256_of(b"x");
+        for text in [
+            "alice:S3cret/Passw0rd@127.0.0.1:17001/app:v1".to_owned(),
+            "alice:tok/en+a@b=@reg.example/app".to_owned(),
+            format!("alice:p/w@reg.example/app@{d}"),
+        ] {
+            let err = text.parse::<Reference>().unwrap_err().to_string();
+            assert!(err.contains("carries no credentials"), "{err}");
+            assert!(
+                !err.contains("S3cret") && !err.contains("p/w") && !err.contains("tok/en"),
+                "{err}"
+            );
+        }
         let d = Digest::sha256_of(b"x");
         for ok in [
             format!("app:v1@{d}"),

@@ -247,6 +247,45 @@ fn a_token_server_without_oauth2_gets_a_get_instead() {
     run.result.unwrap();
     assert_eq!(model.oauth_requests.len(), 1, "the POST got 404");
     assert_eq!(model.token_requests.len(), 1, "then a GET");
+    // The identity token is no password: the GET goes without it, as Docker's does.
+    assert_eq!(
+        model.token_requests[0].0, None,
+        "{:?}",
+        model.token_requests
+    );
+}
+
+/// A registry asking for Basic authentication never gets an identity token (an OAuth2
+/// refresh token, for a token server only) as a password: the push fails, saying why.
+#[test]
+fn an_identity_token_is_never_sent_as_basic_credentials() {
+    let mut model = RegistryModel {
+        required_auth: Some("user:pass".into()),
+        ..RegistryModel::default()
+    };
+    let img = image(&[300]);
+    let identity = Some(Credentials {
+        username: "<token>".into(),
+        password: "refresh-abc".into(),
+    });
+    let config = PushConfig {
+        registry: tug_core::RegistryConfig {
+            credentials: identity,
+            ..push_config().registry
+        },
+        ..push_config()
+    };
+    let run = run_push(&mut model, img.plan.clone(), &img.data, config);
+    let err = run.result.unwrap_err().to_string();
+    assert!(err.contains("identity token"), "{err}");
+    assert!(!run.requests.is_empty());
+    assert!(
+        !run.requests
+            .iter()
+            .any(|r| r.headers.contains_key("authorization")),
+        "{:?}",
+        run.requests
+    );
 }
 
 // ---- tokens racing the requests in flight ---------------------------------------------

@@ -248,19 +248,22 @@ pub fn forget(registry: &str) -> Result<bool, CliError> {
 fn write_private(path: &Path, value: &Value) -> Result<(), CliError> {
     let err = |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", path.display()));
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(".config.json.tug-{}", std::process::id()));
-    {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(err)?;
-        let text = serde_json::to_vec_pretty(value).map_err(|e| CliError::Input(e.to_string()))?;
-        f.write_all(&text).map_err(err)?;
-        f.sync_all().map_err(err)?;
-    }
-    fs::rename(&tmp, path).map_err(err)
+    // A directory made here is the user's alone, as Docker makes ~/.docker.
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(err)?;
+    // A new file of its own (0600, never one already there or a link), renamed into place.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".config.json.tug-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    let text = serde_json::to_vec_pretty(value).map_err(|e| CliError::Input(e.to_string()))?;
+    tmp.write_all(&text).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]

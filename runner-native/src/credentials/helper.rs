@@ -137,6 +137,10 @@ pub fn store(name: &str, server: &str, creds: &Credentials) -> Result<(), CliErr
     .map_err(|e| CliError::Input(e.to_string()))?;
     let (ok, _, message) = run(name, "store", &body)?;
     if !ok {
+        // A helper may echo what it was given: the password is not shown.
+        let mut secrets = tug_core::redact::Secrets::default();
+        secrets.add(&creds.password);
+        let message = secrets.redact(&message);
         return Err(CliError::Input(format!(
             "credential helper docker-credential-{name} could not store credentials for {server}: {message}"
         )));

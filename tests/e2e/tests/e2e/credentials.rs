@@ -203,6 +203,33 @@ fn login_with_a_creds_store_keeps_the_secret_in_the_helper() {
     assert!(!env.home().join("helper-store.json").exists());
 }
 
+/// A helper that fails to store, echoing what it was given: the error says it failed and
+/// shows its words, never the password it was handed.
+#[test]
+fn a_failing_helper_s_echo_of_the_password_is_not_shown() {
+    let (registry, env, _) = setup();
+    let helper = env.home().join("bin/docker-credential-echoing");
+    fs::write(
+        &helper,
+        "#!/bin/sh\nin=$(cat); [ \"$1\" = store ] && { echo \"could not save $in\"; exit 1; }\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        r#"{"credsStore":"echoing"}"#,
+    )
+    .unwrap();
+    let out = with_helpers(&env)
+        .args(["login", "-u", "alice", "--password-stdin", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(registry.host())
+        .stdin(PASSWORD)
+        .run();
+    assert!(out.stderr_str().contains("could not save"), "{out}");
+    assert_no_secret(&out);
+}
+
 /// Two keys for one registry host with different passwords (containers-auth.json(5)): the
 /// one naming a namespace applies to the repositories under it and wins over the host's;
 /// the host's applies everywhere else.
