@@ -71,18 +71,22 @@ pub fn scrub(text: &str) -> String {
         .join(" ")
 }
 
+/// Where a `user[:password]@` in front of a registry name ends: the last `@` that a host
+/// and a path follow (a digest's `@` is followed by no `/`), whatever `/` or `@` the
+/// password holds.
+pub(crate) fn user_info_end(text: &str) -> Option<usize> {
+    text.rmatch_indices('@')
+        .map(|(at, _)| at)
+        .find(|&at| text[at + 1..].contains('/'))
+}
+
 /// A word of text without a `user:password@` in front of its registry name; quotes or
 /// brackets before it stay. The user info ends at the last `@` that a host and a path
 /// follow (a digest's `@` is followed by neither), whatever `/` or `@` the password holds.
 fn without_user_info(word: &str) -> String {
     let body = word.trim_start_matches(['"', '\'', '(', '<', '[', '`']);
     let lead = &word[..word.len() - body.len()];
-    let end = body
-        .match_indices('@')
-        .map(|(at, _)| at)
-        .filter(|&at| body[at + 1..].contains('/'))
-        .last();
-    match end {
+    match user_info_end(body) {
         Some(at) if body[..at].contains(':') => format!("{lead}{}", &body[at + 1..]),
         _ => word.to_owned(),
     }

@@ -223,12 +223,7 @@ impl FromStr for Reference {
         // `user:password@host/repo`: credentials where a digest would go (a digest never
         // holds a `/`; the password may hold `/` and `@`, so the last `@` a path follows
         // ends them).
-        let user_info_end = input
-            .match_indices('@')
-            .map(|(at, _)| at)
-            .filter(|&at| input[at + 1..].contains('/'))
-            .last();
-        if user_info_end.is_some_and(|at| input[..at].contains(':')) {
+        if crate::redact::user_info_end(input).is_some_and(|at| input[..at].contains(':')) {
             return Err(err(ReferencePart::Registry)(
                 "a reference carries no credentials (user:password@ before the host); \
                  give them with -u and --password-stdin, or tug login",
