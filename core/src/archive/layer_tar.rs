@@ -5,11 +5,13 @@
 //!
 //! Decoding has a cap ([`inflated_limit`]): a layer whose tar grows past
 //! [`MAX_INFLATION_RATIO`] times its compressed size plus [`INFLATION_ALLOWANCE`] is stopped
-//! there ([`TarCheck::feed`]), so a decompression bomb (a few MiB of gzip that inflate to
+//! there ([`TarCheck::feed`]), so a decompression bomb (a few KiB of zstd that inflate to
 //! terabytes, with a diffID that was never going to match) cannot fill the disk before the
-//! diffID check at its end catches it. Real layers stay far below: text and binaries inflate
-//! 2–10×; only layers holding large runs of zeros (a preallocated file) come near. Plain
-//! tars inflate 1×.
+//! diffID check at its end catches it. The cap never refuses a real layer: text and binaries
+//! inflate 2–10×, files of zeros (a preallocated file, a disk image) up to deflate's own
+//! bound of ~1032× in gzip, and zstd's frames of zeros, which go far beyond, are allowed
+//! their first 256 MiB whatever their size. A gzip bomb is bounded by its format (~1032×)
+//! and caught by its diffID. Plain tars inflate 1×.
 
 use std::fmt;
 
@@ -36,13 +38,13 @@ impl fmt::Display for LayerName {
 }
 
 /// A layer's tar may be at most this many times its compressed size (plus
-/// [`INFLATION_ALLOWANCE`]). Deflate cannot exceed about 1032×; a real layer's tar is
-/// 2–10× its gzip; 200× leaves room for files of zeros and stops a bomb after a bounded,
-/// proportional amount of writing.
-pub const MAX_INFLATION_RATIO: u64 = 200;
+/// [`INFLATION_ALLOWANCE`]): just above deflate's own bound (~1032×, a gzip of nothing but
+/// zeros), so no gzip layer is refused for its ratio; a real layer's tar is 2–10× its gzip.
+pub const MAX_INFLATION_RATIO: u64 = 1100;
 
-/// What any layer may inflate to whatever its compressed size (small layers of zeros).
-pub const INFLATION_ALLOWANCE: u64 = 16 * 1024 * 1024;
+/// What any layer may inflate to whatever its compressed size: a zstd layer holding a
+/// file of zeros (a few KiB for hundreds of MiB).
+pub const INFLATION_ALLOWANCE: u64 = 256 * 1024 * 1024;
 
 /// The most bytes the tar of a layer blob of `compressed_len` bytes may have.
 pub fn inflated_limit(compressed_len: u64) -> u64 {
@@ -123,7 +125,8 @@ impl fmt::Display for LayerTarProblem {
                 f,
                 "{compression} data of {compressed} bytes that uncompresses to more than \
                  {limit} bytes ({MAX_INFLATION_RATIO}× its size + {} MiB, tug's limit): \
-                 stopped, as for a decompression bomb",
+                 stopped, as for a decompression bomb (an OCI layout or the store keeps \
+                 layers as they are, undecoded: -o DIR)",
                 INFLATION_ALLOWANCE >> 20
             ),
         }

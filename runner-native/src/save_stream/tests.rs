@@ -174,26 +174,56 @@ fn errors_name_the_layer_its_image_and_the_decoder_and_leave_nothing() {
     assert!(err.contains("bzip2"), "{err}");
 }
 
+/// A zstd frame of `len` zeros in RLE blocks of 128 KiB: 4 bytes a block.
+fn zstd_zeros(len: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    // Magic, a header with a 128 KiB window (no content size), then the blocks.
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(BLOCK);
+        left -= n;
+        let header = (u32::from(left == 0)) | (1 << 1) | ((n as u32) << 3);
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
 #[test]
-fn a_gzip_bomb_stops_at_the_cap_and_leaves_nothing() {
-    // One member of 4 MiB of zeros, repeated: a small blob that inflates far past the cap.
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&vec![0u8; 4 << 20]).unwrap();
-    let member = gz.finish().unwrap();
-    let blob: Vec<u8> = std::iter::repeat_n(member.as_slice(), 64)
-        .flatten()
-        .copied()
-        .collect();
+fn a_zstd_bomb_stops_at_the_cap_and_leaves_nothing() {
+    let blob = zstd_zeros(4 << 30);
     let limit = blob.len() as u64 * MAX_INFLATION_RATIO + INFLATION_ALLOWANCE;
     assert!(
-        64 * (4u64 << 20) > 2 * limit,
+        (4u64 << 30) > 2 * limit,
         "the bomb must pass the cap: {limit}"
     );
     let (result, left) = save(&[&blob], &[Digest::sha256_of(b"whatever")]);
     let err = result.unwrap_err().to_string();
     assert!(
         err.contains(&Digest::sha256_of(&blob).to_string())
-            && err.contains(&format!("more than {limit} bytes")),
+            && err.contains(&format!("more than {limit} bytes"))
+            && err.contains("decompression bomb"),
+        "{err}"
+    );
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A gzip bomb: as much as deflate can inflate (~1030×), under the cap, so the diffID
+/// check at its end stops it; nothing is left either way.
+#[test]
+fn a_gzip_bomb_is_caught_by_its_diff_id_and_leaves_nothing() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let member = gz.finish().unwrap();
+    let blob: Vec<u8> = std::iter::repeat_n(member.as_slice(), 16)
+        .flatten()
+        .copied()
+        .collect();
+    let (result, left) = save(&[&blob], &[Digest::sha256_of(b"whatever")]);
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains(&Digest::sha256_of(&blob).to_string()) && err.contains("config says"),
         "{err}"
     );
     assert!(left.is_empty(), "{left:?}");

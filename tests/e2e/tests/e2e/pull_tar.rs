@@ -4,7 +4,7 @@
 //! skopeo (`docker-archive:`) and by rehashing every layer entry.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -325,21 +325,50 @@ fn layout_with_layer(dir: &Path, blob: &[u8], diff_id: &str) -> String {
     layer
 }
 
+/// A zstd frame of `len` zeros in RLE blocks of 128 KiB (4 bytes a block): a decompression
+/// bomb of a few KiB per GiB, far past what deflate can do.
+fn zstd_zeros(len: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(BLOCK);
+        left -= n;
+        let header = (u32::from(left == 0)) | (1 << 1) | ((n as u32) << 3);
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+/// Decompression bombs with a wrong diffID: a zstd one is stopped at tug's cap
+/// (`decompression bomb`), a gzip one (deflate's ~1030× is under the cap) by its diffID;
+/// either way the pull names the layer and leaves no partial file, and so does `tug save`
+/// of the image pulled into the store.
 #[test]
-fn a_gzip_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
-    let registry = Registry::plain();
-    let dir = tempfile::tempdir().unwrap();
+fn a_decompression_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
     // 4 MiB of zeros at gzip's best, 64 members: 256 MiB of tar from a blob of some 256 KiB.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&vec![0u8; 4 << 20]).unwrap();
     let member = gz.finish().unwrap();
-    let blob: Vec<u8> = std::iter::repeat_n(member.as_slice(), 64)
+    let gzip: Vec<u8> = std::iter::repeat_n(member.as_slice(), 64)
         .flatten()
         .copied()
         .collect();
-    assert!(blob.len() < 2 << 20, "{}", blob.len());
+    assert!(gzip.len() < 2 << 20, "{}", gzip.len());
+    for (name, blob, says) in [
+        ("zstd", zstd_zeros(4 << 30), "decompression bomb"),
+        ("gzip", gzip, "but the config says"),
+    ] {
+        bomb_fails_naming_its_layer(name, &blob, says);
+    }
+}
+
+fn bomb_fails_naming_its_layer(name: &str, blob: &[u8], says: &str) {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
     let layout = dir.path().join("bomb");
-    let layer = layout_with_layer(&layout, &blob, &sha256_digest(b"not what it inflates to"));
+    let layer = layout_with_layer(&layout, blob, &sha256_digest(b"not what it inflates to"));
     skopeo::copy_to_registry(
         &format!("oci:{}:v1", layout.display()),
         &registry,
@@ -360,9 +389,8 @@ fn a_gzip_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
             .assert_code(crate::common::INVALID_INPUT);
         let err = run.stderr_str();
         assert!(
-            err.contains(&format!("layer {layer} of {image}"))
-                && err.contains("decompression bomb"),
-            "{args:?}: {err}"
+            err.contains(&format!("layer {layer} of {image}")) && err.contains(says),
+            "{name} {args:?}: {err}"
         );
         assert!(!out.exists(), "no partial archive");
         assert!(
@@ -385,8 +413,8 @@ fn a_gzip_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
         .run()
         .assert_code(crate::common::INVALID_INPUT);
     assert!(
-        saved.stderr_str().contains(&layer) && saved.stderr_str().contains("decompression bomb"),
-        "{saved}"
+        saved.stderr_str().contains(&layer) && saved.stderr_str().contains(says),
+        "{name}: {saved}"
     );
     assert!(!out.exists());
     assert!(
@@ -394,6 +422,54 @@ fn a_gzip_bomb_layer_fails_the_pull_naming_it_and_leaves_nothing() {
         "{:?}",
         temp_files(&out_dir)
     );
+}
+
+/// Real layers holding a file of zeros (a preallocated file, a disk image) inflate far
+/// more than text does — a 64 MiB file to some 64 KiB of gzip, and to a few KiB of zstd —
+/// and are pulled into a tar whole, as skopeo and podman take them.
+#[test]
+fn layers_of_zeros_are_no_bomb() {
+    use tug_testkit::fixtures::{compress_file, FileCompression};
+    let dir = tempfile::tempdir().unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(64 << 20);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "disk.img", std::io::repeat(0).take(64 << 20))
+        .unwrap();
+    let tar = tar.into_inner().unwrap();
+    let plain = dir.path().join("layer.tar");
+    fs::write(&plain, &tar).unwrap();
+    let registry = Registry::plain();
+    for (name, with) in [
+        ("gzip", FileCompression::Gzip),
+        ("zstd", FileCompression::Zstd),
+    ] {
+        let packed = dir.path().join(format!("layer.{name}"));
+        compress_file(&plain, &packed, with);
+        let blob = fs::read(&packed).unwrap();
+        let layout = dir.path().join(format!("zeros-{name}"));
+        layout_with_layer(&layout, &blob, &sha256_digest(&tar));
+        let repo = format!("zeros/{name}:v1");
+        skopeo::copy_to_registry(
+            &format!("oci:{}:v1", layout.display()),
+            &registry,
+            &repo,
+            &["--preserve-digests"],
+        )
+        .unwrap();
+        let out = dir.path().join(format!("{name}.tar"));
+        let store = dir.path().join("store");
+        pull(
+            &store,
+            &registry.image(&repo),
+            &["-o", out.to_str().unwrap()],
+        )
+        .run()
+        .assert_success();
+        assert!(fs::metadata(&out).unwrap().len() > 64 << 20, "{name}");
+    }
 }
 
 /// Waits until a file of tug's next to the output holds at least `at` bytes.
