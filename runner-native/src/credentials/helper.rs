@@ -102,8 +102,29 @@ fn run(name: &str, verb: &str, input: &[u8]) -> Result<(bool, Vec<u8>, String), 
     Ok((out.status.success(), out.stdout, message))
 }
 
-/// Asks helper `name` for the credentials of `server`; `None` if it has none.
+/// Whether helper `name`'s program is on `PATH`.
+fn installed(name: &str) -> bool {
+    let program = format!("docker-credential-{name}");
+    let names = [program.clone(), format!("{program}.exe")];
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| names.iter().any(|n| dir.join(n).is_file()))
+    })
+}
+
+/// Asks helper `name` for the credentials of `server`; `None` if it has none. A helper
+/// config.json names that is not installed (Docker Desktop's `desktop.exe` left behind, as
+/// skopeo takes it) has none: said once, and the registry is asked without credentials.
 pub fn get(name: &str, server: &str) -> Result<Option<Credentials>, CliError> {
+    if !installed(name) {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            noteln!(
+                "tug: warning: credential helper docker-credential-{name} (named in the Docker \
+                 config) is not installed; going on without its credentials"
+            )
+        });
+        return Ok(None);
+    }
     let (ok, stdout, message) = run(name, "get", server.as_bytes())?;
     if !ok {
         if message.to_lowercase().contains("not found") {

@@ -203,6 +203,39 @@ fn login_with_a_creds_store_keeps_the_secret_in_the_helper() {
     assert!(!env.home().join("helper-store.json").exists());
 }
 
+/// A `credsStore` helper that is not installed (Docker Desktop's, left behind) keeps no
+/// registry from being used without credentials, as skopeo goes on: said once, then a
+/// registry that needs none answers, and one that needs them says so (exit 4).
+#[test]
+fn a_helper_that_is_not_installed_is_passed_over_with_a_warning() {
+    let (registry, env, layout) = setup();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        r#"{"credsStore":"desktop.exe"}"#,
+    )
+    .unwrap();
+    let open = Registry::plain();
+    let out = with_helpers(&env)
+        .args(["push", "--progress", "none"])
+        .arg(&layout)
+        .arg(open.image("open/app:v1"))
+        .run()
+        .assert_success();
+    assert_eq!(
+        out.stderr_str()
+            .matches("docker-credential-desktop.exe")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.stderr_str().contains("not installed"), "{out}");
+    let denied = push(&env, &registry, &layout).assert_code(4);
+    assert!(
+        denied.stderr_str().contains("requires authentication"),
+        "{denied}"
+    );
+}
+
 /// A helper that fails to store, echoing what it was given: the error says it failed and
 /// shows its words, never the password it was handed.
 #[test]
