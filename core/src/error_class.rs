@@ -209,6 +209,7 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
     ];
     for kind in [
         TransportErrorKind::Connect,
+        TransportErrorKind::NoSuchHost,
         TransportErrorKind::Tls,
         TransportErrorKind::NotTls,
         TransportErrorKind::Io,

@@ -214,8 +214,11 @@ impl TransportError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// Name resolution or TCP connect failed.
+    /// Name resolution or TCP connect failed (a name service that failed for now included).
     Connect,
+    /// The name service answered that there is no such host (a typo in the registry's
+    /// name). Retrying cannot help.
+    NoSuchHost,
     /// TLS handshake or certificate verification failed.
     Tls,
     /// The server answered the TLS handshake in plain HTTP.
@@ -268,6 +271,18 @@ impl TransportErrorKind {
                 &["timed out", "timeout", "deadline"],
                 TransportErrorKind::Timeout,
             ),
+            // The resolver's "no such name" (glibc, macOS, Windows, Go), not its "try again".
+            (
+                &[
+                    "name or service not known",
+                    "no address associated with hostname",
+                    "nodename nor servname provided",
+                    "no such host",
+                    "no such host is known",
+                    "enotfound",
+                ],
+                TransportErrorKind::NoSuchHost,
+            ),
             // ("connect" alone would match "connection reset".)
             (
                 &[
@@ -304,6 +319,7 @@ impl fmt::Display for TransportErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TransportErrorKind::Connect => "connection failed",
+            TransportErrorKind::NoSuchHost => "no such host",
             TransportErrorKind::Tls => "TLS error",
             TransportErrorKind::NotTls => "the server does not speak TLS",
             TransportErrorKind::Io => "connection error",
@@ -358,6 +374,19 @@ mod tests {
             (
                 "(Connect): dns error: failed to lookup address information",
                 TransportErrorKind::Connect,
+            ),
+            // No such name: said at once, not retried; a name service failing for now is.
+            (
+                "io: failed to lookup address information: Name or service not known",
+                TransportErrorKind::NoSuchHost,
+            ),
+            (
+                "dns error: failed to lookup address information: Temporary failure in name resolution",
+                TransportErrorKind::Connect,
+            ),
+            (
+                "getaddrinfo ENOTFOUND regsitry.example",
+                TransportErrorKind::NoSuchHost,
             ),
             (
                 "(Connect): operation timed out",

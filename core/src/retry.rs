@@ -59,8 +59,8 @@ pub fn is_retryable_status(status: u16) -> bool {
 
 /// Whether a transport failure may go away by itself. A local source that cannot be read,
 /// a TLS failure (bad certificate), a server that answers HTTPS in plain HTTP, a request
-/// or response the browser blocked (CORS, mixed content), and a proxy wanting credentials
-/// will not.
+/// or response the browser blocked (CORS, mixed content), a proxy wanting credentials and a
+/// host name the name service does not know will not.
 pub fn is_retryable_transport(err: &TransportError) -> bool {
     !matches!(
         err.kind,
@@ -70,6 +70,7 @@ pub fn is_retryable_transport(err: &TransportError) -> bool {
             | TransportErrorKind::Blocked
             | TransportErrorKind::MixedContent
             | TransportErrorKind::ProxyAuth
+            | TransportErrorKind::NoSuchHost
     )
 }
 
@@ -225,6 +226,18 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// A host the name service does not know is a typo, said at once (skopeo does not
+    /// retry it either); a refused or broken connection is tried again.
+    #[test]
+    fn no_such_host_is_not_retried_a_refused_connection_is() {
+        let err = |kind| TransportError::new(kind, "x".to_owned());
+        assert!(!is_retryable_transport(&err(
+            TransportErrorKind::NoSuchHost
+        )));
+        assert!(is_retryable_transport(&err(TransportErrorKind::Connect)));
+        assert!(is_retryable_transport(&err(TransportErrorKind::Io)));
+    }
 
     #[test]
     fn the_retry_policy_defaults_to_the_declared_attempts() {

@@ -50,6 +50,7 @@ pub fn from_core(e: &Error) -> JsValue {
 pub fn transport_name(kind: TransportErrorKind) -> &'static str {
     match kind {
         TransportErrorKind::Connect => "connect",
+        TransportErrorKind::NoSuchHost => "no-such-host",
         TransportErrorKind::Tls => "tls",
         TransportErrorKind::NotTls => "not-tls",
         TransportErrorKind::Io => "io",

@@ -352,6 +352,10 @@ fn classify(e: &ureq::Error) -> TransportErrorKind {
     if text.contains("certificate") || text.contains("handshake") || text.contains("alert") {
         return TransportErrorKind::Tls;
     }
+    // The resolver's "no such name" comes as an I/O error in words.
+    if TransportErrorKind::of_description(&text) == TransportErrorKind::NoSuchHost {
+        return TransportErrorKind::NoSuchHost;
+    }
     match e {
         E::ConnectProxyFailed(why) if why.contains("407") => TransportErrorKind::ProxyAuth,
         E::Timeout(_) => TransportErrorKind::Timeout,

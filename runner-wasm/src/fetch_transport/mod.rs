@@ -368,8 +368,8 @@ pub(crate) async fn classify(error: &JsValue, url: &str, browser: bool) -> Trans
         .unwrap_or_default();
     let text = message.to_ascii_lowercase();
     let kind = match code.as_str() {
+        "ENOTFOUND" => TransportErrorKind::NoSuchHost,
         "ECONNREFUSED"
-        | "ENOTFOUND"
         | "EAI_AGAIN"
         | "EHOSTUNREACH"
         | "ENETUNREACH"
