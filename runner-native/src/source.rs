@@ -68,11 +68,32 @@ impl SourceSpec {
                 };
             }
         }
+        // skopeo's `PATH:NAME` / `PATH:@INDEX` given without a transport.
+        if let Some((path, image)) = split_existing(spec) {
+            return SourceSpec {
+                path,
+                image: Some(image),
+            };
+        }
         SourceSpec {
             path: spec.into(),
             image: None,
         }
     }
+}
+
+/// `PATH:REF` split where `PATH` names something here and the whole text does not: the
+/// first such colon (a path may hold colons too), and a `REF` without `/` (a name, a tag, or
+/// `@INDEX`).
+pub fn split_existing(spec: &str) -> Option<(PathBuf, String)> {
+    if Path::new(spec).exists() {
+        return None;
+    }
+    spec.match_indices(':').find_map(|(at, _)| {
+        let (path, image) = (&spec[..at], &spec[at + 1..]);
+        let named = !path.is_empty() && !image.is_empty() && !image.contains('/');
+        (named && Path::new(path).exists()).then(|| (path.into(), image.to_owned()))
+    })
 }
 
 /// The source that is standard input (`tug push - TARGET`, `tug load -`).

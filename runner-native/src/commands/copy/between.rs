@@ -69,7 +69,16 @@ fn local_file(text: &str) -> Option<FileKind> {
     if text == crate::source::STDIN {
         return Some(FileKind::DockerArchive);
     }
-    let meta = std::fs::metadata(text).ok()?;
+    // `./PATH:NAME` without a transport: what PATH is (only for what looks like a path: a
+    // directory `app` here does not make `app:1` a file).
+    let split = place::looks_like_path(text)
+        .then(|| crate::source::split_existing(text))
+        .flatten();
+    let path = match split {
+        Some((path, _)) => path,
+        None => text.into(),
+    };
+    let meta = std::fs::metadata(path).ok()?;
     Some(match meta.is_dir() {
         true => FileKind::Oci,
         false => FileKind::DockerArchive,

@@ -88,6 +88,27 @@ fn inspect_and_push_take_the_image_named_after_the_path() {
     let pushed = skopeo::inspect_raw_in(&registry, "spell/at:v1").unwrap();
     let two = skopeo::inspect_raw(&at("two"), skopeo::NO_ARGS).unwrap();
     assert_eq!(pushed, two, "@1 is the second image");
+    // The same without the transport, as the README has it (`PATH:NAME`, `PATH:@INDEX`),
+    // for a push and for a copy.
+    let bare = |r: &str| format!("{}:{r}", layout.display());
+    run(
+        &env,
+        &["push", "-q", &bare("two"), &registry.image("spell/bare:v1")],
+    )
+    .assert_success();
+    assert_eq!(
+        skopeo::inspect_raw_in(&registry, "spell/bare:v1").unwrap(),
+        two
+    );
+    run(
+        &env,
+        &["copy", "-q", &bare("@1"), &registry.image("spell/bare:v2")],
+    )
+    .assert_success();
+    assert_eq!(
+        skopeo::inspect_raw_in(&registry, "spell/bare:v2").unwrap(),
+        two
+    );
 }
 
 /// skopeo writes any `ref.name` (`oci:DIR:Release_1`); it is no image reference. tug keeps
