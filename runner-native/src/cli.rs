@@ -1,5 +1,6 @@
 //! The command line (the registry verbs' and inspect's arguments in `cli/verbs.rs`).
 
+pub mod foreign_flags;
 pub mod referrers;
 pub mod sync;
 pub mod verbs;

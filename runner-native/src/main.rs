@@ -41,7 +41,19 @@ use crate::output::errln;
 
 fn main() -> ExitCode {
     memory::configure();
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A flag skopeo or crane spell otherwise: say what tug takes instead.
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            let foreign = cli::foreign_flags::hint(&args).filter(|_| e.use_stderr());
+            let _ = e.print();
+            if let Some(hint) = foreign {
+                eprintln!("tug: hint: {hint}");
+            }
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
     interrupt::install();
     if cli.verbose {
         verbose::enable();

@@ -331,3 +331,26 @@ fn a_path_a_url_or_a_compressed_name_is_refused_for_what_it_is() {
     }
     assert_eq!(fs::read_dir(d).unwrap().count(), 0, "nothing was written");
 }
+
+/// skopeo's and crane's spellings tug does not take are refused as usage errors that say
+/// what tug takes instead.
+#[test]
+fn a_foreign_flag_is_refused_with_what_tug_takes() {
+    for (args, needle) in [
+        (
+            &["copy", "--dest-tls-verify=false", "a/b:1", "c/d:1"][..],
+            "--plain-http",
+        ),
+        (
+            &["login", "-u", "alice", "-p", "secret", "127.0.0.1:1"],
+            "--password-stdin",
+        ),
+        (&["copy", "--all", "a/b:1", "c/d:1"], "every platform"),
+    ] {
+        let out = Tug::new().args(args).run().assert_code(2);
+        assert!(
+            out.stderr_str().contains("tug: hint: ") && out.stderr_str().contains(needle),
+            "{args:?}: {out}"
+        );
+    }
+}
