@@ -273,7 +273,9 @@ impl FromStr for Reference {
     }
 }
 
-pub(crate) fn validate_tag(tag: &str) -> Result<(), &'static str> {
+/// Whether `tag` is a valid tag (1–128 of `[A-Za-z0-9_.-]`, not starting with `.` or `-`):
+/// why not, if it is not.
+pub fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let ok_first = tag
         .bytes()
         .next()

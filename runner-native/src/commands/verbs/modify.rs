@@ -11,6 +11,16 @@ use crate::output::{errln, outln};
 /// new tag names the same manifest).
 pub fn tag(args: TagArgs) -> Result<(), CliError> {
     let image = super::parse_reference("image", &args.image)?;
+    // A new tag is an argument like the image: one that is no tag is a usage error.
+    for t in &args.tags {
+        if let Err(why) = tug_core::reference::validate_tag(t) {
+            let elsewhere = match t.contains(['/', ':', '@']) {
+                true => " (tug tag adds tags in the image's own repository; to another: tug copy REF TARGET)",
+                false => "",
+            };
+            return Err(CliError::Usage(format!("new tag {t:?}: {why}{elsewhere}")));
+        }
+    }
     let action = ManifestAction::Tag {
         tags: args.tags.clone(),
     };

@@ -296,8 +296,15 @@ fn tag_refuses_a_bad_tag_and_tags_nothing() {
         .arg(registry.image("team/app:v1"))
         .args(["ok", "bad!tag"])
         .run()
-        .assert_code(INVALID_INPUT);
+        .assert_code(2);
     assert!(out.stderr_str().contains("bad!tag"), "{}", out.stderr_str());
+    // A reference where a tag goes: tug tag stays in the image's repository.
+    let out = verb(&env, &registry, "tag")
+        .arg(registry.image("team/app:v1"))
+        .arg(registry.image("team/other:v3"))
+        .run()
+        .assert_code(2);
+    assert!(out.stderr_str().contains("tug copy"), "{}", out.stderr_str());
     let listed = skopeo_on(&registry, &["list-tags"], "team/app");
     assert!(!String::from_utf8_lossy(&listed).contains("\"ok\""));
 }
