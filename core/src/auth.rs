@@ -167,6 +167,16 @@ impl Auth {
 
     /// The secrets of this registry's authentication so far: the password, its Basic
     /// value and the tokens received.
+    /// Whose credentials these are, for messages: the user's name (no secret), or that
+    /// they are an identity token.
+    fn whose(&self) -> String {
+        match &self.credentials {
+            Some(c) if c.username == IDENTITY_TOKEN_USER => "an identity token".to_owned(),
+            Some(c) => format!("those of user {:?}", c.username),
+            None => "none were given".to_owned(),
+        }
+    }
+
     pub(crate) fn secrets(&self) -> &Secrets {
         &self.secrets
     }
@@ -312,7 +322,11 @@ impl Auth {
         }
         if self.basic.is_some() {
             return Err(Error::Auth {
-                message: format!("the registry {} rejected the credentials", self.host),
+                message: format!(
+                    "the registry {} rejected the credentials ({})",
+                    self.host,
+                    self.whose()
+                ),
             });
         }
         let Some(creds) = &self.credentials else {
@@ -500,10 +514,10 @@ impl Auth {
         }
         if status != 200 {
             let errors = RegistryErrors::parse(body);
-            let hint = if self.credentials.is_none() && (status == 401 || status == 403) {
-                format!(", and {NO_CREDENTIALS}")
-            } else {
-                String::new()
+            let hint = match (&self.credentials, status) {
+                (None, 401 | 403) => format!(", and {NO_CREDENTIALS}"),
+                (Some(_), 401) => format!(" (rejecting {})", self.whose()),
+                _ => String::new(),
             };
             return Err(Error::Auth {
                 message: format!("the token server {realm} answered {status}: {errors}{hint}"),

@@ -415,8 +415,11 @@ fn wrong_or_missing_credentials_exit_with_the_auth_code() {
         .arg(&target)
         .run()
         .assert_code(crate::common::AUTH);
+    // Whose credentials were rejected is said (the user, no secret).
+    let user = registry.credentials().unwrap().0;
     assert!(
-        out.stderr_str().contains("rejected the credentials"),
+        out.stderr_str().contains("rejected the credentials")
+            && out.stderr_str().contains(&format!("of user \"{user}\"")),
         "{}",
         out.stderr_str()
     );

@@ -304,7 +304,11 @@ fn tag_refuses_a_bad_tag_and_tags_nothing() {
         .arg(registry.image("team/other:v3"))
         .run()
         .assert_code(2);
-    assert!(out.stderr_str().contains("tug copy"), "{}", out.stderr_str());
+    assert!(
+        out.stderr_str().contains("tug copy"),
+        "{}",
+        out.stderr_str()
+    );
     let listed = skopeo_on(&registry, &["list-tags"], "team/app");
     assert!(!String::from_utf8_lossy(&listed).contains("\"ok\""));
 }
