@@ -145,7 +145,8 @@ impl Reference {
     /// plain HTTP is tried when HTTPS fails, as Docker and crane do.
     pub fn is_loopback(&self) -> bool {
         let host = host_without_port(&self.registry);
-        host == "localhost"
+        // (Host names are case-insensitive: `LOCALHOST:5000` is loopback too.)
+        host.eq_ignore_ascii_case("localhost")
             || host == "[::1]"
             || host
                 .parse::<core::net::Ipv4Addr>()
@@ -563,6 +564,7 @@ mod tests {
         assert_eq!(r.registry, "localhost");
         assert_eq!(r.manifest_ref(), d);
         assert!(r.is_loopback());
+        assert!(p("LOCALHOST:5000/x").is_loopback());
     }
 
     #[test]
