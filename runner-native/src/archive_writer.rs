@@ -188,7 +188,8 @@ pub fn check_output(out: &Path) -> Result<(), String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if out.is_dir() {
+    let names_a_directory = out.as_os_str().to_string_lossy().ends_with(['/', '\\']);
+    if out.is_dir() || names_a_directory {
         return Err(format!(
             "{} is a directory, and an archive is written as a file",
             out.display()

@@ -87,6 +87,14 @@ pub enum ArchiveError {
         kind: String,
     },
 
+    /// The layout is well formed and holds no image (an empty `index.json`, as a layout is
+    /// before anything is put in it).
+    #[error("the layout holds no image: its {file} lists none")]
+    NoImage {
+        /// The index, `index.json`.
+        file: String,
+    },
+
     /// A metadata file (manifest.json, index.json, a config or manifest blob) cannot be used.
     #[error("{file} is malformed: {reason}")]
     Malformed {

@@ -78,9 +78,8 @@ pub(crate) fn resolve(store: &mut Store) -> Res<Vec<ResolvedImage>> {
     check_schema_version(&index, INDEX_JSON)?;
     let descriptors = index.manifests.unwrap_or_default();
     if descriptors.is_empty() {
-        return Err(Stop::Fail(ArchiveError::Malformed {
+        return Err(Stop::Fail(ArchiveError::NoImage {
             file: INDEX_JSON.to_owned(),
-            reason: "it lists no manifests".to_owned(),
         }));
     }
     let per_descriptor = gather(descriptors.iter().enumerate().map(|(i, d)| {

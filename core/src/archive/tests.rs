@@ -1191,7 +1191,7 @@ fn oci_layout_errors() {
     let err = resolve_tar(&tar_of(&files)).unwrap_err().to_string();
     assert!(err.contains("\"blobs\""), "lists what was found: {err}");
 
-    // Wrong layout version; malformed index.json; empty index.
+    // Wrong layout version; malformed index.json; an empty index.
     let mut files = good.clone();
     set(
         &mut files,
@@ -1201,9 +1201,19 @@ fn oci_layout_errors() {
     for err in both_ways(&files) {
         assert!(matches!(&err, ArchiveError::Malformed { file, .. } if file == "oci-layout"));
     }
+    // An empty index is a valid, empty layout: it holds no image, and says so.
+    let mut files = good.clone();
+    set(
+        &mut files,
+        "index.json",
+        br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(),
+    );
+    for err in both_ways(&files) {
+        assert!(matches!(&err, ArchiveError::NoImage { .. }), "{err}");
+        assert!(err.to_string().contains("holds no image"), "{err}");
+    }
     for bad in [
         &b"nope"[..],
-        br#"{"schemaVersion":2,"manifests":[]}"#,
         br#"{"schemaVersion":1,"manifests":[]}"#,
         br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:xyz","size":1}]}"#,
     ] {
