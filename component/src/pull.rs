@@ -51,10 +51,13 @@ impl LayoutPull {
     pub fn new(source: &str, options: &str) -> Result<LayoutPull, Failure> {
         let source = options::reference(source)?;
         let options = Options::parse(options, "pull")?;
-        let platform = options
-            .platform()?
-            .unwrap_or_else(Platform::default_for_unknown_host);
-        let plan = PullPlan::of(&source, platform);
+        let named = options.platform()?;
+        let platform_required = named.is_some();
+        let platform = named.unwrap_or_else(Platform::default_for_unknown_host);
+        let plan = PullPlan {
+            platform_required,
+            ..PullPlan::of(&source, platform)
+        };
         let config = PullConfig {
             registry: options.registry_config(&source)?,
             transfer: options.transfer_config()?,

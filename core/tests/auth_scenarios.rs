@@ -88,6 +88,7 @@ fn anonymous_pull_gets_a_token_without_credentials() {
         all_platforms: false,
         have: Vec::new(),
         manifests_only: false,
+        platform_required: false,
     };
     let run = run_pull(
         &mut model,

@@ -30,6 +30,7 @@ fn pull(attempts: u32) -> Pull {
         all_platforms: false,
         have: Vec::new(),
         manifests_only: false,
+        platform_required: false,
     };
     let config = PullConfig {
         registry: tug_core::RegistryConfig {

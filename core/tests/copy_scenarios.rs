@@ -352,3 +352,25 @@ fn a_blob_the_source_corrupts_is_never_committed_at_the_target() {
     assert_eq!(committing, 0, "{:#?}", target.log);
     assert!(target.manifests.is_empty());
 }
+
+/// A copy of one platform (`--platform`) of a single image for another platform is
+/// refused before anything is sent to the target, as a pull is.
+#[test]
+fn a_single_image_of_another_platform_is_not_copied_as_the_one_asked_for() {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let img = tug_sansio_kit::images::image_from(vec![config.to_vec(), vec![9; 2000]]);
+    let mut source = RegistryModel::default();
+    publish(&mut source, &img);
+    let mut target = RegistryModel::default();
+    let mut plan = plan(1);
+    plan.platform = Some("linux/arm64".parse().unwrap());
+    let run = run(std::slice::from_mut(&mut source), &mut target, plan);
+    match run.result {
+        Err(Error::InvalidInput { message }) => {
+            assert!(message.contains("not linux/arm64"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(target.blobs.is_empty() && target.manifests.is_empty());
+}

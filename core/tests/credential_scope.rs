@@ -38,6 +38,7 @@ fn plan() -> PullPlan {
         all_platforms: false,
         have: Vec::new(),
         manifests_only: false,
+        platform_required: false,
     }
 }
 

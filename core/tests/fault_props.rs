@@ -140,6 +140,7 @@ proptest! {
             all_platforms: false,
             have: Vec::new(),
             manifests_only: false,
+            platform_required: false,
         };
         let config = PullConfig {
             registry: tug_core::RegistryConfig {

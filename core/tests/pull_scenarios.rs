@@ -46,6 +46,7 @@ fn plan(reference: &str) -> PullPlan {
         all_platforms: false,
         have: Vec::new(),
         manifests_only: false,
+        platform_required: false,
     }
 }
 
@@ -717,4 +718,68 @@ fn a_206_for_another_range_starts_the_blob_over_and_says_why() {
         matches!(e, Event::Retrying(r) if r.reason.contains("sent bytes from 500 (Content-Range), not from 1500"))
     });
     assert!(said, "{:#?}", run.events);
+}
+
+/// A single image (no index) whose config says `linux/amd64`.
+fn publish_amd64_only(model: &mut RegistryModel) -> Image {
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let img = tug_sansio_kit::images::image_from(vec![config.to_vec(), vec![7; 3000]]);
+    publish(model, &img, "single");
+    img
+}
+
+/// A platform asked for (`--platform`) holds a single image to it, as `docker pull
+/// --platform` does: another platform's image fails before any layer moves, naming both;
+/// its own passes (its config read first); not asked for, any platform is taken.
+#[test]
+fn a_single_image_is_held_to_the_platform_asked_for() {
+    let mut model = RegistryModel::default();
+    let img = publish_amd64_only(&mut model);
+    let held = |platform: &str| PullPlan {
+        platform: platform.parse().unwrap(),
+        platform_required: true,
+        ..plan("single")
+    };
+    let run = run_pull(&mut model, held("linux/arm64"), config());
+    match &run.result {
+        Err(Error::InvalidInput { message }) => assert!(
+            message.contains("single image for linux/amd64, not linux/arm64"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let layer = img.plan.blobs[1].digest.to_string();
+    assert!(
+        !model.log.iter().any(|l| l.contains(&layer)),
+        "no layer was asked for: {:?}",
+        model.log
+    );
+    let run = run_pull(&mut model, held("linux/amd64"), config());
+    run.result.as_ref().expect("its own platform");
+    assert_has_image(&run, &img);
+    // Not asked for: the default platform takes whatever the single image is.
+    let run = run_pull(
+        &mut model,
+        PullPlan {
+            platform: "linux/arm64".parse().unwrap(),
+            ..plan("single")
+        },
+        config(),
+    );
+    run.result.as_ref().expect("no platform asked for");
+    // An image whose config names no platform (an artifact's) is taken either way.
+    let artifact = image(&[50, 60]);
+    publish(&mut model, &artifact, "artifact");
+    let run = run_pull(
+        &mut model,
+        PullPlan {
+            reference: "artifact".into(),
+            ..held("linux/arm64")
+        },
+        config(),
+    );
+    run.result
+        .as_ref()
+        .expect("an artifact has no platform to hold");
 }

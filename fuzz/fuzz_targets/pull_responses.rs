@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
         all_platforms: setup.all_platforms,
         have,
         manifests_only: setup.manifests_only,
+        // Half the runs hold a single image to the platform (its config read first).
+        platform_required: setup.seed % 2 == 1,
     };
     let config = PullConfig {
         registry: setup.registry_config(),

@@ -88,7 +88,9 @@ fn plan_of(
     manifests_only: bool,
 ) -> Result<(PullPlan, PullConfig), JsValue> {
     // A browser has no platform of its own worth using: the core's default for such hosts.
-    let platform: Platform = match opts.string("platform")? {
+    let named = opts.string("platform")?;
+    let platform_required = named.is_some();
+    let platform: Platform = match named {
         Some(named) => named
             .parse()
             .map_err(|e: tug_core::platform::PlatformParseError| {
@@ -99,6 +101,7 @@ fn plan_of(
     let plan = PullPlan {
         all_platforms: manifests_only,
         manifests_only,
+        platform_required,
         ..PullPlan::of(image, platform)
     };
     let config = PullConfig {

@@ -420,6 +420,8 @@ impl Copy {
             all_platforms: self.plan.all_platforms(),
             have: Vec::new(),
             manifests_only: true,
+            // A platform named for a single image must be its own.
+            platform_required: self.plan.platform.is_some(),
         };
         let config = PullConfig {
             registry: from.config.clone(),

@@ -100,6 +100,9 @@ impl Pulling {
                     config,
                     layers,
                 });
+                if self.needs_platform_check(m) {
+                    self.check_platform(m, cx);
+                }
             }
         }
         if self.pending_manifests == 0 {

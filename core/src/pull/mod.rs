@@ -15,6 +15,7 @@ mod blobs;
 mod event;
 mod manifests;
 mod plan;
+mod platform_check;
 mod report;
 mod step;
 
@@ -181,13 +182,18 @@ impl Protocol for Pulling {
                 crate::reference::named(&self.plan.repository, &self.manifests[m].reference)
             ),
             Step::Blob(b) => format!("downloading blob {}", self.blobs[b].digest),
+            Step::Config(m) => format!(
+                "reading the config of {}/{}",
+                self.plan.registry,
+                crate::reference::named(&self.plan.repository, &self.manifests[m].reference)
+            ),
         }
     }
 
     fn blob_of(&self, step: Step) -> Option<Digest> {
         match step {
             Step::Blob(b) => Some(self.blobs[b].digest.clone()),
-            Step::Manifest(_) => None,
+            Step::Manifest(_) | Step::Config(_) => None,
         }
     }
 
@@ -213,6 +219,14 @@ impl Protocol for Pulling {
                 match &blob.redirect.target {
                     Some(u) => Ok(u.clone()),
                     None => cx.endpoint.blob(repo, &blob.digest),
+                }
+            }
+            Step::Config(m) => {
+                let job = &self.manifests[m];
+                match (&job.redirect.target, &job.fetched) {
+                    (Some(u), _) => Ok(u.clone()),
+                    (None, Some(image)) => cx.endpoint.blob(repo, &image.config.digest),
+                    (None, None) => return Ok(None),
                 }
             }
         };
@@ -290,7 +304,7 @@ impl Protocol for Pulling {
 
     fn redirect(&mut self, step: Step) -> Option<&mut Redirect> {
         Some(match step {
-            Step::Manifest(m) => &mut self.manifests[m].redirect,
+            Step::Manifest(m) | Step::Config(m) => &mut self.manifests[m].redirect,
             Step::Blob(b) => &mut self.blobs[b].redirect,
         })
     }
@@ -306,6 +320,7 @@ impl Protocol for Pulling {
             Step::Manifest(m) if status == 200 => {
                 self.on_manifest(m, response.head, response.body, cx)?
             }
+            Step::Config(m) if status == 200 => self.on_config(m, response.body, cx)?,
             Step::Blob(b) if self.blobs[b].state == BlobState::Receiving => {
                 self.on_blob_end(b, cx)?
             }
@@ -350,7 +365,7 @@ impl Protocol for Pulling {
 
     fn retry_as(&mut self, step: Step) -> Option<(Step, &mut u32)> {
         Some(match step {
-            Step::Manifest(m) => {
+            Step::Manifest(m) | Step::Config(m) => {
                 let job = &mut self.manifests[m];
                 job.redirect.clear();
                 (step, &mut job.attempts)
@@ -417,6 +432,7 @@ mod tests {
             all_platforms: false,
             have: vec![],
             manifests_only: false,
+            platform_required: false,
         };
         let now = Instant::ZERO;
         let mut pull = Pull::new(plan, PullConfig::default(), now);
@@ -468,6 +484,7 @@ mod tests {
             all_platforms: false,
             have: vec![config, d1, d2],
             manifests_only: false,
+            platform_required: false,
         };
         let report = pull_with(plan, &manifest).expect("pulled");
         assert_eq!(report.blobs_skipped, 3);

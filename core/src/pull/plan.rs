@@ -25,6 +25,10 @@ pub struct PullPlan {
     pub have: Vec<Digest>,
     /// Stop after the manifests: download no blob (for a copy, which streams them).
     pub manifests_only: bool,
+    /// The platform was asked for (`--platform`), not the runner's default: a single image
+    /// (no index to choose from) whose config names another platform is refused, as
+    /// `docker pull --platform` refuses it.
+    pub platform_required: bool,
 }
 
 impl PullPlan {
@@ -38,6 +42,7 @@ impl PullPlan {
             all_platforms: false,
             have: Vec::new(),
             manifests_only: false,
+            platform_required: false,
         }
     }
 }

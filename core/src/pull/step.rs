@@ -7,4 +7,7 @@ pub(crate) enum Step {
     Manifest(usize),
     /// `GET` a blob (index into the pull's unique blobs).
     Blob(usize),
+    /// `GET` the config of manifest job `m`, a single image, to hold it to the platform
+    /// asked for (`platform_check.rs`).
+    Config(usize),
 }

@@ -416,6 +416,7 @@ fn pull_from(
     let plan = PullPlan {
         all_platforms: args.all_platforms,
         have,
+        platform_required: args.platform.is_some(),
         ..PullPlan::of(from, platform)
     };
     let config = PullConfig {

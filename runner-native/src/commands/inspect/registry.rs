@@ -102,6 +102,7 @@ impl Remote {
         let plan = PullPlan {
             all_platforms: platform.is_none(),
             manifests_only: true,
+            platform_required: platform.is_some(),
             // (Every image of an index when none is named: the platform is then unused.)
             ..PullPlan::of(
                 &self.image,

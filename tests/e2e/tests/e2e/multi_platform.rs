@@ -383,3 +383,44 @@ fn a_buildx_index_with_an_attestation_is_pushed_whole() {
         index
     );
 }
+
+/// `--platform` holds a single image (no index) to that platform, as `docker pull
+/// --platform` does: `tug pull` and `tug copy` of an amd64-only image for arm64 fail (exit
+/// 3) naming both, nothing written; for amd64 they go on.
+#[test]
+fn a_platform_asked_of_a_single_image_must_be_its_own() {
+    let env = crate::common::Env::new();
+    let registry = Registry::plain();
+    let (layout, _) = env.layout(93, &tug_testkit::ImageSpec::new(93).layer(4000));
+    crate::common::push(&registry, &layout, "single/app:v1").assert_success();
+    let image = registry.image("single/app:v1");
+    let out = env.path("arm.tar");
+    let refused = env
+        .tug()
+        .args(["pull", "--platform", "linux/arm64", "-o"])
+        .arg(&out)
+        .arg(&image)
+        .run()
+        .assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        refused
+            .stderr_str()
+            .contains("single image for linux/amd64, not linux/arm64"),
+        "{refused}"
+    );
+    assert!(!out.exists());
+    let copied = env
+        .tug()
+        .args(["copy", "--platform", "linux/arm64", &image])
+        .arg(registry.image("single/arm:v1"))
+        .run()
+        .assert_code(crate::common::INVALID_INPUT);
+    assert!(copied.stderr_str().contains("not linux/arm64"), "{copied}");
+    assert!(skopeo::inspect_raw_in(&registry, "single/arm:v1").is_err());
+    env.tug()
+        .args(["pull", "--platform", "linux/amd64", "-o"])
+        .arg(env.path("amd.tar"))
+        .arg(&image)
+        .run()
+        .assert_success();
+}

@@ -266,6 +266,7 @@ pub fn pull_plan() -> PullPlan {
         all_platforms: false,
         have: Vec::new(),
         manifests_only: false,
+        platform_required: false,
     }
 }
 
