@@ -28,7 +28,9 @@ pub const COMPRESSED_TAR_SUFFIXES: [&str; 6] = [
 /// Whether `text`, given without a transport, names a file rather than an image of a
 /// registry or of the store: it is `.` or `..`, starts with `/`, `./`, `../` or `~/`, or
 /// its last part ends as an archive's name does (`.tar`, `.tar.gz`, `.tgz`, `.tar.zst`,
-/// `.oci-archive`; no `:` in that part, which would be a tag).
+/// `.oci-archive`; no `:` in that part, which would be a tag) and its first part is no
+/// registry host (`localhost:5000/app.tar` is a repository named `app.tar`, as Docker reads
+/// it).
 pub fn looks_like_path(text: &str) -> bool {
     if matches!(text, "." | "..") || text.starts_with(['/', '~']) && text != "~" {
         return true;
@@ -37,7 +39,11 @@ pub fn looks_like_path(text: &str) -> bool {
         return true;
     }
     let last = text.rsplit('/').next().unwrap_or(text).to_ascii_lowercase();
-    !last.contains(':')
+    let host_first = text
+        .split_once('/')
+        .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
+    !host_first
+        && !last.contains(':')
         && [".tar", ".oci-archive"]
             .iter()
             .chain(COMPRESSED_TAR_SUFFIXES.iter())
@@ -334,6 +340,9 @@ mod tests {
             "app:1.0",
             ".tar",
             "~",
+            "localhost:5000/app.tar",
+            "127.0.0.1:5000/team/app.tar",
+            "reg.example/app.tar",
         ] {
             assert!(!looks_like_path(text), "{text}");
         }

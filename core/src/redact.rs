@@ -72,12 +72,32 @@ pub fn scrub(text: &str) -> String {
 }
 
 /// Where a `user[:password]@` in front of a registry name ends: the last `@` that a host
-/// and a path follow (a digest's `@` is followed by no `/`), whatever `/` or `@` the
-/// password holds.
+/// follows, with a path or alone (a digest's `@` is followed by `algorithm:hex`, neither),
+/// whatever `/` or `@` the password holds.
 pub(crate) fn user_info_end(text: &str) -> Option<usize> {
-    text.rmatch_indices('@')
-        .map(|(at, _)| at)
-        .find(|&at| text[at + 1..].contains('/'))
+    text.rmatch_indices('@').map(|(at, _)| at).find(|&at| {
+        let after = text[at + 1..].trim_end_matches(['"', '\'', ')', '>', ']', '`', ',', ':', '.']);
+        after.contains('/') || is_host(after)
+    })
+}
+
+/// Whether `text` is a registry host alone: `host`, `host:port` or `[v6]:port` (a digest,
+/// `sha256:…`, has no port of at most five digits).
+fn is_host(text: &str) -> bool {
+    let chars = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'))
+    };
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            chars(host)
+                && !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => chars(text) && (text.contains('.') || text == "localhost"),
+    }
 }
 
 /// A word of text without a `user:password@` in front of its registry name; quotes or
@@ -343,6 +363,16 @@ mod tests {
         assert_eq!(
             scrub("bob:hun/ter@2@reg.example/app:1 and more"),
             "reg.example/app:1 and more"
+        );
+        // A registry alone (a sync's destination, tug login's argument).
+        assert_eq!(
+            scrub(r#"destination "bob:hunter2@127.0.0.1:45102": bad"#),
+            r#"destination "127.0.0.1:45102": bad"#
+        );
+        assert_eq!(scrub("bob:hunter2@reg.example"), "reg.example");
+        assert_eq!(
+            scrub(r#"reference "reg:5000/app@sha256:abcd": bad"#),
+            r#"reference "reg:5000/app@sha256:abcd": bad"#
         );
         assert_eq!(
             scrub("docker://bob:a/b@reg.example/app@sha256:abcd"),

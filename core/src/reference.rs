@@ -210,12 +210,15 @@ impl FromStr for Reference {
                  the http(s):// (a plain-HTTP registry is reached with --plain-http)",
             ));
         }
-        // (`docker:5000/app` is the host `docker` and its port.)
+        // `docker:HOST/…`: a host where a port would go. (`docker:dind` is Docker Hub's
+        // `docker` image and its tag; `docker:5000/app` the host `docker` and its port.)
         let transport_typo = !input.starts_with(DOCKER_PREFIX)
             && input
                 .strip_prefix("docker:")
-                .and_then(|r| r.split('/').next())
-                .is_some_and(|port| port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()));
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(port, _)| {
+                    port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit())
+                });
         if transport_typo {
             return Err(err(ReferencePart::Registry)(
                 "skopeo's transport is docker:// (two slashes), or no transport at all",
@@ -479,6 +482,8 @@ mod tests {
             "[::1]/a",
             "localhost:65535/a",
             "docker:5000/a",
+            "docker:dind",
+            "docker:27.3.1-cli",
             "my-reg.example.com/a",
         ] {
             good.parse::<Reference>().unwrap();

@@ -45,7 +45,14 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
         },
         (parsed, _) => parsed?,
     };
-    let target = parse(&args.target, "target")?;
+    let target = match parse(&args.target, "target")? {
+        // `build.out/image.tar` where `build.out` is a directory here: a file to write.
+        Place::Registry(_) if archive_in_a_directory_here(&args.target) => Place::File {
+            kind: FileKind::of_output_name(&args.target),
+            path_and_ref: args.target.clone(),
+        },
+        other => other,
+    };
     if place::looks_like_path(&args.target) {
         // `out.tar.gz` with no transport: not what tug writes.
         if let Some(problem) = FileKind::output_name_problem(&args.target) {
@@ -60,6 +67,22 @@ pub fn route(args: &CopyArgs) -> Result<Route, CliError> {
         (Place::Registry(s), Place::Registry(d)) => Route::Registries(s, d),
         (s, d) => Route::Places(s, d),
     })
+}
+
+/// Whether `text` (no transport) names an archive in a directory that exists here.
+fn archive_in_a_directory_here(text: &str) -> bool {
+    let path = Path::new(text);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let archive = FileKind::of_output_name(text) != FileKind::Oci;
+    !text.starts_with(place::DOCKER_PREFIX) && archive && parent.is_some_and(Path::is_dir)
+}
+
+/// Whether `text` names its place without a transport (`./out.tar`, not
+/// `docker-archive:./out.tar`): then it is a path as it stands, never `PATH:NAME`.
+fn bare(text: &str) -> bool {
+    !FileKind::prefixes().any(|(_, p)| text.starts_with(&p))
+        && !text.starts_with(place::STORE_PREFIX)
+        && !text.starts_with(place::DOCKER_PREFIX)
 }
 
 /// A source named without a transport that is no registry image but a file here, as `tug
@@ -136,6 +159,11 @@ pub fn run(
         }
         (Place::Registry(image), Place::File { .. } | Place::Store(_)) => {
             let (output, format, name) = match &dst {
+                Place::File { kind, path_and_ref } if bare(&args.target) => (
+                    Some(PathBuf::from(path_and_ref)),
+                    Some(pull::output_format(*kind)?),
+                    None,
+                ),
                 Place::File { .. } => match pull::transport_output(&dst.to_string()) {
                     Some(place) => {
                         let place = place?;
@@ -199,8 +227,15 @@ pub fn run(
         }
         (Place::Store(_) | Place::File { .. }, Place::File { kind, .. }) => {
             let format = archive_format(*kind, &src)?;
-            // `docker-archive:PATH:NAME` names the image in the archive, as skopeo's does.
-            let spec = SourceSpec::parse(&dst.to_string());
+            // `docker-archive:PATH:NAME` names the image in the archive, as skopeo's does; a
+            // path given alone is the path.
+            let spec = match &dst {
+                Place::File { path_and_ref, .. } if bare(&args.target) => SourceSpec {
+                    path: path_and_ref.into(),
+                    image: None,
+                },
+                _ => SourceSpec::parse(&dst.to_string()),
+            };
             // Before a file is loaded into the temporary store.
             crate::archive_writer::check_output(&spec.path).map_err(CliError::Input)?;
             let save = |image: String, store: Option<PathBuf>| {

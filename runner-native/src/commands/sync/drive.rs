@@ -13,7 +13,7 @@ use smol::LocalExecutor;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::manifest::Descriptor;
 use tug_core::push::PushReport;
-use tug_core::referrers::Known;
+use tug_core::referrers::{subject_of_tag, Known};
 use tug_core::sync::{
     Budget, ImageId, ImageOutcome, Phase, PlannedBytes, Start, SyncImage, Wanted,
 };
@@ -81,6 +81,10 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
         .position(|i| Phase::of(i) == Phase::Referrers)
         .unwrap_or(images.len());
     let mut second_open = false;
+    // Images copied with their referrers: the tags holding those need no copy of their own
+    // (the referrers step merged the target's index; copying the source's would drop
+    // what the target lists beside).
+    let mut carried: std::collections::HashSet<Digest> = Default::default();
     let entry = |i: usize, outcome: ImageOutcome, digest: Option<Digest>| Entry {
         source: images[i].source.to_string(),
         target: images[i].target.to_string(),
@@ -110,6 +114,13 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                         work.sides.get(&images[i].source.registry),
                         work.targets.get(&items[i].destination),
                     );
+                    let subject = images[i].source.tag.as_deref().and_then(subject_of_tag);
+                    if work.referrers && subject.is_some_and(|s| carried.contains(&s)) {
+                        let e = entry(i, ImageOutcome::InSync, None);
+                        watch.finished(i, &e);
+                        entries.push((i, e));
+                        continue;
+                    }
                     let (Some(source), Some(target)) = sides else {
                         // Every image's registries are the specs' (the core maps them so).
                         let e = format!("{}: not a source registry", images[i].source.registry);
@@ -175,6 +186,9 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                     budget.finished(ImageId(i), r.is_ok());
                     let d = digests.remove(&i);
                     // The bytes this run sent (not those an earlier run's sessions held).
+                    if let (Ok(report), true) = (&r, work.referrers) {
+                        carried.insert(report.manifest_digest.clone());
+                    }
                     let copied = r.map(|report| {
                         let bytes = report.bytes_uploaded.saturating_sub(report.bytes_resumed);
                         Entry {
@@ -229,12 +243,25 @@ async fn copy_one(
     start: Start,
 ) -> Result<PushReport, CliError> {
     let image = &item.image;
+    // A tag holding referrers that is not in sync: its subject is copied with them instead
+    // (by digest: the manifests already there, what is attached merged into the target's
+    // index), never the source's index over the target's, which may list more.
+    let subject = image.source.tag.as_deref().and_then(subject_of_tag);
+    let by_subject = |r: &tug_core::Reference, s: &Digest| tug_core::Reference {
+        tag: None,
+        digest: Some(s.clone()),
+        ..r.clone()
+    };
+    let (from, to) = match subject.filter(|_| work.referrers && item.platform.is_none()) {
+        Some(s) => (by_subject(&image.source, &s), by_subject(&image.target, &s)),
+        None => (image.source.clone(), image.target.clone()),
+    };
     let plan = CopyPlan {
         sources: vec![CopySource {
-            reference: image.source.clone(),
+            reference: from,
             config: source.config.clone(),
         }],
-        target: image.target.clone(),
+        target: to,
         target_config: target.config.clone(),
         platform: item.platform.clone(),
         // The sessions an interrupted sync (or copy, or push) left there for its blobs.

@@ -88,7 +88,12 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // Where blobs are, read once and written once for the whole sync.
     let _places = BlobPlaces::new().batch();
     let mut entries = Vec::new();
-    let images = images(&specs, shard, args.page_size, &sides, &mut entries);
+    let mut images = images(&specs, shard, args.page_size, &sides, &mut entries);
+    if !args.referrers.enabled() {
+        // `--no-referrers`: the tags a listing found that hold referrers are not copied
+        // either (a tag named on the command line is).
+        images.retain(|i| i.tags.is_none() || Phase::of(&i.image) != Phase::Referrers);
+    }
     // (With `--progress json` standard output is events; the summary names these.)
     if !args.json && settings.progress.value != ProgressMode::Json {
         entries.iter().for_each(show);

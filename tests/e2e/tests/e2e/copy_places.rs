@@ -210,3 +210,37 @@ fn places_that_make_no_sense_are_usage_errors() {
         out.stderr_str()
     );
 }
+
+/// A path given without a transport is the path as it stands (`./a:b/out.tar` is a file
+/// in the directory `a:b`, never `./a` named `b/out.tar`), an archive in a directory here
+/// (`out.d/x.tar`) is a file, and a repository named like an archive on a registry host
+/// (`HOST:PORT/team/app.tar`) stays a repository.
+#[test]
+fn bare_paths_and_archive_named_repositories_are_what_they_look_like() {
+    let env = Env::new();
+    let registry = Registry::plain();
+    let (dir, _) = layout(&env, 95);
+    push(&registry, std::path::Path::new(&dir), "bare/app:v1").assert_success();
+    let image = registry.image("bare/app:v1");
+    let colon = env.path("a:b");
+    std::fs::create_dir(&colon).unwrap();
+    let dotted = env.path("out.d");
+    std::fs::create_dir(&dotted).unwrap();
+    let cwd = |args: &[&str]| {
+        hermetic(Tug::new(), env.dir.path())
+            .current_dir(env.dir.path())
+            .args(args)
+            .run()
+    };
+    cwd(&["copy", "-q", &image, "./a:b/out.tar"]).assert_success();
+    assert!(colon.join("out.tar").is_file());
+    assert!(!env.path("a").exists(), "nothing written at ./a");
+    cwd(&["copy", "-q", &image, "out.d/x.tar"]).assert_success();
+    skopeo_reads_all_of(
+        &env,
+        &format!("docker-archive:{}", dotted.join("x.tar").display()),
+    );
+    let named = registry.image("team/app.tar");
+    cwd(&["copy", "-q", &image, &named]).assert_success();
+    skopeo::inspect_raw_in(&registry, "team/app.tar:latest").expect("a repository app.tar");
+}

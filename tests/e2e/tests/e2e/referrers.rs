@@ -191,3 +191,42 @@ fn ls_referrers_lists_type_digest_and_size() {
     let sig: Value = serde_json::from_slice(&att.signature.manifest).unwrap();
     assert_eq!(sig["layers"][0]["mediaType"], SIMPLE_SIGNING);
 }
+
+/// A sync of a whole repository keeps what the target's referrers index lists beside the
+/// source's (an SBOM attached at the target): the `sha256-…` tag is never copied over it;
+/// its subject's referrers are merged in. With `--no-referrers` the listed referrers tags
+/// are not copied at all.
+#[test]
+fn sync_merges_the_referrers_index_and_no_referrers_copies_none_of_its_tags() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    let sync = |dest: &str, extra: &[&str]| {
+        env.tug()
+            .args(["sync", "--plain-http", "--json"])
+            .args(extra)
+            .arg(a.image("team/app"))
+            .arg(format!("{}/{dest}", b.host()))
+            .run()
+            .assert_success()
+    };
+    sync("none", &["--no-referrers"]);
+    assert!(skopeo::inspect_raw_in(&b, "none/team/app:v1").is_ok());
+    assert!(get_manifest(&b, "none/team/app", &att.index_tag).is_none());
+    assert!(get_manifest(&b, "none/team/app", &att.signature_tag()).is_none());
+
+    sync("mirror", &[]);
+    assert_eq!(arrived(&b, "mirror/team/app", &att), (true, true));
+    // An SBOM attached at the target only: its index now lists that one alone.
+    let own = attach_signature_and_sbom(&b, "mirror/team/app", "v1", 62);
+    assert_eq!(
+        index_digests(&b, "mirror/team/app", &att.index_tag),
+        vec![own.sbom.digest.clone()]
+    );
+    sync("mirror", &[]);
+    let mut listed = index_digests(&b, "mirror/team/app", &att.index_tag);
+    listed.sort();
+    let mut want = vec![att.sbom.digest.clone(), own.sbom.digest.clone()];
+    want.sort();
+    assert_eq!(listed, want, "the target's own SBOM stays listed");
+}
