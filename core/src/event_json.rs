@@ -134,6 +134,9 @@ impl copy::Event {
                 "event": "planned", "source": source, "blobs": labels.len(), "bytes": bytes,
             })),
             copy::Event::Push(e) => e.json(),
+            copy::Event::ReferrersStarted { subject } => Some(json!({
+                "event": "referrers_started", "subject": subject,
+            })),
             copy::Event::ReferrerCopied {
                 artifact_type,
                 target,

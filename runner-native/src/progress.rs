@@ -538,6 +538,13 @@ impl Display {
         self.with_counts(e.json())
     }
 
+    /// Prints `v`, an event of the JSON vocabulary, when the progress is JSON lines.
+    pub fn json_event(&mut self, v: Option<serde_json::Value>) {
+        if let (ProgressMode::Json, Some(v)) = (self.mode(), v) {
+            self.json(v);
+        }
+    }
+
     fn json(&mut self, v: serde_json::Value) {
         let _ = writeln!(self.out, "{v}");
         let _ = self.out.flush();

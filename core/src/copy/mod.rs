@@ -103,6 +103,12 @@ pub enum Event {
     },
     /// What the push to the target reports (and the source's retries, as `Retrying`).
     Push(push::Event),
+    /// The image is in; what is attached to it is looked for now (a failure from here on
+    /// leaves the image copied).
+    ReferrersStarted {
+        /// The image's manifest digest.
+        subject: crate::Digest,
+    },
     /// One of the image's referrers was copied (after the image).
     ReferrerCopied {
         /// What it is (`application/spdx+json`), if it says.

@@ -95,6 +95,9 @@ impl Copy {
             return false;
         }
         let config = from.config.clone();
+        self.event(Event::ReferrersStarted {
+            subject: report.manifest_digest.clone(),
+        });
         let (lane, base) = self.lane();
         let discovery = Discovery::with_ids(plan, &config, now, base);
         self.phase = Phase::Discovering {

@@ -10,7 +10,7 @@ const FOREIGN: &[(&[&str], &str)] = &[
          --plain-http (on loopback tug finds that out itself); a private CA, --ca-file PEM",
     ),
     (
-        &["--creds", "--username"],
+        &["--creds"],
         "tug takes -u USER with --password-stdin (or TUG_USERNAME / TUG_PASSWORD, or \
          tug login); a copy takes --src-creds USER:PASSWORD and --dest-creds USER:PASSWORD",
     ),

@@ -116,13 +116,16 @@ fn installed(name: &str) -> bool {
 /// skopeo takes it) has none: said once, and the registry is asked without credentials.
 pub fn get(name: &str, server: &str) -> Result<Option<Credentials>, CliError> {
     if !installed(name) {
-        static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| {
+        // Said once per helper.
+        static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+        if !said.iter().any(|n| n == name) {
+            said.push(name.to_owned());
             noteln!(
                 "tug: warning: credential helper docker-credential-{name} (named in the Docker \
                  config) is not installed; going on without its credentials"
-            )
-        });
+            );
+        }
         return Ok(None);
     }
     let (ok, stdout, message) = run(name, "get", server.as_bytes())?;

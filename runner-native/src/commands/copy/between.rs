@@ -92,11 +92,13 @@ fn local_file(text: &str) -> Option<FileKind> {
     if text == crate::source::STDIN {
         return Some(FileKind::DockerArchive);
     }
-    // `./PATH:NAME` without a transport: what PATH is (only for what looks like a path: a
-    // directory `app` here does not make `app:1` a file).
-    let split = place::looks_like_path(text)
-        .then(|| crate::source::split_existing(text))
-        .flatten();
+    // `./PATH:NAME` or `x.tar:NAME` without a transport: what PATH is (only for what looks
+    // like a path: a directory `app` here does not make `app:1` a file).
+    let split = crate::source::split_existing(text).filter(|(path, _)| {
+        let path = path.to_string_lossy();
+        let archive = FileKind::of_output_name(&path) != FileKind::Oci;
+        place::looks_like_path(text) || place::looks_like_path(&path) || archive
+    });
     let path = match split {
         Some((path, _)) => path,
         None => text.into(),

@@ -238,6 +238,7 @@ pub(crate) async fn run_copy(
     // The timer the last drain named; an input clears it (the drain after it names it again).
     let mut timer = None;
     let mut referrers_api = None;
+    let mut referrers_started = false;
     loop {
         while let Some(output) = copy.poll() {
             match output {
@@ -265,12 +266,20 @@ pub(crate) async fn run_copy(
                             landed.note(e.landed());
                         }
                         Event::ReferrersCarried { api, .. } => referrers_api = Some(*api),
+                        Event::ReferrersStarted { .. } => referrers_started = true,
                         _ => {}
                     }
                     show(e, (src, dst), display, history)
                 }
                 Output::Timeout(at) => timer = Some(at),
                 Output::Finished(result) => {
+                    if result.is_err() && referrers_started && display.is_human() {
+                        errln!(
+                            "tug: note: the image itself was copied; what is attached to it \
+                             (its referrers) was not all copied (--no-referrers copies the \
+                             image alone)"
+                        );
+                    }
                     landed.keep(result.is_ok());
                     return result.map(|report| Copied {
                         report,
@@ -365,6 +374,10 @@ fn show(
             let what = artifact_type.as_deref().unwrap_or("artifact");
             errln!("Copied referrer {what} {target}");
         }
+        // The referrers step in JSON lines: its start, each referrer, its end.
+        e @ (Event::ReferrersStarted { .. }
+        | Event::ReferrerCopied { .. }
+        | Event::ReferrersCarried { .. }) => display.json_event(e.json()),
         _ => {}
     }
 }

@@ -31,8 +31,12 @@ fn is_file(source: &str) -> bool {
     let prefixed = ["oci:", "oci-archive:", "docker-archive:"]
         .iter()
         .any(|p| source.starts_with(p));
+    // (A URL or `docker:HOST/…` is a reference gone wrong, said as such.)
+    let registry_typo = source.starts_with("http://")
+        || source.starts_with("https://")
+        || source.starts_with("docker:");
     prefixed
         || Path::new(source).exists()
         || source.starts_with(['/', '.'])
-        || super::verbs::parse_reference("image", source).is_err()
+        || !registry_typo && super::verbs::parse_reference("image", source).is_err()
 }

@@ -240,6 +240,15 @@ fn bare_paths_and_archive_named_repositories_are_what_they_look_like() {
         &env,
         &format!("docker-archive:{}", dotted.join("x.tar").display()),
     );
+    // `PATH:@INDEX` of an archive named as one, with no transport and no `./`.
+    cwd(&[
+        "copy",
+        "-q",
+        "out.d/x.tar:@0",
+        &registry.image("bare/again:v1"),
+    ])
+    .assert_success();
+    skopeo::inspect_raw_in(&registry, "bare/again:v1").expect("copied from the archive");
     let named = registry.image("team/app.tar");
     cwd(&["copy", "-q", &image, &named]).assert_success();
     skopeo::inspect_raw_in(&registry, "team/app.tar:latest").expect("a repository app.tar");

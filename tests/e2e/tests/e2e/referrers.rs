@@ -73,8 +73,24 @@ fn copy_brings_the_signature_and_the_sbom() {
         skopeo::inspect_raw_in(&b, &format!("mirror/app:{}", att.signature_tag())).unwrap(),
         att.signature.manifest
     );
-    // Again: nothing new to list, the index keeps one entry.
-    copy(&env, &a, &b, &["--referrers"]).assert_success();
+    // Again: nothing new to list, the index keeps one entry; JSON lines name the step.
+    let again = env
+        .tug()
+        .args(["copy", "--progress", "json", "--referrers"])
+        .arg(a.image("team/app:v1"))
+        .arg(b.image("mirror/app:v1"))
+        .run()
+        .assert_success();
+    let events: Vec<Value> = again
+        .stdout_str()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let named = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
+    assert_eq!(named("referrers_started"), 1, "{}", again.stdout_str());
+    assert_eq!(named("referrer_copied"), 2, "{}", again.stdout_str());
+    let carried = events.iter().find(|e| e["event"] == "referrers_carried");
+    assert_eq!(carried.map(|e| e["copied"].clone()), Some(2.into()));
     assert_eq!(
         index_digests(&b, "mirror/app", &att.index_tag),
         vec![att.sbom.digest.clone()]
