@@ -300,3 +300,56 @@ fn a_referrer_that_cannot_be_copied_fails_the_copy() {
     assert!(target.manifests.contains_key("copied/app:v1"));
     assert_eq!(target.manifests["copied/app:v1"].0, img.plan.manifest.bytes);
 }
+
+/// An index copied whole: what is attached to each platform's manifest comes along too
+/// (`cosign sign --recursive` signs each), after the index's own.
+#[test]
+fn referrers_of_an_index_s_platform_manifests_come_along() {
+    use tug_sansio_kit::images::{publish, MANIFEST_TYPE};
+    let mut source = RegistryModel {
+        referrers_api: true,
+        ..RegistryModel::default()
+    };
+    let (amd, arm) = (image(&[100, 2000]), image(&[101, 3000]));
+    publish(&mut source, &amd, "amd");
+    publish(&mut source, &arm, "arm");
+    let entry = |img: &Image, arch: &str| {
+        serde_json::json!({
+            "mediaType": MANIFEST_TYPE, "digest": img.plan.manifest.digest.to_string(),
+            "size": img.plan.manifest.bytes.len(),
+            "platform": {"os": "linux", "architecture": arch},
+        })
+    };
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64")],
+    }))
+    .unwrap();
+    source.put_manifest("team/app", "v1", &index, OCI_INDEX);
+    let child = &arm.plan.manifest;
+    let sig = artifact(
+        &mut source,
+        (&child.digest, child.bytes.len()),
+        b"arm64 signature",
+    );
+    let sig_digest = Digest::sha256_of(&sig);
+    source.put_manifest("team/app", &sig_digest.to_string(), &sig, OCI_MANIFEST);
+    let mut target = RegistryModel {
+        referrers_api: true,
+        ..RegistryModel::default()
+    };
+    let run = run(
+        std::slice::from_mut(&mut source),
+        &mut target,
+        plan(&["source.example:5000"]),
+    );
+    run.result.unwrap();
+    assert_eq!(target.manifests[&format!("copied/app:{sig_digest}")].0, sig);
+    assert_eq!(carried(&run.events), Some((true, 1)));
+    // One discovery per subject: the index, then each platform's manifest.
+    let asked = run.sent[&0]
+        .iter()
+        .filter(|r| r.url.path().contains("/referrers/"))
+        .count();
+    assert_eq!(asked, 3);
+}

@@ -187,21 +187,19 @@ enum Phase {
     },
     /// The push, fed by the fetch.
     Moving(Box<Moving>),
-    /// What is attached to the copied image, found at source `source`.
+    /// What is attached to one subject of the copied image, found where it was read.
     Discovering {
-        source: usize,
         lane: u64,
         discovery: Box<Discovery>,
-        report: PushReport,
+        referring: Box<referrers::Referring>,
     },
-    /// The referrers copied one at a time.
+    /// That subject's referrers copied one at a time.
     Carrying(Box<referrers::Carrying>),
     /// The target's fallback tag's index lists the referrers it did not index itself.
     Attaching {
         lane: u64,
         attach: Box<Attach>,
-        report: PushReport,
-        carried: (bool, usize),
+        referring: Box<referrers::Referring>,
     },
     Finished,
 }
@@ -233,6 +231,9 @@ struct Moving {
     /// The upload each open stream feeds, and back.
     uploads: HashMap<StreamId, RequestId>,
     streams: HashMap<RequestId, StreamId>,
+    /// The platforms' manifests of an index copied whole (what is attached to each is
+    /// carried too).
+    children: Vec<crate::Digest>,
 }
 
 impl Copy {
@@ -484,8 +485,10 @@ impl Copy {
             now,
             fetch_base,
         );
+        let children = plan.children.iter().map(|c| c.digest.clone()).collect();
         self.phase = Phase::Moving(Box::new(Moving {
             source,
+            children,
             push: Push::with_ids(plan, config, now, push_base),
             push_lane,
             fetch,
@@ -504,18 +507,16 @@ impl Copy {
                 }
                 Phase::Moving(m) => self.pump_moving(m, now),
                 Phase::Discovering {
-                    source,
                     lane,
                     discovery,
-                    report,
-                } => self.pump_discovering(source, (lane, discovery), report),
+                    referring,
+                } => self.pump_discovering((lane, discovery), referring, now),
                 Phase::Carrying(c) => self.pump_carrying(c, now),
                 Phase::Attaching {
                     lane,
                     attach,
-                    report,
-                    carried,
-                } => self.pump_attaching((lane, attach), report, carried),
+                    referring,
+                } => self.pump_attaching((lane, attach), referring, now),
                 Phase::Finished => false,
             };
             if !progressed {
@@ -610,7 +611,10 @@ impl Copy {
                                 let mirror = self.plan.sources[source].reference.registry.clone();
                                 self.event(Event::MirrorSkipped { mirror, error });
                             }
-                            (None, Ok(report)) => discovering = self.discover(source, report, now),
+                            (None, Ok(report)) => {
+                                let children = std::mem::take(&mut m.children);
+                                discovering = self.discover(source, report, children, now)
+                            }
                             (None, Err(e)) => self.finish(Err(e)),
                         }
                         // What the fetch has in flight is dropped with this part's end.

@@ -2,10 +2,13 @@
 //! attached to it is found where the image was read ([`Discovery`]), each referrer is copied
 //! like an image — its blobs, then its manifest — by a copy of its own, and those naming the
 //! image are listed in the target's fallback tag's index unless the target indexed them
-//! itself (`OCI-Subject`; [`Attach`]). What to ask and write is [`crate::referrers`]'s.
+//! itself (`OCI-Subject`; [`Attach`]). An index copied whole has each platform's manifest
+//! looked at too, after the index (`cosign sign --recursive` signs each). What to ask and
+//! write is [`crate::referrers`]'s.
 
 use std::collections::VecDeque;
 
+use crate::digest::Digest;
 use crate::error::Misuse;
 use crate::operation::Input;
 use crate::push::{self, PushReport};
@@ -17,22 +20,33 @@ use crate::time::Instant;
 
 use super::{Copy, CopyPlan, CopySource, Ended, Event, Output, Phase, Side, LANE_SHIFT};
 
-/// The referrers being copied, one at a time.
+/// The referrers step as it goes: whose referrers are looked for, and what it did so far.
 #[derive(Debug)]
-pub(super) struct Carrying {
+pub(super) struct Referring {
     /// The source the image was read from: the referrers are read there too.
     source: usize,
     /// The image's push report: the copy's result.
     report: PushReport,
+    /// The subject being looked at.
+    subject: Digest,
+    /// The subjects not looked at yet.
+    subjects: VecDeque<Digest>,
     /// Whether the source answered the referrers API.
     api: bool,
+    /// Referrers copied, every subject's.
+    copied: usize,
+}
+
+/// One subject's referrers being copied, one at a time.
+#[derive(Debug)]
+pub(super) struct Carrying {
+    referring: Box<Referring>,
     /// The referrers not copied yet.
     rest: VecDeque<Carry>,
     /// The referrer being copied.
     current: Option<Current>,
     /// The referrers copied that the target's fallback tag's index must list.
     indexed: Vec<Referrer>,
-    copied: usize,
 }
 
 /// One referrer's copy.
@@ -65,6 +79,7 @@ impl Carrying {
 
     pub(super) fn cancel(&mut self) {
         self.rest.clear();
+        self.referring.subjects.clear();
         if let Some(c) = &mut self.current {
             c.copy.cancel();
         }
@@ -72,52 +87,91 @@ impl Carrying {
 }
 
 impl Copy {
-    /// The image is in: finds what is attached to it at source `source`, if the plan asks
-    /// for referrers; else the copy ends. Returns whether a new phase began.
-    pub(super) fn discover(&mut self, source: usize, report: PushReport, now: Instant) -> bool {
-        let Some(known) = self.plan.referrers.clone() else {
-            self.finish(Ok(report));
-            return false;
-        };
-        let from = &self.plan.sources[source];
-        let plan = DiscoverPlan {
-            registry: from.reference.api_host().to_owned(),
-            repository: from.reference.repository.clone(),
-            reference: report.manifest_digest.to_string(),
-            known,
-        };
-        if !plan.asks_anything() {
-            self.event(Event::ReferrersCarried {
-                api: false,
-                copied: 0,
-            });
+    /// The image is in: finds what is attached to it (and to each platform's manifest of an
+    /// index copied whole, `children`) at source `source`, if the plan asks for referrers;
+    /// else the copy ends. Returns whether a new phase began.
+    pub(super) fn discover(
+        &mut self,
+        source: usize,
+        report: PushReport,
+        children: Vec<Digest>,
+        now: Instant,
+    ) -> bool {
+        if self.plan.referrers.is_none() {
             self.finish(Ok(report));
             return false;
         }
-        let config = from.config.clone();
-        self.event(Event::ReferrersStarted {
+        let referring = Box::new(Referring {
+            source,
             subject: report.manifest_digest.clone(),
+            subjects: children.into(),
+            report,
+            api: false,
+            copied: 0,
         });
+        self.look_at(referring, now)
+    }
+
+    /// Starts the discovery of `referring.subject`'s referrers, or passes on to the next
+    /// subject when nothing can be attached to it. Returns whether a new phase began.
+    fn look_at(&mut self, referring: Box<Referring>, now: Instant) -> bool {
+        let from = &self.plan.sources[referring.source];
+        let plan = DiscoverPlan {
+            registry: from.reference.api_host().to_owned(),
+            repository: from.reference.repository.clone(),
+            reference: referring.subject.to_string(),
+            known: self.plan.referrers.clone().unwrap_or_default(),
+        };
+        if !plan.asks_anything() {
+            return self.next_subject(referring, now);
+        }
+        let config = from.config.clone();
+        if referring.subject == referring.report.manifest_digest {
+            self.event(Event::ReferrersStarted {
+                subject: referring.subject.clone(),
+            });
+        }
         let (lane, base) = self.lane();
         let discovery = Discovery::with_ids(plan, &config, now, base);
         self.phase = Phase::Discovering {
-            source,
             lane,
             discovery: Box::new(discovery),
-            report,
+            referring,
         };
         true
+    }
+
+    /// The next subject's referrers, or the end of the step. Returns whether a new phase
+    /// began.
+    fn next_subject(&mut self, mut referring: Box<Referring>, now: Instant) -> bool {
+        match referring.subjects.pop_front() {
+            Some(subject) => {
+                referring.subject = subject;
+                self.look_at(referring, now)
+            }
+            None => {
+                let Referring {
+                    report,
+                    api,
+                    copied,
+                    ..
+                } = *referring;
+                self.event(Event::ReferrersCarried { api, copied });
+                self.finish(Ok(report));
+                false
+            }
+        }
     }
 
     /// Returns whether the phase changed.
     pub(super) fn pump_discovering(
         &mut self,
-        source: usize,
         (lane, mut discovery): (u64, Box<Discovery>),
-        report: PushReport,
+        mut referring: Box<Referring>,
+        now: Instant,
     ) -> bool {
         use crate::one_shot::Output as O;
-        let side = Side::Source(source);
+        let side = Side::Source(referring.source);
         while let Some(output) = discovery.poll() {
             match output {
                 O::Send(req) => self.outputs.push_back(Output::Send(side, req)),
@@ -125,47 +179,54 @@ impl Copy {
                 O::Retrying(r) => self.source_retried(r),
                 O::Finished(result) => {
                     self.ended(lane, Ended::Discovery(discovery));
-                    match result {
-                        Ok(found) => self.carry(source, &found, report),
-                        Err(e) => self.finish(Err(e)),
-                    }
-                    return !matches!(self.phase, Phase::Finished);
+                    return match result {
+                        Ok(found) => {
+                            referring.api |= found.api;
+                            self.carry(referring, &found, now)
+                        }
+                        Err(e) => {
+                            self.finish(Err(e));
+                            false
+                        }
+                    };
                 }
                 O::PlainHttpFallback { .. } | O::Resolved { .. } | O::Data(_) | O::Timeout(_) => {}
             }
         }
         self.phase = Phase::Discovering {
-            source,
             lane,
             discovery,
-            report,
+            referring,
         };
         false
     }
 
-    /// Starts copying what was `found`.
-    fn carry(&mut self, source: usize, found: &Referrers, report: PushReport) {
-        let from = &self.plan.sources[source].reference;
-        let carrying = Carrying {
-            source,
-            report,
-            api: found.api,
-            rest: carries(found, from, &self.plan.target).into(),
+    /// Starts copying what was `found` attached to the subject. Returns whether a new
+    /// phase began.
+    fn carry(&mut self, referring: Box<Referring>, found: &Referrers, now: Instant) -> bool {
+        let from = &self.plan.sources[referring.source].reference;
+        let rest: VecDeque<Carry> = carries(found, from, &self.plan.target).into();
+        if rest.is_empty() {
+            return self.next_subject(referring, now);
+        }
+        self.phase = Phase::Carrying(Box::new(Carrying {
+            referring,
+            rest,
             current: None,
             indexed: Vec::new(),
-            copied: 0,
-        };
-        self.phase = Phase::Carrying(Box::new(carrying));
+        }));
+        true
     }
 
-    /// Copies the referrers one after another; one that fails fails the copy (the image
-    /// is in, what is attached to it is not all there). Returns whether the phase changed.
+    /// Copies the subject's referrers one after another; one that fails fails the copy (the
+    /// image is in, what is attached to it is not all there). Returns whether the phase
+    /// changed.
     pub(super) fn pump_carrying(&mut self, mut c: Box<Carrying>, now: Instant) -> bool {
         loop {
             if c.current.is_none() {
                 match c.rest.pop_front() {
                     Some(carry) => {
-                        let copy = self.referrer_copy(c.source, &carry, now);
+                        let copy = self.referrer_copy(c.referring.source, &carry, now);
                         c.current = Some(Current {
                             carry,
                             first_lane: self.next_lane,
@@ -175,6 +236,7 @@ impl Copy {
                     None => return self.attach(*c, now),
                 }
             }
+            let source = c.referring.source;
             let Some(current) = &mut c.current else {
                 continue;
             };
@@ -184,10 +246,10 @@ impl Copy {
                     // The referrer is read where the image was.
                     Output::Send(Side::Source(_), req) => self
                         .outputs
-                        .push_back(Output::Send(Side::Source(c.source), req)),
+                        .push_back(Output::Send(Side::Source(source), req)),
                     Output::Abort(Side::Source(_), id) => self
                         .outputs
-                        .push_back(Output::Abort(Side::Source(c.source), id)),
+                        .push_back(Output::Abort(Side::Source(source), id)),
                     Output::Event(Event::Push(push::Event::Retrying(r))) => {
                         self.event(Event::Push(push::Event::Retrying(r)))
                     }
@@ -222,7 +284,7 @@ impl Copy {
                     if needs_fallback_index(&carry, &report) {
                         c.indexed.push(carry.referrer.clone());
                     }
-                    c.copied += 1;
+                    c.referring.copied += 1;
                     self.event(Event::ReferrerCopied {
                         artifact_type: carry.referrer.artifact_type.clone(),
                         target: carry.target.clone(),
@@ -255,20 +317,18 @@ impl Copy {
         Copy::with_lanes(plan, self.config.clone(), now, self.next_lane)
     }
 
-    /// Every referrer is copied: the target's fallback tag's index lists those it did not
-    /// index itself, if any; else the copy ends. Returns whether a new phase began.
+    /// Every referrer of the subject is copied: the target's fallback tag's index lists
+    /// those it did not index itself, if any; then the next subject. Returns whether a new
+    /// phase began.
     fn attach(&mut self, c: Carrying, now: Instant) -> bool {
-        let carried = (c.api, c.copied);
         if c.indexed.is_empty() {
-            self.carried(carried);
-            self.finish(Ok(c.report));
-            return false;
+            return self.next_subject(c.referring, now);
         }
         let target = &self.plan.target;
         let plan = AttachPlan {
             registry: target.api_host().to_owned(),
             repository: target.repository.clone(),
-            subject: c.report.manifest_digest.clone(),
+            subject: c.referring.subject.clone(),
             referrers: c.indexed,
         };
         let config = self.plan.target_config.clone();
@@ -276,8 +336,7 @@ impl Copy {
         self.phase = Phase::Attaching {
             lane,
             attach: Box::new(Attach::with_ids(plan, &config, now, base)),
-            report: c.report,
-            carried,
+            referring: c.referring,
         };
         true
     }
@@ -286,8 +345,8 @@ impl Copy {
     pub(super) fn pump_attaching(
         &mut self,
         (lane, mut attach): (u64, Box<Attach>),
-        report: PushReport,
-        carried: (bool, usize),
+        referring: Box<Referring>,
+        now: Instant,
     ) -> bool {
         use crate::one_shot::Output as O;
         while let Some(output) = attach.poll() {
@@ -297,14 +356,13 @@ impl Copy {
                 O::Retrying(r) => self.source_retried(r),
                 O::Finished(result) => {
                     self.ended(lane, Ended::Attach(attach));
-                    match result {
-                        Ok(_) => {
-                            self.carried(carried);
-                            self.finish(Ok(report));
+                    return match result {
+                        Ok(_) => self.next_subject(referring, now),
+                        Err(e) => {
+                            self.finish(Err(e));
+                            false
                         }
-                        Err(e) => self.finish(Err(e)),
-                    }
-                    return false;
+                    };
                 }
                 O::PlainHttpFallback { .. } | O::Resolved { .. } | O::Data(_) | O::Timeout(_) => {}
             }
@@ -312,13 +370,8 @@ impl Copy {
         self.phase = Phase::Attaching {
             lane,
             attach,
-            report,
-            carried,
+            referring,
         };
         false
-    }
-
-    fn carried(&mut self, (api, copied): (bool, usize)) {
-        self.event(Event::ReferrersCarried { api, copied });
     }
 }
