@@ -1104,6 +1104,42 @@ fn a_body_limit_that_resets_connections_shrinks_the_chunks() {
     assert_pushed_within(&model, &img, run, 6000);
 }
 
+/// A link that drops now and then: each chunk breaks off twice before it passes. That is
+/// no body cap (a cap breaks one body every time): the chunks keep their size.
+#[test]
+fn bodies_breaking_at_random_do_not_shrink_the_chunks() {
+    let mut model = RegistryModel::default();
+    for k in 0..12 {
+        let reset = Fault::on(Method::PATCH, "/blobs/uploads/").transport(TransportErrorKind::Io);
+        model.fault(reset.after(usize::from(k % 2 == 0)));
+    }
+    let (model, img, run) = push_through_body_limit(model, &[300, 60_000], (10_000, 8000));
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    let sizes = &model.patch_sizes;
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|&n| n == 8000),
+        "{sizes:?}"
+    );
+}
+
+/// A cap found from bodies breaking is lifted again once enough chunks pass: a link whose
+/// drops came in a burst gets its full chunks back.
+#[test]
+fn a_limit_learned_from_breaking_bodies_grows_back() {
+    let mut model = RegistryModel::default();
+    // One burst: the first chunk breaks three times in a row, then nothing more.
+    for _ in 0..3 {
+        model.fault(Fault::on(Method::PATCH, "/blobs/uploads/").transport(TransportErrorKind::Io));
+    }
+    let (model, img, run) = push_through_body_limit(model, &[300, 200_000], (10_000, 8000));
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    let sizes = &model.patch_sizes;
+    assert!(sizes.contains(&4096), "the chunks were halved: {sizes:?}");
+    assert_eq!(sizes[sizes.len() - 2], 8000, "and grew back: {sizes:?}");
+}
+
 #[test]
 fn stale_range_reports_are_checked_with_the_registry() {
     let mut model = RegistryModel {

@@ -59,9 +59,9 @@ pub(crate) struct BlobUpload {
     /// A runner was told of the current session (it keeps it to resume): it must hear when
     /// it is over.
     pub announced: bool,
-    /// The last body that broke off below HTTP (`start`, `len`), kept across sessions to
-    /// notice a body cap that resets connections.
-    pub broken_body: Option<(u64, u64)>,
+    /// The last body that broke off below HTTP (`start`, `len`) and how many times in a
+    /// row, kept across sessions to notice a body cap that resets connections.
+    pub broken_body: Option<((u64, u64), u32)>,
     /// Checked again with `HEAD` after the registry refused the manifest for a missing blob:
     /// the state to keep if it is still there.
     pub recheck: Option<BlobState>,

@@ -94,6 +94,13 @@ enum Phase {
 /// Chunks never shrink below this on a `413`.
 const MIN_CHUNK: u64 = 4 * 1024;
 
+/// How many times in a row one body must break off at the same place before it is taken
+/// for a cap on the way (a link that drops at random seldom breaks one body that often).
+const BREAKS_FOR_A_CAP: u32 = 3;
+
+/// Chunks that must pass under a limit learned from breaking bodies before it doubles.
+const CLEAN_CHUNKS_TO_GROW: u32 = 8;
+
 /// A push of one image to one repository. See the [module docs](self) for the driving loop.
 #[derive(Debug)]
 pub struct Push {
@@ -115,8 +122,12 @@ struct Pushing {
     confirmed_total: u64,
     /// Attempts of the current manifest request.
     manifest_attempts: u32,
-    /// Largest body the way to the registry takes, learned from a `413`.
+    /// Largest body the way to the registry takes, learned from a `413` or from bodies
+    /// breaking off at one place ([`Pushing::on_body_broken`]).
     chunk_limit: Option<u64>,
+    /// Chunks that passed since the limit was last lowered by breaking bodies (not by a
+    /// `413`, which is certain): enough of them lift it again.
+    clean_chunks: Option<u32>,
     /// The registry refused `PATCH`: whole blobs go in one `PUT`.
     no_chunks: bool,
     /// The registry said the manifest names a blob it lacks once already; blobs were checked
@@ -193,6 +204,7 @@ impl Push {
             confirmed_total: 0,
             manifest_attempts: 1,
             chunk_limit: None,
+            clean_chunks: None,
             no_chunks: false,
             rechecked: false,
             pending,

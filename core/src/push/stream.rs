@@ -138,6 +138,7 @@ impl Pushing {
         };
         blob.confirmed_chunk(committed);
         blob.broken_body = None;
+        self.chunk_passed();
         self.session_event(b, cx);
         if let Some(next) = self.stream_on(b, committed, committed == end, cx)? {
             cx.issue(Op(next));

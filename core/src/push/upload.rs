@@ -12,7 +12,7 @@ use super::blob::BlobState;
 use super::event::Event;
 use super::plan::PushPlan;
 use super::step::Step;
-use super::{Pushing, MIN_CHUNK};
+use super::{Pushing, BREAKS_FOR_A_CAP, CLEAN_CHUNKS_TO_GROW, MIN_CHUNK};
 
 impl Pushing {
     pub(super) fn on_head_blob(
@@ -258,6 +258,7 @@ impl Pushing {
         };
         self.blobs[b].confirmed_chunk(committed);
         self.blobs[b].broken_body = None;
+        self.chunk_passed();
         self.go_on_from(b, location, committed, cx)?;
         // What the registry holds now, chunk by chunk: progress for runners that cannot
         // count bytes as they leave, whatever the reporting interval.
@@ -367,6 +368,8 @@ impl Pushing {
             return self.distrust(b, cx);
         }
         self.chunk_limit = Some(limit);
+        // A limit the registry said is certain: it is never lifted.
+        self.clean_chunks = None;
         cx.issue(Op(Step::Status(b)));
         Ok(())
     }
@@ -493,10 +496,12 @@ impl Pushing {
         Ok(())
     }
 
-    /// An upload body broke off below HTTP. Twice in a row at the same place hints at a body
-    /// cap on the way that resets the connection instead of answering `413` (a proxy's
-    /// request size limit): halve the chunks as for a `413`. The smaller request starts a
-    /// fresh attempt count.
+    /// An upload body broke off below HTTP. [`BREAKS_FOR_A_CAP`] times in a row at the same
+    /// place hint at a body cap on the way that resets the connection instead of answering
+    /// `413` (a proxy's request size limit): halve the chunks as for a `413`, with a fresh
+    /// attempt count. A link that drops now and then breaks bodies at random, seldom the
+    /// same one that often; and chunks that pass again lift the limit ([`Self::chunk_passed`]),
+    /// so such a link never shrinks the chunks for good.
     pub(super) fn on_body_broken(&mut self, step: Step) {
         let (b, start, len) = match step {
             Step::Put(b) => (b, 0, self.blobs[b].size),
@@ -506,15 +511,46 @@ impl Pushing {
         if len <= MIN_CHUNK {
             return;
         }
+        if self.clean_chunks.is_some() {
+            self.clean_chunks = Some(0);
+        }
         let blob = &mut self.blobs[b];
-        if blob.broken_body != Some((start, len)) {
-            blob.broken_body = Some((start, len));
+        let times = match blob.broken_body {
+            Some((at, n)) if at == (start, len) => n + 1,
+            _ => 1,
+        };
+        if times < BREAKS_FOR_A_CAP {
+            blob.broken_body = Some(((start, len), times));
             return;
         }
         blob.broken_body = None;
         blob.attempts = 0;
         let smaller = (len / 2).max(MIN_CHUNK);
+        let certain = self.chunk_limit.is_some() && self.clean_chunks.is_none();
         self.chunk_limit = Some(self.chunk_limit.map_or(smaller, |c| c.min(smaller)));
+        if !certain {
+            self.clean_chunks = Some(0);
+        }
+    }
+
+    /// A chunk went through. Under a limit learned from breaking bodies, every
+    /// [`CLEAN_CHUNKS_TO_GROW`] of them double it, up to the configured chunk size.
+    pub(super) fn chunk_passed(&mut self) {
+        let (Some(clean), Some(limit)) = (self.clean_chunks, self.chunk_limit) else {
+            return;
+        };
+        if clean + 1 < CLEAN_CHUNKS_TO_GROW {
+            self.clean_chunks = Some(clean + 1);
+            return;
+        }
+        let larger = limit.saturating_mul(2);
+        if larger >= self.config.chunk_size {
+            self.chunk_limit = None;
+            self.clean_chunks = None;
+        } else {
+            self.chunk_limit = Some(larger);
+            self.clean_chunks = Some(0);
+        }
     }
 
     /// The chunk after `committed`: at least the registry's minimum, at most the rest (of a
