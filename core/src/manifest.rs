@@ -92,13 +92,13 @@ struct RawDoc {
     manifests: Option<Vec<RawDescriptor>>,
 }
 
-/// The index entry that serves `platform`: the first one whose platform matches; else the
-/// index's only entry when it names no platform (the `platform` field is optional: such an
-/// index says nothing against it, and skopeo takes it too).
+/// The index entry that serves `platform`: the first one whose platform is exactly it (a
+/// variant asked for wins over an entry that names none: `arm64/v8` over `arm64`, as
+/// containerd and skopeo choose), else the first whose platform matches; else the index's
+/// only entry when it names no platform (the `platform` field is optional: such an index
+/// says nothing against it, and skopeo takes it too).
 pub fn entry_for<'a>(entries: &'a [Descriptor], platform: &Platform) -> Option<&'a Descriptor> {
-    let matching = entries
-        .iter()
-        .find(|e| e.platform.as_ref().is_some_and(|p| platform.matches(p)));
+    let matching = platform.choose(entries, |e| e.platform.as_ref());
     match (matching, entries) {
         (Some(e), _) => Some(e),
         (None, [only]) if only.platform.is_none() => Some(only),
@@ -249,6 +249,14 @@ mod tests {
         let two = [d(None), d(Some("linux/arm64"))];
         assert_eq!(entry_for(&two, &amd64), None);
         assert_eq!(platforms_listed(&two), "(no platform), linux/arm64");
+        // `arm64/v8` asked for: the entry that says so wins over a plain `arm64` listed
+        // first; `arm64` asked for takes the first that serves it.
+        let arm = [d(Some("linux/arm64")), d(Some("linux/arm64/v8"))];
+        let v8: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(entry_for(&arm, &v8), Some(&arm[1]));
+        let plain: Platform = "linux/arm64".parse().unwrap();
+        assert_eq!(entry_for(&arm, &plain), Some(&arm[0]));
+        assert_eq!(entry_for(&arm[..1], &v8), Some(&arm[0]));
     }
 
     #[test]

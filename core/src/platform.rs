@@ -52,6 +52,26 @@ impl Platform {
         (!platform.os.is_empty() && !platform.architecture.is_empty()).then_some(platform)
     }
 
+    /// Which of `items` (each with the platform `of` says, if any) serves this platform:
+    /// the first that is exactly it (a variant asked for wins over an item naming none:
+    /// `arm64/v8` over `arm64`, as containerd and skopeo choose), else the first that
+    /// [`Platform::matches`].
+    pub fn choose<'a, T>(
+        &self,
+        items: impl IntoIterator<Item = &'a T> + Clone,
+        of: impl Fn(&T) -> Option<&Platform>,
+    ) -> Option<&'a T> {
+        let exact = |p: &Platform| {
+            p.os == self.os && p.architecture == self.architecture && p.variant == self.variant
+        };
+        let found = items.clone().into_iter().find(|i| of(i).is_some_and(exact));
+        found.or_else(|| {
+            items
+                .into_iter()
+                .find(|i| of(i).is_some_and(|p| self.matches(p)))
+        })
+    }
+
     /// Whether an index entry for `other` serves this platform. A missing variant matches
     /// any variant; `arm64` without a variant equals `arm64/v8`.
     pub fn matches(&self, other: &Platform) -> bool {
@@ -113,6 +133,22 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn the_exact_platform_is_chosen_before_one_that_only_serves_it() {
+        let items = [p("linux/amd64"), p("linux/arm64"), p("linux/arm64/v8")];
+        let chosen = |want: &str| p(want).choose(&items, |x| Some(x)).map(ToString::to_string);
+        assert_eq!(chosen("linux/arm64/v8").as_deref(), Some("linux/arm64/v8"));
+        assert_eq!(chosen("linux/arm64").as_deref(), Some("linux/arm64"));
+        assert_eq!(chosen("linux/arm/v7"), None);
+        assert_eq!(
+            p("linux/arm64/v8")
+                .choose(&items[..2], |x| Some(x))
+                .map(ToString::to_string),
+            Some("linux/arm64".to_owned()),
+            "arm64 with no variant serves v8 when nothing says v8"
+        );
+    }
 
     fn p(s: &str) -> Platform {
         s.parse().unwrap()

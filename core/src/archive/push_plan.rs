@@ -47,7 +47,12 @@ impl<'a> Selection<'a> {
                 Some(self)
             }
             Selection::Image(_) => None,
-            Selection::Index { .. } => images.iter().find(|i| fits(i)).map(Selection::Image),
+            Selection::Index { .. } => {
+                let fitting = images.iter().filter(|i| fits(i));
+                platform
+                    .choose(fitting, |i| i.platform.as_ref())
+                    .map(Selection::Image)
+            }
         };
         found.ok_or_else(|| ArchiveError::ImageNotFound {
             requested: format!("for platform {platform}"),

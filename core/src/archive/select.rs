@@ -103,8 +103,17 @@ impl SourceContents {
                             && img.platform.as_ref().is_some_and(|p| platform.matches(p))
                     })
                     .collect();
-                match fitting.as_slice() {
-                    [one] => Ok(Selection::Image(one)),
+                // One that serves the platform; of two, the one that is exactly it.
+                let exact = fitting
+                    .iter()
+                    .filter(|img| img.platform.as_ref() == Some(platform))
+                    .count();
+                match (fitting.as_slice(), exact) {
+                    ([one], _) => Ok(Selection::Image(one)),
+                    (_, 1) => platform
+                        .choose(fitting.iter().copied(), |img| img.platform.as_ref())
+                        .map(Selection::Image)
+                        .ok_or(e),
                     _ => Err(e),
                 }
             }
