@@ -1104,6 +1104,52 @@ fn a_body_limit_that_resets_connections_shrinks_the_chunks() {
     assert_pushed_within(&model, &img, run, 6000);
 }
 
+/// The answer to a closing `PUT` lost after the registry committed the blob: the session
+/// is gone, and a `HEAD` finds the blob there; nothing is sent twice.
+#[test]
+fn a_blob_whose_closing_answer_was_lost_is_found_not_sent_again() {
+    let img = image(&[300, 5000]);
+    // The config's monolithic `PUT`, then (all chunked) the config's closing `PUT`.
+    for monolithic_max in [1000, 0] {
+        let mut model = RegistryModel {
+            lose_close_answers: 1,
+            ..RegistryModel::default()
+        };
+        let config = PushConfig {
+            monolithic_max,
+            ..one_at_a_time()
+        };
+        let run = push(&mut model, &img, config);
+        let report = run.result.unwrap();
+        assert_pushed(&model, &img);
+        assert_eq!(model.lose_close_answers, 0, "an answer was lost");
+        let opened = model.count("POST /v2/team/app/blobs/uploads/");
+        assert_eq!(opened, 2, "one session a blob: {:#?}", model.log);
+        assert_eq!(report.blobs_uploaded, 2, "{report:?}");
+    }
+}
+
+/// `--retries` counts attempts per request: two `429`s to a blob's `HEAD` spend none of
+/// its `PATCH`es' attempts.
+#[test]
+fn a_check_s_retries_spend_none_of_the_upload_s() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let layer = img.plan.blobs[1].digest.to_string();
+    for _ in 0..2 {
+        model.fault(Fault::on(Method::HEAD, &layer).status(429));
+    }
+    for _ in 0..3 {
+        model.fault(Fault::on(Method::PATCH, "/blobs/uploads/").status(503));
+    }
+    let mut config = one_at_a_time();
+    config.registry.retry.max_attempts = 4;
+    let run = push(&mut model, &img, config);
+    run.result.unwrap();
+    assert_pushed(&model, &img);
+    assert!(model.faults.is_empty(), "every fault struck");
+}
+
 /// A link that drops now and then: each chunk breaks off twice before it passes. That is
 /// no body cap (a cap breaks one body every time): the chunks keep their size.
 #[test]

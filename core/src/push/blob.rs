@@ -62,9 +62,13 @@ pub(crate) struct BlobUpload {
     /// The last body that broke off below HTTP (`start`, `len`) and how many times in a
     /// row, kept across sessions to notice a body cap that resets connections.
     pub broken_body: Option<((u64, u64), u32)>,
-    /// Checked again with `HEAD` after the registry refused the manifest for a missing blob:
-    /// the state to keep if it is still there.
+    /// Checked again with `HEAD` after the registry refused the manifest for a missing blob,
+    /// or after its session was gone once every byte had gone: the state to keep if it is
+    /// there.
     pub recheck: Option<BlobState>,
+    /// Every byte went and the session vanished: the closing `PUT` may have landed with its
+    /// answer lost; a `HEAD` that finds the blob commits it ([`Self::recheck`]).
+    pub maybe_landed: bool,
     /// A blob made while it is sent ([`super::PushPlan::streamed`]).
     pub streamed: Option<Streamed>,
     /// The repository its `POST` asked to mount it from, if it did.
@@ -108,6 +112,7 @@ impl BlobUpload {
             announced: false,
             broken_body: None,
             recheck: None,
+            maybe_landed: false,
             streamed: None,
             mounting: None,
             hasher,
@@ -125,6 +130,17 @@ impl BlobUpload {
             waiting: false,
         });
         blob
+    }
+
+    /// Every byte went and the answer did not come: a `HEAD` asks whether the registry has
+    /// the blob before it is sent again ([`Self::maybe_landed`]).
+    pub(crate) fn maybe_landed_check(&mut self) {
+        self.recheck = Some(BlobState::Done {
+            skipped: false,
+            mounted: false,
+        });
+        self.maybe_landed = true;
+        self.state = BlobState::Checking;
     }
 
     /// Whether its digest and size are still unknown (a blob made while it is sent, whose

@@ -492,6 +492,12 @@ impl Protocol for Pushing {
             {
                 Step::Status(b)
             }
+            // A whole blob sent in one `PUT` whose answer was lost: the registry may have it.
+            Step::Put(b) if self.blobs[b].sent_upto >= self.blobs[b].size => {
+                self.close_session(b);
+                self.blobs[b].maybe_landed_check();
+                Step::Head(b)
+            }
             Step::Open(b)
             | Step::Put(b)
             | Step::Patch(b, ..)

@@ -28,10 +28,19 @@ impl Pushing {
             status => status,
         };
         if let Some(was) = self.blobs[b].recheck.take() {
+            let landed = std::mem::take(&mut self.blobs[b].maybe_landed);
             match status {
-                // Still there: as it was.
+                // Still there: as it was (or landed by the `PUT` whose answer was lost).
                 200 => {
                     self.blobs[b].state = was;
+                    if landed {
+                        let blob = &self.blobs[b];
+                        self.event(Event::BlobCommitted {
+                            blob: blob.plan_index,
+                            digest: blob.digest.clone(),
+                            size: blob.size,
+                        });
+                    }
                     self.blob_finished(b, cx);
                     return Ok(());
                 }
@@ -81,23 +90,28 @@ impl Pushing {
                 self.blob_finished(b, cx);
                 Ok(())
             }
-            404 => match self.blobs[b].resume.take() {
-                Some((location, confirmed)) => {
-                    self.blobs[b].confirmed = confirmed;
-                    self.blobs[b].inherited = true;
-                    self.blobs[b].announced = true;
-                    self.blobs[b].state = BlobState::Uploading {
-                        location,
-                        committed: 0,
-                    };
-                    cx.issue(Op(Step::Status(b)));
-                    Ok(())
+            // The check got its answer: the upload's requests count their attempts afresh
+            // (a `429` to the `HEAD` spends none of the `PATCH`es').
+            404 => {
+                self.blobs[b].attempts = 1;
+                match self.blobs[b].resume.take() {
+                    Some((location, confirmed)) => {
+                        self.blobs[b].confirmed = confirmed;
+                        self.blobs[b].inherited = true;
+                        self.blobs[b].announced = true;
+                        self.blobs[b].state = BlobState::Uploading {
+                            location,
+                            committed: 0,
+                        };
+                        cx.issue(Op(Step::Status(b)));
+                        Ok(())
+                    }
+                    None => {
+                        cx.issue(Op(Step::Open(b)));
+                        Ok(())
+                    }
                 }
-                None => {
-                    cx.issue(Op(Step::Open(b)));
-                    Ok(())
-                }
-            },
+            }
             _ => Err(Failure::Status),
         }
     }
@@ -404,6 +418,14 @@ impl Pushing {
             404 if self.blobs[b].inherited => {
                 let reason = "the upload session an earlier run left is gone from the registry";
                 self.start_over_because(b, reason, cx);
+                return Ok(());
+            }
+            // Every byte went and the session is gone: the closing `PUT` may have landed
+            // and its answer been lost. Asked with `HEAD` before it is all sent again.
+            404 if self.blobs[b].sent_upto >= self.blobs[b].size && !self.blobs[b].unended() => {
+                self.close_session(b);
+                self.blobs[b].maybe_landed_check();
+                cx.issue(Op(Step::Head(b)));
                 return Ok(());
             }
             404 => {

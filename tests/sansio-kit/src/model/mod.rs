@@ -164,6 +164,9 @@ pub struct RegistryModel {
     pub body_cap: Option<usize>,
     /// Bodies over `body_cap` break the connection instead of getting a `413`.
     pub body_cap_resets: bool,
+    /// Closing upload `PUT`s whose blob is committed but whose answer is lost (the
+    /// connection breaks after the registry acted).
+    pub lose_close_answers: usize,
     /// Forget the first of these blobs when a manifest arrives, the next one at the next
     /// manifest, … (a racing client's upload or a cleanup lost it after the push confirmed it).
     pub lose_blobs_before_manifests: Vec<String>,
@@ -227,6 +230,7 @@ impl Default for RegistryModel {
             patch_status: None,
             body_cap: None,
             body_cap_resets: false,
+            lose_close_answers: 0,
             lose_blobs_before_manifests: Vec::new(),
             range_skew: 0,
             range_skew_count: 0,
@@ -412,7 +416,16 @@ impl RegistryModel {
                 ));
             }
         }
-        Ok(self.api(req, &path, body))
+        let closing = req.method == tug_core::http::Method::PUT && path.contains("/blobs/uploads/");
+        let reply = self.api(req, &path, body);
+        if closing && reply.head.status.as_u16() == 201 && self.lose_close_answers > 0 {
+            self.lose_close_answers -= 1;
+            return Err(TransportError {
+                kind: TransportErrorKind::Io,
+                message: "connection reset by peer (after the registry acted)".into(),
+            });
+        }
+        Ok(reply)
     }
 
     /// The first queued fault that matches `req`, if it is due: its answer.
