@@ -104,6 +104,12 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         history,
     ));
     display.finish();
+    if let Err(Error::Cancelled) = &result {
+        errln!(
+            "tug: copy cancelled; run the same command again to go on (blobs already at the \
+             target are not sent again, open uploads go on where they stopped)"
+        );
+    }
     let report = result?.report;
     history.push_report(&report);
     let mode = display.mode();

@@ -385,3 +385,44 @@ fn ctrl_c_stops_every_image_a_sync_is_copying() {
     assert_eq!(record["outcome"], "cancelled");
     assert_eq!(record["images"].as_array().unwrap().len(), 3, "{record}");
 }
+
+/// Ctrl-C stops a registry-to-registry copy held mid-layer: 130, and it says how to go on.
+#[test]
+fn ctrl_c_stops_a_copy_and_says_how_to_go_on() {
+    let (source, target) = (Registry::plain(), Registry::plain());
+    let proxy = FaultProxy::start(&target);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(62).layer(LAYER), "v1");
+    crate::common::push(&source, &layout, "intr/src:v1").assert_success();
+    let hold = Duration::from_secs(60);
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::Stall { hold }).nth(3));
+    let child = Tug::new()
+        .env("TUG_STATE_DIR", dir.path().join("state"))
+        .env("TUG_CHUNK_SIZE", "1048576")
+        .args(["copy", "--plain-http", "-j", "1"])
+        .arg(source.image("intr/src:v1"))
+        .arg(proxy.image("intr/copy:v1"))
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        proxy.wait_for(Duration::from_secs(60), |log| {
+            log.iter()
+                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+                .count()
+                >= 3
+        }),
+        "the third chunk never started: {:#?}",
+        proxy.requests()
+    );
+    signal(&child, "-INT");
+    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
+    assert!(
+        stderr.contains("copy cancelled; run the same command again"),
+        "{stderr}"
+    );
+}
