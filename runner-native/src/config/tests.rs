@@ -683,3 +683,18 @@ fn the_flags_help_shows_the_declared_defaults() {
         assert!(help.contains(expected), "{expected:?} in\n{help}");
     }
 }
+
+/// A count of bytes may say its unit, as the flag's help shows its default (`64 MiB`).
+#[test]
+fn sizes_take_a_unit() {
+    use super::value::bytes_with_unit;
+    assert_eq!(bytes_with_unit("64 MiB"), Some(64 << 20));
+    assert_eq!(bytes_with_unit("64MiB"), Some(64 << 20));
+    assert_eq!(bytes_with_unit("8m"), Some(8 << 20));
+    assert_eq!(bytes_with_unit("1G"), Some(1 << 30));
+    assert_eq!(bytes_with_unit("512k"), Some(512 << 10));
+    assert_eq!(bytes_with_unit("2MB"), Some(2_000_000));
+    assert_eq!(bytes_with_unit("1048576"), Some(1 << 20));
+    assert_eq!(bytes_with_unit("8x"), None);
+    assert_eq!(bytes_with_unit("MiB"), None);
+}

@@ -59,10 +59,37 @@ fn number_from_env<T: std::str::FromStr + Copy + Into<i128>>(
     limits: &Limits,
 ) -> Result<T, String> {
     let (min, max) = limits.bounds();
-    match text.parse::<T>() {
+    // A count of bytes may say its unit, as its help shows the default (`64 MiB`).
+    let sized = match limits.unit == "bytes" {
+        true => bytes_with_unit(text).and_then(|n| n.to_string().parse::<T>().ok()),
+        false => None,
+    };
+    match sized.map(Ok).unwrap_or_else(|| text.parse::<T>()) {
         Ok(n) if (i128::from(min)..=i128::from(max)).contains(&n.into()) => Ok(n),
         _ => Err(format!("expected {}", limits.expected())),
     }
+}
+
+/// A size with its unit: `64 MiB`, `64MiB`, `8m`, `1G`, `512k` (k, m, g and KiB, MiB, GiB
+/// count in 1024s; KB, MB, GB in 1000s), or a plain number of bytes.
+pub(crate) fn bytes_with_unit(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 /// A number as a flag's help shows it as the default: bytes in whole MiB as such.
@@ -132,6 +159,19 @@ number!(u32, signed_parser::<u32>);
 number!(i32, signed_parser::<i32>);
 number!(u64, |limits| {
     let min = u64::try_from(limits.min).unwrap_or(0);
+    let max = limits
+        .max
+        .map_or(u64::MAX, |m| u64::try_from(m).unwrap_or(u64::MAX));
+    if limits.unit == "bytes" {
+        // `--chunk-size 64MiB` as well as `--chunk-size 67108864`.
+        return ValueParser::new(move |text: &str| match bytes_with_unit(text) {
+            Some(n) if (min..=max).contains(&n) => Ok(n),
+            Some(n) => Err(format!("{n} bytes is not in {min}..={max}")),
+            None => Err(format!(
+                "{text:?} is no size: a number of bytes, or one with a unit (64MiB, 8m, 1G)"
+            )),
+        });
+    }
     let parser = RangedU64ValueParser::<u64>::new();
     ValueParser::new(match limits.max {
         Some(max) => parser.range(min..=u64::try_from(max).unwrap_or(u64::MAX)),
