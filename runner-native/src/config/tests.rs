@@ -415,7 +415,7 @@ const SAMPLES: &[Sample] = &[
         bad_env: ("-1", "expected a number of bytes"),
         bad_flag: Some((
             &["--monolithic-max", "x"],
-            "invalid value 'x' for '--monolithic-max <BYTES>': invalid digit found in string",
+            "invalid value 'x' for '--monolithic-max <BYTES>': \"x\" is no size",
         )),
     },
     Sample {

@@ -163,10 +163,15 @@ number!(u64, |limits| {
         .max
         .map_or(u64::MAX, |m| u64::try_from(m).unwrap_or(u64::MAX));
     if limits.unit == "bytes" {
-        // `--chunk-size 64MiB` as well as `--chunk-size 67108864`.
+        // `--chunk-size 64MiB` as well as `--chunk-size 67108864` (out of range: said as
+        // clap says it of other numbers).
+        let range = match limits.max {
+            Some(_) => format!("{min}..={max}"),
+            None => format!("{min}..{max}"),
+        };
         return ValueParser::new(move |text: &str| match bytes_with_unit(text) {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            Some(n) => Err(format!("{n} bytes is not in {min}..={max}")),
+            Some(n) => Err(format!("{n} is not in {range}")),
             None => Err(format!(
                 "{text:?} is no size: a number of bytes, or one with a unit (64MiB, 8m, 1G)"
             )),
