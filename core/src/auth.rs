@@ -281,10 +281,15 @@ impl Auth {
     }
 
     /// Whether a `401` to a request that carried token `carried` says nothing about the
-    /// current token: the request carried an earlier one, replaced since (its `401` was on
-    /// the wire while the new token came).
+    /// current token: the request carried an earlier one, replaced since, or none at all,
+    /// sent before the first came (requests sent at once before any challenge: their `401`s
+    /// were on the wire while the token came).
     pub(crate) fn is_stale(&self, carried: Option<u64>) -> bool {
-        matches!((carried, &self.token), (Some(c), Some(t)) if c != t.generation)
+        match (carried, &self.token) {
+            (Some(c), Some(t)) => c != t.generation,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        }
     }
 
     /// A request that carried the token got a response other than `401`: the token works.
@@ -580,7 +585,7 @@ impl Auth {
 pub const NO_CREDENTIALS: &str = "no credentials were given for it";
 
 /// Whether two URLs share scheme, host and port (a missing port is the scheme's default).
-fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()

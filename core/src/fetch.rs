@@ -122,6 +122,10 @@ struct Streams {
 }
 
 impl Fetch {
+    /// What its version check established, once the registry answered it.
+    pub(crate) fn reached(&self) -> Option<crate::config::Reached> {
+        self.engine.reached()
+    }
     /// A fetcher for `registry`/`repository`, starting at `now` with the version check. With
     /// an empty `repository` it only checks that the registry accepts the credentials (as
     /// `docker login` does, asking for a token without a scope).

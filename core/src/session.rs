@@ -451,12 +451,13 @@ impl<S: Copy> Session<S> {
         head: &ResponseHead,
         carried: Option<u64>,
     ) -> Result<Option<S>, Error> {
-        if self.auth.is_stale(carried) {
-            return Ok(Some(step));
-        }
         let base = self.endpoint.ping().map_err(|e| Error::InvalidInput {
             message: format!("cannot build a URL for {}: {e}", self.endpoint.host()),
         })?;
+        // (Only the registry's own origin ever gets a token: another's `401` is final.)
+        if self.auth.is_stale(carried) && crate::auth::same_origin(url, &base) {
+            return Ok(Some(step));
+        }
         match self.auth.on_unauthorized(head, &base, url)? {
             AuthOutcome::Retry => Ok(Some(step)),
             AuthOutcome::FetchToken => {

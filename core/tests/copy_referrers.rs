@@ -162,6 +162,14 @@ fn an_sbom_found_by_the_referrers_api_follows_the_image_and_the_target_indexes_i
             format!("/v2/copied/app/manifests/{sbom_digest}")
         ]
     );
+    // One version check a side: the referrers step's parts go on from the image's.
+    for side in [0, 1] {
+        let pings = run.sent[&side]
+            .iter()
+            .filter(|r| r.url.path() == "/v2/")
+            .count();
+        assert_eq!(pings, 1, "side {side}");
+    }
 }
 
 #[test]
@@ -352,4 +360,41 @@ fn referrers_of_an_index_s_platform_manifests_come_along() {
         .filter(|r| r.url.path().contains("/referrers/"))
         .count();
     assert_eq!(asked, 3);
+}
+
+/// A token registry: the referrers step's requests go out at once without a version check
+/// of their own (the image's copy answered it), so all of them meet the first challenge;
+/// one token serves them all, none is taken for a rejected token.
+#[test]
+fn a_token_registry_s_first_challenge_meets_every_request_sent_at_once() {
+    let mut source = RegistryModel {
+        bearer: Some(tug_sansio_kit::BearerAuth {
+            expires_in: 300,
+            ..Default::default()
+        }),
+        ..RegistryModel::default()
+    };
+    source_with_sbom(&mut source);
+    let mut target = RegistryModel::default();
+    // The token server answers first, the registry's other `401`s after the token came.
+    let order = Order::choose(|flights, ready| {
+        let token = ready
+            .iter()
+            .find(|&&i| flights[i].req.url.host_str() == Some("auth.example"));
+        vec![*token.unwrap_or(&ready[0])]
+    });
+    let config = CopyConfig {
+        chunk_size: 700,
+        ..CopyConfig::default()
+    };
+    let plan = plan(&["source.example:5000"]);
+    let run = run_copy(
+        std::slice::from_mut(&mut source),
+        &mut target,
+        plan,
+        config,
+        order,
+    );
+    run.result.unwrap();
+    assert_eq!(carried(&run.events), Some((false, 0)));
 }

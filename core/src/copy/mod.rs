@@ -411,6 +411,21 @@ impl Copy {
         self.ended.push((lane..lane + 1, part));
     }
 
+    /// What a part's version check established of `side`'s registry: the parts started
+    /// after it there (the referrers step's) need not ask again.
+    fn learned(&mut self, side: Side, reached: Option<crate::config::Reached>) {
+        let config = match side {
+            Side::Source(s) => match self.plan.sources.get_mut(s) {
+                Some(source) => &mut source.config,
+                None => return,
+            },
+            Side::Target => &mut self.plan.target_config,
+        };
+        if config.reached.is_none() {
+            config.reached = reached;
+        }
+    }
+
     /// Reads the manifests of source `source`.
     fn resolve(&mut self, source: usize, now: Instant) {
         let from = &self.plan.sources[source];
@@ -543,6 +558,7 @@ impl Copy {
                     .push_back(Output::Abort(Side::Source(source), id)),
                 pull::Output::Event(pull::Event::Retrying(r)) => self.source_retried(r),
                 pull::Output::Finished(Ok(report)) => {
+                    self.learned(Side::Source(source), pull.reached());
                     self.ended(lane, Ended::Pull(pull));
                     self.start_moving(source, &report, now);
                     return true;
@@ -604,6 +620,10 @@ impl Copy {
                             _ => None,
                         };
                         let fell_back = next.is_some();
+                        if result.is_ok() {
+                            self.learned(Side::Target, m.push.reached());
+                            self.learned(Side::Source(source), m.fetch.reached());
+                        }
                         let mut discovering = false;
                         match (next, result) {
                             (Some(e), _) => {

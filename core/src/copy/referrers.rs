@@ -178,6 +178,7 @@ impl Copy {
                 O::Abort(id) => self.outputs.push_back(Output::Abort(side, id)),
                 O::Retrying(r) => self.source_retried(r),
                 O::Finished(result) => {
+                    self.learned(side, discovery.reached());
                     self.ended(lane, Ended::Discovery(discovery));
                     return match result {
                         Ok(found) => {
@@ -355,6 +356,7 @@ impl Copy {
                 O::Abort(id) => self.outputs.push_back(Output::Abort(Side::Target, id)),
                 O::Retrying(r) => self.source_retried(r),
                 O::Finished(result) => {
+                    self.learned(Side::Target, attach.reached());
                     self.ended(lane, Ended::Attach(attach));
                     return match result {
                         Ok(_) => self.next_subject(referring, now),

@@ -76,6 +76,8 @@ pub(crate) struct Engine<P: Protocol> {
     pub(crate) cx: Cx<P::Step>,
     pub(crate) proto: P,
     ping_attempts: u32,
+    /// The registry answered the version check (or an earlier one vouched for it).
+    answered: bool,
     /// Whatever was in flight was dropped when the protocol finished.
     abandoned: bool,
     /// Where the runner's drain of `poll` is: it ends with the timer.
@@ -89,12 +91,14 @@ impl<P: Protocol> Engine<P> {
             cx,
             proto,
             ping_attempts: 1,
+            answered: false,
             abandoned: false,
             drain: Drain::default(),
         };
         if !engine.proto.finished() {
             if engine.cx.knows_registry() {
                 // An earlier check answered for this registry: begin at once.
+                engine.answered = true;
                 engine.proto.start(&mut engine.cx);
             } else {
                 engine.cx.issue(Step::Ping);
@@ -102,6 +106,12 @@ impl<P: Protocol> Engine<P> {
         }
         engine.flush();
         engine
+    }
+
+    /// What the version check established, once the registry answered it: a later
+    /// operation there given it ([`crate::RegistryConfig::reached`]) need not ask again.
+    pub(crate) fn reached(&self) -> Option<crate::config::Reached> {
+        self.answered.then(|| self.cx.reached())
     }
 
     /// Feeds one input at `now`.
@@ -356,6 +366,7 @@ impl<P: Protocol> Engine<P> {
     fn on_ping(&mut self, head: &ResponseHead, body: &[u8]) {
         let status = head.status.as_u16();
         if status == 200 {
+            self.answered = true;
             self.proto.start(&mut self.cx);
             return;
         }

@@ -91,6 +91,10 @@ struct Pulling {
 }
 
 impl Pull {
+    /// What its version check established, once the registry answered it.
+    pub(crate) fn reached(&self) -> Option<crate::config::Reached> {
+        self.engine.reached()
+    }
     /// A pull of `plan`, starting at `now`.
     pub fn new(plan: PullPlan, config: PullConfig, now: Instant) -> Pull {
         Pull::with_ids(plan, config, now, 0)

@@ -145,6 +145,10 @@ struct Pushing {
 }
 
 impl Push {
+    /// What its version check established, once the registry answered it.
+    pub(crate) fn reached(&self) -> Option<crate::config::Reached> {
+        self.engine.reached()
+    }
     /// A push of `plan`, starting at `now`.
     pub fn new(plan: PushPlan, config: PushConfig, now: Instant) -> Push {
         Push::with_ids(plan, config, now, 0)
@@ -465,6 +469,10 @@ impl Protocol for Pushing {
             Transient::Transport => {
                 self.congestion(step, cx);
                 self.on_body_broken(step);
+                if let Step::Put(b) = step {
+                    // No answer: whether the registry kept the blob is not known.
+                    self.blobs[b].maybe_landed = true;
+                }
             }
         }
     }
@@ -492,8 +500,11 @@ impl Protocol for Pushing {
             {
                 Step::Status(b)
             }
-            // A whole blob sent in one `PUT` whose answer was lost: the registry may have it.
-            Step::Put(b) if self.blobs[b].sent_upto >= self.blobs[b].size => {
+            // A whole blob sent in one `PUT` whose answer was lost (the connection broke, not
+            // a status): the registry may have it.
+            Step::Put(b)
+                if self.blobs[b].maybe_landed && self.blobs[b].sent_upto >= self.blobs[b].size =>
+            {
                 self.close_session(b);
                 self.blobs[b].maybe_landed_check();
                 Step::Head(b)
@@ -506,6 +517,7 @@ impl Protocol for Pushing {
             | Step::Status(b) => {
                 self.close_session(b);
                 self.blobs[b].restart();
+                self.blobs[b].maybe_landed = false;
                 self.blobs[b].state = BlobState::Opening;
                 Step::Open(b)
             }

@@ -154,6 +154,10 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    /// What its version check established, once the registry answered it.
+    pub(crate) fn reached(&self) -> Option<crate::config::Reached> {
+        self.engine.reached()
+    }
     /// Starts `plan` with `config` at `now` with the version check.
     pub fn new(plan: DiscoverPlan, config: &RegistryConfig, now: Instant) -> Discovery {
         Discovery::with_ids(plan, config, now, 0)
@@ -208,6 +212,10 @@ pub struct Attach {
 }
 
 impl Attach {
+    /// What its version check established, once the registry answered it.
+    pub(crate) fn reached(&self) -> Option<crate::config::Reached> {
+        self.engine.reached()
+    }
     /// Starts `plan` with `config` at `now` with the version check.
     pub fn new(plan: AttachPlan, config: &RegistryConfig, now: Instant) -> Attach {
         Attach::with_ids(plan, config, now, 0)
