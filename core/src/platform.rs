@@ -72,6 +72,19 @@ impl Platform {
         })
     }
 
+    /// Why the single image `name` (no index to choose from), whose config is `config`,
+    /// does not serve this platform asked for, if it does not: its config names another
+    /// (one naming none, an artifact's, serves any).
+    pub fn refuses_single_image(&self, name: &str, config: &[u8]) -> Option<String> {
+        let have = Platform::from_config(config)?;
+        (!self.matches(&have)).then(|| {
+            format!(
+                "{name} is a single image for {have}, not {self} (it is no index of platforms \
+                 to choose from)"
+            )
+        })
+    }
+
     /// Whether an index entry for `other` serves this platform. A missing variant matches
     /// any variant; `arm64` without a variant equals `arm64/v8`.
     pub fn matches(&self, other: &Platform) -> bool {

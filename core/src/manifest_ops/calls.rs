@@ -25,6 +25,9 @@ pub(super) enum Call {
     Root,
     /// `GET` the platform's manifest named by the index.
     Child,
+    /// `GET` the config of a single image read for a platform: it must be that platform's
+    /// (as `docker pull --platform` holds it).
+    Config,
     /// `PUT` the manifest under new tag number `n`.
     Put(usize),
     /// `DELETE` the manifest by digest.
@@ -37,6 +40,8 @@ pub(super) struct Calls {
     root: Option<FetchedManifest>,
     /// The platform's manifest, once the index named it.
     child: Option<Digest>,
+    /// The config of a single image read for a platform, to check.
+    config: Option<Digest>,
     /// What a deletion deletes.
     target: Option<Digest>,
     puts_left: usize,
@@ -57,6 +62,7 @@ impl Calls {
             plan,
             root: None,
             child: None,
+            config: None,
             target: None,
             puts_left: 0,
             attempts: HashMap::new(),
@@ -101,14 +107,24 @@ impl Calls {
                 let action = self.describe(Call::Root);
                 let parsed = manifest::parse(&root.media_type, &root.bytes)
                     .map_err(|message| Error::Protocol { action, message })?;
-                let Parsed::Index { manifests } = parsed else {
-                    // One image, no choice to make: it is the platform's manifest.
-                    self.finish(Ok(ManifestReport {
-                        digest,
-                        manifest: Some(root),
-                        index: None,
-                    }));
-                    return Ok(());
+                let manifests = match parsed {
+                    Parsed::Index { manifests } => manifests,
+                    // One image, no choice to make: its config must name the platform.
+                    Parsed::Image { config, .. }
+                        if config.size <= crate::session::MAX_BODY_IN_MEMORY as u64 =>
+                    {
+                        self.config = Some(config.digest);
+                        cx.issue(Step::Op(Call::Config));
+                        return Ok(());
+                    }
+                    Parsed::Image { .. } => {
+                        self.finish(Ok(ManifestReport {
+                            digest,
+                            manifest: Some(root),
+                            index: None,
+                        }));
+                        return Ok(());
+                    }
                 };
                 let Some(entry) = manifest::entry_for(&manifests, &platform) else {
                     return Err(Error::InvalidInput {
@@ -147,6 +163,35 @@ impl Calls {
         Ok(())
     }
 
+    /// The config of the single image read for a platform: checked against its digest,
+    /// then its platform against the one asked for (a config naming none passes).
+    fn on_config(&mut self, body: &[u8]) -> Result<(), Error> {
+        let (Some(expected), Some(root)) = (self.config.clone(), self.root.clone()) else {
+            return Ok(());
+        };
+        let mut hasher = crate::digest::Hasher::new(expected.algorithm());
+        hasher.update(body);
+        let actual = hasher.finish();
+        if actual != expected {
+            return Err(Error::DigestMismatch {
+                what: self.describe(Call::Config),
+                expected,
+                actual,
+            });
+        }
+        if let ManifestAction::Get {
+            platform: Some(want),
+        } = &self.plan.action
+        {
+            let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+            if let Some(message) = want.refuses_single_image(&name, body) {
+                return Err(Error::InvalidInput { message });
+            }
+        }
+        self.report(Some(root), None);
+        Ok(())
+    }
+
     fn report(&mut self, manifest: Option<FetchedManifest>, index: Option<FetchedManifest>) {
         let digest = manifest
             .as_ref()
@@ -179,6 +224,7 @@ impl Protocol for Calls {
                 crate::reference::named(repo, reference)
             ),
             Call::Child => format!("fetching manifest {} of {repo}", digest(&self.child)),
+            Call::Config => format!("reading config {} of {repo}", digest(&self.config)),
             Call::Put(n) => format!(
                 "tagging {} as {}",
                 crate::reference::named(repo, reference),
@@ -210,6 +256,21 @@ impl Protocol for Calls {
                 Some(d) => (Method::DELETE, d.to_string(), Body::Empty),
                 None => return Ok(None),
             },
+            Call::Config => {
+                let Some(config) = &self.config else {
+                    return Ok(None);
+                };
+                let url = match self.redirects.get(&call).and_then(|r| r.target.clone()) {
+                    Some(u) => u,
+                    None => cx
+                        .endpoint
+                        .blob(repo, config)
+                        .map_err(|e| Error::InvalidInput {
+                            message: format!("cannot build a URL for {}: {e}", self.plan.registry),
+                        })?,
+                };
+                return Ok(Some(Parts::get(url, headers)));
+            }
         };
         if method == Method::GET {
             headers.insert("accept", HeaderValue::from_static(MANIFEST_ACCEPT));
@@ -243,7 +304,8 @@ impl Protocol for Calls {
     }
 
     fn redirect(&mut self, call: Call) -> Option<&mut Redirect> {
-        matches!(call, Call::Root | Call::Child).then(|| self.redirects.entry(call).or_default())
+        matches!(call, Call::Root | Call::Child | Call::Config)
+            .then(|| self.redirects.entry(call).or_default())
     }
 
     fn on_response(
@@ -260,6 +322,7 @@ impl Protocol for Calls {
                 let root = received(&what, response.head, response.body, expected.as_ref())?;
                 self.on_root(root, cx)?;
             }
+            Call::Config if status == 200 => self.on_config(response.body)?,
             Call::Child if status == 200 => {
                 let what = self.describe(call);
                 let child = received(&what, response.head, response.body, self.child.as_ref())?;

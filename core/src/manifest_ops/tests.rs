@@ -180,6 +180,35 @@ fn a_platform_s_manifest_is_taken_from_the_index() {
     assert!(error.contains("linux/amd64, linux/arm64"), "{error}");
 }
 
+/// A single image read for a platform (`tug digest --platform`): its config is read and
+/// must name that platform, as a pull holds it.
+#[test]
+fn a_single_image_read_for_a_platform_must_be_its_own() {
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        Digest::sha256_of(config),
+        config.len()
+    )
+    .into_bytes();
+    let mut model = Model::new(&[
+        ("v1", OCI_MANIFEST, &manifest),
+        ("cfg", "application/json", config),
+    ]);
+    let platform = Some("linux/arm64".parse().unwrap());
+    let (result, sent) = run(&mut model, "v1", ManifestAction::Get { platform });
+    let error = result.unwrap_err().to_string();
+    assert!(
+        error.contains("single image for linux/amd64, not linux/arm64"),
+        "{error}"
+    );
+    let config_get = format!("GET /v2/team/app/blobs/{}", Digest::sha256_of(config));
+    assert!(calls(&sent).contains(&config_get), "{:?}", calls(&sent));
+    let platform = Some("linux/amd64".parse().unwrap());
+    let (result, _) = run(&mut model, "v1", ManifestAction::Get { platform });
+    assert_eq!(result.unwrap().digest, Digest::sha256_of(&manifest));
+}
+
 #[test]
 fn a_manifest_that_does_not_match_its_digest_is_refused() {
     let bytes = image_manifest(1);

@@ -6,7 +6,6 @@
 use crate::digest::Hasher;
 use crate::engine::{Cx, Protocol, Step as EngineStep};
 use crate::error::Error;
-use crate::platform::Platform;
 use crate::session::MAX_BODY_IN_MEMORY;
 
 use super::step::Step;
@@ -55,17 +54,9 @@ impl Pulling {
                 actual,
             });
         }
-        let want = &self.plan.platform;
-        if let Some(have) = Platform::from_config(body) {
-            if !want.matches(&have) {
-                return Err(Error::InvalidInput {
-                    message: format!(
-                        "{} is a single image for {have}, not {want} (it is no index of \
-                         platforms to choose from)",
-                        crate::reference::named(&self.plan.repository, &self.plan.reference)
-                    ),
-                });
-            }
+        let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+        if let Some(message) = self.plan.platform.refuses_single_image(&name, body) {
+            return Err(Error::InvalidInput { message });
         }
         self.pending_manifests -= 1;
         if self.pending_manifests == 0 {

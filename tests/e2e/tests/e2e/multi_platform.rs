@@ -416,6 +416,12 @@ fn a_platform_asked_of_a_single_image_must_be_its_own() {
         .run()
         .assert_code(crate::common::INVALID_INPUT);
     assert!(copied.stderr_str().contains("not linux/arm64"), "{copied}");
+    let digest = env
+        .tug()
+        .args(["digest", "--platform", "linux/arm64", &image])
+        .run()
+        .assert_code(crate::common::INVALID_INPUT);
+    assert!(digest.stderr_str().contains("not linux/arm64"), "{digest}");
     assert!(skopeo::inspect_raw_in(&registry, "single/arm:v1").is_err());
     env.tug()
         .args(["pull", "--platform", "linux/amd64", "-o"])
