@@ -43,6 +43,14 @@ fn plan(hosts: &[&str]) -> CopyPlan {
     }
 }
 
+/// A registry with the OCI 1.1 referrers API.
+fn with_api() -> RegistryModel {
+    RegistryModel {
+        referrers_api: true,
+        ..RegistryModel::default()
+    }
+}
+
 fn run(sources: &mut [RegistryModel], target: &mut RegistryModel, plan: CopyPlan) -> CopyRun {
     let config = CopyConfig {
         chunk_size: 700,
@@ -119,15 +127,9 @@ fn carried(events: &[Event]) -> Option<(bool, usize)> {
 
 #[test]
 fn an_sbom_found_by_the_referrers_api_follows_the_image_and_the_target_indexes_it() {
-    let mut source = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut source = with_api();
     let (img, sbom) = source_with_sbom(&mut source);
-    let mut target = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut target = with_api();
     let run = run(
         std::slice::from_mut(&mut source),
         &mut target,
@@ -219,10 +221,7 @@ fn without_the_api_the_tag_schema_is_read_and_written_and_cosign_tags_follow() {
 #[test]
 fn referrers_are_read_where_the_image_was_read_a_mirror_that_served_it() {
     // The mirror holds the image and its SBOM; the source holds only the image.
-    let mut mirror = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut mirror = with_api();
     let (img, sbom) = source_with_sbom(&mut mirror);
     let mut source = RegistryModel::default();
     tug_sansio_kit::images::publish(&mut source, &img, "v1");
@@ -243,10 +242,7 @@ fn referrers_are_read_where_the_image_was_read_a_mirror_that_served_it() {
 
 #[test]
 fn a_copy_without_referrers_asks_nothing_about_them() {
-    let mut source = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut source = with_api();
     source_with_sbom(&mut source);
     let mut target = RegistryModel::default();
     let mut plan = plan(&["source.example:5000"]);
@@ -264,10 +260,7 @@ fn a_copy_without_referrers_asks_nothing_about_them() {
 /// every question out: nothing is asked, and the copy says so.
 #[test]
 fn what_is_known_to_be_missing_is_not_asked() {
-    let mut source = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut source = with_api();
     source_with_sbom(&mut source);
     let mut target = RegistryModel::default();
     let mut plan = plan(&["source.example:5000"]);
@@ -287,10 +280,7 @@ fn what_is_known_to_be_missing_is_not_asked() {
 /// image itself was copied.
 #[test]
 fn a_referrer_that_cannot_be_copied_fails_the_copy() {
-    let mut source = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut source = with_api();
     let (img, _) = source_with_sbom(&mut source);
     source
         .blobs
@@ -314,10 +304,7 @@ fn a_referrer_that_cannot_be_copied_fails_the_copy() {
 #[test]
 fn referrers_of_an_index_s_platform_manifests_come_along() {
     use tug_sansio_kit::images::{publish, MANIFEST_TYPE};
-    let mut source = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut source = with_api();
     let (amd, arm) = (image(&[100, 2000]), image(&[101, 3000]));
     publish(&mut source, &amd, "amd");
     publish(&mut source, &arm, "arm");
@@ -342,10 +329,7 @@ fn referrers_of_an_index_s_platform_manifests_come_along() {
     );
     let sig_digest = Digest::sha256_of(&sig);
     source.put_manifest("team/app", &sig_digest.to_string(), &sig, OCI_MANIFEST);
-    let mut target = RegistryModel {
-        referrers_api: true,
-        ..RegistryModel::default()
-    };
+    let mut target = with_api();
     let run = run(
         std::slice::from_mut(&mut source),
         &mut target,

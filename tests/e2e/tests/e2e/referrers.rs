@@ -107,20 +107,29 @@ fn no_referrers_copies_the_image_alone() {
     assert_eq!(arrived(&b, "mirror/app", &att), (false, false));
 }
 
+/// `tug sync --plain-http --json EXTRA SOURCE B/DEST`, which must succeed.
+fn sync_to(
+    env: &Env,
+    source: &str,
+    b: &Registry,
+    dest: &str,
+    extra: &[&str],
+) -> tug_testkit::TugOutput {
+    env.tug()
+        .args(["sync", "--plain-http", "--json"])
+        .args(extra)
+        .arg(source)
+        .arg(format!("{}/{dest}", b.host()))
+        .run()
+        .assert_success()
+}
+
 #[test]
 fn sync_brings_the_signature_and_the_sbom_and_no_referrers_does_not() {
     let env = Env::new();
     let (a, b) = (Registry::plain(), Registry::plain());
     let att = signed_image(&env, &a);
-    let sync = |dest: &str, extra: &[&str]| {
-        env.tug()
-            .args(["sync", "--plain-http", "--json"])
-            .args(extra)
-            .arg(a.image("team/app:v1"))
-            .arg(format!("{}/{dest}", b.host()))
-            .run()
-            .assert_success()
-    };
+    let sync = |dest: &str, extra: &[&str]| sync_to(&env, &a.image("team/app:v1"), &b, dest, extra);
     sync("plain", &["--no-referrers"]);
     assert!(skopeo::inspect_raw_in(&b, "plain/team/app:v1").is_ok());
     assert_eq!(arrived(&b, "plain/team/app", &att), (false, false));
@@ -217,15 +226,7 @@ fn sync_merges_the_referrers_index_and_no_referrers_copies_none_of_its_tags() {
     let env = Env::new();
     let (a, b) = (Registry::plain(), Registry::plain());
     let att = signed_image(&env, &a);
-    let sync = |dest: &str, extra: &[&str]| {
-        env.tug()
-            .args(["sync", "--plain-http", "--json"])
-            .args(extra)
-            .arg(a.image("team/app"))
-            .arg(format!("{}/{dest}", b.host()))
-            .run()
-            .assert_success()
-    };
+    let sync = |dest: &str, extra: &[&str]| sync_to(&env, &a.image("team/app"), &b, dest, extra);
     sync("none", &["--no-referrers"]);
     assert!(skopeo::inspect_raw_in(&b, "none/team/app:v1").is_ok());
     assert!(get_manifest(&b, "none/team/app", &att.index_tag).is_none());
