@@ -35,6 +35,8 @@ pub(super) struct Referring {
     api: bool,
     /// Referrers copied, every subject's.
     copied: usize,
+    /// Whether [`Event::ReferrersStarted`] was said (with the first discovery).
+    started: bool,
 }
 
 /// One subject's referrers being copied, one at a time.
@@ -108,13 +110,14 @@ impl Copy {
             report,
             api: false,
             copied: 0,
+            started: false,
         });
         self.look_at(referring, now)
     }
 
     /// Starts the discovery of `referring.subject`'s referrers, or passes on to the next
     /// subject when nothing can be attached to it. Returns whether a new phase began.
-    fn look_at(&mut self, referring: Box<Referring>, now: Instant) -> bool {
+    fn look_at(&mut self, mut referring: Box<Referring>, now: Instant) -> bool {
         let from = &self.plan.sources[referring.source];
         let plan = DiscoverPlan {
             registry: from.reference.api_host().to_owned(),
@@ -126,9 +129,10 @@ impl Copy {
             return self.next_subject(referring, now);
         }
         let config = from.config.clone();
-        if referring.subject == referring.report.manifest_digest {
+        if !referring.started {
+            referring.started = true;
             self.event(Event::ReferrersStarted {
-                subject: referring.subject.clone(),
+                subject: referring.report.manifest_digest.clone(),
             });
         }
         let (lane, base) = self.lane();
