@@ -185,10 +185,10 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                 Ended::Copied(i, r) => {
                     budget.finished(ImageId(i), r.is_ok());
                     let d = digests.remove(&i);
-                    // The bytes this run sent (not those an earlier run's sessions held).
                     if let (Ok(report), true) = (&r, work.referrers) {
                         carried.insert(report.manifest_digest.clone());
                     }
+                    // The bytes this run sent (not those an earlier run's sessions held).
                     let copied = r.map(|report| {
                         let bytes = report.bytes_uploaded.saturating_sub(report.bytes_resumed);
                         Entry {
