@@ -59,6 +59,7 @@ pub use oci_json::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME};
 pub use oci_layout::{INDEX_JSON, OCI_LAYOUT_FILE};
 pub use push_plan::SelectionPlan;
 pub use resolve::{ResolveStep, SourceResolver};
+pub use select::MIN_DIGEST_PREFIX;
 pub use store::MAX_METADATA_LEN;
 pub use tar_index::{
     EntryKind, IndexStep, TarEntry, TarIndex, TarIndexer, MAX_EXTENDED_HEADER, MAX_LINK_HOPS,

@@ -6,6 +6,10 @@
 use super::error::ArchiveError;
 use super::image::{ManifestBytes, ResolvedImage, Selection, SourceContents};
 
+/// A digest prefix names an image from this many hex characters on (`tug images` shows 12):
+/// a shorter one would name one by chance, or be a position (`04`).
+pub const MIN_DIGEST_PREFIX: usize = 6;
+
 impl SourceContents {
     /// Pick one image: by name (`--image NAME`, match a name exactly or with a missing
     /// `:latest`, or by a digest prefix / index position "0","1"); None → the only image, or
@@ -204,7 +208,8 @@ impl SourceContents {
             }
         }
         let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
-        if !hex.is_empty() && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        let hex_only = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if hex.len() >= MIN_DIGEST_PREFIX && hex_only {
             let by_digest = self.matching(|img| {
                 img.manifest.digest.hex().starts_with(hex)
                     || img.config.digest.hex().starts_with(hex)

@@ -76,6 +76,17 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
             image: Some(source_text.to_owned()),
         };
         from_store = true;
+        // A number names a position in a file (`:@N`, `--image N`), never a store image:
+        // `04` is neither a name tug images shows nor a digest prefix long enough.
+        let plain_number =
+            !source_text.is_empty() && source_text.bytes().all(|b| b.is_ascii_digit());
+        if plain_number && source_text.len() < tug_core::archive::MIN_DIGEST_PREFIX {
+            return Err(CliError::Input(format!(
+                "{source_text}: no such file, and a store image is named by its name or by at \
+                 least {} characters of its digest (tug images lists them)",
+                tug_core::archive::MIN_DIGEST_PREFIX
+            )));
+        }
         if let Some(image) = &args.image {
             // `--image` chooses among a file's images: with no such file, a typo's.
             return Err(CliError::Input(format!(

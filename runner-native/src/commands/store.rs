@@ -11,7 +11,7 @@ use serde_json::Value;
 use tug_core::archive::export_choice::{choose_export, ExportChoice, ExportRefusal};
 use tug_core::archive::pulled_layout::{given_archive_name, IndexEntry, ANNOTATION_TUG_CREATED};
 use tug_core::archive::stored_image::image_blobs;
-use tug_core::archive::Selection;
+use tug_core::archive::{Selection, MIN_DIGEST_PREFIX};
 use tug_core::{Digest, Platform};
 
 use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportError, ExportImage};
@@ -82,7 +82,7 @@ fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
         Some(e) => vec![e],
         None => all
             .iter()
-            .filter(|e| hex.len() >= 6 && e.digest.hex().starts_with(hex))
+            .filter(|e| hex.len() >= MIN_DIGEST_PREFIX && e.digest.hex().starts_with(hex))
             .collect(),
     };
     match matches.as_slice() {

@@ -354,3 +354,34 @@ fn a_foreign_flag_is_refused_with_what_tug_takes() {
         );
     }
 }
+
+/// A store image is named by its name or at least 6 characters of its digest: a short
+/// number is no position in the store (`tug images` shows none) and no digest prefix.
+#[test]
+fn a_short_number_or_prefix_names_no_store_image() {
+    let env = crate::common::Env::new();
+    let registry = Registry::plain();
+    let (layout, _) = env.layout(97, &ImageSpec::new(97).layer(3000));
+    env.tug()
+        .args(["load", layout.to_str().unwrap()])
+        .run()
+        .assert_success();
+    let listed = env.tug().args(["images", "--json"]).run().assert_success();
+    let images: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let digest = images[0]["digest"].as_str().unwrap().to_owned();
+    let hex = digest.trim_start_matches("sha256:");
+    for short in ["0", "1", &hex[..3]] {
+        let out = env
+            .tug()
+            .current_dir(env.dir.path())
+            .args(["push", short, &registry.image("short/app:v1")])
+            .run()
+            .assert_code(INVALID_INPUT);
+        assert!(out.stderr_str().contains(short), "{short}: {out}");
+    }
+    assert!(skopeo::inspect_raw_in(&registry, "short/app:v1").is_err());
+    env.tug()
+        .args(["push", "-q", &hex[..6], &registry.image("short/app:v1")])
+        .run()
+        .assert_success();
+}
