@@ -110,7 +110,8 @@ export interface Platforms {
   digest: string;
   /** `os/arch[/variant]` of each image of the index, in its order. */
   platforms: string[];
-  /** The platform a pull takes when given none. */
+  /** The platform a pull of an index takes when given none. A single image is pulled
+   *  whatever its platform: give a pull of one no `platform`, or it must be the image's. */
   default: string;
 }
 export interface PushResult {

@@ -127,8 +127,10 @@ export function initPull({ engine, remember }) {
     state.listed = found;
     const select = $('pull-platform');
     select.replaceChildren();
-    const names = found.platforms.length ? found.platforms : [found.default];
+    // A single image is pulled whatever its platform: nothing to choose, none to ask for.
+    const names = found.index ? found.platforms : [];
     for (const p of names) select.append(new Option(p, p, p === found.default, p === found.default));
+    if (!names.length) select.append(new Option(found.platforms[0] || 'its own platform', '', true, true));
     select.disabled = names.length < 2;
     $('pull-platform-note').textContent = found.index
       ? `${found.platforms.length} platform${found.platforms.length === 1 ? '' : 's'} in this image`
@@ -187,7 +189,8 @@ export function initPull({ engine, remember }) {
     try {
       setStatus('working', `Reading ${dest.display}…`);
       const platforms = await listPlatforms();
-      const platform = $('pull-platform').value || platforms?.default;
+      // Only an index is asked for a platform (a single image is taken as it is).
+      const platform = platforms?.index ? $('pull-platform').value || platforms.default : undefined;
       output = target ? await target.open() : await streamedDownload(name);
       record.file = target ? target.name : name;
       setStatus('working', `Pulling ${dest.display}${platforms?.index ? ` (${platform})` : ''}…`);
