@@ -252,8 +252,9 @@ pub fn limits() -> JsValue {
 /// What an image file (a `docker save` tar, Docker 25+ included, or an OCI archive) holds.
 /// Reads only tar headers and small metadata files.
 #[wasm_bindgen(unchecked_return_type = "Promise<Image[]>")]
-pub fn inspect(file: web_sys::Blob) -> js_sys::Promise {
+pub fn inspect(#[wasm_bindgen(unchecked_param_type = "Blob")] file: JsValue) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(async move {
+        let file = blob_of(file)?;
         let contents = inspect::resolve(&file).await?;
         Ok(events::to_js(&inspect::describe(&contents)))
     })
@@ -262,13 +263,34 @@ pub fn inspect(file: web_sys::Blob) -> js_sys::Promise {
 /// Pushes the image in `file` to `target` (`host:port/repository:tag`).
 #[wasm_bindgen(unchecked_return_type = "Handle<PushResult>")]
 pub fn push(
-    file: web_sys::Blob,
+    #[wasm_bindgen(unchecked_param_type = "Blob")] file: JsValue,
     target: String,
     #[wasm_bindgen(unchecked_param_type = "PushOptions | undefined")] options: JsValue,
     #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
     on_event: JsValue,
 ) -> JsValue {
-    handle::start(move |cancel| push::run(file, target, options, on_event, cancel))
+    handle::start(move |cancel| async move {
+        push::run(blob_of(file)?, target, options, on_event, cancel).await
+    })
+}
+
+/// The image file a caller gave: a `Blob` (a browser's `File`, Node's `fs.openAsBlob`),
+/// else a `usage` error naming what it got (never an exception out of a task).
+fn blob_of(file: JsValue) -> Result<web_sys::Blob, JsValue> {
+    use wasm_bindgen::JsCast as _;
+    file.dyn_into::<web_sys::Blob>().map_err(|got| {
+        let what = match got.js_typeof().as_string().as_deref() {
+            Some("object") if got.is_null() => "null".to_owned(),
+            Some(kind) => kind.to_owned(),
+            None => "something else".to_owned(),
+        };
+        errors::js_error(
+            tug_core::ErrorClass::Usage,
+            &format!(
+                "the image file must be a Blob (a File, or fs.openAsBlob(path) in Node.js), not {what}"
+            ),
+        )
+    })
 }
 
 /// Pulls `image` (`host:port/repository:tag` or `@digest`) into a `docker save` archive.

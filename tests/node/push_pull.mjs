@@ -116,6 +116,12 @@ errors.notATar = await tug.inspect(new Blob(['this is not a tar file'])).then(
   (e) => ({ code: e.code, message: e.message }),
 );
 errors.badTarget = await codeOf((on) => tug.push(file, 'UPPER/Case::', registryOptions, on));
+// No Blob where the image goes: a usage error, never an exception that ends the process.
+errors.nullFile = await codeOf((on) => tug.push(null, target, registryOptions, on));
+errors.pathNotBlob = await tug.inspect('/tmp/image.tar').then(
+  () => assert.fail('inspect of a path string must fail'),
+  (e) => ({ code: e.code, message: e.message }),
+);
 // Options outside the core's limits are refused, not quietly clamped.
 errors.tooManyRetries = await codeOf((on) =>
   tug.push(file, target, { ...registryOptions, retries: tug.limits().retries.max + 1 }, on),

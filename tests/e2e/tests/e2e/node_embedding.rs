@@ -249,6 +249,15 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
     let errors = &result["errors"];
     assert_eq!(errors["notATar"]["code"], "input", "{errors}");
     assert_eq!(errors["badTarget"]["code"], "input", "{errors}");
+    assert_eq!(errors["nullFile"]["code"], "usage", "{errors}");
+    assert_eq!(errors["pathNotBlob"]["code"], "usage", "{errors}");
+    assert!(
+        errors["pathNotBlob"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be a Blob"),
+        "{errors}"
+    );
     assert_eq!(errors["unreachable"]["code"], "network", "{errors}");
     assert_eq!(errors["cancelledAtOnce"]["code"], "cancelled", "{errors}");
     assert_eq!(errors["cancelledMidway"]["code"], "cancelled", "{errors}");
