@@ -416,6 +416,30 @@ fn corrupt_monolithic_blob_is_reported_as_a_digest_mismatch() {
     assert!(model.blobs.is_empty());
 }
 
+/// A runner that reports counts of bytes sent, not the bytes (a browser): tug cannot hash
+/// them, and the registry's `DIGEST_INVALID` says the image is wrong: an input error, as
+/// when tug hashes them itself.
+#[test]
+fn a_digest_the_registry_refuses_is_the_image_s_fault_where_tug_could_not_hash() {
+    use tug_sansio_kit::driver::Driver;
+    use tug_sansio_kit::ops::push::PushPlug;
+    for sizes in [&[300][..], &[300, 5000]] {
+        let mut model = RegistryModel::default();
+        let mut img = image(sizes);
+        let last = img.data.len() - 1;
+        img.data[last][0] ^= 1;
+        let plug = PushPlug::new(img.plan.clone(), &img.data, config());
+        let run = Run::of(Driver::new(plug, vec![&mut model]).sent_as_counts());
+        match run.result {
+            Err(Error::InvalidInput { message }) => {
+                assert!(message.contains("DIGEST_INVALID"), "{message}")
+            }
+            other => panic!("{sizes:?}: expected an input error, got {other:?}"),
+        }
+        assert!(model.manifests.is_empty());
+    }
+}
+
 #[test]
 fn loopback_https_falls_back_to_plain_http() {
     let mut model = RegistryModel {

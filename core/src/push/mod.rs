@@ -419,6 +419,23 @@ impl Protocol for Pushing {
                 self.start_over(b, cx);
                 Ok(())
             }
+            // The bytes sent are not the blob the image names: the image's fault, not the
+            // registry's (the same class as when tug hashes them itself as they go).
+            // (Where tug hashed them, the mismatch it saw says more: `on_committed`.)
+            Step::Put(b) | Step::Close(b)
+                if upload::digest_refused(status, body)
+                    && self.blobs[b].local_mismatch().is_none() =>
+            {
+                let blob = &self.blobs[b];
+                Err(Failure::Error(Error::InvalidInput {
+                    message: format!(
+                        "blob {}: the registry found its bytes do not hash to that digest \
+                         (DIGEST_INVALID): the image is damaged, or its manifest names another \
+                         blob",
+                        blob.digest
+                    ),
+                }))
+            }
             Step::Put(b) | Step::Close(b) => self.on_committed(b, head, cx),
             Step::Status(b) => self.on_status(b, head, cx),
             Step::Patch(b, start, end) if status == 413 => self.on_too_large(b, end - start, cx),
