@@ -3,8 +3,9 @@
 //! and cancellation back in. What to do with each output is the caller's `drain`; the timer
 //! is the one the drain's `Timeout` output names ([`Io::wake_at`]).
 
-use std::cell::Cell;
-use std::future::poll_fn;
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::task::Poll;
 
 use futures_channel::mpsc::{self, Receiver, Sender, UnboundedReceiver};
@@ -20,9 +21,17 @@ pub struct Io {
     transport: Transport,
     tx: Sender<Message>,
     timer: Cell<Option<Instant>>,
+    /// What must finish before the next input is read (a slow output catching up).
+    hold: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>>,
 }
 
 impl Io {
+    /// Reads no more input until `until` finishes: the network waits for a consumer that
+    /// fell behind (bytes stay in the registry, not in memory).
+    pub fn hold_until(&self, until: impl Future<Output = ()> + 'static) {
+        *self.hold.borrow_mut() = Some(Box::pin(until));
+    }
+
     /// Sets the timer: the drain ended with `Output::Timeout(at)`.
     pub fn wake_at(&self, at: Instant) {
         self.timer.set(Some(at));
@@ -71,6 +80,7 @@ pub async fn drive<O: Operation, R>(
         transport,
         tx,
         timer: Cell::new(None),
+        hold: RefCell::new(None),
     };
     let mut cancel = Some(cancel);
     let mut timer: Option<(Instant, Timer)> = None;
@@ -78,6 +88,10 @@ pub async fn drive<O: Operation, R>(
         if let Some(result) = drain(&mut op, &io) {
             io.transport.abort_all();
             return result;
+        }
+        let held = io.hold.borrow_mut().take();
+        if let Some(held) = held {
+            held.await;
         }
         // Keep the timer while the deadline stays the same; a new deadline gets a new one.
         let deadline = io.timer.get();

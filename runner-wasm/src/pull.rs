@@ -6,8 +6,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use futures_channel::mpsc::{self, Sender, UnboundedReceiver};
 use futures_channel::oneshot;
+use futures_util::SinkExt as _;
 use futures_util::StreamExt as _;
 use serde_json::json;
 use tug_core::pull::{BlobSink, Event, Output, Pull, PullConfig, PullPlan, PulledImage};
@@ -149,10 +150,47 @@ enum ToArchive {
 }
 
 /// The pull's blob outputs: bytes kept as JS parts while a blob downloads, the verified
-/// blob handed to the archive writer at once.
+/// blob handed to the archive writer, which holds one at a time; the ones it has no room
+/// for yet wait in `waiting`, and the pull reads nothing more until they are handed over
+/// (a slow output holds the download back, not the whole image in memory).
 struct Streamed {
     blobs: PulledBlobs,
-    to_archive: UnboundedSender<ToArchive>,
+    to_archive: Sender<ToArchive>,
+    waiting: std::collections::VecDeque<ToArchive>,
+}
+
+impl Streamed {
+    /// Hands `message` to the writer, or keeps it (in order) until there is room.
+    fn queue(&mut self, message: ToArchive) -> Result<(), String> {
+        if !self.waiting.is_empty() {
+            self.waiting.push_back(message);
+            return Ok(());
+        }
+        match self.to_archive.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_full() => {
+                self.waiting.push_back(e.into_inner());
+                Ok(())
+            }
+            Err(_) => Err("the archive writer stopped".to_owned()),
+        }
+    }
+
+    /// What the writer has no room for yet, handed over as it makes room.
+    fn hand_over_waiting(&mut self) -> Option<impl std::future::Future<Output = ()>> {
+        if self.waiting.is_empty() {
+            return None;
+        }
+        let waiting: Vec<ToArchive> = self.waiting.drain(..).collect();
+        let mut tx = self.to_archive.clone();
+        Some(async move {
+            for message in waiting {
+                if tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
 }
 
 impl BlobSink for Streamed {
@@ -168,9 +206,7 @@ impl BlobSink for Streamed {
             .blobs
             .take(digest)
             .ok_or_else(|| format!("blob {digest} was committed but not kept"))?;
-        self.to_archive
-            .unbounded_send(ToArchive::Blob(digest.clone(), blob))
-            .map_err(|_| "the archive writer stopped".to_owned())
+        self.queue(ToArchive::Blob(digest.clone(), blob))
     }
 
     fn discard(&mut self, digest: &Digest) {
@@ -194,7 +230,8 @@ async fn run_streamed(
         archive.abort(&e).await;
         return Err(e);
     }
-    let (tx, mut rx) = mpsc::unbounded::<ToArchive>();
+    // Room for one blob besides the one being written.
+    let (tx, mut rx) = mpsc::channel::<ToArchive>(0);
     let write_error: Rc<RefCell<Option<JsValue>>> = Rc::default();
     let (done_tx, done_rx) = oneshot::channel::<ArchiveStream>();
     let writer_error = write_error.clone();
@@ -216,6 +253,7 @@ async fn run_streamed(
     let mut sink = Streamed {
         blobs: PulledBlobs::default(),
         to_archive: tx,
+        waiting: Default::default(),
     };
     let mut store_error: Option<String> = None;
     let mut started = false;
@@ -233,9 +271,7 @@ async fn run_streamed(
                     if !started && matches!(e, Event::BlobStarted { .. }) {
                         started = true;
                         if let Some(image) = pull.images().next().cloned() {
-                            let _ = sink
-                                .to_archive
-                                .unbounded_send(ToArchive::Start(Box::new(image)));
+                            let _ = sink.queue(ToArchive::Start(Box::new(image)));
                         }
                     }
                     listener.emit(pull_event(&e));
@@ -249,9 +285,16 @@ async fn run_streamed(
                 }
             }
         }
+        if let Some(hand_over) = sink.hand_over_waiting() {
+            io.hold_until(hand_over);
+        }
         None
     })
     .await;
+    // What the last drain committed, after the pull ended, goes to the writer too.
+    if let Some(hand_over) = sink.hand_over_waiting() {
+        hand_over.await;
+    }
     drop(sink);
     let archive = done_rx
         .await

@@ -643,3 +643,34 @@ fn check_resume(dir: &Path, fixture: &FixtureImage, input: (&str, String)) {
         "{result:#}"
     );
 }
+
+/// A pull into an output that falls behind holds the download back: while the output is
+/// stuck on its first blob, the pull completes at most a couple more, not the whole image
+/// (which would sit in memory).
+#[test]
+fn node_pull_waits_for_an_output_that_falls_behind() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let mut spec = ImageSpec::new(88);
+    for _ in 0..7 {
+        spec = spec.layer(40_000);
+    }
+    write_oci_layout(&layout, &spec, "v1");
+    skopeo_push(&layout, &registry, "slow/out:v1");
+    let out = dir.path().join("out");
+    let result = result_of(
+        script("slow_output.mjs", &out).env("TUG_IMAGE", registry.image("slow/out:v1")),
+        &out,
+    );
+    assert_eq!(result["done"], 8, "{result}");
+    let while_held = result["doneWhileHeld"].as_u64().unwrap();
+    assert!(
+        while_held <= 3,
+        "{while_held} blobs done while the output was stuck: {result}"
+    );
+    // Every blob reached the archive, the last ones too.
+    let archive = format!("oci-archive:{}", out.join("pulled.oci.tar").display());
+    let copied = format!("oci:{}:v1", dir.path().join("copied").display());
+    skopeo::copy(&archive, &copied, skopeo::NO_ARGS).expect("skopeo reads every blob");
+}
