@@ -620,12 +620,12 @@ fn progress_moves_at_least_every_500_ms_during_a_big_push() {
         "the figures stood still for {still} ms while bytes moved:\n{}",
         shown.join("\n")
     );
-    // Enough of the push was seen to judge (a fast machine sends 256 MiB in about a
-    // second; the page redraws at its 250 ms tick), and the figures changed in every
-    // half second of it.
+    // Enough of the push was seen to judge (a fast machine sends 256 MiB in under a
+    // second; the page redraws at its 250 ms tick: two redraws at least), and the figures
+    // changed in every half second of it.
     let window = samples[last].0 - samples[first].0;
     assert!(
-        window >= 800,
+        window >= 600,
         "bytes were seen moving for only {window} ms:\n{}",
         shown.join("\n")
     );
