@@ -1153,6 +1153,22 @@ fn a_blob_whose_closing_answer_was_lost_is_found_not_sent_again() {
     }
 }
 
+/// A registry whose answers to closing `PUT`s are always lost and that keeps nothing: the
+/// push asks, sends again, and gives up when its attempts are spent, never going on for
+/// ever.
+#[test]
+fn answers_lost_for_ever_end_the_push_when_its_attempts_are_spent() {
+    let mut model = RegistryModel::default();
+    for _ in 0..50 {
+        model.fault(Fault::on(Method::PUT, "/blobs/uploads/").transport(TransportErrorKind::Io));
+    }
+    let img = image(&[300]);
+    let run = push(&mut model, &img, one_at_a_time());
+    assert!(run.result.is_err(), "{:?}", run.result);
+    let puts = model.count("PUT /v2/team/app/blobs/uploads/");
+    assert!(puts <= 6, "{puts} PUTs: {:#?}", model.log);
+}
+
 /// `--retries` counts attempts per request: two `429`s to a blob's `HEAD` spend none of
 /// its `PATCH`es' attempts.
 #[test]

@@ -27,6 +27,7 @@ impl Pushing {
             200 if !self.blobs[b].length_fits(head) => 404,
             status => status,
         };
+        let rechecked = self.blobs[b].recheck.is_some();
         if let Some(was) = self.blobs[b].recheck.take() {
             let landed = std::mem::take(&mut self.blobs[b].maybe_landed);
             match status {
@@ -90,10 +91,13 @@ impl Pushing {
                 self.blob_finished(b, cx);
                 Ok(())
             }
-            // The check got its answer: the upload's requests count their attempts afresh
-            // (a `429` to the `HEAD` spends none of the `PATCH`es').
+            // The first check got its answer: the upload's requests count their attempts
+            // afresh (a `429` to the `HEAD` spends none of the `PATCH`es'). A check again
+            // after a lost answer spends the upload's own (so it cannot go on for ever).
             404 => {
-                self.blobs[b].attempts = 1;
+                if !rechecked {
+                    self.blobs[b].attempts = 1;
+                }
                 match self.blobs[b].resume.take() {
                     Some((location, confirmed)) => {
                         self.blobs[b].confirmed = confirmed;
