@@ -74,6 +74,9 @@ export interface RegistryOptions {
 export interface PushOptions extends RegistryOptions {
   /** Which image of a multi-image file: its index or one of its tags. */
   image?: number | string;
+  /** Push this platform's image alone (`os/arch[/variant]`), as `tug push --platform`;
+   *  without it a multi-platform index is pushed whole. */
+  platform?: string;
   /** Bytes per PATCH chunk (default 64 MiB in a browser, 16 MiB in Node.js; `limits().chunkSize`). */
   chunkSize?: number;
   /** Blobs up to this size go in one PUT (default: chunkSize). */

@@ -45,11 +45,22 @@ pub async fn run(
     let resume = opts.resumable_uploads()?;
     let upload_body = opts.upload_body()?;
 
+    // One platform of a multi-platform image, as `tug push --platform` pushes it.
+    let platform: Option<tug_core::Platform> = opts
+        .string("platform")?
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: tug_core::platform::PlatformParseError| {
+            js_error(ErrorClass::Usage, &format!("platform: {e}"))
+        })?;
     let contents = inspect::resolve(&file).await?;
     let name = display_name(&file);
-    let selection = contents
-        .select_for_push(wanted.as_deref())
-        .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
+    let selection = match &platform {
+        Some(p) => contents.select_for_platform(wanted.as_deref(), p),
+        None => contents.select_for_push(wanted.as_deref()),
+    }
+    .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
     // A compressed layer of a docker save: its tar checked first, as the CLI does.
     for image in selection.images() {
         for layer in image.layers.iter().filter(|l| !l.foreign) {

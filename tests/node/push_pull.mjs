@@ -12,6 +12,7 @@
 //   TUG_PULL_GZIP  optional: an image with gzip layers to pull into gzip.tar
 //   TUG_PULL_LABELLED  optional: an image of plain layers labelled `+gzip`, into labelled.tar
 //   TUG_UNREACHABLE  optional: host:port where nothing listens (for the `network` code)
+//   TUG_MULTI_TAR    optional: an OCI archive of a linux/amd64 + linux/arm64 index
 //   TUG_PULL_TAMPERED  optional: an image one of whose blobs the registry serves altered
 //   TUG_BAD_TARBALL  optional: a crane tarball whose gzip layers are not its config's diffIDs
 import assert from 'node:assert/strict';
@@ -56,6 +57,7 @@ function noSecrets(what, value) {
 }
 
 const file = await openAsBlob(env('TUG_TAR'));
+const openedMulti = process.env.TUG_MULTI_TAR ? await openAsBlob(process.env.TUG_MULTI_TAR) : null;
 
 // inspect: what the tar holds, without reading layers.
 const images = await tug.inspect(file);
@@ -101,6 +103,16 @@ assert.equal(pull.manifestDigest, pushed.result.manifestDigest);
 const gzip = process.env.TUG_PULL_GZIP ? await pullTo(process.env.TUG_PULL_GZIP, 'gzip.tar') : null;
 const labelled = process.env.TUG_PULL_LABELLED
   ? await pullTo(process.env.TUG_PULL_LABELLED, 'labelled.tar')
+  : null;
+
+// One platform of a multi-platform OCI archive, as `tug push --platform` pushes it.
+const platformPush = process.env.TUG_MULTI_TAR
+  ? (await run((on) => tug.push(
+      openedMulti,
+      target.replace(/:[^:/]+$/, ':arm'),
+      { ...registryOptions, platform: 'linux/arm64' },
+      on,
+    ))).result
   : null;
 
 // Error codes.
@@ -169,6 +181,7 @@ const result = {
   pull,
   gzip,
   labelled,
+  platformPush,
   errors,
 };
 await writeFile(path.join(out, 'result.json'), JSON.stringify(result, null, 2));

@@ -208,6 +208,13 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         }
         _ => bytes,
     });
+    // A multi-platform index as an OCI archive: `platform` pushes one image of it.
+    let multi = dir.path().join("multi");
+    let (_, children) = crate::common::multi_platform_layout(&multi);
+    let multi_tar = dir.path().join("multi.oci.tar");
+    let mut builder = tar::Builder::new(fs::File::create(&multi_tar).unwrap());
+    builder.append_dir_all(".", &multi).unwrap();
+    builder.finish().unwrap();
     let out = dir.path().join("out");
     let result = run_node(
         &registry,
@@ -215,6 +222,7 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         "node/app:v1",
         &out,
         &[
+            ("TUG_MULTI_TAR", multi_tar.display().to_string()),
             ("TUG_PULL_GZIP", registry.image("gz/app:v1")),
             ("TUG_PULL_LABELLED", registry.image("labelled/app:v1")),
             ("TUG_PULL_TAMPERED", registry.image("tampered/app:v1")),
@@ -245,6 +253,10 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         diff_ids(&labelled)
     );
     assert_eq!(result["pull"]["manifestDigest"], pulled.manifest_digest);
+    assert_eq!(
+        result["platformPush"]["manifestDigest"], children[1],
+        "the arm64 image alone"
+    );
 
     let errors = &result["errors"];
     assert_eq!(errors["notATar"]["code"], "input", "{errors}");
