@@ -34,7 +34,13 @@ impl Settings {
                 true => format!("\"{}\"", r.shown),
                 false => r.shown,
             };
-            out.push_str(&line(r.key, &value, r.origin));
+            // An unset value has no TOML: said in a comment, so the text reads back as a
+            // config file.
+            let key = match r.json.is_null() {
+                true => format!("# {}", r.key),
+                false => r.key.to_owned(),
+            };
+            out.push_str(&line(&key, &value, r.origin));
         }
         for (name, r) in &self.registries {
             out.push_str(&format!("\n[registries.\"{name}\"]\n"));
@@ -48,7 +54,13 @@ impl Settings {
                 .value
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |m| format!("\"{m}\""));
-            out.push_str(&line("ca_file", &ca, &r.ca_file.origin));
+            // (Unset: in a comment, as above.)
+            let unset = |key: &str, set: bool| match set {
+                true => key.to_owned(),
+                false => format!("# {key}"),
+            };
+            let ca_key = unset("ca_file", r.ca_file.value.is_some());
+            out.push_str(&line(&ca_key, &ca, &r.ca_file.origin));
             out.push_str(&line(
                 "insecure",
                 &r.insecure.value.to_string(),
@@ -59,7 +71,8 @@ impl Settings {
                 &r.plain_http.value.to_string(),
                 &r.plain_http.origin,
             ));
-            out.push_str(&line("mirror", &mirror, &r.mirror.origin));
+            let mirror_key = unset("mirror", r.mirror.value.is_some());
+            out.push_str(&line(&mirror_key, &mirror, &r.mirror.origin));
         }
         out
     }

@@ -199,6 +199,25 @@ fn tug_config_shows_each_value_and_where_it_came_from() {
         "{out}"
     );
     assert!(line("plain_http").ends_with("# default"), "{out}");
+    // What it prints reads back as a config file (unset values in comments) and says the
+    // same.
+    assert!(out.contains("# retry_max_wait = none "), "{out}");
+    let echoed = env.path("echoed.toml");
+    fs::write(&echoed, &out).unwrap();
+    let again = configured(&env)
+        .env("TUG_CONFIG", &echoed)
+        .env("TUG_RETRIES", "8")
+        .arg("config")
+        .run()
+        .assert_success()
+        .stdout_str();
+    let values = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
+            .collect()
+    };
+    assert_eq!(values(&again), values(&out), "{again}");
 
     let json: Value = serde_json::from_slice(
         &configured(&env)
