@@ -125,6 +125,13 @@ impl FileKind {
         Self::ALL.iter().map(|(k, name)| (*k, format!("{name}:")))
     }
 
+    /// The kind whose transport `text` starts with (`oci-archive:x.tar`), if any.
+    pub fn of_prefixed(text: &str) -> Option<FileKind> {
+        FileKind::prefixes()
+            .find(|(_, p)| text.starts_with(p.as_str()))
+            .map(|(kind, _)| kind)
+    }
+
     /// The transport's name, e.g. `oci-archive`.
     pub fn transport(self) -> &'static str {
         Self::ALL
@@ -194,6 +201,14 @@ impl fmt::Display for Place {
     }
 }
 
+/// Whether `text` starts with a transport (`oci:`, `docker-archive:`, `store:`,
+/// `docker://`): else it is a path or a reference as it stands, never `PATH:NAME`.
+pub fn names_a_transport(text: &str) -> bool {
+    FileKind::of_prefixed(text).is_some()
+        || text.starts_with(STORE_PREFIX)
+        || text.starts_with(DOCKER_PREFIX)
+}
+
 /// The place `text` names. A text without a transport is a registry reference; a
 /// `host:port/…` is never read as a transport.
 pub fn parse(text: &str) -> Result<Place, PlaceError> {
@@ -201,7 +216,7 @@ pub fn parse(text: &str) -> Result<Place, PlaceError> {
         return Ok(Place::Registry(Reference::parse_registry(text)?));
     }
     // `./image.tar`, `/tmp/layout`, `out.tar`: a file, whether or not it exists yet.
-    if looks_like_path(text) && !FileKind::prefixes().any(|(_, p)| text.starts_with(&p)) {
+    if looks_like_path(text) && !names_a_transport(text) {
         return Ok(Place::File {
             kind: FileKind::of_output_name(text),
             path_and_ref: text.to_owned(),
@@ -348,6 +363,14 @@ mod tests {
         }
         // A transport's own text stays the transport's.
         assert_eq!(parse("oci:./dir"), Ok(file(FileKind::Oci, "./dir")));
+        for text in ["oci:./dir", "docker-archive:x.tar", "store:app", "docker://r/a"] {
+            assert!(names_a_transport(text), "{text}");
+        }
+        assert!(!names_a_transport("./a:b/out.tar"));
+        assert_eq!(
+            FileKind::of_prefixed("oci-archive:x.tar"),
+            Some(FileKind::OciArchive)
+        );
     }
 
     #[test]

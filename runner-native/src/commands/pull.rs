@@ -76,7 +76,7 @@ pub struct SpelledOutput {
 /// An output in skopeo's spelling, `oci:DIR[:REF]`, `oci-archive:PATH[:REF]` or
 /// `docker-archive:PATH[:REF]` (for `tug pull -o` and `tug copy`); `None` for a plain path.
 pub fn transport_output(out: &str) -> Option<Result<SpelledOutput, CliError>> {
-    let (kind, _) = FileKind::prefixes().find(|(_, prefix)| out.starts_with(prefix.as_str()))?;
+    let kind = FileKind::of_prefixed(out)?;
     let spec = SourceSpec::parse(out);
     Some(output_format(kind).map(|format| SpelledOutput {
         path: spec.path,

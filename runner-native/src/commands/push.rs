@@ -63,8 +63,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     // A store image's name: `store:NAME` as `tug copy` spells it, an image reference, or
     // a name that is neither a path nor a reference (an OCI `ref.name`, `Release_1`).
     // (A file transport names a file: `docker-archive:x.tar` is no store image.)
-    let file_transport =
-        tug_core::place::FileKind::prefixes().any(|(_, p)| args.source.starts_with(&p));
+    let file_transport = tug_core::place::FileKind::of_prefixed(&args.source).is_some();
     let store_name = store_prefixed.is_some()
         || !file_transport
             && !tug_core::place::looks_like_path(source_text)

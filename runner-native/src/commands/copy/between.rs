@@ -77,14 +77,6 @@ fn archive_in_a_directory_here(text: &str) -> bool {
     !text.starts_with(place::DOCKER_PREFIX) && archive && parent.is_some_and(Path::is_dir)
 }
 
-/// Whether `text` names its place without a transport (`./out.tar`, not
-/// `docker-archive:./out.tar`): then it is a path as it stands, never `PATH:NAME`.
-fn bare(text: &str) -> bool {
-    !FileKind::prefixes().any(|(_, p)| text.starts_with(&p))
-        && !text.starts_with(place::STORE_PREFIX)
-        && !text.starts_with(place::DOCKER_PREFIX)
-}
-
 /// A source named without a transport that is no registry image but a file here, as `tug
 /// push` takes it: standard input (`-`) or a file is read as a tar (its format found from its
 /// bytes), a directory as a layout.
@@ -161,7 +153,7 @@ pub fn run(
         }
         (Place::Registry(image), Place::File { .. } | Place::Store(_)) => {
             let (output, format, name) = match &dst {
-                Place::File { kind, path_and_ref } if bare(&args.target) => (
+                Place::File { kind, path_and_ref } if !place::names_a_transport(&args.target) => (
                     Some(PathBuf::from(path_and_ref)),
                     Some(pull::output_format(*kind)?),
                     None,
@@ -232,10 +224,12 @@ pub fn run(
             // `docker-archive:PATH:NAME` names the image in the archive, as skopeo's does; a
             // path given alone is the path.
             let spec = match &dst {
-                Place::File { path_and_ref, .. } if bare(&args.target) => SourceSpec {
-                    path: path_and_ref.into(),
-                    image: None,
-                },
+                Place::File { path_and_ref, .. } if !place::names_a_transport(&args.target) => {
+                    SourceSpec {
+                        path: path_and_ref.into(),
+                        image: None,
+                    }
+                }
                 _ => SourceSpec::parse(&dst.to_string()),
             };
             // Before a file is loaded into the temporary store.
