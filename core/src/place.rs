@@ -363,7 +363,12 @@ mod tests {
         }
         // A transport's own text stays the transport's.
         assert_eq!(parse("oci:./dir"), Ok(file(FileKind::Oci, "./dir")));
-        for text in ["oci:./dir", "docker-archive:x.tar", "store:app", "docker://r/a"] {
+        for text in [
+            "oci:./dir",
+            "docker-archive:x.tar",
+            "store:app",
+            "docker://r/a",
+        ] {
             assert!(names_a_transport(text), "{text}");
         }
         assert!(!names_a_transport("./a:b/out.tar"));

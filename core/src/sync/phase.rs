@@ -5,6 +5,8 @@
 //! either (distribution 2.8 answers `MANIFEST_BLOB_UNKNOWN` to an index whose child is being
 //! put again). After their subjects they are usually found in sync and cost nothing.
 
+use crate::digest::Digest;
+use crate::reference::Reference;
 use crate::referrers::subject_of_tag;
 
 use super::SyncImage;
@@ -21,9 +23,55 @@ pub enum Phase {
 impl Phase {
     /// The phase of `image`, by its source tag.
     pub fn of(image: &SyncImage) -> Phase {
-        match image.source.tag.as_deref().and_then(subject_of_tag) {
+        match Phase::subject(image) {
             Some(_) => Phase::Referrers,
             None => Phase::Images,
+        }
+    }
+
+    /// The image whose referrers `image`'s tag holds, if it is such a tag.
+    pub fn subject(image: &SyncImage) -> Option<Digest> {
+        image.source.tag.as_deref().and_then(subject_of_tag)
+    }
+
+    /// What a sync copies for `image` (source, target) when it is not in sync: itself; or,
+    /// for a tag holding referrers while referrers are carried and images copied whole, its
+    /// subject by digest, whose copy brings them along and merges them into the target's
+    /// index (the source's index copied over the target's would drop what it lists beside).
+    pub fn copied_as(image: &SyncImage, referrers: bool, whole: bool) -> (Reference, Reference) {
+        let by = |r: &Reference, s: &Digest| Reference {
+            tag: None,
+            digest: Some(s.clone()),
+            ..r.clone()
+        };
+        match Phase::subject(image).filter(|_| referrers && whole) {
+            Some(s) => (by(&image.source, &s), by(&image.target, &s)),
+            None => (image.source.clone(), image.target.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_referrers_tag_is_copied_as_its_subject_while_referrers_are_carried() {
+        let subject = Digest::sha256_of(b"image");
+        let tag = crate::referrers::fallback_tag(&subject);
+        let image = SyncImage {
+            source: format!("a.example/team/app:{tag}").parse().unwrap(),
+            target: format!("b.example/m/team/app:{tag}").parse().unwrap(),
+        };
+        assert_eq!(Phase::of(&image), Phase::Referrers);
+        let (from, to) = Phase::copied_as(&image, true, true);
+        assert_eq!(from.to_string(), format!("a.example/team/app@{subject}"));
+        assert_eq!(to.to_string(), format!("b.example/m/team/app@{subject}"));
+        for (referrers, whole) in [(false, true), (true, false)] {
+            let (from, to) = Phase::copied_as(&image, referrers, whole);
+            assert_eq!((from, to), (image.source.clone(), image.target.clone()));
         }
     }
 }

@@ -13,7 +13,7 @@ use smol::LocalExecutor;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource};
 use tug_core::manifest::Descriptor;
 use tug_core::push::PushReport;
-use tug_core::referrers::{subject_of_tag, Known};
+use tug_core::referrers::Known;
 use tug_core::sync::{
     Budget, ImageId, ImageOutcome, Phase, PlannedBytes, Start, SyncImage, Wanted,
 };
@@ -114,7 +114,7 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                         work.sides.get(&images[i].source.registry),
                         work.targets.get(&items[i].destination),
                     );
-                    let subject = images[i].source.tag.as_deref().and_then(subject_of_tag);
+                    let subject = Phase::subject(images[i]);
                     if work.referrers && subject.is_some_and(|s| carried.contains(&s)) {
                         let e = entry(i, ImageOutcome::InSync, None);
                         watch.finished(i, &e);
@@ -243,19 +243,8 @@ async fn copy_one(
     start: Start,
 ) -> Result<PushReport, CliError> {
     let image = &item.image;
-    // A tag holding referrers that is not in sync: its subject is copied with them instead
-    // (by digest: the manifests already there, what is attached merged into the target's
-    // index), never the source's index over the target's, which may list more.
-    let subject = image.source.tag.as_deref().and_then(subject_of_tag);
-    let by_subject = |r: &tug_core::Reference, s: &Digest| tug_core::Reference {
-        tag: None,
-        digest: Some(s.clone()),
-        ..r.clone()
-    };
-    let (from, to) = match subject.filter(|_| work.referrers && item.platform.is_none()) {
-        Some(s) => (by_subject(&image.source, &s), by_subject(&image.target, &s)),
-        None => (image.source.clone(), image.target.clone()),
-    };
+    // A tag holding referrers: its subject with them, as the core says.
+    let (from, to) = Phase::copied_as(image, work.referrers, item.platform.is_none());
     let plan = CopyPlan {
         sources: vec![CopySource {
             reference: from,
