@@ -151,6 +151,36 @@ impl copy::Event {
     }
 }
 
+impl push::PushReport {
+    /// The `done` event of a push (or of a copy: a push fed from another registry) that
+    /// sent its image to `reference`.
+    pub fn json(&self, reference: &str) -> Value {
+        json!({
+            "event": "done", "reference": reference, "digest": self.manifest_digest,
+            "blobs_uploaded": self.blobs_uploaded, "blobs_skipped": self.blobs_skipped,
+            "blobs_mounted": self.blobs_mounted, "blobs_missing": self.blobs_missing,
+            "bytes_uploaded": self.bytes_uploaded, "bytes_skipped": self.bytes_skipped,
+            "bytes_resumed": self.bytes_resumed, "bytes_mounted": self.bytes_mounted,
+            "retries": self.retries, "elapsed_ms": self.elapsed.as_millis() as u64,
+            "peak_bytes_per_second": self.peak_bytes_per_second,
+        })
+    }
+}
+
+impl pull::PullReport {
+    /// The `done` event of a pull of `reference`: `digest` is what the registry holds (a
+    /// runner that writes it in another form adds what it wrote).
+    pub fn json(&self, reference: &str) -> Value {
+        json!({
+            "event": "done", "reference": reference, "digest": self.root.digest,
+            "blobs_downloaded": self.blobs_downloaded, "blobs_skipped": self.blobs_skipped,
+            "bytes_downloaded": self.bytes_downloaded, "bytes_skipped": self.bytes_skipped,
+            "retries": self.retries, "elapsed_ms": self.elapsed.as_millis() as u64,
+            "peak_bytes_per_second": self.peak_bytes_per_second,
+        })
+    }
+}
+
 impl Progress {
     /// The snapshot as a `progress` event; `moved` names [`Progress::sent_bytes`]: `sent_bytes` for a
     /// push, `received_bytes` for a pull.
@@ -160,7 +190,10 @@ impl Progress {
             "skipped_bytes": self.skipped_bytes, moved: self.sent_bytes,
             "transferred_bytes": self.transferred_bytes,
             "blobs_total": self.blobs_total, "blobs_done": self.blobs_done,
-            "blobs_skipped": self.blobs_skipped, "bytes_per_second": self.bytes_per_second,
+            "blobs_skipped": self.blobs_skipped, "blobs_active": self.blobs_active,
+            "blobs_mounted": self.blobs_mounted, "retries": self.retries,
+            "bytes_per_second": self.bytes_per_second,
+            "peak_bytes_per_second": self.peak_bytes_per_second,
             "eta_ms": self.eta.map(|d| d.as_millis() as u64),
             "elapsed_ms": self.elapsed.as_millis() as u64,
         })

@@ -24,8 +24,17 @@ pub struct Progress {
     pub blobs_done: usize,
     /// Blobs the registry already had.
     pub blobs_skipped: usize,
+    /// Blobs whose bytes are moving now.
+    pub blobs_active: usize,
+    /// Blobs mounted from another repository (push; none for a pull).
+    pub blobs_mounted: usize,
+    /// Requests retried so far.
+    pub retries: u32,
     /// Smoothed transfer rate in bytes per second.
     pub bytes_per_second: f64,
+    /// The highest smoothed rate so far, never below the average: a run too short for the
+    /// rate meter to take a sample has its average.
+    pub peak_bytes_per_second: f64,
     /// Estimated time to finish, when there is a rate to estimate from.
     pub eta: Option<Duration>,
     /// Time since the operation started.
@@ -45,7 +54,11 @@ impl Progress {
             blobs_total,
             blobs_done: 0,
             blobs_skipped: 0,
+            blobs_active: 0,
+            blobs_mounted: 0,
+            retries: 0,
             bytes_per_second: 0.0,
+            peak_bytes_per_second: 0.0,
             eta: None,
             elapsed: Duration::ZERO,
         }

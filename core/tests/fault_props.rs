@@ -93,15 +93,23 @@ proptest! {
             ..PushConfig::default()
         };
         let run = run_push(&mut model, img.plan.clone(), &img.data, config);
-        let mut done = 0;
-        let mut transferred = 0;
+        let (mut done, mut transferred, mut retries, mut peak) = (0, 0, 0, 0.0);
         for e in &run.events {
             if let push::Event::Progress(p) = e {
                 prop_assert!(p.done_bytes >= done, "done bytes went back");
                 prop_assert!(p.transferred_bytes >= transferred, "transferred bytes went back");
+                prop_assert!(p.retries >= retries, "retries went back");
+                prop_assert!(p.peak_bytes_per_second >= peak, "the peak went back");
+                prop_assert!(p.peak_bytes_per_second >= p.bytes_per_second);
+                prop_assert!(p.blobs_active <= jobs, "{} blobs in flight", p.blobs_active);
                 done = p.done_bytes;
                 transferred = p.transferred_bytes;
+                retries = p.retries;
+                peak = p.peak_bytes_per_second;
             }
+        }
+        if let Ok(report) = &run.result {
+            prop_assert!(report.retries >= retries);
         }
         match run.result {
             Ok(_) => {
@@ -170,11 +178,14 @@ proptest! {
                 prop_assert_eq!(again.committed.get(&b.digest), Some(data));
             }
         }
-        let mut transferred = 0;
+        let (mut transferred, mut retries) = (0, 0);
         for e in &run.events {
             if let pull::Event::Progress(p) = e {
                 prop_assert!(p.transferred_bytes >= transferred, "progress went back");
+                prop_assert!(p.retries >= retries, "retries went back");
+                prop_assert!(p.blobs_active <= p.blobs_total - p.blobs_done);
                 transferred = p.transferred_bytes;
+                retries = p.retries;
             }
         }
         if run.result.is_ok() {

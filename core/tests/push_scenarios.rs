@@ -316,6 +316,7 @@ fn a_500_during_a_chunk_resumes_from_the_committed_offset_after_a_backoff() {
     assert_eq!(attempt, 2);
     assert!(delay <= Duration::from_millis(500));
     assert_eq!(reason, "500 from registry");
+    assert_eq!(last_progress(&run.events).retries, 1, "progress counts it");
     assert_eq!(model.count("POST"), 2, "the session is kept");
     assert_eq!(
         model.count("GET /v2/team/app/blobs/uploads/"),
@@ -559,21 +560,24 @@ fn a_digest_target_must_match_the_manifest() {
     assert!(model.log.is_empty(), "nothing is sent");
 }
 
-#[test]
-fn progress_events_account_for_every_byte() {
-    let mut model = RegistryModel::default();
-    let img = image(&[300, 5000, 1000]);
-    let run = push(&mut model, &img, config());
-    run.result.unwrap();
-    let last = run
-        .events
+/// The last progress snapshot of a run's events.
+fn last_progress(events: &[Event]) -> tug_core::progress::Progress {
+    events
         .iter()
         .rev()
         .find_map(|e| match e {
             Event::Progress(p) => Some(p.clone()),
             _ => None,
         })
-        .unwrap();
+        .expect("a progress event")
+}
+
+#[test]
+fn progress_events_account_for_every_byte() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000, 1000]);
+    let run = push(&mut model, &img, config());
+    let last = last_progress(&run.events);
     assert_eq!(last.total_bytes, 6300);
     assert_eq!(last.done_bytes, 6300);
     assert_eq!(last.transferred_bytes, 6300);
@@ -590,6 +594,22 @@ fn progress_events_account_for_every_byte() {
     assert_eq!(last.blobs_done, 3);
     assert!(last.sent_bytes >= 6300);
     assert!(last.bytes_per_second > 0.0);
+    assert_eq!(
+        (last.blobs_active, last.blobs_mounted, last.retries),
+        (0, 0, 0)
+    );
+    let average = last.sent_bytes as f64 / last.elapsed.as_secs_f64();
+    assert!(last.peak_bytes_per_second >= last.bytes_per_second.max(average));
+    assert_eq!(
+        run.result.as_ref().unwrap().peak_bytes_per_second,
+        last.peak_bytes_per_second
+    );
+    assert!(
+        run.events
+            .iter()
+            .any(|e| matches!(e, Event::Progress(p) if p.blobs_active > 0)),
+        "a blob in flight is counted while it moves"
+    );
     let body_ranges: u64 = run
         .requests
         .iter()
@@ -668,6 +688,7 @@ fn blobs_are_mounted_from_another_repository_without_sending_bytes() {
     let report = run.result.unwrap();
     assert_eq!(report.blobs_mounted, 3);
     assert_eq!(report.blobs_uploaded, 0);
+    assert_eq!(last_progress(&run.events).blobs_mounted, 3);
     assert!(run
         .events
         .iter()

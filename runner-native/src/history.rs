@@ -315,8 +315,10 @@ impl Recorder {
     }
 
     fn progress(&mut self, p: &Progress) {
-        self.record.peak_bytes_per_second =
-            self.record.peak_bytes_per_second.max(p.bytes_per_second);
+        self.record.peak_bytes_per_second = self
+            .record
+            .peak_bytes_per_second
+            .max(p.peak_bytes_per_second);
         self.last_progress = Some(p.clone());
     }
 
@@ -633,7 +635,11 @@ mod tests {
             blobs_total: 2,
             blobs_done: 1,
             blobs_skipped: 1,
+            blobs_active: 1,
+            blobs_mounted: 0,
+            retries: 1,
             bytes_per_second: rate,
+            peak_bytes_per_second: rate,
             eta: None,
             elapsed: Duration::ZERO,
         };

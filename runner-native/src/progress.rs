@@ -57,13 +57,10 @@ pub struct Display {
     keys: HashMap<usize, String>,
     active: Vec<Active>,
     progress: Option<Progress>,
-    mounted: usize,
     /// Whether push events came (mounts only exist there).
     pushing: bool,
-    retries: u32,
     /// Blobs allowed in flight, once adaptive concurrency changed it.
     window: Option<usize>,
-    peak: f64,
     /// Lines of the frame on screen.
     drawn: usize,
     /// Lines to write above the next frame.
@@ -105,11 +102,8 @@ impl Display {
             keys: HashMap::new(),
             active: Vec::new(),
             progress: None,
-            mounted: 0,
             pushing: false,
-            retries: 0,
             window: None,
-            peak: 0.0,
             drawn: 0,
             pending: Vec::new(),
             last_plain: None,
@@ -125,20 +119,6 @@ impl Display {
     /// Whether the display writes text for people (not JSON, not nothing).
     pub fn is_human(&self) -> bool {
         matches!(self.mode, ProgressMode::Tty | ProgressMode::Plain)
-    }
-
-    /// The highest smoothed rate seen, and never below the average so far: an operation
-    /// too short for the rate meter to take a sample has only its average.
-    pub fn peak(&self) -> f64 {
-        let average = self.progress.as_ref().map_or(0.0, |p| {
-            let secs = p.elapsed.as_secs_f64();
-            if secs > 0.0 {
-                p.sent_bytes as f64 / secs
-            } else {
-                0.0
-            }
-        });
-        self.peak.max(average)
     }
 
     /// Shows how work before any blob moves is going: the frame's last line on a terminal,
@@ -204,7 +184,6 @@ impl Display {
     }
 
     fn record(&mut self, p: &Progress) {
-        self.peak = self.peak.max(p.bytes_per_second);
         self.progress = Some(p.clone());
     }
 
@@ -245,11 +224,7 @@ impl Display {
             }
             E::BlobProgress { blob, sent, .. } => self.advance(&key(blob), *sent),
             E::BlobCommitted { blob, .. } | E::BlobSkipped { blob, .. } => self.end(&key(blob)),
-            E::BlobMounted { blob, .. } => {
-                self.mounted += 1;
-                self.end(&key(blob));
-            }
-            E::Retrying(_) => self.retries += 1,
+            E::BlobMounted { blob, .. } => self.end(&key(blob)),
             E::Progress(p) => self.record(p),
             E::Concurrency(c) => self.window = Some(c.to),
             _ => {}
@@ -284,7 +259,6 @@ impl Display {
             E::BlobDone { digest, .. } | E::BlobSkipped { digest, .. } => {
                 self.end(&digest.to_string())
             }
-            E::Retrying(_) => self.retries += 1,
             E::Progress(p) => self.record(p),
             E::Concurrency(c) => self.window = Some(c.to),
             _ => {}
@@ -418,21 +392,17 @@ impl Display {
             p.blobs_done, p.blobs_total, p.blobs_skipped
         ));
         if self.pushing {
-            s.push_str(&format!(", {} mounted", self.mounted));
+            s.push_str(&format!(", {} mounted", p.blobs_mounted));
         }
         s.push(')');
         if let Some(w) = self.window {
             s.push_str(&format!(", {w} at once"));
         }
-        if self.retries > 0 {
+        if p.retries > 0 {
             s.push_str(&format!(
                 ", {} {}",
-                self.retries,
-                if self.retries == 1 {
-                    "retry"
-                } else {
-                    "retries"
-                }
+                p.retries,
+                if p.retries == 1 { "retry" } else { "retries" }
             ));
         }
         s
@@ -505,28 +475,8 @@ impl Display {
         Some(line)
     }
 
-    fn counters(&self) -> serde_json::Value {
-        json!({"blobs_mounted": self.mounted, "retries": self.retries,
-               "peak_bytes_per_second": self.peak})
-    }
-
-    /// The core's JSON for `e`, with this display's counts added: `retries` on `retrying`,
-    /// and on `progress` the blobs in flight, mounted and retries.
-    fn with_counts(&self, v: Option<serde_json::Value>) -> Option<serde_json::Value> {
-        let mut v = v?;
-        match v["event"].as_str() {
-            Some("retrying") => merge(&mut v, json!({"retries": self.retries})),
-            Some("progress") => {
-                merge(&mut v, json!({"blobs_active": self.active.len()}));
-                merge(&mut v, self.counters());
-            }
-            _ => {}
-        }
-        Some(v)
-    }
-
     fn push_json(&self, e: &push::Event) -> Option<serde_json::Value> {
-        let mut v = self.with_counts(e.json())?;
+        let mut v = e.json()?;
         if let push::Event::UploadSession { shown, .. } = e {
             // Printed, so shown: the CLI resumes from its own uploads.json.
             v["location"] = json!(shown);
@@ -535,7 +485,7 @@ impl Display {
     }
 
     fn pull_json(&self, e: &pull::Event) -> Option<serde_json::Value> {
-        self.with_counts(e.json())
+        e.json()
     }
 
     /// Prints `v`, an event of the JSON vocabulary, when the progress is JSON lines.
@@ -548,12 +498,6 @@ impl Display {
     fn json(&mut self, v: serde_json::Value) {
         let _ = writeln!(self.out, "{v}");
         let _ = self.out.flush();
-    }
-}
-
-fn merge(v: &mut serde_json::Value, extra: serde_json::Value) {
-    if let (Some(v), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
-        v.extend(extra);
     }
 }
 
@@ -648,7 +592,7 @@ pub struct Totals {
 
 impl Totals {
     /// The totals of a push (or of a copy: a push fed from another registry).
-    pub fn of_push(verb: &'static str, report: &push::PushReport, peak: f64) -> Totals {
+    pub fn of_push(verb: &'static str, report: &push::PushReport) -> Totals {
         Totals {
             verb,
             blobs: report.blobs_uploaded,
@@ -659,30 +603,25 @@ impl Totals {
             mounted: Some(report.blobs_mounted),
             retries: report.retries,
             elapsed: report.elapsed,
-            peak,
+            peak: report.peak_bytes_per_second,
         }
     }
-}
 
-/// The `done` event (`--progress json`) of a push, or of a copy (a push fed from another
-/// registry): what was sent to `reference`.
-pub fn push_done_event(reference: &str, report: &push::PushReport, peak: f64) -> serde_json::Value {
-    serde_json::json!({
-        "event": "done",
-        "reference": reference,
-        "digest": report.manifest_digest,
-        "blobs_uploaded": report.blobs_uploaded,
-        "blobs_skipped": report.blobs_skipped,
-        "blobs_mounted": report.blobs_mounted,
-        "blobs_missing": report.blobs_missing,
-        "bytes_uploaded": report.bytes_uploaded,
-        "bytes_skipped": report.bytes_skipped,
-        "bytes_resumed": report.bytes_resumed,
-        "bytes_mounted": report.bytes_mounted,
-        "retries": report.retries,
-        "elapsed_ms": report.elapsed.as_millis() as u64,
-        "peak_bytes_per_second": peak,
-    })
+    /// The totals of a pull.
+    pub fn of_pull(report: &pull::PullReport) -> Totals {
+        Totals {
+            verb: "Pulled",
+            blobs: report.blobs_downloaded,
+            bytes: report.bytes_downloaded,
+            skipped: report.blobs_skipped,
+            skipped_bytes: report.bytes_skipped,
+            resumed: 0,
+            mounted: None,
+            retries: report.retries,
+            elapsed: report.elapsed,
+            peak: report.peak_bytes_per_second,
+        }
+    }
 }
 
 /// The final summary line.
@@ -773,7 +712,11 @@ mod tests {
             blobs_total: 3,
             blobs_done: done,
             blobs_skipped: 0,
+            blobs_active: 0,
+            blobs_mounted: 0,
+            retries: 0,
             bytes_per_second: rate,
+            peak_bytes_per_second: rate,
             eta: Some(Duration::from_secs(75)),
             elapsed: Duration::from_secs(1),
         }
@@ -862,7 +805,10 @@ mod tests {
             reason: "registry answered 503".into(),
             blob: None,
         }));
-        d.event(&E::Progress(progress(1300, 1, 1600.0)));
+        // The core's snapshot counts the retry.
+        let mut p = progress(1300, 1, 1600.0);
+        p.retries = 1;
+        d.event(&E::Progress(p));
         let frames = w.take();
         assert_eq!(frames.len(), 2);
         // The frame after the commit had 2 lines (one blob + overall).
@@ -1036,8 +982,13 @@ mod tests {
             size: 10,
             from: "other".into(),
         });
-        d.event(&E::Progress(progress(700, 1, 1500.0)));
-        d.event(&E::Progress(progress(800, 1, 1500.0))); // within 2 s of the last line
+        let mounted = |transferred| {
+            let mut p = progress(transferred, 1, 1500.0);
+            p.blobs_mounted = 1;
+            p
+        };
+        d.event(&E::Progress(mounted(700)));
+        d.event(&E::Progress(mounted(800))); // within 2 s of the last line
         d.event(&E::BlobCommitted {
             blob: 0,
             digest: digest('a'),
@@ -1084,47 +1035,30 @@ mod tests {
         }
     }
 
+    /// The overall line and the JSON lines show the core's counts as they are.
     #[test]
-    fn json_progress_carries_the_displayed_numbers() {
-        let (mut d, w) = display(ProgressMode::Json);
+    fn the_overall_line_and_json_show_the_cores_counts() {
         use push::Event as E;
-        d.event(&E::BlobStarted {
-            blob: 0,
-            digest: digest('a'),
-            size: 1000,
-        });
+        let mut p = progress(700, 1, 1500.0);
+        (p.blobs_mounted, p.retries, p.blobs_active) = (1, 2, 1);
+        p.peak_bytes_per_second = 1800.0;
+        let (mut d, w) = display(ProgressMode::Json);
+        d.event(&E::Progress(p.clone()));
+        let line: serde_json::Value = serde_json::from_str(w.take().concat().trim()).unwrap();
+        assert_eq!(line, p.json("sent_bytes"));
+        let (mut d, w) = display(ProgressMode::Plain);
         d.event(&E::BlobMounted {
             blob: 1,
             digest: digest('b'),
             size: 10,
             from: "o".into(),
         });
-        d.event(&E::Retrying(Retrying {
-            what: "x".into(),
-            attempt: 2,
-            delay: Duration::ZERO,
-            reason: "r".into(),
-            blob: None,
-        }));
-        d.event(&E::Progress(progress(700, 1, 1500.0)));
-        d.event(&E::Progress(progress(900, 1, 1200.0)));
-        let lines: Vec<serde_json::Value> = w
-            .take()
-            .concat()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let p = &lines[3];
-        assert_eq!(p["event"], "progress");
-        assert_eq!(p["transferred_bytes"], 700);
-        assert_eq!(p["bytes_per_second"], 1500.0);
-        assert_eq!(p["eta_ms"], 75_000);
-        assert_eq!(p["blobs_done"], 1);
-        assert_eq!(p["blobs_mounted"], 1);
-        assert_eq!(p["retries"], 1);
-        assert_eq!(p["blobs_active"], 1);
-        assert_eq!(lines[4]["peak_bytes_per_second"], 1500.0);
-        assert_eq!(d.peak(), 1500.0);
+        d.event(&E::Progress(p));
+        let text = w.take().concat();
+        assert!(
+            text.contains("1/3 blobs (0 skipped, 1 mounted), 2 retries"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1164,13 +1098,6 @@ mod tests {
         assert!(
             line.ends_with("(500.00 MiB/s average, 500.00 MiB/s peak)"),
             "{line}"
-        );
-        let (mut d, _w) = display(ProgressMode::Json);
-        d.event(&push::Event::Progress(progress(2000, 2, 0.0)));
-        assert_eq!(
-            d.peak(),
-            2000.0,
-            "2000 bytes in the 1 s the snapshot covers"
         );
     }
 

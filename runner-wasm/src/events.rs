@@ -143,7 +143,11 @@ mod tests {
             blobs_total: 2,
             blobs_done: 1,
             blobs_skipped: 0,
+            blobs_active: 1,
+            blobs_mounted: 0,
+            retries: 0,
             bytes_per_second: 3.0,
+            peak_bytes_per_second: 3.0,
             eta: Some(Duration::from_secs(2)),
             elapsed: Duration::from_secs(1),
         };

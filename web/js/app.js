@@ -551,7 +551,7 @@ async function startPush(dest, options) {
     $('result-time').textContent = formatDuration(duration);
     show($('result'), true);
     setStatus('success', `Pushed ${dest.display} in ${formatDuration(duration)}`);
-    ended = { ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: timings.list() };
+    ended = { ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: result.retries, blobTimings: timings.list() };
   } catch (e) {
     const code = typeof e?.code === 'string' ? e.code : 'network';
     const duration = performance.now() - started;

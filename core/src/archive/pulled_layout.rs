@@ -443,6 +443,7 @@ mod tests {
             retries: 0,
             plain_http: false,
             elapsed: std::time::Duration::ZERO,
+            peak_bytes_per_second: 0.0,
         }
     }
 

@@ -606,6 +606,11 @@ impl Copy {
                         }
                         self.outputs.push_back(Output::Abort(Side::Target, id));
                     }
+                    push::Output::Event(push::Event::Progress(mut p)) => {
+                        // The source's retries count with the target's.
+                        p.retries += self.source_retries;
+                        self.event(Event::Push(push::Event::Progress(p)))
+                    }
                     push::Output::Event(e) => self.event(Event::Push(e)),
                     push::Output::Finished(result) => {
                         // A mirror that failed while its blobs moved (an error, wrong bytes)

@@ -15,6 +15,8 @@ pub(crate) struct Accountant {
     last: Option<Instant>,
     transferred_high: u64,
     moved: u64,
+    /// The highest smoothed rate reported.
+    peak: f64,
 }
 
 impl Accountant {
@@ -27,6 +29,7 @@ impl Accountant {
             last: None,
             transferred_high: 0,
             moved: 0,
+            peak: 0.0,
         }
     }
 
@@ -58,17 +61,31 @@ impl Accountant {
         now.saturating_since(self.started)
     }
 
-    /// `counts` (the protocol's byte and blob counts) with rate, ETA and elapsed time added,
-    /// and transferred bytes never below what was reported before.
-    pub(crate) fn progress(&mut self, now: Instant, counts: Progress) -> Progress {
+    /// The highest smoothed rate by `now`, never below the average rate so far.
+    pub(crate) fn peak(&self, now: Instant) -> f64 {
+        let secs = self.elapsed(now).as_secs_f64();
+        let average = if secs > 0.0 {
+            self.moved as f64 / secs
+        } else {
+            0.0
+        };
+        self.peak.max(self.meter.rate()).max(average)
+    }
+
+    /// `counts` (the protocol's byte and blob counts) with rate, peak, ETA, elapsed time and
+    /// `retries` added, and transferred bytes never below what was reported before.
+    pub(crate) fn progress(&mut self, now: Instant, counts: Progress, retries: u32) -> Progress {
         let mut p = counts;
         p.transferred_bytes = p.transferred_bytes.max(self.transferred_high);
         self.transferred_high = p.transferred_bytes;
         p.bytes_per_second = self.meter.rate();
+        self.peak = self.peak(now);
+        p.peak_bytes_per_second = self.peak;
         p.eta = self
             .meter
             .eta(p.total_bytes.saturating_sub(p.transferred_bytes));
         p.elapsed = self.elapsed(now);
+        p.retries = retries;
         p
     }
 }

@@ -43,7 +43,7 @@ pub(crate) trait Reporting: Protocol<Output: Reports> {
             self.event(event);
         }
         let counts = self.counts();
-        let progress = self.accountant().progress(cx.now, counts);
+        let progress = self.accountant().progress(cx.now, counts, cx.retries);
         self.outbox().push(Self::Output::progress(progress));
     }
 

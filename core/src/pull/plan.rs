@@ -112,4 +112,6 @@ pub struct PullReport {
     pub plain_http: bool,
     /// Time from start to finish.
     pub elapsed: Duration,
+    /// The highest transfer rate, in bytes per second ([`crate::progress::Progress::peak_bytes_per_second`]).
+    pub peak_bytes_per_second: f64,
 }

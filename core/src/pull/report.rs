@@ -37,7 +37,13 @@ impl Reporting for Pulling {
                         p.blobs_skipped += 1;
                     }
                 }
-                _ => p.transferred_bytes = p.transferred_bytes.saturating_add(b.received),
+                BlobState::Receiving | BlobState::WrongRange { .. } => {
+                    p.blobs_active += 1;
+                    p.transferred_bytes = p.transferred_bytes.saturating_add(b.received);
+                }
+                BlobState::Waiting => {
+                    p.transferred_bytes = p.transferred_bytes.saturating_add(b.received)
+                }
             }
         }
         p
@@ -62,6 +68,7 @@ impl Reporting for Pulling {
             retries: cx.retries,
             plain_http: cx.endpoint.is_plain(),
             elapsed: self.accountant.elapsed(cx.now),
+            peak_bytes_per_second: self.accountant.peak(cx.now),
         };
         for b in &self.blobs {
             b.add_to(&mut r);

@@ -165,6 +165,8 @@ pub struct PushReport {
     pub plain_http: bool,
     /// Time from start to finish.
     pub elapsed: Duration,
+    /// The highest transfer rate, in bytes per second ([`crate::progress::Progress::peak_bytes_per_second`]).
+    pub peak_bytes_per_second: f64,
     /// The registry answered the manifest's `PUT` with `OCI-Subject`: it lists the manifest
     /// as a referrer of its `subject` itself (the OCI 1.1 referrers API).
     pub subject_indexed: bool,

@@ -64,13 +64,18 @@ impl Reporting for Pushing {
         for b in &self.blobs {
             p.total_bytes += b.size;
             p.transferred_bytes += b.transferred();
-            if let BlobState::Done { skipped, .. } = b.state {
-                p.done_bytes += b.size;
-                p.blobs_done += 1;
-                if skipped {
-                    p.skipped_bytes += b.size;
-                    p.blobs_skipped += 1;
+            match b.state {
+                BlobState::Done { skipped, mounted } => {
+                    p.done_bytes += b.size;
+                    p.blobs_done += 1;
+                    if skipped {
+                        p.skipped_bytes += b.size;
+                        p.blobs_skipped += 1;
+                    }
+                    p.blobs_mounted += usize::from(mounted);
                 }
+                BlobState::Opening | BlobState::Uploading { .. } => p.blobs_active += 1,
+                _ => {}
             }
         }
         p
@@ -90,6 +95,7 @@ impl Reporting for Pushing {
             retries: cx.retries,
             plain_http: cx.endpoint.is_plain(),
             elapsed: self.accountant.elapsed(cx.now),
+            peak_bytes_per_second: self.accountant.peak(cx.now),
             subject_indexed: self.subject_indexed,
         };
         for b in &self.blobs {

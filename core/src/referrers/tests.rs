@@ -403,6 +403,7 @@ fn carries_keep_cosign_tags_and_subject_digests() {
         retries: 0,
         plain_http: false,
         elapsed: std::time::Duration::ZERO,
+        peak_bytes_per_second: 0.0,
         subject_indexed: false,
     };
     assert!(needs_fallback_index(&c[0], &report));

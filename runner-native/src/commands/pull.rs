@@ -319,37 +319,15 @@ pub fn run(
         new_output.keep();
     }
     if mode == ProgressMode::Json {
-        let v = serde_json::json!({
-            "event": "done",
-            "reference": image.to_string(),
-            "digest": root.digest,
-            "registry_digest": report.root.digest,
-            "output": written,
-            "blobs_downloaded": report.blobs_downloaded,
-            "blobs_skipped": report.blobs_skipped,
-            "bytes_downloaded": report.bytes_downloaded,
-            "retries": report.retries,
-            "elapsed_ms": report.elapsed.as_millis() as u64,
-            "peak_bytes_per_second": display.peak(),
-        });
+        let mut v = report.json(&image.to_string());
+        // What was written, which may be the registry's manifest in another form.
+        v["digest"] = serde_json::json!(root.digest);
+        v["registry_digest"] = serde_json::json!(report.root.digest);
+        v["output"] = written.into();
         outln!("{v}");
     } else {
         if mode != ProgressMode::None {
-            errln!(
-                "{}",
-                done_line(&Totals {
-                    verb: "Pulled",
-                    blobs: report.blobs_downloaded,
-                    bytes: report.bytes_downloaded,
-                    skipped: report.blobs_skipped,
-                    skipped_bytes: report.bytes_skipped,
-                    resumed: 0,
-                    mounted: None,
-                    retries: report.retries,
-                    elapsed: report.elapsed,
-                    peak: display.peak(),
-                })
-            );
+            errln!("{}", done_line(&Totals::of_pull(&report)));
         }
         // The pinned reference names the manifest the registry holds; an output in OCI
         // form may hold it converted, under another digest (what --digestfile gets).

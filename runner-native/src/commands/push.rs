@@ -25,7 +25,7 @@ use crate::driver::drive_with;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::output::{errln, outln, plural};
-use crate::progress::{bytes, done_line, push_done_event, Display, ProgressMode, Totals};
+use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::push_bodies::{BlobSource, PushBodies};
 use crate::source::{Source, SourceSpec};
 use crate::transport::Transport;
@@ -375,7 +375,6 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let mountable = mountable.into_inner();
     let outcome = Outcome {
         report: &report,
-        peak: display.peak(),
         compression: work,
         mountable: &mountable,
     };
@@ -492,11 +491,10 @@ fn resume_by_digest(
     aliases
 }
 
-/// What a finished push did, as shown: the core's report, the peak rate, and (with
-/// `--compress`) the plain bytes compressed and the compressed bytes made.
+/// What a finished push did, as shown: the core's report and (with `--compress`) the plain
+/// bytes compressed and the compressed bytes made.
 struct Outcome<'a> {
     report: &'a PushReport,
-    peak: f64,
     compression: Option<(u64, u64)>,
     /// A dry run's missing blobs a push would ask to mount, and where from.
     mountable: &'a HashMap<Digest, String>,
@@ -512,7 +510,6 @@ fn print_result(
 ) {
     let Outcome {
         report,
-        peak,
         compression,
         mountable,
     } = *outcome;
@@ -521,7 +518,7 @@ fn print_result(
         target.registry, target.repository, report.manifest_digest
     );
     if progress == ProgressMode::Json {
-        let mut v = push_done_event(&target.to_string(), report, peak);
+        let mut v = report.json(&target.to_string());
         v["dry_run"] = serde_json::json!(args.dry_run);
         if let Some((plain, made)) = compression {
             v["compression"] =
@@ -590,7 +587,7 @@ fn print_result(
     }
     // People read standard error; standard output is the one line scripts take.
     if progress != ProgressMode::None {
-        errln!("{}", done_line(&Totals::of_push("Pushed", report, peak)));
+        errln!("{}", done_line(&Totals::of_push("Pushed", report)));
         errln!("{target}");
     }
     outln!("{pushed}");

@@ -25,7 +25,7 @@ use crate::driver::feed;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::output::{errln, outln};
-use crate::progress::{bytes, done_line, push_done_event, Display, ProgressMode, Totals};
+use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::transport::{Message, NoBodies, Transport};
 use crate::upload_state::UploadState;
 use pipes::Pipes;
@@ -114,15 +114,12 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
     history.push_report(&report);
     let mode = display.mode();
     if mode == ProgressMode::Json {
-        let v = push_done_event(&dst.to_string(), &report, display.peak());
+        let v = report.json(&dst.to_string());
         outln!("{v}");
     } else {
         // People read standard error; standard output is the one line scripts take.
         if mode != ProgressMode::None {
-            errln!(
-                "{}",
-                done_line(&Totals::of_push("Copied", &report, display.peak()))
-            );
+            errln!("{}", done_line(&Totals::of_push("Copied", &report)));
             errln!("{dst}");
         }
         outln!(
