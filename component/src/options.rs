@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 use tug_core::host_settings::names::{self, REFERRERS, SOURCE};
-use tug_core::host_settings::{HostSettings, SettingError, SettingReader};
+use tug_core::host_settings::{option_refused, HostSettings, SettingError, SettingReader};
 use tug_core::{ErrorClass, Platform, Reference, RegistryConfig, TransferConfig};
 
 use crate::bindings::exports::tug::core::sansio::Failure;
@@ -49,12 +49,9 @@ impl Options {
             .iter()
             .filter(|(_, v)| !v.is_null())
             .map(|(k, _)| k.as_str());
-        if let Some(key) = given.find(|k| !names::EVERY.contains(k) && !own.contains(k)) {
-            let known = [NAME, PLATFORM, SOURCE, REFERRERS].contains(&key);
-            return Err(usage(&match known {
-                true => format!("options: {key:?} is not an option of a {kind}"),
-                false => format!("options: unknown option {key:?}"),
-            }));
+        let others = [NAME, PLATFORM, SOURCE, REFERRERS];
+        if let Some(why) = given.find_map(|k| option_refused(k, kind, own, &others)) {
+            return Err(usage(&format!("options: {why}")));
         }
         let fields = Fields(&object);
         let settings = HostSettings::read(&fields)?;

@@ -25,20 +25,28 @@ pub mod names {
     pub const RETRIES: &str = "retries";
     /// Seconds a request may move no byte before it fails and is retried (0: no limit).
     pub const STALL_TIMEOUT: &str = "stallTimeout";
+    /// Seconds after the operation's first failure past which nothing is retried (absent:
+    /// only [`RETRIES`] limits retries), as the CLI's `--retry-max-wait`.
+    pub const RETRY_MAX_WAIT: &str = "retryMaxWait";
     /// Blobs moved at once.
     pub const JOBS: &str = "jobs";
+    /// Whether the blobs in flight follow the measured throughput (up to [`JOBS`]); `false`
+    /// keeps [`JOBS`] fixed, as the CLI's `--fixed-jobs`.
+    pub const ADAPTIVE: &str = "adaptive";
     /// The seed of the retry jitter.
     pub const SEED: &str = "seed";
     /// The `User-Agent` requests carry.
     pub const USER_AGENT: &str = "userAgent";
     /// Every setting [`super::HostSettings::read`] reads.
-    pub const EVERY: [&str; 8] = [
+    pub const EVERY: [&str; 10] = [
         PLAIN_HTTP,
         USERNAME,
         PASSWORD,
         RETRIES,
         STALL_TIMEOUT,
+        RETRY_MAX_WAIT,
         JOBS,
+        ADAPTIVE,
         SEED,
         USER_AGENT,
     ];
@@ -64,8 +72,12 @@ pub struct HostSettings {
     pub retries: Option<u64>,
     /// [`names::STALL_TIMEOUT`], in seconds.
     pub stall_timeout: Option<u64>,
+    /// [`names::RETRY_MAX_WAIT`], in seconds.
+    pub retry_max_wait: Option<u64>,
     /// [`names::JOBS`], as given (checked against [`limits::JOBS`]).
     pub jobs: Option<u64>,
+    /// [`names::ADAPTIVE`].
+    pub adaptive: Option<bool>,
     /// [`names::SEED`]: the host's entropy; a fixed seed when absent.
     pub seed: Option<u64>,
     /// [`names::USER_AGENT`].
@@ -117,7 +129,9 @@ impl HostSettings {
             password: options.string(names::PASSWORD)?,
             retries: options.count(names::RETRIES)?,
             stall_timeout: options.count(names::STALL_TIMEOUT)?,
+            retry_max_wait: options.count(names::RETRY_MAX_WAIT)?,
             jobs: options.count(names::JOBS)?,
+            adaptive: options.boolean(names::ADAPTIVE)?,
             seed: options.count(names::SEED)?,
             user_agent: options.string(names::USER_AGENT)?,
         })
@@ -159,6 +173,7 @@ impl HostSettings {
             credentials,
             retry: RetryPolicy {
                 max_attempts: retries.unwrap_or(limits::DEFAULT_RETRIES),
+                budget: self.retry_max_wait.map(Duration::from_secs),
                 seed: self.seed.unwrap_or(defaults.retry.seed),
                 ..RetryPolicy::default()
             },
@@ -173,18 +188,70 @@ impl HostSettings {
         })
     }
 
-    /// How many blobs at once.
+    /// How many blobs at once, and whether that follows the throughput.
     ///
     /// # Errors
     ///
     /// [`names::JOBS`] out of [`limits::JOBS`].
     pub fn transfer_config(&self) -> Result<TransferConfig, SettingError> {
         let jobs = within(names::JOBS, self.jobs, &limits::JOBS)?;
+        let defaults = TransferConfig::default();
         Ok(TransferConfig {
             jobs: usize::from(jobs.unwrap_or(limits::DEFAULT_JOBS)),
-            ..TransferConfig::default()
+            adaptive: self.adaptive.unwrap_or(defaults.adaptive),
+            ..defaults
         })
     }
+}
+
+/// Why an option named `key` is refused by an operation (a `kind`, such as `push`) that
+/// takes [`names::EVERY`] and its `own` names; `None` when it takes it. `others` are the
+/// names other operations of the host take: one of them is said to be another operation's;
+/// any other name is unknown, with the nearest name it takes when one is a typo away
+/// (`retires`: did you mean `retries`?).
+pub fn option_refused(key: &str, kind: &str, own: &[&str], others: &[&str]) -> Option<String> {
+    if names::EVERY.contains(&key) || own.contains(&key) {
+        return None;
+    }
+    if others.contains(&key) {
+        return Some(format!("{key:?} is not an option of a {kind}"));
+    }
+    let nearest = names::EVERY
+        .iter()
+        .chain(own)
+        .map(|name| {
+            (
+                edit_distance(&key.to_lowercase(), &name.to_lowercase()),
+                name,
+            )
+        })
+        .filter(|(d, _)| *d <= 2)
+        .min();
+    Some(match nearest {
+        Some((_, name)) => format!("unknown option {key:?} (did you mean {name:?}?)"),
+        None => format!("unknown option {key:?}"),
+    })
+}
+
+/// Single-character insertions, deletions, substitutions and swaps of neighbours that
+/// turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![(0..=b.len()).collect::<Vec<usize>>()];
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (rows[i - 1][j] + 1)
+                .min(row[j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(rows[i - 2][j - 2] + 1);
+            }
+        }
+        rows.push(row);
+    }
+    rows[a.len()][b.len()]
 }
 
 /// `value` when it is in `range`.
@@ -231,6 +298,8 @@ mod tests {
         assert_eq!(config.scheme, image().scheme(None));
         let transfer = HostSettings::default().transfer_config().unwrap();
         assert_eq!(transfer.jobs, usize::from(limits::DEFAULT_JOBS));
+        assert_eq!(transfer.adaptive, TransferConfig::default().adaptive);
+        assert_eq!(config.retry.budget, None);
     }
 
     #[test]
@@ -241,11 +310,15 @@ mod tests {
             password: Some("p".into()),
             retries: Some(2),
             stall_timeout: Some(0),
+            retry_max_wait: Some(600),
             jobs: Some(9),
+            adaptive: Some(false),
             seed: Some(77),
             user_agent: Some("host/1".into()),
         };
         let config = settings.registry_config(&image()).unwrap();
+        assert_eq!(config.retry.budget, Some(Duration::from_secs(600)));
+        assert!(!settings.transfer_config().unwrap().adaptive);
         assert_eq!(config.scheme, Scheme::Http);
         assert_eq!(config.credentials.as_ref().unwrap().username, "u");
         assert_eq!(config.credentials.as_ref().unwrap().password, "p");
@@ -290,7 +363,9 @@ mod tests {
             ("password", "p"),
             ("retries", "2"),
             ("stallTimeout", "9"),
+            ("retryMaxWait", "30"),
             ("jobs", "3"),
+            ("adaptive", "false"),
             ("seed", "5"),
             ("userAgent", "a/1"),
         ]);
@@ -300,7 +375,9 @@ mod tests {
             password: Some("p".into()),
             retries: Some(2),
             stall_timeout: Some(9),
+            retry_max_wait: Some(30),
             jobs: Some(3),
+            adaptive: Some(false),
             seed: Some(5),
             user_agent: Some("a/1".into()),
         };
@@ -313,6 +390,33 @@ mod tests {
     }
 
     #[test]
+    fn options_an_operation_does_not_take_are_refused_naming_the_nearest() {
+        let push = ["image", "chunkSize"];
+        assert_eq!(option_refused("retries", "push", &push, &[]), None);
+        assert_eq!(option_refused("chunkSize", "push", &push, &[]), None);
+        assert_eq!(
+            option_refused("retires", "push", &push, &[]).as_deref(),
+            Some("unknown option \"retires\" (did you mean \"retries\"?)")
+        );
+        assert_eq!(
+            option_refused("chunksize", "push", &push, &[]).as_deref(),
+            Some("unknown option \"chunksize\" (did you mean \"chunkSize\"?)")
+        );
+        assert_eq!(
+            option_refused("plain_http", "push", &push, &[]).as_deref(),
+            Some("unknown option \"plain_http\" (did you mean \"plainHttp\"?)")
+        );
+        assert_eq!(
+            option_refused("insecure", "push", &push, &[]).as_deref(),
+            Some("unknown option \"insecure\"")
+        );
+        assert_eq!(
+            option_refused("output", "push", &push, &["output"]).as_deref(),
+            Some("\"output\" is not an option of a push")
+        );
+    }
+
+    #[test]
     fn a_copy_s_source_has_its_own_credentials_or_none() {
         let target = HostSettings {
             plain_http: Some(true),
@@ -320,7 +424,9 @@ mod tests {
             password: Some("secret".into()),
             retries: Some(7),
             stall_timeout: Some(9),
+            retry_max_wait: Some(30),
             jobs: Some(3),
+            adaptive: Some(false),
             seed: Some(5),
             user_agent: Some("a/1".into()),
         };

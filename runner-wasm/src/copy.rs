@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use futures_channel::mpsc::UnboundedReceiver;
 use tug_core::copy::{Copy, CopyConfig, CopyPlan, CopySource, Output};
-use tug_core::host_settings::names;
 use tug_core::http::{Request, RequestId, TransportError, TransportErrorKind};
 use tug_core::{limits, referrers, ErrorClass, Platform, Reference};
 use wasm_bindgen::JsValue;
@@ -19,7 +18,7 @@ use crate::events::{push_result, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::limits::BODY_PROGRESS;
-use crate::options::Options;
+use crate::options::{names, Options};
 use crate::timer::Clock;
 
 /// An upload whose body the core is still handing over.
@@ -46,25 +45,25 @@ pub async fn run(
     target
         .check_target()
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
-    let opts = Options::new(&options);
+    let opts = Options::of(&options, "copy", names::COPY)?;
     let from = opts.object(names::SOURCE);
-    let source_opts = Options::new(&from);
+    let source_opts = Options::source(&from)?;
     // Every platform and the index unless `platform` names one (the core's default).
     let platform: Option<Platform> = opts
-        .string("platform")?
+        .string(names::PLATFORM)?
         .as_deref()
         .map(str::parse)
         .transpose()
         .map_err(|e: tug_core::platform::PlatformParseError| {
             js_error(ErrorClass::Input, &e.to_string())
         })?;
-    if opts.boolean("allPlatforms")? == Some(true) && platform.is_some() {
+    if opts.boolean(names::ALL_PLATFORMS)? == Some(true) && platform.is_some() {
         return Err(js_error(
             ErrorClass::Usage,
             "allPlatforms and platform cannot be given together",
         ));
     }
-    let chunk_size = opts.count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?;
+    let chunk_size = opts.count_in(names::CHUNK_SIZE, limits::CHUNK_SIZE_MIN..=u64::MAX)?;
     let plan = CopyPlan {
         sources: vec![CopySource {
             config: opts.source_registry_config(&source_opts, &source)?,

@@ -60,11 +60,17 @@ export interface RegistryOptions {
   plainHttp?: boolean;
   /** Blobs in flight at once (default 4; `limits().jobs`). */
   jobs?: number;
+  /** Whether the blobs in flight follow the measured throughput, up to `jobs` (default
+   *  true); false keeps `jobs` fixed, as the CLI's `--fixed-jobs`. */
+  adaptive?: boolean;
   /** Attempts per request before giving up (default 5; `limits().retries`). */
   retries?: number;
   /** Seconds a request may move no byte before it fails and is retried (default 60, as the
    *  CLI's `--stall-timeout`; 0: no limit). The core keeps these deadlines. */
   stallTimeout?: number;
+  /** Seconds after the operation's first failure past which nothing is retried, as the
+   *  CLI's `--retry-max-wait` (default: only `retries` limits retries). */
+  retryMaxWait?: number;
   /** The retry jitter's seed (default: from `crypto`). */
   seed?: number;
   /** The `User-Agent` requests carry where the runtime lets it be set (Node.js; a browser

@@ -1,19 +1,68 @@
 //! The options objects of `push`, `pull` and `copy`, read field by field from plain JS
-//! objects (unknown fields are ignored; a field of the wrong type is a `usage` error, as a
-//! bad flag is for the CLI). The settings every embedding takes go to the core's
-//! [`HostSettings`], by its names.
+//! objects (an unknown field, or a field of the wrong type, is a `usage` error, as a bad
+//! flag is for the CLI: a typo is caught, not ignored). The settings every embedding takes
+//! go to the core's [`HostSettings`], by its names.
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use tug_core::host_settings::{HostSettings, SettingReader};
+use tug_core::host_settings::names::SOURCE_OWN;
+use tug_core::host_settings::{option_refused, HostSettings, SettingReader};
 use tug_core::push::ResumableUpload;
 use tug_core::{Digest, ErrorClass, Reference, RegistryConfig, TransferConfig};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast as _, JsValue};
 
 use crate::errors::js_error;
 use crate::fetch_transport::UploadBody;
 use crate::js;
+
+/// Names of the options of one operation, besides the core's host settings.
+pub mod names {
+    pub use tug_core::host_settings::names::{REFERRERS, SOURCE};
+    /// A push's image of a file holding several (index or tag).
+    pub const IMAGE: &str = "image";
+    /// One platform (`os/arch[/variant]`).
+    pub const PLATFORM: &str = "platform";
+    /// Bytes per `PATCH` chunk.
+    pub const CHUNK_SIZE: &str = "chunkSize";
+    /// Blobs up to this size go in one `PUT`.
+    pub const MONOLITHIC_MAX: &str = "monolithicMax";
+    /// How a browser hands each chunk to `XMLHttpRequest`.
+    pub const UPLOAD_BODY: &str = "uploadBody";
+    /// Upload sessions an earlier run left open.
+    pub const RESUME: &str = "resume";
+    /// Where a pull writes its archive as it arrives.
+    pub const OUTPUT: &str = "output";
+    /// The archive format of a pull's `output`.
+    pub const FORMAT: &str = "format";
+    /// A copy of every platform and the index (the default).
+    pub const ALL_PLATFORMS: &str = "allPlatforms";
+
+    /// What `push` takes.
+    pub const PUSH: &[&str] = &[
+        IMAGE,
+        PLATFORM,
+        CHUNK_SIZE,
+        MONOLITHIC_MAX,
+        UPLOAD_BODY,
+        RESUME,
+    ];
+    /// What `pull` takes (`platforms` takes the same but `output` and `format`).
+    pub const PULL: &[&str] = &[PLATFORM, OUTPUT, FORMAT];
+    /// What `platforms` takes.
+    pub const PLATFORMS: &[&str] = &[PLATFORM];
+    /// What `copy` takes.
+    pub const COPY: &[&str] = &[
+        SOURCE,
+        PLATFORM,
+        ALL_PLATFORMS,
+        CHUNK_SIZE,
+        RESUME,
+        REFERRERS,
+    ];
+    /// Every operation's own names.
+    pub const ALL: &[&[&str]] = &[PUSH, PULL, COPY];
+}
 
 /// Reads the optional fields of one options object.
 pub struct Options<'a>(&'a JsValue);
@@ -22,6 +71,28 @@ impl<'a> Options<'a> {
     /// `value` may be `undefined` or `null`: every field is then absent.
     pub fn new(value: &'a JsValue) -> Options<'a> {
         Options(value)
+    }
+
+    /// The options of operation `kind`, which takes the core's host settings and `own`. A
+    /// field no operation takes (set, not `undefined` or `null`: a typo) is a `usage` error
+    /// naming it; another operation's is let be, as one object often serves a push and a
+    /// pull.
+    pub fn of(value: &'a JsValue, kind: &str, own: &[&str]) -> Result<Options<'a>, JsValue> {
+        let known: Vec<&str> = names::ALL
+            .iter()
+            .flat_map(|n| n.iter().copied())
+            .chain(own.iter().copied())
+            .collect();
+        refuse_unknown(value, |key| option_refused(key, kind, &known, &[]))?;
+        Ok(Options(value))
+    }
+
+    /// A copy's `source` object, which takes the core's [`SOURCE_OWN`] settings only.
+    pub fn source(value: &'a JsValue) -> Result<Options<'a>, JsValue> {
+        refuse_unknown(value, |key| {
+            (!SOURCE_OWN.contains(&key)).then(|| format!("{key:?} is not an option of a source"))
+        })?;
+        Ok(Options(value))
     }
 
     /// A string field.
@@ -145,12 +216,12 @@ impl Options<'_> {
     /// `resume`: the upload sessions a previous run left open, as its `upload_session` events
     /// said them (`{ digest, location, committed }` each); the core asks each how far it got.
     pub fn resumable_uploads(&self) -> Result<Vec<ResumableUpload>, JsValue> {
-        let Some(list) = js::get(self.0, "resume") else {
+        let Some(list) = js::get(self.0, names::RESUME) else {
             return Ok(Vec::new());
         };
         if !js_sys::Array::is_array(&list) {
             return Err(wrong(
-                "resume",
+                names::RESUME,
                 "an array of { digest, location, committed }",
             ));
         }
@@ -186,10 +257,14 @@ impl Options<'_> {
 
     /// `uploadBody`: `"blob"` or `"buffer"` ([`UploadBody`]; absent: the default).
     pub fn upload_body(&self) -> Result<UploadBody, JsValue> {
-        match self.string("uploadBody")? {
+        match self.string(names::UPLOAD_BODY)? {
             None => Ok(crate::limits::UPLOAD_BODY),
-            Some(name) => UploadBody::parse(&name)
-                .ok_or_else(|| wrong("uploadBody", &format!("one of {:?}", UploadBody::NAMES))),
+            Some(name) => UploadBody::parse(&name).ok_or_else(|| {
+                wrong(
+                    names::UPLOAD_BODY,
+                    &format!("one of {:?}", UploadBody::NAMES),
+                )
+            }),
         }
     }
 
@@ -210,6 +285,29 @@ fn runtime_config(
         body_progress: crate::limits::BODY_PROGRESS,
         ..config
     })
+}
+
+/// Checks each field set in `value` (an object, or `undefined`/`null`: none) with `refused`.
+fn refuse_unknown(
+    value: &JsValue,
+    refused: impl Fn(&str) -> Option<String>,
+) -> Result<(), JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(());
+    }
+    if !value.is_object() {
+        return Err(js_error(ErrorClass::Usage, "options must be an object"));
+    }
+    let keys = js_sys::Object::keys(value.unchecked_ref::<js_sys::Object>());
+    for key in keys.iter().filter_map(|k| k.as_string()) {
+        if js::get(value, &key).is_none() {
+            continue;
+        }
+        if let Some(why) = refused(&key) {
+            return Err(js_error(ErrorClass::Usage, &format!("options: {why}")));
+        }
+    }
+    Ok(())
 }
 
 fn wrong(name: &str, what: &str) -> JsValue {

@@ -24,7 +24,7 @@ use crate::errors::{from_core, js_error};
 use crate::events::{pull_event, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
-use crate::options::Options;
+use crate::options::{names, Options};
 use crate::pulled_blobs::PulledBlobs;
 use crate::timer::Clock;
 
@@ -43,10 +43,10 @@ pub async fn run(
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
     let image = image_reference(&image)?;
-    let opts = Options::new(&options);
-    let output = opts.object("output");
+    let opts = Options::of(&options, "pull", names::PULL)?;
+    let output = opts.object(names::OUTPUT);
     if !output.is_undefined() && !output.is_null() {
-        let format = archive_stream::format_of(opts.string("format")?.as_deref())?;
+        let format = archive_stream::format_of(opts.string(names::FORMAT)?.as_deref())?;
         let archive = ArchiveStream::new(&output, format, image.image_name())?;
         return run_streamed(image, &opts, on_event, cancel, clock, archive).await;
     }
@@ -89,7 +89,7 @@ fn plan_of(
     manifests_only: bool,
 ) -> Result<(PullPlan, PullConfig), JsValue> {
     // A browser has no platform of its own worth using: the core's default for such hosts.
-    let named = opts.string("platform")?;
+    let named = opts.string(names::PLATFORM)?;
     let platform_required = named.is_some();
     let platform: Platform = match named {
         Some(named) => named
@@ -344,7 +344,7 @@ pub async fn platforms(
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
     let image = image_reference(&image)?;
-    let opts = Options::new(&options);
+    let opts = Options::of(&options, "platforms", names::PLATFORMS)?;
     let (plan, config) = plan_of(&image, &opts, true)?;
     let pull = Pull::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());

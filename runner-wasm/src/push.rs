@@ -16,7 +16,7 @@ use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::inspect;
 use crate::limits::BODY_PROGRESS;
-use crate::options::Options;
+use crate::options::{names, Options};
 use crate::timer::Clock;
 
 /// Runs a push to completion; resolves to the result object or rejects with a coded error.
@@ -31,23 +31,23 @@ pub async fn run(
     let target = Reference::parse_registry(target.trim())
         .and_then(|t| t.check_target().map(|()| t))
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
-    let opts = Options::new(&options);
-    let wanted = opts.name_or_index("image")?;
+    let opts = Options::of(&options, "push", names::PUSH)?;
+    let wanted = opts.name_or_index(names::IMAGE)?;
     let chunk_size = opts
-        .count_in("chunkSize", limits::CHUNK_SIZE_MIN..=u64::MAX)?
+        .count_in(names::CHUNK_SIZE, limits::CHUNK_SIZE_MIN..=u64::MAX)?
         .unwrap_or(crate::limits::push_chunk_size(crate::js::is_browser()));
-    let monolithic_max = opts
-        .count("monolithicMax")?
-        .unwrap_or(limits::default_monolithic_max(
-            BODY_PROGRESS,
-            Some(chunk_size),
-        ));
+    let monolithic_max =
+        opts.count(names::MONOLITHIC_MAX)?
+            .unwrap_or(limits::default_monolithic_max(
+                BODY_PROGRESS,
+                Some(chunk_size),
+            ));
     let resume = opts.resumable_uploads()?;
     let upload_body = opts.upload_body()?;
 
     // One platform of a multi-platform image, as `tug push --platform` pushes it.
     let platform: Option<tug_core::Platform> = opts
-        .string("platform")?
+        .string(names::PLATFORM)?
         .as_deref()
         .map(str::parse)
         .transpose()

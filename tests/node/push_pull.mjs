@@ -76,8 +76,13 @@ assert.ok(pushCounts.progress >= 1);
 const last = pushed.events.filter((e) => e.event === 'progress').at(-1);
 assert.equal(last.done_bytes, last.total_bytes);
 assert.equal(typeof last.total_bytes, 'number');
+// The core's counts, as the CLI's --progress json prints them.
+for (const field of ['blobs_active', 'blobs_mounted', 'retries', 'peak_bytes_per_second']) {
+  assert.equal(typeof last[field], 'number', field);
+}
 
-const again = await run((on) => tug.push(file, target, registryOptions, on));
+// The CLI's --fixed-jobs and --retry-max-wait, as options.
+const again = await run((on) => tug.push(file, target, { ...registryOptions, adaptive: false, retryMaxWait: 600 }, on));
 if (again.error) throw again.error;
 assert.equal(again.result.blobsPushed, 0);
 assert.equal(again.result.bytesSent, 0);
@@ -139,6 +144,12 @@ errors.tooManyRetries = await codeOf((on) =>
   tug.push(file, target, { ...registryOptions, retries: tug.limits().retries.max + 1 }, on),
 );
 errors.noJobs = await codeOf((on) => tug.pull(target, { ...registryOptions, jobs: 0 }, on));
+// A typo is refused, not ignored (another operation's option is let be: one object often
+// serves a push and a pull); so is what a copy's source does not take.
+errors.typo = await codeOf((on) => tug.push(file, target, { ...registryOptions, retires: 3 }, on));
+errors.sourceJobs = await codeOf((on) =>
+  tug.copy(target, target.replace(/:[^:/]+$/, ':copied'), { ...registryOptions, source: { jobs: 2 } }, on),
+);
 if (process.env.TUG_UNREACHABLE) {
   errors.unreachable = await codeOf((on) =>
     tug.push(file, `${process.env.TUG_UNREACHABLE}/x/y:z`, { plainHttp: true, retries: 1 }, on),

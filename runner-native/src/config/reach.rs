@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tug_core::retry::RetryPolicy;
+use tug_core::host_settings::HostSettings;
 use tug_core::{Credentials, Reference, RegistryConfig, Scheme, TransferConfig};
 
 use super::certs_d;
@@ -67,27 +67,37 @@ impl Settings {
         credentials: Option<Credentials>,
     ) -> (TlsOptions, RegistryConfig) {
         let (tls, scheme) = self.reach(r, flags);
+        // The ranges were checked as the settings were read; the core's defaults fill in.
+        let config = self
+            .host()
+            .registry_config(r)
+            .unwrap_or_else(|_| RegistryConfig::default());
         let config = RegistryConfig {
             scheme,
             credentials,
-            retry: RetryPolicy {
-                max_attempts: self.retries.value.max(1),
-                budget: self.retry_max_wait.value.map(Duration::from_secs),
-                seed: random_seed(),
-                ..RetryPolicy::default()
-            },
-            stall_timeout: Duration::from_secs(self.stall_timeout.value),
-            ..RegistryConfig::default()
+            ..config
         };
         (tls, config)
     }
 
     /// How many blobs a transfer moves at once.
     pub fn transfer(&self) -> TransferConfig {
-        TransferConfig {
-            jobs: usize::from(self.jobs.value),
-            adaptive: self.adaptive.value,
-            ..TransferConfig::default()
+        self.host()
+            .transfer_config()
+            .unwrap_or_else(|_| TransferConfig::default())
+    }
+
+    /// These settings as the core's [`HostSettings`]: the one place their values become
+    /// the core's configs, as for every embedding.
+    fn host(&self) -> HostSettings {
+        HostSettings {
+            retries: Some(u64::from(self.retries.value.max(1))),
+            stall_timeout: Some(self.stall_timeout.value),
+            retry_max_wait: self.retry_max_wait.value,
+            jobs: Some(u64::from(self.jobs.value)),
+            adaptive: Some(self.adaptive.value),
+            seed: Some(random_seed()),
+            ..HostSettings::default()
         }
     }
 

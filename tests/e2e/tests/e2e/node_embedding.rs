@@ -290,6 +290,17 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         "{errors}"
     );
     assert_eq!(errors["noJobs"]["code"], "usage", "{errors}");
+    for (name, says) in [
+        (
+            "typo",
+            "unknown option \"retires\" (did you mean \"retries\"?)",
+        ),
+        ("sourceJobs", "\"jobs\" is not an option of a source"),
+    ] {
+        assert_eq!(errors[name]["code"], "usage", "{errors}");
+        let message = errors[name]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{name}: {errors}");
+    }
     // The same class as the CLI's exit code 3 for the same pull (tests/e2e/tests/e2e/pull.rs).
     assert_eq!(errors["tamperedPull"]["code"], "input", "{errors}");
     let message = errors["tamperedPull"]["message"]
