@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{RegistryArgs, TransferArgs, UploadArgs};
+use crate::config::{ChunkArgs, RegistryArgs, TransferArgs, UploadArgs};
 
 /// Move container images between files and OCI / Docker registries.
 #[derive(Parser, Debug)]
@@ -137,6 +137,8 @@ pub struct CopyArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub transfer: TransferArgs,
+    #[command(flatten)]
+    pub chunks: ChunkArgs,
     #[command(flatten)]
     pub result: ResultArgs,
     #[command(flatten)]

@@ -51,5 +51,7 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub transfer: TransferArgs,
     #[command(flatten)]
+    pub chunks: crate::config::ChunkArgs,
+    #[command(flatten)]
     pub referrers: super::referrers::ReferrersArgs,
 }

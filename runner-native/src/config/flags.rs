@@ -1,5 +1,5 @@
 //! The flags that set settings, as clap argument groups: [`TransferArgs`] (push, pull and
-//! copy), [`UploadArgs`] (push), [`RetryArgs`] (the registry verbs: retries alone) and
+//! copy), [`UploadArgs`] (push), [`ChunkArgs`] (copy and sync: the chunk size alone), [`RetryArgs`] (the registry verbs: retries alone) and
 //! [`ConnectArgs`] inside [`RegistryArgs`] (every command that reaches a registry). Each group's flags are the table's settings of that group,
 //! made from their declarations.
 
@@ -56,7 +56,19 @@ flag_group! {
 
 flag_group! {
     /// How a push uploads: chunks, compression.
-    UploadArgs = [Group::Upload]
+    UploadArgs = [Group::Upload, Group::Chunks]
+}
+
+flag_group! {
+    /// How a copy uploads what it reads: the chunk size (a copy sends blobs as they are).
+    ChunkArgs = [Group::Chunks]
+}
+
+impl From<ChunkArgs> for UploadArgs {
+    /// A copy's chunk size, for the push a copy from a file becomes.
+    fn from(chunks: ChunkArgs) -> UploadArgs {
+        UploadArgs(chunks.0)
+    }
 }
 
 flag_group! {

@@ -47,6 +47,6 @@ mod table;
 mod tests;
 mod value;
 
-pub use flags::{RegistryArgs, RetryArgs, TransferArgs, UploadArgs};
+pub use flags::{ChunkArgs, RegistryArgs, RetryArgs, TransferArgs, UploadArgs};
 pub use origin::{Origin, Setting};
 pub use table::Settings;

@@ -11,6 +11,9 @@ pub enum Group {
     Retry,
     /// push only ([`super::flags::UploadArgs`]).
     Upload,
+    /// push, copy and sync: the size of upload chunks ([`super::flags::UploadArgs`],
+    /// [`super::flags::ChunkArgs`]).
+    Chunks,
     /// every command that reaches a registry ([`super::flags::ConnectArgs`]).
     Connect,
 }

@@ -54,7 +54,7 @@ declare_settings! {
     .counting("seconds")
     .unset("none");
     /// Size of each chunk of a chunked upload.
-    chunk_size: u64 = Spec::new(Group::Upload, "--chunk-size", "TUG_CHUNK_SIZE", core().chunk_size)
+    chunk_size: u64 = Spec::new(Group::Chunks, "--chunk-size", "TUG_CHUNK_SIZE", core().chunk_size)
         .value("BYTES")
         .counting("bytes")
         .at_least(limits::CHUNK_SIZE_MIN as i64);

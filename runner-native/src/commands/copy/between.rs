@@ -12,7 +12,7 @@ use tug_core::Reference;
 
 use crate::cli::{CopyArgs, LoadArgs, OutputFormat, PullArgs, PushArgs, SaveArgs};
 use crate::commands::{pull, push, store};
-use crate::config::{Settings, UploadArgs};
+use crate::config::Settings;
 use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
@@ -145,7 +145,7 @@ pub fn run(
                 platform: args.platform,
                 registry,
                 transfer: args.transfer,
-                upload: UploadArgs::default(),
+                upload: args.chunks.into(),
                 dry_run: false,
                 result: args.result,
             };

@@ -39,6 +39,7 @@ pub fn run(args: CopyArgs, mut settings: Settings, history: &mut Recorder) -> Re
         }
     };
     settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.chunks);
     settings.apply_flags(&args.registry.connect);
     args.result.apply(&mut settings)?;
     crate::verbose::note(&format!("settings: {}", settings.summary()));

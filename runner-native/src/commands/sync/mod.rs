@@ -81,6 +81,7 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
         history.dry_run();
     }
     settings.apply_flags(&args.transfer);
+    settings.apply_flags(&args.chunks);
     settings.apply_flags(&args.registry.connect);
     crate::verbose::note(&format!("settings: {}", settings.summary()));
     let (sides, targets) = reach(&args, &settings, &specs)?;

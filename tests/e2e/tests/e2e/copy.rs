@@ -194,3 +194,38 @@ fn all_platforms_copies_the_index_and_every_image() {
     let arm = skopeo::inspect_raw_in(&b, "multi/arm:v1").unwrap();
     assert_eq!(tug_testkit::hashing::sha256_digest(&arm), children[1]);
 }
+
+/// `--chunk-size` sets the size of a copy's upload chunks, as a push's (and the settings
+/// line says where it came from).
+#[test]
+fn a_copy_sends_chunks_of_the_size_it_is_given() {
+    let a = Registry::plain();
+    let b = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(53).layer(3_500_000), "v1");
+    push(&a, &layout, "src/chunks:v1").assert_success();
+
+    let out = copy(
+        &a,
+        "src/chunks:v1",
+        &b,
+        "dst/chunks:v1",
+        &["-v", "--chunk-size", "1MiB"],
+    )
+    .assert_success();
+    let err = out.stderr_str();
+    assert!(
+        err.contains("chunk_size=1048576 (flag --chunk-size)"),
+        "{err}"
+    );
+    let patches = err
+        .lines()
+        .filter(|l| l.contains("PATCH") && l.contains("dst/chunks/blobs/uploads/"))
+        .count();
+    assert!(
+        patches >= 4,
+        "3.5 MB in chunks of 1 MiB: {patches} PATCHes\n{err}"
+    );
+    pull_with_skopeo_and_compare(&b, "dst/chunks:v1", &fixture);
+}
