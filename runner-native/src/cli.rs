@@ -269,6 +269,9 @@ pub struct LoadArgs {
     /// The local store.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Say nothing but errors (no `Loaded …` lines), as `docker load -q`.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -392,6 +392,9 @@ fn export_image(
 /// Stores every image of the source (or the one `--image` names) under its names: a
 /// multi-platform index whole, with each of its platforms.
 pub fn load(args: LoadArgs) -> Result<(), CliError> {
+    if args.quiet {
+        crate::output::set_quiet();
+    }
     let spec = SourceSpec::parse(&args.source);
     let source = Source::open(&spec.path)?;
     let wanted = args.image.as_deref().or(spec.image.as_deref());

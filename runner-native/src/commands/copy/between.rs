@@ -217,6 +217,7 @@ pub fn run(
                 source: src.to_string(),
                 image: None,
                 store: args.store,
+                quiet: false,
             })
         }
         (Place::Store(_) | Place::File { .. }, Place::File { kind, .. }) => {
@@ -254,6 +255,7 @@ pub fn run(
                         source: src.to_string(),
                         image: None,
                         store: Some(temp.path().to_path_buf()),
+                        quiet: false,
                     })?;
                     save(only_image(temp.path(), &src)?, Some(temp.path().into()))
                 }

@@ -400,6 +400,15 @@ fn load_imports_an_archive_and_push_takes_store_images() {
         "{}",
         out.stderr_str()
     );
+    // `-q`, as `docker load -q`: nothing but errors.
+    let quiet = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["load", "-q"])
+        .arg(&tar)
+        .run()
+        .assert_success();
+    assert_eq!(quiet.stderr_str(), "");
+    assert_eq!(quiet.stdout_str(), "");
     Tug::new()
         .env("TUG_STORE", &store)
         .args(["push", "--progress", "none", "classic/app:v1"])
