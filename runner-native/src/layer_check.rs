@@ -8,8 +8,9 @@ use std::io::{BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use tug_core::archive::diff_id_checks::{layers_to_check, where_held};
 use tug_core::archive::layer_tar::{LayerName, LayerTarError, TarCheck};
-use tug_core::archive::{BlobLocation, BlobSpec, Compression, ResolvedImage};
+use tug_core::archive::{BlobSpec, Compression, ResolvedImage};
 
 use crate::exit_code::CliError;
 use crate::source::Source;
@@ -21,32 +22,8 @@ const BUF: usize = 256 * 1024;
 /// tar entry and what its bytes are. One entry listed for two diffIDs is refused at once,
 /// as skopeo does: its tar cannot be both.
 pub fn check_layers(source: &Source, images: &[ResolvedImage]) -> Result<(), CliError> {
-    let mut todo: Vec<(&BlobSpec, &ResolvedImage)> = Vec::new();
-    for image in images {
-        for layer in image.layers.iter().filter(|l| l.diff_id_check.is_some()) {
-            let seen = todo.iter().find(|(l, _)| l.digest == layer.digest);
-            match seen {
-                Some((l, _)) if l.diff_id_check != layer.diff_id_check => {
-                    return Err(CliError::Input(format!(
-                        "{}: {} is listed for two different diffIDs ({} and {})",
-                        source.path.display(),
-                        entry_of(layer),
-                        l.diff_id_check
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        layer
-                            .diff_id_check
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default()
-                    )));
-                }
-                Some(_) => {}
-                None => todo.push((layer, image)),
-            }
-        }
-    }
+    let todo = layers_to_check(images)
+        .map_err(|e| CliError::Input(format!("{}: {e}", source.path.display())))?;
     if todo.is_empty() {
         return Ok(());
     }
@@ -84,7 +61,7 @@ fn check_one(source: &Source, layer: &BlobSpec, image: &ResolvedImage) -> Result
     let Some(diff_id) = layer.diff_id_check.clone() else {
         return Ok(());
     };
-    let entry = entry_of(layer);
+    let entry = where_held(layer);
     let failed =
         |e: LayerTarError| CliError::Input(format!("{}: {entry}: {e}", source.path.display()));
     let name = LayerName {
@@ -115,12 +92,4 @@ fn check_one(source: &Source, layer: &BlobSpec, image: &ResolvedImage) -> Result
         check.feed(&buf[..n]).map_err(|e| failed(*e))?;
     }
     check.finish().map_err(|e| failed(*e))
-}
-
-/// Where a layer is, for messages: its tar entry or file.
-fn entry_of(layer: &BlobSpec) -> String {
-    match &layer.location {
-        BlobLocation::TarRange { entry, .. } => format!("tar entry {entry:?}"),
-        BlobLocation::File { path } => format!("file {path:?}"),
-    }
 }

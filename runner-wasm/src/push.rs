@@ -2,6 +2,7 @@
 //! core's push with `fetch`, streaming blob bytes as `Blob.slice`s of the file.
 
 use futures_channel::mpsc::UnboundedReceiver;
+use tug_core::archive::diff_id_checks::layers_to_check;
 use tug_core::archive::BlobLocation;
 use tug_core::push::{Output, Push, PushConfig};
 use tug_core::{limits, ErrorClass, Reference};
@@ -61,21 +62,21 @@ pub async fn run(
         None => contents.select_for_push(wanted.as_deref()),
     }
     .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
-    // A compressed layer of a docker save: its tar checked first, as the CLI does.
-    for image in selection.images() {
-        for layer in image.layers.iter().filter(|l| !l.foreign) {
-            let (Some(diff_id), BlobLocation::TarRange { offset, .. }) =
-                (&layer.diff_id_check, &layer.location)
-            else {
-                continue;
-            };
-            let bytes = crate::blob_source::slice(&file, *offset, offset + layer.size)?;
-            let layer_name = tug_core::archive::layer_tar::LayerName {
-                digest: layer.digest.clone(),
-                image: image.names.first().cloned(),
-            };
-            crate::docker_archive::check_tar(&bytes, &layer_name, diff_id).await?;
-        }
+    // A compressed layer of a docker save: its tar checked first, the layers the CLI checks.
+    let todo = layers_to_check(selection.images())
+        .map_err(|e| js_error(ErrorClass::Input, &format!("{name}: {e}")))?;
+    for (layer, image) in todo {
+        let (Some(diff_id), BlobLocation::TarRange { offset, .. }) =
+            (&layer.diff_id_check, &layer.location)
+        else {
+            continue;
+        };
+        let bytes = crate::blob_source::slice(&file, *offset, offset + layer.size)?;
+        let layer_name = tug_core::archive::layer_tar::LayerName {
+            digest: layer.digest.clone(),
+            image: image.names.first().cloned(),
+        };
+        crate::docker_archive::check_tar(&bytes, &layer_name, diff_id).await?;
     }
     let selected = selection.push_plan(&target);
     let mut sources = Vec::new();

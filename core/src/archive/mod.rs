@@ -23,6 +23,7 @@
 //! entry, file or offset at fault.
 
 pub mod compression;
+pub mod diff_id_checks;
 mod docker_save;
 pub mod docker_save_export;
 mod error;
