@@ -52,6 +52,24 @@ impl CliError {
                 )
             }
             CliError::Core(Error::Transport { error, .. })
+                if error.kind == tug_core::http::TransportErrorKind::Tls
+                    && error.message.contains("not valid for name") =>
+            {
+                Some(
+                    "the registry's certificate is not for the host as the reference names it: \
+                     use a name the certificate carries (its subjectAltName)",
+                )
+            }
+            CliError::Core(Error::Transport { error, .. })
+                if error.kind == tug_core::http::TransportErrorKind::Tls
+                    && error.message.contains("CaUsedAsEndEntity") =>
+            {
+                Some(
+                    "the registry's certificate is self-signed (a CA of its own): pass that \
+                     certificate with --ca-file PEM, or put it in a certs.d directory as ca.crt",
+                )
+            }
+            CliError::Core(Error::Transport { error, .. })
                 if error.kind == tug_core::http::TransportErrorKind::Tls =>
             {
                 Some(

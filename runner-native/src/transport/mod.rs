@@ -7,6 +7,7 @@ mod body;
 mod client;
 mod proxy;
 mod tls;
+mod tls_connector;
 
 pub use body::{BodySource, NoBodies};
 pub use client::{log_requests_with, Message, Transport, QUEUE};

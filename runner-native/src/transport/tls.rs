@@ -5,10 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector as _, SocksConnector, TcpConnector,
+};
 use ureq::{Agent, Proxy};
 
 use super::proxy::ProxyEnv;
+use super::tls_connector::{TlsConnector, Trust};
 
 /// Connection choices for one registry.
 #[derive(Clone, Debug, Default)]
@@ -30,72 +36,75 @@ pub struct TlsOptions {
 impl TlsOptions {
     /// An HTTP agent with these options that never follows redirects nor turns statuses
     /// into errors, connecting through `proxy` (a URL [`ProxyEnv`] chose) or directly (ureq
-    /// never reads the environment for itself).
+    /// never reads the environment for itself), in TLS by [`TlsConnector`].
     pub(super) fn agent(&self, proxy: Option<&str>) -> anyhow::Result<Agent> {
         let proxy = proxy
             .map(|url| Proxy::new(url).map_err(|e| anyhow::anyhow!("proxy: {e}")))
             .transpose()?;
-        let tls_config = TlsConfig::builder()
-            .disable_verification(self.insecure)
-            .root_certs(self.roots()?)
-            .client_cert(self.client()?);
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .max_redirects_will_error(false)
-            .tls_config(tls_config.build())
             .timeout_connect(Some(self.connect_timeout).filter(|d| !d.is_zero()))
             .max_idle_connections_per_host(16)
             .proxy(proxy)
             .build();
-        Ok(config.into())
+        let given = self.given()?;
+        let trust = Trust {
+            roots: self.roots(&given),
+            given,
+            insecure: self.insecure,
+            client: self.client()?,
+        };
+        // ureq's own chain, with this TLS: a SOCKS proxy, else an HTTP CONNECT proxy's
+        // tunnel, else a TCP connection; then TLS for `https`.
+        let connector =
+            ().chain(SocksConnector::default())
+                .chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(TlsConnector::new(trust)?);
+        Ok(Agent::with_parts(
+            config,
+            connector,
+            DefaultResolver::default(),
+        ))
     }
 
-    /// The roots to verify servers with: the platform's verifier, or the system's roots
-    /// and the CA files (or the CA files alone).
-    fn roots(&self) -> anyhow::Result<RootCerts> {
-        if self.ca_files.is_empty() {
-            return Ok(RootCerts::PlatformVerifier);
-        }
-        let mut certs: Vec<Certificate<'static>> = Vec::new();
+    /// The certificates of the CA files.
+    fn given(&self) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+        let mut certs = Vec::new();
         for path in &self.ca_files {
-            let pem = read(path, "CA file")?;
-            let found: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let found = certificates(&read(path, "CA file")?);
             if found.is_empty() {
                 anyhow::bail!("CA file {} holds no PEM certificate", path.display());
             }
             certs.extend(found);
         }
-        if !self.only_ca_files {
-            // Unreadable system certificates are skipped, as every TLS client does.
-            let system = rustls_native_certs::load_native_certs();
-            certs.extend(
-                system
-                    .certs
-                    .iter()
-                    .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
-            );
-        }
-        Ok(RootCerts::new_with_certs(&certs))
+        Ok(certs)
     }
 
-    /// The client certificate to present, if any.
-    fn client(&self) -> anyhow::Result<Option<ClientCert>> {
+    /// The roots to verify servers with: the platform's verifier (`None`) without CA files,
+    /// else the system's roots and the CA files' (`given`), or the CA files' alone.
+    fn roots(&self, given: &[CertificateDer<'static>]) -> Option<Vec<CertificateDer<'static>>> {
+        if self.ca_files.is_empty() {
+            return None;
+        }
+        let mut certs = given.to_vec();
+        if !self.only_ca_files {
+            // Unreadable system certificates are skipped, as every TLS client does.
+            certs.extend(rustls_native_certs::load_native_certs().certs);
+        }
+        Some(certs)
+    }
+
+    /// The client certificate chain and key to present, if any.
+    fn client(
+        &self,
+    ) -> anyhow::Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>> {
         let Some((cert_path, key_path)) = &self.client_cert else {
             return Ok(None);
         };
-        let pem = read(cert_path, "client certificate")?;
-        let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-            .filter_map(|item| match item {
-                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
+        let chain = certificates(&read(cert_path, "client certificate")?);
         if chain.is_empty() {
             anyhow::bail!(
                 "client certificate {} holds no PEM certificate",
@@ -103,14 +112,21 @@ impl TlsOptions {
             );
         }
         let key_pem = read(key_path, "client key")?;
-        let key = PrivateKey::from_pem(&key_pem).map_err(|e| {
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
             anyhow::anyhow!(
                 "client key {}: no PEM private key ({e})",
                 key_path.display()
             )
         })?;
-        Ok(Some(ClientCert::new_with_certs(&chain, key)))
+        Ok(Some((chain, key)))
     }
+}
+
+/// The PEM certificates in `pem` (other blocks and unreadable ones skipped).
+fn certificates(pem: &[u8]) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect()
 }
 
 /// The bytes of `path`; an error names it as `what`.
@@ -130,11 +146,8 @@ mod tests {
         f
     }
 
-    fn count(roots: RootCerts) -> usize {
-        match roots {
-            RootCerts::Specific(certs) => certs.len(),
-            _ => 0,
-        }
+    fn count(o: &TlsOptions) -> Option<usize> {
+        o.roots(&o.given().unwrap()).map(|roots| roots.len())
     }
 
     #[test]
@@ -144,16 +157,16 @@ mod tests {
             ca_files: vec![f.path().to_owned()],
             ..TlsOptions::default()
         };
-        let with_system = count(o.roots().unwrap());
+        let with_system = count(&o).unwrap();
         o.only_ca_files = true;
-        let alone = count(o.roots().unwrap());
-        assert_eq!(alone, 1);
+        assert_eq!(count(&o), Some(1));
         let system = rustls_native_certs::load_native_certs().certs.len();
         assert_eq!(with_system, 1 + system);
-        assert!(matches!(
-            TlsOptions::default().roots().unwrap(),
-            RootCerts::PlatformVerifier
-        ));
+        assert_eq!(
+            count(&TlsOptions::default()),
+            None,
+            "the platform's verifier"
+        );
     }
 
     #[test]
@@ -163,7 +176,7 @@ mod tests {
             ca_files: vec![empty.path().to_owned()],
             ..TlsOptions::default()
         };
-        let err = o.roots().unwrap_err().to_string();
+        let err = o.given().unwrap_err().to_string();
         assert!(err.contains("holds no PEM certificate"), "{err}");
         let f = ca_file();
         let o = TlsOptions {

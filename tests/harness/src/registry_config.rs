@@ -30,6 +30,10 @@ pub struct RegistryConfig {
     /// Ask every client for a certificate signed by the registry's CA (mutual TLS); the
     /// registry's CA directory then holds `client.cert` and `client.key` too.
     pub client_auth: bool,
+    /// The server certificate is its own CA (`CA:TRUE`, self-signed), as `openssl req
+    /// -x509` with OpenSSL's default config makes one: the registry's CA file is that
+    /// certificate.
+    pub self_signed_ca: bool,
 }
 
 impl RegistryConfig {
@@ -43,6 +47,14 @@ impl RegistryConfig {
         Self {
             tls: true,
             ..Self::default()
+        }
+    }
+
+    /// HTTPS with a self-signed certificate that is its own CA ([`Self::self_signed_ca`]).
+    pub fn tls_self_signed_ca() -> Self {
+        Self {
+            self_signed_ca: true,
+            ..Self::tls()
         }
     }
 

@@ -42,6 +42,30 @@ impl TestPki {
         Self::generate_with(names, false)
     }
 
+    /// One self-signed certificate for `names` that is also a CA (`CA:TRUE`), as `openssl
+    /// req -x509 -addext subjectAltName=…` makes with OpenSSL's default config: the server
+    /// certificate and the CA a client must trust are the same.
+    ///
+    /// # Panics
+    ///
+    /// If a name is not a valid SAN or generation fails.
+    pub fn self_signed_ca(names: &[&str]) -> Self {
+        let key = KeyPair::generate().expect("generate key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("certificate params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        let cert = params.self_signed(&key).expect("self-sign");
+        Self {
+            ca_pem: cert.pem(),
+            server_cert_pem: cert.pem(),
+            server_key_pem: key.serialize_pem(),
+            client: None,
+        }
+    }
+
     /// [`TestPki::generate_for`], with a client certificate too when `client`.
     ///
     /// # Panics

@@ -305,3 +305,72 @@ fn a_proxy_wanting_credentials_or_with_a_bad_port_is_named() {
         out.stderr_str()
     );
 }
+
+/// A registry whose certificate is self-signed and marked a CA (`CA:TRUE`), as `openssl req
+/// -x509` makes one with OpenSSL's default config and Docker's "test an insecure registry"
+/// recipe uses: trusted as the CA file it is given (or `certs.d`'s `ca.crt`), as Docker and
+/// skopeo trust it. Without it the certificate is still refused, and a host it does not name
+/// is refused even with it.
+#[test]
+fn a_self_signed_certificate_that_is_its_own_ca_is_trusted_when_given() {
+    let registry = Registry::start(RegistryConfig::tls_self_signed_ca().with_tls_name(NAME));
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("oci");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(305).layer(20_000), "v1");
+    let certs = registry
+        .ca_dir()
+        .expect("a TLS registry has a CA directory");
+
+    // --ca-file.
+    tug(&[])
+        .arg("push")
+        .arg("--ca-file")
+        .arg(certs.join("ca.crt"))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(registry.image("selfca/flag:1"))
+        .run()
+        .assert_success();
+    pull_with_skopeo_and_compare(&registry, "selfca/flag:1", &fixture);
+
+    // --cert-dir with the certificate as its ca.crt, as Docker's certs.d holds it.
+    tug(&[])
+        .args(["pull", "--cert-dir"])
+        .arg(certs)
+        .arg("-o")
+        .arg(dir.path().join("pulled"))
+        .arg(registry.image("selfca/flag:1"))
+        .run()
+        .assert_success();
+
+    // Not given: refused, as any certificate nobody trusts.
+    let out = tug(&[])
+        .args(["digest", "--retries", "1"])
+        .arg(registry.image("selfca/flag:1"))
+        .run();
+    assert_eq!(
+        out.code,
+        Some(crate::common::REGISTRY),
+        "{}",
+        out.stderr_str()
+    );
+    assert!(
+        out.stderr_str()
+            .contains("pass that certificate with --ca-file"),
+        "the hint says what to give: {}",
+        out.stderr_str()
+    );
+
+    // Given, but reached under a name the certificate does not carry: refused.
+    let proxy = ConnectProxy::start();
+    let out = tug(&[("HTTPS_PROXY", proxy.url().as_str())])
+        .args(["digest", "--retries", "1", "--ca-file"])
+        .arg(certs.join("ca.crt"))
+        .arg(format!("other.tug.test:{}/selfca/flag:1", registry.port()))
+        .run();
+    assert!(!out.success(), "a name the certificate does not carry");
+    assert!(
+        out.stderr_str().contains("a name the certificate carries"),
+        "{}",
+        out.stderr_str()
+    );
+}
