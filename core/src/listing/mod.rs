@@ -15,7 +15,7 @@ use self::pager::Pager;
 use crate::config::RegistryConfig;
 use crate::engine::{Cx, Engine, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
-use crate::http::HeaderMap;
+use crate::http::{HeaderMap, ResponseHead};
 use crate::one_shot::Output;
 use crate::session::Session;
 use crate::time::Instant;
@@ -94,6 +94,8 @@ impl Listing {
             redirect: Redirect::default(),
             outputs: Outbox::default(),
             done: false,
+            page: Vec::new(),
+            page_too_large: false,
         };
         Listing {
             engine: Engine::new(pages, session),
@@ -118,7 +120,15 @@ struct Pages {
     redirect: Redirect,
     outputs: Outbox<Output<Listed>>,
     done: bool,
+    /// The body of the page arriving (a `200` is streamed here, not capped at the core's
+    /// manifest limit: a registry may list half a million tags on one page).
+    page: Vec<u8>,
+    /// The page arriving ran past [`MAX_PAGE`]: what came is dropped.
+    page_too_large: bool,
 }
+
+/// The most bytes one page of a listing may hold (~5 million tags).
+pub const MAX_PAGE: usize = 64 * 1024 * 1024;
 
 /// A page of `tags/list`.
 #[derive(Deserialize)]
@@ -222,6 +232,23 @@ impl Protocol for Pages {
         Some(&mut self.redirect)
     }
 
+    fn on_head(&mut self, _: Page, head: &ResponseHead, _: &mut Cx<Page>) -> bool {
+        // A page comes whole with each answer (a retry's too): only a `200` is a page.
+        self.page.clear();
+        self.page_too_large = false;
+        head.status.as_u16() == 200
+    }
+
+    fn on_data(&mut self, _: Page, data: &[u8], _: &mut Cx<Page>) {
+        if self.page.len() + data.len() > MAX_PAGE {
+            self.page_too_large = true;
+            self.page = Vec::new();
+        }
+        if !self.page_too_large {
+            self.page.extend_from_slice(data);
+        }
+    }
+
     fn on_response(
         &mut self,
         _: Page,
@@ -239,8 +266,14 @@ impl Protocol for Pages {
                 message,
             })
         };
-        self.take_page(asked.as_ref(), response.body)
-            .map_err(protocol)?;
+        if self.page_too_large {
+            return Err(protocol(format!(
+                "the page is larger than {} MiB, the most tug reads of one",
+                MAX_PAGE >> 20
+            )));
+        }
+        let page = std::mem::take(&mut self.page);
+        self.take_page(asked.as_ref(), &page).map_err(protocol)?;
         let next = match (asked.as_ref(), response.head.header("link")) {
             (Some(base), Some(value)) => link::next_page(value, base).map_err(protocol)?,
             _ => None,

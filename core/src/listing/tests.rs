@@ -270,3 +270,32 @@ fn pages_that_go_on_past_the_most_names_end_the_listing() {
     // The version check, then pages until the one that would pass the most.
     assert_eq!(sent.len(), 1 + pager::MAX_ENTRIES / per_page + 1);
 }
+
+/// One page of half a million tags (far past the core's 4 MiB manifest limit) is read
+/// whole, as skopeo reads it; a page past [`MAX_PAGE`] fails naming the limit.
+#[test]
+fn a_page_larger_than_a_manifest_is_read_and_one_past_the_page_limit_is_refused() {
+    let page = |count: usize| {
+        let tags: Vec<String> = (0..count).map(|i| format!("tag-{i:07}")).collect();
+        serde_json::to_vec(&serde_json::json!({"name": "team/app", "tags": tags})).unwrap()
+    };
+    let big = page(500_000);
+    assert!(big.len() > crate::MAX_BODY_IN_MEMORY);
+    let listing = Listing::new(tags_plan(None), &config(None), Instant::ZERO);
+    let (result, _) = run(listing, |req| match req.url.path() {
+        "/v2/" => (ResponseHead::new(200), Vec::new()),
+        _ => (ResponseHead::new(200), big.clone()),
+    });
+    let listed = result.unwrap();
+    assert_eq!(listed.items.len(), 500_000);
+    assert_eq!(listed.items[499_999], "tag-0499999");
+
+    let huge = vec![b' '; MAX_PAGE + 1];
+    let listing = Listing::new(tags_plan(None), &config(None), Instant::ZERO);
+    let (result, _) = run(listing, |req| match req.url.path() {
+        "/v2/" => (ResponseHead::new(200), Vec::new()),
+        _ => (ResponseHead::new(200), huge.clone()),
+    });
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("larger than 64 MiB"), "{err}");
+}
