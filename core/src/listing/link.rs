@@ -5,12 +5,18 @@ use url::Url;
 
 /// The target of the `rel="next"` link in a `Link` header value, resolved against `base`
 /// (the URL of the page that carried it); `None` when there is none. A next link that is
-/// not an `http(s)` URL is an error: the listing would end early, and look whole.
+/// not an `http(s)` URL is an error: the listing would end early, and look whole. A value
+/// without the `<…>` around its target (`URL; rel="next"`) is read as skopeo reads it: the
+/// target is what comes before the first `;`.
 pub(crate) fn next_page(value: &str, base: &Url) -> Result<Option<Url>, String> {
-    let Some(target) = links(value)
+    let bracketed = links(value)
         .find(|(_, params)| is_next(params))
-        .map(|(target, _)| target)
-    else {
+        .map(|(target, _)| target);
+    let bare = || {
+        let (target, params) = value.split_once(';')?;
+        (!value.contains('<') && is_next(params)).then_some(target)
+    };
+    let Some(target) = bracketed.or_else(bare) else {
         return Ok(None);
     };
     let unusable = |why: String| {
@@ -67,6 +73,26 @@ mod tests {
 
     fn base() -> Url {
         Url::parse("https://r.example:5000/v2/team/app/tags/list?n=7").unwrap()
+    }
+
+    /// A registry that leaves out the brackets still names its next page (skopeo reads it);
+    /// the listing never ends early there.
+    #[test]
+    fn a_link_without_brackets_is_read_as_skopeo_reads_it() {
+        let next = next_page(
+            r#"https://r.example:5000/v2/team/app/tags/list?last=t09&n=10; rel="next""#,
+            &base(),
+        );
+        assert_eq!(
+            next.unwrap().unwrap().as_str(),
+            "https://r.example:5000/v2/team/app/tags/list?last=t09&n=10"
+        );
+        let next = next_page(r#"/v2/team/app/tags/list?last=t09; rel=next"#, &base());
+        assert_eq!(
+            next.unwrap().unwrap().as_str(),
+            "https://r.example:5000/v2/team/app/tags/list?last=t09"
+        );
+        assert_eq!(next_page(r#"/v2/x; rel="prev""#, &base()), Ok(None));
     }
 
     #[test]
