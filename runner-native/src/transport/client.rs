@@ -240,14 +240,18 @@ impl Transport {
             }
         };
         let (parts, mut body) = response.into_parts();
-        let head = ResponseHead {
+        let mut head = ResponseHead {
             status: parts.status,
             headers: parts.headers,
         };
+        let gzipped = take_gzip_encoding(&mut head);
         if tx.send_blocking(Message::Head(id, head)).is_err() {
             return;
         }
-        let mut reader = body.as_reader();
+        let mut reader: Box<dyn Read + '_> = match gzipped {
+            true => Box::new(flate2::read::MultiGzDecoder::new(body.as_reader())),
+            false => Box::new(body.as_reader()),
+        };
         // Fill whole chunks before handing them over: TLS reads return ~16 KiB records, and
         // one message per record costs a copy and a thread wake-up each.
         let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -337,6 +341,21 @@ impl<R: Read> Read for ReportingReader<R> {
         }
         Ok(n)
     }
+}
+
+/// A body sent `Content-Encoding: gzip` (which tug never asks for, but a proxy in front of
+/// a registry may apply to JSON anyway) is read decoded, as browsers and Go's client read
+/// it: the head then loses that header and the `Content-Length` of the encoded bytes.
+/// Whether it was.
+fn take_gzip_encoding(head: &mut ResponseHead) -> bool {
+    let gzip = head
+        .header("content-encoding")
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "gzip" | "x-gzip"));
+    if gzip {
+        head.headers.remove(http::header::CONTENT_ENCODING);
+        head.headers.remove(http::header::CONTENT_LENGTH);
+    }
+    gzip
 }
 
 /// Maps ureq's error to the core's transport error classes.

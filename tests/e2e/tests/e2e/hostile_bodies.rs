@@ -177,3 +177,49 @@ fn an_endless_tag_list_ends_with_an_error() {
     let full = pages(|page| (0..200).map(|i| format!("p{page}-{i}")).collect());
     assert_failed_with(&ls(&full), REGISTRY, "go on past 1000000 entries");
 }
+
+/// A proxy in front of a registry that gzips JSON (`Content-Encoding: gzip`, never asked
+/// for): the manifest and the tag list are read decoded, as browsers and Go's client read
+/// them, and the manifest's digest is that of its own bytes.
+#[test]
+fn a_manifest_and_a_tag_list_sent_gzip_encoded_are_read_decoded() {
+    use std::io::Write as _;
+    let gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let manifest = big_manifest(2_000);
+    let digest = sha256_digest(&manifest);
+    let (encoded, tags) = (
+        gzip(&manifest),
+        gzip(br#"{"name":"team/app","tags":["v1","v2"]}"#),
+    );
+    let server = HostileServer::start(move |r| {
+        if r.path() == "/v2/" {
+            Reply::body(200, "application/json", "{}")
+        } else if r.path().contains("/manifests/") {
+            Reply::body(200, MANIFEST_TYPE, encoded.clone())
+                .with_header("Content-Encoding", "gzip")
+                .with_header("Docker-Content-Digest", &digest)
+        } else if r.path().ends_with("/tags/list") {
+            Reply::body(200, "application/json", tags.clone())
+                .with_header("Content-Encoding", "gzip")
+        } else {
+            Reply::registry_error(404, "NOT_FOUND", "not found")
+        }
+    });
+    let tug = |verb: &str, what: &str| {
+        Tug::new()
+            .args([verb, "--plain-http", "--retries", "1"])
+            .arg(format!("{}/team/app{what}", server.host()))
+            .timeout(HANG)
+            .run()
+    };
+    let out = tug("digest", ":v1").assert_success();
+    assert_eq!(out.stdout_str().trim(), sha256_digest(&manifest));
+    let out = tug("manifest", ":v1").assert_success();
+    assert_eq!(out.stdout.trim_ascii_end(), manifest.as_slice());
+    let out = tug("ls", "").assert_success();
+    assert_eq!(out.stdout_str(), "v1\nv2\n");
+}
