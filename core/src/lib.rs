@@ -224,6 +224,7 @@ pub mod referrers;
 pub mod registry_error;
 mod request_watch;
 pub mod retry;
+pub mod schema1;
 mod session;
 pub mod sync;
 pub mod terminal_safe;

@@ -145,8 +145,9 @@ pub fn is_index(media_type: &str) -> bool {
 
 /// The media type of a manifest: the body's own `mediaType` when it names a known type (the
 /// body is what the digest covers; a server's `Content-Type` may say otherwise), else the
-/// response's `Content-Type` (without parameters) when it names a known type, else the body's
-/// `mediaType` as it is, else what its fields show.
+/// response's `Content-Type` (without parameters) when it names a known type, else a Docker
+/// schema 1 type when the body is one ([`crate::schema1`]), else the body's `mediaType` as
+/// it is, else what its fields show.
 pub fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     let known = |t: &str| {
         [
@@ -168,6 +169,9 @@ pub fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> 
     if header.is_some() {
         return header;
     }
+    if let Some(schema1) = crate::schema1::media_type(body) {
+        return Some(schema1.to_owned());
+    }
     let doc = doc?;
     declared.or_else(|| {
         Some(
@@ -178,6 +182,29 @@ pub fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> 
             }
             .to_owned(),
         )
+    })
+}
+
+/// [`parse`] of a manifest a registry served, while `action`: a Docker schema 1 manifest is
+/// the image's form, which tug does not read (an input error saying so), anything else
+/// unreadable is the registry's fault (a protocol error).
+pub(crate) fn parse_served(
+    action: &str,
+    media_type: &str,
+    body: &[u8],
+) -> Result<Parsed, crate::error::Error> {
+    if let Some(schema1) = crate::schema1::media_type(body) {
+        return Err(crate::error::Error::InvalidInput {
+            message: format!(
+                "{action}: the image is a Docker schema 1 manifest ({schema1}), which tug does \
+                 not read; push it again with a current tool (docker push, or skopeo copy \
+                 --format v2s2)"
+            ),
+        });
+    }
+    parse(media_type, body).map_err(|message| crate::error::Error::Protocol {
+        action: action.to_owned(),
+        message,
     })
 }
 

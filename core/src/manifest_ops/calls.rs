@@ -105,8 +105,7 @@ impl Calls {
                 platform: Some(platform),
             } => {
                 let action = self.describe(Call::Root);
-                let parsed = manifest::parse(&root.media_type, &root.bytes)
-                    .map_err(|message| Error::Protocol { action, message })?;
+                let parsed = manifest::parse_served(&action, &root.media_type, &root.bytes)?;
                 let manifests = match parsed {
                     Parsed::Index { manifests } => manifests,
                     // One image, no choice to make: its config must name the platform.

@@ -16,9 +16,11 @@ pub(super) fn received(
     body: &[u8],
     expected: Option<&Digest>,
 ) -> Result<FetchedManifest, Error> {
+    // A signed schema 1 manifest's digest is its payload's, whatever signatures it carries.
+    let digested = crate::schema1::digested(body);
     let check = |d: &Digest| -> Result<(), Error> {
         let mut h = Hasher::new(d.algorithm());
-        h.update(body);
+        h.update(&digested);
         let actual = h.finish();
         if &actual != d {
             return Err(Error::DigestMismatch {
@@ -46,7 +48,9 @@ pub(super) fn received(
             }
         })?;
     Ok(FetchedManifest {
-        digest: expected.cloned().unwrap_or_else(|| Digest::sha256_of(body)),
+        digest: expected
+            .cloned()
+            .unwrap_or_else(|| Digest::sha256_of(&digested)),
         media_type,
         bytes: body.to_vec(),
     })

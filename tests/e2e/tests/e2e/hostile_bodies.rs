@@ -223,3 +223,83 @@ fn a_manifest_and_a_tag_list_sent_gzip_encoded_are_read_decoded() {
     let out = tug("ls", "").assert_success();
     assert_eq!(out.stdout_str(), "v1\nv2\n");
 }
+
+/// A Docker schema 1 manifest, signed anew on every `GET` as distribution serves one: its
+/// digest is its payload's (as skopeo says), `tug tag` puts it back under its own media
+/// type, `tug delete` by tag deletes that digest, and a pull refuses it for what it is
+/// (exit 3), never as a digest mismatch.
+#[test]
+fn a_signed_schema_1_manifest_is_named_by_its_payload_and_refused_by_a_pull() {
+    use base64::Engine as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const PAYLOAD: &str = "{\n   \"schemaVersion\": 1,\n   \"name\": \"team/app\",\n   \"tag\": \"v1\",\n   \"architecture\": \"amd64\",\n   \"fsLayers\": [],\n   \"history\": []\n}";
+    let payload_digest = sha256_digest(PAYLOAD.as_bytes());
+    let served = AtomicU64::new(0);
+    let signed = move || {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let nonce = served.fetch_add(1, Ordering::Relaxed);
+        let cut = PAYLOAD.rfind("\n}").unwrap();
+        let protected = serde_json::json!({
+            "formatLength": cut,
+            "formatTail": b64.encode(&PAYLOAD[cut..]),
+            "time": format!("2026-12-07T00:00:{nonce:02}Z"),
+        });
+        format!(
+            "{},\n   \"signatures\": [{{\"header\": {{\"alg\": \"ES256\"}}, \"signature\": \"sig{nonce}\", \"protected\": \"{}\"}}]{}",
+            &PAYLOAD[..cut],
+            b64.encode(protected.to_string()),
+            &PAYLOAD[cut..]
+        )
+    };
+    const SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    let digest = payload_digest.clone();
+    let server = HostileServer::start(move |r| {
+        if r.path() == "/v2/" {
+            Reply::body(200, "application/json", "{}")
+        } else if r.method == "PUT" || r.method == "DELETE" {
+            Reply::status(if r.method == "PUT" { 201 } else { 202 })
+        } else if r.path().contains("/manifests/") {
+            Reply::body(200, SIGNED, signed()).with_header("Docker-Content-Digest", &digest)
+        } else {
+            Reply::registry_error(404, "NOT_FOUND", "not found")
+        }
+    });
+    let tug = |args: &[&str], what: &str| {
+        Tug::new()
+            .args(args)
+            .args(["--plain-http", "--retries", "1"])
+            .arg(format!("{}/team/app{what}", server.host()))
+            .timeout(HANG)
+            .run()
+    };
+    let out = tug(&["digest"], ":v1").assert_success();
+    assert_eq!(out.stdout_str().trim(), payload_digest);
+    tug(&["manifest"], &format!("@{payload_digest}")).assert_success();
+    Tug::new()
+        .args(["tag", "--plain-http", "--retries", "1"])
+        .arg(format!("{}/team/app:v1", server.host()))
+        .arg("v1-again")
+        .timeout(HANG)
+        .run()
+        .assert_success();
+    let put = server
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .expect("tug tag puts the manifest");
+    assert_eq!(put.header("content-type"), Some(SIGNED), "{put:?}");
+    tug(&["delete"], ":v1").assert_success();
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path().ends_with(&payload_digest)),
+        "deleted by the payload's digest"
+    );
+    let out = pull(&server, &[]);
+    assert_failed_with(
+        &out,
+        crate::common::INVALID_INPUT,
+        "Docker schema 1 manifest",
+    );
+}
