@@ -224,8 +224,17 @@ pub fn parse(media_type: &str, body: &[u8]) -> Result<Parsed, String> {
             .collect::<Result<_, _>>()?;
         return Ok(Parsed::Index { manifests });
     }
+    let known = [OCI_MANIFEST, DOCKER_MANIFEST].contains(&media_type);
+    let no_config = match known {
+        true => "the manifest has no config".to_owned(),
+        false => format!(
+            "the manifest has no config, and its media type {:?} is none tug reads (an OCI or \
+             Docker image manifest or index)",
+            crate::terminal_safe::terminal_safe(media_type)
+        ),
+    };
     let config = descriptor(
-        doc.config.ok_or("the manifest has no config")?,
+        doc.config.ok_or(no_config)?,
         "config",
         "application/vnd.oci.image.config.v1+json",
     )?;
@@ -261,6 +270,18 @@ fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Des
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_manifest_of_a_type_tug_does_not_read_is_named_by_its_type() {
+        let weird = "application/vnd.example.weird.v1+json";
+        let err = parse(weird, br#"{"schemaVersion":2,"mediaType":"x"}"#).unwrap_err();
+        assert!(
+            err.contains("\"application/vnd.example.weird.v1+json\" is none tug reads"),
+            "{err}"
+        );
+        let err = parse(OCI_MANIFEST, br#"{"schemaVersion":2}"#).unwrap_err();
+        assert_eq!(err, "the manifest has no config");
+    }
+
     #[test]
     fn an_only_entry_without_a_platform_serves_any_and_is_named_in_lists() {
         let d = |platform: Option<&str>| Descriptor {
