@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::digest::Digest;
 use crate::engine::{Cx, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
-use crate::http::{Body, HeaderMap, HeaderValue, Method};
+use crate::http::{Body, HeaderMap, HeaderValue, Method, ResponseHead};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
 use crate::one_shot::Output;
 use crate::pull::FetchedManifest;
@@ -21,6 +21,8 @@ const DELETE_HINT: &str = "; distribution needs storage.delete.enabled: true";
 /// A request of the operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Call {
+    /// `HEAD` the manifest the reference names: its digest, from `Docker-Content-Digest`.
+    Head,
     /// `GET` the manifest the reference names.
     Root,
     /// `GET` the platform's manifest named by the index.
@@ -150,16 +152,44 @@ impl Calls {
                     cx.issue(Step::Op(Call::Put(n)));
                 }
             }
-            ManifestAction::Delete => {
-                self.outputs.push(Output::Resolved {
-                    reference: crate::reference::named(&self.plan.repository, &self.plan.reference),
-                    digest: digest.clone(),
-                });
-                self.target = Some(digest);
-                cx.issue(Step::Op(Call::Delete));
-            }
+            ManifestAction::Delete => self.delete(digest, cx),
+            ManifestAction::Resolve => self.finish(Ok(ManifestReport {
+                digest,
+                manifest: Some(root),
+                index: None,
+            })),
         }
         Ok(())
+    }
+
+    /// Deletes the manifest the reference resolved to, saying which it is.
+    fn delete(&mut self, digest: Digest, cx: &mut Cx<Call>) {
+        self.outputs.push(Output::Resolved {
+            reference: crate::reference::named(&self.plan.repository, &self.plan.reference),
+            digest: digest.clone(),
+        });
+        self.target = Some(digest);
+        cx.issue(Step::Op(Call::Delete));
+    }
+
+    /// The `HEAD` answered: the digest it names, else the manifest is read by `GET`. Asked
+    /// by digest, the answer must name that digest.
+    fn on_head_answer(&mut self, status: u16, head: &ResponseHead, cx: &mut Cx<Call>) {
+        let named = head
+            .header("docker-content-digest")
+            .and_then(|h| h.trim().parse::<Digest>().ok())
+            .filter(|d| self.reference_digest().is_none_or(|asked| asked == *d));
+        match (status, named) {
+            (200, Some(digest)) => match self.plan.action {
+                ManifestAction::Delete => self.delete(digest, cx),
+                _ => self.finish(Ok(ManifestReport {
+                    digest,
+                    manifest: None,
+                    index: None,
+                })),
+            },
+            _ => cx.issue(Step::Op(Call::Root)),
+        }
     }
 
     /// The config of the single image read for a platform: checked against its digest,
@@ -217,6 +247,11 @@ impl Protocol for Calls {
         let (repo, reference) = (&self.plan.repository, &self.plan.reference);
         let digest = |d: &Option<Digest>| d.as_ref().map(ToString::to_string).unwrap_or_default();
         match call {
+            Call::Head => format!(
+                "resolving {}/{}",
+                self.plan.registry,
+                crate::reference::named(repo, reference)
+            ),
             Call::Root => format!(
                 "fetching manifest {}/{}",
                 self.plan.registry,
@@ -237,6 +272,7 @@ impl Protocol for Calls {
         let repo = &self.plan.repository;
         let mut headers = HeaderMap::new();
         let (method, reference, body) = match call {
+            Call::Head => (Method::HEAD, self.plan.reference.clone(), Body::Empty),
             Call::Root => (Method::GET, self.plan.reference.clone(), Body::Empty),
             Call::Child => match &self.child {
                 Some(d) => (Method::GET, d.to_string(), Body::Empty),
@@ -271,7 +307,7 @@ impl Protocol for Calls {
                 return Ok(Some(Parts::get(url, headers)));
             }
         };
-        if method == Method::GET {
+        if method == Method::GET || method == Method::HEAD {
             headers.insert("accept", HeaderValue::from_static(MANIFEST_ACCEPT));
         }
         let url = match self.redirects.get(&call).and_then(|r| r.target.clone()) {
@@ -298,12 +334,13 @@ impl Protocol for Calls {
                 self.target = Some(digest);
                 cx.issue(Step::Op(Call::Delete));
             }
+            (ManifestAction::Delete | ManifestAction::Resolve, _) => cx.issue(Step::Op(Call::Head)),
             _ => cx.issue(Step::Op(Call::Root)),
         }
     }
 
     fn redirect(&mut self, call: Call) -> Option<&mut Redirect> {
-        matches!(call, Call::Root | Call::Child | Call::Config)
+        matches!(call, Call::Head | Call::Root | Call::Child | Call::Config)
             .then(|| self.redirects.entry(call).or_default())
     }
 
@@ -315,6 +352,7 @@ impl Protocol for Calls {
     ) -> Result<(), Failure> {
         let status = response.status();
         match call {
+            Call::Head => self.on_head_answer(status, response.head, cx),
             Call::Root if status == 200 => {
                 let what = self.describe(call);
                 let expected = self.reference_digest();

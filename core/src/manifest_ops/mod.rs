@@ -33,8 +33,14 @@ pub enum ManifestAction {
         /// The new tags.
         tags: Vec<String>,
     },
-    /// Delete it (by digest: a tag is resolved to its digest first).
+    /// Delete it (by digest: a tag is resolved to its digest first, as [`Self::Resolve`]
+    /// does).
     Delete,
+    /// Its digest alone: asked with `HEAD` (Docker Hub counts a manifest `GET` against its
+    /// pull limit, not a `HEAD`; crane and regsync ask so too), read by `GET` when the
+    /// answer names no digest or is not a `200` (whose error the `GET` then says). The
+    /// report then holds no manifest.
+    Resolve,
 }
 
 /// A manifest operation's plan.
@@ -73,7 +79,7 @@ impl ManifestOp {
     /// Starts `plan` with `config` at `now` with the version check.
     pub fn new(plan: ManifestPlan, config: &RegistryConfig, now: Instant) -> ManifestOp {
         let actions = match plan.action {
-            ManifestAction::Get { .. } => "pull",
+            ManifestAction::Get { .. } | ManifestAction::Resolve => "pull",
             ManifestAction::Tag { .. } => "pull,push",
             ManifestAction::Delete => "pull,delete",
         };

@@ -45,6 +45,9 @@ fn index(children: &[(&[u8], &str)]) -> Vec<u8> {
 struct Model {
     manifests: HashMap<String, (String, Vec<u8>)>,
     delete_status: u16,
+    /// A `HEAD` is answered with the `GET`'s head: with `Docker-Content-Digest` unless
+    /// this is false (some registries and proxies leave it out).
+    head_digest: bool,
 }
 
 impl Model {
@@ -58,6 +61,7 @@ impl Model {
         Model {
             manifests,
             delete_status: 202,
+            head_digest: true,
         }
     }
 
@@ -67,6 +71,17 @@ impl Model {
             return (ResponseHead::new(200), Vec::new());
         }
         let reference = path.rsplit('/').next().unwrap().to_owned();
+        if req.method == Method::HEAD {
+            let get = Request {
+                method: Method::GET,
+                ..req.clone()
+            };
+            let (mut head, _) = self.answer(&get);
+            if !self.head_digest {
+                head.headers.remove("docker-content-digest");
+            }
+            return (head, Vec::new());
+        }
         match req.method {
             Method::GET => match self.manifests.get(&reference) {
                 Some((media_type, bytes)) => (
@@ -274,11 +289,57 @@ fn a_tag_is_resolved_then_deleted_by_digest() {
     assert_eq!(
         calls(&sent),
         [
-            "GET /v2/team/app/manifests/v1".to_owned(),
+            "HEAD /v2/team/app/manifests/v1".to_owned(),
             format!("DELETE /v2/team/app/manifests/{digest}")
         ]
     );
     assert!(model.manifests.is_empty());
+}
+
+/// A digest alone is asked with `HEAD` (which Docker Hub does not count as a pull); an
+/// answer naming none is followed by a `GET`, and so is one that is no `200`, whose `GET`
+/// says the registry's error.
+#[test]
+fn a_digest_is_resolved_by_head_and_by_get_when_the_head_names_none() {
+    let bytes = image_manifest(1);
+    let digest = Digest::sha256_of(&bytes);
+    let mut model = Model::new(&[("v1", OCI_MANIFEST, &bytes)]);
+    let (result, sent) = run(&mut model, "v1", ManifestAction::Resolve);
+    let report = result.unwrap();
+    assert_eq!((report.digest, report.manifest), (digest.clone(), None));
+    assert_eq!(calls(&sent), ["HEAD /v2/team/app/manifests/v1"]);
+    assert!(sent[1].headers["accept"]
+        .to_str()
+        .unwrap()
+        .contains(OCI_INDEX));
+
+    model.head_digest = false;
+    let (result, sent) = run(&mut model, "v1", ManifestAction::Resolve);
+    assert_eq!(result.unwrap().digest, digest);
+    assert_eq!(
+        calls(&sent),
+        [
+            "HEAD /v2/team/app/manifests/v1",
+            "GET /v2/team/app/manifests/v1"
+        ]
+    );
+
+    let (result, sent) = run(&mut model, "v9", ManifestAction::Resolve);
+    let error = result.unwrap_err();
+    assert!(error.to_string().contains("MANIFEST_UNKNOWN"), "{error}");
+    assert_eq!(calls(&sent).len(), 2, "the GET says why");
+
+    // Asked by digest, an answer naming another is not taken.
+    model.head_digest = true;
+    let other = Digest::sha256_of(b"other");
+    model
+        .manifests
+        .insert(other.to_string(), (OCI_MANIFEST.into(), bytes.clone()));
+    let (result, _) = run(&mut model, &other.to_string(), ManifestAction::Resolve);
+    assert!(
+        matches!(result, Err(Error::DigestMismatch { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]

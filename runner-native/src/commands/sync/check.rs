@@ -1,7 +1,8 @@
 //! One image's check, before any blob moves: the source's manifest digest against what DEST
-//! serves under that name (one `GET` each); for an image to copy, also every blob its
-//! manifests name (an index's children are read for theirs), which the budget needs to copy
-//! a blob shared by several images once.
+//! serves under that name (one `HEAD` each, which Docker Hub does not count as a pull; a
+//! `GET` of the source's for a platform, which needs its index); for an image to copy, also
+//! every blob its manifests name (an index's children are read for theirs), which the
+//! budget needs to copy a blob shared by several images once.
 
 use std::time::Instant as Clock;
 
@@ -32,9 +33,12 @@ pub(super) async fn check(
     target: &Side,
     platform: Option<&Platform>,
 ) -> Result<Checked, CliError> {
-    let manifest = manifest_of(&image.source, platform, source).await?;
-    let digest = manifest.digest.clone();
-    let there = match manifest_of(&image.target, None, target).await {
+    let resolved = match platform {
+        Some(_) => manifest_of(&image.source, platform, source).await?,
+        None => resolve(&image.source, source).await?,
+    };
+    let digest = resolved.digest.clone();
+    let there = match resolve(&image.target, target).await {
         Ok(r) => Some(r.digest),
         Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
         Err(e) => return Err(e),
@@ -42,10 +46,24 @@ pub(super) async fn check(
     match decide(&digest, there.as_ref()) {
         Decision::InSync => Ok(Checked::InSync(digest)),
         Decision::Copy => {
+            // What a HEAD resolved is read now, by its digest (the tag may move meanwhile).
+            let manifest = match resolved.manifest {
+                Some(_) => resolved,
+                None => {
+                    let mut pinned = image.source.clone();
+                    pinned.digest = Some(digest.clone());
+                    manifest_of(&pinned, None, source).await?
+                }
+            };
             let blobs = blobs_of(&image.source, manifest, source).await?;
             Ok(Checked::Copy { digest, blobs })
         }
     }
+}
+
+/// The digest of the manifest `image` names, asked with `HEAD` ([`ManifestAction::Resolve`]).
+async fn resolve(image: &Reference, side: &Side) -> Result<ManifestReport, CliError> {
+    operate(image, ManifestAction::Resolve, side).await
 }
 
 /// The manifest `image` names (with a platform, that platform's) and its digest.
@@ -54,13 +72,23 @@ async fn manifest_of(
     platform: Option<&Platform>,
     side: &Side,
 ) -> Result<ManifestReport, CliError> {
+    let action = ManifestAction::Get {
+        platform: platform.cloned(),
+    };
+    operate(image, action, side).await
+}
+
+/// Runs `action` on the manifest `image` names.
+async fn operate(
+    image: &Reference,
+    action: ManifestAction,
+    side: &Side,
+) -> Result<ManifestReport, CliError> {
     let plan = ManifestPlan {
         registry: image.api_host().to_owned(),
         repository: image.repository.clone(),
         reference: image.manifest_ref(),
-        action: ManifestAction::Get {
-            platform: platform.cloned(),
-        },
+        action,
     };
     let op = ManifestOp::new(plan, &side.config, Instant::ZERO);
     verbs::run_async(op, Clock::now(), &side.transport, ManifestOp::poll).await

@@ -11,7 +11,15 @@ use crate::exit_code::CliError;
 use crate::output::{outln, Stream};
 
 pub fn digest(args: DigestArgs) -> Result<(), CliError> {
-    let report = get(&args.image, args.platform.as_deref(), &args.reach)?;
+    // The digest alone is asked with HEAD; `--json` also says the media type and size, and a
+    // platform needs the index: those read the manifest.
+    let report = match (args.json, &args.platform) {
+        (false, None) => {
+            let image = super::parse_reference("image", &args.image)?;
+            operate(&image, ManifestAction::Resolve, &args.reach)?
+        }
+        _ => get(&args.image, args.platform.as_deref(), &args.reach)?,
+    };
     if args.json {
         let (media_type, size) = match &report.manifest {
             Some(m) => (Some(m.media_type.clone()), Some(m.bytes.len())),

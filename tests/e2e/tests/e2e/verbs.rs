@@ -689,7 +689,7 @@ fn a_verb_retries_as_its_retries_flag_says() {
     let (s, _) = blob_scene(74);
     let digest = |extra: &[&str]| {
         s.proxy
-            .add_rule(Rule::new("GET", "/manifests/", Fault::status(503)).times(1));
+            .add_rule(Rule::new("HEAD", "/manifests/", Fault::status(503)).times(1));
         s.tug()
             .args(["digest", "--plain-http"])
             .args(extra)
