@@ -69,9 +69,8 @@ declare_settings! {
     connect_timeout: u64 = Spec::new(Group::Connect, "--connect-timeout", "TUG_CONNECT_TIMEOUT", 30)
         .value("SECS")
         .counting("seconds");
-    /// Seconds without a byte moving before a request counts as failed and is retried
-    /// (0: no limit).
-    // It also bounds a response body read into memory, as a whole: the core's default deadline.
+    /// Seconds without a byte moving before a request counts as failed and is retried, and
+    /// the most a manifest, token or error answer may take to arrive whole (0: no limit).
     stall_timeout: u64 = Spec::new(
         Group::Connect,
         "--stall-timeout",
