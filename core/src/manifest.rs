@@ -185,6 +185,33 @@ pub fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> 
     })
 }
 
+/// What an artifact's manifest says it is (a signature, an SBOM, a Helm chart): its
+/// `artifactType`, else its config's media type when that is no image config (the
+/// referrers API's rule, less an image's own config type); `None` for an image.
+pub fn artifact_type(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Doc {
+        artifact_type: Option<String>,
+        config: Option<Config>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Config {
+        media_type: Option<String>,
+    }
+    const IMAGE_CONFIGS: [&str; 2] = [
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    ];
+    let doc: Doc = serde_json::from_slice(body).ok()?;
+    doc.artifact_type.or_else(|| {
+        doc.config
+            .and_then(|c| c.media_type)
+            .filter(|t| !IMAGE_CONFIGS.contains(&t.as_str()))
+    })
+}
+
 /// [`parse`] of a manifest a registry served, while `action`: a Docker schema 1 manifest is
 /// the image's form, which tug does not read (an input error saying so), anything else
 /// unreadable is the registry's fault (a protocol error).
@@ -270,6 +297,23 @@ fn descriptor(raw: RawDescriptor, field: &str, default_type: &str) -> Result<Des
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_artifact_says_its_type_and_an_image_none() {
+        let sbom = br#"{"schemaVersion":2,"artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json"}}"#;
+        assert_eq!(
+            artifact_type(sbom).as_deref(),
+            Some("application/spdx+json")
+        );
+        let helm = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json"}}"#;
+        assert_eq!(
+            artifact_type(helm).as_deref(),
+            Some("application/vnd.cncf.helm.config.v1+json")
+        );
+        let image = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json"}}"#;
+        assert_eq!(artifact_type(image), None);
+        assert_eq!(artifact_type(b"not json"), None);
+    }
+
     #[test]
     fn a_manifest_of_a_type_tug_does_not_read_is_named_by_its_type() {
         let weird = "application/vnd.example.weird.v1+json";

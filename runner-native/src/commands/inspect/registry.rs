@@ -11,6 +11,7 @@ use tug_core::blob_read::{BlobPlan, BlobRead};
 use tug_core::image_config::ConfigSummary;
 use tug_core::manifest::{self, Descriptor};
 use tug_core::pull::{self, FetchedManifest, Pull, PullPlan, PullReport, PulledImage};
+use tug_core::terminal_safe::terminal_safe;
 use tug_core::{Instant, Platform, Reference, RegistryConfig};
 
 use super::lines::{Blob, ImageLines, Shown};
@@ -192,6 +193,9 @@ fn print_text(source: &str, image: &Reference, root: &FetchedManifest, images: &
             layers: img.layers.iter().map(descriptor).collect(),
         }
         .print();
+        if let Some(artifact) = manifest::artifact_type(&img.manifest.bytes) {
+            outln!("  artifact {}", terminal_safe(&artifact));
+        }
         let s = &img.summary;
         if let Some(created) = &s.created {
             outln!("  created  {created}");
@@ -219,6 +223,7 @@ fn print_json(image: &Reference, root: &FetchedManifest, images: &[Image]) {
                 "platform": img.platform,
                 "index": img.index.as_ref().map(manifest),
                 "manifest": manifest(&img.manifest),
+                "artifactType": manifest::artifact_type(&img.manifest.bytes),
                 "config": blob(&img.config),
                 "layers": img.layers.iter().map(blob).collect::<Vec<_>>(),
                 "size": total(img),

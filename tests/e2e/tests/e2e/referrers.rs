@@ -217,6 +217,33 @@ fn ls_referrers_lists_type_digest_and_size() {
     assert_eq!(sig["layers"][0]["mediaType"], SIMPLE_SIGNING);
 }
 
+/// `tug inspect` of an artifact (the SBOM, pinned by its digest) says what it is, in text and
+/// in JSON; an image says no artifact type.
+#[test]
+fn inspect_names_an_artifact_s_type() {
+    let env = Env::new();
+    let a = Registry::plain();
+    let att = signed_image(&env, &a);
+    let inspect = |what: &str, json: bool| {
+        let mut tug = env.tug().args(["inspect", "--plain-http"]);
+        if json {
+            tug = tug.arg("--json");
+        }
+        tug.arg(a.image(what)).run().assert_success().stdout_str()
+    };
+    let sbom = format!("team/app@{}", att.sbom.digest);
+    assert!(
+        inspect(&sbom, false).contains(&format!("  artifact {SPDX}")),
+        "{}",
+        inspect(&sbom, false)
+    );
+    let v: Value = serde_json::from_str(&inspect(&sbom, true)).unwrap();
+    assert_eq!(v["images"][0]["artifactType"], SPDX);
+    let v: Value = serde_json::from_str(&inspect("team/app:v1", true)).unwrap();
+    assert_eq!(v["images"][0]["artifactType"], Value::Null);
+    assert!(!inspect("team/app:v1", false).contains("artifact"));
+}
+
 /// A sync of a whole repository keeps what the target's referrers index lists beside the
 /// source's (an SBOM attached at the target): the `sha256-…` tag is never copied over it;
 /// its subject's referrers are merged in. With `--no-referrers` the listed referrers tags
