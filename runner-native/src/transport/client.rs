@@ -244,7 +244,10 @@ impl Transport {
             status: parts.status,
             headers: parts.headers,
         };
-        let gzipped = take_gzip_encoding(&mut head);
+        // A `HEAD`'s answer, a `204` and a `304` have no body to decode.
+        let bodiless =
+            req.method == http::Method::HEAD || matches!(head.status.as_u16(), 204 | 304);
+        let gzipped = !bodiless && take_gzip_encoding(&mut head);
         if tx.send_blocking(Message::Head(id, head)).is_err() {
             return;
         }
