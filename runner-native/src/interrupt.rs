@@ -67,12 +67,15 @@ pub fn install() {
     watch_termination();
 }
 
-/// SIGTERM and SIGHUP, on a thread of their own (`ctrlc` cannot tell them from Ctrl-C).
+/// SIGTERM and SIGHUP, on a thread of their own (`ctrlc` cannot tell them from Ctrl-C). A
+/// file-size limit (`ulimit -f`) is caught too, so that a write past it fails with `EFBIG`
+/// (an error naming the file, temporary files removed) instead of SIGXFSZ killing tug
+/// without a word.
 #[cfg(unix)]
 fn watch_termination() {
     use async_signal::{Signal, Signals};
     use futures_lite::StreamExt as _;
-    let Ok(mut signals) = Signals::new([Signal::Term, Signal::Hup]) else {
+    let Ok(mut signals) = Signals::new([Signal::Term, Signal::Hup, Signal::Xfsz]) else {
         return;
     };
     std::thread::spawn(move || {
@@ -80,6 +83,7 @@ fn watch_termination() {
             while let Some(Ok(signal)) = signals.next().await {
                 let stop_as = match signal {
                     Signal::Hup => Stop::Hup,
+                    Signal::Xfsz => continue,
                     _ => Stop::Term,
                 };
                 stop(stop_as);

@@ -650,3 +650,54 @@ fn a_layer_download_broken_midway_goes_on_from_where_it_broke_in_the_tar() {
     assert_eq!(in_place + side, layer_tar_bytes(&out), "{run}");
     assert!(temp_files(dir.path()).is_empty());
 }
+
+/// A file-size limit (`ulimit -f`) reached while writing the tar: a clear error naming the
+/// file (exit 3), not SIGXFSZ killing tug without a word, and no temporary file left.
+#[test]
+fn a_file_size_limit_fails_the_pull_by_name_and_leaves_nothing() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("src");
+    write_oci_layout(&layout, &ImageSpec::new(136).layer(6 << 20), "v1");
+    crate::common::push(&registry, &layout, "limit/tar:v1").assert_success();
+    let out_dir = dir.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("app.tar");
+    let tug = pull(
+        &dir.path().join("store"),
+        &registry.image("limit/tar:v1"),
+        &["-o", out.to_str().unwrap()],
+    )
+    .command();
+    // The same command under a 2 MiB file-size limit (`ulimit -f` counts 1 KiB blocks).
+    let mut limited = std::process::Command::new("sh");
+    limited
+        .arg("-c")
+        .arg("ulimit -f 2048 && exec \"$@\"")
+        .arg("sh")
+        .arg(tug.get_program())
+        .args(tug.get_args());
+    for (k, v) in tug.get_envs() {
+        match v {
+            Some(v) => limited.env(k, v),
+            None => limited.env_remove(k),
+        };
+    }
+    let output = limited.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(crate::common::INVALID_INPUT),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("app.tar") || stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    assert!(
+        temp_files(&out_dir).is_empty(),
+        "{:?}",
+        temp_files(&out_dir)
+    );
+}
