@@ -340,7 +340,7 @@ impl OciDir {
         media_type: &str,
         digest: &Digest,
         size: u64,
-    ) -> io::Result<()> {
+    ) -> io::Result<String> {
         let created = rfc3339_now();
         let entry = IndexEntry {
             media_type,
@@ -350,7 +350,9 @@ impl OciDir {
             image_name: full_name,
             created: Some(&created),
         };
-        self.update_index(|manifests| entry.name_in(manifests))
+        let mut took = String::new();
+        self.update_index(|manifests| took = entry.name_in(manifests))?;
+        Ok(took)
     }
 
     /// The `index.json` entries.

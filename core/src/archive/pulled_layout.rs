@@ -71,10 +71,27 @@ impl IndexEntry<'_> {
     }
 
     /// `manifests` (an `index.json`'s entries) with this entry naming its image: an entry
-    /// of the same name is replaced, the others kept in their order.
-    pub fn name_in(&self, manifests: &mut Vec<Value>) {
-        manifests.retain(|m| m["annotations"][ANNOTATION_REF_NAME].as_str() != Some(self.ref_name));
-        manifests.push(self.json());
+    /// of the same ref name is replaced (with none, one of the same digest and none), the
+    /// others kept in their order. When that ref name
+    /// (a tag) belongs to another repository's image (`a/app:1` there, `b/app:1` pulled in),
+    /// nothing is lost: this entry takes its whole name as its ref name instead (replacing
+    /// an entry of that name). Returns the ref name it took.
+    pub fn name_in(&self, manifests: &mut Vec<Value>) -> String {
+        let named = |m: &Value, name: &str| match m["annotations"][ANNOTATION_REF_NAME].as_str() {
+            Some(theirs) => theirs == name,
+            None => name.is_empty() && m["digest"].as_str() == Some(&self.digest.to_string()),
+        };
+        let anothers = manifests.iter().any(|m| {
+            let theirs = m["annotations"][ANNOTATION_CONTAINERD_NAME].as_str();
+            named(m, self.ref_name) && theirs.is_some() && theirs != self.image_name
+        });
+        let ref_name = match (anothers, self.image_name) {
+            (true, Some(whole)) => whole,
+            _ => self.ref_name,
+        };
+        manifests.retain(|m| !named(m, ref_name));
+        manifests.push(IndexEntry { ref_name, ..*self }.json());
+        ref_name.to_owned()
     }
 }
 
@@ -417,6 +434,24 @@ mod tests {
             .collect();
         assert_eq!(names, ["v2", "v1"]);
         assert_eq!(manifests[1]["digest"], b.to_string());
+        // The same tag of another repository: both are kept, the newcomer by its whole name.
+        let took = entry(&a, "v1", Some("r/y:v1")).name_in(&mut manifests);
+        assert_eq!(took, "r/y:v1");
+        let names: Vec<_> = manifests
+            .iter()
+            .map(|m| m["annotations"][ANNOTATION_REF_NAME].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["v2", "v1", "r/y:v1"]);
+        assert_eq!(
+            entry(&b, "v1", Some("r/y:v1")).name_in(&mut manifests),
+            "r/y:v1"
+        );
+        assert_eq!(
+            manifests.len(),
+            3,
+            "pulled again, it replaces its own entry"
+        );
+        manifests.truncate(2);
         assert_eq!(
             manifests[1]["annotations"][ANNOTATION_CONTAINERD_NAME],
             "r/x:v1"

@@ -20,7 +20,7 @@ use crate::driver::drive;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
 use crate::oci_dir::{NewLayout, OciDir};
-use crate::output::{errln, outln};
+use crate::output::{errln, noteln, outln};
 use crate::progress::{bytes, done_line, Display, ProgressMode, Totals};
 use crate::save_stream::pull_sink::TarPull;
 use crate::source::SourceSpec;
@@ -531,6 +531,8 @@ fn record(
     let ref_name = match name {
         Some(name) => name.to_owned(),
         None if full_names => full.clone(),
+        // Pulled by digest alone: no tag to name it by (not `latest`), as skopeo's `oci:DIR`.
+        None if image.tag.is_none() && image.digest.is_some() => String::new(),
         None => tag.clone(),
     };
     // An `oci:DIR:NAME` output: containerd's name says the same as the ref name, so a load
@@ -541,7 +543,7 @@ fn record(
         (None, _) => Some(full),
     };
     let named_size = named.bytes.len() as u64;
-    layout
+    let took = layout
         .tag(
             &ref_name,
             full.as_deref(),
@@ -550,6 +552,12 @@ fn record(
             named_size,
         )
         .map_err(io)?;
+    if took != ref_name {
+        noteln!(
+            "{ref_name:?} in {} names another repository's image: this one is named {took:?} there",
+            layout.root().display()
+        );
+    }
     let size = root.bytes.len() as u64;
     Ok(ExportImage {
         name: full,

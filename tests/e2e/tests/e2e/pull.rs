@@ -904,3 +904,89 @@ fn prune_waits_for_a_pull_running_into_the_store() {
     assert!(!out.stderr_str().contains("Removed nothing"), "{out}");
     assert!(!left.exists(), "the temporary file is gone");
 }
+
+/// Two repositories' images of the same tag pulled into one layout: the first keeps the tag,
+/// the second is named there by its whole name (said on stderr), so neither is lost and
+/// skopeo reads each by its name; pulled again, the second replaces its own entry.
+#[test]
+fn the_same_tag_of_two_repositories_pulled_into_one_layout_keeps_both() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    write_oci_layout(&a, &ImageSpec::new(171).layer(20_000), "v1");
+    write_oci_layout(&b, &ImageSpec::new(172).layer(30_000), "v1");
+    crate::common::push(&registry, &a, "one/app:1").assert_success();
+    crate::common::push(&registry, &b, "two/app:1").assert_success();
+    let store = dir.path().join("store");
+    let out = dir.path().join("layout");
+    let out_arg = out.to_str().unwrap();
+    pull(
+        &store,
+        &registry,
+        "one/app:1",
+        &["--plain-http", "-o", out_arg],
+    )
+    .assert_success();
+    let second = pull(
+        &store,
+        &registry,
+        "two/app:1",
+        &["--plain-http", "-o", out_arg],
+    )
+    .assert_success();
+    let whole = registry.image("two/app:1");
+    assert!(
+        second
+            .stderr_str()
+            .contains(&format!("named {whole:?} there")),
+        "{}",
+        second.stderr_str()
+    );
+    pull(
+        &store,
+        &registry,
+        "two/app:1",
+        &["--plain-http", "-o", out_arg],
+    )
+    .assert_success();
+    let index: Value = serde_json::from_slice(&fs::read(out.join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(names, ["1", whole.as_str()]);
+    let one = skopeo::inspect_raw_in(&registry, "one/app:1").unwrap();
+    let two = skopeo::inspect_raw_in(&registry, "two/app:1").unwrap();
+    let raw =
+        |name: &str| skopeo::run(["inspect", "--raw", &format!("oci:{out_arg}:{name}")]).unwrap();
+    assert_eq!(raw("1"), one);
+    assert_eq!(raw(&whole), two);
+
+    // Pulled by digest alone, an image has no tag to be named by (not `latest`).
+    let pinned = format!("one/app@{}", sha256_digest(&one));
+    let by_digest = dir.path().join("pinned");
+    let by_digest_arg = by_digest.to_str().unwrap();
+    for _ in 0..2 {
+        pull(
+            &store,
+            &registry,
+            &pinned,
+            &["--plain-http", "-o", by_digest_arg],
+        )
+        .assert_success();
+    }
+    let index: Value =
+        serde_json::from_slice(&fs::read(by_digest.join("index.json")).unwrap()).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "pulled again, the same entry: {index}");
+    assert_eq!(
+        entries[0]["annotations"]["org.opencontainers.image.ref.name"],
+        Value::Null
+    );
+}
