@@ -31,6 +31,10 @@ const MIB: u64 = 1024 * 1024;
 /// that keeps breaking before a MiB more arrives fails after its attempts.
 pub const RETRY_PROGRESS: u64 = 1 << 20;
 
+/// How long a stopped push waits for the chunks on their way to be answered (so the next
+/// run goes on after them) before it gives them up ([`crate::push::Push::wind_down`]).
+pub const WIND_DOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// How long a request may move no byte (`--stall-timeout`), by default.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 

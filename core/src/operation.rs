@@ -47,6 +47,11 @@ pub trait Operation {
     fn poll_timeout(&self) -> Option<Instant>;
     /// Stop: the operation finishes with `Error::Cancelled`.
     fn cancel(&mut self);
+    /// Stop once what is in flight has answered, where that is worth waiting for (a push's
+    /// chunk on its way); else as [`Operation::cancel`].
+    fn wind_down(&mut self) {
+        self.cancel();
+    }
 }
 
 /// Implements [`Operation`] with the type's inherent methods of the same names.
@@ -65,6 +70,9 @@ macro_rules! inherent_operation {
             }
             fn cancel(&mut self) {
                 <$ty>::cancel(self)
+            }
+            fn wind_down(&mut self) {
+                <$ty>::wind_down(self)
             }
         }
     };

@@ -764,6 +764,22 @@ impl<S: Copy> Session<S> {
         self.timers.iter().map(|(t, _)| *t).chain(deadlines).min()
     }
 
+    /// Winding down: what has not gone out (held for a token, released after one, parked
+    /// for a token, scheduled, issued) never will. Whether a request that went out is still
+    /// unanswered.
+    pub(crate) fn stop_sending(&mut self) -> bool {
+        for req in self.held.drain(..).chain(self.outbox.drain(..)) {
+            if self.token_fetch.as_ref().is_some_and(|t| t.id == req.id) {
+                self.token_fetch = None;
+            }
+            self.in_flight.remove(&req.id);
+        }
+        self.parked.clear();
+        self.timers.clear();
+        self.issued.clear();
+        !self.in_flight.is_empty()
+    }
+
     /// Forgets every request and timer (the operation finished).
     pub(crate) fn abandon_all(&mut self) {
         self.abandoned.extend(self.in_flight.keys().copied());

@@ -898,6 +898,91 @@ fn a_lost_upload_session_starts_over() {
     );
 }
 
+/// A push stopped while a chunk is on its way lets that chunk's answer come (its bytes
+/// reach the registry anyway, and distribution then refuses the session token of the
+/// answer before it): the session is announced at the offset after the chunk, nothing new
+/// is sent, and the push finishes cancelled; the next run goes on from there.
+#[test]
+fn a_push_wound_down_mid_chunk_keeps_the_session_after_the_chunk_on_its_way() {
+    use tug_sansio_kit::ops::push::PushPlug;
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let plug = PushPlug::new(img.plan.clone(), &img.data, one_at_a_time());
+    let mut driver = tug_sansio_kit::Driver::new(plug, vec![&mut model]);
+    let patch_in_flight = |d: &tug_sansio_kit::Driver<'_, PushPlug>| {
+        let patches = d.requests.iter().filter(|(_, r)| r.method == Method::PATCH);
+        patches.count() >= 2 && d.flights.iter().any(|f| f.req.method == Method::PATCH)
+    };
+    while !patch_in_flight(&driver) {
+        driver.step();
+    }
+    let sent = driver.requests.len();
+    driver.wind_down();
+    driver.run();
+    assert!(
+        matches!(driver.result, Some(Err(Error::Cancelled))),
+        "{:?}",
+        driver.result
+    );
+    assert_eq!(driver.requests.len(), sent, "nothing new is sent");
+    let (location, committed) = driver
+        .plug
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::UploadSession {
+                location,
+                committed,
+                ..
+            } => Some((location.clone(), *committed)),
+            _ => None,
+        })
+        .expect("the session was announced");
+    assert_eq!(
+        committed, 1400,
+        "after the second chunk, the one on its way"
+    );
+    drop(driver);
+    let mut plan = img.plan.clone();
+    plan.resume = vec![ResumableUpload {
+        digest: img.plan.blobs[1].digest.clone(),
+        location,
+        committed,
+    }];
+    let again = run_push(&mut model, plan, &img.data, config());
+    assert_eq!(again.result.as_ref().unwrap().bytes_resumed, 1400);
+    assert_pushed(&model, &img);
+}
+
+/// A chunk on its way that does not answer within the grace period is given up: the push
+/// stops then, not at its stall timeout.
+#[test]
+fn a_wound_down_push_gives_up_a_chunk_that_does_not_answer_in_time() {
+    use tug_sansio_kit::ops::push::PushPlug;
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 5000]);
+    let plug = PushPlug::new(img.plan.clone(), &img.data, one_at_a_time());
+    let mut driver = tug_sansio_kit::Driver::new(plug, vec![&mut model]);
+    while !driver.flights.iter().any(|f| f.req.method == Method::PATCH) {
+        driver.step();
+    }
+    let stopped = driver.now;
+    driver.wind_down();
+    assert!(driver.result.is_none(), "it waits for the chunk");
+    assert_eq!(
+        driver.timer,
+        Some(stopped + tug_core::limits::WIND_DOWN_GRACE),
+        "until the grace period ends"
+    );
+    driver.fire();
+    assert!(
+        matches!(driver.result, Some(Err(Error::Cancelled))),
+        "{:?}",
+        driver.result
+    );
+}
+
 /// No retries: a run dies at its first fault.
 fn no_retry() -> PushConfig {
     PushConfig {
@@ -1051,7 +1136,7 @@ fn a_resumed_session_the_registry_dropped_is_said_and_started_over() {
     assert_pushed(&model, &img);
     let said = run.events.iter().any(|e| {
         matches!(e, Event::Retrying(r)
-            if r.reason.contains("gone from the registry")
+            if r.reason.contains("no longer takes the upload session")
                 && r.blob.as_ref() == Some(&img.plan.blobs[1].digest))
     });
     assert!(said, "said, and of the layer: {:#?}", run.events);

@@ -73,13 +73,19 @@ pub async fn drive_with<O: Operation, R, X>(
         tx: &tx,
         timer: Cell::new(None),
     };
+    // Asked to stop: the operation winds down (a push lets its chunks on their way finish,
+    // so the next run goes on after them); the stop is not heard again.
+    let mut stopping = false;
     loop {
         if let Some(result) = drain(&mut op, &io) {
             return result;
         }
         let next = async { Event::Message(rx.recv().await.ok()) };
         let stop = async {
-            crate::interrupt::interrupted().await;
+            match stopping {
+                true => std::future::pending().await,
+                false => crate::interrupt::interrupted().await,
+            }
             Event::Interrupt
         };
         let from_extra = async {
@@ -112,7 +118,10 @@ pub async fn drive_with<O: Operation, R, X>(
             Event::Message(None) | Event::Timer => {
                 let _ = op.handle_input(t, tug_core::Input::Timeout);
             }
-            Event::Interrupt => op.cancel(),
+            Event::Interrupt => {
+                stopping = true;
+                op.wind_down();
+            }
             Event::Extra(Some(x)) => on_extra(&mut op, x),
             // Nothing more will come that way.
             Event::Extra(None) => extra = None,

@@ -316,6 +316,12 @@ impl Copy {
         result
     }
 
+    /// A copy stops at once, as [`Copy::cancel`]: the chunks on their way are fed by the
+    /// source's reads, which stop with it.
+    pub fn wind_down(&mut self) {
+        self.cancel();
+    }
+
     /// Stops the copy: it finishes with [`Error::Cancelled`].
     pub fn cancel(&mut self) {
         self.drain.restart();

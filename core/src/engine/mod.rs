@@ -80,6 +80,9 @@ pub(crate) struct Engine<P: Protocol> {
     answered: bool,
     /// Whatever was in flight was dropped when the protocol finished.
     abandoned: bool,
+    /// Asked to stop once what is in flight has answered ([`Engine::wind_down`]), and by
+    /// when: what has not answered then is given up.
+    winding_down: Option<Instant>,
     /// Where the runner's drain of `poll` is: it ends with the timer.
     drain: Drain,
 }
@@ -93,6 +96,7 @@ impl<P: Protocol> Engine<P> {
             ping_attempts: 1,
             answered: false,
             abandoned: false,
+            winding_down: None,
             drain: Drain::default(),
         };
         if !engine.proto.finished() {
@@ -142,7 +146,7 @@ impl<P: Protocol> Engine<P> {
 
     /// When [`Input::Timeout`] is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        timer(&self.proto, &self.cx)
+        timer(&self.proto, &self.cx, self.winding_down)
     }
 
     /// What `poll` returns: the protocol's next queued output, else the drain's closing
@@ -150,9 +154,18 @@ impl<P: Protocol> Engine<P> {
     pub(crate) fn poll(&mut self) -> Option<P::Output> {
         let queued = self.proto.outbox().pop();
         let Engine {
-            drain, proto, cx, ..
+            drain,
+            proto,
+            cx,
+            winding_down,
+            ..
         } = self;
-        drain.next(queued, || timer(proto, cx), <P::Output as Outputs>::timeout)
+        let by = *winding_down;
+        drain.next(
+            queued,
+            || timer(proto, cx, by),
+            <P::Output as Outputs>::timeout,
+        )
     }
 
     /// Stops: the protocol fails with [`Error::Cancelled`].
@@ -161,6 +174,22 @@ impl<P: Protocol> Engine<P> {
         if !self.proto.finished() {
             self.fail(None, Error::Cancelled);
         }
+        self.flush();
+    }
+
+    /// Stops as soon as what is in flight has answered, where the protocol gains from those
+    /// answers ([`Protocol::finishes_in_flight`]: a push's chunk on its way, whose answer
+    /// names the upload session the next run goes on from): nothing new is sent, the
+    /// answers are taken in as usual, then it finishes with [`Error::Cancelled`] (or with
+    /// what the last answer completed). What has not answered within
+    /// [`crate::limits::WIND_DOWN_GRACE`] of the last input is given up. Elsewhere, or
+    /// called again, it is [`Engine::cancel`].
+    pub(crate) fn wind_down(&mut self) {
+        if !self.proto.finishes_in_flight() || self.winding_down.is_some() {
+            return self.cancel();
+        }
+        self.drain.restart();
+        self.winding_down = Some(self.cx.now + crate::limits::WIND_DOWN_GRACE);
         self.flush();
     }
 
@@ -181,6 +210,13 @@ impl<P: Protocol> Engine<P> {
                 if !self.abandoned {
                     self.cx.abandon_all();
                     self.abandoned = true;
+                }
+                return;
+            }
+            if let Some(by) = self.winding_down {
+                if !self.cx.stop_sending() || by <= self.cx.now {
+                    self.fail(None, Error::Cancelled);
+                    continue;
                 }
                 return;
             }
@@ -485,11 +521,15 @@ impl<P: Protocol> Engine<P> {
 }
 
 /// When `proto`'s next [`Input::Timeout`] is due: none once it finished.
-fn timer<P: Protocol>(proto: &P, cx: &Cx<P::Step>) -> Option<Instant> {
+fn timer<P: Protocol>(
+    proto: &P,
+    cx: &Cx<P::Step>,
+    winding_down: Option<Instant>,
+) -> Option<Instant> {
     if proto.finished() {
         return None;
     }
-    cx.poll_timeout()
+    cx.poll_timeout().into_iter().chain(winding_down).min()
 }
 
 /// Follows a redirect response to `url`: its `Location`, resolved against `url`, must be
@@ -591,6 +631,14 @@ macro_rules! engine_api {
             /// Stops: it finishes (or fails what is open) with [`crate::Error::Cancelled`].
             pub fn cancel(&mut self) {
                 self.engine.cancel();
+            }
+
+            /// Stops once what is in flight has answered, where those answers are worth
+            /// having (a push's chunk on its way: the next run goes on after it); sends
+            /// nothing new, then finishes with [`crate::Error::Cancelled`]. Elsewhere, and on
+            /// a second call's [`Self::cancel`], it stops at once.
+            pub fn wind_down(&mut self) {
+                self.engine.wind_down();
             }
         }
 

@@ -96,6 +96,12 @@ pub(crate) trait Protocol {
         Some(step)
     }
 
+    /// Whether a stop lets the requests in flight finish ([`super::Engine::wind_down`]):
+    /// their answers teach what a later run needs.
+    fn finishes_in_flight(&self) -> bool {
+        false
+    }
+
     /// The registry answered the version check: begin.
     fn start(&mut self, cx: &mut Cx<Self::Step>);
 

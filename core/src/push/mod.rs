@@ -347,6 +347,14 @@ impl Protocol for Pushing {
         self.describe_step(step)
     }
 
+    /// A chunk on its way when the push is stopped reaches the registry all the same (its
+    /// bytes are in the socket), and distribution then refuses the session token of the
+    /// answer before it ("wrong offset"): the answer to the chunk names the session the next
+    /// run can go on from.
+    fn finishes_in_flight(&self) -> bool {
+        true
+    }
+
     fn blob_of(&self, step: Step) -> Option<crate::Digest> {
         step.blob().map(|b| self.blobs[b].digest.clone())
     }

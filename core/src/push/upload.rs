@@ -417,10 +417,12 @@ impl Pushing {
     ) -> Result<(), Failure> {
         match head.status.as_u16() {
             200 | 204 => {}
-            // An earlier run's session the registry dropped (distribution does, for one
-            // whose chunk broke off): said, and a fresh one.
+            // An earlier run's session the registry dropped, or no longer takes (distribution
+            // refuses one whose last chunk landed after that run stopped listening:
+            // BLOB_UPLOAD_INVALID, "wrong offset"): said, and a fresh one.
             404 if self.blobs[b].inherited => {
-                let reason = "the upload session an earlier run left is gone from the registry";
+                let reason = "the registry no longer takes the upload session an earlier run left \
+                              (gone, or holding other bytes than that run knew of)";
                 self.start_over_because(b, reason, cx);
                 return Ok(());
             }

@@ -141,6 +141,93 @@ fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32
     pull_with_skopeo_and_compare(&registry, "intr/app:v1", &fixture);
 }
 
+/// Ctrl-C while a chunk is on its way to distribution: the chunk's bytes reach the
+/// registry anyway, and distribution then refuses the session token of the answer before
+/// it ("upload resumed at wrong offset"). tug lets that chunk's answer come (a few seconds
+/// at most) and keeps the session it names, so the next run goes on after the chunk
+/// instead of sending the whole layer again.
+#[test]
+fn ctrl_c_during_a_chunk_keeps_the_session_after_it() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(63).layer(LAYER), "v1");
+    // The fourth PATCH (the config's, then the layer's third chunk) is on its way for 2 s (a
+    // slow link), then goes through.
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Delay {
+                hold: Duration::from_secs(2),
+            },
+        )
+        .nth(4),
+    );
+    let push = || {
+        Tug::new().env("TUG_STATE_DIR", &state).args([
+            "push",
+            "--plain-http",
+            "--progress",
+            "json",
+            "--chunk-size",
+            "1048576",
+            "--monolithic-max",
+            "0",
+            "-j",
+            "1",
+        ])
+    };
+    let child = push()
+        .command()
+        .arg(&layout)
+        .arg(proxy.image("intr/chunk:v1"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        proxy.wait_for(Duration::from_secs(60), |log| {
+            log.iter()
+                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+                .count()
+                >= 4
+        }),
+        "the fourth chunk never started"
+    );
+    signal(&child, "-INT");
+    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
+
+    proxy.clear_rules();
+    proxy.reset_counters();
+    let out = push()
+        .arg(&layout)
+        .arg(proxy.image("intr/chunk:v1"))
+        .run()
+        .assert_success();
+    let resumed = out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "blob_resumed")
+        .unwrap_or_else(|| panic!("the layer was not resumed: {}", out.stderr_str()));
+    assert_eq!(
+        resumed["from"],
+        3 * CHUNK,
+        "after the third chunk: {resumed}\n{stderr}"
+    );
+    let config = fixture.config.len() as u64;
+    let sent = proxy.request_body_bytes();
+    assert!(
+        sent <= fixture.layers[0].size - 3 * CHUNK + config,
+        "the second run sent {sent} bytes; the registry had 3 chunks of the layer"
+    );
+    pull_with_skopeo_and_compare(&registry, "intr/chunk:v1", &fixture);
+}
+
 #[test]
 fn ctrl_c_stops_a_pull_cleanly_and_the_next_run_continues() {
     let registry = Registry::plain();

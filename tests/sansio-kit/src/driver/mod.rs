@@ -812,6 +812,13 @@ impl<'m, P: Plug> Driver<'m, P> {
         self.drain();
     }
 
+    /// Asks the operation to stop once what is in flight has answered.
+    pub fn wind_down(&mut self) {
+        self.timer = None;
+        self.plug.op().wind_down();
+        self.drain();
+    }
+
     /// After the clock reached `now` and a timeout ran: no timer may be left due, or a
     /// runner would spin.
     pub fn check_timers(&self) {
