@@ -223,6 +223,11 @@ impl Protocol for Streams {
         &mut self.outputs
     }
 
+    /// A stopped copy lets the chunks on their way finish: the reads feeding them go on.
+    fn finishes_in_flight(&self) -> bool {
+        true
+    }
+
     fn describe(&self, s: StreamId) -> String {
         match self.streams.get(&s) {
             Some(st) => format!("downloading blob {}", st.digest),

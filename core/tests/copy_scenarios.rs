@@ -374,3 +374,82 @@ fn a_single_image_of_another_platform_is_not_copied_as_the_one_asked_for() {
     }
     assert!(target.blobs.is_empty() && target.manifests.is_empty());
 }
+
+/// A copy stopped while a chunk is on its way to the target lets it finish, fed by the
+/// source's read on its way too (as a push does): the session is announced after that
+/// chunk, nothing new goes to the target, and the copy finishes cancelled; the next copy
+/// goes on from there.
+#[test]
+fn a_copy_wound_down_mid_chunk_keeps_the_session_after_the_chunk_on_its_way() {
+    let img = image(&[300, 2500]);
+    let mut source = RegistryModel::default();
+    publish(&mut source, &img);
+    let mut target = RegistryModel::default();
+    let config = CopyConfig {
+        chunk_size: 700,
+        ..CopyConfig::default()
+    };
+    let mut copy_plan = plan(1);
+    copy_plan.target_config.retry.max_attempts = 1;
+    let mut driver = Driver::new(
+        CopyPlug::new(copy_plan, config),
+        vec![&mut source, &mut target],
+    );
+    // The layer's second chunk on its way to the target (the config went in one PATCH).
+    let chunks_on_the_way = |d: &Driver<'_, CopyPlug>| {
+        let patches = d
+            .requests
+            .iter()
+            .filter(|(to, r)| *to == 1 && r.method == Method::PATCH);
+        patches.count() >= 3 && d.flights.iter().any(|f| f.req.method == Method::PATCH)
+    };
+    for _ in 0..10_000 {
+        if chunks_on_the_way(&driver) || driver.finished() {
+            break;
+        }
+        driver.step();
+    }
+    assert!(
+        chunks_on_the_way(&driver),
+        "no chunk on its way: {:?}",
+        driver.result
+    );
+    let to_target = |d: &Driver<'_, CopyPlug>| d.requests.iter().filter(|(to, _)| *to == 1).count();
+    let sent = to_target(&driver);
+    driver.wind_down();
+    driver.run();
+    assert!(
+        matches!(driver.result, Some(Err(Error::Cancelled))),
+        "{:?}",
+        driver.result
+    );
+    assert_eq!(to_target(&driver), sent, "nothing new goes to the target");
+    let last = driver
+        .plug
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Push(push::Event::UploadSession {
+                digest,
+                location,
+                committed,
+                ..
+            }) => Some(ResumableUpload {
+                digest: digest.clone(),
+                location: location.clone(),
+                committed: *committed,
+            }),
+            _ => None,
+        })
+        .expect("the session was announced");
+    assert_eq!(last.committed % 700, 0);
+    assert!(last.committed >= 1400, "{}", last.committed);
+    drop(driver);
+    let mut again = plan(1);
+    again.resume = vec![last.clone()];
+    let second = run(std::slice::from_mut(&mut source), &mut target, again);
+    assert!(second.result.is_ok(), "{:?}", second.result);
+    assert_eq!(patched(&second).first().map(|p| p.0), Some(last.committed));
+    assert_copied(&target, &img);
+}

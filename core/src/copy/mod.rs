@@ -316,10 +316,20 @@ impl Copy {
         result
     }
 
-    /// A copy stops at once, as [`Copy::cancel`]: the chunks on their way are fed by the
-    /// source's reads, which stop with it.
+    /// Stops once the chunks on their way to the target have been answered, as a push
+    /// does ([`crate::push::Push::wind_down`]): the reads of the source feeding them go on,
+    /// nothing new is sent, then the copy finishes with [`Error::Cancelled`]. Outside the
+    /// moving of blobs, or called again, it is [`Copy::cancel`].
     pub fn wind_down(&mut self) {
-        self.cancel();
+        self.drain.restart();
+        match &mut self.phase {
+            Phase::Moving(m) => {
+                m.push.wind_down();
+                m.fetch.wind_down();
+                self.pump(Instant::ZERO);
+            }
+            _ => self.cancel(),
+        }
     }
 
     /// Stops the copy: it finishes with [`Error::Cancelled`].

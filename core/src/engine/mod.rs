@@ -80,9 +80,8 @@ pub(crate) struct Engine<P: Protocol> {
     answered: bool,
     /// Whatever was in flight was dropped when the protocol finished.
     abandoned: bool,
-    /// Asked to stop once what is in flight has answered ([`Engine::wind_down`]), and by
-    /// when: what has not answered then is given up.
-    winding_down: Option<Instant>,
+    /// Asked to stop once what is in flight has answered ([`Engine::wind_down`]).
+    winding_down: WindDown,
     /// Where the runner's drain of `poll` is: it ends with the timer.
     drain: Drain,
 }
@@ -96,7 +95,7 @@ impl<P: Protocol> Engine<P> {
             ping_attempts: 1,
             answered: false,
             abandoned: false,
-            winding_down: None,
+            winding_down: WindDown::No,
             drain: Drain::default(),
         };
         if !engine.proto.finished() {
@@ -146,7 +145,7 @@ impl<P: Protocol> Engine<P> {
 
     /// When [`Input::Timeout`] is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        timer(&self.proto, &self.cx, self.winding_down)
+        timer(&self.proto, &self.cx, self.winding_down.deadline())
     }
 
     /// What `poll` returns: the protocol's next queued output, else the drain's closing
@@ -160,7 +159,7 @@ impl<P: Protocol> Engine<P> {
             winding_down,
             ..
         } = self;
-        let by = *winding_down;
+        let by = winding_down.deadline();
         drain.next(
             queued,
             || timer(proto, cx, by),
@@ -185,11 +184,11 @@ impl<P: Protocol> Engine<P> {
     /// [`crate::limits::WIND_DOWN_GRACE`] of the last input is given up. Elsewhere, or
     /// called again, it is [`Engine::cancel`].
     pub(crate) fn wind_down(&mut self) {
-        if !self.proto.finishes_in_flight() || self.winding_down.is_some() {
+        if !self.proto.finishes_in_flight() || self.winding_down != WindDown::No {
             return self.cancel();
         }
         self.drain.restart();
-        self.winding_down = Some(self.cx.now + crate::limits::WIND_DOWN_GRACE);
+        self.winding_down = WindDown::Until(self.cx.now + crate::limits::WIND_DOWN_GRACE);
         self.flush();
     }
 
@@ -213,12 +212,22 @@ impl<P: Protocol> Engine<P> {
                 }
                 return;
             }
-            if let Some(by) = self.winding_down {
-                if !self.cx.stop_sending() || by <= self.cx.now {
-                    self.fail(None, Error::Cancelled);
-                    continue;
+            match self.winding_down {
+                WindDown::No => {}
+                WindDown::Until(by) => {
+                    if !self.cx.stop_sending() || by <= self.cx.now {
+                        // Once: a protocol that serves streams (a fetch) fails them and
+                        // goes on existing, sending nothing more.
+                        self.winding_down = WindDown::Done;
+                        self.fail(None, Error::Cancelled);
+                        continue;
+                    }
+                    return;
                 }
-                return;
+                WindDown::Done => {
+                    self.cx.stop_sending();
+                    return;
+                }
             }
             if let Some(step) = self.cx.take_issued() {
                 self.send(step);
@@ -521,6 +530,27 @@ impl<P: Protocol> Engine<P> {
 }
 
 /// When `proto`'s next [`Input::Timeout`] is due: none once it finished.
+/// Where a stop that lets what is in flight finish is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WindDown {
+    /// Not asked to stop.
+    No,
+    /// Waiting for what is in flight, until this instant.
+    Until(Instant),
+    /// Stopped.
+    Done,
+}
+
+impl WindDown {
+    /// When what is in flight is given up.
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            WindDown::Until(by) => Some(by),
+            _ => None,
+        }
+    }
+}
+
 fn timer<P: Protocol>(
     proto: &P,
     cx: &Cx<P::Step>,

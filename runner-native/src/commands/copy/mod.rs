@@ -241,6 +241,7 @@ pub(crate) async fn run_copy(
     let mut landed = Landed::new(dst);
     // The timer the last drain named; an input clears it (the drain after it names it again).
     let mut timer = None;
+    let mut stopping = false;
     let mut referrers_api = None;
     let mut referrers_started = false;
     loop {
@@ -297,7 +298,10 @@ pub(crate) async fn run_copy(
             async move { rx.recv().await.map(Wake::Message).unwrap_or(Wake::Timer) }
         };
         let stop = async {
-            crate::interrupt::interrupted().await;
+            match stopping {
+                true => std::future::pending().await,
+                false => crate::interrupt::interrupted().await,
+            }
             Wake::Interrupt
         };
         let next = message(&dst_rx).or(stop);
@@ -335,7 +339,12 @@ pub(crate) async fn run_copy(
             Wake::Timer => {
                 let _ = copy.handle_input(t, tug_core::Input::Timeout);
             }
-            Wake::Interrupt => copy.cancel(),
+            // The chunks on their way finish first (fed by the source's reads), so the next
+            // run goes on after them; the stop is not heard again.
+            Wake::Interrupt => {
+                stopping = true;
+                copy.wind_down();
+            }
         }
     }
 }

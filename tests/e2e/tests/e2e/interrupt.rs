@@ -228,6 +228,82 @@ fn ctrl_c_during_a_chunk_keeps_the_session_after_it() {
     pull_with_skopeo_and_compare(&registry, "intr/chunk:v1", &fixture);
 }
 
+/// The same for a copy between registries: the chunk on its way to the target finishes,
+/// fed by the source's read on its way too, and the next copy goes on after it.
+#[test]
+fn ctrl_c_during_a_copied_chunk_keeps_the_session_after_it() {
+    let source = Registry::plain();
+    let target = Registry::plain();
+    let proxy = FaultProxy::start(&target);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(64).layer(LAYER), "v1");
+    crate::common::push(&source, &layout, "intr/copy:v1").assert_success();
+    proxy.add_rule(
+        Rule::new(
+            "PATCH",
+            "/blobs/uploads/",
+            Fault::Delay {
+                hold: Duration::from_secs(2),
+            },
+        )
+        .nth(4),
+    );
+    let copy = || {
+        Tug::new().env("TUG_STATE_DIR", &state).args([
+            "copy",
+            "--plain-http",
+            "--progress",
+            "json",
+            "--chunk-size",
+            "1048576",
+            "-j",
+            "1",
+        ])
+    };
+    let child = copy()
+        .command()
+        .arg(source.image("intr/copy:v1"))
+        .arg(proxy.image("intr/copied:v1"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        proxy.wait_for(Duration::from_secs(60), |log| {
+            log.iter()
+                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+                .count()
+                >= 4
+        }),
+        "the fourth chunk never started"
+    );
+    signal(&child, "-INT");
+    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
+
+    proxy.clear_rules();
+    proxy.reset_counters();
+    let out = copy()
+        .arg(source.image("intr/copy:v1"))
+        .arg(proxy.image("intr/copied:v1"))
+        .run()
+        .assert_success();
+    let resumed = out
+        .stdout_str()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "blob_resumed")
+        .unwrap_or_else(|| panic!("the layer was not resumed: {}", out.stderr_str()));
+    assert_eq!(
+        resumed["from"],
+        3 * CHUNK,
+        "after the third chunk: {resumed}\n{stderr}"
+    );
+    pull_with_skopeo_and_compare(&target, "intr/copied:v1", &fixture);
+}
+
 #[test]
 fn ctrl_c_stops_a_pull_cleanly_and_the_next_run_continues() {
     let registry = Registry::plain();
