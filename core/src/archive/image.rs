@@ -113,8 +113,9 @@ pub struct BlobSpec {
     pub size: u64,
     /// Its media type as the manifest names it.
     pub media_type: String,
-    /// Layers only: the compression (sniffed for docker saves, from the media type for OCI
-    /// layouts; `None` for an unknown layer media type). Always `None` for configs.
+    /// Layers only: the compression (sniffed for docker saves; from the media type for OCI
+    /// layouts, except that a layer labelled a plain tar is sniffed too; `None` for an
+    /// unknown layer media type). Always `None` for configs.
     pub compression: Option<Compression>,
     /// Where the bytes are.
     pub location: BlobLocation,

@@ -3,7 +3,7 @@
 //! Manifests are pushed byte for byte as stored, so their digests stay the same. Manifest and
 //! config blobs are small and are hashed to check them; layer blobs are only checked for size.
 
-use super::compression::Compression;
+use super::compression::{sniff, Compression, SNIFF_LEN};
 use super::error::ArchiveError;
 use super::image::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage};
 use super::media_types::{is_image_manifest, is_index, OCI_INDEX, OCI_MANIFEST};
@@ -389,10 +389,19 @@ fn layer_blob(
             actual: size,
         }));
     }
+    // A layer labelled a plain tar may hold gzip or zstd (skopeo 1.9 writes such labels the
+    // other way round too): what its bytes are decides, so `--compress` never compresses
+    // a compressed layer again.
+    let compression = match (Compression::from_media_type(&media_type), held) {
+        (Some(Compression::None), Some(_)) => {
+            Some(sniff(store.prefix(&path, SNIFF_LEN, &referenced_by)?))
+        }
+        (labelled, _) => labelled,
+    };
     Ok(BlobSpec {
         digest,
         size,
-        compression: Compression::from_media_type(&media_type),
+        compression,
         media_type,
         location: match held {
             Some(_) => store.location(&path, &referenced_by)?,

@@ -215,6 +215,27 @@ impl PlainLayers {
                 size,
             });
         }
+        // A layer already compressed though labelled a plain tar keeps its bytes and gets the
+        // label of what they are, as the rest of the rewritten manifest does.
+        for layer in images.iter().flat_map(|i| &i.layers) {
+            let relabel = match layer.compression {
+                Some(c @ (Compression::Gzip | Compression::Zstd))
+                    if !layer.foreign && recompress::is_compressible(&layer.media_type) =>
+                {
+                    Some(c)
+                }
+                _ => None,
+            };
+            let Some(compression) = relabel else { continue };
+            if !replaced.iter().any(|r| r.uncompressed == layer.digest) {
+                replaced.push(CompressedLayer {
+                    uncompressed: layer.digest.clone(),
+                    compression,
+                    digest: layer.digest.clone(),
+                    size: layer.size,
+                });
+            }
+        }
         let rewrite_failed = |e: String| CliError::Input(format!("{}: {e}", source.path.display()));
         let mut new_images = Vec::new();
         let mut children = Vec::new();
@@ -222,7 +243,7 @@ impl PlainLayers {
             let manifest = recompress::with_compressed_layers(&image.manifest, &replaced)
                 .map_err(rewrite_failed)?;
             let mut image = image.clone();
-            for layer in image.layers.iter_mut().filter(|l| Self::wants(l)) {
+            for layer in image.layers.iter_mut().filter(|l| !l.foreign) {
                 let Some(new) = replaced.iter().find(|r| r.uncompressed == layer.digest) else {
                     continue;
                 };

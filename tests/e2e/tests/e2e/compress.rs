@@ -678,3 +678,27 @@ fn text_layers_shrink_by_more_than_a_third() {
         );
     }
 }
+
+/// A layer whose bytes are gzip though its OCI descriptor says plain tar is not compressed
+/// again (its bytes decide, as for a docker save): the pushed image's layers still
+/// decompress, once, to the config's diffIDs.
+#[test]
+fn a_gzip_layer_labelled_plain_is_not_compressed_again() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("labelled");
+    let spec = ImageSpec::new(77).gzip_layer(200_000).layer(50_000);
+    let fixture = tug_testkit::fixtures::plain_labelled_gzip_layout(&layout, &spec, "v1");
+    for codec in ["gzip", "zstd"] {
+        let target = format!("relabel/{codec}:v1");
+        push(
+            &dir.path().join(codec),
+            codec,
+            &layout,
+            &registry.image(&target),
+        )
+        .run()
+        .assert_success();
+        pull_with_skopeo_and_check_diff_ids(&registry, &target, &fixture);
+    }
+}
