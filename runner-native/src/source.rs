@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tug_core::archive::{
     ArchiveError, BlobLocation, Compression, ResolveStep, SourceContents, SourceResolver,
 };
-use tug_core::place::FileKind;
+use tug_core::place::{self, FileKind};
 
 use crate::compressed_source;
 use crate::exit_code::CliError;
@@ -83,15 +83,20 @@ impl SourceSpec {
 }
 
 /// `PATH:REF` split where `PATH` names something here and the whole text does not: the
-/// first such colon (a path may hold colons too), and a `REF` without `/` (a name, a tag, or
-/// `@INDEX`).
+/// first such colon (a path may hold colons too). `REF` is a name, a tag or `@INDEX`; it
+/// may be a whole name with `/` (`x.tar:ghcr.io/org/app:1`) when `PATH` is plainly a path
+/// (a file, `./dir`, `dir/sub`), never after a bare directory name, so that a directory
+/// `localhost` here does not make `localhost:5000/app` a file.
 pub fn split_existing(spec: &str) -> Option<(PathBuf, String)> {
     if Path::new(spec).exists() {
         return None;
     }
     spec.match_indices(':').find_map(|(at, _)| {
         let (path, image) = (&spec[..at], &spec[at + 1..]);
-        let named = !path.is_empty() && !image.is_empty() && !image.contains('/');
+        let plainly_a_path =
+            || path.contains('/') || place::looks_like_path(path) || Path::new(path).is_file();
+        let named =
+            !path.is_empty() && !image.is_empty() && (!image.contains('/') || plainly_a_path());
         (named && Path::new(path).exists()).then(|| (path.into(), image.to_owned()))
     })
 }

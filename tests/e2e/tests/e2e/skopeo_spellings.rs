@@ -109,6 +109,30 @@ fn inspect_and_push_take_the_image_named_after_the_path() {
         skopeo::inspect_raw_in(&registry, "spell/bare:v2").unwrap(),
         two
     );
+    // A whole name after the path (`PATH:ghcr.io/org/app:1`), as real names are.
+    let whole = "reg.example/ns/app:3.1";
+    skopeo::copy(
+        &format!("oci:{}:two", second.display()),
+        &format!("oci:{}:{whole}", layout.display()),
+        &["--preserve-digests"],
+    )
+    .unwrap();
+    for verb in ["push", "copy"] {
+        let target = registry.image(&format!("spell/whole-{verb}:v1"));
+        run(&env, &[verb, "-q", &bare(whole), &target]).assert_success();
+        assert_eq!(
+            skopeo::inspect_raw_in(&registry, &format!("spell/whole-{verb}:v1")).unwrap(),
+            two
+        );
+    }
+    // A directory named like a registry here does not make a reference a file.
+    std::fs::create_dir(env.path("localhost")).unwrap();
+    let out = env
+        .tug()
+        .current_dir(env.dir.path())
+        .args(["digest", "--retries", "1", "localhost:1/app:1"])
+        .run();
+    assert_eq!(out.code, Some(crate::common::REGISTRY), "{out}");
 }
 
 /// skopeo writes any `ref.name` (`oci:DIR:Release_1`); it is no image reference. tug keeps
