@@ -99,26 +99,50 @@ impl SourceContents {
             Ok(selection) => selection.for_platform(platform),
             Err(e @ ArchiveError::AmbiguousImage { .. }) => {
                 let candidates = self.distinct(self.candidates(wanted)?);
+                let fits = |img: &ResolvedImage| {
+                    !img.attestation && img.platform.as_ref().is_some_and(|p| platform.matches(p))
+                };
                 let fitting: Vec<&ResolvedImage> = candidates
                     .iter()
                     .filter_map(|&i| self.images.get(i))
-                    .filter(|img| {
-                        !img.attestation
-                            && img.platform.as_ref().is_some_and(|p| platform.matches(p))
-                    })
+                    .filter(|img| fits(img))
                     .collect();
                 // One that serves the platform; of two, the one that is exactly it.
                 let exact = fitting
                     .iter()
                     .filter(|img| img.platform.as_ref() == Some(platform))
                     .count();
+                // Said of the images it is about, by position: none of them serves the
+                // platform (each listed with its own), or the several that do.
+                let choices = self.choices();
+                let said = |keep: &dyn Fn(&ResolvedImage) -> bool| -> Vec<String> {
+                    candidates
+                        .iter()
+                        .filter(|&&i| self.images.get(i).is_some_and(|img| keep(img)))
+                        .filter_map(|&i| {
+                            let img = &self.images[i];
+                            let choice = choices.get(i)?;
+                            Some(match (&img.index, &img.platform) {
+                                (None, Some(p)) => format!("{choice} for {p}"),
+                                (None, None) => format!("{choice} for no platform"),
+                                _ => choice.clone(),
+                            })
+                        })
+                        .collect()
+                };
                 match (fitting.as_slice(), exact) {
                     ([one], _) => Ok(Selection::Image(one)),
                     (_, 1) => platform
                         .choose(fitting.iter().copied(), |img| img.platform.as_ref())
                         .map(Selection::Image)
                         .ok_or(e),
-                    _ => Err(e),
+                    ([], _) => Err(ArchiveError::ImageNotFound {
+                        requested: format!("for platform {platform}"),
+                        available: said(&|img| !img.attestation),
+                    }),
+                    _ => Err(ArchiveError::AmbiguousImage {
+                        available: said(&fits),
+                    }),
                 }
             }
             Err(e) => Err(e),

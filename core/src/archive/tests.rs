@@ -823,6 +823,19 @@ fn several_images_in_a_layout() {
     let msg = err.to_string();
     assert!(msg.starts_with("3 images match"), "{msg}");
     assert!(msg.contains("2: <unnamed> (sha256:"), "{msg}");
+    // For a platform none of them serves: not found, each listed with its own platform.
+    let s390x = "linux/s390x".parse().unwrap();
+    let msg = contents
+        .select_for_platform(None, &s390x)
+        .err()
+        .expect("no image for s390x")
+        .to_string();
+    assert!(
+        msg.starts_with("image \"for platform linux/s390x\" not found"),
+        "{msg}"
+    );
+    assert!(msg.contains("2: <unnamed> (sha256:"), "{msg}");
+    assert!(msg.contains(" for "), "{msg}");
 }
 
 #[test]
