@@ -161,6 +161,15 @@ pub struct LogoutArgs {
     pub registry: String,
 }
 
+/// An archive format `tug save` writes (not a layout directory).
+fn archive_format(text: &str) -> Result<OutputFormat, String> {
+    use clap::ValueEnum as _;
+    match OutputFormat::from_str(text, false)? {
+        OutputFormat::Oci => Err("tug save writes archives: docker-archive or oci-archive".into()),
+        archive => Ok(archive),
+    }
+}
+
 /// What `tug pull -o` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -252,7 +261,7 @@ pub struct SaveArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// docker-archive or oci-archive (default: from the name, `*.oci.tar` is oci-archive).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = archive_format, value_name = "docker-archive|oci-archive")]
     pub format: Option<OutputFormat>,
     /// The local store.
     #[arg(long, value_name = "DIR")]

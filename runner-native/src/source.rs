@@ -42,6 +42,18 @@ pub struct SourceSpec {
 }
 
 impl SourceSpec {
+    /// The image wanted of the file: `--image` (`flag`) or the name after the path, not two
+    /// different ones.
+    pub fn wanted<'a>(&'a self, flag: Option<&'a str>) -> Result<Option<&'a str>, CliError> {
+        match (flag, self.image.as_deref()) {
+            (Some(flag), Some(named)) if flag != named => Err(CliError::Usage(format!(
+                "--image {flag:?} and the name after the path ({named:?}) ask for two images; \
+                 give one"
+            ))),
+            (flag, named) => Ok(flag.or(named)),
+        }
+    }
+
     pub fn parse(spec: &str) -> SourceSpec {
         for (kind, prefix) in FileKind::prefixes() {
             if let Some(rest) = spec.strip_prefix(prefix.as_str()) {

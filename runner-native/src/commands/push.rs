@@ -107,7 +107,7 @@ pub fn run(args: PushArgs, mut settings: Settings, history: &mut Recorder) -> Re
         Err(e) if from_store => return Err(neither(&e)),
         other => other?,
     };
-    let wanted = args.image.as_deref().or(spec.image.as_deref());
+    let wanted = spec.wanted(args.image.as_deref())?;
     let platform = args
         .platform
         .as_deref()

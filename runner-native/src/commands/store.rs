@@ -397,7 +397,7 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
     }
     let spec = SourceSpec::parse(&args.source);
     let source = Source::open(&spec.path)?;
-    let wanted = args.image.as_deref().or(spec.image.as_deref());
+    let wanted = spec.wanted(args.image.as_deref())?;
     let selections = match wanted {
         Some(w) => vec![source
             .contents

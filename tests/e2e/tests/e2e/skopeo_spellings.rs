@@ -125,6 +125,26 @@ fn inspect_and_push_take_the_image_named_after_the_path() {
             two
         );
     }
+    // `--image` and a name after the path asking for two images: neither is guessed.
+    let out = run(
+        &env,
+        &[
+            "push",
+            "-q",
+            "--image",
+            "one",
+            &at("two"),
+            &registry.image("spell/x:v1"),
+        ],
+    )
+    .assert_code(2);
+    assert!(out.stderr_str().contains("ask for two images"), "{out}");
+    // `tug save` writes archives; its `--format` offers those alone.
+    let out = run(&env, &["save", "--format", "oci", "-o", "dir", "any"]).assert_code(2);
+    assert!(
+        out.stderr_str().contains("docker-archive or oci-archive"),
+        "{out}"
+    );
     // A directory named like a registry here does not make a reference a file.
     std::fs::create_dir(env.path("localhost")).unwrap();
     let out = env
