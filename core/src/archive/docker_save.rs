@@ -119,6 +119,19 @@ pub(crate) fn resolve_docker25(store: &mut Store) -> Res<Vec<ResolvedImage>> {
             image.names = tags;
         }
     }
+    // Docker writes one `index.json` entry per tag of an image: named alike by now, it is
+    // one image (shown and loaded once), as `docker load` takes it.
+    let mut seen = Vec::new();
+    images.retain(|img| {
+        let key = (
+            img.manifest.digest.clone(),
+            img.index.as_ref().map(|i| i.digest.clone()),
+            img.names.clone(),
+        );
+        let first = !seen.contains(&key);
+        seen.push(key);
+        first
+    });
     Ok(images)
 }
 

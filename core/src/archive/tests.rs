@@ -789,6 +789,32 @@ fn docker_25_save_uses_the_oci_layout_and_repo_tags() {
     );
 }
 
+/// `docker save app:1 app:latest` (Docker 25+) lists the image once per tag in `index.json`:
+/// it is one image, named by both tags, as `docker load` takes it.
+#[test]
+fn a_docker_25_save_of_two_tags_of_one_image_holds_one_image() {
+    let plain = layer_tar("two tags");
+    let mut layout = Layout::default();
+    let mut built = None;
+    for tag in ["1", "latest"] {
+        built = Some(layout.image(
+            &[(&plain, OCI_LAYER_TAR)],
+            "tagged",
+            json!({"io.containerd.image.name": format!("docker.io/library/app:{tag}"),
+                   "org.opencontainers.image.ref.name": tag}),
+        ));
+    }
+    let built = built.unwrap();
+    let mut files = layout.files();
+    let m = json!([{"Config": format!("blobs/sha256/{}", built.config.hex()),
+                    "RepoTags": ["app:1", "app:latest"],
+                    "Layers": [format!("blobs/sha256/{}", built.layers[0].hex())]}]);
+    files.push(("manifest.json".into(), serde_json::to_vec(&m).unwrap()));
+    let contents = resolve_tar(&tar_of(&files)).unwrap();
+    assert_eq!(contents.images.len(), 1, "{:?}", contents.choices());
+    assert_eq!(contents.images[0].names, ["app:1", "app:latest"]);
+}
+
 #[test]
 fn several_images_in_a_layout() {
     let l1 = layer_tar("one");
