@@ -218,7 +218,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
     for ((path, probe), diff_id) in e.layers.iter().zip(probes).zip(diff_ids) {
         layers.push(classic_layer(path, probe, diff_id)?);
     }
-    repeated_layers_are_one_entry(&layers, &e.layers, config_path)?;
+    repeated_layers_are_one_entry(store, &layers, &e.layers, config_path)?;
     let config = BlobSpec {
         digest: config_digest,
         size: config_size,
@@ -242,24 +242,36 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
 
 /// A layer an image repeats is pushed once, read from its first entry: a later entry under
 /// the same digest is never read, so it must be that entry (docker save links a repeated
-/// layer to its first copy; skopeo writes it once). Another entry could hold anything.
+/// layer to its first copy; skopeo writes it once) or the same bytes (Docker before links
+/// wrote each copy in full): such a copy is hashed here. Another entry could hold anything.
 fn repeated_layers_are_one_entry(
+    store: &mut Store,
     layers: &[BlobSpec],
     paths: &[String],
     config_path: &str,
-) -> Result<(), ArchiveError> {
+) -> Res<()> {
     for (j, layer) in layers.iter().enumerate() {
         let first = layers[..j].iter().position(|l| l.digest == layer.digest);
-        if let Some(i) = first.filter(|&i| layers[i].location != layer.location) {
-            return Err(ArchiveError::Malformed {
+        let Some(i) = first.filter(|&i| layers[i].location != layer.location) else {
+            continue;
+        };
+        let same_bytes = layers[i].size == layer.size
+            && match store.sha256(&paths[j], MANIFEST_JSON) {
+                Ok(digest) => digest == layer.digest,
+                // Not hashable here (a directory): not shown to be the same.
+                Err(Stop::Fail(_)) => false,
+                Err(pending) => return Err(pending),
+            };
+        if !same_bytes {
+            return Err(Stop::Fail(ArchiveError::Malformed {
                 file: MANIFEST_JSON.to_owned(),
                 reason: format!(
-                    "layers {i} and {j} ({:?}, {:?}) are different entries of {} and {} bytes, \
-                     but {config_path} gives both the digest {}; a repeated layer must be one \
-                     entry (or a link to it)",
+                    "layers {i} and {j} ({:?}, {:?}) are different entries of {} and {} bytes \
+                     whose bytes differ, but {config_path} gives both the digest {}; a repeated \
+                     layer must be one entry, a link to it, or the same bytes",
                     paths[i], paths[j], layers[i].size, layer.size, layer.digest
                 ),
-            });
+            }));
         }
     }
     Ok(())

@@ -751,6 +751,35 @@ fn skopeo_dir_layouts() {
     assert!(err.to_string().contains("not an OCI image layout"), "{err}");
 }
 
+/// A layer an image repeats, written in full twice (Docker before it linked repeats): the
+/// same bytes are one layer; other bytes under the config's one diffID are refused.
+#[test]
+fn a_repeated_layer_written_twice_is_taken_when_its_bytes_are_the_same() {
+    let plain = layer_tar("twice");
+    let config = config_for(&[sha(&plain), sha(&plain)], "twice");
+    let m = json!([{"Config": "c.json", "RepoTags": ["twice:1"],
+                    "Layers": ["a/layer.tar", "b/layer.tar"]}]);
+    let files = |second: Vec<u8>| -> Files {
+        vec![
+            ("a/layer.tar".into(), plain.clone()),
+            ("b/layer.tar".into(), second),
+            ("c.json".into(), config.clone()),
+            ("manifest.json".into(), serde_json::to_vec(&m).unwrap()),
+        ]
+    };
+    let contents = resolve_tar(&tar_of(&files(plain.clone()))).unwrap();
+    let layers = &contents.images[0].layers;
+    assert_eq!(
+        (layers[0].digest.clone(), layers[1].digest.clone()),
+        (sha(&plain), sha(&plain))
+    );
+    let mut other = plain.clone();
+    let last = other.len() - 600;
+    other[last] ^= 1;
+    let err = resolve_tar(&tar_of(&files(other))).unwrap_err().to_string();
+    assert!(err.contains("whose bytes differ"), "{err}");
+}
+
 #[test]
 fn docker_25_save_uses_the_oci_layout_and_repo_tags() {
     let plain = layer_tar("docker 25");
