@@ -118,7 +118,7 @@ impl SourceContents {
                 let said = |keep: &dyn Fn(&ResolvedImage) -> bool| -> Vec<String> {
                     candidates
                         .iter()
-                        .filter(|&&i| self.images.get(i).is_some_and(|img| keep(img)))
+                        .filter(|&&i| self.images.get(i).is_some_and(keep))
                         .filter_map(|&i| {
                             let img = &self.images[i];
                             let choice = choices.get(i)?;

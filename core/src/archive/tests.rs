@@ -880,11 +880,10 @@ fn several_images_in_a_layout() {
     assert!(msg.contains("2: <unnamed> (sha256:"), "{msg}");
     // For a platform none of them serves: not found, each listed with its own platform.
     let s390x = "linux/s390x".parse().unwrap();
-    let msg = contents
-        .select_for_platform(None, &s390x)
-        .err()
-        .expect("no image for s390x")
-        .to_string();
+    let Err(err) = contents.select_for_platform(None, &s390x) else {
+        panic!("an image for s390x")
+    };
+    let msg = err.to_string();
     assert!(
         msg.starts_with("image \"for platform linux/s390x\" not found"),
         "{msg}"
