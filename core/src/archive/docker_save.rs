@@ -12,7 +12,10 @@ use serde::Deserialize;
 use super::compression::{sniff, Compression, SNIFF_LEN};
 use super::error::ArchiveError;
 use super::image::{BlobLocation, BlobSpec, ManifestBytes, ResolvedImage};
-use super::media_types::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use super::media_types::{
+    OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, OCI_NONDISTRIBUTABLE_LAYER_TAR,
+    OCI_NONDISTRIBUTABLE_LAYER_TAR_GZIP, OCI_NONDISTRIBUTABLE_LAYER_TAR_ZSTD,
+};
 use super::oci_json::{parse_json, OutDescriptor, OutManifest};
 use super::oci_layout;
 use super::path::{blob_sha256_hex, normalize, sha256_hex_in_name};
@@ -33,6 +36,21 @@ struct SaveEntry {
     repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers", default)]
     layers: Vec<String>,
+    /// Layers that come from elsewhere (a Windows base layer): the descriptor each diffID
+    /// has, with the URLs of its bytes. Such a layer is never uploaded.
+    #[serde(rename = "LayerSources", default)]
+    layer_sources: Option<std::collections::HashMap<String, LayerSource>>,
+}
+
+/// A foreign layer's descriptor in `LayerSources`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerSource {
+    media_type: String,
+    size: u64,
+    digest: String,
+    #[serde(default)]
+    urls: Vec<String>,
 }
 
 /// The part of an image config that matters here.
@@ -188,8 +206,22 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         let platform = Platform::from_config(bytes);
         Ok((digest, bytes.len() as u64, diff_ids, platform))
     });
-    let probes = gather(e.layers.iter().map(|p| probe_layer(store, p)));
-    let ((config_digest, config_size, diff_ids, platform), probes) = both(config, probes)?;
+    // A foreign layer (`LayerSources`) is never read: the tar need not hold it.
+    let sources = e.layer_sources.clone().unwrap_or_default();
+    let probes = gather(e.layers.iter().map(|p| probe_layer(store, p).map(Some)));
+    let ((config_digest, config_size, diff_ids, platform), probes) = match sources.is_empty() {
+        true => both(config, probes)?,
+        false => {
+            let config = config?;
+            let probes = gather(e.layers.iter().zip(&config.2).map(|(p, d)| {
+                match sources.contains_key(&d.to_string()) {
+                    true => Ok(None),
+                    false => probe_layer(store, p).map(Some),
+                }
+            }))?;
+            (config, probes)
+        }
+    };
 
     // A config named `<hex>.json` or `blobs/sha256/<hex>` must hash to that hex.
     let named =
@@ -215,10 +247,32 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
     }
 
     let mut layers = Vec::with_capacity(probes.len());
+    let mut urls = std::collections::HashMap::new();
     for ((path, probe), diff_id) in e.layers.iter().zip(probes).zip(diff_ids) {
-        layers.push(classic_layer(path, probe, diff_id)?);
+        let layer = match (probe, sources.get(&diff_id.to_string())) {
+            (_, Some(source)) => {
+                let layer = foreign_layer(path, source, &diff_id)?;
+                urls.insert(layer.digest.clone(), source.urls.clone());
+                layer
+            }
+            (Some(probe), None) => classic_layer(path, probe, diff_id)?,
+            (None, None) => {
+                return Err(Stop::Fail(ArchiveError::Malformed {
+                    file: MANIFEST_JSON.to_owned(),
+                    reason: format!("layer {path:?} was neither read nor named by LayerSources"),
+                }))
+            }
+        };
+        layers.push(layer);
     }
-    repeated_layers_are_one_entry(store, &layers, &e.layers, config_path)?;
+    let read: Vec<BlobSpec> = layers.iter().filter(|l| !l.foreign).cloned().collect();
+    let read_paths: Vec<String> = layers
+        .iter()
+        .zip(&e.layers)
+        .filter(|(l, _)| !l.foreign)
+        .map(|(_, p)| p.clone())
+        .collect();
+    repeated_layers_are_one_entry(store, &read, &read_paths, config_path)?;
     let config = BlobSpec {
         digest: config_digest,
         size: config_size,
@@ -228,7 +282,7 @@ fn classic_image(store: &mut Store, i: usize, e: &SaveEntry) -> Res<ResolvedImag
         diff_id_check: None,
         foreign: false,
     };
-    let manifest = build_manifest(&config, &layers)?;
+    let manifest = build_manifest(&config, &layers, &urls)?;
     Ok(ResolvedImage {
         index: None,
         names: e.repo_tags.clone().unwrap_or_default(),
@@ -277,6 +331,49 @@ fn repeated_layers_are_one_entry(
     Ok(())
 }
 
+/// A layer `LayerSources` says comes from elsewhere: its descriptor as given, under the OCI
+/// non-distributable type of its compression (the manifest built is OCI), never uploaded.
+fn foreign_layer(
+    path: &str,
+    source: &LayerSource,
+    diff_id: &Digest,
+) -> Result<BlobSpec, ArchiveError> {
+    let malformed = |reason: String| ArchiveError::Malformed {
+        file: MANIFEST_JSON.to_owned(),
+        reason: format!("LayerSources[{diff_id}]: {reason}"),
+    };
+    let digest: Digest = source
+        .digest
+        .parse()
+        .map_err(|e| malformed(format!("digest {:?}: {e}", source.digest)))?;
+    if source.urls.is_empty() {
+        return Err(malformed("a foreign layer names no URLs".into()));
+    }
+    let compression = Compression::from_media_type(&source.media_type);
+    let media_type = match compression {
+        Some(Compression::Gzip) => OCI_NONDISTRIBUTABLE_LAYER_TAR_GZIP,
+        Some(Compression::Zstd) => OCI_NONDISTRIBUTABLE_LAYER_TAR_ZSTD,
+        Some(Compression::None) => OCI_NONDISTRIBUTABLE_LAYER_TAR,
+        Some(Compression::Bzip2 | Compression::Xz) | None => {
+            return Err(malformed(format!(
+                "media type {:?} is no layer's",
+                source.media_type
+            )))
+        }
+    };
+    Ok(BlobSpec {
+        digest,
+        size: source.size,
+        media_type: media_type.to_owned(),
+        compression,
+        location: BlobLocation::File {
+            path: path.to_owned(),
+        },
+        diff_id_check: None,
+        foreign: true,
+    })
+}
+
 fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobSpec, ArchiveError> {
     // A plain layer's digest is its diffID, checked as it is read; a compressed one's
     // digest comes from its own bytes, which leaves its tar unchecked.
@@ -314,7 +411,11 @@ fn classic_layer(path: &str, probe: LayerProbe, diff_id: Digest) -> Result<BlobS
 
 /// Serialises the OCI manifest for a classic save, deterministically (compact JSON, fixed
 /// field order).
-fn build_manifest(config: &BlobSpec, layers: &[BlobSpec]) -> Result<ManifestBytes, ArchiveError> {
+fn build_manifest(
+    config: &BlobSpec,
+    layers: &[BlobSpec],
+    urls: &std::collections::HashMap<Digest, Vec<String>>,
+) -> Result<ManifestBytes, ArchiveError> {
     let out = OutManifest {
         schema_version: 2,
         media_type: OCI_MANIFEST.to_owned(),
@@ -322,6 +423,7 @@ fn build_manifest(config: &BlobSpec, layers: &[BlobSpec]) -> Result<ManifestByte
             media_type: config.media_type.clone(),
             digest: config.digest.clone(),
             size: config.size,
+            urls: Vec::new(),
         },
         layers: layers
             .iter()
@@ -329,6 +431,7 @@ fn build_manifest(config: &BlobSpec, layers: &[BlobSpec]) -> Result<ManifestByte
                 media_type: l.media_type.clone(),
                 digest: l.digest.clone(),
                 size: l.size,
+                urls: urls.get(&l.digest).cloned().unwrap_or_default(),
             })
             .collect(),
     };

@@ -91,6 +91,9 @@ pub(crate) struct OutDescriptor {
     pub media_type: String,
     pub digest: Digest,
     pub size: u64,
+    /// Where a foreign layer's bytes are (none for any other blob).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
 }
 
 /// An OCI image manifest as built for classic docker saves (field order is fixed, so the

@@ -780,6 +780,44 @@ fn a_repeated_layer_written_twice_is_taken_when_its_bytes_are_the_same() {
     assert!(err.contains("whose bytes differ"), "{err}");
 }
 
+/// A Windows image's save: `LayerSources` names its base layer's descriptor and URLs. That
+/// layer is foreign (never read, never uploaded: the tar need not hold it), and the manifest
+/// built names it under the OCI non-distributable type with its URLs.
+#[test]
+fn a_layer_named_by_layer_sources_is_foreign() {
+    let base = layer_tar("windows base");
+    let own = layer_tar("own layer");
+    let config = config_for(&[sha(&base), sha(&own)], "windows");
+    let blob = Digest::sha256_of(b"the base layer's gzip, elsewhere");
+    let m = json!([{"Config": "c.json", "RepoTags": ["win:1"],
+                    "Layers": ["base/layer.tar", "own/layer.tar"],
+                    "LayerSources": {sha(&base).to_string(): {
+                        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                        "size": 123456, "digest": blob.to_string(),
+                        "urls": ["https://mcr.example/blobs/base"]}}}]);
+    let files: Files = vec![
+        ("own/layer.tar".into(), own.clone()),
+        ("c.json".into(), config.clone()),
+        ("manifest.json".into(), serde_json::to_vec(&m).unwrap()),
+    ];
+    let contents = resolve_tar(&tar_of(&files)).unwrap();
+    let image = &contents.images[0];
+    let (base_layer, own_layer) = (&image.layers[0], &image.layers[1]);
+    assert!(base_layer.foreign && !own_layer.foreign);
+    assert_eq!(
+        (base_layer.digest.clone(), base_layer.size),
+        (blob.clone(), 123456)
+    );
+    assert_eq!(base_layer.media_type, OCI_NONDISTRIBUTABLE_LAYER_TAR_GZIP);
+    assert_eq!(own_layer.digest, sha(&own));
+    let manifest: Value = serde_json::from_slice(&image.manifest.bytes).unwrap();
+    assert_eq!(
+        manifest["layers"][0]["urls"],
+        json!(["https://mcr.example/blobs/base"])
+    );
+    assert_eq!(manifest["layers"][1].get("urls"), None);
+}
+
 #[test]
 fn docker_25_save_uses_the_oci_layout_and_repo_tags() {
     let plain = layer_tar("docker 25");
