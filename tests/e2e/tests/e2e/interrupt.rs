@@ -2,7 +2,10 @@
 //! 129 (128 + the signal), says how to go on, records the run as cancelled, and the same
 //! command run again continues where the first stopped.
 
+use std::path::Path;
 use std::process::{Child, ExitStatus, Stdio};
+
+use serde_json::Value;
 use std::time::Duration;
 
 use tug_testkit::fixtures::{pull_with_skopeo_and_compare, write_oci_layout};
@@ -141,21 +144,11 @@ fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32
     pull_with_skopeo_and_compare(&registry, "intr/app:v1", &fixture);
 }
 
-/// Ctrl-C while a chunk is on its way to distribution: the chunk's bytes reach the
-/// registry anyway, and distribution then refuses the session token of the answer before
-/// it ("upload resumed at wrong offset"). tug lets that chunk's answer come (a few seconds
-/// at most) and keeps the session it names, so the next run goes on after the chunk
-/// instead of sending the whole layer again.
-#[test]
-fn ctrl_c_during_a_chunk_keeps_the_session_after_it() {
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let layout = dir.path().join("layout");
-    let fixture = write_oci_layout(&layout, &ImageSpec::new(63).layer(LAYER), "v1");
-    // The fourth PATCH (the config's, then the layer's third chunk) is on its way for 2 s (a
-    // slow link), then goes through.
+/// Runs `tug` with `args` (a push or a copy to `proxy`'s registry, 1 MiB chunks, one blob at
+/// a time) and Ctrl-C's it while its fourth `PATCH` (the config's, then the layer's third
+/// chunk) is on its way for 2 s (a slow link) before it goes through; runs it again and
+/// returns the `blob_resumed` event of that run.
+fn ctrl_c_during_the_third_chunk(proxy: &FaultProxy, state: &Path, args: &[String]) -> Value {
     proxy.add_rule(
         Rule::new(
             "PATCH",
@@ -166,24 +159,19 @@ fn ctrl_c_during_a_chunk_keeps_the_session_after_it() {
         )
         .nth(4),
     );
-    let push = || {
-        Tug::new().env("TUG_STATE_DIR", &state).args([
-            "push",
+    let tug = || {
+        Tug::new().env("TUG_STATE_DIR", state).args(args).args([
             "--plain-http",
             "--progress",
             "json",
             "--chunk-size",
             "1048576",
-            "--monolithic-max",
-            "0",
             "-j",
             "1",
         ])
     };
-    let child = push()
+    let child = tug()
         .command()
-        .arg(&layout)
-        .arg(proxy.image("intr/chunk:v1"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -200,24 +188,40 @@ fn ctrl_c_during_a_chunk_keeps_the_session_after_it() {
     signal(&child, "-INT");
     let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
-
     proxy.clear_rules();
     proxy.reset_counters();
-    let out = push()
-        .arg(&layout)
-        .arg(proxy.image("intr/chunk:v1"))
-        .run()
-        .assert_success();
-    let resumed = out
-        .stdout_str()
+    let out = tug().run().assert_success();
+    out.stdout_str()
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v["event"] == "blob_resumed")
-        .unwrap_or_else(|| panic!("the layer was not resumed: {}", out.stderr_str()));
+        .unwrap_or_else(|| panic!("the layer was not resumed: {}\n{stderr}", out.stderr_str()))
+}
+
+/// Ctrl-C while a chunk is on its way to distribution: the chunk's bytes reach the
+/// registry anyway, and distribution then refuses the session token of the answer before
+/// it ("upload resumed at wrong offset"). tug lets that chunk's answer come (a few seconds
+/// at most) and keeps the session it names, so the next run goes on after the chunk
+/// instead of sending the whole layer again.
+#[test]
+fn ctrl_c_during_a_chunk_keeps_the_session_after_it() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(63).layer(LAYER), "v1");
+    let args = [
+        "push".to_owned(),
+        "--monolithic-max".to_owned(),
+        "0".to_owned(),
+        layout.display().to_string(),
+        proxy.image("intr/chunk:v1"),
+    ];
+    let resumed = ctrl_c_during_the_third_chunk(&proxy, &dir.path().join("state"), &args);
     assert_eq!(
         resumed["from"],
         3 * CHUNK,
-        "after the third chunk: {resumed}\n{stderr}"
+        "after the third chunk: {resumed}"
     );
     let config = fixture.config.len() as u64;
     let sent = proxy.request_body_bytes();
@@ -236,70 +240,19 @@ fn ctrl_c_during_a_copied_chunk_keeps_the_session_after_it() {
     let target = Registry::plain();
     let proxy = FaultProxy::start(&target);
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
     let layout = dir.path().join("layout");
     let fixture = write_oci_layout(&layout, &ImageSpec::new(64).layer(LAYER), "v1");
     crate::common::push(&source, &layout, "intr/copy:v1").assert_success();
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::Delay {
-                hold: Duration::from_secs(2),
-            },
-        )
-        .nth(4),
-    );
-    let copy = || {
-        Tug::new().env("TUG_STATE_DIR", &state).args([
-            "copy",
-            "--plain-http",
-            "--progress",
-            "json",
-            "--chunk-size",
-            "1048576",
-            "-j",
-            "1",
-        ])
-    };
-    let child = copy()
-        .command()
-        .arg(source.image("intr/copy:v1"))
-        .arg(proxy.image("intr/copied:v1"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        proxy.wait_for(Duration::from_secs(60), |log| {
-            log.iter()
-                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
-                .count()
-                >= 4
-        }),
-        "the fourth chunk never started"
-    );
-    signal(&child, "-INT");
-    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
-    assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
-
-    proxy.clear_rules();
-    proxy.reset_counters();
-    let out = copy()
-        .arg(source.image("intr/copy:v1"))
-        .arg(proxy.image("intr/copied:v1"))
-        .run()
-        .assert_success();
-    let resumed = out
-        .stdout_str()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["event"] == "blob_resumed")
-        .unwrap_or_else(|| panic!("the layer was not resumed: {}", out.stderr_str()));
+    let args = [
+        "copy".to_owned(),
+        source.image("intr/copy:v1"),
+        proxy.image("intr/copied:v1"),
+    ];
+    let resumed = ctrl_c_during_the_third_chunk(&proxy, &dir.path().join("state"), &args);
     assert_eq!(
         resumed["from"],
         3 * CHUNK,
-        "after the third chunk: {resumed}\n{stderr}"
+        "after the third chunk: {resumed}"
     );
     pull_with_skopeo_and_compare(&target, "intr/copied:v1", &fixture);
 }
