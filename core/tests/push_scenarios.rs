@@ -898,6 +898,22 @@ fn a_lost_upload_session_starts_over() {
     );
 }
 
+/// The location and committed bytes of the upload session `events` announced last.
+fn last_session(events: &[Event]) -> (String, u64) {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::UploadSession {
+                location,
+                committed,
+                ..
+            } => Some((location.clone(), *committed)),
+            _ => None,
+        })
+        .expect("an upload session was announced")
+}
+
 /// A push stopped while a chunk is on its way lets that chunk's answer come (its bytes
 /// reach the registry anyway, and distribution then refuses the session token of the
 /// answer before it): the session is announced at the offset after the chunk, nothing new
@@ -925,20 +941,7 @@ fn a_push_wound_down_mid_chunk_keeps_the_session_after_the_chunk_on_its_way() {
         driver.result
     );
     assert_eq!(driver.requests.len(), sent, "nothing new is sent");
-    let (location, committed) = driver
-        .plug
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::UploadSession {
-                location,
-                committed,
-                ..
-            } => Some((location.clone(), *committed)),
-            _ => None,
-        })
-        .expect("the session was announced");
+    let (location, committed) = last_session(&driver.plug.events);
     assert_eq!(
         committed, 1400,
         "after the second chunk, the one on its way"
@@ -1007,19 +1010,7 @@ fn session_left_open(model: &mut RegistryModel, img: &Image) -> ResumableUpload 
     );
     let first = push(model, img, no_retry());
     assert!(first.result.is_err());
-    let (location, committed) = first
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::UploadSession {
-                location,
-                committed,
-                ..
-            } => Some((location.clone(), *committed)),
-            _ => None,
-        })
-        .expect("the open session was announced");
+    let (location, committed) = last_session(&first.events);
     ResumableUpload {
         digest: img.plan.blobs[1].digest.clone(),
         location,
