@@ -529,7 +529,6 @@ impl<P: Protocol> Engine<P> {
     }
 }
 
-/// When `proto`'s next [`Input::Timeout`] is due: none once it finished.
 /// Where a stop that lets what is in flight finish is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WindDown {
@@ -551,6 +550,8 @@ impl WindDown {
     }
 }
 
+/// When `proto`'s next [`Input::Timeout`] is due (a wind-down's end, `winding_down`,
+/// included): none once it finished.
 fn timer<P: Protocol>(
     proto: &P,
     cx: &Cx<P::Step>,
