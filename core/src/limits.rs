@@ -32,7 +32,7 @@ const MIB: u64 = 1024 * 1024;
 pub const RETRY_PROGRESS: u64 = 1 << 20;
 
 /// How long a stopped push waits for the chunks on their way to be answered (so the next
-/// run goes on after them) before it gives them up ([`crate::push::Push::wind_down`]).
+/// run goes on after them) before it gives them up (a push's or copy's `wind_down`).
 pub const WIND_DOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a request may move no byte (`--stall-timeout`), by default.
