@@ -61,45 +61,17 @@ fn sighup_stops_a_push_cleanly_and_the_next_run_continues() {
     a_signal_stops_a_push_cleanly_and_the_next_run_continues("-HUP", 129, "hung up (SIGHUP)");
 }
 
-/// Sends `sig` to a push held in the middle of its layer, checks it stops with `code`
-/// saying `said`, is recorded as cancelled, and that the next run sends nothing the
-/// registry already had.
-fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32, said: &str) {
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(&registry);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let layout = dir.path().join("layout");
-    let fixture = write_oci_layout(&layout, &ImageSpec::new(61).layer(LAYER), "v1");
-    // The fourth chunk hangs (nothing of it reaches the registry): the push is mid-way.
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::Stall {
-                hold: Duration::from_secs(60),
-            },
-        )
-        .nth(4),
-    );
-    let push = || {
-        Tug::new().env("TUG_STATE_DIR", &state).args([
-            "push",
-            "--plain-http",
-            "--progress",
-            "json",
-            "--chunk-size",
-            "1048576",
-            "--monolithic-max",
-            "0",
-            "-j",
-            "1",
-        ])
-    };
-    let child = push()
+/// Runs `tug` with `fault` on the fourth `PATCH` through `proxy`, sends it `sig` once that
+/// `PATCH` has started, and waits for it to exit (its status and standard error).
+fn signalled_at_the_fourth_patch(
+    proxy: &FaultProxy,
+    tug: Tug,
+    fault: Fault,
+    sig: &str,
+) -> (ExitStatus, String) {
+    proxy.add_rule(Rule::new("PATCH", "/blobs/uploads/", fault).nth(4));
+    let child = tug
         .command()
-        .arg(&layout)
-        .arg(proxy.image("intr/app:v1"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -114,7 +86,39 @@ fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32
         "the fourth chunk never started"
     );
     signal(&child, sig);
-    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    wait_at_most(child, Duration::from_secs(30))
+}
+
+/// Sends `sig` to a push held in the middle of its layer, checks it stops with `code`
+/// saying `said`, is recorded as cancelled, and that the next run sends nothing the
+/// registry already had.
+fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32, said: &str) {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let layout = dir.path().join("layout");
+    let fixture = write_oci_layout(&layout, &ImageSpec::new(61).layer(LAYER), "v1");
+    let push = || {
+        Tug::new().env("TUG_STATE_DIR", &state).args([
+            "push",
+            "--plain-http",
+            "--progress",
+            "json",
+            "--chunk-size",
+            "1048576",
+            "--monolithic-max",
+            "0",
+            "-j",
+            "1",
+        ])
+    };
+    // The fourth chunk hangs (nothing of it reaches the registry): the push is mid-way.
+    let hang = Fault::Stall {
+        hold: Duration::from_secs(60),
+    };
+    let first = push().arg(&layout).arg(proxy.image("intr/app:v1"));
+    let (status, stderr) = signalled_at_the_fourth_patch(&proxy, first, hang, sig);
     assert_eq!(status.code(), Some(code), "{status:?}\n{stderr}");
     assert!(stderr.contains(&format!("{said}, stopping")), "{stderr}");
     assert!(stderr.contains("run the same command again"), "{stderr}");
@@ -149,16 +153,6 @@ fn a_signal_stops_a_push_cleanly_and_the_next_run_continues(sig: &str, code: i32
 /// chunk) is on its way for 2 s (a slow link) before it goes through; runs it again and
 /// returns the `blob_resumed` event of that run.
 fn ctrl_c_during_the_third_chunk(proxy: &FaultProxy, state: &Path, args: &[String]) -> Value {
-    proxy.add_rule(
-        Rule::new(
-            "PATCH",
-            "/blobs/uploads/",
-            Fault::Delay {
-                hold: Duration::from_secs(2),
-            },
-        )
-        .nth(4),
-    );
     let tug = || {
         Tug::new().env("TUG_STATE_DIR", state).args(args).args([
             "--plain-http",
@@ -170,23 +164,10 @@ fn ctrl_c_during_the_third_chunk(proxy: &FaultProxy, state: &Path, args: &[Strin
             "1",
         ])
     };
-    let child = tug()
-        .command()
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        proxy.wait_for(Duration::from_secs(60), |log| {
-            log.iter()
-                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
-                .count()
-                >= 4
-        }),
-        "the fourth chunk never started"
-    );
-    signal(&child, "-INT");
-    let (status, stderr) = wait_at_most(child, Duration::from_secs(30));
+    let slow = Fault::Delay {
+        hold: Duration::from_secs(2),
+    };
+    let (status, stderr) = signalled_at_the_fourth_patch(proxy, tug(), slow, "-INT");
     assert_eq!(status.code(), Some(CANCELLED), "{status:?}\n{stderr}");
     proxy.clear_rules();
     proxy.reset_counters();
