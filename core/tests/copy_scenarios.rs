@@ -178,21 +178,9 @@ fn no_retry(mut plan: CopyPlan) -> CopyPlan {
     plan
 }
 
-/// Copies `img` until the target breaks the layer's third chunk (no retries): the session
-/// the copy announced last, with the bytes the target confirmed in it.
-fn a_copy_cut_off_at_the_third_chunk(
-    source: &mut RegistryModel,
-    target: &mut RegistryModel,
-) -> ResumableUpload {
-    target.fault(
-        Fault::on(Method::PATCH, "/blobs/uploads/u1")
-            .transport(TransportErrorKind::Io)
-            .after(2),
-    );
-    let first = run(std::slice::from_mut(source), target, no_retry(plan(1)));
-    assert!(first.result.is_err(), "the copy was cut off");
-    let session = first
-        .events
+/// The upload session a copy's `events` announced last.
+fn last_session(events: &[Event]) -> ResumableUpload {
+    events
         .iter()
         .rev()
         .find_map(|e| match e {
@@ -208,7 +196,23 @@ fn a_copy_cut_off_at_the_third_chunk(
             }),
             _ => None,
         })
-        .expect("the copy announced its open upload session");
+        .expect("the copy announced an upload session")
+}
+
+/// Copies `img` until the target breaks the layer's third chunk (no retries): the session
+/// the copy announced last, with the bytes the target confirmed in it.
+fn a_copy_cut_off_at_the_third_chunk(
+    source: &mut RegistryModel,
+    target: &mut RegistryModel,
+) -> ResumableUpload {
+    target.fault(
+        Fault::on(Method::PATCH, "/blobs/uploads/u1")
+            .transport(TransportErrorKind::Io)
+            .after(2),
+    );
+    let first = run(std::slice::from_mut(source), target, no_retry(plan(1)));
+    assert!(first.result.is_err(), "the copy was cut off");
+    let session = last_session(&first.events);
     assert_eq!(session.committed, 1400, "two 700-byte chunks confirmed");
     session
 }
@@ -424,25 +428,7 @@ fn a_copy_wound_down_mid_chunk_keeps_the_session_after_the_chunk_on_its_way() {
         driver.result
     );
     assert_eq!(to_target(&driver), sent, "nothing new goes to the target");
-    let last = driver
-        .plug
-        .events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::Push(push::Event::UploadSession {
-                digest,
-                location,
-                committed,
-                ..
-            }) => Some(ResumableUpload {
-                digest: digest.clone(),
-                location: location.clone(),
-                committed: *committed,
-            }),
-            _ => None,
-        })
-        .expect("the session was announced");
+    let last = last_session(&driver.plug.events);
     assert_eq!(last.committed % 700, 0);
     assert!(last.committed >= 1400, "{}", last.committed);
     drop(driver);
