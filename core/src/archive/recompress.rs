@@ -33,6 +33,22 @@ pub fn is_compressible(media_type: &str) -> bool {
     media_type == mt::OCI_LAYER_TAR || media_type == mt::DOCKER_LAYER_TAR
 }
 
+/// A layer whose bytes are gzip or zstd though its label says a plain tar (what the bytes
+/// are was sniffed): in a rewritten manifest it keeps its bytes and gets the label of what
+/// they are, as a layer compressed by `--compress` does. `None` for any other layer.
+pub fn relabelled(layer: &super::image::BlobSpec) -> Option<CompressedLayer> {
+    let compression = match layer.compression {
+        Some(c @ (Compression::Gzip | Compression::Zstd)) => c,
+        _ => return None,
+    };
+    (!layer.foreign && is_compressible(&layer.media_type)).then(|| CompressedLayer {
+        uncompressed: layer.digest.clone(),
+        compression,
+        digest: layer.digest.clone(),
+        size: layer.size,
+    })
+}
+
 /// The media type of a layer compressed with `compression` in a manifest of type
 /// `manifest_type`: Docker's gzip type in a Docker manifest, OCI's otherwise; `None` when
 /// that manifest type has none (zstd in a Docker manifest, which then becomes OCI; bzip2,
@@ -203,6 +219,41 @@ mod tests {
 
     fn digest(n: u8) -> Digest {
         Digest::sha256_of(&[n])
+    }
+
+    #[test]
+    fn only_compressed_bytes_under_a_plain_label_are_relabelled() {
+        let layer = |media_type: &str, compression, foreign| super::super::image::BlobSpec {
+            digest: digest(7),
+            size: 9,
+            media_type: media_type.into(),
+            compression: Some(compression),
+            location: super::super::image::BlobLocation::File { path: "x".into() },
+            diff_id_check: None,
+            foreign,
+        };
+        let gzip_as_plain = relabelled(&layer(mt::OCI_LAYER_TAR, Compression::Gzip, false));
+        assert_eq!(
+            gzip_as_plain,
+            Some(CompressedLayer {
+                uncompressed: digest(7),
+                compression: Compression::Gzip,
+                digest: digest(7),
+                size: 9
+            })
+        );
+        assert_eq!(
+            relabelled(&layer(mt::OCI_LAYER_TAR, Compression::None, false)),
+            None
+        );
+        assert_eq!(
+            relabelled(&layer(mt::OCI_LAYER_TAR, Compression::Zstd, true)),
+            None
+        );
+        assert_eq!(
+            relabelled(&layer(mt::OCI_LAYER_TAR_GZIP, Compression::Gzip, false)),
+            None
+        );
     }
 
     /// A manifest as skopeo `--format v2s2` and docker write them: keys in their order (not

@@ -215,25 +215,17 @@ impl PlainLayers {
                 size,
             });
         }
-        // A layer already compressed though labelled a plain tar keeps its bytes and gets the
-        // label of what they are, as the rest of the rewritten manifest does.
-        for layer in images.iter().flat_map(|i| &i.layers) {
-            let relabel = match layer.compression {
-                Some(c @ (Compression::Gzip | Compression::Zstd))
-                    if !layer.foreign && recompress::is_compressible(&layer.media_type) =>
-                {
-                    Some(c)
-                }
-                _ => None,
-            };
-            let Some(compression) = relabel else { continue };
-            if !replaced.iter().any(|r| r.uncompressed == layer.digest) {
-                replaced.push(CompressedLayer {
-                    uncompressed: layer.digest.clone(),
-                    compression,
-                    digest: layer.digest.clone(),
-                    size: layer.size,
-                });
+        // A layer already compressed though labelled a plain tar is relabelled (core's rule).
+        for relabel in images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter_map(recompress::relabelled)
+        {
+            if !replaced
+                .iter()
+                .any(|r| r.uncompressed == relabel.uncompressed)
+            {
+                replaced.push(relabel);
             }
         }
         let rewrite_failed = |e: String| CliError::Input(format!("{}: {e}", source.path.display()));
