@@ -131,6 +131,16 @@ pub fn archive_ref_name(name: Option<&str>) -> &str {
     name.and_then(split_tag).map_or("latest", |(_, tag)| tag)
 }
 
+/// The `ref.name` a pull into an OCI layout gives `image` when no name is asked for: its
+/// tag; none when it was named by digest alone (as skopeo's `oci:DIR`), not `latest`.
+pub fn pulled_ref_name(image: &Reference) -> String {
+    match (&image.tag, &image.digest) {
+        (Some(tag), _) => tag.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => "latest".to_owned(),
+    }
+}
+
 /// `index.json` of an OCI archive holding the image `name` (as [`archive_ref_name`] takes
 /// it): its tag as `ref.name`, and, when `name` names a repository, the whole name as
 /// containerd's `io.containerd.image.name` (as Docker and buildx write it), so loading the
@@ -328,6 +338,16 @@ mod tests {
     use crate::archive::media_types::OCI_MANIFEST;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_pulled_image_is_named_by_its_tag_or_by_none() {
+        let name = |r: &str| pulled_ref_name(&r.parse().unwrap());
+        assert_eq!(name("r.example/app:v1"), "v1");
+        assert_eq!(name("r.example/app"), "latest");
+        let digest = Digest::sha256_of(b"m");
+        assert_eq!(name(&format!("r.example/app@{digest}")), "");
+        assert_eq!(name(&format!("r.example/app:v2@{digest}")), "v2");
+    }
 
     #[test]
     fn an_archive_names_its_image_by_the_tag() {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant as Clock;
 
-use tug_core::archive::pulled_layout::given_archive_name;
+use tug_core::archive::pulled_layout::{given_archive_name, pulled_ref_name};
 use tug_core::place::FileKind;
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Instant, Platform, Reference};
@@ -526,14 +526,11 @@ fn record(
     };
     // The store names what the registry serves; an `oci:` output names what it holds.
     let named = if full_names { &original } else { &root };
-    let tag = image.tag.clone().unwrap_or_else(|| "latest".to_owned());
     let full = image.image_name();
     let ref_name = match name {
         Some(name) => name.to_owned(),
         None if full_names => full.clone(),
-        // Pulled by digest alone: no tag to name it by (not `latest`), as skopeo's `oci:DIR`.
-        None if image.tag.is_none() && image.digest.is_some() => String::new(),
-        None => tag.clone(),
+        None => pulled_ref_name(image),
     };
     // An `oci:DIR:NAME` output: containerd's name says the same as the ref name, so a load
     // finds the name given (a tag of the image's repository, or a whole reference).
