@@ -45,7 +45,7 @@ pub async fn run(
     target
         .check_target()
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
-    let opts = Options::of(&options, "copy", names::COPY)?;
+    let opts = Options::of(&options, "copy")?;
     let from = opts.object(names::SOURCE);
     let source_opts = Options::source(&from)?;
     // Every platform and the index unless `platform` names one (the core's default).

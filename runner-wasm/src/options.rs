@@ -16,7 +16,7 @@ use crate::errors::js_error;
 use crate::fetch_transport::UploadBody;
 use crate::js;
 
-/// Names of the options of one operation, besides the core's host settings.
+/// Names of the operations' own options, besides the core's host settings.
 pub mod names {
     pub use tug_core::host_settings::names::{REFERRERS, SOURCE};
     /// A push's image of a file holding several (index or tag).
@@ -38,30 +38,21 @@ pub mod names {
     /// A copy of every platform and the index (the default).
     pub const ALL_PLATFORMS: &str = "allPlatforms";
 
-    /// What `push` takes.
-    pub const PUSH: &[&str] = &[
+    /// Every operation's own names (one options object often serves a push and a pull, so
+    /// each operation takes them all and reads its own).
+    pub const ALL: &[&str] = &[
         IMAGE,
         PLATFORM,
         CHUNK_SIZE,
         MONOLITHIC_MAX,
         UPLOAD_BODY,
         RESUME,
-    ];
-    /// What `pull` takes (`platforms` takes the same but `output` and `format`).
-    pub const PULL: &[&str] = &[PLATFORM, OUTPUT, FORMAT];
-    /// What `platforms` takes.
-    pub const PLATFORMS: &[&str] = &[PLATFORM];
-    /// What `copy` takes.
-    pub const COPY: &[&str] = &[
+        OUTPUT,
+        FORMAT,
         SOURCE,
-        PLATFORM,
         ALL_PLATFORMS,
-        CHUNK_SIZE,
-        RESUME,
         REFERRERS,
     ];
-    /// Every operation's own names.
-    pub const ALL: &[&[&str]] = &[PUSH, PULL, COPY];
 }
 
 /// Reads the optional fields of one options object.
@@ -73,17 +64,11 @@ impl<'a> Options<'a> {
         Options(value)
     }
 
-    /// The options of operation `kind`, which takes the core's host settings and `own`. A
+    /// The options of operation `kind`: the core's host settings and [`names::ALL`]. A
     /// field no operation takes (set, not `undefined` or `null`: a typo) is a `usage` error
-    /// naming it; another operation's is let be, as one object often serves a push and a
-    /// pull.
-    pub fn of(value: &'a JsValue, kind: &str, own: &[&str]) -> Result<Options<'a>, JsValue> {
-        let known: Vec<&str> = names::ALL
-            .iter()
-            .flat_map(|n| n.iter().copied())
-            .chain(own.iter().copied())
-            .collect();
-        refuse_unknown(value, |key| option_refused(key, kind, &known, &[]))?;
+    /// naming it and the nearest name; another operation's is let be.
+    pub fn of(value: &'a JsValue, kind: &str) -> Result<Options<'a>, JsValue> {
+        refuse_unknown(value, |key| option_refused(key, kind, names::ALL, &[]))?;
         Ok(Options(value))
     }
 

@@ -43,7 +43,7 @@ pub async fn run(
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
     let image = image_reference(&image)?;
-    let opts = Options::of(&options, "pull", names::PULL)?;
+    let opts = Options::of(&options, "pull")?;
     let output = opts.object(names::OUTPUT);
     if !output.is_undefined() && !output.is_null() {
         let format = archive_stream::format_of(opts.string(names::FORMAT)?.as_deref())?;
@@ -344,7 +344,7 @@ pub async fn platforms(
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
     let image = image_reference(&image)?;
-    let opts = Options::of(&options, "platforms", names::PLATFORMS)?;
+    let opts = Options::of(&options, "platforms")?;
     let (plan, config) = plan_of(&image, &opts, true)?;
     let pull = Pull::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());

@@ -32,7 +32,7 @@ pub async fn run(
     let target = Reference::parse_registry(target.trim())
         .and_then(|t| t.check_target().map(|()| t))
         .map_err(|e| js_error(ErrorClass::Input, &format!("target: {e}")))?;
-    let opts = Options::of(&options, "push", names::PUSH)?;
+    let opts = Options::of(&options, "push")?;
     let wanted = opts.name_or_index(names::IMAGE)?;
     let chunk_size = opts
         .count_in(names::CHUNK_SIZE, limits::CHUNK_SIZE_MIN..=u64::MAX)?
