@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::LayerTarError;
+use tug_core::archive::oci_types::oci_rewrites;
 use tug_core::archive::stored_image::{image_blobs, ImageBlobs};
+use tug_core::archive::ManifestBytes;
 use tug_core::archive::{pulled_layout, tar_writer, ArchiveError, INDEX_JSON, OCI_LAYOUT_FILE};
 use tug_core::digest::Hasher;
-use tug_core::manifest;
+use tug_core::manifest::{self, Descriptor};
 use tug_core::Digest;
 
 use crate::oci_dir::OciDir;
@@ -25,6 +27,7 @@ use crate::output::{noteln, plural};
 use crate::save_stream::{SaveError, SaveStream};
 
 /// One image to write: its manifest (or index), already stored in the layout.
+#[derive(Clone, Debug)]
 pub struct ExportImage {
     /// `repository:tag` for `RepoTags` and the layout's ref name (the tag part).
     pub name: Option<String>,
@@ -85,18 +88,10 @@ pub fn write_oci_archive(
     image: &ExportImage,
     out: &Path,
 ) -> Result<(), ExportError> {
-    let ImageBlobs { blobs, absent, .. } = reachable(layout, &image.digest, &image.media_type)?;
+    let export = oci_export(layout, image)?;
+    let image = &export.image;
     let name = image.name.as_deref();
-    if !absent.is_empty() {
-        // As Docker's containerd store saves it: the index whole, the platforms there are.
-        noteln!(
-            "note: {} lists {} the store does not hold ({}); the archive keeps the index \
-             as it is, with the platforms there are",
-            name.unwrap_or("the image"),
-            plural(absent.len(), "platform"),
-            manifest::platforms_listed(&absent)
-        );
-    }
+    note_absent(name, &export.absent);
     let index = pulled_layout::archive_index_json(
         &image.media_type,
         &image.digest,
@@ -107,13 +102,75 @@ pub fn write_oci_archive(
     write_tar(out, |tar| {
         append_bytes(tar, OCI_LAYOUT_FILE, pulled_layout::OCI_LAYOUT_CONTENT)?;
         append_bytes(tar, INDEX_JSON, &index)?;
-        for d in &blobs {
+        for m in &export.rewritten {
+            let name = format!("blobs/{}/{}", m.digest.algorithm().name(), m.digest.hex());
+            append_bytes(tar, &name, &m.bytes)?;
+        }
+        for d in &export.stored {
             stop_asked()?;
             let name = format!("blobs/{}/{}", d.algorithm().name(), d.hex());
             append_blob(tar, &name, &layout.blob_path(d), d)?;
         }
         stop_asked()
     })
+}
+
+/// What an OCI output (an archive, a layout) of a store image holds.
+pub struct OciExport {
+    /// The image as the output names it: with OCI media types where the store keeps the
+    /// Docker ones a registry served ([`oci_rewrites`]).
+    pub image: ExportImage,
+    /// The blobs copied from the store, root first (the rewritten manifests' originals left out).
+    pub stored: Vec<Digest>,
+    /// The rewritten manifests, root first.
+    pub rewritten: Vec<ManifestBytes>,
+    /// The index entries whose manifests the store does not hold.
+    pub absent: Vec<Descriptor>,
+}
+
+/// What an OCI output of `image` from `layout` holds ([`reachable`]), its Docker-typed
+/// manifests rewritten with OCI media types as skopeo writes OCI outputs (it finds an
+/// image by its `ref.name` only among OCI-typed entries).
+pub fn oci_export(layout: &OciDir, image: &ExportImage) -> Result<OciExport, ExportError> {
+    let ImageBlobs { blobs, absent, .. } = reachable(layout, &image.digest, &image.media_type)?;
+    let root = ManifestBytes {
+        bytes: layout.read_blob(&image.digest)?,
+        media_type: image.media_type.clone(),
+        digest: image.digest.clone(),
+    };
+    let rewrites =
+        oci_rewrites(&root, |d| layout.read_blob_if_held(d)).map_err(ExportError::Invalid)?;
+    let stored = blobs
+        .into_iter()
+        .filter(|d| !rewrites.iter().any(|r| &r.from == d))
+        .collect();
+    let mut retyped = image.clone();
+    if let Some(new_root) = rewrites.last().filter(|r| r.from == image.digest) {
+        retyped.digest = new_root.manifest.digest.clone();
+        retyped.media_type = new_root.manifest.media_type.clone();
+        retyped.size = new_root.manifest.bytes.len() as u64;
+    }
+    Ok(OciExport {
+        image: retyped,
+        stored,
+        rewritten: rewrites.into_iter().rev().map(|r| r.manifest).collect(),
+        absent,
+    })
+}
+
+/// Says which platforms of the index `name` is the store lacks (`absent`), if any: as
+/// Docker's containerd store saves an image, the index is written whole with the platforms
+/// there are.
+pub fn note_absent(name: Option<&str>, absent: &[Descriptor]) {
+    if !absent.is_empty() {
+        noteln!(
+            "note: {} lists {} the store does not hold ({}); the output keeps the index \
+             as it is, with the platforms there are",
+            name.unwrap_or("the image"),
+            plural(absent.len(), "platform"),
+            manifest::platforms_listed(absent)
+        );
+    }
 }
 
 /// Writes the single-platform `image` from `layout` as a classic `docker save` archive: the

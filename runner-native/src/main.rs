@@ -15,6 +15,7 @@ mod file_ext;
 mod history;
 mod interrupt;
 mod layer_check;
+mod layout_writer;
 mod live_mark;
 mod memory;
 mod oci_dir;

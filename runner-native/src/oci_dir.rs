@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -301,6 +301,46 @@ impl OciDir {
         fs::rename(&temp.path, self.blob_path(d))
     }
 
+    /// Stores blob `d` from the `size` bytes `from` gives, checked against its digest as they
+    /// are copied: through a temporary file, renamed into place only when they match, thrown
+    /// away otherwise (and when a stop is asked for, Ctrl-C).
+    pub fn take_blob(&mut self, d: &Digest, from: impl Read, size: u64) -> Result<(), TakeError> {
+        let copied = self.copy_in(d, from, size);
+        let result = copied.and_then(|()| Ok(self.commit(d)?));
+        if result.is_err() {
+            self.discard(d);
+        }
+        result
+    }
+
+    /// [`OciDir::take_blob`]'s copy into the temporary file, and its check.
+    fn copy_in(&mut self, d: &Digest, from: impl Read, size: u64) -> Result<(), TakeError> {
+        let mut reader = from.take(size);
+        let mut hasher = tug_core::digest::Hasher::new(d.algorithm());
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut offset = 0u64;
+        loop {
+            if crate::interrupt::requested() {
+                return Err(TakeError::Stopped);
+            }
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            self.write_at(d, offset, &buf[..n])?;
+            offset += n as u64;
+        }
+        let actual = hasher.finish();
+        if offset != size || &actual != d {
+            return Err(TakeError::Mismatch {
+                actual,
+                bytes: offset,
+            });
+        }
+        Ok(())
+    }
+
     /// Throws blob `d`'s temporary file away.
     pub fn discard(&mut self, d: &Digest) {
         if let Some(temp) = self.partial.remove(d) {
@@ -428,6 +468,19 @@ impl Drop for OciDir {
             }
         }
     }
+}
+
+/// Why [`OciDir::take_blob`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The bytes read are not the blob's.
+    #[error("does not match its digest (got {actual}, {bytes} bytes)")]
+    Mismatch { actual: Digest, bytes: u64 },
+    /// A stop was asked for (Ctrl-C) while it was copied.
+    #[error("cancelled")]
+    Stopped,
 }
 
 /// Writes a file through a new temporary one and a rename, so readers never see half of it

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "compressed_source",
             "layer_check",
             "archive_writer",
+            "layout_writer",
             "oci_dir",
             "save_stream",
             "history",

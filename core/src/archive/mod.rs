@@ -34,6 +34,7 @@ pub mod layer_tar;
 pub mod media_types;
 mod oci_json;
 mod oci_layout;
+pub mod oci_types;
 mod path;
 pub mod pulled_layout;
 mod push_plan;

@@ -154,21 +154,33 @@ pub fn archive_index_json(
     name: Option<&str>,
     ref_name: Option<&str>,
 ) -> Vec<u8> {
-    let unnamed = name.is_some_and(|n| n.parse::<Digest>().is_ok());
-    let image_name = name.filter(|n| !unnamed && n.parse::<Reference>().is_ok());
+    let (ref_name, image_name) = exported_names(name, ref_name);
     let entry = IndexEntry {
         media_type,
         digest,
         size,
-        ref_name: match (ref_name, unnamed) {
-            (Some(given), _) => given,
-            (None, true) => "",
-            (None, false) => archive_ref_name(name),
-        },
+        ref_name,
         image_name,
         created: None,
     };
     one_entry_index(&entry)
+}
+
+/// The names an image `name` of the store gets in the `index.json` it is exported into (an
+/// OCI archive, or a layout's `oci:DIR[:REF]`): its `ref.name` and containerd's whole name,
+/// as [`archive_index_json`] says. `ref_name`, when given, is the user's `:REF`.
+pub fn exported_names<'a>(
+    name: Option<&'a str>,
+    ref_name: Option<&'a str>,
+) -> (&'a str, Option<&'a str>) {
+    let unnamed = name.is_some_and(|n| n.parse::<Digest>().is_ok());
+    let image_name = name.filter(|n| !unnamed && n.parse::<Reference>().is_ok());
+    let ref_name = match (ref_name, unnamed) {
+        (Some(given), _) => given,
+        (None, true) => "",
+        (None, false) => archive_ref_name(name),
+    };
+    (ref_name, image_name)
 }
 
 /// `index.json` naming `digest` (a manifest or index of `media_type`, `size` bytes)
@@ -400,6 +412,18 @@ mod tests {
         let unnamed = format!("sha256:{}", "a".repeat(64));
         assert_eq!(entry(Some(&unnamed)), serde_json::json!({}));
         assert_eq!(entry(None)[ANNOTATION_REF_NAME], "latest");
+    }
+
+    #[test]
+    fn an_exported_image_is_named_by_its_tag_the_ref_given_or_its_store_name() {
+        let named = exported_names(Some("registry.example/app:1"), None);
+        assert_eq!(named, ("1", Some("registry.example/app:1")));
+        let given = exported_names(Some("registry.example/app:v2"), Some("v2"));
+        assert_eq!(given, ("v2", Some("registry.example/app:v2")));
+        // skopeo writes any `ref.name`; the store keeps it as the image's name.
+        assert_eq!(exported_names(Some("Release_1"), None), ("Release_1", None));
+        let unnamed = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(exported_names(Some(&unnamed), None), ("", None));
     }
 
     #[test]

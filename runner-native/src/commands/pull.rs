@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant as Clock;
 
+use tug_core::archive::oci_types::oci_rewrites;
 use tug_core::archive::pulled_layout::{given_archive_name, pulled_ref_name};
+use tug_core::archive::ManifestBytes;
 use tug_core::place::FileKind;
 use tug_core::pull::{Event, FetchedManifest, Output, Pull, PullConfig, PullPlan, PullReport};
 use tug_core::{Digest, Instant, Platform, Reference};
@@ -488,19 +490,10 @@ fn record(
     oci_types: bool,
 ) -> Result<ExportImage, CliError> {
     let io = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout.root().display()));
-    let mut converted: Vec<(Digest, Digest, u64)> = Vec::new();
-    let mut manifests: Vec<FetchedManifest> = Vec::new();
     for img in &report.images {
         layout
             .put_blob(&img.manifest.digest, &img.manifest.bytes)
             .map_err(io)?;
-        manifests.push(as_oci(
-            layout,
-            &img.manifest,
-            &[],
-            oci_types,
-            &mut converted,
-        )?);
     }
     let whole_index = all_platforms && tug_core::manifest::is_index(&report.root.media_type);
     let original = if whole_index {
@@ -515,14 +508,33 @@ fn record(
             .map(|i| i.manifest.clone())
             .unwrap_or_else(|| report.root.clone())
     };
-    let root = if whole_index {
-        let links = converted.clone();
-        as_oci(layout, &report.root, &links, oci_types, &mut converted)?
-    } else {
-        manifests
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| report.root.clone())
+    let rewrites = match oci_types {
+        true => {
+            let root = ManifestBytes {
+                bytes: original.bytes.clone(),
+                media_type: original.media_type.clone(),
+                digest: original.digest.clone(),
+            };
+            let pulled = |d: &Digest| {
+                let image = report.images.iter().find(|i| &i.manifest.digest == d);
+                Ok(image.map(|i| i.manifest.bytes.clone()))
+            };
+            oci_rewrites(&root, pulled).map_err(CliError::Input)?
+        }
+        false => Vec::new(),
+    };
+    for r in &rewrites {
+        layout
+            .put_blob(&r.manifest.digest, &r.manifest.bytes)
+            .map_err(io)?;
+    }
+    let root = match rewrites.last().filter(|r| r.from == original.digest) {
+        Some(r) => FetchedManifest {
+            digest: r.manifest.digest.clone(),
+            media_type: r.manifest.media_type.clone(),
+            bytes: r.manifest.bytes.clone(),
+        },
+        None => original.clone(),
     };
     // The store names what the registry serves; an `oci:` output names what it holds.
     let named = if full_names { &original } else { &root };
@@ -562,38 +574,5 @@ fn record(
         digest: root.digest,
         media_type: root.media_type,
         size,
-    })
-}
-
-/// `m`, or with `oci_types` its OCI-typed rewrite (stored as a blob of its own).
-fn as_oci(
-    layout: &OciDir,
-    m: &FetchedManifest,
-    children: &[(Digest, Digest, u64)],
-    oci_types: bool,
-    converted: &mut Vec<(Digest, Digest, u64)>,
-) -> Result<FetchedManifest, CliError> {
-    let rewritten = if oci_types {
-        tug_core::manifest::docker_to_oci(&m.bytes, children)
-            .map_err(|e| CliError::Input(format!("manifest {}: {e}", m.digest)))?
-    } else {
-        None
-    };
-    let Some(bytes) = rewritten else {
-        return Ok(m.clone());
-    };
-    let digest = Digest::sha256_of(&bytes);
-    layout
-        .put_blob(&digest, &bytes)
-        .map_err(|e| CliError::Input(format!("{}: {e}", layout.root().display())))?;
-    converted.push((m.digest.clone(), digest.clone(), bytes.len() as u64));
-    let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v["mediaType"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| m.media_type.clone());
-    Ok(FetchedManifest {
-        digest,
-        media_type,
-        bytes,
     })
 }

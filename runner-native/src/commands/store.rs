@@ -18,7 +18,8 @@ use crate::archive_writer::{write_docker_archive, write_oci_archive, ExportError
 use crate::cli::{ImagesArgs, LoadArgs, OutputFormat, PruneArgs, RmArgs, SaveArgs};
 use crate::commands::pull::{infer_format, store_dir};
 use crate::exit_code::CliError;
-use crate::oci_dir::OciDir;
+use crate::layout_writer::write_oci_layout;
+use crate::oci_dir::{OciDir, TakeError};
 use crate::output::{errln, noteln, outln, plural};
 use crate::progress::bytes;
 use crate::safe_fs::{self, Access};
@@ -313,24 +314,28 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let format = infer_format(&args.output, args.format, true)?;
-    if format != OutputFormat::Oci {
-        crate::archive_writer::check_output(&args.output).map_err(CliError::Input)?;
+    match format {
+        OutputFormat::Oci => crate::layout_writer::check_output(&args.output),
+        _ => crate::archive_writer::check_output(&args.output),
     }
+    .map_err(CliError::Input)?;
     let (mut image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
     if let Some(given) = given {
-        let oci = format == OutputFormat::OciArchive;
+        let oci = matches!(format, OutputFormat::OciArchive | OutputFormat::Oci);
         let name = given_archive_name(Some(&entry.name), given, oci).map_err(CliError::Usage)?;
         image.name = Some(name);
-        // As skopeo writes `oci-archive:PATH:NAME`: NAME is the `ref.name`.
+        // As skopeo writes `oci-archive:PATH:NAME` and `oci:DIR:NAME`: NAME is the `ref.name`.
         image.ref_name = oci.then(|| given.to_owned());
     }
     match format {
-        OutputFormat::DockerArchive => write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
-        OutputFormat::OciArchive => write_oci_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?,
+        OutputFormat::DockerArchive => {
+            write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?
+        }
+        OutputFormat::OciArchive => {
+            write_oci_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?
+        }
         OutputFormat::Oci => {
-            return Err(CliError::Usage(
-                "tug save writes archives (docker-archive, oci-archive); the store itself is an OCI layout".into(),
-            ))
+            write_oci_layout(&layout, &image, &args.output).map_err(ExportError::into_cli)?
         }
     }
     let shown = match (&image.name, given) {
@@ -477,37 +482,19 @@ fn copy_blob(
     source: &Source,
     blob: &tug_core::archive::BlobSpec,
 ) -> Result<(), CliError> {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::{Seek, SeekFrom};
     let file = source.blob_file(&blob.location);
     let mut f = std::fs::File::open(&file.path).map_err(io)?;
     f.seek(SeekFrom::Start(file.offset)).map_err(io)?;
-    let mut reader = f.take(blob.size);
-    let mut hasher = tug_core::digest::Hasher::new(blob.digest.algorithm());
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut offset = 0u64;
-    loop {
-        if crate::interrupt::requested() {
-            // Ctrl-C: what was copied stays a partial download; nothing is named.
-            return Err(CliError::Core(tug_core::Error::Cancelled));
-        }
-        let n = reader.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        layout
-            .write_at(&blob.digest, offset, &buf[..n])
-            .map_err(io)?;
-        offset += n as u64;
-    }
-    let actual = hasher.finish();
-    if offset != blob.size || actual != blob.digest {
-        layout.discard(&blob.digest);
-        return Err(CliError::Input(format!(
-            "{}: blob {} does not match its digest (got {actual}, {offset} bytes)",
+    match layout.take_blob(&blob.digest, f, blob.size) {
+        Ok(()) => Ok(()),
+        // Ctrl-C: nothing is named.
+        Err(TakeError::Stopped) => Err(CliError::Core(tug_core::Error::Cancelled)),
+        Err(TakeError::Io(e)) => Err(io(e)),
+        Err(e) => Err(CliError::Input(format!(
+            "{}: blob {} {e}",
             source.path.display(),
             blob.digest
-        )));
+        ))),
     }
-    layout.commit(&blob.digest).map_err(io)
 }

@@ -1,8 +1,8 @@
 //! `tug copy` between any two places (see [`tug_core::place`]): two registries are the
 //! streamed copy of [`super`]; every other pair is run by the command that already moves
 //! images that way — push (a file or store image to a registry), pull (a registry to a file
-//! or the store), load (a file into the store), save (the store to an archive), and load then
-//! save through a temporary store (a file to an archive).
+//! or the store), load (a file into the store), save (the store to an archive or a layout),
+//! and load then save through a temporary store (a file to an archive or a layout).
 
 use std::path::{Path, PathBuf};
 
@@ -221,7 +221,7 @@ pub fn run(
             })
         }
         (Place::Store(_) | Place::File { .. }, Place::File { kind, .. }) => {
-            let format = archive_format(*kind, &src)?;
+            let format = pull::output_format(*kind)?;
             // `docker-archive:PATH:NAME` names the image in the archive, as skopeo's does; a
             // path given alone is the path.
             let spec = match &dst {
@@ -234,7 +234,17 @@ pub fn run(
                 _ => SourceSpec::parse(&dst.to_string()),
             };
             // Before a file is loaded into the temporary store.
-            crate::archive_writer::check_output(&spec.path).map_err(CliError::Input)?;
+            match format {
+                OutputFormat::Oci => crate::layout_writer::check_output(&spec.path),
+                _ => crate::archive_writer::check_output(&spec.path),
+            }
+            .map_err(CliError::Input)?;
+            // An OCI source's tag (`oci:DIR:1`) names the image in an OCI target that names
+            // none, as it named it there (the temporary store calls it `1:latest`).
+            let given = spec
+                .image
+                .clone()
+                .or_else(|| oci_tag(&src).filter(|_| format != OutputFormat::DockerArchive));
             let save = |image: String, store: Option<PathBuf>| {
                 let args = SaveArgs {
                     image,
@@ -243,7 +253,7 @@ pub fn run(
                     format: Some(format),
                     store,
                 };
-                store::save_named(args, spec.image.as_deref())
+                store::save_named(args, given.as_deref())
             };
             match &src {
                 Place::Store(name) => save(store_name(name, "source")?, args.store.clone()),
@@ -267,17 +277,18 @@ pub fn run(
     }
 }
 
-/// The archive format `kind` names: only archives are written from a file or the store.
-fn archive_format(kind: FileKind, src: &Place) -> Result<OutputFormat, CliError> {
-    match kind {
-        FileKind::Oci | FileKind::Dir => Err(CliError::Usage(format!(
-            "tug writes a layout ({}:) only from a registry, not from {}; write an \
-             oci-archive: instead",
-            kind.transport(),
-            src.kind_name()
-        ))),
-        other => pull::output_format(other),
-    }
+/// The `:REF` after an OCI layout or archive source that is a bare tag (`oci:DIR:1`).
+fn oci_tag(src: &Place) -> Option<String> {
+    let Place::File {
+        kind: FileKind::Oci | FileKind::OciArchive,
+        ..
+    } = src
+    else {
+        return None;
+    };
+    SourceSpec::parse(&src.to_string())
+        .image
+        .filter(|name| !name.contains(['/', ':', '@']))
 }
 
 /// A store image's name as a source: it cannot be empty.

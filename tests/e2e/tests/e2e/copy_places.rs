@@ -4,9 +4,11 @@
 //! digest.
 
 use crate::common::{hermetic, push, Env};
+use std::path::Path;
+
 use tug_testkit::fixtures::{
-    pull_with_skopeo_and_compare, pull_with_skopeo_and_compare_layers, skopeo_docker_archive,
-    write_oci_layout,
+    docker_types_layout, pull_with_skopeo_and_compare, pull_with_skopeo_and_compare_layers,
+    skopeo_docker_archive, write_oci_layout,
 };
 use tug_testkit::hashing::sha256_digest;
 use tug_testkit::{skopeo, FixtureImage, ImageSpec, Registry, Tug, TugOutput};
@@ -202,13 +204,141 @@ fn places_that_make_no_sense_are_usage_errors() {
         "{}",
         out.stderr_str()
     );
-    let out = copy(&env, "oci:./nowhere:v1", "oci:./elsewhere").assert_code(2);
+    let out = copy(&env, "oci:./nowhere:v1", "dir:./elsewhere").assert_code(2);
     assert!(
         out.stderr_str()
-            .contains("tug writes a layout (oci:) only from a registry"),
+            .contains("does not write it; write oci:DIR"),
         "{}",
         out.stderr_str()
     );
+}
+
+/// A file or a store image into an OCI layout, as `skopeo copy docker-archive:… oci:DIR:TAG`
+/// writes one: named by the `:REF` given, else by the source's tag, beside the images the
+/// layout holds (their blobs shared, not copied again); skopeo reads each back whole.
+#[test]
+fn a_file_or_store_image_into_an_oci_layout() {
+    let env = Env::new();
+    let (dir, fixture) = layout(&env, 67);
+    let tar = env.path("image.tar");
+    skopeo_docker_archive(Path::new(&dir), "v1", &tar, "example/app:v1");
+    let out = env.path("out");
+    let named = format!("oci:{}:v2", out.display());
+    copy(&env, &format!("docker-archive:{}", tar.display()), &named).assert_success();
+    skopeo_reads_all_of(&env, &named);
+    let written = skopeo::inspect_raw(&named, skopeo::NO_ARGS).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(manifest["config"]["digest"], fixture.config_digest.as_str());
+    // Without a `:REF`, the source's tag; the layout keeps `v2`.
+    let unnamed = format!("oci:{}", out.display());
+    copy(&env, &format!("oci:{dir}:v1"), &unnamed).assert_success();
+    skopeo_reads_all_of(&env, &format!("oci:{}:v1", out.display()));
+    skopeo_reads_all_of(&env, &named);
+    // `tug save` writes the same, from the store.
+    let load = hermetic(Tug::new(), env.dir.path())
+        .args(["load", &tar.display().to_string()])
+        .run()
+        .assert_success();
+    assert!(
+        load.stderr_str().contains("example/app:v1"),
+        "{}",
+        load.stderr_str()
+    );
+    let saved = format!("oci:{}:v3", out.display());
+    hermetic(Tug::new(), env.dir.path())
+        .args(["save", "example/app:v1", "-o", &saved])
+        .run()
+        .assert_success();
+    skopeo_reads_all_of(&env, &saved);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .collect();
+    assert_eq!(names, ["v2", "v1", "v3"], "{index}");
+    assert!(
+        !out.join(".tug.lock").exists(),
+        "the layout holds images only"
+    );
+    // A file where the layout would go: refused before anything is read.
+    std::fs::write(env.path("a-file"), b"x").unwrap();
+    let refused = copy(
+        &env,
+        &format!("oci:{dir}:v1"),
+        &format!("oci:{}", env.path("a-file").display()),
+    )
+    .assert_code(3);
+    assert!(
+        refused
+            .stderr_str()
+            .contains("an OCI layout is written as a directory"),
+        "{}",
+        refused.stderr_str()
+    );
+}
+
+/// An image kept with the Docker media types it was served with is written into OCI
+/// outputs (a layout, an OCI archive) with OCI media types, as a pull writes them and
+/// skopeo does: skopeo finds an image by its `ref.name` only among OCI-typed entries. A
+/// damaged blob of the store fails the copy, naming the file, and the layout never names
+/// the image.
+#[test]
+fn a_docker_typed_image_goes_into_oci_outputs_with_oci_types() {
+    let env = Env::new();
+    let docker = env.path("docker");
+    let fixture = docker_types_layout(&docker, &ImageSpec::new(68).layer(60_000), "v1");
+    hermetic(Tug::new(), env.dir.path())
+        .args(["load", &format!("oci:{}:v1", docker.display())])
+        .run()
+        .assert_success();
+    let stored = "docker.io/library/v1:latest";
+    let layout = format!("oci:{}:app", env.path("out").display());
+    copy(&env, &format!("store:{stored}"), &layout).assert_success();
+    let archive = format!("oci-archive:{}:app", env.path("out.oci.tar").display());
+    hermetic(Tug::new(), env.dir.path())
+        .args(["save", stored, "-o", &archive])
+        .run()
+        .assert_success();
+    for place in [&layout, &archive] {
+        let written = skopeo::inspect_raw(place, skopeo::NO_ARGS)
+            .unwrap_or_else(|e| panic!("skopeo finds {place} by its name: {e}"));
+        let manifest: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(
+            manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+            "{place}"
+        );
+        assert_eq!(manifest["config"]["digest"], fixture.config_digest.as_str());
+        skopeo_reads_all_of(&env, place);
+    }
+    // A layer of the store damaged: the copy fails naming it; the layout does not name it.
+    let layer = fixture.layers[0]
+        .digest
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let store_blob = env.dir.path().join("store/blobs/sha256").join(&layer);
+    assert!(store_blob.exists(), "the store is where the test thinks");
+    std::fs::write(&store_blob, b"damaged").unwrap();
+    let fresh = env.path("fresh");
+    let refused = copy(
+        &env,
+        &format!("store:{stored}"),
+        &format!("oci:{}:app", fresh.display()),
+    )
+    .assert_code(3);
+    assert!(
+        refused.stderr_str().contains(&layer) && refused.stderr_str().contains("damaged"),
+        "{}",
+        refused.stderr_str()
+    );
+    let index = std::fs::read_to_string(fresh.join("index.json")).unwrap_or_default();
+    assert!(
+        !index.contains("ref.name"),
+        "the image is not named: {index}"
+    );
+    assert!(!fresh.join("blobs/sha256").join(&layer).exists());
 }
 
 /// A path given without a transport is the path as it stands (`./a:b/out.tar` is a file
