@@ -55,7 +55,8 @@ impl push::Event {
             push::Event::BlobCommitted { blob, digest, size } => {
                 json!({"event": "blob_committed", "blob": blob, "digest": digest, "size": size})
             }
-            // The location as the registry gave it: an embedding keeps it to resume.
+            // The location as the registry gave it (less user info and secrets): an
+            // embedding keeps it to resume.
             push::Event::UploadSession {
                 blob,
                 digest,

@@ -228,6 +228,16 @@ impl<S: Copy> Session<S> {
         self.auth.secrets().redact(&crate::redact::url_shown(url))
     }
 
+    /// `url` as a host may keep it to resume an upload (`uploads.json`, an embedding's
+    /// storage): without user info (never sent anyway), and with none of this session's
+    /// secrets. A registry that echoes a credential into its upload URL loses the resume
+    /// of that session (the URL kept no longer works), never the secret.
+    pub(crate) fn kept(&self, url: &Url) -> String {
+        let mut url = url.clone();
+        crate::redact::strip_user_info(&mut url);
+        self.auth.secrets().redact(url.as_str())
+    }
+
     pub(crate) fn knows_registry(&self) -> bool {
         self.reached
     }

@@ -253,7 +253,8 @@ pub struct PruneArgs {
 pub struct SaveArgs {
     /// The image: its full name, or a digest prefix.
     pub image: String,
-    /// The tar to write.
+    /// The tar to write, or in skopeo's spelling `docker-archive:PATH[:NAME]`,
+    /// `oci-archive:PATH[:NAME]` or `oci:DIR[:REF]` (an OCI layout directory).
     #[arg(short = 'o', long)]
     pub output: PathBuf,
     /// For a multi-platform image: write only this platform's image (a docker-archive needs

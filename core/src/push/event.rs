@@ -103,7 +103,9 @@ pub enum Event {
         ///
         /// [`PushPlan::streamed`]: super::PushPlan::streamed
         digest: Digest,
-        /// The session URL (absolute), as the registry gave it: what resuming needs.
+        /// The session URL (absolute), as the registry gave it, what resuming needs, less
+        /// what must never be kept: user info, and this operation's secrets (a URL echoing
+        /// one cannot be resumed).
         location: String,
         /// The session URL as it may be shown (no query, none of the operation's secrets):
         /// what a progress display prints.

@@ -132,7 +132,7 @@ impl Pushing {
             let event = Event::UploadSession {
                 blob: blob.plan_index,
                 digest: blob.session_key().clone(),
-                location: location.to_string(),
+                location: cx.kept(location),
                 shown: cx.shown(location),
                 committed: *committed,
             };

@@ -166,6 +166,54 @@ fn secrets_a_registry_puts_in_its_upload_urls_are_not_shown() {
     assert_nothing_shows(dir.path(), &out, &[ODD, &basic, "S3cr3t%3Ap%40ss"]);
 }
 
+/// An upload session left open by a failed push is kept for the next run (`uploads.json`)
+/// without the user info and the echoed password its URL carried: kept, a secret would sit
+/// on disk (such a session cannot be resumed; the next run opens another).
+#[test]
+fn an_upload_url_echoing_the_password_is_kept_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    write_oci_layout(&layout, &ImageSpec::new(11).layer(20_000), "v1");
+    let image = MiniRegistry::new("team/app");
+    let registry = Arc::new(std::sync::OnceLock::<String>::new());
+    let host = Arc::clone(&registry);
+    let server = HostileServer::start(move |r| {
+        if r.header("authorization").is_none() {
+            return Reply::challenge(r#"Basic realm="registry""#);
+        }
+        if r.is("POST", "/blobs/uploads/") {
+            let location = format!(
+                "http://{USER}:{PASSWORD}@{}/v2/team/app/blobs/uploads/s1?_state={PASSWORD}",
+                host.get().unwrap()
+            );
+            return Reply::status(202).with_header("Location", &location);
+        }
+        if r.is("PATCH", "/blobs/uploads/") || r.is("PUT", "/blobs/uploads/") {
+            return Reply::registry_error(400, "BLOB_UPLOAD_INVALID", "no");
+        }
+        image.answer(r)
+    });
+    registry.set(server.host()).unwrap();
+    let out = with_credentials(dir.path())
+        .args(["push", "--plain-http", "--retries", "1"])
+        .args(["--monolithic-max", "0", "--chunk-size", "8192"])
+        .arg(&layout)
+        .arg(format!("{}/team/app:v1", server.host()))
+        .run();
+    assert_ne!(out.code, Some(0), "the push fails: {}", out.stderr_str());
+    let mut written = Vec::new();
+    files(&dir.path().join("state"), &mut written);
+    let (path, uploads) = written
+        .iter()
+        .find(|(p, _)| p.ends_with("uploads.json"))
+        .unwrap_or_else(|| panic!("the session is kept: {written:?} {}", out.stderr_str()));
+    let kept = String::from_utf8_lossy(uploads);
+    assert!(kept.contains("/blobs/uploads/s1"), "{path}: {kept}");
+    for secret in [PASSWORD, USER] {
+        assert!(!kept.contains(secret), "{secret} in {path}: {kept}");
+    }
+}
+
 #[test]
 fn a_token_echoed_by_the_registry_and_a_password_echoed_by_the_token_server_stay_hidden() {
     // The realm's URL carries user info and a signed query of the registry's choosing.
