@@ -244,8 +244,10 @@ pub fn forget(registry: &str) -> Result<bool, CliError> {
     Ok(removed)
 }
 
-/// Writes `value` to `path` atomically, readable by the owner only.
+/// Writes `value` to `path` atomically, readable by the owner only. A `path` that is a
+/// link (a dotfile manager's) is written where it leads, as Docker does, so the link stays.
 fn write_private(path: &Path, value: &Value) -> Result<(), CliError> {
+    let path = &link_target(path);
     let err = |e: std::io::Error| CliError::Input(format!("cannot write {}: {e}", path.display()));
     let dir = path.parent().unwrap_or(Path::new("."));
     // A directory made here is the user's alone, as Docker makes ~/.docker.
@@ -266,9 +268,47 @@ fn write_private(path: &Path, value: &Value) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Where `path` leads: itself, or the file its links end at (that file need not exist yet).
+fn link_target(path: &Path) -> PathBuf {
+    let mut at = path.to_path_buf();
+    // A loop of links ends somewhere: at the last one followed.
+    for _ in 0..MAX_LINKS {
+        let Ok(next) = fs::read_link(&at) else {
+            break;
+        };
+        at = match at.parent() {
+            Some(dir) => dir.join(next),
+            None => next,
+        };
+    }
+    at
+}
+
+/// The most links [`link_target`] follows (Linux's own limit is 40).
+const MAX_LINKS: usize = 40;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_config_is_written_where_it_leads() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/docker.json");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::write(&real, b"{}").unwrap();
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink("dotfiles/docker.json", &link).unwrap();
+        write_private(&link, &json!({"auths": {"r.example": {}}})).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        let written: Value = serde_json::from_slice(&fs::read(&real).unwrap()).unwrap();
+        assert!(written["auths"]["r.example"].is_object(), "{written}");
+        // Still the owner's alone.
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(&real).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
 
     fn auths(keys: &[&str]) -> Map<String, Value> {
         keys.iter()

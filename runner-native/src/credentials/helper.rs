@@ -133,6 +133,7 @@ pub fn get(name: &str, server: &str) -> Result<Option<Credentials>, CliError> {
         if message.to_lowercase().contains("not found") {
             return Ok(None);
         }
+        let message = without_secrets(&message);
         return Err(CliError::Input(format!(
             "credential helper docker-credential-{name} failed for {server}: {message}"
         )));
@@ -149,6 +150,19 @@ pub fn get(name: &str, server: &str) -> Result<Option<Credentials>, CliError> {
         username: answer.username,
         password: answer.secret,
     }))
+}
+
+/// A failed helper's message as it may be shown: the `Secret` of any answer it printed
+/// anyway (a helper that prints its JSON and then fails) blanked out.
+fn without_secrets(message: &str) -> String {
+    let mut secrets = tug_core::redact::Secrets::default();
+    for (at, _) in message.match_indices('{') {
+        let mut values = serde_json::Deserializer::from_str(&message[at..]).into_iter();
+        if let Some(Ok(HelperAnswer { secret, .. })) = values.next() {
+            secrets.add(&secret);
+        }
+    }
+    secrets.redact(message)
 }
 
 /// Gives helper `name` the credentials of `server` to keep.
@@ -181,4 +195,20 @@ pub fn erase(name: &str, server: &str) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_secrets;
+
+    #[test]
+    fn a_failed_helper_s_answer_is_shown_without_its_secret() {
+        let printed = r#"{"ServerURL":"r.example","Username":"alice","Secret":"S3cretPassw0rd"} error"#;
+        let shown = without_secrets(printed);
+        assert!(!shown.contains("S3cretPassw0rd"), "{shown}");
+        assert!(shown.contains("alice") && shown.ends_with("error"), "{shown}");
+        // A plain message, braces and all, stays as it is.
+        let plain = "keychain locked {code 5}";
+        assert_eq!(without_secrets(plain), plain);
+    }
 }
