@@ -135,10 +135,12 @@ const NOT_FOUND_CODES: [&str; 2] = ["MANIFEST_UNKNOWN", "NAME_UNKNOWN"];
 
 /// The class of a transport failure: a local source that cannot be read is the input's
 /// fault, a browser's CORS refusal its own class, a proxy wanting credentials an
-/// authentication failure, anything else the network's.
+/// authentication failure, an answer larger than any the protocol allows the registry's
+/// (it was reached, and answered), anything else the network's.
 fn transport_class(error: &TransportError) -> ErrorClass {
     match error.kind {
         TransportErrorKind::Source => ErrorClass::Input,
+        TransportErrorKind::TooLarge => ErrorClass::Registry,
         TransportErrorKind::Blocked => ErrorClass::Cors,
         TransportErrorKind::ProxyAuth => ErrorClass::Auth,
         _ => ErrorClass::Network,
@@ -215,11 +217,11 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
         TransportErrorKind::Io,
         TransportErrorKind::Timeout,
         TransportErrorKind::MixedContent,
-        TransportErrorKind::TooLarge,
         TransportErrorKind::Other,
     ] {
         table.push((transport(kind), ErrorClass::Network));
     }
+    table.push((transport(TransportErrorKind::TooLarge), ErrorClass::Registry));
     table.push((transport(TransportErrorKind::Source), ErrorClass::Input));
     table.push((transport(TransportErrorKind::Blocked), ErrorClass::Cors));
     table.push((transport(TransportErrorKind::ProxyAuth), ErrorClass::Auth));
