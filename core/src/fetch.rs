@@ -14,7 +14,10 @@ use crate::engine::{
     Cx, Engine, Failure, Outbox, Outputs, Parts, Protocol, Redirect, Response, Step,
 };
 use crate::error::Error;
-use crate::http::{content_range_start, HeaderMap, HeaderValue, Request, RequestId, ResponseHead};
+use crate::http::{
+    content_range_length, content_range_start, HeaderMap, HeaderValue, Request, RequestId,
+    ResponseHead,
+};
 use crate::retry::{Attempts, Retrying};
 use crate::session::Session;
 use crate::time::Instant;
@@ -264,11 +267,27 @@ impl Protocol for Streams {
         }
     }
 
-    fn on_head(&mut self, s: StreamId, head: &ResponseHead, _cx: &mut Cx<StreamId>) -> bool {
+    fn on_head(&mut self, s: StreamId, head: &ResponseHead, cx: &mut Cx<StreamId>) -> bool {
         let Some(stream) = self.streams.get_mut(&s) else {
             return false;
         };
-        let start = head.header("content-range").and_then(content_range_start);
+        let content_range = head.header("content-range");
+        // The registry's blob ends before the range asked for (a `206` or a `416` saying
+        // its length): the manifest's descriptor is wrong, and no retry can mend it.
+        let length = content_range.and_then(content_range_length);
+        if let Some(length) = length.filter(|l| *l < stream.end) {
+            let message = format!(
+                "blob {} of {}/{} is {length} bytes, but the manifest's descriptor says it \
+                 is longer (bytes up to {} were asked for)",
+                stream.digest,
+                cx.endpoint.host(),
+                self.repository,
+                stream.end
+            );
+            self.fail_stream(s, Error::InvalidInput { message });
+            return false;
+        }
+        let start = content_range.and_then(content_range_start);
         match (head.status.as_u16(), start) {
             (206, Some(start)) if start <= stream.pos => {
                 stream.receiving = true;

@@ -184,6 +184,13 @@ pub(crate) fn content_range_start(value: &str) -> Option<u64> {
     v.split('-').next()?.trim().parse().ok()
 }
 
+/// The whole length of a `Content-Range: bytes <first>-<last>/<length>` (a `206`) or
+/// `bytes */<length>` (a `416`) response header; `None` when unknown (`*`) or unreadable.
+pub(crate) fn content_range_length(value: &str) -> Option<u64> {
+    let v = value.trim().strip_prefix("bytes ")?;
+    v.rsplit_once('/')?.1.trim().parse().ok()
+}
+
 /// A failure below HTTP: the request got no (complete) response.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {message}")]

@@ -98,6 +98,27 @@ fn a_missing_blob_fails_its_stream_with_the_registry_code() {
     }
 }
 
+/// A range past the blob's end (its descriptor says it is longer than the registry's blob):
+/// the registry's `Content-Range` says its length, so the stream fails at once as the
+/// image's fault, naming the blob and both lengths, without a retry.
+#[test]
+fn a_blob_shorter_than_its_descriptor_fails_at_once_as_bad_input() {
+    let mut model = RegistryModel::default();
+    let (d, _) = blob(&mut model, 98);
+    for range in [(0, 99), (98, 99)] {
+        let r = run(&mut model, &d, &[range]);
+        assert_eq!(r.retries, 0, "{range:?}");
+        match &r.failed[0].1 {
+            e @ Error::InvalidInput { message } => {
+                assert!(message.contains(&d.to_string()), "{message}");
+                assert!(message.contains("is 98 bytes"), "{message}");
+                assert_eq!(e.class(), tug_core::ErrorClass::Input);
+            }
+            other => panic!("{range:?}: {other}"),
+        }
+    }
+}
+
 #[test]
 fn credentials_are_not_sent_to_blob_storage() {
     let mut model = RegistryModel {
