@@ -1,7 +1,8 @@
 //! What keeps a paged answer (tags, the catalog, referrers) from running forever: a
 //! registry may link on from page to page as long as it likes, so paging stops with an error
 //! at a link back to a page already read, after too many pages in a row that list nothing,
-//! or past too many entries in all.
+//! past too many entries in all, or past too many pages (a registry listing one name a page
+//! would otherwise keep a listing going for hours before it reached the most entries).
 
 use std::collections::HashSet;
 
@@ -15,6 +16,10 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 /// The most pages in a row that list nothing yet link onward.
 pub const MAX_EMPTY_PAGES: u32 = 100;
 
+/// The most pages a paged answer is read in: twice what [`MAX_ENTRIES`] takes at
+/// distribution's default page of 100 names.
+pub const MAX_PAGES: usize = 20_000;
+
 /// The pages of one paged answer read so far.
 #[derive(Debug, Default)]
 pub(crate) struct Pager {
@@ -24,6 +29,8 @@ pub(crate) struct Pager {
     empty_in_a_row: u32,
     /// Entries taken in so far.
     entries: usize,
+    /// Pages read so far.
+    pages: usize,
 }
 
 impl Pager {
@@ -36,6 +43,13 @@ impl Pager {
             _ => 0,
         };
         self.entries += entries;
+        self.pages += 1;
+        if self.pages > MAX_PAGES {
+            return Err(format!(
+                "its pages go on past {MAX_PAGES} pages ({} entries), more than tug reads",
+                self.entries
+            ));
+        }
         match self.entries > MAX_ENTRIES {
             true => Err(format!(
                 "its pages go on past {MAX_ENTRIES} entries, more than tug takes in"
@@ -103,5 +117,18 @@ mod tests {
         pager.read(page(1), 1).unwrap();
         let error = pager.read(page(2), 1).unwrap_err();
         assert!(error.contains("past 1000000 entries"), "{error}");
+    }
+
+    /// A registry listing one name a page, each page linking to a new one, is stopped
+    /// after [`MAX_PAGES`] pages, long before [`MAX_ENTRIES`].
+    #[test]
+    fn a_name_a_page_without_end_is_stopped_at_the_most_pages() {
+        let mut pager = Pager::default();
+        for n in 0..MAX_PAGES as u32 {
+            pager.read(page(n), 1).unwrap();
+            pager.may_follow(&page(n + 1)).unwrap();
+        }
+        let error = pager.read(page(MAX_PAGES as u32), 1).unwrap_err();
+        assert!(error.contains("past 20000 pages"), "{error}");
     }
 }
