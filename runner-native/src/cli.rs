@@ -197,7 +197,7 @@ pub struct PullArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// Keep every platform of a multi-platform image (not for docker-archive).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "platform")]
     pub all_platforms: bool,
     /// The local store (default: $TUG_STORE, else $XDG_DATA_HOME/tug/store). A pull to a
     /// docker-archive (`-o FILE.tar`) leaves the store alone unless `--store` is given

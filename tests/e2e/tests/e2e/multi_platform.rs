@@ -430,3 +430,22 @@ fn a_platform_asked_of_a_single_image_must_be_its_own() {
         .run()
         .assert_success();
 }
+
+/// `--all-platforms` and `--platform` say opposite things: a usage error for `tug pull`,
+/// as for `tug copy`, never one of them quietly ignored.
+#[test]
+fn every_platform_and_one_platform_at_once_are_a_usage_error() {
+    for verb in ["pull", "copy"] {
+        let mut args = vec![verb, "--all-platforms", "--platform", "linux/amd64"];
+        args.push("127.0.0.1:1/app:1");
+        if verb == "copy" {
+            args.push("127.0.0.1:1/other:1");
+        }
+        let out = Tug::new().args(args).run().assert_code(2);
+        assert!(
+            out.stderr_str().contains("cannot be used with"),
+            "{verb}: {}",
+            out.stderr_str()
+        );
+    }
+}
