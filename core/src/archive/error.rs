@@ -152,9 +152,9 @@ pub enum ArchiveError {
     },
 
     /// The requested image is not in the source.
-    #[error("image {requested:?} not found; available: {}", list(available))]
+    #[error("{}; available: {}", missing(requested), list(available))]
     ImageNotFound {
-        /// What the user asked for.
+        /// What the user asked for: a name, `for platform OS/ARCH`, or `(any image)`.
         requested: String,
         /// The images there are, one description each.
         available: Vec<String>,
@@ -192,6 +192,16 @@ pub enum ArchiveError {
     },
 }
 
+/// What [`ArchiveError::ImageNotFound`] says is missing: `no image "app:1"`, `no image for
+/// platform linux/s390x`, or `no image` when any would have done.
+fn missing(requested: &str) -> String {
+    match requested {
+        "(any image)" => "no image".to_owned(),
+        platform if platform.starts_with("for platform ") => format!("no image {platform}"),
+        name => format!("no image {name:?}"),
+    }
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_owned()
@@ -224,6 +234,14 @@ mod tests {
             requested: "x".into(),
             available: vec![],
         };
-        assert!(e.to_string().ends_with("available: none"), "{e}");
+        assert_eq!(e.to_string(), "no image \"x\"; available: none");
+        let e = ArchiveError::ImageNotFound {
+            requested: "for platform linux/s390x".into(),
+            available: vec!["0: a:1".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "no image for platform linux/s390x; available: 0: a:1"
+        );
     }
 }

@@ -923,7 +923,7 @@ fn several_images_in_a_layout() {
     };
     let msg = err.to_string();
     assert!(
-        msg.starts_with("image \"for platform linux/s390x\" not found"),
+        msg.starts_with("no image for platform linux/s390x; available"),
         "{msg}"
     );
     assert!(msg.contains("2: <unnamed> (sha256:"), "{msg}");

@@ -74,7 +74,7 @@ fn inspect_and_push_take_the_image_named_after_the_path() {
     );
     let out = run(&env, &["inspect", &at("nosuch")]).assert_code(INVALID_INPUT);
     assert!(
-        out.stderr_str().contains("\"nosuch\" not found"),
+        out.stderr_str().contains("no image \"nosuch\""),
         "{}",
         out.stderr_str()
     );
