@@ -1060,6 +1060,73 @@ fn an_upload_left_open_by_an_earlier_run_is_resumed() {
     assert_eq!(sent, 5000 - 1400, "only what the registry lacked");
 }
 
+/// Bytes this run sent in blob upload bodies.
+fn body_bytes(run: &Run) -> u64 {
+    run.requests
+        .iter()
+        .filter(|r| matches!(r.method, Method::PATCH | Method::PUT))
+        .filter(|r| r.url.path().contains("/blobs/uploads/"))
+        .map(|r| r.body.len())
+        .sum()
+}
+
+/// A layer whose session an earlier run left open, and which another repository of the
+/// registry got meanwhile: mounted from there (nothing sent), not resumed (the rest of it
+/// sent), and its old session forgotten.
+#[test]
+fn a_blob_another_repository_holds_is_mounted_rather_than_its_session_resumed() {
+    let mut model = RegistryModel {
+        repo_scoped: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    let left = session_left_open(&mut model, &img);
+    let mut other = img.plan.clone();
+    other.repository = "other/app".into();
+    run_push(&mut model, other, &img.data, config())
+        .result
+        .unwrap();
+    let mut plan = img.plan.clone();
+    plan.resume = vec![left];
+    plan.mount_sources = all_seen_in(&img, "other/app");
+    let run = run_push(&mut model, plan, &img.data, no_retry());
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.blobs_mounted, 1, "the layer");
+    assert_eq!(body_bytes(&run), 0, "nothing sent");
+    assert!(
+        run.events
+            .iter()
+            .any(|e| matches!(e, Event::UploadSessionClosed { blob: 1, .. })),
+        "the old session is forgotten: {:#?}",
+        run.events
+    );
+    assert_pushed(&model, &img);
+}
+
+/// The same, where the mount is refused (the source does not hold it; the registry opens
+/// a new session instead, `202`): the session the earlier run left goes on.
+#[test]
+fn a_refused_mount_resumes_the_session_left_open() {
+    let mut model = RegistryModel {
+        repo_scoped: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    let left = session_left_open(&mut model, &img);
+    let mut plan = img.plan.clone();
+    plan.resume = vec![left];
+    plan.mount_sources = all_seen_in(&img, "gone/app");
+    let run = run_push(&mut model, plan, &img.data, no_retry());
+    let report = run.result.as_ref().unwrap();
+    assert_eq!((report.blobs_mounted, report.bytes_resumed), (0, 1400));
+    assert_eq!(
+        body_bytes(&run),
+        5000 - 1400,
+        "only what the registry lacked"
+    );
+    assert_pushed(&model, &img);
+}
+
 /// A session an earlier run left whose status reports cannot be right (ahead of anything
 /// sent, again and again): given up for a new session, not a failed push.
 #[test]

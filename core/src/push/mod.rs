@@ -72,7 +72,6 @@ pub(crate) use upload::parse_range_end;
 use blob::{BlobState, BlobUpload};
 use step::Step;
 
-use crate::engine::Step::Op;
 use crate::engine::{
     Accountant, BlobWindow, Cx, Engine, Failure, Outbox, Parts, Protocol, Reporting, Response,
     Transient, Windowed,
@@ -512,7 +511,7 @@ impl Protocol for Pushing {
             return false;
         };
         self.mounts.refuse(&from);
-        cx.issue(Op(Step::Open(b)));
+        self.resume_or_open(b, cx);
         true
     }
 

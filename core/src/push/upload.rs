@@ -98,25 +98,36 @@ impl Pushing {
                 if !rechecked {
                     self.blobs[b].attempts = 1;
                 }
-                match self.blobs[b].resume.take() {
-                    Some((location, confirmed)) => {
-                        self.blobs[b].confirmed = confirmed;
-                        self.blobs[b].inherited = true;
-                        self.blobs[b].announced = true;
-                        self.blobs[b].state = BlobState::Uploading {
-                            location,
-                            committed: 0,
-                        };
-                        cx.issue(Op(Step::Status(b)));
-                        Ok(())
-                    }
-                    None => {
-                        cx.issue(Op(Step::Open(b)));
-                        Ok(())
-                    }
+                // A mount costs nothing, a resumed session the rest of the blob: a blob
+                // another repository of the registry holds is asked for there first, its
+                // session kept for when the mount is refused.
+                let mountable = self.blobs[b].streamed.is_none()
+                    && self.mounts.source(&self.blobs[b].digest).is_some();
+                match self.blobs[b].resume.is_some() && mountable {
+                    true => cx.issue(Op(Step::Open(b))),
+                    false => self.resume_or_open(b, cx),
                 }
+                Ok(())
             }
             _ => Err(Failure::Status),
+        }
+    }
+
+    /// Goes on with the session an earlier run left for blob `b`, if there is one (asking
+    /// the registry how much it holds), else opens a new one.
+    pub(super) fn resume_or_open(&mut self, b: usize, cx: &mut Cx<Step>) {
+        match self.blobs[b].resume.take() {
+            Some((location, confirmed)) => {
+                self.blobs[b].confirmed = confirmed;
+                self.blobs[b].inherited = true;
+                self.blobs[b].announced = true;
+                self.blobs[b].state = BlobState::Uploading {
+                    location,
+                    committed: 0,
+                };
+                cx.issue(Op(Step::Status(b)));
+            }
+            None => cx.issue(Op(Step::Open(b))),
         }
     }
 
@@ -173,6 +184,11 @@ impl Pushing {
                     mounted: true,
                 };
                 self.event(event);
+                // The session an earlier run left for it is needed no more.
+                if self.blobs[b].resume.take().is_some() {
+                    self.blobs[b].announced = true;
+                    self.close_session(b);
+                }
                 self.blob_finished(b, cx);
                 return Ok(());
             }
@@ -182,10 +198,17 @@ impl Pushing {
             // `405`): the blob is uploaded, and that source not asked again.
             if let Some(from) = self.blobs[b].mounting.take() {
                 self.mounts.refuse(&from);
-                cx.issue(Op(Step::Open(b)));
+                self.resume_or_open(b, cx);
                 return Ok(());
             }
             return Err(Failure::Status);
+        }
+        // A mount refused with a new session (`202`): the session an earlier run left goes
+        // on instead (the new one is left to the registry to expire).
+        if self.blobs[b].resume.is_some() && self.blobs[b].mounting.is_some() {
+            self.blobs[b].mounting = None;
+            self.resume_or_open(b, cx);
+            return Ok(());
         }
         let location = self.location(Step::Open(b), head, cx)?;
         let blob = &mut self.blobs[b];
