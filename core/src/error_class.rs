@@ -221,7 +221,10 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
     ] {
         table.push((transport(kind), ErrorClass::Network));
     }
-    table.push((transport(TransportErrorKind::TooLarge), ErrorClass::Registry));
+    table.push((
+        transport(TransportErrorKind::TooLarge),
+        ErrorClass::Registry,
+    ));
     table.push((transport(TransportErrorKind::Source), ErrorClass::Input));
     table.push((transport(TransportErrorKind::Blocked), ErrorClass::Cors));
     table.push((transport(TransportErrorKind::ProxyAuth), ErrorClass::Auth));
