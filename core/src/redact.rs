@@ -341,6 +341,7 @@ impl Secrets {
         for e in &mut errors.entries {
             e.code = self.redact(&e.code);
             e.message = self.redact(&e.message);
+            e.detail = e.detail.as_deref().map(|d| self.redact(d));
         }
         errors.text = errors.text.map(|t| self.redact(&t));
         errors

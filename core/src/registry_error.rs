@@ -15,6 +15,19 @@ pub struct RegistryErrorEntry {
     /// Human-readable message.
     #[serde(default)]
     pub message: String,
+    /// The `detail`, when it is text (distribution's `UNKNOWN: unknown error` says what
+    /// went wrong only there, e.g. `invalid URL on layer`).
+    #[serde(default, deserialize_with = "text_only")]
+    pub detail: Option<String>,
+}
+
+/// A `detail` that is a string, at most 200 characters of it; any other JSON is none.
+fn text_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(value
+        .as_str()
+        .map(|s| s.chars().take(200).collect::<String>())
+        .filter(|s| !s.trim().is_empty()))
 }
 
 #[derive(Deserialize)]
@@ -152,6 +165,10 @@ impl fmt::Display for RegistryErrors {
                 (false, true) => f.write_str(&code)?,
                 _ => f.write_str(&message)?,
             }
+            // The catch-all code says nothing of its own: its detail does.
+            if let Some(detail) = e.detail.as_deref().filter(|_| e.code == "UNKNOWN") {
+                write!(f, " ({})", terminal_safe(detail))?;
+            }
         }
         Ok(())
     }
@@ -200,6 +217,31 @@ mod tests {
         );
         assert!(e.has_code("BLOB_UNKNOWN"));
         assert_eq!(e.to_string(), "BLOB_UNKNOWN: blob unknown to registry");
+    }
+
+    /// distribution's catch-all `UNKNOWN: unknown error` says what went wrong only in its
+    /// `detail`: shown (text only, cut short); other codes' details are not.
+    #[test]
+    fn the_detail_of_an_unknown_error_is_shown() {
+        let e = RegistryErrors::parse(
+            br#"{"errors":[{"code":"UNKNOWN","message":"unknown error","detail":"invalid URL on layer"},{"code":"UNKNOWN","message":"unknown error","detail":{"a":1}}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "UNKNOWN: unknown error (invalid URL on layer); UNKNOWN: unknown error"
+        );
+        let long = format!(
+            r#"{{"errors":[{{"code":"UNKNOWN","detail":"{}"}}]}}"#,
+            "x".repeat(500)
+        );
+        assert_eq!(e.entries[0].detail.as_deref(), Some("invalid URL on layer"));
+        assert_eq!(
+            RegistryErrors::parse(long.as_bytes()).entries[0]
+                .detail
+                .as_ref()
+                .map(String::len),
+            Some(200)
+        );
     }
 
     #[test]

@@ -57,6 +57,21 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// Registry error codes that say what is wrong for good, even under a transient status:
+/// distribution answers a manifest it will not verify (a foreign layer's URL its config
+/// does not allow) with `500`, `MANIFEST_BLOB_UNKNOWN` among its errors.
+const PERMANENT_CODES: [&str; 1] = ["MANIFEST_BLOB_UNKNOWN"];
+
+/// Whether an answer with `status` and error `body` is transient: a transient status
+/// ([`is_retryable_status`]) whose errors do not say why it is not ([`PERMANENT_CODES`]).
+pub fn is_retryable_answer(status: u16, body: &[u8]) -> bool {
+    if !is_retryable_status(status) {
+        return false;
+    }
+    let errors = crate::registry_error::RegistryErrors::parse(body);
+    !PERMANENT_CODES.iter().any(|code| errors.has_code(code))
+}
+
 /// Whether a transport failure may go away by itself. A local source that cannot be read,
 /// a TLS failure (bad certificate), a server that answers HTTPS in plain HTTP, a request
 /// or response the browser blocked (CORS, mixed content), a proxy wanting credentials and a
@@ -300,6 +315,14 @@ mod tests {
     #[test]
     fn classification() {
         assert!(is_retryable_status(503));
+        let refused = br#"{"errors":[{"code":"UNKNOWN","detail":{}},{"code":"MANIFEST_BLOB_UNKNOWN","detail":"sha256:a"}]}"#;
+        assert!(!is_retryable_answer(500, refused));
+        assert!(is_retryable_answer(
+            500,
+            br#"{"errors":[{"code":"UNKNOWN"}]}"#
+        ));
+        assert!(is_retryable_answer(503, b"busy"));
+        assert!(!is_retryable_answer(400, b""));
         assert!(!is_retryable_status(404));
         assert!(!is_retryable_status(401));
     }

@@ -35,7 +35,9 @@ use crate::error::{Error, Misuse};
 use crate::http::{RequestId, ResponseHead, TransportError};
 use crate::operation::Input;
 use crate::registry_error::RegistryErrors;
-use crate::retry::{is_retryable_status, is_retryable_transport, retry_after, Retrying};
+use crate::retry::{
+    is_retryable_answer, is_retryable_status, is_retryable_transport, retry_after, Retrying,
+};
 use crate::session::{Completed, Failed, Session};
 use crate::time::Instant;
 
@@ -372,7 +374,7 @@ impl<P: Protocol> Engine<P> {
             Step::Ping => return self.on_ping(head, body),
             Step::Op(s) => s,
         };
-        if is_retryable_status(status) {
+        if is_retryable_answer(status, body) {
             if self.proto.on_refused(s, &mut self.cx) {
                 // Something the operation can do without (a mount): not retried.
                 return;

@@ -116,6 +116,38 @@ impl Pushing {
     }
 }
 
+/// The foreign layer (a descriptor with `urls`, never uploaded) of manifest `bytes` that a
+/// refusal of it names as a blob the registry lacks (`MANIFEST_BLOB_UNKNOWN` with its
+/// digest as detail), with its first URL.
+pub(super) fn refused_foreign_layer(bytes: &[u8], body: &[u8]) -> Option<(String, String)> {
+    let errors = RegistryErrors::parse(body);
+    let unknown: Vec<&str> = errors
+        .entries
+        .iter()
+        .filter(|e| e.code == "MANIFEST_BLOB_UNKNOWN")
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    let media_type = crate::manifest::media_type_of(None, bytes)?;
+    let crate::manifest::Parsed::Image { layers, .. } =
+        crate::manifest::parse(&media_type, bytes).ok()?
+    else {
+        return None;
+    };
+    layers
+        .into_iter()
+        .filter(|l| l.is_foreign() && unknown.contains(&l.digest.to_string().as_str()))
+        .find_map(|l| Some((l.digest.to_string(), l.urls.first()?.clone())))
+}
+
+/// Why a registry refused a manifest over its foreign layer `digest` (fetched from `url`).
+pub(super) fn foreign_layer_refused(action: String, (digest, url): (String, String)) -> String {
+    format!(
+        "{action}: the registry does not take the manifest's foreign layer {digest} (one \
+         fetched from {url}, never uploaded); distribution takes foreign layers' URLs only \
+         where its validation.manifests.urls.allow setting names them"
+    )
+}
+
 /// A manifest `PUT` refused because it names a blob the registry does not have.
 pub(super) fn names_unknown_blob(status: u16, body: &[u8]) -> bool {
     if !matches!(status, 400 | 404) {

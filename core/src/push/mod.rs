@@ -476,9 +476,24 @@ impl Protocol for Pushing {
                 }
             }
             Step::Stream(b, start, end) => self.on_streamed(b, start, end, head, cx),
-            Step::Manifest(_) if !self.rechecked && manifest::names_unknown_blob(status, body) => {
-                self.recheck_blobs(status, cx);
-                Ok(())
+            Step::Manifest(n) if status != 201 => {
+                let bytes = &self.manifest(n).bytes;
+                match manifest::refused_foreign_layer(bytes, body) {
+                    Some(layer) => {
+                        let action = manifest::foreign_layer_refused(self.describe(step), layer);
+                        let errors = RegistryErrors::parse(body);
+                        Err(Failure::Error(Error::Registry {
+                            action,
+                            status,
+                            errors,
+                        }))
+                    }
+                    None if !self.rechecked && manifest::names_unknown_blob(status, body) => {
+                        self.recheck_blobs(status, cx);
+                        Ok(())
+                    }
+                    None => self.on_manifest(n, head, cx),
+                }
             }
             Step::Manifest(n) => self.on_manifest(n, head, cx),
             // A timer: never sent, so never answered.

@@ -21,6 +21,10 @@ pub struct RegistryConfig {
     pub relative_urls: bool,
     /// Refuse manifest and blob deletion (`storage.delete.enabled: false`); enabled by default.
     pub deletion_disabled: bool,
+    /// Refuse manifests naming foreign layers' URLs, as distribution does without
+    /// `validation.manifests.urls.allow` (by default they are accepted, as public
+    /// registries accept them).
+    pub foreign_urls_refused: bool,
     /// Create the registry's temporary directory (storage, config, log) inside this directory
     /// instead of the system temp dir (e.g. a tmpfs for benchmarks).
     pub temp_parent: Option<PathBuf>,
@@ -79,6 +83,13 @@ impl RegistryConfig {
     /// Makes the registry answer with relative `Location` URLs.
     pub fn with_relative_urls(mut self) -> Self {
         self.relative_urls = true;
+        self
+    }
+
+    /// Makes the registry refuse manifests naming foreign layers' URLs (distribution's
+    /// default).
+    pub fn with_foreign_urls_refused(mut self) -> Self {
+        self.foreign_urls_refused = true;
         self
     }
 
@@ -155,7 +166,9 @@ pub(crate) fn render_config(
     y.push_str("  maintenance:\n    uploadpurging:\n      enabled: false\n");
     // Foreign layers' URLs accepted in manifests, as Docker Hub and other public
     // registries accept them (distribution refuses every URL without an allow list).
-    y.push_str("validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n");
+    if !config.foreign_urls_refused {
+        y.push_str("validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n");
+    }
     y.push_str("http:\n");
     y.push_str(&format!(
         "  addr: {}\n",

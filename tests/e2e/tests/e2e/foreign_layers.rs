@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::common::{hermetic, Env, INVALID_INPUT, REGISTRY};
 use tug_testkit::hashing::sha256_digest;
-use tug_testkit::{skopeo, Registry, Tug, TugOutput};
+use tug_testkit::{skopeo, Registry, RegistryConfig, Tug, TugOutput};
 
 const NONDISTRIBUTABLE: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
 const URL: &str = "https://example.invalid/windows/base.tar.gz";
@@ -149,4 +149,21 @@ fn a_foreign_layer_is_never_moved_and_its_manifest_is_kept() {
         assert!(err.contains(&foreign) && err.contains(URL), "{err}");
         assert!(!tar.exists(), "no tar is left");
     }
+}
+
+/// distribution refuses a manifest naming a foreign layer's URLs unless its config allows
+/// them (a `500` naming the layer `MANIFEST_BLOB_UNKNOWN`): the push fails at once, naming
+/// the layer and the setting that allows it.
+#[test]
+fn a_registry_refusing_foreign_urls_is_named_with_its_setting() {
+    let env = Env::new();
+    let registry = Registry::start(RegistryConfig::plain().with_foreign_urls_refused());
+    let layout = env.path("layout");
+    let (_, foreign, _) = foreign_layout(&layout);
+    let image = registry.image("foreign/app:v1");
+    let out = run(&env, &["push", layout.to_str().unwrap(), &image]).assert_code(REGISTRY);
+    let err = out.stderr_str();
+    assert!(err.contains(&format!("foreign layer {foreign}")), "{err}");
+    assert!(err.contains("validation.manifests.urls.allow"), "{err}");
+    assert!(!err.contains("retrying"), "not retried: {err}");
 }
