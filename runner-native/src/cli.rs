@@ -38,6 +38,9 @@ pub enum Command {
     /// Copy an image between registries (streaming blobs between them), files and the store.
     Copy(CopyArgs),
     /// Mirror repositories (every tag, filtered) or a whole registry into another registry.
+    #[command(
+        override_usage = "tug sync [OPTIONS] <SOURCE>... <DEST>\n       tug sync [OPTIONS] --file <FILE>"
+    )]
     Sync(sync::SyncArgs),
     /// Pull an image from a registry into a file, a directory, or the local store.
     Pull(PullArgs),

@@ -5,7 +5,7 @@ use crate::credentials::SideCredentialArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct SyncArgs {
-    /// Each SOURCE, then DEST. A SOURCE is `registry/repository` (every tag),
+    /// The sources, then the one DEST (the last). A SOURCE is `registry/repository` (every tag),
     /// `registry/repository:tag` or `@digest` (that image), or `registry` alone (every
     /// repository its catalog lists); DEST is `registry[/prefix]`, and
     /// `src/team/app:1.2` lands at `DEST/team/app:1.2`. `docker://` allowed.
@@ -13,7 +13,7 @@ pub struct SyncArgs {
         required_unless_present = "file",
         conflicts_with = "file",
         num_args = 2..,
-        value_name = "SOURCE... DEST"
+        value_name = "PLACE"
     )]
     pub places: Vec<String>,
     /// Read the sources, each with its own tags, exclude-tags, platform and destination,
