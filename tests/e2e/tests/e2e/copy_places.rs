@@ -280,6 +280,33 @@ fn a_file_or_store_image_into_an_oci_layout() {
     );
 }
 
+/// A multi-platform file into a layout: the index whole with every platform, as skopeo
+/// copies it, or with `--platform` that platform's image alone.
+#[test]
+fn a_multi_platform_file_into_an_oci_layout() {
+    let env = Env::new();
+    let multi = env.path("multi");
+    let (index, children) = crate::common::multi_platform_layout(&multi);
+    let whole = format!("oci:{}:all", env.path("out").display());
+    copy(&env, &format!("oci:{}:multi", multi.display()), &whole).assert_success();
+    let written = skopeo::inspect_raw(&whole, skopeo::NO_ARGS).unwrap();
+    assert_eq!(sha256_digest(&written), sha256_digest(&index));
+    for child in &children {
+        let hex = child.trim_start_matches("sha256:");
+        assert!(env.path("out/blobs/sha256").join(hex).exists(), "{child}");
+    }
+    let one = format!("oci:{}:arm", env.path("out").display());
+    hermetic(Tug::new(), env.dir.path())
+        .args(["copy", "--platform", "linux/arm64"])
+        .arg(format!("oci:{}:multi", multi.display()))
+        .arg(&one)
+        .run()
+        .assert_success();
+    let arm = skopeo::inspect_raw(&one, skopeo::NO_ARGS).unwrap();
+    assert_eq!(sha256_digest(&arm), children[1]);
+    skopeo_reads_all_of(&env, &one);
+}
+
 /// An image kept with the Docker media types it was served with is written into OCI
 /// outputs (a layout, an OCI archive) with OCI media types, as a pull writes them and
 /// skopeo does: skopeo finds an image by its `ref.name` only among OCI-typed entries. A
