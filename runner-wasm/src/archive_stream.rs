@@ -7,13 +7,16 @@
 //! entries are uncompressed tars, whose size the header needs); an OCI archive's blobs go
 //! as they are.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use tug_core::archive::docker_save_export::{SaveContent, SaveEntry, SaveImage};
 use tug_core::archive::{pulled_layout, tar_writer, INDEX_JSON, OCI_LAYOUT_FILE};
 use tug_core::place::FileKind;
 use tug_core::pull::PulledImage;
 use tug_core::{Digest, ErrorClass};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
@@ -33,16 +36,25 @@ pub fn format_of(name: Option<&str>) -> Result<FileKind, JsValue> {
         None => Ok(FileKind::DockerArchive),
         Some(n) if n == FileKind::DockerArchive.transport() => Ok(FileKind::DockerArchive),
         Some(n) if n == FileKind::OciArchive.transport() => Ok(FileKind::OciArchive),
+        // A value the option does not take, as `Options` words one (`usage`).
         Some(n) => Err(js_error(
-            ErrorClass::Input,
-            &format!("format: {n:?} is not docker-archive or oci-archive"),
+            ErrorClass::Usage,
+            &format!(
+                "option \"format\" must be one of [{:?}, {:?}], not {n:?}",
+                FileKind::DockerArchive.transport(),
+                FileKind::OciArchive.transport()
+            ),
         )),
     }
 }
 
 /// The tar being written.
 pub struct ArchiveStream {
-    writer: JsValue,
+    /// The output's writer; `None`: the tar is kept in memory (`parts`), to be a `Blob`.
+    writer: Option<JsValue>,
+    parts: js_sys::Array,
+    /// Whether a `write()` is in flight (the output has not settled it yet).
+    writing: Rc<Cell<bool>>,
     format: FileKind,
     /// `registry/repository:tag`, for `RepoTags` and the OCI ref name.
     name: String,
@@ -59,10 +71,32 @@ pub struct ArchiveStream {
 
 impl ArchiveStream {
     /// A tar of `format` into `stream` (a `WritableStream`), for the image named `name`.
+    /// A stream that cannot be written is a `usage` error: one another writer holds
+    /// (locked), or not a `WritableStream` at all.
     pub fn new(stream: &JsValue, format: FileKind, name: String) -> Result<Self, JsValue> {
-        let writer = call(stream, "getWriter", &[])?;
-        Ok(ArchiveStream {
+        let writer = call(stream, "getWriter", &[]).map_err(|e| {
+            js_error(
+                ErrorClass::Usage,
+                &format!(
+                    "output: not a WritableStream this pull can write to ({}); give a new or unlocked stream",
+                    describe_js_error(&e)
+                ),
+            )
+        })?;
+        Ok(Self::with(Some(writer), format, name))
+    }
+
+    /// A tar of `format` kept in memory, for the image named `name`: [`ArchiveStream::finish`]
+    /// gives it as a `Blob`.
+    pub fn in_memory(format: FileKind, name: String) -> Self {
+        Self::with(None, format, name)
+    }
+
+    fn with(writer: Option<JsValue>, format: FileKind, name: String) -> Self {
+        ArchiveStream {
             writer,
+            parts: js_sys::Array::new(),
+            writing: Rc::default(),
             format,
             name,
             entries: None,
@@ -70,7 +104,31 @@ impl ArchiveStream {
             waiting: Vec::new(),
             written: HashMap::new(),
             bytes: 0,
-        })
+        }
+    }
+
+    /// Whether the output can be written: a stream already closed or errored is a `usage`
+    /// error before anything is pulled.
+    pub async fn check_open(&self) -> Result<(), JsValue> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let closed = js_sys::Reflect::get(writer, &"closed".into())?;
+        // An open stream's `closed` is pending: the already-settled value wins the race.
+        let open = JsValue::from_str("open");
+        let race = js_sys::Promise::race(&js_sys::Array::of2(
+            &closed,
+            &js_sys::Promise::resolve(&open),
+        ));
+        let state = match JsFuture::from(race).await {
+            Ok(v) if v == open => return Ok(()),
+            Ok(_) => "closed".to_owned(),
+            Err(e) => format!("errored ({})", describe_js_error(&e)),
+        };
+        Err(js_error(
+            ErrorClass::Usage,
+            &format!("output: the stream is already {state}; give a new one"),
+        ))
     }
 
     /// The manifests are in: an OCI archive's `oci-layout`, `index.json` and manifest go first.
@@ -145,8 +203,9 @@ impl ArchiveStream {
     }
 
     /// Every blob is in: a docker save's `manifest.json` and `repositories`, the end blocks,
-    /// and the stream is closed (a file is then put in place, a download completes).
-    pub async fn finish(mut self) -> Result<u64, JsValue> {
+    /// and the stream is closed (a file is then put in place, a download completes). Gives
+    /// the bytes written, and the tar kept in memory if there was no stream.
+    pub async fn finish(mut self) -> Result<(u64, Option<Blob>), JsValue> {
         if self.format == FileKind::DockerArchive {
             let entries = self
                 .entries
@@ -171,17 +230,20 @@ impl ArchiveStream {
             1024,
         )
         .await?;
-        JsFuture::from(promise(call(&self.writer, "close", &[])?)?).await?;
-        Ok(self.bytes)
+        let Some(writer) = &self.writer else {
+            return Ok((self.bytes, Some(Blob::new_with_blob_sequence(&self.parts)?)));
+        };
+        JsFuture::from(promise(call(writer, "close", &[])?)?).await?;
+        Ok((self.bytes, None))
     }
 
-    /// Gives up: the stream is aborted, so a file picked with the File System Access API keeps
-    /// what it had (nothing of this pull), and a download fails and is removed.
-    pub async fn abort(self, reason: &JsValue) {
-        if let Ok(p) = call(&self.writer, "abort", std::slice::from_ref(reason)) {
-            if let Ok(p) = promise(p) {
-                let _ = JsFuture::from(p).await;
-            }
+    /// What gives up from outside the task writing: the stream is aborted, so a file picked
+    /// with the File System Access API keeps what it had (nothing of this pull), and a
+    /// download fails and is removed.
+    pub fn aborter(&self) -> Aborter {
+        Aborter {
+            writer: self.writer.clone().unwrap_or(JsValue::UNDEFINED),
+            writing: self.writing.clone(),
         }
     }
 
@@ -211,15 +273,58 @@ impl ArchiveStream {
     }
 
     async fn write(&mut self, data: &JsValue, len: u64) -> Result<(), JsValue> {
-        let p = promise(call(&self.writer, "write", std::slice::from_ref(data))?)?;
-        JsFuture::from(p).await.map_err(|e| {
+        let Some(writer) = &self.writer else {
+            self.parts.push(data);
+            self.bytes += len;
+            return Ok(());
+        };
+        let p = promise(call(writer, "write", std::slice::from_ref(data))?)?;
+        self.writing.set(true);
+        let written = JsFuture::from(p).await;
+        self.writing.set(false);
+        written.map_err(|e| {
+            // A sink that only takes bytes (a Node.js file's stream, unwrapped) fails on the
+            // first blob: say what it must take.
+            let hint = if data.is_instance_of::<Blob>() && e.is_instance_of::<js_sys::TypeError>() {
+                " (the output must take Blob chunks as well as Uint8Array ones)"
+            } else {
+                ""
+            };
             js_error(
                 ErrorClass::Input,
-                &format!("cannot write the file: {}", describe_js_error(&e)),
+                &format!("cannot write the file: {}{hint}", describe_js_error(&e)),
             )
         })?;
         self.bytes += len;
         Ok(())
+    }
+}
+
+/// Aborts the stream an [`ArchiveStream`] writes, wherever its writer is.
+pub struct Aborter {
+    writer: JsValue,
+    writing: Rc<Cell<bool>>,
+}
+
+impl Aborter {
+    /// Aborts the stream with `reason`: later writes fail, and the stream's own `abort()`
+    /// runs — at once, waited for here, when no write is in flight; else once the output
+    /// settles that write (the Streams standard lets no sink be aborted mid-write), not
+    /// waited for: a write that never ends (a paused download) holds nothing up.
+    pub async fn abort(&self, reason: &JsValue) {
+        if self.writer.is_undefined() {
+            return;
+        }
+        let Ok(p) = call(&self.writer, "abort", std::slice::from_ref(reason)).and_then(promise)
+        else {
+            return;
+        };
+        if self.writing.get() {
+            // Nobody waits for it: its rejection (an output that failed) is no one's error.
+            let _ = call(&p, "catch", &[Closure::once_into_js(|_: JsValue| {})]);
+            return;
+        }
+        let _ = JsFuture::from(p).await;
     }
 }
 

@@ -90,7 +90,7 @@ pub async fn run(
     let uploads: RefCell<HashMap<RequestId, Upload>> = RefCell::default();
     let copy = Copy::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());
-    let result = drive(copy, clock, transport, cancel, |copy, io| {
+    let result = drive(copy, clock, transport, &mut cancel, |copy, io| {
         while let Some(output) = copy.poll() {
             match output {
                 Output::Send(_, req)

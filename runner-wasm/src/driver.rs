@@ -67,12 +67,14 @@ enum Wake {
 
 /// Runs `op` until `drain` (called after every input, to handle all queued outputs) returns
 /// the final result; then aborts whatever is still in flight. A message on `cancel` cancels
-/// the operation (it then finishes with `Error::Cancelled`).
+/// the operation (it then finishes with `Error::Cancelled`), also while a hold waits (an
+/// output that never finishes a write holds nothing back after a Cancel); the receiver is
+/// the caller's again afterwards, for what it waits on after the operation.
 pub async fn drive<O: Operation, R>(
     mut op: O,
     clock: Clock,
     transport: Transport,
-    cancel: UnboundedReceiver<()>,
+    cancel: &mut UnboundedReceiver<()>,
     mut drain: impl FnMut(&mut O, &Io) -> Option<R>,
 ) -> R {
     let (tx, mut rx): (Sender<Message>, Receiver<Message>) = mpsc::channel(QUEUE);
@@ -83,6 +85,7 @@ pub async fn drive<O: Operation, R>(
         hold: RefCell::new(None),
     };
     let mut cancel = Some(cancel);
+    let mut cancelled = false;
     let mut timer: Option<(Instant, Timer)> = None;
     loop {
         if let Some(result) = drain(&mut op, &io) {
@@ -90,8 +93,24 @@ pub async fn drive<O: Operation, R>(
             return result;
         }
         let held = io.hold.borrow_mut().take();
-        if let Some(held) = held {
-            held.await;
+        if let Some(mut held) = held.filter(|_| !cancelled) {
+            let cancel_came = poll_fn(|cx| {
+                if let Some(c) = cancel.as_mut() {
+                    match c.poll_next_unpin(cx) {
+                        Poll::Ready(Some(())) => return Poll::Ready(true),
+                        Poll::Ready(None) => cancel = None,
+                        Poll::Pending => {}
+                    }
+                }
+                held.poll_unpin(cx).map(|()| false)
+            })
+            .await;
+            if cancel_came {
+                // What was held back is dropped: the operation stops, nothing waits for it.
+                cancelled = true;
+                op.cancel();
+                continue;
+            }
         }
         // Keep the timer while the deadline stays the same; a new deadline gets a new one.
         let deadline = io.timer.get();
@@ -127,7 +146,10 @@ pub async fn drive<O: Operation, R>(
                 timer = None;
                 let _ = op.handle_input(now, tug_core::Input::Timeout);
             }
-            Wake::Cancel => op.cancel(),
+            Wake::Cancel => {
+                cancelled = true;
+                op.cancel();
+            }
         }
     }
 }

@@ -27,3 +27,25 @@ where
 pub fn cancelled(cancel: &mut UnboundedReceiver<()>) -> bool {
     cancel.try_recv().is_ok()
 }
+
+/// The `cancelled` error `done` rejects with.
+pub fn cancelled_error() -> JsValue {
+    crate::errors::from_core(&tug_core::Error::Cancelled)
+}
+
+/// `work`, unless `cancel()` comes first: then `work` is dropped where it waits (a write the
+/// output never finishes, say) and the result is the `cancelled` error.
+pub async fn unless_cancelled<T>(
+    work: impl Future<Output = Result<T, JsValue>>,
+    cancel: &mut UnboundedReceiver<()>,
+) -> Result<T, JsValue> {
+    use futures_util::future::{select, Either};
+    use futures_util::StreamExt as _;
+    let work = std::pin::pin!(work);
+    match select(work, cancel.next()).await {
+        Either::Left((result, _)) => result,
+        Either::Right((Some(()), _)) => Err(cancelled_error()),
+        // The handle is gone: nobody can cancel any more.
+        Either::Right((None, work)) => work.await,
+    }
+}

@@ -107,9 +107,14 @@ export interface PullOptions extends RegistryOptions {
   /** The platform to take from a multi-platform image (default linux/amd64). */
   platform?: string;
   /** Write the archive here as it arrives (a file's `createWritable()`, a download's stream)
-   *  instead of resolving to a `tar` Blob: each blob once verified; aborted on failure. */
+   *  instead of resolving to a `tar` Blob: each blob once verified; aborted on failure and on
+   *  `cancel()` (which settles `done` at once, even while a write is pending). It gets both
+   *  `Uint8Array` and `Blob` chunks: a sink that takes bytes only (a Node.js file's) must
+   *  read a `Blob`'s (`new Uint8Array(await chunk.arrayBuffer())`). A locked, closed or
+   *  errored stream is a `usage` error. */
   output?: WritableStream<Uint8Array | Blob>;
-  /** With `output`: "docker-archive" (default, `docker save`) or "oci-archive". */
+  /** The archive's format, written to `output` or resolved as `tar`: "docker-archive"
+   *  (default, `docker save`) or "oci-archive". */
   format?: "docker-archive" | "oci-archive";
 }
 /** What `platforms()` found. */
@@ -159,7 +164,8 @@ export interface CopyResult {
 }
 export interface PullResult {
   manifestDigest: string;
-  /** The image as a `docker save` archive (docker load, skopeo docker-archive:); absent with `output`. */
+  /** The image as an archive of `format` (a `docker save` one by default: docker load,
+   *  skopeo docker-archive:); absent with `output`. */
   tar?: Blob;
   /** With `output`: the archive's length. */
   bytesWritten?: number;
@@ -273,13 +279,38 @@ pub fn inspect(#[wasm_bindgen(unchecked_param_type = "Blob")] file: JsValue) -> 
 #[wasm_bindgen(unchecked_return_type = "Handle<PushResult>")]
 pub fn push(
     #[wasm_bindgen(unchecked_param_type = "Blob")] file: JsValue,
-    target: String,
+    #[wasm_bindgen(unchecked_param_type = "string")] target: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PushOptions | undefined")] options: JsValue,
     #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
     on_event: JsValue,
 ) -> JsValue {
     handle::start(move |cancel| async move {
-        push::run(blob_of(file)?, target, options, on_event, cancel).await
+        let file = blob_of(file)?;
+        push::run(file, text_of(target, "target")?, options, on_event, cancel).await
+    })
+}
+
+/// What a JS value is, for an error about an argument: its `typeof`, or `null`.
+fn kind_of(value: &JsValue) -> String {
+    match value.js_typeof().as_string().as_deref() {
+        Some("object") if value.is_null() => "null".to_owned(),
+        Some(kind) => kind.to_owned(),
+        None => "something else".to_owned(),
+    }
+}
+
+/// An image reference a caller gave (`what`: the argument's name): a string, else a `usage`
+/// error naming what it got, as `done`'s rejection like every other bad argument (never a
+/// `TypeError` thrown by the call).
+fn text_of(value: JsValue, what: &str) -> Result<String, JsValue> {
+    value.as_string().ok_or_else(|| {
+        errors::js_error(
+            tug_core::ErrorClass::Usage,
+            &format!(
+                "the {what} must be a string (host/repository:tag), not {}",
+                kind_of(&value)
+            ),
+        )
     })
 }
 
@@ -288,11 +319,7 @@ pub fn push(
 fn blob_of(file: JsValue) -> Result<web_sys::Blob, JsValue> {
     use wasm_bindgen::JsCast as _;
     file.dyn_into::<web_sys::Blob>().map_err(|got| {
-        let what = match got.js_typeof().as_string().as_deref() {
-            Some("object") if got.is_null() => "null".to_owned(),
-            Some(kind) => kind.to_owned(),
-            None => "something else".to_owned(),
-        };
+        let what = kind_of(&got);
         errors::js_error(
             tug_core::ErrorClass::Usage,
             &format!(
@@ -305,34 +332,48 @@ fn blob_of(file: JsValue) -> Result<web_sys::Blob, JsValue> {
 /// Pulls `image` (`host:port/repository:tag` or `@digest`) into a `docker save` archive.
 #[wasm_bindgen(unchecked_return_type = "Handle<PullResult>")]
 pub fn pull(
-    image: String,
+    #[wasm_bindgen(unchecked_param_type = "string")] image: JsValue,
     #[wasm_bindgen(unchecked_param_type = "PullOptions | undefined")] options: JsValue,
     #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
     on_event: JsValue,
 ) -> JsValue {
-    handle::start(move |cancel| pull::run(image, options, on_event, cancel))
+    handle::start(move |cancel| async move {
+        pull::run(text_of(image, "image")?, options, on_event, cancel).await
+    })
 }
 
 /// The platforms of `image`: an index's, or the single image's; reads manifests only.
 #[wasm_bindgen(unchecked_return_type = "Handle<Platforms>")]
 pub fn platforms(
-    image: String,
+    #[wasm_bindgen(unchecked_param_type = "string")] image: JsValue,
     #[wasm_bindgen(unchecked_param_type = "RegistryOptions | undefined")] options: JsValue,
 ) -> JsValue {
-    handle::start(move |cancel| pull::platforms(image, options, cancel))
+    handle::start(move |cancel| async move {
+        pull::platforms(text_of(image, "image")?, options, cancel).await
+    })
 }
 
 /// Copies `source` to `target` (both `host:port/repository:tag` or `@digest`), registry to
 /// registry: blobs the target has are skipped, within one registry they are mounted.
 #[wasm_bindgen(unchecked_return_type = "Handle<CopyResult>")]
 pub fn copy(
-    source: String,
-    target: String,
+    #[wasm_bindgen(unchecked_param_type = "string")] source: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] target: JsValue,
     #[wasm_bindgen(unchecked_param_type = "CopyOptions | undefined")] options: JsValue,
     #[wasm_bindgen(js_name = onEvent, unchecked_param_type = "((event: TugEvent) => void) | undefined")]
     on_event: JsValue,
 ) -> JsValue {
-    handle::start(move |cancel| copy::run(source, target, options, on_event, cancel))
+    handle::start(move |cancel| async move {
+        let source = text_of(source, "source")?;
+        copy::run(
+            source,
+            text_of(target, "target")?,
+            options,
+            on_event,
+            cancel,
+        )
+        .await
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use futures_channel::oneshot;
 use futures_util::SinkExt as _;
 use futures_util::StreamExt as _;
 use serde_json::json;
+use tug_core::place::FileKind;
 use tug_core::pull::{BlobSink, Event, Output, Pull, PullConfig, PullPlan, PulledImage};
 use tug_core::Digest;
 use tug_core::ErrorClass;
@@ -45,21 +46,31 @@ pub async fn run(
     let image = image_reference(&image)?;
     let opts = Options::of(&options, "pull")?;
     let output = opts.object(names::OUTPUT);
+    let named_format = opts.string(names::FORMAT)?;
+    let format = archive_stream::format_of(named_format.as_deref())?;
     if !output.is_undefined() && !output.is_null() {
-        let format = archive_stream::format_of(opts.string(names::FORMAT)?.as_deref())?;
         let archive = ArchiveStream::new(&output, format, image.image_name())?;
+        if let Err(e) = archive.check_open().await {
+            archive.aborter().abort(&e).await;
+            return Err(e);
+        }
+        return run_streamed(image, &opts, on_event, cancel, clock, archive).await;
+    }
+    if format != FileKind::DockerArchive {
+        // Without an output the archive is the `tar` Blob, in the format asked for.
+        let archive = ArchiveStream::in_memory(format, image.image_name());
         return run_streamed(image, &opts, on_event, cancel, clock, archive).await;
     }
     let (plan, config) = plan_of(&image, &opts, false)?;
     if handle::cancelled(&mut cancel) {
-        return Err(from_core(&tug_core::Error::Cancelled));
+        return Err(handle::cancelled_error());
     }
     let listener = Listener::new(&on_event);
     let mut blobs = PulledBlobs::default();
     let mut store_error: Option<String> = None;
     let pull = Pull::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());
-    let result = drive(pull, clock, transport, cancel, |pull, io| {
+    let result = drive(pull, clock, transport, &mut cancel, |pull, io| {
         while let Some(output) = pull.poll() {
             match output.store_in(&mut blobs) {
                 Ok(Some(Output::Send(req))) => io.send(req),
@@ -78,7 +89,12 @@ pub async fn run(
         None
     })
     .await;
-    finish(image, result, store_error, &blobs, clock).await
+    // Building the archive decodes every layer of a docker save: a Cancel stops that too.
+    handle::unless_cancelled(
+        finish(image, result, store_error, &blobs, clock),
+        &mut cancel,
+    )
+    .await
 }
 
 /// The core's plan and settings for pulling `image` with `opts` (`manifests_only`: stop
@@ -215,7 +231,8 @@ impl BlobSink for Streamed {
 }
 
 /// A pull into `archive`: the writer runs beside the pull; a failure of either stops the
-/// other and aborts the stream (nothing of the image is kept).
+/// other and aborts the stream (nothing of the image is kept). A Cancel stops both at once,
+/// whatever the output is doing (a write it never finishes included).
 async fn run_streamed(
     image: Reference,
     opts: &Options<'_>,
@@ -224,10 +241,17 @@ async fn run_streamed(
     clock: Clock,
     archive: ArchiveStream,
 ) -> Result<JsValue, JsValue> {
-    let (plan, config) = plan_of(&image, opts, false)?;
+    let aborter = archive.aborter();
+    let (plan, config) = match plan_of(&image, opts, false) {
+        Ok(planned) => planned,
+        Err(e) => {
+            aborter.abort(&e).await;
+            return Err(e);
+        }
+    };
     if handle::cancelled(&mut cancel) {
-        let e = from_core(&tug_core::Error::Cancelled);
-        archive.abort(&e).await;
+        let e = handle::cancelled_error();
+        aborter.abort(&e).await;
         return Err(e);
     }
     // Room for one blob besides the one being written.
@@ -259,7 +283,7 @@ async fn run_streamed(
     let mut started = false;
     let pull = Pull::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());
-    let result = drive(pull, clock, transport, cancel, |pull, io| {
+    let result = drive(pull, clock, transport, &mut cancel, |pull, io| {
         if write_error.borrow().is_some() {
             pull.cancel();
         }
@@ -291,15 +315,8 @@ async fn run_streamed(
         None
     })
     .await;
-    // What the last drain committed, after the pull ended, goes to the writer too.
-    if let Some(hand_over) = sink.hand_over_waiting() {
-        hand_over.await;
-    }
-    drop(sink);
-    let archive = done_rx
-        .await
-        .map_err(|_| js_error(ErrorClass::Input, "the archive writer was lost"))?;
-    // The writer's failure first (it made the pull stop), then the sink's, then the pull's.
+    // The writer's failure first (it made the pull stop), then the sink's, then the pull's;
+    // none waits for the writer, which may be stuck in a write the output never finishes.
     let failure = write_error.borrow_mut().take().or_else(|| {
         store_error.map(|e| {
             js_error(
@@ -316,22 +333,55 @@ async fn run_streamed(
     let report = match outcome {
         Ok(report) => report,
         Err(e) => {
-            archive.abort(&e).await;
+            drop(sink);
+            aborter.abort(&e).await;
             return Err(e);
         }
     };
-    let written = archive.finish().await?;
+    // The pull is done: what the last drain committed goes to the writer too, then the
+    // archive's end — unless a Cancel (or the writer's failure) comes first.
+    let written = handle::unless_cancelled(
+        async {
+            if let Some(hand_over) = sink.hand_over_waiting() {
+                hand_over.await;
+            }
+            drop(sink);
+            let archive = done_rx
+                .await
+                .map_err(|_| js_error(ErrorClass::Input, "the archive writer was lost"))?;
+            if let Some(e) = write_error.borrow_mut().take() {
+                return Err(e);
+            }
+            archive.finish().await
+        },
+        &mut cancel,
+    )
+    .await;
+    let (written, tar) = match written {
+        Ok(written) => written,
+        Err(e) => {
+            aborter.abort(&e).await;
+            return Err(e);
+        }
+    };
     let digest = report
         .images
         .first()
         .map_or(&report.root.digest, |i| &i.manifest.digest);
-    Ok(to_js(&json!({
+    let mut result = json!({
         "manifestDigest": digest,
         "bytesReceived": report.bytes_downloaded,
-        "bytesWritten": written,
         "retries": report.retries,
         "durationMs": clock.elapsed().as_millis() as u64,
-    })))
+    });
+    if tar.is_none() {
+        result["bytesWritten"] = written.into();
+    }
+    let result = to_js(&result);
+    if let Some(tar) = tar {
+        js_sys::Reflect::set(&result, &"tar".into(), &tar)?;
+    }
+    Ok(result)
 }
 
 /// The platforms `image` offers: an index's (in its order, as the core reads them), or the
@@ -340,7 +390,7 @@ async fn run_streamed(
 pub async fn platforms(
     image: String,
     options: JsValue,
-    cancel: UnboundedReceiver<()>,
+    mut cancel: UnboundedReceiver<()>,
 ) -> Result<JsValue, JsValue> {
     let clock = Clock::start();
     let image = image_reference(&image)?;
@@ -348,7 +398,7 @@ pub async fn platforms(
     let (plan, config) = plan_of(&image, &opts, true)?;
     let pull = Pull::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());
-    let result = drive(pull, clock, transport, cancel, |pull, io| {
+    let result = drive(pull, clock, transport, &mut cancel, |pull, io| {
         while let Some(output) = pull.poll() {
             match output {
                 Output::Send(req) => io.send(req),

@@ -106,7 +106,7 @@ pub async fn run(
     let listener = Listener::new(&on_event);
     let transport = Transport::new(BlobSources::new(sources)).with_upload_body(upload_body);
     let push = Push::new(plan, config, clock.now());
-    let result = drive(push, clock, transport, cancel, |push, io| {
+    let result = drive(push, clock, transport, &mut cancel, |push, io| {
         while let Some(output) = push.poll() {
             match output {
                 Output::Send(req) => io.send(req),

@@ -697,3 +697,149 @@ fn node_pull_waits_for_an_output_that_falls_behind() {
     let copied = format!("oci:{}:v1", dir.path().join("copied").display());
     skopeo::copy(&archive, &copied, skopeo::NO_ARGS).expect("skopeo reads every blob");
 }
+
+/// Runs case `case` of `node_edges.mjs` (beside this file) against an image of seven small
+/// layers on a plain registry, and returns its `result.json` (and the directory it wrote in).
+fn edges(case: &str) -> (Value, tempfile::TempDir) {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let mut spec = ImageSpec::new(89);
+    for _ in 0..7 {
+        spec = spec.layer(40_000);
+    }
+    write_oci_layout(&layout, &spec, "v1");
+    skopeo_push(&layout, &registry, "edges/app:v1");
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let mut cmd = node();
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/node_edges.mjs"))
+        .env("TUG_WASM_PKG", package())
+        .env("TUG_OUT", &out)
+        .env("TUG_CASE", case)
+        .env("TUG_IMAGE", registry.image("edges/app:v1"))
+        .env_remove("TUG_USERNAME")
+        .env_remove("TUG_PASSWORD");
+    (result_of(&mut cmd, &out), dir)
+}
+
+/// A Cancel settles a pull whose output never finishes a write (a paused download, a stuck
+/// disk): `done` rejects `cancelled` at once; nothing is closed; an output that settles its
+/// write later is then aborted with the Cancel's error (the Streams standard aborts no sink
+/// mid-write).
+#[test]
+fn node_cancel_settles_a_pull_whose_output_is_stuck() {
+    let (result, _dir) = edges("cancel-stuck");
+    for (done, seen) in [("never", "neverSeen"), ("later", "laterSeen")] {
+        assert_eq!(result[done]["rejected"], true, "{done}: {result:#}");
+        assert_eq!(result[done]["code"], "cancelled", "{done}: {result:#}");
+        assert!(
+            result[done]["ms"].as_u64().unwrap() < 2000,
+            "{done}: {result:#}"
+        );
+        assert_eq!(result[seen]["closed"], false, "{seen}: {result:#}");
+        assert_eq!(result[seen]["writes"], 1, "{seen}: {result:#}");
+    }
+    assert_eq!(
+        result["laterSeen"]["abortReason"]["code"], "cancelled",
+        "{result:#}"
+    );
+}
+
+/// A Cancel stops a pull that is writing its archive to a slow output: no write after it,
+/// `done` rejects `cancelled` without waiting for the rest, and the stream is aborted, not
+/// closed.
+#[test]
+fn node_cancel_stops_a_pull_writing_to_a_slow_output() {
+    let (result, _dir) = edges("cancel-slow");
+    let cancelled = &result["cancelled"];
+    assert_eq!(cancelled["rejected"], true, "{result:#}");
+    assert_eq!(cancelled["code"], "cancelled", "{result:#}");
+    assert!(cancelled["ms"].as_u64().unwrap() < 1000, "{result:#}");
+    assert_eq!(
+        result["seen"]["writes"], result["writesAtCancel"],
+        "{result:#}"
+    );
+    assert_eq!(result["seen"]["closed"], false, "{result:#}");
+    assert_eq!(
+        result["seen"]["abortReason"]["code"], "cancelled",
+        "{result:#}"
+    );
+}
+
+/// References that are not strings, and a `format` tug-wasm does not write, reject `done`
+/// with `usage` naming the argument, as every other bad argument: no exception from the call.
+#[test]
+fn node_rejects_arguments_of_the_wrong_type_as_usage() {
+    let (result, _dir) = edges("arguments");
+    for (case, named) in [
+        ("pushTargetUndefined", "target"),
+        ("pushTargetNumber", "target"),
+        ("pullImageUndefined", "image"),
+        ("platformsImageNull", "image"),
+        ("copySourceObject", "source"),
+        ("copyTargetUndefined", "target"),
+        ("formatBogus", "format"),
+    ] {
+        let got = &result[case];
+        assert_eq!(got["rejected"], true, "{case}: {result:#}");
+        assert_eq!(got["code"], "usage", "{case}: {result:#}");
+        assert!(
+            got["message"].as_str().unwrap().contains(named),
+            "{case}: {result:#}"
+        );
+    }
+}
+
+/// An output stream that cannot be written (locked, closed, errored, not a stream) is a
+/// `usage` error before anything is pulled; one whose sink takes no `Blob` fails saying so.
+#[test]
+fn node_refuses_outputs_that_cannot_be_written() {
+    let (result, _dir) = edges("outputs");
+    for case in ["locked", "closed", "errored", "notAStream"] {
+        assert_eq!(result[case]["rejected"], true, "{case}: {result:#}");
+        assert_eq!(result[case]["code"], "usage", "{case}: {result:#}");
+        assert!(
+            result[case]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("output: "),
+            "{case}: {result:#}"
+        );
+    }
+    let bytes_only = &result["bytesOnly"];
+    assert_eq!(bytes_only["rejected"], true, "{result:#}");
+    assert!(
+        bytes_only["message"]
+            .as_str()
+            .unwrap()
+            .contains("Blob chunks"),
+        "{result:#}"
+    );
+}
+
+/// A pull's `format` without `output` is honoured: `oci-archive` resolves to an OCI archive
+/// `tar` (skopeo reads every blob of it), `docker-archive` to the same `docker save` tar as
+/// no format.
+#[test]
+fn node_pull_without_output_honours_its_format() {
+    let (result, dir) = edges("format");
+    assert_eq!(
+        result["keys"],
+        serde_json::json!([
+            "bytesReceived",
+            "durationMs",
+            "manifestDigest",
+            "retries",
+            "tar"
+        ]),
+        "{result:#}"
+    );
+    assert_eq!(result["dockerSize"], result["plainSize"], "{result:#}");
+    let archive = format!(
+        "oci-archive:{}",
+        dir.path().join("out/pulled.tar").display()
+    );
+    let copied = format!("oci:{}:v1", dir.path().join("copied").display());
+    skopeo::copy(&archive, &copied, skopeo::NO_ARGS).expect("skopeo reads the OCI archive");
+}
