@@ -2,25 +2,71 @@
 //! CLI's `--progress json` lines (durations in milliseconds, sizes in bytes, numbers as JS
 //! numbers), and the caller's `onEvent` callback that receives them.
 
+use std::cell::Cell;
+
 use serde_json::{Map, Value};
 use tug_core::{pull, push};
 use wasm_bindgen::{JsCast as _, JsValue};
 
-/// The caller's `onEvent(event)`, if it gave one. A callback that throws is ignored: a
-/// display bug must not stop a transfer.
-pub struct Listener(Option<js_sys::Function>);
+/// The caller's `onEvent(event)`, if it gave one. A callback that throws does not stop the
+/// transfer (a display bug must not), but its first error is shown on the console, with
+/// what it was given.
+pub struct Listener {
+    callback: Option<js_sys::Function>,
+    reported: Cell<bool>,
+}
 
 impl Listener {
     /// Wraps `value` if it is a function.
     pub fn new(value: &JsValue) -> Listener {
-        Listener(value.dyn_ref::<js_sys::Function>().cloned())
+        Listener {
+            callback: value.dyn_ref::<js_sys::Function>().cloned(),
+            reported: Cell::new(false),
+        }
+    }
+
+    /// Whether `value` can be an `onEvent`: a function, or nothing (`undefined`, `null`);
+    /// anything else is a `usage` error, as a bad argument is.
+    pub fn check(value: &JsValue) -> Result<(), JsValue> {
+        if value.is_undefined() || value.is_null() || value.is_function() {
+            return Ok(());
+        }
+        Err(crate::errors::js_error(
+            tug_core::ErrorClass::Usage,
+            &format!(
+                "onEvent must be a function, not {}",
+                value.js_typeof().as_string().unwrap_or_default()
+            ),
+        ))
     }
 
     /// Calls the callback with `event` as a JS object.
     pub fn emit(&self, event: Option<Value>) {
-        if let (Some(f), Some(event)) = (&self.0, event) {
-            let _ = f.call1(&JsValue::NULL, &to_js(&event));
+        if let (Some(f), Some(event)) = (&self.callback, event) {
+            let event = to_js(&event);
+            if let Err(e) = f.call1(&JsValue::NULL, &event) {
+                if !self.reported.replace(true) {
+                    console_error(&[
+                        "tug: onEvent threw (the transfer goes on; later errors of it are not shown):"
+                            .into(),
+                        e,
+                        event,
+                    ]);
+                }
+            }
         }
+    }
+}
+
+/// `console.error(...args)`, where there is a console.
+fn console_error(args: &[JsValue]) {
+    let console = js_sys::Reflect::get(&js_sys::global(), &"console".into());
+    let Ok(console) = console else { return };
+    let Ok(error) = js_sys::Reflect::get(&console, &"error".into()) else {
+        return;
+    };
+    if let Some(error) = error.dyn_ref::<js_sys::Function>() {
+        let _ = error.apply(&console, &args.iter().collect::<js_sys::Array>());
     }
 }
 

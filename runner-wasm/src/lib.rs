@@ -173,7 +173,8 @@ export interface PullResult {
   retries: number;
   durationMs: number;
 }
-/** The same objects as the CLI's `--progress json` lines: `event` names the kind. */
+/** The same objects as the CLI's `--progress json` lines: `event` names the kind. An
+ *  `onEvent` that throws stops nothing; its first error goes to `console.error`. */
 export interface TugEvent {
   event: string;
   [field: string]: unknown;
@@ -286,6 +287,7 @@ pub fn push(
 ) -> JsValue {
     handle::start(move |cancel| async move {
         let file = blob_of(file)?;
+        events::Listener::check(&on_event)?;
         push::run(file, text_of(target, "target")?, options, on_event, cancel).await
     })
 }
@@ -338,6 +340,7 @@ pub fn pull(
     on_event: JsValue,
 ) -> JsValue {
     handle::start(move |cancel| async move {
+        events::Listener::check(&on_event)?;
         pull::run(text_of(image, "image")?, options, on_event, cancel).await
     })
 }
@@ -365,6 +368,7 @@ pub fn copy(
 ) -> JsValue {
     handle::start(move |cancel| async move {
         let source = text_of(source, "source")?;
+        events::Listener::check(&on_event)?;
         copy::run(
             source,
             text_of(target, "target")?,

@@ -5,7 +5,7 @@
 //
 //   TUG_WASM_PKG   runner-wasm/pkg-node (built by scripts/build-wasm.sh)
 //   TUG_IMAGE      host:port/repository:tag on a plain-HTTP registry
-//   TUG_CASE       cancel-stuck | cancel-slow | arguments | outputs | format
+//   TUG_CASE       cancel-stuck | cancel-slow | arguments | throwing-listener | outputs | format
 //   TUG_OUT        directory for result.json (and pulled.tar)
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -104,7 +104,26 @@ const cases = {
       copySourceObject: await outcome(() => tug.copy({}, image, P)),
       copyTargetUndefined: await outcome(() => tug.copy(image, undefined, P)),
       formatBogus: await outcome(() => tug.pull(image, { ...P, format: 'zip' })),
+      pushOnEventNumber: await outcome(() => tug.push(file, image, P, 42)),
+      pullOnEventString: await outcome(() => tug.pull(image, P, 'log')),
+      copyOnEventObject: await outcome(() => tug.copy(image, image, P, {})),
     };
+  },
+  // An onEvent that throws: the pull goes on, and its first error is on the console, once.
+  'throwing-listener': async () => {
+    const errors = [];
+    const original = console.error;
+    console.error = (...args) => errors.push(args.map((a) => String(a?.message ?? a)));
+    let calls = 0;
+    const pulled = await settle(
+      tug.pull(image, P, () => {
+        calls += 1;
+        throw new Error('display bug');
+      }).done,
+      15000,
+    );
+    console.error = original;
+    return { pulled, calls, errors };
   },
   // Outputs that cannot be written: `usage` before anything is pulled; an output that takes
   // no Blob says so.

@@ -767,8 +767,24 @@ fn node_cancel_stops_a_pull_writing_to_a_slow_output() {
     );
 }
 
-/// References that are not strings, and a `format` tug-wasm does not write, reject `done`
-/// with `usage` naming the argument, as every other bad argument: no exception from the call.
+/// An `onEvent` that throws stops nothing, but its first error is on the console (once).
+#[test]
+fn node_shows_the_first_error_of_an_on_event_that_throws() {
+    let (result, _dir) = edges("throwing-listener");
+    assert_eq!(result["pulled"]["resolved"], true, "{result:#}");
+    assert!(result["calls"].as_u64().unwrap() > 1, "{result:#}");
+    let errors = result["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{result:#}");
+    assert!(
+        errors[0].to_string().contains("onEvent threw")
+            && errors[0].to_string().contains("display bug"),
+        "{result:#}"
+    );
+}
+
+/// References that are not strings, an `onEvent` that is not a function, and a `format`
+/// tug-wasm does not write, reject `done` with `usage` naming the argument, as every other
+/// bad argument: no exception from the call.
 #[test]
 fn node_rejects_arguments_of_the_wrong_type_as_usage() {
     let (result, _dir) = edges("arguments");
@@ -780,6 +796,9 @@ fn node_rejects_arguments_of_the_wrong_type_as_usage() {
         ("copySourceObject", "source"),
         ("copyTargetUndefined", "target"),
         ("formatBogus", "format"),
+        ("pushOnEventNumber", "onEvent"),
+        ("pullOnEventString", "onEvent"),
+        ("copyOnEventObject", "onEvent"),
     ] {
         let got = &result[case];
         assert_eq!(got["rejected"], true, "{case}: {result:#}");
