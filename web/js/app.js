@@ -291,6 +291,10 @@ function onSubmit(event) {
     dest = parseDestination(state.tug, $('registry-url').value, $('repository').value);
   } catch (e) {
     if (e instanceof FieldError) {
+      // The last push's outcome is not this one's: only the field's error is on screen.
+      hideError();
+      show($('result'), false);
+      setStatus('idle', 'Correct the destination, then push.');
       fieldError(e.field, e.message);
       return;
     }

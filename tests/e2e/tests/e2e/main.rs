@@ -8,6 +8,7 @@ mod adaptive;
 mod bad_input;
 mod big_layer;
 mod browser;
+mod browser_form;
 mod browser_resume;
 mod closed_pipes;
 mod compress;
