@@ -87,7 +87,8 @@ pub fn pull_event(e: &pull::Event) -> Option<Value> {
 pub fn push_result(report: &push::PushReport, moved: &str, duration_ms: u64) -> Value {
     let mut v = serde_json::json!({
         "manifestDigest": report.manifest_digest,
-        "bytesSent": report.bytes_uploaded,
+        // What this run sent: bytes an earlier run's session already held are not.
+        "bytesSent": report.bytes_uploaded.saturating_sub(report.bytes_resumed),
         "blobsSkipped": report.blobs_skipped,
         "retries": report.retries,
         "durationMs": duration_ms,

@@ -645,6 +645,13 @@ fn check_resume(dir: &Path, fixture: &FixtureImage, input: (&str, String)) {
         sent >= image && sent <= image + CHUNK,
         "sent {sent} bytes for an image of {image}"
     );
+    // The run that went on says what it sent, not what the session already held.
+    let committed = open[0]["committed"].as_u64().unwrap();
+    let said = again["result"]["bytesSent"].as_u64().unwrap();
+    assert!(
+        said > 0 && said + committed <= image,
+        "bytesSent {said} after {committed} held, for an image of {image}"
+    );
     let asked = proxy.requests_matching("GET", "/v2/resume/app/blobs/uploads/");
     assert!(!asked.is_empty(), "the session's offset was asked");
 
