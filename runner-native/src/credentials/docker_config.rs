@@ -301,7 +301,10 @@ mod tests {
         let link = dir.path().join("config.json");
         std::os::unix::fs::symlink("dotfiles/docker.json", &link).unwrap();
         write_private(&link, &json!({"auths": {"r.example": {}}})).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         let written: Value = serde_json::from_slice(&fs::read(&real).unwrap()).unwrap();
         assert!(written["auths"]["r.example"].is_object(), "{written}");
         // Still the owner's alone.

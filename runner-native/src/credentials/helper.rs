@@ -203,10 +203,14 @@ mod tests {
 
     #[test]
     fn a_failed_helper_s_answer_is_shown_without_its_secret() {
-        let printed = r#"{"ServerURL":"r.example","Username":"alice","Secret":"S3cretPassw0rd"} error"#;
+        let printed =
+            r#"{"ServerURL":"r.example","Username":"alice","Secret":"S3cretPassw0rd"} error"#;
         let shown = without_secrets(printed);
         assert!(!shown.contains("S3cretPassw0rd"), "{shown}");
-        assert!(shown.contains("alice") && shown.ends_with("error"), "{shown}");
+        assert!(
+            shown.contains("alice") && shown.ends_with("error"),
+            "{shown}"
+        );
         // A plain message, braces and all, stays as it is.
         let plain = "keychain locked {code 5}";
         assert_eq!(without_secrets(plain), plain);
