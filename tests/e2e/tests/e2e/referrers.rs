@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 use tug_testkit::referrers::{
-    attach_signature_and_sbom, get_manifest, index_digests, put_manifest_bytes, Attachments,
-    SIMPLE_SIGNING, SPDX,
+    attach_signature_and_sbom, delete_manifest, get_manifest, index_digests, put_manifest_bytes,
+    Attachments, SIMPLE_SIGNING, SPDX,
 };
 use tug_testkit::{skopeo, FaultProxy, ImageSpec, ProxiedRequest, Registry};
 
@@ -314,4 +314,52 @@ fn a_second_sync_of_a_repository_with_a_referrers_index_puts_nothing() {
         .filter(|r| r.method == "PUT" || r.method == "POST")
         .collect();
     assert!(puts.is_empty(), "a second run writes nothing: {puts:#?}");
+}
+
+/// A referrer the source's `sha256-<hex>` index names but the source no longer has (the SBOM
+/// was deleted) is a warning naming its digest: `tug copy` exits 0 with the image and the
+/// signature copied, and `tug sync` reports the image copied, then in sync.
+#[test]
+fn a_referrer_deleted_at_the_source_is_a_warning_not_a_failure() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    delete_manifest(&a, "team/app", &att.sbom.digest);
+    let out = copy(&env, &a, &b, &[]).assert_success();
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("warning: referrer") && stderr.contains(&att.sbom.digest),
+        "{stderr}"
+    );
+    assert_eq!(arrived(&b, "mirror/app", &att), (true, false), "{stderr}");
+
+    let json = env
+        .tug()
+        .args(["copy", "--progress", "json"])
+        .arg(a.image("team/app:v1"))
+        .arg(b.image("json/app:v1"))
+        .run()
+        .assert_success();
+    let missing: Vec<Value> = json
+        .stdout_str()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "referrer_missing")
+        .collect();
+    assert_eq!(missing.len(), 1, "{}", json.stdout_str());
+    assert_eq!(missing[0]["digest"], att.sbom.digest.as_str());
+
+    for (run, copied, in_sync) in [(1, 1, 2), (2, 0, 3)] {
+        let out = sync_to(&env, &a.image("team/app"), &b, "sync", &[]);
+        let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+        let summary = &report["summary"];
+        assert_eq!(
+            summary["failed"],
+            Value::Array(vec![]),
+            "run {run}: {report}"
+        );
+        assert_eq!(summary["copied"], copied, "run {run}: {report}");
+        assert_eq!(summary["in_sync"], in_sync, "run {run}: {report}");
+    }
+    assert_eq!(arrived(&b, "sync/team/app", &att), (true, false));
 }
