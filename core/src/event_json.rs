@@ -145,6 +145,14 @@ impl copy::Event {
                 "event": "referrer_copied", "artifact_type": artifact_type,
                 "target": target.to_string(),
             })),
+            copy::Event::ReferrerMissing {
+                digest,
+                artifact_type,
+                source,
+            } => Some(json!({
+                "event": "referrer_missing", "digest": digest,
+                "artifact_type": artifact_type, "source": source.to_string(),
+            })),
             copy::Event::ReferrersCarried { api, copied } => Some(json!({
                 "event": "referrers_carried", "api": api, "copied": copied,
             })),

@@ -299,6 +299,60 @@ fn a_referrer_that_cannot_be_copied_fails_the_copy() {
     assert_eq!(target.manifests["copied/app:v1"].0, img.plan.manifest.bytes);
 }
 
+/// A referrer the source's fallback index names but the source no longer has (its manifest
+/// was deleted) is a warning, not the copy's failure: the image and the referrers there are
+/// copied, the target's index lists those, and the event names the missing one's digest.
+#[test]
+fn a_referrer_the_source_no_longer_has_is_a_warning() {
+    let mut source = RegistryModel::default();
+    let (img, sbom) = source_with_sbom(&mut source);
+    let subject = img.plan.manifest.digest.clone();
+    let deleted = artifact(
+        &mut source,
+        (&subject, img.plan.manifest.bytes.len()),
+        b"SPDX-2.3 deleted",
+    );
+    source.put_manifest(
+        "team/app",
+        &fallback_tag(&subject),
+        &fallback_index(&[&deleted, &sbom]),
+        OCI_INDEX,
+    );
+    let mut target = RegistryModel::default();
+    let run = run(
+        std::slice::from_mut(&mut source),
+        &mut target,
+        plan(&["source.example:5000"]),
+    );
+    let report = run.result.expect("the copy succeeds");
+    assert_eq!(report.manifest_digest, subject);
+    let missing: Vec<(Digest, String)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ReferrerMissing { digest, source, .. } => {
+                Some((digest.clone(), source.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let gone = Digest::sha256_of(&deleted);
+    assert_eq!(
+        missing,
+        [(gone.clone(), format!("source.example:5000/team/app@{gone}"))]
+    );
+    assert_eq!(carried(&run.events), Some((false, 1)));
+    let (index, _) = &target.manifests[&format!("copied/app:{}", fallback_tag(&subject))];
+    let index: serde_json::Value = serde_json::from_slice(index).unwrap();
+    let listed: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["digest"].as_str())
+        .collect();
+    assert_eq!(listed, [Digest::sha256_of(&sbom).to_string()]);
+}
+
 /// An index copied whole: what is attached to each platform's manifest comes along too
 /// (`cosign sign --recursive` signs each), after the index's own.
 #[test]

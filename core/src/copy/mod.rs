@@ -116,6 +116,17 @@ pub enum Event {
         /// Where it went: the target repository, by its digest or cosign-style tag.
         target: Reference,
     },
+    /// One of the image's referrers is listed at the source (its `sha256-<hex>` index names
+    /// it) but the source does not have it (`404`, `MANIFEST_UNKNOWN`): it was deleted there.
+    /// A warning: it is not copied nor listed at the target, and the copy goes on.
+    ReferrerMissing {
+        /// Its manifest's digest.
+        digest: crate::Digest,
+        /// What it is (`application/spdx+json`), if the index says.
+        artifact_type: Option<String>,
+        /// Where it was looked for: the source repository, by its digest or cosign tag.
+        source: Reference,
+    },
     /// The referrers step ended (before [`Output::Finished`]).
     ReferrersCarried {
         /// Whether the source answered the referrers API (a caller copying many images from
@@ -142,6 +153,9 @@ pub struct Copy {
     source_error: Option<Error>,
     /// Where the runner's drain of `poll` is: it ends with the timer.
     drain: Drain,
+    /// Whether it failed because its source does not have the image (every source said
+    /// not found): a referrer's copy that did is a referrer the source no longer has.
+    unresolved: bool,
     /// A repository of the target to mount blobs from ([`Copy::mounting_from`]).
     mount_from: Option<String>,
     /// Where blobs were seen on the target's registry ([`Copy::mounting_known`]).
@@ -253,6 +267,7 @@ impl Copy {
             next_lane: first_lane,
             source_retries: 0,
             source_error: None,
+            unresolved: false,
             drain: Drain::default(),
             mount_from: None,
             mount_sources: Default::default(),
@@ -587,6 +602,8 @@ impl Copy {
                         self.resolve(source + 1, now);
                         return true;
                     }
+                    // A 404 for the manifest, with or without a `MANIFEST_UNKNOWN` body.
+                    self.unresolved = matches!(e, Error::Registry { status: 404, .. });
                     self.finish(Err(e));
                     return false;
                 }

@@ -224,7 +224,8 @@ impl Copy {
     }
 
     /// Copies the subject's referrers one after another; one that fails fails the copy (the
-    /// image is in, what is attached to it is not all there). Returns whether the phase
+    /// image is in, what is attached to it is not all there), except one the source does not
+    /// have ([`Event::ReferrerMissing`]: its index names a manifest deleted there). Returns whether the phase
     /// changed.
     pub(super) fn pump_carrying(&mut self, mut c: Box<Carrying>, now: Instant) -> bool {
         loop {
@@ -280,9 +281,18 @@ impl Copy {
                 continue;
             };
             self.next_lane = copy.next_lane;
+            let unresolved = copy.unresolved;
             self.ended
                 .push((first_lane..copy.next_lane, Ended::Copy(copy)));
             match result {
+                // Listed at the source but gone from it: a warning; the rest go on.
+                Err(_) if unresolved => {
+                    self.event(Event::ReferrerMissing {
+                        digest: carry.referrer.digest.clone(),
+                        artifact_type: carry.referrer.artifact_type.clone(),
+                        source: carry.source.clone(),
+                    });
+                }
                 Ok(report) => {
                     // Its retries were shown as they came; the copy's report counts them.
                     self.source_retries += report.retries;

@@ -1,7 +1,11 @@
 //! The fallback tag's index updated: `GET` it (`404`: there is none yet), add the referrers
-//! it lacks, `PUT` it back under the tag when anything was added.
+//! it lacks, `PUT` it back under the tag when anything was added. The registry has no
+//! conditional `PUT`, so another writer that read the index before this one put it may put
+//! its own merge over it: a while after its `PUT` ([`VERIFY_AFTER`]) the index is read back,
+//! and if it lacks an entry this one added, merged and put again, at most [`REWRITES`] times.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::engine::{Cx, Failure, Outbox, Parts, Protocol, Redirect, Response, Step};
 use crate::error::Error;
@@ -11,6 +15,13 @@ use crate::one_shot::Output;
 
 use super::index::merged_index;
 use super::{fallback_tag, AttachPlan, Attached, REFERRERS_ACCEPT};
+
+/// How long after its `PUT` the index is read back: a concurrent writer's merge, read before
+/// that `PUT`, is put within about one round trip of it.
+pub(crate) const VERIFY_AFTER: Duration = Duration::from_millis(500);
+
+/// How many times the index is merged and put again when another writer replaced it.
+pub(crate) const REWRITES: u32 = 3;
 
 /// A request of the update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -27,6 +38,10 @@ pub(super) struct Calls {
     tag: String,
     /// The merged index to put, and how many entries it added.
     merged: Option<(Vec<u8>, usize)>,
+    /// How many entries the first merge added (what the update reports).
+    added: usize,
+    /// How many times the index was put.
+    puts: u32,
     attempts: HashMap<Call, u32>,
     redirect: Redirect,
     outputs: Outbox<Output<Attached>>,
@@ -39,6 +54,8 @@ impl Calls {
             tag: fallback_tag(&plan.subject),
             plan,
             merged: None,
+            added: 0,
+            puts: 0,
             attempts: HashMap::new(),
             redirect: Redirect::default(),
             outputs,
@@ -62,13 +79,29 @@ impl Calls {
             })
         })?;
         match merged {
+            // Read back after a put and still lacking one: another writer replaced it.
+            Some((_, lost)) if self.puts > REWRITES => {
+                return Err(Failure::Error(Error::Protocol {
+                    action: self.describe(Call::Put),
+                    message: format!(
+                        "another writer replaced the index tagged {} {} times; {lost} of the \
+                         referrers put in it are not listed",
+                        self.tag, self.puts
+                    ),
+                }));
+            }
             Some(merged) => {
+                if self.puts == 0 {
+                    self.added = merged.1;
+                }
                 self.merged = Some(merged);
+                self.attempts.remove(&Call::Put);
                 cx.issue(Step::Op(Call::Put));
             }
             None => {
                 let tag = self.tag.clone();
-                self.finish(Ok(Attached { tag, added: 0 }));
+                let added = self.added;
+                self.finish(Ok(Attached { tag, added }));
             }
         }
         Ok(())
@@ -144,10 +177,12 @@ impl Protocol for Calls {
         match (call, response.status()) {
             (Call::Get, 200) => self.merge(Some(response.body), cx),
             (Call::Get, 404) => self.merge(None, cx),
+            // Read back a while later: what it added must still be listed.
             (Call::Put, 200 | 201) => {
-                let tag = self.tag.clone();
-                let added = self.merged.as_ref().map_or(0, |m| m.1);
-                self.finish(Ok(Attached { tag, added }));
+                self.puts += 1;
+                self.attempts.remove(&Call::Get);
+                self.redirect.clear();
+                cx.schedule(VERIFY_AFTER, Step::Op(Call::Get));
                 Ok(())
             }
             _ => Err(Failure::Status),

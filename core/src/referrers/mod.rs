@@ -95,6 +95,12 @@ pub fn subject_of_tag(tag: &str) -> Option<Digest> {
     (fallback_tag(&digest) == base).then_some(digest)
 }
 
+/// The digests an image index lists (the fallback tag's index, the referrers API's answer);
+/// `Err` says what is wrong with it.
+pub fn index_digests(body: &[u8]) -> Result<Vec<Digest>, String> {
+    index::referrers_of_index(body).map(|r| r.into_iter().map(|r| r.digest).collect())
+}
+
 /// Where to look for what is attached to an image.
 #[derive(Clone, Debug)]
 pub struct DiscoverPlan {

@@ -286,6 +286,31 @@ fn attach(
     crate::one_shot::testing::run(op, Attach::poll, registry)
 }
 
+/// A registry holding the fallback tag's index (`None`: none yet): a `PUT` stores what
+/// `after_put` (the put's number from 1, its body) says the tag holds after it — another
+/// writer's index put over it, say — and a `GET` serves what is stored.
+fn holding_index(
+    mut stored: Option<Vec<u8>>,
+    mut after_put: impl FnMut(u32, Vec<u8>) -> Vec<u8>,
+) -> impl FnMut(&Request) -> (ResponseHead, Vec<u8>) {
+    let mut puts = 0;
+    move |req| match (&req.method, req.url.path()) {
+        (_, "/v2/") => (ResponseHead::new(200), Vec::new()),
+        (&Method::PUT, _) => {
+            let crate::http::Body::Bytes(bytes) = &req.body else {
+                panic!("{:?}", req.body)
+            };
+            puts += 1;
+            stored = Some(after_put(puts, bytes.clone()));
+            (ResponseHead::new(201), Vec::new())
+        }
+        _ => match &stored {
+            Some(index) => ok(crate::manifest::OCI_INDEX, index.clone()),
+            None => not_found(),
+        },
+    }
+}
+
 fn put_body(sent: &[Request]) -> Option<serde_json::Value> {
     let put = sent.iter().find(|r| r.method == Method::PUT)?;
     let crate::http::Body::Bytes(bytes) = &put.body else {
@@ -300,11 +325,7 @@ fn put_body(sent: &[Request]) -> Option<serde_json::Value> {
 
 #[test]
 fn the_fallback_index_is_created_when_there_is_none() {
-    let (result, sent) = attach(vec![sbom_entry()], |req| match req.method {
-        Method::PUT => (ResponseHead::new(201), Vec::new()),
-        _ if req.url.path() == "/v2/" => (ResponseHead::new(200), Vec::new()),
-        _ => not_found(),
-    });
+    let (result, sent) = attach(vec![sbom_entry()], holding_index(None, |_, b| b));
     let attached = result.unwrap();
     assert_eq!(attached.added, 1);
     assert_eq!(attached.tag, fallback_tag(&subject()));
@@ -330,16 +351,46 @@ fn the_fallback_index_keeps_what_it_lists_and_adds_what_it_lacks() {
     let mut existing: serde_json::Value = serde_json::from_slice(&index_of(&[&other])).unwrap();
     existing["annotations"] = serde_json::json!({"kept": "yes"});
     let existing = serde_json::to_vec(&existing).unwrap();
-    let (result, sent) = attach(vec![other.clone(), sbom_entry()], |req| match req.method {
-        Method::PUT => (ResponseHead::new(201), Vec::new()),
-        _ if req.url.path() == "/v2/" => (ResponseHead::new(200), Vec::new()),
-        _ => ok(crate::manifest::OCI_INDEX, existing.clone()),
-    });
+    let (result, sent) = attach(
+        vec![other.clone(), sbom_entry()],
+        holding_index(Some(existing), |_, b| b),
+    );
     assert_eq!(result.unwrap().added, 1);
     let index = put_body(&sent).unwrap();
     assert_eq!(index["annotations"]["kept"], "yes");
     let listed = index::referrers_of_index(&serde_json::to_vec(&index).unwrap()).unwrap();
     assert_eq!(listed, vec![other, sbom_entry()]);
+}
+
+/// Another writer that read the index before this one put it puts its own merge over it:
+/// the index read back after the put lacks the entry this one added, so it is merged and
+/// put again (listing both); one replaced every time fails after [`attach::REWRITES`].
+#[test]
+fn a_fallback_index_another_writer_replaced_is_merged_and_put_again() {
+    let theirs = Referrer {
+        digest: Digest::sha256_of(b"theirs"),
+        ..sbom_entry()
+    };
+    let their_index = index_of(&[&theirs]);
+    let replaced_once = {
+        let their_index = their_index.clone();
+        move |n: u32, body: Vec<u8>| if n == 1 { their_index.clone() } else { body }
+    };
+    let (result, sent) = attach(vec![sbom_entry()], holding_index(None, replaced_once));
+    assert_eq!(result.unwrap().added, 1);
+    let puts: Vec<&Request> = sent.iter().filter(|r| r.method == Method::PUT).collect();
+    assert_eq!(puts.len(), 2, "{sent:#?}");
+    let crate::http::Body::Bytes(last) = &puts[1].body else {
+        panic!()
+    };
+    let listed = index::referrers_of_index(last).unwrap();
+    assert_eq!(listed, vec![theirs.clone(), sbom_entry()]);
+
+    let always = move |_: u32, _: Vec<u8>| their_index.clone();
+    let (result, sent) = attach(vec![sbom_entry()], holding_index(None, always));
+    assert!(matches!(result, Err(Error::Protocol { .. })), "{result:?}");
+    let puts = sent.iter().filter(|r| r.method == Method::PUT).count();
+    assert_eq!(puts as u32, 1 + attach::REWRITES);
 }
 
 #[test]

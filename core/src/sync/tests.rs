@@ -287,3 +287,63 @@ fn referrers_tags_are_copied_after_the_images() {
     assert_eq!(Phase::of(&pinned), Phase::Images);
     assert!(Phase::Images < Phase::Referrers);
 }
+
+/// A fallback tag whose target index was rebuilt by the referrers step (other bytes, more
+/// entries) is in sync when it lists every referrer the source's does that the source still
+/// has; a referrer the target lacks makes it a copy; cosign tags and plain tags compare
+/// digests.
+#[test]
+fn a_fallback_tag_is_in_sync_when_the_target_lists_its_referrers() {
+    let dest = Destination::parse("dst.example/mirror").unwrap();
+    let subject = Digest::sha256_of(b"subject");
+    let image = |tag: &str| SyncImage::tagged("src.example", "team/app", tag, &dest).unwrap();
+    let fallback = crate::referrers::fallback_tag(&subject);
+    assert!(ReferrersCheck::applies(&image(&fallback), true, true));
+    assert!(!ReferrersCheck::applies(&image(&fallback), false, true));
+    assert!(!ReferrersCheck::applies(&image(&fallback), true, false));
+    assert!(!ReferrersCheck::applies(
+        &image(&format!("{fallback}.sig")),
+        true,
+        true
+    ));
+    assert!(!ReferrersCheck::applies(&image("v1"), true, true));
+
+    let (sbom, sig, own) = (
+        Digest::sha256_of(b"sbom"),
+        Digest::sha256_of(b"sig"),
+        Digest::sha256_of(b"own"),
+    );
+    let index = |entries: &[&Digest], pretty: bool| {
+        let manifests: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|d| {
+                serde_json::json!({"mediaType": crate::manifest::OCI_MANIFEST,
+                    "digest": d.to_string(), "size": 500, "artifactType": "application/spdx+json"})
+            })
+            .collect();
+        let doc = serde_json::json!({"schemaVersion": 2,
+            "mediaType": crate::manifest::OCI_INDEX, "manifests": manifests});
+        match pretty {
+            true => serde_json::to_vec_pretty(&doc).unwrap(),
+            false => serde_json::to_vec(&doc).unwrap(),
+        }
+    };
+    let source = index(&[&sbom, &sig], true);
+    // Rebuilt at the target, with an entry of its own beside: in sync.
+    let target = index(&[&own, &sig, &sbom], false);
+    assert_ne!(Digest::sha256_of(&source), Digest::sha256_of(&target));
+    let check = ReferrersCheck::new(&source, Some(&target)).unwrap();
+    assert_eq!(check.unlisted(), &[] as &[Digest]);
+    assert_eq!(check.decide(&[]), Decision::InSync);
+    // One the target lacks: a copy, unless the source no longer has it either.
+    let check = ReferrersCheck::new(&source, Some(&index(&[&own, &sig], false))).unwrap();
+    assert_eq!(check.unlisted(), std::slice::from_ref(&sbom));
+    assert_eq!(check.decide(&[]), Decision::Copy);
+    assert_eq!(check.decide(std::slice::from_ref(&sbom)), Decision::InSync);
+    // No index at the target: each of the source's is asked.
+    let check = ReferrersCheck::new(&source, None).unwrap();
+    assert_eq!(check.unlisted(), &[sbom.clone(), sig.clone()]);
+    assert_eq!(check.decide(std::slice::from_ref(&sbom)), Decision::Copy);
+    // A source's tag that is no index is copied as any other image.
+    assert_eq!(ReferrersCheck::new(b"{}", Some(&target)), None);
+}

@@ -146,6 +146,15 @@ pub fn get_manifest(
     Some((body, media_type))
 }
 
+/// Deletes the manifest `repository@digest` (the registry must allow deletes).
+pub fn delete_manifest(registry: &Registry, repository: &str, digest: &str) {
+    let url = format!("{}/v2/{repository}/manifests/{digest}", registry.url());
+    let response = with_auth(registry, registry.agent().delete(&url))
+        .call()
+        .unwrap_or_else(|e| panic!("DELETE {url}: {e}"));
+    assert_eq!(response.status().as_u16(), 202, "DELETE {url}");
+}
+
 /// The digests an index in the registry lists (the fallback tag's, say); empty on 404.
 pub fn index_digests(registry: &Registry, repository: &str, tag: &str) -> Vec<String> {
     let Some((bytes, _)) = get_manifest(registry, repository, tag) else {
@@ -205,6 +214,18 @@ fn put_manifest(
     manifest: &Value,
 ) -> Artifact {
     let bytes = serde_json::to_vec(manifest).unwrap();
+    put_manifest_bytes(registry, repository, reference, media_type, bytes)
+}
+
+/// Puts `bytes` as the manifest `repository:reference` (of `media_type`), as written (a
+/// tool that spaces its JSON otherwise than tug, say).
+pub fn put_manifest_bytes(
+    registry: &Registry,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: Vec<u8>,
+) -> Artifact {
     let url = format!("{}/v2/{repository}/manifests/{reference}", registry.url());
     let mut response = with_auth(registry, registry.agent().put(&url))
         .header("Content-Type", media_type)

@@ -387,9 +387,23 @@ fn show(
             let what = artifact_type.as_deref().unwrap_or("artifact");
             errln!("Copied referrer {what} {target}");
         }
+        Event::ReferrerMissing {
+            digest,
+            artifact_type,
+            source,
+        } if display.mode() != ProgressMode::Json => {
+            let what = artifact_type.as_deref().unwrap_or("artifact");
+            errln!(
+                "tug: warning: referrer {what} {digest} is listed for the image but {}/{} \
+                 no longer has it: not copied",
+                source.registry,
+                source.repository
+            );
+        }
         // The referrers step in JSON lines: its start, each referrer, its end.
         e @ (Event::ReferrersStarted { .. }
         | Event::ReferrerCopied { .. }
+        | Event::ReferrerMissing { .. }
         | Event::ReferrersCarried { .. }) => display.json_event(e.json()),
         _ => {}
     }

@@ -8,7 +8,7 @@ use std::time::Instant as Clock;
 
 use tug_core::manifest::Descriptor;
 use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
-use tug_core::sync::{decide, named_by, Decision, Named, SyncImage};
+use tug_core::sync::{decide, named_by, Decision, Named, ReferrersCheck, SyncImage};
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
 
 use super::Side;
@@ -26,12 +26,14 @@ pub(super) enum Checked {
     },
 }
 
-/// Checks `image` (with `platform`, that platform's manifest of the source).
+/// Checks `image` (with `platform`, that platform's manifest of the source); `referrers`:
+/// whether what is attached to an image travels with it.
 pub(super) async fn check(
     image: &SyncImage,
     source: &Side,
     target: &Side,
     platform: Option<&Platform>,
+    referrers: bool,
 ) -> Result<Checked, CliError> {
     let resolved = match platform {
         Some(_) => manifest_of(&image.source, platform, source).await?,
@@ -43,7 +45,11 @@ pub(super) async fn check(
         Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
         Err(e) => return Err(e),
     };
-    match decide(&digest, there.as_ref()) {
+    let mut decision = decide(&digest, there.as_ref());
+    if decision == Decision::Copy && ReferrersCheck::applies(image, referrers, platform.is_none()) {
+        decision = referrers_tag(image, &digest, source, target).await?;
+    }
+    match decision {
         Decision::InSync => Ok(Checked::InSync(digest)),
         Decision::Copy => {
             // What a HEAD resolved is read now, by its digest (the tag may move meanwhile).
@@ -59,6 +65,43 @@ pub(super) async fn check(
             Ok(Checked::Copy { digest, blobs })
         }
     }
+}
+
+/// Whether a fallback tag's index at the target lists what the source's (`digest`) does, as
+/// the core's [`ReferrersCheck`] decides: both indexes read, and each referrer the target's
+/// lacks asked at the source (one it no longer has is never copied, so does not count).
+async fn referrers_tag(
+    image: &SyncImage,
+    digest: &Digest,
+    source: &Side,
+    target: &Side,
+) -> Result<Decision, CliError> {
+    let mut pinned = image.source.clone();
+    pinned.digest = Some(digest.clone());
+    let theirs = manifest_of(&pinned, None, source).await?.manifest;
+    let ours = match manifest_of(&image.target, None, target).await {
+        Ok(r) => r.manifest,
+        Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    let check = theirs
+        .and_then(|m| ReferrersCheck::new(&m.bytes, ours.as_ref().map(|m| m.bytes.as_slice())));
+    let Some(check) = check else {
+        return Ok(Decision::Copy);
+    };
+    let mut gone = Vec::new();
+    for d in check.unlisted() {
+        let mut at = image.source.clone();
+        at.tag = None;
+        at.digest = Some(d.clone());
+        match resolve(&at, source).await {
+            // The source has it: the target lacks it (no need to ask about the rest).
+            Ok(_) => break,
+            Err(e) if e.class() == Some(ErrorClass::NotFound) => gone.push(d.clone()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(check.decide(&gone))
 }
 
 /// The digest of the manifest `image` names, asked with `HEAD` ([`ManifestAction::Resolve`]).

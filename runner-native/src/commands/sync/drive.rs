@@ -134,7 +134,7 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                     let item = &items[i];
                     ex.spawn(async move {
                         let platform = item.platform.as_ref();
-                        let r = check(&item.image, source, target, platform).await;
+                        let r = check(&item.image, source, target, platform, work.referrers).await;
                         let _ = tx.send(Ended::Checked(i, r)).await;
                     })
                     .detach();

@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 use tug_testkit::referrers::{
-    attach_signature_and_sbom, get_manifest, index_digests, Attachments, SIMPLE_SIGNING, SPDX,
+    attach_signature_and_sbom, delete_manifest, get_manifest, index_digests, put_manifest_bytes,
+    Attachments, SIMPLE_SIGNING, SPDX,
 };
 use tug_testkit::{skopeo, FaultProxy, ImageSpec, ProxiedRequest, Registry};
 
@@ -273,4 +274,92 @@ fn sync_merges_the_referrers_index_and_no_referrers_copies_none_of_its_tags() {
     let mut want = vec![att.sbom.digest.clone(), own.sbom.digest.clone()];
     want.sort();
     assert_eq!(listed, want, "the target's own SBOM stays listed");
+}
+
+/// A sync of a whole repository settles though the source's `sha256-<hex>` index is not
+/// byte for byte what tug writes (another tool spaced it otherwise, so the target's index,
+/// rebuilt by the referrers step, has another digest): a second run finds every image and
+/// referrers tag in sync and puts no manifest.
+#[test]
+fn a_second_sync_of_a_repository_with_a_referrers_index_puts_nothing() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    let (index, media_type) = get_manifest(&a, "team/app", &att.index_tag).unwrap();
+    let spaced: Value = serde_json::from_slice(&index).unwrap();
+    let spaced = serde_json::to_vec_pretty(&spaced).unwrap();
+    put_manifest_bytes(&a, "team/app", &att.index_tag, &media_type, spaced);
+    sync_to(&env, &a.image("team/app"), &b, "mirror", &[]);
+    assert_eq!(arrived(&b, "mirror/team/app", &att), (true, true));
+    assert_ne!(
+        get_manifest(&b, "mirror/team/app", &att.index_tag).map(|m| m.0),
+        get_manifest(&a, "team/app", &att.index_tag).map(|m| m.0),
+        "the target's index is tug's own"
+    );
+
+    let proxy = FaultProxy::start(&b);
+    let out = env
+        .tug()
+        .args(["sync", "--plain-http", "--json"])
+        .arg(a.image("team/app"))
+        .arg(format!("{}/mirror", proxy.host()))
+        .run()
+        .assert_success();
+    let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(report["summary"]["copied"], 0, "{report}");
+    assert_eq!(report["summary"]["in_sync"], 3, "{report}");
+    let puts: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" || r.method == "POST")
+        .collect();
+    assert!(puts.is_empty(), "a second run writes nothing: {puts:#?}");
+}
+
+/// A referrer the source's `sha256-<hex>` index names but the source no longer has (the SBOM
+/// was deleted) is a warning naming its digest: `tug copy` exits 0 with the image and the
+/// signature copied, and `tug sync` reports the image copied, then in sync.
+#[test]
+fn a_referrer_deleted_at_the_source_is_a_warning_not_a_failure() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    delete_manifest(&a, "team/app", &att.sbom.digest);
+    let out = copy(&env, &a, &b, &[]).assert_success();
+    let stderr = out.stderr_str();
+    assert!(
+        stderr.contains("warning: referrer") && stderr.contains(&att.sbom.digest),
+        "{stderr}"
+    );
+    assert_eq!(arrived(&b, "mirror/app", &att), (true, false), "{stderr}");
+
+    let json = env
+        .tug()
+        .args(["copy", "--progress", "json"])
+        .arg(a.image("team/app:v1"))
+        .arg(b.image("json/app:v1"))
+        .run()
+        .assert_success();
+    let missing: Vec<Value> = json
+        .stdout_str()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "referrer_missing")
+        .collect();
+    assert_eq!(missing.len(), 1, "{}", json.stdout_str());
+    assert_eq!(missing[0]["digest"], att.sbom.digest.as_str());
+
+    for (run, copied, in_sync) in [(1, 1, 2), (2, 0, 3)] {
+        let out = sync_to(&env, &a.image("team/app"), &b, "sync", &[]);
+        let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+        let summary = &report["summary"];
+        assert_eq!(
+            summary["failed"],
+            Value::Array(vec![]),
+            "run {run}: {report}"
+        );
+        assert_eq!(summary["copied"], copied, "run {run}: {report}");
+        assert_eq!(summary["in_sync"], in_sync, "run {run}: {report}");
+    }
+    assert_eq!(arrived(&b, "sync/team/app", &att), (true, false));
 }
