@@ -27,9 +27,9 @@ pub fn check_output(out: &Path) -> Result<(), String> {
 /// Writes `image` from `store` into the layout at `out` (made if it does not exist; a
 /// layout tug makes and nothing comes into is removed again). Blobs the layout holds are
 /// not copied again; Docker-typed manifests are written with OCI media types, as skopeo
-/// writes them and a pull into a layout does. The image is named as [`exported_names`] says; when that name is
-/// another repository's image's there, it takes its whole name instead, as a pull does,
-/// and a note says so.
+/// writes them and a pull into a layout does. The image is named as [`exported_names`]
+/// says; when that name is another repository's image's there, it takes its whole name
+/// instead, as a pull does, and a note says so.
 pub fn write_oci_layout(
     store: &OciDir,
     image: &ExportImage,
