@@ -151,7 +151,8 @@ export interface CopyOptions extends RegistryOptions {
   resume?: ResumableUpload[];
   /** Copy what is attached to the image (signatures, SBOMs, attestations: the referrers API,
    *  the `sha256-<hex>` tag index, cosign's tags) after it: the default, as `tug copy`;
-   *  `false` copies the image alone. Each copied is a `referrer_copied` event. */
+   *  `false` copies the image alone. Each copied is a `referrer_copied` event; one the source's
+   *  index lists but the source no longer has is a `referrer_missing` event, not a failure. */
   referrers?: boolean;
 }
 export interface CopyResult {
