@@ -455,7 +455,8 @@ pub(crate) fn oci_media_type(docker: &str) -> Option<&'static str> {
 /// A Docker schema 2 manifest (or manifest list) rewritten with OCI media types, as skopeo
 /// does when it writes an OCI layout; `None` when there is nothing to convert. `children`
 /// maps the digests of converted child manifests to their new descriptors
-/// `(digest, size)`, for rewriting a list.
+/// `(digest, size)`, for rewriting a list: an entry not among them keeps its descriptor
+/// whole (the bytes it names are what its media type says, converted or not).
 pub fn docker_to_oci(
     body: &[u8],
     children: &[(Digest, Digest, u64)],
@@ -490,9 +491,9 @@ pub fn docker_to_oci(
         .into_iter()
         .flatten()
     {
-        convert(m);
         let old = m["digest"].as_str().and_then(|d| d.parse::<Digest>().ok());
         if let Some((_, new, size)) = children.iter().find(|(o, _, _)| Some(o) == old.as_ref()) {
+            convert(m);
             m["digest"] = new.to_string().into();
             m["size"] = (*size).into();
         }

@@ -34,6 +34,9 @@ pub struct ExportImage {
     /// The `ref.name` an OCI archive gives it when the user named it (`oci-archive:PATH:NAME`:
     /// NAME as it is, as skopeo writes it); else one from `name`.
     pub ref_name: Option<String>,
+    /// Whether the user gave that name (it replaces what it names in a layout), or tug chose
+    /// it (it never takes another image's name: [`OciDir::tag`]).
+    pub ref_given: bool,
     /// The manifest or index the image is.
     pub digest: Digest,
     /// Its media type.

@@ -6,20 +6,34 @@
 use std::io;
 use std::path::Path;
 
-use tug_core::archive::pulled_layout::exported_names;
+use tug_core::archive::pulled_layout::{exported_names, IndexEntry};
+use tug_core::archive::INDEX_JSON;
 
 use crate::archive_writer::{note_absent, oci_export, ExportError, ExportImage};
 use crate::oci_dir::{NewLayout, OciDir, TakeError};
 use crate::output::noteln;
 
-/// Whether a layout can be written at `out`, asked before any work: a directory, or
-/// nothing yet. `Err` names the output.
+/// Whether a layout can be written at `out`, asked before any work: nothing yet, or a
+/// directory whose `index.json`, if it has one, can be read. `Err` names the output.
 pub fn check_output(out: &Path) -> Result<(), String> {
     match std::fs::metadata(out) {
         Ok(meta) if !meta.is_dir() => Err(format!(
             "{} is a file, and an OCI layout is written as a directory",
             out.display()
         )),
+        Ok(_) if out.join(INDEX_JSON).exists() => {
+            let path = out.join(INDEX_JSON);
+            let bytes =
+                crate::safe_fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(index) if index["manifests"].is_array() => Ok(()),
+                Ok(_) => Err(format!("{}: it lists no \"manifests\"", path.display())),
+                Err(e) => Err(format!(
+                    "{}: not a readable index.json ({e})",
+                    path.display()
+                )),
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -41,13 +55,34 @@ pub fn write_oci_layout(
     let new = NewLayout::at(out);
     let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", out.display()));
     let mut layout = OciDir::open(out).map_err(named)?;
+    // A link planted as a blob is refused, as a pull into the layout refuses it.
+    layout.blobs().map_err(named)?;
+    let (ref_name, image_name) = exported_names(image.name.as_deref(), image.ref_name.as_deref());
+    let entry = IndexEntry {
+        media_type: &image.media_type,
+        digest: &image.digest,
+        size: image.size,
+        ref_name,
+        image_name,
+        created: None,
+    };
+    if entry.clashes_in(&layout.entries().map_err(named)?, image.ref_given) {
+        return Err(ExportError::Invalid(format!(
+            "{ref_name:?} in {} names another image (named by its tag alone, as another \
+             tool names one): give this one a name of its own, oci:{}:NAME",
+            out.display(),
+            out.display()
+        )));
+    }
     for d in &export.stored {
-        if layout.has_blob(d) {
-            continue;
-        }
         let path = store.blob_path(d);
         let file = crate::safe_fs::open_read(&path)?;
         let size = file.metadata()?.len();
+        // One the layout holds is not copied again, unless its size shows it damaged.
+        let held = std::fs::metadata(layout.blob_path(d)).map(|m| m.len());
+        if layout.has_blob(d) && held.is_ok_and(|len| len == size) {
+            continue;
+        }
         layout.take_blob(d, file, size).map_err(|e| match e {
             TakeError::Stopped => ExportError::Cancelled,
             TakeError::Io(e) => named(e).into(),
@@ -62,7 +97,6 @@ pub fn write_oci_layout(
         layout.put_blob(&m.digest, &m.bytes).map_err(named)?;
     }
     // Named last: a layout never names an image it does not hold whole.
-    let (ref_name, image_name) = exported_names(image.name.as_deref(), image.ref_name.as_deref());
     let took = layout
         .tag(
             ref_name,
@@ -70,6 +104,7 @@ pub fn write_oci_layout(
             &image.media_type,
             &image.digest,
             image.size,
+            image.ref_given,
         )
         .map_err(named)?;
     if took != ref_name {

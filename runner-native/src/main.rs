@@ -95,7 +95,7 @@ fn main() -> ExitCode {
         cli::Command::Rm(args) => commands::store::rm(args),
         cli::Command::Prune(args) => commands::store::prune(args),
         cli::Command::Save(args) => commands::store::save(args),
-        cli::Command::Load(args) => commands::store::load(args),
+        cli::Command::Load(args) => commands::store::load(args).map(drop),
         cli::Command::Login(args) => commands::login::login(args),
         cli::Command::Logout(args) => commands::login::logout(args),
         cli::Command::Web(args) => commands::web::run(args),

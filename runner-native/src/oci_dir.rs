@@ -372,7 +372,10 @@ impl OciDir {
     }
 
     /// Names `digest` (a manifest or index already stored) `ref_name` in `index.json`,
-    /// replacing an entry of the same name. `full_name` and `created` go into annotations.
+    /// replacing an entry of the same name, or, when the name was not `given` by the user
+    /// and names an image that may be another repository's, keeping it
+    /// ([`IndexEntry::name_in`]). `full_name` and `created` go into annotations. Returns the
+    /// ref name taken.
     pub fn tag(
         &self,
         ref_name: &str,
@@ -380,6 +383,7 @@ impl OciDir {
         media_type: &str,
         digest: &Digest,
         size: u64,
+        given: bool,
     ) -> io::Result<String> {
         let created = rfc3339_now();
         let entry = IndexEntry {
@@ -391,7 +395,7 @@ impl OciDir {
             created: Some(&created),
         };
         let mut took = String::new();
-        self.update_index(|manifests| took = entry.name_in(manifests))?;
+        self.update_index(|manifests| took = entry.name_in(manifests, given))?;
         Ok(took)
     }
 
@@ -595,6 +599,7 @@ mod tests {
                 "application/vnd.oci.image.manifest.v1+json",
                 &a,
                 1,
+                false,
             )
             .unwrap();
         layout
@@ -604,6 +609,7 @@ mod tests {
                 "application/vnd.oci.image.manifest.v1+json",
                 &a,
                 1,
+                false,
             )
             .unwrap();
         layout
@@ -613,6 +619,7 @@ mod tests {
                 "application/vnd.oci.image.manifest.v1+json",
                 &b,
                 1,
+                true,
             )
             .unwrap();
         let entries = layout.entries().unwrap();

@@ -168,6 +168,10 @@ mod tests {
         assert_eq!(entries[0]["mediaType"], OCI_MANIFEST);
         assert_eq!(entries[0]["size"], rewrites[0].manifest.bytes.len());
         assert_eq!(entries[1]["digest"], absent.digest.to_string());
+        assert_eq!(
+            entries[1]["mediaType"], DOCKER_MANIFEST,
+            "an image not rewritten keeps its descriptor"
+        );
     }
 
     #[test]

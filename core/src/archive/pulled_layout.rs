@@ -72,19 +72,15 @@ impl IndexEntry<'_> {
 
     /// `manifests` (an `index.json`'s entries) with this entry naming its image: an entry
     /// of the same ref name is replaced (with none, one of the same digest and none), the
-    /// others kept in their order. When that ref name
-    /// (a tag) belongs to another repository's image (`a/app:1` there, `b/app:1` pulled in),
-    /// nothing is lost: this entry takes its whole name as its ref name instead (replacing
-    /// an entry of that name). Returns the ref name it took.
-    pub fn name_in(&self, manifests: &mut Vec<Value>) -> String {
-        let named = |m: &Value, name: &str| match m["annotations"][ANNOTATION_REF_NAME].as_str() {
-            Some(theirs) => theirs == name,
-            None => name.is_empty() && m["digest"].as_str() == Some(&self.digest.to_string()),
-        };
-        let anothers = manifests.iter().any(|m| {
-            let theirs = m["annotations"][ANNOTATION_CONTAINERD_NAME].as_str();
-            named(m, self.ref_name) && theirs.is_some() && theirs != self.image_name
-        });
+    /// others kept in their order. When the ref name was not `given` by the user (tug chose
+    /// it, a tag) and belongs to another image that may be another repository's (`a/app:1`
+    /// there, `b/app:1` pulled in; or an image another tool named by its tag alone, which
+    /// says no repository), nothing is lost: this entry takes its whole name as its ref name
+    /// instead (replacing an entry of that name). A name the user gave replaces whatever it
+    /// named, as skopeo's `oci:DIR:REF` does. Returns the ref name it took.
+    pub fn name_in(&self, manifests: &mut Vec<Value>, given: bool) -> String {
+        let anothers = self.names_another(manifests, given);
+        let named = |m: &Value, name: &str| self.is_named(m, name);
         let ref_name = match (anothers, self.image_name) {
             (true, Some(whole)) => whole,
             _ => self.ref_name,
@@ -92,6 +88,41 @@ impl IndexEntry<'_> {
         manifests.retain(|m| !named(m, ref_name));
         manifests.push(IndexEntry { ref_name, ..*self }.json());
         ref_name.to_owned()
+    }
+
+    /// Whether [`IndexEntry::name_in`] would replace another image it cannot tell is not
+    /// another repository's, having no whole name of its own to take instead (an image a
+    /// file named by its tag alone, going where another tool named a different image so):
+    /// the caller asks for a name rather than lose that image.
+    pub fn clashes_in(&self, manifests: &[Value], given: bool) -> bool {
+        let digest = self.digest.to_string();
+        !given
+            && self.image_name.is_none()
+            && manifests
+                .iter()
+                .any(|m| self.is_named(m, self.ref_name) && m["digest"].as_str() != Some(&digest))
+    }
+
+    /// Whether the ref name (not `given` by the user) names an image in `manifests` that
+    /// may be another repository's: another whole name, or none and another digest.
+    fn names_another(&self, manifests: &[Value], given: bool) -> bool {
+        let digest = self.digest.to_string();
+        !given
+            && manifests.iter().any(|m| {
+                let theirs = m["annotations"][ANNOTATION_CONTAINERD_NAME].as_str();
+                // An entry naming no repository is this image already when it has its digest.
+                let this_image = theirs.is_none() && m["digest"].as_str() == Some(&digest);
+                self.is_named(m, self.ref_name) && theirs != self.image_name && !this_image
+            })
+    }
+
+    /// Whether `index.json` entry `m` has the ref name `name` (an empty one: none, and this
+    /// entry's digest).
+    fn is_named(&self, m: &Value, name: &str) -> bool {
+        match m["annotations"][ANNOTATION_REF_NAME].as_str() {
+            Some(theirs) => theirs == name,
+            None => name.is_empty() && m["digest"].as_str() == Some(&self.digest.to_string()),
+        }
     }
 }
 
@@ -340,7 +371,7 @@ fn named_in(found: &[u8], entry: &IndexEntry<'_>) -> Result<Vec<u8>, ArchiveErro
         Some(Value::Array(manifests)) => manifests,
         _ => return Err(malformed("it has no \"manifests\" list".into())),
     };
-    entry.name_in(manifests);
+    entry.name_in(manifests, false);
     Ok(index.to_string().into_bytes())
 }
 
@@ -469,9 +500,10 @@ mod tests {
             created: Some("2026-12-07T02:00:00Z"),
         };
         let mut manifests = Vec::new();
-        entry(&a, "v1", None).name_in(&mut manifests);
-        entry(&a, "v2", None).name_in(&mut manifests);
-        entry(&b, "v1", Some("r/x:v1")).name_in(&mut manifests);
+        entry(&a, "v1", None).name_in(&mut manifests, false);
+        entry(&a, "v2", None).name_in(&mut manifests, false);
+        // A name given replaces what it named.
+        entry(&b, "v1", Some("r/x:v1")).name_in(&mut manifests, true);
         let names: Vec<_> = manifests
             .iter()
             .map(|m| m["annotations"][ANNOTATION_REF_NAME].as_str().unwrap())
@@ -479,7 +511,7 @@ mod tests {
         assert_eq!(names, ["v2", "v1"]);
         assert_eq!(manifests[1]["digest"], b.to_string());
         // The same tag of another repository: both are kept, the newcomer by its whole name.
-        let took = entry(&a, "v1", Some("r/y:v1")).name_in(&mut manifests);
+        let took = entry(&a, "v1", Some("r/y:v1")).name_in(&mut manifests, false);
         assert_eq!(took, "r/y:v1");
         let names: Vec<_> = manifests
             .iter()
@@ -487,7 +519,7 @@ mod tests {
             .collect();
         assert_eq!(names, ["v2", "v1", "r/y:v1"]);
         assert_eq!(
-            entry(&b, "v1", Some("r/y:v1")).name_in(&mut manifests),
+            entry(&b, "v1", Some("r/y:v1")).name_in(&mut manifests, false),
             "r/y:v1"
         );
         assert_eq!(
@@ -504,6 +536,48 @@ mod tests {
             manifests[1]["annotations"][ANNOTATION_TUG_CREATED],
             "2026-12-07T02:00:00Z"
         );
+    }
+
+    /// An image another tool named by its tag alone (skopeo's, umoci's `oci:DIR:1`) says no
+    /// repository: a name tug chooses keeps it and takes the whole name; a name the user
+    /// gave replaces it; the same image (its digest) is named again in place.
+    #[test]
+    fn an_image_named_by_its_tag_alone_is_kept_unless_the_name_was_given() {
+        let (theirs, ours) = (Digest::sha256_of(b"theirs"), Digest::sha256_of(b"ours"));
+        let entry = |digest, image_name| IndexEntry {
+            media_type: OCI_MANIFEST,
+            digest,
+            size: 1,
+            ref_name: "1",
+            image_name,
+            created: None,
+        };
+        let mut manifests = Vec::new();
+        entry(&theirs, None).name_in(&mut manifests, true);
+        let took = entry(&ours, Some("r/app:1")).name_in(&mut manifests, false);
+        assert_eq!(took, "r/app:1");
+        assert_eq!(manifests.len(), 2);
+        assert_eq!(manifests[0]["digest"], theirs.to_string());
+        let took = entry(&ours, Some("r/app:1")).name_in(&mut manifests, true);
+        assert_eq!(took, "1");
+        let ones: Vec<_> = manifests
+            .iter()
+            .filter(|m| m["annotations"][ANNOTATION_REF_NAME] == "1")
+            .collect();
+        assert_eq!(ones.len(), 1);
+        assert_eq!(ones[0]["digest"], ours.to_string());
+        let mut manifests = Vec::new();
+        entry(&theirs, None).name_in(&mut manifests, true);
+        assert_eq!(
+            entry(&theirs, Some("r/app:1")).name_in(&mut manifests, false),
+            "1"
+        );
+        assert_eq!(manifests.len(), 1);
+        // Without a whole name to take, another image there is a clash the caller reports.
+        assert!(entry(&ours, None).clashes_in(&manifests, false));
+        assert!(!entry(&ours, None).clashes_in(&manifests, true));
+        assert!(!entry(&theirs, None).clashes_in(&manifests, false));
+        assert!(!entry(&ours, Some("r/app:1")).clashes_in(&manifests, false));
     }
 
     /// A pull's report naming a manifest of `bytes` and no other.
@@ -570,7 +644,7 @@ mod tests {
                 image_name: None,
                 created: None,
             };
-            entry.name_in(&mut found);
+            entry.name_in(&mut found, false);
         }
         let found = json!({"schemaVersion": 2, "manifests": found, "annotations": {"a": "b"}});
         let found = serde_json::to_vec_pretty(&found).unwrap();

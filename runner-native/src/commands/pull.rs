@@ -289,6 +289,7 @@ pub fn run(
         None => ExportImage {
             name: Some(full_name.clone()),
             ref_name: None,
+            ref_given: false,
             digest: report.root.digest.clone(),
             media_type: report.root.media_type.clone(),
             size: report.root.bytes.len() as u64,
@@ -559,6 +560,7 @@ fn record(
             &named.media_type,
             &named.digest,
             named_size,
+            name.is_some(),
         )
         .map_err(io)?;
     if took != ref_name {
@@ -571,6 +573,7 @@ fn record(
     Ok(ExportImage {
         name: full,
         ref_name: None,
+        ref_given: false,
         digest: root.digest,
         media_type: root.media_type,
         size,

@@ -298,12 +298,32 @@ pub fn save(mut args: SaveArgs) -> Result<(), CliError> {
     }
     args.output = place.path;
     args.format = Some(place.format);
-    save_named(args, place.name.as_deref())
+    save_named(args, place.name.as_deref().map(SaveName::Given))
 }
 
-/// `tug save`, the image named `given` in the archive instead of its own name, if given
-/// (`tug copy … docker-archive:PATH:NAME`, as [`given_archive_name`] takes it).
-pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
+/// The name an archive or layout `tug save` writes gives its image, instead of the store's.
+#[derive(Clone, Copy, Debug)]
+pub enum SaveName<'a> {
+    /// The user's (`docker-archive:PATH:NAME`, `oci:DIR:REF`, as [`given_archive_name`]
+    /// takes it): in a layout it replaces whatever it names, as skopeo's does.
+    Given(&'a str),
+    /// The tag the source file named the image by (`1` of a layout's `ref.name`), which
+    /// the store names `docker.io/library/1:latest`: in a layout it never takes another
+    /// image's name.
+    Source(&'a str),
+}
+
+impl SaveName<'_> {
+    fn text(&self) -> &str {
+        match self {
+            SaveName::Given(n) | SaveName::Source(n) => n,
+        }
+    }
+}
+
+/// `tug save`, the image named `given` in the archive or layout instead of its own name, if
+/// given (`tug copy … docker-archive:PATH:NAME`).
+pub fn save_named(args: SaveArgs, given: Option<SaveName<'_>>) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
     let all = entries(&layout)?;
     let entry = find(&all, &args.image)?;
@@ -320,12 +340,22 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
     }
     .map_err(CliError::Input)?;
     let (mut image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
-    if let Some(given) = given {
+    if let Some(naming) = given {
+        let given = naming.text();
         let oci = matches!(format, OutputFormat::OciArchive | OutputFormat::Oci);
-        let name = given_archive_name(Some(&entry.name), given, oci).map_err(CliError::Usage)?;
-        image.name = Some(name);
+        // An image the store keeps under its digest has no repository of its own, nor one
+        // a file named by its tag alone (the store's name for it is made up): a bare tag
+        // names it in an OCI output by `ref.name` alone, as skopeo writes it.
+        let own = Some(entry.name.as_str()).filter(|n| n.parse::<Digest>().is_err());
+        let bare = !given.contains(['/', ':', '@']);
+        let unnamed = own.is_none() || matches!(naming, SaveName::Source(_));
+        image.name = match unnamed && oci && bare {
+            true => None,
+            false => Some(given_archive_name(own, given, oci).map_err(CliError::Usage)?),
+        };
         // As skopeo writes `oci-archive:PATH:NAME` and `oci:DIR:NAME`: NAME is the `ref.name`.
         image.ref_name = oci.then(|| given.to_owned());
+        image.ref_given = matches!(naming, SaveName::Given(_));
     }
     match format {
         OutputFormat::DockerArchive => {
@@ -339,7 +369,8 @@ pub fn save_named(args: SaveArgs, given: Option<&str>) -> Result<(), CliError> {
         }
     }
     let shown = match (&image.name, given) {
-        (Some(name), Some(_)) => format!("{} as {name}", entry.name),
+        (Some(name), Some(SaveName::Given(_))) => format!("{} as {name}", entry.name),
+        (None, Some(naming)) => format!("{} as {}", entry.name, naming.text()),
         _ => entry.name.clone(),
     };
     match chosen.as_ref().or(platform.as_ref()) {
@@ -387,6 +418,7 @@ fn export_image(
     let image = ExportImage {
         name: Some(entry.name.clone()),
         ref_name: None,
+        ref_given: false,
         digest,
         media_type,
         size,
@@ -394,9 +426,18 @@ fn export_image(
     Ok((image, chosen))
 }
 
+/// An image [`load`] stored: its name in the store, and the name the file gave it.
+pub struct Loaded {
+    /// The store's name (`docker.io/library/1:latest`).
+    pub name: String,
+    /// The file's (`1`, a layout's `ref.name`).
+    pub named: String,
+}
+
 /// Stores every image of the source (or the one `--image` names) under its names: a
-/// multi-platform index whole, with each of its platforms.
-pub fn load(args: LoadArgs) -> Result<(), CliError> {
+/// multi-platform index whole, with each of its platforms. Returns the names it stored.
+pub fn load(args: LoadArgs) -> Result<Vec<Loaded>, CliError> {
+    let mut loaded = Vec::new();
     if args.quiet {
         crate::output::set_quiet();
     }
@@ -468,12 +509,17 @@ pub fn load(args: LoadArgs) -> Result<(), CliError> {
                     &root.media_type,
                     &root.digest,
                     root.bytes.len() as u64,
+                    true,
                 )
                 .map_err(io)?;
             noteln!("Loaded {full}{what}");
+            loaded.push(Loaded {
+                name: full,
+                named: name.clone(),
+            });
         }
     }
-    Ok(())
+    Ok(loaded)
 }
 
 /// Copies a blob from the source into the store, checking its digest on the way.

@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use tug_core::archive::pulled_layout::IndexEntry;
+use tug_core::archive::pulled_layout::{given_archive_name, IndexEntry};
 use tug_core::place::{self, FileKind, Place};
 use tug_core::Reference;
 
 use crate::cli::{CopyArgs, LoadArgs, OutputFormat, PullArgs, PushArgs, SaveArgs};
+use crate::commands::store::SaveName;
 use crate::commands::{pull, push, store};
 use crate::config::Settings;
 use crate::credentials;
@@ -219,6 +220,7 @@ pub fn run(
                 store: args.store,
                 quiet: false,
             })
+            .map(drop)
         }
         (Place::Store(_) | Place::File { .. }, Place::File { kind, .. }) => {
             let format = pull::output_format(*kind)?;
@@ -239,13 +241,13 @@ pub fn run(
                 _ => crate::archive_writer::check_output(&spec.path),
             }
             .map_err(CliError::Input)?;
-            // An OCI source's tag (`oci:DIR:1`) names the image in an OCI target that names
-            // none, as it named it there (the temporary store calls it `1:latest`).
-            let given = spec
-                .image
-                .clone()
-                .or_else(|| oci_tag(&src).filter(|_| format != OutputFormat::DockerArchive));
-            let save = |image: String, store: Option<PathBuf>| {
+            let oci = format != OutputFormat::DockerArchive;
+            if let Some(given) = &spec.image {
+                // A name that cannot be written is said before anything is read.
+                given_archive_name(None, given, oci)
+                    .map_err(|e| CliError::Usage(format!("target: {e}")))?;
+            }
+            let save = |image: String, store: Option<PathBuf>, name: Option<SaveName<'_>>| {
                 let args = SaveArgs {
                     image,
                     output: spec.path.clone(),
@@ -253,21 +255,31 @@ pub fn run(
                     format: Some(format),
                     store,
                 };
-                store::save_named(args, given.as_deref())
+                store::save_named(args, name)
             };
+            let given = spec.image.as_deref().map(SaveName::Given);
             match &src {
-                Place::Store(name) => save(store_name(name, "source")?, args.store.clone()),
+                Place::Store(name) => save(store_name(name, "source")?, args.store.clone(), given),
                 _ => {
                     // Through a store of its own, gone when the copy ends.
                     let temp = tempfile::tempdir()
                         .map_err(|e| CliError::Input(format!("a temporary store: {e}")))?;
-                    store::load(LoadArgs {
+                    let loaded = store::load(LoadArgs {
                         source: src.to_string(),
                         image: None,
                         store: Some(temp.path().to_path_buf()),
                         quiet: false,
                     })?;
-                    save(only_image(temp.path(), &src)?, Some(temp.path().into()))
+                    let image = only_image(temp.path(), &src)?;
+                    // The tag alone a layout named it by (`1`), which the store calls
+                    // `docker.io/library/1:latest`: an OCI target names it so.
+                    let tag = loaded
+                        .iter()
+                        .find(|l| l.name == image)
+                        .map(|l| l.named.as_str())
+                        .filter(|n| !n.contains(['/', ':', '@']) && oci);
+                    let name = given.or(tag.map(SaveName::Source));
+                    save(image, Some(temp.path().into()), name)
                 }
             }
         }
@@ -275,20 +287,6 @@ pub fn run(
             unreachable!("two registries are the streamed copy")
         }
     }
-}
-
-/// The `:REF` after an OCI layout or archive source that is a bare tag (`oci:DIR:1`).
-fn oci_tag(src: &Place) -> Option<String> {
-    let Place::File {
-        kind: FileKind::Oci | FileKind::OciArchive,
-        ..
-    } = src
-    else {
-        return None;
-    };
-    SourceSpec::parse(&src.to_string())
-        .image
-        .filter(|name| !name.contains(['/', ':', '@']))
 }
 
 /// A store image's name as a source: it cannot be empty.

@@ -280,6 +280,148 @@ fn a_file_or_store_image_into_an_oci_layout() {
     );
 }
 
+/// The `ref.name`s of the layout at `dir`, in order.
+fn ref_names(dir: &Path) -> Vec<String> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A layout another tool wrote (skopeo names its images by their tag alone) keeps its
+/// images: a name tug chooses (the image's tag) never takes one away; the image takes its
+/// whole name instead, or, with none to take, the copy asks for a name. A name given
+/// (`oci:DIR:REF`) replaces what it names, as skopeo's does. A layout source's bare tag
+/// names the image in the target.
+#[test]
+fn a_layout_another_tool_wrote_keeps_its_images() {
+    let env = Env::new();
+    let (theirs, _) = layout(&env, 69);
+    let shared = env.path("shared");
+    let at = |name: &str| format!("oci:{}:{name}", shared.display());
+    skopeo::copy(&format!("oci:{theirs}:v1"), &at("1"), skopeo::NO_ARGS).unwrap();
+    let original = skopeo::inspect_raw(&at("1"), skopeo::NO_ARGS).unwrap();
+    // A docker save whose image is example/app:1: its tag is `1`, taken by skopeo's image.
+    let ours = env.path("ours");
+    let fixture = write_oci_layout(&ours, &ImageSpec::new(70).layer(30_000), "1");
+    let tar = env.path("ours.tar");
+    skopeo_docker_archive(&ours, "1", &tar, "example/app:1");
+    let out = copy(
+        &env,
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}", shared.display()),
+    )
+    .assert_success();
+    assert!(
+        out.stderr_str().contains("docker.io/example/app:1"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(
+        skopeo::inspect_raw(&at("1"), skopeo::NO_ARGS).unwrap(),
+        original
+    );
+    let whole = skopeo::inspect_raw(&at("docker.io/example/app:1"), skopeo::NO_ARGS).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+    assert_eq!(manifest["config"]["digest"], fixture.config_digest.as_str());
+    // A layout's image tagged `1` alone has no whole name: the copy asks for a name.
+    let clash = copy(
+        &env,
+        &format!("oci:{}", ours.display()),
+        &format!("oci:{}", shared.display()),
+    )
+    .assert_code(3);
+    assert!(
+        clash.stderr_str().contains("give this one a name"),
+        "{}",
+        clash.stderr_str()
+    );
+    assert_eq!(
+        skopeo::inspect_raw(&at("1"), skopeo::NO_ARGS).unwrap(),
+        original
+    );
+    // Given, the name replaces skopeo's.
+    copy(&env, &format!("oci:{}", ours.display()), &at("1")).assert_success();
+    let replaced = skopeo::inspect_raw(&at("1"), skopeo::NO_ARGS).unwrap();
+    assert_eq!(
+        sha256_digest(&replaced),
+        fixture.manifest_digest.clone().unwrap()
+    );
+    // Into a layout of its own, the source's bare tag is the image's name there.
+    let fresh = env.path("fresh");
+    copy(
+        &env,
+        &format!("oci:{}", ours.display()),
+        &format!("oci:{}", fresh.display()),
+    )
+    .assert_success();
+    assert_eq!(ref_names(&fresh), ["1"]);
+    skopeo_reads_all_of(&env, &format!("oci:{}:1", fresh.display()));
+}
+
+/// An image with no name (skopeo's `dir:`) written with a bare `:REF` is named by that
+/// `ref.name` alone, as skopeo writes it (no made-up repository); a target whose
+/// `index.json` cannot be read is refused before anything is read or written.
+#[test]
+fn names_and_targets_are_checked_as_skopeo_would() {
+    let env = Env::new();
+    let (dir, _) = layout(&env, 71);
+    let plain = env.path("plain");
+    skopeo::copy(
+        &format!("oci:{dir}:v1"),
+        &format!("dir:{}", plain.display()),
+        skopeo::NO_ARGS,
+    )
+    .unwrap();
+    let archive = env.path("unnamed.oci.tar");
+    copy(
+        &env,
+        &format!("dir:{}", plain.display()),
+        &format!("oci-archive:{}:v5", archive.display()),
+    )
+    .assert_success();
+    let index = std::process::Command::new("tar")
+        .args(["xOf", archive.to_str().unwrap(), "index.json"])
+        .output()
+        .unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index.stdout).unwrap();
+    let annotations = &index["manifests"][0]["annotations"];
+    assert_eq!(
+        annotations["org.opencontainers.image.ref.name"], "v5",
+        "{index}"
+    );
+    assert!(
+        annotations.get("io.containerd.image.name").is_none(),
+        "{index}"
+    );
+    skopeo_reads_all_of(&env, &format!("oci-archive:{}:v5", archive.display()));
+    let broken = env.path("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("index.json"), b"{").unwrap();
+    let refused = copy(
+        &env,
+        &format!("oci:{dir}:v1"),
+        &format!("oci:{}", broken.display()),
+    )
+    .assert_code(3);
+    assert!(
+        refused.stderr_str().contains("index.json"),
+        "{}",
+        refused.stderr_str()
+    );
+    assert!(
+        !refused.stderr_str().contains("Loaded"),
+        "{}",
+        refused.stderr_str()
+    );
+    assert!(!broken.join("blobs").exists(), "nothing written");
+}
+
 /// A multi-platform file into a layout: the index whole with every platform, as skopeo
 /// copies it, or with `--platform` that platform's image alone.
 #[test]
