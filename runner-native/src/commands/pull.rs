@@ -491,16 +491,8 @@ fn record(
     oci_types: bool,
 ) -> Result<ExportImage, CliError> {
     let io = |e: std::io::Error| CliError::Input(format!("{}: {e}", layout.root().display()));
-    for img in &report.images {
-        layout
-            .put_blob(&img.manifest.digest, &img.manifest.bytes)
-            .map_err(io)?;
-    }
     let whole_index = all_platforms && tug_core::manifest::is_index(&report.root.media_type);
     let original = if whole_index {
-        layout
-            .put_blob(&report.root.digest, &report.root.bytes)
-            .map_err(io)?;
         report.root.clone()
     } else {
         report
@@ -524,6 +516,15 @@ fn record(
         }
         false => Vec::new(),
     };
+    // The store keeps the manifests as served (it names them); an `oci:` output holds only
+    // what it names, as skopeo writes one.
+    let kept = |d: &Digest| full_names || !rewrites.iter().any(|r| &r.from == d);
+    let roots = whole_index.then_some(&report.root);
+    for m in report.images.iter().map(|i| &i.manifest).chain(roots) {
+        if kept(&m.digest) {
+            layout.put_blob(&m.digest, &m.bytes).map_err(io)?;
+        }
+    }
     for r in &rewrites {
         layout
             .put_blob(&r.manifest.digest, &r.manifest.bytes)

@@ -422,6 +422,33 @@ fn names_and_targets_are_checked_as_skopeo_would() {
     assert!(!broken.join("blobs").exists(), "nothing written");
 }
 
+/// A registry's Docker-typed image pulled into a layout is written with OCI media types,
+/// as skopeo writes it, and the layout holds what it names: not the manifest as served.
+#[test]
+fn a_docker_typed_image_pulled_into_a_layout_holds_only_its_oci_form() {
+    let env = Env::new();
+    let registry = Registry::plain();
+    let docker = env.path("docker");
+    let fixture = docker_types_layout(&docker, &ImageSpec::new(72).layer(40_000), "v1");
+    push(&registry, &docker, "d/app:v1").assert_success();
+    let out = env.path("out");
+    let dst = format!("oci:{}:v1", out.display());
+    copy(&env, &registry.image("d/app:v1"), &dst).assert_success();
+    let written = skopeo::inspect_raw(&dst, skopeo::NO_ARGS).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    let served = fixture.manifest_digest.clone().unwrap();
+    let hex = served.trim_start_matches("sha256:");
+    assert!(
+        !out.join("blobs/sha256").join(hex).exists(),
+        "the manifest as served is not kept"
+    );
+    skopeo_reads_all_of(&env, &dst);
+}
+
 /// A multi-platform file into a layout: the index whole with every platform, as skopeo
 /// copies it, or with `--platform` that platform's image alone.
 #[test]
