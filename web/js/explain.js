@@ -3,7 +3,8 @@
 // `usage` for an option out of range, which the page's fields never send: "other"); the facts
 // tug-wasm adds (`.status`, `.registryCodes`, `.transport`, `.excerpt`) pick the case within
 // it: unreachable, certificate not trusted, CORS, credentials, denied, not found, too large or
-// over quota, a registry that is down. Plain text only; the page renders it with textContent.
+// over quota, a registry that is down, content that does not match its digest. Plain text
+// only; the page renders it with textContent.
 
 /** The page that explains trusting a private CA (served by `tug web`). */
 export const TRUST_CA_PAGE = 'docs/trust-private-ca.html';
@@ -13,7 +14,8 @@ export const TRUST_CA_PAGE = 'docs/trust-private-ca.html';
  * @param {string} code   the error's `.code`
  * @param {object} detail `{ status, registryCodes, transport, message }` from the error
  * @returns {string} one of `cors`, `mixed-content`, `tls`, `timeout`, `unreachable`, `auth`,
- *   `denied`, `not-found`, `too-large`, `registry-down`, `registry`, `input`, `cancelled`, `other`
+ *   `denied`, `not-found`, `too-large`, `registry-down`, `registry`, `corrupt`, `input`,
+ *   `cancelled`, `other`
  */
 export function caseOf(code, detail = {}) {
   const status = Number(detail.status) || 0;
@@ -37,6 +39,8 @@ export function caseOf(code, detail = {}) {
       if (status >= 500) return 'registry-down';
       return 'registry';
     case 'input':
+      // The core's words for bytes that do not hash to their digest (a digest mismatch).
+      return /content does not match its digest/.test(message) ? 'corrupt' : 'input';
     case 'cancelled':
       return code;
     default:
@@ -89,6 +93,15 @@ function explainPull(kind, ctx, detail) {
         title: 'The registry refused the pull',
         paragraphs: [`${registry} answered with an error${status ? ` (${status})` : ''}; its code and message are above.`],
         tips: ['The registry\'s message says what it wants; its logs say more.'],
+      };
+    case 'corrupt':
+      return {
+        title: 'The registry sent damaged content',
+        paragraphs: [`What ${registry} sent for ${image} does not match the digest that names it (above), so nothing was kept.`],
+        tips: [
+          'Retry: a proxy or cache on the way may have changed one answer.',
+          'If it fails again, the registry\'s stored copy is damaged: push the image to it again.',
+        ],
       };
     case 'input':
       return {
@@ -245,6 +258,12 @@ function explainCase(kind, ctx, detail) {
         title: 'The registry refused the push',
         paragraphs: [`${registry} answered with an error${status ? ` (${status})` : ''}; its code and message are above.`],
         tips: ['The registry\'s message says what it wants; its logs say more.'],
+      };
+    case 'corrupt':
+      return {
+        title: 'The file is damaged',
+        paragraphs: ['Part of the file does not match the digest its image names for it (above): it was changed or cut short since it was made.'],
+        tips: ['Make the archive again (docker save, skopeo copy), or copy it again if it came from elsewhere.'],
       };
     case 'input':
       return {

@@ -43,6 +43,7 @@ test('each case within a class has its own wording and things to try', () => {
     ['registry', { status: 507, registryCodes: [], message: 'quota exceeded' }, 'too-large'],
     ['registry', { status: 502 }, 'registry-down'],
     ['registry', { status: 400, registryCodes: ['MANIFEST_INVALID'] }, 'registry'],
+    ['input', { message: 'blob from r/app: content does not match its digest (expected sha256:a, got sha256:b)' }, 'corrupt'],
   ];
   const titles = new Set();
   for (const [code, detail, kind] of cases) {
@@ -72,4 +73,13 @@ test('a pull gets its own words where a push\'s would be wrong', () => {
   // The causes both share keep one wording.
   assert.equal(explain('cors', ctx, {}).kind, 'cors');
   assert.equal(explain('cors', ctx, {}).title, explain('cors', {}, {}).title);
+});
+
+test('damaged content a pull received is the registry\'s, not the disk\'s', () => {
+  const detail = { message: 'blob from r/app: content does not match its digest (expected sha256:a, got sha256:b)' };
+  const pulled = explain('input', { ...ctx, operation: 'pull', target: 'r/app:1' }, detail);
+  assert.equal(pulled.kind, 'corrupt');
+  assert.match(pulled.title, /registry sent damaged content/);
+  assert.ok(!pulled.tips.join(' ').includes('disk'));
+  assert.equal(explain('input', { ...ctx, operation: 'pull' }, { message: 'disk full' }).kind, 'input');
 });
