@@ -29,9 +29,30 @@ impl Phase {
         }
     }
 
+    /// Whether a tag a listing found is synced as an image of its own: not a tag holding
+    /// referrers while they are not carried (`--no-referrers`: they stay behind), nor a
+    /// fallback tag `sha256-<hex>` while images are narrowed to one platform (not `whole`):
+    /// its index lists the referrers of every platform's manifest, each image copied brings
+    /// its own, and the index narrowed to a platform would be no index at all.
+    pub fn synced_apart(image: &SyncImage, referrers: bool, whole: bool) -> bool {
+        let tag = image.source.tag.as_deref().unwrap_or("");
+        match Phase::of(image) {
+            Phase::Images => true,
+            Phase::Referrers => referrers && (whole || tag.contains('.')),
+        }
+    }
+
     /// The image whose referrers `image`'s tag holds, if it is such a tag.
     pub fn subject(image: &SyncImage) -> Option<Digest> {
         image.source.tag.as_deref().and_then(subject_of_tag)
+    }
+
+    /// The subject a sync copies in place of `image`, a tag holding its referrers, while
+    /// referrers are carried and images copied `whole` ([`Phase::copied_as`]). When the source
+    /// no longer has it (a tag left behind when its image was deleted) there is nothing to
+    /// copy: the image is as in sync as it can be, and a runner says why.
+    pub fn copies_subject(image: &SyncImage, referrers: bool, whole: bool) -> Option<Digest> {
+        Phase::subject(image).filter(|_| referrers && whole)
     }
 
     /// What a sync copies for `image` (source, target) when it is not in sync: itself; or,
@@ -44,7 +65,7 @@ impl Phase {
             digest: Some(s.clone()),
             ..r.clone()
         };
-        match Phase::subject(image).filter(|_| referrers && whole) {
+        match Phase::copies_subject(image, referrers, whole) {
             Some(s) => (by(&image.source, &s), by(&image.target, &s)),
             None => (image.source.clone(), image.target.clone()),
         }
@@ -73,5 +94,25 @@ mod tests {
             let (from, to) = Phase::copied_as(&image, referrers, whole);
             assert_eq!((from, to), (image.source.clone(), image.target.clone()));
         }
+    }
+
+    /// Listed, a fallback tag is synced as an image only while referrers are carried and
+    /// images are copied whole; cosign's tags (copied as they are) whatever the platform.
+    #[test]
+    fn a_listed_referrers_tag_is_synced_apart_only_where_it_can_be() {
+        let subject = Digest::sha256_of(b"image");
+        let tagged = |tag: &str| SyncImage {
+            source: format!("a.example/team/app:{tag}").parse().unwrap(),
+            target: format!("b.example/team/app:{tag}").parse().unwrap(),
+        };
+        let fallback = tagged(&crate::referrers::fallback_tag(&subject));
+        let cosign = tagged(&format!("sha256-{}.sig", subject.hex()));
+        let image = tagged("v1");
+        assert!(Phase::synced_apart(&fallback, true, true));
+        assert!(!Phase::synced_apart(&fallback, true, false));
+        assert!(!Phase::synced_apart(&fallback, false, true));
+        assert!(Phase::synced_apart(&cosign, true, false));
+        assert!(!Phase::synced_apart(&cosign, false, true));
+        assert!(Phase::synced_apart(&image, false, false));
     }
 }

@@ -8,12 +8,13 @@ use std::time::Instant as Clock;
 
 use tug_core::manifest::Descriptor;
 use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
-use tug_core::sync::{decide, named_by, Decision, Named, ReferrersCheck, SyncImage};
+use tug_core::sync::{decide, named_by, Decision, Named, Phase, ReferrersCheck, SyncImage};
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
 
 use super::Side;
 use crate::commands::verbs;
 use crate::exit_code::CliError;
+use crate::output::errln;
 
 /// What the check found.
 pub(super) enum Checked {
@@ -46,7 +47,23 @@ pub(super) async fn check(
         Err(e) => return Err(e),
     };
     let mut decision = decide(&digest, there.as_ref());
-    if decision == Decision::Copy && ReferrersCheck::applies(image, referrers, platform.is_none()) {
+    let whole = platform.is_none();
+    if decision == Decision::Copy {
+        // A tag holding the referrers of an image deleted at the source: nothing to copy.
+        if let Some(subject) = Phase::copies_subject(image, referrers, whole) {
+            if !has(&image.source, &subject, source).await? {
+                errln!(
+                    "tug: warning: {} holds the referrers of {subject}, which {}/{} no \
+                     longer has: nothing to copy",
+                    image.source,
+                    image.source.registry,
+                    image.source.repository
+                );
+                return Ok(Checked::InSync(digest));
+            }
+        }
+    }
+    if decision == Decision::Copy && ReferrersCheck::applies(image, referrers, whole) {
         decision = referrers_tag(image, &digest, source, target).await?;
     }
     match decision {
@@ -102,6 +119,18 @@ async fn referrers_tag(
         }
     }
     Ok(check.decide(&gone))
+}
+
+/// Whether `image`'s repository at the source has manifest `digest` (a `HEAD`).
+async fn has(image: &Reference, digest: &Digest, side: &Side) -> Result<bool, CliError> {
+    let mut at = image.clone();
+    at.tag = None;
+    at.digest = Some(digest.clone());
+    match resolve(&at, side).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.class() == Some(ErrorClass::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The digest of the manifest `image` names, asked with `HEAD` ([`ManifestAction::Resolve`]).

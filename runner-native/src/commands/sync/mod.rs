@@ -90,11 +90,13 @@ pub fn run(args: SyncArgs, mut settings: Settings, history: &mut Recorder) -> Re
     let _places = BlobPlaces::new().batch();
     let mut entries = Vec::new();
     let mut images = images(&specs, shard, args.page_size, &sides, &mut entries);
-    if !args.referrers.enabled() {
-        // `--no-referrers`: the tags a listing found that hold referrers are not copied
-        // either (a tag named on the command line is).
-        images.retain(|i| i.tags.is_none() || Phase::of(&i.image) != Phase::Referrers);
-    }
+    // Tags a listing found that hold referrers stay behind where they cannot be synced
+    // apart (`--no-referrers`; a fallback tag with `--platform`); a tag named on the command
+    // line is copied.
+    let referrers = args.referrers.enabled();
+    images.retain(|i| {
+        i.tags.is_none() || Phase::synced_apart(&i.image, referrers, i.platform.is_none())
+    });
     // (With `--progress json` standard output is events; the summary names these.)
     if !args.json && settings.progress.value != ProgressMode::Json {
         entries.iter().for_each(show);

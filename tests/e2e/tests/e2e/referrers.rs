@@ -363,3 +363,58 @@ fn a_referrer_deleted_at_the_source_is_a_warning_not_a_failure() {
     }
     assert_eq!(arrived(&b, "sync/team/app", &att), (true, false));
 }
+
+/// `tug sync --platform` leaves the listed `sha256-<hex>` index tags to the images copied
+/// (each brings its own referrers): narrowed to a platform as an image of its own, the index
+/// would be no index, and every later run would fail on it. Runs one and two succeed, and
+/// the target's tag is the referrers index the copy merged.
+#[test]
+fn a_sync_narrowed_to_a_platform_keeps_the_referrers_index_an_index() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    for run in 1..=2 {
+        let out = sync_to(
+            &env,
+            &a.image("team/app"),
+            &b,
+            "mirror",
+            &["--platform", "linux/amd64"],
+        );
+        let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+        assert_eq!(
+            report["summary"]["failed"],
+            Value::Array(vec![]),
+            "run {run}: {report}"
+        );
+    }
+    let (index, media_type) = get_manifest(&b, "mirror/team/app", &att.index_tag).unwrap();
+    assert_eq!(media_type, "application/vnd.oci.image.index.v1+json");
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert!(index["manifests"].is_array(), "{index}");
+    assert_eq!(arrived(&b, "mirror/team/app", &att), (true, true));
+}
+
+/// A `sha256-<hex>` tag left behind when its image was deleted at the source holds the
+/// referrers of nothing: a sync warns and goes on (exit 0), every run, not a failure.
+#[test]
+fn a_referrers_tag_whose_image_was_deleted_is_a_warning() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    delete_manifest(&a, "team/app", &att.subject);
+    for run in 1..=2 {
+        let out = sync_to(&env, &a.image("team/app"), &b, "mirror", &[]);
+        let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+        assert_eq!(
+            report["summary"]["failed"],
+            Value::Array(vec![]),
+            "run {run}: {report}"
+        );
+        assert!(
+            out.stderr_str().contains("no longer has: nothing to copy"),
+            "run {run}: {}",
+            out.stderr_str()
+        );
+    }
+}
