@@ -31,10 +31,16 @@ impl ReferrersCheck {
     /// target has no such tag, or not an index). `None`: the source's is no index (it is
     /// copied, as any image whose digests differ).
     pub fn new(source: &[u8], target: Option<&[u8]>) -> Option<ReferrersCheck> {
-        let source = index_digests(source).ok()?;
         let listed = target
             .and_then(|t| index_digests(t).ok())
             .unwrap_or_default();
+        ReferrersCheck::against(source, &listed)
+    }
+
+    /// The check of the source's index `source` against the referrers the target `listed`
+    /// otherwise (a target with the referrers API keeps no fallback tag: what its API lists).
+    pub fn against(source: &[u8], listed: &[Digest]) -> Option<ReferrersCheck> {
+        let source = index_digests(source).ok()?;
         let mut unlisted: Vec<Digest> = Vec::new();
         for d in source {
             if !listed.contains(&d) && !unlisted.contains(&d) {

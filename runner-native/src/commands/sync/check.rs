@@ -8,6 +8,7 @@ use std::time::Instant as Clock;
 
 use tug_core::manifest::Descriptor;
 use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
+use tug_core::referrers::{DiscoverPlan, Discovery, Known};
 use tug_core::sync::{decide, named_by, Decision, Named, Phase, ReferrersCheck, SyncImage};
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
 
@@ -101,8 +102,18 @@ async fn referrers_tag(
         Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
         Err(e) => return Err(e),
     };
-    let check = theirs
-        .and_then(|m| ReferrersCheck::new(&m.bytes, ours.as_ref().map(|m| m.bytes.as_slice())));
+    let check = match (&theirs, &ours) {
+        (None, _) => None,
+        (Some(theirs), Some(ours)) => ReferrersCheck::new(&theirs.bytes, Some(&ours.bytes)),
+        // No such tag at the target: one with the referrers API keeps none, and lists them.
+        (Some(theirs), None) => match Phase::subject(image) {
+            Some(subject) => {
+                let listed = listed_at(&image.target, &subject, target).await?;
+                ReferrersCheck::against(&theirs.bytes, &listed)
+            }
+            None => ReferrersCheck::new(&theirs.bytes, None),
+        },
+    };
     let Some(check) = check else {
         return Ok(Decision::Copy);
     };
@@ -119,6 +130,24 @@ async fn referrers_tag(
         }
     }
     Ok(check.decide(&gone))
+}
+
+/// The referrers `side` lists for `subject` in `image`'s repository (its referrers API, or
+/// its fallback tag), as the core's [`Discovery`] finds them.
+async fn listed_at(
+    image: &Reference,
+    subject: &Digest,
+    side: &Side,
+) -> Result<Vec<Digest>, CliError> {
+    let plan = DiscoverPlan {
+        registry: image.api_host().to_owned(),
+        repository: image.repository.clone(),
+        reference: subject.to_string(),
+        known: Known::default(),
+    };
+    let discovery = Discovery::new(plan, &side.config, Instant::ZERO);
+    let found = verbs::run_async(discovery, Clock::now(), &side.transport, Discovery::poll).await?;
+    Ok(found.referrers.into_iter().map(|r| r.digest).collect())
 }
 
 /// Whether `image`'s repository at the source has manifest `digest` (a `HEAD`).

@@ -418,3 +418,81 @@ fn a_referrers_tag_whose_image_was_deleted_is_a_warning() {
         );
     }
 }
+
+/// A sync from a registry that keeps referrers under `sha256-<hex>` tags into one with the
+/// referrers API (which keeps no such tag, and lists them by its API): the second run finds
+/// the tag in sync by what the target's API lists, and puts nothing.
+#[test]
+fn a_target_with_the_referrers_api_is_in_sync_by_what_it_lists() {
+    use std::sync::{Arc, Mutex};
+    use tug_testkit::{HostileServer, MiniRegistry, Reply};
+    let env = Env::new();
+    let a = Registry::plain();
+    let att = signed_image(&env, &a);
+    let mini = MiniRegistry::new("mirror/team/app");
+    let attached: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let seen = Arc::clone(&attached);
+    let b = HostileServer::start(move |r| {
+        if let Some(subject) = r.path().strip_prefix("/v2/mirror/team/app/referrers/") {
+            let manifests: Vec<Value> = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(s, _)| s == subject)
+                .map(|(_, d)| d.clone())
+                .collect();
+            let index = serde_json::json!({"schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+            return Reply::body(
+                200,
+                "application/vnd.oci.image.index.v1+json",
+                index.to_string(),
+            );
+        }
+        let reply = mini.answer(r);
+        let subject = (r.method == "PUT" && r.path().contains("/manifests/"))
+            .then(|| serde_json::from_slice::<Value>(&r.body).ok())
+            .flatten()
+            .and_then(|m| Some((m["subject"]["digest"].as_str()?.to_owned(), m)));
+        match subject {
+            Some((subject, m)) => {
+                let descriptor = serde_json::json!({"mediaType": m["mediaType"],
+                    "digest": tug_testkit::hashing::sha256_digest(&r.body),
+                    "size": r.body.len(), "artifactType": m["artifactType"]});
+                seen.lock().unwrap().push((subject.clone(), descriptor));
+                reply.with_header("OCI-Subject", &subject)
+            }
+            None => reply,
+        }
+    });
+    let sync = || {
+        env.tug()
+            .args(["sync", "--plain-http", "--json"])
+            .arg(a.image("team/app"))
+            .arg(format!("{}/mirror", b.host()))
+            .run()
+            .assert_success()
+    };
+    sync();
+    assert!(
+        attached
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, d)| d["digest"] == att.sbom.digest.as_str()),
+        "the SBOM went by the target's referrers API"
+    );
+    let before = b.requests().len();
+    let out = sync();
+    let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(report["summary"]["copied"], 0, "{report}");
+    let writes: Vec<_> = b.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "PUT" || r.method == "POST")
+        .cloned()
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "a second run writes nothing: {writes:#?}"
+    );
+}
