@@ -18,7 +18,8 @@ use super::{fallback_tag, AttachPlan, Attached, REFERRERS_ACCEPT};
 
 /// How long after its `PUT` the index is read back: a concurrent writer's merge, read before
 /// that `PUT`, is put within about one round trip of it.
-pub(crate) const VERIFY_AFTER: Duration = Duration::from_millis(500);
+/// (A sync of many images waits this long for each into such a registry: kept short.)
+pub(crate) const VERIFY_AFTER: Duration = Duration::from_millis(200);
 
 /// How many times the index is merged and put again when another writer replaced it.
 pub(crate) const REWRITES: u32 = 3;
