@@ -41,13 +41,20 @@ impl ReferrersCheck {
     /// otherwise (a target with the referrers API keeps no fallback tag: what its API lists).
     pub fn against(source: &[u8], listed: &[Digest]) -> Option<ReferrersCheck> {
         let source = index_digests(source).ok()?;
+        Some(ReferrersCheck::of_lists(source, listed))
+    }
+
+    /// The check of the referrers the source lists (`source`) against those the target
+    /// `listed`: for an image in sync whose source has the referrers API (no fallback tag to
+    /// compare), a referrer added at the source since makes it a copy, which brings it.
+    pub fn of_lists(source: Vec<Digest>, listed: &[Digest]) -> ReferrersCheck {
         let mut unlisted: Vec<Digest> = Vec::new();
         for d in source {
             if !listed.contains(&d) && !unlisted.contains(&d) {
                 unlisted.push(d);
             }
         }
-        Some(ReferrersCheck { unlisted })
+        ReferrersCheck { unlisted }
     }
 
     /// The referrers the target's index lacks: the runner asks the source for each

@@ -4,11 +4,14 @@
 //! every blob its manifests name (an index's children are read for theirs), which the
 //! budget needs to copy a blob shared by several images once.
 
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Instant as Clock;
 
 use tug_core::manifest::Descriptor;
 use tug_core::manifest_ops::{ManifestAction, ManifestOp, ManifestPlan, ManifestReport};
-use tug_core::referrers::{DiscoverPlan, Discovery, Known};
+use tug_core::referrers::{DiscoverPlan, Discovery, Known, Referrers};
 use tug_core::sync::{decide, named_by, Decision, Named, Phase, ReferrersCheck, SyncImage};
 use tug_core::{Digest, ErrorClass, Instant, Platform, Reference};
 
@@ -28,15 +31,24 @@ pub(super) enum Checked {
     },
 }
 
+/// What a check knows of referrers while they travel with images.
+pub(super) struct Carried<'a> {
+    /// Every tag of the image's source repository, when the sync listed them.
+    pub tags: Option<Arc<BTreeSet<String>>>,
+    /// What each source registry said of the referrers API (learnt by checks and copies).
+    pub api: &'a RefCell<HashMap<String, bool>>,
+}
+
 /// Checks `image` (with `platform`, that platform's manifest of the source); `referrers`:
-/// whether what is attached to an image travels with it.
+/// what is attached to an image travels with it (`None`: it does not).
 pub(super) async fn check(
     image: &SyncImage,
     source: &Side,
     target: &Side,
     platform: Option<&Platform>,
-    referrers: bool,
+    carried: Option<Carried<'_>>,
 ) -> Result<Checked, CliError> {
+    let referrers = carried.is_some();
     let resolved = match platform {
         Some(_) => manifest_of(&image.source, platform, source).await?,
         None => resolve(&image.source, source).await?,
@@ -66,6 +78,12 @@ pub(super) async fn check(
     }
     if decision == Decision::Copy && ReferrersCheck::applies(image, referrers, whole) {
         decision = referrers_tag(image, &digest, source, target).await?;
+    }
+    // An image in sync may have had a referrer attached at the source since.
+    if let (Decision::InSync, Some(carried)) = (decision, &carried) {
+        if Phase::of(image) == Phase::Images {
+            decision = attached_since(image, &digest, carried, source, target).await?;
+        }
     }
     match decision {
         Decision::InSync => Ok(Checked::InSync(digest)),
@@ -117,6 +135,16 @@ async fn referrers_tag(
     let Some(check) = check else {
         return Ok(Decision::Copy);
     };
+    decided(&check, image, source).await
+}
+
+/// [`ReferrersCheck::decide`], each referrer the target lacks asked at the source (one it no
+/// longer has is never copied, so does not count).
+async fn decided(
+    check: &ReferrersCheck,
+    image: &SyncImage,
+    source: &Side,
+) -> Result<Decision, CliError> {
     let mut gone = Vec::new();
     for d in check.unlisted() {
         let mut at = image.source.clone();
@@ -132,22 +160,73 @@ async fn referrers_tag(
     Ok(check.decide(&gone))
 }
 
+/// Whether an image in sync (`digest`) is to be copied again for a referrer the source
+/// lists for it and the target does not ([`ReferrersCheck::of_lists`]): asked only where
+/// something may be attached (a source registry with the referrers API, or a fallback tag
+/// the listing holds or did not rule out); cosign's tags are images of their own.
+async fn attached_since(
+    image: &SyncImage,
+    digest: &Digest,
+    carried: &Carried<'_>,
+    source: &Side,
+    target: &Side,
+) -> Result<Decision, CliError> {
+    let registry = &image.source.registry;
+    let known = Known {
+        tags: carried.tags.clone(),
+        api: carried.api.borrow().get(registry).copied(),
+    };
+    let found = discover(&image.source, digest, known, source).await?;
+    let Some(found) = found else {
+        return Ok(Decision::InSync);
+    };
+    carried.api.borrow_mut().insert(registry.clone(), found.api);
+    let attached: Vec<Digest> = found
+        .referrers
+        .into_iter()
+        .filter(|r| r.tag.is_none())
+        .map(|r| r.digest)
+        .collect();
+    if attached.is_empty() {
+        return Ok(Decision::InSync);
+    }
+    let listed = listed_at(&image.target, digest, target).await?;
+    decided(&ReferrersCheck::of_lists(attached, &listed), image, source).await
+}
+
+/// What `side` lists as attached to `subject` in `image`'s repository, as the core's
+/// [`Discovery`] finds it; `None` when `known` rules out that anything is.
+async fn discover(
+    image: &Reference,
+    subject: &Digest,
+    known: Known,
+    side: &Side,
+) -> Result<Option<Referrers>, CliError> {
+    let plan = DiscoverPlan {
+        registry: image.api_host().to_owned(),
+        repository: image.repository.clone(),
+        reference: subject.to_string(),
+        known,
+    };
+    if !plan.asks_anything() {
+        return Ok(None);
+    }
+    let discovery = Discovery::new(plan, &side.config, Instant::ZERO);
+    let found = verbs::run_async(discovery, Clock::now(), &side.transport, Discovery::poll).await?;
+    Ok(Some(found))
+}
+
 /// The referrers `side` lists for `subject` in `image`'s repository (its referrers API, or
-/// its fallback tag), as the core's [`Discovery`] finds them.
+/// its fallback tag).
 async fn listed_at(
     image: &Reference,
     subject: &Digest,
     side: &Side,
 ) -> Result<Vec<Digest>, CliError> {
-    let plan = DiscoverPlan {
-        registry: image.api_host().to_owned(),
-        repository: image.repository.clone(),
-        reference: subject.to_string(),
-        known: Known::default(),
-    };
-    let discovery = Discovery::new(plan, &side.config, Instant::ZERO);
-    let found = verbs::run_async(discovery, Clock::now(), &side.transport, Discovery::poll).await?;
-    Ok(found.referrers.into_iter().map(|r| r.digest).collect())
+    let found = discover(image, subject, Known::default(), side).await?;
+    Ok(found
+        .map(|f| f.referrers.into_iter().map(|r| r.digest).collect())
+        .unwrap_or_default())
 }
 
 /// Whether `image`'s repository at the source has manifest `digest` (a `HEAD`).

@@ -19,7 +19,7 @@ use tug_core::sync::{
 };
 use tug_core::{Digest, ErrorClass, Instant};
 
-use super::check::{check, Checked};
+use super::check::{check, Carried, Checked};
 use super::{Entry, Item, Side};
 use crate::blob_places::BlobPlaces;
 use crate::commands::copy::run_copy_quietly;
@@ -134,7 +134,11 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                     let item = &items[i];
                     ex.spawn(async move {
                         let platform = item.platform.as_ref();
-                        let r = check(&item.image, source, target, platform, work.referrers).await;
+                        let carried = work.referrers.then(|| Carried {
+                            tags: item.tags.clone(),
+                            api: &work.referrers_api,
+                        });
+                        let r = check(&item.image, source, target, platform, carried).await;
                         let _ = tx.send(Ended::Checked(i, r)).await;
                     })
                     .detach();

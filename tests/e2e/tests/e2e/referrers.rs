@@ -496,3 +496,96 @@ fn a_target_with_the_referrers_api_is_in_sync_by_what_it_lists() {
         "a second run writes nothing: {writes:#?}"
     );
 }
+
+/// A sync from a registry with the referrers API (which keeps no `sha256-<hex>` tag to
+/// list): an SBOM attached at the source after the image was synced travels with the next
+/// run (the image in sync is asked what is attached to it), and a run after that is in sync.
+#[test]
+fn a_referrer_attached_at_an_api_source_after_a_sync_travels_with_the_next() {
+    use std::sync::{Arc, Mutex};
+    use tug_testkit::fixtures::{put_blob, write_oci_layout};
+    use tug_testkit::hashing::sha256_digest;
+    use tug_testkit::{HostileServer, MiniRegistry, Reply};
+    let env = Env::new();
+    let layout = env.path("src");
+    let image = write_oci_layout(&layout, &ImageSpec::new(73).layer(20_000), "v1");
+    let subject = image.manifest_digest.clone().unwrap();
+    let empty = put_blob(&layout, b"{}");
+    let sbom_blob = put_blob(&layout, b"{\"spdxVersion\":\"SPDX-2.3\"}");
+    let sbom = |n: u32| {
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": SPDX,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": SPDX, "digest": sbom_blob, "size": 26}],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": subject, "size": image.manifest_bytes().len()},
+            "annotations": {"n": n.to_string()}}))
+        .unwrap()
+    };
+    let mini = Arc::new(MiniRegistry::from_layout("team/app", &layout));
+    let attached: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let attach = |bytes: Vec<u8>| {
+        let digest = sha256_digest(&bytes);
+        mini.put_manifest(
+            &digest,
+            &bytes,
+            "application/vnd.oci.image.manifest.v1+json",
+        );
+        attached.lock().unwrap().push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+            "size": bytes.len(), "artifactType": SPDX}));
+        digest
+    };
+    let first = attach(sbom(1));
+    let (served, listed) = (Arc::clone(&mini), Arc::clone(&attached));
+    let a = HostileServer::start(move |r| {
+        if r.path().starts_with("/v2/team/app/referrers/") {
+            let index = serde_json::json!({"schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": *listed.lock().unwrap()});
+            return Reply::body(
+                200,
+                "application/vnd.oci.image.index.v1+json",
+                index.to_string(),
+            );
+        }
+        served.answer(r)
+    });
+    let b = Registry::plain();
+    // (The source is named by its tag: this registry lists no tags.)
+    let sync = || {
+        sync_to(
+            &env,
+            &format!("{}/team/app:v1", a.host()),
+            &b,
+            "mirror",
+            &[],
+        )
+    };
+    let summary = |out: tug_testkit::TugOutput| {
+        let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+        report["summary"].clone()
+    };
+    assert_eq!(summary(sync())["copied"], 1);
+    assert_eq!(
+        index_digests(&b, "mirror/team/app", &format!("sha256-{}", &subject[7..])),
+        [first.clone()]
+    );
+    let second = attach(sbom(2));
+    assert_eq!(
+        summary(sync())["copied"],
+        1,
+        "the image again, for what was attached"
+    );
+    let mut listed = index_digests(&b, "mirror/team/app", &format!("sha256-{}", &subject[7..]));
+    listed.sort();
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(listed, want);
+    let settled = summary(sync());
+    assert_eq!(
+        (settled["copied"].clone(), settled["in_sync"].clone()),
+        (0.into(), 1.into())
+    );
+}
