@@ -570,7 +570,7 @@ fn a_referrer_attached_at_an_api_source_after_a_sync_travels_with_the_next() {
     assert_eq!(summary(sync())["copied"], 1);
     assert_eq!(
         index_digests(&b, "mirror/team/app", &format!("sha256-{}", &subject[7..])),
-        [first.clone()]
+        std::slice::from_ref(&first)
     );
     let second = attach(sbom(2));
     assert_eq!(
