@@ -79,10 +79,21 @@ pub(super) async fn check(
     if decision == Decision::Copy && ReferrersCheck::applies(image, referrers, whole) {
         decision = referrers_tag(image, &digest, source, target).await?;
     }
-    // An image in sync may have had a referrer attached at the source since.
+    // An image in sync may have had a referrer attached at the source since. The image
+    // itself is in sync whatever that asking meets: a failure is a warning.
     if let (Decision::InSync, Some(carried)) = (decision, &carried) {
         if Phase::of(image) == Phase::Images {
-            decision = attached_since(image, &digest, carried, source, target).await?;
+            decision = match attached_since(image, &digest, carried, source, target).await {
+                Ok(decision) => decision,
+                Err(e) => {
+                    errln!(
+                        "tug: warning: {}: what is attached to it could not be compared ({e}); \
+                         left as it is",
+                        image.source
+                    );
+                    Decision::InSync
+                }
+            };
         }
     }
     match decision {
