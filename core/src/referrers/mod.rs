@@ -80,6 +80,12 @@ pub fn cosign_tag(subject: &Digest, suffix: &str) -> String {
     format!("{}.{suffix}", fallback_tag(subject))
 }
 
+/// Whether `tag` is a fallback tag (`sha256-<hex>`, an index of referrers), not cosign's
+/// `sha256-<hex>.sig` / `.att` / `.sbom` (a manifest of its own) nor any other tag.
+pub fn is_fallback_tag(tag: &str) -> bool {
+    !tag.contains('.') && subject_of_tag(tag).is_some()
+}
+
 /// The image a referrers tag is about: `sha256-<hex>` (the fallback tag) or
 /// `sha256-<hex>.sig` / `.att` / `.sbom` (cosign's) give that digest; any other tag `None`.
 pub fn subject_of_tag(tag: &str) -> Option<Digest> {

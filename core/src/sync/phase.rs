@@ -7,7 +7,7 @@
 
 use crate::digest::Digest;
 use crate::reference::Reference;
-use crate::referrers::subject_of_tag;
+use crate::referrers::{is_fallback_tag, subject_of_tag};
 
 use super::SyncImage;
 
@@ -38,7 +38,7 @@ impl Phase {
         let tag = image.source.tag.as_deref().unwrap_or("");
         match Phase::of(image) {
             Phase::Images => true,
-            Phase::Referrers => referrers && (whole || tag.contains('.')),
+            Phase::Referrers => referrers && (whole || !is_fallback_tag(tag)),
         }
     }
 

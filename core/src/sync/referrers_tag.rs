@@ -6,7 +6,7 @@
 //! that the source still has; comparing digests would copy its subject again on every run.
 
 use crate::digest::Digest;
-use crate::referrers::{index_digests, subject_of_tag};
+use crate::referrers::{index_digests, is_fallback_tag, Referrers};
 
 use super::{Decision, SyncImage};
 
@@ -24,7 +24,7 @@ impl ReferrersCheck {
     /// copy is what brings them: [`super::Phase::copied_as`]).
     pub fn applies(image: &SyncImage, referrers: bool, whole: bool) -> bool {
         let tag = image.source.tag.as_deref().unwrap_or("");
-        referrers && whole && !tag.contains('.') && subject_of_tag(tag).is_some()
+        referrers && whole && is_fallback_tag(tag)
     }
 
     /// The check of the source's index `source` against the target's `target` (`None`: the
@@ -44,10 +44,22 @@ impl ReferrersCheck {
         Some(ReferrersCheck::of_lists(source, listed))
     }
 
-    /// The check of the referrers the source lists (`source`) against those the target
-    /// `listed`: for an image in sync whose source has the referrers API (no fallback tag to
-    /// compare), a referrer added at the source since makes it a copy, which brings it.
-    pub fn of_lists(source: Vec<Digest>, listed: &[Digest]) -> ReferrersCheck {
+    /// The check of what the source `found` attached to an image in sync against the
+    /// referrers the target `listed`: a referrer added at the source since (or one a failed
+    /// run did not bring) makes the image a copy, which brings it. Those found under
+    /// cosign's tags are left out: those tags are images of the sync of their own.
+    pub fn attached(found: &Referrers, listed: &[Digest]) -> ReferrersCheck {
+        let source = found
+            .referrers
+            .iter()
+            .filter(|r| r.tag.is_none())
+            .map(|r| r.digest.clone())
+            .collect();
+        ReferrersCheck::of_lists(source, listed)
+    }
+
+    /// The referrers of `source` that `listed` lacks.
+    fn of_lists(source: Vec<Digest>, listed: &[Digest]) -> ReferrersCheck {
         let mut unlisted: Vec<Digest> = Vec::new();
         for d in source {
             if !listed.contains(&d) && !unlisted.contains(&d) {

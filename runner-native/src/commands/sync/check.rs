@@ -158,23 +158,19 @@ async fn decided(
 ) -> Result<Decision, CliError> {
     let mut gone = Vec::new();
     for d in check.unlisted() {
-        let mut at = image.source.clone();
-        at.tag = None;
-        at.digest = Some(d.clone());
-        match resolve(&at, source).await {
-            // The source has it: the target lacks it (no need to ask about the rest).
-            Ok(_) => break,
-            Err(e) if e.class() == Some(ErrorClass::NotFound) => gone.push(d.clone()),
-            Err(e) => return Err(e),
+        // One the source has, the target lacks: no need to ask about the rest.
+        if has(&image.source, d, source).await? {
+            break;
         }
+        gone.push(d.clone());
     }
     Ok(check.decide(&gone))
 }
 
 /// Whether an image in sync (`digest`) is to be copied again for a referrer the source
-/// lists for it and the target does not ([`ReferrersCheck::of_lists`]): asked only where
+/// lists for it and the target does not ([`ReferrersCheck::attached`]): asked only where
 /// something may be attached (a source registry with the referrers API, or a fallback tag
-/// the listing holds or did not rule out); cosign's tags are images of their own.
+/// the listing holds or did not rule out).
 async fn attached_since(
     image: &SyncImage,
     digest: &Digest,
@@ -192,17 +188,12 @@ async fn attached_since(
         return Ok(Decision::InSync);
     };
     carried.api.borrow_mut().insert(registry.clone(), found.api);
-    let attached: Vec<Digest> = found
-        .referrers
-        .into_iter()
-        .filter(|r| r.tag.is_none())
-        .map(|r| r.digest)
-        .collect();
-    if attached.is_empty() {
+    if ReferrersCheck::attached(&found, &[]).unlisted().is_empty() {
+        // Nothing attached that travels with the image: the target need not be asked.
         return Ok(Decision::InSync);
     }
     let listed = listed_at(&image.target, digest, target).await?;
-    decided(&ReferrersCheck::of_lists(attached, &listed), image, source).await
+    decided(&ReferrersCheck::attached(&found, &listed), image, source).await
 }
 
 /// What `side` lists as attached to `subject` in `image`'s repository, as the core's
