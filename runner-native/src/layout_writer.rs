@@ -79,8 +79,8 @@ pub fn write_oci_layout(
         let file = crate::safe_fs::open_read(&path)?;
         let size = file.metadata()?.len();
         // One the layout holds is not copied again, unless its size shows it damaged.
-        let held = std::fs::metadata(layout.blob_path(d)).map(|m| m.len());
-        if layout.has_blob(d) && held.is_ok_and(|len| len == size) {
+        let held = std::fs::symlink_metadata(layout.blob_path(d));
+        if held.is_ok_and(|m| m.is_file() && m.len() == size) {
             continue;
         }
         layout.take_blob(d, file, size).map_err(|e| match e {
