@@ -108,6 +108,18 @@ fn source_with_sbom(model: &mut RegistryModel) -> (Image, Vec<u8>) {
     (img, sbom)
 }
 
+/// The digests the target's fallback tag of `subject` lists in `copied/app`.
+fn fallback_listed(target: &RegistryModel, subject: &Digest) -> Vec<String> {
+    let (index, _) = &target.manifests[&format!("copied/app:{}", fallback_tag(subject))];
+    let index: serde_json::Value = serde_json::from_slice(index).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["digest"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn copied(events: &[Event]) -> Vec<String> {
     events
         .iter()
@@ -207,15 +219,10 @@ fn without_the_api_the_tag_schema_is_read_and_written_and_cosign_tags_follow() {
     );
     // The target lacks the API: its fallback tag's index lists the SBOM (not the signature,
     // which is found by its own tag).
-    let (index, _) = &target.manifests[&format!("copied/app:{}", fallback_tag(&subject))];
-    let index: serde_json::Value = serde_json::from_slice(index).unwrap();
-    let listed: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["digest"].as_str())
-        .collect();
-    assert_eq!(listed, [Digest::sha256_of(&sbom).to_string()]);
+    assert_eq!(
+        fallback_listed(&target, &subject),
+        [Digest::sha256_of(&sbom).to_string()]
+    );
 }
 
 #[test]
@@ -342,15 +349,10 @@ fn a_referrer_the_source_no_longer_has_is_a_warning() {
         [(gone.clone(), format!("source.example:5000/team/app@{gone}"))]
     );
     assert_eq!(carried(&run.events), Some((false, 1)));
-    let (index, _) = &target.manifests[&format!("copied/app:{}", fallback_tag(&subject))];
-    let index: serde_json::Value = serde_json::from_slice(index).unwrap();
-    let listed: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["digest"].as_str())
-        .collect();
-    assert_eq!(listed, [Digest::sha256_of(&sbom).to_string()]);
+    assert_eq!(
+        fallback_listed(&target, &subject),
+        [Digest::sha256_of(&sbom).to_string()]
+    );
 }
 
 /// An index copied whole: what is attached to each platform's manifest comes along too

@@ -76,15 +76,7 @@ fn signalled_at_the_fourth_patch(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(
-        proxy.wait_for(Duration::from_secs(60), |log| {
-            log.iter()
-                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
-                .count()
-                >= 4
-        }),
-        "the fourth chunk never started"
-    );
+    assert!(patches_started(proxy, 4), "the fourth chunk never started");
     signal(&child, sig);
     wait_at_most(child, Duration::from_secs(30))
 }
@@ -506,12 +498,7 @@ fn ctrl_c_stops_a_copy_and_says_how_to_go_on() {
         .spawn()
         .unwrap();
     assert!(
-        proxy.wait_for(Duration::from_secs(60), |log| {
-            log.iter()
-                .filter(|r| r.is("PATCH", "/blobs/uploads/"))
-                .count()
-                >= 3
-        }),
+        patches_started(&proxy, 3),
         "the third chunk never started: {:#?}",
         proxy.requests()
     );
@@ -522,4 +509,14 @@ fn ctrl_c_stops_a_copy_and_says_how_to_go_on() {
         stderr.contains("copy cancelled; run the same command again"),
         "{stderr}"
     );
+}
+
+/// Whether `n` chunks (`PATCH`es) reached `proxy` within a minute (waited for, not slept).
+fn patches_started(proxy: &FaultProxy, n: usize) -> bool {
+    proxy.wait_for(Duration::from_secs(60), |log| {
+        log.iter()
+            .filter(|r| r.is("PATCH", "/blobs/uploads/"))
+            .count()
+            >= n
+    })
 }
