@@ -426,12 +426,15 @@ fn export_image(
     Ok((image, chosen))
 }
 
-/// An image [`load`] stored: its name in the store, and the name the file gave it.
+/// An image [`load`] stored: its name in the store, the name the file gave it, and what it
+/// is (a manifest or index).
 pub struct Loaded {
     /// The store's name (`docker.io/library/1:latest`).
     pub name: String,
     /// The file's (`1`, a layout's `ref.name`).
     pub named: String,
+    /// Its manifest's or index's digest (names of one image share it).
+    pub digest: Digest,
 }
 
 /// Stores every image of the source (or the one `--image` names) under its names: a
@@ -516,6 +519,7 @@ pub fn load(args: LoadArgs) -> Result<Vec<Loaded>, CliError> {
             loaded.push(Loaded {
                 name: full,
                 named: name.clone(),
+                digest: root.digest.clone(),
             });
         }
     }

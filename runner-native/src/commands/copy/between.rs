@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tug_core::archive::pulled_layout::{given_archive_name, IndexEntry};
+use tug_core::archive::pulled_layout::given_archive_name;
 use tug_core::place::{self, FileKind, Place};
 use tug_core::Reference;
 
@@ -17,7 +17,6 @@ use crate::config::Settings;
 use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
-use crate::oci_dir::OciDir;
 use crate::source::SourceSpec;
 
 /// What a copy moves between.
@@ -270,16 +269,13 @@ pub fn run(
                         store: Some(temp.path().to_path_buf()),
                         quiet: false,
                     })?;
-                    let image = only_image(temp.path(), &src)?;
+                    let image = only_image(&loaded, &src)?;
                     // The tag alone a layout named it by (`1`), which the store calls
                     // `docker.io/library/1:latest`: an OCI target names it so.
-                    let tag = loaded
-                        .iter()
-                        .find(|l| l.name == image)
-                        .map(|l| l.named.as_str())
-                        .filter(|n| !n.contains(['/', ':', '@']) && oci);
+                    let tag =
+                        Some(image.named.as_str()).filter(|n| !n.contains(['/', ':', '@']) && oci);
                     let name = given.or(tag.map(SaveName::Source));
-                    save(image, Some(temp.path().into()), name)
+                    save(image.name.clone(), Some(temp.path().into()), name)
                 }
             }
         }
@@ -300,25 +296,17 @@ fn store_name(name: &str, what: &str) -> Result<String, CliError> {
     Ok(name.to_owned())
 }
 
-/// The name of the one image a temporary store holds (a file loaded into it whole).
-fn only_image(root: &Path, src: &Place) -> Result<String, CliError> {
-    let io = |e: std::io::Error| CliError::Input(format!("{}: {e}", root.display()));
-    let entries = OciDir::open(root).map_err(io)?.entries().map_err(io)?;
-    let mut images: Vec<(String, String)> = entries
-        .iter()
-        .filter_map(|v| {
-            let name = IndexEntry::name_of(v)?;
-            Some((v["digest"].as_str()?.to_owned(), name.to_owned()))
-        })
-        .collect();
-    images.sort();
-    images.dedup_by(|a, b| a.0 == b.0);
-    match images.as_slice() {
-        [(_, name)] => Ok(name.clone()),
-        [] => Err(CliError::Input(format!("{src}: no image"))),
-        _ => Err(CliError::Usage(format!(
-            "{src} holds {} images: name one as {src}:REF",
-            images.len()
+/// The one image a file loaded whole into a temporary store holds (its names share one
+/// digest), as [`store::load`] reported it.
+fn only_image<'a>(loaded: &'a [store::Loaded], src: &Place) -> Result<&'a store::Loaded, CliError> {
+    let mut digests: Vec<&tug_core::Digest> = loaded.iter().map(|l| &l.digest).collect();
+    digests.sort();
+    digests.dedup();
+    match (loaded.first(), digests.len()) {
+        (Some(image), 1) => Ok(image),
+        (None, _) => Err(CliError::Input(format!("{src}: no image"))),
+        (_, n) => Err(CliError::Usage(format!(
+            "{src} holds {n} images: name one as {src}:REF"
         ))),
     }
 }
