@@ -28,6 +28,9 @@ pub mod names {
     /// Seconds after the operation's first failure past which nothing is retried (absent:
     /// only [`RETRIES`] limits retries), as the CLI's `--retry-max-wait`.
     pub const RETRY_MAX_WAIT: &str = "retryMaxWait";
+    /// Milliseconds before the first retry, doubled for each later one, as the CLI's
+    /// `--retry-delay`.
+    pub const RETRY_DELAY: &str = "retryDelay";
     /// Blobs moved at once.
     pub const JOBS: &str = "jobs";
     /// Whether the blobs in flight follow the measured throughput (up to [`JOBS`]); `false`
@@ -38,13 +41,14 @@ pub mod names {
     /// The `User-Agent` requests carry.
     pub const USER_AGENT: &str = "userAgent";
     /// Every setting [`super::HostSettings::read`] reads.
-    pub const EVERY: [&str; 10] = [
+    pub const EVERY: [&str; 11] = [
         PLAIN_HTTP,
         USERNAME,
         PASSWORD,
         RETRIES,
         STALL_TIMEOUT,
         RETRY_MAX_WAIT,
+        RETRY_DELAY,
         JOBS,
         ADAPTIVE,
         SEED,
@@ -74,6 +78,8 @@ pub struct HostSettings {
     pub stall_timeout: Option<u64>,
     /// [`names::RETRY_MAX_WAIT`], in seconds.
     pub retry_max_wait: Option<u64>,
+    /// [`names::RETRY_DELAY`], in milliseconds (checked against [`limits::RETRY_DELAY_MS`]).
+    pub retry_delay: Option<u64>,
     /// [`names::JOBS`], as given (checked against [`limits::JOBS`]).
     pub jobs: Option<u64>,
     /// [`names::ADAPTIVE`].
@@ -130,6 +136,7 @@ impl HostSettings {
             retries: options.count(names::RETRIES)?,
             stall_timeout: options.count(names::STALL_TIMEOUT)?,
             retry_max_wait: options.count(names::RETRY_MAX_WAIT)?,
+            retry_delay: options.count(names::RETRY_DELAY)?,
             jobs: options.count(names::JOBS)?,
             adaptive: options.boolean(names::ADAPTIVE)?,
             seed: options.count(names::SEED)?,
@@ -156,9 +163,15 @@ impl HostSettings {
     ///
     /// # Errors
     ///
-    /// [`names::RETRIES`] out of [`limits::RETRIES`].
+    /// [`names::RETRIES`] out of [`limits::RETRIES`], [`names::RETRY_DELAY`] out of
+    /// [`limits::RETRY_DELAY_MS`].
     pub fn registry_config(&self, reference: &Reference) -> Result<RegistryConfig, SettingError> {
         let retries = within(names::RETRIES, self.retries, &limits::RETRIES)?;
+        let retry_delay = within(
+            names::RETRY_DELAY,
+            self.retry_delay,
+            &limits::RETRY_DELAY_MS,
+        )?;
         let credentials = self
             .username
             .clone()
@@ -174,6 +187,7 @@ impl HostSettings {
             retry: RetryPolicy {
                 max_attempts: retries.unwrap_or(limits::DEFAULT_RETRIES),
                 budget: self.retry_max_wait.map(Duration::from_secs),
+                base_delay: retry_delay.map_or(limits::DEFAULT_RETRY_DELAY, Duration::from_millis),
                 seed: self.seed.unwrap_or(defaults.retry.seed),
                 ..RetryPolicy::default()
             },
@@ -300,6 +314,7 @@ mod tests {
         assert_eq!(transfer.jobs, usize::from(limits::DEFAULT_JOBS));
         assert_eq!(transfer.adaptive, TransferConfig::default().adaptive);
         assert_eq!(config.retry.budget, None);
+        assert_eq!(config.retry.base_delay, limits::DEFAULT_RETRY_DELAY);
     }
 
     #[test]
@@ -311,6 +326,7 @@ mod tests {
             retries: Some(2),
             stall_timeout: Some(0),
             retry_max_wait: Some(600),
+            retry_delay: Some(250),
             jobs: Some(9),
             adaptive: Some(false),
             seed: Some(77),
@@ -318,6 +334,7 @@ mod tests {
         };
         let config = settings.registry_config(&image()).unwrap();
         assert_eq!(config.retry.budget, Some(Duration::from_secs(600)));
+        assert_eq!(config.retry.base_delay, Duration::from_millis(250));
         assert!(!settings.transfer_config().unwrap().adaptive);
         assert_eq!(config.scheme, Scheme::Http);
         assert_eq!(config.credentials.as_ref().unwrap().username, "u");
@@ -364,6 +381,7 @@ mod tests {
             ("retries", "2"),
             ("stallTimeout", "9"),
             ("retryMaxWait", "30"),
+            ("retryDelay", "100"),
             ("jobs", "3"),
             ("adaptive", "false"),
             ("seed", "5"),
@@ -376,6 +394,7 @@ mod tests {
             retries: Some(2),
             stall_timeout: Some(9),
             retry_max_wait: Some(30),
+            retry_delay: Some(100),
             jobs: Some(3),
             adaptive: Some(false),
             seed: Some(5),
@@ -425,6 +444,7 @@ mod tests {
             retries: Some(7),
             stall_timeout: Some(9),
             retry_max_wait: Some(30),
+            retry_delay: Some(100),
             jobs: Some(3),
             adaptive: Some(false),
             seed: Some(5),
@@ -490,5 +510,14 @@ mod tests {
             let err = settings.transfer_config().unwrap_err();
             assert_eq!(err.to_string(), "option \"jobs\" must be from 1 to 64");
         }
+        let settings = HostSettings {
+            retry_delay: Some(30_001),
+            ..HostSettings::default()
+        };
+        let err = settings.registry_config(&image()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "option \"retryDelay\" must be from 0 to 30000"
+        );
     }
 }

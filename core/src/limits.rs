@@ -20,6 +20,15 @@ pub const RETRIES: RangeInclusive<u32> = 1..=1000;
 /// Attempts per request when nothing is said.
 pub const DEFAULT_RETRIES: u32 = 5;
 
+/// The wait before the first retry, in milliseconds (`--retry-delay`, `retryDelay`); each
+/// later one's is twice the last, up to the policy's longest wait.
+pub const RETRY_DELAY_MS: RangeInclusive<u64> = 0..=30_000;
+
+/// The wait before the first retry when nothing is said: with the default attempts the
+/// waits add up to 7.5–15 s, so a registry restarting or a proxy failing over for a few
+/// seconds is ridden out (skopeo's and crane's retries span seconds too).
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
 /// The smallest `PATCH` chunk, in bytes: a chunk of nothing would never finish a blob. (The
 /// registry's `OCI-Chunk-Min-Length` raises it further while a push runs.)
 pub const CHUNK_SIZE_MIN: u64 = 1;

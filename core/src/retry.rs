@@ -1,5 +1,5 @@
 //! Retry policy: which failures are worth another try, and when to try again
-//! (exponential backoff with full jitter from a seeded generator, honouring `Retry-After`).
+//! (exponential backoff with equal jitter from a seeded generator, honouring `Retry-After`).
 
 use std::time::Duration;
 
@@ -27,7 +27,8 @@ pub struct Retrying {
 pub struct RetryPolicy {
     /// Attempts per request, counting the first.
     pub max_attempts: u32,
-    /// Backoff before the second attempt; doubled each time.
+    /// Backoff before the second attempt; doubled each time. Each wait is drawn between half
+    /// its ceiling and the ceiling, so the attempts always span a given outage.
     pub base_delay: Duration,
     /// Upper bound of any one wait, including `Retry-After`.
     pub max_delay: Duration,
@@ -44,7 +45,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: crate::limits::DEFAULT_RETRIES,
-            base_delay: Duration::from_millis(500),
+            base_delay: crate::limits::DEFAULT_RETRY_DELAY,
             max_delay: Duration::from_secs(30),
             seed: 0x7ac3_11f0_94e2_5d01,
             budget: None,
@@ -209,8 +210,10 @@ impl Backoff {
         &self.policy
     }
 
-    /// The wait before attempt number `attempt` (2 for the first retry): full jitter over
-    /// `base * 2^(attempt-2)`, capped; at least `server_hint` when the server gave one.
+    /// The wait before attempt number `attempt` (2 for the first retry): equal jitter over
+    /// the ceiling `base * 2^(attempt-2)`, capped (between half of it and all of it: full
+    /// jitter, from zero, let five attempts give up on an outage of a second or two); at
+    /// least `server_hint` when the server gave one.
     pub(crate) fn delay(&mut self, attempt: u32, server_hint: Option<Duration>) -> Duration {
         let exp = attempt.saturating_sub(2).min(20);
         let ceiling = self
@@ -218,7 +221,7 @@ impl Backoff {
             .base_delay
             .saturating_mul(1u32 << exp)
             .min(self.policy.max_delay);
-        let jittered = ceiling.mul_f64(self.next_unit());
+        let jittered = ceiling.mul_f64(0.5 + 0.5 * self.next_unit());
         match server_hint {
             Some(hint) => hint.min(self.policy.max_delay).max(jittered),
             None => jittered,
@@ -271,8 +274,34 @@ mod tests {
             let da = a.delay(attempt, None);
             assert_eq!(da, b.delay(attempt, None));
             assert!(da <= policy.max_delay);
-            let ceiling = policy.base_delay * (1 << (attempt - 2));
+            let ceiling = (policy.base_delay * (1 << (attempt - 2))).min(policy.max_delay);
             assert!(da <= ceiling);
+            assert!(
+                da >= ceiling / 2,
+                "attempt {attempt}: {da:?} of {ceiling:?}"
+            );
+        }
+    }
+
+    /// Whatever the seed, the default attempts wait at least 7.5 s in all before giving
+    /// up, so a registry down for a few seconds (a restart, a fail-over) is ridden out;
+    /// and at most 15 s, so a registry down for good is said soon.
+    #[test]
+    fn the_default_attempts_span_an_outage_of_seconds() {
+        for seed in [0, 1, 7, 0x7ac3_11f0_94e2_5d01, u64::MAX, 12_345_678_901] {
+            let policy = RetryPolicy {
+                seed,
+                ..RetryPolicy::default()
+            };
+            let mut backoff = Backoff::new(policy.clone());
+            let total: Duration = (2..=policy.max_attempts)
+                .map(|attempt| backoff.delay(attempt, None))
+                .sum();
+            assert!(
+                total >= Duration::from_millis(7_500),
+                "seed {seed}: {total:?}"
+            );
+            assert!(total <= Duration::from_secs(15), "seed {seed}: {total:?}");
         }
     }
 

@@ -71,6 +71,9 @@ export interface RegistryOptions {
   /** Seconds after the operation's first failure past which nothing is retried, as the
    *  CLI's `--retry-max-wait` (default: only `retries` limits retries). */
   retryMaxWait?: number;
+  /** Milliseconds before the first retry, doubled for each later one, each wait drawn
+   *  between half and all of that (default 1000, as the CLI's `--retry-delay`). */
+  retryDelay?: number;
   /** The retry jitter's seed (default: from `crypto`). */
   seed?: number;
   /** The `User-Agent` requests carry where the runtime lets it be set (Node.js; a browser

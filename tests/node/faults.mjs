@@ -10,7 +10,7 @@ import path from 'node:path';
 const tug = createRequire(import.meta.url)(path.resolve(process.env.TUG_WASM_PKG, 'tug_wasm.js'));
 const out = process.env.TUG_OUT;
 const target = process.env.TUG_TARGET;
-const options = { plainHttp: true, chunkSize: 256 * 1024, retries: 5 };
+const options = { plainHttp: true, chunkSize: 256 * 1024, retries: 5, retryDelay: 250 };
 
 async function run(start) {
   const events = [];

@@ -9,7 +9,7 @@ import path from 'node:path';
 
 const tug = createRequire(import.meta.url)(path.resolve(process.env.TUG_WASM_PKG, 'tug_wasm.js'));
 const source = process.env.TUG_SOURCE;
-const options = { plainHttp: true, retries: 3, stallTimeout: 1 };
+const options = { plainHttp: true, retries: 3, stallTimeout: 1, retryDelay: 250 };
 
 const events = [];
 const started = performance.now();

@@ -12,6 +12,7 @@
 //! jobs = 8
 //! retries = 5
 //! retry_max_wait = 600     # seconds
+//! retry_delay = 1000       # milliseconds before the first retry
 //! chunk_size = 67108864    # bytes
 //! monolithic_max = 67108864
 //! progress = "plain"       # auto, tty, plain, json, none

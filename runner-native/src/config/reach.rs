@@ -94,6 +94,7 @@ impl Settings {
             retries: Some(u64::from(self.retries.value.max(1))),
             stall_timeout: Some(self.stall_timeout.value),
             retry_max_wait: self.retry_max_wait.value,
+            retry_delay: Some(self.retry_delay.value),
             jobs: Some(u64::from(self.jobs.value)),
             adaptive: Some(self.adaptive.value),
             seed: Some(random_seed()),

@@ -53,6 +53,17 @@ declare_settings! {
     .value("SECS")
     .counting("seconds")
     .unset("none");
+    /// Wait before the first retry (500ms, 2s; a plain number counts milliseconds), doubled
+    /// for each later one; each wait is drawn between half of it and all of it.
+    retry_delay: u64 = Spec::new(
+        Group::Retry,
+        "--retry-delay",
+        "TUG_RETRY_DELAY",
+        limits::DEFAULT_RETRY_DELAY.as_millis() as u64,
+    )
+    .value("DELAY")
+    .counting("milliseconds")
+    .between(*limits::RETRY_DELAY_MS.start() as i64, *limits::RETRY_DELAY_MS.end() as i64);
     /// Size of each chunk of a chunked upload.
     chunk_size: u64 = Spec::new(Group::Chunks, "--chunk-size", "TUG_CHUNK_SIZE", core().chunk_size)
         .value("BYTES")

@@ -266,7 +266,7 @@ fn bad_files_name_the_file_the_line_and_the_key() {
     assert!(
         e.ends_with(
             "config.toml:3: jbos: unknown field `jbos`, expected one of `jobs`, `retries`, \
-             `retry_max_wait`, `chunk_size`, `monolithic_max`, `progress`, `connect_timeout`, \
+             `retry_max_wait`, `retry_delay`, `chunk_size`, `monolithic_max`, `progress`, `connect_timeout`, \
              `stall_timeout`, `adaptive`, `compress`, `compress_level`, `registries`"
         ),
         "{e}"
@@ -384,6 +384,23 @@ const SAMPLES: &[Sample] = &[
         bad_flag: Some((
             &["--retry-max-wait", "x"],
             "invalid value 'x' for '--retry-max-wait <SECS>': invalid digit found in string",
+        )),
+    },
+    Sample {
+        key: "retry_delay",
+        file: "2000",
+        env: "2s",
+        flag: &["--retry-delay", "2000ms"],
+        shown: "2000",
+        bad_file: &[(
+            "retry_delay = 30001",
+            "retry_delay: 30001 is out of range (0 to 30000)",
+        )],
+        bad_env: ("soon", "expected a number from 0 to 30000"),
+        bad_flag: Some((
+            &["--retry-delay", "1h"],
+            "invalid value '1h' for '--retry-delay <DELAY>': \"1h\" is no duration: a number \
+             of milliseconds, or one with a unit (500ms, 2s)",
         )),
     },
     Sample {

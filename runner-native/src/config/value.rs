@@ -59,11 +59,9 @@ fn number_from_env<T: std::str::FromStr + Copy + Into<i128>>(
     limits: &Limits,
 ) -> Result<T, String> {
     let (min, max) = limits.bounds();
-    // A count of bytes may say its unit, as its help shows the default (`64 MiB`).
-    let sized = match limits.unit == "bytes" {
-        true => bytes_with_unit(text).and_then(|n| n.to_string().parse::<T>().ok()),
-        false => None,
-    };
+    // A count of bytes or milliseconds may say its unit, as its help shows the default
+    // (`64 MiB`, `1s`).
+    let sized = with_unit(text, limits).and_then(|n| n.to_string().parse::<T>().ok());
     match sized.map(Ok).unwrap_or_else(|| text.parse::<T>()) {
         Ok(n) if (i128::from(min)..=i128::from(max)).contains(&n.into()) => Ok(n),
         _ => Err(format!("expected {}", limits.expected())),
@@ -92,13 +90,43 @@ pub(crate) fn bytes_with_unit(text: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-/// A number as a flag's help shows it as the default: bytes in whole MiB as such.
+/// A duration in milliseconds with its unit: `500ms`, `2s`, `1m`, or a plain number of
+/// milliseconds (skopeo's `--retry-delay 2s` reads as it does there).
+pub(crate) fn millis_with_unit(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+/// `text` as a number of what `limits` counts, when that is a count whose values may carry
+/// a unit (bytes, milliseconds).
+fn with_unit(text: &str, limits: &Limits) -> Option<u64> {
+    match limits.unit {
+        "bytes" => bytes_with_unit(text),
+        "milliseconds" => millis_with_unit(text),
+        _ => None,
+    }
+}
+
+/// A number as a flag's help shows it as the default: bytes in whole MiB as such,
+/// milliseconds in whole seconds as such.
 fn number_help(n: i128, limits: &Limits) -> String {
     const MIB: i128 = 1 << 20;
-    if limits.unit == "bytes" && n >= MIB && n % MIB == 0 {
-        format!("{} MiB", n / MIB)
-    } else {
-        n.to_string()
+    match limits.unit {
+        "bytes" if n >= MIB && n % MIB == 0 => format!("{} MiB", n / MIB),
+        "milliseconds" if n >= 1000 && n % 1000 == 0 => format!("{}s", n / 1000),
+        "milliseconds" => format!("{n}ms"),
+        _ => n.to_string(),
     }
 }
 
@@ -162,19 +190,24 @@ number!(u64, |limits| {
     let max = limits
         .max
         .map_or(u64::MAX, |m| u64::try_from(m).unwrap_or(u64::MAX));
-    if limits.unit == "bytes" {
-        // `--chunk-size 64MiB` as well as `--chunk-size 67108864` (out of range: said as
-        // clap says it of other numbers).
+    if let Some(what) = match limits.unit {
+        "bytes" => Some("size: a number of bytes, or one with a unit (64MiB, 8m, 1G)"),
+        "milliseconds" => {
+            Some("duration: a number of milliseconds, or one with a unit (500ms, 2s)")
+        }
+        _ => None,
+    } {
+        // `--chunk-size 64MiB` as well as `--chunk-size 67108864`, `--retry-delay 2s` as
+        // well as `--retry-delay 2000` (out of range: said as clap says it of other numbers).
         let range = match limits.max {
             Some(_) => format!("{min}..={max}"),
             None => format!("{min}..{max}"),
         };
-        return ValueParser::new(move |text: &str| match bytes_with_unit(text) {
+        let limits = *limits;
+        return ValueParser::new(move |text: &str| match with_unit(text, &limits) {
             Some(n) if (min..=max).contains(&n) => Ok(n),
             Some(n) => Err(format!("{n} is not in {range}")),
-            None => Err(format!(
-                "{text:?} is no size: a number of bytes, or one with a unit (64MiB, 8m, 1G)"
-            )),
+            None => Err(format!("{text:?} is no {what}")),
         });
     }
     let parser = RangedU64ValueParser::<u64>::new();

@@ -112,6 +112,10 @@ impl std::fmt::Display for TugOutput {
     }
 }
 
+/// The wait before a first retry in tests' runs (`TUG_RETRY_DELAY`): a quarter of the
+/// default, so five attempts span about 2–4 s.
+pub const TEST_RETRY_DELAY: &str = "250ms";
+
 /// Builder for one `tug` run: `Tug::new().args([...]).env(k, v).stdin(bytes).run()`.
 ///
 /// The environment is inherited unless changed with [`Tug::env`], [`Tug::env_remove`] or
@@ -120,7 +124,10 @@ impl std::fmt::Display for TugOutput {
 /// `TUG_STATE_DIR` and `XDG_CONFIG_HOME` point into a temporary directory of this run's own
 /// (history, upload sessions and compressed digests there; no config file), so tests never
 /// read a user's config nor write into their state, nor see each other's; a test that
-/// needs state across runs sets it. The directory goes with the `Tug`: keep it alive while
+/// needs state across runs sets it. Retries start after [`TEST_RETRY_DELAY`], not the
+/// default second, so the many tests that meet a fault or two do not wait out real backoffs
+/// (the default's span is the core's unit test; `retries::` runs it for real). The
+/// directory goes with the `Tug`: keep it alive while
 /// a process from [`Tug::command`] runs. Runs are killed after [`Tug::timeout`] (default
 /// 300 s).
 #[derive(Debug)]
@@ -165,6 +172,7 @@ impl Tug {
             env: vec![
                 ("TUG_STATE_DIR".into(), own("state")),
                 ("XDG_CONFIG_HOME".into(), own("config")),
+                ("TUG_RETRY_DELAY".into(), Some(TEST_RETRY_DELAY.into())),
             ],
             env_clear: false,
             current_dir: None,

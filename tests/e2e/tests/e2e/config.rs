@@ -29,6 +29,7 @@ const VARS: &[(&str, &str)] = &[
     ("TUG_JOBS", "jobs"),
     ("TUG_RETRIES", "retries"),
     ("TUG_RETRY_MAX_WAIT", "retry_max_wait"),
+    ("TUG_RETRY_DELAY", "retry_delay"),
     ("TUG_CHUNK_SIZE", "chunk_size"),
     ("TUG_MONOLITHIC_MAX", "monolithic_max"),
     ("TUG_PROGRESS", "progress"),
@@ -246,7 +247,7 @@ fn tug_config_shows_each_value_and_where_it_came_from() {
 
     // Every documented variable is read.
     let mut tug = configured(&env).args(["config", "--json"]);
-    let values = ["7", "9", "11", "1000", "2000", "json", "13", "17"];
+    let values = ["7", "9", "11", "1500", "1000", "2000", "json", "13", "17"];
     for ((var, _), v) in VARS.iter().zip(values) {
         tug = tug.env(var, v);
     }

@@ -4,6 +4,7 @@
 //! within the image's blob bytes plus one chunk per injected fault.
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -37,6 +38,11 @@ fn small_blob(s: &Scene) -> u64 {
 }
 
 fn push(s: &Scene) -> TugOutput {
+    pushing(s).run()
+}
+
+/// The push of [`push`], to run.
+fn pushing(s: &Scene) -> Tug {
     s.tug()
         .timeout(HANG)
         .args([
@@ -53,7 +59,6 @@ fn push(s: &Scene) -> TugOutput {
         ])
         .arg(&s.layout)
         .arg(s.proxy.image(REPO))
-        .run()
 }
 
 /// Pushes through the proxy with `rule` in place and checks the outcome; `allowance` is how
@@ -115,6 +120,55 @@ fn status_503_on_head() {
     let rule = s.proxy.inject("HEAD", "/blobs/sha256:", Fault::status(503));
     push_through(&s, rule, 0);
 }
+
+/// A registry down for five seconds mid-push (every request answered `503`, as a load
+/// balancer answers while the registry behind it restarts) is ridden out by the default
+/// retries, whose waits add up to 7.5–15 s. (Full jitter from half a second, the default
+/// before, gave up after 2–4 s as a rule.)
+#[test]
+fn a_registry_down_for_five_seconds_mid_push_is_ridden_out_by_default() {
+    let s = scene(108);
+    s.proxy
+        .add_rule(Rule::new("PATCH", "/blobs/uploads/", Fault::status(503)).nth(2));
+    let run = pushing(&s).env_remove("TUG_RETRY_DELAY");
+    let child = run
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tug starts");
+    assert!(
+        s.proxy
+            .wait_for(HANG, |log| log.iter().any(|r| r.fault.is_some())),
+        "the push reached its second chunk"
+    );
+    s.proxy
+        .add_rule(Rule::new("*", "/v2/", Fault::status(503)).always());
+    std::thread::sleep(OUTAGE);
+    s.proxy.clear_rules();
+    let output = child.wait_with_output().expect("tug ends");
+    let out = TugOutput {
+        code: output.status.code(),
+        status: output.status,
+        stdout: output.stdout,
+        stderr: output.stderr,
+        timed_out: false,
+    }
+    .assert_success();
+    let waited: u64 = retry_events(&out)
+        .iter()
+        .filter_map(|e| e["delay_ms"].as_u64())
+        .sum();
+    assert!(
+        waited >= OUTAGE.as_millis() as u64,
+        "retried through the outage: {waited} ms of waits\n{}",
+        out.stdout_str()
+    );
+    pull_with_skopeo_and_compare(&s.registry, REPO, &s.fixture);
+}
+
+/// How long the registry is down in [`a_registry_down_for_five_seconds_mid_push_is_ridden_out_by_default`].
+const OUTAGE: Duration = Duration::from_secs(5);
 
 #[test]
 fn status_429_with_retry_after_1() {
