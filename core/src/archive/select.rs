@@ -60,9 +60,12 @@ impl SourceContents {
             return Ok(Selection::Image(img));
         }
         if let [only] = self.runnable(candidates.clone()).as_slice() {
-            // Asked for alone, or the one image of an index the source does not hold whole.
+            // Asked for alone (by its position or its own digest), or the one image of an
+            // index the source does not hold whole. An index of one image the source holds
+            // whole, named or the only thing there, is pushed as the index it is (podman's
+            // `manifest push --all` of a one-platform list, as skopeo `--all` keeps it).
             let img = self.images.get(*only);
-            let alone = candidates.len() == 1
+            let alone = (candidates.len() == 1 && self.picks_one_image(wanted))
                 || img
                     .and_then(|img| img.index.as_ref())
                     .is_none_or(|index| !self.holds_all_of(index));
@@ -199,6 +202,33 @@ impl SourceContents {
     }
 
     /// The images `wanted` names (all of them when `wanted` is `None`).
+    /// Whether `wanted` names one image by what only it has (a position, as `tug inspect`
+    /// numbers them, or its manifest's or config's digest), not by a name or an index's
+    /// digest it shares with the other images of its index.
+    fn picks_one_image(&self, wanted: Option<&str>) -> bool {
+        let Some(wanted) = wanted.map(str::trim) else {
+            return false;
+        };
+        let by_name = |img: &ResolvedImage| {
+            let wanted_ref = normalise_reference(wanted);
+            img.names
+                .iter()
+                .any(|n| n == wanted || normalise_reference(n) == wanted_ref)
+        };
+        if self.images.iter().any(by_name) {
+            return false;
+        }
+        let hex = wanted.strip_prefix("sha256:").unwrap_or(wanted);
+        let position = wanted.strip_prefix('@').unwrap_or(wanted);
+        let is_position = !position.is_empty() && position.bytes().all(|b| b.is_ascii_digit());
+        is_position
+            || (hex.len() >= MIN_DIGEST_PREFIX
+                && self.images.iter().any(|img| {
+                    img.manifest.digest.hex().starts_with(hex)
+                        || img.config.digest.hex().starts_with(hex)
+                }))
+    }
+
     fn candidates(&self, wanted: Option<&str>) -> Result<Vec<usize>, ArchiveError> {
         let Some(wanted) = wanted.map(str::trim) else {
             if self.images.is_empty() {

@@ -1051,6 +1051,39 @@ fn a_whole_buildx_index_is_pushed_with_its_attestation() {
     assert!(matches!(alone, Selection::Image(i) if i.manifest.digest == arm.manifest));
 }
 
+/// An index of one platform's image, every manifest present (podman's `manifest push --all`
+/// of a one-image list into `oci:`): named or alone in the layout, the index goes whole, as
+/// skopeo `copy --all` keeps it; the image asked for by its digest or position goes alone.
+#[test]
+fn an_index_of_one_image_held_whole_is_pushed_as_the_index() {
+    let mut layout = Layout::default();
+    let amd = layout.manifest(&[(&layer_tar("amd64"), OCI_LAYER_TAR)], "amd");
+    let index_digest = layout.image_index(
+        json!([
+            {"mediaType": OCI_MANIFEST, "digest": amd.manifest, "size": amd.manifest_len,
+             "platform": {"architecture": "amd64", "os": "linux"}},
+        ]),
+        json!({"org.opencontainers.image.ref.name": "one"}),
+    );
+    let contents = resolve_dir(&dir_of(&layout.files())).unwrap();
+    for wanted in [None, Some("one"), Some(index_digest.hex())] {
+        match contents.select_for_push(wanted).unwrap() {
+            Selection::Index { index, images } => {
+                assert_eq!(index.digest, index_digest, "{wanted:?}");
+                assert_eq!(images.len(), 1);
+            }
+            other => panic!("{wanted:?}: {other:?}"),
+        }
+    }
+    for wanted in [amd.manifest.hex(), "@0"] {
+        let alone = contents.select_for_push(Some(wanted)).unwrap();
+        assert!(
+            matches!(alone, Selection::Image(i) if i.manifest.digest == amd.manifest),
+            "{wanted}"
+        );
+    }
+}
+
 /// A layout whose index.json lists one two-platform index under each of `names`, then one
 /// single image; returns it with the index digest and the two platform manifests.
 fn multi_platform_layout(names: &[&str]) -> (Layout, Digest, [Built; 2]) {
