@@ -214,7 +214,7 @@ impl Transport {
                 } else {
                     classify(&e)
                 };
-                let mut message = e.to_string();
+                let mut message = described(&e);
                 // A failure on the way through a proxy says so, naming it (no password).
                 if let Some(proxy) = self.proxies.for_url(req.url.as_str()) {
                     message = format!("{message} (through proxy {})", super::proxy::shown(proxy));
@@ -361,6 +361,15 @@ fn take_gzip_encoding(head: &mut ResponseHead) -> bool {
     gzip
 }
 
+/// ureq's error in words, without the `io: ` it puts before an I/O error's own (`no such
+/// host: failed to lookup address information`, not `…: io: failed to …`).
+fn described(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Maps ureq's error to the core's transport error classes.
 fn classify(e: &ureq::Error) -> TransportErrorKind {
     use ureq::Error as E;
@@ -408,6 +417,16 @@ mod tests {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
             panic!("the body source broke");
         }
+    }
+
+    #[test]
+    fn an_io_error_is_said_in_its_own_words() {
+        let refused = ureq::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(described(&refused), "connection refused");
+        assert_eq!(
+            described(&ureq::Error::ConnectionFailed),
+            ureq::Error::ConnectionFailed.to_string()
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `tug inspect SOURCE`: what an image holds — an image file ([`file`]) or an image in a
 //! registry ([`registry`]), shown the same way. The argument decides: an existing path, a
-//! `oci:` / `oci-archive:` / `docker-archive:` prefix, a path that starts with `/` or `.`, or
-//! what is no image reference is a file (so a missing file is said to be missing); anything
-//! else is a reference.
+//! file transport's prefix (`oci:`, `oci-archive:`, `docker-archive:`, `dir:`), a path that
+//! starts with `/` or `.`, or what is no image reference is a file (so a missing file is
+//! said to be missing); anything else is a reference.
 
 mod file;
 mod lines;
@@ -28,9 +28,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
 
 /// Whether `source` names an image file rather than a registry reference.
 fn is_file(source: &str) -> bool {
-    let prefixed = ["oci:", "oci-archive:", "docker-archive:"]
-        .iter()
-        .any(|p| source.starts_with(p));
+    let prefixed = tug_core::place::FileKind::of_prefixed(source).is_some();
     // (A URL or `docker:HOST/…` is a reference gone wrong, said as such.)
     let registry_typo = source.starts_with("http://")
         || source.starts_with("https://")
@@ -39,4 +37,25 @@ fn is_file(source: &str) -> bool {
         || Path::new(source).exists()
         || source.starts_with(['/', '.'])
         || !registry_typo && super::verbs::parse_reference("image", source).is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_file;
+
+    /// Every file transport names a file, a relative path after it included (`dir:x` was
+    /// taken for the Docker Hub image `dir:x`).
+    #[test]
+    fn a_file_transport_names_a_file() {
+        for source in [
+            "dir:two-zstd-dir",
+            "oci:layout:1",
+            "oci-archive:x.tar",
+            "docker-archive:x.tar:app:1",
+        ] {
+            assert!(is_file(source), "{source}");
+        }
+        assert!(!is_file("busybox:latest"));
+        assert!(!is_file("registry.example:5000/team/app:1"));
+    }
 }
