@@ -372,6 +372,55 @@ fn a_server_ignoring_the_range_makes_the_blob_start_over() {
     assert!(run.leftovers.is_empty());
 }
 
+/// A server that refuses the rest of a blob (`416`, its whole length in `Content-Range`)
+/// gets asked for all of it: the blob starts over, nothing of the broken try kept.
+#[test]
+fn a_server_refusing_the_range_makes_the_blob_start_over() {
+    let mut model = RegistryModel {
+        cut_next_blob_after: Some(1500),
+        refuse_ranges: true,
+        ..Default::default()
+    };
+    let img = image(&[3000]);
+    publish(&mut model, &img, "v1");
+    let run = run_pull(&mut model, plan("v1"), config());
+    run.result.as_ref().unwrap();
+    assert_has_image(&run, &img);
+    assert!(run.leftovers.is_empty());
+    let asked = blob_requests(&run, &img.plan.blobs[0].digest);
+    let ranges: Vec<Option<&str>> = asked
+        .iter()
+        .map(|r| r.headers.get("range").and_then(|v| v.to_str().ok()))
+        .collect();
+    assert_eq!(ranges, [None, Some("bytes=1500-"), None]);
+    assert!(run.events.iter().any(
+        |e| matches!(e, Event::Retrying(r) if r.reason.contains("refused the rest of the blob"))
+    ));
+}
+
+/// A `416` whose `Content-Range` says the blob is shorter than its descriptor: bad input at
+/// once, nothing left.
+#[test]
+fn a_416_saying_the_blob_is_shorter_than_its_descriptor_fails_at_once() {
+    let mut model = RegistryModel {
+        cut_next_blob_after: Some(1500),
+        refuse_ranges: true,
+        ..Default::default()
+    };
+    let img = image(&[3000]);
+    publish(&mut model, &img, "v1");
+    let digest = img.plan.blobs[0].digest.to_string();
+    model.blobs.get_mut(&digest).unwrap().truncate(1000);
+    let run = run_pull(&mut model, plan("v1"), config());
+    match &run.result {
+        Err(Error::InvalidInput { message }) => {
+            assert!(message.contains("is 1000 bytes"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(run.committed.is_empty());
+}
+
 #[test]
 fn an_unknown_tag_is_a_registry_error_with_its_code() {
     let mut model = RegistryModel::default();

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::concurrency::Change;
 use crate::digest::{Digest, Hasher};
-use crate::engine::{BlobWindow, Cx, Reporting, Windowed};
+use crate::engine::{BlobWindow, Cx, Failure, Protocol, Reporting, Windowed};
 use crate::error::Error;
 use crate::retry::Attempts;
 use crate::time::Instant;
@@ -17,6 +17,29 @@ use super::step::Step;
 use super::{Phase, Pulling};
 
 impl Pulling {
+    /// Blob `b` starts over from its first byte (the runner discards what it wrote) and is
+    /// asked for again as an attempt; `reason` is why, and the failure once its attempts
+    /// are spent.
+    pub(super) fn start_over(
+        &mut self,
+        b: usize,
+        step: Step,
+        reason: String,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Failure> {
+        let digest = self.blobs[b].digest.clone();
+        self.blobs[b].restart();
+        self.outputs.push(Output::Discard { digest });
+        if !self.retry(step, None, reason.clone(), cx) {
+            let action = self.describe(step);
+            return Err(Failure::Error(Error::Protocol {
+                action,
+                message: reason,
+            }));
+        }
+        Ok(())
+    }
+
     /// Every manifest is in: queue the unique blobs the runner lacks (foreign layers are
     /// none of them: [`Descriptor::is_foreign`](crate::manifest::Descriptor::is_foreign)). An error says why
     /// the manifests cannot be right: one blob named with two sizes (only one of them can

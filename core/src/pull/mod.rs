@@ -33,7 +33,9 @@ use crate::engine::{
     Response, Transient, Windowed,
 };
 use crate::error::{Error, Misuse};
-use crate::http::{content_range_start, HeaderMap, HeaderValue, ResponseHead};
+use crate::http::{
+    content_range_length, content_range_start, HeaderMap, HeaderValue, ResponseHead,
+};
 use crate::manifest::MANIFEST_ACCEPT;
 use crate::platform::Platform;
 use crate::session::Session;
@@ -345,16 +347,34 @@ impl Protocol for Pulling {
                         "the registry answered 206 with no readable Content-Range for bytes from {asked}"
                     ),
                 };
-                let digest = self.blobs[b].digest.clone();
-                self.blobs[b].restart();
-                self.outputs.push(Output::Discard { digest });
-                if !self.retry(step, None, reason.clone(), cx) {
-                    let action = self.describe(step);
-                    return Err(Failure::Error(Error::Protocol {
-                        action,
-                        message: reason,
-                    }));
+                self.start_over(b, step, reason, cx)?;
+            }
+            // The rest of a blob refused (a `416` before all of it arrived): shorter than its
+            // descriptor by the registry's own count (`Content-Range: bytes */LENGTH`) is bad
+            // input, at once; else (a server or cache that serves no such range) the blob
+            // starts over from its first byte.
+            Step::Blob(b) if status == 416 => {
+                let blob = &self.blobs[b];
+                let length = response
+                    .head
+                    .header("content-range")
+                    .and_then(content_range_length);
+                if let Some(length) = length.filter(|l| *l < blob.size) {
+                    let message = format!(
+                        "blob {} of {}/{} is {length} bytes, but the manifest's descriptor says \
+                         it is {}",
+                        blob.digest, self.plan.registry, self.plan.repository, blob.size
+                    );
+                    let digest = blob.digest.clone();
+                    self.outputs.push(Output::Discard { digest });
+                    return Err(Failure::Error(Error::InvalidInput { message }));
                 }
+                let reason = format!(
+                    "the registry refused the rest of the blob from byte {} (416): asking for \
+                     all of it",
+                    blob.received
+                );
+                self.start_over(b, step, reason, cx)?;
             }
             _ => return Err(Failure::Status),
         }

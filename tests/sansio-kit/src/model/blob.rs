@@ -28,6 +28,10 @@ impl RegistryModel {
                 .with_header("Content-Length", &len.to_string())
         };
         let mut reply = match requested_range(req) {
+            // A server that serves no range, saying so with its length.
+            Some(_) if self.refuse_ranges => Reply::head(
+                ResponseHead::new(416).with_header("Content-Range", &format!("bytes */{size}")),
+            ),
             // A server that answers a range with bytes from further back than asked.
             Some((a, _)) if self.ranges_start_early_by > 0 && a > 0 => {
                 let start = a.saturating_sub(self.ranges_start_early_by).min(size);

@@ -176,6 +176,9 @@ pub struct RegistryModel {
     pub range_skew_count: usize,
     /// Answer ranged blob requests with the whole blob (200), as some servers do.
     pub ignore_ranges: bool,
+    /// Answer ranged blob requests `416` with the blob's whole length (`bytes */SIZE`), as
+    /// a server or cache that serves no ranges may.
+    pub refuse_ranges: bool,
     pub links: HashSet<String>,
     /// The realm the registry's Bearer challenge names (default `http://auth.example/token`);
     /// any host named here serves tokens as `auth.example` does.
@@ -227,6 +230,7 @@ impl Default for RegistryModel {
             repo_scoped: false,
             lying_mounts: false,
             ignore_ranges: false,
+            refuse_ranges: false,
             patch_status: None,
             body_cap: None,
             body_cap_resets: false,
