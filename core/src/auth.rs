@@ -368,7 +368,9 @@ impl Auth {
     }
 
     fn on_bearer_challenge(&mut self, c: &Challenge, base: &Url) -> Result<AuthOutcome, Error> {
-        let realm = c.param("realm").ok_or_else(|| Error::Auth {
+        // An empty realm is none (`realm=,` would join to the registry's own path).
+        let realm = c.param("realm").map(str::trim).filter(|r| !r.is_empty());
+        let realm = realm.ok_or_else(|| Error::Auth {
             message: format!(
                 "the registry {} sent a Bearer challenge without a realm",
                 self.host
@@ -694,12 +696,25 @@ mod tests {
             ("http://auth.example/token", true),
             ("file:///etc/passwd", false),
             ("hscopettps://auth.example/token", false),
+            ("", false),
+            ("  ", false),
         ] {
             let mut a = Auth::new("r.example", None);
             let head = ResponseHead::new(401)
                 .with_header("WWW-Authenticate", &format!("Bearer realm=\"{realm}\""));
             let outcome = a.on_unauthorized(&head, &base, &base);
             assert_eq!(outcome.is_ok(), ok, "{realm}: {outcome:?}");
+        }
+        // Found by probing with a hostile registry: an empty realm among junk was joined
+        // to the registry's own `/v2/` and asked for a token.
+        for header in ["Bearer realm=,,,==\"", "Bearer realm=\"\""] {
+            let mut a = Auth::new("r.example", None);
+            let head = ResponseHead::new(401).with_header("WWW-Authenticate", header);
+            let err = a.on_unauthorized(&head, &base, &base).unwrap_err();
+            assert!(
+                err.to_string().contains("without a realm"),
+                "{header}: {err}"
+            );
         }
     }
 
