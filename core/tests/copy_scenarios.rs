@@ -344,7 +344,11 @@ fn a_blob_the_source_corrupts_is_never_committed_at_the_target() {
     let mut target = RegistryModel::default();
     let run = run(std::slice::from_mut(&mut source), &mut target, plan(1));
     match &run.result {
-        Err(Error::DigestMismatch { expected, .. }) => assert_eq!(expected, &bad),
+        Err(Error::DigestMismatch { expected, what, .. }) => {
+            assert_eq!(expected, &bad);
+            // Said of where the bytes came from, as a pull says it.
+            assert_eq!(what, "blob from source.example:5000/team/app");
+        }
         other => panic!("expected a digest mismatch, got {other:?}"),
     }
     assert!(!target.blobs.contains_key(&bad.to_string()));

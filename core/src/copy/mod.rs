@@ -673,7 +673,10 @@ impl Copy {
                                 let children = std::mem::take(&mut m.children);
                                 discovering = self.discover(source, report, children, now)
                             }
-                            (None, Err(e)) => self.finish(Err(e)),
+                            (None, Err(e)) => {
+                                let e = self.said_of_source(source, e);
+                                self.finish(Err(e))
+                            }
                         }
                         // What the fetch has in flight is dropped with this part's end.
                         let Moving {
@@ -742,6 +745,28 @@ impl Copy {
     fn source_retried(&mut self, retry: Retrying) {
         self.source_retries += 1;
         self.event(Event::Push(push::Event::Retrying(retry)));
+    }
+
+    /// A blob whose bytes failed their digest on the way came so from source `source` (the
+    /// target was only sent them): said of the source's repository, as a pull says it, not
+    /// of "the image".
+    fn said_of_source(&self, source: usize, e: Error) -> Error {
+        match (e, self.plan.sources.get(source)) {
+            (
+                Error::DigestMismatch {
+                    expected, actual, ..
+                },
+                Some(s),
+            ) => Error::DigestMismatch {
+                what: format!(
+                    "blob from {}/{}",
+                    s.reference.registry, s.reference.repository
+                ),
+                expected,
+                actual,
+            },
+            (e, _) => e,
+        }
     }
 
     fn finish(&mut self, result: Result<PushReport, Error>) {
