@@ -110,9 +110,20 @@ pub fn entry_for<'a>(entries: &'a [Descriptor], platform: &Platform) -> Option<&
 pub const NO_PLATFORM: &str = "(no platform)";
 
 /// The platforms index entries name, in order (for messages listing the choices); an
-/// entry that names none is [`NO_PLATFORM`].
+/// entry that names none is [`NO_PLATFORM`]. buildkit's attestations (`unknown/unknown`)
+/// are no platform to choose: left out, unless they are all there is.
 pub fn platforms_of(entries: &[Descriptor]) -> Vec<String> {
-    entries
+    let attestation = |e: &&Descriptor| {
+        e.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+    };
+    let choosable: Vec<&Descriptor> = entries.iter().filter(|e| !attestation(e)).collect();
+    let shown = match choosable.is_empty() {
+        true => entries.iter().collect(),
+        false => choosable,
+    };
+    shown
         .iter()
         .map(|e| match &e.platform {
             Some(p) => p.to_string(),
@@ -341,6 +352,14 @@ mod tests {
         let two = [d(None), d(Some("linux/arm64"))];
         assert_eq!(entry_for(&two, &amd64), None);
         assert_eq!(platforms_listed(&two), "(no platform), linux/arm64");
+        // buildkit's attestations are no platform to choose, unless they are all there is.
+        let buildx = [
+            d(Some("linux/amd64")),
+            d(Some("linux/arm64")),
+            d(Some("unknown/unknown")),
+        ];
+        assert_eq!(platforms_listed(&buildx), "linux/amd64, linux/arm64");
+        assert_eq!(platforms_listed(&buildx[2..]), "unknown/unknown");
         // `arm64/v8` asked for: the entry that says so wins over a plain `arm64` listed
         // first; `arm64` asked for takes the first that serves it.
         let arm = [d(Some("linux/arm64")), d(Some("linux/arm64/v8"))];
