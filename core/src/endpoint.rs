@@ -48,6 +48,23 @@ impl Endpoint {
         &self.host
     }
 
+    /// The host (and port) `url` goes to when it is not the registry's own: blob storage a
+    /// download was redirected to, an upload location on another host. For messages that
+    /// must not blame the registry for another server's answer.
+    pub(crate) fn other_host(&self, url: &Url) -> Option<String> {
+        let base = self.base().ok()?;
+        let same = base.host_str() == url.host_str()
+            && base.port_or_known_default() == url.port_or_known_default();
+        if same {
+            return None;
+        }
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        })
+    }
+
     pub(crate) fn is_plain(&self) -> bool {
         self.plain
     }

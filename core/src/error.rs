@@ -8,8 +8,8 @@ use crate::registry_error::RegistryErrors;
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The registry answered with an error status.
-    #[error("{action}: registry answered {status}: {errors}")]
+    /// The registry (or a server it sent the request to) answered with an error status.
+    #[error("{action}: {} answered {status}: {errors}", .by.as_deref().unwrap_or("registry"))]
     Registry {
         /// What was being done, e.g. `uploading blob sha256:ab12…`.
         action: String,
@@ -17,6 +17,9 @@ pub enum Error {
         status: u16,
         /// The registry's error codes and messages.
         errors: RegistryErrors,
+        /// The host that answered when it is not the registry (blob storage a download was
+        /// redirected to, an upload location elsewhere); `None`: the registry.
+        by: Option<String>,
     },
     /// Authentication failed or is impossible with what was given.
     #[error("authentication failed: {message}")]

@@ -157,6 +157,7 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
         action: "uploading blob".into(),
         status,
         errors: Default::default(),
+        by: None,
     };
     let unknown = |code: &str| Error::Registry {
         action: "fetching manifest registry.example/app:1".into(),
@@ -164,6 +165,7 @@ pub fn class_table() -> Vec<(Error, ErrorClass)> {
         errors: crate::registry_error::RegistryErrors::parse(
             format!(r#"{{"errors":[{{"code":"{code}","message":"unknown"}}]}}"#).as_bytes(),
         ),
+        by: None,
     };
     let transport = |kind| Error::Transport {
         action: "uploading blob".into(),

@@ -302,10 +302,12 @@ impl Secrets {
                 action,
                 status,
                 errors,
+                by,
             } => Error::Registry {
                 action: r(action),
                 status,
                 errors: self.redact_registry_errors(errors),
+                by,
             },
             Error::Auth { message } => Error::Auth {
                 message: r(message),
@@ -426,6 +428,7 @@ mod tests {
             errors: RegistryErrors::parse(
                 br#"{"errors":[{"code":"DENIED","message":"you sent S3cr3t-PW and tok-S3cr3t-PW-long, ab"}]}"#,
             ),
+            by: None,
         };
         let shown = secrets.redact_error(e).to_string();
         assert_eq!(
@@ -441,6 +444,7 @@ mod tests {
             action: "x".into(),
             status: 500,
             errors: text,
+            by: None,
         };
         assert!(!secrets.redact_error(e).to_string().contains("S3cr3t"));
     }

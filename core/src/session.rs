@@ -664,6 +664,7 @@ impl<S: Copy> Session<S> {
                     action: self.auth.token_action(),
                     status,
                     errors: crate::registry_error::RegistryErrors::parse(&t.body),
+                    by: Some("the token server".to_owned()),
                 };
                 let hint = crate::retry::retry_after(&head);
                 return Ok(Completed::Token(self.token_failed(error, true, hint)));

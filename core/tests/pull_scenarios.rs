@@ -7,12 +7,13 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use tug_core::http::Method;
 use tug_core::manifest::OCI_INDEX;
 use tug_core::pull::{Event, PullConfig, PullPlan};
 use tug_core::{Credentials, Digest, Error, Platform, Scheme};
 use tug_sansio_kit::images::{image, publish, Image, MANIFEST_TYPE};
 use tug_sansio_kit::ops::pull::{run_pull, run_pull_ordered, run_pull_resuming, PullRun};
-use tug_sansio_kit::{Order, RegistryModel};
+use tug_sansio_kit::{Fault, Order, RegistryModel};
 
 /// Publishes an index of two images (linux/amd64 and linux/arm64/v8) as `team/app:multi`.
 fn publish_index(model: &mut RegistryModel) -> (Image, Image, Vec<u8>) {
@@ -329,6 +330,30 @@ fn redirects_to_blob_storage_drop_the_authorization_header() {
         .requests
         .iter()
         .any(|r| r.url.host_str() == Some("storage.example")));
+}
+
+/// Blob storage the registry redirected to refuses the download: the error names that
+/// host, not the registry (found by probing with a hostile server: "registry answered").
+#[test]
+fn an_error_from_blob_storage_names_the_storage_host() {
+    for (status, said) in [
+        (403, "access denied (403) by storage.example"),
+        (404, "storage.example answered 404"),
+    ] {
+        let mut model = RegistryModel {
+            redirect_blobs: true,
+            ..Default::default()
+        };
+        let img = image(&[3000]);
+        publish(&mut model, &img, "v1");
+        let layer = img.plan.blobs[0].digest.hex().to_owned();
+        // The registry's own answer (the redirect) goes through; storage's is refused.
+        model.fault(Fault::on(Method::GET, &layer).after(1).status(status));
+        let run = run_pull(&mut model, plan("v1"), config());
+        let err = run.result.unwrap_err().to_string();
+        assert!(err.contains(said), "{status}: {err}");
+        assert!(!err.contains("registry answered"), "{err}");
+    }
 }
 
 #[test]

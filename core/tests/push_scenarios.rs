@@ -379,6 +379,7 @@ fn registry_errors_carry_code_and_stop_before_the_manifest() {
             status,
             errors,
             action,
+            ..
         } => {
             assert_eq!(*status, 404);
             assert!(errors.has_code("UNAVAILABLE"));

@@ -383,7 +383,8 @@ impl<P: Protocol> Engine<P> {
                 .on_transient(s, Transient::Status(status), &mut self.cx);
             let reason = format!("{status} from registry");
             if !self.proto.retry(s, retry_after(head), reason, &mut self.cx) {
-                let error = registry_error(self.proto.describe(s), status, body);
+                let by = self.cx.endpoint.other_host(url);
+                let error = registry_error(self.proto.describe(s), status, body, by);
                 self.fail(Some(s), error);
             }
             return;
@@ -403,7 +404,8 @@ impl<P: Protocol> Engine<P> {
         match self.proto.on_response(s, response, &mut self.cx) {
             Ok(()) => {}
             Err(Failure::Status) => {
-                let error = registry_error(self.proto.describe(s), status, body);
+                let by = self.cx.endpoint.other_host(url);
+                let error = registry_error(self.proto.describe(s), status, body, by);
                 self.fail(Some(s), error);
             }
             Err(Failure::Error(e)) => self.fail(Some(s), e),
@@ -429,7 +431,7 @@ impl<P: Protocol> Engine<P> {
                 message: "no Registry V2 API at /v2/ (404)".into(),
             }
         } else {
-            registry_error(action, status, body)
+            registry_error(action, status, body, None)
         };
         self.fail(None, error);
     }
@@ -589,8 +591,16 @@ fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(),
 }
 
 /// The error for a registry's unexpected `status` while doing `action`, with what its body
-/// says: `403` is an authentication error, the rest the registry's.
-pub(crate) fn registry_error(action: String, status: u16, body: &[u8]) -> Error {
+/// says: `403` is an authentication error, the rest the registry's. `by` names the host
+/// that answered when it is not the registry ([`Endpoint::other_host`]).
+///
+/// [`Endpoint::other_host`]: crate::endpoint::Endpoint::other_host
+pub(crate) fn registry_error(
+    action: String,
+    status: u16,
+    body: &[u8],
+    by: Option<String>,
+) -> Error {
     let errors = RegistryErrors::parse(body);
     if status < 400 {
         // Not an error status: the answer is not the one this step's protocol gives (a `202`
@@ -599,20 +609,23 @@ pub(crate) fn registry_error(action: String, status: u16, body: &[u8]) -> Error 
             true => String::new(),
             false => format!(" ({errors})"),
         };
+        let who = by.as_deref().unwrap_or("it");
         return Error::Protocol {
             action,
-            message: format!("it answered {status}, which this step does not expect{said}"),
+            message: format!("{who} answered {status}, which this step does not expect{said}"),
         };
     }
     if status == 403 {
+        let by = by.map(|host| format!(" by {host}")).unwrap_or_default();
         return Error::Auth {
-            message: format!("{action}: access denied (403): {errors}"),
+            message: format!("{action}: access denied (403){by}: {errors}"),
         };
     }
     Error::Registry {
         action,
         status,
         errors,
+        by,
     }
 }
 

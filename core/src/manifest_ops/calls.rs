@@ -398,11 +398,13 @@ impl Protocol for Calls {
                     action,
                     status: 405,
                     errors,
+                    by,
                 },
             ) => Error::Registry {
                 action: format!("{action} (the registry does not allow deleting{DELETE_HINT})"),
                 status: 405,
                 errors,
+                by,
             },
             (_, error) => error,
         };

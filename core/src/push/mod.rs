@@ -486,6 +486,7 @@ impl Protocol for Pushing {
                             action,
                             status,
                             errors,
+                            by: None,
                         }))
                     }
                     None if !self.rechecked && manifest::names_unknown_blob(status, body) => {

@@ -207,7 +207,7 @@ impl Pushing {
              which the registry refuses)",
             self.describe_step(Step::Stream(b, 0, 0))
         );
-        Failure::Error(registry_error(action, status, body))
+        Failure::Error(registry_error(action, status, body, None))
     }
 
     /// The registry refused to close the session of blob `b` with its digest, and the
