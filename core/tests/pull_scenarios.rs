@@ -11,7 +11,7 @@ use tug_core::http::Method;
 use tug_core::manifest::OCI_INDEX;
 use tug_core::pull::{Event, PullConfig, PullPlan};
 use tug_core::{Credentials, Digest, Error, Platform, Scheme};
-use tug_sansio_kit::images::{image, publish, Image, MANIFEST_TYPE};
+use tug_sansio_kit::images::{image, image_from, publish, Image, MANIFEST_TYPE};
 use tug_sansio_kit::ops::pull::{run_pull, run_pull_ordered, run_pull_resuming, PullRun};
 use tug_sansio_kit::{Fault, Order, RegistryModel};
 
@@ -36,6 +36,34 @@ fn publish_index(model: &mut RegistryModel) -> (Image, Image, Vec<u8>) {
     .into_bytes();
     model.put_manifest("team/app", "multi", &index, OCI_INDEX);
     (amd, arm, index)
+}
+
+/// An index of an arm64 and an amd64 image whose entries name no platform (valid OCI:
+/// only their configs say it), tagged `bare`.
+fn publish_bare_index(model: &mut RegistryModel) -> (Image, Image) {
+    let of = |arch: &str, layer: u8| {
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        image_from(vec![config.into_bytes(), vec![layer; 1500]])
+    };
+    let (arm, amd) = (of("arm64", 1), of("amd64", 2));
+    publish(model, &arm, "arm");
+    publish(model, &amd, "amd");
+    let entry = |img: &Image| {
+        format!(
+            r#"{{"mediaType":"{MANIFEST_TYPE}","digest":"{}","size":{}}}"#,
+            img.plan.manifest.digest,
+            img.plan.manifest.bytes.len()
+        )
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#,
+        entry(&arm),
+        entry(&amd)
+    );
+    model.put_manifest("team/app", "bare", index.as_bytes(), OCI_INDEX);
+    (arm, amd)
 }
 
 fn plan(reference: &str) -> PullPlan {
@@ -444,6 +472,36 @@ fn a_416_saying_the_blob_is_shorter_than_its_descriptor_fails_at_once() {
         other => panic!("{other:?}"),
     }
     assert!(run.committed.is_empty());
+}
+
+/// An index whose entries name no platform: the one whose config serves the platform asked
+/// for is pulled (found by probing with such an index: `tug inspect` read the configs, the
+/// pull refused it), the other fetched no further than its config.
+#[test]
+fn an_index_naming_no_platforms_is_chosen_from_by_the_configs() {
+    let mut model = RegistryModel::default();
+    let (arm, amd) = publish_bare_index(&mut model);
+    let run = run_pull(&mut model, plan("bare"), config());
+    let report = run.result.as_ref().unwrap();
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].manifest.digest, amd.plan.manifest.digest);
+    assert_has_image(&run, &amd);
+    let arm_layer = &arm.plan.blobs[1].digest;
+    assert!(blob_requests(&run, arm_layer).is_empty(), "no arm64 layer");
+    assert!(run.events.iter().any(|e| matches!(
+        e,
+        Event::PlatformChosen { platform, digest }
+            if platform.to_string() == "linux/amd64" && digest == &amd.plan.manifest.digest
+    )));
+    // None serves: said with what their configs say.
+    let mut s390x = plan("bare");
+    s390x.platform = "linux/s390x".parse().unwrap();
+    let err = run_pull(&mut model, s390x, config()).result.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input: team/app:bare has no image for platform linux/s390x; \
+         it has: (no platform), (no platform) (their configs say: linux/arm64, linux/amd64)"
+    );
 }
 
 #[test]

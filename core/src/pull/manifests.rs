@@ -10,6 +10,7 @@ use crate::manifest::{self, Parsed};
 
 use super::event::Event;
 use super::plan::{FetchedManifest, PulledImage};
+use super::platform_check::Unplatformed;
 use super::step::Step;
 use super::{ManifestJob, Pulling};
 use crate::engine::Redirect;
@@ -150,30 +151,64 @@ impl Pulling {
                     vec![e]
                 }
                 None => {
-                    return Err(Error::InvalidInput {
-                        message: format!(
-                            "{} has no image for platform {want}; it has: {}",
-                            crate::reference::named(&self.plan.repository, &self.plan.reference),
-                            manifest::platforms_listed(&entries)
-                        ),
-                    });
+                    // Entries that name no platform (valid OCI) are tried in order: their
+                    // configs say which they are, as `tug inspect` reads them.
+                    let search = Unplatformed::of(entries)
+                        .map_err(|entries| self.no_image_for_platform(&entries, &[]))?;
+                    self.unplatformed = Some(search);
+                    return self.try_unplatformed(cx);
                 }
             }
         };
         for entry in chosen {
-            self.manifests.push(ManifestJob {
-                reference: entry.digest.to_string(),
-                expect: Some(entry.digest),
-                platform: entry.platform,
-                redirect: Redirect::default(),
-                attempts: 1,
-                fetched: None,
-                root: false,
-            });
-            self.pending_manifests += 1;
-            self.manifest_queue.push_back(self.manifests.len() - 1);
+            self.queue_child(entry, false);
         }
         self.fill_manifest_slots(cx);
         Ok(())
+    }
+
+    /// Queues index entry `entry` to fetch.
+    fn queue_child(&mut self, entry: manifest::Descriptor, unplatformed: bool) {
+        self.manifests.push(ManifestJob {
+            reference: entry.digest.to_string(),
+            expect: Some(entry.digest),
+            platform: entry.platform,
+            redirect: Redirect::default(),
+            attempts: 1,
+            fetched: None,
+            root: false,
+            unplatformed,
+        });
+        self.pending_manifests += 1;
+        self.manifest_queue.push_back(self.manifests.len() - 1);
+    }
+
+    /// Tries the next index entry naming no platform for the one asked for; none left is
+    /// the error that the index has no image for it.
+    pub(super) fn try_unplatformed(&mut self, cx: &mut Cx<Step>) -> Result<(), Error> {
+        let next = self.unplatformed.as_mut().and_then(Unplatformed::next);
+        let Some(entry) = next else {
+            let search = self.unplatformed.take().unwrap_or_default();
+            return Err(self.no_image_for_platform(&search.entries, &search.said));
+        };
+        self.queue_child(entry, true);
+        self.fill_manifest_slots(cx);
+        Ok(())
+    }
+
+    /// The index (`entries`) has no image for the platform asked for: said with the
+    /// platforms it lists, and those the configs of its entries naming none `said`.
+    fn no_image_for_platform(&self, entries: &[manifest::Descriptor], said: &[String]) -> Error {
+        let mut has = manifest::platforms_listed(entries);
+        if !said.is_empty() {
+            has.push_str(&format!(" (their configs say: {})", said.join(", ")));
+        }
+        Error::InvalidInput {
+            message: format!(
+                "{} has no image for platform {}; it has: {has}",
+                crate::reference::named(&self.plan.repository, &self.plan.reference),
+                self.plan.platform
+            ),
+        }
     }
 }

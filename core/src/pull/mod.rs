@@ -54,6 +54,9 @@ struct ManifestJob {
     attempts: u32,
     fetched: Option<PulledImage>,
     root: bool,
+    /// An index entry naming no platform, tried for the platform asked for because no
+    /// entry names it: its config says whether it serves it.
+    unplatformed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +93,9 @@ struct Pulling {
     accountant: Accountant,
     /// Prefixes of blobs an earlier run left: bytes held and their running hash.
     partials: HashMap<Digest, (u64, Hasher)>,
+    /// The search through an index's entries naming no platform, when none names the one
+    /// asked for.
+    unplatformed: Option<platform_check::Unplatformed>,
 }
 
 impl Pull {
@@ -115,6 +121,7 @@ impl Pull {
             attempts: 1,
             fetched: None,
             root: true,
+            unplatformed: false,
         };
         let pulling = Pulling {
             window: BlobWindow::new(config.transfer.jobs, config.transfer.adaptive),
@@ -130,6 +137,7 @@ impl Pull {
             blobs: Vec::new(),
             outputs: Outbox::default(),
             partials: HashMap::new(),
+            unplatformed: None,
         };
         Pull {
             engine: Engine::new(pulling, session),

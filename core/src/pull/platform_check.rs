@@ -1,26 +1,70 @@
 //! A single image pulled for a platform asked for (`PullPlan::platform_required`): with no
 //! index to choose from, its config is read first and must name that platform (or none, as
 //! an artifact's does), as `docker pull --platform` holds it; else the pull fails before any
-//! blob moves, naming both platforms.
+//! blob moves, naming both platforms. The same check picks among an index's entries that
+//! name no platform when none names the one asked for ([`Unplatformed`]).
+
+use std::collections::VecDeque;
 
 use crate::digest::Hasher;
-use crate::engine::{Cx, Protocol, Step as EngineStep};
+use crate::engine::{Cx, Protocol, Reporting, Step as EngineStep};
 use crate::error::Error;
+use crate::manifest::Descriptor;
 use crate::session::MAX_BODY_IN_MEMORY;
 
+use super::event::Event;
 use super::step::Step;
 use super::Pulling;
 
+/// An index none of whose entries names the platform asked for, searched through those
+/// that name none (valid OCI), in order: the first whose config serves the platform is the
+/// image, as the config of a single image is held to it.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Unplatformed {
+    /// The index's entries, for the message when none serves.
+    pub(super) entries: Vec<Descriptor>,
+    untried: VecDeque<Descriptor>,
+    /// The platforms the configs of those tried say.
+    pub(super) said: Vec<String>,
+}
+
+impl Unplatformed {
+    /// The search through `entries`' entries naming no platform; `Err(entries)` when
+    /// every entry names one.
+    pub(super) fn of(entries: Vec<Descriptor>) -> Result<Unplatformed, Vec<Descriptor>> {
+        let untried: VecDeque<Descriptor> = entries
+            .iter()
+            .filter(|e| e.platform.is_none())
+            .cloned()
+            .collect();
+        if untried.is_empty() {
+            return Err(entries);
+        }
+        Ok(Unplatformed {
+            entries,
+            untried,
+            said: Vec::new(),
+        })
+    }
+
+    /// The next entry to try.
+    pub(super) fn next(&mut self) -> Option<Descriptor> {
+        self.untried.pop_front()
+    }
+}
+
 impl Pulling {
-    /// Whether manifest job `m` (just fetched) is a single image to hold to the platform:
-    /// the root, the platform asked for, and a config small enough to read in memory.
+    /// Whether manifest job `m` (just fetched) is an image to hold to the platform: a
+    /// single image (the root) with the platform asked for, or an index entry naming none
+    /// tried for it; and a config small enough to read in memory.
     pub(super) fn needs_platform_check(&self, m: usize) -> bool {
         let job = &self.manifests[m];
         let small = job
             .fetched
             .as_ref()
             .is_some_and(|i| i.config.size <= MAX_BODY_IN_MEMORY as u64);
-        job.root && self.plan.platform_required && !self.plan.all_platforms && small
+        let single = job.root && self.plan.platform_required;
+        (single || job.unplatformed) && !self.plan.all_platforms && small
     }
 
     /// Asks for job `m`'s config; the blobs wait for it.
@@ -55,10 +99,49 @@ impl Pulling {
             });
         }
         let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
-        if let Some(message) = self.plan.platform.refuses_single_image(&name, body) {
+        let refused = self.plan.platform.refuses_single_image(&name, body);
+        if self.manifests[m].unplatformed {
+            return self.on_unplatformed_config(m, body, refused.is_none(), cx);
+        }
+        if let Some(message) = refused {
             return Err(Error::InvalidInput { message });
         }
         self.pending_manifests -= 1;
+        if self.pending_manifests == 0 {
+            let action = self.describe(Step::Config(m));
+            self.start_blobs(cx)
+                .map_err(|message| Error::Protocol { action, message })?;
+        }
+        Ok(())
+    }
+
+    /// The config of job `m`, an index entry naming no platform, is in: the image when it
+    /// `serves` the platform asked for (the search ends), else dropped for the next entry.
+    fn on_unplatformed_config(
+        &mut self,
+        m: usize,
+        config: &[u8],
+        serves: bool,
+        cx: &mut Cx<Step>,
+    ) -> Result<(), Error> {
+        self.pending_manifests -= 1;
+        let says = crate::platform::Platform::from_config(config);
+        if serves {
+            self.unplatformed = None;
+            if let Some(image) = &self.manifests[m].fetched {
+                let digest = image.manifest.digest.clone();
+                let platform = says.unwrap_or_else(|| self.plan.platform.clone());
+                self.event(Event::PlatformChosen { platform, digest });
+            }
+        } else {
+            self.manifests[m].fetched = None;
+            if let Some(search) = &mut self.unplatformed {
+                search
+                    .said
+                    .push(says.map_or_else(|| "none".to_owned(), |p| p.to_string()));
+            }
+            return self.try_unplatformed(cx);
+        }
         if self.pending_manifests == 0 {
             let action = self.describe(Step::Config(m));
             self.start_blobs(cx)
