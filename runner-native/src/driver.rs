@@ -94,7 +94,9 @@ pub async fn drive_with<O: Operation, R, X>(
                 None => std::future::pending().await,
             }
         };
-        let next = next.or(stop).or(from_extra);
+        // The stop first: `or` polls in order, and on a fast link the transport always has
+        // a message ready, which starved a Ctrl-C until the whole transfer was done.
+        let next = stop.or(next).or(from_extra);
         let message = match io.timer.get() {
             Some(deadline) => {
                 let wait = deadline.saturating_since(now());

@@ -304,7 +304,8 @@ pub(crate) async fn run_copy(
             }
             Wake::Interrupt
         };
-        let next = message(&dst_rx).or(stop);
+        // The stop first: a transport that always has a message ready must not starve it.
+        let next = stop.or(message(&dst_rx));
         pipes.forget_closed();
         let wake = async {
             if pipes.backlogged() {
