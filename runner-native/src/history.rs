@@ -152,6 +152,8 @@ fn lock_file(dir: &Path) -> io::Result<File> {
 }
 
 /// Appends `record` to the history in `dir`, rotating first when the file would pass `cap`.
+/// A write that fails (a full disk) is cut back off, so the next record starts a line of its
+/// own; a line a killed run left unfinished is ended before this one.
 pub fn append(dir: &Path, record: &Record, cap: u64) -> io::Result<()> {
     safe_fs::create_private_dir(dir)?;
     let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
@@ -163,12 +165,32 @@ pub fn append(dir: &Path, record: &Record, cap: u64) -> io::Result<()> {
     if size > 0 && size + line.len() as u64 > cap {
         fs::rename(&path, dir.join(OLD_FILE))?;
     }
-    let options = OpenOptions::new().create(true).append(true).clone();
+    let options = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .clone();
     let mut file = safe_fs::open(&path, &options, Access::Private)?;
+    let size = file.metadata()?.len();
+    if size > 0 && last_byte(&mut file, size)? != b'\n' {
+        line.insert(0, b'\n');
+    }
     // One write of the whole line: with O_APPEND and the lock, lines never interleave.
-    file.write_all(&line)?;
+    if let Err(e) = file.write_all(&line) {
+        let _ = file.set_len(size);
+        return Err(e);
+    }
     drop(file);
     lock.unlock()
+}
+
+/// The last of a file's `size` bytes.
+fn last_byte(file: &mut File, size: u64) -> io::Result<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut byte = [0u8];
+    file.seek(SeekFrom::Start(size - 1))?;
+    file.read_exact(&mut byte)?;
+    Ok(byte[0])
 }
 
 /// Every record in `dir`, oldest first, and how many lines could not be read.
@@ -523,6 +545,25 @@ mod tests {
         assert_eq!(bad, 0);
         let ids: Vec<_> = records.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["0", "1", "2", "3", "4"]);
+    }
+
+    /// A line left unfinished (a write cut short by a full disk or a kill) is ended before
+    /// the next record, which is read back whole: it was glued onto the unfinished line and
+    /// lost with it.
+    #[test]
+    fn a_record_after_an_unfinished_line_starts_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        append(dir.path(), &record("0", 10), DEFAULT_MAX_BYTES).unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE))
+            .unwrap();
+        file.write_all(br#"{"id":"1","comm"#).unwrap();
+        drop(file);
+        append(dir.path(), &record("2", 10), DEFAULT_MAX_BYTES).unwrap();
+        let (records, bad) = read(dir.path()).unwrap();
+        let ids: Vec<_> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!((ids, bad), (vec!["0", "2"], 1));
     }
 
     #[test]
