@@ -33,8 +33,24 @@ fn open(store: Option<&Path>) -> Result<OciDir, CliError> {
     OciDir::open(&root).map_err(|e| CliError::Input(format!("{}: {e}", root.display())))
 }
 
-fn io(e: impl std::fmt::Display) -> CliError {
-    CliError::Input(e.to_string())
+/// An error reading or writing the store `layout`, naming it (a full disk said without
+/// where was no help).
+fn in_store(layout: &OciDir) -> impl Fn(std::io::Error) -> CliError + '_ {
+    move |e| CliError::Input(format!("store {}: {e}", layout.root().display()))
+}
+
+/// An error reading or writing blob `digest` of the store `layout`, naming both (a blob
+/// another process removed meanwhile, `tug rm` and `tug prune`).
+fn blob_in_store<'a>(
+    layout: &'a OciDir,
+    digest: &'a Digest,
+) -> impl Fn(std::io::Error) -> CliError + 'a {
+    move |e| {
+        CliError::Input(format!(
+            "store {}: blob {digest}: {e}",
+            layout.root().display()
+        ))
+    }
 }
 
 /// An image entry of the store's `index.json`.
@@ -49,7 +65,7 @@ struct Entry {
 fn entries(layout: &OciDir) -> Result<Vec<Entry>, CliError> {
     Ok(layout
         .entries()
-        .map_err(io)?
+        .map_err(in_store(layout))?
         .iter()
         .filter_map(|v: &Value| {
             let a = &v["annotations"];
@@ -166,7 +182,7 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
                 !(n == Some(name.as_str()) && v["digest"].as_str() == Some(digest.as_str()))
             })
         })
-        .map_err(io)?;
+        .map_err(in_store(&layout))?;
     errln!("Untagged {name}; `tug prune` frees blobs no image uses");
     Ok(())
 }
@@ -174,7 +190,7 @@ pub fn rm(args: RmArgs) -> Result<(), CliError> {
 pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     let layout = open(args.store.as_deref())?;
     // No pull or load may be running: what they wrote is named only at their end.
-    let Some(_alone) = layout.alone().map_err(io)? else {
+    let Some(_alone) = layout.alone().map_err(in_store(&layout))? else {
         errln!(
             "Removed nothing: a pull or load is writing into the store {} now, and what it \
              wrote is named only when it ends; run tug prune then",
@@ -215,7 +231,10 @@ pub fn prune(args: PruneArgs) -> Result<(), CliError> {
     }
     let dir = layout.root().join("blobs/sha256");
     let (mut count, mut freed, mut kept_young) = (0u64, 0u64, 0u64);
-    for entry in std::fs::read_dir(&dir).map_err(io)?.flatten() {
+    for entry in std::fs::read_dir(&dir)
+        .map_err(in_store(&layout))?
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         let unfinished = name.starts_with(crate::oci_dir::PARTIAL_PREFIX);
         if name.starts_with(crate::oci_dir::TEMP_PREFIX) {
@@ -389,7 +408,9 @@ fn export_image(
     platform: Option<&Platform>,
     format: OutputFormat,
 ) -> Result<(ExportImage, Option<Platform>), CliError> {
-    let bytes = layout.read_blob(&entry.digest).map_err(io)?;
+    let bytes = layout
+        .read_blob(&entry.digest)
+        .map_err(blob_in_store(layout, &entry.digest))?;
     let manifest = (&entry.digest, entry.media_type.as_str(), bytes.as_slice());
     let read = |digest: &Digest| layout.read_blob(digest).ok();
     let one_platform = format == OutputFormat::DockerArchive;
@@ -456,7 +477,7 @@ pub fn load(args: LoadArgs) -> Result<Vec<Loaded>, CliError> {
     };
     let mut layout = open(args.store.as_deref())?;
     // In use until every image is named: `tug prune` waits its turn.
-    let _in_use = layout.in_use().map_err(io)?;
+    let _in_use = layout.in_use().map_err(in_store(&layout))?;
     for selection in selections {
         let (images, root) = match selection {
             Selection::Image(img) => (std::slice::from_ref(img), &img.manifest),
@@ -474,9 +495,11 @@ pub fn load(args: LoadArgs) -> Result<Vec<Loaded>, CliError> {
             }
             layout
                 .put_blob(&img.manifest.digest, &img.manifest.bytes)
-                .map_err(io)?;
+                .map_err(blob_in_store(&layout, &img.manifest.digest))?;
         }
-        layout.put_blob(&root.digest, &root.bytes).map_err(io)?;
+        layout
+            .put_blob(&root.digest, &root.bytes)
+            .map_err(blob_in_store(&layout, &root.digest))?;
         let names = match images.first().map(|img| img.repository_names()) {
             Some(names) if !names.is_empty() => names.iter().map(|n| n.to_string()).collect(),
             _ => vec![format!("sha256:{}", root.digest.hex())],
@@ -514,7 +537,7 @@ pub fn load(args: LoadArgs) -> Result<Vec<Loaded>, CliError> {
                     root.bytes.len() as u64,
                     true,
                 )
-                .map_err(io)?;
+                .map_err(in_store(&layout))?;
             noteln!("Loaded {full}{what}");
             loaded.push(Loaded {
                 name: full,
@@ -534,13 +557,14 @@ fn copy_blob(
 ) -> Result<(), CliError> {
     use std::io::{Seek, SeekFrom};
     let file = source.blob_file(&blob.location);
-    let mut f = std::fs::File::open(&file.path).map_err(io)?;
-    f.seek(SeekFrom::Start(file.offset)).map_err(io)?;
+    let read = |e: std::io::Error| CliError::Input(format!("{}: {e}", file.path.display()));
+    let mut f = std::fs::File::open(&file.path).map_err(read)?;
+    f.seek(SeekFrom::Start(file.offset)).map_err(read)?;
     match layout.take_blob(&blob.digest, f, blob.size) {
         Ok(()) => Ok(()),
         // Ctrl-C: nothing is named.
         Err(TakeError::Stopped) => Err(CliError::Core(tug_core::Error::Cancelled)),
-        Err(TakeError::Io(e)) => Err(io(e)),
+        Err(TakeError::Io(e)) => Err(blob_in_store(layout, &blob.digest)(e)),
         Err(e) => Err(CliError::Input(format!(
             "{}: blob {} {e}",
             source.path.display(),

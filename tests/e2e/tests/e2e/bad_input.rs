@@ -291,6 +291,32 @@ fn an_image_asked_of_an_empty_store_says_it_is_empty() {
     }
 }
 
+/// A blob the store lost (another process's `tug rm` and `tug prune`, a hand) is named with
+/// the store when `tug save` needs it: "No such file or directory" alone named nothing.
+#[test]
+fn a_blob_missing_from_the_store_is_named_with_the_store() {
+    let env = crate::common::Env::new();
+    let (layout, fixture) = env.layout(77, &ImageSpec::new(77).layer(2_000));
+    let store = env.path("store");
+    let tug = || env.tug().env("TUG_STORE", &store);
+    tug()
+        .args(["load", "-q"])
+        .arg(&layout)
+        .run()
+        .assert_success();
+    let digest = fixture.manifest_digest.expect("a layout's manifest digest");
+    let manifest = digest.trim_start_matches("sha256:");
+    fs::remove_file(store.join("blobs/sha256").join(manifest)).unwrap();
+    let out = tug()
+        .args(["save", "-o"])
+        .arg(env.path("out.tar"))
+        .arg(&digest)
+        .run()
+        .assert_code(INVALID_INPUT);
+    let said = format!("store {}: blob {digest}: ", store.display());
+    assert!(out.stderr_str().contains(&said), "{}", out.stderr_str());
+}
+
 /// A path is a file whether or not it exists: a missing `./x.tar` (or `out/x.tar`) is a
 /// missing file, never a registry `.` or Docker Hub's `out/x.tar`; a reference with a URL
 /// scheme or a host that is no host name says so; a compressed tar's name is no output.
