@@ -8,9 +8,9 @@
 //! are streamed from files, never held in memory; a docker save's layers are decoded
 //! straight into the tar ([`crate::save_stream`]).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tug_core::archive::docker_save_export::{SaveContent, SaveImage};
 use tug_core::archive::layer_tar::LayerTarError;
@@ -22,8 +22,10 @@ use tug_core::digest::Hasher;
 use tug_core::manifest::{self, Descriptor};
 use tug_core::Digest;
 
+use crate::locked_temp::TempFile;
 use crate::oci_dir::OciDir;
 use crate::output::{noteln, plural};
+use crate::safe_fs::Access;
 use crate::save_stream::{SaveError, SaveStream};
 
 /// One image to write: its manifest (or index), already stored in the layout.
@@ -265,30 +267,29 @@ pub fn check_output(out: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Prefix of the temporary archive next to the output.
+const OUT_PREFIX: &str = ".tug-out-";
+
 /// Builds a tar at a temporary path next to `out` and renames it into place on success.
 fn write_tar(
     out: &Path,
-    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    fill: impl FnOnce(&mut BufWriter<&File>) -> io::Result<()>,
 ) -> Result<(), ExportError> {
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    // An error names the output asked for, not the temporary file beside it.
-    let temp = tempfile::Builder::new()
-        .prefix(".tug-out-")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            let why = io::Error::from(e.kind());
-            let why = match dir.is_dir() {
-                true => format!("cannot create a file in {}: {why}", dir.display()),
-                false => format!("its directory {} does not exist", dir.display()),
-            };
-            io::Error::new(e.kind(), format!("{}: {why}", out.display()))
-        })?;
-    let (file, temp_path): (File, PathBuf) = temp.keep().map_err(|e| e.error)?;
+    // An error names the output asked for, not the temporary file beside it. Leftovers of
+    // killed runs beside it go first (they are unlocked: [`crate::locked_temp`]).
+    let temp = TempFile::new(dir, OUT_PREFIX, Access::Private).map_err(|e| {
+        let why = match dir.is_dir() {
+            true => format!("cannot create a file in {}: {e}", dir.display()),
+            false => format!("its directory {} does not exist", dir.display()),
+        };
+        io::Error::new(e.kind(), format!("{}: {why}", out.display()))
+    })?;
     let result = (|| -> io::Result<()> {
-        let mut tar = BufWriter::new(file);
+        let mut tar = BufWriter::new(temp.file());
         fill(&mut tar)?;
         tar.write_all(&tar_writer::END_OF_ARCHIVE)?;
         tar.flush()?;
@@ -297,13 +298,12 @@ fn write_tar(
     // Every error names the output asked for (a full disk, a directory in the way).
     let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", out.display()));
     let result = result.and_then(|()| {
-        crate::file_ext::make_readable(&temp_path)?;
-        fs::rename(&temp_path, out)
+        crate::file_ext::make_readable(temp.path())?;
+        temp.persist(out)
     });
     match result {
         Ok(()) => Ok(()),
         Err(e) => {
-            let _ = fs::remove_file(&temp_path);
             let stopped = e.get_ref().is_some_and(|inner| inner.is::<Stopped>());
             Err(match stopped {
                 true => ExportError::Cancelled,

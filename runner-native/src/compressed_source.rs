@@ -1,7 +1,8 @@
 //! Sources tug cannot read at offsets: a compressed image tar (`docker save | gzip`, `| zstd`,
 //! `| bzip2`, `| xz`, which `docker load` reads) and a stream (`docker save app | tug push -
 //! …`, a pipe). Either is copied once, whole and decompressed, into a temporary file in
-//! `$TMPDIR` (private, removed when tug ends), which is then read at offsets like any tar.
+//! `$TMPDIR` (private, removed when tug ends, or by the next run if tug was killed:
+//! [`crate::locked_temp`]), which is then read at offsets like any tar.
 //! The core says when a tar is compressed ([`ArchiveError::CompressedTar`]); this does the
 //! I/O.
 //!
@@ -16,9 +17,14 @@ use tug_core::archive::Compression;
 
 use crate::decode::decoder;
 use crate::exit_code::CliError;
+use crate::locked_temp::TempFile;
+use crate::safe_fs::Access;
+
+/// Prefix of the decompressed copy in `$TMPDIR`.
+const DECOMPRESSED_PREFIX: &str = ".tug-decompressed-";
 
 /// Decompresses `path` (compressed with `compression`) into a new temporary file.
-pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::TempPath, CliError> {
+pub fn decompress(path: &Path, compression: Compression) -> Result<TempFile, CliError> {
     let shown = path.display().to_string();
     let input = File::open(path).map_err(|e| {
         CliError::Input(format!(
@@ -39,7 +45,7 @@ pub fn decompress(path: &Path, compression: Compression) -> Result<tempfile::Tem
 pub fn spool_stream(
     input: impl Read + Send + 'static,
     shown: &str,
-) -> Result<(tempfile::TempPath, Option<Compression>), CliError> {
+) -> Result<(TempFile, Option<Compression>), CliError> {
     let mut input = BufReader::with_capacity(1 << 20, Watched::new(input));
     let mut head = Vec::with_capacity(SNIFF_LEN);
     (&mut input)
@@ -63,7 +69,7 @@ fn spool(
     input: impl io::BufRead,
     compression: Compression,
     shown: &str,
-) -> Result<tempfile::TempPath, CliError> {
+) -> Result<TempFile, CliError> {
     let failed = |e: io::Error| match compression {
         Compression::None => CliError::Input(format!("{shown}: cannot read: {e}")),
         c => CliError::Input(format!(
@@ -71,20 +77,19 @@ fn spool(
         )),
     };
     let mut reader = decoder(compression, input).map_err(failed)?;
-    let temp = tempfile::Builder::new()
-        .prefix(".tug-decompressed-")
-        .suffix(".tar")
-        .tempfile()
-        .map_err(|e| {
-            CliError::Input(format!(
-                "cannot create a temporary file in {} for {shown}: {e}",
-                std::env::temp_dir().display()
-            ))
-        })?;
+    // Leftovers of killed runs in `$TMPDIR` go first (they are unlocked).
+    let tmp = std::env::temp_dir();
+    let temp = TempFile::new(&tmp, DECOMPRESSED_PREFIX, Access::Private).map_err(|e| {
+        CliError::Input(format!(
+            "cannot create a temporary file in {} for {shown}: {e}",
+            tmp.display()
+        ))
+    })?;
     let _removed = crate::interrupt::RemovedOnExit::new(temp.path());
-    let written = copy_unless_interrupted(&mut reader, &mut BufWriter::new(temp.as_file()));
+    let written = copy_unless_interrupted(&mut reader, &mut BufWriter::new(temp.file()));
+    let written = written.and_then(|()| temp.share_for_reading().map_err(Stop::Write));
     match written {
-        Ok(()) => Ok(temp.into_temp_path()),
+        Ok(()) => Ok(temp),
         Err(Stop::Interrupted) => Err(CliError::Core(tug_core::Error::Cancelled)),
         Err(Stop::Read(e)) => Err(failed(e)),
         Err(Stop::Write(e)) => Err(CliError::Input(format!(
@@ -184,7 +189,7 @@ mod tests {
         let path = dir.path().join("x.tar.z");
         std::fs::write(&path, compressed).unwrap();
         let out = decompress(&path, compression).unwrap();
-        assert_eq!(std::fs::read(&out).unwrap(), plain);
+        assert_eq!(std::fs::read(out.path()).unwrap(), plain);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod interrupt;
 mod layer_check;
 mod layout_writer;
 mod live_mark;
+mod locked_temp;
 mod memory;
 mod oci_dir;
 mod output;

@@ -12,6 +12,7 @@ use tug_core::place::{self, FileKind};
 
 use crate::compressed_source;
 use crate::exit_code::CliError;
+use crate::locked_temp::TempFile;
 use crate::output::noteln;
 use crate::safe_fs;
 
@@ -150,7 +151,7 @@ pub struct Source {
     /// How the tar was compressed, if it was (`docker save | gzip`).
     pub compression: Option<Compression>,
     /// A compressed tar's decompressed copy, where its bytes are read (removed on drop).
-    decompressed: Option<tempfile::TempPath>,
+    decompressed: Option<TempFile>,
 }
 
 impl Source {
@@ -193,9 +194,9 @@ impl Source {
                         std::env::temp_dir().display()
                     );
                     let temp = compressed_source::decompress(path, c)?;
-                    let len = std::fs::metadata(&temp).map_or(0, |m| m.len());
+                    let len = temp.file().metadata().map_or(0, |m| m.len());
                     compression = Some(c);
-                    let contents = resolve_tar(&temp, len);
+                    let contents = resolve_tar(temp.path(), len);
                     decompressed = Some(temp);
                     contents
                 }
@@ -233,8 +234,8 @@ impl Source {
             std::env::temp_dir().display()
         );
         let (temp, compression) = compressed_source::spool_stream(stream, shown)?;
-        let len = std::fs::metadata(&temp).map_or(0, |m| m.len());
-        let contents = resolve_tar(&temp, len).map_err(|e| match e {
+        let len = temp.file().metadata().map_or(0, |m| m.len());
+        let contents = resolve_tar(temp.path(), len).map_err(|e| match e {
             Failure::Io(msg) => CliError::Input(msg),
             Failure::Archive(a) => CliError::Input(format!("{shown}: {a}")),
         })?;
@@ -260,7 +261,7 @@ impl Source {
         match location {
             BlobLocation::TarRange { offset, .. } => BlobFile {
                 path: match &self.decompressed {
-                    Some(temp) => temp.to_path_buf(),
+                    Some(temp) => temp.path().to_path_buf(),
                     None => self.path.clone(),
                 },
                 offset: *offset,

@@ -45,6 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "interrupt",
             "memory",
             "safe_fs",
+            "locked_temp",
             "decode",
             "file_ext",
             "terminal",

@@ -18,24 +18,21 @@
 //! the same output) is unlocked, and the next run removes it.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use tug_core::archive::tar_writer;
 use tug_core::Digest;
 
 use crate::file_ext::{copy_range, make_readable, write_all_at};
-use crate::safe_fs::{self, Access};
+use crate::safe_fs::Access;
 
 /// Prefix of the temporary tar next to the output.
 const TAR_PREFIX: &str = ".tug-tar-";
 /// Prefix of a layer's side file next to the output.
 const SIDE_PREFIX: &str = ".tug-tarlayer-";
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The tar being written (see the module docs). Dropped before [`TarFile::commit`], it
 /// removes its temporary file.
@@ -410,41 +407,11 @@ impl Place {
 
 /// A new temporary file in `dir`, readable and writable, locked for this process.
 fn locked_temp(dir: &Path, prefix: &str) -> io::Result<(File, PathBuf)> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create_new(true);
-    loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{prefix}{}-{n}", std::process::id()));
-        match safe_fs::open(&path, &options, Access::Shared) {
-            Ok(file) => {
-                file.try_lock()
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                return Ok((file, path));
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u64::MAX => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    crate::locked_temp::create(dir, prefix, Access::Shared)
 }
 
 /// Removes the temporary files of runs that stopped without cleaning up (killed): ours
 /// that no process holds locked.
 fn remove_stale(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.starts_with(TAR_PREFIX) || name.starts_with(SIDE_PREFIX)) {
-            continue;
-        }
-        let path = entry.path();
-        let options = OpenOptions::new().read(true).clone();
-        let Ok(file) = safe_fs::open(&path, &options, Access::Shared) else {
-            continue;
-        };
-        if file.try_lock().is_ok() {
-            let _ = fs::remove_file(&path);
-        }
-    }
+    crate::locked_temp::remove_stale(dir, &[TAR_PREFIX, SIDE_PREFIX]);
 }

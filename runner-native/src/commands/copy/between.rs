@@ -17,7 +17,12 @@ use crate::config::Settings;
 use crate::credentials;
 use crate::exit_code::CliError;
 use crate::history::Recorder;
+use crate::locked_temp::TempDir;
 use crate::source::SourceSpec;
+
+/// Prefix of the temporary store a file goes through on its way to an archive or layout
+/// (in `$TMPDIR`; the directory's name adds [`crate::locked_temp::DIR_SUFFIX`]).
+const TEMP_STORE_PREFIX: &str = ".tug-store-";
 
 /// What a copy moves between.
 pub enum Route {
@@ -260,8 +265,9 @@ pub fn run(
             match &src {
                 Place::Store(name) => save(store_name(name, "source")?, args.store.clone(), given),
                 _ => {
-                    // Through a store of its own, gone when the copy ends.
-                    let temp = tempfile::tempdir()
+                    // Through a store of its own in `$TMPDIR`, gone when the copy ends (or
+                    // when the next copy starts, if this one was killed).
+                    let temp = TempDir::new(&std::env::temp_dir(), TEMP_STORE_PREFIX)
                         .map_err(|e| CliError::Input(format!("a temporary store: {e}")))?;
                     let loaded = store::load(LoadArgs {
                         source: src.to_string(),

@@ -2,9 +2,8 @@
 //! arrives and verified against its digest by the core ([`tug_core::blob_read`]). A file is
 //! written beside FILE and renamed into place only once its bytes are verified.
 
-use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant as Clock;
 
 use tug_core::blob_read::{BlobPlan, BlobRead};
@@ -12,8 +11,9 @@ use tug_core::Instant;
 
 use crate::cli::verbs::BlobArgs;
 use crate::exit_code::CliError;
+use crate::locked_temp::TempFile;
 use crate::output::{errln, Stream};
-use crate::safe_fs::{self, Access};
+use crate::safe_fs::Access;
 
 pub fn blob(args: BlobArgs) -> Result<(), CliError> {
     let r = super::parse_reference("blob", &args.blob)?;
@@ -40,12 +40,8 @@ pub fn blob(args: BlobArgs) -> Result<(), CliError> {
         super::run_reading(op, origin, &transport, BlobRead::poll, on_data)?;
         return Ok(());
     };
-    let (file, temp) = temp_beside(path)?;
-    let result = write_verified(op, origin, &transport, file, &temp, path);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    let report = result?;
+    let temp = temp_beside(path)?;
+    let report = write_verified(op, origin, &transport, temp, path)?;
     errln!(
         "Wrote {} ({} bytes) to {}",
         report.digest,
@@ -55,32 +51,34 @@ pub fn blob(args: BlobArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A new temporary file in `path`'s directory.
-fn temp_beside(path: &Path) -> Result<(File, PathBuf), CliError> {
+/// A new temporary file in `path`'s directory (`.NAME.tug-part-PID-N`), locked while it is
+/// written and removed if the blob fails; the leftovers of killed runs there go first.
+fn temp_beside(path: &Path) -> Result<TempFile, CliError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{}.tug-part", name.unwrap_or_else(|| "blob".into()));
-    safe_fs::create_temp(dir, &prefix, Access::Shared)
+    let prefix = format!(".{}.tug-part-", name.unwrap_or_else(|| "blob".into()));
+    TempFile::new(dir, &prefix, Access::Shared)
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
-/// Reads the blob into `file` (at `temp`), then renames it to `path` once verified.
+/// Reads the blob into `temp`, then renames it to `path` once verified (on an error, `temp`
+/// is removed as it is dropped).
 fn write_verified(
     op: BlobRead,
     origin: Clock,
     transport: &crate::transport::Transport,
-    mut file: File,
-    temp: &Path,
+    temp: TempFile,
     path: &Path,
 ) -> Result<tug_core::blob_read::BlobReport, CliError> {
-    let failed = |e: std::io::Error| CliError::Input(format!("{}: {e}", temp.display()));
+    let failed = |e: std::io::Error| CliError::Input(format!("{}: {e}", temp.path().display()));
+    let mut file = temp.file();
     let on_data = |bytes: &[u8]| file.write_all(bytes).map_err(failed);
     let report = super::run_reading(op, origin, transport, BlobRead::poll, on_data)?;
-    file.sync_all().map_err(failed)?;
-    drop(file);
-    std::fs::rename(temp, path).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    temp.file().sync_all().map_err(failed)?;
+    temp.persist(path)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
     Ok(report)
 }
