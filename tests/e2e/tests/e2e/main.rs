@@ -31,6 +31,7 @@ mod hostile_credentials;
 mod hostile_text;
 mod interop;
 mod interrupt;
+mod leftovers;
 mod mounts;
 mod multi_platform;
 mod network;
