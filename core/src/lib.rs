@@ -191,6 +191,7 @@
 pub mod archive;
 pub mod auth;
 pub mod blob_read;
+pub mod blob_timings;
 pub mod challenge;
 pub mod concurrency;
 pub mod config;

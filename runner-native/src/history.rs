@@ -12,7 +12,6 @@
 //! `user:password@` removed), counts, timings, and error messages, which carry no credentials
 //! (URLs in them lose their user info and query).
 
-use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -112,22 +111,8 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// What happened to one blob, in milliseconds since the operation started.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct BlobTiming {
-    pub digest: String,
-    pub size: u64,
-    pub start_ms: u64,
-    pub end_ms: u64,
-    /// `pushed`, `downloaded`, `skipped`, `mounted`, or `unfinished` (the operation ended first).
-    pub outcome: String,
-    /// Bytes an earlier run had moved: a download continued from its partial file, an upload
-    /// from its session.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub resumed_from: u64,
-    pub retries: u32,
-}
+pub use tug_core::blob_timings::BlobTiming;
+use tug_core::blob_timings::BlobTimings;
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -272,7 +257,8 @@ pub struct Recorder {
     record: Record,
     wall_start: SystemTime,
     start: Instant,
-    blobs: HashMap<String, usize>,
+    /// Per blob, from the events (the core's, as every runner's history has them).
+    timings: BlobTimings,
     last_progress: Option<Progress>,
     retries_seen: u32,
 }
@@ -291,7 +277,7 @@ impl Recorder {
             },
             wall_start,
             start: Instant::now(),
-            blobs: HashMap::new(),
+            timings: BlobTimings::new(tug_core::time::Instant::ZERO),
             last_progress: None,
             retries_seen: 0,
         }
@@ -307,33 +293,9 @@ impl Recorder {
         self.record.digest = Some(digest.to_string());
     }
 
-    fn ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
-    }
-
-    fn blob(&mut self, digest: &impl ToString, size: u64) -> &mut BlobTiming {
-        let key = digest.to_string();
-        let now = self.ms();
-        let n = self.record.blob_timings.len();
-        let i = *self.blobs.entry(key.clone()).or_insert(n);
-        if i == n {
-            self.record.blob_timings.push(BlobTiming {
-                digest: key,
-                size,
-                start_ms: now,
-                end_ms: now,
-                outcome: "unfinished".into(),
-                ..BlobTiming::default()
-            });
-        }
-        &mut self.record.blob_timings[i]
-    }
-
-    fn end_blob(&mut self, digest: &impl ToString, size: u64, outcome: &str) {
-        let now = self.ms();
-        let b = self.blob(digest, size);
-        b.end_ms = now;
-        b.outcome = outcome.to_owned();
+    /// Now, on the timings' clock (zero when the record started).
+    fn now(&self) -> tug_core::time::Instant {
+        tug_core::time::Instant::from_duration(self.start.elapsed())
     }
 
     fn progress(&mut self, p: &Progress) {
@@ -344,41 +306,22 @@ impl Recorder {
         self.last_progress = Some(p.clone());
     }
 
-    fn retry(&mut self, r: &tug_core::retry::Retrying) {
-        self.retries_seen += 1;
-        // The blob the core names; else one whose digest `what` names (a 12-digit prefix).
-        let named = |b: &&mut BlobTiming| match &r.blob {
-            Some(d) => b.digest == d.to_string(),
-            None => b.digest.len() > 19 && r.what.contains(&b.digest[7..19]),
-        };
-        if let Some(b) = self.record.blob_timings.iter_mut().find(named) {
-            b.retries += 1;
-        }
-    }
-
     /// Takes in a push's (or a copy's) event.
     pub fn push_event(&mut self, e: &push::Event) {
         use push::Event as E;
+        let now = self.now();
+        self.timings.push_event(now, e);
         match e {
-            E::BlobStarted { digest, size, .. } => {
-                self.blob(digest, *size);
-            }
-            E::BlobResumed {
-                digest, from, size, ..
-            } => self.blob(digest, *size).resumed_from = *from,
-            E::BlobCommitted { digest, size, .. } => self.end_blob(digest, *size, "pushed"),
-            E::BlobSkipped { digest, size, .. } => {
-                self.end_blob(digest, *size, "skipped");
+            E::BlobSkipped { size, .. } => {
                 self.record.blobs_skipped += 1;
                 self.record.bytes_skipped += size;
             }
-            E::BlobMounted { digest, size, .. } => {
-                self.end_blob(digest, *size, "mounted");
+            E::BlobMounted { size, .. } => {
                 self.record.blobs_mounted += 1;
                 self.record.bytes_mounted += size;
             }
             E::ManifestPushed { digest } => self.digest(digest),
-            E::Retrying(r) => self.retry(r),
+            E::Retrying(_) => self.retries_seen += 1,
             E::Progress(p) => self.progress(p),
             _ => {}
         }
@@ -387,18 +330,14 @@ impl Recorder {
     /// Takes in a pull's event.
     pub fn pull_event(&mut self, e: &pull::Event) {
         use pull::Event as E;
+        let now = self.now();
+        self.timings.pull_event(now, e);
         match e {
-            E::BlobStarted { digest, size } => {
-                self.blob(digest, *size);
-            }
-            E::BlobResumed { digest, from, size } => self.blob(digest, *size).resumed_from = *from,
-            E::BlobDone { digest, size } => self.end_blob(digest, *size, "downloaded"),
-            E::BlobSkipped { digest, size } => {
-                self.end_blob(digest, *size, "skipped");
+            E::BlobSkipped { size, .. } => {
                 self.record.blobs_skipped += 1;
                 self.record.bytes_skipped += size;
             }
-            E::Retrying(r) => self.retry(r),
+            E::Retrying(_) => self.retries_seen += 1,
             E::Progress(p) => self.progress(p),
             _ => {}
         }
@@ -449,6 +388,9 @@ impl Recorder {
     /// The finished record for `result`.
     pub fn finish(mut self, result: &Result<(), CliError>) -> Record {
         let elapsed = self.start.elapsed();
+        self.record.blob_timings = self
+            .timings
+            .list(tug_core::time::Instant::from_duration(elapsed));
         let r = &mut self.record;
         r.start = rfc3339(self.wall_start);
         r.end = rfc3339(self.wall_start + elapsed);
@@ -471,12 +413,6 @@ impl Recorder {
         r.avg_bytes_per_second = (r.bytes_transferred as f64 / secs).round();
         // An operation too short for the rate meter to sample has only its average.
         r.peak_bytes_per_second = r.peak_bytes_per_second.max(r.avg_bytes_per_second).round();
-        let end = r.duration_ms;
-        for b in &mut r.blob_timings {
-            if b.outcome == "unfinished" {
-                b.end_ms = end;
-            }
-        }
         match result {
             Ok(()) => {
                 r.outcome = "ok".into();

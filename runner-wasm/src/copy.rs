@@ -86,7 +86,7 @@ pub async fn run(
     if handle::cancelled(&mut cancel) {
         return Err(from_core(&tug_core::Error::Cancelled));
     }
-    let listener = Listener::new(&on_event);
+    let listener = Listener::new(&on_event, clock);
     let uploads: RefCell<HashMap<RequestId, Upload>> = RefCell::default();
     let copy = Copy::new(plan, config, clock.now());
     let transport = Transport::new(Default::default());
@@ -129,7 +129,7 @@ pub async fn run(
                         io.fail(id, source_failure(&message));
                     }
                 }
-                Output::Event(e) => listener.emit(e.json()),
+                Output::Event(e) => listener.copy(&e),
                 Output::Timeout(at) => io.wake_at(at),
                 Output::Finished(result) => return Some(result),
             }
@@ -137,9 +137,11 @@ pub async fn run(
         None
     })
     .await;
-    let report = result.map_err(|e| from_core(&e))?;
     let duration_ms = clock.elapsed().as_millis() as u64;
-    Ok(to_js(&push_result(&report, "blobsCopied", duration_ms)))
+    let outcome = result
+        .map(|report| to_js(&push_result(&report, "blobsCopied", duration_ms)))
+        .map_err(|e| from_core(&e));
+    listener.timed(outcome)
 }
 
 /// An upload that cannot be sent because its body could not be had from the source.

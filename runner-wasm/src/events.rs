@@ -1,12 +1,16 @@
 //! The core's events as plain JS objects, with the same `event` names and fields as the
 //! CLI's `--progress json` lines (durations in milliseconds, sizes in bytes, numbers as JS
-//! numbers), and the caller's `onEvent` callback that receives them.
+//! numbers), and the caller's `onEvent` callback that receives them; the per-blob timings
+//! the core folds from them, which results and errors carry as `blobTimings`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::{Map, Value};
-use tug_core::{pull, push};
+use tug_core::blob_timings::BlobTimings;
+use tug_core::{copy, pull, push};
 use wasm_bindgen::{JsCast as _, JsValue};
+
+use crate::timer::Clock;
 
 /// The caller's `onEvent(event)`, if it gave one. A callback that throws does not stop the
 /// transfer (a display bug must not), but its first error is shown on the console, with
@@ -14,15 +18,63 @@ use wasm_bindgen::{JsCast as _, JsValue};
 pub struct Listener {
     callback: Option<js_sys::Function>,
     reported: Cell<bool>,
+    clock: Clock,
+    timings: RefCell<BlobTimings>,
 }
 
 impl Listener {
-    /// Wraps `value` if it is a function.
-    pub fn new(value: &JsValue) -> Listener {
+    /// Wraps `value` if it is a function; the blob timings count from `clock`'s origin.
+    pub fn new(value: &JsValue, clock: Clock) -> Listener {
         Listener {
             callback: value.dyn_ref::<js_sys::Function>().cloned(),
             reported: Cell::new(false),
+            clock,
+            timings: RefCell::new(BlobTimings::new(tug_core::Instant::ZERO)),
         }
+    }
+
+    /// A push's event: timed, and passed on.
+    pub fn push(&self, e: &push::Event) {
+        self.timings.borrow_mut().push_event(self.clock.now(), e);
+        self.emit(push_event(e));
+    }
+
+    /// A pull's event: timed, and passed on.
+    pub fn pull(&self, e: &pull::Event) {
+        self.timings.borrow_mut().pull_event(self.clock.now(), e);
+        self.emit(pull_event(e));
+    }
+
+    /// A copy's event: its push's events timed, and passed on.
+    pub fn copy(&self, e: &copy::Event) {
+        if let copy::Event::Push(pushed) = e {
+            self.timings
+                .borrow_mut()
+                .push_event(self.clock.now(), pushed);
+        }
+        self.emit(e.json());
+    }
+
+    /// The blobs' timings so far, as `tug history show` has them (unfinished ones end now).
+    pub fn blob_timings(&self) -> Value {
+        let list = self.timings.borrow().list(self.clock.now());
+        serde_json::to_value(list).unwrap_or_default()
+    }
+
+    /// `value` (a result object, or an error) with the blob timings as `blobTimings`.
+    pub fn with_timings(&self, value: JsValue) -> JsValue {
+        if value.is_object() {
+            let timings = to_js(&self.blob_timings());
+            let _ = js_sys::Reflect::set(&value, &"blobTimings".into(), &timings);
+        }
+        value
+    }
+
+    /// An operation's outcome, its result object or its error, with the blob timings.
+    pub fn timed(&self, outcome: Result<JsValue, JsValue>) -> Result<JsValue, JsValue> {
+        outcome
+            .map(|v| self.with_timings(v))
+            .map_err(|e| self.with_timings(e))
     }
 
     /// Whether `value` can be an `onEvent`: a function, or nothing (`undefined`, `null`);

@@ -131,6 +131,19 @@ export interface Platforms {
    *  whatever its platform: give a pull of one no `platform`, or it must be the image's. */
   default: string;
 }
+/** What happened to one blob, in milliseconds since the operation started: the records of
+ *  `tug history show` (the core folds them from the events, for every runner). */
+export interface BlobTiming {
+  digest: string;
+  size: number;
+  start_ms: number;
+  end_ms: number;
+  /** `pushed`, `downloaded`, `skipped`, `mounted`, or `unfinished` (the operation ended first). */
+  outcome: string;
+  /** Bytes an earlier run had moved (a resumed upload or download). */
+  resumed_from?: number;
+  retries: number;
+}
 export interface PushResult {
   manifestDigest: string;
   bytesSent: number;
@@ -138,6 +151,7 @@ export interface PushResult {
   blobsPushed: number;
   retries: number;
   durationMs: number;
+  blobTimings: BlobTiming[];
 }
 export interface CopyOptions extends RegistryOptions {
   /** How to reach the source: its own credentials and scheme (the top-level ones are the target's,
@@ -165,6 +179,7 @@ export interface CopyResult {
   blobsCopied: number;
   retries: number;
   durationMs: number;
+  blobTimings: BlobTiming[];
 }
 export interface PullResult {
   manifestDigest: string;
@@ -176,6 +191,7 @@ export interface PullResult {
   bytesReceived: number;
   retries: number;
   durationMs: number;
+  blobTimings: BlobTiming[];
 }
 /** The same objects as the CLI's `--progress json` lines: `event` names the kind. An
  *  `onEvent` that throws stops nothing; its first error goes to `console.error`. */
@@ -222,6 +238,8 @@ export interface ReferenceError extends Error {
 }
 export interface TugError extends Error {
   code: "usage" | "input" | "auth" | "not_found" | "registry" | "network" | "cors" | "cancelled";
+  /** The blobs' timings up to the failure, when the transfer had started. */
+  blobTimings?: BlobTiming[];
 }
 "#;
 

@@ -22,7 +22,7 @@ use crate::archive_stream::{self, ArchiveStream};
 use crate::docker_archive;
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
-use crate::events::{pull_event, to_js, Listener};
+use crate::events::{to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::options::{names, Options};
@@ -65,7 +65,7 @@ pub async fn run(
     if handle::cancelled(&mut cancel) {
         return Err(handle::cancelled_error());
     }
-    let listener = Listener::new(&on_event);
+    let listener = Listener::new(&on_event, clock);
     let mut blobs = PulledBlobs::default();
     let mut store_error: Option<String> = None;
     let pull = Pull::new(plan, config, clock.now());
@@ -75,7 +75,7 @@ pub async fn run(
             match output.store_in(&mut blobs) {
                 Ok(Some(Output::Send(req))) => io.send(req),
                 Ok(Some(Output::Abort(id))) => io.abort(id),
-                Ok(Some(Output::Event(e))) => listener.emit(pull_event(&e)),
+                Ok(Some(Output::Event(e))) => listener.pull(&e),
                 Ok(Some(Output::Timeout(at))) => io.wake_at(at),
                 Ok(Some(Output::Finished(result))) => return Some(result),
                 // Blob files went to `blobs`.
@@ -90,11 +90,12 @@ pub async fn run(
     })
     .await;
     // Building the archive decodes every layer of a docker save: a Cancel stops that too.
-    handle::unless_cancelled(
+    let outcome = handle::unless_cancelled(
         finish(image, result, store_error, &blobs, clock),
         &mut cancel,
     )
-    .await
+    .await;
+    listener.timed(outcome)
 }
 
 /// The core's plan and settings for pulling `image` with `opts` (`manifests_only`: stop
@@ -237,6 +238,20 @@ async fn run_streamed(
     image: Reference,
     opts: &Options<'_>,
     on_event: JsValue,
+    cancel: UnboundedReceiver<()>,
+    clock: Clock,
+    archive: ArchiveStream,
+) -> Result<JsValue, JsValue> {
+    let listener = Listener::new(&on_event, clock);
+    let outcome = stream(image, opts, &listener, cancel, clock, archive).await;
+    listener.timed(outcome)
+}
+
+/// [`run_streamed`]'s pull, its events to `listener`.
+async fn stream(
+    image: Reference,
+    opts: &Options<'_>,
+    listener: &Listener,
     mut cancel: UnboundedReceiver<()>,
     clock: Clock,
     archive: ArchiveStream,
@@ -273,7 +288,6 @@ async fn run_streamed(
         }
         let _ = done_tx.send(archive);
     });
-    let listener = Listener::new(&on_event);
     let mut sink = Streamed {
         blobs: PulledBlobs::default(),
         to_archive: tx,
@@ -298,7 +312,7 @@ async fn run_streamed(
                             let _ = sink.queue(ToArchive::Start(Box::new(image)));
                         }
                     }
-                    listener.emit(pull_event(&e));
+                    listener.pull(&e);
                 }
                 Ok(Some(Output::Timeout(at))) => io.wake_at(at),
                 Ok(Some(Output::Finished(result))) => return Some(result),

@@ -12,7 +12,7 @@ use web_sys::Blob;
 use crate::blob_source::{display_name, BlobSources};
 use crate::driver::drive;
 use crate::errors::{from_core, js_error};
-use crate::events::{push_event, push_result, to_js, Listener};
+use crate::events::{push_result, to_js, Listener};
 use crate::fetch_transport::Transport;
 use crate::handle;
 use crate::inspect;
@@ -103,7 +103,7 @@ pub async fn run(
     if handle::cancelled(&mut cancel) {
         return Err(from_core(&tug_core::Error::Cancelled));
     }
-    let listener = Listener::new(&on_event);
+    let listener = Listener::new(&on_event, clock);
     let transport = Transport::new(BlobSources::new(sources)).with_upload_body(upload_body);
     let push = Push::new(plan, config, clock.now());
     let result = drive(push, clock, transport, &mut cancel, |push, io| {
@@ -111,7 +111,7 @@ pub async fn run(
             match output {
                 Output::Send(req) => io.send(req),
                 Output::Abort(id) => io.abort(id),
-                Output::Event(e) => listener.emit(push_event(&e)),
+                Output::Event(e) => listener.push(&e),
                 Output::Timeout(at) => io.wake_at(at),
                 Output::Finished(result) => return Some(result),
             }
@@ -119,7 +119,9 @@ pub async fn run(
         None
     })
     .await;
-    let report = result.map_err(|e| from_core(&e))?;
     let duration_ms = clock.elapsed().as_millis() as u64;
-    Ok(to_js(&push_result(&report, "blobsPushed", duration_ms)))
+    let outcome = result
+        .map(|report| to_js(&push_result(&report, "blobsPushed", duration_ms)))
+        .map_err(|e| from_core(&e));
+    listener.timed(outcome)
 }

@@ -80,6 +80,14 @@ assert.equal(typeof last.total_bytes, 'number');
 for (const field of ['blobs_active', 'blobs_mounted', 'retries', 'peak_bytes_per_second']) {
   assert.equal(typeof last[field], 'number', field);
 }
+// The core's per-blob timings, as `tug history show` has them: one per blob, each pushed.
+const timings = pushed.result.blobTimings;
+assert.equal(timings.length, pushCounts.blob_committed, JSON.stringify(timings));
+for (const t of timings) {
+  assert.equal(t.outcome, 'pushed', JSON.stringify(t));
+  assert.match(t.digest, /^sha256:[0-9a-f]{64}$/);
+  assert.ok(t.end_ms >= t.start_ms && t.size > 0, JSON.stringify(t));
+}
 
 // The CLI's --fixed-jobs and --retry-max-wait, as options.
 const again = await run((on) => tug.push(file, target, { ...registryOptions, adaptive: false, retryMaxWait: 600 }, on));
@@ -93,6 +101,8 @@ async function pullTo(image, name) {
   const pulled = await run((on) => tug.pull(image, registryOptions, on));
   if (pulled.error) throw pulled.error;
   noSecrets('pull events', pulled.events);
+  const downloaded = pulled.result.blobTimings.filter((t) => t.outcome === 'downloaded');
+  assert.equal(downloaded.length, counts(pulled.events).blob_done ?? 0, JSON.stringify(pulled.result.blobTimings));
   const { tar } = pulled.result;
   assert.ok(tar instanceof Blob);
   await writeFile(path.join(out, name), Buffer.from(await tar.arrayBuffer()));

@@ -5,6 +5,7 @@
 //   TUG_WASM_PKG   runner-wasm/pkg-node (built by scripts/build-wasm.sh)
 //   TUG_IMAGE      host:port/repository:tag on a plain-HTTP registry
 //   TUG_OUT        directory for result.json
+import assert from 'node:assert/strict';
 import { open, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -46,6 +47,8 @@ const result = await tug.pull(
     if (ev.event === 'blob_done') done += 1;
   },
 ).done;
+// The core's per-blob timings come with a streamed pull's result too.
+assert.equal(result.blobTimings.filter((t) => t.outcome === 'downloaded').length, done, JSON.stringify(result.blobTimings));
 const report = { doneWhileHeld, done, result };
 await writeFile(path.join(env('TUG_OUT'), 'result.json'), JSON.stringify(report));
 console.log(JSON.stringify(report));

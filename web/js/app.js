@@ -8,7 +8,6 @@ import { Settings } from './settings.js';
 import { History } from './history.js';
 import { Sessions } from './sessions.js';
 import { initPull } from './pull.js';
-import { BlobTimings } from './blob-timings.js';
 import { Pulse } from './pulse.js';
 import { exportJson, historyRows } from './history-view.js';
 
@@ -517,7 +516,6 @@ async function startPush(dest, options) {
     plainHttp: dest.plainHttp,
     target: dest.target,
   };
-  const timings = new BlobTimings();
   const record = {
     command: 'push',
     source: file.name,
@@ -536,7 +534,6 @@ async function startPush(dest, options) {
     if (options.resume.length) setStatus('working', `Pushing to ${dest.display}, going on with ${options.resume.length} unfinished upload${options.resume.length === 1 ? '' : 's'}…`);
     state.handle = state.tug.push(file, dest.target, options, (ev) => {
       sessions.keep(uploads, ev);
-      timings.onEvent(ev);
       onEvent(ev);
     });
     const result = await state.handle.done;
@@ -555,7 +552,7 @@ async function startPush(dest, options) {
     $('result-time').textContent = formatDuration(duration);
     show($('result'), true);
     setStatus('success', `Pushed ${dest.display} in ${formatDuration(duration)}`);
-    ended = { ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: result.retries, blobTimings: timings.list() };
+    ended = { ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: result.retries, blobTimings: result.blobTimings ?? [] };
   } catch (e) {
     const code = typeof e?.code === 'string' ? e.code : 'network';
     const duration = performance.now() - started;
@@ -568,7 +565,7 @@ async function startPush(dest, options) {
     $('overall-eta').textContent = '';
     showError(code, messageOf(e), context, undefined, e);
     setPushLabel(true);
-    ended = { ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() };
+    ended = { ...record, durationMs: duration, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(messageOf(e), e?.excerpt), retries: state.retries, blobTimings: e?.blobTimings ?? [] };
   } finally {
     clearInterval(redraw);
     pulse.stop();

@@ -7,7 +7,6 @@
 import { formatBytes, formatDuration, formatRate, formatTime } from './format.js';
 import { FieldError, parseDestination } from './target.js';
 import { cleanMessage, explain } from './explain.js';
-import { BlobTimings } from './blob-timings.js';
 import { Pulse } from './pulse.js';
 import { canPickFile, pickFile, registerDownloads, streamedDownload } from './save-target.js';
 
@@ -184,7 +183,6 @@ export function initPull({ engine, remember }) {
     const context = { registry: dest.origin, pageOrigin: window.location.origin, repository: dest.repository, plainHttp: dest.plainHttp, target: dest.target, operation: 'pull' };
     const started = performance.now();
     const record = { command: 'pull', time: new Date().toISOString(), target: dest.display, format, registryUrl: $('registry-url').value.trim(), repository: $('pull-ref').value.trim() };
-    const timings = new BlobTimings();
     let output = null;
     try {
       setStatus('working', `Reading ${dest.display}…`);
@@ -194,7 +192,7 @@ export function initPull({ engine, remember }) {
       output = target ? await target.open() : await streamedDownload(name);
       record.file = target ? target.name : name;
       setStatus('working', `Pulling ${dest.display}${platforms?.index ? ` (${platform})` : ''}…`);
-      state.handle = tug.pull(dest.target, { ...registryOptions(dest), platform, format, output }, (ev) => { timings.onEvent(ev); onEvent(ev); });
+      state.handle = tug.pull(dest.target, { ...registryOptions(dest), platform, format, output }, onEvent);
       output = null; // tug-wasm owns it now: it closes or aborts it
       const result = await state.handle.done;
       render(); // the last figures the core reported
@@ -209,7 +207,7 @@ export function initPull({ engine, remember }) {
       $('pull-result').hidden = false;
       setStatus('success', `Pulled ${dest.display} in ${formatDuration(duration)}`);
       setPullLabel(false);
-      await remember({ ...record, digest: result.manifestDigest, size: result.bytesWritten, bytesReceived: result.bytesReceived, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: timings.list() });
+      await remember({ ...record, digest: result.manifestDigest, size: result.bytesWritten, bytesReceived: result.bytesReceived, durationMs: duration, outcome: 'success', retries: state.retries, blobTimings: result.blobTimings ?? [] });
     } catch (e) {
       if (output) await output.abort(e).catch(() => {});
       const code = typeof e?.code === 'string' ? e.code : 'network';
@@ -218,7 +216,7 @@ export function initPull({ engine, remember }) {
       $('pull-eta').textContent = '';
       showError(code, e, context);
       setPullLabel(true);
-      await remember({ ...record, durationMs: performance.now() - started, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(e?.message ?? String(e), e?.excerpt), retries: state.retries, blobTimings: timings.list() });
+      await remember({ ...record, durationMs: performance.now() - started, outcome: cancelled ? 'cancelled' : 'failed', errorCode: code, message: cleanMessage(e?.message ?? String(e), e?.excerpt), retries: state.retries, blobTimings: e?.blobTimings ?? [] });
     } finally {
       clearInterval(redraw);
       pulse.stop();

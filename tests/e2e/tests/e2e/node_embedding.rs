@@ -853,6 +853,7 @@ fn node_pull_without_output_honours_its_format() {
     assert_eq!(
         result["keys"],
         serde_json::json!([
+            "blobTimings",
             "bytesReceived",
             "durationMs",
             "manifestDigest",
