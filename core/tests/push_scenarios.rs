@@ -1726,6 +1726,30 @@ fn a_head_whose_length_is_not_the_blob_s_does_not_skip_it() {
     assert_pushed(&model, &img);
 }
 
+/// A `HEAD` answering `200` for another blob (its `Docker-Content-Digest` names another
+/// digest, its length this blob's): this blob is not taken as there, it is uploaded (found
+/// by probing with a hostile registry: the push skipped every blob).
+#[test]
+fn a_head_naming_another_digest_does_not_skip_the_blob() {
+    let mut model = RegistryModel::default();
+    let img = image(&[300, 2500]);
+    let layer = &img.plan.blobs[1];
+    let other = Digest::sha256_of(b"another blob");
+    for _ in 0..2 {
+        model.fault(
+            Fault::on(Method::HEAD, &layer.digest.to_string())
+                .status(200)
+                .header("content-length", &layer.size.to_string())
+                .header("docker-content-digest", &other.to_string()),
+        );
+    }
+    let report = push(&mut model, &img, config())
+        .result
+        .expect("push succeeds");
+    assert_eq!((report.blobs_uploaded, report.retries), (2, 0));
+    assert_pushed(&model, &img);
+}
+
 #[test]
 fn a_success_status_the_step_does_not_give_is_named_as_such() {
     let mut model = RegistryModel::default();

@@ -214,14 +214,19 @@ impl BlobUpload {
 
     /// A short name for messages: `blob sha256:0123456789ab`, or `blob 2 (made as it is
     /// sent)` while a streamed blob's digest is unknown.
-    /// Whether a `HEAD`'s `Content-Length`, if it gives one, is this blob's size (a blob
-    /// made while it is sent has no size to compare yet).
-    pub(crate) fn length_fits(&self, head: &ResponseHead) -> bool {
+    /// Whether a `HEAD`'s `200` is this blob: its `Content-Length`, if it gives one, is this
+    /// blob's size, and its `Docker-Content-Digest`, if it names one, this blob's digest (a
+    /// blob made while it is sent has neither to compare yet).
+    pub(crate) fn answer_is_this_blob(&self, head: &ResponseHead) -> bool {
         let length = head.header("content-length").map(str::trim);
+        let digest = head.header("docker-content-digest").map(str::trim);
         self.streamed.is_some()
-            || length
+            || (length
                 .and_then(|l| l.parse::<u64>().ok())
                 .is_none_or(|l| l == self.size)
+                && digest
+                    .and_then(|d| d.parse::<crate::Digest>().ok())
+                    .is_none_or(|d| d == self.digest))
     }
 
     pub(crate) fn label(&self) -> String {

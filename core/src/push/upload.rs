@@ -22,9 +22,9 @@ impl Pushing {
         cx: &mut Cx<Step>,
     ) -> Result<(), Failure> {
         let status = match head.status.as_u16() {
-            // A `200` whose length is not the blob's does not hold this blob: it is uploaded
-            // (the registry keeps one copy either way).
-            200 if !self.blobs[b].length_fits(head) => 404,
+            // A `200` whose length or digest is not the blob's does not hold this blob: it is
+            // uploaded (the registry keeps one copy either way).
+            200 if !self.blobs[b].answer_is_this_blob(head) => 404,
             status => status,
         };
         let rechecked = self.blobs[b].recheck.is_some();
