@@ -80,6 +80,14 @@ pub async fn drive_with<O: Operation, R, X>(
         if let Some(result) = drain(&mut op, &io) {
             return result;
         }
+        // A stop is seen at once even while the transport always has a message ready (on a
+        // fast link it does: the stop below, polled after the messages, only wakes an idle
+        // loop, and a Ctrl-C waited for the whole transfer).
+        if !stopping && crate::interrupt::requested() {
+            stopping = true;
+            op.wind_down();
+            continue;
+        }
         let next = async { Event::Message(rx.recv().await.ok()) };
         let stop = async {
             match stopping {
@@ -94,9 +102,7 @@ pub async fn drive_with<O: Operation, R, X>(
                 None => std::future::pending().await,
             }
         };
-        // The stop first: `or` polls in order, and on a fast link the transport always has
-        // a message ready, which starved a Ctrl-C until the whole transfer was done.
-        let next = stop.or(next).or(from_extra);
+        let next = next.or(stop).or(from_extra);
         let message = match io.timer.get() {
             Some(deadline) => {
                 let wait = deadline.saturating_since(now());

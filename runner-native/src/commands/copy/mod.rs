@@ -293,6 +293,13 @@ pub(crate) async fn run_copy(
                 }
             }
         }
+        // A stop is seen at once even while a side always has a message ready (the stop
+        // below, polled after the messages, only wakes an idle loop).
+        if !stopping && crate::interrupt::requested() {
+            stopping = true;
+            copy.wind_down();
+            continue;
+        }
         let message = |rx: &async_channel::Receiver<Message>| {
             let rx = rx.clone();
             async move { rx.recv().await.map(Wake::Message).unwrap_or(Wake::Timer) }
@@ -304,8 +311,7 @@ pub(crate) async fn run_copy(
             }
             Wake::Interrupt
         };
-        // The stop first: a transport that always has a message ready must not starve it.
-        let next = stop.or(message(&dst_rx));
+        let next = message(&dst_rx).or(stop);
         pipes.forget_closed();
         let wake = async {
             if pipes.backlogged() {
