@@ -715,3 +715,48 @@ fn sizes_take_a_unit() {
     assert_eq!(bytes_with_unit("8x"), None);
     assert_eq!(bytes_with_unit("MiB"), None);
 }
+
+/// A count with a unit reads the same from the file, its variable and its flag (the README
+/// says a setting takes the same values from each): `"2s"` and `"64MiB"` in the file too, a
+/// fraction of a second as Go tools write it, and a value read but out of range said in its
+/// unit.
+#[test]
+fn counts_with_units_read_alike_from_the_file_the_variable_and_the_flag() {
+    let (s, _dir) = load("retry_delay = \"1.5s\"\nchunk_size = \"8MiB\"\n", &[]);
+    let s = s.unwrap();
+    assert_eq!(s.retry_delay.value, 1500);
+    assert_eq!(s.chunk_size.value, 8 << 20);
+    let (s, _dir) = load("", &[("TUG_RETRY_DELAY", "0.25s")]);
+    assert_eq!(s.unwrap().retry_delay.value, 250);
+    let mut s = Settings::default();
+    with_flags(&mut s, &["--retry-delay", "2.5s"]);
+    assert_eq!(s.retry_delay.value, 2500);
+    let e = err("", &[("TUG_RETRY_DELAY", "1m")]);
+    assert!(
+        e.ends_with("60000 milliseconds is out of range (0 to 30000)"),
+        "{e}"
+    );
+    let e = flags(&["--retry-delay", "1m"]).unwrap_err().to_string();
+    assert!(e.contains("60000 milliseconds is not in 0..=30000"), "{e}");
+    // A count without a unit still takes no string.
+    let e = err("jobs = \"4\"\n", &[]);
+    assert!(
+        e.ends_with("jobs: invalid type: string \"4\", expected i64"),
+        "{e}"
+    );
+}
+
+#[test]
+fn durations_read_to_the_millisecond() {
+    use super::value::millis_with_unit as ms;
+    assert_eq!(ms("500ms"), Some(500));
+    assert_eq!(ms("2s"), Some(2000));
+    assert_eq!(ms("1.5s"), Some(1500));
+    assert_eq!(ms(".5s"), Some(500));
+    assert_eq!(ms("1.2349s"), Some(1234));
+    assert_eq!(ms("0.5m"), Some(30_000));
+    assert_eq!(ms("750"), Some(750));
+    for bad in ["1.5", "1.5ms", "2h", "s", "1..5s", "-1s", ""] {
+        assert_eq!(ms(bad), None, "{bad}");
+    }
+}

@@ -60,11 +60,69 @@ fn number_from_env<T: std::str::FromStr + Copy + Into<i128>>(
 ) -> Result<T, String> {
     let (min, max) = limits.bounds();
     // A count of bytes or milliseconds may say its unit, as its help shows the default
-    // (`64 MiB`, `1s`).
-    let sized = with_unit(text, limits).and_then(|n| n.to_string().parse::<T>().ok());
-    match sized.map(Ok).unwrap_or_else(|| text.parse::<T>()) {
+    // (`64 MiB`, `1s`); one read but out of range says so, in that unit.
+    let plain = text.bytes().all(|b| b.is_ascii_digit());
+    if let Some(n) = with_unit(text, limits).filter(|_| !plain) {
+        let fits = (i128::from(min)..=i128::from(max)).contains(&i128::from(n));
+        return match n.to_string().parse::<T>() {
+            Ok(v) if fits => Ok(v),
+            _ => Err(format!(
+                "{n} {} is out of range ({min} to {max})",
+                limits.unit
+            )),
+        };
+    }
+    match text.parse::<T>() {
         Ok(n) if (i128::from(min)..=i128::from(max)).contains(&n.into()) => Ok(n),
         _ => Err(format!("expected {}", limits.expected())),
+    }
+}
+
+/// A number setting as a config file writes it: an integer, or, for a count whose values
+/// may carry a unit, a string (`chunk_size = "64MiB"`, `retry_delay = "2s"`), as its flag
+/// and variable take them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileNumber {
+    Int(i64),
+    Text(String),
+}
+
+impl<'de> serde::Deserialize<'de> for FileNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Number;
+        impl serde::de::Visitor<'_> for Number {
+            type Value = FileNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("i64")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<FileNumber, E> {
+                Ok(FileNumber::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<FileNumber, E> {
+                i64::try_from(v)
+                    .map(FileNumber::Int)
+                    .map_err(|_| E::custom(format!("{v} is out of range")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FileNumber, E> {
+                Ok(FileNumber::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Number)
+    }
+}
+
+/// A number within `limits` from the file's [`FileNumber`]: a string only where the count
+/// takes a unit.
+fn number_from_file_value<T>(v: &FileNumber, limits: &Limits) -> Result<T, String>
+where
+    T: TryFrom<i64> + std::str::FromStr + Copy + Into<i128>,
+{
+    match v {
+        FileNumber::Int(n) => number_from_file(*n, limits),
+        FileNumber::Text(text) if matches!(limits.unit, "bytes" | "milliseconds") => {
+            number_from_env(text.trim(), limits)
+        }
+        FileNumber::Text(text) => Err(format!("invalid type: string {text:?}, expected i64")),
     }
 }
 
@@ -90,22 +148,35 @@ pub(crate) fn bytes_with_unit(text: &str) -> Option<u64> {
     n.checked_mul(scale)
 }
 
-/// A duration in milliseconds with its unit: `500ms`, `2s`, `1m`, or a plain number of
-/// milliseconds (skopeo's `--retry-delay 2s` reads as it does there).
+/// A duration in milliseconds with its unit: `500ms`, `2s`, `1.5s`, `1m`, or a plain number
+/// of milliseconds (skopeo's `--retry-delay 2s` reads as it does there).
 pub(crate) fn millis_with_unit(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
-        .find(|c: char| !c.is_ascii_digit())
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
     let scale: u64 = match unit.trim() {
         "" | "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         _ => return None,
     };
-    n.checked_mul(scale)
+    match number.split_once('.') {
+        None => number.parse::<u64>().ok()?.checked_mul(scale),
+        // A fraction of a second or a minute, to the millisecond (not of a millisecond).
+        Some((whole, fraction)) if scale > 1 && !fraction.is_empty() => {
+            let digits = fraction.len().min(3);
+            let fraction: u64 = fraction[..digits].parse().ok()?;
+            let whole: u64 = match whole {
+                "" => 0,
+                w => w.parse().ok()?,
+            };
+            let part = fraction * scale / 10u64.pow(digits as u32);
+            whole.checked_mul(scale)?.checked_add(part)
+        }
+        Some(_) => None,
+    }
 }
 
 /// `text` as a number of what `limits` counts, when that is a count whose values may carry
@@ -147,11 +218,11 @@ where
 macro_rules! number {
     ($t:ty, $parser:expr) => {
         impl Value for $t {
-            type File = i64;
+            type File = FileNumber;
             type Flag = $t;
 
-            fn from_file(v: &i64, limits: &Limits) -> Result<Self, String> {
-                number_from_file(*v, limits)
+            fn from_file(v: &FileNumber, limits: &Limits) -> Result<Self, String> {
+                number_from_file_value(v, limits)
             }
 
             fn from_env(text: &str, limits: &Limits) -> Result<Self, String> {
@@ -206,7 +277,11 @@ number!(u64, |limits| {
         let limits = *limits;
         return ValueParser::new(move |text: &str| match with_unit(text, &limits) {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            Some(n) => Err(format!("{n} is not in {range}")),
+            // Said in the unit it was read in (`1m` is 60000 milliseconds).
+            Some(n) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(format!("{n} is not in {range}"))
+            }
+            Some(n) => Err(format!("{n} {} is not in {range}", limits.unit)),
             None => Err(format!("{text:?} is no {what}")),
         });
     }
@@ -218,11 +293,11 @@ number!(u64, |limits| {
 });
 
 /// An optional number: unset unless given, shown as [`Limits::unset`] says.
-impl<T: Value<File = i64, Flag = T>> Value for Option<T> {
-    type File = i64;
+impl<T: Value<File = FileNumber, Flag = T>> Value for Option<T> {
+    type File = FileNumber;
     type Flag = T;
 
-    fn from_file(v: &i64, limits: &Limits) -> Result<Self, String> {
+    fn from_file(v: &FileNumber, limits: &Limits) -> Result<Self, String> {
         T::from_file(v, limits).map(Some)
     }
 
