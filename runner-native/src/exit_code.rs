@@ -77,6 +77,20 @@ impl CliError {
                      pass that CA with --ca-file PEM (or skip verification with --insecure)",
                 )
             }
+            // Go's HTTPS server answering a plain-HTTP request (distribution, Harbor, Zot...).
+            CliError::Core(Error::Registry {
+                status: 400,
+                errors,
+                ..
+            }) if errors
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("HTTP request to an HTTPS server")) =>
+            {
+                Some(
+                    "the registry speaks HTTPS: drop --plain-http (or plain_http = true in its                      config table); for a certificate of a private CA, pass that CA with                      --ca-file PEM",
+                )
+            }
             CliError::Core(Error::Auth { message })
                 if message.contains(tug_core::auth::NO_CREDENTIALS) =>
             {
@@ -131,6 +145,24 @@ mod tests {
             assert_eq!(e.class(), Some(class), "{e}");
             assert_eq!(e.code(), of_class(class), "{e}");
         }
+    }
+
+    /// `--plain-http` to an HTTPS registry: Go's server answers `400` in words, which get
+    /// a hint to drop the flag.
+    #[test]
+    fn plain_http_to_an_https_registry_is_told_to_drop_the_flag() {
+        let e = CliError::Core(Error::Registry {
+            action: "checking the registry".into(),
+            status: 400,
+            errors: tug_core::registry_error::RegistryErrors::parse(
+                b"Client sent an HTTP request to an HTTPS server.\n",
+            ),
+            by: None,
+        });
+        assert!(
+            e.hint().is_some_and(|h| h.contains("drop --plain-http")),
+            "{e}"
+        );
     }
 
     #[test]
