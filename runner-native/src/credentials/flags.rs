@@ -139,6 +139,13 @@ pub fn from_args(args: &CredentialArgs) -> Result<Option<Credentials>, CliError>
                 "--password-stdin needs a user name (-u/--username or TUG_USERNAME)".into(),
             ));
         }
+        // Not used, and the registry's refusal would not say why: said.
+        if std::env::var_os("TUG_PASSWORD").is_some_and(|p| !p.is_empty()) {
+            crate::output::errln!(
+                "tug: warning: TUG_PASSWORD is set but no user name (-u/--username or \
+                 TUG_USERNAME): it is not used"
+            );
+        }
         return Ok(None);
     };
     let password = if args.password_stdin {

@@ -236,6 +236,29 @@ fn a_helper_that_is_not_installed_is_passed_over_with_a_warning() {
     );
 }
 
+/// `TUG_PASSWORD` without a user name is not used, and said so (the registry's refusal
+/// alone would not say why its password did not count); the secret is never shown.
+#[test]
+fn a_password_in_the_environment_without_a_user_is_said_unused() {
+    let (registry, env, layout) = setup();
+    let out = env
+        .tug()
+        .env("TUG_PASSWORD", PASSWORD)
+        .env_remove("TUG_USERNAME")
+        .args(["push", "--progress", "none", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(&layout)
+        .arg(registry.image("alone/app:v1"))
+        .run()
+        .assert_code(4);
+    assert!(
+        out.stderr_str()
+            .contains("TUG_PASSWORD is set but no user name"),
+        "{out}"
+    );
+    assert_no_secret(&out);
+}
+
 /// A helper that fails to store, echoing what it was given: the error says it failed and
 /// shows its words, never the password it was handed.
 #[test]
