@@ -186,6 +186,8 @@ pub(crate) struct Backoff {
     policy: RetryPolicy,
     state: u64,
     first_failure: Option<crate::time::Instant>,
+    /// The wait of the last retry the time budget refused, until said.
+    refused: Option<Duration>,
 }
 
 impl Backoff {
@@ -195,15 +197,35 @@ impl Backoff {
             policy,
             state,
             first_failure: None,
+            refused: None,
         }
     }
 
     /// Whether a retry `delay` from `now` stays within the time budget.
     pub(crate) fn within_budget(&mut self, now: crate::time::Instant, delay: Duration) -> bool {
         let first = *self.first_failure.get_or_insert(now);
-        self.policy
+        let within = self
+            .policy
             .budget
-            .is_none_or(|budget| (now + delay).saturating_since(first) <= budget)
+            .is_none_or(|budget| (now + delay).saturating_since(first) <= budget);
+        if !within {
+            self.refused = Some(delay);
+        }
+        within
+    }
+
+    /// Why the last failure was not retried, when the time budget said no (a `Retry-After`
+    /// past it, say): words to add to its error, which alone would not tell.
+    pub(crate) fn why_not_retried(&mut self) -> String {
+        match (self.refused.take(), self.policy.budget) {
+            (Some(wait), Some(budget)) => format!(
+                " (not retried: the next try would come in {} s, past the {} s allowed for \
+                 retries)",
+                wait.as_secs_f64().ceil(),
+                budget.as_secs()
+            ),
+            _ => String::new(),
+        }
     }
 
     pub(crate) fn policy(&self) -> &RetryPolicy {

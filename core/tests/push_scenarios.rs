@@ -340,6 +340,30 @@ fn retry_after_is_honoured_in_virtual_time() {
     assert!(run.end.since_origin() >= Duration::from_secs(7));
 }
 
+/// A `Retry-After` past the time allowed for retries fails at once, and the error says
+/// why it was not retried (it said only "registry answered 503").
+#[test]
+fn a_retry_after_past_the_time_budget_is_said_as_why_nothing_was_retried() {
+    let mut model = RegistryModel::default();
+    model.fault(
+        Fault::on(Method::HEAD, "/blobs/")
+            .status(503)
+            .header("Retry-After", "120"),
+    );
+    let img = image(&[300]);
+    let mut config = config();
+    config.registry.retry.budget = Some(Duration::from_secs(5));
+    let err = push(&mut model, &img, config)
+        .result
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not retried: the next try would come in 30 s, past the 5 s allowed"),
+        "{err}"
+    );
+    assert!(err.contains("answered 503"), "{err}");
+}
+
 #[test]
 fn retries_are_bounded() {
     let mut model = RegistryModel::default();

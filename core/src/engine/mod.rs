@@ -384,7 +384,8 @@ impl<P: Protocol> Engine<P> {
             let reason = format!("{status} from registry");
             if !self.proto.retry(s, retry_after(head), reason, &mut self.cx) {
                 let by = self.cx.endpoint.other_host(url);
-                let error = registry_error(self.proto.describe(s), status, body, by);
+                let action = self.proto.describe(s) + &self.cx.backoff.why_not_retried();
+                let error = registry_error(action, status, body, by);
                 self.fail(Some(s), error);
             }
             return;
@@ -424,7 +425,7 @@ impl<P: Protocol> Engine<P> {
         {
             return;
         }
-        let action = self.describe_ping();
+        let action = self.describe_ping() + &self.cx.backoff.why_not_retried();
         let error = if status == 404 {
             Error::Protocol {
                 action,
@@ -460,7 +461,7 @@ impl<P: Protocol> Engine<P> {
                     self.proto.outbox().push(P::Output::plain_http(host));
                     self.cx.issue(Step::Ping);
                 } else if !(retryable && self.retry_ping(None, error.to_string())) {
-                    let action = self.describe_ping();
+                    let action = self.describe_ping() + &self.cx.backoff.why_not_retried();
                     self.fail(None, Error::Transport { action, error });
                 }
             }
@@ -472,7 +473,7 @@ impl<P: Protocol> Engine<P> {
                         return Ok(());
                     }
                 }
-                let action = self.proto.describe(s);
+                let action = self.proto.describe(s) + &self.cx.backoff.why_not_retried();
                 self.fail(Some(s), Error::Transport { action, error });
             }
         }
