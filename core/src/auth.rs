@@ -327,11 +327,7 @@ impl Auth {
         }
         if self.basic.is_some() {
             return Err(Error::Auth {
-                message: format!(
-                    "the registry {} rejected the credentials ({})",
-                    self.host,
-                    self.whose()
-                ),
+                message: format!("the registry {} {REJECTED} ({})", self.host, self.whose()),
             });
         }
         let Some(creds) = &self.credentials else {
@@ -523,7 +519,7 @@ impl Auth {
             let errors = RegistryErrors::parse(body);
             let hint = match (&self.credentials, status) {
                 (None, 401 | 403) => format!(", and {NO_CREDENTIALS}"),
-                (Some(_), 401) => format!(" (rejecting {})", self.whose()),
+                (Some(_), 401) => format!(" ({REJECTED}: {})", self.whose()),
                 _ => String::new(),
             };
             return Err(Error::Auth {
@@ -585,6 +581,10 @@ impl Auth {
 /// What an authentication error says when the registry wants credentials and none were
 /// given for it: a runner recognizes it to say how to give them (its flags, its options).
 pub const NO_CREDENTIALS: &str = "no credentials were given for it";
+
+/// What an authentication error says when the credentials given were refused (runners
+/// find it to advise where credentials come from).
+pub const REJECTED: &str = "rejected the credentials";
 
 /// Whether two URLs share scheme, host and port (a missing port is the scheme's default).
 pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {

@@ -91,6 +91,14 @@ impl CliError {
                     "the registry speaks HTTPS: drop --plain-http (or plain_http = true in its                      config table); for a certificate of a private CA, pass that CA with                      --ca-file PEM",
                 )
             }
+            CliError::Core(Error::Auth { message }) if message.contains(tug_core::auth::REJECTED) => {
+                Some(
+                    "check the user name and password: from -u/--password-stdin or \
+                     TUG_USERNAME/TUG_PASSWORD when given, else those tug login or docker login \
+                     kept (~/.docker/config.json, or its credential helper); tug login REGISTRY \
+                     replaces kept ones",
+                )
+            }
             CliError::Core(Error::Auth { message })
                 if message.contains(tug_core::auth::NO_CREDENTIALS) =>
             {
@@ -163,6 +171,22 @@ mod tests {
             e.hint().is_some_and(|h| h.contains("drop --plain-http")),
             "{e}"
         );
+    }
+
+    /// Refused credentials, from the registry or its token server, say where they came from
+    /// and how to replace kept ones.
+    #[test]
+    fn refused_credentials_are_told_where_credentials_come_from() {
+        for message in [
+            format!("the registry r.example {} (those of user \"u\")", tug_core::auth::REJECTED),
+            format!(
+                "the token server https://t.example/token answered 401: x ({}: those of user \"u\")",
+                tug_core::auth::REJECTED
+            ),
+        ] {
+            let e = CliError::Core(Error::Auth { message });
+            assert!(e.hint().is_some_and(|h| h.contains("tug login REGISTRY")), "{e}");
+        }
     }
 
     #[test]
