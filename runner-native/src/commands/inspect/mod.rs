@@ -33,9 +33,13 @@ fn is_file(source: &str) -> bool {
     let registry_typo = source.starts_with("http://")
         || source.starts_with("https://")
         || source.starts_with("docker:");
+    // A file's name (`nope.tar`: a missing file, said so), or `PATH:NAME` of a file that
+    // exists (`out/d.tar:app`), as `tug push` reads them.
     prefixed
         || Path::new(source).exists()
         || source.starts_with(['/', '.'])
+        || tug_core::place::looks_like_path(source)
+        || crate::source::split_existing(source).is_some()
         || !registry_typo && super::verbs::parse_reference("image", source).is_err()
 }
 
@@ -56,6 +60,9 @@ mod tests {
             assert!(is_file(source), "{source}");
         }
         assert!(!is_file("busybox:latest"));
+        // A file's name, there or not: a missing one is said missing, not asked of Docker Hub.
+        assert!(is_file("nope.tar"));
+        assert!(is_file("out/nope.tar.gz"));
         assert!(!is_file("registry.example:5000/team/app:1"));
     }
 }
