@@ -4,7 +4,8 @@
 //! core plans the docker save's entries and writes every tar header; this file reads and
 //! writes the files.
 //!
-//! The tar is written next to the output and renamed into place only when complete. Layers
+//! The tar is written next to the output and renamed into place only when complete (an
+//! output that is a link or a stream is resolved first: [`crate::out_path`]). Layers
 //! are streamed from files, never held in memory; a docker save's layers are decoded
 //! straight into the tar ([`crate::save_stream`]).
 
@@ -24,6 +25,7 @@ use tug_core::Digest;
 
 use crate::locked_temp::TempFile;
 use crate::oci_dir::OciDir;
+use crate::out_path::Dest;
 use crate::output::{noteln, plural};
 use crate::safe_fs::Access;
 use crate::save_stream::{SaveError, SaveStream};
@@ -243,28 +245,11 @@ pub fn reachable(
     Ok(found)
 }
 
-/// Whether an archive can be written at `out`, asked before any work: not a directory, in
-/// a directory that exists. `Err` names the output.
-pub fn check_output(out: &Path) -> Result<(), String> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let names_a_directory = out.as_os_str().to_string_lossy().ends_with(['/', '\\']);
-    if out.is_dir() || names_a_directory {
-        return Err(format!(
-            "{} is a directory, and an archive is written as a file",
-            out.display()
-        ));
-    }
-    if !dir.is_dir() {
-        return Err(format!(
-            "{}: its directory {} does not exist",
-            out.display(),
-            dir.display()
-        ));
-    }
-    Ok(())
+/// Where an archive asked to be written at `out` goes ([`Dest`]: through a link, into a
+/// stream), found before any work: not a directory, in a directory that exists. `Err` names
+/// the output. The archive is written at [`Dest::path`], then [`Dest::deliver`]ed.
+pub fn check_output(out: &Path) -> Result<Dest, crate::exit_code::CliError> {
+    Dest::resolve(out, "an archive")
 }
 
 /// Prefix of the temporary archive next to the output.

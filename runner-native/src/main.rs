@@ -20,6 +20,7 @@ mod live_mark;
 mod locked_temp;
 mod memory;
 mod oci_dir;
+mod out_path;
 mod output;
 mod places;
 mod progress;

@@ -17,6 +17,9 @@ pub enum Stream {
 
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 static STDERR_GONE: AtomicBool = AtomicBool::new(false);
+/// Standard output carries the command's output itself (`-o -`: an archive): what tug
+/// prints goes to standard error instead ([`keep_stdout_for_data`]).
+static STDOUT_FOR_DATA: AtomicBool = AtomicBool::new(false);
 /// Why standard output failed, when not because its reader went away (a full disk, an
 /// I/O error): what was to be written is lost, so the command fails ([`stdout_failure`]).
 static STDOUT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
@@ -32,6 +35,15 @@ impl Stream {
     /// Writes `bytes` whole, or nothing more ever once the stream failed (its reader went
     /// away, the disk is full, ...).
     pub fn write(self, bytes: &[u8]) {
+        let this = match STDOUT_FOR_DATA.load(Ordering::Relaxed) {
+            true => Stream::Stderr,
+            false => self,
+        };
+        this.write_here(bytes)
+    }
+
+    /// [`Stream::write`], on this very stream.
+    fn write_here(self, bytes: &[u8]) {
         if self.gone().load(Ordering::Relaxed) {
             return;
         }
@@ -65,6 +77,12 @@ impl Stream {
     pub fn writer(self) -> Writer {
         Writer(self)
     }
+}
+
+/// From now on standard output carries the command's output alone (an archive written to
+/// `-`): lines, progress and JSON meant for it go to standard error.
+pub fn keep_stdout_for_data() {
+    STDOUT_FOR_DATA.store(true, Ordering::Relaxed);
 }
 
 /// Why writing to standard output failed, other than its reader going away (a closed

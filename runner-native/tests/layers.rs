@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "memory",
             "safe_fs",
             "locked_temp",
+            "out_path",
             "decode",
             "file_ext",
             "terminal",

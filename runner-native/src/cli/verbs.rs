@@ -89,8 +89,9 @@ pub struct DeleteArgs {
 pub struct BlobArgs {
     /// The blob: `registry/repository@sha256:…` (`docker://` allowed).
     pub blob: String,
-    /// Write it to this file (replaced only once the blob is complete and verified);
-    /// default: standard output.
+    /// Write it to this file (replaced only once the blob is complete and verified; a link
+    /// is written through, a FIFO gets the blob once verified); default, and `-`: standard
+    /// output.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]

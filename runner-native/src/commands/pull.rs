@@ -44,7 +44,9 @@ pub fn store_dir(flag: Option<&Path>) -> PathBuf {
 
 /// The output format: as given, else from the path's name ([`FileKind::of_output_name`];
 /// [`FileKind::of_archive_name`] where only archives are written). A compressed tar's
-/// name with no format given is a usage error ([`FileKind::output_name_problem`]).
+/// name with no format given is a usage error ([`FileKind::output_name_problem`]). A
+/// stream (`-`, a FIFO, `/dev/stdout`) takes an archive, a `docker save` tar as `docker
+/// save` writes there, unless its name says OCI archive.
 pub fn infer_format(
     output: &Path,
     explicit: Option<OutputFormat>,
@@ -57,7 +59,7 @@ pub fn infer_format(
     if let Some(problem) = FileKind::output_name_problem(name) {
         return Err(CliError::Usage(problem));
     }
-    let kind = match archives_only {
+    let kind = match archives_only || crate::out_path::is_stream(output) {
         true => FileKind::of_archive_name(name),
         false => FileKind::of_output_name(name),
     };
@@ -164,18 +166,24 @@ pub fn run(
         }
         _ => None,
     };
-    if let (Some(out), Some(OutputFormat::DockerArchive | OutputFormat::OciArchive)) =
-        (&args.output, format)
-    {
-        // Before anything is downloaded.
-        crate::archive_writer::check_output(out).map_err(CliError::Input)?;
-    }
+    // Where the output really goes (through a link, into a stream), before anything is
+    // downloaded; a layout is a directory, never a stream.
+    let dest = match (&args.output, format) {
+        (Some(out), Some(OutputFormat::DockerArchive | OutputFormat::OciArchive)) => {
+            Some(crate::archive_writer::check_output(out)?)
+        }
+        (Some(out), _) => {
+            crate::out_path::refuse_layout(out)?;
+            None
+        }
+        (None, _) => None,
+    };
     if args.all_platforms && format == Some(OutputFormat::DockerArchive) {
         return Err(every_platform_into_a_docker_archive());
     }
     // A docker-archive is written as blobs arrive; the store gets them only with --store.
-    let tar_out = match (format, &args.output) {
-        (Some(OutputFormat::DockerArchive), Some(out)) => Some(out.as_path()),
+    let tar_out = match (format, &dest) {
+        (Some(OutputFormat::DockerArchive), Some(dest)) => Some(dest.path()),
         _ => None,
     };
     let keep = tar_out.is_none() || args.store.is_some();
@@ -306,15 +314,19 @@ pub fn run(
             layout.remove_lock_file().map_err(io_err)?;
         }
     }
-    let written = match (format, &args.output, &layout) {
-        (Some(OutputFormat::OciArchive), Some(out), Some(layout)) => {
-            write_oci_archive(layout, &root, out).map_err(ExportError::into_cli)?;
-            out.display().to_string()
+    let written = match (format, dest, &layout) {
+        (Some(OutputFormat::OciArchive), Some(dest), Some(layout)) => {
+            write_oci_archive(layout, &root, dest.path()).map_err(ExportError::into_cli)?;
+            let shown = dest.shown();
+            dest.deliver()?;
+            shown
         }
-        (Some(OutputFormat::DockerArchive), Some(out), _) => {
+        (Some(OutputFormat::DockerArchive), Some(dest), _) => {
             let tar = tar.ok_or_else(|| CliError::Input("the tar was not started".into()))?;
             tar.finish()?.note();
-            out.display().to_string()
+            let shown = dest.shown();
+            dest.deliver()?;
+            shown
         }
         _ => layout_root.display().to_string(),
     };

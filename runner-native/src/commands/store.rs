@@ -353,11 +353,16 @@ pub fn save_named(args: SaveArgs, given: Option<SaveName<'_>>) -> Result<(), Cli
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let format = infer_format(&args.output, args.format, true)?;
-    match format {
-        OutputFormat::Oci => crate::layout_writer::check_output(&args.output),
-        _ => crate::archive_writer::check_output(&args.output),
-    }
-    .map_err(CliError::Input)?;
+    // Where an archive really goes (through a link, into a stream); a layout is a
+    // directory, never a stream.
+    let dest = match format {
+        OutputFormat::Oci => {
+            crate::out_path::refuse_layout(&args.output)?;
+            crate::layout_writer::check_output(&args.output).map_err(CliError::Input)?;
+            None
+        }
+        _ => Some(crate::archive_writer::check_output(&args.output)?),
+    };
     let (mut image, chosen) = export_image(&layout, entry, platform.as_ref(), format)?;
     if let Some(naming) = given {
         let given = naming.text();
@@ -376,25 +381,37 @@ pub fn save_named(args: SaveArgs, given: Option<SaveName<'_>>) -> Result<(), Cli
         image.ref_name = oci.then(|| given.to_owned());
         image.ref_given = matches!(naming, SaveName::Given(_));
     }
+    let written = match dest.as_ref() {
+        Some(dest) => dest.path(),
+        None => &args.output,
+    };
     match format {
         OutputFormat::DockerArchive => {
-            write_docker_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?
+            write_docker_archive(&layout, &image, written).map_err(ExportError::into_cli)?
         }
         OutputFormat::OciArchive => {
-            write_oci_archive(&layout, &image, &args.output).map_err(ExportError::into_cli)?
+            write_oci_archive(&layout, &image, written).map_err(ExportError::into_cli)?
         }
         OutputFormat::Oci => {
-            write_oci_layout(&layout, &image, &args.output).map_err(ExportError::into_cli)?
+            write_oci_layout(&layout, &image, written).map_err(ExportError::into_cli)?
         }
     }
-    let shown = match (&image.name, given) {
+    let shown = match dest {
+        Some(dest) => {
+            let shown = dest.shown();
+            dest.deliver()?;
+            shown
+        }
+        None => args.output.display().to_string(),
+    };
+    let image_shown = match (&image.name, given) {
         (Some(name), Some(SaveName::Given(_))) => format!("{} as {name}", entry.name),
         (None, Some(naming)) => format!("{} as {}", entry.name, naming.text()),
         _ => entry.name.clone(),
     };
     match chosen.as_ref().or(platform.as_ref()) {
-        Some(p) => noteln!("Saved {shown} ({p}) to {}", args.output.display()),
-        None => noteln!("Saved {shown} to {}", args.output.display()),
+        Some(p) => noteln!("Saved {image_shown} ({p}) to {shown}"),
+        None => noteln!("Saved {image_shown} to {shown}"),
     }
     Ok(())
 }

@@ -239,12 +239,15 @@ pub fn run(
                 }
                 _ => SourceSpec::parse(&dst.to_string()),
             };
-            // Before a file is loaded into the temporary store.
+            // Before a file is loaded into the temporary store (a link, a stream: where the
+            // output really goes, which save finds again).
             match format {
-                OutputFormat::Oci => crate::layout_writer::check_output(&spec.path),
-                _ => crate::archive_writer::check_output(&spec.path),
+                OutputFormat::Oci => {
+                    crate::out_path::refuse_layout(&spec.path)?;
+                    crate::layout_writer::check_output(&spec.path).map_err(CliError::Input)?
+                }
+                _ => drop(crate::archive_writer::check_output(&spec.path)?),
             }
-            .map_err(CliError::Input)?;
             let oci = format != OutputFormat::DockerArchive;
             if let Some(given) = &spec.image {
                 // A name that cannot be written is said before anything is read.

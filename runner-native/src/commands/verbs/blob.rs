@@ -1,6 +1,9 @@
 //! `tug blob REF@DIGEST [-o FILE]`: one blob, streamed to standard output or a file as it
 //! arrives and verified against its digest by the core ([`tug_core::blob_read`]). A file is
-//! written beside FILE and renamed into place only once its bytes are verified.
+//! written beside FILE (beside what a link there names) and renamed into place only once its
+//! bytes are verified; a FIFO or device gets them copied in then ([`crate::out_path`]).
+//! Standard output (no `-o`, `-o -`) gets the bytes as they come: a reader that goes away
+//! early fails the command, as the bytes it got are not the blob.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,7 +15,8 @@ use tug_core::Instant;
 use crate::cli::verbs::BlobArgs;
 use crate::exit_code::CliError;
 use crate::locked_temp::TempFile;
-use crate::output::{errln, Stream};
+use crate::out_path::Dest;
+use crate::output::errln;
 use crate::safe_fs::Access;
 
 pub fn blob(args: BlobArgs) -> Result<(), CliError> {
@@ -23,6 +27,11 @@ pub fn blob(args: BlobArgs) -> Result<(), CliError> {
             args.blob
         )));
     };
+    // Where a file really goes, before anything is asked of the registry.
+    let dest = match &args.output {
+        Some(path) if !crate::out_path::is_stdout(path) => Some(Dest::resolve(path, "a blob")?),
+        _ => None,
+    };
     let origin = Clock::now();
     let (transport, config) = super::reach(&r, &args.reach)?;
     let plan = BlobPlan {
@@ -32,22 +41,21 @@ pub fn blob(args: BlobArgs) -> Result<(), CliError> {
         max_size: None,
     };
     let op = BlobRead::new(plan, &config, Instant::ZERO);
-    let Some(path) = &args.output else {
+    let Some(dest) = dest else {
+        // The blob is the output: bytes that cannot be written (a closed pipe, a full disk)
+        // stop it and fail the command.
         let on_data = |bytes: &[u8]| {
-            Stream::Stdout.write(bytes);
-            Ok(())
+            crate::out_path::write_stdout(bytes)
+                .map_err(|e| CliError::Input(format!("cannot write to standard output: {e}")))
         };
         super::run_reading(op, origin, &transport, BlobRead::poll, on_data)?;
         return Ok(());
     };
-    let temp = temp_beside(path)?;
-    let report = write_verified(op, origin, &transport, temp, path)?;
-    errln!(
-        "Wrote {} ({} bytes) to {}",
-        report.digest,
-        report.size,
-        path.display()
-    );
+    let temp = temp_beside(dest.path())?;
+    let report = write_verified(op, origin, &transport, temp, dest.path())?;
+    let shown = dest.shown();
+    dest.deliver()?;
+    errln!("Wrote {} ({} bytes) to {shown}", report.digest, report.size);
     Ok(())
 }
 
