@@ -36,6 +36,7 @@ mod mounts;
 mod multi_platform;
 mod network;
 mod node_embedding;
+mod outputs;
 mod partial_saves;
 mod planted_links;
 mod pull;
