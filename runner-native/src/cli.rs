@@ -188,7 +188,9 @@ pub enum OutputFormat {
 pub struct PullArgs {
     /// The image: `registry/repository[:tag|@digest]` (`docker://` allowed).
     pub image: String,
-    /// Where to write it; without it the image goes into the local store.
+    /// Where to write it; without it the image goes into the local store. `-` is standard
+    /// output (a `docker save` tar, as `docker save` writes); a link is written through, a
+    /// FIFO gets the archive once it is whole.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
     /// The output's format (default: from the path: `*.tar` docker-archive, `*.oci.tar`
@@ -257,7 +259,8 @@ pub struct SaveArgs {
     /// The image: its full name, or a digest prefix.
     pub image: String,
     /// The tar to write, or in skopeo's spelling `docker-archive:PATH[:NAME]`,
-    /// `oci-archive:PATH[:NAME]` or `oci:DIR[:REF]` (an OCI layout directory).
+    /// `oci-archive:PATH[:NAME]` or `oci:DIR[:REF]` (an OCI layout directory); `-` is
+    /// standard output; a link is written through, a FIFO gets the archive once it is whole.
     #[arg(short = 'o', long)]
     pub output: PathBuf,
     /// For a multi-platform image: write only this platform's image (a docker-archive needs
