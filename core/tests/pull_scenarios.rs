@@ -386,13 +386,7 @@ fn an_error_from_blob_storage_names_the_storage_host() {
 
 #[test]
 fn a_broken_download_resumes_from_the_bytes_received() {
-    let mut model = RegistryModel {
-        cut_next_blob_after: Some(1500),
-        ..Default::default()
-    };
-    let img = image(&[3000]);
-    publish(&mut model, &img, "v1");
-    let run = run_pull(&mut model, plan("v1"), config());
+    let (run, img) = pull_cut_halfway(RegistryModel::default());
     let report = run.result.as_ref().unwrap();
     assert_eq!(report.retries, 1);
     assert_has_image(&run, &img);
@@ -410,16 +404,20 @@ fn a_broken_download_resumes_from_the_bytes_received() {
         .any(|e| matches!(e, Event::Retrying(r) if r.blob.as_ref() == Some(blob))));
 }
 
-#[test]
-fn a_server_ignoring_the_range_makes_the_blob_start_over() {
-    let mut model = RegistryModel {
-        cut_next_blob_after: Some(1500),
-        ignore_ranges: true,
-        ..Default::default()
-    };
+/// A pull of a 3000-byte layer from `model`, the download cut after 1500 bytes once.
+fn pull_cut_halfway(mut model: RegistryModel) -> (PullRun, Image) {
+    model.cut_next_blob_after = Some(1500);
     let img = image(&[3000]);
     publish(&mut model, &img, "v1");
-    let run = run_pull(&mut model, plan("v1"), config());
+    (run_pull(&mut model, plan("v1"), config()), img)
+}
+
+#[test]
+fn a_server_ignoring_the_range_makes_the_blob_start_over() {
+    let (run, img) = pull_cut_halfway(RegistryModel {
+        ignore_ranges: true,
+        ..Default::default()
+    });
     run.result.as_ref().unwrap();
     assert_has_image(&run, &img);
     assert!(run.leftovers.is_empty());
@@ -429,14 +427,10 @@ fn a_server_ignoring_the_range_makes_the_blob_start_over() {
 /// gets asked for all of it: the blob starts over, nothing of the broken try kept.
 #[test]
 fn a_server_refusing_the_range_makes_the_blob_start_over() {
-    let mut model = RegistryModel {
-        cut_next_blob_after: Some(1500),
+    let (run, img) = pull_cut_halfway(RegistryModel {
         refuse_ranges: true,
         ..Default::default()
-    };
-    let img = image(&[3000]);
-    publish(&mut model, &img, "v1");
-    let run = run_pull(&mut model, plan("v1"), config());
+    });
     run.result.as_ref().unwrap();
     assert_has_image(&run, &img);
     assert!(run.leftovers.is_empty());

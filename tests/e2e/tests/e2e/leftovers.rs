@@ -9,19 +9,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::Env;
+use crate::common::{names_in as names, Env};
 use tug_testkit::fixtures::write_oci_layout;
 use tug_testkit::{ImageSpec, Registry};
-
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 /// A file named `name` in `dir` that this test holds locked, as a live tug holds its own.
 fn held(dir: &Path, name: &str) -> File {

@@ -354,16 +354,6 @@ fn stored_layers(stored: &Path) -> (Vec<String>, PathBuf) {
     (layers, blobs)
 }
 
-/// The entries of `dir`, by name.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn blob_writes_skopeo_s_bytes_resuming_a_broken_download() {
     let (s, stored) = blob_scene(71);
@@ -392,7 +382,7 @@ fn blob_writes_skopeo_s_bytes_resuming_a_broken_download() {
     assert!(out.stdout.is_empty(), "{out}");
     assert!(std::fs::read(&file).unwrap() == skopeo_bytes(big), "{out}");
     assert_eq!(
-        entries(&out_dir),
+        crate::common::names_in(&out_dir),
         ["layer.bin"],
         "no temporary file is left"
     );
@@ -434,7 +424,7 @@ fn blob_with_bytes_that_are_not_its_digest_fails_and_writes_nothing() {
         "{stderr}"
     );
     assert!(
-        entries(&out_dir).is_empty(),
+        crate::common::names_in(&out_dir).is_empty(),
         "nothing is renamed into place or left behind"
     );
 }

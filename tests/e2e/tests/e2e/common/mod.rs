@@ -23,6 +23,16 @@ pub const AUTH: i32 = 4;
 pub const REGISTRY: i32 = 5;
 pub const NOT_FOUND: i32 = 7;
 
+/// The names of the entries of `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `tug push` with the flags needed to reach `registry` (CA file, credentials).
 pub fn tug_for(registry: &Registry) -> Tug {
     let mut tug = Tug::new()
