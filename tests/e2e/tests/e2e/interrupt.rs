@@ -359,25 +359,11 @@ fn a_second_ctrl_c_exits_at_once() {
 /// tug while it waits for bytes, with 130, and its temporary copy goes.
 #[test]
 fn ctrl_c_stops_reading_a_stalled_stream_and_removes_its_copy() {
-    use std::io::{BufRead, Write};
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let mut child = Tug::new()
-        .args(["push", "-", "127.0.0.1:1/never/app:1"])
-        .env("TMPDIR", &tmp)
-        .command()
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // A few bytes, and the pipe held open: tug is reading it when the signal comes.
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&[0u8; 1024]).unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.contains("is a stream"), "{line}");
+    let (child, stdin) = crate::common::pushing_a_held_stream(Tug::new(), &tmp);
     signal(&child, "-INT");
     let (status, _) = wait_at_most(child, Duration::from_secs(20));
     drop(stdin);

@@ -4,9 +4,7 @@
 //! tug's own names that no live process holds locked are removed.
 
 use std::fs::File;
-use std::io::{BufRead, Write};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::{names_in as names, Env};
@@ -29,22 +27,7 @@ fn a_killed_push_from_a_stream_leaves_its_copy_and_the_next_run_removes_it() {
     let _live = held(&tmp, ".tug-decompressed-live");
     std::fs::write(tmp.join("not-tug's"), b"x").unwrap();
 
-    let mut child = env
-        .tug()
-        .env("TMPDIR", &tmp)
-        .args(["push", "-", "127.0.0.1:1/never/app:1"])
-        .command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&[0u8; 4096]).unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    assert!(line.contains("is a stream"), "{line}");
+    let (mut child, stdin) = crate::common::pushing_a_held_stream(env.tug(), &tmp);
     // Killed while it copies the stream (the pipe is held open): nothing of tug runs after.
     let copy = |names: &[String]| {
         names

@@ -23,6 +23,33 @@ pub const AUTH: i32 = 4;
 pub const REGISTRY: i32 = 5;
 pub const NOT_FOUND: i32 = 7;
 
+/// `tug push -` to an unreachable registry with `TMPDIR` at `tmp`, started with a few bytes
+/// on its standard input, which stays open: tug is copying the stream (it said so) when this
+/// returns. The child, and its standard input to hold open (or drop).
+pub fn pushing_a_held_stream(
+    tug: Tug,
+    tmp: &Path,
+) -> (std::process::Child, std::process::ChildStdin) {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    let mut child = tug
+        .env("TMPDIR", tmp)
+        .args(["push", "-", "127.0.0.1:1/never/app:1"])
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[0u8; 4096]).unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("is a stream"), "{line}");
+    (child, stdin)
+}
+
 /// The names of the entries of `dir`, sorted.
 pub fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)
