@@ -26,7 +26,9 @@ use crate::transport::Transport;
 struct Image {
     /// Its platform: the index entry's, else its config's.
     platform: Option<String>,
-    index: Option<FetchedManifest>,
+    /// Whether it is an image of the index the reference names (shown from the root; one
+    /// copy of an index for each of its images grew as entries × index size).
+    in_index: bool,
     manifest: FetchedManifest,
     config: Descriptor,
     layers: Vec<Descriptor>,
@@ -62,7 +64,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
     };
     let pulled = remote.manifests(platform)?;
     let root = pulled.root;
-    let index = manifest::is_index(&root.media_type).then(|| root.clone());
+    let in_index = manifest::is_index(&root.media_type);
     if args.config && pulled.images.len() > 1 {
         let platforms: Vec<String> = pulled.images.iter().map(platform_of).collect();
         return Err(CliError::Usage(format!(
@@ -74,7 +76,7 @@ pub fn run(args: InspectArgs) -> Result<(), CliError> {
     let images = pulled
         .images
         .into_iter()
-        .map(|pulled| remote.image_of(pulled, index.clone()))
+        .map(|pulled| remote.image_of(pulled, in_index))
         .collect::<Result<Vec<_>, _>>()?;
     if args.config {
         let bytes = images.first().map(|i| i.config_bytes.as_slice());
@@ -146,11 +148,7 @@ impl Remote {
     }
 
     /// A pulled image's manifest, read with its config.
-    fn image_of(
-        &self,
-        pulled: PulledImage,
-        index: Option<FetchedManifest>,
-    ) -> Result<Image, CliError> {
+    fn image_of(&self, pulled: PulledImage, in_index: bool) -> Result<Image, CliError> {
         let config_bytes = self.config_blob(&pulled.config)?;
         let summary = ConfigSummary::of(&config_bytes).map_err(|message| {
             CliError::Core(tug_core::Error::Protocol {
@@ -161,7 +159,7 @@ impl Remote {
         Ok(Image {
             platform: (pulled.platform.as_ref().map(ToString::to_string))
                 .or_else(|| summary.platform.clone()),
-            index,
+            in_index,
             manifest: pulled.manifest,
             config: pulled.config,
             layers: pulled.layers,
@@ -187,7 +185,7 @@ fn print_text(source: &str, image: &Reference, root: &FetchedManifest, images: &
         outln!("image {i}: {name}@{}", img.manifest.digest);
         ImageLines {
             platform: img.platform.clone(),
-            index: img.index.as_ref().map(fetched),
+            index: img.in_index.then(|| fetched(root)),
             manifest: fetched(&img.manifest),
             config: descriptor(&img.config),
             layers: img.layers.iter().map(descriptor).collect(),
@@ -221,7 +219,7 @@ fn print_json(image: &Reference, root: &FetchedManifest, images: &[Image]) {
         .map(|img| {
             serde_json::json!({
                 "platform": img.platform,
-                "index": img.index.as_ref().map(manifest),
+                "index": img.in_index.then(|| manifest(root)),
                 "manifest": manifest(&img.manifest),
                 "artifactType": manifest::artifact_type(&img.manifest.bytes),
                 "config": blob(&img.config),
