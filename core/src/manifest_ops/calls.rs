@@ -153,7 +153,7 @@ impl Calls {
                 }
             }
             ManifestAction::Delete => self.delete(digest, cx),
-            ManifestAction::Resolve => self.finish(Ok(ManifestReport {
+            ManifestAction::Resolve | ManifestAction::Probe => self.finish(Ok(ManifestReport {
                 digest,
                 manifest: Some(root),
                 index: None,
@@ -180,6 +180,14 @@ impl Calls {
             .and_then(|h| h.trim().parse::<Digest>().ok())
             .filter(|d| self.reference_digest().is_none_or(|asked| asked == *d));
         match (status, named) {
+            // A manifest's `HEAD` answers no body: its `404` is the manifest unknown.
+            (404, _) if self.plan.action == ManifestAction::Probe => {
+                let action = self.describe(Call::Head);
+                let unknown = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown (its HEAD answered 404)"}]}"#;
+                self.finish(Err(crate::engine::registry_error(
+                    action, 404, unknown, None,
+                )));
+            }
             (200, Some(digest)) => match self.plan.action {
                 ManifestAction::Delete => self.delete(digest, cx),
                 _ => self.finish(Ok(ManifestReport {
@@ -334,7 +342,9 @@ impl Protocol for Calls {
                 self.target = Some(digest);
                 cx.issue(Step::Op(Call::Delete));
             }
-            (ManifestAction::Delete | ManifestAction::Resolve, _) => cx.issue(Step::Op(Call::Head)),
+            (ManifestAction::Delete | ManifestAction::Resolve | ManifestAction::Probe, _) => {
+                cx.issue(Step::Op(Call::Head))
+            }
             _ => cx.issue(Step::Op(Call::Root)),
         }
     }

@@ -41,6 +41,10 @@ pub enum ManifestAction {
     /// answer names no digest or is not a `200` (whose error the `GET` then says). The
     /// report then holds no manifest.
     Resolve,
+    /// As [`Self::Resolve`], for asking whether it is there: a `404` to the `HEAD` is the
+    /// answer (a `NotFound` error, without the `GET` that would say the registry's words),
+    /// so a sync asking about tags the target lacks sends one request per tag, not two.
+    Probe,
 }
 
 /// A manifest operation's plan.
@@ -79,7 +83,7 @@ impl ManifestOp {
     /// Starts `plan` with `config` at `now` with the version check.
     pub fn new(plan: ManifestPlan, config: &RegistryConfig, now: Instant) -> ManifestOp {
         let actions = match plan.action {
-            ManifestAction::Get { .. } | ManifestAction::Resolve => "pull",
+            ManifestAction::Get { .. } | ManifestAction::Resolve | ManifestAction::Probe => "pull",
             ManifestAction::Tag { .. } => "pull,push",
             ManifestAction::Delete => "pull,delete",
         };

@@ -328,6 +328,12 @@ fn a_digest_is_resolved_by_head_and_by_get_when_the_head_names_none() {
     let error = result.unwrap_err();
     assert!(error.to_string().contains("MANIFEST_UNKNOWN"), "{error}");
     assert_eq!(calls(&sent).len(), 2, "the GET says why");
+    // Asked whether it is there (a sync's check of its target), the HEAD's 404 is the
+    // answer: one request.
+    let (result, sent) = run(&mut model, "v9", ManifestAction::Probe);
+    let error = result.unwrap_err();
+    assert_eq!(error.class(), crate::ErrorClass::NotFound, "{error}");
+    assert_eq!(calls(&sent).len(), 1, "no GET after the HEAD's 404");
 
     // Asked by digest, an answer naming another is not taken.
     model.head_digest = true;

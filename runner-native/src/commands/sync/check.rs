@@ -54,7 +54,7 @@ pub(super) async fn check(
         None => resolve(&image.source, source).await?,
     };
     let digest = resolved.digest.clone();
-    let there = match resolve(&image.target, target).await {
+    let there = match probe(&image.target, target).await {
         Ok(r) => Some(r.digest),
         Err(e) if e.class() == Some(ErrorClass::NotFound) => None,
         Err(e) => return Err(e),
@@ -236,7 +236,7 @@ async fn has(image: &Reference, digest: &Digest, side: &Side) -> Result<bool, Cl
     let mut at = image.clone();
     at.tag = None;
     at.digest = Some(digest.clone());
-    match resolve(&at, side).await {
+    match probe(&at, side).await {
         Ok(_) => Ok(true),
         Err(e) if e.class() == Some(ErrorClass::NotFound) => Ok(false),
         Err(e) => Err(e),
@@ -246,6 +246,12 @@ async fn has(image: &Reference, digest: &Digest, side: &Side) -> Result<bool, Cl
 /// The digest of the manifest `image` names, asked with `HEAD` ([`ManifestAction::Resolve`]).
 async fn resolve(image: &Reference, side: &Side) -> Result<ManifestReport, CliError> {
     operate(image, ManifestAction::Resolve, side).await
+}
+
+/// The digest of the manifest `image` names if it is there, a `NotFound` error if not: one
+/// `HEAD` for a tag the target lacks ([`ManifestAction::Probe`]).
+async fn probe(image: &Reference, side: &Side) -> Result<ManifestReport, CliError> {
+    operate(image, ManifestAction::Probe, side).await
 }
 
 /// The manifest `image` names (with a platform, that platform's) and its digest.
