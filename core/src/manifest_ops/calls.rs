@@ -182,11 +182,20 @@ impl Calls {
         match (status, named) {
             // A manifest's `HEAD` answers no body: its `404` is the manifest unknown.
             (404, _) if self.plan.action == ManifestAction::Probe => {
-                let action = self.describe(Call::Head);
-                let unknown = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown (its HEAD answered 404)"}]}"#;
-                self.finish(Err(crate::engine::registry_error(
-                    action, 404, unknown, None,
-                )));
+                let unknown = crate::registry_error::RegistryErrorEntry {
+                    code: "MANIFEST_UNKNOWN".into(),
+                    message: "manifest unknown (its HEAD answered 404)".into(),
+                    detail: None,
+                };
+                self.finish(Err(Error::Registry {
+                    action: self.describe(Call::Head),
+                    status: 404,
+                    errors: crate::registry_error::RegistryErrors {
+                        entries: vec![unknown],
+                        text: None,
+                    },
+                    by: None,
+                }));
             }
             (200, Some(digest)) => match self.plan.action {
                 ManifestAction::Delete => self.delete(digest, cx),
