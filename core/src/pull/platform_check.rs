@@ -99,11 +99,10 @@ impl Pulling {
             });
         }
         let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
-        let refused = self.plan.platform.refuses_single_image(&name, body);
         if self.manifests[m].unplatformed {
-            return self.on_unplatformed_config(m, body, refused.is_none(), cx);
+            return self.on_unplatformed_config(m, body, cx);
         }
-        if let Some(message) = refused {
+        if let Some(message) = self.plan.platform.refuses_single_image(&name, body) {
             return Err(Error::InvalidInput { message });
         }
         self.pending_manifests -= 1;
@@ -116,31 +115,32 @@ impl Pulling {
     }
 
     /// The config of job `m`, an index entry naming no platform, is in: the image when it
-    /// `serves` the platform asked for (the search ends), else dropped for the next entry.
+    /// serves the platform asked for (or names none, as a single image's may), and the
+    /// search ends; else dropped for the next entry.
     fn on_unplatformed_config(
         &mut self,
         m: usize,
         config: &[u8],
-        serves: bool,
         cx: &mut Cx<Step>,
     ) -> Result<(), Error> {
         self.pending_manifests -= 1;
         let says = crate::platform::Platform::from_config(config);
-        if serves {
-            self.unplatformed = None;
-            if let Some(image) = &self.manifests[m].fetched {
-                let digest = image.manifest.digest.clone();
-                let platform = says.unwrap_or_else(|| self.plan.platform.clone());
-                self.event(Event::PlatformChosen { platform, digest });
+        match says {
+            Some(other) if !self.plan.platform.matches(&other) => {
+                self.manifests[m].fetched = None;
+                if let Some(search) = &mut self.unplatformed {
+                    search.said.push(other.to_string());
+                }
+                return self.try_unplatformed(cx);
             }
-        } else {
-            self.manifests[m].fetched = None;
-            if let Some(search) = &mut self.unplatformed {
-                search
-                    .said
-                    .push(says.map_or_else(|| "none".to_owned(), |p| p.to_string()));
+            _ => {
+                self.unplatformed = None;
+                if let Some(image) = &self.manifests[m].fetched {
+                    let digest = image.manifest.digest.clone();
+                    let platform = says.unwrap_or_else(|| self.plan.platform.clone());
+                    self.event(Event::PlatformChosen { platform, digest });
+                }
             }
-            return self.try_unplatformed(cx);
         }
         if self.pending_manifests == 0 {
             let action = self.describe(Step::Config(m));
