@@ -260,10 +260,7 @@ fn write_tar(
     out: &Path,
     fill: impl FnOnce(&mut BufWriter<&File>) -> io::Result<()>,
 ) -> Result<(), ExportError> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = crate::out_path::dir_of(out);
     // An error names the output asked for, not the temporary file beside it. Leftovers of
     // killed runs beside it go first (they are unlocked: [`crate::locked_temp`]).
     let temp = TempFile::new(dir, OUT_PREFIX, Access::Private).map_err(|e| {

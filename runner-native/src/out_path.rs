@@ -134,7 +134,7 @@ impl Dest {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let target = follow(asked).map_err(|e| input(format!("{shown}: {e}")))?;
-                let dir = parent(&target);
+                let dir = dir_of(&target);
                 if !dir.is_dir() {
                     return Err(input(match target == asked {
                         true => format!("{shown}: its directory {} does not exist", dir.display()),
@@ -227,8 +227,8 @@ pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
-/// The directory `path` is in.
-fn parent(path: &Path) -> &Path {
+/// The directory `path` is in (`.` for a bare name): where a file written beside it goes.
+pub fn dir_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -244,7 +244,7 @@ fn follow(path: &Path) -> io::Result<PathBuf> {
                 let target = fs::read_link(&at)?;
                 at = match target.is_absolute() {
                     true => target,
-                    false => parent(&at).join(target),
+                    false => dir_of(&at).join(target),
                 };
             }
             _ => return Ok(at),

@@ -116,11 +116,7 @@ impl TarFile {
     /// Starts the tar for `out`: removes temporary files a killed run left next to it, and
     /// creates the new one.
     pub fn create(out: &Path) -> io::Result<TarFile> {
-        let dir = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        let dir = crate::out_path::dir_of(out).to_path_buf();
         remove_stale(&dir);
         let (file, path) = locked_temp(&dir, TAR_PREFIX)?;
         Ok(TarFile {

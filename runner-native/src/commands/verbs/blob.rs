@@ -62,10 +62,7 @@ pub fn blob(args: BlobArgs) -> Result<(), CliError> {
 /// A new temporary file in `path`'s directory (`.NAME.tug-part-PID-N`), locked while it is
 /// written and removed if the blob fails; the leftovers of killed runs there go first.
 fn temp_beside(path: &Path) -> Result<TempFile, CliError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = crate::out_path::dir_of(path);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let prefix = format!(".{}.tug-part-", name.unwrap_or_else(|| "blob".into()));
     TempFile::new(dir, &prefix, Access::Shared)
