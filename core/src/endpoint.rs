@@ -149,6 +149,19 @@ pub(crate) fn is_http(url: &Url) -> bool {
     matches!(url.scheme(), "http" | "https")
 }
 
+/// Why a URL a registry sent us to from `from` is refused for leaving HTTPS for plain HTTP:
+/// what was asked over TLS (a private image's layers, a tag's manifest no digest vouches
+/// for, an upload) would travel readable and alterable by anyone on the way.
+pub(crate) fn downgrade(from: &Url, to: &Url) -> Option<String> {
+    (from.scheme() == "https" && to.scheme() == "http").then(|| {
+        format!(
+            "{} leaves HTTPS for plain HTTP, which tug does not follow (a proxy in front of \
+             the registry that does not pass X-Forwarded-Proto makes such URLs)",
+            crate::redact::url_shown(to)
+        )
+    })
+}
+
 /// `location` with `digest=<digest>` in its query, keeping the other parameters such as
 /// distribution's `_state`; a `digest` the location already carries is replaced, not sent
 /// twice.

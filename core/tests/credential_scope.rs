@@ -1,7 +1,7 @@
 //! Credentials go only where they belong, in virtual time against the registry model: a `401`
 //! from blob storage or an upload host never switches the token realm, a realm over plain
-//! HTTP gets no password from a registry reached over HTTPS, and `Authorization` never
-//! crosses a change of scheme or port.
+//! HTTP gets no password from a registry reached over HTTPS, `Authorization` never
+//! crosses a change of port, and nothing follows a registry from HTTPS to plain HTTP.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -208,8 +208,17 @@ fn an_https_realm_on_another_host_gets_the_credentials() {
     assert_eq!(model.token_requests[0].0.as_deref(), Some(USER_PASS));
 }
 
+fn protocol_error(result: Result<impl std::fmt::Debug, Error>) -> String {
+    match result {
+        Err(e @ Error::Protocol { .. }) => e.to_string(),
+        other => panic!("expected a protocol error, got {other:?}"),
+    }
+}
+
+/// A registry reached over HTTPS that sends a download to plain HTTP (the same port) is
+/// not followed: neither the credentials nor the request go there unencrypted.
 #[test]
-fn authorization_does_not_follow_a_redirect_to_plain_http_on_the_same_port() {
+fn a_redirect_from_https_to_plain_http_is_not_followed() {
     let mut model = RegistryModel {
         required_auth: Some(USER_PASS.into()),
         redirect_blobs: true,
@@ -218,9 +227,10 @@ fn authorization_does_not_follow_a_redirect_to_plain_http_on_the_same_port() {
     };
     publish(&mut model, &image(&[300]));
     let run = pull(&mut model, Scheme::Https, creds());
-    let message = auth_error(run.result);
-    assert!(message.contains("http://127.0.0.1:5000"), "{message}");
-    assert!(contacted(&model, "http://127.0.0.1:5000"));
+    let message = protocol_error(run.result);
+    assert!(message.contains("http://127.0.0.1:5000/storage/"), "{message}");
+    assert!(message.contains("plain HTTP"), "{message}");
+    assert!(!contacted(&model, "http://127.0.0.1:5000"), "{:?}", model.seen);
     assert!(
         authorized_origins(&model)
             .iter()
@@ -228,6 +238,36 @@ fn authorization_does_not_follow_a_redirect_to_plain_http_on_the_same_port() {
         "{:?}",
         model.seen
     );
+}
+
+/// An upload session a registry reached over HTTPS places on plain HTTP (a proxy that
+/// does not pass `X-Forwarded-Proto`) is refused before a byte of the layer goes there.
+#[test]
+fn an_upload_location_on_plain_http_from_https_is_refused() {
+    let mut model = RegistryModel {
+        required_auth: Some(USER_PASS.into()),
+        foreign_uploads: true,
+        ..Default::default()
+    };
+    let img = image(&[300, 5000]);
+    let run = run_push(
+        &mut model,
+        img.plan.clone(),
+        &img.data,
+        PushConfig {
+            registry: tug_core::RegistryConfig {
+                scheme: Scheme::Https,
+                credentials: creds(),
+                ..PushConfig::default().registry
+            },
+            ..PushConfig::default()
+        },
+    );
+    let message = protocol_error(run.result);
+    assert!(message.contains("http://uploads.example"), "{message}");
+    assert!(message.contains("plain HTTP"), "{message}");
+    assert!(!contacted(&model, "http://uploads.example"), "{:?}", model.seen);
+    assert!(model.manifests.is_empty());
 }
 
 #[test]

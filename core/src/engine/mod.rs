@@ -569,7 +569,7 @@ fn timer<P: Protocol>(
 }
 
 /// Follows a redirect response to `url`: its `Location`, resolved against `url`, must be
-/// an `http(s)` URL, and at most [`MAX_REDIRECTS`] in a row.
+/// an `http(s)` URL, not plain HTTP from HTTPS, and at most [`MAX_REDIRECTS`] in a row.
 fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(), String> {
     let status = head.status.as_u16();
     let location = head
@@ -583,6 +583,9 @@ fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(),
             false => Err("not an http or https URL".to_owned()),
         })
         .map_err(|e| format!("unusable redirect Location {location:?}: {e}"))?;
+    if let Some(why) = crate::endpoint::downgrade(url, &target) {
+        return Err(format!("a {status} redirect to {why}"));
+    }
     redirect.count += 1;
     if redirect.count > MAX_REDIRECTS {
         return Err(format!("more than {MAX_REDIRECTS} redirects"));

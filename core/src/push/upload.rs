@@ -648,12 +648,17 @@ impl Pushing {
             (_, Some(BlobState::Uploading { location, .. })) => Ok(location.clone()),
             _ => cx.endpoint.uploads(&self.plan.repository),
         };
+        let asked = asked
+            .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
         let url = asked
-            .and_then(|asked| asked.join(raw.trim()))
+            .join(raw.trim())
             .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
         if !is_http(&url) {
             let message = format!("unusable Location {raw:?}: not an http or https URL");
             return Err(self.protocol(step, &message));
+        }
+        if let Some(why) = crate::endpoint::downgrade(&asked, &url) {
+            return Err(self.protocol(step, &format!("the upload location {why}")));
         }
         Ok(url)
     }
