@@ -215,6 +215,7 @@ pub mod one_shot;
 pub mod operation;
 pub mod place;
 pub mod platform;
+mod platform_search;
 pub mod probe;
 pub mod progress;
 pub mod pull;

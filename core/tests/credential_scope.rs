@@ -228,9 +228,16 @@ fn a_redirect_from_https_to_plain_http_is_not_followed() {
     publish(&mut model, &image(&[300]));
     let run = pull(&mut model, Scheme::Https, creds());
     let message = protocol_error(run.result);
-    assert!(message.contains("http://127.0.0.1:5000/storage/"), "{message}");
+    assert!(
+        message.contains("http://127.0.0.1:5000/storage/"),
+        "{message}"
+    );
     assert!(message.contains("plain HTTP"), "{message}");
-    assert!(!contacted(&model, "http://127.0.0.1:5000"), "{:?}", model.seen);
+    assert!(
+        !contacted(&model, "http://127.0.0.1:5000"),
+        "{:?}",
+        model.seen
+    );
     assert!(
         authorized_origins(&model)
             .iter()
@@ -266,7 +273,11 @@ fn an_upload_location_on_plain_http_from_https_is_refused() {
     let message = protocol_error(run.result);
     assert!(message.contains("http://uploads.example"), "{message}");
     assert!(message.contains("plain HTTP"), "{message}");
-    assert!(!contacted(&model, "http://uploads.example"), "{:?}", model.seen);
+    assert!(
+        !contacted(&model, "http://uploads.example"),
+        "{:?}",
+        model.seen
+    );
     assert!(model.manifests.is_empty());
 }
 

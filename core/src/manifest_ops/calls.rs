@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::http::{Body, HeaderMap, HeaderValue, Method, ResponseHead};
 use crate::manifest::{self, Parsed, MANIFEST_ACCEPT};
 use crate::one_shot::Output;
+use crate::platform_search::{PlatformSearch, Verdict};
 use crate::pull::FetchedManifest;
 
 use super::received::received;
@@ -44,6 +45,10 @@ pub(super) struct Calls {
     child: Option<Digest>,
     /// The config of a single image read for a platform, to check.
     config: Option<Digest>,
+    /// The search through an index's entries naming no platform, when none names the one
+    /// asked for, and the entry being tried.
+    search: Option<PlatformSearch>,
+    candidate: Option<FetchedManifest>,
     /// What a deletion deletes.
     target: Option<Digest>,
     puts_left: usize,
@@ -65,6 +70,8 @@ impl Calls {
             root: None,
             child: None,
             config: None,
+            search: None,
+            candidate: None,
             target: None,
             puts_left: 0,
             attempts: HashMap::new(),
@@ -128,13 +135,11 @@ impl Calls {
                     }
                 };
                 let Some(entry) = manifest::entry_for(&manifests, &platform) else {
-                    return Err(Error::InvalidInput {
-                        message: format!(
-                            "{} has no manifest for platform {platform}; it has: {}",
-                            crate::reference::named(&self.plan.repository, &self.plan.reference),
-                            manifest::platforms_listed(&manifests)
-                        ),
-                    });
+                    // Entries that name no platform (valid OCI) are tried by their configs,
+                    // as a pull does.
+                    let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+                    self.search = Some(PlatformSearch::of(manifests, &platform, &name)?);
+                    return self.try_next_entry(cx);
                 };
                 self.child = Some(entry.digest.clone());
                 cx.issue(Step::Op(Call::Child));
@@ -158,6 +163,47 @@ impl Calls {
                 manifest: Some(root),
                 index: None,
             })),
+        }
+        Ok(())
+    }
+
+    /// Asks for the next index entry naming no platform; none left is the error that the
+    /// index has no image for the platform.
+    fn try_next_entry(&mut self, cx: &mut Cx<Call>) -> Result<(), Error> {
+        let Some(search) = &mut self.search else {
+            return Ok(());
+        };
+        let Some(entry) = search.next() else {
+            let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+            return Err(search.none_serves(&name));
+        };
+        for call in [Call::Child, Call::Config] {
+            self.attempts.remove(&call);
+            self.redirects.remove(&call);
+        }
+        self.child = Some(entry.digest);
+        self.config = None;
+        self.candidate = None;
+        cx.issue(Step::Op(Call::Child));
+        Ok(())
+    }
+
+    /// An index entry naming no platform came: an image whose config fits in memory is
+    /// judged by it; anything else is taken as it is, as a pull takes it.
+    fn on_candidate(&mut self, child: FetchedManifest, cx: &mut Cx<Call>) -> Result<(), Error> {
+        let action = self.describe(Call::Child);
+        match manifest::parse_served(&action, &child.media_type, &child.bytes)? {
+            Parsed::Image { config, .. }
+                if config.size <= crate::session::MAX_BODY_IN_MEMORY as u64 =>
+            {
+                self.config = Some(config.digest);
+                self.candidate = Some(child);
+                cx.issue(Step::Op(Call::Config));
+            }
+            _ => {
+                let index = self.root.clone();
+                self.report(Some(child), index);
+            }
         }
         Ok(())
     }
@@ -211,7 +257,7 @@ impl Calls {
 
     /// The config of the single image read for a platform: checked against its digest,
     /// then its platform against the one asked for (a config naming none passes).
-    fn on_config(&mut self, body: &[u8]) -> Result<(), Error> {
+    fn on_config(&mut self, body: &[u8], cx: &mut Cx<Call>) -> Result<(), Error> {
         let (Some(expected), Some(root)) = (self.config.clone(), self.root.clone()) else {
             return Ok(());
         };
@@ -224,6 +270,16 @@ impl Calls {
                 expected,
                 actual,
             });
+        }
+        if let Some(search) = &mut self.search {
+            return match search.judge(body) {
+                Verdict::Other => self.try_next_entry(cx),
+                Verdict::Serves(_) => {
+                    let candidate = self.candidate.take();
+                    self.report(candidate, Some(root));
+                    Ok(())
+                }
+            };
         }
         if let ManifestAction::Get {
             platform: Some(want),
@@ -378,12 +434,16 @@ impl Protocol for Calls {
                 let root = received(&what, response.head, response.body, expected.as_ref())?;
                 self.on_root(root, cx)?;
             }
-            Call::Config if status == 200 => self.on_config(response.body)?,
+            Call::Config if status == 200 => self.on_config(response.body, cx)?,
             Call::Child if status == 200 => {
                 let what = self.describe(call);
                 let child = received(&what, response.head, response.body, self.child.as_ref())?;
-                let index = self.root.clone();
-                self.report(Some(child), index);
+                if self.search.is_some() {
+                    self.on_candidate(child, cx)?;
+                } else {
+                    let index = self.root.clone();
+                    self.report(Some(child), index);
+                }
             }
             Call::Put(_) if matches!(status, 200 | 201) => {
                 self.puts_left = self.puts_left.saturating_sub(1);

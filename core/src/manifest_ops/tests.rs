@@ -224,6 +224,65 @@ fn a_single_image_read_for_a_platform_must_be_its_own() {
     assert_eq!(result.unwrap().digest, Digest::sha256_of(&manifest));
 }
 
+/// An image manifest whose config (returned too) names `arch`.
+fn image_with_config(arch: &str) -> (Vec<u8>, Vec<u8>) {
+    let config = format!(r#"{{"architecture":"{arch}","os":"linux"}}"#).into_bytes();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
+        Digest::sha256_of(&config),
+        config.len()
+    )
+    .into_bytes();
+    (manifest, config)
+}
+
+/// An index whose entries name no platform (valid OCI, as some tools write them) is
+/// searched by its entries' configs, as a pull searches it.
+#[test]
+fn an_index_naming_no_platforms_is_chosen_from_by_the_configs() {
+    let (arm, arm_config) = image_with_config("arm64");
+    let (amd, amd_config) = image_with_config("amd64");
+    let entry = |m: &[u8]| {
+        format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}}"#,
+            Digest::sha256_of(m),
+            m.len()
+        )
+    };
+    let idx = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#,
+        entry(&arm),
+        entry(&amd)
+    )
+    .into_bytes();
+    let mut model = Model::new(&[
+        ("v1", OCI_INDEX, &idx),
+        ("arm", OCI_MANIFEST, &arm),
+        ("amd", OCI_MANIFEST, &amd),
+        ("armc", "application/json", &arm_config),
+        ("amdc", "application/json", &amd_config),
+    ]);
+    let platform = Some("linux/amd64".parse().unwrap());
+    let (result, sent) = run(&mut model, "v1", ManifestAction::Get { platform });
+    let report = result.unwrap();
+    assert_eq!(report.digest, Digest::sha256_of(&amd));
+    assert_eq!(report.manifest.unwrap().bytes, amd);
+    assert_eq!(report.index.unwrap().bytes, idx);
+    assert_eq!(calls(&sent).len(), 5, "{:?}", calls(&sent));
+
+    let platform = Some("linux/s390x".parse().unwrap());
+    let (result, _) = run(&mut model, "v1", ManifestAction::Get { platform });
+    let error = result.unwrap_err().to_string();
+    assert!(
+        error.contains("has no image for platform linux/s390x"),
+        "{error}"
+    );
+    assert!(
+        error.contains("their configs say: linux/arm64, linux/amd64"),
+        "{error}"
+    );
+}
+
 #[test]
 fn a_manifest_that_does_not_match_its_digest_is_refused() {
     let bytes = image_manifest(1);

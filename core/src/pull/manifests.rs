@@ -10,10 +10,10 @@ use crate::manifest::{self, Parsed};
 
 use super::event::Event;
 use super::plan::{FetchedManifest, PulledImage};
-use super::platform_check::Unplatformed;
 use super::step::Step;
 use super::{ManifestJob, Pulling};
 use crate::engine::Redirect;
+use crate::platform_search::PlatformSearch;
 
 impl Pulling {
     pub(super) fn on_manifest(
@@ -153,8 +153,8 @@ impl Pulling {
                 None => {
                     // Entries that name no platform (valid OCI) are tried in order: their
                     // configs say which they are, as `tug inspect` reads them.
-                    let search = Unplatformed::of(entries)
-                        .map_err(|entries| self.no_image_for_platform(&entries, &[]))?;
+                    let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+                    let search = PlatformSearch::of(entries, want, &name)?;
                     self.unplatformed = Some(search);
                     return self.try_unplatformed(cx);
                 }
@@ -186,29 +186,18 @@ impl Pulling {
     /// Tries the next index entry naming no platform for the one asked for; none left is
     /// the error that the index has no image for it.
     pub(super) fn try_unplatformed(&mut self, cx: &mut Cx<Step>) -> Result<(), Error> {
-        let next = self.unplatformed.as_mut().and_then(Unplatformed::next);
+        let next = self.unplatformed.as_mut().and_then(PlatformSearch::next);
         let Some(entry) = next else {
-            let search = self.unplatformed.take().unwrap_or_default();
-            return Err(self.no_image_for_platform(&search.entries, &search.said));
+            let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+            return Err(match &self.unplatformed {
+                Some(search) => search.none_serves(&name),
+                None => Error::InvalidInput {
+                    message: format!("{name} has no image for platform {}", self.plan.platform),
+                },
+            });
         };
         self.queue_child(entry, true);
         self.fill_manifest_slots(cx);
         Ok(())
-    }
-
-    /// The index (`entries`) has no image for the platform asked for: said with the
-    /// platforms it lists, and those the configs of its entries naming none `said`.
-    fn no_image_for_platform(&self, entries: &[manifest::Descriptor], said: &[String]) -> Error {
-        let mut has = manifest::platforms_listed(entries);
-        if !said.is_empty() {
-            has.push_str(&format!(" (their configs say: {})", said.join(", ")));
-        }
-        Error::InvalidInput {
-            message: format!(
-                "{} has no image for platform {}; it has: {has}",
-                crate::reference::named(&self.plan.repository, &self.plan.reference),
-                self.plan.platform
-            ),
-        }
     }
 }

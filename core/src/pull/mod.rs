@@ -95,7 +95,7 @@ struct Pulling {
     partials: HashMap<Digest, (u64, Hasher)>,
     /// The search through an index's entries naming no platform, when none names the one
     /// asked for.
-    unplatformed: Option<platform_check::Unplatformed>,
+    unplatformed: Option<crate::platform_search::PlatformSearch>,
 }
 
 impl Pull {

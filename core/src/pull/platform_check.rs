@@ -2,56 +2,17 @@
 //! index to choose from, its config is read first and must name that platform (or none, as
 //! an artifact's does), as `docker pull --platform` holds it; else the pull fails before any
 //! blob moves, naming both platforms. The same check picks among an index's entries that
-//! name no platform when none names the one asked for ([`Unplatformed`]).
-
-use std::collections::VecDeque;
+//! name no platform when none names the one asked for (`crate::platform_search`).
 
 use crate::digest::Hasher;
 use crate::engine::{Cx, Protocol, Reporting, Step as EngineStep};
 use crate::error::Error;
-use crate::manifest::Descriptor;
+use crate::platform_search::Verdict;
 use crate::session::MAX_BODY_IN_MEMORY;
 
 use super::event::Event;
 use super::step::Step;
 use super::Pulling;
-
-/// An index none of whose entries names the platform asked for, searched through those
-/// that name none (valid OCI), in order: the first whose config serves the platform is the
-/// image, as the config of a single image is held to it.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Unplatformed {
-    /// The index's entries, for the message when none serves.
-    pub(super) entries: Vec<Descriptor>,
-    untried: VecDeque<Descriptor>,
-    /// The platforms the configs of those tried say.
-    pub(super) said: Vec<String>,
-}
-
-impl Unplatformed {
-    /// The search through `entries`' entries naming no platform; `Err(entries)` when
-    /// every entry names one.
-    pub(super) fn of(entries: Vec<Descriptor>) -> Result<Unplatformed, Vec<Descriptor>> {
-        let untried: VecDeque<Descriptor> = entries
-            .iter()
-            .filter(|e| e.platform.is_none())
-            .cloned()
-            .collect();
-        if untried.is_empty() {
-            return Err(entries);
-        }
-        Ok(Unplatformed {
-            entries,
-            untried,
-            said: Vec::new(),
-        })
-    }
-
-    /// The next entry to try.
-    pub(super) fn next(&mut self) -> Option<Descriptor> {
-        self.untried.pop_front()
-    }
-}
 
 impl Pulling {
     /// Whether manifest job `m` (just fetched) is an image to hold to the platform: a
@@ -124,23 +85,20 @@ impl Pulling {
         cx: &mut Cx<Step>,
     ) -> Result<(), Error> {
         self.pending_manifests -= 1;
-        let says = crate::platform::Platform::from_config(config);
-        match says {
-            Some(other) if !self.plan.platform.matches(&other) => {
+        let verdict = self.unplatformed.as_mut().map(|s| s.judge(config));
+        match verdict {
+            Some(Verdict::Other) => {
                 self.manifests[m].fetched = None;
-                if let Some(search) = &mut self.unplatformed {
-                    search.said.push(other.to_string());
-                }
                 return self.try_unplatformed(cx);
             }
-            _ => {
+            Some(Verdict::Serves(platform)) => {
                 self.unplatformed = None;
                 if let Some(image) = &self.manifests[m].fetched {
                     let digest = image.manifest.digest.clone();
-                    let platform = says.unwrap_or_else(|| self.plan.platform.clone());
                     self.event(Event::PlatformChosen { platform, digest });
                 }
             }
+            None => {}
         }
         if self.pending_manifests == 0 {
             let action = self.describe(Step::Config(m));

@@ -648,8 +648,8 @@ impl Pushing {
             (_, Some(BlobState::Uploading { location, .. })) => Ok(location.clone()),
             _ => cx.endpoint.uploads(&self.plan.repository),
         };
-        let asked = asked
-            .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
+        let asked =
+            asked.map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
         let url = asked
             .join(raw.trim())
             .map_err(|e| self.protocol(step, &format!("unusable Location {raw:?}: {e}")))?;
