@@ -64,17 +64,28 @@ struct TempBlob {
 
 /// An output layout a pull is about to create: removed again when the pull ends without
 /// [`NewLayout::keep`] and nothing came into it (no blob, no download to resume, nothing in
-/// `index.json`), so a failed pull leaves no empty layout behind. A directory that existed
-/// before is never touched.
+/// `index.json`), so a failed pull leaves no empty layout behind. An empty directory given
+/// as the output is left empty; one that held anything before is never touched.
 pub struct NewLayout {
     root: Option<PathBuf>,
+    /// The directory itself did not exist: it goes too.
+    made: bool,
 }
 
 impl NewLayout {
-    /// Notes whether `root` exists yet.
+    /// Notes whether `root` exists yet, or is an empty directory.
     pub fn at(root: &Path) -> NewLayout {
+        let (fresh, made) = match fs::symlink_metadata(root) {
+            Err(_) => (true, true),
+            Ok(meta) => {
+                let empty = meta.is_dir()
+                    && fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_none());
+                (empty, false)
+            }
+        };
         NewLayout {
-            root: fs::symlink_metadata(root).is_err().then(|| root.to_owned()),
+            root: fresh.then(|| root.to_owned()),
+            made,
         }
     }
 
@@ -87,14 +98,15 @@ impl NewLayout {
 impl Drop for NewLayout {
     fn drop(&mut self) {
         if let Some(root) = self.root.take() {
-            remove_if_unused(&root);
+            remove_if_unused(&root, self.made);
         }
     }
 }
 
 /// Removes the layout tug made at `root` if it holds nothing: `blobs/sha256` empty (no blob,
-/// no partial download) and `index.json` listing no image. Anything else there stays.
-fn remove_if_unused(root: &Path) {
+/// no partial download) and `index.json` listing no image; the directory itself too when
+/// tug `made` it. Anything else there stays.
+fn remove_if_unused(root: &Path, made: bool) {
     let lists_nothing = fs::read(root.join(INDEX_JSON))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -106,7 +118,9 @@ fn remove_if_unused(root: &Path) {
     for file in [INDEX_JSON, OCI_LAYOUT_FILE, LOCK_FILE] {
         let _ = fs::remove_file(root.join(file));
     }
-    let _ = fs::remove_dir(root);
+    if made {
+        let _ = fs::remove_dir(root);
+    }
 }
 
 /// Prefix of a download's resumable temporary file in `blobs/<alg>/`.

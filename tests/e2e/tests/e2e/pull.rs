@@ -515,7 +515,8 @@ fn names_survive_save_and_load() {
 }
 
 /// A pull (or copy) that fails before anything arrives leaves no empty layout where the
-/// output was asked for; one into a directory that was there keeps the directory.
+/// output was asked for; one into an empty directory that was there leaves it empty, as
+/// it was.
 #[test]
 fn a_failed_pull_into_a_new_layout_leaves_no_directory() {
     let registry = Registry::plain();
@@ -535,6 +536,14 @@ fn a_failed_pull_into_a_new_layout_leaves_no_directory() {
     fs::create_dir(&out_dir).unwrap();
     pull(&store, &registry, "none/app:v1", &out).assert_code(crate::common::NOT_FOUND);
     assert!(out_dir.is_dir(), "a directory that was there is kept");
+    let left: Vec<_> = fs::read_dir(&out_dir).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "an empty directory is left empty: {left:?}"
+    );
+    fs::write(out_dir.join("notes.txt"), "mine").unwrap();
+    pull(&store, &registry, "none/app:v1", &out).assert_code(crate::common::NOT_FOUND);
+    assert!(out_dir.join("notes.txt").exists());
 }
 
 #[test]
