@@ -516,7 +516,7 @@ impl Auth {
             });
         }
         if status != 200 {
-            let errors = RegistryErrors::parse(body);
+            let errors = RegistryErrors::parse_hiding(body, &self.secrets);
             let hint = match (&self.credentials, status) {
                 (None, 401 | 403) => format!(", and {NO_CREDENTIALS}"),
                 (Some(_), 401) => format!(" ({REJECTED}: {})", self.whose()),

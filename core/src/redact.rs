@@ -152,8 +152,9 @@ const DECODINGS: usize = 3;
 
 /// `bytes` (each from the range of the original text `from` gives) decoded once of the
 /// escapes a secret may come back in: percent escapes (`%2F`, any subset of characters
-/// encoded, either case) and JSON's backslash escapes (`\/`, `\"`, `\\`, `\uXXXX`); with,
-/// for each decoded byte, the range of the original text it came from.
+/// encoded, either case), JSON's backslash escapes (`\/`, `\"`, `\\`, `\uXXXX`) and HTML
+/// entities (`&lt;`, `&#39;`); with, for each decoded byte, the range of the original text
+/// it came from.
 fn decoded(bytes: &[u8], from: &[(usize, usize)]) -> (Vec<u8>, Vec<(usize, usize)>) {
     let (mut out, mut spans) = (Vec::with_capacity(bytes.len()), Vec::new());
     let hex = |b: &[u8]| {
@@ -177,6 +178,10 @@ fn decoded(bytes: &[u8], from: &[(usize, usize)]) -> (Vec<u8>, Vec<(usize, usize
                 (c.to_string().into_bytes(), 6)
             }
             [b'\\', c @ (b'/' | b'"' | b'\\'), ..] => (vec![*c], 2),
+            [b'&', ..] => match html_entity(rest) {
+                Some((c, len)) => (c.to_string().into_bytes(), len),
+                None => (vec![b'&'], 1),
+            },
             [b, ..] => (vec![*b], 1),
             [] => break,
         };
@@ -188,6 +193,31 @@ fn decoded(bytes: &[u8], from: &[(usize, usize)]) -> (Vec<u8>, Vec<(usize, usize
         i += len;
     }
     (out, spans)
+}
+
+/// The character an HTML entity at the start of `text` stands for (`&lt;`, `&amp;`,
+/// `&#39;`, `&#x27;`, …: an HTML page or a JSON body written for one may escape an echoed
+/// secret so), and the entity's length.
+fn html_entity(text: &[u8]) -> Option<(char, usize)> {
+    let end = text.iter().take(10).position(|&b| b == b';')?;
+    let name = std::str::from_utf8(&text[1..end]).ok()?;
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        _ => {
+            let number = name.strip_prefix('#')?;
+            let code = match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)?
+        }
+    };
+    Some((c, end + 1))
 }
 
 impl Secrets {
@@ -225,6 +255,11 @@ impl Secrets {
         }
     }
 
+    /// Whether there is no secret to blank out.
+    pub fn is_empty(&self) -> bool {
+        self.forms.is_empty()
+    }
+
     /// Adds every secret of `other`.
     pub fn extend(&mut self, other: &Secrets) {
         for s in &other.plain {
@@ -233,8 +268,9 @@ impl Secrets {
     }
 
     /// `text` with every secret replaced by [`MASK`]: each form as it is, then each secret
-    /// however much of it is percent- or JSON-escaped (a path keeps `/`, RFC 3986 keeps
-    /// `:@`, a JSON body writes `\/` or `\u00e9`: no list of encoders is complete).
+    /// however much of it is percent-, JSON- or HTML-escaped (a path keeps `/`, RFC 3986
+    /// keeps `:@`, a JSON body writes `\/` or `\u00e9`, a page `&lt;`: no list of encoders
+    /// is complete).
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.forms {
@@ -242,7 +278,7 @@ impl Secrets {
                 out = out.replace(secret.as_str(), MASK);
             }
         }
-        if !out.contains(['%', '\\']) {
+        if !out.contains(['%', '\\', '&']) {
             return out;
         }
         let mut cut: Vec<(usize, usize)> = Vec::new();
@@ -478,7 +514,7 @@ mod tests {
     }
 
     /// However an encoder escapes it (a path keeps `/`, RFC 3986 keeps `:@`, JSON writes
-    /// `\/` or `\u00e9`), a secret is blanked out, and nothing else is.
+    /// `\/` or `\u00e9`, HTML `&amp;`), a secret is blanked out, and nothing else is.
     #[test]
     fn a_secret_is_blanked_out_however_it_is_escaped() {
         let mut secrets = Secrets::default();
@@ -493,6 +529,8 @@ mod tests {
             r#"{"detail": "S\u00e9cr3t \u00e9\/\u00fc"}"#,
             "Sécr3t%20é%2Fü",
             "twice: p%2540ss%253Aw/rd%252B%2525S3cr3t%253D%2526",
+            r#"{"message": "bad p@ss:w/rd+%S3cr3t=&amp;"}"#,
+            "<p>p&#64;ss&#x3a;w/rd+%S3cr3t&#61;&amp;</p>",
         ] {
             let shown = secrets.redact(echoed);
             assert!(

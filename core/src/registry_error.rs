@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::redact::Secrets;
 use crate::terminal_safe::terminal_safe;
 
 /// One entry of a registry's `errors` array.
@@ -47,6 +48,24 @@ pub struct RegistryErrors {
 impl RegistryErrors {
     /// Parses an error body of any shape.
     pub fn parse(body: &[u8]) -> RegistryErrors {
+        RegistryErrors::parse_hiding(body, &Secrets::default())
+    }
+
+    /// Parses an error body, `secrets` blanked out of it before anything is cut or cleaned
+    /// (an excerpt cut through an echoed password, or markup, control characters and spaces
+    /// dropped from it, would no longer match it), and again from the words made of it.
+    pub fn parse_hiding(body: &[u8], secrets: &Secrets) -> RegistryErrors {
+        let head = &body[..body.len().min(512)];
+        let binary =
+            head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
+        let redacted;
+        let body = match (secrets.is_empty(), binary) {
+            (false, false) => {
+                redacted = secrets.redact(&String::from_utf8_lossy(body));
+                redacted.as_bytes()
+            }
+            _ => body,
+        };
         if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
             if !env.errors.is_empty() {
                 return RegistryErrors {
@@ -57,9 +76,6 @@ impl RegistryErrors {
         }
         // Bytes that are not text (a blob sent where an error was expected) are described,
         // never shown.
-        let head = &body[..body.len().min(512)];
-        let binary =
-            head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
         if binary {
             return RegistryErrors {
                 entries: Vec::new(),
@@ -75,8 +91,8 @@ impl RegistryErrors {
         let text: String = body
             .chars()
             .filter(|c| !c.is_control() || *c == ' ')
-            .take(200)
             .collect();
+        let text: String = secrets.redact(&text).chars().take(200).collect();
         let text = text.trim();
         RegistryErrors {
             entries: Vec::new(),
@@ -242,6 +258,41 @@ mod tests {
                 .map(String::len),
             Some(200)
         );
+    }
+
+    /// Found by probing with a registry echoing the password: an excerpt cut through it,
+    /// or cleaned of the markup, control characters or spaces in it, no longer matched it
+    /// when the error was redacted.
+    #[test]
+    fn secrets_are_blanked_out_before_the_body_is_excerpted_or_cleaned() {
+        let mut secrets = Secrets::default();
+        secrets.add("S3cretPassw0rdXYZ1234");
+        secrets.add("S3cr<et  pa\tss");
+        let plain = format!("{}S3cretPassw0rdXYZ1234", "A".repeat(190));
+        let long_detail = format!(
+            r#"{{"errors":[{{"code":"UNKNOWN","message":"x","detail":"{}S3cretPassw0rdXYZ1234"}}]}}"#,
+            "A".repeat(190)
+        );
+        let bodies = [
+            plain,
+            long_detail,
+            "<html><body>bad S3cr<et  pa\tss here</body></html>".to_owned(),
+            "bad password S3cr<et  pa\tss".to_owned(),
+            r#"{"errors":[{"code":"DENIED","message":"bad S3cr&lt;et  pa\tss"}]}"#.to_owned(),
+        ];
+        for body in bodies {
+            let errors = RegistryErrors::parse_hiding(body.as_bytes(), &secrets);
+            let error = crate::Error::Registry {
+                action: "x".into(),
+                status: 500,
+                errors,
+                by: None,
+            };
+            let shown = secrets.redact_error(error).to_string();
+            for part in ["S3cretPassw0rd", "S3cr", "pa\tss", "et pa", "et  pa"] {
+                assert!(!shown.contains(part), "{body} -> {shown}");
+            }
+        }
     }
 
     #[test]

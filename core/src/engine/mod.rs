@@ -385,7 +385,7 @@ impl<P: Protocol> Engine<P> {
             if !self.proto.retry(s, retry_after(head), reason, &mut self.cx) {
                 let by = self.cx.endpoint.other_host(url);
                 let action = self.proto.describe(s) + &self.cx.backoff.why_not_retried();
-                let error = registry_error(action, status, body, by);
+                let error = registry_error(action, status, body, by, self.cx.auth.secrets());
                 self.fail(Some(s), error);
             }
             return;
@@ -406,7 +406,8 @@ impl<P: Protocol> Engine<P> {
             Ok(()) => {}
             Err(Failure::Status) => {
                 let by = self.cx.endpoint.other_host(url);
-                let error = registry_error(self.proto.describe(s), status, body, by);
+                let action = self.proto.describe(s);
+                let error = registry_error(action, status, body, by, self.cx.auth.secrets());
                 self.fail(Some(s), error);
             }
             Err(Failure::Error(e)) => self.fail(Some(s), e),
@@ -432,7 +433,7 @@ impl<P: Protocol> Engine<P> {
                 message: "no Registry V2 API at /v2/ (404)".into(),
             }
         } else {
-            registry_error(action, status, body, None)
+            registry_error(action, status, body, None, self.cx.auth.secrets())
         };
         self.fail(None, error);
     }
@@ -596,7 +597,8 @@ fn follow(redirect: &mut Redirect, url: &Url, head: &ResponseHead) -> Result<(),
 
 /// The error for a registry's unexpected `status` while doing `action`, with what its body
 /// says: `403` is an authentication error, the rest the registry's. `by` names the host
-/// that answered when it is not the registry ([`Endpoint::other_host`]).
+/// that answered when it is not the registry ([`Endpoint::other_host`]); `secrets` are
+/// blanked out of the body before it is excerpted.
 ///
 /// [`Endpoint::other_host`]: crate::endpoint::Endpoint::other_host
 pub(crate) fn registry_error(
@@ -604,8 +606,9 @@ pub(crate) fn registry_error(
     status: u16,
     body: &[u8],
     by: Option<String>,
+    secrets: &crate::redact::Secrets,
 ) -> Error {
-    let errors = RegistryErrors::parse(body);
+    let errors = RegistryErrors::parse_hiding(body, secrets);
     if status < 400 {
         // Not an error status: the answer is not the one this step's protocol gives (a `202`
         // where a `PUT` closes with `201 Created`).

@@ -466,7 +466,7 @@ impl Protocol for Pushing {
                 if matches!(status, 405 | 501)
                     || (status == 400 && RegistryErrors::parse(body).has_code("UNSUPPORTED")) =>
             {
-                Err(self.no_chunks_for_stream(b, status, body))
+                Err(self.no_chunks_for_stream(b, status, body, cx))
             }
             Step::Stream(..) if status == 416 => {
                 if self.retry(step, Some(Duration::ZERO), "416 from registry".into(), cx) {
@@ -481,7 +481,7 @@ impl Protocol for Pushing {
                 match manifest::refused_foreign_layer(bytes, body) {
                     Some(layer) => {
                         let action = manifest::foreign_layer_refused(self.describe(step), layer);
-                        let errors = RegistryErrors::parse(body);
+                        let errors = RegistryErrors::parse_hiding(body, cx.auth.secrets());
                         Err(Failure::Error(Error::Registry {
                             action,
                             status,

@@ -201,13 +201,20 @@ impl Pushing {
 
     /// The registry refused `PATCH` (status `status`, error body `body`): a streamed blob
     /// cannot go up any other way, as its digest is known only at its end.
-    pub(super) fn no_chunks_for_stream(&self, b: usize, status: u16, body: &[u8]) -> Failure {
+    pub(super) fn no_chunks_for_stream(
+        &self,
+        b: usize,
+        status: u16,
+        body: &[u8],
+        cx: &Cx<Step>,
+    ) -> Failure {
         let action = format!(
             "{} (its digest is known only when its bytes end, so it needs a chunked upload, \
              which the registry refuses)",
             self.describe_step(Step::Stream(b, 0, 0))
         );
-        Failure::Error(registry_error(action, status, body, None))
+        let secrets = cx.auth.secrets();
+        Failure::Error(registry_error(action, status, body, None, secrets))
     }
 
     /// The registry refused to close the session of blob `b` with its digest, and the

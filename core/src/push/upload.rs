@@ -232,7 +232,7 @@ impl Pushing {
         let streamed = blob.streamed.is_some();
         let chunked = streamed || (!self.no_chunks && blob.size > monolithic_max);
         if streamed && self.no_chunks {
-            return Err(self.no_chunks_for_stream(b, 405, b""));
+            return Err(self.no_chunks_for_stream(b, 405, b"", cx));
         }
         let next = if chunked {
             self.next_chunk(b, 0)
