@@ -252,10 +252,11 @@ pub fn shown(url: &str) -> String {
     tug_core::terminal_safe::terminal_safe(&redacted(url)).into_owned()
 }
 
-/// A proxy URL without the password of its user info, for messages.
+/// A proxy URL without the password of its user info, for messages. The user info ends at
+/// the last `@`, as the connection reads it (a password may hold an unescaped `@`).
 fn redacted(url: &str) -> String {
     match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((_, host)) => format!("{scheme}://***@{host}"),
             None => url.to_owned(),
         },
@@ -374,5 +375,13 @@ mod tests {
         assert_eq!(all.for_url("https://reg.example/"), None);
         assert!(all.warnings[0].contains("ALL_PROXY"), "{:?}", all.warnings);
         assert!(env(&[]).warnings.is_empty());
+    }
+
+    /// Found by probing: a password with an unescaped `@` showed its tail.
+    #[test]
+    fn a_shown_proxy_url_keeps_no_part_of_the_password() {
+        let shown = redacted("http://puser:Pass@w0rdXY9@127.0.0.1:1");
+        assert_eq!(shown, "http://***@127.0.0.1:1");
+        assert_eq!(redacted("http://127.0.0.1:3128"), "http://127.0.0.1:3128");
     }
 }
