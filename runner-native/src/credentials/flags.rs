@@ -44,6 +44,13 @@ pub struct SideCredentialArgs {
     pub dest_password_stdin: bool,
 }
 
+/// The variable holding the password of `-u`/`TUG_USERNAME`.
+const PASSWORD_VAR: &str = "TUG_PASSWORD";
+
+/// Every variable that may hold a password: kept from programs tug starts (a credential
+/// helper is another party's program).
+pub const PASSWORD_VARS: [&str; 3] = [PASSWORD_VAR, SOURCE.env, DESTINATION.env];
+
 /// One side of a copy, for the names of its flags and variables.
 struct Side {
     flag: &'static str,
@@ -140,7 +147,7 @@ pub fn from_args(args: &CredentialArgs) -> Result<Option<Credentials>, CliError>
             ));
         }
         // Not used, and the registry's refusal would not say why: said.
-        if std::env::var_os("TUG_PASSWORD").is_some_and(|p| !p.is_empty()) {
+        if std::env::var_os(PASSWORD_VAR).is_some_and(|p| !p.is_empty()) {
             crate::output::errln!(
                 "tug: warning: TUG_PASSWORD is set but no user name (-u/--username or \
                  TUG_USERNAME): it is not used"
@@ -150,7 +157,7 @@ pub fn from_args(args: &CredentialArgs) -> Result<Option<Credentials>, CliError>
     };
     let password = if args.password_stdin {
         read_stdin()?
-    } else if let Ok(p) = std::env::var("TUG_PASSWORD") {
+    } else if let Ok(p) = std::env::var(PASSWORD_VAR) {
         p
     } else {
         return Err(CliError::Usage(format!(

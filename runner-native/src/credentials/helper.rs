@@ -35,7 +35,12 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 fn run(name: &str, verb: &str, input: &[u8]) -> Result<(bool, Vec<u8>, String), CliError> {
     let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
+    let mut command = Command::new(&program);
+    // The helper gets no password of tug's own: it is another party's program.
+    for var in super::flags::PASSWORD_VARS {
+        command.env_remove(var);
+    }
+    let mut child = command
         .arg(verb)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

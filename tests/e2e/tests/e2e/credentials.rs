@@ -129,6 +129,49 @@ fn a_credential_helper_is_asked() {
     push(&env, &registry, &layout).assert_success();
 }
 
+/// A credential helper is another party's program: it is not handed the passwords tug
+/// was given in its environment (found by probing with a helper that logged it).
+#[test]
+fn a_credential_helper_gets_no_password_of_tugs_own() {
+    let (registry, env, layout) = setup();
+    install_helper(&env.home());
+    let seen = env.home().join("helper-env.txt");
+    let helper = env.home().join("bin/docker-credential-tugtest");
+    let script = fs::read_to_string(&helper).unwrap().replacen(
+        "#!/bin/sh\n",
+        &format!("#!/bin/sh\nenv >> \"{}\"\n", seen.display()),
+        1,
+    );
+    fs::write(&helper, script).unwrap();
+    fs::write(
+        env.home().join("helper-store.json"),
+        format!(
+            r#"{{"ServerURL":"{}","Username":"alice","Secret":"{PASSWORD}"}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        env.home().join(".docker/config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"tugtest"}}}}"#, registry.host()),
+    )
+    .unwrap();
+    let out = with_helpers(&env)
+        .env("TUG_PASSWORD", "own-Passw0rd-1")
+        .env("TUG_SRC_PASSWORD", "own-Passw0rd-2")
+        .env("TUG_DEST_PASSWORD", "own-Passw0rd-3")
+        .args(["copy", "--ca-file"])
+        .arg(registry.ca_file().unwrap())
+        .arg(&layout)
+        .arg(registry.image("creds/app:v1"))
+        .run();
+    assert_no_secret(&out);
+    out.assert_success();
+    let seen = fs::read_to_string(&seen).expect("the helper was asked");
+    assert!(seen.contains("PATH="), "{seen}");
+    assert!(!seen.contains("own-Passw0rd"), "{seen}");
+}
+
 #[test]
 fn login_checks_keeps_and_logout_forgets() {
     let (registry, env, layout) = setup();
