@@ -264,6 +264,7 @@ fn record_holding(
                 headers,
                 body: http::Body::Bytes(body.clone()),
                 deadlines: Default::default(),
+                to_registry: true,
             };
             match model.handle(&core_req, &body) {
                 Ok(reply) => {

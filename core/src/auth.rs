@@ -751,6 +751,7 @@ mod tests {
                 headers: crate::http::HeaderMap::new(),
                 body: crate::http::Body::Empty,
                 deadlines: Default::default(),
+                to_registry: true,
             };
             a.apply(&mut req, &base);
             assert_eq!(req.headers.contains_key("authorization"), sent, "{url}");

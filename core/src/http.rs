@@ -40,6 +40,11 @@ pub struct Request {
     /// How long it may take (the core's deadline policy sets it per request, and the core
     /// keeps it: a runner may also apply it, as socket timeouts).
     pub deadlines: Deadlines,
+    /// The request goes to the registry's own origin (scheme, host and port): the only one
+    /// a runner may present a client certificate configured for the registry to (mutual
+    /// TLS), as only it gets `Authorization`. Blob storage, an upload host or a token
+    /// server elsewhere learn nothing of who the client is.
+    pub to_registry: bool,
 }
 
 /// The time limits of one request, decided and kept by the core: it aborts a request past

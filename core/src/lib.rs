@@ -327,6 +327,7 @@ pub mod fuzzing {
                     headers: HeaderMap::new(),
                     body: Body::Empty,
                     deadlines: Default::default(),
+                    to_registry: true,
                 };
                 auth.apply(&mut req, &base);
                 req.headers.contains_key(http::header::AUTHORIZATION)

@@ -410,6 +410,7 @@ impl<S: Copy> Session<S> {
             id,
             method,
             shown: self.shown(&url),
+            to_registry: self.is_registry(&url),
             url,
             headers,
             body,
@@ -517,11 +518,18 @@ impl<S: Copy> Session<S> {
             id,
             method,
             shown: self.shown(&token_request.url),
+            to_registry: self.is_registry(&token_request.url),
             url: token_request.url,
             headers,
             body,
             deadlines,
         });
+    }
+
+    /// Whether `url` is on the registry's own origin ([`Request::to_registry`]).
+    fn is_registry(&self, url: &Url) -> bool {
+        let base = self.endpoint.ping();
+        base.is_ok_and(|base| crate::auth::same_origin(url, &base))
     }
 
     fn is_token_request(&self, id: RequestId) -> bool {

@@ -152,6 +152,7 @@ mod tests {
                 end: 100,
             },
             deadlines: Default::default(),
+            to_registry: true,
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
         let name = file.file_name().unwrap().to_str().unwrap().to_owned();

@@ -44,13 +44,34 @@ pub fn log_requests_with(log: fn(&Request)) {
     let _ = LOG.set(log);
 }
 
+/// The agents requests go out on: directly, or through a proxy (by the proxy's URL).
+struct Agents {
+    direct: Agent,
+    proxied: Vec<(String, Agent)>,
+}
+
+impl Agents {
+    fn new(tls: &TlsOptions, identified: bool) -> anyhow::Result<Agents> {
+        let mut proxied: Vec<(String, Agent)> = Vec::new();
+        for url in tls.proxies.urls() {
+            if !proxied.iter().any(|(u, _)| u == url) {
+                proxied.push((url.to_owned(), tls.agent(Some(url), identified)?));
+            }
+        }
+        Ok(Agents {
+            direct: tls.agent(None, identified)?,
+            proxied,
+        })
+    }
+}
+
 /// An HTTP client that never follows redirects nor turns statuses into errors.
 #[derive(Clone)]
 pub struct Transport {
-    /// Connects directly.
-    agent: Agent,
-    /// Connects through a proxy, by the proxy's URL.
-    proxied: Arc<Vec<(String, Agent)>>,
+    /// For requests to the registry's own origin: with its client certificate, if any.
+    identified: Arc<Agents>,
+    /// For the rest (blob storage, upload or token hosts elsewhere): without it.
+    anonymous: Arc<Agents>,
     proxies: ProxyEnv,
     bodies: Arc<dyn BodySource>,
     /// Requests the core gave up on (it answered `UnknownRequest`): stop reading them.
@@ -60,15 +81,14 @@ pub struct Transport {
 impl Transport {
     /// A client connecting with `tls`, reading `BlobRange` bodies from `bodies`.
     pub fn new(tls: &TlsOptions, bodies: impl BodySource + 'static) -> anyhow::Result<Transport> {
-        let mut proxied: Vec<(String, Agent)> = Vec::new();
-        for url in tls.proxies.urls() {
-            if !proxied.iter().any(|(u, _)| u == url) {
-                proxied.push((url.to_owned(), tls.agent(Some(url))?));
-            }
-        }
+        let identified = Arc::new(Agents::new(tls, true)?);
+        let anonymous = match tls.client_cert {
+            Some(_) => Arc::new(Agents::new(tls, false)?),
+            None => Arc::clone(&identified),
+        };
         Ok(Transport {
-            agent: tls.agent(None)?,
-            proxied: Arc::new(proxied),
+            identified,
+            anonymous,
             proxies: tls.proxies.clone(),
             bodies: Arc::new(bodies),
             dropped: Arc::default(),
@@ -131,8 +151,9 @@ impl Transport {
         &self,
         request: http::Request<B>,
         stall: Option<std::time::Duration>,
+        to_registry: bool,
     ) -> Result<http::Response<ureq::Body>, ureq::Error> {
-        let agent = self.agent_for(&request.uri().to_string());
+        let agent = self.agent_for(&request.uri().to_string(), to_registry);
         let request = agent
             .configure_request(request)
             .timeout_per_read(stall)
@@ -142,12 +163,16 @@ impl Transport {
     }
 
     /// The agent a request to `url` goes out on: through the proxy the environment names
-    /// for it, or directly.
-    fn agent_for(&self, url: &str) -> &Agent {
+    /// for it, or directly; presenting the client certificate only `to_registry`.
+    fn agent_for(&self, url: &str, to_registry: bool) -> &Agent {
+        let agents = match to_registry {
+            true => &self.identified,
+            false => &self.anonymous,
+        };
         self.proxies
             .for_url(url)
-            .and_then(|p| self.proxied.iter().find(|(u, _)| u == p))
-            .map_or(&self.agent, |(_, a)| a)
+            .and_then(|p| agents.proxied.iter().find(|(u, _)| u == p))
+            .map_or(&agents.direct, |(_, a)| a)
     }
 
     /// The bytes of a blob body, from the body source.
@@ -172,9 +197,14 @@ impl Transport {
             builder = builder.header(name, value);
         }
         let stall = req.deadlines.stall;
+        let to_registry = req.to_registry;
         let result = match &req.body {
-            Body::Empty => builder.body(SendBody::none()).map(|r| self.run(r, stall)),
-            Body::Bytes(bytes) => builder.body(bytes.clone()).map(|r| self.run(r, stall)),
+            Body::Empty => builder
+                .body(SendBody::none())
+                .map(|r| self.run(r, stall, to_registry)),
+            Body::Bytes(bytes) => builder
+                .body(bytes.clone())
+                .map(|r| self.run(r, stall, to_registry)),
             Body::BlobRange { .. } | Body::BlobStream { .. } => {
                 match body.map(Ok).unwrap_or_else(|| self.open_body(&req.body)) {
                     Ok(reader) => {
@@ -191,7 +221,7 @@ impl Transport {
                         };
                         builder
                             .body(SendBody::from_owned_reader(reporting))
-                            .map(|r| self.run(r, stall))
+                            .map(|r| self.run(r, stall, to_registry))
                     }
                     Err(e) => {
                         let _ = tx.send_blocking(Message::Failed(
@@ -449,6 +479,7 @@ mod tests {
                 end: 10,
             },
             deadlines: Default::default(),
+            to_registry: true,
         };
         let transport = Transport::new(&TlsOptions::default(), crate::transport::NoBodies).unwrap();
         let (tx, rx) = async_channel::bounded(QUEUE);

@@ -36,8 +36,9 @@ pub struct TlsOptions {
 impl TlsOptions {
     /// An HTTP agent with these options that never follows redirects nor turns statuses
     /// into errors, connecting through `proxy` (a URL [`ProxyEnv`] chose) or directly (ureq
-    /// never reads the environment for itself), in TLS by [`TlsConnector`].
-    pub(super) fn agent(&self, proxy: Option<&str>) -> anyhow::Result<Agent> {
+    /// never reads the environment for itself), in TLS by [`TlsConnector`], presenting the
+    /// client certificate only when `identified` (requests to the registry's own origin).
+    pub(super) fn agent(&self, proxy: Option<&str>, identified: bool) -> anyhow::Result<Agent> {
         let proxy = proxy
             .map(|url| Proxy::new(url).map_err(|e| anyhow::anyhow!("proxy: {e}")))
             .transpose()?;
@@ -54,7 +55,10 @@ impl TlsOptions {
             roots: self.roots(&given),
             given,
             insecure: self.insecure,
-            client: self.client()?,
+            client: match identified {
+                true => self.client()?,
+                false => None,
+            },
         };
         // ureq's own chain, with this TLS: a SOCKS proxy, else an HTTP CONNECT proxy's
         // tunnel, else a TCP connection; then TLS for `https`.

@@ -6,7 +6,9 @@
 //! says which (`0x16` opens a TLS handshake). So a test can name `https://127.0.0.1:P` and
 //! `http://127.0.0.1:P` — the same host and port, two schemes — and see what a client sends to
 //! each. Replies can be whole, endless, or trickled one byte at a time, for the body caps and
-//! deadlines a client must have. Everything stops on drop.
+//! deadlines a client must have. Given a [`TestPki`] with a client certificate, the TLS side
+//! asks for one (optionally) and logs whether the client presented it. Everything stops on
+//! drop.
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -40,6 +42,9 @@ pub struct SeenRequest {
     pub body: Vec<u8>,
     /// The request body's whole length.
     pub body_len: u64,
+    /// The client presented a certificate on this connection (asked for, optionally, when
+    /// the server's [`TestPki`] has a client certificate: mutual TLS).
+    pub client_certificate: bool,
 }
 
 impl SeenRequest {
@@ -202,7 +207,7 @@ impl HostileServer {
         let addr = listener.local_addr().expect("hostile server address");
         let shared = Arc::new(Shared {
             handler: Box::new(handler),
-            tls: crate::token_server::server_tls_config(&pki),
+            tls: tls_config(&pki),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             streams: Mutex::new(Vec::new()),
@@ -293,6 +298,42 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The TLS side's configuration: with a client certificate in `pki`, clients are asked
+/// for one signed by its CA, and may present none.
+fn tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let plain = crate::token_server::server_tls_config(pki);
+    if pki.client.is_none() {
+        return plain;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+        roots.add(ca.expect("parse CA PEM")).expect("add CA root");
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .expect("client certificate verifier");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("parse server certificate PEM");
+    let key =
+        PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("parse server key PEM");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .expect("TLS server config");
+    Arc::new(config)
+}
+
 fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -305,14 +346,18 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let conn =
             rustls::ServerConnection::new(Arc::clone(&shared.tls)).map_err(io::Error::other)?;
         let mut tls = rustls::StreamOwned::new(conn, stream);
-        let result = serve_requests(&mut tls, "https", shared);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        let presented = tls.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+        let result = serve_requests(&mut tls, "https", presented, shared);
         tls.conn.send_close_notify();
         let _ = tls.flush();
         let _ = tls.sock.shutdown(Shutdown::Both);
         result
     } else {
         let mut plain = stream;
-        let result = serve_requests(&mut plain, "http", shared);
+        let result = serve_requests(&mut plain, "http", false, shared);
         let _ = plain.shutdown(Shutdown::Both);
         result
     }
@@ -322,6 +367,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
 fn serve_requests<S: Read + Write>(
     stream: &mut S,
     scheme: &'static str,
+    client_certificate: bool,
     shared: &Shared,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
@@ -352,6 +398,7 @@ fn serve_requests<S: Read + Write>(
             headers: head.headers,
             body,
             body_len,
+            client_certificate,
         };
         lock(&shared.log).push(seen.clone());
         let reply = (shared.handler)(&seen);

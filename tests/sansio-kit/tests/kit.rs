@@ -18,6 +18,7 @@ fn request(method: Method, url: &str) -> Request {
         headers: HeaderMap::new(),
         body: Body::Empty,
         deadlines: Deadlines::default(),
+        to_registry: true,
     }
 }
 

@@ -209,3 +209,55 @@ fn a_redirect_from_https_to_http_on_the_same_port_is_not_followed() {
     assert!(stderr.contains("leaves HTTPS for plain HTTP"), "{stderr}");
     assert!(!stderr.contains(PASSWORD));
 }
+
+/// A client certificate given for the registry (mutual TLS) is presented to the registry
+/// alone: blob storage it redirects to learns nothing of who the client is (found by
+/// probing: the one connection set-up per registry presented it everywhere).
+#[test]
+fn a_client_certificate_goes_to_the_registry_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = served_image(dir.path());
+    let pki = tug_testkit::tls::TestPki::generate_with(&["127.0.0.1"], true);
+    let storage_image = Arc::clone(&image);
+    let storage = HostileServer::start_with_pki(pki.clone(), move |r| storage_image.answer(r));
+    let storage_url = storage.https_url();
+    let registry = HostileServer::start_with_pki(pki.clone(), move |r| {
+        if r.method == "GET" && r.path().contains("/blobs/sha256:") {
+            return Reply::redirect(&format!("{storage_url}{}", r.path()));
+        }
+        image.answer(r)
+    });
+    let (cert, key) = pki.client.clone().unwrap();
+    let files = [
+        ("ca.pem", &pki.ca_pem),
+        ("client.cert", &cert),
+        ("client.key", &key),
+    ];
+    for (name, pem) in files {
+        fs::write(dir.path().join(name), pem).unwrap();
+    }
+    hermetic(Tug::new(), dir.path())
+        .args(["pull", "--ca-file"])
+        .arg(dir.path().join("ca.pem"))
+        .arg("--cert-file")
+        .arg(dir.path().join("client.cert"))
+        .arg("--key-file")
+        .arg(dir.path().join("client.key"))
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .arg(format!("{}/team/app:v1", registry.host()))
+        .run()
+        .assert_success();
+    let to_registry = registry.requests();
+    assert!(!to_registry.is_empty());
+    assert!(
+        to_registry.iter().all(|r| r.client_certificate),
+        "{to_registry:#?}"
+    );
+    let to_storage = storage.requests();
+    assert!(!to_storage.is_empty(), "the blobs came from storage");
+    assert!(
+        to_storage.iter().all(|r| !r.client_certificate),
+        "the client certificate went to blob storage: {to_storage:#?}"
+    );
+}
