@@ -112,7 +112,10 @@
 //!   its blob's digest and size told with [`push::Push::handle_blob_end`] when it ends.
 //! - Report back per request, in order: the head, body chunks, the end — or a
 //!   [`http::TransportError`] whose kind says what failed (it decides retries;
-//!   [`http::TransportError::from_error`] classes a client's error by its words).
+//!   [`http::TransportError::from_error`] classes a client's error by its words). Request
+//!   body bytes sent (or counted) come before the end or error, never more than the body
+//!   holds, and nothing about a request comes after its end or error: a client whose
+//!   upload-progress callback may fire late orders it before them, or drops it.
 //! - Deadlines are the core's: it holds every request to its [`http::Deadlines`] (no byte
 //!   moving for the stall timeout; where bodies cannot be seen leaving, a response-head
 //!   deadline) from the times of the inputs about it, within the operation's one timer. A
@@ -171,9 +174,9 @@
 //!                 Action::Finished(result) => return result, // and stop what is in flight
 //!             }
 //!         }
-//!         // Inputs about requests the operation no longer waits on are harmless: ignore
-//!         // the `Misuse` they return.
-//!         let _ = match wait(timer) {
+//!         // Inputs about requests the operation gave up on are accepted: a `Misuse`
+//!         // is a bug in this loop.
+//!         let result = match wait(timer) {
 //!             Wake::Request(happened) => op.handle(now(), happened),
 //!             Wake::Timer => op.handle_input(now(), Input::Timeout),
 //!             Wake::Cancel => {
@@ -181,6 +184,7 @@
 //!                 continue;
 //!             }
 //!         };
+//!         debug_assert!(result.is_ok(), "runner misuse: {result:?}");
 //!     }
 //! }
 //! ```

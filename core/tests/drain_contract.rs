@@ -381,3 +381,55 @@ fn published(img: &Image) -> RegistryModel {
     publish(&mut model, img, "v1");
     model
 }
+
+/// Body bytes reported sent past what a request's body holds (a count of `u64::MAX`, then
+/// bytes) are the runner's misuse, refused without a panic (found by probing as an
+/// embedder: the sum overflowed); the request goes on as if they never came.
+#[test]
+fn body_bytes_past_the_body_are_a_misuse_not_a_panic() {
+    let img = image(&[300, 2000]);
+    let mut model = RegistryModel::default();
+    let mut op = Push::new(img.plan.clone(), small_chunks(), Instant::ZERO);
+    let mut queue: Vec<Request> = Vec::new();
+    for _ in 0..1000 {
+        while let Some(out) = op.poll() {
+            if let push::Output::Send(req) = out {
+                queue.push(req);
+            }
+        }
+        let Some(req) = queue.pop() else { break };
+        let body = match &req.body {
+            tug_core::http::Body::BlobRange { blob, start, end } => {
+                img.data[*blob][*start as usize..*end as usize].to_vec()
+            }
+            tug_core::http::Body::Bytes(b) => b.clone(),
+            _ => Vec::new(),
+        };
+        if !body.is_empty() && req.url.path().contains("/blobs/uploads/") {
+            let id = req.id;
+            let huge = op.handle_input(at(1), Input::BodyProgress(id, u64::MAX));
+            assert!(
+                matches!(huge, Err(tug_core::Misuse::OutOfOrder(_))),
+                "{huge:?}"
+            );
+            let past = vec![0u8; body.len() + 1];
+            let more = op.handle_input(at(1), Input::BodySent(id, &past));
+            assert!(
+                matches!(more, Err(tug_core::Misuse::OutOfOrder(_))),
+                "{more:?}"
+            );
+            // The body as it is still goes.
+            op.handle_input(at(1), Input::BodySent(id, &body)).unwrap();
+            return;
+        }
+        let reply = model.handle(&req, &body).expect("the model answers");
+        op.handle_input(at(1), Input::Response(req.id, reply.head))
+            .unwrap();
+        if !reply.body.is_empty() {
+            op.handle_input(at(1), Input::BodyChunk(req.id, &reply.body))
+                .unwrap();
+        }
+        op.handle_input(at(1), Input::BodyEnd(req.id)).unwrap();
+    }
+    panic!("no upload with a body was sent");
+}

@@ -44,6 +44,9 @@ use crate::time::Instant;
 /// Redirects followed for one step before giving up.
 const MAX_REDIRECTS: u8 = 5;
 
+/// The misuse of reporting more request body bytes sent than the body holds.
+const PAST_THE_BODY: &str = "more request body bytes reported sent than the request's body holds";
+
 /// What a request is for: the engine's version check, or a step of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step<S> {
@@ -313,7 +316,10 @@ impl<P: Protocol> Engine<P> {
         };
         let req = self.cx.get_mut(id)?;
         let offset = req.sent;
-        req.sent += data.len() as u64;
+        req.sent = offset
+            .checked_add(data.len() as u64)
+            .filter(|&sent| sent <= req.body_len)
+            .ok_or(Misuse::OutOfOrder(PAST_THE_BODY))?;
         self.proto.on_sent(s, offset, data, &mut self.cx);
         Ok(())
     }
@@ -324,7 +330,10 @@ impl<P: Protocol> Engine<P> {
         };
         let req = self.cx.get_mut(id)?;
         let offset = req.sent;
-        req.sent = req.sent.saturating_add(n);
+        req.sent = offset
+            .checked_add(n)
+            .filter(|&sent| sent <= req.body_len)
+            .ok_or(Misuse::OutOfOrder(PAST_THE_BODY))?;
         self.proto.on_progress(s, offset, n, &mut self.cx);
         Ok(())
     }
