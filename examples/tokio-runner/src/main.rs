@@ -108,7 +108,8 @@ async fn main() -> anyhow::Result<()> {
         let op = push::Push::new(built.plan, registry.into(), Instant::ZERO);
         let r = drive(op, transport, |_| Ok(())).await?;
         let (digest, blobs, retries) = (r.manifest_digest, r.blobs_uploaded, r.retries);
-        println!("pushed {image}@{digest} ({blobs} blobs uploaded, {retries} retries)");
+        let repository = format!("{}/{}", image.registry, image.repository);
+        println!("pushed {repository}@{digest} ({blobs} blobs uploaded, {retries} retries)");
     } else {
         let platform = Platform::default_for_arch(env::consts::ARCH);
         let plan = pull::PullPlan::of(&image, platform);
