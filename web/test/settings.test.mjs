@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Settings } from '../js/settings.js';
+import { Settings, withoutUserInfo } from '../js/settings.js';
 
 class MemoryStorage {
   constructor() { this.items = new Map(); }
@@ -24,4 +24,17 @@ test('damaged or missing storage gives no settings', () => {
   storage.setItem('tug-web/settings', '{not json');
   assert.deepEqual(new Settings(storage).load(), {});
   assert.deepEqual(new Settings(undefined).load(), {});
+});
+
+test('a password typed into the registry URL is never remembered', () => {
+  const storage = new MemoryStorage();
+  const s = new Settings(storage);
+  s.save({ 'registry-url': 'http://alice:s3cret@127.0.0.1:5000/x' });
+  assert.doesNotMatch([...storage.items.values()].join(), /s3cret|alice/);
+  assert.deepEqual(s.load(), { 'registry-url': 'http://127.0.0.1:5000/x' });
+  // Kept by an older page: dropped when read.
+  storage.setItem('tug-web/settings', JSON.stringify({ 'registry-url': 'bob:p@ss@r.example' }));
+  assert.deepEqual(s.load(), { 'registry-url': 'r.example' });
+  assert.equal(withoutUserInfo('https://r.example:5000'), 'https://r.example:5000');
+  assert.equal(withoutUserInfo('https://r.example/a@b'), 'https://r.example/a@b');
 });
