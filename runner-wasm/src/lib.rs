@@ -232,9 +232,10 @@ export interface ParsedReference {
   /** The reference in full, its tag made explicit (`:latest` when neither tag nor digest). */
   name: string;
 }
-/** Why `parseReference` refused a text: `part` is the part at fault. */
-export interface ReferenceError extends Error {
-  part: "registry" | "repository" | "tag" | "digest";
+/** Why `parseReference` refused a text: `code` `input` and `part`, the part at fault; or
+ * `code` `usage` (and no `part`) for what is not a string. */
+export interface ReferenceError extends TugError {
+  part?: "registry" | "repository" | "tag" | "digest";
 }
 export interface TugError extends Error {
   code: "usage" | "input" | "auth" | "not_found" | "registry" | "network" | "cors" | "cancelled";
@@ -250,25 +251,37 @@ pub fn version() -> String {
 }
 
 /// Normalises an image reference the way the CLI does (`busybox` →
-/// `docker.io/library/busybox`), or throws an error naming what is wrong.
+/// `docker.io/library/busybox`), or throws an error naming what is wrong (`.code` `usage`
+/// for what is not a string, `input` with `.part` for a bad reference).
 #[wasm_bindgen(js_name = normalizeReference)]
-pub fn normalize_reference(reference: &str) -> Result<String, JsError> {
-    let parsed: tug_core::Reference = reference
-        .parse()
-        .map_err(|e: ReferenceError| JsError::new(&e.to_string()))?;
+pub fn normalize_reference(
+    #[wasm_bindgen(unchecked_param_type = "string")] reference: JsValue,
+) -> Result<String, JsValue> {
+    let parsed = reference_of(reference)?;
     Ok(parsed.to_string())
 }
 
-/// Parses an image reference with the CLI's grammar (`busybox` is
-/// `docker.io/library/busybox`): its parts and its full name, the tag made explicit. Throws a
-/// `ReferenceError` whose `part` says which part is wrong.
-#[wasm_bindgen(js_name = parseReference, unchecked_return_type = "ParsedReference")]
-pub fn parse_reference(reference: &str) -> Result<JsValue, JsValue> {
-    let parsed: tug_core::Reference = reference.parse().map_err(|e: ReferenceError| {
-        let error = js_sys::Error::new(&e.to_string());
+/// A reference a caller gave to parse: a string with the CLI's grammar, else an `Error`
+/// with `.code` `usage` (not a string) or `input` (not a reference, with `.part` naming
+/// the part at fault).
+fn reference_of(value: JsValue) -> Result<tug_core::Reference, JsValue> {
+    let text = text_of(value, "reference")?;
+    text.parse().map_err(|e: ReferenceError| {
+        let error = errors::js_error(tug_core::ErrorClass::Input, &e.to_string());
         let _ = js_sys::Reflect::set(&error, &"part".into(), &e.part.name().into());
-        JsValue::from(error)
-    })?;
+        error
+    })
+}
+
+/// Parses an image reference with the CLI's grammar (`busybox` is
+/// `docker.io/library/busybox`): its parts and its full name, the tag made explicit. Throws
+/// an `Error` whose `.code` is `input` and `.part` says which part is wrong (`usage` for
+/// what is not a string).
+#[wasm_bindgen(js_name = parseReference, unchecked_return_type = "ParsedReference")]
+pub fn parse_reference(
+    #[wasm_bindgen(unchecked_param_type = "string")] reference: JsValue,
+) -> Result<JsValue, JsValue> {
+    let parsed = reference_of(reference)?;
     Ok(events::to_js(&serde_json::json!({
         "registry": parsed.registry,
         "repository": parsed.repository,

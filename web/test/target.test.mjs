@@ -108,3 +108,22 @@ test('suggested repository drops the registry host of a tag', () => {
   assert.equal(suggestRepository(tug, undefined), '');
   assert.equal(suggestRepository(tug, 'Not A Reference'), '');
 });
+
+test('what is not a string is a usage error from the grammar, never a crash inside it', () => {
+  for (const value of [5, {}, null, undefined, Symbol('x'), ['r.example/a']]) {
+    for (const call of [tug.parseReference, tug.normalizeReference]) {
+      assert.throws(() => call(value), (e) => {
+        assert.equal(e.code, 'usage', String(e));
+        assert.match(e.message, /must be a string/);
+        return true;
+      });
+    }
+  }
+  assert.throws(() => tug.parseReference('r.example/UPPER'), (e) => {
+    assert.equal(e.code, 'input');
+    assert.equal(e.part, 'repository');
+    return true;
+  });
+  // Still whole after all that.
+  assert.equal(tug.normalizeReference('busybox'), 'docker.io/library/busybox');
+});
