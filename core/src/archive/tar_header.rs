@@ -113,7 +113,13 @@ fn parse_octal(field: &[u8]) -> Result<u64, String> {
     let mut value: u64 = 0;
     for &b in digits {
         if !(b'0'..=b'7').contains(&b) {
-            return Err(format!("{:?} is not an octal number", c_string(field)));
+            let text = c_string(field);
+            return Err(
+                match text.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+                    true => format!("{text:?} is not an octal number"),
+                    false => "binary bytes, not an octal number".to_owned(),
+                },
+            );
         }
         value = value
             .checked_mul(8)

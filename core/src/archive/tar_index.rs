@@ -319,9 +319,12 @@ impl TarIndexer {
                 let left = self.total_len;
                 Err(match sniff(data) {
                     Compression::None => ArchiveError::NotATar {
-                        reason: format!(
-                            "the file is only {left} bytes, shorter than one tar header"
-                        ),
+                        reason: match other_format(data) {
+                            Some(format) => format!("it is {format}"),
+                            None => format!(
+                                "the file is only {left} bytes, shorter than one tar header"
+                            ),
+                        },
                     },
                     compression => ArchiveError::CompressedTar { compression },
                 })
@@ -389,9 +392,11 @@ impl TarIndexer {
             Err(problem) if offset == 0 => {
                 return Err(match (sniff(block), problem) {
                     (Compression::None, HeaderProblem::Checksum(r) | HeaderProblem::Field(r)) => {
-                        ArchiveError::NotATar {
-                            reason: format!("the first 512-byte block is not a tar header ({r})"),
-                        }
+                        let reason = match other_format(block) {
+                            Some(format) => format!("it is {format}"),
+                            None => format!("the first 512-byte block is not a tar header ({r})"),
+                        };
+                        ArchiveError::NotATar { reason }
                     }
                     (compression, _) => ArchiveError::CompressedTar { compression },
                 });
@@ -529,6 +534,26 @@ impl TarIndexer {
     }
 }
 
+/// What a file that is no tar is, by its first bytes, when it is a kind people give by
+/// mistake: another archive format, or an image's JSON alone.
+fn other_format(block: &[u8]) -> Option<&'static str> {
+    let json = block
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| matches!(b, b'{' | b'['));
+    if block.starts_with(b"PK\x03\x04") || block.starts_with(b"PK\x05\x06") {
+        Some("a zip archive (tug reads tar archives: `docker save`, OCI archives)")
+    } else if block.starts_with(b"7z\xbc\xaf\x27\x1c") {
+        Some("a 7-Zip archive (tug reads tar archives: `docker save`, OCI archives)")
+    } else if block.starts_with(b"Rar!") {
+        Some("a RAR archive (tug reads tar archives: `docker save`, OCI archives)")
+    } else if json {
+        Some("JSON, not a tar archive (for an OCI layout, give its directory)")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -647,8 +672,23 @@ mod tests {
     fn rejects_non_tar_and_truncation() {
         let err = index_bytes(b"{\"not\": \"a tar\"}").unwrap_err();
         assert!(matches!(err, ArchiveError::NotATar { .. }), "{err}");
+        assert!(err.to_string().contains("it is JSON"), "{err}");
         let err = index_bytes(&[b'x'; 2048]).unwrap_err();
         assert!(matches!(err, ArchiveError::NotATar { .. }), "{err}");
+        assert!(
+            err.to_string().contains("\"xxxxxxxx\" is not an octal"),
+            "{err}"
+        );
+        // Other archives are named; binary bytes are not quoted.
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.resize(2048, 0xee);
+        let err = index_bytes(&zip).unwrap_err();
+        assert!(err.to_string().contains("it is a zip archive"), "{err}");
+        let random: Vec<u8> = (0..2048u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let err = index_bytes(&random).unwrap_err().to_string();
+        assert!(err.contains("binary bytes, not an octal number"), "{err}");
         // A compressed tar smaller than one tar header (an image with no layers).
         for small in [&[0x1f, 0x8b, 8, 0, 1, 2][..], &[0x28, 0xb5, 0x2f, 0xfd, 9]] {
             let err = index_bytes(small).unwrap_err();
