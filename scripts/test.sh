@@ -22,9 +22,9 @@ step "build the tug-wasm package (runner-wasm/pkg, pkg-node; the Node.js and bro
 step "build tug-core as a WebAssembly component and the Python host's venv (scripts/build-component.sh)"
 ./scripts/build-component.sh
 
-step "run tug-core's tests on wasm32-unknown-unknown under Node.js"
+step "run tug-core's tests, and tug-wasm's that need JS, on wasm32-unknown-unknown under Node.js"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test -p tug-core --target wasm32-unknown-unknown --no-fail-fast
+  cargo test -p tug-core -p tug-wasm --target wasm32-unknown-unknown --no-fail-fast
 
 step "assemble the web page (web/dist, embedded in tug by the build below)"
 ./scripts/build-web.sh

@@ -24,7 +24,7 @@ use crate::timer::Clock;
 /// An upload whose body the core is still handing over.
 struct Upload {
     request: Request,
-    parts: js_sys::Array,
+    parts: crate::pulled_blobs::BlobParts,
 }
 
 /// Runs a copy to completion; resolves to the result object or rejects with a coded error.
@@ -98,7 +98,7 @@ pub async fn run(
                 {
                     let upload = Upload {
                         request: req,
-                        parts: js_sys::Array::new(),
+                        parts: crate::pulled_blobs::BlobParts::new(),
                     };
                     uploads.borrow_mut().insert(upload.request.id, upload);
                 }
@@ -108,15 +108,21 @@ pub async fn run(
                     io.abort(id);
                 }
                 Output::BodyData(id, data) => {
-                    if let Some(u) = uploads.borrow_mut().get_mut(&id) {
-                        u.parts.push(&js_sys::Uint8Array::from(&data[..]));
+                    let pushed = uploads
+                        .borrow_mut()
+                        .get_mut(&id)
+                        .map(|u| u.parts.push(&js_sys::Uint8Array::from(&data[..])));
+                    if let Some(Err(e)) = pushed {
+                        uploads.borrow_mut().remove(&id);
+                        let message = crate::fetch_transport::describe_js_error(&e);
+                        io.fail(id, source_failure(&message));
                     }
                 }
                 Output::BodyEnd(id) => {
                     let Some(u) = uploads.borrow_mut().remove(&id) else {
                         continue;
                     };
-                    match web_sys::Blob::new_with_u8_array_sequence(&u.parts) {
+                    match u.parts.finish() {
                         Ok(body) => io.send_with_body(u.request, body.into()),
                         Err(e) => io.fail(
                             id,

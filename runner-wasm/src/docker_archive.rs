@@ -145,7 +145,7 @@ async fn decoded(
             js::pipe_through(&layer.stream(), &inflate)
         }
     };
-    let parts = js_sys::Array::new();
+    let mut parts = crate::pulled_blobs::BlobParts::new();
     let mut buf = Vec::new();
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
@@ -163,12 +163,12 @@ async fn decoded(
         chunk.copy_to(&mut buf);
         check.feed(&buf).map_err(|e| layer_error(*e))?;
         if format.is_some() && keep {
-            parts.push(&chunk);
+            parts.push(&chunk)?;
         }
     }
     check.finish().map_err(|e| layer_error(*e))?;
     match format {
         None => Ok(layer.clone()),
-        Some(_) => Blob::new_with_u8_array_sequence(&parts),
+        Some(_) => parts.finish(),
     }
 }
