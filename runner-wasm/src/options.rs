@@ -104,13 +104,22 @@ impl<'a> Options<'a> {
 
     /// A non-negative whole-number field.
     pub fn count(&self, name: &str) -> Result<Option<u64>, JsValue> {
+        self.whole(name, "a whole number ≥ 0")
+    }
+
+    /// A whole-number field ≥ 0; anything else is an error saying it must be `expected`
+    /// (and, for a string, that it is one: `"4"` is not `4`).
+    fn whole(&self, name: &str, expected: &str) -> Result<Option<u64>, JsValue> {
         match js::get(self.0, name) {
             None => Ok(None),
             Some(v) => match v.as_f64() {
                 Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 => {
                     Ok(Some(n as u64))
                 }
-                _ => Err(wrong(name, "a whole number ≥ 0")),
+                _ if v.is_string() => {
+                    Err(wrong(name, &format!("{expected} (a number, not a string)")))
+                }
+                _ => Err(wrong(name, expected)),
             },
         }
     }
@@ -120,15 +129,13 @@ impl<'a> Options<'a> {
     where
         T: TryFrom<u64> + PartialOrd + Display,
     {
-        let Some(n) = self.count(name)? else {
+        let expected = format!("a whole number from {} to {}", range.start(), range.end());
+        let Some(n) = self.whole(name, &expected)? else {
             return Ok(None);
         };
         match T::try_from(n) {
             Ok(n) if range.contains(&n) => Ok(Some(n)),
-            _ => Err(wrong(
-                name,
-                &format!("a whole number from {} to {}", range.start(), range.end()),
-            )),
+            _ => Err(wrong(name, &expected)),
         }
     }
 

@@ -154,6 +154,8 @@ errors.tooManyRetries = await codeOf((on) =>
   tug.push(file, target, { ...registryOptions, retries: tug.limits().retries.max + 1 }, on),
 );
 errors.noJobs = await codeOf((on) => tug.pull(target, { ...registryOptions, jobs: 0 }, on));
+// A number given as a string is told it is one.
+errors.stringJobs = await codeOf((on) => tug.pull(target, { ...registryOptions, jobs: '4' }, on));
 // A typo is refused, not ignored (another operation's option is let be: one object often
 // serves a push and a pull); so is what a copy's source does not take.
 errors.typo = await codeOf((on) => tug.push(file, target, { ...registryOptions, retires: 3 }, on));

@@ -290,6 +290,9 @@ fn node_pushes_a_tar_from_disk_and_pulls_it_back_over_plain_http() {
         "{errors}"
     );
     assert_eq!(errors["noJobs"]["code"], "usage", "{errors}");
+    assert_eq!(errors["stringJobs"]["code"], "usage", "{errors}");
+    let message = errors["stringJobs"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("(a number, not a string)"), "{errors}");
     for (name, says) in [
         (
             "typo",
