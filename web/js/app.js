@@ -552,6 +552,7 @@ async function startPush(dest, options) {
     $('result-time').textContent = formatDuration(duration);
     show($('result'), true);
     setStatus('success', `Pushed ${dest.display} in ${formatDuration(duration)}`);
+    setPushLabel(false); // a Retry that succeeded: the next click pushes anew
     ended = { ...record, digest: result.manifestDigest, bytesSent: result.bytesSent, durationMs: duration, outcome: 'success', retries: result.retries, blobTimings: result.blobTimings ?? [] };
   } catch (e) {
     const code = typeof e?.code === 'string' ? e.code : 'network';

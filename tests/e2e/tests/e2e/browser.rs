@@ -361,6 +361,9 @@ fn a_cancelled_push_can_be_retried_and_finishes() {
     assert_eq!(cancelled["error"]["code"], "cancelled", "{}", text(&report));
     assert_eq!(cancelled["retryVisible"], true);
     assert_eq!(report["state"], "success", "{}", text(&report));
+    // The Retry that succeeded leaves the button reading Push (found by probing: Retry).
+    assert_eq!(report["pushLabel"], "Push", "{}", text(&report));
+    assert_eq!(report["retryVisible"], false, "{}", text(&report));
     let pulled = pull_with_skopeo_and_compare_layers(&registry, "browser/again:v1", &fixture);
     assert_eq!(report["digest"], pulled.manifest_digest.as_str());
     let outcomes: Vec<&str> = report["history"]
