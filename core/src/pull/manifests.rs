@@ -186,15 +186,12 @@ impl Pulling {
     /// Tries the next index entry naming no platform for the one asked for; none left is
     /// the error that the index has no image for it.
     pub(super) fn try_unplatformed(&mut self, cx: &mut Cx<Step>) -> Result<(), Error> {
-        let next = self.unplatformed.as_mut().and_then(PlatformSearch::next);
-        let Some(entry) = next else {
+        let Some(search) = &mut self.unplatformed else {
+            return Ok(());
+        };
+        let Some(entry) = search.next() else {
             let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
-            return Err(match &self.unplatformed {
-                Some(search) => search.none_serves(&name),
-                None => Error::InvalidInput {
-                    message: format!("{name} has no image for platform {}", self.plan.platform),
-                },
-            });
+            return Err(search.none_serves(&name));
         };
         self.queue_child(entry, true);
         self.fill_manifest_slots(cx);
