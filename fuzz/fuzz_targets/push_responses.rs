@@ -3,8 +3,8 @@
 //! The input picks a setup (jobs, chunking, dry run, scheme, credentials, authentication,
 //! plan quirks, blobs made late or while they are sent), then a list of actions. Each action plays the runner or the registry: answer
 //! one of the requests in flight as the test kit's registry model would (or with one
-//! deviation), or by hand (body bytes reported sent, a status, headers such as Location,
-//! Range, Docker-Content-Digest, WWW-Authenticate, OCI-Chunk-Min-Length, Retry-After built
+//! deviation), or by hand (body bytes reported sent or counted, a status, headers such as
+//! Location, Range, Docker-Content-Digest, WWW-Authenticate, OCI-Chunk-Min-Length, Retry-After built
 //! from arbitrary values, a body in chunks, the end), fail it with a transport error, move
 //! the clock, fire timers, cancel, or call an input with a stray request id.
 //!
@@ -198,10 +198,17 @@ enum Action {
 
 #[derive(Arbitrary, Debug)]
 enum Sent {
-    All { pieces: u8 },
+    All {
+        pieces: u8,
+    },
     Prefix(u16),
-    Corrupt { at: u16, xor: u8 },
+    Corrupt {
+        at: u16,
+        xor: u8,
+    },
     Extra(Vec<u8>),
+    /// A count of bytes sent (any, `u64::MAX` too), then the body's bytes.
+    Counted(u64),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -593,6 +600,12 @@ impl Plan {
                             vec![bytes]
                         }
                         Sent::Extra(extra) => vec![bytes.clone(), extra.clone()],
+                        Sent::Counted(n) => {
+                            if let Some(i) = driver.position(id) {
+                                driver.body_progress(i, *n);
+                            }
+                            vec![bytes.clone()]
+                        }
                     };
                     for piece in pieces {
                         if let Some(i) = driver.position(id) {

@@ -764,6 +764,13 @@ impl<'m, P: Plug> Driver<'m, P> {
         let _ = self.input(Input::BodySent(id, bytes));
     }
 
+    /// Reports `n` bytes of flight `i`'s body sent as a count, whatever the body holds (a
+    /// runner's mistake the core must survive).
+    pub fn body_progress(&mut self, i: usize, n: u64) {
+        let id = self.flights[i].req.id;
+        let _ = self.input(Input::BodyProgress(id, n));
+    }
+
     /// Ends flight `i`'s response. Ending one before its head is a runner's mistake the core
     /// refuses, keeping the request; a refusal after the head is a broken contract.
     pub fn end(&mut self, i: usize) {
