@@ -114,6 +114,32 @@ fn a_challenge_from_blob_storage_does_not_switch_the_realm() {
     );
 }
 
+/// Only requests to the registry's own origin are marked `to_registry` (a client
+/// certificate goes with those alone): not blob storage, not the token server elsewhere.
+#[test]
+fn only_the_registry_s_own_requests_are_marked_to_registry() {
+    let mut model = RegistryModel {
+        bearer: bearer(),
+        realm: Some("https://auth.example/token".into()),
+        redirect_blobs: true,
+        redirect_base: Some("https://storage.example".into()),
+        ..Default::default()
+    };
+    publish(&mut model, &image(&[300, 5000]));
+    pull(&mut model, Scheme::Https, creds()).result.unwrap();
+    assert!(contacted(&model, "https://storage.example"));
+    assert!(contacted(&model, "https://auth.example"));
+    assert!(!model.identified.is_empty());
+    assert!(
+        model
+            .identified
+            .iter()
+            .all(|o| o == "https://127.0.0.1:5000"),
+        "{:?}",
+        model.identified
+    );
+}
+
 #[test]
 fn a_challenge_from_an_upload_host_does_not_switch_the_realm() {
     let mut model = RegistryModel {

@@ -194,6 +194,9 @@ pub struct RegistryModel {
     pub foreign_uploads: bool,
     /// Every request as its origin (`scheme://host:port`) and its `Authorization` header.
     pub seen: Vec<(String, Option<String>)>,
+    /// The origins of requests the core marked [`tug_core::http::Request::to_registry`]
+    /// (those a client certificate may go to).
+    pub identified: Vec<String>,
     /// What a client did that distribution would refuse and a correct client never does
     /// (an upload URL's `_state` not sent back unchanged): answered `400`, noted here.
     pub violations: Vec<String>,
@@ -251,6 +254,7 @@ impl Default for RegistryModel {
             foreign_challenge: None,
             foreign_uploads: false,
             seen: Vec::new(),
+            identified: Vec::new(),
             violations: Vec::new(),
             referrers_api: false,
         }
@@ -359,6 +363,9 @@ impl RegistryModel {
         let authorization = header(req, "authorization").map(str::to_owned);
         self.seen
             .push((req.url.origin().ascii_serialization(), authorization));
+        if req.to_registry {
+            self.identified.push(req.url.origin().ascii_serialization());
+        }
         let host = req.url.host_str().unwrap_or("").to_owned();
         if let (Some(challenge), STORAGE_HOST | UPLOADS_HOST) =
             (&self.foreign_challenge, host.as_str())
