@@ -99,7 +99,9 @@
 //! `examples/tokio-runner` (tokio + reqwest, a push and a pull in ~300 lines). Its duties:
 //!
 //! - One task owns the operation; nothing else touches it. Every input passes a `now`
-//!   measured from one origin of the runner's choosing (a monotonic clock).
+//!   measured from one origin of the runner's choosing (a monotonic clock). Time must move:
+//!   retry waits and deadlines end only when `now` reaches them, so a runner on a paused or
+//!   frozen clock (a test's virtual time) advances it to each `Timeout(at)` it is given.
 //! - Send each [`http::Request`] exactly as described: do not follow redirects, add
 //!   authentication or turn statuses into errors — the core reads every response. Stream
 //!   a [`http::Body::BlobRange`] from wherever the plan's blob lives (file, `Blob`,
