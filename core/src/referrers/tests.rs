@@ -169,6 +169,38 @@ fn without_the_api_the_fallback_tag_and_cosign_tags_are_read() {
     );
 }
 
+/// Every cosign tag is its own referrer, whatever another tag or a referrer naming the
+/// subject holds (found by probing: `.att` holding `.sig`'s bytes, and a referrer tagged
+/// `.sig` as well, were dropped, so a copy never put those tags on the target).
+#[test]
+fn cosign_tags_holding_the_same_manifest_as_another_are_each_kept() {
+    let tag = fallback_tag(&subject());
+    let index_path = format!("/v2/team/app/manifests/{tag}");
+    let sbom_bytes = signature_manifest();
+    let mut indexed = sbom_entry();
+    indexed.digest = Digest::sha256_of(&sbom_bytes);
+    indexed.size = sbom_bytes.len() as u64;
+    let index = index_of(&[&indexed]);
+    let (result, _) = discover(&subject().to_string(), |req| match req.url.path() {
+        "/v2/" => (ResponseHead::new(200), Vec::new()),
+        p if p == index_path => ok(crate::manifest::OCI_INDEX, index.clone()),
+        // `.sig` and `.att` hold the very manifest the fallback index lists.
+        p if p.ends_with(".sig") || p.ends_with(".att") => {
+            ok(crate::manifest::OCI_MANIFEST, sbom_bytes.clone())
+        }
+        p if p.contains("/referrers/") => (ResponseHead::new(404), Vec::new()),
+        _ => not_found(),
+    });
+    let found = result.unwrap();
+    let tags: Vec<Option<String>> = found.referrers.iter().map(|r| r.tag.clone()).collect();
+    assert_eq!(
+        tags,
+        [None, Some(format!("{tag}.sig")), Some(format!("{tag}.att"))],
+        "{found:?}"
+    );
+    assert!(found.referrers.iter().all(|r| r.digest == indexed.digest));
+}
+
 #[test]
 fn a_tag_is_resolved_to_the_digest_whose_referrers_are_asked() {
     let api_path = format!("/v2/team/app/referrers/{}", subject());

@@ -62,7 +62,8 @@ impl ImagesDone {
             }
             ImageOutcome::Planned { bytes } => v["bytes"] = (*bytes).into(),
             ImageOutcome::Failed { error } => v["error"] = error.clone().into(),
-            ImageOutcome::InSync | ImageOutcome::Cancelled => {}
+            ImageOutcome::Skipped { reason } => v["reason"] = reason.clone().into(),
+            ImageOutcome::InSync | ImageOutcome::Cancelled | ImageOutcome::Carried => {}
         }
         v
     }

@@ -45,12 +45,24 @@ pub enum ImageOutcome {
     /// The sync was stopped (Ctrl-C) before this image ended: not copied, or copied in part
     /// (a run of the same sync goes on where the uploads stopped).
     Cancelled,
+    /// A tag holding referrers, brought along by the copy of the image they are attached
+    /// to this run (that copy merged them into the target's).
+    Carried,
+    /// Nothing to copy, and nothing at the target either: why (a tag holding the referrers
+    /// of an image the source no longer has).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ImageOutcome {
-    /// The stable name: `in_sync`, `planned`, `copied`, `failed`, `cancelled`.
+    /// The stable name: `in_sync`, `planned`, `copied`, `failed`, `cancelled`, `carried`,
+    /// `skipped`.
     pub fn name(&self) -> &'static str {
         match self {
+            ImageOutcome::Carried => "carried",
+            ImageOutcome::Skipped { .. } => "skipped",
             ImageOutcome::InSync => "in_sync",
             ImageOutcome::Planned { .. } => "planned",
             ImageOutcome::Copied { .. } => "copied",
@@ -75,6 +87,10 @@ pub struct Summary {
     pub failed: Vec<String>,
     /// Images the sync was stopped before.
     pub cancelled: usize,
+    /// Tags holding referrers brought along by their images' copies.
+    pub carried: usize,
+    /// Images with nothing to copy and nothing at the target ([`ImageOutcome::Skipped`]).
+    pub skipped: usize,
 }
 
 impl Summary {
@@ -92,6 +108,8 @@ impl Summary {
             }
             ImageOutcome::Failed { .. } => self.failed.push(name.to_owned()),
             ImageOutcome::Cancelled => self.cancelled += 1,
+            ImageOutcome::Carried => self.carried += 1,
+            ImageOutcome::Skipped { .. } => self.skipped += 1,
         }
     }
 
@@ -105,7 +123,13 @@ impl Summary {
             ));
         }
         parts.push(format!("{} copied", self.copied));
+        if self.carried > 0 {
+            parts.push(format!("{} carried with their images", self.carried));
+        }
         parts.push(format!("{} in sync", self.in_sync));
+        if self.skipped > 0 {
+            parts.push(format!("{} skipped", self.skipped));
+        }
         if self.cancelled > 0 {
             parts.push(format!("{} cancelled", self.cancelled));
         }

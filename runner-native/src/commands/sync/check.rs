@@ -24,6 +24,8 @@ use crate::output::errln;
 pub(super) enum Checked {
     /// DEST serves the source's manifest (its digest) under that name.
     InSync(Digest),
+    /// Nothing to copy, nor anything at DEST: why.
+    Skipped(String),
     /// To copy: the source's digest and the blobs its manifests name.
     Copy {
         digest: Digest,
@@ -65,14 +67,13 @@ pub(super) async fn check(
         // A tag holding the referrers of an image deleted at the source: nothing to copy.
         if let Some(subject) = Phase::copies_subject(image, referrers, whole) {
             if !has(&image.source, &subject, source).await? {
-                errln!(
-                    "tug: warning: {} holds the referrers of {subject}, which {}/{} no \
-                     longer has: nothing to copy",
-                    image.source,
-                    image.source.registry,
-                    image.source.repository
+                let reason = format!(
+                    "it holds the referrers of {subject}, which {}/{} no longer has: nothing \
+                     to copy",
+                    image.source.registry, image.source.repository
                 );
-                return Ok(Checked::InSync(digest));
+                errln!("tug: warning: {}: {reason}", image.source);
+                return Ok(Checked::Skipped(reason));
             }
         }
     }

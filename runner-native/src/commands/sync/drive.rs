@@ -81,10 +81,14 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
         .position(|i| Phase::of(i) == Phase::Referrers)
         .unwrap_or(images.len());
     let mut second_open = false;
-    // Images copied with their referrers: the tags holding those need no copy of their own
-    // (the referrers step merged the target's index; copying the source's would drop
-    // what the target lists beside).
-    let mut carried: std::collections::HashSet<Digest> = Default::default();
+    // Images copied with their referrers, by target repository and digest: the tags
+    // holding those there need no copy of their own (the referrers step merged the
+    // target's index; copying the source's would drop what the target lists beside).
+    let mut carried: std::collections::HashSet<(String, String, Digest)> = Default::default();
+    let at_target = |i: usize, digest: Digest| {
+        let target = &images[i].target;
+        (target.registry.clone(), target.repository.clone(), digest)
+    };
     let entry = |i: usize, outcome: ImageOutcome, digest: Option<Digest>| Entry {
         source: images[i].source.to_string(),
         target: images[i].target.to_string(),
@@ -115,8 +119,9 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                         work.targets.get(&items[i].destination),
                     );
                     let subject = Phase::subject(images[i]);
-                    if work.referrers && subject.is_some_and(|s| carried.contains(&s)) {
-                        let e = entry(i, ImageOutcome::InSync, None);
+                    if work.referrers && subject.is_some_and(|s| carried.contains(&at_target(i, s)))
+                    {
+                        let e = entry(i, ImageOutcome::Carried, None);
                         watch.finished(i, &e);
                         entries.push((i, e));
                         continue;
@@ -168,6 +173,9 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                     checking -= 1;
                     match r {
                         Ok(Checked::InSync(d)) => (i, Ok(entry(i, ImageOutcome::InSync, Some(d)))),
+                        Ok(Checked::Skipped(reason)) => {
+                            (i, Ok(entry(i, ImageOutcome::Skipped { reason }, None)))
+                        }
                         Ok(Checked::Copy { digest, blobs }) if work.dry_run => {
                             digests.insert(i, digest);
                             planned.push((i, blobs));
@@ -190,7 +198,7 @@ pub(super) fn run(work: &Work<'_>, items: &[Item], watch: &mut dyn Watch) -> Don
                     budget.finished(ImageId(i), r.is_ok());
                     let d = digests.remove(&i);
                     if let (Ok(report), true) = (&r, work.referrers) {
-                        carried.insert(report.manifest_digest.clone());
+                        carried.insert(at_target(i, report.manifest_digest.clone()));
                     }
                     // The bytes this run sent (not those an earlier run's sessions held).
                     let copied = r.map(|report| {

@@ -396,6 +396,7 @@ fn report_json(entries: &[Entry], summary: &Summary, shard: Shard, dry_run: bool
                     v["bytes"] = (*bytes).into()
                 }
                 ImageOutcome::Failed { error } => v["error"] = error.clone().into(),
+                ImageOutcome::Skipped { reason } => v["reason"] = reason.clone().into(),
                 _ => {}
             }
             v
@@ -412,6 +413,8 @@ fn report_json(entries: &[Entry], summary: &Summary, shard: Shard, dry_run: bool
             "bytes": summary.bytes,
             "failed": summary.failed,
             "cancelled": summary.cancelled,
+            "carried": summary.carried,
+            "skipped": summary.skipped,
         },
     })
     .to_string()

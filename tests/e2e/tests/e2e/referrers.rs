@@ -349,7 +349,9 @@ fn a_referrer_deleted_at_the_source_is_a_warning_not_a_failure() {
     assert_eq!(missing.len(), 1, "{}", json.stdout_str());
     assert_eq!(missing[0]["digest"], att.sbom.digest.as_str());
 
-    for (run, copied, in_sync) in [(1, 1, 2), (2, 0, 3)] {
+    // Run 1 copies the image, its referrers' tags brought along ("carried"); run 2 finds
+    // all three in sync.
+    for (run, copied, carried, in_sync) in [(1, 1, 2, 0), (2, 0, 0, 3)] {
         let out = sync_to(&env, &a.image("team/app"), &b, "sync", &[]);
         let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
         let summary = &report["summary"];
@@ -359,6 +361,7 @@ fn a_referrer_deleted_at_the_source_is_a_warning_not_a_failure() {
             "run {run}: {report}"
         );
         assert_eq!(summary["copied"], copied, "run {run}: {report}");
+        assert_eq!(summary["carried"], carried, "run {run}: {report}");
         assert_eq!(summary["in_sync"], in_sync, "run {run}: {report}");
     }
     assert_eq!(arrived(&b, "sync/team/app", &att), (true, false));
@@ -396,7 +399,8 @@ fn a_sync_narrowed_to_a_platform_keeps_the_referrers_index_an_index() {
 }
 
 /// A `sha256-<hex>` tag left behind when its image was deleted at the source holds the
-/// referrers of nothing: a sync warns and goes on (exit 0), every run, not a failure.
+/// referrers of nothing: a sync says so and goes on (exit 0), every run, not a failure; the
+/// tag is `skipped`, not `in_sync` (found by probing: the target had no such tag).
 #[test]
 fn a_referrers_tag_whose_image_was_deleted_is_a_warning() {
     let env = Env::new();
@@ -415,6 +419,12 @@ fn a_referrers_tag_whose_image_was_deleted_is_a_warning() {
             out.stderr_str().contains("no longer has: nothing to copy"),
             "run {run}: {}",
             out.stderr_str()
+        );
+        // Said as what it is: skipped, not in sync (the target has no such tag).
+        assert_eq!(report["summary"]["in_sync"], 0, "run {run}: {report}");
+        assert!(
+            report["summary"]["skipped"].as_u64() >= Some(1),
+            "run {run}: {report}"
         );
     }
 }
@@ -588,4 +598,85 @@ fn a_referrer_attached_at_an_api_source_after_a_sync_travels_with_the_next() {
         (settled["copied"].clone(), settled["in_sync"].clone()),
         (0.into(), 1.into())
     );
+}
+
+/// A cosign tag holding the very manifest another tag holds (`.att` = `.sig`), or one the
+/// fallback index lists, is copied as a tag of its own (found by probing: such a tag was
+/// dropped by `tug copy` for good, and a sync called it in sync on its first run).
+#[test]
+fn cosign_tags_holding_the_same_manifest_each_arrive() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let att = signed_image(&env, &a);
+    let att_tag = format!("{}.att", att.index_tag);
+    let sbom_tag = format!("{}.sbom", att.index_tag);
+    let (sig, sig_type) = get_manifest(&a, "team/app", &att.signature_tag()).unwrap();
+    put_manifest_bytes(&a, "team/app", &att_tag, &sig_type, sig.clone());
+    // The SBOM (listed in the fallback index, naming its subject) is tagged `.sbom` too.
+    let sbom_type = "application/vnd.oci.image.manifest.v1+json";
+    put_manifest_bytes(
+        &a,
+        "team/app",
+        &sbom_tag,
+        sbom_type,
+        att.sbom.manifest.clone(),
+    );
+
+    copy(&env, &a, &b, &[]).assert_success();
+    for tag in [att.signature_tag(), att_tag.clone(), sbom_tag.clone()] {
+        assert!(
+            get_manifest(&b, "mirror/app", &tag).is_some(),
+            "{tag} did not arrive by copy"
+        );
+    }
+
+    let out = sync_to(&env, &a.image("team/app"), &b, "sync", &[]);
+    let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(
+        report["summary"]["failed"],
+        Value::Array(vec![]),
+        "{report}"
+    );
+    for tag in [att.signature_tag(), att_tag, sbom_tag] {
+        assert!(
+            get_manifest(&b, "sync/team/app", &tag).is_some(),
+            "{tag} did not arrive by the first sync: {report}"
+        );
+    }
+}
+
+/// Referrers carried with an image count for the target repository they went to: the
+/// same image copied into another repository first leaves this one's referrers to copy
+/// (found by probing: keyed by digest alone, they were called in sync and never sent).
+#[test]
+fn referrers_carried_to_one_repository_are_not_taken_for_another_s() {
+    let env = Env::new();
+    let (a, b) = (Registry::plain(), Registry::plain());
+    let (layout, _) = env.layout(62, &ImageSpec::new(62).layer(20_000));
+    push(&a, &layout, "u/u0:x").assert_success();
+    // u1 holds the same image by digest alone (no tag), with its referrers' tags.
+    let (bytes, _) = get_manifest(&a, "u/u0", "x").unwrap();
+    let digest = tug_testkit::hashing::sha256_digest(&bytes);
+    env.tug()
+        .args(["copy", "--plain-http"])
+        .arg(a.image("u/u0:x"))
+        .arg(a.image(&format!("u/u1@{digest}")))
+        .run()
+        .assert_success();
+    let att = attach_signature_and_sbom(&a, "u/u1", &digest, 62);
+    let out = env
+        .tug()
+        .args(["sync", "--plain-http", "--json"])
+        .arg(a.image("u/u0"))
+        .arg(a.image("u/u1"))
+        .arg(format!("{}/m", b.host()))
+        .run()
+        .assert_success();
+    let report: Value = serde_json::from_str(out.stdout_str().trim()).unwrap();
+    assert_eq!(
+        report["summary"]["failed"],
+        Value::Array(vec![]),
+        "{report}"
+    );
+    assert_eq!(arrived(&b, "m/u/u1", &att), (true, true), "{report}");
 }
