@@ -27,6 +27,13 @@ pub fn ls(args: LsArgs) -> Result<(), CliError> {
         &transport,
         Discovery::poll,
     )?;
+    // Nothing found for an image named by digest: said only once it is known to exist (a
+    // tag is resolved first, so a missing one is already an error), else a typo in the
+    // repository would read as "nothing attached".
+    if found.referrers.is_empty() && image.digest.is_some() {
+        let probe = tug_core::manifest_ops::ManifestAction::Probe;
+        super::manifest::operate(&image, probe, &args.reach)?;
+    }
     if args.json {
         outln!("{}", as_json(&found));
     } else {

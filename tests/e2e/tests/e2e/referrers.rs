@@ -216,6 +216,18 @@ fn ls_referrers_lists_type_digest_and_size() {
     assert_eq!(referrers[1]["tag"], att.signature_tag().as_str());
     let sig: Value = serde_json::from_slice(&att.signature.manifest).unwrap();
     assert_eq!(sig["layers"][0]["mediaType"], SIMPLE_SIGNING);
+    // By digest, where nothing is attached: an image there lists nothing (exit 0); a
+    // repository or image that is not there is not found (exit 7), as by tag (found by
+    // probing: a typo read as "nothing attached").
+    let ls = |image: String| {
+        env.tug()
+            .args(["ls", "--referrers", "--plain-http"])
+            .arg(a.image(&image))
+            .run()
+    };
+    let out = ls(format!("team/app@{}", att.sbom.digest)).assert_success();
+    assert_eq!(out.stdout_str(), "");
+    ls(format!("nope/app@{}", att.subject)).assert_code(crate::common::NOT_FOUND);
 }
 
 /// `tug inspect` of an artifact (the SBOM, pinned by its digest) says what it is, in text and
