@@ -18,6 +18,7 @@ mod referrers_tag;
 mod shard;
 mod size;
 mod summary;
+mod targets;
 
 pub use budget::{Budget, ImageId, Start, Wanted};
 pub use file::{parse_sync_file, SyncFileError, SyncSpec};
@@ -29,6 +30,7 @@ pub use referrers_tag::ReferrersCheck;
 pub use shard::{Shard, ShardError};
 pub use size::{named_by, Named, PlannedBytes};
 pub use summary::{decide, Decision, ImageOutcome, Summary};
+pub use targets::{check_targets, TargetCheck};
 
 #[cfg(test)]
 mod budget_tests;

@@ -13,8 +13,8 @@ use tug_core::copy::CopyConfig;
 use tug_core::listing::{ListKind, ListPlan, Listing};
 use tug_core::probe::Probe;
 use tug_core::sync::{
-    listed_repository, parse_sync_file, Destination, ImageOutcome, Phase, Shard, Summary,
-    SyncImage, SyncSource, SyncSpec, TagFilter,
+    check_targets, listed_repository, parse_sync_file, Destination, ImageOutcome, Phase, Shard,
+    Summary, SyncImage, SyncSource, SyncSpec, TagFilter, TargetCheck,
 };
 use tug_core::terminal_safe::terminal_safe;
 use tug_core::{Digest, Instant, Platform, Reference, RegistryConfig};
@@ -341,6 +341,23 @@ fn images(
             }
         }
     }
+    // One image per target: a repeat is left out, two sources into one tag both fail (over
+    // the whole plan, before sharding, so every shard agrees).
+    let checks = check_targets(out.iter().map(|i| &i.image));
+    let mut kept = Vec::with_capacity(out.len());
+    for (item, check) in out.into_iter().zip(checks) {
+        match check {
+            TargetCheck::Keep => kept.push(item),
+            TargetCheck::Repeated => {}
+            TargetCheck::Clash(why) if shard.takes(&item.image.source) => fail(
+                item.image.source.to_string(),
+                item.image.target.to_string(),
+                CliError::Usage(why),
+            ),
+            TargetCheck::Clash(_) => {}
+        }
+    }
+    let mut out = kept;
     out.retain(|i| shard.takes(&i.image.source));
     // Tags holding referrers last: the drive starts them after the rest ([`Phase`]).
     out.sort_by_key(|i| Phase::of(&i.image));

@@ -861,3 +861,40 @@ fn a_listed_tag_that_is_not_one_is_the_source_s_fault() {
     assert!(err.contains("it listed a tag that is not one"), "{err}");
     assert!(err.contains("nl\\x0ax"), "{err}");
 }
+
+/// Two sources mapped to one target tag both fail, naming each other, and neither is put
+/// there (found by probing: each run put one over the other, and the sync never settled);
+/// the same source given twice is synced once.
+#[test]
+fn two_sources_into_one_tag_fail_and_a_source_given_twice_is_one() {
+    let env = Env::new();
+    let (a, b) = registries();
+    let c = Registry::start(RegistryConfig::plain().with_basic_auth(SRC.0, SRC.1));
+    seed(&env, &a, &["team/app:1", "team/app:2"]);
+    seed(&env, &c, &["team/app:1"]);
+    let (out, report) = sync(
+        &env,
+        &[
+            a.image("team/app"),
+            c.image("team/app"),
+            a.image("team/app:2"),
+            b.host(),
+        ],
+    );
+    assert_eq!(out.code, Some(crate::common::USAGE), "{report}");
+    let failed = with_outcome(&report, "failed");
+    assert_eq!(
+        failed,
+        BTreeSet::from([a.image("team/app:1"), c.image("team/app:1")]),
+        "{report}"
+    );
+    assert!(
+        out.stderr_str().contains("is also the target of"),
+        "{}",
+        out.stderr_str()
+    );
+    assert_eq!(with_outcome(&report, "copied"), BTreeSet::from([a.image("team/app:2")]));
+    assert_eq!(report["images"].as_array().unwrap().len(), 3, "{report}");
+    assert!(skopeo::inspect_raw_in(&b, "team/app:1").is_err(), "{report}");
+    assert!(skopeo::inspect_raw_in(&b, "team/app:2").is_ok(), "{report}");
+}
