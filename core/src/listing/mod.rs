@@ -48,7 +48,7 @@ pub struct ListPlan {
 pub struct Listed {
     /// The repository name the registry reports with its tags; `None` for the catalog.
     pub name: Option<String>,
-    /// The names, in the registry's order.
+    /// The names, in the registry's order, each once (pages that overlap repeat some).
     pub items: Vec<String>,
     /// Pages read.
     pub pages: u32,
@@ -90,6 +90,7 @@ impl Listing {
                 items: Vec::new(),
                 pages: 0,
             },
+            seen: Default::default(),
             attempts: 1,
             redirect: Redirect::default(),
             outputs: Outbox::default(),
@@ -116,6 +117,8 @@ struct Pages {
     /// The pages read so far.
     pager: Pager,
     listed: Listed,
+    /// The names listed so far: one a later page repeats (pages that overlap) is kept once.
+    seen: std::collections::HashSet<String>,
     attempts: u32,
     redirect: Redirect,
     outputs: Outbox<Output<Listed>>,
@@ -187,7 +190,11 @@ impl Pages {
         if let Some(asked) = asked {
             self.pager.read(asked.clone(), names.len())?;
         }
-        self.listed.items.extend(names);
+        for name in names {
+            if self.seen.insert(name.clone()) {
+                self.listed.items.push(name);
+            }
+        }
         self.listed.pages += 1;
         Ok(())
     }

@@ -91,6 +91,29 @@ fn tags_are_read_page_after_page_by_relative_links() {
         .all(|r| query(r, "n").as_deref() == Some("7")));
 }
 
+/// Pages that overlap (a `Link` whose `last` is a few names back) list each name once
+/// (found by probing: `tug ls` printed them twice, and a sync copied those images twice).
+#[test]
+fn names_pages_repeat_are_listed_once() {
+    let listing = Listing::new(tags_plan(Some(7)), &config(None), Instant::ZERO);
+    let all: Vec<String> = (0..20).map(|i| format!("t{i:02}")).collect();
+    let registry = paged_tags(20, move |last, _| {
+        let back = all
+            .iter()
+            .position(|t| t == last)
+            .unwrap()
+            .saturating_sub(3);
+        format!(
+            r#"</v2/team/app/tags/list?last={}&n=7>; rel="next""#,
+            all[back]
+        )
+    });
+    let (result, _) = run(listing, registry);
+    let listed = result.unwrap();
+    let expected: Vec<String> = (0..20).map(|i| format!("t{i:02}")).collect();
+    assert_eq!(listed.items, expected);
+}
+
 #[test]
 fn absolute_links_on_the_registry_are_followed() {
     let listing = Listing::new(tags_plan(Some(10)), &config(None), Instant::ZERO);

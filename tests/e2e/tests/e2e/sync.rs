@@ -893,8 +893,14 @@ fn two_sources_into_one_tag_fail_and_a_source_given_twice_is_one() {
         "{}",
         out.stderr_str()
     );
-    assert_eq!(with_outcome(&report, "copied"), BTreeSet::from([a.image("team/app:2")]));
+    assert_eq!(
+        with_outcome(&report, "copied"),
+        BTreeSet::from([a.image("team/app:2")])
+    );
     assert_eq!(report["images"].as_array().unwrap().len(), 3, "{report}");
-    assert!(skopeo::inspect_raw_in(&b, "team/app:1").is_err(), "{report}");
+    assert!(
+        skopeo::inspect_raw_in(&b, "team/app:1").is_err(),
+        "{report}"
+    );
     assert!(skopeo::inspect_raw_in(&b, "team/app:2").is_ok(), "{report}");
 }
