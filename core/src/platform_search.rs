@@ -12,6 +12,8 @@ use crate::platform::Platform;
 /// The search through an index's entries naming no platform, for the platform `want`.
 #[derive(Clone, Debug)]
 pub(crate) struct PlatformSearch {
+    /// The index's reference (`registry/repository:tag`), for the message when none serves.
+    name: String,
     want: Platform,
     /// The index's entries, for the message when none serves.
     entries: Vec<Descriptor>,
@@ -30,9 +32,9 @@ pub(crate) enum Verdict {
 }
 
 impl PlatformSearch {
-    /// The search through `entries`' entries naming no platform for `want`; when every
-    /// entry names one, the error that the index has no image for `want` (`name` is the
-    /// index's reference, for it).
+    /// The search through `entries`' entries naming no platform for `want`, in the index
+    /// `name` (`registry/repository:tag`); when every entry names one, the error that the
+    /// index has no image for `want`.
     pub(crate) fn of(
         entries: Vec<Descriptor>,
         want: &Platform,
@@ -44,13 +46,14 @@ impl PlatformSearch {
             .cloned()
             .collect();
         let search = PlatformSearch {
+            name: name.to_owned(),
             want: want.clone(),
             entries,
             untried,
             said: Vec::new(),
         };
         match search.untried.is_empty() {
-            true => Err(search.none_serves(name)),
+            true => Err(search.none_serves()),
             false => Ok(search),
         }
     }
@@ -72,17 +75,17 @@ impl PlatformSearch {
         }
     }
 
-    /// The error that the index `name` has no image for the platform: the platforms it
-    /// lists, and those the configs of its entries naming none said.
-    pub(crate) fn none_serves(&self, name: &str) -> Error {
+    /// The error that the index has no image for the platform: the platforms it lists, and
+    /// those the configs of its entries naming none said.
+    pub(crate) fn none_serves(&self) -> Error {
         let mut has = manifest::platforms_listed(&self.entries);
         if !self.said.is_empty() {
             has.push_str(&format!(" (their configs say: {})", self.said.join(", ")));
         }
         Error::InvalidInput {
             message: format!(
-                "{name} has no image for platform {}; it has: {has}",
-                self.want
+                "{} has no image for platform {}; it has: {has}",
+                self.name, self.want
             ),
         }
     }
@@ -135,7 +138,7 @@ mod tests {
         search.next();
         search.judge(br#"{"os":"linux","architecture":"s390x"}"#);
         assert!(search.next().is_none());
-        let message = search.none_serves("r:t").to_string();
+        let message = search.none_serves().to_string();
         assert!(
             message.contains("r:t has no image for platform linux/amd64"),
             "{message}"

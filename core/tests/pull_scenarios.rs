@@ -493,7 +493,7 @@ fn an_index_naming_no_platforms_is_chosen_from_by_the_configs() {
     let err = run_pull(&mut model, s390x, config()).result.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid input: team/app:bare has no image for platform linux/s390x; \
+        "invalid input: 127.0.0.1:5000/team/app:bare has no image for platform linux/s390x; \
          it has: (no platform), (no platform) (their configs say: linux/arm64, linux/amd64)"
     );
 }

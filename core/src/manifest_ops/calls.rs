@@ -137,7 +137,12 @@ impl Calls {
                 let Some(entry) = manifest::entry_for(&manifests, &platform) else {
                     // Entries that name no platform (valid OCI) are tried by their configs,
                     // as a pull does.
-                    let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+                    let (plan, named) = (&self.plan, crate::reference::named);
+                    let name = format!(
+                        "{}/{}",
+                        plan.registry,
+                        named(&plan.repository, &plan.reference)
+                    );
                     self.search = Some(PlatformSearch::of(manifests, &platform, &name)?);
                     return self.try_next_entry(cx);
                 };
@@ -174,8 +179,7 @@ impl Calls {
             return Ok(());
         };
         let Some(entry) = search.next() else {
-            let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
-            return Err(search.none_serves(&name));
+            return Err(search.none_serves());
         };
         for call in [Call::Child, Call::Config] {
             self.attempts.remove(&call);

@@ -153,7 +153,12 @@ impl Pulling {
                 None => {
                     // Entries that name no platform (valid OCI) are tried in order: their
                     // configs say which they are, as `tug inspect` reads them.
-                    let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
+                    let (plan, named) = (&self.plan, crate::reference::named);
+                    let name = format!(
+                        "{}/{}",
+                        plan.registry,
+                        named(&plan.repository, &plan.reference)
+                    );
                     let search = PlatformSearch::of(entries, want, &name)?;
                     self.unplatformed = Some(search);
                     return self.try_unplatformed(cx);
@@ -190,8 +195,7 @@ impl Pulling {
             return Ok(());
         };
         let Some(entry) = search.next() else {
-            let name = crate::reference::named(&self.plan.repository, &self.plan.reference);
-            return Err(search.none_serves(&name));
+            return Err(search.none_serves());
         };
         self.queue_child(entry, true);
         self.fill_manifest_slots(cx);
