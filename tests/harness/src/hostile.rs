@@ -302,7 +302,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// for one signed by its CA, and may present none.
 fn tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use rustls::pki_types::CertificateDer;
     let plain = crate::token_server::server_tls_config(pki);
     if pki.client.is_none() {
         return plain;
@@ -319,12 +319,7 @@ fn tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
     .allow_unauthenticated()
     .build()
     .expect("client certificate verifier");
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("parse server certificate PEM");
-    let key =
-        PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("parse server key PEM");
+    let (certs, key) = crate::token_server::server_identity(pki);
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")

@@ -833,15 +833,25 @@ impl Signer {
     }
 }
 
-pub(crate) fn server_tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+/// `pki`'s server certificate chain and key, parsed.
+pub(crate) fn server_identity(
+    pki: &TestPki,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .expect("parse server certificate PEM");
+    let certs = CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("parse server certificate PEM");
     let key =
         PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("parse server key PEM");
+    (certs, key)
+}
+
+pub(crate) fn server_tls_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+    let (certs, key) = server_identity(pki);
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
