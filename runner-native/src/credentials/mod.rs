@@ -33,6 +33,16 @@ pub fn for_registries(
         .collect()
 }
 
+/// The credentials stored for each of `registries` (Docker's `config.json`, a helper,
+/// containers' `auth.json`), none from the command line: for registries no flag is for (a
+/// copy's sides have their own flags, a sync's sources and destination too).
+pub fn stored_for(registries: &[&str]) -> Result<Vec<Option<Credentials>>, CliError> {
+    registries
+        .iter()
+        .map(|r| docker_config::lookup(r))
+        .collect()
+}
+
 /// What a stored credential is looked up for: `host/repository` (the longest stored key
 /// naming it or a namespace above it wins, as containers-auth.json(5) says).
 pub fn scope(reference: &tug_core::Reference) -> String {

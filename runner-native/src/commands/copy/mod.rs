@@ -145,8 +145,7 @@ fn side_credentials(
 ) -> Result<Vec<Option<tug_core::Credentials>>, CliError> {
     let (src_given, dst_given) =
         credentials::sides_from_args(&args.sides, &args.registry.credentials)?;
-    let stored = credentials::CredentialArgs::default();
-    let mut creds = credentials::for_registries(&stored, &dst.registry, registries)?;
+    let mut creds = credentials::stored_for(registries)?;
     let same_registry = credentials::registry_matches(&src.registry, &dst.registry);
     let src_own = src_given.or_else(|| dst_given.clone().filter(|_| same_registry));
     // The source itself comes after its mirror, just before the target.

@@ -236,7 +236,7 @@ fn reach(
         v.dedup();
     }
     let all: Vec<&str> = registries.iter().chain(&dests).copied().collect();
-    let stored = credentials::for_registries(&Default::default(), "", &all)?;
+    let stored = credentials::stored_for(&all)?;
     let (stored_src, stored_dst) = stored.split_at(registries.len());
     let side = |registry: &str, creds| -> Result<Side, CliError> {
         let r = Reference::parse_registry(&format!("{registry}/sync"))
