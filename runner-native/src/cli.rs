@@ -81,7 +81,6 @@ pub enum Command {
     /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
     Completion(CompletionArgs),
     /// Write a man page for tug and for each of its commands into DIR.
-    #[command(hide = true)]
     Man(ManArgs),
 }
 
@@ -233,7 +232,7 @@ pub struct ImagesArgs {
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    /// The image: its full name, or a digest prefix.
+    /// The image: its full name, or a digest prefix (6 hex digits or more).
     pub image: String,
     /// The local store.
     #[arg(long, value_name = "DIR")]
@@ -256,7 +255,7 @@ pub struct PruneArgs {
 
 #[derive(Args, Debug)]
 pub struct SaveArgs {
-    /// The image: its full name, or a digest prefix.
+    /// The image: its full name, or a digest prefix (6 hex digits or more).
     pub image: String,
     /// The tar to write, or in skopeo's spelling `docker-archive:PATH[:NAME]`,
     /// `oci-archive:PATH[:NAME]` or `oci:DIR[:REF]` (an OCI layout directory); `-` is

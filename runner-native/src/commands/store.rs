@@ -89,6 +89,11 @@ pub fn canonical(name: &str) -> String {
     }
 }
 
+/// Whether `hex` looks meant as a digest prefix but is too short to be taken as one.
+fn short_prefix(hex: &str) -> bool {
+    !hex.is_empty() && hex.len() < MIN_DIGEST_PREFIX && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The entry `wanted` names: a name (as given or canonical), else a digest prefix (an
 /// image kept under its digest is found by its name first, though others share it).
 fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
@@ -106,6 +111,10 @@ fn find<'a>(all: &'a [Entry], wanted: &str) -> Result<&'a Entry, CliError> {
         [one] => Ok(one),
         [] if all.is_empty() => Err(CliError::Input(format!(
             "no image {wanted:?} in the store: it is empty (tug pull or tug load puts images there)"
+        ))),
+        [] if short_prefix(hex) => Err(CliError::Input(format!(
+            "no image {wanted:?} in the store (as a digest prefix it is too short: at least \
+             {MIN_DIGEST_PREFIX} hex digits)"
         ))),
         [] => Err(CliError::Input(format!(
             "no image {wanted:?} in the store; it has: {}",

@@ -35,8 +35,15 @@ pub fn tag(args: TagArgs) -> Result<(), CliError> {
 pub fn delete(args: DeleteArgs) -> Result<(), CliError> {
     let image = super::parse_reference("image", &args.image)?;
     let report = super::manifest::operate(&image, ManifestAction::Delete, &args.reach)?;
+    // Registries delete manifests, not tags: every tag naming this one is gone with it.
+    let tags = match &image.tag {
+        Some(tag) if image.digest.is_none() => {
+            format!(" (the manifest {tag} named: every tag naming it is gone too)")
+        }
+        _ => String::new(),
+    };
     errln!(
-        "Deleted {}/{}@{}",
+        "Deleted {}/{}@{}{tags}",
         image.registry,
         image.repository,
         report.digest

@@ -193,6 +193,17 @@ fn push_then_pull_gives_identical_blobs_and_the_store_skips_what_it_has() {
         .run()
         .assert_success();
     assert_eq!(layers(&format!("oci-archive:{}", saved.display())).len(), 2);
+    // A digest prefix too short to be taken says so.
+    let short = Tug::new()
+        .env("TUG_STORE", &store)
+        .args(["rm", "52fb"])
+        .run()
+        .assert_code(crate::common::INVALID_INPUT);
+    assert!(
+        short.stderr_str().contains("at least 6 hex digits"),
+        "{}",
+        short.stderr_str()
+    );
     Tug::new()
         .env("TUG_STORE", &store)
         .args(["rm", &v1])

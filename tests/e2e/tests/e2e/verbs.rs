@@ -241,6 +241,11 @@ fn delete_by_tag(registry: &Registry) {
         stderr.contains(&format!("team/gone:v1 is {digest}")),
         "{stderr}"
     );
+    // What goes is said: the manifest, every tag naming it with it.
+    assert!(
+        stderr.contains("every tag naming it is gone too"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
     let gone = skopeo::inspect_raw_in(registry, &format!("team/gone@{digest}")).unwrap_err();
     assert!(gone.stderr.contains("manifest unknown"), "{gone}");
