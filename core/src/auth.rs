@@ -27,7 +27,6 @@ use crate::challenge::{parse_challenges, Challenge};
 use crate::error::Error;
 use crate::http::{HeaderValue, Request, ResponseHead};
 use crate::redact::{strip_user_info, url_shown, Secrets};
-use crate::registry_error::RegistryErrors;
 use crate::time::Instant;
 
 /// A username and password (or token) for a registry.
@@ -516,7 +515,7 @@ impl Auth {
             });
         }
         if status != 200 {
-            let errors = RegistryErrors::parse_hiding(body, &self.secrets);
+            let errors = self.secrets.parse_errors(body);
             let hint = match (&self.credentials, status) {
                 (None, 401 | 403) => format!(", and {NO_CREDENTIALS}"),
                 (Some(_), 401) => format!(" ({REJECTED}: {})", self.whose()),

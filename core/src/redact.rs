@@ -260,6 +260,16 @@ impl Secrets {
         self.forms.is_empty()
     }
 
+    /// [`RegistryErrors::parse_hiding`] with these secrets (none: the body as it is).
+    pub fn parse_errors(&self, body: &[u8]) -> RegistryErrors {
+        let hide = |text: &str| self.redact(text);
+        let hide: Option<&dyn Fn(&str) -> String> = match self.is_empty() {
+            true => None,
+            false => Some(&hide),
+        };
+        RegistryErrors::parse_hiding(body, hide)
+    }
+
     /// Adds every secret of `other`.
     pub fn extend(&mut self, other: &Secrets) {
         for s in &other.plain {

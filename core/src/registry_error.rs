@@ -4,7 +4,6 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::redact::Secrets;
 use crate::terminal_safe::terminal_safe;
 
 /// One entry of a registry's `errors` array.
@@ -48,20 +47,21 @@ pub struct RegistryErrors {
 impl RegistryErrors {
     /// Parses an error body of any shape.
     pub fn parse(body: &[u8]) -> RegistryErrors {
-        RegistryErrors::parse_hiding(body, &Secrets::default())
+        RegistryErrors::parse_hiding(body, None)
     }
 
-    /// Parses an error body, `secrets` blanked out of it before anything is cut or cleaned
+    /// Parses an error body, what `hide` blanks out (an operation's secrets:
+    /// `crate::redact::Secrets::redact`) taken out of it before anything is cut or cleaned
     /// (an excerpt cut through an echoed password, or markup, control characters and spaces
     /// dropped from it, would no longer match it), and again from the words made of it.
-    pub fn parse_hiding(body: &[u8], secrets: &Secrets) -> RegistryErrors {
+    pub fn parse_hiding(body: &[u8], hide: Option<&dyn Fn(&str) -> String>) -> RegistryErrors {
         let head = &body[..body.len().min(512)];
         let binary =
             head.contains(&0) || std::str::from_utf8(head).is_err_and(|e| e.error_len().is_some());
         let redacted;
-        let body = match (secrets.is_empty(), binary) {
-            (false, false) => {
-                redacted = secrets.redact(&String::from_utf8_lossy(body));
+        let body = match (hide, binary) {
+            (Some(hide), false) => {
+                redacted = hide(&String::from_utf8_lossy(body));
                 redacted.as_bytes()
             }
             _ => body,
@@ -92,7 +92,11 @@ impl RegistryErrors {
             .chars()
             .filter(|c| !c.is_control() || *c == ' ')
             .collect();
-        let text: String = secrets.redact(&text).chars().take(200).collect();
+        let text = match hide {
+            Some(hide) => hide(&text),
+            None => text,
+        };
+        let text: String = text.chars().take(200).collect();
         let text = text.trim();
         RegistryErrors {
             entries: Vec::new(),
@@ -265,7 +269,7 @@ mod tests {
     /// when the error was redacted.
     #[test]
     fn secrets_are_blanked_out_before_the_body_is_excerpted_or_cleaned() {
-        let mut secrets = Secrets::default();
+        let mut secrets = crate::redact::Secrets::default();
         secrets.add("S3cretPassw0rdXYZ1234");
         secrets.add("S3cr<et  pa\tss");
         let plain = format!("{}S3cretPassw0rdXYZ1234", "A".repeat(190));
@@ -281,7 +285,8 @@ mod tests {
             r#"{"errors":[{"code":"DENIED","message":"bad S3cr&lt;et  pa\tss"}]}"#.to_owned(),
         ];
         for body in bodies {
-            let errors = RegistryErrors::parse_hiding(body.as_bytes(), &secrets);
+            let hide = |t: &str| secrets.redact(t);
+            let errors = RegistryErrors::parse_hiding(body.as_bytes(), Some(&hide));
             let error = crate::Error::Registry {
                 action: "x".into(),
                 status: 500,

@@ -34,7 +34,6 @@ use url::Url;
 use crate::error::{Error, Misuse};
 use crate::http::{RequestId, ResponseHead, TransportError};
 use crate::operation::Input;
-use crate::registry_error::RegistryErrors;
 use crate::retry::{
     is_retryable_answer, is_retryable_status, is_retryable_transport, retry_after, Retrying,
 };
@@ -617,7 +616,7 @@ pub(crate) fn registry_error(
     by: Option<String>,
     secrets: &crate::redact::Secrets,
 ) -> Error {
-    let errors = RegistryErrors::parse_hiding(body, secrets);
+    let errors = secrets.parse_errors(body);
     if status < 400 {
         // Not an error status: the answer is not the one this step's protocol gives (a `202`
         // where a `PUT` closes with `201 Created`).

@@ -481,7 +481,7 @@ impl Protocol for Pushing {
                 match manifest::refused_foreign_layer(bytes, body) {
                     Some(layer) => {
                         let action = manifest::foreign_layer_refused(self.describe(step), layer);
-                        let errors = RegistryErrors::parse_hiding(body, cx.auth.secrets());
+                        let errors = cx.auth.secrets().parse_errors(body);
                         Err(Failure::Error(Error::Registry {
                             action,
                             status,
