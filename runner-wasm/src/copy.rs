@@ -24,7 +24,7 @@ use crate::timer::Clock;
 /// An upload whose body the core is still handing over.
 struct Upload {
     request: Request,
-    parts: crate::pulled_blobs::BlobParts,
+    parts: crate::blob_parts::BlobParts,
 }
 
 /// Runs a copy to completion; resolves to the result object or rejects with a coded error.
@@ -98,7 +98,7 @@ pub async fn run(
                 {
                     let upload = Upload {
                         request: req,
-                        parts: crate::pulled_blobs::BlobParts::new(),
+                        parts: crate::blob_parts::BlobParts::new(),
                     };
                     uploads.borrow_mut().insert(upload.request.id, upload);
                 }

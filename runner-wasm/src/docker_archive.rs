@@ -145,7 +145,7 @@ async fn decoded(
             js::pipe_through(&layer.stream(), &inflate)
         }
     };
-    let mut parts = crate::pulled_blobs::BlobParts::new();
+    let mut parts = crate::blob_parts::BlobParts::new();
     let mut buf = Vec::new();
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {

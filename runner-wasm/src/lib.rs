@@ -17,6 +17,7 @@
 //! ```
 
 mod archive_stream;
+mod blob_parts;
 mod blob_source;
 mod copy;
 mod docker_archive;
