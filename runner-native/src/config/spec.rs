@@ -38,10 +38,20 @@ impl Limits {
 
     /// What a good value is, for an environment variable's error.
     pub fn expected(&self) -> String {
-        match self.max {
-            Some(max) => format!("a number from {} to {max}", self.min),
-            None if self.min == 0 => format!("a number of {}", self.unit),
-            None => format!("a number of {} above {}", self.unit, self.min - 1),
+        let number = match self.unit {
+            "" => "a number".to_owned(),
+            unit => format!("a number of {unit}"),
+        };
+        let range = match self.max {
+            Some(max) => format!("{number} from {} to {max}", self.min),
+            None if self.min == 0 => number,
+            None => format!("{number} above {}", self.min - 1),
+        };
+        // Counts whose values may say their unit (`with_unit`) show how.
+        match self.unit {
+            "milliseconds" => format!("{range}, or one with a unit (500ms, 1.5s)"),
+            "bytes" => format!("{range}, or one with a unit (64MiB, 8m)"),
+            _ => range,
         }
     }
 }

@@ -396,7 +396,10 @@ const SAMPLES: &[Sample] = &[
             "retry_delay = 30001",
             "retry_delay: 30001 is out of range (0 to 30000)",
         )],
-        bad_env: ("soon", "expected a number from 0 to 30000"),
+        bad_env: (
+            "soon",
+            "expected a number of milliseconds from 0 to 30000, or one with a unit (500ms, 1.5s)",
+        ),
         bad_flag: Some((
             &["--retry-delay", "1h"],
             "invalid value '1h' for '--retry-delay <DELAY>': \"1h\" is no duration: a number \
@@ -413,7 +416,10 @@ const SAMPLES: &[Sample] = &[
             "chunk_size = 0",
             "chunk_size: 0 is out of range (1 to 9223372036854775807)",
         )],
-        bad_env: ("0", "expected a number of bytes above 0"),
+        bad_env: (
+            "0",
+            "expected a number of bytes above 0, or one with a unit (64MiB, 8m)",
+        ),
         bad_flag: Some((
             &["--chunk-size", "0"],
             "invalid value '0' for '--chunk-size <BYTES>': 0 is not in 1..18446744073709551615",
@@ -429,7 +435,10 @@ const SAMPLES: &[Sample] = &[
             "monolithic_max = -5",
             "monolithic_max: -5 is out of range (0 to 9223372036854775807)",
         )],
-        bad_env: ("-1", "expected a number of bytes"),
+        bad_env: (
+            "-1",
+            "expected a number of bytes, or one with a unit (64MiB, 8m)",
+        ),
         bad_flag: Some((
             &["--monolithic-max", "x"],
             "invalid value 'x' for '--monolithic-max <BYTES>': \"x\" is no size",
