@@ -558,4 +558,39 @@ mod tests {
             "x *** y"
         );
     }
+
+    /// Found by probing with a registry echoing the password: an excerpt cut through it,
+    /// or cleaned of the markup, control characters or spaces in it, no longer matched it
+    /// when the error was redacted.
+    #[test]
+    fn secrets_are_blanked_out_before_the_body_is_excerpted_or_cleaned() {
+        let mut secrets = Secrets::default();
+        secrets.add("S3cretPassw0rdXYZ1234");
+        secrets.add("S3cr<et  pa\tss");
+        let plain = format!("{}S3cretPassw0rdXYZ1234", "A".repeat(190));
+        let long_detail = format!(
+            r#"{{"errors":[{{"code":"UNKNOWN","message":"x","detail":"{}S3cretPassw0rdXYZ1234"}}]}}"#,
+            "A".repeat(190)
+        );
+        let bodies = [
+            plain,
+            long_detail,
+            "<html><body>bad S3cr<et  pa\tss here</body></html>".to_owned(),
+            "bad password S3cr<et  pa\tss".to_owned(),
+            r#"{"errors":[{"code":"DENIED","message":"bad S3cr&lt;et  pa\tss"}]}"#.to_owned(),
+        ];
+        for body in bodies {
+            let errors = secrets.parse_errors(body.as_bytes());
+            let error = Error::Registry {
+                action: "x".into(),
+                status: 500,
+                errors,
+                by: None,
+            };
+            let shown = secrets.redact_error(error).to_string();
+            for part in ["S3cretPassw0rd", "S3cr", "pa\tss", "et pa", "et  pa"] {
+                assert!(!shown.contains(part), "{body} -> {shown}");
+            }
+        }
+    }
 }
