@@ -48,6 +48,12 @@ pub fn named(repository: &str, reference: &str) -> String {
     }
 }
 
+/// `registry/repository:tag` or `registry/repository@digest`, for messages naming an image
+/// with its registry.
+pub fn named_at(registry: &str, repository: &str, reference: &str) -> String {
+    format!("{registry}/{}", named(repository, reference))
+}
+
 /// Why a text is not a valid image reference.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {input:?}: {reason}")]

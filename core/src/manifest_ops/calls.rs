@@ -137,11 +137,11 @@ impl Calls {
                 let Some(entry) = manifest::entry_for(&manifests, &platform) else {
                     // Entries that name no platform (valid OCI) are tried by their configs,
                     // as a pull does.
-                    let (plan, named) = (&self.plan, crate::reference::named);
-                    let name = format!(
-                        "{}/{}",
-                        plan.registry,
-                        named(&plan.repository, &plan.reference)
+                    let plan = &self.plan;
+                    let name = crate::reference::named_at(
+                        &plan.registry,
+                        &plan.repository,
+                        &plan.reference,
                     );
                     self.search = Some(PlatformSearch::of(manifests, &platform, &name)?);
                     return self.try_next_entry(cx);

@@ -153,11 +153,11 @@ impl Pulling {
                 None => {
                     // Entries that name no platform (valid OCI) are tried in order: their
                     // configs say which they are, as `tug inspect` reads them.
-                    let (plan, named) = (&self.plan, crate::reference::named);
-                    let name = format!(
-                        "{}/{}",
-                        plan.registry,
-                        named(&plan.repository, &plan.reference)
+                    let plan = &self.plan;
+                    let name = crate::reference::named_at(
+                        &plan.registry,
+                        &plan.repository,
+                        &plan.reference,
                     );
                     let search = PlatformSearch::of(entries, want, &name)?;
                     self.unplatformed = Some(search);
