@@ -310,22 +310,25 @@ impl<P: Protocol> Engine<P> {
     }
 
     fn on_sent(&mut self, id: RequestId, data: &[u8]) -> Result<(), Misuse> {
-        let Some(Step::Op(s)) = self.cx.step_of(id)? else {
-            return Ok(());
-        };
-        let req = self.cx.get_mut(id)?;
-        let offset = req.sent;
-        req.sent = offset
-            .checked_add(data.len() as u64)
-            .filter(|&sent| sent <= req.body_len)
-            .ok_or(Misuse::OutOfOrder(PAST_THE_BODY))?;
-        self.proto.on_sent(s, offset, data, &mut self.cx);
+        if let Some((s, offset)) = self.count_sent(id, data.len() as u64)? {
+            self.proto.on_sent(s, offset, data, &mut self.cx);
+        }
         Ok(())
     }
 
     fn on_progress(&mut self, id: RequestId, n: u64) -> Result<(), Misuse> {
+        if let Some((s, offset)) = self.count_sent(id, n)? {
+            self.proto.on_progress(s, offset, n, &mut self.cx);
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more body bytes of request `id` sent: its step and where they start, or
+    /// `None` for a request that is no step's (the version check). More than the body holds
+    /// is the runner's misuse.
+    fn count_sent(&mut self, id: RequestId, n: u64) -> Result<Option<(P::Step, u64)>, Misuse> {
         let Some(Step::Op(s)) = self.cx.step_of(id)? else {
-            return Ok(());
+            return Ok(None);
         };
         let req = self.cx.get_mut(id)?;
         let offset = req.sent;
@@ -333,8 +336,7 @@ impl<P: Protocol> Engine<P> {
             .checked_add(n)
             .filter(|&sent| sent <= req.body_len)
             .ok_or(Misuse::OutOfOrder(PAST_THE_BODY))?;
-        self.proto.on_progress(s, offset, n, &mut self.cx);
-        Ok(())
+        Ok(Some((s, offset)))
     }
 
     fn on_end(&mut self, id: RequestId) -> Result<(), Misuse> {
