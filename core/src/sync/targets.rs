@@ -3,7 +3,7 @@
 //! each other; the same source listed twice (overlapping pages, a source given twice) is
 //! one image.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::places::SyncImage;
 
@@ -29,23 +29,26 @@ pub fn check_targets<'a>(images: impl IntoIterator<Item = &'a SyncImage>) -> Vec
             list.push(source);
         }
     }
-    let mut seen: HashMap<(String, String), ()> = HashMap::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
     images
         .iter()
         .map(|image| {
             let (source, target) = (image.source.to_string(), image.target.to_string());
-            let others: Vec<&String> = sources[&target].iter().filter(|s| **s != source).collect();
+            let others: Vec<&str> = sources[&target]
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != source)
+                .collect();
             if !others.is_empty() {
-                let others: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
                 return TargetCheck::Clash(format!(
                     "{target} is also the target of {}: two sources cannot sync into one \
                      tag (give each its own destination prefix)",
                     others.join(", ")
                 ));
             }
-            match seen.insert((source, target), ()) {
-                Some(()) => TargetCheck::Repeated,
-                None => TargetCheck::Keep,
+            match seen.insert((source, target)) {
+                true => TargetCheck::Keep,
+                false => TargetCheck::Repeated,
             }
         })
         .collect()
